@@ -1,0 +1,22 @@
+/**
+ * Compiles the server into one self-contained executable: dist/hermes-optx-api (migrations, docs page
+ * and all dependencies embedded). `--outfile <path>` builds elsewhere (tests use a temp dir).
+ */
+import { join } from 'node:path';
+
+const root = join(import.meta.dir, '..');
+const i = process.argv.indexOf('--outfile');
+const outfile = i > 0 ? (process.argv[i + 1] as string) : join(root, 'dist/hermes-optx-api');
+
+const result = await Bun.build({
+  entrypoints: [join(root, 'src/main.ts')],
+  compile: { outfile, autoloadDotenv: false },
+  minify: true,
+  sourcemap: 'linked',
+  target: 'bun',
+});
+if (!result.success) {
+  for (const log of result.logs) console.error(log);
+  process.exit(1);
+}
+console.log(`built ${outfile}`);

@@ -1,0 +1,217 @@
+/**
+ * Reads flags, environment, `./.env` and defaults (in that order of precedence) into one frozen Config.
+ * Everything is validated here, once; a bad value throws a ConfigError whose message is one line
+ * naming the variable, which main prints before exiting.
+ */
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { readDotenv } from '../lib/dotenv';
+import { VARS, type RawConfig, type VarDef } from './vars';
+import pkg from '../../package.json' with { type: 'json' };
+
+export const VERSION: string = pkg.version;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export interface SolanaToken { symbol: string; mint: string; network: 'mainnet' | 'devnet' }
+export interface EvmRpc { chain: string; url: string }
+export interface EvmToken { chain: string; symbol: string; contract: `0x${string}`; decimals: number | null }
+
+export function buildConfig(raw: RawConfig, hermesEnv: Record<string, string>, home: string) {
+  const hermesHome = resolve(expandHome(raw.HERMES_HOME ?? '~/.hermes', home));
+  const hermesUrl = raw.HERMES_AGENT_URL;
+  const hermesKey = raw.HERMES_API_KEY ?? nonEmpty(hermesEnv.API_SERVER_KEY);
+  const mpp = {
+    enabled: raw.MPP_ENABLED,
+    recipient: raw.MPP_RECIPIENT ?? null,
+    amount: raw.MPP_AMOUNT,
+    network: raw.MPP_NETWORK,
+    secretKey: raw.MPP_SECRET_KEY ?? null,
+    currency: raw.MPP_CURRENCY ?? null,
+    tempoRpcUrl: raw.TEMPO_RPC_URL ?? null,
+  };
+  if (mpp.enabled && !mpp.recipient) throw new ConfigError('MPP_ENABLED is true but MPP_RECIPIENT is not set: refusing to start with an open door.');
+  if (mpp.enabled && !mpp.secretKey) throw new ConfigError('MPP_ENABLED is true but MPP_SECRET_KEY is not set (at least 32 bytes): refusing to start with an open door.');
+  if ((raw.MEMORY_BACKEND === 'spacetimedb' || raw.TASKS_BACKEND === 'spacetimedb') && (!raw.MEMORY_DB_URL || !raw.SPACETIMEDB_DB)) {
+    throw new ConfigError('MEMORY_DB_URL and SPACETIMEDB_DB are required when MEMORY_BACKEND or TASKS_BACKEND is spacetimedb.');
+  }
+  const config = {
+    version: VERSION,
+    hermes: { url: hermesUrl, apiKey: hermesKey ?? null, home: hermesHome },
+    server: {
+      host: raw.OPTX_API_HOST,
+      port: raw.OPTX_API_PORT,
+      maxBodyBytes: raw.MAX_BODY_BYTES,
+      proxyMaxBodyBytes: raw.PROXY_MAX_BODY_BYTES,
+      corsOrigins: raw.CORS_ORIGINS,
+    },
+    dataDir: resolve(expandHome(raw.OPTX_DATA_DIR ?? join(hermesHome, 'optx-api'), home)),
+    memory: {
+      backend: raw.MEMORY_BACKEND,
+      holographicDbPath: resolve(expandHome(raw.HOLOGRAPHIC_DB_PATH ?? join(hermesHome, 'memory_store.db'), home)),
+    },
+    tasks: { backend: raw.TASKS_BACKEND },
+    spacetime: {
+      url: raw.MEMORY_DB_URL ?? null,
+      db: raw.SPACETIMEDB_DB ?? null,
+      token: raw.SPACETIMEDB_TOKEN ?? null,
+      timeoutMs: raw.SPACETIMEDB_TIMEOUT_S * 1000,
+    },
+    auth: { apiKeys: raw.API_KEY ?? [] },
+    mpp,
+    hedgehog: {
+      url: raw.HEDGEHOG_URL ?? hermesUrl,
+      apiKey: raw.HEDGEHOG_API_KEY ?? hermesKey ?? null,
+      timeoutMs: raw.HEDGEHOG_TIMEOUT_S * 1000,
+    },
+    aaron: { url: raw.AARON_URL ?? null, timeoutMs: raw.AARON_TIMEOUT_S * 1000 },
+    wallet: {
+      agent: raw.WALLET_AGENT,
+      solana: {
+        address: raw.SOLANA_ADDRESS ?? null,
+        rpcUrl: raw.SOLANA_RPC_URL,
+        devnetRpcUrl: raw.SOLANA_DEVNET_RPC_URL,
+        tokens: raw.SOLANA_TOKENS.map(parseSolanaToken),
+      },
+      evm: {
+        address: (raw.EVM_ADDRESS ?? null) as `0x${string}` | null,
+        rpcUrls: raw.EVM_RPC_URLS.map(parseEvmRpc),
+        tokens: raw.EVM_TOKENS.map(parseEvmToken),
+      },
+      rpcTimeoutMs: raw.RPC_TIMEOUT_S * 1000,
+      balanceCacheMs: raw.BALANCE_CACHE_S * 1000,
+    },
+    tempo: { pricingPath: raw.TEMPO_PRICING ?? null, callerBudgetUsd: raw.TEMPO_CALLER_BUDGET_USD ?? null },
+    upstream: {
+      probeIntervalMs: raw.PROBE_INTERVAL_S * 1000,
+      probeTimeoutMs: raw.PROBE_TIMEOUT_S * 1000,
+      timeoutMs: raw.UPSTREAM_TIMEOUT_S * 1000,
+      idleTimeoutMs: raw.UPSTREAM_IDLE_TIMEOUT_S * 1000,
+    },
+    chat: { heartbeatMs: raw.SSE_HEARTBEAT_S * 1000, defaultFormat: raw.CHAT_STREAM_FORMAT },
+    log: { level: raw.LOG_LEVEL, format: raw.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json') },
+  } as const;
+  return deepFreeze(config);
+}
+
+export type Config = ReturnType<typeof buildConfig>;
+
+export type CliRequest = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: Config };
+
+export interface LoadOptions {
+  argv?: string[];
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  home?: string;
+}
+
+/** Flags > environment > `./.env` > defaults. Throws ConfigError with one readable line. */
+export function loadConfig(opts: LoadOptions = {}): CliRequest {
+  const argv = opts.argv ?? [];
+  const env = opts.env ?? {};
+  const cwd = opts.cwd ?? process.cwd();
+  const home = opts.home ?? homedir();
+  const flags = parseFlags(argv);
+  if (flags === 'help' || flags === 'version') return { kind: flags };
+
+  const dotenv = readDotenv(join(cwd, '.env'));
+  const merged: Record<string, string | undefined> = {};
+  for (const v of VARS as readonly VarDef[]) {
+    const value = (v.flag ? flags[v.flag] : undefined) ?? nonEmpty(env[v.env]) ?? nonEmpty(dotenv[v.env]);
+    merged[v.env] = value;
+  }
+  const raw = parseVars(merged);
+  const hermesHome = resolve(expandHome(raw.HERMES_HOME ?? '~/.hermes', home));
+  return { kind: 'run', config: buildConfig(raw, readDotenv(join(hermesHome, '.env')), home) };
+}
+
+/** Validates raw string values; the first failure becomes one line naming the variable. */
+export function parseVars(values: Record<string, string | undefined>): RawConfig {
+  const out: Record<string, unknown> = {};
+  for (const v of VARS as readonly VarDef[]) {
+    const result = v.schema.safeParse(values[v.env]);
+    if (!result.success) {
+      const issue = result.error.issues[0];
+      const shown = v.secret ? '' : ` (got ${JSON.stringify(values[v.env])})`;
+      const where = v.flag ? `${v.env} (${v.flag})` : v.env;
+      throw new ConfigError(`Invalid ${where}: ${issue?.message ?? 'invalid value'}${shown}.`);
+    }
+    out[v.env] = result.data;
+  }
+  return out as RawConfig;
+}
+
+function parseFlags(argv: string[]): Record<string, string> | 'help' | 'version' {
+  const known = new Set((VARS as readonly VarDef[]).flatMap((v) => (v.flag ? [v.flag] : [])));
+  const out: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--help' || arg === '-h') return 'help';
+    if (arg === '--version' || arg === '-v') return 'version';
+    const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    if (!known.has(name)) throw new ConfigError(`Unknown option ${JSON.stringify(name)}; see --help.`);
+    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new ConfigError(`Option ${name} needs a value.`);
+    out[name] = value;
+  }
+  return out;
+}
+
+export function helpText(): string {
+  const lines = [
+    `hermes-optx-api ${VERSION} — sidecar for a Hermes Agent gateway`,
+    '',
+    'Usage: hermes-optx-api [options]',
+    '',
+    'Precedence: flag > environment variable > ./.env > default.',
+    '',
+  ];
+  for (const v of VARS as readonly VarDef[]) {
+    const name = v.flag ? `${v.flag} <value> | ${v.env}` : v.env;
+    const def = v.shownDefault ?? defaultOf(v);
+    lines.push(`  ${name.padEnd(44)} ${v.help}${def ? ` [default: ${def}]` : ''}`);
+  }
+  lines.push('  --help, --version');
+  return lines.join('\n');
+}
+
+function defaultOf(v: VarDef): string {
+  const r = v.schema.safeParse(undefined);
+  if (!r.success || r.data === undefined) return '';
+  return Array.isArray(r.data) ? (r.data.length ? r.data.join(',') : '') : String(r.data);
+}
+
+function parseSolanaToken(s: string): SolanaToken {
+  const [symbol, rest] = s.split(':') as [string, string];
+  const [mint, net] = rest.split('@') as [string, string | undefined];
+  return { symbol, mint, network: net === 'devnet' ? 'devnet' : 'mainnet' };
+}
+
+function parseEvmRpc(s: string): EvmRpc {
+  const i = s.indexOf('=');
+  return { chain: s.slice(0, i), url: s.slice(i + 1).replace(/\/+$/, '') };
+}
+
+function parseEvmToken(s: string): EvmToken {
+  const [chain, symbol, contract, decimals] = s.split(':') as [string, string, `0x${string}`, string | undefined];
+  return { chain, symbol, contract, decimals: decimals === undefined ? null : Number(decimals) };
+}
+
+function nonEmpty(s: string | undefined): string | undefined {
+  return s === undefined || s.trim() === '' ? undefined : s;
+}
+
+function expandHome(p: string, home: string): string {
+  return p === '~' ? home : p.startsWith('~/') ? join(home, p.slice(2)) : p;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

@@ -1,0 +1,2 @@
+// Every table of the sidecar's own database; drizzle-kit reads this file to generate migrations.
+export * from './meta';

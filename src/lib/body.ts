@@ -1,0 +1,59 @@
+/**
+ * The request body reader behind every JSON route: a size limit checked before reading (declared
+ * length) and while reading (chunked bodies), strict UTF-8, and JSON whatever the content type says,
+ * because clients such as `curl -d` label JSON as form data. An empty body is `undefined`.
+ */
+import { ApiError } from './errors';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export async function readJsonBody(request: Request, maxBytes: number): Promise<unknown> {
+  const type = request.headers.get('content-type') ?? '';
+  if (type.startsWith('multipart/')) throw new ApiError(415, 'unsupported_media_type', 'Send the request body as JSON.');
+  const bytes = await readLimited(request, maxBytes);
+  if (!bytes.byteLength) return undefined;
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    throw new ApiError(400, 'invalid_utf8', 'The request body is not valid UTF-8.');
+  }
+  if (!text.trim()) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ApiError(400, 'malformed_json', 'The request body is not valid JSON.');
+  }
+}
+
+export function tooLarge(maxBytes: number): ApiError {
+  return new ApiError(413, 'payload_too_large', `The request body is larger than ${maxBytes} bytes.`);
+}
+
+/** Reads at most maxBytes of the body; throws 413 as soon as the limit is passed, without reading the rest. */
+export async function readLimited(request: Request, maxBytes: number): Promise<Uint8Array> {
+  const declared = Number(request.headers.get('content-length') ?? NaN);
+  if (declared > maxBytes) throw tooLarge(maxBytes);
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  while (true) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge(maxBytes);
+    }
+    parts.push(value);
+  }
+  if (parts.length === 1) return parts[0] as Uint8Array;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}

@@ -1,0 +1,86 @@
+/**
+ * The one error type of the project and the one place that turns any thrown thing into a response.
+ * Two envelopes (SPEC §4): `{detail, code, errors?}` for /api/* and /health, the OpenAI
+ * `{error:{message,type,code,param}}` for /v1/* and the OpenAI-compatible stream route.
+ */
+import type { Logger } from './log';
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly detail: string,
+    readonly extra: { errors?: FieldError[]; headers?: Record<string, string>; body?: Record<string, unknown> } = {},
+  ) {
+    super(detail);
+  }
+}
+
+export const badRequest = (code: string, detail: string) => new ApiError(400, code, detail);
+export const notFound = (code: string, detail: string) => new ApiError(404, code, detail);
+export const conflict = (code: string, detail: string, body?: Record<string, unknown>) => new ApiError(409, code, detail, { body });
+export const unprocessable = (detail: string, errors?: FieldError[]) => new ApiError(422, 'validation_error', detail, { errors });
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
+
+/** Paths whose clients speak OpenAI and expect its error envelope. */
+export function usesOpenAIEnvelope(pathname: string): boolean {
+  return pathname.startsWith('/v1/') || pathname === '/v1' || pathname === '/api/chat/completions/stream';
+}
+
+export function openAIErrorBody(status: number, code: string, message: string, param: string | null = null) {
+  const type = status === 401 ? 'authentication_error' : status < 500 ? 'invalid_request_error' : status === 502 || status === 504 ? 'upstream_error' : 'api_error';
+  return { error: { message, type, code, param } };
+}
+
+export function errorResponse(err: ApiError, pathname: string): Response {
+  const body = usesOpenAIEnvelope(pathname)
+    ? openAIErrorBody(err.status, err.code, err.detail, err.extra.errors?.[0]?.path ?? null)
+    : { detail: err.detail, code: err.code, ...(err.extra.errors ? { errors: err.extra.errors } : {}), ...err.extra.body };
+  return new Response(JSON.stringify(body), { status: err.status, headers: { ...JSON_HEADERS, ...err.extra.headers } });
+}
+
+interface ValidationIssue {
+  path?: string;
+  message?: string;
+  summary?: string;
+}
+
+/** Elysia's error codes and our ApiError mapped to one ApiError; unknown errors become a logged 500. */
+export function toApiError(code: string | number, error: unknown, log: Logger): ApiError {
+  if (error instanceof ApiError) return error;
+  switch (code) {
+    case 'VALIDATION': {
+      const v = error as { type?: string; all?: ValidationIssue[] };
+      const where = v.type === 'query' ? 'query' : v.type === 'params' ? 'path' : 'body';
+      const errors = (v.all ?? []).map((i) => ({ path: cleanPath(i.path), message: i.message ?? i.summary ?? 'invalid value' }));
+      const first = errors[0];
+      const detail = first ? `Invalid request ${where}: ${first.path ? `${first.path}: ` : ''}${first.message}.` : `Invalid request ${where}.`;
+      return new ApiError(422, 'validation_error', detail, { errors });
+    }
+    case 'PARSE':
+      return new ApiError(400, 'malformed_json', 'The request body is not valid JSON.');
+    case 'NOT_FOUND':
+      return new ApiError(404, 'not_found', 'No such route.');
+    case 'INVALID_COOKIE_SIGNATURE':
+    case 'INVALID_FILE_TYPE':
+      return new ApiError(400, 'bad_request', 'The request is malformed.');
+  }
+  const status = (error as { status?: unknown })?.status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new ApiError(status, 'bad_request', 'The request could not be processed.');
+  }
+  log.error('unhandled error', { code: String(code), error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+  return new ApiError(500, 'internal_error', 'Internal server error.');
+}
+
+function cleanPath(p: string | undefined): string {
+  if (!p || p === 'root') return '';
+  return p.replace(/^\//, '').replace(/\//g, '.');
+}

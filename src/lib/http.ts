@@ -1,0 +1,143 @@
+/**
+ * Outbound HTTP used by every external call: a timeout on every request, failures classified the same
+ * way everywhere, and the header hygiene of a reverse proxy.
+ */
+
+export type FetchFailure = 'timeout' | 'aborted' | 'unreachable';
+
+/** A failed outbound call, already classified; `cause` keeps the original error for logs. */
+export class OutboundError extends Error {
+  override name = 'OutboundError';
+  constructor(readonly kind: FetchFailure, readonly target: string, override readonly cause?: unknown) {
+    super(kind === 'timeout' ? `${target} did not answer in time` : kind === 'aborted' ? `request to ${target} was cancelled` : `${target} is unreachable`);
+  }
+}
+
+export interface TimedInit extends RequestInit {
+  timeoutMs: number;
+  /** Name used in error messages, e.g. "Hermes upstream"; never includes credentials. */
+  target?: string;
+}
+
+/**
+ * fetch with a deadline for the response headers. The returned body is not covered by the deadline
+ * (streams have their own idle timers); the caller's `signal` still cancels it.
+ */
+export async function fetchWithTimeout(url: string, init: TimedInit): Promise<Response> {
+  const { timeoutMs, target = hostOf(url), signal, ...rest } = init;
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(new OutboundError('timeout', target)), timeoutMs);
+  const onAbort = () => ac.abort(new OutboundError('aborted', target));
+  if (signal) {
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  }
+  try {
+    // The caller's signal stays attached after the headers arrive: it must still cancel the body.
+    return await fetch(url, { ...rest, signal: ac.signal });
+  } catch (err) {
+    signal?.removeEventListener('abort', onAbort);
+    throw classify(err, ac.signal, target);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export interface JsonResult {
+  status: number;
+  ok: boolean;
+  headers: Headers;
+  /** Parsed JSON, or undefined when the body was not JSON. */
+  json: unknown;
+  text: string;
+}
+
+/** A small request/response call whose whole exchange, body included, must finish within timeoutMs. */
+export async function fetchJson(url: string, init: TimedInit): Promise<JsonResult> {
+  const { timeoutMs, target = hostOf(url), signal, ...rest } = init;
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(new OutboundError('timeout', target)), timeoutMs);
+  const onAbort = () => ac.abort(new OutboundError('aborted', target));
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const res = await fetch(url, { ...rest, signal: ac.signal });
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, ok: res.ok, headers: res.headers, json, text };
+  } catch (err) {
+    throw classify(err, ac.signal, target);
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+function classify(err: unknown, signal: AbortSignal, target: string): OutboundError {
+  if (err instanceof OutboundError) return err;
+  if (signal.aborted && signal.reason instanceof OutboundError) return signal.reason;
+  return new OutboundError('unreachable', target, err);
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return 'upstream';
+  }
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'content-length', 'content-encoding', 'host']);
+/** Credentials and payment proofs belong to the client's relationship with the sidecar, never the upstream. */
+const CLIENT_CREDENTIALS = new Set(['authorization', 'cookie', 'x-api-key', 'payment', 'payment-receipt', 'x-payment']);
+
+function dropListedInConnection(src: Headers): Set<string> {
+  const extra = new Set<string>();
+  for (const token of (src.get('connection') ?? '').split(',')) {
+    const t = token.trim().toLowerCase();
+    if (t) extra.add(t);
+  }
+  return extra;
+}
+
+/** Headers to send upstream: no hop-by-hop, no client credentials, the sidecar's own key instead. */
+export function upstreamRequestHeaders(src: Headers, upstreamKey: string | null): Headers {
+  const out = new Headers();
+  const extra = dropListedInConnection(src);
+  src.forEach((value, key) => {
+    const k = key.toLowerCase();
+    if (HOP_BY_HOP.has(k) || CLIENT_CREDENTIALS.has(k) || k.startsWith('proxy-') || k.startsWith('payment-') || extra.has(k)) return;
+    out.set(k, value);
+  });
+  if (upstreamKey) out.set('authorization', `Bearer ${upstreamKey}`);
+  return out;
+}
+
+/** Headers to return to the client from an upstream response. */
+export function clientResponseHeaders(src: Headers): Headers {
+  const out = new Headers();
+  const extra = dropListedInConnection(src);
+  src.forEach((value, key) => {
+    const k = key.toLowerCase();
+    if (HOP_BY_HOP.has(k) || k.startsWith('proxy-') || extra.has(k)) return;
+    out.append(k, value);
+  });
+  return out;
+}
+
+interface TimeoutCapableServer {
+  timeout(request: Request, seconds: number): void;
+}
+
+/**
+ * Lifts Bun's per-connection idle timeout for a long-lived response (SSE, proxied streams): those
+ * have their own heartbeats and upstream idle deadline. No-op in-process (tests call app.handle).
+ */
+export function keepConnectionOpen(server: TimeoutCapableServer | null | undefined, request: Request): void {
+  server?.timeout(request, 0);
+}

@@ -1,0 +1,48 @@
+/**
+ * Structured logs: one line per event, JSON or a readable form. Field values whose key looks like a
+ * secret are masked before anything is written, so a careless call cannot leak a key.
+ */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+export type LogFields = Record<string, unknown>;
+
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+}
+
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
+const SECRET_KEY = /(authorization|cookie|api[_-]?key|secret|token|password|private[_-]?key|credential)/i;
+
+export function createLogger(opts: { level: LogLevel; format: 'pretty' | 'json'; write?: (line: string) => void }): Logger {
+  const min = RANK[opts.level];
+  const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
+  const emit = (level: Exclude<LogLevel, 'silent'>, msg: string, fields?: LogFields) => {
+    if (RANK[level] < min) return;
+    const safe = fields ? maskSecrets(fields) : undefined;
+    const time = new Date().toISOString();
+    if (opts.format === 'json') {
+      write(JSON.stringify({ time, level, msg, ...safe }));
+    } else {
+      const rest = safe ? Object.entries(safe).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ') : '';
+      write(`${time} ${level.toUpperCase().padEnd(5)} ${msg}${rest ? ' ' + rest : ''}`);
+    }
+  };
+  return {
+    debug: (m, f) => emit('debug', m, f),
+    info: (m, f) => emit('info', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    error: (m, f) => emit('error', m, f),
+  };
+}
+
+export const silentLogger: Logger = createLogger({ level: 'silent', format: 'json', write: () => {} });
+
+function maskSecrets(fields: LogFields): LogFields {
+  const out: LogFields = {};
+  for (const [k, v] of Object.entries(fields)) {
+    out[k] = SECRET_KEY.test(k) ? '***' : v && typeof v === 'object' && !Array.isArray(v) ? maskSecrets(v as LogFields) : v;
+  }
+  return out;
+}

@@ -1,0 +1,174 @@
+/**
+ * Server-sent events, both directions, written once for the whole project:
+ * - encoding frames (`event: x\ndata: <one-line JSON>\n\n`, LF only) and heartbeat comments;
+ * - parsing an upstream byte stream into frames (UTF-8 decoded with {stream:true}, CRLF/CR/LF tolerant);
+ * - reading a body with an idle deadline;
+ * - a pull-based ReadableStream that sends heartbeats while it waits and cancels its producer on disconnect.
+ */
+
+export const SSE_HEADERS: Record<string, string> = {
+  'content-type': 'text/event-stream',
+  'cache-control': 'no-cache',
+  'x-accel-buffering': 'no',
+};
+
+export const SSE_PING = ': ping\n\n';
+
+/** `event: <name>\ndata: <json>\n\n`. JSON.stringify escapes CR and LF, so data is always one line. */
+export function sseEvent(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/** An unnamed frame `data: <payload>\n\n`; the payload must already be a single line. */
+export function sseData(payload: string): string {
+  return `data: ${payload}\n\n`;
+}
+
+export interface SseFrame {
+  /** The event name; "message" when the frame had no `event:` field. */
+  event: string;
+  data: string;
+  id?: string;
+}
+
+export class StreamIdleError extends Error {
+  override name = 'StreamIdleError';
+  constructor(readonly idleMs: number) {
+    super(`no data for ${Math.round(idleMs / 1000)} s`);
+  }
+}
+
+/**
+ * Yields the chunks of a body, failing with StreamIdleError when none arrives for idleMs.
+ * Leaving the loop early (break/return/throw) cancels the body.
+ */
+export async function* readWithIdleTimeout(body: ReadableStream<Uint8Array>, idleMs: number): AsyncGenerator<Uint8Array> {
+  const reader = body.getReader();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let finished = false;
+  try {
+    while (true) {
+      const idle = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new StreamIdleError(idleMs)), idleMs);
+      });
+      const { done, value } = await Promise.race([reader.read(), idle]);
+      clearTimeout(timer);
+      if (done) {
+        finished = true;
+        return;
+      }
+      if (value.byteLength) yield value;
+    }
+  } finally {
+    clearTimeout(timer);
+    if (!finished) await reader.cancel().catch(() => {});
+    reader.releaseLock();
+  }
+}
+
+/** Parses SSE frames out of a byte stream. Comments are dropped; a final frame without its blank line is still delivered. */
+export async function* parseSse(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<SseFrame> {
+  const decoder = new TextDecoder('utf-8');
+  let buf = '';
+  let event = '';
+  let data: string[] = [];
+  let id: string | undefined;
+  const dispatch = (): SseFrame | null => {
+    if (!data.length) {
+      event = '';
+      return null;
+    }
+    const frame: SseFrame = { event: event || 'message', data: data.join('\n'), ...(id !== undefined ? { id } : {}) };
+    event = '';
+    data = [];
+    return frame;
+  };
+  const field = (line: string) => {
+    if (line.startsWith(':')) return;
+    const colon = line.indexOf(':');
+    const name = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (name === 'data') data.push(value);
+    else if (name === 'event') event = value;
+    else if (name === 'id') id = value;
+  };
+  const drain = function* (final: boolean): Generator<SseFrame> {
+    let start = 0;
+    for (let i = 0; i < buf.length; i++) {
+      const c = buf.charCodeAt(i);
+      if (c !== 10 && c !== 13) continue;
+      // A CR at the very end may be the first half of CRLF split across chunks.
+      if (c === 13 && i === buf.length - 1 && !final) break;
+      const line = buf.slice(start, i);
+      if (c === 13 && buf.charCodeAt(i + 1) === 10) i++;
+      start = i + 1;
+      if (line === '') {
+        const f = dispatch();
+        if (f) yield f;
+      } else field(line);
+    }
+    buf = buf.slice(start);
+  };
+  for await (const chunk of chunks) {
+    buf += decoder.decode(chunk, { stream: true });
+    yield* drain(false);
+  }
+  buf += decoder.decode();
+  yield* drain(true);
+  if (buf) field(buf);
+  buf = '';
+  const last = dispatch();
+  if (last) yield last;
+}
+
+export interface EventStreamOptions {
+  /** Produces encoded frames; it must end by itself after `cancel` has been called. */
+  frames: AsyncIterator<string>;
+  heartbeatMs: number;
+  /** Called once when the client goes away; must abort whatever feeds `frames`. */
+  cancel: () => void;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * A pull-based SSE body: a frame is produced only when the client reads, a `: ping` comment is sent
+ * when the producer has been silent for heartbeatMs, and a client disconnect calls `cancel` at once.
+ */
+export function eventStream(opts: EventStreamOptions): ReadableStream<Uint8Array> {
+  let pending: Promise<IteratorResult<string>> | null = null;
+  let cancelled = false;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      pending ??= opts.frames.next();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const beat = new Promise<'beat'>((resolve) => {
+        timer = setTimeout(() => resolve('beat'), opts.heartbeatMs);
+      });
+      try {
+        const result = await Promise.race([pending, beat]);
+        if (cancelled) return;
+        if (result === 'beat') {
+          controller.enqueue(encoder.encode(SSE_PING));
+          return;
+        }
+        pending = null;
+        if (result.done) controller.close();
+        else controller.enqueue(encoder.encode(result.value));
+      } catch (err) {
+        if (!cancelled) controller.error(err);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    cancel() {
+      cancelled = true;
+      opts.cancel();
+    },
+  }, { highWaterMark: 0 });
+}
+
+export function sseResponse(body: ReadableStream<Uint8Array>, headers: Record<string, string> = {}, status = 200): Response {
+  return new Response(body, { status, headers: { ...SSE_HEADERS, ...headers } });
+}

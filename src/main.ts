@@ -1,0 +1,78 @@
+/**
+ * The executable: flags and environment → Config, open the stores, build the app, listen, probe the
+ * upstream in the background, and stop cleanly on SIGINT/SIGTERM.
+ */
+import { ConfigError, helpText, loadConfig, VERSION } from './config';
+import { createApp } from './app';
+import { closeDeps, openDeps } from './deps';
+
+const SHUTDOWN_GRACE_MS = 5000;
+
+async function main(): Promise<number> {
+  let request;
+  try {
+    request = loadConfig({ argv: process.argv.slice(2), env: process.env });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`hermes-optx-api: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (request.kind === 'help') {
+    process.stdout.write(helpText() + '\n');
+    return 0;
+  }
+  if (request.kind === 'version') {
+    process.stdout.write(`hermes-optx-api ${VERSION}\n`);
+    return 0;
+  }
+  const { config } = request;
+  const shutdown = new AbortController();
+  const deps = openDeps(config, { shutdown: shutdown.signal });
+  const app = createApp(deps).listen({
+    hostname: config.server.host,
+    port: config.server.port,
+    // Long-lived responses lift this per request; it only reaps idle keep-alive sockets.
+    idleTimeout: 120,
+    // Our own limits answer 413 in JSON; Bun's must sit above them so it never answers first.
+    maxRequestBodySize: Math.max(config.server.maxBodyBytes, config.server.proxyMaxBodyBytes) + 1024,
+  });
+  const server = app.server;
+  if (!server) throw new Error('server did not start');
+  deps.probe.start();
+  const where = `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${server.port}`;
+  process.stdout.write(
+    `hermes-optx-api ${VERSION} listening on ${where}\n` +
+      `  upstream ${config.hermes.url} (mode: probing…)\n` +
+      `  memory backend ${config.memory.backend}, tasks backend ${config.tasks.backend}\n` +
+      `  data dir ${config.dataDir}\n`,
+  );
+  void deps.probe.probeNow().then((s) => process.stdout.write(`  upstream mode: ${s.mode}${s.error ? ` (${s.error})` : ''}\n`));
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      deps.log.info('shutting down', { signal });
+      // Streams see this and end with an `error` event; new connections are refused meanwhile.
+      shutdown.abort();
+      const grace = setTimeout(() => server.stop(true), SHUTDOWN_GRACE_MS);
+      await server.stop(false);
+      clearTimeout(grace);
+      closeDeps(deps);
+      resolve(0);
+    };
+    process.on('SIGINT', () => void stop('SIGINT'));
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+  });
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`hermes-optx-api: fatal: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,63 @@
+/**
+ * Who may call the sidecar (SPEC §5), decided once per request before routing:
+ * 1. a Bearer token equal to one of API_KEY (constant-time) → allowed;
+ * 2. a payment gate (MPP) when enabled: it accepts a valid `Payment` credential or answers 402;
+ * 3. API_KEY set and no gate → 401;
+ * 4. nothing configured → open.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { ApiError } from '../../lib/errors';
+
+export type AuthDecision =
+  | { allowed: true; headers?: Record<string, string> }
+  /** Refused: answered with this response (e.g. an MPP 402) or this error. */
+  | { allowed: false; deny: Response | ApiError };
+
+/** The slot MPP fills: decides requests that did not present a valid API key. */
+export interface PaymentGate {
+  authorize(request: Request): Promise<AuthDecision>;
+}
+
+/** Routes any client may call: liveness and the gateway summary. */
+export const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/health', '/api/gateway-status']);
+
+const sha256 = (s: string) => new Bun.CryptoHasher('sha256').update(s).digest();
+
+export class Authenticator {
+  private readonly keyDigests: Buffer[];
+
+  constructor(apiKeys: readonly string[], private readonly gate: PaymentGate | null) {
+    // Comparing fixed-length digests keeps the comparison constant-time whatever the key lengths.
+    this.keyDigests = apiKeys.map((k) => sha256(k) as Buffer);
+  }
+
+  get enabled(): boolean {
+    return this.keyDigests.length > 0 || this.gate !== null;
+  }
+
+  async decide(request: Request, pathname: string): Promise<AuthDecision> {
+    if (PUBLIC_PATHS.has(pathname) || !this.enabled) return { allowed: true };
+    const token = bearerToken(request.headers.get('authorization'));
+    if (token !== null && this.matchesKey(token)) return { allowed: true };
+    if (this.gate) return this.gate.authorize(request);
+    return {
+      allowed: false,
+      deny: new ApiError(401, 'unauthorized', 'Invalid or missing API key.', { headers: { 'www-authenticate': 'Bearer realm="hermes-optx-api"' } }),
+    };
+  }
+
+  private matchesKey(token: string): boolean {
+    const d = sha256(token) as Buffer;
+    let match = false;
+    // Check every key so the time taken does not reveal which one (if any) matched.
+    for (const k of this.keyDigests) match = timingSafeEqual(k, d) || match;
+    return match;
+  }
+}
+
+/** The token of an `Authorization: Bearer …` header, scheme case-insensitive; null for anything else. */
+export function bearerToken(header: string | null): string | null {
+  if (!header) return null;
+  const m = /^\s*bearer\s+(\S+)\s*$/i.exec(header);
+  return m ? (m[1] as string) : null;
+}

@@ -1,0 +1,65 @@
+/** What /health and /api/gateway-status report: the probe's findings plus what is true locally. */
+import type { Config } from '../../config';
+import type { HermesHome } from '../../hermes/home';
+import type { ProbeState } from '../../upstream/probe';
+import type { Features } from './model';
+
+export interface GatewayDeps {
+  config: Config;
+  home: HermesHome;
+  probe: { readonly state: ProbeState };
+  startedAt: number;
+}
+
+export function features(d: GatewayDeps): Features {
+  const s = d.probe.state;
+  const w = d.config.wallet;
+  return {
+    // Local features work with no upstream at all.
+    sessions: true,
+    memory: true,
+    tasks: true,
+    streaming: s.connected,
+    chat_stream: s.connected,
+    wallet: !!(w.solana.address || w.evm.address),
+    mcp_servers: d.home.hasMcpServers(),
+    // Metered calls go to HEDGEHOG_URL, which is the upstream unless configured apart.
+    tempo_billing: d.config.hedgehog.url !== d.config.hermes.url || s.connected,
+    mpp: d.config.mpp.enabled,
+    sessions_api_upstream: s.endpoints.sessionsApi,
+    runs_api_upstream: s.endpoints.runsApi,
+    capabilities_endpoint: s.endpoints.capabilities,
+    health_detailed: s.endpoints.healthDetailed,
+  };
+}
+
+export function health(d: GatewayDeps) {
+  const s = d.probe.state;
+  return {
+    status: 'ok' as const,
+    platform: 'hermes-optx-api' as const,
+    version: d.config.version,
+    uptime_s: Math.floor((Date.now() - d.startedAt) / 1000),
+    upstream: { url: d.config.hermes.url, connected: s.connected, latency_ms: s.latencyMs },
+    mode: s.mode,
+    capabilities: features(d),
+    memory_backend: d.config.memory.backend,
+    tasks_backend: d.config.tasks.backend,
+    mpp_enabled: d.config.mpp.enabled,
+  };
+}
+
+export function gatewayStatus(d: GatewayDeps) {
+  const s = d.probe.state;
+  return {
+    status: s.connected ? ('connected' as const) : ('disconnected' as const),
+    mode: s.mode,
+    model: s.model ?? d.home.configuredModel(),
+    version: d.config.version,
+    upstream_version: s.upstreamVersion,
+    upstream_url: d.config.hermes.url,
+    upstream_error: s.error,
+    checked_at: s.checkedAt,
+    features: features(d),
+  };
+}

@@ -1,0 +1,36 @@
+/**
+ * Routes of the upstream proxies. `/v1/*` must be mounted before the app's JSON body parser so the
+ * request body reaches the upstream untouched.
+ */
+import { Elysia } from 'elysia';
+import { ChatCompletionsBody, OpenAIError } from './model';
+import { proxyV1, streamChatCompletions, type ProxyDeps } from './service';
+import { keepConnectionOpen } from '../../lib/http';
+
+export function v1ProxyPlugin(deps: ProxyDeps) {
+  return new Elysia({ name: 'v1-proxy' }).all('/v1/*', ({ request, server }) => {
+    keepConnectionOpen(server, request);
+    return proxyV1(request, deps);
+  }, {
+    detail: {
+      tags: ['proxy'],
+      summary: 'OpenAI-compatible reverse proxy to the Hermes gateway (any method, streamed)',
+      responses: {
+        200: { description: 'The upstream answer, streamed unchanged' },
+        502: { description: 'Upstream unreachable (OpenAI error envelope)' },
+        504: { description: 'Upstream timeout (OpenAI error envelope)' },
+      },
+    },
+  });
+}
+
+export function chatCompletionsStreamPlugin(deps: ProxyDeps) {
+  return new Elysia({ name: 'chat-completions-stream' }).post('/api/chat/completions/stream', ({ request, body, server }) => {
+    keepConnectionOpen(server, request);
+    return streamChatCompletions(request, body, deps);
+  }, {
+    body: ChatCompletionsBody,
+    response: { 400: OpenAIError, 502: OpenAIError, 504: OpenAIError },
+    detail: { tags: ['proxy'], summary: 'OpenAI-compatible SSE chat stream (stream and include_usage forced), ends with data: [DONE]' },
+  });
+}

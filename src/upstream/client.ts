@@ -1,0 +1,86 @@
+/**
+ * The one client of the Hermes gateway. It knows the base URL and the sidecar's own upstream key
+ * (never a client's), puts a deadline on every call, and tells its listeners when the upstream could
+ * not be reached so the probe can look again at once.
+ */
+import { fetchJson, fetchWithTimeout, OutboundError, type JsonResult } from '../lib/http';
+
+export interface UpstreamCallInit extends Omit<RequestInit, 'signal'> {
+  signal?: AbortSignal;
+  /** Overrides the client's default deadline for the response headers. */
+  timeoutMs?: number;
+  /** The probe's own calls do not report back to the probe. */
+  unobserved?: boolean;
+}
+
+export type ReachabilityListener = (reachable: boolean) => void;
+
+export class HermesClient {
+  private listeners: ReachabilityListener[] = [];
+
+  constructor(
+    readonly baseUrl: string,
+    private readonly apiKey: string | null,
+    private readonly defaults: { timeoutMs: number },
+  ) {}
+
+  /** Used by the /v1 proxy, which builds its own filtered header set. */
+  get upstreamKey(): string | null {
+    return this.apiKey;
+  }
+
+  url(path: string): string {
+    return this.baseUrl + path;
+  }
+
+  /** Told after every observed call whether the upstream answered at all (any HTTP status counts). */
+  onReachability(listener: ReachabilityListener): void {
+    this.listeners.push(listener);
+  }
+
+  private withAuth(headers: RequestInit["headers"]): Headers {
+    const h = new Headers(headers);
+    h.delete('authorization');
+    if (this.apiKey) h.set('authorization', `Bearer ${this.apiKey}`);
+    return h;
+  }
+
+  private report(reachable: boolean, unobserved: boolean | undefined): void {
+    if (unobserved) return;
+    for (const l of this.listeners) l(reachable);
+  }
+
+  private reportError(err: unknown, unobserved: boolean | undefined): void {
+    // A client that went away says nothing about the upstream.
+    if (err instanceof OutboundError && err.kind === 'aborted') return;
+    this.report(false, unobserved);
+  }
+
+  /** A call whose body may be streamed; the deadline covers the response headers only. */
+  async fetch(path: string, init: UpstreamCallInit = {}): Promise<Response> {
+    const { timeoutMs = this.defaults.timeoutMs, headers, unobserved, ...rest } = init;
+    try {
+      const res = await fetchWithTimeout(this.url(path), { ...rest, headers: this.withAuth(headers), timeoutMs, target: 'Hermes upstream' });
+      this.report(true, unobserved);
+      return res;
+    } catch (err) {
+      this.reportError(err, unobserved);
+      throw err;
+    }
+  }
+
+  /** A small JSON exchange whose whole round trip must fit in timeoutMs. */
+  async json(path: string, init: UpstreamCallInit = {}): Promise<JsonResult> {
+    const { timeoutMs = this.defaults.timeoutMs, headers, unobserved, ...rest } = init;
+    const h = this.withAuth(headers);
+    if (init.body !== undefined && !h.has('content-type')) h.set('content-type', 'application/json');
+    try {
+      const res = await fetchJson(this.url(path), { ...rest, headers: h, timeoutMs, target: 'Hermes upstream' });
+      this.report(true, unobserved);
+      return res;
+    } catch (err) {
+      this.reportError(err, unobserved);
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,34 @@
+/** Upstream failures as ApiErrors, the same wording for every route that talks to Hermes. */
+import { ApiError } from '../lib/errors';
+import { OutboundError } from '../lib/http';
+
+export function outboundToApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof OutboundError) {
+    if (err.kind === 'timeout') return new ApiError(504, 'upstream_timeout', 'The Hermes upstream did not answer in time.');
+    if (err.kind === 'aborted') return new ApiError(499, 'client_closed', 'The client closed the request.');
+  }
+  return new ApiError(502, 'upstream_unreachable', 'The Hermes upstream is unreachable.');
+}
+
+/** A non-2xx upstream answer, keeping its status and the message of an OpenAI or FastAPI error body. */
+export async function upstreamHttpError(res: Response): Promise<ApiError> {
+  const text = await res.text().catch(() => '');
+  let message = '';
+  let code = `upstream_${res.status}`;
+  try {
+    const body = JSON.parse(text) as { error?: { message?: unknown; code?: unknown } | string; detail?: unknown; message?: unknown };
+    const e = body.error;
+    if (e && typeof e === 'object') {
+      if (typeof e.message === 'string') message = e.message;
+      if (typeof e.code === 'string' && /^[a-z0-9_]+$/.test(e.code)) code = e.code;
+    } else if (typeof e === 'string') message = e;
+    else if (typeof body.detail === 'string') message = body.detail;
+    else if (typeof body.message === 'string') message = body.message;
+  } catch {
+    // Not JSON: the status alone is reported; upstream HTML error pages are not echoed.
+  }
+  const status = res.status >= 400 && res.status <= 599 ? res.status : 502;
+  const why = res.status === 401 ? 'The Hermes upstream refused the sidecar\'s key (check HERMES_API_KEY)' : `The Hermes upstream answered ${res.status}`;
+  return new ApiError(status, code, message ? `${why}: ${message.slice(0, 500)}` : `${why}.`);
+}

@@ -1,0 +1,159 @@
+/**
+ * Finds out what the upstream is and can do, without ever making a request wait for it: at start-up
+ * (not awaited), every PROBE_INTERVAL_S, and soon after a request sees the upstream's reachability
+ * change. Concurrent triggers share one probe.
+ */
+import type { Logger } from '../lib/log';
+import type { HermesClient } from './client';
+import type { JsonResult } from '../lib/http';
+import { CapabilitiesBody, HealthBody, ModelsBody, SessionsListBody } from './model';
+
+export type GatewayMode = 'enhanced-hermes' | 'portable' | 'disconnected';
+
+export interface ProbeState {
+  checkedAt: string | null;
+  connected: boolean;
+  latencyMs: number | null;
+  mode: GatewayMode;
+  model: string | null;
+  upstreamVersion: string | null;
+  /** Which upstream endpoints answered 2xx with the expected shape. */
+  endpoints: { health: boolean; healthDetailed: boolean; capabilities: boolean; models: boolean; sessionsApi: boolean; runsApi: boolean };
+  /** Why the last probe found the upstream unusable (unreachable, 401, …); null when fine. */
+  error: string | null;
+}
+
+const NOTHING = { health: false, healthDetailed: false, capabilities: false, models: false, sessionsApi: false, runsApi: false };
+
+export const INITIAL_PROBE_STATE: ProbeState = Object.freeze({
+  checkedAt: null, connected: false, latencyMs: null, mode: 'disconnected', model: null, upstreamVersion: null, endpoints: NOTHING, error: null,
+});
+
+export class UpstreamProbe {
+  private current: ProbeState = INITIAL_PROBE_STATE;
+  private inflight: Promise<ProbeState> | null = null;
+  private interval: ReturnType<typeof setInterval> | null = null;
+  private soon: ReturnType<typeof setTimeout> | null = null;
+  private lastRun = 0;
+
+  constructor(
+    private readonly client: HermesClient,
+    private readonly opts: { intervalMs: number; timeoutMs: number; minGapMs?: number },
+    private readonly log: Logger,
+  ) {
+    client.onReachability((reachable) => {
+      if (reachable !== this.current.connected) this.probeSoon();
+    });
+  }
+
+  get state(): ProbeState {
+    return this.current;
+  }
+
+  /** Starts periodic probing; the first probe runs now in the background. */
+  start(): void {
+    void this.probeNow();
+    this.interval ??= setInterval(() => void this.probeNow(), this.opts.intervalMs);
+    this.interval.unref?.();
+  }
+
+  stop(): void {
+    if (this.interval) clearInterval(this.interval);
+    if (this.soon) clearTimeout(this.soon);
+    this.interval = this.soon = null;
+  }
+
+  /** Schedules a probe within minGapMs (default 1 s) of the last one, coalescing bursts of triggers. */
+  probeSoon(): void {
+    if (this.soon || this.inflight) return;
+    const wait = Math.max(0, this.lastRun + (this.opts.minGapMs ?? 1000) - Date.now());
+    this.soon = setTimeout(() => {
+      this.soon = null;
+      void this.probeNow();
+    }, wait);
+    this.soon.unref?.();
+  }
+
+  probeNow(): Promise<ProbeState> {
+    this.inflight ??= this.run().finally(() => {
+      this.inflight = null;
+    });
+    return this.inflight;
+  }
+
+  private async run(): Promise<ProbeState> {
+    this.lastRun = Date.now();
+    const get = (path: string) =>
+      this.client.json(path, { method: 'GET', timeoutMs: this.opts.timeoutMs, unobserved: true }).catch((err: unknown) => err as Error);
+    const started = performance.now();
+    const health = await get('/health');
+    const latencyMs = Math.round((performance.now() - started) * 100) / 100;
+    const [detailed, caps, models, sessions] = await Promise.all([
+      get('/health/detailed'), get('/v1/capabilities'), get('/v1/models'), get('/api/sessions?limit=1'),
+    ]);
+    const next = decide({ health, detailed, caps, models, sessions }, latencyMs);
+    if (next.mode !== this.current.mode || next.error !== this.current.error) {
+      this.log.info('upstream probe', { mode: next.mode, model: next.model, upstream_version: next.upstreamVersion, error: next.error });
+    }
+    this.current = next;
+    return next;
+  }
+}
+
+type Answer = JsonResult | Error;
+
+function ok(a: Answer): a is JsonResult {
+  return !(a instanceof Error) && a.ok;
+}
+
+/** Pure: what the five answers mean. Exported for tests of edge cases. */
+export function decide(a: { health: Answer; detailed: Answer; caps: Answer; models: Answer; sessions: Answer }, latencyMs: number): ProbeState {
+  const checkedAt = new Date().toISOString();
+  const answered = [a.health, a.detailed, a.caps, a.models, a.sessions].filter((x): x is JsonResult => !(x instanceof Error));
+  if (!answered.length) {
+    const err = a.health instanceof Error ? a.health.message : 'no answer';
+    return { ...INITIAL_PROBE_STATE, checkedAt, error: err };
+  }
+  const health = ok(a.health) ? HealthBody.safeParse(a.health.json) : null;
+  const caps = ok(a.caps) ? CapabilitiesBody.safeParse(a.caps.json) : null;
+  const models = ok(a.models) ? ModelsBody.safeParse(a.models.json) : null;
+  const sessions = ok(a.sessions) ? SessionsListBody.safeParse(a.sessions.json) : null;
+  const capsBody = caps?.success ? caps.data : null;
+  const endpoints = {
+    health: !!health?.success,
+    healthDetailed: ok(a.detailed),
+    capabilities: !!capsBody,
+    models: !!models?.success,
+    sessionsApi: !!sessions?.success,
+    runsApi: capsBody ? advertises(capsBody, 'runs') : false,
+  };
+  const unauthorized = answered.some((r) => r.status === 401);
+  const connected = endpoints.health || endpoints.models || endpoints.capabilities || endpoints.sessionsApi;
+  const mode: ProbeState['mode'] = !connected ? 'disconnected' : endpoints.sessionsApi || endpoints.capabilities ? 'enhanced-hermes' : 'portable';
+  return {
+    checkedAt,
+    connected,
+    latencyMs,
+    mode,
+    model: modelOf(capsBody) ?? (models?.success ? (models.data.data[0]?.id ?? null) : null),
+    upstreamVersion: health?.success ? (health.data.version ?? null) : null,
+    endpoints,
+    error: unauthorized ? 'the upstream refused the sidecar\'s key (401): set HERMES_API_KEY' : connected ? null : 'the upstream answered but no endpoint worked',
+  };
+}
+
+function modelOf(c: CapabilitiesBody | null): string | null {
+  if (!c) return null;
+  if (typeof c.model === 'string') return c.model;
+  return c.model?.id ?? c.model?.name ?? c.default_model ?? null;
+}
+
+/** Whether capabilities mention a feature, in any of the shapes gateways use (flag, features map, endpoint list). */
+function advertises(c: CapabilitiesBody, name: 'runs'): boolean {
+  const key = `${name}_api`;
+  if (c[key as 'runs_api']) return true;
+  const f = c.features?.[key] ?? c.features?.[name];
+  if (f === true || (f && typeof f === 'object')) return true;
+  const eps = Array.isArray(c.endpoints) ? c.endpoints : Object.keys(c.endpoints ?? {});
+  return eps.some((e) => e.includes(`/${name}`));
+}

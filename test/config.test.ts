@@ -1,0 +1,156 @@
+import { describe, expect, test } from 'bun:test';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, helpText, loadConfig, type Config } from '../src/config';
+import { VARS } from '../src/config/vars';
+import { tempDir } from './helpers/app';
+
+function load(env: Record<string, string> = {}, argv: string[] = [], dotenv?: string): Config {
+  const cwd = tempDir();
+  if (dotenv !== undefined) writeFileSync(join(cwd, '.env'), dotenv);
+  const r = loadConfig({ argv, env: { HERMES_HOME: join(cwd, 'home'), ...env }, cwd, home: cwd });
+  if (r.kind !== 'run') throw new Error(r.kind);
+  return r.config;
+}
+
+function failure(env: Record<string, string>, argv: string[] = []): string {
+  try {
+    load(env, argv);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  test('defaults follow SPEC §3', () => {
+    const c = load();
+    expect(c.server.port).toBe(8643);
+    expect(c.server.host).toBe('0.0.0.0');
+    expect(c.hermes.url).toBe('http://localhost:8642');
+    expect(c.memory.backend).toBe('holographic');
+    expect(c.tasks.backend).toBe('sqlite');
+    expect(c.mpp.enabled).toBe(false);
+    expect(c.mpp.amount).toBe('0.10');
+    expect(c.server.maxBodyBytes).toBe(1024 * 1024);
+    expect(c.dataDir).toBe(join(c.hermes.home, 'optx-api'));
+    expect(c.wallet.agent).toBe('astrojoe');
+    expect(c.hedgehog.url).toBe(c.hermes.url);
+    expect(c.auth.apiKeys).toEqual([]);
+  });
+
+  test('flag beats env beats .env beats default', () => {
+    expect(load({}, [], 'OPTX_API_PORT=9001\n').server.port).toBe(9001);
+    expect(load({ OPTX_API_PORT: '9002' }, [], 'OPTX_API_PORT=9001\n').server.port).toBe(9002);
+    expect(load({ OPTX_API_PORT: '9002' }, ['--port', '9003'], 'OPTX_API_PORT=9001\n').server.port).toBe(9003);
+    expect(load({}, ['--port=9004']).server.port).toBe(9004);
+    expect(load({ OPTX_API_PORT: '' }, [], 'OPTX_API_PORT=9001\n').server.port).toBe(9001);
+  });
+
+  test('every flag of SPEC §3 maps to its variable', () => {
+    const c = load({}, ['--hermes-url', 'http://h:1/', '--hermes-home', '/tmp/x', '--host', '127.0.0.1', '--data-dir', '/tmp/d', '--memory-backend', 'sqlite']);
+    expect(c.hermes.url).toBe('http://h:1');
+    expect(c.hermes.home).toBe('/tmp/x');
+    expect(c.server.host).toBe('127.0.0.1');
+    expect(c.dataDir).toBe('/tmp/d');
+    expect(c.memory.backend).toBe('sqlite');
+  });
+
+  test('HERMES_API_KEY defaults to API_SERVER_KEY of $HERMES_HOME/.env, and an explicit value wins', () => {
+    const cwd = tempDir();
+    const home = join(cwd, 'home');
+    mkdirSync(home);
+    writeFileSync(join(home, '.env'), '# agent secrets\nAPI_SERVER_KEY="from-hermes-env"\nOTHER=1\n');
+    const r = loadConfig({ env: { HERMES_HOME: home }, cwd, home: cwd });
+    expect(r.kind === 'run' && r.config.hermes.apiKey).toBe('from-hermes-env');
+    expect(r.kind === 'run' && r.config.hedgehog.apiKey).toBe('from-hermes-env');
+    const r2 = loadConfig({ env: { HERMES_HOME: home, HERMES_API_KEY: 'explicit' }, cwd, home: cwd });
+    expect(r2.kind === 'run' && r2.config.hermes.apiKey).toBe('explicit');
+  });
+
+  test('~ in paths expands to the home directory', () => {
+    const r = loadConfig({ env: { HERMES_HOME: '~/agent' }, cwd: tempDir(), home: '/home/u' });
+    expect(r.kind === 'run' && r.config.hermes.home).toBe('/home/u/agent');
+  });
+
+  test('lists are parsed: API_KEY, CORS_ORIGINS, wallet tokens and RPCs', () => {
+    const c = load({
+      API_KEY: 'k1, k2 ,,k3',
+      CORS_ORIGINS: 'https://a.example,*',
+      SOLANA_TOKENS: 'OPTX:4r9WxzWkZPRaVQ8mRzQ6ZXmFLzDXhM7ZpVVoYeEBvRxm@devnet,JTX:9XpJiKEYzq5yDo5pJzRfjSRMPL2yPfwQXgnN62zRs9pn',
+      EVM_RPC_URLS: 'base=http://b.example/,tempo=http://t.example',
+      EVM_TOKENS: 'base:USDC:0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913:6,tempo:pathUSD:0x20c0000000000000000000000000000000000000',
+    });
+    expect(c.auth.apiKeys).toEqual(['k1', 'k2', 'k3']);
+    expect(c.server.corsOrigins).toEqual(['https://a.example', '*']);
+    expect(c.wallet.solana.tokens).toEqual([
+      { symbol: 'OPTX', mint: '4r9WxzWkZPRaVQ8mRzQ6ZXmFLzDXhM7ZpVVoYeEBvRxm', network: 'devnet' },
+      { symbol: 'JTX', mint: '9XpJiKEYzq5yDo5pJzRfjSRMPL2yPfwQXgnN62zRs9pn', network: 'mainnet' },
+    ]);
+    expect(c.wallet.evm.rpcUrls).toEqual([{ chain: 'base', url: 'http://b.example' }, { chain: 'tempo', url: 'http://t.example' }]);
+    expect(c.wallet.evm.tokens[1]).toEqual({ chain: 'tempo', symbol: 'pathUSD', contract: '0x20c0000000000000000000000000000000000000', decimals: null });
+  });
+
+  test.each([
+    [{ OPTX_API_PORT: 'eighty' }, 'OPTX_API_PORT (--port)'],
+    [{ OPTX_API_PORT: '70000' }, 'OPTX_API_PORT (--port)'],
+    [{ HERMES_AGENT_URL: 'not a url' }, 'HERMES_AGENT_URL (--hermes-url)'],
+    [{ HERMES_AGENT_URL: 'ftp://x' }, 'HERMES_AGENT_URL'],
+    [{ MEMORY_BACKEND: 'redis' }, 'MEMORY_BACKEND (--memory-backend)'],
+    [{ TASKS_BACKEND: 'pg' }, 'TASKS_BACKEND'],
+    [{ MPP_ENABLED: 'maybe' }, 'MPP_ENABLED'],
+    [{ MPP_AMOUNT: '-1' }, 'MPP_AMOUNT'],
+    [{ SOLANA_TOKENS: 'OPTX' }, 'SOLANA_TOKENS'],
+    [{ EVM_TOKENS: 'base:USDC:0x12' }, 'EVM_TOKENS'],
+    [{ EVM_RPC_URLS: 'base' }, 'EVM_RPC_URLS'],
+    [{ SSE_HEARTBEAT_S: '0' }, 'SSE_HEARTBEAT_S'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ MAX_BODY_BYTES: '12' }, 'MAX_BODY_BYTES'],
+  ])('bad value %p stops start-up with one line naming %s', (env, name) => {
+    const msg = failure(env as Record<string, string>);
+    expect(msg).toContain(name);
+    expect(msg).not.toContain('\n');
+  });
+
+  test('a bad flag value names the flag', () => {
+    expect(failure({}, ['--port', 'x'])).toContain('--port');
+  });
+
+  test('unknown flags and flags without value are refused', () => {
+    expect(failure({}, ['--prot', '1'])).toContain('Unknown option "--prot"');
+    expect(failure({}, ['--port'])).toContain('--port needs a value');
+  });
+
+  test('secrets are never echoed in errors', () => {
+    const msg = failure({ MPP_ENABLED: 'true', MPP_RECIPIENT: '0x' + '1'.repeat(40), MPP_SECRET_KEY: 'short-secret-value' });
+    expect(msg).toContain('MPP_SECRET_KEY');
+    expect(msg).not.toContain('short-secret-value');
+  });
+
+  test('MPP enabled without recipient or secret is a start-up error, never an open door', () => {
+    expect(failure({ MPP_ENABLED: 'true', MPP_SECRET_KEY: 'x'.repeat(32) })).toContain('MPP_RECIPIENT');
+    expect(failure({ MPP_ENABLED: 'true', MPP_RECIPIENT: '0x' + '1'.repeat(40) })).toContain('MPP_SECRET_KEY');
+    expect(load({ MPP_ENABLED: 'yes', MPP_RECIPIENT: '0x' + '1'.repeat(40), MPP_SECRET_KEY: 'x'.repeat(32) }).mpp.enabled).toBe(true);
+  });
+
+  test('spacetimedb backends need a URL and a database', () => {
+    expect(failure({ MEMORY_BACKEND: 'spacetimedb' })).toContain('MEMORY_DB_URL');
+    expect(failure({ TASKS_BACKEND: 'spacetimedb', MEMORY_DB_URL: 'http://s:3000' })).toContain('SPACETIMEDB_DB');
+  });
+
+  test('--help lists every flag and variable; --version is recognised', () => {
+    const text = helpText();
+    for (const v of VARS) {
+      expect(text).toContain(v.env);
+      if ('flag' in v) expect(text).toContain(v.flag);
+    }
+    expect(loadConfig({ argv: ['--help'] }).kind).toBe('help');
+    expect(loadConfig({ argv: ['--version'] }).kind).toBe('version');
+  });
+
+  test('the config is frozen', () => {
+    const c = load();
+    expect(Object.isFrozen(c.server)).toBe(true);
+  });
+});

@@ -1,0 +1,447 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { type FakeHermes, deriveChatSessionId, startFakeHermes } from './hermes';
+
+const KEY = 'test-upstream-key';
+const auth = { authorization: `Bearer ${KEY}` };
+
+/** Read a whole body as text, also when the connection drops (returns what arrived + the error). */
+async function readAll(res: Response): Promise<{ text: string; error: string | null }> {
+  const reader = res.body?.getReader();
+  if (!reader) return { text: '', error: null };
+  const decoder = new TextDecoder();
+  let text = '';
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    return { text: text + decoder.decode(), error: null };
+  } catch (e) {
+    return { text, error: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+/** Read until `predicate(text)` holds, then return the text (the stream stays open). */
+interface ByteReader {
+  read(): Promise<{ done: boolean; value?: Uint8Array | undefined }>;
+}
+async function readUntil(reader: ByteReader, predicate: (t: string) => boolean): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = '';
+  while (!predicate(text)) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+  }
+  return text;
+}
+
+function dataPayloads(sse: string): string[] {
+  return sse
+    .split('\n\n')
+    .filter((f) => f.startsWith('data: '))
+    .map((f) => f.slice(6));
+}
+
+interface SessionEvent {
+  event: string;
+  data: Record<string, unknown>;
+}
+function sessionEvents(sse: string): SessionEvent[] {
+  return sse
+    .split('\n\n')
+    .filter((f) => f.startsWith('event: '))
+    .map((f) => {
+      const [head = '', data = ''] = f.split('\n');
+      return { event: head.slice(7), data: JSON.parse(data.slice(6)) as Record<string, unknown> };
+    });
+}
+
+function chat(fake: FakeHermes, body: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
+  return fetch(`${fake.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    ...(signal ? { signal } : {}),
+  });
+}
+
+const hello = { model: 'hermes-agent', messages: [{ role: 'user', content: 'hello there' }] };
+
+async function until(cond: () => boolean, ms = 1000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await Bun.sleep(5);
+}
+
+let v17: FakeHermes;
+let v12: FakeHermes;
+
+beforeAll(async () => {
+  v17 = await startFakeHermes();
+  v12 = await startFakeHermes({ version: '0.12', apiKey: null, model: 'custom-model' });
+});
+afterAll(async () => {
+  await v17.stop();
+  await v12.stop();
+});
+beforeEach(() => {
+  v17.reset();
+  v12.reset();
+});
+
+describe('health, auth, models', () => {
+  test('/health without auth on both versions', async () => {
+    const a = await (await fetch(`${v17.url}/health`)).json();
+    expect(a).toEqual({ status: 'ok', platform: 'hermes-agent', version: '0.17.1' });
+    const b = await (await fetch(`${v12.url}/health`)).json();
+    expect(b).toEqual({ status: 'ok', platform: 'hermes-agent', version: '0.12.0' });
+    expect(v17.url).toBe(`http://127.0.0.1:${v17.port}`);
+  });
+
+  test('401 with the real envelope when the key is wrong or missing', async () => {
+    const variants: Record<string, string>[] = [{}, { authorization: 'Bearer nope' }];
+    for (const headers of variants) {
+      const res = await fetch(`${v17.url}/v1/models`, { headers });
+      expect(res.status).toBe(401);
+      expect(await res.json()).toEqual({
+        error: { message: 'Invalid API key', type: 'invalid_request_error', code: 'invalid_api_key' },
+      });
+    }
+  });
+
+  test('models, capabilities, health/detailed', async () => {
+    const models = (await (await fetch(`${v17.url}/v1/models`, { headers: auth })).json()) as { object: string; data: { id: string; owned_by: string }[] };
+    expect(models.object).toBe('list');
+    expect(models.data.map((m) => m.id)).toEqual(['hermes-agent']);
+    expect(models.data[0]?.owned_by).toBe('hermes');
+    // 0.12 without key: open; custom model
+    const m12 = (await (await fetch(`${v12.url}/v1/models`)).json()) as { data: { id: string }[] };
+    expect(m12.data[0]?.id).toBe('custom-model');
+
+    const cap = (await (await fetch(`${v17.url}/v1/capabilities`, { headers: auth })).json()) as { model: string; features: Record<string, unknown> };
+    expect(cap.model).toBe('hermes-agent');
+    expect(cap.features.sessions_api).toBe(true);
+    const cap12 = (await (await fetch(`${v12.url}/v1/capabilities`)).json()) as { features: Record<string, unknown> };
+    expect(cap12.features).toEqual({ chat_completions: true, streaming: true });
+
+    const detailed = (await (await fetch(`${v17.url}/health/detailed`, { headers: auth })).json()) as Record<string, unknown>;
+    expect(detailed.status).toBe('ok');
+    expect(detailed.version).toBe('0.17.1');
+    expect(typeof detailed.uptime_seconds).toBe('number');
+    expect((await fetch(`${v12.url}/health/detailed`)).status).toBe(404);
+  });
+
+  test('unknown path → 404 envelope; requests are recorded with lower-case headers', async () => {
+    const res = await fetch(`${v17.url}/nope?x=1`, { headers: { ...auth, 'X-Custom': 'Yes' } });
+    expect(res.status).toBe(404);
+    const body = (await res.json()) as { error: { code: string } };
+    expect(body.error.code).toBe('not_found');
+    const rec = v17.requests.at(-1);
+    expect(rec).toMatchObject({ method: 'GET', path: '/nope', search: '?x=1', body: '' });
+    expect(rec?.headers['x-custom']).toBe('Yes');
+  });
+
+  test('statusOverride and hang apply to any path, /health included', async () => {
+    v17.behavior.statusOverride['/health'] = 503;
+    v17.behavior.statusOverride['/api/sessions/*/messages'] = 500;
+    const h = await fetch(`${v17.url}/health`);
+    expect(h.status).toBe(503);
+    expect(((await h.json()) as { error: { type: string } }).error.type).toBe('server_error');
+    expect((await fetch(`${v17.url}/api/sessions/abc/messages`, { headers: auth })).status).toBe(500);
+
+    v17.behavior.hang['/v1/models'] = true;
+    const ac = new AbortController();
+    const pending = fetch(`${v17.url}/v1/models`, { headers: auth, signal: ac.signal });
+    await until(() => v17.requests.some((r) => r.path === '/v1/models'));
+    ac.abort();
+    await expect(pending).rejects.toThrow();
+    await until(() => v17.aborted.includes('/v1/models'));
+    expect(v17.aborted).toContain('/v1/models');
+  });
+});
+
+describe('chat completions', () => {
+  test('non-stream: chat.completion, usage, derived session id, echoed Idempotency-Key', async () => {
+    const res = await chat(v17, hello, { 'Idempotency-Key': 'idem-1' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-hermes-session-id')).toBe(deriveChatSessionId(null, 'hello there'));
+    expect(res.headers.get('x-hermes-session-id')).toMatch(/^api-[0-9a-f]{16}$/);
+    expect(res.headers.get('idempotency-key')).toBe('idem-1');
+    const body = (await res.json()) as {
+      object: string;
+      choices: { message: { role: string; content: string }; finish_reason: string }[];
+      usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+    };
+    expect(body.object).toBe('chat.completion');
+    expect(body.choices[0]?.message).toEqual({ role: 'assistant', content: 'You said: hello there' });
+    expect(body.usage).toEqual({ prompt_tokens: 2, completion_tokens: 4, total_tokens: 6 });
+  });
+
+  test('X-Hermes-Session-Id is echoed; bad JSON → 400 envelope', async () => {
+    const res = await chat(v17, hello, { 'X-Hermes-Session-Id': 'api-0123456789abcdef' });
+    expect(res.headers.get('x-hermes-session-id')).toBe('api-0123456789abcdef');
+    await res.body?.cancel();
+    const bad = await chat(v17, '{nope');
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
+  });
+
+  test('stream: role chunk, one delta per token, stop, usage chunk, [DONE] last', async () => {
+    const res = await chat(v17, { ...hello, stream: true, stream_options: { include_usage: true } });
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    const { text, error } = await readAll(res);
+    expect(error).toBeNull();
+    const payloads = dataPayloads(text);
+    expect(payloads.at(-1)).toBe('[DONE]');
+    const chunks = payloads.slice(0, -1).map((p) => JSON.parse(p) as { object: string; choices: { delta: { role?: string; content?: string }; finish_reason: string | null }[]; usage?: unknown });
+    expect(chunks.every((c) => c.object === 'chat.completion.chunk')).toBe(true);
+    expect(chunks[0]?.choices[0]?.delta).toEqual({ role: 'assistant' });
+    expect(chunks.slice(1, 5).map((c) => c.choices[0]?.delta.content)).toEqual(['You', ' said:', ' hello', ' there']);
+    expect(chunks[5]?.choices[0]?.finish_reason).toBe('stop');
+    expect(chunks[6]?.choices).toEqual([]);
+    expect(chunks[6]?.usage).toEqual({ prompt_tokens: 2, completion_tokens: 4, total_tokens: 6 });
+    expect(chunks).toHaveLength(7);
+
+    // without include_usage: no usage-only chunk
+    const plain = dataPayloads((await readAll(await chat(v17, { ...hello, stream: true }))).text);
+    expect(plain).toHaveLength(7);
+  });
+
+  test('reply/tokens/usage overrides and splitUtf8 keep text intact', async () => {
+    v17.behavior.reply = () => 'héllo wörld ✓';
+    v17.behavior.tokens = (t) => [...t];
+    v17.behavior.usage = { input_tokens: 10, output_tokens: 20 };
+    v17.behavior.splitUtf8 = true;
+    const res = await chat(v17, { ...hello, stream: true });
+    const reader = res.body!.getReader();
+    const raw: Uint8Array[] = [];
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      raw.push(value);
+    }
+    // some network chunk must end inside a multi-byte character
+    const splitMid = raw.some((c) => {
+      const last = c[c.length - 1] ?? 0;
+      return last >= 0xc0;
+    });
+    expect(splitMid).toBe(true);
+    const text = new TextDecoder().decode(Buffer.concat(raw));
+    const content = dataPayloads(text)
+      .filter((p) => p !== '[DONE]')
+      .map((p) => (JSON.parse(p) as { choices: { delta: { content?: string } }[] }).choices[0]?.delta.content ?? '')
+      .join('');
+    expect(content).toBe('héllo wörld ✓');
+    expect(text).toContain('"usage":{"prompt_tokens":10,"completion_tokens":20,"total_tokens":30}');
+  });
+
+  test('garbageAfterTokens sends a malformed frame then continues', async () => {
+    v17.behavior.garbageAfterTokens = 2;
+    const { text } = await readAll(await chat(v17, { ...hello, stream: true }));
+    const payloads = dataPayloads(text);
+    expect(payloads[3]).toBe('{not json');
+    expect(payloads.at(-1)).toBe('[DONE]');
+  });
+
+  test('dropAfterTokens drops the connection without [DONE]', async () => {
+    v17.behavior.dropAfterTokens = 2;
+    const { text, error } = await readAll(await chat(v17, { ...hello, stream: true }));
+    expect(error).not.toBeNull();
+    expect(text).not.toContain('[DONE]');
+    expect(dataPayloads(text)).toHaveLength(3);
+    expect(v17.aborted).toEqual([]);
+  });
+
+  test('stallAfterTokens hangs silently; client abort is recorded and stops the stream', async () => {
+    v17.behavior.stallAfterTokens = 1;
+    v17.behavior.keepaliveMs = 10;
+    const ac = new AbortController();
+    const res = await chat(v17, { ...hello, stream: true }, {}, ac.signal);
+    const reader = res.body!.getReader();
+    const text = await readUntil(reader, (t) => t.includes('"You"'));
+    expect(text).toContain('"You"');
+    let extra = '';
+    const more = reader.read().then((r) => {
+      if (r.value) extra += new TextDecoder().decode(r.value);
+    }, () => undefined);
+    await Bun.sleep(60);
+    expect(extra).toBe(''); // stalled: no keepalive, no tokens
+    ac.abort();
+    await more;
+    await until(() => v17.aborted.length > 0);
+    expect(v17.aborted).toEqual(['/v1/chat/completions']);
+  });
+
+  test('client abort during a slow non-streamed answer is recorded', async () => {
+    v17.behavior.firstTokenDelayMs = 5_000;
+    const ac = new AbortController();
+    const pending = chat(v17, hello, {}, ac.signal);
+    await until(() => v17.requests.length > 0);
+    ac.abort();
+    await expect(pending).rejects.toThrow();
+    await until(() => v17.aborted.length > 0);
+    expect(v17.aborted).toEqual(['/v1/chat/completions']);
+  });
+
+  test('keepalive comments while waiting for the first token', async () => {
+    v17.behavior.firstTokenDelayMs = 50;
+    v17.behavior.keepaliveMs = 10;
+    const { text } = await readAll(await chat(v17, { ...hello, stream: true }));
+    expect(text).toContain(': keepalive\n\n');
+    expect(dataPayloads(text).at(-1)).toBe('[DONE]');
+  });
+});
+
+describe('sessions (0.17)', () => {
+  test('CRUD, list envelope, 409, 404 session_not_found', async () => {
+    const post = (body: unknown) =>
+      fetch(`${v17.url}/api/sessions`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const created = await post({ id: 's1', title: 'First' });
+    expect(created.status).toBe(201);
+    expect(await created.json()).toMatchObject({ id: 's1', title: 'First', model: 'hermes-agent', message_count: 0 });
+    expect((await post({ id: 's1' })).status).toBe(409);
+    const anon = (await (await post({})).json()) as { id: string };
+    expect(anon.id).toMatch(/^\d{8}_\d{6}_[0-9a-f]{6}$/);
+
+    const list = (await (await fetch(`${v17.url}/api/sessions?limit=1&offset=0`, { headers: auth })).json()) as Record<string, unknown>;
+    expect(list).toMatchObject({ object: 'list', limit: 1, offset: 0, has_more: true });
+    expect(list.data).toHaveLength(1);
+
+    const patched = await fetch(`${v17.url}/api/sessions/s1`, { method: 'PATCH', headers: auth, body: JSON.stringify({ title: 'Renamed' }) });
+    expect(((await patched.json()) as { title: string }).title).toBe('Renamed');
+    expect(((await (await fetch(`${v17.url}/api/sessions/s1`, { headers: auth })).json()) as { title: string }).title).toBe('Renamed');
+
+    const del = await fetch(`${v17.url}/api/sessions/s1`, { method: 'DELETE', headers: auth });
+    expect(((await del.json()) as { deleted: boolean }).deleted).toBe(true);
+    const gone = await fetch(`${v17.url}/api/sessions/s1/messages`, { headers: auth });
+    expect(gone.status).toBe(404);
+    expect(((await gone.json()) as { error: { code: string } }).error.code).toBe('session_not_found');
+    expect(v17.sessions.has('s1')).toBe(false);
+  });
+
+  test('session stream: event order, envelope fields, stored messages', async () => {
+    v17.addSession({ id: 's2' });
+    const missing = await fetch(`${v17.url}/api/sessions/s2/chat/stream`, { method: 'POST', headers: auth, body: '{}' });
+    expect(missing.status).toBe(400);
+    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('missing_message');
+
+    const res = await fetch(`${v17.url}/api/sessions/s2/chat/stream`, { method: 'POST', headers: auth, body: JSON.stringify({ message: 'hi you' }) });
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    const { text } = await readAll(res);
+    expect(text).not.toContain('\r');
+    const events = sessionEvents(text);
+    expect(events.map((e) => e.event)).toEqual([
+      'run.started', 'message.started', 'assistant.delta', 'assistant.delta', 'assistant.delta', 'assistant.delta',
+      'tool.progress', 'assistant.completed', 'run.completed', 'done',
+    ]);
+    events.forEach((e, i) => {
+      expect(e.data.session_id).toBe('s2');
+      expect(typeof e.data.run_id).toBe('string');
+      expect(e.data.seq).toBe(i + 1);
+      expect(typeof e.data.ts).toBe('number');
+    });
+    expect(events.filter((e) => e.event === 'assistant.delta').map((e) => e.data.delta).join('')).toBe('You said: hi you');
+    expect(events[0]?.data.user_message).toBe('hi you');
+    expect(events[6]?.data).toMatchObject({ tool_name: '_thinking', delta: 'You said: hi you' });
+    expect(events[7]?.data).toMatchObject({ content: 'You said: hi you', completed: true, partial: false, interrupted: false });
+    expect(events[8]?.data.usage).toEqual({ input_tokens: 2, output_tokens: 4, total_tokens: 6 });
+    expect(events[8]?.data.messages).toHaveLength(2);
+
+    const msgs = (await (await fetch(`${v17.url}/api/sessions/s2/messages`, { headers: auth })).json()) as { object: string; session_id: string; data: { role: string; content: string }[] };
+    expect(msgs).toMatchObject({ object: 'list', session_id: 's2' });
+    expect(msgs.data.map((m) => [m.role, m.content])).toEqual([['user', 'hi you'], ['assistant', 'You said: hi you']]);
+
+    const unknown = await fetch(`${v17.url}/api/sessions/zzz/chat/stream`, { method: 'POST', headers: auth, body: JSON.stringify({ message: 'x' }) });
+    expect(unknown.status).toBe(404);
+  });
+
+  test('tools: tool events before deltas and a stored tool turn', async () => {
+    v17.addSession({ id: 's3' });
+    v17.behavior.tools = true;
+    const { text } = await readAll(await fetch(`${v17.url}/api/sessions/s3/chat/stream`, { method: 'POST', headers: auth, body: JSON.stringify({ message: 'search it' }) }));
+    const names = sessionEvents(text).map((e) => e.event);
+    expect(names.slice(0, 5)).toEqual(['run.started', 'message.started', 'tool.started', 'tool.completed', 'assistant.delta']);
+    expect(v17.sessions.get('s3')?.messages.map((m) => m.role)).toEqual(['user', 'assistant', 'tool', 'assistant']);
+    expect(v17.sessions.get('s3')?.messages[1]?.tool_calls?.[0]?.function.name).toBe('web_search');
+  });
+
+  test('switches apply to the session stream too', async () => {
+    v17.addSession({ id: 's4' });
+    v17.behavior.garbageAfterTokens = 1;
+    const g = await readAll(await fetch(`${v17.url}/api/sessions/s4/chat/stream`, { method: 'POST', headers: auth, body: JSON.stringify({ message: 'a b' }) }));
+    expect(g.text).toContain('event: assistant.delta\ndata: {not json\n\n');
+    expect(g.text).toContain('event: done\n');
+
+    v17.behavior.garbageAfterTokens = null;
+    v17.behavior.dropAfterTokens = 1;
+    const d = await readAll(await fetch(`${v17.url}/api/sessions/s4/chat/stream`, { method: 'POST', headers: auth, body: JSON.stringify({ message: 'a b' }) }));
+    expect(d.error).not.toBeNull();
+    expect(d.text).not.toContain('event: done');
+  });
+
+  test('client abort of a session stream is recorded and its timers stop', async () => {
+    v17.addSession({ id: 's5' });
+    v17.behavior.tokenDelayMs = 20;
+    const ac = new AbortController();
+    const res = await fetch(`${v17.url}/api/sessions/s5/chat/stream`, { method: 'POST', headers: auth, body: JSON.stringify({ message: 'one two three four' }), signal: ac.signal });
+    const reader = res.body!.getReader();
+    await readUntil(reader, (t) => t.includes('event: assistant.delta'));
+    ac.abort();
+    await until(() => v17.aborted.length > 0);
+    expect(v17.aborted).toEqual(['/api/sessions/s5/chat/stream']);
+    const detailed = (await (await fetch(`${v17.url}/health/detailed`)).json()) as { active_agents: number };
+    expect(detailed.active_agents).toBe(0);
+    // the interrupted turn keeps the user message only
+    expect(v17.sessions.get('s5')?.messages.map((m) => m.role)).toEqual(['user']);
+  });
+
+  test('non-streaming session chat', async () => {
+    v17.addSession({ id: 's6', messages: [{ role: 'user', content: 'earlier' }, { role: 'assistant', content: 'ok' }] });
+    let seen: unknown[] = [];
+    v17.behavior.reply = (messages) => {
+      seen = messages;
+      return 'fine';
+    };
+    const res = await fetch(`${v17.url}/api/sessions/s6/chat`, { method: 'POST', headers: auth, body: JSON.stringify({ message: 'now' }) });
+    expect(await res.json()).toMatchObject({ session_id: 's6', message: { role: 'assistant', content: 'fine' } });
+    expect(seen).toEqual([{ role: 'user', content: 'earlier' }, { role: 'assistant', content: 'ok' }, { role: 'user', content: 'now' }]);
+    expect(v17.sessions.get('s6')?.message_count).toBe(4);
+  });
+
+  test('0.12 has no session routes', async () => {
+    expect((await fetch(`${v12.url}/api/sessions`)).status).toBe(404);
+    expect((await fetch(`${v12.url}/api/sessions/x/chat/stream`, { method: 'POST', body: '{"message":"m"}' })).status).toBe(404);
+  });
+});
+
+describe('pause / resume', () => {
+  test('connection refused while paused, same port after resume', async () => {
+    const fake = await startFakeHermes();
+    try {
+      const port = fake.port;
+      await fake.pause();
+      await expect(fetch(`${fake.url}/health`)).rejects.toThrow();
+      await fake.resume();
+      expect(fake.port).toBe(port);
+      expect((await fetch(`${fake.url}/health`)).status).toBe(200);
+    } finally {
+      await fake.stop();
+    }
+  });
+
+  test('pause drops a stream in flight without recording an abort', async () => {
+    const fake = await startFakeHermes();
+    try {
+      fake.behavior.stallAfterTokens = 1;
+      const res = await chat(fake, { ...hello, stream: true });
+      const reader = res.body!.getReader();
+      await readUntil(reader, (t) => t.includes('"You"'));
+      await fake.pause();
+      await expect(readUntil(reader, () => false)).rejects.toThrow();
+      expect(fake.aborted).toEqual([]);
+    } finally {
+      await fake.stop();
+    }
+  });
+});

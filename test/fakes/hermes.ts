@@ -1,0 +1,598 @@
+/**
+ * A fake Hermes Agent gateway (the agent's OpenAI-compatible API server) for tests: a real HTTP
+ * server on Bun.serve({ port: 0 }) speaking the wire formats of Hermes 0.12 and 0.17+
+ * (SPEC §14). Tests flip `behavior` switches at any time to make it slow, stall, drop, send
+ * garbage, fail with a status, or hang.
+ */
+import {
+  type FakeToolUse,
+  type HermesUsage,
+  type Json,
+  type StreamScript,
+  SSE_HEADERS,
+  StreamRun,
+  chatCompletionScript,
+  contentText,
+  deriveChatSessionId,
+  forcedError,
+  hex,
+  isRecord,
+  json,
+  matchPath,
+  newSessionId,
+  openAiError,
+  parseJson,
+  scriptStream,
+  sessionNotFound,
+  sessionStreamScript,
+  splitWords,
+  unauthorized,
+  wordCount,
+} from './hermes-streams';
+
+export { contentText, deriveChatSessionId };
+
+export type HermesVersion = '0.12' | '0.17';
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  search: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface FakeHermesBehavior {
+  /** Delay between streamed tokens (default 0). */
+  tokenDelayMs: number;
+  /** Delay before the first token (default 0); non-streaming answers wait this long too. */
+  firstTokenDelayMs: number;
+  /** After N tokens, send nothing more (no keepalive either) until the client goes away. */
+  stallAfterTokens: number | null;
+  /** After N tokens, drop the connection without a proper end. */
+  dropAfterTokens: number | null;
+  /** After N tokens, send one malformed frame, then continue. */
+  garbageAfterTokens: number | null;
+  /** Path (exact, or with `*` for one segment) -> HTTP status, answered with an error envelope. */
+  statusOverride: Record<string, number>;
+  /** Path (exact, or with `*`) -> never answer until the client aborts. */
+  hang: Record<string, boolean>;
+  /** Session streams emit tool.started/tool.completed before the deltas (and store a tool turn). */
+  tools: boolean;
+  /** What the assistant answers; default `You said: <last user message>`. */
+  reply: ((messages: { role: string; content: unknown }[]) => string) | null;
+  /** How a reply is split into streamed chunks; default words keeping their leading spaces. */
+  tokens: ((text: string) => string[]) | null;
+  /** Usage numbers; default derived from word counts. */
+  usage: { input_tokens: number; output_tokens: number } | null;
+  /** Interval of `: keepalive` comments while a stream waits (real gateway: 30 s). */
+  keepaliveMs: number;
+  /** Write every streamed frame in two network writes split inside a multi-byte character. */
+  splitUtf8: boolean;
+  /** Chat completions: usage on the finish_reason chunk, as the real gateway does (default true). */
+  usageInFinishChunk: boolean;
+}
+
+export interface FakeToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/** A message row shaped like Hermes' state.db `messages` table (tool_calls parsed). */
+export interface FakeMessage {
+  id: number;
+  session_id: string;
+  role: 'system' | 'user' | 'assistant' | 'tool';
+  content: string | null;
+  tool_calls: FakeToolCall[] | null;
+  tool_call_id: string | null;
+  tool_name: string | null;
+  /** Epoch seconds. */
+  timestamp: number;
+  reasoning: string | null;
+}
+
+/** A session row shaped like Hermes' state.db `sessions` table, plus its messages. */
+export interface FakeSession {
+  id: string;
+  source: string;
+  user_id: string | null;
+  model: string;
+  title: string | null;
+  /** Epoch seconds. */
+  started_at: number;
+  ended_at: number | null;
+  end_reason: string | null;
+  last_active: number;
+  message_count: number;
+  tool_call_count: number;
+  input_tokens: number;
+  output_tokens: number;
+  messages: FakeMessage[];
+}
+
+export interface FakeHermes {
+  readonly url: string;
+  readonly port: number;
+  readonly version: HermesVersion;
+  readonly apiKey: string | null;
+  readonly model: string;
+  behavior: FakeHermesBehavior;
+  requests: RecordedRequest[];
+  /** Paths whose client went away (cancel/abort) before the fake finished answering. */
+  aborted: string[];
+  sessions: Map<string, FakeSession>;
+  /** Seed a session (any version), optionally with messages. */
+  addSession(init?: Partial<Omit<FakeSession, 'messages'>> & { messages?: { role: FakeMessage['role']; content: string }[] }): FakeSession;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  /** Clear requests, aborted and sessions; restore the default behavior. */
+  reset(): void;
+  stop(): Promise<void>;
+}
+
+export function defaultBehavior(): FakeHermesBehavior {
+  return {
+    tokenDelayMs: 0,
+    firstTokenDelayMs: 0,
+    stallAfterTokens: null,
+    dropAfterTokens: null,
+    garbageAfterTokens: null,
+    statusOverride: {},
+    hang: {},
+    tools: false,
+    reply: null,
+    tokens: null,
+    usage: null,
+    keepaliveMs: 30_000,
+    splitUtf8: false,
+    usageInFinishChunk: true,
+  };
+}
+
+const FULL_VERSION: Record<HermesVersion, string> = { '0.12': '0.12.0', '0.17': '0.17.1' };
+
+function sessionJson(s: FakeSession): Json {
+  const { messages, ...row } = s;
+  const firstUser = messages.find((m) => m.role === 'user');
+  return { ...row, preview: firstUser?.content?.slice(0, 60) ?? null };
+}
+
+// ---------------------------------------------------------------------------------------------
+// the server
+// ---------------------------------------------------------------------------------------------
+
+type Server = ReturnType<typeof Bun.serve>;
+type Handler = (req: Request, ctx: { path: string; url: URL; body: string; params: string[] }) => Response | Promise<Response>;
+interface Route {
+  method: string;
+  pattern: RegExp;
+  auth: boolean;
+  versions: HermesVersion[];
+  handler: Handler;
+}
+
+export async function startFakeHermes(opts: { version?: HermesVersion; apiKey?: string | null; model?: string } = {}): Promise<FakeHermes> {
+  const version = opts.version ?? '0.17';
+  const apiKey = opts.apiKey === undefined ? 'test-upstream-key' : opts.apiKey;
+  const model = opts.model ?? 'hermes-agent';
+  const startedAt = Date.now();
+  const liveRuns = new Set<StreamRun>();
+  const hangs = new Set<() => void>();
+  let stopped = false;
+  let nextMessageId = 1;
+  // Requests are only handled after this function returned, when `fake` exists.
+  let server: Server | null = listen(0);
+  const port = server.port ?? 0;
+
+  const fake: FakeHermes = {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    version,
+    apiKey,
+    model,
+    behavior: defaultBehavior(),
+    requests: [],
+    aborted: [],
+    sessions: new Map(),
+    addSession,
+    async pause() {
+      if (!server) return;
+      const s = server;
+      server = null;
+      for (const run of [...liveRuns]) run.finish();
+      liveRuns.clear();
+      for (const release of [...hangs]) release();
+      await s.stop(true);
+    },
+    async resume() {
+      if (stopped) throw new Error('fake Hermes was stopped for good');
+      if (!server) server = listen(port);
+    },
+    reset() {
+      fake.requests.length = 0;
+      fake.aborted.length = 0;
+      fake.sessions.clear();
+      fake.behavior = defaultBehavior();
+    },
+    async stop() {
+      stopped = true;
+      await fake.pause();
+    },
+  };
+
+  const switches = () => fake.behavior;
+  const now = (): number => Date.now() / 1000;
+
+  function addSession(init: Parameters<FakeHermes['addSession']>[0] = {}): FakeSession {
+    const { messages = [], ...row } = init;
+    const t = now();
+    const session: FakeSession = {
+      source: 'api_server', user_id: null, model, title: null, started_at: t, ended_at: null, end_reason: null,
+      last_active: t, message_count: 0, tool_call_count: 0, input_tokens: 0, output_tokens: 0,
+      ...row,
+      id: row.id ?? newSessionId(),
+      messages: [],
+    };
+    fake.sessions.set(session.id, session);
+    for (const m of messages) appendMessage(session, m);
+    return session;
+  }
+
+  function appendMessage(s: FakeSession, m: Partial<FakeMessage> & { role: FakeMessage['role'] }): FakeMessage {
+    const row: FakeMessage = {
+      id: nextMessageId++, session_id: s.id, content: null, tool_calls: null, tool_call_id: null,
+      tool_name: null, timestamp: now(), reasoning: null, ...m,
+    };
+    s.messages.push(row);
+    s.message_count = s.messages.length;
+    s.tool_call_count += row.tool_calls?.length ?? 0;
+    s.last_active = row.timestamp;
+    return row;
+  }
+
+  /** Reply, tokens and usage for a conversation, following the behavior switches. */
+  function answer(messages: { role: string; content: unknown }[]) {
+    const b = fake.behavior;
+    const lastUser = [...messages].reverse().find((m) => m.role === 'user');
+    const reply = b.reply ? b.reply(messages) : `You said: ${contentText(lastUser?.content)}`;
+    const tokens = b.tokens ? b.tokens(reply) : splitWords(reply);
+    const input = messages.reduce((n, m) => n + wordCount(contentText(m.content)), 0);
+    const u = b.usage ?? { input_tokens: input, output_tokens: wordCount(reply) };
+    const usage: HermesUsage = { ...u, total_tokens: u.input_tokens + u.output_tokens };
+    return { reply, tokens, usage };
+  }
+
+  /** Serve a streaming script, tracking the run so pause()/stop() can end it. */
+  function stream(req: Request, path: string, make: (run: StreamRun) => StreamScript, headers: Record<string, string>): Response {
+    const run = new StreamRun();
+    liveRuns.add(run);
+    const body = scriptStream(run, make, { onAbort: () => fake.aborted.push(path), onEnd: () => liveRuns.delete(run) }, req.signal);
+    return new Response(body, { status: 200, headers: { ...SSE_HEADERS, ...headers } });
+  }
+
+  /** Wait before a non-streamed answer; false (and recorded in `aborted`) if the client left. */
+  async function delay(req: Request, path: string, ms: number): Promise<boolean> {
+    if (ms <= 0) return true;
+    const run = new StreamRun();
+    liveRuns.add(run);
+    const onAbort = (): void => {
+      if (run.finish()) fake.aborted.push(path);
+    };
+    req.signal.addEventListener('abort', onAbort, { once: true });
+    const ok = await run.sleep(ms);
+    req.signal.removeEventListener('abort', onAbort);
+    liveRuns.delete(run);
+    run.finish();
+    return ok;
+  }
+
+  function hangUntilAbort(req: Request, path: string): Promise<Response> {
+    return new Promise<Response>((resolve) => {
+      const release = (): void => {
+        hangs.delete(release);
+        req.signal.removeEventListener('abort', onAbort);
+        resolve(openAiError(503, 'Fake Hermes: released', 'service_unavailable'));
+      };
+      const onAbort = (): void => {
+        fake.aborted.push(path);
+        release();
+      };
+      hangs.add(release);
+      if (req.signal.aborted) onAbort();
+      else req.signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  // ---- route handlers --------------------------------------------------------------------------
+
+  const health: Handler = () => json(200, { status: 'ok', platform: 'hermes-agent', version: FULL_VERSION[version] });
+
+  const healthDetailed: Handler = () =>
+    json(200, {
+      status: 'ok',
+      platform: 'hermes-agent',
+      version: FULL_VERSION[version],
+      gateway_state: 'running',
+      platforms: { api_server: { state: 'connected' } },
+      active_agents: liveRuns.size,
+      sessions: fake.sessions.size,
+      exit_reason: null,
+      updated_at: new Date().toISOString(),
+      uptime_seconds: Math.floor((Date.now() - startedAt) / 1000),
+      pid: process.pid,
+    });
+
+  const models: Handler = () =>
+    json(200, {
+      object: 'list',
+      data: [{ id: model, object: 'model', created: Math.floor(startedAt / 1000), owned_by: 'hermes', permission: [], root: model, parent: null }],
+    });
+
+  const capabilities: Handler = () => {
+    if (version === '0.12') {
+      return json(200, { object: 'capabilities', model, features: { chat_completions: true, streaming: true } });
+    }
+    const ep = (method: string, path: string) => ({ method, path });
+    return json(200, {
+      object: 'hermes.api_server.capabilities',
+      platform: 'hermes-agent',
+      version: FULL_VERSION[version],
+      model,
+      auth: { type: 'bearer', required: apiKey !== null },
+      features: {
+        chat_completions: true, chat_completions_streaming: true, streaming: true, responses_api: true,
+        runs_api: true, sessions_api: true, session_chat_stream: true, tools: true, tool_progress_events: true,
+        session_continuity_header: 'X-Hermes-Session-Id', session_key_header: 'X-Hermes-Session-Key',
+      },
+      endpoints: {
+        health: ep('GET', '/health'), health_detailed: ep('GET', '/health/detailed'), models: ep('GET', '/v1/models'),
+        chat_completions: ep('POST', '/v1/chat/completions'), sessions: ep('GET', '/api/sessions'),
+        session_messages: ep('GET', '/api/sessions/{session_id}/messages'),
+        session_chat_stream: ep('POST', '/api/sessions/{session_id}/chat/stream'),
+      },
+    });
+  };
+
+  const chatCompletions: Handler = async (req, { path, body }) => {
+    const parsed = parseJson(body);
+    if (!parsed.ok || !isRecord(parsed.value)) return openAiError(400, 'Invalid JSON in request body', null);
+    const reqBody = parsed.value;
+    const rawMessages = reqBody.messages;
+    if (!Array.isArray(rawMessages) || rawMessages.length === 0) {
+      return openAiError(400, "Missing or invalid 'messages' field", null);
+    }
+    const messages = rawMessages.filter(isRecord).map((m) => ({ role: String(m.role ?? ''), content: m.content }));
+    const system = messages.filter((m) => m.role === 'system').map((m) => contentText(m.content));
+    const convo = messages.filter((m) => m.role === 'user' || m.role === 'assistant');
+    const last = convo.at(-1);
+    if (!last || last.role !== 'user' || contentText(last.content).trim() === '') {
+      return openAiError(400, 'No user message found in messages', null);
+    }
+    // X-Hermes-Session-Id is honoured only when a key is configured: history comes from the store.
+    const given = req.headers.get('x-hermes-session-id')?.trim() ?? '';
+    const honoured = given !== '' && apiKey !== null;
+    const firstUser = contentText(convo.find((m) => m.role === 'user')?.content);
+    const sessionId = honoured ? given : deriveChatSessionId(system.length ? system.join('\n') : null, firstUser);
+    const stored = honoured ? fake.sessions.get(given) : undefined;
+    const history = stored
+      ? [...stored.messages.filter((m) => m.role === 'user' || m.role === 'assistant').map((m) => ({ role: m.role, content: m.content })), last]
+      : convo;
+    // The reply function sees what the agent would: system prompt(s), then the conversation.
+    const { reply, tokens, usage } = answer([...messages.filter((m) => m.role === 'system'), ...history]);
+    if (stored) {
+      appendMessage(stored, { role: 'user', content: contentText(last.content) });
+      appendMessage(stored, { role: 'assistant', content: reply });
+    }
+    const headers: Record<string, string> = { 'x-hermes-session-id': sessionId };
+    for (const h of ['idempotency-key', 'x-hermes-session-key']) {
+      const v = req.headers.get(h);
+      if (v !== null) headers[h] = v;
+    }
+    const id = `chatcmpl-${hex(15).slice(0, 29)}`;
+    const created = Math.floor(Date.now() / 1000);
+    const modelName = typeof reqBody.model === 'string' ? reqBody.model : model;
+    const openAiUsage = { prompt_tokens: usage.input_tokens, completion_tokens: usage.output_tokens, total_tokens: usage.total_tokens };
+    if (reqBody.stream === true) {
+      const so = reqBody.stream_options;
+      const includeUsage = isRecord(so) && so.include_usage === true;
+      const script = chatCompletionScript(
+        { id, model: modelName, created, tokens, usage: openAiUsage, includeUsage, usageInFinishChunk: fake.behavior.usageInFinishChunk },
+        switches,
+      );
+      return stream(req, path, script, headers);
+    }
+    if (!(await delay(req, path, fake.behavior.firstTokenDelayMs))) return openAiError(499, 'client closed request', null);
+    return json(200, {
+      id, object: 'chat.completion', created, model: modelName,
+      choices: [{ index: 0, message: { role: 'assistant', content: reply }, finish_reason: 'stop' }],
+      usage: openAiUsage,
+    }, headers);
+  };
+
+  // ---- sessions (0.17) -------------------------------------------------------------------------
+
+  const readBody = (body: string): Json | null => {
+    if (body.trim() === '') return {};
+    const p = parseJson(body);
+    return p.ok && isRecord(p.value) ? p.value : null;
+  };
+  const badJson = (): Response => openAiError(400, 'Invalid JSON in request body', 'invalid_json');
+  const getSession = (params: string[]): FakeSession | undefined => fake.sessions.get(params[0] ?? '');
+  const sessionId = (params: string[]): string => params[0] ?? '';
+
+  const listSessions: Handler = (_req, { url }) => {
+    const limit = Math.max(1, Number.parseInt(url.searchParams.get('limit') ?? '50', 10) || 50);
+    const offset = Math.max(0, Number.parseInt(url.searchParams.get('offset') ?? '0', 10) || 0);
+    const all = [...fake.sessions.values()].sort((a, b) => b.last_active - a.last_active || b.started_at - a.started_at);
+    const page = all.slice(offset, offset + limit);
+    return json(200, { object: 'list', data: page.map(sessionJson), limit, offset, has_more: offset + page.length < all.length });
+  };
+
+  const createSession: Handler = (_req, { body }) => {
+    const b = readBody(body);
+    if (!b) return badJson();
+    const id = typeof b.id === 'string' && b.id.trim() !== '' ? b.id.trim() : undefined;
+    if (id !== undefined && fake.sessions.has(id)) return openAiError(409, `Session already exists: ${id}`, 'session_exists');
+    const s = addSession({
+      ...(id !== undefined ? { id } : {}),
+      title: typeof b.title === 'string' ? b.title : null,
+      model: typeof b.model === 'string' ? b.model : model,
+    });
+    return json(201, sessionJson(s));
+  };
+
+  const getOne: Handler = (_req, { params }) => {
+    const s = getSession(params);
+    return s ? json(200, sessionJson(s)) : sessionNotFound(sessionId(params));
+  };
+
+  const patchOne: Handler = (_req, { params, body }) => {
+    const s = getSession(params);
+    if (!s) return sessionNotFound(sessionId(params));
+    const b = readBody(body);
+    if (!b) return badJson();
+    if (b.title !== undefined && b.title !== null && typeof b.title !== 'string') {
+      return openAiError(400, "'title' must be a string", 'invalid_title');
+    }
+    if (b.title !== undefined) s.title = b.title;
+    return json(200, sessionJson(s));
+  };
+
+  const deleteOne: Handler = (_req, { params }) => {
+    const s = getSession(params);
+    if (!s) return sessionNotFound(sessionId(params));
+    fake.sessions.delete(s.id);
+    return json(200, { id: s.id, object: 'hermes.session.deleted', deleted: true });
+  };
+
+  const listMessages: Handler = (_req, { params }) => {
+    const s = getSession(params);
+    return s ? json(200, { object: 'list', session_id: s.id, data: s.messages }) : sessionNotFound(sessionId(params));
+  };
+
+  interface Turn {
+    session: FakeSession;
+    message: string;
+    reply: string;
+    tokens: string[];
+    usage: HermesUsage;
+    tool: FakeToolUse | null;
+    runId: string;
+    /** Store the assistant side of the turn; returns every row of the turn. */
+    complete: () => FakeMessage[];
+  }
+
+  /** Validate a session chat request and prepare its turn (the user message is stored at once). */
+  function startTurn(params: string[], body: string): Turn | Response {
+    const s = getSession(params);
+    if (!s) return sessionNotFound(sessionId(params));
+    const b = readBody(body);
+    if (!b) return badJson();
+    if (typeof b.message !== 'string' || b.message.trim() === '') {
+      return openAiError(400, "Missing 'message' in request body", 'missing_message');
+    }
+    const message = b.message;
+    const history = s.messages.filter((m) => m.role === 'user' || m.role === 'assistant').map((m) => ({ role: m.role, content: m.content }));
+    const { reply, tokens, usage } = answer([...history, { role: 'user', content: message }]);
+    const tool: FakeToolUse | null = fake.behavior.tools
+      ? { name: 'web_search', args: { query: message }, preview: `web_search: "${message.slice(0, 40)}"`, result: `3 results for ${message}` }
+      : null;
+    const userRow = appendMessage(s, { role: 'user', content: message });
+    const complete = (): FakeMessage[] => {
+      const rows: FakeMessage[] = [userRow];
+      if (tool) {
+        const callId = `call_${hex(12)}`;
+        rows.push(appendMessage(s, {
+          role: 'assistant', content: '',
+          tool_calls: [{ id: callId, type: 'function', function: { name: tool.name, arguments: JSON.stringify(tool.args) } }],
+        }));
+        rows.push(appendMessage(s, { role: 'tool', content: tool.result, tool_call_id: callId, tool_name: tool.name }));
+      }
+      rows.push(appendMessage(s, { role: 'assistant', content: reply }));
+      s.input_tokens += usage.input_tokens;
+      s.output_tokens += usage.output_tokens;
+      return rows;
+    };
+    return { session: s, message, reply, tokens, usage, tool, complete, runId: `run_${hex(12)}` };
+  }
+
+  const sessionChatStream: Handler = (req, { path, params, body }) => {
+    const t = startTurn(params, body);
+    if (t instanceof Response) return t;
+    const script = sessionStreamScript(
+      {
+        sessionId: t.session.id, runId: t.runId, userMessage: t.message, messageId: `msg_${hex(12)}`,
+        reply: t.reply, tokens: t.tokens, tool: t.tool, usage: t.usage, complete: t.complete,
+      },
+      switches,
+    );
+    return stream(req, path, script, {});
+  };
+
+  const sessionChat: Handler = async (req, { path, params, body }) => {
+    const t = startTurn(params, body);
+    if (t instanceof Response) return t;
+    if (!(await delay(req, path, fake.behavior.firstTokenDelayMs))) return openAiError(499, 'client closed request', null);
+    const messages = t.complete();
+    const last = messages.at(-1);
+    return json(200, {
+      session_id: t.session.id, run_id: t.runId,
+      message: { id: last?.id ?? null, role: 'assistant', content: t.reply },
+      messages, usage: t.usage,
+    });
+  };
+
+  // ---- routing ---------------------------------------------------------------------------------
+
+  const both: HermesVersion[] = ['0.12', '0.17'];
+  const v17: HermesVersion[] = ['0.17'];
+  const SEG = '([^/]+)';
+  const routes: Route[] = [
+    { method: 'GET', pattern: /^\/health$/, auth: false, versions: both, handler: health },
+    { method: 'GET', pattern: /^\/health\/detailed$/, auth: false, versions: v17, handler: healthDetailed },
+    { method: 'GET', pattern: /^\/v1\/models$/, auth: true, versions: both, handler: models },
+    { method: 'GET', pattern: /^\/v1\/capabilities$/, auth: true, versions: both, handler: capabilities },
+    { method: 'POST', pattern: /^\/v1\/chat\/completions$/, auth: true, versions: both, handler: chatCompletions },
+    { method: 'GET', pattern: /^\/api\/sessions$/, auth: true, versions: v17, handler: listSessions },
+    { method: 'POST', pattern: /^\/api\/sessions$/, auth: true, versions: v17, handler: createSession },
+    { method: 'GET', pattern: new RegExp(`^/api/sessions/${SEG}$`), auth: true, versions: v17, handler: getOne },
+    { method: 'PATCH', pattern: new RegExp(`^/api/sessions/${SEG}$`), auth: true, versions: v17, handler: patchOne },
+    { method: 'DELETE', pattern: new RegExp(`^/api/sessions/${SEG}$`), auth: true, versions: v17, handler: deleteOne },
+    { method: 'GET', pattern: new RegExp(`^/api/sessions/${SEG}/messages$`), auth: true, versions: v17, handler: listMessages },
+    { method: 'POST', pattern: new RegExp(`^/api/sessions/${SEG}/chat$`), auth: true, versions: v17, handler: sessionChat },
+    { method: 'POST', pattern: new RegExp(`^/api/sessions/${SEG}/chat/stream$`), auth: true, versions: v17, handler: sessionChatStream },
+  ];
+
+  function authorized(req: Request): boolean {
+    if (apiKey === null) return true;
+    const header = req.headers.get('authorization') ?? '';
+    return header.startsWith('Bearer ') && header.slice(7).trim() === apiKey;
+  }
+
+  async function handle(req: Request): Promise<Response> {
+    const url = new URL(req.url);
+    const path = url.pathname;
+    const body = await req.text();
+    fake.requests.push({ method: req.method, path, search: url.search, headers: Object.fromEntries(req.headers), body });
+
+    if (matchPath(fake.behavior.hang, path) === true) return hangUntilAbort(req, path);
+    const forced = matchPath(fake.behavior.statusOverride, path);
+    if (forced !== undefined) return forcedError(forced);
+
+    const onPath = routes.filter((r) => r.versions.includes(version) && r.pattern.test(path));
+    if (onPath.length === 0) return openAiError(404, `Not found: ${path}`, 'not_found');
+    const route = onPath.find((r) => r.method === req.method);
+    if (!route) return openAiError(405, `Method ${req.method} not allowed on ${path}`, 'method_not_allowed');
+    if (route.auth && !authorized(req)) return unauthorized();
+    const params = (route.pattern.exec(path) ?? []).slice(1).map((p) => decodeURIComponent(p ?? ''));
+    return route.handler(req, { path, url, body, params });
+  }
+
+  function listen(port: number): Server {
+    return Bun.serve({ port, hostname: '127.0.0.1', idleTimeout: 0, fetch: handle });
+  }
+
+  return fake;
+}
