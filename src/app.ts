@@ -25,6 +25,7 @@ export function createApp(deps: AppDeps) {
     maxBodyBytes: config.server.proxyMaxBodyBytes,
     idleTimeoutMs: config.upstream.idleTimeoutMs,
     heartbeatMs: config.chat.heartbeatMs,
+    shutdown: deps.shutdown,
   };
   const started = new WeakMap<Request, number>();
 

@@ -7,7 +7,10 @@ import { Database } from 'bun:sqlite';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite';
+import { eq } from 'drizzle-orm';
 import * as schema from './schema';
+import { newId } from '../lib/ids';
+import { isoNow } from '../lib/time';
 import { applyMigrations } from './migrate';
 import { MIGRATIONS } from './migrations.gen';
 
@@ -19,6 +22,8 @@ export interface DbHandle {
   /** The raw connection, for transactions with conditional updates and for closing. */
   sqlite: Database;
   path: string;
+  /** A stable id of this sidecar's data dir, created on first start (used to tell sidecars apart on a shared queue). */
+  instanceId: string;
   close(): void;
 }
 
@@ -38,5 +43,10 @@ export function openDatabase(dataDir: string | ':memory:'): DbHandle {
   sqlite.run('PRAGMA foreign_keys = ON');
   applyMigrations(sqlite, MIGRATIONS);
   const db = drizzle({ client: sqlite, schema });
-  return { db, sqlite, path, close: () => sqlite.close() };
+  db.insert(schema.sidecarMeta)
+    .values({ key: 'instance_id', value: newId('sc_'), updatedAt: isoNow() })
+    .onConflictDoNothing()
+    .run();
+  const instanceId = db.select().from(schema.sidecarMeta).where(eq(schema.sidecarMeta.key, 'instance_id')).get()?.value as string;
+  return { db, sqlite, path, instanceId, close: () => sqlite.close() };
 }

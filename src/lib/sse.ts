@@ -128,6 +128,9 @@ export interface EventStreamOptions {
   heartbeatMs: number;
   /** Called once when the client goes away; must abort whatever feeds `frames`. */
   cancel: () => void;
+  /** When this aborts (server shutdown) the stream sends `shutdownFrame`, closes, and calls `cancel`. */
+  shutdown?: AbortSignal;
+  shutdownFrame?: () => string;
 }
 
 const encoder = new TextEncoder();
@@ -139,6 +142,12 @@ const encoder = new TextEncoder();
 export function eventStream(opts: EventStreamOptions): ReadableStream<Uint8Array> {
   let pending: Promise<IteratorResult<string>> | null = null;
   let cancelled = false;
+  const stopping = opts.shutdown
+    ? new Promise<'shutdown'>((resolve) => {
+        if (opts.shutdown?.aborted) resolve('shutdown');
+        else opts.shutdown?.addEventListener('abort', () => resolve('shutdown'), { once: true });
+      })
+    : null;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       pending ??= opts.frames.next();
@@ -147,10 +156,17 @@ export function eventStream(opts: EventStreamOptions): ReadableStream<Uint8Array
         timer = setTimeout(() => resolve('beat'), opts.heartbeatMs);
       });
       try {
-        const result = await Promise.race([pending, beat]);
+        const result = await Promise.race(stopping ? [pending, beat, stopping] : [pending, beat]);
         if (cancelled) return;
         if (result === 'beat') {
           controller.enqueue(encoder.encode(SSE_PING));
+          return;
+        }
+        if (result === 'shutdown') {
+          cancelled = true;
+          if (opts.shutdownFrame) controller.enqueue(encoder.encode(opts.shutdownFrame()));
+          controller.close();
+          opts.cancel();
           return;
         }
         pending = null;

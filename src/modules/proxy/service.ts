@@ -18,6 +18,7 @@ export interface ProxyDeps {
   maxBodyBytes: number;
   idleTimeoutMs: number;
   heartbeatMs: number;
+  shutdown: AbortSignal;
 }
 
 /** Headers Hermes uses for session continuity and retries, passed both ways by both proxies. */
@@ -91,7 +92,8 @@ export async function streamChatCompletions(request: Request, body: ChatCompleti
     if (v) passBack[h] = v;
   }
   const frames = forwardFrames(upstream.body, d.idleTimeoutMs);
-  return sseResponse(eventStream({ frames, heartbeatMs: d.heartbeatMs, cancel: () => ac.abort() }), passBack);
+  const shutdownFrame = () => failFrames(new ApiError(503, 'server_shutting_down', 'The sidecar is shutting down.')).toArray().join('');
+  return sseResponse(eventStream({ frames, heartbeatMs: d.heartbeatMs, cancel: () => ac.abort(), shutdown: d.shutdown, shutdownFrame }), passBack);
 }
 
 async function* forwardFrames(body: ReadableStream<Uint8Array>, idleMs: number): AsyncGenerator<string> {
