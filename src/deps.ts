@@ -9,6 +9,7 @@ import { createLogger, type Logger } from './lib/log';
 import { HermesClient } from './upstream/client';
 import { UpstreamProbe } from './upstream/probe';
 import type { PaymentGate } from './modules/auth/service';
+import { AaronGazeVerifier, type GazeVerifier } from './modules/gaze/service';
 
 export interface AppDeps {
   config: Config;
@@ -17,6 +18,8 @@ export interface AppDeps {
   home: HermesHome;
   upstream: HermesClient;
   probe: UpstreamProbe;
+  /** Gaze checks through AARON, shared by tasks and escrow. */
+  gaze: GazeVerifier;
   /** MPP fills this when enabled; null means API keys (or nothing) decide. */
   paymentGate: PaymentGate | null;
   /** Aborted when the process is shutting down: open streams end with an `error` event. */
@@ -41,6 +44,7 @@ export function openDeps(config: Config, opts: OpenOptions = {}): AppDeps {
     home: new HermesHome(config.hermes.home),
     upstream,
     probe,
+    gaze: new AaronGazeVerifier(config.aaron.url, config.aaron.timeoutMs),
     paymentGate: null,
     shutdown: opts.shutdown ?? new AbortController().signal,
     startedAt: Date.now(),

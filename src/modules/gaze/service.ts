@@ -1,0 +1,58 @@
+/**
+ * Gaze verification through AARON (SPEC §11), shared by the task queue and the escrow ledger.
+ * A session is verified when AARON says `status:"verified"` (or `verified:true`) and, when it gives
+ * `verified_at`, that moment is less than five minutes old.
+ */
+import { ApiError } from '../../lib/errors';
+import { fetchJson, OutboundError } from '../../lib/http';
+import { AaronSession } from './model';
+
+export const GAZE_MAX_AGE_MS = 300_000;
+
+export interface GazeVerifier {
+  /** Resolves when the gaze session is verified and fresh; otherwise throws ApiError 403/503. */
+  requireVerified(gazeSessionId: string | null | undefined): Promise<void>;
+}
+
+export class AaronGazeVerifier implements GazeVerifier {
+  constructor(
+    private readonly url: string | null,
+    private readonly timeoutMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async requireVerified(gazeSessionId: string | null | undefined): Promise<void> {
+    if (!this.url) throw new ApiError(503, 'gaze_unavailable', 'Gaze verification is required but AARON_URL is not configured.');
+    if (!gazeSessionId) throw new ApiError(403, 'gaze_required', 'This action requires a verified gaze session: send gaze_session_id.');
+    let res;
+    try {
+      res = await fetchJson(`${this.url}/session/${encodeURIComponent(gazeSessionId)}`, { method: 'GET', timeoutMs: this.timeoutMs, target: 'AARON' });
+    } catch (err) {
+      const why = err instanceof OutboundError && err.kind === 'timeout' ? 'did not answer in time' : 'is unreachable';
+      throw new ApiError(503, 'gaze_unavailable', `The gaze verification service ${why}.`);
+    }
+    if (res.status === 404) throw new ApiError(403, 'gaze_not_verified', `Gaze session ${gazeSessionId} is unknown to AARON.`);
+    if (!res.ok) throw new ApiError(503, 'gaze_unavailable', `The gaze verification service answered ${res.status}.`);
+    const body = AaronSession.safeParse(res.json);
+    if (!body.success) throw new ApiError(503, 'gaze_unavailable', 'The gaze verification service sent an unreadable answer.');
+    const s = body.data;
+    if (!(s.status === 'verified' || s.verified === true)) {
+      throw new ApiError(403, 'gaze_not_verified', `Gaze session ${gazeSessionId} is not verified${s.status ? ` (status: ${s.status})` : ''}.`);
+    }
+    if (s.verified_at !== undefined && s.verified_at !== null) {
+      const at = toMillis(s.verified_at);
+      if (at === null) throw new ApiError(503, 'gaze_unavailable', 'The gaze verification service sent an unreadable verified_at.');
+      if (this.now() - at >= GAZE_MAX_AGE_MS) {
+        throw new ApiError(403, 'gaze_stale', `Gaze session ${gazeSessionId} was verified more than 300 s ago; verify again.`);
+      }
+    }
+  }
+}
+
+/** ISO strings, epoch seconds and epoch milliseconds → epoch milliseconds; null when unreadable. */
+export function toMillis(v: string | number): number | null {
+  if (typeof v === 'number') return Number.isFinite(v) ? (v < 1e12 ? v * 1000 : v) : null;
+  if (/^\d+(\.\d+)?$/.test(v.trim())) return toMillis(Number(v));
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? null : t;
+}

@@ -1,0 +1,84 @@
+import { afterAll, beforeEach, describe, expect, test } from 'bun:test';
+import { ApiError } from '../src/lib/errors';
+import { AaronGazeVerifier, toMillis } from '../src/modules/gaze/service';
+import { startFakeAaron } from './fakes/aaron';
+import { closedUrl } from './helpers/app';
+
+const aaron = startFakeAaron();
+afterAll(() => aaron.stop());
+beforeEach(() => {
+  aaron.sessions.clear();
+  aaron.behavior = { hang: false, status: null, garbage: false };
+});
+
+async function refusal(p: Promise<void>): Promise<ApiError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(ApiError);
+    return err as ApiError;
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('gaze verification through AARON', () => {
+  const gaze = new AaronGazeVerifier(aaron.url, 500);
+
+  test('a fresh verified session passes', async () => {
+    aaron.verify('g-1', 10_000);
+    await gaze.requireVerified('g-1');
+    expect(aaron.requests).toContain('g-1');
+  });
+
+  test('verified:true without verified_at passes; epoch seconds are understood', async () => {
+    aaron.sessions.set('g-2', { verified: true });
+    await gaze.requireVerified('g-2');
+    aaron.sessions.set('g-3', { status: 'verified', verified_at: Math.floor(Date.now() / 1000) - 5 });
+    await gaze.requireVerified('g-3');
+  });
+
+  test('a session verified 300 s ago or more is stale (403)', async () => {
+    aaron.verify('old', 301_000);
+    const e = await refusal(gaze.requireVerified('old'));
+    expect([e.status, e.code]).toEqual([403, 'gaze_stale']);
+  });
+
+  test('pending, unknown and missing sessions are refused with 403', async () => {
+    aaron.sessions.set('p', { status: 'pending' });
+    expect((await refusal(gaze.requireVerified('p'))).code).toBe('gaze_not_verified');
+    expect((await refusal(gaze.requireVerified('nobody'))).code).toBe('gaze_not_verified');
+    expect((await refusal(gaze.requireVerified(undefined))).code).toBe('gaze_required');
+  });
+
+  test('ids are path-encoded, never able to reach another AARON route', async () => {
+    aaron.verify('a/../b');
+    await gaze.requireVerified('a/../b');
+    expect(aaron.requests).toContain('a/../b');
+  });
+
+  test('AARON failing, hanging, garbled or unreachable → 503 gaze_unavailable', async () => {
+    aaron.behavior.status = 500;
+    expect((await refusal(gaze.requireVerified('x'))).status).toBe(503);
+    aaron.behavior = { hang: false, status: null, garbage: true };
+    expect((await refusal(gaze.requireVerified('x'))).code).toBe('gaze_unavailable');
+    aaron.behavior = { hang: true, status: null, garbage: false };
+    const t0 = Date.now();
+    expect((await refusal(gaze.requireVerified('x'))).code).toBe('gaze_unavailable');
+    expect(Date.now() - t0).toBeLessThan(5000);
+    const down = new AaronGazeVerifier(await closedUrl(), 500);
+    expect((await refusal(down.requireVerified('x'))).code).toBe('gaze_unavailable');
+  });
+
+  test('no AARON_URL → 503 for gaze-gated actions', async () => {
+    const e = await refusal(new AaronGazeVerifier(null, 500).requireVerified('x'));
+    expect([e.status, e.code]).toEqual([503, 'gaze_unavailable']);
+  });
+
+  test('toMillis reads ISO, seconds and milliseconds', () => {
+    expect(toMillis('2026-11-29T00:00:00.000Z')).toBe(Date.UTC(2026, 10, 29));
+    expect(toMillis(1_700_000_000)).toBe(1_700_000_000_000);
+    expect(toMillis(1_700_000_000_123)).toBe(1_700_000_000_123);
+    expect(toMillis('1700000000')).toBe(1_700_000_000_000);
+    expect(toMillis('yesterday')).toBeNull();
+  });
+});
