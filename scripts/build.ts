@@ -12,6 +12,7 @@ const result = await Bun.build({
   entrypoints: [join(root, 'src/main.ts')],
   compile: { outfile, autoloadDotenv: false },
   minify: true,
+  bytecode: true,
   sourcemap: 'linked',
   target: 'bun',
 });

@@ -26,6 +26,7 @@ export function createApp(deps: AppDeps) {
     idleTimeoutMs: config.upstream.idleTimeoutMs,
     heartbeatMs: config.chat.heartbeatMs,
     shutdown: deps.shutdown,
+    log,
   };
   const started = new WeakMap<Request, number>();
 

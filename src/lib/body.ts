@@ -34,6 +34,8 @@ export function tooLarge(maxBytes: number): ApiError {
 export async function readLimited(request: Request, maxBytes: number): Promise<Uint8Array> {
   const declared = Number(request.headers.get('content-length') ?? NaN);
   if (declared > maxBytes) throw tooLarge(maxBytes);
+  // A declared length within the limit is enforced by the HTTP layer: read it in one native call.
+  if (declared >= 0) return new Uint8Array(await request.arrayBuffer());
   if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
   const parts: Uint8Array[] = [];

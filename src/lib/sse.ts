@@ -38,21 +38,34 @@ export class StreamIdleError extends Error {
   }
 }
 
+/** One read that fails with StreamIdleError when nothing arrives within idleMs. */
+/** The part of a stream reader readWithin needs (Bun's and Node's reader types differ in extras). */
+interface ChunkReader {
+  read(): Promise<{ done: true; value?: Uint8Array } | { done: false; value: Uint8Array }>;
+}
+
+export async function readWithin(reader: ChunkReader, idleMs: number): ReturnType<ChunkReader['read']> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const idle = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StreamIdleError(idleMs)), idleMs);
+  });
+  try {
+    return await Promise.race([reader.read(), idle]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Yields the chunks of a body, failing with StreamIdleError when none arrives for idleMs.
  * Leaving the loop early (break/return/throw) cancels the body.
  */
 export async function* readWithIdleTimeout(body: ReadableStream<Uint8Array>, idleMs: number): AsyncGenerator<Uint8Array> {
   const reader = body.getReader();
-  let timer: ReturnType<typeof setTimeout> | undefined;
   let finished = false;
   try {
     while (true) {
-      const idle = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new StreamIdleError(idleMs)), idleMs);
-      });
-      const { done, value } = await Promise.race([reader.read(), idle]);
-      clearTimeout(timer);
+      const { done, value } = await readWithin(reader, idleMs);
       if (done) {
         finished = true;
         return;
@@ -60,7 +73,6 @@ export async function* readWithIdleTimeout(body: ReadableStream<Uint8Array>, idl
       if (value.byteLength) yield value;
     }
   } finally {
-    clearTimeout(timer);
     if (!finished) await reader.cancel().catch(() => {});
     reader.releaseLock();
   }

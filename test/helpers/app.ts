@@ -102,3 +102,9 @@ export async function readSse(res: Response): Promise<{ event: string; data: str
   for await (const f of parseSse(chunks(res.body))) frames.push({ event: f.event, data: f.data });
   return frames;
 }
+
+/** A response body as JSON; `any` because tests inspect arbitrary shapes and let assertions fail loudly. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function jsonOf(res: Response): Promise<any> {
+  return res.json();
+}

@@ -8,7 +8,8 @@
 import { ApiError, openAIErrorBody } from '../../lib/errors';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../../lib/http';
 import { readLimited } from '../../lib/body';
-import { eventStream, parseSse, readWithIdleTimeout, sseData, sseResponse, StreamIdleError } from '../../lib/sse';
+import { eventStream, parseSse, readWithIdleTimeout, readWithin, sseData, sseResponse, StreamIdleError } from '../../lib/sse';
+import type { Logger } from '../../lib/log';
 import type { HermesClient } from '../../upstream/client';
 import { outboundToApiError, upstreamHttpError } from '../../upstream/errors';
 import type { ChatCompletionsBody } from './model';
@@ -19,25 +20,27 @@ export interface ProxyDeps {
   idleTimeoutMs: number;
   heartbeatMs: number;
   shutdown: AbortSignal;
+  log: Logger;
 }
 
 /** Headers Hermes uses for session continuity and retries, passed both ways by both proxies. */
 const SESSION_HEADERS = ['x-hermes-session-id', 'x-hermes-session-key', 'idempotency-key'];
 
 export async function proxyV1(request: Request, d: ProxyDeps): Promise<Response> {
-  const url = new URL(request.url);
+  const url = request.url;
+  const pathAndQuery = url.slice(url.indexOf('/', url.indexOf('//') + 2));
   const hasBody = request.method !== 'GET' && request.method !== 'HEAD';
   // Request bodies are read (bounded) before forwarding so an oversized one gets a clean 413
   // and the upstream sees a Content-Length; responses are never buffered.
   const body = hasBody ? await readLimited(request, d.maxBodyBytes) : undefined;
-  const ac = linkedAbort(request.signal);
   let upstream: Response;
   try {
-    upstream = await d.client.fetch(url.pathname + url.search, {
+    upstream = await d.client.fetch(pathAndQuery, {
       method: request.method,
       headers: upstreamRequestHeaders(request.headers, null),
       body,
-      signal: ac.signal,
+      // The client going away aborts the upstream request, headers or body.
+      signal: request.signal,
       redirect: 'manual',
     });
   } catch (err) {
@@ -45,28 +48,36 @@ export async function proxyV1(request: Request, d: ProxyDeps): Promise<Response>
   }
   const headers = clientResponseHeaders(upstream.headers);
   if (!upstream.body) return new Response(null, { status: upstream.status, headers });
-  return new Response(idleGuarded(upstream.body, d.idleTimeoutMs, ac), { status: upstream.status, headers });
+  // A bounded answer is handed to Bun's native pipe untouched; an event stream gets the idle guard.
+  if (!(upstream.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+    return new Response(upstream.body, { status: upstream.status, headers });
+  }
+  const onFailure = (err: unknown) => d.log.warn('proxied upstream stream failed', { path: pathAndQuery.split('?')[0], reason: err instanceof Error ? err.message : String(err) });
+  return new Response(idleGuarded(upstream.body, d.idleTimeoutMs, onFailure), { status: upstream.status, headers });
 }
 
 /**
- * Re-exposes an upstream body pull by pull, failing it when the upstream goes silent for idleMs
- * and aborting the upstream request when the client cancels.
+ * Re-exposes an upstream event stream pull by pull, failing it when the upstream goes silent for
+ * idleMs. Cancelling the reader closes the upstream connection, so the upstream sees the abort.
  */
-function idleGuarded(body: ReadableStream<Uint8Array>, idleMs: number, ac: AbortController): ReadableStream<Uint8Array> {
-  const chunks = readWithIdleTimeout(body, idleMs);
+function idleGuarded(body: ReadableStream<Uint8Array>, idleMs: number, onFailure: (err: unknown) => void): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
-        const { done, value } = await chunks.next();
+        const { done, value } = await readWithin(reader, idleMs);
         if (done) controller.close();
         else controller.enqueue(value);
       } catch (err) {
-        ac.abort();
-        controller.error(err);
+        void reader.cancel().catch(() => {});
+        onFailure(err);
+        // Erroring the body resets the client's connection, so a truncated answer is never mistaken
+        // for a complete one. `undefined` keeps Bun from printing a stack trace; we logged above.
+        controller.error(undefined);
       }
     },
-    cancel() {
-      ac.abort();
+    cancel(reason) {
+      void reader.cancel(reason).catch(() => {});
     },
   }, { highWaterMark: 0 });
 }

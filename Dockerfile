@@ -1,0 +1,22 @@
+# Build: compile the server into one self-contained executable with Bun.
+FROM oven/bun:1.4.5 AS build
+WORKDIR /src
+COPY package.json bun.lock ./
+RUN bun install --frozen-lockfile
+COPY . .
+RUN bun run build
+
+# Run: the executable alone on a slim glibc base (the compiled binary carries the Bun runtime).
+FROM debian:bookworm-slim
+RUN useradd --create-home --uid 10001 hermes
+COPY --from=build /src/dist/hermes-optx-api /usr/local/bin/hermes-optx-api
+USER hermes
+ENV HERMES_HOME=/home/hermes/.hermes \
+    OPTX_API_HOST=0.0.0.0 \
+    OPTX_API_PORT=8643
+VOLUME ["/home/hermes/.hermes"]
+EXPOSE 8643
+# No curl in the slim image: bash's /dev/tcp speaks just enough HTTP for a health check.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 \
+  CMD bash -c 'exec 3<>/dev/tcp/127.0.0.1/${OPTX_API_PORT} && printf "GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n" >&3 && head -n 1 <&3 | grep -q " 200 "'
+ENTRYPOINT ["/usr/local/bin/hermes-optx-api"]

@@ -1,0 +1,68 @@
+/**
+ * The compiled executable: time from spawn to the first 200 from /health, idle RSS after start-up,
+ * and the file size. Builds dist/hermes-optx-api first if it is missing.
+ *   bun scripts/bench/binary.ts [--runs 5]
+ */
+import { existsSync, mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { flag, fmt, median, ROOT, rssMb } from './lib';
+
+export interface BinaryResult {
+  startMs: number;
+  idleRssMb: number;
+  sizeMb: number;
+}
+
+const BINARY = join(ROOT, 'dist/hermes-optx-api');
+
+async function oneRun(port: number): Promise<{ startMs: number; rss: number }> {
+  const home = mkdtempSync(join(tmpdir(), 'optx-bench-bin-'));
+  const t0 = performance.now();
+  const proc = Bun.spawn([BINARY, '--host', '127.0.0.1', '--port', String(port)], {
+    env: { PATH: process.env.PATH ?? '', HERMES_HOME: home, HERMES_AGENT_URL: 'http://127.0.0.1:9', LOG_LEVEL: 'warn' },
+    stdout: 'ignore',
+    stderr: 'ignore',
+  });
+  let startMs = NaN;
+  while (performance.now() - t0 < 10_000) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/health`);
+      if (res.status === 200) {
+        startMs = performance.now() - t0;
+        break;
+      }
+    } catch {
+      // not listening yet
+    }
+    await Bun.sleep(1);
+  }
+  await Bun.sleep(2000); // settle: first probe done, JIT quiet
+  const rss = await rssMb(proc.pid);
+  proc.kill('SIGTERM');
+  await proc.exited;
+  return { startMs, rss };
+}
+
+export async function runBinaryBench(runs = 5): Promise<BinaryResult> {
+  if (!existsSync(BINARY)) {
+    const b = Bun.spawnSync(['bun', 'run', 'build'], { cwd: ROOT });
+    if (b.exitCode !== 0) throw new Error('build failed');
+  }
+  const starts: number[] = [];
+  const rss: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const r = await oneRun(18000 + Math.floor(Math.random() * 20000));
+    starts.push(r.startMs);
+    rss.push(r.rss);
+  }
+  return { startMs: median(starts), idleRssMb: median(rss), sizeMb: statSync(BINARY).size / 1024 / 1024 };
+}
+
+if (import.meta.main) {
+  const r = await runBinaryBench(flag('runs', 5));
+  console.log('binary: dist/hermes-optx-api');
+  console.log(`  start → first healthy /health  ${fmt(r.startMs, 1)} ms (median)   target < 200 ms`);
+  console.log(`  idle RSS                       ${fmt(r.idleRssMb, 1)} MB   target < 60 MB`);
+  console.log(`  size                           ${fmt(r.sizeMb, 1)} MB`);
+}

@@ -1,0 +1,67 @@
+/** Shared helpers for the benchmarks: child processes that announce their port, timing, statistics. */
+import { join } from 'node:path';
+
+export const ROOT = join(import.meta.dir, '../..');
+
+export interface Child {
+  proc: Bun.Subprocess<'ignore', 'pipe', 'ignore'>;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns a process and waits for `pattern` (with one capture group: the port) on its stdout.
+ * Its stderr (request logs) is discarded, as a deployment would ship it elsewhere.
+ */
+export async function spawnWithPort(cmd: string[], env: Record<string, string>, pattern: RegExp): Promise<Child> {
+  const proc = Bun.spawn(cmd, { env: { ...process.env, ...env }, stdout: 'pipe', stderr: 'ignore', cwd: ROOT });
+  const reader = proc.stdout.getReader();
+  const dec = new TextDecoder();
+  let out = '';
+  let port = 0;
+  const deadline = Date.now() + 15_000;
+  while (!port && Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += dec.decode(value);
+    const m = pattern.exec(out);
+    if (m) port = Number(m[1]);
+  }
+  reader.releaseLock();
+  // Keep draining stdout so the child never blocks on a full pipe.
+  void proc.stdout.pipeTo(new WritableStream());
+  if (!port) throw new Error(`${cmd.join(' ')} did not announce a port: ${out}`);
+  return {
+    proc,
+    port,
+    async stop() {
+      proc.kill('SIGTERM');
+      await proc.exited;
+    },
+  };
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+export function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
+}
+
+export const fmt = (n: number, digits = 2) => n.toFixed(digits);
+
+/** RSS of a process in MB, from /proc (Linux). */
+export async function rssMb(pid: number): Promise<number> {
+  const status = await Bun.file(`/proc/${pid}/status`).text();
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return kb / 1024;
+}
+
+export function flag(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}

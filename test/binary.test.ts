@@ -1,0 +1,108 @@
+/**
+ * The single executable, built once for this file: it starts with no upstream and no Hermes home,
+ * says where it listens, serves /health, and stops cleanly on SIGTERM/SIGINT, ending open streams
+ * with an error frame.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { startFakeHermes, type FakeHermes } from './fakes/hermes';
+import { closedUrl, tempDir } from './helpers/app';
+
+const dir = tempDir('optx-bin-');
+const binary = join(dir, 'hermes-optx-api');
+
+beforeAll(async () => {
+  const build = Bun.spawnSync(['bun', join(import.meta.dir, '../scripts/build.ts'), '--outfile', binary], { stdout: 'pipe', stderr: 'pipe' });
+  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
+}, 120_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Running {
+  proc: Bun.Subprocess<'ignore', 'pipe', 'pipe'>;
+  port: number;
+  output: () => string;
+}
+
+async function start(env: Record<string, string>, args: string[] = []): Promise<Running> {
+  const home = join(tempDir(), 'no-such-home');
+  const proc = Bun.spawn([binary, '--port', '0', '--host', '127.0.0.1', ...args], {
+    env: { PATH: process.env.PATH ?? '', HERMES_HOME: home, HERMES_AGENT_URL: await closedUrl(), LOG_LEVEL: 'warn', ...env },
+    stdout: 'pipe',
+    stderr: 'pipe',
+    cwd: dir,
+  });
+  let out = '';
+  const reader = proc.stdout.getReader();
+  const dec = new TextDecoder();
+  const deadline = Date.now() + 10_000;
+  let port = 0;
+  while (!port && Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += dec.decode(value);
+    const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
+    if (m) port = Number(m[1]);
+  }
+  reader.releaseLock();
+  if (!port) throw new Error(`binary did not say where it listens: ${out}`);
+  return { proc, port, output: () => out };
+}
+
+describe('the compiled executable', () => {
+  test('exists and prints its version and help', () => {
+    expect(existsSync(binary)).toBe(true);
+    const v = Bun.spawnSync([binary, '--version']);
+    expect(v.exitCode).toBe(0);
+    expect(v.stdout.toString()).toMatch(/^hermes-optx-api \d+\.\d+\.\d+/);
+    const h = Bun.spawnSync([binary, '--help']);
+    expect(h.exitCode).toBe(0);
+    expect(h.stdout.toString()).toContain('--hermes-url');
+    expect(h.stdout.toString()).toContain('MPP_ENABLED');
+  });
+
+  test('a bad value stops start-up with one line naming it', () => {
+    const r = Bun.spawnSync([binary, '--port', 'eighty'], { env: { PATH: process.env.PATH ?? '' }, stderr: 'pipe' });
+    expect(r.exitCode).toBe(2);
+    const err = r.stderr.toString().trim();
+    expect(err.split('\n').length).toBe(1);
+    expect(err).toContain('OPTX_API_PORT (--port)');
+  });
+
+  test('starts with no upstream and no Hermes home, serves /health, stops on SIGTERM', async () => {
+    const r = await start({});
+    expect(r.output()).toContain('memory backend');
+    expect(r.output()).toContain('data dir');
+    const res = await fetch(`http://127.0.0.1:${r.port}/health`);
+    expect(res.status).toBe(200);
+    expect((await res.json() as { mode: string }).mode).toBe('disconnected');
+    r.proc.kill('SIGTERM');
+    expect(await r.proc.exited).toBe(0);
+  });
+
+  test('SIGINT also stops it cleanly, ending an open stream with an error frame', async () => {
+    const fake: FakeHermes = await startFakeHermes();
+    fake.behavior.tokenDelayMs = 200;
+    fake.behavior.reply = () => 'a b c d e f g h i j k l m n o p q r s t';
+    const r = await start({ HERMES_AGENT_URL: fake.url, HERMES_API_KEY: fake.apiKey ?? '' });
+    const res = await fetch(`http://127.0.0.1:${r.port}/api/chat/completions/stream`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    const reader = res.body!.getReader();
+    await reader.read();
+    r.proc.kill('SIGINT');
+    let rest = '';
+    const dec = new TextDecoder();
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      rest += dec.decode(value);
+    }
+    expect(rest).toContain('server_shutting_down');
+    expect(rest.trimEnd().endsWith('data: [DONE]')).toBe(true);
+    expect(await r.proc.exited).toBe(0);
+    await fake.stop();
+  });
+});

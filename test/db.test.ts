@@ -1,0 +1,52 @@
+/** The sidecar's own database: created on first start, migrated once, migrations embedded and current. */
+import { describe, expect, test } from 'bun:test';
+import { Database } from 'bun:sqlite';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { openDatabase } from '../src/db';
+import { applyMigrations, type Migration } from '../src/db/migrate';
+import { MIGRATIONS } from '../src/db/migrations.gen';
+import { renderMigrations } from '../scripts/gen-migrations';
+import { tempDir } from './helpers/app';
+
+describe('sidecar database', () => {
+  test('a fresh data dir (nested, missing) is created and migrated, in WAL mode', () => {
+    const dir = join(tempDir(), 'a', 'b', 'data');
+    const h = openDatabase(dir);
+    expect(existsSync(join(dir, 'optx-api.db'))).toBe(true);
+    expect(h.sqlite.query<{ journal_mode: string }, []>('PRAGMA journal_mode').get()?.journal_mode).toBe('wal');
+    const applied = h.sqlite.query<{ tag: string }, []>('SELECT tag FROM __migrations').all().map((r) => r.tag);
+    expect(applied).toEqual(MIGRATIONS.map((m) => m.tag));
+    h.close();
+  });
+
+  test('re-opening applies nothing twice and keeps the instance id', () => {
+    const dir = tempDir();
+    const first = openDatabase(dir);
+    const id = first.instanceId;
+    expect(id).toMatch(/^sc_/);
+    first.close();
+    const second = openDatabase(dir);
+    expect(second.instanceId).toBe(id);
+    expect(second.sqlite.query<{ n: number }, []>('SELECT COUNT(*) AS n FROM __migrations').get()?.n).toBe(MIGRATIONS.length);
+    second.close();
+  });
+
+  test('a migration edited after it was applied is refused', () => {
+    const db = new Database(':memory:');
+    const m: Migration = { tag: '0000_x', when: 1, hash: 'a', statements: ['CREATE TABLE t (a)'] };
+    applyMigrations(db, [m]);
+    expect(() => applyMigrations(db, [{ ...m, hash: 'b' }])).toThrow('was changed');
+  });
+
+  test('a failing migration leaves nothing half-applied', () => {
+    const db = new Database(':memory:');
+    const bad: Migration = { tag: '0000_bad', when: 1, hash: 'h', statements: ['CREATE TABLE ok (a)', 'CREATE TABLE broken ('] };
+    expect(() => applyMigrations(db, [bad])).toThrow();
+    expect(db.query('SELECT name FROM sqlite_master WHERE name = ?').get('ok')).toBeNull();
+  });
+
+  test('the embedded migrations match drizzle/ (run `bun run db:generate` after a schema change)', async () => {
+    await expect(Bun.file(join(import.meta.dir, '../src/db/migrations.gen.ts')).text()).resolves.toBe(renderMigrations());
+  });
+});

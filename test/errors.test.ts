@@ -1,0 +1,101 @@
+/** The error model of SPEC §4 through the real app: every class, both envelopes, never a stack trace. */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { jsonOf, makeTestApp, type TestApp } from './helpers/app';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await makeTestApp({ env: { MAX_BODY_BYTES: '2048', PROXY_MAX_BODY_BYTES: '4096' } });
+});
+afterAll(() => t.close());
+
+const CHAT = '/api/chat/completions/stream';
+
+function noLeak(text: string) {
+  expect(text).not.toMatch(/at .*\.ts:\d+|Error:|node_modules/);
+}
+
+describe('error model', () => {
+  test('unknown route under /api → 404 JSON with detail and code', async () => {
+    const res = await t.fetch('/api/nothing-here');
+    expect(res.status).toBe(404);
+    expect(res.headers.get('content-type')).toContain('application/json');
+    expect(await jsonOf(res)).toEqual({ detail: 'No such route.', code: 'not_found' });
+  });
+
+  test('unknown route anywhere else is a JSON 404 too', async () => {
+    const res = await t.fetch('/favicon.ico');
+    expect(res.status).toBe(404);
+    expect((await jsonOf(res)).code).toBe('not_found');
+  });
+
+  test('malformed JSON → 400 malformed_json (OpenAI envelope on the OpenAI route)', async () => {
+    const res = await t.fetch(CHAT, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"messages": [' });
+    expect(res.status).toBe(400);
+    const body = await jsonOf(res);
+    expect(body).toEqual({ error: { message: 'The request body is not valid JSON.', type: 'invalid_request_error', code: 'malformed_json', param: null } });
+  });
+
+  test('JSON is read whatever the content type says (curl -d sends form encoding)', async () => {
+    const res = await t.fetch(CHAT, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '{"messages": []}' });
+    expect(res.status).toBe(422);
+  });
+
+  test('invalid UTF-8 → 400 invalid_utf8', async () => {
+    const res = await t.fetch(CHAT, { method: 'POST', body: new Uint8Array([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]) });
+    expect(res.status).toBe(400);
+    expect((await jsonOf(res)).error.code).toBe('invalid_utf8');
+  });
+
+  test('validation failure → 422 with the failing path', async () => {
+    const res = await t.fetch(CHAT, { method: 'POST', body: JSON.stringify({ messages: [{ role: '' }] }) });
+    expect(res.status).toBe(422);
+    const body = await jsonOf(res);
+    expect(body.error.code).toBe('validation_error');
+    expect(body.error.param).toBe('messages.0.role');
+    expect(body.error.message).toContain('messages.0.role');
+  });
+
+  test('wrong JSON types (array, string, null) → 422, never 500', async () => {
+    for (const raw of ['[]', '"x"', 'null', '42', '{"messages": "no"}']) {
+      const res = await t.fetch(CHAT, { method: 'POST', body: raw });
+      expect([raw, res.status]).toEqual([raw, 422]);
+    }
+  });
+
+  test('a body over MAX_BODY_BYTES → 413, by declared length and by streamed length', async () => {
+    const big = JSON.stringify({ messages: [{ role: 'user', content: 'x'.repeat(5000) }] });
+    const declared = await t.fetch(CHAT, { method: 'POST', body: big });
+    expect(declared.status).toBe(413);
+    expect((await jsonOf(declared)).error.code).toBe('payload_too_large');
+    const chunked = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let i = 0; i < 10; i++) c.enqueue(new TextEncoder().encode('x'.repeat(1000)));
+        c.close();
+      },
+    });
+    const streamed = await t.fetch(CHAT, { method: 'POST', body: chunked });
+    expect(streamed.status).toBe(413);
+  });
+
+  test('the /v1 proxy has its own larger limit and answers 413 in the OpenAI envelope', async () => {
+    const ok = await t.fetch('/v1/chat/completions', { method: 'POST', body: 'x'.repeat(3000) });
+    expect(ok.status).toBe(502); // under the proxy limit: forwarded (and the test upstream is down)
+    const res = await t.fetch('/v1/chat/completions', { method: 'POST', body: 'x'.repeat(5000) });
+    expect(res.status).toBe(413);
+    expect((await jsonOf(res)).error.code).toBe('payload_too_large');
+  });
+
+  test('upstream unreachable on /v1 → 502 in the OpenAI envelope', async () => {
+    const res = await t.fetch('/v1/models');
+    expect(res.status).toBe(502);
+    const text = await res.text();
+    expect(JSON.parse(text)).toEqual({ error: { message: 'The Hermes upstream is unreachable.', type: 'upstream_error', code: 'upstream_unreachable', param: null } });
+    noLeak(text);
+  });
+
+  test('wrong method on a known path is a JSON 404, not a bare-text error', async () => {
+    const res = await t.fetch('/health', { method: 'DELETE' });
+    expect(res.status).toBe(404);
+    expect(res.headers.get('content-type')).toContain('application/json');
+  });
+});

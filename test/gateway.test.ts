@@ -1,0 +1,159 @@
+/** /health, /api/gateway-status and the upstream probe against the fake Hermes of both versions. */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startFakeHermes, type FakeHermes } from './fakes/hermes';
+import { makeTestApp, type TestApp } from './helpers/app';
+
+let v17: FakeHermes;
+let v12: FakeHermes;
+beforeAll(async () => {
+  v17 = await startFakeHermes({ version: '0.17', model: 'hermes-4-405b' });
+  v12 = await startFakeHermes({ version: '0.12' });
+});
+afterAll(async () => {
+  await v17.stop();
+  await v12.stop();
+});
+
+async function appFor(fake: FakeHermes, env: Record<string, string> = {}): Promise<TestApp> {
+  return makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: fake.apiKey ?? '', ...env } });
+}
+
+describe('probe modes', () => {
+  test('Hermes 0.17 (session API, capabilities, detailed health) → enhanced-hermes with every upstream feature', async () => {
+    const t = await appFor(v17);
+    await t.deps.probe.probeNow();
+    const { status, body } = await t.json<Record<string, any>>('GET', '/api/gateway-status');
+    expect(status).toBe(200);
+    expect(body.status).toBe('connected');
+    expect(body.mode).toBe('enhanced-hermes');
+    expect(body.model).toBe('hermes-4-405b');
+    expect(body.upstream_version).toBe('0.17.1');
+    expect(body.upstream_url).toBe(v17.url);
+    expect(body.features).toMatchObject({ sessions_api_upstream: true, capabilities_endpoint: true, health_detailed: true, streaming: true, chat_stream: true, memory: true, tasks: true, sessions: true });
+    expect(Date.parse(body.checked_at)).toBeGreaterThan(Date.now() - 10_000);
+    t.close();
+  });
+
+  test('Hermes 0.12 (capabilities only) → enhanced-hermes without the session API', async () => {
+    const t = await appFor(v12);
+    await t.deps.probe.probeNow();
+    const { body } = await t.json<Record<string, any>>('GET', '/api/gateway-status');
+    expect(body.mode).toBe('enhanced-hermes');
+    expect(body.upstream_version).toBe('0.12.0');
+    expect(body.features).toMatchObject({ sessions_api_upstream: false, capabilities_endpoint: true, health_detailed: false });
+    t.close();
+  });
+
+  test('an OpenAI-compatible upstream with neither session API nor capabilities → portable, model from /v1/models', async () => {
+    v12.behavior.statusOverride = { '/v1/capabilities': 404 };
+    const t = await appFor(v12);
+    await t.deps.probe.probeNow();
+    const { body } = await t.json<Record<string, any>>('GET', '/api/gateway-status');
+    expect(body.mode).toBe('portable');
+    expect(body.model).toBe('hermes-agent');
+    v12.reset();
+    t.close();
+  });
+
+  test('the probe sends the sidecar key; a wrong key is reported', async () => {
+    v17.requests.length = 0;
+    const t = await appFor(v17);
+    await t.deps.probe.probeNow();
+    const probed = v17.requests.filter((r) => r.path !== '/health');
+    expect(probed.map((r) => r.path).sort()).toEqual(['/api/sessions', '/health/detailed', '/v1/capabilities', '/v1/models']);
+    for (const r of probed) expect(r.headers.authorization).toBe(`Bearer ${v17.apiKey}`);
+    t.close();
+    const wrong = await appFor(v17, { HERMES_API_KEY: 'not-the-key' });
+    await wrong.deps.probe.probeNow();
+    const { body } = await wrong.json<Record<string, any>>('GET', '/api/gateway-status');
+    expect(body.upstream_error).toContain('401');
+    expect(body.features.sessions_api_upstream).toBe(false);
+    wrong.close();
+  });
+
+  test('upstream down then up: the mode changes without a restart', async () => {
+    const fake = await startFakeHermes({ version: '0.17' });
+    const t = await appFor(fake, { PROBE_INTERVAL_S: '0.05' });
+    await t.deps.probe.probeNow();
+    expect(t.deps.probe.state.mode).toBe('enhanced-hermes');
+    await fake.pause();
+    await t.deps.probe.probeNow();
+    expect((await t.json<Record<string, any>>('GET', '/api/gateway-status')).body).toMatchObject({ status: 'disconnected', mode: 'disconnected' });
+    t.deps.probe.start(); // periodic probing, as main.ts runs it
+    await fake.resume();
+    const deadline = Date.now() + 5000;
+    while (t.deps.probe.state.mode !== 'enhanced-hermes' && Date.now() < deadline) await Bun.sleep(20);
+    expect(t.deps.probe.state.mode).toBe('enhanced-hermes');
+    t.close();
+    await fake.stop();
+  });
+
+  test('a failed upstream call triggers a fresh probe (no waiting for the interval)', async () => {
+    const fake = await startFakeHermes({ version: '0.17' });
+    const t = await appFor(fake, { PROBE_INTERVAL_S: '3600' });
+    await t.deps.probe.probeNow();
+    await fake.pause();
+    expect((await t.fetch('/v1/models')).status).toBe(502);
+    const deadline = Date.now() + 5000;
+    while (t.deps.probe.state.connected && Date.now() < deadline) await Bun.sleep(20);
+    expect(t.deps.probe.state.mode).toBe('disconnected');
+    t.close();
+    await fake.stop();
+  });
+
+  test('a probe never blocks a request: /health answers while the upstream hangs', async () => {
+    const fake = await startFakeHermes({ version: '0.17' });
+    fake.behavior.hang = { '/health': true, '/v1/models': true };
+    const t = await appFor(fake, { PROBE_TIMEOUT_S: '30' });
+    const probing = t.deps.probe.probeNow();
+    const t0 = performance.now();
+    expect((await t.fetch('/health')).status).toBe(200);
+    expect((await t.fetch('/api/gateway-status')).status).toBe(200);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    t.deps.probe.stop();
+    await fake.stop();
+    await probing;
+    t.close();
+  });
+});
+
+describe('/health', () => {
+  test('always 200 with the documented fields, also with no upstream', async () => {
+    const t = await makeTestApp();
+    const { status, body } = await t.json<Record<string, any>>('GET', '/health');
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ status: 'ok', platform: 'hermes-optx-api', mode: 'disconnected', memory_backend: 'holographic', tasks_backend: 'sqlite', mpp_enabled: false });
+    expect(body.upstream).toEqual({ url: t.config.hermes.url, connected: false, latency_ms: null });
+    expect(typeof body.version).toBe('string');
+    expect(typeof body.uptime_s).toBe('number');
+    expect(Object.keys(body.capabilities)).toContain('memory');
+    t.close();
+  });
+
+  test('latency is measured when connected', async () => {
+    const t = await appFor(v17);
+    await t.deps.probe.probeNow();
+    const { body } = await t.json<Record<string, any>>('GET', '/health');
+    expect(body.upstream.connected).toBe(true);
+    expect(body.upstream.latency_ms).toBeGreaterThanOrEqual(0);
+    t.close();
+  });
+});
+
+describe('feature flags tell the truth', () => {
+  test('wallet only with an address; mcp_servers only when config.yaml has some; model from config.yaml when disconnected', async () => {
+    const plain = await makeTestApp();
+    expect((await plain.json<Record<string, any>>('GET', '/api/gateway-status')).body.features).toMatchObject({ wallet: false, mcp_servers: false });
+    plain.close();
+
+    const t = await makeTestApp({ env: { EVM_ADDRESS: '0x' + 'ab'.repeat(20) } });
+    mkdirSync(t.home, { recursive: true });
+    writeFileSync(join(t.home, 'config.yaml'), 'model:\n  default: local-llama\nmcp_servers:\n  fs:\n    command: npx\n');
+    const { body } = await t.json<Record<string, any>>('GET', '/api/gateway-status');
+    expect(body.features).toMatchObject({ wallet: true, mcp_servers: true, streaming: false });
+    expect(body.model).toBe('local-llama');
+    t.close();
+  });
+});

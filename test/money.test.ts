@@ -1,0 +1,33 @@
+import { describe, expect, test } from 'bun:test';
+import { fromBaseUnits, MoneyFormatError, toBaseUnits } from '../src/lib/money';
+
+describe('money', () => {
+  test('decimal strings and numbers to integer base units, exactly', () => {
+    expect(toBaseUnits('0.10')).toBe(100_000n);
+    expect(toBaseUnits('1.5', 6)).toBe(1_500_000n);
+    expect(toBaseUnits('123456789.123456789', 9)).toBe(123_456_789_123_456_789n);
+    expect(toBaseUnits(0.1)).toBe(100_000n);
+    expect(toBaseUnits('2', 0)).toBe(2n);
+    expect(toBaseUnits('1.500000000', 6)).toBe(1_500_000n);
+  });
+
+  test('ten thousand 0.1 additions are exactly 1000', () => {
+    let sum = 0n;
+    for (let i = 0; i < 10_000; i++) sum += toBaseUnits('0.1');
+    expect(fromBaseUnits(sum)).toBe('1000');
+  });
+
+  test('too many decimals, negatives and junk are errors, not roundings', () => {
+    for (const bad of ['0.0000001', '-1', 'abc', '1e3', '', '1.2.3', ' ']) expect(() => toBaseUnits(bad)).toThrow(MoneyFormatError);
+    expect(() => toBaseUnits(Number.NaN)).toThrow(MoneyFormatError);
+    expect(() => toBaseUnits(1e-7)).toThrow(MoneyFormatError);
+  });
+
+  test('base units back to trimmed decimals', () => {
+    expect(fromBaseUnits(100_000n)).toBe('0.1');
+    expect(fromBaseUnits(0n)).toBe('0');
+    expect(fromBaseUnits(1n)).toBe('0.000001');
+    expect(fromBaseUnits(-2_500_000n)).toBe('-2.5');
+    expect(fromBaseUnits(5n, 0)).toBe('5');
+  });
+});

@@ -1,0 +1,225 @@
+/** The /v1/* reverse proxy and the OpenAI-compatible stream route against the fake Hermes (SPEC §6). */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
+import { startFakeHermes, type FakeHermes } from './fakes/hermes';
+import { jsonOf, makeTestApp, readSse, type TestApp } from './helpers/app';
+
+let fake: FakeHermes;
+let t: TestApp;
+let base: string;
+beforeAll(async () => {
+  fake = await startFakeHermes({ version: '0.17' });
+  t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: fake.apiKey ?? '', UPSTREAM_IDLE_TIMEOUT_S: '0.4', SSE_HEARTBEAT_S: '0.05', UPSTREAM_TIMEOUT_S: '0.5' } });
+  // A real socket between client and sidecar, so chunk boundaries and disconnects are real.
+  t.app.listen({ port: 0, hostname: '127.0.0.1', idleTimeout: 0 });
+  base = `http://127.0.0.1:${t.app.server!.port}`;
+});
+afterAll(async () => {
+  await t.app.stop(true);
+  t.close();
+  await fake.stop();
+});
+afterEach(() => fake.reset());
+
+const chatBody = (content: string, extra: Record<string, unknown> = {}) => JSON.stringify({ model: 'hermes-agent', messages: [{ role: 'user', content }], ...extra });
+const lastRequest = (path: string) => [...fake.requests].reverse().find((r) => r.path === path)!;
+
+async function waitFor(cond: () => boolean, ms = 3000) {
+  const deadline = Date.now() + ms;
+  while (!cond() && Date.now() < deadline) await Bun.sleep(10);
+  return cond();
+}
+
+describe('/v1/* reverse proxy', () => {
+  test('GET /v1/models passes through with status, body and query string', async () => {
+    const res = await fetch(`${base}/v1/models?x=1&y=two`);
+    expect(res.status).toBe(200);
+    expect((await jsonOf(res)).data[0].id).toBe('hermes-agent');
+    expect(lastRequest('/v1/models').search).toBe('?x=1&y=two');
+  });
+
+  test('non-streaming completion: body passed through, answer unchanged', async () => {
+    const res = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('hello') });
+    expect(res.status).toBe(200);
+    expect((await jsonOf(res)).choices[0].message.content).toBe('You said: hello');
+    expect(JSON.parse(lastRequest('/v1/chat/completions').body).messages[0].content).toBe('hello');
+  });
+
+  test('header hygiene: client credentials never reach the upstream, the sidecar key does; hop-by-hop dropped', async () => {
+    await fetch(`${base}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: 'Bearer client-secret-key',
+        cookie: 'session=abc',
+        'payment-receipt': 'r',
+        'x-api-key': 'client-other',
+        'proxy-authorization': 'Basic x',
+        te: 'trailers',
+        'x-custom': 'kept',
+      },
+      body: chatBody('hi'),
+    });
+    const h = lastRequest('/v1/chat/completions').headers;
+    expect(h.authorization).toBe(`Bearer ${fake.apiKey}`);
+    expect(JSON.stringify(h)).not.toContain('client-secret-key');
+    expect(h.cookie).toBeUndefined();
+    expect(h['payment-receipt']).toBeUndefined();
+    expect(h['x-api-key']).toBeUndefined();
+    expect(h['proxy-authorization']).toBeUndefined();
+    expect(h['x-custom']).toBe('kept');
+  });
+
+  test('X-Hermes-Session-Id and Idempotency-Key pass both ways', async () => {
+    const res = await fetch(`${base}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-hermes-session-id': 'sess-42', 'idempotency-key': 'idem-1' },
+      body: chatBody('hi'),
+    });
+    await res.text();
+    expect(lastRequest('/v1/chat/completions').headers['x-hermes-session-id']).toBe('sess-42');
+    expect(res.headers.get('x-hermes-session-id')).toBe('sess-42');
+    expect(res.headers.get('idempotency-key')).toBe('idem-1');
+  });
+
+  test('streamed chunks arrive incrementally, not buffered', async () => {
+    fake.behavior.tokenDelayMs = 150;
+    fake.behavior.reply = () => 'one two three';
+    const res = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('x', { stream: true }) });
+    const reader = res.body!.getReader();
+    const dec = new TextDecoder();
+    let seen = '';
+    while (!seen.includes('"one"')) seen += dec.decode((await reader.read()).value, { stream: true });
+    // The first token is here while the upstream has not produced the last one yet.
+    expect(seen).not.toContain('three');
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      seen += dec.decode(value, { stream: true });
+    }
+    expect(seen).toContain('three');
+    expect(seen.trimEnd().endsWith('data: [DONE]')).toBe(true);
+  });
+
+  test('a multi-byte character split across upstream writes arrives intact', async () => {
+    fake.behavior.splitUtf8 = true;
+    fake.behavior.reply = () => 'héllo wörld €uro 😀 ok';
+    const res = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('x', { stream: true }) });
+    const frames = await readSse(res);
+    const text = frames.filter((f) => f.data !== '[DONE]').map((f) => JSON.parse(f.data).choices[0]?.delta?.content ?? '').join('');
+    expect(text).toBe('héllo wörld €uro 😀 ok');
+  });
+
+  test('a client abort cancels the upstream request', async () => {
+    fake.behavior.tokenDelayMs = 100;
+    fake.behavior.reply = () => 'a b c d e f g h i j k l m n o p';
+    const ac = new AbortController();
+    const res = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('x', { stream: true }), signal: ac.signal });
+    const reader = res.body!.getReader();
+    await reader.read();
+    ac.abort();
+    expect(await waitFor(() => fake.aborted.includes('/v1/chat/completions'))).toBe(true);
+  });
+
+  test('a passthrough stream that stalls past UPSTREAM_IDLE_TIMEOUT_S is cut and the upstream request cancelled', async () => {
+    fake.behavior.stallAfterTokens = 1;
+    const res = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('a b c', { stream: true }) });
+    let failed = false;
+    try {
+      await res.text();
+    } catch {
+      failed = true;
+    }
+    expect(failed).toBe(true);
+    expect(await waitFor(() => fake.aborted.includes('/v1/chat/completions'))).toBe(true);
+  });
+
+  test('upstream status codes and error bodies are passed through', async () => {
+    fake.behavior.statusOverride = { '/v1/chat/completions': 500 };
+    const res = await fetch(`${base}/v1/chat/completions`, { method: 'POST', body: chatBody('x') });
+    expect(res.status).toBe(500);
+    expect((await jsonOf(res)).error).toBeDefined();
+  });
+
+  test('an upstream that does not answer in time → 504 in the OpenAI envelope', async () => {
+    fake.behavior.hang = { '/v1/models': true };
+    const res = await fetch(`${base}/v1/models`);
+    expect(res.status).toBe(504);
+    expect((await jsonOf(res)).error.code).toBe('upstream_timeout');
+    expect(await waitFor(() => fake.aborted.includes('/v1/models'))).toBe(true);
+  });
+});
+
+describe('POST /api/chat/completions/stream', () => {
+  const post = (body: string, headers: Record<string, string> = {}, signal?: AbortSignal) =>
+    fetch(`${base}/api/chat/completions/stream`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body, signal });
+
+  test('forces stream and include_usage, forwards frames unchanged, ends with [DONE]', async () => {
+    const res = await post(chatBody('ping', { stream: false, stream_options: { other: 1 } }));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    expect(res.headers.get('cache-control')).toBe('no-cache');
+    expect(res.headers.get('x-accel-buffering')).toBe('no');
+    const frames = (await readSse(res)).map((f) => f.data);
+    const sent = JSON.parse(lastRequest('/v1/chat/completions').body);
+    expect(sent.stream).toBe(true);
+    expect(sent.stream_options).toEqual({ other: 1, include_usage: true });
+    expect(frames.at(-1)).toBe('[DONE]');
+    const chunks = frames.slice(0, -1).map((d) => JSON.parse(d));
+    expect(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('')).toBe('You said: ping');
+    expect(chunks.some((c) => c.usage && c.choices.length === 0)).toBe(true);
+  });
+
+  test('session headers pass both ways', async () => {
+    const res = await post(chatBody('x'), { 'x-hermes-session-id': 's-9' });
+    await res.text();
+    expect(lastRequest('/v1/chat/completions').headers['x-hermes-session-id']).toBe('s-9');
+    expect(res.headers.get('x-hermes-session-id')).toBe('s-9');
+  });
+
+  test('an upstream error before the first byte returns that status with a JSON error', async () => {
+    fake.behavior.statusOverride = { '/v1/chat/completions': 429 };
+    const res = await post(chatBody('x'));
+    expect(res.status).toBe(429);
+    expect((await jsonOf(res)).error.type).toBe('invalid_request_error');
+    fake.behavior.statusOverride = { '/v1/chat/completions': 401 };
+    const res401 = await post(chatBody('x'));
+    expect(res401.status).toBe(401);
+    expect((await jsonOf(res401)).error.message).toContain('HERMES_API_KEY');
+  });
+
+  test('a dropped connection mid-stream → data: {"error":…} then data: [DONE]', async () => {
+    fake.behavior.dropAfterTokens = 2;
+    const frames = (await readSse(await post(chatBody('a b c d e')))).map((f) => f.data);
+    expect(frames.at(-1)).toBe('[DONE]');
+    expect(JSON.parse(frames.at(-2)!).error.code).toBe('upstream_disconnected');
+  });
+
+  test('a stalled upstream ends with an idle-timeout error, with heartbeats while waiting', async () => {
+    fake.behavior.stallAfterTokens = 1;
+    const res = await post(chatBody('a b c'));
+    const raw = await res.text();
+    expect(raw).toContain(': ping\n\n');
+    expect(raw).toContain('upstream_idle_timeout');
+    expect(raw.trimEnd().endsWith('data: [DONE]')).toBe(true);
+    expect(await waitFor(() => fake.aborted.includes('/v1/chat/completions'))).toBe(true);
+  });
+
+  test('a client abort cancels the upstream request', async () => {
+    fake.behavior.tokenDelayMs = 100;
+    fake.behavior.reply = () => 'a b c d e f g h i j';
+    const ac = new AbortController();
+    const res = await post(chatBody('x'), {}, ac.signal);
+    await res.body!.getReader().read();
+    ac.abort();
+    expect(await waitFor(() => fake.aborted.includes('/v1/chat/completions'))).toBe(true);
+  });
+
+  test('upstream down → 502 JSON error, and the server stays healthy', async () => {
+    await fake.pause();
+    const res = await post(chatBody('x'));
+    expect(res.status).toBe(502);
+    expect((await jsonOf(res)).error.code).toBe('upstream_unreachable');
+    await fake.resume();
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+  });
+});

@@ -1,0 +1,119 @@
+import { describe, expect, test } from 'bun:test';
+import { eventStream, parseSse, readWithIdleTimeout, sseEvent, StreamIdleError, SSE_PING } from '../src/lib/sse';
+
+const enc = new TextEncoder();
+async function* bytes(...parts: (string | Uint8Array)[]) {
+  for (const p of parts) yield typeof p === 'string' ? enc.encode(p) : p;
+}
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+describe('sseEvent', () => {
+  test('frames are event + one-line JSON data + blank line, LF only', () => {
+    const f = sseEvent('content', { content: 'two\nlines\r\n', session_id: 's' });
+    expect(f).toBe('event: content\ndata: {"content":"two\\nlines\\r\\n","session_id":"s"}\n\n');
+    expect(f.split('\n').length).toBe(4);
+    expect(f).not.toContain('\r');
+  });
+});
+
+describe('parseSse', () => {
+  test('LF, CRLF and CR line endings, split anywhere', async () => {
+    const frames = await collect(parseSse(bytes('event: a\r', '\ndata: 1\r\n\r\n', 'data: 2\r\rdata: 3\n', '\n')));
+    expect(frames).toEqual([{ event: 'a', data: '1' }, { event: 'message', data: '2' }, { event: 'message', data: '3' }]);
+  });
+
+  test('a multi-byte character split across chunks arrives intact', async () => {
+    const all = enc.encode('data: {"t":"é€😀"}\n\n');
+    const cut = all.indexOf(0xf0) + 2; // inside the 4-byte emoji
+    const frames = await collect(parseSse(bytes(all.slice(0, cut), all.slice(cut))));
+    expect(JSON.parse(frames[0]!.data)).toEqual({ t: 'é€😀' });
+  });
+
+  test('comments are ignored, multi-line data is joined, id is kept, a final frame without blank line is delivered', async () => {
+    const frames = await collect(parseSse(bytes(': keepalive\n\nid: 7\ndata: a\ndata: b\n\ndata: tail')));
+    expect(frames).toEqual([{ event: 'message', data: 'a\nb', id: '7' }, { event: 'message', data: 'tail', id: '7' }]);
+  });
+
+  test('a frame with no data is not dispatched', async () => {
+    expect(await collect(parseSse(bytes('event: x\n\n')))).toEqual([]);
+  });
+});
+
+describe('readWithIdleTimeout', () => {
+  test('fails with StreamIdleError when the body goes silent, and cancels it', async () => {
+    let cancelled = false;
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(enc.encode('x'));
+      },
+      cancel() {
+        cancelled = true;
+      },
+    });
+    const got: Uint8Array[] = [];
+    let error: unknown;
+    try {
+      for await (const chunk of readWithIdleTimeout(body, 50)) got.push(chunk);
+    } catch (err) {
+      error = err;
+    }
+    expect(got.length).toBe(1);
+    expect(error).toBeInstanceOf(StreamIdleError);
+    expect(cancelled).toBe(true);
+  });
+});
+
+describe('eventStream', () => {
+  test('sends heartbeats while the producer is silent, then its frames, then closes', async () => {
+    async function* frames() {
+      await Bun.sleep(120);
+      yield 'data: 1\n\n';
+    }
+    const stream = eventStream({ frames: frames(), heartbeatMs: 30, cancel: () => {} });
+    const text = await new Response(stream).text();
+    expect(text.startsWith(SSE_PING)).toBe(true);
+    expect(text.endsWith('data: 1\n\n')).toBe(true);
+  });
+
+  test('is pull-based: nothing is produced before the client reads', async () => {
+    let produced = 0;
+    async function* frames() {
+      while (true) {
+        produced++;
+        yield 'data: x\n\n';
+      }
+    }
+    const stream = eventStream({ frames: frames(), heartbeatMs: 1000, cancel: () => {} });
+    await Bun.sleep(20);
+    expect(produced).toBe(0);
+    const reader = stream.getReader();
+    await reader.read();
+    await Bun.sleep(20);
+    expect(produced).toBeLessThanOrEqual(2);
+    await reader.cancel();
+  });
+
+  test('a client cancel calls cancel() at once', async () => {
+    let cancelled = 0;
+    const never = new Promise<IteratorResult<string>>(() => {});
+    const stream = eventStream({ frames: { next: () => never }, heartbeatMs: 1000, cancel: () => cancelled++ });
+    const reader = stream.getReader();
+    void reader.read();
+    await reader.cancel();
+    expect(cancelled).toBe(1);
+  });
+
+  test('shutdown sends the shutdown frame, closes and cancels the producer', async () => {
+    const ac = new AbortController();
+    let cancelled = 0;
+    const never = new Promise<IteratorResult<string>>(() => {});
+    const stream = eventStream({ frames: { next: () => never }, heartbeatMs: 1000, cancel: () => cancelled++, shutdown: ac.signal, shutdownFrame: () => 'event: error\ndata: {}\n\n' });
+    setTimeout(() => ac.abort(), 20);
+    expect(await new Response(stream).text()).toBe('event: error\ndata: {}\n\n');
+    expect(cancelled).toBe(1);
+  });
+});
