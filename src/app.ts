@@ -10,7 +10,8 @@ import type { AppDeps } from './deps';
 import { readJsonBody } from './lib/body';
 import { corsPolicy } from './lib/cors';
 import { ApiError, errorResponse, toApiError } from './lib/errors';
-import { authPlugin, pathOf } from './modules/auth';
+import { authPlugin } from './modules/auth';
+import { pathOf } from './lib/http';
 import { Authenticator } from './modules/auth/service';
 import { docsPlugin } from './modules/docs';
 import { gatewayPlugin } from './modules/gateway';
@@ -28,7 +29,6 @@ export function createApp(deps: AppDeps) {
     shutdown: deps.shutdown,
     log,
   };
-  const started = new WeakMap<Request, number>();
 
   // Declared first so the docs plugin can describe the finished app.
   let app: AnyElysia;
@@ -39,22 +39,12 @@ export function createApp(deps: AppDeps) {
       return errorResponse(apiError, pathOf(request.url));
     })
     .onRequest(({ request, set }) => {
-      started.set(request, performance.now());
       const origin = request.headers.get('origin');
       if (!origin) return;
       const preflight = cors.preflight(request);
       if (preflight) return preflight;
       const h = cors.headersFor(origin);
       if (h) Object.assign(set.headers, h);
-    })
-    .onAfterResponse({ as: 'global' }, ({ request, set }) => {
-      const t0 = started.get(request);
-      log.info('request', {
-        method: request.method,
-        path: pathOf(request.url),
-        status: set.status,
-        ms: t0 === undefined ? undefined : Math.round((performance.now() - t0) * 100) / 100,
-      });
     })
     .use(authPlugin(auth))
     .use(v1ProxyPlugin(proxyDeps))

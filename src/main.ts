@@ -5,6 +5,7 @@
 import { ConfigError, helpText, loadConfig, VERSION } from './config';
 import { createApp } from './app';
 import { closeDeps, openDeps } from './deps';
+import { pathOf } from './lib/http';
 
 const SHUTDOWN_GRACE_MS = 5000;
 
@@ -30,16 +31,26 @@ async function main(): Promise<number> {
   const { config } = request;
   const shutdown = new AbortController();
   const deps = openDeps(config, { shutdown: shutdown.signal });
-  const app = createApp(deps).listen({
+  const app = createApp(deps);
+  const { log } = deps;
+  const server = Bun.serve({
     hostname: config.server.host,
     port: config.server.port,
     // Long-lived responses lift this per request; it only reaps idle keep-alive sockets.
     idleTimeout: 120,
     // Our own limits answer 413 in JSON; Bun's must sit above them so it never answers first.
     maxRequestBodySize: Math.max(config.server.maxBodyBytes, config.server.proxyMaxBodyBytes) + 1024,
+    // One access-log line per request, whatever answered it (route, auth, CORS, error handler).
+    // For streams `ms` is the time to the response headers.
+    async fetch(request) {
+      const t0 = performance.now();
+      const res = await app.fetch(request);
+      log.info('request', { method: request.method, path: pathOf(request.url), status: res.status, ms: Math.round((performance.now() - t0) * 100) / 100 });
+      return res;
+    },
   });
-  const server = app.server;
-  if (!server) throw new Error('server did not start');
+  // Routes reach the server through Elysia's context (to lift the idle timeout of a stream).
+  app.server = server;
   deps.probe.start();
   const where = `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${server.port}`;
   process.stdout.write(
@@ -55,7 +66,7 @@ async function main(): Promise<number> {
     const stop = async (signal: string) => {
       if (stopping) return;
       stopping = true;
-      deps.log.info('shutting down', { signal });
+      log.info('shutting down', { signal });
       // Streams see this and end with an `error` event; new connections are refused meanwhile.
       shutdown.abort();
       const grace = setTimeout(() => server.stop(true), SHUTDOWN_GRACE_MS);
