@@ -26,7 +26,13 @@ export interface ProxyDeps {
 /** Headers Hermes uses for session continuity and retries, passed both ways by both proxies. */
 const SESSION_HEADERS = ['x-hermes-session-id', 'x-hermes-session-key', 'idempotency-key'];
 
+/** Methods a fetch may carry (TRACE/CONNECT are forbidden by the Fetch standard). */
+const PROXIED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
 export async function proxyV1(request: Request, d: ProxyDeps): Promise<Response> {
+  if (!PROXIED_METHODS.has(request.method)) {
+    throw new ApiError(405, 'method_not_allowed', `${request.method} is not proxied to the upstream.`, { headers: { allow: [...PROXIED_METHODS].join(', ') } });
+  }
   const url = request.url;
   const pathAndQuery = url.slice(url.indexOf('/', url.indexOf('//') + 2));
   const hasBody = request.method !== 'GET' && request.method !== 'HEAD';
