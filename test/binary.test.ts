@@ -3,50 +3,20 @@
  * says where it listens, serves /health, and stops cleanly on SIGTERM/SIGINT, ending open streams
  * with an error frame.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, rmSync } from 'node:fs';
+import { beforeAll, describe, expect, test } from 'bun:test';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startFakeHermes, type FakeHermes } from './fakes/hermes';
 import { closedUrl, tempDir } from './helpers/app';
+import { ensureBinary, startBinary, type RunningBinary } from './helpers/binary';
 
-const dir = tempDir('optx-bin-');
-const binary = join(dir, 'hermes-optx-api');
-
+let binary = '';
 beforeAll(async () => {
-  const build = Bun.spawnSync(['bun', join(import.meta.dir, '../scripts/build.ts'), '--outfile', binary], { stdout: 'pipe', stderr: 'pipe' });
-  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
+  binary = await ensureBinary();
 }, 120_000);
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Running {
-  proc: Bun.Subprocess<'ignore', 'pipe', 'pipe'>;
-  port: number;
-  output: () => string;
-}
-
-async function start(env: Record<string, string>, args: string[] = []): Promise<Running> {
-  const home = join(tempDir(), 'no-such-home');
-  const proc = Bun.spawn([binary, '--port', '0', '--host', '127.0.0.1', ...args], {
-    env: { PATH: process.env.PATH ?? '', HERMES_HOME: home, HERMES_AGENT_URL: await closedUrl(), LOG_LEVEL: 'warn', ...env },
-    stdout: 'pipe',
-    stderr: 'pipe',
-    cwd: dir,
-  });
-  let out = '';
-  const reader = proc.stdout.getReader();
-  const dec = new TextDecoder();
-  const deadline = Date.now() + 10_000;
-  let port = 0;
-  while (!port && Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += dec.decode(value);
-    const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
-    if (m) port = Number(m[1]);
-  }
-  reader.releaseLock();
-  if (!port) throw new Error(`binary did not say where it listens: ${out}`);
-  return { proc, port, output: () => out };
+async function start(env: Record<string, string>, args: string[] = []): Promise<RunningBinary> {
+  return startBinary(binary, { HERMES_HOME: join(tempDir(), 'no-such-home'), HERMES_AGENT_URL: await closedUrl(), ...env }, args);
 }
 
 describe('the compiled executable', () => {
