@@ -16,8 +16,6 @@ const WRAPPER_FIELDS = new Set([
   '__uuid__',
 ]);
 
-const SMALL_INTS = new Set<BuiltinType>(['I8', 'U8', 'I16', 'U16', 'I32', 'U32']);
-
 function bad(path: string, what: string): SpacetimeError {
   return new SpacetimeError('bad_response', `SpacetimeDB sent ${what} for ${path}.`);
 }
@@ -70,7 +68,6 @@ function decodeBuiltin(name: BuiltinType, value: unknown, path: string): unknown
     if (typeof value !== 'number') throw bad(path, `a non-number value for ${name}`);
     return value;
   }
-  if (typeof value === 'string' && /^-?\d+$/.test(value) && !SMALL_INTS.has(name)) return BigInt(value);
   if (typeof value !== 'number' || !Number.isInteger(value)) throw bad(path, `a non-integer value for ${name}`);
   // JSON.parse has already rounded a 64-bit value past 2^53; refuse rather than return a wrong id.
   if (!Number.isSafeInteger(value)) throw bad(path, `a ${name} too large to read exactly (${value})`);
