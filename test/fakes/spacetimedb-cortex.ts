@@ -25,15 +25,8 @@ export function memoryEntryTable(): FakeTable {
 
 /** store_memory(category, key, value_json, source, owner, importance 0..10, session_id). */
 export const storeMemory: FakeReducer = {
-  params: [
-    { name: 'category', type: 'String' },
-    { name: 'key', type: 'String' },
-    { name: 'value', type: 'String' },
-    { name: 'source', type: 'String' },
-    { name: 'owner', type: 'String' },
-    { name: 'importance', type: 'U8' },
-    { name: 'session_id', type: 'String' },
-  ],
+  // The arguments are the table's own columns in table order, less the two the module fills in.
+  params: MEMORY_ENTRY_COLUMNS.filter((c) => c.name !== 'id' && c.name !== 'created_at'),
   run(ctx, args) {
     if (args.key === '') throw new ReducerFailure('key must not be empty');
     if ((args.importance as number) > 10) throw new ReducerFailure(`importance must be 0..10, got ${String(args.importance)}`);

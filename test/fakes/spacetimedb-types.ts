@@ -118,15 +118,20 @@ export function literalValue(lit: Literal, t: ColumnType): unknown {
   return n;
 }
 
+/** UTF-16 code unit → a key that sorts in code point order (surrogates above U+E000..U+FFFF). */
+const codePointKey = (u: number) => (u >= 0xd800 && u <= 0xdfff ? u + 0x2000 : u >= 0xe000 ? u - 0x800 : u);
+
 /** Total order of stored values: Rust String order is by code point, not UTF-16 unit. */
 export function compareValues(a: unknown, b: unknown): number {
+  if (a === b) return 0;
   if (typeof a === 'string' && typeof b === 'string') {
-    const x = Array.from(a, (c) => c.codePointAt(0) as number);
-    const y = Array.from(b, (c) => c.codePointAt(0) as number);
-    for (let i = 0; i < Math.min(x.length, y.length); i++) {
-      if (x[i] !== y[i]) return (x[i] as number) - (y[i] as number);
+    const n = Math.min(a.length, b.length);
+    for (let i = 0; i < n; i++) {
+      const x = a.charCodeAt(i);
+      const y = b.charCodeAt(i);
+      if (x !== y) return codePointKey(x) - codePointKey(y);
     }
-    return x.length - y.length;
+    return a.length - b.length;
   }
   if (typeof a === 'boolean' && typeof b === 'boolean') return Number(a) - Number(b);
   return (a as number) - (b as number);

@@ -110,6 +110,13 @@ describe('fake SpacetimeDB: WHERE, LIMIT, COUNT', () => {
     expect(await ids('false')).toEqual([]);
   });
 
+  test('strings order by code point, as Rust compares them, not by UTF-16 unit', async () => {
+    fake.tables.get('item')!.insert({ id: 5, name: '\u{1F680}', qty: 1, price: 1, active: true, note: null });
+    fake.tables.get('item')!.insert({ id: 6, name: '\uFFFD', qty: 1, price: 1, active: true, note: null });
+    expect(await ids("name > '\uFFFD'")).toEqual([5]);
+    expect(await ids("name >= '\u{1F680}'")).toEqual([5]);
+  });
+
   test("string literals double their quotes ('') and compare exactly", async () => {
     expect(await ids("name = 'o''brien'")).toEqual([2]);
     expect(await ids("name = 'o'")).toEqual([]);
