@@ -44,7 +44,8 @@ describe('SpacetimeClient.sql', () => {
     const [row] = rows;
     expect(row).toMatchObject({ id: 1, key: 'mem:a', value: '{"content":"hello"}', importance: 7 });
     expect(Math.abs((row?.created_at as number) / 1000 - Date.now())).toBeLessThan(60_000);
-    expect(await client().sql('SELECT COUNT(*) AS n FROM memory_entry')).toEqual([{ n: 1 }]);
+    expect(await client().sql('SELECT COUNT(*) AS n FROM memory_entry', { confirmed: true })).toEqual([{ n: 1 }]);
+    expect(fake.requests.at(-1)).toMatchObject({ method: 'POST', path: '/v1/database/optx-cortex/sql', search: '?confirmed=true', body: 'SELECT COUNT(*) AS n FROM memory_entry' });
   });
 
   test('Option columns unwrap to the value or null', async () => {

@@ -19,6 +19,15 @@ export interface SpacetimeClientOptions {
   timeoutMs: number;
 }
 
+export interface SqlOptions {
+  /**
+   * Ask the server to answer only once the state read is durable on disk (`?confirmed=true`). As
+   * that state includes every reducer call that had already returned, a confirmed read after a
+   * write is how to know the write survives a crash of the SpacetimeDB host.
+   */
+  confirmed?: boolean;
+}
+
 export type PingResult = { ok: true; latencyMs: number } | { ok: false; error: SpacetimeError };
 
 type Operation = 'sql' | 'call' | 'ping';
@@ -43,14 +52,14 @@ export class SpacetimeClient {
    * unwrapped to the value or null; see decode.ts for the other SATS shapes. SpacetimeDB runs a
    * single statement per request, so exactly one statement result is expected.
    */
-  async sql(query: string): Promise<Record<string, unknown>[]> {
-    const result = await this.sqlStatement(query);
+  async sql(query: string, opts: SqlOptions = {}): Promise<Record<string, unknown>[]> {
+    const result = await this.sqlStatement(query, opts);
     return result.rows.map((row) => decodeRow(result.schema.elements, row));
   }
 
   /** The raw statement result (schema, positional rows, duration, stats) of one SQL statement. */
-  async sqlStatement(query: string): Promise<SqlStmtResult> {
-    const res = await this.exchange('sql', `/v1/database/${encodeURIComponent(this.db)}/sql`, {
+  async sqlStatement(query: string, opts: SqlOptions = {}): Promise<SqlStmtResult> {
+    const res = await this.exchange('sql', `/v1/database/${encodeURIComponent(this.db)}/sql${opts.confirmed ? '?confirmed=true' : ''}`, {
       method: 'POST',
       headers: { 'content-type': 'text/plain; charset=utf-8' },
       body: query,

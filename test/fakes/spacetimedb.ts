@@ -18,6 +18,8 @@ export type { Column, ColumnType, ScalarType } from './spacetimedb-types';
 export interface RecordedRequest {
   method: string;
   path: string;
+  /** The query string, e.g. `?confirmed=true` (the fake answers the same either way). */
+  search: string;
   headers: Record<string, string>;
   body: string;
 }
@@ -84,7 +86,7 @@ export function startFakeSpacetime(opts: FakeSpacetimeOptions = {}): FakeSpaceti
   async function handle(req: Request): Promise<Response> {
     const url = new URL(req.url);
     const body = await req.text();
-    requests.push({ method: req.method, path: url.pathname, headers: Object.fromEntries(req.headers), body });
+    requests.push({ method: req.method, path: url.pathname, search: url.search, headers: Object.fromEntries(req.headers), body });
     if (behavior.hang) {
       await new Promise((resolve) => req.signal.addEventListener('abort', resolve, { once: true }));
       return text(499, 'client went away');
