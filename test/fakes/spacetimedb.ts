@@ -11,18 +11,12 @@ import { ArgsError, FakeTable, ReducerFailure, decodeArgs, runReducer, type Fake
 import { executeSql } from './spacetimedb-query';
 import { SqlError } from './spacetimedb-sql';
 import type { Column } from './spacetimedb-types';
+import type { RecordedRequest } from './hermes';
 
 export { FakeTable, ReducerFailure, type FakeReducer, type ReducerContext, type RowObject, type TableOptions } from './spacetimedb-db';
 export type { Column, ColumnType, ScalarType } from './spacetimedb-types';
-
-export interface RecordedRequest {
-  method: string;
-  path: string;
-  /** The query string, e.g. `?confirmed=true` (the fake answers the same either way). */
-  search: string;
-  headers: Record<string, string>;
-  body: string;
-}
+/** Same shape as the Hermes fake's: method, path, query string (`search`), headers, body. */
+export type { RecordedRequest } from './hermes';
 
 export interface FakeSpacetimeBehavior {
   /** Never answer any request (until the client gives up). */
