@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { check, index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { check, index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 
 /**
  * The usage ledger of metered (Tempo-billed) calls: one row per successful call, costs in integer
@@ -33,8 +33,11 @@ export const tempoCalls = sqliteTable('tempo_calls', {
 export const escrows = sqliteTable('escrows', {
   id: text('id').primaryKey(),
   taskId: text('task_id').notNull(),
-  /** Integer base units of `token` (`decimals` places). */
-  amount: integer('amount').notNull(),
+  /**
+   * Base units of `token` (`decimals` places) as decimal digits: an 18-decimal token overflows a
+   * 64-bit integer at 9.2 tokens, so amounts are exact bigints kept as text.
+   */
+  amount: text('amount').notNull(),
   token: text('token').notNull(),
   decimals: integer('decimals').notNull(),
   recipient: text('recipient'),
@@ -48,10 +51,23 @@ export const escrows = sqliteTable('escrows', {
   refundedAt: text('refunded_at'),
 }, (t) => [
   index('escrows_task').on(t.taskId),
-  // Covers the overview's sums per token and status without reading the table.
-  index('escrows_token_status').on(t.token, t.status, t.expiresAtMs, t.amount),
-  check('escrows_amount_positive', sql`${t.amount} > 0`),
+  // Finds the locked entries past their expiry (the only totals not kept in escrow_totals).
+  index('escrows_status_expiry').on(t.status, t.expiresAtMs),
+  check('escrows_amount_positive', sql`${t.amount} GLOB '[1-9]*' AND ${t.amount} NOT GLOB '*[^0-9]*'`),
 ]);
+
+/**
+ * Running sums per token, decimals and stored status, updated in the same transaction as every
+ * escrow write, so the wallet overview reads a handful of rows instead of summing the ledger.
+ */
+export const escrowTotals = sqliteTable('escrow_totals', {
+  token: text('token').notNull(),
+  decimals: integer('decimals').notNull(),
+  status: text('status', { enum: ['locked', 'released', 'refunded'] }).notNull(),
+  /** Base units as decimal digits (see escrows.amount). */
+  amount: text('amount').notNull(),
+  count: integer('count').notNull(),
+}, (t) => [primaryKey({ columns: [t.token, t.decimals, t.status] })]);
 
 /** Every escrow transition, written in the same transaction as the transition itself. */
 export const escrowEvents = sqliteTable('escrow_events', {

@@ -1,12 +1,13 @@
 /**
- * The escrow ledger. Amounts are integer base units of their token. Each transition is one
+ * The escrow ledger. Amounts are exact bigints of base units of their token. Each transition is one
  * conditional UPDATE (`… WHERE status = 'locked'`) inside an immediate transaction together with its
- * event row, so of a release and a refund racing for one entry exactly one applies. `expired` is
- * never written: a `locked` entry past `expires_at` reads as expired, before any filtering.
+ * event row and the running totals, so of a release and a refund racing for one entry exactly one
+ * applies. `expired` is never written: a `locked` entry past `expires_at` reads as expired, before
+ * any filtering.
  */
 import { and, asc, count, desc, eq, sql, type SQL } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
-import { escrowEvents, escrows } from '../../db/schema';
+import { escrowEvents, escrows, escrowTotals } from '../../db/schema';
 import { ApiError, conflict, notFound, unprocessable } from '../../lib/errors';
 import { newId } from '../../lib/ids';
 import { fromBaseUnits, MoneyFormatError, toBaseUnits } from '../../lib/money';
@@ -16,6 +17,8 @@ import type { Escrow, EscrowLockBody, EscrowRefundBody, EscrowReleaseBody, Escro
 
 export const DEFAULT_ESCROW_TOKEN = 'OPTX';
 const DEFAULT_ACTOR = 'api';
+/** On-chain amounts are uint256: nothing larger can ever be settled. */
+const MAX_AMOUNT = 2n ** 256n - 1n;
 
 type Row = typeof escrows.$inferSelect;
 
@@ -28,7 +31,7 @@ export interface EscrowTotals {
 }
 
 export class EscrowLedger {
-  private readonly totalsStmt;
+  private readonly expiredStmt;
 
   constructor(
     private readonly handle: DbHandle,
@@ -37,12 +40,9 @@ export class EscrowLedger {
     private readonly decimalsOf: (token: string) => number,
     private readonly now: () => number = Date.now,
   ) {
-    // Sums come back as bigint and are grouped by decimals too, so no two scales are ever added.
-    this.totalsStmt = handle.sqlite.query<{ token: string; decimals: bigint; st: string; n: bigint; total: bigint }, [number]>(
-      `SELECT token, decimals, CASE WHEN status = 'locked' AND expires_at_ms <= ?1 THEN 'expired' ELSE status END AS st,
-              COUNT(*) AS n, SUM(amount) AS total
-         FROM escrows GROUP BY token, decimals, st`,
-    ).safeIntegers(true);
+    this.expiredStmt = handle.sqlite.query<{ token: string; decimals: number; amount: string }, [number]>(
+      `SELECT token, decimals, amount FROM escrows WHERE status = 'locked' AND expires_at_ms <= ?1`,
+    );
   }
 
   lock(body: EscrowLockBody): Escrow {
@@ -68,7 +68,8 @@ export class EscrowLedger {
     const { db, sqlite } = this.handle;
     sqlite.transaction(() => {
       db.insert(escrows).values(row).run();
-      db.insert(escrowEvents).values({ escrowId: row.id, fromStatus: null, toStatus: 'locked', actor: body.actor ?? DEFAULT_ACTOR, at: row.createdAt, detail: { amount: String(amount), token: row.token, ttl_seconds: body.ttl_seconds } }).run();
+      db.insert(escrowEvents).values({ escrowId: row.id, fromStatus: null, toStatus: 'locked', actor: body.actor ?? DEFAULT_ACTOR, at: row.createdAt, detail: { amount: row.amount, token: row.token, ttl_seconds: body.ttl_seconds } }).run();
+      this.bump(row, 'locked', 1n);
     }).immediate();
     return this.view(row, at);
   }
@@ -106,6 +107,8 @@ export class EscrowLedger {
         [isoNow(at), body.recipient, row.id, at],
       );
       if (res.changes !== 1) return false;
+      this.bump(row, 'locked', -1n);
+      this.bump(row, 'released', 1n);
       db.insert(escrowEvents).values({
         escrowId: row.id, fromStatus: 'locked', toStatus: 'released', actor: body.actor ?? DEFAULT_ACTOR, at: isoNow(at),
         detail: { recipient: body.recipient, ...(row.gazeRequired ? { gaze_session_id: body.gaze_session_id } : {}) },
@@ -125,6 +128,8 @@ export class EscrowLedger {
       const row = this.find(id);
       if (row.status !== 'locked') return { refused: row };
       sqlite.run(`UPDATE escrows SET status = 'refunded', refunded_at = ?1 WHERE id = ?2 AND status = 'locked'`, [isoNow(at), id]);
+      this.bump(row, 'locked', -1n);
+      this.bump(row, 'refunded', 1n);
       db.insert(escrowEvents).values({
         escrowId: id, fromStatus: row.expiresAtMs <= at ? 'expired' : 'locked', toStatus: 'refunded', actor: body?.actor ?? DEFAULT_ACTOR, at: isoNow(at),
         detail: body?.reason ? { reason: body.reason } : null,
@@ -139,20 +144,27 @@ export class EscrowLedger {
     return { escrow_id: id, status: 'refunded' as const, amount: fromBaseUnits(BigInt(row.amount), row.decimals), token: row.token, refunded_at: isoNow(at) };
   }
 
-  /** Sums per token and effective status, exact (bigint); the default token's also at the top level. */
+  /**
+   * Sums per token and effective status, exact: the running totals, with the locked entries now
+   * past their expiry moved from `locked` to `expired`. The default token's are also at the top.
+   */
   totals(): EscrowTotals & { token: string; by_token: Record<string, EscrowTotals> } {
     const acc = new Map<string, { decimals: number; sums: Record<string, bigint>; count: number }>();
-    for (const r of this.totalsStmt.all(this.now())) {
-      const t = acc.get(r.token) ?? { decimals: 0, sums: {}, count: 0 };
-      const d = Number(r.decimals);
+    const add = (token: string, decimals: number, status: string, amount: bigint, n: number) => {
+      const t = acc.get(token) ?? { decimals, sums: {}, count: 0 };
       // Rows of one token written under different decimals are brought to the finer scale first.
-      if (d > t.decimals) {
-        for (const k of Object.keys(t.sums)) t.sums[k] = (t.sums[k] as bigint) * 10n ** BigInt(d - t.decimals);
-        t.decimals = d;
+      if (decimals > t.decimals) {
+        for (const k of Object.keys(t.sums)) t.sums[k] = (t.sums[k] as bigint) * 10n ** BigInt(decimals - t.decimals);
+        t.decimals = decimals;
       }
-      t.sums[r.st] = (t.sums[r.st] ?? 0n) + r.total * 10n ** BigInt(t.decimals - d);
-      t.count += Number(r.n);
-      acc.set(r.token, t);
+      t.sums[status] = (t.sums[status] ?? 0n) + amount * 10n ** BigInt(t.decimals - decimals);
+      t.count += n;
+      acc.set(token, t);
+    };
+    for (const r of this.handle.db.select().from(escrowTotals).all()) add(r.token, r.decimals, r.status, BigInt(r.amount), r.count);
+    for (const r of this.expiredStmt.all(this.now())) {
+      add(r.token, r.decimals, 'locked', -BigInt(r.amount), 0);
+      add(r.token, r.decimals, 'expired', BigInt(r.amount), 0);
     }
     const view = (t: { decimals: number; sums: Record<string, bigint>; count: number } | undefined): EscrowTotals => {
       const f = (k: string) => fromBaseUnits(t?.sums[k] ?? 0n, t?.decimals ?? 0);
@@ -160,6 +172,17 @@ export class EscrowLedger {
     };
     const byToken = Object.fromEntries([...acc].map(([token, t]) => [token, view(t)]));
     return { token: DEFAULT_ESCROW_TOKEN, ...view(acc.get(DEFAULT_ESCROW_TOKEN)), by_token: byToken };
+  }
+
+  /** Adds (sign 1) or removes (sign -1) an entry to the running total of a status; inside the caller's transaction. */
+  private bump(row: Row, status: 'locked' | 'released' | 'refunded', sign: 1n | -1n): void {
+    const key = and(eq(escrowTotals.token, row.token), eq(escrowTotals.decimals, row.decimals), eq(escrowTotals.status, status));
+    const { db } = this.handle;
+    const cur = db.select().from(escrowTotals).where(key).get();
+    const amount = (cur ? BigInt(cur.amount) : 0n) + sign * BigInt(row.amount);
+    const n = (cur?.count ?? 0) + Number(sign);
+    if (cur) db.update(escrowTotals).set({ amount: amount.toString(), count: n }).where(key).run();
+    else db.insert(escrowTotals).values({ token: row.token, decimals: row.decimals, status, amount: amount.toString(), count: n }).run();
   }
 
   private find(id: string): Row {
@@ -178,7 +201,7 @@ export class EscrowLedger {
       escrow_id: r.id,
       task_id: r.taskId,
       amount: fromBaseUnits(BigInt(r.amount), r.decimals),
-      amount_base_units: String(r.amount),
+      amount_base_units: r.amount,
       decimals: r.decimals,
       token: r.token,
       status: r.status === 'locked' && r.expiresAtMs <= now ? 'expired' : r.status,
@@ -197,8 +220,8 @@ function effectiveStatus(now: number): SQL {
   return sql`(CASE WHEN ${escrows.status} = 'locked' AND ${escrows.expiresAtMs} <= ${now} THEN 'expired' ELSE ${escrows.status} END)`;
 }
 
-/** A positive amount with at most `decimals` places, as integer base units that fit a safe integer. */
-function parseAmount(amount: number | string, decimals: number, token: string): number {
+/** A positive amount with at most `decimals` places, as base units (decimal digits), at most a uint256. */
+function parseAmount(amount: number | string, decimals: number, token: string): string {
   let units: bigint;
   try {
     units = toBaseUnits(amount, decimals);
@@ -208,6 +231,6 @@ function parseAmount(amount: number | string, decimals: number, token: string): 
     throw unprocessable(`Invalid request body: amount: ${msg}.`, [{ path: 'amount', message: msg }]);
   }
   if (units <= 0n) throw unprocessable('Invalid request body: amount: must be greater than 0.', [{ path: 'amount', message: 'must be greater than 0' }]);
-  if (units > BigInt(Number.MAX_SAFE_INTEGER)) throw unprocessable('Invalid request body: amount: too large.', [{ path: 'amount', message: 'too large' }]);
-  return Number(units);
+  if (units > MAX_AMOUNT) throw unprocessable('Invalid request body: amount: larger than any on-chain amount.', [{ path: 'amount', message: 'too large' }]);
+  return units.toString();
 }

@@ -10,10 +10,19 @@ CREATE TABLE `escrow_events` (
 );
 --> statement-breakpoint
 CREATE INDEX `escrow_events_escrow` ON `escrow_events` (`escrow_id`,`id`);--> statement-breakpoint
+CREATE TABLE `escrow_totals` (
+	`token` text NOT NULL,
+	`decimals` integer NOT NULL,
+	`status` text NOT NULL,
+	`amount` text NOT NULL,
+	`count` integer NOT NULL,
+	PRIMARY KEY(`token`, `decimals`, `status`)
+);
+--> statement-breakpoint
 CREATE TABLE `escrows` (
 	`id` text PRIMARY KEY NOT NULL,
 	`task_id` text NOT NULL,
-	`amount` integer NOT NULL,
+	`amount` text NOT NULL,
 	`token` text NOT NULL,
 	`decimals` integer NOT NULL,
 	`recipient` text,
@@ -25,11 +34,11 @@ CREATE TABLE `escrows` (
 	`released_at` text,
 	`released_to` text,
 	`refunded_at` text,
-	CONSTRAINT "escrows_amount_positive" CHECK("escrows"."amount" > 0)
+	CONSTRAINT "escrows_amount_positive" CHECK("escrows"."amount" GLOB '[1-9]*' AND "escrows"."amount" NOT GLOB '*[^0-9]*')
 );
 --> statement-breakpoint
 CREATE INDEX `escrows_task` ON `escrows` (`task_id`);--> statement-breakpoint
-CREATE INDEX `escrows_token_status` ON `escrows` (`token`,`status`,`expires_at_ms`,`amount`);--> statement-breakpoint
+CREATE INDEX `escrows_status_expiry` ON `escrows` (`status`,`expires_at_ms`);--> statement-breakpoint
 CREATE TABLE `tempo_calls` (
 	`id` text PRIMARY KEY NOT NULL,
 	`caller_id` text NOT NULL,
