@@ -8,7 +8,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Mppx, tempo as tempoMethods } from 'mppx/server';
-import { createClient, http, type Chain } from 'viem';
+import { createClient, type Chain } from 'viem';
 import { tempo, tempoModerato } from 'viem/chains';
 import type { Config } from '../../config';
 import type { DbHandle } from '../../db';
@@ -17,6 +17,7 @@ import { ApiError } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
 import { isoNow } from '../../lib/time';
 import type { AuthDecision, PaymentGate } from '../auth/service';
+import { tempoRpcTransport } from './rpc';
 import { sqliteMppStore } from './store';
 
 /** The realm challenges are issued for; it is bound into each challenge and each payment memo. */
@@ -38,20 +39,12 @@ export class MppPaymentGate implements PaymentGate {
     if (!cfg.recipient || !cfg.secretKey) throw new Error('MPP needs MPP_RECIPIENT and MPP_SECRET_KEY');
     this.chain = cfg.network === 'mainnet' ? tempo : tempoModerato;
     const rpcUrl = cfg.tempoRpcUrl ?? (this.chain.rpcUrls.default.http[0] as string);
-    const observe = this.context;
     // Transport failures are told apart from refused payments: mppx reports both as an internal error.
-    // (Cast: Bun's `typeof fetch` also carries `preconnect`, which viem never calls.)
-    const fetchFn = (async (input: string | URL | Request, init?: RequestInit) => {
-      try {
-        const res = await fetch(input, init);
-        if (res.status >= 500) markUnavailable(observe);
-        return res;
-      } catch (err) {
-        markUnavailable(observe);
-        throw err;
-      }
-    }) as typeof fetch;
-    const client = createClient({ chain: this.chain, transport: http(rpcUrl, { timeout: rpcTimeoutMs, retryCount: 0, fetchFn }) });
+    const transport = tempoRpcTransport(rpcUrl, rpcTimeoutMs, () => {
+      const ctx = this.context.getStore();
+      if (ctx) ctx.rpcUnavailable = true;
+    });
+    const client = createClient({ chain: this.chain, transport });
     const chainId = this.chain.id;
     const mppx = Mppx.create({
       methods: [tempoMethods.charge({
@@ -102,11 +95,6 @@ export class MppPaymentGate implements PaymentGate {
     const receipt = result.withReceipt(new Response(null)).headers.get('payment-receipt');
     return { allowed: true, headers: { 'payment-receipt': receipt ?? '', 'cache-control': 'private' } };
   }
-}
-
-function markUnavailable(store: AsyncLocalStorage<VerificationContext>): void {
-  const ctx = store.getStore();
-  if (ctx) ctx.rpcUnavailable = true;
 }
 
 interface Problem {
