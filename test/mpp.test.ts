@@ -50,11 +50,11 @@ async function open(env: Record<string, string> = {}): Promise<TestApp> {
 }
 
 /** A funded payer and an mppx client whose requests go to the in-process app. */
-function payer(app: TestApp, funds = 1_000_000n) {
+function payer(app: TestApp, funds = 1_000_000n, mode?: 'push' | 'pull') {
   const account = privateKeyToAccount(generatePrivateKey());
   if (funds > 0n) chain.setToken(PATH_USD, account.address, funds, 6);
   const client = ClientMppx.create({
-    methods: [clientTempo.charge({ account, getClient: () => createClient({ chain: tempoModerato, transport: http(chain.url, { retryCount: 0 }) }) })],
+    methods: [clientTempo.charge({ account, ...(mode ? { mode } : {}), getClient: () => createClient({ chain: tempoModerato, transport: http(chain.url, { retryCount: 0 }) }) })],
     polyfill: false,
     // Requests go to the app in-process. (Cast: Bun's `typeof fetch` also has `preconnect`.)
     fetch: ((input: string | URL | Request, init?: RequestInit) => app.app.handle(input instanceof Request ? new Request(input, init) : new Request(String(input), init))) as typeof fetch,
@@ -154,6 +154,20 @@ describe('MPP payment', () => {
     const row = app.deps.db.sqlite.query('SELECT * FROM mpp_payments').get() as Json;
     expect(row).toMatchObject({ reference: receipt.reference, method: 'tempo', intent: 'charge', amount: '100000', currency: PATH_USD, path: '/api/wallet/tempo/pricing' });
     expect(row.source).toContain(account.address);
+  });
+
+  test('push mode: the payer broadcasts, the gate checks the receipt on chain, and the hash is accepted once', async () => {
+    const app = await open();
+    const { client } = payer(app, 1_000_000n, 'push');
+    const cred = await credentialFor(app, client);
+    expect(chain.transactions).toHaveLength(1);
+    chain.reset();
+    const res = await paid(app, cred);
+    expect(res.status).toBe(200);
+    expect(Receipt.deserialize(res.headers.get('payment-receipt') ?? '').reference).toBe(chain.transactions[0]!.hash);
+    expect(chain.methods()).toContain('eth_getTransactionReceipt');
+    expect(chain.balanceOf(PATH_USD, RECIPIENT)).toBe(100_000n);
+    expect((await paid(app, cred)).status).toBe(402);
   });
 
   test('a replayed credential is refused, also when replayed concurrently', async () => {

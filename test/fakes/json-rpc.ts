@@ -40,6 +40,8 @@ export interface FakeRpcBehavior {
   errors: Record<string, { code: number; message: string }>;
   /** Hold each HTTP request until this settles (a request whose client gives up first is dropped). */
   holdUntil: Promise<unknown> | null;
+  /** Answer every HTTP request this many ms late (a network round trip, for benchmarks). */
+  delayMs: number;
 }
 
 export interface FakeRpcServer {
@@ -55,7 +57,7 @@ export interface FakeRpcServer {
 }
 
 export function defaultRpcBehavior(): FakeRpcBehavior {
-  return { hang: false, httpStatus: null, garbage: false, errors: {}, holdUntil: null };
+  return { hang: false, httpStatus: null, garbage: false, errors: {}, holdUntil: null, delayMs: 0 };
 }
 
 export function startJsonRpcServer(handlers: Record<string, MethodHandler>): FakeRpcServer {
@@ -133,6 +135,7 @@ export function startJsonRpcServer(handlers: Record<string, MethodHandler>): Fak
       }
       const hold = fake.behavior.holdUntil;
       if (hold && !(await held(req, hold))) return new Response('gone', { status: 499 });
+      if (fake.behavior.delayMs > 0) await Bun.sleep(fake.behavior.delayMs);
       if (fake.behavior.hang) return park(req);
       if (fake.behavior.httpStatus) return new Response('<html><body>upstream error</body></html>', { status: fake.behavior.httpStatus, headers: { 'content-type': 'text/html' } });
       if (fake.behavior.garbage) return new Response('{"jsonrpc":"2.0","result":', { headers: { 'content-type': 'application/json' } });

@@ -49,21 +49,24 @@ export const escrows = sqliteTable('escrows', {
   releasedAt: text('released_at'),
   releasedTo: text('released_to'),
   refundedAt: text('refunded_at'),
+  /** True once escrow_totals has moved this (still `locked`, past its expiry) entry to `expired`. */
+  expiryCounted: integer('expiry_counted', { mode: 'boolean' }).notNull().default(false),
 }, (t) => [
   index('escrows_task').on(t.taskId),
-  // Finds the locked entries past their expiry (the only totals not kept in escrow_totals).
-  index('escrows_status_expiry').on(t.status, t.expiresAtMs),
+  // Finds the locked entries that expired since the totals were last brought up to date.
+  index('escrows_expiry_sweep').on(t.status, t.expiryCounted, t.expiresAtMs),
   check('escrows_amount_positive', sql`${t.amount} GLOB '[1-9]*' AND ${t.amount} NOT GLOB '*[^0-9]*'`),
 ]);
 
 /**
- * Running sums per token, decimals and stored status, updated in the same transaction as every
- * escrow write, so the wallet overview reads a handful of rows instead of summing the ledger.
+ * Running sums per token, decimals and effective status, updated in the same transaction as every
+ * escrow write (and as expiries are noticed), so the wallet overview reads a handful of rows instead
+ * of summing the ledger.
  */
 export const escrowTotals = sqliteTable('escrow_totals', {
   token: text('token').notNull(),
   decimals: integer('decimals').notNull(),
-  status: text('status', { enum: ['locked', 'released', 'refunded'] }).notNull(),
+  status: text('status', { enum: ['locked', 'released', 'refunded', 'expired'] }).notNull(),
   /** Base units as decimal digits (see escrows.amount). */
   amount: text('amount').notNull(),
   count: integer('count').notNull(),

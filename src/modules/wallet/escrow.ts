@@ -31,7 +31,8 @@ export interface EscrowTotals {
 }
 
 export class EscrowLedger {
-  private readonly expiredStmt;
+  private readonly newlyExpiredStmt;
+  private readonly totalsStmt;
 
   constructor(
     private readonly handle: DbHandle,
@@ -40,8 +41,10 @@ export class EscrowLedger {
     private readonly decimalsOf: (token: string) => number,
     private readonly now: () => number = Date.now,
   ) {
-    this.expiredStmt = handle.sqlite.query<{ token: string; decimals: number; amount: string }, [number]>(
-      `SELECT token, decimals, amount FROM escrows WHERE status = 'locked' AND expires_at_ms <= ?1`,
+    // Prepared once: GET /api/wallet reads the totals on every request.
+    this.totalsStmt = handle.db.select().from(escrowTotals).prepare();
+    this.newlyExpiredStmt = handle.sqlite.query<{ id: string }, [number]>(
+      `SELECT id FROM escrows WHERE status = 'locked' AND expiry_counted = 0 AND expires_at_ms <= ?1`,
     );
   }
 
@@ -64,6 +67,7 @@ export class EscrowLedger {
       releasedAt: null,
       releasedTo: null,
       refundedAt: null,
+      expiryCounted: false,
     };
     const { db, sqlite } = this.handle;
     sqlite.transaction(() => {
@@ -103,7 +107,7 @@ export class EscrowLedger {
     const { db, sqlite } = this.handle;
     const applied = sqlite.transaction(() => {
       const res = sqlite.run(
-        `UPDATE escrows SET status = 'released', released_at = ?1, released_to = ?2 WHERE id = ?3 AND status = 'locked' AND expires_at_ms > ?4`,
+        `UPDATE escrows SET status = 'released', released_at = ?1, released_to = ?2 WHERE id = ?3 AND status = 'locked' AND expiry_counted = 0 AND expires_at_ms > ?4`,
         [isoNow(at), body.recipient, row.id, at],
       );
       if (res.changes !== 1) return false;
@@ -116,7 +120,10 @@ export class EscrowLedger {
       return true;
     }).immediate();
     // Lost a race (a refund, another release, or the expiry came first): report the state that won.
-    if (!applied) this.assertReleasable(this.find(row.id));
+    if (!applied) {
+      this.assertReleasable(this.find(row.id));
+      throw this.expiredError(row);
+    }
     return { escrow_id: row.id, status: 'released' as const, amount: fromBaseUnits(BigInt(row.amount), row.decimals), token: row.token, recipient: body.recipient, released_at: isoNow(at), settlement: 'pending_on_chain' as const };
   }
 
@@ -128,7 +135,7 @@ export class EscrowLedger {
       const row = this.find(id);
       if (row.status !== 'locked') return { refused: row };
       sqlite.run(`UPDATE escrows SET status = 'refunded', refunded_at = ?1 WHERE id = ?2 AND status = 'locked'`, [isoNow(at), id]);
-      this.bump(row, 'locked', -1n);
+      this.bump(row, row.expiryCounted ? 'expired' : 'locked', -1n);
       this.bump(row, 'refunded', 1n);
       db.insert(escrowEvents).values({
         escrowId: id, fromStatus: row.expiresAtMs <= at ? 'expired' : 'locked', toStatus: 'refunded', actor: body?.actor ?? DEFAULT_ACTOR, at: isoNow(at),
@@ -144,27 +151,20 @@ export class EscrowLedger {
     return { escrow_id: id, status: 'refunded' as const, amount: fromBaseUnits(BigInt(row.amount), row.decimals), token: row.token, refunded_at: isoNow(at) };
   }
 
-  /**
-   * Sums per token and effective status, exact: the running totals, with the locked entries now
-   * past their expiry moved from `locked` to `expired`. The default token's are also at the top.
-   */
+  /** Sums per token and effective status, exact (bigint); the default token's also at the top level. */
   totals(): EscrowTotals & { token: string; by_token: Record<string, EscrowTotals> } {
+    this.countExpiries();
     const acc = new Map<string, { decimals: number; sums: Record<string, bigint>; count: number }>();
-    const add = (token: string, decimals: number, status: string, amount: bigint, n: number) => {
-      const t = acc.get(token) ?? { decimals, sums: {}, count: 0 };
+    for (const r of this.totalsStmt.all()) {
+      const t = acc.get(r.token) ?? { decimals: r.decimals, sums: {}, count: 0 };
       // Rows of one token written under different decimals are brought to the finer scale first.
-      if (decimals > t.decimals) {
-        for (const k of Object.keys(t.sums)) t.sums[k] = (t.sums[k] as bigint) * 10n ** BigInt(decimals - t.decimals);
-        t.decimals = decimals;
+      if (r.decimals > t.decimals) {
+        for (const k of Object.keys(t.sums)) t.sums[k] = (t.sums[k] as bigint) * 10n ** BigInt(r.decimals - t.decimals);
+        t.decimals = r.decimals;
       }
-      t.sums[status] = (t.sums[status] ?? 0n) + amount * 10n ** BigInt(t.decimals - decimals);
-      t.count += n;
-      acc.set(token, t);
-    };
-    for (const r of this.handle.db.select().from(escrowTotals).all()) add(r.token, r.decimals, r.status, BigInt(r.amount), r.count);
-    for (const r of this.expiredStmt.all(this.now())) {
-      add(r.token, r.decimals, 'locked', -BigInt(r.amount), 0);
-      add(r.token, r.decimals, 'expired', BigInt(r.amount), 0);
+      t.sums[r.status] = (t.sums[r.status] ?? 0n) + BigInt(r.amount) * 10n ** BigInt(t.decimals - r.decimals);
+      t.count += r.count;
+      acc.set(r.token, t);
     }
     const view = (t: { decimals: number; sums: Record<string, bigint>; count: number } | undefined): EscrowTotals => {
       const f = (k: string) => fromBaseUnits(t?.sums[k] ?? 0n, t?.decimals ?? 0);
@@ -174,8 +174,28 @@ export class EscrowLedger {
     return { token: DEFAULT_ESCROW_TOKEN, ...view(acc.get(DEFAULT_ESCROW_TOKEN)), by_token: byToken };
   }
 
+  /**
+   * Moves locked entries that have expired since the last look from `locked` to `expired` in the
+   * running totals (the entries themselves stay `locked`; expiry is virtual). Usually finds nothing:
+   * one index lookup.
+   */
+  private countExpiries(): void {
+    const now = this.now();
+    if (!this.newlyExpiredStmt.get(now)) return;
+    const { sqlite } = this.handle;
+    sqlite.transaction(() => {
+      for (const { id } of this.newlyExpiredStmt.all(now)) {
+        const res = sqlite.run(`UPDATE escrows SET expiry_counted = 1 WHERE id = ?1 AND status = 'locked' AND expiry_counted = 0`, [id]);
+        if (res.changes !== 1) continue;
+        const row = this.find(id);
+        this.bump(row, 'locked', -1n);
+        this.bump(row, 'expired', 1n);
+      }
+    }).immediate();
+  }
+
   /** Adds (sign 1) or removes (sign -1) an entry to the running total of a status; inside the caller's transaction. */
-  private bump(row: Row, status: 'locked' | 'released' | 'refunded', sign: 1n | -1n): void {
+  private bump(row: Row, status: 'locked' | 'released' | 'refunded' | 'expired', sign: 1n | -1n): void {
     const key = and(eq(escrowTotals.token, row.token), eq(escrowTotals.decimals, row.decimals), eq(escrowTotals.status, status));
     const { db } = this.handle;
     const cur = db.select().from(escrowTotals).where(key).get();
@@ -193,7 +213,11 @@ export class EscrowLedger {
 
   private assertReleasable(row: Row): void {
     if (row.status !== 'locked') throw conflict('escrow_not_locked', `Escrow ${row.id} is ${row.status}; only locked escrows can be released.`, { status: row.status });
-    if (row.expiresAtMs <= this.now()) throw new ApiError(410, 'escrow_expired', `Escrow ${row.id} expired at ${row.expiresAt}; it can only be refunded.`, { body: { status: 'expired' } });
+    if (row.expiryCounted || row.expiresAtMs <= this.now()) throw this.expiredError(row);
+  }
+
+  private expiredError(row: Row): ApiError {
+    return new ApiError(410, 'escrow_expired', `Escrow ${row.id} expired at ${row.expiresAt}; it can only be refunded.`, { body: { status: 'expired' } });
   }
 
   private view(r: Row, now: number): Escrow {

@@ -34,11 +34,12 @@ CREATE TABLE `escrows` (
 	`released_at` text,
 	`released_to` text,
 	`refunded_at` text,
+	`expiry_counted` integer DEFAULT false NOT NULL,
 	CONSTRAINT "escrows_amount_positive" CHECK("escrows"."amount" GLOB '[1-9]*' AND "escrows"."amount" NOT GLOB '*[^0-9]*')
 );
 --> statement-breakpoint
 CREATE INDEX `escrows_task` ON `escrows` (`task_id`);--> statement-breakpoint
-CREATE INDEX `escrows_status_expiry` ON `escrows` (`status`,`expires_at_ms`);--> statement-breakpoint
+CREATE INDEX `escrows_expiry_sweep` ON `escrows` (`status`,`expiry_counted`,`expires_at_ms`);--> statement-breakpoint
 CREATE TABLE `tempo_calls` (
 	`id` text PRIMARY KEY NOT NULL,
 	`caller_id` text NOT NULL,
