@@ -234,6 +234,22 @@ describe('wallet configuration', () => {
     expect(await startFails({ SOLANA_ADDRESS: 'z'.repeat(44) })).toContain('SOLANA_ADDRESS');
   });
 
+  test('every wallet route is in the OpenAPI document with its schemas', async () => {
+    t = await makeTestApp();
+    const doc = (await t.json<Json>('GET', '/openapi/json')).body;
+    const routes: [string, string][] = [
+      ['get', '/api/wallet'], ['get', '/api/wallet/balances'], ['post', '/api/wallet/tempo/call'], ['get', '/api/wallet/tempo/usage'],
+      ['get', '/api/wallet/tempo/pricing'], ['post', '/api/wallet/escrow'], ['get', '/api/wallet/escrow'], ['post', '/api/wallet/escrow/release'],
+      ['get', '/api/wallet/escrow/{id}'], ['post', '/api/wallet/escrow/{id}/refund'],
+    ];
+    for (const [method, path] of routes) {
+      const op = doc.paths[path]?.[method];
+      expect([path, op?.tags]).toEqual([path, ['wallet']]);
+      expect(Object.keys(op.responses).length).toBeGreaterThan(0);
+    }
+    expect(doc.paths['/api/wallet/escrow'].post.requestBody).toBeDefined();
+  });
+
   test('a numeric chain id resolves to the viem chain and matches tokens named by name', async () => {
     t = await makeTestApp({ env: walletEnv({ EVM_RPC_URLS: `1=${evm.url}`, EVM_TOKENS: `mainnet:USDC:${USDC}:6` }) });
     const c = (await t.json<Json>('GET', '/api/wallet/balances')).body.wallets.evm.chains[0];

@@ -124,6 +124,20 @@ describe('POST /api/wallet/tempo/call', () => {
     }
   });
 
+  test('a client that goes away cancels the HEDGEHOG call at once and is not billed', async () => {
+    const app = await open({ HEDGEHOG_TIMEOUT_S: '60' });
+    hermes.behavior.hang['/v1/chat/completions'] = true;
+    const ac = new AbortController();
+    const pending = app.fetch('/api/wallet/tempo/call', {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ caller_id: 'c', prompt: 'x' }), signal: ac.signal,
+    }).then((r) => r.status, () => 'aborted');
+    while (completions().length === 0) await Bun.sleep(5);
+    ac.abort();
+    await pending;
+    while (!hermes.aborted.includes('/v1/chat/completions')) await Bun.sleep(5);
+    expect((await app.json<Json>('GET', '/api/wallet/tempo/usage')).body.total).toBe(0);
+  });
+
   test('an answer that is not a chat completion bills nothing (502); one without usage bills the margin only', async () => {
     let answer: unknown = '<html>oops</html>';
     const odd = Bun.serve({ port: 0, fetch: () => (typeof answer === 'string' ? new Response(answer) : Response.json(answer)) });
