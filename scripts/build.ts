@@ -15,6 +15,8 @@ const result = await Bun.build({
   bytecode: true,
   sourcemap: 'linked',
   target: 'bun',
+  // mppx's MCP transport imports this optional peer lazily; the sidecar never uses MCP payments.
+  external: ['@modelcontextprotocol/sdk', '@modelcontextprotocol/sdk/*'],
 });
 if (!result.success) {
   for (const log of result.logs) console.error(log);

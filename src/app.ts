@@ -16,6 +16,7 @@ import { Authenticator } from './modules/auth/service';
 import { docsPlugin } from './modules/docs';
 import { gatewayPlugin } from './modules/gateway';
 import { chatCompletionsStreamPlugin, v1ProxyPlugin } from './modules/proxy';
+import { walletPlugin } from './modules/wallet';
 
 export function createApp(deps: AppDeps) {
   const { config, log } = deps;
@@ -51,7 +52,8 @@ export function createApp(deps: AppDeps) {
     .onParse(({ request }) => readJsonBody(request, config.server.maxBodyBytes))
     .use(docsPlugin(config.version, (): AnyElysia => app))
     .use(gatewayPlugin({ config, home: deps.home, probe: deps.probe, startedAt: deps.startedAt }))
-    .use(chatCompletionsStreamPlugin(proxyDeps));
+    .use(chatCompletionsStreamPlugin(proxyDeps))
+    .use(walletPlugin({ wallet: deps.wallet, config }));
   app = built;
   return built;
 }

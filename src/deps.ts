@@ -10,6 +10,8 @@ import { HermesClient } from './upstream/client';
 import { UpstreamProbe } from './upstream/probe';
 import type { PaymentGate } from './modules/auth/service';
 import { AaronGazeVerifier, type GazeVerifier } from './modules/gaze/service';
+import { MppPaymentGate } from './modules/mpp/service';
+import { openWallet, type Wallet } from './modules/wallet/service';
 
 export interface AppDeps {
   config: Config;
@@ -20,6 +22,8 @@ export interface AppDeps {
   probe: UpstreamProbe;
   /** Gaze checks through AARON, shared by tasks and escrow. */
   gaze: GazeVerifier;
+  /** Balances, metered calls and escrow (SPEC §12). */
+  wallet: Wallet;
   /** MPP fills this when enabled; null means API keys (or nothing) decide. */
   paymentGate: PaymentGate | null;
   /** Aborted when the process is shutting down: open streams end with an `error` event. */
@@ -37,6 +41,16 @@ export function openDeps(config: Config, opts: OpenOptions = {}): AppDeps {
   const db = openDatabase(config.dataDir);
   const upstream = new HermesClient(config.hermes.url, config.hermes.apiKey, { timeoutMs: config.upstream.timeoutMs });
   const probe = new UpstreamProbe(upstream, { intervalMs: config.upstream.probeIntervalMs, timeoutMs: config.upstream.probeTimeoutMs }, log);
+  const gaze = new AaronGazeVerifier(config.aaron.url, config.aaron.timeoutMs);
+  let wallet: Wallet;
+  let paymentGate: PaymentGate | null;
+  try {
+    wallet = openWallet(config, db, gaze);
+    paymentGate = config.mpp.enabled ? new MppPaymentGate(config.mpp, db, log, config.wallet.rpcTimeoutMs) : null;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
   return {
     config,
     log,
@@ -44,8 +58,9 @@ export function openDeps(config: Config, opts: OpenOptions = {}): AppDeps {
     home: new HermesHome(config.hermes.home),
     upstream,
     probe,
-    gaze: new AaronGazeVerifier(config.aaron.url, config.aaron.timeoutMs),
-    paymentGate: null,
+    gaze,
+    wallet,
+    paymentGate,
     shutdown: opts.shutdown ?? new AbortController().signal,
     startedAt: Date.now(),
   };

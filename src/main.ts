@@ -30,7 +30,17 @@ async function main(): Promise<number> {
   }
   const { config } = request;
   const shutdown = new AbortController();
-  const deps = openDeps(config, { shutdown: shutdown.signal });
+  let deps;
+  try {
+    deps = openDeps(config, { shutdown: shutdown.signal });
+  } catch (err) {
+    // Some settings (EVM chains, the pricing table) can only be checked while opening.
+    if (err instanceof ConfigError) {
+      process.stderr.write(`hermes-optx-api: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
   const app = createApp(deps);
   const { log } = deps;
   const server = Bun.serve({

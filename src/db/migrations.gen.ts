@@ -5,4 +5,18 @@ export const MIGRATIONS: Migration[] = [
   { tag: "0000_init", when: 1795960816755, hash: "56a844734e5c58c6ddb4b86343a58459843651afbee7984d98971604182af85b", statements: [
       "CREATE TABLE `sidecar_meta` (\n\t`key` text PRIMARY KEY NOT NULL,\n\t`value` text NOT NULL,\n\t`updated_at` text NOT NULL\n);"
     ] },
+  { tag: "0001_puzzling_mentallo", when: 1795963497718, hash: "60b2de2197ab5a1bb1a05c886d4f55bea5fe8157c572d34c2bcf4185793778e9", statements: [
+      "CREATE TABLE `escrow_events` (\n\t`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,\n\t`escrow_id` text NOT NULL,\n\t`from_status` text,\n\t`to_status` text NOT NULL,\n\t`actor` text NOT NULL,\n\t`at` text NOT NULL,\n\t`detail` text,\n\tFOREIGN KEY (`escrow_id`) REFERENCES `escrows`(`id`) ON UPDATE no action ON DELETE no action\n);",
+      "CREATE INDEX `escrow_events_escrow` ON `escrow_events` (`escrow_id`,`id`);",
+      "CREATE TABLE `escrow_totals` (\n\t`token` text NOT NULL,\n\t`decimals` integer NOT NULL,\n\t`status` text NOT NULL,\n\t`amount` text NOT NULL,\n\t`count` integer NOT NULL,\n\tPRIMARY KEY(`token`, `decimals`, `status`)\n);",
+      "CREATE TABLE `escrows` (\n\t`id` text PRIMARY KEY NOT NULL,\n\t`task_id` text NOT NULL,\n\t`amount` text NOT NULL,\n\t`token` text NOT NULL,\n\t`decimals` integer NOT NULL,\n\t`recipient` text,\n\t`gaze_required` integer NOT NULL,\n\t`status` text NOT NULL,\n\t`created_at` text NOT NULL,\n\t`expires_at` text NOT NULL,\n\t`expires_at_ms` integer NOT NULL,\n\t`released_at` text,\n\t`released_to` text,\n\t`refunded_at` text,\n\t`expiry_counted` integer DEFAULT false NOT NULL,\n\tCONSTRAINT \"escrows_amount_positive\" CHECK(\"escrows\".\"amount\" GLOB '[1-9]*' AND \"escrows\".\"amount\" NOT GLOB '*[^0-9]*')\n);",
+      "CREATE INDEX `escrows_task` ON `escrows` (`task_id`);",
+      "CREATE INDEX `escrows_expiry_sweep` ON `escrows` (`status`,`expiry_counted`,`expires_at_ms`);",
+      "CREATE TABLE `tempo_calls` (\n\t`id` text PRIMARY KEY NOT NULL,\n\t`caller_id` text NOT NULL,\n\t`model` text NOT NULL,\n\t`input_tokens` integer NOT NULL,\n\t`output_tokens` integer NOT NULL,\n\t`usage_reported` integer NOT NULL,\n\t`input_cost_micro` integer NOT NULL,\n\t`output_cost_micro` integer NOT NULL,\n\t`margin_micro` integer NOT NULL,\n\t`total_micro` integer NOT NULL,\n\t`token` text NOT NULL,\n\t`latency_ms` integer NOT NULL,\n\t`created_at` text NOT NULL,\n\tCONSTRAINT \"tempo_calls_costs_non_negative\" CHECK(\"tempo_calls\".\"input_cost_micro\" >= 0 AND \"tempo_calls\".\"output_cost_micro\" >= 0 AND \"tempo_calls\".\"margin_micro\" >= 0 AND \"tempo_calls\".\"total_micro\" = \"tempo_calls\".\"input_cost_micro\" + \"tempo_calls\".\"output_cost_micro\" + \"tempo_calls\".\"margin_micro\")\n);",
+      "CREATE INDEX `tempo_calls_caller_created` ON `tempo_calls` (`caller_id`,`created_at`);",
+      "CREATE INDEX `tempo_calls_created` ON `tempo_calls` (`created_at`);",
+      "CREATE TABLE `mpp_payments` (\n\t`reference` text PRIMARY KEY NOT NULL,\n\t`challenge_id` text NOT NULL,\n\t`method` text NOT NULL,\n\t`intent` text NOT NULL,\n\t`amount` text NOT NULL,\n\t`currency` text NOT NULL,\n\t`recipient` text,\n\t`source` text,\n\t`path` text NOT NULL,\n\t`created_at` text NOT NULL\n);",
+      "CREATE TABLE `mpp_store` (\n\t`key` text PRIMARY KEY NOT NULL,\n\t`value` text NOT NULL,\n\t`expires_at_ms` integer\n);",
+      "CREATE INDEX `mpp_store_expires` ON `mpp_store` (`expires_at_ms`);"
+    ] },
 ];

@@ -1,2 +1,4 @@
 // Every table of the sidecar's own database; drizzle-kit reads this file to generate migrations.
 export * from './meta';
+export * from './wallet';
+export * from './mpp';

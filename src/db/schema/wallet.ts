@@ -1,0 +1,85 @@
+import { sql } from 'drizzle-orm';
+import { check, index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+
+/**
+ * The usage ledger of metered (Tempo-billed) calls: one row per successful call, costs in integer
+ * micro-units of the billing token (1 = 0.000001 USD), so totals are exact integer sums.
+ */
+export const tempoCalls = sqliteTable('tempo_calls', {
+  id: text('id').primaryKey(),
+  callerId: text('caller_id').notNull(),
+  model: text('model').notNull(),
+  inputTokens: integer('input_tokens').notNull(),
+  outputTokens: integer('output_tokens').notNull(),
+  /** False when the upstream reported no usage (the call is billed its margin only). */
+  usageReported: integer('usage_reported', { mode: 'boolean' }).notNull(),
+  inputCostMicro: integer('input_cost_micro').notNull(),
+  outputCostMicro: integer('output_cost_micro').notNull(),
+  marginMicro: integer('margin_micro').notNull(),
+  totalMicro: integer('total_micro').notNull(),
+  token: text('token').notNull(),
+  latencyMs: integer('latency_ms').notNull(),
+  createdAt: text('created_at').notNull(),
+}, (t) => [
+  index('tempo_calls_caller_created').on(t.callerId, t.createdAt),
+  index('tempo_calls_created').on(t.createdAt),
+  check('tempo_calls_costs_non_negative', sql`${t.inputCostMicro} >= 0 AND ${t.outputCostMicro} >= 0 AND ${t.marginMicro} >= 0 AND ${t.totalMicro} = ${t.inputCostMicro} + ${t.outputCostMicro} + ${t.marginMicro}`),
+]);
+
+/**
+ * Escrow entries. `status` is what was last written (`locked`, `released`, `refunded`); `expired` is
+ * never stored: a `locked` row whose `expires_at_ms` has passed reads as expired.
+ */
+export const escrows = sqliteTable('escrows', {
+  id: text('id').primaryKey(),
+  taskId: text('task_id').notNull(),
+  /**
+   * Base units of `token` (`decimals` places) as decimal digits: an 18-decimal token overflows a
+   * 64-bit integer at 9.2 tokens, so amounts are exact bigints kept as text.
+   */
+  amount: text('amount').notNull(),
+  token: text('token').notNull(),
+  decimals: integer('decimals').notNull(),
+  recipient: text('recipient'),
+  gazeRequired: integer('gaze_required', { mode: 'boolean' }).notNull(),
+  status: text('status', { enum: ['locked', 'released', 'refunded'] }).notNull(),
+  createdAt: text('created_at').notNull(),
+  expiresAt: text('expires_at').notNull(),
+  expiresAtMs: integer('expires_at_ms').notNull(),
+  releasedAt: text('released_at'),
+  releasedTo: text('released_to'),
+  refundedAt: text('refunded_at'),
+  /** True once escrow_totals has moved this (still `locked`, past its expiry) entry to `expired`. */
+  expiryCounted: integer('expiry_counted', { mode: 'boolean' }).notNull().default(false),
+}, (t) => [
+  index('escrows_task').on(t.taskId),
+  // Finds the locked entries that expired since the totals were last brought up to date.
+  index('escrows_expiry_sweep').on(t.status, t.expiryCounted, t.expiresAtMs),
+  check('escrows_amount_positive', sql`${t.amount} GLOB '[1-9]*' AND ${t.amount} NOT GLOB '*[^0-9]*'`),
+]);
+
+/**
+ * Running sums per token, decimals and effective status, updated in the same transaction as every
+ * escrow write (and as expiries are noticed), so the wallet overview reads a handful of rows instead
+ * of summing the ledger.
+ */
+export const escrowTotals = sqliteTable('escrow_totals', {
+  token: text('token').notNull(),
+  decimals: integer('decimals').notNull(),
+  status: text('status', { enum: ['locked', 'released', 'refunded', 'expired'] }).notNull(),
+  /** Base units as decimal digits (see escrows.amount). */
+  amount: text('amount').notNull(),
+  count: integer('count').notNull(),
+}, (t) => [primaryKey({ columns: [t.token, t.decimals, t.status] })]);
+
+/** Every escrow transition, written in the same transaction as the transition itself. */
+export const escrowEvents = sqliteTable('escrow_events', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  escrowId: text('escrow_id').notNull().references(() => escrows.id),
+  /** null for the creation event. `expired` when a refund found the entry past its expiry. */
+  fromStatus: text('from_status'),
+  toStatus: text('to_status').notNull(),
+  actor: text('actor').notNull(),
+  at: text('at').notNull(),
+  detail: text('detail', { mode: 'json' }).$type<Record<string, unknown>>(),
+}, (t) => [index('escrow_events_escrow').on(t.escrowId, t.id)]);

@@ -1,0 +1,50 @@
+/**
+ * The JSON-RPC transport of the Tempo client mppx verifies payments with: our outbound HTTP (a
+ * deadline on every call), answers parsed with zod, errors that never carry the RPC URL (it may hold
+ * an API key, and mppx prints verification errors), and a callback when the node could not be asked
+ * at all — which the gate tells apart from a payment the node refused.
+ */
+import { custom, type CustomTransport } from 'viem';
+import { z } from 'zod';
+import { fetchJson, OutboundError } from '../../lib/http';
+
+const JsonRpcAnswer = z.object({
+  jsonrpc: z.literal('2.0'),
+  result: z.unknown().optional(),
+  error: z.object({ code: z.number().int(), message: z.string(), data: z.unknown().optional() }).optional(),
+});
+
+/** A JSON-RPC error as viem expects from a custom transport: it maps `code` to its own error classes. */
+class RpcAnswerError extends Error {
+  constructor(readonly code: number, message: string, readonly data?: unknown) {
+    super(message);
+  }
+}
+
+export function tempoRpcTransport(url: string, timeoutMs: number, onUnavailable: () => void): CustomTransport {
+  let nextId = 0;
+  return custom({
+    async request({ method, params }: { method: string; params?: unknown }) {
+      let res;
+      try {
+        res = await fetchJson(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ jsonrpc: '2.0', id: ++nextId, method, params: params ?? [] }),
+          timeoutMs,
+          target: 'the Tempo RPC',
+        });
+      } catch (err) {
+        onUnavailable();
+        throw new Error(err instanceof OutboundError ? err.message : 'the Tempo RPC is unreachable');
+      }
+      const answer = res.ok ? JsonRpcAnswer.safeParse(res.json) : null;
+      if (!answer?.success) {
+        onUnavailable();
+        throw new Error(res.ok ? 'the Tempo RPC sent an answer that is not JSON-RPC' : `the Tempo RPC answered HTTP ${res.status}`);
+      }
+      if (answer.data.error) throw new RpcAnswerError(answer.data.error.code, answer.data.error.message, answer.data.error.data);
+      return answer.data.result;
+    },
+  }, { retryCount: 0 });
+}

@@ -1,0 +1,134 @@
+/**
+ * MPP (Machine Payments Protocol) as the auth layer's payment gate (SPEC §5): a request without a
+ * valid API key pays MPP_AMOUNT with a Tempo `charge` (mppx's real method) or gets a 402 carrying a
+ * `WWW-Authenticate: Payment …` challenge and a problem-details body. mppx checks the challenge's
+ * HMAC and expiry, the signed transfer (amount, currency, recipient, challenge-bound memo), simulates
+ * and broadcasts it through the Tempo RPC, and claims the transaction hash in our SQLite store, so a
+ * credential is accepted once — across concurrent requests and across restarts.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { Mppx, tempo as tempoMethods } from 'mppx/server';
+import { createClient, type Chain } from 'viem';
+import { tempo, tempoModerato } from 'viem/chains';
+import type { Config } from '../../config';
+import type { DbHandle } from '../../db';
+import { mppPayments } from '../../db/schema';
+import { ApiError } from '../../lib/errors';
+import type { Logger } from '../../lib/log';
+import { isoNow } from '../../lib/time';
+import type { AuthDecision, PaymentGate } from '../auth/service';
+import { tempoRpcTransport } from './rpc';
+import { sqliteMppStore } from './store';
+
+/** The realm challenges are issued for; it is bound into each challenge and each payment memo. */
+export const MPP_REALM = 'hermes-optx-api';
+
+type MppConfig = Config['mpp'];
+
+interface VerificationContext {
+  /** Set when a Tempo RPC call failed at the transport (unreachable, timeout, HTTP error). */
+  rpcUnavailable: boolean;
+}
+
+export class MppPaymentGate implements PaymentGate {
+  private readonly charge;
+  private readonly context = new AsyncLocalStorage<VerificationContext>();
+  readonly chain: Chain;
+
+  constructor(cfg: MppConfig, handle: DbHandle, private readonly log: Logger, rpcTimeoutMs: number) {
+    if (!cfg.recipient || !cfg.secretKey) throw new Error('MPP needs MPP_RECIPIENT and MPP_SECRET_KEY');
+    this.chain = cfg.network === 'mainnet' ? tempo : tempoModerato;
+    const rpcUrl = cfg.tempoRpcUrl ?? (this.chain.rpcUrls.default.http[0] as string);
+    // Transport failures are told apart from refused payments: mppx reports both as an internal error.
+    const transport = tempoRpcTransport(rpcUrl, rpcTimeoutMs, () => {
+      const ctx = this.context.getStore();
+      if (ctx) ctx.rpcUnavailable = true;
+    });
+    const client = createClient({ chain: this.chain, transport });
+    const chainId = this.chain.id;
+    const mppx = Mppx.create({
+      methods: [tempoMethods.charge({
+        recipient: cfg.recipient as `0x${string}`,
+        ...(cfg.currency ? { currency: cfg.currency as `0x${string}` } : {}),
+        chainId,
+        testnet: cfg.network === 'testnet',
+        store: sqliteMppStore(handle),
+        getClient: ({ chainId: wanted }) => {
+          if (wanted !== undefined && wanted !== chainId) throw new Error(`no Tempo client for chain ${wanted}`);
+          return client;
+        },
+      })],
+      secretKey: cfg.secretKey,
+      realm: MPP_REALM,
+    });
+    mppx.onPaymentSuccess((ctx) => {
+      try {
+        handle.db.insert(mppPayments).values({
+          reference: ctx.receipt.reference,
+          challengeId: ctx.challenge.id,
+          method: ctx.method.name,
+          intent: ctx.method.intent,
+          amount: String((ctx.request as { amount?: unknown }).amount ?? ''),
+          currency: String((ctx.request as { currency?: unknown }).currency ?? ''),
+          recipient: ((ctx.request as { recipient?: unknown }).recipient as string | undefined) ?? null,
+          source: ctx.credential?.source ?? null,
+          path: ctx.capturedRequest?.url.pathname ?? '',
+          createdAt: isoNow(),
+        }).onConflictDoNothing().run();
+      } catch (err) {
+        log.error('could not record an MPP payment', { reference: ctx.receipt.reference, error: err instanceof Error ? err.message : String(err) });
+      }
+    });
+    this.charge = mppx.charge({ amount: cfg.amount, description: `${MPP_REALM} request` });
+  }
+
+  async authorize(request: Request): Promise<AuthDecision> {
+    const ctx: VerificationContext = { rpcUnavailable: false };
+    let result;
+    try {
+      result = await this.context.run(ctx, () => this.charge(request));
+    } catch (err) {
+      this.log.error('MPP payment check failed', { error: err instanceof Error ? err.message : String(err) });
+      return { allowed: false, deny: new ApiError(503, 'payment_unavailable', 'Payments cannot be checked right now; try again later.') };
+    }
+    if (result.status === 402) return { allowed: false, deny: await problemResponse(result.challenge, ctx) };
+    const receipt = result.withReceipt(new Response(null)).headers.get('payment-receipt');
+    return { allowed: true, headers: { 'payment-receipt': receipt ?? '', 'cache-control': 'private' } };
+  }
+}
+
+interface Problem {
+  type?: string;
+  title?: string;
+  status?: number;
+  detail?: string;
+  challengeId?: string;
+  [k: string]: unknown;
+}
+
+/**
+ * mppx's challenge response, with the `code` every error of this API carries (SPEC §4). mppx answers
+ * 500 when verification failed for a reason it does not classify: a Tempo RPC outage becomes 503 (the
+ * credential was not consumed and can be retried), anything else a 402 `verification_failed`.
+ */
+async function problemResponse(res: Response, ctx: VerificationContext): Promise<Response> {
+  const text = await res.text();
+  let body: Problem = {};
+  try {
+    body = text ? (JSON.parse(text) as Problem) : {};
+  } catch {
+    body = {};
+  }
+  let status = res.status;
+  if (status >= 500) {
+    status = ctx.rpcUnavailable ? 503 : 402;
+    body = ctx.rpcUnavailable
+      ? { ...body, status, title: 'Payment Verification Unavailable', detail: 'The Tempo RPC could not be reached to verify the payment; retry the same credential later.', code: 'payment_verification_unavailable' }
+      : { ...body, status, type: 'https://paymentauth.org/problems/verification-failed', title: 'Verification Failed', detail: 'Payment verification failed: the payment transaction was rejected.', code: 'verification_failed' };
+  }
+  const code = typeof body.code === 'string' ? body.code : (body.type?.split('/').pop() ?? 'payment_required').replace(/-/g, '_');
+  const headers = new Headers(res.headers);
+  headers.set('content-type', 'application/problem+json');
+  if (status === 503) headers.set('retry-after', '5');
+  return new Response(JSON.stringify({ ...body, detail: body.detail ?? 'Payment is required.', code }), { status, headers });
+}

@@ -1,0 +1,70 @@
+/**
+ * The store mppx keeps its state in (replay markers of consumed transaction hashes and proofs),
+ * backed by our SQLite database so a credential accepted once is refused after a restart too, and
+ * atomic across concurrent requests: a claim is one INSERT … ON CONFLICT statement.
+ */
+import type { Store } from 'mppx/server';
+import type { DbHandle } from '../../db';
+
+type AtomicStore = Store.AtomicStore;
+
+/** JSON that keeps bigints (mppx state can hold fee amounts) by tagging them. */
+const encode = (value: unknown): string => JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? { $bigint: v.toString() } : v));
+const decode = (text: string): unknown =>
+  JSON.parse(text, (_k, v: unknown) => (v && typeof v === 'object' && typeof (v as { $bigint?: unknown }).$bigint === 'string' && Object.keys(v).length === 1 ? BigInt((v as { $bigint: string }).$bigint) : v));
+
+/** mppx replay markers carry their own expiry; we index it so expired ones can be reclaimed and purged. */
+function expiryOf(value: unknown): number | null {
+  const v = value as { type?: unknown; expires?: unknown } | null;
+  return v && typeof v === 'object' && v.type === 'mppx:replay' && typeof v.expires === 'number' ? v.expires : null;
+}
+
+export function sqliteMppStore(handle: DbHandle, now: () => number = Date.now): AtomicStore {
+  const { sqlite } = handle;
+  const read = sqlite.query<{ value: string; expires_at_ms: number | null }, [string]>('SELECT value, expires_at_ms FROM mpp_store WHERE key = ?1');
+  const write = sqlite.query<never, [string, string, number | null]>(
+    'INSERT INTO mpp_store (key, value, expires_at_ms) VALUES (?1, ?2, ?3) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at_ms = excluded.expires_at_ms',
+  );
+  const remove = sqlite.query<never, [string]>('DELETE FROM mpp_store WHERE key = ?1');
+  // A claim succeeds when the key is new or holds an expired marker; a live entry is left as it is.
+  const claim = sqlite.query<never, [string, string, number, number]>(
+    `INSERT INTO mpp_store (key, value, expires_at_ms) VALUES (?1, ?2, ?3)
+       ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at_ms = excluded.expires_at_ms
+       WHERE mpp_store.expires_at_ms IS NOT NULL AND mpp_store.expires_at_ms <= ?4`,
+  );
+  const purge = sqlite.query<never, [number]>('DELETE FROM mpp_store WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ?1');
+
+  const get = (key: string): unknown => {
+    const row = read.get(key);
+    if (!row || (row.expires_at_ms !== null && row.expires_at_ms <= now())) return null;
+    return decode(row.value);
+  };
+  const put = (key: string, value: unknown) => write.run(key, encode(value), expiryOf(value));
+
+  return {
+    async get(key) {
+      return get(key) as never;
+    },
+    async put(key, value) {
+      put(key, value);
+    },
+    async delete(key) {
+      remove.run(key);
+    },
+    async update(key, fn) {
+      // bun:sqlite transactions are synchronous, and mppx requires `fn` to be synchronous: the
+      // read-modify-write cannot interleave with another request's.
+      return sqlite.transaction(() => {
+        const change = fn(get(key) as never);
+        if (change.op === 'set') put(key, change.value);
+        else if (change.op === 'delete') remove.run(key);
+        return change.result;
+      }).immediate();
+    },
+    tryClaim(key, expires) {
+      const t = now();
+      purge.run(t);
+      return claim.run(key, encode({ expires, type: 'mppx:replay' }), expires, t).changes === 1;
+    },
+  } as AtomicStore;
+}

@@ -1,0 +1,94 @@
+/**
+ * Every configured balance, fetched live (all chains at once, each with its deadline) or served from
+ * a short cache. The cache never makes a reader wait once it holds a snapshot: a stale snapshot is
+ * served while one refresh runs in the background; concurrent fetches share one set of RPC calls.
+ */
+import type { PublicClient } from 'viem';
+import type { Config } from '../../config';
+import { isoNow } from '../../lib/time';
+import type { ResolvedChain } from './chains';
+import { evmClient, fetchEvmChain, type EvmChainBalance } from './evm';
+import { fetchSolanaBalance, type SolanaBalance, type SolanaTarget } from './solana';
+
+export interface WalletBalances {
+  solana: SolanaBalance | null;
+  solana_devnet: SolanaBalance | null;
+  evm: { address: string; chains: EvmChainBalance[] } | null;
+}
+
+export interface BalanceSnapshot {
+  wallets: WalletBalances;
+  fetched_at: string;
+  fetchedAtMs: number;
+  duration_ms: number;
+}
+
+export interface CachedBalances {
+  snapshot: BalanceSnapshot;
+  /** True when the snapshot was not fetched for this request. */
+  cached: boolean;
+  age_s: number;
+}
+
+type WalletConfig = Config['wallet'];
+
+export class BalanceService {
+  private readonly evm: { chain: ResolvedChain; client: PublicClient }[];
+  private readonly solana: SolanaTarget[];
+  private snapshot: BalanceSnapshot | null = null;
+  private inflight: Promise<BalanceSnapshot> | null = null;
+
+  constructor(
+    private readonly cfg: WalletConfig,
+    chains: readonly ResolvedChain[],
+    private readonly now: () => number = Date.now,
+  ) {
+    this.evm = chains.map((chain) => ({ chain, client: evmClient(chain, cfg.rpcTimeoutMs) }));
+    const sol = cfg.solana;
+    this.solana = [
+      { network: 'mainnet-beta', url: sol.rpcUrl, tokens: sol.tokens.filter((t) => t.network === 'mainnet') },
+      { network: 'devnet', url: sol.devnetRpcUrl, tokens: sol.tokens.filter((t) => t.network === 'devnet') },
+    ];
+  }
+
+  /** Fetches everything now; callers arriving while a fetch runs share it. */
+  live(): Promise<BalanceSnapshot> {
+    this.inflight ??= this.fetchAll().finally(() => {
+      this.inflight = null;
+    });
+    return this.inflight;
+  }
+
+  async cached(): Promise<CachedBalances> {
+    const s = this.snapshot;
+    if (!s) {
+      const fresh = await this.live();
+      return { snapshot: fresh, cached: false, age_s: 0 };
+    }
+    const ageMs = this.now() - s.fetchedAtMs;
+    // fetchAll never rejects (each value carries its own error), so nothing is left unhandled here.
+    if (ageMs >= this.cfg.balanceCacheMs) void this.live();
+    return { snapshot: s, cached: true, age_s: Math.max(0, Math.floor(ageMs / 1000)) };
+  }
+
+  private async fetchAll(): Promise<BalanceSnapshot> {
+    const t0 = performance.now();
+    const { solana, evm, rpcTimeoutMs } = this.cfg;
+    const solAddress = solana.address;
+    const evmAddress = evm.address;
+    const [mainnet, devnet, chains] = await Promise.all([
+      solAddress ? fetchSolanaBalance(solAddress, this.solana[0] as SolanaTarget, rpcTimeoutMs) : null,
+      solAddress ? fetchSolanaBalance(solAddress, this.solana[1] as SolanaTarget, rpcTimeoutMs) : null,
+      evmAddress ? Promise.all(this.evm.map((e) => fetchEvmChain(e.client, e.chain, evmAddress, rpcTimeoutMs))) : null,
+    ]);
+    const at = this.now();
+    const snapshot: BalanceSnapshot = {
+      wallets: { solana: mainnet, solana_devnet: devnet, evm: evmAddress && chains ? { address: evmAddress, chains } : null },
+      fetched_at: isoNow(at),
+      fetchedAtMs: at,
+      duration_ms: Math.round((performance.now() - t0) * 100) / 100,
+    };
+    this.snapshot = snapshot;
+    return snapshot;
+  }
+}

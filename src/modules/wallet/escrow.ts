@@ -1,0 +1,260 @@
+/**
+ * The escrow ledger. Amounts are exact bigints of base units of their token. Each transition is one
+ * conditional UPDATE (`… WHERE status = 'locked'`) inside an immediate transaction together with its
+ * event row and the running totals, so of a release and a refund racing for one entry exactly one
+ * applies. `expired` is never written: a `locked` entry past `expires_at` reads as expired, before
+ * any filtering.
+ */
+import { and, asc, count, desc, eq, sql, type SQL } from 'drizzle-orm';
+import type { DbHandle } from '../../db';
+import { escrowEvents, escrows, escrowTotals } from '../../db/schema';
+import { ApiError, conflict, notFound, unprocessable } from '../../lib/errors';
+import { newId } from '../../lib/ids';
+import { fromBaseUnits, MoneyFormatError, toBaseUnits } from '../../lib/money';
+import { isoNow } from '../../lib/time';
+import type { GazeVerifier } from '../gaze/service';
+import type { Escrow, EscrowLockBody, EscrowRefundBody, EscrowReleaseBody, EscrowStatus } from './model';
+
+export const DEFAULT_ESCROW_TOKEN = 'OPTX';
+const DEFAULT_ACTOR = 'api';
+/** On-chain amounts are uint256: nothing larger can ever be settled. */
+const MAX_AMOUNT = 2n ** 256n - 1n;
+
+type Row = typeof escrows.$inferSelect;
+
+export interface EscrowTotals {
+  locked: string;
+  released: string;
+  refunded: string;
+  expired: string;
+  count: number;
+}
+
+export class EscrowLedger {
+  private readonly newlyExpiredStmt;
+  private readonly totalsStmt;
+
+  constructor(
+    private readonly handle: DbHandle,
+    private readonly gaze: GazeVerifier,
+    /** Decimals of a token symbol (configured ones; 6 otherwise). */
+    private readonly decimalsOf: (token: string) => number,
+    private readonly now: () => number = Date.now,
+  ) {
+    // Prepared once: GET /api/wallet reads the totals on every request.
+    this.totalsStmt = handle.db.select().from(escrowTotals).prepare();
+    this.newlyExpiredStmt = handle.sqlite.query<{ id: string }, [number]>(
+      `SELECT id FROM escrows WHERE status = 'locked' AND expiry_counted = 0 AND expires_at_ms <= ?1`,
+    );
+  }
+
+  lock(body: EscrowLockBody): Escrow {
+    const decimals = this.decimalsOf(body.token);
+    const amount = parseAmount(body.amount, decimals, body.token);
+    const at = this.now();
+    const row: Row = {
+      id: newId('esc_'),
+      taskId: body.task_id,
+      amount,
+      token: body.token,
+      decimals,
+      recipient: body.recipient ?? null,
+      gazeRequired: body.gaze_required,
+      status: 'locked',
+      createdAt: isoNow(at),
+      expiresAt: isoNow(at + body.ttl_seconds * 1000),
+      expiresAtMs: at + body.ttl_seconds * 1000,
+      releasedAt: null,
+      releasedTo: null,
+      refundedAt: null,
+      expiryCounted: false,
+    };
+    const { db, sqlite } = this.handle;
+    sqlite.transaction(() => {
+      db.insert(escrows).values(row).run();
+      db.insert(escrowEvents).values({ escrowId: row.id, fromStatus: null, toStatus: 'locked', actor: body.actor ?? DEFAULT_ACTOR, at: row.createdAt, detail: { amount: row.amount, token: row.token, ttl_seconds: body.ttl_seconds } }).run();
+      this.bump(row, 'locked', 1n);
+    }).immediate();
+    return this.view(row, at);
+  }
+
+  list(q: { status?: EscrowStatus; task_id?: string; limit: number; offset: number }) {
+    const now = this.now();
+    const conds: SQL[] = [];
+    if (q.status) conds.push(sql`${effectiveStatus(now)} = ${q.status}`);
+    if (q.task_id) conds.push(eq(escrows.taskId, q.task_id));
+    const where = and(...conds);
+    const { db } = this.handle;
+    const rows = db.select().from(escrows).where(where).orderBy(desc(escrows.createdAt), desc(escrows.id)).limit(q.limit).offset(q.offset).all();
+    const total = db.select({ n: count() }).from(escrows).where(where).get()?.n ?? 0;
+    return { escrows: rows.map((r) => this.view(r, now)), total, limit: q.limit, offset: q.offset };
+  }
+
+  get(id: string) {
+    const row = this.find(id);
+    const events = this.handle.db.select().from(escrowEvents).where(eq(escrowEvents.escrowId, id)).orderBy(asc(escrowEvents.id)).all();
+    return { ...this.view(row, this.now()), events: events.map((e) => ({ from: e.fromStatus, to: e.toStatus, actor: e.actor, at: e.at, detail: e.detail ?? null })) };
+  }
+
+  async release(body: EscrowReleaseBody) {
+    const row = this.find(body.escrow_id);
+    this.assertReleasable(row);
+    if (row.recipient !== null && row.recipient !== body.recipient) {
+      throw new ApiError(403, 'recipient_mismatch', `Escrow ${row.id} can only be released to the recipient it was locked for.`);
+    }
+    if (row.gazeRequired) await this.gaze.requireVerified(body.gaze_session_id);
+    const at = this.now();
+    const { db, sqlite } = this.handle;
+    const applied = sqlite.transaction(() => {
+      const res = sqlite.run(
+        `UPDATE escrows SET status = 'released', released_at = ?1, released_to = ?2 WHERE id = ?3 AND status = 'locked' AND expiry_counted = 0 AND expires_at_ms > ?4`,
+        [isoNow(at), body.recipient, row.id, at],
+      );
+      if (res.changes !== 1) return false;
+      this.bump(row, 'locked', -1n);
+      this.bump(row, 'released', 1n);
+      db.insert(escrowEvents).values({
+        escrowId: row.id, fromStatus: 'locked', toStatus: 'released', actor: body.actor ?? DEFAULT_ACTOR, at: isoNow(at),
+        detail: { recipient: body.recipient, ...(row.gazeRequired ? { gaze_session_id: body.gaze_session_id } : {}) },
+      }).run();
+      return true;
+    }).immediate();
+    // Lost a race (a refund, another release, or the expiry came first): report the state that won.
+    if (!applied) {
+      this.assertReleasable(this.find(row.id));
+      throw this.expiredError(row);
+    }
+    return { escrow_id: row.id, status: 'released' as const, amount: fromBaseUnits(BigInt(row.amount), row.decimals), token: row.token, recipient: body.recipient, released_at: isoNow(at), settlement: 'pending_on_chain' as const };
+  }
+
+  refund(id: string, body: EscrowRefundBody) {
+    const at = this.now();
+    const { db, sqlite } = this.handle;
+    // Read and update in one immediate transaction: nothing can change the row in between.
+    const outcome = sqlite.transaction((): { refunded: Row } | { refused: Row } => {
+      const row = this.find(id);
+      if (row.status !== 'locked') return { refused: row };
+      sqlite.run(`UPDATE escrows SET status = 'refunded', refunded_at = ?1 WHERE id = ?2 AND status = 'locked'`, [isoNow(at), id]);
+      this.bump(row, row.expiryCounted ? 'expired' : 'locked', -1n);
+      this.bump(row, 'refunded', 1n);
+      db.insert(escrowEvents).values({
+        escrowId: id, fromStatus: row.expiresAtMs <= at ? 'expired' : 'locked', toStatus: 'refunded', actor: body?.actor ?? DEFAULT_ACTOR, at: isoNow(at),
+        detail: body?.reason ? { reason: body.reason } : null,
+      }).run();
+      return { refunded: row };
+    }).immediate();
+    if ('refused' in outcome) {
+      const status = outcome.refused.status;
+      throw conflict('escrow_not_refundable', `Escrow ${id} is ${status}; only locked or expired escrows can be refunded.`, { status });
+    }
+    const row = outcome.refunded;
+    return { escrow_id: id, status: 'refunded' as const, amount: fromBaseUnits(BigInt(row.amount), row.decimals), token: row.token, refunded_at: isoNow(at) };
+  }
+
+  /** Sums per token and effective status, exact (bigint); the default token's also at the top level. */
+  totals(): EscrowTotals & { token: string; by_token: Record<string, EscrowTotals> } {
+    this.countExpiries();
+    const acc = new Map<string, { decimals: number; sums: Record<string, bigint>; count: number }>();
+    for (const r of this.totalsStmt.all()) {
+      const t = acc.get(r.token) ?? { decimals: r.decimals, sums: {}, count: 0 };
+      // Rows of one token written under different decimals are brought to the finer scale first.
+      if (r.decimals > t.decimals) {
+        for (const k of Object.keys(t.sums)) t.sums[k] = (t.sums[k] as bigint) * 10n ** BigInt(r.decimals - t.decimals);
+        t.decimals = r.decimals;
+      }
+      t.sums[r.status] = (t.sums[r.status] ?? 0n) + BigInt(r.amount) * 10n ** BigInt(t.decimals - r.decimals);
+      t.count += r.count;
+      acc.set(r.token, t);
+    }
+    const view = (t: { decimals: number; sums: Record<string, bigint>; count: number } | undefined): EscrowTotals => {
+      const f = (k: string) => fromBaseUnits(t?.sums[k] ?? 0n, t?.decimals ?? 0);
+      return { locked: f('locked'), released: f('released'), refunded: f('refunded'), expired: f('expired'), count: t?.count ?? 0 };
+    };
+    const byToken = Object.fromEntries([...acc].map(([token, t]) => [token, view(t)]));
+    return { token: DEFAULT_ESCROW_TOKEN, ...view(acc.get(DEFAULT_ESCROW_TOKEN)), by_token: byToken };
+  }
+
+  /**
+   * Moves locked entries that have expired since the last look from `locked` to `expired` in the
+   * running totals (the entries themselves stay `locked`; expiry is virtual). Usually finds nothing:
+   * one index lookup.
+   */
+  private countExpiries(): void {
+    const now = this.now();
+    if (!this.newlyExpiredStmt.get(now)) return;
+    const { sqlite } = this.handle;
+    sqlite.transaction(() => {
+      for (const { id } of this.newlyExpiredStmt.all(now)) {
+        const res = sqlite.run(`UPDATE escrows SET expiry_counted = 1 WHERE id = ?1 AND status = 'locked' AND expiry_counted = 0`, [id]);
+        if (res.changes !== 1) continue;
+        const row = this.find(id);
+        this.bump(row, 'locked', -1n);
+        this.bump(row, 'expired', 1n);
+      }
+    }).immediate();
+  }
+
+  /** Adds (sign 1) or removes (sign -1) an entry to the running total of a status; inside the caller's transaction. */
+  private bump(row: Row, status: 'locked' | 'released' | 'refunded' | 'expired', sign: 1n | -1n): void {
+    const key = and(eq(escrowTotals.token, row.token), eq(escrowTotals.decimals, row.decimals), eq(escrowTotals.status, status));
+    const { db } = this.handle;
+    const cur = db.select().from(escrowTotals).where(key).get();
+    const amount = (cur ? BigInt(cur.amount) : 0n) + sign * BigInt(row.amount);
+    const n = (cur?.count ?? 0) + Number(sign);
+    if (cur) db.update(escrowTotals).set({ amount: amount.toString(), count: n }).where(key).run();
+    else db.insert(escrowTotals).values({ token: row.token, decimals: row.decimals, status, amount: amount.toString(), count: n }).run();
+  }
+
+  private find(id: string): Row {
+    const row = this.handle.db.select().from(escrows).where(eq(escrows.id, id)).get();
+    if (!row) throw notFound('escrow_not_found', `No escrow with id ${id}.`);
+    return row;
+  }
+
+  private assertReleasable(row: Row): void {
+    if (row.status !== 'locked') throw conflict('escrow_not_locked', `Escrow ${row.id} is ${row.status}; only locked escrows can be released.`, { status: row.status });
+    if (row.expiryCounted || row.expiresAtMs <= this.now()) throw this.expiredError(row);
+  }
+
+  private expiredError(row: Row): ApiError {
+    return new ApiError(410, 'escrow_expired', `Escrow ${row.id} expired at ${row.expiresAt}; it can only be refunded.`, { body: { status: 'expired' } });
+  }
+
+  private view(r: Row, now: number): Escrow {
+    return {
+      escrow_id: r.id,
+      task_id: r.taskId,
+      amount: fromBaseUnits(BigInt(r.amount), r.decimals),
+      amount_base_units: r.amount,
+      decimals: r.decimals,
+      token: r.token,
+      status: r.status === 'locked' && r.expiresAtMs <= now ? 'expired' : r.status,
+      recipient: r.recipient,
+      gaze_required: r.gazeRequired,
+      created_at: r.createdAt,
+      expires_at: r.expiresAt,
+      released_at: r.releasedAt,
+      released_to: r.releasedTo,
+      refunded_at: r.refundedAt,
+    };
+  }
+}
+
+function effectiveStatus(now: number): SQL {
+  return sql`(CASE WHEN ${escrows.status} = 'locked' AND ${escrows.expiresAtMs} <= ${now} THEN 'expired' ELSE ${escrows.status} END)`;
+}
+
+/** A positive amount with at most `decimals` places, as base units (decimal digits), at most a uint256. */
+function parseAmount(amount: number | string, decimals: number, token: string): string {
+  let units: bigint;
+  try {
+    units = toBaseUnits(amount, decimals);
+  } catch (err) {
+    if (!(err instanceof MoneyFormatError)) throw err;
+    const msg = /decimal places/.test(err.message) ? `${token} has ${decimals} decimals; the amount has more` : 'expected a positive decimal amount';
+    throw unprocessable(`Invalid request body: amount: ${msg}.`, [{ path: 'amount', message: msg }]);
+  }
+  if (units <= 0n) throw unprocessable('Invalid request body: amount: must be greater than 0.', [{ path: 'amount', message: 'must be greater than 0' }]);
+  if (units > MAX_AMOUNT) throw unprocessable('Invalid request body: amount: larger than any on-chain amount.', [{ path: 'amount', message: 'too large' }]);
+  return units.toString();
+}

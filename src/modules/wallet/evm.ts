@@ -1,0 +1,74 @@
+/**
+ * EVM (and Tempo) balances with viem: the native coin through `eth_getBalance` (not on Tempo, which
+ * has none), ERC-20/TIP-20 tokens through `balanceOf` (and `decimals()` when not configured). The
+ * client batches the calls of one chain into a single JSON-RPC request, so a chain costs one round
+ * trip; each value carries its own error.
+ */
+import { BaseError, ContractFunctionRevertedError, ContractFunctionZeroDataError, createPublicClient, erc20Abi, http, HttpRequestError, RpcRequestError, TimeoutError, type PublicClient } from 'viem';
+import { z } from 'zod';
+import { fromBaseUnits } from '../../lib/money';
+import type { ResolvedChain } from './chains';
+import type { TokenBalance } from './solana';
+
+export interface EvmChainBalance {
+  chain: string;
+  chain_id: number;
+  name: string;
+  native_symbol: string | null;
+  native_balance: string | null;
+  tokens: Record<string, TokenBalance & { contract: string }>;
+  error?: string;
+}
+
+const Uint = z.bigint().nonnegative();
+const Decimals = z.number().int().min(0).max(255);
+
+export function evmClient(c: ResolvedChain, timeoutMs: number): PublicClient {
+  return createPublicClient({ chain: c.chain, transport: http(c.url, { batch: true, timeout: timeoutMs, retryCount: 0 }) });
+}
+
+export async function fetchEvmChain(client: PublicClient, c: ResolvedChain, owner: `0x${string}`, timeoutMs: number): Promise<EvmChainBalance> {
+  // Every call is started before the first await, so the transport sends them as one batch; settling
+  // them all at once also attaches a handler to each before any can reject.
+  const native = c.isTempo ? Promise.resolve(null) : client.getBalance({ address: owner }).then((v) => Uint.parse(v));
+  const tokenCalls = c.tokens.map((t) => Promise.allSettled([
+    client.readContract({ address: t.contract, abi: erc20Abi, functionName: 'balanceOf', args: [owner] }).then((v) => Uint.parse(v)),
+    t.decimals !== null ? Promise.resolve(t.decimals) : client.readContract({ address: t.contract, abi: erc20Abi, functionName: 'decimals' }).then((v) => Decimals.parse(v)),
+  ]));
+  const [nativeResult, tokenResults] = await Promise.all([Promise.allSettled([native]), Promise.all(tokenCalls)]);
+  const out: EvmChainBalance = {
+    chain: c.name,
+    chain_id: c.chain.id,
+    name: c.chain.name,
+    native_symbol: c.isTempo ? null : c.chain.nativeCurrency.symbol,
+    native_balance: null,
+    tokens: {},
+  };
+  const n = nativeResult[0];
+  if (n.status === 'fulfilled') out.native_balance = n.value === null ? null : fromBaseUnits(n.value, c.chain.nativeCurrency.decimals);
+  else out.error = describeEvmError(n.reason, timeoutMs);
+  c.tokens.forEach((t, i) => {
+    const [b, d] = tokenResults[i] as [PromiseSettledResult<bigint>, PromiseSettledResult<number>];
+    if (b.status === 'fulfilled' && d.status === 'fulfilled') {
+      out.tokens[t.symbol] = { contract: t.contract, balance: fromBaseUnits(b.value, d.value), decimals: d.value };
+    } else {
+      const reason: unknown = b.status === 'rejected' ? b.reason : (d as PromiseRejectedResult).reason;
+      out.tokens[t.symbol] = { contract: t.contract, balance: null, decimals: d.status === 'fulfilled' ? d.value : null, error: describeEvmError(reason, timeoutMs) };
+    }
+  });
+  return out;
+}
+
+/** A short, credential-free reason (RPC URLs may carry API keys, so viem's messages, which include them, are not used). */
+export function describeEvmError(err: unknown, timeoutMs: number): string {
+  if (err instanceof z.ZodError) return 'the RPC sent a value of an unexpected shape';
+  if (!(err instanceof BaseError)) return 'the RPC call failed';
+  if (err.walk((e) => e instanceof TimeoutError)) return `timeout: the RPC did not answer within ${timeoutMs / 1000} s`;
+  const rpc = err.walk((e) => e instanceof RpcRequestError) as RpcRequestError | null;
+  if (rpc) return `RPC error ${rpc.code}: ${rpc.details.slice(0, 200)}`;
+  const httpErr = err.walk((e) => e instanceof HttpRequestError) as HttpRequestError | null;
+  if (httpErr) return httpErr.status ? `the RPC answered HTTP ${httpErr.status}` : 'the RPC is unreachable or sent an answer that is not JSON';
+  if (err.walk((e) => e instanceof ContractFunctionZeroDataError)) return 'the contract returned no data (is it a token on this chain?)';
+  if (err.walk((e) => e instanceof ContractFunctionRevertedError)) return 'the contract call reverted';
+  return err.shortMessage.slice(0, 200);
+}

@@ -1,0 +1,71 @@
+/** Routes of the wallet (SPEC §12): balances, metered calls with their ledger, escrow. */
+import { Elysia } from 'elysia';
+import type { Config } from '../../config';
+import {
+  ApiErrorBody, BalancesResponse, EscrowDetail, EscrowListQuery, EscrowListResponse, EscrowLockBody, EscrowParams,
+  EscrowRefundBody, EscrowRefundResponse, EscrowReleaseBody, EscrowReleaseResponse, Escrow, PricingResponse,
+  TempoCallBody, TempoCallResponse, UsageQuery, UsageResponse, WalletOverview,
+} from './model';
+import { pricingView } from './pricing';
+import { walletOverview, type Wallet } from './service';
+
+const tags = ['wallet'];
+
+export function walletPlugin(deps: { wallet: Wallet; config: Config }) {
+  const { wallet, config } = deps;
+  return new Elysia({ name: 'wallet' })
+    .get('/api/wallet', () => walletOverview(wallet, config), {
+      response: { 200: WalletOverview },
+      detail: { tags, summary: `Wallet overview: balances from a short cache (BALANCE_CACHE_S), configured tokens, escrow totals` },
+    })
+    .get('/api/wallet/balances', async () => {
+      const s = await wallet.balances.live();
+      return { wallets: s.wallets, fetched_at: s.fetched_at, duration_ms: s.duration_ms };
+    }, {
+      response: { 200: BalancesResponse },
+      detail: { tags, summary: 'Live balances of every configured chain and token, fetched in parallel; each entry has its value or its own error' },
+    })
+    .post('/api/wallet/tempo/call', ({ body, request }) => wallet.billing.call(body, request.signal), {
+      body: TempoCallBody,
+      response: { 200: TempoCallResponse, 402: ApiErrorBody, 422: ApiErrorBody, 502: ApiErrorBody, 504: ApiErrorBody },
+      detail: { tags, summary: 'Metered chat completion through HEDGEHOG_URL, priced and recorded in the usage ledger (failures bill nothing)' },
+    })
+    .get('/api/wallet/tempo/usage', ({ query }) => wallet.billing.usage(query), {
+      query: UsageQuery,
+      response: { 200: UsageResponse, 422: ApiErrorBody },
+      detail: { tags, summary: 'Usage ledger, newest first, with exact totals over every matching call' },
+    })
+    .get('/api/wallet/tempo/pricing', () => pricingView(wallet.billing.pricing, wallet.billing.budgetMicro), {
+      response: { 200: PricingResponse },
+      detail: { tags, summary: 'The pricing table in force' },
+    })
+    .post('/api/wallet/escrow', ({ body, set }) => {
+      set.status = 201;
+      return wallet.escrow.lock(body);
+    }, {
+      body: EscrowLockBody,
+      response: { 201: Escrow, 422: ApiErrorBody },
+      detail: { tags, summary: 'Lock an amount in escrow for a task' },
+    })
+    .get('/api/wallet/escrow', ({ query }) => wallet.escrow.list(query), {
+      query: EscrowListQuery,
+      response: { 200: EscrowListResponse, 422: ApiErrorBody },
+      detail: { tags, summary: 'List escrows, newest first (a locked entry past expires_at is expired before filtering)' },
+    })
+    .post('/api/wallet/escrow/release', ({ body }) => wallet.escrow.release(body), {
+      body: EscrowReleaseBody,
+      response: { 200: EscrowReleaseResponse, 403: ApiErrorBody, 404: ApiErrorBody, 409: ApiErrorBody, 410: ApiErrorBody, 503: ApiErrorBody },
+      detail: { tags, summary: 'Release a locked escrow to its recipient (409 not locked, 410 expired, 403 recipient or gaze check)' },
+    })
+    .get('/api/wallet/escrow/:id', ({ params }) => wallet.escrow.get(params.id), {
+      params: EscrowParams,
+      response: { 200: EscrowDetail, 404: ApiErrorBody },
+      detail: { tags, summary: 'One escrow with its event history' },
+    })
+    .post('/api/wallet/escrow/:id/refund', ({ params, body }) => wallet.escrow.refund(params.id, body), {
+      params: EscrowParams,
+      body: EscrowRefundBody,
+      response: { 200: EscrowRefundResponse, 404: ApiErrorBody, 409: ApiErrorBody },
+      detail: { tags, summary: 'Refund a locked or expired escrow (409 otherwise)' },
+    });
+}

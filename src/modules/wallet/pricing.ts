@@ -1,0 +1,129 @@
+/**
+ * The pricing table of metered calls: per-model USD prices per 1k input and output tokens plus a
+ * margin per call, read from TEMPO_PRICING (JSON or YAML) or the built-in table. Prices are held in
+ * integer micro-USD; a call's cost is computed in integers and each component is rounded up to the
+ * next micro-dollar, so the ledger only ever holds exact integers.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from '../../config';
+import { fromBaseUnits, MoneyFormatError, toBaseUnits } from '../../lib/money';
+
+export const MICRO_DECIMALS = 6;
+
+export interface ModelPrice {
+  inputPer1k: bigint;
+  outputPer1k: bigint;
+  margin: bigint;
+}
+
+export interface PricingTable {
+  token: string;
+  source: string;
+  /** Price of models not listed; null means unlisted models are refused. */
+  fallback: ModelPrice | null;
+  models: ReadonlyMap<string, ModelPrice>;
+}
+
+export interface CallCost {
+  input: bigint;
+  output: bigint;
+  margin: bigint;
+  total: bigint;
+}
+
+const Price = z.union([z.number().nonnegative(), z.string().trim().regex(/^\d+(\.\d+)?$/, { error: 'expected a decimal amount' })]);
+const Entry = z.strictObject({
+  input_per_1k_usd: Price,
+  output_per_1k_usd: Price,
+  margin_per_call_usd: Price.optional(),
+});
+const PricingFile = z.strictObject({
+  token: z.string().trim().min(1).max(32).optional(),
+  margin_per_call_usd: Price.optional(),
+  default: Entry.optional(),
+  models: z.record(z.string().min(1).max(200), Entry).default({}),
+});
+type PricingFile = z.infer<typeof PricingFile>;
+
+/** The built-in table: one default price for every model; override it with TEMPO_PRICING. */
+export const BUILT_IN_PRICING: PricingFile = {
+  token: 'USDC',
+  margin_per_call_usd: '0.001',
+  default: { input_per_1k_usd: '0.003', output_per_1k_usd: '0.015' },
+  models: {},
+};
+
+export function loadPricing(path: string | null): PricingTable {
+  if (!path) return buildTable(BUILT_IN_PRICING, 'built-in');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`Invalid TEMPO_PRICING: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'}).`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch {
+    throw new ConfigError(`Invalid TEMPO_PRICING: ${path} is neither JSON nor YAML.`);
+  }
+  const parsed = PricingFile.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(`Invalid TEMPO_PRICING: ${path}: ${issue?.path.join('.') || 'table'}: ${issue?.message ?? 'invalid'}.`);
+  }
+  return buildTable(parsed.data, path);
+}
+
+function buildTable(file: PricingFile, source: string): PricingTable {
+  const micro = (v: string | number, where: string): bigint => {
+    try {
+      return toBaseUnits(v, MICRO_DECIMALS);
+    } catch (err) {
+      if (err instanceof MoneyFormatError) throw new ConfigError(`Invalid TEMPO_PRICING: ${source}: ${where}: at most 6 decimal places (micro-USD).`);
+      throw err;
+    }
+  };
+  const defaultMargin = micro(file.margin_per_call_usd ?? 0, 'margin_per_call_usd');
+  const price = (e: z.infer<typeof Entry>, where: string): ModelPrice => ({
+    inputPer1k: micro(e.input_per_1k_usd, `${where}.input_per_1k_usd`),
+    outputPer1k: micro(e.output_per_1k_usd, `${where}.output_per_1k_usd`),
+    margin: e.margin_per_call_usd === undefined ? defaultMargin : micro(e.margin_per_call_usd, `${where}.margin_per_call_usd`),
+  });
+  return {
+    token: file.token ?? 'USDC',
+    source,
+    fallback: file.default ? price(file.default, 'default') : null,
+    models: new Map(Object.entries(file.models).map(([name, e]) => [name, price(e, `models.${name}`)])),
+  };
+}
+
+export function priceFor(table: PricingTable, model: string | undefined): ModelPrice | null {
+  return (model !== undefined ? table.models.get(model) : undefined) ?? table.fallback;
+}
+
+/** Tokens × micro-USD per 1k ÷ 1000, rounded up: a fraction of a micro-dollar is billed as one. */
+export function costOf(price: ModelPrice, inputTokens: number, outputTokens: number): CallCost {
+  const part = (tokens: number, per1k: bigint) => (BigInt(tokens) * per1k + 999n) / 1000n;
+  const input = part(inputTokens, price.inputPer1k);
+  const output = part(outputTokens, price.outputPer1k);
+  return { input, output, margin: price.margin, total: input + output + price.margin };
+}
+
+export const usd = (micro: bigint): string => fromBaseUnits(micro, MICRO_DECIMALS);
+
+const priceView = (p: ModelPrice) => ({ input_per_1k_usd: usd(p.inputPer1k), output_per_1k_usd: usd(p.outputPer1k), margin_per_call_usd: usd(p.margin) });
+
+export function pricingView(table: PricingTable, budgetMicro: bigint | null) {
+  return {
+    token: table.token,
+    source: table.source,
+    unit: 'usd_per_1k_tokens' as const,
+    rounding: 'each cost component is rounded up to 0.000001' as const,
+    default: table.fallback ? priceView(table.fallback) : null,
+    models: Object.fromEntries([...table.models].map(([name, p]) => [name, priceView(p)])),
+    caller_budget_usd: budgetMicro === null ? null : usd(budgetMicro),
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * The wallet as one object built at start-up: balances (with their cache), metered calls, and the
+ * escrow ledger. Configuration problems found here (an unknown EVM chain, an unreadable pricing
+ * table, an address @solana/kit refuses) stop start-up with a ConfigError.
+ */
+import { isAddress } from '@solana/kit';
+import { ConfigError, type Config } from '../../config';
+import type { DbHandle } from '../../db';
+import { toBaseUnits } from '../../lib/money';
+import type { GazeVerifier } from '../gaze/service';
+import { BalanceService } from './balances';
+import { resolveEvmChains, type ResolvedChain } from './chains';
+import { EscrowLedger } from './escrow';
+import { loadPricing, MICRO_DECIMALS } from './pricing';
+import { TempoBilling } from './tempo';
+
+const DEFAULT_TOKEN_DECIMALS = 6;
+
+export interface Wallet {
+  agent: string;
+  chains: readonly ResolvedChain[];
+  balances: BalanceService;
+  billing: TempoBilling;
+  escrow: EscrowLedger;
+}
+
+export function openWallet(config: Config, handle: DbHandle, gaze: GazeVerifier): Wallet {
+  const w = config.wallet;
+  if (w.solana.address && !isAddress(w.solana.address)) throw new ConfigError('Invalid SOLANA_ADDRESS: not a 32-byte base58 Solana address.');
+  for (const t of w.solana.tokens) {
+    if (!isAddress(t.mint)) throw new ConfigError(`Invalid SOLANA_TOKENS: the mint of ${t.symbol} is not a 32-byte base58 address.`);
+  }
+  const chains = resolveEvmChains(w.evm.rpcUrls, w.evm.tokens);
+  const budget = config.tempo.callerBudgetUsd === null ? null : toBaseUnitsOrFail(config.tempo.callerBudgetUsd);
+  const billing = new TempoBilling(handle, loadPricing(config.tempo.pricingPath), config.hedgehog, budget);
+  // An escrow token takes the decimals an EVM token of that symbol is configured with; 6 otherwise.
+  const decimals = new Map<string, number>();
+  for (const c of chains) for (const t of c.tokens) if (t.decimals !== null && !decimals.has(t.symbol)) decimals.set(t.symbol, t.decimals);
+  const escrow = new EscrowLedger(handle, gaze, (token) => decimals.get(token) ?? DEFAULT_TOKEN_DECIMALS);
+  return { agent: w.agent, chains, balances: new BalanceService(w, chains), billing, escrow };
+}
+
+function toBaseUnitsOrFail(amount: string): bigint {
+  try {
+    return toBaseUnits(amount, MICRO_DECIMALS);
+  } catch {
+    throw new ConfigError('Invalid TEMPO_CALLER_BUDGET_USD: at most 6 decimal places.');
+  }
+}
+
+/** GET /api/wallet: cached balances, the configured tokens, and exact escrow totals. */
+export async function walletOverview(wallet: Wallet, config: Config) {
+  const { snapshot, cached, age_s } = await wallet.balances.cached();
+  return {
+    agent: wallet.agent,
+    wallets: snapshot.wallets,
+    tokens: {
+      solana: config.wallet.solana.tokens.map((t) => ({ symbol: t.symbol, mint: t.mint, network: t.network })),
+      evm: wallet.chains.flatMap((c) => c.tokens.map((t) => ({ chain: c.name, chain_id: c.chain.id, symbol: t.symbol, contract: t.contract, decimals: t.decimals }))),
+    },
+    escrow: wallet.escrow.totals(),
+    fetched_at: snapshot.fetched_at,
+    cached,
+    age_s,
+  };
+}

@@ -1,0 +1,111 @@
+/**
+ * Solana balances with @solana/kit: SOL through `getBalance`, SPL tokens through
+ * `getTokenAccountsByOwner` (jsonParsed) for both the Token and the Token-2022 program. The calls of
+ * one network go out together, so a fetch costs one round trip; each has its own deadline and each
+ * value its own error, never a silent zero.
+ */
+import { address, createSolanaRpc, isSolanaError, type Address } from '@solana/kit';
+import { z } from 'zod';
+import type { SolanaToken } from '../../config';
+import { fromBaseUnits } from '../../lib/money';
+
+/** The two SPL token programs: protocol constants, not configuration. */
+const TOKEN_PROGRAMS = ['TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA', 'TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb'] as const;
+const LAMPORT_DECIMALS = 9;
+const EXPLORER = 'https://explorer.solana.com/address/';
+
+export type SolanaNetwork = 'mainnet-beta' | 'devnet';
+
+export interface TokenBalance {
+  balance: string | null;
+  decimals: number | null;
+  error?: string;
+}
+
+export interface SolanaBalance {
+  address: string;
+  network: SolanaNetwork;
+  explorer: string;
+  balance_sol: string | null;
+  tokens: Record<string, TokenBalance & { mint: string }>;
+  error?: string;
+}
+
+const Lamports = z.object({ value: z.bigint().nonnegative() });
+const Integer = z.union([z.bigint(), z.number().int()]).transform((v) => BigInt(v));
+const TokenAccounts = z.object({
+  value: z.array(z.object({
+    account: z.object({
+      data: z.object({
+        parsed: z.object({
+          info: z.object({
+            mint: z.string(),
+            tokenAmount: z.object({ amount: z.string().regex(/^\d+$/), decimals: Integer }),
+          }),
+        }),
+      }),
+    }),
+  })),
+});
+
+export interface SolanaTarget {
+  network: SolanaNetwork;
+  url: string;
+  tokens: readonly SolanaToken[];
+}
+
+export async function fetchSolanaBalance(owner: string, target: SolanaTarget, timeoutMs: number): Promise<SolanaBalance> {
+  const rpc = createSolanaRpc(target.url);
+  const who: Address = address(owner);
+  const send = <T>(req: { send(o: { abortSignal: AbortSignal }): Promise<T> }) => req.send({ abortSignal: AbortSignal.timeout(timeoutMs) });
+  const wantTokens = target.tokens.length > 0;
+  const [sol, ...programs] = await Promise.allSettled([
+    send(rpc.getBalance(who)).then((r) => Lamports.parse(r).value),
+    ...(wantTokens
+      ? TOKEN_PROGRAMS.map((p) => send(rpc.getTokenAccountsByOwner(who, { programId: address(p) }, { encoding: 'jsonParsed' })).then((r) => TokenAccounts.parse(r).value))
+      : []),
+  ]);
+  const out: SolanaBalance = {
+    address: owner,
+    network: target.network,
+    explorer: EXPLORER + owner + (target.network === 'devnet' ? '?cluster=devnet' : ''),
+    balance_sol: sol?.status === 'fulfilled' ? fromBaseUnits(sol.value, LAMPORT_DECIMALS) : null,
+    tokens: {},
+  };
+  if (sol?.status === 'rejected') out.error = describeSolanaError(sol.reason, timeoutMs);
+
+  // A mint belongs to exactly one program: found in one answer, it is complete even if the other failed.
+  const found = new Map<string, { amount: bigint; decimals: number }>();
+  for (const p of programs) {
+    if (p.status !== 'fulfilled') continue;
+    for (const acc of p.value) {
+      const { mint, tokenAmount } = acc.account.data.parsed.info;
+      const prev = found.get(mint);
+      found.set(mint, { amount: (prev?.amount ?? 0n) + BigInt(tokenAmount.amount), decimals: Number(tokenAmount.decimals) });
+    }
+  }
+  const failure = programs.find((p): p is PromiseRejectedResult => p.status === 'rejected');
+  for (const t of target.tokens) {
+    const hit = found.get(t.mint);
+    if (hit) out.tokens[t.symbol] = { mint: t.mint, balance: fromBaseUnits(hit.amount, hit.decimals), decimals: hit.decimals };
+    else if (failure) out.tokens[t.symbol] = { mint: t.mint, balance: null, decimals: null, error: describeSolanaError(failure.reason, timeoutMs) };
+    // No token account for the mint in either program: the wallet holds none (decimals unknown without an account).
+    else out.tokens[t.symbol] = { mint: t.mint, balance: '0', decimals: null };
+  }
+  return out;
+}
+
+/** A short, credential-free reason (RPC URLs may carry API keys, so they are never included). */
+export function describeSolanaError(err: unknown, timeoutMs: number): string {
+  if (err instanceof DOMException && (err.name === 'TimeoutError' || err.name === 'AbortError')) return `timeout: the Solana RPC did not answer within ${timeoutMs / 1000} s`;
+  if (err instanceof z.ZodError) return 'the Solana RPC sent an answer of an unexpected shape';
+  if (err instanceof SyntaxError) return 'the Solana RPC sent an answer that is not JSON';
+  if (isSolanaError(err)) {
+    const ctx = err.context as { statusCode?: number; __serverMessage?: string };
+    if (typeof ctx.statusCode === 'number') return `the Solana RPC answered HTTP ${ctx.statusCode}`;
+    // Known RPC codes get kit's own wording; others keep the server's message.
+    return `Solana RPC error ${err.context.__code}: ${(ctx.__serverMessage ?? err.message).slice(0, 200)}`;
+  }
+  if (err instanceof TypeError) return 'the Solana RPC is unreachable';
+  return 'the Solana RPC call failed';
+}

@@ -1,0 +1,193 @@
+/**
+ * Metered (pay-per-inference) calls: a chat completion forwarded to HEDGEHOG_URL with the sidecar's
+ * own key, priced by the pricing table and written to the usage ledger only when the upstream
+ * answered a usable completion — a failure bills nothing. An optional per-caller budget refuses new
+ * calls (402) once the caller's billed total has reached it.
+ */
+import { desc, eq, gte, and, type SQL } from 'drizzle-orm';
+import { z } from 'zod';
+import type { DbHandle } from '../../db';
+import { tempoCalls } from '../../db/schema';
+import { ApiError } from '../../lib/errors';
+import { fetchJson, OutboundError, type JsonResult } from '../../lib/http';
+import { newId } from '../../lib/ids';
+import { isoNow } from '../../lib/time';
+import type { CallRecord, TempoCallBody } from './model';
+import { costOf, priceFor, usd, type PricingTable } from './pricing';
+
+export interface HedgehogConfig {
+  url: string;
+  apiKey: string | null;
+  timeoutMs: number;
+}
+
+const Completion = z.object({
+  model: z.string().optional(),
+  choices: z.array(z.object({
+    message: z.looseObject({ role: z.string().default('assistant'), content: z.string().nullable().optional(), tool_calls: z.array(z.unknown()).nullable().optional() }),
+    finish_reason: z.string().nullable().optional(),
+  })).min(1),
+  usage: z.object({ prompt_tokens: z.number().int().nonnegative(), completion_tokens: z.number().int().nonnegative() }).nullable().optional(),
+});
+
+type CallRow = typeof tempoCalls.$inferSelect;
+
+export interface UsageFilter {
+  caller_id?: string;
+  since?: string;
+  limit: number;
+  offset: number;
+}
+
+interface Totals {
+  n: bigint;
+  tokens: bigint;
+  cost: bigint;
+  margin: bigint;
+  billed: bigint;
+}
+
+export class TempoBilling {
+  private readonly totalsStmt;
+  private readonly spentStmt;
+
+  constructor(
+    private readonly handle: DbHandle,
+    readonly pricing: PricingTable,
+    private readonly hedgehog: HedgehogConfig,
+    readonly budgetMicro: bigint | null,
+  ) {
+    // Sums are read as bigint so totals stay exact whatever their size.
+    this.totalsStmt = handle.sqlite.query<Totals, [string | null, string | null]>(
+      `SELECT COUNT(*) AS n, COALESCE(SUM(input_tokens + output_tokens), 0) AS tokens,
+              COALESCE(SUM(input_cost_micro + output_cost_micro), 0) AS cost,
+              COALESCE(SUM(margin_micro), 0) AS margin, COALESCE(SUM(total_micro), 0) AS billed
+         FROM tempo_calls WHERE (?1 IS NULL OR caller_id = ?1) AND (?2 IS NULL OR created_at >= ?2)`,
+    ).safeIntegers(true);
+    this.spentStmt = handle.sqlite.query<{ spent: bigint }, [string]>('SELECT COALESCE(SUM(total_micro), 0) AS spent FROM tempo_calls WHERE caller_id = ?1').safeIntegers(true);
+  }
+
+  async call(body: TempoCallBody, signal: AbortSignal): Promise<CallRecord & { result: { role: string; content: string | null; tool_calls: unknown[] | null; finish_reason: string | null } }> {
+    const price = priceFor(this.pricing, body.model);
+    if (!price) {
+      throw new ApiError(422, 'unknown_model', body.model
+        ? `The pricing table has no price for model ${body.model} and no default.`
+        : 'Send a model: the pricing table has no default price.', { errors: [{ path: 'model', message: 'no price for this model' }] });
+    }
+    this.checkBudget(body.caller_id);
+    const t0 = performance.now();
+    const res = await this.forward(body, signal);
+    const latencyMs = Math.round(performance.now() - t0);
+    const completion = parseCompletion(res);
+    const choice = completion.choices[0] as z.infer<typeof Completion>['choices'][number];
+    const usage = completion.usage ?? null;
+    const inputTokens = usage?.prompt_tokens ?? 0;
+    const outputTokens = usage?.completion_tokens ?? 0;
+    const cost = costOf(price, inputTokens, outputTokens);
+    const row: CallRow = {
+      id: newId('call_'),
+      callerId: body.caller_id,
+      model: body.model ?? completion.model ?? 'default',
+      inputTokens,
+      outputTokens,
+      usageReported: usage !== null,
+      inputCostMicro: Number(cost.input),
+      outputCostMicro: Number(cost.output),
+      marginMicro: Number(cost.margin),
+      totalMicro: Number(cost.total),
+      token: this.pricing.token,
+      latencyMs,
+      createdAt: isoNow(),
+    };
+    this.handle.db.insert(tempoCalls).values(row).run();
+    return {
+      ...recordOf(row),
+      result: { role: choice.message.role, content: choice.message.content ?? null, tool_calls: choice.message.tool_calls ?? null, finish_reason: choice.finish_reason ?? null },
+    };
+  }
+
+  usage(f: UsageFilter) {
+    const since = f.since === undefined ? null : new Date(f.since).toISOString();
+    const conds: SQL[] = [];
+    if (f.caller_id !== undefined) conds.push(eq(tempoCalls.callerId, f.caller_id));
+    if (since !== null) conds.push(gte(tempoCalls.createdAt, since));
+    const rows = this.handle.db.select().from(tempoCalls).where(and(...conds))
+      .orderBy(desc(tempoCalls.createdAt), desc(tempoCalls.id)).limit(f.limit).offset(f.offset).all();
+    const t = this.totalsStmt.get(f.caller_id ?? null, since) as Totals;
+    return {
+      calls: rows.map(recordOf),
+      totals: { total_calls: Number(t.n), total_tokens: Number(t.tokens), total_cost_usd: usd(t.cost), total_margin_usd: usd(t.margin), total_billed_usd: usd(t.billed) },
+      caller_id: f.caller_id ?? null,
+      since,
+      total: Number(t.n),
+      limit: f.limit,
+      offset: f.offset,
+    };
+  }
+
+  /** What a caller has been billed so far, in micro-units. */
+  spent(callerId: string): bigint {
+    return (this.spentStmt.get(callerId) as { spent: bigint }).spent;
+  }
+
+  private checkBudget(callerId: string): void {
+    if (this.budgetMicro === null) return;
+    const spent = this.spent(callerId);
+    if (spent >= this.budgetMicro) {
+      throw new ApiError(402, 'budget_exceeded', `Caller ${callerId} has used its budget of ${usd(this.budgetMicro)} USD.`, {
+        body: { caller_id: callerId, budget_usd: usd(this.budgetMicro), spent_usd: usd(spent) },
+      });
+    }
+  }
+
+  private async forward(body: TempoCallBody, signal: AbortSignal): Promise<JsonResult> {
+    const payload = {
+      ...(body.model !== undefined ? { model: body.model } : {}),
+      messages: body.messages ?? [{ role: 'user', content: body.prompt }],
+      ...(body.max_tokens !== undefined ? { max_tokens: body.max_tokens } : {}),
+      ...(body.temperature !== undefined ? { temperature: body.temperature } : {}),
+      ...(body.tools !== undefined ? { tools: body.tools } : {}),
+      stream: false,
+    };
+    // Only the sidecar's own HEDGEHOG key goes out; nothing of the client's request headers does.
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+    if (this.hedgehog.apiKey) headers.authorization = `Bearer ${this.hedgehog.apiKey}`;
+    try {
+      return await fetchJson(completionsUrl(this.hedgehog.url), { method: 'POST', headers, body: JSON.stringify(payload), timeoutMs: this.hedgehog.timeoutMs, signal, target: 'HEDGEHOG' });
+    } catch (err) {
+      if (err instanceof OutboundError && err.kind === 'timeout') throw new ApiError(504, 'hedgehog_timeout', `HEDGEHOG did not answer within ${this.hedgehog.timeoutMs / 1000} s; nothing was billed.`);
+      if (err instanceof OutboundError && err.kind === 'aborted') throw new ApiError(499, 'client_closed', 'The client closed the request; nothing was billed.');
+      throw new ApiError(502, 'hedgehog_unreachable', 'HEDGEHOG is unreachable; nothing was billed.');
+    }
+  }
+}
+
+/** `http://h:1` and `http://h:1/v1` both mean the OpenAI-compatible API at `http://h:1/v1`. */
+function completionsUrl(base: string): string {
+  return `${base.replace(/\/v1$/, '')}/v1/chat/completions`;
+}
+
+function parseCompletion(res: JsonResult): z.infer<typeof Completion> {
+  if (!res.ok) {
+    const message = (res.json as { error?: { message?: unknown } } | undefined)?.error?.message;
+    const why = typeof message === 'string' ? `: ${message.slice(0, 300)}` : '';
+    throw new ApiError(502, 'hedgehog_error', `HEDGEHOG answered ${res.status}${why}; nothing was billed.`, { body: { upstream_status: res.status } });
+  }
+  const parsed = Completion.safeParse(res.json);
+  if (!parsed.success) throw new ApiError(502, 'hedgehog_invalid_response', 'HEDGEHOG sent an answer that is not a chat completion; nothing was billed.');
+  return parsed.data;
+}
+
+function recordOf(r: CallRow): CallRecord {
+  const input = BigInt(r.inputCostMicro);
+  const output = BigInt(r.outputCostMicro);
+  return {
+    call_id: r.id,
+    caller_id: r.callerId,
+    model: r.model,
+    usage: { prompt_tokens: r.inputTokens, completion_tokens: r.outputTokens, total_tokens: r.inputTokens + r.outputTokens, reported: r.usageReported },
+    billing: { input_cost_usd: usd(input), output_cost_usd: usd(output), cost_usd: usd(input + output), margin_usd: usd(BigInt(r.marginMicro)), total_usd: usd(BigInt(r.totalMicro)), token: r.token },
+    latency_ms: r.latencyMs,
+    created_at: r.createdAt,
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * A fake Solana node answering what @solana/kit sends for balances: `getBalance` and
+ * `getTokenAccountsByOwner` (jsonParsed) filtered by token program, in the shapes of the real RPC
+ * (`{context:{slot}, value}`; u64 values written as JSON integers, even past 2^53).
+ */
+import { type FakeRpcServer, RpcError, startJsonRpcServer } from './json-rpc';
+
+export const TOKEN_PROGRAM = 'TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA';
+export const TOKEN_2022_PROGRAM = 'TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb';
+
+export interface FakeTokenAccount {
+  pubkey: string;
+  owner: string;
+  mint: string;
+  program: string;
+  amount: bigint;
+  decimals: number;
+}
+
+export interface FakeSolanaRpc extends FakeRpcServer {
+  lamports: Map<string, bigint>;
+  accounts: FakeTokenAccount[];
+  addTokenAccount(a: Omit<FakeTokenAccount, 'pubkey'> & { pubkey?: string }): void;
+}
+
+const slot = 123_456n;
+const context = { slot, apiVersion: '2.2.7' };
+
+function uiAmount(amount: bigint, decimals: number): string {
+  const s = amount.toString().padStart(decimals + 1, '0');
+  const whole = s.slice(0, s.length - decimals);
+  const frac = s.slice(s.length - decimals).replace(/0+$/, '');
+  return frac ? `${whole}.${frac}` : whole;
+}
+
+const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
+/** A distinct, well-formed account address for the n-th fake token account. */
+function base58Id(n: number): string {
+  let s = '';
+  for (let v = n; v > 0; v = Math.floor(v / 58)) s = B58[v % 58] + s;
+  return `Acct${s}`.padEnd(44, 'z');
+}
+
+export function startFakeSolanaRpc(): FakeSolanaRpc {
+  const lamports = new Map<string, bigint>();
+  const accounts: FakeTokenAccount[] = [];
+  let n = 0;
+  const server = startJsonRpcServer({
+    getBalance: (params) => ({ context, value: lamports.get(String(params[0])) ?? 0n }),
+    getTokenAccountsByOwner: (params) => {
+      const [owner, filter, cfg] = params as [string, { programId?: string; mint?: string }, { encoding?: string } | undefined];
+      if (cfg?.encoding !== 'jsonParsed') throw new RpcError(-32602, 'the fake only answers jsonParsed');
+      if (filter.programId && filter.programId !== TOKEN_PROGRAM && filter.programId !== TOKEN_2022_PROGRAM) {
+        throw new RpcError(-32602, 'Invalid param: unrecognized Token program id');
+      }
+      const value = accounts
+        .filter((a) => a.owner === owner && (filter.programId ? a.program === filter.programId : a.mint === filter.mint))
+        .map((a) => ({
+          pubkey: a.pubkey,
+          account: {
+            lamports: 2_039_280n, owner: a.program, executable: false, rentEpoch: 18_446_744_073_709_551_615n, space: 165n,
+            data: {
+              program: a.program === TOKEN_PROGRAM ? 'spl-token' : 'spl-token-2022',
+              space: 165n,
+              parsed: {
+                type: 'account',
+                info: {
+                  isNative: false, mint: a.mint, owner: a.owner, state: 'initialized',
+                  tokenAmount: { amount: a.amount.toString(), decimals: a.decimals, uiAmount: Number(uiAmount(a.amount, a.decimals)), uiAmountString: uiAmount(a.amount, a.decimals) },
+                },
+              },
+            },
+          },
+        }));
+      return { context, value };
+    },
+  });
+  return Object.assign(server, {
+    lamports,
+    accounts,
+    addTokenAccount(a: Omit<FakeTokenAccount, 'pubkey'> & { pubkey?: string }) {
+      accounts.push({ ...a, pubkey: a.pubkey ?? base58Id(++n) });
+    },
+  });
+}

@@ -1,0 +1,246 @@
+/**
+ * MPP end to end, offline: the real mppx client builds and signs a Tempo payment transaction against
+ * the fake Tempo node, the sidecar's gate verifies it with the real mppx server method (HMAC, expiry,
+ * transfer calls and memo, simulation, broadcast, receipt logs, replay store) against the same node.
+ */
+import { afterAll, afterEach, beforeEach, describe, expect, test } from 'bun:test';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Challenge, Receipt } from 'mppx';
+import { Mppx as ClientMppx, tempo as clientTempo } from 'mppx/client';
+import { Mppx as ServerMppx, tempo as serverTempo } from 'mppx/server';
+import { createClient, http } from 'viem';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { tempoModerato } from 'viem/chains';
+import { startFakeHermes } from './fakes/hermes';
+import { startFakeTempoRpc } from './fakes/tempo-rpc';
+import { makeTestApp, tempDir, type TestApp } from './helpers/app';
+
+type Json = Record<string, any>;
+const body = async (res: Response): Promise<Json> => (await res.json()) as Json;
+const PATH_USD = '0x20c0000000000000000000000000000000000000';
+const RECIPIENT = '0x742d35Cc6634c0532925a3b844bC9e7595F8fE00';
+const SECRET = 'mpp-test-secret-0123456789abcdef-xyz';
+
+const chain = startFakeTempoRpc();
+const hermes = await startFakeHermes();
+afterAll(() => Promise.all([chain.stop(), hermes.stop()]));
+
+let apps: TestApp[] = [];
+beforeEach(() => {
+  chain.reset();
+  chain.tokens.clear();
+  chain.transactions.length = 0;
+  hermes.reset();
+});
+afterEach(() => {
+  for (const a of apps) a.close();
+  apps = [];
+});
+
+async function open(env: Record<string, string> = {}): Promise<TestApp> {
+  const app = await makeTestApp({
+    env: {
+      MPP_ENABLED: 'true', MPP_RECIPIENT: RECIPIENT, MPP_SECRET_KEY: SECRET, MPP_AMOUNT: '0.10', MPP_NETWORK: 'testnet',
+      TEMPO_RPC_URL: chain.url, RPC_TIMEOUT_S: '0.5', API_KEY: 'good-key', HERMES_AGENT_URL: hermes.url, HERMES_API_KEY: 'test-upstream-key', ...env,
+    },
+  });
+  apps.push(app);
+  return app;
+}
+
+/** A funded payer and an mppx client whose requests go to the in-process app. */
+function payer(app: TestApp, funds = 1_000_000n, mode?: 'push' | 'pull') {
+  const account = privateKeyToAccount(generatePrivateKey());
+  if (funds > 0n) chain.setToken(PATH_USD, account.address, funds, 6);
+  const client = ClientMppx.create({
+    methods: [clientTempo.charge({ account, ...(mode ? { mode } : {}), getClient: () => createClient({ chain: tempoModerato, transport: http(chain.url, { retryCount: 0 }) }) })],
+    polyfill: false,
+    // Requests go to the app in-process. (Cast: Bun's `typeof fetch` also has `preconnect`.)
+    fetch: ((input: string | URL | Request, init?: RequestInit) => app.app.handle(input instanceof Request ? new Request(input, init) : new Request(String(input), init))) as typeof fetch,
+  });
+  return { account, client };
+}
+
+/** Asks for a resource, takes the 402, and has the client pay it: the `Authorization: Payment …` value. */
+async function credentialFor(app: TestApp, client: ReturnType<typeof payer>['client'], path = '/api/wallet/tempo/pricing'): Promise<string> {
+  const challenge = await app.fetch(path);
+  expect(challenge.status).toBe(402);
+  return client.createCredential(challenge);
+}
+
+const paid = (app: TestApp, credential: string, path = '/api/wallet/tempo/pricing') => app.fetch(path, { headers: { authorization: credential } });
+const broadcasts = () => chain.methods().filter((m) => m.startsWith('eth_sendRawTransaction')).length;
+
+describe('MPP challenge', () => {
+  test('no credential: 402 with a Tempo charge challenge and a problem-details body', async () => {
+    const app = await open();
+    const res = await app.fetch('/api/wallet/escrow');
+    expect(res.status).toBe(402);
+    const header = res.headers.get('www-authenticate') ?? '';
+    expect(header).toStartWith('Payment ');
+    const c = Challenge.deserialize(header);
+    expect(c).toMatchObject({ realm: 'hermes-optx-api', method: 'tempo', intent: 'charge' });
+    expect(c.request).toMatchObject({ amount: '100000', currency: PATH_USD, recipient: RECIPIENT, methodDetails: { chainId: 42431 } });
+    expect(Date.parse(c.expires as string)).toBeGreaterThan(Date.now());
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
+    const problem = await body(res);
+    expect(problem).toMatchObject({ type: 'https://paymentauth.org/problems/payment-required', title: 'Payment Required', status: 402, code: 'payment_required', challengeId: c.id });
+    expect(problem.detail).toStartWith('Payment is required');
+    expect(chain.requests).toHaveLength(0);
+  });
+
+  test('an API key still passes; a wrong key is asked to pay; public routes stay open', async () => {
+    const app = await open();
+    const ok = await app.fetch('/api/wallet/tempo/pricing', { headers: { authorization: 'Bearer good-key' } });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('payment-receipt')).toBeNull();
+    expect((await app.fetch('/api/wallet', { headers: { authorization: 'Bearer bad-key' } })).status).toBe(402);
+    const health = await app.json<Json>('GET', '/health');
+    expect([health.status, health.body.mpp_enabled]).toEqual([200, true]);
+  });
+
+  test('garbage, tampered and foreign credentials are refused with 402 and a fresh challenge', async () => {
+    const app = await open();
+    let res = await app.fetch('/api/wallet', { headers: { authorization: 'Payment not-a-credential' } });
+    expect(res.status).toBe(402);
+    expect((await body(res)).code).toBe('malformed_credential');
+    expect(res.headers.get('www-authenticate')).toStartWith('Payment ');
+
+    const { client } = payer(app);
+    const good = await credentialFor(app, client);
+    // The same payload presented with a challenge this server did not sign (amount lowered).
+    const decoded = JSON.parse(Buffer.from(good.slice('Payment '.length), 'base64url').toString()) as Json;
+    decoded.challenge.request = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(decoded.challenge.request, 'base64url').toString()), amount: '1' })).toString('base64url');
+    res = await paid(app, `Payment ${Buffer.from(JSON.stringify(decoded)).toString('base64url')}`);
+    expect([res.status, (await body(res)).code]).toEqual([402, 'invalid_challenge']);
+
+    const other = ServerMppx.create({ methods: [serverTempo.charge({ recipient: RECIPIENT, chainId: 42431, testnet: true })], secretKey: 'another-secret-of-at-least-32-bytes!!', realm: 'hermes-optx-api' });
+    const foreign = await other.challenge.tempo.charge({ amount: '0.10' });
+    const cred = await client.createCredential(new Response(null, { status: 402, headers: { 'www-authenticate': Challenge.serialize(foreign) } }));
+    res = await paid(app, cred);
+    expect([res.status, (await body(res)).code]).toEqual([402, 'invalid_challenge']);
+    expect(broadcasts()).toBe(0);
+  });
+
+  test('an expired challenge is refused', async () => {
+    const app = await open();
+    const { client } = payer(app);
+    const same = ServerMppx.create({ methods: [serverTempo.charge({ recipient: RECIPIENT, chainId: 42431, testnet: true })], secretKey: SECRET, realm: 'hermes-optx-api' });
+    // The client refuses to pay an expired challenge, so it pays one that expires right after.
+    const old = await same.challenge.tempo.charge({ amount: '0.10', expires: new Date(Date.now() + 500) });
+    const cred = await client.createCredential(new Response(null, { status: 402, headers: { 'www-authenticate': Challenge.serialize(old) } }));
+    await Bun.sleep(Math.max(0, Date.parse(old.expires as string) - Date.now() + 20));
+    const res = await paid(app, cred);
+    expect(res.status).toBe(402);
+    expect((await body(res)).code).toBe('payment_expired');
+    expect(broadcasts()).toBe(0);
+  });
+});
+
+describe('MPP payment', () => {
+  test('the mppx client pays, the request passes and carries Payment-Receipt; the money moved once', async () => {
+    const app = await open();
+    const { account, client } = payer(app);
+    const res = await client.fetch('http://localhost/api/wallet/tempo/pricing');
+    expect(res.status).toBe(200);
+    expect((await body(res)).token).toBe('USDC');
+    const receipt = Receipt.deserialize(res.headers.get('payment-receipt') ?? '');
+    expect(receipt).toMatchObject({ method: 'tempo', status: 'success' });
+    expect(chain.transactions).toHaveLength(1);
+    expect(receipt.reference).toBe(chain.transactions[0]!.hash);
+    expect(chain.balanceOf(PATH_USD, RECIPIENT)).toBe(100_000n);
+    expect(chain.balanceOf(PATH_USD, account.address)).toBe(900_000n);
+    const row = app.deps.db.sqlite.query('SELECT * FROM mpp_payments').get() as Json;
+    expect(row).toMatchObject({ reference: receipt.reference, method: 'tempo', intent: 'charge', amount: '100000', currency: PATH_USD, path: '/api/wallet/tempo/pricing' });
+    expect(row.source).toContain(account.address);
+  });
+
+  test('push mode: the payer broadcasts, the gate checks the receipt on chain, and the hash is accepted once', async () => {
+    const app = await open();
+    const { client } = payer(app, 1_000_000n, 'push');
+    const cred = await credentialFor(app, client);
+    expect(chain.transactions).toHaveLength(1);
+    chain.reset();
+    const res = await paid(app, cred);
+    expect(res.status).toBe(200);
+    expect(Receipt.deserialize(res.headers.get('payment-receipt') ?? '').reference).toBe(chain.transactions[0]!.hash);
+    expect(chain.methods()).toContain('eth_getTransactionReceipt');
+    expect(chain.balanceOf(PATH_USD, RECIPIENT)).toBe(100_000n);
+    expect((await paid(app, cred)).status).toBe(402);
+  });
+
+  test('a replayed credential is refused, also when replayed concurrently', async () => {
+    const app = await open();
+    const { client } = payer(app);
+    const cred = await credentialFor(app, client);
+    const results = await Promise.all(Array.from({ length: 8 }, () => paid(app, cred)));
+    expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+    expect(results.filter((r) => r.status === 402)).toHaveLength(7);
+    const refused = await paid(app, cred);
+    expect(refused.status).toBe(402);
+    expect(await body(refused)).toMatchObject({ code: 'verification_failed', detail: expect.stringContaining('already been used') });
+    expect(chain.transactions).toHaveLength(1);
+    expect(broadcasts()).toBe(1);
+  });
+
+  test('a credential accepted once stays refused after a restart (the replay store is in the database)', async () => {
+    const dataDir = join(tempDir('mpp-data-'), 'data');
+    mkdirSync(dataDir, { recursive: true });
+    const first = await open({ OPTX_DATA_DIR: dataDir });
+    const { client } = payer(first);
+    const cred = await credentialFor(first, client);
+    expect((await paid(first, cred)).status).toBe(200);
+    first.close();
+    apps = apps.filter((a) => a !== first);
+    chain.reset();
+    const second = await open({ OPTX_DATA_DIR: dataDir });
+    const res = await paid(second, cred);
+    expect(res.status).toBe(402);
+    expect((await body(res)).detail).toContain('already been used');
+    // Refused by the store, before any broadcast: not by the node.
+    expect(broadcasts()).toBe(0);
+  });
+
+  test('a payer without funds is refused (simulation reverts); nothing is consumed or moved', async () => {
+    const app = await open();
+    const { client } = payer(app, 0n);
+    const cred = await credentialFor(app, client);
+    const res = await paid(app, cred);
+    expect(res.status).toBe(402);
+    expect((await body(res)).code).toBe('verification_failed');
+    expect(chain.transactions).toHaveLength(0);
+    expect(chain.balanceOf(PATH_USD, RECIPIENT)).toBe(0n);
+  });
+
+  test('the Tempo RPC down or hanging during verification: 503, and the same credential works once it is back', async () => {
+    const app = await open();
+    const { client } = payer(app);
+    const cred = await credentialFor(app, client);
+    chain.behavior.httpStatus = 502;
+    let res = await paid(app, cred);
+    expect([res.status, res.headers.get('retry-after')]).toEqual([503, '5']);
+    expect((await body(res)).code).toBe('payment_verification_unavailable');
+    chain.behavior.httpStatus = null;
+    chain.behavior.hang = true;
+    res = await paid(app, cred);
+    expect(res.status).toBe(503);
+    chain.behavior.hang = false;
+    res = await paid(app, cred);
+    expect(res.status).toBe(200);
+    expect(chain.transactions).toHaveLength(1);
+  });
+
+  test("the client's payment headers are never forwarded upstream by the /v1 proxy", async () => {
+    const app = await open();
+    const { client } = payer(app);
+    const cred = await credentialFor(app, client, '/v1/models');
+    const res = await app.fetch('/v1/models', { headers: { authorization: cred, 'payment-receipt': 'x', payment: 'y', cookie: 'c=1' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('payment-receipt')).not.toBeNull();
+    const seen = hermes.requests.find((r) => r.path === '/v1/models')!.headers;
+    expect(seen.authorization).toBe('Bearer test-upstream-key');
+    expect(Object.keys(seen).filter((k) => k.startsWith('payment') || k === 'cookie')).toEqual([]);
+    expect(JSON.stringify(seen)).not.toContain(cred.slice(8, 40));
+  });
+});

@@ -1,0 +1,260 @@
+import { afterAll, afterEach, beforeEach, describe, expect, test } from 'bun:test';
+import fc from 'fast-check';
+import { startFakeAaron } from './fakes/aaron';
+import { makeTestApp, type TestApp } from './helpers/app';
+
+type Json = Record<string, any>;
+const aaron = startFakeAaron();
+afterAll(() => aaron.stop());
+
+let t: TestApp | null = null;
+beforeEach(() => {
+  aaron.sessions.clear();
+  aaron.requests.length = 0;
+  aaron.behavior = { hang: false, status: null, garbage: false };
+});
+afterEach(() => {
+  t?.close();
+  t = null;
+});
+
+const DAI = '0x6B175474E89094C44Da98b954EedeAC495271d0F';
+async function open(env: Record<string, string> = {}): Promise<TestApp> {
+  t = await makeTestApp({
+    env: { AARON_URL: aaron.url, AARON_TIMEOUT_S: '0.5', EVM_RPC_URLS: 'mainnet=http://127.0.0.1:9', EVM_TOKENS: `mainnet:DAI:${DAI}:18`, ...env },
+  });
+  return t;
+}
+
+async function lock(app: TestApp, body: Json = {}): Promise<Json> {
+  const r = await app.json<Json>('POST', '/api/wallet/escrow', { task_id: 'task-1', amount: '10', ...body });
+  expect(r.status).toBe(201);
+  return r.body;
+}
+
+/** Moves an entry's expiry into the past, as the passing of its TTL would. */
+function expire(app: TestApp, id: string): void {
+  const past = Date.now() - 1000;
+  app.deps.db.sqlite.run('UPDATE escrows SET expires_at_ms = ?1, expires_at = ?2 WHERE id = ?3', [past, new Date(past).toISOString(), id]);
+}
+
+const release = (app: TestApp, body: Json) => app.json<Json>('POST', '/api/wallet/escrow/release', body);
+const refund = (app: TestApp, id: string, body?: Json) => app.json<Json>('POST', `/api/wallet/escrow/${id}/refund`, body);
+/** A decimal string back to base units, for comparing the API's totals with sums of rows. */
+function toUnits(s: string, d: number): bigint {
+  const [w, f = ''] = s.split('.');
+  return BigInt(w as string) * 10n ** BigInt(d) + BigInt((f + '0'.repeat(d)).slice(0, d) || '0');
+}
+const overview = async (app: TestApp) => (await app.json<Json>('GET', '/api/wallet')).body.escrow;
+
+describe('POST /api/wallet/escrow', () => {
+  test('locks an amount with the defaults of SPEC §12', async () => {
+    const app = await open();
+    const e = await lock(app, { amount: 12.5, recipient: 'agent-b' });
+    expect(e).toMatchObject({
+      task_id: 'task-1', amount: '12.5', amount_base_units: '12500000', decimals: 6, token: 'OPTX', status: 'locked',
+      recipient: 'agent-b', gaze_required: true, released_at: null, released_to: null, refunded_at: null,
+    });
+    expect(e.escrow_id).toMatch(/^esc_/);
+    expect(Date.parse(e.expires_at) - Date.parse(e.created_at)).toBe(86_400_000);
+    const d = (await app.json<Json>('GET', `/api/wallet/escrow/${e.escrow_id}`)).body;
+    expect(d.events).toEqual([{ from: null, to: 'locked', actor: 'api', at: e.created_at, detail: { amount: '12500000', token: 'OPTX', ttl_seconds: 86400 } }]);
+    expect(await overview(app)).toMatchObject({ token: 'OPTX', locked: '12.5', count: 1 });
+  });
+
+  test("amounts use the token's decimals, exactly, far past 64-bit integers", async () => {
+    const app = await open();
+    const dai = await lock(app, { token: 'DAI', amount: '123456789.123456789012345678', ttl_seconds: 60 });
+    expect([dai.decimals, dai.amount_base_units]).toEqual([18, '123456789123456789012345678']);
+    await lock(app, { token: 'DAI', amount: '0.000000000000000001' });
+    expect((await overview(app)).by_token.DAI).toEqual({ locked: '123456789.123456789012345679', released: '0', refunded: '0', expired: '0', count: 2 });
+  });
+
+  test('bad input is 422 and creates nothing', async () => {
+    const app = await open();
+    const bad: Json[] = [
+      { amount: 0 }, { amount: '0.000000' }, { amount: -1 }, { amount: 'ten' }, { amount: '1.0000001' }, { amount: '1e3' },
+      { amount: `1${'0'.repeat(80)}` }, { ttl_seconds: 59 }, { ttl_seconds: 604_801 }, { ttl_seconds: 1.5 }, { task_id: '' },
+      { token: 'no spaces' }, { recipient: 'a/b' }, { gaze_required: 'yes' },
+    ];
+    for (const b of bad) {
+      const r = await app.json<Json>('POST', '/api/wallet/escrow', { task_id: 'task-1', amount: '1', ...b });
+      expect([JSON.stringify(b), r.status, r.body.code]).toEqual([JSON.stringify(b), 422, 'validation_error']);
+    }
+    const precision = await app.json<Json>('POST', '/api/wallet/escrow', { task_id: 't', amount: '1.0000001' });
+    expect(precision.body.errors).toEqual([{ path: 'amount', message: 'OPTX has 6 decimals; the amount has more' }]);
+    expect((await app.fetch('/api/wallet/escrow', { method: 'POST', body: '{' })).status).toBe(400);
+    expect((await app.json<Json>('GET', '/api/wallet/escrow')).body.total).toBe(0);
+    expect((await overview(app)).count).toBe(0);
+  });
+});
+
+describe('POST /api/wallet/escrow/release', () => {
+  test('a verified gaze session releases; the transition is recorded; a second release is 409', async () => {
+    const app = await open();
+    const e = await lock(app, { amount: '3.25' });
+    aaron.verify('gaze-1');
+    const r = await release(app, { escrow_id: e.escrow_id, recipient: 'agent-b', gaze_session_id: 'gaze-1', actor: 'creator' });
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({ escrow_id: e.escrow_id, status: 'released', amount: '3.25', token: 'OPTX', recipient: 'agent-b', released_at: r.body.released_at, settlement: 'pending_on_chain' });
+    expect(aaron.requests).toEqual(['gaze-1']);
+    const d = (await app.json<Json>('GET', `/api/wallet/escrow/${e.escrow_id}`)).body;
+    expect(d).toMatchObject({ status: 'released', released_to: 'agent-b', released_at: r.body.released_at });
+    expect(d.events[1]).toEqual({ from: 'locked', to: 'released', actor: 'creator', at: r.body.released_at, detail: { recipient: 'agent-b', gaze_session_id: 'gaze-1' } });
+    const again = await release(app, { escrow_id: e.escrow_id, recipient: 'agent-b', gaze_session_id: 'gaze-1' });
+    expect([again.status, again.body.code, again.body.status]).toEqual([409, 'escrow_not_locked', 'released']);
+    expect((await refund(app, e.escrow_id)).status).toBe(409);
+    expect(await overview(app)).toMatchObject({ locked: '0', released: '3.25', count: 1 });
+  });
+
+  test('gaze refusals are 403 (503 when AARON is missing or down) and change nothing', async () => {
+    const app = await open();
+    const e = await lock(app);
+    expect((await release(app, { escrow_id: e.escrow_id, recipient: 'x' })).body.code).toBe('gaze_required');
+    aaron.sessions.set('pending', { status: 'pending' });
+    let r = await release(app, { escrow_id: e.escrow_id, recipient: 'x', gaze_session_id: 'pending' });
+    expect([r.status, r.body.code]).toEqual([403, 'gaze_not_verified']);
+    aaron.verify('old', 301_000);
+    r = await release(app, { escrow_id: e.escrow_id, recipient: 'x', gaze_session_id: 'old' });
+    expect([r.status, r.body.code]).toEqual([403, 'gaze_stale']);
+    aaron.behavior.hang = true;
+    r = await release(app, { escrow_id: e.escrow_id, recipient: 'x', gaze_session_id: 'old' });
+    expect([r.status, r.body.code]).toEqual([503, 'gaze_unavailable']);
+    const d = (await app.json<Json>('GET', `/api/wallet/escrow/${e.escrow_id}`)).body;
+    expect([d.status, d.events.length]).toEqual(['locked', 1]);
+
+    const noAaron = await makeTestApp();
+    try {
+      const e2 = (await noAaron.json<Json>('POST', '/api/wallet/escrow', { task_id: 't', amount: 1 })).body;
+      r = await release(noAaron, { escrow_id: e2.escrow_id, recipient: 'x', gaze_session_id: 'g' });
+      expect([r.status, r.body.code]).toEqual([503, 'gaze_unavailable']);
+    } finally {
+      noAaron.close();
+    }
+  });
+
+  test('no gaze needed when gaze_required is false; a fixed recipient must match (403); unknown ids 404', async () => {
+    const app = await open();
+    const e = await lock(app, { gaze_required: false, recipient: 'agent-b' });
+    let r = await release(app, { escrow_id: e.escrow_id, recipient: 'agent-c' });
+    expect([r.status, r.body.code]).toEqual([403, 'recipient_mismatch']);
+    r = await release(app, { escrow_id: e.escrow_id, recipient: 'agent-b' });
+    expect(r.status).toBe(200);
+    expect(aaron.requests).toEqual([]);
+    r = await release(app, { escrow_id: 'esc_nope', recipient: 'agent-b' });
+    expect([r.status, r.body.code]).toEqual([404, 'escrow_not_found']);
+    expect((await release(app, { escrow_id: e.escrow_id })).status).toBe(422);
+  });
+
+  test('an expired entry cannot be released (410) but can be refunded', async () => {
+    const app = await open();
+    const e = await lock(app, { gaze_required: false });
+    expire(app, e.escrow_id);
+    const r = await release(app, { escrow_id: e.escrow_id, recipient: 'x' });
+    expect([r.status, r.body.code, r.body.status]).toEqual([410, 'escrow_expired', 'expired']);
+    const f = await refund(app, e.escrow_id, { actor: 'creator', reason: 'task abandoned' });
+    expect(f.status).toBe(200);
+    expect(f.body).toEqual({ escrow_id: e.escrow_id, status: 'refunded', amount: '10', token: 'OPTX', refunded_at: f.body.refunded_at });
+    const d = (await app.json<Json>('GET', `/api/wallet/escrow/${e.escrow_id}`)).body;
+    expect(d.events[1]).toEqual({ from: 'expired', to: 'refunded', actor: 'creator', at: f.body.refunded_at, detail: { reason: 'task abandoned' } });
+  });
+});
+
+describe('POST /api/wallet/escrow/{id}/refund', () => {
+  test('refunds a locked entry once; refunded or released entries are 409; unknown 404', async () => {
+    const app = await open();
+    const e = await lock(app, { amount: '7' });
+    const f = await refund(app, e.escrow_id);
+    expect(f.status).toBe(200);
+    const again = await refund(app, e.escrow_id);
+    expect([again.status, again.body.code, again.body.status]).toEqual([409, 'escrow_not_refundable', 'refunded']);
+    expect((await release(app, { escrow_id: e.escrow_id, recipient: 'x', gaze_session_id: 'g' })).status).toBe(409);
+    expect((await refund(app, 'esc_missing')).status).toBe(404);
+    expect((await refund(app, 'bad id!')).status).toBe(422);
+    expect(await overview(app)).toMatchObject({ locked: '0', refunded: '7', count: 1 });
+  });
+});
+
+describe('GET /api/wallet/escrow', () => {
+  test('expiry is applied before filtering; task filter; true total; paging', async () => {
+    const app = await open();
+    const a = await lock(app, { task_id: 'A', amount: 1 });
+    const b = await lock(app, { task_id: 'A', amount: 2 });
+    const c = await lock(app, { task_id: 'B', amount: 4 });
+    expire(app, b.escrow_id);
+    await refund(app, c.escrow_id);
+    const list = async (q: string) => (await app.json<Json>('GET', `/api/wallet/escrow${q}`)).body;
+    expect((await list('?status=locked')).escrows.map((x: Json) => x.escrow_id)).toEqual([a.escrow_id]);
+    const expired = await list('?status=expired');
+    expect([expired.total, expired.escrows[0].escrow_id, expired.escrows[0].status]).toEqual([1, b.escrow_id, 'expired']);
+    expect((await list('?status=refunded')).total).toBe(1);
+    expect((await list('?task_id=A')).total).toBe(2);
+    const page = await list('?limit=1&offset=1');
+    expect([page.total, page.escrows.length, page.limit, page.offset]).toEqual([3, 1, 1, 1]);
+    expect(await overview(app)).toMatchObject({ locked: '1', expired: '2', refunded: '4', released: '0', count: 3 });
+    for (const q of ['?status=open', '?limit=0', '?offset=-2', '?task_id=a%20b']) expect((await app.json<Json>('GET', `/api/wallet/escrow${q}`)).status).toBe(422);
+    expect((await app.json<Json>('GET', '/api/wallet/escrow/esc_none')).status).toBe(404);
+  });
+});
+
+describe('concurrency and exact totals', () => {
+  test('racing releases and refunds: exactly one wins per entry, with exactly one transition event', async () => {
+    const app = await open();
+    aaron.verify('g');
+    const entries = await Promise.all(Array.from({ length: 12 }, (_, i) => lock(app, { task_id: `t${i}`, amount: `${i + 1}.5` })));
+    const attempts = entries.flatMap((e) => [
+      ...Array.from({ length: 3 }, () => release(app, { escrow_id: e.escrow_id, recipient: 'r', gaze_session_id: 'g' })),
+      ...Array.from({ length: 3 }, () => refund(app, e.escrow_id)),
+    ]);
+    const results = await Promise.all(attempts);
+    for (let i = 0; i < entries.length; i++) {
+      const mine = results.slice(i * 6, i * 6 + 6);
+      expect(mine.filter((r) => r.status === 200)).toHaveLength(1);
+      expect(mine.filter((r) => r.status === 409)).toHaveLength(5);
+      const d = (await app.json<Json>('GET', `/api/wallet/escrow/${entries[i]!.escrow_id}`)).body;
+      expect(d.events).toHaveLength(2);
+      expect(d.events[1].to).toBe(d.status);
+    }
+    const rows = (await app.json<Json>('GET', '/api/wallet/escrow?limit=500')).body.escrows as Json[];
+    const sum = (st: string) => rows.filter((r) => r.status === st).reduce((s, r) => s + BigInt(r.amount_base_units), 0n);
+    const o = await overview(app);
+    expect([toUnits(o.released, 6), toUnits(o.refunded, 6), toUnits(o.locked, 6)]).toEqual([sum('released'), sum('refunded'), 0n]);
+    expect(sum('released') + sum('refunded')).toBe(entries.reduce((s, e) => s + BigInt(e.amount_base_units), 0n));
+  });
+
+  test('property: after any sequence of locks, releases, refunds and expiries the overview sums the ledger exactly', async () => {
+    const app = await open();
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('lock' as const), token: fc.constantFrom('OPTX', 'DAI'), units: fc.bigInt({ min: 1n, max: 10n ** 30n }) }),
+      fc.record({ kind: fc.constantFrom('release' as const, 'refund' as const, 'expire' as const), pick: fc.nat() }),
+    );
+    await fc.assert(fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 25 }), async (ops) => {
+      for (const o of ops) {
+        const ids = ((await app.json<Json>('GET', '/api/wallet/escrow?status=locked&limit=500')).body.escrows as Json[]).map((e) => e.escrow_id as string);
+        if (o.kind === 'lock') {
+          const d = o.token === 'DAI' ? 18 : 6;
+          const units = o.token === 'DAI' ? o.units : o.units % 10n ** 15n + 1n;
+          const whole = units / 10n ** BigInt(d);
+          const frac = (units % 10n ** BigInt(d)).toString().padStart(d, '0');
+          await lock(app, { token: o.token, amount: `${whole}.${frac}`, gaze_required: false });
+        } else if (ids.length) {
+          const id = ids[o.pick % ids.length] as string;
+          if (o.kind === 'release') expect((await release(app, { escrow_id: id, recipient: 'r' })).status).toBe(200);
+          else if (o.kind === 'refund') expect((await refund(app, id)).status).toBe(200);
+          else expire(app, id);
+        }
+      }
+      const rows = (await app.json<Json>('GET', '/api/wallet/escrow?limit=500')).body.escrows as Json[];
+      const o = (await overview(app)).by_token as Record<string, Json>;
+      for (const token of ['OPTX', 'DAI']) {
+        const d = token === 'DAI' ? 18 : 6;
+        const mine = rows.filter((r) => r.token === token);
+        for (const st of ['locked', 'released', 'refunded', 'expired']) {
+          const expected = mine.filter((r) => r.status === st).reduce((s, r) => s + BigInt(r.amount_base_units), 0n);
+          expect(toUnits(o[token]?.[st] ?? '0', d)).toBe(expected);
+        }
+        expect(o[token]?.count ?? 0).toBe(mine.length);
+      }
+    }), { numRuns: 15 });
+  });
+});

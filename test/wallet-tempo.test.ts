@@ -1,0 +1,280 @@
+import { afterAll, afterEach, beforeEach, describe, expect, test } from 'bun:test';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError } from '../src/config';
+import { startFakeHermes } from './fakes/hermes';
+import { closedUrl, makeTestApp, tempDir, type TestApp } from './helpers/app';
+
+type Json = Record<string, any>;
+const hermes = await startFakeHermes();
+afterAll(() => hermes.stop());
+
+let t: TestApp | null = null;
+beforeEach(() => hermes.reset());
+afterEach(() => {
+  t?.close();
+  t = null;
+});
+
+async function open(env: Record<string, string> = {}): Promise<TestApp> {
+  t = await makeTestApp({ env: { HERMES_AGENT_URL: hermes.url, HERMES_API_KEY: 'test-upstream-key', HEDGEHOG_TIMEOUT_S: '0.5', ...env } });
+  return t;
+}
+
+function pricingFile(text: string, ext = 'yaml'): string {
+  const path = join(tempDir('pricing-'), `pricing.${ext}`);
+  writeFileSync(path, text);
+  return path;
+}
+
+const completions = () => hermes.requests.filter((r) => r.path === '/v1/chat/completions');
+
+/** Exact micro-USD cost of a call as the ledger must compute it (each part rounded up). */
+function expectedMicro(inTok: number, outTok: number, inPer1k: bigint, outPer1k: bigint, margin: bigint): bigint {
+  const up = (n: number, p: bigint) => (BigInt(n) * p + 999n) / 1000n;
+  return up(inTok, inPer1k) + up(outTok, outPer1k) + margin;
+}
+const usd = (micro: bigint) => {
+  const s = micro.toString().padStart(7, '0');
+  const frac = s.slice(-6).replace(/0+$/, '');
+  return `${s.slice(0, -6)}${frac ? `.${frac}` : ''}`;
+};
+
+describe('POST /api/wallet/tempo/call', () => {
+  test('forwards to HEDGEHOG, prices the call and records it', async () => {
+    const app = await open();
+    hermes.behavior.usage = { input_tokens: 1200, output_tokens: 345 };
+    const r = await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'agent-7', prompt: 'hello there' });
+    expect(r.status).toBe(200);
+    expect(r.body.result).toEqual({ role: 'assistant', content: 'You said: hello there', tool_calls: null, finish_reason: 'stop' });
+    expect(r.body.usage).toEqual({ prompt_tokens: 1200, completion_tokens: 345, total_tokens: 1545, reported: true });
+    // Built-in table: 0.003 / 0.015 USD per 1k tokens, 0.001 per call.
+    expect(r.body.billing).toEqual({ input_cost_usd: '0.0036', output_cost_usd: '0.005175', cost_usd: '0.008775', margin_usd: '0.001', total_usd: '0.009775', token: 'USDC' });
+    expect(r.body.call_id).toMatch(/^call_/);
+    expect(r.body.caller_id).toBe('agent-7');
+    expect(typeof r.body.latency_ms).toBe('number');
+    const sent = completions()[0]!;
+    expect(JSON.parse(sent.body)).toEqual({ messages: [{ role: 'user', content: 'hello there' }], stream: false });
+    const usage = await app.json<Json>('GET', '/api/wallet/tempo/usage');
+    const { result: _result, ...record } = r.body;
+    expect(usage.body.calls).toEqual([record]);
+    expect(usage.body.totals).toEqual({ total_calls: 1, total_tokens: 1545, total_cost_usd: '0.008775', total_margin_usd: '0.001', total_billed_usd: '0.009775' });
+  });
+
+  test('messages, model, max_tokens, temperature and tools are passed through; HEDGEHOG_URL may end in /v1', async () => {
+    const app = await open({ HEDGEHOG_URL: `${hermes.url}/v1`, HEDGEHOG_API_KEY: 'test-upstream-key' });
+    const tools = [{ type: 'function', function: { name: 'f', parameters: {} } }];
+    const body = { caller_id: 'c1', model: 'hermes-agent', messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hi' }], max_tokens: 50, temperature: 0.2, tools };
+    const r = await app.json<Json>('POST', '/api/wallet/tempo/call', body);
+    expect(r.status).toBe(200);
+    expect(r.body.model).toBe('hermes-agent');
+    expect(JSON.parse(completions()[0]!.body)).toEqual({ model: 'hermes-agent', messages: body.messages, max_tokens: 50, temperature: 0.2, tools, stream: false });
+  });
+
+  test("the client's credentials never reach HEDGEHOG; the sidecar's key does", async () => {
+    const app = await open({ API_KEY: 'client-key', HEDGEHOG_API_KEY: 'test-upstream-key' });
+    const r = await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', prompt: 'x' }, {
+      authorization: 'Bearer client-key', cookie: 'session=abc', payment: 'token', 'payment-receipt': 'r', 'x-api-key': 'k',
+    });
+    expect(r.status).toBe(200);
+    const h = completions()[0]!.headers;
+    expect(h.authorization).toBe('Bearer test-upstream-key');
+    for (const k of ['cookie', 'payment', 'payment-receipt', 'x-api-key']) expect(h[k]).toBeUndefined();
+  });
+
+  test('bad input is refused with 422 and nothing is called or billed', async () => {
+    const app = await open();
+    const bad = [
+      { caller_id: 'c' },
+      { caller_id: 'c', prompt: 'x', messages: [{ role: 'user', content: 'y' }] },
+      { caller_id: 'bad id!', prompt: 'x' },
+      { caller_id: 'c', prompt: '' },
+      { caller_id: 'c', messages: [] },
+      { caller_id: 'c', prompt: 'x', temperature: 5 },
+      { prompt: 'x' },
+    ];
+    for (const b of bad) {
+      const r = await app.json<Json>('POST', '/api/wallet/tempo/call', b);
+      expect([r.status, r.body.code]).toEqual([422, 'validation_error']);
+    }
+    expect((await app.fetch('/api/wallet/tempo/call', { method: 'POST', body: '{"caller_id":' })).status).toBe(400);
+    expect(completions()).toHaveLength(0);
+    expect((await app.json<Json>('GET', '/api/wallet/tempo/usage')).body.totals.total_calls).toBe(0);
+  });
+
+  test('an upstream failure bills nothing: non-2xx → 502, timeout → 504, unreachable → 502', async () => {
+    const app = await open();
+    hermes.behavior.statusOverride['/v1/chat/completions'] = 500;
+    let r = await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', prompt: 'x' });
+    expect([r.status, r.body.code, r.body.upstream_status]).toEqual([502, 'hedgehog_error', 500]);
+    hermes.behavior.statusOverride = {};
+    hermes.behavior.hang['/v1/chat/completions'] = true;
+    r = await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', prompt: 'x' });
+    expect([r.status, r.body.code]).toEqual([504, 'hedgehog_timeout']);
+    hermes.behavior.hang = {};
+    expect((await app.json<Json>('GET', '/api/wallet/tempo/usage')).body.totals.total_calls).toBe(0);
+
+    const down = await makeTestApp({ env: { HEDGEHOG_URL: await closedUrl() } });
+    try {
+      r = await down.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', prompt: 'x' });
+      expect([r.status, r.body.code]).toEqual([502, 'hedgehog_unreachable']);
+      expect((await down.json<Json>('GET', '/api/wallet/tempo/usage')).body.total).toBe(0);
+    } finally {
+      down.close();
+    }
+  });
+
+  test('a client that goes away cancels the HEDGEHOG call at once and is not billed', async () => {
+    const app = await open({ HEDGEHOG_TIMEOUT_S: '60' });
+    hermes.behavior.hang['/v1/chat/completions'] = true;
+    const ac = new AbortController();
+    const pending = app.fetch('/api/wallet/tempo/call', {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ caller_id: 'c', prompt: 'x' }), signal: ac.signal,
+    }).then((r) => r.status, () => 'aborted');
+    while (completions().length === 0) await Bun.sleep(5);
+    ac.abort();
+    await pending;
+    while (!hermes.aborted.includes('/v1/chat/completions')) await Bun.sleep(5);
+    expect((await app.json<Json>('GET', '/api/wallet/tempo/usage')).body.total).toBe(0);
+  });
+
+  test('an answer that is not a chat completion bills nothing (502); one without usage bills the margin only', async () => {
+    let answer: unknown = '<html>oops</html>';
+    const odd = Bun.serve({ port: 0, fetch: () => (typeof answer === 'string' ? new Response(answer) : Response.json(answer)) });
+    try {
+      const app = await open({ HEDGEHOG_URL: `http://127.0.0.1:${odd.port}` });
+      let r = await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', prompt: 'x' });
+      expect([r.status, r.body.code]).toEqual([502, 'hedgehog_invalid_response']);
+      answer = { choices: [] };
+      r = await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', prompt: 'x' });
+      expect([r.status, r.body.code]).toEqual([502, 'hedgehog_invalid_response']);
+      expect((await app.json<Json>('GET', '/api/wallet/tempo/usage')).body.total).toBe(0);
+      answer = { model: 'm', choices: [{ message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }] };
+      r = await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', prompt: 'x' });
+      expect(r.status).toBe(200);
+      expect(r.body.usage).toEqual({ prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, reported: false });
+      expect(r.body.billing.total_usd).toBe('0.001');
+      expect(r.body.model).toBe('m');
+    } finally {
+      odd.stop(true);
+    }
+  });
+});
+
+describe('usage ledger', () => {
+  test('exact totals over many calls (prices that do not divide evenly), filters, paging', async () => {
+    const path = pricingFile(`token: pathUSD
+margin_per_call_usd: 0.000007
+default: { input_per_1k_usd: "0.000123", output_per_1k_usd: 0.000457 }
+models:
+  big: { input_per_1k_usd: 1.5, output_per_1k_usd: "2.000001", margin_per_call_usd: 0.25 }
+`);
+    const app = await open({ TEMPO_PRICING: path });
+    const expected = { a: 0n, b: 0n, tokens: 0, cost: 0n, margin: 0n };
+    // The fake counts words: prompts of varied lengths give varied token counts. In parallel: the
+    // ledger must record every call exactly once.
+    const results = await Promise.all(Array.from({ length: 60 }, async (_, i) => {
+      const caller = i % 3 === 0 ? 'a' : 'b';
+      const model = i % 5 === 0 ? 'big' : undefined;
+      const words = ((i * 7919) % 2000) + 1;
+      return { caller, model, r: await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: caller, ...(model ? { model } : {}), prompt: 'w '.repeat(words).trim() }) };
+    }));
+    for (const { r, caller, model } of results) {
+      expect(r.status).toBe(200);
+      const u = r.body.usage;
+      const big = model === 'big';
+      const total = expectedMicro(u.prompt_tokens, u.completion_tokens, big ? 1_500_000n : 123n, big ? 2_000_001n : 457n, big ? 250_000n : 7n);
+      expect(r.body.billing.total_usd).toBe(usd(total));
+      expected[caller as 'a' | 'b'] += total;
+      expected.tokens += u.total_tokens;
+      expected.margin += big ? 250_000n : 7n;
+      expected.cost += total - (big ? 250_000n : 7n);
+    }
+    const all = await app.json<Json>('GET', '/api/wallet/tempo/usage?limit=500');
+    expect(all.body.totals).toEqual({
+      total_calls: 60, total_tokens: expected.tokens, total_cost_usd: usd(expected.cost), total_margin_usd: usd(expected.margin), total_billed_usd: usd(expected.a + expected.b),
+    });
+    expect(all.body.calls).toHaveLength(60);
+    expect(all.body.calls.every((c: Json) => c.billing.token === 'pathUSD')).toBe(true);
+    const a = await app.json<Json>('GET', '/api/wallet/tempo/usage?caller_id=a&limit=5&offset=5');
+    expect(a.body.total).toBe(20);
+    expect(a.body.calls).toHaveLength(5);
+    expect(a.body.caller_id).toBe('a');
+    expect(a.body.totals.total_billed_usd).toBe(usd(expected.a));
+    const created = all.body.calls.map((c: Json) => c.created_at);
+    expect(created).toEqual([...created].sort().reverse());
+    const future = await app.json<Json>('GET', `/api/wallet/tempo/usage?since=${new Date(Date.now() + 60_000).toISOString()}`);
+    expect(future.body.totals.total_calls).toBe(0);
+    const since = await app.json<Json>('GET', '/api/wallet/tempo/usage?since=2000-01-01');
+    expect([since.body.total, since.body.since]).toEqual([60, '2000-01-01T00:00:00.000Z']);
+  });
+
+  test('bad usage queries are 422', async () => {
+    const app = await open();
+    for (const q of ['since=yesterday', 'limit=0', 'limit=501', 'offset=-1', 'caller_id=a%20b']) {
+      expect((await app.json<Json>('GET', `/api/wallet/tempo/usage?${q}`)).status).toBe(422);
+    }
+  });
+});
+
+describe('pricing', () => {
+  test('GET /api/wallet/tempo/pricing shows the built-in table', async () => {
+    const app = await open();
+    const r = await app.json<Json>('GET', '/api/wallet/tempo/pricing');
+    expect(r.body).toEqual({
+      token: 'USDC', source: 'built-in', unit: 'usd_per_1k_tokens', rounding: 'each cost component is rounded up to 0.000001',
+      default: { input_per_1k_usd: '0.003', output_per_1k_usd: '0.015', margin_per_call_usd: '0.001' }, models: {}, caller_budget_usd: null,
+    });
+  });
+
+  test('a JSON table without a default refuses unlisted models before calling anyone', async () => {
+    const path = pricingFile(JSON.stringify({ models: { 'hermes-agent': { input_per_1k_usd: '0.01', output_per_1k_usd: '0.02' } } }), 'json');
+    const app = await open({ TEMPO_PRICING: path });
+    const p = (await app.json<Json>('GET', '/api/wallet/tempo/pricing')).body;
+    expect(p.default).toBeNull();
+    expect(p.models['hermes-agent']).toEqual({ input_per_1k_usd: '0.01', output_per_1k_usd: '0.02', margin_per_call_usd: '0' });
+    let r = await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', model: 'other', prompt: 'x' });
+    expect([r.status, r.body.code]).toEqual([422, 'unknown_model']);
+    r = await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', prompt: 'x' });
+    expect([r.status, r.body.code]).toEqual([422, 'unknown_model']);
+    expect(completions()).toHaveLength(0);
+    hermes.behavior.usage = { input_tokens: 1000, output_tokens: 1000 };
+    r = await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', model: 'hermes-agent', prompt: 'x' });
+    expect(r.body.billing.total_usd).toBe('0.03');
+  });
+
+  test('an unreadable or invalid pricing table stops start-up with the variable named', async () => {
+    const cases = [
+      '/nonexistent/pricing.yaml',
+      pricingFile('default: { input_per_1k_usd: 0.0000001, output_per_1k_usd: 1 }'),
+      pricingFile('default: { input_per_1k_usd: -1, output_per_1k_usd: 1 }'),
+      pricingFile('models: { m: { input: 1 } }'),
+      pricingFile('{{{'),
+    ];
+    for (const path of cases) {
+      let err: unknown;
+      try {
+        t = await makeTestApp({ env: { TEMPO_PRICING: path } });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toStartWith('Invalid TEMPO_PRICING');
+      t = null;
+    }
+  });
+});
+
+describe('per-caller budget', () => {
+  test('a caller that has used its budget gets 402; other callers are not affected', async () => {
+    const app = await open({ TEMPO_CALLER_BUDGET_USD: '0.02' });
+    hermes.behavior.usage = { input_tokens: 1000, output_tokens: 400 }; // 0.003 + 0.006 + 0.001 = 0.01 per call
+    expect((await app.json<Json>('GET', '/api/wallet/tempo/pricing')).body.caller_budget_usd).toBe('0.02');
+    for (let i = 0; i < 2; i++) expect((await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'spender', prompt: 'x' })).status).toBe(200);
+    const refused = await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'spender', prompt: 'x' });
+    expect(refused.status).toBe(402);
+    expect(refused.body).toMatchObject({ code: 'budget_exceeded', caller_id: 'spender', budget_usd: '0.02', spent_usd: '0.02' });
+    expect(completions()).toHaveLength(2);
+    expect((await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'other', prompt: 'x' })).status).toBe(200);
+  });
+});
