@@ -10,7 +10,6 @@ import { HermesClient } from './upstream/client';
 import { UpstreamProbe } from './upstream/probe';
 import type { PaymentGate } from './modules/auth/service';
 import { AaronGazeVerifier, type GazeVerifier } from './modules/gaze/service';
-import { MppPaymentGate } from './modules/mpp/service';
 import { openWallet, type Wallet } from './modules/wallet/service';
 
 export interface AppDeps {
@@ -36,7 +35,7 @@ export interface OpenOptions {
   shutdown?: AbortSignal;
 }
 
-export function openDeps(config: Config, opts: OpenOptions = {}): AppDeps {
+export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<AppDeps> {
   const log = opts.log ?? createLogger(config.log);
   const db = openDatabase(config.dataDir);
   const upstream = new HermesClient(config.hermes.url, config.hermes.apiKey, { timeoutMs: config.upstream.timeoutMs });
@@ -45,8 +44,9 @@ export function openDeps(config: Config, opts: OpenOptions = {}): AppDeps {
   let wallet: Wallet;
   let paymentGate: PaymentGate | null;
   try {
-    wallet = openWallet(config, db, gaze);
-    paymentGate = config.mpp.enabled ? new MppPaymentGate(config.mpp, db, log, config.wallet.rpcTimeoutMs) : null;
+    wallet = await openWallet(config, db, gaze);
+    // mppx (with viem) weighs ~60 MB of memory: loaded only when MPP is on.
+    paymentGate = config.mpp.enabled ? new (await import('./modules/mpp/service')).MppPaymentGate(config.mpp, db, log, config.wallet.rpcTimeoutMs) : null;
   } catch (err) {
     db.close();
     throw err;

@@ -32,7 +32,7 @@ async function main(): Promise<number> {
   const shutdown = new AbortController();
   let deps;
   try {
-    deps = openDeps(config, { shutdown: shutdown.signal });
+    deps = await openDeps(config, { shutdown: shutdown.signal });
   } catch (err) {
     // Some settings (EVM chains, the pricing table) can only be checked while opening.
     if (err instanceof ConfigError) {

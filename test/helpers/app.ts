@@ -53,7 +53,7 @@ export async function makeTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
   };
   const req = loadConfig({ argv: [], env, cwd: dir, home: dir });
   if (req.kind !== 'run') throw new Error('unexpected CLI request');
-  const deps = openDeps(req.config, { log: silentLogger });
+  const deps = await openDeps(req.config, { log: silentLogger });
   opts.patch?.(deps);
   const app = createApp(deps);
   const fetchApp = (path: string, init?: RequestInit) => app.handle(new Request(`http://localhost${path}`, init));

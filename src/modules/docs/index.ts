@@ -7,7 +7,6 @@
  * the document is completed here from each route's own body schema.
  */
 import { Elysia, type AnyElysia } from 'elysia';
-import { toOpenAPISchema } from '@elysiajs/openapi/openapi';
 import { z } from 'zod';
 import { DOCS_HTML } from './page';
 
@@ -15,7 +14,9 @@ const toJsonSchema = (s: z.ZodType) => z.toJSONSchema(s, { unrepresentable: 'any
 
 type Operation = { requestBody?: { content?: Record<string, unknown> } };
 
-export function buildOpenApiDocument(app: AnyElysia, version: string) {
+/** The generator is loaded on the first request for the document: it is not needed to serve the API. */
+export async function buildOpenApiDocument(app: AnyElysia, version: string) {
+  const { toOpenAPISchema } = await import('@elysiajs/openapi/openapi');
   const { paths, components } = toOpenAPISchema(app, undefined, undefined, { zod: toJsonSchema }, '3.1.2');
   for (const route of app.routes) {
     const body = route.hooks?.body as z.ZodType | undefined;
@@ -40,11 +41,11 @@ export function buildOpenApiDocument(app: AnyElysia, version: string) {
 
 /** `root` is read lazily: the document describes the whole app, which exists only once built. */
 export function docsPlugin(version: string, root: () => AnyElysia) {
-  let cached: { routes: number; doc: ReturnType<typeof buildOpenApiDocument> } | null = null;
+  let cached: { routes: number; doc: Awaited<ReturnType<typeof buildOpenApiDocument>> } | null = null;
   return new Elysia({ name: 'docs' })
-    .get('/openapi/json', () => {
+    .get('/openapi/json', async () => {
       const app = root();
-      if (cached?.routes !== app.routes.length) cached = { routes: app.routes.length, doc: buildOpenApiDocument(app, version) };
+      if (cached?.routes !== app.routes.length) cached = { routes: app.routes.length, doc: await buildOpenApiDocument(app, version) };
       return cached.doc;
     }, { detail: { tags: ['docs'], summary: 'OpenAPI 3.1 document of every route' } })
     .get('/openapi', () => new Response(DOCS_HTML, { headers: { 'content-type': 'text/html; charset=utf-8' } }), {

@@ -7,8 +7,14 @@ import type { PublicClient } from 'viem';
 import type { Config } from '../../config';
 import { isoNow } from '../../lib/time';
 import type { ResolvedChain } from './chains';
-import { evmClient, fetchEvmChain, type EvmChainBalance } from './evm';
-import { fetchSolanaBalance, type SolanaBalance, type SolanaTarget } from './solana';
+import type { EvmChainBalance } from './evm';
+import type { SolanaBalance, SolanaTarget } from './solana';
+
+/**
+ * viem and @solana/kit are loaded on the first balance fetch, not at start-up: together they cost
+ * tens of MB of memory and hundreds of ms of start time that a sidecar without a wallet never needs.
+ */
+const loadRpc = () => Promise.all([import('./evm'), import('./solana')]);
 
 export interface WalletBalances {
   solana: SolanaBalance | null;
@@ -33,17 +39,16 @@ export interface CachedBalances {
 type WalletConfig = Config['wallet'];
 
 export class BalanceService {
-  private readonly evm: { chain: ResolvedChain; client: PublicClient }[];
+  private evm: { chain: ResolvedChain; client: PublicClient }[] | null = null;
   private readonly solana: SolanaTarget[];
   private snapshot: BalanceSnapshot | null = null;
   private inflight: Promise<BalanceSnapshot> | null = null;
 
   constructor(
     private readonly cfg: WalletConfig,
-    chains: readonly ResolvedChain[],
+    private readonly chains: readonly ResolvedChain[],
     private readonly now: () => number = Date.now,
   ) {
-    this.evm = chains.map((chain) => ({ chain, client: evmClient(chain, cfg.rpcTimeoutMs) }));
     const sol = cfg.solana;
     this.solana = [
       { network: 'mainnet-beta', url: sol.rpcUrl, tokens: sol.tokens.filter((t) => t.network === 'mainnet') },
@@ -76,10 +81,12 @@ export class BalanceService {
     const { solana, evm, rpcTimeoutMs } = this.cfg;
     const solAddress = solana.address;
     const evmAddress = evm.address;
+    const [{ evmClient, fetchEvmChain }, { fetchSolanaBalance }] = await loadRpc();
+    const clients = (this.evm ??= this.chains.map((chain) => ({ chain, client: evmClient(chain, rpcTimeoutMs) })));
     const [mainnet, devnet, chains] = await Promise.all([
       solAddress ? fetchSolanaBalance(solAddress, this.solana[0] as SolanaTarget, rpcTimeoutMs) : null,
       solAddress ? fetchSolanaBalance(solAddress, this.solana[1] as SolanaTarget, rpcTimeoutMs) : null,
-      evmAddress ? Promise.all(this.evm.map((e) => fetchEvmChain(e.client, e.chain, evmAddress, rpcTimeoutMs))) : null,
+      evmAddress ? Promise.all(clients.map((e) => fetchEvmChain(e.client, e.chain, evmAddress, rpcTimeoutMs))) : null,
     ]);
     const at = this.now();
     const snapshot: BalanceSnapshot = {

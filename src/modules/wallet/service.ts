@@ -3,13 +3,12 @@
  * escrow ledger. Configuration problems found here (an unknown EVM chain, an unreadable pricing
  * table, an address @solana/kit refuses) stop start-up with a ConfigError.
  */
-import { isAddress } from '@solana/kit';
 import { ConfigError, type Config } from '../../config';
 import type { DbHandle } from '../../db';
 import { toBaseUnits } from '../../lib/money';
 import type { GazeVerifier } from '../gaze/service';
 import { BalanceService } from './balances';
-import { resolveEvmChains, type ResolvedChain } from './chains';
+import type { ResolvedChain } from './chains';
 import { EscrowLedger } from './escrow';
 import { loadPricing, MICRO_DECIMALS } from './pricing';
 import { TempoBilling } from './tempo';
@@ -24,13 +23,17 @@ export interface Wallet {
   escrow: EscrowLedger;
 }
 
-export function openWallet(config: Config, handle: DbHandle, gaze: GazeVerifier): Wallet {
+/** Async because the chain libraries are loaded only when the configuration names a chain. */
+export async function openWallet(config: Config, handle: DbHandle, gaze: GazeVerifier): Promise<Wallet> {
   const w = config.wallet;
-  if (w.solana.address && !isAddress(w.solana.address)) throw new ConfigError('Invalid SOLANA_ADDRESS: not a 32-byte base58 Solana address.');
-  for (const t of w.solana.tokens) {
-    if (!isAddress(t.mint)) throw new ConfigError(`Invalid SOLANA_TOKENS: the mint of ${t.symbol} is not a 32-byte base58 address.`);
+  if (w.solana.address || w.solana.tokens.length) {
+    const { isAddress } = await import('@solana/kit');
+    if (w.solana.address && !isAddress(w.solana.address)) throw new ConfigError('Invalid SOLANA_ADDRESS: not a 32-byte base58 Solana address.');
+    for (const t of w.solana.tokens) {
+      if (!isAddress(t.mint)) throw new ConfigError(`Invalid SOLANA_TOKENS: the mint of ${t.symbol} is not a 32-byte base58 address.`);
+    }
   }
-  const chains = resolveEvmChains(w.evm.rpcUrls, w.evm.tokens);
+  const chains = w.evm.rpcUrls.length || w.evm.tokens.length ? (await import('./chains')).resolveEvmChains(w.evm.rpcUrls, w.evm.tokens) : [];
   const budget = config.tempo.callerBudgetUsd === null ? null : toBaseUnitsOrFail(config.tempo.callerBudgetUsd);
   const billing = new TempoBilling(handle, loadPricing(config.tempo.pricingPath), config.hedgehog, budget);
   // An escrow token takes the decimals an EVM token of that symbol is configured with; 6 otherwise.
