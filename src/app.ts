@@ -15,6 +15,8 @@ import { Authenticator } from './modules/auth/service';
 import { docsPlugin } from './modules/docs';
 import { gatewayPlugin } from './modules/gateway';
 import { chatCompletionsStreamPlugin, v1ProxyPlugin } from './modules/proxy';
+import { chatPlugin } from './modules/chat';
+import { sessionsPlugin } from './modules/sessions';
 
 export function createApp(deps: AppDeps) {
   const { config, log } = deps;
@@ -60,7 +62,9 @@ export function createApp(deps: AppDeps) {
     .onParse(({ request }) => readJsonBody(request, config.server.maxBodyBytes))
     .use(docsPlugin(config.version, (): AnyElysia => app))
     .use(gatewayPlugin({ config, home: deps.home, probe: deps.probe, startedAt: deps.startedAt }))
-    .use(chatCompletionsStreamPlugin(proxyDeps));
+    .use(chatCompletionsStreamPlugin(proxyDeps))
+    .use(chatPlugin(deps.chat, config.chat.defaultFormat))
+    .use(sessionsPlugin(deps.sessions));
   app = built;
   return built;
 }

@@ -9,6 +9,11 @@ import { createLogger, type Logger } from './lib/log';
 import { HermesClient } from './upstream/client';
 import { UpstreamProbe } from './upstream/probe';
 import type { PaymentGate } from './modules/auth/service';
+import { SessionService } from './modules/sessions/service';
+import { StateDb } from './modules/sessions/state-db';
+import { TranscriptStore } from './modules/sessions/transcripts';
+import { UpstreamSessions } from './modules/sessions/upstream-sessions';
+import { ChatService } from './modules/chat/service';
 
 export interface AppDeps {
   config: Config;
@@ -22,6 +27,8 @@ export interface AppDeps {
   /** Aborted when the process is shutting down: open streams end with an `error` event. */
   shutdown: AbortSignal;
   startedAt: number;
+  sessions: SessionService;
+  chat: ChatService;
 }
 
 export interface OpenOptions {
@@ -34,20 +41,39 @@ export function openDeps(config: Config, opts: OpenOptions = {}): AppDeps {
   const db = openDatabase(config.dataDir);
   const upstream = new HermesClient(config.hermes.url, config.hermes.apiKey, { timeoutMs: config.upstream.timeoutMs });
   const probe = new UpstreamProbe(upstream, { intervalMs: config.upstream.probeIntervalMs, timeoutMs: config.upstream.probeTimeoutMs }, log);
+  const home = new HermesHome(config.hermes.home);
+  const shutdown = opts.shutdown ?? new AbortController().signal;
+  const sessions = new SessionService({
+    stateDb: new StateDb(home.paths.stateDb, log),
+    upstream: new UpstreamSessions(upstream),
+    transcripts: new TranscriptStore(db),
+    probe,
+  });
+  const chat = new ChatService({
+    sessions,
+    client: upstream,
+    idleTimeoutMs: config.upstream.idleTimeoutMs,
+    heartbeatMs: config.chat.heartbeatMs,
+    shutdown,
+    defaultModel: () => probe.state.model ?? home.configuredModel() ?? 'hermes-agent',
+  });
   return {
     config,
     log,
     db,
-    home: new HermesHome(config.hermes.home),
+    home,
     upstream,
     probe,
     paymentGate: null,
-    shutdown: opts.shutdown ?? new AbortController().signal,
+    shutdown,
     startedAt: Date.now(),
+    sessions,
+    chat,
   };
 }
 
 export function closeDeps(deps: AppDeps): void {
   deps.probe.stop();
+  deps.sessions.close();
   deps.db.close();
 }

@@ -1,0 +1,29 @@
+/** What both upstream adapters share: failures as ChatEvents and token usage in one shape. */
+import { z } from 'zod';
+import { ApiError } from '../../../lib/errors';
+import type { ChatEvent, NativeFrame, Usage } from '../model';
+
+export function failed(e: ApiError, native?: NativeFrame): ChatEvent {
+  return { type: 'failed', code: e.code, message: e.detail, status: e.status, ...(native ? { native } : {}) };
+}
+
+export const badChunk = (): ApiError => new ApiError(502, 'upstream_bad_chunk', 'The Hermes upstream sent a malformed stream frame.');
+
+const count = z.number().int().nonnegative();
+
+/** Hermes' `{input_tokens, output_tokens}` or OpenAI's `{prompt_tokens, completion_tokens}`. */
+export const UpstreamUsage = z.looseObject({
+  input_tokens: count.optional(),
+  output_tokens: count.optional(),
+  prompt_tokens: count.optional(),
+  completion_tokens: count.optional(),
+  total_tokens: count.optional(),
+});
+
+export function normalizeUsage(u: z.infer<typeof UpstreamUsage> | null | undefined): Usage | null {
+  if (!u) return null;
+  const input = u.input_tokens ?? u.prompt_tokens;
+  const output = u.output_tokens ?? u.completion_tokens;
+  if (input === undefined && output === undefined) return null;
+  return { input_tokens: input ?? 0, output_tokens: output ?? 0, total_tokens: u.total_tokens ?? (input ?? 0) + (output ?? 0) };
+}

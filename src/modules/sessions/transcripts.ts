@@ -1,0 +1,151 @@
+/**
+ * The sidecar's own transcript store (drizzle, in the sidecar's database): sessions created here,
+ * the turns of sessions chatted through the chat-completions fallback, and, for sessions the upstream
+ * owns, the usage streamed through the sidecar and a title set here.
+ */
+import { and, asc, count, eq, inArray, sql } from 'drizzle-orm';
+import type { DbHandle } from '../../db';
+import { chatMessages, chatSessions } from '../../db/schema';
+import { isoNow } from '../../lib/time';
+import { decodeContent, encodeContent, previewOf } from './content';
+import { SIDECAR_SOURCE, type Message, type Session } from './model';
+import type { SessionKey } from './state-db';
+
+export type TranscriptRow = typeof chatSessions.$inferSelect;
+
+export interface TokenUsage {
+  input_tokens: number;
+  output_tokens: number;
+}
+
+export interface RecordedTurn {
+  /** What the user sent: text, or multimodal parts. */
+  user: unknown;
+  /** When the user's message was sent (ms). */
+  userAt: number;
+  assistant: string;
+  reasoning: string | null;
+  usage: TokenUsage | null;
+  upstream: 'session-api' | 'chat-completions';
+  /** Store the two messages (fallback path); the session API keeps its own transcript. */
+  keepMessages: boolean;
+}
+
+const epoch = (ms = Date.now()) => ms / 1000;
+
+export class TranscriptStore {
+  constructor(private readonly h: DbHandle) {}
+
+  row(id: string): TranscriptRow | undefined {
+    return this.h.db.select().from(chatSessions).where(eq(chatSessions.id, id)).get();
+  }
+
+  rows(ids: string[]): Map<string, TranscriptRow> {
+    if (!ids.length) return new Map();
+    return new Map(this.h.db.select().from(chatSessions).where(inArray(chatSessions.id, ids)).all().map((r) => [r.id, r]));
+  }
+
+  /** Keys of the sessions that are the sidecar's own (bookkeeping rows are not sessions by themselves). */
+  keys(): SessionKey[] {
+    return this.h.db
+      .select({ id: chatSessions.id, lastActive: chatSessions.lastActive, startedAt: chatSessions.startedAt })
+      .from(chatSessions)
+      .where(eq(chatSessions.origin, 'sidecar'))
+      .all()
+      .map((r) => ({ ...r, source: SIDECAR_SOURCE }));
+  }
+
+  /** A sidecar session as the merged view shows it. */
+  toSession(r: TranscriptRow): Session {
+    const first = this.h.db
+      .select({ content: chatMessages.content })
+      .from(chatMessages)
+      .where(and(eq(chatMessages.sessionId, r.id), eq(chatMessages.role, 'user')))
+      .orderBy(asc(chatMessages.id))
+      .limit(1)
+      .get();
+    return {
+      id: r.id,
+      title: r.title,
+      model: r.model,
+      source: SIDECAR_SOURCE,
+      origin: 'sidecar',
+      started_at: r.startedAt,
+      ended_at: null,
+      last_active: r.lastActive,
+      message_count: r.messageCount,
+      tool_call_count: 0,
+      input_tokens: r.inputTokens,
+      output_tokens: r.outputTokens,
+      preview: first ? previewOf(first.content) : null,
+    };
+  }
+
+  /** Inserts a new sidecar session; false when the id is taken (the primary key decides races). */
+  create(s: { id: string; title?: string; model?: string }): boolean {
+    const now = Date.now();
+    const res = this.h.db.insert(chatSessions).values({
+      id: s.id, origin: 'sidecar', title: s.title ?? null, titleSet: s.title !== undefined, model: s.model ?? null,
+      startedAt: epoch(now), lastActive: epoch(now), createdAt: isoNow(now), updatedAt: isoNow(now),
+    }).onConflictDoNothing().returning({ id: chatSessions.id }).get();
+    return res !== undefined;
+  }
+
+  /** Sets the title shown for a session, creating a bookkeeping row for sessions owned upstream. */
+  setTitle(id: string, title: string | null): void {
+    const now = Date.now();
+    this.h.db.insert(chatSessions).values({
+      id, origin: 'upstream', title, titleSet: true, startedAt: epoch(now), lastActive: epoch(now), createdAt: isoNow(now), updatedAt: isoNow(now),
+    }).onConflictDoUpdate({ target: chatSessions.id, set: { title, titleSet: true, updatedAt: isoNow(now) } }).run();
+  }
+
+  /** Removes a session row and (cascade) its messages; false when there was none. */
+  delete(id: string): boolean {
+    return this.h.db.delete(chatSessions).where(eq(chatSessions.id, id)).returning({ id: chatSessions.id }).all().length > 0;
+  }
+
+  messages(id: string, limit: number, offset: number): { items: Message[]; total: number } {
+    const where = eq(chatMessages.sessionId, id);
+    const total = this.h.db.select({ n: count() }).from(chatMessages).where(where).get()?.n ?? 0;
+    const rows = this.h.db.select().from(chatMessages).where(where).orderBy(asc(chatMessages.id)).limit(limit).offset(offset).all();
+    return {
+      total,
+      items: rows.map((m) => ({
+        id: m.id, session_id: id, role: m.role, content: decodeContent(m.content), tool_calls: null,
+        tool_call_id: null, tool_name: null, timestamp: m.timestamp, reasoning: m.reasoning,
+      })),
+    };
+  }
+
+  /**
+   * Records a finished turn in one transaction: usage and activity on the session row (a bookkeeping
+   * row is created for sessions owned upstream), and the two messages when asked to keep them for a
+   * session of the sidecar's own.
+   */
+  recordTurn(id: string, turn: RecordedTurn): void {
+    const now = Date.now();
+    const input = turn.usage?.input_tokens ?? 0;
+    const output = turn.usage?.output_tokens ?? 0;
+    this.h.sqlite.transaction(() => {
+      const row = this.h.db.insert(chatSessions).values({
+        id, origin: 'upstream', startedAt: epoch(now), lastActive: epoch(now), inputTokens: input, outputTokens: output,
+        lastUpstream: turn.upstream, createdAt: isoNow(now), updatedAt: isoNow(now),
+      }).onConflictDoUpdate({
+        target: chatSessions.id,
+        set: {
+          inputTokens: sql`${chatSessions.inputTokens} + ${input}`,
+          outputTokens: sql`${chatSessions.outputTokens} + ${output}`,
+          lastActive: epoch(now),
+          lastUpstream: turn.upstream,
+          updatedAt: isoNow(now),
+        },
+      }).returning({ origin: chatSessions.origin }).get();
+      if (!turn.keepMessages || row?.origin !== 'sidecar') return;
+      this.h.db.insert(chatMessages).values([
+        { sessionId: id, role: 'user', content: encodeContent(turn.user), timestamp: epoch(turn.userAt) },
+        { sessionId: id, role: 'assistant', content: turn.assistant, reasoning: turn.reasoning, timestamp: epoch(now) },
+      ]).run();
+      this.h.db.update(chatSessions).set({ messageCount: sql`${chatSessions.messageCount} + 2` }).where(eq(chatSessions.id, id)).run();
+    }).immediate();
+  }
+}
