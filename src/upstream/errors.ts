@@ -48,3 +48,13 @@ export function midStreamError(err: unknown, idleMs: number): ApiError {
 /** The stream ended without its closing frame. */
 export const streamCutShort = (): ApiError =>
   new ApiError(502, 'upstream_disconnected', 'The Hermes upstream closed the stream before it was complete.');
+
+/**
+ * An upstream refusal as the answer of one of the sidecar's own routes: the upstream's 401 (our key)
+ * and its 5xx are a bad gateway (502), so they read neither as the client's fault nor as the sidecar's
+ * own crash; 504 keeps meaning "timed out". Code and message are kept.
+ */
+export function asGatewayError(e: ApiError): ApiError {
+  if (e.status !== 401 && (e.status < 500 || e.status === 502 || e.status === 504)) return e;
+  return new ApiError(502, e.code, e.detail);
+}

@@ -13,7 +13,7 @@ import { ApiError } from '../../lib/errors';
 import { linkedAbort } from '../../lib/http';
 import { eventStream, sseResponse } from '../../lib/sse';
 import type { HermesClient } from '../../upstream/client';
-import { outboundToApiError, streamCutShort } from '../../upstream/errors';
+import { asGatewayError, outboundToApiError, streamCutShort } from '../../upstream/errors';
 import type { Session } from '../sessions/model';
 import { sessionNotFound, type SessionService } from '../sessions/service';
 import { completionsEvents } from './adapters/completions';
@@ -134,7 +134,7 @@ export class ChatService {
       if (ev.type === 'completed') {
         return { session_id: t.sessionId, ...(runId ? { run_id: runId } : {}), message: { role: 'assistant', content: ev.text }, usage: ev.usage };
       }
-      if (ev.type === 'failed') throw new ApiError(ev.status, ev.code, ev.message);
+      if (ev.type === 'failed') throw asGatewayError(new ApiError(ev.status, ev.code, ev.message));
     }
     throw streamCutShort();
   }

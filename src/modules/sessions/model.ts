@@ -67,11 +67,12 @@ export const NewSessionId = z.string().regex(SAFE_ID, { error: 'expected 1-128 U
 
 const Title = z.string().trim().min(1, { error: 'must not be empty' }).max(256);
 
+/** An empty body is a session with a new id. */
 export const CreateSessionBody = z.object({
   id: NewSessionId.optional(),
   title: Title.optional(),
   model: z.string().trim().min(1).max(256).optional(),
-});
+}).default({});
 export type CreateSessionBody = z.infer<typeof CreateSessionBody>;
 
 export const PatchSessionBody = z.object({

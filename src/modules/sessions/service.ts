@@ -157,7 +157,7 @@ export class SessionService {
   async remove(id: string): Promise<void> {
     const src = this.sources();
     let found = false;
-    if (src.stateDb) found = this.d.stateDb.delete(id);
+    if (src.stateDb) found = await this.d.stateDb.delete(id);
     else if (src.upstream) found = await this.d.upstream.delete(id);
     const row = this.d.transcripts.row(id);
     this.d.transcripts.delete(id);

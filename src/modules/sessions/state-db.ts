@@ -14,7 +14,15 @@ import type { Logger } from '../../lib/log';
 import { decodeContent, parseToolCalls, previewOf } from './content';
 import type { Message, Session } from './model';
 
-const BUSY_TIMEOUT_MS = 5000;
+/** WAL readers are not blocked by the agent; this only covers a checkpoint or recovery in progress. */
+const READ_BUSY_TIMEOUT_MS = 1000;
+/**
+ * A delete waits for the agent's write lock in short synchronous slices (bun:sqlite blocks the thread
+ * while it waits) with async pauses between them, the way Hermes' own writers retry, so a busy agent
+ * never stalls the server: up to WRITE_ATTEMPTS × (WRITE_SLICE_MS + pause) ≈ 5 s in all.
+ */
+const WRITE_SLICE_MS = 50;
+const WRITE_ATTEMPTS = 40;
 
 interface Reader {
   db: Database;
@@ -69,7 +77,7 @@ export class StateDb {
     try {
       if (!this.reader) {
         const db = new Database(this.path, { readonly: true });
-        db.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+        db.run(`PRAGMA busy_timeout = ${READ_BUSY_TIMEOUT_MS}`);
         this.reader = { db, dev: st.dev, ino: st.ino, cookie: -1, sessions: new Set(), messages: new Set() };
       }
       const r = this.reader;
@@ -190,19 +198,27 @@ export class StateDb {
    * Deletes a session and its messages in one IMMEDIATE transaction (Hermes' own triggers keep its
    * FTS index right); child sessions keep living, detached, as Hermes itself does. False if absent.
    */
-  delete(id: string): boolean {
+  async delete(id: string): Promise<boolean> {
     const r = this.open();
     if (!r) return false;
     let w: Database | null = null;
     try {
       w = new Database(this.path, { readwrite: true, create: false });
-      w.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      w.run(`PRAGMA busy_timeout = ${WRITE_SLICE_MS}`);
       const db = w;
-      return db.transaction(() => {
+      const remove = db.transaction(() => {
         db.run('DELETE FROM messages WHERE session_id = ?', [id]);
         if (r.sessions.has('parent_session_id')) db.run('UPDATE sessions SET parent_session_id = NULL WHERE parent_session_id = ?', [id]);
         return db.run('DELETE FROM sessions WHERE id = ?', [id]).changes > 0;
-      }).immediate();
+      });
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return remove.immediate();
+        } catch (err) {
+          if (!isBusy(err) || attempt >= WRITE_ATTEMPTS) throw err;
+          await Bun.sleep(20 + Math.random() * 80);
+        }
+      }
     } catch (err) {
       throw unavailable(err, 'written');
     } finally {
@@ -224,9 +240,11 @@ function lastMessageAt(r: Reader): string {
   return r.messages.has('timestamp') ? '(SELECT MAX(m2.timestamp) FROM messages m2 WHERE m2.session_id = s.id)' : 'NULL';
 }
 
+const isBusy = (err: unknown) => /locked|busy/i.test(err instanceof Error ? err.message : String(err));
+
 function unavailable(err: unknown, verb: 'read' | 'written' = 'read'): ApiError {
   const msg = err instanceof Error ? err.message : String(err);
-  const busy = /locked|busy/i.test(msg);
+  const busy = isBusy(err);
   return new ApiError(503, busy ? 'state_db_busy' : 'state_db_unavailable',
     busy ? `The agent's state.db is locked by another writer and could not be ${verb}; try again.` : `The agent's state.db could not be ${verb}: ${msg}.`);
 }

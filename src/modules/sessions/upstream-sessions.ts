@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ApiError } from '../../lib/errors';
 import type { JsonResult } from '../../lib/http';
 import type { HermesClient } from '../../upstream/client';
-import { outboundToApiError, upstreamStatusError } from '../../upstream/errors';
+import { asGatewayError, outboundToApiError, upstreamStatusError } from '../../upstream/errors';
 import { decodeContent, parseToolCalls, previewOf } from './content';
 import type { Message, Session } from './model';
 
@@ -153,4 +153,4 @@ function parse<T extends z.ZodType>(schema: T, body: unknown, what: string): z.i
   return r.data;
 }
 
-const failed = (res: JsonResult): ApiError => upstreamStatusError(res.status, res.text);
+const failed = (res: JsonResult): ApiError => asGatewayError(upstreamStatusError(res.status, res.text));
