@@ -53,9 +53,9 @@ export class ChatService {
     let session: Session;
     let created = false;
     if ('id' in target) {
-      const found = await this.d.sessions.locate(target.id);
+      const found = await this.d.sessions.forChat(target.id);
       if (!found) throw sessionNotFound(target.id);
-      session = found.session;
+      session = found;
     } else {
       const { session_id, title, model } = target.create;
       session = await this.d.sessions.create({ id: session_id, title, model }, { upstream: false });

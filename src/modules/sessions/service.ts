@@ -104,6 +104,16 @@ export class SessionService {
     return primary ? { session: withOverride(primary, row), inStateDb, inUpstream, row } : null;
   }
 
+  /**
+   * The session a chat turn is for. A session of the sidecar's own is known without asking anyone,
+   * so chatting in it neither waits for nor depends on an upstream lookup; others are located.
+   */
+  async forChat(id: string): Promise<Session | null> {
+    const row = this.d.transcripts.row(id);
+    if (row?.origin === 'sidecar') return this.d.transcripts.toSession(row);
+    return (await this.locate(id))?.session ?? null;
+  }
+
   async get(id: string): Promise<Session> {
     const found = await this.locate(id);
     if (!found) throw sessionNotFound(id);
@@ -132,7 +142,9 @@ export class SessionService {
         throw exists();
       }
     }
-    return (await this.locate(id))?.session ?? this.d.transcripts.toSession(this.d.transcripts.row(id) as TranscriptRow);
+    const mine = this.d.transcripts.toSession(this.d.transcripts.row(id) as TranscriptRow);
+    // Created on the agent's side too: shown as every later read will show it.
+    return opts.upstream && this.upstreamApi ? ((await this.locate(id))?.session ?? mine) : mine;
   }
 
   /** Creates a session of the sidecar's own on the agent's side too (the native stream needs it there). */
