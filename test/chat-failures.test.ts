@@ -5,12 +5,12 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { closedUrl, makeTestApp, type TestApp } from './helpers/app';
+import { appOn, UPSTREAM_KEY } from './helpers/fake-app';
 import { sseEvents, sseReader, until, type SseEvent } from './helpers/sse-events';
 import { startFakeHermes, type FakeHermes, type HermesVersion } from './fakes/hermes';
 import { ChatService } from '../src/modules/chat/service';
 
-const KEY = 'test-upstream-key';
-const ENV = { HERMES_API_KEY: KEY, UPSTREAM_IDLE_TIMEOUT_S: '0.5', SSE_HEARTBEAT_S: '0.05' };
+const ENV = { UPSTREAM_IDLE_TIMEOUT_S: '0.5', SSE_HEARTBEAT_S: '0.05' };
 
 const PATHS: { name: string; version: HermesVersion; upstream: string; override: string; path: (id: string) => string }[] = [
   { name: 'native session stream', version: '0.17', upstream: 'session-api', override: '/api/sessions/*/chat/stream', path: (id) => `/api/sessions/${id}/chat/stream` },
@@ -33,8 +33,7 @@ for (const p of PATHS) {
     afterAll(() => fake.stop());
     beforeEach(async () => {
       fake.reset();
-      t = await makeTestApp({ env: { ...ENV, HERMES_AGENT_URL: fake.url } });
-      await t.deps.probe.probeNow();
+      t = await appOn(fake, ENV);
     });
     afterEach(async () => {
       // Whatever happened, the server still answers and a normal turn still completes.
@@ -167,7 +166,7 @@ for (const p of PATHS) {
     test('server shutdown ends an open stream with an error event and cancels the upstream', async () => {
       const shutdown = new AbortController();
       const s = await makeTestApp({
-        env: { ...ENV, HERMES_AGENT_URL: fake.url },
+        env: { ...ENV, HERMES_AGENT_URL: fake.url, HERMES_API_KEY: UPSTREAM_KEY },
         patch: (deps) => {
           deps.chat = new ChatService({
             sessions: deps.sessions, client: deps.upstream, idleTimeoutMs: 60_000, heartbeatMs: 50, shutdown: shutdown.signal, defaultModel: () => 'hermes-agent',

@@ -3,13 +3,12 @@
  * fallback (0.12), read the way JettChat reads the optx envelope and the way Hermes Workspace reads
  * the hermes-native format.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
-import { makeTestApp, type TestApp } from './helpers/app';
+import { describe, expect, test } from 'bun:test';
+import type { TestApp } from './helpers/app';
+import { appOn, UPSTREAM_KEY as KEY, useFakeHermes } from './helpers/fake-app';
 import { sseEvents, type SseEvent } from './helpers/sse-events';
-import { startFakeHermes, type FakeHermes } from './fakes/hermes';
+import type { FakeHermes } from './fakes/hermes';
 import { createStateDb } from './fixtures/state-db';
-
-const KEY = 'test-upstream-key';
 const post = (t: TestApp, path: string, body: unknown, headers: Record<string, string> = {}) =>
   t.fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
 
@@ -34,24 +33,13 @@ function workspace(events: SseEvent[]) {
   return { names: events.map((e) => e.event), text, completed, usage };
 }
 
-async function appFor(fake: FakeHermes, env: Record<string, string> = {}): Promise<TestApp> {
-  const t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: KEY, ...env } });
-  await t.deps.probe.probeNow();
-  return t;
-}
-
 describe('native session stream (Hermes 0.17)', () => {
   let fake: FakeHermes;
   let t: TestApp;
-  beforeAll(async () => {
-    fake = await startFakeHermes({ version: '0.17' });
+  useFakeHermes('0.17', (f, app) => {
+    fake = f;
+    t = app;
   });
-  afterAll(() => fake.stop());
-  beforeEach(async () => {
-    fake.reset();
-    t = await appFor(fake);
-  });
-  afterEach(() => t.close());
 
   test('new/chat/stream: a JettChat client reads session, content…, done and gets the exact text', async () => {
     const res = await post(t, '/api/sessions/new/chat/stream', { message: 'hello there', title: 'Greeting' }, { authorization: 'Bearer client-secret' });
@@ -116,7 +104,7 @@ describe('native session stream (Hermes 0.17)', () => {
   });
 
   test('CHAT_STREAM_FORMAT=hermes makes hermes the default; ?format=optx still gets the envelope', async () => {
-    const h = await appFor(fake, { CHAT_STREAM_FORMAT: 'hermes' });
+    const h = await appOn(fake, { CHAT_STREAM_FORMAT: 'hermes' });
     const hermes = await sseEvents(await post(h, '/api/sessions/new/chat/stream', { message: 'a b' }));
     expect(hermes[0]?.event).toBe('run.started');
     expect(hermes.at(-1)?.event).toBe('done');
@@ -175,15 +163,10 @@ describe('native session stream (Hermes 0.17)', () => {
 describe('chat-completions fallback (Hermes 0.12)', () => {
   let fake: FakeHermes;
   let t: TestApp;
-  beforeAll(async () => {
-    fake = await startFakeHermes({ version: '0.12' });
+  useFakeHermes('0.12', (f, app) => {
+    fake = f;
+    t = app;
   });
-  afterAll(() => fake.stop());
-  beforeEach(async () => {
-    fake.reset();
-    t = await appFor(fake);
-  });
-  afterEach(() => t.close());
 
   const completionsCalls = () => fake.requests.filter((r) => r.path === '/v1/chat/completions');
 

@@ -2,12 +2,11 @@
  * The merged session view and its routes: the sidecar's own sessions, the upstream session API as the
  * source when there is no state.db, the three together, bad input and concurrent creates.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { afterEach, beforeEach, describe, expect, test } from 'bun:test';
 import { makeTestApp, type TestApp } from './helpers/app';
+import { appOn, UPSTREAM_KEY as KEY, useFakeHermes } from './helpers/fake-app';
 import { startFakeHermes, type FakeHermes } from './fakes/hermes';
 import { createStateDb } from './fixtures/state-db';
-
-const KEY = 'test-upstream-key';
 const ids = (body: unknown) => (body as { items: { id: string }[] }).items.map((s) => s.id);
 
 describe('sidecar sessions (no state.db, no upstream)', () => {
@@ -84,16 +83,10 @@ describe('sidecar sessions (no state.db, no upstream)', () => {
 describe('upstream session API as the source (Hermes 0.17, no state.db)', () => {
   let fake: FakeHermes;
   let t: TestApp;
-  beforeAll(async () => {
-    fake = await startFakeHermes({ version: '0.17' });
+  useFakeHermes('0.17', (f, app) => {
+    fake = f;
+    t = app;
   });
-  afterAll(() => fake.stop());
-  beforeEach(async () => {
-    fake.reset();
-    t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: KEY } });
-    await t.deps.probe.probeNow();
-  });
-  afterEach(() => t.close());
 
   test('lists upstream sessions merged with the sidecar\'s, with a true total across pages', async () => {
     for (let i = 0; i < 5; i++) fake.addSession({ id: `up${i}`, started_at: 1000 + i, last_active: 1000 + i, messages: [{ role: 'user', content: `q${i}` }] });
@@ -156,8 +149,7 @@ describe('upstream session API as the source (Hermes 0.17, no state.db)', () => 
 describe('state.db and the sidecar together', () => {
   test('a session in both is shown once, from state.db, with the title set through the sidecar', async () => {
     const fake = await startFakeHermes({ version: '0.12' });
-    const t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: KEY } });
-    await t.deps.probe.probeNow();
+    const t = await appOn(fake);
     const fx = createStateDb(t.home, 'v19');
     fx.addSession({ id: 'cli1', started_at: 100 }, [{ role: 'user', content: 'from the cli', timestamp: 101 }]);
     expect((await t.json('POST', '/api/sessions', { id: 'shared', title: 'Named here' })).status).toBe(201);
@@ -176,8 +168,7 @@ describe('state.db and the sidecar together', () => {
 
   test('with the session API too, a title set here is also set on the agent', async () => {
     const fake = await startFakeHermes({ version: '0.17' });
-    const t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: KEY } });
-    await t.deps.probe.probeNow();
+    const t = await appOn(fake);
     const fx = createStateDb(t.home, 'v19');
     fx.addSession({ id: 'both', started_at: 100 });
     const upstream = fake.addSession({ id: 'both' });

