@@ -65,10 +65,9 @@ export class StateDb {
   }
 
   private open(): Reader | null {
-    let st;
-    try {
-      st = statSync(this.path);
-    } catch {
+    // Asked on every session read: a missing file must not cost an exception each time.
+    const st = statOrNull(this.path);
+    if (!st) {
       this.close();
       return null;
     }
@@ -224,6 +223,15 @@ export class StateDb {
     } finally {
       w?.close();
     }
+  }
+}
+
+/** stat, or null when the file is missing or cannot be looked at (permissions): both mean "no state.db". */
+function statOrNull(path: string) {
+  try {
+    return statSync(path, { throwIfNoEntry: false }) ?? null;
+  } catch {
+    return null;
   }
 }
 
