@@ -25,6 +25,7 @@ describe('sidecar sessions (no state.db, no upstream)', () => {
     });
     expect(a.body.session.id).toMatch(/^\d{8}_\d{6}_[0-9a-f]{6}$/);
     expect(typeof a.body.session.started_at).toBe('number');
+    await Bun.sleep(2); // a later start, so the list order is not a tie
     const b = await t.json('POST', '/api/sessions', { id: 'my-own.id:1' });
     expect(b.status).toBe(201);
     expect(b.body).toMatchObject({ session: { id: 'my-own.id:1', title: null } });
