@@ -15,7 +15,7 @@
  * start only) says otherwise; the sidecar needs it raised to hold more than 256 upstream streams (see
  * docs/sessions-chat.md), and so does this client, which re-runs itself with it set.
  *
- *   bun scripts/bench/chat.ts [--part all|ttfb|streams] [--samples 250] [--gap-ms 20] [--streams 1000] [--token-ms 250] [--tokens 12]
+ *   bun scripts/bench/chat.ts [--part all|ttfb|streams] [--samples 250] [--gap-ms 20] [--streams 1000] [--token-ms 250] [--tokens 16]
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,7 +36,7 @@ const SAMPLES = Number(args.get('--samples') ?? 250);
 const GAP_MS = Number(args.get('--gap-ms') ?? 20);
 const STREAMS = Number(args.get('--streams') ?? 1000);
 const TOKEN_MS = Number(args.get('--token-ms') ?? 250);
-const TOKENS = Number(args.get('--tokens') ?? 12);
+const TOKENS = Number(args.get('--tokens') ?? 16);
 const PART = args.get('--part') ?? 'all';
 const KEY = 'bench-upstream-key';
 
@@ -113,40 +113,60 @@ const median = (xs: number[]) => {
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? NaN;
 const json = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
+/**
+ * A bare pass-through proxy (Bun.serve + fetch, nothing else) in its own process: what one more HTTP
+ * hop costs on this machine, to read the sidecar's figure against.
+ */
+async function startBareProxy(upstream: string): Promise<Sidecar> {
+  const src = `const s = Bun.serve({ port: 0, hostname: '127.0.0.1', async fetch(req) {
+    const u = new URL(req.url);
+    const r = await fetch(${JSON.stringify(upstream)} + u.pathname, { method: req.method, headers: req.headers, body: await req.text() });
+    return new Response(r.body, { status: r.status, headers: { 'content-type': 'text/event-stream' } });
+  } }); console.log(s.port);`;
+  const proc = Bun.spawn(['bun', '-e', src], { stdout: 'pipe', env: { ...process.env, BUN_CONFIG_MAX_HTTP_REQUESTS: MAX_HTTP_REQUESTS } });
+  const port = new TextDecoder().decode((await (proc.stdout as ReadableStream<Uint8Array>).getReader().read()).value).trim();
+  return { url: `http://127.0.0.1:${port}`, pid: proc.pid, stop: async () => { proc.kill(); await proc.exited; } };
+}
+
 async function ttfb(version: HermesVersion): Promise<void> {
   const fake = await startFakeHermes({ version, apiKey: KEY });
   fake.behavior.tokenDelayMs = GAP_MS;
   fake.behavior.reply = () => 'Hello world';
   const sidecar = await startSidecar(fake.url);
+  const bare = await startBareProxy(fake.url);
   try {
-    const direct: number[] = [];
-    const through: number[] = [];
     const auth = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
+    const hello = JSON.stringify({ message: 'hello there' });
+    // The same upstream request straight, or through the bare proxy (a fresh session every time).
+    const upstreamTurn = (base: string) => version === '0.17'
+      ? timeToFirstToken(`${base}/api/sessions/${fake.addSession().id}/chat/stream`, { method: 'POST', headers: auth, body: hello }, (e) => e === 'assistant.delta')
+      : timeToFirstToken(`${base}/v1/chat/completions`, {
+        method: 'POST', headers: auth, body: JSON.stringify({ model: 'hermes-agent', stream: true, messages: [{ role: 'user', content: 'hello there' }] }),
+      }, (_e, d) => d.includes('"content"'));
+    const ways = {
+      direct: () => upstreamTurn(fake.url),
+      bare: () => upstreamTurn(bare.url),
+      sidecar: async () => {
+        const created = await (await fetch(`${sidecar.url}/api/sessions`, json({}))).json() as { session: { id: string } };
+        return timeToFirstToken(`${sidecar.url}/api/sessions/${created.session.id}/chat/stream`, json({ message: 'hello there' }), (e) => e === 'content');
+      },
+    };
+    const names = Object.keys(ways) as (keyof typeof ways)[];
+    const times: Record<keyof typeof ways, number[]> = { direct: [], bare: [], sidecar: [] };
     for (let i = 0; i < SAMPLES + 30; i++) {
-      // A fresh session on each side every time, so history never grows.
-      const created = await (await fetch(`${sidecar.url}/api/sessions`, json({}))).json() as { session: { id: string } };
-      const viaSidecar = () => timeToFirstToken(`${sidecar.url}/api/sessions/${created.session.id}/chat/stream`, json({ message: 'hello there' }), (e) => e === 'content');
-      const straight = version === '0.17'
-        ? () => {
-          const s = fake.addSession();
-          return timeToFirstToken(`${fake.url}/api/sessions/${s.id}/chat/stream`, { method: 'POST', headers: auth, body: JSON.stringify({ message: 'hello there' }) }, (e) => e === 'assistant.delta');
-        }
-        : () => timeToFirstToken(`${fake.url}/v1/chat/completions`, {
-          method: 'POST', headers: auth, body: JSON.stringify({ model: 'hermes-agent', stream: true, messages: [{ role: 'user', content: 'hello there' }] }),
-        }, (_e, d) => d.includes('"content"'));
-      const order = i % 2 === 0 ? [straight, viaSidecar] : [viaSidecar, straight];
-      const a = await order[0]!();
-      const b = await order[1]!();
-      if (i < 30) continue; // warm-up
-      const [d, s] = i % 2 === 0 ? [a, b] : [b, a];
-      direct.push(d);
-      through.push(s);
+      // Rotate the order so no way always runs first (or last) in a round.
+      for (let k = 0; k < names.length; k++) {
+        const name = names[(i + k) % names.length] as keyof typeof ways;
+        const ms = await ways[name]();
+        if (i >= 30) times[name].push(ms); // the first 30 rounds warm up
+      }
     }
-    const added = median(through) - median(direct);
+    const m = (name: keyof typeof ways) => `${median(times[name]).toFixed(3)} ms (p90 ${pct(times[name], 0.9).toFixed(3)})`;
     const path = version === '0.17' ? 'native session stream (0.17)' : 'chat-completions fallback (0.12)';
-    console.log(`TTFB ${path}, ${SAMPLES} samples, tokens ${GAP_MS} ms apart: direct median ${median(direct).toFixed(3)} ms (p90 ${pct(direct, 0.9).toFixed(3)}), `
-      + `through the sidecar median ${median(through).toFixed(3)} ms (p90 ${pct(through, 0.9).toFixed(3)}) → added median ${added.toFixed(3)} ms`);
+    console.log(`TTFB ${path}, ${SAMPLES} samples, tokens ${GAP_MS} ms apart: direct ${m('direct')}, through the sidecar ${m('sidecar')} `
+      + `→ added median ${(median(times.sidecar) - median(times.direct)).toFixed(3)} ms; a bare pass-through proxy adds ${(median(times.bare) - median(times.direct)).toFixed(3)} ms`);
   } finally {
+    await bare.stop();
     await sidecar.stop();
     await fake.stop();
   }

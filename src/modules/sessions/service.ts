@@ -7,6 +7,7 @@
  * sidecar overrides the source's own. Lists are newest activity first with a true total.
  */
 import { ApiError, conflict, notFound } from '../../lib/errors';
+import { randomHex } from '../../lib/ids';
 import type { UpstreamProbe } from '../../upstream/probe';
 import { contentText } from './content';
 import type { CreateSessionBody, ListMessagesQuery, ListSessionsQuery, Message, Session, SessionOrigin } from './model';
@@ -222,6 +223,5 @@ function byActivity(a: SessionKey, b: SessionKey): number {
 /** `YYYYMMDD_HHMMSS_<6 hex>`, the shape of Hermes' own session ids, so the agent's tools show them alike. */
 export function hermesStyleId(now = new Date()): string {
   const iso = now.toISOString();
-  const hex = Array.from(crypto.getRandomValues(new Uint8Array(3)), (b) => b.toString(16).padStart(2, '0')).join('');
-  return `${iso.slice(0, 10).replaceAll('-', '')}_${iso.slice(11, 19).replaceAll(':', '')}_${hex}`;
+  return `${iso.slice(0, 10).replaceAll('-', '')}_${iso.slice(11, 19).replaceAll(':', '')}_${randomHex(3)}`;
 }

@@ -6,9 +6,8 @@
  * run.completed, done. A failure is an `error` event continuing the same run and sequence.
  */
 import { sseEvent } from '../../../lib/sse';
+import { randomHex as hex } from '../../../lib/ids';
 import type { ChatEvent, NativeFrame, Renderer } from '../model';
-
-const hex = (bytes: number) => Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, '0')).join('');
 
 export function hermesRenderer(sessionId: string, userMessage: string): Renderer {
   let runId = `run_${hex(12)}`;
