@@ -190,7 +190,10 @@ export class SessionService {
 
   /** The conversation so far (user and assistant turns with content), for an upstream without memory of it. */
   async history(id: string): Promise<HistoryMessage[]> {
-    const { items } = await this.messages(id, { limit: ALL_MESSAGES, offset: 0 });
+    const src = this.sources();
+    // A session only the sidecar has (the usual fallback case) is read in one query, on every turn.
+    const onlyHere = !src.upstream && !(src.stateDb && this.d.stateDb.session(id)) && this.d.transcripts.row(id)?.origin === 'sidecar';
+    const items = onlyHere ? this.d.transcripts.conversation(id) : (await this.messages(id, { limit: ALL_MESSAGES, offset: 0 })).items;
     const out: HistoryMessage[] = [];
     for (const m of items) {
       if ((m.role === 'user' || m.role === 'assistant') && contentText(m.content).trim()) out.push({ role: m.role, content: m.content });

@@ -47,6 +47,8 @@ function prepare(h: DbHandle) {
       .where(and(eq(chatMessages.sessionId, id), eq(chatMessages.role, 'user'))).orderBy(asc(chatMessages.id)).limit(1).prepare(),
     messageCount: db.select({ n: count() }).from(chatMessages).where(eq(chatMessages.sessionId, id)).prepare(),
     messages: db.select().from(chatMessages).where(eq(chatMessages.sessionId, id)).orderBy(asc(chatMessages.id)).limit(n('limit')).offset(n('offset')).prepare(),
+    conversation: db.select({ role: chatMessages.role, content: chatMessages.content }).from(chatMessages)
+      .where(eq(chatMessages.sessionId, id)).orderBy(asc(chatMessages.id)).prepare(),
     addUsage: db.insert(chatSessions).values({
       id, origin: 'upstream', startedAt: n('now'), lastActive: n('now'), inputTokens: n('input'), outputTokens: n('output'),
       lastUpstream: n('upstream'), createdAt: n('iso'), updatedAt: n('iso'),
@@ -146,6 +148,11 @@ export class TranscriptStore {
         tool_call_id: null, tool_name: null, timestamp: m.timestamp, reasoning: m.reasoning,
       })),
     };
+  }
+
+  /** Every message of a session, oldest first, role and content only (the history of the next turn). */
+  conversation(sessionId: string): { role: string; content: unknown }[] {
+    return this.q.conversation.all({ id: sessionId }).map((m) => ({ role: m.role, content: decodeContent(m.content) }));
   }
 
   /**
