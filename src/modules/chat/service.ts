@@ -93,7 +93,7 @@ export class ChatService {
       return;
     }
     const adapter = path === 'session-api' ? nativeEvents : completionsEvents;
-    for await (const ev of adapter(res.body, this.d.idleTimeoutMs)) {
+    for await (const ev of adapter(res.body, this.d.idleTimeoutMs, t.abort)) {
       if (ev.type === 'completed') {
         try {
           this.d.sessions.recordTurn(t.sessionId, {
@@ -127,14 +127,17 @@ export class ChatService {
   /** The non-streaming answer: the same turn, collected. */
   async reply(t: ChatTurn): Promise<ChatReply> {
     let runId: string | undefined;
+    let reply: ChatReply | null = null;
+    // Read to the end (not just to `completed`) so the upstream connection is reused.
     for await (const ev of this.events(t)) {
       if (ev.type !== 'started' && ev.native?.runId) runId ??= ev.native.runId;
       if (ev.type === 'completed') {
-        return { session_id: t.sessionId, ...(runId ? { run_id: runId } : {}), message: { role: 'assistant', content: ev.text }, usage: ev.usage };
+        reply = { session_id: t.sessionId, ...(runId ? { run_id: runId } : {}), message: { role: 'assistant', content: ev.text }, usage: ev.usage };
       }
       if (ev.type === 'failed') throw asGatewayError(new ApiError(ev.status, ev.code, ev.message));
     }
-    throw streamCutShort();
+    if (!reply) throw streamCutShort();
+    return reply;
   }
 }
 

@@ -8,7 +8,7 @@ import { ApiError } from '../../../lib/errors';
 import { parseSse, readWithIdleTimeout } from '../../../lib/sse';
 import { midStreamError, streamCutShort } from '../../../upstream/errors';
 import type { ChatEvent, Usage } from '../model';
-import { badChunk, failed, normalizeUsage, UpstreamUsage } from './shared';
+import { badChunk, drain, failed, normalizeUsage, UpstreamUsage } from './shared';
 
 const Chunk = z.looseObject({
   choices: z.array(z.looseObject({
@@ -22,14 +22,16 @@ const Chunk = z.looseObject({
   error: z.union([z.string(), z.looseObject({ message: z.string().optional(), code: z.unknown().optional() })]).nullish(),
 });
 
-export async function* completionsEvents(body: ReadableStream<Uint8Array>, idleMs: number): AsyncGenerator<ChatEvent> {
+export async function* completionsEvents(body: ReadableStream<Uint8Array>, idleMs: number, stop: () => void): AsyncGenerator<ChatEvent> {
   let text = '';
   let reasoning = '';
   let usage: Usage | null = null;
+  const frames = parseSse(readWithIdleTimeout(body, idleMs));
   try {
-    for await (const frame of parseSse(readWithIdleTimeout(body, idleMs))) {
+    for await (const frame of frames) {
       if (frame.data === '[DONE]') {
         yield { type: 'completed', text, reasoning: reasoning || null, usage };
+        await drain(frames, stop);
         return;
       }
       let chunk: z.infer<typeof Chunk>;

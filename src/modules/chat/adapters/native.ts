@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { parseSse, readWithIdleTimeout } from '../../../lib/sse';
 import { midStreamError, streamCutShort } from '../../../upstream/errors';
 import type { ChatEvent, NativeFrame, Usage } from '../model';
-import { badChunk, failed, normalizeUsage, UpstreamUsage } from './shared';
+import { badChunk, drain, failed, normalizeUsage, UpstreamUsage } from './shared';
 
 /** The fields the sidecar reads from any session-stream payload; the rest passes through untouched. */
 const Payload = z.looseObject({
@@ -27,7 +27,7 @@ const Payload = z.looseObject({
 });
 type Payload = z.infer<typeof Payload>;
 
-export async function* nativeEvents(body: ReadableStream<Uint8Array>, idleMs: number): AsyncGenerator<ChatEvent> {
+export async function* nativeEvents(body: ReadableStream<Uint8Array>, idleMs: number, stop: () => void): AsyncGenerator<ChatEvent> {
   let text = '';
   let final: string | null = null;
   let reasoning: string | null = null;
@@ -36,8 +36,9 @@ export async function* nativeEvents(body: ReadableStream<Uint8Array>, idleMs: nu
     completed = true;
     return { type: 'completed', text: final ?? text, reasoning, usage, ...(native ? { native } : {}) };
   };
+  const frames = parseSse(readWithIdleTimeout(body, idleMs));
   try {
-    for await (const frame of parseSse(readWithIdleTimeout(body, idleMs))) {
+    for await (const frame of frames) {
       let p: Payload;
       try {
         p = Payload.parse(JSON.parse(frame.data));
@@ -94,6 +95,7 @@ export async function* nativeEvents(body: ReadableStream<Uint8Array>, idleMs: nu
             yield finish();
           }
           yield { type: 'native', native };
+          await drain(frames, stop);
           return;
         default:
           yield { type: 'native', native };

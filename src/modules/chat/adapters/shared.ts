@@ -27,3 +27,22 @@ export function normalizeUsage(u: z.infer<typeof UpstreamUsage> | null | undefin
   if (input === undefined && output === undefined) return null;
   return { input_tokens: input ?? 0, output_tokens: output ?? 0, total_tokens: u.total_tokens ?? (input ?? 0) + (output ?? 0) };
 }
+
+/** How long the upstream may take to end its response after the turn's last event. */
+const DRAIN_MS = 2000;
+
+/**
+ * After the turn's last event: reads the rest of the upstream response (normally just its end) so the
+ * keep-alive connection goes back to the pool — cancelling a body before its end closes the
+ * connection, and the next turn would pay for a new one. An upstream that lingers is aborted.
+ */
+export async function drain(frames: AsyncIterator<unknown>, stop: () => void): Promise<void> {
+  const timer = setTimeout(stop, DRAIN_MS);
+  try {
+    while (!(await frames.next()).done);
+  } catch {
+    // Aborted or dropped after the last event: the turn is complete either way.
+  } finally {
+    clearTimeout(timer);
+  }
+}
