@@ -82,7 +82,8 @@ export class ChatService {
       if (path === 'session-api') res = await openNative(this.d.client, this.d.sessions, t);
       if (!res) {
         path = 'chat-completions';
-        res = await openCompletions(this.d.client, await this.d.sessions.history(t.sessionId), t);
+        const history = this.d.sessions.history(t.sessionId);
+        res = await openCompletions(this.d.client, Array.isArray(history) ? history : await history, t);
       }
     } catch (err) {
       failure = outboundToApiError(err);

@@ -188,17 +188,17 @@ export class SessionService {
     throw sessionNotFound(id);
   }
 
-  /** The conversation so far (user and assistant turns with content), for an upstream without memory of it. */
-  async history(id: string): Promise<HistoryMessage[]> {
+  /**
+   * The conversation so far (user and assistant turns with content), for an upstream without memory
+   * of it. Local sources are read synchronously and only the upstream session API is awaited, so the
+   * fallback request can leave in the same tick as the turn starts (time to first token).
+   */
+  history(id: string): HistoryMessage[] | Promise<HistoryMessage[]> {
     const src = this.sources();
-    // A session only the sidecar has (the usual fallback case) is read in one query, on every turn.
-    const onlyHere = !src.upstream && !(src.stateDb && this.d.stateDb.session(id)) && this.d.transcripts.row(id)?.origin === 'sidecar';
-    const items = onlyHere ? this.d.transcripts.conversation(id) : (await this.messages(id, { limit: ALL_MESSAGES, offset: 0 })).items;
-    const out: HistoryMessage[] = [];
-    for (const m of items) {
-      if ((m.role === 'user' || m.role === 'assistant') && contentText(m.content).trim()) out.push({ role: m.role, content: m.content });
-    }
-    return out;
+    if (src.upstream) return this.messages(id, { limit: ALL_MESSAGES, offset: 0 }).then((r) => conversation(r.items));
+    if (src.stateDb && this.d.stateDb.session(id)) return conversation(this.d.stateDb.messages(id, ALL_MESSAGES, 0).items);
+    if (this.d.transcripts.row(id)?.origin === 'sidecar') return conversation(this.d.transcripts.conversation(id));
+    throw sessionNotFound(id);
   }
 
   close(): void {
@@ -212,6 +212,14 @@ export class SessionService {
       throw new ApiError(500, 'transcript_write_failed', `The turn could not be recorded: ${err instanceof Error ? err.message : String(err)}.`);
     }
   }
+}
+
+function conversation(items: { role: string; content: unknown }[]): HistoryMessage[] {
+  const out: HistoryMessage[] = [];
+  for (const m of items) {
+    if ((m.role === 'user' || m.role === 'assistant') && contentText(m.content).trim()) out.push({ role: m.role, content: m.content });
+  }
+  return out;
 }
 
 function withOverride(s: Session, row: TranscriptRow | undefined): Session {
