@@ -27,11 +27,6 @@ export async function sseEvents(res: Response): Promise<SseEvent[]> {
   return out;
 }
 
-/** The raw text of a stream (to check framing and heartbeats). */
-export async function sseText(res: Response): Promise<string> {
-  return await res.text();
-}
-
 /** Reads a stream event by event; `cancel()` hangs up like a client closing the tab. */
 export function sseReader(res: Response) {
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
