@@ -103,6 +103,17 @@ describe('native session stream (Hermes 0.17)', () => {
     expect(events[0]?.data.user_message).toBe('hi there');
   });
 
+  test('?format=hermes: a failure mid-run is an error event continuing the agent\'s run and sequence', async () => {
+    fake.addSession({ id: 'wsfail' });
+    fake.behavior.garbageAfterTokens = 2;
+    const events = await sseEvents(await post(t, '/api/sessions/wsfail/chat/stream?format=hermes', { message: 'one two' }));
+    expect(events.map((e) => e.event)).toEqual(['run.started', 'message.started', 'assistant.delta', 'assistant.delta', 'error']);
+    const before = events.at(-2)?.data ?? {};
+    expect(events.at(-1)?.data).toMatchObject({
+      session_id: 'wsfail', run_id: before.run_id, seq: before.seq + 1, code: 'upstream_bad_chunk', message: 'The Hermes upstream sent a malformed stream frame.',
+    });
+  });
+
   test('CHAT_STREAM_FORMAT=hermes makes hermes the default; ?format=optx still gets the envelope', async () => {
     const h = await appOn(fake, { CHAT_STREAM_FORMAT: 'hermes' });
     const hermes = await sseEvents(await post(h, '/api/sessions/new/chat/stream', { message: 'a b' }));
