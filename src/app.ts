@@ -17,6 +17,8 @@ import { docsPlugin } from './modules/docs';
 import { gatewayPlugin } from './modules/gateway';
 import { chatCompletionsStreamPlugin, v1ProxyPlugin } from './modules/proxy';
 import { walletPlugin } from './modules/wallet';
+import { chatPlugin } from './modules/chat';
+import { sessionsPlugin } from './modules/sessions';
 
 export function createApp(deps: AppDeps) {
   const { config, log } = deps;
@@ -53,7 +55,9 @@ export function createApp(deps: AppDeps) {
     .use(docsPlugin(config.version, (): AnyElysia => app))
     .use(gatewayPlugin({ config, home: deps.home, probe: deps.probe, startedAt: deps.startedAt }))
     .use(chatCompletionsStreamPlugin(proxyDeps))
-    .use(walletPlugin({ wallet: deps.wallet, config }));
+    .use(walletPlugin({ wallet: deps.wallet, config }))
+    .use(chatPlugin(deps.chat, config.chat.defaultFormat))
+    .use(sessionsPlugin(deps.sessions));
   app = built;
   return built;
 }

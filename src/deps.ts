@@ -11,6 +11,11 @@ import { UpstreamProbe } from './upstream/probe';
 import type { PaymentGate } from './modules/auth/service';
 import { AaronGazeVerifier, type GazeVerifier } from './modules/gaze/service';
 import { openWallet, type Wallet } from './modules/wallet/service';
+import { SessionService } from './modules/sessions/service';
+import { StateDb } from './modules/sessions/state-db';
+import { TranscriptStore } from './modules/sessions/transcripts';
+import { UpstreamSessions } from './modules/sessions/upstream-sessions';
+import { ChatService } from './modules/chat/service';
 
 export interface AppDeps {
   config: Config;
@@ -28,6 +33,8 @@ export interface AppDeps {
   /** Aborted when the process is shutting down: open streams end with an `error` event. */
   shutdown: AbortSignal;
   startedAt: number;
+  sessions: SessionService;
+  chat: ChatService;
 }
 
 export interface OpenOptions {
@@ -51,22 +58,41 @@ export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<
     db.close();
     throw err;
   }
+  const home = new HermesHome(config.hermes.home);
+  const shutdown = opts.shutdown ?? new AbortController().signal;
+  const sessions = new SessionService({
+    stateDb: new StateDb(home.paths.stateDb, log),
+    upstream: new UpstreamSessions(upstream),
+    transcripts: new TranscriptStore(db),
+    probe,
+  });
+  const chat = new ChatService({
+    sessions,
+    client: upstream,
+    idleTimeoutMs: config.upstream.idleTimeoutMs,
+    heartbeatMs: config.chat.heartbeatMs,
+    shutdown,
+    defaultModel: () => probe.state.model ?? home.configuredModel() ?? 'hermes-agent',
+  });
   return {
     config,
     log,
     db,
-    home: new HermesHome(config.hermes.home),
+    home,
     upstream,
     probe,
     gaze,
     wallet,
     paymentGate,
-    shutdown: opts.shutdown ?? new AbortController().signal,
+    shutdown,
     startedAt: Date.now(),
+    sessions,
+    chat,
   };
 }
 
 export function closeDeps(deps: AppDeps): void {
   deps.probe.stop();
+  deps.sessions.close();
   deps.db.close();
 }

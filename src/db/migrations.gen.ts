@@ -19,4 +19,9 @@ export const MIGRATIONS: Migration[] = [
       "CREATE TABLE `mpp_store` (\n\t`key` text PRIMARY KEY NOT NULL,\n\t`value` text NOT NULL,\n\t`expires_at_ms` integer\n);",
       "CREATE INDEX `mpp_store_expires` ON `mpp_store` (`expires_at_ms`);"
     ] },
+  { tag: "0002_sessions", when: 1795964587222, hash: "6c9b2e9cca431bf89db95f00e3cb3ddb9e3ebfdf611c134e138c91029e02bb60", statements: [
+      "CREATE TABLE `chat_messages` (\n\t`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,\n\t`session_id` text NOT NULL,\n\t`role` text NOT NULL,\n\t`content` text,\n\t`reasoning` text,\n\t`timestamp` real NOT NULL,\n\tFOREIGN KEY (`session_id`) REFERENCES `chat_sessions`(`id`) ON UPDATE no action ON DELETE cascade\n);",
+      "CREATE INDEX `chat_messages_session_idx` ON `chat_messages` (`session_id`,`id`);",
+      "CREATE TABLE `chat_sessions` (\n\t`id` text PRIMARY KEY NOT NULL,\n\t`origin` text NOT NULL,\n\t`title` text,\n\t`title_set` integer DEFAULT false NOT NULL,\n\t`model` text,\n\t`started_at` real NOT NULL,\n\t`last_active` real NOT NULL,\n\t`message_count` integer DEFAULT 0 NOT NULL,\n\t`input_tokens` integer DEFAULT 0 NOT NULL,\n\t`output_tokens` integer DEFAULT 0 NOT NULL,\n\t`last_upstream` text,\n\t`created_at` text NOT NULL,\n\t`updated_at` text NOT NULL\n);"
+    ] },
 ];

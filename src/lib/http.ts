@@ -130,6 +130,14 @@ export function clientResponseHeaders(src: Headers): Headers {
   return out;
 }
 
+/** An AbortController that also fires when the client's request is aborted. */
+export function linkedAbort(signal: AbortSignal): AbortController {
+  const ac = new AbortController();
+  if (signal.aborted) ac.abort();
+  else signal.addEventListener('abort', () => ac.abort(), { once: true });
+  return ac;
+}
+
 interface TimeoutCapableServer {
   timeout(request: Request, seconds: number): void;
 }

@@ -10,3 +10,8 @@ export function newId(prefix = ''): string {
 
 /** True for ids a client may choose: URL-safe, no path separators, bounded length. */
 export const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+
+/** `bytes` random bytes as lower-case hex (2 characters each). */
+export function randomHex(bytes: number): string {
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString('hex');
+}

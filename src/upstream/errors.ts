@@ -1,6 +1,7 @@
 /** Upstream failures as ApiErrors, the same wording for every route that talks to Hermes. */
 import { ApiError } from '../lib/errors';
 import { OutboundError } from '../lib/http';
+import { StreamIdleError } from '../lib/sse';
 
 export function outboundToApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
@@ -13,9 +14,13 @@ export function outboundToApiError(err: unknown): ApiError {
 
 /** A non-2xx upstream answer, keeping its status and the message of an OpenAI or FastAPI error body. */
 export async function upstreamHttpError(res: Response): Promise<ApiError> {
-  const text = await res.text().catch(() => '');
+  return upstreamStatusError(res.status, await res.text().catch(() => ''));
+}
+
+/** The same, for an answer whose body was already read (`HermesClient.json`). */
+export function upstreamStatusError(status: number, text: string): ApiError {
   let message = '';
-  let code = `upstream_${res.status}`;
+  let code = `upstream_${status}`;
   try {
     const body = JSON.parse(text) as { error?: { message?: unknown; code?: unknown } | string; detail?: unknown; message?: unknown };
     const e = body.error;
@@ -28,7 +33,28 @@ export async function upstreamHttpError(res: Response): Promise<ApiError> {
   } catch {
     // Not JSON: the status alone is reported; upstream HTML error pages are not echoed.
   }
-  const status = res.status >= 400 && res.status <= 599 ? res.status : 502;
-  const why = res.status === 401 ? 'The Hermes upstream refused the sidecar\'s key (check HERMES_API_KEY)' : `The Hermes upstream answered ${res.status}`;
-  return new ApiError(status, code, message ? `${why}: ${message.slice(0, 500)}` : `${why}.`);
+  const s = status >= 400 && status <= 599 ? status : 502;
+  const why = status === 401 ? 'The Hermes upstream refused the sidecar\'s key (check HERMES_API_KEY)' : `The Hermes upstream answered ${status}`;
+  return new ApiError(s, code, message ? `${why}: ${message.slice(0, 500)}` : `${why}.`);
+}
+
+/** Why reading an upstream stream stopped before its end: a stall past the idle deadline or a lost connection. */
+export function midStreamError(err: unknown, idleMs: number): ApiError {
+  return err instanceof StreamIdleError
+    ? new ApiError(504, 'upstream_idle_timeout', `The Hermes upstream sent nothing for ${Math.round(idleMs / 1000)} s.`)
+    : new ApiError(502, 'upstream_disconnected', 'The connection to the Hermes upstream was lost mid-stream.');
+}
+
+/** The stream ended without its closing frame. */
+export const streamCutShort = (): ApiError =>
+  new ApiError(502, 'upstream_disconnected', 'The Hermes upstream closed the stream before it was complete.');
+
+/**
+ * An upstream refusal as the answer of one of the sidecar's own routes: the upstream's 401 (our key)
+ * and its 5xx are a bad gateway (502), so they read neither as the client's fault nor as the sidecar's
+ * own crash; 504 keeps meaning "timed out". Code and message are kept.
+ */
+export function asGatewayError(e: ApiError): ApiError {
+  if (e.status !== 401 && (e.status < 500 || e.status === 502 || e.status === 504)) return e;
+  return new ApiError(502, e.code, e.detail);
 }

@@ -2,3 +2,4 @@
 export * from './meta';
 export * from './wallet';
 export * from './mpp';
+export * from './sessions';

@@ -6,12 +6,12 @@
  *   frames forwarded unchanged, always ending in `data: [DONE]`, heartbeats while the model thinks.
  */
 import { ApiError, openAIErrorBody } from '../../lib/errors';
-import { clientResponseHeaders, upstreamRequestHeaders } from '../../lib/http';
+import { clientResponseHeaders, linkedAbort, upstreamRequestHeaders } from '../../lib/http';
 import { readLimited } from '../../lib/body';
-import { eventStream, parseSse, readWithIdleTimeout, readWithin, sseData, sseResponse, StreamIdleError } from '../../lib/sse';
+import { eventStream, parseSse, readWithIdleTimeout, readWithin, sseData, sseResponse } from '../../lib/sse';
 import type { Logger } from '../../lib/log';
 import type { HermesClient } from '../../upstream/client';
-import { outboundToApiError, upstreamHttpError } from '../../upstream/errors';
+import { midStreamError, outboundToApiError, streamCutShort, upstreamHttpError } from '../../upstream/errors';
 import type { ChatCompletionsBody } from './model';
 
 export interface ProxyDeps {
@@ -121,24 +121,13 @@ async function* forwardFrames(body: ReadableStream<Uint8Array>, idleMs: number):
       yield sseData(data);
       if (data === '[DONE]') return;
     }
-    yield* failFrames(new ApiError(502, 'upstream_disconnected', 'The Hermes upstream closed the stream before it was complete.'));
+    yield* failFrames(streamCutShort());
   } catch (err) {
-    const e = err instanceof StreamIdleError
-      ? new ApiError(504, 'upstream_idle_timeout', `The Hermes upstream sent nothing for ${Math.round(idleMs / 1000)} s.`)
-      : new ApiError(502, 'upstream_disconnected', 'The connection to the Hermes upstream was lost mid-stream.');
-    yield* failFrames(e);
+    yield* failFrames(midStreamError(err, idleMs));
   }
 }
 
 function* failFrames(e: ApiError): Generator<string> {
   yield sseData(JSON.stringify(openAIErrorBody(e.status, e.code, e.detail)));
   yield sseData('[DONE]');
-}
-
-/** An AbortController that also fires when the client's request is aborted. */
-export function linkedAbort(signal: AbortSignal): AbortController {
-  const ac = new AbortController();
-  if (signal.aborted) ac.abort();
-  else signal.addEventListener('abort', () => ac.abort(), { once: true });
-  return ac;
 }

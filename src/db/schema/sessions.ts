@@ -1,0 +1,38 @@
+import { index, integer, real, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+
+/**
+ * The sidecar's transcript store. A row is either a session of the sidecar's own (`origin`
+ * "sidecar": created here, or chatted through the chat-completions fallback, with its messages in
+ * `chat_messages`) or bookkeeping for a session the upstream owns (`origin` "upstream": usage
+ * streamed through the sidecar and a title set here). Times from the chat are epoch seconds like
+ * Hermes' own, so sessions of every source sort together; `created_at`/`updated_at` are ISO.
+ */
+export const chatSessions = sqliteTable('chat_sessions', {
+  id: text('id').primaryKey(),
+  origin: text('origin', { enum: ['sidecar', 'upstream'] }).notNull(),
+  /** The title, or (origin "upstream") a title set through the sidecar that overrides the upstream one. */
+  title: text('title'),
+  /** Whether `title` was set here and wins over the upstream's title (a title may be set to null). */
+  titleSet: integer('title_set', { mode: 'boolean' }).notNull().default(false),
+  model: text('model'),
+  startedAt: real('started_at').notNull(),
+  lastActive: real('last_active').notNull(),
+  messageCount: integer('message_count').notNull().default(0),
+  inputTokens: integer('input_tokens').notNull().default(0),
+  outputTokens: integer('output_tokens').notNull().default(0),
+  /** The upstream path of the last turn: "session-api" or "chat-completions". */
+  lastUpstream: text('last_upstream'),
+  createdAt: text('created_at').notNull(),
+  updatedAt: text('updated_at').notNull(),
+});
+
+/** Turns of sidecar sessions chatted through the chat-completions fallback, oldest first by id. */
+export const chatMessages = sqliteTable('chat_messages', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  sessionId: text('session_id').notNull().references(() => chatSessions.id, { onDelete: 'cascade' }),
+  role: text('role', { enum: ['system', 'user', 'assistant', 'tool'] }).notNull(),
+  /** Text, or multimodal parts stored as "\u0000json:" + JSON, the way Hermes stores them. */
+  content: text('content'),
+  reasoning: text('reasoning'),
+  timestamp: real('timestamp').notNull(),
+}, (t) => [index('chat_messages_session_idx').on(t.sessionId, t.id)]);

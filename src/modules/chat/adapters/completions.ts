@@ -1,0 +1,68 @@
+/**
+ * A streaming OpenAI `/v1/chat/completions` answer → ChatEvents: `delta.content` chunks as they come,
+ * `delta.reasoning_content`/`delta.reasoning` as reasoning, usage from whichever chunk carries it, and
+ * `data: [DONE]` as the end. A stream that stops before `[DONE]`, or a chunk that is not JSON, fails.
+ */
+import { z } from 'zod';
+import { ApiError } from '../../../lib/errors';
+import { parseSse, readWithIdleTimeout } from '../../../lib/sse';
+import { midStreamError, streamCutShort } from '../../../upstream/errors';
+import type { ChatEvent, Usage } from '../model';
+import { badChunk, drain, failed, normalizeUsage, UpstreamUsage } from './shared';
+
+const Chunk = z.looseObject({
+  choices: z.array(z.looseObject({
+    delta: z.looseObject({
+      content: z.string().nullish(),
+      reasoning_content: z.string().nullish(),
+      reasoning: z.string().nullish(),
+    }).nullish(),
+  })).nullish(),
+  usage: UpstreamUsage.nullish(),
+  error: z.union([z.string(), z.looseObject({ message: z.string().optional(), code: z.unknown().optional() })]).nullish(),
+});
+
+export async function* completionsEvents(body: ReadableStream<Uint8Array>, idleMs: number, stop: () => void): AsyncGenerator<ChatEvent> {
+  let text = '';
+  let reasoning = '';
+  let usage: Usage | null = null;
+  const frames = parseSse(readWithIdleTimeout(body, idleMs));
+  try {
+    for await (const frame of frames) {
+      if (frame.data === '[DONE]') {
+        yield { type: 'completed', text, reasoning: reasoning || null, usage };
+        await drain(frames, stop);
+        return;
+      }
+      let chunk: z.infer<typeof Chunk>;
+      try {
+        chunk = Chunk.parse(JSON.parse(frame.data));
+      } catch {
+        yield failed(badChunk());
+        return;
+      }
+      if (chunk.error) {
+        const e = chunk.error;
+        const message = typeof e === 'string' ? e : e.message ?? 'The Hermes upstream reported an error.';
+        const code = typeof e === 'object' && typeof e.code === 'string' && /^[a-z0-9_]+$/.test(e.code) ? e.code : 'upstream_error';
+        yield failed(new ApiError(502, code, message));
+        return;
+      }
+      usage = normalizeUsage(chunk.usage) ?? usage;
+      const delta = chunk.choices?.[0]?.delta;
+      if (!delta) continue;
+      const thought = delta.reasoning_content ?? delta.reasoning;
+      if (thought) {
+        reasoning += thought;
+        yield { type: 'reasoning', text: thought };
+      }
+      if (delta.content) {
+        text += delta.content;
+        yield { type: 'delta', text: delta.content };
+      }
+    }
+    yield failed(streamCutShort());
+  } catch (err) {
+    yield failed(midStreamError(err, idleMs));
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Hermes' own session stream (`POST /api/sessions/{id}/chat/stream`) → ChatEvents.
+ *
+ * Frames are `event: <name>` + one JSON payload with `session_id`, `run_id`, `seq` (SPEC §14). Every
+ * event keeps its frame (`native`) so the hermes format can pass it through unchanged. The
+ * `tool.progress` event of the pseudo-tool `_thinking` carries no user text: it becomes reasoning.
+ */
+import { z } from 'zod';
+import { parseSse, readWithIdleTimeout } from '../../../lib/sse';
+import { midStreamError, streamCutShort } from '../../../upstream/errors';
+import type { ChatEvent, NativeFrame, Usage } from '../model';
+import { badChunk, drain, failed, normalizeUsage, UpstreamUsage } from './shared';
+
+/** The fields the sidecar reads from any session-stream payload; the rest passes through untouched. */
+const Payload = z.looseObject({
+  run_id: z.string().optional(),
+  seq: z.number().optional(),
+  delta: z.string().optional(),
+  content: z.string().nullish(),
+  tool_name: z.string().optional(),
+  preview: z.string().nullish(),
+  is_error: z.boolean().optional(),
+  usage: UpstreamUsage.nullish(),
+  message: z.unknown().optional(),
+  code: z.unknown().optional(),
+  error: z.unknown().optional(),
+});
+type Payload = z.infer<typeof Payload>;
+
+export async function* nativeEvents(body: ReadableStream<Uint8Array>, idleMs: number, stop: () => void): AsyncGenerator<ChatEvent> {
+  let text = '';
+  let final: string | null = null;
+  let reasoning: string | null = null;
+  let completed = false;
+  const finish = (native?: NativeFrame, usage: Usage | null = null): ChatEvent => {
+    completed = true;
+    return { type: 'completed', text: final ?? text, reasoning, usage, ...(native ? { native } : {}) };
+  };
+  const frames = parseSse(readWithIdleTimeout(body, idleMs));
+  try {
+    for await (const frame of frames) {
+      let p: Payload;
+      try {
+        p = Payload.parse(JSON.parse(frame.data));
+      } catch {
+        yield failed(badChunk());
+        return;
+      }
+      const native: NativeFrame = {
+        event: frame.event,
+        data: frame.data.includes('\n') ? JSON.stringify(JSON.parse(frame.data)) : frame.data,
+        ...(p.run_id !== undefined ? { runId: p.run_id } : {}),
+        ...(p.seq !== undefined ? { seq: p.seq } : {}),
+      };
+      switch (frame.event) {
+        case 'assistant.delta':
+          if (p.delta) {
+            text += p.delta;
+            yield { type: 'delta', text: p.delta, native };
+          } else yield { type: 'native', native };
+          break;
+        case 'tool.started':
+          yield { type: 'tool', name: p.tool_name ?? 'tool', status: 'started', ...(p.preview ? { preview: p.preview } : {}), native };
+          break;
+        case 'tool.completed':
+        case 'tool.failed':
+          yield { type: 'tool', name: p.tool_name ?? 'tool', status: frame.event === 'tool.failed' || p.is_error ? 'failed' : 'completed', native };
+          break;
+        case 'tool.progress':
+          if (p.tool_name === '_thinking') {
+            reasoning = p.delta ?? reasoning;
+            yield { type: 'reasoning', text: p.delta ?? '', native };
+          } else yield { type: 'native', native };
+          break;
+        case 'assistant.completed':
+          final = p.content ?? final;
+          yield { type: 'native', native };
+          break;
+        case 'run.completed':
+          yield finish(native, normalizeUsage(p.usage));
+          break;
+        case 'error':
+        case 'run.failed': {
+          const message = typeof p.message === 'string' ? p.message : typeof p.error === 'string' ? p.error : 'The agent reported an error.';
+          const code = typeof p.code === 'string' && /^[a-z0-9_]+$/.test(p.code) ? p.code : 'upstream_error';
+          yield { type: 'failed', code, message, status: 502, native };
+          return;
+        }
+        case 'done':
+          if (!completed) {
+            if (final === null && !text) {
+              yield failed(streamCutShort());
+              return;
+            }
+            yield finish();
+          }
+          yield { type: 'native', native };
+          await drain(frames, stop);
+          return;
+        default:
+          yield { type: 'native', native };
+      }
+    }
+    if (!completed) yield final !== null ? finish() : failed(streamCutShort());
+  } catch (err) {
+    yield failed(midStreamError(err, idleMs));
+  }
+}

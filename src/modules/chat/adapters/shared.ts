@@ -1,0 +1,48 @@
+/** What both upstream adapters share: failures as ChatEvents and token usage in one shape. */
+import { z } from 'zod';
+import { ApiError } from '../../../lib/errors';
+import type { ChatEvent, NativeFrame, Usage } from '../model';
+
+export function failed(e: ApiError, native?: NativeFrame): ChatEvent {
+  return { type: 'failed', code: e.code, message: e.detail, status: e.status, ...(native ? { native } : {}) };
+}
+
+export const badChunk = (): ApiError => new ApiError(502, 'upstream_bad_chunk', 'The Hermes upstream sent a malformed stream frame.');
+
+const count = z.number().int().nonnegative();
+
+/** Hermes' `{input_tokens, output_tokens}` or OpenAI's `{prompt_tokens, completion_tokens}`. */
+export const UpstreamUsage = z.looseObject({
+  input_tokens: count.optional(),
+  output_tokens: count.optional(),
+  prompt_tokens: count.optional(),
+  completion_tokens: count.optional(),
+  total_tokens: count.optional(),
+});
+
+export function normalizeUsage(u: z.infer<typeof UpstreamUsage> | null | undefined): Usage | null {
+  if (!u) return null;
+  const input = u.input_tokens ?? u.prompt_tokens;
+  const output = u.output_tokens ?? u.completion_tokens;
+  if (input === undefined && output === undefined) return null;
+  return { input_tokens: input ?? 0, output_tokens: output ?? 0, total_tokens: u.total_tokens ?? (input ?? 0) + (output ?? 0) };
+}
+
+/** How long the upstream may take to end its response after the turn's last event. */
+const DRAIN_MS = 2000;
+
+/**
+ * After the turn's last event: reads the rest of the upstream response (normally just its end) so the
+ * keep-alive connection goes back to the pool — cancelling a body before its end closes the
+ * connection, and the next turn would pay for a new one. An upstream that lingers is aborted.
+ */
+export async function drain(frames: AsyncIterator<unknown>, stop: () => void): Promise<void> {
+  const timer = setTimeout(stop, DRAIN_MS);
+  try {
+    while (!(await frames.next()).done);
+  } catch {
+    // Aborted or dropped after the last event: the turn is complete either way.
+  } finally {
+    clearTimeout(timer);
+  }
+}

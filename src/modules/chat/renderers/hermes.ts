@@ -1,0 +1,61 @@
+/**
+ * Hermes' own session-stream format (`?format=hermes`), for clients written for the agent such as
+ * Hermes Workspace. Events that came from the agent's session stream pass through unchanged (its
+ * session_id, run_id and seq); for the chat-completions fallback the same events are synthesised
+ * with a run id of our own: run.started, message.started, assistant.delta…, assistant.completed,
+ * run.completed, done. A failure is an `error` event continuing the same run and sequence.
+ */
+import { sseEvent } from '../../../lib/sse';
+import { randomHex as hex } from '../../../lib/ids';
+import type { ChatEvent, NativeFrame, Renderer } from '../model';
+
+export function hermesRenderer(sessionId: string, userMessage: string): Renderer {
+  let runId = `run_${hex(12)}`;
+  const messageId = `msg_${hex(12)}`;
+  let seq = 0;
+  let started = false;
+  let answered = false;
+  let ended = false;
+
+  const frame = (event: string, payload: Record<string, unknown> = {}) =>
+    sseEvent(event, { session_id: sessionId, run_id: runId, seq: ++seq, ts: Date.now() / 1000, ...payload });
+
+  const start = () => {
+    if (started) return '';
+    started = true;
+    return frame('run.started', { user_message: userMessage }) + frame('message.started', { message: { id: messageId, role: 'assistant' } });
+  };
+
+  const pass = (n: NativeFrame) => {
+    started = true;
+    if (n.runId) runId = n.runId;
+    if (n.seq !== undefined) seq = Math.max(seq, n.seq);
+    if (n.event === 'assistant.completed') answered = true;
+    if (n.event === 'done' || n.event === 'error' || n.event === 'run.failed') ended = true;
+    return `event: ${n.event}\ndata: ${n.data}\n\n`;
+  };
+
+  return {
+    render(ev: ChatEvent): string {
+      if (ended) return '';
+      if (ev.type !== 'started' && ev.native) return pass(ev.native);
+      switch (ev.type) {
+        case 'delta':
+          return start() + frame('assistant.delta', { message_id: messageId, delta: ev.text });
+        case 'tool':
+          return start() + frame(`tool.${ev.status}`, { tool_name: ev.name, ...(ev.preview ? { preview: ev.preview } : {}) });
+        case 'completed': {
+          ended = true;
+          const content = answered ? '' : frame('assistant.completed', { message_id: messageId, content: ev.text, completed: true, partial: false, interrupted: false });
+          return start() + content + frame('run.completed', { usage: ev.usage }) + frame('done');
+        }
+        case 'failed':
+          ended = true;
+          return frame('error', { message: ev.message, code: ev.code });
+        default:
+          // `started` has no Hermes event (the run starts with run.started); synthesised reasoning is not shown.
+          return '';
+      }
+    },
+  };
+}

@@ -1,0 +1,159 @@
+/**
+ * A chat turn, one loop for every combination:
+ *
+ *   request ─► open (session resolved or created) ─► upstream (native session stream, or chat
+ *   completions on a 404/405 or when the probe found no session API) ─► adapter ─► ChatEvents
+ *   ─► renderer (optx envelope | hermes-native) ─► eventStream (heartbeats, cancel, shutdown) ─► client
+ *
+ * The finished turn is recorded in the transcript store (usage always; the messages too on the
+ * fallback path, which is how the next fallback turn gets its context). The non-streaming route
+ * consumes the same ChatEvents.
+ */
+import { ApiError } from '../../lib/errors';
+import { linkedAbort } from '../../lib/http';
+import { eventStream, sseResponse } from '../../lib/sse';
+import type { HermesClient } from '../../upstream/client';
+import { asGatewayError, outboundToApiError, streamCutShort } from '../../upstream/errors';
+import type { Session } from '../sessions/model';
+import { sessionNotFound, type SessionService } from '../sessions/service';
+import { completionsEvents } from './adapters/completions';
+import { nativeEvents } from './adapters/native';
+import { failed } from './adapters/shared';
+import type { ChatBody, ChatEvent, ChatReply, NewChatBody, StreamFormat, UpstreamPath } from './model';
+import { hermesRenderer } from './renderers/hermes';
+import { optxRenderer } from './renderers/optx';
+import { openCompletions, openNative, userContent, type TurnRequest } from './upstream';
+
+export interface ChatServiceDeps {
+  sessions: SessionService;
+  client: HermesClient;
+  idleTimeoutMs: number;
+  heartbeatMs: number;
+  shutdown: AbortSignal;
+  /** The model named in a fallback request when neither the request nor the session names one. */
+  defaultModel: () => string;
+}
+
+/** A turn ready to run: the session exists, the upstream has not been called yet. */
+export interface ChatTurn extends TurnRequest {
+  userAt: number;
+  /** Aborting it cancels the upstream request (client gone, server shutting down). */
+  abort: () => void;
+}
+
+export class ChatService {
+  constructor(private readonly d: ChatServiceDeps) {}
+
+  /**
+   * Resolves the session (404 when it exists nowhere) or, for `new`, creates it (409 when the id is
+   * taken). These refusals are answered as JSON before any stream starts.
+   */
+  async open(target: { id: string } | { create: NewChatBody }, body: ChatBody, signal: AbortSignal): Promise<ChatTurn> {
+    let session: Pick<Session, 'id' | 'model'>;
+    let created = false;
+    if ('id' in target) {
+      const found = await this.d.sessions.forChat(target.id);
+      if (!found) throw sessionNotFound(target.id);
+      session = found;
+    } else {
+      const { session_id, title, model } = target.create;
+      session = await this.d.sessions.create({ id: session_id, title, model }, { upstream: false });
+      created = true;
+    }
+    const ac = linkedAbort(signal);
+    return {
+      sessionId: session.id,
+      created,
+      body: 'create' in target ? { ...body, title: target.create.title } : body,
+      userContent: userContent(body.message, body.attachments),
+      userAt: Date.now(),
+      model: body.model ?? session.model ?? this.d.defaultModel(),
+      signal: ac.signal,
+      abort: () => ac.abort(),
+    };
+  }
+
+  /** The turn's ChatEvents: `started` first, then the adapter's events, ending in `completed` or `failed`. */
+  async *events(t: ChatTurn): AsyncGenerator<ChatEvent> {
+    let path: UpstreamPath = this.d.sessions.upstreamApi ? 'session-api' : 'chat-completions';
+    let res: Response | null = null;
+    let failure: ApiError | null = null;
+    try {
+      if (path === 'session-api') res = await openNative(this.d.client, this.d.sessions, t);
+      if (!res) {
+        path = 'chat-completions';
+        const history = this.d.sessions.history(t.sessionId);
+        res = await openCompletions(this.d.client, Array.isArray(history) ? history : await history, t);
+      }
+    } catch (err) {
+      failure = outboundToApiError(err);
+    }
+    yield { type: 'started', sessionId: t.sessionId, created: t.created, upstream: path };
+    if (failure || !res?.body) {
+      yield failed(failure ?? outboundToApiError(null));
+      return;
+    }
+    const adapter = path === 'session-api' ? nativeEvents : completionsEvents;
+    for await (const ev of adapter(res.body, this.d.idleTimeoutMs, t.abort)) {
+      if (ev.type === 'completed') {
+        try {
+          this.d.sessions.recordTurn(t.sessionId, {
+            user: t.userContent, userAt: t.userAt, assistant: ev.text, reasoning: ev.reasoning, usage: ev.usage,
+            upstream: path, keepMessages: path === 'chat-completions',
+          });
+        } catch (err) {
+          yield failed(outboundToApiError(err));
+          return;
+        }
+      }
+      yield ev;
+    }
+  }
+
+  /** The turn as an SSE response in the client's format. */
+  stream(t: ChatTurn, format: StreamFormat): Response {
+    const renderer = format === 'hermes' ? hermesRenderer(t.sessionId, t.body.message) : optxRenderer(t.sessionId);
+    const events = this.events(t);
+    async function* frames(): AsyncGenerator<string> {
+      for await (const ev of events) {
+        const frame = renderer.render(ev);
+        if (frame) yield frame;
+      }
+    }
+    const shutdownFrame = () => renderer.render({ type: 'failed', code: 'server_shutting_down', message: 'The sidecar is shutting down.', status: 503 });
+    const body = eventStream({ frames: startNow(frames()), heartbeatMs: this.d.heartbeatMs, cancel: t.abort, shutdown: this.d.shutdown, shutdownFrame });
+    return sseResponse(body, { 'x-hermes-session-id': t.sessionId });
+  }
+
+  /** The non-streaming answer: the same turn, collected. */
+  async reply(t: ChatTurn): Promise<ChatReply> {
+    let runId: string | undefined;
+    let reply: ChatReply | null = null;
+    // Read to the end (not just to `completed`) so the upstream connection is reused.
+    for await (const ev of this.events(t)) {
+      if (ev.type !== 'started' && ev.native?.runId) runId ??= ev.native.runId;
+      if (ev.type === 'completed') {
+        reply = { session_id: t.sessionId, ...(runId ? { run_id: runId } : {}), message: { role: 'assistant', content: ev.text }, usage: ev.usage };
+      }
+      if (ev.type === 'failed') throw asGatewayError(new ApiError(ev.status, ev.code, ev.message));
+    }
+    if (!reply) throw streamCutShort();
+    return reply;
+  }
+}
+
+/**
+ * Asks for the first item at once, so the upstream request starts while the response is still being
+ * handed to the server rather than at its first read of the body (time to first token).
+ */
+function startNow<T>(it: AsyncIterator<T>): AsyncIterator<T> {
+  let first: Promise<IteratorResult<T>> | null = it.next();
+  first.catch(() => {}); // the stream's first read receives (and reports) any failure
+  return {
+    next: () => {
+      const f = first ?? it.next();
+      first = null;
+      return f;
+    },
+  };
+}

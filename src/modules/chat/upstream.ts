@@ -1,0 +1,76 @@
+/**
+ * Opening a turn on the upstream, by either protocol. Both return the streaming response once its
+ * status is known; `null` from the native path means "this upstream has no such route" (404/405) and
+ * the caller falls back to chat completions at once. Everything goes through the HermesClient, which
+ * sends the sidecar's own key and never the client's credentials.
+ */
+import type { HermesClient } from '../../upstream/client';
+import { upstreamHttpError } from '../../upstream/errors';
+import type { HistoryMessage, SessionService } from '../sessions/service';
+import type { Attachment, ChatBody } from './model';
+
+export interface TurnRequest {
+  sessionId: string;
+  created: boolean;
+  body: ChatBody & { title?: string };
+  /** What the user said: the message, or the message and its attachments as content parts. */
+  userContent: unknown;
+  model: string;
+  signal: AbortSignal;
+}
+
+const STREAM_HEADERS = { 'content-type': 'application/json', accept: 'text/event-stream' };
+
+/** Hermes' session stream; a session created here for `new` is created upstream first. */
+export async function openNative(client: HermesClient, sessions: SessionService, t: TurnRequest): Promise<Response | null> {
+  if (t.created) {
+    const made = await sessions.createUpstream(t.sessionId, { title: t.body.title, model: t.body.model });
+    if (made === 'unsupported') return null;
+  }
+  const { message, model, system_message, temperature, max_tokens, attachments } = t.body;
+  const payload = { message, model, system_message, temperature, max_tokens, attachments };
+  const res = await client.fetch(`/api/sessions/${encodeURIComponent(t.sessionId)}/chat/stream`, {
+    method: 'POST', headers: STREAM_HEADERS, body: JSON.stringify(payload), signal: t.signal,
+  });
+  if (res.status === 404 || res.status === 405) {
+    await res.body?.cancel().catch(() => {});
+    return null;
+  }
+  if (!res.ok || !res.body) throw await upstreamHttpError(res);
+  return res;
+}
+
+/**
+ * Streaming `/v1/chat/completions` with the conversation so far: the session's history is sent, and
+ * `X-Hermes-Session-Id` too, so an upstream that keeps sessions itself continues the same one.
+ */
+export async function openCompletions(client: HermesClient, history: HistoryMessage[], t: TurnRequest): Promise<Response> {
+  const messages = [
+    ...(t.body.system_message ? [{ role: 'system', content: t.body.system_message }] : []),
+    ...history,
+    { role: 'user', content: t.userContent },
+  ];
+  const payload = {
+    model: t.model, messages, stream: true, stream_options: { include_usage: true },
+    temperature: t.body.temperature, max_tokens: t.body.max_tokens,
+  };
+  const res = await client.fetch('/v1/chat/completions', {
+    method: 'POST', headers: { ...STREAM_HEADERS, 'x-hermes-session-id': t.sessionId }, body: JSON.stringify(payload), signal: t.signal,
+  });
+  if (!res.ok || !res.body) throw await upstreamHttpError(res);
+  return res;
+}
+
+/** The user's turn as OpenAI content: the text alone, or text and attachment parts. */
+export function userContent(message: string, attachments: Attachment[] | undefined): unknown {
+  if (!attachments?.length) return message;
+  return [{ type: 'text', text: message }, ...attachments.map(attachmentPart)];
+}
+
+function attachmentPart(a: Attachment): Record<string, unknown> {
+  const image = a.type === 'image' || a.mime_type?.startsWith('image/');
+  if (image && a.url) return { type: 'image_url', image_url: { url: a.url } };
+  if (image && a.data) return { type: 'image_url', image_url: { url: `data:${a.mime_type ?? 'image/png'};base64,${a.data}` } };
+  if (a.text !== undefined) return { type: 'text', text: a.name ? `${a.name}:\n${a.text}` : a.text };
+  return { type: 'text', text: `[attachment: ${a.name ?? a.url ?? a.mime_type ?? 'file'}]` };
+}

@@ -1,0 +1,57 @@
+/**
+ * Message content as Hermes stores it: plain text, or multimodal parts (a list/dict) written as
+ * "\u0000json:" + JSON. The sidecar's own transcript store uses the same encoding, so one decoder
+ * serves both.
+ */
+
+const JSON_PREFIX = '\u0000json:';
+
+/** Text stays text; a "\u0000json:" value becomes its parts. A blob that does not parse is shown as text, never dropped. */
+export function decodeContent(raw: unknown): unknown {
+  if (typeof raw !== 'string' || !raw.startsWith(JSON_PREFIX)) return raw ?? null;
+  const body = raw.slice(JSON_PREFIX.length);
+  try {
+    return JSON.parse(body) as unknown;
+  } catch {
+    return body;
+  }
+}
+
+/** Strings are stored as they are; parts (arrays, objects) with the sentinel prefix. */
+export function encodeContent(content: unknown): string | null {
+  if (content === null || content === undefined) return null;
+  if (typeof content === 'string') return content;
+  return JSON_PREFIX + JSON.stringify(content);
+}
+
+/** The text of decoded content: a string, or the text parts of a part list joined by newlines. */
+export function contentText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) {
+    return content
+      .map((p) => (typeof p === 'string' ? p : p && typeof p === 'object' && typeof (p as { text?: unknown }).text === 'string' ? (p as { text: string }).text : ''))
+      .filter(Boolean)
+      .join('\n');
+  }
+  if (content && typeof content === 'object' && typeof (content as { text?: unknown }).text === 'string') return (content as { text: string }).text;
+  return '';
+}
+
+/** The one-line preview of a session: the start of its first user message. */
+export function previewOf(raw: unknown, max = 60): string | null {
+  const text = contentText(decodeContent(raw)).replace(/\s+/g, ' ').trim();
+  if (!text) return null;
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+/** `tool_calls` is a JSON string in state.db; anything that is not a JSON list reads as null. */
+export function parseToolCalls(raw: unknown): unknown[] | null {
+  if (Array.isArray(raw)) return raw;
+  if (typeof raw !== 'string' || !raw.trim()) return null;
+  try {
+    const v: unknown = JSON.parse(raw);
+    return Array.isArray(v) ? v : v && typeof v === 'object' ? [v] : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,51 @@
+import { Elysia } from 'elysia';
+import {
+  CreateSessionBody, DeletedResponse, ErrorBody, ListMessagesQuery, ListSessionsQuery, MessageListResponse, PatchSessionBody,
+  SessionIdParams, SessionListResponse, SessionResponse,
+} from './model';
+import type { SessionService } from './service';
+
+const tags = ['sessions'];
+
+export function sessionsPlugin(sessions: SessionService) {
+  return new Elysia({ name: 'sessions' })
+    .get('/api/sessions', ({ query }) => sessions.list(query), {
+      query: ListSessionsQuery,
+      response: { 200: SessionListResponse, 502: ErrorBody, 503: ErrorBody },
+      detail: { tags, summary: 'Sessions of state.db (or the upstream session API) and the sidecar, newest activity first; `source` filters on the platform tag' },
+    })
+    .post('/api/sessions', async ({ body, set }) => {
+      const session = await sessions.create(body, { upstream: true });
+      set.status = 201;
+      return { session };
+    }, {
+      body: CreateSessionBody,
+      response: { 201: SessionResponse, 409: ErrorBody, 502: ErrorBody },
+      detail: { tags, summary: 'Create a session (also on the agent when it has the session API); 409 if the id exists' },
+    })
+    .get('/api/sessions/:id', async ({ params }) => ({ session: await sessions.get(params.id) }), {
+      params: SessionIdParams,
+      response: { 200: SessionResponse, 404: ErrorBody },
+      detail: { tags, summary: 'One session' },
+    })
+    .patch('/api/sessions/:id', async ({ params, body }) => ({ session: await sessions.rename(params.id, body.title) }), {
+      params: SessionIdParams,
+      body: PatchSessionBody,
+      response: { 200: SessionResponse, 404: ErrorBody, 502: ErrorBody },
+      detail: { tags, summary: 'Set or clear the title of a session' },
+    })
+    .delete('/api/sessions/:id', async ({ params }) => {
+      await sessions.remove(params.id);
+      return { deleted: true as const, session_id: params.id };
+    }, {
+      params: SessionIdParams,
+      response: { 200: DeletedResponse, 404: ErrorBody, 503: ErrorBody },
+      detail: { tags, summary: 'Delete a session and its messages wherever it lives' },
+    })
+    .get('/api/sessions/:id/messages', ({ params, query }) => sessions.messages(params.id, query), {
+      params: SessionIdParams,
+      query: ListMessagesQuery,
+      response: { 200: MessageListResponse, 404: ErrorBody },
+      detail: { tags, summary: 'Messages of a session, oldest first' },
+    });
+}

@@ -1,0 +1,238 @@
+/**
+ * One view of every session, merged from up to three sources (SPEC §7):
+ * 1. the agent's state.db, when readable;
+ * 2. else the upstream session API, when the probe found it;
+ * 3. always, the sidecar's own transcript store.
+ * A session present in several is shown from the first (its `origin`); a title set through the
+ * sidecar overrides the source's own. Lists are newest activity first with a true total.
+ */
+import { ApiError, conflict, notFound } from '../../lib/errors';
+import { randomHex } from '../../lib/ids';
+import type { UpstreamProbe } from '../../upstream/probe';
+import { contentText } from './content';
+import type { CreateSessionBody, ListMessagesQuery, ListSessionsQuery, Message, Session, SessionOrigin } from './model';
+import type { SessionKey, StateDb } from './state-db';
+import type { RecordedTurn, TranscriptRow, TranscriptStore } from './transcripts';
+import type { UpstreamCreate, UpstreamSessions } from './upstream-sessions';
+
+export interface SessionServiceDeps {
+  stateDb: StateDb;
+  upstream: UpstreamSessions;
+  transcripts: TranscriptStore;
+  probe: UpstreamProbe;
+}
+
+/** A session and the places it lives. */
+export interface LocatedSession {
+  session: Session;
+  inStateDb: boolean;
+  inUpstream: boolean;
+  /** The transcript-store row (a sidecar session, or bookkeeping for an upstream one). */
+  row: TranscriptRow | undefined;
+}
+
+export interface HistoryMessage {
+  role: 'user' | 'assistant';
+  content: unknown;
+}
+
+interface Entry {
+  key: SessionKey;
+  from: SessionOrigin;
+  session?: Session;
+}
+
+/** Far more than any real conversation; history is read whole. */
+const ALL_MESSAGES = 1_000_000;
+
+export const sessionNotFound = (id: string) => notFound('session_not_found', `Session ${JSON.stringify(id)} does not exist.`);
+
+export class SessionService {
+  constructor(private readonly d: SessionServiceDeps) {}
+
+  /** Whether the upstream has Hermes' session API (native session stream, create, rename). */
+  get upstreamApi(): boolean {
+    return this.d.probe.state.endpoints.sessionsApi;
+  }
+
+  /** Which read sources are live: state.db when readable, else the upstream API when present. */
+  private sources(): { stateDb: boolean; upstream: boolean } {
+    const stateDb = this.d.stateDb.readable();
+    return { stateDb, upstream: !stateDb && this.upstreamApi };
+  }
+
+  async list(q: ListSessionsQuery): Promise<{ items: Session[]; total: number; limit: number; offset: number }> {
+    const src = this.sources();
+    const merged = new Map<string, Entry>();
+    if (src.stateDb) for (const key of this.d.stateDb.keys()) merged.set(key.id, { key, from: 'state-db' });
+    if (src.upstream) {
+      for (const s of await this.d.upstream.listAll()) {
+        if (!merged.has(s.id)) merged.set(s.id, { key: { id: s.id, source: s.source, lastActive: s.last_active, startedAt: s.started_at }, from: 'upstream', session: s });
+      }
+    }
+    for (const key of this.d.transcripts.keys()) if (!merged.has(key.id)) merged.set(key.id, { key, from: 'sidecar' });
+    let all = [...merged.values()];
+    if (q.source !== undefined) all = all.filter((e) => e.key.source === q.source);
+    all.sort((a, b) => byActivity(a.key, b.key));
+    const page = all.slice(q.offset, q.offset + q.limit);
+    return { items: this.materialize(page), total: all.length, limit: q.limit, offset: q.offset };
+  }
+
+  /** Full rows for a page of entries, with the sidecar's title overrides applied. */
+  private materialize(page: Entry[]): Session[] {
+    const ids = page.map((e) => e.key.id);
+    const fromStateDb = this.d.stateDb.sessions(page.filter((e) => e.from === 'state-db').map((e) => e.key.id));
+    const rows = this.d.transcripts.rows(ids);
+    const out: Session[] = [];
+    for (const e of page) {
+      const row = rows.get(e.key.id);
+      const primary = e.from === 'state-db' ? fromStateDb.get(e.key.id) : e.from === 'upstream' ? e.session : row && this.d.transcripts.toSession(row);
+      // A state.db session deleted between the two reads is simply left out of the page.
+      if (primary) out.push(withOverride(primary, row));
+    }
+    return out;
+  }
+
+  async locate(id: string): Promise<LocatedSession | null> {
+    const src = this.sources();
+    const row = this.d.transcripts.row(id);
+    let primary: Session | null = null;
+    let inStateDb = false;
+    let inUpstream = false;
+    if (src.stateDb) inStateDb = (primary = this.d.stateDb.session(id)) !== null;
+    if (!primary && src.upstream) inUpstream = (primary = await this.d.upstream.get(id)) !== null;
+    if (!primary && row?.origin === 'sidecar') primary = this.d.transcripts.toSession(row);
+    return primary ? { session: withOverride(primary, row), inStateDb, inUpstream, row } : null;
+  }
+
+  /**
+   * The session a chat turn is for. A session of the sidecar's own is known without asking anyone,
+   * so chatting in it neither waits for nor depends on an upstream lookup; others are located.
+   */
+  async forChat(id: string): Promise<Pick<Session, 'id' | 'model'> | null> {
+    const row = this.d.transcripts.row(id);
+    if (row?.origin === 'sidecar') return { id: row.id, model: row.model };
+    return (await this.locate(id))?.session ?? null;
+  }
+
+  async get(id: string): Promise<Session> {
+    const found = await this.locate(id);
+    if (!found) throw sessionNotFound(id);
+    return found.session;
+  }
+
+  /**
+   * Creates a session of the sidecar's own (409 when the id exists anywhere). With `upstream`, it is
+   * created on the agent's side too when the upstream has the session API; a failure there undoes it.
+   */
+  async create(body: CreateSessionBody, opts: { upstream: boolean }): Promise<Session> {
+    const exists = () => conflict('session_exists', `Session ${JSON.stringify(id)} already exists.`);
+    const id = body.id ?? hermesStyleId();
+    if (body.id !== undefined && (this.d.transcripts.row(id) || (await this.locate(id)))) throw exists();
+    if (!this.d.transcripts.create({ id, title: body.title, model: body.model })) throw exists();
+    if (opts.upstream && this.upstreamApi) {
+      let outcome: UpstreamCreate;
+      try {
+        outcome = await this.createUpstream(id, body);
+      } catch (err) {
+        this.d.transcripts.delete(id);
+        throw err;
+      }
+      if (outcome === 'exists') {
+        this.d.transcripts.delete(id);
+        throw exists();
+      }
+    }
+    const mine = this.d.transcripts.toSession(this.d.transcripts.row(id) as TranscriptRow);
+    // Created on the agent's side too: shown as every later read will show it.
+    return opts.upstream && this.upstreamApi ? ((await this.locate(id))?.session ?? mine) : mine;
+  }
+
+  /** Creates a session of the sidecar's own on the agent's side too (the native stream needs it there). */
+  createUpstream(id: string, s: { title?: string; model?: string }): Promise<UpstreamCreate> {
+    return this.d.upstream.create({ id, ...(s.title ? { title: s.title } : {}), ...(s.model ? { model: s.model } : {}) });
+  }
+
+  /**
+   * Sets the title. A session that lives on the agent's side is renamed there through the session API
+   * when the upstream has it (state.db itself is only ever written to delete); the title is also kept
+   * in the transcript store, which is all there is when the upstream has no session API.
+   */
+  async rename(id: string, title: string | null): Promise<Session> {
+    const found = await this.locate(id);
+    if (!found) throw sessionNotFound(id);
+    if ((found.inStateDb || found.inUpstream) && this.upstreamApi) await this.d.upstream.rename(id, title);
+    this.d.transcripts.setTitle(id, title);
+    return (await this.locate(id))?.session ?? found.session;
+  }
+
+  /** Deletes the session and its messages wherever it lives; 404 when it lives nowhere. */
+  async remove(id: string): Promise<void> {
+    const src = this.sources();
+    let found = false;
+    if (src.stateDb) found = await this.d.stateDb.delete(id);
+    else if (src.upstream) found = await this.d.upstream.delete(id);
+    const row = this.d.transcripts.row(id);
+    this.d.transcripts.delete(id);
+    if (!found && row?.origin !== 'sidecar') throw sessionNotFound(id);
+  }
+
+  async messages(id: string, q: ListMessagesQuery): Promise<{ items: Message[]; total: number; session_id: string }> {
+    const src = this.sources();
+    if (src.stateDb && this.d.stateDb.session(id)) return { ...this.d.stateDb.messages(id, q.limit, q.offset), session_id: id };
+    if (src.upstream) {
+      const all = await this.d.upstream.messages(id);
+      if (all) return { items: all.slice(q.offset, q.offset + q.limit), total: all.length, session_id: id };
+    }
+    if (this.d.transcripts.row(id)?.origin === 'sidecar') return { ...this.d.transcripts.messages(id, q.limit, q.offset), session_id: id };
+    throw sessionNotFound(id);
+  }
+
+  /**
+   * The conversation so far (user and assistant turns with content), for an upstream without memory
+   * of it. Local sources are read synchronously and only the upstream session API is awaited, so the
+   * fallback request can leave in the same tick as the turn starts (time to first token).
+   */
+  history(id: string): HistoryMessage[] | Promise<HistoryMessage[]> {
+    const src = this.sources();
+    if (src.upstream) return this.messages(id, { limit: ALL_MESSAGES, offset: 0 }).then((r) => conversation(r.items));
+    if (src.stateDb && this.d.stateDb.session(id)) return conversation(this.d.stateDb.messages(id, ALL_MESSAGES, 0).items);
+    if (this.d.transcripts.row(id)?.origin === 'sidecar') return conversation(this.d.transcripts.conversation(id));
+    throw sessionNotFound(id);
+  }
+
+  close(): void {
+    this.d.stateDb.close();
+  }
+
+  recordTurn(id: string, turn: RecordedTurn): void {
+    try {
+      this.d.transcripts.recordTurn(id, turn);
+    } catch (err) {
+      throw new ApiError(500, 'transcript_write_failed', `The turn could not be recorded: ${err instanceof Error ? err.message : String(err)}.`);
+    }
+  }
+}
+
+function conversation(items: { role: string; content: unknown }[]): HistoryMessage[] {
+  const out: HistoryMessage[] = [];
+  for (const m of items) {
+    if ((m.role === 'user' || m.role === 'assistant') && contentText(m.content).trim()) out.push({ role: m.role, content: m.content });
+  }
+  return out;
+}
+
+function withOverride(s: Session, row: TranscriptRow | undefined): Session {
+  return row?.titleSet && s.origin !== 'sidecar' ? { ...s, title: row.title } : s;
+}
+
+/** Newest activity first, then newest start, then id, so pages are stable. */
+function byActivity(a: SessionKey, b: SessionKey): number {
+  return (b.lastActive ?? -Infinity) - (a.lastActive ?? -Infinity) || (b.startedAt ?? -Infinity) - (a.startedAt ?? -Infinity) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/** `YYYYMMDD_HHMMSS_<6 hex>`, the shape of Hermes' own session ids, so the agent's tools show them alike. */
+export function hermesStyleId(now = new Date()): string {
+  const iso = now.toISOString();
+  return `${iso.slice(0, 10).replaceAll('-', '')}_${iso.slice(11, 19).replaceAll(':', '')}_${randomHex(3)}`;
+}

@@ -1,0 +1,258 @@
+/**
+ * The agent's own `$HERMES_HOME/state.db`, read with plain SQL through bun:sqlite.
+ *
+ * It belongs to Hermes: reads go through a read-only connection (kept open, reopened when the file is
+ * replaced), the column set is discovered with `PRAGMA table_info` and re-read whenever SQLite's schema
+ * cookie changes (Hermes adds columns as it upgrades), and the only write is a session delete, in one
+ * short IMMEDIATE transaction on a connection of its own. The agent holds the file open in WAL mode
+ * while it runs; WAL readers never block it and a busy timeout covers its short write locks.
+ */
+import { Database } from 'bun:sqlite';
+import { statSync } from 'node:fs';
+import { ApiError } from '../../lib/errors';
+import type { Logger } from '../../lib/log';
+import { decodeContent, parseToolCalls, previewOf } from './content';
+import type { Message, Session } from './model';
+
+/** WAL readers are not blocked by the agent; this only covers a checkpoint or recovery in progress. */
+const READ_BUSY_TIMEOUT_MS = 1000;
+/**
+ * A delete waits for the agent's write lock in short synchronous slices (bun:sqlite blocks the thread
+ * while it waits) with async pauses between them, the way Hermes' own writers retry, so a busy agent
+ * never stalls the server: up to WRITE_ATTEMPTS × (WRITE_SLICE_MS + pause) ≈ 5 s in all.
+ */
+const WRITE_SLICE_MS = 50;
+const WRITE_ATTEMPTS = 40;
+
+interface Reader {
+  db: Database;
+  dev: number;
+  ino: number;
+  /** PRAGMA schema_version when the columns were read. */
+  cookie: number;
+  sessions: Set<string>;
+  messages: Set<string>;
+}
+
+/** The sort key of a session in the merged list. */
+export interface SessionKey {
+  id: string;
+  source: string | null;
+  lastActive: number | null;
+  startedAt: number | null;
+}
+
+type Row = Record<string, unknown>;
+
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+const int = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? Math.trunc(v) : 0);
+
+export class StateDb {
+  private reader: Reader | null = null;
+  private lastProblem: string | null = null;
+
+  constructor(readonly path: string, private readonly log: Logger) {}
+
+  /** True when the file exists and reads as a Hermes session store. */
+  readable(): boolean {
+    return this.open() !== null;
+  }
+
+  close(): void {
+    this.reader?.db.close();
+    this.reader = null;
+  }
+
+  private open(): Reader | null {
+    // Asked on every session read: a missing file must not cost an exception each time.
+    const st = statOrNull(this.path);
+    if (!st) {
+      this.close();
+      return null;
+    }
+    // A state.db replaced under us (restore, `hermes sessions optimize-storage`) is reopened.
+    if (this.reader && (this.reader.dev !== st.dev || this.reader.ino !== st.ino)) this.close();
+    try {
+      if (!this.reader) {
+        const db = new Database(this.path, { readonly: true });
+        db.run(`PRAGMA busy_timeout = ${READ_BUSY_TIMEOUT_MS}`);
+        this.reader = { db, dev: st.dev, ino: st.ino, cookie: -1, sessions: new Set(), messages: new Set() };
+      }
+      const r = this.reader;
+      const cookie = (r.db.query('PRAGMA schema_version').get() as { schema_version: number }).schema_version;
+      if (cookie !== r.cookie) {
+        r.sessions = columnsOf(r.db, 'sessions');
+        r.messages = columnsOf(r.db, 'messages');
+        r.cookie = cookie;
+      }
+      if (!r.sessions.has('id') || !r.messages.has('session_id') || !r.messages.has('role')) {
+        throw new Error('no Hermes sessions/messages tables');
+      }
+      this.lastProblem = null;
+      return r;
+    } catch (err) {
+      const problem = err instanceof Error ? err.message : String(err);
+      if (problem !== this.lastProblem) this.log.warn('state.db is not readable', { path: this.path, error: problem });
+      this.lastProblem = problem;
+      this.close();
+      return null;
+    }
+  }
+
+  /** Runs a read; a failure after the file opened (locked for too long, corrupt) is a 503, not a 500. */
+  private read<T>(fn: (r: Reader) => T, fallback: T): T {
+    const r = this.open();
+    if (!r) return fallback;
+    try {
+      return fn(r);
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  /** Every session's id, platform source and activity, for merging and paging. */
+  keys(): SessionKey[] {
+    return this.read((r) => {
+      const source = r.sessions.has('source') ? 's.source' : 'NULL';
+      const started = r.sessions.has('started_at') ? 's.started_at' : 'NULL';
+      const rows = r.db.query(
+        `SELECT s.id AS id, ${source} AS source, ${started} AS started_at, ${lastMessageAt(r)} AS last_msg FROM sessions s`,
+      ).all() as Row[];
+      return rows.map((row) => ({
+        id: String(row.id),
+        source: str(row.source),
+        startedAt: num(row.started_at),
+        lastActive: num(row.last_msg) ?? num(row.started_at),
+      }));
+    }, []);
+  }
+
+  /** Full rows of the given sessions (those that exist). */
+  sessions(ids: string[]): Map<string, Session> {
+    const out = new Map<string, Session>();
+    if (!ids.length) return out;
+    return this.read((r) => {
+      const c = (name: string) => (r.sessions.has(name) ? `s.${name}` : 'NULL');
+      const firstUser = `(SELECT m.content FROM messages m WHERE m.session_id = s.id AND m.role = 'user' AND m.content IS NOT NULL${activeFilter(r, 'm')} ORDER BY m.id LIMIT 1)`;
+      const sql = `SELECT s.id AS id, ${c('title')} AS title, ${c('model')} AS model, ${c('source')} AS source,
+        ${c('started_at')} AS started_at, ${c('ended_at')} AS ended_at, ${lastMessageAt(r)} AS last_msg,
+        ${c('message_count')} AS message_count, ${c('tool_call_count')} AS tool_call_count,
+        ${c('input_tokens')} AS input_tokens, ${c('output_tokens')} AS output_tokens, ${firstUser} AS first_user
+        FROM sessions s WHERE s.id IN (${ids.map(() => '?').join(',')})`;
+      for (const row of r.db.query(sql).all(...ids) as Row[]) {
+        const id = String(row.id);
+        out.set(id, {
+          id,
+          title: str(row.title),
+          model: str(row.model),
+          source: str(row.source),
+          origin: 'state-db',
+          started_at: num(row.started_at),
+          ended_at: num(row.ended_at),
+          last_active: num(row.last_msg) ?? num(row.started_at),
+          message_count: int(row.message_count),
+          tool_call_count: int(row.tool_call_count),
+          input_tokens: int(row.input_tokens),
+          output_tokens: int(row.output_tokens),
+          preview: previewOf(row.first_user),
+        });
+      }
+      return out;
+    }, out);
+  }
+
+  session(id: string): Session | null {
+    return this.sessions([id]).get(id) ?? null;
+  }
+
+  /** A page of a session's messages, oldest first (by id, the order Hermes wrote them). */
+  messages(id: string, limit: number, offset: number): { items: Message[]; total: number } {
+    return this.read((r) => {
+      const c = (name: string) => (r.messages.has(name) ? name : 'NULL');
+      const reasoning = r.messages.has('reasoning') ? 'reasoning' : r.messages.has('reasoning_content') ? 'reasoning_content' : 'NULL';
+      const where = `session_id = ?${activeFilter(r)}`;
+      const total = (r.db.query(`SELECT COUNT(*) AS n FROM messages WHERE ${where}`).get(id) as { n: number }).n;
+      const rows = r.db.query(
+        `SELECT id, role, ${c('content')} AS content, ${c('tool_calls')} AS tool_calls, ${c('tool_call_id')} AS tool_call_id,
+          ${c('tool_name')} AS tool_name, ${c('timestamp')} AS timestamp, ${reasoning} AS reasoning
+          FROM messages WHERE ${where} ORDER BY id LIMIT ? OFFSET ?`,
+      ).all(id, limit, offset) as Row[];
+      const items = rows.map((row): Message => ({
+        id: typeof row.id === 'number' || typeof row.id === 'string' ? row.id : String(row.id),
+        session_id: id,
+        role: String(row.role),
+        content: decodeContent(row.content),
+        tool_calls: parseToolCalls(row.tool_calls),
+        tool_call_id: str(row.tool_call_id),
+        tool_name: str(row.tool_name),
+        timestamp: num(row.timestamp),
+        reasoning: str(row.reasoning),
+      }));
+      return { items, total };
+    }, { items: [], total: 0 });
+  }
+
+  /**
+   * Deletes a session and its messages in one IMMEDIATE transaction (Hermes' own triggers keep its
+   * FTS index right); child sessions keep living, detached, as Hermes itself does. False if absent.
+   */
+  async delete(id: string): Promise<boolean> {
+    const r = this.open();
+    if (!r) return false;
+    let w: Database | null = null;
+    try {
+      w = new Database(this.path, { readwrite: true, create: false });
+      w.run(`PRAGMA busy_timeout = ${WRITE_SLICE_MS}`);
+      const db = w;
+      const remove = db.transaction(() => {
+        db.run('DELETE FROM messages WHERE session_id = ?', [id]);
+        if (r.sessions.has('parent_session_id')) db.run('UPDATE sessions SET parent_session_id = NULL WHERE parent_session_id = ?', [id]);
+        return db.run('DELETE FROM sessions WHERE id = ?', [id]).changes > 0;
+      });
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return remove.immediate();
+        } catch (err) {
+          if (!isBusy(err) || attempt >= WRITE_ATTEMPTS) throw err;
+          await Bun.sleep(20 + Math.random() * 80);
+        }
+      }
+    } catch (err) {
+      throw unavailable(err, 'written');
+    } finally {
+      w?.close();
+    }
+  }
+}
+
+/** stat, or null when the file is missing or cannot be looked at (permissions): both mean "no state.db". */
+function statOrNull(path: string) {
+  try {
+    return statSync(path, { throwIfNoEntry: false }) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function columnsOf(db: Database, table: string): Set<string> {
+  return new Set((db.query(`PRAGMA table_info("${table}")`).all() as { name: string }[]).map((c) => c.name));
+}
+
+/** Hermes marks rewound messages inactive (newer schemas); they are not part of the conversation. */
+function activeFilter(r: Reader, alias?: string): string {
+  return r.messages.has('active') ? ` AND ${alias ? `${alias}.` : ''}active = 1` : '';
+}
+
+function lastMessageAt(r: Reader): string {
+  return r.messages.has('timestamp') ? '(SELECT MAX(m2.timestamp) FROM messages m2 WHERE m2.session_id = s.id)' : 'NULL';
+}
+
+const isBusy = (err: unknown) => /locked|busy/i.test(err instanceof Error ? err.message : String(err));
+
+function unavailable(err: unknown, verb: 'read' | 'written' = 'read'): ApiError {
+  const msg = err instanceof Error ? err.message : String(err);
+  const busy = isBusy(err);
+  return new ApiError(503, busy ? 'state_db_busy' : 'state_db_unavailable',
+    busy ? `The agent's state.db is locked by another writer and could not be ${verb}; try again.` : `The agent's state.db could not be ${verb}: ${msg}.`);
+}

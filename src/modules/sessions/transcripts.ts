@@ -1,0 +1,174 @@
+/**
+ * The sidecar's own transcript store (drizzle, in the sidecar's database): sessions created here,
+ * the turns of sessions chatted through the chat-completions fallback, and, for sessions the upstream
+ * owns, the usage streamed through the sidecar and a title set here.
+ */
+import { and, asc, count, eq, inArray, sql } from 'drizzle-orm';
+import type { DbHandle } from '../../db';
+import { chatMessages, chatSessions } from '../../db/schema';
+import { isoNow } from '../../lib/time';
+import { decodeContent, encodeContent, previewOf } from './content';
+import { SIDECAR_SOURCE, type Message, type Session } from './model';
+import type { SessionKey } from './state-db';
+
+export type TranscriptRow = typeof chatSessions.$inferSelect;
+
+export interface TokenUsage {
+  input_tokens: number;
+  output_tokens: number;
+}
+
+export interface RecordedTurn {
+  /** What the user sent: text, or multimodal parts. */
+  user: unknown;
+  /** When the user's message was sent (ms). */
+  userAt: number;
+  assistant: string;
+  reasoning: string | null;
+  usage: TokenUsage | null;
+  upstream: 'session-api' | 'chat-completions';
+  /** Store the two messages (fallback path); the session API keeps its own transcript. */
+  keepMessages: boolean;
+}
+
+const epoch = (ms = Date.now()) => ms / 1000;
+const id = sql.placeholder('id');
+
+/**
+ * Statements on the chat path, prepared once: drizzle otherwise builds and compiles the SQL on every
+ * call (~60-140 µs each, measured), which is most of what opening a turn costs.
+ */
+function prepare(h: DbHandle) {
+  const db = h.db;
+  const n = (name: string) => sql.placeholder(name);
+  return {
+    row: db.select().from(chatSessions).where(eq(chatSessions.id, id)).prepare(),
+    firstUser: db.select({ content: chatMessages.content }).from(chatMessages)
+      .where(and(eq(chatMessages.sessionId, id), eq(chatMessages.role, 'user'))).orderBy(asc(chatMessages.id)).limit(1).prepare(),
+    messageCount: db.select({ n: count() }).from(chatMessages).where(eq(chatMessages.sessionId, id)).prepare(),
+    messages: db.select().from(chatMessages).where(eq(chatMessages.sessionId, id)).orderBy(asc(chatMessages.id)).limit(n('limit')).offset(n('offset')).prepare(),
+    conversation: db.select({ role: chatMessages.role, content: chatMessages.content }).from(chatMessages)
+      .where(eq(chatMessages.sessionId, id)).orderBy(asc(chatMessages.id)).prepare(),
+    addUsage: db.insert(chatSessions).values({
+      id, origin: 'upstream', startedAt: n('now'), lastActive: n('now'), inputTokens: n('input'), outputTokens: n('output'),
+      lastUpstream: n('upstream'), createdAt: n('iso'), updatedAt: n('iso'),
+    }).onConflictDoUpdate({
+      target: chatSessions.id,
+      set: {
+        inputTokens: sql`${chatSessions.inputTokens} + ${n('input')}`,
+        outputTokens: sql`${chatSessions.outputTokens} + ${n('output')}`,
+        lastActive: sql`${n('now')}`,
+        lastUpstream: sql`${n('upstream')}`,
+        updatedAt: sql`${n('iso')}`,
+      },
+    }).returning({ origin: chatSessions.origin }).prepare(),
+    addMessage: db.insert(chatMessages).values({
+      sessionId: id, role: n('role'), content: n('content'), reasoning: n('reasoning'), timestamp: n('at'),
+    }).prepare(),
+    countMessages: db.update(chatSessions).set({ messageCount: sql`${chatSessions.messageCount} + ${n('added')}` }).where(eq(chatSessions.id, id)).prepare(),
+  };
+}
+
+export class TranscriptStore {
+  private readonly q: ReturnType<typeof prepare>;
+
+  constructor(private readonly h: DbHandle) {
+    this.q = prepare(h);
+  }
+
+  row(sessionId: string): TranscriptRow | undefined {
+    return this.q.row.get({ id: sessionId });
+  }
+
+  rows(ids: string[]): Map<string, TranscriptRow> {
+    if (!ids.length) return new Map();
+    return new Map(this.h.db.select().from(chatSessions).where(inArray(chatSessions.id, ids)).all().map((r) => [r.id, r]));
+  }
+
+  /** Keys of the sessions that are the sidecar's own (bookkeeping rows are not sessions by themselves). */
+  keys(): SessionKey[] {
+    return this.h.db
+      .select({ id: chatSessions.id, lastActive: chatSessions.lastActive, startedAt: chatSessions.startedAt })
+      .from(chatSessions)
+      .where(eq(chatSessions.origin, 'sidecar'))
+      .all()
+      .map((r) => ({ ...r, source: SIDECAR_SOURCE }));
+  }
+
+  /** A sidecar session as the merged view shows it. */
+  toSession(r: TranscriptRow): Session {
+    const first = this.q.firstUser.get({ id: r.id });
+    return {
+      id: r.id,
+      title: r.title,
+      model: r.model,
+      source: SIDECAR_SOURCE,
+      origin: 'sidecar',
+      started_at: r.startedAt,
+      ended_at: null,
+      last_active: r.lastActive,
+      message_count: r.messageCount,
+      tool_call_count: 0,
+      input_tokens: r.inputTokens,
+      output_tokens: r.outputTokens,
+      preview: first ? previewOf(first.content) : null,
+    };
+  }
+
+  /** Inserts a new sidecar session; false when the id is taken (the primary key decides races). */
+  create(s: { id: string; title?: string; model?: string }): boolean {
+    const now = Date.now();
+    const res = this.h.db.insert(chatSessions).values({
+      id: s.id, origin: 'sidecar', title: s.title ?? null, titleSet: s.title !== undefined, model: s.model ?? null,
+      startedAt: epoch(now), lastActive: epoch(now), createdAt: isoNow(now), updatedAt: isoNow(now),
+    }).onConflictDoNothing().returning({ id: chatSessions.id }).get();
+    return res !== undefined;
+  }
+
+  /** Sets the title shown for a session, creating a bookkeeping row for sessions owned upstream. */
+  setTitle(id: string, title: string | null): void {
+    const now = Date.now();
+    this.h.db.insert(chatSessions).values({
+      id, origin: 'upstream', title, titleSet: true, startedAt: epoch(now), lastActive: epoch(now), createdAt: isoNow(now), updatedAt: isoNow(now),
+    }).onConflictDoUpdate({ target: chatSessions.id, set: { title, titleSet: true, updatedAt: isoNow(now) } }).run();
+  }
+
+  /** Removes a session row and (cascade) its messages; false when there was none. */
+  delete(id: string): boolean {
+    return this.h.db.delete(chatSessions).where(eq(chatSessions.id, id)).returning({ id: chatSessions.id }).all().length > 0;
+  }
+
+  messages(sessionId: string, limit: number, offset: number): { items: Message[]; total: number } {
+    const total = this.q.messageCount.get({ id: sessionId })?.n ?? 0;
+    const rows = this.q.messages.all({ id: sessionId, limit, offset });
+    return {
+      total,
+      items: rows.map((m) => ({
+        id: m.id, session_id: sessionId, role: m.role, content: decodeContent(m.content), tool_calls: null,
+        tool_call_id: null, tool_name: null, timestamp: m.timestamp, reasoning: m.reasoning,
+      })),
+    };
+  }
+
+  /** Every message of a session, oldest first, role and content only (the history of the next turn). */
+  conversation(sessionId: string): { role: string; content: unknown }[] {
+    return this.q.conversation.all({ id: sessionId }).map((m) => ({ role: m.role, content: decodeContent(m.content) }));
+  }
+
+  /**
+   * Records a finished turn in one transaction: usage and activity on the session row (a bookkeeping
+   * row is created for sessions owned upstream), and the two messages when asked to keep them for a
+   * session of the sidecar's own.
+   */
+  recordTurn(sessionId: string, turn: RecordedTurn): void {
+    const now = Date.now();
+    const usage = { id: sessionId, now: epoch(now), iso: isoNow(now), upstream: turn.upstream, input: turn.usage?.input_tokens ?? 0, output: turn.usage?.output_tokens ?? 0 };
+    this.h.sqlite.transaction(() => {
+      const row = this.q.addUsage.get(usage);
+      if (!turn.keepMessages || row?.origin !== 'sidecar') return;
+      this.q.addMessage.run({ id: sessionId, role: 'user', content: encodeContent(turn.user), reasoning: null, at: epoch(turn.userAt) });
+      this.q.addMessage.run({ id: sessionId, role: 'assistant', content: turn.assistant, reasoning: turn.reasoning, at: epoch(now) });
+      this.q.countMessages.run({ id: sessionId, added: 2 });
+    }).immediate();
+  }
+}

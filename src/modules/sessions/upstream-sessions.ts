@@ -1,0 +1,156 @@
+/**
+ * The upstream's session API (`/api/sessions`, Hermes ≥ 0.15), used as the session source when no
+ * state.db is readable, and to create/rename sessions on the agent's side. Every answer is parsed with
+ * zod; failures become the ApiErrors every upstream route uses.
+ */
+import { z } from 'zod';
+import { ApiError } from '../../lib/errors';
+import type { JsonResult } from '../../lib/http';
+import type { HermesClient } from '../../upstream/client';
+import { asGatewayError, outboundToApiError, upstreamStatusError } from '../../upstream/errors';
+import { decodeContent, parseToolCalls, previewOf } from './content';
+import type { Message, Session } from './model';
+
+const nstr = z.string().nullish();
+const nnum = z.number().nullish();
+
+const UpstreamSession = z.looseObject({
+  id: z.string().min(1),
+  title: nstr,
+  model: nstr,
+  source: nstr,
+  started_at: nnum,
+  ended_at: nnum,
+  last_active: nnum,
+  message_count: nnum,
+  tool_call_count: nnum,
+  input_tokens: nnum,
+  output_tokens: nnum,
+  preview: nstr,
+});
+type UpstreamSession = z.infer<typeof UpstreamSession>;
+
+const SessionList = z.looseObject({ data: z.array(UpstreamSession), has_more: z.boolean().optional() });
+const SessionBody = z.union([z.looseObject({ session: UpstreamSession }), UpstreamSession]);
+
+const UpstreamMessage = z.looseObject({
+  id: z.union([z.number(), z.string()]).nullish(),
+  role: z.string(),
+  content: z.unknown().optional(),
+  tool_calls: z.unknown().optional(),
+  tool_call_id: nstr,
+  tool_name: nstr,
+  timestamp: nnum,
+  reasoning: nstr,
+});
+const MessageList = z.looseObject({ data: z.array(UpstreamMessage) });
+
+/** Pages asked of the upstream when listing everything (a true `total` needs every id). */
+const PAGE = 200;
+/** Listing stops here, so a huge remote history cannot make one request unbounded. */
+export const UPSTREAM_LIST_CAP = 10_000;
+
+export type UpstreamCreate = 'created' | 'exists' | 'unsupported';
+
+export class UpstreamSessions {
+  constructor(private readonly client: HermesClient) {}
+
+  private async call(path: string, init: { method: string; body?: unknown } = { method: 'GET' }) {
+    try {
+      return await this.client.json(path, { method: init.method, body: init.body === undefined ? undefined : JSON.stringify(init.body) });
+    } catch (err) {
+      throw outboundToApiError(err);
+    }
+  }
+
+  /** Every session the upstream lists, up to UPSTREAM_LIST_CAP. */
+  async listAll(): Promise<Session[]> {
+    const out: Session[] = [];
+    for (let offset = 0; offset < UPSTREAM_LIST_CAP; offset += PAGE) {
+      const res = await this.call(`/api/sessions?limit=${PAGE}&offset=${offset}`);
+      if (!res.ok) throw failed(res);
+      const page = parse(SessionList, res.json, 'session list');
+      out.push(...page.data.map(toSession));
+      if (page.has_more === false || page.data.length < PAGE) break;
+    }
+    return out;
+  }
+
+  async get(id: string): Promise<Session | null> {
+    const res = await this.call(`/api/sessions/${encodeURIComponent(id)}`);
+    if (res.status === 404) return null;
+    if (!res.ok) throw failed(res);
+    return toSession(unwrap(parse(SessionBody, res.json, 'session')));
+  }
+
+  /** All messages (the upstream does not page them), oldest first. */
+  async messages(id: string): Promise<Message[] | null> {
+    const res = await this.call(`/api/sessions/${encodeURIComponent(id)}/messages`);
+    if (res.status === 404) return null;
+    if (!res.ok) throw failed(res);
+    return parse(MessageList, res.json, 'message list').data.map((m, i): Message => ({
+      id: m.id ?? i + 1,
+      session_id: id,
+      role: m.role,
+      content: decodeContent(m.content),
+      tool_calls: parseToolCalls(m.tool_calls),
+      tool_call_id: m.tool_call_id ?? null,
+      tool_name: m.tool_name ?? null,
+      timestamp: m.timestamp ?? null,
+      reasoning: m.reasoning ?? null,
+    }));
+  }
+
+  /** Creates the session upstream: 'exists' when it has that id already, 'unsupported' when it cannot create sessions (404/405). */
+  async create(s: { id: string; title?: string; model?: string }): Promise<UpstreamCreate> {
+    const res = await this.call('/api/sessions', { method: 'POST', body: s });
+    if (res.status === 409) return 'exists';
+    if (res.status === 404 || res.status === 405) return 'unsupported';
+    if (!res.ok) throw failed(res);
+    return 'created';
+  }
+
+  async rename(id: string, title: string | null): Promise<boolean> {
+    const res = await this.call(`/api/sessions/${encodeURIComponent(id)}`, { method: 'PATCH', body: { title } });
+    if (res.status === 404) return false;
+    if (!res.ok) throw failed(res);
+    return true;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const res = await this.call(`/api/sessions/${encodeURIComponent(id)}`, { method: 'DELETE' });
+    if (res.status === 404) return false;
+    if (!res.ok) throw failed(res);
+    return true;
+  }
+}
+
+function unwrap(b: z.infer<typeof SessionBody>): UpstreamSession {
+  return 'session' in b && b.session && typeof b.session === 'object' ? (b.session as UpstreamSession) : (b as UpstreamSession);
+}
+
+function toSession(s: UpstreamSession): Session {
+  return {
+    id: s.id,
+    title: s.title ?? null,
+    model: s.model ?? null,
+    source: s.source ?? null,
+    origin: 'upstream',
+    started_at: s.started_at ?? null,
+    ended_at: s.ended_at ?? null,
+    last_active: s.last_active ?? s.started_at ?? null,
+    message_count: Math.trunc(s.message_count ?? 0),
+    tool_call_count: Math.trunc(s.tool_call_count ?? 0),
+    input_tokens: Math.trunc(s.input_tokens ?? 0),
+    output_tokens: Math.trunc(s.output_tokens ?? 0),
+    preview: s.preview ? previewOf(s.preview) : null,
+  };
+}
+
+function parse<T extends z.ZodType>(schema: T, body: unknown, what: string): z.infer<T> {
+  const r = schema.safeParse(body);
+  if (!r.success) throw new ApiError(502, 'upstream_bad_response', `The Hermes upstream sent a ${what} the sidecar does not understand.`);
+  return r.data;
+}
+
+const failed = (res: JsonResult): ApiError => asGatewayError(upstreamStatusError(res.status, res.text));

@@ -1,0 +1,217 @@
+/**
+ * How a chat stream fails, on both upstream paths: every upstream fault ends the stream with one
+ * `error` event (readable message, code) and the server stays healthy; a client that hangs up cancels
+ * the upstream request at once (the fake sees it); shutdown ends open streams; 200 streams at once.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { closedUrl, makeTestApp, type TestApp } from './helpers/app';
+import { appOn, UPSTREAM_KEY } from './helpers/fake-app';
+import { sseEvents, sseReader, until, type SseEvent } from './helpers/sse-events';
+import { startFakeHermes, type FakeHermes, type HermesVersion } from './fakes/hermes';
+import { ChatService } from '../src/modules/chat/service';
+
+const ENV = { UPSTREAM_IDLE_TIMEOUT_S: '0.5', SSE_HEARTBEAT_S: '0.05' };
+
+const PATHS: { name: string; version: HermesVersion; upstream: string; override: string; path: (id: string) => string }[] = [
+  { name: 'native session stream', version: '0.17', upstream: 'session-api', override: '/api/sessions/*/chat/stream', path: (id) => `/api/sessions/${id}/chat/stream` },
+  { name: 'chat-completions fallback', version: '0.12', upstream: 'chat-completions', override: '/v1/chat/completions', path: () => '/v1/chat/completions' },
+];
+
+let counter = 0;
+const nextId = () => `s${++counter}`;
+const stream = (t: TestApp, id: string, message = 'one two three four') =>
+  t.fetch('/api/sessions/new/chat/stream', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message, session_id: id }) });
+const contents = (events: SseEvent[]) => events.filter((e) => e.event === 'content').map((e) => e.data.content as string);
+
+for (const p of PATHS) {
+  describe(`failures on the ${p.name} (Hermes ${p.version})`, () => {
+    let fake: FakeHermes;
+    let t: TestApp;
+    beforeAll(async () => {
+      fake = await startFakeHermes({ version: p.version });
+    });
+    afterAll(() => fake.stop());
+    beforeEach(async () => {
+      fake.reset();
+      t = await appOn(fake, ENV);
+    });
+    afterEach(async () => {
+      // Whatever happened, the server still answers and a normal turn still completes.
+      fake.behavior = { ...fake.behavior, statusOverride: {}, hang: {}, stallAfterTokens: null, dropAfterTokens: null, garbageAfterTokens: null, tokenDelayMs: 0, firstTokenDelayMs: 0 };
+      expect((await t.fetch('/health')).status).toBe(200);
+      const ok = await sseEvents(await stream(t, nextId(), 'still fine'));
+      expect(ok.at(-1)?.event).toBe('done');
+      t.close();
+    });
+
+    /** Runs one turn in a new session and checks it ends with exactly one error event, last. */
+    async function failingTurn(code: string, message: RegExp | string): Promise<SseEvent[]> {
+      const res = await t.fetch('/api/sessions/new/chat/stream', { method: 'POST', body: JSON.stringify({ message: 'one two three four' }) });
+      const events = await sseEvents(res);
+      const id = events[0]?.data.session_id as string;
+      expect(events[0]).toEqual({ event: 'session', data: { session_id: id, status: 'created', upstream: p.upstream } });
+      expect(events.filter((e) => e.event === 'error' || e.event === 'done')).toHaveLength(1);
+      const last = events.at(-1);
+      expect(last?.event).toBe('error');
+      expect(last?.data).toEqual({ error: expect.stringMatching(message) as unknown as string, code, session_id: id });
+      return events;
+    }
+
+    test('upstream down', async () => {
+      await fake.pause();
+      try {
+        await failingTurn('upstream_unreachable', 'The Hermes upstream is unreachable.');
+      } finally {
+        await fake.resume();
+      }
+    });
+
+    test('upstream 401', async () => {
+      fake.behavior.statusOverride = { [p.override]: 401 };
+      await failingTurn('invalid_api_key', /^The Hermes upstream refused the sidecar's key \(check HERMES_API_KEY\): Invalid API key$/);
+    });
+
+    test('upstream 500', async () => {
+      fake.behavior.statusOverride = { [p.override]: 500 };
+      await failingTurn('internal_error', 'The Hermes upstream answered 500: Fake Hermes: forced HTTP 500');
+    });
+
+    test('a garbage chunk mid-stream', async () => {
+      fake.behavior.garbageAfterTokens = 2;
+      const events = await failingTurn('upstream_bad_chunk', 'The Hermes upstream sent a malformed stream frame.');
+      expect(contents(events)).toEqual(['You', ' said:']);
+    });
+
+    test('the connection dropped mid-stream', async () => {
+      fake.behavior.dropAfterTokens = 2;
+      const events = await failingTurn('upstream_disconnected', /^The (connection to the Hermes upstream was lost mid-stream|Hermes upstream closed the stream before it was complete)\.$/);
+      expect(contents(events)).toEqual(['You', ' said:']);
+    });
+
+    test('a stall longer than UPSTREAM_IDLE_TIMEOUT_S; the stalled request is cancelled', async () => {
+      fake.behavior.stallAfterTokens = 1;
+      const events = await failingTurn('upstream_idle_timeout', 'The Hermes upstream sent nothing for 1 s.');
+      expect(contents(events)).toEqual(['You']);
+      const path = p.path(events[0]?.data.session_id as string);
+      await until(() => fake.aborted.includes(path));
+      expect(fake.aborted).toEqual([path]);
+    });
+
+    test('a session of the sidecar\'s own stays chattable while the upstream is down (the stream says what is wrong)', async () => {
+      const id = nextId();
+      expect((await sseEvents(await stream(t, id))).at(-1)?.event).toBe('done');
+      await fake.pause();
+      try {
+        const events = await sseEvents(await t.fetch(`/api/sessions/${id}/chat/stream`, { method: 'POST', body: JSON.stringify({ message: 'again' }) }));
+        expect(events.map((e) => e.event)).toEqual(['session', 'error']);
+        expect(events[1]?.data).toMatchObject({ code: 'upstream_unreachable' });
+      } finally {
+        await fake.resume();
+      }
+    });
+
+    test('a client that hangs up mid-stream cancels the upstream request at once; nothing is recorded', async () => {
+      fake.behavior.tokenDelayMs = 40;
+      const id = nextId();
+      const reader = sseReader(await stream(t, id));
+      expect((await reader.next())?.event).toBe('session');
+      expect((await reader.next())?.data.content).toBe('You');
+      await reader.cancel();
+      await until(() => fake.aborted.includes(p.path(id)));
+      expect(fake.aborted).toEqual([p.path(id)]);
+      const row = t.deps.db.sqlite.query('SELECT message_count, input_tokens FROM chat_sessions WHERE id = ?').get(id);
+      expect(row).toEqual({ message_count: 0, input_tokens: 0 });
+    });
+
+    test('a client that hangs up while the upstream has not answered yet cancels it too (heartbeats meanwhile)', async () => {
+      fake.behavior.hang = { [p.override]: true };
+      const id = nextId();
+      const res = await stream(t, id);
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      const first = new TextDecoder().decode((await reader.read()).value);
+      expect(first).toBe(': ping\n\n');
+      await reader.cancel();
+      await until(() => fake.aborted.includes(p.path(id)));
+      expect(fake.aborted).toContain(p.path(id));
+    });
+
+    test('heartbeats while the first token takes its time', async () => {
+      fake.behavior.firstTokenDelayMs = 250;
+      const raw = await (await stream(t, nextId())).text();
+      const firstContent = raw.indexOf('event: content');
+      expect(raw.slice(0, firstContent)).toContain(': ping\n\n');
+      expect(raw.trimEnd().split('\n\n').at(-1)).toStartWith('event: done');
+    });
+
+    test('non-streaming: an upstream failure is a JSON 502, a client abort cancels the upstream', async () => {
+      const created = await t.json<{ session: { id: string } }>('POST', '/api/sessions', { id: nextId() });
+      const id = created.body.session.id;
+      if (p.version === '0.17') expect(fake.sessions.has(id)).toBe(true);
+      fake.behavior.statusOverride = { [p.override]: 500 };
+      const failed = await t.json('POST', `/api/sessions/${id}/chat`, { message: 'x' });
+      expect(failed.status).toBe(502);
+      expect(failed.body).toMatchObject({ code: 'internal_error', detail: 'The Hermes upstream answered 500: Fake Hermes: forced HTTP 500' });
+      fake.behavior.statusOverride = {};
+      fake.behavior.firstTokenDelayMs = 5000;
+      const ac = new AbortController();
+      const sent = () => fake.requests.filter((r) => r.path === p.path(id)).length;
+      const before = sent();
+      const pending = t.fetch(`/api/sessions/${id}/chat`, { method: 'POST', body: JSON.stringify({ message: 'x' }), signal: ac.signal }).catch(() => null);
+      await until(() => sent() > before);
+      ac.abort();
+      await until(() => fake.aborted.includes(p.path(id)));
+      expect(fake.aborted).toContain(p.path(id));
+      await pending;
+    });
+
+    test('server shutdown ends an open stream with an error event and cancels the upstream', async () => {
+      const shutdown = new AbortController();
+      const s = await makeTestApp({
+        env: { ...ENV, HERMES_AGENT_URL: fake.url, HERMES_API_KEY: UPSTREAM_KEY },
+        patch: (deps) => {
+          deps.chat = new ChatService({
+            sessions: deps.sessions, client: deps.upstream, idleTimeoutMs: 60_000, heartbeatMs: 50, shutdown: shutdown.signal, defaultModel: () => 'hermes-agent',
+          });
+        },
+      });
+      await s.deps.probe.probeNow();
+      fake.behavior.tokenDelayMs = 1000;
+      const id = nextId();
+      const reader = sseReader(await stream(s, id));
+      expect((await reader.next())?.event).toBe('session');
+      expect((await reader.next())?.event).toBe('content');
+      shutdown.abort();
+      expect(await reader.next()).toEqual({ event: 'error', data: { error: 'The sidecar is shutting down.', code: 'server_shutting_down', session_id: id } });
+      expect(await reader.next()).toBeNull();
+      await until(() => fake.aborted.includes(p.path(id)));
+      expect(fake.aborted).toContain(p.path(id));
+      s.close();
+    });
+
+    test('200 concurrent streams all complete with the right text', async () => {
+      fake.behavior.tokenDelayMs = 2;
+      // The default idle deadline: this describe's 0.5 s one is for the stall test, not for a busy CI box.
+      const busy = await appOn(fake);
+      const runs = await Promise.all(Array.from({ length: 200 }, async (_, i) => {
+        const events = await sseEvents(await stream(busy, nextId(), `message number ${i}`));
+        return { i, text: contents(events).join(''), last: events.at(-1) };
+      }));
+      for (const r of runs) expect(r).toEqual({ i: r.i, text: `You said: message number ${r.i}`, last: expect.objectContaining({ event: 'done' }) as never });
+      busy.close();
+    });
+  });
+}
+
+describe('disconnected from the start', () => {
+  test('no upstream at all: the stream says so and the session stays usable', async () => {
+    const t = await makeTestApp({ env: { HERMES_AGENT_URL: await closedUrl() } });
+    await t.deps.probe.probeNow();
+    const events = await sseEvents(await stream(t, 'offline'));
+    expect(events).toEqual([
+      { event: 'session', data: { session_id: 'offline', status: 'created', upstream: 'chat-completions' } },
+      { event: 'error', data: { error: 'The Hermes upstream is unreachable.', code: 'upstream_unreachable', session_id: 'offline' } },
+    ]);
+    expect((await t.json('GET', '/api/sessions/offline')).body).toMatchObject({ session: { id: 'offline', message_count: 0 } });
+    t.close();
+  });
+});

@@ -1,0 +1,186 @@
+/**
+ * The merged session view and its routes: the sidecar's own sessions, the upstream session API as the
+ * source when there is no state.db, the three together, bad input and concurrent creates.
+ */
+import { afterEach, beforeEach, describe, expect, test } from 'bun:test';
+import { makeTestApp, type TestApp } from './helpers/app';
+import { appOn, UPSTREAM_KEY as KEY, useFakeHermes } from './helpers/fake-app';
+import { startFakeHermes, type FakeHermes } from './fakes/hermes';
+import { createStateDb } from './fixtures/state-db';
+const ids = (body: unknown) => (body as { items: { id: string }[] }).items.map((s) => s.id);
+
+describe('sidecar sessions (no state.db, no upstream)', () => {
+  let t: TestApp;
+  beforeEach(async () => {
+    t = await makeTestApp();
+  });
+  afterEach(() => t.close());
+
+  test('POST creates a session (201) with a Hermes-style id or the given one; GET, list, PATCH, DELETE', async () => {
+    const a = await t.json<{ session: Record<string, unknown> }>('POST', '/api/sessions', { title: 'First', model: 'm1' });
+    expect(a.status).toBe(201);
+    expect(a.body.session).toMatchObject({
+      title: 'First', model: 'm1', source: 'optx-api', origin: 'sidecar', ended_at: null, message_count: 0, tool_call_count: 0,
+      input_tokens: 0, output_tokens: 0, preview: null,
+    });
+    expect(a.body.session.id).toMatch(/^\d{8}_\d{6}_[0-9a-f]{6}$/);
+    expect(typeof a.body.session.started_at).toBe('number');
+    await Bun.sleep(2); // a later start, so the list order is not a tie
+    const b = await t.json('POST', '/api/sessions', { id: 'my-own.id:1' });
+    expect(b.status).toBe(201);
+    expect(b.body).toMatchObject({ session: { id: 'my-own.id:1', title: null } });
+    expect(ids((await t.json('GET', '/api/sessions')).body)).toEqual(['my-own.id:1', a.body.session.id as string]);
+    expect((await t.json('GET', '/api/sessions/my-own.id:1')).body).toMatchObject({ session: { id: 'my-own.id:1' } });
+    expect((await t.json('PATCH', '/api/sessions/my-own.id:1', { title: '  Trimmed  ' })).body).toMatchObject({ session: { title: 'Trimmed' } });
+    expect((await t.json('DELETE', '/api/sessions/my-own.id:1')).body).toEqual({ deleted: true, session_id: 'my-own.id:1' });
+    expect((await t.json('GET', '/api/sessions/my-own.id:1')).status).toBe(404);
+    expect((await t.json('GET', '/api/sessions/my-own.id:1/messages')).status).toBe(404);
+    expect((await t.json('GET', '/api/sessions')).body).toMatchObject({ total: 1 });
+  });
+
+  test('an existing id is a 409; of many concurrent creates with one id exactly one wins', async () => {
+    expect((await t.json('POST', '/api/sessions', { id: 'dup' })).status).toBe(201);
+    expect((await t.json('POST', '/api/sessions', { id: 'dup' })).body).toMatchObject({ code: 'session_exists' });
+    const results = await Promise.all(Array.from({ length: 20 }, () => t.json('POST', '/api/sessions', { id: 'race' })));
+    expect(results.filter((r) => r.status === 201)).toHaveLength(1);
+    expect(results.filter((r) => r.status === 409)).toHaveLength(19);
+  });
+
+  test('bad input is a 4xx JSON error and changes nothing', async () => {
+    await t.json('POST', '/api/sessions', { id: 'keep', title: 'Kept' });
+    const bad: [string, string, unknown, number][] = [
+      ['GET', '/api/sessions?limit=0', undefined, 422],
+      ['GET', '/api/sessions?limit=501', undefined, 422],
+      ['GET', '/api/sessions?limit=abc', undefined, 422],
+      ['GET', '/api/sessions?offset=-1', undefined, 422],
+      ['GET', '/api/sessions/keep/messages?limit=1001', undefined, 422],
+      ['POST', '/api/sessions', { id: 'new' }, 422],
+      ['POST', '/api/sessions', { id: 'a/b' }, 422],
+      ['POST', '/api/sessions', { id: '' }, 422],
+      ['POST', '/api/sessions', { title: '   ' }, 422],
+      ['POST', '/api/sessions', { title: 42 }, 422],
+      ['POST', '/api/sessions', [], 422],
+      ['PATCH', '/api/sessions/keep', {}, 422],
+      ['PATCH', '/api/sessions/keep', { title: '' }, 422],
+      ['PATCH', '/api/sessions/keep', { title: 'x'.repeat(257) }, 422],
+    ];
+    for (const [method, path, body, status] of bad) {
+      const res = await t.json(method, path, body);
+      expect({ method, path, status: res.status }).toEqual({ method, path, status });
+      expect(res.body).toHaveProperty('detail');
+      expect(res.body).toHaveProperty('code');
+    }
+    const malformed = await t.fetch('/api/sessions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"id":' });
+    expect(malformed.status).toBe(400);
+    expect((await t.json('GET', '/api/sessions')).body).toMatchObject({ total: 1, items: [{ id: 'keep', title: 'Kept' }] });
+  });
+
+  test('an empty body creates a session with a new id', async () => {
+    const res = await t.fetch('/api/sessions', { method: 'POST' });
+    expect(res.status).toBe(201);
+  });
+});
+
+describe('upstream session API as the source (Hermes 0.17, no state.db)', () => {
+  let fake: FakeHermes;
+  let t: TestApp;
+  useFakeHermes('0.17', (f, app) => {
+    fake = f;
+    t = app;
+  });
+
+  test('lists upstream sessions merged with the sidecar\'s, with a true total across pages', async () => {
+    for (let i = 0; i < 5; i++) fake.addSession({ id: `up${i}`, started_at: 1000 + i, last_active: 1000 + i, messages: [{ role: 'user', content: `q${i}` }] });
+    for (const s of fake.sessions.values()) s.last_active = 1000 + Number(s.id.slice(2));
+    const page = await t.json('GET', '/api/sessions?limit=2&offset=1');
+    expect(page.status).toBe(200);
+    expect(ids(page.body)).toEqual(['up3', 'up2']);
+    expect(page.body).toMatchObject({ total: 5, items: [{ origin: 'upstream', source: 'api_server', message_count: 1, preview: 'q3' }, {}] });
+    const mine = await t.json<{ session: { id: string } }>('POST', '/api/sessions', { title: 'Mine' });
+    expect(fake.sessions.has(mine.body.session.id)).toBe(true);
+    const all = await t.json('GET', '/api/sessions');
+    expect(all.body).toMatchObject({ total: 6 });
+    expect(ids(all.body)[0]).toBe(mine.body.session.id);
+    expect((await t.json('GET', '/api/sessions?source=optx-api')).body).toMatchObject({ total: 0 });
+  });
+
+  test('GET, messages, PATCH and DELETE go to the upstream', async () => {
+    const s = fake.addSession({ id: 'up', title: 'Up', messages: [{ role: 'user', content: 'hello' }, { role: 'assistant', content: 'hi' }] });
+    expect((await t.json('GET', '/api/sessions/up')).body).toMatchObject({ session: { id: 'up', title: 'Up', origin: 'upstream' } });
+    const msgs = await t.json('GET', '/api/sessions/up/messages?limit=1&offset=1');
+    expect(msgs.body).toMatchObject({ total: 2, session_id: 'up', items: [{ role: 'assistant', content: 'hi', tool_calls: null }] });
+    const patched = await t.json('PATCH', '/api/sessions/up', { title: 'Renamed' });
+    expect(patched.body).toMatchObject({ session: { title: 'Renamed' } });
+    expect(s.title).toBe('Renamed');
+    expect((await t.json('DELETE', '/api/sessions/up')).status).toBe(200);
+    expect(fake.sessions.has('up')).toBe(false);
+    expect((await t.json('DELETE', '/api/sessions/up')).status).toBe(404);
+  });
+
+  test('POST with an id the upstream has is a 409; an upstream refusal undoes the local create', async () => {
+    fake.addSession({ id: 'taken' });
+    expect((await t.json('POST', '/api/sessions', { id: 'taken' })).status).toBe(409);
+    fake.behavior.statusOverride = { '/api/sessions': 500 };
+    const res = await t.json('POST', '/api/sessions', { id: 'fresh' });
+    expect(res.status).toBe(502);
+    expect(res.body).toMatchObject({ detail: 'The Hermes upstream answered 500: Fake Hermes: forced HTTP 500' });
+    fake.behavior.statusOverride = {};
+    expect((await t.json('GET', '/api/sessions/fresh')).status).toBe(404);
+  });
+
+  test('the upstream going away is reported, not hidden', async () => {
+    await fake.pause();
+    try {
+      const res = await t.json('GET', '/api/sessions');
+      expect(res.status).toBe(502);
+      expect(res.body).toMatchObject({ code: 'upstream_unreachable' });
+    } finally {
+      await fake.resume();
+    }
+  });
+
+  test('the sidecar sends its own key upstream, never the client\'s', async () => {
+    await t.json('GET', '/api/sessions', undefined, { authorization: 'Bearer client-secret' });
+    const listed = fake.requests.filter((r) => r.path === '/api/sessions');
+    expect(listed.length).toBeGreaterThan(0);
+    for (const r of listed) expect(r.headers.authorization).toBe(`Bearer ${KEY}`);
+  });
+});
+
+describe('state.db and the sidecar together', () => {
+  test('a session in both is shown once, from state.db, with the title set through the sidecar', async () => {
+    const fake = await startFakeHermes({ version: '0.12' });
+    const t = await appOn(fake);
+    const fx = createStateDb(t.home, 'v19');
+    fx.addSession({ id: 'cli1', started_at: 100 }, [{ role: 'user', content: 'from the cli', timestamp: 101 }]);
+    expect((await t.json('POST', '/api/sessions', { id: 'shared', title: 'Named here' })).status).toBe(201);
+    // The agent then writes the same session (e.g. a chat-completions turn with X-Hermes-Session-Id).
+    fx.addSession({ id: 'shared', source: 'api_server', started_at: Date.now() / 1000 }, [{ role: 'user', content: 'hi', timestamp: Date.now() / 1000 }]);
+    const list = await t.json('GET', '/api/sessions');
+    expect(list.body).toMatchObject({ total: 2, items: [{ id: 'shared', origin: 'state-db', source: 'api_server', title: 'Named here', message_count: 1 }, { id: 'cli1' }] });
+    const del = await t.json('DELETE', '/api/sessions/shared');
+    expect(del.status).toBe(200);
+    expect(fx.count('sessions', 'shared')).toBe(0);
+    expect((await t.json('GET', '/api/sessions')).body).toMatchObject({ total: 1 });
+    fx.close();
+    t.close();
+    await fake.stop();
+  });
+
+  test('with the session API too, a title set here is also set on the agent', async () => {
+    const fake = await startFakeHermes({ version: '0.17' });
+    const t = await appOn(fake);
+    const fx = createStateDb(t.home, 'v19');
+    fx.addSession({ id: 'both', started_at: 100 });
+    const upstream = fake.addSession({ id: 'both' });
+    expect((await t.json('PATCH', '/api/sessions/both', { title: 'Everywhere' })).body).toMatchObject({ session: { origin: 'state-db', title: 'Everywhere' } });
+    expect(upstream.title).toBe('Everywhere');
+    fake.behavior.statusOverride = { '/api/sessions/*': 409 };
+    const refused = await t.json('PATCH', '/api/sessions/both', { title: 'Dup' });
+    expect(refused.status).toBe(409);
+    expect((await t.json('GET', '/api/sessions/both')).body).toMatchObject({ session: { title: 'Everywhere' } });
+    fx.close();
+    t.close();
+    await fake.stop();
+  });
+});
