@@ -11,7 +11,9 @@ FROM debian:bookworm-slim
 RUN useradd --create-home --uid 10001 hermes
 COPY --from=build /src/dist/hermes-optx-api /usr/local/bin/hermes-optx-api
 USER hermes
-ENV HERMES_HOME=/home/hermes/.hermes \
+# Bun's fetch allows 256 requests at once unless this is set at process start (streams to the upstream).
+ENV BUN_CONFIG_MAX_HTTP_REQUESTS=4096 \
+    HERMES_HOME=/home/hermes/.hermes \
     OPTX_API_HOST=0.0.0.0 \
     OPTX_API_PORT=8643
 VOLUME ["/home/hermes/.hermes"]

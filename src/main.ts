@@ -67,7 +67,9 @@ async function main(): Promise<number> {
     `hermes-optx-api ${VERSION} listening on ${where}\n` +
       `  upstream ${config.hermes.url} (mode: probing…)\n` +
       `  memory backend ${config.memory.backend}, tasks backend ${config.tasks.backend}\n` +
-      `  data dir ${config.dataDir}\n`,
+      `  data dir ${config.dataDir}\n` +
+      // Read by Bun only at process start; without it fetch holds at most 256 upstream requests at once.
+      (process.env.BUN_CONFIG_MAX_HTTP_REQUESTS ? '' : '  note: BUN_CONFIG_MAX_HTTP_REQUESTS is not set: at most 256 upstream streams at once\n'),
   );
   void deps.probe.probeNow().then((s) => process.stdout.write(`  upstream mode: ${s.mode}${s.error ? ` (${s.error})` : ''}\n`));
 
