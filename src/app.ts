@@ -12,6 +12,7 @@ import { corsPolicy } from './lib/cors';
 import { ApiError, errorResponse, toApiError } from './lib/errors';
 import { authPlugin, pathOf } from './modules/auth';
 import { Authenticator } from './modules/auth/service';
+import { configPlugin } from './modules/config';
 import { docsPlugin } from './modules/docs';
 import { gatewayPlugin } from './modules/gateway';
 import { chatCompletionsStreamPlugin, v1ProxyPlugin } from './modules/proxy';
@@ -60,7 +61,8 @@ export function createApp(deps: AppDeps) {
     .onParse(({ request }) => readJsonBody(request, config.server.maxBodyBytes))
     .use(docsPlugin(config.version, (): AnyElysia => app))
     .use(gatewayPlugin({ config, home: deps.home, probe: deps.probe, startedAt: deps.startedAt }))
-    .use(chatCompletionsStreamPlugin(proxyDeps));
+    .use(chatCompletionsStreamPlugin(proxyDeps))
+    .use(configPlugin({ home: deps.home, log }));
   app = built;
   return built;
 }
