@@ -16,6 +16,7 @@ import { configPlugin } from './modules/config';
 import { docsPlugin } from './modules/docs';
 import { gatewayPlugin } from './modules/gateway';
 import { chatCompletionsStreamPlugin, v1ProxyPlugin } from './modules/proxy';
+import { skillsPlugin } from './modules/skills';
 
 export function createApp(deps: AppDeps) {
   const { config, log } = deps;
@@ -62,7 +63,8 @@ export function createApp(deps: AppDeps) {
     .use(docsPlugin(config.version, (): AnyElysia => app))
     .use(gatewayPlugin({ config, home: deps.home, probe: deps.probe, startedAt: deps.startedAt }))
     .use(chatCompletionsStreamPlugin(proxyDeps))
-    .use(configPlugin({ home: deps.home, log }));
+    .use(configPlugin({ home: deps.home, log }))
+    .use(skillsPlugin(deps.skills));
   app = built;
   return built;
 }

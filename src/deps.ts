@@ -9,6 +9,7 @@ import { createLogger, type Logger } from './lib/log';
 import { HermesClient } from './upstream/client';
 import { UpstreamProbe } from './upstream/probe';
 import type { PaymentGate } from './modules/auth/service';
+import { SkillsIndex } from './modules/skills/service';
 
 export interface AppDeps {
   config: Config;
@@ -17,6 +18,8 @@ export interface AppDeps {
   home: HermesHome;
   upstream: HermesClient;
   probe: UpstreamProbe;
+  /** The cached index of SKILL.md files under the skill roots. */
+  skills: SkillsIndex;
   /** MPP fills this when enabled; null means API keys (or nothing) decide. */
   paymentGate: PaymentGate | null;
   /** Aborted when the process is shutting down: open streams end with an `error` event. */
@@ -34,13 +37,15 @@ export function openDeps(config: Config, opts: OpenOptions = {}): AppDeps {
   const db = openDatabase(config.dataDir);
   const upstream = new HermesClient(config.hermes.url, config.hermes.apiKey, { timeoutMs: config.upstream.timeoutMs });
   const probe = new UpstreamProbe(upstream, { intervalMs: config.upstream.probeIntervalMs, timeoutMs: config.upstream.probeTimeoutMs }, log);
+  const home = new HermesHome(config.hermes.home);
   return {
     config,
     log,
     db,
-    home: new HermesHome(config.hermes.home),
+    home,
     upstream,
     probe,
+    skills: new SkillsIndex(home),
     paymentGate: null,
     shutdown: opts.shutdown ?? new AbortController().signal,
     startedAt: Date.now(),

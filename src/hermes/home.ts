@@ -8,9 +8,31 @@
  */
 import { statSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseDocument, type DocumentOptions, type ParseOptions, type SchemaOptions } from 'yaml';
+import { parseDocument, type DocumentOptions, type ParseOptions, type SchemaOptions, type Tags } from 'yaml';
 
-export const HERMES_YAML_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = { version: '1.1', uniqueKeys: false };
+const YAML_BOOL = 'tag:yaml.org,2002:bool';
+const YAML_FLOAT = 'tag:yaml.org,2002:float';
+
+/**
+ * The yaml package's YAML 1.1 schema, brought in line with PyYAML where they differ on values a
+ * Hermes config really holds: `y`/`n` stay strings (PyYAML has no such booleans), and a float needs a
+ * digit — the package reads `cwd: .` as NaN, PyYAML as the string ".".
+ */
+function pyyamlTags(tags: Tags): Tags {
+  return tags.map((tag) => {
+    if (typeof tag !== 'object' || !('test' in tag) || !tag.test) return tag;
+    if (tag.tag === YAML_BOOL) {
+      const test = tag.test.test('true') ? /^(?:[Yy]es|YES|[Tt]rue|TRUE|[Oo]n|ON)$/ : /^(?:[Nn]o|NO|[Ff]alse|FALSE|[Oo]ff|OFF)$/;
+      return { ...tag, test };
+    }
+    if (tag.tag === YAML_FLOAT && !tag.format && tag.test.test('1.5') && tag.test.test('.')) {
+      return { ...tag, test: /^[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9_]*[0-9][0-9_]*)$/ };
+    }
+    return tag;
+  });
+}
+
+export const HERMES_YAML_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = { version: '1.1', uniqueKeys: false, customTags: pyyamlTags };
 
 /**
  * config.yaml does not parse. The message names the line and column but never quotes the file:

@@ -94,6 +94,11 @@ export class ConfigService {
     return { updated: true, keys: ops.map((o) => o.path.join('.')), ...modelInfo(treeOf(text)) };
   }
 
+  private editFailed(ops: EditOp[]): ApiError {
+    this.log.error('config edit check failed', { keys: ops.map((o) => o.path.join('.')) });
+    return new ApiError(500, 'config_edit_failed', 'The edit could not be made without changing other settings; nothing was changed.');
+  }
+
   private async edit(plan: (tree: ConfigTree) => EditOp[]): Promise<{ ops: EditOp[]; text: string }> {
     let ops: EditOp[] = [];
     const text = await editFile(this.home.paths.config, (before) => {
@@ -111,15 +116,20 @@ export class ConfigService {
           if (err instanceof PathConflict) {
             throw new ApiError(409, 'config_path_conflict', `Cannot set ${op.path.join('.')}: ${err.at} ${err.reason}. Nothing was changed.`);
           }
+          // The text of an earlier operation did not parse: a bug of the editor, never of the input.
+          if (err instanceof ConfigParseError) throw this.editFailed(ops);
           throw err;
         }
         setInTree(expected, op.path, op.value);
       }
-      if (!Bun.deepEquals(treeOf(after), expected, true)) {
-        // A bug in the text editor, not bad input: refuse to write a file that says something else.
-        this.log.error('config edit check failed', { keys: ops.map((o) => o.path.join('.')) });
-        throw new ApiError(500, 'config_edit_failed', 'The edit could not be made without changing other settings; nothing was changed.');
+      let result: ConfigTree;
+      try {
+        result = configTreeOf(parseHermesYaml(after));
+      } catch {
+        throw this.editFailed(ops);
       }
+      // Refuse to write a file that says anything but the old tree with the operations applied.
+      if (!Bun.deepEquals(result, expected, true)) throw this.editFailed(ops);
       return after;
     });
     return { ops, text };

@@ -47,7 +47,7 @@ export function setIn(src: string, path: KeyPath, value: unknown): string {
     const pair = lastPair(map, seg);
     const rest = path.slice(i + 1);
     if (!pair) {
-      if (map.items.some((p) => isScalar(p.key) && p.key.value === '<<')) {
+      if (map.items.some((p) => isScalar(p.key) && isMergeKey(p.key.value))) {
         throw new PathConflict(at, 'takes keys from a YAML merge (<<); edit the anchored map instead');
       }
       return insertPair(src, map, seg, nest(rest, value), style, inFlow);
@@ -67,11 +67,14 @@ function nest(rest: KeyPath, value: unknown): unknown {
   return rest.reduceRight<unknown>((acc, key) => ({ [key]: acc }), value);
 }
 
+/** The YAML 1.1 schema reads `<<` as a merge key, a symbol. */
+const isMergeKey = (v: unknown) => typeof v === 'symbol' && v.description === '<<';
+
 function lastPair(map: YAMLMap, key: string): Pair | undefined {
   for (let i = map.items.length - 1; i >= 0; i--) {
     const p = map.items[i] as Pair;
     // Repeated keys are allowed (PyYAML keeps the last one), so the last match is the live one.
-    if (isScalar(p.key) && String(p.key.value) === key) return p;
+    if (isScalar(p.key) && typeof p.key.value !== 'symbol' && String(p.key.value) === key) return p;
   }
   return undefined;
 }
@@ -112,27 +115,44 @@ function indentLines(text: string, col: number): string {
 
 const RENDER = { lineWidth: 0, minContentWidth: 0, blockQuote: false, flowCollectionPadding: false } as const;
 
+/**
+ * A document for new text in which every string is on one line: a string with a line break or a
+ * control character is double-quoted (escaped), so rendered values never span lines by themselves.
+ */
+function newDoc(value: unknown): Document {
+  const doc = new Document(value, HERMES_YAML_OPTIONS);
+  visit(doc, {
+    Scalar(_k, node) {
+      if (typeof node.value === 'string' && /[\u0000-\u001f\u007f]/.test(node.value)) node.type = 'QUOTE_DOUBLE';
+    },
+  });
+  return doc;
+}
+
+/** Flow text on one line: between flow tokens a line break is just a space. */
+function flowText(doc: Document): string {
+  return doc.toString({ ...RENDER, collectionStyle: 'flow' }).trim().replace(/\n\s*/g, ' ');
+}
+
 /** `key: value` (and the value's block lines) at column 0, ending in a newline. */
 function blockPair(key: string, value: unknown, style: Style): string {
-  return new Document({ [key]: value }, HERMES_YAML_OPTIONS).toString({ ...RENDER, indent: style.indent, indentSeq: style.indentSeq, collectionStyle: 'block' });
+  return newDoc({ [key]: value }).toString({ ...RENDER, indent: style.indent, indentSeq: style.indentSeq });
 }
 
 /** `key: value` in flow style, for insertion into a `{…}` map. */
 function flowPair(key: string, value: unknown): string {
-  return new Document({ [key]: value }, HERMES_YAML_OPTIONS).toString({ ...RENDER, collectionStyle: 'flow' }).trim().slice(1, -1);
+  return flowText(newDoc({ [key]: value })).slice(1, -1);
 }
 
 /** A value on one line; strings keep the quote style of the scalar they replace. */
 function inlineValue(value: unknown, old: unknown, inFlow: boolean): string {
-  if (inFlow) return new Document([value], HERMES_YAML_OPTIONS).toString({ ...RENDER, collectionStyle: 'flow' }).trim().slice(1, -1);
-  const doc = new Document(value, HERMES_YAML_OPTIONS);
+  // In a flow collection the value goes through a one-item list, so `a,b` or `x: y` get quoted as flow needs.
+  if (inFlow) return flowText(newDoc([value])).slice(1, -1);
+  const doc = newDoc(value);
   const node = doc.contents;
-  if (typeof value === 'string' && isScalar(node)) {
-    const oldType = isScalar(old) ? (old as Scalar).type : undefined;
-    if (/[\n\r\t\u0000-\u001f]/.test(value)) node.type = 'QUOTE_DOUBLE';
-    else if (oldType === 'QUOTE_SINGLE' || oldType === 'QUOTE_DOUBLE') node.type = oldType;
-  }
-  return doc.toString({ ...RENDER, collectionStyle: 'flow' }).replace(/\n$/, '');
+  const oldType = isScalar(old) ? (old as Scalar).type : undefined;
+  if (typeof value === 'string' && isScalar(node) && node.type !== 'QUOTE_DOUBLE' && (oldType === 'QUOTE_SINGLE' || oldType === 'QUOTE_DOUBLE')) node.type = oldType;
+  return flowText(doc);
 }
 
 function fitsOnOneLine(value: unknown): boolean {
@@ -202,7 +222,8 @@ function replaceValue(src: string, pair: Pair, value: unknown, ctx: { at: string
   if (old && 'anchor' in old && old.anchor) throw new PathConflict(at, `is anchored (&${old.anchor}) and shared through aliases`);
   const keyRange = rangeOf(pair.key);
   const [vs, ve] = rangeOf(old);
-  const oldInline = !src.slice(keyRange[1], vs).includes('\n');
+  // Inside `{…}` there are no lines to manage: a value is replaced where it stands, commas around it stay.
+  const oldInline = inFlow || !src.slice(keyRange[1], vs).includes('\n');
   const removed = src.slice(vs, ve);
 
   if (inFlow || fitsOnOneLine(value)) {
