@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'bun:test';
 import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { HERMES_YAML_OPTIONS } from '../src/hermes/home';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app';
 import { CONFIG_YAML, SECRETS, writeConfigHome } from './helpers/hermes-home';
 
@@ -272,7 +273,7 @@ describe('PATCH /api/config', () => {
     expect(res.status).toBe(200);
     expect((res.body as { keys: string[] }).keys.sort()).toEqual(['compression.threshold', 'terminal.backend', 'terminal.docker_image', 'toolsets']);
     const after = readConfigText();
-    const tree = parse(after, { version: '1.1' });
+    const tree = parse(after, HERMES_YAML_OPTIONS);
     expect(tree.terminal).toEqual({ backend: 'docker', cwd: '.', timeout: 180, docker_image: 'python:3.12' });
     expect(tree.toolsets).toEqual(['web']);
     expect(tree.compression).toEqual({ enabled: true, threshold: 0.5 });
