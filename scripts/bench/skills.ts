@@ -7,7 +7,7 @@
  *   bun scripts/bench/skills.ts [--skills 2000] [--categories 20] [--rounds 5] [--warm 500]
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createApp } from '../../src/app';
@@ -85,15 +85,26 @@ function time(fn: () => unknown): number {
   return performance.now() - t0;
 }
 
+/** CPU time of this process for fn (user + system): less disturbed than wall time on a busy machine. */
+function cpuTime(fn: () => unknown): number {
+  const c0 = process.cpuUsage();
+  fn();
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000;
+}
+
 const home = buildHome();
 try {
   // Let directory timestamps age past the racy window so warm numbers show the steady state.
   await Bun.sleep(RACY_MS + 100);
   const hermes = new HermesHome(home);
   let listed = 0;
+  console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${navigator.hardwareConcurrency} cores`);
   const cold = Array.from({ length: ROUNDS }, () => time(() => (listed = new SkillsIndex(hermes).list({ offset: 0 }).total)));
   console.log(`skills listed: ${listed}`);
   console.log(`cold  (new index)        ${stats(cold)}`);
+  const coldCpu = Array.from({ length: ROUNDS }, () => cpuTime(() => new SkillsIndex(hermes).list({ offset: 0 })));
+  console.log(`cold  CPU time           ${stats(coldCpu)}`);
 
   const index = new SkillsIndex(hermes);
   index.list({ offset: 0 });

@@ -16,7 +16,7 @@
  * - every SKILL.md keeps mtime+ctime+size+inode; an edit in place changes it. Checking those is one
  *   stat per skill, so the index decides how often (see service.ts).
  */
-import { closeSync, constants, fstatSync, openSync, readdirSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { basename, sep } from 'node:path';
 import { brokenSkill, parseSkill, type ParsedSkill } from './frontmatter';
 import { skillId, type SkillRoot } from './roots';
@@ -70,10 +70,10 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 const dirStamp = (st: Stats | undefined) => (st ? `${st.mtimeMs}:${st.ino}:${st.isDirectory() ? 'd' : 'f'}` : 'missing');
 export const fileStamp = (st: Stats | undefined) => (st ? `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}` : 'missing');
-/** The stamp of a file now; never throws (an unsearchable directory gives 'unreadable'). */
-function currentStamp(file: string): string {
+/** The stamp of a file now (of the link itself with lstat); never throws: an unsearchable directory gives 'unreadable'. */
+function currentStamp(file: string, stat: typeof statSync | typeof lstatSync = statSync): string {
   try {
-    return fileStamp(statSync(file, { throwIfNoEntry: false }));
+    return fileStamp(stat(file, { throwIfNoEntry: false }));
   } catch {
     return 'unreadable';
   }
@@ -159,6 +159,12 @@ class Scanner {
   /** Reads `dir/SKILL.md` if there is one; true when `dir` is a skill (listed, possibly as broken). */
   private probe(root: SkillRoot, dir: string, segments: string[], folder: string): boolean {
     const file = join(dir, SKILL_FILE);
+    // A rescan: one lstat tells whether a known file is unchanged (no open, no read).
+    const known = this.previous.get(file);
+    if (known && currentStamp(file, lstatSync) === known.stamp) {
+      this.skills.push(known);
+      return true;
+    }
     let fd: number;
     try {
       fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -182,9 +188,8 @@ class Scanner {
       const st = fstatSync(fd);
       if (!st.isFile()) return false;
       const stamp = fileStamp(st);
-      const known = this.previous.get(file);
-      if (known && known.stamp === stamp) {
-        this.skills.push(known);
+      if (known?.stamp === stamp) {
+        this.skills.push(known); // a symlinked SKILL.md whose target did not change
         return true;
       }
       let parsed: ParsedSkill;
