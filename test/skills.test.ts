@@ -3,26 +3,13 @@ import fc from 'fast-check';
 import { mkdirSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HermesHome } from '../src/hermes/home';
+import type { SkillSummary } from '../src/modules/skills/model';
 import { encodeSegment } from '../src/modules/skills/roots';
 import { SkillsIndex } from '../src/modules/skills/service';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app';
 import { skillMd, writeFile, writeSkillsTree } from './helpers/hermes-home';
 
-interface Skill {
-  id: string;
-  name: string;
-  description: string;
-  category: string | null;
-  tags: string[];
-  version: string | null;
-  author: string | null;
-  platforms: string[];
-  path: string;
-  source: string;
-  installed: boolean;
-  enabled: boolean;
-  error?: string;
-}
+type Skill = SkillSummary;
 interface SkillList {
   skills: Skill[];
   total: number;

@@ -41,6 +41,8 @@ function render(tree: Record<string, unknown>, s: Style): string {
         pair.key.commentBefore = ` c${n}`;
         pair.key.spaceBefore = n % 3 === 0;
       }
+      // Trailing comments, also after an empty value (`key: # t3`).
+      if (s.commentEvery && n % 2 === 1 && isScalar(pair.value)) pair.value.comment = ` t${n}`;
       if (isMap(pair.value)) {
         if (s.flowEvery && n % s.flowEvery === 0) pair.value.flow = true;
         visitMap(pair.value);
@@ -101,7 +103,7 @@ describe('setIn on generated configs', () => {
         expect(configTreeOf(parseHermesYaml(out))).toEqual(expected);
         // Comments outside the replaced value are all still there.
         const span = replacedSpan(src, path);
-        for (const m of src.matchAll(/# c\d+/g)) {
+        for (const m of src.matchAll(/# [ct]\d+/g)) {
           const at = m.index as number;
           if (span && at >= span[0] && at < span[1]) continue;
           expect(out).toContain(m[0] + '\n');
@@ -186,6 +188,16 @@ tail: 1 # end
     expect(setIn(src, ['block'], 'one line')).toBe(src.replace('block: |\n  line one\n  line two\n', 'block: one line\n'));
     expect(setIn(src, ['toolsets'], ['x'])).toBe(src.replace('- web\n- terminal\n', '- x\n'));
     expect(setIn(src, ['model'], 'short')).toBe(src.replace('model:   # the model block\n  default: gpt-4o      # spaced comment\n  provider: openai\n', 'model: short   # the model block\n'));
+  });
+
+  test('an empty value followed by a comment keeps the comment a comment', () => {
+    expect(setIn('a: # note\nb: 1\n', ['a'], 5)).toBe('a: 5 # note\nb: 1\n');
+    expect(setIn('a: # note\nb: 1\n', ['a', 'x'], 1)).toBe('a: # note\n  x: 1\nb: 1\n');
+    expect(setIn('a: old   # note\n', ['a'], { x: 1 })).toBe('a:   # note\n  x: 1\n');
+  });
+
+  test('a CRLF file stays CRLF', () => {
+    expect(setIn('a: 1\r\nb:\r\n  c: 2\r\n', ['b', 'd'], 3)).toBe('a: 1\r\nb:\r\n  c: 2\r\n  d: 3\r\n');
   });
 
   test('an empty or comment-only file gets the key appended', () => {

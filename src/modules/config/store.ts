@@ -38,14 +38,7 @@ interface Snapshot {
 const sameFile = (a: Stats | null, b: Stats | null) =>
   a === b || (!!a && !!b && a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.size === b.size && a.ctimeMs === b.ctimeMs);
 
-function statOrNull(path: string): Stats | null {
-  try {
-    return statSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-}
+const statOrNull = (path: string): Stats | null => statSync(path, { throwIfNoEntry: false }) ?? null;
 
 /** The file the edits land on: the target of a symlink, or the path itself when it does not exist yet. */
 function writeTarget(path: string): string {

@@ -30,7 +30,14 @@ interface Style {
 
 type Range = [number, number, number];
 
-export function setIn(src: string, path: KeyPath, value: unknown): string {
+export function setIn(text: string, path: KeyPath, value: unknown): string {
+  // A file written with CRLF throughout is edited as LF and given its CRLF back, so new lines match.
+  const crlf = text.includes('\r\n') && text.split('\r\n').length === text.split('\n').length;
+  const out = edit(crlf ? text.replace(/\r\n/g, '\n') : text, path, value);
+  return crlf ? out.replace(/\n/g, '\r\n') : out;
+}
+
+function edit(src: string, path: KeyPath, value: unknown): string {
   const doc = parseHermesYaml(src);
   const style = detectStyle(doc.contents, src);
   const root = doc.contents;
@@ -229,7 +236,12 @@ function replaceValue(src: string, pair: Pair, value: unknown, ctx: { at: string
   if (inFlow || fitsOnOneLine(value)) {
     const text = inlineValue(value, old, inFlow);
     if (oldInline) {
-      if (vs === ve) return splice(src, vs, ve, src[vs - 1] === ':' ? ` ${text}` : text);
+      if (vs === ve) {
+        // `key:` or `key: # note`: the value needs a space after the colon, and before a comment.
+        const before = src[vs - 1] === ':' ? ' ' : '';
+        const after = src[vs] === '#' ? ' ' : '';
+        return splice(src, vs, ve, before + text + after);
+      }
       return splice(src, vs, ve, text + (removed.endsWith('\n') ? '\n' : ''));
     }
     // A block collection becomes one line: drop its lines, put the value after the colon.
@@ -245,13 +257,16 @@ function replaceValue(src: string, pair: Pair, value: unknown, ctx: { at: string
   if (oldInline) {
     // `key: old  # note` → `key:  # note` followed by the new block.
     let start = vs;
-    while (start > 0 && (src[start - 1] === ' ' || src[start - 1] === '\t')) start--;
+    while (vs !== ve && start > 0 && (src[start - 1] === ' ' || src[start - 1] === '\t')) start--;
+    const head = src.slice(0, start);
     let tail = src.slice(ve);
     if (removed.endsWith('\n')) tail = '\n' + tail;
     const nl = tail.indexOf('\n');
     const lineRest = nl < 0 ? tail : tail.slice(0, nl);
     const remaining = nl < 0 ? '' : tail.slice(nl + 1);
-    return src.slice(0, start) + lineRest + '\n' + block + remaining;
+    // A comment right after the colon needs a space to stay a comment.
+    const gap = lineRest.startsWith('#') && !/[ \t]$/.test(head) ? ' ' : '';
+    return head + gap + lineRest + '\n' + block + remaining;
   }
   return splice(src, lineStart(src, vs), nextLineStart(src, ve), block);
 }
