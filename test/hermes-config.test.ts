@@ -3,6 +3,7 @@ import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSy
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { HERMES_YAML_OPTIONS } from '../src/hermes/home';
+import { editFile } from '../src/modules/config/store';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app';
 import { CONFIG_YAML, SECRETS, writeConfigHome } from './helpers/hermes-home';
 
@@ -366,4 +367,38 @@ test('HERMES_HOME missing: the first write creates it', async () => {
   const res = await t.json('POST', '/api/config', { key: 'model', value: 'x' });
   expect(res.status).toBe(200);
   expect(readConfigText()).toBe('model: x\n');
+});
+
+describe('editFile (the write path under every config edit)', () => {
+  test('a write by someone else between our read and our rename makes the edit start again on their text', async () => {
+    const seen: string[] = [];
+    const out = await editFile(configPath, (text) => {
+      seen.push(text);
+      // Another program rewrites the file while we are computing our edit (first attempt only).
+      if (seen.length === 1) writeFileSync(configPath, 'theirs: 1\n');
+      return `${text}ours: 2\n`;
+    });
+    expect(seen).toEqual([CONFIG_YAML, 'theirs: 1\n']);
+    expect(out).toBe('theirs: 1\nours: 2\n');
+    expect(readConfigText()).toBe('theirs: 1\nours: 2\n');
+  });
+
+  test('a file that keeps changing gives up with 409 and leaves their last version', async () => {
+    let n = 0;
+    const attempt = editFile(configPath, (text) => {
+      writeFileSync(configPath, `theirs: ${++n}\n`);
+      return `${text}ours: 1\n`;
+    });
+    await expect(attempt).rejects.toMatchObject({ status: 409, code: 'config_busy' });
+    expect(readConfigText()).toBe(`theirs: ${n}\n`);
+  });
+
+  test('an edit that throws writes nothing and does not block the next one', async () => {
+    const failing = editFile(configPath, () => {
+      throw new Error('refused');
+    });
+    const next = editFile(configPath, (text) => `${text}after: 1\n`);
+    await expect(failing).rejects.toThrow('refused');
+    expect(await next).toBe(`${CONFIG_YAML}after: 1\n`);
+  });
 });

@@ -3,7 +3,7 @@ import { Elysia } from 'elysia';
 import type { HermesHome } from '../../hermes/home';
 import { unprocessable } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
-import { ConfigPatchBody, ConfigPostBody, ConfigResponse, ErrorBody, ModelBody, ModelInfo, ModelQuery, ModelUpdatedResponse, UpdatedResponse } from './model';
+import { ConfigPatchBody, ConfigPostBody, ConfigResponse, ErrorBody, ModelBody, ModelInfo, ModelQuery, ModelUpdatedResponse, treeProblem, UpdatedResponse } from './model';
 import { ConfigService, type ModelFields } from './service';
 
 export interface ConfigDeps {
@@ -12,6 +12,12 @@ export interface ConfigDeps {
 }
 
 const errors = { 400: ErrorBody, 409: ErrorBody, 422: ErrorBody };
+
+/** Runs before validation, on the body as parsed from JSON: reserved keys anywhere, or too deep, are 422. */
+function checkRawTree({ body }: { body: unknown }): void {
+  const problem = treeProblem(body);
+  if (problem) throw unprocessable(`Invalid request body: ${problem.path || 'body'} ${problem.message}.`, [{ path: problem.path, message: problem.message }]);
+}
 
 export function configPlugin(deps: ConfigDeps) {
   const service = new ConfigService(deps.home, deps.log);
@@ -27,12 +33,14 @@ export function configPlugin(deps: ConfigDeps) {
         return service.set(entries.map(([key, value]) => ({ path: key.split('.'), value })));
       },
       {
+        transform: checkRawTree,
         body: ConfigPostBody,
         response: { 200: UpdatedResponse, ...errors },
         detail: { tags: ['config'], summary: 'Set one dot-path key ({key, value}) or several ({updates}) in config.yaml, keeping comments and layout' },
       },
     )
     .patch('/api/config', ({ body }) => service.patch(body), {
+      transform: checkRawTree,
       body: ConfigPatchBody,
       response: { 200: UpdatedResponse, ...errors },
       detail: { tags: ['config'], summary: 'Deep-merge a partial tree into config.yaml (top-level model/provider/base_url go to model.*)' },

@@ -27,12 +27,12 @@ export function keyPathProblem(path: string): string | null {
 }
 
 /**
- * Walks raw JSON input (before zod builds objects, which would drop `__proto__` silently) and reports
- * the first key that is not allowed or a nesting deeper than MAX_DEPTH. Iterative: input depth is
- * attacker-controlled.
+ * Walks raw JSON input and reports the first key that is not allowed, or a nesting deeper than
+ * MAX_DEPTH. It must see the body before zod does: zod builds new objects and silently drops a
+ * `__proto__` key, where the SPEC wants a 422. Iterative, as input depth is attacker-controlled.
  */
-function treeProblem(root: unknown, base: string): { path: string; message: string } | null {
-  const stack: { value: unknown; path: string; depth: number }[] = [{ value: root, path: base, depth: 0 }];
+export function treeProblem(root: unknown): { path: string; message: string } | null {
+  const stack: { value: unknown; path: string; depth: number }[] = [{ value: root, path: '', depth: 0 }];
   while (stack.length) {
     const { value, path, depth } = stack.pop() as { value: unknown; path: string; depth: number };
     if (!value || typeof value !== 'object') continue;
@@ -51,17 +51,6 @@ function treeProblem(root: unknown, base: string): { path: string; message: stri
   return null;
 }
 
-/** Checks the raw JSON tree, then hands it to `schema`. */
-function safeTree<T extends z.ZodType>(schema: T) {
-  return z
-    .unknown()
-    .superRefine((raw, ctx) => {
-      const p = treeProblem(raw, '');
-      if (p) ctx.addIssue({ code: 'custom', path: p.path ? p.path.split('.') : [], message: p.message });
-    })
-    .pipe(schema);
-}
-
 const KeyPath = z
   .string()
   .max(4096)
@@ -70,22 +59,20 @@ const KeyPath = z
     if (p) ctx.addIssue({ code: 'custom', message: `key path ${p}` });
   });
 
-export const ConfigPostBody = safeTree(
-  z
-    .object({
-      key: KeyPath.optional().meta({ description: 'Dot path such as `model.default`' }),
-      value: z.unknown().optional().meta({ description: 'Any JSON value; required with `key`' }),
-      updates: z.record(KeyPath, z.unknown()).optional().meta({ description: 'Several dot paths and their values, applied in order' }),
-    })
-    .superRefine((b, ctx) => {
-      if ((b.key === undefined) === (b.updates === undefined)) ctx.addIssue({ code: 'custom', message: 'send either key and value, or updates' });
-      else if (b.key !== undefined && b.value === undefined) ctx.addIssue({ code: 'custom', path: ['value'], message: 'value is required with key' });
-      else if (b.updates && Object.keys(b.updates).length === 0) ctx.addIssue({ code: 'custom', path: ['updates'], message: 'updates must not be empty' });
-    }),
-);
+export const ConfigPostBody = z
+  .object({
+    key: KeyPath.optional().meta({ description: 'Dot path such as `model.default`' }),
+    value: z.unknown().optional().meta({ description: 'Any JSON value; required with `key`' }),
+    updates: z.record(KeyPath, z.unknown()).optional().meta({ description: 'Several dot paths and their values, applied in order' }),
+  })
+  .superRefine((b, ctx) => {
+    if ((b.key === undefined) === (b.updates === undefined)) ctx.addIssue({ code: 'custom', message: 'send either key and value, or updates' });
+    else if (b.key !== undefined && b.value === undefined) ctx.addIssue({ code: 'custom', path: ['value'], message: 'value is required with key' });
+    else if (b.updates && Object.keys(b.updates).length === 0) ctx.addIssue({ code: 'custom', path: ['updates'], message: 'updates must not be empty' });
+  });
 export type ConfigPostBody = z.infer<typeof ConfigPostBody>;
 
-export const ConfigPatchBody = safeTree(z.record(z.string(), z.unknown()).meta({ description: 'A partial config tree, deep-merged into config.yaml' }));
+export const ConfigPatchBody = z.record(z.string(), z.unknown()).meta({ description: 'A partial config tree, deep-merged into config.yaml' });
 
 const ModelFields = {
   provider: z.string().max(256).optional(),
