@@ -3,11 +3,11 @@ import { z } from 'zod';
 /** Keys that would reach Object.prototype when a tree is rebuilt from JSON or YAML. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 /** Deeper trees are refused before any recursive code sees them. */
-export const MAX_DEPTH = 32;
+const MAX_DEPTH = 32;
 const MAX_SEGMENT = 256;
 
 /** Why a key cannot be a config key, or null when it can. */
-export function keyProblem(key: string): string | null {
+function keyProblem(key: string): string | null {
   if (!key) return 'has an empty key segment';
   if (FORBIDDEN_KEYS.has(key)) return `uses the reserved name ${key}`;
   if (key.length > MAX_SEGMENT) return `has a key longer than ${MAX_SEGMENT} characters`;
@@ -16,7 +16,7 @@ export function keyProblem(key: string): string | null {
 }
 
 /** `a.b.c` → segments; every segment must be a valid key. */
-export function keyPathProblem(path: string): string | null {
+function keyPathProblem(path: string): string | null {
   const segments = path.split('.');
   if (segments.length > MAX_DEPTH) return `is deeper than ${MAX_DEPTH} levels`;
   for (const s of segments) {

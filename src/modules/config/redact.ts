@@ -22,13 +22,13 @@ const EXACT = new Set([
 const CONTAINS = /api[_-]?key|secret|passw(or)?d|passphrase|private[_-]?key|credential|token(?!s|iz|is)/i;
 const SUFFIX = /[_.-](key|pat)$/i;
 
-export function isSecretKey(key: string): boolean {
+function isSecretKey(key: string): boolean {
   return EXACT.has(key.toLowerCase()) || CONTAINS.test(key) || SUFFIX.test(key);
 }
 
-export const PLACEHOLDER = '***';
+const PLACEHOLDER = '***';
 
-export function mask(value: string): string {
+function mask(value: string): string {
   return value.length >= 12 ? PLACEHOLDER + value.slice(-4) : PLACEHOLDER;
 }
 

@@ -136,7 +136,7 @@ export class ConfigService {
   }
 }
 
-export function modelInfo(tree: ConfigTree): ModelInfo {
+function modelInfo(tree: ConfigTree): ModelInfo {
   const m = isMap(tree.model) ? tree.model : {};
   const baseUrl = str(m.base_url);
   return {
@@ -150,7 +150,7 @@ export function modelInfo(tree: ConfigTree): ModelInfo {
 }
 
 /** Deep-merge operations for `patch` against `current`, plus Hermes Workspace's top-level model fields. */
-export function patchOps(current: ConfigTree, patch: Record<string, unknown>): EditOp[] {
+function patchOps(current: ConfigTree, patch: Record<string, unknown>): EditOp[] {
   const { provider, base_url, model, ...rest } = patch;
   const movesToModel = 'provider' in patch || 'base_url' in patch;
   if (!movesToModel && typeof model !== 'string') return mergeOps(current, patch, []);

@@ -15,7 +15,7 @@ import { ApiError } from '../../lib/errors';
 const queues = new Map<string, Promise<unknown>>();
 
 /** Runs `task` after every earlier task queued for the same key; tasks of other keys run freely. */
-export function serialised<T>(key: string, task: () => Promise<T> | T): Promise<T> {
+function serialised<T>(key: string, task: () => Promise<T> | T): Promise<T> {
   const previous = queues.get(key) ?? Promise.resolve();
   const run = previous.then(task, task);
   const settled = run.then(

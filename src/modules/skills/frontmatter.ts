@@ -29,7 +29,7 @@ const CLOSE = /^---[ \t]*(?:\r?\n|$)/m;
 const MAX_NODES = 10_000;
 
 /** `{yaml, body}`; `yaml` is null when there is no frontmatter, and the whole result null when it never closes. */
-export function splitFrontmatter(text: string): { yaml: string | null; body: string } | null {
+function splitFrontmatter(text: string): { yaml: string | null; body: string } | null {
   const src = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   const open = OPEN.exec(src);
   if (!open) return { yaml: null, body: src };

@@ -69,7 +69,7 @@ const join = (dir: string, name: string) => (dir.endsWith(sep) ? dir + name : di
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 const dirStamp = (st: Stats | undefined) => (st ? `${st.mtimeMs}:${st.ino}:${st.isDirectory() ? 'd' : 'f'}` : 'missing');
-export const fileStamp = (st: Stats | undefined) => (st ? `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}` : 'missing');
+const fileStamp = (st: Stats | undefined) => (st ? `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}` : 'missing');
 /** The stamp of a file now (of the link itself with lstat); never throws: an unsearchable directory gives 'unreadable'. */
 function currentStamp(file: string, stat: typeof statSync | typeof lstatSync = statSync): string {
   try {

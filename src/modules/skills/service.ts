@@ -23,8 +23,8 @@ import type { SkillDetail, SkillsQuery, SkillSummary } from './model';
 import { readSkillsSettings, type SettingsRead, type SkillsSettings } from './roots';
 import { contentChanged, isWithin, scanRoots, structureChanged, type ScanResult, type SkillRecord } from './scan';
 
-export const EAGER_LIMIT = 256;
-export const RECHECK_MS = 1000;
+const EAGER_LIMIT = 256;
+const RECHECK_MS = 1000;
 
 interface Snapshot extends ScanResult {
   rootsKey: string;
