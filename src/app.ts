@@ -13,12 +13,14 @@ import { ApiError, errorResponse, toApiError } from './lib/errors';
 import { authPlugin } from './modules/auth';
 import { pathOf } from './lib/http';
 import { Authenticator } from './modules/auth/service';
+import { configPlugin } from './modules/config';
 import { docsPlugin } from './modules/docs';
 import { gatewayPlugin } from './modules/gateway';
 import { chatCompletionsStreamPlugin, v1ProxyPlugin } from './modules/proxy';
 import { walletPlugin } from './modules/wallet';
 import { chatPlugin } from './modules/chat';
 import { sessionsPlugin } from './modules/sessions';
+import { skillsPlugin } from './modules/skills';
 
 export function createApp(deps: AppDeps) {
   const { config, log } = deps;
@@ -57,7 +59,9 @@ export function createApp(deps: AppDeps) {
     .use(chatCompletionsStreamPlugin(proxyDeps))
     .use(walletPlugin({ wallet: deps.wallet, config }))
     .use(chatPlugin(deps.chat, config.chat.defaultFormat))
-    .use(sessionsPlugin(deps.sessions));
+    .use(sessionsPlugin(deps.sessions))
+    .use(configPlugin({ home: deps.home, log }))
+    .use(skillsPlugin(deps.skills));
   app = built;
   return built;
 }

@@ -16,6 +16,7 @@ import { StateDb } from './modules/sessions/state-db';
 import { TranscriptStore } from './modules/sessions/transcripts';
 import { UpstreamSessions } from './modules/sessions/upstream-sessions';
 import { ChatService } from './modules/chat/service';
+import { SkillsIndex } from './modules/skills/service';
 
 export interface AppDeps {
   config: Config;
@@ -28,6 +29,8 @@ export interface AppDeps {
   gaze: GazeVerifier;
   /** Balances, metered calls and escrow (SPEC §12). */
   wallet: Wallet;
+  /** The cached index of SKILL.md files under the skill roots. */
+  skills: SkillsIndex;
   /** MPP fills this when enabled; null means API keys (or nothing) decide. */
   paymentGate: PaymentGate | null;
   /** Aborted when the process is shutting down: open streams end with an `error` event. */
@@ -85,6 +88,7 @@ export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<
     wallet,
     paymentGate,
     shutdown,
+    skills: new SkillsIndex(home),
     startedAt: Date.now(),
     sessions,
     chat,

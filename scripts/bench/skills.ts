@@ -1,0 +1,145 @@
+/**
+ * Skills listing benchmark: builds a realistic tree (categories, support folders, a few broken files),
+ * then measures a cold listing (a new index: every SKILL.md read and parsed), a warm listing (nothing
+ * changed; and for comparison with every SKILL.md stat'ed on each request), the listing right
+ * after one new skill appears, and the warm HTTP round trip of
+ * GET /api/skills (routing, response check, JSON). Targets: 2,000 skills under 50 ms cold, 2 ms warm.
+ *
+ *   bun scripts/bench/skills.ts [--skills 2000] [--categories 20] [--rounds 5] [--warm 500]
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createApp } from '../../src/app';
+import { loadConfig } from '../../src/config';
+import { closeDeps, openDeps } from '../../src/deps';
+import { HermesHome } from '../../src/hermes/home';
+import { silentLogger } from '../../src/lib/log';
+import { RACY_MS } from '../../src/modules/skills/scan';
+import { SkillsIndex } from '../../src/modules/skills/service';
+
+const { values } = parseArgs({
+  options: {
+    skills: { type: 'string', default: '2000' },
+    categories: { type: 'string', default: '20' },
+    rounds: { type: 'string', default: '5' },
+    warm: { type: 'string', default: '500' },
+  },
+});
+const SKILLS = Number(values.skills);
+const CATEGORIES = Number(values.categories);
+const ROUNDS = Number(values.rounds);
+const WARM = Number(values.warm);
+
+const body = Array.from({ length: 30 }, (_, i) => `Step ${i}: do the thing carefully and check the result before going on.`).join('\n');
+
+function skillText(c: number, s: number): string {
+  if (s % 250 === 7) return `---\nname: [broken\n---\n${body}\n`;
+  return `---
+name: skill-${c}-${s}
+description: Does task ${s} of category ${c} with care
+version: 1.${s % 10}.0
+author: Hermes Bench
+platforms: [linux, macos]
+tags: [bench, cat${c}, t${s % 13}]
+metadata:
+  hermes:
+    tags: [extra]
+    related_skills: [skill-${c}-${s + 1}]
+---
+# Skill ${s}
+
+${body}
+`;
+}
+
+function buildHome(): string {
+  const home = mkdtempSync(join(tmpdir(), 'optx-bench-skills-'));
+  const perCategory = Math.ceil(SKILLS / CATEGORIES);
+  let made = 0;
+  for (let c = 0; c < CATEGORIES && made < SKILLS; c++) {
+    for (let s = 0; s < perCategory && made < SKILLS; s++, made++) {
+      const dir = join(home, 'skills', `category-${c}`, `skill-${s}`);
+      mkdirSync(join(dir, 'references'), { recursive: true });
+      writeFileSync(join(dir, 'SKILL.md'), skillText(c, s));
+      writeFileSync(join(dir, 'references', 'notes.md'), '# notes\n');
+      if (s % 5 === 0) {
+        mkdirSync(join(dir, 'scripts'));
+        writeFileSync(join(dir, 'scripts', 'run.sh'), 'echo hi\n');
+      }
+    }
+  }
+  return home;
+}
+
+function stats(samples: number[]) {
+  const s = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] as number;
+  const mean = s.reduce((a, b) => a + b, 0) / s.length;
+  return `median ${at(0.5).toFixed(3)} ms  p95 ${at(0.95).toFixed(3)} ms  min ${(s[0] as number).toFixed(3)} ms  mean ${mean.toFixed(3)} ms  (n=${s.length})`;
+}
+
+function time(fn: () => unknown): number {
+  const t0 = performance.now();
+  fn();
+  return performance.now() - t0;
+}
+
+/** CPU time of this process for fn (user + system): less disturbed than wall time on a busy machine. */
+function cpuTime(fn: () => unknown): number {
+  const c0 = process.cpuUsage();
+  fn();
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000;
+}
+
+const home = buildHome();
+try {
+  // Let directory timestamps age past the racy window so warm numbers show the steady state.
+  await Bun.sleep(RACY_MS + 100);
+  const hermes = new HermesHome(home);
+  let listed = 0;
+  console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${navigator.hardwareConcurrency} cores`);
+  const cold = Array.from({ length: ROUNDS }, () => time(() => (listed = new SkillsIndex(hermes).list({ offset: 0 }).total)));
+  console.log(`skills listed: ${listed}`);
+  console.log(`cold  (new index)        ${stats(cold)}`);
+  const coldCpu = Array.from({ length: ROUNDS }, () => cpuTime(() => new SkillsIndex(hermes).list({ offset: 0 })));
+  console.log(`cold  CPU time           ${stats(coldCpu)}`);
+
+  const index = new SkillsIndex(hermes);
+  index.list({ offset: 0 });
+  const warm = Array.from({ length: WARM }, () => time(() => index.list({ offset: 0 })));
+  console.log(`warm  (nothing changed)  ${stats(warm)}`);
+  const filtered = Array.from({ length: WARM }, (_, i) => time(() => index.list({ search: `task ${i % 50}`, offset: 0 })));
+  console.log(`warm  (search filter)    ${stats(filtered)}`);
+  // What the once-a-second SKILL.md recheck saves: stat'ing every file on every request instead.
+  const eager = new SkillsIndex(hermes, { eagerLimit: Number.POSITIVE_INFINITY });
+  eager.list({ offset: 0 });
+  const eagerWarm = Array.from({ length: Math.min(WARM, 50) }, () => time(() => eager.list({ offset: 0 })));
+  console.log(`warm, every SKILL.md stat'ed each time (not the default) ${stats(eagerWarm)}`);
+
+  const added = Array.from({ length: ROUNDS }, (_, i) => {
+    const dir = join(home, 'skills', 'category-0', `added-${i}`);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'SKILL.md'), skillText(0, 100_000 + i));
+    return time(() => index.list({ offset: 0 }));
+  });
+  console.log(`after a new SKILL.md     ${stats(added)}`);
+
+  const req = loadConfig({ argv: [], env: { HERMES_HOME: home, OPTX_DATA_DIR: join(home, 'data'), LOG_LEVEL: 'silent' }, cwd: home, home });
+  if (req.kind !== 'run') throw new Error('unexpected CLI request');
+  const deps = await openDeps(req.config, { log: silentLogger });
+  const app = createApp(deps);
+  await (await app.handle(new Request('http://localhost/api/skills'))).text();
+  const http: number[] = [];
+  for (let i = 0; i < Math.min(WARM, 200); i++) {
+    const t0 = performance.now();
+    await (await app.handle(new Request('http://localhost/api/skills'))).text();
+    http.push(performance.now() - t0);
+  }
+  console.log(`warm HTTP GET /api/skills (whole response, JSON) ${stats(http)}`);
+  closeDeps(deps);
+} finally {
+  rmSync(home, { recursive: true, force: true });
+}

@@ -1,0 +1,111 @@
+import { z } from 'zod';
+
+/** Keys that would reach Object.prototype when a tree is rebuilt from JSON or YAML. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+/** Deeper trees are refused before any recursive code sees them. */
+const MAX_DEPTH = 32;
+const MAX_SEGMENT = 256;
+
+/** Why a key cannot be a config key, or null when it can. */
+function keyProblem(key: string): string | null {
+  if (!key) return 'has an empty key segment';
+  if (FORBIDDEN_KEYS.has(key)) return `uses the reserved name ${key}`;
+  if (key.length > MAX_SEGMENT) return `has a key longer than ${MAX_SEGMENT} characters`;
+  if (/[\u0000-\u001f\u007f]/.test(key)) return 'has a control character in a key';
+  return null;
+}
+
+/** `a.b.c` → segments; every segment must be a valid key. */
+function keyPathProblem(path: string): string | null {
+  const segments = path.split('.');
+  if (segments.length > MAX_DEPTH) return `is deeper than ${MAX_DEPTH} levels`;
+  for (const s of segments) {
+    const p = keyProblem(s);
+    if (p) return p;
+  }
+  return null;
+}
+
+/**
+ * Walks raw JSON input and reports the first key that is not allowed, or a nesting deeper than
+ * MAX_DEPTH. It must see the body before zod does: zod builds new objects and silently drops a
+ * `__proto__` key, where the SPEC wants a 422. Iterative, as input depth is attacker-controlled.
+ */
+export function treeProblem(root: unknown): { path: string; message: string } | null {
+  const stack: { value: unknown; path: string; depth: number }[] = [{ value: root, path: '', depth: 0 }];
+  while (stack.length) {
+    const { value, path, depth } = stack.pop() as { value: unknown; path: string; depth: number };
+    if (!value || typeof value !== 'object') continue;
+    if (depth > MAX_DEPTH) return { path, message: `is nested deeper than ${MAX_DEPTH} levels` };
+    if (Array.isArray(value)) {
+      value.forEach((v, i) => stack.push({ value: v, path: `${path}[${i}]`, depth: depth + 1 }));
+      continue;
+    }
+    for (const key of Object.keys(value)) {
+      const where = path ? `${path}.${key}` : key;
+      const p = keyProblem(key);
+      if (p) return { path: where, message: p };
+      stack.push({ value: (value as Record<string, unknown>)[key], path: where, depth: depth + 1 });
+    }
+  }
+  return null;
+}
+
+const KeyPath = z
+  .string()
+  .max(4096)
+  .superRefine((s, ctx) => {
+    const p = keyPathProblem(s);
+    if (p) ctx.addIssue({ code: 'custom', message: `key path ${p}` });
+  });
+
+export const ConfigPostBody = z
+  .object({
+    key: KeyPath.optional().meta({ description: 'Dot path such as `model.default`' }),
+    value: z.unknown().optional().meta({ description: 'Any JSON value; required with `key`' }),
+    updates: z.record(KeyPath, z.unknown()).optional().meta({ description: 'Several dot paths and their values, applied in order' }),
+  })
+  .superRefine((b, ctx) => {
+    if ((b.key === undefined) === (b.updates === undefined)) ctx.addIssue({ code: 'custom', message: 'send either key and value, or updates' });
+    else if (b.key !== undefined && b.value === undefined) ctx.addIssue({ code: 'custom', path: ['value'], message: 'value is required with key' });
+    else if (b.updates && Object.keys(b.updates).length === 0) ctx.addIssue({ code: 'custom', path: ['updates'], message: 'updates must not be empty' });
+  });
+export type ConfigPostBody = z.infer<typeof ConfigPostBody>;
+
+export const ConfigPatchBody = z.record(z.string(), z.unknown()).meta({ description: 'A partial config tree, deep-merged into config.yaml' });
+
+const ModelFields = {
+  provider: z.string().max(256).optional(),
+  model: z.string().max(512).optional(),
+  base_url: z.string().max(2048).optional(),
+  api_mode: z.string().max(128).optional(),
+};
+
+export const ModelBody = z.object(ModelFields).optional();
+export const ModelQuery = z.object(ModelFields);
+
+export const ConfigResponse = z.object({
+  config: z.record(z.string(), z.unknown()),
+  env: z.record(z.string(), z.string()),
+  config_path: z.string(),
+  hermes_home: z.string(),
+  model: z.string().nullable(),
+  provider: z.string().nullable(),
+  base_url: z.string().nullable(),
+});
+
+export const UpdatedResponse = z.object({ updated: z.literal(true), keys: z.array(z.string()) });
+
+export const ModelInfo = z.object({
+  provider: z.string().nullable(),
+  model: z.string().nullable(),
+  base_url: z.string().nullable(),
+  api_mode: z.string().nullable(),
+  context_length: z.number().nullable(),
+  max_tokens: z.number().nullable(),
+});
+export type ModelInfo = z.infer<typeof ModelInfo>;
+
+export const ModelUpdatedResponse = ModelInfo.extend({ updated: z.literal(true), keys: z.array(z.string()) });
+
+export const ErrorBody = z.object({ detail: z.string(), code: z.string() });

@@ -1,0 +1,192 @@
+/**
+ * config.yaml and .env of the agent's home (SPEC §10): redacted reads, and edits that change only
+ * what they name. Every edit is a list of `path = value` operations computed against the file as it
+ * is when the edit runs (inside the file's queue), applied as in-place text edits, and checked before
+ * anything is written: the new file must parse to exactly the old tree with the operations applied.
+ */
+import { ConfigParseError, configTreeOf, effectiveModel, parseHermesYaml, type ConfigTree, type HermesHome } from '../../hermes/home';
+import { readDotenv } from '../../lib/dotenv';
+import { ApiError, badRequest } from '../../lib/errors';
+import type { Logger } from '../../lib/log';
+import type { ModelInfo } from './model';
+import { findPlaceholder, redactEnv, redactTree, scrubString } from './redact';
+import { editFile } from './store';
+import { PathConflict, setIn, setInTree, type KeyPath } from './yaml-edit';
+
+export interface EditOp {
+  path: KeyPath;
+  value: unknown;
+}
+
+export interface ModelFields {
+  provider?: string;
+  model?: string;
+  base_url?: string;
+  api_mode?: string;
+}
+
+const isMap = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date);
+const str = (v: unknown) => (typeof v === 'string' ? v : null);
+const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : null);
+
+function invalid(err: ConfigParseError): ApiError {
+  return new ApiError(409, 'config_invalid', `${err.message} Fix the file by hand; nothing was changed.`);
+}
+
+/** Parses config text into a fresh tree (never the shared cache: the edit check mutates it). */
+function treeOf(text: string): ConfigTree {
+  try {
+    return configTreeOf(parseHermesYaml(text));
+  } catch (err) {
+    if (err instanceof ConfigParseError) throw invalid(err);
+    throw err;
+  }
+}
+
+export class ConfigService {
+  constructor(
+    private readonly home: HermesHome,
+    private readonly log: Logger,
+  ) {}
+
+  private tree(): ConfigTree {
+    try {
+      return this.home.readConfig();
+    } catch (err) {
+      if (err instanceof ConfigParseError) throw invalid(err);
+      throw err;
+    }
+  }
+
+  read() {
+    const tree = this.tree();
+    const info = modelInfo(tree);
+    return {
+      config: redactTree(tree),
+      env: redactEnv(readDotenv(this.home.paths.env)),
+      config_path: this.home.paths.config,
+      hermes_home: this.home.paths.home,
+      model: info.model,
+      provider: info.provider,
+      base_url: info.base_url,
+    };
+  }
+
+  model(): ModelInfo {
+    return modelInfo(this.tree());
+  }
+
+  /** POST /api/config: dot paths and values, applied in order. */
+  async set(ops: EditOp[]): Promise<{ updated: true; keys: string[] }> {
+    const { ops: applied } = await this.edit(() => ops);
+    return { updated: true, keys: applied.map((o) => o.path.join('.')) };
+  }
+
+  /** PATCH /api/config: deep merge of a partial tree (maps merge, anything else replaces). */
+  async patch(patch: Record<string, unknown>): Promise<{ updated: true; keys: string[] }> {
+    const { ops } = await this.edit((tree) => patchOps(tree, patch));
+    return { updated: true, keys: ops.map((o) => o.path.join('.')) };
+  }
+
+  /** POST /api/config/model: Hermes' own keys under `model:`, turning a string `model:` into a map. */
+  async setModel(fields: ModelFields): Promise<ModelInfo & { updated: true; keys: string[] }> {
+    const { ops, text } = await this.edit((tree) => modelOps(tree, fields));
+    return { updated: true, keys: ops.map((o) => o.path.join('.')), ...modelInfo(treeOf(text)) };
+  }
+
+  private editFailed(ops: EditOp[]): ApiError {
+    this.log.error('config edit check failed', { keys: ops.map((o) => o.path.join('.')) });
+    return new ApiError(500, 'config_edit_failed', 'The edit could not be made without changing other settings; nothing was changed.');
+  }
+
+  private async edit(plan: (tree: ConfigTree) => EditOp[]): Promise<{ ops: EditOp[]; text: string }> {
+    let ops: EditOp[] = [];
+    const text = await editFile(this.home.paths.config, (before) => {
+      const expected = treeOf(before);
+      ops = plan(treeOf(before));
+      for (const op of ops) {
+        const where = findPlaceholder(op.value, op.path.join('.'));
+        if (where) throw badRequest('redacted_value', `${where} holds a redacted placeholder (***); send the real value, or leave the key out to keep it.`);
+      }
+      let after = before;
+      for (const op of ops) {
+        try {
+          after = setIn(after, op.path, op.value);
+        } catch (err) {
+          if (err instanceof PathConflict) {
+            throw new ApiError(409, 'config_path_conflict', `Cannot set ${op.path.join('.')}: ${err.at} ${err.reason}. Nothing was changed.`);
+          }
+          // The text of an earlier operation did not parse: a bug of the editor, never of the input.
+          if (err instanceof ConfigParseError) throw this.editFailed(ops);
+          throw err;
+        }
+        setInTree(expected, op.path, op.value);
+      }
+      let result: ConfigTree;
+      try {
+        result = configTreeOf(parseHermesYaml(after));
+      } catch {
+        throw this.editFailed(ops);
+      }
+      // Refuse to write a file that says anything but the old tree with the operations applied.
+      if (!Bun.deepEquals(result, expected, true)) throw this.editFailed(ops);
+      return after;
+    });
+    return { ops, text };
+  }
+}
+
+function modelInfo(tree: ConfigTree): ModelInfo {
+  const m = isMap(tree.model) ? tree.model : {};
+  const baseUrl = str(m.base_url);
+  return {
+    provider: str(m.provider),
+    model: effectiveModel(tree),
+    base_url: baseUrl === null ? null : scrubString(baseUrl),
+    api_mode: str(m.api_mode),
+    context_length: num(m.context_length),
+    max_tokens: num(m.max_tokens),
+  };
+}
+
+/** Deep-merge operations for `patch` against `current`, plus Hermes Workspace's top-level model fields. */
+function patchOps(current: ConfigTree, patch: Record<string, unknown>): EditOp[] {
+  const { provider, base_url, model, ...rest } = patch;
+  const movesToModel = 'provider' in patch || 'base_url' in patch;
+  if (!movesToModel && typeof model !== 'string') return mergeOps(current, patch, []);
+  const ops = mergeOps(current, rest, []);
+  const moved: ModelFields & Record<string, unknown> = {};
+  if ('provider' in patch) moved.provider = provider as string;
+  if ('base_url' in patch) moved.base_url = base_url as string;
+  if (typeof model === 'string' || model === undefined) {
+    // Workspace sends {model:"name", provider, base_url} at top level: they are Hermes' model.* keys.
+    if (!movesToModel && !isMap(current.model)) return [...ops, { path: ['model'], value: model }];
+    return [...ops, ...modelOps(current, { ...moved, ...(typeof model === 'string' ? { model } : {}) })];
+  }
+  // An explicit model value merges as usual; provider/base_url then land inside it.
+  return [...ops, ...mergeOps(current, { model }, []), ...Object.entries(moved).map(([k, v]) => ({ path: ['model', k], value: v }))];
+}
+
+function mergeOps(current: unknown, patch: Record<string, unknown>, base: string[]): EditOp[] {
+  const ops: EditOp[] = [];
+  for (const [key, value] of Object.entries(patch)) {
+    const path = [...base, key];
+    const cur = isMap(current) ? current[key] : undefined;
+    if (isMap(value) && isMap(cur)) ops.push(...mergeOps(cur, value, path));
+    else if (isMap(value) && cur !== undefined && cur !== null) {
+      throw new ApiError(409, 'config_path_conflict', `Cannot merge a map into ${path.join('.')}: it is ${Array.isArray(cur) ? 'a list' : 'a scalar value'}. Nothing was changed.`);
+    } else ops.push({ path, value });
+  }
+  return ops;
+}
+
+const MODEL_KEYS: Record<keyof ModelFields, string> = { provider: 'provider', model: 'default', base_url: 'base_url', api_mode: 'api_mode' };
+
+function modelOps(current: ConfigTree, fields: ModelFields): EditOp[] {
+  const entries = (Object.keys(MODEL_KEYS) as (keyof ModelFields)[]).filter((k) => fields[k] !== undefined).map((k) => [MODEL_KEYS[k], fields[k]] as const);
+  if (isMap(current.model)) return entries.map(([k, v]) => ({ path: ['model', k], value: v }));
+  // `model: name` becomes `model: {default: name, …}` so the name is kept.
+  const value: Record<string, unknown> = typeof current.model === 'string' ? { default: current.model } : {};
+  for (const [k, v] of entries) value[k] = v;
+  return [{ path: ['model'], value }];
+}

@@ -1,0 +1,283 @@
+/**
+ * The walk over the skill roots (SPEC §8) and the cheap checks that tell whether it must run again.
+ *
+ * Layout: a directory holding a SKILL.md is a skill and a leaf — the walk never goes inside it, so
+ * its support folders (`references/ templates/ scripts/ assets/ examples/`) and anything archived in
+ * them are never taken for skills. Any other directory is walked (a category, or a plain folder),
+ * skipping `.git .hub .archive node_modules` and the other tool folders Hermes skips, up to 8 levels.
+ * A root that itself holds a SKILL.md is one skill. Symlinks are followed only when their target is
+ * inside one of the roots; a directory reached twice (overlapping roots, links) is listed once.
+ *
+ * Change detection without re-reading everything:
+ * - every walked (non-skill) directory keeps its mtime+inode; adding, removing or renaming a skill
+ *   folder, or creating SKILL.md in a folder, changes one of them. A directory changed within the last
+ *   RACY_MS may change again within the same timestamp tick, so until it is older its names are
+ *   compared too (the "racy git" problem; file timestamps on Linux move in jiffies, FAT in 2 s).
+ * - every SKILL.md keeps mtime+ctime+size+inode; an edit in place changes it. Checking those is one
+ *   stat per skill, so the index decides how often (see service.ts).
+ */
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { basename, sep } from 'node:path';
+import { brokenSkill, parseSkill, type ParsedSkill } from './frontmatter';
+import { skillId, type SkillRoot } from './roots';
+
+export interface SkillRecord {
+  id: string;
+  name: string;
+  description: string;
+  category: string | null;
+  tags: string[];
+  version: string | null;
+  author: string | null;
+  platforms: string[];
+  /** The SKILL.md file, as reached from its root (not symlink-resolved). */
+  path: string;
+  source: 'local' | 'external';
+  error: 'parse_failed' | null;
+  /** mtime/ctime/size/inode of SKILL.md when it was read. */
+  stamp: string;
+  /** Lower-cased category, name and id: the listing order. */
+  sortKey: string;
+  /** Lower-cased name, description and tags, for `search`. */
+  haystack: string;
+  tagKeys: string[];
+  categoryKey: string | null;
+}
+
+export interface DirState {
+  stamp: string;
+  names: string;
+  mtimeMs: number;
+  racy: boolean;
+}
+
+export interface ScanResult {
+  skills: SkillRecord[];
+  dirs: Map<string, DirState>;
+  /** Resolved paths of the roots that exist: every file read must be inside one. */
+  rootReals: string[];
+  warnings: string[];
+}
+
+/** Tool and metadata folders that never hold skills (SPEC §8 plus the ones Hermes' own scanner skips). */
+const EXCLUDED = new Set(['.git', '.github', '.hub', '.archive', '.venv', 'venv', 'node_modules', 'site-packages', '__pycache__', '.tox', '.nox', '.pytest_cache', '.mypy_cache', '.ruff_cache']);
+const MAX_DEPTH = 8;
+export const RACY_MS = 2000;
+const SKILL_FILE = 'SKILL.md';
+/** Paths here are built from resolved roots and directory entry names, so plain concatenation is a join. */
+const join = (dir: string, name: string) => (dir.endsWith(sep) ? dir + name : dir + sep + name);
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+const dirStamp = (st: Stats | undefined) => (st ? `${st.mtimeMs}:${st.ino}:${st.isDirectory() ? 'd' : 'f'}` : 'missing');
+const fileStamp = (st: Stats | undefined) => (st ? `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}` : 'missing');
+/** The stamp of a file now (of the link itself with lstat); never throws: an unsearchable directory gives 'unreadable'. */
+function currentStamp(file: string, stat: typeof statSync | typeof lstatSync = statSync): string {
+  try {
+    return fileStamp(stat(file, { throwIfNoEntry: false }));
+  } catch {
+    return 'unreadable';
+  }
+}
+const namesOf = (names: string[]) => names.sort().join('\0');
+
+export function isWithin(real: string, roots: readonly string[]): boolean {
+  return roots.some((r) => real === r || real.startsWith(r.endsWith(sep) ? r : r + sep));
+}
+
+class Scanner {
+  readonly skills: SkillRecord[] = [];
+  readonly dirs = new Map<string, DirState>();
+  readonly warnings: string[] = [];
+  private readonly visited = new Set<string>();
+  /** One read buffer for the whole scan (the scan is synchronous): one read syscall per small file. */
+  private scratch = Buffer.allocUnsafe(64 * 1024);
+
+  constructor(
+    readonly rootReals: string[],
+    private readonly previous: ReadonlyMap<string, SkillRecord>,
+    private readonly now: number,
+  ) {}
+
+  root(root: SkillRoot): void {
+    const st = statSync(root.path, { throwIfNoEntry: false });
+    if (!st?.isDirectory()) {
+      // Watched so that creating it later is noticed.
+      this.dirs.set(root.path, { stamp: dirStamp(st), names: '', mtimeMs: 0, racy: false });
+      if (root.source === 'external') this.warnings.push(`skills.external_dirs entry ${root.path} is not a directory.`);
+      return;
+    }
+    const real = realpathSync(root.path);
+    if (this.visited.has(real)) return;
+    this.visited.add(real);
+    const folder = basename(root.path);
+    if (!this.probe(root, root.path, [], folder)) this.walk(root, { dir: root.path, real, segments: [], folder }, 0);
+  }
+
+  /** A directory that is not a skill (so far): remember its stamp and names, then look at its children. */
+  private walk(root: SkillRoot, at: { dir: string; real: string; segments: string[]; folder: string }, depth: number): void {
+    const { dir, real, segments, folder } = at;
+    // Stat before reading: a change after the stat either shows in the listing or moves the mtime.
+    const st = statSync(dir, { throwIfNoEntry: false });
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch (err) {
+      this.warnings.push(`${dir} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}).`);
+      this.dirs.set(dir, { stamp: dirStamp(st), names: '', mtimeMs: st?.mtimeMs ?? 0, racy: false });
+      return;
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    this.dirs.set(dir, { stamp: dirStamp(st), names: namesOf(entries.map((e) => e.name)), mtimeMs: st?.mtimeMs ?? 0, racy: !st || this.now - st.mtimeMs < RACY_MS });
+    // SKILL.md appeared between the probe and the listing: this is a skill after all.
+    if (entries.some((e) => e.name === SKILL_FILE) && this.probe(root, dir, segments, folder)) {
+      this.dirs.delete(dir);
+      return;
+    }
+    if (depth >= MAX_DEPTH) return;
+    for (const e of entries) {
+      if (EXCLUDED.has(e.name)) continue;
+      const child = join(dir, e.name);
+      let childReal: string;
+      if (e.isDirectory()) childReal = join(real, e.name);
+      else if (e.isFile()) continue;
+      else {
+        // A symlink (or an entry of unknown type): followed only to a directory inside the roots.
+        try {
+          childReal = realpathSync(child);
+        } catch {
+          continue;
+        }
+        if (!isWithin(childReal, this.rootReals) || !statSync(childReal, { throwIfNoEntry: false })?.isDirectory()) continue;
+      }
+      if (this.visited.has(childReal)) continue;
+      this.visited.add(childReal);
+      const childSegments = [...segments, e.name];
+      if (!this.probe(root, child, childSegments, e.name)) this.walk(root, { dir: child, real: childReal, segments: childSegments, folder: e.name }, depth + 1);
+    }
+  }
+
+  /** Reads `dir/SKILL.md` if there is one; true when `dir` is a skill (listed, possibly as broken). */
+  private probe(root: SkillRoot, dir: string, segments: string[], folder: string): boolean {
+    const file = join(dir, SKILL_FILE);
+    // A rescan: one lstat tells whether a known file is unchanged (no open, no read).
+    const known = this.previous.get(file);
+    if (known && currentStamp(file, lstatSync) === known.stamp) {
+      this.skills.push(known);
+      return true;
+    }
+    let fd: number;
+    try {
+      fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'EPERM') {
+        this.add(root, file, segments, currentStamp(file), brokenSkill(folder));
+        return true;
+      }
+      if (code !== 'ELOOP') return false;
+      // SKILL.md is a symlink: only a target inside the roots counts.
+      try {
+        const real = realpathSync(file);
+        if (!isWithin(real, this.rootReals)) return false;
+        fd = openSync(real, 'r');
+      } catch {
+        return false;
+      }
+    }
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile()) return false;
+      const stamp = fileStamp(st);
+      if (known?.stamp === stamp) {
+        this.skills.push(known); // a symlinked SKILL.md whose target did not change
+        return true;
+      }
+      let parsed: ParsedSkill;
+      try {
+        parsed = parseSkill(utf8.decode(this.readAll(fd, st.size)), folder);
+      } catch {
+        parsed = brokenSkill(folder); // unreadable or not UTF-8
+      }
+      this.add(root, file, segments, stamp, parsed);
+      return true;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** The whole file; a read shorter than asked is the end of a regular file. */
+  private readAll(fd: number, size: number): Uint8Array {
+    if (this.scratch.length <= size) this.scratch = Buffer.allocUnsafe(size + 4096);
+    let n = 0;
+    for (;;) {
+      const want = this.scratch.length - n;
+      const got = readSync(fd, this.scratch, n, want, n);
+      n += got;
+      if (got < want) return this.scratch.subarray(0, n);
+      // The file grew since fstat: make room and go on.
+      const bigger = Buffer.allocUnsafe(this.scratch.length * 2);
+      this.scratch.copy(bigger, 0, 0, n);
+      this.scratch = bigger;
+    }
+  }
+
+  private add(root: SkillRoot, file: string, segments: string[], stamp: string, parsed: ParsedSkill): void {
+    const { meta } = parsed;
+    const category = segments.length >= 2 ? (segments[0] as string) : null;
+    const id = skillId(root, segments);
+    this.skills.push({
+      id,
+      ...meta,
+      category,
+      path: file,
+      source: root.source,
+      error: parsed.error,
+      stamp,
+      sortKey: `${(category ?? '').toLowerCase()}\0${meta.name.toLowerCase()}\0${id}`,
+      haystack: [meta.name, meta.description, ...meta.tags].join('\n').toLowerCase(),
+      tagKeys: meta.tags.map((t) => t.toLowerCase()),
+      categoryKey: category?.toLowerCase() ?? null,
+    });
+  }
+}
+
+/** Walks every root; records of unchanged SKILL.md files are taken from `previous` (keyed by path). */
+export function scanRoots(roots: readonly SkillRoot[], previous: ReadonlyMap<string, SkillRecord>, now: number): ScanResult {
+  const rootReals: string[] = [];
+  for (const r of roots) {
+    try {
+      rootReals.push(realpathSync(r.path));
+    } catch {
+      // a root that does not exist yet has nothing to contain
+    }
+  }
+  const scanner = new Scanner(rootReals, previous, now);
+  for (const r of roots) scanner.root(r);
+  scanner.skills.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+  return { skills: scanner.skills, dirs: scanner.dirs, rootReals, warnings: scanner.warnings };
+}
+
+/** True when a walked directory changed since the scan (racy ones are re-listed until they are old enough). */
+export function structureChanged(dirs: ReadonlyMap<string, DirState>, now: number): boolean {
+  for (const [path, d] of dirs) {
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (dirStamp(st) !== d.stamp) return true;
+    if (!d.racy || !st) continue;
+    let names: string[];
+    try {
+      names = readdirSync(path);
+    } catch {
+      return true;
+    }
+    if (namesOf(names) !== d.names) return true;
+    // Listed again after its timestamp tick has passed: any later change moves the mtime.
+    if (now - d.mtimeMs >= RACY_MS) d.racy = false;
+  }
+  return false;
+}
+
+/** True when any SKILL.md was edited, replaced or removed since it was read. */
+export function contentChanged(skills: readonly SkillRecord[]): boolean {
+  for (const s of skills) if (currentStamp(s.path) !== s.stamp) return true;
+  return false;
+}

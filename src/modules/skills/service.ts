@@ -1,0 +1,162 @@
+/**
+ * The skills index (SPEC §8): one scan of the roots kept in memory and refreshed only when something
+ * changed, so a listing of thousands of skills costs a few stats instead of thousands of file reads.
+ *
+ * Before each answer:
+ * 1. config.yaml is re-read if it changed (one stat): new external_dirs mean a new scan; a new
+ *    `skills.disabled` only changes the `enabled` flags.
+ * 2. every walked directory is stat'ed (a few dozen for a tree of categories): a new, removed or
+ *    renamed skill, or a SKILL.md created in a folder, is seen by the very next request.
+ * 3. every SKILL.md is stat'ed, to see edits made in place — on every request while the tree has at
+ *    most EAGER_LIMIT skills, and for bigger trees at most once per RECHECK_MS (one stat per skill
+ *    would otherwise dominate the request). So an in-place edit of an existing SKILL.md in a large
+ *    tree shows in the listing within a second; `GET /api/skills/{id}` always reads the file itself.
+ * A rescan re-reads only the files whose stamp changed. No file watcher is needed (none is used: a
+ * watcher can miss events on network filesystems and costs one inotify watch per directory).
+ */
+import { readFileSync, realpathSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import type { HermesHome } from '../../hermes/home';
+import { notFound } from '../../lib/errors';
+import { parseSkill } from './frontmatter';
+import type { SkillDetail, SkillsQuery, SkillSummary } from './model';
+import { readSkillsSettings, type SettingsRead, type SkillsSettings } from './roots';
+import { contentChanged, isWithin, scanRoots, structureChanged, type ScanResult, type SkillRecord } from './scan';
+
+const EAGER_LIMIT = 256;
+const RECHECK_MS = 1000;
+
+interface Snapshot extends ScanResult {
+  rootsKey: string;
+  byId: Map<string, SkillRecord>;
+  categories: string[];
+  contentCheckedAt: number;
+  /** Summaries for one `skills.disabled` set, built once per snapshot. */
+  view: { disabledKey: string; summaries: SkillSummary[] } | null;
+}
+
+export interface SkillsIndexOptions {
+  now?: () => number;
+  eagerLimit?: number;
+  recheckMs?: number;
+}
+
+function summary(r: SkillRecord, disabled: ReadonlySet<string>): SkillSummary {
+  return {
+    id: r.id,
+    name: r.name,
+    description: r.description,
+    category: r.category,
+    tags: r.tags,
+    version: r.version,
+    author: r.author,
+    platforms: r.platforms,
+    path: r.path,
+    source: r.source,
+    installed: true,
+    enabled: !disabled.has(r.name),
+    ...(r.error ? { error: r.error } : {}),
+  };
+}
+
+export class SkillsIndex {
+  private snap: Snapshot | null = null;
+  private settingsMemo: SettingsRead | null = null;
+  private readonly now: () => number;
+  private readonly eagerLimit: number;
+  private readonly recheckMs: number;
+
+  constructor(
+    private readonly home: HermesHome,
+    opts: SkillsIndexOptions = {},
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.eagerLimit = opts.eagerLimit ?? EAGER_LIMIT;
+    this.recheckMs = opts.recheckMs ?? RECHECK_MS;
+  }
+
+  private settings(): SkillsSettings {
+    this.settingsMemo = readSkillsSettings(this.home, this.settingsMemo);
+    return this.settingsMemo.settings;
+  }
+
+  /** The snapshot, brought up to date with the disk (see the header for what is checked when). */
+  private current(settings: SkillsSettings): Snapshot {
+    const now = this.now();
+    let snap = this.snap;
+    if (snap && snap.rootsKey === settings.rootsKey && !structureChanged(snap.dirs, now)) {
+      const due = snap.skills.length <= this.eagerLimit || now - snap.contentCheckedAt >= this.recheckMs;
+      if (!due) return snap;
+      snap.contentCheckedAt = now;
+      if (!contentChanged(snap.skills)) return snap;
+    }
+    const previous = new Map((snap?.skills ?? []).map((s) => [s.path, s] as const));
+    const scan = scanRoots(settings.roots, previous, now);
+    snap = {
+      ...scan,
+      rootsKey: settings.rootsKey,
+      byId: new Map(scan.skills.map((s) => [s.id, s] as const)),
+      categories: [...new Set(scan.skills.map((s) => s.category).filter((c): c is string => c !== null))].sort(),
+      contentCheckedAt: now,
+      view: null,
+    };
+    this.snap = snap;
+    return snap;
+  }
+
+  list(q: SkillsQuery) {
+    const settings = this.settings();
+    const snap = this.current(settings);
+    if (snap.view?.disabledKey !== settings.disabledKey) {
+      snap.view = { disabledKey: settings.disabledKey, summaries: snap.skills.map((r) => summary(r, settings.disabled)) };
+    }
+    const { summaries } = snap.view;
+    const category = q.category?.toLowerCase();
+    const tag = q.tag?.toLowerCase();
+    const search = q.search?.toLowerCase();
+    let matches: SkillSummary[] = summaries;
+    if (category || tag || search) {
+      matches = [];
+      snap.skills.forEach((r, i) => {
+        if (category && r.categoryKey !== category) return;
+        if (tag && !r.tagKeys.includes(tag)) return;
+        if (search && !r.haystack.includes(search)) return;
+        matches.push(summaries[i] as SkillSummary);
+      });
+    }
+    const page = q.limit === undefined && !q.offset ? matches : matches.slice(q.offset, q.limit === undefined ? undefined : q.offset + q.limit);
+    const warnings = [...settings.warnings, ...snap.warnings];
+    return { skills: page, total: matches.length, categories: snap.categories, ...(warnings.length ? { warnings } : {}) };
+  }
+
+  /** One skill with its frontmatter and whole file, read now; 404 for any id not in the index. */
+  get(id: string): SkillDetail {
+    const settings = this.settings();
+    const snap = this.current(settings);
+    const record = snap.byId.get(id);
+    // The file may have been replaced by a symlink since the scan: resolve it and check again.
+    const real = record ? resolvedInside(record.path, snap.rootReals) : null;
+    if (!record || !real) throw notFound('skill_not_found', 'No skill has this id.');
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(real);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound('skill_not_found', 'No skill has this id.');
+      // Listed as broken; there is nothing more to show.
+      return { ...summary(record, settings.disabled), error: 'parse_failed', frontmatter: null, content: '' };
+    }
+    const content = new TextDecoder('utf-8').decode(bytes);
+    const parsed = parseSkill(content, basename(dirname(record.path)));
+    const fresh: SkillRecord = { ...record, ...parsed.meta, error: parsed.error };
+    return { ...summary(fresh, settings.disabled), frontmatter: parsed.frontmatter, content };
+  }
+}
+
+function resolvedInside(path: string, roots: readonly string[]): string | null {
+  try {
+    const real = realpathSync(path);
+    return isWithin(real, roots) ? real : null;
+  } catch {
+    return null;
+  }
+}
