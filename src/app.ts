@@ -16,6 +16,8 @@ import { Authenticator } from './modules/auth/service';
 import { docsPlugin } from './modules/docs';
 import { gatewayPlugin } from './modules/gateway';
 import { chatCompletionsStreamPlugin, v1ProxyPlugin } from './modules/proxy';
+import { tasksPlugin } from './modules/tasks';
+import { TaskService } from './modules/tasks/service';
 
 export function createApp(deps: AppDeps) {
   const { config, log } = deps;
@@ -51,7 +53,8 @@ export function createApp(deps: AppDeps) {
     .onParse(({ request }) => readJsonBody(request, config.server.maxBodyBytes))
     .use(docsPlugin(config.version, (): AnyElysia => app))
     .use(gatewayPlugin({ config, home: deps.home, probe: deps.probe, startedAt: deps.startedAt }))
-    .use(chatCompletionsStreamPlugin(proxyDeps));
+    .use(chatCompletionsStreamPlugin(proxyDeps))
+    .use(tasksPlugin(new TaskService({ store: deps.tasks, gaze: deps.gaze, hedgehog: config.hedgehog })));
   app = built;
   return built;
 }

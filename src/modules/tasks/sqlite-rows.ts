@@ -1,0 +1,88 @@
+/** SQLite rows of the task queue ⇄ API tasks, and the bookkeeping of the stats counters. */
+import type { taskCounters, tasks } from '../../db/schema';
+import { rewardToString, type Task, type TaskStats } from './model';
+import { TASK_STATUSES, type Status } from './state';
+
+export type TaskRow = typeof tasks.$inferSelect;
+export type CounterRow = typeof taskCounters.$inferSelect;
+
+/** A dependency of a task and its current status. */
+export interface DepState {
+  dependsOn: string;
+  status: string;
+}
+
+export function rowToTask(r: TaskRow, deps: DepState[]): Task {
+  return {
+    task_id: r.taskId,
+    title: r.title,
+    description: r.description,
+    status: r.status as Status,
+    priority: r.priority,
+    capabilities: JSON.parse(r.capabilities) as string[],
+    validation_mode: r.validationMode,
+    parent_task_id: r.parentTaskId,
+    swarm_id: r.swarmId,
+    depends_on: deps.map((d) => d.dependsOn),
+    blocked_by: deps.filter((d) => d.status !== 'Completed').map((d) => d.dependsOn),
+    assigned_agent: r.assignedAgent,
+    agent: r.agent,
+    gaze_required: r.gazeRequired,
+    reward: rewardToString(r.rewardUnits),
+    result: r.result === null ? null : JSON.parse(r.result),
+    created_at: r.createdAt,
+    updated_at: r.updatedAt,
+    claimed_at: r.claimedAt,
+    lease_expires_at: r.leaseExpiresAt,
+    completed_at: r.completedAt,
+    completed_by: r.completedBy,
+    cancelled_at: r.cancelledAt,
+  };
+}
+
+/** The fields of a task row the counters depend on. */
+export interface Countable {
+  status: string;
+  unmetDeps: number;
+  agent: string | null;
+}
+
+const READY = 'ready';
+const STATUS = 'status:';
+const AGENT = 'agent:';
+
+function bucketsOf(c: Countable): string[] {
+  const b = [STATUS + c.status];
+  if (c.status === 'Open' && c.unmetDeps === 0) b.push(READY);
+  if (c.status === 'InProgress' && c.agent !== null) b.push(AGENT + c.agent);
+  return b;
+}
+
+/** Counter changes for a row going from `before` to `after` (null: not there). */
+export function counterMoves(before: Countable | null, after: Countable | null): Map<string, number> {
+  const delta = new Map<string, number>();
+  for (const b of before ? bucketsOf(before) : []) delta.set(b, (delta.get(b) ?? 0) - 1);
+  for (const b of after ? bucketsOf(after) : []) delta.set(b, (delta.get(b) ?? 0) + 1);
+  for (const [b, d] of delta) if (d === 0) delta.delete(b);
+  return delta;
+}
+
+export function countsToStats(rows: CounterRow[]): Omit<TaskStats, 'backend' | 'oldest_open_age_s'> {
+  const byStatus = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<Status, number>;
+  // Agent names are client text ("__proto__" included): entries, never property assignment.
+  const perAgent: [string, number][] = [];
+  let ready = 0;
+  for (const { bucket, n } of rows) {
+    const status = bucket.slice(STATUS.length) as Status;
+    if (bucket === READY) ready = n;
+    else if (bucket.startsWith(STATUS) && TASK_STATUSES.includes(status)) byStatus[status] = n;
+    else if (bucket.startsWith(AGENT) && n > 0) perAgent.push([bucket.slice(AGENT.length), n]);
+  }
+  return {
+    total: TASK_STATUSES.reduce((sum, s) => sum + byStatus[s], 0),
+    by_status: byStatus,
+    queue_depth: ready,
+    blocked: byStatus.Open - ready,
+    in_progress_by_agent: Object.fromEntries(perAgent),
+  };
+}
