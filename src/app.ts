@@ -17,7 +17,6 @@ import { docsPlugin } from './modules/docs';
 import { gatewayPlugin } from './modules/gateway';
 import { chatCompletionsStreamPlugin, v1ProxyPlugin } from './modules/proxy';
 import { tasksPlugin } from './modules/tasks';
-import { TaskService } from './modules/tasks/service';
 
 export function createApp(deps: AppDeps) {
   const { config, log } = deps;
@@ -54,7 +53,7 @@ export function createApp(deps: AppDeps) {
     .use(docsPlugin(config.version, (): AnyElysia => app))
     .use(gatewayPlugin({ config, home: deps.home, probe: deps.probe, startedAt: deps.startedAt }))
     .use(chatCompletionsStreamPlugin(proxyDeps))
-    .use(tasksPlugin(new TaskService({ store: deps.tasks, gaze: deps.gaze, hedgehog: config.hedgehog })));
+    .use(tasksPlugin(deps.tasks));
   app = built;
   return built;
 }

@@ -10,8 +10,8 @@ import { HermesClient } from './upstream/client';
 import { UpstreamProbe } from './upstream/probe';
 import type { PaymentGate } from './modules/auth/service';
 import { AaronGazeVerifier, type GazeVerifier } from './modules/gaze/service';
-import type { TaskStore } from './modules/tasks/store';
 import { openTaskStore } from './modules/tasks/open';
+import { TaskService } from './modules/tasks/service';
 
 export interface AppDeps {
   config: Config;
@@ -22,8 +22,8 @@ export interface AppDeps {
   probe: UpstreamProbe;
   /** Gaze checks through AARON, shared by tasks and escrow. */
   gaze: GazeVerifier;
-  /** The task queue's store: SQLite, or SpacetimeDB when TASKS_BACKEND=spacetimedb. */
-  tasks: TaskStore;
+  /** The task queue, on SQLite or (TASKS_BACKEND=spacetimedb) on SpacetimeDB. */
+  tasks: TaskService;
   /** MPP fills this when enabled; null means API keys (or nothing) decide. */
   paymentGate: PaymentGate | null;
   /** Aborted when the process is shutting down: open streams end with an `error` event. */
@@ -41,6 +41,7 @@ export function openDeps(config: Config, opts: OpenOptions = {}): AppDeps {
   const db = openDatabase(config.dataDir);
   const upstream = new HermesClient(config.hermes.url, config.hermes.apiKey, { timeoutMs: config.upstream.timeoutMs });
   const probe = new UpstreamProbe(upstream, { intervalMs: config.upstream.probeIntervalMs, timeoutMs: config.upstream.probeTimeoutMs }, log);
+  const gaze = new AaronGazeVerifier(config.aaron.url, config.aaron.timeoutMs);
   return {
     config,
     log,
@@ -48,8 +49,8 @@ export function openDeps(config: Config, opts: OpenOptions = {}): AppDeps {
     home: new HermesHome(config.hermes.home),
     upstream,
     probe,
-    gaze: new AaronGazeVerifier(config.aaron.url, config.aaron.timeoutMs),
-    tasks: openTaskStore(config, db, log),
+    gaze,
+    tasks: new TaskService({ store: openTaskStore(config, db, log), gaze, hedgehog: config.hedgehog }),
     paymentGate: null,
     shutdown: opts.shutdown ?? new AbortController().signal,
     startedAt: Date.now(),

@@ -21,7 +21,7 @@ export interface TaskServiceDeps {
 }
 
 export class TaskService {
-  private readonly store: TaskStore;
+  readonly store: TaskStore;
   private readonly now: () => string;
 
   constructor(private readonly deps: TaskServiceDeps) {

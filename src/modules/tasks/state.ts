@@ -49,7 +49,7 @@ export function leaseExpired(task: Pick<TaskState, 'status' | 'lease_expires_at'
 }
 
 /** The task as every reader must see it: an InProgress task whose lease ran out is Open again. */
-export function withLeaseExpiry<T extends TaskState & { claimed_at: string | null; updated_at: string }>(task: T, nowIso: string): T {
+export function withLeaseExpiry<T extends Pick<TaskState, 'status' | 'agent' | 'lease_expires_at'> & { claimed_at: string | null; updated_at: string }>(task: T, nowIso: string): T {
   if (!leaseExpired(task, nowIso)) return task;
   return { ...task, status: 'Open', agent: null, claimed_at: null, lease_expires_at: null, updated_at: task.lease_expires_at as string };
 }
