@@ -38,8 +38,8 @@ CREATE TABLE `tasks` (
 	`cancelled_at` text
 );
 --> statement-breakpoint
-CREATE INDEX `tasks_order_idx` ON `tasks` ("priority" DESC,`created_at`,`task_id`);--> statement-breakpoint
-CREATE INDEX `tasks_status_order_idx` ON `tasks` (`status`,"priority" DESC,`created_at`,`task_id`);--> statement-breakpoint
+CREATE INDEX `tasks_order_idx` ON `tasks` ("priority" DESC,`created_at`);--> statement-breakpoint
+CREATE INDEX `tasks_status_order_idx` ON `tasks` (`status`,"priority" DESC,`created_at`);--> statement-breakpoint
 CREATE INDEX `tasks_status_created_idx` ON `tasks` (`status`,`created_at`);--> statement-breakpoint
 CREATE INDEX `tasks_agent_idx` ON `tasks` (`agent`);--> statement-breakpoint
 CREATE INDEX `tasks_assigned_idx` ON `tasks` (`assigned_agent`);--> statement-breakpoint

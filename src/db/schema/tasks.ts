@@ -36,9 +36,9 @@ export const tasks = sqliteTable(
     cancelledAt: text('cancelled_at'),
   },
   (t) => [
-    // GET /api/tasks: priority desc then age, with or without a status filter.
-    index('tasks_order_idx').on(sql`${t.priority} DESC`, t.createdAt, t.taskId),
-    index('tasks_status_order_idx').on(t.status, sql`${t.priority} DESC`, t.createdAt, t.taskId),
+    // GET /api/tasks: priority desc then age (ties in insertion order: the rowid every index ends with).
+    index('tasks_order_idx').on(sql`${t.priority} DESC`, t.createdAt),
+    index('tasks_status_order_idx').on(t.status, sql`${t.priority} DESC`, t.createdAt),
     // Stats: the oldest Open task.
     index('tasks_status_created_idx').on(t.status, t.createdAt),
     // The agent filter.

@@ -92,8 +92,9 @@ export class SpacetimeTaskStore implements TaskStore {
           (!f.swarm_id || t.swarm_id === f.swarm_id) &&
           (!f.parent_task_id || t.parent_task_id === f.parent_task_id),
       );
-      matches.sort((a, b) => b.priority - a.priority || cmp(a.created_at, b.created_at) || cmp(a.task_id, b.task_id));
-      return { tasks: matches.slice(f.offset, f.offset + f.limit), total: matches.length };
+      // Same priority and millisecond: creation order, which the rows' ids keep.
+      matches.sort((a, b) => b.priority - a.priority || cmp(a.created_at, b.created_at) || a.seq - b.seq);
+      return { tasks: matches.slice(f.offset, f.offset + f.limit).map(({ seq: _seq, ...t }) => t), total: matches.length };
     });
   }
 
@@ -240,12 +241,13 @@ export class SpacetimeTaskStore implements TaskStore {
     return out;
   }
 
-  /** Every task row as a task, leases applied; one SQL read. */
-  private async allTasks(now: string): Promise<Task[]> {
-    const rows = parseTaskRows(await this.stdb.sql(`SELECT key, value FROM memory_entry WHERE category = ${literal(TASK_CATEGORY)}`));
-    const live = rows.map((t) => withLeaseExpiry(t, now));
+  /** Every task row as a task (leases applied) with its row id (`seq`, creation order); one SQL read. */
+  private async allTasks(now: string): Promise<(Task & { seq: number })[]> {
+    const rows = await this.stdb.sql(`SELECT id, key, value FROM memory_entry WHERE category = ${literal(TASK_CATEGORY)}`);
+    const seq = new Map(rows.map((r) => [r.key, r.id]));
+    const live = parseTaskRows(rows).map((t) => withLeaseExpiry(t, now));
     const status = new Map(live.map((t) => [t.task_id, t.status]));
-    return live.map((t) => toTask(t, (d) => status.get(d)));
+    return live.map((t) => ({ ...toTask(t, (d) => status.get(d)), seq: Number(seq.get(taskKey(t.task_id))) }));
   }
 
   /** SpacetimeDB failures become the API's 503/504/502; our own ApiErrors pass through. */

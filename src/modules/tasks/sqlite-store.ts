@@ -16,6 +16,8 @@ import { ageSeconds, unknownReferences, type ClaimRequest, type Completion, type
 import { countsToStats, counterMoves, rowToTask, type Countable, type DepState, type TaskRow } from './sqlite-rows';
 
 const ph = (name: string) => sql.placeholder(name);
+// Insertion order: breaks ties between tasks created in the same millisecond (a swarm's are).
+const ROWID = sql`${tasks}.rowid`;
 const [OPEN] = TRANSITIONS.claim.from;
 const [IN_PROGRESS] = TRANSITIONS.claim.to;
 
@@ -133,7 +135,7 @@ export class SqliteTaskStore implements TaskStore {
     if (f.swarm_id) where.push(eq(tasks.swarmId, f.swarm_id));
     if (f.parent_task_id) where.push(eq(tasks.parentTaskId, f.parent_task_id));
     const cond = where.length ? and(...where) : undefined;
-    const rows = this.h.db.select().from(tasks).where(cond).orderBy(desc(tasks.priority), asc(tasks.createdAt), asc(tasks.taskId)).limit(f.limit).offset(f.offset).all();
+    const rows = this.h.db.select().from(tasks).where(cond).orderBy(desc(tasks.priority), asc(tasks.createdAt), asc(ROWID)).limit(f.limit).offset(f.offset).all();
     const deps = new Map<string, DepState[]>();
     if (rows.length) {
       const ids = rows.map((r) => r.taskId);
