@@ -9,7 +9,8 @@ export class LooseJsonError extends Error {
 }
 
 const FENCE = /```[A-Za-z0-9_-]*[ \t]*\r?\n([\s\S]*?)```/;
-const SMART_QUOTES: Record<string, string> = { '\u201c': '"', '\u201d': '"', '\u2018': "'", '\u2019': "'" };
+/** Opening quote → the quote that closes it: an ASCII quote is closed only by itself, a curly one by its pair. */
+const CLOSING: Record<string, string> = { '"': '"', "'": "'", '\u201c': '\u201d', '\u201d': '\u201d', '\u2018': '\u2019', '\u2019': '\u2019' };
 const BARE_WORDS: Record<string, string> = { True: 'true', False: 'false', None: 'null', true: 'true', false: 'false', null: 'null' };
 
 export function parseLooseJson(text: string): unknown {
@@ -34,9 +35,10 @@ function normalise(src: string): string {
   let depth = 0;
   let i = 0;
   while (i < src.length) {
-    const c = SMART_QUOTES[src[i] as string] ?? (src[i] as string);
-    if (c === '"' || c === "'") {
-      const [str, next] = readString(src, i, c);
+    const c = src[i] as string;
+    const closing = CLOSING[c];
+    if (closing !== undefined) {
+      const [str, next] = readString(src, i, closing);
       out += str;
       i = next;
     } else if (c === '/' && src[i + 1] === '/') {
@@ -61,13 +63,12 @@ function normalise(src: string): string {
   return out;
 }
 
-/** A string literal opened by `quote` at `at` → a JSON string literal and the index after it. */
-function readString(src: string, at: number, quote: string): [string, number] {
+/** A string literal opened at `at` and ended by `closing` → a JSON string literal and the index after it. */
+function readString(src: string, at: number, closing: string): [string, number] {
   let value = '';
   let i = at + 1;
   while (i < src.length) {
     const ch = src[i] as string;
-    const c = SMART_QUOTES[ch] ?? ch;
     if (ch === '\\' && i + 1 < src.length) {
       const esc = src[i + 1] as string;
       // \' is not a JSON escape; everything else keeps its JSON meaning.
@@ -75,7 +76,7 @@ function readString(src: string, at: number, quote: string): [string, number] {
       i += esc === 'u' ? 6 : 2;
       continue;
     }
-    if (c === quote) return [JSON.stringify(value), i + 1];
+    if (ch === closing) return [JSON.stringify(value), i + 1];
     value += ch;
     i++;
   }
