@@ -13,8 +13,8 @@ import { spacetimeToApiError } from '../../spacetime/errors';
 import { literal } from '../../spacetime/sql';
 import type { Task, TaskStats } from './model';
 import { rewardToString } from './model';
-import { TASK_STATUSES, withLeaseExpiry, type Action, type Status } from './state';
-import { ageSeconds, unknownReferences, type ClaimRequest, type Completion, type CompleteRequest, type ListFilter, type NewTask, type TaskStore, type Transition } from './store';
+import { cancelRefusal, canTransition, claimRefusal, completeRefusal, TASK_STATUSES, TRANSITIONS, withLeaseExpiry, type Action, type Status } from './state';
+import { ageSeconds, checkReferences, outsideReferences, type ClaimRequest, type Completion, type CompleteRequest, type ListFilter, type NewTask, type TaskStore, type Transition } from './store';
 import {
   blockedBy,
   currentOf,
@@ -47,14 +47,8 @@ export class SpacetimeTaskStore implements TaskStore {
   async create(batch: NewTask[], now: string): Promise<Task[]> {
     return this.guard(async () => {
       const inBatch = new Set(batch.map((t) => t.task_id));
-      const refs = [...new Set(batch.flatMap((t) => [...t.depends_on, ...(t.parent_task_id ? [t.parent_task_id] : [])]))].filter((id) => !inBatch.has(id));
-      const existing = new Map((await this.cachedByIds(refs)).map((t) => [t.task_id, t.status]));
-      const known = (id: string) => inBatch.has(id) || existing.has(id);
-      const missing = batch.flatMap((t) => [
-        ...t.depends_on.flatMap((id, index) => (known(id) ? [] : [{ field: 'depends_on' as const, id, index }])),
-        ...(t.parent_task_id && !known(t.parent_task_id) ? [{ field: 'parent_task_id' as const, id: t.parent_task_id }] : []),
-      ]);
-      if (missing.length) throw unknownReferences(missing);
+      const existing = new Map((await this.cachedByIds(outsideReferences(batch))).map((t) => [t.task_id, t.status]));
+      checkReferences(batch, (id) => existing.has(id));
       const written: string[] = [];
       try {
         for (const t of batch) {
@@ -104,15 +98,16 @@ export class SpacetimeTaskStore implements TaskStore {
 
   async complete(id: string, req: CompleteRequest, now: string): Promise<Completion> {
     return this.guard(async () => {
-      const to: Status = req.success ? 'Completed' : 'Failed';
+      const to: Status = req.success ? TRANSITIONS.complete.to[0] : TRANSITIONS.complete.to[1];
       const done = await this.transition(id, 'complete', now, (cur) =>
-        cur.status === 'InProgress' && cur.agent === req.agent
-          ? { ...cur, status: to, result: req.result, completed_at: now, completed_by: req.agent, lease_expires_at: null, updated_at: now }
-          : null,
+        completeRefusal({ ...cur, blocked_by: [] }, req.agent) ? null : { ...cur, status: to, result: req.result, completed_at: now, completed_by: req.agent, lease_expires_at: null, updated_at: now },
       );
-      if (!done.applied || !req.success) return { ...done, unblocked: [], auto_claimed: [] } as Completion;
-      const all = await this.allTasks(now);
-      const unblocked = all.filter((t) => t.depends_on.includes(id) && t.status === 'Open' && t.blocked_by.length === 0);
+      if (!done.applied) return done;
+      if (!req.success) return { ...done, unblocked: [], auto_claimed: [] };
+      // Dependents are checked exactly (another dependency's row may lag); the claims are single-winner anyway.
+      const waiting = (await this.allTasks(now)).filter((t) => t.depends_on.includes(id) && t.status === 'Open');
+      const ready = await Promise.all(waiting.map(async (t) => (await this.unfinished(t.depends_on, now)).length === 0));
+      const unblocked = waiting.filter((_, i) => ready[i]);
       const claims = await Promise.all(
         unblocked.map(async (t) => (t.assigned_agent !== null && !t.gaze_required && (await this.claimAs(t.task_id, t.assigned_agent, null, now)).applied ? t.task_id : null)),
       );
@@ -123,9 +118,7 @@ export class SpacetimeTaskStore implements TaskStore {
   async cancel(id: string, now: string): Promise<Transition> {
     return this.guard(() =>
       this.transition(id, 'cancel', now, (cur) =>
-        cur.status === 'Open' || cur.status === 'InProgress' || cur.status === 'PendingValidation'
-          ? { ...cur, status: 'Cancelled', cancelled_at: now, lease_expires_at: null, updated_at: now }
-          : null,
+        cancelRefusal({ ...cur, blocked_by: [] }) ? null : { ...cur, status: TRANSITIONS.cancel.to[0], cancelled_at: now, lease_expires_at: null, updated_at: now },
       ),
     );
   }
@@ -157,10 +150,10 @@ export class SpacetimeTaskStore implements TaskStore {
 
   private claimAs(id: string, agent: string, lease: string | null, now: string): Promise<Transition> {
     return this.transition(id, 'claim', now, async (cur) => {
-      if (cur.status !== 'Open' || (cur.assigned_agent !== null && cur.assigned_agent !== agent)) return null;
+      if (claimRefusal({ ...cur, blocked_by: [] }, agent)) return null;
       // Completed is final, so dependencies found Completed here stay Completed.
       if ((await this.unfinished(cur.depends_on, now)).length) return null;
-      return { ...cur, status: 'InProgress', agent, claimed_at: now, lease_expires_at: lease, updated_at: now };
+      return { ...cur, status: TRANSITIONS.claim.to[0], agent, claimed_at: now, lease_expires_at: lease, updated_at: now };
     });
   }
 
@@ -173,7 +166,7 @@ export class SpacetimeTaskStore implements TaskStore {
     const cur = await this.exact(id, now);
     if (!cur) return { applied: false, task: null };
     const proposed = await decide(cur);
-    if (!proposed) return { applied: false, task: await this.get(id, now) };
+    if (!proposed || !canTransition(action, cur.status, proposed.status)) return { applied: false, task: await this.get(id, now) };
     const version = cur.version + 1;
     const next: StoredTask = { ...proposed, version };
     const key = stepKey(id, version, `${this.instanceId}-${randomUUID()}`);

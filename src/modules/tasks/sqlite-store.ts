@@ -12,7 +12,7 @@ import type { DbHandle } from '../../db';
 import { taskCounters, taskDependencies, tasks } from '../../db/schema';
 import type { Task } from './model';
 import { TRANSITIONS } from './state';
-import { ageSeconds, unknownReferences, type ClaimRequest, type Completion, type CompleteRequest, type ListFilter, type NewTask, type TaskStore, type Transition } from './store';
+import { ageSeconds, checkReferences, outsideReferences, type ClaimRequest, type Completion, type CompleteRequest, type ListFilter, type NewTask, type TaskStore, type Transition } from './store';
 import { countsToStats, counterMoves, rowToTask, type Countable, type DepState, type TaskRow } from './sqlite-rows';
 
 const ph = (name: string) => sql.placeholder(name);
@@ -98,15 +98,10 @@ export class SqliteTaskStore implements TaskStore {
   async create(batch: NewTask[], now: string): Promise<Task[]> {
     return this.tx(() => {
       const known = new Map<string, string>(batch.map((t) => [t.task_id, OPEN]));
-      const refs = [...new Set(batch.flatMap((t) => [...t.depends_on, ...(t.parent_task_id ? [t.parent_task_id] : [])]))].filter((id) => !known.has(id));
-      for (const part of chunks(refs, 500)) {
+      for (const part of chunks(outsideReferences(batch), 500)) {
         for (const r of this.h.db.select({ id: tasks.taskId, status: tasks.status }).from(tasks).where(inArray(tasks.taskId, part)).all()) known.set(r.id, r.status);
       }
-      const missing = batch.flatMap((t) => [
-        ...t.depends_on.flatMap((id, index) => (known.has(id) ? [] : [{ field: 'depends_on' as const, id, index }])),
-        ...(t.parent_task_id && !known.has(t.parent_task_id) ? [{ field: 'parent_task_id' as const, id: t.parent_task_id }] : []),
-      ]);
-      if (missing.length) throw unknownReferences(missing);
+      checkReferences(batch, (id) => known.has(id));
       const created = batch.map((t) => {
         const deps: DepState[] = t.depends_on.map((id) => ({ dependsOn: id, status: known.get(id) as string }));
         const row = newRow(t, deps.filter((d) => d.status !== 'Completed').length, now);

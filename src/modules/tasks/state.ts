@@ -58,7 +58,7 @@ export const taskNotFound = (id: string) => new ApiError(404, 'task_not_found', 
 
 /** Why `agent` cannot claim this task now, or null when it can. */
 export function claimRefusal(task: TaskState, agent: string): ApiError | null {
-  if (task.status !== 'Open') {
+  if (!(TRANSITIONS.claim.from as readonly Status[]).includes(task.status)) {
     return new ApiError(409, 'task_not_open', `Task ${task.task_id} is ${task.status}, not Open.`, { body: { status: task.status, agent: task.agent } });
   }
   if (task.assigned_agent !== null && task.assigned_agent !== agent) {
@@ -74,7 +74,7 @@ export function claimRefusal(task: TaskState, agent: string): ApiError | null {
 
 /** Why `agent` cannot complete this task now, or null when it can. */
 export function completeRefusal(task: TaskState, agent: string): ApiError | null {
-  if (task.status !== 'InProgress') {
+  if (!(TRANSITIONS.complete.from as readonly Status[]).includes(task.status)) {
     return new ApiError(409, 'task_not_in_progress', `Task ${task.task_id} is ${task.status}, not InProgress${task.status === 'Open' ? ' (never claimed, or its lease ran out)' : ''}.`, {
       body: { status: task.status },
     });

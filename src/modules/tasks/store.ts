@@ -74,11 +74,23 @@ export interface TaskStore {
   close?(): void;
 }
 
-/** 422 for depends_on / parent_task_id naming tasks that do not exist. */
-export function unknownReferences(missing: { field: 'depends_on' | 'parent_task_id'; id: string; index?: number }[]): ApiError {
-  const errors = missing.map((m) => ({ path: m.index === undefined ? m.field : `${m.field}.${m.index}`, message: `no task ${m.id}` }));
-  const ids = missing.map((m) => m.id).join(', ');
-  return new ApiError(422, 'unknown_task_reference', `Unknown task id${missing.length > 1 ? 's' : ''}: ${ids}.`, { errors });
+/** Ids a batch refers to (dependencies, parents) that are not in the batch itself: the store must know them. */
+export function outsideReferences(batch: NewTask[]): string[] {
+  const inBatch = new Set(batch.map((t) => t.task_id));
+  return [...new Set(batch.flatMap((t) => [...t.depends_on, ...(t.parent_task_id ? [t.parent_task_id] : [])]))].filter((id) => !inBatch.has(id));
+}
+
+/** Throws 422 when a depends_on or parent_task_id of the batch names a task that does not exist. */
+export function checkReferences(batch: NewTask[], exists: (id: string) => boolean): void {
+  const inBatch = new Set(batch.map((t) => t.task_id));
+  const known = (id: string) => inBatch.has(id) || exists(id);
+  const missing = batch.flatMap((t) => [
+    ...t.depends_on.flatMap((id, i) => (known(id) ? [] : [{ path: `depends_on.${i}`, id }])),
+    ...(t.parent_task_id && !known(t.parent_task_id) ? [{ path: 'parent_task_id', id: t.parent_task_id }] : []),
+  ]);
+  if (!missing.length) return;
+  const errors = missing.map((m) => ({ path: m.path, message: `no task ${m.id}` }));
+  throw new ApiError(422, 'unknown_task_reference', `Unknown task id${missing.length > 1 ? 's' : ''}: ${missing.map((m) => m.id).join(', ')}.`, { errors });
 }
 
 /** Oldest Open task's age in whole seconds, or null when nothing is Open. */
