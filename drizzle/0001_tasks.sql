@@ -6,7 +6,6 @@ CREATE TABLE `task_counters` (
 CREATE TABLE `task_dependencies` (
 	`task_id` text NOT NULL,
 	`depends_on` text NOT NULL,
-	`position` integer NOT NULL,
 	PRIMARY KEY(`task_id`, `depends_on`),
 	FOREIGN KEY (`task_id`) REFERENCES `tasks`(`task_id`) ON UPDATE no action ON DELETE no action,
 	FOREIGN KEY (`depends_on`) REFERENCES `tasks`(`task_id`) ON UPDATE no action ON DELETE no action
@@ -22,6 +21,7 @@ CREATE TABLE `tasks` (
 	`capabilities` text NOT NULL,
 	`validation_mode` text NOT NULL,
 	`parent_task_id` text,
+	`depends_on` text NOT NULL,
 	`swarm_id` text,
 	`assigned_agent` text,
 	`agent` text,
@@ -40,9 +40,8 @@ CREATE TABLE `tasks` (
 --> statement-breakpoint
 CREATE INDEX `tasks_order_idx` ON `tasks` ("priority" DESC,`created_at`);--> statement-breakpoint
 CREATE INDEX `tasks_status_order_idx` ON `tasks` (`status`,"priority" DESC,`created_at`);--> statement-breakpoint
-CREATE INDEX `tasks_status_created_idx` ON `tasks` (`status`,`created_at`);--> statement-breakpoint
 CREATE INDEX `tasks_agent_idx` ON `tasks` (`agent`);--> statement-breakpoint
 CREATE INDEX `tasks_assigned_idx` ON `tasks` (`assigned_agent`);--> statement-breakpoint
 CREATE INDEX `tasks_swarm_idx` ON `tasks` (`swarm_id`);--> statement-breakpoint
 CREATE INDEX `tasks_parent_idx` ON `tasks` (`parent_task_id`);--> statement-breakpoint
-CREATE INDEX `tasks_lease_idx` ON `tasks` (`status`,`lease_expires_at`);
+CREATE INDEX `tasks_lease_idx` ON `tasks` (`status`,`lease_expires_at`) WHERE "tasks"."lease_expires_at" IS NOT NULL;

@@ -19,6 +19,8 @@ export const tasks = sqliteTable(
     capabilities: text('capabilities').notNull(),
     validationMode: text('validation_mode').notNull(),
     parentTaskId: text('parent_task_id'),
+    /** JSON array of task ids, in the order given; the edges are also in task_dependencies. */
+    dependsOn: text('depends_on').notNull(),
     swarmId: text('swarm_id'),
     assignedAgent: text('assigned_agent'),
     agent: text('agent'),
@@ -39,19 +41,20 @@ export const tasks = sqliteTable(
     // GET /api/tasks: priority desc then age (ties in insertion order: the rowid every index ends with).
     index('tasks_order_idx').on(sql`${t.priority} DESC`, t.createdAt),
     index('tasks_status_order_idx').on(t.status, sql`${t.priority} DESC`, t.createdAt),
-    // Stats: the oldest Open task.
-    index('tasks_status_created_idx').on(t.status, t.createdAt),
     // The agent filter.
     index('tasks_agent_idx').on(t.agent),
     index('tasks_assigned_idx').on(t.assignedAgent),
     index('tasks_swarm_idx').on(t.swarmId),
     index('tasks_parent_idx').on(t.parentTaskId),
-    // Lazy lease expiry: claimed tasks whose lease ran out.
-    index('tasks_lease_idx').on(t.status, t.leaseExpiresAt),
+    // Lazy lease expiry: claimed tasks whose lease ran out. Tasks without a lease stay out of it.
+    index('tasks_lease_idx').on(t.status, t.leaseExpiresAt).where(sql`${t.leaseExpiresAt} IS NOT NULL`),
   ],
 );
 
-/** Edges of the dependency DAG: `task_id` waits for `depends_on`. Fixed when the task is created. */
+/**
+ * Edges of the dependency DAG: `task_id` waits for `depends_on`. Fixed when the task is created;
+ * read to find a completed task's dependents and the statuses behind `blocked_by`.
+ */
 export const taskDependencies = sqliteTable(
   'task_dependencies',
   {
@@ -61,8 +64,6 @@ export const taskDependencies = sqliteTable(
     dependsOn: text('depends_on')
       .notNull()
       .references(() => tasks.taskId),
-    /** Order of the id in the task's depends_on list. */
-    position: integer('position').notNull(),
   },
   (t) => [primaryKey({ columns: [t.taskId, t.dependsOn] }), index('task_dependencies_depends_on_idx').on(t.dependsOn)],
 );

@@ -63,16 +63,23 @@ export class TaskService {
     return task;
   }
 
+  /**
+   * One conditional claim; only when it was refused because the task needs a gaze session is AARON
+   * asked, and then the claim is tried again. State refusals (404, 409) come before any gaze check.
+   */
   async claim(id: string, body: ClaimBody): Promise<Task> {
+    if (!SAFE_ID.test(id)) throw taskNotFound(id);
     const agent = body.agent_name;
-    const task = await this.get(id);
-    // State refusals come first: no gaze session is asked for a task that could not be claimed anyway.
-    const refusal = claimRefusal(task, agent);
-    if (refusal) throw refusal;
-    if (task.gaze_required) await this.deps.gaze.requireVerified(body.gaze_session_id);
-    const now = this.now();
-    const leaseExpiresAt = body.lease_seconds ? isoNow(Date.parse(now) + body.lease_seconds * 1000) : null;
-    const r = await this.store.claim(id, { agent, leaseExpiresAt }, now);
+    const attempt = (gazeVerified: boolean) => {
+      const now = this.now();
+      const leaseExpiresAt = body.lease_seconds ? isoNow(Date.parse(now) + body.lease_seconds * 1000) : null;
+      return this.store.claim(id, { agent, leaseExpiresAt, gazeVerified }, now);
+    };
+    let r = await attempt(false);
+    if (!r.applied && r.task?.gaze_required && !claimRefusal(r.task, agent)) {
+      await this.deps.gaze.requireVerified(body.gaze_session_id);
+      r = await attempt(true);
+    }
     if (!r.applied) throw lostRace('claim', r.task, id, agent);
     return r.task;
   }

@@ -93,7 +93,7 @@ export class SpacetimeTaskStore implements TaskStore {
   }
 
   async claim(id: string, req: ClaimRequest, now: string): Promise<Transition> {
-    return this.guard(() => this.claimAs(id, req.agent, req.leaseExpiresAt, now));
+    return this.guard(() => this.claimAs(id, req, now));
   }
 
   async complete(id: string, req: CompleteRequest, now: string): Promise<Completion> {
@@ -109,7 +109,7 @@ export class SpacetimeTaskStore implements TaskStore {
       const ready = await Promise.all(waiting.map(async (t) => (await this.unfinished(t.depends_on, now)).length === 0));
       const unblocked = waiting.filter((_, i) => ready[i]);
       const claims = await Promise.all(
-        unblocked.map(async (t) => (t.assigned_agent !== null && !t.gaze_required && (await this.claimAs(t.task_id, t.assigned_agent, null, now)).applied ? t.task_id : null)),
+        unblocked.map(async (t) => (t.assigned_agent !== null && !t.gaze_required && (await this.claimAs(t.task_id, { agent: t.assigned_agent, leaseExpiresAt: null, gazeVerified: false }, now)).applied ? t.task_id : null)),
       );
       return { ...done, unblocked: unblocked.map((t) => t.task_id), auto_claimed: claims.filter((c): c is string => c !== null) };
     });
@@ -148,12 +148,12 @@ export class SpacetimeTaskStore implements TaskStore {
     });
   }
 
-  private claimAs(id: string, agent: string, lease: string | null, now: string): Promise<Transition> {
+  private claimAs(id: string, req: ClaimRequest, now: string): Promise<Transition> {
     return this.transition(id, 'claim', now, async (cur) => {
-      if (claimRefusal({ ...cur, blocked_by: [] }, agent)) return null;
+      if (claimRefusal({ ...cur, blocked_by: [] }, req.agent) || (cur.gaze_required && !req.gazeVerified)) return null;
       // Completed is final, so dependencies found Completed here stay Completed.
       if ((await this.unfinished(cur.depends_on, now)).length) return null;
-      return { ...cur, status: TRANSITIONS.claim.to[0], agent, claimed_at: now, lease_expires_at: lease, updated_at: now };
+      return { ...cur, status: TRANSITIONS.claim.to[0], agent: req.agent, claimed_at: now, lease_expires_at: req.leaseExpiresAt, updated_at: now };
     });
   }
 

@@ -1,18 +1,16 @@
 /** SQLite rows of the task queue ⇄ API tasks, and the bookkeeping of the stats counters. */
-import type { taskCounters, tasks } from '../../db/schema';
+import { sql } from 'drizzle-orm';
+import type { Db } from '../../db';
+import { taskCounters, type tasks } from '../../db/schema';
 import { rewardToString, type Task, type TaskStats } from './model';
 import { TASK_STATUSES, type Status } from './state';
+import type { NewTask } from './store';
 
 export type TaskRow = typeof tasks.$inferSelect;
 export type CounterRow = typeof taskCounters.$inferSelect;
 
-/** A dependency of a task and its current status. */
-export interface DepState {
-  dependsOn: string;
-  status: string;
-}
-
-export function rowToTask(r: TaskRow, deps: DepState[]): Task {
+/** `blockedBy`: the dependencies not Completed (empty when `unmet_deps` is 0). */
+export function rowToTask(r: TaskRow, blockedBy: string[]): Task {
   return {
     task_id: r.taskId,
     title: r.title,
@@ -23,8 +21,8 @@ export function rowToTask(r: TaskRow, deps: DepState[]): Task {
     validation_mode: r.validationMode,
     parent_task_id: r.parentTaskId,
     swarm_id: r.swarmId,
-    depends_on: deps.map((d) => d.dependsOn),
-    blocked_by: deps.filter((d) => d.status !== 'Completed').map((d) => d.dependsOn),
+    depends_on: JSON.parse(r.dependsOn) as string[],
+    blocked_by: blockedBy,
     assigned_agent: r.assignedAgent,
     agent: r.agent,
     gaze_required: r.gazeRequired,
@@ -37,6 +35,34 @@ export function rowToTask(r: TaskRow, deps: DepState[]): Task {
     completed_at: r.completedAt,
     completed_by: r.completedBy,
     cancelled_at: r.cancelledAt,
+  };
+}
+
+export function newRow(t: NewTask, unmetDeps: number, now: string): TaskRow {
+  return {
+    taskId: t.task_id,
+    title: t.title,
+    description: t.description,
+    status: 'Open',
+    priority: t.priority,
+    capabilities: JSON.stringify(t.capabilities),
+    validationMode: t.validation_mode,
+    parentTaskId: t.parent_task_id,
+    dependsOn: JSON.stringify(t.depends_on),
+    swarmId: t.swarm_id,
+    assignedAgent: t.assigned_agent,
+    agent: null,
+    gazeRequired: t.gaze_required,
+    rewardUnits: t.reward_units,
+    result: null,
+    unmetDeps,
+    createdAt: now,
+    updatedAt: now,
+    claimedAt: null,
+    leaseExpiresAt: null,
+    completedAt: null,
+    completedBy: null,
+    cancelledAt: null,
   };
 }
 
@@ -65,6 +91,48 @@ export function counterMoves(before: Countable | null, after: Countable | null):
   for (const b of after ? bucketsOf(after) : []) delta.set(b, (delta.get(b) ?? 0) + 1);
   for (const [b, d] of delta) if (d === 0) delta.delete(b);
   return delta;
+}
+
+/**
+ * The stats counters, moved in the caller's transaction: all the changes of one row transition go
+ * in a single multi-row upsert (one statement per transition on the hot path).
+ */
+export class Counters {
+  private readonly upserts = new Map<number, { run(values: Record<string, unknown>): unknown }>();
+  private readonly all;
+
+  constructor(private readonly db: Db) {
+    this.all = db.select().from(taskCounters).prepare();
+  }
+
+  move(before: Countable | null, after: Countable | null): void {
+    const moves = [...counterMoves(before, after)];
+    if (!moves.length) return;
+    const values: Record<string, unknown> = {};
+    moves.forEach(([bucket, delta], i) => {
+      values[`b${i}`] = bucket;
+      values[`d${i}`] = delta;
+    });
+    this.upsert(moves.length).run(values);
+  }
+
+  read(): Omit<TaskStats, 'backend' | 'oldest_open_age_s'> {
+    return countsToStats(this.all.all());
+  }
+
+  private upsert(n: number) {
+    let stmt = this.upserts.get(n);
+    if (!stmt) {
+      const rows = Array.from({ length: n }, (_, i) => ({ bucket: sql`${sql.placeholder(`b${i}`)}`, n: sql`${sql.placeholder(`d${i}`)}` }));
+      stmt = this.db
+        .insert(taskCounters)
+        .values(rows as unknown as (typeof taskCounters.$inferInsert)[])
+        .onConflictDoUpdate({ target: taskCounters.bucket, set: { n: sql`${taskCounters.n} + excluded.n` } })
+        .prepare();
+      this.upserts.set(n, stmt);
+    }
+    return stmt;
+  }
 }
 
 export function countsToStats(rows: CounterRow[]): Omit<TaskStats, 'backend' | 'oldest_open_age_s'> {

@@ -43,6 +43,8 @@ export interface ClaimRequest {
   agent: string;
   /** ISO time the claim lapses, or null for no lease. */
   leaseExpiresAt: string | null;
+  /** The service checked a gaze session; without it a gaze_required task is not claimed. */
+  gazeVerified: boolean;
 }
 
 export interface CompleteRequest {
@@ -62,7 +64,7 @@ export interface TaskStore {
   get(id: string, now: string): Promise<Task | null>;
   /** By priority desc, then oldest first; `total` counts every match. */
   list(filter: ListFilter, now: string): Promise<{ tasks: Task[]; total: number }>;
-  /** Open → InProgress when every dependency is Completed and the agent may take it. */
+  /** Open → InProgress when every dependency is Completed, the agent may take it, and gaze allows. */
   claim(id: string, req: ClaimRequest, now: string): Promise<Transition>;
   /**
    * InProgress → Completed/Failed by the claiming agent; a success unblocks dependents and claims
