@@ -262,6 +262,18 @@ describe.each(BACKENDS)('tasks on %s', (backend) => {
     expect(app.snapshot()).toBe(before);
   });
 
+  test('concurrent writes where some are refused: only the refused ones are left out', async () => {
+    const dep = await app.create();
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => app.json('POST', '/api/tasks', { title: `t${i}`, depends_on: [i % 4 === 0 ? 'task_missing' : dep.task_id] })),
+    );
+    expect(results.map((r) => r.status)).toEqual(Array.from({ length: 20 }, (_, i) => (i % 4 === 0 ? 422 : 201)));
+    const list = (await app.json('GET', '/api/tasks?limit=500')).body as { total: number; tasks: { title: string }[] };
+    expect(list.total).toBe(16);
+    expect(list.tasks.map((t) => t.title).filter((t) => ['t0', 't4', 't8'].includes(t))).toEqual([]);
+    expect(((await app.json('GET', '/api/tasks/stats')).body as { blocked: number }).blocked).toBe(15);
+  });
+
   test('the static routes win over /api/tasks/{id}', async () => {
     expect((await app.json('GET', '/api/tasks/stats')).body).toHaveProperty('by_status');
     expect((await app.json('POST', '/api/tasks/swarm', { goal: 'g', subtasks: [{ title: 's' }] })).status).toBe(201);
