@@ -40,8 +40,8 @@ CREATE TABLE `tasks` (
 --> statement-breakpoint
 CREATE INDEX `tasks_order_idx` ON `tasks` ("priority" DESC,`created_at`);--> statement-breakpoint
 CREATE INDEX `tasks_status_order_idx` ON `tasks` (`status`,"priority" DESC,`created_at`);--> statement-breakpoint
-CREATE INDEX `tasks_agent_idx` ON `tasks` (`agent`);--> statement-breakpoint
-CREATE INDEX `tasks_assigned_idx` ON `tasks` (`assigned_agent`);--> statement-breakpoint
-CREATE INDEX `tasks_swarm_idx` ON `tasks` (`swarm_id`);--> statement-breakpoint
-CREATE INDEX `tasks_parent_idx` ON `tasks` (`parent_task_id`);--> statement-breakpoint
+CREATE INDEX `tasks_agent_idx` ON `tasks` (`agent`,`status`,"priority" DESC,`created_at`);--> statement-breakpoint
+CREATE INDEX `tasks_assigned_idx` ON `tasks` (`assigned_agent`,`status`,"priority" DESC,`created_at`);--> statement-breakpoint
+CREATE INDEX `tasks_swarm_idx` ON `tasks` (`swarm_id`,"priority" DESC,`created_at`);--> statement-breakpoint
+CREATE INDEX `tasks_parent_idx` ON `tasks` (`parent_task_id`,"priority" DESC,`created_at`);--> statement-breakpoint
 CREATE INDEX `tasks_lease_idx` ON `tasks` (`status`,`lease_expires_at`) WHERE "tasks"."lease_expires_at" IS NOT NULL;

@@ -101,7 +101,7 @@ async function claimCompleteRun(send: Send, ids: string[], seconds: number, agen
 
 async function latency(send: Send, path: string, runs: number): Promise<{ p50: number; p99: number }> {
   const times: number[] = [];
-  for (let i = 0; i < 20; i++) await send('GET', path); // warm-up, not counted
+  for (let i = 0; i < 100; i++) await send('GET', path); // warm-up (JIT), not counted
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
     const r = await send('GET', path);
@@ -156,9 +156,9 @@ try {
     if (r < 14) await store.complete(id, { agent: `agent-${i % 64}`, result: null, success: true }, isoNow());
     else if (r === 14) await store.cancel(id, isoNow());
   }
-  console.log(`\n${TASKS} tasks written in ${fmt((performance.now() - t0) / 1000, 1)} s; latency through app.handle (200 runs each):`);
+  console.log(`\n${TASKS} tasks written in ${fmt((performance.now() - t0) / 1000, 1)} s; latency through app.handle (300 runs each after 100 warm-up runs):`);
   for (const path of ['/api/tasks', '/api/tasks?status=Open', '/api/tasks?status=InProgress&offset=5000', '/api/tasks?agent=agent-7&limit=20', '/api/tasks/stats']) {
-    const l = await latency(big.send, path, 200);
+    const l = await latency(big.send, path, 300);
     console.log(`  GET ${path.padEnd(42)} p50 ${fmt(l.p50)} ms  p99 ${fmt(l.p99)} ms`);
   }
   big.close();

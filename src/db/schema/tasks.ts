@@ -38,14 +38,14 @@ export const tasks = sqliteTable(
     cancelledAt: text('cancelled_at'),
   },
   (t) => [
-    // GET /api/tasks: priority desc then age (ties in insertion order: the rowid every index ends with).
+    // GET /api/tasks picks its page from these alone: each filter, then the list order (priority
+    // desc, age, insertion order = the rowid every index ends with). Also the oldest Open task.
     index('tasks_order_idx').on(sql`${t.priority} DESC`, t.createdAt),
     index('tasks_status_order_idx').on(t.status, sql`${t.priority} DESC`, t.createdAt),
-    // The agent filter.
-    index('tasks_agent_idx').on(t.agent),
-    index('tasks_assigned_idx').on(t.assignedAgent),
-    index('tasks_swarm_idx').on(t.swarmId),
-    index('tasks_parent_idx').on(t.parentTaskId),
+    index('tasks_agent_idx').on(t.agent, t.status, sql`${t.priority} DESC`, t.createdAt),
+    index('tasks_assigned_idx').on(t.assignedAgent, t.status, sql`${t.priority} DESC`, t.createdAt),
+    index('tasks_swarm_idx').on(t.swarmId, sql`${t.priority} DESC`, t.createdAt),
+    index('tasks_parent_idx').on(t.parentTaskId, sql`${t.priority} DESC`, t.createdAt),
     // Lazy lease expiry: claimed tasks whose lease ran out. Tasks without a lease stay out of it.
     index('tasks_lease_idx').on(t.status, t.leaseExpiresAt).where(sql`${t.leaseExpiresAt} IS NOT NULL`),
   ],

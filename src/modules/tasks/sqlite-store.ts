@@ -10,7 +10,7 @@
  * The hot path (claim, complete) is a handful of prepared statements: UPDATE … RETURNING gives the
  * task for the answer, and `blocked_by` is only looked up for tasks that still wait (`unmet_deps`).
  */
-import { and, asc, count, desc, eq, getTableColumns, gt, inArray, isNull, lte, or, sql, type SQL } from 'drizzle-orm';
+import { and, eq, getTableColumns, gt, inArray, isNull, lte, or, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
 import { taskDependencies, tasks } from '../../db/schema';
 import type { Task } from './model';
@@ -18,12 +18,11 @@ import { TRANSITIONS } from './state';
 import { ageSeconds, checkReferences, outsideReferences, type ClaimRequest, type Completion, type CompleteRequest, type ListFilter, type NewTask, type TaskStore, type Transition } from './store';
 import { Counters, newRow, rowToTask, type Countable, type TaskRow } from './sqlite-rows';
 import { GroupCommit } from './group-commit';
+import { listTasks } from './sqlite-list';
 
 const ph = (name: string) => sql.placeholder(name);
 const [OPEN] = TRANSITIONS.claim.from;
 const [IN_PROGRESS] = TRANSITIONS.claim.to;
-// Insertion order: breaks ties between tasks created in the same millisecond (a swarm's are).
-const ROWID = sql`${tasks}.rowid`;
 
 export class SqliteTaskStore implements TaskStore {
   readonly backend = 'sqlite' as const;
@@ -135,25 +134,7 @@ export class SqliteTaskStore implements TaskStore {
 
   async list(f: ListFilter, now: string): Promise<{ tasks: Task[]; total: number }> {
     await this.expireLeases(now);
-    const where: SQL[] = [];
-    if (f.status) where.push(eq(tasks.status, f.status));
-    if (f.agent) where.push(or(eq(tasks.agent, f.agent), eq(tasks.assignedAgent, f.agent)) as SQL);
-    if (f.swarm_id) where.push(eq(tasks.swarmId, f.swarm_id));
-    if (f.parent_task_id) where.push(eq(tasks.parentTaskId, f.parent_task_id));
-    const cond = where.length ? and(...where) : undefined;
-    const rows = this.h.db.select().from(tasks).where(cond).orderBy(desc(tasks.priority), asc(tasks.createdAt), asc(ROWID)).limit(f.limit).offset(f.offset).all();
-    const waiting = rows.filter((r) => r.unmetDeps > 0).map((r) => r.taskId);
-    const blocked = new Map<string, string[]>();
-    if (waiting.length) {
-      const edges = this.h.db
-        .select({ taskId: taskDependencies.taskId, dependsOn: taskDependencies.dependsOn })
-        .from(taskDependencies)
-        .innerJoin(tasks, eq(tasks.taskId, taskDependencies.dependsOn))
-        .where(and(inArray(taskDependencies.taskId, waiting), sql`${tasks.status} <> 'Completed'`))
-        .all();
-      for (const e of edges) blocked.set(e.taskId, [...(blocked.get(e.taskId) ?? []), e.dependsOn]);
-    }
-    return { tasks: rows.map((r) => rowToTask(r, blocked.get(r.taskId) ?? [])), total: this.total(f, cond) };
+    return listTasks(this.h.db, this.counters, f);
   }
 
   async claim(id: string, req: ClaimRequest, now: string): Promise<Transition> {
@@ -231,15 +212,6 @@ export class SqliteTaskStore implements TaskStore {
     if (!row) return null;
     const blockedBy = row.unmetDeps > 0 ? this.q.depStatuses.all({ id }).filter((d) => d.status !== 'Completed').map((d) => d.dependsOn) : [];
     return rowToTask(row, blockedBy);
-  }
-
-  /** `total` of a listing: from the counters when only the status (or nothing) filters, else counted. */
-  private total(f: ListFilter, cond: SQL | undefined): number {
-    if (!f.agent && !f.swarm_id && !f.parent_task_id) {
-      const c = this.counters.read();
-      return f.status ? c.by_status[f.status] : c.total;
-    }
-    return this.h.db.select({ n: count() }).from(tasks).where(cond).get()?.n ?? 0;
   }
 }
 
