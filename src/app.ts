@@ -21,6 +21,7 @@ import { walletPlugin } from './modules/wallet';
 import { chatPlugin } from './modules/chat';
 import { sessionsPlugin } from './modules/sessions';
 import { skillsPlugin } from './modules/skills';
+import { tasksPlugin } from './modules/tasks';
 
 export function createApp(deps: AppDeps) {
   const { config, log } = deps;
@@ -61,7 +62,8 @@ export function createApp(deps: AppDeps) {
     .use(chatPlugin(deps.chat, config.chat.defaultFormat))
     .use(sessionsPlugin(deps.sessions))
     .use(configPlugin({ home: deps.home, log }))
-    .use(skillsPlugin(deps.skills));
+    .use(skillsPlugin(deps.skills))
+    .use(tasksPlugin(deps.tasks));
   app = built;
   return built;
 }

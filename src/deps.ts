@@ -17,6 +17,8 @@ import { TranscriptStore } from './modules/sessions/transcripts';
 import { UpstreamSessions } from './modules/sessions/upstream-sessions';
 import { ChatService } from './modules/chat/service';
 import { SkillsIndex } from './modules/skills/service';
+import { openTaskStore } from './modules/tasks/open';
+import { TaskService } from './modules/tasks/service';
 
 export interface AppDeps {
   config: Config;
@@ -31,6 +33,8 @@ export interface AppDeps {
   wallet: Wallet;
   /** The cached index of SKILL.md files under the skill roots. */
   skills: SkillsIndex;
+  /** The task queue, on SQLite or (TASKS_BACKEND=spacetimedb) on SpacetimeDB. */
+  tasks: TaskService;
   /** MPP fills this when enabled; null means API keys (or nothing) decide. */
   paymentGate: PaymentGate | null;
   /** Aborted when the process is shutting down: open streams end with an `error` event. */
@@ -89,6 +93,7 @@ export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<
     paymentGate,
     shutdown,
     skills: new SkillsIndex(home),
+    tasks: new TaskService({ store: openTaskStore(config, db, log), gaze, hedgehog: config.hedgehog }),
     startedAt: Date.now(),
     sessions,
     chat,

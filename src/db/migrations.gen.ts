@@ -24,4 +24,17 @@ export const MIGRATIONS: Migration[] = [
       "CREATE INDEX `chat_messages_session_idx` ON `chat_messages` (`session_id`,`id`);",
       "CREATE TABLE `chat_sessions` (\n\t`id` text PRIMARY KEY NOT NULL,\n\t`origin` text NOT NULL,\n\t`title` text,\n\t`title_set` integer DEFAULT false NOT NULL,\n\t`model` text,\n\t`started_at` real NOT NULL,\n\t`last_active` real NOT NULL,\n\t`message_count` integer DEFAULT 0 NOT NULL,\n\t`input_tokens` integer DEFAULT 0 NOT NULL,\n\t`output_tokens` integer DEFAULT 0 NOT NULL,\n\t`last_upstream` text,\n\t`created_at` text NOT NULL,\n\t`updated_at` text NOT NULL\n);"
     ] },
+  { tag: "0003_tasks", when: 1795965334049, hash: "7330db3869671bca90843a0afe5489ccde52690aa4eddb878a16e19001f0e2e6", statements: [
+      "CREATE TABLE `task_counters` (\n\t`bucket` text PRIMARY KEY NOT NULL,\n\t`n` integer NOT NULL\n);",
+      "CREATE TABLE `task_dependencies` (\n\t`task_id` text NOT NULL,\n\t`depends_on` text NOT NULL,\n\tPRIMARY KEY(`task_id`, `depends_on`),\n\tFOREIGN KEY (`task_id`) REFERENCES `tasks`(`task_id`) ON UPDATE no action ON DELETE no action,\n\tFOREIGN KEY (`depends_on`) REFERENCES `tasks`(`task_id`) ON UPDATE no action ON DELETE no action\n);",
+      "CREATE INDEX `task_dependencies_depends_on_idx` ON `task_dependencies` (`depends_on`);",
+      "CREATE TABLE `tasks` (\n\t`task_id` text PRIMARY KEY NOT NULL,\n\t`title` text NOT NULL,\n\t`description` text NOT NULL,\n\t`status` text NOT NULL,\n\t`priority` integer NOT NULL,\n\t`capabilities` text NOT NULL,\n\t`validation_mode` text NOT NULL,\n\t`parent_task_id` text,\n\t`depends_on` text NOT NULL,\n\t`swarm_id` text,\n\t`assigned_agent` text,\n\t`agent` text,\n\t`gaze_required` integer NOT NULL,\n\t`reward_units` integer NOT NULL,\n\t`result` text,\n\t`unmet_deps` integer NOT NULL,\n\t`created_at` text NOT NULL,\n\t`updated_at` text NOT NULL,\n\t`claimed_at` text,\n\t`lease_expires_at` text,\n\t`completed_at` text,\n\t`completed_by` text,\n\t`cancelled_at` text\n);",
+      "CREATE INDEX `tasks_order_idx` ON `tasks` (\"priority\" DESC,`created_at`);",
+      "CREATE INDEX `tasks_status_order_idx` ON `tasks` (`status`,\"priority\" DESC,`created_at`);",
+      "CREATE INDEX `tasks_agent_idx` ON `tasks` (`agent`,`status`,\"priority\" DESC,`created_at`);",
+      "CREATE INDEX `tasks_assigned_idx` ON `tasks` (`assigned_agent`,`status`,\"priority\" DESC,`created_at`);",
+      "CREATE INDEX `tasks_swarm_idx` ON `tasks` (`swarm_id`,\"priority\" DESC,`created_at`);",
+      "CREATE INDEX `tasks_parent_idx` ON `tasks` (`parent_task_id`,\"priority\" DESC,`created_at`);",
+      "CREATE INDEX `tasks_lease_idx` ON `tasks` (`status`,`lease_expires_at`) WHERE \"tasks\".\"lease_expires_at\" IS NOT NULL;"
+    ] },
 ];

@@ -3,3 +3,4 @@ export * from './meta';
 export * from './wallet';
 export * from './mpp';
 export * from './sessions';
+export * from './tasks';

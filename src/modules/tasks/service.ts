@@ -1,0 +1,121 @@
+/**
+ * The task queue's rules on top of a store (SPEC §11): validation the schemas cannot do, the order
+ * of refusals (404, then 409 for state, then 403/503 for gaze), gaze gating through AARON, leases,
+ * and swarms. Every state change itself is decided atomically by the store.
+ */
+import { newId, SAFE_ID } from '../../lib/ids';
+import { isoNow } from '../../lib/time';
+import type { GazeVerifier } from '../gaze/service';
+import type { HedgehogConfig } from './decompose';
+import type { ClaimBody, CompleteBody, CreateTaskBody, ListTasksQuery, SwarmBody, Task, TaskStats } from './model';
+import { claimRefusal, lostRace, taskNotFound } from './state';
+import type { TaskStore } from './store';
+import { planSwarm, swarmTasks } from './swarm';
+
+export interface TaskServiceDeps {
+  store: TaskStore;
+  gaze: GazeVerifier;
+  hedgehog: HedgehogConfig;
+  /** Clock in epoch milliseconds (tests move it to expire leases). */
+  now?: () => number;
+}
+
+export class TaskService {
+  readonly store: TaskStore;
+  private readonly now: () => string;
+
+  constructor(private readonly deps: TaskServiceDeps) {
+    this.store = deps.store;
+    const clock = deps.now ?? Date.now;
+    this.now = () => isoNow(clock());
+  }
+
+  async create(body: CreateTaskBody): Promise<Task> {
+    const [task] = await this.store.create(
+      [
+        {
+          task_id: newId('task_'),
+          title: body.title,
+          description: body.description,
+          priority: body.priority,
+          capabilities: body.capabilities,
+          validation_mode: body.validation_mode,
+          parent_task_id: body.parent_task_id ?? null,
+          swarm_id: null,
+          depends_on: [...new Set(body.depends_on)],
+          assigned_agent: body.assigned_agent ?? null,
+          gaze_required: body.gaze_required,
+          reward_units: body.reward,
+        },
+      ],
+      this.now(),
+    );
+    return task as Task;
+  }
+
+  list(query: ListTasksQuery): Promise<{ tasks: Task[]; total: number }> {
+    return this.store.list(query, this.now());
+  }
+
+  async get(id: string): Promise<Task> {
+    const task = SAFE_ID.test(id) ? await this.store.get(id, this.now()) : null;
+    if (!task) throw taskNotFound(id);
+    return task;
+  }
+
+  /**
+   * One conditional claim; only when it was refused because the task needs a gaze session is AARON
+   * asked, and then the claim is tried again. State refusals (404, 409) come before any gaze check.
+   */
+  async claim(id: string, body: ClaimBody): Promise<Task> {
+    if (!SAFE_ID.test(id)) throw taskNotFound(id);
+    const agent = body.agent_name;
+    const attempt = (gazeVerified: boolean) => {
+      const now = this.now();
+      const leaseExpiresAt = body.lease_seconds ? isoNow(Date.parse(now) + body.lease_seconds * 1000) : null;
+      return this.store.claim(id, { agent, leaseExpiresAt, gazeVerified }, now);
+    };
+    let r = await attempt(false);
+    if (!r.applied && r.task?.gaze_required && !claimRefusal(r.task, agent)) {
+      await this.deps.gaze.requireVerified(body.gaze_session_id);
+      r = await attempt(true);
+    }
+    if (!r.applied) throw lostRace('claim', r.task, id, agent);
+    return r.task;
+  }
+
+  async complete(id: string, body: CompleteBody): Promise<Task & { unblocked: string[]; auto_claimed: string[] }> {
+    if (!SAFE_ID.test(id)) throw taskNotFound(id);
+    const r = await this.store.complete(id, { agent: body.agent_name, result: body.result ?? null, success: body.success }, this.now());
+    if (!r.applied) throw lostRace('complete', r.task, id, body.agent_name);
+    return { ...r.task, unblocked: r.unblocked, auto_claimed: r.auto_claimed };
+  }
+
+  async cancel(id: string): Promise<Task> {
+    if (!SAFE_ID.test(id)) throw taskNotFound(id);
+    const r = await this.store.cancel(id, this.now());
+    if (!r.applied) throw lostRace('cancel', r.task, id, null);
+    return r.task;
+  }
+
+  stats(): Promise<TaskStats> {
+    return this.store.stats(this.now());
+  }
+
+  async swarm(body: SwarmBody) {
+    const plan = await planSwarm(body, this.deps.hedgehog);
+    const ids = { swarmId: newId('swarm_'), rootId: newId('task_'), subtaskIds: plan.subtasks.map(() => newId('task_')) };
+    const created = new Map((await this.store.create(swarmTasks(body, plan, ids), this.now())).map((t) => [t.task_id, t]));
+    const tasks = ids.subtaskIds.map((id) => created.get(id) as Task);
+    return {
+      swarm_id: ids.swarmId,
+      goal: body.goal,
+      strategy: body.strategy,
+      root_task_id: ids.rootId,
+      root_task: created.get(ids.rootId) as Task,
+      tasks,
+      total: tasks.length,
+      decomposition: plan.decomposition,
+    };
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * How the task queue lives in optx-cortex's `memory_entry` table (see docs/tasks.md):
+ *
+ * - a task row: category `task`, key `task:<id>`, value = the task's JSON plus its `version`
+ *   (the number of transitions applied) — a materialised view other programs can read;
+ * - step rows: category `task_step:<id>`, key `task_step:<id>:<version>:<nonce>`, value = one
+ *   proposed transition to `version`, carrying the whole task as it is after that transition.
+ *   Among the step rows of one version, the one with the lowest `id` is the transition that
+ *   happened; winners are kept (they are the log), losers delete their rows.
+ */
+import { z } from 'zod';
+import { Task } from './model';
+import type { Status } from './state';
+
+export const TASK_CATEGORY = 'task';
+export const SOURCE = 'hermes-optx-api';
+
+export const taskKey = (id: string) => `task:${id}`;
+export const stepCategory = (id: string) => `task_step:${id}`;
+export const stepKey = (id: string, version: number, nonce: string) => `task_step:${id}:${version}:${nonce}`;
+
+/** A task as stored: the API task without the computed `blocked_by`, plus its version. */
+export const StoredTask = Task.omit({ blocked_by: true }).extend({ version: z.number().int().min(0) });
+export type StoredTask = z.infer<typeof StoredTask>;
+
+export const StepValue = z.object({
+  version: z.number().int().min(1),
+  action: z.enum(['claim', 'complete', 'cancel']),
+  /** Sidecar instance that proposed it (diagnostics). */
+  proposer: z.string(),
+  task: StoredTask,
+});
+export type StepValue = z.infer<typeof StepValue>;
+
+export interface Step extends StepValue {
+  /** memory_entry.id: commit order, which decides between proposals of one version. */
+  id: number;
+  key: string;
+}
+
+function parseValue<T>(schema: z.ZodType<T>, value: unknown): T | null {
+  if (typeof value !== 'string') return null;
+  try {
+    const r = schema.safeParse(JSON.parse(value));
+    return r.success ? r.data : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Task rows → tasks; a row that is not one of our tasks (another writer's shape) is skipped. */
+export function parseTaskRows(rows: Record<string, unknown>[]): StoredTask[] {
+  return rows.flatMap((r) => {
+    const t = parseValue(StoredTask, r.value);
+    return t && r.key === taskKey(t.task_id) ? [t] : [];
+  });
+}
+
+export function parseSteps(rows: Record<string, unknown>[], taskId: string): Step[] {
+  return rows.flatMap((r) => {
+    const s = parseValue(StepValue, r.value);
+    if (!s || typeof r.id !== 'number' || typeof r.key !== 'string' || s.task.task_id !== taskId || s.task.version !== s.version) return [];
+    return [{ ...s, id: r.id, key: r.key }];
+  });
+}
+
+/** The step that won `version`: the lowest id among its proposals. */
+export function winnerOf(steps: Step[], version: number): Step | null {
+  let best: Step | null = null;
+  for (const s of steps) if (s.version === version && (best === null || s.id < best.id)) best = s;
+  return best;
+}
+
+/** The newest transition that happened: the winner of the highest version proposed. */
+export function latestWinner(steps: Step[]): Step | null {
+  const top = steps.reduce((max, s) => Math.max(max, s.version), 0);
+  return top === 0 ? null : winnerOf(steps, top);
+}
+
+/** The current task: the cached row, or a newer winning step when the cache lags behind. */
+export function currentOf(cached: StoredTask, steps: Step[]): StoredTask {
+  const latest = latestWinner(steps);
+  return latest && latest.version > cached.version ? latest.task : cached;
+}
+
+/** `blocked_by` from the statuses of the dependencies; an unknown dependency blocks. */
+export function blockedBy(task: StoredTask, statusOf: (id: string) => Status | undefined): string[] {
+  return task.depends_on.filter((d) => statusOf(d) !== 'Completed');
+}

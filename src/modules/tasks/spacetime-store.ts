@@ -1,0 +1,289 @@
+/**
+ * The task queue in SpacetimeDB (TASKS_BACKEND=spacetimedb), shared by several sidecars, using
+ * only what the real optx-cortex module has: `store_memory` (upsert by key), `delete_memory` and
+ * SQL reads. Upserts cannot compare-and-set, so transitions are decided by the step-row protocol
+ * (spacetime-rows.ts, docs/tasks.md): propose by inserting a row of your own, read the proposals of
+ * that version, the lowest `id` wins. Reducer calls are serialised and ids grow in commit order, so
+ * every proposer sees the same lowest row; exactly one transition happens per version.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../../lib/log';
+import type { SpacetimeClient } from '../../spacetime/client';
+import { spacetimeToApiError } from '../../spacetime/errors';
+import { literal } from '../../spacetime/sql';
+import type { Task, TaskStats } from './model';
+import { rewardToString } from './model';
+import { cancelRefusal, canTransition, claimRefusal, completeRefusal, TASK_STATUSES, TRANSITIONS, withLeaseExpiry, type Action, type Status } from './state';
+import { ageSeconds, checkReferences, outsideReferences, type ClaimRequest, type Completion, type CompleteRequest, type ListFilter, type NewTask, type TaskStore, type Transition } from './store';
+import {
+  blockedBy,
+  currentOf,
+  parseSteps,
+  parseTaskRows,
+  SOURCE,
+  stepCategory,
+  stepKey,
+  TASK_CATEGORY,
+  taskKey,
+  winnerOf,
+  latestWinner,
+  type StoredTask,
+} from './spacetime-rows';
+
+/** How many times a materialiser follows newer winners before leaving the rest to the next writer. */
+const MATERIALISE_ROUNDS = 8;
+const KEYS_PER_QUERY = 50;
+
+export class SpacetimeTaskStore implements TaskStore {
+  readonly backend = 'spacetimedb' as const;
+
+  constructor(
+    private readonly stdb: SpacetimeClient,
+    /** This sidecar's instance id, recorded in the step rows it proposes. */
+    private readonly instanceId: string,
+    private readonly log: Logger,
+  ) {}
+
+  async create(batch: NewTask[], now: string): Promise<Task[]> {
+    return this.guard(async () => {
+      const inBatch = new Set(batch.map((t) => t.task_id));
+      const existing = new Map((await this.cachedByIds(outsideReferences(batch))).map((t) => [t.task_id, t.status]));
+      checkReferences(batch, (id) => existing.has(id));
+      const written: string[] = [];
+      try {
+        for (const t of batch) {
+          await this.writeTask(newStoredTask(t, now));
+          written.push(t.task_id);
+        }
+      } catch (err) {
+        // No transaction spans several reducer calls: take back what this batch wrote.
+        await Promise.allSettled(written.map((id) => this.stdb.call('delete_memory', [taskKey(id)])));
+        throw err;
+      }
+      return batch.map((t) => toTask(newStoredTask(t, now), (id) => (inBatch.has(id) ? 'Open' : existing.get(id))));
+    });
+  }
+
+  async get(id: string, now: string): Promise<Task | null> {
+    return this.guard(async () => {
+      const found = await this.current(id);
+      if (!found) return null;
+      // A sidecar that stopped between winning and writing the row left it behind: bring it up to date.
+      if (found.lagging) await this.materialise(id, found.task);
+      const task = withLeaseExpiry(found.task, now);
+      const deps = new Map((await this.cachedByIds(task.depends_on)).map((d) => [d.task_id, d.status]));
+      return toTask(task, (d) => deps.get(d));
+    });
+  }
+
+  async list(f: ListFilter, now: string): Promise<{ tasks: Task[]; total: number }> {
+    return this.guard(async () => {
+      const all = await this.allTasks(now);
+      const matches = all.filter(
+        (t) =>
+          (!f.status || t.status === f.status) &&
+          (!f.agent || t.agent === f.agent || t.assigned_agent === f.agent) &&
+          (!f.swarm_id || t.swarm_id === f.swarm_id) &&
+          (!f.parent_task_id || t.parent_task_id === f.parent_task_id),
+      );
+      // Same priority and millisecond: creation order, which the rows' ids keep.
+      matches.sort((a, b) => b.priority - a.priority || cmp(a.created_at, b.created_at) || a.seq - b.seq);
+      return { tasks: matches.slice(f.offset, f.offset + f.limit).map(({ seq: _seq, ...t }) => t), total: matches.length };
+    });
+  }
+
+  async claim(id: string, req: ClaimRequest, now: string): Promise<Transition> {
+    return this.guard(() => this.claimAs(id, req, now));
+  }
+
+  async complete(id: string, req: CompleteRequest, now: string): Promise<Completion> {
+    return this.guard(async () => {
+      const to: Status = req.success ? TRANSITIONS.complete.to[0] : TRANSITIONS.complete.to[1];
+      const done = await this.transition(id, 'complete', now, (cur) =>
+        completeRefusal({ ...cur, blocked_by: [] }, req.agent) ? null : { ...cur, status: to, result: req.result, completed_at: now, completed_by: req.agent, lease_expires_at: null, updated_at: now },
+      );
+      if (!done.applied) return done;
+      if (!req.success) return { ...done, unblocked: [], auto_claimed: [] };
+      // Dependents are checked exactly (another dependency's row may lag); the claims are single-winner anyway.
+      const waiting = (await this.allTasks(now)).filter((t) => t.depends_on.includes(id) && t.status === 'Open');
+      const ready = await Promise.all(waiting.map(async (t) => (await this.unfinished(t.depends_on, now)).length === 0));
+      const unblocked = waiting.filter((_, i) => ready[i]);
+      const claims = await Promise.all(
+        unblocked.map(async (t) => (t.assigned_agent !== null && !t.gaze_required && (await this.claimAs(t.task_id, { agent: t.assigned_agent, leaseExpiresAt: null, gazeVerified: false }, now)).applied ? t.task_id : null)),
+      );
+      return { ...done, unblocked: unblocked.map((t) => t.task_id), auto_claimed: claims.filter((c): c is string => c !== null) };
+    });
+  }
+
+  async cancel(id: string, now: string): Promise<Transition> {
+    return this.guard(() =>
+      this.transition(id, 'cancel', now, (cur) =>
+        cancelRefusal({ ...cur, blocked_by: [] }) ? null : { ...cur, status: TRANSITIONS.cancel.to[0], cancelled_at: now, lease_expires_at: null, updated_at: now },
+      ),
+    );
+  }
+
+  async stats(now: string): Promise<TaskStats> {
+    return this.guard(async () => {
+      const all = await this.allTasks(now);
+      const byStatus = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<Status, number>;
+      const perAgent = new Map<string, number>();
+      let ready = 0;
+      let oldest: string | null = null;
+      for (const t of all) {
+        byStatus[t.status]++;
+        if (t.status === 'Open' && t.blocked_by.length === 0) ready++;
+        if (t.status === 'Open' && (oldest === null || t.created_at < oldest)) oldest = t.created_at;
+        if (t.status === 'InProgress' && t.agent !== null) perAgent.set(t.agent, (perAgent.get(t.agent) ?? 0) + 1);
+      }
+      return {
+        backend: this.backend,
+        total: all.length,
+        by_status: byStatus,
+        queue_depth: ready,
+        blocked: byStatus.Open - ready,
+        in_progress_by_agent: Object.fromEntries(perAgent),
+        oldest_open_age_s: ageSeconds(oldest, now),
+      };
+    });
+  }
+
+  private claimAs(id: string, req: ClaimRequest, now: string): Promise<Transition> {
+    return this.transition(id, 'claim', now, async (cur) => {
+      if (claimRefusal({ ...cur, blocked_by: [] }, req.agent) || (cur.gaze_required && !req.gazeVerified)) return null;
+      // Completed is final, so dependencies found Completed here stay Completed.
+      if ((await this.unfinished(cur.depends_on, now)).length) return null;
+      return { ...cur, status: TRANSITIONS.claim.to[0], agent: req.agent, claimed_at: now, lease_expires_at: req.leaseExpiresAt, updated_at: now };
+    });
+  }
+
+  /**
+   * One transition by the step-row protocol: read the current version, propose version + 1 with
+   * the whole next state, read that version's proposals; the lowest id won. The winner
+   * materialises the task row; a loser deletes its proposal and reports the task as it is now.
+   */
+  private async transition(id: string, action: Action, now: string, decide: (cur: StoredTask) => Promise<StoredTask | null> | StoredTask | null): Promise<Transition> {
+    const cur = await this.exact(id, now);
+    if (!cur) return { applied: false, task: null };
+    const proposed = await decide(cur);
+    if (!proposed || !canTransition(action, cur.status, proposed.status)) return { applied: false, task: await this.get(id, now) };
+    const version = cur.version + 1;
+    const next: StoredTask = { ...proposed, version };
+    const key = stepKey(id, version, `${this.instanceId}-${randomUUID()}`);
+    await this.stdb.call('store_memory', [stepCategory(id), key, JSON.stringify({ version, action, proposer: this.instanceId, task: next }), SOURCE, next.agent ?? '', 0, '']);
+    const winner = winnerOf(await this.steps(id), version);
+    if (winner?.key !== key) {
+      await this.stdb.call('delete_memory', [key]).catch((err) => this.log.warn('tasks: could not delete a losing step row', { key, error: String(err) }));
+      return { applied: false, task: await this.get(id, now) };
+    }
+    await this.materialise(id, next);
+    return { applied: true, task: (await this.get(id, now)) as Task };
+  }
+
+  /**
+   * Writes the task row, then follows any newer winner another sidecar committed meanwhile, so the
+   * last writer always leaves the newest state (a slow writer cannot leave an old one behind).
+   */
+  private async materialise(id: string, state: StoredTask): Promise<void> {
+    let current = state;
+    for (let round = 0; round < MATERIALISE_ROUNDS; round++) {
+      await this.writeTask(current);
+      const latest = latestWinner(await this.steps(id));
+      if (!latest || latest.version <= current.version) return;
+      current = latest.task;
+    }
+  }
+
+  private writeTask(t: StoredTask): Promise<void> {
+    return this.stdb.call('store_memory', [TASK_CATEGORY, taskKey(t.task_id), JSON.stringify(t), SOURCE, t.assigned_agent ?? t.agent ?? '', t.priority, '']);
+  }
+
+  /** The task as it is, leases applied. */
+  private async exact(id: string, now: string): Promise<StoredTask | null> {
+    const found = await this.current(id);
+    return found ? withLeaseExpiry(found.task, now) : null;
+  }
+
+  /** The task row, overtaken by a newer winning step when the row lags behind (`lagging`). */
+  private async current(id: string): Promise<{ task: StoredTask; lagging: boolean } | null> {
+    const [rows, steps] = await Promise.all([this.stdb.sql(`SELECT key, value FROM memory_entry WHERE key = ${literal(taskKey(id))}`), this.steps(id)]);
+    const [cached] = parseTaskRows(rows);
+    if (!cached) return null;
+    const task = currentOf(cached, steps);
+    return { task, lagging: task !== cached };
+  }
+
+  private async steps(id: string) {
+    return parseSteps(await this.stdb.sql(`SELECT id, key, value FROM memory_entry WHERE category = ${literal(stepCategory(id))}`), id);
+  }
+
+  /** Dependencies that are not Completed, reading the exact state of those whose row says otherwise. */
+  private async unfinished(ids: string[], now: string): Promise<string[]> {
+    const cached = new Map((await this.cachedByIds(ids)).map((t) => [t.task_id, t.status]));
+    const doubtful = ids.filter((d) => cached.get(d) !== 'Completed');
+    const exact = await Promise.all(doubtful.map((d) => this.exact(d, now)));
+    return doubtful.filter((_, i) => exact[i]?.status !== 'Completed');
+  }
+
+  private async cachedByIds(ids: string[]): Promise<StoredTask[]> {
+    const out: StoredTask[] = [];
+    for (let i = 0; i < ids.length; i += KEYS_PER_QUERY) {
+      const where = ids.slice(i, i + KEYS_PER_QUERY).map((id) => `key = ${literal(taskKey(id))}`).join(' OR ');
+      out.push(...parseTaskRows(await this.stdb.sql(`SELECT key, value FROM memory_entry WHERE ${where}`)));
+    }
+    return out;
+  }
+
+  /** Every task row as a task (leases applied) with its row id (`seq`, creation order); one SQL read. */
+  private async allTasks(now: string): Promise<(Task & { seq: number })[]> {
+    const rows = await this.stdb.sql(`SELECT id, key, value FROM memory_entry WHERE category = ${literal(TASK_CATEGORY)}`);
+    const seq = new Map(rows.map((r) => [r.key, r.id]));
+    const live = parseTaskRows(rows).map((t) => withLeaseExpiry(t, now));
+    const status = new Map(live.map((t) => [t.task_id, t.status]));
+    return live.map((t) => ({ ...toTask(t, (d) => status.get(d)), seq: Number(seq.get(taskKey(t.task_id))) }));
+  }
+
+  /** SpacetimeDB failures become the API's 503/504/502; our own ApiErrors pass through. */
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw spacetimeToApiError(err);
+    }
+  }
+}
+
+function toTask(t: StoredTask, statusOf: (id: string) => Status | undefined): Task {
+  const { version: _version, ...task } = t;
+  return { ...task, blocked_by: blockedBy(t, statusOf) };
+}
+
+function newStoredTask(t: NewTask, now: string): StoredTask {
+  return {
+    task_id: t.task_id,
+    title: t.title,
+    description: t.description,
+    status: 'Open',
+    priority: t.priority,
+    capabilities: t.capabilities,
+    validation_mode: t.validation_mode,
+    parent_task_id: t.parent_task_id,
+    swarm_id: t.swarm_id,
+    depends_on: t.depends_on,
+    assigned_agent: t.assigned_agent,
+    agent: null,
+    gaze_required: t.gaze_required,
+    reward: rewardToString(t.reward_units),
+    result: null,
+    created_at: now,
+    updated_at: now,
+    claimed_at: null,
+    lease_expires_at: null,
+    completed_at: null,
+    completed_by: null,
+    cancelled_at: null,
+    version: 0,
+  };
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

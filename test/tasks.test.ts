@@ -1,0 +1,282 @@
+/**
+ * The task queue (SPEC §11) on both stores: lifecycle, every transition the state machine allows
+ * and refuses, single-winner claims, dependencies, leases, stats and listing.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { startFakeSpacetime, type FakeSpacetime } from './fakes/spacetimedb';
+import { BACKENDS, taskApp, type Backend, type TaskApp } from './helpers/tasks';
+import { TASK_STATUSES, TRANSITIONS, type Status } from '../src/modules/tasks/state';
+
+let fake: FakeSpacetime;
+beforeAll(() => {
+  fake = startFakeSpacetime();
+});
+afterAll(() => fake.stop());
+
+/** Puts a task into `status` the way another writer would (no route enters PendingValidation). */
+async function force(app: TaskApp, backend: Backend, id: string, status: Status): Promise<void> {
+  if (backend === 'sqlite') {
+    app.t.deps.db.sqlite.run("UPDATE tasks SET status = ? WHERE task_id = ? AND status = 'Open'", [status, id]);
+    app.t.deps.db.sqlite.run("UPDATE task_counters SET n = n - 1 WHERE bucket IN ('status:Open', 'ready')");
+    app.t.deps.db.sqlite.run('INSERT INTO task_counters (bucket, n) VALUES (?, 1) ON CONFLICT (bucket) DO UPDATE SET n = n + 1', [`status:${status}`]);
+    return;
+  }
+  const table = fake.tables.get('memory_entry')!;
+  const row = table.find('key', `task:${id}`)!;
+  table.update('key', `task:${id}`, { value: JSON.stringify({ ...JSON.parse(row.value as string), status }) });
+}
+
+/** A task in `status`, reached through the API where a route leads there. */
+async function taskIn(app: TaskApp, backend: Backend, status: Status): Promise<string> {
+  const { task_id: id } = await app.create();
+  if (status === 'Open') return id;
+  if (status === 'PendingValidation') {
+    await force(app, backend, id, status);
+    return id;
+  }
+  if (status === 'Cancelled') {
+    expect((await app.json('DELETE', `/api/tasks/${id}`)).status).toBe(200);
+    return id;
+  }
+  expect((await app.claim(id, 'holder')).status).toBe(200);
+  if (status === 'Completed' || status === 'Failed') expect((await app.complete(id, 'holder', { success: status === 'Completed' })).status).toBe(200);
+  return id;
+}
+
+describe.each(BACKENDS)('tasks on %s', (backend) => {
+  let app: TaskApp;
+  beforeEach(async () => {
+    fake.tables.get('memory_entry')!.rows = [];
+    fake.behavior.delayMs = 0;
+    app = await taskApp(backend, { fake: backend === 'spacetimedb' ? fake : undefined });
+  });
+  afterEach(() => app.close());
+
+  test('the whole lifecycle: create, read, claim with a lease, complete; timestamps per transition', async () => {
+    const created = await app.create({ title: 'Write the report', description: 'in markdown', reward: 1.25, capabilities: ['writing'], priority: 7 });
+    expect(created).toMatchObject({ status: 'Open', priority: 7, reward: '1.25', capabilities: ['writing'], validation_mode: 'CreatorReview', agent: null, depends_on: [], blocked_by: [], gaze_required: false });
+    expect(created.task_id).toMatch(/^task_[a-z0-9]+$/);
+    expect(created.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(await app.get(created.task_id)).toEqual(created);
+
+    const claimed = await app.claim(created.task_id, 'astrojoe', { lease_seconds: 600 });
+    expect(claimed.status).toBe(200);
+    expect(claimed.body).toMatchObject({ status: 'InProgress', agent: 'astrojoe', completed_at: null });
+    const claimedAt = Date.parse(claimed.body.claimed_at as string);
+    expect(Date.parse(claimed.body.lease_expires_at as string) - claimedAt).toBe(600_000);
+
+    const done = await app.complete(created.task_id, 'astrojoe', { result: { summary: 'ok', pages: 3 } });
+    expect(done.status).toBe(200);
+    expect(done.body).toMatchObject({ status: 'Completed', completed_by: 'astrojoe', result: { summary: 'ok', pages: 3 }, unblocked: [], auto_claimed: [] });
+    expect(Date.parse(done.body.completed_at as string)).toBeGreaterThanOrEqual(claimedAt);
+    expect((await app.get(created.task_id)).status).toBe('Completed');
+  });
+
+  test('complete with success:false fails the task; a failed dependency keeps dependents blocked', async () => {
+    const a = await app.create();
+    const b = await app.create({ depends_on: [a.task_id] });
+    await app.claim(a.task_id, 'x');
+    const failed = await app.complete(a.task_id, 'x', { success: false, result: 'tool crashed' });
+    expect(failed.body).toMatchObject({ status: 'Failed', result: 'tool crashed', unblocked: [] });
+    const refused = await app.claim(b.task_id, 'y');
+    expect([refused.status, refused.body.code, refused.body.blocked_by]).toEqual([409, 'task_blocked', [a.task_id]]);
+  });
+
+  test('every transition the table allows succeeds and every other one is refused, changing nothing', async () => {
+    const expected = {
+      claim: (s: Status) => ((TRANSITIONS.claim.from as readonly Status[]).includes(s) ? 200 : 409),
+      complete: (s: Status) => ((TRANSITIONS.complete.from as readonly Status[]).includes(s) ? 200 : 409),
+      cancel: (s: Status) => ((TRANSITIONS.cancel.from as readonly Status[]).includes(s) ? 200 : 409),
+    };
+    for (const status of TASK_STATUSES) {
+      for (const action of ['claim', 'complete', 'cancel'] as const) {
+        const id = await taskIn(app, backend, status);
+        const before = app.snapshot();
+        const r =
+          action === 'claim' ? await app.claim(id, 'other') : action === 'complete' ? await app.complete(id, 'holder') : await app.json('DELETE', `/api/tasks/${id}`);
+        expect([status, action, r.status]).toEqual([status, action, expected[action](status)]);
+        if (r.status === 409) {
+          expect(r.body.code).toBe(action === 'claim' ? 'task_not_open' : action === 'complete' ? 'task_not_in_progress' : 'task_finished');
+          expect(r.body.status).toBe(status);
+          expect(app.snapshot()).toBe(before);
+        }
+      }
+    }
+  });
+
+  test('only the claiming agent can complete (403); unknown ids are 404 on every route', async () => {
+    const { task_id: id } = await app.create();
+    await app.claim(id, 'owner');
+    const before = app.snapshot();
+    const r = await app.complete(id, 'intruder');
+    expect([r.status, r.body.code, r.body.agent]).toEqual([403, 'task_claimed_by_other', 'owner']);
+    expect(app.snapshot()).toBe(before);
+    for (const path of ['/api/tasks/task_nope', '/api/tasks/..%2F..%2Fetc', '/api/tasks/%27%3B%20DROP']) {
+      expect((await app.json('GET', path)).status).toBe(404);
+      expect((await app.json('DELETE', path)).status).toBe(404);
+      expect((await app.json('POST', `${path}/claim`, { agent_name: 'a' })).body.code).toBe('task_not_found');
+      expect((await app.json('POST', `${path}/complete`, { agent_name: 'a' })).body.code).toBe('task_not_found');
+    }
+  });
+
+  test('64 concurrent claimers: exactly one 200, the rest 409, and the task names the winner', async () => {
+    const { task_id: id } = await app.create();
+    if (backend === 'spacetimedb') fake.behavior.delayMs = 1;
+    const results = await Promise.all(Array.from({ length: 64 }, (_, i) => app.claim(id, `agent-${i}`)));
+    const winners = results.filter((r) => r.status === 200);
+    expect(winners.length).toBe(1);
+    expect(results.filter((r) => r.status === 409).length).toBe(63);
+    expect(results.every((r) => r.status === 200 || r.body.code === 'task_not_open')).toBe(true);
+    const task = await app.get(id);
+    expect(task.agent).toBe(winners[0]!.body.agent as string);
+    const stats = (await app.json('GET', '/api/tasks/stats')).body as { in_progress_by_agent: Record<string, number> };
+    expect(stats.in_progress_by_agent).toEqual({ [task.agent as string]: 1 });
+  });
+
+  test('a diamond DAG completes in order: blocked_by shrinks, the join is claimable only at the end', async () => {
+    const a = await app.create({ title: 'A' });
+    const b = await app.create({ title: 'B', depends_on: [a.task_id] });
+    const c = await app.create({ title: 'C', depends_on: [a.task_id] });
+    const d = await app.create({ title: 'D', depends_on: [b.task_id, c.task_id, b.task_id] });
+    expect(d.depends_on).toEqual([b.task_id, c.task_id]);
+    expect(d.blocked_by).toEqual([b.task_id, c.task_id]);
+    for (const blocked of [b, c, d]) expect((await app.claim(blocked.task_id, 'w')).body.code).toBe('task_blocked');
+
+    await app.claim(a.task_id, 'w');
+    expect((await app.complete(a.task_id, 'w')).body.unblocked).toEqual(expect.arrayContaining([b.task_id, c.task_id]));
+    expect((await app.get(d.task_id)).blocked_by).toEqual([b.task_id, c.task_id]);
+    await app.claim(b.task_id, 'w');
+    expect((await app.complete(b.task_id, 'w')).body.unblocked).toEqual([]);
+    const still = await app.claim(d.task_id, 'w');
+    expect([still.body.code, still.body.blocked_by]).toEqual(['task_blocked', [c.task_id]]);
+    await app.claim(c.task_id, 'w');
+    expect((await app.complete(c.task_id, 'w')).body.unblocked).toEqual([d.task_id]);
+    expect((await app.get(d.task_id)).blocked_by).toEqual([]);
+    expect((await app.claim(d.task_id, 'w')).status).toBe(200);
+  });
+
+  test('completing the last dependency claims dependents for their assigned agent, unless gaze is required', async () => {
+    const a = await app.create();
+    const assigned = await app.create({ depends_on: [a.task_id], assigned_agent: 'bob' });
+    const gazed = await app.create({ depends_on: [a.task_id], assigned_agent: 'carol', gaze_required: true });
+    const free = await app.create({ depends_on: [a.task_id] });
+    expect((await app.claim(assigned.task_id, 'bob')).body.code).toBe('task_blocked');
+    await app.claim(a.task_id, 'alice');
+    const done = await app.complete(a.task_id, 'alice');
+    expect([...(done.body.unblocked as string[])].sort()).toEqual([assigned.task_id, gazed.task_id, free.task_id].sort());
+    expect(done.body.auto_claimed).toEqual([assigned.task_id]);
+    expect(await app.get(assigned.task_id)).toMatchObject({ status: 'InProgress', agent: 'bob', lease_expires_at: null });
+    expect(await app.get(gazed.task_id)).toMatchObject({ status: 'Open', agent: null });
+    expect(await app.get(free.task_id)).toMatchObject({ status: 'Open', blocked_by: [] });
+  });
+
+  test('an assigned task can only be claimed by its agent', async () => {
+    const { task_id: id } = await app.create({ assigned_agent: 'bob' });
+    const r = await app.claim(id, 'mallory');
+    expect([r.status, r.body.code, r.body.assigned_agent]).toEqual([409, 'task_assigned', 'bob']);
+    expect((await app.claim(id, 'bob')).status).toBe(200);
+  });
+
+  test('an expired lease returns the task to Open for the next read, list, stats and claim', async () => {
+    const leased = await app.create({ title: 'leased' });
+    const forever = await app.create({ title: 'forever' });
+    await app.claim(leased.task_id, 'slow', { lease_seconds: 30 });
+    await app.claim(forever.task_id, 'steady');
+    app.clock.offsetMs = 29_000;
+    expect((await app.get(leased.task_id)).status).toBe('InProgress');
+
+    app.clock.offsetMs = 31_000;
+    expect(await app.get(leased.task_id)).toMatchObject({ status: 'Open', agent: null, lease_expires_at: null, claimed_at: null });
+    const open = (await app.json('GET', '/api/tasks?status=Open')).body as { tasks: { task_id: string }[]; total: number };
+    expect([open.total, open.tasks.map((t) => t.task_id)]).toEqual([1, [leased.task_id]]);
+    const stats = (await app.json('GET', '/api/tasks/stats')).body;
+    expect(stats).toMatchObject({ queue_depth: 1, in_progress_by_agent: { steady: 1 }, by_status: { Open: 1, InProgress: 1 } });
+
+    const late = await app.complete(leased.task_id, 'slow');
+    expect([late.status, late.body.code]).toEqual([409, 'task_not_in_progress']);
+    const next = await app.claim(leased.task_id, 'fast', { lease_seconds: 60 });
+    expect(next.body).toMatchObject({ status: 'InProgress', agent: 'fast' });
+    expect((await app.complete(leased.task_id, 'fast')).status).toBe(200);
+
+    app.clock.offsetMs = 10 * 365 * 86_400_000;
+    expect((await app.get(forever.task_id)).status).toBe('InProgress');
+  });
+
+  test('stats: all six statuses, queue depth, blocked, in progress per agent, oldest open age', async () => {
+    const empty = (await app.json('GET', '/api/tasks/stats')).body;
+    expect(empty).toEqual({ backend, total: 0, by_status: { Open: 0, InProgress: 0, PendingValidation: 0, Completed: 0, Failed: 0, Cancelled: 0 }, queue_depth: 0, blocked: 0, in_progress_by_agent: {}, oldest_open_age_s: null });
+
+    const root = await app.create();
+    await app.create({ depends_on: [root.task_id] });
+    await app.create({ depends_on: [root.task_id] });
+    for (const [status, n] of [['InProgress', 2], ['Completed', 1], ['Failed', 1], ['Cancelled', 1], ['PendingValidation', 1]] as const) {
+      for (let i = 0; i < n; i++) await taskIn(app, backend, status);
+    }
+    const inProgress = await app.create();
+    await app.claim(inProgress.task_id, 'zoe');
+    app.clock.offsetMs = 90_000;
+    const stats = (await app.json('GET', '/api/tasks/stats')).body;
+    expect(stats).toEqual({
+      backend,
+      total: 10,
+      by_status: { Open: 3, InProgress: 3, PendingValidation: 1, Completed: 1, Failed: 1, Cancelled: 1 },
+      queue_depth: 1,
+      blocked: 2,
+      in_progress_by_agent: { holder: 2, zoe: 1 },
+      oldest_open_age_s: expect.any(Number),
+    });
+    expect(stats.oldest_open_age_s).toBeGreaterThanOrEqual(90);
+    expect(stats.oldest_open_age_s).toBeLessThan(200);
+  });
+
+  test('list: priority desc then oldest first, filters, a true total and paging', async () => {
+    const low = await app.create({ title: 'low', priority: 2 });
+    const high1 = await app.create({ title: 'high1', priority: 9 });
+    const high2 = await app.create({ title: 'high2', priority: 9, assigned_agent: 'bob' });
+    const child = await app.create({ title: 'child', parent_task_id: low.task_id });
+    await app.claim(high1.task_id, 'bob');
+    const ids = async (q: string) => {
+      const r = await app.json('GET', `/api/tasks${q}`);
+      expect(r.status).toBe(200);
+      const body = r.body as { tasks: { task_id: string }[]; total: number; limit: number; offset: number };
+      return { ids: body.tasks.map((t) => t.task_id), total: body.total, limit: body.limit, offset: body.offset };
+    };
+    expect(await ids('')).toEqual({ ids: [high1.task_id, high2.task_id, child.task_id, low.task_id], total: 4, limit: 50, offset: 0 });
+    expect(await ids('?limit=2&offset=1')).toEqual({ ids: [high2.task_id, child.task_id], total: 4, limit: 2, offset: 1 });
+    expect(await ids('?status=Open')).toMatchObject({ ids: [high2.task_id, child.task_id, low.task_id], total: 3 });
+    expect(await ids('?agent=bob')).toMatchObject({ ids: [high1.task_id, high2.task_id], total: 2 });
+    expect(await ids(`?parent_task_id=${low.task_id}`)).toMatchObject({ ids: [child.task_id], total: 1 });
+    expect(await ids('?status=Open&agent=bob&limit=1')).toMatchObject({ ids: [high2.task_id], total: 1 });
+    expect(await ids('?offset=10')).toMatchObject({ ids: [], total: 4 });
+  });
+
+  test('create refuses unknown dependencies and parents (422) and creates nothing', async () => {
+    const real = await app.create();
+    const before = app.snapshot();
+    const r = await app.json('POST', '/api/tasks', { title: 'x', depends_on: [real.task_id, 'task_ghost'], parent_task_id: 'task_nobody' });
+    expect([r.status, r.body.code]).toEqual([422, 'unknown_task_reference']);
+    expect(r.body.errors).toEqual([
+      { path: 'depends_on.1', message: 'no task task_ghost' },
+      { path: 'parent_task_id', message: 'no task task_nobody' },
+    ]);
+    expect(app.snapshot()).toBe(before);
+  });
+
+  test('concurrent writes where some are refused: only the refused ones are left out', async () => {
+    const dep = await app.create();
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => app.json('POST', '/api/tasks', { title: `t${i}`, depends_on: [i % 4 === 0 ? 'task_missing' : dep.task_id] })),
+    );
+    expect(results.map((r) => r.status)).toEqual(Array.from({ length: 20 }, (_, i) => (i % 4 === 0 ? 422 : 201)));
+    const list = (await app.json('GET', '/api/tasks?limit=500')).body as { total: number; tasks: { title: string }[] };
+    expect(list.total).toBe(16);
+    expect(list.tasks.map((t) => t.title).filter((t) => ['t0', 't4', 't8'].includes(t))).toEqual([]);
+    expect(((await app.json('GET', '/api/tasks/stats')).body as { blocked: number }).blocked).toBe(15);
+  });
+
+  test('the static routes win over /api/tasks/{id}', async () => {
+    expect((await app.json('GET', '/api/tasks/stats')).body).toHaveProperty('by_status');
+    expect((await app.json('POST', '/api/tasks/swarm', { goal: 'g', subtasks: [{ title: 's' }] })).status).toBe(201);
+    expect((await app.json('GET', '/api/tasks/swarm')).status).toBe(404);
+  });
+});
