@@ -99,3 +99,19 @@ describe('error model', () => {
     expect(res.headers.get('content-type')).toContain('application/json');
   });
 });
+
+test('a response that fails its own schema is a logged 500, not a 422 blamed on the client', async () => {
+  const { Elysia } = await import('elysia');
+  const { z } = await import('zod');
+  const { toApiError, errorResponse } = await import('../src/lib/errors');
+  const lines: string[] = [];
+  const { createLogger } = await import('../src/lib/log');
+  const log = createLogger({ level: 'error', format: 'json', write: (l) => lines.push(l) });
+  const app = new Elysia()
+    .onError(({ code, error, request }) => errorResponse(toApiError(code, error, log), new URL(request.url).pathname))
+    .get('/api/bad', () => ({ n: 'not a number' }) as unknown as { n: number }, { response: { 200: z.object({ n: z.number() }) } });
+  const res = await app.handle(new Request('http://localhost/api/bad'));
+  expect(res.status).toBe(500);
+  expect(await res.json()).toEqual({ detail: 'Internal server error.', code: 'internal_error' });
+  expect(lines.join('')).toContain('response failed its schema');
+});

@@ -40,6 +40,9 @@ export function openDatabase(dataDir: string | ':memory:'): DbHandle {
   // kill -9 of this process; only a power cut can lose the last commits. FULL measured 3.7x slower
   // per commit (0.27 vs 0.07 ms here), which the task queue's throughput target cannot afford.
   sqlite.run('PRAGMA synchronous = NORMAL');
+  // Checkpoint every ~40 MB of WAL instead of ~4 MB: halves the average commit cost measured here
+  // (145 vs 300 µs), at the price of a larger -wal file between checkpoints.
+  sqlite.run('PRAGMA wal_autocheckpoint = 10000');
   sqlite.run('PRAGMA foreign_keys = ON');
   applyMigrations(sqlite, MIGRATIONS);
   const db = drizzle({ client: sqlite, schema });

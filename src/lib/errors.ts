@@ -58,6 +58,11 @@ export function toApiError(code: string | number, error: unknown, log: Logger): 
   switch (code) {
     case 'VALIDATION': {
       const v = error as { type?: string; all?: ValidationIssue[] };
+      // A response that fails its own schema is our bug, not the client's.
+      if (v.type === 'response') {
+        log.error('response failed its schema', { issues: JSON.stringify(v.all ?? []).slice(0, 2000) });
+        return new ApiError(500, 'internal_error', 'Internal server error.');
+      }
       const where = v.type === 'query' ? 'query' : v.type === 'params' ? 'path' : 'body';
       const errors = (v.all ?? []).map((i) => ({ path: cleanPath(i.path), message: i.message ?? i.summary ?? 'invalid value' }));
       const first = errors[0];
