@@ -15,6 +15,7 @@ import { pathOf } from './lib/http';
 import { Authenticator } from './modules/auth/service';
 import { docsPlugin } from './modules/docs';
 import { gatewayPlugin } from './modules/gateway';
+import { memoryPlugin } from './modules/memory';
 import { chatCompletionsStreamPlugin, v1ProxyPlugin } from './modules/proxy';
 
 export function createApp(deps: AppDeps) {
@@ -51,7 +52,8 @@ export function createApp(deps: AppDeps) {
     .onParse(({ request }) => readJsonBody(request, config.server.maxBodyBytes))
     .use(docsPlugin(config.version, (): AnyElysia => app))
     .use(gatewayPlugin({ config, home: deps.home, probe: deps.probe, startedAt: deps.startedAt }))
-    .use(chatCompletionsStreamPlugin(proxyDeps));
+    .use(chatCompletionsStreamPlugin(proxyDeps))
+    .use(memoryPlugin(deps.memory));
   app = built;
   return built;
 }

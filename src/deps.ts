@@ -10,6 +10,8 @@ import { HermesClient } from './upstream/client';
 import { UpstreamProbe } from './upstream/probe';
 import type { PaymentGate } from './modules/auth/service';
 import { AaronGazeVerifier, type GazeVerifier } from './modules/gaze/service';
+import { openMemoryBackend } from './modules/memory/backends';
+import { MemoryService } from './modules/memory/service';
 
 export interface AppDeps {
   config: Config;
@@ -20,6 +22,8 @@ export interface AppDeps {
   probe: UpstreamProbe;
   /** Gaze checks through AARON, shared by tasks and escrow. */
   gaze: GazeVerifier;
+  /** The memory routes over the backend MEMORY_BACKEND selects. */
+  memory: MemoryService;
   /** MPP fills this when enabled; null means API keys (or nothing) decide. */
   paymentGate: PaymentGate | null;
   /** Aborted when the process is shutting down: open streams end with an `error` event. */
@@ -45,6 +49,7 @@ export function openDeps(config: Config, opts: OpenOptions = {}): AppDeps {
     upstream,
     probe,
     gaze: new AaronGazeVerifier(config.aaron.url, config.aaron.timeoutMs),
+    memory: new MemoryService(openMemoryBackend(config, db)),
     paymentGate: null,
     shutdown: opts.shutdown ?? new AbortController().signal,
     startedAt: Date.now(),
@@ -53,5 +58,6 @@ export function openDeps(config: Config, opts: OpenOptions = {}): AppDeps {
 
 export function closeDeps(deps: AppDeps): void {
   deps.probe.stop();
+  deps.memory.backend.close();
   deps.db.close();
 }
