@@ -100,11 +100,11 @@ export interface HermesMemoryFile {
 
 export const BUSY_TIMEOUT_MS = 5000;
 
-export function openHermesMemoryFile(path: string): HermesMemoryFile {
+export function openHermesMemoryFile(path: string, busyTimeoutMs: number = BUSY_TIMEOUT_MS): HermesMemoryFile {
   mkdirSync(dirname(path), { recursive: true });
   const sqlite = new Database(path, { create: true, strict: true });
   try {
-    sqlite.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    sqlite.run(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
     sqlite.run('PRAGMA journal_mode = WAL');
     // NORMAL in WAL mode: a committed transaction survives a crash of this process (not of the OS).
     sqlite.run('PRAGMA synchronous = NORMAL');

@@ -47,8 +47,9 @@ export class HolographicBackend implements MemoryBackend {
   private readonly entities = new EntityIndex();
   private readonly banks = new BankCache(HRR_DIM);
 
-  constructor(readonly path: string, private readonly own: DbHandle) {
-    const file = openHermesMemoryFile(path);
+  /** `busyTimeoutMs`: how long a write waits for the agent's lock before answering 503. */
+  constructor(readonly path: string, private readonly own: DbHandle, opts: { busyTimeoutMs?: number } = {}) {
+    const file = openHermesMemoryFile(path, opts.busyTimeoutMs);
     this.sqlite = file.sqlite;
     this.ftsMode = file.ftsMode;
   }
