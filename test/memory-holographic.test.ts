@@ -220,24 +220,33 @@ describe('concurrency and durability', () => {
     const t = await app();
     const path = t.config.memory.holographicDbPath;
     const agent = Bun.spawn(['bun', join(import.meta.dir, 'fakes/hermes-memory-agent.ts'), path, '150', 'shared'], { stdout: 'pipe', stderr: 'pipe' });
-    const ours = [];
-    for (let i = 0; i < 60; i++) ours.push(t.json('POST', '/api/memory', { content: `sidecar fact ${i} about the staging cluster`, category: 'shared' }));
-    const results = await Promise.all(ours);
-    expect(results.every((r) => r.status === 201)).toBe(true);
+    const peek = new Database(path, { readonly: true });
+    const agentFacts = () => (peek.query("SELECT COUNT(*) AS n FROM facts WHERE content LIKE 'agent fact%'").get() as { n: number }).n;
+    while (agentFacts() === 0 && agent.exitCode === null) await Bun.sleep(5);
+    const atStart = agentFacts();
+    const ours = 100;
+    for (let i = 0; i < ours; i++) {
+      const r = await t.json('POST', '/api/memory', { content: `sidecar fact ${i} about the staging cluster`, category: 'shared' });
+      expect(r.status).toBe(201);
+      await Bun.sleep(1);
+    }
+    // The agent wrote while we did: the two writers really overlapped.
+    expect(agentFacts()).toBeGreaterThan(atStart);
+    peek.close();
     expect(await agent.exited).toBe(0);
     const db = new Database(path);
     expect(db.query('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
     db.run("INSERT INTO facts_fts(facts_fts) VALUES ('integrity-check')");
-    expect(db.query("SELECT COUNT(*) AS n FROM facts WHERE category = 'shared'").get()).toEqual({ n: 210 });
+    expect(db.query("SELECT COUNT(*) AS n FROM facts WHERE category = 'shared'").get()).toEqual({ n: 150 + ours });
     db.close();
     const found = await t.json<{ total: number }>('POST', '/api/memory/search', { query: 'staging cluster' });
-    expect(found.body.total).toBe(210);
-    // Our next write sees the agent's last bank and rebuilds it: the bank is again the bundle of all 210.
+    expect(found.body.total).toBe(150 + ours);
+    // Our next write sees the agent's last bank and rebuilds it: the bank is again the bundle of all of them.
     await t.json('POST', '/api/memory', { content: 'after the race', category: 'shared' });
     const check = new Database(path, { readonly: true });
     const vectors = check.query<{ hrr_vector: Uint8Array }, []>("SELECT hrr_vector FROM facts WHERE category = 'shared' ORDER BY fact_id").all().map((r) => bytesToPhases(r.hrr_vector));
     const bank = check.query<{ vector: Uint8Array; fact_count: number }, []>("SELECT vector, fact_count FROM memory_banks WHERE bank_name = 'cat:shared'").get();
-    expect(bank?.fact_count).toBe(211);
+    expect(bank?.fact_count).toBe(151 + ours);
     expect(maxAngularError(bytesToPhases(bank?.vector as Uint8Array), bundle(vectors))).toBeLessThan(1e-9);
     check.close();
   }, 60_000);
