@@ -65,20 +65,26 @@ test('another process writing the same database at the same time: every write la
     import { SqliteBackend } from ${JSON.stringify(join(import.meta.dir, '../src/modules/memory/sqlite-store'))};
     const db = openDatabase(${JSON.stringify(dataDir)});
     const s = new SqliteBackend(db);
-    for (let i = 0; i < 200; i++) await s.add({ content: 'shared ' + (i % 150), category: 'other', tags: [], importance: 0.5, metadata: {} });
+    for (let i = 0; i < 300; i++) {
+      await s.add({ content: 'shared ' + (i % 150), category: 'other', tags: [], importance: 0.5, metadata: {} });
+      await s.add({ content: 'theirs ' + i, category: 'other', tags: [], importance: 0.5, metadata: {} });
+      if (i % 10 === 0) await Bun.sleep(1);
+    }
     db.close();`;
   const other = Bun.spawn(['bun', '-e', code], { stdout: 'pipe', stderr: 'pipe' });
-  // Keep writing until the other process is done, so the two really overlap.
-  let mine = 0;
-  for (; other.exitCode === null || mine < 200; mine++) {
-    await store.add({ content: `shared ${mine % 150}`, category: 'mine', tags: [], importance: 0.5, metadata: {} });
-    if (mine % 20 === 0) await Bun.sleep(0);
+  const theirs = () => (own.sqlite.query("SELECT COUNT(*) AS n FROM memories WHERE content LIKE 'theirs %'").get() as { n: number }).n;
+  while (theirs() === 0 && other.exitCode === null) await Bun.sleep(2);
+  const atStart = theirs();
+  for (let i = 0; i < 300; i++) {
+    await store.add({ content: `shared ${i % 150}`, category: 'mine', tags: [], importance: 0.5, metadata: {} });
+    if (i % 10 === 0) await Bun.sleep(1);
   }
+  // The other process wrote while we did: the writers really overlapped.
+  expect(theirs()).toBeGreaterThan(atStart);
   expect(await other.exited).toBe(0);
-  expect(mine).toBeGreaterThan(200);
   const all = await store.list({ limit: 1000, offset: 0 });
-  expect(all.total).toBe(150);
-  expect(new Set(all.items.map((m) => m.content)).size).toBe(150);
+  expect(all.total).toBe(450);
+  expect(new Set(all.items.map((m) => m.content)).size).toBe(450);
   own.sqlite.run("INSERT INTO memories_fts(memories_fts) VALUES ('integrity-check')");
   expect(own.sqlite.query('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
   own.close();
