@@ -9,6 +9,7 @@ import { Database } from 'bun:sqlite';
 import { join } from 'node:path';
 import reference from './fixtures/hrr-reference.json';
 import { agentAddFact, agentRebuildBank, agentSearch, float32Blob, openAsAgent, PLUGIN_SCHEMA } from './fakes/hermes-memory-agent';
+import { reopen } from './helpers/memory-reopen';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app';
 import { openDatabase } from '../src/db';
 import { HolographicBackend } from '../src/modules/memory/holographic';
@@ -106,6 +107,13 @@ describe('the file', () => {
     expect(maxAngularError(vector, encodeFact('Alice Smith and "Bob" met "Carol" today', ['ALICE SMITH', 'Robert', 'Carol']))).toBe(0);
     db.close();
   });
+});
+
+test('a file that is not a SQLite database stops start-up with a line naming it', async () => {
+  const dir = tempDir();
+  const path = join(dir, 'memory_store.db');
+  await Bun.write(path, 'this is not a database, just text that is long enough to fill a header '.repeat(20));
+  await expect(makeTestApp({ env: { MEMORY_BACKEND: 'holographic', HOLOGRAPHIC_DB_PATH: path } })).rejects.toThrow(/Cannot open the holographic memory file .*memory_store\.db \(HOLOGRAPHIC_DB_PATH\): .*not a database/);
 });
 
 describe('a file the agent wrote', () => {
@@ -255,9 +263,7 @@ describe('concurrency and durability', () => {
     const t = await app();
     await t.json('POST', '/api/memory', { content: 'Durable fact about Kafka retention', metadata: { keep: true } });
     await t.json('POST', '/api/memory', { content: 'Second durable fact' });
-    const proc = Bun.spawn(['bun', join(import.meta.dir, 'helpers/memory-reopen.ts'), 'holographic', t.config.dataDir, t.config.memory.holographicDbPath, 'kafka'], { stdout: 'pipe', stderr: 'pipe' });
-    const out = JSON.parse(await new Response(proc.stdout).text()) as { list: { items: Memory[]; total: number }; search: { items: Memory[] } };
-    expect(await proc.exited).toBe(0);
+    const out = await reopen('holographic', t.config.dataDir, t.config.memory.holographicDbPath, 'kafka');
     expect(out.list.total).toBe(2);
     expect(out.list.items.map((m) => m.content)).toEqual(['Second durable fact', 'Durable fact about Kafka retention']);
     expect(out.search.items.map((m) => [m.content, m.metadata])).toEqual([['Durable fact about Kafka retention', { keep: true }]]);

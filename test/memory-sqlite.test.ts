@@ -6,6 +6,7 @@
 import { afterEach, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
 import { join } from 'node:path';
+import { reopen } from './helpers/memory-reopen';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app';
 import { openDatabase } from '../src/db';
 import { SqliteBackend } from '../src/modules/memory/sqlite-store';
@@ -94,9 +95,7 @@ test('a database written by the sidecar is read back by a fresh process', async 
   const t = await app();
   await t.json('POST', '/api/memory', { content: 'Durable fact about Kafka retention', metadata: { keep: true } });
   await t.json('POST', '/api/memory', { content: 'Second durable fact' });
-  const proc = Bun.spawn(['bun', join(import.meta.dir, 'helpers/memory-reopen.ts'), 'sqlite', t.config.dataDir, '', 'kafka'], { stdout: 'pipe', stderr: 'pipe' });
-  const out = JSON.parse(await new Response(proc.stdout).text()) as { list: { items: Memory[]; total: number }; search: { items: Memory[] } };
-  expect(await proc.exited).toBe(0);
+  const out = await reopen('sqlite', t.config.dataDir, '', 'kafka');
   expect(out.list.items.map((m) => m.content)).toEqual(['Second durable fact', 'Durable fact about Kafka retention']);
   expect(out.search.items.map((m) => [m.content, m.metadata])).toEqual([['Durable fact about Kafka retention', { keep: true }]]);
 }, 30_000);

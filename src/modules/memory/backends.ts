@@ -10,7 +10,12 @@ import type { MemoryBackend } from './store';
 export function openMemoryBackend(config: Config, db: DbHandle): MemoryBackend {
   switch (config.memory.backend) {
     case 'holographic':
-      return new HolographicBackend(config.memory.holographicDbPath, db);
+      try {
+        return new HolographicBackend(config.memory.holographicDbPath, db);
+      } catch (err) {
+        // Start-up stops here; say which file and why (not a SQLite file, no permission, …).
+        throw new Error(`Cannot open the holographic memory file ${config.memory.holographicDbPath} (HOLOGRAPHIC_DB_PATH): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      }
     case 'sqlite':
       return new SqliteBackend(db);
     case 'spacetimedb': {

@@ -100,7 +100,7 @@ export class HolographicBackend implements MemoryBackend {
     const candidates = this.sqlite
       .query<CandidateRow, SQLQueryBindings[]>(`SELECT ${FACT_COLUMNS}, f.hrr_vector, facts_fts.rank AS fts_rank ${from} ORDER BY facts_fts.rank LIMIT ?`)
       .all(match, ...filter.params, o.limit * 3);
-    const total = this.sqlite.query<{ n: number }, SQLQueryBindings[]>(`SELECT COUNT(*) AS n ${from}`).get(match, ...filter.params)?.n ?? 0;
+    const total = this.countMatches(match, from, filter.params, o.filters);
     const scores = rankCandidates(o.query, candidates);
     const best = candidates
       .map((c, i) => ({ row: c, score: scores[i] as number }))
@@ -108,6 +108,19 @@ export class HolographicBackend implements MemoryBackend {
       .slice(0, o.limit);
     const memories = this.withMetadata(best.map((b) => b.row));
     return { items: memories.map((m, i) => ({ ...m, score: (best[i] as { score: number }).score })), total };
+  }
+
+  /**
+   * The true number of matches. Counting through the join reads every matching fact's row (one page
+   * each: the vector sits in the row); when the trust floor is the only filter and no fact is below
+   * it, the index alone gives the same number.
+   */
+  private countMatches(match: string, from: string, params: SQLQueryBindings[], f: SearchFilters): number {
+    const minTrust = f.minImportance ?? DEFAULT_MIN_TRUST;
+    const onlyTrust = f.category === undefined && !f.tags?.length && f.since === undefined && f.until === undefined;
+    const anyBelow = () => this.sqlite.query('SELECT 1 FROM facts WHERE trust_score < ? OR trust_score IS NULL LIMIT 1').get(minTrust) !== null;
+    if (onlyTrust && !anyBelow()) return this.sqlite.query<{ n: number }, [string]>('SELECT COUNT(*) AS n FROM facts_fts WHERE facts_fts MATCH ?').get(match)?.n ?? 0;
+    return this.sqlite.query<{ n: number }, SQLQueryBindings[]>(`SELECT COUNT(*) AS n ${from}`).get(match, ...params)?.n ?? 0;
   }
 
   async remove(id: string): Promise<boolean> {

@@ -9,7 +9,8 @@
  * - similarity = mean(cos(a − b)), in [−1, 1], about 0 for unrelated vectors.
  *
  * `mod` is Python's (numpy's) floating modulo, whose result takes the divisor's sign: a negative
- * angle becomes angle + 2π, and −0 becomes +0. Everything here is pure; the atom cache only saves work.
+ * angle becomes angle + 2π, and −0 becomes +0. Everything here is pure; the atom cache and the
+ * cos/sin tables only save work (they hold exactly the values a direct computation gives).
  */
 import { pySplit, pyStripChars } from './pytext';
 
@@ -35,17 +36,15 @@ export function wrapPhase(x: number): number {
   return r < 0 ? r + TWO_PI : r;
 }
 
-// Vocabulary repeats across facts and queries; an atom costs dim/16 SHA-256 digests.
-const ATOM_CACHE_MAX = 2048;
-const atomCache = new Map<string, Phases>();
+// Vocabulary repeats across facts and queries; an atom costs dim/16 SHA-256 digests. Atoms are kept
+// as their uint16 values (2 KiB each at dim 1024), so the cache holds a large vocabulary cheaply.
+const ATOM_CACHE_MAX = 8192;
+const atomCache = new Map<string, Uint16Array>();
 const digest = new Uint8Array(32);
 const digestView = new DataView(digest.buffer);
 
-/**
- * The atom of a word. The returned array may be shared with the cache: callers never mutate it
- * (every function here returns a new array).
- */
-export function atom(word: string, dim: number = HRR_DIM): Phases {
+/** The uint16 values u of an atom (its phases are u × 2π/65536). Shared with the cache: never mutate. */
+export function atomUnits(word: string, dim: number = HRR_DIM): Uint16Array {
   const key = `${dim}\u0000${word}`;
   const hit = atomCache.get(key);
   if (hit) {
@@ -54,15 +53,38 @@ export function atom(word: string, dim: number = HRR_DIM): Phases {
     atomCache.set(key, hit);
     return hit;
   }
-  const out = new Float64Array(dim);
+  const out = new Uint16Array(dim);
   for (let block = 0, j = 0; j < dim; block++) {
     // Bun encodes the string as UTF-8, like Python's str.encode().
     Bun.SHA256.hash(`${word}:${block}`, digest);
-    for (let k = 0; k < 16 && j < dim; k++, j++) out[j] = digestView.getUint16(k * 2, true) * UINT16_TO_PHASE;
+    for (let k = 0; k < 16 && j < dim; k++, j++) out[j] = digestView.getUint16(k * 2, true);
   }
   atomCache.set(key, out);
   if (atomCache.size > ATOM_CACHE_MAX) atomCache.delete(atomCache.keys().next().value as string);
   return out;
+}
+
+export function atom(word: string, dim: number = HRR_DIM): Phases {
+  const units = atomUnits(word, dim);
+  const out = new Float64Array(dim);
+  for (let i = 0; i < dim; i++) out[i] = (units[i] as number) * UINT16_TO_PHASE;
+  return out;
+}
+
+// cos and sin of every possible atom phase u × 2π/65536: the very values Math.cos/Math.sin give for
+// that angle, computed once, so bundling atoms (every text vector) needs no trigonometry.
+let unitTables: { cos: Float64Array; sin: Float64Array } | null = null;
+function tables(): { cos: Float64Array; sin: Float64Array } {
+  if (!unitTables) {
+    const cos = new Float64Array(65536);
+    const sin = new Float64Array(65536);
+    for (let u = 0; u < 65536; u++) {
+      cos[u] = Math.cos(u * UINT16_TO_PHASE);
+      sin[u] = Math.sin(u * UINT16_TO_PHASE);
+    }
+    unitTables = { cos, sin };
+  }
+  return unitTables;
 }
 
 export function bind(a: Phases, b: Phases): Phases {
@@ -101,6 +123,18 @@ export class PhaseSum {
     return this;
   }
 
+  /** add(atom(word)), from the atom's units and the lookup tables (same values, no trigonometry). */
+  addAtom(units: Uint16Array): this {
+    const { cos, sin } = tables();
+    for (let i = 0; i < this.dim; i++) {
+      const u = units[i] as number;
+      this.re[i] = (this.re[i] as number) + (cos[u] as number);
+      this.im[i] = (this.im[i] as number) + (sin[u] as number);
+    }
+    this.count += 1;
+    return this;
+  }
+
   /** angle(Σ) mod 2π */
   phases(): Phases {
     const out = new Float64Array(this.dim);
@@ -136,9 +170,9 @@ export function textTokens(text: string): string[] {
 /** Bag of words: the bundle of the token atoms (repeats count); no tokens → atom `__hrr_empty__`. */
 export function encodeText(text: string, dim: number = HRR_DIM): Phases {
   const tokens = textTokens(text);
-  if (tokens.length === 0) return atom(EMPTY_TEXT, dim).slice();
+  if (tokens.length === 0) return atom(EMPTY_TEXT, dim);
   const sum = new PhaseSum(dim);
-  for (const t of tokens) sum.add(atom(t, dim));
+  for (const t of tokens) sum.addAtom(atomUnits(t, dim));
   return sum.phases();
 }
 

@@ -22,35 +22,43 @@ type MemoryRow = typeof memories.$inferSelect;
 export class SqliteBackend implements MemoryBackend {
   readonly name = 'sqlite' as const;
 
+  // Prepared once: the insert path is the hot one (drizzle would otherwise rebuild the SQL per call).
+  private readonly byHash;
+  private readonly insert;
+
   constructor(private readonly own: DbHandle) {
     const fts = own.sqlite.query("SELECT 1 FROM sqlite_master WHERE name = 'memories_fts'").get();
     // The index comes from a custom migration; without it every search would fail, so say so at start-up.
     if (!fts) throw new Error('memories_fts is missing from the sidecar database: the memory_fts migration was not applied');
+    this.byHash = own.db.select().from(memories).where(eq(memories.contentSha256, sql.placeholder('hash'))).prepare();
+    this.insert = own.db
+      .insert(memories)
+      .values({
+        id: sql.placeholder('id'),
+        content: sql.placeholder('content'),
+        contentSha256: sql.placeholder('hash'),
+        category: sql.placeholder('category'),
+        tags: sql.placeholder('tags'),
+        importance: sql.placeholder('importance'),
+        metadata: sql.placeholder('metadata'),
+        createdAt: sql.placeholder('now'),
+        updatedAt: sql.placeholder('now'),
+      })
+      .returning({ seq: memories.seq })
+      .prepare();
   }
 
   async add(m: NewMemory): Promise<AddResult> {
     const hash = sha256Hex(m.content);
-    const { db } = this.own;
     return this.own.sqlite.transaction((): AddResult => {
-      const existing = db.select().from(memories).where(eq(memories.contentSha256, hash)).get();
+      const existing = this.byHash.get({ hash });
       if (existing) return { memory: toMemory(existing), created: false };
-      const now = isoNow();
-      const row = db
-        .insert(memories)
-        .values({
-          id: newId('mem_'),
-          content: m.content,
-          contentSha256: hash,
-          category: m.category,
-          tags: JSON.stringify(m.tags),
-          importance: m.importance,
-          metadata: JSON.stringify(m.metadata),
-          createdAt: now,
-          updatedAt: now,
-        })
-        .returning()
-        .get();
-      return { memory: toMemory(row), created: true };
+      const row = { id: newId('mem_'), content: m.content, hash, category: m.category, tags: JSON.stringify(m.tags), importance: m.importance, metadata: JSON.stringify(m.metadata), now: isoNow() };
+      const { seq } = this.insert.get(row) as { seq: number };
+      return {
+        memory: toMemory({ seq, id: row.id, content: row.content, contentSha256: hash, category: row.category, tags: row.tags, importance: row.importance, metadata: row.metadata, createdAt: row.now, updatedAt: row.now }),
+        created: true,
+      };
     }).immediate();
   }
 
@@ -75,8 +83,10 @@ export class SqliteBackend implements MemoryBackend {
     const rows = this.own.db.all<RawRow & { score: number }>(sql`
       SELECT ${memories}.*, (0.7 * (-bm25(memories_fts)) / (1.0 - bm25(memories_fts)) + 0.3 * ${memories.importance}) AS score
       ${from} ORDER BY score DESC, ${memories.seq} DESC LIMIT ${o.limit}`);
-    // db.get() on raw SQL returns a bare values array; all() returns named columns.
-    const total = this.own.db.all<{ n: number }>(sql`SELECT COUNT(*) AS n ${from}`)[0]?.n ?? 0;
+    // Without filters the index alone can count (no row lookups). db.get() on raw SQL returns a bare
+    // values array; all() returns named columns.
+    const counted = filters ? sql`SELECT COUNT(*) AS n ${from}` : sql`SELECT COUNT(*) AS n FROM memories_fts WHERE ${where}`;
+    const total = this.own.db.all<{ n: number }>(counted)[0]?.n ?? 0;
     return { items: rows.map((r) => ({ ...toMemory(fromRaw(r)), score: r.score })), total };
   }
 
