@@ -74,10 +74,9 @@ export class HolographicBackend implements MemoryBackend {
       return { row: this.sqlite.query<FactRow, [number]>(`SELECT ${FACT_COLUMNS} FROM facts f WHERE f.fact_id = ?`).get(factId) as FactRow, created: true };
     });
     if (created && Object.keys(m.metadata).length > 0) {
-      this.own.db.insert(memoryFactMeta)
-        .values({ factId: row.fact_id, contentSha256: sha256Hex(row.content), metadata: JSON.stringify(m.metadata), updatedAt: isoNow() })
-        .onConflictDoUpdate({ target: memoryFactMeta.factId, set: { contentSha256: sha256Hex(row.content), metadata: JSON.stringify(m.metadata), updatedAt: isoNow() } })
-        .run();
+      const meta = { contentSha256: sha256Hex(row.content), metadata: JSON.stringify(m.metadata), updatedAt: isoNow() };
+      // A row left by a fact that had this id in an earlier file is replaced.
+      this.own.db.insert(memoryFactMeta).values({ factId: row.fact_id, ...meta }).onConflictDoUpdate({ target: memoryFactMeta.factId, set: meta }).run();
     }
     return { memory: this.withMetadata([row])[0] as Memory, created };
   }

@@ -31,15 +31,16 @@ const label = (what: string) =>
     .refine((s) => !CONTROL.test(s) && !LONE_SURROGATE.test(s), { error: `${what} must not contain control characters` });
 
 export const Category = label('category');
-export const Tag = label('tag').refine((s) => !s.includes(','), { error: 'a tag must not contain a comma' });
+export const Tag = label('tag').refine((s) => !s.includes(','), { error: 'a tag must not contain a comma' }).describe('1..64 characters, no comma');
 
 // Stripped the way Hermes strips content before storing it (Python's whitespace, not JavaScript's).
 const Content = z.string()
   .refine((s) => pyStrip(s).length > 0, { error: 'content must not be empty' })
-  .refine((s) => codePoints(s) <= MAX_CONTENT_CHARS, { error: `content must be at most ${MAX_CONTENT_CHARS} characters` })
-  .refine((s) => !LONE_SURROGATE.test(s), { error: 'content must be valid Unicode text (no lone surrogates)' });
+  .refine((s) => codePoints(pyStrip(s)) <= MAX_CONTENT_CHARS, { error: `content must be at most ${MAX_CONTENT_CHARS} characters` })
+  .refine((s) => !LONE_SURROGATE.test(s), { error: 'content must be valid Unicode text (no lone surrogates)' })
+  .describe(`1..${MAX_CONTENT_CHARS} characters (code points) after stripping surrounding whitespace`);
 
-const Importance = z.number().min(0).max(1);
+const Importance = z.number().min(0).max(1).describe('0..1; SpacetimeDB keeps tenths, holographic stores it as trust_score');
 const Metadata = z.record(z.string(), z.unknown());
 
 const Timestamp = z.string().refine(isTimestamp, { error: 'expected an ISO 8601 date or date-time, e.g. 2026-11-29T13:07:33Z' });
