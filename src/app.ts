@@ -16,6 +16,7 @@ import { Authenticator } from './modules/auth/service';
 import { configPlugin } from './modules/config';
 import { docsPlugin } from './modules/docs';
 import { gatewayPlugin } from './modules/gateway';
+import { memoryPlugin } from './modules/memory';
 import { chatCompletionsStreamPlugin, v1ProxyPlugin } from './modules/proxy';
 import { walletPlugin } from './modules/wallet';
 import { chatPlugin } from './modules/chat';
@@ -63,7 +64,8 @@ export function createApp(deps: AppDeps) {
     .use(sessionsPlugin(deps.sessions))
     .use(configPlugin({ home: deps.home, log }))
     .use(skillsPlugin(deps.skills))
-    .use(tasksPlugin(deps.tasks));
+    .use(tasksPlugin(deps.tasks))
+    .use(memoryPlugin(deps.memory));
   app = built;
   return built;
 }

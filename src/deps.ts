@@ -19,6 +19,8 @@ import { ChatService } from './modules/chat/service';
 import { SkillsIndex } from './modules/skills/service';
 import { openTaskStore } from './modules/tasks/open';
 import { TaskService } from './modules/tasks/service';
+import { openMemoryBackend } from './modules/memory/backends';
+import { MemoryService } from './modules/memory/service';
 
 export interface AppDeps {
   config: Config;
@@ -35,6 +37,8 @@ export interface AppDeps {
   skills: SkillsIndex;
   /** The task queue, on SQLite or (TASKS_BACKEND=spacetimedb) on SpacetimeDB. */
   tasks: TaskService;
+  /** The memory routes over the backend MEMORY_BACKEND selects. */
+  memory: MemoryService;
   /** MPP fills this when enabled; null means API keys (or nothing) decide. */
   paymentGate: PaymentGate | null;
   /** Aborted when the process is shutting down: open streams end with an `error` event. */
@@ -94,6 +98,7 @@ export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<
     shutdown,
     skills: new SkillsIndex(home),
     tasks: new TaskService({ store: openTaskStore(config, db, log), gaze, hedgehog: config.hedgehog }),
+    memory: new MemoryService(openMemoryBackend(config, db)),
     startedAt: Date.now(),
     sessions,
     chat,
@@ -103,5 +108,6 @@ export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<
 export function closeDeps(deps: AppDeps): void {
   deps.probe.stop();
   deps.sessions.close();
+  deps.memory.backend.close();
   deps.db.close();
 }

@@ -43,6 +43,9 @@ export function openDatabase(dataDir: string | ':memory:'): DbHandle {
   // Checkpoint every ~40 MB of WAL instead of ~4 MB: halves the average commit cost measured here
   // (145 vs 300 µs), at the price of a larger -wal file between checkpoints.
   sqlite.run('PRAGMA wal_autocheckpoint = 10000');
+  // Reads through a memory map: no read() call and no second copy per page. Measured on 100,000
+  // memories: full-text search with its row lookups 3.5x faster than through the 2 MB page cache.
+  sqlite.run('PRAGMA mmap_size = 268435456');
   sqlite.run('PRAGMA foreign_keys = ON');
   applyMigrations(sqlite, MIGRATIONS);
   const db = drizzle({ client: sqlite, schema });

@@ -37,4 +37,19 @@ export const MIGRATIONS: Migration[] = [
       "CREATE INDEX `tasks_parent_idx` ON `tasks` (`parent_task_id`,\"priority\" DESC,`created_at`);",
       "CREATE INDEX `tasks_lease_idx` ON `tasks` (`status`,`lease_expires_at`) WHERE \"tasks\".\"lease_expires_at\" IS NOT NULL;"
     ] },
+  { tag: "0004_memory", when: 1795966008655, hash: "babdb3c33c05827f740d6425bbcf374b21586e928fde72901c4d7ea00f65a659", statements: [
+      "CREATE TABLE `memories` (\n\t`seq` integer PRIMARY KEY AUTOINCREMENT NOT NULL,\n\t`id` text NOT NULL,\n\t`content` text NOT NULL,\n\t`content_sha256` text NOT NULL,\n\t`category` text NOT NULL,\n\t`tags` text NOT NULL,\n\t`importance` real NOT NULL,\n\t`metadata` text NOT NULL,\n\t`created_at` text NOT NULL,\n\t`updated_at` text NOT NULL\n);",
+      "CREATE UNIQUE INDEX `memories_id_unique` ON `memories` (`id`);",
+      "CREATE UNIQUE INDEX `memories_content_sha256_unique` ON `memories` (`content_sha256`);",
+      "CREATE INDEX `memories_category_idx` ON `memories` (`category`);",
+      "CREATE INDEX `memories_importance_idx` ON `memories` (`importance`);",
+      "CREATE INDEX `memories_created_at_idx` ON `memories` (`created_at`);",
+      "CREATE TABLE `memory_fact_meta` (\n\t`fact_id` integer PRIMARY KEY NOT NULL,\n\t`content_sha256` text NOT NULL,\n\t`metadata` text NOT NULL,\n\t`updated_at` text NOT NULL\n);"
+    ] },
+  { tag: "0005_memory_fts", when: 1795966009263, hash: "a22167a198f65cf219ceefa4767be478f17c0458b7e1eaffca5c8dcf160e0336", statements: [
+      "-- Custom migration (drizzle-kit generate --custom): drizzle cannot describe FTS5 virtual tables.\n-- Full-text index of MEMORY_BACKEND=sqlite over memories.content and memories.tags, an external-content\n-- table kept in sync by triggers, so a deleted or changed memory can never be found by its old text.\nCREATE VIRTUAL TABLE `memories_fts` USING fts5(content, tags, content='memories', content_rowid='seq');",
+      "CREATE TRIGGER `memories_fts_ai` AFTER INSERT ON `memories` BEGIN\n  INSERT INTO memories_fts(rowid, content, tags) VALUES (new.seq, new.content, new.tags);\nEND;",
+      "CREATE TRIGGER `memories_fts_ad` AFTER DELETE ON `memories` BEGIN\n  INSERT INTO memories_fts(memories_fts, rowid, content, tags) VALUES ('delete', old.seq, old.content, old.tags);\nEND;",
+      "CREATE TRIGGER `memories_fts_au` AFTER UPDATE ON `memories` BEGIN\n  INSERT INTO memories_fts(memories_fts, rowid, content, tags) VALUES ('delete', old.seq, old.content, old.tags);\n  INSERT INTO memories_fts(rowid, content, tags) VALUES (new.seq, new.content, new.tags);\nEND;"
+    ] },
 ];

@@ -4,3 +4,4 @@ export * from './wallet';
 export * from './mpp';
 export * from './sessions';
 export * from './tasks';
+export * from './memory';

@@ -1,0 +1,39 @@
+import { index, integer, real, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+
+/**
+ * MEMORY_BACKEND=sqlite: the memories themselves. `seq` is the rowid the FTS5 index
+ * `memories_fts` (created by a custom migration: drizzle cannot describe virtual tables) points at;
+ * `id` is the API's opaque id; `content_sha256` makes duplicate content return the existing memory.
+ */
+export const memories = sqliteTable(
+  'memories',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    id: text('id').notNull().unique(),
+    content: text('content').notNull(),
+    contentSha256: text('content_sha256').notNull().unique(),
+    category: text('category').notNull(),
+    /** JSON array of strings. */
+    tags: text('tags').notNull(),
+    /** 0..1 */
+    importance: real('importance').notNull(),
+    /** JSON object. */
+    metadata: text('metadata').notNull(),
+    createdAt: text('created_at').notNull(),
+    updatedAt: text('updated_at').notNull(),
+  },
+  (t) => [index('memories_category_idx').on(t.category), index('memories_importance_idx').on(t.importance), index('memories_created_at_idx').on(t.createdAt)],
+);
+
+/**
+ * MEMORY_BACKEND=holographic: what Hermes' `facts` table has no column for (the API's `metadata`),
+ * keyed by fact id. The content hash ties a row to the fact it was written for, so a recreated
+ * memory_store.db (fact ids starting again at 1) never shows another fact's metadata.
+ */
+export const memoryFactMeta = sqliteTable('memory_fact_meta', {
+  factId: integer('fact_id').primaryKey(),
+  contentSha256: text('content_sha256').notNull(),
+  /** JSON object. */
+  metadata: text('metadata').notNull(),
+  updatedAt: text('updated_at').notNull(),
+});

@@ -1,0 +1,278 @@
+/**
+ * MEMORY_BACKEND=holographic: Hermes' own `memory_store.db`, shared with the agent (SPEC §9).
+ *
+ * A memory is a row of `facts`: id = fact_id (decimal string), importance = trust_score,
+ * tags = the comma-separated `tags` column, timestamps = the row's own (SQLite CURRENT_TIMESTAMP, UTC).
+ * A write does what the plugin's add_fact does (dedupe by content, entities and links, the HRR
+ * vector, the category bank), in one transaction instead of the plugin's several commits. `metadata`
+ * has no Hermes column and lives in the sidecar's own database (memory_fact_meta).
+ */
+import type { Database, SQLQueryBindings } from 'bun:sqlite';
+import { eq, inArray } from 'drizzle-orm';
+import type { DbHandle } from '../../db';
+import { memoryFactMeta } from '../../db/schema';
+import { isoNow } from '../../lib/time';
+import { BankCache } from './holographic-banks';
+import { EntityIndex } from './holographic-entities';
+import { type FtsMode, openHermesMemoryFile } from './holographic-schema';
+import { bytesToPhases, encodeFact, encodeText, HRR_DIM, phasesToBytes, similarity, type Phases } from './hrr';
+import { extractEntities } from './entities';
+import { byScoreThen, fileSize, parseJsonObject, sha256Hex, splitTags, toIsoTimestamp } from './memory-values';
+import type { Memory, ScoredMemory } from './model';
+import { ftsMatchExpression, jaccard, jaccardTokens, searchTerms } from './query-text';
+import type { AddResult, BackendStats, ListOptions, MemoryBackend, NewMemory, Page, SearchFilters, SearchOptions } from './store';
+
+/** The plugin's default floor: facts below this trust are not search candidates unless a filter says otherwise. */
+export const DEFAULT_MIN_TRUST = 0.3;
+const FACT_COLUMNS = 'f.fact_id, f.content, f.category, f.tags, f.trust_score, f.created_at, f.updated_at';
+
+interface FactRow {
+  fact_id: number;
+  content: string;
+  category: string | null;
+  tags: string | null;
+  trust_score: number | null;
+  created_at: unknown;
+  updated_at: unknown;
+}
+interface CandidateRow extends FactRow {
+  hrr_vector: Uint8Array | null;
+  fts_rank: number;
+}
+
+export class HolographicBackend implements MemoryBackend {
+  readonly name = 'holographic' as const;
+  private readonly sqlite: Database;
+  private readonly ftsMode: FtsMode;
+  private readonly entities = new EntityIndex();
+  private readonly banks = new BankCache(HRR_DIM);
+
+  /** `busyTimeoutMs`: how long a write waits for the agent's lock before answering 503. */
+  constructor(readonly path: string, private readonly own: DbHandle, opts: { busyTimeoutMs?: number } = {}) {
+    const file = openHermesMemoryFile(path, opts.busyTimeoutMs);
+    this.sqlite = file.sqlite;
+    this.ftsMode = file.ftsMode;
+  }
+
+  async add(m: NewMemory): Promise<AddResult> {
+    const { row, created } = this.write(() => {
+      const existing = this.sqlite.query<FactRow, [string]>(`SELECT ${FACT_COLUMNS} FROM facts f WHERE f.content = ?`).get(m.content);
+      if (existing) return { row: existing, created: false };
+      this.entities.refresh(this.sqlite);
+      // Linked once per entity; the plugin reads them back ordered by entity id, and so encodes them.
+      const linked = new Map(extractEntities(m.content).map((c) => this.entities.resolve(this.sqlite, c)).map((e) => [e.id, e.name]));
+      const ids = [...linked.keys()].sort((a, b) => a - b);
+      const vector = encodeFact(m.content, ids.map((id) => linked.get(id) as string));
+      const tags = m.tags.join(',');
+      const factId = Number(
+        this.sqlite.query('INSERT INTO facts (content, category, tags, trust_score, hrr_vector) VALUES (?, ?, ?, ?, ?)').run(m.content, m.category, tags, m.importance, phasesToBytes(vector)).lastInsertRowid,
+      );
+      this.ftsChange('insert', factId, m.content, tags);
+      const link = this.sqlite.query('INSERT OR IGNORE INTO fact_entities (fact_id, entity_id) VALUES (?, ?)');
+      for (const id of ids) link.run(factId, id);
+      this.banks.apply(this.sqlite, m.category, vector, 1);
+      return { row: this.sqlite.query<FactRow, [number]>(`SELECT ${FACT_COLUMNS} FROM facts f WHERE f.fact_id = ?`).get(factId) as FactRow, created: true };
+    });
+    if (created && Object.keys(m.metadata).length > 0) {
+      const meta = { contentSha256: sha256Hex(row.content), metadata: JSON.stringify(m.metadata), updatedAt: isoNow() };
+      // A row left by a fact that had this id in an earlier file is replaced.
+      this.own.db.insert(memoryFactMeta).values({ factId: row.fact_id, ...meta }).onConflictDoUpdate({ target: memoryFactMeta.factId, set: meta }).run();
+    }
+    return { memory: this.withMetadata([row])[0] as Memory, created };
+  }
+
+  async list(o: ListOptions): Promise<Page<Memory>> {
+    const where = o.category === undefined ? '' : 'WHERE f.category = ?';
+    const params: SQLQueryBindings[] = o.category === undefined ? [] : [o.category];
+    const rows = this.sqlite.query<FactRow, SQLQueryBindings[]>(`SELECT ${FACT_COLUMNS} FROM facts f ${where} ORDER BY f.fact_id DESC LIMIT ? OFFSET ?`).all(...params, o.limit, o.offset);
+    const total = this.sqlite.query<{ n: number }, SQLQueryBindings[]>(`SELECT COUNT(*) AS n FROM facts f ${where}`).get(...params)?.n ?? 0;
+    return { items: this.withMetadata(rows), total };
+  }
+
+  async search(o: SearchOptions): Promise<Page<ScoredMemory>> {
+    if (o.query.trim() === '') return this.byImportance(o);
+    const terms = searchTerms(o.query);
+    if (terms.length === 0) return { items: [], total: 0 };
+    const filter = filterSql(o.filters, o.filters.minImportance ?? DEFAULT_MIN_TRUST);
+    const match = ftsMatchExpression(terms);
+    const from = `FROM facts_fts JOIN facts f ON f.fact_id = facts_fts.rowid WHERE facts_fts MATCH ? ${filter.sql}`;
+    const candidates = this.sqlite
+      .query<CandidateRow, SQLQueryBindings[]>(`SELECT ${FACT_COLUMNS}, f.hrr_vector, facts_fts.rank AS fts_rank ${from} ORDER BY facts_fts.rank LIMIT ?`)
+      .all(match, ...filter.params, o.limit * 3);
+    const total = this.countMatches(match, from, filter.params, o.filters);
+    const scores = rankCandidates(o.query, candidates);
+    const best = candidates
+      .map((c, i) => ({ row: c, score: scores[i] as number }))
+      .sort(byScoreThen((a, b) => b.row.fact_id - a.row.fact_id))
+      .slice(0, o.limit);
+    const memories = this.withMetadata(best.map((b) => b.row));
+    return { items: memories.map((m, i) => ({ ...m, score: (best[i] as { score: number }).score })), total };
+  }
+
+  /**
+   * The true number of matches. Counting through the join reads every matching fact's row (one page
+   * each: the vector sits in the row); when the trust floor is the only filter and no fact is below
+   * it, the index alone gives the same number.
+   */
+  private countMatches(match: string, from: string, params: SQLQueryBindings[], f: SearchFilters): number {
+    const minTrust = f.minImportance ?? DEFAULT_MIN_TRUST;
+    const onlyTrust = f.category === undefined && !f.tags?.length && f.since === undefined && f.until === undefined;
+    const anyBelow = () => this.sqlite.query('SELECT 1 FROM facts WHERE trust_score < ? OR trust_score IS NULL LIMIT 1').get(minTrust) !== null;
+    if (onlyTrust && !anyBelow()) return this.sqlite.query<{ n: number }, [string]>('SELECT COUNT(*) AS n FROM facts_fts WHERE facts_fts MATCH ?').get(match)?.n ?? 0;
+    return this.sqlite.query<{ n: number }, SQLQueryBindings[]>(`SELECT COUNT(*) AS n ${from}`).get(match, ...params)?.n ?? 0;
+  }
+
+  async remove(id: string): Promise<boolean> {
+    if (!/^[1-9]\d{0,15}$/.test(id)) return false;
+    const factId = Number(id);
+    const removed = this.write(() => {
+      const row = this.sqlite.query<{ content: string; category: string | null; tags: string | null; hrr_vector: Uint8Array | null }, [number]>('SELECT content, category, tags, hrr_vector FROM facts WHERE fact_id = ?').get(factId);
+      if (!row) return false;
+      this.sqlite.query('DELETE FROM fact_entities WHERE fact_id = ?').run(factId);
+      this.sqlite.query('DELETE FROM facts WHERE fact_id = ?').run(factId);
+      this.ftsChange('delete', factId, row.content, row.tags ?? '');
+      const vector = decodeVector(row.hrr_vector);
+      if (vector) this.banks.apply(this.sqlite, row.category ?? 'general', vector, -1);
+      return true;
+    });
+    if (removed) this.own.db.delete(memoryFactMeta).where(eq(memoryFactMeta.factId, factId)).run();
+    return removed;
+  }
+
+  async stats(): Promise<BackendStats> {
+    const categories: Record<string, number> = {};
+    let total = 0;
+    for (const r of this.sqlite.query<{ category: string | null; n: number }, []>('SELECT category, COUNT(*) AS n FROM facts GROUP BY category ORDER BY category').all()) {
+      categories[r.category ?? 'general'] = (categories[r.category ?? 'general'] ?? 0) + r.n;
+      total += r.n;
+    }
+    const count = (sql: string) => this.sqlite.query<{ n: number }, []>(sql).get()?.n ?? 0;
+    return {
+      status: 'ok',
+      total_memories: total,
+      categories,
+      details: {
+        db_path: this.path,
+        file_size_bytes: fileSize(this.path),
+        wal_size_bytes: fileSize(`${this.path}-wal`),
+        journal_mode: this.sqlite.query<{ journal_mode: string }, []>('PRAGMA journal_mode').get()?.journal_mode ?? null,
+        vector_dim: HRR_DIM,
+        vector_format: 'float64 little-endian',
+        facts_with_vectors: count('SELECT COUNT(*) AS n FROM facts WHERE hrr_vector IS NOT NULL'),
+        entities: count('SELECT COUNT(*) AS n FROM entities'),
+        memory_banks: count('SELECT COUNT(*) AS n FROM memory_banks'),
+        fts_sync: this.ftsMode,
+        bank_rebuilds: this.banks.rebuilds,
+      },
+    };
+  }
+
+  close(): void {
+    this.sqlite.close();
+  }
+
+  /** One IMMEDIATE transaction (waits for the agent's lock up to the busy timeout). */
+  private write<T>(fn: () => T): T {
+    try {
+      return this.sqlite.transaction(fn).immediate();
+    } catch (err) {
+      // The caches may hold what was just rolled back.
+      this.entities.reset();
+      this.banks.clear();
+      throw err;
+    }
+  }
+
+  /** Keeps a trigger-less FTS index in step (a file from a variant of the plugin); no-op with the plugin's triggers. */
+  private ftsChange(kind: 'insert' | 'delete', factId: number, content: string, tags: string): void {
+    if (this.ftsMode === 'triggers') return;
+    if (kind === 'insert') this.sqlite.query('INSERT INTO facts_fts (rowid, content, tags) VALUES (?, ?, ?)').run(factId, content, tags);
+    else if (this.ftsMode === 'external') this.sqlite.query("INSERT INTO facts_fts (facts_fts, rowid, content, tags) VALUES ('delete', ?, ?, ?)").run(factId, content, tags);
+    else this.sqlite.query('DELETE FROM facts_fts WHERE rowid = ?').run(factId);
+  }
+
+  private byImportance(o: SearchOptions): Page<ScoredMemory> {
+    const filter = filterSql(o.filters, o.filters.minImportance ?? 0);
+    const rows = this.sqlite
+      .query<FactRow, SQLQueryBindings[]>(`SELECT ${FACT_COLUMNS} FROM facts f WHERE 1 = 1 ${filter.sql} ORDER BY f.trust_score DESC, f.fact_id DESC LIMIT ?`)
+      .all(...filter.params, o.limit);
+    const total = this.sqlite.query<{ n: number }, SQLQueryBindings[]>(`SELECT COUNT(*) AS n FROM facts f WHERE 1 = 1 ${filter.sql}`).get(...filter.params)?.n ?? 0;
+    return { items: this.withMetadata(rows).map((m) => ({ ...m, score: m.importance })), total };
+  }
+
+  private withMetadata(rows: FactRow[]): Memory[] {
+    const meta = new Map<number, { contentSha256: string; metadata: string }>();
+    if (rows.length > 0) {
+      for (const r of this.own.db.select().from(memoryFactMeta).where(inArray(memoryFactMeta.factId, rows.map((r) => r.fact_id))).all()) meta.set(r.factId, r);
+    }
+    return rows.map((r) => {
+      const m = meta.get(r.fact_id);
+      return {
+        id: String(r.fact_id),
+        content: r.content,
+        category: r.category ?? 'general',
+        tags: splitTags(r.tags),
+        importance: r.trust_score ?? 0.5,
+        metadata: m && m.contentSha256 === sha256Hex(r.content) ? parseJsonObject(m.metadata) : {},
+        created_at: toIsoTimestamp(r.created_at),
+        updated_at: toIsoTimestamp(r.updated_at),
+      };
+    });
+  }
+}
+
+/** Filters as SQL on `facts f`: every value a bound parameter. */
+function filterSql(f: SearchFilters, minTrust: number): { sql: string; params: SQLQueryBindings[] } {
+  const parts = ['AND f.trust_score >= ?'];
+  const params: SQLQueryBindings[] = [minTrust];
+  if (f.category !== undefined) {
+    parts.push('AND f.category = ?');
+    params.push(f.category);
+  }
+  // Hermes' tags are written by hand as well ("a, b"): compare with the spaces around commas removed.
+  for (const tag of f.tags ?? []) {
+    parts.push("AND instr(',' || replace(replace(trim(f.tags), ', ', ','), ' ,', ',') || ',', ?) > 0");
+    params.push(`,${tag},`);
+  }
+  if (f.since !== undefined) {
+    parts.push('AND julianday(f.created_at) >= julianday(?)');
+    params.push(f.since);
+  }
+  if (f.until !== undefined) {
+    parts.push('AND julianday(f.created_at) <= julianday(?)');
+    params.push(f.until);
+  }
+  return { sql: parts.join(' '), params };
+}
+
+/**
+ * SPEC §9 / the plugin's FactRetriever.search: relevance = 0.4·fts + 0.3·jaccard + 0.3·(hrr+1)/2,
+ * score = relevance × trust, fts = |rank| / max |rank| over the candidates; a fact without a
+ * readable vector gets the neutral HRR term 0.5.
+ */
+function rankCandidates(query: string, candidates: CandidateRow[]): number[] {
+  const maxRank = Math.max(1e-6, ...candidates.map((c) => Math.abs(c.fts_rank)));
+  const queryTokens = jaccardTokens(query);
+  let queryVector: Phases | null = null;
+  return candidates.map((c) => {
+    const tokens = jaccardTokens(c.content);
+    for (const t of jaccardTokens(c.tags ?? '')) tokens.add(t);
+    const vector = decodeVector(c.hrr_vector);
+    let hrr = 0.5;
+    if (vector) {
+      queryVector ??= encodeText(query);
+      hrr = (similarity(queryVector, vector) + 1) / 2;
+    }
+    const relevance = 0.4 * (Math.abs(c.fts_rank) / maxRank) + 0.3 * jaccard(queryTokens, tokens) + 0.3 * hrr;
+    return relevance * (c.trust_score ?? 0.5);
+  });
+}
+
+function decodeVector(blob: Uint8Array | null): Phases | null {
+  if (!blob) return null;
+  try {
+    return bytesToPhases(blob, HRR_DIM);
+  } catch {
+    return null;
+  }
+}

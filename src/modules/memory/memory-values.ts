@@ -1,0 +1,63 @@
+/** Small conversions every backend needs, written once. */
+import { statSync } from 'node:fs';
+
+export function sha256Hex(text: string): string {
+  return new Bun.CryptoHasher('sha256').update(text).digest('hex');
+}
+
+/**
+ * A stored timestamp as ISO 8601 UTC with milliseconds. Hermes writes SQLite's CURRENT_TIMESTAMP
+ * (`2026-11-29 13:07:33`, UTC without a zone); others may write ISO strings or epoch numbers
+ * (seconds, milliseconds or microseconds, told apart by size). Anything unreadable is returned as
+ * it was, so nothing is invented.
+ */
+export function toIsoTimestamp(value: unknown): string {
+  if (typeof value === 'number' && Number.isFinite(value)) {
+    const ms = value > 1e14 ? value / 1000 : value > 1e11 ? value : value * 1000;
+    return new Date(ms).toISOString();
+  }
+  if (typeof value !== 'string') return '';
+  const plain = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(value);
+  const ms = Date.parse(plain ? `${value.replace(' ', 'T')}Z` : value);
+  return Number.isNaN(ms) ? value : new Date(ms).toISOString();
+}
+
+export function parseJsonObject(text: string | null | undefined): Record<string, unknown> {
+  if (!text) return {};
+  try {
+    const v: unknown = JSON.parse(text);
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Hermes' comma-separated tags as a list: trimmed, no empties, no repeats. */
+export function splitTags(tags: string | null | undefined): string[] {
+  return [...new Set((tags ?? '').split(',').map((t) => t.trim()).filter(Boolean))];
+}
+
+/** Best first; equal scores newest first (by the id order the caller gives). */
+export function byScoreThen<T extends { score: number }>(tiebreak: (a: T, b: T) => number) {
+  return (a: T, b: T): number => b.score - a.score || tiebreak(a, b);
+}
+
+export function fileSize(path: string): number | null {
+  try {
+    return statSync(path).size;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A client's date or date-time as ISO 8601 UTC with milliseconds (throws RangeError when it is not
+ * one). A time without a zone is UTC; a bare date as an upper bound means the end of that day, so
+ * since = until = 2026-11-29 is the whole day.
+ */
+export function toUtcIso(s: string, endOfDay = false): string {
+  const t = s.trim().replace(' ', 'T');
+  if (!/^\d{4}-\d{2}-\d{2}([T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(t)) throw new RangeError(`not an ISO 8601 date: ${s}`);
+  if (/^\d{4}-\d{2}-\d{2}$/.test(t)) return new Date(`${t}${endOfDay ? 'T23:59:59.999Z' : 'T00:00:00.000Z'}`).toISOString();
+  return new Date(/(Z|[+-]\d{2}:?\d{2})$/.test(t) ? t : `${t}Z`).toISOString();
+}

@@ -1,0 +1,81 @@
+/**
+ * Turning any query text into something the stores can match, without ever letting the text be
+ * read as syntax. FTS5 gets only double-quoted strings joined by OR (inside quotes every operator,
+ * column filter and `*` is literal; a quote is doubled), so `what's up-to`, `NEAR(a b)`,
+ * `col:value` or an unbalanced quote are words to look for, never a query error.
+ *
+ * Like Hermes' retriever, stop words are dropped and the remaining terms OR-joined: FTS5 would
+ * otherwise AND them, and a natural-language question would match nothing.
+ */
+import { pySplit, pyStripChars } from './pytext';
+
+/** At most this many distinct terms go into one MATCH (a 10 KB query is still one cheap statement). */
+export const MAX_TERMS = 64;
+
+const TERM_STRIP = '.,;:!?"\'()[]{}#@<>';
+// FTS5's unicode61 tokenizer: letters, numbers and private-use characters make tokens, the rest separates.
+const TOKEN_CHAR = /[\p{L}\p{N}\p{Co}]/u;
+const TOKENS = /[\p{L}\p{N}\p{Co}]+/gu;
+
+// English function words with no retrieval signal.
+const STOPWORDS = new Set(
+  ('a about above after again all am an and any are as at be because been before being between both but by can could did do does doing ' +
+    "don down during each few for from further had has have having he her here hers herself him himself his how i if in into is it its itself " +
+    'just me more most my myself no nor not now of off on once only or other our ours ourselves out over own same she should so some such ' +
+    'than that the their theirs them themselves then there these they this those through to too under until up very was we were what when ' +
+    'where which while who whom why will with would you your yours yourself yourselves').split(' '),
+);
+
+/**
+ * The distinct, lower-cased terms of a query, in order: punctuation stripped from the ends, stop
+ * words and one-letter terms dropped unless nothing else is left, terms that cannot match anything
+ * (no letter or digit) dropped. Empty when the query has nothing to look for.
+ */
+export function searchTerms(query: string): string[] {
+  const all: string[] = [];
+  const seen = new Set<string>();
+  for (const raw of pySplit(query.toLowerCase())) {
+    const t = pyStripChars(raw, TERM_STRIP);
+    if (!t || seen.has(t) || !TOKEN_CHAR.test(t)) continue;
+    seen.add(t);
+    all.push(t);
+  }
+  const significant = all.filter((t) => t.length >= 2 && !STOPWORDS.has(t));
+  return (significant.length ? significant : all).slice(0, MAX_TERMS);
+}
+
+/** `"term one" OR "term2"`: each term a quoted FTS5 string. */
+export function ftsMatchExpression(terms: string[]): string {
+  return terms.map((t) => `"${t.replaceAll('"', '""')}"`).join(' OR ');
+}
+
+/** Words as FTS5's default tokenizer sees them: lower case, diacritics removed, split on everything else. */
+export function ftsWords(text: string): string[] {
+  return text.toLowerCase().normalize('NFD').replace(/\p{M}/gu, '').match(TOKENS) ?? [];
+}
+
+/** Whether `phrase` occurs in `words` as consecutive words. */
+export function containsPhrase(words: string[], phrase: string[]): boolean {
+  outer: for (let i = 0; i + phrase.length <= words.length; i++) {
+    for (let j = 0; j < phrase.length; j++) if (words[i + j] !== phrase[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+/** Hermes' Jaccard tokens: lower-cased, whitespace-split, punctuation stripped from the ends. */
+export function jaccardTokens(text: string): Set<string> {
+  const out = new Set<string>();
+  for (const raw of pySplit(text.toLowerCase())) {
+    const t = pyStripChars(raw, TERM_STRIP);
+    if (t) out.add(t);
+  }
+  return out;
+}
+
+export function jaccard(a: Set<string>, b: Set<string>): number {
+  if (a.size === 0 || b.size === 0) return 0;
+  let shared = 0;
+  for (const x of a) if (b.has(x)) shared++;
+  return shared / (a.size + b.size - shared);
+}

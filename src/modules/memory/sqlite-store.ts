@@ -1,0 +1,171 @@
+/**
+ * MEMORY_BACKEND=sqlite: memories in the sidecar's own database (drizzle table `memories`), found
+ * through the FTS5 index `memories_fts` with bm25. Every filter is SQL; nothing is filtered after
+ * the fact, so `total` and `limit` always agree with the filters.
+ *
+ * Ranking: score = 0.7 · s/(1+s) + 0.3 · importance, s = −bm25 (≥ 0; bm25 is negative, better is
+ * lower). s/(1+s) maps bm25 into [0, 1) without depending on the other matches, so the whole order
+ * is computed by SQLite and only `limit` rows leave it.
+ */
+import { and, count, desc, eq, gte, lte, sql, type SQL } from 'drizzle-orm';
+import type { DbHandle } from '../../db';
+import { memories } from '../../db/schema';
+import { newId } from '../../lib/ids';
+import { isoNow } from '../../lib/time';
+import { fileSize, parseJsonObject, sha256Hex } from './memory-values';
+import type { Memory, ScoredMemory } from './model';
+import { ftsMatchExpression, searchTerms } from './query-text';
+import type { AddResult, BackendStats, ListOptions, MemoryBackend, NewMemory, Page, SearchFilters, SearchOptions } from './store';
+
+type MemoryRow = typeof memories.$inferSelect;
+
+export class SqliteBackend implements MemoryBackend {
+  readonly name = 'sqlite' as const;
+
+  // Prepared once: the insert path is the hot one (drizzle would otherwise rebuild the SQL per call).
+  private readonly byHash;
+  private readonly insert;
+
+  constructor(private readonly own: DbHandle) {
+    const fts = own.sqlite.query("SELECT 1 FROM sqlite_master WHERE name = 'memories_fts'").get();
+    // The index comes from a custom migration; without it every search would fail, so say so at start-up.
+    if (!fts) throw new Error('memories_fts is missing from the sidecar database: the memory_fts migration was not applied');
+    this.byHash = own.db.select().from(memories).where(eq(memories.contentSha256, sql.placeholder('hash'))).prepare();
+    this.insert = own.db
+      .insert(memories)
+      .values({
+        id: sql.placeholder('id'),
+        content: sql.placeholder('content'),
+        contentSha256: sql.placeholder('hash'),
+        category: sql.placeholder('category'),
+        tags: sql.placeholder('tags'),
+        importance: sql.placeholder('importance'),
+        metadata: sql.placeholder('metadata'),
+        createdAt: sql.placeholder('now'),
+        updatedAt: sql.placeholder('now'),
+      })
+      .returning({ seq: memories.seq })
+      .prepare();
+  }
+
+  async add(m: NewMemory): Promise<AddResult> {
+    const hash = sha256Hex(m.content);
+    return this.own.sqlite.transaction((): AddResult => {
+      const existing = this.byHash.get({ hash });
+      if (existing) return { memory: toMemory(existing), created: false };
+      const row = { id: newId('mem_'), content: m.content, hash, category: m.category, tags: JSON.stringify(m.tags), importance: m.importance, metadata: JSON.stringify(m.metadata), now: isoNow() };
+      const { seq } = this.insert.get(row) as { seq: number };
+      return {
+        memory: toMemory({ seq, id: row.id, content: row.content, contentSha256: hash, category: row.category, tags: row.tags, importance: row.importance, metadata: row.metadata, createdAt: row.now, updatedAt: row.now }),
+        created: true,
+      };
+    }).immediate();
+  }
+
+  async list(o: ListOptions): Promise<Page<Memory>> {
+    const where = o.category === undefined ? undefined : eq(memories.category, o.category);
+    const rows = this.own.db.select().from(memories).where(where).orderBy(desc(memories.seq)).limit(o.limit).offset(o.offset).all();
+    const total = this.own.db.select({ n: count() }).from(memories).where(where).get()?.n ?? 0;
+    return { items: rows.map(toMemory), total };
+  }
+
+  async search(o: SearchOptions): Promise<Page<ScoredMemory>> {
+    const filters = filterConditions(o.filters);
+    if (o.query.trim() === '') {
+      const rows = this.own.db.select().from(memories).where(filters).orderBy(desc(memories.importance), desc(memories.seq)).limit(o.limit).all();
+      const total = this.own.db.select({ n: count() }).from(memories).where(filters).get()?.n ?? 0;
+      return { items: rows.map((r) => ({ ...toMemory(r), score: r.importance })), total };
+    }
+    const terms = searchTerms(o.query);
+    if (terms.length === 0) return { items: [], total: 0 };
+    const where = sql`memories_fts MATCH ${ftsMatchExpression(terms)}${filters ? sql` AND ${filters}` : sql``}`;
+    const from = sql`FROM memories_fts JOIN ${memories} ON ${memories.seq} = memories_fts.rowid WHERE ${where}`;
+    const rows = this.own.db.all<RawRow & { score: number }>(sql`
+      SELECT ${memories}.*, (0.7 * (-bm25(memories_fts)) / (1.0 - bm25(memories_fts)) + 0.3 * ${memories.importance}) AS score
+      ${from} ORDER BY score DESC, ${memories.seq} DESC LIMIT ${o.limit}`);
+    // Without filters the index alone can count (no row lookups). db.get() on raw SQL returns a bare
+    // values array; all() returns named columns.
+    const counted = filters ? sql`SELECT COUNT(*) AS n ${from}` : sql`SELECT COUNT(*) AS n FROM memories_fts WHERE ${where}`;
+    const total = this.own.db.all<{ n: number }>(counted)[0]?.n ?? 0;
+    return { items: rows.map((r) => ({ ...toMemory(fromRaw(r)), score: r.score })), total };
+  }
+
+  async remove(id: string): Promise<boolean> {
+    // The FTS row goes with it (trigger memories_fts_ad).
+    return this.own.db.delete(memories).where(eq(memories.id, id)).returning({ id: memories.id }).all().length > 0;
+  }
+
+  async stats(): Promise<BackendStats> {
+    const categories: Record<string, number> = {};
+    let total = 0;
+    for (const r of this.own.db.select({ category: memories.category, n: count() }).from(memories).groupBy(memories.category).orderBy(memories.category).all()) {
+      categories[r.category] = r.n;
+      total += r.n;
+    }
+    return {
+      status: 'ok',
+      total_memories: total,
+      categories,
+      details: {
+        db_path: this.own.path,
+        file_size_bytes: fileSize(this.own.path),
+        table: 'memories',
+        fts_table: 'memories_fts',
+        ranking: '0.7·bm25/(1+bm25) + 0.3·importance',
+      },
+    };
+  }
+
+  close(): void {
+    // The connection belongs to the sidecar's database handle, closed with it.
+  }
+}
+
+function filterConditions(f: SearchFilters): SQL | undefined {
+  const parts: (SQL | undefined)[] = [
+    f.category === undefined ? undefined : eq(memories.category, f.category),
+    f.minImportance === undefined ? undefined : gte(memories.importance, f.minImportance),
+    // created_at is ISO 8601 UTC with milliseconds everywhere, so text order is time order.
+    f.since === undefined ? undefined : gte(memories.createdAt, f.since),
+    f.until === undefined ? undefined : lte(memories.createdAt, f.until),
+    ...(f.tags ?? []).map((tag) => sql`EXISTS (SELECT 1 FROM json_each(${memories.tags}) WHERE json_each.value = ${tag})`),
+  ];
+  return and(...parts);
+}
+
+/** A row as `SELECT memories.*` returns it (SQL column names). */
+interface RawRow {
+  seq: number;
+  id: string;
+  content: string;
+  content_sha256: string;
+  category: string;
+  tags: string;
+  importance: number;
+  metadata: string;
+  created_at: string;
+  updated_at: string;
+}
+
+function fromRaw(r: RawRow): MemoryRow {
+  return { seq: r.seq, id: r.id, content: r.content, contentSha256: r.content_sha256, category: r.category, tags: r.tags, importance: r.importance, metadata: r.metadata, createdAt: r.created_at, updatedAt: r.updated_at };
+}
+
+function toMemory(r: MemoryRow): Memory {
+  let tags: unknown = [];
+  try {
+    tags = JSON.parse(r.tags);
+  } catch {
+    // written by us as JSON; a hand-edited row shows no tags rather than failing the whole list
+  }
+  return {
+    id: r.id,
+    content: r.content,
+    category: r.category,
+    tags: Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : [],
+    importance: r.importance,
+    metadata: parseJsonObject(r.metadata),
+    created_at: r.createdAt,
+    updated_at: r.updatedAt,
+  };
+}

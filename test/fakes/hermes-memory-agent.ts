@@ -1,0 +1,97 @@
+/**
+ * Hermes' holographic memory plugin as it touches memory_store.db, for tests: its own connection,
+ * its SQL, its order of statements (each one its own autocommit transaction, like the plugin's
+ * `isolation_level=None` connection), its full bank rebuilds. Vectors come from the caller (e.g. the
+ * Python reference fixture), so nothing here reuses the sidecar's HRR code to judge itself.
+ *
+ * Run as a script it is a second writer in another process:
+ *   bun test/fakes/hermes-memory-agent.ts <db path> <count> <category>
+ */
+import { Database } from 'bun:sqlite';
+import { HERMES_MEMORY_SCHEMA } from '../../src/modules/memory/holographic-schema';
+import { bundle, bytesToPhases, phasesToBytes } from '../../src/modules/memory/hrr';
+
+/**
+ * The plugin's schema script, as the agent runs it on every open. The sidecar's copy is reused here;
+ * test/memory-holographic.test.ts checks it column by column against the plugin's source.
+ */
+export const PLUGIN_SCHEMA = HERMES_MEMORY_SCHEMA;
+
+export function openAsAgent(path: string, opts: { schema?: string } = {}): Database {
+  const db = new Database(path, { create: true });
+  db.run('PRAGMA busy_timeout = 10000'); // sqlite3.connect(timeout=10.0)
+  db.run('PRAGMA journal_mode = WAL');
+  db.run(opts.schema ?? PLUGIN_SCHEMA);
+  return db;
+}
+
+export interface AgentFact {
+  content: string;
+  category?: string;
+  tags?: string;
+  entities?: string[];
+  /** The stored blob (float64 or HRR1 float32), or null for an agent without numpy. */
+  vector?: Uint8Array | null;
+}
+
+/** add_fact: insert, link entities, store the vector, rebuild the category bank, each step committed. */
+export function agentAddFact(db: Database, f: AgentFact): number {
+  const category = f.category ?? 'general';
+  const existing = db.query<{ fact_id: number }, [string]>('SELECT fact_id FROM facts WHERE content = ?').get(f.content);
+  if (existing) return existing.fact_id;
+  const factId = Number(db.query('INSERT INTO facts (content, category, tags, trust_score) VALUES (?, ?, ?, ?)').run(f.content, category, f.tags ?? '', 0.5).lastInsertRowid);
+  for (const name of f.entities ?? []) {
+    const row = db.query<{ entity_id: number }, [string]>('SELECT entity_id FROM entities WHERE name LIKE ?').get(name);
+    const entityId = row ? row.entity_id : Number(db.query('INSERT INTO entities (name) VALUES (?)').run(name).lastInsertRowid);
+    db.query('INSERT OR IGNORE INTO fact_entities (fact_id, entity_id) VALUES (?, ?)').run(factId, entityId);
+  }
+  if (f.vector) {
+    db.query('UPDATE facts SET hrr_vector = ? WHERE fact_id = ?').run(f.vector, factId);
+    agentRebuildBank(db, category);
+  }
+  return factId;
+}
+
+/** _rebuild_bank: the bundle of every vector of the category, from scratch. */
+export function agentRebuildBank(db: Database, category: string): void {
+  const rows = db.query<{ hrr_vector: Uint8Array }, [string]>('SELECT hrr_vector FROM facts WHERE category = ? AND hrr_vector IS NOT NULL').all(category);
+  if (rows.length === 0) {
+    db.query('DELETE FROM memory_banks WHERE bank_name = ?').run(`cat:${category}`);
+    return;
+  }
+  const vector = bundle(rows.map((r) => bytesToPhases(r.hrr_vector)));
+  db.query(
+    `INSERT INTO memory_banks (bank_name, vector, dim, fact_count, updated_at) VALUES (?, ?, ?, ?, CURRENT_TIMESTAMP)
+     ON CONFLICT(bank_name) DO UPDATE SET vector = excluded.vector, dim = excluded.dim, fact_count = excluded.fact_count, updated_at = excluded.updated_at`,
+  ).run(`cat:${category}`, phasesToBytes(vector), 1024, rows.length);
+}
+
+/** FactRetriever._fts_candidates with the plugin's sanitizer (OR of quoted terms), trust ≥ 0.3. */
+export function agentSearch(db: Database, query: string, limit = 10): { fact_id: number; content: string }[] {
+  const terms = query.toLowerCase().split(/\s+/).map((t) => t.replace(/^[.,;:!?"'()[\]{}#@<>]+|[.,;:!?"'()[\]{}#@<>]+$/g, '').replace(/["()*^:+-]/g, '')).filter((t) => t.length >= 2);
+  if (terms.length === 0) return [];
+  return db
+    .query<{ fact_id: number; content: string }, [string, number]>(
+      `SELECT f.fact_id, f.content FROM facts_fts JOIN facts f ON f.fact_id = facts_fts.rowid
+       WHERE facts_fts MATCH ? AND f.trust_score >= 0.3 ORDER BY facts_fts.rank LIMIT ?`,
+    )
+    .all(terms.map((t) => `"${t}"`).join(' OR '), limit);
+}
+
+/** The plugin's newer blob format: "HRR1" then float32 values. */
+export function float32Blob(v: Float64Array): Uint8Array {
+  const out = new Uint8Array(4 + v.length * 4);
+  out.set([0x48, 0x52, 0x52, 0x31]);
+  const view = new DataView(out.buffer);
+  v.forEach((x, i) => view.setFloat32(4 + i * 4, x, true));
+  return out;
+}
+
+if (import.meta.main) {
+  const [path, count, category] = process.argv.slice(2) as [string, string, string];
+  const db = openAsAgent(path);
+  const vector = new Uint8Array(8192);
+  for (let i = 0; i < Number(count); i++) agentAddFact(db, { content: `agent fact ${i} about the staging cluster`, category, tags: 'agent', vector });
+  db.close();
+  console.log('done');
+}

@@ -1,0 +1,231 @@
+/**
+ * The route contract of SPEC §9, one suite run against every backend: holographic (Hermes' file),
+ * sqlite (the sidecar's own database) and spacetimedb (the fake SpacetimeDB host). Importances are
+ * multiples of 0.1 (SpacetimeDB keeps tenths) and at least 0.3 where a search must find them (the
+ * holographic default floor).
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { startFakeSpacetime, type FakeSpacetime } from './fakes/spacetimedb';
+import { makeTestApp, type TestApp } from './helpers/app';
+
+type Memory = { id: string; content: string; category: string; tags: string[]; importance: number; metadata: Record<string, unknown>; created_at: string; updated_at: string; score?: number };
+
+const BACKENDS = ['holographic', 'sqlite', 'spacetimedb'] as const;
+
+for (const backend of BACKENDS) {
+  describe(`memory routes — ${backend}`, () => {
+    let t: TestApp;
+    let fake: FakeSpacetime | null = null;
+
+    beforeAll(async () => {
+      const env: Record<string, string> = { MEMORY_BACKEND: backend };
+      if (backend === 'spacetimedb') {
+        fake = startFakeSpacetime();
+        Object.assign(env, { MEMORY_DB_URL: fake.url, SPACETIMEDB_DB: fake.db, SPACETIMEDB_TIMEOUT_S: '2' });
+      }
+      t = await makeTestApp({ env });
+    });
+    afterAll(async () => {
+      t.close();
+      await fake?.stop();
+    });
+
+    const add = (body: Record<string, unknown>) => t.json<{ stored: boolean; duplicate: boolean; memory: Memory }>('POST', '/api/memory', body);
+    const search = (body: Record<string, unknown>) => t.json<{ results: Memory[]; total: number; query: string; detail?: string }>('POST', '/api/memory/search', body);
+    const list = (qs = '') => t.json<{ memories: Memory[]; total: number; limit: number; offset: number; backend: string }>('GET', `/api/memory${qs}`);
+
+    test('POST stores a memory with defaults; the same content again returns it (200, duplicate)', async () => {
+      const created = await add({ content: '  The deploy key rotates every ninety days.\n' });
+      expect(created.status).toBe(201);
+      expect(created.body.stored).toBe(true);
+      expect(created.body.duplicate).toBe(false);
+      const m = created.body.memory;
+      expect(m).toMatchObject({ content: 'The deploy key rotates every ninety days.', category: 'general', tags: [], importance: 0.5, metadata: {} });
+      expect(m.id).toMatch(/^[A-Za-z0-9_:.-]+$/);
+      expect(new Date(m.created_at).toISOString()).toBe(m.created_at);
+
+      const again = await add({ content: 'The deploy key rotates every ninety days.', category: 'other', importance: 0.9 });
+      expect(again.status).toBe(200);
+      expect(again.body.duplicate).toBe(true);
+      expect(again.body.memory).toEqual(m);
+      expect((await t.json('DELETE', `/api/memory/${encodeURIComponent(m.id)}`)).status).toBe(200);
+    });
+
+    test('category, tags, importance and metadata round-trip', async () => {
+      const r = await add({ content: 'Alice Smith prefers dark mode in "Visual Studio Code"', category: 'user_pref', tags: ['ui', ' editor ', 'ui'], importance: 0.8, metadata: { source: 'chat', n: 3, nested: { ok: true } } });
+      expect(r.status).toBe(201);
+      expect(r.body.memory).toMatchObject({ category: 'user_pref', tags: ['ui', 'editor'], importance: 0.8, metadata: { source: 'chat', n: 3, nested: { ok: true } } });
+      const listed = (await list('?category=user_pref')).body.memories.find((x) => x.id === r.body.memory.id);
+      expect(listed).toEqual(r.body.memory);
+      await t.json('DELETE', `/api/memory/${encodeURIComponent(r.body.memory.id)}`);
+    });
+
+    describe('with a set of memories', () => {
+      const ids: string[] = [];
+      const id = (i: number) => ids[i] as string;
+      beforeAll(async () => {
+        const items = [
+          { content: 'Redis runs on port 6379 in staging', category: 'infra', tags: ['redis', 'staging'], importance: 0.6 },
+          { content: 'Postgres runs on port 5432 in staging and production', category: 'infra', tags: ['postgres'], importance: 0.9 },
+          { content: 'The user likes green tea in the morning', category: 'user_pref', tags: ['drinks'], importance: 0.4 },
+          { content: 'Deploys happen on Tuesdays after the staging check', category: 'process', tags: ['deploy', 'staging'], importance: 0.7 },
+          { content: 'Bob aka Robert owns the billing service', category: 'people', tags: [], importance: 0.5 },
+        ];
+        for (const item of items) {
+          const r = await add(item);
+          expect(r.status).toBe(201);
+          ids.push(r.body.memory.id);
+        }
+      });
+
+      test('GET lists newest first with a true total, limit, offset and category', async () => {
+        const all = await list();
+        expect(all.status).toBe(200);
+        expect(all.body.backend).toBe(backend);
+        expect(all.body.total).toBe(5);
+        expect(all.body.memories.map((m) => m.id)).toEqual([...ids].reverse());
+        const page = await list('?limit=2&offset=1');
+        expect(page.body).toMatchObject({ total: 5, limit: 2, offset: 1 });
+        expect(page.body.memories.map((m) => m.id)).toEqual([id(3), id(2)]);
+        const infra = await list('?category=infra');
+        expect(infra.body.total).toBe(2);
+        expect(infra.body.memories.map((m) => m.id)).toEqual([id(1), id(0)]);
+        expect((await list('?category=nothing')).body).toMatchObject({ memories: [], total: 0 });
+      });
+
+      test('search finds by words, best first, with a true total', async () => {
+        const r = await search({ query: 'staging port', limit: 2 });
+        expect(r.status).toBe(200);
+        expect(r.body.query).toBe('staging port');
+        expect(r.body.total).toBe(3);
+        expect(r.body.results).toHaveLength(2);
+        // Both words beat one word.
+        expect(r.body.results.map((m) => m.id).sort()).toEqual([id(0), id(1)].sort());
+        const scores = r.body.results.map((m) => m.score as number);
+        expect(scores[0]).toBeGreaterThanOrEqual(scores[1] as number);
+        for (const s of scores) expect(s).toBeGreaterThan(0);
+      });
+
+      test('search filters: category, tags (all of them), min_importance, since/until', async () => {
+        const byCategory = await search({ query: 'staging', filters: { category: 'process' } });
+        expect(byCategory.body.results.map((m) => m.id)).toEqual([id(3)]);
+        expect(byCategory.body.total).toBe(1);
+        const byTags = await search({ query: 'staging', filters: { tags: ['staging', 'redis'] } });
+        expect(byTags.body.results.map((m) => m.id)).toEqual([id(0)]);
+        const byImportance = await search({ query: 'staging', filters: { min_importance: 0.7 } });
+        expect(byImportance.body.results.map((m) => m.id).sort()).toEqual([id(1), id(3)].sort());
+        const hourAgo = new Date(Date.now() - 3600_000).toISOString();
+        const tomorrow = new Date(Date.now() + 86400_000).toISOString().slice(0, 10);
+        expect((await search({ query: 'staging', filters: { since: hourAgo } })).body.total).toBe(3);
+        expect((await search({ query: 'staging', filters: { since: tomorrow } })).body.total).toBe(0);
+        expect((await search({ query: 'staging', filters: { until: '2020-01-01' } })).body.total).toBe(0);
+        expect((await search({ query: 'staging', filters: { until: tomorrow } })).body.total).toBe(3);
+      });
+
+      test('an empty query lists by importance (score = importance), filters still apply', async () => {
+        const r = await search({ query: '', limit: 3 });
+        expect(r.body.total).toBe(5);
+        expect(r.body.results.map((m) => m.importance)).toEqual([0.9, 0.7, 0.6]);
+        expect(r.body.results.map((m) => m.score)).toEqual([0.9, 0.7, 0.6]);
+        const infra = await search({ query: '   ', filters: { category: 'infra' } });
+        expect(infra.body.results.map((m) => m.id)).toEqual([id(1), id(0)]);
+        expect((await t.json('POST', '/api/memory/search', {})).status).toBe(200);
+      });
+
+      test('any query text: quotes, FTS operators, emoji, what’s up-to, 10 KB — never an error', async () => {
+        const queries = ['"unterminated', "what's up-to", 'NEAR(staging port)', 'staging AND OR NOT', '*', 'col:value', 'content:staging', '^staging',
+          '😀🔥', "' OR 1=1 --", '"; DROP TABLE facts; --', 'staging)', '(((', '\\', 'a', 'the of and', 'x'.repeat(10_240), `staging ${'word '.repeat(2000)}`, '\ud800 staging'];
+        for (const q of queries) {
+          const r = await search({ query: q });
+          expect([q.slice(0, 40), r.status]).toEqual([q.slice(0, 40), 200]);
+          expect(typeof r.body.total).toBe('number');
+        }
+        expect((await search({ query: 'staging)' })).body.total).toBe(3);
+        expect((await search({ query: 'content:staging' })).body.total).toBe(0);
+        expect((await t.json('GET', `/api/memory/recall?query=${encodeURIComponent("what's up-to \"NEAR(")}`)).status).toBe(200);
+      });
+
+      test('recall: best first; query required', async () => {
+        const r = await t.json<{ results: Memory[]; query: string }>('GET', '/api/memory/recall?query=green%20tea&limit=5');
+        expect(r.status).toBe(200);
+        expect(r.body.query).toBe('green tea');
+        expect(r.body.results[0]?.id).toBe(id(2));
+        const inCategory = await t.json<{ results: Memory[] }>('GET', '/api/memory/recall?query=staging&category=infra');
+        expect(inCategory.body.results.map((m) => m.id).sort()).toEqual([id(0), id(1)].sort());
+        expect((await t.json('GET', '/api/memory/recall')).status).toBe(422);
+        expect((await t.json('GET', '/api/memory/recall?query=')).status).toBe(422);
+        expect((await t.json('GET', '/api/memory/recall?query=x&limit=0')).status).toBe(422);
+      });
+
+      test('stats: backend, status, totals per category, details', async () => {
+        const r = await t.json<Record<string, unknown>>('GET', '/api/memory/stats');
+        expect(r.status).toBe(200);
+        expect(r.body).toMatchObject({ backend, status: 'ok', total_memories: 5, categories: { infra: 2, user_pref: 1, process: 1, people: 1 } });
+        if (backend === 'holographic') expect(r.body).toMatchObject({ db_path: t.config.memory.holographicDbPath, vector_dim: 1024, file_size_bytes: expect.any(Number) });
+        if (backend === 'sqlite') expect(r.body).toMatchObject({ db_path: expect.stringContaining('optx-api.db'), file_size_bytes: expect.any(Number) });
+        if (backend === 'spacetimedb') expect(r.body).toMatchObject({ url: fake?.url, database: 'optx-cortex' });
+      });
+
+      test('static paths win over /api/memory/:id', async () => {
+        expect((await t.json('GET', '/api/memory/stats')).body).toHaveProperty('backend', backend);
+        expect((await t.json('GET', '/api/memory/recall?query=x')).body).toHaveProperty('results');
+        expect((await t.json('POST', '/api/memory/search', { query: 'x' })).body).toHaveProperty('results');
+      });
+
+      test('DELETE removes (then 404); the text index forgets it at once', async () => {
+        const first = id(0);
+        const before = (await search({ query: 'redis' })).body;
+        expect(before.results.map((m) => m.id)).toEqual([first]);
+        const r = await t.json('DELETE', `/api/memory/${encodeURIComponent(first)}`);
+        expect(r).toMatchObject({ status: 200, body: { deleted: true, memory_id: first } });
+        expect((await search({ query: 'redis' })).body).toMatchObject({ results: [], total: 0 });
+        expect((await search({ query: 'staging' })).body.total).toBe(2);
+        expect((await list()).body.total).toBe(4);
+        const again = await t.json<{ code: string }>('DELETE', `/api/memory/${encodeURIComponent(first)}`);
+        expect(again.status).toBe(404);
+        expect(again.body.code).toBe('memory_not_found');
+        for (const bad of ['0', '-1', 'nope', "x' OR '1'='1", '99999999999999999999', '%00']) expect((await t.fetch(`/api/memory/${bad}`, { method: 'DELETE' })).status).toBe(404);
+      });
+    });
+
+    test('bad input is refused with 422 and changes nothing', async () => {
+      const before = (await list()).body.total;
+      const bad: unknown[] = [
+        {}, { content: '' }, { content: ' \n\t\u001c ' }, { content: 'x'.repeat(65_537) }, { content: 42 }, { content: 'ok', importance: 1.5 },
+        { content: 'ok', importance: -0.1 }, { content: 'ok', importance: '0.5' }, { content: 'ok', tags: ['a,b'] }, { content: 'ok', tags: 'a' },
+        { content: 'ok', tags: [''] }, { content: 'ok', category: '' }, { content: 'ok', category: 'x'.repeat(65) }, { content: 'ok', metadata: [] },
+        { content: 'ok', metadata: 'x' }, { content: 'bad \ud800 surrogate' }, { content: 'ok', category: 'a\u0000b' }, null, [],
+      ];
+      for (const body of bad) {
+        const r = await t.json<{ code: string; detail: string }>('POST', '/api/memory', body);
+        expect([JSON.stringify(body).slice(0, 60), r.status]).toEqual([JSON.stringify(body).slice(0, 60), 422]);
+        expect(typeof r.body.detail).toBe('string');
+      }
+      expect((await t.fetch('/api/memory', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"content": ' })).status).toBe(400);
+      for (const body of [{ query: 5 }, { limit: 0 }, { limit: 101 }, { filters: { min_importance: 2 } }, { filters: { since: 'yesterday' } }, { filters: { tags: 'x' } }, { query: 'x'.repeat(65_537) }]) {
+        expect((await search(body)).status).toBe(422);
+      }
+      for (const qs of ['?limit=0', '?limit=1001', '?offset=-1', '?limit=abc', '?category=']) expect((await list(qs)).status).toBe(422);
+      expect((await list()).body.total).toBe(before);
+    });
+
+    test('content of exactly 65,536 characters (emoji count once) is accepted', async () => {
+      const content = `${'😀'.repeat(100)}${'y'.repeat(65_436)}`;
+      const r = await add({ content });
+      expect(r.status).toBe(201);
+      expect(r.body.memory.content).toBe(content);
+      await t.json('DELETE', `/api/memory/${encodeURIComponent(r.body.memory.id)}`);
+    });
+
+    test('concurrent adds of the same and of different content', async () => {
+      const same = await Promise.all(Array.from({ length: 6 }, () => add({ content: 'concurrent same content', importance: 0.5 })));
+      expect(new Set(same.map((r) => r.body.memory.id)).size).toBe(1);
+      expect(same.filter((r) => r.status === 201).length).toBeGreaterThanOrEqual(1);
+      const different = await Promise.all(Array.from({ length: 10 }, (_, i) => add({ content: `concurrent memory number ${i}` })));
+      expect(different.every((r) => r.status === 201)).toBe(true);
+      expect(new Set(different.map((r) => r.body.memory.id)).size).toBe(10);
+      const found = await search({ query: 'concurrent', limit: 50 });
+      expect(found.body.total).toBe(11);
+    });
+  });
+}

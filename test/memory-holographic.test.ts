@@ -1,0 +1,294 @@
+/**
+ * MEMORY_BACKEND=holographic against the agent's side of memory_store.db: the schema the plugin
+ * creates, rows the agent wrote (float64, float32 and missing vectors, hand-written tags), rows we
+ * write read the plugin's way, a second process writing at the same time, a lock held too long, a
+ * fresh process reopening the file, and the variants of the FTS index a file can have.
+ */
+import { afterEach, describe, expect, test } from 'bun:test';
+import { Database } from 'bun:sqlite';
+import { join } from 'node:path';
+import reference from './fixtures/hrr-reference.json';
+import { agentAddFact, agentRebuildBank, agentSearch, float32Blob, openAsAgent, PLUGIN_SCHEMA } from './fakes/hermes-memory-agent';
+import { reopen } from './helpers/memory-reopen';
+import { makeTestApp, tempDir, type TestApp } from './helpers/app';
+import { openDatabase } from '../src/db';
+import { HolographicBackend } from '../src/modules/memory/holographic';
+import { MemoryService } from '../src/modules/memory/service';
+import { bundle, bytesToPhases, encodeFact, TWO_PI } from '../src/modules/memory/hrr';
+
+type Memory = { id: string; content: string; category: string; tags: string[]; importance: number; metadata: Record<string, unknown>; created_at: string; score?: number };
+
+const apps: TestApp[] = [];
+afterEach(() => {
+  for (const a of apps.splice(0)) a.close();
+});
+async function app(env: Record<string, string> = {}): Promise<TestApp> {
+  const t = await makeTestApp({ env: { MEMORY_BACKEND: 'holographic', ...env } });
+  apps.push(t);
+  return t;
+}
+const decode = (b64: string) => bytesToPhases(new Uint8Array(Buffer.from(b64, 'base64')));
+function maxAngularError(a: Float64Array, b: Float64Array): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs((a[i] as number) - (b[i] as number));
+    worst = Math.max(worst, Math.min(d, TWO_PI - d));
+  }
+  return worst;
+}
+const raw = (t: TestApp) => new Database(t.config.memory.holographicDbPath, { readonly: true });
+
+describe('the file', () => {
+  test('is created at start-up with exactly the plugin’s schema, in WAL mode', async () => {
+    const t = await app();
+    const db = raw(t);
+    const cols = (table: string) => db.query(`PRAGMA table_info(${table})`).all().map((c) => Object.values(c as object).slice(1).join('|'));
+    expect(cols('facts')).toEqual([
+      'fact_id|INTEGER|0||1', 'content|TEXT|1||0', "category|TEXT|0|'general'|0", "tags|TEXT|0|''|0", 'trust_score|REAL|0|0.5|0', 'retrieval_count|INTEGER|0|0|0',
+      'helpful_count|INTEGER|0|0|0', 'created_at|TIMESTAMP|0|CURRENT_TIMESTAMP|0', 'updated_at|TIMESTAMP|0|CURRENT_TIMESTAMP|0', 'hrr_vector|BLOB|0||0',
+    ]);
+    expect(cols('entities')).toEqual(['entity_id|INTEGER|0||1', 'name|TEXT|1||0', "entity_type|TEXT|0|'unknown'|0", "aliases|TEXT|0|''|0", 'created_at|TIMESTAMP|0|CURRENT_TIMESTAMP|0']);
+    expect(cols('fact_entities')).toEqual(['fact_id|INTEGER|0||1', 'entity_id|INTEGER|0||2']);
+    expect(cols('memory_banks')).toEqual(['bank_id|INTEGER|0||1', 'bank_name|TEXT|1||0', 'vector|BLOB|1||0', 'dim|INTEGER|1||0', 'fact_count|INTEGER|0|0|0', 'updated_at|TIMESTAMP|0|CURRENT_TIMESTAMP|0']);
+    const objects = db.query<{ type: string; name: string; sql: string | null }, []>("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'facts_fts_%' ORDER BY name").all();
+    expect(objects.map((o) => `${o.type}:${o.name}`)).toEqual([
+      'table:entities', 'table:fact_entities', 'table:facts', 'trigger:facts_ad', 'trigger:facts_ai', 'trigger:facts_au', 'table:facts_fts',
+      'index:idx_entities_name', 'index:idx_facts_category', 'index:idx_facts_trust', 'table:memory_banks',
+    ]);
+    expect(objects.find((o) => o.name === 'facts_fts')?.sql).toContain('fts5(content, tags, content=facts, content_rowid=fact_id)');
+    expect(db.query('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });
+    // The same script run by the agent on its next start changes nothing.
+    db.close();
+    const agent = openAsAgent(t.config.memory.holographicDbPath);
+    expect(agent.query("SELECT COUNT(*) AS n FROM sqlite_master").get()).toEqual({ n: objects.length + 8 });
+    agent.close();
+  });
+
+  test('a fact stored through the sidecar is the fact the plugin would store: row, entities, vector, bank', async () => {
+    const t = await app();
+    const f = reference.facts[0] as { content: string; entities: string[]; vector_f64le_b64: string };
+    const r = await t.json<{ memory: Memory }>('POST', '/api/memory', { content: f.content, category: 'project', tags: ['acme', 'falcon'], importance: 0.7, metadata: { from: 'test' } });
+    expect(r.status).toBe(201);
+    expect(r.body.memory.id).toBe('1');
+    const db = raw(t);
+    const row = db.query('SELECT * FROM facts WHERE fact_id = 1').get() as Record<string, unknown>;
+    expect(row).toMatchObject({ content: f.content, category: 'project', tags: 'acme,falcon', trust_score: 0.7, retrieval_count: 0, helpful_count: 0 });
+    expect(row.created_at).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
+    expect(r.body.memory.created_at).toBe(`${String(row.created_at).replace(' ', 'T')}.000Z`);
+    const blob = row.hrr_vector as Uint8Array;
+    expect(blob.byteLength).toBe(8192);
+    expect(maxAngularError(bytesToPhases(blob), decode(f.vector_f64le_b64))).toBeLessThan(1e-9);
+    const names = db.query<{ name: string }, []>('SELECT e.name FROM entities e JOIN fact_entities fe ON fe.entity_id = e.entity_id WHERE fe.fact_id = 1 ORDER BY e.entity_id').all().map((e) => e.name);
+    expect(names).toEqual(f.entities);
+    const bank = db.query<{ vector: Uint8Array; dim: number; fact_count: number }, []>("SELECT vector, dim, fact_count FROM memory_banks WHERE bank_name = 'cat:project'").get();
+    expect(bank).toMatchObject({ dim: 1024, fact_count: 1 });
+    expect(maxAngularError(bytesToPhases(bank?.vector as Uint8Array), decode(f.vector_f64le_b64))).toBeLessThan(1e-9);
+    // The metadata is in the sidecar's own database, not in Hermes' file.
+    expect(JSON.stringify(db.query('SELECT * FROM facts').all())).not.toContain('"from"');
+    expect(t.deps.db.sqlite.query('SELECT fact_id, metadata FROM memory_fact_meta').all()).toEqual([{ fact_id: 1, metadata: '{"from":"test"}' }]);
+    // The agent finds it with its own query.
+    expect(agentSearch(db, 'who works at acme?').map((x) => x.fact_id)).toEqual([1]);
+    db.close();
+  });
+
+  test('an entity the agent already knows is reused (name ignoring case, or alias), not duplicated', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'memory_store.db');
+    const agent = openAsAgent(path);
+    agent.run("INSERT INTO entities (name, aliases) VALUES ('ALICE SMITH', ''), ('Robert', 'Bob,Bobby')");
+    agent.close();
+    const t = await app({ HOLOGRAPHIC_DB_PATH: path });
+    const r = await t.json<{ memory: Memory }>('POST', '/api/memory', { content: 'Alice Smith and "Bob" met "Carol" today' });
+    const db = raw(t);
+    const linked = db.query<{ entity_id: number; name: string }, []>(`SELECT e.entity_id, e.name FROM fact_entities fe JOIN entities e USING (entity_id) WHERE fe.fact_id = ${r.body.memory.id} ORDER BY e.entity_id`).all();
+    expect(linked).toEqual([{ entity_id: 1, name: 'ALICE SMITH' }, { entity_id: 2, name: 'Robert' }, { entity_id: 3, name: 'Carol' }]);
+    const vector = bytesToPhases(db.query<{ hrr_vector: Uint8Array }, []>(`SELECT hrr_vector FROM facts WHERE fact_id = ${r.body.memory.id}`).get()?.hrr_vector as Uint8Array);
+    // Encoded with the entities' stored names, in entity order, as the plugin reads them back.
+    expect(maxAngularError(vector, encodeFact('Alice Smith and "Bob" met "Carol" today', ['ALICE SMITH', 'Robert', 'Carol']))).toBe(0);
+    db.close();
+  });
+});
+
+test('a file that is not a SQLite database stops start-up with a line naming it', async () => {
+  const dir = tempDir();
+  const path = join(dir, 'memory_store.db');
+  await Bun.write(path, 'this is not a database, just text that is long enough to fill a header '.repeat(20));
+  await expect(makeTestApp({ env: { MEMORY_BACKEND: 'holographic', HOLOGRAPHIC_DB_PATH: path } })).rejects.toThrow(/Cannot open the holographic memory file .*memory_store\.db \(HOLOGRAPHIC_DB_PATH\): .*not a database/);
+});
+
+describe('a file the agent wrote', () => {
+  async function agentFile(): Promise<{ t: TestApp; path: string }> {
+    const dir = tempDir();
+    const path = join(dir, 'memory_store.db');
+    const agent = openAsAgent(path);
+    const [f0, f1, f2] = reference.facts as { content: string; entities: string[]; vector_f64le_b64: string }[];
+    agentAddFact(agent, { content: f0!.content, category: 'project', tags: 'acme, falcon', entities: f0!.entities, vector: Buffer.from(f0!.vector_f64le_b64, 'base64') });
+    agentAddFact(agent, { content: f1!.content, category: 'people', entities: f1!.entities, vector: float32Blob(decode(f1!.vector_f64le_b64)) });
+    agentAddFact(agent, { content: f2!.content, category: 'user_pref', tags: 'ui', vector: null });
+    agent.run("UPDATE facts SET trust_score = 0.9 WHERE fact_id = 3");
+    agent.close();
+    return { t: await app({ HOLOGRAPHIC_DB_PATH: path }), path };
+  }
+
+  test('is listed, searched and ranked: float64, float32 and missing vectors, hand-written tags', async () => {
+    const { t } = await agentFile();
+    const list = await t.json<{ memories: Memory[]; total: number }>('GET', '/api/memory');
+    expect(list.body.total).toBe(3);
+    expect(list.body.memories.map((m) => [m.id, m.category, m.tags, m.importance])).toEqual([
+      ['3', 'user_pref', ['ui'], 0.9], ['2', 'people', [], 0.5], ['1', 'project', ['acme', 'falcon'], 0.5],
+    ]);
+    const found = await t.json<{ results: Memory[] }>('POST', '/api/memory/search', { query: 'Python creator BDFL' });
+    expect(found.body.results.map((m) => m.id)).toEqual(['2']);
+    const tagged = await t.json<{ results: Memory[] }>('POST', '/api/memory/search', { query: 'acme', filters: { tags: ['falcon'] } });
+    expect(tagged.body.results.map((m) => m.id)).toEqual(['1']);
+    const noVector = await t.json<{ results: Memory[] }>('POST', '/api/memory/search', { query: 'dark mode editor' });
+    expect(noVector.body.results.map((m) => m.id)).toEqual(['3']);
+  });
+
+  test('writing to a category the agent banked rebuilds that bank once, then adds incrementally; the bank stays the bundle of its facts', async () => {
+    const { t, path } = await agentFile();
+    for (let i = 0; i < 5; i++) expect((await t.json('POST', '/api/memory', { content: `Project note ${i} for Falcon`, category: 'project' })).status).toBe(201);
+    await t.json('DELETE', '/api/memory/1');
+    const stats = await t.json<{ bank_rebuilds: number }>('GET', '/api/memory/stats');
+    expect(stats.body.bank_rebuilds).toBe(1);
+    const db = new Database(path, { readonly: true });
+    const vectors = db.query<{ hrr_vector: Uint8Array }, []>("SELECT hrr_vector FROM facts WHERE category = 'project' ORDER BY fact_id").all().map((r) => bytesToPhases(r.hrr_vector));
+    const bank = db.query<{ vector: Uint8Array; fact_count: number }, []>("SELECT vector, fact_count FROM memory_banks WHERE bank_name = 'cat:project'").get();
+    expect(bank?.fact_count).toBe(5);
+    expect(maxAngularError(bytesToPhases(bank?.vector as Uint8Array), bundle(vectors))).toBeLessThan(1e-9);
+    db.close();
+    // The agent rebuilds it its way: the same vector, and our next write notices the bank changed.
+    const agent = openAsAgent(path);
+    agentRebuildBank(agent, 'project');
+    agent.close();
+    await t.json('POST', '/api/memory', { content: 'One more Falcon note', category: 'project' });
+    expect((await t.json<{ bank_rebuilds: number }>('GET', '/api/memory/stats')).body.bank_rebuilds).toBe(2);
+  });
+
+  test('deleting removes the fact, its links and its text from the index; the agent no longer finds it', async () => {
+    const { t, path } = await agentFile();
+    expect((await t.json('DELETE', '/api/memory/1')).status).toBe(200);
+    const db = openAsAgent(path);
+    expect(db.query('SELECT COUNT(*) AS n FROM fact_entities WHERE fact_id = 1').get()).toEqual({ n: 0 });
+    expect(agentSearch(db, 'acme')).toEqual([]);
+    db.run("INSERT INTO facts_fts(facts_fts) VALUES ('integrity-check')");
+    db.close();
+  });
+
+  test('the same content as an agent fact returns the agent’s fact', async () => {
+    const { t } = await agentFile();
+    const r = await t.json<{ duplicate: boolean; memory: Memory }>('POST', '/api/memory', { content: `  ${reference.facts[0]!.content}  ` });
+    expect(r.status).toBe(200);
+    expect(r.body.memory.id).toBe('1');
+  });
+});
+
+describe('holographic rules', () => {
+  test('search leaves out facts below trust 0.3 unless min_importance says otherwise; empty query lists them', async () => {
+    const t = await app();
+    await t.json('POST', '/api/memory', { content: 'low trust rumour about staging', importance: 0.2 });
+    expect((await t.json<{ total: number }>('POST', '/api/memory/search', { query: 'staging' })).body.total).toBe(0);
+    expect((await t.json<{ total: number }>('POST', '/api/memory/search', { query: 'staging', filters: { min_importance: 0.1 } })).body.total).toBe(1);
+    expect((await t.json<{ total: number }>('POST', '/api/memory/search', { query: '' })).body.total).toBe(1);
+  });
+
+  test('metadata of a fact id is shown only for the content it was written for', async () => {
+    const t = await app();
+    await t.json('POST', '/api/memory', { content: 'first fact', metadata: { k: 1 } });
+    // As if memory_store.db had been replaced and fact 1 were now something else.
+    const db = new Database(t.config.memory.holographicDbPath);
+    db.run("UPDATE facts SET content = 'another fact' WHERE fact_id = 1");
+    db.close();
+    const list = await t.json<{ memories: Memory[] }>('GET', '/api/memory');
+    expect(list.body.memories[0]).toMatchObject({ content: 'another fact', metadata: {} });
+    await t.json('DELETE', '/api/memory/1');
+    expect(t.deps.db.sqlite.query('SELECT COUNT(*) AS n FROM memory_fact_meta').get()).toEqual({ n: 0 });
+  });
+
+  test('a lock held longer than the busy timeout answers 503 memory_busy and writes nothing', async () => {
+    const dir = tempDir();
+    const own = openDatabase(join(dir, 'data'));
+    const path = join(dir, 'memory_store.db');
+    const service = new MemoryService(new HolographicBackend(path, own, { busyTimeoutMs: 50 }));
+    const holder = new Database(path);
+    holder.run('BEGIN IMMEDIATE');
+    const err = await service.create({ content: 'blocked', category: 'general', tags: [], importance: 0.5, metadata: {} }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 503, code: 'memory_busy' });
+    holder.run('ROLLBACK');
+    expect((await service.create({ content: 'unblocked', category: 'general', tags: [], importance: 0.5, metadata: {} })).status).toBe(201);
+    expect((await service.list({ limit: 10, offset: 0 })).memories.map((m) => m.content)).toEqual(['unblocked']);
+    holder.close();
+    service.backend.close();
+    own.close();
+  });
+});
+
+describe('concurrency and durability', () => {
+  test('the agent writing from another process at the same time: every write lands, nothing corrupts', async () => {
+    const t = await app();
+    const path = t.config.memory.holographicDbPath;
+    const agent = Bun.spawn(['bun', join(import.meta.dir, 'fakes/hermes-memory-agent.ts'), path, '150', 'shared'], { stdout: 'pipe', stderr: 'pipe' });
+    const peek = new Database(path, { readonly: true });
+    const agentFacts = () => (peek.query("SELECT COUNT(*) AS n FROM facts WHERE content LIKE 'agent fact%'").get() as { n: number }).n;
+    while (agentFacts() === 0 && agent.exitCode === null) await Bun.sleep(5);
+    const atStart = agentFacts();
+    const ours = 100;
+    for (let i = 0; i < ours; i++) {
+      const r = await t.json('POST', '/api/memory', { content: `sidecar fact ${i} about the staging cluster`, category: 'shared' });
+      expect(r.status).toBe(201);
+      await Bun.sleep(1);
+    }
+    // The agent wrote while we did: the two writers really overlapped.
+    expect(agentFacts()).toBeGreaterThan(atStart);
+    peek.close();
+    expect(await agent.exited).toBe(0);
+    const db = new Database(path);
+    expect(db.query('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
+    db.run("INSERT INTO facts_fts(facts_fts) VALUES ('integrity-check')");
+    expect(db.query("SELECT COUNT(*) AS n FROM facts WHERE category = 'shared'").get()).toEqual({ n: 150 + ours });
+    db.close();
+    const found = await t.json<{ total: number }>('POST', '/api/memory/search', { query: 'staging cluster' });
+    expect(found.body.total).toBe(150 + ours);
+    // Our next write sees the agent's last bank and rebuilds it: the bank is again the bundle of all of them.
+    await t.json('POST', '/api/memory', { content: 'after the race', category: 'shared' });
+    const check = new Database(path, { readonly: true });
+    const vectors = check.query<{ hrr_vector: Uint8Array }, []>("SELECT hrr_vector FROM facts WHERE category = 'shared' ORDER BY fact_id").all().map((r) => bytesToPhases(r.hrr_vector));
+    const bank = check.query<{ vector: Uint8Array; fact_count: number }, []>("SELECT vector, fact_count FROM memory_banks WHERE bank_name = 'cat:shared'").get();
+    expect(bank?.fact_count).toBe(151 + ours);
+    expect(maxAngularError(bytesToPhases(bank?.vector as Uint8Array), bundle(vectors))).toBeLessThan(1e-9);
+    check.close();
+  }, 60_000);
+
+  test('a file written by the sidecar is read back by a fresh process', async () => {
+    const t = await app();
+    await t.json('POST', '/api/memory', { content: 'Durable fact about Kafka retention', metadata: { keep: true } });
+    await t.json('POST', '/api/memory', { content: 'Second durable fact' });
+    const out = await reopen('holographic', t.config.dataDir, t.config.memory.holographicDbPath, 'kafka');
+    expect(out.list.total).toBe(2);
+    expect(out.list.items.map((m) => m.content)).toEqual(['Second durable fact', 'Durable fact about Kafka retention']);
+    expect(out.search.items.map((m) => [m.content, m.metadata])).toEqual([['Durable fact about Kafka retention', { keep: true }]]);
+  }, 30_000);
+});
+
+describe('FTS variants of the file', () => {
+  for (const variant of ['standalone', 'external'] as const) {
+    test(`${variant} index without triggers is kept in step by the sidecar`, async () => {
+      const dir = tempDir();
+      const path = join(dir, 'memory_store.db');
+      const ddl = variant === 'standalone' ? 'USING fts5(content, tags)' : 'USING fts5(content, tags, content=facts, content_rowid=fact_id)';
+      const schema = PLUGIN_SCHEMA.replace(/USING fts5\(content, tags, content=facts, content_rowid=fact_id\)/, ddl).replace(/CREATE TRIGGER[\s\S]*?END;/g, '');
+      openAsAgent(path, { schema }).close();
+      const t = await app({ HOLOGRAPHIC_DB_PATH: path });
+      expect((await t.json<{ fts_sync: string }>('GET', '/api/memory/stats')).body.fts_sync).toBe(variant);
+      const a = await t.json<{ memory: Memory }>('POST', '/api/memory', { content: 'zebra crossing near the office' });
+      await t.json('POST', '/api/memory', { content: 'zebra stripes' });
+      expect((await t.json<{ total: number }>('POST', '/api/memory/search', { query: 'zebra' })).body.total).toBe(2);
+      await t.json('DELETE', `/api/memory/${a.body.memory.id}`);
+      expect((await t.json<{ results: Memory[] }>('POST', '/api/memory/search', { query: 'zebra' })).body.results.map((m) => m.content)).toEqual(['zebra stripes']);
+      const db = new Database(path);
+      db.run("INSERT INTO facts_fts(facts_fts) VALUES ('integrity-check')");
+      expect(db.query("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'trigger'").get()).toEqual({ n: 0 });
+      db.close();
+    });
+  }
+});

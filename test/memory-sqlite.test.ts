@@ -1,0 +1,101 @@
+/**
+ * MEMORY_BACKEND=sqlite beyond the shared contract: the FTS5 index follows every change, the ranking
+ * is the documented mix of bm25 and importance, a second process can write the same database, and a
+ * fresh process reads what an earlier one wrote.
+ */
+import { afterEach, expect, test } from 'bun:test';
+import { Database } from 'bun:sqlite';
+import { join } from 'node:path';
+import { reopen } from './helpers/memory-reopen';
+import { makeTestApp, tempDir, type TestApp } from './helpers/app';
+import { openDatabase } from '../src/db';
+import { SqliteBackend } from '../src/modules/memory/sqlite-store';
+
+type Memory = { id: string; content: string; importance: number; score: number; metadata: Record<string, unknown> };
+
+const apps: TestApp[] = [];
+afterEach(() => {
+  for (const a of apps.splice(0)) a.close();
+});
+async function app(): Promise<TestApp> {
+  const t = await makeTestApp({ env: { MEMORY_BACKEND: 'sqlite' } });
+  apps.push(t);
+  return t;
+}
+
+test('score = 0.7·s/(1+s) + 0.3·importance with s = −bm25, computed in SQL, best first', async () => {
+  const t = await app();
+  await t.json('POST', '/api/memory', { content: 'zebra zebra zebra crossing', importance: 0.3 });
+  await t.json('POST', '/api/memory', { content: 'a zebra among many other animals in the park', importance: 0.9 });
+  for (let i = 0; i < 6; i++) await t.json('POST', '/api/memory', { content: `unrelated filler text number ${i}`, importance: 0.5 });
+  const r = await t.json<{ results: Memory[] }>('POST', '/api/memory/search', { query: 'zebra' });
+  const bm25 = t.deps.db.sqlite
+    .query<{ content: string; b: number }, []>(`SELECT m.content, bm25(memories_fts) AS b FROM memories_fts JOIN memories m ON m.seq = memories_fts.rowid WHERE memories_fts MATCH '"zebra"'`)
+    .all();
+  const expected = bm25.map((x) => {
+    const imp = x.content.startsWith('zebra') ? 0.3 : 0.9;
+    return { content: x.content, score: 0.7 * (-x.b / (1 - x.b)) + 0.3 * imp };
+  }).sort((a, b) => b.score - a.score);
+  expect(r.body.results.map((m) => m.content)).toEqual(expected.map((e) => e.content));
+  r.body.results.forEach((m, i) => expect(m.score).toBeCloseTo(expected[i]!.score, 12));
+});
+
+test('the FTS index stays in step through adds and deletes (integrity-check), deleted text is never found', async () => {
+  const t = await app();
+  const ids: string[] = [];
+  for (let i = 0; i < 40; i++) ids.push((await t.json<{ memory: Memory }>('POST', '/api/memory', { content: `entry ${i} keyword${i % 4}`, tags: [`t${i % 3}`] })).body.memory.id);
+  for (const id of ids.filter((_, i) => i % 2 === 0)) expect((await t.json('DELETE', `/api/memory/${id}`)).status).toBe(200);
+  t.deps.db.sqlite.run("INSERT INTO memories_fts(memories_fts) VALUES ('integrity-check')");
+  expect((await t.json<{ total: number }>('POST', '/api/memory/search', { query: 'keyword0' })).body.total).toBe(0);
+  expect((await t.json<{ total: number }>('POST', '/api/memory/search', { query: 'keyword1' })).body.total).toBe(10);
+  expect((await t.json<{ total: number }>('POST', '/api/memory/search', { query: 't1' })).body.total).toBe(7);
+});
+
+test('refuses to start without its FTS index (the custom migration), with a clear message', () => {
+  const sqlite = new Database(':memory:');
+  expect(() => new SqliteBackend({ sqlite, db: null as never, path: ':memory:', instanceId: 'x', close: () => sqlite.close() })).toThrow(/memories_fts is missing/);
+});
+
+test('another process writing the same database at the same time: every write lands once', async () => {
+  const dir = tempDir();
+  const dataDir = join(dir, 'data');
+  const own = openDatabase(dataDir);
+  const store = new SqliteBackend(own);
+  const code = `
+    import { openDatabase } from ${JSON.stringify(join(import.meta.dir, '../src/db'))};
+    import { SqliteBackend } from ${JSON.stringify(join(import.meta.dir, '../src/modules/memory/sqlite-store'))};
+    const db = openDatabase(${JSON.stringify(dataDir)});
+    const s = new SqliteBackend(db);
+    for (let i = 0; i < 300; i++) {
+      await s.add({ content: 'shared ' + (i % 150), category: 'other', tags: [], importance: 0.5, metadata: {} });
+      await s.add({ content: 'theirs ' + i, category: 'other', tags: [], importance: 0.5, metadata: {} });
+      if (i % 10 === 0) await Bun.sleep(1);
+    }
+    db.close();`;
+  const other = Bun.spawn(['bun', '-e', code], { stdout: 'pipe', stderr: 'pipe' });
+  const theirs = () => (own.sqlite.query("SELECT COUNT(*) AS n FROM memories WHERE content LIKE 'theirs %'").get() as { n: number }).n;
+  while (theirs() === 0 && other.exitCode === null) await Bun.sleep(2);
+  const atStart = theirs();
+  for (let i = 0; i < 300; i++) {
+    await store.add({ content: `shared ${i % 150}`, category: 'mine', tags: [], importance: 0.5, metadata: {} });
+    if (i % 10 === 0) await Bun.sleep(1);
+  }
+  // The other process wrote while we did: the writers really overlapped.
+  expect(theirs()).toBeGreaterThan(atStart);
+  expect(await other.exited).toBe(0);
+  const all = await store.list({ limit: 1000, offset: 0 });
+  expect(all.total).toBe(450);
+  expect(new Set(all.items.map((m) => m.content)).size).toBe(450);
+  own.sqlite.run("INSERT INTO memories_fts(memories_fts) VALUES ('integrity-check')");
+  expect(own.sqlite.query('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
+  own.close();
+}, 60_000);
+
+test('a database written by the sidecar is read back by a fresh process', async () => {
+  const t = await app();
+  await t.json('POST', '/api/memory', { content: 'Durable fact about Kafka retention', metadata: { keep: true } });
+  await t.json('POST', '/api/memory', { content: 'Second durable fact' });
+  const out = await reopen('sqlite', t.config.dataDir, '', 'kafka');
+  expect(out.list.items.map((m) => m.content)).toEqual(['Second durable fact', 'Durable fact about Kafka retention']);
+  expect(out.search.items.map((m) => [m.content, m.metadata])).toEqual([['Durable fact about Kafka retention', { keep: true }]]);
+}, 30_000);
