@@ -1,0 +1,161 @@
+/**
+ * Durability: the built binary under concurrent write load (memories, tasks, escrow) is killed with
+ * SIGKILL at a random moment, restarted on the same data, and every acknowledged write must be there,
+ * with no half-applied transition. Several rounds on the same data dir.
+ */
+import { beforeAll, describe, expect, test } from 'bun:test';
+import { Database } from 'bun:sqlite';
+import { join } from 'node:path';
+import { toBaseUnits } from '../../src/lib/money';
+import { closedUrl, tempDir } from '../helpers/app';
+import { ensureBinary, startBinary, type RunningBinary } from '../helpers/binary';
+
+const ROUNDS = Number(process.env.DURABILITY_ROUNDS ?? 4);
+const WRITERS = 8;
+
+type TaskState = 'Open' | 'InProgress' | 'Completed';
+type EscrowState = 'locked' | 'released' | 'refunded';
+const TASK_ORDER: TaskState[] = ['Open', 'InProgress', 'Completed'];
+
+interface Acked {
+  memories: Map<string, string>; // id → content
+  tasks: Map<string, TaskState>;
+  escrows: Map<string, EscrowState>;
+}
+
+let binary = '';
+beforeAll(async () => {
+  binary = await ensureBinary();
+}, 120_000);
+
+async function post(base: string, path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** One writer: a loop of creates and transitions, recording only what was acknowledged. */
+async function writer(base: string, acked: Acked, tag: string, stop: { now: boolean }): Promise<void> {
+  let n = 0;
+  while (!stop.now) {
+    n++;
+    try {
+      const op = n % 3;
+      if (op === 0) {
+        const content = `durable fact ${tag}-${n} ${crypto.randomUUID()}`;
+        const r = await post(base, '/api/memory', { content, category: 'durability', importance: 0.7 });
+        if (r.status === 201) acked.memories.set(String((r.body.memory as { id: string }).id), content);
+      } else if (op === 1) {
+        const r = await post(base, '/api/tasks', { title: `task ${tag}-${n}`, description: 'durability' });
+        if (r.status !== 201) continue;
+        const id = String(r.body.task_id);
+        acked.tasks.set(id, 'Open');
+        if ((await post(base, `/api/tasks/${id}/claim`, { agent_name: tag })).status === 200) acked.tasks.set(id, 'InProgress');
+        else continue;
+        if ((await post(base, `/api/tasks/${id}/complete`, { agent_name: tag, result: 'ok' })).status === 200) acked.tasks.set(id, 'Completed');
+      } else {
+        const r = await post(base, '/api/wallet/escrow', { task_id: `t-${tag}-${n}`, amount: '1.25', gaze_required: false });
+        if (r.status !== 201) continue;
+        const id = String(r.body.escrow_id);
+        acked.escrows.set(id, 'locked');
+        const release = n % 2 === 0;
+        const t = release
+          ? await post(base, '/api/wallet/escrow/release', { escrow_id: id, recipient: 'agent-b' })
+          : await post(base, `/api/wallet/escrow/${id}/refund`, {});
+        if (t.status === 200) acked.escrows.set(id, release ? 'released' : 'refunded');
+      }
+    } catch {
+      // The kill cut this request: it was never acknowledged.
+    }
+  }
+}
+
+async function listAll(base: string, path: string, key: string): Promise<Record<string, unknown>[]> {
+  const out: Record<string, unknown>[] = [];
+  for (let offset = 0; ; offset += 100) {
+    const res = await fetch(`${base}${path}${path.includes('?') ? '&' : '?'}limit=100&offset=${offset}`);
+    const body = (await res.json()) as Record<string, unknown>;
+    const page = body[key] as Record<string, unknown>[];
+    out.push(...page);
+    if (page.length < 100) return out;
+  }
+}
+
+async function verify(run: RunningBinary, acked: Acked, dataDir: string): Promise<void> {
+  const memories = new Map((await listAll(run.base, '/api/memory?category=durability', 'memories')).map((m) => [String(m.id), String(m.content)]));
+  for (const [id, content] of acked.memories) expect([id, memories.get(id)]).toEqual([id, content]);
+
+  for (const [id, state] of acked.tasks) {
+    const t = (await (await fetch(`${run.base}/api/tasks/${id}`)).json()) as Record<string, unknown>;
+    const now = t.status as TaskState;
+    // A transition in flight at the kill may have landed unacknowledged: never less than acknowledged.
+    expect([id, TASK_ORDER.indexOf(now) >= TASK_ORDER.indexOf(state)]).toEqual([id, true]);
+    if (now === 'InProgress') expect(t.claimed_at && t.agent).toBeTruthy();
+    if (now === 'Completed') expect(t.completed_at && t.completed_by && t.claimed_at).toBeTruthy();
+    if (now === 'Open') expect(t.claimed_at ?? null).toBeNull();
+  }
+
+  const escrows = new Map((await listAll(run.base, '/api/wallet/escrow', 'escrows')).map((e) => [String(e.escrow_id), e]));
+  for (const [id, state] of acked.escrows) {
+    const e = escrows.get(id);
+    expect(e === undefined ? `${id} missing` : 'present').toBe('present');
+    const now = e!.status as EscrowState;
+    if (state !== 'locked') expect([id, now]).toEqual([id, state]);
+    else expect(['locked', 'released', 'refunded']).toContain(now);
+    if (now === 'released') expect(e!.released_at).toBeTruthy();
+    if (now === 'refunded') expect(e!.refunded_at).toBeTruthy();
+  }
+
+  // Derived numbers agree with the rows they summarise: escrow totals, task stats.
+  const overview = (await (await fetch(`${run.base}/api/wallet`)).json()) as { escrow: Record<string, string | number> };
+  const sums: Record<string, bigint> = { locked: 0n, released: 0n, refunded: 0n };
+  for (const e of escrows.values()) sums[String(e.status)] = (sums[String(e.status)] ?? 0n) + toBaseUnits(String(e.amount));
+  for (const status of ['locked', 'released', 'refunded']) expect([status, toBaseUnits(String(overview.escrow[status]))]).toEqual([status, sums[status]]);
+  expect(overview.escrow.count).toBe(escrows.size);
+  const stats = (await (await fetch(`${run.base}/api/tasks/stats`)).json()) as { total: number; by_status: Record<string, number> };
+  const tasks = await listAll(run.base, '/api/tasks', 'tasks');
+  expect(stats.total).toBe(tasks.length);
+  for (const [status, n] of Object.entries(stats.by_status)) expect([status, n]).toEqual([status, tasks.filter((t) => t.status === status).length]);
+
+  // Every escrow's status agrees with its event history: no status without its event, or the reverse.
+  const db = new Database(join(dataDir, 'optx-api.db'), { readonly: true });
+  try {
+    expect(db.query('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
+    const rows = db.query<{ id: string; status: string; events: number; last: string }, []>(
+      `SELECT e.id, e.status, COUNT(v.id) AS events,
+              (SELECT to_status FROM escrow_events WHERE escrow_id = e.id ORDER BY id DESC LIMIT 1) AS last
+       FROM escrows e JOIN escrow_events v ON v.escrow_id = e.id GROUP BY e.id`,
+    ).all();
+    expect(rows.length).toBe(escrows.size);
+    for (const r of rows) expect([r.id, r.last, r.events]).toEqual([r.id, r.status, r.status === 'locked' ? 1 : 2]);
+  } finally {
+    db.close();
+  }
+}
+
+describe('durability under kill -9', () => {
+  test(`${ROUNDS} rounds of write load, SIGKILL, restart, verify`, async () => {
+    const dir = tempDir('optx-dur-');
+    const env = { HERMES_HOME: join(dir, 'home'), OPTX_DATA_DIR: join(dir, 'data'), HERMES_AGENT_URL: await closedUrl() };
+    const acked: Acked = { memories: new Map(), tasks: new Map(), escrows: new Map() };
+    for (let round = 0; round < ROUNDS; round++) {
+      const run = await startBinary(binary, env);
+      const stop = { now: false };
+      const writers = Array.from({ length: WRITERS }, (_, w) => writer(run.base, acked, `r${round}w${w}`, stop));
+      await Bun.sleep(300 + Math.random() * 1200);
+      run.proc.kill('SIGKILL');
+      await run.proc.exited;
+      stop.now = true;
+      await Promise.all(writers);
+      const again = await startBinary(binary, env);
+      try {
+        await verify(again, acked, env.OPTX_DATA_DIR);
+      } finally {
+        again.proc.kill('SIGTERM');
+        await again.proc.exited;
+      }
+    }
+    expect(acked.memories.size).toBeGreaterThan(0);
+    expect(acked.tasks.size).toBeGreaterThan(0);
+    expect(acked.escrows.size).toBeGreaterThan(0);
+  }, 120_000);
+});
