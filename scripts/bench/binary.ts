@@ -6,17 +6,19 @@
 import { existsSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { flag, fmt, median, ROOT, rssMb } from './lib';
+import { flag, fmt, median, report, ROOT, rssMb } from './lib';
 
 export interface BinaryResult {
   startMs: number;
   idleRssMb: number;
+  /** The part of RSS that is not the mapped executable (heap, JIT code, buffers). */
+  idleAnonMb: number;
   sizeMb: number;
 }
 
 const BINARY = join(ROOT, 'dist/hermes-optx-api');
 
-async function oneRun(port: number): Promise<{ startMs: number; rss: number }> {
+async function oneRun(port: number): Promise<{ startMs: number; rss: number; anon: number }> {
   const home = mkdtempSync(join(tmpdir(), 'optx-bench-bin-'));
   const t0 = performance.now();
   const proc = Bun.spawn([BINARY, '--host', '127.0.0.1', '--port', String(port)], {
@@ -39,9 +41,10 @@ async function oneRun(port: number): Promise<{ startMs: number; rss: number }> {
   }
   await Bun.sleep(2000); // settle: first probe done, JIT quiet
   const rss = await rssMb(proc.pid);
+  const anon = await rssMb(proc.pid, 'RssAnon');
   proc.kill('SIGTERM');
   await proc.exited;
-  return { startMs, rss };
+  return { startMs, rss, anon };
 }
 
 export async function runBinaryBench(runs = 5): Promise<BinaryResult> {
@@ -51,12 +54,14 @@ export async function runBinaryBench(runs = 5): Promise<BinaryResult> {
   }
   const starts: number[] = [];
   const rss: number[] = [];
+  const anon: number[] = [];
   for (let i = 0; i < runs; i++) {
     const r = await oneRun(18000 + Math.floor(Math.random() * 20000));
     starts.push(r.startMs);
     rss.push(r.rss);
+    anon.push(r.anon);
   }
-  return { startMs: median(starts), idleRssMb: median(rss), sizeMb: statSync(BINARY).size / 1024 / 1024 };
+  return { startMs: median(starts), idleRssMb: median(rss), idleAnonMb: median(anon), sizeMb: statSync(BINARY).size / 1024 / 1024 };
 }
 
 if (import.meta.main) {
@@ -65,4 +70,7 @@ if (import.meta.main) {
   console.log(`  start → first healthy /health  ${fmt(r.startMs, 1)} ms (median)   target < 200 ms`);
   console.log(`  idle RSS                       ${fmt(r.idleRssMb, 1)} MB   target < 60 MB`);
   console.log(`  size                           ${fmt(r.sizeMb, 1)} MB`);
+  report({ area: 'binary', metric: 'start → first healthy /health (fresh data dir)', value: `${fmt(r.startMs, 1)} ms`, target: '< 200 ms', ok: r.startMs < 200 });
+  report({ area: 'binary', metric: 'idle RSS (of which anonymous)', value: `${fmt(r.idleRssMb, 1)} MB (${fmt(r.idleAnonMb, 1)} MB)`, target: '< 60 MB', ok: r.idleRssMb < 60 });
+  report({ area: 'binary', metric: 'size', value: `${fmt(r.sizeMb, 1)} MB` });
 }

@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeHermes, type FakeHermes, type HermesVersion } from '../../test/fakes/hermes';
 import { parseSse } from '../../src/lib/sse';
+import { report } from './lib';
 
 const MAX_HTTP_REQUESTS = '4096';
 if (process.env.BUN_CONFIG_MAX_HTTP_REQUESTS !== MAX_HTTP_REQUESTS) {
@@ -165,6 +166,9 @@ async function ttfb(version: HermesVersion): Promise<void> {
     const path = version === '0.17' ? 'native session stream (0.17)' : 'chat-completions fallback (0.12)';
     console.log(`TTFB ${path}, ${SAMPLES} samples, tokens ${GAP_MS} ms apart: direct ${m('direct')}, through the sidecar ${m('sidecar')} `
       + `→ added median ${(median(times.sidecar) - median(times.direct)).toFixed(3)} ms; a bare pass-through proxy adds ${(median(times.bare) - median(times.direct)).toFixed(3)} ms`);
+    const added = median(times.sidecar) - median(times.direct);
+    const bareAdded = median(times.bare) - median(times.direct);
+    report({ area: 'chat', metric: `time to first content, ${path}: added by the sidecar (a bare proxy hop adds ${bareAdded.toFixed(2)} ms)`, value: `${added.toFixed(2)} ms`, target: '< 1 ms', ok: added < 1 });
   } finally {
     await bare.stop();
     await sidecar.stop();
@@ -212,6 +216,7 @@ async function openStreams(): Promise<void> {
     const errors = results.filter((ok) => !ok).length;
     console.log(`${STREAMS} concurrent streams (${TOKENS} tokens, ${TOKEN_MS} ms apart): ${maxOpen} open at once, ${errors} errors/wrong texts, `
       + `${((performance.now() - t0) / 1000).toFixed(1)} s; sidecar RSS idle ${idle.toFixed(1)} MB, peak ${peak.toFixed(1)} MB`);
+    report({ area: 'chat', metric: `${STREAMS} concurrent streams: peak RSS, errors`, value: `${peak.toFixed(0)} MB, ${errors} errors (${maxOpen} open at once)`, target: '< 200 MB, 0 errors', ok: peak < 200 && errors === 0 && maxOpen === STREAMS });
   } finally {
     await sidecar.stop();
     await fake.stop();

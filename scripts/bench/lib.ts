@@ -54,14 +54,28 @@ export function percentile(xs: number[], p: number): number {
 
 export const fmt = (n: number, digits = 2) => n.toFixed(digits);
 
-/** RSS of a process in MB, from /proc (Linux). */
-export async function rssMb(pid: number): Promise<number> {
+/** RSS of a process in MB, from /proc (Linux); `field` RssAnon gives the part that is not mapped files. */
+export async function rssMb(pid: number, field: 'VmRSS' | 'RssAnon' = 'VmRSS'): Promise<number> {
   const status = await Bun.file(`/proc/${pid}/status`).text();
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  const kb = Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
   return kb / 1024;
 }
 
 export function flag(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+export interface BenchRow {
+  area: string;
+  metric: string;
+  value: string;
+  target?: string;
+  /** Whether the target is met; absent for figures without a target. */
+  ok?: boolean;
+}
+
+/** One machine-readable line per figure; `bun run bench` collects them into docs/benchmarks.md. */
+export function report(row: BenchRow): void {
+  console.log(`BENCH_ROW ${JSON.stringify(row)}`);
 }

@@ -22,7 +22,7 @@ import { HolographicBackend } from '../../src/modules/memory/holographic';
 import { MemoryService } from '../../src/modules/memory/service';
 import { SqliteBackend } from '../../src/modules/memory/sqlite-store';
 import type { MemoryBackend } from '../../src/modules/memory/store';
-import { fmt, percentile } from './lib';
+import { fmt, percentile, report } from './lib';
 
 const { values } = parseArgs({
   options: {
@@ -156,4 +156,6 @@ for (const name of values.backends.split(',')) {
   const last = results[results.length - 1] as Result;
   const target = TARGETS[name] as { search: number; insert: number };
   console.log(`${name.padEnd(12)} at ${last.size}: search p50 ${fmt(last.searchP50)} ms (target < ${target.search}), insert ${fmt(last.insertPerS, 0)}/s (target ≥ ${target.insert})`);
+  report({ area: 'memory', metric: `${name} insert/s at ${results.map((r) => r.size).join(' / ')}`, value: results.map((r) => fmt(r.insertPerS, 0)).join(' / '), target: `≥ ${target.insert}/s at the largest`, ok: last.insertPerS >= target.insert });
+  report({ area: 'memory', metric: `${name} search p50 at ${results.map((r) => r.size).join(' / ')}`, value: `${results.map((r) => fmt(r.searchP50)).join(' / ')} ms`, target: `< ${target.search} ms at the largest`, ok: last.searchP50 < target.search });
 }

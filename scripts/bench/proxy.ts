@@ -7,7 +7,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { flag, fmt, median, spawnWithPort, type Child } from './lib';
+import { flag, fmt, median, report, spawnWithPort, type Child } from './lib';
 
 export interface ProxyResult {
   directMs: number;
@@ -108,4 +108,8 @@ if (import.meta.main) {
   console.log(`  added by sidecar           ${fmt(r.addedMs, 3)} ms (raw passthrough adds ${fmt(r.rawAddedMs, 3)} ms)   target ≤ 0.3 ms`);
   console.log(`  throughput @50             direct ${fmt(r.directRps, 0)}/s | raw ${fmt(r.rawRps, 0)}/s | sidecar ${fmt(r.sidecarRps, 0)}/s`);
   console.log(`  sidecar / raw throughput   ${fmt(r.ratioToRaw * 100, 1)} %   target ≥ 80 %`);
+  report({ area: 'proxy', metric: 'median latency direct / raw passthrough / sidecar', value: `${fmt(r.directMs, 3)} / ${fmt(r.rawMs, 3)} / ${fmt(r.sidecarMs, 3)} ms` });
+  report({ area: 'proxy', metric: 'added latency (sidecar − direct), sequential', value: `${fmt(r.addedMs, 3)} ms`, target: '≤ 0.3 ms', ok: r.addedMs <= 0.3 });
+  report({ area: 'proxy', metric: 'throughput at concurrency 50, direct / raw / sidecar', value: `${fmt(r.directRps, 0)} / ${fmt(r.rawRps, 0)} / ${fmt(r.sidecarRps, 0)} req/s` });
+  report({ area: 'proxy', metric: 'sidecar throughput / raw Bun.serve passthrough', value: `${fmt(r.ratioToRaw * 100, 1)} %`, target: '≥ 80 %', ok: r.ratioToRaw >= 0.8 });
 }

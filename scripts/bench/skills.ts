@@ -7,6 +7,7 @@
  *
  *   bun scripts/bench/skills.ts [--skills 2000] [--categories 20] [--rounds 5] [--warm 500]
  */
+import { report } from './lib';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,6 +112,9 @@ try {
   index.list({ offset: 0 });
   const warm = Array.from({ length: WARM }, () => time(() => index.list({ offset: 0 })));
   console.log(`warm  (nothing changed)  ${stats(warm)}`);
+  const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+  report({ area: 'skills', metric: `list ${listed} skills, cold (every file read and parsed)`, value: `${mid(cold).toFixed(1)} ms`, target: '< 50 ms', ok: mid(cold) < 50 });
+  report({ area: 'skills', metric: `list ${listed} skills, warm`, value: `${mid(warm).toFixed(3)} ms`, target: '< 2 ms', ok: mid(warm) < 2 });
   const filtered = Array.from({ length: WARM }, (_, i) => time(() => index.list({ search: `task ${i % 50}`, offset: 0 })));
   console.log(`warm  (search filter)    ${stats(filtered)}`);
   // What the once-a-second SKILL.md recheck saves: stat'ing every file on every request instead.

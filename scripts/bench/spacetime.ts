@@ -5,6 +5,7 @@
  *
  *   bun scripts/bench/spacetime.ts [--calls 2000] [--rows 5000] [--concurrency 8]
  */
+import { report } from './lib';
 import { parseArgs } from 'node:util';
 import { SpacetimeClient } from '../../src/spacetime/client';
 import { literal } from '../../src/spacetime/sql';
@@ -34,6 +35,7 @@ async function measure(name: string, n: number, op: (i: number) => Promise<unkno
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => (latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0).toFixed(2);
   console.log(`${name.padEnd(34)} ${n.toString().padStart(6)} ops  ${(n / total).toFixed(0).padStart(6)} ops/s  p50 ${pct(0.5)} ms  p99 ${pct(0.99)} ms`);
+  report({ area: 'spacetimedb', metric: `${name} (client + fake)`, value: `${(n / total).toFixed(0)} ops/s, p50 ${pct(0.5)} ms` });
 }
 
 const fake = startFakeSpacetime();

@@ -21,7 +21,7 @@ import { silentLogger } from '../../src/lib/log';
 import { newId } from '../../src/lib/ids';
 import { isoNow } from '../../src/lib/time';
 import type { NewTask } from '../../src/modules/tasks/store';
-import { fmt, median, percentile, spawnWithPort } from './lib';
+import { fmt, median, percentile, report, spawnWithPort } from './lib';
 
 const { values } = parseArgs({
   options: {
@@ -149,6 +149,8 @@ try {
   else console.log(`  ${fmt(run.pairsPerCpuSecond, 0)} pairs per CPU-second of this process (load average ${loadavg()[0]?.toFixed(1)})`);
   const completed = (await send('GET', '/api/tasks/stats')).body as { by_status: { Completed: number } };
   console.log(`  stats agree: ${completed.by_status.Completed} Completed = ${run.pairs} + warm-up pairs`);
+  report({ area: 'tasks', metric: `claim+complete pairs/s, ${AGENTS} agents (${how})`, value: fmt(run.pairsPerSecond, 0), target: '≥ 2,000', ok: run.pairsPerSecond >= 2000 });
+  report({ area: 'tasks', metric: 'double claims', value: String(run.doubles), target: '0', ok: run.doubles === 0 });
   if (stopServer) await stopServer();
   else local.close();
 
@@ -171,6 +173,7 @@ try {
   for (const path of ['/api/tasks', '/api/tasks?status=Open', '/api/tasks?status=InProgress&offset=5000', '/api/tasks?agent=agent-7&limit=20', '/api/tasks/stats']) {
     const l = await latency(big.send, path, 300);
     console.log(`  GET ${path.padEnd(42)} p50 ${fmt(l.p50)} ms  p99 ${fmt(l.p99)} ms`);
+    report({ area: 'tasks', metric: `GET ${path} p50 with ${TASKS} tasks`, value: `${fmt(l.p50)} ms`, target: '< 5 ms', ok: l.p50 < 5 });
   }
   big.close();
 } finally {

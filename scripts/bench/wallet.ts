@@ -7,6 +7,7 @@
  *    nodes that answer every HTTP request --delay ms late: a fetch must cost about one round trip,
  *    not the sum of its requests (Solana sends 3 requests per network, EVM chains one batch).
  */
+import { report } from './lib';
 import { getAddressDecoder } from '@solana/kit';
 import { makeTestApp } from '../../test/helpers/app';
 import { startFakeEvmRpc } from '../../test/fakes/evm-rpc';
@@ -78,6 +79,8 @@ function stats(ms: number[]) {
   }
   console.log(`GET /api/wallet from cache, ${ESCROWS} escrows (${Math.ceil(ESCROWS / 10)} expired), ${REQUESTS} requests:`);
   console.log(`  ${stats(times)}`);
+  const p50 = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)] as number;
+  report({ area: 'wallet', metric: `GET /api/wallet from cache (${ESCROWS} escrows), p50`, value: `${p50.toFixed(3)} ms`, target: '< 1 ms', ok: p50 < 1 });
 }
 
 // ---- 2. live fetch latency -----------------------------------------------------------------
@@ -98,6 +101,8 @@ function stats(ms: number[]) {
   console.log(`  ${stats(times)}`);
   console.log(`  HTTP requests per fetch: solana ${perFetch(mainnet.requests.length)}, solana devnet ${perFetch(devnet.requests.length)}, ethereum ${perFetch(evm.requests.length)} (batched), tempo ${perFetch(tempo.requests.length)} (batched)`);
   console.log(`  one round trip = ${DELAY_MS} ms; ${requests} requests one after the other would be ${requests * DELAY_MS} ms`);
+  const mean = times.reduce((a, b) => a + b, 0) / times.length;
+  report({ area: 'wallet', metric: `live balances, 4 chains, each RPC ${DELAY_MS} ms away (mean)`, value: `${mean.toFixed(1)} ms`, target: `one round trip (< ${2 * DELAY_MS} ms), not the sum (${requests * DELAY_MS} ms)`, ok: mean < 2 * DELAY_MS });
 }
 
 t.close();

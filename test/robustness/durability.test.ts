@@ -109,7 +109,7 @@ async function verify(run: RunningBinary, acked: Acked, dataDir: string): Promis
   const overview = (await (await fetch(`${run.base}/api/wallet`)).json()) as { escrow: Record<string, string | number> };
   const sums: Record<string, bigint> = { locked: 0n, released: 0n, refunded: 0n };
   for (const e of escrows.values()) sums[String(e.status)] = (sums[String(e.status)] ?? 0n) + toBaseUnits(String(e.amount));
-  for (const status of ['locked', 'released', 'refunded']) expect([status, toBaseUnits(String(overview.escrow[status]))]).toEqual([status, sums[status]]);
+  for (const status of ['locked', 'released', 'refunded']) expect([status, toBaseUnits(String(overview.escrow[status]))]).toEqual([status, sums[status] ?? 0n]);
   expect(overview.escrow.count).toBe(escrows.size);
   const stats = (await (await fetch(`${run.base}/api/tasks/stats`)).json()) as { total: number; by_status: Record<string, number> };
   const tasks = await listAll(run.base, '/api/tasks', 'tasks');

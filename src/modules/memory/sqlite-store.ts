@@ -25,6 +25,7 @@ export class SqliteBackend implements MemoryBackend {
   // Prepared once: the insert path is the hot one (drizzle would otherwise rebuild the SQL per call).
   private readonly byHash;
   private readonly insert;
+  private readonly page;
 
   constructor(private readonly own: DbHandle) {
     const fts = own.sqlite.query("SELECT 1 FROM sqlite_master WHERE name = 'memories_fts'").get();
@@ -46,6 +47,13 @@ export class SqliteBackend implements MemoryBackend {
       })
       .returning({ seq: memories.seq })
       .prepare();
+    const ph = (name: string) => sql.placeholder(name);
+    const pageOf = (where: SQL | undefined) => ({
+      rows: own.db.select().from(memories).where(where).orderBy(desc(memories.seq)).limit(ph('limit')).offset(ph('offset')).prepare(),
+      total: own.db.select({ n: count() }).from(memories).where(where).prepare(),
+    });
+    // GET /api/memory is a hot read: its two shapes (all, one category) are compiled once.
+    this.page = { all: pageOf(undefined), category: pageOf(eq(memories.category, ph('category'))) };
   }
 
   async add(m: NewMemory): Promise<AddResult> {
@@ -63,9 +71,9 @@ export class SqliteBackend implements MemoryBackend {
   }
 
   async list(o: ListOptions): Promise<Page<Memory>> {
-    const where = o.category === undefined ? undefined : eq(memories.category, o.category);
-    const rows = this.own.db.select().from(memories).where(where).orderBy(desc(memories.seq)).limit(o.limit).offset(o.offset).all();
-    const total = this.own.db.select({ n: count() }).from(memories).where(where).get()?.n ?? 0;
+    const q = o.category === undefined ? this.page.all : this.page.category;
+    const rows = q.rows.all({ limit: o.limit, offset: o.offset, category: o.category });
+    const total = q.total.get({ category: o.category })?.n ?? 0;
     return { items: rows.map(toMemory), total };
   }
 

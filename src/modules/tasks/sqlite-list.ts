@@ -1,60 +1,101 @@
 /**
- * GET /api/tasks on SQLite, fast with 100 000 tasks. The page is chosen from the indexes alone
- * (row id, priority, created_at), and only the rows of the page are read: sorting hundreds of whole
- * rows would read a table page for each. The agent filter (held by OR assigned to) is a UNION of
- * two index scans rather than an OR over the table.
+ * GET /api/tasks on SQLite, fast with 100 000 tasks and cheap per call. The page is chosen from the
+ * indexes alone (row id, priority, created_at), and only the rows of the page are read: sorting
+ * hundreds of whole rows would read a table page for each. The agent filter (held by OR assigned to)
+ * is a UNION of two index scans rather than an OR over the table. Every statement is compiled once per
+ * filter shape and reused: on a small queue compiling SQL cost more than running it.
  */
-import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
-import type { Db } from '../../db';
+import { and, eq, getTableName, sql } from 'drizzle-orm';
+import type { Statement } from 'bun:sqlite';
+import type { DbHandle } from '../../db';
 import { taskDependencies, tasks } from '../../db/schema';
 import type { Task } from './model';
 import type { Counters } from './sqlite-rows';
 import { rowToTask } from './sqlite-rows';
 import type { ListFilter } from './store';
 
-/** Ordering keys of the tasks matching `where`, from the index that serves the filter. */
-function keys(where: SQL[]): SQL {
-  const cond = where.length ? sql`WHERE ${and(...where)}` : sql``;
-  return sql`SELECT ${tasks}.rowid AS rid, ${tasks.priority} AS priority, ${tasks.createdAt} AS created_at FROM ${tasks} ${cond}`;
-}
+const FILTERS = [
+  ['status', tasks.status.name],
+  ['swarm_id', tasks.swarmId.name],
+  ['parent_task_id', tasks.parentTaskId.name],
+] as const;
 
-export function listTasks(db: Db, counters: Counters, f: ListFilter): { tasks: Task[]; total: number } {
-  const common: SQL[] = [];
-  if (f.status) common.push(eq(tasks.status, f.status));
-  if (f.swarm_id) common.push(eq(tasks.swarmId, f.swarm_id));
-  if (f.parent_task_id) common.push(eq(tasks.parentTaskId, f.parent_task_id));
-  const matches = f.agent ? sql`${keys([eq(tasks.agent, f.agent), ...common])} UNION ${keys([eq(tasks.assignedAgent, f.agent), ...common])}` : keys(common);
+type Params = Record<string, string | number>;
 
-  const page = db.all<{ rid: number }>(sql`SELECT rid FROM (${matches}) ORDER BY priority DESC, created_at, rid LIMIT ${f.limit} OFFSET ${f.offset}`).map((r) => r.rid);
-  const byRowId = new Map<number, (typeof rows)[number]>();
-  const rows = page.length ? db.select({ rid: sql<number>`${tasks}.rowid`, row: tasks }).from(tasks).where(inArray(sql`${tasks}.rowid`, page)).all() : [];
-  for (const r of rows) byRowId.set(r.rid, r);
-  const ordered = page.flatMap((rid) => {
-    const r = byRowId.get(rid);
-    return r ? [r.row] : [];
-  });
+export class TaskLister {
+  private readonly statements = new Map<string, { page: Statement; count: Statement }>();
+  private readonly byRowIds;
+  private readonly waitingOn;
 
-  // blocked_by only for tasks that still wait for something.
-  const waiting = ordered.filter((r) => r.unmetDeps > 0).map((r) => r.taskId);
-  const blocked = new Map<string, string[]>();
-  if (waiting.length) {
-    const edges = db
+  constructor(private readonly h: DbHandle, private readonly counters: Counters) {
+    const ph = (name: string) => sql.placeholder(name);
+    this.byRowIds = h.db
+      .select({ rid: sql<number>`${tasks}.rowid`, row: tasks })
+      .from(tasks)
+      .where(sql`${tasks}.rowid IN (SELECT value FROM json_each(${ph('rids')}))`)
+      .prepare();
+    // blocked_by: the unfinished dependencies of the page's waiting tasks.
+    this.waitingOn = h.db
       .select({ taskId: taskDependencies.taskId, dependsOn: taskDependencies.dependsOn })
       .from(taskDependencies)
       .innerJoin(tasks, eq(tasks.taskId, taskDependencies.dependsOn))
-      .where(and(inArray(taskDependencies.taskId, waiting), sql`${tasks.status} <> 'Completed'`))
-      .all();
-    for (const e of edges) blocked.set(e.taskId, [...(blocked.get(e.taskId) ?? []), e.dependsOn]);
+      .where(and(sql`${taskDependencies.taskId} IN (SELECT value FROM json_each(${ph('ids')}))`, sql`${tasks.status} <> 'Completed'`))
+      .prepare();
   }
 
-  // The counters know totals by status; anything narrower is counted over the same index scan.
-  let total: number;
-  if (!f.agent && !f.swarm_id && !f.parent_task_id) {
-    const c = counters.read();
-    total = f.status ? c.by_status[f.status] : c.total;
-  } else {
-    // (drizzle's db.get returns bun:sqlite rows as arrays; db.all gives objects.)
-    total = db.all<{ n: number }>(sql`SELECT count(*) AS n FROM (${matches})`)[0]?.n ?? 0;
+  list(f: ListFilter): { tasks: Task[]; total: number } {
+    const params: Params = { $limit: f.limit, $offset: f.offset };
+    const conds: string[] = [];
+    for (const [key, column] of FILTERS) {
+      const v = f[key];
+      if (v === undefined || v === null) continue;
+      conds.push(`${column} = $${key}`);
+      params[`$${key}`] = v;
+    }
+    if (f.agent) params.$agent = f.agent;
+    const { page, count } = this.statementsFor(conds, !!f.agent);
+
+    const rids = (page.all(params) as { rid: number }[]).map((r) => r.rid);
+    const rows = rids.length ? this.byRowIds.all({ rids: JSON.stringify(rids) }) : [];
+    const byRowId = new Map(rows.map((r) => [r.rid, r.row]));
+    const ordered = rids.flatMap((rid) => {
+      const r = byRowId.get(rid);
+      return r ? [r] : [];
+    });
+
+    const waiting = ordered.filter((r) => r.unmetDeps > 0).map((r) => r.taskId);
+    const blocked = new Map<string, string[]>();
+    if (waiting.length) {
+      for (const e of this.waitingOn.all({ ids: JSON.stringify(waiting) })) blocked.set(e.taskId, [...(blocked.get(e.taskId) ?? []), e.dependsOn]);
+    }
+
+    // The counters know totals by status; anything narrower is counted over the same index scan.
+    let total: number;
+    if (!f.agent && !f.swarm_id && !f.parent_task_id) {
+      const c = this.counters.read();
+      total = f.status ? c.by_status[f.status] : c.total;
+    } else {
+      const { $limit: _l, $offset: _o, ...filterParams } = params;
+      total = (count.get(filterParams) as { n: number } | null)?.n ?? 0;
+    }
+    return { tasks: ordered.map((r) => rowToTask(r, blocked.get(r.taskId) ?? [])), total };
   }
-  return { tasks: ordered.map((r) => rowToTask(r, blocked.get(r.taskId) ?? [])), total };
+
+  private statementsFor(conds: string[], byAgent: boolean) {
+    const key = `${conds.join(' AND ')}|${byAgent}`;
+    let s = this.statements.get(key);
+    if (!s) {
+      const keys = (extra: string | null) => {
+        const where = [...(extra ? [extra] : []), ...conds];
+        return `SELECT rowid AS rid, ${tasks.priority.name} AS priority, ${tasks.createdAt.name} AS created_at FROM ${getTableName(tasks)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
+      };
+      const matches = byAgent ? `${keys(`${tasks.agent.name} = $agent`)} UNION ${keys(`${tasks.assignedAgent.name} = $agent`)}` : keys(null);
+      s = {
+        page: this.h.sqlite.prepare(`SELECT rid FROM (${matches}) ORDER BY priority DESC, created_at, rid LIMIT $limit OFFSET $offset`),
+        count: this.h.sqlite.prepare(`SELECT count(*) AS n FROM (${matches})`),
+      };
+      this.statements.set(key, s);
+    }
+    return s;
+  }
 }

@@ -18,7 +18,7 @@ import { TRANSITIONS } from './state';
 import { ageSeconds, checkReferences, outsideReferences, type ClaimRequest, type Completion, type CompleteRequest, type ListFilter, type NewTask, type TaskStore, type Transition } from './store';
 import { Counters, newRow, rowToTask, type Countable, type TaskRow } from './sqlite-rows';
 import { GroupCommit } from './group-commit';
-import { listTasks } from './sqlite-list';
+import { TaskLister } from './sqlite-list';
 
 const ph = (name: string) => sql.placeholder(name);
 const [OPEN] = TRANSITIONS.claim.from;
@@ -29,11 +29,13 @@ export class SqliteTaskStore implements TaskStore {
   private readonly q;
   private readonly counters: Counters;
   private readonly writes: GroupCommit;
+  private readonly lister: TaskLister;
 
   constructor(private readonly h: DbHandle) {
     const { db } = h;
     this.writes = new GroupCommit(h.sqlite);
     this.counters = new Counters(db);
+    this.lister = new TaskLister(h, this.counters);
     this.q = {
       task: db.select().from(tasks).where(eq(tasks.taskId, ph('id'))).prepare(),
       depStatuses: db
@@ -134,7 +136,7 @@ export class SqliteTaskStore implements TaskStore {
 
   async list(f: ListFilter, now: string): Promise<{ tasks: Task[]; total: number }> {
     await this.expireLeases(now);
-    return listTasks(this.h.db, this.counters, f);
+    return this.lister.list(f);
   }
 
   async claim(id: string, req: ClaimRequest, now: string): Promise<Transition> {
