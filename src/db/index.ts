@@ -87,3 +87,24 @@ function statementCache(sqlite: Database): Pick<Database, 'prepare' | 'exec' | '
     close: sqlite.close.bind(sqlite),
   } as Pick<Database, 'prepare' | 'exec' | 'run' | 'transaction' | 'close'>;
 }
+
+/**
+ * Prepared statements built on first use: a store's constructor lists them all in one place, but
+ * building and compiling dozens of queries at start-up showed up as a tenth of the executable's
+ * start time. Each getter replaces itself with the statement the first time it is read.
+ */
+export function lazyStatements<T extends Record<string, () => unknown>>(makers: T): { readonly [K in keyof T]: ReturnType<T[K]> } {
+  const out = {} as { [K in keyof T]: ReturnType<T[K]> };
+  for (const key of Object.keys(makers) as (keyof T)[]) {
+    Object.defineProperty(out, key, {
+      configurable: true,
+      enumerable: true,
+      get() {
+        const value = (makers[key] as () => ReturnType<T[typeof key]>)();
+        Object.defineProperty(out, key, { value, enumerable: true });
+        return value;
+      },
+    });
+  }
+  return out;
+}

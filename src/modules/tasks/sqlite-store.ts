@@ -11,7 +11,7 @@
  * task for the answer, and `blocked_by` is only looked up for tasks that still wait (`unmet_deps`).
  */
 import { and, eq, getTableColumns, gt, inArray, isNull, lte, or, sql } from 'drizzle-orm';
-import type { DbHandle } from '../../db';
+import { lazyStatements, type DbHandle } from '../../db';
 import { taskDependencies, tasks } from '../../db/schema';
 import type { Task } from './model';
 import { TRANSITIONS } from './state';
@@ -36,27 +36,27 @@ export class SqliteTaskStore implements TaskStore {
     this.writes = new GroupCommit(h.sqlite);
     this.counters = new Counters(db);
     this.lister = new TaskLister(h, this.counters);
-    this.q = {
-      task: db.select().from(tasks).where(eq(tasks.taskId, ph('id'))).prepare(),
-      depStatuses: db
+    this.q = lazyStatements({
+      task: () => db.select().from(tasks).where(eq(tasks.taskId, ph('id'))).prepare(),
+      depStatuses: () => db
         .select({ taskId: taskDependencies.taskId, dependsOn: taskDependencies.dependsOn, status: tasks.status })
         .from(taskDependencies)
         .innerJoin(tasks, eq(tasks.taskId, taskDependencies.dependsOn))
         .where(eq(taskDependencies.taskId, ph('id')))
         .prepare(),
-      insertTask: db.insert(tasks).values(Object.fromEntries(Object.keys(getTableColumns(tasks)).map((k) => [k, sql`${ph(k)}`])) as unknown as typeof tasks.$inferInsert).prepare(),
-      insertEdge: db.insert(taskDependencies).values({ taskId: sql`${ph('taskId')}`, dependsOn: sql`${ph('dependsOn')}` }).prepare(),
-      dueLeases: db
+      insertTask: () => db.insert(tasks).values(Object.fromEntries(Object.keys(getTableColumns(tasks)).map((k) => [k, sql`${ph(k)}`])) as unknown as typeof tasks.$inferInsert).prepare(),
+      insertEdge: () => db.insert(taskDependencies).values({ taskId: sql`${ph('taskId')}`, dependsOn: sql`${ph('dependsOn')}` }).prepare(),
+      dueLeases: () => db
         .select({ taskId: tasks.taskId, agent: tasks.agent, unmetDeps: tasks.unmetDeps })
         .from(tasks)
         .where(and(eq(tasks.status, TRANSITIONS.expire.from[0]), lte(tasks.leaseExpiresAt, ph('now'))))
         .prepare(),
-      expire: db
+      expire: () => db
         .update(tasks)
         .set({ status: TRANSITIONS.expire.to[0], agent: null, claimedAt: null, leaseExpiresAt: null, updatedAt: sql`${tasks.leaseExpiresAt}` })
         .where(and(eq(tasks.taskId, ph('id')), eq(tasks.status, TRANSITIONS.expire.from[0]), lte(tasks.leaseExpiresAt, ph('now'))))
         .prepare(),
-      claim: db
+      claim: () => db
         .update(tasks)
         .set({ status: IN_PROGRESS, agent: sql`${ph('agent')}`, claimedAt: sql`${ph('now')}`, leaseExpiresAt: sql`${ph('lease')}`, updatedAt: sql`${ph('now')}` })
         .where(
@@ -71,7 +71,7 @@ export class SqliteTaskStore implements TaskStore {
         )
         .returning()
         .prepare(),
-      complete: db
+      complete: () => db
         .update(tasks)
         .set({ status: sql`${ph('to')}`, result: sql`${ph('result')}`, completedAt: sql`${ph('now')}`, completedBy: sql`${ph('agent')}`, leaseExpiresAt: null, updatedAt: sql`${ph('now')}` })
         .where(
@@ -84,29 +84,29 @@ export class SqliteTaskStore implements TaskStore {
         )
         .returning()
         .prepare(),
-      cancel: db
+      cancel: () => db
         .update(tasks)
         .set({ status: TRANSITIONS.cancel.to[0], cancelledAt: sql`${ph('now')}`, leaseExpiresAt: null, updatedAt: sql`${ph('now')}` })
         .where(and(eq(tasks.taskId, ph('id')), inArray(tasks.status, [...TRANSITIONS.cancel.from])))
         .returning()
         .prepare(),
-      dependents: db
+      dependents: () => db
         .select({ taskId: tasks.taskId, status: tasks.status, unmetDeps: tasks.unmetDeps, agent: tasks.agent, assignedAgent: tasks.assignedAgent, gazeRequired: tasks.gazeRequired })
         .from(taskDependencies)
         .innerJoin(tasks, eq(tasks.taskId, taskDependencies.taskId))
         .where(eq(taskDependencies.dependsOn, ph('id')))
         .prepare(),
-      unblock: db
+      unblock: () => db
         .update(tasks)
         .set({ unmetDeps: sql`${tasks.unmetDeps} - 1`, updatedAt: sql`${ph('now')}` })
         .where(eq(tasks.taskId, ph('id')))
         .prepare(),
       // One index seek per priority (1..10) instead of a scan of every Open task.
-      oldestOpen: db
+      oldestOpen: () => db
         .select({ at: sql<string | null>`min((SELECT ${tasks.createdAt} FROM ${tasks} WHERE ${tasks.status} = ${OPEN} AND ${tasks.priority} = p.value ORDER BY ${tasks.createdAt} LIMIT 1))` })
         .from(sql`json_each('[1,2,3,4,5,6,7,8,9,10]') AS p`)
         .prepare(),
-    };
+    });
   }
 
   async create(batch: NewTask[], now: string): Promise<Task[]> {
