@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import { flag, fmt, median, report, ROOT, rssMb } from './lib';
 
 export interface BinaryResult {
+  /** First start: the data dir and the agent's memory file are created and migrated. */
   startMs: number;
+  /** A restart on an existing data dir, the usual case for a deployed sidecar. */
+  restartMs: number;
   idleRssMb: number;
   /** The part of RSS that is not the mapped executable (heap, JIT code, buffers). */
   idleAnonMb: number;
@@ -18,8 +21,7 @@ export interface BinaryResult {
 
 const BINARY = join(ROOT, 'dist/hermes-optx-api');
 
-async function oneRun(port: number): Promise<{ startMs: number; rss: number; anon: number }> {
-  const home = mkdtempSync(join(tmpdir(), 'optx-bench-bin-'));
+async function oneRun(port: number, home: string): Promise<{ startMs: number; rss: number; anon: number }> {
   const t0 = performance.now();
   const proc = Bun.spawn([BINARY, '--host', '127.0.0.1', '--port', String(port)], {
     env: { PATH: process.env.PATH ?? '', HERMES_HOME: home, HERMES_AGENT_URL: 'http://127.0.0.1:9', LOG_LEVEL: 'warn' },
@@ -55,22 +57,26 @@ export async function runBinaryBench(runs = 5): Promise<BinaryResult> {
   const starts: number[] = [];
   const rss: number[] = [];
   const anon: number[] = [];
+  const restarts: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const r = await oneRun(18000 + Math.floor(Math.random() * 20000));
+    const home = mkdtempSync(join(tmpdir(), 'optx-bench-bin-'));
+    const port = () => 18000 + Math.floor(Math.random() * 20000);
+    const r = await oneRun(port(), home);
     starts.push(r.startMs);
     rss.push(r.rss);
     anon.push(r.anon);
+    restarts.push((await oneRun(port(), home)).startMs);
   }
-  return { startMs: median(starts), idleRssMb: median(rss), idleAnonMb: median(anon), sizeMb: statSync(BINARY).size / 1024 / 1024 };
+  return { startMs: median(starts), restartMs: median(restarts), idleRssMb: median(rss), idleAnonMb: median(anon), sizeMb: statSync(BINARY).size / 1024 / 1024 };
 }
 
 if (import.meta.main) {
   const r = await runBinaryBench(flag('runs', 5));
   console.log('binary: dist/hermes-optx-api');
-  console.log(`  start → first healthy /health  ${fmt(r.startMs, 1)} ms (median)   target < 200 ms`);
+  console.log(`  start → first healthy /health  ${fmt(r.startMs, 1)} ms first start, ${fmt(r.restartMs, 1)} ms restart (medians)   target < 200 ms`);
   console.log(`  idle RSS                       ${fmt(r.idleRssMb, 1)} MB   target < 60 MB`);
   console.log(`  size                           ${fmt(r.sizeMb, 1)} MB`);
-  report({ area: 'binary', metric: 'start → first healthy /health (fresh data dir)', value: `${fmt(r.startMs, 1)} ms`, target: '< 200 ms', ok: r.startMs < 200 });
+  report({ area: 'binary', metric: 'start → first healthy /health: first start (creates the data) / restart', value: `${fmt(r.startMs, 1)} / ${fmt(r.restartMs, 1)} ms`, target: '< 200 ms', ok: r.startMs < 200 && r.restartMs < 200 });
   report({ area: 'binary', metric: 'idle RSS (of which anonymous)', value: `${fmt(r.idleRssMb, 1)} MB (${fmt(r.idleAnonMb, 1)} MB)`, target: '< 60 MB', ok: r.idleRssMb < 60 });
   report({ area: 'binary', metric: 'size', value: `${fmt(r.sizeMb, 1)} MB` });
 }
