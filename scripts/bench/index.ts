@@ -53,7 +53,8 @@ Measured ${new Date().toISOString()} by \`bun run bench${quick ? ' --quick' : ''
 ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end). Every benchmark runs alone in its own process; figures are medians of
 several runs or rounds, and where a baseline can be measured in the same run (the upstream directly, a bare Bun.serve
 proxy) the comparison is against it. Client, server and fakes share the same two cores, so absolute times include
-their contention.
+their contention. The machine is a shared VM: the same benchmark has moved by up to 2x between runs on the same day
+(the direct-upstream baseline below moves with it), so read a single miss against the baselines of its own row.
 `;
 writeFileSync(join(ROOT, 'docs/benchmarks.md'), `${header}\n## Summary\n\n${table}\n\n## Full output\n\n${sections.join('\n\n')}\n`);
 console.error('wrote docs/benchmarks.md');
