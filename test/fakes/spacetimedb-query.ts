@@ -67,7 +67,7 @@ class Scope {
   private comparison(op: CmpOp, left: Expr, right: Expr): Predicate {
     if (left.kind === 'lit' && right.kind === 'lit') throw new SqlError('Cannot resolve type for literal expression');
     if (left.kind === 'cmp' || left.kind === 'logic' || right.kind === 'cmp' || right.kind === 'logic') {
-      throw new SqlError('Unsupported: comparing boolean expressions is not implemented by the fake SpacetimeDB');
+      throw new SqlError('Unsupported: comparing boolean expressions is not supported by the fake SpacetimeDB (nor used by the sidecar)');
     }
     const anchor = left.kind === 'col' ? left : (right as ColRef);
     const type = this.resolve(anchor).column.type;

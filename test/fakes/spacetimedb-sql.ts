@@ -137,7 +137,7 @@ class Parser {
 
   statement(): Select {
     if (this.toks.length === 0 || (this.toks.length === 1 && this.isOp(';'))) throw new SqlError('Empty SQL query');
-    if (!this.isKw('SELECT')) throw new SqlError(`Unsupported: ${this.keywordText()} statements are not implemented by the fake SpacetimeDB`);
+    if (!this.isKw('SELECT')) throw new SqlError(`Unsupported: ${this.keywordText()} statements are not supported by the fake SpacetimeDB (nor used by the sidecar)`);
     this.i++;
     if (this.isKw('DISTINCT')) throw new SqlError('Unsupported: SELECT DISTINCT');
     const projection = this.projection();
@@ -152,7 +152,7 @@ class Parser {
       alias = this.ident('an alias');
     }
     if (this.isOp(',')) throw new SqlError('Implicit joins are not supported');
-    if (this.isKw('JOIN') || this.isKw('INNER')) throw new SqlError('Unsupported: JOIN is not implemented by the fake SpacetimeDB');
+    if (this.isKw('JOIN') || this.isKw('INNER')) throw new SqlError('Unsupported: JOIN is not supported by the fake SpacetimeDB (nor used by the sidecar)');
     let where: Expr | null = null;
     if (this.isKw('WHERE')) {
       this.i++;
@@ -217,7 +217,7 @@ class Parser {
     if (this.isKw('AS')) this.i++;
     else if (this.isKw('FROM')) throw new SqlError('Aggregate expressions must have column aliases');
     const alias = this.ident('an alias');
-    if (this.isOp(',')) throw new SqlError('Unsupported: several aggregates are not implemented by the fake SpacetimeDB');
+    if (this.isOp(',')) throw new SqlError('Unsupported: several aggregates are not supported by the fake SpacetimeDB (nor used by the sidecar)');
     return { kind: 'count', alias };
   }
 
@@ -284,7 +284,7 @@ class Parser {
       this.i++;
       return { kind: 'lit', lit: 'num', text: t.text };
     }
-    if (t.t === 'hex') throw new SqlError('Unsupported: hex literals are not implemented by the fake SpacetimeDB');
+    if (t.t === 'hex') throw new SqlError('Unsupported: hex literals are not supported by the fake SpacetimeDB (nor used by the sidecar)');
     if (this.isKw('TRUE') || this.isKw('FALSE')) {
       this.i++;
       return { kind: 'lit', lit: 'bool', value: t.t === 'word' && t.text.toUpperCase() === 'TRUE' };
