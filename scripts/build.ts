@@ -13,6 +13,11 @@ const result = await Bun.build({
   compile: { outfile, autoloadDotenv: false },
   minify: true,
   bytecode: true,
+  // Lazily imported parts (viem, @solana/kit, mppx, the OpenAPI generator) become their own chunks
+  // inside the executable, so start-up neither loads nor keeps their code unless configured:
+  // ~5 MB less idle RSS than one bundle. Splitting needs ESM.
+  splitting: true,
+  format: 'esm',
   sourcemap: 'linked',
   target: 'bun',
   // mppx's MCP transport imports this optional peer lazily; the sidecar never uses MCP payments.

@@ -6,6 +6,7 @@ import { ConfigError, helpText, loadConfig, VERSION } from './config';
 import { createApp } from './app';
 import { closeDeps, openDeps } from './deps';
 import { pathOf } from './lib/http';
+import { flushStdio, writeStderr, writeStdout } from './lib/stdio';
 
 const SHUTDOWN_GRACE_MS = 5000;
 
@@ -15,17 +16,17 @@ async function main(): Promise<number> {
     request = loadConfig({ argv: process.argv.slice(2), env: process.env });
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`hermes-optx-api: ${err.message}\n`);
+      writeStderr(`hermes-optx-api: ${err.message}\n`);
       return 2;
     }
     throw err;
   }
   if (request.kind === 'help') {
-    process.stdout.write(helpText() + '\n');
+    writeStdout(helpText() + '\n');
     return 0;
   }
   if (request.kind === 'version') {
-    process.stdout.write(`hermes-optx-api ${VERSION}\n`);
+    writeStdout(`hermes-optx-api ${VERSION}\n`);
     return 0;
   }
   const { config } = request;
@@ -36,7 +37,7 @@ async function main(): Promise<number> {
   } catch (err) {
     // Some settings (EVM chains, the pricing table) can only be checked while opening.
     if (err instanceof ConfigError) {
-      process.stderr.write(`hermes-optx-api: ${err.message}\n`);
+      writeStderr(`hermes-optx-api: ${err.message}\n`);
       return 2;
     }
     throw err;
@@ -63,7 +64,7 @@ async function main(): Promise<number> {
   app.server = server;
   deps.probe.start();
   const where = `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${server.port}`;
-  process.stdout.write(
+  writeStdout(
     `hermes-optx-api ${VERSION} listening on ${where}\n` +
       `  upstream ${config.hermes.url} (mode: probing…)\n` +
       `  memory backend ${config.memory.backend}, tasks backend ${config.tasks.backend}\n` +
@@ -71,7 +72,7 @@ async function main(): Promise<number> {
       // Read by Bun only at process start; without it fetch holds at most 256 upstream requests at once.
       (process.env.BUN_CONFIG_MAX_HTTP_REQUESTS ? '' : '  note: BUN_CONFIG_MAX_HTTP_REQUESTS is not set: at most 256 upstream streams at once\n'),
   );
-  void deps.probe.probeNow().then((s) => process.stdout.write(`  upstream mode: ${s.mode}${s.error ? ` (${s.error})` : ''}\n`));
+  void deps.probe.probeNow().then((s) => writeStdout(`  upstream mode: ${s.mode}${s.error ? ` (${s.error})` : ''}\n`));
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -92,10 +93,8 @@ async function main(): Promise<number> {
   });
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`hermes-optx-api: fatal: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  },
-);
+const exit = (code: number) => void flushStdio().finally(() => process.exit(code));
+main().then(exit, (err: unknown) => {
+  writeStderr(`hermes-optx-api: fatal: ${err instanceof Error ? err.message : String(err)}\n`);
+  exit(1);
+});

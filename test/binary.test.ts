@@ -50,6 +50,25 @@ describe('the compiled executable', () => {
     expect(await r.proc.exited).toBe(0);
   });
 
+  test('loads its lazily imported chunks: chain libraries, MPP and the OpenAPI generator', async () => {
+    // Each of these settings pulls in a chunk that start-up otherwise never loads.
+    const r = await start({
+      SOLANA_ADDRESS: 'So11111111111111111111111111111111111111112',
+      EVM_RPC_URLS: `base=${await closedUrl()}`,
+      MPP_ENABLED: 'true',
+      MPP_RECIPIENT: '0x' + '1'.repeat(40),
+      MPP_SECRET_KEY: 'k'.repeat(32),
+      API_KEY: 'test-key',
+    });
+    const res = await fetch(`http://127.0.0.1:${r.port}/openapi/json`, { headers: { authorization: 'Bearer test-key' } });
+    expect(res.status).toBe(200);
+    expect(Object.keys((await res.json() as { paths: object }).paths).length).toBeGreaterThan(30);
+    const wallet = await fetch(`http://127.0.0.1:${r.port}/api/wallet/balances`, { headers: { authorization: 'Bearer test-key' } });
+    expect(wallet.status).toBe(200);
+    r.proc.kill('SIGTERM');
+    expect(await r.proc.exited).toBe(0);
+  });
+
   test('SIGINT also stops it cleanly, ending an open stream with an error frame', async () => {
     const fake: FakeHermes = await startFakeHermes();
     fake.behavior.tokenDelayMs = 200;

@@ -6,6 +6,7 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readDotenv } from '../lib/dotenv';
+import { stdoutIsTerminal } from '../lib/stdio';
 import { VARS, type RawConfig, type VarDef } from './vars';
 import pkg from '../../package.json' with { type: 'json' };
 
@@ -91,7 +92,7 @@ export function buildConfig(raw: RawConfig, hermesEnv: Record<string, string>, h
       idleTimeoutMs: raw.UPSTREAM_IDLE_TIMEOUT_S * 1000,
     },
     chat: { heartbeatMs: raw.SSE_HEARTBEAT_S * 1000, defaultFormat: raw.CHAT_STREAM_FORMAT },
-    log: { level: raw.LOG_LEVEL, format: raw.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json') },
+    log: { level: raw.LOG_LEVEL, format: raw.LOG_FORMAT ?? (stdoutIsTerminal() ? 'pretty' : 'json') },
   } as const;
   return deepFreeze(config);
 }

@@ -2,6 +2,8 @@
  * Structured logs: one line per event, JSON or a readable form. Field values whose key looks like a
  * secret are masked before anything is written, so a careless call cannot leak a key.
  */
+import { writeStderr } from './stdio';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 export type LogFields = Record<string, unknown>;
 
@@ -57,7 +59,7 @@ function stderrLines(): (line: string) => void {
     if (!pending.length) return;
     const text = pending.join('\n') + '\n';
     pending = [];
-    process.stderr.write(text);
+    writeStderr(text);
   };
   process.on('exit', flush);
   return (line) => {

@@ -12,7 +12,6 @@
  * prefix as id (`~root` for the local root). `~` never starts an escape followed by `r` or `x`, so
  * the three forms cannot collide. Ids are only ever looked up in the index, never turned into paths.
  */
-import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { ConfigParseError, type ConfigTree, type HermesHome } from '../../hermes/home';
@@ -101,7 +100,7 @@ export function readSkillsSettings(home: HermesHome, previous: SettingsRead | nu
     const path = expand(entry, home.paths.home);
     if (seen.has(path)) continue;
     seen.add(path);
-    roots.push({ path, source: 'external', idPrefix: `~x${createHash('sha256').update(path).digest('hex').slice(0, 8)}` });
+    roots.push({ path, source: 'external', idPrefix: `~x${new Bun.CryptoHasher('sha256').update(path).digest('hex').slice(0, 8)}` });
   }
   const disabled = new Set(stringList(skills.disabled));
   return {

@@ -6,7 +6,6 @@
  * that version, the lowest `id` wins. Reducer calls are serialised and ids grow in commit order, so
  * every proposer sees the same lowest row; exactly one transition happens per version.
  */
-import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../lib/log';
 import type { SpacetimeClient } from '../../spacetime/client';
 import { spacetimeToApiError } from '../../spacetime/errors';
@@ -169,7 +168,7 @@ export class SpacetimeTaskStore implements TaskStore {
     if (!proposed || !canTransition(action, cur.status, proposed.status)) return { applied: false, task: await this.get(id, now) };
     const version = cur.version + 1;
     const next: StoredTask = { ...proposed, version };
-    const key = stepKey(id, version, `${this.instanceId}-${randomUUID()}`);
+    const key = stepKey(id, version, `${this.instanceId}-${crypto.randomUUID()}`);
     await this.stdb.call('store_memory', [stepCategory(id), key, JSON.stringify({ version, action, proposer: this.instanceId, task: next }), SOURCE, next.agent ?? '', 0, '']);
     const winner = winnerOf(await this.steps(id), version);
     if (winner?.key !== key) {
