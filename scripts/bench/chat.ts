@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeHermes, type FakeHermes, type HermesVersion } from '../../test/fakes/hermes';
 import { parseSse } from '../../src/lib/sse';
-import { report } from './lib';
+import { report, spawnWithPort } from './lib';
 
 const MAX_HTTP_REQUESTS = '4096';
 if (process.env.BUN_CONFIG_MAX_HTTP_REQUESTS !== MAX_HTTP_REQUESTS) {
@@ -40,6 +40,8 @@ const TOKEN_MS = Number(args.get('--token-ms') ?? 250);
 const TOKENS = Number(args.get('--tokens') ?? 16);
 const PART = args.get('--part') ?? 'all';
 const KEY = 'bench-upstream-key';
+/** The key of the standalone fake (scripts/bench/serve-fake-hermes.ts). */
+const FAKE_KEY = 'bench-key';
 
 interface Sidecar {
   url: string;
@@ -47,11 +49,11 @@ interface Sidecar {
   stop(): Promise<void>;
 }
 
-async function startSidecar(upstream: string): Promise<Sidecar> {
+async function startSidecar(upstream: string, key = KEY): Promise<Sidecar> {
   const dir = mkdtempSync(join(tmpdir(), 'optx-bench-'));
   const proc = Bun.spawn(['bun', join(import.meta.dir, '../../src/main.ts')], {
     env: {
-      ...process.env, HERMES_AGENT_URL: upstream, HERMES_API_KEY: KEY, HERMES_HOME: join(dir, 'home'), OPTX_DATA_DIR: join(dir, 'data'),
+      ...process.env, HERMES_AGENT_URL: upstream, HERMES_API_KEY: key, HERMES_HOME: join(dir, 'home'), OPTX_DATA_DIR: join(dir, 'data'),
       OPTX_API_HOST: '127.0.0.1', OPTX_API_PORT: '0', LOG_LEVEL: 'warn', SSE_HEARTBEAT_S: '15', BUN_CONFIG_MAX_HTTP_REQUESTS: MAX_HTTP_REQUESTS,
     },
     stdout: 'pipe',
@@ -130,22 +132,24 @@ async function startBareProxy(upstream: string): Promise<Sidecar> {
 }
 
 async function ttfb(version: HermesVersion): Promise<void> {
-  const fake = await startFakeHermes({ version, apiKey: KEY });
-  fake.behavior.tokenDelayMs = GAP_MS;
-  fake.behavior.reply = () => 'Hello world';
-  const sidecar = await startSidecar(fake.url);
-  const bare = await startBareProxy(fake.url);
+  // The agent in a process of its own, as in a deployment: "direct" then crosses a process boundary
+  // as the sidecar's client does, instead of a loopback inside the benchmark's own event loop.
+  const fake = await spawnWithPort(['bun', 'scripts/bench/serve-fake-hermes.ts'], { FAKE_VERSION: version, FAKE_TOKEN_DELAY_MS: String(GAP_MS) }, /port (\d+)/);
+  const fakeUrl = `http://127.0.0.1:${fake.port}`;
+  const sidecar = await startSidecar(fakeUrl, FAKE_KEY);
+  const bare = await startBareProxy(fakeUrl);
   try {
-    const auth = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
+    const auth = { authorization: `Bearer ${FAKE_KEY}`, 'content-type': 'application/json' };
     const hello = JSON.stringify({ message: 'hello there' });
+    const newUpstreamSession = async () => ((await (await fetch(`${fakeUrl}/api/sessions`, { method: 'POST', headers: auth, body: '{}' })).json()) as { id: string }).id;
     // The same upstream request straight, or through the bare proxy (a fresh session every time).
-    const upstreamTurn = (base: string) => version === '0.17'
-      ? timeToFirstToken(`${base}/api/sessions/${fake.addSession().id}/chat/stream`, { method: 'POST', headers: auth, body: hello }, (e) => e === 'assistant.delta')
+    const upstreamTurn = async (base: string) => version === '0.17'
+      ? timeToFirstToken(`${base}/api/sessions/${await newUpstreamSession()}/chat/stream`, { method: 'POST', headers: auth, body: hello }, (e) => e === 'assistant.delta')
       : timeToFirstToken(`${base}/v1/chat/completions`, {
         method: 'POST', headers: auth, body: JSON.stringify({ model: 'hermes-agent', stream: true, messages: [{ role: 'user', content: 'hello there' }] }),
       }, (_e, d) => d.includes('"content"'));
     const ways = {
-      direct: () => upstreamTurn(fake.url),
+      direct: () => upstreamTurn(fakeUrl),
       bare: () => upstreamTurn(bare.url),
       sidecar: async () => {
         const created = await (await fetch(`${sidecar.url}/api/sessions`, json({}))).json() as { session: { id: string } };
