@@ -183,12 +183,12 @@ describe('GET /api/skills/{id}', () => {
   test('a SKILL.md swapped for a symlink out of the roots after listing is 404', async () => {
     // A big tree (no per-request stat of every file) still holds the old entry: the read itself must refuse.
     const index = new SkillsIndex(new HermesHome(t.home), { eagerLimit: 0, recheckMs: 60_000 });
-    index.list({ offset: 0 });
+    await index.list({ offset: 0 });
     await list();
     const file = join(skills, 'standalone/SKILL.md');
     unlinkSync(file);
     symlinkSync(join(outside, 'SKILL.md'), file);
-    expect(() => index.get('standalone')).toThrow('No skill has this id.');
+    await expect(index.get('standalone')).rejects.toThrow('No skill has this id.');
     const res = await t.fetch('/api/skills/standalone');
     expect(res.status).toBe(404);
     expect(await res.text()).not.toContain('must never be read');
@@ -255,18 +255,31 @@ describe('the index follows the tree', () => {
     expect(names(await list())).toContain('same-tick');
   });
 
-  test('big trees re-check SKILL.md edits at most once per interval; structure at once; GET always fresh', () => {
+  test('requests arriving during a scan wait for it and all get the whole, same listing', async () => {
+    for (let i = 0; i < 40; i++) writeFile(join(skills, `bulk/skill-${i}/SKILL.md`), skillMd({ name: `bulk-${i}` }));
+    const index = new SkillsIndex(new HermesHome(t.home));
+    const [a, b, c] = await Promise.all([index.list({ offset: 0 }), index.list({ offset: 0 }), index.get('bulk.skill-7')]);
+    expect(a.skills.filter((s) => s.name.startsWith('bulk-')).length).toBe(40);
+    expect(b).toEqual(a);
+    expect(c.name).toBe('bulk-7');
+    // A SKILL.md that is not UTF-8 is read in the background like the others, and listed as broken.
+    writeFileSync(join(skills, 'bulk/skill-3/SKILL.md'), Buffer.from([0x2d, 0x2d, 0x2d, 0x0a, 0xff, 0xfe, 0x0a]));
+    const again = await index.list({ offset: 0 });
+    expect(again.skills.find((s) => s.id === 'bulk.skill-3')).toMatchObject({ name: 'skill-3', error: 'parse_failed' });
+  });
+
+  test('big trees re-check SKILL.md edits at most once per interval; structure at once; GET always fresh', async () => {
     let now = Date.now();
     const index = new SkillsIndex(new HermesHome(t.home), { now: () => now, eagerLimit: 2, recheckMs: 1000 });
-    const describeOf = (name: string) => index.list({ offset: 0 }).skills.find((s) => s.name === name)?.description;
-    expect(describeOf('standalone-skill')).toBe('Works alone');
+    const describeOf = async (name: string) => (await index.list({ offset: 0 })).skills.find((s) => s.name === name)?.description;
+    expect(await describeOf('standalone-skill')).toBe('Works alone');
     writeFileSync(join(skills, 'standalone/SKILL.md'), skillMd({ name: 'standalone-skill', description: 'Edited in place' }));
-    expect(describeOf('standalone-skill')).toBe('Works alone');
-    expect(index.get('standalone').description).toBe('Edited in place');
+    expect(await describeOf('standalone-skill')).toBe('Works alone');
+    expect((await index.get('standalone')).description).toBe('Edited in place');
     writeFile(join(skills, 'devops/brand-new/SKILL.md'), skillMd({ name: 'brand-new' }));
-    expect(index.list({ offset: 0 }).skills.map((s) => s.name)).toContain('brand-new');
+    expect((await index.list({ offset: 0 })).skills.map((s) => s.name)).toContain('brand-new');
     now += 1000;
-    expect(describeOf('standalone-skill')).toBe('Edited in place');
+    expect(await describeOf('standalone-skill')).toBe('Edited in place');
   });
 });
 
@@ -290,7 +303,7 @@ describe('skill ids', () => {
     const hermes = new HermesHome(home);
     writeFile(join(home, 'skills/a/SKILL.md'), skillMd({ name: 'a' }));
     writeFileSync(join(home, 'config.yaml'), `skills:\n  external_dirs: [skills, ./skills/, "$HOME_NOT_SET/x"]\n`);
-    const body = new SkillsIndex(hermes).list({ offset: 0 });
+    const body = await new SkillsIndex(hermes).list({ offset: 0 });
     expect(body.skills.map((s) => s.id)).toEqual(['a']);
     rmSync(home, { recursive: true, force: true });
   });

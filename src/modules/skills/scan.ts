@@ -15,8 +15,13 @@
  *   compared too (the "racy git" problem; file timestamps on Linux move in jiffies, FAT in 2 s).
  * - every SKILL.md keeps mtime+ctime+size+inode; an edit in place changes it. Checking those is one
  *   stat per skill, so the index decides how often (see service.ts).
+ *
+ * The walk itself is synchronous (it only needs to know which folders hold a SKILL.md), but the files
+ * are read by Bun's I/O threads while this thread parses the ones already read: on two cores a cold
+ * listing of 2,000 skills took ~60 ms reading and parsing in turn, ~40 ms this way (docs/benchmarks.md).
  */
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { basename, sep } from 'node:path';
 import { brokenSkill, parseSkill, type ParsedSkill } from './frontmatter';
 import { skillId, type SkillRoot } from './roots';
@@ -67,6 +72,7 @@ const SKILL_FILE = 'SKILL.md';
 /** Paths here are built from resolved roots and directory entry names, so plain concatenation is a join. */
 const join = (dir: string, name: string) => (dir.endsWith(sep) ? dir + name : dir + sep + name);
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
 
 const dirStamp = (st: Stats | undefined) => (st ? `${st.mtimeMs}:${st.ino}:${st.isDirectory() ? 'd' : 'f'}` : 'missing');
 const fileStamp = (st: Stats | undefined) => (st ? `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}` : 'missing');
@@ -89,8 +95,8 @@ class Scanner {
   readonly dirs = new Map<string, DirState>();
   readonly warnings: string[] = [];
   private readonly visited = new Set<string>();
-  /** One read buffer for the whole scan (the scan is synchronous): one read syscall per small file. */
-  private scratch = Buffer.allocUnsafe(64 * 1024);
+  /** Reads in flight; each adds its skill when it has been read and parsed. */
+  readonly reads: Promise<void>[] = [];
 
   constructor(
     readonly rootReals: string[],
@@ -156,68 +162,71 @@ class Scanner {
     }
   }
 
-  /** Reads `dir/SKILL.md` if there is one; true when `dir` is a skill (listed, possibly as broken). */
+  /**
+   * Whether `dir` holds a SKILL.md, from one lstat; true when `dir` is a skill (listed, possibly as
+   * broken). An unchanged file keeps its record; a new or changed one is read in the background.
+   */
   private probe(root: SkillRoot, dir: string, segments: string[], folder: string): boolean {
     const file = join(dir, SKILL_FILE);
-    // A rescan: one lstat tells whether a known file is unchanged (no open, no read).
+    let st: Stats | undefined;
+    try {
+      st = lstatSync(file, { throwIfNoEntry: false });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EACCES' && code !== 'EPERM') return false;
+      this.add(root, file, segments, 'unreadable', brokenSkill(folder));
+      return true;
+    }
+    if (!st) return false;
+    if (st.isSymbolicLink()) return this.probeLink(root, file, segments, folder);
+    if (!st.isFile()) return false;
+    // Stamped before the read: a change after this stat shows as a new stamp on the next check.
+    const stamp = fileStamp(st);
     const known = this.previous.get(file);
-    if (known && currentStamp(file, lstatSync) === known.stamp) {
+    if (known?.stamp === stamp) {
       this.skills.push(known);
       return true;
     }
+    this.reads.push(
+      readFile(file, { flag: NO_FOLLOW }).then(
+        (bytes) => this.add(root, file, segments, stamp, parseBytes(bytes, folder)),
+        (err: NodeJS.ErrnoException) => {
+          // Replaced by a symlink since the lstat: judged as one. Removed: not a skill any more, and
+          // its folder's new stamp makes the next request scan again.
+          if (err.code === 'ELOOP') this.probeLink(root, file, segments, folder);
+          else if (err.code !== 'ENOENT') this.add(root, file, segments, stamp, brokenSkill(folder));
+        },
+      ),
+    );
+    return true;
+  }
+
+  /** SKILL.md is a symlink: it counts only when its target is a file inside the roots (read at once, rare). */
+  private probeLink(root: SkillRoot, file: string, segments: string[], folder: string): boolean {
     let fd: number;
     try {
-      fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EACCES' || code === 'EPERM') {
-        this.add(root, file, segments, currentStamp(file), brokenSkill(folder));
-        return true;
-      }
-      if (code !== 'ELOOP') return false;
-      // SKILL.md is a symlink: only a target inside the roots counts.
-      try {
-        const real = realpathSync(file);
-        if (!isWithin(real, this.rootReals)) return false;
-        fd = openSync(real, 'r');
-      } catch {
-        return false;
-      }
+      const real = realpathSync(file);
+      if (!isWithin(real, this.rootReals)) return false;
+      fd = openSync(real, 'r');
+    } catch {
+      return false;
     }
     try {
       const st = fstatSync(fd);
       if (!st.isFile()) return false;
       const stamp = fileStamp(st);
+      const known = this.previous.get(file);
       if (known?.stamp === stamp) {
-        this.skills.push(known); // a symlinked SKILL.md whose target did not change
+        this.skills.push(known);
         return true;
       }
-      let parsed: ParsedSkill;
-      try {
-        parsed = parseSkill(utf8.decode(this.readAll(fd, st.size)), folder);
-      } catch {
-        parsed = brokenSkill(folder); // unreadable or not UTF-8
-      }
-      this.add(root, file, segments, stamp, parsed);
+      this.add(root, file, segments, stamp, parseBytes(readWhole(fd, st.size), folder));
+      return true;
+    } catch {
+      this.add(root, file, segments, 'unreadable', brokenSkill(folder));
       return true;
     } finally {
       closeSync(fd);
-    }
-  }
-
-  /** The whole file; a read shorter than asked is the end of a regular file. */
-  private readAll(fd: number, size: number): Uint8Array {
-    if (this.scratch.length <= size) this.scratch = Buffer.allocUnsafe(size + 4096);
-    let n = 0;
-    for (;;) {
-      const want = this.scratch.length - n;
-      const got = readSync(fd, this.scratch, n, want, n);
-      n += got;
-      if (got < want) return this.scratch.subarray(0, n);
-      // The file grew since fstat: make room and go on.
-      const bigger = Buffer.allocUnsafe(this.scratch.length * 2);
-      this.scratch.copy(bigger, 0, 0, n);
-      this.scratch = bigger;
     }
   }
 
@@ -241,8 +250,34 @@ class Scanner {
   }
 }
 
+/** A file that is not UTF-8 is listed as broken. */
+function parseBytes(bytes: Uint8Array, folder: string): ParsedSkill {
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    return brokenSkill(folder);
+  }
+  return parseSkill(text, folder);
+}
+
+/** The whole file; a read shorter than asked is the end of a regular file (it may have grown since fstat). */
+function readWhole(fd: number, size: number): Uint8Array {
+  let buf = Buffer.allocUnsafe(size + 4096);
+  let n = 0;
+  for (;;) {
+    const want = buf.length - n;
+    const got = readSync(fd, buf, n, want, n);
+    n += got;
+    if (got < want) return buf.subarray(0, n);
+    const bigger = Buffer.allocUnsafe(buf.length * 2);
+    buf.copy(bigger, 0, 0, n);
+    buf = bigger;
+  }
+}
+
 /** Walks every root; records of unchanged SKILL.md files are taken from `previous` (keyed by path). */
-export function scanRoots(roots: readonly SkillRoot[], previous: ReadonlyMap<string, SkillRecord>, now: number): ScanResult {
+export async function scanRoots(roots: readonly SkillRoot[], previous: ReadonlyMap<string, SkillRecord>, now: number): Promise<ScanResult> {
   const rootReals: string[] = [];
   for (const r of roots) {
     try {
@@ -253,6 +288,7 @@ export function scanRoots(roots: readonly SkillRoot[], previous: ReadonlyMap<str
   }
   const scanner = new Scanner(rootReals, previous, now);
   for (const r of roots) scanner.root(r);
+  await Promise.all(scanner.reads);
   scanner.skills.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
   return { skills: scanner.skills, dirs: scanner.dirs, rootReals, warnings: scanner.warnings };
 }

@@ -61,6 +61,7 @@ function summary(r: SkillRecord, disabled: ReadonlySet<string>): SkillSummary {
 
 export class SkillsIndex {
   private snap: Snapshot | null = null;
+  private scanning: { rootsKey: string; scan: Promise<Snapshot> } | null = null;
   private settingsMemo: SettingsRead | null = null;
   private readonly now: () => number;
   private readonly eagerLimit: number;
@@ -81,18 +82,32 @@ export class SkillsIndex {
   }
 
   /** The snapshot, brought up to date with the disk (see the header for what is checked when). */
-  private current(settings: SkillsSettings): Snapshot {
+  private async current(settings: SkillsSettings): Promise<Snapshot> {
     const now = this.now();
-    let snap = this.snap;
+    const snap = this.snap;
     if (snap && snap.rootsKey === settings.rootsKey && !structureChanged(snap.dirs, now)) {
       const due = snap.skills.length <= this.eagerLimit || now - snap.contentCheckedAt >= this.recheckMs;
       if (!due) return snap;
       snap.contentCheckedAt = now;
       if (!contentChanged(snap.skills)) return snap;
     }
-    const previous = new Map((snap?.skills ?? []).map((s) => [s.path, s] as const));
-    const scan = scanRoots(settings.roots, previous, now);
-    snap = {
+    // One scan at a time: requests that find the index stale meanwhile wait for the same scan.
+    let running = this.scanning;
+    if (running?.rootsKey !== settings.rootsKey) {
+      const started = { rootsKey: settings.rootsKey, scan: this.rescan(settings, now) };
+      this.scanning = running = started;
+      // Callers see a failure through `scan` itself; this only clears the slot.
+      started.scan.then(() => {}, () => {}).finally(() => {
+        if (this.scanning === started) this.scanning = null;
+      });
+    }
+    return running.scan;
+  }
+
+  private async rescan(settings: SkillsSettings, now: number): Promise<Snapshot> {
+    const previous = new Map((this.snap?.skills ?? []).map((s) => [s.path, s] as const));
+    const scan = await scanRoots(settings.roots, previous, now);
+    const snap: Snapshot = {
       ...scan,
       rootsKey: settings.rootsKey,
       byId: new Map(scan.skills.map((s) => [s.id, s] as const)),
@@ -104,9 +119,9 @@ export class SkillsIndex {
     return snap;
   }
 
-  list(q: SkillsQuery) {
+  async list(q: SkillsQuery) {
     const settings = this.settings();
-    const snap = this.current(settings);
+    const snap = await this.current(settings);
     if (snap.view?.disabledKey !== settings.disabledKey) {
       snap.view = { disabledKey: settings.disabledKey, summaries: snap.skills.map((r) => summary(r, settings.disabled)) };
     }
@@ -130,9 +145,9 @@ export class SkillsIndex {
   }
 
   /** One skill with its frontmatter and whole file, read now; 404 for any id not in the index. */
-  get(id: string): SkillDetail {
+  async get(id: string): Promise<SkillDetail> {
     const settings = this.settings();
-    const snap = this.current(settings);
+    const snap = await this.current(settings);
     const record = snap.byId.get(id);
     // The file may have been replaced by a symlink since the scan: resolve it and check again.
     const real = record ? resolvedInside(record.path, snap.rootReals) : null;
