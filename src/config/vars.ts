@@ -3,7 +3,7 @@
  * how it is validated, its default and its help line. `--help` is generated from this table,
  * so a variable that is not listed here does not exist.
  */
-import { z } from 'zod';
+import { z } from '../lib/zod';
 
 export interface VarDef {
   env: string;
@@ -11,7 +11,7 @@ export interface VarDef {
   help: string;
   /** Human-readable default shown by --help when the schema default is computed elsewhere. */
   shownDefault?: string;
-  schema: z.ZodType;
+  schema: z.ZodMiniType;
   /** Secrets are never echoed back in error messages or logs. */
   secret?: boolean;
 }
@@ -27,18 +27,22 @@ type Parser<T> = (raw: string) => T | Invalid;
  * transform rather than a chain of zod steps: building ~50 chains of five steps each was a tenth of
  * the executable's start-up time.
  */
-function setting<T>(parse: Parser<T>): z.ZodType<T | undefined, string | undefined>;
-function setting<T>(parse: Parser<T>, fallback: T): z.ZodType<T, string | undefined>;
-function setting<T>(parse: Parser<T>, fallback?: T): z.ZodType<T | undefined, string | undefined> {
-  return z.string().optional().transform((raw, ctx) => {
-    if (raw === undefined) return fallback;
-    const r = parse(raw);
-    if (r instanceof Invalid) {
-      ctx.addIssue({ code: 'custom', message: r.message });
-      return z.NEVER;
-    }
-    return r;
-  });
+function setting<T>(parse: Parser<T>): z.ZodMiniType<T | undefined, string | undefined>;
+function setting<T>(parse: Parser<T>, fallback: T): z.ZodMiniType<T, string | undefined>;
+function setting<T>(parse: Parser<T>, fallback?: T): z.ZodMiniType<T | undefined, string | undefined> {
+  return z.pipe(
+    z.optional(z.string()),
+    // zod/mini hands a transform the bare parse payload (no `addIssue` helper): issues are pushed.
+    z.transform((raw, payload) => {
+      if (raw === undefined) return fallback;
+      const r = parse(raw);
+      if (r instanceof Invalid) {
+        payload.issues.push({ code: 'custom', message: r.message, input: raw });
+        return z.NEVER;
+      }
+      return r;
+    }),
+  );
 }
 
 const BOOLS: Record<string, boolean> = { '1': true, true: true, yes: true, on: true, '0': false, false: false, no: false, off: false };

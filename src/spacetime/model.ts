@@ -2,7 +2,7 @@
  * Zod schemas of SpacetimeDB's HTTP wire payloads (SATS-JSON), and the parsed type tree the row
  * decoder walks. See docs/spacetimedb.md for where each shape was verified.
  */
-import { z } from 'zod';
+import { z } from '../lib/zod';
 
 export const BUILTIN_TYPES = [
   'Bool',
@@ -39,24 +39,25 @@ export type AlgebraicType =
   | { kind: 'ref'; ref: number };
 
 /** `Option<String>` of a typed Rust value: `{"some": "x"}` or `{"none": []}`. */
-const SatsName = z
-  .union([z.object({ some: z.string() }).strict(), z.object({ none: z.tuple([]) }).strict()])
-  .transform((n) => ('some' in n ? n.some : null));
-
-const Element: z.ZodType<NamedType, unknown> = z.lazy(() =>
-  z.object({ name: SatsName, algebraic_type: AlgebraicTypeWire }).transform((e) => ({ name: e.name, type: e.algebraic_type })),
+const SatsName = z.pipe(
+  z.union([z.strictObject({ some: z.string() }), z.strictObject({ none: z.tuple([]) })]),
+  z.transform((n) => ('some' in n ? n.some : null)),
 );
 
-export const AlgebraicTypeWire: z.ZodType<AlgebraicType, unknown> = z.lazy(() =>
+const Element: z.ZodMiniType<NamedType, unknown> = z.lazy(() =>
+  z.pipe(z.object({ name: SatsName, algebraic_type: AlgebraicTypeWire }), z.transform((e) => ({ name: e.name, type: e.algebraic_type }))),
+);
+
+export const AlgebraicTypeWire: z.ZodMiniType<AlgebraicType, unknown> = z.lazy(() =>
   z.union([
-    z.object({ Product: z.object({ elements: z.array(Element) }) }).strict().transform((t) => ({ kind: 'product' as const, elements: t.Product.elements })),
-    z.object({ Sum: z.object({ variants: z.array(Element) }) }).strict().transform((t) => ({ kind: 'sum' as const, variants: t.Sum.variants })),
-    z.object({ Array: AlgebraicTypeWire }).strict().transform((t) => ({ kind: 'array' as const, elem: t.Array })),
-    z.object({ Ref: z.number().int().nonnegative() }).strict().transform((t) => ({ kind: 'ref' as const, ref: t.Ref })),
-    z
-      .partialRecord(z.enum(BUILTIN_TYPES), z.tuple([]))
-      .refine((r) => Object.keys(r).length === 1, { error: 'expected exactly one type tag' })
-      .transform((r) => ({ kind: 'builtin' as const, name: Object.keys(r)[0] as BuiltinType })),
+    z.pipe(z.strictObject({ Product: z.object({ elements: z.array(Element) }) }), z.transform((t) => ({ kind: 'product' as const, elements: t.Product.elements }))),
+    z.pipe(z.strictObject({ Sum: z.object({ variants: z.array(Element) }) }), z.transform((t) => ({ kind: 'sum' as const, variants: t.Sum.variants }))),
+    z.pipe(z.strictObject({ Array: AlgebraicTypeWire }), z.transform((t) => ({ kind: 'array' as const, elem: t.Array }))),
+    z.pipe(z.strictObject({ Ref: z.number().check(z.int(), z.nonnegative()) }), z.transform((t) => ({ kind: 'ref' as const, ref: t.Ref }))),
+    z.pipe(
+      z.partialRecord(z.enum(BUILTIN_TYPES), z.tuple([])).check(z.refine((r) => Object.keys(r).length === 1, { error: 'expected exactly one type tag' })),
+      z.transform((r) => ({ kind: 'builtin' as const, name: Object.keys(r)[0] as BuiltinType })),
+    ),
   ]),
 );
 
@@ -66,10 +67,8 @@ export const ProductTypeWire = z.object({ elements: z.array(Element) });
 export const SqlStmtResultWire = z.looseObject({
   schema: ProductTypeWire,
   rows: z.array(z.array(z.unknown())),
-  total_duration_micros: z.number().nonnegative(),
-  stats: z
-    .looseObject({ rows_inserted: z.number(), rows_deleted: z.number(), rows_updated: z.number() })
-    .optional(),
+  total_duration_micros: z.number().check(z.nonnegative()),
+  stats: z.optional(z.looseObject({ rows_inserted: z.number(), rows_deleted: z.number(), rows_updated: z.number() })),
 });
 export type SqlStmtResult = z.infer<typeof SqlStmtResultWire>;
 

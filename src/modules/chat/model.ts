@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from '../../lib/zod';
 import { NewSessionId } from '../sessions/model';
 
 /**
@@ -6,46 +6,46 @@ import { NewSessionId } from '../sessions/model';
  * parts of the message; `text` becomes a text part; anything else is named in a text part.
  */
 export const Attachment = z.object({
-  type: z.string().max(64).optional(),
-  name: z.string().max(512).optional(),
-  mime_type: z.string().max(128).optional(),
-  url: z.string().max(8192).optional(),
-  data: z.string().optional(),
-  text: z.string().optional(),
+  type: z.optional(z.string().check(z.maxLength(64))),
+  name: z.optional(z.string().check(z.maxLength(512))),
+  mime_type: z.optional(z.string().check(z.maxLength(128))),
+  url: z.optional(z.string().check(z.maxLength(8192))),
+  data: z.optional(z.string()),
+  text: z.optional(z.string()),
 });
 export type Attachment = z.infer<typeof Attachment>;
 
-const nonEmpty = z.string().refine((s) => s.trim().length > 0, { error: 'must not be empty' });
+const nonEmpty = z.string().check(z.refine((s) => s.trim().length > 0, { error: 'must not be empty' }));
 
 export const ChatBody = z.object({
   message: nonEmpty,
-  model: z.string().trim().min(1).max(256).optional(),
-  system_message: z.string().optional(),
-  temperature: z.number().min(0).max(2).optional(),
-  max_tokens: z.number().int().positive().optional(),
-  attachments: z.array(Attachment).max(32).optional(),
+  model: z.optional(z.string().check(z.trim(), z.minLength(1), z.maxLength(256))),
+  system_message: z.optional(z.string()),
+  temperature: z.optional(z.number().check(z.gte(0), z.lte(2))),
+  max_tokens: z.optional(z.number().check(z.int(), z.positive())),
+  attachments: z.optional(z.array(Attachment).check(z.maxLength(32))),
 });
 export type ChatBody = z.infer<typeof ChatBody>;
 
-export const NewChatBody = ChatBody.extend({
-  session_id: NewSessionId.optional(),
-  title: z.string().trim().min(1).max(256).optional(),
+export const NewChatBody = z.extend(ChatBody, {
+  session_id: z.optional(NewSessionId),
+  title: z.optional(z.string().check(z.trim(), z.minLength(1), z.maxLength(256))),
 });
 export type NewChatBody = z.infer<typeof NewChatBody>;
 
 export const StreamFormat = z.enum(['optx', 'hermes']);
 export type StreamFormat = z.infer<typeof StreamFormat>;
 
-export const StreamQuery = z.object({ format: StreamFormat.optional() });
+export const StreamQuery = z.object({ format: z.optional(StreamFormat) });
 
-export const Usage = z.object({ input_tokens: z.number().int(), output_tokens: z.number().int(), total_tokens: z.number().int() });
+export const Usage = z.object({ input_tokens: z.number().check(z.int()), output_tokens: z.number().check(z.int()), total_tokens: z.number().check(z.int()) });
 export type Usage = z.infer<typeof Usage>;
 
 export const ChatReply = z.object({
   session_id: z.string(),
-  run_id: z.string().optional(),
+  run_id: z.optional(z.string()),
   message: z.object({ role: z.literal('assistant'), content: z.string() }),
-  usage: Usage.nullable(),
+  usage: z.nullable(Usage),
 });
 export type ChatReply = z.infer<typeof ChatReply>;
 

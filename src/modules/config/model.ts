@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from '../../lib/zod';
 
 /** Keys that would reach Object.prototype when a tree is rebuilt from JSON or YAML. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -51,37 +51,39 @@ export function treeProblem(root: unknown): { path: string; message: string } | 
   return null;
 }
 
-const KeyPath = z
-  .string()
-  .max(4096)
-  .superRefine((s, ctx) => {
+const KeyPath = z.string().check(
+  z.maxLength(4096),
+  z.superRefine((s, ctx) => {
     const p = keyPathProblem(s);
     if (p) ctx.addIssue({ code: 'custom', message: `key path ${p}` });
-  });
+  }),
+);
 
 export const ConfigPostBody = z
   .object({
-    key: KeyPath.optional().meta({ description: 'Dot path such as `model.default`' }),
-    value: z.unknown().optional().meta({ description: 'Any JSON value; required with `key`' }),
-    updates: z.record(KeyPath, z.unknown()).optional().meta({ description: 'Several dot paths and their values, applied in order' }),
+    key: z.optional(KeyPath).check(z.meta({ description: 'Dot path such as `model.default`' })),
+    value: z.optional(z.unknown()).check(z.meta({ description: 'Any JSON value; required with `key`' })),
+    updates: z.optional(z.record(KeyPath, z.unknown())).check(z.meta({ description: 'Several dot paths and their values, applied in order' })),
   })
-  .superRefine((b, ctx) => {
-    if ((b.key === undefined) === (b.updates === undefined)) ctx.addIssue({ code: 'custom', message: 'send either key and value, or updates' });
-    else if (b.key !== undefined && b.value === undefined) ctx.addIssue({ code: 'custom', path: ['value'], message: 'value is required with key' });
-    else if (b.updates && Object.keys(b.updates).length === 0) ctx.addIssue({ code: 'custom', path: ['updates'], message: 'updates must not be empty' });
-  });
+  .check(
+    z.superRefine((b, ctx) => {
+      if ((b.key === undefined) === (b.updates === undefined)) ctx.addIssue({ code: 'custom', message: 'send either key and value, or updates' });
+      else if (b.key !== undefined && b.value === undefined) ctx.addIssue({ code: 'custom', path: ['value'], message: 'value is required with key' });
+      else if (b.updates && Object.keys(b.updates).length === 0) ctx.addIssue({ code: 'custom', path: ['updates'], message: 'updates must not be empty' });
+    }),
+  );
 export type ConfigPostBody = z.infer<typeof ConfigPostBody>;
 
-export const ConfigPatchBody = z.record(z.string(), z.unknown()).meta({ description: 'A partial config tree, deep-merged into config.yaml' });
+export const ConfigPatchBody = z.record(z.string(), z.unknown()).check(z.meta({ description: 'A partial config tree, deep-merged into config.yaml' }));
 
 const ModelFields = {
-  provider: z.string().max(256).optional(),
-  model: z.string().max(512).optional(),
-  base_url: z.string().max(2048).optional(),
-  api_mode: z.string().max(128).optional(),
+  provider: z.optional(z.string().check(z.maxLength(256))),
+  model: z.optional(z.string().check(z.maxLength(512))),
+  base_url: z.optional(z.string().check(z.maxLength(2048))),
+  api_mode: z.optional(z.string().check(z.maxLength(128))),
 };
 
-export const ModelBody = z.object(ModelFields).optional();
+export const ModelBody = z.optional(z.object(ModelFields));
 export const ModelQuery = z.object(ModelFields);
 
 export const ConfigResponse = z.object({
@@ -89,23 +91,23 @@ export const ConfigResponse = z.object({
   env: z.record(z.string(), z.string()),
   config_path: z.string(),
   hermes_home: z.string(),
-  model: z.string().nullable(),
-  provider: z.string().nullable(),
-  base_url: z.string().nullable(),
+  model: z.nullable(z.string()),
+  provider: z.nullable(z.string()),
+  base_url: z.nullable(z.string()),
 });
 
 export const UpdatedResponse = z.object({ updated: z.literal(true), keys: z.array(z.string()) });
 
 export const ModelInfo = z.object({
-  provider: z.string().nullable(),
-  model: z.string().nullable(),
-  base_url: z.string().nullable(),
-  api_mode: z.string().nullable(),
-  context_length: z.number().nullable(),
-  max_tokens: z.number().nullable(),
+  provider: z.nullable(z.string()),
+  model: z.nullable(z.string()),
+  base_url: z.nullable(z.string()),
+  api_mode: z.nullable(z.string()),
+  context_length: z.nullable(z.number()),
+  max_tokens: z.nullable(z.number()),
 });
 export type ModelInfo = z.infer<typeof ModelInfo>;
 
-export const ModelUpdatedResponse = ModelInfo.extend({ updated: z.literal(true), keys: z.array(z.string()) });
+export const ModelUpdatedResponse = z.extend(ModelInfo, { updated: z.literal(true), keys: z.array(z.string()) });
 
 export const ErrorBody = z.object({ detail: z.string(), code: z.string() });

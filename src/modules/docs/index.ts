@@ -7,10 +7,10 @@
  * the document is completed here from each route's own body schema.
  */
 import { Elysia, type AnyElysia } from 'elysia';
-import { z } from 'zod';
+import { z } from '../../lib/zod';
 import { DOCS_HTML } from './page';
 
-const toJsonSchema = (s: z.ZodType) => z.toJSONSchema(s, { unrepresentable: 'any', io: 'input' });
+const toJsonSchema = (s: z.ZodMiniType) => z.toJSONSchema(s, { unrepresentable: 'any', io: 'input' });
 
 type Operation = { requestBody?: { content?: Record<string, unknown> } };
 
@@ -19,7 +19,7 @@ export async function buildOpenApiDocument(app: AnyElysia, version: string) {
   const { toOpenAPISchema } = await import('@elysiajs/openapi/openapi');
   const { paths, components } = toOpenAPISchema(app, undefined, undefined, { zod: toJsonSchema }, '3.1.2');
   for (const route of app.routes) {
-    const body = route.hooks?.body as z.ZodType | undefined;
+    const body = route.hooks?.body as z.ZodMiniType | undefined;
     const path = route.path.replace(/:([^/]+)/g, '{$1}');
     const op = (paths as Record<string, Record<string, Operation>>)[path]?.[route.method.toLowerCase()];
     if (body && op?.requestBody && !Object.keys(op.requestBody.content ?? {}).length) {

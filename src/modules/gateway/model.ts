@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from '../../lib/zod';
 
 export const Features = z.object({
   sessions: z.boolean(),
@@ -24,7 +24,7 @@ export const HealthResponse = z.object({
   platform: z.literal('hermes-optx-api'),
   version: z.string(),
   uptime_s: z.number(),
-  upstream: z.object({ url: z.string(), connected: z.boolean(), latency_ms: z.number().nullable() }),
+  upstream: z.object({ url: z.string(), connected: z.boolean(), latency_ms: z.nullable(z.number()) }),
   mode: Mode,
   capabilities: Features,
   memory_backend: z.string(),
@@ -35,11 +35,11 @@ export const HealthResponse = z.object({
 export const GatewayStatusResponse = z.object({
   status: z.enum(['connected', 'disconnected']),
   mode: Mode,
-  model: z.string().nullable(),
+  model: z.nullable(z.string()),
   version: z.string(),
-  upstream_version: z.string().nullable(),
+  upstream_version: z.nullable(z.string()),
   upstream_url: z.string(),
-  upstream_error: z.string().nullable(),
-  checked_at: z.string().nullable(),
+  upstream_error: z.nullable(z.string()),
+  checked_at: z.nullable(z.string()),
   features: Features,
 });

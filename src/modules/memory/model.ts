@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from '../../lib/zod';
 import { toUtcIso } from './memory-values';
 import { pyStrip } from './pytext';
 
@@ -25,66 +25,68 @@ const codePoints = (s: string): number => {
 
 /** A short label: category or tag. Trimmed by the service; commas are refused because Hermes stores tags comma-separated. */
 const label = (what: string) =>
-  z.string()
-    .refine((s) => s.trim().length > 0, { error: `${what} must not be empty` })
-    .refine((s) => s.length <= 64, { error: `${what} must be at most 64 characters` })
-    .refine((s) => !CONTROL.test(s) && !LONE_SURROGATE.test(s), { error: `${what} must not contain control characters` });
+  z.string().check(
+    z.refine((s) => s.trim().length > 0, { error: `${what} must not be empty` }),
+    z.refine((s) => s.length <= 64, { error: `${what} must be at most 64 characters` }),
+    z.refine((s) => !CONTROL.test(s) && !LONE_SURROGATE.test(s), { error: `${what} must not contain control characters` }),
+  );
 
 export const Category = label('category');
-export const Tag = label('tag').refine((s) => !s.includes(','), { error: 'a tag must not contain a comma' }).describe('1..64 characters, no comma');
+export const Tag = label('tag').check(z.refine((s) => !s.includes(','), { error: 'a tag must not contain a comma' }), z.describe('1..64 characters, no comma'));
 
 // Stripped the way Hermes strips content before storing it (Python's whitespace, not JavaScript's).
-const Content = z.string()
-  .refine((s) => pyStrip(s).length > 0, { error: 'content must not be empty' })
-  .refine((s) => codePoints(pyStrip(s)) <= MAX_CONTENT_CHARS, { error: `content must be at most ${MAX_CONTENT_CHARS} characters` })
-  .refine((s) => !LONE_SURROGATE.test(s), { error: 'content must be valid Unicode text (no lone surrogates)' })
-  .describe(`1..${MAX_CONTENT_CHARS} characters (code points) after stripping surrounding whitespace`);
+const Content = z.string().check(
+  z.refine((s) => pyStrip(s).length > 0, { error: 'content must not be empty' }),
+  z.refine((s) => codePoints(pyStrip(s)) <= MAX_CONTENT_CHARS, { error: `content must be at most ${MAX_CONTENT_CHARS} characters` }),
+  z.refine((s) => !LONE_SURROGATE.test(s), { error: 'content must be valid Unicode text (no lone surrogates)' }),
+  z.describe(`1..${MAX_CONTENT_CHARS} characters (code points) after stripping surrounding whitespace`),
+);
 
-const Importance = z.number().min(0).max(1).describe('0..1; SpacetimeDB keeps tenths, holographic stores it as trust_score');
+const Importance = z.number().check(z.gte(0), z.lte(1), z.describe('0..1; SpacetimeDB keeps tenths, holographic stores it as trust_score'));
 const Metadata = z.record(z.string(), z.unknown());
 
-const Timestamp = z.string().refine(isTimestamp, { error: 'expected an ISO 8601 date or date-time, e.g. 2026-11-29T13:07:33Z' });
+const Timestamp = z.string().check(z.refine(isTimestamp, { error: 'expected an ISO 8601 date or date-time, e.g. 2026-11-29T13:07:33Z' }));
 
 export const CreateMemoryBody = z.object({
   content: Content,
-  category: Category.default('general'),
-  tags: z.array(Tag).max(MAX_TAGS).default([]),
-  importance: Importance.default(0.5),
-  metadata: Metadata.default({}),
+  category: z._default(Category, 'general'),
+  tags: z._default(z.array(Tag).check(z.maxLength(MAX_TAGS)), []),
+  importance: z._default(Importance, 0.5),
+  metadata: z._default(Metadata, {}),
 });
 export type CreateMemoryBody = z.infer<typeof CreateMemoryBody>;
 
 export const SearchFilters = z.object({
-  category: Category.optional(),
-  tags: z.array(Tag).max(MAX_TAGS).optional(),
-  min_importance: Importance.optional(),
-  since: Timestamp.optional(),
-  until: Timestamp.optional(),
+  category: z.optional(Category),
+  tags: z.optional(z.array(Tag).check(z.maxLength(MAX_TAGS))),
+  min_importance: z.optional(Importance),
+  since: z.optional(Timestamp),
+  until: z.optional(Timestamp),
 });
 export type SearchFilters = z.infer<typeof SearchFilters>;
 
-const QueryText = z.string().max(MAX_QUERY_CHARS);
+const QueryText = z.string().check(z.maxLength(MAX_QUERY_CHARS));
 
 export const SearchBody = z.object({
-  query: QueryText.default(''),
-  limit: z.number().int().min(1).max(100).default(10),
-  filters: SearchFilters.optional(),
+  query: z._default(QueryText, ''),
+  limit: z._default(z.number().check(z.int(), z.gte(1), z.lte(100)), 10),
+  filters: z.optional(SearchFilters),
 });
 export type SearchBody = z.infer<typeof SearchBody>;
 
 export const ListQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  offset: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
-  category: Category.optional(),
+  limit: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(1000)), 100),
+  offset: z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(Number.MAX_SAFE_INTEGER)), 0),
+  category: z.optional(Category),
 });
 
 export const RecallQuery = z.object({
-  query: QueryText.refine((s) => s.trim().length > 0, { error: 'query must not be empty' }),
-  limit: z.coerce.number().int().min(1).max(100).default(10),
-  category: Category.optional(),
+  query: QueryText.check(z.refine((s) => s.trim().length > 0, { error: 'query must not be empty' })),
+  limit: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(100)), 10),
+  category: z.optional(Category),
 });
 
-export const MemoryIdParams = z.object({ id: z.string().min(1).max(512) });
+export const MemoryIdParams = z.object({ id: z.string().check(z.minLength(1), z.maxLength(512)) });
 
 export const Memory = z.object({
   id: z.string(),
@@ -98,22 +100,22 @@ export const Memory = z.object({
 });
 export type Memory = z.infer<typeof Memory>;
 
-export const ScoredMemory = Memory.extend({ score: z.number() });
+export const ScoredMemory = z.extend(Memory, { score: z.number() });
 export type ScoredMemory = z.infer<typeof ScoredMemory>;
 
 export const Backend = z.enum(['holographic', 'sqlite', 'spacetimedb']);
 export type BackendName = z.infer<typeof Backend>;
 
 export const CreateMemoryResponse = z.object({ stored: z.literal(true), duplicate: z.boolean(), memory: Memory });
-export const ListMemoriesResponse = z.object({ memories: z.array(Memory), total: z.number().int(), limit: z.number().int(), offset: z.number().int(), backend: Backend });
-export const SearchResponse = z.object({ results: z.array(ScoredMemory), total: z.number().int(), query: z.string() });
+export const ListMemoriesResponse = z.object({ memories: z.array(Memory), total: z.number().check(z.int()), limit: z.number().check(z.int()), offset: z.number().check(z.int()), backend: Backend });
+export const SearchResponse = z.object({ results: z.array(ScoredMemory), total: z.number().check(z.int()), query: z.string() });
 export const RecallResponse = z.object({ results: z.array(ScoredMemory), query: z.string() });
 export const DeleteResponse = z.object({ deleted: z.literal(true), memory_id: z.string() });
 export const StatsResponse = z.looseObject({
   backend: Backend,
   status: z.enum(['ok', 'degraded', 'unreachable']),
-  total_memories: z.number().int().nullable(),
-  categories: z.record(z.string(), z.number().int()),
-  error: z.string().optional(),
+  total_memories: z.nullable(z.number().check(z.int())),
+  categories: z.record(z.string(), z.number().check(z.int())),
+  error: z.optional(z.string()),
 });
 export type StatsResponse = z.infer<typeof StatsResponse>;

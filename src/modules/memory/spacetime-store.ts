@@ -15,7 +15,7 @@
  * The SQL subset has no ORDER BY, OFFSET or LIKE: category and importance are filtered in SQL,
  * tags/time filters, text matching, ordering and paging happen here, over the rows read.
  */
-import { z } from 'zod';
+import { z } from '../../lib/zod';
 import type { SpacetimeClient } from '../../spacetime/client';
 import { SpacetimeError } from '../../spacetime/errors';
 import { literal } from '../../spacetime/sql';
@@ -41,8 +41,8 @@ type EntryRow = z.infer<typeof EntryRow>;
 
 const MemoryValue = z.looseObject({
   content: z.string(),
-  metadata: z.record(z.string(), z.unknown()).optional(),
-  tags: z.array(z.string()).optional(),
+  metadata: z.optional(z.record(z.string(), z.unknown())),
+  tags: z.optional(z.array(z.string())),
 });
 
 interface Entry {
@@ -140,14 +140,14 @@ export class SpacetimeBackend implements MemoryBackend {
 }
 
 function toEntry(raw: unknown): Entry {
-  const parsed = EntryRow.safeParse(raw);
+  const parsed = z.safeParse(EntryRow, raw);
   if (!parsed.success) {
     throw new SpacetimeError('bad_response', `${TABLE} rows do not have the optx-cortex shape: ${parsed.error.issues[0]?.message ?? 'invalid row'}.`);
   }
   const r: EntryRow = parsed.data;
   let value: z.infer<typeof MemoryValue> | null = null;
   try {
-    const v = MemoryValue.safeParse(JSON.parse(r.value));
+    const v = z.safeParse(MemoryValue, JSON.parse(r.value));
     if (v.success) value = v.data;
   } catch {
     // not JSON: shown as plain content below

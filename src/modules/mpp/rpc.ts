@@ -5,13 +5,13 @@
  * at all — which the gate tells apart from a payment the node refused.
  */
 import { custom, type CustomTransport } from 'viem';
-import { z } from 'zod';
+import { z } from '../../lib/zod';
 import { fetchJson, OutboundError } from '../../lib/http';
 
 const JsonRpcAnswer = z.object({
   jsonrpc: z.literal('2.0'),
-  result: z.unknown().optional(),
-  error: z.object({ code: z.number().int(), message: z.string(), data: z.unknown().optional() }).optional(),
+  result: z.optional(z.unknown()),
+  error: z.optional(z.object({ code: z.number().check(z.int()), message: z.string(), data: z.optional(z.unknown()) })),
 });
 
 /** A JSON-RPC error as viem expects from a custom transport: it maps `code` to its own error classes. */
@@ -38,7 +38,7 @@ export function tempoRpcTransport(url: string, timeoutMs: number, onUnavailable:
         onUnavailable();
         throw new Error(err instanceof OutboundError ? err.message : 'the Tempo RPC is unreachable');
       }
-      const answer = res.ok ? JsonRpcAnswer.safeParse(res.json) : null;
+      const answer = res.ok ? z.safeParse(JsonRpcAnswer, res.json) : null;
       if (!answer?.success) {
         onUnavailable();
         throw new Error(res.ok ? 'the Tempo RPC sent an answer that is not JSON-RPC' : `the Tempo RPC answered HTTP ${res.status}`);

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from '../../lib/zod';
 import { SAFE_ID } from '../../lib/ids';
 
 /** Where the row shown for a session comes from (the first source that has it, in this order). */
@@ -7,20 +7,20 @@ export type SessionOrigin = z.infer<typeof SessionOrigin>;
 
 export const Session = z.object({
   id: z.string(),
-  title: z.string().nullable(),
-  model: z.string().nullable(),
+  title: z.nullable(z.string()),
+  model: z.nullable(z.string()),
   /** Hermes' platform tag (`cli`, `telegram`, `api_server`, …); `optx-api` for sessions only the sidecar has. */
-  source: z.string().nullable(),
+  source: z.nullable(z.string()),
   origin: SessionOrigin,
   /** Epoch seconds, as Hermes writes them. */
-  started_at: z.number().nullable(),
-  ended_at: z.number().nullable(),
-  last_active: z.number().nullable(),
-  message_count: z.number().int(),
-  tool_call_count: z.number().int(),
-  input_tokens: z.number().int(),
-  output_tokens: z.number().int(),
-  preview: z.string().nullable(),
+  started_at: z.nullable(z.number()),
+  ended_at: z.nullable(z.number()),
+  last_active: z.nullable(z.number()),
+  message_count: z.number().check(z.int()),
+  tool_call_count: z.number().check(z.int()),
+  input_tokens: z.number().check(z.int()),
+  output_tokens: z.number().check(z.int()),
+  preview: z.nullable(z.string()),
 });
 export type Session = z.infer<typeof Session>;
 
@@ -30,11 +30,11 @@ export const Message = z.object({
   role: z.string(),
   /** Text, or the decoded parts of a multimodal message. */
   content: z.unknown(),
-  tool_calls: z.array(z.unknown()).nullable(),
-  tool_call_id: z.string().nullable(),
-  tool_name: z.string().nullable(),
-  timestamp: z.number().nullable(),
-  reasoning: z.string().nullable(),
+  tool_calls: z.nullable(z.array(z.unknown())),
+  tool_call_id: z.nullable(z.string()),
+  tool_name: z.nullable(z.string()),
+  timestamp: z.nullable(z.number()),
+  reasoning: z.nullable(z.string()),
 });
 export type Message = z.infer<typeof Message>;
 
@@ -42,16 +42,20 @@ export type Message = z.infer<typeof Message>;
 export const SIDECAR_SOURCE = 'optx-api';
 
 const intParam = (def: number, min: number, max: number) =>
-  z.string().regex(/^\d+$/, { error: `expected an integer from ${min} to ${max}` })
-    .transform(Number)
-    .pipe(z.number().int().min(min, { error: `expected an integer from ${min} to ${max}` }).max(max, { error: `expected an integer from ${min} to ${max}` }))
-    .optional()
-    .transform((v) => v ?? def);
+  z.pipe(
+    z.optional(
+      z.pipe(
+        z.pipe(z.string().check(z.regex(/^\d+$/, { error: `expected an integer from ${min} to ${max}` })), z.transform(Number)),
+        z.number().check(z.int(), z.gte(min, { error: `expected an integer from ${min} to ${max}` }), z.lte(max, { error: `expected an integer from ${min} to ${max}` })),
+      ),
+    ),
+    z.transform((v) => v ?? def),
+  );
 
 export const ListSessionsQuery = z.object({
   limit: intParam(50, 1, 500),
   offset: intParam(0, 0, 1_000_000_000),
-  source: z.string().trim().min(1).max(64).optional(),
+  source: z.optional(z.string().check(z.trim(), z.minLength(1), z.maxLength(64))),
 });
 export type ListSessionsQuery = z.infer<typeof ListSessionsQuery>;
 
@@ -62,28 +66,27 @@ export const ListMessagesQuery = z.object({
 export type ListMessagesQuery = z.infer<typeof ListMessagesQuery>;
 
 /** Ids a client may choose; `new` is the static route `/api/sessions/new/…`. */
-export const NewSessionId = z.string().regex(SAFE_ID, { error: 'expected 1-128 URL-safe characters (letters, digits, _ . : -)' })
-  .refine((id) => id !== 'new', { error: '"new" is reserved' });
+export const NewSessionId = z.string().check(z.regex(SAFE_ID, { error: 'expected 1-128 URL-safe characters (letters, digits, _ . : -)' }), z.refine((id) => id !== 'new', { error: '"new" is reserved' }));
 
-const Title = z.string().trim().min(1, { error: 'must not be empty' }).max(256);
+const Title = z.string().check(z.trim(), z.minLength(1, { error: 'must not be empty' }), z.maxLength(256));
 
 /** An empty body is a session with a new id. */
-export const CreateSessionBody = z.object({
-  id: NewSessionId.optional(),
-  title: Title.optional(),
-  model: z.string().trim().min(1).max(256).optional(),
-}).default({});
+export const CreateSessionBody = z._default(z.object({
+  id: z.optional(NewSessionId),
+  title: z.optional(Title),
+  model: z.optional(z.string().check(z.trim(), z.minLength(1), z.maxLength(256))),
+}), {});
 export type CreateSessionBody = z.infer<typeof CreateSessionBody>;
 
 export const PatchSessionBody = z.object({
   /** null clears the title. */
-  title: Title.nullable(),
+  title: z.nullable(Title),
 });
 
-export const SessionIdParams = z.object({ id: z.string().min(1).max(256) });
+export const SessionIdParams = z.object({ id: z.string().check(z.minLength(1), z.maxLength(256)) });
 
 export const SessionResponse = z.object({ session: Session });
-export const SessionListResponse = z.object({ items: z.array(Session), total: z.number().int(), limit: z.number().int(), offset: z.number().int() });
-export const MessageListResponse = z.object({ items: z.array(Message), total: z.number().int(), session_id: z.string() });
+export const SessionListResponse = z.object({ items: z.array(Session), total: z.number().check(z.int()), limit: z.number().check(z.int()), offset: z.number().check(z.int()) });
+export const MessageListResponse = z.object({ items: z.array(Message), total: z.number().check(z.int()), session_id: z.string() });
 export const DeletedResponse = z.object({ deleted: z.literal(true), session_id: z.string() });
 export const ErrorBody = z.object({ detail: z.string(), code: z.string() });

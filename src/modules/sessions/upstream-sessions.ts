@@ -3,7 +3,7 @@
  * state.db is readable, and to create/rename sessions on the agent's side. Every answer is parsed with
  * zod; failures become the ApiErrors every upstream route uses.
  */
-import { z } from 'zod';
+import { z } from '../../lib/zod';
 import { ApiError } from '../../lib/errors';
 import type { JsonResult } from '../../lib/http';
 import type { HermesClient } from '../../upstream/client';
@@ -11,11 +11,11 @@ import { asGatewayError, outboundToApiError, upstreamStatusError } from '../../u
 import { decodeContent, parseToolCalls, previewOf } from './content';
 import type { Message, Session } from './model';
 
-const nstr = z.string().nullish();
-const nnum = z.number().nullish();
+const nstr = z.nullish(z.string());
+const nnum = z.nullish(z.number());
 
 const UpstreamSession = z.looseObject({
-  id: z.string().min(1),
+  id: z.string().check(z.minLength(1)),
   title: nstr,
   model: nstr,
   source: nstr,
@@ -30,14 +30,14 @@ const UpstreamSession = z.looseObject({
 });
 type UpstreamSession = z.infer<typeof UpstreamSession>;
 
-const SessionList = z.looseObject({ data: z.array(UpstreamSession), has_more: z.boolean().optional() });
+const SessionList = z.looseObject({ data: z.array(UpstreamSession), has_more: z.optional(z.boolean()) });
 const SessionBody = z.union([z.looseObject({ session: UpstreamSession }), UpstreamSession]);
 
 const UpstreamMessage = z.looseObject({
-  id: z.union([z.number(), z.string()]).nullish(),
+  id: z.nullish(z.union([z.number(), z.string()])),
   role: z.string(),
-  content: z.unknown().optional(),
-  tool_calls: z.unknown().optional(),
+  content: z.optional(z.unknown()),
+  tool_calls: z.optional(z.unknown()),
   tool_call_id: nstr,
   tool_name: nstr,
   timestamp: nnum,
@@ -147,8 +147,8 @@ function toSession(s: UpstreamSession): Session {
   };
 }
 
-function parse<T extends z.ZodType>(schema: T, body: unknown, what: string): z.infer<T> {
-  const r = schema.safeParse(body);
+function parse<T extends z.ZodMiniType>(schema: T, body: unknown, what: string): z.infer<T> {
+  const r = z.safeParse(schema, body);
   if (!r.success) throw new ApiError(502, 'upstream_bad_response', `The Hermes upstream sent a ${what} the sidecar does not understand.`);
   return r.data;
 }

@@ -1,46 +1,46 @@
-import { z } from 'zod';
+import { z } from '../../lib/zod';
 
 export const SkillSummary = z.object({
-  id: z.string().meta({ description: 'Opaque, URL-safe and stable: the folder path below its root, escaped (see docs/skills-config.md)' }),
+  id: z.string().check(z.meta({ description: 'Opaque, URL-safe and stable: the folder path below its root, escaped (see docs/skills-config.md)' })),
   name: z.string(),
   description: z.string(),
-  category: z.string().nullable(),
+  category: z.nullable(z.string()),
   tags: z.array(z.string()),
-  version: z.string().nullable(),
-  author: z.string().nullable(),
+  version: z.nullable(z.string()),
+  author: z.nullable(z.string()),
   platforms: z.array(z.string()),
-  path: z.string().meta({ description: 'Absolute path of the SKILL.md file' }),
+  path: z.string().check(z.meta({ description: 'Absolute path of the SKILL.md file' })),
   source: z.enum(['local', 'external']),
   installed: z.literal(true),
-  enabled: z.boolean().meta({ description: 'false when the name is in skills.disabled' }),
-  error: z.literal('parse_failed').optional().meta({ description: 'Present when SKILL.md cannot be read or its frontmatter does not parse' }),
+  enabled: z.boolean().check(z.meta({ description: 'false when the name is in skills.disabled' })),
+  error: z.optional(z.literal('parse_failed')).check(z.meta({ description: 'Present when SKILL.md cannot be read or its frontmatter does not parse' })),
 });
 export type SkillSummary = z.infer<typeof SkillSummary>;
 
-export const SkillDetail = SkillSummary.extend({
-  frontmatter: z.record(z.string(), z.unknown()).nullable(),
-  content: z.string().meta({ description: 'The whole SKILL.md file' }),
+export const SkillDetail = z.extend(SkillSummary, {
+  frontmatter: z.nullable(z.record(z.string(), z.unknown())),
+  content: z.string().check(z.meta({ description: 'The whole SKILL.md file' })),
 });
 export type SkillDetail = z.infer<typeof SkillDetail>;
 
-const filter = z.string().max(256).optional();
+const filter = z.optional(z.string().check(z.maxLength(256)));
 
 export const SkillsQuery = z.object({
-  category: filter.meta({ description: 'Exact category, case-insensitive' }),
-  search: filter.meta({ description: 'Substring of name, description or a tag, case-insensitive' }),
-  tag: filter.meta({ description: 'Exact tag, case-insensitive' }),
-  limit: z.coerce.number().int().min(1).max(10_000).optional(),
-  offset: z.coerce.number().int().min(0).default(0),
+  category: filter.check(z.meta({ description: 'Exact category, case-insensitive' })),
+  search: filter.check(z.meta({ description: 'Substring of name, description or a tag, case-insensitive' })),
+  tag: filter.check(z.meta({ description: 'Exact tag, case-insensitive' })),
+  limit: z.optional(z.coerce.number().check(z.int(), z.gte(1), z.lte(10_000))),
+  offset: z._default(z.coerce.number().check(z.int(), z.gte(0)), 0),
 });
 export type SkillsQuery = z.infer<typeof SkillsQuery>;
 
 export const SkillsList = z.object({
   skills: z.array(SkillSummary),
-  total: z.number().int().meta({ description: 'Number of matches before limit/offset' }),
-  categories: z.array(z.string()).meta({ description: 'Every category of the tree, whatever the filters' }),
-  warnings: z.array(z.string()).optional().meta({ description: 'Roots that could not be read, or a config.yaml that does not parse' }),
+  total: z.number().check(z.int(), z.meta({ description: 'Number of matches before limit/offset' })),
+  categories: z.array(z.string()).check(z.meta({ description: 'Every category of the tree, whatever the filters' })),
+  warnings: z.optional(z.array(z.string())).check(z.meta({ description: 'Roots that could not be read, or a config.yaml that does not parse' })),
 });
 
-export const SkillParams = z.object({ id: z.string().min(1).max(4096) });
+export const SkillParams = z.object({ id: z.string().check(z.minLength(1), z.maxLength(4096)) });
 
 export const ErrorBody = z.object({ detail: z.string(), code: z.string() });

@@ -5,7 +5,7 @@
  * non-2xx, no JSON, wrong shape — is returned as a reason, never thrown: the swarm falls back to a
  * single task and says why. Only the sidecar's HEDGEHOG key is sent, never the client's credentials.
  */
-import { z } from 'zod';
+import { z } from '../../lib/zod';
 import { fetchJson, OutboundError } from '../../lib/http';
 import { LooseJsonError, parseLooseJson } from './loose-json';
 import type { SwarmStrategy } from './model';
@@ -21,7 +21,7 @@ export const DEFAULT_DECOMPOSITION_MODEL = 'hermes-agent';
 export const MAX_LLM_SUBTASKS = 25;
 
 const ChatCompletionWire = z.object({
-  choices: z.array(z.object({ message: z.object({ content: z.string() }) })).min(1),
+  choices: z.array(z.object({ message: z.object({ content: z.string() }) })).check(z.minLength(1)),
 });
 
 const clampPriority = (v: unknown) => {
@@ -31,24 +31,24 @@ const clampPriority = (v: unknown) => {
 
 // Models put newlines and tabs anywhere; the API refuses control characters in these fields.
 const text = (max: number) =>
-  z
-    .string()
-    .transform((s) => s.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim())
-    .pipe(z.string().min(1).max(max));
+  z.pipe(
+    z.pipe(z.string(), z.transform((s) => s.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim())),
+    z.string().check(z.minLength(1), z.maxLength(max)),
+  );
 
 /** One planned step as models write it: ids may be numbers, fields may be missing or named otherwise. */
-const LlmSubtask = z
-  .looseObject({
-    id: z.union([z.string(), z.number()]).optional(),
+const LlmSubtask = z.pipe(
+  z.looseObject({
+    id: z.optional(z.union([z.string(), z.number()])),
     title: text(500),
-    description: z.string().max(20_000).optional(),
-    priority: z.unknown().optional(),
-    capabilities: z.array(text(64)).max(32).optional(),
-    agent: text(128).nullable().optional(),
-    depends_on: z.array(z.union([z.string(), z.number()])).max(100).optional(),
-    dependencies: z.array(z.union([z.string(), z.number()])).max(100).optional(),
-  })
-  .transform((t) => ({
+    description: z.optional(z.string().check(z.maxLength(20_000))),
+    priority: z.optional(z.unknown()),
+    capabilities: z.optional(z.array(text(64)).check(z.maxLength(32))),
+    agent: z.optional(z.nullable(text(128))),
+    depends_on: z.optional(z.array(z.union([z.string(), z.number()])).check(z.maxLength(100))),
+    dependencies: z.optional(z.array(z.union([z.string(), z.number()])).check(z.maxLength(100))),
+  }),
+  z.transform((t) => ({
     id: t.id === undefined ? undefined : String(t.id),
     title: t.title,
     description: t.description ?? '',
@@ -57,13 +57,14 @@ const LlmSubtask = z
     agent: t.agent ?? null,
     // Ids are matched as text, so a plan numbering its steps 1, 2, 3 refers to them the same way.
     depends_on: (t.depends_on ?? t.dependencies ?? []).map(String),
-  }));
+  })),
+);
 export type LlmSubtask = z.output<typeof LlmSubtask>;
 
 const LlmPlan = z.union([
   z.array(LlmSubtask),
-  z.looseObject({ tasks: z.array(LlmSubtask) }).transform((p) => p.tasks),
-  z.looseObject({ subtasks: z.array(LlmSubtask) }).transform((p) => p.subtasks),
+  z.pipe(z.looseObject({ tasks: z.array(LlmSubtask) }), z.transform((p) => p.tasks)),
+  z.pipe(z.looseObject({ subtasks: z.array(LlmSubtask) }), z.transform((p) => p.subtasks)),
 ]);
 
 export type DecomposeOutcome = { ok: true; subtasks: LlmSubtask[]; model: string } | { ok: false; reason: string; model: string };
@@ -110,7 +111,7 @@ export async function decomposeGoal(cfg: HedgehogConfig, req: DecomposeRequest):
     return fail(err instanceof OutboundError && err.kind === 'timeout' ? 'the LLM did not answer in time' : 'the LLM endpoint is unreachable');
   }
   if (!res.ok) return fail(`the LLM endpoint answered HTTP ${res.status}`);
-  const completion = ChatCompletionWire.safeParse(res.json);
+  const completion = z.safeParse(ChatCompletionWire, res.json);
   if (!completion.success) return fail('the LLM endpoint sent no chat completion');
   let raw: unknown;
   try {
@@ -118,7 +119,7 @@ export async function decomposeGoal(cfg: HedgehogConfig, req: DecomposeRequest):
   } catch (err) {
     return fail(`the LLM answer holds no readable JSON (${err instanceof LooseJsonError ? err.message : 'parse error'})`);
   }
-  const plan = LlmPlan.safeParse(raw);
+  const plan = z.safeParse(LlmPlan, raw);
   if (!plan.success) {
     const issue = plan.error.issues[0];
     return fail(`the LLM plan has the wrong shape${issue ? ` at ${issue.path.join('.') || 'top level'}: ${issue.message}` : ''}`);

@@ -3,7 +3,7 @@
  * (JSON number or string, at most 6 decimals), responses a decimal string; stores keep integer base
  * units. Unknown request fields are ignored.
  */
-import { z } from 'zod';
+import { z } from '../../lib/zod';
 import { MoneyFormatError, fromBaseUnits, toBaseUnits } from '../../lib/money';
 import { SAFE_ID } from '../../lib/ids';
 import { TASK_STATUSES } from './state';
@@ -15,56 +15,57 @@ export const MAX_LEASE_SECONDS = 30 * 86_400;
 
 // No control characters: agent names end up in logs, SQL literals (SpacetimeDB) and other agents' UIs.
 const PRINTABLE = /^[^\u0000-\u001f\u007f]*$/;
-const printable = (max: number) => z.string().trim().min(1).max(max).regex(PRINTABLE, { error: 'must not contain control characters' });
+const printable = (max: number) => z.string().check(z.trim(), z.minLength(1), z.maxLength(max), z.regex(PRINTABLE, { error: 'must not contain control characters' }));
 
-export const AgentName = printable(128).describe('Name of an agent, e.g. astrojoe');
-export const TaskId = z.string().regex(SAFE_ID, { error: 'not a task id' });
+export const AgentName = printable(128).check(z.describe('Name of an agent, e.g. astrojoe'));
+export const TaskId = z.string().check(z.regex(SAFE_ID, { error: 'not a task id' }));
 export const TaskStatus = z.enum(TASK_STATUSES);
 export type TaskStatus = z.infer<typeof TaskStatus>;
 
 /** A decimal amount → integer base units (a safe integer, so it round-trips through JSON and SQLite). */
-export const Reward = z
-  .union([z.number(), z.string()])
-  .describe('Non-negative amount with at most 6 decimals, as a JSON number or a decimal string')
-  .transform((v, ctx) => {
+export const Reward = z.pipe(
+  z.union([z.number(), z.string()]).check(z.describe('Non-negative amount with at most 6 decimals, as a JSON number or a decimal string')),
+  // zod/mini hands a transform the bare parse payload (no `addIssue` helper): issues are pushed.
+  z.transform((v, payload) => {
     try {
       const units = toBaseUnits(v, REWARD_DECIMALS);
       if (units > BigInt(Number.MAX_SAFE_INTEGER)) throw new MoneyFormatError('too large');
       return Number(units);
     } catch {
-      ctx.addIssue({ code: 'custom', message: 'must be a non-negative decimal amount with at most 6 decimals and at most 9007199254.740991' });
+      payload.issues.push({ code: 'custom', message: 'must be a non-negative decimal amount with at most 6 decimals and at most 9007199254.740991', input: v });
       return z.NEVER;
     }
-  });
+  }),
+);
 
 export const rewardToString = (units: number): string => fromBaseUnits(BigInt(units), REWARD_DECIMALS);
 
-const Capabilities = z.array(printable(64)).max(32);
+const Capabilities = z.array(printable(64)).check(z.maxLength(32));
 const Title = printable(500);
-const Description = z.string().max(20_000);
-const Priority = z.number().int().min(1).max(10);
+const Description = z.string().check(z.maxLength(20_000));
+const Priority = z.number().check(z.int(), z.gte(1), z.lte(10));
 
 export const CreateTaskBody = z.object({
   title: Title,
-  description: Description.default(''),
-  reward: Reward.default(0),
-  capabilities: Capabilities.default([]),
-  validation_mode: printable(64).default('CreatorReview'),
-  priority: Priority.default(5),
-  parent_task_id: TaskId.nullish(),
-  depends_on: z.array(TaskId).max(MAX_DEPENDENCIES).default([]),
-  assigned_agent: AgentName.nullish(),
-  gaze_required: z.boolean().default(false),
+  description: z._default(Description, ''),
+  reward: z._default(Reward, 0),
+  capabilities: z._default(Capabilities, []),
+  validation_mode: z._default(printable(64), 'CreatorReview'),
+  priority: z._default(Priority, 5),
+  parent_task_id: z.nullish(TaskId),
+  depends_on: z._default(z.array(TaskId).check(z.maxLength(MAX_DEPENDENCIES)), []),
+  assigned_agent: z.nullish(AgentName),
+  gaze_required: z._default(z.boolean(), false),
 });
 export type CreateTaskBody = z.infer<typeof CreateTaskBody>;
 
 export const ListTasksQuery = z.object({
-  status: TaskStatus.optional(),
-  agent: AgentName.optional().describe('tasks held by or assigned to this agent'),
-  swarm_id: TaskId.optional(),
-  parent_task_id: TaskId.optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(50),
-  offset: z.coerce.number().int().min(0).max(1_000_000_000).default(0),
+  status: z.optional(TaskStatus),
+  agent: z.optional(AgentName).check(z.describe('tasks held by or assigned to this agent')),
+  swarm_id: z.optional(TaskId),
+  parent_task_id: z.optional(TaskId),
+  limit: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(500)), 50),
+  offset: z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(1_000_000_000)), 0),
 });
 export type ListTasksQuery = z.infer<typeof ListTasksQuery>;
 
@@ -72,15 +73,15 @@ export const TaskParams = z.object({ id: z.string() });
 
 export const ClaimBody = z.object({
   agent_name: AgentName,
-  lease_seconds: z.number().int().min(1).max(MAX_LEASE_SECONDS).nullish().describe('the claim lapses after this long; none means no expiry'),
-  gaze_session_id: z.string().min(1).max(256).nullish(),
+  lease_seconds: z.nullish(z.number().check(z.int(), z.gte(1), z.lte(MAX_LEASE_SECONDS))).check(z.describe('the claim lapses after this long; none means no expiry')),
+  gaze_session_id: z.nullish(z.string().check(z.minLength(1), z.maxLength(256))),
 });
 export type ClaimBody = z.infer<typeof ClaimBody>;
 
 export const CompleteBody = z.object({
   agent_name: AgentName,
-  result: z.unknown().optional().describe('any JSON value: the outcome, or the error when success is false'),
-  success: z.boolean().default(true),
+  result: z.optional(z.unknown()).check(z.describe('any JSON value: the outcome, or the error when success is false')),
+  success: z._default(z.boolean(), true),
 });
 export type CompleteBody = z.infer<typeof CompleteBody>;
 
@@ -89,32 +90,32 @@ export const Task = z.object({
   title: z.string(),
   description: z.string(),
   status: TaskStatus,
-  priority: z.number().int(),
+  priority: z.number().check(z.int()),
   capabilities: z.array(z.string()),
   validation_mode: z.string(),
-  parent_task_id: z.string().nullable(),
-  swarm_id: z.string().nullable(),
+  parent_task_id: z.nullable(z.string()),
+  swarm_id: z.nullable(z.string()),
   depends_on: z.array(z.string()),
   /** Dependencies not yet Completed; the task cannot be claimed while this is non-empty. */
   blocked_by: z.array(z.string()),
-  assigned_agent: z.string().nullable(),
-  agent: z.string().nullable(),
+  assigned_agent: z.nullable(z.string()),
+  agent: z.nullable(z.string()),
   gaze_required: z.boolean(),
-  reward: z.string().describe('decimal string, 6 decimals at most'),
+  reward: z.string().check(z.describe('decimal string, 6 decimals at most')),
   result: z.unknown(),
   created_at: z.string(),
   updated_at: z.string(),
-  claimed_at: z.string().nullable(),
-  lease_expires_at: z.string().nullable(),
-  completed_at: z.string().nullable(),
-  completed_by: z.string().nullable(),
-  cancelled_at: z.string().nullable(),
+  claimed_at: z.nullable(z.string()),
+  lease_expires_at: z.nullable(z.string()),
+  completed_at: z.nullable(z.string()),
+  completed_by: z.nullable(z.string()),
+  cancelled_at: z.nullable(z.string()),
 });
 export type Task = z.infer<typeof Task>;
 
-export const TaskList = z.object({ tasks: z.array(Task), total: z.number().int(), limit: z.number().int(), offset: z.number().int() });
+export const TaskList = z.object({ tasks: z.array(Task), total: z.number().check(z.int()), limit: z.number().check(z.int()), offset: z.number().check(z.int()) });
 
-export const CompleteResponse = Task.extend({
+export const CompleteResponse = z.extend(Task, {
   /** Dependents whose last unfinished dependency this was. */
   unblocked: z.array(z.string()),
   /** Of those, the ones claimed for their assigned_agent. */
@@ -123,12 +124,12 @@ export const CompleteResponse = Task.extend({
 
 export const TaskStats = z.object({
   backend: z.enum(['sqlite', 'spacetimedb']),
-  total: z.number().int(),
-  by_status: z.object(Object.fromEntries(TASK_STATUSES.map((s) => [s, z.number().int()])) as Record<TaskStatus, z.ZodNumber>),
-  queue_depth: z.number().int().describe('Open tasks whose dependencies are all Completed'),
-  blocked: z.number().int().describe('Open tasks waiting for a dependency'),
-  in_progress_by_agent: z.record(z.string(), z.number().int()),
-  oldest_open_age_s: z.number().nullable(),
+  total: z.number().check(z.int()),
+  by_status: z.object(Object.fromEntries(TASK_STATUSES.map((s) => [s, z.number().check(z.int())])) as Record<TaskStatus, z.ZodMiniNumber>),
+  queue_depth: z.number().check(z.int(), z.describe('Open tasks whose dependencies are all Completed')),
+  blocked: z.number().check(z.int(), z.describe('Open tasks waiting for a dependency')),
+  in_progress_by_agent: z.record(z.string(), z.number().check(z.int())),
+  oldest_open_age_s: z.nullable(z.number()),
 });
 export type TaskStats = z.infer<typeof TaskStats>;
 
@@ -137,33 +138,31 @@ export type SwarmStrategy = z.infer<typeof SwarmStrategy>;
 
 export const SubtaskInput = z.object({
   title: Title,
-  description: Description.default(''),
-  priority: Priority.default(5),
-  capabilities: Capabilities.default([]),
-  agent: AgentName.nullish(),
+  description: z._default(Description, ''),
+  priority: z._default(Priority, 5),
+  capabilities: z._default(Capabilities, []),
+  agent: z.nullish(AgentName),
   depends_on: z
-    .array(z.union([z.number().int().min(0), printable(500)]))
-    .max(MAX_DEPENDENCIES)
-    .default([])
-    .describe('other subtasks of this request, by 0-based index or by title'),
+    ._default(z.array(z.union([z.number().check(z.int(), z.gte(0)), printable(500)])).check(z.maxLength(MAX_DEPENDENCIES)), [])
+    .check(z.describe('other subtasks of this request, by 0-based index or by title')),
 });
 export type SubtaskInput = z.infer<typeof SubtaskInput>;
 
 export const SwarmBody = z.object({
-  goal: printable(10_000).describe('what the swarm should achieve; becomes the root task'),
-  strategy: SwarmStrategy.default('parallel'),
-  agents: z.array(AgentName).max(64).optional().describe('agents to spread unassigned subtasks over, round-robin'),
-  subtasks: z.array(SubtaskInput).min(1).max(MAX_SUBTASKS).optional().describe('the plan; without it the goal is decomposed by the LLM'),
-  priority: Priority.default(5).describe('priority of the root task'),
-  model: printable(200).optional().describe('model asked for the decomposition (default hermes-agent)'),
+  goal: printable(10_000).check(z.describe('what the swarm should achieve; becomes the root task')),
+  strategy: z._default(SwarmStrategy, 'parallel'),
+  agents: z.optional(z.array(AgentName).check(z.maxLength(64))).check(z.describe('agents to spread unassigned subtasks over, round-robin')),
+  subtasks: z.optional(z.array(SubtaskInput).check(z.minLength(1), z.maxLength(MAX_SUBTASKS))).check(z.describe('the plan; without it the goal is decomposed by the LLM')),
+  priority: z._default(Priority, 5).check(z.describe('priority of the root task')),
+  model: z.optional(printable(200)).check(z.describe('model asked for the decomposition (default hermes-agent)')),
 });
 export type SwarmBody = z.infer<typeof SwarmBody>;
 
 export const Decomposition = z.object({
   method: z.enum(['explicit', 'llm', 'fallback']),
   /** Why the LLM plan was not used (fallback), or null. */
-  reason: z.string().nullable(),
-  model: z.string().nullable(),
+  reason: z.nullable(z.string()),
+  model: z.nullable(z.string()),
 });
 export type Decomposition = z.infer<typeof Decomposition>;
 
@@ -174,12 +173,12 @@ export const SwarmResponse = z.object({
   root_task_id: z.string(),
   root_task: Task,
   tasks: z.array(Task),
-  total: z.number().int(),
+  total: z.number().check(z.int()),
   decomposition: Decomposition,
 });
 
 export const ErrorBody = z.looseObject({
   detail: z.string(),
   code: z.string(),
-  errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  errors: z.optional(z.array(z.object({ path: z.string(), message: z.string() }))),
 });

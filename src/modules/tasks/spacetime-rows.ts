@@ -8,7 +8,7 @@
  *   Among the step rows of one version, the one with the lowest `id` is the transition that
  *   happened; winners are kept (they are the log), losers delete their rows.
  */
-import { z } from 'zod';
+import { z } from '../../lib/zod';
 import { Task } from './model';
 import type { Status } from './state';
 
@@ -20,11 +20,11 @@ export const stepCategory = (id: string) => `task_step:${id}`;
 export const stepKey = (id: string, version: number, nonce: string) => `task_step:${id}:${version}:${nonce}`;
 
 /** A task as stored: the API task without the computed `blocked_by`, plus its version. */
-export const StoredTask = Task.omit({ blocked_by: true }).extend({ version: z.number().int().min(0) });
+export const StoredTask = z.extend(z.omit(Task, { blocked_by: true }), { version: z.number().check(z.int(), z.gte(0)) });
 export type StoredTask = z.infer<typeof StoredTask>;
 
 export const StepValue = z.object({
-  version: z.number().int().min(1),
+  version: z.number().check(z.int(), z.gte(1)),
   action: z.enum(['claim', 'complete', 'cancel']),
   /** Sidecar instance that proposed it (diagnostics). */
   proposer: z.string(),
@@ -38,10 +38,10 @@ export interface Step extends StepValue {
   key: string;
 }
 
-function parseValue<T>(schema: z.ZodType<T>, value: unknown): T | null {
+function parseValue<T>(schema: z.ZodMiniType<T>, value: unknown): T | null {
   if (typeof value !== 'string') return null;
   try {
-    const r = schema.safeParse(JSON.parse(value));
+    const r = z.safeParse(schema, JSON.parse(value));
     return r.success ? r.data : null;
   } catch {
     return null;

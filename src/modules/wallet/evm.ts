@@ -5,7 +5,7 @@
  * trip; each value carries its own error.
  */
 import { BaseError, ContractFunctionRevertedError, ContractFunctionZeroDataError, createPublicClient, erc20Abi, http, HttpRequestError, RpcRequestError, TimeoutError, type PublicClient } from 'viem';
-import { z } from 'zod';
+import { z } from '../../lib/zod';
 import { fromBaseUnits } from '../../lib/money';
 import type { ResolvedChain } from './chains';
 import type { TokenBalance } from './solana';
@@ -20,8 +20,8 @@ export interface EvmChainBalance {
   error?: string;
 }
 
-const Uint = z.bigint().nonnegative();
-const Decimals = z.number().int().min(0).max(255);
+const Uint = z.bigint().check(z.gte(0n));
+const Decimals = z.number().check(z.int(), z.gte(0), z.lte(255));
 
 export function evmClient(c: ResolvedChain, timeoutMs: number): PublicClient {
   return createPublicClient({ chain: c.chain, transport: http(c.url, { batch: true, timeout: timeoutMs, retryCount: 0 }) });
@@ -30,10 +30,10 @@ export function evmClient(c: ResolvedChain, timeoutMs: number): PublicClient {
 export async function fetchEvmChain(client: PublicClient, c: ResolvedChain, owner: `0x${string}`, timeoutMs: number): Promise<EvmChainBalance> {
   // Every call is started before the first await, so the transport sends them as one batch; settling
   // them all at once also attaches a handler to each before any can reject.
-  const native = c.isTempo ? Promise.resolve(null) : client.getBalance({ address: owner }).then((v) => Uint.parse(v));
+  const native = c.isTempo ? Promise.resolve(null) : client.getBalance({ address: owner }).then((v) => z.parse(Uint, v));
   const tokenCalls = c.tokens.map((t) => Promise.allSettled([
-    client.readContract({ address: t.contract, abi: erc20Abi, functionName: 'balanceOf', args: [owner] }).then((v) => Uint.parse(v)),
-    t.decimals !== null ? Promise.resolve(t.decimals) : client.readContract({ address: t.contract, abi: erc20Abi, functionName: 'decimals' }).then((v) => Decimals.parse(v)),
+    client.readContract({ address: t.contract, abi: erc20Abi, functionName: 'balanceOf', args: [owner] }).then((v) => z.parse(Uint, v)),
+    t.decimals !== null ? Promise.resolve(t.decimals) : client.readContract({ address: t.contract, abi: erc20Abi, functionName: 'decimals' }).then((v) => z.parse(Decimals, v)),
   ]));
   const [nativeResult, tokenResults] = await Promise.all([Promise.allSettled([native]), Promise.all(tokenCalls)]);
   const out: EvmChainBalance = {
@@ -61,7 +61,7 @@ export async function fetchEvmChain(client: PublicClient, c: ResolvedChain, owne
 
 /** A short, credential-free reason (RPC URLs may carry API keys, so viem's messages, which include them, are not used). */
 export function describeEvmError(err: unknown, timeoutMs: number): string {
-  if (err instanceof z.ZodError) return 'the RPC sent a value of an unexpected shape';
+  if (err instanceof z.core.$ZodError) return 'the RPC sent a value of an unexpected shape';
   if (!(err instanceof BaseError)) return 'the RPC call failed';
   if (err.walk((e) => e instanceof TimeoutError)) return `timeout: the RPC did not answer within ${timeoutMs / 1000} s`;
   const rpc = err.walk((e) => e instanceof RpcRequestError) as RpcRequestError | null;

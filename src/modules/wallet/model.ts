@@ -2,66 +2,66 @@
  * Schemas of the wallet routes. Money is always an exact decimal string (`"12.5"`); where the base
  * units matter they are given too, as a string of digits (`amount_base_units`).
  */
-import { z } from 'zod';
+import { z } from '../../lib/zod';
 import { SAFE_ID } from '../../lib/ids';
 
-const Money = z.string().describe('exact decimal amount, e.g. "12.5"');
-const Id = z.string().regex(SAFE_ID, { error: 'expected an id of letters, digits, _ . : - (at most 128)' });
-const Actor = z.string().trim().min(1).max(128).describe('who performs the action (recorded in the event row)');
-const limit = (max: number, def: number) => z.coerce.number().int().min(1).max(max).default(def);
-const offset = z.coerce.number().int().min(0).default(0);
+const Money = z.string().check(z.describe('exact decimal amount, e.g. "12.5"'));
+const Id = z.string().check(z.regex(SAFE_ID, { error: 'expected an id of letters, digits, _ . : - (at most 128)' }));
+const Actor = z.string().check(z.trim(), z.minLength(1), z.maxLength(128), z.describe('who performs the action (recorded in the event row)'));
+const limit = (max: number, def: number) => z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(max)), def);
+const offset = z._default(z.coerce.number().check(z.int(), z.gte(0)), 0);
 
 export const ApiErrorBody = z.object({
   detail: z.string(),
   code: z.string(),
-  errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  errors: z.optional(z.array(z.object({ path: z.string(), message: z.string() }))),
 });
 
 // ---- balances ------------------------------------------------------------------------------
 
-const TokenBalance = z.object({ balance: Money.nullable(), decimals: z.number().int().nullable(), error: z.string().optional() });
+const TokenBalance = z.object({ balance: z.nullable(Money), decimals: z.nullable(z.number().check(z.int())), error: z.optional(z.string()) });
 
 const SolanaBalance = z.object({
   address: z.string(),
   network: z.enum(['mainnet-beta', 'devnet']),
   explorer: z.string(),
-  balance_sol: Money.nullable(),
-  tokens: z.record(z.string(), TokenBalance.extend({ mint: z.string() })),
-  error: z.string().optional(),
+  balance_sol: z.nullable(Money),
+  tokens: z.record(z.string(), z.extend(TokenBalance, { mint: z.string() })),
+  error: z.optional(z.string()),
 });
 
 const EvmChainBalance = z.object({
   chain: z.string(),
-  chain_id: z.number().int(),
+  chain_id: z.number().check(z.int()),
   name: z.string(),
-  native_symbol: z.string().nullable().describe('null on Tempo, which has no native token'),
-  native_balance: Money.nullable(),
-  tokens: z.record(z.string(), TokenBalance.extend({ contract: z.string() })),
-  error: z.string().optional(),
+  native_symbol: z.nullable(z.string()).check(z.describe('null on Tempo, which has no native token')),
+  native_balance: z.nullable(Money),
+  tokens: z.record(z.string(), z.extend(TokenBalance, { contract: z.string() })),
+  error: z.optional(z.string()),
 });
 
 export const Wallets = z.object({
-  solana: SolanaBalance.nullable(),
-  solana_devnet: SolanaBalance.nullable(),
-  evm: z.object({ address: z.string(), chains: z.array(EvmChainBalance) }).nullable(),
+  solana: z.nullable(SolanaBalance),
+  solana_devnet: z.nullable(SolanaBalance),
+  evm: z.nullable(z.object({ address: z.string(), chains: z.array(EvmChainBalance) })),
 });
 
-const EscrowTotals = z.object({ locked: Money, released: Money, refunded: Money, expired: Money, count: z.number().int() });
+const EscrowTotals = z.object({ locked: Money, released: Money, refunded: Money, expired: Money, count: z.number().check(z.int()) });
 
 export const WalletOverview = z.object({
   agent: z.string(),
   wallets: Wallets,
   tokens: z.object({
     solana: z.array(z.object({ symbol: z.string(), mint: z.string(), network: z.enum(['mainnet', 'devnet']) })),
-    evm: z.array(z.object({ chain: z.string(), chain_id: z.number().int(), symbol: z.string(), contract: z.string(), decimals: z.number().int().nullable() })),
+    evm: z.array(z.object({ chain: z.string(), chain_id: z.number().check(z.int()), symbol: z.string(), contract: z.string(), decimals: z.nullable(z.number().check(z.int())) })),
   }),
-  escrow: EscrowTotals.extend({
-    token: z.string().describe('the token the top-level totals are for (the default escrow token)'),
+  escrow: z.extend(EscrowTotals, {
+    token: z.string().check(z.describe('the token the top-level totals are for (the default escrow token)')),
     by_token: z.record(z.string(), EscrowTotals),
   }),
   fetched_at: z.string(),
   cached: z.boolean(),
-  age_s: z.number().int(),
+  age_s: z.number().check(z.int()),
 });
 
 export const BalancesResponse = z.object({ wallets: Wallets, fetched_at: z.string(), duration_ms: z.number() });
@@ -71,17 +71,17 @@ export const BalancesResponse = z.object({ wallets: Wallets, fetched_at: z.strin
 export const TempoCallBody = z
   .object({
     caller_id: Id,
-    model: z.string().trim().min(1).max(200).optional(),
-    messages: z.array(z.looseObject({ role: z.string().min(1) })).min(1).max(1000).optional(),
-    prompt: z.string().min(1).max(1_000_000).optional(),
-    max_tokens: z.number().int().positive().max(1_000_000).optional(),
-    temperature: z.number().min(0).max(2).optional(),
-    tools: z.array(z.looseObject({})).max(128).optional(),
+    model: z.optional(z.string().check(z.trim(), z.minLength(1), z.maxLength(200))),
+    messages: z.optional(z.array(z.looseObject({ role: z.string().check(z.minLength(1)) })).check(z.minLength(1), z.maxLength(1000))),
+    prompt: z.optional(z.string().check(z.minLength(1), z.maxLength(1_000_000))),
+    max_tokens: z.optional(z.number().check(z.int(), z.positive(), z.lte(1_000_000))),
+    temperature: z.optional(z.number().check(z.gte(0), z.lte(2))),
+    tools: z.optional(z.array(z.looseObject({})).check(z.maxLength(128))),
   })
-  .refine((b) => (b.messages === undefined) !== (b.prompt === undefined), { message: 'send either messages or prompt (exactly one)', path: ['messages'] });
+  .check(z.refine((b) => (b.messages === undefined) !== (b.prompt === undefined), { message: 'send either messages or prompt (exactly one)', path: ['messages'] }));
 export type TempoCallBody = z.infer<typeof TempoCallBody>;
 
-const CallUsage = z.object({ prompt_tokens: z.number().int(), completion_tokens: z.number().int(), total_tokens: z.number().int(), reported: z.boolean() });
+const CallUsage = z.object({ prompt_tokens: z.number().check(z.int()), completion_tokens: z.number().check(z.int()), total_tokens: z.number().check(z.int()), reported: z.boolean() });
 const Billing = z.object({ input_cost_usd: Money, output_cost_usd: Money, cost_usd: Money, margin_usd: Money, total_usd: Money, token: z.string() });
 
 const CallRecord = z.object({
@@ -90,30 +90,30 @@ const CallRecord = z.object({
   model: z.string(),
   usage: CallUsage,
   billing: Billing,
-  latency_ms: z.number().int(),
+  latency_ms: z.number().check(z.int()),
   created_at: z.string(),
 });
 export type CallRecord = z.infer<typeof CallRecord>;
 
-export const TempoCallResponse = CallRecord.extend({
-  result: z.object({ role: z.string(), content: z.string().nullable(), tool_calls: z.array(z.unknown()).nullable(), finish_reason: z.string().nullable() }),
+export const TempoCallResponse = z.extend(CallRecord, {
+  result: z.object({ role: z.string(), content: z.nullable(z.string()), tool_calls: z.nullable(z.array(z.unknown())), finish_reason: z.nullable(z.string()) }),
 });
 
 export const UsageQuery = z.object({
-  caller_id: Id.optional(),
-  since: z.union([z.iso.datetime({ offset: true }), z.iso.date()]).optional().describe('ISO 8601 date or date-time; calls at or after it'),
+  caller_id: z.optional(Id),
+  since: z.optional(z.union([z.iso.datetime({ offset: true }), z.iso.date()])).check(z.describe('ISO 8601 date or date-time; calls at or after it')),
   limit: limit(500, 50),
   offset,
 });
 
 export const UsageResponse = z.object({
   calls: z.array(CallRecord),
-  totals: z.object({ total_calls: z.number().int(), total_tokens: z.number().int(), total_cost_usd: Money, total_margin_usd: Money, total_billed_usd: Money }),
-  caller_id: z.string().nullable(),
-  since: z.string().nullable(),
-  total: z.number().int(),
-  limit: z.number().int(),
-  offset: z.number().int(),
+  totals: z.object({ total_calls: z.number().check(z.int()), total_tokens: z.number().check(z.int()), total_cost_usd: Money, total_margin_usd: Money, total_billed_usd: Money }),
+  caller_id: z.nullable(z.string()),
+  since: z.nullable(z.string()),
+  total: z.number().check(z.int()),
+  limit: z.number().check(z.int()),
+  offset: z.number().check(z.int()),
 });
 
 const PriceEntry = z.object({ input_per_1k_usd: Money, output_per_1k_usd: Money, margin_per_call_usd: Money });
@@ -122,25 +122,25 @@ export const PricingResponse = z.object({
   source: z.string(),
   unit: z.literal('usd_per_1k_tokens'),
   rounding: z.string(),
-  default: PriceEntry.nullable(),
+  default: z.nullable(PriceEntry),
   models: z.record(z.string(), PriceEntry),
-  caller_budget_usd: Money.nullable(),
+  caller_budget_usd: z.nullable(Money),
 });
 
 // ---- escrow --------------------------------------------------------------------------------
 
 export const EscrowStatus = z.enum(['locked', 'released', 'refunded', 'expired']);
 export type EscrowStatus = z.infer<typeof EscrowStatus>;
-const Recipient = z.string().trim().min(1).max(128).regex(/^[A-Za-z0-9_.:-]+$/, { error: 'expected an address or id' });
+const Recipient = z.string().check(z.trim(), z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9_.:-]+$/, { error: 'expected an address or id' }));
 
 export const EscrowLockBody = z.object({
   task_id: Id,
-  amount: z.union([z.number(), z.string().max(64)]).describe('> 0, at most the token\'s decimals; a string keeps every digit'),
-  token: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'expected a token symbol' }).default('OPTX'),
-  recipient: Recipient.optional(),
-  gaze_required: z.boolean().default(true),
-  ttl_seconds: z.number().int().min(60).max(604_800).default(86_400),
-  actor: Actor.optional(),
+  amount: z.union([z.number(), z.string().check(z.maxLength(64))]).check(z.describe('> 0, at most the token\'s decimals; a string keeps every digit')),
+  token: z._default(z.string().check(z.regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'expected a token symbol' })), 'OPTX'),
+  recipient: z.optional(Recipient),
+  gaze_required: z._default(z.boolean(), true),
+  ttl_seconds: z._default(z.number().check(z.int(), z.gte(60), z.lte(604_800)), 86_400),
+  actor: z.optional(Actor),
 });
 export type EscrowLockBody = z.infer<typeof EscrowLockBody>;
 
@@ -149,26 +149,26 @@ export const Escrow = z.object({
   task_id: z.string(),
   amount: Money,
   amount_base_units: z.string(),
-  decimals: z.number().int(),
+  decimals: z.number().check(z.int()),
   token: z.string(),
   status: EscrowStatus,
-  recipient: z.string().nullable(),
+  recipient: z.nullable(z.string()),
   gaze_required: z.boolean(),
   created_at: z.string(),
   expires_at: z.string(),
-  released_at: z.string().nullable(),
-  released_to: z.string().nullable(),
-  refunded_at: z.string().nullable(),
+  released_at: z.nullable(z.string()),
+  released_to: z.nullable(z.string()),
+  refunded_at: z.nullable(z.string()),
 });
 export type Escrow = z.infer<typeof Escrow>;
 
-export const EscrowEvent = z.object({ from: z.string().nullable(), to: z.string(), actor: z.string(), at: z.string(), detail: z.record(z.string(), z.unknown()).nullable() });
-export const EscrowDetail = Escrow.extend({ events: z.array(EscrowEvent) });
+export const EscrowEvent = z.object({ from: z.nullable(z.string()), to: z.string(), actor: z.string(), at: z.string(), detail: z.nullable(z.record(z.string(), z.unknown())) });
+export const EscrowDetail = z.extend(Escrow, { events: z.array(EscrowEvent) });
 
-export const EscrowListQuery = z.object({ status: EscrowStatus.optional(), task_id: Id.optional(), limit: limit(500, 50), offset });
-export const EscrowListResponse = z.object({ escrows: z.array(Escrow), total: z.number().int(), limit: z.number().int(), offset: z.number().int() });
+export const EscrowListQuery = z.object({ status: z.optional(EscrowStatus), task_id: z.optional(Id), limit: limit(500, 50), offset });
+export const EscrowListResponse = z.object({ escrows: z.array(Escrow), total: z.number().check(z.int()), limit: z.number().check(z.int()), offset: z.number().check(z.int()) });
 
-export const EscrowReleaseBody = z.object({ escrow_id: Id, recipient: Recipient, gaze_session_id: z.string().min(1).max(256).optional(), actor: Actor.optional() });
+export const EscrowReleaseBody = z.object({ escrow_id: Id, recipient: Recipient, gaze_session_id: z.optional(z.string().check(z.minLength(1), z.maxLength(256))), actor: z.optional(Actor) });
 export type EscrowReleaseBody = z.infer<typeof EscrowReleaseBody>;
 export const EscrowReleaseResponse = z.object({
   escrow_id: z.string(),
@@ -180,7 +180,7 @@ export const EscrowReleaseResponse = z.object({
   settlement: z.literal('pending_on_chain'),
 });
 
-export const EscrowRefundBody = z.object({ actor: Actor.optional(), reason: z.string().max(500).optional() }).optional();
+export const EscrowRefundBody = z.optional(z.object({ actor: z.optional(Actor), reason: z.optional(z.string().check(z.maxLength(500))) }));
 export type EscrowRefundBody = z.infer<typeof EscrowRefundBody>;
 export const EscrowRefundResponse = z.object({ escrow_id: z.string(), status: z.literal('refunded'), amount: Money, token: z.string(), refunded_at: z.string() });
 

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+import { z } from '../../lib/zod';
 import { ConfigError } from '../../config';
 import { fromBaseUnits, MoneyFormatError, toBaseUnits } from '../../lib/money';
 
@@ -33,17 +33,17 @@ export interface CallCost {
   total: bigint;
 }
 
-const Price = z.union([z.number().nonnegative(), z.string().trim().regex(/^\d+(\.\d+)?$/, { error: 'expected a decimal amount' })]);
+const Price = z.union([z.number().check(z.nonnegative()), z.string().check(z.trim(), z.regex(/^\d+(\.\d+)?$/, { error: 'expected a decimal amount' }))]);
 const Entry = z.strictObject({
   input_per_1k_usd: Price,
   output_per_1k_usd: Price,
-  margin_per_call_usd: Price.optional(),
+  margin_per_call_usd: z.optional(Price),
 });
 const PricingFile = z.strictObject({
-  token: z.string().trim().min(1).max(32).optional(),
-  margin_per_call_usd: Price.optional(),
-  default: Entry.optional(),
-  models: z.record(z.string().min(1).max(200), Entry).default({}),
+  token: z.optional(z.string().check(z.trim(), z.minLength(1), z.maxLength(32))),
+  margin_per_call_usd: z.optional(Price),
+  default: z.optional(Entry),
+  models: z._default(z.record(z.string().check(z.minLength(1), z.maxLength(200)), Entry), {}),
 });
 type PricingFile = z.infer<typeof PricingFile>;
 
@@ -69,7 +69,7 @@ export function loadPricing(path: string | null): PricingTable {
   } catch {
     throw new ConfigError(`Invalid TEMPO_PRICING: ${path} is neither JSON nor YAML.`);
   }
-  const parsed = PricingFile.safeParse(raw);
+  const parsed = z.safeParse(PricingFile, raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new ConfigError(`Invalid TEMPO_PRICING: ${path}: ${issue?.path.join('.') || 'table'}: ${issue?.message ?? 'invalid'}.`);

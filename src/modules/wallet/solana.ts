@@ -5,7 +5,7 @@
  * value its own error, never a silent zero.
  */
 import { address, createSolanaRpc, isSolanaError, type Address } from '@solana/kit';
-import { z } from 'zod';
+import { z } from '../../lib/zod';
 import type { SolanaToken } from '../../config';
 import { fromBaseUnits } from '../../lib/money';
 
@@ -31,8 +31,8 @@ export interface SolanaBalance {
   error?: string;
 }
 
-const Lamports = z.object({ value: z.bigint().nonnegative() });
-const Integer = z.union([z.bigint(), z.number().int()]).transform((v) => BigInt(v));
+const Lamports = z.object({ value: z.bigint().check(z.gte(0n)) });
+const Integer = z.pipe(z.union([z.bigint(), z.number().check(z.int())]), z.transform((v) => BigInt(v)));
 const TokenAccounts = z.object({
   value: z.array(z.object({
     account: z.object({
@@ -40,7 +40,7 @@ const TokenAccounts = z.object({
         parsed: z.object({
           info: z.object({
             mint: z.string(),
-            tokenAmount: z.object({ amount: z.string().regex(/^\d+$/), decimals: Integer }),
+            tokenAmount: z.object({ amount: z.string().check(z.regex(/^\d+$/)), decimals: Integer }),
           }),
         }),
       }),
@@ -60,9 +60,9 @@ export async function fetchSolanaBalance(owner: string, target: SolanaTarget, ti
   const send = <T>(req: { send(o: { abortSignal: AbortSignal }): Promise<T> }) => req.send({ abortSignal: AbortSignal.timeout(timeoutMs) });
   const wantTokens = target.tokens.length > 0;
   const [sol, ...programs] = await Promise.allSettled([
-    send(rpc.getBalance(who)).then((r) => Lamports.parse(r).value),
+    send(rpc.getBalance(who)).then((r) => z.parse(Lamports, r).value),
     ...(wantTokens
-      ? TOKEN_PROGRAMS.map((p) => send(rpc.getTokenAccountsByOwner(who, { programId: address(p) }, { encoding: 'jsonParsed' })).then((r) => TokenAccounts.parse(r).value))
+      ? TOKEN_PROGRAMS.map((p) => send(rpc.getTokenAccountsByOwner(who, { programId: address(p) }, { encoding: 'jsonParsed' })).then((r) => z.parse(TokenAccounts, r).value))
       : []),
   ]);
   const out: SolanaBalance = {
@@ -98,7 +98,7 @@ export async function fetchSolanaBalance(owner: string, target: SolanaTarget, ti
 /** A short, credential-free reason (RPC URLs may carry API keys, so they are never included). */
 export function describeSolanaError(err: unknown, timeoutMs: number): string {
   if (err instanceof DOMException && (err.name === 'TimeoutError' || err.name === 'AbortError')) return `timeout: the Solana RPC did not answer within ${timeoutMs / 1000} s`;
-  if (err instanceof z.ZodError) return 'the Solana RPC sent an answer of an unexpected shape';
+  if (err instanceof z.core.$ZodError) return 'the Solana RPC sent an answer of an unexpected shape';
   if (err instanceof SyntaxError) return 'the Solana RPC sent an answer that is not JSON';
   if (isSolanaError(err)) {
     const ctx = err.context as { statusCode?: number; __serverMessage?: string };

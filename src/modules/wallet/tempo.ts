@@ -5,7 +5,7 @@
  * calls (402) once the caller's billed total has reached it.
  */
 import { desc, eq, gte, and, type SQL } from 'drizzle-orm';
-import { z } from 'zod';
+import { z } from '../../lib/zod';
 import type { DbHandle } from '../../db';
 import { tempoCalls } from '../../db/schema';
 import { ApiError } from '../../lib/errors';
@@ -22,12 +22,12 @@ export interface HedgehogConfig {
 }
 
 const Completion = z.object({
-  model: z.string().optional(),
+  model: z.optional(z.string()),
   choices: z.array(z.object({
-    message: z.looseObject({ role: z.string().default('assistant'), content: z.string().nullable().optional(), tool_calls: z.array(z.unknown()).nullable().optional() }),
-    finish_reason: z.string().nullable().optional(),
-  })).min(1),
-  usage: z.object({ prompt_tokens: z.number().int().nonnegative(), completion_tokens: z.number().int().nonnegative() }).nullable().optional(),
+    message: z.looseObject({ role: z._default(z.string(), 'assistant'), content: z.optional(z.nullable(z.string())), tool_calls: z.optional(z.nullable(z.array(z.unknown()))) }),
+    finish_reason: z.optional(z.nullable(z.string())),
+  })).check(z.minLength(1)),
+  usage: z.optional(z.nullable(z.object({ prompt_tokens: z.number().check(z.int(), z.nonnegative()), completion_tokens: z.number().check(z.int(), z.nonnegative()) }))),
 });
 
 type CallRow = typeof tempoCalls.$inferSelect;
@@ -173,7 +173,7 @@ function parseCompletion(res: JsonResult): z.infer<typeof Completion> {
     const why = typeof message === 'string' ? `: ${message.slice(0, 300)}` : '';
     throw new ApiError(502, 'hedgehog_error', `HEDGEHOG answered ${res.status}${why}; nothing was billed.`, { body: { upstream_status: res.status } });
   }
-  const parsed = Completion.safeParse(res.json);
+  const parsed = z.safeParse(Completion, res.json);
   if (!parsed.success) throw new ApiError(502, 'hedgehog_invalid_response', 'HEDGEHOG sent an answer that is not a chat completion; nothing was billed.');
   return parsed.data;
 }

@@ -3,7 +3,7 @@
  * `delta.reasoning_content`/`delta.reasoning` as reasoning, usage from whichever chunk carries it, and
  * `data: [DONE]` as the end. A stream that stops before `[DONE]`, or a chunk that is not JSON, fails.
  */
-import { z } from 'zod';
+import { z } from '../../../lib/zod';
 import { ApiError } from '../../../lib/errors';
 import { parseSse, readWithIdleTimeout } from '../../../lib/sse';
 import { midStreamError, streamCutShort } from '../../../upstream/errors';
@@ -11,15 +11,15 @@ import type { ChatEvent, Usage } from '../model';
 import { badChunk, drain, failed, normalizeUsage, UpstreamUsage } from './shared';
 
 const Chunk = z.looseObject({
-  choices: z.array(z.looseObject({
-    delta: z.looseObject({
-      content: z.string().nullish(),
-      reasoning_content: z.string().nullish(),
-      reasoning: z.string().nullish(),
-    }).nullish(),
-  })).nullish(),
-  usage: UpstreamUsage.nullish(),
-  error: z.union([z.string(), z.looseObject({ message: z.string().optional(), code: z.unknown().optional() })]).nullish(),
+  choices: z.nullish(z.array(z.looseObject({
+    delta: z.nullish(z.looseObject({
+      content: z.nullish(z.string()),
+      reasoning_content: z.nullish(z.string()),
+      reasoning: z.nullish(z.string()),
+    })),
+  }))),
+  usage: z.nullish(UpstreamUsage),
+  error: z.nullish(z.union([z.string(), z.looseObject({ message: z.optional(z.string()), code: z.optional(z.unknown()) })])),
 });
 
 export async function* completionsEvents(body: ReadableStream<Uint8Array>, idleMs: number, stop: () => void): AsyncGenerator<ChatEvent> {
@@ -36,7 +36,7 @@ export async function* completionsEvents(body: ReadableStream<Uint8Array>, idleM
       }
       let chunk: z.infer<typeof Chunk>;
       try {
-        chunk = Chunk.parse(JSON.parse(frame.data));
+        chunk = z.parse(Chunk, JSON.parse(frame.data));
       } catch {
         yield failed(badChunk());
         return;

@@ -5,7 +5,7 @@
  * event keeps its frame (`native`) so the hermes format can pass it through unchanged. The
  * `tool.progress` event of the pseudo-tool `_thinking` carries no user text: it becomes reasoning.
  */
-import { z } from 'zod';
+import { z } from '../../../lib/zod';
 import { parseSse, readWithIdleTimeout } from '../../../lib/sse';
 import { midStreamError, streamCutShort } from '../../../upstream/errors';
 import type { ChatEvent, NativeFrame, Usage } from '../model';
@@ -13,17 +13,17 @@ import { badChunk, drain, failed, normalizeUsage, UpstreamUsage } from './shared
 
 /** The fields the sidecar reads from any session-stream payload; the rest passes through untouched. */
 const Payload = z.looseObject({
-  run_id: z.string().optional(),
-  seq: z.number().optional(),
-  delta: z.string().optional(),
-  content: z.string().nullish(),
-  tool_name: z.string().optional(),
-  preview: z.string().nullish(),
-  is_error: z.boolean().optional(),
-  usage: UpstreamUsage.nullish(),
-  message: z.unknown().optional(),
-  code: z.unknown().optional(),
-  error: z.unknown().optional(),
+  run_id: z.optional(z.string()),
+  seq: z.optional(z.number()),
+  delta: z.optional(z.string()),
+  content: z.nullish(z.string()),
+  tool_name: z.optional(z.string()),
+  preview: z.nullish(z.string()),
+  is_error: z.optional(z.boolean()),
+  usage: z.nullish(UpstreamUsage),
+  message: z.optional(z.unknown()),
+  code: z.optional(z.unknown()),
+  error: z.optional(z.unknown()),
 });
 type Payload = z.infer<typeof Payload>;
 
@@ -41,7 +41,7 @@ export async function* nativeEvents(body: ReadableStream<Uint8Array>, idleMs: nu
     for await (const frame of frames) {
       let p: Payload;
       try {
-        p = Payload.parse(JSON.parse(frame.data));
+        p = z.parse(Payload, JSON.parse(frame.data));
       } catch {
         yield failed(badChunk());
         return;

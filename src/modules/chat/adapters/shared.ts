@@ -1,5 +1,5 @@
 /** What both upstream adapters share: failures as ChatEvents and token usage in one shape. */
-import { z } from 'zod';
+import { z } from '../../../lib/zod';
 import { ApiError } from '../../../lib/errors';
 import type { ChatEvent, NativeFrame, Usage } from '../model';
 
@@ -9,15 +9,15 @@ export function failed(e: ApiError, native?: NativeFrame): ChatEvent {
 
 export const badChunk = (): ApiError => new ApiError(502, 'upstream_bad_chunk', 'The Hermes upstream sent a malformed stream frame.');
 
-const count = z.number().int().nonnegative();
+const count = z.number().check(z.int(), z.nonnegative());
 
 /** Hermes' `{input_tokens, output_tokens}` or OpenAI's `{prompt_tokens, completion_tokens}`. */
 export const UpstreamUsage = z.looseObject({
-  input_tokens: count.optional(),
-  output_tokens: count.optional(),
-  prompt_tokens: count.optional(),
-  completion_tokens: count.optional(),
-  total_tokens: count.optional(),
+  input_tokens: z.optional(count),
+  output_tokens: z.optional(count),
+  prompt_tokens: z.optional(count),
+  completion_tokens: z.optional(count),
+  total_tokens: z.optional(count),
 });
 
 export function normalizeUsage(u: z.infer<typeof UpstreamUsage> | null | undefined): Usage | null {
