@@ -69,6 +69,28 @@ describe('the compiled executable', () => {
     expect(await r.proc.exited).toBe(0);
   });
 
+  test('keeps serving when the readers of its stdout and stderr go away (EPIPE)', async () => {
+    const port = Number(new URL(await closedUrl()).port);
+    const proc = Bun.spawn([binary, '--host', '127.0.0.1', '--port', String(port)], {
+      env: { PATH: process.env.PATH ?? '', HERMES_HOME: join(tempDir(), 'no-such-home'), HERMES_AGENT_URL: await closedUrl(), LOG_LEVEL: 'info' },
+      stdout: 'pipe',
+      stderr: 'pipe',
+    });
+    // Both pipes closed at once: the banner, the probe's result and every access-log line fail to write.
+    await proc.stdout.cancel();
+    await proc.stderr.cancel();
+    const health = async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => null))?.status;
+    const deadline = Date.now() + 10_000;
+    while ((await health()) !== 200 && Date.now() < deadline) await Bun.sleep(20);
+    for (let i = 0; i < 10; i++) {
+      expect(await health()).toBe(200);
+      await Bun.sleep(50);
+    }
+    expect(proc.exitCode).toBeNull();
+    proc.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+  });
+
   test('SIGINT also stops it cleanly, ending an open stream with an error frame', async () => {
     const fake: FakeHermes = await startFakeHermes();
     fake.behavior.tokenDelayMs = 200;

@@ -133,6 +133,18 @@ describe.each(BACKENDS)('tasks on %s', (backend) => {
     expect(stats.in_progress_by_agent).toEqual({ [task.agent as string]: 1 });
   });
 
+  test('blocked_by keeps the order of depends_on on create, read and list, whatever the ids sort as', async () => {
+    const first = await app.create({ title: 'first' });
+    await Bun.sleep(3); // ids begin with their creation time: `later` sorts after `first`
+    const later = await app.create({ title: 'later' });
+    const join = await app.create({ title: 'join', depends_on: [later.task_id, first.task_id] });
+    const order = [later.task_id, first.task_id];
+    expect(join.blocked_by).toEqual(order);
+    expect((await app.get(join.task_id)).blocked_by).toEqual(order);
+    const listed = (await app.json('GET', '/api/tasks?limit=100')).body as { tasks: { task_id: string; blocked_by: string[] }[] };
+    expect(listed.tasks.find((t) => t.task_id === join.task_id)?.blocked_by).toEqual(order);
+  });
+
   test('a diamond DAG completes in order: blocked_by shrinks, the join is claimable only at the end', async () => {
     const a = await app.create({ title: 'A' });
     const b = await app.create({ title: 'B', depends_on: [a.task_id] });

@@ -9,8 +9,13 @@ import type { NewTask } from './store';
 export type TaskRow = typeof tasks.$inferSelect;
 export type CounterRow = typeof taskCounters.$inferSelect;
 
-/** `blockedBy`: the dependencies not Completed (empty when `unmet_deps` is 0). */
+/**
+ * `blockedBy`: the dependencies not Completed (empty when `unmet_deps` is 0), in any order: they are
+ * listed in the order of `depends_on`, whichever index the query that found them walked.
+ */
 export function rowToTask(r: TaskRow, blockedBy: string[]): Task {
+  const dependsOn = JSON.parse(r.dependsOn) as string[];
+  const waitingOn = new Set(blockedBy);
   return {
     task_id: r.taskId,
     title: r.title,
@@ -21,8 +26,8 @@ export function rowToTask(r: TaskRow, blockedBy: string[]): Task {
     validation_mode: r.validationMode,
     parent_task_id: r.parentTaskId,
     swarm_id: r.swarmId,
-    depends_on: JSON.parse(r.dependsOn) as string[],
-    blocked_by: blockedBy,
+    depends_on: dependsOn,
+    blocked_by: blockedBy.length ? dependsOn.filter((id) => waitingOn.has(id)) : [],
     assigned_agent: r.assignedAgent,
     agent: r.agent,
     gaze_required: r.gazeRequired,
