@@ -75,8 +75,11 @@ if (import.meta.main) {
   console.log('binary: dist/hermes-optx-api');
   console.log(`  start → first healthy /health  ${fmt(r.startMs, 1)} ms first start, ${fmt(r.restartMs, 1)} ms restart (medians)   target < 200 ms`);
   console.log(`  idle RSS                       ${fmt(r.idleRssMb, 1)} MB   target < 60 MB`);
+  // Measured right after a build, when the whole executable is in the page cache and the kernel maps
+  // neighbouring pages on each fault; once its pages have aged, the same binary idles ~4-5 MB lower.
+  console.log('  (right after a build: the executable is all in the page cache, so the kernel maps more of it per fault)');
   console.log(`  size                           ${fmt(r.sizeMb, 1)} MB`);
   report({ area: 'binary', metric: 'start → first healthy /health: first start (creates the data) / restart', value: `${fmt(r.startMs, 1)} / ${fmt(r.restartMs, 1)} ms`, target: '< 200 ms', ok: r.startMs < 200 && r.restartMs < 200 });
-  report({ area: 'binary', metric: 'idle RSS (of which anonymous)', value: `${fmt(r.idleRssMb, 1)} MB (${fmt(r.idleAnonMb, 1)} MB)`, target: '< 60 MB', ok: r.idleRssMb < 60 });
+  report({ area: 'binary', metric: 'idle RSS right after a build (of which anonymous)', value: `${fmt(r.idleRssMb, 1)} MB (${fmt(r.idleAnonMb, 1)} MB)`, target: '< 60 MB', ok: r.idleRssMb < 60 });
   report({ area: 'binary', metric: 'size', value: `${fmt(r.sizeMb, 1)} MB` });
 }
