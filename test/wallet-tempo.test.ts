@@ -102,6 +102,15 @@ describe('POST /api/wallet/tempo/call', () => {
     expect((await app.json<Json>('GET', '/api/wallet/tempo/usage')).body.totals.total_calls).toBe(0);
   });
 
+  test('messages HEDGEHOG refuses (400/422) are the client\'s to fix: 422 hedgehog_rejected, nothing billed', async () => {
+    const app = await open();
+    // Well-formed for the sidecar, but no user message for the model to answer (found by the bad-input suite).
+    const r = await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', messages: [{ role: ' ' }] });
+    expect([r.status, r.body.code, r.body.upstream_status]).toEqual([422, 'hedgehog_rejected', 400]);
+    expect(r.body.detail).toContain('No user message found');
+    expect((await app.json<Json>('GET', '/api/wallet/tempo/usage')).body.totals.total_calls).toBe(0);
+  });
+
   test('an upstream failure bills nothing: non-2xx → 502, timeout → 504, unreachable → 502', async () => {
     const app = await open();
     hermes.behavior.statusOverride['/v1/chat/completions'] = 500;

@@ -167,10 +167,18 @@ function completionsUrl(base: string): string {
   return `${base.replace(/\/v1$/, '')}/v1/chat/completions`;
 }
 
+/** HEDGEHOG statuses that judge the client's messages rather than HEDGEHOG or the sidecar's key. */
+const REFUSED_AS_INVALID = new Set([400, 422]);
+
 function parseCompletion(res: JsonResult): z.infer<typeof Completion> {
   if (!res.ok) {
     const message = (res.json as { error?: { message?: unknown } } | undefined)?.error?.message;
     const why = typeof message === 'string' ? `: ${message.slice(0, 300)}` : '';
+    // The messages are the client's, forwarded as sent: a refusal of them is the client's to fix (4xx),
+    // not a failing gateway (5xx). Anything else (401/403 of our key, 404, 429, 5xx) is HEDGEHOG's side.
+    if (REFUSED_AS_INVALID.has(res.status)) {
+      throw new ApiError(422, 'hedgehog_rejected', `HEDGEHOG refused the request${why}; nothing was billed.`, { body: { upstream_status: res.status } });
+    }
     throw new ApiError(502, 'hedgehog_error', `HEDGEHOG answered ${res.status}${why}; nothing was billed.`, { body: { upstream_status: res.status } });
   }
   const parsed = z.safeParse(Completion, res.json);
