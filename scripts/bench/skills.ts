@@ -17,7 +17,7 @@ import { loadConfig } from '../../src/config';
 import { closeDeps, openDeps } from '../../src/deps';
 import { HermesHome } from '../../src/hermes/home';
 import { silentLogger } from '../../src/lib/log';
-import { RACY_MS } from '../../src/modules/skills/scan';
+import { RACY_MS } from '../../src/modules/skills/stamps';
 import { SkillsIndex } from '../../src/modules/skills/service';
 
 const { values } = parseArgs({

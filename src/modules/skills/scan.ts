@@ -1,5 +1,5 @@
 /**
- * The walk over the skill roots (SPEC §8) and the cheap checks that tell whether it must run again.
+ * The walk over the skill roots (SPEC §8).
  *
  * Layout: a directory holding a SKILL.md is a skill and a leaf — the walk never goes inside it, so
  * its support folders (`references/ templates/ scripts/ assets/ examples/`) and anything archived in
@@ -8,13 +8,7 @@
  * A root that itself holds a SKILL.md is one skill. Symlinks are followed only when their target is
  * inside one of the roots; a directory reached twice (overlapping roots, links) is listed once.
  *
- * Change detection without re-reading everything:
- * - every walked (non-skill) directory keeps its mtime+inode; adding, removing or renaming a skill
- *   folder, or creating SKILL.md in a folder, changes one of them. A directory changed within the last
- *   RACY_MS may change again within the same timestamp tick, so until it is older its names are
- *   compared too (the "racy git" problem; file timestamps on Linux move in jiffies, FAT in 2 s).
- * - every SKILL.md keeps mtime+ctime+size+inode; an edit in place changes it. Checking those is one
- *   stat per skill, so the index decides how often (see service.ts).
+ * What a scan records so the next request can tell whether it must run again is in stamps.ts.
  *
  * The walk itself is synchronous (it only needs to know which folders hold a SKILL.md), but the files
  * are read by Bun's I/O threads while this thread parses the ones already read: on two cores a cold
@@ -26,6 +20,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, sep } from 'node:path';
 import { brokenSkill, parseSkill, type ParsedSkill } from './frontmatter';
 import { skillId, type SkillRoot } from './roots';
+import { dirStamp, fileStamp, namesOf, RACY_MS, UNREADABLE, type DirState } from './stamps';
 
 export interface SkillRecord {
   id: string;
@@ -50,13 +45,6 @@ export interface SkillRecord {
   categoryKey: string | null;
 }
 
-export interface DirState {
-  stamp: string;
-  names: string;
-  mtimeMs: number;
-  racy: boolean;
-}
-
 export interface ScanResult {
   skills: SkillRecord[];
   dirs: Map<string, DirState>;
@@ -68,24 +56,11 @@ export interface ScanResult {
 /** Tool and metadata folders that never hold skills (SPEC §8 plus the ones Hermes' own scanner skips). */
 const EXCLUDED = new Set(['.git', '.github', '.hub', '.archive', '.venv', 'venv', 'node_modules', 'site-packages', '__pycache__', '.tox', '.nox', '.pytest_cache', '.mypy_cache', '.ruff_cache']);
 const MAX_DEPTH = 8;
-export const RACY_MS = 2000;
 const SKILL_FILE = 'SKILL.md';
 /** Paths here are built from resolved roots and directory entry names, so plain concatenation is a join. */
 const join = (dir: string, name: string) => (dir.endsWith(sep) ? dir + name : dir + sep + name);
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
-
-const dirStamp = (st: Stats | undefined) => (st ? `${st.mtimeMs}:${st.ino}:${st.isDirectory() ? 'd' : 'f'}` : 'missing');
-const fileStamp = (st: Stats | undefined) => (st ? `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}` : 'missing');
-/** The stamp of a file now (of the link itself with lstat); never throws: an unsearchable directory gives 'unreadable'. */
-function currentStamp(file: string, stat: typeof statSync | typeof lstatSync = statSync): string {
-  try {
-    return fileStamp(stat(file, { throwIfNoEntry: false }));
-  } catch {
-    return 'unreadable';
-  }
-}
-const namesOf = (names: string[]) => names.sort().join('\0');
 
 export function isWithin(real: string, roots: readonly string[]): boolean {
   return roots.some((r) => real === r || real.startsWith(r.endsWith(sep) ? r : r + sep));
@@ -175,7 +150,7 @@ class Scanner {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'EACCES' && code !== 'EPERM') return false;
-      this.add(root, file, segments, 'unreadable', brokenSkill(folder));
+      this.add(root, file, segments, UNREADABLE, brokenSkill(folder));
       return true;
     }
     if (!st) return false;
@@ -224,7 +199,7 @@ class Scanner {
       this.add(root, file, segments, stamp, parseBytes(readWhole(fd, st.size), folder));
       return true;
     } catch {
-      this.add(root, file, segments, 'unreadable', brokenSkill(folder));
+      this.add(root, file, segments, UNREADABLE, brokenSkill(folder));
       return true;
     } finally {
       closeSync(fd);
@@ -292,29 +267,4 @@ export async function scanRoots(roots: readonly SkillRoot[], previous: ReadonlyM
   await Promise.all(scanner.reads);
   scanner.skills.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
   return { skills: scanner.skills, dirs: scanner.dirs, rootReals, warnings: scanner.warnings };
-}
-
-/** True when a walked directory changed since the scan (racy ones are re-listed until they are old enough). */
-export function structureChanged(dirs: ReadonlyMap<string, DirState>, now: number): boolean {
-  for (const [path, d] of dirs) {
-    const st = statSync(path, { throwIfNoEntry: false });
-    if (dirStamp(st) !== d.stamp) return true;
-    if (!d.racy || !st) continue;
-    let names: string[];
-    try {
-      names = readdirSync(path);
-    } catch {
-      return true;
-    }
-    if (namesOf(names) !== d.names) return true;
-    // Listed again after its timestamp tick has passed: any later change moves the mtime.
-    if (now - d.mtimeMs >= RACY_MS) d.racy = false;
-  }
-  return false;
-}
-
-/** True when any SKILL.md was edited, replaced or removed since it was read. */
-export function contentChanged(skills: readonly SkillRecord[]): boolean {
-  for (const s of skills) if (currentStamp(s.path) !== s.stamp) return true;
-  return false;
 }

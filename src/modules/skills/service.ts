@@ -21,7 +21,8 @@ import { notFound } from '../../lib/errors';
 import { parseSkill } from './frontmatter';
 import type { SkillDetail, SkillsQuery, SkillSummary } from './model';
 import { readSkillsSettings, type SettingsRead, type SkillsSettings } from './roots';
-import { contentChanged, isWithin, scanRoots, structureChanged, type ScanResult, type SkillRecord } from './scan';
+import { isWithin, scanRoots, type ScanResult, type SkillRecord } from './scan';
+import { contentChanged, structureChanged } from './stamps';
 
 const EAGER_LIMIT = 256;
 const RECHECK_MS = 1000;

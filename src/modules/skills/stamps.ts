@@ -1,0 +1,61 @@
+/**
+ * What a skills scan records so that the next request can tell, cheaply, whether it must run again,
+ * without re-reading everything:
+ * - every walked (non-skill) directory keeps its mtime+inode; adding, removing or renaming a skill
+ *   folder, or creating SKILL.md in a folder, changes one of them. A directory changed within the last
+ *   RACY_MS may change again within the same timestamp tick, so until it is older its names are
+ *   compared too (the "racy git" problem; file timestamps on Linux move in jiffies, FAT in 2 s).
+ * - every SKILL.md keeps mtime+ctime+size+inode; an edit in place changes it. Checking those is one
+ *   stat per skill, so the index decides how often (see service.ts).
+ */
+import { readdirSync, statSync, type Stats } from 'node:fs';
+import type { SkillRecord } from './scan';
+
+export interface DirState {
+  stamp: string;
+  names: string;
+  mtimeMs: number;
+  racy: boolean;
+}
+
+export const RACY_MS = 2000;
+/** The stamp of a file that cannot be stat'ed (an unsearchable directory). */
+export const UNREADABLE = 'unreadable';
+
+export const dirStamp = (st: Stats | undefined) => (st ? `${st.mtimeMs}:${st.ino}:${st.isDirectory() ? 'd' : 'f'}` : 'missing');
+export const fileStamp = (st: Stats | undefined) => (st ? `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}` : 'missing');
+export const namesOf = (names: string[]) => names.sort().join('\0');
+
+/** The stamp of a file now; never throws. */
+function currentStamp(file: string): string {
+  try {
+    return fileStamp(statSync(file, { throwIfNoEntry: false }));
+  } catch {
+    return UNREADABLE;
+  }
+}
+
+/** True when a walked directory changed since the scan (racy ones are re-listed until they are old enough). */
+export function structureChanged(dirs: ReadonlyMap<string, DirState>, now: number): boolean {
+  for (const [path, d] of dirs) {
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (dirStamp(st) !== d.stamp) return true;
+    if (!d.racy || !st) continue;
+    let names: string[];
+    try {
+      names = readdirSync(path);
+    } catch {
+      return true;
+    }
+    if (namesOf(names) !== d.names) return true;
+    // Listed again after its timestamp tick has passed: any later change moves the mtime.
+    if (now - d.mtimeMs >= RACY_MS) d.racy = false;
+  }
+  return false;
+}
+
+/** True when any SKILL.md was edited, replaced or removed since it was read. */
+export function contentChanged(skills: readonly SkillRecord[]): boolean {
+  for (const s of skills) if (currentStamp(s.path) !== s.stamp) return true;
+  return false;
+}
