@@ -15,7 +15,7 @@
  * listing of 2,000 skills took 64 ms (median) reading and parsing in turn, 59 ms this way (docs/skills-config.md).
  * Files read while the walk still runs wait for it: at most the tree's SKILL.md bytes (~5 MB for 2,000).
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, sep } from 'node:path';
 import { brokenSkill, parseSkill, type ParsedSkill } from './frontmatter';
@@ -196,7 +196,7 @@ class Scanner {
         this.skills.push(known);
         return true;
       }
-      this.add(root, file, segments, stamp, parseBytes(readWhole(fd, st.size), folder));
+      this.add(root, file, segments, stamp, parseBytes(readFileSync(fd), folder));
       return true;
     } catch {
       this.add(root, file, segments, UNREADABLE, brokenSkill(folder));
@@ -235,21 +235,6 @@ function parseBytes(bytes: Uint8Array, folder: string): ParsedSkill {
     return brokenSkill(folder);
   }
   return parseSkill(text, folder);
-}
-
-/** The whole file; a read shorter than asked is the end of a regular file (it may have grown since fstat). */
-function readWhole(fd: number, size: number): Uint8Array {
-  let buf = Buffer.allocUnsafe(size + 4096);
-  let n = 0;
-  for (;;) {
-    const want = buf.length - n;
-    const got = readSync(fd, buf, n, want, n);
-    n += got;
-    if (got < want) return buf.subarray(0, n);
-    const bigger = Buffer.allocUnsafe(buf.length * 2);
-    buf.copy(bigger, 0, 0, n);
-    buf = bigger;
-  }
 }
 
 /** Walks every root; records of unchanged SKILL.md files are taken from `previous` (keyed by path). */

@@ -97,8 +97,8 @@ export class SkillsIndex {
     if (running?.rootsKey !== settings.rootsKey) {
       const started = { rootsKey: settings.rootsKey, scan: this.rescan(settings, now) };
       this.scanning = running = started;
-      // Callers see a failure through `scan` itself; this only clears the slot.
-      started.scan.then(() => {}, () => {}).finally(() => {
+      // Frees the slot when the scan ends either way; callers see a failure through `scan` itself.
+      started.scan.catch(() => {}).finally(() => {
         if (this.scanning === started) this.scanning = null;
       });
     }

@@ -15,7 +15,6 @@ export type CounterRow = typeof taskCounters.$inferSelect;
  */
 export function rowToTask(r: TaskRow, blockedBy: string[]): Task {
   const dependsOn = JSON.parse(r.dependsOn) as string[];
-  const waitingOn = new Set(blockedBy);
   return {
     task_id: r.taskId,
     title: r.title,
@@ -27,7 +26,7 @@ export function rowToTask(r: TaskRow, blockedBy: string[]): Task {
     parent_task_id: r.parentTaskId,
     swarm_id: r.swarmId,
     depends_on: dependsOn,
-    blocked_by: blockedBy.length ? dependsOn.filter((id) => waitingOn.has(id)) : [],
+    blocked_by: blockedBy.length ? dependsOn.filter((id) => blockedBy.includes(id)) : [],
     assigned_agent: r.assignedAgent,
     agent: r.agent,
     gaze_required: r.gazeRequired,
