@@ -2,11 +2,19 @@
  * Compiles the server into one self-contained executable: dist/hermes-optx-api (migrations, docs page
  * and all dependencies embedded). `--outfile <path>` builds elsewhere (tests use a temp dir).
  */
-import { join } from 'node:path';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
 const root = join(import.meta.dir, '..');
 const i = process.argv.indexOf('--outfile');
 const outfile = i > 0 ? (process.argv[i + 1] as string) : join(root, 'dist/hermes-optx-api');
+
+// The sourcemaps of the previous build: their chunk names change with the code, so without this
+// every build would leave another set behind.
+const outDir = dirname(outfile);
+for (const name of existsSync(outDir) ? readdirSync(outDir) : []) {
+  if (name === `${basename(outfile)}.map` || /^chunk-[a-z0-9]+\.js\.map$/.test(name)) rmSync(join(outDir, name), { force: true });
+}
 
 const result = await Bun.build({
   entrypoints: [join(root, 'src/main.ts')],
