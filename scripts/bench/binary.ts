@@ -7,9 +7,12 @@
  * kernel maps ~5 MB more of it than when it was read from disk (after a reboot, or once its pages were
  * evicted). Both are measured, on a fresh copy of the executable each round: first as written, then
  * after evicting its pages (`dd iflag=nocache`, which needs GNU coreutils).
+ *
+ * The agent home is a fresh one with a small config.yaml (a model, an MCP server, skills settings) as a
+ * real agent has: /health reports whether MCP servers are configured, so the first /health parses it.
  *   bun scripts/bench/binary.ts [--runs 5]
  */
-import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { flag, fmt, median, report, ROOT, rssMb } from './lib';
@@ -29,6 +32,22 @@ export interface BinaryResult {
 }
 
 const BINARY = join(ROOT, 'dist/hermes-optx-api');
+const CONFIG_YAML = `# Hermes Agent configuration
+model:
+  default: anthropic/claude-sonnet-4
+  provider: openrouter
+  base_url: https://openrouter.ai/api/v1
+toolsets: [hermes-cli]
+mcp_servers:
+  github:
+    command: npx
+    args: ["-y", "@modelcontextprotocol/server-github"]
+    env:
+      GITHUB_PERSONAL_ACCESS_TOKEN: ghp_not_a_real_token_0000
+skills:
+  external_dirs: []
+  disabled: []
+`;
 
 async function oneRun(binary: string, port: number, home: string): Promise<{ startMs: number; rss: number; anon: number }> {
   const t0 = performance.now();
@@ -81,6 +100,7 @@ export async function runBinaryBench(runs = 5): Promise<BinaryResult> {
   try {
     for (let i = 0; i < runs; i++) {
       const home = mkdtempSync(join(dir, 'home-'));
+      writeFileSync(join(home, 'config.yaml'), CONFIG_YAML);
       const copy = join(dir, `hermes-optx-api-${i}`);
       copyFileSync(BINARY, copy);
       const r = await oneRun(copy, port(), home);
