@@ -110,6 +110,7 @@ export async function runBinaryBench(runs = 5): Promise<BinaryResult> {
       restarts.push((await oneRun(copy, port(), home)).startMs);
       evicted &&= evictFromPageCache(copy);
       if (evicted) fromDisk.push((await oneRun(copy, port(), home)).rss);
+      rmSync(copy); // ~120 MB each: not kept until the end
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
