@@ -1,6 +1,12 @@
 /**
  * Compiles the server into one self-contained executable: dist/hermes-optx-api (migrations, docs page
  * and all dependencies embedded). `--outfile <path>` builds elsewhere (tests use a temp dir).
+ *
+ * The bytecode is laid out by the profile in scripts/hermes-optx-api.order (`bun run build:order`
+ * records it again): what start-up runs sits together at the front of the file, so a start touches
+ * fewer of the executable's pages. The JIT starts reluctant (run-once start-up code stays in the
+ * interpreter) and main.ts restores the normal policy once the first upstream probe has settled.
+ * Together: idle RSS 64.0 → 58.2 MB, start 140 → 113 ms (scripts/bench/binary.ts).
  */
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -8,6 +14,7 @@ import { basename, dirname, join } from 'node:path';
 const root = join(import.meta.dir, '..');
 const i = process.argv.indexOf('--outfile');
 const outfile = i > 0 ? (process.argv[i + 1] as string) : join(root, 'dist/hermes-optx-api');
+const BYTECODE_ORDER = join(root, 'scripts/hermes-optx-api.order');
 
 // The sourcemaps of the previous build: their chunk names change with the code, so without this
 // every build would leave another set behind.
@@ -18,7 +25,14 @@ for (const name of existsSync(outDir) ? readdirSync(outDir) : []) {
 
 const result = await Bun.build({
   entrypoints: [join(root, 'src/main.ts')],
-  compile: { outfile, autoloadDotenv: false },
+  compile: {
+    outfile,
+    autoloadDotenv: false,
+    // A profile from an older build still applies: functions are matched by a hash of their syntax,
+    // and ones it does not know are placed after the ones it does.
+    bytecodeOrder: existsSync(BYTECODE_ORDER) && BYTECODE_ORDER,
+    jitPolicy: 16,
+  },
   minify: true,
   bytecode: true,
   // Lazily imported parts (viem, @solana/kit, mppx, the OpenAPI generator) become their own chunks
