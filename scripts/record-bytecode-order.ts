@@ -25,12 +25,15 @@ try {
     { HERMES_HOME: home, OPTX_DATA_DIR: join(dir, 'data'), HERMES_AGENT_URL: 'http://127.0.0.1:9', LOG_LEVEL: 'warn', BUN_BYTECODE_ORDER_OUT: recorded },
     /listening on http:\/\/[^:]+:(\d+)/,
   );
-  for (let i = 0; i < 3; i++) {
-    const res = await fetch(`http://127.0.0.1:${child.port}/health`);
-    if (res.status !== 200) throw new Error(`/health answered ${res.status}`);
-    await Bun.sleep(200); // the first probe of the (absent) upstream runs meanwhile
+  try {
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`http://127.0.0.1:${child.port}/health`);
+      if (res.status !== 200) throw new Error(`/health answered ${res.status}`);
+      await Bun.sleep(200); // the first probe of the (absent) upstream runs meanwhile
+    }
+  } finally {
+    await child.stop(); // SIGTERM: the profile is written as the executable exits
   }
-  await child.stop();
   if (!existsSync(recorded)) throw new Error('the executable wrote no profile');
   copyFileSync(recorded, PROFILE);
   chmodSync(PROFILE, 0o644); // written private by the executable; it is a committed file
