@@ -5,10 +5,10 @@
  * and keeps the profile. Run it again after large changes to what start-up does:
  *   bun run build:order
  */
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, spawnWithPort } from './bench/lib';
+import { ROOT, spawnWithPort, writeAgentConfig } from './bench/lib';
 
 const PROFILE = join(ROOT, 'scripts/hermes-optx-api.order');
 const dir = mkdtempSync(join(tmpdir(), 'optx-order-'));
@@ -18,7 +18,7 @@ try {
   if (build.exitCode !== 0) throw new Error('build failed');
   const home = join(dir, 'home');
   mkdirSync(home);
-  writeFileSync(join(home, 'config.yaml'), 'model:\n  default: anthropic/claude-sonnet-4\n  provider: openrouter\nmcp_servers:\n  github:\n    command: npx\nskills:\n  external_dirs: []\n');
+  writeAgentConfig(home); // the same home the binary benchmark measures
   const recorded = join(dir, 'profile.order');
   const child = await spawnWithPort(
     [binary, '--host', '127.0.0.1', '--port', '0'],

@@ -12,10 +12,10 @@
  * real agent has: /health reports whether MCP servers are configured, so the first /health parses it.
  *   bun scripts/bench/binary.ts [--runs 5]
  */
-import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { flag, fmt, median, report, ROOT, rssMb } from './lib';
+import { flag, fmt, median, report, ROOT, rssMb, writeAgentConfig } from './lib';
 
 export interface BinaryResult {
   /** First start: the data dir and the agent's memory file are created and migrated. */
@@ -32,22 +32,6 @@ export interface BinaryResult {
 }
 
 const BINARY = join(ROOT, 'dist/hermes-optx-api');
-const CONFIG_YAML = `# Hermes Agent configuration
-model:
-  default: anthropic/claude-sonnet-4
-  provider: openrouter
-  base_url: https://openrouter.ai/api/v1
-toolsets: [hermes-cli]
-mcp_servers:
-  github:
-    command: npx
-    args: ["-y", "@modelcontextprotocol/server-github"]
-    env:
-      GITHUB_PERSONAL_ACCESS_TOKEN: ghp_not_a_real_token_0000
-skills:
-  external_dirs: []
-  disabled: []
-`;
 
 async function oneRun(binary: string, port: number, home: string): Promise<{ startMs: number; rss: number; anon: number }> {
   const t0 = performance.now();
@@ -100,7 +84,7 @@ export async function runBinaryBench(runs = 5): Promise<BinaryResult> {
   try {
     for (let i = 0; i < runs; i++) {
       const home = mkdtempSync(join(dir, 'home-'));
-      writeFileSync(join(home, 'config.yaml'), CONFIG_YAML);
+      writeAgentConfig(home);
       const copy = join(dir, `hermes-optx-api-${i}`);
       copyFileSync(BINARY, copy);
       const r = await oneRun(copy, port(), home);

@@ -1,7 +1,33 @@
 /** Shared helpers for the benchmarks: child processes that announce their port, timing, statistics. */
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const ROOT = join(import.meta.dir, '../..');
+
+/**
+ * A small config.yaml as a real agent home has one (a model, an MCP server, skills settings). /health
+ * reports whether MCP servers are configured, so a sidecar's first /health parses it.
+ */
+const AGENT_CONFIG_YAML = `# Hermes Agent configuration
+model:
+  default: anthropic/claude-sonnet-4
+  provider: openrouter
+  base_url: https://openrouter.ai/api/v1
+toolsets: [hermes-cli]
+mcp_servers:
+  github:
+    command: npx
+    args: ["-y", "@modelcontextprotocol/server-github"]
+    env:
+      GITHUB_PERSONAL_ACCESS_TOKEN: ghp_not_a_real_token_0000
+skills:
+  external_dirs: []
+  disabled: []
+`;
+
+export function writeAgentConfig(home: string): void {
+  writeFileSync(join(home, 'config.yaml'), AGENT_CONFIG_YAML);
+}
 
 export interface Child {
   proc: Bun.Subprocess<'ignore', 'pipe', 'ignore'>;
