@@ -84,6 +84,7 @@ export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<
     heartbeatMs: config.chat.heartbeatMs,
     shutdown,
     defaultModel: () => probe.state.model ?? home.configuredModel() ?? 'hermes-agent',
+    log,
   });
   return {
     config,

@@ -170,7 +170,7 @@ for (const p of PATHS) {
         env: { ...ENV, HERMES_AGENT_URL: fake.url, HERMES_API_KEY: UPSTREAM_KEY },
         patch: (deps) => {
           deps.chat = new ChatService({
-            sessions: deps.sessions, client: deps.upstream, idleTimeoutMs: 60_000, heartbeatMs: 50, shutdown: shutdown.signal, defaultModel: () => 'hermes-agent',
+            sessions: deps.sessions, client: deps.upstream, idleTimeoutMs: 60_000, heartbeatMs: 50, shutdown: shutdown.signal, defaultModel: () => 'hermes-agent', log: deps.log,
           });
         },
       });

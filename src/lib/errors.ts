@@ -52,6 +52,26 @@ interface ValidationIssue {
   summary?: string;
 }
 
+const STORAGE_FULL = new Set(['SQLITE_FULL', 'ENOSPC', 'EDQUOT']);
+
+/**
+ * A failure of local storage (the sidecar's database, the agent's files) as an error the client can
+ * act on; null when `err` is something else. SQLite rolls back a statement that fails this way, and
+ * every multi-statement write here runs in a transaction that is rolled back with it, and files are
+ * replaced by rename, so a full, busy or read-only store means nothing of the request was applied.
+ */
+export function storageError(err: unknown): ApiError | null {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return null;
+  if (STORAGE_FULL.has(code)) return new ApiError(507, 'storage_full', 'The disk the sidecar writes to is full; nothing was written. Free some space and retry.');
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new ApiError(503, 'storage_busy', 'The database is locked by another writer; nothing was written. Retry shortly.', { headers: { 'retry-after': '1' } });
+  }
+  if (code.startsWith('SQLITE_READONLY') || code === 'EROFS') return new ApiError(503, 'storage_read_only', 'The sidecar\'s storage is read-only; nothing was written.');
+  if (/^SQLITE_(IOERR|CORRUPT|NOTADB|CANTOPEN)/.test(code) || code === 'EIO') return new ApiError(503, 'storage_error', 'The sidecar could not read or write its storage; its log says why.');
+  return null;
+}
+
 /** Elysia's error codes and our ApiError mapped to one ApiError; unknown errors become a logged 500. */
 export function toApiError(code: string | number, error: unknown, log: Logger): ApiError {
   if (error instanceof ApiError) return error;
@@ -76,6 +96,12 @@ export function toApiError(code: string | number, error: unknown, log: Logger): 
     case 'INVALID_COOKIE_SIGNATURE':
     case 'INVALID_FILE_TYPE':
       return new ApiError(400, 'bad_request', 'The request is malformed.');
+  }
+  const storage = storageError(error);
+  if (storage) {
+    // The operator's problem, not a bug: one line with SQLite's or the OS's own words, no stack.
+    log.error('storage error', { code: storage.code, error: error instanceof Error ? error.message : String(error) });
+    return storage;
   }
   const status = (error as { status?: unknown })?.status;
   if (typeof status === 'number' && status >= 400 && status < 500) {

@@ -9,9 +9,10 @@
  * fallback path, which is how the next fallback turn gets its context). The non-streaming route
  * consumes the same ChatEvents.
  */
-import { ApiError } from '../../lib/errors';
+import { ApiError, storageError } from '../../lib/errors';
 import { linkedAbort } from '../../lib/http';
 import { eventStream, sseResponse } from '../../lib/sse';
+import type { Logger } from '../../lib/log';
 import type { HermesClient } from '../../upstream/client';
 import { asGatewayError, outboundToApiError, streamCutShort } from '../../upstream/errors';
 import type { Session } from '../sessions/model';
@@ -32,6 +33,7 @@ export interface ChatServiceDeps {
   shutdown: AbortSignal;
   /** The model named in a fallback request when neither the request nor the session names one. */
   defaultModel: () => string;
+  log: Logger;
 }
 
 /** A turn ready to run: the session exists, the upstream has not been called yet. */
@@ -86,7 +88,8 @@ export class ChatService {
         res = await openCompletions(this.d.client, Array.isArray(history) ? history : await history, t);
       }
     } catch (err) {
-      failure = outboundToApiError(err);
+      // The history comes from local storage, the rest of the way is the upstream's.
+      failure = storageError(err) ?? outboundToApiError(err);
     }
     yield { type: 'started', sessionId: t.sessionId, created: t.created, upstream: path };
     if (failure || !res?.body) {
@@ -102,6 +105,8 @@ export class ChatService {
             upstream: path, keepMessages: path === 'chat-completions',
           });
         } catch (err) {
+          // Not recorded, so not answered as done: the client may retry the turn.
+          this.d.log.error('chat turn not recorded', { session_id: t.sessionId, error: err instanceof Error ? err.message : String(err) });
           yield failed(outboundToApiError(err));
           return;
         }

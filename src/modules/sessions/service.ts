@@ -6,7 +6,7 @@
  * A session present in several is shown from the first (its `origin`); a title set through the
  * sidecar overrides the source's own. Lists are newest activity first with a true total.
  */
-import { ApiError, conflict, notFound } from '../../lib/errors';
+import { ApiError, conflict, notFound, storageError } from '../../lib/errors';
 import { randomHex } from '../../lib/ids';
 import type { UpstreamProbe } from '../../upstream/probe';
 import { contentText } from './content';
@@ -209,7 +209,7 @@ export class SessionService {
     try {
       this.d.transcripts.recordTurn(id, turn);
     } catch (err) {
-      throw new ApiError(500, 'transcript_write_failed', `The turn could not be recorded: ${err instanceof Error ? err.message : String(err)}.`);
+      throw storageError(err) ?? new ApiError(500, 'transcript_write_failed', `The turn could not be recorded: ${err instanceof Error ? err.message : String(err)}.`);
     }
   }
 }

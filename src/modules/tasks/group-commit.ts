@@ -21,7 +21,7 @@ export class GroupCommit {
   private scheduled = false;
   private readonly transaction;
 
-  constructor(sqlite: Database) {
+  constructor(private readonly sqlite: Database) {
     // Called inside the outer transaction, bun's transaction() uses a SAVEPOINT.
     this.transaction = sqlite.transaction((fn: () => unknown) => fn());
   }
@@ -48,6 +48,10 @@ export class GroupCommit {
           try {
             outcomes.push({ ok: true, value: this.transaction(job.fn) });
           } catch (error) {
+            // SQLITE_FULL, IOERR, BUSY and NOMEM can roll back the whole transaction, not just the
+            // job's savepoint: then nothing of the group stands, and the jobs after it would each
+            // commit on their own while their callers are told the group failed.
+            if (!this.sqlite.inTransaction) throw error;
             outcomes.push({ ok: false, error });
           }
         }
