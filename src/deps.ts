@@ -99,7 +99,7 @@ export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<
     shutdown,
     skills: new SkillsIndex(home),
     tasks: new TaskService({ store: openTaskStore(config, db, log), gaze, hedgehog: config.hedgehog }),
-    memory: new MemoryService(openMemoryBackend(config, db)),
+    memory: new MemoryService(openMemoryBackend(config, db, log)),
     startedAt: Date.now(),
     sessions,
     chat,

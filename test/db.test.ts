@@ -1,7 +1,7 @@
 /** The sidecar's own database: created on first start, migrated once, migrations embedded and current. */
 import { describe, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDatabase } from '../src/db';
 import { applyMigrations, type Migration } from '../src/db/migrate';
@@ -18,6 +18,16 @@ describe('sidecar database', () => {
     const applied = h.sqlite.query<{ tag: string }, []>('SELECT tag FROM __migrations').all().map((r) => r.tag);
     expect(applied).toEqual(MIGRATIONS.map((m) => m.tag));
     h.close();
+  });
+
+  test('a data dir that cannot be used stops start-up with the file and the setting named', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'file'), 'x');
+    expect(() => openDatabase(join(dir, 'file'))).toThrow(`Cannot open the sidecar database ${join(dir, 'file', 'optx-api.db')} (OPTX_DATA_DIR, --data-dir): ${join(dir, 'file')} (or a folder above it) is a file, not a directory`);
+    expect(() => openDatabase(join(dir, 'file', 'below'))).toThrow('is a file, not a directory');
+    mkdirSync(join(dir, 'garbage'));
+    writeFileSync(join(dir, 'garbage', 'optx-api.db'), Buffer.alloc(8192, 7));
+    expect(() => openDatabase(join(dir, 'garbage'))).toThrow(`Cannot open the sidecar database ${join(dir, 'garbage', 'optx-api.db')} (OPTX_DATA_DIR, --data-dir): file is not a database`);
   });
 
   test('re-opening applies nothing twice and keeps the instance id', () => {

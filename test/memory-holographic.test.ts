@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import reference from './fixtures/hrr-reference.json';
 import { agentAddFact, agentRebuildBank, agentSearch, float32Blob, openAsAgent, PLUGIN_SCHEMA } from './fakes/hermes-memory-agent';
@@ -14,6 +15,8 @@ import { makeTestApp, tempDir, type TestApp } from './helpers/app';
 import { openDatabase } from '../src/db';
 import { HolographicBackend } from '../src/modules/memory/holographic';
 import { MemoryService } from '../src/modules/memory/service';
+import { ReopeningBackend, RETRY_MS } from '../src/modules/memory/reopening';
+import { silentLogger } from '../src/lib/log';
 import { bundle, bytesToPhases, encodeFact, TWO_PI } from '../src/modules/memory/hrr';
 
 type Memory = { id: string; content: string; category: string; tags: string[]; importance: number; metadata: Record<string, unknown>; created_at: string; score?: number };
@@ -109,11 +112,63 @@ describe('the file', () => {
   });
 });
 
-test('a file that is not a SQLite database stops start-up with a line naming it', async () => {
-  const dir = tempDir();
-  const path = join(dir, 'memory_store.db');
-  await Bun.write(path, 'this is not a database, just text that is long enough to fill a header '.repeat(20));
-  await expect(makeTestApp({ env: { MEMORY_BACKEND: 'holographic', HOLOGRAPHIC_DB_PATH: path } })).rejects.toThrow(/Cannot open the holographic memory file .*memory_store\.db \(HOLOGRAPHIC_DB_PATH\): .*not a database/);
+describe('a file that cannot be opened', () => {
+  const garbage = 'this is not a database, just text that is long enough to fill a header '.repeat(20);
+
+  test('the sidecar starts anyway: memory routes are 503 naming the file, stats say unreachable, the rest works', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'memory_store.db');
+    await Bun.write(path, garbage);
+    const t = await makeTestApp({ env: { MEMORY_BACKEND: 'holographic', HOLOGRAPHIC_DB_PATH: path } });
+    try {
+      for (const [method, route, body] of [['GET', '/api/memory'], ['POST', '/api/memory', { content: 'x' }], ['POST', '/api/memory/search', { query: 'x' }], ['DELETE', '/api/memory/1']] as const) {
+        const res = await t.json(method, route, body);
+        expect({ route, status: res.status, retry: res.headers.get('retry-after') }).toEqual({ route, status: 503, retry: '5' });
+        expect(res.body).toEqual({ code: 'memory_unavailable', detail: expect.stringMatching(/cannot open the holographic memory file .*memory_store\.db \(HOLOGRAPHIC_DB_PATH\): .*not a database/) as never });
+      }
+      const stats = await t.json('GET', '/api/memory/stats');
+      expect(stats.status).toBe(200);
+      expect(stats.body).toMatchObject({ backend: 'holographic', status: 'unreachable', total_memories: null, db_path: path, error: expect.stringContaining('not a database') as never });
+      expect((await t.fetch('/health')).status).toBe(200);
+      expect((await t.json('POST', '/api/tasks', { title: 'still works' })).status).toBe(201);
+      expect(await Bun.file(path).text()).toBe(garbage);
+    } finally {
+      t.close();
+    }
+  });
+
+  test('a repaired file is opened on a later request, no restart needed (at most one attempt per 5 s)', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'memory_store.db');
+    await Bun.write(path, garbage);
+    const own = openDatabase(':memory:');
+    const clock = { now: 0 };
+    let attempts = 0;
+    const open = () => {
+      attempts++;
+      return new HolographicBackend(path, own);
+    };
+    let first: unknown;
+    try {
+      open();
+    } catch (err) {
+      first = err;
+    }
+    const backend = new ReopeningBackend('holographic', open, first, { db_path: path }, silentLogger, () => clock.now);
+    const service = new MemoryService(backend);
+    await expect(service.list({ limit: 10, offset: 0 })).rejects.toMatchObject({ status: 503, code: 'memory_unavailable' });
+    rmSync(path);
+    clock.now = RETRY_MS - 1;
+    await expect(service.list({ limit: 10, offset: 0 })).rejects.toMatchObject({ status: 503 });
+    expect(attempts).toBe(1);
+    clock.now = RETRY_MS;
+    expect((await service.create({ content: 'back again', category: 'general', tags: [], importance: 0.5, metadata: {} })).status).toBe(201);
+    expect(attempts).toBe(2);
+    expect((await service.stats()).status).toBe('ok');
+    expect((await service.list({ limit: 10, offset: 0 })).total).toBe(1);
+    backend.close();
+    own.close();
+  });
 });
 
 describe('a file the agent wrote', () => {

@@ -1,21 +1,32 @@
 /** Builds the backend MEMORY_BACKEND selects (called once, from deps.ts). */
 import type { Config } from '../../config';
 import type { DbHandle } from '../../db';
+import type { Logger } from '../../lib/log';
 import { SpacetimeClient } from '../../spacetime/client';
 import { HolographicBackend } from './holographic';
+import { ReopeningBackend } from './reopening';
 import { SqliteBackend } from './sqlite-store';
 import { SpacetimeBackend } from './spacetime-store';
 import type { MemoryBackend } from './store';
 
-export function openMemoryBackend(config: Config, db: DbHandle): MemoryBackend {
+export function openMemoryBackend(config: Config, db: DbHandle, log: Logger): MemoryBackend {
   switch (config.memory.backend) {
-    case 'holographic':
+    case 'holographic': {
+      const path = config.memory.holographicDbPath;
+      const open = () => {
+        try {
+          return new HolographicBackend(path, db);
+        } catch (err) {
+          // Say which file and why (not a SQLite file, no permission, locked, …).
+          throw new Error(`cannot open the holographic memory file ${path} (HOLOGRAPHIC_DB_PATH): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        }
+      };
       try {
-        return new HolographicBackend(config.memory.holographicDbPath, db);
+        return open();
       } catch (err) {
-        // Start-up stops here; say which file and why (not a SQLite file, no permission, …).
-        throw new Error(`Cannot open the holographic memory file ${config.memory.holographicDbPath} (HOLOGRAPHIC_DB_PATH): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        return new ReopeningBackend('holographic', open, err, { db_path: path }, log);
       }
+    }
     case 'sqlite':
       return new SqliteBackend(db);
     case 'spacetimedb': {
