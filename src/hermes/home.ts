@@ -6,7 +6,8 @@
  * config.yaml is read the way Hermes (PyYAML) reads it: YAML 1.1 (`yes`/`on` are booleans, merge
  * keys work) and a repeated key is not an error (the last one wins).
  */
-import { statSync, readFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { readRegularFileSync } from '../lib/files';
 import { join } from 'node:path';
 import { parseDocument, type DocumentOptions, type ParseOptions, type SchemaOptions, type Tags } from 'yaml';
 
@@ -34,14 +35,37 @@ function pyyamlTags(tags: Tags): Tags {
 
 export const HERMES_YAML_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = { version: '1.1', uniqueKeys: false, customTags: pyyamlTags };
 
+/** An agent file (config.yaml, .env) that cannot be used; callers treat both kinds below alike. */
+export class ConfigFileError extends Error {}
+
 /**
  * config.yaml does not parse. The message names the line and column but never quotes the file:
  * the offending line may hold a secret.
  */
-export class ConfigParseError extends Error {
+export class ConfigParseError extends ConfigFileError {
   override name = 'ConfigParseError';
   constructor(readonly reason: string, readonly line: number | null, readonly column: number | null) {
     super(`config.yaml does not parse: ${reason}${line ? ` (line ${line}, column ${column})` : ''}.`);
+  }
+}
+
+/** The file exists but cannot be read: not a regular file (a directory, a FIFO), no permission, an I/O error. */
+export class ConfigUnreadableError extends ConfigFileError {
+  override name = 'ConfigUnreadableError';
+  constructor(file: string, cause: unknown) {
+    const code = (cause as NodeJS.ErrnoException | null)?.code;
+    const reason = code === 'ENOTREG' || code === 'EISDIR' ? 'it is not a regular file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (code ?? String(cause));
+    super(`${file} cannot be read: ${reason}.`, { cause });
+  }
+}
+
+/** Reads an agent file; a missing one is null, one that cannot be read a ConfigUnreadableError. */
+export function readAgentFile(path: string, name: string): string | null {
+  try {
+    return readRegularFileSync(path).toString('utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new ConfigUnreadableError(name, err);
   }
 }
 
@@ -100,7 +124,7 @@ export class HermesHome {
 
   /**
    * The parsed config.yaml; `{}` when the file does not exist. A file that exists but does not parse
-   * throws a ConfigParseError, so callers decide whether that is an error for them. The tree is shared
+   * or cannot be read throws a ConfigFileError, so callers decide whether that is an error for them. The tree is shared
    * by every caller: never mutate it.
    */
   readConfig(): ConfigTree {
@@ -110,10 +134,12 @@ export class HermesHome {
       key = `${st.mtimeMs}:${st.size}:${st.ino}`;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-      throw err;
+      throw new ConfigUnreadableError('config.yaml', err);
     }
     if (this.cache?.key === key) return this.cache.tree;
-    const tree = configTreeOf(parseHermesYaml(readFileSync(this.paths.config, 'utf8')));
+    const text = readAgentFile(this.paths.config, 'config.yaml');
+    if (text === null) return {};
+    const tree = configTreeOf(parseHermesYaml(text));
     this.cache = { key, tree };
     return tree;
   }

@@ -2,7 +2,7 @@
  * A small `.env` reader: `KEY=value`, optional `export `, single/double quotes, `#` comments.
  * Used for the sidecar's own `.env` and for the agent's `$HERMES_HOME/.env`.
  */
-import { readFileSync } from 'node:fs';
+import { readRegularFileSync } from './files';
 
 const LINE = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*)?$/;
 
@@ -30,7 +30,7 @@ export function parseDotenv(text: string): Record<string, string> {
 /** Reads a `.env` file; a missing file is an empty map, any other read error is thrown. */
 export function readDotenv(path: string): Record<string, string> {
   try {
-    return parseDotenv(readFileSync(path, 'utf8'));
+    return parseDotenv(readRegularFileSync(path).toString('utf8'));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
     throw err;

@@ -4,8 +4,8 @@
  * is when the edit runs (inside the file's queue), applied as in-place text edits, and checked before
  * anything is written: the new file must parse to exactly the old tree with the operations applied.
  */
-import { ConfigParseError, configTreeOf, effectiveModel, parseHermesYaml, type ConfigTree, type HermesHome } from '../../hermes/home';
-import { readDotenv } from '../../lib/dotenv';
+import { ConfigFileError, ConfigParseError, ConfigUnreadableError, configTreeOf, readAgentFile, effectiveModel, parseHermesYaml, type ConfigTree, type HermesHome } from '../../hermes/home';
+import { parseDotenv } from '../../lib/dotenv';
 import { ApiError, badRequest } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
 import type { ModelInfo } from './model';
@@ -29,7 +29,8 @@ const isMap = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 
 const str = (v: unknown) => (typeof v === 'string' ? v : null);
 const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : null);
 
-function invalid(err: ConfigParseError): ApiError {
+function invalid(err: ConfigFileError): ApiError {
+  if (err instanceof ConfigUnreadableError) return new ApiError(503, 'config_unreadable', `${err.message} Nothing was changed.`);
   return new ApiError(409, 'config_invalid', `${err.message} Fix the file by hand; nothing was changed.`);
 }
 
@@ -53,7 +54,7 @@ export class ConfigService {
     try {
       return this.home.readConfig();
     } catch (err) {
-      if (err instanceof ConfigParseError) throw invalid(err);
+      if (err instanceof ConfigFileError) throw invalid(err);
       throw err;
     }
   }
@@ -61,9 +62,16 @@ export class ConfigService {
   read() {
     const tree = this.tree();
     const info = modelInfo(tree);
+    let env: string | null;
+    try {
+      env = readAgentFile(this.home.paths.env, '.env');
+    } catch (err) {
+      if (err instanceof ConfigFileError) throw invalid(err);
+      throw err;
+    }
     return {
       config: redactTree(tree),
-      env: redactEnv(readDotenv(this.home.paths.env)),
+      env: redactEnv(parseDotenv(env ?? '')),
       config_path: this.home.paths.config,
       hermes_home: this.home.paths.home,
       model: info.model,
@@ -131,6 +139,8 @@ export class ConfigService {
       // Refuse to write a file that says anything but the old tree with the operations applied.
       if (!Bun.deepEquals(result, expected, true)) throw this.editFailed(ops);
       return after;
+    }).catch((err: unknown) => {
+      throw err instanceof ConfigUnreadableError ? invalid(err) : err;
     });
     return { ops, text };
   }

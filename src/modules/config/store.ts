@@ -8,9 +8,10 @@
  * file inside the queue, and just before the rename checks that the file is still the one it read;
  * if not, the edit is computed again on the new text (a few times, then 409).
  */
-import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, realpathSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ApiError } from '../../lib/errors';
+import { ConfigUnreadableError, readAgentFile } from '../../hermes/home';
 
 const queues = new Map<string, Promise<unknown>>();
 
@@ -46,15 +47,14 @@ function writeTarget(path: string): string {
     return realpathSync(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return path;
-    throw err;
+    throw new ConfigUnreadableError(basename(path), err);
   }
 }
 
 function read(path: string): Snapshot {
   const stat = statOrNull(path);
   if (!stat) return { text: '', stat: null };
-  const text = readFileSync(path, 'utf8');
-  return { text, stat };
+  return { text: readAgentFile(path, basename(path)) ?? '', stat };
 }
 
 /** Writes `text` to a temp file beside `path` and renames it into place. New files get mode 0600: config holds keys. */

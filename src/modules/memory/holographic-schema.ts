@@ -9,7 +9,8 @@
  * short transaction, and a writer that finds the file locked waits instead of failing.
  */
 import { Database } from 'bun:sqlite';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
+import { assertRegularFile } from '../../lib/files';
 import { dirname } from 'node:path';
 
 // The plugin's schema script in its own order, in three parts so a file that lacks only the index can get it.
@@ -102,6 +103,8 @@ export const BUSY_TIMEOUT_MS = 5000;
 
 export function openHermesMemoryFile(path: string, busyTimeoutMs: number = BUSY_TIMEOUT_MS): HermesMemoryFile {
   mkdirSync(dirname(path), { recursive: true });
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (st) assertRegularFile(path, st);
   const sqlite = new Database(path, { create: true, strict: true });
   try {
     sqlite.run(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);

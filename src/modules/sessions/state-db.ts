@@ -10,6 +10,7 @@
 import { Database } from 'bun:sqlite';
 import { statSync } from 'node:fs';
 import { ApiError } from '../../lib/errors';
+import { assertRegularFile } from '../../lib/files';
 import type { Logger } from '../../lib/log';
 import { decodeContent, parseToolCalls, previewOf } from './content';
 import type { Message, Session } from './model';
@@ -75,6 +76,7 @@ export class StateDb {
     if (this.reader && (this.reader.dev !== st.dev || this.reader.ino !== st.ino)) this.close();
     try {
       if (!this.reader) {
+        assertRegularFile(this.path, st);
         const db = new Database(this.path, { readonly: true });
         db.run(`PRAGMA busy_timeout = ${READ_BUSY_TIMEOUT_MS}`);
         this.reader = { db, dev: st.dev, ino: st.ino, cookie: -1, sessions: new Set(), messages: new Set() };

@@ -14,7 +14,7 @@
  */
 import { homedir } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { ConfigParseError, type ConfigTree, type HermesHome } from '../../hermes/home';
+import { ConfigFileError, type ConfigTree, type HermesHome } from '../../hermes/home';
 
 export interface SkillRoot {
   path: string;
@@ -86,7 +86,7 @@ export function readSkillsSettings(home: HermesHome, previous: SettingsRead | nu
   try {
     tree = home.readConfig();
   } catch (err) {
-    if (!(err instanceof ConfigParseError)) throw err;
+    if (!(err instanceof ConfigFileError)) throw err;
     const warning = `${err.message} skills.external_dirs and skills.disabled are not applied until it is fixed.`;
     return { tree: null, settings: { roots: [local], disabled: new Set(), rootsKey: local.path, disabledKey: '', warnings: [warning] } };
   }

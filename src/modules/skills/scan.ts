@@ -18,6 +18,7 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, sep } from 'node:path';
+import { OPEN_NONBLOCKING } from '../../lib/files';
 import { brokenSkill, parseSkill, type ParsedSkill } from './frontmatter';
 import { skillId, type SkillRoot } from './roots';
 import { dirStamp, fileStamp, namesOf, RACY_MS, UNREADABLE, type DirState } from './stamps';
@@ -60,7 +61,7 @@ const SKILL_FILE = 'SKILL.md';
 /** Paths here are built from resolved roots and directory entry names, so plain concatenation is a join. */
 const join = (dir: string, name: string) => (dir.endsWith(sep) ? dir + name : dir + sep + name);
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-const NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
+const NO_FOLLOW = OPEN_NONBLOCKING | constants.O_NOFOLLOW;
 
 export function isWithin(real: string, roots: readonly string[]): boolean {
   return roots.some((r) => real === r || real.startsWith(r.endsWith(sep) ? r : r + sep));
@@ -183,7 +184,7 @@ class Scanner {
     try {
       const real = realpathSync(file);
       if (!isWithin(real, this.rootReals)) return false;
-      fd = openSync(real, 'r');
+      fd = openSync(real, OPEN_NONBLOCKING);
     } catch {
       return false;
     }

@@ -14,10 +14,11 @@
  * A rescan re-reads only the files whose stamp changed. No file watcher is needed (none is used: a
  * watcher can miss events on network filesystems and costs one inotify watch per directory).
  */
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { HermesHome } from '../../hermes/home';
 import { notFound } from '../../lib/errors';
+import { readRegularFileSync } from '../../lib/files';
 import { parseSkill } from './frontmatter';
 import type { SkillDetail, SkillsQuery, SkillSummary } from './model';
 import { readSkillsSettings, type SettingsRead, type SkillsSettings } from './roots';
@@ -155,7 +156,7 @@ export class SkillsIndex {
     if (!record || !real) throw notFound('skill_not_found', 'No skill has this id.');
     let bytes: Uint8Array;
     try {
-      bytes = readFileSync(real);
+      bytes = readRegularFileSync(real);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound('skill_not_found', 'No skill has this id.');
       // Listed as broken; there is nothing more to show.
