@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { HermesHome } from '../src/hermes/home';
 import type { SkillSummary } from '../src/modules/skills/model';
 import { encodeSegment } from '../src/modules/skills/roots';
+import { MAX_WALKED_DIRS } from '../src/modules/skills/scan';
 import { SkillsIndex } from '../src/modules/skills/service';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app';
 import { skillMd, writeFile, writeSkillsTree } from './helpers/hermes-home';
@@ -118,6 +119,22 @@ describe('GET /api/skills', () => {
     expect(empty.warnings).toEqual([`skills.external_dirs entry ${join(t.dir, 'nope')} is not a directory.`]);
     writeFile(join(skills, 'fresh/SKILL.md'), skillMd({ name: 'fresh' }));
     expect(names(await list())).toEqual(['fresh']);
+  });
+});
+
+describe('a root far too big to be a skills tree', () => {
+  test('the walk stops after MAX_WALKED_DIRS folders with a warning; what was found is listed', async () => {
+    const wide = join(t.dir, 'wide');
+    for (let i = 0; i <= MAX_WALKED_DIRS; i++) mkdirSync(join(wide, `d${String(i).padStart(5, '0')}`), { recursive: true });
+    writeFile(join(wide, 'a-first/SKILL.md'), skillMd({ name: 'first-found' }));
+    writeFile(join(wide, 'zz-last/SKILL.md'), skillMd({ name: 'never-reached' }));
+    writeFileSync(join(t.home, 'config.yaml'), `skills:\n  external_dirs: ${wide}\n`);
+    for (let round = 0; round < 2; round++) {
+      const body = await list();
+      expect(names(body)).toContain('first-found');
+      expect(names(body)).not.toContain('never-reached');
+      expect(body.warnings).toEqual([`The skills walk stopped after ${MAX_WALKED_DIRS} folders (in ${wide}); skills below the rest are not listed. Point skills.external_dirs at the folders that hold skills.`]);
+    }
   });
 });
 

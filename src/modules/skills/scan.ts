@@ -57,6 +57,12 @@ export interface ScanResult {
 /** Tool and metadata folders that never hold skills (SPEC §8 plus the ones Hermes' own scanner skips). */
 const EXCLUDED = new Set(['.git', '.github', '.hub', '.archive', '.venv', 'venv', 'node_modules', 'site-packages', '__pycache__', '.tox', '.nox', '.pytest_cache', '.mypy_cache', '.ruff_cache']);
 const MAX_DEPTH = 8;
+/**
+ * Folders walked per scan (skill folders, which are never entered, do not count). A real tree has a
+ * few dozen; an external_dirs entry such as `/` or a home directory would otherwise make every
+ * listing walk the whole disk on the event loop, and every later request stat all of it.
+ */
+export const MAX_WALKED_DIRS = 4096;
 const SKILL_FILE = 'SKILL.md';
 /** Paths here are built from resolved roots and directory entry names, so plain concatenation is a join. */
 const join = (dir: string, name: string) => (dir.endsWith(sep) ? dir + name : dir + sep + name);
@@ -72,6 +78,7 @@ class Scanner {
   readonly dirs = new Map<string, DirState>();
   readonly warnings: string[] = [];
   private readonly visited = new Set<string>();
+  private walkedDirs = 0;
   /** Reads in flight; each adds its skill when it has been read and parsed. */
   readonly reads: Promise<void>[] = [];
 
@@ -99,6 +106,12 @@ class Scanner {
   /** A directory that is not a skill (so far): remember its stamp and names, then look at its children. */
   private walk(root: SkillRoot, at: { dir: string; real: string; segments: string[]; folder: string }, depth: number): void {
     const { dir, real, segments, folder } = at;
+    if (++this.walkedDirs > MAX_WALKED_DIRS) {
+      if (this.walkedDirs === MAX_WALKED_DIRS + 1) {
+        this.warnings.push(`The skills walk stopped after ${MAX_WALKED_DIRS} folders (in ${root.path}); skills below the rest are not listed. Point skills.external_dirs at the folders that hold skills.`);
+      }
+      return;
+    }
     // Stat before reading: a change after the stat either shows in the listing or moves the mtime.
     const st = statSync(dir, { throwIfNoEntry: false });
     let entries;
@@ -118,6 +131,7 @@ class Scanner {
     }
     if (depth >= MAX_DEPTH) return;
     for (const e of entries) {
+      if (this.walkedDirs > MAX_WALKED_DIRS) return;
       if (EXCLUDED.has(e.name)) continue;
       const child = join(dir, e.name);
       let childReal: string;
