@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test';
-import { eventStream, parseSse, readWithIdleTimeout, sseEvent, StreamIdleError, SSE_PING } from '../src/lib/sse';
+import { eventStream, parseSse, readWithIdleTimeout, sseEvent, SseFrameTooLargeError, StreamIdleError, SSE_PING } from '../src/lib/sse';
+import { completionsEvents } from '../src/modules/chat/adapters/completions';
 
 const enc = new TextEncoder();
 async function* bytes(...parts: (string | Uint8Array)[]) {
@@ -40,6 +41,40 @@ describe('parseSse', () => {
 
   test('a frame with no data is not dispatched', async () => {
     expect(await collect(parseSse(bytes('event: x\n\n')))).toEqual([]);
+  });
+});
+
+describe('a peer that never ends its frame', () => {
+  test('parseSse stops past the limit (an unfinished line, or data lines without the blank line) and reads no further', async () => {
+    let pulled = 0;
+    async function* endless(line: string) {
+      for (;;) {
+        pulled++;
+        yield enc.encode(line);
+      }
+    }
+    await expect(collect(parseSse(endless('x'.repeat(100)), 1000))).rejects.toBeInstanceOf(SseFrameTooLargeError);
+    expect(pulled).toBe(11);
+    pulled = 0;
+    await expect(collect(parseSse(endless(`data: ${'y'.repeat(94)}\n`), 1000))).rejects.toThrow('exceeded 1000 characters');
+    expect(pulled).toBe(11);
+    // Up to the limit is fine.
+    expect(await collect(parseSse(bytes(`data: ${'z'.repeat(990)}`, '\n\n'), 1000))).toEqual([{ event: 'message', data: 'z'.repeat(990) }]);
+  });
+
+  test('a chat stream whose upstream never ends a line fails with upstream_bad_chunk and cancels the upstream body', async () => {
+    let cancelled = false;
+    const mib = enc.encode('x'.repeat(1024 * 1024));
+    const body = new ReadableStream<Uint8Array>({
+      start: (c) => c.enqueue(enc.encode('data: ')),
+      pull: (c) => c.enqueue(mib),
+      cancel: () => {
+        cancelled = true;
+      },
+    });
+    const events = await collect(completionsEvents(body, 5000, () => {}));
+    expect(events.at(-1)).toMatchObject({ type: 'failed', code: 'upstream_bad_chunk', status: 502 });
+    expect(cancelled).toBe(true);
   });
 });
 

@@ -78,12 +78,30 @@ export async function* readWithIdleTimeout(body: ReadableStream<Uint8Array>, idl
   }
 }
 
-/** Parses SSE frames out of a byte stream. Comments are dropped; a final frame without its blank line is still delivered. */
-export async function* parseSse(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<SseFrame> {
+/**
+ * The largest frame parseSse holds (UTF-16 code units of its unfinished line and data lines): Hermes'
+ * biggest frame, `run.completed` with the run's messages, stays far below; a peer that never ends a
+ * line would otherwise grow the buffer until the process runs out of memory.
+ */
+export const MAX_SSE_FRAME_CHARS = 32 * 1024 * 1024;
+
+export class SseFrameTooLargeError extends Error {
+  override name = 'SseFrameTooLargeError';
+  constructor(readonly maxChars: number) {
+    super(`an SSE frame exceeded ${maxChars} characters`);
+  }
+}
+
+/**
+ * Parses SSE frames out of a byte stream. Comments are dropped; a final frame without its blank line
+ * is still delivered; a frame over maxChars fails with SseFrameTooLargeError.
+ */
+export async function* parseSse(chunks: AsyncIterable<Uint8Array>, maxChars = MAX_SSE_FRAME_CHARS): AsyncGenerator<SseFrame> {
   const decoder = new TextDecoder('utf-8');
   let buf = '';
   let event = '';
   let data: string[] = [];
+  let dataChars = 0;
   let id: string | undefined;
   const dispatch = (): SseFrame | null => {
     if (!data.length) {
@@ -93,6 +111,7 @@ export async function* parseSse(chunks: AsyncIterable<Uint8Array>): AsyncGenerat
     const frame: SseFrame = { event: event || 'message', data: data.join('\n'), ...(id !== undefined ? { id } : {}) };
     event = '';
     data = [];
+    dataChars = 0;
     return frame;
   };
   const field = (line: string) => {
@@ -101,13 +120,20 @@ export async function* parseSse(chunks: AsyncIterable<Uint8Array>): AsyncGenerat
     const name = colon < 0 ? line : line.slice(0, colon);
     let value = colon < 0 ? '' : line.slice(colon + 1);
     if (value.startsWith(' ')) value = value.slice(1);
-    if (name === 'data') data.push(value);
+    if (name === 'data') {
+      data.push(value);
+      dataChars += value.length;
+    }
     else if (name === 'event') event = value;
     else if (name === 'id') id = value;
   };
+  // Where the next scan for a line end starts: the unfinished line left in buf has been looked at
+  // already, so a long line arriving in many chunks is scanned once, not once per chunk.
+  let scanFrom = 0;
   const drain = function* (final: boolean): Generator<SseFrame> {
     let start = 0;
-    for (let i = 0; i < buf.length; i++) {
+    let i = scanFrom;
+    for (; i < buf.length; i++) {
       const c = buf.charCodeAt(i);
       if (c !== 10 && c !== 13) continue;
       // A CR at the very end may be the first half of CRLF split across chunks.
@@ -121,10 +147,12 @@ export async function* parseSse(chunks: AsyncIterable<Uint8Array>): AsyncGenerat
       } else field(line);
     }
     buf = buf.slice(start);
+    scanFrom = Math.max(0, i - start);
   };
   for await (const chunk of chunks) {
     buf += decoder.decode(chunk, { stream: true });
     yield* drain(false);
+    if (buf.length + dataChars > maxChars) throw new SseFrameTooLargeError(maxChars);
   }
   buf += decoder.decode();
   yield* drain(true);

@@ -1,7 +1,7 @@
 /** Upstream failures as ApiErrors, the same wording for every route that talks to Hermes. */
 import { ApiError } from '../lib/errors';
 import { OutboundError } from '../lib/http';
-import { StreamIdleError } from '../lib/sse';
+import { SseFrameTooLargeError, StreamIdleError } from '../lib/sse';
 
 export function outboundToApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
@@ -38,11 +38,11 @@ export function upstreamStatusError(status: number, text: string): ApiError {
   return new ApiError(s, code, message ? `${why}: ${message.slice(0, 500)}` : `${why}.`);
 }
 
-/** Why reading an upstream stream stopped before its end: a stall past the idle deadline or a lost connection. */
+/** Why reading an upstream stream stopped before its end: a stall past the idle deadline, a runaway frame, or a lost connection. */
 export function midStreamError(err: unknown, idleMs: number): ApiError {
-  return err instanceof StreamIdleError
-    ? new ApiError(504, 'upstream_idle_timeout', `The Hermes upstream sent nothing for ${Math.round(idleMs / 1000)} s.`)
-    : new ApiError(502, 'upstream_disconnected', 'The connection to the Hermes upstream was lost mid-stream.');
+  if (err instanceof StreamIdleError) return new ApiError(504, 'upstream_idle_timeout', `The Hermes upstream sent nothing for ${Math.round(idleMs / 1000)} s.`);
+  if (err instanceof SseFrameTooLargeError) return new ApiError(502, 'upstream_bad_chunk', `The Hermes upstream sent a stream frame of more than ${err.maxChars / (1024 * 1024)} Mi characters.`);
+  return new ApiError(502, 'upstream_disconnected', 'The connection to the Hermes upstream was lost mid-stream.');
 }
 
 /** The stream ended without its closing frame. */
