@@ -3,13 +3,20 @@
  * way everywhere, and the header hygiene of a reverse proxy.
  */
 
-export type FetchFailure = 'timeout' | 'aborted' | 'unreachable';
+export type FetchFailure = 'timeout' | 'aborted' | 'unreachable' | 'too_large';
+
+const MESSAGES: Record<FetchFailure, (target: string) => string> = {
+  timeout: (t) => `${t} did not answer in time`,
+  aborted: (t) => `request to ${t} was cancelled`,
+  unreachable: (t) => `${t} is unreachable`,
+  too_large: (t) => `${t} sent an answer too large to read`,
+};
 
 /** A failed outbound call, already classified; `cause` keeps the original error for logs. */
 export class OutboundError extends Error {
   override name = 'OutboundError';
   constructor(readonly kind: FetchFailure, readonly target: string, override readonly cause?: unknown) {
-    super(kind === 'timeout' ? `${target} did not answer in time` : kind === 'aborted' ? `request to ${target} was cancelled` : `${target} is unreachable`);
+    super(MESSAGES[kind](target));
   }
 }
 
@@ -17,6 +24,18 @@ export interface TimedInit extends RequestInit {
   timeoutMs: number;
   /** Name used in error messages, e.g. "Hermes upstream"; never includes credentials. */
   target?: string;
+}
+
+/**
+ * The most fetchJson reads of a body unless told otherwise. Its exchanges are small; a bigger answer is
+ * a misconfigured URL or a misbehaving server, and reading it whole could take all the memory of a
+ * small host within the deadline.
+ */
+export const MAX_JSON_BODY_BYTES = 16 * 1024 * 1024;
+
+export interface JsonInit extends TimedInit {
+  /** Largest body accepted; a bigger one fails with kind `too_large`. */
+  maxBytes?: number;
 }
 
 /**
@@ -53,8 +72,8 @@ export interface JsonResult {
 }
 
 /** A small request/response call whose whole exchange, body included, must finish within timeoutMs. */
-export async function fetchJson(url: string, init: TimedInit): Promise<JsonResult> {
-  const { timeoutMs, target = hostOf(url), signal, ...rest } = init;
+export async function fetchJson(url: string, init: JsonInit): Promise<JsonResult> {
+  const { timeoutMs, target = hostOf(url), signal, maxBytes = MAX_JSON_BODY_BYTES, ...rest } = init;
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(new OutboundError('timeout', target)), timeoutMs);
   const onAbort = () => ac.abort(new OutboundError('aborted', target));
@@ -62,7 +81,7 @@ export async function fetchJson(url: string, init: TimedInit): Promise<JsonResul
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const res = await fetch(url, { ...rest, signal: ac.signal });
-    const text = await res.text();
+    const text = await bodyText(res, maxBytes, target);
     let json: unknown;
     try {
       json = text ? JSON.parse(text) : undefined;
@@ -76,6 +95,32 @@ export async function fetchJson(url: string, init: TimedInit): Promise<JsonResul
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/** The body as text, refused (and cancelled) as soon as it is known to be bigger than maxBytes. */
+async function bodyText(res: Response, maxBytes: number, target: string): Promise<string> {
+  const declared = res.headers.get('content-length');
+  // A declared length bounds the body (HTTP framing stops there): the native reader is then safe.
+  if (declared !== null && /^\d+$/.test(declared)) {
+    if (Number(declared) <= maxBytes) return res.text();
+    await res.body?.cancel().catch(() => {});
+    throw new OutboundError('too_large', target);
+  }
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw new OutboundError('too_large', target);
+    }
+    parts.push(value);
+  }
+  return new TextDecoder().decode(Bun.concatArrayBuffers(parts));
 }
 
 function classify(err: unknown, signal: AbortSignal, target: string): OutboundError {

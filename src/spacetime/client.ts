@@ -33,6 +33,8 @@ export type PingResult = { ok: true; latencyMs: number } | { ok: false; error: S
 type Operation = 'sql' | 'call' | 'ping';
 
 const TARGET = 'SpacetimeDB';
+/** `SELECT *` of a large memory or task table is one answer: room for ~500,000 rows, and a bound all the same. */
+const MAX_ANSWER_BYTES = 256 * 1024 * 1024;
 
 export class SpacetimeClient {
   readonly url: string;
@@ -106,10 +108,13 @@ export class SpacetimeClient {
     if (this.token) headers.set('authorization', `Bearer ${this.token}`);
     let res: JsonResult;
     try {
-      res = await fetchJson(this.url + path, { method: init.method, headers, body: init.body, timeoutMs: this.timeoutMs, target: TARGET });
+      res = await fetchJson(this.url + path, { method: init.method, headers, body: init.body, timeoutMs: this.timeoutMs, target: TARGET, maxBytes: MAX_ANSWER_BYTES });
     } catch (err) {
       if (err instanceof OutboundError && err.kind === 'timeout') {
         throw new SpacetimeError('timeout', `SpacetimeDB did not answer within ${this.timeoutMs} ms.`, { cause: err });
+      }
+      if (err instanceof OutboundError && err.kind === 'too_large') {
+        throw new SpacetimeError('bad_response', `SpacetimeDB sent an answer of more than ${MAX_ANSWER_BYTES / (1024 * 1024)} MiB.`, { cause: err });
       }
       throw new SpacetimeError('unreachable', `SpacetimeDB at ${hostOf(this.url)} is unreachable.`, { cause: err });
     }

@@ -15,6 +15,9 @@ export interface UpstreamCallInit extends Omit<RequestInit, 'signal'> {
 
 export type ReachabilityListener = (reachable: boolean) => void;
 
+/** The session API's answers can carry a long session's whole transcript (tool outputs included). */
+const MAX_JSON_ANSWER_BYTES = 64 * 1024 * 1024;
+
 export class HermesClient {
   private listeners: ReachabilityListener[] = [];
 
@@ -53,7 +56,8 @@ export class HermesClient {
   private reportError(err: unknown, unobserved: boolean | undefined): void {
     // A client that went away says nothing about the upstream.
     if (err instanceof OutboundError && err.kind === 'aborted') return;
-    this.report(false, unobserved);
+    // An answer too large to read is still an answer.
+    this.report(err instanceof OutboundError && err.kind === 'too_large', unobserved);
   }
 
   /** A call whose body may be streamed; the deadline covers the response headers only. */
@@ -75,7 +79,7 @@ export class HermesClient {
     const h = this.withAuth(headers);
     if (init.body !== undefined && !h.has('content-type')) h.set('content-type', 'application/json');
     try {
-      const res = await fetchJson(this.url(path), { ...rest, headers: h, timeoutMs, target: 'Hermes upstream' });
+      const res = await fetchJson(this.url(path), { ...rest, headers: h, timeoutMs, target: 'Hermes upstream', maxBytes: MAX_JSON_ANSWER_BYTES });
       this.report(true, unobserved);
       return res;
     } catch (err) {

@@ -8,6 +8,7 @@ export function outboundToApiError(err: unknown): ApiError {
   if (err instanceof OutboundError) {
     if (err.kind === 'timeout') return new ApiError(504, 'upstream_timeout', 'The Hermes upstream did not answer in time.');
     if (err.kind === 'aborted') return new ApiError(499, 'client_closed', 'The client closed the request.');
+    if (err.kind === 'too_large') return new ApiError(502, 'upstream_response_too_large', 'The Hermes upstream sent an answer too large to read.');
   }
   return new ApiError(502, 'upstream_unreachable', 'The Hermes upstream is unreachable.');
 }

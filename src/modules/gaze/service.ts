@@ -28,7 +28,7 @@ export class AaronGazeVerifier implements GazeVerifier {
     try {
       res = await fetchJson(`${this.url}/session/${encodeURIComponent(gazeSessionId)}`, { method: 'GET', timeoutMs: this.timeoutMs, target: 'AARON' });
     } catch (err) {
-      const why = err instanceof OutboundError && err.kind === 'timeout' ? 'did not answer in time' : 'is unreachable';
+      const why = err instanceof OutboundError && err.kind === 'timeout' ? 'did not answer in time' : err instanceof OutboundError && err.kind === 'too_large' ? 'sent an answer too large to read' : 'is unreachable';
       throw new ApiError(503, 'gaze_unavailable', `The gaze verification service ${why}.`);
     }
     if (res.status === 404) throw new ApiError(403, 'gaze_not_verified', `Gaze session ${gazeSessionId} is unknown to AARON.`);

@@ -108,7 +108,8 @@ export async function decomposeGoal(cfg: HedgehogConfig, req: DecomposeRequest):
       }),
     });
   } catch (err) {
-    return fail(err instanceof OutboundError && err.kind === 'timeout' ? 'the LLM did not answer in time' : 'the LLM endpoint is unreachable');
+    const kind = err instanceof OutboundError ? err.kind : 'unreachable';
+    return fail(kind === 'timeout' ? 'the LLM did not answer in time' : kind === 'too_large' ? 'the LLM answer is too large to read' : 'the LLM endpoint is unreachable');
   }
   if (!res.ok) return fail(`the LLM endpoint answered HTTP ${res.status}`);
   const completion = z.safeParse(ChatCompletionWire, res.json);

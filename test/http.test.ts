@@ -1,0 +1,76 @@
+/**
+ * fetchJson reads a whole answer, so it bounds how much: a misconfigured URL or a misbehaving
+ * server (a file server, an endless stream) must fail as `too_large` and be cut off, never fill
+ * memory. Real servers on port 0, declared lengths and chunked bodies alike.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { fetchJson, OutboundError } from '../src/lib/http';
+import { outboundToApiError } from '../src/upstream/errors';
+
+let server: ReturnType<typeof Bun.serve>;
+let endlessCancelled = false;
+const KIB = new Uint8Array(1024).fill(0x61);
+
+beforeAll(() => {
+  server = Bun.serve({
+    port: 0,
+    fetch(req) {
+      const path = new URL(req.url).pathname;
+      if (path === '/declared') return new Response('x'.repeat(5000), { headers: { 'content-type': 'application/json' } });
+      if (path === '/small-json') return Response.json({ ok: 'ü' });
+      if (path === '/chunked') {
+        // Three 1 KiB chunks, no content-length.
+        let n = 0;
+        return new Response(new ReadableStream({
+          pull(c) {
+            if (n++ < 3) c.enqueue(KIB);
+            else c.close();
+          },
+        }));
+      }
+      if (path === '/endless') {
+        return new Response(new ReadableStream({
+          pull: (c) => c.enqueue(KIB),
+          cancel: () => {
+            endlessCancelled = true;
+          },
+        }));
+      }
+      return new Response('not found', { status: 404 });
+    },
+  });
+});
+afterAll(() => server.stop(true));
+
+const url = (p: string) => `http://127.0.0.1:${server.port}${p}`;
+
+describe('fetchJson size bound', () => {
+  test('answers within the bound are read whole, declared or chunked', async () => {
+    expect((await fetchJson(url('/small-json'), { timeoutMs: 2000 })).json).toEqual({ ok: 'ü' });
+    expect((await fetchJson(url('/declared'), { timeoutMs: 2000, maxBytes: 5000 })).text).toHaveLength(5000);
+    expect((await fetchJson(url('/chunked'), { timeoutMs: 2000, maxBytes: 3072 })).text).toBe('a'.repeat(3072));
+  });
+
+  test('a declared length over the bound fails before the body is read', async () => {
+    const err = await fetchJson(url('/declared'), { timeoutMs: 2000, maxBytes: 4999, target: 'the test server' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OutboundError);
+    expect(err).toMatchObject({ kind: 'too_large', message: 'the test server sent an answer too large to read' });
+  });
+
+  test('a chunked body is cut off as soon as it passes the bound', async () => {
+    await expect(fetchJson(url('/chunked'), { timeoutMs: 2000, maxBytes: 3071 })).rejects.toMatchObject({ kind: 'too_large' });
+  });
+
+  test('an endless body fails long before the deadline, and the server sees the cancel', async () => {
+    const t0 = performance.now();
+    await expect(fetchJson(url('/endless'), { timeoutMs: 10_000, maxBytes: 256 * 1024 })).rejects.toMatchObject({ kind: 'too_large' });
+    expect(performance.now() - t0).toBeLessThan(5000);
+    const deadline = Date.now() + 2000;
+    while (!endlessCancelled && Date.now() < deadline) await Bun.sleep(10);
+    expect(endlessCancelled).toBe(true);
+  });
+
+  test('the upstream route error says what happened', () => {
+    expect(outboundToApiError(new OutboundError('too_large', 'Hermes upstream'))).toMatchObject({ status: 502, code: 'upstream_response_too_large' });
+  });
+});
