@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { fetchJson, OutboundError } from '../src/lib/http';
-import { outboundToApiError } from '../src/upstream/errors';
+import { outboundToApiError, upstreamHttpError } from '../src/upstream/errors';
 
 let server: ReturnType<typeof Bun.serve>;
 let endlessCancelled = false;
@@ -27,6 +27,9 @@ beforeAll(() => {
             else c.close();
           },
         }));
+      }
+      if (path === '/error-page') {
+        return new Response(new ReadableStream({ pull: (c) => c.enqueue(KIB) }), { status: 500 });
       }
       if (path === '/endless') {
         return new Response(new ReadableStream({
@@ -72,5 +75,10 @@ describe('fetchJson size bound', () => {
 
   test('the upstream route error says what happened', () => {
     expect(outboundToApiError(new OutboundError('too_large', 'Hermes upstream'))).toMatchObject({ status: 502, code: 'upstream_response_too_large' });
+  });
+
+  test('an endless upstream error page is read up to 1 MiB for its message, then only its status counts', async () => {
+    const err = await upstreamHttpError(await fetch(url('/error-page')));
+    expect(err).toMatchObject({ status: 500, code: 'upstream_500', detail: 'The Hermes upstream answered 500.' });
   });
 });

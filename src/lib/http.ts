@@ -81,7 +81,7 @@ export async function fetchJson(url: string, init: JsonInit): Promise<JsonResult
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const res = await fetch(url, { ...rest, signal: ac.signal });
-    const text = await bodyText(res, maxBytes, target);
+    const text = await readBodyText(res, maxBytes, target);
     let json: unknown;
     try {
       json = text ? JSON.parse(text) : undefined;
@@ -98,7 +98,7 @@ export async function fetchJson(url: string, init: JsonInit): Promise<JsonResult
 }
 
 /** The body as text, refused (and cancelled) as soon as it is known to be bigger than maxBytes. */
-async function bodyText(res: Response, maxBytes: number, target: string): Promise<string> {
+export async function readBodyText(res: Response, maxBytes: number, target: string): Promise<string> {
   const declared = res.headers.get('content-length');
   // A declared length bounds the body (HTTP framing stops there): the native reader is then safe.
   if (declared !== null && /^\d+$/.test(declared)) {

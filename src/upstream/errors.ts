@@ -1,6 +1,6 @@
 /** Upstream failures as ApiErrors, the same wording for every route that talks to Hermes. */
 import { ApiError } from '../lib/errors';
-import { OutboundError } from '../lib/http';
+import { OutboundError, readBodyText } from '../lib/http';
 import { SseFrameTooLargeError, StreamIdleError } from '../lib/sse';
 
 export function outboundToApiError(err: unknown): ApiError {
@@ -15,7 +15,8 @@ export function outboundToApiError(err: unknown): ApiError {
 
 /** A non-2xx upstream answer, keeping its status and the message of an OpenAI or FastAPI error body. */
 export async function upstreamHttpError(res: Response): Promise<ApiError> {
-  return upstreamStatusError(res.status, await res.text().catch(() => ''));
+  // Only a message is taken from it: an error page of any size is read up to 1 MiB, else only the status counts.
+  return upstreamStatusError(res.status, await readBodyText(res, 1024 * 1024, 'Hermes upstream').catch(() => ''));
 }
 
 /** The same, for an answer whose body was already read (`HermesClient.json`). */
