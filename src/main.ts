@@ -6,6 +6,7 @@ import { ConfigError, helpText, loadConfig, VERSION } from './config';
 import { createApp } from './app';
 import { closeDeps, openDeps } from './deps';
 import { pathOf } from './lib/http';
+import { publicUrl } from './lib/public-url';
 import { flushStdio, writeStderr, writeStdout } from './lib/stdio';
 
 const SHUTDOWN_GRACE_MS = 5000;
@@ -66,7 +67,7 @@ async function main(): Promise<number> {
   const where = `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${server.port}`;
   writeStdout(
     `hermes-optx-api ${VERSION} listening on ${where}\n` +
-      `  upstream ${config.hermes.url} (mode: probing…)\n` +
+      `  upstream ${publicUrl(config.hermes.url)} (mode: probing…)\n` +
       `  memory backend ${config.memory.backend}, tasks backend ${config.tasks.backend}\n` +
       `  data dir ${config.dataDir}\n` +
       // Read by Bun only at process start; without it fetch holds at most 256 upstream requests at once.

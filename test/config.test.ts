@@ -69,6 +69,12 @@ describe('configuration', () => {
     expect(r2.kind === 'run' && r2.config.hermes.apiKey).toBe('explicit');
   });
 
+  test('HERMES_AGENT_URL is the gateway root: a trailing slash or the OpenAI-style /v1 is dropped', () => {
+    for (const [given, url] of [['http://h:8642/', 'http://h:8642'], ['http://h:8642/v1', 'http://h:8642'], ['http://h:8642/v1/', 'http://h:8642'], ['https://h/hermes/v1', 'https://h/hermes'], ['http://h/v10', 'http://h/v10']]) {
+      expect(load({ HERMES_AGENT_URL: given as string }).hermes.url).toBe(url as string);
+    }
+  });
+
   test('~ in paths expands to the home directory', () => {
     const r = loadConfig({ env: { HERMES_HOME: '~/agent' }, cwd: tempDir(), home: '/home/u' });
     expect(r.kind === 'run' && r.config.hermes.home).toBe('/home/u/agent');

@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startFakeHermes, type FakeHermes } from './fakes/hermes';
 import { makeTestApp, type TestApp } from './helpers/app';
+import { publicUrl } from '../src/lib/public-url';
 
 let v17: FakeHermes;
 let v12: FakeHermes;
@@ -130,6 +131,24 @@ describe('/health', () => {
     expect(typeof body.uptime_s).toBe('number');
     expect(Object.keys(body.capabilities)).toContain('memory');
     t.close();
+  });
+
+  test('an upstream URL with credentials or the OpenAI-style /v1 suffix: the gateway is found, no secret is shown', async () => {
+    const u = new URL(v17.url);
+    const t = await appFor(v17, { HERMES_AGENT_URL: `http://proxyuser:pr0xy-pa55@${u.host}/v1/` });
+    await t.deps.probe.probeNow();
+    const health = await t.fetch('/health');
+    const status = await t.json<{ mode: string; upstream_url: string }>('GET', '/api/gateway-status');
+    const raw = (await health.text()) + JSON.stringify(status.body);
+    for (const secret of ['proxyuser', 'pr0xy-pa55']) expect(raw).not.toContain(secret);
+    expect(status.body).toMatchObject({ mode: 'enhanced-hermes', upstream_url: `http://${u.host}` });
+    t.close();
+  });
+
+  test('a URL is shown without user, password or credential-looking query values', () => {
+    expect(publicUrl('https://u:p@rpc.example/x?api-key=K1&apikey=K2&token=T&sig=S&region=eu&page=2')).toBe('https://rpc.example/x?api-key=***&apikey=***&token=***&sig=***&region=eu&page=2');
+    expect(publicUrl('http://h:8642')).toBe('http://h:8642');
+    expect(publicUrl('not a url')).toBe('invalid URL');
   });
 
   test('latency is measured when connected', async () => {

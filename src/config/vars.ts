@@ -60,6 +60,15 @@ const httpUrl: Parser<string> = (s) => {
   return t.replace(/\/+$/, '');
 };
 
+/**
+ * The gateway's root: its routes are /health, /api/… and /v1/…, so the OpenAI-style base URL people
+ * habitually configure (`http://host:8642/v1`) means the same gateway, not a prefix that 404s.
+ */
+const gatewayUrl: Parser<string> = (s) => {
+  const u = httpUrl(s);
+  return typeof u === 'string' ? u.replace(/\/v1$/, '') : u;
+};
+
 const intIn = (min: number, max: number): Parser<number> => (s) => {
   const t = s.trim();
   const n = Number(t);
@@ -92,7 +101,7 @@ const EVM_RPC = /^[A-Za-z0-9_-]+=https?:\/\/\S+$/;
 const EVM_TOKEN = /^[A-Za-z0-9_-]+:[A-Za-z0-9_.-]+:0x[0-9a-fA-F]{40}(:\d{1,2})?$/;
 
 export const VARS = [
-  { env: 'HERMES_AGENT_URL', flag: '--hermes-url', help: 'upstream Hermes gateway', schema: setting(httpUrl, 'http://localhost:8642') },
+  { env: 'HERMES_AGENT_URL', flag: '--hermes-url', help: 'upstream Hermes gateway', schema: setting(gatewayUrl, 'http://localhost:8642') },
   { env: 'HERMES_API_KEY', help: 'bearer token sent upstream', shownDefault: 'API_SERVER_KEY from $HERMES_HOME/.env', schema: setting(text), secret: true },
   { env: 'HERMES_HOME', flag: '--hermes-home', help: 'agent home (config.yaml, .env, state.db, skills/)', shownDefault: '~/.hermes', schema: setting(text) },
   { env: 'OPTX_API_HOST', flag: '--host', help: 'bind address', schema: setting(text, '0.0.0.0') },

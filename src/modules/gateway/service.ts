@@ -3,6 +3,7 @@ import type { Config } from '../../config';
 import type { HermesHome } from '../../hermes/home';
 import type { ProbeState } from '../../upstream/probe';
 import type { Features } from './model';
+import { publicUrl } from '../../lib/public-url';
 
 export interface GatewayDeps {
   config: Config;
@@ -40,7 +41,7 @@ export function health(d: GatewayDeps) {
     platform: 'hermes-optx-api' as const,
     version: d.config.version,
     uptime_s: Math.floor((Date.now() - d.startedAt) / 1000),
-    upstream: { url: d.config.hermes.url, connected: s.connected, latency_ms: s.latencyMs },
+    upstream: { url: publicUrl(d.config.hermes.url), connected: s.connected, latency_ms: s.latencyMs },
     mode: s.mode,
     capabilities: features(d),
     memory_backend: d.config.memory.backend,
@@ -57,7 +58,7 @@ export function gatewayStatus(d: GatewayDeps) {
     model: s.model ?? d.home.configuredModel(),
     version: d.config.version,
     upstream_version: s.upstreamVersion,
-    upstream_url: d.config.hermes.url,
+    upstream_url: publicUrl(d.config.hermes.url),
     upstream_error: s.error,
     checked_at: s.checkedAt,
     features: features(d),

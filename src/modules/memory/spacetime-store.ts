@@ -23,6 +23,7 @@ import { byScoreThen, sha256Hex, toIsoTimestamp } from './memory-values';
 import type { Memory, ScoredMemory } from './model';
 import { containsPhrase, ftsWords, searchTerms } from './query-text';
 import type { AddResult, BackendStats, ListOptions, MemoryBackend, NewMemory, Page, SearchFilters, SearchOptions } from './store';
+import { publicUrl } from '../../lib/public-url';
 
 const TABLE = 'memory_entry';
 const KEY_PREFIX = 'mem:';
@@ -187,16 +188,3 @@ function matchesFilters(m: Memory, f: SearchFilters): boolean {
 function newestFirst(a: Entry, b: Entry): number {
   return a.memory.created_at < b.memory.created_at ? 1 : a.memory.created_at > b.memory.created_at ? -1 : b.rowId - a.rowId;
 }
-
-/** The URL without user:password, for stats. */
-function publicUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return 'invalid URL';
-  }
-}
-
