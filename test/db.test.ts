@@ -30,6 +30,17 @@ describe('sidecar database', () => {
     expect(() => openDatabase(join(dir, 'garbage'))).toThrow(`Cannot open the sidecar database ${join(dir, 'garbage', 'optx-api.db')} (OPTX_DATA_DIR, --data-dir): file is not a database`);
   });
 
+  test('a database migrated by a newer version (a binary rolled back) is refused, and left as it is', () => {
+    const dir = tempDir();
+    const h = openDatabase(dir);
+    h.sqlite.run("INSERT INTO __migrations (tag, hash, applied_at) VALUES ('9999_from_the_future', 'x', '2027-01-01T00:00:00.000Z')");
+    h.close();
+    expect(() => openDatabase(dir)).toThrow(`Cannot open the sidecar database ${join(dir, 'optx-api.db')} (OPTX_DATA_DIR, --data-dir): it was migrated by a newer hermes-optx-api (9999_from_the_future); run that version, or give this one another data dir`);
+    const raw = new Database(join(dir, 'optx-api.db'), { readonly: true });
+    expect(raw.query('SELECT count(*) AS n FROM __migrations').get()).toEqual({ n: MIGRATIONS.length + 1 });
+    raw.close();
+  });
+
   test('re-opening applies nothing twice and keeps the instance id', () => {
     const dir = tempDir();
     const first = openDatabase(dir);
