@@ -45,22 +45,28 @@ async function main(): Promise<number> {
   }
   const app = createApp(deps);
   const { log } = deps;
-  const server = Bun.serve({
-    hostname: config.server.host,
-    port: config.server.port,
-    // Long-lived responses lift this per request; it only reaps idle keep-alive sockets.
-    idleTimeout: 120,
-    // Our own limits answer 413 in JSON; Bun's must sit above them so it never answers first.
-    maxRequestBodySize: Math.max(config.server.maxBodyBytes, config.server.proxyMaxBodyBytes) + 1024,
-    // One access-log line per request, whatever answered it (route, auth, CORS, error handler).
-    // For streams `ms` is the time to the response headers.
-    async fetch(request) {
-      const t0 = performance.now();
-      const res = await app.fetch(request);
-      log.info('request', { method: request.method, path: pathOf(request.url), status: res.status, ms: Math.round((performance.now() - t0) * 100) / 100 });
-      return res;
-    },
-  });
+  let server: ReturnType<typeof Bun.serve>;
+  try {
+    server = Bun.serve({
+      hostname: config.server.host,
+      port: config.server.port,
+      // Long-lived responses lift this per request; it only reaps idle keep-alive sockets.
+      idleTimeout: 120,
+      // Our own limits answer 413 in JSON; Bun's must sit above them so it never answers first.
+      maxRequestBodySize: Math.max(config.server.maxBodyBytes, config.server.proxyMaxBodyBytes) + 1024,
+      // One access-log line per request, whatever answered it (route, auth, CORS, error handler).
+      // For streams `ms` is the time to the response headers.
+      async fetch(request) {
+        const t0 = performance.now();
+        const res = await app.fetch(request);
+        log.info('request', { method: request.method, path: pathOf(request.url), status: res.status, ms: Math.round((performance.now() - t0) * 100) / 100 });
+        return res;
+      },
+    });
+  } catch (err) {
+    closeDeps(deps);
+    throw new Error(listenFailure(err, config.server.host, config.server.port), { cause: err });
+  }
   // Routes reach the server through Elysia's context (to lift the idle timeout of a stream).
   app.server = server;
   deps.probe.start();
@@ -100,6 +106,21 @@ async function main(): Promise<number> {
     process.on('SIGINT', () => void stop('SIGINT'));
     process.on('SIGTERM', () => void stop('SIGTERM'));
   });
+}
+
+/** Why the address could not be taken, naming the settings that chose it. */
+function listenFailure(err: unknown, host: string, port: number): string {
+  const where = `cannot listen on ${host}:${port} (OPTX_API_HOST/--host, OPTX_API_PORT/--port)`;
+  switch ((err as NodeJS.ErrnoException | null)?.code) {
+    case 'EADDRINUSE':
+      return `${where}: the port is in use`;
+    case 'EACCES':
+      return `${where}: permission denied (ports below 1024 need privileges)`;
+    case 'EADDRNOTAVAIL':
+      return `${where}: ${host} is not an address of this machine`;
+    default:
+      return `${where}: ${err instanceof Error ? err.message : String(err)}`;
+  }
 }
 
 const exit = (code: number) => void flushStdio().finally(() => process.exit(code));

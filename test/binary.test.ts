@@ -39,6 +39,22 @@ describe('the compiled executable', () => {
     expect(err).toContain('OPTX_API_PORT (--port)');
   });
 
+  test('an address it cannot take stops start-up with one line naming the settings and the reason', () => {
+    const held = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response('') });
+    try {
+      const env = { PATH: process.env.PATH ?? '', HERMES_HOME: join(tempDir('optx-listen-'), 'home') };
+      const inUse = Bun.spawnSync([binary, '--host', '127.0.0.1', '--port', String(held.port)], { env, stderr: 'pipe' });
+      expect(inUse.exitCode).toBe(1);
+      expect(inUse.stderr.toString().trim()).toBe(`hermes-optx-api: fatal: cannot listen on 127.0.0.1:${held.port} (OPTX_API_HOST/--host, OPTX_API_PORT/--port): the port is in use`);
+      // 192.0.2.1 is reserved for documentation (RFC 5737): never an address of a real machine.
+      const foreign = Bun.spawnSync([binary, '--host', '192.0.2.1', '--port', '0'], { env, stderr: 'pipe' });
+      expect(foreign.exitCode).toBe(1);
+      expect(foreign.stderr.toString()).toContain('cannot listen on 192.0.2.1:0 (OPTX_API_HOST/--host, OPTX_API_PORT/--port): 192.0.2.1 is not an address of this machine');
+    } finally {
+      held.stop(true);
+    }
+  });
+
   test('starts with no upstream and no Hermes home, serves /health, stops on SIGTERM', async () => {
     const r = await start({});
     expect(r.output()).toContain('memory backend');
