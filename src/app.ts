@@ -39,7 +39,10 @@ export function createApp(deps: AppDeps) {
 
   // Declared first so the docs plugin can describe the finished app.
   let app: AnyElysia;
-  const built = new Elysia({ name: 'hermes-optx-api' })
+  // Elysia by default looks for the path from the 12th character of the URL on, which loses it when
+  // the Host header is 3 characters or fewer with no port (`api` on port 80 behind a proxy): every
+  // route would answer 404. Searching from just after the scheme costs nothing measurable.
+  const built = new Elysia({ name: 'hermes-optx-api', handler: { standardHostname: false } })
     .onError({ as: 'global' }, ({ code, error, request }) => {
       const cause = (error as { cause?: unknown }).cause;
       const apiError = code === 'PARSE' && cause instanceof ApiError ? cause : toApiError(code, error, log);

@@ -22,6 +22,15 @@ describe('error model', () => {
     expect(await jsonOf(res)).toEqual({ detail: 'No such route.', code: 'not_found' });
   });
 
+  test('a short Host header without a port (`api` on port 80 behind a proxy) routes like any other', async () => {
+    for (const host of ['a', 'ab', 'api', 'x.y', 'localhost:8643']) {
+      const health = await t.app.handle(new Request(`http://${host}/health`));
+      const tasks = await t.app.handle(new Request(`http://${host}/api/tasks?limit=1`));
+      const missing = await t.app.handle(new Request(`http://${host}/api/nothing-here`));
+      expect({ host, health: health.status, tasks: tasks.status, missing: missing.status }).toEqual({ host, health: 200, tasks: 200, missing: 404 });
+    }
+  });
+
   test('unknown route anywhere else is a JSON 404 too', async () => {
     const res = await t.fetch('/favicon.ico');
     expect(res.status).toBe(404);
