@@ -124,8 +124,8 @@ export class HermesHome {
 
   /**
    * The parsed config.yaml; `{}` when the file does not exist. A file that exists but does not parse
-   * or cannot be read throws a ConfigFileError, so callers decide whether that is an error for them. The tree is shared
-   * by every caller: never mutate it.
+   * or cannot be read throws a ConfigFileError, so callers decide whether that is an error for them.
+   * The tree is shared by every caller: never mutate it.
    */
   readConfig(): ConfigTree {
     let key: string;
