@@ -28,6 +28,7 @@ beforeAll(() => {
           },
         }));
       }
+      if (path === '/gzip') return new Response(Bun.gzipSync(new Uint8Array(200_000).fill(0x61)), { headers: { 'content-encoding': 'gzip' } });
       if (path === '/error-page') {
         return new Response(new ReadableStream({ pull: (c) => c.enqueue(KIB) }), { status: 500 });
       }
@@ -58,6 +59,11 @@ describe('fetchJson size bound', () => {
     const err = await fetchJson(url('/declared'), { timeoutMs: 2000, maxBytes: 4999, target: 'the test server' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OutboundError);
     expect(err).toMatchObject({ kind: 'too_large', message: 'the test server sent an answer too large to read' });
+  });
+
+  test('a compressed body is bounded by what it unpacks to, not by its declared length', async () => {
+    expect((await fetchJson(url('/gzip'), { timeoutMs: 2000, maxBytes: 200_000 })).text).toHaveLength(200_000);
+    await expect(fetchJson(url('/gzip'), { timeoutMs: 2000, maxBytes: 10_000 })).rejects.toMatchObject({ kind: 'too_large' });
   });
 
   test('a chunked body is cut off as soon as it passes the bound', async () => {

@@ -100,8 +100,9 @@ export async function fetchJson(url: string, init: JsonInit): Promise<JsonResult
 /** The body as text, refused (and cancelled) as soon as it is known to be bigger than maxBytes. */
 export async function readBodyText(res: Response, maxBytes: number, target: string): Promise<string> {
   const declared = res.headers.get('content-length');
-  // A declared length bounds the body (HTTP framing stops there): the native reader is then safe.
-  if (declared !== null && /^\d+$/.test(declared)) {
+  // A declared length bounds the body (HTTP framing stops there): the native reader is then safe,
+  // unless fetch decompresses it — a small gzip body can hold gigabytes.
+  if (declared !== null && /^\d+$/.test(declared) && !res.headers.has('content-encoding')) {
     if (Number(declared) <= maxBytes) return res.text();
     await res.body?.cancel().catch(() => {});
     throw new OutboundError('too_large', target);
