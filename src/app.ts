@@ -16,6 +16,7 @@ import { Authenticator } from './modules/auth/service';
 import { configPlugin } from './modules/config';
 import { docsPlugin } from './modules/docs';
 import { gatewayPlugin } from './modules/gateway';
+import { publicUrl } from './lib/public-url';
 import { memoryPlugin } from './modules/memory';
 import { chatCompletionsStreamPlugin, v1ProxyPlugin } from './modules/proxy';
 import { walletPlugin } from './modules/wallet';
@@ -60,7 +61,7 @@ export function createApp(deps: AppDeps) {
     .use(v1ProxyPlugin(proxyDeps))
     .onParse(({ request }) => readJsonBody(request, config.server.maxBodyBytes))
     .use(docsPlugin(config.version, (): AnyElysia => app))
-    .use(gatewayPlugin({ config, home: deps.home, probe: deps.probe, startedAt: deps.startedAt }))
+    .use(gatewayPlugin({ config, upstreamUrl: publicUrl(config.hermes.url), home: deps.home, probe: deps.probe, startedAt: deps.startedAt }))
     .use(chatCompletionsStreamPlugin(proxyDeps))
     .use(walletPlugin({ wallet: deps.wallet, config }))
     .use(chatPlugin(deps.chat, config.chat.defaultFormat))

@@ -29,9 +29,11 @@ const isMap = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 
 const str = (v: unknown) => (typeof v === 'string' ? v : null);
 const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : null);
 
-function invalid(err: ConfigFileError): ApiError {
-  if (err instanceof ConfigUnreadableError) return new ApiError(503, 'config_unreadable', `${err.message} Nothing was changed.`);
-  return new ApiError(409, 'config_invalid', `${err.message} Fix the file by hand; nothing was changed.`);
+/** A config.yaml or .env that does not parse or cannot be read, as the API answers it; anything else as it is. */
+function rethrow(err: unknown): never {
+  if (err instanceof ConfigUnreadableError) throw new ApiError(503, 'config_unreadable', `${err.message} Nothing was changed.`);
+  if (err instanceof ConfigFileError) throw new ApiError(409, 'config_invalid', `${err.message} Fix the file by hand; nothing was changed.`);
+  throw err;
 }
 
 /** Parses config text into a fresh tree (never the shared cache: the edit check mutates it). */
@@ -39,8 +41,7 @@ function treeOf(text: string): ConfigTree {
   try {
     return configTreeOf(parseHermesYaml(text));
   } catch (err) {
-    if (err instanceof ConfigParseError) throw invalid(err);
-    throw err;
+    return rethrow(err);
   }
 }
 
@@ -54,8 +55,7 @@ export class ConfigService {
     try {
       return this.home.readConfig();
     } catch (err) {
-      if (err instanceof ConfigFileError) throw invalid(err);
-      throw err;
+      return rethrow(err);
     }
   }
 
@@ -66,8 +66,7 @@ export class ConfigService {
     try {
       env = readAgentFile(this.home.paths.env, '.env');
     } catch (err) {
-      if (err instanceof ConfigFileError) throw invalid(err);
-      throw err;
+      return rethrow(err);
     }
     return {
       config: redactTree(tree),
@@ -139,9 +138,7 @@ export class ConfigService {
       // Refuse to write a file that says anything but the old tree with the operations applied.
       if (!Bun.deepEquals(result, expected, true)) throw this.editFailed(ops);
       return after;
-    }).catch((err: unknown) => {
-      throw err instanceof ConfigUnreadableError ? invalid(err) : err;
-    });
+    }).catch(rethrow);
     return { ops, text };
   }
 }

@@ -3,10 +3,11 @@ import type { Config } from '../../config';
 import type { HermesHome } from '../../hermes/home';
 import type { ProbeState } from '../../upstream/probe';
 import type { Features } from './model';
-import { publicUrl } from '../../lib/public-url';
 
 export interface GatewayDeps {
   config: Config;
+  /** HERMES_AGENT_URL as it may be shown (publicUrl), worked out once: both routes are unauthenticated. */
+  upstreamUrl: string;
   home: HermesHome;
   probe: { readonly state: ProbeState };
   startedAt: number;
@@ -41,7 +42,7 @@ export function health(d: GatewayDeps) {
     platform: 'hermes-optx-api' as const,
     version: d.config.version,
     uptime_s: Math.floor((Date.now() - d.startedAt) / 1000),
-    upstream: { url: publicUrl(d.config.hermes.url), connected: s.connected, latency_ms: s.latencyMs },
+    upstream: { url: d.upstreamUrl, connected: s.connected, latency_ms: s.latencyMs },
     mode: s.mode,
     capabilities: features(d),
     memory_backend: d.config.memory.backend,
@@ -58,7 +59,7 @@ export function gatewayStatus(d: GatewayDeps) {
     model: s.model ?? d.home.configuredModel(),
     version: d.config.version,
     upstream_version: s.upstreamVersion,
-    upstream_url: publicUrl(d.config.hermes.url),
+    upstream_url: d.upstreamUrl,
     upstream_error: s.error,
     checked_at: s.checkedAt,
     features: features(d),
