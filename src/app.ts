@@ -17,6 +17,7 @@ import { configPlugin } from './modules/config';
 import { docsPlugin } from './modules/docs';
 import { gatewayPlugin } from './modules/gateway';
 import { publicUrl } from './lib/public-url';
+import { methodNotAllowed, routedMethods } from './lib/routes';
 import { memoryPlugin } from './modules/memory';
 import { chatCompletionsStreamPlugin, v1ProxyPlugin } from './modules/proxy';
 import { walletPlugin } from './modules/wallet';
@@ -40,14 +41,22 @@ export function createApp(deps: AppDeps) {
 
   // Declared first so the docs plugin can describe the finished app.
   let app: AnyElysia;
+  // Worked out on the first unmatched request: the route table is complete only once the app is built.
+  let methodsFor: ((pathname: string) => string[]) | null = null;
   // Elysia by default looks for the path from the 12th character of the URL on, which loses it when
   // the Host header is 3 characters or fewer with no port (`api` on port 80 behind a proxy): every
   // route would answer 404. Searching from just after the scheme costs nothing measurable.
   const built = new Elysia({ name: 'hermes-optx-api', handler: { standardHostname: false } })
     .onError({ as: 'global' }, ({ code, error, request }) => {
       const cause = (error as { cause?: unknown }).cause;
+      const pathname = pathOf(request.url);
+      if (code === 'NOT_FOUND') {
+        methodsFor ??= routedMethods(app.routes);
+        const allowed = methodsFor(pathname);
+        if (allowed.length) return errorResponse(methodNotAllowed(request.method, allowed), pathname);
+      }
       const apiError = code === 'PARSE' && cause instanceof ApiError ? cause : toApiError(code, error, log);
-      return errorResponse(apiError, pathOf(request.url));
+      return errorResponse(apiError, pathname);
     })
     .onRequest(({ request, set }) => {
       const origin = request.headers.get('origin');
