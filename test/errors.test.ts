@@ -31,6 +31,39 @@ describe('error model', () => {
     }
   });
 
+  test('a known path with a method it does not take → 405 with Allow, and nothing done', async () => {
+    const cases: [string, string, string][] = [
+      ['PUT', '/api/config', 'GET, HEAD, PATCH, POST'],
+      ['GET', '/api/memory/1', 'DELETE'],
+      ['DELETE', '/api/memory', 'GET, HEAD, POST'],
+      ['POST', '/health', 'GET, HEAD'],
+      ['GET', '/api/sessions/abc/chat', 'POST'],
+      ['PATCH', '/api/tasks/', 'GET, HEAD, POST'],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await t.fetch(path, { method, headers: { 'content-type': 'application/json' }, ...(method === 'GET' ? {} : { body: '{}' }) });
+      expect({ method, path, status: res.status, allow: res.headers.get('allow') }).toEqual({ method, path, status: 405, allow });
+      expect(res.headers.get('content-type')).toContain('application/json');
+      expect(await jsonOf(res)).toEqual({ detail: `${method} is not supported on this path; it accepts ${allow}.`, code: 'method_not_allowed' });
+    }
+    expect((await t.fetch('/api/memory/1/extra')).status).toBe(404);
+    expect((await t.fetch('/api/sessions//chat', { method: 'GET' })).status).toBe(404);
+    expect((await jsonOf(await t.fetch('/api/memory'))).total).toBe(0);
+  });
+
+  test('a bad whole-number query parameter names its range, whatever is wrong with it', async () => {
+    const routes = ['/api/memory', '/api/tasks', '/api/sessions', '/api/skills', '/api/wallet/escrow'];
+    for (const route of routes) {
+      for (const bad of ['abc', '1&limit=2', '1.5', '-1', '1e2', '', '0x10', ' 5', '99999999999999999999']) {
+        const res = await t.fetch(`${route}?limit=${bad}`);
+        const body = await jsonOf(res);
+        expect({ route, bad, status: res.status, code: body.code }).toEqual({ route, bad, status: 422, code: 'validation_error' });
+        expect(body.errors[0].message).toMatch(/^expected an integer from 1 to \d+$/);
+      }
+    }
+    expect((await jsonOf(await t.fetch('/api/memory?limit=007'))).limit).toBe(7);
+  });
+
   test('unknown route anywhere else is a JSON 404 too', async () => {
     const res = await t.fetch('/favicon.ico');
     expect(res.status).toBe(404);
@@ -100,12 +133,6 @@ describe('error model', () => {
     const text = await res.text();
     expect(JSON.parse(text)).toEqual({ error: { message: 'The Hermes upstream is unreachable.', type: 'upstream_error', code: 'upstream_unreachable', param: null } });
     noLeak(text);
-  });
-
-  test('wrong method on a known path is a JSON 404, not a bare-text error', async () => {
-    const res = await t.fetch('/health', { method: 'DELETE' });
-    expect(res.status).toBe(404);
-    expect(res.headers.get('content-type')).toContain('application/json');
   });
 });
 

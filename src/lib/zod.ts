@@ -13,3 +13,14 @@ import en from 'zod/v4/locales/en.js';
 z.config(en());
 
 export { z };
+
+/**
+ * A whole-number query parameter (`?limit=20`); wrap it in `z._default` or `z.optional`. Text, signs,
+ * fractions, exponents, an empty value, a repeated parameter and an out-of-range number all fail with
+ * one message naming the range, rather than zod's "received NaN" or "received array".
+ */
+export function queryInt(min: number, max: number) {
+  const error = `expected an integer from ${min} to ${max}`;
+  const digits = z.pipe(z.string({ error }).check(z.regex(/^\d{1,16}$/, { error })), z.transform(Number));
+  return z.pipe(digits, z.number().check(z.gte(min, { error }), z.lte(max, { error })));
+}

@@ -1,4 +1,4 @@
-import { z } from '../../lib/zod';
+import { queryInt, z } from '../../lib/zod';
 import { toUtcIso } from './memory-values';
 import { pyStrip } from './pytext';
 
@@ -75,14 +75,14 @@ export const SearchBody = z.object({
 export type SearchBody = z.infer<typeof SearchBody>;
 
 export const ListQuery = z.object({
-  limit: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(1000)), 100),
-  offset: z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(Number.MAX_SAFE_INTEGER)), 0),
+  limit: z._default(queryInt(1, 1000), 100),
+  offset: z._default(queryInt(0, Number.MAX_SAFE_INTEGER), 0),
   category: z.optional(Category),
 });
 
 export const RecallQuery = z.object({
   query: QueryText.check(z.refine((s) => s.trim().length > 0, { error: 'query must not be empty' })),
-  limit: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(100)), 10),
+  limit: z._default(queryInt(1, 100), 10),
   category: z.optional(Category),
 });
 

@@ -1,4 +1,4 @@
-import { z } from '../../lib/zod';
+import { queryInt, z } from '../../lib/zod';
 import { SAFE_ID } from '../../lib/ids';
 
 /** Where the row shown for a session comes from (the first source that has it, in this order). */
@@ -41,27 +41,16 @@ export type Message = z.infer<typeof Message>;
 /** The source value of sessions that exist only in the sidecar's transcript store. */
 export const SIDECAR_SOURCE = 'optx-api';
 
-const intParam = (def: number, min: number, max: number) =>
-  z.pipe(
-    z.optional(
-      z.pipe(
-        z.pipe(z.string().check(z.regex(/^\d+$/, { error: `expected an integer from ${min} to ${max}` })), z.transform(Number)),
-        z.number().check(z.int(), z.gte(min, { error: `expected an integer from ${min} to ${max}` }), z.lte(max, { error: `expected an integer from ${min} to ${max}` })),
-      ),
-    ),
-    z.transform((v) => v ?? def),
-  );
-
 export const ListSessionsQuery = z.object({
-  limit: intParam(50, 1, 500),
-  offset: intParam(0, 0, 1_000_000_000),
+  limit: z._default(queryInt(1, 500), 50),
+  offset: z._default(queryInt(0, 1_000_000_000), 0),
   source: z.optional(z.string().check(z.trim(), z.minLength(1), z.maxLength(64))),
 });
 export type ListSessionsQuery = z.infer<typeof ListSessionsQuery>;
 
 export const ListMessagesQuery = z.object({
-  limit: intParam(100, 1, 1000),
-  offset: intParam(0, 0, 1_000_000_000),
+  limit: z._default(queryInt(1, 1000), 100),
+  offset: z._default(queryInt(0, 1_000_000_000), 0),
 });
 export type ListMessagesQuery = z.infer<typeof ListMessagesQuery>;
 

@@ -1,4 +1,4 @@
-import { z } from '../../lib/zod';
+import { queryInt, z } from '../../lib/zod';
 
 export const SkillSummary = z.object({
   id: z.string().check(z.meta({ description: 'Opaque, URL-safe and stable: the folder path below its root, escaped (see docs/skills-config.md)' })),
@@ -29,8 +29,8 @@ export const SkillsQuery = z.object({
   category: filter.check(z.meta({ description: 'Exact category, case-insensitive' })),
   search: filter.check(z.meta({ description: 'Substring of name, description or a tag, case-insensitive' })),
   tag: filter.check(z.meta({ description: 'Exact tag, case-insensitive' })),
-  limit: z.optional(z.coerce.number().check(z.int(), z.gte(1), z.lte(10_000))),
-  offset: z._default(z.coerce.number().check(z.int(), z.gte(0)), 0),
+  limit: z.optional(queryInt(1, 10_000)),
+  offset: z._default(queryInt(0, Number.MAX_SAFE_INTEGER), 0),
 });
 export type SkillsQuery = z.infer<typeof SkillsQuery>;
 

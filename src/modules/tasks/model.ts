@@ -3,7 +3,7 @@
  * (JSON number or string, at most 6 decimals), responses a decimal string; stores keep integer base
  * units. Unknown request fields are ignored.
  */
-import { z } from '../../lib/zod';
+import { queryInt, z } from '../../lib/zod';
 import { MoneyFormatError, fromBaseUnits, toBaseUnits } from '../../lib/money';
 import { SAFE_ID } from '../../lib/ids';
 import { TASK_STATUSES } from './state';
@@ -64,8 +64,8 @@ export const ListTasksQuery = z.object({
   agent: z.optional(AgentName).check(z.describe('tasks held by or assigned to this agent')),
   swarm_id: z.optional(TaskId),
   parent_task_id: z.optional(TaskId),
-  limit: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(500)), 50),
-  offset: z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(1_000_000_000)), 0),
+  limit: z._default(queryInt(1, 500), 50),
+  offset: z._default(queryInt(0, 1_000_000_000), 0),
 });
 export type ListTasksQuery = z.infer<typeof ListTasksQuery>;
 

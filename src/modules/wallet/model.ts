@@ -2,14 +2,14 @@
  * Schemas of the wallet routes. Money is always an exact decimal string (`"12.5"`); where the base
  * units matter they are given too, as a string of digits (`amount_base_units`).
  */
-import { z } from '../../lib/zod';
+import { queryInt, z } from '../../lib/zod';
 import { SAFE_ID } from '../../lib/ids';
 
 const Money = z.string().check(z.describe('exact decimal amount, e.g. "12.5"'));
 const Id = z.string().check(z.regex(SAFE_ID, { error: 'expected an id of letters, digits, _ . : - (at most 128)' }));
 const Actor = z.string().check(z.trim(), z.minLength(1), z.maxLength(128), z.describe('who performs the action (recorded in the event row)'));
-const limit = (max: number, def: number) => z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(max)), def);
-const offset = z._default(z.coerce.number().check(z.int(), z.gte(0)), 0);
+const limit = (max: number, def: number) => z._default(queryInt(1, max), def);
+const offset = z._default(queryInt(0, Number.MAX_SAFE_INTEGER), 0);
 
 export const ApiErrorBody = z.object({
   detail: z.string(),
