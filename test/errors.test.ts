@@ -88,6 +88,19 @@ describe('error model', () => {
     expect((await jsonOf(res)).error.code).toBe('invalid_utf8');
   });
 
+  test('a compressed body → 415 unsupported_content_encoding, nothing stored; a UTF-8 BOM is fine', async () => {
+    const gz = Bun.gzipSync(new TextEncoder().encode('{"content":"compressed fact"}'));
+    for (const coding of ['gzip', 'br', 'deflate, gzip']) {
+      const res = await t.fetch('/api/memory', { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': coding }, body: gz });
+      expect({ coding, status: res.status, accept: res.headers.get('accept-encoding') }).toEqual({ coding, status: 415, accept: 'identity' });
+      expect((await jsonOf(res)).code).toBe('unsupported_content_encoding');
+    }
+    expect((await jsonOf(await t.fetch('/api/memory'))).total).toBe(0);
+    const identity = await t.fetch('/api/memory', { method: 'POST', headers: { 'content-encoding': 'Identity' }, body: '\uFEFF{"content":"plain fact"}' });
+    expect(identity.status).toBe(201);
+    expect((await jsonOf(await t.fetch(`/api/memory/${(await jsonOf(identity)).memory.id}`, { method: 'DELETE' }))).deleted).toBe(true);
+  });
+
   test('validation failure → 422 with the failing path', async () => {
     const res = await t.fetch(CHAT, { method: 'POST', body: JSON.stringify({ messages: [{ role: '' }] }) });
     expect(res.status).toBe(422);

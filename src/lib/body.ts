@@ -10,6 +10,11 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export async function readJsonBody(request: Request, maxBytes: number): Promise<unknown> {
   const type = request.headers.get('content-type') ?? '';
   if (type.startsWith('multipart/')) throw new ApiError(415, 'unsupported_media_type', 'Send the request body as JSON.');
+  // Compressed request bodies are rare and a decompression bomb is easy; say so instead of "not UTF-8".
+  const coding = request.headers.get('content-encoding')?.trim().toLowerCase();
+  if (coding && coding !== 'identity') {
+    throw new ApiError(415, 'unsupported_content_encoding', 'Send the request body uncompressed (no Content-Encoding).', { headers: { 'accept-encoding': 'identity' } });
+  }
   const bytes = await readLimited(request, maxBytes);
   if (!bytes.byteLength) return undefined;
   let text: string;
