@@ -202,7 +202,7 @@ for (const backend of BACKENDS) {
         expect(typeof r.body.detail).toBe('string');
       }
       expect((await t.fetch('/api/memory', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"content": ' })).status).toBe(400);
-      for (const body of [{ query: 5 }, { limit: 0 }, { limit: 101 }, { filters: { min_importance: 2 } }, { filters: { since: 'yesterday' } }, { filters: { tags: 'x' } }, { query: 'x'.repeat(65_537) }]) {
+      for (const body of [{ query: 5 }, { limit: 0 }, { limit: 101 }, { filters: { min_importance: 2 } }, { filters: { since: 'yesterday' } }, { filters: { since: '2026-02-30' } }, { filters: { until: '2026-04-31T10:00Z' } }, { filters: { tags: 'x' } }, { query: 'x'.repeat(65_537) }]) {
         expect((await search(body)).status).toBe(422);
       }
       for (const qs of ['?limit=0', '?limit=1001', '?offset=-1', '?limit=abc', '?category=']) expect((await list(qs)).status).toBe(422);

@@ -220,9 +220,13 @@ models:
 
   test('bad usage queries are 422', async () => {
     const app = await open();
-    for (const q of ['since=yesterday', 'limit=0', 'limit=501', 'offset=-1', 'caller_id=a%20b']) {
-      expect((await app.json<Json>('GET', `/api/wallet/tempo/usage?${q}`)).status).toBe(422);
+    for (const q of ['since=yesterday', 'since=2026-02-30', 'since=2026-12-06T25:00Z', 'limit=0', 'limit=501', 'offset=-1', 'caller_id=a%20b']) {
+      expect([q, (await app.json<Json>('GET', `/api/wallet/tempo/usage?${q}`)).status]).toEqual([q, 422]);
     }
+    const bad = await app.json<Json>('GET', '/api/wallet/tempo/usage?since=2026-02-30');
+    expect(bad.body.errors[0].message).toContain('expected an ISO 8601 date or date-time');
+    const zoneless = await app.json<Json>('GET', '/api/wallet/tempo/usage?since=2026-02-28T10:00');
+    expect([zoneless.status, zoneless.body.since]).toEqual([200, '2026-02-28T10:00:00.000Z']);
   });
 });
 

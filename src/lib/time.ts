@@ -1,2 +1,24 @@
 /** ISO 8601 UTC with milliseconds, the format of every timestamp the sidecar itself writes. */
 export const isoNow = (now: number = Date.now()): string => new Date(now).toISOString();
+
+const CLIENT_TIME = /^(\d{4})-(\d{2})-(\d{2})(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/**
+ * A client's date or date-time as ISO 8601 UTC with milliseconds (throws RangeError when it is not
+ * one). A time without a zone is UTC; a bare date as an upper bound means the end of that day, so
+ * since = until = 2026-11-29 is the whole day. Days that do not exist (2026-02-30) are refused:
+ * Date would roll them over into the next month.
+ */
+export function toUtcIso(s: string, endOfDay = false): string {
+  const t = s.trim().replace(' ', 'T');
+  const m = CLIENT_TIME.exec(t);
+  if (!m) throw new RangeError(`not an ISO 8601 date: ${s}`);
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const day = new Date(Date.UTC(y, mo - 1, d));
+  if (day.getUTCFullYear() !== y || day.getUTCMonth() !== mo - 1 || day.getUTCDate() !== d) throw new RangeError(`no such day: ${s}`);
+  const ms = m[4] === undefined
+    ? Date.parse(`${t}${endOfDay ? 'T23:59:59.999Z' : 'T00:00:00.000Z'}`)
+    : Date.parse(m[7] === undefined ? `${t}Z` : t);
+  if (Number.isNaN(ms)) throw new RangeError(`not an ISO 8601 date: ${s}`);
+  return new Date(ms).toISOString();
+}

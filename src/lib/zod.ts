@@ -9,6 +9,7 @@
  */
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
+import { toUtcIso } from './time';
 
 z.config(en());
 
@@ -24,3 +25,13 @@ export function queryInt(min: number, max: number) {
   const digits = z.pipe(z.string({ error }).check(z.regex(/^\d{1,16}$/, { error })), z.transform(Number));
   return z.pipe(digits, z.number().check(z.gte(min, { error }), z.lte(max, { error })));
 }
+
+/** A client's date or date-time, as `toUtcIso` reads it (days that do not exist are refused). */
+export const ClientTime = z.string().check(z.refine((s) => {
+  try {
+    toUtcIso(s);
+    return true;
+  } catch {
+    return false;
+  }
+}, { error: 'expected an ISO 8601 date or date-time, e.g. 2026-11-29 or 2026-11-29T13:07:33Z' }));

@@ -50,14 +50,3 @@ export function fileSize(path: string): number | null {
   }
 }
 
-/**
- * A client's date or date-time as ISO 8601 UTC with milliseconds (throws RangeError when it is not
- * one). A time without a zone is UTC; a bare date as an upper bound means the end of that day, so
- * since = until = 2026-11-29 is the whole day.
- */
-export function toUtcIso(s: string, endOfDay = false): string {
-  const t = s.trim().replace(' ', 'T');
-  if (!/^\d{4}-\d{2}-\d{2}([T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(t)) throw new RangeError(`not an ISO 8601 date: ${s}`);
-  if (/^\d{4}-\d{2}-\d{2}$/.test(t)) return new Date(`${t}${endOfDay ? 'T23:59:59.999Z' : 'T00:00:00.000Z'}`).toISOString();
-  return new Date(/(Z|[+-]\d{2}:?\d{2})$/.test(t) ? t : `${t}Z`).toISOString();
-}

@@ -1,5 +1,4 @@
-import { queryInt, z } from '../../lib/zod';
-import { toUtcIso } from './memory-values';
+import { ClientTime, queryInt, z } from '../../lib/zod';
 import { pyStrip } from './pytext';
 
 export const MAX_CONTENT_CHARS = 65_536;
@@ -9,14 +8,6 @@ export const MAX_TAGS = 32;
 // C0/C1 controls other than tab, LF, CR; lone surrogates (not text, and not storable as UTF-8).
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-function isTimestamp(s: string): boolean {
-  try {
-    toUtcIso(s);
-    return true;
-  } catch {
-    return false;
-  }
-}
 const codePoints = (s: string): number => {
   let n = 0;
   for (const _ of s) n++;
@@ -45,7 +36,6 @@ const Content = z.string().check(
 const Importance = z.number().check(z.gte(0), z.lte(1), z.describe('0..1; SpacetimeDB keeps tenths, holographic stores it as trust_score'));
 const Metadata = z.record(z.string(), z.unknown());
 
-const Timestamp = z.string().check(z.refine(isTimestamp, { error: 'expected an ISO 8601 date or date-time, e.g. 2026-11-29T13:07:33Z' }));
 
 export const CreateMemoryBody = z.object({
   content: Content,
@@ -60,8 +50,8 @@ export const SearchFilters = z.object({
   category: z.optional(Category),
   tags: z.optional(z.array(Tag).check(z.maxLength(MAX_TAGS))),
   min_importance: z.optional(Importance),
-  since: z.optional(Timestamp),
-  until: z.optional(Timestamp),
+  since: z.optional(ClientTime),
+  until: z.optional(ClientTime),
 });
 export type SearchFilters = z.infer<typeof SearchFilters>;
 

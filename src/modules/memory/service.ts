@@ -5,7 +5,7 @@
 import { ApiError, notFound } from '../../lib/errors';
 import { SpacetimeError, spacetimeToApiError } from '../../spacetime/errors';
 import type { CreateMemoryBody, Memory, ScoredMemory, SearchBody, SearchFilters as SearchFiltersBody, StatsResponse } from './model';
-import { toUtcIso } from './memory-values';
+import { toUtcIso } from '../../lib/time';
 import { pyStrip } from './pytext';
 import type { MemoryBackend, SearchFilters } from './store';
 

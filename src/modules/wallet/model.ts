@@ -2,7 +2,7 @@
  * Schemas of the wallet routes. Money is always an exact decimal string (`"12.5"`); where the base
  * units matter they are given too, as a string of digits (`amount_base_units`).
  */
-import { queryInt, z } from '../../lib/zod';
+import { ClientTime, queryInt, z } from '../../lib/zod';
 import { SAFE_ID } from '../../lib/ids';
 
 const Money = z.string().check(z.describe('exact decimal amount, e.g. "12.5"'));
@@ -101,7 +101,7 @@ export const TempoCallResponse = z.extend(CallRecord, {
 
 export const UsageQuery = z.object({
   caller_id: z.optional(Id),
-  since: z.optional(z.union([z.iso.datetime({ offset: true }), z.iso.date()])).check(z.describe('ISO 8601 date or date-time; calls at or after it')),
+  since: z.optional(ClientTime).check(z.describe('ISO 8601 date or date-time (UTC when it has no zone); calls at or after it')),
   limit: limit(500, 50),
   offset,
 });

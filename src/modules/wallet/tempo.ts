@@ -11,7 +11,7 @@ import { tempoCalls } from '../../db/schema';
 import { ApiError } from '../../lib/errors';
 import { fetchJson, OutboundError, type JsonResult } from '../../lib/http';
 import { newId } from '../../lib/ids';
-import { isoNow } from '../../lib/time';
+import { isoNow, toUtcIso } from '../../lib/time';
 import type { CallRecord, TempoCallBody } from './model';
 import { costOf, priceFor, usd, type PricingTable } from './pricing';
 
@@ -107,7 +107,7 @@ export class TempoBilling {
   }
 
   usage(f: UsageFilter) {
-    const since = f.since === undefined ? null : new Date(f.since).toISOString();
+    const since = f.since === undefined ? null : toUtcIso(f.since);
     const conds: SQL[] = [];
     if (f.caller_id !== undefined) conds.push(eq(tempoCalls.callerId, f.caller_id));
     if (since !== null) conds.push(gte(tempoCalls.createdAt, since));

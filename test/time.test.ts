@@ -1,0 +1,21 @@
+/** toUtcIso: the one reader of client dates and date-times (memory filters, the usage ledger's `since`). */
+import { expect, test } from 'bun:test';
+import { toUtcIso } from '../src/lib/time';
+
+test('dates, date-times, zones and the end of a day', () => {
+  expect(toUtcIso('2026-11-29')).toBe('2026-11-29T00:00:00.000Z');
+  expect(toUtcIso('2026-11-29', true)).toBe('2026-11-29T23:59:59.999Z');
+  expect(toUtcIso('2026-11-29T13:07')).toBe('2026-11-29T13:07:00.000Z');
+  expect(toUtcIso('2026-11-29 13:07:33')).toBe('2026-11-29T13:07:33.000Z');
+  expect(toUtcIso(' 2026-11-29T13:07:33.5+02:00 ')).toBe('2026-11-29T11:07:33.500Z');
+  expect(toUtcIso('2026-11-29T13:07:33-0530')).toBe('2026-11-29T18:37:33.000Z');
+  expect(toUtcIso('2028-02-29')).toBe('2028-02-29T00:00:00.000Z');
+  expect(toUtcIso('2000-02-29T00:00Z')).toBe('2000-02-29T00:00:00.000Z');
+});
+
+test('days that do not exist and other non-dates are refused, never rolled over', () => {
+  for (const s of ['2026-02-29', '1900-02-29', '2026-02-30', '2026-04-31T10:00Z', '2026-13-01', '2026-00-10', '2026-12-00', '2026-12-06T25:00Z',
+    '2026-12-06T10:60Z', '2026-12-06T10:00+25:00', 'yesterday', '', '2026-12-06T', '12/06/2026', '2026-12-06T10:00:00ZZ']) {
+    expect(() => toUtcIso(s)).toThrow(RangeError);
+  }
+});
