@@ -107,6 +107,34 @@ describe('the compiled executable', () => {
     expect(await proc.exited).toBe(0);
   });
 
+  test('keeps serving, and still stops on SIGTERM, when the reader of its output stalls', async () => {
+    const port = Number(new URL(await closedUrl()).port);
+    const fifo = join(tempDir(), 'output.fifo');
+    expect(Bun.spawnSync(['mkfifo', fifo]).exitCode).toBe(0);
+    // A reader that holds the pipe open and never reads from it (a hung log collector).
+    const reader = Bun.spawn(['sh', '-c', 'exec sleep 120 < "$0"', fifo]);
+    const proc = Bun.spawn(['sh', '-c', 'exec "$0" --host 127.0.0.1 --port "$1" >"$2" 2>&1', binary, String(port), fifo], {
+      env: { PATH: process.env.PATH ?? '', HERMES_HOME: join(tempDir(), 'no-such-home'), HERMES_AGENT_URL: await closedUrl(), LOG_LEVEL: 'info' },
+    });
+    try {
+      const health = async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => null))?.status;
+      const deadline = Date.now() + 10_000;
+      while ((await health()) !== 200 && Date.now() < deadline) await Bun.sleep(20);
+      // ~3,000 access-log lines: several times what the pipe holds.
+      for (let round = 0; round < 30; round++) {
+        const statuses = await Promise.all(Array.from({ length: 100 }, () => health()));
+        expect(statuses.every((s) => s === 200)).toBe(true);
+      }
+      const stopping = performance.now();
+      proc.kill('SIGTERM');
+      expect(await proc.exited).toBe(0);
+      expect(performance.now() - stopping).toBeLessThan(8000);
+    } finally {
+      proc.kill('SIGKILL');
+      reader.kill('SIGKILL');
+    }
+  }, 30_000);
+
   test('SIGINT also stops it cleanly, ending an open stream with an error frame', async () => {
     const fake: FakeHermes = await startFakeHermes();
     fake.behavior.tokenDelayMs = 200;
