@@ -260,11 +260,34 @@ describe('holographic rules', () => {
     expect(t.deps.db.sqlite.query('SELECT COUNT(*) AS n FROM memory_fact_meta').get()).toEqual({ n: 0 });
   });
 
+  test('while a write waits for the agent\'s lock the server goes on serving; the write lands once the lock is free', async () => {
+    const t = await app();
+    expect((await t.json('POST', '/api/memory', { content: 'before the lock' })).status).toBe(201);
+    const holder = new Database(t.config.memory.holographicDbPath);
+    holder.run('BEGIN IMMEDIATE');
+    let settled = false;
+    const write = t.json('POST', '/api/memory', { content: 'written while the agent held the lock' }).finally(() => {
+      settled = true;
+    });
+    // Other requests, reads of the same file included, are answered meanwhile.
+    for (let i = 0; i < 5; i++) {
+      expect((await t.fetch('/health')).status).toBe(200);
+      expect((await t.json<{ total: number }>('GET', '/api/memory')).body.total).toBe(1);
+      await Bun.sleep(20);
+    }
+    expect(settled).toBe(false);
+    holder.run('COMMIT');
+    holder.close();
+    expect((await write).status).toBe(201);
+    const list = await t.json<{ memories: Memory[] }>('GET', '/api/memory');
+    expect(list.body.memories.map((m) => m.content)).toEqual(['written while the agent held the lock', 'before the lock']);
+  });
+
   test('a lock held longer than the busy timeout answers 503 memory_busy and writes nothing', async () => {
     const dir = tempDir();
     const own = openDatabase(join(dir, 'data'));
     const path = join(dir, 'memory_store.db');
-    const service = new MemoryService(new HolographicBackend(path, own, { busyTimeoutMs: 50 }));
+    const service = new MemoryService(new HolographicBackend(path, own, { busyWaitMs: 50 }));
     const holder = new Database(path);
     holder.run('BEGIN IMMEDIATE');
     const err = await service.create({ content: 'blocked', category: 'general', tags: [], importance: 0.5, metadata: {} }).catch((e: unknown) => e);

@@ -3,6 +3,7 @@
  * Two envelopes (SPEC §4): `{detail, code, errors?}` for /api/* and /health, the OpenAI
  * `{error:{message,type,code,param}}` for /v1/* and the OpenAI-compatible stream route.
  */
+import { isSqliteBusy } from '../db/busy';
 import type { Logger } from './log';
 
 export interface FieldError {
@@ -64,7 +65,7 @@ export function storageError(err: unknown): ApiError | null {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') return null;
   if (STORAGE_FULL.has(code)) return new ApiError(507, 'storage_full', 'The disk the sidecar writes to is full; nothing was written. Free some space and retry.');
-  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+  if (isSqliteBusy(err)) {
     return new ApiError(503, 'storage_busy', 'The database is locked by another writer; nothing was written. Retry shortly.', { headers: { 'retry-after': '1' } });
   }
   if (code.startsWith('SQLITE_READONLY') || code === 'EROFS') return new ApiError(503, 'storage_read_only', 'The sidecar\'s storage is read-only; nothing was written.');

@@ -10,6 +10,7 @@
  */
 import { Database } from 'bun:sqlite';
 import { mkdirSync, statSync } from 'node:fs';
+import { BUSY_SLICE_MS } from '../../db/busy';
 import { assertRegularFile } from '../../lib/files';
 import { dirname } from 'node:path';
 
@@ -99,15 +100,13 @@ export interface HermesMemoryFile {
   created: boolean;
 }
 
-export const BUSY_TIMEOUT_MS = 5000;
-
-export function openHermesMemoryFile(path: string, busyTimeoutMs: number = BUSY_TIMEOUT_MS): HermesMemoryFile {
+export function openHermesMemoryFile(path: string): HermesMemoryFile {
   mkdirSync(dirname(path), { recursive: true });
   const st = statSync(path, { throwIfNoEntry: false });
   if (st) assertRegularFile(path, st);
   const sqlite = new Database(path, { create: true, strict: true });
   try {
-    sqlite.run(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
+    sqlite.run(`PRAGMA busy_timeout = ${BUSY_SLICE_MS}`);
     sqlite.run('PRAGMA journal_mode = WAL');
     // NORMAL in WAL mode: a committed transaction survives a crash of this process (not of the OS).
     sqlite.run('PRAGMA synchronous = NORMAL');

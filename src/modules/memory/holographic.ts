@@ -10,6 +10,7 @@
 import type { Database, SQLQueryBindings } from 'bun:sqlite';
 import { eq, inArray } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
+import { BUSY_WAIT_MS, BusyQueue } from '../../db/busy';
 import { memoryFactMeta } from '../../db/schema';
 import { isoNow } from '../../lib/time';
 import { BankCache } from './holographic-banks';
@@ -47,15 +48,19 @@ export class HolographicBackend implements MemoryBackend {
   private readonly entities = new EntityIndex();
   private readonly banks = new BankCache(HRR_DIM);
 
-  /** `busyTimeoutMs`: how long a write waits for the agent's lock before answering 503. */
-  constructor(readonly path: string, private readonly own: DbHandle, opts: { busyTimeoutMs?: number } = {}) {
-    const file = openHermesMemoryFile(path, opts.busyTimeoutMs);
+  private readonly busyWaitMs: number;
+  private readonly writes = new BusyQueue();
+
+  /** `busyWaitMs`: how long a write waits for the agent's lock (without blocking the server) before answering 503. */
+  constructor(readonly path: string, private readonly own: DbHandle, opts: { busyWaitMs?: number } = {}) {
+    const file = openHermesMemoryFile(path);
     this.sqlite = file.sqlite;
     this.ftsMode = file.ftsMode;
+    this.busyWaitMs = opts.busyWaitMs ?? BUSY_WAIT_MS;
   }
 
   async add(m: NewMemory): Promise<AddResult> {
-    const { row, created } = this.write(() => {
+    const { row, created } = await this.write(() => {
       const existing = this.sqlite.query<FactRow, [string]>(`SELECT ${FACT_COLUMNS} FROM facts f WHERE f.content = ?`).get(m.content);
       if (existing) return { row: existing, created: false };
       this.entities.refresh(this.sqlite);
@@ -125,7 +130,7 @@ export class HolographicBackend implements MemoryBackend {
   async remove(id: string): Promise<boolean> {
     if (!/^[1-9]\d{0,15}$/.test(id)) return false;
     const factId = Number(id);
-    const removed = this.write(() => {
+    const removed = await this.write(() => {
       const row = this.sqlite.query<{ content: string; category: string | null; tags: string | null; hrr_vector: Uint8Array | null }, [number]>('SELECT content, category, tags, hrr_vector FROM facts WHERE fact_id = ?').get(factId);
       if (!row) return false;
       this.sqlite.query('DELETE FROM fact_entities WHERE fact_id = ?').run(factId);
@@ -171,16 +176,24 @@ export class HolographicBackend implements MemoryBackend {
     this.sqlite.close();
   }
 
-  /** One IMMEDIATE transaction (waits for the agent's lock up to the busy timeout). */
-  private write<T>(fn: () => T): T {
-    try {
-      return this.sqlite.transaction(fn).immediate();
-    } catch (err) {
-      // The caches may hold what was just rolled back.
-      this.entities.reset();
-      this.banks.clear();
-      throw err;
-    }
+  /** One IMMEDIATE transaction, in line behind this sidecar's other writes, tried again while the agent holds the lock. */
+  private write<T>(fn: () => T): Promise<T> {
+    return this.writes.run(() => {
+      let ran = false;
+      try {
+        return this.sqlite.transaction(() => {
+          ran = true;
+          return fn();
+        }).immediate();
+      } catch (err) {
+        // The caches may hold what was just rolled back (a lock refused at BEGIN ran nothing).
+        if (ran) {
+          this.entities.reset();
+          this.banks.clear();
+        }
+        throw err;
+      }
+    }, this.busyWaitMs);
   }
 
   /** Keeps a trigger-less FTS index in step (a file from a variant of the plugin); no-op with the plugin's triggers. */

@@ -6,6 +6,7 @@ import { ApiError, notFound } from '../../lib/errors';
 import { SpacetimeError, spacetimeToApiError } from '../../spacetime/errors';
 import type { CreateMemoryBody, Memory, ScoredMemory, SearchBody, SearchFilters as SearchFiltersBody, StatsResponse } from './model';
 import { toUtcIso } from '../../lib/time';
+import { isSqliteBusy } from '../../db/busy';
 import { pyStrip } from './pytext';
 import type { MemoryBackend, SearchFilters } from './store';
 
@@ -72,11 +73,6 @@ export class MemoryService {
       throw err;
     }
   }
-}
-
-function isSqliteBusy(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || (err instanceof Error && /database is locked/i.test(err.message));
 }
 
 /** Trimmed, without repeats, in the order given. */

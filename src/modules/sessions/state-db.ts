@@ -9,6 +9,7 @@
  */
 import { Database } from 'bun:sqlite';
 import { statSync } from 'node:fs';
+import { BUSY_SLICE_MS, isSqliteBusy, retryWhileBusy } from '../../db/busy';
 import { ApiError } from '../../lib/errors';
 import { assertRegularFile } from '../../lib/files';
 import type { Logger } from '../../lib/log';
@@ -17,13 +18,6 @@ import type { Message, Session } from './model';
 
 /** WAL readers are not blocked by the agent; this only covers a checkpoint or recovery in progress. */
 const READ_BUSY_TIMEOUT_MS = 1000;
-/**
- * A delete waits for the agent's write lock in short synchronous slices (bun:sqlite blocks the thread
- * while it waits) with async pauses between them, the way Hermes' own writers retry, so a busy agent
- * never stalls the server: up to WRITE_ATTEMPTS × (WRITE_SLICE_MS + pause) ≈ 5 s in all.
- */
-const WRITE_SLICE_MS = 50;
-const WRITE_ATTEMPTS = 40;
 
 interface Reader {
   db: Database;
@@ -205,21 +199,15 @@ export class StateDb {
     let w: Database | null = null;
     try {
       w = new Database(this.path, { readwrite: true, create: false });
-      w.run(`PRAGMA busy_timeout = ${WRITE_SLICE_MS}`);
+      // A busy agent never stalls the server: short waits for its lock, async pauses between them.
+      w.run(`PRAGMA busy_timeout = ${BUSY_SLICE_MS}`);
       const db = w;
       const remove = db.transaction(() => {
         db.run('DELETE FROM messages WHERE session_id = ?', [id]);
         if (r.sessions.has('parent_session_id')) db.run('UPDATE sessions SET parent_session_id = NULL WHERE parent_session_id = ?', [id]);
         return db.run('DELETE FROM sessions WHERE id = ?', [id]).changes > 0;
       });
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return remove.immediate();
-        } catch (err) {
-          if (!isBusy(err) || attempt >= WRITE_ATTEMPTS) throw err;
-          await Bun.sleep(20 + Math.random() * 80);
-        }
-      }
+      return await retryWhileBusy(() => remove.immediate());
     } catch (err) {
       throw unavailable(err, 'written');
     } finally {
@@ -250,11 +238,9 @@ function lastMessageAt(r: Reader): string {
   return r.messages.has('timestamp') ? '(SELECT MAX(m2.timestamp) FROM messages m2 WHERE m2.session_id = s.id)' : 'NULL';
 }
 
-const isBusy = (err: unknown) => /locked|busy/i.test(err instanceof Error ? err.message : String(err));
-
 function unavailable(err: unknown, verb: 'read' | 'written' = 'read'): ApiError {
   const msg = err instanceof Error ? err.message : String(err);
-  const busy = isBusy(err);
+  const busy = isSqliteBusy(err);
   return new ApiError(503, busy ? 'state_db_busy' : 'state_db_unavailable',
     busy ? `The agent's state.db is locked by another writer and could not be ${verb}; try again.` : `The agent's state.db could not be ${verb}: ${msg}.`);
 }

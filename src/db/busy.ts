@@ -1,0 +1,48 @@
+/**
+ * Waiting for another program's write lock without stopping the server. bun:sqlite runs on the event
+ * loop's thread and blocks it for as long as the connection's busy_timeout lets SQLite wait, so a file
+ * the agent also writes (its state.db, its memory_store.db) gets a short BUSY_SLICE_MS, and a write
+ * that finds the lock taken is tried again after an async pause — other requests run in the pauses —
+ * until about BUSY_WAIT_MS have passed, the way Hermes' own writers retry. Writers of one file should
+ * also wait in line (`BusyQueue`): they all wait for the same lock, and one of them polling is enough.
+ */
+
+export const BUSY_SLICE_MS = 10;
+export const BUSY_WAIT_MS = 5000;
+
+/** SQLITE_BUSY or SQLITE_LOCKED (and their extended codes): another connection holds the lock. */
+export function isSqliteBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED');
+  return err instanceof Error && /database is locked|database table is locked/i.test(err.message);
+}
+
+/** Runs `write` (one synchronous transaction), again after a short pause while the lock is taken, for up to waitMs. */
+export function retryWhileBusy<T>(write: () => T, waitMs: number = BUSY_WAIT_MS): Promise<T> {
+  return retryUntil(write, performance.now() + waitMs);
+}
+
+async function retryUntil<T>(write: () => T, deadline: number): Promise<T> {
+  for (;;) {
+    try {
+      return write();
+    } catch (err) {
+      if (!isSqliteBusy(err) || performance.now() >= deadline) throw err;
+      await Bun.sleep(10 + Math.random() * 30);
+    }
+  }
+}
+
+/** Runs writes one after another, so while the lock is taken only the first in line polls for it. */
+export class BusyQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  /** waitMs counts from now: time spent in line is part of it. */
+  run<T>(write: () => T, waitMs: number = BUSY_WAIT_MS): Promise<T> {
+    const deadline = performance.now() + waitMs;
+    const attempt = () => retryUntil(write, deadline);
+    const result = this.tail.then(attempt, attempt);
+    this.tail = result.catch(() => {});
+    return result;
+  }
+}
