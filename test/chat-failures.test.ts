@@ -8,6 +8,7 @@ import { closedUrl, makeTestApp, type TestApp } from './helpers/app';
 import { appOn, UPSTREAM_KEY } from './helpers/fake-app';
 import { sseEvents, sseReader, until, type SseEvent } from './helpers/sse-events';
 import { startFakeHermes, type FakeHermes, type HermesVersion } from './fakes/hermes';
+import { startRedirector } from './fakes/redirector';
 import { ChatService } from '../src/modules/chat/service';
 
 const ENV = { UPSTREAM_IDLE_TIMEOUT_S: '0.5', SSE_HEARTBEAT_S: '0.05' };
@@ -213,5 +214,30 @@ describe('disconnected from the start', () => {
     ]);
     expect((await t.json('GET', '/api/sessions/offline')).body).toMatchObject({ session: { id: 'offline', message_count: 0 } });
     t.close();
+  });
+});
+
+describe('an upstream address that redirects elsewhere (http:// to https://, a moved host)', () => {
+  test('the probe and the stream say it was redirected and where to, not that the key is wrong', async () => {
+    const fake = await startFakeHermes({ version: '0.17' });
+    const moved = startRedirector(fake.url.replace('127.0.0.1', 'localhost'));
+    const t = await makeTestApp({ env: { HERMES_AGENT_URL: moved.url, HERMES_API_KEY: fake.apiKey ?? '' } });
+    try {
+      const where = fake.url.replace('127.0.0.1', 'localhost');
+      const state = await t.deps.probe.probeNow();
+      expect(state.error).toBe(`Hermes upstream redirected to another address (${where}), where the sidecar's key is not sent: configure that address instead`);
+      const events = await sseEvents(await stream(t, 'redirected'));
+      expect(events.at(-1)).toEqual({
+        event: 'error',
+        data: { error: `Hermes upstream redirected to another address (${where}), where the sidecar's key is not sent: configure that address instead (HERMES_AGENT_URL).`, code: 'upstream_redirected', session_id: 'redirected' },
+      });
+      // The redirects were followed there, but the key never reached the other address.
+      expect(fake.requests.length).toBeGreaterThan(0);
+      expect(fake.requests.filter((r) => r.headers.authorization).length).toBe(0);
+    } finally {
+      t.close();
+      moved.stop();
+      await fake.stop();
+    }
   });
 });

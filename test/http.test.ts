@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { fetchJson, OutboundError } from '../src/lib/http';
 import { outboundToApiError, upstreamHttpError } from '../src/upstream/errors';
+import { startRedirector } from './fakes/redirector';
 
 let server: ReturnType<typeof Bun.serve>;
 let endlessCancelled = false;
@@ -86,5 +87,27 @@ describe('fetchJson size bound', () => {
   test('an endless upstream error page is read up to 1 MiB for its message, then only its status counts', async () => {
     const err = await upstreamHttpError(await fetch(url('/error-page')));
     expect(err).toMatchObject({ status: 500, code: 'upstream_500', detail: 'The Hermes upstream answered 500.' });
+  });
+});
+
+describe('redirects', () => {
+  test('to another address with a key: refused as a redirect (fetch would drop the key there), naming where to', async () => {
+    const moved = startRedirector(`http://localhost:${server.port}`);
+    try {
+      const auth = { authorization: 'Bearer k' };
+      const err = await fetchJson(`${moved.url}/small-json`, { timeoutMs: 2000, target: 'SpacetimeDB', headers: auth }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OutboundError);
+      expect((err as OutboundError).kind).toBe('redirected');
+      expect((err as OutboundError).message).toBe(`SpacetimeDB redirected to another address (http://localhost:${server.port}), where the sidecar's key is not sent: configure that address instead`);
+      expect(outboundToApiError(err)).toMatchObject({ status: 502, code: 'upstream_redirected' });
+      // Without a key there is nothing to lose: followed. Within the same address: followed, key kept.
+      expect((await fetchJson(`${moved.url}/small-json`, { timeoutMs: 2000 })).json).toEqual({ ok: 'ü' });
+      const local = startRedirector('http://unused.invalid');
+      const same = await fetchJson(`${local.url}/here`, { timeoutMs: 2000, headers: auth });
+      expect([same.json, local.hits]).toEqual([{ authorization: 'Bearer k' }, 2]);
+      local.stop();
+    } finally {
+      moved.stop();
+    }
   });
 });

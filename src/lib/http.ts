@@ -3,21 +3,38 @@
  * way everywhere, and the header hygiene of a reverse proxy.
  */
 
-export type FetchFailure = 'timeout' | 'aborted' | 'unreachable' | 'too_large';
+import { publicUrl } from './public-url';
 
-const MESSAGES: Record<FetchFailure, (target: string) => string> = {
+export type FetchFailure = 'timeout' | 'aborted' | 'unreachable' | 'too_large' | 'redirected';
+
+const MESSAGES: Record<FetchFailure, (target: string, cause: unknown) => string> = {
   timeout: (t) => `${t} did not answer in time`,
   aborted: (t) => `request to ${t} was cancelled`,
   unreachable: (t) => `${t} is unreachable`,
   too_large: (t) => `${t} sent an answer too large to read`,
+  redirected: (t, to) => `${t} redirected to another address (${String(to)}), where the sidecar's key is not sent: configure that address instead`,
 };
 
-/** A failed outbound call, already classified; `cause` keeps the original error for logs. */
+/** A failed outbound call, already classified; `cause` keeps the original error for logs (for `redirected`, where to). */
 export class OutboundError extends Error {
   override name = 'OutboundError';
   constructor(readonly kind: FetchFailure, readonly target: string, override readonly cause?: unknown) {
-    super(MESSAGES[kind](target));
+    super(MESSAGES[kind](target, cause));
   }
+}
+
+/**
+ * fetch follows redirects and, rightly, drops the Authorization header when one leads to another
+ * origin (an `http://` upstream answering "go to https://…", a moved host). The call would then be
+ * refused there as if the configured key were wrong, so such a redirect is reported as what it is.
+ * Without credentials a redirect is simply followed.
+ */
+async function refuseKeylessRedirect(res: Response, url: string, init: RequestInit, target: string): Promise<void> {
+  if (!res.redirected || !new Headers(init.headers).has('authorization')) return;
+  const to = new URL(res.url).origin;
+  if (to === new URL(url).origin) return;
+  await res.body?.cancel().catch(() => {});
+  throw new OutboundError('redirected', target, publicUrl(to));
 }
 
 export interface TimedInit extends RequestInit {
@@ -53,7 +70,9 @@ export async function fetchWithTimeout(url: string, init: TimedInit): Promise<Re
   }
   try {
     // The caller's signal stays attached after the headers arrive: it must still cancel the body.
-    return await fetch(url, { ...rest, signal: ac.signal });
+    const res = await fetch(url, { ...rest, signal: ac.signal });
+    await refuseKeylessRedirect(res, url, rest, target);
+    return res;
   } catch (err) {
     signal?.removeEventListener('abort', onAbort);
     throw classify(err, ac.signal, target);
@@ -81,6 +100,7 @@ export async function fetchJson(url: string, init: JsonInit): Promise<JsonResult
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const res = await fetch(url, { ...rest, signal: ac.signal });
+    await refuseKeylessRedirect(res, url, rest, target);
     const text = await readBodyText(res, maxBytes, target);
     let json: unknown;
     try {

@@ -113,6 +113,9 @@ export class SpacetimeClient {
       if (err instanceof OutboundError && err.kind === 'timeout') {
         throw new SpacetimeError('timeout', `SpacetimeDB did not answer within ${this.timeoutMs} ms.`, { cause: err });
       }
+      if (err instanceof OutboundError && err.kind === 'redirected') {
+        throw new SpacetimeError('redirected', `${err.message} (SPACETIMEDB_URL).`, { cause: err });
+      }
       if (err instanceof OutboundError && err.kind === 'too_large') {
         throw new SpacetimeError('bad_response', `SpacetimeDB sent an answer of more than ${MAX_ANSWER_BYTES / (1024 * 1024)} MiB.`, { cause: err });
       }

@@ -15,6 +15,8 @@ export type SpacetimeErrorKind =
   | 'not_found'
   /** HTTP 401/403: token refused, or the module's client_connected rejected the caller. */
   | 'unauthorized'
+  /** A redirect to another origin, where fetch does not send the token: SPACETIMEDB_URL is out of date. */
+  | 'redirected'
   /** HTTP 400/415 on a reducer call: arguments the reducer cannot decode. */
   | 'bad_request'
   /** HTTP 400 on /sql: the statement did not parse or type-check (unknown table/column, …). */
@@ -65,6 +67,8 @@ export function spacetimeToApiError(err: unknown): ApiError {
       return new ApiError(504, 'spacetimedb_timeout', 'SpacetimeDB did not answer in time.');
     case 'invalid_value':
       return new ApiError(422, 'invalid_value', detail);
+    case 'redirected':
+      return new ApiError(502, 'spacetimedb_redirected', detail);
     case 'unauthorized':
       return new ApiError(502, 'spacetimedb_unauthorized', `SpacetimeDB refused the sidecar's token (check SPACETIMEDB_TOKEN): ${detail}`);
     default:

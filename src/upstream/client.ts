@@ -56,8 +56,8 @@ export class HermesClient {
   private reportError(err: unknown, unobserved: boolean | undefined): void {
     // A client that went away says nothing about the upstream.
     if (err instanceof OutboundError && err.kind === 'aborted') return;
-    // An answer too large to read is still an answer.
-    this.report(err instanceof OutboundError && err.kind === 'too_large', unobserved);
+    // An answer too large to read, or a redirect, is still an answer.
+    this.report(err instanceof OutboundError && (err.kind === 'too_large' || err.kind === 'redirected'), unobserved);
   }
 
   /** A call whose body may be streamed; the deadline covers the response headers only. */

@@ -9,9 +9,12 @@ export function outboundToApiError(err: unknown): ApiError {
     if (err.kind === 'timeout') return new ApiError(504, 'upstream_timeout', 'The Hermes upstream did not answer in time.');
     if (err.kind === 'aborted') return new ApiError(499, 'client_closed', 'The client closed the request.');
     if (err.kind === 'too_large') return new ApiError(502, 'upstream_response_too_large', 'The Hermes upstream sent an answer too large to read.');
+    if (err.kind === 'redirected') return new ApiError(502, 'upstream_redirected', `${upperFirst(err.message)} (HERMES_AGENT_URL).`);
   }
   return new ApiError(502, 'upstream_unreachable', 'The Hermes upstream is unreachable.');
 }
+
+const upperFirst = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 /** A non-2xx upstream answer, keeping its status and the message of an OpenAI or FastAPI error body. */
 export async function upstreamHttpError(res: Response): Promise<ApiError> {

@@ -109,6 +109,7 @@ export async function decomposeGoal(cfg: HedgehogConfig, req: DecomposeRequest):
     });
   } catch (err) {
     const kind = err instanceof OutboundError ? err.kind : 'unreachable';
+    if (kind === 'redirected') return fail((err as OutboundError).message);
     return fail(kind === 'timeout' ? 'the LLM did not answer in time' : kind === 'too_large' ? 'the LLM answer is too large to read' : 'the LLM endpoint is unreachable');
   }
   if (!res.ok) return fail(`the LLM endpoint answered HTTP ${res.status}`);

@@ -158,6 +158,7 @@ export class TempoBilling {
       if (err instanceof OutboundError && err.kind === 'timeout') throw new ApiError(504, 'hedgehog_timeout', `HEDGEHOG did not answer within ${this.hedgehog.timeoutMs / 1000} s; nothing was billed.`);
       if (err instanceof OutboundError && err.kind === 'aborted') throw new ApiError(499, 'client_closed', 'The client closed the request; nothing was billed.');
       if (err instanceof OutboundError && err.kind === 'too_large') throw new ApiError(502, 'hedgehog_bad_response', 'HEDGEHOG sent an answer too large to read; nothing was billed.');
+      if (err instanceof OutboundError && err.kind === 'redirected') throw new ApiError(502, 'hedgehog_redirected', `${err.message} (HEDGEHOG_URL); nothing was billed.`);
       throw new ApiError(502, 'hedgehog_unreachable', 'HEDGEHOG is unreachable; nothing was billed.');
     }
   }
