@@ -249,6 +249,27 @@ describe('the index follows the tree', () => {
     expect(body.skills.find((s) => s.name === 'arxiv-search')?.id).toBe('research.arxiv-search');
   });
 
+  test('the answer text kept for an unchanged listing is never served after the tree, the settings or the query changed', async () => {
+    const text = async (query = '') => {
+      const res = await t.fetch(`/api/skills${query}`);
+      expect([res.status, res.headers.get('content-type')]).toEqual([200, 'application/json; charset=utf-8']);
+      return res.text();
+    };
+    const first = await text();
+    expect(await text()).toBe(first);
+    expect(JSON.parse(await text('?limit=1')).skills).toHaveLength(1);
+    expect(await text()).toBe(first);
+    writeConfig('  - docker\n');
+    const disabled = JSON.parse(await text()) as SkillList;
+    expect(disabled.skills.find((s) => s.name === 'docker')?.enabled).toBe(false);
+    writeFileSync(join(t.home, 'config.yaml'), 'skills: [unclosed');
+    expect((JSON.parse(await text()) as SkillList).warnings).toHaveLength(1);
+    writeConfig();
+    writeFile(join(skills, 'devops/terraform/SKILL.md'), skillMd({ name: 'terraform' }));
+    const grown = JSON.parse(await text()) as SkillList;
+    expect([grown.total, grown.warnings, names(grown).includes('terraform')]).toEqual([(JSON.parse(first) as SkillList).total + 1, undefined, true]);
+  });
+
   test('config changes apply: disabled flags at once, external_dirs as new roots', async () => {
     expect((await list('?tag=k8s')).skills[0]?.enabled).toBe(false);
     const other = join(t.dir, 'more-skills');

@@ -3,7 +3,8 @@
  * then measures a cold listing (a new index: every SKILL.md read and parsed), a warm listing (nothing
  * changed; and for comparison with every SKILL.md stat'ed on each request), the listing right
  * after one new skill appears, and the warm HTTP round trip of
- * GET /api/skills (routing, response check, JSON). Targets: 2,000 skills under 50 ms cold, 2 ms warm.
+ * GET /api/skills (routing, the kept JSON text, reading the body). Targets: 2,000 skills under 50 ms
+ * cold, 2 ms warm (the whole answer).
  *
  *   bun scripts/bench/skills.ts [--skills 2000] [--categories 20] [--rounds 5] [--warm 500]
  */
@@ -121,7 +122,6 @@ try {
   console.log(`warm  (nothing changed)  ${stats(warm)}`);
   const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
   report({ area: 'skills', metric: `list ${listed} skills, cold (every file read and parsed)`, value: `${mid(cold).toFixed(1)} ms`, target: '< 50 ms', ok: mid(cold) < 50 });
-  report({ area: 'skills', metric: `list ${listed} skills, warm`, value: `${mid(warm).toFixed(3)} ms`, target: '< 2 ms', ok: mid(warm) < 2 });
   const filtered = await repeat(WARM, (i) => time(() => index.list({ search: `task ${i % 50}`, offset: 0 })));
   console.log(`warm  (search filter)    ${stats(filtered)}`);
   // What the once-a-second SKILL.md recheck saves: stat'ing every file on every request instead.
@@ -150,6 +150,8 @@ try {
     http.push(performance.now() - t0);
   }
   console.log(`warm HTTP GET /api/skills (whole response, JSON) ${stats(http)}`);
+  // What a client waits for when nothing changed: the whole HTTP answer, not only the index lookup.
+  report({ area: 'skills', metric: `list ${listed} skills, warm: whole GET /api/skills answer (index lookup alone ${mid(warm).toFixed(3)} ms)`, value: `${mid(http).toFixed(3)} ms`, target: '< 2 ms', ok: mid(http) < 2 });
   closeDeps(deps);
 } finally {
   rmSync(home, { recursive: true, force: true });

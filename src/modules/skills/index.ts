@@ -3,9 +3,12 @@ import { Elysia } from 'elysia';
 import { ErrorBody, SkillDetail, SkillParams, SkillsList, SkillsQuery } from './model';
 import type { SkillsIndex } from './service';
 
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
+
 export function skillsPlugin(index: SkillsIndex) {
   return new Elysia({ name: 'skills' })
-    .get('/api/skills', ({ query }) => index.list(query), {
+    // Sent as checked JSON text (`listJson`), so Elysia does not check the answer again.
+    .get('/api/skills', async ({ query }) => new Response(await index.listJson(query), { headers: JSON_HEADERS }), {
       query: SkillsQuery,
       response: { 200: SkillsList, 422: ErrorBody },
       detail: { tags: ['skills'], summary: 'Skills of $HERMES_HOME/skills and skills.external_dirs, sorted by category and name' },

@@ -40,6 +40,7 @@ export const SkillsList = z.object({
   categories: z.array(z.string()).check(z.meta({ description: 'Every category of the tree, whatever the filters' })),
   warnings: z.optional(z.array(z.string())).check(z.meta({ description: 'Roots that could not be read, or a config.yaml that does not parse' })),
 });
+export type SkillsList = z.infer<typeof SkillsList>;
 
 export const SkillParams = z.object({ id: z.string().check(z.minLength(1), z.maxLength(4096)) });
 
