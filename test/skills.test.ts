@@ -270,6 +270,23 @@ describe('the index follows the tree', () => {
     expect([grown.total, grown.warnings, names(grown).includes('terraform')]).toEqual([(JSON.parse(first) as SkillList).total + 1, undefined, true]);
   });
 
+  test('a skill reached from another root after external_dirs changed gets the id and category of its new place', async () => {
+    const ext = join(t.dir, 'ext');
+    writeFile(join(ext, 'devops/deploy/SKILL.md'), skillMd({ name: 'deploy' }));
+    const find = async () => (await list()).skills.find((s) => s.name === 'deploy');
+    writeFileSync(join(t.home, 'config.yaml'), `skills:\n  external_dirs: ["${ext}"]\n`);
+    const before = await find();
+    expect(before?.category).toBe('devops');
+    writeFileSync(join(t.home, 'config.yaml'), `skills:\n  external_dirs: ["${join(ext, 'devops')}"]\n`);
+    const after = await find();
+    // What a fresh index (a restart) says about the same tree.
+    const fresh = (await new SkillsIndex(new HermesHome(t.home)).list({ offset: 0 })).skills.find((s) => s.name === 'deploy');
+    expect(after).toEqual(fresh as Skill);
+    expect([after?.category, after?.id === before?.id]).toEqual([null, false]);
+    expect((await t.fetch(`/api/skills/${after?.id}`)).status).toBe(200);
+    expect((await t.fetch(`/api/skills/${before?.id}`)).status).toBe(404);
+  });
+
   test('config changes apply: disabled flags at once, external_dirs as new roots', async () => {
     expect((await list('?tag=k8s')).skills[0]?.enabled).toBe(false);
     const other = join(t.dir, 'more-skills');

@@ -173,11 +173,7 @@ class Scanner {
     if (!st.isFile()) return false;
     // Stamped before the read: a change after this stat shows as a new stamp on the next check.
     const stamp = fileStamp(st);
-    const known = this.previous.get(file);
-    if (known?.stamp === stamp) {
-      this.skills.push(known);
-      return true;
-    }
+    if (this.reuse(root, file, segments, stamp)) return true;
     this.reads.push(
       readFile(file, { flag: NO_FOLLOW }).then(
         (bytes) => this.add(root, file, segments, stamp, parseBytes(bytes, folder)),
@@ -206,11 +202,7 @@ class Scanner {
       const st = fstatSync(fd);
       if (!st.isFile()) return false;
       const stamp = fileStamp(st);
-      const known = this.previous.get(file);
-      if (known?.stamp === stamp) {
-        this.skills.push(known);
-        return true;
-      }
+      if (this.reuse(root, file, segments, stamp)) return true;
       this.add(root, file, segments, stamp, parseBytes(readFileSync(fd), folder));
       return true;
     } catch {
@@ -219,6 +211,17 @@ class Scanner {
     } finally {
       closeSync(fd);
     }
+  }
+
+  /**
+   * Lists the record of an unchanged file again, if it was made for the same place: after a change of
+   * skills.external_dirs the same file can sit under another root or deeper, with another id and category.
+   */
+  private reuse(root: SkillRoot, file: string, segments: string[], stamp: string): boolean {
+    const known = this.previous.get(file);
+    if (known?.stamp !== stamp || known.id !== skillId(root, segments)) return false;
+    this.skills.push(known);
+    return true;
   }
 
   private add(root: SkillRoot, file: string, segments: string[], stamp: string, parsed: ParsedSkill): void {
