@@ -124,6 +124,37 @@ for (const p of PATHS) {
       expect(row).toEqual({ message_count: 0, input_tokens: 0 });
     });
 
+    test('deleting the session mid-stream ends the turn with session_deleted, cancels the upstream, and keeps nothing', async () => {
+      fake.behavior.tokenDelayMs = 40;
+      const id = nextId();
+      const reader = sseReader(await stream(t, id));
+      expect((await reader.next())?.event).toBe('session');
+      expect((await reader.next())?.data.content).toBe('You');
+      expect((await t.json('DELETE', `/api/sessions/${id}`)).status).toBe(200);
+      const rest: SseEvent[] = [];
+      for (let e = await reader.next(); e; e = await reader.next()) rest.push(e);
+      expect(rest.at(-1)).toEqual({ event: 'error', data: { error: 'The session was deleted while its reply was being written; the turn was not kept.', code: 'session_deleted', session_id: id } });
+      expect(rest.filter((e) => e.event === 'done')).toEqual([]);
+      await until(() => fake.aborted.includes(p.path(id)));
+      // No hidden row keeps the id: it is gone everywhere and can be used again.
+      expect(t.deps.db.sqlite.query('SELECT id FROM chat_sessions WHERE id = ?').all(id)).toEqual([]);
+      expect((await t.json('GET', `/api/sessions/${id}`)).status).toBe(404);
+      expect((await t.json('POST', '/api/sessions', { id })).status).toBe(201);
+    });
+
+    test('non-streaming: deleting the session while the reply is written answers 410 session_deleted', async () => {
+      fake.behavior.tokenDelayMs = 40;
+      const id = nextId();
+      expect((await t.json('POST', '/api/sessions', { id })).status).toBe(201);
+      const reply = t.json('POST', `/api/sessions/${id}/chat`, { message: 'one two three four' });
+      await until(() => fake.requests.some((r) => r.path === p.path(id)));
+      await Bun.sleep(20);
+      expect((await t.json('DELETE', `/api/sessions/${id}`)).status).toBe(200);
+      const r = await reply;
+      expect([r.status, (r.body as { code: string }).code]).toEqual([410, 'session_deleted']);
+      expect(t.deps.db.sqlite.query('SELECT id FROM chat_sessions WHERE id = ?').all(id)).toEqual([]);
+    });
+
     test('a client that hangs up while the upstream has not answered yet cancels it too (heartbeats meanwhile)', async () => {
       fake.behavior.hang = { [p.override]: true };
       const id = nextId();

@@ -142,6 +142,32 @@ describe('eventStream', () => {
     expect(cancelled).toBe(1);
   });
 
+  test('a client cancel also ends a generator producer, so its finally blocks run (after the step it is in)', async () => {
+    const steps: string[] = [];
+    const ac = new AbortController();
+    async function* frames(): AsyncGenerator<string> {
+      try {
+        yield sseEvent('session', {});
+        // Waits on the upstream until cancel() aborts it, as a chat turn does.
+        steps.push('waiting');
+        await new Promise((resolve) => ac.signal.addEventListener('abort', resolve, { once: true }));
+        steps.push('upstream aborted');
+        yield sseEvent('error', {});
+        steps.push('never resumed');
+      } finally {
+        steps.push('finally');
+      }
+    }
+    const stream = eventStream({ frames: frames(), heartbeatMs: 1000, cancel: () => ac.abort() });
+    const reader = stream.getReader();
+    await reader.read();
+    void reader.read();
+    for (let i = 0; i < 20 && !steps.includes('waiting'); i++) await Bun.sleep(5);
+    await reader.cancel();
+    for (let i = 0; i < 20 && !steps.includes('finally'); i++) await Bun.sleep(5);
+    expect(steps).toEqual(['waiting', 'upstream aborted', 'finally']);
+  });
+
   test('shutdown sends the shutdown frame, closes and cancels the producer', async () => {
     const ac = new AbortController();
     let cancelled = 0;

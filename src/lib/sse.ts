@@ -166,7 +166,7 @@ export interface EventStreamOptions {
   /** Produces encoded frames; it must end by itself after `cancel` has been called. */
   frames: AsyncIterator<string>;
   heartbeatMs: number;
-  /** Called once when the client goes away; must abort whatever feeds `frames`. */
+  /** Called once when the client goes away; must abort whatever feeds `frames` (whose `return` is then called too). */
   cancel: () => void;
   /** When this aborts (server shutdown) the stream sends `shutdownFrame`, closes, and calls `cancel`. */
   shutdown?: AbortSignal;
@@ -182,6 +182,12 @@ const encoder = new TextEncoder();
 export function eventStream(opts: EventStreamOptions): ReadableStream<Uint8Array> {
   let pending: Promise<IteratorResult<string>> | null = null;
   let cancelled = false;
+  // The producer is told to stop, then asked to end, so its `finally` blocks run (an async generator
+  // queues the return behind the step it is in).
+  const stop = () => {
+    opts.cancel();
+    opts.frames.return?.().catch(() => {});
+  };
   const stopping = opts.shutdown
     ? new Promise<'shutdown'>((resolve) => {
         if (opts.shutdown?.aborted) resolve('shutdown');
@@ -206,7 +212,7 @@ export function eventStream(opts: EventStreamOptions): ReadableStream<Uint8Array
           cancelled = true;
           if (opts.shutdownFrame) controller.enqueue(encoder.encode(opts.shutdownFrame()));
           controller.close();
-          opts.cancel();
+          stop();
           return;
         }
         pending = null;
@@ -220,7 +226,7 @@ export function eventStream(opts: EventStreamOptions): ReadableStream<Uint8Array
     },
     cancel() {
       cancelled = true;
-      opts.cancel();
+      stop();
     },
   }, { highWaterMark: 0 });
 }

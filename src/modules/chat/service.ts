@@ -39,9 +39,15 @@ export interface ChatServiceDeps {
 /** A turn ready to run: the session exists, the upstream has not been called yet. */
 export interface ChatTurn extends TurnRequest {
   userAt: number;
-  /** Aborting it cancels the upstream request (client gone, server shutting down). */
+  /** Aborting it cancels the upstream request (client gone, server shutting down, session deleted). */
   abort: () => void;
+  /** True once the session was deleted while the turn ran: it stops and records nothing. */
+  deleted: () => boolean;
+  /** Ends the watch for the session's deletion; called when the turn's events end. */
+  release: () => void;
 }
+
+const sessionDeleted = () => new ApiError(410, 'session_deleted', 'The session was deleted while its reply was being written; the turn was not kept.');
 
 export class ChatService {
   constructor(private readonly d: ChatServiceDeps) {}
@@ -63,6 +69,11 @@ export class ChatService {
       created = true;
     }
     const ac = linkedAbort(signal);
+    let deleted = false;
+    const release = this.d.sessions.watchDeletion(session.id, () => {
+      deleted = true;
+      ac.abort();
+    });
     return {
       sessionId: session.id,
       created,
@@ -72,11 +83,21 @@ export class ChatService {
       model: body.model ?? session.model ?? this.d.defaultModel(),
       signal: ac.signal,
       abort: () => ac.abort(),
+      deleted: () => deleted,
+      release,
     };
   }
 
   /** The turn's ChatEvents: `started` first, then the adapter's events, ending in `completed` or `failed`. */
   async *events(t: ChatTurn): AsyncGenerator<ChatEvent> {
+    try {
+      yield* this.turnEvents(t);
+    } finally {
+      t.release();
+    }
+  }
+
+  private async *turnEvents(t: ChatTurn): AsyncGenerator<ChatEvent> {
     let path: UpstreamPath = this.d.sessions.upstreamApi ? 'session-api' : 'chat-completions';
     let res: Response | null = null;
     let failure: ApiError | null = null;
@@ -92,12 +113,21 @@ export class ChatService {
       failure = storageError(err) ?? outboundToApiError(err);
     }
     yield { type: 'started', sessionId: t.sessionId, created: t.created, upstream: path };
+    if (t.deleted()) {
+      yield failed(sessionDeleted());
+      return;
+    }
     if (failure || !res?.body) {
       yield failed(failure ?? outboundToApiError(null));
       return;
     }
     const adapter = path === 'session-api' ? nativeEvents : completionsEvents;
     for await (const ev of adapter(res.body, this.d.idleTimeoutMs, t.abort)) {
+      // Deleted meanwhile: the upstream request was cancelled; whatever comes next is not passed on.
+      if (t.deleted()) {
+        yield failed(sessionDeleted());
+        return;
+      }
       if (ev.type === 'completed') {
         try {
           this.d.sessions.recordTurn(t.sessionId, {
@@ -160,5 +190,6 @@ function startNow<T>(it: AsyncIterator<T>): AsyncIterator<T> {
       first = null;
       return f;
     },
+    return: (value?: unknown) => it.return?.(value) ?? Promise.resolve({ done: true, value: undefined }),
   };
 }

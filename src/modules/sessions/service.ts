@@ -48,7 +48,26 @@ const ALL_MESSAGES = 1_000_000;
 export const sessionNotFound = (id: string) => notFound('session_not_found', `Session ${JSON.stringify(id)} does not exist.`);
 
 export class SessionService {
+  /** What to call when a session with turns in flight is deleted (see `watchDeletion`). */
+  private readonly watchers = new Map<string, Set<() => void>>();
+
   constructor(private readonly d: SessionServiceDeps) {}
+
+  /**
+   * Calls `onDeleted` if the session is deleted before the returned release is called: a turn in
+   * flight must stop, and must not record itself into a session that no longer exists (which would
+   * leave a hidden row holding the id).
+   */
+  watchDeletion(id: string, onDeleted: () => void): () => void {
+    let set = this.watchers.get(id);
+    if (!set) this.watchers.set(id, (set = new Set()));
+    const watching = set;
+    watching.add(onDeleted);
+    return () => {
+      watching.delete(onDeleted);
+      if (!watching.size && this.watchers.get(id) === watching) this.watchers.delete(id);
+    };
+  }
 
   /** Whether the upstream has Hermes' session API (native session stream, create, rename). */
   get upstreamApi(): boolean {
@@ -175,6 +194,7 @@ export class SessionService {
     const row = this.d.transcripts.row(id);
     this.d.transcripts.delete(id);
     if (!found && row?.origin !== 'sidecar') throw sessionNotFound(id);
+    for (const onDeleted of [...(this.watchers.get(id) ?? [])]) onDeleted();
   }
 
   async messages(id: string, q: ListMessagesQuery): Promise<{ items: Message[]; total: number; session_id: string }> {
