@@ -66,6 +66,10 @@ describe('API key authentication', () => {
   test('an unknown route without a key is 401 (routes are not revealed), with a key 404', async () => {
     expect((await t.fetch('/api/secret-thing')).status).toBe(401);
     expect((await t.fetch('/api/secret-thing', { headers: { authorization: 'Bearer key-one' } })).status).toBe(404);
+    // Nor which methods a path takes: the 405 with Allow is for callers with a key.
+    const put = await t.fetch('/api/config', { method: 'PUT' });
+    expect([put.status, put.headers.get('allow')]).toEqual([401, null]);
+    expect((await t.fetch('/api/config', { method: 'PUT', headers: { authorization: 'Bearer key-one' } })).status).toBe(405);
   });
 
   test("the client's key is never forwarded upstream; the sidecar's is", async () => {
