@@ -29,7 +29,7 @@ export class OutboundError extends Error {
  * refused there as if the configured key were wrong, so such a redirect is reported as what it is.
  * Without credentials a redirect is simply followed.
  */
-async function refuseKeylessRedirect(res: Response, url: string, init: RequestInit, target: string): Promise<void> {
+async function refuseRedirectDroppingKey(res: Response, url: string, init: RequestInit, target: string): Promise<void> {
   if (!res.redirected || !new Headers(init.headers).has('authorization')) return;
   const to = new URL(res.url).origin;
   if (to === new URL(url).origin) return;
@@ -71,7 +71,7 @@ export async function fetchWithTimeout(url: string, init: TimedInit): Promise<Re
   try {
     // The caller's signal stays attached after the headers arrive: it must still cancel the body.
     const res = await fetch(url, { ...rest, signal: ac.signal });
-    await refuseKeylessRedirect(res, url, rest, target);
+    await refuseRedirectDroppingKey(res, url, rest, target);
     return res;
   } catch (err) {
     signal?.removeEventListener('abort', onAbort);
@@ -100,7 +100,7 @@ export async function fetchJson(url: string, init: JsonInit): Promise<JsonResult
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const res = await fetch(url, { ...rest, signal: ac.signal });
-    await refuseKeylessRedirect(res, url, rest, target);
+    await refuseRedirectDroppingKey(res, url, rest, target);
     const text = await readBodyText(res, maxBytes, target);
     let json: unknown;
     try {

@@ -14,7 +14,7 @@
 import { fstatSync } from 'node:fs';
 import type { FileSink } from 'bun';
 
-export const MAX_QUEUED_CHARS = 1024 * 1024;
+const MAX_QUEUED_CHARS = 1024 * 1024;
 const EXIT_FLUSH_MS = 2000;
 
 /** The part of Bun's FileSink a channel uses. */
