@@ -12,7 +12,9 @@ import { configTreeOf, HERMES_YAML_OPTIONS, parseHermesYaml } from '../src/herme
 import { PathConflict, setIn, setInTree } from '../src/modules/config/yaml-edit';
 
 const KEYS = ['model', 'default', 'a', 'b', 'on', 'x y', 'k-1', '0'];
-const TRICKY = ['', 'on', 'y', 'yes', '.', '1.5', '0x1F', '1:30', '2024-01-01', 'a: b', '#x', ' lead', 'trail ', 'two\nlines', 'ü ñ', '- x', '[x]', '{x}', '*x', '&x', '!x', '%x', '@x', '`x', '|', '>', '"q"', "'s'", '~', 'null', 'a #b', '---', '...'];
+const TRICKY = ['', 'on', 'y', 'yes', '.', '1.5', '0x1F', '1:30', '2024-01-01', 'a: b', '#x', ' lead', 'trail ', 'two\nlines', 'ü ñ', '- x', '[x]', '{x}', '*x', '&x', '!x', '%x', '@x', '`x', '|', '>', '"q"', "'s'", '~', 'null', 'a #b', '---', '...',
+  // Unicode spaces and line breaks: the yaml package trims them from a plain scalar, PyYAML breaks lines at NEL/LS/PS.
+  '\u00a0', 'x\u00a0', '\ufeff', '\u3000', 'k\u202f', '\u200a', '\u2028', 'a\u2029b', '\u0085', 'x\u0085'];
 
 const scalar = fc.oneof(fc.constantFrom(...TRICKY), fc.string({ maxLength: 12 }), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null));
 const { tree: jsonValue } = fc.letrec((tie) => ({
@@ -170,6 +172,19 @@ tail: 1 # end
     expect(setIn(src, ['new', 'list'], ['a', 'b'])).toBe(src.replace('tail: 1 # end\n', 'tail: 1 # end\nnew:\n  list:\n  - a\n  - b\n'));
     const fourSpaces = 'a:\n    b: 1\nl:\n    - x\n';
     expect(setIn(fourSpaces, ['c'], { d: [1] })).toBe(`${fourSpaces}c:\n    d:\n        - 1\n`);
+  });
+
+  test('Unicode spaces and line breaks are written double-quoted, NEL/LS/PS escaped, as keys and values', () => {
+    for (const v of ['\u00a0', 'x\u00a0', '\ufeff', '\u3000', '\u2028', 'a\u2029b', '\u0085']) {
+      for (const path of [['tail'], ['model', 'provider'], ['flow', 'a'], ['new'], [`k${v}`]]) {
+        const out = setIn(src, path, v);
+        const tree = configTreeOf(parseHermesYaml(out)) as Record<string, Record<string, unknown>>;
+        const got = path.length === 1 ? tree[path[0] as string] : tree[path[0] as string]?.[path[1] as string];
+        expect({ v, path, got }).toEqual({ v, path, got: v });
+        // PyYAML folds a raw NEL, LS or PS even inside double quotes: they must be escaped.
+        expect(/[\u0085\u2028\u2029]/.test(out)).toBe(false);
+      }
+    }
   });
 
   test('quote style of a replaced string is kept', () => {
