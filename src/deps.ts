@@ -56,7 +56,9 @@ export interface OpenOptions {
 export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<AppDeps> {
   const log = opts.log ?? createLogger(config.log);
   const db = openDatabase(config.dataDir);
-  const upstream = new HermesClient(config.hermes.url, config.hermes.apiKey, { timeoutMs: config.upstream.timeoutMs });
+  const upstream = new HermesClient(config.hermes.url, config.hermes.apiKey, {
+    timeoutMs: config.upstream.timeoutMs, maxStreams: config.upstream.streams, httpRequests: config.upstream.httpRequests,
+  });
   const probe = new UpstreamProbe(upstream, { intervalMs: config.upstream.probeIntervalMs, timeoutMs: config.upstream.probeTimeoutMs }, log);
   const gaze = new AaronGazeVerifier(config.aaron.url, config.aaron.timeoutMs);
   let wallet: Wallet;

@@ -77,7 +77,7 @@ async function main(): Promise<number> {
       `  memory backend ${config.memory.backend}, tasks backend ${config.tasks.backend}\n` +
       `  data dir ${config.dataDir}\n` +
       // Read by Bun only at process start; without it fetch holds at most 256 upstream requests at once.
-      (process.env.BUN_CONFIG_MAX_HTTP_REQUESTS ? '' : '  note: BUN_CONFIG_MAX_HTTP_REQUESTS is not set: at most 256 upstream streams at once\n'),
+      (process.env.BUN_CONFIG_MAX_HTTP_REQUESTS ? '' : `  note: BUN_CONFIG_MAX_HTTP_REQUESTS is not set: at most ${config.upstream.streams} upstream streams at once\n`),
   );
   void deps.probe.probeNow().then((s) => {
     // The executable starts with the JIT reluctant (scripts/build.ts), so code that runs once while

@@ -142,6 +142,40 @@ for (const p of PATHS) {
       expect((await t.json('POST', '/api/sessions', { id })).status).toBe(201);
     });
 
+    test('all upstream stream slots taken: 503 upstream_busy at once (JSON, nothing created); slots come back when streams end', async () => {
+      // 19 requests at once for Bun → 3 streams (16 are kept for short calls such as the probe).
+      const small = await appOn(fake, { ...ENV, BUN_CONFIG_MAX_HTTP_REQUESTS: '19' });
+      try {
+        fake.behavior.tokenDelayMs = 100;
+        const open = await Promise.all([1, 2, 3].map(async () => {
+          const r = sseReader(await stream(small, nextId()));
+          expect((await r.next())?.event).toBe('session');
+          return r;
+        }));
+        const busyId = nextId();
+        const refused = [
+          await stream(small, busyId),
+          await small.fetch('/api/chat/completions/stream', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }] }) }),
+        ];
+        expect(refused.map((r) => [r.status, r.headers.get('retry-after'), r.headers.get('content-type')?.startsWith('application/json')])).toEqual([[503, '5', true], [503, '5', true]]);
+        const [chat, openai] = await Promise.all(refused.map((r) => r.json() as Promise<Record<string, any>>));
+        expect(chat?.code).toBe('upstream_busy');
+        expect(chat?.detail).toContain('BUN_CONFIG_MAX_HTTP_REQUESTS=19');
+        expect(openai?.error?.code).toBe('upstream_busy');
+        expect((await small.json('GET', `/api/sessions/${busyId}`)).status).toBe(404);
+        // Short calls still go out: the probe and the rest of the server are unaffected.
+        expect((await small.deps.probe.probeNow()).connected).toBe(true);
+        // A stream that finishes and one whose client hangs up both give their slot back.
+        for (let e = await open[0]?.next(); e; e = await open[0]?.next());
+        await open[1]?.cancel();
+        const again = await Promise.all([1, 2].map(async () => sseEvents(await stream(small, nextId(), 'fine'))));
+        expect(again.map((events) => events.at(-1)?.event)).toEqual(['done', 'done']);
+        await open[2]?.cancel();
+      } finally {
+        small.close();
+      }
+    });
+
     test('non-streaming: deleting the session while the reply is written answers 410 session_deleted', async () => {
       fake.behavior.tokenDelayMs = 40;
       const id = nextId();

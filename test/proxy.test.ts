@@ -223,3 +223,39 @@ describe('POST /api/chat/completions/stream', () => {
     expect((await fetch(`${base}/health`)).status).toBe(200);
   });
 });
+
+describe('upstream stream slots on the proxies', () => {
+  test('/v1/* event streams hold a slot until they end or the client hangs up; answers that are not streams give it back at once', async () => {
+    // 18 requests at once for Bun → 2 streams.
+    const small = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: fake.apiKey ?? '', BUN_CONFIG_MAX_HTTP_REQUESTS: '18' } });
+    small.app.listen({ port: 0, hostname: '127.0.0.1', idleTimeout: 0 });
+    const url = `http://127.0.0.1:${small.app.server!.port}`;
+    try {
+      for (let i = 0; i < 5; i++) expect((await fetch(`${url}/v1/models`)).status).toBe(200);
+      fake.behavior.tokenDelayMs = 100;
+      fake.behavior.reply = () => 'a b c d e f g h';
+      const streamNow = async (signal?: AbortSignal) => {
+        const res = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('x', { stream: true }), signal });
+        expect(res.status).toBe(200);
+        const reader = res.body!.getReader();
+        await reader.read();
+        return reader;
+      };
+      const ac = new AbortController();
+      const [, finishing] = [await streamNow(ac.signal), await streamNow()];
+      const busy = await fetch(`${url}/v1/models`);
+      expect(busy.status).toBe(503);
+      expect((await jsonOf(busy)).error.code).toBe('upstream_busy');
+      ac.abort();
+      expect(await waitFor(() => fake.aborted.includes('/v1/chat/completions'))).toBe(true);
+      expect((await fetch(`${url}/v1/models`)).status).toBe(200);
+      while (!(await finishing.read()).done);
+      const last = await streamNow();
+      while (!(await last.read()).done);
+      expect((await fetch(`${url}/v1/models`)).status).toBe(200);
+    } finally {
+      await small.app.stop(true);
+      small.close();
+    }
+  });
+});

@@ -20,7 +20,24 @@ export interface SolanaToken { symbol: string; mint: string; network: 'mainnet' 
 export interface EvmRpc { chain: string; url: string }
 export interface EvmToken { chain: string; symbol: string; contract: `0x${string}`; decimals: number | null }
 
-export function buildConfig(raw: RawConfig, hermesEnv: Record<string, string>, home: string) {
+/** Bun's own default for BUN_CONFIG_MAX_HTTP_REQUESTS: requests its fetch sends at once; more wait in a queue. */
+const BUN_HTTP_REQUESTS_DEFAULT = 256;
+/** Slots left to short upstream calls (the probe, the session API) when streams fill the rest. */
+const SHORT_CALL_SLOTS = 16;
+
+/**
+ * How many upstream streams may be open at once. Bun reads BUN_CONFIG_MAX_HTTP_REQUESTS from the
+ * process environment when it starts (not from ./.env: the executable does not load it) and queues
+ * fetches beyond it; a stream waiting in that queue would only fail after UPSTREAM_TIMEOUT_S, as if
+ * the upstream were down, and the probe's calls would wait behind it too.
+ */
+export function upstreamStreamLimit(envValue: string | undefined): { httpRequests: number; streams: number } {
+  const n = envValue !== undefined && /^\d{1,5}$/.test(envValue.trim()) ? Number(envValue.trim()) : 0;
+  const httpRequests = n >= 1 && n <= 65535 ? n : BUN_HTTP_REQUESTS_DEFAULT;
+  return { httpRequests, streams: Math.max(1, httpRequests - SHORT_CALL_SLOTS) };
+}
+
+export function buildConfig(raw: RawConfig, hermesEnv: Record<string, string>, home: string, httpRequestsEnv?: string) {
   const hermesHome = resolve(expandHome(raw.HERMES_HOME ?? '~/.hermes', home));
   const hermesUrl = raw.HERMES_AGENT_URL;
   const hermesKey = raw.HERMES_API_KEY ?? nonEmpty(hermesEnv.API_SERVER_KEY);
@@ -90,6 +107,7 @@ export function buildConfig(raw: RawConfig, hermesEnv: Record<string, string>, h
       probeTimeoutMs: raw.PROBE_TIMEOUT_S * 1000,
       timeoutMs: raw.UPSTREAM_TIMEOUT_S * 1000,
       idleTimeoutMs: raw.UPSTREAM_IDLE_TIMEOUT_S * 1000,
+      ...upstreamStreamLimit(httpRequestsEnv),
     },
     chat: { heartbeatMs: raw.SSE_HEARTBEAT_S * 1000, defaultFormat: raw.CHAT_STREAM_FORMAT },
     log: { level: raw.LOG_LEVEL, format: raw.LOG_FORMAT ?? (stdoutIsTerminal() ? 'pretty' : 'json') },
@@ -125,7 +143,7 @@ export function loadConfig(opts: LoadOptions = {}): CliRequest {
   }
   const raw = parseVars(merged);
   const hermesHome = resolve(expandHome(raw.HERMES_HOME ?? '~/.hermes', home));
-  return { kind: 'run', config: buildConfig(raw, readDotenv(join(hermesHome, '.env')), home) };
+  return { kind: 'run', config: buildConfig(raw, readDotenv(join(hermesHome, '.env')), home, env.BUN_CONFIG_MAX_HTTP_REQUESTS) };
 }
 
 /** Validates raw string values; the first failure becomes one line naming the variable. */

@@ -3,6 +3,7 @@
  * (never a client's), puts a deadline on every call, and tells its listeners when the upstream could
  * not be reached so the probe can look again at once.
  */
+import { ApiError } from '../lib/errors';
 import { fetchJson, fetchWithTimeout, OutboundError, type JsonResult } from '../lib/http';
 
 export interface UpstreamCallInit extends Omit<RequestInit, 'signal'> {
@@ -18,14 +19,44 @@ export type ReachabilityListener = (reachable: boolean) => void;
 /** The session API's answers can carry a long session's whole transcript (tool outputs included). */
 const MAX_JSON_ANSWER_BYTES = 64 * 1024 * 1024;
 
+export interface HermesClientOptions {
+  /** Deadline of the response headers unless a call says otherwise. */
+  timeoutMs: number;
+  /** Upstream streams open at once (`openStream`); see `upstreamStreamLimit` in the config. */
+  maxStreams?: number;
+  /** Bun's limit of simultaneous requests the stream limit was derived from, for the refusal's message. */
+  httpRequests?: number;
+}
+
 export class HermesClient {
   private listeners: ReachabilityListener[] = [];
+  private streams = 0;
 
   constructor(
     readonly baseUrl: string,
     private readonly apiKey: string | null,
-    private readonly defaults: { timeoutMs: number },
+    private readonly defaults: HermesClientOptions,
   ) {}
+
+  /**
+   * Takes one of the slots for a long-lived upstream stream (a chat turn, a proxied event stream);
+   * the returned function gives it back, once. When every slot is taken the request is refused at
+   * once with 503 `upstream_busy`, instead of waiting in fetch's queue until UPSTREAM_TIMEOUT_S and
+   * failing as if the upstream were down.
+   */
+  openStream(): () => void {
+    const max = this.defaults.maxStreams ?? Number.POSITIVE_INFINITY;
+    if (this.streams >= max) {
+      throw new ApiError(503, 'upstream_busy', `The sidecar has ${max} upstream streams open, as many as it holds at once `
+        + `(BUN_CONFIG_MAX_HTTP_REQUESTS=${this.defaults.httpRequests ?? 'default'} when it started); try again shortly, or start it with a higher BUN_CONFIG_MAX_HTTP_REQUESTS.`, { headers: { 'retry-after': '5' } });
+    }
+    this.streams++;
+    let open = true;
+    return () => {
+      if (open) this.streams--;
+      open = false;
+    };
+  }
 
   /** Used by the /v1 proxy, which builds its own filtered header set. */
   get upstreamKey(): string | null {

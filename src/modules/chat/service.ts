@@ -43,7 +43,7 @@ export interface ChatTurn extends TurnRequest {
   abort: () => void;
   /** True once the session was deleted while the turn ran: it stops and records nothing. */
   deleted: () => boolean;
-  /** Ends the watch for the session's deletion; called when the turn's events end. */
+  /** Gives back the upstream stream slot and ends the watch for the session's deletion; called when the turn's events end. */
   release: () => void;
 }
 
@@ -53,27 +53,41 @@ export class ChatService {
   constructor(private readonly d: ChatServiceDeps) {}
 
   /**
-   * Resolves the session (404 when it exists nowhere) or, for `new`, creates it (409 when the id is
-   * taken). These refusals are answered as JSON before any stream starts.
+   * Takes an upstream stream slot (503 when all are taken), then resolves the session (404 when it
+   * exists nowhere) or, for `new`, creates it (409 when the id is taken). These refusals are answered
+   * as JSON before any stream starts, and nothing is created by a refused turn.
    */
   async open(target: { id: string } | { create: NewChatBody }, body: ChatBody, signal: AbortSignal): Promise<ChatTurn> {
+    const slot = this.d.client.openStream();
     let session: Pick<Session, 'id' | 'model'>;
     let created = false;
-    if ('id' in target) {
-      const found = await this.d.sessions.forChat(target.id);
-      if (!found) throw sessionNotFound(target.id);
-      session = found;
-    } else {
-      const { session_id, title, model } = target.create;
-      session = await this.d.sessions.create({ id: session_id, title, model }, { upstream: false });
-      created = true;
+    try {
+      if ('id' in target) {
+        const found = await this.d.sessions.forChat(target.id);
+        if (!found) throw sessionNotFound(target.id);
+        session = found;
+      } else {
+        const { session_id, title, model } = target.create;
+        session = await this.d.sessions.create({ id: session_id, title, model }, { upstream: false });
+        created = true;
+      }
+    } catch (err) {
+      slot();
+      throw err;
     }
     const ac = linkedAbort(signal);
     let deleted = false;
-    const release = this.d.sessions.watchDeletion(session.id, () => {
+    const unwatch = this.d.sessions.watchDeletion(session.id, () => {
       deleted = true;
       ac.abort();
     });
+    const release = () => {
+      unwatch();
+      slot();
+    };
+    // An aborted turn's upstream request is being cancelled: its slot is free even if nobody ever
+    // reads the rest of its events (a client gone before the response was sent).
+    ac.signal.addEventListener('abort', release, { once: true });
     return {
       sessionId: session.id,
       created,

@@ -39,6 +39,9 @@ export async function proxyV1(request: Request, d: ProxyDeps): Promise<Response>
   // Request bodies are read (bounded) before forwarding so an oversized one gets a clean 413
   // and the upstream sees a Content-Length; responses are never buffered.
   const body = hasBody ? await readLimited(request, d.maxBodyBytes) : undefined;
+  // Held while the upstream answers, and for as long as an event stream stays open.
+  const slot = d.client.openStream();
+  request.signal.addEventListener('abort', slot, { once: true });
   let upstream: Response;
   try {
     upstream = await d.client.fetch(pathAndQuery, {
@@ -50,31 +53,35 @@ export async function proxyV1(request: Request, d: ProxyDeps): Promise<Response>
       redirect: 'manual',
     });
   } catch (err) {
+    slot();
     throw outboundToApiError(err);
   }
   const headers = clientResponseHeaders(upstream.headers);
+  const eventStream = !!upstream.body && (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream');
+  if (!eventStream) slot();
   if (!upstream.body) return new Response(null, { status: upstream.status, headers });
   // A bounded answer is handed to Bun's native pipe untouched; an event stream gets the idle guard.
-  if (!(upstream.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
-    return new Response(upstream.body, { status: upstream.status, headers });
-  }
+  if (!eventStream) return new Response(upstream.body, { status: upstream.status, headers });
   const onFailure = (err: unknown) => d.log.warn('proxied upstream stream failed', { path: pathAndQuery.split('?')[0], reason: err instanceof Error ? err.message : String(err) });
-  return new Response(idleGuarded(upstream.body, d.idleTimeoutMs, onFailure), { status: upstream.status, headers });
+  return new Response(idleGuarded(upstream.body, d.idleTimeoutMs, onFailure, slot), { status: upstream.status, headers });
 }
 
 /**
  * Re-exposes an upstream event stream pull by pull, failing it when the upstream goes silent for
  * idleMs. Cancelling the reader closes the upstream connection, so the upstream sees the abort.
  */
-function idleGuarded(body: ReadableStream<Uint8Array>, idleMs: number, onFailure: (err: unknown) => void): ReadableStream<Uint8Array> {
+function idleGuarded(body: ReadableStream<Uint8Array>, idleMs: number, onFailure: (err: unknown) => void, onEnd: () => void): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         const { done, value } = await readWithin(reader, idleMs);
-        if (done) controller.close();
-        else controller.enqueue(value);
+        if (done) {
+          onEnd();
+          controller.close();
+        } else controller.enqueue(value);
       } catch (err) {
+        onEnd();
         void reader.cancel().catch(() => {});
         onFailure(err);
         // Erroring the body resets the client's connection, so a truncated answer is never mistaken
@@ -83,6 +90,7 @@ function idleGuarded(body: ReadableStream<Uint8Array>, idleMs: number, onFailure
       }
     },
     cancel(reason) {
+      onEnd();
       void reader.cancel(reason).catch(() => {});
     },
   }, { highWaterMark: 0 });
@@ -95,25 +103,31 @@ export async function streamChatCompletions(request: Request, body: ChatCompleti
     const v = request.headers.get(h);
     if (v) headers.set(h, v);
   }
+  const slot = d.client.openStream();
   const ac = linkedAbort(request.signal);
+  ac.signal.addEventListener('abort', slot, { once: true });
   let upstream: Response;
   try {
     upstream = await d.client.fetch('/v1/chat/completions', { method: 'POST', headers, body: JSON.stringify(payload), signal: ac.signal });
   } catch (err) {
+    slot();
     throw outboundToApiError(err);
   }
-  if (!upstream.ok || !upstream.body) throw await upstreamHttpError(upstream);
+  if (!upstream.ok || !upstream.body) {
+    slot();
+    throw await upstreamHttpError(upstream);
+  }
   const passBack: Record<string, string> = {};
   for (const h of SESSION_HEADERS) {
     const v = upstream.headers.get(h);
     if (v) passBack[h] = v;
   }
-  const frames = forwardFrames(upstream.body, d.idleTimeoutMs);
+  const frames = forwardFrames(upstream.body, d.idleTimeoutMs, slot);
   const shutdownFrame = () => failFrames(new ApiError(503, 'server_shutting_down', 'The sidecar is shutting down.')).toArray().join('');
   return sseResponse(eventStream({ frames, heartbeatMs: d.heartbeatMs, cancel: () => ac.abort(), shutdown: d.shutdown, shutdownFrame }), passBack);
 }
 
-async function* forwardFrames(body: ReadableStream<Uint8Array>, idleMs: number): AsyncGenerator<string> {
+async function* forwardFrames(body: ReadableStream<Uint8Array>, idleMs: number, onEnd: () => void): AsyncGenerator<string> {
   try {
     for await (const frame of parseSse(readWithIdleTimeout(body, idleMs))) {
       // Data is forwarded as the upstream wrote it; a multi-line data field is folded so each frame stays one line.
@@ -124,6 +138,8 @@ async function* forwardFrames(body: ReadableStream<Uint8Array>, idleMs: number):
     yield* failFrames(streamCutShort());
   } catch (err) {
     yield* failFrames(midStreamError(err, idleMs));
+  } finally {
+    onEnd();
   }
 }
 
