@@ -168,6 +168,27 @@ describe('eventStream', () => {
     expect(steps).toEqual(['waiting', 'upstream aborted', 'finally']);
   });
 
+  test('a finished stream is not kept alive by the long-lived shutdown signal', async () => {
+    const shutdown = new AbortController();
+    const refs: WeakRef<object>[] = [];
+    // Each stream's producer carries a payload only the stream itself references.
+    async function run(): Promise<void> {
+      const payload = { data: new Uint8Array(64 * 1024) };
+      refs.push(new WeakRef(payload));
+      async function* frames(): AsyncGenerator<string> {
+        for (let i = 0; i < 5; i++) yield sseEvent('content', { n: i, size: payload.data.length });
+      }
+      await new Response(eventStream({ frames: frames(), heartbeatMs: 1000, cancel: () => {}, shutdown: shutdown.signal, shutdownFrame: () => '' })).text();
+    }
+    for (let i = 0; i < 40; i++) await run();
+    await Bun.sleep(10);
+    Bun.gc(true);
+    const alive = refs.filter((r) => r.deref() !== undefined).length;
+    // A conservative collector may keep the odd one; a leak keeps all of them.
+    expect(alive).toBeLessThan(5);
+    expect(shutdown.signal.aborted).toBe(false);
+  });
+
   test('shutdown sends the shutdown frame, closes and cancels the producer', async () => {
     const ac = new AbortController();
     let cancelled = 0;

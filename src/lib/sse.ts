@@ -178,55 +178,71 @@ const encoder = new TextEncoder();
 /**
  * A pull-based SSE body: a frame is produced only when the client reads, a `: ping` comment is sent
  * when the producer has been silent for heartbeatMs, and a client disconnect calls `cancel` at once.
+ *
+ * Nothing of a stream may stay reachable from the server-wide shutdown signal once the stream is over:
+ * a promise raced on every pull and settled only at shutdown kept one reaction per pull, and through it
+ * the whole turn (its generator, buffers and upstream response), ~17 KB per chat turn for the life of
+ * the process. So each pull waits on a promise of its own, which the shutdown listener settles while
+ * that pull is waiting, and the listener is removed when the stream ends.
  */
 export function eventStream(opts: EventStreamOptions): ReadableStream<Uint8Array> {
   let pending: Promise<IteratorResult<string>> | null = null;
-  let cancelled = false;
+  let finished = false;
+  // Settles the wait of the pull in progress, if any.
+  let interrupt: ((why: 'shutdown') => void) | null = null;
+  const onShutdown = () => interrupt?.('shutdown');
+  opts.shutdown?.addEventListener('abort', onShutdown, { once: true });
+  const finish = () => {
+    finished = true;
+    interrupt = null;
+    opts.shutdown?.removeEventListener('abort', onShutdown);
+  };
   // The producer is told to stop, then asked to end, so its `finally` blocks run (an async generator
   // queues the return behind the step it is in).
   const stop = () => {
+    finish();
     opts.cancel();
     opts.frames.return?.().catch(() => {});
   };
-  const stopping = opts.shutdown
-    ? new Promise<'shutdown'>((resolve) => {
-        if (opts.shutdown?.aborted) resolve('shutdown');
-        else opts.shutdown?.addEventListener('abort', () => resolve('shutdown'), { once: true });
-      })
-    : null;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
+      if (finished) return;
       pending ??= opts.frames.next();
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const beat = new Promise<'beat'>((resolve) => {
-        timer = setTimeout(() => resolve('beat'), opts.heartbeatMs);
+      const wait = new Promise<'beat' | 'shutdown'>((resolve) => {
+        interrupt = resolve;
+        if (opts.shutdown?.aborted) resolve('shutdown');
+        else timer = setTimeout(() => resolve('beat'), opts.heartbeatMs);
       });
       try {
-        const result = await Promise.race(stopping ? [pending, beat, stopping] : [pending, beat]);
-        if (cancelled) return;
+        const result = await Promise.race([pending, wait]);
+        if (finished) return;
         if (result === 'beat') {
           controller.enqueue(encoder.encode(SSE_PING));
           return;
         }
         if (result === 'shutdown') {
-          cancelled = true;
           if (opts.shutdownFrame) controller.enqueue(encoder.encode(opts.shutdownFrame()));
           controller.close();
           stop();
           return;
         }
         pending = null;
-        if (result.done) controller.close();
-        else controller.enqueue(encoder.encode(result.value));
+        if (result.done) {
+          finish();
+          controller.close();
+        } else controller.enqueue(encoder.encode(result.value));
       } catch (err) {
-        if (!cancelled) controller.error(err);
+        if (finished) return;
+        finish();
+        controller.error(err);
       } finally {
         clearTimeout(timer);
+        interrupt = null;
       }
     },
     cancel() {
-      cancelled = true;
-      stop();
+      if (!finished) stop();
     },
   }, { highWaterMark: 0 });
 }
