@@ -18,6 +18,7 @@ import { MemoryService } from '../src/modules/memory/service';
 import { ReopeningBackend, RETRY_MS } from '../src/modules/memory/reopening';
 import { silentLogger } from '../src/lib/log';
 import { bundle, bytesToPhases, encodeFact, TWO_PI } from '../src/modules/memory/hrr';
+import { MAX_CACHED_BANKS } from '../src/modules/memory/holographic-banks';
 
 type Memory = { id: string; content: string; category: string; tags: string[]; importance: number; metadata: Record<string, unknown>; created_at: string; score?: number };
 
@@ -218,6 +219,25 @@ describe('a file the agent wrote', () => {
     agent.close();
     await t.json('POST', '/api/memory', { content: 'One more Falcon note', category: 'project' });
     expect((await t.json<{ bank_rebuilds: number }>('GET', '/api/memory/stats')).body.bank_rebuilds).toBe(2);
+  });
+
+  test('sums of at most MAX_CACHED_BANKS categories are kept; a category dropped from the cache is rebuilt once and stays exact', async () => {
+    const { t, path } = await agentFile();
+    const rebuilds = async () => (await t.json<{ bank_rebuilds: number }>('GET', '/api/memory/stats')).body.bank_rebuilds;
+    const categories = Array.from({ length: MAX_CACHED_BANKS + 20 }, (_, i) => `c${i}`);
+    for (const c of categories) expect((await t.json('POST', '/api/memory', { content: `First note of ${c}`, category: c })).status).toBe(201);
+    const before = await rebuilds();
+    // The most recent one is still cached; the first one was dropped and is rebuilt from its facts.
+    await t.json('POST', '/api/memory', { content: 'Second note of the last', category: categories.at(-1) });
+    expect(await rebuilds()).toBe(before);
+    await t.json('POST', '/api/memory', { content: 'Second note of the first', category: 'c0' });
+    expect(await rebuilds()).toBe(before + 1);
+    const db = new Database(path, { readonly: true });
+    const vectors = db.query<{ hrr_vector: Uint8Array }, []>("SELECT hrr_vector FROM facts WHERE category = 'c0' ORDER BY fact_id").all().map((r) => bytesToPhases(r.hrr_vector));
+    const bank = db.query<{ vector: Uint8Array; fact_count: number }, []>("SELECT vector, fact_count FROM memory_banks WHERE bank_name = 'cat:c0'").get();
+    expect(bank?.fact_count).toBe(2);
+    expect(maxAngularError(bytesToPhases(bank?.vector as Uint8Array), bundle(vectors))).toBeLessThan(1e-9);
+    db.close();
   });
 
   test('deleting removes the fact, its links and its text from the index; the agent no longer finds it', async () => {

@@ -24,12 +24,19 @@ const signatureOf = (factCount: number, vector: Uint8Array): string => `${factCo
 
 export const bankName = (category: string): string => `cat:${category}`;
 
+/**
+ * Sums kept, most recently written first out last: each is 16 KiB at dim 1024, and categories are
+ * the clients' to choose (one per conversation, say), so an unbounded cache grew ~19 MB per 1,000
+ * categories. A category written again after being dropped is rebuilt from its facts once.
+ */
+export const MAX_CACHED_BANKS = 256;
+
 export class BankCache {
   private banks = new Map<string, CachedBank>();
   /** Full rebuilds done (a statistic; tests and stats read it). */
   rebuilds = 0;
 
-  constructor(private readonly dim: number = HRR_DIM) {}
+  constructor(private readonly dim: number = HRR_DIM, private readonly maxCached: number = MAX_CACHED_BANKS) {}
 
   /** Adds (sign 1) or removes (sign -1) one fact vector to its category's bank and writes the bank. */
   apply(sqlite: Database, category: string, vector: Phases, sign: 1 | -1): void {
@@ -80,6 +87,9 @@ export class BankCache {
            fact_count = excluded.fact_count, updated_at = excluded.updated_at`,
       )
       .run(name, blob, this.dim, sum.count);
+    // Re-inserted so the Map's order is least recently written first.
+    this.banks.delete(name);
     this.banks.set(name, { sum, signature: signatureOf(sum.count, blob) });
+    if (this.banks.size > this.maxCached) this.banks.delete(this.banks.keys().next().value as string);
   }
 }
