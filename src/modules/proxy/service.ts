@@ -57,11 +57,11 @@ export async function proxyV1(request: Request, d: ProxyDeps): Promise<Response>
     throw outboundToApiError(err);
   }
   const headers = clientResponseHeaders(upstream.headers);
-  const eventStream = !!upstream.body && (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream');
-  if (!eventStream) slot();
+  const isEventStream = !!upstream.body && (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream');
+  if (!isEventStream) slot();
   if (!upstream.body) return new Response(null, { status: upstream.status, headers });
   // A bounded answer is handed to Bun's native pipe untouched; an event stream gets the idle guard.
-  if (!eventStream) return new Response(upstream.body, { status: upstream.status, headers });
+  if (!isEventStream) return new Response(upstream.body, { status: upstream.status, headers });
   const onFailure = (err: unknown) => d.log.warn('proxied upstream stream failed', { path: pathAndQuery.split('?')[0], reason: err instanceof Error ? err.message : String(err) });
   return new Response(idleGuarded(upstream.body, d.idleTimeoutMs, onFailure, slot), { status: upstream.status, headers });
 }
