@@ -160,7 +160,7 @@ for (const p of PATHS) {
         expect(refused.map((r) => [r.status, r.headers.get('retry-after'), r.headers.get('content-type')?.startsWith('application/json')])).toEqual([[503, '5', true], [503, '5', true]]);
         const [chat, openai] = await Promise.all(refused.map((r) => r.json() as Promise<Record<string, any>>));
         expect(chat?.code).toBe('upstream_busy');
-        expect(chat?.detail).toContain('BUN_CONFIG_MAX_HTTP_REQUESTS=19');
+        expect(chat?.detail).toBe("The sidecar has 3 upstream streams open, as many as it holds at once: Bun's fetch sends at most 19 requests at once, and BUN_CONFIG_MAX_HTTP_REQUESTS set when it starts raises that. Try again shortly.");
         expect(openai?.error?.code).toBe('upstream_busy');
         expect((await small.json('GET', `/api/sessions/${busyId}`)).status).toBe(404);
         // Short calls still go out: the probe and the rest of the server are unaffected.

@@ -47,8 +47,8 @@ export class HermesClient {
   openStream(): () => void {
     const max = this.defaults.maxStreams ?? Number.POSITIVE_INFINITY;
     if (this.streams >= max) {
-      throw new ApiError(503, 'upstream_busy', `The sidecar has ${max} upstream streams open, as many as it holds at once `
-        + `(BUN_CONFIG_MAX_HTTP_REQUESTS=${this.defaults.httpRequests ?? 'default'} when it started); try again shortly, or start it with a higher BUN_CONFIG_MAX_HTTP_REQUESTS.`, { headers: { 'retry-after': '5' } });
+      throw new ApiError(503, 'upstream_busy', `The sidecar has ${max} upstream streams open, as many as it holds at once: Bun's fetch `
+        + `sends at most ${this.defaults.httpRequests ?? 256} requests at once, and BUN_CONFIG_MAX_HTTP_REQUESTS set when it starts raises that. Try again shortly.`, { headers: { 'retry-after': '5' } });
     }
     this.streams++;
     let open = true;
