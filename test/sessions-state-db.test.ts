@@ -191,6 +191,29 @@ describe('state.db v19 specifics', () => {
   });
 });
 
+describe('a state.db locked by the agent', () => {
+  test('is answered 503 state_db_busy, never as a list without the agent\'s sessions', async () => {
+    const t = await makeTestApp();
+    const fx = createStateDb(t.home, 'v19');
+    seed(fx);
+    // Rollback-journal mode, which Hermes falls back to where WAL does not work: a writer's
+    // exclusive lock keeps readers out for as long as it is held.
+    fx.db.run('PRAGMA journal_mode = DELETE');
+    expect((await t.json('GET', '/api/sessions')).body).toMatchObject({ total: 4 });
+    const script = `const { Database } = require('bun:sqlite'); const db = new Database(${JSON.stringify(fx.path)});
+      db.run('BEGIN EXCLUSIVE'); console.log('locked'); await Bun.sleep(2500); db.run('COMMIT'); db.close();`;
+    const agent = Bun.spawn(['bun', '-e', script], { stdout: 'pipe' });
+    const reader = (agent.stdout as ReadableStream<Uint8Array>).getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toContain('locked');
+    const locked = await t.json<{ code: string }>('GET', '/api/sessions');
+    expect([locked.status, locked.body.code]).toEqual([503, 'state_db_busy']);
+    expect(await agent.exited).toBe(0);
+    expect((await t.json('GET', '/api/sessions')).body).toMatchObject({ total: 4 });
+    fx.close();
+    t.close();
+  });
+});
+
 describe('without a readable state.db', () => {
   test('a file that is not SQLite is ignored, never a 500', async () => {
     const t = await makeTestApp();

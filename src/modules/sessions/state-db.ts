@@ -88,6 +88,10 @@ export class StateDb {
       this.lastProblem = null;
       return r;
     } catch (err) {
+      // Locked by the agent, or caught mid-checkpoint: the file is the agent's session store all the
+      // same. Answering as if it did not exist would list the sessions without the agent's ones, or
+      // send a delete elsewhere, so the request is refused (503) and the connection kept.
+      if (isTransient(err)) throw unavailable(err);
       const problem = err instanceof Error ? err.message : String(err);
       if (problem !== this.lastProblem) this.log.warn('state.db is not readable', { path: this.path, error: problem });
       this.lastProblem = problem;
@@ -237,6 +241,8 @@ function activeFilter(r: Reader, alias?: string): string {
 function lastMessageAt(r: Reader): string {
   return r.messages.has('timestamp') ? '(SELECT MAX(m2.timestamp) FROM messages m2 WHERE m2.session_id = s.id)' : 'NULL';
 }
+
+const isTransient = (err: unknown) => isSqliteBusy(err) || /^SQLITE_IOERR/.test(String((err as { code?: unknown } | null)?.code ?? ''));
 
 function unavailable(err: unknown, verb: 'read' | 'written' = 'read'): ApiError {
   const msg = err instanceof Error ? err.message : String(err);
