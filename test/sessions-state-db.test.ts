@@ -205,8 +205,8 @@ describe('a state.db locked by the agent', () => {
     const agent = Bun.spawn(['bun', '-e', script], { stdout: 'pipe' });
     const reader = (agent.stdout as ReadableStream<Uint8Array>).getReader();
     expect(new TextDecoder().decode((await reader.read()).value)).toContain('locked');
-    const locked = await t.json<{ code: string }>('GET', '/api/sessions');
-    expect([locked.status, locked.body.code]).toEqual([503, 'state_db_busy']);
+    const locked = await t.fetch('/api/sessions');
+    expect([locked.status, locked.headers.get('retry-after'), ((await locked.json()) as { code: string }).code]).toEqual([503, '1', 'state_db_busy']);
     expect(await agent.exited).toBe(0);
     expect((await t.json('GET', '/api/sessions')).body).toMatchObject({ total: 4 });
     fx.close();

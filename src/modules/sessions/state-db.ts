@@ -248,5 +248,6 @@ function unavailable(err: unknown, verb: 'read' | 'written' = 'read'): ApiError 
   const msg = err instanceof Error ? err.message : String(err);
   const busy = isSqliteBusy(err);
   return new ApiError(503, busy ? 'state_db_busy' : 'state_db_unavailable',
-    busy ? `The agent's state.db is locked by another writer and could not be ${verb}; try again.` : `The agent's state.db could not be ${verb}: ${msg}.`);
+    busy ? `The agent's state.db is locked by another writer and could not be ${verb}; try again.` : `The agent's state.db could not be ${verb}: ${msg}.`,
+    { headers: { 'retry-after': '1' } });
 }
