@@ -43,6 +43,14 @@ describe('gaze verification through AARON', () => {
     expect([e.status, e.code]).toEqual([403, 'gaze_stale']);
   });
 
+  test('a verified_at in the future is not believed (a microsecond stamp read as milliseconds would never go stale); a little clock skew is', async () => {
+    aaron.sessions.set('micro', { status: 'verified', verified_at: Date.now() * 1000 });
+    const e = await refusal(gaze.requireVerified('micro'));
+    expect([e.status, e.code, e.detail]).toEqual([503, 'gaze_unavailable', 'The gaze verification service sent a verified_at in the future.']);
+    aaron.sessions.set('ahead', { status: 'verified', verified_at: new Date(Date.now() + 30_000).toISOString() });
+    await gaze.requireVerified('ahead');
+  });
+
   test('pending, unknown and missing sessions are refused with 403', async () => {
     aaron.sessions.set('p', { status: 'pending' });
     expect((await refusal(gaze.requireVerified('p'))).code).toBe('gaze_not_verified');

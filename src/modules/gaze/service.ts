@@ -8,6 +8,12 @@ import { fetchJson, OutboundError } from '../../lib/http';
 import { AaronSession } from './model';
 
 export const GAZE_MAX_AGE_MS = 300_000;
+/**
+ * How far ahead of this clock a verified_at may be (the two machines' clocks differ a little). Beyond
+ * it the timestamp is not believed: a verified_at in another unit (microseconds read as milliseconds
+ * lands in the year 50,000) or from a broken clock would otherwise keep a session fresh forever.
+ */
+export const GAZE_CLOCK_SKEW_MS = 60_000;
 
 export interface GazeVerifier {
   /** Resolves when the gaze session is verified and fresh; otherwise throws ApiError 403/503. */
@@ -42,6 +48,7 @@ export class AaronGazeVerifier implements GazeVerifier {
     if (s.verified_at !== undefined && s.verified_at !== null) {
       const at = toMillis(s.verified_at);
       if (at === null) throw new ApiError(503, 'gaze_unavailable', 'The gaze verification service sent an unreadable verified_at.');
+      if (at - this.now() > GAZE_CLOCK_SKEW_MS) throw new ApiError(503, 'gaze_unavailable', 'The gaze verification service sent a verified_at in the future.');
       if (this.now() - at >= GAZE_MAX_AGE_MS) {
         throw new ApiError(403, 'gaze_stale', `Gaze session ${gazeSessionId} was verified more than 300 s ago; verify again.`);
       }
