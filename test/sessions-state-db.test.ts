@@ -167,8 +167,14 @@ for (const layout of ['v6', 'v19'] as StateDbLayout[]) {
       expect(res.body.items.map((m) => m.reasoning)).toEqual([null, 'pondering']);
     });
 
-    test('sessions the agent writes after start-up appear at once', async () => {
+    test('sessions and messages the agent writes after start-up show at once (the kept order is re-read after any commit)', async () => {
+      expect(ids((await t.json('GET', '/api/sessions?limit=1')).body as never)).toEqual(['s_new']);
       fx.addSession({ id: 's_later', started_at: T0 + 1000 }, [{ role: 'user', content: 'hi', timestamp: T0 + 1001 }]);
+      expect(ids((await t.json('GET', '/api/sessions?limit=1')).body as never)).toEqual(['s_later']);
+      // A new message in the oldest session makes it the most recent.
+      fx.addMessage('s_old', { role: 'user', content: 'back again', timestamp: T0 + 2000 });
+      expect(ids((await t.json('GET', '/api/sessions?limit=2')).body as never)).toEqual(['s_old', 's_later']);
+      expect((await t.json('DELETE', '/api/sessions/s_old')).status).toBe(200);
       expect(ids((await t.json('GET', '/api/sessions?limit=1')).body as never)).toEqual(['s_later']);
     });
   });

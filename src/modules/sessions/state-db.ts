@@ -46,6 +46,7 @@ const int = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v)
 export class StateDb {
   private reader: Reader | null = null;
   private lastProblem: string | null = null;
+  private keysMemo: { reader: Reader; version: number; keys: readonly SessionKey[] } | null = null;
 
   constructor(readonly path: string, private readonly log: Logger) {}
 
@@ -111,21 +112,33 @@ export class StateDb {
     }
   }
 
-  /** Every session's id, platform source and activity, for merging and paging. */
-  keys(): SessionKey[] {
-    return this.read((r) => {
-      const source = r.sessions.has('source') ? 's.source' : 'NULL';
-      const started = r.sessions.has('started_at') ? 's.started_at' : 'NULL';
-      const rows = r.db.query(
-        `SELECT s.id AS id, ${source} AS source, ${started} AS started_at, ${lastMessageAt(r)} AS last_msg FROM sessions s`,
-      ).all() as Row[];
-      return rows.map((row) => ({
-        id: String(row.id),
-        source: str(row.source),
-        startedAt: num(row.started_at),
-        lastActive: num(row.last_msg) ?? num(row.started_at),
-      }));
+  /**
+   * Every session's id, platform source and activity, for merging and paging. Computing them reads
+   * every session and the newest message of each (13 ms per list at 10,000 sessions), so they are
+   * kept until SQLite's `data_version` says another connection (the agent, our deletes) committed.
+   */
+  keys(): readonly SessionKey[] {
+    return this.read<readonly SessionKey[]>((r) => {
+      const version = (r.db.query('PRAGMA data_version').get() as { data_version: number }).data_version;
+      if (this.keysMemo?.reader === r && this.keysMemo.version === version) return this.keysMemo.keys;
+      const keys = this.readKeys(r);
+      this.keysMemo = { reader: r, version, keys };
+      return keys;
     }, []);
+  }
+
+  private readKeys(r: Reader): SessionKey[] {
+    const source = r.sessions.has('source') ? 's.source' : 'NULL';
+    const started = r.sessions.has('started_at') ? 's.started_at' : 'NULL';
+    const rows = r.db.query(
+      `SELECT s.id AS id, ${source} AS source, ${started} AS started_at, ${lastMessageAt(r)} AS last_msg FROM sessions s`,
+    ).all() as Row[];
+    return rows.map((row) => ({
+      id: String(row.id),
+      source: str(row.source),
+      startedAt: num(row.started_at),
+      lastActive: num(row.last_msg) ?? num(row.started_at),
+    }));
   }
 
   /** Full rows of the given sessions (those that exist). */
