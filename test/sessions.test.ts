@@ -75,6 +75,21 @@ describe('sidecar sessions (no state.db, no upstream)', () => {
     expect((await t.json('GET', '/api/sessions')).body).toMatchObject({ total: 1, items: [{ id: 'keep', title: 'Kept' }] });
   });
 
+  test('the list follows every write at once (its keys are kept only while the database is unchanged)', async () => {
+    for (const id of ['k1', 'k2', 'k3']) {
+      expect((await t.json('POST', '/api/sessions', { id })).status).toBe(201);
+      await Bun.sleep(2); // distinct start times, so the order is by activity and not by id
+    }
+    const list = async () => ids((await t.json('GET', '/api/sessions')).body);
+    expect(await list()).toEqual(['k3', 'k2', 'k1']);
+    expect(await list()).toEqual(['k3', 'k2', 'k1']);
+    // A turn makes k1 the most recent; the store writes it without any other route being called.
+    t.deps.sessions.recordTurn('k1', { user: 'hi', userAt: Date.now(), assistant: 'hello', reasoning: null, usage: null, upstream: 'chat-completions', keepMessages: true });
+    expect(await list()).toEqual(['k1', 'k3', 'k2']);
+    expect((await t.json('DELETE', '/api/sessions/k3')).status).toBe(200);
+    expect(await list()).toEqual(['k1', 'k2']);
+  });
+
   test('an empty body creates a session with a new id', async () => {
     const res = await t.fetch('/api/sessions', { method: 'POST' });
     expect(res.status).toBe(201);

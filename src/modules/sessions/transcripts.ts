@@ -3,6 +3,7 @@
  * the turns of sessions chatted through the chat-completions fallback, and, for sessions the upstream
  * owns, the usage streamed through the sidecar and a title set here.
  */
+import type { Statement } from 'bun:sqlite';
 import { and, asc, count, eq, inArray, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
 import { chatMessages, chatSessions } from '../../db/schema';
@@ -71,9 +72,15 @@ function prepare(h: DbHandle) {
 
 export class TranscriptStore {
   private readonly q: ReturnType<typeof prepare>;
+  private readonly keysQuery: Statement;
+  private readonly writeStamp: Statement;
+  private keysMemo: { stamp: string; keys: readonly SessionKey[] } | null = null;
 
   constructor(private readonly h: DbHandle) {
     this.q = prepare(h);
+    this.keysQuery = h.sqlite.prepare(`SELECT id, last_active AS lastActive, started_at AS startedAt, '${SIDECAR_SOURCE}' AS source FROM chat_sessions WHERE origin = 'sidecar'`);
+    // Moves with every row this connection changes (total_changes) and every commit of another one (data_version).
+    this.writeStamp = h.sqlite.prepare("SELECT total_changes() AS changes, (SELECT data_version FROM pragma_data_version) AS version");
   }
 
   row(sessionId: string): TranscriptRow | undefined {
@@ -86,13 +93,15 @@ export class TranscriptStore {
   }
 
   /** Keys of the sessions that are the sidecar's own (bookkeeping rows are not sessions by themselves). */
-  keys(): SessionKey[] {
-    return this.h.db
-      .select({ id: chatSessions.id, lastActive: chatSessions.lastActive, startedAt: chatSessions.startedAt })
-      .from(chatSessions)
-      .where(eq(chatSessions.origin, 'sidecar'))
-      .all()
-      .map((r) => ({ ...r, source: SIDECAR_SOURCE }));
+  /**
+   * The sidecar's own sessions for the merged list. Reading them is 3.5 ms at 10,000 sessions (7 through
+   * drizzle), on every list, so they are kept until the database has been written.
+   */
+  keys(): readonly SessionKey[] {
+    const w = this.writeStamp.get() as { changes: number; version: number };
+    const stamp = `${w.changes}:${w.version}`;
+    if (this.keysMemo?.stamp !== stamp) this.keysMemo = { stamp, keys: this.keysQuery.all() as SessionKey[] };
+    return this.keysMemo.keys;
   }
 
   /** A sidecar session as the merged view shows it. */
