@@ -216,6 +216,10 @@ models:
     expect(future.body.totals.total_calls).toBe(0);
     const since = await app.json<Json>('GET', '/api/wallet/tempo/usage?since=2000-01-01');
     expect([since.body.total, since.body.since]).toEqual([60, '2000-01-01T00:00:00.000Z']);
+    // With `since` the ledger itself is summed; without it the running totals answer: they agree.
+    expect(since.body.totals).toEqual(all.body.totals);
+    const aSince = await app.json<Json>('GET', '/api/wallet/tempo/usage?caller_id=a&since=2000-01-01');
+    expect(aSince.body.totals).toEqual(a.body.totals);
   });
 
   test('bad usage queries are 422', async () => {

@@ -52,4 +52,8 @@ export const MIGRATIONS: Migration[] = [
       "CREATE TRIGGER `memories_fts_ad` AFTER DELETE ON `memories` BEGIN\n  INSERT INTO memories_fts(memories_fts, rowid, content, tags) VALUES ('delete', old.seq, old.content, old.tags);\nEND;",
       "CREATE TRIGGER `memories_fts_au` AFTER UPDATE ON `memories` BEGIN\n  INSERT INTO memories_fts(memories_fts, rowid, content, tags) VALUES ('delete', old.seq, old.content, old.tags);\n  INSERT INTO memories_fts(rowid, content, tags) VALUES (new.seq, new.content, new.tags);\nEND;"
     ] },
+  { tag: "0006_tempo_totals", when: 1796537442232, hash: "e48659e1445548fd1fd3ab7e3ee02fc57d9df0635bbbdd2b4c2fe6b467b05b2b", statements: [
+      "CREATE TABLE `tempo_totals` (\n\t`caller_id` text PRIMARY KEY NOT NULL,\n\t`calls` integer NOT NULL,\n\t`tokens` integer NOT NULL,\n\t`cost_micro` integer NOT NULL,\n\t`margin_micro` integer NOT NULL,\n\t`billed_micro` integer NOT NULL\n);",
+      "-- Custom: the totals of the calls recorded before this table existed.\nINSERT INTO `tempo_totals` (`caller_id`, `calls`, `tokens`, `cost_micro`, `margin_micro`, `billed_micro`)\nSELECT `caller_id`, COUNT(*), SUM(`input_tokens` + `output_tokens`), SUM(`input_cost_micro` + `output_cost_micro`), SUM(`margin_micro`), SUM(`total_micro`)\nFROM `tempo_calls` GROUP BY `caller_id`;"
+    ] },
 ];

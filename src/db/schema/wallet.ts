@@ -27,6 +27,21 @@ export const tempoCalls = sqliteTable('tempo_calls', {
 ]);
 
 /**
+ * Running totals of the ledger per caller, written in the same transaction as each ledger row, so the
+ * budget check of every metered call and the usage totals read one row instead of summing the
+ * caller's whole history (49 ms per call at 100,000 calls). Backfilled from tempo_calls by the
+ * migration that created it.
+ */
+export const tempoTotals = sqliteTable('tempo_totals', {
+  callerId: text('caller_id').primaryKey(),
+  calls: integer('calls').notNull(),
+  tokens: integer('tokens').notNull(),
+  costMicro: integer('cost_micro').notNull(),
+  marginMicro: integer('margin_micro').notNull(),
+  billedMicro: integer('billed_micro').notNull(),
+});
+
+/**
  * Escrow entries. `status` is what was last written (`locked`, `released`, `refunded`); `expired` is
  * never stored: a `locked` row whose `expires_at_ms` has passed reads as expired.
  */

@@ -49,6 +49,8 @@ interface Totals {
 
 export class TempoBilling {
   private readonly totalsStmt;
+  private readonly keptTotalsStmt;
+  private readonly addTotalsStmt;
   private readonly spentStmt;
 
   constructor(
@@ -64,7 +66,18 @@ export class TempoBilling {
               COALESCE(SUM(margin_micro), 0) AS margin, COALESCE(SUM(total_micro), 0) AS billed
          FROM tempo_calls WHERE (?1 IS NULL OR caller_id = ?1) AND (?2 IS NULL OR created_at >= ?2)`,
     ).safeIntegers(true);
-    this.spentStmt = handle.sqlite.query<{ spent: bigint }, [string]>('SELECT COALESCE(SUM(total_micro), 0) AS spent FROM tempo_calls WHERE caller_id = ?1').safeIntegers(true);
+    // Without `since`, the running totals answer (one row per caller) instead of summing the ledger.
+    this.keptTotalsStmt = handle.sqlite.query<Totals, [string | null]>(
+      `SELECT COALESCE(SUM(calls), 0) AS n, COALESCE(SUM(tokens), 0) AS tokens, COALESCE(SUM(cost_micro), 0) AS cost,
+              COALESCE(SUM(margin_micro), 0) AS margin, COALESCE(SUM(billed_micro), 0) AS billed
+         FROM tempo_totals WHERE (?1 IS NULL OR caller_id = ?1)`,
+    ).safeIntegers(true);
+    this.addTotalsStmt = handle.sqlite.query(
+      `INSERT INTO tempo_totals (caller_id, calls, tokens, cost_micro, margin_micro, billed_micro) VALUES (?1, 1, ?2, ?3, ?4, ?5)
+       ON CONFLICT(caller_id) DO UPDATE SET calls = calls + 1, tokens = tokens + ?2, cost_micro = cost_micro + ?3,
+         margin_micro = margin_micro + ?4, billed_micro = billed_micro + ?5`,
+    );
+    this.spentStmt = handle.sqlite.query<{ spent: bigint }, [string]>('SELECT COALESCE(SUM(billed_micro), 0) AS spent FROM tempo_totals WHERE caller_id = ?1').safeIntegers(true);
   }
 
   async call(body: TempoCallBody, signal: AbortSignal): Promise<CallRecord & { result: { role: string; content: string | null; tool_calls: unknown[] | null; finish_reason: string | null } }> {
@@ -99,7 +112,11 @@ export class TempoBilling {
       latencyMs,
       createdAt: isoNow(),
     };
-    this.handle.db.insert(tempoCalls).values(row).run();
+    // The ledger row and its caller's totals land together or not at all.
+    this.handle.sqlite.transaction(() => {
+      this.handle.db.insert(tempoCalls).values(row).run();
+      this.addTotalsStmt.run(row.callerId, row.inputTokens + row.outputTokens, row.inputCostMicro + row.outputCostMicro, row.marginMicro, row.totalMicro);
+    }).immediate();
     return {
       ...recordOf(row),
       result: { role: choice.message.role, content: choice.message.content ?? null, tool_calls: choice.message.tool_calls ?? null, finish_reason: choice.finish_reason ?? null },
@@ -113,7 +130,7 @@ export class TempoBilling {
     if (since !== null) conds.push(gte(tempoCalls.createdAt, since));
     const rows = this.handle.db.select().from(tempoCalls).where(and(...conds))
       .orderBy(desc(tempoCalls.createdAt), desc(tempoCalls.id)).limit(f.limit).offset(f.offset).all();
-    const t = this.totalsStmt.get(f.caller_id ?? null, since) as Totals;
+    const t = (since === null ? this.keptTotalsStmt.get(f.caller_id ?? null) : this.totalsStmt.get(f.caller_id ?? null, since)) as Totals;
     return {
       calls: rows.map(recordOf),
       totals: { total_calls: Number(t.n), total_tokens: Number(t.tokens), total_cost_usd: usd(t.cost), total_margin_usd: usd(t.margin), total_billed_usd: usd(t.billed) },
