@@ -56,4 +56,8 @@ export const MIGRATIONS: Migration[] = [
       "CREATE TABLE `tempo_totals` (\n\t`caller_id` text PRIMARY KEY NOT NULL,\n\t`calls` integer NOT NULL,\n\t`tokens` integer NOT NULL,\n\t`cost_micro` integer NOT NULL,\n\t`margin_micro` integer NOT NULL,\n\t`billed_micro` integer NOT NULL\n);",
       "-- Custom: the totals of the calls recorded before this table existed.\nINSERT INTO `tempo_totals` (`caller_id`, `calls`, `tokens`, `cost_micro`, `margin_micro`, `billed_micro`)\nSELECT `caller_id`, COUNT(*), SUM(`input_tokens` + `output_tokens`), SUM(`input_cost_micro` + `output_cost_micro`), SUM(`margin_micro`), SUM(`total_micro`)\nFROM `tempo_calls` GROUP BY `caller_id`;"
     ] },
+  { tag: "0007_escrow_list_indexes", when: 1796537689313, hash: "fd2584b3560a768d540080ee74e1cfe24126c5579cfaaa54ccbe26d79c25814c", statements: [
+      "CREATE INDEX `escrows_created` ON `escrows` (`created_at`,`id`);",
+      "CREATE INDEX `escrows_status_created` ON `escrows` (`status`,`created_at`,`id`);"
+    ] },
 ];

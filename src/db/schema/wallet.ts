@@ -68,6 +68,10 @@ export const escrows = sqliteTable('escrows', {
   expiryCounted: integer('expiry_counted', { mode: 'boolean' }).notNull().default(false),
 }, (t) => [
   index('escrows_task').on(t.taskId),
+  // The list's order (newest first), whole or by stored status: a page is read from the index instead of
+  // sorting every entry (64 ms per list at 100,000 escrows).
+  index('escrows_created').on(t.createdAt, t.id),
+  index('escrows_status_created').on(t.status, t.createdAt, t.id),
   // Finds the locked entries that expired since the totals were last brought up to date.
   index('escrows_expiry_sweep').on(t.status, t.expiryCounted, t.expiresAtMs),
   check('escrows_amount_positive', sql`${t.amount} GLOB '[1-9]*' AND ${t.amount} NOT GLOB '*[^0-9]*'`),

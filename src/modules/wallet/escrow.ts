@@ -81,7 +81,7 @@ export class EscrowLedger {
   list(q: { status?: EscrowStatus; task_id?: string; limit: number; offset: number }) {
     const now = this.now();
     const conds: SQL[] = [];
-    if (q.status) conds.push(sql`${effectiveStatus(now)} = ${q.status}`);
+    if (q.status) conds.push(statusIs(q.status, now));
     if (q.task_id) conds.push(eq(escrows.taskId, q.task_id));
     const where = and(...conds);
     const { db } = this.handle;
@@ -240,8 +240,11 @@ export class EscrowLedger {
   }
 }
 
-function effectiveStatus(now: number): SQL {
-  return sql`(CASE WHEN ${escrows.status} = 'locked' AND ${escrows.expiresAtMs} <= ${now} THEN 'expired' ELSE ${escrows.status} END)`;
+/** Entries whose status reads as `status` at `now` (`expired` is a `locked` entry past its expiry), in terms an index can serve. */
+function statusIs(status: EscrowStatus, now: number): SQL {
+  if (status === 'locked') return sql`${escrows.status} = 'locked' AND ${escrows.expiresAtMs} > ${now}`;
+  if (status === 'expired') return sql`${escrows.status} = 'locked' AND ${escrows.expiresAtMs} <= ${now}`;
+  return eq(escrows.status, status);
 }
 
 /** A positive amount with at most `decimals` places, as base units (decimal digits), at most a uint256. */
