@@ -17,6 +17,7 @@ const BENCHES: { name: string; args: string[] }[] = [
   { name: 'chat', args: quick ? ['--samples', '50', '--streams', '200'] : [] },
   { name: 'memory', args: ['--sizes', quick ? '1000' : '1000,10000,100000'] },
   { name: 'tasks', args: [] },
+  { name: 'ledgers', args: quick ? ['--sessions', '1000', '--escrows', '10000', '--calls', '10000'] : [] },
   { name: 'skills', args: [] },
   { name: 'wallet', args: quick ? ['--requests', '2000', '--escrows', '1000'] : [] },
   { name: 'spacetime', args: [] },

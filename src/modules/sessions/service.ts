@@ -48,6 +48,8 @@ const ALL_MESSAGES = 1_000_000;
 export const sessionNotFound = (id: string) => notFound('session_not_found', `Session ${JSON.stringify(id)} does not exist.`);
 
 export class SessionService {
+  /** The last merged, sorted list and the keys it was made from (`list`). */
+  private listMemo: { stateKeys: readonly SessionKey[] | null; ownKeys: readonly SessionKey[]; source: string | undefined; all: Entry[] } | null = null;
   /** What to call when a session with turns in flight is deleted (see `watchDeletion`). */
   private readonly watchers = new Map<string, Set<() => void>>();
 
@@ -82,17 +84,26 @@ export class SessionService {
 
   async list(q: ListSessionsQuery): Promise<{ items: Session[]; total: number; limit: number; offset: number }> {
     const src = this.sources();
-    const merged = new Map<string, Entry>();
-    if (src.stateDb) for (const key of this.d.stateDb.keys()) merged.set(key.id, { key, from: 'state-db' });
-    if (src.upstream) {
-      for (const s of await this.d.upstream.listAll()) {
-        if (!merged.has(s.id)) merged.set(s.id, { key: { id: s.id, source: s.source, lastActive: s.last_active, startedAt: s.started_at }, from: 'upstream', session: s });
+    const stateKeys = src.stateDb ? this.d.stateDb.keys() : null;
+    const ownKeys = this.d.transcripts.keys();
+    // Both stores hand back the same keys until their database changes: the merged order is then the same too.
+    const memo = this.listMemo;
+    let all: Entry[];
+    if (!src.upstream && memo && memo.stateKeys === stateKeys && memo.ownKeys === ownKeys && memo.source === q.source) all = memo.all;
+    else {
+      const merged = new Map<string, Entry>();
+      if (stateKeys) for (const key of stateKeys) merged.set(key.id, { key, from: 'state-db' });
+      if (src.upstream) {
+        for (const s of await this.d.upstream.listAll()) {
+          if (!merged.has(s.id)) merged.set(s.id, { key: { id: s.id, source: s.source, lastActive: s.last_active, startedAt: s.started_at }, from: 'upstream', session: s });
+        }
       }
+      for (const key of ownKeys) if (!merged.has(key.id)) merged.set(key.id, { key, from: 'sidecar' });
+      all = [...merged.values()];
+      if (q.source !== undefined) all = all.filter((e) => e.key.source === q.source);
+      all.sort((a, b) => byActivity(a.key, b.key));
+      this.listMemo = src.upstream ? null : { stateKeys, ownKeys, source: q.source, all };
     }
-    for (const key of this.d.transcripts.keys()) if (!merged.has(key.id)) merged.set(key.id, { key, from: 'sidecar' });
-    let all = [...merged.values()];
-    if (q.source !== undefined) all = all.filter((e) => e.key.source === q.source);
-    all.sort((a, b) => byActivity(a.key, b.key));
     const page = all.slice(q.offset, q.offset + q.limit);
     return { items: this.materialize(page), total: all.length, limit: q.limit, offset: q.offset };
   }
