@@ -79,7 +79,14 @@ export async function runBinaryBench(runs = 5): Promise<BinaryResult> {
   const restarts: number[] = [];
   const fromDisk: number[] = [];
   let evicted = true;
-  const port = () => 18000 + Math.floor(Math.random() * 20000);
+  // A port the system just handed out and that nothing holds (a random one could be taken, and /health
+  // would then be answered by whatever holds it).
+  const port = () => {
+    const s = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } });
+    const p = s.port;
+    s.stop(true);
+    return p;
+  };
   const dir = mkdtempSync(join(tmpdir(), 'optx-bench-bin-'));
   try {
     for (let i = 0; i < runs; i++) {
