@@ -28,7 +28,8 @@ export const notFound = (code: string, detail: string) => new ApiError(404, code
 export const conflict = (code: string, detail: string, body?: Record<string, unknown>) => new ApiError(409, code, detail, { body });
 export const unprocessable = (detail: string, errors?: FieldError[]) => new ApiError(422, 'validation_error', detail, { errors });
 
-const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
+/** The content type of every JSON body the sidecar writes itself (errors, pre-serialised answers). */
+export const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
 
 /** Paths whose clients speak OpenAI and expect its error envelope. */
 export function usesOpenAIEnvelope(pathname: string): boolean {

@@ -1,9 +1,8 @@
 /** Routes of the skills index (SPEC §8). */
 import { Elysia } from 'elysia';
+import { JSON_HEADERS } from '../../lib/errors';
 import { ErrorBody, SkillDetail, SkillParams, SkillsList, SkillsQuery } from './model';
 import type { SkillsIndex } from './service';
-
-const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
 
 export function skillsPlugin(index: SkillsIndex) {
   return new Elysia({ name: 'skills' })
