@@ -51,6 +51,8 @@ export interface AppDeps {
 export interface OpenOptions {
   log?: Logger;
   shutdown?: AbortSignal;
+  /** Makes up the ids of sessions created without one (tests make them collide on purpose). */
+  newSessionId?: () => string;
 }
 
 export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<AppDeps> {
@@ -78,6 +80,7 @@ export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<
     upstream: new UpstreamSessions(upstream),
     transcripts: new TranscriptStore(db),
     probe,
+    newId: opts.newSessionId,
   });
   const chat = new ChatService({
     sessions,

@@ -199,3 +199,56 @@ describe('state.db and the sidecar together', () => {
     await fake.stop();
   });
 });
+
+describe('made-up session ids that are already taken', () => {
+  /** An id maker that hands out `ids` in order, then repeats the last one. */
+  const idsInTurn = (...ids: string[]) => {
+    let i = 0;
+    return () => ids[Math.min(i++, ids.length - 1)] as string;
+  };
+
+  test('a body without an id never gets a 409: a taken id is replaced by another', async () => {
+    const t = await makeTestApp({ open: { newSessionId: idsInTurn('20261206_070142_16bfeb', '20261206_070142_16bfeb', '20261206_070142_aaaaaa') } });
+    const first = await t.json<{ session: { id: string } }>('POST', '/api/sessions', {});
+    const second = await t.json<{ session: { id: string } }>('POST', '/api/sessions', { title: 'Second' });
+    expect([first.status, second.status]).toEqual([201, 201]);
+    expect(first.body.session.id).toBe('20261206_070142_16bfeb');
+    expect(second.body.session).toMatchObject({ id: '20261206_070142_aaaaaa', title: 'Second' });
+    expect((await t.json('GET', '/api/sessions/20261206_070142_16bfeb')).body).toMatchObject({ session: { title: null } });
+    t.close();
+  });
+
+  test('when every id tried is taken: 503, and nothing is created', async () => {
+    const t = await makeTestApp({ open: { newSessionId: idsInTurn('always-the-same') } });
+    expect((await t.json('POST', '/api/sessions', {})).status).toBe(201);
+    const refused = await t.json('POST', '/api/sessions', { title: 'Never' });
+    expect(refused).toMatchObject({ status: 503, body: { code: 'session_id_unavailable' } });
+    expect((await t.json('GET', '/api/sessions')).body).toMatchObject({ total: 1, items: [{ id: 'always-the-same', title: null }] });
+    t.close();
+  });
+
+  test('an id the agent already has, in state.db or behind its session API, is not used', async () => {
+    const fake = await startFakeHermes({ version: '0.17' });
+    fake.addSession({ id: 'agent-upstream' });
+    const t = await makeTestApp({
+      env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: KEY },
+      open: { newSessionId: idsInTurn('agent-upstream', 'mine-1') },
+    });
+    await t.deps.probe.probeNow();
+    // No state.db yet: the upstream is the agent's source, and it answers that the id exists.
+    const viaUpstream = await t.json<{ session: { id: string } }>('POST', '/api/sessions', {});
+    expect(viaUpstream).toMatchObject({ status: 201, body: { session: { id: 'mine-1' } } });
+    expect(fake.sessions.has('mine-1')).toBe(true);
+    t.close();
+
+    const t2 = await makeTestApp({ open: { newSessionId: idsInTurn('agent-cli', 'mine-2') } });
+    const fx = createStateDb(t2.home, 'v19');
+    fx.addSession({ id: 'agent-cli', started_at: 100 });
+    const viaStateDb = await t2.json<{ session: { id: string } }>('POST', '/api/sessions', {});
+    expect(viaStateDb).toMatchObject({ status: 201, body: { session: { id: 'mine-2', origin: 'sidecar' } } });
+    expect((await t2.json('GET', '/api/sessions/agent-cli')).body).toMatchObject({ session: { origin: 'state-db' } });
+    fx.close();
+    t2.close();
+    await fake.stop();
+  });
+});

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp, type App } from '../../src/app';
 import { loadConfig, type Config } from '../../src/config';
-import { closeDeps, openDeps, type AppDeps } from '../../src/deps';
+import { closeDeps, openDeps, type AppDeps, type OpenOptions } from '../../src/deps';
 import { silentLogger } from '../../src/lib/log';
 
 export interface TestApp {
@@ -26,6 +26,8 @@ export interface TestApp {
 
 export interface TestAppOptions {
   env?: Record<string, string | undefined>;
+  /** Passed to openDeps with the silent logger. */
+  open?: Omit<OpenOptions, 'log'>;
   patch?: (deps: AppDeps) => void;
 }
 
@@ -53,7 +55,7 @@ export async function makeTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
   };
   const req = loadConfig({ argv: [], env, cwd: dir, home: dir });
   if (req.kind !== 'run') throw new Error('unexpected CLI request');
-  const deps = await openDeps(req.config, { log: silentLogger });
+  const deps = await openDeps(req.config, { ...opts.open, log: silentLogger });
   opts.patch?.(deps);
   const app = createApp(deps);
   const fetchApp = (path: string, init?: RequestInit) => app.handle(new Request(`http://localhost${path}`, init));

@@ -20,6 +20,8 @@ export interface SessionServiceDeps {
   upstream: UpstreamSessions;
   transcripts: TranscriptStore;
   probe: UpstreamProbe;
+  /** Makes up the id of a session created without one (hermesStyleId unless a test says otherwise). */
+  newId?: () => string;
 }
 
 /** A session and the places it lives. */
@@ -44,6 +46,8 @@ interface Entry {
 
 /** Far more than any real conversation; history is read whole. */
 const ALL_MESSAGES = 1_000_000;
+/** Made-up session ids tried before giving up; each is taken with odds of about 1 in 16 million. */
+const GENERATED_ID_ATTEMPTS = 8;
 
 export const sessionNotFound = (id: string) => notFound('session_not_found', `Session ${JSON.stringify(id)} does not exist.`);
 
@@ -154,12 +158,32 @@ export class SessionService {
   /**
    * Creates a session of the sidecar's own (409 when the id exists anywhere). With `upstream`, it is
    * created on the agent's side too when the upstream has the session API; a failure there undoes it.
+   *
+   * Without an id in the body one is made up. It has 24 random bits per second, so thousands of
+   * sessions created in one second do collide (3 in 6,000 measured), with each other or with one of
+   * the agent's; the client chose no id, so a taken one is replaced, never answered as a conflict.
    */
   async create(body: CreateSessionBody, opts: { upstream: boolean }): Promise<Session> {
-    const exists = () => conflict('session_exists', `Session ${JSON.stringify(id)} already exists.`);
-    const id = body.id ?? hermesStyleId();
-    if (body.id !== undefined && (this.d.transcripts.row(id) || (await this.locate(id)))) throw exists();
-    if (!this.d.transcripts.create({ id, title: body.title, model: body.model })) throw exists();
+    if (body.id !== undefined) {
+      const id = body.id;
+      const exists = () => conflict('session_exists', `Session ${JSON.stringify(id)} already exists.`);
+      if (this.d.transcripts.row(id) || (await this.locate(id))) throw exists();
+      const made = await this.createAs(id, body, opts);
+      if (!made) throw exists();
+      return made;
+    }
+    for (let attempt = 0; attempt < GENERATED_ID_ATTEMPTS; attempt++) {
+      const id = (this.d.newId ?? hermesStyleId)();
+      if (this.d.stateDb.readable() && this.d.stateDb.session(id)) continue;
+      const made = await this.createAs(id, body, opts);
+      if (made) return made;
+    }
+    throw new ApiError(503, 'session_id_unavailable', 'No free session id was found; try again.');
+  }
+
+  /** Creates the session under `id`; null when the id turns out to be taken (here or upstream), with nothing left behind. */
+  private async createAs(id: string, body: CreateSessionBody, opts: { upstream: boolean }): Promise<Session | null> {
+    if (!this.d.transcripts.create({ id, title: body.title, model: body.model })) return null;
     if (opts.upstream && this.upstreamApi) {
       let outcome: UpstreamCreate;
       try {
@@ -170,7 +194,7 @@ export class SessionService {
       }
       if (outcome === 'exists') {
         this.d.transcripts.delete(id);
-        throw exists();
+        return null;
       }
     }
     const mine = this.d.transcripts.toSession(this.d.transcripts.row(id) as TranscriptRow);
