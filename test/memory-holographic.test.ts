@@ -250,6 +250,34 @@ describe('a file the agent wrote', () => {
     db.close();
   });
 
+  test('stats are counted again only after a write, ours or the agent\'s, and then show it', async () => {
+    const { t, path } = await agentFile();
+    t.close();
+    const own = openDatabase(':memory:');
+    const backend = new HolographicBackend(path, own);
+    const details = async () => {
+      const s = await backend.stats();
+      return { total: s.total_memories, categories: s.categories, vectors: s.details.facts_with_vectors, entities: s.details.entities };
+    };
+    expect(await details()).toEqual({ total: 3, categories: { people: 1, project: 1, user_pref: 1 }, vectors: 2, entities: 5 });
+    expect(backend.counts.reads).toBe(1);
+    await details();
+    await backend.list({ limit: 10, offset: 0 });
+    expect(backend.counts.reads).toBe(1);
+    await backend.add({ content: 'A new note about Falcon', category: 'project', tags: [], importance: 0.5, metadata: {} });
+    expect(await details()).toMatchObject({ total: 4, categories: { project: 2 }, vectors: 3 });
+    expect(backend.counts.reads).toBe(2);
+    const agent = openAsAgent(path);
+    agentAddFact(agent, { content: 'The agent remembers tea', category: 'user_pref', vector: null });
+    expect(await details()).toMatchObject({ total: 5, categories: { user_pref: 2 }, vectors: 3 });
+    agent.run('DELETE FROM facts WHERE fact_id = 1');
+    expect(await details()).toMatchObject({ total: 4, categories: { project: 1 }, vectors: 2 });
+    agent.close();
+    expect(backend.counts.reads).toBe(4);
+    backend.close();
+    own.close();
+  });
+
   test('the same content as an agent fact returns the agent’s fact', async () => {
     const { t } = await agentFile();
     const r = await t.json<{ duplicate: boolean; memory: Memory }>('POST', '/api/memory', { content: `  ${reference.facts[0]!.content}  ` });

@@ -8,12 +8,13 @@
  * has no Hermes column and lives in the sidecar's own database (memory_fact_meta).
  */
 import type { Database, SQLQueryBindings } from 'bun:sqlite';
-import { eq, inArray } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
 import { BUSY_WAIT_MS, BusyQueue } from '../../db/busy';
 import { memoryFactMeta } from '../../db/schema';
 import { isoNow } from '../../lib/time';
 import { BankCache } from './holographic-banks';
+import { FactCountsCache } from './holographic-counts';
 import { EntityIndex } from './holographic-entities';
 import { type FtsMode, openHermesMemoryFile } from './holographic-schema';
 import { bytesToPhases, encodeFact, encodeText, HRR_DIM, phasesToBytes, similarity, type Phases } from './hrr';
@@ -47,9 +48,16 @@ export class HolographicBackend implements MemoryBackend {
   private readonly ftsMode: FtsMode;
   private readonly entities = new EntityIndex();
   private readonly banks = new BankCache(HRR_DIM);
+  /** The counts of the stats answer, read again only after a write (holographic-counts.ts). */
+  readonly counts = new FactCountsCache();
 
   private readonly busyWaitMs: number;
   private readonly writes = new BusyQueue();
+  /**
+   * The metadata of a page of facts. Compiled once: drizzle builds and compiles the SQL of a query
+   * on every call otherwise, which was half of what a 10-memory list cost (~50 of 110 µs).
+   */
+  private readonly metaOf;
 
   /** `busyWaitMs`: how long a write waits for the agent's lock (without blocking the server) before answering 503. */
   constructor(readonly path: string, private readonly own: DbHandle, opts: { busyWaitMs?: number } = {}) {
@@ -57,6 +65,8 @@ export class HolographicBackend implements MemoryBackend {
     this.sqlite = file.sqlite;
     this.ftsMode = file.ftsMode;
     this.busyWaitMs = opts.busyWaitMs ?? BUSY_WAIT_MS;
+    this.metaOf = own.db.select().from(memoryFactMeta)
+      .where(sql`${memoryFactMeta.factId} IN (SELECT value FROM json_each(${sql.placeholder('ids')}))`).prepare();
   }
 
   async add(m: NewMemory): Promise<AddResult> {
@@ -145,17 +155,11 @@ export class HolographicBackend implements MemoryBackend {
   }
 
   async stats(): Promise<BackendStats> {
-    const categories: Record<string, number> = {};
-    let total = 0;
-    for (const r of this.sqlite.query<{ category: string | null; n: number }, []>('SELECT category, COUNT(*) AS n FROM facts GROUP BY category ORDER BY category').all()) {
-      categories[r.category ?? 'general'] = (categories[r.category ?? 'general'] ?? 0) + r.n;
-      total += r.n;
-    }
-    const count = (sql: string) => this.sqlite.query<{ n: number }, []>(sql).get()?.n ?? 0;
+    const c = this.counts.read(this.sqlite);
     return {
       status: 'ok',
-      total_memories: total,
-      categories,
+      total_memories: c.total,
+      categories: c.categories,
       details: {
         db_path: this.path,
         file_size_bytes: fileSize(this.path),
@@ -163,9 +167,9 @@ export class HolographicBackend implements MemoryBackend {
         journal_mode: this.sqlite.query<{ journal_mode: string }, []>('PRAGMA journal_mode').get()?.journal_mode ?? null,
         vector_dim: HRR_DIM,
         vector_format: 'float64 little-endian',
-        facts_with_vectors: count('SELECT COUNT(*) AS n FROM facts WHERE hrr_vector IS NOT NULL'),
-        entities: count('SELECT COUNT(*) AS n FROM entities'),
-        memory_banks: count('SELECT COUNT(*) AS n FROM memory_banks'),
+        facts_with_vectors: c.withVectors,
+        entities: c.entities,
+        memory_banks: c.banks,
         fts_sync: this.ftsMode,
         bank_rebuilds: this.banks.rebuilds,
       },
@@ -216,7 +220,7 @@ export class HolographicBackend implements MemoryBackend {
   private withMetadata(rows: FactRow[]): Memory[] {
     const meta = new Map<number, { contentSha256: string; metadata: string }>();
     if (rows.length > 0) {
-      for (const r of this.own.db.select().from(memoryFactMeta).where(inArray(memoryFactMeta.factId, rows.map((r) => r.fact_id))).all()) meta.set(r.factId, r);
+      for (const r of this.metaOf.all({ ids: JSON.stringify(rows.map((r) => r.fact_id)) })) meta.set(r.factId, r);
     }
     return rows.map((r) => {
       const m = meta.get(r.fact_id);
