@@ -93,6 +93,9 @@ interface Result {
   searchP95: number;
   searchP99: number;
   listP50: number;
+  /** GET stats right after a write (counted again) and with nothing changed since (kept counts). */
+  statsAfterWrite: number;
+  statsUnchanged: number;
 }
 
 async function run(name: string, open: (dir: string) => { backend: MemoryBackend; close(): void }): Promise<Result[]> {
@@ -122,10 +125,24 @@ async function run(name: string, open: (dir: string) => { backend: MemoryBackend
         await service.list({ limit: 100, offset: (q * 37) % Math.max(1, size - 100) });
         lists.push(performance.now() - t);
       }
-      const r = { backend: name, size, insertPerS, searchP50: percentile(times, 50), searchP95: percentile(times, 95), searchP99: percentile(times, 99), listP50: percentile(lists, 50) };
+      const afterWrite: number[] = [];
+      const unchanged: number[] = [];
+      for (let q = 0; q < 5; q++) {
+        await service.create(memory(count++));
+        let t = performance.now();
+        await service.stats();
+        afterWrite.push(performance.now() - t);
+        t = performance.now();
+        await service.stats();
+        unchanged.push(performance.now() - t);
+      }
+      const r = {
+        backend: name, size, insertPerS, searchP50: percentile(times, 50), searchP95: percentile(times, 95), searchP99: percentile(times, 99), listP50: percentile(lists, 50),
+        statsAfterWrite: percentile(afterWrite, 50), statsUnchanged: percentile(unchanged, 50),
+      };
       out.push(r);
       console.log(
-        `${name.padEnd(12)} ${size.toString().padStart(7)} memories  insert ${fmt(insertPerS, 0).padStart(6)}/s (from ${from})  search p50 ${fmt(r.searchP50)} ms  p95 ${fmt(r.searchP95)} ms  p99 ${fmt(r.searchP99)} ms  list p50 ${fmt(r.listP50)} ms`,
+        `${name.padEnd(12)} ${size.toString().padStart(7)} memories  insert ${fmt(insertPerS, 0).padStart(6)}/s (from ${from})  search p50 ${fmt(r.searchP50)} ms  p95 ${fmt(r.searchP95)} ms  p99 ${fmt(r.searchP99)} ms  list p50 ${fmt(r.listP50)} ms  stats ${fmt(r.statsAfterWrite)} ms after a write, ${fmt(r.statsUnchanged)} ms unchanged`,
       );
     }
   } finally {
@@ -157,5 +174,6 @@ for (const name of values.backends.split(',')) {
   const target = TARGETS[name] as { search: number; insert: number };
   console.log(`${name.padEnd(12)} at ${last.size}: search p50 ${fmt(last.searchP50)} ms (target < ${target.search}), insert ${fmt(last.insertPerS, 0)}/s (target ≥ ${target.insert})`);
   report({ area: 'memory', metric: `${name} insert/s at ${results.map((r) => r.size).join(' / ')}`, value: results.map((r) => fmt(r.insertPerS, 0)).join(' / '), target: `≥ ${target.insert}/s at the largest`, ok: last.insertPerS >= target.insert });
+  report({ area: 'memory', metric: `${name} stats at ${last.size}: after a write / nothing changed since`, value: `${fmt(last.statsAfterWrite)} / ${fmt(last.statsUnchanged)} ms` });
   report({ area: 'memory', metric: `${name} search p50 at ${results.map((r) => r.size).join(' / ')}`, value: `${results.map((r) => fmt(r.searchP50)).join(' / ')} ms`, target: `< ${target.search} ms at the largest`, ok: last.searchP50 < target.search });
 }
