@@ -99,3 +99,36 @@ test('a database written by the sidecar is read back by a fresh process', async 
   expect(out.list.items.map((m) => m.content)).toEqual(['Second durable fact', 'Durable fact about Kafka retention']);
   expect(out.search.items.map((m) => [m.content, m.metadata])).toEqual([['Durable fact about Kafka retention', { keep: true }]]);
 }, 30_000);
+
+test('pages and category counts are read again only after a write, ours or another process\'s, and then show it', async () => {
+  const own = openDatabase(join(tempDir(), 'data'));
+  const store = new SqliteBackend(own);
+  const page = async () => {
+    const p = await store.list({ limit: 10, offset: 0 });
+    return { contents: p.items.map((m) => m.content), total: p.total, categories: (await store.stats()).categories };
+  };
+  await store.add({ content: 'first', category: 'a', tags: [], importance: 0.5, metadata: {} });
+  expect(await page()).toEqual({ contents: ['first'], total: 1, categories: { a: 1 } });
+  const reads = [store.kept.pages.reads, store.kept.counts.reads];
+  expect(await page()).toEqual({ contents: ['first'], total: 1, categories: { a: 1 } });
+  expect([store.kept.pages.reads, store.kept.counts.reads]).toEqual(reads);
+  // A kept page is shared by every caller: nobody can change it for the others.
+  const shared = await store.list({ limit: 10, offset: 0 });
+  expect(() => {
+    (shared.items[0] as { content: string }).content = 'changed';
+  }).toThrow();
+
+  const second = await store.add({ content: 'second', category: 'b', tags: [], importance: 0.5, metadata: {} });
+  expect(await page()).toEqual({ contents: ['second', 'first'], total: 2, categories: { a: 1, b: 1 } });
+  await store.remove(second.memory.id);
+  expect(await page()).toEqual({ contents: ['first'], total: 1, categories: { a: 1 } });
+  const other = Bun.spawnSync(['bun', '-e', `
+    import { openDatabase } from ${JSON.stringify(join(import.meta.dir, '../src/db'))};
+    import { SqliteBackend } from ${JSON.stringify(join(import.meta.dir, '../src/modules/memory/sqlite-store'))};
+    const db = openDatabase(${JSON.stringify(join(own.path, '..'))});
+    await new SqliteBackend(db).add({ content: 'theirs', category: 'c', tags: [], importance: 0.5, metadata: {} });
+    db.close();`]);
+  expect(other.exitCode).toBe(0);
+  expect(await page()).toEqual({ contents: ['theirs', 'first'], total: 2, categories: { a: 1, c: 1 } });
+  own.close();
+});

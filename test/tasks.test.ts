@@ -292,3 +292,49 @@ describe.each(BACKENDS)('tasks on %s', (backend) => {
     expect((await app.json('GET', '/api/tasks/swarm')).status).toBe(404);
   });
 });
+
+describe('the SQLite list keeps the pages it read until the database is written', () => {
+  test('the same query is answered without reading again; every write, ours, a lease running out or another process\'s, shows at once', async () => {
+    const app = await taskApp('sqlite');
+    const { SqliteTaskStore } = await import('../src/modules/tasks/sqlite-store');
+    const store = app.t.deps.tasks.store;
+    if (!(store instanceof SqliteTaskStore)) throw new Error('expected the SQLite store');
+    const list = async (q = '') => {
+      const r = await app.json<{ tasks: { task_id: string; title: string; status: string; blocked_by: string[] }[]; total: number }>('GET', `/api/tasks${q}`);
+      expect(r.status).toBe(200);
+      return r.body;
+    };
+    const a = await app.create({ title: 'first' });
+    const b = await app.create({ title: 'second', depends_on: [a.task_id] });
+    const first = await list();
+    expect(first.tasks.map((t) => [t.title, t.status, t.blocked_by])).toEqual([['first', 'Open', []], ['second', 'Open', [a.task_id]]]);
+    const reads = store.lister.pages.reads;
+    expect(await list()).toEqual(first);
+    expect(await list()).toEqual(first);
+    expect(store.lister.pages.reads).toBe(reads);
+
+    // Our writes.
+    await app.claim(a.task_id, 'ann', { lease_seconds: 30 });
+    expect((await list()).tasks.map((t) => t.status)).toEqual(['InProgress', 'Open']);
+    expect((await list('?status=Open')).tasks.map((t) => t.task_id)).toEqual([b.task_id]);
+    // The lease runs out: the list read after it shows the task Open again, though nothing else was written.
+    app.clock.offsetMs = 31_000;
+    expect((await list('?status=Open')).tasks.map((t) => t.task_id)).toEqual([a.task_id, b.task_id]);
+    await app.claim(a.task_id, 'bea');
+    await app.complete(a.task_id, 'bea');
+    expect((await list()).tasks.map((t) => [t.title, t.status, t.blocked_by])).toEqual([['first', 'Completed', []], ['second', 'Open', []]]);
+
+    // Another process writing the same database.
+    const before = store.lister.pages.reads;
+    await list();
+    expect(store.lister.pages.reads).toBe(before);
+    const other = Bun.spawnSync(['bun', '-e', `
+      import { Database } from 'bun:sqlite';
+      const db = new Database(${JSON.stringify(app.t.deps.db.path)});
+      db.run("UPDATE tasks SET title = 'renamed elsewhere' WHERE task_id = ?", [${JSON.stringify(b.task_id)}]);
+      db.close();`]);
+    expect(other.exitCode).toBe(0);
+    expect((await list()).tasks.map((t) => t.title)).toEqual(['first', 'renamed elsewhere']);
+    app.close();
+  });
+});

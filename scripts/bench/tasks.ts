@@ -105,10 +105,12 @@ async function cpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-async function latency(send: Send, path: string, runs: number): Promise<{ p50: number; p99: number }> {
+/** `touch`, when given, runs (untimed) before each request: a write, so that no page kept from the last run is used. */
+async function latency(send: Send, path: string, runs: number, touch?: () => void): Promise<{ p50: number; p99: number }> {
   const times: number[] = [];
   for (let i = 0; i < 100; i++) await send('GET', path); // warm-up (JIT), not counted
   for (let i = 0; i < runs; i++) {
+    touch?.();
     const t0 = performance.now();
     const r = await send('GET', path);
     times.push(performance.now() - t0);
@@ -169,11 +171,15 @@ try {
     if (r < 14) await store.complete(id, { agent: `agent-${i % 64}`, result: null, success: true }, isoNow());
     else if (r === 14) await store.cancel(id, isoNow());
   }
-  console.log(`\n${TASKS} tasks written in ${fmt((performance.now() - t0) / 1000, 1)} s; latency through app.handle (300 runs each after 100 warm-up runs):`);
+  console.log(`\n${TASKS} tasks written in ${fmt((performance.now() - t0) / 1000, 1)} s; latency through app.handle (300 runs each after 100 warm-up runs),`);
+  console.log('each run after a write (the page is read from the database), and with nothing written in between (the page kept from the last run):');
+  // One row changed: the list cannot reuse a page it kept from before.
+  const touch = () => big.deps.db.sqlite.run("INSERT INTO sidecar_meta (key, value, updated_at) VALUES ('bench', ?1, ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [String(performance.now())]);
   for (const path of ['/api/tasks', '/api/tasks?status=Open', '/api/tasks?status=InProgress&offset=5000', '/api/tasks?agent=agent-7&limit=20', '/api/tasks/stats']) {
-    const l = await latency(big.send, path, 300);
-    console.log(`  GET ${path.padEnd(42)} p50 ${fmt(l.p50)} ms  p99 ${fmt(l.p99)} ms`);
-    report({ area: 'tasks', metric: `GET ${path} p50 with ${TASKS} tasks`, value: `${fmt(l.p50)} ms`, target: '< 5 ms', ok: l.p50 < 5 });
+    const l = await latency(big.send, path, 300, touch);
+    const kept = await latency(big.send, path, 300);
+    console.log(`  GET ${path.padEnd(42)} p50 ${fmt(l.p50)} ms  p99 ${fmt(l.p99)} ms   kept: p50 ${fmt(kept.p50)} ms`);
+    report({ area: 'tasks', metric: `GET ${path} p50 with ${TASKS} tasks (after a write / nothing written since)`, value: `${fmt(l.p50)} / ${fmt(kept.p50)} ms`, target: '< 5 ms', ok: l.p50 < 5 });
   }
   big.close();
 } finally {

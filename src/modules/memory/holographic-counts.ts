@@ -8,6 +8,7 @@
  * (`total_changes()` of this connection moves) or the agent's (`PRAGMA data_version` moves).
  */
 import type { Database } from 'bun:sqlite';
+import { KeptReads } from '../../db/kept-reads';
 
 export interface FactCounts {
   total: number;
@@ -17,20 +18,9 @@ export interface FactCounts {
   banks: number;
 }
 
-export class FactCountsCache {
-  private memo: { stamp: string; counts: FactCounts } | null = null;
-  /** How many times the counts were read from the file (tests check the cache is used). */
-  reads = 0;
-
-  read(sqlite: Database): FactCounts {
-    const w = sqlite.query<{ changes: number; version: number }, []>('SELECT total_changes() AS changes, (SELECT data_version FROM pragma_data_version) AS version').get();
-    const stamp = `${w?.changes}:${w?.version}`;
-    if (this.memo?.stamp === stamp) return this.memo.counts;
-    const counts = sqlite.transaction(() => countFacts(sqlite))();
-    this.reads++;
-    this.memo = { stamp, counts };
-    return counts;
-  }
+/** The counts, read in one snapshot when the file has been written since the last time. */
+export function factCounts(kept: KeptReads<FactCounts>, sqlite: Database): FactCounts {
+  return kept.get('counts', () => sqlite.transaction(() => countFacts(sqlite))());
 }
 
 /** Every count from one snapshot (the caller's transaction), so they agree with each other. */

@@ -14,7 +14,8 @@ import { BUSY_WAIT_MS, BusyQueue } from '../../db/busy';
 import { memoryFactMeta } from '../../db/schema';
 import { isoNow } from '../../lib/time';
 import { BankCache } from './holographic-banks';
-import { FactCountsCache } from './holographic-counts';
+import { factCounts, type FactCounts } from './holographic-counts';
+import { KeptReads } from '../../db/kept-reads';
 import { EntityIndex } from './holographic-entities';
 import { type FtsMode, openHermesMemoryFile } from './holographic-schema';
 import { bytesToPhases, encodeFact, encodeText, HRR_DIM, phasesToBytes, similarity, type Phases } from './hrr';
@@ -49,7 +50,7 @@ export class HolographicBackend implements MemoryBackend {
   private readonly entities = new EntityIndex();
   private readonly banks = new BankCache(HRR_DIM);
   /** The counts of the stats answer, read again only after a write (holographic-counts.ts). */
-  readonly counts = new FactCountsCache();
+  readonly counts: KeptReads<FactCounts>;
 
   private readonly busyWaitMs: number;
   private readonly writes = new BusyQueue();
@@ -64,6 +65,7 @@ export class HolographicBackend implements MemoryBackend {
     const file = openHermesMemoryFile(path);
     this.sqlite = file.sqlite;
     this.ftsMode = file.ftsMode;
+    this.counts = new KeptReads(this.sqlite, 1);
     this.busyWaitMs = opts.busyWaitMs ?? BUSY_WAIT_MS;
     this.metaOf = own.db.select().from(memoryFactMeta)
       .where(sql`${memoryFactMeta.factId} IN (SELECT value FROM json_each(${sql.placeholder('ids')}))`).prepare();
@@ -155,7 +157,7 @@ export class HolographicBackend implements MemoryBackend {
   }
 
   async stats(): Promise<BackendStats> {
-    const c = this.counts.read(this.sqlite);
+    const c = factCounts(this.counts, this.sqlite);
     return {
       status: 'ok',
       total_memories: c.total,

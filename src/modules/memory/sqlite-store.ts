@@ -9,6 +9,7 @@
  */
 import { and, count, desc, eq, gte, lte, sql, type SQL } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
+import { deepFreeze, KeptReads } from '../../db/kept-reads';
 import { memories } from '../../db/schema';
 import { newId } from '../../lib/ids';
 import { isoNow } from '../../lib/time';
@@ -26,6 +27,11 @@ export class SqliteBackend implements MemoryBackend {
   private readonly byHash;
   private readonly insert;
   private readonly page;
+  /**
+   * Pages and category counts kept until the database is written (`KeptReads`): a page read two
+   * statements (~40-70 µs for 10 memories) and the counts scan an index (3.5 ms at 100,000).
+   */
+  readonly kept: { pages: KeptReads<Page<Memory>>; counts: KeptReads<Record<string, number>> };
 
   constructor(private readonly own: DbHandle) {
     const fts = own.sqlite.query("SELECT 1 FROM sqlite_master WHERE name = 'memories_fts'").get();
@@ -54,6 +60,7 @@ export class SqliteBackend implements MemoryBackend {
     });
     // GET /api/memory is a hot read: its two shapes (all, one category) are compiled once.
     this.page = { all: pageOf(undefined), category: pageOf(eq(memories.category, ph('category'))) };
+    this.kept = { pages: new KeptReads(own.sqlite), counts: new KeptReads(own.sqlite, 1) };
   }
 
   async add(m: NewMemory): Promise<AddResult> {
@@ -71,10 +78,12 @@ export class SqliteBackend implements MemoryBackend {
   }
 
   async list(o: ListOptions): Promise<Page<Memory>> {
-    const q = o.category === undefined ? this.page.all : this.page.category;
-    const rows = q.rows.all({ limit: o.limit, offset: o.offset, category: o.category });
-    const total = q.total.get({ category: o.category })?.n ?? 0;
-    return { items: rows.map(toMemory), total };
+    return this.kept.pages.get(JSON.stringify([o.category, o.limit, o.offset]), () => {
+      const q = o.category === undefined ? this.page.all : this.page.category;
+      const rows = q.rows.all({ limit: o.limit, offset: o.offset, category: o.category });
+      const total = q.total.get({ category: o.category })?.n ?? 0;
+      return deepFreeze({ items: rows.map(toMemory), total });
+    });
   }
 
   async search(o: SearchOptions): Promise<Page<ScoredMemory>> {
@@ -104,12 +113,12 @@ export class SqliteBackend implements MemoryBackend {
   }
 
   async stats(): Promise<BackendStats> {
-    const categories: Record<string, number> = {};
-    let total = 0;
-    for (const r of this.own.db.select({ category: memories.category, n: count() }).from(memories).groupBy(memories.category).orderBy(memories.category).all()) {
-      categories[r.category] = r.n;
-      total += r.n;
-    }
+    const categories = this.kept.counts.get('categories', () => {
+      const byCategory: Record<string, number> = {};
+      for (const r of this.own.db.select({ category: memories.category, n: count() }).from(memories).groupBy(memories.category).orderBy(memories.category).all()) byCategory[r.category] = r.n;
+      return deepFreeze(byCategory);
+    });
+    const total = Object.values(categories).reduce((a, b) => a + b, 0);
     return {
       status: 'ok',
       total_memories: total,

@@ -6,6 +6,7 @@
 import type { Statement } from 'bun:sqlite';
 import { and, asc, count, eq, inArray, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
+import { KeptReads } from '../../db/kept-reads';
 import { chatMessages, chatSessions } from '../../db/schema';
 import { isoNow } from '../../lib/time';
 import { decodeContent, encodeContent, previewOf } from './content';
@@ -73,14 +74,12 @@ function prepare(h: DbHandle) {
 export class TranscriptStore {
   private readonly q: ReturnType<typeof prepare>;
   private readonly keysQuery: Statement;
-  private readonly writeStamp: Statement;
-  private keysMemo: { stamp: string; keys: readonly SessionKey[] } | null = null;
+  private readonly keysKept: KeptReads<readonly SessionKey[]>;
 
   constructor(private readonly h: DbHandle) {
     this.q = prepare(h);
+    this.keysKept = new KeptReads(h.sqlite, 1);
     this.keysQuery = h.sqlite.prepare(`SELECT id, last_active AS lastActive, started_at AS startedAt, '${SIDECAR_SOURCE}' AS source FROM chat_sessions WHERE origin = 'sidecar'`);
-    // Moves with every row this connection changes (total_changes) and every commit of another one (data_version).
-    this.writeStamp = h.sqlite.prepare("SELECT total_changes() AS changes, (SELECT data_version FROM pragma_data_version) AS version");
   }
 
   row(sessionId: string): TranscriptRow | undefined {
@@ -98,10 +97,7 @@ export class TranscriptStore {
    * drizzle), on every list, so they are kept until the database has been written.
    */
   keys(): readonly SessionKey[] {
-    const w = this.writeStamp.get() as { changes: number; version: number };
-    const stamp = `${w.changes}:${w.version}`;
-    if (this.keysMemo?.stamp !== stamp) this.keysMemo = { stamp, keys: this.keysQuery.all() as SessionKey[] };
-    return this.keysMemo.keys;
+    return this.keysKept.get('keys', () => this.keysQuery.all() as SessionKey[]);
   }
 
   /** A sidecar session as the merged view shows it. */

@@ -29,7 +29,8 @@ export class SqliteTaskStore implements TaskStore {
   private readonly q;
   private readonly counters: Counters;
   private readonly writes: GroupCommit;
-  private readonly lister: TaskLister;
+  /** GET /api/tasks (sqlite-list.ts); its `reads` count tells tests whether kept pages were used. */
+  readonly lister: TaskLister;
 
   constructor(private readonly h: DbHandle) {
     const { db } = h;
