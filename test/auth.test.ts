@@ -72,6 +72,21 @@ describe('API key authentication', () => {
     expect((await t.fetch('/api/config', { method: 'PUT', headers: { authorization: 'Bearer key-one' } })).status).toBe(405);
   });
 
+  test('OPTIONS is checked like any other method: nothing reaches the upstream without a key', async () => {
+    fake.requests.length = 0;
+    for (const path of ['/v1/models', '/api/tasks', '/api/config']) {
+      for (const headers of [{}, { 'access-control-request-method': 'GET' }, { origin: 'https://app.example', 'access-control-request-method': 'GET' }]) {
+        const res = await t.fetch(path, { method: 'OPTIONS', headers });
+        // With an Origin it is a preflight, refused by CORS (no origin is allowed here); otherwise 401.
+        expect([path, headers, res.status]).toEqual([path, headers, 'origin' in headers ? 403 : 401]);
+      }
+    }
+    expect(fake.requests.filter((r) => r.path === '/v1/models')).toEqual([]);
+    const keyed = await t.fetch('/v1/models', { method: 'OPTIONS', headers: { authorization: 'Bearer key-one' } });
+    expect(keyed.status).not.toBe(401);
+    expect(fake.requests.find((r) => r.path === '/v1/models')?.method).toBe('OPTIONS');
+  });
+
   test("the client's key is never forwarded upstream; the sidecar's is", async () => {
     fake.requests.length = 0;
     const res = await t.fetch('/v1/models', { headers: { authorization: 'Bearer key-one' } });

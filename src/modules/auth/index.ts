@@ -1,4 +1,8 @@
-/** Authentication as an Elysia plugin: one global check before routing (SPEC §5). */
+/**
+ * Authentication as an Elysia plugin: one global check before routing (SPEC §5). Every method is
+ * checked, OPTIONS too (the /v1 proxy forwards it with the sidecar's key); a browser's CORS preflight
+ * carries an Origin and is answered (or refused) by the CORS hook before this one runs.
+ */
 import { Elysia } from 'elysia';
 import { errorResponse } from '../../lib/errors';
 import { pathOf } from '../../lib/http';
@@ -8,7 +12,6 @@ export function authPlugin(auth: Authenticator) {
   // Without keys or MPP there is no hook at all: an async hook costs every request a few microtask turns.
   if (!auth.enabled) return new Elysia({ name: 'auth' });
   return new Elysia({ name: 'auth' }).onRequest(async ({ request, set }) => {
-    if (request.method === 'OPTIONS') return;
     const pathname = pathOf(request.url);
     const decision = await auth.decide(request, pathname);
     if (decision.allowed) {
