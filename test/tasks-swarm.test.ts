@@ -142,6 +142,65 @@ describe('LLM decomposition through HEDGEHOG_URL', () => {
     expect(JSON.parse(hermes.requests.at(-1)!.body).model).toBe('grok-3-fast');
   });
 
+  /** The plan's dependencies as titles, for a dag swarm of the given answer. */
+  async function dependsOfAnswer(answer: string): Promise<{ method: string; reason: string | null; deps: string[][] }> {
+    hermes.behavior.reply = () => answer;
+    const s = await swarm({ goal: 'g', strategy: 'dag' });
+    const title = new Map(s.tasks.map((t) => [t.task_id, t.title]));
+    return { method: s.decomposition.method, reason: s.decomposition.reason, deps: s.tasks.map((t) => t.depends_on.map((d) => title.get(d) as string)) };
+  }
+
+  test('a step may name another by index, by id, or by a numeric id', async () => {
+    const llm = (deps: string[][]) => ({ method: 'llm', reason: null, deps });
+    expect(await dependsOfAnswer('[{"title": "a"}, {"title": "b", "depends_on": [0]}]')).toEqual(llm([[], ['a']]));
+    expect(await dependsOfAnswer('{"tasks": [{"id": "x", "title": "a"}, {"id": "y", "title": "b", "depends_on": [0, "x"]}]}')).toEqual(llm([[], ['a']]));
+    // Steps numbered from 1 are named by their numbers, not their positions.
+    expect(await dependsOfAnswer('[{"id": 1, "title": "a"}, {"id": 2, "title": "b", "depends_on": [1]}, {"id": 3, "title": "c", "depends_on": [2, "1"]}]')).toEqual(llm([[], ['a'], ['b', 'a']]));
+  });
+
+  test('fields written as null, None or "" count as absent', async () => {
+    const answers = [
+      '{"tasks": [{"id": null, "title": "a", "description": null, "capabilities": null, "agent": "", "depends_on": null, "priority": null}, {"title": "b", "depends_on": [0]}]}',
+      "{'tasks': [{'title': 'a', 'depends_on': None, 'agent': None, 'capabilities': ['', None, 'ci']}, {'title': 'b', 'dependencies': [0]}]}",
+    ];
+    for (const answer of answers) {
+      hermes.behavior.reply = () => answer;
+      const s = await swarm({ goal: 'g', strategy: 'dag', agents: ['ann'] });
+      expect([answer, s.decomposition.method]).toEqual([answer, 'llm']);
+      expect(s.tasks[0]).toMatchObject({ title: 'a', description: '', priority: 5, assigned_agent: 'ann' });
+      if (answer.includes("'ci'")) expect(s.tasks[0]!.capabilities).toEqual(['ci']);
+      expect(s.tasks[1]!.depends_on).toEqual([s.tasks[0]!.task_id]);
+    }
+  });
+
+  test('the plan is found after brackets in prose or in the model\'s thinking, and after a commented trailing comma', async () => {
+    const plan = '{"tasks": [{"id": "t1", "title": "a"}, {"id": "t2", "title": "b", "depends_on": ["t1"]},  /* done */ ]}';
+    for (const answer of [
+      `Here is the plan [2 steps]:\n${plan}`,
+      `<think>I should answer {tasks} as JSON, maybe [a, b].</think>\n${plan}`,
+      `Steps: [1] gather, [2] write.\n\`\`\`json\n${plan}\n\`\`\``,
+      // A value that is JSON but no plan comes first.
+      `{"note": "plan follows"}\n${plan}`,
+    ]) {
+      expect([answer, await dependsOfAnswer(answer)]).toEqual([answer, { method: 'llm', reason: null, deps: [[], ['a']] }]);
+    }
+  });
+
+  test('a wrong step is named in the reason', async () => {
+    const r = await dependsOfAnswer('{"tasks": [{"title": "a"}, {"title": 5}]}');
+    expect(r.method).toBe('fallback');
+    expect(r.reason).toContain('at tasks.1.title');
+  });
+
+  test('HEDGEHOG_URL may end in /v1, as OpenAI base URLs do', async () => {
+    app.close();
+    app = await taskApp('sqlite', { env: { HEDGEHOG_URL: `${hermes.url}/v1`, HEDGEHOG_API_KEY: hermes.apiKey as string } });
+    hermes.behavior.reply = () => '[{"title": "a"}, {"title": "b"}]';
+    const s = await swarm({ goal: 'g' });
+    expect(s.decomposition).toEqual({ method: 'llm', reason: null, model: 'hermes-agent' });
+    expect(hermes.requests.at(-1)!.path).toBe('/v1/chat/completions');
+  });
+
   const fallbacks: [string, () => void, string][] = [
     ['prose without JSON', () => (hermes.behavior.reply = () => 'I cannot help with that.'), 'holds no readable JSON'],
     ['JSON of the wrong shape', () => (hermes.behavior.reply = () => '{"plan": "do it"}'), 'wrong shape'],

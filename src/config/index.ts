@@ -16,6 +16,8 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** The OpenAI-compatible endpoint of metered calls and swarm decomposition; `url` is its root (no `/v1`). */
+export interface HedgehogConfig { url: string; apiKey: string | null; timeoutMs: number }
 export interface SolanaToken { symbol: string; mint: string; network: 'mainnet' | 'devnet' }
 export interface EvmRpc { chain: string; url: string }
 export interface EvmToken { chain: string; symbol: string; contract: `0x${string}`; decimals: number | null }

@@ -63,6 +63,7 @@ const httpUrl: Parser<string> = (s) => {
 /**
  * The gateway's root: its routes are /health, /api/… and /v1/…, so the OpenAI-style base URL people
  * habitually configure (`http://host:8642/v1`) means the same gateway, not a prefix that 404s.
+ * HEDGEHOG_URL is read the same way: every caller appends `/v1/chat/completions` to it.
  */
 const gatewayUrl: Parser<string> = (s) => {
   const u = httpUrl(s);
@@ -123,7 +124,7 @@ export const VARS = [
   { env: 'MPP_CURRENCY', help: 'TIP-20 token contract charged by MPP', shownDefault: 'the network default', schema: setting(matching(/^0x[0-9a-fA-F]{40}$/, 'expected a 0x token address')) },
   { env: 'TEMPO_RPC_URL', help: 'Tempo JSON-RPC used to verify MPP payments', schema: setting(httpUrl) },
   { env: 'CORS_ORIGINS', help: 'comma list of allowed browser origins (* for any)', schema: setting(listOf(), [] as string[]) },
-  { env: 'HEDGEHOG_URL', help: 'OpenAI-compatible endpoint for metered calls and decomposition', shownDefault: 'HERMES_AGENT_URL', schema: setting(httpUrl) },
+  { env: 'HEDGEHOG_URL', help: 'OpenAI-compatible endpoint for metered calls and decomposition', shownDefault: 'HERMES_AGENT_URL', schema: setting(gatewayUrl) },
   { env: 'HEDGEHOG_API_KEY', help: 'bearer token for HEDGEHOG_URL', shownDefault: 'HERMES_API_KEY', schema: setting(text), secret: true },
   { env: 'HEDGEHOG_TIMEOUT_S', help: 'timeout of one metered or decomposition call', schema: setting(seconds(3600), 120) },
   { env: 'AARON_URL', help: 'gaze-verification service', schema: setting(httpUrl) },

@@ -15,8 +15,9 @@ export interface PlanItem {
 }
 
 /**
- * Numbers are 0-based indices; strings are ids (when items have them) or titles. A title shared by
- * several items is ambiguous. Duplicates collapse; an item naming itself is an error.
+ * Numbers are ids when an item has that id (plans numbering their steps), else 0-based indices;
+ * strings are ids (when items have them) or titles. A title shared by several items is ambiguous.
+ * Duplicates collapse; an item naming itself is an error.
  */
 export function resolveDependencies(items: PlanItem[], field = 'subtasks'): { deps: number[][]; errors: FieldError[] } {
   const errors: FieldError[] = [];
@@ -32,7 +33,8 @@ export function resolveDependencies(items: PlanItem[], field = 'subtasks'): { de
       const path = `${field}.${i}.depends_on.${j}`;
       let target: number | undefined;
       if (typeof ref === 'number') {
-        target = Number.isInteger(ref) && ref >= 0 && ref < items.length ? ref : undefined;
+        // A plan whose ids are numbers refers to them by number: the id wins over the position.
+        target = byId.get(String(ref)) ?? (Number.isInteger(ref) && ref >= 0 && ref < items.length ? ref : undefined);
       } else if (byId.has(ref)) {
         target = byId.get(ref);
       } else {

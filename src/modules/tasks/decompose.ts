@@ -6,15 +6,10 @@
  * single task and says why. Only the sidecar's HEDGEHOG key is sent, never the client's credentials.
  */
 import { z } from '../../lib/zod';
+import type { HedgehogConfig } from '../../config';
 import { fetchJson, OutboundError } from '../../lib/http';
-import { LooseJsonError, parseLooseJson } from './loose-json';
+import { looseJsonValues } from './loose-json';
 import type { SwarmStrategy } from './model';
-
-export interface HedgehogConfig {
-  url: string;
-  apiKey: string | null;
-  timeoutMs: number;
-}
 
 export const DEFAULT_DECOMPOSITION_MODEL = 'hermes-agent';
 /** Plans longer than this are refused (fallback): a model that rambles is not a plan. */
@@ -30,42 +25,73 @@ const clampPriority = (v: unknown) => {
 };
 
 // Models put newlines and tabs anywhere; the API refuses control characters in these fields.
-const text = (max: number) =>
-  z.pipe(
-    z.pipe(z.string(), z.transform((s) => s.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim())),
-    z.string().check(z.minLength(1), z.maxLength(max)),
-  );
+const oneLine = (s: string | null | undefined) => (s ?? '').replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+const text = (max: number) => z.pipe(z.pipe(z.string(), z.transform((s: string) => oneLine(s))), z.string().check(z.minLength(1), z.maxLength(max)));
 
-/** One planned step as models write it: ids may be numbers, fields may be missing or named otherwise. */
+/** A field the model may leave out, write as null (or Python's None) or, for text, as "". */
+const absent = <T extends z.ZodMiniType>(schema: T) => z.optional(z.nullable(schema));
+const refs = absent(z.array(z.union([z.string(), z.number()])).check(z.maxLength(100)));
+
+/** One planned step as models write it: ids may be numbers, fields may be missing, null or named otherwise. */
 const LlmSubtask = z.pipe(
   z.looseObject({
-    id: z.optional(z.union([z.string(), z.number()])),
+    id: absent(z.union([z.string(), z.number()])),
     title: text(500),
-    description: z.optional(z.string().check(z.maxLength(20_000))),
+    description: absent(z.string().check(z.maxLength(20_000))),
     priority: z.optional(z.unknown()),
-    capabilities: z.optional(z.array(text(64)).check(z.maxLength(32))),
-    agent: z.optional(z.nullable(text(128))),
-    depends_on: z.optional(z.array(z.union([z.string(), z.number()])).check(z.maxLength(100))),
-    dependencies: z.optional(z.array(z.union([z.string(), z.number()])).check(z.maxLength(100))),
+    capabilities: absent(z.array(z.nullable(z.string())).check(z.maxLength(32))),
+    agent: absent(z.string()),
+    depends_on: refs,
+    dependencies: refs,
   }),
   z.transform((t) => ({
-    id: t.id === undefined ? undefined : String(t.id),
+    id: t.id === undefined || t.id === null ? undefined : String(t.id),
     title: t.title,
     description: t.description ?? '',
     priority: clampPriority(t.priority),
-    capabilities: t.capabilities ?? [],
-    agent: t.agent ?? null,
-    // Ids are matched as text, so a plan numbering its steps 1, 2, 3 refers to them the same way.
-    depends_on: (t.depends_on ?? t.dependencies ?? []).map(String),
+    capabilities: [...new Set((t.capabilities ?? []).map(oneLine).filter((c) => c && c.length <= 64))],
+    // Only the names of listed agents are used (swarm.ts); anything else is no choice at all.
+    agent: oneLine(t.agent) || null,
+    // Numbers stay numbers (an id, else an index); strings name an id or a title (dag.ts).
+    depends_on: t.depends_on ?? t.dependencies ?? [],
   })),
 );
 export type LlmSubtask = z.output<typeof LlmSubtask>;
 
-const LlmPlan = z.union([
-  z.array(LlmSubtask),
-  z.pipe(z.looseObject({ tasks: z.array(LlmSubtask) }), z.transform((p) => p.tasks)),
-  z.pipe(z.looseObject({ subtasks: z.array(LlmSubtask) }), z.transform((p) => p.subtasks)),
-]);
+const LlmSteps = z.array(LlmSubtask);
+
+/** Where a value keeps its list of steps: a bare array, or `tasks`/`subtasks` of an object (the path, for messages). */
+function stepsOf(value: unknown): { steps: unknown[]; path: string } | null {
+  if (Array.isArray(value)) return { steps: value, path: '' };
+  if (!value || typeof value !== 'object') return null;
+  for (const key of ['tasks', 'subtasks']) {
+    const steps = (value as Record<string, unknown>)[key];
+    if (Array.isArray(steps)) return { steps, path: key };
+  }
+  return null;
+}
+
+/**
+ * The plan in a model's answer: the first JSON value holding a list of steps that all read as
+ * steps. Otherwise the reason, naming the first wrong field of the first list found.
+ */
+function readPlan(answer: string): { ok: true; steps: LlmSubtask[] } | { ok: false; reason: string } {
+  let values = 0;
+  let firstProblem: string | null = null;
+  for (const value of looseJsonValues(answer)) {
+    values++;
+    const found = stepsOf(value);
+    if (!found) continue;
+    const parsed = z.safeParse(LlmSteps, found.steps);
+    if (parsed.success) return { ok: true, steps: parsed.data };
+    const issue = parsed.error.issues[0];
+    const at = [found.path, ...(issue?.path ?? [])].filter((p) => p !== '').join('.');
+    firstProblem ??= `the LLM plan has the wrong shape at ${at || 'top level'}: ${issue?.message ?? 'invalid'}`;
+  }
+  if (firstProblem) return { ok: false, reason: firstProblem };
+  if (values) return { ok: false, reason: 'the LLM plan has the wrong shape: its JSON holds no list of tasks (a list, or {"tasks": [...]})' };
+  return { ok: false, reason: 'the LLM answer holds no readable JSON' };
+}
 
 export type DecomposeOutcome = { ok: true; subtasks: LlmSubtask[]; model: string } | { ok: false; reason: string; model: string };
 
@@ -92,7 +118,7 @@ export async function decomposeGoal(cfg: HedgehogConfig, req: DecomposeRequest):
   if (cfg.apiKey) headers.authorization = `Bearer ${cfg.apiKey}`;
   let res;
   try {
-    res = await fetchJson(`${cfg.url.replace(/\/+$/, '')}/v1/chat/completions`, {
+    res = await fetchJson(`${cfg.url}/v1/chat/completions`, {
       method: 'POST',
       headers,
       timeoutMs: cfg.timeoutMs,
@@ -115,18 +141,9 @@ export async function decomposeGoal(cfg: HedgehogConfig, req: DecomposeRequest):
   if (!res.ok) return fail(`the LLM endpoint answered HTTP ${res.status}`);
   const completion = z.safeParse(ChatCompletionWire, res.json);
   if (!completion.success) return fail('the LLM endpoint sent no chat completion');
-  let raw: unknown;
-  try {
-    raw = parseLooseJson(completion.data.choices[0]?.message.content ?? '');
-  } catch (err) {
-    return fail(`the LLM answer holds no readable JSON (${err instanceof LooseJsonError ? err.message : 'parse error'})`);
-  }
-  const plan = z.safeParse(LlmPlan, raw);
-  if (!plan.success) {
-    const issue = plan.error.issues[0];
-    return fail(`the LLM plan has the wrong shape${issue ? ` at ${issue.path.join('.') || 'top level'}: ${issue.message}` : ''}`);
-  }
-  if (plan.data.length === 0) return fail('the LLM plan is empty');
-  if (plan.data.length > MAX_LLM_SUBTASKS) return fail(`the LLM plan has ${plan.data.length} tasks, more than ${MAX_LLM_SUBTASKS}`);
-  return { ok: true, subtasks: plan.data, model: req.model };
+  const plan = readPlan(completion.data.choices[0]?.message.content ?? '');
+  if (!plan.ok) return fail(plan.reason);
+  if (plan.steps.length === 0) return fail('the LLM plan is empty');
+  if (plan.steps.length > MAX_LLM_SUBTASKS) return fail(`the LLM plan has ${plan.steps.length} tasks, more than ${MAX_LLM_SUBTASKS}`);
+  return { ok: true, subtasks: plan.steps, model: req.model };
 }

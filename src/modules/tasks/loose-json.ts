@@ -1,8 +1,8 @@
 /**
  * JSON as language models write it: inside a ```json fence or between sentences, with trailing
  * commas, comments, single-quoted strings, unquoted keys, smart quotes or Python's True/False/None.
- * The first JSON object or array in the text is taken and normalised token by token (string
- * contents are never rewritten), then parsed strictly. Anything still unreadable is an error.
+ * Each JSON object or array in the text is normalised token by token (string contents are never
+ * rewritten), then parsed strictly; one that is still unreadable is skipped, never guessed at.
  */
 export class LooseJsonError extends Error {
   override name = 'LooseJsonError';
@@ -11,29 +11,50 @@ export class LooseJsonError extends Error {
 const FENCE = /```[A-Za-z0-9_-]*[ \t]*\r?\n([\s\S]*?)```/;
 /** Opening quote → the quote that closes it: an ASCII quote is closed only by itself, a curly one by its pair. */
 const CLOSING: Record<string, string> = { '"': '"', "'": "'", '\u201c': '\u201d', '\u201d': '\u201d', '\u2018': '\u2019', '\u2019': '\u2019' };
+/** What may stand between a trailing comma and the bracket it precedes: space and comments of either kind. */
+const TRAILING_COMMA = /^\s*(?:(?:\/\/[^\n]*\n|\/\*[\s\S]*?\*\/)\s*)*[}\]]/;
 const BARE_WORDS: Record<string, string> = { True: 'true', False: 'false', None: 'null', true: 'true', false: 'false', null: 'null' };
 
-export function parseLooseJson(text: string): unknown {
+/** Bracket positions tried per candidate text: prose rarely holds more brackets than this before the plan. */
+const MAX_STARTS = 64;
+
+/**
+ * Every value the text holds, in order: the fenced block first, then each `{` or `[` of the text
+ * that starts a readable value (a bracket in the prose before the plan, `[2 steps]`, or a `{` in a
+ * model's thinking, is skipped). Each value is read once; what is inside it is not searched again.
+ */
+export function* looseJsonValues(text: string): Generator<unknown> {
   const fenced = FENCE.exec(text)?.[1];
-  const candidates = fenced !== undefined ? [fenced, text] : [text];
-  let lastError = 'no JSON object or array found';
-  for (const candidate of candidates) {
-    const start = candidate.search(/[[{]/);
-    if (start < 0) continue;
-    try {
-      return JSON.parse(normalise(candidate.slice(start)));
-    } catch (err) {
-      lastError = (err as Error).message;
+  for (const candidate of fenced !== undefined ? [fenced, text] : [text]) {
+    let from = 0;
+    for (let tries = 0; tries < MAX_STARTS; tries++) {
+      const start = candidate.slice(from).search(/[[{]/);
+      if (start < 0) break;
+      const at = from + start;
+      let read: { value: unknown; end: number } | null = null;
+      try {
+        const { json, end } = normalise(candidate, at);
+        read = { value: JSON.parse(json), end };
+      } catch {
+        // not a value after all: look again from the next bracket
+      }
+      from = read ? read.end : at + 1;
+      if (read) yield read.value;
     }
   }
-  throw new LooseJsonError(lastError);
 }
 
-/** Rewrites the first bracketed value of `src` as strict JSON; stops at its closing bracket. */
-function normalise(src: string): string {
+/** The first value of `looseJsonValues`, or an error when there is none. */
+export function parseLooseJson(text: string): unknown {
+  for (const value of looseJsonValues(text)) return value;
+  throw new LooseJsonError(/[[{]/.test(text) ? 'no bracketed value in it is readable JSON' : 'no JSON object or array found');
+}
+
+/** Rewrites the bracketed value starting at `from` as strict JSON; `end` is the index after its closing bracket. */
+function normalise(src: string, from: number): { json: string; end: number } {
   let out = '';
   let depth = 0;
-  let i = 0;
+  let i = from;
   while (i < src.length) {
     const c = src[i] as string;
     const closing = CLOSING[c];
@@ -45,7 +66,7 @@ function normalise(src: string): string {
       i = src.indexOf('\n', i) < 0 ? src.length : src.indexOf('\n', i);
     } else if (c === '/' && src[i + 1] === '*') {
       i = src.indexOf('*/', i + 2) < 0 ? src.length : src.indexOf('*/', i + 2) + 2;
-    } else if (c === ',' && /^\s*(?:\/\/[^\n]*\n\s*)*[}\]]/.test(src.slice(i + 1, i + 200))) {
+    } else if (c === ',' && TRAILING_COMMA.test(src.slice(i + 1, i + 200))) {
       i++; // trailing comma
     } else if (/[A-Za-z_$]/.test(c)) {
       const word = /^[A-Za-z_$][\w$-]*/.exec(src.slice(i))?.[0] as string;
@@ -60,7 +81,7 @@ function normalise(src: string): string {
       if (depth === 0) break;
     }
   }
-  return out;
+  return { json: out, end: i };
 }
 
 /** A string literal opened at `at` and ended by `closing` → a JSON string literal and the index after it. */

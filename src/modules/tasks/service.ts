@@ -6,7 +6,7 @@
 import { newId, SAFE_ID } from '../../lib/ids';
 import { isoNow } from '../../lib/time';
 import type { GazeVerifier } from '../gaze/service';
-import type { HedgehogConfig } from './decompose';
+import type { HedgehogConfig } from '../../config';
 import type { ClaimBody, CompleteBody, CreateTaskBody, ListTasksQuery, SwarmBody, Task, TaskStats } from './model';
 import { claimRefusal, lostRace, taskNotFound } from './state';
 import type { TaskStore } from './store';

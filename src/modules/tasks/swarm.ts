@@ -9,7 +9,8 @@
  */
 import { ApiError, type FieldError } from '../../lib/errors';
 import { resolveDependencies, topologicalOrder, type PlanItem } from './dag';
-import { decomposeGoal, DEFAULT_DECOMPOSITION_MODEL, type HedgehogConfig, type LlmSubtask } from './decompose';
+import type { HedgehogConfig } from '../../config';
+import { decomposeGoal, DEFAULT_DECOMPOSITION_MODEL, type LlmSubtask } from './decompose';
 import type { Decomposition, SubtaskInput, SwarmBody, SwarmStrategy } from './model';
 import type { NewTask } from './store';
 

@@ -6,6 +6,7 @@
  */
 import { desc, eq, gte, and, type SQL } from 'drizzle-orm';
 import { z } from '../../lib/zod';
+import type { HedgehogConfig } from '../../config';
 import type { DbHandle } from '../../db';
 import { tempoCalls } from '../../db/schema';
 import { ApiError } from '../../lib/errors';
@@ -14,12 +15,6 @@ import { newId } from '../../lib/ids';
 import { isoNow, toUtcIso } from '../../lib/time';
 import type { CallRecord, TempoCallBody } from './model';
 import { costOf, priceFor, usd, type PricingTable } from './pricing';
-
-export interface HedgehogConfig {
-  url: string;
-  apiKey: string | null;
-  timeoutMs: number;
-}
 
 const Completion = z.object({
   model: z.optional(z.string()),
@@ -170,7 +165,7 @@ export class TempoBilling {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
     if (this.hedgehog.apiKey) headers.authorization = `Bearer ${this.hedgehog.apiKey}`;
     try {
-      return await fetchJson(completionsUrl(this.hedgehog.url), { method: 'POST', headers, body: JSON.stringify(payload), timeoutMs: this.hedgehog.timeoutMs, signal, target: 'HEDGEHOG' });
+      return await fetchJson(`${this.hedgehog.url}/v1/chat/completions`, { method: 'POST', headers, body: JSON.stringify(payload), timeoutMs: this.hedgehog.timeoutMs, signal, target: 'HEDGEHOG' });
     } catch (err) {
       if (err instanceof OutboundError && err.kind === 'timeout') throw new ApiError(504, 'hedgehog_timeout', `HEDGEHOG did not answer within ${this.hedgehog.timeoutMs / 1000} s; nothing was billed.`);
       if (err instanceof OutboundError && err.kind === 'aborted') throw new ApiError(499, 'client_closed', 'The client closed the request; nothing was billed.');
@@ -182,10 +177,6 @@ export class TempoBilling {
 }
 
 /** `http://h:1` and `http://h:1/v1` both mean the OpenAI-compatible API at `http://h:1/v1`. */
-function completionsUrl(base: string): string {
-  return `${base.replace(/\/v1$/, '')}/v1/chat/completions`;
-}
-
 /** HEDGEHOG statuses that judge the client's messages rather than HEDGEHOG or the sidecar's key. */
 const REFUSED_AS_INVALID = new Set([400, 422]);
 
