@@ -21,6 +21,16 @@ describe('money', () => {
     for (const bad of ['0.0000001', '-1', 'abc', '1e3', '', '1.2.3', ' ']) expect(() => toBaseUnits(bad)).toThrow(MoneyFormatError);
     expect(() => toBaseUnits(Number.NaN)).toThrow(MoneyFormatError);
     expect(() => toBaseUnits(1e-7)).toThrow(MoneyFormatError);
+    // Below every rounding of a fixed number of digits: refused, never read as 0.
+    for (const tiny of [1e-21, 5e-324, 1.5e-9]) expect(() => toBaseUnits(tiny)).toThrow(MoneyFormatError);
+  });
+
+  test('JSON numbers in exponent form read digit for digit', () => {
+    expect(toBaseUnits(1e21, 0)).toBe(10n ** 21n);
+    expect(toBaseUnits(1.23e21, 0)).toBe(123n * 10n ** 19n);
+    expect(toBaseUnits(1e-21, 21)).toBe(1n);
+    expect(toBaseUnits(2.5e-6, 7)).toBe(25n);
+    expect(toBaseUnits(123456.789, 3)).toBe(123456789n);
   });
 
   test('base units back to trimmed decimals', () => {

@@ -34,6 +34,8 @@ describe('bad input on every task route', () => {
       { title: 't', reward: '1.0000001' },
       { title: 't', reward: 'ten' },
       { title: 't', reward: 1e20 },
+      { title: 't', reward: 1e-21 },
+      { title: 't', reward: 5e-324 },
       { title: 't', reward: null },
       { title: 't', capabilities: 'code' },
       { title: 't', capabilities: [''] },

@@ -68,13 +68,17 @@ describe('POST /api/wallet/escrow', () => {
     expect([dai.decimals, dai.amount_base_units]).toEqual([18, '123456789123456789012345678']);
     await lock(app, { token: 'DAI', amount: '0.000000000000000001' });
     expect((await overview(app)).by_token.DAI).toEqual({ locked: '123456789.123456789012345679', released: '0', refunded: '0', expired: '0', count: 2 });
+    // The largest uint256 of base units, written out with its decimals: 79 characters, accepted.
+    const max = (2n ** 256n - 1n).toString();
+    const largest = await lock(app, { token: 'DAI', amount: `${max.slice(0, -18)}.${max.slice(-18)}` });
+    expect(largest.amount_base_units).toBe(max);
   });
 
   test('bad input is 422 and creates nothing', async () => {
     const app = await open();
     const bad: Json[] = [
       { amount: 0 }, { amount: '0.000000' }, { amount: -1 }, { amount: 'ten' }, { amount: '1.0000001' }, { amount: '1e3' },
-      { amount: `1${'0'.repeat(80)}` }, { ttl_seconds: 59 }, { ttl_seconds: 604_801 }, { ttl_seconds: 1.5 }, { task_id: '' },
+      { amount: `1${'0'.repeat(80)}` }, { amount: 1e-21 }, { amount: 5e-324 }, { ttl_seconds: 59 }, { ttl_seconds: 604_801 }, { ttl_seconds: 1.5 }, { task_id: '' },
       { token: 'no spaces' }, { recipient: 'a/b' }, { gaze_required: 'yes' },
     ];
     for (const b of bad) {
@@ -83,6 +87,9 @@ describe('POST /api/wallet/escrow', () => {
     }
     const precision = await app.json<Json>('POST', '/api/wallet/escrow', { task_id: 't', amount: '1.0000001' });
     expect(precision.body.errors).toEqual([{ path: 'amount', message: 'OPTX has 6 decimals; the amount has more' }]);
+    // A JSON number too small for the token is too precise, not "0".
+    const tiny = await app.json<Json>('POST', '/api/wallet/escrow', { task_id: 't', amount: 1e-21 });
+    expect(tiny.body.errors).toEqual([{ path: 'amount', message: 'OPTX has 6 decimals; the amount has more' }]);
     expect((await app.fetch('/api/wallet/escrow', { method: 'POST', body: '{' })).status).toBe(400);
     expect((await app.json<Json>('GET', '/api/wallet/escrow')).body.total).toBe(0);
     expect((await overview(app)).count).toBe(0);

@@ -164,9 +164,32 @@ describe('POST /api/wallet/tempo/call', () => {
       expect(r.body.usage).toEqual({ prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, reported: false });
       expect(r.body.billing.total_usd).toBe('0.001');
       expect(r.body.model).toBe('m');
+      // Half a usage block: the answer is kept and the count that came is billed (0.003/1k input).
+      for (const usage of [{ prompt_tokens: 1000 }, { prompt_tokens: 1000, completion_tokens: null }]) {
+        answer = { model: 'm', choices: [{ message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }], usage };
+        r = await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', prompt: 'x' });
+        expect([r.status, r.body.result?.content]).toEqual([200, 'ok']);
+        expect(r.body.usage).toEqual({ prompt_tokens: 1000, completion_tokens: 0, total_tokens: 1000, reported: false });
+        expect(r.body.billing.total_usd).toBe('0.004');
+      }
     } finally {
       odd.stop(true);
     }
+  });
+
+  test('a call that names no model is priced as the model that answered, the one its ledger row names', async () => {
+    const path = pricingFile(`token: USDC
+margin_per_call_usd: 0
+default: { input_per_1k_usd: 0.001, output_per_1k_usd: 0.001 }
+models:
+  hermes-agent: { input_per_1k_usd: 1, output_per_1k_usd: 2 }
+`);
+    const app = await open({ TEMPO_PRICING: path });
+    hermes.behavior.usage = { input_tokens: 1000, output_tokens: 1000 };
+    const unnamed = await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', prompt: 'x' });
+    const named = await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', model: 'hermes-agent', prompt: 'x' });
+    expect([unnamed.body.model, named.body.model]).toEqual(['hermes-agent', 'hermes-agent']);
+    expect([unnamed.body.billing.total_usd, named.body.billing.total_usd]).toEqual(['3', '3']);
   });
 });
 

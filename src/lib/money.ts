@@ -28,8 +28,19 @@ export function fromBaseUnits(units: bigint, decimals = 6): string {
   return `${neg ? '-' : ''}${whole}${frac ? '.' + frac : ''}`;
 }
 
-/** A JSON number rendered without exponent, so 1e-7 is rejected as too precise instead of misparsed. */
+/**
+ * A JSON number as plain decimal text, digit for digit as JavaScript spells it (its shortest
+ * round-trip form), without the exponent: 1e-7 is then refused as too precise rather than misread,
+ * and 1e-21 is not rounded to "0".
+ */
 function numberToPlain(n: number): string {
   if (!Number.isFinite(n) || n < 0) throw new MoneyFormatError(`not a non-negative finite amount: ${n}`);
-  return n.toLocaleString('en-US', { useGrouping: false, maximumFractionDigits: 20 });
+  const [mantissa, exp] = String(n).split('e') as [string, string | undefined];
+  if (exp === undefined) return mantissa;
+  const [int, frac = ''] = mantissa.split('.') as [string, string | undefined];
+  const digits = int + frac;
+  const point = int.length + Number(exp);
+  if (point <= 0) return `0.${'0'.repeat(-point)}${digits}`;
+  if (point >= digits.length) return digits + '0'.repeat(point - digits.length);
+  return `${digits.slice(0, point)}.${digits.slice(point)}`;
 }

@@ -16,13 +16,16 @@ import { isoNow, toUtcIso } from '../../lib/time';
 import type { CallRecord, TempoCallBody } from './model';
 import { costOf, priceFor, usd, type PricingTable } from './pricing';
 
+/** A count the upstream may leave out or send as null (some servers report only one side). */
+const tokenCount = z.optional(z.nullable(z.number().check(z.int(), z.nonnegative())));
+
 const Completion = z.object({
   model: z.optional(z.string()),
   choices: z.array(z.object({
     message: z.looseObject({ role: z._default(z.string(), 'assistant'), content: z.optional(z.nullable(z.string())), tool_calls: z.optional(z.nullable(z.array(z.unknown()))) }),
     finish_reason: z.optional(z.nullable(z.string())),
   })).check(z.minLength(1)),
-  usage: z.optional(z.nullable(z.object({ prompt_tokens: z.number().check(z.int(), z.nonnegative()), completion_tokens: z.number().check(z.int(), z.nonnegative()) }))),
+  usage: z.optional(z.nullable(z.object({ prompt_tokens: tokenCount, completion_tokens: tokenCount }))),
 });
 
 type CallRow = typeof tempoCalls.$inferSelect;
@@ -91,14 +94,17 @@ export class TempoBilling {
     const usage = completion.usage ?? null;
     const inputTokens = usage?.prompt_tokens ?? 0;
     const outputTokens = usage?.completion_tokens ?? 0;
-    const cost = costOf(price, inputTokens, outputTokens);
+    // A call that named no model is priced as the model that answered, the one its ledger row names.
+    const model = body.model ?? completion.model;
+    const cost = costOf(body.model === undefined ? (priceFor(this.pricing, model) ?? price) : price, inputTokens, outputTokens);
     const row: CallRow = {
       id: newId('call_'),
       callerId: body.caller_id,
-      model: body.model ?? completion.model ?? 'default',
+      model: model ?? 'default',
       inputTokens,
       outputTokens,
-      usageReported: usage !== null,
+      // Reported means both counts came: a missing one is billed as 0 and the row says so.
+      usageReported: typeof usage?.prompt_tokens === 'number' && typeof usage.completion_tokens === 'number',
       inputCostMicro: Number(cost.input),
       outputCostMicro: Number(cost.output),
       marginMicro: Number(cost.margin),
