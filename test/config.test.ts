@@ -75,6 +75,13 @@ describe('configuration', () => {
     }
   });
 
+  test('amounts with up to 6 decimals are kept as written; RPC URLs may carry a query (an API key)', () => {
+    expect(load({ MPP_AMOUNT: '0.000001' }).mpp.amount).toBe('0.000001');
+    expect(load({ MPP_AMOUNT: '1.500000000' }).mpp.amount).toBe('1.500000000');
+    expect(load({ TEMPO_CALLER_BUDGET_USD: '0' }).tempo.callerBudgetUsd).toBe('0');
+    expect(load({ SOLANA_RPC_URL: 'https://rpc.example/?api-key=abc' }).wallet.solana.rpcUrl).toBe('https://rpc.example/?api-key=abc');
+  });
+
   test('~ in paths expands to the home directory', () => {
     const r = loadConfig({ env: { HERMES_HOME: '~/agent' }, cwd: tempDir(), home: '/home/u' });
     expect(r.kind === 'run' && r.config.hermes.home).toBe('/home/u/agent');
@@ -107,6 +114,19 @@ describe('configuration', () => {
     [{ TASKS_BACKEND: 'pg' }, 'TASKS_BACKEND'],
     [{ MPP_ENABLED: 'maybe' }, 'MPP_ENABLED'],
     [{ MPP_AMOUNT: '-1' }, 'MPP_AMOUNT'],
+    // Amounts the 6-decimal token cannot hold, or a price of nothing: refused, not rounded to 0.
+    [{ MPP_AMOUNT: '0.0000001' }, 'MPP_AMOUNT'],
+    [{ MPP_AMOUNT: '0' }, 'MPP_AMOUNT'],
+    [{ MPP_AMOUNT: '0.000' }, 'MPP_AMOUNT'],
+    [{ TEMPO_CALLER_BUDGET_USD: '1.0000001' }, 'TEMPO_CALLER_BUDGET_USD'],
+    // Set, but holding no key: auth would be off.
+    [{ API_KEY: ',' }, 'API_KEY'],
+    [{ API_KEY: ' , ,' }, 'API_KEY'],
+    // Paths are appended to these: a query or fragment would come before every path.
+    [{ HERMES_AGENT_URL: 'http://h:8642/?token=abc' }, 'HERMES_AGENT_URL'],
+    [{ HERMES_AGENT_URL: 'http://h:8642#x' }, 'HERMES_AGENT_URL'],
+    [{ HEDGEHOG_URL: 'http://h/v1?x=1' }, 'HEDGEHOG_URL'],
+    [{ AARON_URL: 'http://a/?k=1' }, 'AARON_URL'],
     [{ SOLANA_TOKENS: 'OPTX' }, 'SOLANA_TOKENS'],
     [{ EVM_TOKENS: 'base:USDC:0x12' }, 'EVM_TOKENS'],
     [{ EVM_RPC_URLS: 'base' }, 'EVM_RPC_URLS'],

@@ -61,12 +61,23 @@ const httpUrl: Parser<string> = (s) => {
 };
 
 /**
+ * A URL that paths are appended to (`/health`, `/v1/…`, `/session/{id}`): a query string or fragment
+ * would end up in front of every path, so it is refused here rather than failing on every call.
+ * (RPC endpoints, which are called as they are, may carry a query such as an API key.)
+ */
+const baseUrl: Parser<string> = (s) => {
+  const u = httpUrl(s);
+  if (typeof u !== 'string') return u;
+  return /[?#]/.test(u) ? new Invalid('expected a base URL without a query string or fragment (paths are appended to it)') : u;
+};
+
+/**
  * The gateway's root: its routes are /health, /api/… and /v1/…, so the OpenAI-style base URL people
  * habitually configure (`http://host:8642/v1`) means the same gateway, not a prefix that 404s.
  * HEDGEHOG_URL is read the same way: every caller appends `/v1/chat/completions` to it.
  */
 const gatewayUrl: Parser<string> = (s) => {
-  const u = httpUrl(s);
+  const u = baseUrl(s);
   return typeof u === 'string' ? u.replace(/\/v1$/, '') : u;
 };
 
@@ -94,8 +105,21 @@ const listOf = (re?: RegExp, message = ''): Parser<string[]> => (s) => {
   const bad = re ? items.find((i) => !re.test(i)) : undefined;
   return bad === undefined ? items : new Invalid(message);
 };
+/** API keys: set but holding no key (`,`, or `${KEY},` with KEY unset) would turn auth off; refused instead. */
+const keyList: Parser<string[]> = (s) => {
+  const keys = listOf()(s);
+  return Array.isArray(keys) && keys.length === 0 ? new Invalid('holds no key (only commas and spaces); unset it to run without auth') : keys;
+};
 
-const decimal = matching(/^\d+(\.\d+)?$/, 'expected a decimal amount such as 0.10');
+/** A USD amount of a 6-decimal token (TIP-20, micro-USD): more places could only be rounded away. */
+const usdAmount = (min: 'positive' | 'zero'): Parser<string> => (s) => {
+  const t = s.trim();
+  const m = /^\d+(?:\.(\d+))?$/.exec(t);
+  if (!m) return new Invalid('expected a decimal amount such as 0.10');
+  if ((m[1] ?? '').replace(/0+$/, '').length > 6) return new Invalid('at most 6 decimal places (the token has 6)');
+  if (min === 'positive' && !/[1-9]/.test(t)) return new Invalid('must be greater than 0');
+  return t;
+};
 const evmAddress = matching(/^0x[0-9a-fA-F]{40}$/, 'expected a 0x address');
 const SOLANA_TOKEN = /^[A-Za-z0-9_.-]+:[1-9A-HJ-NP-Za-km-z]{32,44}(@devnet|@mainnet)?$/;
 const EVM_RPC = /^[A-Za-z0-9_-]+=https?:\/\/\S+$/;
@@ -110,15 +134,15 @@ export const VARS = [
   { env: 'OPTX_DATA_DIR', flag: '--data-dir', help: "the sidecar's own database and files", shownDefault: '$HERMES_HOME/optx-api', schema: setting(text) },
   { env: 'MEMORY_BACKEND', flag: '--memory-backend', help: 'holographic, sqlite or spacetimedb', schema: setting(oneOf(['holographic', 'sqlite', 'spacetimedb']), 'holographic') },
   { env: 'HOLOGRAPHIC_DB_PATH', help: "Hermes' holographic memory file", shownDefault: '$HERMES_HOME/memory_store.db', schema: setting(text) },
-  { env: 'MEMORY_DB_URL', help: 'SpacetimeDB base URL, e.g. http://host:3000', schema: setting(httpUrl) },
+  { env: 'MEMORY_DB_URL', help: 'SpacetimeDB base URL, e.g. http://host:3000', schema: setting(baseUrl) },
   { env: 'SPACETIMEDB_DB', help: 'SpacetimeDB database name or identity', schema: setting(matching(/^[A-Za-z0-9_-]+$/, 'expected a database name or identity')) },
   { env: 'SPACETIMEDB_TOKEN', help: 'bearer token for SpacetimeDB', schema: setting(text), secret: true },
   { env: 'SPACETIMEDB_TIMEOUT_S', help: 'timeout of one SpacetimeDB call', schema: setting(seconds(600), 10) },
   { env: 'TASKS_BACKEND', help: 'sqlite or spacetimedb', schema: setting(oneOf(['sqlite', 'spacetimedb']), 'sqlite') },
-  { env: 'API_KEY', help: 'comma-separated accepted API keys; enables auth', schema: setting(listOf()), secret: true },
+  { env: 'API_KEY', help: 'comma-separated accepted API keys; enables auth', schema: setting(keyList), secret: true },
   { env: 'MPP_ENABLED', help: 'enable MPP pay-per-request (HTTP 402)', schema: setting(bool, false) },
   { env: 'MPP_RECIPIENT', help: 'Tempo address that receives MPP payments', schema: setting(evmAddress) },
-  { env: 'MPP_AMOUNT', help: 'price of one request', schema: setting(decimal, '0.10') },
+  { env: 'MPP_AMOUNT', help: 'price of one request', schema: setting(usdAmount('positive'), '0.10') },
   { env: 'MPP_NETWORK', help: 'testnet or mainnet', schema: setting(oneOf(['testnet', 'mainnet']), 'testnet') },
   { env: 'MPP_SECRET_KEY', help: 'secret binding MPP challenges (at least 32 bytes)', schema: setting((s) => (Buffer.byteLength(s) >= 32 ? s : new Invalid('must be at least 32 bytes'))), secret: true },
   { env: 'MPP_CURRENCY', help: 'TIP-20 token contract charged by MPP', shownDefault: 'the network default', schema: setting(matching(/^0x[0-9a-fA-F]{40}$/, 'expected a 0x token address')) },
@@ -127,7 +151,7 @@ export const VARS = [
   { env: 'HEDGEHOG_URL', help: 'OpenAI-compatible endpoint for metered calls and decomposition', shownDefault: 'HERMES_AGENT_URL', schema: setting(gatewayUrl) },
   { env: 'HEDGEHOG_API_KEY', help: 'bearer token for HEDGEHOG_URL', shownDefault: 'HERMES_API_KEY', schema: setting(text), secret: true },
   { env: 'HEDGEHOG_TIMEOUT_S', help: 'timeout of one metered or decomposition call', schema: setting(seconds(3600), 120) },
-  { env: 'AARON_URL', help: 'gaze-verification service', schema: setting(httpUrl) },
+  { env: 'AARON_URL', help: 'gaze-verification service', schema: setting(baseUrl) },
   { env: 'AARON_TIMEOUT_S', help: 'timeout of one gaze check', schema: setting(seconds(600), 5) },
   { env: 'WALLET_AGENT', help: 'agent name shown by the wallet', schema: setting(text, 'astrojoe') },
   { env: 'SOLANA_ADDRESS', help: 'Solana wallet address', schema: setting(matching(/^[1-9A-HJ-NP-Za-km-z]{32,44}$/, 'expected a base58 Solana address')) },
@@ -140,7 +164,7 @@ export const VARS = [
   { env: 'RPC_TIMEOUT_S', help: 'timeout of one balance RPC', schema: setting(seconds(600), 8) },
   { env: 'BALANCE_CACHE_S', help: 'how long GET /api/wallet reuses balances', schema: setting(seconds(86400), 30) },
   { env: 'TEMPO_PRICING', help: 'JSON/YAML pricing table for metered calls', shownDefault: 'built-in table', schema: setting(text) },
-  { env: 'TEMPO_CALLER_BUDGET_USD', help: 'per-caller spending cap for metered calls', schema: setting(decimal) },
+  { env: 'TEMPO_CALLER_BUDGET_USD', help: 'per-caller spending cap for metered calls', schema: setting(usdAmount('zero')) },
   { env: 'MAX_BODY_BYTES', help: 'largest JSON request body', schema: setting(intIn(1024, 1024 ** 3), 1024 * 1024) },
   { env: 'PROXY_MAX_BODY_BYTES', help: 'largest body proxied to /v1/*', schema: setting(intIn(1024, 1024 ** 3), 32 * 1024 * 1024) },
   { env: 'PROBE_INTERVAL_S', help: 'seconds between upstream probes', schema: setting(seconds(86400), 30) },
