@@ -142,6 +142,22 @@ for (const layout of ['v6', 'v19'] as StateDbLayout[]) {
       expect((fx.db.query("SELECT title FROM sessions WHERE id = 's_new'").get() as { title: string }).title).toBe('held');
     });
 
+    test('DELETE of a session only the sidecar has succeeds while the agent holds the write lock (state.db is not written)', async () => {
+      expect((await t.json('POST', '/api/sessions', { id: 'mine' })).status).toBe(201);
+      // The agent is mid-write (before: the delete waited for this lock, then 503 state_db_busy after ~5 s).
+      fx.db.run('BEGIN IMMEDIATE');
+      try {
+        fx.db.run("UPDATE sessions SET title = 'held' WHERE id = 's_new'");
+        expect(await t.json('DELETE', '/api/sessions/mine')).toMatchObject({ status: 200, body: { deleted: true, session_id: 'mine' } });
+        expect((await t.json('DELETE', '/api/sessions/nope')).body).toMatchObject({ code: 'session_not_found' });
+        expect(fx.db.inTransaction).toBe(true);
+      } finally {
+        fx.db.run('COMMIT');
+      }
+      expect((await t.json('GET', '/api/sessions/mine')).status).toBe(404);
+      expect((await t.json('GET', '/api/sessions')).body).toMatchObject({ total: 4 });
+    });
+
     test('POST with an id that exists in state.db is a 409 and creates nothing', async () => {
       const res = await t.json('POST', '/api/sessions', { id: 's_old' });
       expect(res.status).toBe(409);

@@ -156,19 +156,24 @@ export class SessionService {
   }
 
   /**
-   * Creates a session of the sidecar's own (409 when the id exists anywhere). With `upstream`, it is
-   * created on the agent's side too when the upstream has the session API; a failure there undoes it.
+   * Creates a session of the sidecar's own. With `upstream`, it is created on the agent's side too
+   * when the upstream has the session API; a failure there undoes it.
+   *
+   * A client's id is a 409 when the session exists where `get` would find it. A bookkeeping row
+   * alone (usage or a title kept for a session of the agent's that the agent has since deleted)
+   * does not count: it is replaced, and the new session starts with nothing of the old one.
    *
    * Without an id in the body one is made up. It has 24 random bits per second, so thousands of
    * sessions created in one second do collide (3 in 6,000 measured), with each other or with one of
    * the agent's; the client chose no id, so a taken one is replaced, never answered as a conflict.
+   * Any row of the transcript store counts as taken here, bookkeeping too: its session is not looked up.
    */
   async create(body: CreateSessionBody, opts: { upstream: boolean }): Promise<Session> {
     if (body.id !== undefined) {
       const id = body.id;
       const exists = () => conflict('session_exists', `Session ${JSON.stringify(id)} already exists.`);
-      if (this.d.transcripts.row(id) || (await this.locate(id))) throw exists();
-      const made = await this.createAs(id, body, opts);
+      if (await this.locate(id)) throw exists();
+      const made = await this.createAs(id, body, { ...opts, replaceBookkeeping: true });
       if (!made) throw exists();
       return made;
     }
@@ -181,9 +186,9 @@ export class SessionService {
     throw new ApiError(503, 'session_id_unavailable', 'No free session id was found; try again.');
   }
 
-  /** Creates the session under `id`; null when the id turns out to be taken (here or upstream), with nothing left behind. */
-  private async createAs(id: string, body: CreateSessionBody, opts: { upstream: boolean }): Promise<Session | null> {
-    if (!this.d.transcripts.create({ id, title: body.title, model: body.model })) return null;
+  /** Creates the session under `id`; null when the id turns out to be taken (here or upstream), with nothing of it left behind. */
+  private async createAs(id: string, body: CreateSessionBody, opts: { upstream: boolean; replaceBookkeeping?: boolean }): Promise<Session | null> {
+    if (!this.d.transcripts.create({ id, title: body.title, model: body.model }, { replaceBookkeeping: opts.replaceBookkeeping })) return null;
     if (opts.upstream && this.upstreamApi) {
       let outcome: UpstreamCreate;
       try {

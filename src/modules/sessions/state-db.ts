@@ -206,13 +206,22 @@ export class StateDb {
     }, { items: [], total: 0 });
   }
 
+  /** Whether the file has the session: a plain read, which in WAL mode never waits for the agent's writes. */
+  private has(id: string): boolean {
+    return this.read((r) => r.db.query('SELECT 1 FROM sessions WHERE id = ?').get(id) !== null, false);
+  }
+
   /**
    * Deletes a session and its messages in one IMMEDIATE transaction (Hermes' own triggers keep its
    * FTS index right); child sessions keep living, detached, as Hermes itself does. False if absent.
+   * Absence is read first: a session the file does not have (one of the sidecar's own) neither
+   * opens a write connection nor waits for the agent's write lock. A session the agent creates
+   * under that id between the read and the caller's own delete is left alone; one the agent deletes
+   * after the read is simply not found by the transaction.
    */
   async delete(id: string): Promise<boolean> {
     const r = this.open();
-    if (!r) return false;
+    if (!r || !this.has(id)) return false;
     let w: Database | null = null;
     try {
       w = new Database(this.path, { readwrite: true, create: false });

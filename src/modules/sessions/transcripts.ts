@@ -4,7 +4,7 @@
  * owns, the usage streamed through the sidecar and a title set here.
  */
 import type { Statement } from 'bun:sqlite';
-import { and, asc, count, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, count, eq, inArray, ne, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
 import { KeptReads } from '../../db/kept-reads';
 import { chatMessages, chatSessions } from '../../db/schema';
@@ -120,14 +120,24 @@ export class TranscriptStore {
     };
   }
 
-  /** Inserts a new sidecar session; false when the id is taken (the primary key decides races). */
-  create(s: { id: string; title?: string; model?: string }): boolean {
+  /**
+   * Inserts a new sidecar session; false when the id is taken (the primary key decides races).
+   * With `replaceBookkeeping`, a bookkeeping row under the id is deleted first, in the same
+   * transaction, so the new session starts from nothing (no usage, title or activity of the old
+   * one). Only for an id the caller found nowhere a client can see it: the row is then left over
+   * from a session the agent deleted. A session of the sidecar's own is never replaced.
+   */
+  create(s: { id: string; title?: string; model?: string }, opts: { replaceBookkeeping?: boolean } = {}): boolean {
     const now = Date.now();
-    const res = this.h.db.insert(chatSessions).values({
+    const insert = () => this.h.db.insert(chatSessions).values({
       id: s.id, origin: 'sidecar', title: s.title ?? null, titleSet: s.title !== undefined, model: s.model ?? null,
       startedAt: epoch(now), lastActive: epoch(now), createdAt: isoNow(now), updatedAt: isoNow(now),
-    }).onConflictDoNothing().returning({ id: chatSessions.id }).get();
-    return res !== undefined;
+    }).onConflictDoNothing().returning({ id: chatSessions.id }).get() !== undefined;
+    if (!opts.replaceBookkeeping) return insert();
+    return this.h.sqlite.transaction(() => {
+      this.h.db.delete(chatSessions).where(and(eq(chatSessions.id, s.id), ne(chatSessions.origin, 'sidecar'))).run();
+      return insert();
+    }).immediate();
   }
 
   /** Sets the title shown for a session, creating a bookkeeping row for sessions owned upstream. */
