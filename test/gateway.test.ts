@@ -70,7 +70,8 @@ describe('probe modes', () => {
     await wrong.deps.probe.probeNow();
     const { body } = await wrong.json<Record<string, any>>('GET', '/api/gateway-status');
     expect(body.upstream_error).toContain('401');
-    expect(body.features.sessions_api_upstream).toBe(false);
+    // It answers, but no chat can work with a refused key.
+    expect(body.features).toMatchObject({ sessions_api_upstream: false, streaming: false, chat_stream: false });
     wrong.close();
   });
 
@@ -100,6 +101,25 @@ describe('probe modes', () => {
     const deadline = Date.now() + 5000;
     while (t.deps.probe.state.connected && Date.now() < deadline) await Bun.sleep(20);
     expect(t.deps.probe.state.mode).toBe('disconnected');
+    t.close();
+    await fake.stop();
+  });
+
+  test('a trigger that comes while a probe runs is probed again after it, once', async () => {
+    const fake = await startFakeHermes({ version: '0.17' });
+    // The running probe got its /health answer before the trigger; it cannot tell what changed after.
+    fake.behavior.hang = { '/health/detailed': true };
+    const t = await appFor(fake, { PROBE_INTERVAL_S: '3600', PROBE_TIMEOUT_S: '0.3' });
+    const healthProbes = () => fake.requests.filter((r) => r.path === '/health').length;
+    const running = t.deps.probe.probeNow();
+    while (healthProbes() < 1) await Bun.sleep(5);
+    t.deps.probe.probeSoon();
+    await running;
+    const deadline = Date.now() + 4000;
+    while (healthProbes() < 2 && Date.now() < deadline) await Bun.sleep(20);
+    expect(healthProbes()).toBe(2);
+    await Bun.sleep(1500);
+    expect(healthProbes()).toBe(2);
     t.close();
     await fake.stop();
   });

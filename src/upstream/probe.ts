@@ -1,7 +1,8 @@
 /**
  * Finds out what the upstream is and can do, without ever making a request wait for it: at start-up
  * (not awaited), every PROBE_INTERVAL_S, and soon after a request sees the upstream's reachability
- * change. Concurrent triggers share one probe.
+ * change. Concurrent triggers share one probe; one that comes while a probe runs is probed again
+ * after it (that probe may have had its answers before the change).
  */
 import type { Logger } from '../lib/log';
 import type { HermesClient } from './client';
@@ -21,12 +22,14 @@ export interface ProbeState {
   endpoints: { health: boolean; healthDetailed: boolean; capabilities: boolean; models: boolean; sessionsApi: boolean; runsApi: boolean };
   /** Why the last probe found the upstream unusable (unreachable, 401, …); null when fine. */
   error: string | null;
+  /** The upstream answers but refuses the sidecar's key (401): nothing that needs the key works. */
+  keyRefused: boolean;
 }
 
 const NOTHING = { health: false, healthDetailed: false, capabilities: false, models: false, sessionsApi: false, runsApi: false };
 
 export const INITIAL_PROBE_STATE: ProbeState = Object.freeze({
-  checkedAt: null, connected: false, latencyMs: null, mode: 'disconnected', model: null, upstreamVersion: null, endpoints: NOTHING, error: null,
+  checkedAt: null, connected: false, latencyMs: null, mode: 'disconnected', model: null, upstreamVersion: null, endpoints: NOTHING, error: null, keyRefused: false,
 });
 
 export class UpstreamProbe {
@@ -35,6 +38,9 @@ export class UpstreamProbe {
   private interval: ReturnType<typeof setInterval> | null = null;
   private soon: ReturnType<typeof setTimeout> | null = null;
   private lastRun = 0;
+  /** A trigger came while a probe ran: that probe may have been answered before the change, so probe again after it. */
+  private rerun = false;
+  private stopped = false;
 
   constructor(
     private readonly client: HermesClient,
@@ -58,14 +64,19 @@ export class UpstreamProbe {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.interval) clearInterval(this.interval);
     if (this.soon) clearTimeout(this.soon);
     this.interval = this.soon = null;
   }
 
-  /** Schedules a probe within minGapMs (default 1 s) of the last one, coalescing bursts of triggers. */
+  /** Schedules a probe within minGapMs (default 1 s) of the last one, coalescing bursts of triggers; during a probe, after it. */
   probeSoon(): void {
-    if (this.soon || this.inflight) return;
+    if (this.stopped || this.soon) return;
+    if (this.inflight) {
+      this.rerun = true;
+      return;
+    }
     const wait = Math.max(0, this.lastRun + (this.opts.minGapMs ?? 1000) - Date.now());
     this.soon = setTimeout(() => {
       this.soon = null;
@@ -77,6 +88,10 @@ export class UpstreamProbe {
   probeNow(): Promise<ProbeState> {
     this.inflight ??= this.run().finally(() => {
       this.inflight = null;
+      if (this.rerun) {
+        this.rerun = false;
+        this.probeSoon();
+      }
     });
     return this.inflight;
   }
@@ -138,6 +153,7 @@ export function decide(a: { health: Answer; detailed: Answer; caps: Answer; mode
     model: modelOf(capsBody) ?? (models?.success ? (models.data.data[0]?.id ?? null) : null),
     upstreamVersion: health?.success ? (health.data.version ?? null) : null,
     endpoints,
+    keyRefused: unauthorized,
     error: unauthorized ? 'the upstream refused the sidecar\'s key (401): set HERMES_API_KEY' : connected ? null : 'the upstream answered but no endpoint worked',
   };
 }

@@ -21,12 +21,13 @@ export function features(d: GatewayDeps): Features {
     sessions: true,
     memory: true,
     tasks: true,
-    streaming: s.connected,
-    chat_stream: s.connected,
+    // Chat needs the sidecar's key: an upstream that refuses it answers, but no chat works.
+    streaming: s.connected && !s.keyRefused,
+    chat_stream: s.connected && !s.keyRefused,
     wallet: !!(w.solana.address || w.evm.address),
     mcp_servers: d.home.hasMcpServers(),
     // Metered calls go to HEDGEHOG_URL, which is the upstream unless configured apart.
-    tempo_billing: d.config.hedgehog.url !== d.config.hermes.url || s.connected,
+    tempo_billing: d.config.hedgehog.url !== d.config.hermes.url || (s.connected && !s.keyRefused),
     mpp: d.config.mpp.enabled,
     sessions_api_upstream: s.endpoints.sessionsApi,
     runs_api_upstream: s.endpoints.runsApi,
