@@ -8,7 +8,9 @@ RUN bun run build
 
 # Run: the executable alone on a slim glibc base (the compiled binary carries the Bun runtime).
 FROM debian:bookworm-slim
-RUN useradd --create-home --uid 10001 hermes
+# The home exists in the image and belongs to the user, so a new named volume there starts writable
+# (Docker copies the image's directory, owner included, into it).
+RUN useradd --create-home --uid 10001 hermes && install -d -o hermes -g hermes /home/hermes/.hermes
 COPY --from=build /src/dist/hermes-optx-api /usr/local/bin/hermes-optx-api
 USER hermes
 # Bun's fetch allows 256 requests at once unless this is set at process start (streams to the upstream).
@@ -18,7 +20,8 @@ ENV BUN_CONFIG_MAX_HTTP_REQUESTS=4096 \
     OPTX_API_PORT=8643
 VOLUME ["/home/hermes/.hermes"]
 EXPOSE 8643
-# No curl in the slim image: bash's /dev/tcp speaks just enough HTTP for a health check.
+# No curl in the slim image: bash's /dev/tcp speaks just enough HTTP for a health check. It reads
+# OPTX_API_PORT: set the port with that variable, not with --port, or the check looks elsewhere.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 \
   CMD bash -c 'exec 3<>/dev/tcp/127.0.0.1/${OPTX_API_PORT} && printf "GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n" >&3 && head -n 1 <&3 | grep -q " 200 "'
 ENTRYPOINT ["/usr/local/bin/hermes-optx-api"]
