@@ -1,6 +1,7 @@
 /**
  * Search filters of the holographic backend on rows the agent wrote: hand-written tag strings are
- * filtered exactly as the list shows them, with and without a query and in the totals.
+ * filtered exactly as the list shows them, with and without a query and in the totals; `since` and
+ * `until` work in the whole seconds Hermes stores `created_at` in.
  */
 import { afterEach, describe, expect, test } from 'bun:test';
 import { join } from 'node:path';
@@ -98,5 +99,44 @@ describe('tag filters on hand-written tags', () => {
     }
     expect(trimmed.join('')).toBe(TRIMMED_CHARS);
     expect(splitTags(`${TRIMMED_CHARS}a${TRIMMED_CHARS},b`)).toEqual(['a', 'b']);
+  });
+});
+
+describe('since/until in whole seconds', () => {
+  test('a fact of the same second as `since` or `until` matches, with and without a query, totals included', async () => {
+    const t = await app();
+    const agent = openAsAgent(join(t.home, 'memory_store.db'));
+    const noon = agentAddFact(agent, { content: 'The release train leaves at noon' });
+    const before = agentAddFact(agent, { content: 'The release train before it' });
+    agent.run("UPDATE facts SET created_at = '2026-03-01 12:00:00' WHERE fact_id = ?", [noon]);
+    agent.run("UPDATE facts SET created_at = '2026-03-01 11:59:59' WHERE fact_id = ?", [before]);
+    agent.close();
+    const cases: [Record<string, string>, number[]][] = [
+      [{ since: '2026-03-01T12:00:00.500Z' }, [noon]],
+      [{ since: '2026-03-01T12:00:00.999Z' }, [noon]],
+      [{ since: '2026-03-01T13:00:00.250+01:00' }, [noon]],
+      [{ since: '2026-03-01T12:00:01Z' }, []],
+      [{ until: '2026-03-01T12:00:00.500Z' }, [noon, before].sort((a, b) => a - b)],
+      [{ until: '2026-03-01T11:59:59.999Z' }, [before]],
+      [{ since: '2026-03-01T11:59:59.700Z', until: '2026-03-01T11:59:59.100Z' }, [before]],
+    ];
+    for (const [filters, expected] of cases) {
+      for (const query of ['release', '']) {
+        const r = await t.json<Found>('POST', '/api/memory/search', { query, limit: 10, filters });
+        expect([filters, query, ids(r), r.body.total]).toEqual([filters, query, expected, expected.length]);
+      }
+    }
+  });
+
+  test('a memory stored just after a client noted the time is found with that time as `since`', async () => {
+    const t = await app();
+    for (let i = 0; i < 3; i++) {
+      const since = new Date().toISOString();
+      const r = await t.json<{ memory: Memory }>('POST', '/api/memory', { content: `Stored after the mark, round ${i}` });
+      expect(r.body.memory.created_at.endsWith('.000Z')).toBe(true);
+      const found = await t.json<Found>('POST', '/api/memory/search', { query: '', limit: 10, filters: { since } });
+      expect(found.body.results.map((m) => m.id)).toContain(r.body.memory.id);
+      await Bun.sleep(7);
+    }
   });
 });

@@ -41,13 +41,20 @@ export function filterSql(f: SearchFilters, minTrust: number): { sql: string; pa
     parts.push(c.sql);
     params.push(...c.params);
   }
+  // created_at is whole seconds (CURRENT_TIMESTAMP), so the bounds are too: a fact of the same second as
+  // `since` or `until` matches (with `since` in milliseconds, one stored just after it was dropped).
   if (f.since !== undefined) {
-    parts.push('AND julianday(f.created_at) >= julianday(?)');
-    params.push(f.since);
+    parts.push('AND unixepoch(f.created_at) >= ?');
+    params.push(wholeSecond(f.since));
   }
   if (f.until !== undefined) {
-    parts.push('AND julianday(f.created_at) <= julianday(?)');
-    params.push(f.until);
+    parts.push('AND unixepoch(f.created_at) <= ?');
+    params.push(wholeSecond(f.until));
   }
   return { sql: parts.join(' '), params };
+}
+
+/** An ISO 8601 UTC time as whole seconds since the epoch, rounded down (SQLite's `unixepoch()` does the same). */
+function wholeSecond(iso: string): number {
+  return Math.floor(Date.parse(iso) / 1000);
 }
