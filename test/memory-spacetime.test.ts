@@ -5,6 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
 import { startFakeSpacetime, type FakeSpacetime } from './fakes/spacetimedb';
+import { ReducerFailure } from './fakes/spacetimedb-db';
 import { closedUrl, makeTestApp, type TestApp } from './helpers/app';
 
 type Memory = { id: string; content: string; category: string; tags: string[]; importance: number; metadata: Record<string, unknown>; created_at: string };
@@ -60,6 +61,46 @@ describe('writes', () => {
     const call = fake.requests.find((q) => q.path.endsWith('/call/delete_memory'));
     expect(JSON.parse(call?.body ?? '[]')).toEqual([`mem:${r.body.memory.id}`]);
     expect(fake.tables.get('memory_entry')!.rows).toHaveLength(0);
+  });
+
+  test('the same content stored twice at once: one 201, the other 200 duplicate with the first memory; nothing overwritten', async () => {
+    const t = await app();
+    fake.behavior.delayMs = 5;
+    const rs = await Promise.all([
+      t.json<{ duplicate: boolean; memory: Memory }>('POST', '/api/memory', { content: 'shared fact', category: 'alpha', importance: 0.9, metadata: { by: 'A' } }),
+      t.json<{ duplicate: boolean; memory: Memory }>('POST', '/api/memory', { content: 'shared fact', category: 'beta', importance: 0.1, metadata: { by: 'B' } }),
+      t.json<{ duplicate: boolean; memory: Memory }>('POST', '/api/memory', { content: 'shared fact', category: 'gamma', importance: 0.5, metadata: { by: 'C' } }),
+    ]);
+    expect(rs.map((r) => [r.status, r.body.duplicate]).sort()).toEqual([[200, true], [200, true], [201, false]]);
+    const created = rs.find((r) => r.status === 201)!.body.memory;
+    for (const r of rs) expect(r.body.memory).toEqual(created);
+    expect(fake.requests.filter((q) => q.path.endsWith('/call/store_memory'))).toHaveLength(1);
+    const list = await t.json<{ memories: Memory[] }>('GET', '/api/memory');
+    expect(list.body.memories).toEqual([created]);
+  });
+
+  test('a failed store does not hold up the next store of the same content', async () => {
+    const t = await app();
+    const original = fake.reducers.get('store_memory')!;
+    let calls = 0;
+    fake.defineReducer('store_memory', {
+      params: original.params,
+      run(ctx, args) {
+        if (calls++ === 0) throw new ReducerFailure('first store fails');
+        original.run(ctx, args);
+      },
+    });
+    try {
+      const [first, second] = await Promise.all([
+        t.json<{ code: string }>('POST', '/api/memory', { content: 'retried fact' }),
+        t.json<{ duplicate: boolean }>('POST', '/api/memory', { content: 'retried fact' }),
+      ]);
+      expect([first.status, first.body.code]).toEqual([502, 'spacetimedb_reducer_failed']);
+      expect([second.status, second.body.duplicate]).toEqual([201, false]);
+      expect(fake.tables.get('memory_entry')!.rows).toHaveLength(1);
+    } finally {
+      fake.defineReducer('store_memory', original);
+    }
   });
 
   test('the bearer token is sent when configured; a refused token is a readable 502', async () => {

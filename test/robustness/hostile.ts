@@ -22,7 +22,7 @@ export type JsonSchema = {
 };
 
 export const HOSTILE_STRINGS = [
-  '', ' ', '\u0000', '../../../../etc/passwd', '..%2F..%2Fetc%2Fpasswd', '%2e%2e%2f', '/etc/passwd', 'C:\\Windows\\win.ini',
+  '', ' ', '\u0000', 'kafka\u0000', 'a\u0000b', '../../../../etc/passwd', '..%2F..%2Fetc%2Fpasswd', '%2e%2e%2f', '/etc/passwd', 'C:\\Windows\\win.ini',
   "' OR 1=1 --", "'; DROP TABLE tasks; --", '" OR ""="', 'NEAR(a b)', 'a AND OR NOT', '*', '"unterminated', 'col:value', '^start',
   "what's up-to", '😀🔥', '\u202Eevil', '\uFEFF', '\r\n\r\nHTTP/1.1 200 OK', '<script>alert(1)</script>', '${process.env}',
   '__proto__', 'constructor', 'prototype', 'x'.repeat(70_000), 'é'.repeat(5000), '\ud800', 'null', 'NaN', '-1', '1e309',

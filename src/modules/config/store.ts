@@ -12,23 +12,10 @@ import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, realpathSync, re
 import { basename, dirname, join } from 'node:path';
 import { ApiError } from '../../lib/errors';
 import { ConfigUnreadableError, readAgentFile } from '../../hermes/home';
+import { KeyedQueue } from '../../lib/keyed-queue';
 
-const queues = new Map<string, Promise<unknown>>();
-
-/** Runs `task` after every earlier task queued for the same key; tasks of other keys run freely. */
-function serialised<T>(key: string, task: () => Promise<T> | T): Promise<T> {
-  const previous = queues.get(key) ?? Promise.resolve();
-  const run = previous.then(task, task);
-  const settled = run.then(
-    () => undefined,
-    () => undefined,
-  );
-  queues.set(key, settled);
-  void settled.then(() => {
-    if (queues.get(key) === settled) queues.delete(key);
-  });
-  return run;
-}
+/** Every read-modify-write of one file, in turn. */
+const edits = new KeyedQueue();
 
 interface Snapshot {
   text: string;
@@ -97,7 +84,7 @@ const MAX_ATTEMPTS = 5;
  */
 export function editFile(path: string, edit: (text: string) => string): Promise<string> {
   const target = writeTarget(path);
-  return serialised(target, () => {
+  return edits.run(target, () => {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const before = read(target);
       const next = edit(before.text);

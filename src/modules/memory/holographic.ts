@@ -20,6 +20,7 @@ import { EntityIndex } from './holographic-entities';
 import { type FtsMode, openHermesMemoryFile } from './holographic-schema';
 import { bytesToPhases, encodeFact, encodeText, HRR_DIM, phasesToBytes, similarity, type Phases } from './hrr';
 import { extractEntities } from './entities';
+import { filterSql } from './holographic-filters';
 import { byScoreThen, fileSize, parseJsonObject, sha256Hex, splitTags, toIsoTimestamp } from './memory-values';
 import type { Memory, ScoredMemory } from './model';
 import { ftsMatchExpression, jaccard, jaccardTokens, searchTerms } from './query-text';
@@ -238,30 +239,6 @@ export class HolographicBackend implements MemoryBackend {
       };
     });
   }
-}
-
-/** Filters as SQL on `facts f`: every value a bound parameter. */
-function filterSql(f: SearchFilters, minTrust: number): { sql: string; params: SQLQueryBindings[] } {
-  const parts = ['AND f.trust_score >= ?'];
-  const params: SQLQueryBindings[] = [minTrust];
-  if (f.category !== undefined) {
-    parts.push('AND f.category = ?');
-    params.push(f.category);
-  }
-  // Hermes' tags are written by hand as well ("a, b"): compare with the spaces around commas removed.
-  for (const tag of f.tags ?? []) {
-    parts.push("AND instr(',' || replace(replace(trim(f.tags), ', ', ','), ' ,', ',') || ',', ?) > 0");
-    params.push(`,${tag},`);
-  }
-  if (f.since !== undefined) {
-    parts.push('AND julianday(f.created_at) >= julianday(?)');
-    params.push(f.since);
-  }
-  if (f.until !== undefined) {
-    parts.push('AND julianday(f.created_at) <= julianday(?)');
-    params.push(f.until);
-  }
-  return { sql: parts.join(' '), params };
 }
 
 /**

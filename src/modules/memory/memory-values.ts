@@ -32,6 +32,13 @@ export function parseJsonObject(text: string | null | undefined): Record<string,
   }
 }
 
+/**
+ * Every character JavaScript's `String.prototype.trim()` removes (ECMAScript WhiteSpace and
+ * LineTerminator, all in the BMP; a test compares it with `trim()` over every code point). SQL that
+ * must trim as `splitTags` does passes it to SQLite's `trim(x, chars)`.
+ */
+export const TRIMMED_CHARS = '\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff';
+
 /** Hermes' comma-separated tags as a list: trimmed, no empties, no repeats. */
 export function splitTags(tags: string | null | undefined): string[] {
   return [...new Set((tags ?? '').split(',').map((t) => t.trim()).filter(Boolean))];

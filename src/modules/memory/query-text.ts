@@ -6,6 +6,10 @@
  *
  * Like Hermes' retriever, stop words are dropped and the remaining terms OR-joined: FTS5 would
  * otherwise AND them, and a natural-language question would match nothing.
+ *
+ * NUL is the one character a quoted FTS5 string cannot hold (the expression parser stops at it and
+ * reports "unterminated string"; every other code point, control characters included, is fine), so
+ * it separates terms like whitespace does, and never reaches a MATCH.
  */
 import { pySplit, pyStripChars } from './pytext';
 
@@ -16,6 +20,7 @@ const TERM_STRIP = '.,;:!?"\'()[]{}#@<>';
 // FTS5's unicode61 tokenizer: letters, numbers and private-use characters make tokens, the rest separates.
 const TOKEN_CHAR = /[\p{L}\p{N}\p{Co}]/u;
 const TOKENS = /[\p{L}\p{N}\p{Co}]+/gu;
+const NUL = /\0/g;
 
 // English function words with no retrieval signal.
 const STOPWORDS = new Set(
@@ -34,7 +39,7 @@ const STOPWORDS = new Set(
 export function searchTerms(query: string): string[] {
   const all: string[] = [];
   const seen = new Set<string>();
-  for (const raw of pySplit(query.toLowerCase())) {
+  for (const raw of pySplit(query.toLowerCase().replace(NUL, ' '))) {
     const t = pyStripChars(raw, TERM_STRIP);
     if (!t || seen.has(t) || !TOKEN_CHAR.test(t)) continue;
     seen.add(t);
@@ -44,9 +49,9 @@ export function searchTerms(query: string): string[] {
   return (significant.length ? significant : all).slice(0, MAX_TERMS);
 }
 
-/** `"term one" OR "term2"`: each term a quoted FTS5 string. */
+/** `"term one" OR "term2"`: each term a quoted FTS5 string (a NUL inside one becomes a space). */
 export function ftsMatchExpression(terms: string[]): string {
-  return terms.map((t) => `"${t.replaceAll('"', '""')}"`).join(' OR ');
+  return terms.map((t) => `"${t.replace(NUL, ' ').replaceAll('"', '""')}"`).join(' OR ');
 }
 
 /** Words as FTS5's default tokenizer sees them: lower case, diacritics removed, split on everything else. */

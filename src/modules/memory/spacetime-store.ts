@@ -11,7 +11,10 @@
  * - created_at is the module's insert timestamp; the table has no update time, so updated_at = created_at.
  *
  * Our ids are the first 32 hex digits of SHA-256(content): store_memory upserts by key, so the same
- * content is the same row, and duplicate content returns the existing memory (checked first).
+ * content is the same row, and duplicate content returns the existing memory (checked first). The
+ * check and the write are not one transaction, so this process runs the adds and deletes of one key
+ * in turn: a second store of the same content sees the first and answers duplicate. (Another process
+ * storing the same content at the same moment can still upsert over ours.)
  * The SQL subset has no ORDER BY, OFFSET or LIKE: category and importance are filtered in SQL,
  * tags/time filters, text matching, ordering and paging happen here, over the rows read.
  */
@@ -19,6 +22,7 @@ import { z } from '../../lib/zod';
 import type { SpacetimeClient } from '../../spacetime/client';
 import { SpacetimeError } from '../../spacetime/errors';
 import { literal } from '../../spacetime/sql';
+import { KeyedQueue } from '../../lib/keyed-queue';
 import { byScoreThen, sha256Hex, toIsoTimestamp } from './memory-values';
 import type { Memory, ScoredMemory } from './model';
 import { containsPhrase, ftsWords, searchTerms } from './query-text';
@@ -54,10 +58,17 @@ interface Entry {
 export class SpacetimeBackend implements MemoryBackend {
   readonly name = 'spacetimedb' as const;
 
+  /** Adds and deletes of one key, in turn (read-then-write is not atomic on the host). */
+  private readonly writes = new KeyedQueue();
+
   constructor(private readonly client: SpacetimeClient, private readonly owner: string) {}
 
-  async add(m: NewMemory): Promise<AddResult> {
+  add(m: NewMemory): Promise<AddResult> {
     const key = `${KEY_PREFIX}${sha256Hex(m.content).slice(0, 32)}`;
+    return this.writes.run(key, () => this.addOnce(key, m));
+  }
+
+  private async addOnce(key: string, m: NewMemory): Promise<AddResult> {
     const existing = await this.byKey(key);
     if (existing) return { memory: existing.memory, created: false };
     const value = JSON.stringify({ content: m.content, metadata: m.metadata, tags: m.tags });
@@ -96,9 +107,11 @@ export class SpacetimeBackend implements MemoryBackend {
     // An id that cannot be written as a SQL literal (control characters) names no memory.
     if (!isSqlText(key)) return false;
     // delete_memory on a missing key is a no-op, so existence is checked first to answer 404.
-    if (!(await this.byKey(key))) return false;
-    await this.client.call('delete_memory', [key]);
-    return true;
+    return this.writes.run(key, async () => {
+      if (!(await this.byKey(key))) return false;
+      await this.client.call('delete_memory', [key]);
+      return true;
+    });
   }
 
   async stats(): Promise<BackendStats> {

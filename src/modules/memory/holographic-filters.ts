@@ -1,0 +1,60 @@
+/**
+ * The search filters of the holographic backend as SQL on Hermes' `facts f`, every value a bound
+ * parameter. The columns are the agent's: `tags` is one comma-separated string, written by hand as
+ * often as by us.
+ */
+import type { SQLQueryBindings } from 'bun:sqlite';
+import { TRIMMED_CHARS } from './memory-values';
+import type { SearchFilters } from './store';
+
+/** The comma-separated parts of `f.tags`, untrimmed, as rows `part(tag)` (a recursive CTE). */
+const TAG_PARTS = "WITH RECURSIVE part(tag, rest) AS (SELECT NULL, f.tags || ',' UNION ALL " +
+  "SELECT substr(rest, 1, instr(rest, ',') - 1), substr(rest, instr(rest, ',') + 1) FROM part WHERE rest <> '')";
+
+/**
+ * `f.tags` has `tag` as one of its comma-separated parts once each part is trimmed as the list trims
+ * it (splitTags, TRIMMED_CHARS). Cheapest test first, each a necessary or a sufficient condition:
+ * the text occurs at all; `,tag,` as written by us; a comma or a trimmed character on both sides of
+ * it (GLOB); only then the column is split into its parts (docs/memory.md has the timings).
+ */
+function tagCondition(tag: string): { sql: string; params: SQLQueryBindings[] } {
+  const edge = `[,${TRIMMED_CHARS}]`;
+  const glob = `*${edge}${tag.replace(/[*?[]/g, (c) => `[${c}]`)}${edge}*`;
+  return {
+    sql: `AND instr(f.tags, ?) > 0 AND (instr(',' || f.tags || ',', ?) > 0 OR ((',' || f.tags || ',') GLOB ? ` +
+      `AND EXISTS (${TAG_PARTS} SELECT 1 FROM part WHERE trim(part.tag, ?) = ?)))`,
+    params: [tag, `,${tag},`, glob, TRIMMED_CHARS, tag],
+  };
+}
+
+/** Filters as SQL on `facts f`: every value a bound parameter. */
+export function filterSql(f: SearchFilters, minTrust: number): { sql: string; params: SQLQueryBindings[] } {
+  const parts = ['AND f.trust_score >= ?'];
+  const params: SQLQueryBindings[] = [minTrust];
+  if (f.category !== undefined) {
+    parts.push('AND f.category = ?');
+    params.push(f.category);
+  }
+  // Hermes' tags are written by hand as well ("a,  b", "a ,\tb"): matched as the list shows them.
+  for (const tag of f.tags ?? []) {
+    const c = tagCondition(tag);
+    parts.push(c.sql);
+    params.push(...c.params);
+  }
+  // created_at is whole seconds (CURRENT_TIMESTAMP), so the bounds are too: a fact of the same second as
+  // `since` or `until` matches (with `since` in milliseconds, one stored just after it was dropped).
+  if (f.since !== undefined) {
+    parts.push('AND unixepoch(f.created_at) >= ?');
+    params.push(wholeSecond(f.since));
+  }
+  if (f.until !== undefined) {
+    parts.push('AND unixepoch(f.created_at) <= ?');
+    params.push(wholeSecond(f.until));
+  }
+  return { sql: parts.join(' '), params };
+}
+
+/** An ISO 8601 UTC time as whole seconds since the epoch, rounded down (SQLite's `unixepoch()` does the same). */
+function wholeSecond(iso: string): number {
+  return Math.floor(Date.parse(iso) / 1000);
+}
