@@ -158,7 +158,18 @@ function hostOf(url: string): string {
   }
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'content-length', 'content-encoding', 'host']);
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'host']);
+/**
+ * A request body is read whole and sent again as those same bytes: fetch writes its own Content-Length,
+ * and Content-Encoding stays, since the bytes are still encoded that way (a gzip body without it would
+ * reach the upstream as garbage).
+ */
+const REQUEST_FRAMING = new Set(['content-length']);
+/**
+ * fetch decompresses a response body: its Content-Encoding and Content-Length describe bytes the client
+ * never gets.
+ */
+const RESPONSE_FRAMING = new Set(['content-length', 'content-encoding']);
 /** Credentials and payment proofs belong to the client's relationship with the sidecar, never the upstream. */
 const CLIENT_CREDENTIALS = new Set(['authorization', 'cookie', 'x-api-key', 'payment', 'payment-receipt', 'x-payment']);
 
@@ -177,7 +188,7 @@ export function upstreamRequestHeaders(src: Headers, upstreamKey: string | null)
   const extra = dropListedInConnection(src);
   src.forEach((value, key) => {
     const k = key.toLowerCase();
-    if (HOP_BY_HOP.has(k) || CLIENT_CREDENTIALS.has(k) || k.startsWith('proxy-') || k.startsWith('payment-') || extra.has(k)) return;
+    if (HOP_BY_HOP.has(k) || REQUEST_FRAMING.has(k) || CLIENT_CREDENTIALS.has(k) || k.startsWith('proxy-') || k.startsWith('payment-') || extra.has(k)) return;
     out.set(k, value);
   });
   if (upstreamKey) out.set('authorization', `Bearer ${upstreamKey}`);
@@ -190,7 +201,7 @@ export function clientResponseHeaders(src: Headers): Headers {
   const extra = dropListedInConnection(src);
   src.forEach((value, key) => {
     const k = key.toLowerCase();
-    if (HOP_BY_HOP.has(k) || k.startsWith('proxy-') || extra.has(k)) return;
+    if (HOP_BY_HOP.has(k) || RESPONSE_FRAMING.has(k) || k.startsWith('proxy-') || extra.has(k)) return;
     out.append(k, value);
   });
   return out;

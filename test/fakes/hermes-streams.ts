@@ -48,6 +48,20 @@ export function sessionNotFound(id: string): Response {
   return openAiError(404, `Session not found: ${id}`, 'session_not_found');
 }
 
+/**
+ * The request body as the gateway's aiohttp server hands it over: a gzip Content-Encoding is undone
+ * (aiohttp decompresses request bodies and cannot be told not to); null when it does not unpack.
+ */
+export async function requestText(req: Request): Promise<string | null> {
+  const bytes = new Uint8Array(await req.arrayBuffer());
+  const coding = req.headers.get('content-encoding')?.trim().toLowerCase();
+  try {
+    return new TextDecoder().decode(coding === 'gzip' ? Bun.gunzipSync(bytes) : bytes);
+  } catch {
+    return null;
+  }
+}
+
 export type Parsed = { ok: true; value: unknown } | { ok: false };
 export function parseJson(text: string): Parsed {
   try {

@@ -22,6 +22,7 @@ import {
   newSessionId,
   openAiError,
   parseJson,
+  requestText,
   scriptStream,
   sessionNotFound,
   sessionStreamScript,
@@ -574,8 +575,10 @@ export async function startFakeHermes(opts: { version?: HermesVersion; apiKey?: 
   async function handle(req: Request): Promise<Response> {
     const url = new URL(req.url);
     const path = url.pathname;
-    const body = await req.text();
+    const text = await requestText(req);
+    const body = text ?? '';
     fake.requests.push({ method: req.method, path, search: url.search, headers: Object.fromEntries(req.headers), body });
+    if (text === null) return openAiError(400, 'Could not decompress the request body', null);
 
     if (matchPath(fake.behavior.hang, path) === true) return hangUntilAbort(req, path);
     const forced = matchPath(fake.behavior.statusOverride, path);
