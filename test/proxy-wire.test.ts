@@ -4,7 +4,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
 import { startFakeHermes, type FakeHermes } from './fakes/hermes';
-import { jsonOf, makeTestApp, type TestApp } from './helpers/app';
+import { jsonOf, makeTestApp, readSse, type TestApp } from './helpers/app';
 
 let fake: FakeHermes;
 let t: TestApp;
@@ -38,5 +38,26 @@ describe('request bodies', () => {
     expect(seen.headers['content-encoding']).toBe('gzip');
     // The length fetch wrote is that of the bytes sent, the compressed ones.
     expect(Number(seen.headers['content-length'])).toBe(Bun.gzipSync(chatBody('compressed hello')).byteLength);
+  });
+});
+
+describe('POST /api/chat/completions/stream: named events', () => {
+  test("Hermes' `event: hermes.tool.progress` frames keep their name, as through /v1, so they are not taken for chunks", async () => {
+    fake.behavior.tools = true;
+    const res = await fetch(`${base}/api/chat/completions/stream`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('weather') });
+    const raw = await res.text();
+    const frames = await readSse(new Response(raw));
+    const progress = frames.filter((f) => f.event === 'hermes.tool.progress').map((f) => JSON.parse(f.data));
+    expect(progress.map((p) => [p.tool, p.status])).toEqual([['web_search', 'running'], ['web_search', 'completed']]);
+    expect(raw).toContain('event: hermes.tool.progress\ndata: {');
+    // Every unnamed frame is what an OpenAI client reads as a chunk.
+    const unnamed = frames.filter((f) => f.event === 'message').map((f) => f.data);
+    expect(unnamed.at(-1)).toBe('[DONE]');
+    const chunks = unnamed.slice(0, -1).map((d) => JSON.parse(d));
+    expect(chunks.every((c) => Array.isArray(c.choices))).toBe(true);
+    expect(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('')).toBe('You said: weather');
+    // The same frame names, in the same order, as the transparent proxy gives.
+    const viaV1 = await readSse(await fetch(`${base}/v1/chat/completions`, { method: 'POST', body: chatBody('weather', { stream: true, stream_options: { include_usage: true } }) }));
+    expect(frames.map((f) => f.event)).toEqual(viaV1.map((f) => f.event));
   });
 });

@@ -392,6 +392,8 @@ export interface ChatCompletionStreamInput {
   includeUsage: boolean;
   /** The real gateway puts usage on its finish_reason chunk too. */
   usageInFinishChunk: boolean;
+  /** A tool the agent runs before answering, reported as `event: hermes.tool.progress` frames. */
+  tool: FakeToolUse | null;
 }
 
 export function chatCompletionScript(
@@ -409,6 +411,14 @@ export function chatCompletionScript(
     });
   return async function* (run) {
     yield* emit(run, chunk([{ index: 0, delta: { role: 'assistant' }, finish_reason: null }]), switches);
+    if (input.tool) {
+      // The gateway's _on_tool_start / _on_tool_complete: named frames, never chunks.
+      const { name, preview } = input.tool;
+      const toolCallId = `call_${hex(12)}`;
+      yield* emit(run, eventFrame('hermes.tool.progress', { tool: name, emoji: '🔍', label: preview, toolCallId, status: 'running' }), switches);
+      if (!(await run.sleep(1))) return;
+      yield* emit(run, eventFrame('hermes.tool.progress', { tool: name, toolCallId, status: 'completed' }), switches);
+    }
     const complete = yield* tokenLoop(
       run,
       input.tokens,

@@ -58,7 +58,11 @@ export interface FakeHermesBehavior {
   statusOverride: Record<string, number>;
   /** Path (exact, or with `*`) -> never answer until the client aborts. */
   hang: Record<string, boolean>;
-  /** Session streams emit tool.started/tool.completed before the deltas (and store a tool turn). */
+  /**
+   * The agent uses a tool before answering: session streams emit tool.started/tool.completed before the
+   * deltas (and store a tool turn); chat-completion streams emit `event: hermes.tool.progress` frames
+   * (status running, then completed) between their chunks, as the gateway does.
+   */
   tools: boolean;
   /** What the assistant answers; default `You said: <last user message>`. */
   reply: ((messages: { role: string; content: unknown }[]) => string) | null;
@@ -253,6 +257,12 @@ export async function startFakeHermes(opts: { version?: HermesVersion; apiKey?: 
     return row;
   }
 
+  /** The tool the agent uses for a message when `tools` is on. */
+  function toolUse(message: string): FakeToolUse | null {
+    if (!fake.behavior.tools) return null;
+    return { name: 'web_search', args: { query: message }, preview: `web_search: "${message.slice(0, 40)}"`, result: `3 results for ${message}` };
+  }
+
   /** Reply, tokens and usage for a conversation, following the behavior switches. */
   function answer(messages: { role: string; content: unknown }[]) {
     const b = fake.behavior;
@@ -399,7 +409,10 @@ export async function startFakeHermes(opts: { version?: HermesVersion; apiKey?: 
       const so = reqBody.stream_options;
       const includeUsage = isRecord(so) && so.include_usage === true;
       const script = chatCompletionScript(
-        { id, model: modelName, created, tokens, usage: openAiUsage, includeUsage, usageInFinishChunk: fake.behavior.usageInFinishChunk },
+        {
+          id, model: modelName, created, tokens, usage: openAiUsage, includeUsage, usageInFinishChunk: fake.behavior.usageInFinishChunk,
+          tool: toolUse(contentText(last.content)),
+        },
         switches,
       );
       return stream(req, path, script, headers);
@@ -497,9 +510,7 @@ export async function startFakeHermes(opts: { version?: HermesVersion; apiKey?: 
     const message = b.message;
     const history = s.messages.filter((m) => m.role === 'user' || m.role === 'assistant').map((m) => ({ role: m.role, content: m.content }));
     const { reply, tokens, usage } = answer([...history, { role: 'user', content: message }]);
-    const tool: FakeToolUse | null = fake.behavior.tools
-      ? { name: 'web_search', args: { query: message }, preview: `web_search: "${message.slice(0, 40)}"`, result: `3 results for ${message}` }
-      : null;
+    const tool = toolUse(message);
     const userRow = appendMessage(s, { role: 'user', content: message });
     const complete = (): FakeMessage[] => {
       const rows: FakeMessage[] = [userRow];

@@ -3,7 +3,8 @@
  * - `/v1/*`: a transparent reverse proxy, bytes passed as they arrive, client credentials replaced by
  *   the sidecar's key, a client abort cancelling the upstream request;
  * - `/api/chat/completions/stream`: the OpenAI stream with `stream` and `include_usage` forced,
- *   frames forwarded unchanged, always ending in `data: [DONE]`, heartbeats while the model thinks.
+ *   frames forwarded unchanged (named events keep their name), always ending in `data: [DONE]`,
+ *   heartbeats while the model thinks.
  */
 import { ApiError, openAIErrorBody } from '../../lib/errors';
 import { clientResponseHeaders, linkedAbort, upstreamRequestHeaders } from '../../lib/http';
@@ -130,9 +131,11 @@ export async function streamChatCompletions(request: Request, body: ChatCompleti
 async function* forwardFrames(body: ReadableStream<Uint8Array>, idleMs: number, onEnd: () => void): AsyncGenerator<string> {
   try {
     for await (const frame of parseSse(readWithIdleTimeout(body, idleMs))) {
-      // Data is forwarded as the upstream wrote it; a multi-line data field is folded so each frame stays one line.
+      // A frame is forwarded as the upstream wrote it, its event name included (Hermes' `event:
+      // hermes.tool.progress` frames are not completion chunks); a multi-line data field is folded so
+      // each frame stays one line.
       const data = frame.data.includes('\n') ? frame.data.replace(/\n/g, '') : frame.data;
-      yield sseData(data);
+      yield sseData(data, frame.event);
       if (data === '[DONE]') return;
     }
     yield* failFrames(streamCutShort());
