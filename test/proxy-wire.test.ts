@@ -61,3 +61,47 @@ describe('POST /api/chat/completions/stream: named events', () => {
     expect(frames.map((f) => f.event)).toEqual(viaV1.map((f) => f.event));
   });
 });
+
+describe('browser clients (CORS is the sidecar’s, never the upstream’s)', () => {
+  const origin = 'http://app.example';
+  let browserApp: TestApp;
+  let url: string;
+  beforeAll(async () => {
+    browserApp = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: fake.apiKey ?? '', CORS_ORIGINS: origin } });
+    browserApp.app.listen({ port: 0, hostname: '127.0.0.1', idleTimeout: 0 });
+    url = `http://127.0.0.1:${browserApp.app.server!.port}`;
+  });
+  afterAll(async () => {
+    await browserApp.app.stop(true);
+    browserApp.close();
+  });
+
+  test('an allowed Origin is answered by the sidecar and not sent upstream, where a default Hermes refuses any Origin', async () => {
+    const h = { origin, 'content-type': 'application/json', 'access-control-request-headers': 'content-type' };
+    const models = await fetch(`${url}/v1/models`, { headers: h });
+    expect(models.status).toBe(200);
+    expect(models.headers.get('access-control-allow-origin')).toBe(origin);
+    const chat = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: h, body: chatBody('from a browser', { stream: true }) });
+    expect(chat.status).toBe(200);
+    expect(await chat.text()).toContain('browser');
+    const seen = fake.requests.filter((r) => r.path.startsWith('/v1/'));
+    expect(seen.length).toBe(2);
+    for (const r of seen) expect(Object.keys(r.headers).filter((k) => k === 'origin' || k.startsWith('access-control-'))).toEqual([]);
+  });
+
+  test("the upstream's own access-control-* headers never replace the sidecar's; Vary keeps Origin", async () => {
+    fake.behavior.responseHeaders = { 'access-control-allow-origin': '*', 'access-control-allow-methods': 'GET', vary: 'Accept-Encoding' };
+    for (const init of [{}, { method: 'POST', body: chatBody('x', { stream: true }) }]) {
+      const path = 'method' in init ? '/v1/chat/completions' : '/v1/models';
+      const res = await fetch(`${url}${path}`, { ...init, headers: { origin } });
+      await res.text();
+      expect([path, res.headers.get('access-control-allow-origin'), res.headers.get('access-control-allow-credentials')]).toEqual([path, origin, 'true']);
+      expect(res.headers.get('access-control-allow-methods')).toBeNull();
+      expect(res.headers.get('vary')?.split(/\s*,\s*/).sort()).toEqual(['Accept-Encoding', 'Origin']);
+    }
+    // No Origin: no CORS headers at all, and the upstream's Vary as it was.
+    const plain = await fetch(`${url}/v1/models`);
+    expect(plain.headers.get('access-control-allow-origin')).toBeNull();
+    expect(plain.headers.get('vary')).toBe('Accept-Encoding');
+  });
+});

@@ -62,6 +62,16 @@ export async function requestText(req: Request): Promise<string | null> {
   }
 }
 
+/**
+ * The gateway's `_cors_headers_for_origin` for API_SERVER_CORS_ORIGINS: null when the origin is not
+ * allowed, which is every origin when none is configured (the default).
+ */
+export function corsHeadersFor(origins: readonly string[], origin: string): Record<string, string> | null {
+  if (!origin || origins.length === 0 || (!origins.includes('*') && !origins.includes(origin))) return null;
+  const base = { 'access-control-allow-methods': 'GET, POST, DELETE, OPTIONS', 'access-control-allow-headers': 'Authorization, Content-Type, Idempotency-Key', 'access-control-max-age': '600' };
+  return origins.includes('*') ? { ...base, 'access-control-allow-origin': '*' } : { ...base, 'access-control-allow-origin': origin, vary: 'Origin' };
+}
+
 export type Parsed = { ok: true; value: unknown } | { ok: false };
 export function parseJson(text: string): Parsed {
   try {

@@ -13,6 +13,7 @@ import {
   StreamRun,
   chatCompletionScript,
   contentText,
+  corsHeadersFor,
   deriveChatSessionId,
   forcedError,
   hex,
@@ -76,6 +77,8 @@ export interface FakeHermesBehavior {
   splitUtf8: boolean;
   /** Chat completions: usage on the finish_reason chunk, as the real gateway does (default true). */
   usageInFinishChunk: boolean;
+  /** Added to every answer, as a reverse proxy in front of the gateway may (nginx `add_header`). */
+  responseHeaders: Record<string, string>;
 }
 
 export interface FakeToolCall {
@@ -153,6 +156,7 @@ export function defaultBehavior(): FakeHermesBehavior {
     keepaliveMs: 30_000,
     splitUtf8: false,
     usageInFinishChunk: true,
+    responseHeaders: {},
   };
 }
 
@@ -178,7 +182,15 @@ interface Route {
   handler: Handler;
 }
 
-export async function startFakeHermes(opts: { version?: HermesVersion; apiKey?: string | null; model?: string } = {}): Promise<FakeHermes> {
+export interface FakeHermesOptions {
+  version?: HermesVersion;
+  apiKey?: string | null;
+  model?: string;
+  /** API_SERVER_CORS_ORIGINS; unset (the default) means any request with an Origin gets a bare 403. */
+  corsOrigins?: string[];
+}
+
+export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<FakeHermes> {
   const version = opts.version ?? '0.17';
   const apiKey = opts.apiKey === undefined ? 'test-upstream-key' : opts.apiKey;
   const model = opts.model ?? 'hermes-agent';
@@ -589,8 +601,20 @@ export async function startFakeHermes(opts: { version?: HermesVersion; apiKey?: 
     const text = await requestText(req);
     const body = text ?? '';
     fake.requests.push({ method: req.method, path, search: url.search, headers: Object.fromEntries(req.headers), body });
+    // The gateway's cors_middleware comes first: a browser Origin it was not configured for gets a bare
+    // 403, before auth; OPTIONS is answered there and goes no further.
+    const origin = req.headers.get('origin') ?? '';
+    const cors = corsHeadersFor(opts.corsOrigins ?? [], origin);
+    if (!cors && (origin || req.method === 'OPTIONS')) return new Response(null, { status: 403 });
+    if (cors && req.method === 'OPTIONS') return new Response(null, { status: 200, headers: cors });
     if (text === null) return openAiError(400, 'Could not decompress the request body', null);
+    const res = await route(req, url, body);
+    for (const [k, v] of Object.entries({ ...cors, ...fake.behavior.responseHeaders })) res.headers.set(k, v);
+    return res;
+  }
 
+  async function route(req: Request, url: URL, body: string): Promise<Response> {
+    const path = url.pathname;
     if (matchPath(fake.behavior.hang, path) === true) return hangUntilAbort(req, path);
     const forced = matchPath(fake.behavior.statusOverride, path);
     if (forced !== undefined) return forcedError(forced);

@@ -30,7 +30,8 @@ const SESSION_HEADERS = ['x-hermes-session-id', 'x-hermes-session-key', 'idempot
 /** Methods a fetch may carry (TRACE/CONNECT are forbidden by the Fetch standard). */
 const PROXIED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
-export async function proxyV1(request: Request, d: ProxyDeps): Promise<Response> {
+/** `vary`: the Vary the sidecar's own headers (CORS) need on this answer, kept alongside the upstream's. */
+export async function proxyV1(request: Request, d: ProxyDeps, vary?: string): Promise<Response> {
   if (!PROXIED_METHODS.has(request.method)) {
     throw new ApiError(405, 'method_not_allowed', `${request.method} is not proxied to the upstream.`, { headers: { allow: [...PROXIED_METHODS].join(', ') } });
   }
@@ -57,7 +58,7 @@ export async function proxyV1(request: Request, d: ProxyDeps): Promise<Response>
     slot();
     throw outboundToApiError(err);
   }
-  const headers = clientResponseHeaders(upstream.headers);
+  const headers = clientResponseHeaders(upstream.headers, vary);
   const isEventStream = !!upstream.body && (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream');
   if (!isEventStream) slot();
   if (!upstream.body) return new Response(null, { status: upstream.status, headers });
