@@ -66,7 +66,11 @@ export interface NativeFrame {
  */
 export type ChatEvent =
   | { type: 'started'; sessionId: string; created: boolean; upstream: UpstreamPath }
-  | { type: 'delta'; text: string; native?: NativeFrame }
+  /**
+   * `fromCompleted`: text the upstream sent only in its final message (`assistant.completed`), not as
+   * deltas; a format that passes the upstream's own events on already carries it there.
+   */
+  | { type: 'delta'; text: string; native?: NativeFrame; fromCompleted?: true }
   | { type: 'tool'; name: string; status: 'started' | 'completed' | 'failed'; preview?: string; native?: NativeFrame }
   | { type: 'reasoning'; text: string; native?: NativeFrame }
   | { type: 'completed'; text: string; reasoning: string | null; usage: Usage | null; native?: NativeFrame }

@@ -41,6 +41,8 @@ export function hermesRenderer(sessionId: string, userMessage: string): Renderer
       if (ev.type !== 'started' && ev.native) return pass(ev.native);
       switch (ev.type) {
         case 'delta':
+          // Text that came only in the upstream's assistant.completed: that event, passed on, carries it.
+          if (ev.fromCompleted) return '';
           return start() + frame('assistant.delta', { message_id: messageId, delta: ev.text });
         case 'tool':
           return start() + frame(`tool.${ev.status}`, { tool_name: ev.name, ...(ev.preview ? { preview: ev.preview } : {}) });
