@@ -57,3 +57,28 @@ describe('the final text of assistant.completed', () => {
     expect(reply.body).toMatchObject({ message: { role: 'assistant', content: 'You said: hello there' } });
   });
 });
+
+describe('an upstream that closes after run.completed without done', () => {
+  let fake: FakeHermes;
+  let t: TestApp;
+  useFakeHermes('0.17', (f, app) => {
+    fake = f;
+    t = app;
+  });
+
+  test('the hermes format still ends with one done, continuing the run and its sequence', async () => {
+    fake.behavior.omitDone = true;
+    const events = await stream(t, 'hermes');
+    expect(events.map((e) => e.event).slice(-3)).toEqual(['assistant.completed', 'run.completed', 'done']);
+    const [completed, done] = events.slice(-2);
+    expect(done?.data).toMatchObject({ session_id: completed?.data.session_id, run_id: completed?.data.run_id, seq: completed!.data.seq + 1 });
+    // The optx format ends as always.
+    expect((await stream(t, 'optx')).at(-1)?.event).toBe('done');
+  });
+
+  test("with the upstream's own done there is still exactly one", async () => {
+    const events = await stream(t, 'hermes');
+    expect(events.filter((e) => e.event === 'done').length).toBe(1);
+    expect(events.at(-1)?.event).toBe('done');
+  });
+});

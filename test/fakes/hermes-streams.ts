@@ -133,6 +133,8 @@ export interface StreamSwitches {
   garbageAfterTokens: number | null;
   splitUtf8: boolean;
   keepaliveMs: number;
+  /** Session streams: no `done` after run.completed. */
+  omitDone: boolean;
 }
 
 /** Special item a script yields to make the connection drop without a proper end. */
@@ -528,6 +530,6 @@ export function sessionStreamScript(
     if (run.done) return;
     const messages = input.complete();
     yield* emit(run, event('run.completed', { messages, usage: input.usage }), switches);
-    yield* emit(run, event('done'), switches);
+    if (!switches().omitDone) yield* emit(run, event('done'), switches);
   };
 }

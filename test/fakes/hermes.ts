@@ -75,6 +75,8 @@ export interface FakeHermesBehavior {
   keepaliveMs: number;
   /** Write every streamed frame in two network writes split inside a multi-byte character. */
   splitUtf8: boolean;
+  /** Session streams close after run.completed without their closing `done` event. */
+  omitDone: boolean;
   /** Chat completions: usage on the finish_reason chunk, as the real gateway does (default true). */
   usageInFinishChunk: boolean;
   /** Added to every answer, as a reverse proxy in front of the gateway may (nginx `add_header`). */
@@ -155,6 +157,7 @@ export function defaultBehavior(): FakeHermesBehavior {
     usage: null,
     keepaliveMs: 30_000,
     splitUtf8: false,
+    omitDone: false,
     usageInFinishChunk: true,
     responseHeaders: {},
   };

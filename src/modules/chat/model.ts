@@ -81,4 +81,6 @@ export type ChatEvent =
 /** Turns the ChatEvents of one turn into the SSE frames of one client format ('' when an event has none). */
 export interface Renderer {
   render(ev: ChatEvent): string;
+  /** Frames owed after the turn's last event (its format's closing event, when the upstream left it out). */
+  end(): string;
 }
