@@ -105,3 +105,23 @@ describe('browser clients (CORS is the sidecar’s, never the upstream’s)', ()
     expect(plain.headers.get('vary')).toBe('Accept-Encoding');
   });
 });
+
+describe('POST /api/chat/completions/stream: OpenAI nulls', () => {
+  test('null is accepted where OpenAI allows it: stream_options null means none, other nulls pass on as sent; stream and include_usage still forced', async () => {
+    const nulls = { stream_options: null, stream: null, temperature: null, max_tokens: null, tools: null, stop: null, user: null };
+    const res = await fetch(`${base}/api/chat/completions/stream`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('nothing set', nulls) });
+    expect(res.status).toBe(200);
+    const frames = await readSse(res);
+    expect(frames.at(-1)?.data).toBe('[DONE]');
+    const sent = JSON.parse(lastRequest('/v1/chat/completions').body);
+    expect(sent.stream).toBe(true);
+    expect(sent.stream_options).toEqual({ include_usage: true });
+    expect(sent.temperature).toBeNull();
+  });
+
+  test('model stays a string when given (OpenAI does not take null there either)', async () => {
+    const res = await fetch(`${base}/api/chat/completions/stream`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('x', { model: null }) });
+    expect(res.status).toBe(422);
+    expect((await jsonOf(res)).error).toBeDefined();
+  });
+});
