@@ -75,7 +75,8 @@ describe('API key authentication', () => {
   test('OPTIONS is checked like any other method: nothing reaches the upstream without a key', async () => {
     fake.requests.length = 0;
     for (const path of ['/v1/models', '/api/tasks', '/api/config']) {
-      for (const headers of [{}, { 'access-control-request-method': 'GET' }, { origin: 'https://app.example', 'access-control-request-method': 'GET' }]) {
+      const headerSets: Record<string, string>[] = [{}, { 'access-control-request-method': 'GET' }, { origin: 'https://app.example', 'access-control-request-method': 'GET' }];
+      for (const headers of headerSets) {
         const res = await t.fetch(path, { method: 'OPTIONS', headers });
         // With an Origin it is a preflight, refused by CORS (no origin is allowed here); otherwise 401.
         expect([path, headers, res.status]).toEqual([path, headers, 'origin' in headers ? 403 : 401]);
