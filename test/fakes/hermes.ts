@@ -605,11 +605,11 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     const body = text ?? '';
     fake.requests.push({ method: req.method, path, search: url.search, headers: Object.fromEntries(req.headers), body });
     // The gateway's cors_middleware comes first: a browser Origin it was not configured for gets a bare
-    // 403, before auth; OPTIONS is answered there and goes no further.
+    // 403, before auth. (The middleware also answers every OPTIONS itself, a bare 403 unless the Origin is
+    // allowed; the fake does not model that part: its routes answer OPTIONS with a JSON 405.)
     const origin = req.headers.get('origin') ?? '';
     const cors = corsHeadersFor(opts.corsOrigins ?? [], origin);
-    if (!cors && (origin || req.method === 'OPTIONS')) return new Response(null, { status: 403 });
-    if (cors && req.method === 'OPTIONS') return new Response(null, { status: 200, headers: cors });
+    if (origin && !cors) return new Response(null, { status: 403 });
     if (text === null) return openAiError(400, 'Could not decompress the request body', null);
     const res = await route(req, url, body);
     for (const [k, v] of Object.entries({ ...cors, ...fake.behavior.responseHeaders })) res.headers.set(k, v);
