@@ -1,6 +1,6 @@
 /**
  * Server-sent events, both directions, written once for the whole project:
- * - encoding frames (`event: x\ndata: <one-line JSON>\n\n`, LF only) and heartbeat comments;
+ * - encoding frames (`event: x\ndata: <one-line JSON>\n\n`, or unnamed `data: …`, LF only) and heartbeat comments;
  * - parsing an upstream byte stream into frames (UTF-8 decoded with {stream:true}, CRLF/CR/LF tolerant);
  * - reading a body with an idle deadline;
  * - a pull-based ReadableStream that sends heartbeats while it waits and cancels its producer on disconnect.
@@ -19,9 +19,12 @@ export function sseEvent(event: string, data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
-/** An unnamed frame `data: <payload>\n\n`; the payload must already be a single line. */
-export function sseData(payload: string): string {
-  return `data: ${payload}\n\n`;
+/**
+ * `data: <payload>\n\n`, preceded by `event: <name>` for a named frame ("message" is the unnamed
+ * default and is written unnamed); the payload must already be a single line.
+ */
+export function sseData(payload: string, event = 'message'): string {
+  return event === 'message' ? `data: ${payload}\n\n` : `event: ${event}\ndata: ${payload}\n\n`;
 }
 
 export interface SseFrame {

@@ -48,6 +48,30 @@ export function sessionNotFound(id: string): Response {
   return openAiError(404, `Session not found: ${id}`, 'session_not_found');
 }
 
+/**
+ * The request body as the gateway's aiohttp server hands it over: a gzip Content-Encoding is undone
+ * (aiohttp decompresses request bodies and cannot be told not to); null when it does not unpack.
+ */
+export async function requestText(req: Request): Promise<string | null> {
+  const bytes = new Uint8Array(await req.arrayBuffer());
+  const coding = req.headers.get('content-encoding')?.trim().toLowerCase();
+  try {
+    return new TextDecoder().decode(coding === 'gzip' ? Bun.gunzipSync(bytes) : bytes);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The gateway's `_cors_headers_for_origin` for API_SERVER_CORS_ORIGINS: null when the origin is not
+ * allowed, which is every origin when none is configured (the default).
+ */
+export function corsHeadersFor(origins: readonly string[], origin: string): Record<string, string> | null {
+  if (!origin || origins.length === 0 || (!origins.includes('*') && !origins.includes(origin))) return null;
+  const base = { 'access-control-allow-methods': 'GET, POST, DELETE, OPTIONS', 'access-control-allow-headers': 'Authorization, Content-Type, Idempotency-Key', 'access-control-max-age': '600' };
+  return origins.includes('*') ? { ...base, 'access-control-allow-origin': '*' } : { ...base, 'access-control-allow-origin': origin, vary: 'Origin' };
+}
+
 export type Parsed = { ok: true; value: unknown } | { ok: false };
 export function parseJson(text: string): Parsed {
   try {
@@ -109,6 +133,8 @@ export interface StreamSwitches {
   garbageAfterTokens: number | null;
   splitUtf8: boolean;
   keepaliveMs: number;
+  /** Session streams: no `done` after run.completed. */
+  omitDone: boolean;
 }
 
 /** Special item a script yields to make the connection drop without a proper end. */
@@ -378,6 +404,8 @@ export interface ChatCompletionStreamInput {
   includeUsage: boolean;
   /** The real gateway puts usage on its finish_reason chunk too. */
   usageInFinishChunk: boolean;
+  /** A tool the agent runs before answering, reported as `event: hermes.tool.progress` frames. */
+  tool: FakeToolUse | null;
 }
 
 export function chatCompletionScript(
@@ -395,6 +423,14 @@ export function chatCompletionScript(
     });
   return async function* (run) {
     yield* emit(run, chunk([{ index: 0, delta: { role: 'assistant' }, finish_reason: null }]), switches);
+    if (input.tool) {
+      // The gateway's _on_tool_start / _on_tool_complete: named frames, never chunks.
+      const { name, preview } = input.tool;
+      const toolCallId = `call_${hex(12)}`;
+      yield* emit(run, eventFrame('hermes.tool.progress', { tool: name, emoji: '🔍', label: preview, toolCallId, status: 'running' }), switches);
+      if (!(await run.sleep(1))) return;
+      yield* emit(run, eventFrame('hermes.tool.progress', { tool: name, toolCallId, status: 'completed' }), switches);
+    }
     const complete = yield* tokenLoop(
       run,
       input.tokens,
@@ -494,6 +530,6 @@ export function sessionStreamScript(
     if (run.done) return;
     const messages = input.complete();
     yield* emit(run, event('run.completed', { messages, usage: input.usage }), switches);
-    yield* emit(run, event('done'), switches);
+    if (!switches().omitDone) yield* emit(run, event('done'), switches);
   };
 }

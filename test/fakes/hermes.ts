@@ -13,6 +13,7 @@ import {
   StreamRun,
   chatCompletionScript,
   contentText,
+  corsHeadersFor,
   deriveChatSessionId,
   forcedError,
   hex,
@@ -22,6 +23,7 @@ import {
   newSessionId,
   openAiError,
   parseJson,
+  requestText,
   scriptStream,
   sessionNotFound,
   sessionStreamScript,
@@ -57,7 +59,11 @@ export interface FakeHermesBehavior {
   statusOverride: Record<string, number>;
   /** Path (exact, or with `*`) -> never answer until the client aborts. */
   hang: Record<string, boolean>;
-  /** Session streams emit tool.started/tool.completed before the deltas (and store a tool turn). */
+  /**
+   * The agent uses a tool before answering: session streams emit tool.started/tool.completed before the
+   * deltas (and store a tool turn); chat-completion streams emit `event: hermes.tool.progress` frames
+   * (status running, then completed) between their chunks, as the gateway does.
+   */
   tools: boolean;
   /** What the assistant answers; default `You said: <last user message>`. */
   reply: ((messages: { role: string; content: unknown }[]) => string) | null;
@@ -69,8 +75,12 @@ export interface FakeHermesBehavior {
   keepaliveMs: number;
   /** Write every streamed frame in two network writes split inside a multi-byte character. */
   splitUtf8: boolean;
+  /** Session streams close after run.completed without their closing `done` event. */
+  omitDone: boolean;
   /** Chat completions: usage on the finish_reason chunk, as the real gateway does (default true). */
   usageInFinishChunk: boolean;
+  /** Added to every answer, as a reverse proxy in front of the gateway may (nginx `add_header`). */
+  responseHeaders: Record<string, string>;
 }
 
 export interface FakeToolCall {
@@ -147,7 +157,9 @@ export function defaultBehavior(): FakeHermesBehavior {
     usage: null,
     keepaliveMs: 30_000,
     splitUtf8: false,
+    omitDone: false,
     usageInFinishChunk: true,
+    responseHeaders: {},
   };
 }
 
@@ -173,7 +185,15 @@ interface Route {
   handler: Handler;
 }
 
-export async function startFakeHermes(opts: { version?: HermesVersion; apiKey?: string | null; model?: string } = {}): Promise<FakeHermes> {
+export interface FakeHermesOptions {
+  version?: HermesVersion;
+  apiKey?: string | null;
+  model?: string;
+  /** API_SERVER_CORS_ORIGINS; unset (the default) means any request with an Origin gets a bare 403. */
+  corsOrigins?: string[];
+}
+
+export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<FakeHermes> {
   const version = opts.version ?? '0.17';
   const apiKey = opts.apiKey === undefined ? 'test-upstream-key' : opts.apiKey;
   const model = opts.model ?? 'hermes-agent';
@@ -250,6 +270,12 @@ export async function startFakeHermes(opts: { version?: HermesVersion; apiKey?: 
     s.tool_call_count += row.tool_calls?.length ?? 0;
     s.last_active = row.timestamp;
     return row;
+  }
+
+  /** The tool the agent uses for a message when `tools` is on. */
+  function toolUse(message: string): FakeToolUse | null {
+    if (!fake.behavior.tools) return null;
+    return { name: 'web_search', args: { query: message }, preview: `web_search: "${message.slice(0, 40)}"`, result: `3 results for ${message}` };
   }
 
   /** Reply, tokens and usage for a conversation, following the behavior switches. */
@@ -398,7 +424,10 @@ export async function startFakeHermes(opts: { version?: HermesVersion; apiKey?: 
       const so = reqBody.stream_options;
       const includeUsage = isRecord(so) && so.include_usage === true;
       const script = chatCompletionScript(
-        { id, model: modelName, created, tokens, usage: openAiUsage, includeUsage, usageInFinishChunk: fake.behavior.usageInFinishChunk },
+        {
+          id, model: modelName, created, tokens, usage: openAiUsage, includeUsage, usageInFinishChunk: fake.behavior.usageInFinishChunk,
+          tool: toolUse(contentText(last.content)),
+        },
         switches,
       );
       return stream(req, path, script, headers);
@@ -496,9 +525,7 @@ export async function startFakeHermes(opts: { version?: HermesVersion; apiKey?: 
     const message = b.message;
     const history = s.messages.filter((m) => m.role === 'user' || m.role === 'assistant').map((m) => ({ role: m.role, content: m.content }));
     const { reply, tokens, usage } = answer([...history, { role: 'user', content: message }]);
-    const tool: FakeToolUse | null = fake.behavior.tools
-      ? { name: 'web_search', args: { query: message }, preview: `web_search: "${message.slice(0, 40)}"`, result: `3 results for ${message}` }
-      : null;
+    const tool = toolUse(message);
     const userRow = appendMessage(s, { role: 'user', content: message });
     const complete = (): FakeMessage[] => {
       const rows: FakeMessage[] = [userRow];
@@ -574,9 +601,23 @@ export async function startFakeHermes(opts: { version?: HermesVersion; apiKey?: 
   async function handle(req: Request): Promise<Response> {
     const url = new URL(req.url);
     const path = url.pathname;
-    const body = await req.text();
+    const text = await requestText(req);
+    const body = text ?? '';
     fake.requests.push({ method: req.method, path, search: url.search, headers: Object.fromEntries(req.headers), body });
+    // The gateway's cors_middleware comes first: a browser Origin it was not configured for gets a bare
+    // 403, before auth. (The middleware also answers every OPTIONS itself, a bare 403 unless the Origin is
+    // allowed; the fake does not model that part: its routes answer OPTIONS with a JSON 405.)
+    const origin = req.headers.get('origin') ?? '';
+    const cors = corsHeadersFor(opts.corsOrigins ?? [], origin);
+    if (origin && !cors) return new Response(null, { status: 403 });
+    if (text === null) return openAiError(400, 'Could not decompress the request body', null);
+    const res = await route(req, url, body);
+    for (const [k, v] of Object.entries({ ...cors, ...fake.behavior.responseHeaders })) res.headers.set(k, v);
+    return res;
+  }
 
+  async function route(req: Request, url: URL, body: string): Promise<Response> {
+    const path = url.pathname;
     if (matchPath(fake.behavior.hang, path) === true) return hangUntilAbort(req, path);
     const forced = matchPath(fake.behavior.statusOverride, path);
     if (forced !== undefined) return forcedError(forced);

@@ -66,7 +66,11 @@ export interface NativeFrame {
  */
 export type ChatEvent =
   | { type: 'started'; sessionId: string; created: boolean; upstream: UpstreamPath }
-  | { type: 'delta'; text: string; native?: NativeFrame }
+  /**
+   * `fromCompleted`: text the upstream sent only in its final message (`assistant.completed`), not as
+   * deltas; a format that passes the upstream's own events on already carries it there.
+   */
+  | { type: 'delta'; text: string; native?: NativeFrame; fromCompleted?: true }
   | { type: 'tool'; name: string; status: 'started' | 'completed' | 'failed'; preview?: string; native?: NativeFrame }
   | { type: 'reasoning'; text: string; native?: NativeFrame }
   | { type: 'completed'; text: string; reasoning: string | null; usage: Usage | null; native?: NativeFrame }
@@ -77,4 +81,6 @@ export type ChatEvent =
 /** Turns the ChatEvents of one turn into the SSE frames of one client format ('' when an event has none). */
 export interface Renderer {
   render(ev: ChatEvent): string;
+  /** Frames owed after the turn's last event (its format's closing event, when the upstream left it out). */
+  end(): string;
 }

@@ -168,6 +168,8 @@ export class ChatService {
         const frame = renderer.render(ev);
         if (frame) yield frame;
       }
+      const last = renderer.end();
+      if (last) yield last;
     }
     const shutdownFrame = () => renderer.render({ type: 'failed', code: 'server_shutting_down', message: 'The sidecar is shutting down.', status: 503 });
     const body = eventStream({ frames: startNow(frames()), heartbeatMs: this.d.heartbeatMs, cancel: t.abort, shutdown: this.d.shutdown, shutdownFrame });

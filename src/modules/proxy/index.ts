@@ -8,9 +8,11 @@ import { proxyV1, streamChatCompletions, type ProxyDeps } from './service';
 import { keepConnectionOpen } from '../../lib/http';
 
 export function v1ProxyPlugin(deps: ProxyDeps) {
-  return new Elysia({ name: 'v1-proxy' }).all('/v1/*', ({ request, server }) => {
+  return new Elysia({ name: 'v1-proxy' }).all('/v1/*', ({ request, server, set }) => {
     keepConnectionOpen(server, request);
-    return proxyV1(request, deps);
+    // The CORS headers set before routing are added to the answer only where it has none of its own.
+    const vary = set.headers.vary;
+    return proxyV1(request, deps, vary === undefined ? undefined : String(vary));
   }, {
     detail: {
       tags: ['proxy'],

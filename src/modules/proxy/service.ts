@@ -3,7 +3,8 @@
  * - `/v1/*`: a transparent reverse proxy, bytes passed as they arrive, client credentials replaced by
  *   the sidecar's key, a client abort cancelling the upstream request;
  * - `/api/chat/completions/stream`: the OpenAI stream with `stream` and `include_usage` forced,
- *   frames forwarded unchanged, always ending in `data: [DONE]`, heartbeats while the model thinks.
+ *   frames forwarded unchanged (named events keep their name), always ending in `data: [DONE]`,
+ *   heartbeats while the model thinks.
  */
 import { ApiError, openAIErrorBody } from '../../lib/errors';
 import { clientResponseHeaders, linkedAbort, upstreamRequestHeaders } from '../../lib/http';
@@ -29,7 +30,8 @@ const SESSION_HEADERS = ['x-hermes-session-id', 'x-hermes-session-key', 'idempot
 /** Methods a fetch may carry (TRACE/CONNECT are forbidden by the Fetch standard). */
 const PROXIED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
-export async function proxyV1(request: Request, d: ProxyDeps): Promise<Response> {
+/** `vary`: the Vary the sidecar's own headers (CORS) need on this answer, kept alongside the upstream's. */
+export async function proxyV1(request: Request, d: ProxyDeps, vary?: string): Promise<Response> {
   if (!PROXIED_METHODS.has(request.method)) {
     throw new ApiError(405, 'method_not_allowed', `${request.method} is not proxied to the upstream.`, { headers: { allow: [...PROXIED_METHODS].join(', ') } });
   }
@@ -56,7 +58,7 @@ export async function proxyV1(request: Request, d: ProxyDeps): Promise<Response>
     slot();
     throw outboundToApiError(err);
   }
-  const headers = clientResponseHeaders(upstream.headers);
+  const headers = clientResponseHeaders(upstream.headers, vary);
   const isEventStream = !!upstream.body && (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream');
   if (!isEventStream) slot();
   if (!upstream.body) return new Response(null, { status: upstream.status, headers });
@@ -130,9 +132,11 @@ export async function streamChatCompletions(request: Request, body: ChatCompleti
 async function* forwardFrames(body: ReadableStream<Uint8Array>, idleMs: number, onEnd: () => void): AsyncGenerator<string> {
   try {
     for await (const frame of parseSse(readWithIdleTimeout(body, idleMs))) {
-      // Data is forwarded as the upstream wrote it; a multi-line data field is folded so each frame stays one line.
+      // A frame is forwarded as the upstream wrote it, its event name included (Hermes' `event:
+      // hermes.tool.progress` frames are not completion chunks); a multi-line data field is folded so
+      // each frame stays one line.
       const data = frame.data.includes('\n') ? frame.data.replace(/\n/g, '') : frame.data;
-      yield sseData(data);
+      yield sseData(data, frame.event);
       if (data === '[DONE]') return;
     }
     yield* failFrames(streamCutShort());

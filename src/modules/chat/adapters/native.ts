@@ -4,6 +4,12 @@
  * Frames are `event: <name>` + one JSON payload with `session_id`, `run_id`, `seq` (SPEC §14). Every
  * event keeps its frame (`native`) so the hermes format can pass it through unchanged. The
  * `tool.progress` event of the pseudo-tool `_thinking` carries no user text: it becomes reasoning.
+ *
+ * `assistant.completed.content` is the message's final text, and the transcript's. Text in it that the
+ * deltas did not bring (all of it for a failing model, whose failure text comes only there, SPEC §14)
+ * is sent as one more delta before it, so every format shows the answer. When the final text does not
+ * start with what was streamed (the agent replaced it), nothing is added: the client keeps what it was
+ * shown, and the final text is what the transcript keeps.
  */
 import { z } from '../../../lib/zod';
 import { parseSse, readWithIdleTimeout } from '../../../lib/sse';
@@ -29,6 +35,8 @@ type Payload = z.infer<typeof Payload>;
 
 export async function* nativeEvents(body: ReadableStream<Uint8Array>, idleMs: number, stop: () => void): AsyncGenerator<ChatEvent> {
   let text = '';
+  // What the deltas of the current message brought (a run may hold more than one message).
+  let streamed = '';
   let final: string | null = null;
   let reasoning: string | null = null;
   let completed = false;
@@ -53,9 +61,14 @@ export async function* nativeEvents(body: ReadableStream<Uint8Array>, idleMs: nu
         ...(p.seq !== undefined ? { seq: p.seq } : {}),
       };
       switch (frame.event) {
+        case 'message.started':
+          streamed = '';
+          yield { type: 'native', native };
+          break;
         case 'assistant.delta':
           if (p.delta) {
             text += p.delta;
+            streamed += p.delta;
             yield { type: 'delta', text: p.delta, native };
           } else yield { type: 'native', native };
           break;
@@ -72,10 +85,16 @@ export async function* nativeEvents(body: ReadableStream<Uint8Array>, idleMs: nu
             yield { type: 'reasoning', text: p.delta ?? '', native };
           } else yield { type: 'native', native };
           break;
-        case 'assistant.completed':
+        case 'assistant.completed': {
+          const content = p.content ?? '';
+          if (content.length > streamed.length && content.startsWith(streamed)) {
+            yield { type: 'delta', text: content.slice(streamed.length), fromCompleted: true };
+          }
+          streamed = '';
           final = p.content ?? final;
           yield { type: 'native', native };
           break;
+        }
         case 'run.completed':
           yield finish(native, normalizeUsage(p.usage));
           break;

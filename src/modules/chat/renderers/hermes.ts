@@ -3,7 +3,8 @@
  * Hermes Workspace. Events that came from the agent's session stream pass through unchanged (its
  * session_id, run_id and seq); for the chat-completions fallback the same events are synthesised
  * with a run id of our own: run.started, message.started, assistant.delta…, assistant.completed,
- * run.completed, done. A failure is an `error` event continuing the same run and sequence.
+ * run.completed, done. A failure is an `error` event continuing the same run and sequence. A run that
+ * completed always ends in one `done`, the upstream's or, when it closed without one, our own.
  */
 import { sseEvent } from '../../../lib/sse';
 import { randomHex as hex } from '../../../lib/ids';
@@ -15,6 +16,7 @@ export function hermesRenderer(sessionId: string, userMessage: string): Renderer
   let seq = 0;
   let started = false;
   let answered = false;
+  let completed = false;
   let ended = false;
 
   const frame = (event: string, payload: Record<string, unknown> = {}) =>
@@ -38,9 +40,12 @@ export function hermesRenderer(sessionId: string, userMessage: string): Renderer
   return {
     render(ev: ChatEvent): string {
       if (ended) return '';
+      if (ev.type === 'completed') completed = true;
       if (ev.type !== 'started' && ev.native) return pass(ev.native);
       switch (ev.type) {
         case 'delta':
+          // Text that came only in the upstream's assistant.completed: that event, passed on, carries it.
+          if (ev.fromCompleted) return '';
           return start() + frame('assistant.delta', { message_id: messageId, delta: ev.text });
         case 'tool':
           return start() + frame(`tool.${ev.status}`, { tool_name: ev.name, ...(ev.preview ? { preview: ev.preview } : {}) });
@@ -56,6 +61,11 @@ export function hermesRenderer(sessionId: string, userMessage: string): Renderer
           // `started` has no Hermes event (the run starts with run.started); synthesised reasoning is not shown.
           return '';
       }
+    },
+    end(): string {
+      if (ended || !completed) return '';
+      ended = true;
+      return frame('done');
     },
   };
 }

@@ -27,5 +27,7 @@ export function optxRenderer(sessionId: string): Renderer {
           return '';
       }
     },
+    // `completed` and `failed` are each answered by their last frame at once.
+    end: () => '',
   };
 }

@@ -1,0 +1,128 @@
+/**
+ * What the proxies (SPEC §6) pass on, header by header and frame by frame, between a client on a real
+ * socket and the fake Hermes: request encodings, SSE event names, browser CORS headers, OpenAI nulls.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
+import { startFakeHermes, type FakeHermes } from './fakes/hermes';
+import { jsonOf, makeTestApp, readSse, type TestApp } from './helpers/app';
+
+let fake: FakeHermes;
+let t: TestApp;
+let base: string;
+beforeAll(async () => {
+  fake = await startFakeHermes({ version: '0.17' });
+  t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: fake.apiKey ?? '' } });
+  t.app.listen({ port: 0, hostname: '127.0.0.1', idleTimeout: 0 });
+  base = `http://127.0.0.1:${t.app.server!.port}`;
+});
+afterAll(async () => {
+  await t.app.stop(true);
+  t.close();
+  await fake.stop();
+});
+afterEach(() => fake.reset());
+
+const chatBody = (content: string, extra: Record<string, unknown> = {}) => JSON.stringify({ model: 'hermes-agent', messages: [{ role: 'user', content }], ...extra });
+const lastRequest = (path: string) => [...fake.requests].reverse().find((r) => r.path === path)!;
+
+describe('request bodies', () => {
+  test('a gzip-compressed body reaches the upstream with its Content-Encoding, which unpacks it', async () => {
+    const res = await fetch(`${base}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: Bun.gzipSync(chatBody('compressed hello')),
+    });
+    expect(res.status).toBe(200);
+    expect((await jsonOf(res)).choices[0].message.content).toBe('You said: compressed hello');
+    const seen = lastRequest('/v1/chat/completions');
+    expect(seen.headers['content-encoding']).toBe('gzip');
+    // The length fetch wrote is that of the bytes sent, the compressed ones.
+    expect(Number(seen.headers['content-length'])).toBe(Bun.gzipSync(chatBody('compressed hello')).byteLength);
+  });
+});
+
+describe('POST /api/chat/completions/stream: named events', () => {
+  test("Hermes' `event: hermes.tool.progress` frames keep their name, as through /v1, so they are not taken for chunks", async () => {
+    fake.behavior.tools = true;
+    const res = await fetch(`${base}/api/chat/completions/stream`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('weather') });
+    const raw = await res.text();
+    const frames = await readSse(new Response(raw));
+    const progress = frames.filter((f) => f.event === 'hermes.tool.progress').map((f) => JSON.parse(f.data));
+    expect(progress.map((p) => [p.tool, p.status])).toEqual([['web_search', 'running'], ['web_search', 'completed']]);
+    expect(raw).toContain('event: hermes.tool.progress\ndata: {');
+    // Every unnamed frame is what an OpenAI client reads as a chunk.
+    const unnamed = frames.filter((f) => f.event === 'message').map((f) => f.data);
+    expect(unnamed.at(-1)).toBe('[DONE]');
+    const chunks = unnamed.slice(0, -1).map((d) => JSON.parse(d));
+    expect(chunks.every((c) => Array.isArray(c.choices))).toBe(true);
+    expect(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('')).toBe('You said: weather');
+    // The same frame names, in the same order, as the transparent proxy gives.
+    const viaV1 = await readSse(await fetch(`${base}/v1/chat/completions`, { method: 'POST', body: chatBody('weather', { stream: true, stream_options: { include_usage: true } }) }));
+    expect(frames.map((f) => f.event)).toEqual(viaV1.map((f) => f.event));
+  });
+});
+
+describe('browser clients (CORS is the sidecar’s, never the upstream’s)', () => {
+  const origin = 'http://app.example';
+  let browserApp: TestApp;
+  let url: string;
+  beforeAll(async () => {
+    browserApp = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: fake.apiKey ?? '', CORS_ORIGINS: origin } });
+    browserApp.app.listen({ port: 0, hostname: '127.0.0.1', idleTimeout: 0 });
+    url = `http://127.0.0.1:${browserApp.app.server!.port}`;
+  });
+  afterAll(async () => {
+    await browserApp.app.stop(true);
+    browserApp.close();
+  });
+
+  test('an allowed Origin is answered by the sidecar and not sent upstream, where a default Hermes refuses any Origin', async () => {
+    const h = { origin, 'content-type': 'application/json', 'access-control-request-headers': 'content-type' };
+    const models = await fetch(`${url}/v1/models`, { headers: h });
+    expect(models.status).toBe(200);
+    expect(models.headers.get('access-control-allow-origin')).toBe(origin);
+    const chat = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: h, body: chatBody('from a browser', { stream: true }) });
+    expect(chat.status).toBe(200);
+    expect(await chat.text()).toContain('browser');
+    const seen = fake.requests.filter((r) => r.path.startsWith('/v1/'));
+    expect(seen.filter((r) => r.path === '/v1/models').length).toBeGreaterThan(0);
+    expect(seen.filter((r) => r.body.includes('from a browser')).length).toBe(1);
+    for (const r of seen) expect(Object.keys(r.headers).filter((k) => k === 'origin' || k.startsWith('access-control-'))).toEqual([]);
+  });
+
+  test("the upstream's own access-control-* headers never replace the sidecar's; Vary keeps Origin", async () => {
+    fake.behavior.responseHeaders = { 'access-control-allow-origin': '*', 'access-control-allow-methods': 'GET', vary: 'Accept-Encoding' };
+    for (const init of [{}, { method: 'POST', body: chatBody('x', { stream: true }) }]) {
+      const path = 'method' in init ? '/v1/chat/completions' : '/v1/models';
+      const res = await fetch(`${url}${path}`, { ...init, headers: { origin } });
+      await res.text();
+      expect([path, res.headers.get('access-control-allow-origin'), res.headers.get('access-control-allow-credentials')]).toEqual([path, origin, 'true']);
+      expect(res.headers.get('access-control-allow-methods')).toBeNull();
+      expect(res.headers.get('vary')?.split(/\s*,\s*/).sort()).toEqual(['Accept-Encoding', 'Origin']);
+    }
+    // No Origin: no CORS headers at all, and the upstream's Vary as it was.
+    const plain = await fetch(`${url}/v1/models`);
+    expect(plain.headers.get('access-control-allow-origin')).toBeNull();
+    expect(plain.headers.get('vary')).toBe('Accept-Encoding');
+  });
+});
+
+describe('POST /api/chat/completions/stream: OpenAI nulls', () => {
+  test('null is accepted where OpenAI allows it: stream_options null means none, other nulls pass on as sent; stream and include_usage still forced', async () => {
+    const nulls = { stream_options: null, stream: null, temperature: null, max_tokens: null, tools: null, stop: null, user: null };
+    const res = await fetch(`${base}/api/chat/completions/stream`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('nothing set', nulls) });
+    expect(res.status).toBe(200);
+    const frames = await readSse(res);
+    expect(frames.at(-1)?.data).toBe('[DONE]');
+    const sent = JSON.parse(lastRequest('/v1/chat/completions').body);
+    expect(sent.stream).toBe(true);
+    expect(sent.stream_options).toEqual({ include_usage: true });
+    expect(sent.temperature).toBeNull();
+  });
+
+  test('model stays a string when given (OpenAI does not take null there either)', async () => {
+    const res = await fetch(`${base}/api/chat/completions/stream`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('x', { model: null }) });
+    expect(res.status).toBe(422);
+    expect((await jsonOf(res)).error).toBeDefined();
+  });
+});
