@@ -120,6 +120,39 @@ describe('/v1/* reverse proxy', () => {
     expect(await waitFor(() => fake.aborted.includes('/v1/chat/completions'))).toBe(true);
   });
 
+  test('server shutdown ends an open passthrough stream at once with an error frame and [DONE], and cancels the upstream', async () => {
+    const shutdown = new AbortController();
+    const s = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: fake.apiKey ?? '' }, open: { shutdown: shutdown.signal } });
+    fake.behavior.tokenDelayMs = 1000;
+    fake.behavior.reply = () => 'a b c d e f g';
+    const res = await s.fetch('/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('x', { stream: true }) });
+    const reader = res.body!.getReader();
+    const dec = new TextDecoder();
+    let seen = '';
+    while (!seen.includes('"a"')) seen += dec.decode((await reader.read()).value, { stream: true });
+    const t0 = performance.now();
+    shutdown.abort();
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      seen += dec.decode(value, { stream: true });
+    }
+    // Well before the next token (1 s away), let alone the 5 s grace of a stop.
+    expect(performance.now() - t0).toBeLessThan(900);
+    const frames = seen.trim().split('\n\n');
+    expect(frames.at(-1)).toBe('data: [DONE]');
+    expect(JSON.parse(frames.at(-2)!.slice('data: '.length)).error.code).toBe('server_shutting_down');
+    expect(await waitFor(() => fake.aborted.includes('/v1/chat/completions'))).toBe(true);
+    s.close();
+  });
+
+  test('OPTIONS is answered by the sidecar (Allow), not sent upstream', async () => {
+    const res = await fetch(`${base}/v1/models`, { method: 'OPTIONS' });
+    expect(res.status).toBe(204);
+    expect(res.headers.get('allow')).toBe('GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
+    expect(fake.requests.filter((r) => r.method === 'OPTIONS')).toEqual([]);
+  });
+
   test('a passthrough stream that stalls past UPSTREAM_IDLE_TIMEOUT_S is cut and the upstream request cancelled', async () => {
     fake.behavior.stallAfterTokens = 1;
     const res = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('a b c', { stream: true }) });

@@ -28,12 +28,16 @@ export interface ProxyDeps {
 const SESSION_HEADERS = ['x-hermes-session-id', 'x-hermes-session-key', 'idempotency-key'];
 
 /** Methods a fetch may carry (TRACE/CONNECT are forbidden by the Fetch standard). */
-const PROXIED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+const PROXIED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
+const ALLOW = [...PROXIED_METHODS, 'OPTIONS'].join(', ');
 
 /** `vary`: the Vary the sidecar's own headers (CORS) need on this answer, kept alongside the upstream's. */
 export async function proxyV1(request: Request, d: ProxyDeps, vary?: string): Promise<Response> {
+  // OPTIONS is answered here: browsers' preflights are the sidecar's (CORS), and Hermes answers any
+  // other OPTIONS with an empty 403 from its CORS middleware, since no Origin is forwarded.
+  if (request.method === 'OPTIONS') return new Response(null, { status: 204, headers: { allow: ALLOW } });
   if (!PROXIED_METHODS.has(request.method)) {
-    throw new ApiError(405, 'method_not_allowed', `${request.method} is not proxied to the upstream.`, { headers: { allow: [...PROXIED_METHODS].join(', ') } });
+    throw new ApiError(405, 'method_not_allowed', `${request.method} is not proxied to the upstream.`, { headers: { allow: ALLOW } });
   }
   const url = request.url;
   const pathAndQuery = url.slice(url.indexOf('/', url.indexOf('//') + 2));
@@ -65,34 +69,63 @@ export async function proxyV1(request: Request, d: ProxyDeps, vary?: string): Pr
   // A bounded answer is handed to Bun's native pipe untouched; an event stream gets the idle guard.
   if (!isEventStream) return new Response(upstream.body, { status: upstream.status, headers });
   const onFailure = (err: unknown) => d.log.warn('proxied upstream stream failed', { path: pathAndQuery.split('?')[0], reason: err instanceof Error ? err.message : String(err) });
-  return new Response(idleGuarded(upstream.body, d.idleTimeoutMs, onFailure, slot), { status: upstream.status, headers });
+  return new Response(idleGuarded(upstream.body, { idleMs: d.idleTimeoutMs, shutdown: d.shutdown, onFailure, onEnd: slot }), { status: upstream.status, headers });
 }
+
+const encoder = new TextEncoder();
 
 /**
  * Re-exposes an upstream event stream pull by pull, failing it when the upstream goes silent for
  * idleMs. Cancelling the reader closes the upstream connection, so the upstream sees the abort.
+ * At shutdown the stream ends at once: with an OpenAI error frame and `[DONE]` when the bytes so far
+ * end between two frames, else (a frame cut in half) by resetting the connection, as for a failure.
  */
-function idleGuarded(body: ReadableStream<Uint8Array>, idleMs: number, onFailure: (err: unknown) => void, onEnd: () => void): ReadableStream<Uint8Array> {
+function idleGuarded(
+  body: ReadableStream<Uint8Array>,
+  o: { idleMs: number; shutdown: AbortSignal; onFailure: (err: unknown) => void; onEnd: () => void },
+): ReadableStream<Uint8Array> {
   const reader = body.getReader();
+  let atFrameEnd = true;
+  let last = '';
+  // Ends a pending read (it resolves as done); the pull then sees the shutdown.
+  const onShutdown = () => void reader.cancel().catch(() => {});
+  o.shutdown.addEventListener('abort', onShutdown, { once: true });
+  const end = () => {
+    o.shutdown.removeEventListener('abort', onShutdown);
+    o.onEnd();
+  };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
-        const { done, value } = await readWithin(reader, idleMs);
-        if (done) {
-          onEnd();
+        const read = o.shutdown.aborted ? null : await readWithin(reader, o.idleMs);
+        if (!read || o.shutdown.aborted) {
+          end();
+          void reader.cancel().catch(() => {});
+          if (!atFrameEnd) return controller.error(undefined);
+          for (const frame of failFrames(new ApiError(503, 'server_shutting_down', 'The sidecar is shutting down.'))) controller.enqueue(encoder.encode(frame));
+          return controller.close();
+        }
+        if (read.done) {
+          end();
           controller.close();
-        } else controller.enqueue(value);
+          return;
+        }
+        const value = read.value;
+        // The last few bytes tell whether the stream so far ends with a blank line (LF or CRLF).
+        last = (last + String.fromCharCode(...value.subarray(-4))).slice(-4);
+        atFrameEnd = last.endsWith('\n\n') || last.endsWith('\r\n\r\n') || last.endsWith('\r\r');
+        controller.enqueue(value);
       } catch (err) {
-        onEnd();
+        end();
         void reader.cancel().catch(() => {});
-        onFailure(err);
+        o.onFailure(err);
         // Erroring the body resets the client's connection, so a truncated answer is never mistaken
         // for a complete one. `undefined` keeps Bun from printing a stack trace; we logged above.
         controller.error(undefined);
       }
     },
     cancel(reason) {
-      onEnd();
+      end();
       void reader.cancel(reason).catch(() => {});
     },
   }, { highWaterMark: 0 });
