@@ -119,6 +119,14 @@ describe('upstream session API as the source (Hermes 0.17, no state.db)', () => 
     expect((await t.json('GET', '/api/sessions?source=optx-api')).body).toMatchObject({ total: 0 });
   });
 
+  test('an upstream that caps its pages below what was asked for is read to the end', async () => {
+    fake.behavior.sessionPageCap = 7;
+    for (let i = 0; i < 30; i++) fake.addSession({ id: `cap${i}`, started_at: 2000 + i, last_active: 2000 + i });
+    const all = await t.json('GET', '/api/sessions?limit=100');
+    expect(all.body).toMatchObject({ total: 30 });
+    expect(ids(all.body)).toEqual(Array.from({ length: 30 }, (_, i) => `cap${29 - i}`));
+  });
+
   test('GET, messages, PATCH and DELETE go to the upstream', async () => {
     const s = fake.addSession({ id: 'up', title: 'Up', messages: [{ role: 'user', content: 'hello' }, { role: 'assistant', content: 'hi' }] });
     expect((await t.json('GET', '/api/sessions/up')).body).toMatchObject({ session: { id: 'up', title: 'Up', origin: 'upstream' } });

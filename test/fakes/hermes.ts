@@ -79,6 +79,8 @@ export interface FakeHermesBehavior {
   omitDone: boolean;
   /** Chat completions: usage on the finish_reason chunk, as the real gateway does (default true). */
   usageInFinishChunk: boolean;
+  /** Largest page `GET /api/sessions` returns whatever `limit` asks for (null: no cap). */
+  sessionPageCap: number | null;
   /** Added to every answer, as a reverse proxy in front of the gateway may (nginx `add_header`). */
   responseHeaders: Record<string, string>;
 }
@@ -159,6 +161,7 @@ export function defaultBehavior(): FakeHermesBehavior {
     splitUtf8: false,
     omitDone: false,
     usageInFinishChunk: true,
+    sessionPageCap: null,
     responseHeaders: {},
   };
 }
@@ -452,7 +455,7 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
   const sessionId = (params: string[]): string => params[0] ?? '';
 
   const listSessions: Handler = (_req, { url }) => {
-    const limit = Math.max(1, Number.parseInt(url.searchParams.get('limit') ?? '50', 10) || 50);
+    const limit = Math.min(Math.max(1, Number.parseInt(url.searchParams.get('limit') ?? '50', 10) || 50), switches().sessionPageCap ?? Infinity);
     const offset = Math.max(0, Number.parseInt(url.searchParams.get('offset') ?? '0', 10) || 0);
     const all = [...fake.sessions.values()].sort((a, b) => b.last_active - a.last_active || b.started_at - a.started_at);
     const page = all.slice(offset, offset + limit);

@@ -66,12 +66,14 @@ export class UpstreamSessions {
   /** Every session the upstream lists, up to UPSTREAM_LIST_CAP. */
   async listAll(): Promise<Session[]> {
     const out: Session[] = [];
-    for (let offset = 0; offset < UPSTREAM_LIST_CAP; offset += PAGE) {
+    for (let offset = 0; offset < UPSTREAM_LIST_CAP; ) {
       const res = await this.call(`/api/sessions?limit=${PAGE}&offset=${offset}`);
       if (!res.ok) throw failed(res);
       const page = parse(SessionList, res.json, 'session list');
       out.push(...page.data.map(toSession));
-      if (page.has_more === false || page.data.length < PAGE) break;
+      offset += page.data.length;
+      // A server may cap the page below what was asked for: `has_more`, when given, decides.
+      if (page.data.length === 0 || page.has_more === false || (page.has_more === undefined && page.data.length < PAGE)) break;
     }
     return out;
   }
