@@ -66,3 +66,37 @@ describe('a config.yaml that does not parse', () => {
     }
   });
 });
+
+describe('keys that hold tokens', () => {
+  test('a …tokens key is a secret unless its value is a number (a count such as max_tokens)', async () => {
+    const config = `platforms:
+  discord:
+    bot_tokens: ["MTA5ODc2NTQzMjEwOTg3NjU0.GhIjKl.SECRETdiscordBOT1"]
+  slack:
+    auth_tokens:
+      primary: xoxb-SECRET-slack-123456789
+    refresh_tokens: SECRET-refresh-0123456789
+model:
+  max_tokens: 8192
+  context_tokens: 200000
+  tokenizer: cl100k_base
+agent:
+  max_output_tokens: 4096
+mcp_servers:
+  llm:
+    args: ["--max-tokens", "512", "--max-tokens=256", "--tokens", "SECRET-arg-0123456789", "--tokens=SECRET-eq-0123456789"]
+`;
+    const app = await appWith(config, 'GITHUB_TOKENS=ghp_SECRETtokensPLURAL0123456789\nMAX_TOKENS=4096\nHF_TOKENS=12ab\n');
+    const res = await app.fetch('/api/config');
+    const text = await res.text();
+    expect(text).not.toContain('SECRET');
+    const body = JSON.parse(text);
+    expect(body.config.platforms.discord.bot_tokens).toEqual(['***BOT1']);
+    expect(body.config.platforms.slack.auth_tokens).toEqual({ primary: '***6789' });
+    expect(body.config.model).toEqual({ max_tokens: 8192, context_tokens: 200000, tokenizer: 'cl100k_base' });
+    expect(body.config.agent.max_output_tokens).toBe(4096);
+    expect(body.config.mcp_servers.llm.args).toEqual(['--max-tokens', '512', '--max-tokens=256', '--tokens', '***6789', '--tokens=***6789']);
+    expect(body.env).toEqual({ GITHUB_TOKENS: '***6789', MAX_TOKENS: '4096', HF_TOKENS: '***' });
+    expect((await app.json('GET', '/api/config/model')).body.max_tokens).toBe(8192);
+  });
+});

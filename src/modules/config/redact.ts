@@ -4,8 +4,10 @@
  * long, else `***`; null and empty values stay as they are (they reveal only that nothing is set).
  *
  * Secret keys, case-insensitive: the SPEC list exactly, plus every key that contains `api_key`,
- * `secret`, `password`, `private_key` or `token` — except `tokens`/`tokenizer`/`tokenize`, which
- * name counts and settings (`max_tokens`, `context.tokenizer`), not credentials. On top of the SPEC
+ * `secret`, `password`, `private_key` or `token` — except `tokenizer`/`tokenize` (a setting, not a
+ * credential), and a key containing `tokens` whose value is a number: that is a count (`max_tokens`,
+ * `max_output_tokens`), while `bot_tokens: [...]` or `.env`'s `GITHUB_TOKENS=ghp_…` are credentials.
+ * (In `.env` and on command lines every value is text: there a count is a string of digits.) On top of the SPEC
  * list we also treat `apikey`/`api-key`, `passwd`, `passphrase`, `credential(s)`, `cookie` and keys
  * ending in `_key`/`-key`/`_pat` as secrets, so `API_SERVER_KEY` or `GITHUB_PAT` in `.env` never leak.
  * Everything under `mcp_servers.<name>.env` and `.headers` is secret whatever the key. Strings are
@@ -19,12 +21,19 @@ const EXACT = new Set([
   'password', 'passwd', 'auth', 'authorization', 'private_key', 'bearer', 'jwt',
   'passphrase', 'credential', 'credentials', 'cookie', 'pat',
 ]);
-const CONTAINS = /api[_-]?key|secret|passw(or)?d|passphrase|private[_-]?key|credential|token(?!s|iz|is)/i;
+const CONTAINS = /api[_-]?key|secret|passw(or)?d|passphrase|private[_-]?key|credential/i;
 const SUFFIX = /[_.-](key|pat)$/i;
+const TOKEN = /token(?!iz|is)/i;
+const COUNT_NAME = /tokens/i;
 
-function isSecretKey(key: string): boolean {
-  return EXACT.has(key.toLowerCase()) || CONTAINS.test(key) || SUFFIX.test(key);
+/** Whether `key` names a secret; `isCount` says the value is a number (`max_tokens: 4096` is not a secret). */
+function isSecretKey(key: string, isCount: boolean): boolean {
+  if (EXACT.has(key.toLowerCase()) || CONTAINS.test(key) || SUFFIX.test(key)) return true;
+  return TOKEN.test(key) && !(isCount && COUNT_NAME.test(key));
 }
+
+/** A count written as text (`.env`, command lines, query strings). */
+const isDigits = (value: string) => /^[0-9]+$/.test(value);
 
 const PLACEHOLDER = '***';
 
@@ -58,7 +67,7 @@ const QUERY_PARAM = /([?&])([^=&#\s]+)=([^&#\s]*)/g;
 export function scrubString(value: string): string {
   let out = value.replace(URL_PASSWORD, (_m, head: string) => `${head}${PLACEHOLDER}@`);
   if (out.includes('://')) {
-    out = out.replace(QUERY_PARAM, (m, sep: string, name: string, v: string) => (v && isSecretKey(name) ? `${sep}${name}=${PLACEHOLDER}` : m));
+    out = out.replace(QUERY_PARAM, (m, sep: string, name: string, v: string) => (v && isSecretKey(name, isDigits(v)) ? `${sep}${name}=${PLACEHOLDER}` : m));
   }
   return out;
 }
@@ -68,28 +77,27 @@ const FLAG = /^--?([A-Za-z0-9_.-]+)(=(.*))?$/s;
 /** Command-line style arrays: the value after `--secret-flag`, or inside `--secret-flag=value`, is masked. */
 function redactArgs(items: unknown[]): unknown[] {
   const out: unknown[] = [];
-  let maskNext = false;
+  /** The name of the flag whose value this item is, when that flag may name a secret. */
+  let flagName: string | null = null;
   for (const item of items) {
-    if (typeof item !== 'string') {
-      out.push(maskNext ? maskLeaf(item) : redactValue(item));
-      maskNext = false;
+    if (flagName !== null) {
+      const secret = isSecretKey(flagName, typeof item === 'number' || (typeof item === 'string' && isDigits(item)));
+      out.push(secret ? maskLeaf(item) : redactValue(item));
+      flagName = null;
       continue;
     }
-    if (maskNext) {
-      out.push(maskLeaf(item));
-      maskNext = false;
+    if (typeof item !== 'string') {
+      out.push(redactValue(item));
       continue;
     }
     const flag = FLAG.exec(item);
-    if (flag && isSecretKey((flag[1] as string).replace(/-/g, '_'))) {
-      if (flag[2] !== undefined) out.push(`${item.slice(0, item.indexOf('=') + 1)}${maskLeaf(flag[3] ?? '')}`);
-      else {
-        out.push(item);
-        maskNext = true;
-      }
-      continue;
-    }
-    out.push(scrubString(item));
+    const name = flag ? (flag[1] as string).replace(/-/g, '_') : '';
+    if (flag && flag[2] === undefined && isSecretKey(name, false)) {
+      out.push(item);
+      flagName = name;
+    } else if (flag && flag[2] !== undefined && isSecretKey(name, isDigits(flag[3] ?? ''))) {
+      out.push(`${item.slice(0, item.indexOf('=') + 1)}${maskLeaf(flag[3] ?? '')}`);
+    } else out.push(scrubString(item));
   }
   return out;
 }
@@ -106,7 +114,7 @@ export function redactTree(tree: Record<string, unknown>, path: readonly string[
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(tree)) {
     const underMcpServer = path.length === 2 && path[0] === 'mcp_servers';
-    if (isSecretKey(key) || (underMcpServer && (key === 'env' || key === 'headers'))) out[key] = maskAll(value);
+    if (isSecretKey(key, typeof value === 'number') || (underMcpServer && (key === 'env' || key === 'headers'))) out[key] = maskAll(value);
     else if (value && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Date)) {
       out[key] = redactTree(value as Record<string, unknown>, [...path, key]);
     } else out[key] = redactValue(value);
@@ -117,7 +125,7 @@ export function redactTree(tree: Record<string, unknown>, path: readonly string[
 /** A redacted copy of a `.env` map: secret-named variables masked, the others scrubbed of embedded credentials. */
 export function redactEnv(env: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(env)) out[key] = isSecretKey(key) ? (maskLeaf(value) as string) : scrubString(value);
+  for (const [key, value] of Object.entries(env)) out[key] = isSecretKey(key, isDigits(value)) ? (maskLeaf(value) as string) : scrubString(value);
   return out;
 }
 
