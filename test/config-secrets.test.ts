@@ -100,3 +100,79 @@ mcp_servers:
     expect((await app.json('GET', '/api/config/model')).body.max_tokens).toBe(8192);
   });
 });
+
+describe('secrets inside longer strings', () => {
+  const S = {
+    remoteBearer: 'sk-live-REMOTEBEARER-1234567890',
+    dockerEnv: 'ghp_DOCKERENVTOKEN1234567890',
+    userTok: 'ghp_USERINFOTOKEN1234567890',
+    cmdPw: 'CmdLinePassw0rd',
+    curlKey: 'k-CURLKEY-1234567890abc',
+    flagKey: 'FLAGKEY-abcdefghijklmnop',
+    envAssign: 'sk-ENVASSIGN-abcdefghijklmnop',
+    pemLine: 'MIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7AgEAAkEAu1SU1LfVLPHCozMx',
+    pemTail: 'TAILOFPEMSECRETLINE0123456789AB',
+  };
+  const config = `mcp_servers:
+  remote:
+    command: npx
+    args: ["mcp-remote", "https://mcp.example.com/sse", "--header", "Authorization: Bearer ${S.remoteBearer}"]
+  github:
+    command: docker
+    args: ["run", "-i", "--rm", "-e", "GITHUB_PERSONAL_ACCESS_TOKEN=${S.dockerEnv}", "-e", "GITHUB_TOOLSETS=repos", "ghcr.io/github/github-mcp-server"]
+  env_ref:
+    args: ["--header", "Authorization:\${AUTH_HEADER}"]
+skills:
+  external_dirs:
+  - https://${S.userTok}@github.com/me/skills.git
+  - ssh://git@github.com/me/more.git
+terminal:
+  init_command: "psql postgres://admin:${S.cmdPw}@db/prod && curl -H 'X-Api-Key: ${S.curlKey}' https://x && tool --api-key ${S.flagKey} && OPENAI_API_KEY=${S.envAssign} run"
+agent:
+  system_prompt: "Use Bearer authentication; set max_tokens=4096 or --max-tokens 512 for short answers."
+`;
+  const env = `PRIVATE_KEY="-----BEGIN PRIVATE KEY-----
+${S.pemLine}
+${S.pemTail}=
+-----END PRIVATE KEY-----"
+OTHER=1
+`;
+
+  test('credentials in command lines, headers and URLs are masked; what is around them stays', async () => {
+    const app = await appWith(config, env);
+    const text = await (await app.fetch('/api/config')).text();
+    for (const [name, secret] of Object.entries(S)) expect({ name, leaked: text.includes(secret) || text.includes(secret.slice(-8)) }).toEqual({ name, leaked: false });
+    const body = JSON.parse(text);
+    expect(body.config.mcp_servers.remote.args).toEqual(['mcp-remote', 'https://mcp.example.com/sse', '--header', 'Authorization: Bearer ***7890']);
+    expect(body.config.mcp_servers.github.args).toEqual(['run', '-i', '--rm', '-e', 'GITHUB_PERSONAL_ACCESS_TOKEN=***7890', '-e', 'GITHUB_TOOLSETS=repos', 'ghcr.io/github/github-mcp-server']);
+    // A variable reference is not a secret.
+    expect(body.config.mcp_servers.env_ref.args).toEqual(['--header', 'Authorization:${AUTH_HEADER}']);
+    // A token as the user of an https URL is masked; ssh's login name is not a credential.
+    expect(body.config.skills.external_dirs).toEqual(['https://***@github.com/me/skills.git', 'ssh://git@github.com/me/more.git']);
+    expect(body.config.terminal.init_command).toBe("psql postgres://admin:***@db/prod && curl -H 'X-Api-Key: ***0abc' https://x && tool --api-key ***mnop && OPENAI_API_KEY=***mnop run");
+    expect(body.config.agent.system_prompt).toBe('Use Bearer authentication; set max_tokens=4096 or --max-tokens 512 for short answers.');
+    // A quoted .env value spanning lines is one value (python-dotenv), masked whole.
+    expect(body.env).toEqual({ PRIVATE_KEY: '***----', OTHER: '1' });
+  });
+
+  test('sending such a masked string back is 400 redacted_value, and writes nothing', async () => {
+    const app = await appWith(config, env);
+    const body = (await app.json('GET', '/api/config')).body as { config: Record<string, Record<string, Record<string, unknown>>> };
+    const before = await Bun.file(join(app.home, 'config.yaml')).text();
+    for (const [key, value] of [
+      ['mcp_servers.remote.args', body.config.mcp_servers?.remote?.args],
+      ['mcp_servers.github.args', body.config.mcp_servers?.github?.args],
+      ['skills.external_dirs', body.config.skills?.external_dirs],
+      ['terminal.init_command', body.config.terminal?.init_command],
+      ['x', 'Basic ***abcd'],
+    ]) {
+      const res = await app.json('POST', '/api/config', { key, value });
+      expect({ key, status: res.status, code: res.body.code }).toEqual({ key, status: 400, code: 'redacted_value' });
+    }
+    expect(await Bun.file(join(app.home, 'config.yaml')).text()).toBe(before);
+    // Strings that merely look like these are written.
+    for (const value of ['Use Bearer authentication', 'Note: *** important', 'ssh://git@github.com/me/more.git', '--header Authorization:${AUTH}']) {
+      expect((await app.json('POST', '/api/config', { key: 'x', value })).status).toBe(200);
+    }
+  });
+});

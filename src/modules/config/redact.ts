@@ -1,45 +1,12 @@
 /**
- * Redaction of config.yaml and .env values (SPEC §10), and detection of redacted placeholders that a
- * client sends back. A secret is shown as `***` plus its last 4 characters when it is at least 12
- * long, else `***`; null and empty values stay as they are (they reveal only that nothing is set).
- *
- * Secret keys, case-insensitive: the SPEC list exactly, plus every key that contains `api_key`,
- * `secret`, `password`, `private_key` or `token` — except `tokenizer`/`tokenize` (a setting, not a
- * credential), and a key containing `tokens` whose value is a number: that is a count (`max_tokens`,
- * `max_output_tokens`), while `bot_tokens: [...]` or `.env`'s `GITHUB_TOKENS=ghp_…` are credentials.
- * (In `.env` and on command lines every value is text: there a count is a string of digits.) On top of the SPEC
- * list we also treat `apikey`/`api-key`, `passwd`, `passphrase`, `credential(s)`, `cookie` and keys
- * ending in `_key`/`-key`/`_pat` as secrets, so `API_SERVER_KEY` or `GITHUB_PAT` in `.env` never leak.
- * Everything under `mcp_servers.<name>.env` and `.headers` is secret whatever the key. Strings are
- * also scrubbed where they embed a credential: the password of a URL (`https://user:pw@host`),
- * secret-named query parameters (`?api_key=…`) and command-line arguments after or in a secret-named
- * flag (`--api-key X`, `--token=X`) — MCP server `args` and `url`s carry those.
+ * Redaction of config.yaml and .env values (SPEC §10). Values under a secret key (secret-keys.ts)
+ * are masked; null and empty values stay as they are (they reveal only that nothing is set).
+ * Everything under `mcp_servers.<name>.env` and `.headers` is secret whatever the key. Other strings
+ * are scrubbed of the credentials they embed (scrub.ts), and in lists (command lines: MCP server
+ * `args`) the item after a secret-named flag (`--api-key X`) or inside one (`--token=X`) is masked.
  */
-
-const EXACT = new Set([
-  'api_key', 'apikey', 'key', 'token', 'access_token', 'refresh_token', 'id_token', 'secret', 'client_secret',
-  'password', 'passwd', 'auth', 'authorization', 'private_key', 'bearer', 'jwt',
-  'passphrase', 'credential', 'credentials', 'cookie', 'pat',
-]);
-const CONTAINS = /api[_-]?key|secret|passw(or)?d|passphrase|private[_-]?key|credential/i;
-const SUFFIX = /[_.-](key|pat)$/i;
-const TOKEN = /token(?!iz|is)/i;
-const COUNT_NAME = /tokens/i;
-
-/** Whether `key` names a secret; `isCount` says the value is a number (`max_tokens: 4096` is not a secret). */
-function isSecretKey(key: string, isCount: boolean): boolean {
-  if (EXACT.has(key.toLowerCase()) || CONTAINS.test(key) || SUFFIX.test(key)) return true;
-  return TOKEN.test(key) && !(isCount && COUNT_NAME.test(key));
-}
-
-/** A count written as text (`.env`, command lines, query strings). */
-const isDigits = (value: string) => /^[0-9]+$/.test(value);
-
-const PLACEHOLDER = '***';
-
-function mask(value: string): string {
-  return value.length >= 12 ? PLACEHOLDER + value.slice(-4) : PLACEHOLDER;
-}
+import { scrubString } from './scrub';
+import { isDigits, isSecretKey, mask, PLACEHOLDER } from './secret-keys';
 
 /** A secret leaf: strings are masked, other scalars become the bare placeholder, null/"" stay. */
 function maskLeaf(value: unknown): unknown {
@@ -58,18 +25,6 @@ function maskAll(value: unknown): unknown {
     return out;
   }
   return maskLeaf(value);
-}
-
-const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:)([^@\s/]+)@/i;
-const QUERY_PARAM = /([?&])([^=&#\s]+)=([^&#\s]*)/g;
-
-/** Scrubs credentials embedded in an otherwise non-secret string. */
-export function scrubString(value: string): string {
-  let out = value.replace(URL_PASSWORD, (_m, head: string) => `${head}${PLACEHOLDER}@`);
-  if (out.includes('://')) {
-    out = out.replace(QUERY_PARAM, (m, sep: string, name: string, v: string) => (v && isSecretKey(name, isDigits(v)) ? `${sep}${name}=${PLACEHOLDER}` : m));
-  }
-  return out;
 }
 
 const FLAG = /^--?([A-Za-z0-9_.-]+)(=(.*))?$/s;
@@ -127,29 +82,4 @@ export function redactEnv(env: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) out[key] = isSecretKey(key, isDigits(value)) ? (maskLeaf(value) as string) : scrubString(value);
   return out;
-}
-
-const WHOLE_PLACEHOLDER = /^\*\*\*(.{4})?$/s;
-/** `pw` of a URL, `name=` of a query or of `--flag=`: where scrubString and redactArgs leave placeholders. */
-const EMBEDDED_PLACEHOLDER = /:\*\*\*@|=\*\*\*(.{4})?($|[&#])/s;
-
-/** The dot path of the first string in `value` that is (or embeds) a redacted placeholder, or null. */
-export function findPlaceholder(value: unknown, path: string): string | null {
-  if (typeof value === 'string') {
-    return WHOLE_PLACEHOLDER.test(value) || EMBEDDED_PLACEHOLDER.test(value) ? path : null;
-  }
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const hit = findPlaceholder(value[i], `${path}[${i}]`);
-      if (hit) return hit;
-    }
-    return null;
-  }
-  if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      const hit = findPlaceholder(v, path ? `${path}.${k}` : k);
-      if (hit) return hit;
-    }
-  }
-  return null;
 }
