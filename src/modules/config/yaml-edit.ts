@@ -50,6 +50,8 @@ function edit(src: string, path: KeyPath, value: unknown): string {
     const at = path.slice(0, i).join('.') || '(top level)';
     if (!isMap(node)) throw new PathConflict(at, isSeq(node) ? 'is a list' : isAlias(node) ? 'is a YAML alias' : 'is a scalar value');
     const map = node as YAMLMap;
+    // A change inside an anchored map changes every alias of it, and every map that merges it (<<).
+    if (map.anchor) throw new PathConflict(at, ANCHORED);
     inFlow ||= !!map.flow;
     const pair = lastPair(map, seg);
     const rest = path.slice(i + 1);
@@ -67,6 +69,23 @@ function edit(src: string, path: KeyPath, value: unknown): string {
     node = child;
   }
   throw new PathConflict('(top level)', 'cannot be replaced: give a key');
+}
+
+// Anchor and alias names are never quoted: they are file content, and `password: &Xk9…` is an anchor.
+const ANCHORED = 'is anchored (&…) and shared through aliases (*…, <<); edit the file by hand';
+
+function holdsAnchor(node: Node | null): boolean {
+  let found = false;
+  if (node) {
+    visit(node, {
+      Node(_key, n) {
+        if (!n.anchor) return;
+        found = true;
+        return visit.BREAK;
+      },
+    });
+  }
+  return found;
 }
 
 /** `{a: {b: value}}` for rest `[a, b]`. */
@@ -240,7 +259,8 @@ function insertPair(src: string, map: YAMLMap, key: string, value: unknown, styl
 function replaceValue(src: string, pair: Pair, value: unknown, ctx: { at: string; inFlow: boolean; style: Style }): string {
   const { at, inFlow, style } = ctx;
   const old = pair.value as Node;
-  if (old && 'anchor' in old && old.anchor) throw new PathConflict(at, `is anchored (&${old.anchor}) and shared through aliases`);
+  if (old && 'anchor' in old && old.anchor) throw new PathConflict(at, ANCHORED);
+  if (holdsAnchor(old)) throw new PathConflict(at, 'holds an anchored value (&…) that aliases elsewhere may use');
   const keyRange = rangeOf(pair.key);
   const [vs, ve] = rangeOf(old);
   // Inside `{…}` there are no lines to manage: a value is replaced where it stands, commas around it stay.

@@ -1,0 +1,67 @@
+/**
+ * Edits of config.yaml through the routes, on files and values where an edit used to change other
+ * settings silently, fail with a 500, or write text Hermes (PyYAML) reads differently.
+ */
+import { afterEach, describe, expect, test } from 'bun:test';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeTestApp, type TestApp } from './helpers/app';
+
+let t: TestApp | undefined;
+afterEach(() => t?.close());
+
+async function appWith(config?: string): Promise<TestApp & { read(): string }> {
+  const app = await makeTestApp();
+  t = app;
+  mkdirSync(app.home, { recursive: true });
+  const path = join(app.home, 'config.yaml');
+  if (config !== undefined) writeFileSync(path, config);
+  return Object.assign(app, { read: () => readFileSync(path, 'utf8') });
+}
+
+describe('anchors, aliases and merges', () => {
+  test('a key inside an anchored map is refused (409), as it would change every alias of the map', async () => {
+    const src = 'base: &b\n  provider: openrouter\n  timeout: 30\nauxiliary:\n  vision: *b\n';
+    const app = await appWith(src);
+    for (const key of ['base.timeout', 'base.extra', 'base.provider', 'auxiliary.vision.timeout']) {
+      const r = await app.json('POST', '/api/config', { key, value: 99 });
+      expect({ key, status: r.status, code: r.body.code }).toEqual({ key, status: 409, code: 'config_path_conflict' });
+    }
+    expect((await app.json('PATCH', '/api/config', { base: { timeout: 5 } })).status).toBe(409);
+    expect(app.read()).toBe(src);
+    // Around the anchor, edits work.
+    expect((await app.json('POST', '/api/config', { key: 'auxiliary.web', value: 'auto' })).status).toBe(200);
+    expect(app.read()).toBe(`${src}  web: auto\n`);
+  });
+
+  test('a map other maps merge (<<) is refused too; the merging map keeps its own keys editable', async () => {
+    const src = 'defaults: &d\n  timeout: 30\nplatforms:\n  telegram:\n    <<: *d\n    enabled: true\n';
+    const app = await appWith(src);
+    const post = await app.json('POST', '/api/config', { key: 'defaults.retries', value: 3 });
+    expect([post.status, post.body.code]).toEqual([409, 'config_path_conflict']);
+    expect((await app.json('PATCH', '/api/config', { defaults: { timeout: 5 } })).status).toBe(409);
+    // A key the merging map only gets through the merge cannot be set there either.
+    expect((await app.json('POST', '/api/config', { key: 'platforms.telegram.timeout', value: 5 })).status).toBe(409);
+    expect(app.read()).toBe(src);
+    expect((await app.json('POST', '/api/config', { key: 'platforms.telegram.enabled', value: false })).status).toBe(200);
+    expect(app.read()).toBe(src.replace('enabled: true', 'enabled: false'));
+  });
+
+  test('replacing a value that holds an anchor used elsewhere is refused', async () => {
+    const src = 'a:\n  x: &p 1\n  y: 2\nb: *p\n';
+    const app = await appWith(src);
+    for (const [key, value] of [['a', 5], ['a', { z: 1 }]] as const) {
+      const r = await app.json('POST', '/api/config', { key, value });
+      expect([r.status, r.body.code]).toEqual([409, 'config_path_conflict']);
+    }
+    expect(app.read()).toBe(src);
+  });
+
+  test('anchor names are file content and never quoted in the answer', async () => {
+    // An unquoted password starting with & is an anchor on an empty value.
+    const app = await appWith('auth:\n  password: &Xk9-hunter2-Pw\n');
+    const r = await app.json('POST', '/api/config', { key: 'auth.password.x', value: 1 });
+    expect(r.status).toBe(409);
+    expect(JSON.stringify(r.body)).not.toContain('hunter2');
+  });
+});
