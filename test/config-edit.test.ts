@@ -65,3 +65,21 @@ describe('anchors, aliases and merges', () => {
     expect(JSON.stringify(r.body)).not.toContain('hunter2');
   });
 });
+
+describe('valid files and values that used to fail with 500 config_edit_failed', () => {
+  test('a config.yaml with a UTF-8 BOM takes new top-level keys, and keeps its BOM', async () => {
+    const app = await appWith('\ufeffterminal:\n  cwd: .\n');
+    expect((await app.json('POST', '/api/config', { key: 'display.skin', value: 'mono' })).status).toBe(200);
+    const model = await app.json('POST', '/api/config/model', { model: 'gpt-4o', provider: 'openai' });
+    expect([model.status, model.body.model]).toEqual([200, 'gpt-4o']);
+    expect(app.read()).toBe('\ufeffterminal:\n  cwd: .\ndisplay:\n  skin: mono\nmodel:\n  provider: openai\n  default: gpt-4o\n');
+  });
+
+  test('a value with an explicit tag is replaced with its tag, so the new value keeps its type', async () => {
+    const app = await appWith('timeout: !!str 30\nother: !!str 1\nlimits: {n: !!int "5"}\nprompt: !!str # note\n  hello\n');
+    const r = await app.json('PATCH', '/api/config', { timeout: 60, limits: { n: 'five' }, prompt: 'hi' });
+    expect(r.status).toBe(200);
+    expect(app.read()).toBe('timeout: 60\nother: !!str 1\nlimits: {n: five}\nprompt: hi # note\n');
+    expect((await app.json('GET', '/api/config')).body.config).toEqual({ timeout: 60, other: '1', limits: { n: 'five' }, prompt: 'hi' });
+  });
+});

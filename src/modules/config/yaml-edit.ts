@@ -26,10 +26,13 @@ export class PathConflict extends Error {
 type Range = [number, number, number];
 
 export function setIn(text: string, path: KeyPath, value: unknown): string {
+  // A BOM (Windows editors) is set aside, so that the first line's indentation is 0, and put back.
+  const bom = text.startsWith('\ufeff') ? '\ufeff' : '';
+  const body = text.slice(bom.length);
   // A file written with CRLF throughout is edited as LF and given its CRLF back, so new lines match.
-  const crlf = text.includes('\r\n') && text.split('\r\n').length === text.split('\n').length;
-  const out = edit(crlf ? text.replace(/\r\n/g, '\n') : text, path, value);
-  return crlf ? out.replace(/\n/g, '\r\n') : out;
+  const crlf = body.includes('\r\n') && body.split('\r\n').length === body.split('\n').length;
+  const out = edit(crlf ? body.replace(/\r\n/g, '\n') : body, path, value);
+  return bom + (crlf ? out.replace(/\n/g, '\r\n') : out);
 }
 
 function edit(src: string, path: KeyPath, value: unknown): string {
@@ -59,6 +62,9 @@ function edit(src: string, path: KeyPath, value: unknown): string {
     const child = pair.value as Node | null;
     const childIsEmpty = child === null || (isScalar(child) && child.value === null);
     if (rest.length === 0 || childIsEmpty) {
+      // The tag of a replaced value (`timeout: !!str 30`) goes with it: the new value has its own type.
+      const tag = child?.tag ? tagSpan(src, rangeOf(pair.key)[1], rangeOf(child)[0]) : null;
+      if (tag) return edit(splice(src, tag[0], tag[1], ''), path, value);
       return replaceValue(src, pair, rest.length ? nest(rest, value) : value, { at: path.slice(0, i + 1).join('.'), inFlow, style });
     }
     node = child;
@@ -98,6 +104,21 @@ function lastPair(map: YAMLMap, key: string): Pair | undefined {
     if (isScalar(p.key) && typeof p.key.value !== 'symbol' && String(p.key.value) === key) return p;
   }
   return undefined;
+}
+
+/**
+ * Where the tag (`!!str`, `!<tag:…>`) between a key and its value is, with the blanks after it (and
+ * before it, when it ends its line), or null. Comments in between are skipped.
+ */
+function tagSpan(src: string, from: number, to: number): [number, number] | null {
+  const gap = src.slice(from, to).replace(/(^|[ \t])#[^\n]*/g, (c) => ' '.repeat(c.length));
+  const m = /!\S*/.exec(gap);
+  if (!m) return null;
+  let start = from + m.index;
+  let end = start + m[0].length;
+  while (src[end] === ' ' || src[end] === '\t') end++;
+  if (src[end] === '\n') while (src[start - 1] === ' ' || src[start - 1] === '\t') start--;
+  return [start, end];
 }
 
 function rangeOf(node: unknown): Range {
