@@ -83,3 +83,27 @@ describe('valid files and values that used to fail with 500 config_edit_failed',
     expect((await app.json('GET', '/api/config')).body.config).toEqual({ timeout: 60, other: '1', limits: { n: 'five' }, prompt: 'hi' });
   });
 });
+
+describe('numbers as PyYAML reads and writes them', () => {
+  test('a number JavaScript prints with an exponent is written with a dot, so PyYAML reads a number', async () => {
+    const app = await appWith('agent:\n  max_turns: 60\n');
+    const patch = { min_p: 0.0000001, budget: 1e21, neg: -2.5e-8, huge: 1.5e300, temperature: 0.7, count: 12 };
+    expect((await app.json('PATCH', '/api/config', { agent: patch })).status).toBe(200);
+    // PyYAML's float needs a `.` before the exponent: `1e-7` and `1e+21` would be strings to Hermes.
+    expect(app.read()).toBe('agent:\n  max_turns: 60\n  min_p: 1.0e-7\n  budget: 1.0e+21\n  neg: -2.5e-8\n  huge: 1.5e+300\n  temperature: 0.7\n  count: 12\n');
+    expect((await app.json('GET', '/api/config')).body.config).toEqual({ agent: { max_turns: 60, ...patch } });
+  });
+
+  test('plain values are read as the types PyYAML gives them', async () => {
+    // Expected values are PyYAML 6's safe_load of each plain scalar.
+    const cases: [string, unknown][] = [
+      ['1e3', '1e3'], ['1e-5', '1e-5'], ['1E-5', '1E-5'], ['1.0e5', '1.0e5'], ['1.0e+5', 100000], ['1.e+5', 100000], ['0.1e-1', 0.01],
+      ['-.5', '-.5'], ['+.5', '+.5'], ['.5', 0.5], ['1.', 1], ['1_000.5', 1000.5], ['1e+21', '1e+21'], ['1.0e+21', 1e21],
+      ['09', '09'], ['0_9', '0_9'], ['017', 15], ['0_', 0], ['00', 0], ['0x_1F', 31], ['0b101', 5], ['0o17', '0o17'], ['1_000', 1000], ['+1', 1],
+      ['1:30', 90], ['12:3', 723], ['0:30', '0:30'], ['1:30.5', 90.5], ['e5', 'e5'], ['.', '.'], ['._', '._'], ['2024-1-1', '2024-1-1'],
+    ];
+    const app = await appWith(cases.map(([text], i) => `k${i}: ${text}`).join('\n') + '\n');
+    const config = (await app.json('GET', '/api/config')).body.config as Record<string, unknown>;
+    expect(cases.map(([text], i) => [text, config[`k${i}`]])).toEqual(cases);
+  });
+});

@@ -3,37 +3,14 @@
  * `config.yaml` that notices edits by modification time, size and inode (an atomic rename by the
  * config editor or by Hermes gives a new inode even within one clock tick).
  *
- * config.yaml is read the way Hermes (PyYAML) reads it: YAML 1.1 (`yes`/`on` are booleans, merge
- * keys work) and a repeated key is not an error (the last one wins).
+ * config.yaml is read the way Hermes (PyYAML) reads it: YAML 1.1 with PyYAML's types (yaml-schema.ts),
+ * and a repeated key is not an error (the last one wins).
  */
 import { statSync } from 'node:fs';
 import { readRegularFileSync } from '../lib/files';
 import { join } from 'node:path';
-import { isAlias, LineCounter, parseDocument, visit, type DocumentOptions, type ErrorCode, type ParseOptions, type SchemaOptions, type Tags } from 'yaml';
-
-const YAML_BOOL = 'tag:yaml.org,2002:bool';
-const YAML_FLOAT = 'tag:yaml.org,2002:float';
-
-/**
- * The yaml package's YAML 1.1 schema, brought in line with PyYAML where they differ on values a
- * Hermes config really holds: `y`/`n` stay strings (PyYAML has no such booleans), and a float needs a
- * digit — the package reads `cwd: .` as NaN, PyYAML as the string ".".
- */
-function pyyamlTags(tags: Tags): Tags {
-  return tags.map((tag) => {
-    if (typeof tag !== 'object' || !('test' in tag) || !tag.test) return tag;
-    if (tag.tag === YAML_BOOL) {
-      const test = tag.test.test('true') ? /^(?:[Yy]es|YES|[Tt]rue|TRUE|[Oo]n|ON)$/ : /^(?:[Nn]o|NO|[Ff]alse|FALSE|[Oo]ff|OFF)$/;
-      return { ...tag, test };
-    }
-    if (tag.tag === YAML_FLOAT && !tag.format && tag.test.test('1.5') && tag.test.test('.')) {
-      return { ...tag, test: /^[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9_]*[0-9][0-9_]*)$/ };
-    }
-    return tag;
-  });
-}
-
-export const HERMES_YAML_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = { version: '1.1', uniqueKeys: false, customTags: pyyamlTags };
+import { isAlias, LineCounter, parseDocument, visit, type ErrorCode } from 'yaml';
+import { HERMES_YAML_OPTIONS } from './yaml-schema';
 
 /** An agent file (config.yaml, .env) that cannot be used; callers treat both kinds below alike. */
 export class ConfigFileError extends Error {}

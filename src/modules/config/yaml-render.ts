@@ -4,7 +4,7 @@
  * stays a string, each piece shaped for where it goes (a block pair, a flow pair, an inline value).
  */
 import { Document, isScalar, visit, type Scalar } from 'yaml';
-import { HERMES_YAML_OPTIONS } from '../../hermes/home';
+import { HERMES_YAML_OPTIONS } from '../../hermes/yaml-schema';
 
 /** Indentation unit and list style of the file, so added blocks look like their neighbours. */
 export interface Style {
