@@ -107,3 +107,32 @@ describe('numbers as PyYAML reads and writes them', () => {
     expect(cases.map(([text], i) => [text, config[`k${i}`]])).toEqual(cases);
   });
 });
+
+describe('strings round-trip as strings', () => {
+  // Each was checked with PyYAML 6 (safe_load of the file written): it reads back the same string.
+  const STRINGS = ['=', '<<', '= ', '<<<', 'y', 'n', 'on', 'Off', 'oN', 'yES', 'True', 'NULL', 'nULL', '~', 'null', '', ' ', ' lead', 'trail ',
+    '1_000', '0x1F', '0o17', '017', '09', '0_', '1:30', '0:30', '1.5e+3', '1.0e+5', '1e3', '1e-5', '-.5', '.5', '+.inf', '.NaN', '.nan', 'e5', '.', '._', '1.',
+    '2024-01-01', '2024-1-1', '2024-01-01 10:00:00', '2024-01-01T10:00:00Z', '#x', 'a #b', 'a#b', '- x', '-', '? x', '?', ':', 'x:', 'x: y', '@x', '`x', '!x', '!!str',
+    '&x', '*x', '%x', '|', '>', '[a]', '{a}', ',', "'q'", '"q"', "it's", '\u00e9t\u00e9', '0b101', '1,000', '+1', '-0', '---', '...', '\u00a0', 'x\u00a0',
+    '\\', 'C:\\path', '${HOME}', '<', '>>', 'tab\there', 'multi\nline', 'trailing\n', '\u2028', 'a\u0085b'];
+
+  test('as values and as keys, each is read back as the same string', async () => {
+    const app = await appWith('a: 1\n');
+    for (const value of STRINGS) {
+      const r = await app.json('POST', '/api/config', { key: 'x', value });
+      expect({ value, status: r.status }).toEqual({ value, status: 200 });
+      expect({ value, got: (await app.json<{ config: Record<string, unknown> }>('GET', '/api/config')).body.config.x }).toEqual({ value, got: value });
+    }
+    // Keys cannot hold control characters (422), and '' is no key.
+    const keys = STRINGS.filter((k) => k !== '' && !/[\u0000-\u001f]/.test(k));
+    const sect = Object.fromEntries(keys.map((k) => [k, k]));
+    expect((await app.json('PATCH', '/api/config', { sect })).status).toBe(200);
+    expect((await app.json<{ config: Record<string, unknown> }>('GET', '/api/config')).body.config.sect).toEqual(sect);
+  });
+
+  test('= and << are quoted: plain, PyYAML reads them as a "value" and a merge, and cannot load the file', async () => {
+    const app = await appWith('a: 1\n');
+    expect((await app.json('PATCH', '/api/config', { x: '=', y: '<<', m: { '<<': 'v', '=': 'w' }, l: ['=', '<<'] })).status).toBe(200);
+    expect(app.read()).toBe('a: 1\nx: "="\ny: "<<"\nm:\n  "<<": v\n  "=": w\nl:\n  - "="\n  - "<<"\n');
+  });
+});

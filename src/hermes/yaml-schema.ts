@@ -20,6 +20,7 @@ const BOOL = 'tag:yaml.org,2002:bool';
 const INT = 'tag:yaml.org,2002:int';
 const FLOAT = 'tag:yaml.org,2002:float';
 const TIMESTAMP = 'tag:yaml.org,2002:timestamp';
+const MERGE = 'tag:yaml.org,2002:merge';
 
 /** PyYAML's int patterns, by the yaml package's format name ('' = decimal). */
 const INT_TESTS: Record<string, RegExp> = {
@@ -69,6 +70,9 @@ function pyyamlTags(tags: Tags): Tags {
       case FLOAT:
         // The `.inf`/`.nan` tag has no format either; it is the one that matches `.inf`.
         return { ...tag, ...writeNumber, test: tag.test.test('.inf') ? tag.test : (FLOAT_TESTS[format] ?? tag.test) };
+      case MERGE:
+        // Only the merge key itself, never the string "<<" of a new value, which would be written plain (a merge).
+        return { ...tag, identify: (value: unknown) => typeof value === 'symbol' && value.description === '<<' };
       case TIMESTAMP:
         // Both patterns must hold: the package's own resolve() parses with its pattern.
         return { ...tag, test: new RegExp(`(?=${PY_TIMESTAMP.source})${tag.test.source}`) };

@@ -24,6 +24,13 @@ const NOT_PLAIN = /[\u0000-\u001f\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u2
 const QUOTED_BREAKS: Record<string, string> = { '\u0085': '\\N', '\u2028': '\\L', '\u2029': '\\P' };
 
 /**
+ * PyYAML reads a plain `=` as a "value", which safe_load cannot build: `x: =` makes the whole file
+ * fail to load in Hermes. The yaml package has no such type and writes it plain; quoted it is a
+ * string. (`<<`, a merge, is quoted by the schema: yaml-schema.ts.)
+ */
+const PYYAML_VALUE = '=';
+
+/**
  * A document for new text in which every string is on one line: a string with a line break or a
  * control character is double-quoted (escaped), so rendered values never span lines by themselves.
  */
@@ -31,7 +38,7 @@ function newDoc(value: unknown): Document {
   const doc = new Document(value, HERMES_YAML_OPTIONS);
   visit(doc, {
     Scalar(_k, node) {
-      if (typeof node.value === 'string' && NOT_PLAIN.test(node.value)) node.type = 'QUOTE_DOUBLE';
+      if (typeof node.value === 'string' && (NOT_PLAIN.test(node.value) || node.value === PYYAML_VALUE)) node.type = 'QUOTE_DOUBLE';
     },
   });
   return doc;
