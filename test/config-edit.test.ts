@@ -3,7 +3,7 @@
  * settings silently, fail with a 500, or write text Hermes (PyYAML) reads differently.
  */
 import { afterEach, describe, expect, test } from 'bun:test';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTestApp, type TestApp } from './helpers/app';
 
@@ -134,5 +134,32 @@ describe('strings round-trip as strings', () => {
     const app = await appWith('a: 1\n');
     expect((await app.json('PATCH', '/api/config', { x: '=', y: '<<', m: { '<<': 'v', '=': 'w' }, l: ['=', '<<'] })).status).toBe(200);
     expect(app.read()).toBe('a: 1\nx: "="\ny: "<<"\nm:\n  "<<": v\n  "=": w\nl:\n  - "="\n  - "<<"\n');
+  });
+});
+
+describe('a config.yaml that is a symlink to a file not created yet', () => {
+  test('the first write creates the target and the link stays a link (also through a chain of relative links)', async () => {
+    const app = await appWith();
+    const link = join(app.home, 'config.yaml');
+    mkdirSync(join(app.dir, 'dotfiles'));
+    symlinkSync('../dotfiles/hermes.yaml', link);
+    symlinkSync('real.yaml', join(app.dir, 'dotfiles/hermes.yaml'));
+    const r = await app.json('POST', '/api/config', { key: 'model', value: 'x' });
+    expect(r.status).toBe(200);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(link)).toBe('../dotfiles/hermes.yaml');
+    expect(lstatSync(join(app.dir, 'dotfiles/hermes.yaml')).isSymbolicLink()).toBe(true);
+    expect(readFileSync(join(app.dir, 'dotfiles/real.yaml'), 'utf8')).toBe('model: x\n');
+    expect((await app.json<{ model: string }>('GET', '/api/config')).body.model).toBe('x');
+  });
+
+  test('a link into a directory that does not exist is refused; nothing is created', async () => {
+    const app = await appWith();
+    const target = join(app.dir, 'missing-dir/config.yaml');
+    symlinkSync(target, join(app.home, 'config.yaml'));
+    const r = await app.json('POST', '/api/config', { key: 'model', value: 'x' });
+    expect([r.status, r.body.code]).toEqual([503, 'config_unreadable']);
+    expect(existsSync(join(app.dir, 'missing-dir'))).toBe(false);
+    expect(lstatSync(join(app.home, 'config.yaml')).isSymbolicLink()).toBe(true);
   });
 });
