@@ -48,11 +48,11 @@ function scan(value: string, found: Found): string {
     out = out.replace(QUERY_PARAM, (m, sep: string, name: string, v: string) => (isSecretKey(name, isDigits(v)) ? `${sep}${name}=${hide(v)}` : m));
   }
   out = out.replace(ASSIGNMENT, (m, pre: string, dashes = '', name: string, v: string) => (flagIsSecret(name, v) ? `${pre}${dashes}${name}=${hideQuoted(v)}` : m));
-  out = out.replace(FLAG_ARG, (m, pre: string, name: string, v: string) => (flagIsSecret(name, v) ? m.slice(0, m.length - v.length) + hideQuoted(v) : m));
-  out = out.replace(HEADER, (m, pre: string, name: string, scheme = '', v: string) =>
+  out = out.replace(FLAG_ARG, (m, _pre: string, name: string, v: string) => (flagIsSecret(name, v) ? m.slice(0, m.length - v.length) + hideQuoted(v) : m));
+  out = out.replace(HEADER, (m, _pre: string, name: string, _scheme: string | undefined, v: string) =>
     isSecretKey(name, isDigits(v)) || /authorization$/i.test(name) ? m.slice(0, m.length - v.length) + hide(v) : m,
   );
-  return out.replace(SCHEME, (m, pre: string, scheme: string, v: string) => (PLAIN_WORD.test(v) ? m : `${pre}${scheme} ${hide(v)}`));
+  return out.replace(SCHEME, (m, _pre: string, _scheme: string, v: string) => (PLAIN_WORD.test(v) ? m : m.slice(0, m.length - v.length) + hide(v)));
 }
 
 /** Masks the credentials embedded in an otherwise non-secret string. */
