@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'bun:test';
 import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { HERMES_YAML_OPTIONS } from '../src/hermes/home';
+import { HERMES_YAML_OPTIONS } from '../src/hermes/yaml-schema';
 import { editFile } from '../src/modules/config/store';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app';
 import { CONFIG_YAML, SECRETS, writeConfigHome } from './helpers/hermes-home';

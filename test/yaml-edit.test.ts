@@ -8,7 +8,8 @@
 import { describe, expect, test } from 'bun:test';
 import fc from 'fast-check';
 import { Document, isMap, isScalar, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
-import { configTreeOf, HERMES_YAML_OPTIONS, parseHermesYaml } from '../src/hermes/home';
+import { configTreeOf, parseHermesYaml } from '../src/hermes/home';
+import { HERMES_YAML_OPTIONS } from '../src/hermes/yaml-schema';
 import { PathConflict, setIn, setInTree } from '../src/modules/config/yaml-edit';
 
 const KEYS = ['model', 'default', 'a', 'b', 'on', 'x y', 'k-1', '0'];

@@ -3,37 +3,14 @@
  * `config.yaml` that notices edits by modification time, size and inode (an atomic rename by the
  * config editor or by Hermes gives a new inode even within one clock tick).
  *
- * config.yaml is read the way Hermes (PyYAML) reads it: YAML 1.1 (`yes`/`on` are booleans, merge
- * keys work) and a repeated key is not an error (the last one wins).
+ * config.yaml is read the way Hermes (PyYAML) reads it: YAML 1.1 with PyYAML's types (yaml-schema.ts),
+ * and a repeated key is not an error (the last one wins).
  */
 import { statSync } from 'node:fs';
 import { readRegularFileSync } from '../lib/files';
 import { join } from 'node:path';
-import { parseDocument, type DocumentOptions, type ParseOptions, type SchemaOptions, type Tags } from 'yaml';
-
-const YAML_BOOL = 'tag:yaml.org,2002:bool';
-const YAML_FLOAT = 'tag:yaml.org,2002:float';
-
-/**
- * The yaml package's YAML 1.1 schema, brought in line with PyYAML where they differ on values a
- * Hermes config really holds: `y`/`n` stay strings (PyYAML has no such booleans), and a float needs a
- * digit — the package reads `cwd: .` as NaN, PyYAML as the string ".".
- */
-function pyyamlTags(tags: Tags): Tags {
-  return tags.map((tag) => {
-    if (typeof tag !== 'object' || !('test' in tag) || !tag.test) return tag;
-    if (tag.tag === YAML_BOOL) {
-      const test = tag.test.test('true') ? /^(?:[Yy]es|YES|[Tt]rue|TRUE|[Oo]n|ON)$/ : /^(?:[Nn]o|NO|[Ff]alse|FALSE|[Oo]ff|OFF)$/;
-      return { ...tag, test };
-    }
-    if (tag.tag === YAML_FLOAT && !tag.format && tag.test.test('1.5') && tag.test.test('.')) {
-      return { ...tag, test: /^[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9_]*[0-9][0-9_]*)$/ };
-    }
-    return tag;
-  });
-}
-
-export const HERMES_YAML_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = { version: '1.1', uniqueKeys: false, customTags: pyyamlTags };
+import { isAlias, LineCounter, parseDocument, visit, type ErrorCode } from 'yaml';
+import { HERMES_YAML_OPTIONS } from './yaml-schema';
 
 /** An agent file (config.yaml, .env) that cannot be used; callers treat both kinds below alike. */
 export class ConfigFileError extends Error {}
@@ -69,15 +46,62 @@ export function readAgentFile(path: string, name: string): string | null {
   }
 }
 
-/** Parses config text; a syntax error becomes a ConfigParseError without any source text in it. */
+/**
+ * What is wrong, by the parser's error code. The parser's own messages can quote the file (an alias
+ * name, a tag, an escape sequence — and an unquoted password starting with `*` is an alias name), so
+ * only these fixed words and the position ever reach a response.
+ */
+const PARSE_PROBLEMS: Partial<Record<ErrorCode, string>> = {
+  BAD_INDENT: 'bad indentation',
+  TAB_AS_INDENT: 'a tab used for indentation',
+  MISSING_CHAR: 'a missing quote, bracket, comma or colon',
+  UNEXPECTED_TOKEN: 'unexpected text',
+  BAD_DQ_ESCAPE: 'an invalid escape sequence in a double-quoted string',
+  BAD_SCALAR_START: 'a plain value starting with a reserved character',
+  BLOCK_AS_IMPLICIT_KEY: 'a key that is not on one line',
+  MULTILINE_IMPLICIT_KEY: 'a key that is not on one line',
+  KEY_OVER_1024_CHARS: 'a key longer than 1024 characters',
+  BLOCK_IN_FLOW: 'a block value inside [ ] or { }',
+  BAD_ALIAS: 'an invalid alias',
+  ALIAS_PROPS: 'an alias with an anchor or tag',
+  MULTIPLE_ANCHORS: 'more than one anchor on a value',
+  MULTIPLE_TAGS: 'more than one tag on a value',
+  BAD_PROP_ORDER: 'an anchor or tag in the wrong place',
+  TAG_RESOLVE_FAILED: 'an unknown tag',
+  BAD_COLLECTION_TYPE: 'a tag that does not fit its value',
+  BAD_DIRECTIVE: 'an invalid % directive',
+  MULTIPLE_DOCS: 'more than one document',
+  DUPLICATE_KEY: 'a duplicate key',
+  NON_STRING_KEY: 'a key that is not a string',
+  RESOURCE_EXHAUSTION: 'too many aliases',
+};
+
+/** Parses config text; a syntax error or an alias to no anchor becomes a ConfigParseError without any source text in it. */
 export function parseHermesYaml(text: string): ReturnType<typeof parseDocument> {
-  const doc = parseDocument(text, HERMES_YAML_OPTIONS);
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { ...HERMES_YAML_OPTIONS, lineCounter });
   const err = doc.errors[0];
   if (err) {
-    // yaml's messages end with " at line L, column C:" and a quoted excerpt of the source; keep the reason only.
-    const reason = (err.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '').trim() || err.code;
     const pos = err.linePos?.[0];
-    throw new ConfigParseError(reason, pos?.line ?? null, pos?.col ?? null);
+    throw new ConfigParseError(PARSE_PROBLEMS[err.code] ?? 'invalid YAML', pos?.line ?? null, pos?.col ?? null);
+  }
+  // An alias whose anchor is not defined before it: found here, where its position is known (the
+  // yaml package only notices while building the tree, in an error naming the alias).
+  const anchors = new Set<string>();
+  let unresolved: number | null = null;
+  visit(doc, {
+    Node(_key, node) {
+      if (isAlias(node)) {
+        if (anchors.has(node.source)) return;
+        unresolved = node.range?.[0] ?? 0;
+        return visit.BREAK;
+      }
+      if (node.anchor) anchors.add(node.anchor);
+    },
+  });
+  if (unresolved !== null) {
+    const { line, col } = lineCounter.linePos(unresolved);
+    throw new ConfigParseError('an alias (*name) to an anchor that is not defined before it', line, col);
   }
   return doc;
 }
@@ -88,8 +112,9 @@ export function configTreeOf(doc: ReturnType<typeof parseDocument>): ConfigTree 
   try {
     value = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
-    // Unresolved aliases and alias bombs surface here, not in doc.errors.
-    throw new ConfigParseError((err as Error).message.split('\n')[0] ?? 'unreadable YAML', null, null);
+    // Alias bombs surface here, not in doc.errors; the message may name an alias, so it is not used.
+    const bomb = /alias count/i.test((err as Error).message);
+    throw new ConfigParseError(bomb ? 'aliases that expand to too many nodes' : 'aliases that cannot be resolved', null, null);
   }
   return value && typeof value === 'object' && !Array.isArray(value) ? (value as ConfigTree) : {};
 }

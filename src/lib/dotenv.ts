@@ -1,28 +1,98 @@
 /**
- * A small `.env` reader: `KEY=value`, optional `export `, single/double quotes, `#` comments.
+ * A `.env` reader that reads what python-dotenv (Hermes' reader) reads, ported from its parser:
+ * `KEY=value`, optional `export `, `#` comments, a `'quoted'` key, and values that are unquoted (up to
+ * the end of the line, ` #…` cut), single-quoted (`\\` and `\'` unescaped) or double-quoted (`\n`,
+ * `\t`, `\"`… unescaped). A quoted value may span lines: a PEM key in double quotes is one value. A
+ * line that cannot be read is skipped whole, as python-dotenv does (it warns); a name without `=`
+ * has no value and is left out. *Not done:* python-dotenv's `${VAR}` expansion, which depends on the
+ * environment of the process that loads the file; values are shown as written. A leading BOM is not
+ * part of the first name (python-dotenv would keep it there).
  * Used for the sidecar's own `.env` and for the agent's `$HERMES_HOME/.env`.
  */
 import { readRegularFileSync } from './files';
 
-const LINE = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*)?$/;
+// Python's `\s` (str.isspace) and `[^\S\r\n]` (whitespace but a line break); JS `\s` differs (U+FEFF, U+001C–1F, U+0085).
+const WS = String.raw`\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000`;
+const BLANK = String.raw`\t\v\f \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000`;
+const re = (source: string) => new RegExp(source, 'uy');
+
+const MULTILINE_WHITESPACE = re(`[${WS}]*`);
+const WHITESPACE = re(`[${BLANK}]*`);
+const EXPORT = re(`(?:export[${BLANK}]+)?`);
+const SINGLE_QUOTED_KEY = re(`'([^']+)'`);
+const UNQUOTED_KEY = re(`([^=#${WS}]+)`);
+const EQUAL_SIGN = re(`=[${BLANK}]*`);
+const SINGLE_QUOTED_VALUE = re(String.raw`'((?:\\'|[^'])*)'`);
+const DOUBLE_QUOTED_VALUE = re(String.raw`"((?:\\"|[^"])*)"`);
+const UNQUOTED_VALUE = re(`([^\\r\\n]*)`);
+const COMMENT = re(`(?:[${BLANK}]*#[^\\r\\n]*)?`);
+const END_OF_LINE = re(`[${BLANK}]*(?:\\r\\n|\\n|\\r|$)`);
+const REST_OF_LINE = re(`[^\\r\\n]*(?:\\r|\\n|\\r\\n)?`);
+const INLINE_COMMENT = new RegExp(`[${WS}]+#.*`, 'su');
+const TRAILING_SPACE = new RegExp(`[${WS}]+$`, 'u');
+
+const ESCAPES: Record<string, string> = { '\\': '\\', "'": "'", '"': '"', a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
+const unescape = (value: string, chars: RegExp) => value.replace(chars, (m) => ESCAPES[m[1] as string] as string);
+
+class Unreadable extends Error {}
+
+class Reader {
+  pos = 0;
+  constructor(readonly text: string) {}
+
+  /** Matches `regex` here and moves past the match; its first group (or the whole match). */
+  read(regex: RegExp): string {
+    regex.lastIndex = this.pos;
+    const m = regex.exec(this.text);
+    if (!m) throw new Unreadable();
+    this.pos += m[0].length;
+    return m[1] ?? m[0];
+  }
+
+  peek(): string {
+    return this.text.charAt(this.pos);
+  }
+}
+
+function readValue(r: Reader): string {
+  const c = r.peek();
+  if (c === "'") return unescape(r.read(SINGLE_QUOTED_VALUE), /\\[\\']/g);
+  if (c === '"') return unescape(r.read(DOUBLE_QUOTED_VALUE), /\\[\\'"abfnrtv]/g);
+  if (c === '' || c === '\n' || c === '\r') return '';
+  return r.read(UNQUOTED_VALUE).replace(INLINE_COMMENT, '').replace(TRAILING_SPACE, '');
+}
+
+/** One `KEY=value` (possibly spanning lines); null for a blank line, a comment, or a name without value. */
+function readBinding(r: Reader): [string, string] | null {
+  try {
+    r.read(MULTILINE_WHITESPACE);
+    if (r.pos >= r.text.length) return null;
+    r.read(EXPORT);
+    const c = r.peek();
+    const key = c === '#' ? null : r.read(c === "'" ? SINGLE_QUOTED_KEY : UNQUOTED_KEY);
+    r.read(WHITESPACE);
+    let value: string | null = null;
+    if (r.peek() === '=') {
+      r.read(EQUAL_SIGN);
+      value = readValue(r);
+    }
+    r.read(COMMENT);
+    r.read(END_OF_LINE);
+    return key !== null && value !== null ? [key, value] : null;
+  } catch (err) {
+    if (!(err instanceof Unreadable)) throw err;
+    // python-dotenv skips the rest of the line from where it stopped reading.
+    r.read(REST_OF_LINE);
+    return null;
+  }
+}
 
 export function parseDotenv(text: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const raw of text.split(/\r?\n/)) {
-    const m = LINE.exec(raw);
-    if (!m) continue;
-    const key = m[1] as string;
-    let value = (m[2] ?? '').trim();
-    const quote = value[0];
-    if ((quote === '"' || quote === "'") && value.length >= 2 && value.endsWith(quote)) {
-      value = value.slice(1, -1);
-      if (quote === '"') value = value.replace(/\\n/g, '\n').replace(/\\"/g, '"');
-    } else {
-      // An unquoted value ends at an inline comment preceded by whitespace.
-      const hash = value.search(/\s#/);
-      if (hash >= 0) value = value.slice(0, hash).trimEnd();
-    }
-    out[key] = value;
+  const r = new Reader(text.startsWith('\ufeff') ? text.slice(1) : text);
+  while (r.pos < r.text.length) {
+    const binding = readBinding(r);
+    if (binding) out[binding[0]] = binding[1];
   }
   return out;
 }

@@ -9,7 +9,8 @@ import { parseDotenv } from '../../lib/dotenv';
 import { ApiError, badRequest } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
 import type { ModelInfo } from './model';
-import { findPlaceholder, redactEnv, redactTree, scrubString } from './redact';
+import { redactEnv, redactTree } from './redact';
+import { findPlaceholder, scrubString } from './scrub';
 import { editFile } from './store';
 import { PathConflict, setIn, setInTree, type KeyPath } from './yaml-edit';
 

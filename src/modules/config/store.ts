@@ -8,8 +8,8 @@
  * file inside the queue, and just before the rename checks that the file is still the one it read;
  * if not, the edit is computed again on the new text (a few times, then 409).
  */
-import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, realpathSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readlinkSync, realpathSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { ApiError } from '../../lib/errors';
 import { ConfigUnreadableError, readAgentFile } from '../../hermes/home';
 import { KeyedQueue } from '../../lib/keyed-queue';
@@ -28,14 +28,27 @@ const sameFile = (a: Stats | null, b: Stats | null) =>
 
 const statOrNull = (path: string): Stats | null => statSync(path, { throwIfNoEntry: false }) ?? null;
 
-/** The file the edits land on: the target of a symlink, or the path itself when it does not exist yet. */
+/**
+ * The file the edits land on: the target of a symlink, or the path itself when it does not exist yet.
+ * A symlink whose target does not exist yet (dotfiles) is followed to that target, which the first
+ * write creates: renaming over the link itself would replace it with a regular file.
+ */
 function writeTarget(path: string): string {
   try {
     return realpathSync(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return path;
-    throw new ConfigUnreadableError(basename(path), err);
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigUnreadableError(basename(path), err);
   }
+  let target = path;
+  for (let hops = 0; lstatSync(target, { throwIfNoEntry: false })?.isSymbolicLink(); hops++) {
+    if (hops === 40) throw new ConfigUnreadableError(basename(path), Object.assign(new Error('too many links'), { code: 'ELOOP' }));
+    target = resolve(dirname(target), readlinkSync(target));
+  }
+  // HERMES_HOME itself is created on the first write; directories a link points into are not.
+  if (target !== path && !statOrNull(dirname(target))?.isDirectory()) {
+    throw new ApiError(503, 'config_unreadable', `${basename(path)} is a symbolic link into a directory that does not exist; create it first. Nothing was changed.`);
+  }
+  return target;
 }
 
 function read(path: string): Snapshot {

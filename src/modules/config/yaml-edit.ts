@@ -3,15 +3,15 @@
  * to change (its source range), and only that range is rewritten; everything else — comments, blank
  * lines, key order, quoting, indentation, comment spacing — is copied through unchanged. (Serialising
  * the whole Document instead would normalise comment spacing, flow padding and indentation of parts
- * nobody touched.) New text is produced by the yaml stringifier with the YAML 1.1 schema Hermes
- * (PyYAML) reads, so a string such as `on` or `2024-01-01` is quoted and stays a string.
+ * nobody touched.) New text comes from yaml-render.ts.
  *
  * Paths go through maps only: reaching a scalar, a list or an alias is a PathConflict (SPEC §10: 409).
  * A missing key is added after the last key of its map, at that map's indentation; missing
  * intermediate maps are created; a key whose value is null/empty is treated as missing.
  */
-import { Document, isAlias, isMap, isScalar, isSeq, visit, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
-import { HERMES_YAML_OPTIONS, parseHermesYaml } from '../../hermes/home';
+import { isAlias, isMap, isScalar, isSeq, visit, type Node, type Pair, type YAMLMap } from 'yaml';
+import { parseHermesYaml } from '../../hermes/home';
+import { blockPair, fitsOnOneLine, flowPair, inlineValue, type Style } from './yaml-render';
 
 export type KeyPath = readonly string[];
 
@@ -23,18 +23,16 @@ export class PathConflict extends Error {
   }
 }
 
-interface Style {
-  indent: number;
-  indentSeq: boolean;
-}
-
 type Range = [number, number, number];
 
 export function setIn(text: string, path: KeyPath, value: unknown): string {
+  // A BOM (Windows editors) is set aside, so that the first line's indentation is 0, and put back.
+  const bom = text.startsWith('\ufeff') ? '\ufeff' : '';
+  const body = text.slice(bom.length);
   // A file written with CRLF throughout is edited as LF and given its CRLF back, so new lines match.
-  const crlf = text.includes('\r\n') && text.split('\r\n').length === text.split('\n').length;
-  const out = edit(crlf ? text.replace(/\r\n/g, '\n') : text, path, value);
-  return crlf ? out.replace(/\n/g, '\r\n') : out;
+  const crlf = body.includes('\r\n') && body.split('\r\n').length === body.split('\n').length;
+  const out = edit(crlf ? body.replace(/\r\n/g, '\n') : body, path, value);
+  return bom + (crlf ? out.replace(/\n/g, '\r\n') : out);
 }
 
 function edit(src: string, path: KeyPath, value: unknown): string {
@@ -50,6 +48,8 @@ function edit(src: string, path: KeyPath, value: unknown): string {
     const at = path.slice(0, i).join('.') || '(top level)';
     if (!isMap(node)) throw new PathConflict(at, isSeq(node) ? 'is a list' : isAlias(node) ? 'is a YAML alias' : 'is a scalar value');
     const map = node as YAMLMap;
+    // A change inside an anchored map changes every alias of it, and every map that merges it (<<).
+    if (map.anchor) throw new PathConflict(at, ANCHORED);
     inFlow ||= !!map.flow;
     const pair = lastPair(map, seg);
     const rest = path.slice(i + 1);
@@ -62,11 +62,31 @@ function edit(src: string, path: KeyPath, value: unknown): string {
     const child = pair.value as Node | null;
     const childIsEmpty = child === null || (isScalar(child) && child.value === null);
     if (rest.length === 0 || childIsEmpty) {
+      // The tag of a replaced value (`timeout: !!str 30`) goes with it: the new value has its own type.
+      const tag = child?.tag ? tagSpan(src, rangeOf(pair.key)[1], rangeOf(child)[0]) : null;
+      if (tag) return edit(splice(src, tag[0], tag[1], ''), path, value);
       return replaceValue(src, pair, rest.length ? nest(rest, value) : value, { at: path.slice(0, i + 1).join('.'), inFlow, style });
     }
     node = child;
   }
   throw new PathConflict('(top level)', 'cannot be replaced: give a key');
+}
+
+// Anchor and alias names are never quoted: they are file content, and `password: &Xk9…` is an anchor.
+const ANCHORED = 'is anchored (&…) and shared through aliases (*…, <<); edit the file by hand';
+
+function holdsAnchor(node: Node | null): boolean {
+  let found = false;
+  if (node) {
+    visit(node, {
+      Node(_key, n) {
+        if (!n.anchor) return;
+        found = true;
+        return visit.BREAK;
+      },
+    });
+  }
+  return found;
 }
 
 /** `{a: {b: value}}` for rest `[a, b]`. */
@@ -84,6 +104,21 @@ function lastPair(map: YAMLMap, key: string): Pair | undefined {
     if (isScalar(p.key) && typeof p.key.value !== 'symbol' && String(p.key.value) === key) return p;
   }
   return undefined;
+}
+
+/**
+ * Where the tag (`!!str`, `!<tag:…>`) between a key and its value is, with the blanks after it (and
+ * before it, when it ends its line), or null. Comments in between are skipped.
+ */
+function tagSpan(src: string, from: number, to: number): [number, number] | null {
+  const gap = src.slice(from, to).replace(/(^|[ \t])#[^\n]*/g, (c) => ' '.repeat(c.length));
+  const m = /!\S*/.exec(gap);
+  if (!m) return null;
+  let start = from + m.index;
+  let end = start + m[0].length;
+  while (src[end] === ' ' || src[end] === '\t') end++;
+  if (src[end] === '\n') while (src[start - 1] === ' ' || src[start - 1] === '\t') start--;
+  return [start, end];
 }
 
 function rangeOf(node: unknown): Range {
@@ -116,70 +151,6 @@ function indentLines(text: string, col: number): string {
     .split('\n')
     .map((l) => (l ? pad(col) + l : l))
     .join('\n');
-}
-
-// ── rendering ──────────────────────────────────────────────────────────────
-
-const RENDER = { lineWidth: 0, minContentWidth: 0, blockQuote: false, flowCollectionPadding: false } as const;
-
-/**
- * Characters a plain scalar must not hold: controls (C0, DEL, C1), and the Unicode spaces and line
- * separators that the yaml package trims from the end of a plain scalar (it would read `a: x<NBSP>` as
- * "x") or that PyYAML reads as line breaks (NEL, LS, PS). Strings with any of them are double-quoted.
- */
-const NOT_PLAIN = /[\u0000-\u001f\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/;
-/** Line breaks of YAML 1.1 that stay line breaks (folded to a space) even inside double quotes, unless escaped. */
-const QUOTED_BREAKS: Record<string, string> = { '\u0085': '\\N', '\u2028': '\\L', '\u2029': '\\P' };
-
-/**
- * A document for new text in which every string is on one line: a string with a line break or a
- * control character is double-quoted (escaped), so rendered values never span lines by themselves.
- */
-function newDoc(value: unknown): Document {
-  const doc = new Document(value, HERMES_YAML_OPTIONS);
-  visit(doc, {
-    Scalar(_k, node) {
-      if (typeof node.value === 'string' && NOT_PLAIN.test(node.value)) node.type = 'QUOTE_DOUBLE';
-    },
-  });
-  return doc;
-}
-
-/** The document's text; such line breaks can only be inside the double-quoted scalars NOT_PLAIN made. */
-function render(doc: Document, options: Parameters<Document['toString']>[0]): string {
-  return doc.toString(options).replace(/[\u0085\u2028\u2029]/g, (c) => QUOTED_BREAKS[c] as string);
-}
-
-/** Flow text on one line: between flow tokens a line break is just a space. */
-function flowText(doc: Document): string {
-  return render(doc, { ...RENDER, collectionStyle: 'flow' }).trim().replace(/\n\s*/g, ' ');
-}
-
-/** `key: value` (and the value's block lines) at column 0, ending in a newline. */
-function blockPair(key: string, value: unknown, style: Style): string {
-  return render(newDoc({ [key]: value }), { ...RENDER, indent: style.indent, indentSeq: style.indentSeq });
-}
-
-/** `key: value` in flow style, for insertion into a `{…}` map. */
-function flowPair(key: string, value: unknown): string {
-  return flowText(newDoc({ [key]: value })).slice(1, -1);
-}
-
-/** A value on one line; strings keep the quote style of the scalar they replace. */
-function inlineValue(value: unknown, old: unknown, inFlow: boolean): string {
-  // In a flow collection the value goes through a one-item list, so `a,b` or `x: y` get quoted as flow needs.
-  if (inFlow) return flowText(newDoc([value])).slice(1, -1);
-  const doc = newDoc(value);
-  const node = doc.contents;
-  const oldType = isScalar(old) ? (old as Scalar).type : undefined;
-  if (typeof value === 'string' && isScalar(node) && node.type !== 'QUOTE_DOUBLE' && (oldType === 'QUOTE_SINGLE' || oldType === 'QUOTE_DOUBLE')) node.type = oldType;
-  return flowText(doc);
-}
-
-function fitsOnOneLine(value: unknown): boolean {
-  if (Array.isArray(value)) return value.length === 0;
-  if (value && typeof value === 'object') return Object.keys(value).length === 0;
-  return true;
 }
 
 /** Indentation unit and list style of the file, so added blocks look like their neighbours. */
@@ -240,7 +211,8 @@ function insertPair(src: string, map: YAMLMap, key: string, value: unknown, styl
 function replaceValue(src: string, pair: Pair, value: unknown, ctx: { at: string; inFlow: boolean; style: Style }): string {
   const { at, inFlow, style } = ctx;
   const old = pair.value as Node;
-  if (old && 'anchor' in old && old.anchor) throw new PathConflict(at, `is anchored (&${old.anchor}) and shared through aliases`);
+  if (old && 'anchor' in old && old.anchor) throw new PathConflict(at, ANCHORED);
+  if (holdsAnchor(old)) throw new PathConflict(at, 'holds an anchored value (&…) that aliases elsewhere may use');
   const keyRange = rangeOf(pair.key);
   const [vs, ve] = rangeOf(old);
   // Inside `{…}` there are no lines to manage: a value is replaced where it stands, commas around it stay.

@@ -1,0 +1,92 @@
+/**
+ * Credentials embedded in strings that are not secret as a whole: a command line in `args` or
+ * `init_command`, a URL in `external_dirs` or `base_url`. One scanner finds them; it masks them for
+ * responses (scrubString) and, run on what a client sends, tells whether one of them is a redacted
+ * placeholder sent back (findPlaceholder), so the two can never disagree on where a secret sits.
+ *
+ * Found, anywhere in the string:
+ * - a URL's credentials: the password of `scheme://user:pw@host`, or the whole user when there is no
+ *   password (`https://ghp_…@github.com`: the token is the user) — except for ssh/sftp, where a bare
+ *   user is a login name (`ssh://git@host`);
+ * - secret-named query parameters (`?api_key=…`);
+ * - `NAME=value` and `--flag=value` with a secret-looking name (`-e GITHUB_PERSONAL_ACCESS_TOKEN=ghp_…`);
+ * - `--flag value` after a secret-looking flag (`--api-key X`);
+ * - `Name: value` after a secret-looking header name (`Authorization: Bearer sk-…`, `X-Api-Key: …`);
+ * - the credential after `Bearer`/`Basic`, unless it is a plain word (`Bearer authentication`).
+ * A value that is a variable reference (`$TOKEN`, `${TOKEN}`) is not a secret and stays.
+ */
+import { isDigits, isPlaceholder, isSecretKey, mask, PLACEHOLDER } from './secret-keys';
+
+/** Called for each credential found; returns its replacement. `bare`: URL credentials show no tail. */
+type Found = (secret: string, bare: boolean) => string;
+
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*):\/\/([^\s/?#@:]*)(?::([^\s/]*))?@/gi;
+const LOGIN_SCHEMES = /^(ssh|git\+ssh|ssh\+git|sftp)$/i;
+const QUERY_PARAM = /([?&])([^=&#\s]+)=([^&#\s]*)/g;
+const VALUE = String.raw`("[^"]*"|'[^']*'|[^\s;'"]+)`;
+const ASSIGNMENT = new RegExp(String.raw`(^|[\s;,(])(--?)?([A-Za-z_][A-Za-z0-9_.-]*)=` + VALUE, 'g');
+const FLAG_ARG = new RegExp(String.raw`(^|\s)--?([A-Za-z][A-Za-z0-9_.-]*)[ \t]+(?=[^\s-])` + VALUE, 'g');
+const HEADER = /(^|[\s'"])([A-Za-z][A-Za-z0-9_-]*)[ \t]*:[ \t]*((?:Bearer|Basic|Token|Bot|Digest)[ \t]+)?([^\s'";]+)/gi;
+/** A credential after an auth scheme; a placeholder there (`Bearer ***abcd`) is one too. */
+const SCHEME = /(^|[\s'":])(Bearer|Basic)[ \t]+(\*\*\*(?:[^\s'"]{4})?(?![^\s'"])|[A-Za-z0-9._~+/=-]{8,})/g;
+const REFERENCE = /^\$(\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)$/;
+const PLAIN_WORD = /^[A-Za-z][a-z]*$/;
+
+const flagIsSecret = (name: string, value: string) => isSecretKey(name.replace(/-/g, '_'), isDigits(value));
+
+/** `value` with every embedded credential replaced by what `found` returns for it. */
+function scan(value: string, found: Found): string {
+  const hide = (secret: string, bare = false) => (secret === '' || REFERENCE.test(secret) ? secret : found(secret, bare));
+  /** A quoted value keeps its quotes; what is inside them is the secret. */
+  const hideQuoted = (v: string) => (/^(["']).*\1$/s.test(v) ? v[0] + hide(v.slice(1, -1)) + v[0] : hide(v));
+
+  let out = value.replace(URL_USERINFO, (m, scheme: string, user: string, pw: string | undefined) => {
+    if (pw !== undefined) return `${scheme}://${user}:${hide(pw, true)}@`;
+    return LOGIN_SCHEMES.test(scheme) ? m : `${scheme}://${hide(user, true)}@`;
+  });
+  if (out.includes('://')) {
+    out = out.replace(QUERY_PARAM, (m, sep: string, name: string, v: string) => (isSecretKey(name, isDigits(v)) ? `${sep}${name}=${hide(v)}` : m));
+  }
+  out = out.replace(ASSIGNMENT, (m, pre: string, dashes = '', name: string, v: string) => (flagIsSecret(name, v) ? `${pre}${dashes}${name}=${hideQuoted(v)}` : m));
+  out = out.replace(FLAG_ARG, (m, _pre: string, name: string, v: string) => (flagIsSecret(name, v) ? m.slice(0, m.length - v.length) + hideQuoted(v) : m));
+  out = out.replace(HEADER, (m, _pre: string, name: string, _scheme: string | undefined, v: string) =>
+    isSecretKey(name, isDigits(v)) || /authorization$/i.test(name) ? m.slice(0, m.length - v.length) + hide(v) : m,
+  );
+  return out.replace(SCHEME, (m, _pre: string, _scheme: string, v: string) => (PLAIN_WORD.test(v) ? m : m.slice(0, m.length - v.length) + hide(v)));
+}
+
+/** Masks the credentials embedded in an otherwise non-secret string. */
+export function scrubString(value: string): string {
+  // A placeholder is left as it is: one pattern may meet what another has already masked.
+  return scan(value, (secret, bare) => (isPlaceholder(secret) ? secret : bare ? PLACEHOLDER : mask(secret)));
+}
+
+/** True when `value` is a placeholder, or holds one where scrubString puts them. */
+function holdsPlaceholder(value: string): boolean {
+  if (isPlaceholder(value)) return true;
+  let hit = false;
+  scan(value, (secret) => {
+    hit ||= isPlaceholder(secret);
+    return secret;
+  });
+  return hit;
+}
+
+/** The dot path of the first string in `value` that is (or embeds) a redacted placeholder, or null. */
+export function findPlaceholder(value: unknown, path: string): string | null {
+  if (typeof value === 'string') return holdsPlaceholder(value) ? path : null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const hit = findPlaceholder(value[i], `${path}[${i}]`);
+      if (hit) return hit;
+    }
+    return null;
+  }
+  if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      const hit = findPlaceholder(v, path ? `${path}.${k}` : k);
+      if (hit) return hit;
+    }
+  }
+  return null;
+}

@@ -1,0 +1,178 @@
+/**
+ * No secret of config.yaml or .env may reach a response: not through an error message about a file
+ * that does not parse, not through a key the redaction rules miss, not embedded in a longer string.
+ */
+import { afterEach, describe, expect, test } from 'bun:test';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeTestApp, type TestApp } from './helpers/app';
+
+let t: TestApp | undefined;
+afterEach(() => t?.close());
+
+/** A test app whose Hermes home holds `config` (and `.env` when given). */
+async function appWith(config: string, env?: string): Promise<TestApp> {
+  t = await makeTestApp();
+  mkdirSync(t.home, { recursive: true });
+  writeFileSync(join(t.home, 'config.yaml'), config);
+  if (env !== undefined) writeFileSync(join(t.home, '.env'), env);
+  return t;
+}
+
+/** The raw text of every response that reports on config.yaml. */
+async function responses(app: TestApp): Promise<{ status: number; text: string }[]> {
+  const out = [];
+  for (const [method, path, body] of [
+    ['GET', '/api/config'],
+    ['GET', '/api/config/model'],
+    ['GET', '/api/skills'],
+    ['POST', '/api/config', { key: 'x', value: 1 }],
+    ['PATCH', '/api/config', { x: 1 }],
+  ] as const) {
+    const res = await app.fetch(path, { method, headers: { 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
+    out.push({ status: res.status, text: await res.text() });
+  }
+  return out;
+}
+
+describe('a config.yaml that does not parse', () => {
+  test('an unquoted password starting with * (an alias to nothing) is reported by position, never quoted', async () => {
+    const app = await appWith('platforms:\n  matrix:\n    password: *Xk9-hunter2-Pw\n');
+    const all = await responses(app);
+    for (const r of all) expect(r.text).not.toContain('hunter2');
+    const get = JSON.parse(all[0]?.text ?? '');
+    expect(all[0]?.status).toBe(409);
+    expect(get.code).toBe('config_invalid');
+    expect(get.detail).toContain('line 3, column 15');
+    expect(get.detail).toContain('alias');
+    // The skills listing goes on and says why the config is not applied, without the file's text.
+    expect(JSON.parse(all[2]?.text ?? '').warnings[0]).toContain('line 3, column 15');
+  });
+
+  test.each([
+    ['an alias', 'api_key: *SECRET-abcdef123456\n'],
+    ['a verbatim tag', 'api_key: !<SECRET-abcdef123456> x\n'],
+    ['a local tag', 'api_key: !SECRET-abcdef123456 x\n'],
+    ['a bad escape', 'api_key: "SECRET-abcdef123456\\q"\n'],
+    ['a block scalar header', 'api_key: |SECRET-abcdef123456\n  x\n'],
+    ['an unclosed quote', 'api_key: "SECRET-abcdef123456\nb: 1\n'],
+    ['a bad indent', 'api_key: SECRET-abcdef123456\n  bad: 1\n'],
+    ['a tag directive', '%TAG !s! SECRET-abcdef123456\n---\na: !s!x 1\nb: *SECRET\n'],
+  ])('%s: no response quotes any of the file', async (_name, config) => {
+    const app = await appWith(config);
+    for (const r of await responses(app)) {
+      expect(r.status).toBeLessThan(500);
+      expect(r.text).not.toContain('SECRET');
+    }
+  });
+});
+
+describe('keys that hold tokens', () => {
+  test('a …tokens key is a secret unless its value is a number (a count such as max_tokens)', async () => {
+    const config = `platforms:
+  discord:
+    bot_tokens: ["MTA5ODc2NTQzMjEwOTg3NjU0.GhIjKl.SECRETdiscordBOT1"]
+  slack:
+    auth_tokens:
+      primary: xoxb-SECRET-slack-123456789
+    refresh_tokens: SECRET-refresh-0123456789
+model:
+  max_tokens: 8192
+  context_tokens: 200000
+  tokenizer: cl100k_base
+agent:
+  max_output_tokens: 4096
+mcp_servers:
+  llm:
+    args: ["--max-tokens", "512", "--max-tokens=256", "--tokens", "SECRET-arg-0123456789", "--tokens=SECRET-eq-0123456789"]
+`;
+    const app = await appWith(config, 'GITHUB_TOKENS=ghp_SECRETtokensPLURAL0123456789\nMAX_TOKENS=4096\nHF_TOKENS=12ab\n');
+    const res = await app.fetch('/api/config');
+    const text = await res.text();
+    expect(text).not.toContain('SECRET');
+    const body = JSON.parse(text);
+    expect(body.config.platforms.discord.bot_tokens).toEqual(['***BOT1']);
+    expect(body.config.platforms.slack.auth_tokens).toEqual({ primary: '***6789' });
+    expect(body.config.model).toEqual({ max_tokens: 8192, context_tokens: 200000, tokenizer: 'cl100k_base' });
+    expect(body.config.agent.max_output_tokens).toBe(4096);
+    expect(body.config.mcp_servers.llm.args).toEqual(['--max-tokens', '512', '--max-tokens=256', '--tokens', '***6789', '--tokens=***6789']);
+    expect(body.env).toEqual({ GITHUB_TOKENS: '***6789', MAX_TOKENS: '4096', HF_TOKENS: '***' });
+    expect((await app.json('GET', '/api/config/model')).body.max_tokens).toBe(8192);
+  });
+});
+
+describe('secrets inside longer strings', () => {
+  const S = {
+    remoteBearer: 'sk-live-REMOTEBEARER-1234567890',
+    dockerEnv: 'ghp_DOCKERENVTOKEN1234567890',
+    userTok: 'ghp_USERINFOTOKEN1234567890',
+    cmdPw: 'CmdLinePassw0rd',
+    curlKey: 'k-CURLKEY-1234567890abc',
+    flagKey: 'FLAGKEY-abcdefghijklmnop',
+    envAssign: 'sk-ENVASSIGN-abcdefghijklmnop',
+    pemLine: 'MIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7AgEAAkEAu1SU1LfVLPHCozMx',
+    pemTail: 'TAILOFPEMSECRETLINE0123456789AB',
+  };
+  const config = `mcp_servers:
+  remote:
+    command: npx
+    args: ["mcp-remote", "https://mcp.example.com/sse", "--header", "Authorization: Bearer ${S.remoteBearer}"]
+  github:
+    command: docker
+    args: ["run", "-i", "--rm", "-e", "GITHUB_PERSONAL_ACCESS_TOKEN=${S.dockerEnv}", "-e", "GITHUB_TOOLSETS=repos", "ghcr.io/github/github-mcp-server"]
+  env_ref:
+    args: ["--header", "Authorization:\${AUTH_HEADER}"]
+skills:
+  external_dirs:
+  - https://${S.userTok}@github.com/me/skills.git
+  - ssh://git@github.com/me/more.git
+terminal:
+  init_command: "psql postgres://admin:${S.cmdPw}@db/prod && curl -H 'X-Api-Key: ${S.curlKey}' https://x && tool --api-key ${S.flagKey} && OPENAI_API_KEY=${S.envAssign} run"
+agent:
+  system_prompt: "Use Bearer authentication; set max_tokens=4096 or --max-tokens 512 for short answers."
+`;
+  const env = `PRIVATE_KEY="-----BEGIN PRIVATE KEY-----
+${S.pemLine}
+${S.pemTail}=
+-----END PRIVATE KEY-----"
+OTHER=1
+`;
+
+  test('credentials in command lines, headers and URLs are masked; what is around them stays', async () => {
+    const app = await appWith(config, env);
+    const text = await (await app.fetch('/api/config')).text();
+    for (const [name, secret] of Object.entries(S)) expect({ name, leaked: text.includes(secret) || text.includes(secret.slice(-8)) }).toEqual({ name, leaked: false });
+    const body = JSON.parse(text);
+    expect(body.config.mcp_servers.remote.args).toEqual(['mcp-remote', 'https://mcp.example.com/sse', '--header', 'Authorization: Bearer ***7890']);
+    expect(body.config.mcp_servers.github.args).toEqual(['run', '-i', '--rm', '-e', 'GITHUB_PERSONAL_ACCESS_TOKEN=***7890', '-e', 'GITHUB_TOOLSETS=repos', 'ghcr.io/github/github-mcp-server']);
+    // A variable reference is not a secret.
+    expect(body.config.mcp_servers.env_ref.args).toEqual(['--header', 'Authorization:${AUTH_HEADER}']);
+    // A token as the user of an https URL is masked; ssh's login name is not a credential.
+    expect(body.config.skills.external_dirs).toEqual(['https://***@github.com/me/skills.git', 'ssh://git@github.com/me/more.git']);
+    expect(body.config.terminal.init_command).toBe("psql postgres://admin:***@db/prod && curl -H 'X-Api-Key: ***0abc' https://x && tool --api-key ***mnop && OPENAI_API_KEY=***mnop run");
+    expect(body.config.agent.system_prompt).toBe('Use Bearer authentication; set max_tokens=4096 or --max-tokens 512 for short answers.');
+    // A quoted .env value spanning lines is one value (python-dotenv), masked whole.
+    expect(body.env).toEqual({ PRIVATE_KEY: '***----', OTHER: '1' });
+  });
+
+  test('sending such a masked string back is 400 redacted_value, and writes nothing', async () => {
+    const app = await appWith(config, env);
+    const body = (await app.json('GET', '/api/config')).body as { config: Record<string, Record<string, Record<string, unknown>>> };
+    const before = await Bun.file(join(app.home, 'config.yaml')).text();
+    for (const [key, value] of [
+      ['mcp_servers.remote.args', body.config.mcp_servers?.remote?.args],
+      ['mcp_servers.github.args', body.config.mcp_servers?.github?.args],
+      ['skills.external_dirs', body.config.skills?.external_dirs],
+      ['terminal.init_command', body.config.terminal?.init_command],
+      ['x', 'Basic ***abcd'],
+    ]) {
+      const res = await app.json('POST', '/api/config', { key, value });
+      expect({ key, status: res.status, code: res.body.code }).toEqual({ key, status: 400, code: 'redacted_value' });
+    }
+    expect(await Bun.file(join(app.home, 'config.yaml')).text()).toBe(before);
+    // Strings that merely look like these are written.
+    for (const value of ['Use Bearer authentication', 'Note: *** important', 'ssh://git@github.com/me/more.git', '--header Authorization:${AUTH}']) {
+      expect((await app.json('POST', '/api/config', { key: 'x', value })).status).toBe(200);
+    }
+  });
+});
