@@ -7,6 +7,7 @@ test.each([
   ['a single-quoted one too, with \\\' unescaped', "S='multi\nline \\' q'\nT=2", { S: "multi\nline ' q", T: '2' }],
   ['CRLF inside and around quotes', 'A=1\r\nB="x\r\ny"\r\nC=3', { A: '1', B: 'x\r\ny', C: '3' }],
   ['export, spaces around =, inline comments', 'export A = 1 # c\n  B=two words  # note\nC=x#y\nD= #c\nE\nF=\n#G=1\n', { A: '1', B: 'two words', C: 'x#y', D: '#c', F: '' }],
+  ['a quoted value followed by a comment loses its quotes', 'API_KEY="k-123" # note\nK2=\'abc\'   # x\nP="9123"#c\n', { API_KEY: 'k-123', K2: 'abc', P: '9123' }],
   ['an unclosed quote skips that line only', 'A="unclosed\nB=2\n', { B: '2' }],
   ['text after a closing quote skips the binding', 'A="x" junk\nB=2\n', { B: '2' }],
   ['escapes in double quotes', 'A="a\\tb\\nc\\\\d\\"e\\q"\n', { A: 'a\tb\nc\\d"e\\q' }],
