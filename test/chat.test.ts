@@ -202,6 +202,18 @@ describe('chat-completions fallback (Hermes 0.12)', () => {
     });
   });
 
+  test("the agent's tool progress in its completions stream becomes tool events, in both formats", async () => {
+    fake.behavior.tools = true;
+    const events = await sseEvents(await post(t, '/api/sessions/new/chat/stream', { message: 'search cats' }));
+    const id = events[0]?.data.session_id as string;
+    expect(events.map((e) => e.event)).toEqual(['session', 'tool', 'tool', 'content', 'content', 'content', 'content', 'done']);
+    expect(events[1]?.data).toEqual({ session_id: id, tool: 'web_search', status: 'started', preview: 'web_search: "search cats"' });
+    expect(events[2]?.data).toEqual({ session_id: id, tool: 'web_search', status: 'completed' });
+    expect(jettChat(events).text).toBe('You said: search cats');
+    const hermes = await sseEvents(await post(t, `/api/sessions/${id}/chat/stream?format=hermes`, { message: 'search dogs' }));
+    expect(hermes.filter((e) => e.event.startsWith('tool.')).map((e) => [e.event, e.data.tool_name])).toEqual([['tool.started', 'web_search'], ['tool.completed', 'web_search']]);
+  });
+
   test('the second turn carries the first: context is kept across turns', async () => {
     fake.behavior.reply = (messages) => `turn ${messages.filter((m) => m.role === 'user').length}`;
     const first = await sseEvents(await post(t, '/api/sessions/new/chat/stream', { message: 'my name is Ada' }));

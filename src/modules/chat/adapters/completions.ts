@@ -1,7 +1,8 @@
 /**
  * A streaming OpenAI `/v1/chat/completions` answer → ChatEvents: `delta.content` chunks as they come,
- * `delta.reasoning_content`/`delta.reasoning` as reasoning, usage from whichever chunk carries it, and
- * `data: [DONE]` as the end. A stream that stops before `[DONE]`, or a chunk that is not JSON, fails.
+ * `delta.reasoning_content`/`delta.reasoning` as reasoning, Hermes' tool progress as tool events,
+ * usage from whichever chunk carries it, and `data: [DONE]` as the end. A stream that stops before
+ * `[DONE]`, or a chunk that is not JSON, fails.
  */
 import { z } from '../../../lib/zod';
 import { ApiError } from '../../../lib/errors';
@@ -22,6 +23,32 @@ const Chunk = z.looseObject({
   error: z.nullish(z.union([z.string(), z.looseObject({ message: z.optional(z.string()), code: z.optional(z.unknown()) })])),
 });
 
+/**
+ * Hermes' own named frames inside its completions stream (`event: hermes.tool.progress`,
+ * `{tool, emoji, label, toolCallId, status:"running"|"completed"}`): the tools the agent runs while
+ * it answers, as `tool` events. Other gateways' spellings (`name`, `started`, `error`) are read too.
+ */
+const ToolProgress = z.looseObject({
+  tool: z.nullish(z.string()),
+  name: z.nullish(z.string()),
+  label: z.nullish(z.string()),
+  status: z.nullish(z.string()),
+});
+
+function toolEvent(data: string): ChatEvent | null {
+  let parsed: z.infer<typeof ToolProgress>;
+  try {
+    parsed = z.parse(ToolProgress, JSON.parse(data));
+  } catch {
+    return null; // a progress note is not worth failing the answer for
+  }
+  const name = parsed.tool ?? parsed.name;
+  // `_thinking` and the like are the agent's own bookkeeping, not tools a user ran.
+  if (!name || name.startsWith('_')) return null;
+  const status = parsed.status === 'completed' ? 'completed' : parsed.status === 'failed' || parsed.status === 'error' ? 'failed' : 'started';
+  return { type: 'tool', name, status, ...(parsed.label && status === 'started' ? { preview: parsed.label } : {}) };
+}
+
 export async function* completionsEvents(body: ReadableStream<Uint8Array>, idleMs: number, stop: () => void): AsyncGenerator<ChatEvent> {
   let text = '';
   let reasoning = '';
@@ -33,6 +60,11 @@ export async function* completionsEvents(body: ReadableStream<Uint8Array>, idleM
         yield { type: 'completed', text, reasoning: reasoning || null, usage };
         await drain(frames, stop);
         return;
+      }
+      if (frame.event === 'hermes.tool.progress') {
+        const tool = toolEvent(frame.data);
+        if (tool) yield tool;
+        continue;
       }
       let chunk: z.infer<typeof Chunk>;
       try {
