@@ -146,6 +146,26 @@ describe('reads', () => {
     expect(list.body.memories).toEqual([expect.objectContaining({ id: 'plain', content: 'just text, not JSON', tags: [], metadata: {}, importance: 1 })]);
   });
 
+  test('a value another writer shaped differently keeps its content, with tags and metadata read field by field', async () => {
+    const t = await app();
+    const rows: [string, unknown][] = [
+      ['mem:s', { content: 'tags as a string', tags: 'alpha, beta,,alpha', metadata: { by: 'agent' } }],
+      ['mem:n', { content: 'metadata null', metadata: null, tags: ['x', null, 3, ' y '] }],
+      ['mem:a', { content: 'metadata a list', metadata: [1, 2] }],
+      ['mem:c', { content: 42, tags: ['lost'] }],
+    ];
+    for (const [key, value] of rows) seed(key, JSON.stringify(value));
+    const list = await t.json<{ memories: Memory[] }>('GET', '/api/memory');
+    const byId = Object.fromEntries(list.body.memories.map((m) => [m.id, m]));
+    expect(byId.s).toMatchObject({ content: 'tags as a string', tags: ['alpha', 'beta'], metadata: { by: 'agent' } });
+    expect(byId.n).toMatchObject({ content: 'metadata null', tags: ['x', 'y'], metadata: {} });
+    expect(byId.a).toMatchObject({ content: 'metadata a list', tags: [], metadata: {} });
+    // Content that is not text: the value is shown whole, as for any value of another shape.
+    expect(byId.c).toMatchObject({ content: JSON.stringify(rows[3]![1]), tags: [], metadata: {} });
+    const tagged = await t.json<{ total: number; results: Memory[] }>('POST', '/api/memory/search', { query: '', filters: { tags: ['alpha'] } });
+    expect(tagged.body.results.map((m) => m.id)).toEqual(['s']);
+  });
+
   test('rows are decoded by the schema the server returns, Option columns included', async () => {
     const t = await app();
     const original = fake.tables.get('memory_entry')!;

@@ -23,7 +23,7 @@ import type { SpacetimeClient } from '../../spacetime/client';
 import { SpacetimeError } from '../../spacetime/errors';
 import { literal } from '../../spacetime/sql';
 import { KeyedQueue } from '../../lib/keyed-queue';
-import { byScoreThen, sha256Hex, toIsoTimestamp } from './memory-values';
+import { byScoreThen, sha256Hex, splitTags, toIsoTimestamp } from './memory-values';
 import type { Memory, ScoredMemory } from './model';
 import { containsPhrase, ftsWords, searchTerms } from './query-text';
 import type { AddResult, BackendStats, ListOptions, MemoryBackend, NewMemory, Page, SearchFilters, SearchOptions } from './store';
@@ -44,11 +44,18 @@ const EntryRow = z.looseObject({
 });
 type EntryRow = z.infer<typeof EntryRow>;
 
-const MemoryValue = z.looseObject({
-  content: z.string(),
-  metadata: z.optional(z.record(z.string(), z.unknown())),
-  tags: z.optional(z.array(z.string())),
-});
+const MemoryValue = z.looseObject({ content: z.string(), metadata: z.optional(z.unknown()), tags: z.optional(z.unknown()) });
+
+/**
+ * The parts of a value another writer may shape differently, read field by field: tags as a list or
+ * as Hermes' comma-separated string (anything else in a list is dropped), metadata only as a map.
+ */
+function tagsOf(v: unknown): string[] {
+  if (typeof v === 'string') return splitTags(v);
+  if (!Array.isArray(v)) return [];
+  return [...new Set(v.filter((t): t is string => typeof t === 'string').map((t) => t.trim()).filter(Boolean))];
+}
+const metadataOf = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
 
 interface Entry {
   memory: Memory;
@@ -173,9 +180,9 @@ function toEntry(raw: unknown): Entry {
       id: r.key.startsWith(KEY_PREFIX) ? r.key.slice(KEY_PREFIX.length) : '',
       content: value?.content ?? r.value,
       category: r.category,
-      tags: value?.tags ?? [],
+      tags: tagsOf(value?.tags),
       importance: Math.min(1, Math.max(0, r.importance / 10)),
-      metadata: value?.metadata ?? {},
+      metadata: metadataOf(value?.metadata),
       created_at: created,
       updated_at: created,
     },
