@@ -161,7 +161,8 @@ export class SessionService {
    *
    * A client's id is a 409 when the session exists where `get` would find it. A bookkeeping row
    * alone (usage or a title kept for a session of the agent's that the agent has since deleted)
-   * does not count: it is replaced, and the new session starts with nothing of the old one.
+   * does not count: it is replaced, and the new session starts with nothing of the old one — but
+   * only when the agent's side (state.db, or its session API) could be asked; otherwise 409.
    *
    * Without an id in the body one is made up. It has 24 random bits per second, so thousands of
    * sessions created in one second do collide (3 in 6,000 measured), with each other or with one of
@@ -173,6 +174,10 @@ export class SessionService {
       const id = body.id;
       const exists = () => conflict('session_exists', `Session ${JSON.stringify(id)} already exists.`);
       if (await this.locate(id)) throw exists();
+      // A bookkeeping row is left over only if the agent's side was asked and said no; with
+      // state.db unreadable and the upstream down, its session may well still be there.
+      const src = this.sources();
+      if (this.d.transcripts.row(id) && !src.stateDb && !src.upstream) throw exists();
       const made = await this.createAs(id, body, { ...opts, replaceBookkeeping: true });
       if (!made) throw exists();
       return made;
