@@ -6,6 +6,7 @@ import { afterEach, describe, expect, test } from 'bun:test';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTestApp, type TestApp } from './helpers/app';
+import { findPlaceholder, scrubString } from '../src/modules/config/scrub';
 
 let t: TestApp | undefined;
 afterEach(() => t?.close());
@@ -164,7 +165,7 @@ OTHER=1
       ['mcp_servers.github.args', body.config.mcp_servers?.github?.args],
       ['skills.external_dirs', body.config.skills?.external_dirs],
       ['terminal.init_command', body.config.terminal?.init_command],
-      ['x', 'Basic ***abcd'],
+      ['tools.fetch.headers', 'Basic ***abcd'],
     ]) {
       const res = await app.json('POST', '/api/config', { key, value });
       expect({ key, status: res.status, code: res.body.code }).toEqual({ key, status: 400, code: 'redacted_value' });
@@ -173,6 +174,31 @@ OTHER=1
     // Strings that merely look like these are written.
     for (const value of ['Use Bearer authentication', 'Note: *** important', 'ssh://git@github.com/me/more.git', '--header Authorization:${AUTH}']) {
       expect((await app.json('POST', '/api/config', { key: 'x', value })).status).toBe(200);
+    }
+  });
+
+  test('prose is shown as written and can be saved back: command-line shapes are looked for in command-like strings only', async () => {
+    const prose = 'You know Basic JavaScript. The key: one answer. Rule of thumb, token: one idea per sentence. Password: reset it in the portal.';
+    const app = await appWith(`agent:\n  system_prompt: "${prose}"\npersonalities:\n  terse: "${prose}"\n`, '');
+    const body = (await app.json('GET', '/api/config')).body as { config: { agent: { system_prompt: string }; personalities: Record<string, string> } };
+    expect(body.config.agent.system_prompt).toBe(prose);
+    expect((await app.json('PATCH', '/api/config', { agent: body.config.agent, personalities: body.config.personalities })).status).toBe(200);
+    app.close();
+    // The same shapes in a command line are masked.
+    const cmd = await appWith(`terminal:\n  init_command: "curl -H 'X-Api-Key: k-0123456789abcdef' https://x"\n`, '');
+    const text = await (await cmd.fetch('/api/config')).text();
+    expect(text).not.toContain('k-0123456789abcdef');
+  });
+
+  test('long adversarial strings are scanned in linear time, on reads and on writes', async () => {
+    const shapes = ['a.'.repeat(150_000), `h://${'?'.repeat(300_000)}`, `${' '.repeat(300_000)}x`, 'a '.repeat(150_000), '-a '.repeat(100_000), 'a:'.repeat(150_000), 'Bearer '.repeat(40_000), 'a='.repeat(150_000), 'x://'.repeat(75_000)];
+    for (const shape of shapes) {
+      const t0 = performance.now();
+      scrubString(shape, 'command');
+      scrubString(shape, 'text');
+      findPlaceholder([shape], 'args');
+      // Quadratic scans took 2-25 s on 100-300 KB; linear ones take milliseconds. Generous for a slow machine.
+      expect({ shape: shape.slice(0, 8), slow: performance.now() - t0 > 2000 }).toEqual({ shape: shape.slice(0, 8), slow: false });
     }
   });
 });

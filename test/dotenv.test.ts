@@ -18,3 +18,11 @@ test.each([
 ])('%s', (_name, text, expected) => {
   expect(parseDotenv(text)).toEqual(expected);
 });
+
+test('a long run of blanks inside a value is read in linear time (it was rescanned from each blank)', () => {
+  const t0 = performance.now();
+  const parsed = parseDotenv(`NOTE=a${' '.repeat(300_000)}b\nX=1 # c\n`);
+  // Quadratic: ~60 s at this size; linear: milliseconds. Generous for a slow machine.
+  expect(performance.now() - t0).toBeLessThan(2000);
+  expect([parsed.NOTE?.length, parsed.X]).toEqual([300_002, '1']);
+});

@@ -22,6 +22,15 @@ describe('parseLooseJson', () => {
   ];
   for (const [text, value] of cases) test(`reads ${JSON.stringify(text).slice(0, 50)}`, () => expect(parseLooseJson(text)).toEqual(value));
 
+  test('runs of block comments between items read in linear time, and a comment before a trailing comma is skipped', () => {
+    const items = Array.from({ length: 9 }, (_, i) => `{"title": "t${i}"}`).join(`,${'/**/'.repeat(30)} `);
+    const t0 = performance.now();
+    expect((parseLooseJson(`{"tasks": [${items}]}`) as { tasks: unknown[] }).tasks).toHaveLength(9);
+    // Every way to split the comments was tried: 12 s for this answer; now milliseconds.
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(parseLooseJson('[1, 2, /* a */ /***/ ]')).toEqual([1, 2]);
+  });
+
   test('text without a readable value is an error, never a guess', () => {
     for (const text of ['', 'no json here', '{"a": "unterminated', '{"a": NaN}', '{"a": undefined}', '{a b}']) {
       expect(() => parseLooseJson(text)).toThrow(LooseJsonError);

@@ -5,7 +5,7 @@
  * are scrubbed of the credentials they embed (scrub.ts), and in lists (command lines: MCP server
  * `args`) the item after a secret-named flag (`--api-key X`) or inside one (`--token=X`) is masked.
  */
-import { scrubString } from './scrub';
+import { contextOf, scrubString, type Context } from './scrub';
 import { isDigits, isSecretKey, mask, PLACEHOLDER } from './secret-keys';
 
 /** A secret leaf: strings are masked, other scalars become the bare placeholder, null/"" stay. */
@@ -37,12 +37,12 @@ function redactArgs(items: unknown[]): unknown[] {
   for (const item of items) {
     if (flagName !== null) {
       const secret = isSecretKey(flagName, typeof item === 'number' || (typeof item === 'string' && isDigits(item)));
-      out.push(secret ? maskLeaf(item) : redactValue(item));
+      out.push(secret ? maskLeaf(item) : redactValue(item, 'command'));
       flagName = null;
       continue;
     }
     if (typeof item !== 'string') {
-      out.push(redactValue(item));
+      out.push(redactValue(item, 'command'));
       continue;
     }
     const flag = FLAG.exec(item);
@@ -52,13 +52,13 @@ function redactArgs(items: unknown[]): unknown[] {
       flagName = name;
     } else if (flag && flag[2] !== undefined && isSecretKey(name, isDigits(flag[3] ?? ''))) {
       out.push(`${item.slice(0, item.indexOf('=') + 1)}${maskLeaf(flag[3] ?? '')}`);
-    } else out.push(scrubString(item));
+    } else out.push(scrubString(item, 'command'));
   }
   return out;
 }
 
-function redactValue(value: unknown): unknown {
-  if (typeof value === 'string') return scrubString(value);
+function redactValue(value: unknown, context: Context): unknown {
+  if (typeof value === 'string') return scrubString(value, context);
   if (Array.isArray(value)) return redactArgs(value);
   if (value && typeof value === 'object' && !(value instanceof Date)) return redactTree(value as Record<string, unknown>);
   return value;
@@ -72,7 +72,7 @@ export function redactTree(tree: Record<string, unknown>, path: readonly string[
     if (isSecretKey(key, typeof value === 'number') || (underMcpServer && (key === 'env' || key === 'headers'))) out[key] = maskAll(value);
     else if (value && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Date)) {
       out[key] = redactTree(value as Record<string, unknown>, [...path, key]);
-    } else out[key] = redactValue(value);
+    } else out[key] = redactValue(value, contextOf(key));
   }
   return out;
 }
@@ -80,6 +80,6 @@ export function redactTree(tree: Record<string, unknown>, path: readonly string[
 /** A redacted copy of a `.env` map: secret-named variables masked, the others scrubbed of embedded credentials. */
 export function redactEnv(env: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(env)) out[key] = isSecretKey(key, isDigits(value)) ? (maskLeaf(value) as string) : scrubString(value);
+  for (const [key, value] of Object.entries(env)) out[key] = isSecretKey(key, isDigits(value)) ? (maskLeaf(value) as string) : scrubString(value, contextOf(key));
   return out;
 }

@@ -14,15 +14,24 @@
  * - `Name: value` after a secret-looking header name (`Authorization: Bearer sk-…`, `X-Api-Key: …`);
  * - the credential after `Bearer`/`Basic`, unless it is a plain word (`Bearer authentication`).
  * A value that is a variable reference (`$TOKEN`, `${TOKEN}`) is not a secret and stays.
+ *
+ * URLs are looked for in every string. The last four shapes are command-line and header shapes, and
+ * prose has them too ("The key: one answer", "Basic JavaScript"): they are looked for only in
+ * command-like strings — items of a list (`args`), and values of keys such as `command`,
+ * `init_command`, `args`, `headers` (`Context`). A prompt is shown as written and can be saved back.
+ *
+ * Every pattern reads each character a bounded number of times: a 300 KB string is scanned in
+ * milliseconds (an earlier `\b` scheme start and a query name that could swallow `?` made it seconds).
  */
 import { isDigits, isPlaceholder, isSecretKey, mask, PLACEHOLDER } from './secret-keys';
 
 /** Called for each credential found; returns its replacement. `bare`: URL credentials show no tail. */
 type Found = (secret: string, bare: boolean) => string;
 
-const URL_USERINFO = /\b([a-z][a-z0-9+.-]*):\/\/([^\s/?#@:]*)(?::([^\s/]*))?@/gi;
+// A scheme starts where no scheme character precedes it, so a run like `a.a.a…` is read once, not from each dot.
+const URL_USERINFO = /(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*):\/\/([^\s/?#@:]*)(?::([^\s/]*))?@/gi;
 const LOGIN_SCHEMES = /^(ssh|git\+ssh|ssh\+git|sftp)$/i;
-const QUERY_PARAM = /([?&])([^=&#\s]+)=([^&#\s]*)/g;
+const QUERY_PARAM = /([?&])([^=&#?\s]+)=([^&#\s]*)/g;
 const VALUE = String.raw`("[^"]*"|'[^']*'|[^\s;'"]+)`;
 const ASSIGNMENT = new RegExp(String.raw`(^|[\s;,(])(--?)?([A-Za-z_][A-Za-z0-9_.-]*)=` + VALUE, 'g');
 const FLAG_ARG = new RegExp(String.raw`(^|\s)--?([A-Za-z][A-Za-z0-9_.-]*)[ \t]+(?=[^\s-])` + VALUE, 'g');
@@ -34,8 +43,17 @@ const PLAIN_WORD = /^[A-Za-z][a-z]*$/;
 
 const flagIsSecret = (name: string, value: string) => isSecretKey(name.replace(/-/g, '_'), isDigits(value));
 
+/** Where a string sits: a command line or header value, or text of any other kind. */
+export type Context = 'command' | 'text';
+
+/** Keys whose string values are command lines or headers. */
+const COMMAND_KEY = /(^|_)(command|cmd|args?|exec|entrypoint|headers?)$/i;
+
+/** The context of a string under `key` (the last segment of its path). */
+export const contextOf = (key: string): Context => (COMMAND_KEY.test(key) ? 'command' : 'text');
+
 /** `value` with every embedded credential replaced by what `found` returns for it. */
-function scan(value: string, found: Found): string {
+function scan(value: string, found: Found, context: Context): string {
   const hide = (secret: string, bare = false) => (secret === '' || REFERENCE.test(secret) ? secret : found(secret, bare));
   /** A quoted value keeps its quotes; what is inside them is the secret. */
   const hideQuoted = (v: string) => (/^(["']).*\1$/s.test(v) ? v[0] + hide(v.slice(1, -1)) + v[0] : hide(v));
@@ -47,6 +65,7 @@ function scan(value: string, found: Found): string {
   if (out.includes('://')) {
     out = out.replace(QUERY_PARAM, (m, sep: string, name: string, v: string) => (isSecretKey(name, isDigits(v)) ? `${sep}${name}=${hide(v)}` : m));
   }
+  if (context === 'text') return out;
   out = out.replace(ASSIGNMENT, (m, pre: string, dashes = '', name: string, v: string) => (flagIsSecret(name, v) ? `${pre}${dashes}${name}=${hideQuoted(v)}` : m));
   out = out.replace(FLAG_ARG, (m, _pre: string, name: string, v: string) => (flagIsSecret(name, v) ? m.slice(0, m.length - v.length) + hideQuoted(v) : m));
   out = out.replace(HEADER, (m, _pre: string, name: string, _scheme: string | undefined, v: string) =>
@@ -56,35 +75,35 @@ function scan(value: string, found: Found): string {
 }
 
 /** Masks the credentials embedded in an otherwise non-secret string. */
-export function scrubString(value: string): string {
+export function scrubString(value: string, context: Context): string {
   // A placeholder is left as it is: one pattern may meet what another has already masked.
-  return scan(value, (secret, bare) => (isPlaceholder(secret) ? secret : bare ? PLACEHOLDER : mask(secret)));
+  return scan(value, (secret, bare) => (isPlaceholder(secret) ? secret : bare ? PLACEHOLDER : mask(secret)), context);
 }
 
 /** True when `value` is a placeholder, or holds one where scrubString puts them. */
-function holdsPlaceholder(value: string): boolean {
+function holdsPlaceholder(value: string, context: Context): boolean {
   if (isPlaceholder(value)) return true;
   let hit = false;
   scan(value, (secret) => {
     hit ||= isPlaceholder(secret);
     return secret;
-  });
+  }, context);
   return hit;
 }
 
 /** The dot path of the first string in `value` that is (or embeds) a redacted placeholder, or null. */
-export function findPlaceholder(value: unknown, path: string): string | null {
-  if (typeof value === 'string') return holdsPlaceholder(value) ? path : null;
+export function findPlaceholder(value: unknown, path: string, context: Context = contextOf(path.slice(path.lastIndexOf('.') + 1))): string | null {
+  if (typeof value === 'string') return holdsPlaceholder(value, context) ? path : null;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const hit = findPlaceholder(value[i], `${path}[${i}]`);
+      const hit = findPlaceholder(value[i], `${path}[${i}]`, 'command');
       if (hit) return hit;
     }
     return null;
   }
   if (value && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) {
-      const hit = findPlaceholder(v, path ? `${path}.${k}` : k);
+      const hit = findPlaceholder(v, path ? `${path}.${k}` : k, contextOf(k));
       if (hit) return hit;
     }
   }

@@ -150,7 +150,7 @@ function modelInfo(tree: ConfigTree): ModelInfo {
   return {
     provider: str(m.provider),
     model: effectiveModel(tree),
-    base_url: baseUrl === null ? null : scrubString(baseUrl),
+    base_url: baseUrl === null ? null : scrubString(baseUrl, 'text'),
     api_mode: str(m.api_mode),
     context_length: num(m.context_length),
     max_tokens: num(m.max_tokens),

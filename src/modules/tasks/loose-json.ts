@@ -11,8 +11,12 @@ export class LooseJsonError extends Error {
 const FENCE = /```[A-Za-z0-9_-]*[ \t]*\r?\n([\s\S]*?)```/;
 /** Opening quote → the quote that closes it: an ASCII quote is closed only by itself, a curly one by its pair. */
 const CLOSING: Record<string, string> = { '"': '"', "'": "'", '\u201c': '\u201d', '\u201d': '\u201d', '\u2018': '\u2019', '\u2019': '\u2019' };
-/** What may stand between a trailing comma and the bracket it precedes: space and comments of either kind. */
-const TRAILING_COMMA = /^\s*(?:(?:\/\/[^\n]*\n|\/\*[\s\S]*?\*\/)\s*)*[}\]]/;
+/**
+ * What may stand between a trailing comma and the bracket it precedes: space and comments of either
+ * kind. A block comment's body cannot contain its own end, so a run of comments reads one way only
+ * (with a lazy `[\s\S]*?` a failing match tried every way to split 30 comments: seconds).
+ */
+const TRAILING_COMMA = /^\s*(?:(?:\/\/[^\n]*\n|\/\*(?:[^*]|\*(?!\/))*\*\/)\s*)*[}\]]/;
 const BARE_WORDS: Record<string, string> = { True: 'true', False: 'false', None: 'null', true: 'true', false: 'false', null: 'null' };
 
 /** Bracket positions tried per candidate text: prose rarely holds more brackets than this before the plan. */
