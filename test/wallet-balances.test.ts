@@ -232,6 +232,26 @@ describe('wallet configuration', () => {
     expect(await startFails({ EVM_RPC_URLS: 'base=http://x.example', EVM_TOKENS: `mainnet:USDC:${USDC}` })).toContain('no RPC in EVM_RPC_URLS');
     expect(await startFails({ EVM_RPC_URLS: 'base=http://x.example,8453=http://y.example' })).toContain('listed twice');
     expect(await startFails({ SOLANA_ADDRESS: 'z'.repeat(44) })).toContain('SOLANA_ADDRESS');
+    // One symbol for two mints on one network would show one of them, the other hidden.
+    expect(await startFails({ SOLANA_TOKENS: `USDC:${JTX_MINT},USDC:${T22_MINT}` })).toContain('USDC is listed twice on mainnet');
+    expect(await startFails({ SOLANA_TOKENS: `OPTX:${OPTX_MINT}@devnet,OPTX:${JTX_MINT}@devnet` })).toContain('listed twice on devnet');
+  });
+
+  test('a dev chain named by its id 1337 (which tempoLocalnet shares) is a plain EVM chain: native balance, token decimals read', async () => {
+    const local = startFakeEvmRpc({ chainId: 1337 });
+    try {
+      local.setNative(EVM_OWNER, 5n * 10n ** 18n);
+      local.setToken(DAI, EVM_OWNER, 3n * 10n ** 18n, 18);
+      for (const chain of ['1337', 'localhost']) {
+        t?.close();
+        t = await makeTestApp({ env: walletEnv({ EVM_RPC_URLS: `${chain}=${local.url}`, EVM_TOKENS: `${chain}:DAI:${DAI}` }) });
+        const body = (await t.json<Json>('GET', '/api/wallet/balances')).body;
+        const entry = body.wallets.evm.chains[0];
+        expect([chain, entry.native_balance, entry.tokens.DAI.balance, entry.tokens.DAI.decimals]).toEqual([chain, '5', '3', 18]);
+      }
+    } finally {
+      await local.stop();
+    }
   });
 
   test('every wallet route is in the OpenAPI document with its schemas', async () => {

@@ -93,7 +93,7 @@ export function buildConfig(raw: RawConfig, hermesEnv: Record<string, string>, h
         address: raw.SOLANA_ADDRESS ?? null,
         rpcUrl: raw.SOLANA_RPC_URL,
         devnetRpcUrl: raw.SOLANA_DEVNET_RPC_URL,
-        tokens: raw.SOLANA_TOKENS.map(parseSolanaToken),
+        tokens: solanaTokens(raw.SOLANA_TOKENS),
       },
       evm: {
         address: (raw.EVM_ADDRESS ?? null) as `0x${string}` | null,
@@ -203,6 +203,17 @@ function defaultOf(v: VarDef): string {
   const r = v.schema.safeParse(undefined);
   if (!r.success || r.data === undefined) return '';
   return Array.isArray(r.data) ? (r.data.length ? r.data.join(',') : '') : String(r.data);
+}
+
+/** Balances are shown by symbol per network: a symbol listed twice on one would hide one mint's balance. */
+function solanaTokens(items: readonly string[]): SolanaToken[] {
+  const tokens = items.map(parseSolanaToken);
+  tokens.forEach((t, i) => {
+    if (tokens.findIndex((o) => o.symbol === t.symbol && o.network === t.network) !== i) {
+      throw new ConfigError(`Invalid SOLANA_TOKENS: ${t.symbol} is listed twice on ${t.network}.`);
+    }
+  });
+  return tokens;
 }
 
 function parseSolanaToken(s: string): SolanaToken {

@@ -11,10 +11,11 @@ const CHAINS: readonly [string, Chain][] = Object.entries(viemChains as Record<s
   (e): e is [string, Chain] => typeof e[1] === 'object' && e[1] !== null && typeof (e[1] as Chain).id === 'number',
 );
 
-/** Tempo chains have no native token, only TIP-20s, whose decimals are always 6. */
-const TEMPO_CHAIN_IDS: ReadonlySet<number> = new Set(
-  [viemChains.tempo, viemChains.tempoModerato, viemChains.tempoDevnet, viemChains.tempoLocalnet].map((c) => c.id),
-);
+/**
+ * Tempo chains have no native token, only TIP-20s, whose decimals are always 6. Known by the chain
+ * itself, not its id: tempoLocalnet shares 1337 with viem's `localhost` (Ganache's default).
+ */
+const TEMPO_CHAINS: ReadonlySet<Chain> = new Set<Chain>([viemChains.tempo, viemChains.tempoModerato, viemChains.tempoDevnet, viemChains.tempoLocalnet]);
 export const TIP20_DECIMALS = 6;
 
 export interface ResolvedToken {
@@ -33,10 +34,17 @@ export interface ResolvedChain {
   tokens: ResolvedToken[];
 }
 
+/**
+ * A chain by viem name, or by numeric id. Several viem chains can share an id (8453: base and
+ * basePreconf; 1337: localhost and tempoLocalnet): the first by name is taken, but never a Tempo
+ * chain when another chain has the id — a plain dev chain must not lose its native balance and get
+ * 6-decimal tokens. Name the chain to pick another.
+ */
 export function findChain(nameOrId: string): Chain | null {
   if (/^\d+$/.test(nameOrId)) {
     const id = Number(nameOrId);
-    return CHAINS.find(([, c]) => c.id === id)?.[1] ?? null;
+    const withId = CHAINS.filter(([, c]) => c.id === id).map(([, c]) => c);
+    return withId.find((c) => !TEMPO_CHAINS.has(c)) ?? withId[0] ?? null;
   }
   return CHAINS.find(([name]) => name === nameOrId)?.[1] ?? null;
 }
@@ -47,7 +55,7 @@ export function resolveEvmChains(rpcUrls: readonly EvmRpc[], tokens: readonly Ev
     const chain = findChain(rpc.chain);
     if (!chain) throw new ConfigError(`Invalid EVM_RPC_URLS: unknown chain ${JSON.stringify(rpc.chain)} (use a viem chain name such as mainnet, base, tempo, tempoModerato, or a known numeric chain id).`);
     if (out.some((c) => c.chain.id === chain.id)) throw new ConfigError(`Invalid EVM_RPC_URLS: chain ${rpc.chain} (id ${chain.id}) is listed twice.`);
-    out.push({ name: rpc.chain, chain, url: rpc.url, isTempo: TEMPO_CHAIN_IDS.has(chain.id), tokens: [] });
+    out.push({ name: rpc.chain, chain, url: rpc.url, isTempo: TEMPO_CHAINS.has(chain), tokens: [] });
   }
   for (const t of tokens) {
     const chain = findChain(t.chain);
