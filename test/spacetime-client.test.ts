@@ -122,6 +122,27 @@ describe('SpacetimeClient.call', () => {
     expect((await client().sql("SELECT key FROM memory_entry WHERE key = 'mem:z'")).length).toBe(1);
   });
 
+  test('a 2xx other than the empty answer of a committed call (an HTML page, any body) is bad_response', async () => {
+    const answers: [string, string, SpacetimeErrorKind | null][] = [
+      ['text/html; charset=utf-8', '<html><body>Welcome to the hotel network</body></html>', 'bad_response'],
+      ['text/html', '', 'bad_response'],
+      ['application/json', '{"ok":true}', 'bad_response'],
+      // What SpacetimeDB sends for a committed reducer call (axum's empty string body).
+      ['text/plain; charset=utf-8', '', null],
+    ];
+    for (const [type, body, kind] of answers) {
+      const host = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response(body, { headers: { 'content-type': type } }) });
+      try {
+        const call = client({ url: `http://127.0.0.1:${host.port}` }).call('delete_memory', ['k']);
+        if (kind === null) await call;
+        else expect([type, await kindOf(call)]).toEqual([type, kind]);
+      } finally {
+        await host.stop(true);
+      }
+    }
+    expect(spacetimeToApiError(new SpacetimeError('bad_response', 'x'))).toMatchObject({ status: 502, code: 'spacetimedb_bad_response' });
+  });
+
   test('a reducer error is reducer_failed with the module message, and nothing is written', async () => {
     const err = await failure(store('mem:a', {}, 11));
     expect(err).toMatchObject({ kind: 'reducer_failed', status: 530, serverMessage: 'importance must be 0..10, got 11' });

@@ -202,6 +202,19 @@ test('a swarm that fails half-way is taken back: no partial plan is left', async
   }
 });
 
+test('a host that answers every request 200 with an HTML page: creating a task is 502, never a 201 for a task not stored', async () => {
+  const portal = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response('<html><body>Welcome</body></html>', { headers: { 'content-type': 'text/html' } }) });
+  const lost = await taskApp('spacetimedb', { fake, env: { MEMORY_DB_URL: `http://127.0.0.1:${portal.port}` } });
+  try {
+    for (const r of [await lost.json('POST', '/api/tasks', { title: 'x' }), await lost.json('POST', '/api/tasks/swarm', { goal: 'g', subtasks: [{ title: 'a' }] })]) {
+      expect([r.status, r.body.code]).toEqual([502, 'spacetimedb_bad_response']);
+    }
+  } finally {
+    lost.close();
+    await portal.stop(true);
+  }
+});
+
 test('SpacetimeDB down is 503, too slow is 504; nothing hangs and the queue works again afterwards', async () => {
   const { task_id: id } = await a.create();
   await fake.pause();

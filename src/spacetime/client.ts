@@ -81,15 +81,27 @@ export class SpacetimeClient {
    * Calls a reducer with positional arguments (SATS-JSON: strings, numbers, booleans; an Option is
    * `{"some": v}` / `{"none": []}`). Resolves when the reducer's transaction has committed; a reducer
    * that returns an error rolls its transaction back and rejects with kind `reducer_failed`.
+   *
+   * SpacetimeDB answers a committed reducer call with 200 and an empty body. A 2xx with anything
+   * else (an HTML page from a proxy, a captive portal, or a URL that is not SpacetimeDB) says nothing
+   * about the call: it rejects with kind `bad_response`, and nothing may be taken as stored.
    */
   async call(reducer: string, args: unknown[]): Promise<void> {
     assertSendable(args, 'args');
-    await this.exchange('call', `/v1/database/${encodeURIComponent(this.db)}/call/${encodeURIComponent(reducer)}`, {
+    const res = await this.exchange('call', `/v1/database/${encodeURIComponent(this.db)}/call/${encodeURIComponent(reducer)}`, {
       method: 'POST',
       // The server compares the media type exactly: no charset parameter.
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(args),
     });
+    const html = /\btext\/html\b/i.test(res.headers.get('content-type') ?? '');
+    if (html || res.text.trim() !== '') {
+      throw new SpacetimeError(
+        'bad_response',
+        `Reducer call ${reducer} was answered ${res.status} with ${html ? 'an HTML page' : 'a body'} instead of SpacetimeDB's empty answer: is MEMORY_DB_URL the SpacetimeDB host?`,
+        { status: res.status, serverMessage: res.text.trim().slice(0, 2000) },
+      );
+    }
   }
 
   /** Health check; never throws. */

@@ -7,6 +7,10 @@
  *   proposed transition to `version`, carrying the whole task as it is after that transition.
  *   Among the step rows of one version, the one with the lowest `id` is the transition that
  *   happened; winners are kept (they are the log), losers delete their rows.
+ *
+ * A swarm is written subtasks first, root last; the root's row is the swarm's commit point. A
+ * subtask (a row with a `swarm_id` and a `parent_task_id`) whose root row does not exist is not
+ * committed: it does not exist as far as the API is concerned (`isCommitted`).
  */
 import { z } from '../../lib/zod';
 import { Task } from './model';
@@ -86,4 +90,24 @@ export function currentOf(cached: StoredTask, steps: Step[]): StoredTask {
 /** `blocked_by` from the statuses of the dependencies; an unknown dependency blocks. */
 export function blockedBy(task: StoredTask, statusOf: (id: string) => Status | undefined): string[] {
   return task.depends_on.filter((d) => statusOf(d) !== 'Completed');
+}
+
+/** The root a swarm subtask hangs on, or null for a root or an ordinary task (their `swarm_id` is null). */
+export function swarmRootOf(t: StoredTask): string | null {
+  return t.swarm_id !== null && t.parent_task_id !== null ? t.parent_task_id : null;
+}
+
+/** The swarm a row is the root of (a swarm id and no parent), or undefined. */
+export function swarmOfRoot(t: StoredTask): string | undefined {
+  return t.swarm_id !== null && t.parent_task_id === null ? t.swarm_id : undefined;
+}
+
+/**
+ * Whether a task row is committed: always, unless it is a swarm subtask, which is committed once the
+ * root of its swarm exists. `rootSwarm(id)` is the swarm the row `id` is the root of (undefined when
+ * there is no such row, or it is no root).
+ */
+export function isCommitted(t: StoredTask, rootSwarm: (id: string) => string | undefined): boolean {
+  const root = swarmRootOf(t);
+  return root === null || rootSwarm(root) === t.swarm_id;
 }

@@ -5,61 +5,44 @@
  * (spacetime-rows.ts, docs/tasks.md): propose by inserting a row of your own, read the proposals of
  * that version, the lowest `id` wins. Reducer calls are serialised and ids grow in commit order, so
  * every proposer sees the same lowest row; exactly one transition happens per version.
+ *
+ * Rows are read and written through TaskTable (spacetime-table.ts), which leaves out the subtasks of
+ * a swarm not committed yet; creation is in spacetime-create.ts.
  */
 import type { Logger } from '../../lib/log';
 import type { SpacetimeClient } from '../../spacetime/client';
 import { spacetimeToApiError } from '../../spacetime/errors';
-import { literal } from '../../spacetime/sql';
 import type { Task, TaskStats } from './model';
-import { rewardToString } from './model';
 import { cancelRefusal, canTransition, claimRefusal, completeRefusal, TASK_STATUSES, TRANSITIONS, withLeaseExpiry, type Action, type Status } from './state';
 import { ageSeconds, checkReferences, outsideReferences, type ClaimRequest, type Completion, type CompleteRequest, type ListFilter, type NewTask, type TaskStore, type Transition } from './store';
-import {
-  blockedBy,
-  currentOf,
-  parseSteps,
-  parseTaskRows,
-  SOURCE,
-  stepCategory,
-  stepKey,
-  TASK_CATEGORY,
-  taskKey,
-  winnerOf,
-  latestWinner,
-  type StoredTask,
-} from './spacetime-rows';
+import { blockedBy, currentOf, latestWinner, SOURCE, stepCategory, stepKey, winnerOf, type StoredTask } from './spacetime-rows';
+import { createTasks, sweepLeftovers } from './spacetime-create';
+import { TaskTable } from './spacetime-table';
 
 /** How many times a materialiser follows newer winners before leaving the rest to the next writer. */
 const MATERIALISE_ROUNDS = 8;
-const KEYS_PER_QUERY = 50;
 
 export class SpacetimeTaskStore implements TaskStore {
   readonly backend = 'spacetimedb' as const;
+  private readonly table: TaskTable;
 
   constructor(
     private readonly stdb: SpacetimeClient,
     /** This sidecar's instance id, recorded in the step rows it proposes. */
     private readonly instanceId: string,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.table = new TaskTable(stdb, log);
+  }
 
+  /** One task, or a swarm (its subtasks, then its root: the commit point, see spacetime-create.ts). */
   async create(batch: NewTask[], now: string): Promise<Task[]> {
     return this.guard(async () => {
       const inBatch = new Set(batch.map((t) => t.task_id));
-      const existing = new Map((await this.cachedByIds(outsideReferences(batch))).map((t) => [t.task_id, t.status]));
+      const existing = new Map((await this.table.byIds(outsideReferences(batch))).map((t) => [t.task_id, t.status]));
       checkReferences(batch, (id) => existing.has(id));
-      const written: string[] = [];
-      try {
-        for (const t of batch) {
-          await this.writeTask(newStoredTask(t, now));
-          written.push(t.task_id);
-        }
-      } catch (err) {
-        // No transaction spans several reducer calls: take back what this batch wrote.
-        await Promise.allSettled(written.map((id) => this.stdb.call('delete_memory', [taskKey(id)])));
-        throw err;
-      }
-      return batch.map((t) => toTask(newStoredTask(t, now), (id) => (inBatch.has(id) ? 'Open' : existing.get(id))));
+      const rows = await createTasks(this.table, batch, now);
+      return rows.map((t) => toTask(t, (id) => (inBatch.has(id) ? 'Open' : existing.get(id))));
     });
   }
 
@@ -70,7 +53,7 @@ export class SpacetimeTaskStore implements TaskStore {
       // A sidecar that stopped between winning and writing the row left it behind: bring it up to date.
       if (found.lagging) await this.materialise(id, found.task);
       const task = withLeaseExpiry(found.task, now);
-      const deps = new Map((await this.cachedByIds(task.depends_on)).map((d) => [d.task_id, d.status]));
+      const deps = new Map((await this.table.byIds(task.depends_on)).map((d) => [d.task_id, d.status]));
       return toTask(task, (d) => deps.get(d));
     });
   }
@@ -170,7 +153,7 @@ export class SpacetimeTaskStore implements TaskStore {
     const next: StoredTask = { ...proposed, version };
     const key = stepKey(id, version, `${this.instanceId}-${crypto.randomUUID()}`);
     await this.stdb.call('store_memory', [stepCategory(id), key, JSON.stringify({ version, action, proposer: this.instanceId, task: next }), SOURCE, next.agent ?? '', 0, '']);
-    const winner = winnerOf(await this.steps(id), version);
+    const winner = winnerOf(await this.table.steps(id), version);
     if (winner?.key !== key) {
       await this.stdb.call('delete_memory', [key]).catch((err) => this.log.warn('tasks: could not delete a losing step row', { key, error: String(err) }));
       return { applied: false, task: await this.get(id, now) };
@@ -186,15 +169,11 @@ export class SpacetimeTaskStore implements TaskStore {
   private async materialise(id: string, state: StoredTask): Promise<void> {
     let current = state;
     for (let round = 0; round < MATERIALISE_ROUNDS; round++) {
-      await this.writeTask(current);
-      const latest = latestWinner(await this.steps(id));
+      await this.table.write(current);
+      const latest = latestWinner(await this.table.steps(id));
       if (!latest || latest.version <= current.version) return;
       current = latest.task;
     }
-  }
-
-  private writeTask(t: StoredTask): Promise<void> {
-    return this.stdb.call('store_memory', [TASK_CATEGORY, taskKey(t.task_id), JSON.stringify(t), SOURCE, t.assigned_agent ?? t.agent ?? '', t.priority, '']);
   }
 
   /** The task as it is, leases applied. */
@@ -203,43 +182,32 @@ export class SpacetimeTaskStore implements TaskStore {
     return found ? withLeaseExpiry(found.task, now) : null;
   }
 
-  /** The task row, overtaken by a newer winning step when the row lags behind (`lagging`). */
+  /** The task row, overtaken by a newer winning step when the row lags behind (`lagging`); null when not committed. */
   private async current(id: string): Promise<{ task: StoredTask; lagging: boolean } | null> {
-    const [rows, steps] = await Promise.all([this.stdb.sql(`SELECT key, value FROM memory_entry WHERE key = ${literal(taskKey(id))}`), this.steps(id)]);
-    const [cached] = parseTaskRows(rows);
-    if (!cached) return null;
-    const task = currentOf(cached, steps);
-    return { task, lagging: task !== cached };
-  }
-
-  private async steps(id: string) {
-    return parseSteps(await this.stdb.sql(`SELECT id, key, value FROM memory_entry WHERE category = ${literal(stepCategory(id))}`), id);
+    const found = await this.table.read(id);
+    if (!found) return null;
+    const task = currentOf(found.row, found.steps);
+    return { task, lagging: task !== found.row };
   }
 
   /** Dependencies that are not Completed, reading the exact state of those whose row says otherwise. */
   private async unfinished(ids: string[], now: string): Promise<string[]> {
-    const cached = new Map((await this.cachedByIds(ids)).map((t) => [t.task_id, t.status]));
+    const cached = new Map((await this.table.byIds(ids)).map((t) => [t.task_id, t.status]));
     const doubtful = ids.filter((d) => cached.get(d) !== 'Completed');
     const exact = await Promise.all(doubtful.map((d) => this.exact(d, now)));
     return doubtful.filter((_, i) => exact[i]?.status !== 'Completed');
   }
 
-  private async cachedByIds(ids: string[]): Promise<StoredTask[]> {
-    const out: StoredTask[] = [];
-    for (let i = 0; i < ids.length; i += KEYS_PER_QUERY) {
-      const where = ids.slice(i, i + KEYS_PER_QUERY).map((id) => `key = ${literal(taskKey(id))}`).join(' OR ');
-      out.push(...parseTaskRows(await this.stdb.sql(`SELECT key, value FROM memory_entry WHERE ${where}`)));
-    }
-    return out;
-  }
-
-  /** Every task row as a task (leases applied) with its row id (`seq`, creation order); one SQL read. */
+  /**
+   * Every committed task (leases applied) with its row id (`seq`, creation order); one SQL read.
+   * Subtasks of swarms that never committed, seen on the way, are swept once old enough.
+   */
   private async allTasks(now: string): Promise<(Task & { seq: number })[]> {
-    const rows = await this.stdb.sql(`SELECT id, key, value FROM memory_entry WHERE category = ${literal(TASK_CATEGORY)}`);
-    const seq = new Map(rows.map((r) => [r.key, r.id]));
-    const live = parseTaskRows(rows).map((t) => withLeaseExpiry(t, now));
+    const { committed, uncommitted } = await this.table.all();
+    if (uncommitted.length) await sweepLeftovers(this.table, uncommitted, now);
+    const live = committed.map((t) => withLeaseExpiry(t, now));
     const status = new Map(live.map((t) => [t.task_id, t.status]));
-    return live.map((t) => ({ ...toTask(t, (d) => status.get(d)), seq: Number(seq.get(taskKey(t.task_id))) }));
+    return live.map((t) => ({ ...toTask(t, (d) => status.get(d)), seq: t.seq }));
   }
 
   /** SpacetimeDB failures become the API's 503/504/502; our own ApiErrors pass through. */
@@ -255,34 +223,6 @@ export class SpacetimeTaskStore implements TaskStore {
 function toTask(t: StoredTask, statusOf: (id: string) => Status | undefined): Task {
   const { version: _version, ...task } = t;
   return { ...task, blocked_by: blockedBy(t, statusOf) };
-}
-
-function newStoredTask(t: NewTask, now: string): StoredTask {
-  return {
-    task_id: t.task_id,
-    title: t.title,
-    description: t.description,
-    status: 'Open',
-    priority: t.priority,
-    capabilities: t.capabilities,
-    validation_mode: t.validation_mode,
-    parent_task_id: t.parent_task_id,
-    swarm_id: t.swarm_id,
-    depends_on: t.depends_on,
-    assigned_agent: t.assigned_agent,
-    agent: null,
-    gaze_required: t.gaze_required,
-    reward: rewardToString(t.reward_units),
-    result: null,
-    created_at: now,
-    updated_at: now,
-    claimed_at: null,
-    lease_expires_at: null,
-    completed_at: null,
-    completed_by: null,
-    cancelled_at: null,
-    version: 0,
-  };
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

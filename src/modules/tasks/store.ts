@@ -56,8 +56,10 @@ export interface CompleteRequest {
 export interface TaskStore {
   readonly backend: TaskStats['backend'];
   /**
-   * Creates the tasks, dependencies first (the caller orders them). Dependencies and parents must
-   * exist or be in the batch (else ApiError 422, nothing created). Ids are new, so no cycle can form through a store write;
+   * Creates the tasks, dependencies first (the caller orders them): one task, or a swarm — its
+   * subtasks, then its root last (swarmTasks), which is the commit point where one transaction
+   * cannot hold them all (SpacetimeDB). Dependencies and parents must exist or be in the batch
+   * (else ApiError 422, nothing created). Ids are new, so no cycle can form through a store write;
    * cycles inside a swarm plan are refused before it gets here (dag.ts).
    */
   create(tasks: NewTask[], now: string): Promise<Task[]>;

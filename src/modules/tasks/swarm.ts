@@ -101,7 +101,10 @@ export interface SwarmIds {
   subtaskIds: string[];
 }
 
-/** The tasks to create, dependencies first: the subtasks in dependency order, then the root. */
+/**
+ * The tasks to create, dependencies first: the subtasks in dependency order, then the root — last,
+ * because on SpacetimeDB its write is the swarm's commit point (spacetime-create.ts).
+ */
 export function swarmTasks(body: SwarmBody, plan: SwarmPlan, ids: SwarmIds): NewTask[] {
   const base = { validation_mode: 'CreatorReview', swarm_id: ids.swarmId, gaze_required: false, reward_units: 0 };
   const subtasks = plan.order.map((i): NewTask => {
