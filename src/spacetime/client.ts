@@ -126,7 +126,7 @@ export class SpacetimeClient {
         throw new SpacetimeError('timeout', `SpacetimeDB did not answer within ${this.timeoutMs} ms.`, { cause: err });
       }
       if (err instanceof OutboundError && err.kind === 'redirected') {
-        throw new SpacetimeError('redirected', `${err.message} (SPACETIMEDB_URL).`, { cause: err });
+        throw new SpacetimeError('redirected', `${err.message} (MEMORY_DB_URL).`, { cause: err });
       }
       if (err instanceof OutboundError && err.kind === 'too_large') {
         throw new SpacetimeError('bad_response', `SpacetimeDB sent an answer of more than ${MAX_ANSWER_BYTES / (1024 * 1024)} MiB.`, { cause: err });

@@ -15,7 +15,7 @@ export type SpacetimeErrorKind =
   | 'not_found'
   /** HTTP 401/403: token refused, or the module's client_connected rejected the caller. */
   | 'unauthorized'
-  /** A redirect to another origin, where fetch does not send the token: SPACETIMEDB_URL is out of date. */
+  /** A redirect to another origin, where fetch does not send the token: MEMORY_DB_URL is out of date. */
   | 'redirected'
   /** HTTP 400/415 on a reducer call: arguments the reducer cannot decode. */
   | 'bad_request'
