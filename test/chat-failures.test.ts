@@ -98,6 +98,24 @@ for (const p of PATHS) {
       expect(fake.aborted).toEqual([path]);
     });
 
+    test('a first turn that fails leaves no session behind: the same session_id can be retried', async () => {
+      const id = nextId();
+      fake.behavior.statusOverride = { [p.override]: 500 };
+      const failedTurn = await sseEvents(await stream(t, id));
+      expect(failedTurn.map((e) => e.event)).toEqual(['session', 'error']);
+      expect((await t.json('GET', `/api/sessions/${id}`)).status).toBe(404);
+      expect(fake.sessions.has(id)).toBe(false);
+      fake.behavior.statusOverride = {};
+      const retry = await sseEvents(await stream(t, id));
+      expect([retry[0]?.data.status, retry.at(-1)?.event]).toEqual(['created', 'done']);
+      // Failing mid-stream: the agent's session API has kept the user's message, the fallback kept nothing.
+      const mid = nextId();
+      fake.behavior.dropAfterTokens = 1;
+      expect((await sseEvents(await stream(t, mid))).at(-1)?.event).toBe('error');
+      fake.behavior.dropAfterTokens = null;
+      expect((await t.json('GET', `/api/sessions/${mid}`)).status).toBe(p.upstream === 'session-api' ? 200 : 404);
+    });
+
     test('a session of the sidecar\'s own stays chattable while the upstream is down (the stream says what is wrong)', async () => {
       const id = nextId();
       expect((await sseEvents(await stream(t, id))).at(-1)?.event).toBe('done');
@@ -269,15 +287,18 @@ for (const p of PATHS) {
 }
 
 describe('disconnected from the start', () => {
-  test('no upstream at all: the stream says so and the session stays usable', async () => {
+  test('no upstream at all: the stream says so, and the failed first turn leaves no session to collide with a retry', async () => {
     const t = await makeTestApp({ env: { HERMES_AGENT_URL: await closedUrl() } });
     await t.deps.probe.probeNow();
-    const events = await sseEvents(await stream(t, 'offline'));
-    expect(events).toEqual([
-      { event: 'session', data: { session_id: 'offline', status: 'created', upstream: 'chat-completions' } },
-      { event: 'error', data: { error: 'The Hermes upstream is unreachable.', code: 'upstream_unreachable', session_id: 'offline' } },
-    ]);
-    expect((await t.json('GET', '/api/sessions/offline')).body).toMatchObject({ session: { id: 'offline', message_count: 0 } });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const events = await sseEvents(await stream(t, 'offline'));
+      expect(events).toEqual([
+        { event: 'session', data: { session_id: 'offline', status: 'created', upstream: 'chat-completions' } },
+        { event: 'error', data: { error: 'The Hermes upstream is unreachable.', code: 'upstream_unreachable', session_id: 'offline' } },
+      ]);
+      expect((await t.json('GET', '/api/sessions/offline')).status).toBe(404);
+    }
+    expect((await t.json('GET', '/api/sessions')).body).toMatchObject({ total: 0 });
     t.close();
   });
 });

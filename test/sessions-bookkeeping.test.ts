@@ -108,14 +108,14 @@ describe('a session that still exists is a 409, whatever is kept for it here', (
       expect((await t.json('GET', '/api/sessions/up')).body).toMatchObject({ session: { origin: 'upstream', title: 'Named' } });
     });
 
-    test('while the upstream is down its sessions cannot be checked: a client\'s id with a row here stays a 409', async () => {
+    test('while the upstream is down its sessions cannot be checked: a client\'s id with a row here is not taken over (502)', async () => {
       fake.addSession({ id: 'up-down', title: 'upstream title' });
       expect((await t.json('PATCH', '/api/sessions/up-down', { title: 'Theirs' })).status).toBe(200);
       await fake.pause();
       await t.deps.probe.probeNow();
       expect(t.deps.probe.state.connected).toBe(false);
-      expect((await t.json('POST', '/api/sessions', { id: 'up-down', title: 'mine' })).body).toMatchObject({ code: 'session_exists' });
-      expect((await newChat(t, { session_id: 'up-down', message: 'x' })).status).toBe(409);
+      expect((await t.json('POST', '/api/sessions', { id: 'up-down', title: 'mine' })).body).toMatchObject({ code: 'upstream_unreachable' });
+      expect((await newChat(t, { session_id: 'up-down', message: 'x' })).status).toBe(502);
       await fake.resume();
       await t.deps.probe.probeNow();
       expect((await t.json('GET', '/api/sessions/up-down')).body).toMatchObject({ session: { origin: 'upstream', title: 'Theirs' } });

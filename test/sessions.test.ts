@@ -151,15 +151,26 @@ describe('upstream session API as the source (Hermes 0.17, no state.db)', () => 
     expect((await t.json('GET', '/api/sessions/fresh')).status).toBe(404);
   });
 
-  test('the upstream going away is reported, not hidden', async () => {
+  test('the upstream going away is reported, not hidden, also once the probe has seen it go', async () => {
+    fake.addSession({ id: 'theirs', messages: [{ role: 'user', content: 'q' }] });
+    const mine = (await t.json<{ session: { id: string } }>('POST', '/api/sessions', { title: 'Mine' })).body.session.id;
     await fake.pause();
     try {
-      const res = await t.json('GET', '/api/sessions');
-      expect(res.status).toBe(502);
-      expect(res.body).toMatchObject({ code: 'upstream_unreachable' });
+      for (const probed of [false, true]) {
+        if (probed) await t.deps.probe.probeNow();
+        expect(t.deps.probe.state.connected).toBe(!probed);
+        for (const [method, path] of [['GET', '/api/sessions'], ['GET', '/api/sessions/theirs'], ['GET', '/api/sessions/theirs/messages'], ['DELETE', '/api/sessions/theirs'], ['DELETE', `/api/sessions/${mine}`]]) {
+          const res = await t.json(method as string, path as string);
+          expect([probed, method, path, res.status, res.body.code]).toEqual([probed, method, path, 502, 'upstream_unreachable']);
+        }
+      }
     } finally {
       await fake.resume();
     }
+    await t.deps.probe.probeNow();
+    // Nothing was deleted while the answers were errors.
+    expect((await t.json('GET', '/api/sessions/theirs')).body).toMatchObject({ session: { id: 'theirs', message_count: 1 } });
+    expect((await t.json('GET', `/api/sessions/${mine}`)).status).toBe(200);
   });
 
   test('the sidecar sends its own key upstream, never the client\'s', async () => {

@@ -24,12 +24,17 @@ export interface ProbeState {
   error: string | null;
   /** The upstream answers but refuses the sidecar's key (401): nothing that needs the key works. */
   keyRefused: boolean;
+  /**
+   * Whether the upstream had the session API when a probe last got through to it. Kept while it is
+   * down or refuses the key, so its sessions read as unreachable (502), never as absent.
+   */
+  sessionsApiSeen: boolean;
 }
 
 const NOTHING = { health: false, healthDetailed: false, capabilities: false, models: false, sessionsApi: false, runsApi: false };
 
 export const INITIAL_PROBE_STATE: ProbeState = Object.freeze({
-  checkedAt: null, connected: false, latencyMs: null, mode: 'disconnected', model: null, upstreamVersion: null, endpoints: NOTHING, error: null, keyRefused: false,
+  checkedAt: null, connected: false, latencyMs: null, mode: 'disconnected', model: null, upstreamVersion: null, endpoints: NOTHING, error: null, keyRefused: false, sessionsApiSeen: false,
 });
 
 export class UpstreamProbe {
@@ -106,7 +111,9 @@ export class UpstreamProbe {
     const [detailed, caps, models, sessions] = await Promise.all([
       get('/health/detailed'), get('/v1/capabilities'), get('/v1/models'), get('/api/sessions?limit=1'),
     ]);
-    const next = decide({ health, detailed, caps, models, sessions }, latencyMs);
+    const decided = decide({ health, detailed, caps, models, sessions }, latencyMs);
+    const reached = decided.connected && !decided.keyRefused;
+    const next = { ...decided, sessionsApiSeen: reached ? decided.endpoints.sessionsApi : this.current.sessionsApiSeen };
     if (next.mode !== this.current.mode || next.error !== this.current.error) {
       this.log.info('upstream probe', { mode: next.mode, model: next.model, upstream_version: next.upstreamVersion, error: next.error });
     }
@@ -154,6 +161,7 @@ export function decide(a: { health: Answer; detailed: Answer; caps: Answer; mode
     upstreamVersion: health?.success ? (health.data.version ?? null) : null,
     endpoints,
     keyRefused: unauthorized,
+    sessionsApiSeen: endpoints.sessionsApi,
     error: unauthorized ? 'the upstream refused the sidecar\'s key (401): set HERMES_API_KEY' : connected ? null : 'the upstream answered but no endpoint worked',
   };
 }

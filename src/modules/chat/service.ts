@@ -132,6 +132,7 @@ export class ChatService {
       return;
     }
     if (failure || !res?.body) {
+      await this.discardFailedNew(t);
       yield failed(failure ?? outboundToApiError(null));
       return;
     }
@@ -142,6 +143,8 @@ export class ChatService {
         yield failed(sessionDeleted());
         return;
       }
+      // On the fallback path a failed turn keeps nothing, so a session made for it is empty.
+      if (ev.type === 'failed' && path === 'chat-completions') await this.discardFailedNew(t);
       if (ev.type === 'completed') {
         try {
           this.d.sessions.recordTurn(t.sessionId, {
@@ -156,6 +159,19 @@ export class ChatService {
         }
       }
       yield ev;
+    }
+  }
+
+  /**
+   * A session created for a `new` turn that failed before anything of it was kept is removed
+   * before the error is sent, so the client's retry with the same id starts clean (not 409).
+   */
+  private async discardFailedNew(t: ChatTurn): Promise<void> {
+    if (!t.created) return;
+    try {
+      await this.d.sessions.discardNew(t.sessionId, t.createdUpstream === true);
+    } catch (err) {
+      this.d.log.warn('session of a failed first turn not removed', { session_id: t.sessionId, error: err instanceof Error ? err.message : String(err) });
     }
   }
 

@@ -6,12 +6,15 @@
  */
 import type { HermesClient } from '../../upstream/client';
 import { upstreamHttpError } from '../../upstream/errors';
-import type { HistoryMessage, SessionService } from '../sessions/service';
+import type { HistoryMessage } from '../sessions/content';
+import type { SessionService } from '../sessions/service';
 import type { Attachment, ChatBody } from './model';
 
 export interface TurnRequest {
   sessionId: string;
   created: boolean;
+  /** Set once a session created for this turn (`new`) was created on the agent's side too. */
+  createdUpstream?: boolean;
   body: ChatBody & { title?: string };
   /** What the user said: the message, or the message and its attachments as content parts. */
   userContent: unknown;
@@ -26,6 +29,7 @@ export async function openNative(client: HermesClient, sessions: SessionService,
   if (t.created) {
     const made = await sessions.createUpstream(t.sessionId, { title: t.body.title, model: t.body.model });
     if (made === 'unsupported') return null;
+    t.createdUpstream = made === 'created';
   }
   const { message, model, system_message, temperature, max_tokens, attachments } = t.body;
   const payload = { message, model, system_message, temperature, max_tokens, attachments };

@@ -55,3 +55,17 @@ export function parseToolCalls(raw: unknown): unknown[] | null {
     return null;
   }
 }
+
+export interface HistoryMessage {
+  role: 'user' | 'assistant';
+  content: unknown;
+}
+
+/** The user and assistant turns that have content: what an upstream without memory is sent as context. */
+export function conversation(items: { role: string; content: unknown }[]): HistoryMessage[] {
+  const out: HistoryMessage[] = [];
+  for (const m of items) {
+    if ((m.role === 'user' || m.role === 'assistant') && contentText(m.content).trim()) out.push({ role: m.role, content: m.content });
+  }
+  return out;
+}

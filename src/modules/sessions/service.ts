@@ -9,7 +9,7 @@
 import { ApiError, conflict, notFound, storageError } from '../../lib/errors';
 import { randomHex } from '../../lib/ids';
 import type { UpstreamProbe } from '../../upstream/probe';
-import { contentText } from './content';
+import { conversation, type HistoryMessage } from './content';
 import type { CreateSessionBody, ListMessagesQuery, ListSessionsQuery, Message, Session, SessionOrigin } from './model';
 import type { SessionKey, StateDb } from './state-db';
 import type { RecordedTurn, TranscriptRow, TranscriptStore } from './transcripts';
@@ -31,11 +31,6 @@ export interface LocatedSession {
   inUpstream: boolean;
   /** The transcript-store row (a sidecar session, or bookkeeping for an upstream one). */
   row: TranscriptRow | undefined;
-}
-
-export interface HistoryMessage {
-  role: 'user' | 'assistant';
-  content: unknown;
 }
 
 interface Entry {
@@ -75,9 +70,13 @@ export class SessionService {
     };
   }
 
-  /** Whether the upstream has Hermes' session API (native session stream, create, rename). */
+  /**
+   * Whether the upstream has Hermes' session API (native session stream, create, rename), as last
+   * seen: while it is down its sessions are unreachable (502), not absent — a DELETE must not answer
+   * `deleted` for a session that comes back, nor a list show the agent's sessions as empty copies.
+   */
   get upstreamApi(): boolean {
-    return this.d.probe.state.endpoints.sessionsApi;
+    return this.d.probe.state.sessionsApiSeen;
   }
 
   /** Which read sources are live: state.db when readable, else the upstream API when present. */
@@ -230,6 +229,12 @@ export class SessionService {
     return (await this.locate(id))?.session ?? found.session;
   }
 
+  /** Removes a session made for a chat turn that failed with nothing kept; on the agent's side best effort. */
+  async discardNew(id: string, createdUpstream: boolean): Promise<void> {
+    if (createdUpstream) await this.d.upstream.delete(id).catch(() => false);
+    this.d.transcripts.delete(id);
+  }
+
   /** Deletes the session and its messages wherever it lives; 404 when it lives nowhere. */
   async remove(id: string): Promise<void> {
     const src = this.sources();
@@ -277,14 +282,6 @@ export class SessionService {
       throw storageError(err) ?? new ApiError(500, 'transcript_write_failed', `The turn could not be recorded: ${err instanceof Error ? err.message : String(err)}.`);
     }
   }
-}
-
-function conversation(items: { role: string; content: unknown }[]): HistoryMessage[] {
-  const out: HistoryMessage[] = [];
-  for (const m of items) {
-    if ((m.role === 'user' || m.role === 'assistant') && contentText(m.content).trim()) out.push({ role: m.role, content: m.content });
-  }
-  return out;
 }
 
 function withOverride(s: Session, row: TranscriptRow | undefined): Session {
