@@ -53,7 +53,8 @@ describe('explicit subtasks', () => {
     const [build, tst, docs, publish] = s.tasks as [Task, Task, Task, Task];
     expect(s).toMatchObject({ goal: 'Ship the release', strategy: 'dag', total: 4, decomposition: { method: 'explicit', reason: null, model: null } });
     expect(s.tasks.map((t) => t.title)).toEqual(['Build', 'Test', 'Docs', 'Publish']);
-    expect(s.tasks.map((t) => t.assigned_agent)).toEqual(['ann', 'ben', 'cat', 'ben']);
+    // Round-robin over the subtasks that name no agent: Docs chose its own and takes no turn.
+    expect(s.tasks.map((t) => t.assigned_agent)).toEqual(['ann', 'ben', 'cat', 'ann']);
     expect(build).toMatchObject({ priority: 8, capabilities: ['ci'], depends_on: [], swarm_id: s.swarm_id, parent_task_id: s.root_task_id });
     expect(tst.depends_on).toEqual([build.task_id]);
     expect(publish.depends_on).toEqual([tst.task_id, docs.task_id]);
@@ -120,8 +121,10 @@ describe('LLM decomposition through HEDGEHOG_URL', () => {
     const [gather, summarise, write] = s.tasks as [Task, Task, Task];
     expect(s.tasks.map((t) => t.title)).toEqual(['Gather sources', 'Summarise', 'Write report']);
     expect(gather).toMatchObject({ description: 'find papers', priority: 9, capabilities: ['search'], assigned_agent: 'ann' });
-    // An agent the model made up is replaced by the round-robin choice among the listed agents.
-    expect(summarise.assigned_agent).toBe('ben');
+    // An agent the model made up is replaced by the round-robin choice among the listed agents
+    // (the first subtask without a usable agent gets the first agent).
+    expect(summarise.assigned_agent).toBe('ann');
+    expect(write.assigned_agent).toBe('ben');
     expect(summarise.depends_on).toEqual([gather.task_id]);
     expect(write).toMatchObject({ priority: 10, depends_on: [gather.task_id, summarise.task_id] });
 

@@ -82,6 +82,18 @@ describe.each(BACKENDS)('tasks on %s', (backend) => {
     expect([refused.status, refused.body.code, refused.body.blocked_by]).toEqual([409, 'task_blocked', [a.task_id]]);
   });
 
+  test('a cancelled dependent is final: completing its dependency changes nothing of it', async () => {
+    const p = await app.create();
+    const d = await app.create({ depends_on: [p.task_id] });
+    expect((await app.json('DELETE', `/api/tasks/${d.task_id}`)).status).toBe(200);
+    const cancelled = await app.get(d.task_id);
+    app.clock.offsetMs += 60_000;
+    await app.claim(p.task_id, 'x');
+    expect((await app.complete(p.task_id, 'x')).body).toMatchObject({ status: 'Completed', unblocked: [] });
+    // blocked_by is worked out from the dependencies' state; the task's own fields stay as cancelled.
+    expect({ ...(await app.get(d.task_id)), blocked_by: [] }).toEqual({ ...cancelled, blocked_by: [] });
+  });
+
   test('every transition the table allows succeeds and every other one is refused, changing nothing', async () => {
     const expected = {
       claim: (s: Status) => ((TRANSITIONS.claim.from as readonly Status[]).includes(s) ? 200 : 409),

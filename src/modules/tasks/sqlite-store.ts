@@ -160,6 +160,8 @@ export class SqliteTaskStore implements TaskStore {
       const autoClaimed: string[] = [];
       if (req.success) {
         for (const d of this.q.dependents.all({ id })) {
+          // A cancelled dependent is final: neither its counts nor its updated_at change any more.
+          if (d.status !== OPEN) continue;
           this.q.unblock.run({ id: d.taskId, now });
           const after = { ...d, unmetDeps: d.unmetDeps - 1 };
           this.counters.move(d, after);

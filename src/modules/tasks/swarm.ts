@@ -45,7 +45,7 @@ export async function planSwarm(body: SwarmBody, hedgehog: HedgehogConfig): Prom
     const graph = applyStrategy(body.subtasks, body.strategy, true);
     if ('errors' in graph) throw new ApiError(422, 'invalid_swarm_plan', `The subtasks do not form a valid plan: ${graph.errors[0]?.path}: ${graph.errors[0]?.message}.`, { errors: graph.errors });
     return {
-      subtasks: body.subtasks.map((s: SubtaskInput, i) => ({ ...s, agent: s.agent ?? roundRobin(agents, i), deps: graph.deps[i] ?? [] })),
+      subtasks: withAgents(body.subtasks, agents, (s) => s.agent ?? null).map((s, i) => ({ ...s, deps: graph.deps[i] ?? [] })),
       order: graph.order,
       decomposition: { method: 'explicit', reason: null, model: null },
     };
@@ -56,13 +56,13 @@ export async function planSwarm(body: SwarmBody, hedgehog: HedgehogConfig): Prom
   const graph = applyStrategy(llm.subtasks, body.strategy, false);
   if ('errors' in graph) return fallback(body, `the LLM plan is not a valid graph (${graph.errors[0]?.path}: ${graph.errors[0]?.message})`, model);
   return {
-    subtasks: llm.subtasks.map((s: LlmSubtask, i) => ({
+    // A name the model made up would make the subtask unclaimable: only listed agents count.
+    subtasks: withAgents(llm.subtasks, agents, (s) => (s.agent !== null && agents.includes(s.agent) ? s.agent : null)).map((s: LlmSubtask & { agent: string | null }, i) => ({
       title: s.title,
       description: s.description,
       priority: s.priority,
       capabilities: s.capabilities,
-      // A name the model made up would make the subtask unclaimable: only listed agents count.
-      agent: s.agent !== null && agents.includes(s.agent) ? s.agent : roundRobin(agents, i),
+      agent: s.agent,
       deps: graph.deps[i] ?? [],
     })),
     order: graph.order,
@@ -89,6 +89,12 @@ function applyStrategy(items: PlanItem[], strategy: SwarmStrategy, explicit: boo
 function fallback(body: SwarmBody, reason: string, model: string): SwarmPlan {
   const only = { title: goalTitle(body.goal), description: body.goal, priority: body.priority, capabilities: [], agent: roundRobin(body.agents ?? [], 0), deps: [] };
   return { subtasks: [only], order: [0], decomposition: { method: 'fallback', reason, model } };
+}
+
+/** Each item with its agent: its own when `own` names one, else the next of `agents` in turn (only those without one take a turn). */
+function withAgents<T>(items: T[], agents: string[], own: (item: T) => string | null): (T & { agent: string | null })[] {
+  let turn = 0;
+  return items.map((item) => ({ ...item, agent: own(item) ?? roundRobin(agents, turn++) }));
 }
 
 function roundRobin(agents: string[], i: number): string | null {
