@@ -59,6 +59,11 @@ export function createApp(deps: AppDeps) {
       return errorResponse(apiError, pathname);
     })
     .onRequest(({ request, set }) => {
+      // A path the router would decode to nothing (`/api/tasks/%zz`): say so, not "expected string, received null".
+      const pathname = pathOf(request.url);
+      if (pathname.includes('%') && !decodes(pathname)) {
+        return errorResponse(new ApiError(400, 'malformed_path', 'The request path has a malformed percent-escape.'), pathname);
+      }
       const origin = request.headers.get('origin');
       if (!origin) return;
       const preflight = cors.preflight(request);
@@ -84,3 +89,12 @@ export function createApp(deps: AppDeps) {
 }
 
 export type App = ReturnType<typeof createApp>;
+
+function decodes(pathname: string): boolean {
+  try {
+    decodeURIComponent(pathname);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -10,6 +10,8 @@ import { publicUrl } from './lib/public-url';
 import { flushStdio, writeStderr, writeStdout } from './lib/stdio';
 
 const SHUTDOWN_GRACE_MS = 5000;
+/** Bodies declared larger than this are refused by Bun itself, before any of our code (a bare 413). */
+const BUN_BODY_CEILING = 1024 ** 3;
 
 async function main(): Promise<number> {
   let request;
@@ -52,8 +54,9 @@ async function main(): Promise<number> {
       port: config.server.port,
       // Long-lived responses lift this per request; it only reaps idle keep-alive sockets.
       idleTimeout: 120,
-      // Our own limits answer 413 in JSON; Bun's must sit above them so it never answers first.
-      maxRequestBodySize: Math.max(config.server.maxBodyBytes, config.server.proxyMaxBodyBytes) + 1024,
+      // Our own limits answer 413 in JSON (from the declared length, or while reading, then closing the
+      // connection); Bun's sits far above them so that only a body declared past 1 GiB gets its bare 413.
+      maxRequestBodySize: Math.max(BUN_BODY_CEILING, config.server.maxBodyBytes, config.server.proxyMaxBodyBytes) + 1024,
       // One access-log line per request, whatever answered it (route, auth, CORS, error handler).
       // For streams `ms` is the time to the response headers.
       async fetch(request) {

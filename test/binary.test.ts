@@ -66,6 +66,35 @@ describe('the compiled executable', () => {
     expect(await r.proc.exited).toBe(0);
   });
 
+  test('a body declared far past the limits gets our JSON 413 at once, in each envelope, and the connection closes', async () => {
+    const r = await start({});
+    try {
+      for (const path of ['/api/tasks', '/v1/chat/completions']) {
+        const answer = await new Promise<string>((resolve) => {
+          let text = '';
+          const timer = setTimeout(() => resolve(text), 5000);
+          void Bun.connect({
+            hostname: '127.0.0.1',
+            port: r.port,
+            socket: {
+              // 40 MiB declared (past the 32 MiB proxy limit Bun's own ceiling used to sit just above), 10 bytes sent.
+              open: (sock) => void sock.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${40 * 1024 * 1024}\r\n\r\n{"title":"`),
+              data: (_sock, d) => void (text += new TextDecoder().decode(d)),
+              close: () => {
+                clearTimeout(timer);
+                resolve(text);
+              },
+            },
+          });
+        });
+        expect([path, answer.split('\r\n')[0], /payload_too_large/.test(answer), /connection: close/i.test(answer)]).toEqual([path, 'HTTP/1.1 413 Payload Too Large', true, true]);
+      }
+    } finally {
+      r.proc.kill('SIGTERM');
+      await r.proc.exited;
+    }
+  });
+
   test('loads its lazily imported chunks: chain libraries, MPP and the OpenAPI generator', async () => {
     // Each of these settings pulls in a chunk that start-up otherwise never loads.
     const r = await start({

@@ -140,6 +140,42 @@ describe('error model', () => {
     expect((await jsonOf(res)).error.code).toBe('payload_too_large');
   });
 
+  test('a 413 closes the connection, so the unread rest of the body is not read', async () => {
+    const res = await t.fetch('/api/tasks', { method: 'POST', body: JSON.stringify({ title: 'x'.repeat(5000) }) });
+    expect([res.status, res.headers.get('connection')]).toEqual([413, 'close']);
+  });
+
+  test('JSON nested deeper than 128 levels is a quick 400, in each envelope', async () => {
+    const deep = (n: number) => `{"title":${'['.repeat(n)}${']'.repeat(n)}}`;
+    const big = await makeTestApp();
+    try {
+      for (const path of ['/api/tasks', '/api/memory', CHAT]) {
+        const res = await big.fetch(path, { method: 'POST', body: deep(20_000) });
+        const body = await jsonOf(res);
+        expect([path, res.status, body.code ?? body.error?.code]).toEqual([path, 400, 'json_too_deep']);
+      }
+      // 128 levels are fine as JSON (the schema decides about the value).
+      expect((await big.fetch('/api/tasks', { method: 'POST', body: deep(127) })).status).toBe(422);
+      // Brackets inside strings do not count.
+      expect((await big.fetch('/api/tasks', { method: 'POST', body: JSON.stringify({ title: '['.repeat(500) }) })).status).toBe(201);
+    } finally {
+      big.close();
+    }
+  });
+
+  test('the OpenAI envelope follows the route, with or without its trailing slash', async () => {
+    const res = await t.fetch(`${CHAT}/`, { method: 'POST', body: '{"messages": "no"}' });
+    expect([res.status, (await jsonOf(res)).error?.code]).toEqual([422, 'validation_error']);
+  });
+
+  test('a malformed percent-escape in the path is a 400 saying so', async () => {
+    for (const path of ['/api/tasks/%', '/api/tasks/%zz', '/api/memory/%E0%A4%A']) {
+      const res = await t.fetch(path);
+      expect([path, res.status, (await jsonOf(res)).code]).toEqual([path, 400, 'malformed_path']);
+    }
+    expect((await t.fetch('/api/tasks/task%5Fnone')).status).toBe(404);
+  });
+
   test('upstream unreachable on /v1 → 502 in the OpenAI envelope', async () => {
     const res = await t.fetch('/v1/models');
     expect(res.status).toBe(502);
