@@ -209,8 +209,11 @@ describe('POST /api/config', () => {
       expect(res.status, JSON.stringify(body)).toBe(422);
       expect((res.body as { code: string }).code).toBe('validation_error');
     }
-    const deep = await t.json('POST', '/api/config', { key: 'a', value: JSON.parse('['.repeat(5000) + ']'.repeat(5000)) });
+    // Deeper than any config tree (32 levels): 422; deeper than any body (128): refused as JSON, 400.
+    const deep = await t.json('POST', '/api/config', { key: 'a', value: JSON.parse('['.repeat(40) + ']'.repeat(40)) });
     expect(deep.status).toBe(422);
+    const deeper = await t.json('POST', '/api/config', { key: 'a', value: JSON.parse('['.repeat(5000) + ']'.repeat(5000)) });
+    expect([deeper.status, (deeper.body as { code: string }).code]).toEqual([400, 'json_too_deep']);
     const malformed = await t.fetch('/api/config', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"key": "a", ' });
     expect(malformed.status).toBe(400);
     expect(readConfigText()).toBe(before);
