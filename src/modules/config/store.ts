@@ -5,10 +5,14 @@
  * A symlinked config.yaml is written through to its target, so the link stays a link.
  *
  * Other programs (Hermes itself, an editor) can change the file at any time. Each edit re-reads the
- * file inside the queue, and just before the rename checks that the file is still the one it read;
- * if not, the edit is computed again on the new text (a few times, then 409).
+ * file inside the queue, and just before the rename (after the temp file is written and synced)
+ * checks that the file is still the one it read; if not, the edit is computed again on the new text
+ * (a few times, then 409). Another sidecar on the same home takes a lock file beside the target
+ * (`.<name>.lock`, holding its pid) for the same read-modify-write, so two sidecars never interleave;
+ * an editor that takes no lock can still, in the microseconds between that check and the rename, be
+ * overwritten. Temp files a killed process left behind are removed on a later edit.
  */
-import { closeSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readlinkSync, realpathSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ApiError } from '../../lib/errors';
 import { ConfigUnreadableError, readAgentFile } from '../../hermes/home';
@@ -57,8 +61,12 @@ function read(path: string): Snapshot {
   return { text: readAgentFile(path, basename(path)) ?? '', stat };
 }
 
-/** Writes `text` to a temp file beside `path` and renames it into place. New files get mode 0600: config holds keys. */
-function replaceAtomically(path: string, text: string, mode: number): void {
+/**
+ * Writes `text` to a temp file beside `path` and renames it into place, unless `stillCurrent` says,
+ * right before the rename, that the file changed meanwhile (false: nothing written). New files get
+ * mode 0600: config holds keys.
+ */
+function replaceAtomically(path: string, text: string, mode: number, stillCurrent: () => boolean): boolean {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`);
@@ -76,6 +84,10 @@ function replaceAtomically(path: string, text: string, mode: number): void {
   }
   closeSync(fd);
   try {
+    if (!stillCurrent()) {
+      unlinkSync(tmp);
+      return false;
+    }
     renameSync(tmp, path);
   } catch (err) {
     unlinkSync(tmp);
@@ -87,6 +99,92 @@ function replaceAtomically(path: string, text: string, mode: number): void {
   } finally {
     closeSync(dfd);
   }
+  return true;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A lock not released this long after it was taken is stale whoever holds it (an edit takes milliseconds). */
+const LOCK_STALE_MS = 30_000;
+/** A lock whose pid is not alive here is stale after this (a pid from another container may look dead). */
+const LOCK_DEAD_MS = 2_000;
+const LOCK_WAIT_MS = 3_000;
+
+/** Runs `fn` holding the lock file beside `path` that every sidecar process takes for its edits. */
+async function withFileLock<T>(path: string, fn: () => T): Promise<T> {
+  const lock = join(dirname(path), `.${basename(path)}.lock`);
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  while (true) {
+    try {
+      const fd = openSync(lock, 'wx', 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let holder = Number.NaN;
+    let age: number;
+    try {
+      holder = Number(readFileSync(lock, 'utf8').trim() || Number.NaN);
+      age = Date.now() - statSync(lock).mtimeMs;
+    } catch {
+      continue; // released meanwhile: take it
+    }
+    if (age > LOCK_STALE_MS || (age > LOCK_DEAD_MS && !(holder > 0 && alive(holder)))) {
+      try {
+        unlinkSync(lock);
+      } catch {
+        // taken away by another process meanwhile: try again
+      }
+      continue;
+    }
+    if (Date.now() > deadline) throw new ApiError(409, 'config_busy', `${basename(path)} is being edited by another process; try again.`);
+    await Bun.sleep(5);
+  }
+  try {
+    return fn();
+  } finally {
+    try {
+      unlinkSync(lock);
+    } catch {
+      // already gone (judged stale by another process): nothing to release
+    }
+  }
+}
+
+/** Targets whose leftover temp files this process has already looked for. */
+const swept = new Set<string>();
+
+/** Removes `.<name>.<pid>.<id>.tmp` files of processes that are gone (killed between write and rename). */
+function sweepTempFiles(path: string): void {
+  if (swept.has(path)) return;
+  swept.add(path);
+  const prefix = `.${basename(path)}.`;
+  let names: string[];
+  try {
+    names = readdirSync(dirname(path));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(name.startsWith(prefix) && name.endsWith('.tmp') ? name.slice(prefix.length).split('.')[0] : NaN);
+    if (pid > 0 && pid !== process.pid && !alive(pid)) {
+      try {
+        unlinkSync(join(dirname(path), name));
+      } catch {
+        // another sidecar removed it first
+      }
+    }
+  }
 }
 
 const MAX_ATTEMPTS = 5;
@@ -97,16 +195,18 @@ const MAX_ATTEMPTS = 5;
  */
 export function editFile(path: string, edit: (text: string) => string): Promise<string> {
   const target = writeTarget(path);
-  return edits.run(target, () => {
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const before = read(target);
-      const next = edit(before.text);
-      if (next === before.text) return next;
-      // Someone else wrote since we read: compute the edit again on their text.
-      if (!sameFile(before.stat, statOrNull(target))) continue;
-      replaceAtomically(target, next, before.stat ? before.stat.mode & 0o7777 : 0o600);
-      return next;
-    }
-    throw new ApiError(409, 'config_busy', `${basename(path)} kept changing while it was being edited; try again.`);
-  });
+  return edits.run(target, () =>
+    withFileLock(target, () => {
+      sweepTempFiles(target);
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        const before = read(target);
+        const next = edit(before.text);
+        if (next === before.text) return next;
+        // Someone else wrote since we read: compute the edit again on their text.
+        const unchanged = () => sameFile(before.stat, statOrNull(target));
+        if (unchanged() && replaceAtomically(target, next, before.stat ? before.stat.mode & 0o7777 : 0o600, unchanged)) return next;
+      }
+      throw new ApiError(409, 'config_busy', `${basename(path)} kept changing while it was being edited; try again.`);
+    }),
+  );
 }

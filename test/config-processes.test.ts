@@ -1,0 +1,54 @@
+/**
+ * config.yaml edited by two sidecar processes on one Hermes home: every acknowledged edit lands (a
+ * lock file beside the target serialises them across processes), and temp files of a killed process
+ * are cleaned up.
+ */
+import { expect, test } from 'bun:test';
+import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { editFile } from '../src/modules/config/store';
+import { tempDir } from './helpers/app';
+
+const EDITS = 150;
+
+test('two processes appending to one config.yaml lose no acknowledged edit', async () => {
+  const path = join(tempDir(), 'config.yaml');
+  writeFileSync(path, '# shared\n');
+  const other = Bun.spawn(['bun', join(import.meta.dir, 'fixtures/config-editor-process.ts'), path, 'b', String(EDITS)], { stdout: 'pipe', stderr: 'inherit' });
+  let mine = 0;
+  for (let i = 0; i < EDITS; i++) {
+    try {
+      await editFile(path, (text) => `${text}a_k${i}: ${i}\n`);
+      mine++;
+    } catch {
+      // 409 config_busy: not acknowledged
+    }
+  }
+  expect(await other.exited).toBe(0);
+  const theirs = (JSON.parse(await new Response(other.stdout).text()) as { done: number }).done;
+  const text = readFileSync(path, 'utf8');
+  const count = (prefix: string) => text.split('\n').filter((l) => l.startsWith(`${prefix}_k`)).length;
+  expect({ a: count('a'), b: count('b') }).toEqual({ a: mine, b: theirs });
+  // Nearly all edits are acknowledged: the lock makes them wait their turn rather than fail.
+  expect(mine + theirs).toBeGreaterThan(EDITS * 1.8);
+  expect(existsSync(join(path, '..', '.config.yaml.lock'))).toBe(false);
+}, 60_000);
+
+test('a stale lock (a process that is gone) and its temp files do not block or linger', async () => {
+  const dir = tempDir();
+  const path = join(dir, 'config.yaml');
+  writeFileSync(path, 'a: 1\n');
+  // A pid that cannot be alive, as a process killed mid-edit leaves them.
+  const dead = 2 ** 22 + 12345;
+  const lock = join(dir, '.config.yaml.lock');
+  writeFileSync(lock, String(dead));
+  const old = new Date(Date.now() - 10_000);
+  utimesSync(lock, old, old);
+  const leftover = join(dir, `.config.yaml.${dead}.abcd1234.tmp`);
+  writeFileSync(leftover, 'a: 1\nsecret: old\n');
+  const live = join(dir, `.config.yaml.${process.pid}.efgh5678.tmp`);
+  writeFileSync(live, 'in flight\n');
+  await editFile(path, (text) => `${text}b: 2\n`);
+  expect(readFileSync(path, 'utf8')).toBe('a: 1\nb: 2\n');
+  expect([existsSync(lock), existsSync(leftover), existsSync(live)]).toEqual([false, false, true]);
+});
