@@ -74,7 +74,7 @@ export function createApp(deps: AppDeps) {
     .use(authPlugin(auth))
     .use(v1ProxyPlugin(proxyDeps))
     .onParse(({ request }) => readJsonBody(request, config.server.maxBodyBytes))
-    .use(docsPlugin(config.version, (): AnyElysia => app))
+    .use(docsPlugin(config.version, { apiKeys: config.auth.apiKeys.length > 0, mpp: deps.paymentGate !== null }, (): AnyElysia => app))
     .use(gatewayPlugin({ config, upstreamUrl: publicUrl(config.hermes.url), home: deps.home, probe: deps.probe, startedAt: deps.startedAt }))
     .use(chatCompletionsStreamPlugin(proxyDeps))
     .use(walletPlugin({ wallet: deps.wallet, config }))

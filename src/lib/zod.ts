@@ -16,6 +16,12 @@ z.config(en());
 export { z };
 
 /**
+ * The JSON Schema a query parameter is documented with where its zod input (a string) would not tell
+ * what the server accepts: `queryInt` records its range here for the OpenAPI document.
+ */
+export const queryDocs = z.registry<{ type: 'integer'; minimum: number; maximum: number }>();
+
+/**
  * A whole-number query parameter (`?limit=20`); wrap it in `z._default` or `z.optional`. Text, signs,
  * fractions, exponents, an empty value, a repeated parameter and an out-of-range number all fail with
  * one message naming the range, rather than zod's "received NaN" or "received array".
@@ -23,7 +29,9 @@ export { z };
 export function queryInt(min: number, max: number) {
   const error = `expected an integer from ${min} to ${max}`;
   const digits = z.pipe(z.string({ error }).check(z.regex(/^\d{1,16}$/, { error })), z.transform(Number));
-  return z.pipe(digits, z.number().check(z.gte(min, { error }), z.lte(max, { error })));
+  const int = z.pipe(digits, z.number().check(z.gte(min, { error }), z.lte(max, { error })));
+  queryDocs.add(int, { type: 'integer', minimum: min, maximum: max });
+  return int;
 }
 
 /** A client's date or date-time, as `toUtcIso` reads it (days that do not exist are refused). */

@@ -17,8 +17,14 @@ export interface PaymentGate {
   authorize(request: Request): Promise<AuthDecision>;
 }
 
-/** Routes any client may call: liveness and the gateway summary. */
-export const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/health', '/api/gateway-status']);
+/**
+ * Routes any client may call: liveness, the gateway summary and the docs page (which holds no route:
+ * it fetches /openapi/json, which is not public, with the key a user gives it).
+ */
+export const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/health', '/api/gateway-status', '/openapi']);
+
+/** The path as routed: Elysia serves `/health/` as `/health`. */
+const routedPath = (pathname: string) => (pathname.length > 1 && pathname.endsWith('/') ? pathname.slice(0, -1) : pathname);
 
 const sha256 = (s: string) => new Bun.CryptoHasher('sha256').update(s).digest();
 
@@ -35,7 +41,7 @@ export class Authenticator {
   }
 
   async decide(request: Request, pathname: string): Promise<AuthDecision> {
-    if (PUBLIC_PATHS.has(pathname) || !this.enabled) return { allowed: true };
+    if (!this.enabled || PUBLIC_PATHS.has(routedPath(pathname))) return { allowed: true };
     const token = bearerToken(request.headers.get('authorization'));
     if (token !== null && this.matchesKey(token)) return { allowed: true };
     if (this.gate) return this.gate.authorize(request);

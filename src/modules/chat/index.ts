@@ -3,6 +3,7 @@
  * parameterised routes so it always wins.
  */
 import { Elysia } from 'elysia';
+import { sseResponse } from '../../lib/api-schemas';
 import { keepConnectionOpen } from '../../lib/http';
 import { ErrorBody, SessionIdParams } from '../sessions/model';
 import { ChatBody, ChatReply, NewChatBody, StreamQuery, type StreamFormat } from './model';
@@ -10,9 +11,13 @@ import type { ChatService } from './service';
 
 const tags = ['chat'];
 
-const streamResponses = {
-  200: { description: 'text/event-stream. optx: session, content…, tool?, done | error. hermes: run.started, message.started, assistant.delta…, tool.*, assistant.completed, run.completed, done | error' },
-};
+const stream = sseResponse(
+  'Frames `event: <name>` + `data: <one-line JSON>`. format=optx: session, content…, tool?, then done or error. ' +
+    'format=hermes: run.started, message.started, assistant.delta…, tool.*, assistant.completed, run.completed, then done or error. ' +
+    'A failure after the stream started is an `error` event, not an HTTP status.',
+);
+// Refusals come before the stream starts, as JSON (the error schema is added by the docs module).
+const busy = { description: 'Every upstream stream slot is taken (`upstream_busy`, with Retry-After), or storage is unavailable' };
 
 export function chatPlugin(chat: ChatService, defaultFormat: StreamFormat) {
   return new Elysia({ name: 'chat' })
@@ -23,7 +28,7 @@ export function chatPlugin(chat: ChatService, defaultFormat: StreamFormat) {
     }, {
       body: NewChatBody,
       query: StreamQuery,
-      detail: { tags, summary: 'Create a session (body session_id or a new id), then stream the answer as SSE', responses: streamResponses },
+      detail: { tags, summary: 'Create a session (body session_id or a new id), then stream the answer as SSE', responses: { 200: stream, 409: { description: 'A session with this session_id exists' }, 503: busy } },
     })
     .post('/api/sessions/:id/chat/stream', async ({ request, params, body, query, server }) => {
       keepConnectionOpen(server, request);
@@ -33,7 +38,7 @@ export function chatPlugin(chat: ChatService, defaultFormat: StreamFormat) {
       params: SessionIdParams,
       body: ChatBody,
       query: StreamQuery,
-      detail: { tags, summary: 'Send a message and stream the answer as SSE (?format=optx|hermes)', responses: streamResponses },
+      detail: { tags, summary: 'Send a message and stream the answer as SSE (?format=optx|hermes)', responses: { 200: stream, 404: { description: 'No such session' }, 503: busy } },
     })
     .post('/api/sessions/:id/chat', async ({ request, params, body, server }) => {
       keepConnectionOpen(server, request);

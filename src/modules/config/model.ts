@@ -110,4 +110,4 @@ export type ModelInfo = z.infer<typeof ModelInfo>;
 
 export const ModelUpdatedResponse = z.extend(ModelInfo, { updated: z.literal(true), keys: z.array(z.string()) });
 
-export const ErrorBody = z.object({ detail: z.string(), code: z.string() });
+export { ErrorBody } from '../../lib/api-schemas';

@@ -4,51 +4,105 @@
  *
  * The generator is called directly instead of mounting the plugin: the plugin leaves `requestBody`
  * empty for routes that use a custom body parser (ours reads JSON whatever the content type), so
- * the document is completed here from each route's own body schema.
+ * the document is completed here from each route's own body schema, and `completeOperation` adds
+ * what the app does around every route (errors, authentication).
  */
 import { Elysia, type AnyElysia } from 'elysia';
-import { z } from '../../lib/zod';
+import { ErrorBody, OpenAIErrorBody, PaymentProblem } from '../../lib/api-schemas';
+import { queryDocs, z } from '../../lib/zod';
+import { completeOperation, routeIndex, type DocAuth, type Operation } from './complete';
 import { DOCS_HTML } from './page';
 
-const toJsonSchema = (s: z.ZodMiniType) => z.toJSONSchema(s, { unrepresentable: 'any', io: 'input' });
+export type { DocAuth } from './complete';
 
-type Operation = { requestBody?: { content?: Record<string, unknown> } };
+type JsonSchema = Record<string, unknown>;
+
+/**
+ * zod's JSON Schema of a route's input, as the server reads it: a `queryInt` is documented as the
+ * integer it accepts (its zod input is a string), and defaults are given (zod leaves them out of input schemas).
+ */
+function documentSchema(ctx: { zodSchema: unknown; jsonSchema: JsonSchema }) {
+  const int = queryDocs.get(ctx.zodSchema as z.ZodMiniType);
+  if (int) {
+    for (const k of Object.keys(ctx.jsonSchema)) delete ctx.jsonSchema[k];
+    Object.assign(ctx.jsonSchema, int);
+  }
+  const def = (ctx.zodSchema as { _zod: { def: { type: string; defaultValue?: unknown } } })._zod.def;
+  if (def.type === 'default' && ctx.jsonSchema.default === undefined) ctx.jsonSchema.default = def.defaultValue;
+}
+
+const toJsonSchema = (s: z.ZodMiniType): JsonSchema => {
+  // `$schema` in every embedded schema says nothing the document's `openapi: 3.1` does not.
+  const { $schema: _, ...schema } = z.toJSONSchema(s, { unrepresentable: 'any', io: 'input', override: documentSchema });
+  return schema;
+};
+
+const DESCRIPTION = 'Sidecar for a Hermes Agent gateway: SSE chat, sessions, skills, config, memory, tasks, wallet, MPP.\n\n' +
+  'Errors under /api and /health are `{detail, code, errors?}` (ApiError); under /v1/* and /api/chat/completions/stream the ' +
+  'OpenAI envelope `{error:{message,type,code,param}}` (OpenAIError). An unknown route is 404; a known path with another ' +
+  'method is 405 with `Allow`. /health, /api/gateway-status and the /openapi page need no credentials.';
 
 /** The generator is loaded on the first request for the document: it is not needed to serve the API. */
-export async function buildOpenApiDocument(app: AnyElysia, version: string) {
+export async function buildOpenApiDocument(app: AnyElysia, version: string, auth: DocAuth) {
   const { toOpenAPISchema } = await import('@elysiajs/openapi/openapi');
   const { paths, components } = toOpenAPISchema(app, undefined, undefined, { zod: toJsonSchema }, '3.1.2');
-  for (const route of app.routes) {
-    const body = route.hooks?.body as z.ZodMiniType | undefined;
-    const path = route.path.replace(/:([^/]+)/g, '{$1}');
-    const op = (paths as Record<string, Record<string, Operation>>)[path]?.[route.method.toLowerCase()];
-    if (body && op?.requestBody && !Object.keys(op.requestBody.content ?? {}).length) {
-      op.requestBody.content = { 'application/json': { schema: toJsonSchema(body) } };
+  const routeOf = routeIndex(app);
+  for (const [path, ops] of Object.entries(paths as Record<string, Record<string, Operation>>)) {
+    for (const [method, op] of Object.entries(ops)) {
+      const route = routeOf(method, path);
+      const body = route?.hooks?.body as z.ZodMiniType | undefined;
+      if (body && op.requestBody && !Object.keys(op.requestBody.content ?? {}).length) {
+        op.requestBody.content = { 'application/json': { schema: toJsonSchema(body) } };
+      }
+      completeOperation(path, method, op, route, auth);
     }
   }
+  const securitySchemes = {
+    ...(auth.apiKeys ? { bearer: { type: 'http', scheme: 'bearer', description: 'One of the keys of API_KEY' } } : {}),
+    ...(auth.mpp ? { payment: { type: 'http', scheme: 'Payment', description: 'MPP (Machine Payments Protocol): a Tempo `charge` credential answering the 402 challenge' } } : {}),
+  };
   return {
     openapi: '3.1.2',
-    info: {
-      title: 'hermes-optx-api',
-      version,
-      description: 'Sidecar for a Hermes Agent gateway: SSE chat, sessions, skills, config, memory, tasks, wallet, MPP.',
-    },
-    security: [{ bearer: [] }],
+    info: { title: 'hermes-optx-api', version, description: DESCRIPTION },
+    // Alternatives: any one scheme is enough. No scheme configured: the server is open.
+    ...(Object.keys(securitySchemes).length ? { security: Object.keys(securitySchemes).map((name) => ({ [name]: [] })) } : {}),
     paths,
-    components: { ...components, securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    components: {
+      ...components,
+      schemas: {
+        ...components.schemas,
+        ApiError: toJsonSchema(ErrorBody),
+        OpenAIError: toJsonSchema(OpenAIErrorBody),
+        ...(auth.mpp ? { PaymentProblem: toJsonSchema(PaymentProblem) } : {}),
+      },
+      ...(Object.keys(securitySchemes).length ? { securitySchemes } : {}),
+    },
   };
 }
 
-/** `root` is read lazily: the document describes the whole app, which exists only once built. */
-export function docsPlugin(version: string, root: () => AnyElysia) {
+/**
+ * `root` is read lazily: the document describes the whole app, which exists only once built. The page
+ * is public (it holds no route, and fetches the document with the key a user gives it); the document is not.
+ */
+export function docsPlugin(version: string, auth: DocAuth, root: () => AnyElysia) {
   let cached: { routes: number; doc: Awaited<ReturnType<typeof buildOpenApiDocument>> } | null = null;
   return new Elysia({ name: 'docs' })
     .get('/openapi/json', async () => {
       const app = root();
-      if (cached?.routes !== app.routes.length) cached = { routes: app.routes.length, doc: await buildOpenApiDocument(app, version) };
+      if (cached?.routes !== app.routes.length) cached = { routes: app.routes.length, doc: await buildOpenApiDocument(app, version, auth) };
       return cached.doc;
-    }, { detail: { tags: ['docs'], summary: 'OpenAPI 3.1 document of every route' } })
+    }, {
+      detail: {
+        tags: ['docs'],
+        summary: 'OpenAPI 3.1 document of every route',
+        responses: { 200: { description: 'This document', content: { 'application/json': { schema: { type: 'object' } } } } },
+      },
+    })
     .get('/openapi', () => new Response(DOCS_HTML, { headers: { 'content-type': 'text/html; charset=utf-8' } }), {
-      detail: { tags: ['docs'], summary: 'API reference page (self-contained, works offline)' },
+      detail: {
+        tags: ['docs'],
+        summary: 'API reference page (self-contained, works offline; no credentials needed, it asks for a key to load the document)',
+        responses: { 200: { description: 'The page', content: { 'text/html': { schema: { type: 'string' } } } } },
+      },
     });
 }

@@ -1,6 +1,7 @@
 /**
- * A self-contained API reference page: no CDN, no external script, works offline. It fetches
- * /openapi/json (same origin, with the key a user pastes when auth is on) and lists every route.
+ * A self-contained API reference page: no CDN, no external script, works offline. The page itself is
+ * public; it fetches the document (`json` beside the page's own path, so /openapi and /openapi/ both
+ * work; same origin, with the key a user pastes when auth is on) and lists every route.
  */
 export const DOCS_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -20,16 +21,19 @@ code,pre{font:12px ui-monospace,monospace}pre{background:#f4f4f6;padding:8px;ove
 <header><h1>hermes-optx-api</h1><div id="info"></div></header>
 <main>
 <p>API key (only needed when <code>API_KEY</code> is set): <input id="key" type="password" autocomplete="off"> <button id="load">Load</button>
- · <a href="./openapi/json">openapi.json</a></p>
+ · <a id="spec" href="/openapi/json">openapi.json</a></p>
 <div id="out">Loading…</div>
 </main>
 <script>
 const out = document.getElementById('out');
+const specUrl = location.pathname.replace(/\\/?$/, '/json');
+document.getElementById('spec').href = specUrl;
+const refused = { 401: ' (enter an API key)', 402: ' (this server charges per request through MPP: load the document with an MPP client, or with an API key if it has one)' };
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
 async function load() {
   const key = document.getElementById('key').value;
-  const res = await fetch(location.pathname.replace(/\\/?$/, '/json'), { headers: key ? { authorization: 'Bearer ' + key } : {} });
-  if (!res.ok) { out.textContent = 'Could not load the spec: HTTP ' + res.status + (res.status === 401 ? ' (enter an API key)' : ''); return; }
+  const res = await fetch(specUrl, { headers: key ? { authorization: 'Bearer ' + key } : {} });
+  if (!res.ok) { out.textContent = 'Could not load the spec: HTTP ' + res.status + (refused[res.status] || ''); return; }
   const spec = await res.json();
   document.getElementById('info').textContent = spec.info.title + ' ' + spec.info.version;
   const byTag = {};

@@ -3,7 +3,8 @@
  * request body reaches the upstream untouched.
  */
 import { Elysia } from 'elysia';
-import { ChatCompletionsBody, OpenAIError } from './model';
+import { OpenAIErrorBody, sseResponse } from '../../lib/api-schemas';
+import { ChatCompletionsBody } from './model';
 import { proxyV1, streamChatCompletions, type ProxyDeps } from './service';
 import { keepConnectionOpen } from '../../lib/http';
 
@@ -18,7 +19,11 @@ export function v1ProxyPlugin(deps: ProxyDeps) {
       tags: ['proxy'],
       summary: 'OpenAI-compatible reverse proxy to the Hermes gateway (any method, streamed)',
       responses: {
-        200: { description: 'The upstream answer, streamed unchanged' },
+        200: {
+          description: 'The upstream answer, streamed unchanged (JSON, or an event stream for `stream: true`)',
+          content: { 'application/json': {}, 'text/event-stream': { schema: { type: 'string' } } },
+        },
+        413: { description: 'The request body is larger than PROXY_MAX_BODY_BYTES' },
         502: { description: 'Upstream unreachable (OpenAI error envelope)' },
         504: { description: 'Upstream timeout (OpenAI error envelope)' },
       },
@@ -32,7 +37,13 @@ export function chatCompletionsStreamPlugin(deps: ProxyDeps) {
     return streamChatCompletions(request, body, deps);
   }, {
     body: ChatCompletionsBody,
-    response: { 400: OpenAIError, 502: OpenAIError, 504: OpenAIError },
-    detail: { tags: ['proxy'], summary: 'OpenAI-compatible SSE chat stream (stream and include_usage forced), ends with data: [DONE]' },
+    response: { 400: OpenAIErrorBody, 502: OpenAIErrorBody, 504: OpenAIErrorBody },
+    detail: {
+      tags: ['proxy'],
+      summary: 'OpenAI-compatible SSE chat stream (stream and include_usage forced), ends with data: [DONE]',
+      responses: {
+        200: sseResponse('`data: <chat.completion.chunk JSON>` frames as the upstream sends them, the last chunk with `usage`, then `data: [DONE]`. An upstream error after the first byte: `data: {"error":{…}}` then `data: [DONE]`. An upstream error before it is answered with its own status and the OpenAI error envelope.'),
+      },
+    },
   });
 }

@@ -13,6 +13,3 @@ export const ChatCompletionsBody = z.looseObject({
 });
 export type ChatCompletionsBody = z.infer<typeof ChatCompletionsBody>;
 
-export const OpenAIError = z.object({
-  error: z.object({ message: z.string(), type: z.string(), code: z.nullable(z.string()), param: z.nullable(z.string()) }),
-});

@@ -78,4 +78,4 @@ export const SessionResponse = z.object({ session: Session });
 export const SessionListResponse = z.object({ items: z.array(Session), total: z.number().check(z.int()), limit: z.number().check(z.int()), offset: z.number().check(z.int()) });
 export const MessageListResponse = z.object({ items: z.array(Message), total: z.number().check(z.int()), session_id: z.string() });
 export const DeletedResponse = z.object({ deleted: z.literal(true), session_id: z.string() });
-export const ErrorBody = z.object({ detail: z.string(), code: z.string() });
+export { ErrorBody } from '../../lib/api-schemas';

@@ -44,4 +44,4 @@ export type SkillsList = z.infer<typeof SkillsList>;
 
 export const SkillParams = z.object({ id: z.string().check(z.minLength(1), z.maxLength(4096)) });
 
-export const ErrorBody = z.object({ detail: z.string(), code: z.string() });
+export { ErrorBody } from '../../lib/api-schemas';

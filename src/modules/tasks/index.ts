@@ -12,16 +12,23 @@ import {
   Task,
   TaskList,
   TaskParams,
+  TaskConflictBody,
+  TaskForbiddenBody,
   TaskStats,
 } from './model';
 import type { TaskService } from './service';
+import { z } from '../../lib/zod';
 
 const tags = ['tasks'];
+const STORE_DOWN = 'The task store is unavailable: SpacetimeDB unreachable, or the local database busy or read-only';
+/** Every route reads or writes the store (SpacetimeDB's 502/504 are under `default`). */
+const unavailable = { 503: ErrorBody.check(z.describe(STORE_DOWN)) };
+const ClaimUnavailable = ErrorBody.check(z.describe(`${STORE_DOWN}; or gaze verification (AARON_URL) is, for a gaze_required task`));
 
 export function tasksPlugin(tasks: TaskService) {
   return new Elysia({ name: 'tasks' })
     .get('/api/tasks/stats', () => tasks.stats(), {
-      response: { 200: TaskStats },
+      response: { ...unavailable, 200: TaskStats },
       detail: { tags, summary: 'Counts by status, queue depth (claimable now), blocked, in progress per agent, oldest open age' },
     })
     .post(
@@ -33,7 +40,7 @@ export function tasksPlugin(tasks: TaskService) {
       },
       {
         body: SwarmBody,
-        response: { 201: SwarmResponse, 422: ErrorBody },
+        response: { ...unavailable, 201: SwarmResponse, 422: ErrorBody },
         detail: { tags, summary: 'Create a swarm: a root task for the goal and subtasks (given, or decomposed by the LLM) with dependencies' },
       },
     )
@@ -46,35 +53,35 @@ export function tasksPlugin(tasks: TaskService) {
       },
       {
         body: CreateTaskBody,
-        response: { 201: Task, 422: ErrorBody },
+        response: { ...unavailable, 201: Task, 422: ErrorBody },
         detail: { tags, summary: 'Create a task; depends_on and parent_task_id must name existing tasks' },
       },
     )
     .get('/api/tasks', async ({ query }) => ({ ...(await tasks.list(query)), limit: query.limit, offset: query.offset }), {
       query: ListTasksQuery,
-      response: { 200: TaskList },
+      response: { ...unavailable, 200: TaskList },
       detail: { tags, summary: 'List tasks by priority (high first), then age (old first); filter by status, agent, swarm, parent' },
     })
     .get('/api/tasks/:id', ({ params }) => tasks.get(params.id), {
       params: TaskParams,
-      response: { 200: Task, 404: ErrorBody },
+      response: { ...unavailable, 200: Task, 404: ErrorBody },
       detail: { tags, summary: 'One task' },
     })
     .post('/api/tasks/:id/claim', ({ params, body }) => tasks.claim(params.id, body), {
       params: TaskParams,
       body: ClaimBody,
-      response: { 200: Task, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody },
+      response: { ...unavailable, 200: Task, 403: ErrorBody, 404: ErrorBody, 409: TaskConflictBody, 503: ClaimUnavailable },
       detail: { tags, summary: 'Claim an Open task whose dependencies are Completed (single winner; gaze check when required)' },
     })
     .post('/api/tasks/:id/complete', ({ params, body }) => tasks.complete(params.id, body), {
       params: TaskParams,
       body: CompleteBody,
-      response: { 200: CompleteResponse, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+      response: { ...unavailable, 200: CompleteResponse, 403: TaskForbiddenBody, 404: ErrorBody, 409: TaskConflictBody },
       detail: { tags, summary: 'Complete (or fail) a claimed task; unblocks dependents and claims those with an assigned agent' },
     })
     .delete('/api/tasks/:id', ({ params }) => tasks.cancel(params.id), {
       params: TaskParams,
-      response: { 200: Task, 404: ErrorBody, 409: ErrorBody },
+      response: { ...unavailable, 200: Task, 404: ErrorBody, 409: TaskConflictBody },
       detail: { tags, summary: 'Cancel a task that is not finished' },
     });
 }

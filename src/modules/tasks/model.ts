@@ -3,6 +3,7 @@
  * (JSON number or string, at most 6 decimals), responses a decimal string; stores keep integer base
  * units. Unknown request fields are ignored.
  */
+import { errorBodyWith } from '../../lib/api-schemas';
 import { queryInt, z } from '../../lib/zod';
 import { MoneyFormatError, fromBaseUnits, toBaseUnits } from '../../lib/money';
 import { SAFE_ID } from '../../lib/ids';
@@ -177,8 +178,13 @@ export const SwarmResponse = z.object({
   decomposition: Decomposition,
 });
 
-export const ErrorBody = z.looseObject({
-  detail: z.string(),
-  code: z.string(),
-  errors: z.optional(z.array(z.object({ path: z.string(), message: z.string() }))),
+export { ErrorBody } from '../../lib/api-schemas';
+/** A 409 says what stands in the way: the task's status and holder, its assigned agent, or its unfinished dependencies. */
+export const TaskConflictBody = errorBodyWith({
+  status: z.optional(TaskStatus),
+  agent: z.optional(z.nullable(z.string())),
+  assigned_agent: z.optional(z.string()),
+  blocked_by: z.optional(z.array(z.string())),
 });
+/** A 403 of `complete` names the agent that holds the task (a failed gaze check has no `agent`). */
+export const TaskForbiddenBody = errorBodyWith({ agent: z.optional(z.nullable(z.string())) });

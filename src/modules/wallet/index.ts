@@ -2,7 +2,7 @@
 import { Elysia } from 'elysia';
 import type { Config } from '../../config';
 import {
-  ApiErrorBody, BalancesResponse, EscrowDetail, EscrowListQuery, EscrowListResponse, EscrowLockBody, EscrowParams,
+  BalancesResponse, BudgetExceededBody, ErrorBody, EscrowStateBody, HedgehogErrorBody, EscrowDetail, EscrowListQuery, EscrowListResponse, EscrowLockBody, EscrowParams,
   EscrowRefundBody, EscrowRefundResponse, EscrowReleaseBody, EscrowReleaseResponse, Escrow, PricingResponse,
   TempoCallBody, TempoCallResponse, UsageQuery, UsageResponse, WalletOverview,
 } from './model';
@@ -27,12 +27,12 @@ export function walletPlugin(deps: { wallet: Wallet; config: Config }) {
     })
     .post('/api/wallet/tempo/call', ({ body, request }) => wallet.billing.call(body, request.signal), {
       body: TempoCallBody,
-      response: { 200: TempoCallResponse, 402: ApiErrorBody, 422: ApiErrorBody, 502: ApiErrorBody, 504: ApiErrorBody },
+      response: { 200: TempoCallResponse, 402: BudgetExceededBody, 422: HedgehogErrorBody, 502: HedgehogErrorBody, 504: ErrorBody },
       detail: { tags, summary: 'Metered chat completion through HEDGEHOG_URL, priced and recorded in the usage ledger (failures bill nothing)' },
     })
     .get('/api/wallet/tempo/usage', ({ query }) => wallet.billing.usage(query), {
       query: UsageQuery,
-      response: { 200: UsageResponse, 422: ApiErrorBody },
+      response: { 200: UsageResponse, 422: ErrorBody },
       detail: { tags, summary: 'Usage ledger, newest first, with exact totals over every matching call' },
     })
     .get('/api/wallet/tempo/pricing', () => pricingView(wallet.billing.pricing, wallet.billing.budgetMicro), {
@@ -44,28 +44,28 @@ export function walletPlugin(deps: { wallet: Wallet; config: Config }) {
       return wallet.escrow.lock(body);
     }, {
       body: EscrowLockBody,
-      response: { 201: Escrow, 422: ApiErrorBody },
+      response: { 201: Escrow, 422: ErrorBody },
       detail: { tags, summary: 'Lock an amount in escrow for a task' },
     })
     .get('/api/wallet/escrow', ({ query }) => wallet.escrow.list(query), {
       query: EscrowListQuery,
-      response: { 200: EscrowListResponse, 422: ApiErrorBody },
+      response: { 200: EscrowListResponse, 422: ErrorBody },
       detail: { tags, summary: 'List escrows, newest first (a locked entry past expires_at is expired before filtering)' },
     })
     .post('/api/wallet/escrow/release', ({ body }) => wallet.escrow.release(body), {
       body: EscrowReleaseBody,
-      response: { 200: EscrowReleaseResponse, 403: ApiErrorBody, 404: ApiErrorBody, 409: ApiErrorBody, 410: ApiErrorBody, 503: ApiErrorBody },
+      response: { 200: EscrowReleaseResponse, 403: ErrorBody, 404: ErrorBody, 409: EscrowStateBody, 410: EscrowStateBody, 503: ErrorBody },
       detail: { tags, summary: 'Release a locked escrow to its recipient (409 not locked, 410 expired, 403 recipient or gaze check)' },
     })
     .get('/api/wallet/escrow/:id', ({ params }) => wallet.escrow.get(params.id), {
       params: EscrowParams,
-      response: { 200: EscrowDetail, 404: ApiErrorBody },
+      response: { 200: EscrowDetail, 404: ErrorBody },
       detail: { tags, summary: 'One escrow with its event history' },
     })
     .post('/api/wallet/escrow/:id/refund', ({ params, body }) => wallet.escrow.refund(params.id, body), {
       params: EscrowParams,
       body: EscrowRefundBody,
-      response: { 200: EscrowRefundResponse, 404: ApiErrorBody, 409: ApiErrorBody },
+      response: { 200: EscrowRefundResponse, 404: ErrorBody, 409: EscrowStateBody },
       detail: { tags, summary: 'Refund a locked or expired escrow (409 otherwise)' },
     });
 }

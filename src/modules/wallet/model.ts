@@ -2,6 +2,7 @@
  * Schemas of the wallet routes. Money is always an exact decimal string (`"12.5"`); where the base
  * units matter they are given too, as a string of digits (`amount_base_units`).
  */
+import { errorBodyWith } from '../../lib/api-schemas';
 import { ClientTime, queryInt, z } from '../../lib/zod';
 import { SAFE_ID } from '../../lib/ids';
 
@@ -11,11 +12,11 @@ const Actor = z.string().check(z.trim(), z.minLength(1), z.maxLength(128), z.des
 const limit = (max: number, def: number) => z._default(queryInt(1, max), def);
 const offset = z._default(queryInt(0, Number.MAX_SAFE_INTEGER), 0);
 
-export const ApiErrorBody = z.object({
-  detail: z.string(),
-  code: z.string(),
-  errors: z.optional(z.array(z.object({ path: z.string(), message: z.string() }))),
-});
+export { ErrorBody } from '../../lib/api-schemas';
+/** HEDGEHOG's refusals (422) and failures (502) carry its HTTP status. */
+export const HedgehogErrorBody = errorBodyWith({ upstream_status: z.optional(z.number().check(z.int())) });
+export const BudgetExceededBody = errorBodyWith({ caller_id: z.string(), budget_usd: Money, spent_usd: Money })
+  .check(z.describe('The caller has used its budget (TEMPO_CALLER_BUDGET_USD); nothing was billed'));
 
 // ---- balances ------------------------------------------------------------------------------
 
@@ -131,6 +132,8 @@ export const PricingResponse = z.object({
 
 export const EscrowStatus = z.enum(['locked', 'released', 'refunded', 'expired']);
 export type EscrowStatus = z.infer<typeof EscrowStatus>;
+/** 409 (not locked / not refundable) and 410 (expired) give the escrow's status. */
+export const EscrowStateBody = errorBodyWith({ status: EscrowStatus });
 const Recipient = z.string().check(z.trim(), z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9_.:-]+$/, { error: 'expected an address or id' }));
 
 export const EscrowLockBody = z.object({
