@@ -1,7 +1,7 @@
 /**
  * Authentication as an Elysia plugin: one global check before routing (SPEC §5). Every method is
- * checked, OPTIONS too (the /v1 proxy forwards it with the sidecar's key); a browser's CORS preflight
- * carries an Origin and is answered (or refused) by the CORS hook before this one runs.
+ * checked, OPTIONS too; a browser's CORS preflight carries an Origin and is answered (or refused) by
+ * the CORS hook before this one runs.
  */
 import { Elysia } from 'elysia';
 import { errorResponse } from '../../lib/errors';
