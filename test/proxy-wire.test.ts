@@ -2,28 +2,22 @@
  * What the proxies (SPEC §6) pass on, header by header and frame by frame, between a client on a real
  * socket and the fake Hermes: request encodings, SSE event names, browser CORS headers, OpenAI nulls.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
-import { startFakeHermes, type FakeHermes } from './fakes/hermes';
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import type { FakeHermes } from './fakes/hermes';
 import { jsonOf, makeTestApp, readSse, type TestApp } from './helpers/app';
+import { chatBody, lastRequest as lastRequestOf, useListeningApp } from './helpers/fake-app';
 
 let fake: FakeHermes;
 let t: TestApp;
 let base: string;
-beforeAll(async () => {
-  fake = await startFakeHermes({ version: '0.17' });
-  t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: fake.apiKey ?? '' } });
-  t.app.listen({ port: 0, hostname: '127.0.0.1', idleTimeout: 0 });
-  base = `http://127.0.0.1:${t.app.server!.port}`;
+// A real socket between client and sidecar, so chunk boundaries and disconnects are real.
+useListeningApp((f, app, b) => {
+  fake = f;
+  t = app;
+  base = b;
 });
-afterAll(async () => {
-  await t.app.stop(true);
-  t.close();
-  await fake.stop();
-});
-afterEach(() => fake.reset());
 
-const chatBody = (content: string, extra: Record<string, unknown> = {}) => JSON.stringify({ model: 'hermes-agent', messages: [{ role: 'user', content }], ...extra });
-const lastRequest = (path: string) => [...fake.requests].reverse().find((r) => r.path === path)!;
+const lastRequest = (path: string) => lastRequestOf(fake, path);
 
 describe('request bodies', () => {
   test('a gzip-compressed body reaches the upstream with its Content-Encoding, which unpacks it', async () => {

@@ -1,27 +1,20 @@
 /** The /v1/* reverse proxy and the OpenAI-compatible stream route against the fake Hermes (SPEC §6). */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
-import { startFakeHermes, type FakeHermes } from './fakes/hermes';
+import { describe, expect, test } from 'bun:test';
+import type { FakeHermes } from './fakes/hermes';
 import { jsonOf, makeTestApp, readSse, type TestApp } from './helpers/app';
+import { chatBody, lastRequest as lastRequestOf, useListeningApp } from './helpers/fake-app';
 
 let fake: FakeHermes;
 let t: TestApp;
 let base: string;
-beforeAll(async () => {
-  fake = await startFakeHermes({ version: '0.17' });
-  t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: fake.apiKey ?? '', UPSTREAM_IDLE_TIMEOUT_S: '0.4', SSE_HEARTBEAT_S: '0.05', UPSTREAM_TIMEOUT_S: '0.5' } });
-  // A real socket between client and sidecar, so chunk boundaries and disconnects are real.
-  t.app.listen({ port: 0, hostname: '127.0.0.1', idleTimeout: 0 });
-  base = `http://127.0.0.1:${t.app.server!.port}`;
-});
-afterAll(async () => {
-  await t.app.stop(true);
-  t.close();
-  await fake.stop();
-});
-afterEach(() => fake.reset());
+// A real socket between client and sidecar, so chunk boundaries and disconnects are real.
+useListeningApp((f, app, b) => {
+  fake = f;
+  t = app;
+  base = b;
+}, { UPSTREAM_IDLE_TIMEOUT_S: '0.4', SSE_HEARTBEAT_S: '0.05', UPSTREAM_TIMEOUT_S: '0.5' });
 
-const chatBody = (content: string, extra: Record<string, unknown> = {}) => JSON.stringify({ model: 'hermes-agent', messages: [{ role: 'user', content }], ...extra });
-const lastRequest = (path: string) => [...fake.requests].reverse().find((r) => r.path === path)!;
+const lastRequest = (path: string) => lastRequestOf(fake, path);
 
 async function waitFor(cond: () => boolean, ms = 3000) {
   const deadline = Date.now() + ms;
