@@ -231,6 +231,22 @@ describe('MPP payment', () => {
     expect(chain.transactions).toHaveLength(1);
   });
 
+  test('the node takes the transaction but its answer is lost: 502 payment_outcome_unknown, never "retry the same credential"', async () => {
+    const app = await open();
+    const { client } = payer(app);
+    const cred = await credentialFor(app, client);
+    chain.behavior.answerLost = ['eth_sendRawTransactionSync', 'eth_sendRawTransaction'];
+    const res = await paid(app, cred);
+    const problem = await body(res);
+    expect([res.status, problem.code]).toEqual([502, 'payment_outcome_unknown']);
+    expect(problem.detail).toContain('may have been charged');
+    expect(res.headers.get('retry-after')).toBeNull();
+    // The money did move; the credential is spent, as the answer said.
+    expect(chain.balanceOf(PATH_USD, RECIPIENT)).toBeGreaterThan(0n);
+    chain.behavior.answerLost = [];
+    expect((await paid(app, cred)).status).toBe(402);
+  });
+
   test("the client's payment headers are never forwarded upstream by the /v1 proxy", async () => {
     const app = await open();
     const { client } = payer(app);

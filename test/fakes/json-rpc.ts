@@ -42,6 +42,8 @@ export interface FakeRpcBehavior {
   holdUntil: Promise<unknown> | null;
   /** Answer every HTTP request this many ms late (a network round trip, for benchmarks). */
   delayMs: number;
+  /** Methods whose calls take effect but whose answer is lost: the HTTP request gets a 502 page. */
+  answerLost: string[];
 }
 
 export interface FakeRpcServer {
@@ -57,7 +59,7 @@ export interface FakeRpcServer {
 }
 
 export function defaultRpcBehavior(): FakeRpcBehavior {
-  return { hang: false, httpStatus: null, garbage: false, errors: {}, holdUntil: null, delayMs: 0 };
+  return { hang: false, httpStatus: null, garbage: false, errors: {}, holdUntil: null, delayMs: 0, answerLost: [] };
 }
 
 export function startJsonRpcServer(handlers: Record<string, MethodHandler>): FakeRpcServer {
@@ -141,6 +143,7 @@ export function startJsonRpcServer(handlers: Record<string, MethodHandler>): Fak
       if (fake.behavior.garbage) return new Response('{"jsonrpc":"2.0","result":', { headers: { 'content-type': 'application/json' } });
       const answers = [];
       for (const c of calls) answers.push(await answer(c));
+      if (calls.some((c) => fake.behavior.answerLost.includes(c.method))) return new Response('<html><body>bad gateway</body></html>', { status: 502, headers: { 'content-type': 'text/html' } });
       return new Response(stringifyWithBigInts(batch ? answers : answers[0]), { headers: { 'content-type': 'application/json' } });
     },
   });

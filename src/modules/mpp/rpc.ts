@@ -21,10 +21,16 @@ class RpcAnswerError extends Error {
   }
 }
 
-export function tempoRpcTransport(url: string, timeoutMs: number, onUnavailable: () => void): CustomTransport {
+/**
+ * `onSend` hears of every call before it leaves (the gate notes a transaction broadcast: after one,
+ * an RPC failure leaves the payment's outcome unknown); `onUnavailable` of every call the node could
+ * not answer.
+ */
+export function tempoRpcTransport(url: string, timeoutMs: number, onUnavailable: () => void, onSend: (method: string) => void = () => {}): CustomTransport {
   let nextId = 0;
   return custom({
     async request({ method, params }: { method: string; params?: unknown }) {
+      onSend(method);
       let res;
       try {
         res = await fetchJson(url, {

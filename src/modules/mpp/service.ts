@@ -28,6 +28,8 @@ type MppConfig = Config['mpp'];
 interface VerificationContext {
   /** Set when a Tempo RPC call failed at the transport (unreachable, timeout, HTTP error). */
   rpcUnavailable: boolean;
+  /** Set once the payer's transaction was sent to the node: from then on it may have settled. */
+  broadcast: boolean;
 }
 
 export class MppPaymentGate implements PaymentGate {
@@ -40,10 +42,18 @@ export class MppPaymentGate implements PaymentGate {
     this.chain = cfg.network === 'mainnet' ? tempo : tempoModerato;
     const rpcUrl = cfg.tempoRpcUrl ?? (this.chain.rpcUrls.default.http[0] as string);
     // Transport failures are told apart from refused payments: mppx reports both as an internal error.
-    const transport = tempoRpcTransport(rpcUrl, rpcTimeoutMs, () => {
-      const ctx = this.context.getStore();
-      if (ctx) ctx.rpcUnavailable = true;
-    });
+    const transport = tempoRpcTransport(
+      rpcUrl,
+      rpcTimeoutMs,
+      () => {
+        const ctx = this.context.getStore();
+        if (ctx) ctx.rpcUnavailable = true;
+      },
+      (method) => {
+        const ctx = this.context.getStore();
+        if (ctx && method.startsWith('eth_sendRawTransaction')) ctx.broadcast = true;
+      },
+    );
     const client = createClient({ chain: this.chain, transport });
     const chainId = this.chain.id;
     const mppx = Mppx.create({
@@ -83,7 +93,7 @@ export class MppPaymentGate implements PaymentGate {
   }
 
   async authorize(request: Request): Promise<AuthDecision> {
-    const ctx: VerificationContext = { rpcUnavailable: false };
+    const ctx: VerificationContext = { rpcUnavailable: false, broadcast: false };
     let result;
     try {
       result = await this.context.run(ctx, () => this.charge(request));
@@ -120,7 +130,15 @@ async function problemResponse(res: Response, ctx: VerificationContext): Promise
     body = {};
   }
   let status = res.status;
-  if (status >= 500) {
+  if (status >= 500 && ctx.rpcUnavailable && ctx.broadcast) {
+    // The transaction went to the node and no answer came back: it may have settled, and mppx has
+    // marked it used. Telling the payer to retry the same credential would only get "already used".
+    status = 502;
+    body = {
+      ...body, status, title: 'Payment Outcome Unknown', code: 'payment_outcome_unknown',
+      detail: 'The payment transaction was sent, but the Tempo RPC did not confirm it: it may have been charged. This credential cannot be used again; check the transaction before paying again.',
+    };
+  } else if (status >= 500) {
     status = ctx.rpcUnavailable ? 503 : 402;
     body = ctx.rpcUnavailable
       ? { ...body, status, title: 'Payment Verification Unavailable', detail: 'The Tempo RPC could not be reached to verify the payment; retry the same credential later.', code: 'payment_verification_unavailable' }
