@@ -231,6 +231,18 @@ describe('MPP payment', () => {
     expect(chain.transactions).toHaveLength(1);
   });
 
+  test('a valid key sent beside a Payment credential (two Authorization headers) wins: nothing is charged', async () => {
+    const app = await open();
+    const { client } = payer(app);
+    const cred = await credentialFor(app, client);
+    const headers = new Headers();
+    headers.append('authorization', 'Bearer good-key');
+    headers.append('authorization', cred);
+    const res = await app.fetch('/api/wallet/tempo/pricing', { headers });
+    expect([res.status, res.headers.get('payment-receipt')]).toEqual([200, null]);
+    expect(broadcasts()).toBe(0);
+  });
+
   test('the node takes the transaction but its answer is lost: 502 payment_outcome_unknown, never "retry the same credential"', async () => {
     const app = await open();
     const { client } = payer(app);
