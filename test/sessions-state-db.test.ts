@@ -211,6 +211,33 @@ describe('state.db v19 specifics', () => {
     fx.close();
     t.close();
   });
+
+  test('a rewound message does not make its session the most recent one', async () => {
+    const t = await makeTestApp();
+    const fx = createStateDb(t.home, 'v19');
+    fx.addSession({ id: 'rewound', started_at: T0 }, [
+      { role: 'user', content: 'old q', timestamp: T0 + 1 },
+      { role: 'assistant', content: 'undone', timestamp: T0 + 9000, active: 0 },
+    ]);
+    fx.addSession({ id: 'recent', started_at: T0 }, [{ role: 'user', content: 'q', timestamp: T0 + 100 }]);
+    const list = await t.json<{ items: { id: string; last_active: number }[] }>('GET', '/api/sessions');
+    expect(list.body.items.map((s) => [s.id, s.last_active])).toEqual([['recent', T0 + 100], ['rewound', T0 + 1]]);
+    fx.close();
+    t.close();
+  });
+
+  test('counts another program wrote out of range are shown clamped, never a 500', async () => {
+    const t = await makeTestApp();
+    const fx = createStateDb(t.home, 'v19');
+    fx.addSession({ id: 'huge', started_at: T0 }, []);
+    fx.db.run('UPDATE sessions SET output_tokens = 1e300, input_tokens = 9007199254740994, message_count = -5 WHERE id = ?', ['huge']);
+    const res = await t.json<{ session: Record<string, number> }>('GET', '/api/sessions/huge');
+    expect(res.status).toBe(200);
+    expect(res.body.session).toMatchObject({ output_tokens: Number.MAX_SAFE_INTEGER, input_tokens: Number.MAX_SAFE_INTEGER, message_count: 0 });
+    expect((await t.json('GET', '/api/sessions')).status).toBe(200);
+    fx.close();
+    t.close();
+  });
 });
 
 describe('a state.db locked by the agent', () => {

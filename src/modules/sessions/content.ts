@@ -44,7 +44,7 @@ export function previewOf(raw: unknown, max = 60): string | null {
   return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
-/** `tool_calls` is a JSON string in state.db; anything that is not a JSON list reads as null. */
+/** `tool_calls` is a JSON string in state.db: a list as it is, a single call object as a list of one, anything else null. */
 export function parseToolCalls(raw: unknown): unknown[] | null {
   if (Array.isArray(raw)) return raw;
   if (typeof raw !== 'string' || !raw.trim()) return null;

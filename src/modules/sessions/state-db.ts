@@ -41,7 +41,8 @@ type Row = Record<string, unknown>;
 
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-const int = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? Math.trunc(v) : 0);
+/** A count as the API shows it: a whole number from 0 to 2^53 − 1 (another program's file may hold anything). */
+const int = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? Math.min(Math.max(Math.trunc(v), 0), Number.MAX_SAFE_INTEGER) : 0);
 
 export class StateDb {
   private reader: Reader | null = null;
@@ -260,8 +261,9 @@ function activeFilter(r: Reader, alias?: string): string {
   return r.messages.has('active') ? ` AND ${alias ? `${alias}.` : ''}active = 1` : '';
 }
 
+/** The newest visible message's time: a rewound (inactive) message does not make a session recent. */
 function lastMessageAt(r: Reader): string {
-  return r.messages.has('timestamp') ? '(SELECT MAX(m2.timestamp) FROM messages m2 WHERE m2.session_id = s.id)' : 'NULL';
+  return r.messages.has('timestamp') ? `(SELECT MAX(m2.timestamp) FROM messages m2 WHERE m2.session_id = s.id${activeFilter(r, 'm2')})` : 'NULL';
 }
 
 const isTransient = (err: unknown) => isSqliteBusy(err) || /^SQLITE_IOERR/.test(String((err as { code?: unknown } | null)?.code ?? ''));
