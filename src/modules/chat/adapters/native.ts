@@ -17,21 +17,52 @@ import { midStreamError, streamCutShort } from '../../../upstream/errors';
 import type { ChatEvent, NativeFrame, Usage } from '../model';
 import { badChunk, drain, failed, normalizeUsage, UpstreamUsage } from './shared';
 
-/** The fields the sidecar reads from any session-stream payload; the rest passes through untouched. */
-const Payload = z.looseObject({
-  run_id: z.optional(z.string()),
-  seq: z.optional(z.number()),
-  delta: z.optional(z.string()),
-  content: z.nullish(z.string()),
-  tool_name: z.optional(z.string()),
-  preview: z.nullish(z.string()),
-  is_error: z.optional(z.boolean()),
-  usage: z.nullish(UpstreamUsage),
-  message: z.optional(z.unknown()),
-  code: z.optional(z.unknown()),
-  error: z.optional(z.unknown()),
-});
-type Payload = z.infer<typeof Payload>;
+/**
+ * The fields the sidecar reads from a session-stream payload, each only when it has the type it
+ * needs: a field of another type (or null) in an event that does not need it, or one the agent
+ * added, must not end the turn. The payload itself passes through untouched.
+ */
+interface Payload {
+  run_id?: string;
+  seq?: number;
+  delta?: string;
+  content?: string;
+  tool_name?: string;
+  preview?: string;
+  is_error?: boolean;
+  usage: Usage | null;
+  message?: string;
+  code?: string;
+}
+
+const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+
+/** null when the data is not a JSON object. */
+function readPayload(data: string): Payload | null {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return null;
+  const o = raw as Record<string, unknown>;
+  const usage = z.safeParse(UpstreamUsage, o.usage);
+  const error = o.error && typeof o.error === 'object' ? (o.error as Record<string, unknown>) : null;
+  return {
+    run_id: str(o.run_id),
+    seq: typeof o.seq === 'number' && Number.isFinite(o.seq) ? o.seq : undefined,
+    delta: str(o.delta),
+    content: str(o.content),
+    tool_name: str(o.tool_name),
+    preview: str(o.preview),
+    is_error: o.is_error === true,
+    usage: usage.success ? normalizeUsage(usage.data) : null,
+    // `error` comes as `{message}` or as `{error: "…"}` / `{error: {message, code}}`.
+    message: str(o.message) ?? str(o.error) ?? str(error?.message),
+    code: str(o.code) ?? str(error?.code),
+  };
+}
 
 export async function* nativeEvents(body: ReadableStream<Uint8Array>, idleMs: number, stop: () => void): AsyncGenerator<ChatEvent> {
   let text = '';
@@ -47,10 +78,8 @@ export async function* nativeEvents(body: ReadableStream<Uint8Array>, idleMs: nu
   const frames = parseSse(readWithIdleTimeout(body, idleMs));
   try {
     for await (const frame of frames) {
-      let p: Payload;
-      try {
-        p = z.parse(Payload, JSON.parse(frame.data));
-      } catch {
+      const p = readPayload(frame.data);
+      if (!p) {
         yield failed(badChunk());
         return;
       }
@@ -96,12 +125,12 @@ export async function* nativeEvents(body: ReadableStream<Uint8Array>, idleMs: nu
           break;
         }
         case 'run.completed':
-          yield finish(native, normalizeUsage(p.usage));
+          yield finish(native, p.usage);
           break;
         case 'error':
         case 'run.failed': {
-          const message = typeof p.message === 'string' ? p.message : typeof p.error === 'string' ? p.error : 'The agent reported an error.';
-          const code = typeof p.code === 'string' && /^[a-z0-9_]+$/.test(p.code) ? p.code : 'upstream_error';
+          const message = p.message ?? 'The agent reported an error.';
+          const code = p.code !== undefined && /^[a-z0-9_]+$/.test(p.code) ? p.code : 'upstream_error';
           yield { type: 'failed', code, message, status: 502, native };
           return;
         }
@@ -122,6 +151,7 @@ export async function* nativeEvents(body: ReadableStream<Uint8Array>, idleMs: nu
     }
     if (!completed) yield final !== null ? finish() : failed(streamCutShort());
   } catch (err) {
-    yield failed(midStreamError(err, idleMs));
+    // After run.completed the turn is complete (and recorded): a connection lost before `done` changes nothing.
+    if (!completed) yield failed(midStreamError(err, idleMs));
   }
 }

@@ -31,10 +31,13 @@ export function hermesRenderer(sessionId: string, userMessage: string): Renderer
   const pass = (n: NativeFrame) => {
     started = true;
     if (n.runId) runId = n.runId;
-    if (n.seq !== undefined) seq = Math.max(seq, n.seq);
     if (n.event === 'assistant.completed') answered = true;
     if (n.event === 'done' || n.event === 'error' || n.event === 'run.failed') ended = true;
-    return `event: ${n.event}\ndata: ${n.data}\n\n`;
+    if (n.seq !== undefined) seq = Math.max(seq, n.seq);
+    if (n.seq !== undefined && n.runId) return `event: ${n.event}\ndata: ${n.data}\n\n`;
+    // Every frame carries session_id, run_id and seq (SPEC §7): what the agent left out is filled in.
+    const payload = JSON.parse(n.data) as Record<string, unknown>;
+    return sseEvent(n.event, { session_id: sessionId, run_id: runId, ...payload, ...(n.seq === undefined ? { seq: ++seq } : {}), ...(n.runId ? {} : { run_id: runId }) });
   };
 
   return {
