@@ -5,6 +5,7 @@
  */
 import { isSqliteBusy } from '../db/busy';
 import type { Logger } from './log';
+import { routedPath } from './http';
 
 export interface FieldError {
   path: string;
@@ -34,7 +35,7 @@ export const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' 
 /** Paths whose clients speak OpenAI and expect its error envelope. */
 export function usesOpenAIEnvelope(pathname: string): boolean {
   // The router takes one trailing slash; the envelope follows the route, not the spelling.
-  return pathname.startsWith('/v1/') || pathname === '/v1' || pathname === '/api/chat/completions/stream' || pathname === '/api/chat/completions/stream/';
+  return pathname.startsWith('/v1/') || pathname === '/v1' || routedPath(pathname) === '/api/chat/completions/stream';
 }
 
 export function openAIErrorBody(status: number, code: string, message: string, param: string | null = null) {

@@ -246,6 +246,9 @@ export function keepConnectionOpen(server: TimeoutCapableServer | null | undefin
 }
 
 /** The path of a request URL without allocating a URL object (this runs on every request). */
+/** The path as the router matches it: Elysia serves `/health/` as `/health`. */
+export const routedPath = (pathname: string): string => (pathname.length > 1 && pathname.endsWith('/') ? pathname.slice(0, -1) : pathname);
+
 export function pathOf(url: string): string {
   const start = url.indexOf('/', url.indexOf('//') + 2);
   if (start < 0) return '/';

@@ -6,6 +6,7 @@
  * 4. nothing configured → open.
  */
 import { ApiError } from '../../lib/errors';
+import { routedPath } from '../../lib/http';
 
 export type AuthDecision =
   | { allowed: true; headers?: Record<string, string> }
@@ -22,9 +23,6 @@ export interface PaymentGate {
  * it fetches /openapi/json, which is not public, with the key a user gives it).
  */
 export const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/health', '/api/gateway-status', '/openapi']);
-
-/** The path as routed: Elysia serves `/health/` as `/health`. */
-const routedPath = (pathname: string) => (pathname.length > 1 && pathname.endsWith('/') ? pathname.slice(0, -1) : pathname);
 
 const sha256 = (s: string) => new Bun.CryptoHasher('sha256').update(s).digest();
 
