@@ -177,6 +177,29 @@ describe('POST /api/wallet/tempo/call', () => {
     }
   });
 
+  test('a usage too large to bill exactly is refused (502), nothing billed, and the ledger stays readable', async () => {
+    let usage: unknown = null;
+    const odd = Bun.serve({ port: 0, fetch: () => Response.json({ model: 'm', choices: [{ message: { role: 'assistant', content: 'ok' } }], usage }) });
+    try {
+      const app = await open({ HEDGEHOG_URL: `http://127.0.0.1:${odd.port}` });
+      // Built-in 0.003 USD/1k input: 1e15 tokens cost 3e9 USD = 3e15 micro, still exact. Beyond 2^53 micro
+      // (or 2^53 tokens) SQLite would hold a float: the row failed its CHECK (500) or was stored
+      // inexactly and every later usage request failed.
+      for (const u of [{ prompt_tokens: 9007199254740991, completion_tokens: 9007199254740991 }, { prompt_tokens: 4e15, completion_tokens: 0 }]) {
+        usage = u;
+        const r = await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', prompt: 'x' });
+        expect([r.status, r.body.code]).toEqual([502, 'hedgehog_invalid_response']);
+      }
+      usage = { prompt_tokens: 1e15, completion_tokens: 0 };
+      const r = await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', prompt: 'x' });
+      expect([r.status, r.body.billing?.total_usd]).toEqual([200, '3000000000.001']);
+      const ledger = await app.json<Json>('GET', '/api/wallet/tempo/usage');
+      expect([ledger.status, ledger.body.total, ledger.body.totals?.total_billed_usd]).toEqual([200, 1, '3000000000.001']);
+    } finally {
+      odd.stop(true);
+    }
+  });
+
   test('a call that names no model is priced as the model that answered, the one its ledger row names', async () => {
     const path = pricingFile(`token: USDC
 margin_per_call_usd: 0

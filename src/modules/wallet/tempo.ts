@@ -97,6 +97,11 @@ export class TempoBilling {
     // A call that named no model is priced as the model that answered, the one its ledger row names.
     const model = body.model ?? completion.model;
     const cost = costOf(body.model === undefined ? (priceFor(this.pricing, model) ?? price) : price, inputTokens, outputTokens);
+    // The ledger keeps exact integers: beyond 2^53 SQLite would get a float, failing the row's CHECK
+    // or storing an inexact cost that breaks every later sum. No real call comes near it.
+    if (inputTokens + outputTokens > Number.MAX_SAFE_INTEGER || cost.total > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new ApiError(502, 'hedgehog_invalid_response', 'HEDGEHOG reported a usage too large to bill exactly; nothing was billed.');
+    }
     const row: CallRow = {
       id: newId('call_'),
       callerId: body.caller_id,
@@ -182,7 +187,6 @@ export class TempoBilling {
   }
 }
 
-/** `http://h:1` and `http://h:1/v1` both mean the OpenAI-compatible API at `http://h:1/v1`. */
 /** HEDGEHOG statuses that judge the client's messages rather than HEDGEHOG or the sidecar's key. */
 const REFUSED_AS_INVALID = new Set([400, 422]);
 
