@@ -19,3 +19,9 @@ test('days that do not exist and other non-dates are refused, never rolled over'
     expect(() => toUtcIso(s)).toThrow(RangeError);
   }
 });
+
+test('years before 100 are real years (Go marshals its zero time as 0001-01-01T00:00:00Z)', () => {
+  expect(toUtcIso('0001-01-01T00:00:00Z')).toBe('0001-01-01T00:00:00.000Z');
+  expect(toUtcIso('0099-12-31', true)).toBe('0099-12-31T23:59:59.999Z');
+  expect(() => toUtcIso('0001-02-29')).toThrow(RangeError);
+});

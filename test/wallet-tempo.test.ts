@@ -262,6 +262,8 @@ models:
     expect(future.body.totals.total_calls).toBe(0);
     const since = await app.json<Json>('GET', '/api/wallet/tempo/usage?since=2000-01-01');
     expect([since.body.total, since.body.since]).toEqual([60, '2000-01-01T00:00:00.000Z']);
+    const goZero = await app.json<Json>('GET', '/api/wallet/tempo/usage?since=0001-01-01T00:00:00Z');
+    expect([goZero.status, goZero.body.total]).toEqual([200, 60]);
     // With `since` the ledger itself is summed; without it the running totals answer: they agree.
     expect(since.body.totals).toEqual(all.body.totals);
     const aSince = await app.json<Json>('GET', '/api/wallet/tempo/usage?caller_id=a&since=2000-01-01');

@@ -14,7 +14,9 @@ export function toUtcIso(s: string, endOfDay = false): string {
   const m = CLIENT_TIME.exec(t);
   if (!m) throw new RangeError(`not an ISO 8601 date: ${s}`);
   const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  const day = new Date(Date.UTC(y, mo - 1, d));
+  const day = new Date(0);
+  // setUTCFullYear, not Date.UTC: that one reads years 0-99 as 1900-1999.
+  day.setUTCFullYear(y, mo - 1, d);
   if (day.getUTCFullYear() !== y || day.getUTCMonth() !== mo - 1 || day.getUTCDate() !== d) throw new RangeError(`no such day: ${s}`);
   const ms = m[4] === undefined
     ? Date.parse(`${t}${endOfDay ? 'T23:59:59.999Z' : 'T00:00:00.000Z'}`)
