@@ -308,6 +308,20 @@ describe('pricing', () => {
     expect(r.body.billing.total_usd).toBe('0.03');
   });
 
+  test('a model is priced by its entry whatever its case or provider prefix (no cheaper default by spelling)', async () => {
+    const path = pricingFile(`models:\n  gpt-4o: { input_per_1k_usd: 5, output_per_1k_usd: 15 }\n`);
+    const app = await open({ TEMPO_PRICING: path });
+    hermes.behavior.usage = { input_tokens: 1000, output_tokens: 1000 };
+    for (const model of ['gpt-4o', 'GPT-4o', 'openai/gpt-4o', 'OpenAI/GPT-4O']) {
+      const r = await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', model, prompt: 'x' });
+      expect([model, r.status, r.body.billing?.total_usd, r.body.model]).toEqual([model, 200, '20', model]);
+    }
+    const r = await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', model: 'gpt-4o-mini', prompt: 'x' });
+    expect([r.status, r.body.code]).toEqual([422, 'unknown_model']);
+    // The table is shown as written.
+    expect(Object.keys((await app.json<Json>('GET', '/api/wallet/tempo/pricing')).body.models)).toEqual(['gpt-4o']);
+  });
+
   test('an unreadable or invalid pricing table stops start-up with the variable named', async () => {
     const cases = [
       '/nonexistent/pricing.yaml',
@@ -315,6 +329,8 @@ describe('pricing', () => {
       pricingFile('default: { input_per_1k_usd: -1, output_per_1k_usd: 1 }'),
       pricingFile('models: { m: { input: 1 } }'),
       pricingFile('{{{'),
+      // Two entries one model name would match: which price applies would be a guess.
+      pricingFile('models: { gpt-4o: { input_per_1k_usd: 1, output_per_1k_usd: 1 }, GPT-4o: { input_per_1k_usd: 2, output_per_1k_usd: 2 } }'),
     ];
     for (const path of cases) {
       let err: unknown;

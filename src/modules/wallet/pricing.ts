@@ -23,7 +23,10 @@ export interface PricingTable {
   source: string;
   /** Price of models not listed; null means unlisted models are refused. */
   fallback: ModelPrice | null;
+  /** The entries as the table names them (what GET /pricing shows). */
   models: ReadonlyMap<string, ModelPrice>;
+  /** The same entries by lower-cased name, the key a requested model is looked up by. */
+  byKey: ReadonlyMap<string, ModelPrice>;
 }
 
 export interface CallCost {
@@ -92,16 +95,24 @@ function buildTable(file: PricingFile, source: string): PricingTable {
     outputPer1k: micro(e.output_per_1k_usd, `${where}.output_per_1k_usd`),
     margin: e.margin_per_call_usd === undefined ? defaultMargin : micro(e.margin_per_call_usd, `${where}.margin_per_call_usd`),
   });
-  return {
-    token: file.token ?? 'USDC',
-    source,
-    fallback: file.default ? price(file.default, 'default') : null,
-    models: new Map(Object.entries(file.models).map(([name, e]) => [name, price(e, `models.${name}`)])),
-  };
+  const models = new Map(Object.entries(file.models).map(([name, e]) => [name, price(e, `models.${name}`)]));
+  const byKey = new Map<string, ModelPrice>();
+  for (const [name, p] of models) {
+    if (byKey.has(name.toLowerCase())) throw new ConfigError(`Invalid TEMPO_PRICING: ${source}: models.${name}: listed twice (model names are matched ignoring case).`);
+    byKey.set(name.toLowerCase(), p);
+  }
+  return { token: file.token ?? 'USDC', source, fallback: file.default ? price(file.default, 'default') : null, models, byKey };
 }
 
+/**
+ * A model's entry, matched ignoring case and, when the full name is not listed, without a provider
+ * prefix (`openai/gpt-4o` → `gpt-4o`): gateways serve those spellings as the same model, so they must
+ * not fall to the default price. Else the default (null: refused).
+ */
 export function priceFor(table: PricingTable, model: string | undefined): ModelPrice | null {
-  return (model !== undefined ? table.models.get(model) : undefined) ?? table.fallback;
+  if (model === undefined) return table.fallback;
+  const key = model.toLowerCase();
+  return table.byKey.get(key) ?? table.byKey.get(key.slice(key.lastIndexOf('/') + 1)) ?? table.fallback;
 }
 
 /** Tokens × micro-USD per 1k ÷ 1000, rounded up: a fraction of a micro-dollar is billed as one. */
