@@ -55,6 +55,11 @@ export interface FakeHermesBehavior {
   dropAfterTokens: number | null;
   /** After N tokens, send one malformed frame, then continue. */
   garbageAfterTokens: number | null;
+  /**
+   * Chat completions: the agent crashes after N tokens. The gateway ends such a stream with a
+   * `finish_reason: "error"` chunk and `data: [DONE]`, not with a dropped connection.
+   */
+  crashAfterTokens: number | null;
   /** Path (exact, or with `*` for one segment) -> HTTP status, answered with an error envelope. */
   statusOverride: Record<string, number>;
   /** Path (exact, or with `*`) -> never answer until the client aborts. */
@@ -151,6 +156,7 @@ export function defaultBehavior(): FakeHermesBehavior {
     stallAfterTokens: null,
     dropAfterTokens: null,
     garbageAfterTokens: null,
+    crashAfterTokens: null,
     statusOverride: {},
     hang: {},
     tools: false,
@@ -429,7 +435,7 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
       const script = chatCompletionScript(
         {
           id, model: modelName, created, tokens, usage: openAiUsage, includeUsage, usageInFinishChunk: fake.behavior.usageInFinishChunk,
-          tool: toolUse(contentText(last.content)),
+          tool: toolUse(contentText(last.content)), crashAfterTokens: fake.behavior.crashAfterTokens,
         },
         switches,
       );
