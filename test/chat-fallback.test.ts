@@ -34,3 +34,31 @@ describe('chat-completions fallback (Hermes 0.12)', () => {
     expect(JSON.parse(fake.requests.at(-1)?.body ?? '{}').messages).toEqual([{ role: 'user', content: 'again' }]);
   });
 });
+
+describe('a Hermes 0.12 gateway without API_SERVER_KEY, the sidecar without HERMES_API_KEY', () => {
+  let fake: FakeHermes;
+  let t: TestApp;
+  beforeAll(async () => {
+    fake = await startFakeHermes({ version: '0.12', apiKey: null });
+    t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url } });
+    await t.deps.probe.probeNow();
+  });
+  afterAll(async () => {
+    t.close();
+    await fake.stop();
+  });
+
+  test('turns are not refused for X-Hermes-Session-Id (403 without a key): the history carries the context', async () => {
+    fake.behavior.reply = (messages) => `turn ${messages.filter((m) => m.role === 'user').length}`;
+    const first = await sseEvents(await post(t, '/api/sessions/new/chat/stream', { message: 'my name is Ada' }));
+    expect(first.map((e) => e.event)).toEqual(['session', 'content', 'content', 'done']);
+    const id = first[0]?.data.session_id as string;
+    const second = await t.json('POST', `/api/sessions/${id}/chat`, { message: 'what is my name?' });
+    expect(second.body).toMatchObject({ session_id: id, message: { role: 'assistant', content: 'turn 2' } });
+    const calls = fake.requests.filter((r) => r.path === '/v1/chat/completions');
+    expect(calls.map((r) => r.headers['x-hermes-session-id'])).toEqual([undefined, undefined]);
+    expect(JSON.parse(calls[1]?.body ?? '{}').messages).toEqual([
+      { role: 'user', content: 'my name is Ada' }, { role: 'assistant', content: 'turn 1' }, { role: 'user', content: 'what is my name?' },
+    ]);
+  });
+});

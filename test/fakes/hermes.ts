@@ -405,9 +405,13 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     if (!last || last.role !== 'user' || contentText(last.content).trim() === '') {
       return openAiError(400, 'No user message found in messages', null);
     }
-    // X-Hermes-Session-Id is honoured only when a key is configured: history comes from the store.
+    // X-Hermes-Session-Id needs a configured key (history comes from the store): without one the
+    // gateway refuses the request with 403 rather than ignoring the header.
     const given = req.headers.get('x-hermes-session-id')?.trim() ?? '';
-    const honoured = given !== '' && apiKey !== null;
+    if (given !== '' && apiKey === null) {
+      return openAiError(403, 'Session continuation requires API key authentication. Configure API_SERVER_KEY to enable this feature.', null);
+    }
+    const honoured = given !== '';
     const firstUser = contentText(convo.find((m) => m.role === 'user')?.content);
     const sessionId = honoured ? given : deriveChatSessionId(system.length ? system.join('\n') : null, firstUser);
     const stored = honoured ? fake.sessions.get(given) : undefined;

@@ -46,7 +46,9 @@ export async function openNative(client: HermesClient, sessions: SessionService,
 
 /**
  * Streaming `/v1/chat/completions` with the conversation so far: the session's history is sent, and
- * `X-Hermes-Session-Id` too, so an upstream that keeps sessions itself continues the same one.
+ * `X-Hermes-Session-Id` too, so an upstream that keeps sessions itself continues the same one. The
+ * header only goes with the sidecar's key: a gateway without a key answers any request carrying it
+ * with 403 (session continuation requires API_SERVER_KEY), and the history alone keeps the context.
  */
 export async function openCompletions(client: HermesClient, history: HistoryMessage[], t: TurnRequest): Promise<Response> {
   const messages = [
@@ -59,7 +61,10 @@ export async function openCompletions(client: HermesClient, history: HistoryMess
     temperature: t.body.temperature, max_tokens: t.body.max_tokens,
   };
   const res = await client.fetch('/v1/chat/completions', {
-    method: 'POST', headers: { ...STREAM_HEADERS, 'x-hermes-session-id': t.sessionId }, body: JSON.stringify(payload), signal: t.signal,
+    method: 'POST',
+    headers: { ...STREAM_HEADERS, ...(client.upstreamKey ? { 'x-hermes-session-id': t.sessionId } : {}) },
+    body: JSON.stringify(payload),
+    signal: t.signal,
   });
   if (!res.ok || !res.body) throw await upstreamHttpError(res);
   return res;
