@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { makeTestApp, type TestApp } from './helpers/app';
 import { useFakeHermes } from './helpers/fake-app';
-import { sseEvents } from './helpers/sse-events';
+import { sseEvents, sseReader, type SseEvent } from './helpers/sse-events';
 import { startFakeHermes, type FakeHermes } from './fakes/hermes';
 
 const post = (t: TestApp, path: string, body: unknown) =>
@@ -32,6 +32,50 @@ describe('chat-completions fallback (Hermes 0.12)', () => {
     fake.behavior.crashAfterTokens = null;
     await sseEvents(await post(t, '/api/sessions/crash/chat/stream', { message: 'again' }));
     expect(JSON.parse(fake.requests.at(-1)?.body ?? '{}').messages).toEqual([{ role: 'user', content: 'again' }]);
+  });
+
+  /**
+   * A new session's first turn that streams slowly and is cut off after 6 tokens (~200 ms); returns
+   * once its `session` event arrived, with a function reading the rest. Turns saying "second…" are
+   * answered "ok", one token, so the cut never reaches them.
+   */
+  async function failingFirstTurn(id: string) {
+    fake.behavior.tokenDelayMs = 40;
+    fake.behavior.dropAfterTokens = 6;
+    fake.behavior.reply = (messages) => {
+      const said = String(messages.at(-1)?.content);
+      return said.startsWith('second') ? 'ok' : `You said: ${said}`;
+    };
+    const first = sseReader(await post(t, '/api/sessions/new/chat/stream', { message: 'a b c d e f g h', session_id: id }));
+    expect((await first.next())?.data).toMatchObject({ session_id: id, status: 'created' });
+    return async () => {
+      const rest: SseEvent[] = [];
+      for (let e = await first.next(); e; e = await first.next()) rest.push(e);
+      return rest;
+    };
+  }
+
+  test('a failing first turn does not remove its session when another turn of it finished meanwhile', async () => {
+    const finishFirst = await failingFirstTurn('busy');
+    const other = await t.json('POST', '/api/sessions/busy/chat', { message: 'second' });
+    expect(other.body).toMatchObject({ message: { content: 'ok' } });
+    expect((await finishFirst()).at(-1)?.data).toMatchObject({ code: 'upstream_disconnected' });
+    // The other turn was answered: its session and messages stay.
+    expect((await t.json('GET', '/api/sessions/busy')).body).toMatchObject({ session: { origin: 'sidecar', message_count: 2 } });
+    expect((await t.json('GET', '/api/sessions/busy/messages')).body).toMatchObject({ items: [{ role: 'user', content: 'second' }, { role: 'assistant', content: 'ok' }] });
+  });
+
+  test('… nor when another turn of it is still streaming, which then keeps its messages', async () => {
+    const finishFirst = await failingFirstTurn('busy2');
+    fake.behavior.firstTokenDelayMs = 400; // read by turns starting from now on
+    const other = sseReader(await post(t, '/api/sessions/busy2/chat/stream', { message: 'second turn' }));
+    expect((await other.next())?.event).toBe('session');
+    expect((await finishFirst()).at(-1)?.data).toMatchObject({ code: 'upstream_disconnected' });
+    const rest: SseEvent[] = [];
+    for (let e = await other.next(); e; e = await other.next()) rest.push(e);
+    expect(rest.map((e) => e.event)).toEqual(['content', 'done']);
+    expect((await t.json('GET', '/api/sessions/busy2')).body).toMatchObject({ session: { origin: 'sidecar', message_count: 2 } });
+    expect((await t.json('GET', '/api/sessions/busy2/messages')).body).toMatchObject({ items: [{ role: 'user', content: 'second turn' }, { role: 'assistant', content: 'ok' }] });
   });
 });
 
