@@ -106,3 +106,32 @@ describe('a Hermes 0.12 gateway without API_SERVER_KEY, the sidecar without HERM
     ]);
   });
 });
+
+describe('a long history on the fallback', () => {
+  let fake: FakeHermes;
+  let t: TestApp;
+  // Bodies of 3 MB, so a few turns pass the gateway's 10 MB request limit.
+  useFakeHermes('0.12', (f, app) => {
+    fake = f;
+    t = app;
+  }, { MAX_BODY_BYTES: String(4 * 1024 * 1024) });
+
+  test('past the gateway\'s 10 MB request limit the oldest turns are left out of the request (was 413 on every later turn)', async () => {
+    await t.json('POST', '/api/sessions', { id: 'long' });
+    fake.behavior.reply = () => 'ok';
+    const notes = 'n'.repeat(3_000_000);
+    for (let i = 1; i <= 4; i++) {
+      const res = await t.json('POST', '/api/sessions/long/chat', { message: `turn ${i}`, attachments: [{ name: 'notes.txt', text: notes }] });
+      expect(res.status).toBe(200);
+    }
+    const last = fake.requests.filter((r) => r.path === '/v1/chat/completions').at(-1);
+    expect(Buffer.byteLength(last?.body ?? '')).toBeLessThan(10_000_000);
+    const sent = JSON.parse(last?.body ?? '{}').messages as { role: string; content: { text: string }[] }[];
+    // Turn 1 left out; the request still starts on a user turn and ends with this one.
+    expect(sent.map((m) => `${m.role}:${m.content[0]?.text ?? m.content}`)).toEqual([
+      'user:turn 2', 'assistant:ok', 'user:turn 3', 'assistant:ok', 'user:turn 4',
+    ]);
+    // The transcript keeps every turn.
+    expect((await t.json('GET', '/api/sessions/long/messages')).body).toMatchObject({ total: 8 });
+  }, 20_000);
+});

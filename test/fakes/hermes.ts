@@ -172,6 +172,9 @@ export function defaultBehavior(): FakeHermesBehavior {
   };
 }
 
+/** Hermes' api_server refuses request bodies larger than this (10 MB). */
+export const MAX_REQUEST_BYTES = 10_000_000;
+
 const FULL_VERSION: Record<HermesVersion, string> = { '0.12': '0.12.0', '0.17': '0.17.1' };
 
 function sessionJson(s: FakeSession): Json {
@@ -391,6 +394,8 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
   };
 
   const chatCompletions: Handler = async (req, { path, body }) => {
+    // The gateway's MAX_REQUEST_BYTES (aiohttp client_max_size): a larger body is refused unread.
+    if (new TextEncoder().encode(body).length > MAX_REQUEST_BYTES) return openAiError(413, 'Request Entity Too Large', null);
     const parsed = parseJson(body);
     if (!parsed.ok || !isRecord(parsed.value)) return openAiError(400, 'Invalid JSON in request body', null);
     const reqBody = parsed.value;
