@@ -406,6 +406,11 @@ export interface ChatCompletionStreamInput {
   usageInFinishChunk: boolean;
   /** A tool the agent runs before answering, reported as `event: hermes.tool.progress` frames. */
   tool: FakeToolUse | null;
+  /**
+   * The agent crashes after this many tokens: the gateway then ends the stream with a
+   * `finish_reason: "error"` chunk (no usage) and `[DONE]`, as its mid-stream crash handler does.
+   */
+  crashAfterTokens: number | null;
 }
 
 export function chatCompletionScript(
@@ -431,9 +436,10 @@ export function chatCompletionScript(
       if (!(await run.sleep(1))) return;
       yield* emit(run, eventFrame('hermes.tool.progress', { tool: name, toolCallId, status: 'completed' }), switches);
     }
+    const crashed = input.crashAfterTokens !== null;
     const complete = yield* tokenLoop(
       run,
-      input.tokens,
+      crashed ? input.tokens.slice(0, input.crashAfterTokens ?? 0) : input.tokens,
       {
         token: (text) => chunk([{ index: 0, delta: { content: text }, finish_reason: null }]),
         garbage: rawFrame('data: {not json\n\n'),
@@ -441,6 +447,11 @@ export function chatCompletionScript(
       switches,
     );
     if (!complete) return;
+    if (crashed) {
+      yield* emit(run, chunk([{ index: 0, delta: {}, finish_reason: 'error' }]), switches);
+      yield* emit(run, rawFrame('data: [DONE]\n\n'), switches);
+      return;
+    }
     const finishExtra = input.usageInFinishChunk ? { usage: input.usage } : {};
     yield* emit(run, chunk([{ index: 0, delta: {}, finish_reason: 'stop' }], finishExtra), switches);
     if (input.includeUsage) yield* emit(run, chunk([], { usage: input.usage }), switches);

@@ -55,6 +55,11 @@ export interface FakeHermesBehavior {
   dropAfterTokens: number | null;
   /** After N tokens, send one malformed frame, then continue. */
   garbageAfterTokens: number | null;
+  /**
+   * Chat completions: the agent crashes after N tokens. The gateway ends such a stream with a
+   * `finish_reason: "error"` chunk and `data: [DONE]`, not with a dropped connection.
+   */
+  crashAfterTokens: number | null;
   /** Path (exact, or with `*` for one segment) -> HTTP status, answered with an error envelope. */
   statusOverride: Record<string, number>;
   /** Path (exact, or with `*`) -> never answer until the client aborts. */
@@ -151,6 +156,7 @@ export function defaultBehavior(): FakeHermesBehavior {
     stallAfterTokens: null,
     dropAfterTokens: null,
     garbageAfterTokens: null,
+    crashAfterTokens: null,
     statusOverride: {},
     hang: {},
     tools: false,
@@ -165,6 +171,9 @@ export function defaultBehavior(): FakeHermesBehavior {
     responseHeaders: {},
   };
 }
+
+/** Hermes' api_server refuses request bodies larger than this (10 MB). */
+export const MAX_REQUEST_BYTES = 10_000_000;
 
 const FULL_VERSION: Record<HermesVersion, string> = { '0.12': '0.12.0', '0.17': '0.17.1' };
 
@@ -385,6 +394,8 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
   };
 
   const chatCompletions: Handler = async (req, { path, body }) => {
+    // The gateway's MAX_REQUEST_BYTES (aiohttp client_max_size): a larger body is refused unread.
+    if (new TextEncoder().encode(body).length > MAX_REQUEST_BYTES) return openAiError(413, 'Request Entity Too Large', null);
     const parsed = parseJson(body);
     if (!parsed.ok || !isRecord(parsed.value)) return openAiError(400, 'Invalid JSON in request body', null);
     const reqBody = parsed.value;
@@ -399,9 +410,13 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     if (!last || last.role !== 'user' || contentText(last.content).trim() === '') {
       return openAiError(400, 'No user message found in messages', null);
     }
-    // X-Hermes-Session-Id is honoured only when a key is configured: history comes from the store.
+    // X-Hermes-Session-Id needs a configured key (history comes from the store): without one the
+    // gateway refuses the request with 403 rather than ignoring the header.
     const given = req.headers.get('x-hermes-session-id')?.trim() ?? '';
-    const honoured = given !== '' && apiKey !== null;
+    if (given !== '' && apiKey === null) {
+      return openAiError(403, 'Session continuation requires API key authentication. Configure API_SERVER_KEY to enable this feature.', null);
+    }
+    const honoured = given !== '';
     const firstUser = contentText(convo.find((m) => m.role === 'user')?.content);
     const sessionId = honoured ? given : deriveChatSessionId(system.length ? system.join('\n') : null, firstUser);
     const stored = honoured ? fake.sessions.get(given) : undefined;
@@ -429,7 +444,7 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
       const script = chatCompletionScript(
         {
           id, model: modelName, created, tokens, usage: openAiUsage, includeUsage, usageInFinishChunk: fake.behavior.usageInFinishChunk,
-          tool: toolUse(contentText(last.content)),
+          tool: toolUse(contentText(last.content)), crashAfterTokens: fake.behavior.crashAfterTokens,
         },
         switches,
       );

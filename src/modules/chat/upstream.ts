@@ -45,21 +45,45 @@ export async function openNative(client: HermesClient, sessions: SessionService,
 }
 
 /**
+ * Hermes' gateway refuses a request body over 10 MB (MAX_REQUEST_BYTES) with 413, and a session's
+ * history only grows (attachments are kept in it): past this size its oldest turns are left out of
+ * the request, or every later turn of the session would fail. Kept below the gateway's limit.
+ */
+const MAX_COMPLETIONS_BODY_BYTES = 9_500_000;
+
+/** The history without its oldest messages, at least `excess` bytes of them, starting on a user turn. */
+function recentHistory(history: HistoryMessage[], excess: number): HistoryMessage[] {
+  let dropped = 0;
+  let start = 0;
+  while (start < history.length && dropped < excess) dropped += Buffer.byteLength(JSON.stringify(history[start++])) + 1;
+  while (start < history.length && history[start]?.role !== 'user') start++;
+  return history.slice(start);
+}
+
+/**
  * Streaming `/v1/chat/completions` with the conversation so far: the session's history is sent, and
- * `X-Hermes-Session-Id` too, so an upstream that keeps sessions itself continues the same one.
+ * `X-Hermes-Session-Id` too, so an upstream that keeps sessions itself continues the same one. The
+ * header only goes with the sidecar's key: a gateway without a key answers any request carrying it
+ * with 403 (session continuation requires API_SERVER_KEY), and the history alone keeps the context.
  */
 export async function openCompletions(client: HermesClient, history: HistoryMessage[], t: TurnRequest): Promise<Response> {
-  const messages = [
-    ...(t.body.system_message ? [{ role: 'system', content: t.body.system_message }] : []),
-    ...history,
-    { role: 'user', content: t.userContent },
-  ];
-  const payload = {
-    model: t.model, messages, stream: true, stream_options: { include_usage: true },
-    temperature: t.body.temperature, max_tokens: t.body.max_tokens,
-  };
+  const body = (past: HistoryMessage[]) => JSON.stringify({
+    model: t.model,
+    messages: [
+      ...(t.body.system_message ? [{ role: 'system', content: t.body.system_message }] : []),
+      ...past,
+      { role: 'user', content: t.userContent },
+    ],
+    stream: true, stream_options: { include_usage: true }, temperature: t.body.temperature, max_tokens: t.body.max_tokens,
+  });
+  let json = body(history);
+  const size = Buffer.byteLength(json);
+  if (size > MAX_COMPLETIONS_BODY_BYTES) json = body(recentHistory(history, size - MAX_COMPLETIONS_BODY_BYTES));
   const res = await client.fetch('/v1/chat/completions', {
-    method: 'POST', headers: { ...STREAM_HEADERS, 'x-hermes-session-id': t.sessionId }, body: JSON.stringify(payload), signal: t.signal,
+    method: 'POST',
+    headers: { ...STREAM_HEADERS, ...(client.upstreamKey ? { 'x-hermes-session-id': t.sessionId } : {}) },
+    body: json,
+    signal: t.signal,
   });
   if (!res.ok || !res.body) throw await upstreamHttpError(res);
   return res;

@@ -229,10 +229,16 @@ export class SessionService {
     return (await this.locate(id))?.session ?? found.session;
   }
 
-  /** Removes a session made for a chat turn that failed with nothing kept; on the agent's side best effort. */
+  /**
+   * Removes a session made for a chat turn that failed with nothing kept; on the agent's side best
+   * effort. Only while the session is still unused: the client has its id from the `session` event
+   * and may have sent another turn meanwhile, which is still running (it watches the session too) or
+   * was kept and answered — removing the session would lose that turn.
+   */
   async discardNew(id: string, createdUpstream: boolean): Promise<void> {
+    if ((this.watchers.get(id)?.size ?? 0) > 1) return;
+    if (!this.d.transcripts.deleteUnused(id)) return;
     if (createdUpstream) await this.d.upstream.delete(id).catch(() => false);
-    this.d.transcripts.delete(id);
   }
 
   /** Deletes the session and its messages wherever it lives; 404 when it lives nowhere. */

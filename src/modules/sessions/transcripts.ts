@@ -4,7 +4,7 @@
  * owns, the usage streamed through the sidecar and a title set here.
  */
 import type { Statement } from 'bun:sqlite';
-import { and, asc, count, eq, inArray, ne, sql } from 'drizzle-orm';
+import { and, asc, count, eq, inArray, isNull, ne, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
 import { KeptReads } from '../../db/kept-reads';
 import { chatMessages, chatSessions } from '../../db/schema';
@@ -151,6 +151,13 @@ export class TranscriptStore {
   /** Removes a session row and (cascade) its messages; false when there was none. */
   delete(id: string): boolean {
     return this.h.db.delete(chatSessions).where(eq(chatSessions.id, id)).returning({ id: chatSessions.id }).all().length > 0;
+  }
+
+  /** Removes a session of the sidecar's own that no turn was recorded into yet; false when there was none such. */
+  deleteUnused(id: string): boolean {
+    return this.h.db.delete(chatSessions)
+      .where(and(eq(chatSessions.id, id), eq(chatSessions.origin, 'sidecar'), isNull(chatSessions.lastUpstream)))
+      .returning({ id: chatSessions.id }).all().length > 0;
   }
 
   messages(sessionId: string, limit: number, offset: number): { items: Message[]; total: number } {

@@ -2,7 +2,7 @@
  * A streaming OpenAI `/v1/chat/completions` answer → ChatEvents: `delta.content` chunks as they come,
  * `delta.reasoning_content`/`delta.reasoning` as reasoning, Hermes' tool progress as tool events,
  * usage from whichever chunk carries it, and `data: [DONE]` as the end. A stream that stops before
- * `[DONE]`, or a chunk that is not JSON, fails.
+ * `[DONE]`, a chunk that is not JSON, or a `finish_reason: "error"` (the agent crashed) fails.
  */
 import { z } from '../../../lib/zod';
 import { ApiError } from '../../../lib/errors';
@@ -13,6 +13,7 @@ import { badChunk, drain, failed, normalizeUsage, UpstreamUsage } from './shared
 
 const Chunk = z.looseObject({
   choices: z.nullish(z.array(z.looseObject({
+    finish_reason: z.nullish(z.string()),
     delta: z.nullish(z.looseObject({
       content: z.nullish(z.string()),
       reasoning_content: z.nullish(z.string()),
@@ -49,6 +50,9 @@ function toolEvent(data: string): ChatEvent | null {
   return { type: 'tool', name, status, ...(parsed.label && status === 'started' ? { preview: parsed.label } : {}) };
 }
 
+const agentIncomplete = (): ApiError =>
+  new ApiError(502, 'agent_incomplete', 'The agent stopped with an error before its answer was complete.');
+
 export async function* completionsEvents(body: ReadableStream<Uint8Array>, idleMs: number, stop: () => void): AsyncGenerator<ChatEvent> {
   let text = '';
   let reasoning = '';
@@ -81,7 +85,14 @@ export async function* completionsEvents(body: ReadableStream<Uint8Array>, idleM
         return;
       }
       usage = normalizeUsage(chunk.usage) ?? usage;
-      const delta = chunk.choices?.[0]?.delta;
+      const choice = chunk.choices?.[0];
+      // Hermes ends the stream of an agent that crashed mid-answer with this and `[DONE]`: what was
+      // streamed is a fragment, not an answer to keep or to send as the next turn's context.
+      if (choice?.finish_reason === 'error') {
+        yield failed(agentIncomplete());
+        return;
+      }
+      const delta = choice?.delta;
       if (!delta) continue;
       const thought = delta.reasoning_content ?? delta.reasoning;
       if (thought) {
