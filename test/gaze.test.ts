@@ -8,6 +8,7 @@ const aaron = startFakeAaron();
 afterAll(() => aaron.stop());
 beforeEach(() => {
   aaron.sessions.clear();
+  aaron.paths.length = 0;
   aaron.behavior = { hang: false, status: null, garbage: false };
 });
 
@@ -62,6 +63,14 @@ describe('gaze verification through AARON', () => {
     aaron.verify('a/../b');
     await gaze.requireVerified('a/../b');
     expect(aaron.requests).toContain('a/../b');
+  });
+
+  test('"." and ".." are refused without asking AARON: fetch would resolve them as dot segments (`/session/..` is AARON\'s root)', async () => {
+    for (const id of ['.', '..']) {
+      const e = await refusal(gaze.requireVerified(id));
+      expect([id, e.status, e.code]).toEqual([id, 403, 'gaze_not_verified']);
+    }
+    expect(aaron.paths).toEqual([]);
   });
 
   test('AARON failing, hanging, garbled or unreachable → 503 gaze_unavailable', async () => {

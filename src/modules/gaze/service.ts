@@ -30,6 +30,9 @@ export class AaronGazeVerifier implements GazeVerifier {
   async requireVerified(gazeSessionId: string | null | undefined): Promise<void> {
     if (!this.url) throw new ApiError(503, 'gaze_unavailable', 'Gaze verification is required but AARON_URL is not configured.');
     if (!gazeSessionId) throw new ApiError(403, 'gaze_required', 'This action requires a verified gaze session: send gaze_session_id.');
+    // encodeURIComponent leaves "." and ".." as they are, and fetch resolves them as dot segments:
+    // `/session/..` would ask AARON's root, whose answer must never count as a verified session.
+    if (gazeSessionId === '.' || gazeSessionId === '..') throw new ApiError(403, 'gaze_not_verified', `Gaze session ${gazeSessionId} is unknown to AARON.`);
     let res;
     try {
       res = await fetchJson(`${this.url}/session/${encodeURIComponent(gazeSessionId)}`, { method: 'GET', timeoutMs: this.timeoutMs, target: 'AARON' });
