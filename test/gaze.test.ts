@@ -98,4 +98,18 @@ describe('gaze verification through AARON', () => {
     expect(toMillis('1700000000')).toBe(1_700_000_000_000);
     expect(toMillis('yesterday')).toBeNull();
   });
+
+  test('a verified_at without a zone is UTC whatever the host\'s zone (Python\'s utcnow().isoformat() writes them so)', async () => {
+    const tz = process.env.TZ;
+    process.env.TZ = 'America/New_York';
+    try {
+      expect(toMillis('2026-11-29T13:07:33.120000')).toBe(Date.UTC(2026, 10, 29, 13, 7, 33, 120));
+      expect(toMillis('2026-11-29 13:07:33')).toBe(Date.UTC(2026, 10, 29, 13, 7, 33));
+      aaron.sessions.set('naive', { status: 'verified', verified_at: new Date(Date.now() - 10_000).toISOString().replace('Z', '000') });
+      await gaze.requireVerified('naive');
+    } finally {
+      if (tz === undefined) delete process.env.TZ;
+      else process.env.TZ = tz;
+    }
+  });
 });

@@ -5,6 +5,7 @@
  */
 import { ApiError } from '../../lib/errors';
 import { fetchJson, OutboundError } from '../../lib/http';
+import { toUtcIso } from '../../lib/time';
 import { AaronSession } from './model';
 
 export const GAZE_MAX_AGE_MS = 300_000;
@@ -59,10 +60,20 @@ export class AaronGazeVerifier implements GazeVerifier {
   }
 }
 
-/** ISO strings, epoch seconds and epoch milliseconds → epoch milliseconds; null when unreadable. */
+/**
+ * ISO strings, epoch seconds and epoch milliseconds → epoch milliseconds; null when unreadable. An ISO
+ * time without a zone is UTC (Date.parse would read it in the host's zone, hours off).
+ */
 export function toMillis(v: string | number): number | null {
   if (typeof v === 'number') return Number.isFinite(v) ? (v < 1e12 ? v * 1000 : v) : null;
   if (/^\d+(\.\d+)?$/.test(v.trim())) return toMillis(Number(v));
-  const t = Date.parse(v);
+  // ISO 8601 through the shared reader; other forms (RFC 2822 "… GMT") as Date reads them.
+  let iso: string;
+  try {
+    iso = toUtcIso(v);
+  } catch {
+    iso = v;
+  }
+  const t = Date.parse(iso);
   return Number.isNaN(t) ? null : t;
 }
