@@ -59,6 +59,18 @@ describe('gaze verification through AARON', () => {
     expect((await refusal(gaze.requireVerified(undefined))).code).toBe('gaze_required');
   });
 
+  test('null fields are an answer, not garbage (403, not 503); an explicit verified:false is never verified', async () => {
+    aaron.sessions.set('n1', { status: 'pending', verified: null });
+    aaron.sessions.set('n2', { status: null, verified: false });
+    aaron.sessions.set('both', { status: 'verified', verified: false });
+    for (const id of ['n1', 'n2', 'both']) {
+      const e = await refusal(gaze.requireVerified(id));
+      expect([id, e.status, e.code]).toEqual([id, 403, 'gaze_not_verified']);
+    }
+    aaron.sessions.set('n3', { status: 'verified', verified: null, verified_at: null });
+    await gaze.requireVerified('n3');
+  });
+
   test('ids are path-encoded, never able to reach another AARON route', async () => {
     aaron.verify('a/../b');
     await gaze.requireVerified('a/../b');

@@ -3,8 +3,8 @@
  * (404 for unknown ids), with switches to hang or fail, and a record of the ids asked for.
  */
 export interface FakeAaronSession {
-  status?: string;
-  verified?: boolean;
+  status?: string | null;
+  verified?: boolean | null;
   verified_at?: string | number | null;
 }
 

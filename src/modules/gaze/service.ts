@@ -46,8 +46,10 @@ export class AaronGazeVerifier implements GazeVerifier {
     const body = AaronSession.safeParse(res.json);
     if (!body.success) throw new ApiError(503, 'gaze_unavailable', 'The gaze verification service sent an unreadable answer.');
     const s = body.data;
-    if (!(s.status === 'verified' || s.verified === true)) {
-      throw new ApiError(403, 'gaze_not_verified', `Gaze session ${gazeSessionId} is not verified${s.status ? ` (status: ${s.status})` : ''}.`);
+    // An answer that contradicts itself (`status:"verified", verified:false`) fails closed.
+    if (!(s.status === 'verified' || s.verified === true) || s.verified === false) {
+      const status = typeof s.status === 'string' && s.status ? ` (status: ${s.status})` : '';
+      throw new ApiError(403, 'gaze_not_verified', `Gaze session ${gazeSessionId} is not verified${status}.`);
     }
     if (s.verified_at !== undefined && s.verified_at !== null) {
       const at = toMillis(s.verified_at);
