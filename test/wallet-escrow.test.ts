@@ -163,7 +163,22 @@ describe('POST /api/wallet/escrow/release', () => {
     expect(f.status).toBe(200);
     expect(f.body).toEqual({ escrow_id: e.escrow_id, status: 'refunded', amount: '10', token: 'OPTX', refunded_at: f.body.refunded_at });
     const d = (await app.json<Json>('GET', `/api/wallet/escrow/${e.escrow_id}`)).body;
-    expect(d.events[1]).toEqual({ from: 'expired', to: 'refunded', actor: 'creator', at: f.body.refunded_at, detail: { reason: 'task abandoned' } });
+    expect(d.events.slice(1)).toEqual([
+      { from: 'locked', to: 'expired', actor: 'system', at: d.expires_at, detail: null },
+      { from: 'expired', to: 'refunded', actor: 'creator', at: f.body.refunded_at, detail: { reason: 'task abandoned' } },
+    ]);
+  });
+
+  test('the expiry is a transition with its own event row, once, seen by the detail before any refund', async () => {
+    const app = await open();
+    const e = await lock(app, { gaze_required: false });
+    expire(app, e.escrow_id);
+    const expiry = { from: 'locked', to: 'expired', actor: 'system', at: (await app.json<Json>('GET', `/api/wallet/escrow/${e.escrow_id}`)).body.expires_at, detail: null };
+    for (let i = 0; i < 2; i++) {
+      const d = (await app.json<Json>('GET', `/api/wallet/escrow/${e.escrow_id}`)).body;
+      expect([d.status, d.events.map((x: Json) => x.to), d.events[1]]).toEqual(['expired', ['locked', 'expired'], expiry]);
+    }
+    expect(await overview(app)).toMatchObject({ locked: '0', expired: '10', count: 1 });
   });
 });
 
