@@ -153,6 +153,16 @@ describe('POST /api/wallet/escrow/release', () => {
     expect((await release(app, { escrow_id: e.escrow_id })).status).toBe(422);
   });
 
+  test('a fixed EVM recipient matches in any letter case (checksum or lower case); other recipients are case-sensitive', async () => {
+    const app = await open();
+    const checksum = '0xAbCdEf0000000000000000000000000000000001';
+    const e = await lock(app, { gaze_required: false, recipient: checksum });
+    const r = await release(app, { escrow_id: e.escrow_id, recipient: checksum.toLowerCase() });
+    expect([r.status, r.body.recipient]).toEqual([200, checksum.toLowerCase()]);
+    const named = await lock(app, { gaze_required: false, recipient: 'Agent-B' });
+    expect((await release(app, { escrow_id: named.escrow_id, recipient: 'agent-b' })).body.code).toBe('recipient_mismatch');
+  });
+
   test('an expired entry cannot be released (410) but can be refunded', async () => {
     const app = await open();
     const e = await lock(app, { gaze_required: false });

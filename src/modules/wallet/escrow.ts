@@ -107,7 +107,7 @@ export class EscrowLedger {
   async release(body: EscrowReleaseBody) {
     const row = this.find(body.escrow_id);
     this.assertReleasable(row);
-    if (row.recipient !== null && row.recipient !== body.recipient) {
+    if (row.recipient !== null && !sameRecipient(row.recipient, body.recipient)) {
       throw new ApiError(403, 'recipient_mismatch', `Escrow ${row.id} can only be released to the recipient it was locked for.`);
     }
     if (row.gazeRequired) await this.gaze.requireVerified(body.gaze_session_id);
@@ -261,6 +261,15 @@ function statusIs(status: EscrowStatus, now: number): SQL {
   if (status === 'locked') return sql`${escrows.status} = 'locked' AND ${escrows.expiresAtMs} > ${now}`;
   if (status === 'expired') return sql`${escrows.status} = 'locked' AND ${escrows.expiresAtMs} <= ${now}`;
   return eq(escrows.status, status);
+}
+
+/**
+ * An EVM address is one address in any letter case (lower case, or its EIP-55 checksum spelling);
+ * other recipients (Solana base58, agent ids) are case-sensitive.
+ */
+function sameRecipient(fixed: string, given: string): boolean {
+  const evm = /^0x[0-9a-fA-F]{40}$/;
+  return fixed === given || (evm.test(fixed) && evm.test(given) && fixed.toLowerCase() === given.toLowerCase());
 }
 
 /** A positive amount with at most `decimals` places, as base units (decimal digits), at most a uint256. */
