@@ -11,6 +11,7 @@ let t: TestApp | null = null;
 beforeEach(() => {
   aaron.sessions.clear();
   aaron.requests.length = 0;
+  aaron.paths.length = 0;
   aaron.behavior = { hang: false, status: null, garbage: false };
 });
 afterEach(() => {
@@ -151,6 +152,14 @@ describe('POST /api/wallet/escrow/release', () => {
     r = await release(app, { escrow_id: 'esc_nope', recipient: 'agent-b' });
     expect([r.status, r.body.code]).toEqual([404, 'escrow_not_found']);
     expect((await release(app, { escrow_id: e.escrow_id })).status).toBe(422);
+  });
+
+  test('a gaze_session_id AARON\'s URL cannot carry (a lone surrogate) is bad input, 422, not "AARON unreachable"', async () => {
+    const app = await open();
+    const e = await lock(app);
+    const r = await release(app, { escrow_id: e.escrow_id, recipient: 'r', gaze_session_id: '\ud800' });
+    expect([r.status, r.body.code, r.body.errors?.[0]?.path]).toEqual([422, 'validation_error', 'gaze_session_id']);
+    expect(aaron.paths).toEqual([]);
   });
 
   test('a fixed EVM recipient matches in any letter case (checksum or lower case); other recipients are case-sensitive', async () => {
