@@ -8,6 +8,7 @@ const aaron = startFakeAaron();
 afterAll(() => aaron.stop());
 beforeEach(() => {
   aaron.sessions.clear();
+  aaron.paths.length = 0;
   aaron.behavior = { hang: false, status: null, garbage: false };
 });
 
@@ -58,10 +59,30 @@ describe('gaze verification through AARON', () => {
     expect((await refusal(gaze.requireVerified(undefined))).code).toBe('gaze_required');
   });
 
+  test('null fields are an answer, not garbage (403, not 503); an explicit verified:false is never verified', async () => {
+    aaron.sessions.set('n1', { status: 'pending', verified: null });
+    aaron.sessions.set('n2', { status: null, verified: false });
+    aaron.sessions.set('both', { status: 'verified', verified: false });
+    for (const id of ['n1', 'n2', 'both']) {
+      const e = await refusal(gaze.requireVerified(id));
+      expect([id, e.status, e.code]).toEqual([id, 403, 'gaze_not_verified']);
+    }
+    aaron.sessions.set('n3', { status: 'verified', verified: null, verified_at: null });
+    await gaze.requireVerified('n3');
+  });
+
   test('ids are path-encoded, never able to reach another AARON route', async () => {
     aaron.verify('a/../b');
     await gaze.requireVerified('a/../b');
     expect(aaron.requests).toContain('a/../b');
+  });
+
+  test('"." and ".." are refused without asking AARON: fetch would resolve them as dot segments (`/session/..` is AARON\'s root)', async () => {
+    for (const id of ['.', '..']) {
+      const e = await refusal(gaze.requireVerified(id));
+      expect([id, e.status, e.code]).toEqual([id, 403, 'gaze_not_verified']);
+    }
+    expect(aaron.paths).toEqual([]);
   });
 
   test('AARON failing, hanging, garbled or unreachable → 503 gaze_unavailable', async () => {
@@ -88,5 +109,19 @@ describe('gaze verification through AARON', () => {
     expect(toMillis(1_700_000_000_123)).toBe(1_700_000_000_123);
     expect(toMillis('1700000000')).toBe(1_700_000_000_000);
     expect(toMillis('yesterday')).toBeNull();
+  });
+
+  test('a verified_at without a zone is UTC whatever the host\'s zone (Python\'s utcnow().isoformat() writes them so)', async () => {
+    const tz = process.env.TZ;
+    process.env.TZ = 'America/New_York';
+    try {
+      expect(toMillis('2026-11-29T13:07:33.120000')).toBe(Date.UTC(2026, 10, 29, 13, 7, 33, 120));
+      expect(toMillis('2026-11-29 13:07:33')).toBe(Date.UTC(2026, 10, 29, 13, 7, 33));
+      aaron.sessions.set('naive', { status: 'verified', verified_at: new Date(Date.now() - 10_000).toISOString().replace('Z', '000') });
+      await gaze.requireVerified('naive');
+    } finally {
+      if (tz === undefined) delete process.env.TZ;
+      else process.env.TZ = tz;
+    }
   });
 });

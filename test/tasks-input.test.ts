@@ -49,7 +49,7 @@ describe('bad input on every task route', () => {
       null,
       'title',
     ],
-    claim: [{}, { agent_name: '' }, { agent_name: 'a\nb' }, { agent_name: 'a', lease_seconds: 0 }, { agent_name: 'a', lease_seconds: 1.5 }, { agent_name: 'a', lease_seconds: '60' }, { agent_name: 'a', lease_seconds: 1e9 }, { agent_name: 'a', gaze_session_id: '' }],
+    claim: [{}, { agent_name: '' }, { agent_name: 'a\nb' }, { agent_name: 'a', lease_seconds: 0 }, { agent_name: 'a', lease_seconds: 1.5 }, { agent_name: 'a', lease_seconds: '60' }, { agent_name: 'a', lease_seconds: 1e9 }, { agent_name: 'a', gaze_session_id: '' }, { agent_name: 'a', gaze_session_id: '\ud800' }],
     complete: [{}, { result: 'x' }, { agent_name: 5 }, { agent_name: 'a', success: 'no' }],
     swarm: [
       {},

@@ -11,6 +11,7 @@ let t: TestApp | null = null;
 beforeEach(() => {
   aaron.sessions.clear();
   aaron.requests.length = 0;
+  aaron.paths.length = 0;
   aaron.behavior = { hang: false, status: null, garbage: false };
 });
 afterEach(() => {
@@ -153,6 +154,24 @@ describe('POST /api/wallet/escrow/release', () => {
     expect((await release(app, { escrow_id: e.escrow_id })).status).toBe(422);
   });
 
+  test('a gaze_session_id AARON\'s URL cannot carry (a lone surrogate) is bad input, 422, not "AARON unreachable"', async () => {
+    const app = await open();
+    const e = await lock(app);
+    const r = await release(app, { escrow_id: e.escrow_id, recipient: 'r', gaze_session_id: '\ud800' });
+    expect([r.status, r.body.code, r.body.errors?.[0]?.path]).toEqual([422, 'validation_error', 'gaze_session_id']);
+    expect(aaron.paths).toEqual([]);
+  });
+
+  test('a fixed EVM recipient matches in any letter case (checksum or lower case); other recipients are case-sensitive', async () => {
+    const app = await open();
+    const checksum = '0xAbCdEf0000000000000000000000000000000001';
+    const e = await lock(app, { gaze_required: false, recipient: checksum });
+    const r = await release(app, { escrow_id: e.escrow_id, recipient: checksum.toLowerCase() });
+    expect([r.status, r.body.recipient]).toEqual([200, checksum.toLowerCase()]);
+    const named = await lock(app, { gaze_required: false, recipient: 'Agent-B' });
+    expect((await release(app, { escrow_id: named.escrow_id, recipient: 'agent-b' })).body.code).toBe('recipient_mismatch');
+  });
+
   test('an expired entry cannot be released (410) but can be refunded', async () => {
     const app = await open();
     const e = await lock(app, { gaze_required: false });
@@ -163,7 +182,22 @@ describe('POST /api/wallet/escrow/release', () => {
     expect(f.status).toBe(200);
     expect(f.body).toEqual({ escrow_id: e.escrow_id, status: 'refunded', amount: '10', token: 'OPTX', refunded_at: f.body.refunded_at });
     const d = (await app.json<Json>('GET', `/api/wallet/escrow/${e.escrow_id}`)).body;
-    expect(d.events[1]).toEqual({ from: 'expired', to: 'refunded', actor: 'creator', at: f.body.refunded_at, detail: { reason: 'task abandoned' } });
+    expect(d.events.slice(1)).toEqual([
+      { from: 'locked', to: 'expired', actor: 'system', at: d.expires_at, detail: null },
+      { from: 'expired', to: 'refunded', actor: 'creator', at: f.body.refunded_at, detail: { reason: 'task abandoned' } },
+    ]);
+  });
+
+  test('the expiry is a transition with its own event row, once, seen by the detail before any refund', async () => {
+    const app = await open();
+    const e = await lock(app, { gaze_required: false });
+    expire(app, e.escrow_id);
+    const expiry = { from: 'locked', to: 'expired', actor: 'system', at: (await app.json<Json>('GET', `/api/wallet/escrow/${e.escrow_id}`)).body.expires_at, detail: null };
+    for (let i = 0; i < 2; i++) {
+      const d = (await app.json<Json>('GET', `/api/wallet/escrow/${e.escrow_id}`)).body;
+      expect([d.status, d.events.map((x: Json) => x.to), d.events[1]]).toEqual(['expired', ['locked', 'expired'], expiry]);
+    }
+    expect(await overview(app)).toMatchObject({ locked: '0', expired: '10', count: 1 });
   });
 });
 

@@ -3,8 +3,8 @@
  * (404 for unknown ids), with switches to hang or fail, and a record of the ids asked for.
  */
 export interface FakeAaronSession {
-  status?: string;
-  verified?: boolean;
+  status?: string | null;
+  verified?: boolean | null;
   verified_at?: string | number | null;
 }
 
@@ -13,6 +13,8 @@ export interface FakeAaron {
   sessions: Map<string, FakeAaronSession>;
   /** Session ids requested, in order. */
   requests: string[];
+  /** Every path requested, session route or not, in order. */
+  paths: string[];
   behavior: { hang: boolean; status: number | null; garbage: boolean };
   /** Convenience: a session verified `agoMs` milliseconds ago. */
   verify(id: string, agoMs?: number): void;
@@ -25,6 +27,7 @@ export function startFakeAaron(): FakeAaron {
     url: '',
     sessions: new Map(),
     requests: [],
+    paths: [],
     behavior: { hang: false, status: null, garbage: false },
     verify(id, agoMs = 0) {
       fake.sessions.set(id, { status: 'verified', verified_at: new Date(Date.now() - agoMs).toISOString() });
@@ -38,7 +41,9 @@ export function startFakeAaron(): FakeAaron {
     port: 0,
     idleTimeout: 0,
     fetch(req) {
-      const m = /^\/session\/([^/]+)$/.exec(new URL(req.url).pathname);
+      const { pathname } = new URL(req.url);
+      fake.paths.push(pathname);
+      const m = /^\/session\/([^/]+)$/.exec(pathname);
       if (!m) return Response.json({ error: 'not found' }, { status: 404 });
       const id = decodeURIComponent(m[1] as string);
       fake.requests.push(id);

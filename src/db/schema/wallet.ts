@@ -95,7 +95,7 @@ export const escrowTotals = sqliteTable('escrow_totals', {
 export const escrowEvents = sqliteTable('escrow_events', {
   id: integer('id').primaryKey({ autoIncrement: true }),
   escrowId: text('escrow_id').notNull().references(() => escrows.id),
-  /** null for the creation event. `expired` when a refund found the entry past its expiry. */
+  /** null for the creation event; `expired` for a refund after the expiry event (`locked` → `expired`, actor `system`). */
   fromStatus: text('from_status'),
   toStatus: text('to_status').notNull(),
   actor: text('actor').notNull(),

@@ -5,6 +5,7 @@
  */
 import { ApiError } from '../../lib/errors';
 import { fetchJson, OutboundError } from '../../lib/http';
+import { toUtcIso } from '../../lib/time';
 import { AaronSession } from './model';
 
 export const GAZE_MAX_AGE_MS = 300_000;
@@ -30,6 +31,9 @@ export class AaronGazeVerifier implements GazeVerifier {
   async requireVerified(gazeSessionId: string | null | undefined): Promise<void> {
     if (!this.url) throw new ApiError(503, 'gaze_unavailable', 'Gaze verification is required but AARON_URL is not configured.');
     if (!gazeSessionId) throw new ApiError(403, 'gaze_required', 'This action requires a verified gaze session: send gaze_session_id.');
+    // encodeURIComponent leaves "." and ".." as they are, and fetch resolves them as dot segments:
+    // `/session/..` would ask AARON's root, whose answer must never count as a verified session.
+    if (gazeSessionId === '.' || gazeSessionId === '..') throw new ApiError(403, 'gaze_not_verified', `Gaze session ${gazeSessionId} is unknown to AARON.`);
     let res;
     try {
       res = await fetchJson(`${this.url}/session/${encodeURIComponent(gazeSessionId)}`, { method: 'GET', timeoutMs: this.timeoutMs, target: 'AARON' });
@@ -42,8 +46,10 @@ export class AaronGazeVerifier implements GazeVerifier {
     const body = AaronSession.safeParse(res.json);
     if (!body.success) throw new ApiError(503, 'gaze_unavailable', 'The gaze verification service sent an unreadable answer.');
     const s = body.data;
-    if (!(s.status === 'verified' || s.verified === true)) {
-      throw new ApiError(403, 'gaze_not_verified', `Gaze session ${gazeSessionId} is not verified${s.status ? ` (status: ${s.status})` : ''}.`);
+    // An answer that contradicts itself (`status:"verified", verified:false`) fails closed.
+    if (!(s.status === 'verified' || s.verified === true) || s.verified === false) {
+      const status = typeof s.status === 'string' && s.status ? ` (status: ${s.status})` : '';
+      throw new ApiError(403, 'gaze_not_verified', `Gaze session ${gazeSessionId} is not verified${status}.`);
     }
     if (s.verified_at !== undefined && s.verified_at !== null) {
       const at = toMillis(s.verified_at);
@@ -56,10 +62,20 @@ export class AaronGazeVerifier implements GazeVerifier {
   }
 }
 
-/** ISO strings, epoch seconds and epoch milliseconds → epoch milliseconds; null when unreadable. */
+/**
+ * ISO strings, epoch seconds and epoch milliseconds → epoch milliseconds; null when unreadable. An ISO
+ * time without a zone is UTC (Date.parse would read it in the host's zone, hours off).
+ */
 export function toMillis(v: string | number): number | null {
   if (typeof v === 'number') return Number.isFinite(v) ? (v < 1e12 ? v * 1000 : v) : null;
   if (/^\d+(\.\d+)?$/.test(v.trim())) return toMillis(Number(v));
-  const t = Date.parse(v);
+  // ISO 8601 through the shared reader; other forms (RFC 2822 "… GMT") as Date reads them.
+  let iso: string;
+  try {
+    iso = toUtcIso(v);
+  } catch {
+    iso = v;
+  }
+  const t = Date.parse(iso);
   return Number.isNaN(t) ? null : t;
 }

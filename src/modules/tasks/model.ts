@@ -7,6 +7,7 @@ import { errorBodyWith } from '../../lib/api-schemas';
 import { queryInt, z } from '../../lib/zod';
 import { MoneyFormatError, fromBaseUnits, toBaseUnits } from '../../lib/money';
 import { SAFE_ID } from '../../lib/ids';
+import { GazeSessionId } from '../gaze/model';
 import { TASK_STATUSES } from './state';
 
 export const REWARD_DECIMALS = 6;
@@ -75,7 +76,7 @@ export const TaskParams = z.object({ id: z.string() });
 export const ClaimBody = z.object({
   agent_name: AgentName,
   lease_seconds: z.nullish(z.number().check(z.int(), z.gte(1), z.lte(MAX_LEASE_SECONDS))).check(z.describe('the claim lapses after this long; none means no expiry')),
-  gaze_session_id: z.nullish(z.string().check(z.minLength(1), z.maxLength(256))),
+  gaze_session_id: z.nullish(GazeSessionId),
 });
 export type ClaimBody = z.infer<typeof ClaimBody>;
 

@@ -2,8 +2,8 @@
  * The escrow ledger. Amounts are exact bigints of base units of their token. Each transition is one
  * conditional UPDATE (`… WHERE status = 'locked'`) inside an immediate transaction together with its
  * event row and the running totals, so of a release and a refund racing for one entry exactly one
- * applies. `expired` is never written: a `locked` entry past `expires_at` reads as expired, before
- * any filtering.
+ * applies. A `locked` entry past `expires_at` reads as expired, before any filtering; its status stays
+ * `locked`, but the expiry gets its event row (at `expires_at`) the first time it is noticed.
  */
 import { and, asc, count, desc, eq, sql, type SQL } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
@@ -17,6 +17,8 @@ import type { Escrow, EscrowLockBody, EscrowRefundBody, EscrowReleaseBody, Escro
 
 export const DEFAULT_ESCROW_TOKEN = 'OPTX';
 const DEFAULT_ACTOR = 'api';
+/** The actor of an expiry: nobody asked for it, the TTL ran out. */
+const EXPIRY_ACTOR = 'system';
 /** On-chain amounts are uint256: nothing larger can ever be settled. */
 const MAX_AMOUNT = 2n ** 256n - 1n;
 
@@ -95,6 +97,8 @@ export class EscrowLedger {
   }
 
   get(id: string) {
+    // The expiry event of an entry that has just expired belongs in its history.
+    this.countExpiries();
     const row = this.find(id);
     const events = this.handle.db.select().from(escrowEvents).where(eq(escrowEvents.escrowId, id)).orderBy(asc(escrowEvents.id)).all();
     return { ...this.view(row, this.now()), events: events.map((e) => ({ from: e.fromStatus, to: e.toStatus, actor: e.actor, at: e.at, detail: e.detail ?? null })) };
@@ -103,7 +107,7 @@ export class EscrowLedger {
   async release(body: EscrowReleaseBody) {
     const row = this.find(body.escrow_id);
     this.assertReleasable(row);
-    if (row.recipient !== null && row.recipient !== body.recipient) {
+    if (row.recipient !== null && !sameRecipient(row.recipient, body.recipient)) {
       throw new ApiError(403, 'recipient_mismatch', `Escrow ${row.id} can only be released to the recipient it was locked for.`);
     }
     if (row.gazeRequired) await this.gaze.requireVerified(body.gaze_session_id);
@@ -138,11 +142,14 @@ export class EscrowLedger {
     const outcome = sqlite.transaction((): { refunded: Row } | { refused: Row } => {
       const row = this.find(id);
       if (row.status !== 'locked') return { refused: row };
+      // An expiry not yet noticed is recorded first, so the history reads locked → expired → refunded.
+      if (!row.expiryCounted && row.expiresAtMs <= at) this.markExpired(row);
+      const from = row.expiryCounted || row.expiresAtMs <= at ? 'expired' : 'locked';
       sqlite.run(`UPDATE escrows SET status = 'refunded', refunded_at = ?1 WHERE id = ?2 AND status = 'locked'`, [isoNow(at), id]);
-      this.bump(row, row.expiryCounted ? 'expired' : 'locked', -1n);
+      this.bump(row, from, -1n);
       this.bump(row, 'refunded', 1n);
       db.insert(escrowEvents).values({
-        escrowId: id, fromStatus: row.expiresAtMs <= at ? 'expired' : 'locked', toStatus: 'refunded', actor: body?.actor ?? DEFAULT_ACTOR, at: isoNow(at),
+        escrowId: id, fromStatus: from, toStatus: 'refunded', actor: body?.actor ?? DEFAULT_ACTOR, at: isoNow(at),
         detail: body?.reason ? { reason: body.reason } : null,
       }).run();
       return { refunded: row };
@@ -179,23 +186,28 @@ export class EscrowLedger {
   }
 
   /**
-   * Moves locked entries that have expired since the last look from `locked` to `expired` in the
-   * running totals (the entries themselves stay `locked`; expiry is virtual). Usually finds nothing:
-   * one index lookup.
+   * Records the locked entries that have expired since the last look (see markExpired). Usually finds
+   * nothing: one index lookup.
    */
   private countExpiries(): void {
     const now = this.now();
     if (!this.newlyExpiredStmt.get(now)) return;
-    const { sqlite } = this.handle;
-    sqlite.transaction(() => {
-      for (const { id } of this.newlyExpiredStmt.all(now)) {
-        const res = sqlite.run(`UPDATE escrows SET expiry_counted = 1 WHERE id = ?1 AND status = 'locked' AND expiry_counted = 0`, [id]);
-        if (res.changes !== 1) continue;
-        const row = this.find(id);
-        this.bump(row, 'locked', -1n);
-        this.bump(row, 'expired', 1n);
-      }
+    this.handle.sqlite.transaction(() => {
+      for (const { id } of this.newlyExpiredStmt.all(now)) this.markExpired(this.find(id));
     }).immediate();
+  }
+
+  /**
+   * The expiry of one locked entry past `expires_at`, once: flagged, moved from `locked` to `expired`
+   * in the running totals, and its event row (at `expires_at`, when it happened). The entry's status
+   * stays `locked`; expiry is read from the time. Inside the caller's transaction.
+   */
+  private markExpired(row: Row): void {
+    const res = this.handle.sqlite.run(`UPDATE escrows SET expiry_counted = 1 WHERE id = ?1 AND status = 'locked' AND expiry_counted = 0`, [row.id]);
+    if (res.changes !== 1) return;
+    this.bump(row, 'locked', -1n);
+    this.bump(row, 'expired', 1n);
+    this.handle.db.insert(escrowEvents).values({ escrowId: row.id, fromStatus: 'locked', toStatus: 'expired', actor: EXPIRY_ACTOR, at: row.expiresAt, detail: null }).run();
   }
 
   /** Adds (sign 1) or removes (sign -1) an entry to the running total of a status; inside the caller's transaction. */
@@ -249,6 +261,15 @@ function statusIs(status: EscrowStatus, now: number): SQL {
   if (status === 'locked') return sql`${escrows.status} = 'locked' AND ${escrows.expiresAtMs} > ${now}`;
   if (status === 'expired') return sql`${escrows.status} = 'locked' AND ${escrows.expiresAtMs} <= ${now}`;
   return eq(escrows.status, status);
+}
+
+/**
+ * An EVM address is one address in any letter case (lower case, or its EIP-55 checksum spelling);
+ * other recipients (Solana base58, agent ids) are case-sensitive.
+ */
+function sameRecipient(fixed: string, given: string): boolean {
+  const evm = /^0x[0-9a-fA-F]{40}$/;
+  return fixed === given || (evm.test(fixed) && evm.test(given) && fixed.toLowerCase() === given.toLowerCase());
 }
 
 /** A positive amount with at most `decimals` places, as base units (decimal digits), at most a uint256. */

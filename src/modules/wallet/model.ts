@@ -5,6 +5,7 @@
 import { errorBodyWith } from '../../lib/api-schemas';
 import { ClientTime, queryInt, z } from '../../lib/zod';
 import { SAFE_ID } from '../../lib/ids';
+import { GazeSessionId } from '../gaze/model';
 
 const Money = z.string().check(z.describe('exact decimal amount, e.g. "12.5"'));
 const Id = z.string().check(z.regex(SAFE_ID, { error: 'expected an id of letters, digits, _ . : - (at most 128)' }));
@@ -171,7 +172,7 @@ export const EscrowDetail = z.extend(Escrow, { events: z.array(EscrowEvent) });
 export const EscrowListQuery = z.object({ status: z.optional(EscrowStatus), task_id: z.optional(Id), limit: limit(500, 50), offset });
 export const EscrowListResponse = z.object({ escrows: z.array(Escrow), total: z.number().check(z.int()), limit: z.number().check(z.int()), offset: z.number().check(z.int()) });
 
-export const EscrowReleaseBody = z.object({ escrow_id: Id, recipient: Recipient, gaze_session_id: z.optional(z.string().check(z.minLength(1), z.maxLength(256))), actor: z.optional(Actor) });
+export const EscrowReleaseBody = z.object({ escrow_id: Id, recipient: Recipient, gaze_session_id: z.optional(GazeSessionId), actor: z.optional(Actor) });
 export type EscrowReleaseBody = z.infer<typeof EscrowReleaseBody>;
 export const EscrowReleaseResponse = z.object({
   escrow_id: z.string(),
