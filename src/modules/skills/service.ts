@@ -91,8 +91,13 @@ export class SkillsIndex {
     return this.settingsMemo.settings;
   }
 
-  /** The snapshot, brought up to date with the disk (see the header for what is checked when). */
-  private async current(settings: SkillsSettings): Promise<Snapshot> {
+  /**
+   * The snapshot, brought up to date with the disk (see the header for what is checked when).
+   * `recheck`: a scan already running when this request came walked the tree before it (the walk
+   * is synchronous; only the file reads are still pending), so it may not hold the change this
+   * request saw — a skill its client wrote just before asking. Its result is checked once more.
+   */
+  private async current(settings: SkillsSettings, recheck = true): Promise<Snapshot> {
     const now = this.now();
     const snap = this.snap;
     if (snap && snap.rootsKey === settings.rootsKey && !structureChanged(snap.dirs, now)) {
@@ -103,6 +108,12 @@ export class SkillsIndex {
     }
     // One scan at a time: requests that find the index stale meanwhile wait for the same scan.
     let running = this.scanning;
+    if (recheck && running?.rootsKey === settings.rootsKey) {
+      await running.scan;
+      // Ended: free the slot now, not after the handler below, so the check can start a new scan.
+      if (this.scanning === running) this.scanning = null;
+      return this.current(settings, false);
+    }
     if (running?.rootsKey !== settings.rootsKey) {
       const started = { rootsKey: settings.rootsKey, scan: this.rescan(settings, now) };
       this.scanning = running = started;
