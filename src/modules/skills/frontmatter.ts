@@ -142,3 +142,16 @@ export function parseSkill(content: string, folder: string): ParsedSkill {
     error: null,
   };
 }
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A file that is not UTF-8 is broken (Hermes reads SKILL.md as UTF-8 and skips one that is not). */
+export function parseSkillBytes(bytes: Uint8Array, folder: string): ParsedSkill {
+  let content: string;
+  try {
+    content = strictUtf8.decode(bytes);
+  } catch {
+    return brokenSkill(folder);
+  }
+  return parseSkill(content, folder);
+}

@@ -19,7 +19,7 @@ import { basename, dirname } from 'node:path';
 import type { HermesHome } from '../../hermes/home';
 import { notFound } from '../../lib/errors';
 import { readRegularFileSync } from '../../lib/files';
-import { parseSkill } from './frontmatter';
+import { parseSkillBytes } from './frontmatter';
 import { z } from '../../lib/zod';
 import { SkillsList, type SkillDetail, type SkillsQuery, type SkillSummary } from './model';
 import { readSkillsSettings, type SettingsRead, type SkillsSettings } from './roots';
@@ -198,8 +198,9 @@ export class SkillsIndex {
       // Listed as broken; there is nothing more to show.
       return { ...summary(record, settings.disabled), error: 'parse_failed', frontmatter: null, content: '' };
     }
+    // Judged as the listing judges it; the text is still shown, with U+FFFD for bytes that are not UTF-8.
+    const parsed = parseSkillBytes(bytes, basename(dirname(record.path)));
     const content = new TextDecoder('utf-8').decode(bytes);
-    const parsed = parseSkill(content, basename(dirname(record.path)));
     const fresh: SkillRecord = { ...record, ...parsed.meta, error: parsed.error };
     return { ...summary(fresh, settings.disabled), frontmatter: parsed.frontmatter, content };
   }
