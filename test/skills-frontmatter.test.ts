@@ -35,3 +35,13 @@ test('a SKILL.md that is not UTF-8 is parse_failed in the listing and by id alik
   // The text is still shown, undecodable bytes replaced.
   expect(detail.body.content).toContain('caf\uFFFD cr\uFFFDme');
 });
+
+test('frontmatter YAML refuses (an unquoted colon) keeps the name, description and tags Hermes reads from its lines', async () => {
+  writeFileSync(join(t.home, 'config.yaml'), 'skills:\n  disabled: [pdf-tools]\n');
+  write('docs/pdf_tools', '---\nname: pdf-tools\ndescription: Use when: the user sends a PDF\ntags: [pdf, "docs"]\n---\n# PDF\n\nBody.\n');
+  const expected = { name: 'pdf-tools', description: 'Use when: the user sends a PDF', tags: ['pdf', 'docs'], error: 'parse_failed', enabled: false };
+  expect(await listed('docs.pdf_tools')).toMatchObject(expected);
+  const detail = await t.json<SkillDetail>('GET', '/api/skills/docs.pdf_tools');
+  expect(detail.body).toMatchObject({ ...expected, frontmatter: null });
+  expect((await t.json<{ total: number }>('GET', '/api/skills?tag=PDF&search=sends')).body.total).toBe(1);
+});
