@@ -15,13 +15,13 @@
  * listing of 2,000 skills took 64 ms (median) reading and parsing in turn, 59 ms this way (docs/skills-config.md).
  * Files read while the walk still runs wait for it: at most the tree's SKILL.md bytes (~5 MB for 2,000).
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync, type Stats } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, sep } from 'node:path';
 import { OPEN_NONBLOCKING } from '../../lib/files';
 import { brokenSkill, parseSkillBytes, type ParsedSkill } from './frontmatter';
 import { skillId, type SkillRoot } from './roots';
-import { dirStamp, fileStamp, namesOf, RACY_MS, UNREADABLE, type DirState } from './stamps';
+import { dirStamp, fileStamp, namesOf, RACY_MS, statOrNone, UNREADABLE, type DirState } from './stamps';
 
 export interface SkillRecord {
   id: string;
@@ -88,7 +88,7 @@ class Scanner {
   ) {}
 
   root(root: SkillRoot): void {
-    const st = statSync(root.path, { throwIfNoEntry: false });
+    const st = statOrNone(root.path);
     if (!st?.isDirectory()) {
       // Watched so that creating it later is noticed.
       this.dirs.set(root.path, { stamp: dirStamp(st), names: '', mtimeMs: 0, racy: false });
@@ -112,7 +112,7 @@ class Scanner {
       return;
     }
     // Stat before reading: a change after the stat either shows in the listing or moves the mtime.
-    const st = statSync(dir, { throwIfNoEntry: false });
+    const st = statOrNone(dir);
     let entries;
     try {
       entries = readdirSync(dir, { withFileTypes: true });
@@ -143,7 +143,7 @@ class Scanner {
         } catch {
           continue;
         }
-        if (!isWithin(childReal, this.rootReals) || !statSync(childReal, { throwIfNoEntry: false })?.isDirectory()) continue;
+        if (!isWithin(childReal, this.rootReals) || !statOrNone(childReal)?.isDirectory()) continue;
       }
       if (this.visited.has(childReal)) continue;
       this.visited.add(childReal);
