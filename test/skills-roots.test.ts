@@ -33,3 +33,9 @@ test('an external dir below a file (ENOTDIR) or in a symlink loop (ELOOP) is a w
   expect(res.body.skills.map((s) => s.name)).toEqual(['x-skill', 'jq']);
   expect(res.body.warnings).toHaveLength(1);
 });
+
+test('an external dir with a NUL byte or a name too long for the system (ENAMETOOLONG) is a warning, not a 500', async () => {
+  writeFileSync(join(t.home, 'config.yaml'), `skills:\n  external_dirs: ["/tmp/a\\0b", "/tmp/${'x'.repeat(5000)}"]\n`);
+  const res = await t.json<{ skills: { id: string }[]; warnings?: string[] }>('GET', '/api/skills');
+  expect([res.status, res.body.skills.map((s) => s.id), res.body.warnings?.length]).toEqual([200, ['tools.jq'], 2]);
+});
