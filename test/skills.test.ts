@@ -50,7 +50,7 @@ describe('GET /api/skills', () => {
     const body = await list();
     expect(body.total).toBe(7);
     expect(body.categories).toEqual(['devops', 'research', 'tools']);
-    expect(names(body)).toEqual(['broken', 'standalone-skill', 'docker', 'kubernetes', 'arxiv', 'deep-reader', 'jq']);
+    expect(names(body)).toEqual(['[unclosed', 'standalone-skill', 'docker', 'kubernetes', 'arxiv', 'deep-reader', 'jq']);
     const byName = Object.fromEntries(body.skills.map((s) => [s.name, s]));
     expect(byName.docker).toEqual({
       id: 'devops.docker',
@@ -73,7 +73,8 @@ describe('GET /api/skills', () => {
     // The category is the first segment, however deep the skill sits.
     expect(byName['deep-reader']).toMatchObject({ id: 'research.papers.deep.nested', category: 'research' });
     expect(byName['standalone-skill']).toMatchObject({ id: 'standalone', category: null });
-    expect(byName.broken).toMatchObject({ id: 'broken', error: 'parse_failed', description: 'Broken body line.', enabled: true });
+    // Frontmatter that does not parse: named and described from its `key: value` lines, as Hermes reads it.
+    expect(byName['[unclosed']).toMatchObject({ id: 'broken', error: 'parse_failed', description: 'oops', enabled: true });
     expect(byName.jq).toMatchObject({ source: 'external', category: 'tools', tags: ['json', 'cli'], path: join(external, 'tools/jq/SKILL.md') });
     expect(byName.jq?.id).toMatch(/^~x[0-9a-f]{8}\.tools\.jq$/);
     // Support folders and tool folders never yield skills.

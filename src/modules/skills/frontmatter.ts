@@ -57,12 +57,13 @@ function fitsBudget(root: unknown): boolean {
   return true;
 }
 
-function parseYaml(yaml: string): Record<string, unknown> | null {
+/** The frontmatter map; null when it is not a map or too big, `undefined` when it does not parse. */
+function parseYaml(yaml: string): Record<string, unknown> | null | undefined {
   let parsed: unknown;
   try {
     parsed = Bun.YAML.parse(yaml);
   } catch {
-    return null;
+    return undefined;
   }
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed) || !fitsBudget(parsed)) return null;
@@ -75,9 +76,33 @@ function text(v: unknown): string {
   return '';
 }
 
+/** A list, or a string read as Hermes reads `tags`: `a, b` or `[a, "b"]`. */
 function list(v: unknown): string[] {
-  const items = Array.isArray(v) ? v.map(text) : typeof v === 'string' ? v.split(',').map((s) => s.trim()) : [];
+  let items: string[] = [];
+  if (Array.isArray(v)) items = v.map(text);
+  else if (typeof v === 'string') {
+    const s = v.trim();
+    const inner = s.startsWith('[') && s.endsWith(']') ? s.slice(1, -1) : s;
+    items = inner.split(',').map((item) => item.trim().replace(/^["']+|["']+$/g, ''));
+  }
   return [...new Set(items.filter(Boolean))];
+}
+
+/**
+ * What Hermes reads from frontmatter its YAML parser refuses (most often an unquoted colon, as in
+ * `description: Use when: …`): each `key: value` line split at its first colon. The skill keeps the
+ * name the agent knows it by, and is matched against skills.disabled with it, while still flagged
+ * parse_failed. *Choice:* one pair of quotes around a value is dropped (Hermes keeps them).
+ */
+function fallbackFields(yaml: string): Record<string, unknown> {
+  const fields: Record<string, unknown> = Object.create(null);
+  for (const line of yaml.trim().split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon < 0) continue;
+    const value = line.slice(colon + 1).trim();
+    fields[line.slice(0, colon).trim()] = /^(["']).*\1$/.test(value) && value.length > 1 ? value.slice(1, -1) : value;
+  }
+  return fields;
 }
 
 function firstBodyLine(body: string): string {
@@ -113,32 +138,43 @@ function hermesTags(fm: Record<string, unknown>): unknown {
   return hermes && typeof hermes === 'object' ? (hermes as Record<string, unknown>).tags : undefined;
 }
 
-/** A file that cannot be read, decoded or parsed: listed under its folder name with `error`. */
-export function brokenSkill(folder: string, body = ''): ParsedSkill {
+function metaOf(fm: Record<string, unknown>, folder: string, body: string, yaml: string): SkillMeta {
+  const tags = list(fm.tags);
   return {
-    meta: { name: folder, description: firstBodyLine(body), tags: [], version: null, author: null, platforms: [] },
-    frontmatter: null,
-    error: 'parse_failed',
+    name: text(fm.name) || folder,
+    description: text(fm.description) || firstBodyLine(body),
+    tags: tags.length ? tags : list(hermesTags(fm)),
+    version: versionOf(fm.version, yaml),
+    author: authorOf(fm.author),
+    platforms: list(fm.platforms),
   };
+}
+
+/** A file that cannot be read, decoded or parsed: listed with `error`, under its folder name unless `fields` name it. */
+export function brokenSkill(folder: string, body = '', fields: Record<string, unknown> = {}): ParsedSkill {
+  return { meta: metaOf(fields, folder, body, ''), frontmatter: null, error: 'parse_failed' };
 }
 
 /** Parses SKILL.md text; `folder` names the skill when the frontmatter does not. Never throws. */
 export function parseSkill(content: string, folder: string): ParsedSkill {
   const split = splitFrontmatter(content);
   if (!split) return brokenSkill(folder);
-  const fm = split.yaml === null ? {} : parseYaml(split.yaml);
+  const yaml = split.yaml ?? '';
+  const fm = split.yaml === null ? {} : parseYaml(yaml);
+  if (fm === undefined) return brokenSkill(folder, split.body, fallbackFields(yaml));
   if (!fm) return brokenSkill(folder, split.body);
-  const tags = list(fm.tags);
-  return {
-    meta: {
-      name: text(fm.name) || folder,
-      description: text(fm.description) || firstBodyLine(split.body),
-      tags: tags.length ? tags : list(hermesTags(fm)),
-      version: versionOf(fm.version, split.yaml ?? ''),
-      author: authorOf(fm.author),
-      platforms: list(fm.platforms),
-    },
-    frontmatter: fm,
-    error: null,
-  };
+  return { meta: metaOf(fm, folder, split.body, yaml), frontmatter: fm, error: null };
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A file that is not UTF-8 is broken (Hermes reads SKILL.md as UTF-8 and skips one that is not). */
+export function parseSkillBytes(bytes: Uint8Array, folder: string): ParsedSkill {
+  let content: string;
+  try {
+    content = strictUtf8.decode(bytes);
+  } catch {
+    return brokenSkill(folder);
+  }
+  return parseSkill(content, folder);
 }

@@ -15,13 +15,13 @@
  * listing of 2,000 skills took 64 ms (median) reading and parsing in turn, 59 ms this way (docs/skills-config.md).
  * Files read while the walk still runs wait for it: at most the tree's SKILL.md bytes (~5 MB for 2,000).
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync, type Stats } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, sep } from 'node:path';
 import { OPEN_NONBLOCKING } from '../../lib/files';
-import { brokenSkill, parseSkill, type ParsedSkill } from './frontmatter';
+import { brokenSkill, parseSkillBytes, type ParsedSkill } from './frontmatter';
 import { skillId, type SkillRoot } from './roots';
-import { dirStamp, fileStamp, namesOf, RACY_MS, UNREADABLE, type DirState } from './stamps';
+import { dirStamp, fileStamp, namesOf, RACY_MS, statOrNone, UNREADABLE, type DirState } from './stamps';
 
 export interface SkillRecord {
   id: string;
@@ -66,7 +66,6 @@ export const MAX_WALKED_DIRS = 4096;
 const SKILL_FILE = 'SKILL.md';
 /** Paths here are built from resolved roots and directory entry names, so plain concatenation is a join. */
 const join = (dir: string, name: string) => (dir.endsWith(sep) ? dir + name : dir + sep + name);
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 const NO_FOLLOW = OPEN_NONBLOCKING | constants.O_NOFOLLOW;
 
 export function isWithin(real: string, roots: readonly string[]): boolean {
@@ -89,7 +88,7 @@ class Scanner {
   ) {}
 
   root(root: SkillRoot): void {
-    const st = statSync(root.path, { throwIfNoEntry: false });
+    const st = statOrNone(root.path);
     if (!st?.isDirectory()) {
       // Watched so that creating it later is noticed.
       this.dirs.set(root.path, { stamp: dirStamp(st), names: '', mtimeMs: 0, racy: false });
@@ -113,7 +112,7 @@ class Scanner {
       return;
     }
     // Stat before reading: a change after the stat either shows in the listing or moves the mtime.
-    const st = statSync(dir, { throwIfNoEntry: false });
+    const st = statOrNone(dir);
     let entries;
     try {
       entries = readdirSync(dir, { withFileTypes: true });
@@ -144,7 +143,7 @@ class Scanner {
         } catch {
           continue;
         }
-        if (!isWithin(childReal, this.rootReals) || !statSync(childReal, { throwIfNoEntry: false })?.isDirectory()) continue;
+        if (!isWithin(childReal, this.rootReals) || !statOrNone(childReal)?.isDirectory()) continue;
       }
       if (this.visited.has(childReal)) continue;
       this.visited.add(childReal);
@@ -176,7 +175,7 @@ class Scanner {
     if (this.reuse(root, file, segments, stamp)) return true;
     this.reads.push(
       readFile(file, { flag: NO_FOLLOW }).then(
-        (bytes) => this.add(root, file, segments, stamp, parseBytes(bytes, folder)),
+        (bytes) => this.add(root, file, segments, stamp, parseSkillBytes(bytes, folder)),
         (err: NodeJS.ErrnoException) => {
           // Replaced by a symlink since the lstat: judged as one. Removed: not a skill any more, and
           // its folder's new stamp makes the next request scan again.
@@ -203,7 +202,7 @@ class Scanner {
       if (!st.isFile()) return false;
       const stamp = fileStamp(st);
       if (this.reuse(root, file, segments, stamp)) return true;
-      this.add(root, file, segments, stamp, parseBytes(readFileSync(fd), folder));
+      this.add(root, file, segments, stamp, parseSkillBytes(readFileSync(fd), folder));
       return true;
     } catch {
       this.add(root, file, segments, UNREADABLE, brokenSkill(folder));
@@ -242,17 +241,6 @@ class Scanner {
       categoryKey: category?.toLowerCase() ?? null,
     });
   }
-}
-
-/** A file that is not UTF-8 is listed as broken. */
-function parseBytes(bytes: Uint8Array, folder: string): ParsedSkill {
-  let text: string;
-  try {
-    text = utf8.decode(bytes);
-  } catch {
-    return brokenSkill(folder);
-  }
-  return parseSkill(text, folder);
 }
 
 /** Walks every root; records of unchanged SKILL.md files are taken from `previous` (keyed by path). */

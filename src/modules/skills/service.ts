@@ -19,7 +19,7 @@ import { basename, dirname } from 'node:path';
 import type { HermesHome } from '../../hermes/home';
 import { notFound } from '../../lib/errors';
 import { readRegularFileSync } from '../../lib/files';
-import { parseSkill } from './frontmatter';
+import { parseSkillBytes } from './frontmatter';
 import { z } from '../../lib/zod';
 import { SkillsList, type SkillDetail, type SkillsQuery, type SkillSummary } from './model';
 import { readSkillsSettings, type SettingsRead, type SkillsSettings } from './roots';
@@ -91,8 +91,13 @@ export class SkillsIndex {
     return this.settingsMemo.settings;
   }
 
-  /** The snapshot, brought up to date with the disk (see the header for what is checked when). */
-  private async current(settings: SkillsSettings): Promise<Snapshot> {
+  /**
+   * The snapshot, brought up to date with the disk (see the header for what is checked when).
+   * `recheck`: a scan already running when this request came walked the tree before it (the walk
+   * is synchronous; only the file reads are still pending), so it may not hold the change this
+   * request saw — a skill its client wrote just before asking. Its result is checked once more.
+   */
+  private async current(settings: SkillsSettings, recheck = true): Promise<Snapshot> {
     const now = this.now();
     const snap = this.snap;
     if (snap && snap.rootsKey === settings.rootsKey && !structureChanged(snap.dirs, now)) {
@@ -103,6 +108,12 @@ export class SkillsIndex {
     }
     // One scan at a time: requests that find the index stale meanwhile wait for the same scan.
     let running = this.scanning;
+    if (recheck && running?.rootsKey === settings.rootsKey) {
+      await running.scan;
+      // Ended: free the slot now, not after the handler below, so the check can start a new scan.
+      if (this.scanning === running) this.scanning = null;
+      return this.current(settings, false);
+    }
     if (running?.rootsKey !== settings.rootsKey) {
       const started = { rootsKey: settings.rootsKey, scan: this.rescan(settings, now) };
       this.scanning = running = started;
@@ -187,8 +198,9 @@ export class SkillsIndex {
       // Listed as broken; there is nothing more to show.
       return { ...summary(record, settings.disabled), error: 'parse_failed', frontmatter: null, content: '' };
     }
+    // Judged as the listing judges it; the text is still shown, with U+FFFD for bytes that are not UTF-8.
+    const parsed = parseSkillBytes(bytes, basename(dirname(record.path)));
     const content = new TextDecoder('utf-8').decode(bytes);
-    const parsed = parseSkill(content, basename(dirname(record.path)));
     const fresh: SkillRecord = { ...record, ...parsed.meta, error: parsed.error };
     return { ...summary(fresh, settings.disabled), frontmatter: parsed.frontmatter, content };
   }

@@ -26,6 +26,19 @@ export const dirStamp = (st: Stats | undefined) => (st ? `${st.mtimeMs}:${st.ino
 export const fileStamp = (st: Stats | undefined) => (st ? `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}` : 'missing');
 export const namesOf = (names: string[]) => names.sort().join('\0');
 
+/**
+ * stat() that never throws: undefined for a path that is missing or cannot be reached — ENOTDIR (a
+ * file where a folder is expected), ELOOP (a symlink loop), EACCES. Bun throws the last three even
+ * with throwIfNoEntry:false, and one such skills.external_dirs entry made every skills request a 500.
+ */
+export function statOrNone(path: string): Stats | undefined {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
+}
+
 /** The stamp of a file now; never throws. */
 function currentStamp(file: string): string {
   try {
@@ -38,7 +51,7 @@ function currentStamp(file: string): string {
 /** True when a walked directory changed since the scan (racy ones are re-listed until they are old enough). */
 export function structureChanged(dirs: ReadonlyMap<string, DirState>, now: number): boolean {
   for (const [path, d] of dirs) {
-    const st = statSync(path, { throwIfNoEntry: false });
+    const st = statOrNone(path);
     if (dirStamp(st) !== d.stamp) return true;
     if (!d.racy || !st) continue;
     let names: string[];

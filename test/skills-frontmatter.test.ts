@@ -1,0 +1,47 @@
+/**
+ * SKILL.md files as Hermes' own loader reads them, and the listing and GET /api/skills/{id} telling
+ * the same story about one file.
+ */
+import { afterEach, beforeEach, expect, test } from 'bun:test';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SkillDetail, SkillSummary } from '../src/modules/skills/model';
+import { makeTestApp, type TestApp } from './helpers/app';
+
+let t: TestApp;
+function write(rel: string, content: string | Uint8Array): void {
+  const dir = join(t.home, 'skills', rel);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'SKILL.md'), content);
+}
+
+async function listed(id: string): Promise<SkillSummary | undefined> {
+  const res = await t.json<{ skills: SkillSummary[] }>('GET', '/api/skills');
+  return res.body.skills.find((s) => s.id === id);
+}
+
+beforeEach(async () => {
+  t = await makeTestApp();
+});
+afterEach(() => t.close());
+
+test('a SKILL.md that is not UTF-8 is parse_failed in the listing and by id alike', async () => {
+  write('latin', Buffer.from('---\nname: latin\ndescription: caf\xe9 cr\xe8me\n---\nBody\n', 'latin1'));
+  const summary = await listed('latin');
+  expect(summary).toMatchObject({ name: 'latin', error: 'parse_failed' });
+  const detail = await t.json<SkillDetail>('GET', '/api/skills/latin');
+  expect(detail.status).toBe(200);
+  expect([detail.body.error, detail.body.frontmatter, detail.body.description]).toEqual(['parse_failed', null, summary?.description]);
+  // The text is still shown, undecodable bytes replaced.
+  expect(detail.body.content).toContain('caf\uFFFD cr\uFFFDme');
+});
+
+test('frontmatter YAML refuses (an unquoted colon) keeps the name, description and tags Hermes reads from its lines', async () => {
+  writeFileSync(join(t.home, 'config.yaml'), 'skills:\n  disabled: [pdf-tools]\n');
+  write('docs/pdf_tools', '---\nname: pdf-tools\ndescription: Use when: the user sends a PDF\ntags: [pdf, "docs"]\n---\n# PDF\n\nBody.\n');
+  const expected = { name: 'pdf-tools', description: 'Use when: the user sends a PDF', tags: ['pdf', 'docs'], error: 'parse_failed', enabled: false };
+  expect(await listed('docs.pdf_tools')).toMatchObject(expected);
+  const detail = await t.json<SkillDetail>('GET', '/api/skills/docs.pdf_tools');
+  expect(detail.body).toMatchObject({ ...expected, frontmatter: null });
+  expect((await t.json<{ total: number }>('GET', '/api/skills?tag=PDF&search=sends')).body.total).toBe(1);
+});
