@@ -177,7 +177,7 @@ export const VARS = [
   { env: 'SSE_HEARTBEAT_S', help: 'seconds between SSE heartbeat comments', schema: setting(seconds(3600), 15) },
   { env: 'CHAT_STREAM_FORMAT', help: 'default chat stream format: optx or hermes', schema: setting(oneOf(['optx', 'hermes']), 'optx') },
   { env: 'LOG_LEVEL', help: 'debug, info, warn, error or silent', schema: setting(oneOf(['debug', 'info', 'warn', 'error', 'silent']), 'info') },
-  { env: 'LOG_FORMAT', help: 'pretty or json', shownDefault: 'pretty on a TTY, else json', schema: setting(oneOf(['pretty', 'json'])) },
+  { env: 'LOG_FORMAT', help: 'pretty or json', shownDefault: 'pretty when stderr is a terminal, else json', schema: setting(oneOf(['pretty', 'json'])) },
 ] as const satisfies readonly VarDef[];
 
 export type VarName = (typeof VARS)[number]['env'];
