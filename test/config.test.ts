@@ -154,6 +154,41 @@ describe('configuration', () => {
     expect(msg).not.toContain('short-secret-value');
   });
 
+  test('a refused URL is named but not echoed: it may hold a password, or a key in its query or path', () => {
+    const bad: Record<string, string> = {
+      HERMES_AGENT_URL: 'http://u:pw-SECRET1@h:8642/?x=1',
+      MEMORY_DB_URL: 'http://u:pw-SECRET2@h:3000/#f',
+      AARON_URL: 'http://h/?token=SECRET3',
+      HEDGEHOG_URL: 'htp://h/?api_key=SECRET4',
+      TEMPO_RPC_URL: 'ftp://u:SECRET5@h',
+      SOLANA_RPC_URL: 'mainnet.helius-rpc.com/?api-key=SECRET6',
+      SOLANA_DEVNET_RPC_URL: 'devnet.helius-rpc.com/?api-key=SECRET7',
+      EVM_RPC_URLS: 'base=https://base-mainnet.g.alchemy.com/v2/SECRET8,oops',
+    };
+    for (const [name, value] of Object.entries(bad)) {
+      const msg = failure({ [name]: value });
+      expect([name, msg.includes(name), /SECRET/.test(msg)]).toEqual([name, true, false]);
+    }
+  });
+
+  test('the default log format follows stderr, where the logs go, not stdout', () => {
+    // /dev/null is a character device, as a terminal is: each run has one of the two streams on it.
+    const script = `import { loadConfig } from ${JSON.stringify(join(import.meta.dir, '../src/config'))};
+      const r = loadConfig({ argv: [], env: { HERMES_HOME: '/nonexistent' }, cwd: '/nonexistent' });
+      const out = r.kind === 'run' ? r.config.log.format : r.kind;
+      await Bun.write(process.env.OUT === 'stdout' ? Bun.stdout : Bun.stderr, out);`;
+    const run = (out: 'stdout' | 'stderr') => {
+      const r = Bun.spawnSync([process.execPath, '-e', script], {
+        env: { PATH: process.env.PATH ?? '', OUT: out },
+        stdout: out === 'stdout' ? 'pipe' : 'ignore',
+        stderr: out === 'stderr' ? 'pipe' : 'ignore',
+      });
+      return (out === 'stdout' ? r.stdout : r.stderr)?.toString() ?? '';
+    };
+    // Logs to a terminal, banner to a pipe: pretty. Logs to a pipe (a collector), banner to a terminal: JSON.
+    expect([run('stdout'), run('stderr')]).toEqual(['pretty', 'json']);
+  });
+
   test('MPP enabled without recipient or secret is a start-up error, never an open door', () => {
     expect(failure({ MPP_ENABLED: 'true', MPP_SECRET_KEY: 'x'.repeat(32) })).toContain('MPP_RECIPIENT');
     expect(failure({ MPP_ENABLED: 'true', MPP_RECIPIENT: '0x' + '1'.repeat(40) })).toContain('MPP_SECRET_KEY');

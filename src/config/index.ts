@@ -6,7 +6,7 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readDotenv } from '../lib/dotenv';
-import { stdoutIsTerminal } from '../lib/stdio';
+import { stderrIsTerminal } from '../lib/stdio';
 import { VARS, type RawConfig, type VarDef } from './vars';
 import pkg from '../../package.json' with { type: 'json' };
 
@@ -112,7 +112,7 @@ export function buildConfig(raw: RawConfig, hermesEnv: Record<string, string>, h
       ...upstreamStreamLimit(httpRequestsEnv),
     },
     chat: { heartbeatMs: raw.SSE_HEARTBEAT_S * 1000, defaultFormat: raw.CHAT_STREAM_FORMAT },
-    log: { level: raw.LOG_LEVEL, format: raw.LOG_FORMAT ?? (stdoutIsTerminal() ? 'pretty' : 'json') },
+    log: { level: raw.LOG_LEVEL, format: raw.LOG_FORMAT ?? (stderrIsTerminal() ? 'pretty' : 'json') },
   } as const;
   return deepFreeze(config);
 }

@@ -12,7 +12,10 @@ export interface VarDef {
   /** Human-readable default shown by --help when the schema default is computed elsewhere. */
   shownDefault?: string;
   schema: z.ZodMiniType;
-  /** Secrets are never echoed back in error messages or logs. */
+  /**
+   * Never echoed back in error messages or logs: keys and tokens, and URLs, which may carry a
+   * credential (`user:password@`, a key in the query, or in the path as Alchemy and Infura RPCs do).
+   */
   secret?: boolean;
 }
 
@@ -126,7 +129,7 @@ const EVM_RPC = /^[A-Za-z0-9_-]+=https?:\/\/\S+$/;
 const EVM_TOKEN = /^[A-Za-z0-9_-]+:[A-Za-z0-9_.-]+:0x[0-9a-fA-F]{40}(:\d{1,2})?$/;
 
 export const VARS = [
-  { env: 'HERMES_AGENT_URL', flag: '--hermes-url', help: 'upstream Hermes gateway', schema: setting(gatewayUrl, 'http://localhost:8642') },
+  { env: 'HERMES_AGENT_URL', flag: '--hermes-url', help: 'upstream Hermes gateway', schema: setting(gatewayUrl, 'http://localhost:8642'), secret: true },
   { env: 'HERMES_API_KEY', help: 'bearer token sent upstream', shownDefault: 'API_SERVER_KEY from $HERMES_HOME/.env', schema: setting(text), secret: true },
   { env: 'HERMES_HOME', flag: '--hermes-home', help: 'agent home (config.yaml, .env, state.db, skills/)', shownDefault: '~/.hermes', schema: setting(text) },
   { env: 'OPTX_API_HOST', flag: '--host', help: 'bind address', schema: setting(text, '0.0.0.0') },
@@ -134,7 +137,7 @@ export const VARS = [
   { env: 'OPTX_DATA_DIR', flag: '--data-dir', help: "the sidecar's own database and files", shownDefault: '$HERMES_HOME/optx-api', schema: setting(text) },
   { env: 'MEMORY_BACKEND', flag: '--memory-backend', help: 'holographic, sqlite or spacetimedb', schema: setting(oneOf(['holographic', 'sqlite', 'spacetimedb']), 'holographic') },
   { env: 'HOLOGRAPHIC_DB_PATH', help: "Hermes' holographic memory file", shownDefault: '$HERMES_HOME/memory_store.db', schema: setting(text) },
-  { env: 'MEMORY_DB_URL', help: 'SpacetimeDB base URL, e.g. http://host:3000', schema: setting(baseUrl) },
+  { env: 'MEMORY_DB_URL', help: 'SpacetimeDB base URL, e.g. http://host:3000', schema: setting(baseUrl), secret: true },
   { env: 'SPACETIMEDB_DB', help: 'SpacetimeDB database name or identity', schema: setting(matching(/^[A-Za-z0-9_-]+$/, 'expected a database name or identity')) },
   { env: 'SPACETIMEDB_TOKEN', help: 'bearer token for SpacetimeDB', schema: setting(text), secret: true },
   { env: 'SPACETIMEDB_TIMEOUT_S', help: 'timeout of one SpacetimeDB call', schema: setting(seconds(600), 10) },
@@ -146,20 +149,20 @@ export const VARS = [
   { env: 'MPP_NETWORK', help: 'testnet or mainnet', schema: setting(oneOf(['testnet', 'mainnet']), 'testnet') },
   { env: 'MPP_SECRET_KEY', help: 'secret binding MPP challenges (at least 32 bytes)', schema: setting((s) => (Buffer.byteLength(s) >= 32 ? s : new Invalid('must be at least 32 bytes'))), secret: true },
   { env: 'MPP_CURRENCY', help: 'TIP-20 token contract charged by MPP', shownDefault: 'the network default', schema: setting(matching(/^0x[0-9a-fA-F]{40}$/, 'expected a 0x token address')) },
-  { env: 'TEMPO_RPC_URL', help: 'Tempo JSON-RPC used to verify MPP payments', schema: setting(httpUrl) },
+  { env: 'TEMPO_RPC_URL', help: 'Tempo JSON-RPC used to verify MPP payments', schema: setting(httpUrl), secret: true },
   { env: 'CORS_ORIGINS', help: 'comma list of allowed browser origins (* for any)', schema: setting(listOf(), [] as string[]) },
-  { env: 'HEDGEHOG_URL', help: 'OpenAI-compatible endpoint for metered calls and decomposition', shownDefault: 'HERMES_AGENT_URL', schema: setting(gatewayUrl) },
+  { env: 'HEDGEHOG_URL', help: 'OpenAI-compatible endpoint for metered calls and decomposition', shownDefault: 'HERMES_AGENT_URL', schema: setting(gatewayUrl), secret: true },
   { env: 'HEDGEHOG_API_KEY', help: 'bearer token for HEDGEHOG_URL', shownDefault: 'HERMES_API_KEY', schema: setting(text), secret: true },
   { env: 'HEDGEHOG_TIMEOUT_S', help: 'timeout of one metered or decomposition call', schema: setting(seconds(3600), 120) },
-  { env: 'AARON_URL', help: 'gaze-verification service', schema: setting(baseUrl) },
+  { env: 'AARON_URL', help: 'gaze-verification service', schema: setting(baseUrl), secret: true },
   { env: 'AARON_TIMEOUT_S', help: 'timeout of one gaze check', schema: setting(seconds(600), 5) },
   { env: 'WALLET_AGENT', help: 'agent name shown by the wallet', schema: setting(text, 'astrojoe') },
   { env: 'SOLANA_ADDRESS', help: 'Solana wallet address', schema: setting(matching(/^[1-9A-HJ-NP-Za-km-z]{32,44}$/, 'expected a base58 Solana address')) },
-  { env: 'SOLANA_RPC_URL', help: 'Solana mainnet RPC', schema: setting(httpUrl, 'https://api.mainnet-beta.solana.com') },
-  { env: 'SOLANA_DEVNET_RPC_URL', help: 'Solana devnet RPC', schema: setting(httpUrl, 'https://api.devnet.solana.com') },
+  { env: 'SOLANA_RPC_URL', help: 'Solana mainnet RPC', schema: setting(httpUrl, 'https://api.mainnet-beta.solana.com'), secret: true },
+  { env: 'SOLANA_DEVNET_RPC_URL', help: 'Solana devnet RPC', schema: setting(httpUrl, 'https://api.devnet.solana.com'), secret: true },
   { env: 'SOLANA_TOKENS', help: 'SPL tokens: SYMBOL:MINT[@devnet],…', schema: setting(listOf(SOLANA_TOKEN, 'expected SYMBOL:MINT or SYMBOL:MINT@devnet'), [] as string[]) },
   { env: 'EVM_ADDRESS', help: 'EVM wallet address', schema: setting(evmAddress) },
-  { env: 'EVM_RPC_URLS', help: 'EVM RPCs: chain=url,… (viem chain name or chain id)', schema: setting(listOf(EVM_RPC, 'expected chain=url'), [] as string[]) },
+  { env: 'EVM_RPC_URLS', help: 'EVM RPCs: chain=url,… (viem chain name or chain id)', schema: setting(listOf(EVM_RPC, 'expected chain=url'), [] as string[]), secret: true },
   { env: 'EVM_TOKENS', help: 'ERC-20/TIP-20 tokens: chain:SYMBOL:contract[:decimals],…', schema: setting(listOf(EVM_TOKEN, 'expected chain:SYMBOL:0xcontract[:decimals]'), [] as string[]) },
   { env: 'RPC_TIMEOUT_S', help: 'timeout of one balance RPC', schema: setting(seconds(600), 8) },
   { env: 'BALANCE_CACHE_S', help: 'how long GET /api/wallet reuses balances', schema: setting(seconds(86400), 30) },
@@ -174,7 +177,7 @@ export const VARS = [
   { env: 'SSE_HEARTBEAT_S', help: 'seconds between SSE heartbeat comments', schema: setting(seconds(3600), 15) },
   { env: 'CHAT_STREAM_FORMAT', help: 'default chat stream format: optx or hermes', schema: setting(oneOf(['optx', 'hermes']), 'optx') },
   { env: 'LOG_LEVEL', help: 'debug, info, warn, error or silent', schema: setting(oneOf(['debug', 'info', 'warn', 'error', 'silent']), 'info') },
-  { env: 'LOG_FORMAT', help: 'pretty or json', shownDefault: 'pretty on a TTY, else json', schema: setting(oneOf(['pretty', 'json'])) },
+  { env: 'LOG_FORMAT', help: 'pretty or json', shownDefault: 'pretty when stderr is a terminal, else json', schema: setting(oneOf(['pretty', 'json'])) },
 ] as const satisfies readonly VarDef[];
 
 export type VarName = (typeof VARS)[number]['env'];

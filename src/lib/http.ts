@@ -72,7 +72,8 @@ export async function fetchWithTimeout(url: string, init: TimedInit): Promise<Re
     // The caller's signal stays attached after the headers arrive: it must still cancel the body.
     const res = await fetch(url, { ...rest, signal: ac.signal });
     await refuseRedirectDroppingKey(res, url, rest, target);
-    return res;
+    const credential = res.status >= 400 ? sentCredential(rest.headers) : null;
+    return credential ? await errorAnswerWithout(res, credential, target) : res;
   } catch (err) {
     signal?.removeEventListener('abort', onAbort);
     throw classify(err, ac.signal, target);
@@ -101,7 +102,8 @@ export async function fetchJson(url: string, init: JsonInit): Promise<JsonResult
   try {
     const res = await fetch(url, { ...rest, signal: ac.signal });
     await refuseRedirectDroppingKey(res, url, rest, target);
-    const text = await readBodyText(res, maxBytes, target);
+    const raw = await readBodyText(res, maxBytes, target);
+    const text = res.status >= 400 ? hideCredential(raw, sentCredential(rest.headers)) : raw;
     let json: unknown;
     try {
       json = text ? JSON.parse(text) : undefined;
@@ -115,6 +117,35 @@ export async function fetchJson(url: string, init: JsonInit): Promise<JsonResult
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/**
+ * Some servers quote the credential they refused in their error answer ("Invalid API key Bearer sk-…").
+ * Those answers reach clients (error messages, the /v1 proxy) and logs, and the credential is the
+ * sidecar's own (HERMES_API_KEY, HEDGEHOG_API_KEY, SPACETIMEDB_TOKEN): an error answer has every
+ * occurrence of the credential its request carried replaced by `***`.
+ */
+function sentCredential(headers: RequestInit['headers']): string | null {
+  const auth = new Headers(headers).get('authorization')?.trim();
+  if (!auth) return null;
+  const credential = auth.slice(auth.indexOf(' ') + 1).trim();
+  return credential || null;
+}
+
+const hideCredential = (text: string, credential: string | null): string =>
+  credential && text.includes(credential) ? text.replaceAll(credential, '***') : text;
+
+/** Error answers are short; one this large is read no further (a `too_large` failure). */
+const MAX_ERROR_ANSWER_BYTES = 1024 * 1024;
+
+/** An error answer, read whole (bounded) and given back with the credential hidden; its headers stay. */
+async function errorAnswerWithout(res: Response, credential: string, target: string): Promise<Response> {
+  const text = hideCredential(await readBodyText(res, MAX_ERROR_ANSWER_BYTES, target), credential);
+  const headers = new Headers(res.headers);
+  // The text is decoded and maybe shorter: the upstream's framing no longer describes it.
+  headers.delete('content-length');
+  headers.delete('content-encoding');
+  return new Response(text, { status: res.status, statusText: res.statusText, headers });
 }
 
 /** The body as text, refused (and cancelled) as soon as it is known to be bigger than maxBytes. */

@@ -107,12 +107,14 @@ export async function flushStdio(): Promise<void> {
 }
 
 /**
- * Whether stdout is a terminal, for the default log format. A terminal is a character device;
- * so is /dev/null, where the format does not matter. (`isatty` would load node:tty: ~8 ms.)
+ * Whether stderr, where the logs go, is a terminal, for the default log format: stdout (the banner)
+ * may be a terminal while stderr goes to a file a collector reads as JSON, or the other way round.
+ * A terminal is a character device; so is /dev/null, where the format does not matter. (`isatty`
+ * would load node:tty: ~8 ms.)
  */
-export function stdoutIsTerminal(): boolean {
+export function stderrIsTerminal(): boolean {
   try {
-    return fstatSync(1).isCharacterDevice();
+    return fstatSync(2).isCharacterDevice();
   } catch {
     return false;
   }

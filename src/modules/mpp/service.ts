@@ -7,6 +7,7 @@
  * credential is accepted once — across concurrent requests and across restarts.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { Errors } from 'mppx';
 import { Mppx, tempo as tempoMethods } from 'mppx/server';
 import { createClient, type Chain } from 'viem';
 import { tempo, tempoModerato } from 'viem/chains';
@@ -57,7 +58,7 @@ export class MppPaymentGate implements PaymentGate {
     const client = createClient({ chain: this.chain, transport });
     const chainId = this.chain.id;
     const mppx = Mppx.create({
-      methods: [tempoMethods.charge({
+      methods: [quietFailures(log, tempoMethods.charge({
         recipient: cfg.recipient as `0x${string}`,
         ...(cfg.currency ? { currency: cfg.currency as `0x${string}` } : {}),
         chainId,
@@ -67,7 +68,7 @@ export class MppPaymentGate implements PaymentGate {
           if (wanted !== undefined && wanted !== chainId) throw new Error(`no Tempo client for chain ${wanted}`);
           return client;
         },
-      })],
+      }))],
       secretKey: cfg.secretKey,
       realm: MPP_REALM,
     });
@@ -105,6 +106,34 @@ export class MppPaymentGate implements PaymentGate {
     const receipt = result.withReceipt(new Response(null)).headers.get('payment-receipt');
     return { allowed: true, headers: { 'payment-receipt': receipt ?? '', 'cache-control': 'private' } };
   }
+}
+
+/** The steps of an mppx method that check or settle a credential. */
+const METHOD_STEPS = ['authorize', 'validate', 'verify', 'broadcast'] as const;
+
+/**
+ * mppx prints a step's failure that is not a PaymentError with console.error: a stack trace of ~90
+ * lines on stderr, past LOG_LEVEL and LOG_FORMAT, which any client can cause with a credential from
+ * an empty wallet (the simulation reverts). Such a failure becomes the InternalPaymentError mppx
+ * would make of it anyway (so `problemResponse` sees the same answer), told in one log line of ours.
+ */
+function quietFailures<M extends object>(log: Logger, method: M): M {
+  const wrapped: [string, unknown][] = [];
+  for (const step of METHOD_STEPS) {
+    const fn: unknown = Reflect.get(method, step);
+    if (typeof fn !== 'function') continue;
+    wrapped.push([step, async (...args: unknown[]) => {
+      try {
+        return await fn.apply(method, args);
+      } catch (err) {
+        if (err instanceof Errors.PaymentError) throw err;
+        const short = (err as { shortMessage?: unknown } | null)?.shortMessage;
+        log.warn('MPP payment not verified', { step, error: typeof short === 'string' ? short : String(err).split('\n')[0] });
+        throw new Errors.InternalPaymentError();
+      }
+    }]);
+  }
+  return { ...method, ...Object.fromEntries(wrapped) };
 }
 
 interface Problem {
