@@ -73,6 +73,7 @@ export function createApp(deps: AppDeps) {
     })
     .use(authPlugin(auth))
     .use(v1ProxyPlugin(proxyDeps))
+    .onTransform({ as: 'global' }, ({ query }) => dropEmptyParams(query))
     .onParse(({ request }) => readJsonBody(request, config.server.maxBodyBytes))
     .use(docsPlugin(config.version, { apiKeys: config.auth.apiKeys.length > 0, mpp: deps.paymentGate !== null }, (): AnyElysia => app))
     .use(gatewayPlugin({ config, upstreamUrl: publicUrl(config.hermes.url), home: deps.home, probe: deps.probe, startedAt: deps.startedAt }))
@@ -89,6 +90,15 @@ export function createApp(deps: AppDeps) {
 }
 
 export type App = ReturnType<typeof createApp>;
+
+/**
+ * An empty query parameter (`?status=&task_id=`, as SPEC writes route signatures and as forms and
+ * query builders send unset filters) is the parameter left out, on every route: no filter, the
+ * default limit. The /v1 proxy forwards its query string as it came and never sees this.
+ */
+function dropEmptyParams(query: Record<string, unknown>): void {
+  for (const key of Object.keys(query)) if (query[key] === '') delete query[key];
+}
 
 function decodes(pathname: string): boolean {
   try {

@@ -157,8 +157,10 @@ for (const backend of BACKENDS) {
         expect(r.body.results[0]?.id).toBe(id(2));
         const inCategory = await t.json<{ results: Memory[] }>('GET', '/api/memory/recall?query=staging&category=infra');
         expect(inCategory.body.results.map((m) => m.id).sort()).toEqual([id(0), id(1)].sort());
-        expect((await t.json('GET', '/api/memory/recall')).status).toBe(422);
-        expect((await t.json('GET', '/api/memory/recall?query=')).status).toBe(422);
+        for (const q of ['', '?query=', '?query=%20%20']) {
+          const r = await t.json<{ errors: { path: string; message: string }[] }>('GET', `/api/memory/recall${q}`);
+          expect([q, r.status, r.body.errors[0]?.message]).toEqual([q, 422, q.endsWith('%20') ? 'query must not be empty' : 'query is required']);
+        }
         expect((await t.json('GET', '/api/memory/recall?query=x&limit=0')).status).toBe(422);
       });
 
@@ -210,7 +212,7 @@ for (const backend of BACKENDS) {
       for (const body of [{ query: 5 }, { limit: 0 }, { limit: 101 }, { filters: { min_importance: 2 } }, { filters: { since: 'yesterday' } }, { filters: { since: '2026-02-30' } }, { filters: { until: '2026-04-31T10:00Z' } }, { filters: { tags: 'x' } }, { query: 'x'.repeat(65_537) }]) {
         expect((await search(body)).status).toBe(422);
       }
-      for (const qs of ['?limit=0', '?limit=1001', '?offset=-1', '?limit=abc', '?category=']) expect((await list(qs)).status).toBe(422);
+      for (const qs of ['?limit=0', '?limit=1001', '?offset=-1', '?limit=abc', '?category=%20']) expect((await list(qs)).status).toBe(422);
       expect((await list()).body.total).toBe(before);
     });
 

@@ -23,7 +23,7 @@ export const queryDocs = z.registry<{ type: 'integer'; minimum: number; maximum:
 
 /**
  * A whole-number query parameter (`?limit=20`); wrap it in `z._default` or `z.optional`. Text, signs,
- * fractions, exponents, an empty value, a repeated parameter and an out-of-range number all fail with
+ * fractions, exponents, a repeated parameter and an out-of-range number all fail with
  * one message naming the range, rather than zod's "received NaN" or "received array".
  */
 export function queryInt(min: number, max: number) {

@@ -71,7 +71,10 @@ export const ListQuery = z.object({
 });
 
 export const RecallQuery = z.object({
-  query: QueryText.check(z.refine((s) => s.trim().length > 0, { error: 'query must not be empty' })),
+  query: z.string({ error: 'query is required' }).check(
+    z.maxLength(MAX_QUERY_CHARS),
+    z.refine((s) => s.trim().length > 0, { error: 'query must not be empty' }),
+  ),
   limit: z._default(queryInt(1, 100), 10),
   category: z.optional(Category),
 });
