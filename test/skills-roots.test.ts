@@ -39,3 +39,25 @@ test('an external dir with a NUL byte or a name too long for the system (ENAMETO
   const res = await t.json<{ skills: { id: string }[]; warnings?: string[] }>('GET', '/api/skills');
   expect([res.status, res.body.skills.map((s) => s.id), res.body.warnings?.length]).toEqual([200, ['tools.jq'], 2]);
 });
+
+test('a SKILL.md in a root is one skill and does not hide the skills below it; its support folders are not walked', async () => {
+  type Listed = { skills: { id: string; name: string; category: string | null }[] };
+  const ids = async () => (await t.json<Listed>('GET', '/api/skills')).body.skills.map((s) => s.id).sort();
+  expect(await ids()).toEqual(['tools.jq']);
+  // A stray SKILL.md dropped into ~/.hermes/skills: listed as ~root, everything else stays.
+  writeFile(join(t.home, 'skills/SKILL.md'), skillMd({ name: 'stray' }));
+  expect(await ids()).toEqual(['tools.jq', '~root'].sort());
+  // An external dir that is one skill's own folder: listed, with a sibling skill, never what its support folders hold.
+  const one = join(t.dir, 'one-skill');
+  writeFile(join(one, 'SKILL.md'), skillMd({ name: 'one' }));
+  writeFile(join(one, 'scripts/SKILL.md'), skillMd({ name: 'a-script-copy' }));
+  writeFile(join(one, 'references/old/SKILL.md'), skillMd({ name: 'an-old-copy' }));
+  writeFile(join(one, 'helper/SKILL.md'), skillMd({ name: 'helper' }));
+  writeFileSync(join(t.home, 'config.yaml'), `skills:\n  external_dirs: ["${one}"]\n`);
+  const listed = (await t.json<Listed>('GET', '/api/skills')).body.skills;
+  expect(listed.map((s) => s.name).sort()).toEqual(['helper', 'jq', 'one', 'stray']);
+  for (const s of listed) expect((await t.fetch(`/api/skills/${encodeURIComponent(s.id)}`)).status).toBe(200);
+  // A skill added below a root that is a skill shows on the next listing.
+  writeFile(join(t.home, 'skills/tools/yq/SKILL.md'), skillMd({ name: 'yq' }));
+  expect(await ids()).toContain('tools.yq');
+});

@@ -5,7 +5,8 @@
  * its support folders (`references/ templates/ scripts/ assets/ examples/`) and anything archived in
  * them are never taken for skills. Any other directory is walked (a category, or a plain folder),
  * skipping `.git .hub .archive node_modules` and the other tool folders Hermes skips, up to 8 levels.
- * A root that itself holds a SKILL.md is one skill. Symlinks are followed only when their target is
+ * A root that itself holds a SKILL.md is one skill and is still walked (one stray file must not hide
+ * the tree), except for its support folders. Symlinks are followed only when their target is
  * inside one of the roots; a directory reached twice (overlapping roots, links) is listed once.
  *
  * What a scan records so the next request can tell whether it must run again is in stamps.ts.
@@ -55,6 +56,8 @@ export interface ScanResult {
 }
 
 /** Tool and metadata folders that never hold skills (SPEC §8 plus the ones Hermes' own scanner skips). */
+/** The folders a skill keeps its material in (SPEC §8): below a root that is a skill, not walked. */
+const SUPPORT_FOLDERS = new Set(['references', 'templates', 'scripts', 'assets', 'examples']);
 const EXCLUDED = new Set(['.git', '.github', '.hub', '.archive', '.venv', 'venv', 'node_modules', 'site-packages', '__pycache__', '.tox', '.nox', '.pytest_cache', '.mypy_cache', '.ruff_cache']);
 const MAX_DEPTH = 8;
 /**
@@ -99,11 +102,15 @@ class Scanner {
     if (this.visited.has(real)) return;
     this.visited.add(real);
     const folder = basename(root.path);
-    if (!this.probe(root, root.path, [], folder)) this.walk(root, { dir: root.path, real, segments: [], folder }, 0);
+    const rootIsSkill = this.probe(root, root.path, [], folder);
+    this.walk(root, { dir: root.path, real, segments: [], folder }, 0, rootIsSkill);
   }
 
-  /** A directory that is not a skill (so far): remember its stamp and names, then look at its children. */
-  private walk(root: SkillRoot, at: { dir: string; real: string; segments: string[]; folder: string }, depth: number): void {
+  /**
+   * A directory that is not a skill (so far), or a root that is one (`rootIsSkill`, its SKILL.md
+   * already probed): remember its stamp and names, then look at its children.
+   */
+  private walk(root: SkillRoot, at: { dir: string; real: string; segments: string[]; folder: string }, depth: number, rootIsSkill = false): void {
     const { dir, real, segments, folder } = at;
     if (++this.walkedDirs > MAX_WALKED_DIRS) {
       if (this.walkedDirs === MAX_WALKED_DIRS + 1) {
@@ -124,14 +131,17 @@ class Scanner {
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     this.dirs.set(dir, { stamp: dirStamp(st), names: namesOf(entries.map((e) => e.name)), mtimeMs: st?.mtimeMs ?? 0, racy: !st || this.now - st.mtimeMs < RACY_MS });
     // SKILL.md appeared between the probe and the listing: this is a skill after all.
-    if (entries.some((e) => e.name === SKILL_FILE) && this.probe(root, dir, segments, folder)) {
-      this.dirs.delete(dir);
-      return;
+    if (!rootIsSkill && entries.some((e) => e.name === SKILL_FILE) && this.probe(root, dir, segments, folder)) {
+      if (segments.length === 0) rootIsSkill = true;
+      else {
+        this.dirs.delete(dir);
+        return;
+      }
     }
     if (depth >= MAX_DEPTH) return;
     for (const e of entries) {
       if (this.walkedDirs > MAX_WALKED_DIRS) return;
-      if (EXCLUDED.has(e.name)) continue;
+      if (EXCLUDED.has(e.name) || (rootIsSkill && SUPPORT_FOLDERS.has(e.name))) continue;
       const child = join(dir, e.name);
       let childReal: string;
       if (e.isDirectory()) childReal = join(real, e.name);
