@@ -235,6 +235,13 @@ for (const p of PATHS) {
       const failed = await t.json('POST', `/api/sessions/${id}/chat`, { message: 'x' });
       expect(failed.status).toBe(502);
       expect(failed.body).toMatchObject({ code: 'internal_error', detail: 'The Hermes upstream answered 500: Fake Hermes: forced HTTP 500' });
+      // The upstream's 403/404 are about the sidecar's way to it, not the client's (existing) session: 502 too.
+      for (const status of [403, 404]) {
+        // (A native 404 falls back to chat completions, which answers it too.)
+        fake.behavior.statusOverride = { '/api/sessions/*/chat/stream': status, '/v1/chat/completions': status };
+        const refused = await t.json<{ detail: string }>('POST', `/api/sessions/${id}/chat`, { message: 'x' });
+        expect([status, refused.status, refused.body.detail]).toEqual([status, 502, expect.stringContaining(`The Hermes upstream answered ${status}`)]);
+      }
       fake.behavior.statusOverride = {};
       fake.behavior.firstTokenDelayMs = 5000;
       const ac = new AbortController();

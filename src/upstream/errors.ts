@@ -63,3 +63,13 @@ export function asGatewayError(e: ApiError): ApiError {
   if (e.status !== 401 && (e.status < 500 || e.status === 502 || e.status === 504)) return e;
   return new ApiError(502, e.code, e.detail);
 }
+
+/**
+ * The same for a chat turn, where the upstream's 403, 404 and 405 are a bad gateway too: they describe
+ * the sidecar's way to it (a gateway refusing session continuation, a route it lacks), never the
+ * client's session, which the sidecar looked up itself before the turn. Other 4xx (400, 413, 422, 429)
+ * judge the turn the client sent and keep their status.
+ */
+export function asTurnError(e: ApiError): ApiError {
+  return e.status === 403 || e.status === 404 || e.status === 405 ? new ApiError(502, e.code, e.detail) : asGatewayError(e);
+}

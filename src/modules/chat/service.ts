@@ -14,7 +14,7 @@ import { linkedAbort } from '../../lib/http';
 import { eventStream, sseResponse } from '../../lib/sse';
 import type { Logger } from '../../lib/log';
 import type { HermesClient } from '../../upstream/client';
-import { asGatewayError, outboundToApiError, streamCutShort } from '../../upstream/errors';
+import { asTurnError, outboundToApiError, streamCutShort } from '../../upstream/errors';
 import type { Session } from '../sessions/model';
 import { sessionNotFound, type SessionService } from '../sessions/service';
 import { completionsEvents } from './adapters/completions';
@@ -202,7 +202,7 @@ export class ChatService {
       if (ev.type === 'completed') {
         reply = { session_id: t.sessionId, ...(runId ? { run_id: runId } : {}), message: { role: 'assistant', content: ev.text }, usage: ev.usage };
       }
-      if (ev.type === 'failed') throw asGatewayError(new ApiError(ev.status, ev.code, ev.message));
+      if (ev.type === 'failed') throw asTurnError(new ApiError(ev.status, ev.code, ev.message));
     }
     if (!reply) throw streamCutShort();
     return reply;
