@@ -83,6 +83,45 @@ describe('sidecar database', () => {
     ]);
   });
 
+  test('two processes starting on one data dir at once: each migration runs once, neither start fails', () => {
+    const path = join(tempDir(), 'optx-api.db');
+    const first = new Database(path, { create: true });
+    const second = new Database(path);
+    second.run('PRAGMA busy_timeout = 5000');
+    // `first` starts and finishes migrating just after `second` has read what was applied.
+    let raced = false;
+    const racing = new Proxy(second, {
+      get(target, key) {
+        if (key === 'transaction' && !raced) {
+          raced = true;
+          applyMigrations(first, MIGRATIONS);
+        }
+        const v = Reflect.get(target, key, target) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    expect(applyMigrations(racing, MIGRATIONS)).toEqual([]);
+    expect(raced).toBe(true);
+    expect(second.query('SELECT COUNT(*) AS n FROM __migrations').get()).toEqual({ n: MIGRATIONS.length });
+    first.close();
+    second.close();
+  });
+
+  test('opening waits for another process that holds the file locked, instead of failing at the first pragma', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'optx-api.db');
+    // Another process (a second sidecar starting) holds a new, not yet WAL, file locked for 300 ms, as
+    // it does while it switches the file to WAL.
+    const holder = Bun.spawn(['bun', '-e', `const { Database } = require('bun:sqlite'); const d = new Database(${JSON.stringify(path)}, { create: true });
+      d.run('BEGIN EXCLUSIVE'); d.run('CREATE TABLE x (a)'); console.log('locked'); Bun.sleepSync(300); d.run('COMMIT'); d.close();`], { stdout: 'pipe' });
+    const reader = holder.stdout.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toContain('locked');
+    const h = openDatabase(dir);
+    expect(h.sqlite.query<{ journal_mode: string }, []>('PRAGMA journal_mode').get()?.journal_mode).toBe('wal');
+    h.close();
+    await holder.exited;
+  });
+
   test('the embedded migrations match drizzle/ (run `bun run db:generate` after a schema change)', async () => {
     await expect(Bun.file(join(import.meta.dir, '../src/db/migrations.gen.ts')).text()).resolves.toBe(renderMigrations());
   });
