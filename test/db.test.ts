@@ -1,7 +1,7 @@
 /** The sidecar's own database: created on first start, migrated once, migrations embedded and current. */
 import { describe, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDatabase } from '../src/db';
 import { applyMigrations, type Migration } from '../src/db/migrate';
@@ -18,6 +18,20 @@ describe('sidecar database', () => {
     const applied = h.sqlite.query<{ tag: string }, []>('SELECT tag FROM __migrations').all().map((r) => r.tag);
     expect(applied).toEqual(MIGRATIONS.map((m) => m.tag));
     h.close();
+  });
+
+  test('a new data dir and database are readable by their owner only (transcripts, payment records); an existing dir keeps its mode', () => {
+    const mode = (p: string) => statSync(p).mode & 0o777;
+    const dir = join(tempDir(), 'fresh');
+    const h = openDatabase(dir);
+    h.sqlite.run("INSERT INTO sidecar_meta (key, value, updated_at) VALUES ('k', 'v', 'now')");
+    expect([mode(dir), mode(join(dir, 'optx-api.db')), mode(join(dir, 'optx-api.db-wal')), mode(join(dir, 'optx-api.db-shm'))]).toEqual([0o700, 0o600, 0o600, 0o600]);
+    h.close();
+    const shared = join(tempDir(), 'shared');
+    mkdirSync(shared, { mode: 0o750 });
+    chmodSync(shared, 0o750);
+    openDatabase(shared).close();
+    expect(mode(shared)).toBe(0o750);
   });
 
   test('a data dir that cannot be used stops start-up with the file and the setting named', () => {

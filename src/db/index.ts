@@ -4,7 +4,7 @@
  * migrations applied before anything else touches it.
  */
 import { Database, type Statement } from 'bun:sqlite';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite';
 import { eq } from 'drizzle-orm';
@@ -36,7 +36,10 @@ export const DB_FILE = 'optx-api.db';
 export function openDatabase(dataDir: string | ':memory:'): DbHandle {
   const path = dataDir === ':memory:' ? ':memory:' : join(dataDir, DB_FILE);
   try {
-    if (dataDir !== ':memory:') makeDataDir(dataDir);
+    if (dataDir !== ':memory:') {
+      makeDataDir(dataDir);
+      createPrivately(path);
+    }
     return openAt(path);
   } catch (err) {
     throw new Error(`Cannot open the sidecar database ${path} (OPTX_DATA_DIR, --data-dir): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
@@ -45,11 +48,24 @@ export function openDatabase(dataDir: string | ':memory:'): DbHandle {
 
 function makeDataDir(dataDir: string): void {
   try {
-    mkdirSync(dataDir, { recursive: true });
+    // Only the owner: the database holds chat transcripts and payment records. An existing folder keeps its mode.
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' || code === 'ENOTDIR') throw new Error(`${dataDir} (or a folder above it) is a file, not a directory`);
     throw err;
+  }
+}
+
+/**
+ * A new database file is made readable by its owner only (SQLite would create it 0644, and gives its
+ * -wal and -shm files the mode of the database). An existing file keeps the mode its owner gave it.
+ */
+function createPrivately(path: string): void {
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
 }
 
