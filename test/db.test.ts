@@ -7,7 +7,7 @@ import { openDatabase } from '../src/db';
 import { applyMigrations, type Migration } from '../src/db/migrate';
 import { MIGRATIONS } from '../src/db/migrations.gen';
 import { renderMigrations } from '../scripts/gen-migrations';
-import { tempDir } from './helpers/app';
+import { makeTestApp, tempDir } from './helpers/app';
 
 describe('sidecar database', () => {
   test('a fresh data dir (nested, missing) is created and migrated, in WAL mode', () => {
@@ -134,6 +134,29 @@ describe('sidecar database', () => {
     expect(h.sqlite.query<{ journal_mode: string }, []>('PRAGMA journal_mode').get()?.journal_mode).toBe('wal');
     h.close();
     await holder.exited;
+  });
+
+  test('upgrading a database whose escrows expired before expiries were events: their histories get the expiry, in order', async () => {
+    const dir = tempDir();
+    const old = new Database(join(dir, 'optx-api.db'), { create: true });
+    applyMigrations(old, MIGRATIONS.slice(0, MIGRATIONS.findIndex((m) => m.tag === '0008_escrow_expiry_events')));
+    // What the version before 2026-12-06 left: expiries counted in the totals, refunds from expired, no expiry event.
+    const escrow = old.prepare(`INSERT INTO escrows (id, task_id, amount, token, decimals, gaze_required, status, created_at, expires_at, expires_at_ms, refunded_at, expiry_counted)
+      VALUES (?, 't', '5000000', 'OPTX', 6, 0, ?, '2026-12-01T00:00:00.000Z', '2026-12-01T00:01:00.000Z', ${Date.parse('2026-12-01T00:01:00.000Z')}, ?, ?)`);
+    const event = old.prepare('INSERT INTO escrow_events (escrow_id, from_status, to_status, actor, at) VALUES (?, ?, ?, ?, ?)');
+    escrow.run('esc_counted', 'locked', null, 1);
+    event.run('esc_counted', null, 'locked', 'api', '2026-12-01T00:00:00.000Z');
+    escrow.run('esc_refunded', 'refunded', '2026-12-02T00:00:00.000Z', 0);
+    event.run('esc_refunded', null, 'locked', 'api', '2026-12-01T00:00:00.000Z');
+    event.run('esc_refunded', 'expired', 'refunded', 'api', '2026-12-02T00:00:00.000Z');
+    old.close();
+    const t = await makeTestApp({ env: { OPTX_DATA_DIR: dir } });
+    const history = async (id: string) => ((await t.json<{ events: { from: string | null; to: string; actor: string; at: string }[] }>('GET', `/api/wallet/escrow/${id}`)).body.events);
+    const expiry = { from: 'locked', to: 'expired', actor: 'system', at: '2026-12-01T00:01:00.000Z' };
+    expect((await history('esc_counted')).map((e) => e.to)).toEqual(['locked', 'expired']);
+    expect((await history('esc_counted'))[1]).toMatchObject(expiry);
+    expect((await history('esc_refunded')).map((e) => `${e.from}>${e.to}`)).toEqual(['null>locked', 'locked>expired', 'expired>refunded']);
+    t.close();
   });
 
   test('the embedded migrations match drizzle/ (run `bun run db:generate` after a schema change)', async () => {
