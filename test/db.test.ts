@@ -1,13 +1,13 @@
 /** The sidecar's own database: created on first start, migrated once, migrations embedded and current. */
 import { describe, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDatabase } from '../src/db';
 import { applyMigrations, type Migration } from '../src/db/migrate';
 import { MIGRATIONS } from '../src/db/migrations.gen';
 import { renderMigrations } from '../scripts/gen-migrations';
-import { tempDir } from './helpers/app';
+import { makeTestApp, tempDir } from './helpers/app';
 
 describe('sidecar database', () => {
   test('a fresh data dir (nested, missing) is created and migrated, in WAL mode', () => {
@@ -18,6 +18,20 @@ describe('sidecar database', () => {
     const applied = h.sqlite.query<{ tag: string }, []>('SELECT tag FROM __migrations').all().map((r) => r.tag);
     expect(applied).toEqual(MIGRATIONS.map((m) => m.tag));
     h.close();
+  });
+
+  test('a new data dir and database are readable by their owner only (transcripts, payment records); an existing dir keeps its mode', () => {
+    const mode = (p: string) => statSync(p).mode & 0o777;
+    const dir = join(tempDir(), 'fresh');
+    const h = openDatabase(dir);
+    h.sqlite.run("INSERT INTO sidecar_meta (key, value, updated_at) VALUES ('k', 'v', 'now')");
+    expect([mode(dir), mode(join(dir, 'optx-api.db')), mode(join(dir, 'optx-api.db-wal')), mode(join(dir, 'optx-api.db-shm'))]).toEqual([0o700, 0o600, 0o600, 0o600]);
+    h.close();
+    const shared = join(tempDir(), 'shared');
+    mkdirSync(shared, { mode: 0o750 });
+    chmodSync(shared, 0o750);
+    openDatabase(shared).close();
+    expect(mode(shared)).toBe(0o750);
   });
 
   test('a data dir that cannot be used stops start-up with the file and the setting named', () => {
@@ -81,6 +95,68 @@ describe('sidecar database', () => {
       { caller_id: 'a', calls: 2, tokens: 33, cost_micro: 45, margin_micro: 2000, billed_micro: 2045 },
       { caller_id: 'b', calls: 1, tokens: 10, cost_micro: 0, margin_micro: 7, billed_micro: 7 },
     ]);
+  });
+
+  test('two processes starting on one data dir at once: each migration runs once, neither start fails', () => {
+    const path = join(tempDir(), 'optx-api.db');
+    const first = new Database(path, { create: true });
+    const second = new Database(path);
+    second.run('PRAGMA busy_timeout = 5000');
+    // `first` starts and finishes migrating just after `second` has read what was applied.
+    let raced = false;
+    const racing = new Proxy(second, {
+      get(target, key) {
+        if (key === 'transaction' && !raced) {
+          raced = true;
+          applyMigrations(first, MIGRATIONS);
+        }
+        const v = Reflect.get(target, key, target) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    expect(applyMigrations(racing, MIGRATIONS)).toEqual([]);
+    expect(raced).toBe(true);
+    expect(second.query('SELECT COUNT(*) AS n FROM __migrations').get()).toEqual({ n: MIGRATIONS.length });
+    first.close();
+    second.close();
+  });
+
+  test('opening waits for another process that holds the file locked, instead of failing at the first pragma', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'optx-api.db');
+    // Another process (a second sidecar starting) holds a new, not yet WAL, file locked for 300 ms, as
+    // it does while it switches the file to WAL.
+    const holder = Bun.spawn(['bun', '-e', `const { Database } = require('bun:sqlite'); const d = new Database(${JSON.stringify(path)}, { create: true });
+      d.run('BEGIN EXCLUSIVE'); d.run('CREATE TABLE x (a)'); console.log('locked'); Bun.sleepSync(300); d.run('COMMIT'); d.close();`], { stdout: 'pipe' });
+    const reader = holder.stdout.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toContain('locked');
+    const h = openDatabase(dir);
+    expect(h.sqlite.query<{ journal_mode: string }, []>('PRAGMA journal_mode').get()?.journal_mode).toBe('wal');
+    h.close();
+    await holder.exited;
+  });
+
+  test('upgrading a database whose escrows expired before expiries were events: their histories get the expiry, in order', async () => {
+    const dir = tempDir();
+    const old = new Database(join(dir, 'optx-api.db'), { create: true });
+    applyMigrations(old, MIGRATIONS.slice(0, MIGRATIONS.findIndex((m) => m.tag === '0008_escrow_expiry_events')));
+    // What the version before 2026-12-06 left: expiries counted in the totals, refunds from expired, no expiry event.
+    const escrow = old.prepare(`INSERT INTO escrows (id, task_id, amount, token, decimals, gaze_required, status, created_at, expires_at, expires_at_ms, refunded_at, expiry_counted)
+      VALUES (?, 't', '5000000', 'OPTX', 6, 0, ?, '2026-12-01T00:00:00.000Z', '2026-12-01T00:01:00.000Z', ${Date.parse('2026-12-01T00:01:00.000Z')}, ?, ?)`);
+    const event = old.prepare('INSERT INTO escrow_events (escrow_id, from_status, to_status, actor, at) VALUES (?, ?, ?, ?, ?)');
+    escrow.run('esc_counted', 'locked', null, 1);
+    event.run('esc_counted', null, 'locked', 'api', '2026-12-01T00:00:00.000Z');
+    escrow.run('esc_refunded', 'refunded', '2026-12-02T00:00:00.000Z', 0);
+    event.run('esc_refunded', null, 'locked', 'api', '2026-12-01T00:00:00.000Z');
+    event.run('esc_refunded', 'expired', 'refunded', 'api', '2026-12-02T00:00:00.000Z');
+    old.close();
+    const t = await makeTestApp({ env: { OPTX_DATA_DIR: dir } });
+    const history = async (id: string) => ((await t.json<{ events: { from: string | null; to: string; actor: string; at: string }[] }>('GET', `/api/wallet/escrow/${id}`)).body.events);
+    const expiry = { from: 'locked', to: 'expired', actor: 'system', at: '2026-12-01T00:01:00.000Z' };
+    expect((await history('esc_counted')).map((e) => e.to)).toEqual(['locked', 'expired']);
+    expect((await history('esc_counted'))[1]).toMatchObject(expiry);
+    expect((await history('esc_refunded')).map((e) => `${e.from}>${e.to}`)).toEqual(['null>locked', 'locked>expired', 'expired>refunded']);
+    t.close();
   });
 
   test('the embedded migrations match drizzle/ (run `bun run db:generate` after a schema change)', async () => {

@@ -4,7 +4,7 @@
  * migrations applied before anything else touches it.
  */
 import { Database, type Statement } from 'bun:sqlite';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite';
 import { eq } from 'drizzle-orm';
@@ -36,7 +36,10 @@ export const DB_FILE = 'optx-api.db';
 export function openDatabase(dataDir: string | ':memory:'): DbHandle {
   const path = dataDir === ':memory:' ? ':memory:' : join(dataDir, DB_FILE);
   try {
-    if (dataDir !== ':memory:') makeDataDir(dataDir);
+    if (dataDir !== ':memory:') {
+      makeDataDir(dataDir);
+      createPrivately(path);
+    }
     return openAt(path);
   } catch (err) {
     throw new Error(`Cannot open the sidecar database ${path} (OPTX_DATA_DIR, --data-dir): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
@@ -45,7 +48,8 @@ export function openDatabase(dataDir: string | ':memory:'): DbHandle {
 
 function makeDataDir(dataDir: string): void {
   try {
-    mkdirSync(dataDir, { recursive: true });
+    // Only the owner: the database holds chat transcripts and payment records. An existing folder keeps its mode.
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' || code === 'ENOTDIR') throw new Error(`${dataDir} (or a folder above it) is a file, not a directory`);
@@ -53,11 +57,25 @@ function makeDataDir(dataDir: string): void {
   }
 }
 
+/**
+ * A new database file is made readable by its owner only (SQLite would create it 0644, and gives its
+ * -wal and -shm files the mode of the database). An existing file keeps the mode its owner gave it.
+ */
+function createPrivately(path: string): void {
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
+
 function openAt(path: string): DbHandle {
   const sqlite = new Database(path, { create: true, strict: true });
   try {
-    sqlite.run('PRAGMA journal_mode = WAL');
+    // First: switching to WAL takes a lock, which another process opening the same file at the same
+    // moment may hold; without a busy timeout that start-up would fail with "database is locked".
     sqlite.run('PRAGMA busy_timeout = 5000');
+    sqlite.run('PRAGMA journal_mode = WAL');
     // NORMAL in WAL mode: a committed transaction is in the OS before we answer, so it survives a
     // kill -9 of this process; only a power cut can lose the last commits. FULL measured 3.7x slower
     // per commit (0.27 vs 0.07 ms here), which the task queue's throughput target cannot afford.

@@ -22,17 +22,29 @@ export function applyMigrations(sqlite: Database, migrations: Migration[]): stri
   const newer = [...done.keys()].filter((tag) => !known.has(tag));
   if (newer.length) throw new Error(`it was migrated by a newer hermes-optx-api (${newer.join(', ')}); run that version, or give this one another data dir`);
   const applied: string[] = [];
+  const hashOf = sqlite.query<{ hash: string }, [string]>('SELECT hash FROM __migrations WHERE tag = ?');
+  const checkUnchanged = (m: Migration, seen: string) => {
+    if (seen !== m.hash) throw new Error(`migration ${m.tag} was changed after it was applied to this database`);
+  };
   for (const m of migrations) {
     const seen = done.get(m.tag);
     if (seen !== undefined) {
-      if (seen !== m.hash) throw new Error(`migration ${m.tag} was changed after it was applied to this database`);
+      checkUnchanged(m, seen);
       continue;
     }
-    sqlite.transaction(() => {
+    const ran = sqlite.transaction(() => {
+      // Looked up again under the write lock: another process starting on the same data dir at the
+      // same moment may have applied it since `done` was read, and it must not run twice.
+      const current = hashOf.get(m.tag)?.hash;
+      if (current !== undefined) {
+        checkUnchanged(m, current);
+        return false;
+      }
       for (const stmt of m.statements) sqlite.run(stmt);
       sqlite.run('INSERT INTO __migrations (tag, hash, applied_at) VALUES (?, ?, ?)', [m.tag, m.hash, new Date().toISOString()]);
+      return true;
     }).immediate();
-    applied.push(m.tag);
+    if (ran) applied.push(m.tag);
   }
   return applied;
 }

@@ -60,4 +60,9 @@ export const MIGRATIONS: Migration[] = [
       "CREATE INDEX `escrows_created` ON `escrows` (`created_at`,`id`);",
       "CREATE INDEX `escrows_status_created` ON `escrows` (`status`,`created_at`,`id`);"
     ] },
+  { tag: "0008_escrow_expiry_events", when: 1796555282346, hash: "1fcc5a2717aad81e337649dfecfafaf4fc37f7521f4b7baf9f3cc1c95c64441d", statements: [
+      "-- Custom: before 2026-12-06 an expiry was counted in the running totals without an event row. Those\n-- escrows get their locked → expired event now, at expires_at as later expiries have it: the ones\n-- counted as expired, and the ones refunded after expiring (their refund event says from expired).\nINSERT INTO `escrow_events` (`escrow_id`, `from_status`, `to_status`, `actor`, `at`, `detail`)\nSELECT e.`id`, 'locked', 'expired', 'system', e.`expires_at`, NULL\nFROM `escrows` e\nWHERE (e.`expiry_counted` = 1\n    OR (e.`status` = 'refunded' AND EXISTS (SELECT 1 FROM `escrow_events` r WHERE r.`escrow_id` = e.`id` AND r.`from_status` = 'expired')))\n  AND NOT EXISTS (SELECT 1 FROM `escrow_events` x WHERE x.`escrow_id` = e.`id` AND x.`to_status` = 'expired')\nORDER BY e.`expires_at_ms`, e.`id`;",
+      "-- A history is read in id order: a refund that came after the expiry is written again after it, then\n-- its first row is removed (event ids appear nowhere else).\nINSERT INTO `escrow_events` (`escrow_id`, `from_status`, `to_status`, `actor`, `at`, `detail`)\nSELECT r.`escrow_id`, r.`from_status`, r.`to_status`, r.`actor`, r.`at`, r.`detail`\nFROM `escrow_events` r\nWHERE r.`to_status` = 'refunded' AND r.`id` < (SELECT MAX(x.`id`) FROM `escrow_events` x WHERE x.`escrow_id` = r.`escrow_id` AND x.`to_status` = 'expired')\nORDER BY r.`id`;",
+      "DELETE FROM `escrow_events`\nWHERE `to_status` = 'refunded' AND `id` < (SELECT MAX(x.`id`) FROM `escrow_events` x WHERE x.`escrow_id` = `escrow_events`.`escrow_id` AND x.`to_status` = 'expired');"
+    ] },
 ];
