@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { eventStream, parseSse, readWithIdleTimeout, sseEvent, SseFrameTooLargeError, StreamIdleError, SSE_PING } from '../src/lib/sse';
 import { completionsEvents } from '../src/modules/chat/adapters/completions';
+import { until } from './helpers/sse-events';
 
 const enc = new TextEncoder();
 async function* bytes(...parts: (string | Uint8Array)[]) {
@@ -173,9 +174,10 @@ describe('eventStream', () => {
     const reader = stream.getReader();
     await reader.read();
     void reader.read();
-    for (let i = 0; i < 20 && !steps.includes('waiting'); i++) await Bun.sleep(5);
+    // Waits for the step, not for 100 ms: on a loaded machine the producer may get there later.
+    await until(() => steps.includes('waiting'), 5000);
     await reader.cancel();
-    for (let i = 0; i < 20 && !steps.includes('finally'); i++) await Bun.sleep(5);
+    await until(() => steps.includes('finally'), 5000);
     expect(steps).toEqual(['waiting', 'upstream aborted', 'finally']);
   });
 
