@@ -63,11 +63,16 @@ test('writers in line share one deadline each from when they asked, not one afte
   const f = files();
   const queue = new BusyQueue();
   f.agent.run('BEGIN IMMEDIATE');
-  const t0 = performance.now();
-  const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => queue.run(f.insert(`w${i}`), 100)));
-  // Ten writers each waiting 100 ms in turn would take a second.
-  expect(performance.now() - t0).toBeLessThan(600);
-  expect(results.every((r) => r.status === 'rejected' && isSqliteBusy(r.reason))).toBe(true);
+  const attempts = Array.from({ length: 10 }, () => 0);
+  const results = await Promise.allSettled(attempts.map((_, i) => queue.run(() => {
+    attempts[i]!++;
+    return f.insert(`w${i}`)();
+  }, 100)));
+  expect(results.map((r) => r.status === 'rejected' && isSqliteBusy(r.reason))).toEqual(attempts.map(() => true));
+  // The first in line polls until the shared deadline; by then the others' deadlines have passed too,
+  // so each tries once. A deadline counted from its own turn would have each poll for 100 ms.
+  expect(attempts[0]).toBeGreaterThan(1);
+  expect(attempts.slice(1)).toEqual(attempts.slice(1).map(() => 1));
   f.agent.run('ROLLBACK');
   // In order once the lock is free.
   await Promise.all(Array.from({ length: 5 }, (_, i) => queue.run(f.insert(`v${i}`))));

@@ -128,14 +128,23 @@ for (const layout of ['v6', 'v19'] as StateDbLayout[]) {
     });
 
     test('DELETE waits for an agent holding the write lock instead of failing', async () => {
-      // The "agent" is another process: it takes the write lock, holds it 300 ms, then commits.
+      // The "agent" is another process: it takes the write lock and holds it until its stdin closes.
       const script = `const { Database } = require('bun:sqlite'); const db = new Database(${JSON.stringify(fx.path)});
         db.run('BEGIN IMMEDIATE'); db.run("UPDATE sessions SET title = 'held' WHERE id = 's_new'"); console.log('locked');
-        await Bun.sleep(300); db.run('COMMIT'); db.close();`;
-      const agent = Bun.spawn(['bun', '-e', script], { stdout: 'pipe' });
+        await Bun.stdin.text(); db.run('COMMIT'); db.close();`;
+      const agent = Bun.spawn(['bun', '-e', script], { stdin: 'pipe', stdout: 'pipe' });
       const reader = (agent.stdout as ReadableStream<Uint8Array>).getReader();
       expect(new TextDecoder().decode((await reader.read()).value)).toContain('locked');
-      const res = await t.json('DELETE', '/api/sessions/s_old');
+      let settled = false;
+      const deleting = t.json('DELETE', '/api/sessions/s_old').finally(() => {
+        settled = true;
+      });
+      // Still waiting while the lock is held (several retry rounds), with the server free to answer.
+      for (let i = 0; i < 5; i++) expect((await t.fetch('/health')).status).toBe(200);
+      await Bun.sleep(100);
+      expect(settled).toBe(false);
+      await agent.stdin.end();
+      const res = await deleting;
       expect(res.status).toBe(200);
       expect(await agent.exited).toBe(0);
       expect(fx.count('sessions', 's_old')).toBe(0);
@@ -249,13 +258,15 @@ describe('a state.db locked by the agent', () => {
     // exclusive lock keeps readers out for as long as it is held.
     fx.db.run('PRAGMA journal_mode = DELETE');
     expect((await t.json('GET', '/api/sessions')).body).toMatchObject({ total: 4 });
+    // The agent holds the lock until its stdin closes: after our answer, however slow the machine.
     const script = `const { Database } = require('bun:sqlite'); const db = new Database(${JSON.stringify(fx.path)});
-      db.run('BEGIN EXCLUSIVE'); console.log('locked'); await Bun.sleep(2500); db.run('COMMIT'); db.close();`;
-    const agent = Bun.spawn(['bun', '-e', script], { stdout: 'pipe' });
+      db.run('BEGIN EXCLUSIVE'); console.log('locked'); await Bun.stdin.text(); db.run('COMMIT'); db.close();`;
+    const agent = Bun.spawn(['bun', '-e', script], { stdin: 'pipe', stdout: 'pipe' });
     const reader = (agent.stdout as ReadableStream<Uint8Array>).getReader();
     expect(new TextDecoder().decode((await reader.read()).value)).toContain('locked');
     const locked = await t.fetch('/api/sessions');
     expect([locked.status, locked.headers.get('retry-after'), ((await locked.json()) as { code: string }).code]).toEqual([503, '1', 'state_db_busy']);
+    await agent.stdin.end();
     expect(await agent.exited).toBe(0);
     expect((await t.json('GET', '/api/sessions')).body).toMatchObject({ total: 4 });
     fx.close();

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { eventStream, parseSse, readWithIdleTimeout, sseEvent, SseFrameTooLargeError, StreamIdleError, SSE_PING } from '../src/lib/sse';
 import { completionsEvents } from '../src/modules/chat/adapters/completions';
+import { until } from './helpers/sse-events';
 
 const enc = new TextEncoder();
 async function* bytes(...parts: (string | Uint8Array)[]) {
@@ -39,6 +40,15 @@ describe('parseSse', () => {
     expect(frames).toEqual([{ event: 'message', data: 'a\nb', id: '7' }, { event: 'message', data: 'tail', id: '7' }]);
   });
 
+  test('a CR at the end of a chunk ends its line as soon as the next chunk comes, line end or not', async () => {
+    async function* thenSilence() {
+      yield enc.encode('data: 1\r\r');
+      yield enc.encode('data: 2');
+      await new Promise(() => {}); // the peer goes quiet: frame 1 must not wait for more
+    }
+    expect((await parseSse(thenSilence()).next()).value).toEqual({ event: 'message', data: '1' });
+  });
+
   test('a frame with no data is not dispatched', async () => {
     expect(await collect(parseSse(bytes('event: x\n\n')))).toEqual([]);
   });
@@ -64,10 +74,12 @@ describe('a peer that never ends its frame', () => {
 
   test('a chat stream whose upstream never ends a line fails with upstream_bad_chunk and cancels the upstream body', async () => {
     let cancelled = false;
-    const mib = enc.encode('x'.repeat(1024 * 1024));
+    // Network-sized chunks: 512 of them before the 32 MiB limit, which a parser copying the whole
+    // unfinished line per chunk takes a minute of CPU to reach.
+    const chunk = enc.encode('x'.repeat(64 * 1024));
     const body = new ReadableStream<Uint8Array>({
       start: (c) => c.enqueue(enc.encode('data: ')),
-      pull: (c) => c.enqueue(mib),
+      pull: (c) => c.enqueue(chunk),
       cancel: () => {
         cancelled = true;
       },
@@ -162,9 +174,10 @@ describe('eventStream', () => {
     const reader = stream.getReader();
     await reader.read();
     void reader.read();
-    for (let i = 0; i < 20 && !steps.includes('waiting'); i++) await Bun.sleep(5);
+    // Waits for the step, not for 100 ms: on a loaded machine the producer may get there later.
+    await until(() => steps.includes('waiting'), 5000);
     await reader.cancel();
-    for (let i = 0; i < 20 && !steps.includes('finally'); i++) await Bun.sleep(5);
+    await until(() => steps.includes('finally'), 5000);
     expect(steps).toEqual(['waiting', 'upstream aborted', 'finally']);
   });
 

@@ -152,11 +152,30 @@ export async function* parseSse(chunks: AsyncIterable<Uint8Array>, maxChars = MA
     buf = buf.slice(start);
     scanFrom = Math.max(0, i - start);
   };
+  // Chunks without a line end are only collected, and joined once one arrives: appending each to
+  // buf and scanning it would copy the whole unfinished line per chunk (quadratic: a 32 MiB line in
+  // 64 KiB chunks took a minute of CPU).
+  let pending: string[] = [];
+  let pendingChars = 0;
+  const takePending = () => {
+    buf += pending.join('');
+    pending = [];
+    pendingChars = 0;
+  };
   for await (const chunk of chunks) {
-    buf += decoder.decode(chunk, { stream: true });
-    yield* drain(false);
-    if (buf.length + dataChars > maxChars) throw new SseFrameTooLargeError(maxChars);
+    const text = decoder.decode(chunk, { stream: true });
+    // A CR held back at the end of buf may end a line, whatever comes next.
+    if (/[\r\n]/.test(text) || buf.endsWith('\r')) {
+      takePending();
+      buf += text;
+      yield* drain(false);
+    } else {
+      pending.push(text);
+      pendingChars += text.length;
+    }
+    if (buf.length + pendingChars + dataChars > maxChars) throw new SseFrameTooLargeError(maxChars);
   }
+  takePending();
   buf += decoder.decode();
   yield* drain(true);
   if (buf) field(buf);

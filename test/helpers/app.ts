@@ -3,13 +3,13 @@
  * real loader from an env map, silent logs. Nothing is mocked; parts can be replaced before the app
  * is built through `patch`.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createApp, type App } from '../../src/app';
 import { loadConfig, type Config } from '../../src/config';
 import { closeDeps, openDeps, type AppDeps, type OpenOptions } from '../../src/deps';
 import { silentLogger } from '../../src/lib/log';
+import { tempDir } from './temp';
 
 export interface TestApp {
   app: App;
@@ -39,9 +39,7 @@ export async function closedUrl(): Promise<string> {
   return url;
 }
 
-export function tempDir(prefix = 'optx-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
+export { tempDir } from './temp';
 
 export async function makeTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
   const dir = tempDir();
