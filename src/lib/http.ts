@@ -276,10 +276,10 @@ export function keepConnectionOpen(server: TimeoutCapableServer | null | undefin
   server?.timeout(request, 0);
 }
 
-/** The path of a request URL without allocating a URL object (this runs on every request). */
 /** The path as the router matches it: Elysia serves `/health/` as `/health`. */
 export const routedPath = (pathname: string): string => (pathname.length > 1 && pathname.endsWith('/') ? pathname.slice(0, -1) : pathname);
 
+/** The path of a request URL without allocating a URL object (this runs on every request). */
 export function pathOf(url: string): string {
   const start = url.indexOf('/', url.indexOf('//') + 2);
   if (start < 0) return '/';

@@ -41,12 +41,12 @@ export class StreamIdleError extends Error {
   }
 }
 
-/** One read that fails with StreamIdleError when nothing arrives within idleMs. */
 /** The part of a stream reader readWithin needs (Bun's and Node's reader types differ in extras). */
 interface ChunkReader {
   read(): Promise<{ done: true; value?: Uint8Array } | { done: false; value: Uint8Array }>;
 }
 
+/** One read that fails with StreamIdleError when nothing arrives within idleMs. */
 export async function readWithin(reader: ChunkReader, idleMs: number): ReturnType<ChunkReader['read']> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const idle = new Promise<never>((_, reject) => {
