@@ -13,8 +13,6 @@ import { queryDocs, z } from '../../lib/zod';
 import { completeOperation, routeIndex, type DocAuth, type Operation } from './complete';
 import { DOCS_HTML } from './page';
 
-export type { DocAuth } from './complete';
-
 type JsonSchema = Record<string, unknown>;
 
 /**

@@ -11,7 +11,7 @@ import { ApiError, type FieldError } from '../../lib/errors';
 import { resolveDependencies, topologicalOrder, type PlanItem } from './dag';
 import type { HedgehogConfig } from '../../config';
 import { decomposeGoal, DEFAULT_DECOMPOSITION_MODEL, type LlmSubtask } from './decompose';
-import type { Decomposition, SubtaskInput, SwarmBody, SwarmStrategy } from './model';
+import type { Decomposition, SwarmBody, SwarmStrategy } from './model';
 import type { NewTask } from './store';
 
 export interface PlannedSubtask {
