@@ -16,7 +16,7 @@ export const SSE_PING = ': ping\n\n';
 
 /** `event: <name>\ndata: <json>\n\n`. JSON.stringify escapes CR and LF, so data is always one line. */
 export function sseEvent(event: string, data: unknown): string {
-  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+  return sseNamedData(event, JSON.stringify(data));
 }
 
 /**
@@ -24,7 +24,12 @@ export function sseEvent(event: string, data: unknown): string {
  * default and is written unnamed); the payload must already be a single line.
  */
 export function sseData(payload: string, event = 'message'): string {
-  return event === 'message' ? `data: ${payload}\n\n` : `event: ${event}\ndata: ${payload}\n\n`;
+  return event === 'message' ? `data: ${payload}\n\n` : sseNamedData(event, payload);
+}
+
+/** `event: <name>\ndata: <payload>\n\n`, named even as "message"; the payload must already be a single line. */
+export function sseNamedData(event: string, payload: string): string {
+  return `event: ${event}\ndata: ${payload}\n\n`;
 }
 
 export interface SseFrame {
