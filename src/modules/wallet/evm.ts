@@ -8,17 +8,7 @@ import { BaseError, ContractFunctionRevertedError, ContractFunctionZeroDataError
 import { z } from '../../lib/zod';
 import { fromBaseUnits } from '../../lib/money';
 import type { ResolvedChain } from './chains';
-import type { TokenBalance } from './solana';
-
-export interface EvmChainBalance {
-  chain: string;
-  chain_id: number;
-  name: string;
-  native_symbol: string | null;
-  native_balance: string | null;
-  tokens: Record<string, TokenBalance & { contract: string }>;
-  error?: string;
-}
+import type { EvmChainBalance } from './model';
 
 const Uint = z.bigint().check(z.gte(0n));
 const Decimals = z.number().check(z.int(), z.gte(0), z.lte(255));
