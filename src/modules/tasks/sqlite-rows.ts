@@ -130,7 +130,7 @@ export class Counters {
       const rows = Array.from({ length: n }, (_, i) => ({ bucket: sql`${sql.placeholder(`b${i}`)}`, n: sql`${sql.placeholder(`d${i}`)}` }));
       stmt = this.db
         .insert(taskCounters)
-        .values(rows as unknown as (typeof taskCounters.$inferInsert)[])
+        .values(rows)
         .onConflictDoUpdate({ target: taskCounters.bucket, set: { n: sql`${taskCounters.n} + excluded.n` } })
         .prepare();
       this.upserts.set(n, stmt);
