@@ -48,7 +48,7 @@ export interface TimedInit extends RequestInit {
  * a misconfigured URL or a misbehaving server, and reading it whole could take all the memory of a
  * small host within the deadline.
  */
-export const MAX_JSON_BODY_BYTES = 16 * 1024 * 1024;
+const MAX_JSON_BODY_BYTES = 16 * 1024 * 1024;
 
 export interface JsonInit extends TimedInit {
   /** Largest body accepted; a bigger one fails with kind `too_large`. */

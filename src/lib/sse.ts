@@ -6,7 +6,7 @@
  * - a pull-based ReadableStream that sends heartbeats while it waits and cancels its producer on disconnect.
  */
 
-export const SSE_HEADERS: Record<string, string> = {
+const SSE_HEADERS: Record<string, string> = {
   'content-type': 'text/event-stream',
   'cache-control': 'no-cache',
   'x-accel-buffering': 'no',
@@ -91,7 +91,7 @@ export async function* readWithIdleTimeout(body: ReadableStream<Uint8Array>, idl
  * biggest frame, `run.completed` with the run's messages, stays far below; a peer that never ends a
  * line would otherwise grow the buffer until the process runs out of memory.
  */
-export const MAX_SSE_FRAME_CHARS = 32 * 1024 * 1024;
+const MAX_SSE_FRAME_CHARS = 32 * 1024 * 1024;
 
 export class SseFrameTooLargeError extends Error {
   override name = 'SseFrameTooLargeError';

@@ -34,7 +34,7 @@ export interface SwarmPlan {
 const TITLE_MAX = 500;
 
 /** The goal as a title: at most 500 code points, cut with an ellipsis. */
-export function goalTitle(goal: string): string {
+function goalTitle(goal: string): string {
   const chars = [...goal];
   return chars.length <= TITLE_MAX ? goal : chars.slice(0, TITLE_MAX - 1).join('') + '…';
 }

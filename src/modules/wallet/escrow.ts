@@ -15,7 +15,7 @@ import { isoNow } from '../../lib/time';
 import type { GazeVerifier } from '../gaze/service';
 import type { Escrow, EscrowLockBody, EscrowRefundBody, EscrowReleaseBody, EscrowStatus, EscrowTotals } from './model';
 
-export const DEFAULT_ESCROW_TOKEN = 'OPTX';
+const DEFAULT_ESCROW_TOKEN = 'OPTX';
 const DEFAULT_ACTOR = 'api';
 /** The actor of an expiry: nobody asked for it, the TTL ran out. */
 const EXPIRY_ACTOR = 'system';

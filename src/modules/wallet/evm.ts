@@ -50,7 +50,7 @@ export async function fetchEvmChain(client: PublicClient, c: ResolvedChain, owne
 }
 
 /** A short, credential-free reason (RPC URLs may carry API keys, so viem's messages, which include them, are not used). */
-export function describeEvmError(err: unknown, timeoutMs: number): string {
+function describeEvmError(err: unknown, timeoutMs: number): string {
   if (err instanceof z.core.$ZodError) return 'the RPC sent a value of an unexpected shape';
   if (!(err instanceof BaseError)) return 'the RPC call failed';
   if (err.walk((e) => e instanceof TimeoutError)) return `timeout: the RPC did not answer within ${timeoutMs / 1000} s`;

@@ -170,7 +170,7 @@ export const Escrow = z.object({
 });
 export type Escrow = z.infer<typeof Escrow>;
 
-export const EscrowEvent = z.object({ from: z.nullable(z.string()), to: z.string(), actor: z.string(), at: z.string(), detail: z.nullable(z.record(z.string(), z.unknown())) });
+const EscrowEvent = z.object({ from: z.nullable(z.string()), to: z.string(), actor: z.string(), at: z.string(), detail: z.nullable(z.record(z.string(), z.unknown())) });
 export const EscrowDetail = z.extend(Escrow, { events: z.array(EscrowEvent) });
 
 export const EscrowListQuery = z.object({ status: z.optional(EscrowStatus), task_id: z.optional(Id), limit: limit(500, 50), offset });

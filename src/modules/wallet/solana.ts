@@ -80,7 +80,7 @@ export async function fetchSolanaBalance(owner: string, target: SolanaTarget, ti
 }
 
 /** A short, credential-free reason (RPC URLs may carry API keys, so they are never included). */
-export function describeSolanaError(err: unknown, timeoutMs: number): string {
+function describeSolanaError(err: unknown, timeoutMs: number): string {
   if (err instanceof DOMException && (err.name === 'TimeoutError' || err.name === 'AbortError')) return `timeout: the Solana RPC did not answer within ${timeoutMs / 1000} s`;
   if (err instanceof z.core.$ZodError) return 'the Solana RPC sent an answer of an unexpected shape';
   if (err instanceof SyntaxError) return 'the Solana RPC sent an answer that is not JSON';
