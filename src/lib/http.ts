@@ -181,11 +181,12 @@ function classify(err: unknown, signal: AbortSignal, target: string): OutboundEr
   return new OutboundError('unreachable', target, err);
 }
 
-function hostOf(url: string): string {
+/** host:port only, for messages: a URL may carry user:password, which never goes into one. */
+export function hostOf(url: string, fallback = 'upstream'): string {
   try {
     return new URL(url).host;
   } catch {
-    return 'upstream';
+    return fallback;
   }
 }
 
