@@ -33,7 +33,7 @@ const SHORT_CALL_SLOTS = 16;
  * fetches beyond it; a stream waiting in that queue would only fail after UPSTREAM_TIMEOUT_S, as if
  * the upstream were down, and the probe's calls would wait behind it too.
  */
-export function upstreamStreamLimit(envValue: string | undefined): { httpRequests: number; streams: number } {
+function upstreamStreamLimit(envValue: string | undefined): { httpRequests: number; streams: number } {
   const n = envValue !== undefined && /^\d{1,5}$/.test(envValue.trim()) ? Number(envValue.trim()) : 0;
   const httpRequests = n >= 1 && n <= 65535 ? n : BUN_HTTP_REQUESTS_DEFAULT;
   return { httpRequests, streams: Math.max(1, httpRequests - SHORT_CALL_SLOTS) };
@@ -149,7 +149,7 @@ export function loadConfig(opts: LoadOptions = {}): CliRequest {
 }
 
 /** Validates raw string values; the first failure becomes one line naming the variable. */
-export function parseVars(values: Record<string, string | undefined>): RawConfig {
+function parseVars(values: Record<string, string | undefined>): RawConfig {
   const out: Record<string, unknown> = {};
   for (const v of VARS as readonly VarDef[]) {
     const result = v.schema.safeParse(values[v.env]);

@@ -180,5 +180,4 @@ export const VARS = [
   { env: 'LOG_FORMAT', help: 'pretty or json', shownDefault: 'pretty when stderr is a terminal, else json', schema: setting(oneOf(['pretty', 'json'])) },
 ] as const satisfies readonly VarDef[];
 
-export type VarName = (typeof VARS)[number]['env'];
 export type RawConfig = { [K in (typeof VARS)[number] as K['env']]: z.output<K['schema']> };

@@ -27,7 +27,7 @@ export interface DbHandle {
   close(): void;
 }
 
-export const DB_FILE = 'optx-api.db';
+const DB_FILE = 'optx-api.db';
 
 /**
  * Opens (creating the folder and file if needed) and migrates. `:memory:` is accepted for tests.

@@ -6,7 +6,7 @@
  */
 import type { Database } from 'bun:sqlite';
 
-export function writeStamp(sqlite: Database): string {
+function writeStamp(sqlite: Database): string {
   const w = sqlite.query<{ changes: number; version: number }, []>('SELECT total_changes() AS changes, (SELECT data_version FROM pragma_data_version) AS version').get();
   return `${w?.changes}:${w?.version}`;
 }

@@ -127,7 +127,7 @@ export interface HermesPaths {
   skills: string;
 }
 
-export function hermesPaths(home: string): HermesPaths {
+function hermesPaths(home: string): HermesPaths {
   return {
     home,
     config: join(home, 'config.yaml'),

@@ -6,6 +6,7 @@
 import { z } from './zod';
 
 export const FieldError = z.object({ path: z.string(), message: z.string() });
+export type FieldError = z.infer<typeof FieldError>;
 
 /**
  * `{detail, code, errors?}` of every error under /api and /health. Some errors add fields of their

@@ -40,7 +40,7 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
  * No body needs more levels than this. A deeper one is refused before validation: describing a
  * value 20,000 levels deep in a validation error took seconds of the event loop and a gigabyte.
  */
-export const MAX_JSON_DEPTH = 128;
+const MAX_JSON_DEPTH = 128;
 
 /** Whether valid JSON `text` opens more than `max` arrays/objects inside each other (one pass; strings skipped). */
 function nestedDeeperThan(text: string, max: number): boolean {
@@ -58,7 +58,7 @@ function nestedDeeperThan(text: string, max: number): boolean {
 }
 
 /** The connection is closed after it, so the client's unread remainder is not read (or waited for). */
-export function tooLarge(maxBytes: number): ApiError {
+function tooLarge(maxBytes: number): ApiError {
   return new ApiError(413, 'payload_too_large', `The request body is larger than ${maxBytes} bytes.`, { headers: { connection: 'close' } });
 }
 

@@ -4,13 +4,11 @@
  * `{error:{message,type,code,param}}` for /v1/* and the OpenAI-compatible stream route.
  */
 import { isSqliteBusy } from '../db/busy';
+import type { FieldError } from './api-schemas';
 import type { Logger } from './log';
 import { routedPath } from './http';
 
-export interface FieldError {
-  path: string;
-  message: string;
-}
+export type { FieldError };
 
 export class ApiError extends Error {
   override name = 'ApiError';

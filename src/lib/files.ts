@@ -9,7 +9,7 @@ import { closeSync, constants, fstatSync, openSync, readFileSync, type Stats } f
 /** Flags for opening someone else's file: never wait for a FIFO's writer. */
 export const OPEN_NONBLOCKING = constants.O_RDONLY | constants.O_NONBLOCK;
 
-export class NotARegularFileError extends Error {
+class NotARegularFileError extends Error {
   override name = 'NotARegularFileError';
   readonly code = 'ENOTREG';
   constructor(readonly path: string) {

@@ -48,7 +48,7 @@ export interface TimedInit extends RequestInit {
  * a misconfigured URL or a misbehaving server, and reading it whole could take all the memory of a
  * small host within the deadline.
  */
-export const MAX_JSON_BODY_BYTES = 16 * 1024 * 1024;
+const MAX_JSON_BODY_BYTES = 16 * 1024 * 1024;
 
 export interface JsonInit extends TimedInit {
   /** Largest body accepted; a bigger one fails with kind `too_large`. */
@@ -181,11 +181,12 @@ function classify(err: unknown, signal: AbortSignal, target: string): OutboundEr
   return new OutboundError('unreachable', target, err);
 }
 
-function hostOf(url: string): string {
+/** host:port only, for messages: a URL may carry user:password, which never goes into one. */
+export function hostOf(url: string, fallback = 'upstream'): string {
   try {
     return new URL(url).host;
   } catch {
-    return 'upstream';
+    return fallback;
   }
 }
 
@@ -276,10 +277,10 @@ export function keepConnectionOpen(server: TimeoutCapableServer | null | undefin
   server?.timeout(request, 0);
 }
 
-/** The path of a request URL without allocating a URL object (this runs on every request). */
 /** The path as the router matches it: Elysia serves `/health/` as `/health`. */
 export const routedPath = (pathname: string): string => (pathname.length > 1 && pathname.endsWith('/') ? pathname.slice(0, -1) : pathname);
 
+/** The path of a request URL without allocating a URL object (this runs on every request). */
 export function pathOf(url: string): string {
   const start = url.indexOf('/', url.indexOf('//') + 2);
   if (start < 0) return '/';

@@ -6,7 +6,7 @@
  * - a pull-based ReadableStream that sends heartbeats while it waits and cancels its producer on disconnect.
  */
 
-export const SSE_HEADERS: Record<string, string> = {
+const SSE_HEADERS: Record<string, string> = {
   'content-type': 'text/event-stream',
   'cache-control': 'no-cache',
   'x-accel-buffering': 'no',
@@ -16,7 +16,7 @@ export const SSE_PING = ': ping\n\n';
 
 /** `event: <name>\ndata: <json>\n\n`. JSON.stringify escapes CR and LF, so data is always one line. */
 export function sseEvent(event: string, data: unknown): string {
-  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+  return sseNamedData(event, JSON.stringify(data));
 }
 
 /**
@@ -24,7 +24,12 @@ export function sseEvent(event: string, data: unknown): string {
  * default and is written unnamed); the payload must already be a single line.
  */
 export function sseData(payload: string, event = 'message'): string {
-  return event === 'message' ? `data: ${payload}\n\n` : `event: ${event}\ndata: ${payload}\n\n`;
+  return event === 'message' ? `data: ${payload}\n\n` : sseNamedData(event, payload);
+}
+
+/** `event: <name>\ndata: <payload>\n\n`, named even as "message"; the payload must already be a single line. */
+export function sseNamedData(event: string, payload: string): string {
+  return `event: ${event}\ndata: ${payload}\n\n`;
 }
 
 export interface SseFrame {
@@ -41,12 +46,12 @@ export class StreamIdleError extends Error {
   }
 }
 
-/** One read that fails with StreamIdleError when nothing arrives within idleMs. */
 /** The part of a stream reader readWithin needs (Bun's and Node's reader types differ in extras). */
 interface ChunkReader {
   read(): Promise<{ done: true; value?: Uint8Array } | { done: false; value: Uint8Array }>;
 }
 
+/** One read that fails with StreamIdleError when nothing arrives within idleMs. */
 export async function readWithin(reader: ChunkReader, idleMs: number): ReturnType<ChunkReader['read']> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const idle = new Promise<never>((_, reject) => {
@@ -86,7 +91,7 @@ export async function* readWithIdleTimeout(body: ReadableStream<Uint8Array>, idl
  * biggest frame, `run.completed` with the run's messages, stays far below; a peer that never ends a
  * line would otherwise grow the buffer until the process runs out of memory.
  */
-export const MAX_SSE_FRAME_CHARS = 32 * 1024 * 1024;
+const MAX_SSE_FRAME_CHARS = 32 * 1024 * 1024;
 
 export class SseFrameTooLargeError extends Error {
   override name = 'SseFrameTooLargeError';

@@ -5,7 +5,7 @@
  * parsed with zod, and every failure is a classified SpacetimeError. The token is only ever put in
  * the Authorization header: never in a message, a log line or an error.
  */
-import { fetchJson, OutboundError, type JsonResult } from '../lib/http';
+import { fetchJson, hostOf, OutboundError, type JsonResult } from '../lib/http';
 import { decodeRow } from './decode';
 import { SpacetimeError } from './errors';
 import { SqlResponseWire, type SqlStmtResult } from './model';
@@ -131,19 +131,10 @@ export class SpacetimeClient {
       if (err instanceof OutboundError && err.kind === 'too_large') {
         throw new SpacetimeError('bad_response', `SpacetimeDB sent an answer of more than ${MAX_ANSWER_BYTES / (1024 * 1024)} MiB.`, { cause: err });
       }
-      throw new SpacetimeError('unreachable', `SpacetimeDB at ${hostOf(this.url)} is unreachable.`, { cause: err });
+      throw new SpacetimeError('unreachable', `SpacetimeDB at ${hostOf(this.url, 'the configured URL')} is unreachable.`, { cause: err });
     }
     if (!res.ok) throw statusError(op, path, res);
     return res;
-  }
-}
-
-/** host:port only: a URL may carry user:password, which never goes into a message. */
-function hostOf(url: string): string {
-  try {
-    return new URL(url).host;
-  } catch {
-    return 'the configured URL';
   }
 }
 

@@ -21,7 +21,7 @@ function bad(path: string, what: string): SpacetimeError {
 }
 
 /** Column name as the CLI shows it: the element name, or `column N` for an unnamed one. */
-export function columnName(element: NamedType, index: number): string {
+function columnName(element: NamedType, index: number): string {
   return element.name ?? `column ${index}`;
 }
 
@@ -35,7 +35,7 @@ export function decodeRow(columns: NamedType[], row: unknown[]): Record<string, 
   return out;
 }
 
-export function decodeValue(type: AlgebraicType, value: unknown, path: string): unknown {
+function decodeValue(type: AlgebraicType, value: unknown, path: string): unknown {
   switch (type.kind) {
     case 'builtin':
       return decodeBuiltin(type.name, value, path);

@@ -48,7 +48,7 @@ const Element: z.ZodMiniType<NamedType, unknown> = z.lazy(() =>
   z.pipe(z.object({ name: SatsName, algebraic_type: AlgebraicTypeWire }), z.transform((e) => ({ name: e.name, type: e.algebraic_type }))),
 );
 
-export const AlgebraicTypeWire: z.ZodMiniType<AlgebraicType, unknown> = z.lazy(() =>
+const AlgebraicTypeWire: z.ZodMiniType<AlgebraicType, unknown> = z.lazy(() =>
   z.union([
     z.pipe(z.strictObject({ Product: z.object({ elements: z.array(Element) }) }), z.transform((t) => ({ kind: 'product' as const, elements: t.Product.elements }))),
     z.pipe(z.strictObject({ Sum: z.object({ variants: z.array(Element) }) }), z.transform((t) => ({ kind: 'sum' as const, variants: t.Sum.variants }))),
@@ -61,7 +61,7 @@ export const AlgebraicTypeWire: z.ZodMiniType<AlgebraicType, unknown> = z.lazy((
   ]),
 );
 
-export const ProductTypeWire = z.object({ elements: z.array(Element) });
+const ProductTypeWire = z.object({ elements: z.array(Element) });
 
 /** One element of the JSON array answered by `POST /v1/database/:db/sql`. */
 export const SqlStmtResultWire = z.looseObject({

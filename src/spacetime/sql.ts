@@ -29,13 +29,13 @@ function numberLiteral(n: number): string {
 }
 
 /** A table or column name; only plain identifiers, which never need quoting. */
-export function ident(name: string): string {
+function ident(name: string): string {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new SpacetimeError('invalid_value', `"${name}" is not a plain SQL identifier.`);
   return name;
 }
 
 /** `a = 'x' AND b = 5` for the given column → value map (at least one entry). */
-export function whereEquals(conditions: Record<string, SqlValue>): string {
+function whereEquals(conditions: Record<string, SqlValue>): string {
   const parts = Object.entries(conditions).map(([col, v]) => `${ident(col)} = ${literal(v)}`);
   if (parts.length === 0) throw new SpacetimeError('invalid_value', 'whereEquals needs at least one condition.');
   return parts.join(' AND ');

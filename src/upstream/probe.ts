@@ -33,7 +33,7 @@ export interface ProbeState {
 
 const NOTHING = { health: false, healthDetailed: false, capabilities: false, models: false, sessionsApi: false, runsApi: false };
 
-export const INITIAL_PROBE_STATE: ProbeState = Object.freeze({
+const INITIAL_PROBE_STATE: ProbeState = Object.freeze({
   checkedAt: null, connected: false, latencyMs: null, mode: 'disconnected', model: null, upstreamVersion: null, endpoints: NOTHING, error: null, keyRefused: false, sessionsApiSeen: false,
 });
 
@@ -129,7 +129,7 @@ function ok(a: Answer): a is JsonResult {
 }
 
 /** Pure: what the five answers mean. Exported for tests of edge cases. */
-export function decide(a: { health: Answer; detailed: Answer; caps: Answer; models: Answer; sessions: Answer }, latencyMs: number): ProbeState {
+function decide(a: { health: Answer; detailed: Answer; caps: Answer; models: Answer; sessions: Answer }, latencyMs: number): ProbeState {
   const checkedAt = new Date().toISOString();
   const answered = [a.health, a.detailed, a.caps, a.models, a.sessions].filter((x): x is JsonResult => !(x instanceof Error));
   if (!answered.length) {

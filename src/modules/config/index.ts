@@ -4,7 +4,7 @@ import type { HermesHome } from '../../hermes/home';
 import { unprocessable } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
 import { ConfigPatchBody, ConfigPostBody, ConfigResponse, ErrorBody, ModelBody, ModelInfo, ModelQuery, ModelUpdatedResponse, treeProblem, UpdatedResponse } from './model';
-import { ConfigService, type ModelFields } from './service';
+import { ConfigService } from './service';
 
 export interface ConfigDeps {
   home: HermesHome;
@@ -28,10 +28,7 @@ export function configPlugin(deps: ConfigDeps) {
     })
     .post(
       '/api/config',
-      ({ body }) => {
-        const entries = body.key !== undefined ? [[body.key, body.value] as const] : Object.entries(body.updates ?? {});
-        return service.set(entries.map(([key, value]) => ({ path: key.split('.'), value })));
-      },
+      ({ body }) => service.set(body),
       {
         transform: checkRawTree,
         body: ConfigPostBody,
@@ -53,11 +50,7 @@ export function configPlugin(deps: ConfigDeps) {
       '/api/config/model',
       ({ body, query }) => {
         // The JSON body wins over query parameters field by field.
-        const fields: ModelFields = { ...query, ...body };
-        if (!Object.values(fields).some((v) => v !== undefined)) {
-          throw unprocessable('Send at least one of provider, model, base_url, api_mode.', [{ path: '', message: 'no field given' }]);
-        }
-        return service.setModel(fields);
+        return service.setModel({ ...query, ...body });
       },
       {
         body: ModelBody,

@@ -85,6 +85,7 @@ const ModelFields = {
 
 export const ModelBody = z.optional(z.object(ModelFields));
 export const ModelQuery = z.object(ModelFields);
+export type ModelFields = z.infer<typeof ModelQuery>;
 
 export const ConfigResponse = z.object({
   config: z.record(z.string(), z.unknown()),

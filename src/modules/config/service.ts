@@ -6,9 +6,9 @@
  */
 import { ConfigFileError, ConfigParseError, ConfigUnreadableError, configTreeOf, readAgentFile, effectiveModel, parseHermesYaml, type ConfigTree, type HermesHome } from '../../hermes/home';
 import { parseDotenv } from '../../lib/dotenv';
-import { ApiError, badRequest } from '../../lib/errors';
+import { ApiError, badRequest, unprocessable } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
-import type { ModelInfo } from './model';
+import type { ConfigPostBody, ModelFields, ModelInfo } from './model';
 import { redactEnv, redactTree } from './redact';
 import { findPlaceholder, scrubString } from './scrub';
 import { editFile } from './store';
@@ -17,13 +17,6 @@ import { PathConflict, setIn, setInTree, type KeyPath } from './yaml-edit';
 export interface EditOp {
   path: KeyPath;
   value: unknown;
-}
-
-export interface ModelFields {
-  provider?: string;
-  model?: string;
-  base_url?: string;
-  api_mode?: string;
 }
 
 const isMap = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date);
@@ -84,8 +77,10 @@ export class ConfigService {
     return modelInfo(this.tree());
   }
 
-  /** POST /api/config: dot paths and values, applied in order. */
-  async set(ops: EditOp[]): Promise<{ updated: true; keys: string[] }> {
+  /** POST /api/config: one dot path and its value, or several, applied in order. */
+  async set(body: ConfigPostBody): Promise<{ updated: true; keys: string[] }> {
+    const entries = body.key !== undefined ? [[body.key, body.value] as const] : Object.entries(body.updates ?? {});
+    const ops = entries.map(([key, value]) => ({ path: key.split('.'), value }));
     const { ops: applied } = await this.edit(() => ops);
     return { updated: true, keys: applied.map((o) => o.path.join('.')) };
   }
@@ -98,6 +93,9 @@ export class ConfigService {
 
   /** POST /api/config/model: Hermes' own keys under `model:`, turning a string `model:` into a map. */
   async setModel(fields: ModelFields): Promise<ModelInfo & { updated: true; keys: string[] }> {
+    if (!Object.values(fields).some((v) => v !== undefined)) {
+      throw unprocessable('Send at least one of provider, model, base_url, api_mode.', [{ path: '', message: 'no field given' }]);
+    }
     const { ops, text } = await this.edit((tree) => modelOps(tree, fields));
     return { updated: true, keys: ops.map((o) => o.path.join('.')), ...modelInfo(treeOf(text)) };
   }

@@ -17,7 +17,7 @@ export const Features = z.object({
 });
 export type Features = z.infer<typeof Features>;
 
-export const Mode = z.enum(['enhanced-hermes', 'portable', 'disconnected']);
+const Mode = z.enum(['enhanced-hermes', 'portable', 'disconnected']);
 
 export const HealthResponse = z.object({
   status: z.literal('ok'),

@@ -13,7 +13,7 @@ export interface GatewayDeps {
   startedAt: number;
 }
 
-export function features(d: GatewayDeps): Features {
+function features(d: GatewayDeps): Features {
   const s = d.probe.state;
   const w = d.config.wallet;
   return {

@@ -8,13 +8,13 @@ import { fetchJson, OutboundError } from '../../lib/http';
 import { toUtcIso } from '../../lib/time';
 import { AaronSession } from './model';
 
-export const GAZE_MAX_AGE_MS = 300_000;
+const GAZE_MAX_AGE_MS = 300_000;
 /**
  * How far ahead of this clock a verified_at may be (the two machines' clocks differ a little). Beyond
  * it the timestamp is not believed: a verified_at in another unit (microseconds read as milliseconds
  * lands in the year 50,000) or from a broken clock would otherwise keep a session fresh forever.
  */
-export const GAZE_CLOCK_SKEW_MS = 60_000;
+const GAZE_CLOCK_SKEW_MS = 60_000;
 
 export interface GazeVerifier {
   /** Resolves when the gaze session is verified and fresh; otherwise throws ApiError 403/503. */

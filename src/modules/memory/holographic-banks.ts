@@ -22,7 +22,7 @@ interface CachedBank {
 
 const signatureOf = (factCount: number, vector: Uint8Array): string => `${factCount}:${Bun.hash(vector).toString(36)}`;
 
-export const bankName = (category: string): string => `cat:${category}`;
+const bankName = (category: string): string => `cat:${category}`;
 
 /**
  * Sums kept, most recently written first out last: each is 16 KiB at dim 1024, and categories are

@@ -142,7 +142,7 @@ function tableExists(sqlite: Database, name: string): boolean {
   return sqlite.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== null;
 }
 
-export function detectFtsMode(sqlite: Database): FtsMode {
+function detectFtsMode(sqlite: Database): FtsMode {
   const triggers = sqlite
     .query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'facts' AND name IN ('facts_ai', 'facts_ad')")
     .all();

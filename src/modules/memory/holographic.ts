@@ -27,7 +27,7 @@ import { ftsMatchExpression, jaccard, jaccardTokens, searchTerms } from './query
 import type { AddResult, BackendStats, ListOptions, MemoryBackend, NewMemory, Page, SearchFilters, SearchOptions } from './store';
 
 /** The plugin's default floor: facts below this trust are not search candidates unless a filter says otherwise. */
-export const DEFAULT_MIN_TRUST = 0.3;
+const DEFAULT_MIN_TRUST = 0.3;
 const FACT_COLUMNS = 'f.fact_id, f.content, f.category, f.tags, f.trust_score, f.created_at, f.updated_at';
 
 interface FactRow {

@@ -18,9 +18,9 @@ export const HRR_DIM = 1024;
 export const TWO_PI = 2 * Math.PI;
 const UINT16_TO_PHASE = TWO_PI / 65536;
 
-export const ROLE_CONTENT = '__hrr_role_content__';
-export const ROLE_ENTITY = '__hrr_role_entity__';
-export const EMPTY_TEXT = '__hrr_empty__';
+const ROLE_CONTENT = '__hrr_role_content__';
+const ROLE_ENTITY = '__hrr_role_entity__';
+const EMPTY_TEXT = '__hrr_empty__';
 
 /** Characters encode_text strips from both ends of every token. */
 const TOKEN_STRIP = '.,!?;:"\'()[]{}';
@@ -44,7 +44,7 @@ const digest = new Uint8Array(32);
 const digestView = new DataView(digest.buffer);
 
 /** The uint16 values u of an atom (its phases are u × 2π/65536). Shared with the cache: never mutate. */
-export function atomUnits(word: string, dim: number = HRR_DIM): Uint16Array {
+function atomUnits(word: string, dim: number = HRR_DIM): Uint16Array {
   const key = `${dim}\u0000${word}`;
   const hit = atomCache.get(key);
   if (hit) {

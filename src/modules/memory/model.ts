@@ -1,9 +1,9 @@
 import { ClientTime, queryInt, z } from '../../lib/zod';
 import { pyStrip } from './pytext';
 
-export const MAX_CONTENT_CHARS = 65_536;
-export const MAX_QUERY_CHARS = 65_536;
-export const MAX_TAGS = 32;
+const MAX_CONTENT_CHARS = 65_536;
+const MAX_QUERY_CHARS = 65_536;
+const MAX_TAGS = 32;
 
 // C0/C1 controls other than tab, LF, CR; lone surrogates (not text, and not storable as UTF-8).
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
@@ -22,8 +22,8 @@ const label = (what: string) =>
     z.refine((s) => !CONTROL.test(s) && !LONE_SURROGATE.test(s), { error: `${what} must not contain control characters` }),
   );
 
-export const Category = label('category');
-export const Tag = label('tag').check(z.refine((s) => !s.includes(','), { error: 'a tag must not contain a comma' }), z.describe('1..64 characters, no comma'));
+const Category = label('category');
+const Tag = label('tag').check(z.refine((s) => !s.includes(','), { error: 'a tag must not contain a comma' }), z.describe('1..64 characters, no comma'));
 
 // Stripped the way Hermes strips content before storing it (Python's whitespace, not JavaScript's).
 const Content = z.string().check(

@@ -14,7 +14,7 @@
 import { pySplit, pyStripChars } from './pytext';
 
 /** At most this many distinct terms go into one MATCH (a 10 KB query is still one cheap statement). */
-export const MAX_TERMS = 64;
+const MAX_TERMS = 64;
 
 const TERM_STRIP = '.,;:!?"\'()[]{}#@<>';
 // FTS5's unicode61 tokenizer: letters, numbers and private-use characters make tokens, the rest separates.

@@ -32,7 +32,7 @@ import { publicUrl } from '../../lib/public-url';
 const TABLE = 'memory_entry';
 const KEY_PREFIX = 'mem:';
 const KEYS_OF_MEMORIES = `key >= ${literal('mem:')} AND key < ${literal('mem;')}`;
-export const SOURCE = 'hermes-optx-api';
+const SOURCE = 'hermes-optx-api';
 
 const EntryRow = z.looseObject({
   id: z.number(),

@@ -22,7 +22,7 @@ import { tempoRpcTransport } from './rpc';
 import { sqliteMppStore } from './store';
 
 /** The realm challenges are issued for; it is bound into each challenge and each payment memo. */
-export const MPP_REALM = 'hermes-optx-api';
+const MPP_REALM = 'hermes-optx-api';
 
 type MppConfig = Config['mpp'];
 

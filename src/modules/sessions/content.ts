@@ -25,7 +25,7 @@ export function encodeContent(content: unknown): string | null {
 }
 
 /** The text of decoded content: a string, or the text parts of a part list joined by newlines. */
-export function contentText(content: unknown): string {
+function contentText(content: unknown): string {
   if (typeof content === 'string') return content;
   if (Array.isArray(content)) {
     return content

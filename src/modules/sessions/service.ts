@@ -300,7 +300,7 @@ function byActivity(a: SessionKey, b: SessionKey): number {
 }
 
 /** `YYYYMMDD_HHMMSS_<6 hex>`, the shape of Hermes' own session ids, so the agent's tools show them alike. */
-export function hermesStyleId(now = new Date()): string {
+function hermesStyleId(now = new Date()): string {
   const iso = now.toISOString();
   return `${iso.slice(0, 10).replaceAll('-', '')}_${iso.slice(11, 19).replaceAll(':', '')}_${randomHex(3)}`;
 }

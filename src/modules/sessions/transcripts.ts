@@ -91,10 +91,10 @@ export class TranscriptStore {
     return new Map(this.h.db.select().from(chatSessions).where(inArray(chatSessions.id, ids)).all().map((r) => [r.id, r]));
   }
 
-  /** Keys of the sessions that are the sidecar's own (bookkeeping rows are not sessions by themselves). */
   /**
-   * The sidecar's own sessions for the merged list. Reading them is 3.5 ms at 10,000 sessions (7 through
-   * drizzle), on every list, so they are kept until the database has been written.
+   * Keys of the sidecar's own sessions for the merged list (bookkeeping rows are not sessions by
+   * themselves). Reading them is 3.5 ms at 10,000 sessions (7 through drizzle), on every list, so
+   * they are kept until the database has been written.
    */
   keys(): readonly SessionKey[] {
     return this.keysKept.get('keys', () => this.keysQuery.all() as SessionKey[]);

@@ -48,7 +48,7 @@ const MessageList = z.looseObject({ data: z.array(UpstreamMessage) });
 /** Pages asked of the upstream when listing everything (a true `total` needs every id). */
 const PAGE = 200;
 /** Listing stops here, so a huge remote history cannot make one request unbounded. */
-export const UPSTREAM_LIST_CAP = 10_000;
+const UPSTREAM_LIST_CAP = 10_000;
 
 export type UpstreamCreate = 'created' | 'exists' | 'unsupported';
 

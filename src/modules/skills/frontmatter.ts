@@ -156,7 +156,7 @@ export function brokenSkill(folder: string, body = '', fields: Record<string, un
 }
 
 /** Parses SKILL.md text; `folder` names the skill when the frontmatter does not. Never throws. */
-export function parseSkill(content: string, folder: string): ParsedSkill {
+function parseSkill(content: string, folder: string): ParsedSkill {
   const split = splitFrontmatter(content);
   if (!split) return brokenSkill(folder);
   const yaml = split.yaml ?? '';

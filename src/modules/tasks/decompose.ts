@@ -13,7 +13,7 @@ import type { SwarmStrategy } from './model';
 
 export const DEFAULT_DECOMPOSITION_MODEL = 'hermes-agent';
 /** Plans longer than this are refused (fallback): a model that rambles is not a plan. */
-export const MAX_LLM_SUBTASKS = 25;
+const MAX_LLM_SUBTASKS = 25;
 
 const ChatCompletionWire = z.object({
   choices: z.array(z.object({ message: z.object({ content: z.string() }) })).check(z.minLength(1)),
@@ -102,7 +102,7 @@ export interface DecomposeRequest {
   model: string;
 }
 
-export function decompositionPrompt(req: DecomposeRequest): string {
+function decompositionPrompt(req: DecomposeRequest): string {
   const shape = req.strategy === 'dag' ? 'list the ids of the steps each step needs finished first in "depends_on"' : 'leave "depends_on" empty';
   return [
     'You split a goal into subtasks for a team of AI agents.',

@@ -10,22 +10,22 @@ import { SAFE_ID } from '../../lib/ids';
 import { GazeSessionId } from '../gaze/model';
 import { TASK_STATUSES } from './state';
 
-export const REWARD_DECIMALS = 6;
-export const MAX_DEPENDENCIES = 100;
-export const MAX_SUBTASKS = 100;
-export const MAX_LEASE_SECONDS = 30 * 86_400;
+const REWARD_DECIMALS = 6;
+const MAX_DEPENDENCIES = 100;
+const MAX_SUBTASKS = 100;
+const MAX_LEASE_SECONDS = 30 * 86_400;
 
 // No control characters: agent names end up in logs, SQL literals (SpacetimeDB) and other agents' UIs.
 const PRINTABLE = /^[^\u0000-\u001f\u007f]*$/;
 const printable = (max: number) => z.string().check(z.trim(), z.minLength(1), z.maxLength(max), z.regex(PRINTABLE, { error: 'must not contain control characters' }));
 
-export const AgentName = printable(128).check(z.describe('Name of an agent, e.g. astrojoe'));
-export const TaskId = z.string().check(z.regex(SAFE_ID, { error: 'not a task id' }));
+const AgentName = printable(128).check(z.describe('Name of an agent, e.g. astrojoe'));
+const TaskId = z.string().check(z.regex(SAFE_ID, { error: 'not a task id' }));
 export const TaskStatus = z.enum(TASK_STATUSES);
 export type TaskStatus = z.infer<typeof TaskStatus>;
 
 /** A decimal amount → integer base units (a safe integer, so it round-trips through JSON and SQLite). */
-export const Reward = z.pipe(
+const Reward = z.pipe(
   z.union([z.number(), z.string()]).check(z.describe('Non-negative amount with at most 6 decimals, as a JSON number or a decimal string')),
   // zod/mini hands a transform the bare parse payload (no `addIssue` helper): issues are pushed.
   z.transform((v, payload) => {
@@ -138,7 +138,7 @@ export type TaskStats = z.infer<typeof TaskStats>;
 export const SwarmStrategy = z.enum(['parallel', 'sequential', 'dag']);
 export type SwarmStrategy = z.infer<typeof SwarmStrategy>;
 
-export const SubtaskInput = z.object({
+const SubtaskInput = z.object({
   title: Title,
   description: z._default(Description, ''),
   priority: z._default(Priority, 5),
@@ -148,7 +148,6 @@ export const SubtaskInput = z.object({
     ._default(z.array(z.union([z.number().check(z.int(), z.gte(0)), printable(500)])).check(z.maxLength(MAX_DEPENDENCIES)), [])
     .check(z.describe('other subtasks of this request, by 0-based index or by title')),
 });
-export type SubtaskInput = z.infer<typeof SubtaskInput>;
 
 export const SwarmBody = z.object({
   goal: printable(10_000).check(z.describe('what the swarm should achieve; becomes the root task')),

@@ -26,7 +26,7 @@ import type { NewTask } from './store';
  * Age past which an uncommitted subtask is deleted by a sweep: far longer than writing a swarm can
  * take (at most 101 writes of SPACETIMEDB_TIMEOUT_S each), with room for sidecar clocks that disagree.
  */
-export const LEFTOVER_AGE_MS = 24 * 3600 * 1000;
+const LEFTOVER_AGE_MS = 24 * 3600 * 1000;
 /** Leftovers deleted by one sweep; any others go at the next. */
 const SWEEP_MAX = 100;
 

@@ -27,7 +27,7 @@ export const stepKey = (id: string, version: number, nonce: string) => `task_ste
 export const StoredTask = z.extend(z.omit(Task, { blocked_by: true }), { version: z.number().check(z.int(), z.gte(0)) });
 export type StoredTask = z.infer<typeof StoredTask>;
 
-export const StepValue = z.object({
+const StepValue = z.object({
   version: z.number().check(z.int(), z.gte(1)),
   action: z.enum(['claim', 'complete', 'cancel']),
   /** Sidecar instance that proposed it (diagnostics). */

@@ -89,7 +89,7 @@ function bucketsOf(c: Countable): string[] {
 }
 
 /** Counter changes for a row going from `before` to `after` (null: not there). */
-export function counterMoves(before: Countable | null, after: Countable | null): Map<string, number> {
+function counterMoves(before: Countable | null, after: Countable | null): Map<string, number> {
   const delta = new Map<string, number>();
   for (const b of before ? bucketsOf(before) : []) delta.set(b, (delta.get(b) ?? 0) - 1);
   for (const b of after ? bucketsOf(after) : []) delta.set(b, (delta.get(b) ?? 0) + 1);
@@ -130,7 +130,7 @@ export class Counters {
       const rows = Array.from({ length: n }, (_, i) => ({ bucket: sql`${sql.placeholder(`b${i}`)}`, n: sql`${sql.placeholder(`d${i}`)}` }));
       stmt = this.db
         .insert(taskCounters)
-        .values(rows as unknown as (typeof taskCounters.$inferInsert)[])
+        .values(rows)
         .onConflictDoUpdate({ target: taskCounters.bucket, set: { n: sql`${taskCounters.n} + excluded.n` } })
         .prepare();
       this.upserts.set(n, stmt);
@@ -139,7 +139,7 @@ export class Counters {
   }
 }
 
-export function countsToStats(rows: CounterRow[]): Omit<TaskStats, 'backend' | 'oldest_open_age_s'> {
+function countsToStats(rows: CounterRow[]): Omit<TaskStats, 'backend' | 'oldest_open_age_s'> {
   const byStatus = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<Status, number>;
   // Agent names are client text ("__proto__" included): entries, never property assignment.
   const perAgent: [string, number][] = [];

@@ -45,6 +45,8 @@ export class SqliteTaskStore implements TaskStore {
         .innerJoin(tasks, eq(tasks.taskId, taskDependencies.dependsOn))
         .where(eq(taskDependencies.taskId, ph('id')))
         .prepare(),
+      // One placeholder per column, named after it. Object.fromEntries types its result as a string-keyed
+      // record, which drizzle's per-column insert type does not accept: the cast restores what it is.
       insertTask: () => db.insert(tasks).values(Object.fromEntries(Object.keys(getTableColumns(tasks)).map((k) => [k, sql`${ph(k)}`])) as unknown as typeof tasks.$inferInsert).prepare(),
       insertEdge: () => db.insert(taskDependencies).values({ taskId: sql`${ph('taskId')}`, dependsOn: sql`${ph('dependsOn')}` }).prepare(),
       dueLeases: () => db

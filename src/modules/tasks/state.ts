@@ -44,7 +44,7 @@ export interface TaskState {
 }
 
 /** ISO timestamps of our own records compare as strings (fixed width, UTC). */
-export function leaseExpired(task: Pick<TaskState, 'status' | 'lease_expires_at'>, nowIso: string): boolean {
+function leaseExpired(task: Pick<TaskState, 'status' | 'lease_expires_at'>, nowIso: string): boolean {
   return task.status === 'InProgress' && task.lease_expires_at !== null && task.lease_expires_at <= nowIso;
 }
 

@@ -11,7 +11,7 @@ import { ApiError, type FieldError } from '../../lib/errors';
 import { resolveDependencies, topologicalOrder, type PlanItem } from './dag';
 import type { HedgehogConfig } from '../../config';
 import { decomposeGoal, DEFAULT_DECOMPOSITION_MODEL, type LlmSubtask } from './decompose';
-import type { Decomposition, SubtaskInput, SwarmBody, SwarmStrategy } from './model';
+import type { Decomposition, SwarmBody, SwarmStrategy } from './model';
 import type { NewTask } from './store';
 
 export interface PlannedSubtask {
@@ -34,7 +34,7 @@ export interface SwarmPlan {
 const TITLE_MAX = 500;
 
 /** The goal as a title: at most 500 code points, cut with an ellipsis. */
-export function goalTitle(goal: string): string {
+function goalTitle(goal: string): string {
   const chars = [...goal];
   return chars.length <= TITLE_MAX ? goal : chars.slice(0, TITLE_MAX - 1).join('') + '…';
 }

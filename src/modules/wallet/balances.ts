@@ -7,8 +7,8 @@ import type { PublicClient } from 'viem';
 import type { Config } from '../../config';
 import { isoNow } from '../../lib/time';
 import type { ResolvedChain } from './chains';
-import type { EvmChainBalance } from './evm';
-import type { SolanaBalance, SolanaTarget } from './solana';
+import type { Wallets } from './model';
+import type { SolanaTarget } from './solana';
 
 /**
  * viem and @solana/kit are loaded on the first balance fetch, not at start-up: together they cost
@@ -16,14 +16,8 @@ import type { SolanaBalance, SolanaTarget } from './solana';
  */
 const loadRpc = () => Promise.all([import('./evm'), import('./solana')]);
 
-export interface WalletBalances {
-  solana: SolanaBalance | null;
-  solana_devnet: SolanaBalance | null;
-  evm: { address: string; chains: EvmChainBalance[] } | null;
-}
-
 export interface BalanceSnapshot {
-  wallets: WalletBalances;
+  wallets: Wallets;
   fetched_at: string;
   fetchedAtMs: number;
   duration_ms: number;

@@ -16,7 +16,7 @@ const CHAINS: readonly [string, Chain][] = Object.entries(viemChains as Record<s
  * itself, not its id: tempoLocalnet shares 1337 with viem's `localhost` (Ganache's default).
  */
 const TEMPO_CHAINS: ReadonlySet<Chain> = new Set<Chain>([viemChains.tempo, viemChains.tempoModerato, viemChains.tempoDevnet, viemChains.tempoLocalnet]);
-export const TIP20_DECIMALS = 6;
+const TIP20_DECIMALS = 6;
 
 export interface ResolvedToken {
   symbol: string;
@@ -40,7 +40,7 @@ export interface ResolvedChain {
  * chain when another chain has the id — a plain dev chain must not lose its native balance and get
  * 6-decimal tokens. Name the chain to pick another.
  */
-export function findChain(nameOrId: string): Chain | null {
+function findChain(nameOrId: string): Chain | null {
   if (/^\d+$/.test(nameOrId)) {
     const id = Number(nameOrId);
     const withId = CHAINS.filter(([, c]) => c.id === id).map(([, c]) => c);

@@ -13,9 +13,9 @@ import { newId } from '../../lib/ids';
 import { fromBaseUnits, MoneyFormatError, toBaseUnits } from '../../lib/money';
 import { isoNow } from '../../lib/time';
 import type { GazeVerifier } from '../gaze/service';
-import type { Escrow, EscrowLockBody, EscrowRefundBody, EscrowReleaseBody, EscrowStatus } from './model';
+import type { Escrow, EscrowLockBody, EscrowRefundBody, EscrowReleaseBody, EscrowStatus, EscrowTotals } from './model';
 
-export const DEFAULT_ESCROW_TOKEN = 'OPTX';
+const DEFAULT_ESCROW_TOKEN = 'OPTX';
 const DEFAULT_ACTOR = 'api';
 /** The actor of an expiry: nobody asked for it, the TTL ran out. */
 const EXPIRY_ACTOR = 'system';
@@ -23,14 +23,6 @@ const EXPIRY_ACTOR = 'system';
 const MAX_AMOUNT = 2n ** 256n - 1n;
 
 type Row = typeof escrows.$inferSelect;
-
-export interface EscrowTotals {
-  locked: string;
-  released: string;
-  refunded: string;
-  expired: string;
-  count: number;
-}
 
 export class EscrowLedger {
   private readonly newlyExpiredStmt;

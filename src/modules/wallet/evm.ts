@@ -8,17 +8,7 @@ import { BaseError, ContractFunctionRevertedError, ContractFunctionZeroDataError
 import { z } from '../../lib/zod';
 import { fromBaseUnits } from '../../lib/money';
 import type { ResolvedChain } from './chains';
-import type { TokenBalance } from './solana';
-
-export interface EvmChainBalance {
-  chain: string;
-  chain_id: number;
-  name: string;
-  native_symbol: string | null;
-  native_balance: string | null;
-  tokens: Record<string, TokenBalance & { contract: string }>;
-  error?: string;
-}
+import type { EvmChainBalance } from './model';
 
 const Uint = z.bigint().check(z.gte(0n));
 const Decimals = z.number().check(z.int(), z.gte(0), z.lte(255));
@@ -60,7 +50,7 @@ export async function fetchEvmChain(client: PublicClient, c: ResolvedChain, owne
 }
 
 /** A short, credential-free reason (RPC URLs may carry API keys, so viem's messages, which include them, are not used). */
-export function describeEvmError(err: unknown, timeoutMs: number): string {
+function describeEvmError(err: unknown, timeoutMs: number): string {
   if (err instanceof z.core.$ZodError) return 'the RPC sent a value of an unexpected shape';
   if (!(err instanceof BaseError)) return 'the RPC call failed';
   if (err.walk((e) => e instanceof TimeoutError)) return `timeout: the RPC did not answer within ${timeoutMs / 1000} s`;

@@ -31,6 +31,7 @@ const SolanaBalance = z.object({
   tokens: z.record(z.string(), z.extend(TokenBalance, { mint: z.string() })),
   error: z.optional(z.string()),
 });
+export type SolanaBalance = z.infer<typeof SolanaBalance>;
 
 const EvmChainBalance = z.object({
   chain: z.string(),
@@ -41,14 +42,17 @@ const EvmChainBalance = z.object({
   tokens: z.record(z.string(), z.extend(TokenBalance, { contract: z.string() })),
   error: z.optional(z.string()),
 });
+export type EvmChainBalance = z.infer<typeof EvmChainBalance>;
 
 export const Wallets = z.object({
   solana: z.nullable(SolanaBalance),
   solana_devnet: z.nullable(SolanaBalance),
   evm: z.nullable(z.object({ address: z.string(), chains: z.array(EvmChainBalance) })),
 });
+export type Wallets = z.infer<typeof Wallets>;
 
 const EscrowTotals = z.object({ locked: Money, released: Money, refunded: Money, expired: Money, count: z.number().check(z.int()) });
+export type EscrowTotals = z.infer<typeof EscrowTotals>;
 
 export const WalletOverview = z.object({
   agent: z.string(),
@@ -166,7 +170,7 @@ export const Escrow = z.object({
 });
 export type Escrow = z.infer<typeof Escrow>;
 
-export const EscrowEvent = z.object({ from: z.nullable(z.string()), to: z.string(), actor: z.string(), at: z.string(), detail: z.nullable(z.record(z.string(), z.unknown())) });
+const EscrowEvent = z.object({ from: z.nullable(z.string()), to: z.string(), actor: z.string(), at: z.string(), detail: z.nullable(z.record(z.string(), z.unknown())) });
 export const EscrowDetail = z.extend(Escrow, { events: z.array(EscrowEvent) });
 
 export const EscrowListQuery = z.object({ status: z.optional(EscrowStatus), task_id: z.optional(Id), limit: limit(500, 50), offset });

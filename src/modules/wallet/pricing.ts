@@ -51,7 +51,7 @@ const PricingFile = z.strictObject({
 type PricingFile = z.infer<typeof PricingFile>;
 
 /** The built-in table: one default price for every model; override it with TEMPO_PRICING. */
-export const BUILT_IN_PRICING: PricingFile = {
+const BUILT_IN_PRICING: PricingFile = {
   token: 'USDC',
   margin_per_call_usd: '0.001',
   default: { input_per_1k_usd: '0.003', output_per_1k_usd: '0.015' },

@@ -8,28 +8,12 @@ import { address, createSolanaRpc, isSolanaError, type Address } from '@solana/k
 import { z } from '../../lib/zod';
 import type { SolanaToken } from '../../config';
 import { fromBaseUnits } from '../../lib/money';
+import type { SolanaBalance } from './model';
 
 /** The two SPL token programs: protocol constants, not configuration. */
 const TOKEN_PROGRAMS = ['TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA', 'TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb'] as const;
 const LAMPORT_DECIMALS = 9;
 const EXPLORER = 'https://explorer.solana.com/address/';
-
-export type SolanaNetwork = 'mainnet-beta' | 'devnet';
-
-export interface TokenBalance {
-  balance: string | null;
-  decimals: number | null;
-  error?: string;
-}
-
-export interface SolanaBalance {
-  address: string;
-  network: SolanaNetwork;
-  explorer: string;
-  balance_sol: string | null;
-  tokens: Record<string, TokenBalance & { mint: string }>;
-  error?: string;
-}
 
 const Lamports = z.object({ value: z.bigint().check(z.gte(0n)) });
 const Integer = z.pipe(z.union([z.bigint(), z.number().check(z.int())]), z.transform((v) => BigInt(v)));
@@ -49,7 +33,7 @@ const TokenAccounts = z.object({
 });
 
 export interface SolanaTarget {
-  network: SolanaNetwork;
+  network: SolanaBalance['network'];
   url: string;
   tokens: readonly SolanaToken[];
 }
@@ -96,7 +80,7 @@ export async function fetchSolanaBalance(owner: string, target: SolanaTarget, ti
 }
 
 /** A short, credential-free reason (RPC URLs may carry API keys, so they are never included). */
-export function describeSolanaError(err: unknown, timeoutMs: number): string {
+function describeSolanaError(err: unknown, timeoutMs: number): string {
   if (err instanceof DOMException && (err.name === 'TimeoutError' || err.name === 'AbortError')) return `timeout: the Solana RPC did not answer within ${timeoutMs / 1000} s`;
   if (err instanceof z.core.$ZodError) return 'the Solana RPC sent an answer of an unexpected shape';
   if (err instanceof SyntaxError) return 'the Solana RPC sent an answer that is not JSON';

@@ -6,7 +6,7 @@
  * run.completed, done. A failure is an `error` event continuing the same run and sequence. A run that
  * completed always ends in one `done`, the upstream's or, when it closed without one, our own.
  */
-import { sseEvent } from '../../../lib/sse';
+import { sseEvent, sseNamedData } from '../../../lib/sse';
 import { randomHex as hex } from '../../../lib/ids';
 import type { ChatEvent, NativeFrame, Renderer } from '../model';
 
@@ -34,7 +34,7 @@ export function hermesRenderer(sessionId: string, userMessage: string): Renderer
     if (n.event === 'assistant.completed') answered = true;
     if (n.event === 'done' || n.event === 'error' || n.event === 'run.failed') ended = true;
     if (n.seq !== undefined) seq = Math.max(seq, n.seq);
-    if (n.seq !== undefined && n.runId) return `event: ${n.event}\ndata: ${n.data}\n\n`;
+    if (n.seq !== undefined && n.runId) return sseNamedData(n.event, n.data);
     // Every frame carries session_id, run_id and seq (SPEC §7): what the agent left out is filled in.
     const payload = JSON.parse(n.data) as Record<string, unknown>;
     return sseEvent(n.event, { session_id: sessionId, run_id: runId, ...payload, ...(n.seq === undefined ? { seq: ++seq } : {}), ...(n.runId ? {} : { run_id: runId }) });
