@@ -122,7 +122,7 @@ describe('GET /api/wallet/balances', () => {
     expect(w.solana.error).toBe('the Solana RPC answered HTTP 503');
     expect(w.solana.tokens.JTX).toEqual({ mint: JTX_MINT, balance: null, decimals: null, error: 'the Solana RPC answered HTTP 503' });
     expect(w.solana_devnet.balance_sol).toBe('1152921504.606846976');
-    expect(w.solana_devnet.tokens.OPTX.error).toStartWith('Solana RPC error -32005: Node is unhealthy');
+    expect(w.solana_devnet.tokens.OPTX.error).toBe('Solana RPC error -32005: Node is behind');
     expect(w.evm.chains[0].native_balance).toBeNull();
     expect(w.evm.chains[0].error).toContain('not JSON');
     expect(w.evm.chains[0].tokens.USDC.balance).toBeNull();

@@ -1,0 +1,60 @@
+/**
+ * Balances against answers real nodes and RPC providers send that the happy-path fakes do not:
+ * JSON-RPC error codes outside the Solana node's own table, code-less errors, rate limits as JSON,
+ * and an EVM URL that serves another chain than the one it is configured for.
+ */
+import { afterAll, afterEach, beforeEach, describe, expect, test } from 'bun:test';
+import { getAddressDecoder } from '@solana/kit';
+import { startFakeEvmRpc } from './fakes/evm-rpc';
+import { startFakeSolanaRpc, TOKEN_PROGRAM } from './fakes/solana-rpc';
+import { makeTestApp, type TestApp } from './helpers/app';
+
+const solAddress = (seed: number) => getAddressDecoder().decode(Uint8Array.from({ length: 32 }, (_, i) => (seed * 31 + i * 7) % 256));
+const OWNER = solAddress(1);
+const MINT = solAddress(2);
+
+const sol = startFakeSolanaRpc();
+const devnet = startFakeSolanaRpc();
+afterAll(() => Promise.all([sol.stop(), devnet.stop()]));
+
+type Json = Record<string, any>;
+let t: TestApp | null = null;
+beforeEach(() => {
+  sol.reset();
+  sol.lamports.set(OWNER, 2_000_000_000n);
+  sol.accounts.length = 0;
+  sol.addTokenAccount({ owner: OWNER, mint: MINT, program: TOKEN_PROGRAM, amount: 1_500n, decimals: 3 });
+});
+afterEach(() => {
+  t?.close();
+  t = null;
+});
+
+async function solana(): Promise<Json> {
+  t ??= await makeTestApp({ env: { SOLANA_ADDRESS: OWNER, SOLANA_RPC_URL: sol.url, SOLANA_DEVNET_RPC_URL: devnet.url, SOLANA_TOKENS: `X:${MINT}`, RPC_TIMEOUT_S: '1' } });
+  return (await t.json<Json>('GET', '/api/wallet/balances')).body.wallets.solana;
+}
+
+describe('Solana RPC errors are reported with the node’s own code and words', () => {
+  test('codes @solana/kit has no message for (providers’ -32000, 429, -32401) are not "unreachable"', async () => {
+    sol.behavior.errors.getBalance = { code: -32000, message: 'Server error: upstream node unavailable' };
+    sol.behavior.errors.getTokenAccountsByOwner = { code: 429, message: 'Too many requests for a specific RPC call' };
+    const w = await solana();
+    expect(w.balance_sol).toBeNull();
+    expect(w.error).toBe('Solana RPC error -32000: Server error: upstream node unavailable');
+    expect(w.tokens.X).toEqual({ mint: MINT, balance: null, decimals: null, error: 'Solana RPC error 429: Too many requests for a specific RPC call' });
+  });
+
+  test('an error object without a code (seen from load balancers) is still the node’s answer', async () => {
+    sol.behavior.errors.getBalance = { message: 'No RPC endpoints available' };
+    expect((await solana()).error).toBe('Solana RPC error: No RPC endpoints available');
+  });
+
+  test('a rate limit answered 429 with a JSON body, as the public RPC does', async () => {
+    sol.behavior.httpStatus = 429;
+    sol.behavior.httpBody = 'json';
+    const w = await solana();
+    expect(w.error).toBe('the Solana RPC answered HTTP 429');
+    expect(w.tokens.X.error).toBe('the Solana RPC answered HTTP 429');
+  });
+});
