@@ -6,6 +6,7 @@
 import { afterAll, afterEach, beforeEach, describe, expect, test } from 'bun:test';
 import { getAddressDecoder } from '@solana/kit';
 import { startFakeEvmRpc } from './fakes/evm-rpc';
+import { startFakeTempoRpc } from './fakes/tempo-rpc';
 import { startFakeSolanaRpc, TOKEN_PROGRAM } from './fakes/solana-rpc';
 import { makeTestApp, type TestApp } from './helpers/app';
 
@@ -13,9 +14,15 @@ const solAddress = (seed: number) => getAddressDecoder().decode(Uint8Array.from(
 const OWNER = solAddress(1);
 const MINT = solAddress(2);
 
+const EVM_OWNER = '0x1111111111111111111111111111111111111111';
+const USDC = '0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48';
+const PATH_USD = '0x20c0000000000000000000000000000000000000';
+
 const sol = startFakeSolanaRpc();
 const devnet = startFakeSolanaRpc();
-afterAll(() => Promise.all([sol.stop(), devnet.stop()]));
+const ethereum = startFakeEvmRpc({ chainId: 1 });
+const tempo = startFakeTempoRpc();
+afterAll(() => Promise.all([sol.stop(), devnet.stop(), ethereum.stop(), tempo.stop()]));
 
 type Json = Record<string, any>;
 let t: TestApp | null = null;
@@ -56,5 +63,28 @@ describe('Solana RPC errors are reported with the node’s own code and words', 
     const w = await solana();
     expect(w.error).toBe('the Solana RPC answered HTTP 429');
     expect(w.tokens.X.error).toBe('the Solana RPC answered HTTP 429');
+  });
+});
+
+describe('an EVM RPC URL that serves another chain', () => {
+  test('its balances are not shown as the configured chain’s: the chain says which chain the node serves', async () => {
+    ethereum.reset();
+    ethereum.setNative(EVM_OWNER, 3n * 10n ** 18n);
+    ethereum.setToken(USDC, EVM_OWNER, 7_000_000n, 6);
+    tempo.reset();
+    tempo.setToken(PATH_USD, EVM_OWNER, 5_000_000n, 6);
+    // A mainnet URL pasted for base, a mainnet URL for Tempo, and one right entry.
+    const env = { EVM_ADDRESS: EVM_OWNER, EVM_RPC_URLS: `base=${ethereum.url},tempo=${ethereum.url},tempoModerato=${tempo.url}`, EVM_TOKENS: `base:USDC:${USDC}:6,tempo:pathUSD:${PATH_USD},tempoModerato:pathUSD:${PATH_USD}`, RPC_TIMEOUT_S: '1' };
+    t = await makeTestApp({ env });
+    const [base, tempoMainnet, moderato] = (await t.json<Json>('GET', '/api/wallet/balances')).body.wallets.evm.chains;
+    const wrong = 'the RPC serves chain id 1, not base (8453): check EVM_RPC_URLS';
+    expect(base).toMatchObject({ chain: 'base', chain_id: 8453, native_balance: null, error: wrong });
+    expect(base.tokens.USDC).toEqual({ contract: USDC, balance: null, decimals: 6, error: wrong });
+    expect(tempoMainnet.error).toBe('the RPC serves chain id 1, not tempo (4217): check EVM_RPC_URLS');
+    expect(tempoMainnet.tokens.pathUSD.balance).toBeNull();
+    expect(moderato.error).toBeUndefined();
+    expect(moderato.tokens.pathUSD.balance).toBe('5');
+    // The check rides in the chain's one batch: no extra round trip.
+    expect(tempo.requests).toHaveLength(1);
   });
 });
