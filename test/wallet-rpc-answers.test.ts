@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, test } from 'bun:tes
 import { getAddressDecoder } from '@solana/kit';
 import { startFakeEvmRpc } from './fakes/evm-rpc';
 import { startFakeTempoRpc } from './fakes/tempo-rpc';
-import { startFakeSolanaRpc, TOKEN_PROGRAM } from './fakes/solana-rpc';
+import { startFakeSolanaRpc, TOKEN_2022_PROGRAM, TOKEN_PROGRAM } from './fakes/solana-rpc';
 import { makeTestApp, type TestApp } from './helpers/app';
 
 const solAddress = (seed: number) => getAddressDecoder().decode(Uint8Array.from({ length: 32 }, (_, i) => (seed * 31 + i * 7) % 256));
@@ -63,6 +63,17 @@ describe('Solana RPC errors are reported with the node’s own code and words', 
     const w = await solana();
     expect(w.error).toBe('the Solana RPC answered HTTP 429');
     expect(w.tokens.X.error).toBe('the Solana RPC answered HTTP 429');
+  });
+});
+
+describe('token accounts as the node parses them', () => {
+  test('a frozen account still holds its tokens, and Token-2022 accounts with extensions are read', async () => {
+    const T22 = solAddress(3);
+    sol.addTokenAccount({ owner: OWNER, mint: MINT, program: TOKEN_PROGRAM, amount: 500n, decimals: 3, state: 'frozen' });
+    sol.addTokenAccount({ owner: OWNER, mint: T22, program: TOKEN_2022_PROGRAM, amount: 25n, decimals: 1 });
+    t = await makeTestApp({ env: { SOLANA_ADDRESS: OWNER, SOLANA_RPC_URL: sol.url, SOLANA_DEVNET_RPC_URL: devnet.url, SOLANA_TOKENS: `X:${MINT},T:${T22}`, RPC_TIMEOUT_S: '1' } });
+    const w = (await t.json<Json>('GET', '/api/wallet/balances')).body.wallets.solana;
+    expect(w.tokens).toEqual({ X: { mint: MINT, balance: '2', decimals: 3 }, T: { mint: T22, balance: '2.5', decimals: 1 } });
   });
 });
 
