@@ -37,7 +37,7 @@ export async function fetchEvmChain(client: PublicClient, c: ResolvedChain, owne
     client.readContract({ address: t.contract, abi: erc20Abi, functionName: 'balanceOf', args: [owner] }).then((v) => z.parse(Uint, v)),
     t.decimals !== null ? Promise.resolve(t.decimals) : client.readContract({ address: t.contract, abi: erc20Abi, functionName: 'decimals' }).then((v) => z.parse(Decimals, v)),
   ]));
-  const [[servedResult, nativeResult], tokenResults] = await Promise.all([Promise.allSettled([served, native]), Promise.all(tokenCalls)]);
+  const [[servedResult, n], tokenResults] = await Promise.all([Promise.allSettled([served, native]), Promise.all(tokenCalls)]);
   const out: EvmChainBalance = {
     chain: c.name,
     chain_id: c.chain.id,
@@ -52,7 +52,6 @@ export async function fetchEvmChain(client: PublicClient, c: ResolvedChain, owne
     for (const t of c.tokens) out.tokens[t.symbol] = { contract: t.contract, balance: null, decimals: t.decimals, error };
     return out;
   }
-  const n = nativeResult;
   if (n.status === 'fulfilled') out.native_balance = n.value === null ? null : fromBaseUnits(n.value, c.chain.nativeCurrency.decimals);
   else out.error = describeEvmError(n.reason, timeoutMs);
   c.tokens.forEach((t, i) => {
