@@ -90,7 +90,7 @@ describe('GET /api/wallet/balances', () => {
     });
     // Tempo has no native token: no balance and no error, only TIP-20s (6 decimals without a call).
     expect(tmp).toEqual({ chain: 'tempoModerato', chain_id: 42431, name: 'Tempo Testnet (Moderato)', native_symbol: null, native_balance: null, tokens: { pathUSD: { contract: PATH_USD, balance: '7.000001', decimals: 6 } } });
-    expect(tempo.methods()).toEqual(['eth_call']);
+    expect(tempo.methods().sort()).toEqual(['eth_call', 'eth_chainId']);
     expect(typeof r.body.fetched_at).toBe('string');
   });
 
@@ -105,7 +105,7 @@ describe('GET /api/wallet/balances', () => {
     expect(r.body.wallets.evm.chains.map((c: Json) => c.error ?? null)).toEqual([null, null]);
     expect(evm.requests).toHaveLength(1);
     expect(evm.requests[0]?.batch).toBe(true);
-    expect(evm.methods().sort()).toEqual(['eth_call', 'eth_call', 'eth_call', 'eth_getBalance']);
+    expect(evm.methods().sort()).toEqual(['eth_call', 'eth_call', 'eth_call', 'eth_chainId', 'eth_getBalance']);
     expect(tempo.requests).toHaveLength(1);
     expect(sol.methods().sort()).toEqual(['getBalance', 'getTokenAccountsByOwner', 'getTokenAccountsByOwner']);
     expect(sol.requests.flatMap((q) => q.calls.map((c) => (c.params as Json[])[1]?.programId)).filter(Boolean).sort()).toEqual([TOKEN_PROGRAM, TOKEN_2022_PROGRAM].sort());
@@ -122,7 +122,7 @@ describe('GET /api/wallet/balances', () => {
     expect(w.solana.error).toBe('the Solana RPC answered HTTP 503');
     expect(w.solana.tokens.JTX).toEqual({ mint: JTX_MINT, balance: null, decimals: null, error: 'the Solana RPC answered HTTP 503' });
     expect(w.solana_devnet.balance_sol).toBe('1152921504.606846976');
-    expect(w.solana_devnet.tokens.OPTX.error).toStartWith('Solana RPC error -32005: Node is unhealthy');
+    expect(w.solana_devnet.tokens.OPTX.error).toBe('Solana RPC error -32005: Node is behind');
     expect(w.evm.chains[0].native_balance).toBeNull();
     expect(w.evm.chains[0].error).toContain('not JSON');
     expect(w.evm.chains[0].tokens.USDC.balance).toBeNull();

@@ -32,12 +32,14 @@ export interface RecordedRpcRequest {
 export interface FakeRpcBehavior {
   /** Never answer until the client goes away. */
   hang: boolean;
-  /** Answer every HTTP request with this status and an HTML page. */
+  /** Answer every HTTP request with this status and an HTML page (or a JSON-RPC error, see httpBody). */
   httpStatus: number | null;
+  /** The body of an httpStatus answer: a proxy's HTML page, or the JSON-RPC error a rate-limiting node sends with its 429. */
+  httpBody: 'html' | 'json';
   /** Answer 200 with a body that is not JSON. */
   garbage: boolean;
-  /** Method name → JSON-RPC error answered for that method. */
-  errors: Record<string, { code: number; message: string }>;
+  /** Method name → JSON-RPC error object answered for that method (providers send some without a code). */
+  errors: Record<string, { code?: number; message: string; data?: unknown }>;
   /** Hold each HTTP request until this settles (a request whose client gives up first is dropped). */
   holdUntil: Promise<unknown> | null;
   /** Answer every HTTP request this many ms late (a network round trip, for benchmarks). */
@@ -59,7 +61,7 @@ export interface FakeRpcServer {
 }
 
 export function defaultRpcBehavior(): FakeRpcBehavior {
-  return { hang: false, httpStatus: null, garbage: false, errors: {}, holdUntil: null, delayMs: 0, answerLost: [] };
+  return { hang: false, httpStatus: null, httpBody: 'html', garbage: false, errors: {}, holdUntil: null, delayMs: 0, answerLost: [] };
 }
 
 export function startJsonRpcServer(handlers: Record<string, MethodHandler>): FakeRpcServer {
@@ -139,7 +141,9 @@ export function startJsonRpcServer(handlers: Record<string, MethodHandler>): Fak
       if (hold && !(await held(req, hold))) return new Response('gone', { status: 499 });
       if (fake.behavior.delayMs > 0) await Bun.sleep(fake.behavior.delayMs);
       if (fake.behavior.hang) return park(req);
-      if (fake.behavior.httpStatus) return new Response('<html><body>upstream error</body></html>', { status: fake.behavior.httpStatus, headers: { 'content-type': 'text/html' } });
+      const status = fake.behavior.httpStatus;
+      if (status && fake.behavior.httpBody === 'json') return Response.json({ jsonrpc: '2.0', id: calls[0]?.id ?? null, error: { code: status, message: 'Too many requests for a specific RPC call' } }, { status });
+      if (status) return new Response('<html><body>upstream error</body></html>', { status, headers: { 'content-type': 'text/html' } });
       if (fake.behavior.garbage) return new Response('{"jsonrpc":"2.0","result":', { headers: { 'content-type': 'application/json' } });
       const answers = [];
       for (const c of calls) answers.push(await answer(c));

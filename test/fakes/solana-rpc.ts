@@ -15,6 +15,8 @@ export interface FakeTokenAccount {
   program: string;
   amount: bigint;
   decimals: number;
+  /** A freeze authority can freeze an account: it still holds its tokens (default initialized). */
+  state?: 'initialized' | 'frozen';
 }
 
 export interface FakeSolanaRpc extends FakeRpcServer {
@@ -55,23 +57,29 @@ export function startFakeSolanaRpc(): FakeSolanaRpc {
       }
       const value = accounts
         .filter((a) => a.owner === owner && (filter.programId ? a.program === filter.programId : a.mint === filter.mint))
-        .map((a) => ({
-          pubkey: a.pubkey,
-          account: {
-            lamports: 2_039_280n, owner: a.program, executable: false, rentEpoch: 18_446_744_073_709_551_615n, space: 165n,
-            data: {
-              program: a.program === TOKEN_PROGRAM ? 'spl-token' : 'spl-token-2022',
-              space: 165n,
-              parsed: {
-                type: 'account',
-                info: {
-                  isNative: false, mint: a.mint, owner: a.owner, state: 'initialized',
-                  tokenAmount: { amount: a.amount.toString(), decimals: a.decimals, uiAmount: Number(uiAmount(a.amount, a.decimals)), uiAmountString: uiAmount(a.amount, a.decimals) },
+        .map((a) => {
+          // A Token-2022 account carries its extensions (ImmutableOwner on every associated account) and is longer.
+          const t22 = a.program === TOKEN_2022_PROGRAM;
+          const space = t22 ? 170n : 165n;
+          return {
+            pubkey: a.pubkey,
+            account: {
+              lamports: 2_039_280n, owner: a.program, executable: false, rentEpoch: 18_446_744_073_709_551_615n, space,
+              data: {
+                program: t22 ? 'spl-token-2022' : 'spl-token',
+                space,
+                parsed: {
+                  type: 'account',
+                  info: {
+                    isNative: false, mint: a.mint, owner: a.owner, state: a.state ?? 'initialized',
+                    tokenAmount: { amount: a.amount.toString(), decimals: a.decimals, uiAmount: Number(uiAmount(a.amount, a.decimals)), uiAmountString: uiAmount(a.amount, a.decimals) },
+                    ...(t22 ? { extensions: [{ extension: 'immutableOwner' }] } : {}),
+                  },
                 },
               },
             },
-          },
-        }));
+          };
+        });
       return { context, value };
     },
   });

@@ -19,13 +19,15 @@ export function evmClient(c: ResolvedChain, timeoutMs: number): PublicClient {
 
 export async function fetchEvmChain(client: PublicClient, c: ResolvedChain, owner: `0x${string}`, timeoutMs: number): Promise<EvmChainBalance> {
   // Every call is started before the first await, so the transport sends them as one batch; settling
-  // them all at once also attaches a handler to each before any can reject.
+  // them all at once also attaches a handler to each before any can reject. The chain id rides along:
+  // a URL of another chain (mainnet's pasted for base) answers every call, with another chain's values.
+  const served = client.getChainId();
   const native = c.isTempo ? Promise.resolve(null) : client.getBalance({ address: owner }).then((v) => z.parse(Uint, v));
   const tokenCalls = c.tokens.map((t) => Promise.allSettled([
     client.readContract({ address: t.contract, abi: erc20Abi, functionName: 'balanceOf', args: [owner] }).then((v) => z.parse(Uint, v)),
     t.decimals !== null ? Promise.resolve(t.decimals) : client.readContract({ address: t.contract, abi: erc20Abi, functionName: 'decimals' }).then((v) => z.parse(Decimals, v)),
   ]));
-  const [nativeResult, tokenResults] = await Promise.all([Promise.allSettled([native]), Promise.all(tokenCalls)]);
+  const [[servedResult, n], tokenResults] = await Promise.all([Promise.allSettled([served, native]), Promise.all(tokenCalls)]);
   const out: EvmChainBalance = {
     chain: c.name,
     chain_id: c.chain.id,
@@ -34,7 +36,12 @@ export async function fetchEvmChain(client: PublicClient, c: ResolvedChain, owne
     native_balance: null,
     tokens: {},
   };
-  const n = nativeResult[0];
+  if (servedResult.status === 'fulfilled' && servedResult.value !== c.chain.id) {
+    const error = `the RPC serves chain id ${servedResult.value}, not ${c.name} (${c.chain.id}): check EVM_RPC_URLS`;
+    out.error = error;
+    for (const t of c.tokens) out.tokens[t.symbol] = { contract: t.contract, balance: null, decimals: t.decimals, error };
+    return out;
+  }
   if (n.status === 'fulfilled') out.native_balance = n.value === null ? null : fromBaseUnits(n.value, c.chain.nativeCurrency.decimals);
   else out.error = describeEvmError(n.reason, timeoutMs);
   c.tokens.forEach((t, i) => {

@@ -4,7 +4,7 @@
  * one network go out together, so a fetch costs one round trip; each has its own deadline and each
  * value its own error, never a silent zero.
  */
-import { address, createSolanaRpc, isSolanaError, type Address } from '@solana/kit';
+import { address, createDefaultRpcTransport, createSolanaRpcFromTransport, isSolanaError, type Address, type RpcTransport } from '@solana/kit';
 import { z } from '../../lib/zod';
 import type { SolanaToken } from '../../config';
 import { fromBaseUnits } from '../../lib/money';
@@ -32,6 +32,34 @@ const TokenAccounts = z.object({
   })),
 });
 
+/** A JSON-RPC error object the node answered: its own code (when it sent one) and words. */
+class SolanaRpcAnswerError extends Error {
+  constructor(readonly code: number | null, readonly serverMessage: string) {
+    super(serverMessage);
+  }
+}
+
+/**
+ * The default transport, with the node's JSON-RPC errors taken before @solana/kit reads them: kit
+ * builds its error from a table of the codes it knows, and for any other code (a provider's -32000,
+ * 429, -32401…) or an error without one it throws a TypeError (development builds; read as
+ * "unreachable") or drops the node's message (production builds).
+ */
+function keepingRpcErrors(url: string): RpcTransport {
+  const base = createDefaultRpcTransport({ url });
+  return (async (config: Parameters<RpcTransport>[0]) => {
+    const res: unknown = await base(config);
+    const err = res !== null && typeof res === 'object' ? (res as { error?: unknown }).error : undefined;
+    if (err !== null && typeof err === 'object') {
+      const { code, message } = err as { code?: unknown; message?: unknown };
+      // kit reads every integer of an answer as a bigint.
+      const n = typeof code === 'bigint' || typeof code === 'number' ? Number(code) : null;
+      throw new SolanaRpcAnswerError(n, typeof message === 'string' ? message : '');
+    }
+    return res;
+  }) as RpcTransport;
+}
+
 export interface SolanaTarget {
   network: SolanaBalance['network'];
   url: string;
@@ -39,7 +67,7 @@ export interface SolanaTarget {
 }
 
 export async function fetchSolanaBalance(owner: string, target: SolanaTarget, timeoutMs: number): Promise<SolanaBalance> {
-  const rpc = createSolanaRpc(target.url);
+  const rpc = createSolanaRpcFromTransport(keepingRpcErrors(target.url));
   const who: Address = address(owner);
   const send = <T>(req: { send(o: { abortSignal: AbortSignal }): Promise<T> }) => req.send({ abortSignal: AbortSignal.timeout(timeoutMs) });
   const wantTokens = target.tokens.length > 0;
@@ -84,11 +112,10 @@ function describeSolanaError(err: unknown, timeoutMs: number): string {
   if (err instanceof DOMException && (err.name === 'TimeoutError' || err.name === 'AbortError')) return `timeout: the Solana RPC did not answer within ${timeoutMs / 1000} s`;
   if (err instanceof z.core.$ZodError) return 'the Solana RPC sent an answer of an unexpected shape';
   if (err instanceof SyntaxError) return 'the Solana RPC sent an answer that is not JSON';
+  if (err instanceof SolanaRpcAnswerError) return `Solana RPC error${err.code === null ? '' : ` ${err.code}`}: ${err.serverMessage.slice(0, 200)}`;
   if (isSolanaError(err)) {
-    const ctx = err.context as { statusCode?: number; __serverMessage?: string };
-    if (typeof ctx.statusCode === 'number') return `the Solana RPC answered HTTP ${ctx.statusCode}`;
-    // Known RPC codes get kit's own wording; others keep the server's message.
-    return `Solana RPC error ${err.context.__code}: ${(ctx.__serverMessage ?? err.message).slice(0, 200)}`;
+    const status = (err.context as { statusCode?: unknown }).statusCode;
+    return typeof status === 'number' ? `the Solana RPC answered HTTP ${status}` : 'the Solana RPC call failed';
   }
   if (err instanceof TypeError) return 'the Solana RPC is unreachable';
   return 'the Solana RPC call failed';

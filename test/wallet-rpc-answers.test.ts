@@ -1,0 +1,101 @@
+/**
+ * Balances against answers real nodes and RPC providers send that the happy-path fakes do not:
+ * JSON-RPC error codes outside the Solana node's own table, code-less errors, rate limits as JSON,
+ * and an EVM URL that serves another chain than the one it is configured for.
+ */
+import { afterAll, afterEach, beforeEach, describe, expect, test } from 'bun:test';
+import { getAddressDecoder } from '@solana/kit';
+import { startFakeEvmRpc } from './fakes/evm-rpc';
+import { startFakeTempoRpc } from './fakes/tempo-rpc';
+import { startFakeSolanaRpc, TOKEN_2022_PROGRAM, TOKEN_PROGRAM } from './fakes/solana-rpc';
+import { makeTestApp, type TestApp } from './helpers/app';
+
+const solAddress = (seed: number) => getAddressDecoder().decode(Uint8Array.from({ length: 32 }, (_, i) => (seed * 31 + i * 7) % 256));
+const OWNER = solAddress(1);
+const MINT = solAddress(2);
+
+const EVM_OWNER = '0x1111111111111111111111111111111111111111';
+const USDC = '0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48';
+const PATH_USD = '0x20c0000000000000000000000000000000000000';
+
+const sol = startFakeSolanaRpc();
+const devnet = startFakeSolanaRpc();
+const ethereum = startFakeEvmRpc({ chainId: 1 });
+const tempo = startFakeTempoRpc();
+afterAll(() => Promise.all([sol.stop(), devnet.stop(), ethereum.stop(), tempo.stop()]));
+
+type Json = Record<string, any>;
+let t: TestApp | null = null;
+beforeEach(() => {
+  sol.reset();
+  sol.lamports.set(OWNER, 2_000_000_000n);
+  sol.accounts.length = 0;
+  sol.addTokenAccount({ owner: OWNER, mint: MINT, program: TOKEN_PROGRAM, amount: 1_500n, decimals: 3 });
+});
+afterEach(() => {
+  t?.close();
+  t = null;
+});
+
+async function solana(): Promise<Json> {
+  t ??= await makeTestApp({ env: { SOLANA_ADDRESS: OWNER, SOLANA_RPC_URL: sol.url, SOLANA_DEVNET_RPC_URL: devnet.url, SOLANA_TOKENS: `X:${MINT}`, RPC_TIMEOUT_S: '1' } });
+  return (await t.json<Json>('GET', '/api/wallet/balances')).body.wallets.solana;
+}
+
+describe('Solana RPC errors are reported with the node’s own code and words', () => {
+  test('codes @solana/kit has no message for (providers’ -32000, 429, -32401) are not "unreachable"', async () => {
+    sol.behavior.errors.getBalance = { code: -32000, message: 'Server error: upstream node unavailable' };
+    sol.behavior.errors.getTokenAccountsByOwner = { code: 429, message: 'Too many requests for a specific RPC call' };
+    const w = await solana();
+    expect(w.balance_sol).toBeNull();
+    expect(w.error).toBe('Solana RPC error -32000: Server error: upstream node unavailable');
+    expect(w.tokens.X).toEqual({ mint: MINT, balance: null, decimals: null, error: 'Solana RPC error 429: Too many requests for a specific RPC call' });
+  });
+
+  test('an error object without a code (seen from load balancers) is still the node’s answer', async () => {
+    sol.behavior.errors.getBalance = { message: 'No RPC endpoints available' };
+    expect((await solana()).error).toBe('Solana RPC error: No RPC endpoints available');
+  });
+
+  test('a rate limit answered 429 with a JSON body, as the public RPC does', async () => {
+    sol.behavior.httpStatus = 429;
+    sol.behavior.httpBody = 'json';
+    const w = await solana();
+    expect(w.error).toBe('the Solana RPC answered HTTP 429');
+    expect(w.tokens.X.error).toBe('the Solana RPC answered HTTP 429');
+  });
+});
+
+describe('token accounts as the node parses them', () => {
+  test('a frozen account still holds its tokens, and Token-2022 accounts with extensions are read', async () => {
+    const T22 = solAddress(3);
+    sol.addTokenAccount({ owner: OWNER, mint: MINT, program: TOKEN_PROGRAM, amount: 500n, decimals: 3, state: 'frozen' });
+    sol.addTokenAccount({ owner: OWNER, mint: T22, program: TOKEN_2022_PROGRAM, amount: 25n, decimals: 1 });
+    t = await makeTestApp({ env: { SOLANA_ADDRESS: OWNER, SOLANA_RPC_URL: sol.url, SOLANA_DEVNET_RPC_URL: devnet.url, SOLANA_TOKENS: `X:${MINT},T:${T22}`, RPC_TIMEOUT_S: '1' } });
+    const w = (await t.json<Json>('GET', '/api/wallet/balances')).body.wallets.solana;
+    expect(w.tokens).toEqual({ X: { mint: MINT, balance: '2', decimals: 3 }, T: { mint: T22, balance: '2.5', decimals: 1 } });
+  });
+});
+
+describe('an EVM RPC URL that serves another chain', () => {
+  test('its balances are not shown as the configured chain’s: the chain says which chain the node serves', async () => {
+    ethereum.reset();
+    ethereum.setNative(EVM_OWNER, 3n * 10n ** 18n);
+    ethereum.setToken(USDC, EVM_OWNER, 7_000_000n, 6);
+    tempo.reset();
+    tempo.setToken(PATH_USD, EVM_OWNER, 5_000_000n, 6);
+    // A mainnet URL pasted for base, a mainnet URL for Tempo, and one right entry.
+    const env = { EVM_ADDRESS: EVM_OWNER, EVM_RPC_URLS: `base=${ethereum.url},tempo=${ethereum.url},tempoModerato=${tempo.url}`, EVM_TOKENS: `base:USDC:${USDC}:6,tempo:pathUSD:${PATH_USD},tempoModerato:pathUSD:${PATH_USD}`, RPC_TIMEOUT_S: '1' };
+    t = await makeTestApp({ env });
+    const [base, tempoMainnet, moderato] = (await t.json<Json>('GET', '/api/wallet/balances')).body.wallets.evm.chains;
+    const wrong = 'the RPC serves chain id 1, not base (8453): check EVM_RPC_URLS';
+    expect(base).toMatchObject({ chain: 'base', chain_id: 8453, native_balance: null, error: wrong });
+    expect(base.tokens.USDC).toEqual({ contract: USDC, balance: null, decimals: 6, error: wrong });
+    expect(tempoMainnet.error).toBe('the RPC serves chain id 1, not tempo (4217): check EVM_RPC_URLS');
+    expect(tempoMainnet.tokens.pathUSD.balance).toBeNull();
+    expect(moderato.error).toBeUndefined();
+    expect(moderato.tokens.pathUSD.balance).toBe('5');
+    // The check rides in the chain's one batch: no extra round trip.
+    expect(tempo.requests).toHaveLength(1);
+  });
+});
