@@ -479,7 +479,7 @@ export interface FakeToolUse {
 export interface SessionStreamInput {
   sessionId: string;
   runId: string;
-  userMessage: string;
+  userMessage: unknown;
   /** Id of the streamed assistant message (`message.started`, `assistant.delta.message_id`). */
   messageId: string;
   reply: string;

@@ -96,12 +96,15 @@ export interface FakeToolCall {
   function: { name: string; arguments: string };
 }
 
+export type FakeContentPart = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } };
+
 /** A message row shaped like Hermes' state.db `messages` table (tool_calls parsed). */
 export interface FakeMessage {
   id: number;
   session_id: string;
   role: 'system' | 'user' | 'assistant' | 'tool';
-  content: string | null;
+  /** Text, or the content parts of a multimodal user turn (text and image_url parts). */
+  content: string | FakeContentPart[] | null;
   tool_calls: FakeToolCall[] | null;
   tool_call_id: string | null;
   tool_name: string | null;
@@ -180,7 +183,34 @@ const FULL_VERSION: Record<HermesVersion, string> = { '0.12': '0.12.0', '0.17': 
 function sessionJson(s: FakeSession): Json {
   const { messages, ...row } = s;
   const firstUser = messages.find((m) => m.role === 'user');
-  return { ...row, preview: firstUser?.content?.slice(0, 60) ?? null };
+  return { ...row, preview: firstUser ? contentText(firstUser.content).slice(0, 60) || null : null };
+}
+
+/** GET/POST/PATCH of one session answer `{object: "hermes.session", session}` (`_session_response`). */
+const sessionEnvelope = (s: FakeSession): Json => ({ object: 'hermes.session', session: sessionJson(s) });
+
+/** Hermes' SessionDB.set_session_title limit. */
+const MAX_TITLE_LENGTH = 100;
+
+/**
+ * A session chat's `message` (or `input`) as `_session_chat_user_message` takes it: a string, or
+ * OpenAI content parts (text and image_url / input_image) kept as parts; null when it carries nothing.
+ * Any other field (an `attachments` list, say) is not read.
+ */
+function sessionChatMessage(b: Json): string | FakeContentPart[] | null {
+  const raw = b.message || b.input;
+  if (typeof raw === 'string') return raw.trim() === '' ? null : raw;
+  if (!Array.isArray(raw)) return null;
+  const parts: FakeContentPart[] = [];
+  for (const p of raw) {
+    if (typeof p === 'string' && p) parts.push({ type: 'text', text: p });
+    if (!isRecord(p)) continue;
+    if ((p.type === 'text' || p.type === 'input_text') && typeof p.text === 'string' && p.text) parts.push({ type: 'text', text: p.text });
+    const ref = isRecord(p.image_url) ? p.image_url.url : p.image_url;
+    if ((p.type === 'image_url' || p.type === 'input_image') && typeof ref === 'string') parts.push({ type: 'image_url', image_url: { url: ref } });
+  }
+  if (!parts.some((p) => p.type === 'image_url' || p.text.trim() !== '')) return null;
+  return parts.every((p) => p.type === 'text') ? parts.map((p) => (p.type === 'text' ? p.text : '')).join('\n') : parts;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -477,22 +507,34 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     return json(200, { object: 'list', data: page.map(sessionJson), limit, offset, has_more: offset + page.length < all.length });
   };
 
+  /**
+   * SessionDB.set_session_title: the title trimmed (empty clears it), at most 100 characters, and
+   * unique: a title another session has is refused (400 invalid_title), as Hermes does.
+   */
+  function titleFor(s: FakeSession | null, raw: unknown): { title: string | null } | Response {
+    const title = raw === null || raw === undefined ? '' : String(raw).trim();
+    if (title.length > MAX_TITLE_LENGTH) return openAiError(400, `Title too long (${title.length} chars, max ${MAX_TITLE_LENGTH})`, 'invalid_title');
+    if (title === '') return { title: null };
+    const holder = [...fake.sessions.values()].find((o) => o !== s && o.title === title);
+    if (holder) return openAiError(400, `Title '${title}' is already in use by session ${holder.id}`, 'invalid_title');
+    return { title };
+  }
+
   const createSession: Handler = (_req, { body }) => {
     const b = readBody(body);
     if (!b) return badJson();
-    const id = typeof b.id === 'string' && b.id.trim() !== '' ? b.id.trim() : undefined;
-    if (id !== undefined && fake.sessions.has(id)) return openAiError(409, `Session already exists: ${id}`, 'session_exists');
-    const s = addSession({
-      ...(id !== undefined ? { id } : {}),
-      title: typeof b.title === 'string' ? b.title : null,
-      model: typeof b.model === 'string' ? b.model : model,
-    });
-    return json(201, sessionJson(s));
+    const raw = b.id || b.session_id;
+    const id = raw ? String(raw).trim() : `api_${Math.floor(Date.now() / 1000)}_${hex(4)}`;
+    if (fake.sessions.has(id)) return openAiError(409, `Session already exists: ${id}`, 'session_exists');
+    const title = b.title === undefined || b.title === null ? { title: null } : titleFor(null, b.title);
+    if (title instanceof Response) return title;
+    const s = addSession({ id, title: title.title, model: typeof b.model === 'string' && b.model ? b.model : model });
+    return json(201, sessionEnvelope(s));
   };
 
   const getOne: Handler = (_req, { params }) => {
     const s = getSession(params);
-    return s ? json(200, sessionJson(s)) : sessionNotFound(sessionId(params));
+    return s ? json(200, sessionEnvelope(s)) : sessionNotFound(sessionId(params));
   };
 
   const patchOne: Handler = (_req, { params, body }) => {
@@ -500,11 +542,18 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     if (!s) return sessionNotFound(sessionId(params));
     const b = readBody(body);
     if (!b) return badJson();
-    if (b.title !== undefined && b.title !== null && typeof b.title !== 'string') {
-      return openAiError(400, "'title' must be a string", 'invalid_title');
+    const unknown = Object.keys(b).filter((k) => k !== 'title' && k !== 'end_reason').sort();
+    if (unknown.length) return openAiError(400, `Unsupported session fields: ${unknown.join(', ')}`, 'unsupported_session_field');
+    if ('title' in b) {
+      const title = titleFor(s, b.title);
+      if (title instanceof Response) return title;
+      s.title = title.title;
     }
-    if (b.title !== undefined) s.title = b.title;
-    return json(200, sessionJson(s));
+    if (typeof b.end_reason === 'string' && b.end_reason) {
+      s.end_reason = b.end_reason;
+      s.ended_at = now();
+    }
+    return json(200, sessionEnvelope(s));
   };
 
   const deleteOne: Handler = (_req, { params }) => {
@@ -521,7 +570,7 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
 
   interface Turn {
     session: FakeSession;
-    message: string;
+    message: string | FakeContentPart[];
     reply: string;
     tokens: string[];
     usage: HermesUsage;
@@ -537,13 +586,11 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     if (!s) return sessionNotFound(sessionId(params));
     const b = readBody(body);
     if (!b) return badJson();
-    if (typeof b.message !== 'string' || b.message.trim() === '') {
-      return openAiError(400, "Missing 'message' in request body", 'missing_message');
-    }
-    const message = b.message;
+    const message = sessionChatMessage(b);
+    if (message === null) return openAiError(400, "Missing 'message' field", 'missing_message');
     const history = s.messages.filter((m) => m.role === 'user' || m.role === 'assistant').map((m) => ({ role: m.role, content: m.content }));
     const { reply, tokens, usage } = answer([...history, { role: 'user', content: message }]);
-    const tool = toolUse(message);
+    const tool = toolUse(contentText(message));
     const userRow = appendMessage(s, { role: 'user', content: message });
     const complete = (): FakeMessage[] => {
       const rows: FakeMessage[] = [userRow];

@@ -31,8 +31,10 @@ export async function openNative(client: HermesClient, sessions: SessionService,
     if (made === 'unsupported') return null;
     t.createdUpstream = made === 'created';
   }
-  const { message, model, system_message, temperature, max_tokens, attachments } = t.body;
-  const payload = { message, model, system_message, temperature, max_tokens, attachments };
+  // The gateway reads the turn from `message` alone (text or content parts, as chat completions
+  // take it) and ignores other fields: attachments sent beside it would never reach the agent.
+  const { model, system_message, temperature, max_tokens } = t.body;
+  const payload = { message: t.userContent, model, system_message, temperature, max_tokens };
   const res = await client.fetch(`/api/sessions/${encodeURIComponent(t.sessionId)}/chat/stream`, {
     method: 'POST', headers: STREAM_HEADERS, body: JSON.stringify(payload), signal: t.signal,
   });

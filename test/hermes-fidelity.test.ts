@@ -1,0 +1,45 @@
+/**
+ * What the real Hermes gateway does that a looser fake would hide (test/fakes/hermes.ts follows the
+ * gateway's api_server): the session chat reads only `message` (or `input`), as text or content
+ * parts; session titles are unique; capabilities name endpoints rather than `*_api` flags.
+ */
+import { describe, expect, test } from 'bun:test';
+import type { TestApp } from './helpers/app';
+import { lastRequest, useFakeHermes } from './helpers/fake-app';
+import { sseEvents } from './helpers/sse-events';
+import type { FakeHermes } from './fakes/hermes';
+
+const post = (t: TestApp, path: string, body: unknown) =>
+  t.fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+describe('native session stream (Hermes 0.17)', () => {
+  let fake: FakeHermes;
+  let t: TestApp;
+  useFakeHermes('0.17', (f, app) => {
+    fake = f;
+    t = app;
+  });
+
+  test('attachments reach the agent: the message goes as content parts', async () => {
+    const events = await sseEvents(await post(t, '/api/sessions/new/chat/stream', {
+      message: 'what is this?',
+      attachments: [{ type: 'image', url: 'https://example.test/cat.png' }, { name: 'notes.txt', text: 'some notes' }],
+    }));
+    const id = events[0]?.data.session_id as string;
+    expect(events.at(-1)?.event).toBe('done');
+    const parts = [
+      { type: 'text', text: 'what is this?' },
+      { type: 'image_url', image_url: { url: 'https://example.test/cat.png' } },
+      { type: 'text', text: 'notes.txt:\nsome notes' },
+    ];
+    expect(JSON.parse(lastRequest(fake, `/api/sessions/${id}/chat/stream`).body).message).toEqual(parts);
+    expect(fake.sessions.get(id)?.messages[0]).toMatchObject({ role: 'user', content: parts });
+    expect((await t.json('GET', `/api/sessions/${id}/messages`)).body).toMatchObject({ items: [{ role: 'user', content: parts }, { role: 'assistant' }] });
+  });
+
+  test('a message without attachments is still sent as plain text', async () => {
+    const events = await sseEvents(await post(t, '/api/sessions/new/chat/stream', { message: 'plain' }));
+    const id = events[0]?.data.session_id as string;
+    expect(JSON.parse(lastRequest(fake, `/api/sessions/${id}/chat/stream`).body).message).toBe('plain');
+  });
+});
