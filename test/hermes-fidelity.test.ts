@@ -43,3 +43,31 @@ describe('native session stream (Hermes 0.17)', () => {
     expect(JSON.parse(lastRequest(fake, `/api/sessions/${id}/chat/stream`).body).message).toBe('plain');
   });
 });
+
+describe('session titles (Hermes 0.17: unique)', () => {
+  let fake: FakeHermes;
+  let t: TestApp;
+  useFakeHermes('0.17', (f, app) => {
+    fake = f;
+    t = app;
+  });
+
+  test('a new chat whose title another session has is answered, the title kept by the sidecar', async () => {
+    expect((await t.json('POST', '/api/sessions', { id: 'first', title: 'Chat' })).status).toBe(201);
+    const events = await sseEvents(await post(t, '/api/sessions/new/chat/stream', { message: 'hi', title: 'Chat' }));
+    const id = events[0]?.data.session_id as string;
+    expect(events.map((e) => e.event)).toEqual(['session', 'content', 'content', 'content', 'done']);
+    expect(fake.sessions.get(id)?.title).toBeNull();
+    expect((await t.json('GET', `/api/sessions/${id}`)).body).toMatchObject({ session: { id, title: 'Chat', message_count: 2 } });
+  });
+
+  test('POST /api/sessions and PATCH pass the agent\'s refusal of a title on (400 invalid_title)', async () => {
+    expect((await t.json('POST', '/api/sessions', { id: 'first', title: 'Chat' })).status).toBe(201);
+    const second = await t.json('POST', '/api/sessions', { id: 'second', title: 'Chat' });
+    expect(second.status).toBe(400);
+    expect(second.body).toMatchObject({ code: 'invalid_title' });
+    expect(fake.sessions.has('second')).toBe(false);
+    expect((await t.json('PATCH', '/api/sessions/first', { title: 'x'.repeat(150) })).body).toMatchObject({ code: 'invalid_title' });
+    expect(fake.sessions.get('first')?.title).toBe('Chat');
+  });
+});

@@ -27,7 +27,9 @@ const STREAM_HEADERS = { 'content-type': 'application/json', accept: 'text/event
 /** Hermes' session stream; a session created here for `new` is created upstream first. */
 export async function openNative(client: HermesClient, sessions: SessionService, t: TurnRequest): Promise<Response | null> {
   if (t.created) {
-    const made = await sessions.createUpstream(t.sessionId, { title: t.body.title, model: t.body.model });
+    // The title is the client's label, not part of the turn: one the agent refuses (taken by another
+    // session, say "New chat") must not lose the user's message.
+    const made = await sessions.createUpstream(t.sessionId, { title: t.body.title, model: t.body.model }, { titleOptional: true });
     if (made === 'unsupported') return null;
     t.createdUpstream = made === 'created';
   }
