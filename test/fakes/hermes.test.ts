@@ -121,7 +121,7 @@ describe('health, auth, models', () => {
 
     const cap = (await (await fetch(`${v17.url}/v1/capabilities`, { headers: auth })).json()) as { model: string; features: Record<string, unknown> };
     expect(cap.model).toBe('hermes-agent');
-    expect(cap.features.sessions_api).toBe(true);
+    expect(cap.features.session_chat_streaming).toBe(true);
     const cap12 = (await (await fetch(`${v12.url}/v1/capabilities`)).json()) as { features: Record<string, unknown> };
     expect(cap12.features).toEqual({ chat_completions: true, streaming: true });
 

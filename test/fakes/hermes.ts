@@ -402,22 +402,31 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     if (version === '0.12') {
       return json(200, { object: 'capabilities', model, features: { chat_completions: true, streaming: true } });
     }
+    // The gateway's _handle_capabilities: feature flags by name and endpoints as a map of
+    // {method, path}; no `runs_api`/`sessions_api` flags.
     const ep = (method: string, path: string) => ({ method, path });
     return json(200, {
       object: 'hermes.api_server.capabilities',
       platform: 'hermes-agent',
-      version: FULL_VERSION[version],
       model,
       auth: { type: 'bearer', required: apiKey !== null },
+      runtime: { mode: 'server_agent', tool_execution: 'server', split_runtime: false },
       features: {
-        chat_completions: true, chat_completions_streaming: true, streaming: true, responses_api: true,
-        runs_api: true, sessions_api: true, session_chat_stream: true, tools: true, tool_progress_events: true,
-        session_continuity_header: 'X-Hermes-Session-Id', session_key_header: 'X-Hermes-Session-Key',
+        chat_completions: true, chat_completions_streaming: true, responses_api: true, responses_streaming: true,
+        run_submission: true, run_status: true, run_events_sse: true, run_stop: true, run_approval_response: true,
+        tool_progress_events: true, approval_events: true, session_resources: true, session_chat: true,
+        session_chat_streaming: true, session_fork: true,
+        session_continuity_header: 'X-Hermes-Session-Id', session_key_header: 'X-Hermes-Session-Key', cors: false,
       },
       endpoints: {
         health: ep('GET', '/health'), health_detailed: ep('GET', '/health/detailed'), models: ep('GET', '/v1/models'),
-        chat_completions: ep('POST', '/v1/chat/completions'), sessions: ep('GET', '/api/sessions'),
+        chat_completions: ep('POST', '/v1/chat/completions'), responses: ep('POST', '/v1/responses'),
+        runs: ep('POST', '/v1/runs'), run_status: ep('GET', '/v1/runs/{run_id}'), run_events: ep('GET', '/v1/runs/{run_id}/events'),
+        run_stop: ep('POST', '/v1/runs/{run_id}/stop'),
+        sessions: ep('GET', '/api/sessions'), session_create: ep('POST', '/api/sessions'), session: ep('GET', '/api/sessions/{session_id}'),
+        session_update: ep('PATCH', '/api/sessions/{session_id}'), session_delete: ep('DELETE', '/api/sessions/{session_id}'),
         session_messages: ep('GET', '/api/sessions/{session_id}/messages'),
+        session_chat: ep('POST', '/api/sessions/{session_id}/chat'),
         session_chat_stream: ep('POST', '/api/sessions/{session_id}/chat/stream'),
       },
     });
