@@ -71,3 +71,37 @@ describe('session titles (Hermes 0.17: unique)', () => {
     expect(fake.sessions.get('first')?.title).toBe('Chat');
   });
 });
+
+describe('an agent run that raises (Hermes 0.17: error, then done)', () => {
+  let fake: FakeHermes;
+  let t: TestApp;
+  useFakeHermes('0.17', (f, app) => {
+    fake = f;
+    t = app;
+  });
+
+  test('optx: the stream ends with the agent\'s error, not done', async () => {
+    fake.behavior.agentException = 'provider exploded';
+    const events = await sseEvents(await post(t, '/api/sessions/new/chat/stream', { message: 'hi there' }));
+    const id = events[0]?.data.session_id as string;
+    expect(events.map((e) => e.event)).toEqual(['session', 'content', 'content', 'content', 'content', 'error']);
+    expect(events.at(-1)?.data).toMatchObject({ error: 'provider exploded', code: 'upstream_error', session_id: id });
+  });
+
+  test('hermes format: the agent\'s error frame is passed on and the run ends there', async () => {
+    fake.behavior.agentException = 'provider exploded';
+    const events = await sseEvents(await post(t, '/api/sessions/new/chat/stream?format=hermes', { message: 'hi there' }));
+    const names = events.map((e) => e.event);
+    expect(names.filter((n) => n === 'error')).toHaveLength(1);
+    expect(names).not.toContain('run.completed');
+    expect(events.find((e) => e.event === 'error')?.data).toMatchObject({ message: 'provider exploded' });
+  });
+
+  test('non-streaming chat answers the failure as an error status', async () => {
+    fake.behavior.agentException = 'provider exploded';
+    const created = await t.json<{ session: { id: string } }>('POST', '/api/sessions', {});
+    const res = await t.json('POST', `/api/sessions/${created.body.session.id}/chat`, { message: 'hi' });
+    expect(res.status).toBe(502);
+    expect(res.body).toMatchObject({ code: 'upstream_error' });
+  });
+});

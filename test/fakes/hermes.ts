@@ -82,6 +82,8 @@ export interface FakeHermesBehavior {
   splitUtf8: boolean;
   /** Session streams close after run.completed without their closing `done` event. */
   omitDone: boolean;
+  /** Session streams: the agent raises after the deltas; `error{message}` then `done{}` (see hermes-streams). */
+  agentException: string | null;
   /** Chat completions: usage on the finish_reason chunk, as the real gateway does (default true). */
   usageInFinishChunk: boolean;
   /** Largest page `GET /api/sessions` returns whatever `limit` asks for (null: no cap). */
@@ -169,6 +171,7 @@ export function defaultBehavior(): FakeHermesBehavior {
     keepaliveMs: 30_000,
     splitUtf8: false,
     omitDone: false,
+    agentException: null,
     usageInFinishChunk: true,
     sessionPageCap: null,
     responseHeaders: {},
