@@ -105,3 +105,25 @@ describe('an agent run that raises (Hermes 0.17: error, then done)', () => {
     expect(res.body).toMatchObject({ code: 'upstream_error' });
   });
 });
+
+describe('chat completions fallback against a gateway that checks X-Hermes-Session-Id', () => {
+  let fake: FakeHermes;
+  let t: TestApp;
+  useFakeHermes('0.12', (f, app) => {
+    fake = f;
+    t = app;
+  });
+
+  test('a session the gateway does not know (404) or an id it refuses (400): the turn runs on the history alone', async () => {
+    fake.behavior.strictSessionHeader = true;
+    fake.behavior.reply = (messages) => `turn ${messages.filter((m) => m.role === 'user').length}`;
+    const first = await sseEvents(await post(t, '/api/sessions/new/chat/stream', { message: 'my name is Ada' }));
+    const id = first[0]?.data.session_id as string;
+    expect(first.map((e) => e.event)).toEqual(['session', 'content', 'content', 'done']);
+    const second = await sseEvents(await post(t, `/api/sessions/${id}/chat/stream`, { message: 'and you?' }));
+    expect(second.at(-1)?.event).toBe('done');
+    expect(second.filter((e) => e.event === 'content').map((e) => e.data.content).join('')).toBe('turn 2');
+    const own = await sseEvents(await post(t, '/api/sessions/new/chat/stream', { message: 'hi', session_id: 'my-chat' }));
+    expect(own.at(-1)?.event).toBe('done');
+  });
+});

@@ -86,6 +86,13 @@ export interface FakeHermesBehavior {
   agentException: string | null;
   /** Chat completions: usage on the finish_reason chunk, as the real gateway does (default true). */
   usageInFinishChunk: boolean;
+  /**
+   * Chat completions: X-Hermes-Session-Id is only accepted for a session the API server itself made
+   * (`_load_api_session_history` of newer gateways): an id not shaped `api-<16 hex>` or
+   * `YYYYMMDD_HHMMSS_<6 hex>` → 400 "Invalid session ID"; one with no `api_server` session → 404
+   * "Unknown session ID". Off (the default): any id is honoured, unknown ones start empty.
+   */
+  strictSessionHeader: boolean;
   /** Largest page `GET /api/sessions` returns whatever `limit` asks for (null: no cap). */
   sessionPageCap: number | null;
   /** Added to every answer, as a reverse proxy in front of the gateway may (nginx `add_header`). */
@@ -173,6 +180,7 @@ export function defaultBehavior(): FakeHermesBehavior {
     omitDone: false,
     agentException: null,
     usageInFinishChunk: true,
+    strictSessionHeader: false,
     sessionPageCap: null,
     responseHeaders: {},
   };
@@ -457,6 +465,13 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     const given = req.headers.get('x-hermes-session-id')?.trim() ?? '';
     if (given !== '' && apiKey === null) {
       return openAiError(403, 'Session continuation requires API key authentication. Configure API_SERVER_KEY to enable this feature.', null);
+    }
+    if (given !== '' && fake.behavior.strictSessionHeader) {
+      const known = fake.sessions.get(given);
+      if (given.length > 256 || !/^(?:api-[0-9a-f]{16}|[0-9]{8}_[0-9]{6}_[0-9a-f]{6})$/.test(given)) {
+        return json(400, { error: { message: 'Invalid session ID', type: 'invalid_request_error' } });
+      }
+      if (!known || known.source !== 'api_server') return json(404, { error: { message: 'Unknown session ID', type: 'invalid_request_error' } });
     }
     const honoured = given !== '';
     const firstUser = contentText(convo.find((m) => m.role === 'user')?.content);

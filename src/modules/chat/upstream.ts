@@ -83,12 +83,20 @@ export async function openCompletions(client: HermesClient, history: HistoryMess
   let json = body(history);
   const size = Buffer.byteLength(json);
   if (size > MAX_COMPLETIONS_BODY_BYTES) json = body(recentHistory(history, size - MAX_COMPLETIONS_BODY_BYTES));
-  const res = await client.fetch('/v1/chat/completions', {
+  const send = (withSessionId: boolean) => client.fetch('/v1/chat/completions', {
     method: 'POST',
-    headers: { ...STREAM_HEADERS, ...(client.upstreamKey ? { 'x-hermes-session-id': t.sessionId } : {}) },
+    headers: { ...STREAM_HEADERS, ...(withSessionId ? { 'x-hermes-session-id': t.sessionId } : {}) },
     body: json,
     signal: t.signal,
   });
+  let res = await send(!!client.upstreamKey);
+  // Newer gateways continue only sessions their API server made, with ids of their own shapes: any
+  // other id is refused (400 "Invalid session ID", 404 "Unknown session ID") before the agent runs.
+  // The history sent keeps the context, so the turn goes again without the header.
+  if (client.upstreamKey && (res.status === 400 || res.status === 404)) {
+    await res.body?.cancel().catch(() => {});
+    res = await send(false);
+  }
   if (!res.ok || !res.body) throw await upstreamHttpError(res);
   return res;
 }
