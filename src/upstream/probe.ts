@@ -172,12 +172,17 @@ function modelOf(c: CapabilitiesBody | null): string | null {
   return c.model?.id ?? c.model?.name ?? c.default_model ?? null;
 }
 
-/** Whether capabilities mention a feature, in any of the shapes gateways use (flag, features map, endpoint list). */
+/**
+ * Whether capabilities mention a feature, in any of the shapes gateways use (flag, features map,
+ * endpoint list, or Hermes' map of endpoint name → `{method, path}`, where `runs` is `/v1/runs`).
+ */
 function advertises(c: CapabilitiesBody, name: 'runs'): boolean {
   const key = `${name}_api`;
   if (c[key as 'runs_api']) return true;
   const f = c.features?.[key] ?? c.features?.[name];
   if (f === true || (f && typeof f === 'object')) return true;
-  const eps = Array.isArray(c.endpoints) ? c.endpoints : Object.keys(c.endpoints ?? {});
+  const eps = Array.isArray(c.endpoints) ? c.endpoints : Object.entries(c.endpoints ?? {}).flatMap(([k, v]) => [`/${k}`, endpointPath(v)]);
   return eps.some((e) => e.includes(`/${name}`));
 }
+
+const endpointPath = (v: unknown): string => (v && typeof v === 'object' && typeof (v as { path?: unknown }).path === 'string' ? (v as { path: string }).path : '');

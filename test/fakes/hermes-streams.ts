@@ -135,6 +135,11 @@ export interface StreamSwitches {
   keepaliveMs: number;
   /** Session streams: no `done` after run.completed. */
   omitDone: boolean;
+  /**
+   * Session streams: the agent run raises after the deltas with this text. The gateway's handler then
+   * sends `error{message}` and still closes with `done{}`.
+   */
+  agentException: string | null;
 }
 
 /** Special item a script yields to make the connection drop without a proper end. */
@@ -479,7 +484,7 @@ export interface FakeToolUse {
 export interface SessionStreamInput {
   sessionId: string;
   runId: string;
-  userMessage: string;
+  userMessage: unknown;
   /** Id of the streamed assistant message (`message.started`, `assistant.delta.message_id`). */
   messageId: string;
   reply: string;
@@ -526,6 +531,12 @@ export function sessionStreamScript(
       switches,
     );
     if (!complete) return;
+    const exception = switches().agentException;
+    if (exception !== null) {
+      yield* emit(run, event('error', { message: exception }), switches);
+      yield* emit(run, event('done'), switches);
+      return;
+    }
     yield* emit(run, event('tool.progress', { tool_name: '_thinking', delta: input.reply }), switches);
     yield* emit(
       run,

@@ -121,7 +121,7 @@ describe('health, auth, models', () => {
 
     const cap = (await (await fetch(`${v17.url}/v1/capabilities`, { headers: auth })).json()) as { model: string; features: Record<string, unknown> };
     expect(cap.model).toBe('hermes-agent');
-    expect(cap.features.sessions_api).toBe(true);
+    expect(cap.features.session_chat_streaming).toBe(true);
     const cap12 = (await (await fetch(`${v12.url}/v1/capabilities`)).json()) as { features: Record<string, unknown> };
     expect(cap12.features).toEqual({ chat_completions: true, streaming: true });
 
@@ -299,18 +299,25 @@ describe('sessions (0.17)', () => {
       fetch(`${v17.url}/api/sessions`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const created = await post({ id: 's1', title: 'First' });
     expect(created.status).toBe(201);
-    expect(await created.json()).toMatchObject({ id: 's1', title: 'First', model: 'hermes-agent', message_count: 0 });
+    expect(await created.json()).toMatchObject({ object: 'hermes.session', session: { id: 's1', title: 'First', model: 'hermes-agent', message_count: 0 } });
     expect((await post({ id: 's1' })).status).toBe(409);
-    const anon = (await (await post({})).json()) as { id: string };
-    expect(anon.id).toMatch(/^\d{8}_\d{6}_[0-9a-f]{6}$/);
+    const anon = (await (await post({})).json()) as { session: { id: string } };
+    expect(anon.session.id).toMatch(/^api_\d+_[0-9a-f]{8}$/);
+    // Titles are unique and at most 100 characters (SessionDB.set_session_title).
+    const taken = await post({ id: 's7', title: ' First ' });
+    expect(taken.status).toBe(400);
+    expect(((await taken.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'invalid_title', message: "Title 'First' is already in use by session s1" });
+    expect(v17.sessions.has('s7')).toBe(false);
+    expect((await post({ id: 's7', title: 'x'.repeat(101) })).status).toBe(400);
 
     const list = (await (await fetch(`${v17.url}/api/sessions?limit=1&offset=0`, { headers: auth })).json()) as Record<string, unknown>;
     expect(list).toMatchObject({ object: 'list', limit: 1, offset: 0, has_more: true });
     expect(list.data).toHaveLength(1);
 
-    const patched = await fetch(`${v17.url}/api/sessions/s1`, { method: 'PATCH', headers: auth, body: JSON.stringify({ title: 'Renamed' }) });
-    expect(((await patched.json()) as { title: string }).title).toBe('Renamed');
-    expect(((await (await fetch(`${v17.url}/api/sessions/s1`, { headers: auth })).json()) as { title: string }).title).toBe('Renamed');
+    const patch = (body: unknown) => fetch(`${v17.url}/api/sessions/s1`, { method: 'PATCH', headers: auth, body: JSON.stringify(body) });
+    expect(((await (await patch({ title: 'Renamed' })).json()) as { session: { title: string } }).session.title).toBe('Renamed');
+    expect(((await (await fetch(`${v17.url}/api/sessions/s1`, { headers: auth })).json()) as { session: { title: string } }).session.title).toBe('Renamed');
+    expect(((await (await patch({ pinned: true })).json()) as { error: { code: string } }).error.code).toBe('unsupported_session_field');
 
     const del = await fetch(`${v17.url}/api/sessions/s1`, { method: 'DELETE', headers: auth });
     expect(((await del.json()) as { deleted: boolean }).deleted).toBe(true);

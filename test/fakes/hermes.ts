@@ -82,8 +82,17 @@ export interface FakeHermesBehavior {
   splitUtf8: boolean;
   /** Session streams close after run.completed without their closing `done` event. */
   omitDone: boolean;
+  /** Session streams: the agent raises after the deltas; `error{message}` then `done{}` (see hermes-streams). */
+  agentException: string | null;
   /** Chat completions: usage on the finish_reason chunk, as the real gateway does (default true). */
   usageInFinishChunk: boolean;
+  /**
+   * Chat completions: X-Hermes-Session-Id is only accepted for a session the API server itself made
+   * (`_load_api_session_history` of newer gateways): an id not shaped `api-<16 hex>` or
+   * `YYYYMMDD_HHMMSS_<6 hex>` → 400 "Invalid session ID"; one with no `api_server` session → 404
+   * "Unknown session ID". Off (the default): any id is honoured, unknown ones start empty.
+   */
+  strictSessionHeader: boolean;
   /** Largest page `GET /api/sessions` returns whatever `limit` asks for (null: no cap). */
   sessionPageCap: number | null;
   /** Added to every answer, as a reverse proxy in front of the gateway may (nginx `add_header`). */
@@ -96,12 +105,15 @@ export interface FakeToolCall {
   function: { name: string; arguments: string };
 }
 
+export type FakeContentPart = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } };
+
 /** A message row shaped like Hermes' state.db `messages` table (tool_calls parsed). */
 export interface FakeMessage {
   id: number;
   session_id: string;
   role: 'system' | 'user' | 'assistant' | 'tool';
-  content: string | null;
+  /** Text, or the content parts of a multimodal user turn (text and image_url parts). */
+  content: string | FakeContentPart[] | null;
   tool_calls: FakeToolCall[] | null;
   tool_call_id: string | null;
   tool_name: string | null;
@@ -166,7 +178,9 @@ export function defaultBehavior(): FakeHermesBehavior {
     keepaliveMs: 30_000,
     splitUtf8: false,
     omitDone: false,
+    agentException: null,
     usageInFinishChunk: true,
+    strictSessionHeader: false,
     sessionPageCap: null,
     responseHeaders: {},
   };
@@ -180,7 +194,34 @@ const FULL_VERSION: Record<HermesVersion, string> = { '0.12': '0.12.0', '0.17': 
 function sessionJson(s: FakeSession): Json {
   const { messages, ...row } = s;
   const firstUser = messages.find((m) => m.role === 'user');
-  return { ...row, preview: firstUser?.content?.slice(0, 60) ?? null };
+  return { ...row, preview: firstUser ? contentText(firstUser.content).slice(0, 60) || null : null };
+}
+
+/** GET/POST/PATCH of one session answer `{object: "hermes.session", session}` (`_session_response`). */
+const sessionEnvelope = (s: FakeSession): Json => ({ object: 'hermes.session', session: sessionJson(s) });
+
+/** Hermes' SessionDB.set_session_title limit. */
+const MAX_TITLE_LENGTH = 100;
+
+/**
+ * A session chat's `message` (or `input`) as `_session_chat_user_message` takes it: a string, or
+ * OpenAI content parts (text and image_url / input_image) kept as parts; null when it carries nothing.
+ * Any other field (an `attachments` list, say) is not read.
+ */
+function sessionChatMessage(b: Json): string | FakeContentPart[] | null {
+  const raw = b.message || b.input;
+  if (typeof raw === 'string') return raw.trim() === '' ? null : raw;
+  if (!Array.isArray(raw)) return null;
+  const parts: FakeContentPart[] = [];
+  for (const p of raw) {
+    if (typeof p === 'string' && p) parts.push({ type: 'text', text: p });
+    if (!isRecord(p)) continue;
+    if ((p.type === 'text' || p.type === 'input_text') && typeof p.text === 'string' && p.text) parts.push({ type: 'text', text: p.text });
+    const ref = isRecord(p.image_url) ? p.image_url.url : p.image_url;
+    if ((p.type === 'image_url' || p.type === 'input_image') && typeof ref === 'string') parts.push({ type: 'image_url', image_url: { url: ref } });
+  }
+  if (!parts.some((p) => p.type === 'image_url' || p.text.trim() !== '')) return null;
+  return parts.every((p) => p.type === 'text') ? parts.map((p) => (p.type === 'text' ? p.text : '')).join('\n') : parts;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -372,22 +413,31 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     if (version === '0.12') {
       return json(200, { object: 'capabilities', model, features: { chat_completions: true, streaming: true } });
     }
+    // The gateway's _handle_capabilities: feature flags by name and endpoints as a map of
+    // {method, path}; no `runs_api`/`sessions_api` flags.
     const ep = (method: string, path: string) => ({ method, path });
     return json(200, {
       object: 'hermes.api_server.capabilities',
       platform: 'hermes-agent',
-      version: FULL_VERSION[version],
       model,
       auth: { type: 'bearer', required: apiKey !== null },
+      runtime: { mode: 'server_agent', tool_execution: 'server', split_runtime: false },
       features: {
-        chat_completions: true, chat_completions_streaming: true, streaming: true, responses_api: true,
-        runs_api: true, sessions_api: true, session_chat_stream: true, tools: true, tool_progress_events: true,
-        session_continuity_header: 'X-Hermes-Session-Id', session_key_header: 'X-Hermes-Session-Key',
+        chat_completions: true, chat_completions_streaming: true, responses_api: true, responses_streaming: true,
+        run_submission: true, run_status: true, run_events_sse: true, run_stop: true, run_approval_response: true,
+        tool_progress_events: true, approval_events: true, session_resources: true, session_chat: true,
+        session_chat_streaming: true, session_fork: true,
+        session_continuity_header: 'X-Hermes-Session-Id', session_key_header: 'X-Hermes-Session-Key', cors: false,
       },
       endpoints: {
         health: ep('GET', '/health'), health_detailed: ep('GET', '/health/detailed'), models: ep('GET', '/v1/models'),
-        chat_completions: ep('POST', '/v1/chat/completions'), sessions: ep('GET', '/api/sessions'),
+        chat_completions: ep('POST', '/v1/chat/completions'), responses: ep('POST', '/v1/responses'),
+        runs: ep('POST', '/v1/runs'), run_status: ep('GET', '/v1/runs/{run_id}'), run_events: ep('GET', '/v1/runs/{run_id}/events'),
+        run_stop: ep('POST', '/v1/runs/{run_id}/stop'),
+        sessions: ep('GET', '/api/sessions'), session_create: ep('POST', '/api/sessions'), session: ep('GET', '/api/sessions/{session_id}'),
+        session_update: ep('PATCH', '/api/sessions/{session_id}'), session_delete: ep('DELETE', '/api/sessions/{session_id}'),
         session_messages: ep('GET', '/api/sessions/{session_id}/messages'),
+        session_chat: ep('POST', '/api/sessions/{session_id}/chat'),
         session_chat_stream: ep('POST', '/api/sessions/{session_id}/chat/stream'),
       },
     });
@@ -415,6 +465,13 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     const given = req.headers.get('x-hermes-session-id')?.trim() ?? '';
     if (given !== '' && apiKey === null) {
       return openAiError(403, 'Session continuation requires API key authentication. Configure API_SERVER_KEY to enable this feature.', null);
+    }
+    if (given !== '' && fake.behavior.strictSessionHeader) {
+      const known = fake.sessions.get(given);
+      if (given.length > 256 || !/^(?:api-[0-9a-f]{16}|[0-9]{8}_[0-9]{6}_[0-9a-f]{6})$/.test(given)) {
+        return json(400, { error: { message: 'Invalid session ID', type: 'invalid_request_error' } });
+      }
+      if (!known || known.source !== 'api_server') return json(404, { error: { message: 'Unknown session ID', type: 'invalid_request_error' } });
     }
     const honoured = given !== '';
     const firstUser = contentText(convo.find((m) => m.role === 'user')?.content);
@@ -477,22 +534,34 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     return json(200, { object: 'list', data: page.map(sessionJson), limit, offset, has_more: offset + page.length < all.length });
   };
 
+  /**
+   * SessionDB.set_session_title: the title trimmed (empty clears it), at most 100 characters, and
+   * unique: a title another session has is refused (400 invalid_title), as Hermes does.
+   */
+  function titleFor(s: FakeSession | null, raw: unknown): { title: string | null } | Response {
+    const title = raw === null || raw === undefined ? '' : String(raw).trim();
+    if (title.length > MAX_TITLE_LENGTH) return openAiError(400, `Title too long (${title.length} chars, max ${MAX_TITLE_LENGTH})`, 'invalid_title');
+    if (title === '') return { title: null };
+    const holder = [...fake.sessions.values()].find((o) => o !== s && o.title === title);
+    if (holder) return openAiError(400, `Title '${title}' is already in use by session ${holder.id}`, 'invalid_title');
+    return { title };
+  }
+
   const createSession: Handler = (_req, { body }) => {
     const b = readBody(body);
     if (!b) return badJson();
-    const id = typeof b.id === 'string' && b.id.trim() !== '' ? b.id.trim() : undefined;
-    if (id !== undefined && fake.sessions.has(id)) return openAiError(409, `Session already exists: ${id}`, 'session_exists');
-    const s = addSession({
-      ...(id !== undefined ? { id } : {}),
-      title: typeof b.title === 'string' ? b.title : null,
-      model: typeof b.model === 'string' ? b.model : model,
-    });
-    return json(201, sessionJson(s));
+    const raw = b.id || b.session_id;
+    const id = raw ? String(raw).trim() : `api_${Math.floor(Date.now() / 1000)}_${hex(4)}`;
+    if (fake.sessions.has(id)) return openAiError(409, `Session already exists: ${id}`, 'session_exists');
+    const title = b.title === undefined || b.title === null ? { title: null } : titleFor(null, b.title);
+    if (title instanceof Response) return title;
+    const s = addSession({ id, title: title.title, model: typeof b.model === 'string' && b.model ? b.model : model });
+    return json(201, sessionEnvelope(s));
   };
 
   const getOne: Handler = (_req, { params }) => {
     const s = getSession(params);
-    return s ? json(200, sessionJson(s)) : sessionNotFound(sessionId(params));
+    return s ? json(200, sessionEnvelope(s)) : sessionNotFound(sessionId(params));
   };
 
   const patchOne: Handler = (_req, { params, body }) => {
@@ -500,11 +569,18 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     if (!s) return sessionNotFound(sessionId(params));
     const b = readBody(body);
     if (!b) return badJson();
-    if (b.title !== undefined && b.title !== null && typeof b.title !== 'string') {
-      return openAiError(400, "'title' must be a string", 'invalid_title');
+    const unknown = Object.keys(b).filter((k) => k !== 'title' && k !== 'end_reason').sort();
+    if (unknown.length) return openAiError(400, `Unsupported session fields: ${unknown.join(', ')}`, 'unsupported_session_field');
+    if ('title' in b) {
+      const title = titleFor(s, b.title);
+      if (title instanceof Response) return title;
+      s.title = title.title;
     }
-    if (b.title !== undefined) s.title = b.title;
-    return json(200, sessionJson(s));
+    if (typeof b.end_reason === 'string' && b.end_reason) {
+      s.end_reason = b.end_reason;
+      s.ended_at = now();
+    }
+    return json(200, sessionEnvelope(s));
   };
 
   const deleteOne: Handler = (_req, { params }) => {
@@ -521,7 +597,7 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
 
   interface Turn {
     session: FakeSession;
-    message: string;
+    message: string | FakeContentPart[];
     reply: string;
     tokens: string[];
     usage: HermesUsage;
@@ -537,13 +613,11 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     if (!s) return sessionNotFound(sessionId(params));
     const b = readBody(body);
     if (!b) return badJson();
-    if (typeof b.message !== 'string' || b.message.trim() === '') {
-      return openAiError(400, "Missing 'message' in request body", 'missing_message');
-    }
-    const message = b.message;
+    const message = sessionChatMessage(b);
+    if (message === null) return openAiError(400, "Missing 'message' field", 'missing_message');
     const history = s.messages.filter((m) => m.role === 'user' || m.role === 'assistant').map((m) => ({ role: m.role, content: m.content }));
     const { reply, tokens, usage } = answer([...history, { role: 'user', content: message }]);
-    const tool = toolUse(message);
+    const tool = toolUse(contentText(message));
     const userRow = appendMessage(s, { role: 'user', content: message });
     const complete = (): FakeMessage[] => {
       const rows: FakeMessage[] = [userRow];

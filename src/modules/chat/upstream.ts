@@ -27,12 +27,16 @@ const STREAM_HEADERS = { 'content-type': 'application/json', accept: 'text/event
 /** Hermes' session stream; a session created here for `new` is created upstream first. */
 export async function openNative(client: HermesClient, sessions: SessionService, t: TurnRequest): Promise<Response | null> {
   if (t.created) {
-    const made = await sessions.createUpstream(t.sessionId, { title: t.body.title, model: t.body.model });
+    // The title is the client's label, not part of the turn: one the agent refuses (taken by another
+    // session, say "New chat") must not lose the user's message.
+    const made = await sessions.createUpstream(t.sessionId, { title: t.body.title, model: t.body.model }, { titleOptional: true });
     if (made === 'unsupported') return null;
     t.createdUpstream = made === 'created';
   }
-  const { message, model, system_message, temperature, max_tokens, attachments } = t.body;
-  const payload = { message, model, system_message, temperature, max_tokens, attachments };
+  // The gateway reads the turn from `message` alone (text or content parts, as chat completions
+  // take it) and ignores other fields: attachments sent beside it would never reach the agent.
+  const { model, system_message, temperature, max_tokens } = t.body;
+  const payload = { message: t.userContent, model, system_message, temperature, max_tokens };
   const res = await client.fetch(`/api/sessions/${encodeURIComponent(t.sessionId)}/chat/stream`, {
     method: 'POST', headers: STREAM_HEADERS, body: JSON.stringify(payload), signal: t.signal,
   });
@@ -79,12 +83,20 @@ export async function openCompletions(client: HermesClient, history: HistoryMess
   let json = body(history);
   const size = Buffer.byteLength(json);
   if (size > MAX_COMPLETIONS_BODY_BYTES) json = body(recentHistory(history, size - MAX_COMPLETIONS_BODY_BYTES));
-  const res = await client.fetch('/v1/chat/completions', {
+  const send = (withSessionId: boolean) => client.fetch('/v1/chat/completions', {
     method: 'POST',
-    headers: { ...STREAM_HEADERS, ...(client.upstreamKey ? { 'x-hermes-session-id': t.sessionId } : {}) },
+    headers: { ...STREAM_HEADERS, ...(withSessionId ? { 'x-hermes-session-id': t.sessionId } : {}) },
     body: json,
     signal: t.signal,
   });
+  let res = await send(!!client.upstreamKey);
+  // Newer gateways continue only sessions their API server made, with ids of their own shapes: any
+  // other id is refused (400 "Invalid session ID", 404 "Unknown session ID") before the agent runs.
+  // The history sent keeps the context, so the turn goes again without the header.
+  if (client.upstreamKey && (res.status === 400 || res.status === 404)) {
+    await res.body?.cancel().catch(() => {});
+    res = await send(false);
+  }
   if (!res.ok || !res.body) throw await upstreamHttpError(res);
   return res;
 }

@@ -211,9 +211,12 @@ export class SessionService {
     return opts.upstream && this.upstreamApi ? ((await this.locate(id))?.session ?? mine) : mine;
   }
 
-  /** Creates a session of the sidecar's own on the agent's side too (the native stream needs it there). */
-  createUpstream(id: string, s: { title?: string; model?: string }): Promise<UpstreamCreate> {
-    return this.d.upstream.create({ id, ...(s.title ? { title: s.title } : {}), ...(s.model ? { model: s.model } : {}) });
+  /**
+   * Creates a session of the sidecar's own on the agent's side too (the native stream needs it there).
+   * `titleOptional` (a chat turn's session): a title the agent refuses does not stop the turn.
+   */
+  createUpstream(id: string, s: { title?: string; model?: string }, opts: { titleOptional?: boolean } = {}): Promise<UpstreamCreate> {
+    return this.d.upstream.create({ id, ...(s.title ? { title: s.title } : {}), ...(s.model ? { model: s.model } : {}) }, opts);
   }
 
   /**

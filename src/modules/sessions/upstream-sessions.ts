@@ -103,9 +103,15 @@ export class UpstreamSessions {
     }));
   }
 
-  /** Creates the session upstream: 'exists' when it has that id already, 'unsupported' when it cannot create sessions (404/405). */
-  async create(s: { id: string; title?: string; model?: string }): Promise<UpstreamCreate> {
-    const res = await this.call('/api/sessions', { method: 'POST', body: s });
+  /**
+   * Creates the session upstream: 'exists' when it has that id already, 'unsupported' when it cannot
+   * create sessions (404/405). With `titleOptional`, a title the agent refuses (Hermes keeps titles
+   * unique and at most 100 characters) is left out there and the session created all the same; the
+   * sidecar's own copy of the title is then the one shown.
+   */
+  async create(s: { id: string; title?: string; model?: string }, opts: { titleOptional?: boolean } = {}): Promise<UpstreamCreate> {
+    let res = await this.call('/api/sessions', { method: 'POST', body: s });
+    if (opts.titleOptional && s.title !== undefined && refusedTitle(res)) res = await this.call('/api/sessions', { method: 'POST', body: { ...s, title: undefined } });
     if (res.status === 409) return 'exists';
     if (res.status === 404 || res.status === 405) return 'unsupported';
     if (!res.ok) throw failed(res);
@@ -153,6 +159,13 @@ function parse<T extends z.ZodMiniType>(schema: T, body: unknown, what: string):
   const r = z.safeParse(schema, body);
   if (!r.success) throw new ApiError(502, 'upstream_bad_response', `The Hermes upstream sent a ${what} the sidecar does not understand.`);
   return r.data;
+}
+
+/** Hermes' 400 `invalid_title`: the title is taken by another session, or too long. */
+function refusedTitle(res: JsonResult): boolean {
+  if (res.status !== 400) return false;
+  const body = res.json as { error?: { code?: unknown } } | null;
+  return body?.error?.code === 'invalid_title';
 }
 
 const failed = (res: JsonResult): ApiError => asGatewayError(upstreamStatusError(res.status, res.text));
