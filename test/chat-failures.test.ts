@@ -38,17 +38,25 @@ for (const p of PATHS) {
     });
     afterEach(async () => {
       // Whatever happened, the server still answers and a normal turn still completes.
-      fake.behavior = { ...fake.behavior, statusOverride: {}, hang: {}, stallAfterTokens: null, dropAfterTokens: null, garbageAfterTokens: null, tokenDelayMs: 0, firstTokenDelayMs: 0 };
+      fake.behavior = { ...fake.behavior, statusOverride: {}, hang: {}, stallAfterTokens: null, dropAfterTokens: null, dropWhen: null, garbageAfterTokens: null, tokenDelayMs: 0, firstTokenDelayMs: 0 };
       expect((await t.fetch('/health')).status).toBe(200);
       const ok = await sseEvents(await stream(t, nextId(), 'still fine'));
       expect(ok.at(-1)?.event).toBe('done');
       t.close();
     });
 
-    /** Runs one turn in a new session and checks it ends with exactly one error event, last. */
-    async function failingTurn(code: string, message: RegExp | string): Promise<SseEvent[]> {
+    /**
+     * Runs one turn in a new session and checks it ends with exactly one error event, last.
+     * `onEvent` sees each event as it arrives.
+     */
+    async function failingTurn(code: string, message: RegExp | string, onEvent?: (events: SseEvent[]) => void): Promise<SseEvent[]> {
       const res = await t.fetch('/api/sessions/new/chat/stream', { method: 'POST', body: JSON.stringify({ message: 'one two three four' }) });
-      const events = await sseEvents(res);
+      const reader = sseReader(res);
+      const events: SseEvent[] = [];
+      for (let ev = await reader.next(); ev; ev = await reader.next()) {
+        events.push(ev);
+        onEvent?.(events);
+      }
       const id = events[0]?.data.session_id as string;
       expect(events[0]).toEqual({ event: 'session', data: { session_id: id, status: 'created', upstream: p.upstream } });
       expect(events.filter((e) => e.event === 'error' || e.event === 'done')).toHaveLength(1);
@@ -85,7 +93,13 @@ for (const p of PATHS) {
 
     test('the connection dropped mid-stream', async () => {
       fake.behavior.dropAfterTokens = 2;
-      const events = await failingTurn('upstream_disconnected', /^The (connection to the Hermes upstream was lost mid-stream|Hermes upstream closed the stream before it was complete)\.$/);
+      // The drop comes once the client has both tokens: a reset that reaches the sidecar first would
+      // discard frames it had not read yet (seen under load), which is not what this test is about.
+      const { promise: seenBoth, resolve } = Promise.withResolvers<void>();
+      fake.behavior.dropWhen = seenBoth;
+      const events = await failingTurn('upstream_disconnected', /^The (connection to the Hermes upstream was lost mid-stream|Hermes upstream closed the stream before it was complete)\.$/, (so) => {
+        if (contents(so).length === 2) resolve();
+      });
       expect(contents(events)).toEqual(['You', ' said:']);
     });
 

@@ -130,6 +130,7 @@ export interface StreamSwitches {
   firstTokenDelayMs: number;
   stallAfterTokens: number | null;
   dropAfterTokens: number | null;
+  dropWhen: Promise<void> | null;
   garbageAfterTokens: number | null;
   splitUtf8: boolean;
   keepaliveMs: number;
@@ -374,6 +375,7 @@ export async function* tokenLoop(
       return false;
     }
     if (sw.dropAfterTokens !== null && i >= sw.dropAfterTokens) {
+      if (sw.dropWhen) await Promise.race([sw.dropWhen, run.forever()]);
       yield DROP;
       return false;
     }

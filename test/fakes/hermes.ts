@@ -53,6 +53,11 @@ export interface FakeHermesBehavior {
   stallAfterTokens: number | null;
   /** After N tokens, drop the connection without a proper end. */
   dropAfterTokens: number | null;
+  /**
+   * The drop waits for this, when set: a test opens it once its client has seen the frames before the
+   * drop (a reset that reaches the reader first discards what it had not read yet).
+   */
+  dropWhen: Promise<void> | null;
   /** After N tokens, send one malformed frame, then continue. */
   garbageAfterTokens: number | null;
   /**
@@ -167,6 +172,7 @@ export function defaultBehavior(): FakeHermesBehavior {
     firstTokenDelayMs: 0,
     stallAfterTokens: null,
     dropAfterTokens: null,
+    dropWhen: null,
     garbageAfterTokens: null,
     crashAfterTokens: null,
     statusOverride: {},
