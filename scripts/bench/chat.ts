@@ -141,7 +141,8 @@ async function ttfb(version: HermesVersion): Promise<void> {
   try {
     const auth = { authorization: `Bearer ${FAKE_KEY}`, 'content-type': 'application/json' };
     const hello = JSON.stringify({ message: 'hello there' });
-    const newUpstreamSession = async () => ((await (await fetch(`${fakeUrl}/api/sessions`, { method: 'POST', headers: auth, body: '{}' })).json()) as { id: string }).id;
+    // The gateway answers `{object: "hermes.session", session: {id, …}}`.
+    const newUpstreamSession = async () => ((await (await fetch(`${fakeUrl}/api/sessions`, { method: 'POST', headers: auth, body: '{}' })).json()) as { session: { id: string } }).session.id;
     // The same upstream request straight, or through the bare proxy (a fresh session every time).
     const upstreamTurn = async (base: string) => version === '0.17'
       ? timeToFirstToken(`${base}/api/sessions/${await newUpstreamSession()}/chat/stream`, { method: 'POST', headers: auth, body: hello }, (e) => e === 'assistant.delta')
