@@ -14,13 +14,30 @@ beforeAll(async () => {
   upstream = Bun.serve({
     port: 0,
     fetch(req) {
-      if (new URL(req.url).pathname === '/health') return Response.json({ status: 'ok', platform: 'hermes-agent', version: '0.18.2' });
+      const path = new URL(req.url).pathname;
+      if (path === '/v1/events') return openErrorStream(req.headers.get('authorization') ?? '');
+      if (path === '/v1/big') return new Response(`${'x'.repeat(2 * 1024 * 1024)} ${req.headers.get('authorization')}`, { status: 400 });
+      if (path === '/health') return Response.json({ status: 'ok', platform: 'hermes-agent', version: '0.18.2' });
       const message = `Invalid API key: ${req.headers.get('authorization')}`;
       return Response.json({ error: { message, type: 'invalid_request_error', code: 'invalid_api_key' } }, { status: 401 });
     },
   });
-  t = await makeTestApp({ env: { HERMES_AGENT_URL: `http://127.0.0.1:${upstream.port}`, HERMES_API_KEY: KEY } });
+  t = await makeTestApp({ env: { HERMES_AGENT_URL: `http://127.0.0.1:${upstream.port}`, HERMES_API_KEY: KEY, UPSTREAM_TIMEOUT_S: '2' } });
 });
+/** A 500 event stream that stays open after its first frame, which quotes the key across two chunks. */
+function openErrorStream(auth: string): Response {
+  const frame = `data: {"error":{"message":"refused ${auth}"}}\n\n`;
+  const split = frame.indexOf(KEY) + 5;
+  const body = new ReadableStream<Uint8Array>({
+    async start(c) {
+      c.enqueue(new TextEncoder().encode(frame.slice(0, split)));
+      await Bun.sleep(20);
+      c.enqueue(new TextEncoder().encode(frame.slice(split)));
+    },
+  });
+  return new Response(body, { status: 500, headers: { 'content-type': 'text/event-stream' } });
+}
+
 afterAll(() => {
   t.close();
   upstream.stop(true);
@@ -40,4 +57,18 @@ test('an upstream error answer quoting the sidecar key reaches the client with t
     const text = await res.text();
     expect([path, text.includes(KEY), text.includes('Invalid API key: Bearer ***')]).toEqual([path, false, true]);
   }
+});
+
+test('/v1 error answers are passed on as they stream, whatever their size, with the key hidden across chunks', async () => {
+  const res = await t.fetch('/v1/events');
+  expect(res.status).toBe(500);
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  let seen = '';
+  while (!seen.endsWith('\n\n')) seen += new TextDecoder().decode((await reader.read()).value);
+  await reader.cancel();
+  expect(seen).toBe('data: {"error":{"message":"refused Bearer ***"}}\n\n');
+
+  const big = await t.fetch('/v1/big');
+  const text = await big.text();
+  expect([big.status, text.length, text.endsWith(' Bearer ***')]).toEqual([400, 2 * 1024 * 1024 + 11, true]);
 });

@@ -1,4 +1,6 @@
 import { afterAll, afterEach, beforeEach, describe, expect, test } from 'bun:test';
+import { Database } from 'bun:sqlite';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { startFakeAaron } from './fakes/aaron';
 import { makeTestApp, type TestApp } from './helpers/app';
@@ -198,6 +200,24 @@ describe('POST /api/wallet/escrow/release', () => {
       expect([d.status, d.events.map((x: Json) => x.to), d.events[1]]).toEqual(['expired', ['locked', 'expired'], expiry]);
     }
     expect(await overview(app)).toMatchObject({ locked: '0', expired: '10', count: 1 });
+    expect((await app.json<Json>('GET', `/api/wallet/escrow/${e.escrow_id}`)).body.events.map((x: Json) => x.to)).toEqual(['locked', 'expired']);
+  });
+
+  test('the detail of a just-expired entry is a read: another process holding the write lock does not make it wait or fail', async () => {
+    const app = await open();
+    const e = await lock(app, { gaze_required: false });
+    expire(app, e.escrow_id);
+    const other = new Database(join(app.dir, 'data', 'optx-api.db'));
+    other.run('BEGIN IMMEDIATE');
+    try {
+      const started = Date.now();
+      const d = await app.json<Json>('GET', `/api/wallet/escrow/${e.escrow_id}`);
+      expect([d.status, d.body.status, d.body.events?.map((x: Json) => x.to)]).toEqual([200, 'expired', ['locked', 'expired']]);
+      expect(Date.now() - started).toBeLessThan(1000);
+    } finally {
+      other.run('ROLLBACK');
+      other.close();
+    }
   });
 });
 

@@ -3,6 +3,7 @@
  * way everywhere, and the header hygiene of a reverse proxy.
  */
 
+import { hideCredential, hideCredentialInStream, sentCredential } from './credential';
 import { publicUrl } from './public-url';
 
 export type FetchFailure = 'timeout' | 'aborted' | 'unreachable' | 'too_large' | 'redirected';
@@ -73,7 +74,7 @@ export async function fetchWithTimeout(url: string, init: TimedInit): Promise<Re
     const res = await fetch(url, { ...rest, signal: ac.signal });
     await refuseRedirectDroppingKey(res, url, rest, target);
     const credential = res.status >= 400 ? sentCredential(rest.headers) : null;
-    return credential ? await errorAnswerWithout(res, credential, target) : res;
+    return credential ? errorAnswerWithout(res, credential) : res;
   } catch (err) {
     signal?.removeEventListener('abort', onAbort);
     throw classify(err, ac.signal, target);
@@ -120,32 +121,16 @@ export async function fetchJson(url: string, init: JsonInit): Promise<JsonResult
 }
 
 /**
- * Some servers quote the credential they refused in their error answer ("Invalid API key Bearer sk-…").
- * Those answers reach clients (error messages, the /v1 proxy) and logs, and the credential is the
- * sidecar's own (HERMES_API_KEY, HEDGEHOG_API_KEY, SPACETIMEDB_TOKEN): an error answer has every
- * occurrence of the credential its request carried replaced by `***`.
+ * An error answer passed on as it streams, with the credential its request carried hidden (see
+ * credential.ts); its status and other headers stay.
  */
-function sentCredential(headers: RequestInit['headers']): string | null {
-  const auth = new Headers(headers).get('authorization')?.trim();
-  if (!auth) return null;
-  const credential = auth.slice(auth.indexOf(' ') + 1).trim();
-  return credential || null;
-}
-
-const hideCredential = (text: string, credential: string | null): string =>
-  credential && text.includes(credential) ? text.replaceAll(credential, '***') : text;
-
-/** Error answers are short; one this large is read no further (a `too_large` failure). */
-const MAX_ERROR_ANSWER_BYTES = 1024 * 1024;
-
-/** An error answer, read whole (bounded) and given back with the credential hidden; its headers stay. */
-async function errorAnswerWithout(res: Response, credential: string, target: string): Promise<Response> {
-  const text = hideCredential(await readBodyText(res, MAX_ERROR_ANSWER_BYTES, target), credential);
+function errorAnswerWithout(res: Response, credential: string): Response {
   const headers = new Headers(res.headers);
-  // The text is decoded and maybe shorter: the upstream's framing no longer describes it.
+  // The body is decoded and maybe shorter: the upstream's framing no longer describes it.
   headers.delete('content-length');
   headers.delete('content-encoding');
-  return new Response(text, { status: res.status, statusText: res.statusText, headers });
+  const body = res.body ? hideCredentialInStream(res.body, credential) : null;
+  return new Response(body, { status: res.status, statusText: res.statusText, headers });
 }
 
 /** The body as text, refused (and cancelled) as soon as it is known to be bigger than maxBytes. */

@@ -3,7 +3,8 @@
  * conditional UPDATE (`… WHERE status = 'locked'`) inside an immediate transaction together with its
  * event row and the running totals, so of a release and a refund racing for one entry exactly one
  * applies. A `locked` entry past `expires_at` reads as expired, before any filtering; its status stays
- * `locked`, but the expiry gets its event row (at `expires_at`) the first time it is noticed.
+ * `locked`, but the expiry gets its event row (at `expires_at`) the first time a write notices it
+ * (the overview totals, a refund); GET of the entry shows that row before it is written.
  */
 import { and, asc, count, desc, eq, sql, type SQL } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
@@ -89,11 +90,13 @@ export class EscrowLedger {
   }
 
   get(id: string) {
-    // The expiry event of an entry that has just expired belongs in its history.
-    this.countExpiries();
+    const now = this.now();
     const row = this.find(id);
     const events = this.handle.db.select().from(escrowEvents).where(eq(escrowEvents.escrowId, id)).orderBy(asc(escrowEvents.id)).all();
-    return { ...this.view(row, this.now()), events: events.map((e) => ({ from: e.fromStatus, to: e.toStatus, actor: e.actor, at: e.at, detail: e.detail ?? null })) };
+    // An expiry no write has recorded yet is shown as the row it will be: a read writes nothing, so
+    // it never waits for (or fails on) another process holding the database's write lock.
+    const history = !row.expiryCounted && row.status === 'locked' && row.expiresAtMs <= now ? [...events, expiryEvent(row)] : events;
+    return { ...this.view(row, now), events: history.map((e) => ({ from: e.fromStatus, to: e.toStatus, actor: e.actor, at: e.at, detail: e.detail ?? null })) };
   }
 
   async release(body: EscrowReleaseBody) {
@@ -199,7 +202,7 @@ export class EscrowLedger {
     if (res.changes !== 1) return;
     this.bump(row, 'locked', -1n);
     this.bump(row, 'expired', 1n);
-    this.handle.db.insert(escrowEvents).values({ escrowId: row.id, fromStatus: 'locked', toStatus: 'expired', actor: EXPIRY_ACTOR, at: row.expiresAt, detail: null }).run();
+    this.handle.db.insert(escrowEvents).values(expiryEvent(row)).run();
   }
 
   /** Adds (sign 1) or removes (sign -1) an entry to the running total of a status; inside the caller's transaction. */
@@ -254,6 +257,9 @@ function statusIs(status: EscrowStatus, now: number): SQL {
   if (status === 'expired') return sql`${escrows.status} = 'locked' AND ${escrows.expiresAtMs} <= ${now}`;
   return eq(escrows.status, status);
 }
+
+/** The event row of an entry's expiry: at `expires_at`, when it happened, by nobody. */
+const expiryEvent = (row: Row) => ({ escrowId: row.id, fromStatus: 'locked', toStatus: 'expired', actor: EXPIRY_ACTOR, at: row.expiresAt, detail: null });
 
 /**
  * An EVM address is one address in any letter case (lower case, or its EIP-55 checksum spelling);

@@ -1,0 +1,56 @@
+/**
+ * Some servers quote the credential they refused in their error answer ("Invalid API key Bearer sk-…").
+ * Those answers reach clients (error messages, the /v1 proxy) and logs, and the credential is the
+ * sidecar's own (HERMES_API_KEY, HEDGEHOG_API_KEY, SPACETIMEDB_TOKEN): an error answer has every
+ * occurrence of the credential its request carried replaced by `***`.
+ */
+
+/** The credential of an Authorization header (the part after the scheme); null without one. */
+export function sentCredential(headers: RequestInit['headers']): string | null {
+  const auth = new Headers(headers).get('authorization')?.trim();
+  if (!auth) return null;
+  const credential = auth.slice(auth.indexOf(' ') + 1).trim();
+  return credential || null;
+}
+
+export const hideCredential = (text: string, credential: string | null): string =>
+  credential && text.includes(credential) ? text.replaceAll(credential, '***') : text;
+
+const MASK = Buffer.from('***');
+
+/**
+ * The same on a body as it streams, byte for byte: an error answer may be an event stream that stays
+ * open, larger than anything worth buffering, or not text at all, and is passed on as it arrives.
+ * Only bytes that may begin the credential wait for the next chunk.
+ */
+export function hideCredentialInStream(body: ReadableStream<Uint8Array>, credential: string): ReadableStream<Uint8Array> {
+  const secret = Buffer.from(credential);
+  let held: Buffer = Buffer.alloc(0);
+  return body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      const buf = Buffer.concat([held, chunk]);
+      const parts: Uint8Array[] = [];
+      let from = 0;
+      for (let at = buf.indexOf(secret); at >= 0; at = buf.indexOf(secret, from)) {
+        parts.push(buf.subarray(from, at), MASK);
+        from = at + secret.length;
+      }
+      const cut = buf.length - startOfSecretAtEnd(buf, from, secret);
+      parts.push(buf.subarray(from, cut));
+      held = buf.subarray(cut);
+      const out = Buffer.concat(parts);
+      if (out.length) controller.enqueue(out);
+    },
+    flush(controller) {
+      if (held.length) controller.enqueue(held);
+    },
+  }));
+}
+
+/** How many of buf's last bytes (after `from`) are the first bytes of the secret: they may continue in the next chunk. */
+function startOfSecretAtEnd(buf: Buffer, from: number, secret: Buffer): number {
+  for (let k = Math.min(secret.length - 1, buf.length - from); k > 0; k--) {
+    if (buf.subarray(buf.length - k).equals(secret.subarray(0, k))) return k;
+  }
+  return 0;
+}
