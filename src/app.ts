@@ -73,7 +73,9 @@ export function createApp(deps: AppDeps) {
     })
     .use(authPlugin(auth))
     .use(v1ProxyPlugin(proxyDeps))
-    .onTransform({ as: 'global' }, ({ query }) => dropEmptyParams(query))
+    .onTransform({ as: 'global' }, ({ request, query }) => {
+      if (request.method === 'GET' || request.method === 'HEAD') dropEmptyParams(query);
+    })
     .onParse(({ request }) => readJsonBody(request, config.server.maxBodyBytes))
     .use(docsPlugin(config.version, { apiKeys: config.auth.apiKeys.length > 0, mpp: deps.paymentGate !== null }, (): AnyElysia => app))
     .use(gatewayPlugin({ config, upstreamUrl: publicUrl(config.hermes.url), home: deps.home, probe: deps.probe, startedAt: deps.startedAt }))
@@ -92,9 +94,10 @@ export function createApp(deps: AppDeps) {
 export type App = ReturnType<typeof createApp>;
 
 /**
- * An empty query parameter (`?status=&task_id=`, as SPEC writes route signatures and as forms and
- * query builders send unset filters) is the parameter left out, on every route: no filter, the
- * default limit. The /v1 proxy forwards its query string as it came and never sees this.
+ * An empty query parameter of a read (`?status=&task_id=`, as SPEC writes route signatures and as
+ * forms and query builders send unset filters) is the parameter left out: no filter, the default
+ * limit. On a write it stays a value (`POST /api/config/model?base_url=` writes an empty base_url).
+ * The /v1 proxy forwards its query string as it came and never sees this.
  */
 function dropEmptyParams(query: Record<string, unknown>): void {
   for (const key of Object.keys(query)) if (query[key] === '') delete query[key];

@@ -1,5 +1,7 @@
 /** The error model of SPEC §4 through the real app: every class, both envelopes, never a stack trace. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { jsonOf, makeTestApp, type TestApp } from './helpers/app';
 
 let t: TestApp;
@@ -82,6 +84,10 @@ describe('error model', () => {
     }
     // A value that is there is still judged: a blank one is not empty.
     expect((await t.fetch('/api/tasks?status=%20')).status).toBe(422);
+    // On a write an empty value is a value: it clears base_url rather than being ignored.
+    writeFileSync(join(t.home, 'config.yaml'), 'model:\n  default: a\n  base_url: http://x\n');
+    const written = await t.json<{ keys: string[] }>('POST', '/api/config/model?model=b&base_url=');
+    expect([written.status, written.body.keys]).toEqual([200, ['model.default', 'model.base_url']]);
     t.close();
   });
 
