@@ -10,6 +10,7 @@ import { startRedirector } from './fakes/redirector';
 
 let server: ReturnType<typeof Bun.serve>;
 let endlessCancelled = false;
+let stalledCancelled = false;
 const KIB = new Uint8Array(1024).fill(0x61);
 
 beforeAll(() => {
@@ -32,6 +33,15 @@ beforeAll(() => {
       if (path === '/gzip') return new Response(Bun.gzipSync(new Uint8Array(200_000).fill(0x61)), { headers: { 'content-encoding': 'gzip' } });
       if (path === '/error-page') {
         return new Response(new ReadableStream({ pull: (c) => c.enqueue(KIB) }), { status: 500 });
+      }
+      if (path === '/stalled-error') {
+        // Headers and a first part of the message, then nothing, never an end.
+        return new Response(new ReadableStream({
+          start: (c) => c.enqueue(new TextEncoder().encode('{"error":')),
+          cancel: () => {
+            stalledCancelled = true;
+          },
+        }), { status: 500, headers: { 'content-type': 'application/json', 'content-length': '100' } });
       }
       if (path === '/endless') {
         return new Response(new ReadableStream({
@@ -85,8 +95,18 @@ describe('fetchJson size bound', () => {
   });
 
   test('an endless upstream error page is read up to 1 MiB for its message, then only its status counts', async () => {
-    const err = await upstreamHttpError(await fetch(url('/error-page')));
+    const err = await upstreamHttpError(await fetch(url('/error-page')), 10_000);
     expect(err).toMatchObject({ status: 500, code: 'upstream_500', detail: 'The Hermes upstream answered 500.' });
+  });
+
+  test('an upstream error answer whose body never ends is given up at the answer deadline, and cancelled', async () => {
+    const t0 = performance.now();
+    const err = await upstreamHttpError(await fetch(url('/stalled-error')), 300);
+    expect(err).toMatchObject({ status: 500, code: 'upstream_500', detail: 'The Hermes upstream answered 500.' });
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(250);
+    const deadline = Date.now() + 2000;
+    while (!stalledCancelled && Date.now() < deadline) await Bun.sleep(10);
+    expect(stalledCancelled).toBe(true);
   });
 });
 

@@ -133,29 +133,44 @@ function errorAnswerWithout(res: Response, credential: string): Response {
   return new Response(body, { status: res.status, statusText: res.statusText, headers });
 }
 
-/** The body as text, refused (and cancelled) as soon as it is known to be bigger than maxBytes. */
-export async function readBodyText(res: Response, maxBytes: number, target: string): Promise<string> {
+/**
+ * The body as text, refused (and cancelled) as soon as it is known to be bigger than maxBytes, or
+ * not complete within `deadlineMs` when one is given (a `timeout`: the body is cancelled).
+ */
+export async function readBodyText(res: Response, maxBytes: number, target: string, deadlineMs?: number): Promise<string> {
   const declared = res.headers.get('content-length');
   // A declared length bounds the body (HTTP framing stops there): the native reader is then safe,
-  // unless fetch decompresses it — a small gzip body can hold gigabytes.
+  // unless fetch decompresses it — a small gzip body can hold gigabytes — or it must come in time.
   if (declared !== null && /^\d+$/.test(declared) && !res.headers.has('content-encoding')) {
-    if (Number(declared) <= maxBytes) return res.text();
-    await res.body?.cancel().catch(() => {});
-    throw new OutboundError('too_large', target);
+    if (Number(declared) > maxBytes) {
+      await res.body?.cancel().catch(() => {});
+      throw new OutboundError('too_large', target);
+    }
+    if (deadlineMs === undefined) return res.text();
   }
   if (!res.body) return '';
   const reader = res.body.getReader();
+  let late = false;
+  const timer = deadlineMs === undefined ? null : setTimeout(() => {
+    late = true;
+    void reader.cancel().catch(() => {});
+  }, deadlineMs);
   const parts: Uint8Array[] = [];
   let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw new OutboundError('too_large', target);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (late) throw new OutboundError('timeout', target);
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBytes) {
+        await reader.cancel().catch(() => {});
+        throw new OutboundError('too_large', target);
+      }
+      parts.push(value);
     }
-    parts.push(value);
+  } finally {
+    if (timer) clearTimeout(timer);
   }
   return new TextDecoder().decode(Bun.concatArrayBuffers(parts));
 }

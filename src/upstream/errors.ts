@@ -16,10 +16,14 @@ export function outboundToApiError(err: unknown): ApiError {
 
 const upperFirst = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
-/** A non-2xx upstream answer, keeping its status and the message of an OpenAI or FastAPI error body. */
-export async function upstreamHttpError(res: Response): Promise<ApiError> {
+/**
+ * A non-2xx upstream answer, keeping its status and the message of an OpenAI or FastAPI error body.
+ * The body must come within `deadlineMs` (the upstream's answer deadline): one that never ends is
+ * given up, and only the status counts.
+ */
+export async function upstreamHttpError(res: Response, deadlineMs: number): Promise<ApiError> {
   // Only a message is taken from it: an error page of any size is read up to 1 MiB, else only the status counts.
-  return upstreamStatusError(res.status, await readBodyText(res, 1024 * 1024, 'Hermes upstream').catch(() => ''));
+  return upstreamStatusError(res.status, await readBodyText(res, 1024 * 1024, 'Hermes upstream', deadlineMs).catch(() => ''));
 }
 
 /** The same, for an answer whose body was already read (`HermesClient.json`). */

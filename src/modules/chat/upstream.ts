@@ -44,7 +44,7 @@ export async function openNative(client: HermesClient, sessions: SessionService,
     await res.body?.cancel().catch(() => {});
     return null;
   }
-  if (!res.ok || !res.body) throw await upstreamHttpError(res);
+  if (!res.ok || !res.body) throw await upstreamHttpError(res, client.answerTimeoutMs);
   return res;
 }
 
@@ -97,7 +97,7 @@ export async function openCompletions(client: HermesClient, history: HistoryMess
     await res.body?.cancel().catch(() => {});
     res = await send(false);
   }
-  if (!res.ok || !res.body) throw await upstreamHttpError(res);
+  if (!res.ok || !res.body) throw await upstreamHttpError(res, client.answerTimeoutMs);
   return res;
 }
 

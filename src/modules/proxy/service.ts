@@ -150,7 +150,7 @@ export async function streamChatCompletions(request: Request, body: ChatCompleti
   }
   if (!upstream.ok || !upstream.body) {
     slot();
-    throw await upstreamHttpError(upstream);
+    throw await upstreamHttpError(upstream, d.client.answerTimeoutMs);
   }
   const passBack: Record<string, string> = {};
   for (const h of SESSION_HEADERS) {
