@@ -235,6 +235,43 @@ describe('state.db v19 specifics', () => {
     t.close();
   });
 
+  test('DELETE removes what Hermes\' own delete removes: delegate subagent runs (recursively) and rows that cascade', async () => {
+    const t = await makeTestApp();
+    const fx = createStateDb(t.home, 'v19');
+    seed(fx);
+    // A subagent run of s_tools, that run's own subagent, and a /branch child (no marker: it stays, detached).
+    fx.addSession({ id: 'sub', source: 'subagent', parent_session_id: 's_tools', model_config: { _delegate_from: 's_tools' }, started_at: T0 + 102 },
+      [{ role: 'user', content: 'subagent secret task', timestamp: T0 + 102 }]);
+    fx.addSession({ id: 'subsub', source: 'subagent', parent_session_id: 'sub', model_config: { _delegate_from: 'sub' }, started_at: T0 + 103 },
+      [{ role: 'user', content: 'nested', timestamp: T0 + 103 }]);
+    fx.addSession({ id: 'branch', parent_session_id: 's_tools', model_config: { _branched_from: 's_tools' }, started_at: T0 + 300 });
+    fx.addSession({ id: 'other_sub', source: 'subagent', parent_session_id: 's_old', model_config: { _delegate_from: 's_old' }, started_at: T0 + 5 });
+    fx.bindTelegramTopic('42', '7', 's_tools');
+    const res = await t.json('DELETE', '/api/sessions/s_tools');
+    expect(res).toMatchObject({ status: 200, body: { deleted: true, session_id: 's_tools' } });
+    expect(['s_tools', 'sub', 'subsub'].map((id) => fx.count('sessions', id) + fx.count('messages', id))).toEqual([0, 0, 0]);
+    expect(fx.ftsHits('secret')).toBe(0);
+    expect(fx.db.query('SELECT parent_session_id AS p FROM sessions WHERE id = ?').get('branch')).toEqual({ p: null });
+    expect(fx.count('sessions', 'other_sub')).toBe(1);
+    expect(fx.db.query('SELECT COUNT(*) AS n FROM telegram_dm_topic_bindings').get()).toEqual({ n: 0 });
+    expect(fx.foreignKeyViolations()).toEqual([]);
+    expect(ids((await t.json('GET', '/api/sessions?limit=100')).body as never).sort()).toEqual(['branch', 'other_sub', 's_empty', 's_new', 's_old']);
+    fx.close();
+    t.close();
+  });
+
+  test('a model_config that is not JSON neither fails the delete nor counts as a subagent marker', async () => {
+    const t = await makeTestApp();
+    const fx = createStateDb(t.home, 'v19');
+    fx.addSession({ id: 'p', started_at: T0 });
+    fx.addSession({ id: 'c', parent_session_id: 'p', started_at: T0 + 1 });
+    fx.db.run("UPDATE sessions SET model_config = '{not json' WHERE id IN ('p', 'c')");
+    expect((await t.json('DELETE', '/api/sessions/p')).status).toBe(200);
+    expect(fx.db.query('SELECT id, parent_session_id AS p FROM sessions').all()).toEqual([{ id: 'c', p: null }]);
+    fx.close();
+    t.close();
+  });
+
   test('counts another program wrote out of range are shown clamped, never a 500', async () => {
     const t = await makeTestApp();
     const fx = createStateDb(t.home, 'v19');

@@ -213,12 +213,14 @@ export class StateDb {
   }
 
   /**
-   * Deletes a session and its messages in one IMMEDIATE transaction (Hermes' own triggers keep its
-   * FTS index right); child sessions keep living, detached, as Hermes itself does. False if absent.
-   * Absence is read first: a session the file does not have (one of the sidecar's own) neither
-   * opens a write connection nor waits for the agent's write lock. A session the agent creates
-   * under that id between the read and the caller's own delete is left alone; one the agent deletes
-   * after the read is simply not found by the transaction.
+   * Deletes a session as Hermes' `delete_session` does, in one IMMEDIATE transaction: its delegate
+   * subagent runs (`model_config._delegate_from`, recursively) and the session, with their messages;
+   * other children (branches, continuations) stay, detached. Hermes' triggers keep its FTS index right;
+   * `foreign_keys=ON` (Hermes sets it on every connection) runs its `ON DELETE CASCADE` clauses (Telegram
+   * topic bindings, per-model usage) instead of leaving rows pointing at nothing. False if absent,
+   * which is read first: a session the file does not have (one of the sidecar's own) neither opens a
+   * write connection nor waits for the agent's lock. A session the agent creates under that id after
+   * the read is left alone; one it deletes after the read is not found by the transaction.
    */
   async delete(id: string): Promise<boolean> {
     const r = this.open();
@@ -228,11 +230,18 @@ export class StateDb {
       w = new Database(this.path, { readwrite: true, create: false });
       // A busy agent never stalls the server: short waits for its lock, async pauses between them.
       w.run(`PRAGMA busy_timeout = ${BUSY_SLICE_MS}`);
+      w.run('PRAGMA foreign_keys = ON');
       const db = w;
       const remove = db.transaction(() => {
-        db.run('DELETE FROM messages WHERE session_id = ?', [id]);
-        if (r.sessions.has('parent_session_id')) db.run('UPDATE sessions SET parent_session_id = NULL WHERE parent_session_id = ?', [id]);
-        return db.run('DELETE FROM sessions WHERE id = ?', [id]).changes > 0;
+        if (!db.query('SELECT 1 FROM sessions WHERE id = ?').get(id)) return false;
+        const marked = r.sessions.has('model_config') && r.sessions.has('parent_session_id');
+        const doomed = marked ? [...delegateRuns(db, id), id] : [id];
+        for (const sid of doomed) {
+          db.run('DELETE FROM messages WHERE session_id = ?', [sid]);
+          if (r.sessions.has('parent_session_id')) db.run('UPDATE sessions SET parent_session_id = NULL WHERE parent_session_id = ?', [sid]);
+          db.run('DELETE FROM sessions WHERE id = ?', [sid]);
+        }
+        return true;
       });
       return await retryWhileBusy(() => remove.immediate());
     } catch (err) {
@@ -250,6 +259,24 @@ function statOrNull(path: string) {
   } catch {
     return null;
   }
+}
+
+/** A session's subagent marker; a `model_config` that is not JSON has none (json_extract would throw). */
+const DELEGATE_FROM = "CASE WHEN json_valid(model_config) THEN json_extract(model_config, '$._delegate_from') END";
+
+/** A session's delegate subagent runs and theirs in turn (an orchestrating subagent delegates too), as Hermes collects them. */
+function delegateRuns(db: Database, id: string): string[] {
+  const found = new Set([id]);
+  for (let frontier = [id]; frontier.length; ) {
+    const ph = frontier.map(() => '?').join(',');
+    const rows = db.query(
+      `SELECT id FROM sessions WHERE ${DELEGATE_FROM} IN (${ph}) OR (parent_session_id IN (${ph}) AND ${DELEGATE_FROM} IS NOT NULL)`,
+    ).all(...frontier, ...frontier) as { id: string }[];
+    frontier = rows.map((row) => row.id).filter((sid) => !found.has(sid));
+    for (const sid of frontier) found.add(sid);
+  }
+  found.delete(id);
+  return [...found];
 }
 
 function columnsOf(db: Database, table: string): Set<string> {
