@@ -277,6 +277,17 @@ export function keepConnectionOpen(server: TimeoutCapableServer | null | undefin
   server?.timeout(request, 0);
 }
 
+/**
+ * A string as an HTTP header value. Header values are bytes, which the Fetch API holds one Latin-1
+ * character each: an id outside Latin-1 (`会话`) makes `new Headers` throw. Its UTF-8 bytes are sent
+ * instead, as Hermes itself writes such an id. Null for a string a header cannot carry unchanged
+ * (control characters, or surrounding whitespace, which header parsing trims).
+ */
+export function headerValue(s: string): string | null {
+  if (/[\x00-\x1f\x7f]/.test(s) || s !== s.trim()) return null;
+  return Buffer.from(s, 'utf8').toString('latin1');
+}
+
 /** The path as the router matches it: Elysia serves `/health/` as `/health`. */
 export const routedPath = (pathname: string): string => (pathname.length > 1 && pathname.endsWith('/') ? pathname.slice(0, -1) : pathname);
 

@@ -10,7 +10,7 @@
  * consumes the same ChatEvents.
  */
 import { ApiError, storageError } from '../../lib/errors';
-import { linkedAbort } from '../../lib/http';
+import { headerValue, linkedAbort } from '../../lib/http';
 import { eventStream, sseResponse } from '../../lib/sse';
 import type { Logger } from '../../lib/log';
 import type { HermesClient } from '../../upstream/client';
@@ -189,7 +189,9 @@ export class ChatService {
     }
     const shutdownFrame = () => renderer.render({ type: 'failed', code: 'server_shutting_down', message: 'The sidecar is shutting down.', status: 503 });
     const body = eventStream({ frames: startNow(frames()), heartbeatMs: this.d.heartbeatMs, cancel: t.abort, shutdown: this.d.shutdown, shutdownFrame });
-    return sseResponse(body, { 'x-hermes-session-id': t.sessionId });
+    // The turn is under way: building the response must not fail, or nothing would ever release it.
+    const id = headerValue(t.sessionId);
+    return sseResponse(body, id ? { 'x-hermes-session-id': id } : {});
   }
 
   /** The non-streaming answer: the same turn, collected. */

@@ -4,6 +4,7 @@
  * the caller falls back to chat completions at once. Everything goes through the HermesClient, which
  * sends the sidecar's own key and never the client's credentials.
  */
+import { headerValue } from '../../lib/http';
 import type { HermesClient } from '../../upstream/client';
 import { upstreamHttpError } from '../../upstream/errors';
 import type { HistoryMessage } from '../sessions/content';
@@ -83,17 +84,20 @@ export async function openCompletions(client: HermesClient, history: HistoryMess
   let json = body(history);
   const size = Buffer.byteLength(json);
   if (size > MAX_COMPLETIONS_BODY_BYTES) json = body(recentHistory(history, size - MAX_COMPLETIONS_BODY_BYTES));
+  // Hermes honours the header only when it has a key; an id no header can carry goes without it
+  // (the history sent keeps the context).
+  const sessionHeader = client.upstreamKey ? headerValue(t.sessionId) : null;
   const send = (withSessionId: boolean) => client.fetch('/v1/chat/completions', {
     method: 'POST',
-    headers: { ...STREAM_HEADERS, ...(withSessionId ? { 'x-hermes-session-id': t.sessionId } : {}) },
+    headers: { ...STREAM_HEADERS, ...(withSessionId && sessionHeader ? { 'x-hermes-session-id': sessionHeader } : {}) },
     body: json,
     signal: t.signal,
   });
-  let res = await send(!!client.upstreamKey);
+  let res = await send(sessionHeader !== null);
   // Newer gateways continue only sessions their API server made, with ids of their own shapes: any
   // other id is refused (400 "Invalid session ID", 404 "Unknown session ID") before the agent runs.
   // The history sent keeps the context, so the turn goes again without the header.
-  if (client.upstreamKey && (res.status === 400 || res.status === 404)) {
+  if (sessionHeader !== null && (res.status === 400 || res.status === 404)) {
     await res.body?.cancel().catch(() => {});
     res = await send(false);
   }
