@@ -17,3 +17,13 @@ test('pretty format is one line per event', () => {
   createLogger({ level: 'debug', format: 'pretty', write: (l) => lines.push(l) }).warn('upstream', { mode: 'disconnected' });
   expect(lines[0]).toMatch(/^\S+ WARN  upstream mode=disconnected$/);
 });
+
+test('pretty format: a value with a newline cannot forge a line of its own; spaces and = are quoted', () => {
+  const lines: string[] = [];
+  // A model name as a misbehaving upstream may send it, logged by the probe.
+  createLogger({ level: 'info', format: 'pretty', write: (l) => lines.push(l) })
+    .info('upstream probe', { model: 'hermes-agent\n2026-01-01T00:00:00.000Z ERROR admin key=stolen', error: 'a b=c', mode: 'portable', n: 3 });
+  expect(lines.length).toBe(1);
+  expect(lines[0]).not.toContain('\n');
+  expect(lines[0]).toEndWith(' upstream probe model="hermes-agent\\n2026-01-01T00:00:00.000Z ERROR admin key=stolen" error="a b=c" mode=portable n=3');
+});

@@ -27,7 +27,7 @@ export function createLogger(opts: { level: LogLevel; format: 'pretty' | 'json';
     if (opts.format === 'json') {
       write(JSON.stringify({ time, level, msg, ...safe }));
     } else {
-      const rest = safe ? Object.entries(safe).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ') : '';
+      const rest = safe ? Object.entries(safe).map(([k, v]) => `${k}=${prettyValue(v)}`).join(' ') : '';
       write(`${time} ${level.toUpperCase().padEnd(5)} ${msg}${rest ? ' ' + rest : ''}`);
     }
   };
@@ -37,6 +37,16 @@ export function createLogger(opts: { level: LogLevel; format: 'pretty' | 'json';
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
   };
+}
+
+/**
+ * A value as logfmt writes it: bare when it is one plain word, else quoted and escaped. Values come
+ * from clients and the upstream (a model name, an error message); a newline written as it is would
+ * forge a log line of its own (`…\n2026-… ERROR …`), a space or `=` a field.
+ */
+function prettyValue(v: unknown): string {
+  if (typeof v !== 'string') return JSON.stringify(v);
+  return v !== '' && !/[\s"=\\\x00-\x1f\x7f]/.test(v) ? v : JSON.stringify(v);
 }
 
 export const silentLogger: Logger = createLogger({ level: 'silent', format: 'json', write: () => {} });
