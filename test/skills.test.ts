@@ -121,6 +121,24 @@ describe('GET /api/skills', () => {
     writeFile(join(skills, 'fresh/SKILL.md'), skillMd({ name: 'fresh' }));
     expect(names(await list())).toEqual(['fresh']);
   });
+
+  test('an external dir naming an environment variable is reported as written, never with the secret it expands to', async () => {
+    // A client that may edit config.yaml (POST /api/config) must not read the sidecar's keys back.
+    process.env.SKILLS_TEST_SECRET = 'sk-secret-from-the-sidecar-env';
+    try {
+      const set = await t.json('POST', '/api/config', { key: 'skills.external_dirs', value: ['$SKILLS_TEST_SECRET', '${SKILLS_TEST_SECRET}/x'] });
+      expect(set.status).toBe(200);
+      const res = await t.fetch('/api/skills');
+      const text = await res.text();
+      expect(text).not.toContain('sk-secret-from-the-sidecar-env');
+      expect((JSON.parse(text) as SkillList).warnings).toEqual([
+        'skills.external_dirs entry $SKILLS_TEST_SECRET is not a directory.',
+        'skills.external_dirs entry ${SKILLS_TEST_SECRET}/x is not a directory.',
+      ]);
+    } finally {
+      delete process.env.SKILLS_TEST_SECRET;
+    }
+  });
 });
 
 describe('a root far too big to be a skills tree', () => {

@@ -21,6 +21,12 @@ export interface SkillRoot {
   source: 'local' | 'external';
   /** '' for the local root, `~x<hash>` for an external one. */
   idPrefix: string;
+  /**
+   * How messages name the root: its path, or the config entry as written when it names variables.
+   * `$VAR` expands from the sidecar's own environment, which holds its keys (HERMES_API_KEY,
+   * MPP_SECRET_KEY…): a client that may edit config.yaml would read them back in a warning.
+   */
+  label: string;
 }
 
 export interface SkillsSettings {
@@ -81,7 +87,7 @@ export interface SettingsRead {
 }
 
 export function readSkillsSettings(home: HermesHome, previous: SettingsRead | null): SettingsRead {
-  const local: SkillRoot = { path: home.paths.skills, source: 'local', idPrefix: '' };
+  const local: SkillRoot = { path: home.paths.skills, source: 'local', idPrefix: '', label: home.paths.skills };
   let tree: ConfigTree;
   try {
     tree = home.readConfig();
@@ -100,7 +106,8 @@ export function readSkillsSettings(home: HermesHome, previous: SettingsRead | nu
     const path = expand(entry, home.paths.home);
     if (seen.has(path)) continue;
     seen.add(path);
-    roots.push({ path, source: 'external', idPrefix: `~x${new Bun.CryptoHasher('sha256').update(path).digest('hex').slice(0, 8)}` });
+    const label = entry.includes('$') ? entry : path;
+    roots.push({ path, source: 'external', idPrefix: `~x${new Bun.CryptoHasher('sha256').update(path).digest('hex').slice(0, 8)}`, label });
   }
   const disabled = new Set(stringList(skills.disabled));
   return {

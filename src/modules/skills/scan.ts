@@ -95,7 +95,7 @@ class Scanner {
     if (!st?.isDirectory()) {
       // Watched so that creating it later is noticed.
       this.dirs.set(root.path, { stamp: dirStamp(st), names: '', mtimeMs: 0, racy: false });
-      if (root.source === 'external') this.warnings.push(`skills.external_dirs entry ${root.path} is not a directory.`);
+      if (root.source === 'external') this.warnings.push(`skills.external_dirs entry ${root.label} is not a directory.`);
       return;
     }
     const real = realpathSync(root.path);
@@ -114,7 +114,7 @@ class Scanner {
     const { dir, real, segments, folder } = at;
     if (++this.walkedDirs > MAX_WALKED_DIRS) {
       if (this.walkedDirs === MAX_WALKED_DIRS + 1) {
-        this.warnings.push(`The skills walk stopped after ${MAX_WALKED_DIRS} folders (in ${root.path}); skills below the rest are not listed. Point skills.external_dirs at the folders that hold skills.`);
+        this.warnings.push(`The skills walk stopped after ${MAX_WALKED_DIRS} folders (in ${root.label}); skills below the rest are not listed. Point skills.external_dirs at the folders that hold skills.`);
       }
       return;
     }
