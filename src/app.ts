@@ -59,17 +59,19 @@ export function createApp(deps: AppDeps) {
       return errorResponse(apiError, pathname);
     })
     .onRequest(({ request, set }) => {
-      // A path the router would decode to nothing (`/api/tasks/%zz`): say so, not "expected string, received null".
+      const origin = request.headers.get('origin');
+      if (origin) {
+        const preflight = cors.preflight(request);
+        if (preflight) return preflight;
+        const h = cors.headersFor(origin);
+        if (h) Object.assign(set.headers, h);
+      }
+      // A path the router would decode to nothing (`/api/tasks/%zz`): say so, not "expected string,
+      // received null". After CORS, so that a browser client can read this answer like any other.
       const pathname = pathOf(request.url);
       if (pathname.includes('%') && !decodes(pathname)) {
         return errorResponse(new ApiError(400, 'malformed_path', 'The request path has a malformed percent-escape.'), pathname);
       }
-      const origin = request.headers.get('origin');
-      if (!origin) return;
-      const preflight = cors.preflight(request);
-      if (preflight) return preflight;
-      const h = cors.headersFor(origin);
-      if (h) Object.assign(set.headers, h);
     })
     .use(authPlugin(auth))
     .use(v1ProxyPlugin(proxyDeps))

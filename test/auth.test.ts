@@ -116,6 +116,21 @@ describe('API key authentication', () => {
     c.close();
   });
 
+  test('every refusal an allowed origin gets carries the CORS headers, a malformed path too', async () => {
+    // Without them the browser hides the answer: the client sees a network error, not the reason.
+    const c = await makeTestApp({ env: { API_KEY: 'k', CORS_ORIGINS: 'https://app.example' } });
+    const headers = { origin: 'https://app.example', authorization: 'Bearer k' };
+    for (const [path, init, status] of [
+      ['/api/tasks/%zz', { headers }, 400],
+      ['/api/tasks', { headers: { origin: 'https://app.example' } }, 401],
+      ['/api/nope', { headers }, 404],
+    ] as const) {
+      const res = await c.fetch(path, init);
+      expect([path, res.status, res.headers.get('access-control-allow-origin')]).toEqual([path, status, 'https://app.example']);
+    }
+    c.close();
+  });
+
   test('CORS * never allows credentials', async () => {
     const c = await makeTestApp({ env: { CORS_ORIGINS: '*' } });
     const res = await c.fetch('/health', { headers: { origin: 'https://any.example' } });
