@@ -32,21 +32,25 @@ const STOPWORDS = new Set(
 );
 
 /**
- * The distinct, lower-cased terms of a query, in order: punctuation stripped from the ends, stop
+ * The distinct terms of a query, in order, as written: punctuation stripped from the ends, stop
  * words and one-letter terms dropped unless nothing else is left, terms that cannot match anything
- * (no letter or digit) dropped. Empty when the query has nothing to look for.
+ * (no letter or digit) dropped. Empty when the query has nothing to look for. Stop words and repeats
+ * are judged lower-cased, but the terms keep their case: FTS5 folds a query with the same (Unicode
+ * 6.1) tables it folded the content with, whereas JavaScript's lower case of a word FTS5 indexed can
+ * be letters FTS5 does not know (Cherokee ᏣᎳᎩ → ꮳꮃꭹ, Unicode 8), and the word was then never found.
  */
 export function searchTerms(query: string): string[] {
-  const all: string[] = [];
+  const all: { term: string; lower: string }[] = [];
   const seen = new Set<string>();
-  for (const raw of pySplit(query.toLowerCase().replace(NUL, ' '))) {
-    const t = pyStripChars(raw, TERM_STRIP);
-    if (!t || seen.has(t) || !TOKEN_CHAR.test(t)) continue;
-    seen.add(t);
-    all.push(t);
+  for (const raw of pySplit(query.replace(NUL, ' '))) {
+    const term = pyStripChars(raw, TERM_STRIP);
+    const lower = term.toLowerCase();
+    if (!term || seen.has(lower) || !TOKEN_CHAR.test(term)) continue;
+    seen.add(lower);
+    all.push({ term, lower });
   }
-  const significant = all.filter((t) => t.length >= 2 && !STOPWORDS.has(t));
-  return (significant.length ? significant : all).slice(0, MAX_TERMS);
+  const significant = all.filter((t) => t.lower.length >= 2 && !STOPWORDS.has(t.lower));
+  return (significant.length ? significant : all).slice(0, MAX_TERMS).map((t) => t.term);
 }
 
 /** `"term one" OR "term2"`: each term a quoted FTS5 string (a NUL inside one becomes a space). */
