@@ -19,7 +19,6 @@ const MAX_TERMS = 64;
 const TERM_STRIP = '.,;:!?"\'()[]{}#@<>';
 // FTS5's unicode61 tokenizer: letters, numbers and private-use characters make tokens, the rest separates.
 const TOKEN_CHAR = /[\p{L}\p{N}\p{Co}]/u;
-const TOKENS = /[\p{L}\p{N}\p{Co}]+/gu;
 const NUL = /\0/g;
 
 // English function words with no retrieval signal.
@@ -56,20 +55,6 @@ export function searchTerms(query: string): string[] {
 /** `"term one" OR "term2"`: each term a quoted FTS5 string (a NUL inside one becomes a space). */
 export function ftsMatchExpression(terms: string[]): string {
   return terms.map((t) => `"${t.replace(NUL, ' ').replaceAll('"', '""')}"`).join(' OR ');
-}
-
-/** Words as FTS5's default tokenizer sees them: lower case, diacritics removed, split on everything else. */
-export function ftsWords(text: string): string[] {
-  return text.toLowerCase().normalize('NFD').replace(/\p{M}/gu, '').match(TOKENS) ?? [];
-}
-
-/** Whether `phrase` occurs in `words` as consecutive words. */
-export function containsPhrase(words: string[], phrase: string[]): boolean {
-  outer: for (let i = 0; i + phrase.length <= words.length; i++) {
-    for (let j = 0; j < phrase.length; j++) if (words[i + j] !== phrase[j]) continue outer;
-    return true;
-  }
-  return false;
 }
 
 /** Hermes' Jaccard tokens: lower-cased, whitespace-split, punctuation stripped from the ends. */
