@@ -224,6 +224,34 @@ for (const backend of BACKENDS) {
       await t.json('DELETE', `/api/memory/${encodeURIComponent(r.body.memory.id)}`);
     });
 
+    test('a word is found by itself in any script and case (FTS5 folds the query as it folded the content)', async () => {
+      // JavaScript lower-cases Cherokee ᏣᎳᎩ to ꮳꮃꭹ (Unicode 8), letters FTS5's Unicode 6.1 tables do not know:
+      // the query matched nothing. Greek final sigma and German ß check the other folds stay as they were.
+      const words = ['ᏣᎳᎩ', 'ᏣᎳᎩ ᎦᏬᏂᎯᏍᏗ', 'ΣΊΣΥΦΟΣ', 'Straße'];
+      const ids: string[] = [];
+      for (const w of words) ids.push((await add({ content: `fold probe ${w} notes` })).body.memory.id);
+      const found: Record<string, boolean> = {};
+      for (const [i, w] of words.entries()) found[w] = (await search({ query: w, limit: 50 })).body.results.some((m) => m.id === ids[i]);
+      expect(found).toEqual(Object.fromEntries(words.map((w) => [w, true])));
+      expect((await search({ query: 'ᏣᎳᎩ' })).body.total).toBe(2);
+      for (const id of ids) await t.json('DELETE', `/api/memory/${encodeURIComponent(id)}`);
+    });
+
+    test('which words match is for FTS5 to say in every backend (accents, marks, scripts)', async () => {
+      // spacetimedb matched with JavaScript's idea of FTS5 words: it dropped Greek accents and Indic vowel
+      // signs that FTS5 keeps or splits on, and folded the case of scripts FTS5's Unicode 6.1 tables do not know.
+      const ids: string[] = [];
+      for (const c of ['Ὀδυσσεύς sailed home', 'क्षि mantra', 'naïve café', 'Adlam 𞤀𞤣𞤤𞤢𞤥 text']) ids.push((await add({ content: c })).body.memory.id);
+      const found = async (q: string) => (await search({ query: q, limit: 50 })).body.results.filter((m) => ids.includes(m.id)).map((m) => ids.indexOf(m.id));
+      expect(await found('Ὀδυσσεύς')).toEqual([0]);
+      expect(await found('Οδυσσευς')).toEqual([]);
+      expect(await found('कष')).toEqual([]);
+      expect(await found('naive cafe')).toEqual([2]);
+      expect(await found('𞤀𞤣𞤤𞤢𞤥')).toEqual([3]);
+      expect(await found('𞤢𞤣𞤤𞤢𞤥')).toEqual([]); // FTS5 does not fold the case of Adlam (Unicode 9)
+      for (const id of ids) await t.json('DELETE', `/api/memory/${encodeURIComponent(id)}`);
+    });
+
     test('concurrent adds of the same and of different content', async () => {
       const same = await Promise.all(Array.from({ length: 6 }, () => add({ content: 'concurrent same content', importance: 0.5 })));
       expect(new Set(same.map((r) => r.body.memory.id)).size).toBe(1);

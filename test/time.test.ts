@@ -25,3 +25,10 @@ test('years before 100 are real years (Go marshals its zero time as 0001-01-01T0
   expect(toUtcIso('0099-12-31', true)).toBe('0099-12-31T23:59:59.999Z');
   expect(() => toUtcIso('0001-02-29')).toThrow(RangeError);
 });
+
+test('a zone that moves a time out of years 0000..9999 gives the nearest end of them (the answer is compared as text)', () => {
+  // Was "+010000-01-01T04:00:00.000Z", which sorts before "2026-…": until=that found nothing.
+  expect(toUtcIso('9999-12-31T23:00:00-05:00')).toBe('9999-12-31T23:59:59.999Z');
+  expect(toUtcIso('0000-01-01T00:30:00+01:00')).toBe('0000-01-01T00:00:00.000Z');
+  expect(toUtcIso('9999-12-31', true)).toBe('9999-12-31T23:59:59.999Z');
+});

@@ -1,6 +1,10 @@
 /** ISO 8601 UTC with milliseconds, the format of every timestamp the sidecar itself writes. */
 export const isoNow = (now: number = Date.now()): string => new Date(now).toISOString();
 
+/** The times whose ISO form is 24 characters, so that text order is time order. */
+const FIRST_MS = Date.parse('0000-01-01T00:00:00.000Z');
+const LAST_MS = Date.parse('9999-12-31T23:59:59.999Z');
+
 const CLIENT_TIME = /^(\d{4})-(\d{2})-(\d{2})(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
 /**
@@ -22,5 +26,8 @@ export function toUtcIso(s: string, endOfDay = false): string {
     ? Date.parse(`${t}${endOfDay ? 'T23:59:59.999Z' : 'T00:00:00.000Z'}`)
     : Date.parse(m[7] === undefined ? `${t}Z` : t);
   if (Number.isNaN(ms)) throw new RangeError(`not an ISO 8601 date: ${s}`);
-  return new Date(ms).toISOString();
+  // Callers compare the answer with stored timestamps as text, which only orders like time within
+  // years 0000..9999: a zone can carry 9999-12-31T23:00-05:00 into year 10000 ("+010000-…", before
+  // every "2026-…"). Every stored time is in that range, so the nearest end of it selects the same.
+  return new Date(Math.min(Math.max(ms, FIRST_MS), LAST_MS)).toISOString();
 }

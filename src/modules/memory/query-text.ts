@@ -19,7 +19,6 @@ const MAX_TERMS = 64;
 const TERM_STRIP = '.,;:!?"\'()[]{}#@<>';
 // FTS5's unicode61 tokenizer: letters, numbers and private-use characters make tokens, the rest separates.
 const TOKEN_CHAR = /[\p{L}\p{N}\p{Co}]/u;
-const TOKENS = /[\p{L}\p{N}\p{Co}]+/gu;
 const NUL = /\0/g;
 
 // English function words with no retrieval signal.
@@ -32,40 +31,30 @@ const STOPWORDS = new Set(
 );
 
 /**
- * The distinct, lower-cased terms of a query, in order: punctuation stripped from the ends, stop
+ * The distinct terms of a query, in order, as written: punctuation stripped from the ends, stop
  * words and one-letter terms dropped unless nothing else is left, terms that cannot match anything
- * (no letter or digit) dropped. Empty when the query has nothing to look for.
+ * (no letter or digit) dropped. Empty when the query has nothing to look for. Stop words and repeats
+ * are judged lower-cased, but the terms keep their case: FTS5 folds a query with the same (Unicode
+ * 6.1) tables it folded the content with, whereas JavaScript's lower case of a word FTS5 indexed can
+ * be letters FTS5 does not know (Cherokee ᏣᎳᎩ → ꮳꮃꭹ, Unicode 8), and the word was then never found.
  */
 export function searchTerms(query: string): string[] {
-  const all: string[] = [];
+  const all: { term: string; lower: string }[] = [];
   const seen = new Set<string>();
-  for (const raw of pySplit(query.toLowerCase().replace(NUL, ' '))) {
-    const t = pyStripChars(raw, TERM_STRIP);
-    if (!t || seen.has(t) || !TOKEN_CHAR.test(t)) continue;
-    seen.add(t);
-    all.push(t);
+  for (const raw of pySplit(query.replace(NUL, ' '))) {
+    const term = pyStripChars(raw, TERM_STRIP);
+    const lower = term.toLowerCase();
+    if (!term || seen.has(lower) || !TOKEN_CHAR.test(term)) continue;
+    seen.add(lower);
+    all.push({ term, lower });
   }
-  const significant = all.filter((t) => t.length >= 2 && !STOPWORDS.has(t));
-  return (significant.length ? significant : all).slice(0, MAX_TERMS);
+  const significant = all.filter((t) => t.lower.length >= 2 && !STOPWORDS.has(t.lower));
+  return (significant.length ? significant : all).slice(0, MAX_TERMS).map((t) => t.term);
 }
 
 /** `"term one" OR "term2"`: each term a quoted FTS5 string (a NUL inside one becomes a space). */
 export function ftsMatchExpression(terms: string[]): string {
   return terms.map((t) => `"${t.replace(NUL, ' ').replaceAll('"', '""')}"`).join(' OR ');
-}
-
-/** Words as FTS5's default tokenizer sees them: lower case, diacritics removed, split on everything else. */
-export function ftsWords(text: string): string[] {
-  return text.toLowerCase().normalize('NFD').replace(/\p{M}/gu, '').match(TOKENS) ?? [];
-}
-
-/** Whether `phrase` occurs in `words` as consecutive words. */
-export function containsPhrase(words: string[], phrase: string[]): boolean {
-  outer: for (let i = 0; i + phrase.length <= words.length; i++) {
-    for (let j = 0; j < phrase.length; j++) if (words[i + j] !== phrase[j]) continue outer;
-    return true;
-  }
-  return false;
 }
 
 /** Hermes' Jaccard tokens: lower-cased, whitespace-split, punctuation stripped from the ends. */

@@ -25,7 +25,8 @@ import { literal } from '../../spacetime/sql';
 import { KeyedQueue } from '../../lib/keyed-queue';
 import { byScoreThen, sha256Hex, splitTags, toIsoTimestamp } from './memory-values';
 import type { Memory, ScoredMemory } from './model';
-import { containsPhrase, ftsWords, searchTerms } from './query-text';
+import { termHits } from './fts-scratch';
+import { searchTerms } from './query-text';
 import type { AddResult, BackendStats, ListOptions, MemoryBackend, NewMemory, Page, SearchFilters, SearchOptions } from './store';
 import { publicUrl } from '../../lib/public-url';
 
@@ -97,12 +98,12 @@ export class SpacetimeBackend implements MemoryBackend {
     if (o.query.trim() === '') {
       scored = entries.map((e) => ({ ...e, score: e.memory.importance }));
     } else {
-      // Each term is a phrase, as in the FTS5 backends: its words, consecutive, in the content or the tags.
-      const phrases = searchTerms(o.query).map(ftsWords).filter((p) => p.length > 0);
-      scored = entries.flatMap((e) => {
-        const fields = [ftsWords(e.memory.content), ftsWords(e.memory.tags.join(' '))];
-        const matched = phrases.filter((p) => fields.some((words) => containsPhrase(words, p))).length;
-        return matched === 0 ? [] : [{ ...e, score: 0.7 * (matched / phrases.length) + 0.3 * e.memory.importance }];
+      // Each term is matched by FTS5 as in the other backends (fts-scratch.ts).
+      const terms = searchTerms(o.query);
+      const hits = termHits(entries.map((e) => ({ content: e.memory.content, tags: e.memory.tags.join(' ') })), terms);
+      scored = entries.flatMap((e, i) => {
+        const matched = hits[i] ?? 0;
+        return matched === 0 ? [] : [{ ...e, score: 0.7 * (matched / terms.length) + 0.3 * e.memory.importance }];
       });
     }
     scored.sort(byScoreThen<Entry & { score: number }>(newestFirst));
