@@ -12,7 +12,14 @@ const SSE_HEADERS: Record<string, string> = {
   'x-accel-buffering': 'no',
 };
 
-export const SSE_PING = ': ping\n\n';
+/**
+ * A comment line alone, without the blank line that would end a frame: a blank line after a comment
+ * makes @microsoft/fetch-event-source (the usual way a browser POSTs to an event stream; its issue #15)
+ * call `onmessage` with an empty message, which a client's `JSON.parse(ev.data)` throws on, and a
+ * throwing handler makes it send the request again (a second chat turn). Every spec reader skips a
+ * comment line wherever it stands, and heartbeats are only sent between whole frames.
+ */
+export const SSE_PING = ': ping\n';
 
 /** `event: <name>\ndata: <json>\n\n`. JSON.stringify escapes CR and LF, so data is always one line. */
 export function sseEvent(event: string, data: unknown): string {
