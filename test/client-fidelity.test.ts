@@ -7,7 +7,7 @@
 import { describe, expect, test } from 'bun:test';
 import type { FakeHermes, HermesVersion } from './fakes/hermes';
 import type { TestApp } from './helpers/app';
-import { fetchEventSource, workspaceStream } from './helpers/client-parsers';
+import { fetchEventSource, splitlinesSse, workspaceStream } from './helpers/client-parsers';
 import { useFakeHermes } from './helpers/fake-app';
 
 const ENV = { SSE_HEARTBEAT_S: '0.02' };
@@ -47,6 +47,18 @@ for (const version of ['0.12', '0.17'] as HermesVersion[]) {
         expect(messages.filter((m) => m.data === '')).toEqual([]);
         const frames = messages.map((m) => ({ event: m.event, data: JSON.parse(m.data) as Record<string, unknown> }));
         expect(textOf(format, frames)).toBe('You said: hello there');
+        expect(frames.at(-1)?.event).toBe('done');
+      }
+    });
+
+    test('a Python client splitting lines the universal way gets the whole answer with U+2028, U+2029 and U+0085 in it', async () => {
+      const message = 'one\u2028two\u2029three\u0085four';
+      // On 0.17 the hermes format is the agent's own frames, passed on as written (Hermes' json.dumps
+      // escapes them; the fake does not): only what the sidecar writes itself is checked there.
+      for (const format of version === '0.12' ? FORMATS : (['optx'] as const)) {
+        const { frames, skipped } = await splitlinesSse(await newTurn(format, message));
+        expect(skipped).toBe(0);
+        expect(textOf(format, frames)).toBe(`You said: ${message}`);
         expect(frames.at(-1)?.event).toBe('done');
       }
     });
