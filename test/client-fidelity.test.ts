@@ -7,8 +7,8 @@
 import { describe, expect, test } from 'bun:test';
 import type { FakeHermes, HermesVersion } from './fakes/hermes';
 import type { TestApp } from './helpers/app';
-import { fetchEventSource, splitlinesSse, workspaceStream } from './helpers/client-parsers';
-import { useFakeHermes } from './helpers/fake-app';
+import { fetchEventSource, openAiSdkStream, SdkApiError, splitlinesSse, workspaceStream } from './helpers/client-parsers';
+import { chatBody, useFakeHermes } from './helpers/fake-app';
 
 const ENV = { SSE_HEARTBEAT_S: '0.02' };
 const FORMATS = ['optx', 'hermes'] as const;
@@ -88,6 +88,46 @@ for (const version of ['0.12', '0.17'] as HermesVersion[]) {
       // What Workspace shows: data.error?.message, else data.message.
       const shown = (error.data.error as { message?: string } | undefined)?.message ?? error.data.message;
       expect(shown).toBe('The connection to the Hermes upstream was lost mid-stream.');
+    });
+
+    describe('the OpenAI SDK on POST /api/chat/completions/stream', () => {
+      const open = (content: string) =>
+        t.fetch('/api/chat/completions/stream', { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody(content) });
+
+      test("the SDKs' own loop (`chunk.choices[0]?.delta?.content`) reads an answer with tool use; the tool events are in the chunks", async () => {
+        fake.behavior.tools = true;
+        let text = '';
+        const tools: unknown[] = [];
+        let usage: unknown = null;
+        for await (const chunk of openAiSdkStream(await open('weather'))) {
+          text += (chunk.choices as { delta?: { content?: string } }[])[0]?.delta?.content ?? '';
+          if (chunk.hermes_event) tools.push(chunk.hermes_event);
+          usage = chunk.usage ?? usage;
+          expect([chunk.object, typeof chunk.id, typeof chunk.created, typeof chunk.model]).toEqual(['chat.completion.chunk', 'string', 'number', 'string']);
+        }
+        expect(text).toBe('You said: weather');
+        expect(tools).toEqual([
+          { event: 'hermes.tool.progress', data: expect.objectContaining({ tool: 'web_search', status: 'running' }) },
+          { event: 'hermes.tool.progress', data: expect.objectContaining({ tool: 'web_search', status: 'completed' }) },
+        ]);
+        expect(usage).toMatchObject({ prompt_tokens: expect.any(Number), completion_tokens: expect.any(Number) });
+      });
+
+      test('a connection lost mid-stream is raised by the SDK, after the text so far', async () => {
+        fake.behavior.dropAfterTokens = 2;
+        let text = '';
+        let raised: unknown = null;
+        try {
+          for await (const chunk of openAiSdkStream(await open('weather now'))) {
+            text += (chunk.choices as { delta?: { content?: string } }[])[0]?.delta?.content ?? '';
+          }
+        } catch (err) {
+          raised = err;
+        }
+        expect(raised).toBeInstanceOf(SdkApiError);
+        expect((raised as SdkApiError).error).toMatchObject({ code: 'upstream_disconnected', message: 'The connection to the Hermes upstream was lost mid-stream.' });
+        expect(text).toBe('You said:');
+      });
     });
   });
 }
