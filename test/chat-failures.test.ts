@@ -227,7 +227,7 @@ for (const p of PATHS) {
       const res = await stream(t, id);
       const reader = (res.body as ReadableStream<Uint8Array>).getReader();
       const first = new TextDecoder().decode((await reader.read()).value);
-      expect(first).toBe(': ping\n\n');
+      expect(first).toBe(': ping\n');
       await reader.cancel();
       await until(() => fake.aborted.includes(p.path(id)));
       expect(fake.aborted).toContain(p.path(id));
@@ -237,7 +237,7 @@ for (const p of PATHS) {
       fake.behavior.firstTokenDelayMs = 250;
       const raw = await (await stream(t, nextId())).text();
       const firstContent = raw.indexOf('event: content');
-      expect(raw.slice(0, firstContent)).toContain(': ping\n\n');
+      expect(raw.slice(0, firstContent)).toContain(': ping\n');
       expect(raw.trimEnd().split('\n\n').at(-1)).toStartWith('event: done');
     });
 

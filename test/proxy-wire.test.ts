@@ -36,23 +36,26 @@ describe('request bodies', () => {
 });
 
 describe('POST /api/chat/completions/stream: named events', () => {
-  test("Hermes' `event: hermes.tool.progress` frames keep their name, as through /v1, so they are not taken for chunks", async () => {
+  test("Hermes' `event: hermes.tool.progress` frames become chunks without choices (the OpenAI SDKs take every frame for a chunk); /v1 keeps them as sent", async () => {
     fake.behavior.tools = true;
     const res = await fetch(`${base}/api/chat/completions/stream`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('weather') });
     const raw = await res.text();
     const frames = await readSse(new Response(raw));
-    const progress = frames.filter((f) => f.event === 'hermes.tool.progress').map((f) => JSON.parse(f.data));
-    expect(progress.map((p) => [p.tool, p.status])).toEqual([['web_search', 'running'], ['web_search', 'completed']]);
-    expect(raw).toContain('event: hermes.tool.progress\ndata: {');
-    // Every unnamed frame is what an OpenAI client reads as a chunk.
-    const unnamed = frames.filter((f) => f.event === 'message').map((f) => f.data);
-    expect(unnamed.at(-1)).toBe('[DONE]');
-    const chunks = unnamed.slice(0, -1).map((d) => JSON.parse(d));
-    expect(chunks.every((c) => Array.isArray(c.choices))).toBe(true);
+    // Every frame is unnamed, and every one but [DONE] is a chunk.
+    expect(frames.every((f) => f.event === 'message')).toBe(true);
+    expect(frames.at(-1)?.data).toBe('[DONE]');
+    const chunks = frames.slice(0, -1).map((f) => JSON.parse(f.data));
+    expect(chunks.every((c) => c.object === 'chat.completion.chunk' && Array.isArray(c.choices))).toBe(true);
     expect(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('')).toBe('You said: weather');
-    // The same frame names, in the same order, as the transparent proxy gives.
+    const progress = chunks.filter((c) => c.hermes_event);
+    expect(progress.map((c) => [c.hermes_event.event, c.hermes_event.data.tool, c.hermes_event.data.status, c.choices.length]))
+      .toEqual([['hermes.tool.progress', 'web_search', 'running', 0], ['hermes.tool.progress', 'web_search', 'completed', 0]]);
+    // They carry the stream's own id, created and model.
+    expect(progress[0].id).toBe(chunks[0].id);
+    expect([progress[0].created, progress[0].model]).toEqual([chunks[0].created, chunks[0].model]);
+    // The transparent proxy passes the agent's named frames on unchanged.
     const viaV1 = await readSse(await fetch(`${base}/v1/chat/completions`, { method: 'POST', body: chatBody('weather', { stream: true, stream_options: { include_usage: true } }) }));
-    expect(frames.map((f) => f.event)).toEqual(viaV1.map((f) => f.event));
+    expect(viaV1.filter((f) => f.event === 'hermes.tool.progress').length).toBe(2);
   });
 });
 

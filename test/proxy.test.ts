@@ -224,7 +224,7 @@ describe('POST /api/chat/completions/stream', () => {
     fake.behavior.stallAfterTokens = 1;
     const res = await post(chatBody('a b c'));
     const raw = await res.text();
-    expect(raw).toContain(': ping\n\n');
+    expect(raw).toContain(': ping\n');
     expect(raw).toContain('upstream_idle_timeout');
     expect(raw.trimEnd().endsWith('data: [DONE]')).toBe(true);
     expect(await waitFor(() => fake.aborted.includes('/v1/chat/completions'))).toBe(true);

@@ -12,11 +12,30 @@ const SSE_HEADERS: Record<string, string> = {
   'x-accel-buffering': 'no',
 };
 
-export const SSE_PING = ': ping\n\n';
+/**
+ * A comment line alone, without the blank line that would end a frame: a blank line after a comment
+ * makes @microsoft/fetch-event-source (the usual way a browser POSTs to an event stream; its issue #15)
+ * call `onmessage` with an empty message, which a client's `JSON.parse(ev.data)` throws on, and a
+ * throwing handler makes it send the request again (a second chat turn). Every spec reader skips a
+ * comment line wherever it stands, and heartbeats are only sent between whole frames.
+ */
+export const SSE_PING = ': ping\n';
 
-/** `event: <name>\ndata: <json>\n\n`. JSON.stringify escapes CR and LF, so data is always one line. */
+/**
+ * JSON on one line for a `data:` field. JSON.stringify escapes CR, LF and the other control characters,
+ * but writes U+0085, U+2028 and U+2029 as they are; Python clients that read an event stream with
+ * str.splitlines (requests' iter_lines(decode_unicode=True), httpx's iter_lines, httpx-sse before
+ * 0.4.2) end a line there, cut the JSON in two and lose the frame. Escaped, they are the same JSON
+ * (Python's json.dumps escapes them by default too). They only occur inside strings, so a plain
+ * replacement is safe.
+ */
+export function sseJson(data: unknown): string {
+  return JSON.stringify(data).replace(/[\u0085\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** `event: <name>\ndata: <json>\n\n`, the JSON written by sseJson, so always one line for every reader. */
 export function sseEvent(event: string, data: unknown): string {
-  return sseNamedData(event, JSON.stringify(data));
+  return sseNamedData(event, sseJson(data));
 }
 
 /**

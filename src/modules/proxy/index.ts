@@ -42,7 +42,7 @@ export function chatCompletionsStreamPlugin(deps: ProxyDeps) {
       tags: ['proxy'],
       summary: 'OpenAI-compatible SSE chat stream (stream and include_usage forced), ends with data: [DONE]',
       responses: {
-        200: sseResponse('`data: <chat.completion.chunk JSON>` frames as the upstream sends them, the last chunk with `usage`, then `data: [DONE]`. An upstream error after the first byte: `data: {"error":{…}}` then `data: [DONE]`. An upstream error before it is answered with its own status and the OpenAI error envelope.'),
+        200: sseResponse('`data: <chat.completion.chunk JSON>` frames as the upstream sends them (its other events, such as `hermes.tool.progress`, as chunks with empty `choices` and `hermes_event: {event, data}`), the last chunk with `usage`, then `data: [DONE]`. An upstream error after the first byte: `data: {"error":{…}}` then `data: [DONE]`. An upstream error before it is answered with its own status and the OpenAI error envelope.'),
       },
     },
   });

@@ -3,13 +3,13 @@
  * - `/v1/*`: a transparent reverse proxy, bytes passed as they arrive, client credentials replaced by
  *   the sidecar's key, a client abort cancelling the upstream request;
  * - `/api/chat/completions/stream`: the OpenAI stream with `stream` and `include_usage` forced,
- *   frames forwarded unchanged (named events keep their name), always ending in `data: [DONE]`,
- *   heartbeats while the model thinks.
+ *   chunks forwarded unchanged, other upstream events as chunks an OpenAI SDK can read, always
+ *   ending in `data: [DONE]`, heartbeats while the model thinks.
  */
 import { ApiError, openAIErrorBody } from '../../lib/errors';
 import { clientResponseHeaders, linkedAbort, upstreamRequestHeaders } from '../../lib/http';
 import { readLimited } from '../../lib/body';
-import { eventStream, parseSse, readWithIdleTimeout, readWithin, sseData, sseResponse } from '../../lib/sse';
+import { eventStream, parseSse, readWithIdleTimeout, readWithin, sseData, sseJson, sseResponse } from '../../lib/sse';
 import type { Logger } from '../../lib/log';
 import type { HermesClient } from '../../upstream/client';
 import { midStreamError, outboundToApiError, streamCutShort, upstreamHttpError } from '../../upstream/errors';
@@ -157,20 +157,27 @@ export async function streamChatCompletions(request: Request, body: ChatCompleti
     const v = upstream.headers.get(h);
     if (v) passBack[h] = v;
   }
-  const frames = forwardFrames(upstream.body, d.idleTimeoutMs, slot);
+  const frames = forwardFrames(upstream.body, d.idleTimeoutMs, slot, body.model);
   const shutdownFrame = () => failFrames(new ApiError(503, 'server_shutting_down', 'The sidecar is shutting down.')).toArray().join('');
   return sseResponse(eventStream({ frames, heartbeatMs: d.heartbeatMs, cancel: () => ac.abort(), shutdown: d.shutdown, shutdownFrame }), passBack);
 }
 
-async function* forwardFrames(body: ReadableStream<Uint8Array>, idleMs: number, onEnd: () => void): AsyncGenerator<string> {
+async function* forwardFrames(body: ReadableStream<Uint8Array>, idleMs: number, onEnd: () => void, model: string | undefined): AsyncGenerator<string> {
+  // The last completion chunk, for the id, created and model of an event made into a chunk.
+  let lastChunk: string | null = null;
   try {
     for await (const frame of parseSse(readWithIdleTimeout(body, idleMs))) {
-      // A frame is forwarded as the upstream wrote it, its event name included (Hermes' `event:
-      // hermes.tool.progress` frames are not completion chunks); a multi-line data field is folded so
-      // each frame stays one line.
+      // A multi-line data field is folded so each frame stays one line.
       const data = frame.data.includes('\n') ? frame.data.replace(/\n/g, '') : frame.data;
-      yield sseData(data, frame.event);
-      if (data === '[DONE]') return;
+      if (data === '[DONE]') {
+        yield sseData(data);
+        return;
+      }
+      if (frame.event === 'message' || frame.event === 'error') {
+        // Chunks are forwarded as the upstream wrote them; so is a named `error`, which the SDKs raise.
+        if (frame.event === 'message') lastChunk = data;
+        yield sseData(data, frame.event);
+      } else yield sseData(eventAsChunk(frame.event, data, lastChunk, model));
     }
     yield* failFrames(streamCutShort());
   } catch (err) {
@@ -178,6 +185,38 @@ async function* forwardFrames(body: ReadableStream<Uint8Array>, idleMs: number, 
   } finally {
     onEnd();
   }
+}
+
+/**
+ * An upstream event that is not a completion chunk (Hermes' `event: hermes.tool.progress`), as a chunk
+ * with no choices that carries the event under `hermes_event: {event, data}`. The OpenAI SDKs yield
+ * every frame but `thread.*` ones as a chunk whatever its event name, so the event as Hermes sends it
+ * made `chunk.choices[0]` throw in the SDKs' own examples; a chunk with empty `choices` is what
+ * clients of this route already read at the end (the forced usage chunk). The id, created and model
+ * are the stream's, for typed clients that require them. `/v1/*` passes the events on unchanged.
+ */
+function eventAsChunk(event: string, data: string, lastChunk: string | null, model: string | undefined): string {
+  let last: Record<string, unknown> = {};
+  let payload: unknown = data;
+  try {
+    last = lastChunk ? (JSON.parse(lastChunk) as Record<string, unknown>) : {};
+  } catch {
+    // a chunk that is not JSON leaves the defaults
+  }
+  try {
+    payload = JSON.parse(data);
+  } catch {
+    // kept as the text it is
+  }
+  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  return sseJson({
+    id: str(last.id) ?? 'chatcmpl-hermes',
+    object: 'chat.completion.chunk',
+    created: typeof last.created === 'number' ? last.created : Math.floor(Date.now() / 1000),
+    model: str(last.model) ?? model ?? 'hermes-agent',
+    choices: [],
+    hermes_event: { event, data: payload },
+  });
 }
 
 function* failFrames(e: ApiError): Generator<string> {

@@ -12,7 +12,7 @@
  * shown, and the final text is what the transcript keeps.
  */
 import { z } from '../../../lib/zod';
-import { parseSse, readWithIdleTimeout } from '../../../lib/sse';
+import { parseSse, readWithIdleTimeout, sseJson } from '../../../lib/sse';
 import { midStreamError, streamCutShort } from '../../../upstream/errors';
 import type { ChatEvent, NativeFrame, Usage } from '../model';
 import { badChunk, drain, failed, normalizeUsage, UpstreamUsage } from './shared';
@@ -85,7 +85,7 @@ export async function* nativeEvents(body: ReadableStream<Uint8Array>, idleMs: nu
       }
       const native: NativeFrame = {
         event: frame.event,
-        data: frame.data.includes('\n') ? JSON.stringify(JSON.parse(frame.data)) : frame.data,
+        data: frame.data.includes('\n') ? sseJson(JSON.parse(frame.data)) : frame.data,
         ...(p.run_id !== undefined ? { runId: p.run_id } : {}),
         ...(p.seq !== undefined ? { seq: p.seq } : {}),
       };
