@@ -94,6 +94,16 @@ describe.each(BACKENDS)('tasks on %s', (backend) => {
     expect({ ...(await app.get(d.task_id)), blocked_by: [] }).toEqual({ ...cancelled, blocked_by: [] });
   });
 
+  test('completing a dependency leaves an Open dependent as it was, but for blocked_by (both stores alike)', async () => {
+    const p = await app.create();
+    const q = await app.create();
+    const d = await app.create({ depends_on: [p.task_id, q.task_id] });
+    app.clock.offsetMs += 60_000;
+    await app.claim(p.task_id, 'x');
+    expect((await app.complete(p.task_id, 'x')).body).toMatchObject({ status: 'Completed', unblocked: [] });
+    expect(await app.get(d.task_id)).toEqual({ ...d, blocked_by: [q.task_id] });
+  });
+
   test('every transition the table allows succeeds and every other one is refused, changing nothing', async () => {
     const expected = {
       claim: (s: Status) => ((TRANSITIONS.claim.from as readonly Status[]).includes(s) ? 200 : 409),
