@@ -204,6 +204,21 @@ describe.each(BACKENDS)('tasks on %s', (backend) => {
     expect(await app.get(free.task_id)).toMatchObject({ status: 'Open', blocked_by: [] });
   });
 
+  test('two dependencies completed at once: the dependent is reported unblocked, and claimed, once', async () => {
+    for (let round = 0; round < 3; round++) {
+      const a = await app.create();
+      const b = await app.create();
+      const d = await app.create({ depends_on: [a.task_id, b.task_id], assigned_agent: 'zed' });
+      await app.claim(a.task_id, 'x');
+      await app.claim(b.task_id, 'y');
+      const done = await Promise.all([app.complete(a.task_id, 'x'), app.complete(b.task_id, 'y')]);
+      expect(done.map((r) => r.status)).toEqual([200, 200]);
+      expect(done.flatMap((r) => r.body.unblocked as string[])).toEqual([d.task_id]);
+      expect(done.flatMap((r) => r.body.auto_claimed as string[])).toEqual([d.task_id]);
+      expect(await app.get(d.task_id)).toMatchObject({ status: 'InProgress', agent: 'zed' });
+    }
+  });
+
   test('an assigned task can only be claimed by its agent', async () => {
     const { task_id: id } = await app.create({ assigned_agent: 'bob' });
     const r = await app.claim(id, 'mallory');
