@@ -45,12 +45,18 @@ describe('bad input on every task route', () => {
       { title: 't', parent_task_id: 'a b' },
       { title: 't', assigned_agent: '' },
       { title: 't', gaze_required: 'yes' },
+      // Lone surrogates (a client cutting an emoji in half): SQLite's UTF-8 cannot keep them.
+      { title: 'cut \ud83d' },
+      { title: 't', description: 'cut \ude00 here' },
+      { title: 't', assigned_agent: 'ann\ud800' },
+      { title: 't', capabilities: ['\udfff'] },
+      { title: 't', validation_mode: 'Creator\ud800' },
       [],
       null,
       'title',
     ],
-    claim: [{}, { agent_name: '' }, { agent_name: 'a\nb' }, { agent_name: 'a', lease_seconds: 0 }, { agent_name: 'a', lease_seconds: 1.5 }, { agent_name: 'a', lease_seconds: '60' }, { agent_name: 'a', lease_seconds: 1e9 }, { agent_name: 'a', gaze_session_id: '' }, { agent_name: 'a', gaze_session_id: '\ud800' }],
-    complete: [{}, { result: 'x' }, { agent_name: 5 }, { agent_name: 'a', success: 'no' }],
+    claim: [{}, { agent_name: '' }, { agent_name: 'a\nb' }, { agent_name: 'a', lease_seconds: 0 }, { agent_name: 'a', lease_seconds: 1.5 }, { agent_name: 'a', lease_seconds: '60' }, { agent_name: 'a', lease_seconds: 1e9 }, { agent_name: 'a', gaze_session_id: '' }, { agent_name: 'a', gaze_session_id: '\ud800' }, { agent_name: 'a\ud800' }],
+    complete: [{}, { result: 'x' }, { agent_name: 5 }, { agent_name: 'a', success: 'no' }, { agent_name: '\udc00a' }],
     swarm: [
       {},
       { goal: '' },
@@ -62,6 +68,8 @@ describe('bad input on every task route', () => {
       { goal: 'g', subtasks: Array.from({ length: 101 }, (_, i) => ({ title: `s${i}` })) },
       { goal: 'g', agents: [''] },
       { goal: 'g', priority: 0 },
+      { goal: 'g\ud800' },
+      { goal: 'g', subtasks: [{ title: 's', description: '\udc00' }] },
     ],
   };
 

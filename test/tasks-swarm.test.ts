@@ -195,6 +195,14 @@ describe('LLM decomposition through HEDGEHOG_URL', () => {
     expect(r.reason).toContain('at tasks.1.title');
   });
 
+  test('a lone surrogate in the plan (an escape cut in half) is stored as U+FFFD, read back as created', async () => {
+    hermes.behavior.reply = () => String.raw`[{"title": "ship \ud83d", "description": "then \ude80 go", "capabilities": ["x\ud800"]}]`;
+    const s = await swarm({ goal: 'g' });
+    const [t] = s.tasks as [Task];
+    expect([t.title, t.description, t.capabilities]).toEqual(['ship \ufffd', 'then \ufffd go', ['x\ufffd']]);
+    expect(await app.get(t.task_id)).toEqual(t);
+  });
+
   test('HEDGEHOG_URL may end in /v1, as OpenAI base URLs do', async () => {
     app.close();
     app = await taskApp('sqlite', { env: { HEDGEHOG_URL: `${hermes.url}/v1`, HEDGEHOG_API_KEY: hermes.apiKey as string } });

@@ -94,6 +94,16 @@ describe.each(BACKENDS)('tasks on %s', (backend) => {
     expect({ ...(await app.get(d.task_id)), blocked_by: [] }).toEqual({ ...cancelled, blocked_by: [] });
   });
 
+  test('completing a dependency leaves an Open dependent as it was, but for blocked_by (both stores alike)', async () => {
+    const p = await app.create();
+    const q = await app.create();
+    const d = await app.create({ depends_on: [p.task_id, q.task_id] });
+    app.clock.offsetMs += 60_000;
+    await app.claim(p.task_id, 'x');
+    expect((await app.complete(p.task_id, 'x')).body).toMatchObject({ status: 'Completed', unblocked: [] });
+    expect(await app.get(d.task_id)).toEqual({ ...d, blocked_by: [q.task_id] });
+  });
+
   test('every transition the table allows succeeds and every other one is refused, changing nothing', async () => {
     const expected = {
       claim: (s: Status) => ((TRANSITIONS.claim.from as readonly Status[]).includes(s) ? 200 : 409),
@@ -192,6 +202,21 @@ describe.each(BACKENDS)('tasks on %s', (backend) => {
     expect(await app.get(assigned.task_id)).toMatchObject({ status: 'InProgress', agent: 'bob', lease_expires_at: null });
     expect(await app.get(gazed.task_id)).toMatchObject({ status: 'Open', agent: null });
     expect(await app.get(free.task_id)).toMatchObject({ status: 'Open', blocked_by: [] });
+  });
+
+  test('two dependencies completed at once: the dependent is reported unblocked, and claimed, once', async () => {
+    for (let round = 0; round < 3; round++) {
+      const a = await app.create();
+      const b = await app.create();
+      const d = await app.create({ depends_on: [a.task_id, b.task_id], assigned_agent: 'zed' });
+      await app.claim(a.task_id, 'x');
+      await app.claim(b.task_id, 'y');
+      const done = await Promise.all([app.complete(a.task_id, 'x'), app.complete(b.task_id, 'y')]);
+      expect(done.map((r) => r.status)).toEqual([200, 200]);
+      expect(done.flatMap((r) => r.body.unblocked as string[])).toEqual([d.task_id]);
+      expect(done.flatMap((r) => r.body.auto_claimed as string[])).toEqual([d.task_id]);
+      expect(await app.get(d.task_id)).toMatchObject({ status: 'InProgress', agent: 'zed' });
+    }
   });
 
   test('an assigned task can only be claimed by its agent', async () => {

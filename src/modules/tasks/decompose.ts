@@ -24,8 +24,9 @@ const clampPriority = (v: unknown) => {
   return typeof n === 'number' && Number.isFinite(n) ? Math.min(10, Math.max(1, Math.round(n))) : 5;
 };
 
-// Models put newlines and tabs anywhere; the API refuses control characters in these fields.
-const oneLine = (s: string | null | undefined) => (s ?? '').replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+// Models put newlines and tabs anywhere; the API refuses control characters in these fields. A lone
+// surrogate (an escape such as \ud83d cut in half) becomes U+FFFD, as SQLite's UTF-8 would store it.
+const oneLine = (s: string | null | undefined) => (s ?? '').toWellFormed().replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
 const text = (max: number) => z.pipe(z.pipe(z.string(), z.transform((s: string) => oneLine(s))), z.string().check(z.minLength(1), z.maxLength(max)));
 
 /** A field the model may leave out, write as null (or Python's None) or, for text, as "". */
@@ -47,7 +48,7 @@ const LlmSubtask = z.pipe(
   z.transform((t) => ({
     id: t.id === undefined || t.id === null ? undefined : String(t.id),
     title: t.title,
-    description: t.description ?? '',
+    description: (t.description ?? '').toWellFormed(),
     priority: clampPriority(t.priority),
     capabilities: [...new Set((t.capabilities ?? []).map(oneLine).filter((c) => c && c.length <= 64))],
     // Only the names of listed agents are used (swarm.ts); anything else is no choice at all.

@@ -85,15 +85,23 @@ export class SpacetimeTaskStore implements TaskStore {
         completeRefusal({ ...cur, blocked_by: [] }, req.agent) ? null : { ...cur, status: to, result: req.result, completed_at: now, completed_by: req.agent, lease_expires_at: null, updated_at: now },
       );
       if (!done.applied) return done;
-      if (!req.success) return { ...done, unblocked: [], auto_claimed: [] };
-      // Dependents are checked exactly (another dependency's row may lag); the claims are single-winner anyway.
+      const { step, ...completed } = done;
+      if (!req.success) return { ...completed, unblocked: [], auto_claimed: [] };
+      // A dependent is unblocked by the completion of its dependencies that committed last: step ids
+      // grow in commit order, so when two of them complete at once both see the dependent ready, but
+      // only one of them (the higher step id) reports it, as SQLite does in its one transaction.
       const waiting = (await this.allTasks(now)).filter((t) => t.depends_on.includes(id) && t.status === 'Open');
-      const ready = await Promise.all(waiting.map(async (t) => (await this.unfinished(t.depends_on, now)).length === 0));
+      const ready = await Promise.all(
+        waiting.map(async (t) => {
+          const others = await Promise.all(t.depends_on.filter((d) => d !== id).map((d) => this.completionStep(d)));
+          return others.every((o) => o !== null && o < step);
+        }),
+      );
       const unblocked = waiting.filter((_, i) => ready[i]);
       const claims = await Promise.all(
         unblocked.map(async (t) => (t.assigned_agent !== null && !t.gaze_required && (await this.claimAs(t.task_id, { agent: t.assigned_agent, leaseExpiresAt: null, gazeVerified: false }, now)).applied ? t.task_id : null)),
       );
-      return { ...done, unblocked: unblocked.map((t) => t.task_id), auto_claimed: claims.filter((c): c is string => c !== null) };
+      return { ...completed, unblocked: unblocked.map((t) => t.task_id), auto_claimed: claims.filter((c): c is string => c !== null) };
     });
   }
 
@@ -144,7 +152,7 @@ export class SpacetimeTaskStore implements TaskStore {
    * the whole next state, read that version's proposals; the lowest id won. The winner
    * materialises the task row; a loser deletes its proposal and reports the task as it is now.
    */
-  private async transition(id: string, action: Action, now: string, decide: (cur: StoredTask) => Promise<StoredTask | null> | StoredTask | null): Promise<Transition> {
+  private async transition(id: string, action: Action, now: string, decide: (cur: StoredTask) => Promise<StoredTask | null> | StoredTask | null): Promise<Stepped> {
     const cur = await this.exact(id, now);
     if (!cur) return { applied: false, task: null };
     const proposed = await decide(cur);
@@ -159,7 +167,7 @@ export class SpacetimeTaskStore implements TaskStore {
       return { applied: false, task: await this.get(id, now) };
     }
     await this.materialise(id, next);
-    return { applied: true, task: (await this.get(id, now)) as Task };
+    return { applied: true, task: (await this.get(id, now)) as Task, step: winner.id };
   }
 
   /**
@@ -188,6 +196,18 @@ export class SpacetimeTaskStore implements TaskStore {
     if (!found) return null;
     const task = currentOf(found.row, found.steps);
     return { task, lagging: task !== found.row };
+  }
+
+  /**
+   * The id of the step that completed task `id` (its commit position), 0 for a row that says
+   * Completed without one (written by another program: completed before any step), null when the
+   * task is not Completed (or not there).
+   */
+  private async completionStep(id: string): Promise<number | null> {
+    const found = await this.table.read(id);
+    if (!found || currentOf(found.row, found.steps).status !== 'Completed') return null;
+    const step = found.steps.find((s) => s.task.status === 'Completed' && winnerOf(found.steps, s.version)?.id === s.id);
+    return step?.id ?? 0;
   }
 
   /** Dependencies that are not Completed, reading the exact state of those whose row says otherwise. */
@@ -224,5 +244,8 @@ function toTask(t: StoredTask, statusOf: (id: string) => Status | undefined): Ta
   const { version: _version, ...task } = t;
   return { ...task, blocked_by: blockedBy(t, statusOf) };
 }
+
+/** A transition, and when it applied, the id of its winning step row: its position in commit order. */
+type Stepped = { applied: true; task: Task; step: number } | { applied: false; task: Task | null };
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

@@ -99,9 +99,11 @@ export class SqliteTaskStore implements TaskStore {
         .innerJoin(tasks, eq(tasks.taskId, taskDependencies.taskId))
         .where(eq(taskDependencies.dependsOn, ph('id')))
         .prepare(),
+      // Only the count moves: the dependent's own fields (updated_at included) are unchanged, its
+      // blocked_by is worked out from its dependencies — as on SpacetimeDB, which writes nothing to it.
       unblock: () => db
         .update(tasks)
-        .set({ unmetDeps: sql`${tasks.unmetDeps} - 1`, updatedAt: sql`${ph('now')}` })
+        .set({ unmetDeps: sql`${tasks.unmetDeps} - 1` })
         .where(eq(tasks.taskId, ph('id')))
         .prepare(),
       // One index seek per priority (1..10) instead of a scan of every Open task.
@@ -164,7 +166,7 @@ export class SqliteTaskStore implements TaskStore {
         for (const d of this.q.dependents.all({ id })) {
           // A cancelled dependent is final: neither its counts nor its updated_at change any more.
           if (d.status !== OPEN) continue;
-          this.q.unblock.run({ id: d.taskId, now });
+          this.q.unblock.run({ id: d.taskId });
           const after = { ...d, unmetDeps: d.unmetDeps - 1 };
           this.counters.move(d, after);
           if (after.status !== OPEN || after.unmetDeps !== 0) continue;
