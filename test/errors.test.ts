@@ -88,6 +88,11 @@ describe('error model', () => {
     writeFileSync(join(t.home, 'config.yaml'), 'model:\n  default: a\n  base_url: http://x\n');
     const written = await t.json<{ keys: string[] }>('POST', '/api/config/model?model=b&base_url=');
     expect([written.status, written.body.keys]).toEqual([200, ['model.default', 'model.base_url']]);
+    // A POST that does not write its query reads an empty option as left out: `format=` is the default format.
+    const chat = (q: string) => t.fetch(`/api/sessions/new/chat/stream${q}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: 'hi' }) });
+    const stream = await chat('?format=');
+    expect([stream.status, (await stream.text()).split('\n')[0]]).toEqual([200, 'event: session']);
+    expect((await chat('?format=bogus')).status).toBe(422);
     t.close();
   });
 

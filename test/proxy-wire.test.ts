@@ -57,6 +57,23 @@ describe('POST /api/chat/completions/stream: named events', () => {
     const viaV1 = await readSse(await fetch(`${base}/v1/chat/completions`, { method: 'POST', body: chatBody('weather', { stream: true, stream_options: { include_usage: true } }) }));
     expect(viaV1.filter((f) => f.event === 'hermes.tool.progress').length).toBe(2);
   });
+
+  test('a chunk that is not a JSON object (`data: null`) before a named event does not end the stream as a lost connection', async () => {
+    const chunk = '{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"hi"}}]}';
+    const sse = `data: null\n\nevent: hermes.tool.progress\ndata: {"tool":"x"}\n\ndata: ${chunk}\n\ndata: [DONE]\n\n`;
+    const upstream = Bun.serve({ port: 0, fetch: () => new Response(sse, { headers: { 'content-type': 'text/event-stream' } }) });
+    const app = await makeTestApp({ env: { HERMES_AGENT_URL: `http://127.0.0.1:${upstream.port}`, HERMES_API_KEY: 'k' } });
+    try {
+      const res = await app.fetch('/api/chat/completions/stream', { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('hi') });
+      const data = (await readSse(res)).map((f) => f.data);
+      expect(data[0]).toBe('null');
+      expect(JSON.parse(data[1] as string)).toMatchObject({ id: 'chatcmpl-hermes', choices: [], hermes_event: { event: 'hermes.tool.progress', data: { tool: 'x' } } });
+      expect(data.slice(2)).toEqual([chunk, '[DONE]']);
+    } finally {
+      app.close();
+      await upstream.stop(true);
+    }
+  });
 });
 
 describe('browser clients (CORS is the sidecar’s, never the upstream’s)', () => {

@@ -203,6 +203,28 @@ describe('POST /api/wallet/escrow/release', () => {
     expect((await app.json<Json>('GET', `/api/wallet/escrow/${e.escrow_id}`)).body.events.map((x: Json) => x.to)).toEqual(['locked', 'expired']);
   });
 
+  test('the overview (GET /api/wallet) with a just-expired entry is a read too: no wait, no 503; the next lock records the expiry', async () => {
+    const app = await open();
+    const e = await lock(app, { gaze_required: false });
+    expire(app, e.escrow_id);
+    const other = new Database(join(app.dir, 'data', 'optx-api.db'));
+    other.run('BEGIN IMMEDIATE');
+    try {
+      const started = Date.now();
+      const res = await app.json<Json>('GET', '/api/wallet');
+      expect([res.status, res.body.escrow]).toMatchObject([200, { locked: '0', expired: '10', count: 1 }]);
+      expect(Date.now() - started).toBeLessThan(1000);
+    } finally {
+      other.run('ROLLBACK');
+      other.close();
+    }
+    const events = () => app.deps.db.sqlite.query("SELECT to_status AS s FROM escrow_events WHERE escrow_id = ? ORDER BY id").all(e.escrow_id);
+    expect(events()).toEqual([{ s: 'locked' }]);
+    await lock(app, { gaze_required: false });
+    expect(events()).toEqual([{ s: 'locked' }, { s: 'expired' }]);
+    expect(await overview(app)).toMatchObject({ locked: '10', expired: '10', count: 2 });
+  });
+
   test('the detail of a just-expired entry is a read: another process holding the write lock does not make it wait or fail', async () => {
     const app = await open();
     const e = await lock(app, { gaze_required: false });

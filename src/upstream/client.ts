@@ -58,12 +58,12 @@ export class HermesClient {
     };
   }
 
-  /** Used by the /v1 proxy, which builds its own filtered header set. */
   /** How long an answer may take to arrive (UPSTREAM_TIMEOUT_S): its headers, and the whole of an error answer. */
   get answerTimeoutMs(): number {
     return this.defaults.timeoutMs;
   }
 
+  /** Used by the /v1 proxy, which builds its own filtered header set. */
   get upstreamKey(): string | null {
     return this.apiKey;
   }

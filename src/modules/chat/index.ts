@@ -24,7 +24,7 @@ export function chatPlugin(chat: ChatService, defaultFormat: StreamFormat) {
     .post('/api/sessions/new/chat/stream', async ({ request, body, query, server }) => {
       keepConnectionOpen(server, request);
       const turn = await chat.open({ create: body }, body, request.signal);
-      return chat.stream(turn, query.format ?? defaultFormat);
+      return chat.stream(turn, query.format || defaultFormat);
     }, {
       body: NewChatBody,
       query: StreamQuery,
@@ -33,7 +33,7 @@ export function chatPlugin(chat: ChatService, defaultFormat: StreamFormat) {
     .post('/api/sessions/:id/chat/stream', async ({ request, params, body, query, server }) => {
       keepConnectionOpen(server, request);
       const turn = await chat.open({ id: params.id }, body, request.signal);
-      return chat.stream(turn, query.format ?? defaultFormat);
+      return chat.stream(turn, query.format || defaultFormat);
     }, {
       params: SessionIdParams,
       body: ChatBody,

@@ -199,7 +199,9 @@ function eventAsChunk(event: string, data: string, lastChunk: string | null, mod
   let last: Record<string, unknown> = {};
   let payload: unknown = data;
   try {
-    last = lastChunk ? (JSON.parse(lastChunk) as Record<string, unknown>) : {};
+    const parsed: unknown = lastChunk ? JSON.parse(lastChunk) : null;
+    // A chunk that is not a JSON object (`null`, a number) leaves the defaults too.
+    if (parsed && typeof parsed === 'object') last = parsed as Record<string, unknown>;
   } catch {
     // a chunk that is not JSON leaves the defaults
   }

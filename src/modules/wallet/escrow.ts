@@ -4,7 +4,7 @@
  * event row and the running totals, so of a release and a refund racing for one entry exactly one
  * applies. A `locked` entry past `expires_at` reads as expired, before any filtering; its status stays
  * `locked`, but the expiry gets its event row (at `expires_at`) the first time a write notices it
- * (the overview totals, a refund); GET of the entry shows that row before it is written.
+ * (the next lock, a refund). Reads (the entry, the overview totals) show it before it is written.
  */
 import { and, asc, count, desc, eq, sql, type SQL } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
@@ -38,8 +38,8 @@ export class EscrowLedger {
   ) {
     // Prepared once: GET /api/wallet reads the totals on every request.
     this.totalsStmt = handle.db.select().from(escrowTotals).prepare();
-    this.newlyExpiredStmt = handle.sqlite.query<{ id: string }, [number]>(
-      `SELECT id FROM escrows WHERE status = 'locked' AND expiry_counted = 0 AND expires_at_ms <= ?1`,
+    this.newlyExpiredStmt = handle.sqlite.query<{ id: string; token: string; decimals: number; amount: string }, [number]>(
+      `SELECT id, token, decimals, amount FROM escrows WHERE status = 'locked' AND expiry_counted = 0 AND expires_at_ms <= ?1`,
     );
   }
 
@@ -66,6 +66,7 @@ export class EscrowLedger {
     };
     const { db, sqlite } = this.handle;
     sqlite.transaction(() => {
+      this.recordExpiries(at);
       db.insert(escrows).values(row).run();
       db.insert(escrowEvents).values({ escrowId: row.id, fromStatus: null, toStatus: 'locked', actor: body.actor ?? DEFAULT_ACTOR, at: row.createdAt, detail: { amount: row.amount, token: row.token, ttl_seconds: body.ttl_seconds } }).run();
       this.bump(row, 'locked', 1n);
@@ -159,18 +160,25 @@ export class EscrowLedger {
 
   /** Sums per token and effective status, exact (bigint); the default token's also at the top level. */
   totals(): EscrowTotals & { token: string; by_token: Record<string, EscrowTotals> } {
-    this.countExpiries();
     const acc = new Map<string, { decimals: number; sums: Record<string, bigint>; count: number }>();
-    for (const r of this.totalsStmt.all()) {
-      const t = acc.get(r.token) ?? { decimals: r.decimals, sums: {}, count: 0 };
+    const add = (token: string, decimals: number, status: string, amount: bigint, n: number) => {
+      const t = acc.get(token) ?? { decimals, sums: {}, count: 0 };
       // Rows of one token written under different decimals are brought to the finer scale first.
-      if (r.decimals > t.decimals) {
-        for (const k of Object.keys(t.sums)) t.sums[k] = (t.sums[k] as bigint) * 10n ** BigInt(r.decimals - t.decimals);
-        t.decimals = r.decimals;
+      if (decimals > t.decimals) {
+        for (const k of Object.keys(t.sums)) t.sums[k] = (t.sums[k] as bigint) * 10n ** BigInt(decimals - t.decimals);
+        t.decimals = decimals;
       }
-      t.sums[r.status] = (t.sums[r.status] ?? 0n) + BigInt(r.amount) * 10n ** BigInt(t.decimals - r.decimals);
-      t.count += r.count;
-      acc.set(r.token, t);
+      t.sums[status] = (t.sums[status] ?? 0n) + amount * 10n ** BigInt(t.decimals - decimals);
+      t.count += n;
+      acc.set(token, t);
+    };
+    for (const r of this.totalsStmt.all()) add(r.token, r.decimals, r.status, BigInt(r.amount), r.count);
+    // Expiries no write has recorded yet move from locked to expired here, as get() shows their event:
+    // GET /api/wallet is a read, and a write would wait (the event loop included) for another process
+    // holding the database's write lock, then fail. One index lookup when there are none.
+    for (const r of this.newlyExpiredStmt.all(this.now())) {
+      add(r.token, r.decimals, 'locked', -BigInt(r.amount), 0);
+      add(r.token, r.decimals, 'expired', BigInt(r.amount), 0);
     }
     const view = (t: { decimals: number; sums: Record<string, bigint>; count: number } | undefined): EscrowTotals => {
       const f = (k: string) => fromBaseUnits(t?.sums[k] ?? 0n, t?.decimals ?? 0);
@@ -180,16 +188,9 @@ export class EscrowLedger {
     return { token: DEFAULT_ESCROW_TOKEN, ...view(acc.get(DEFAULT_ESCROW_TOKEN)), by_token: byToken };
   }
 
-  /**
-   * Records the locked entries that have expired since the last look (see markExpired). Usually finds
-   * nothing: one index lookup.
-   */
-  private countExpiries(): void {
-    const now = this.now();
-    if (!this.newlyExpiredStmt.get(now)) return;
-    this.handle.sqlite.transaction(() => {
-      for (const { id } of this.newlyExpiredStmt.all(now)) this.markExpired(this.find(id));
-    }).immediate();
+  /** Records the locked entries that have expired since the last write noticed them (see markExpired); inside the caller's transaction. */
+  private recordExpiries(now: number): void {
+    for (const { id } of this.newlyExpiredStmt.all(now)) this.markExpired(this.find(id));
   }
 
   /**
