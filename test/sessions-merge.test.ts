@@ -5,6 +5,7 @@
 import { describe, expect, test } from 'bun:test';
 import type { TestApp } from './helpers/app';
 import { useFakeHermes } from './helpers/fake-app';
+import { sseEvents } from './helpers/sse-events';
 import type { FakeHermes } from './fakes/hermes';
 
 const T0 = 1_780_000_000;
@@ -48,5 +49,37 @@ describe('listing the upstream session API (Hermes 0.17, no state.db) while the 
     });
     expect(missing).toEqual([]);
     expect(total).toBe(450);
+  });
+});
+
+describe('titles set through the sidecar on the agent\'s sessions (Hermes 0.17, no state.db)', () => {
+  let fake: FakeHermes;
+  let t: TestApp;
+  useFakeHermes('0.17', (f, app) => {
+    fake = f;
+    t = app;
+  });
+
+  test('a later rename on the agent\'s side shows, after a create with a title and after a PATCH', async () => {
+    expect((await t.json('POST', '/api/sessions', { id: 'made', title: 'From JettChat' })).status).toBe(201);
+    fake.addSession({ id: 'theirs', title: 'Original' });
+    expect((await t.json('PATCH', '/api/sessions/theirs', { title: 'Renamed in JettChat' })).body).toMatchObject({ session: { title: 'Renamed in JettChat' } });
+    // Hermes Workspace or `hermes sessions rename`, straight to the agent.
+    fake.sessions.get('made')!.title = 'Renamed by the agent';
+    fake.sessions.get('theirs')!.title = 'Renamed by the agent too';
+    expect((await t.json('GET', '/api/sessions/made')).body).toMatchObject({ session: { title: 'Renamed by the agent' } });
+    expect((await t.json('GET', '/api/sessions/theirs')).body).toMatchObject({ session: { title: 'Renamed by the agent too' } });
+    const list = await t.json<{ items: { id: string; title: string }[] }>('GET', '/api/sessions');
+    expect(list.body.items.map((s) => [s.id, s.title])).toEqual([['theirs', 'Renamed by the agent too'], ['made', 'Renamed by the agent']]);
+  });
+
+  test('… and after a new chat with a title the agent took', async () => {
+    const res = await t.fetch('/api/sessions/new/chat/stream', {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ session_id: 'chat', message: 'hi', title: 'Greeting' }),
+    });
+    expect((await sseEvents(res)).at(-1)?.event).toBe('done');
+    expect(fake.sessions.get('chat')?.title).toBe('Greeting');
+    fake.sessions.get('chat')!.title = 'Renamed by the agent';
+    expect((await t.json('GET', '/api/sessions/chat')).body).toMatchObject({ session: { title: 'Renamed by the agent' } });
   });
 });

@@ -56,7 +56,8 @@ const UPSTREAM_LIST_CAP = 10_000;
  */
 const PAGE_OVERLAP = 20;
 
-export type UpstreamCreate = 'created' | 'exists' | 'unsupported';
+/** `created_untitled`: created without the title asked for, which the agent refused (`titleOptional`). */
+export type UpstreamCreate = 'created' | 'created_untitled' | 'exists' | 'unsupported';
 
 export class UpstreamSessions {
   constructor(private readonly client: HermesClient) {}
@@ -128,11 +129,12 @@ export class UpstreamSessions {
    */
   async create(s: { id: string; title?: string; model?: string }, opts: { titleOptional?: boolean } = {}): Promise<UpstreamCreate> {
     let res = await this.call('/api/sessions', { method: 'POST', body: s });
-    if (opts.titleOptional && s.title !== undefined && refusedTitle(res)) res = await this.call('/api/sessions', { method: 'POST', body: { ...s, title: undefined } });
+    const untitled = opts.titleOptional === true && s.title !== undefined && refusedTitle(res);
+    if (untitled) res = await this.call('/api/sessions', { method: 'POST', body: { ...s, title: undefined } });
     if (res.status === 409) return 'exists';
     if (res.status === 404 || res.status === 405) return 'unsupported';
     if (!res.ok) throw failed(res);
-    return 'created';
+    return untitled ? 'created_untitled' : 'created';
   }
 
   async rename(id: string, title: string | null): Promise<boolean> {
