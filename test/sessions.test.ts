@@ -207,12 +207,22 @@ describe('state.db and the sidecar together', () => {
     const fx = createStateDb(t.home, 'v19');
     fx.addSession({ id: 'both', started_at: 100 });
     const upstream = fake.addSession({ id: 'both' });
+    // The gateway is the agent whose state.db this is: it writes a title there before answering.
+    const push = fake.requests.push.bind(fake.requests);
+    fake.requests.push = (...reqs) => {
+      const req = reqs[0];
+      if (req?.method === 'PATCH' && !fake.behavior.statusOverride['/api/sessions/*']) fx.db.run('UPDATE sessions SET title = ? WHERE id = ?', [JSON.parse(req.body).title, 'both']);
+      return push(...reqs);
+    };
     expect((await t.json('PATCH', '/api/sessions/both', { title: 'Everywhere' })).body).toMatchObject({ session: { origin: 'state-db', title: 'Everywhere' } });
     expect(upstream.title).toBe('Everywhere');
     fake.behavior.statusOverride = { '/api/sessions/*': 409 };
     const refused = await t.json('PATCH', '/api/sessions/both', { title: 'Dup' });
     expect(refused.status).toBe(409);
     expect((await t.json('GET', '/api/sessions/both')).body).toMatchObject({ session: { title: 'Everywhere' } });
+    // Renamed on the agent's side afterwards (Hermes Workspace, `hermes sessions rename`): that title shows.
+    fx.db.run("UPDATE sessions SET title = 'Agent side' WHERE id = 'both'");
+    expect((await t.json('GET', '/api/sessions/both')).body).toMatchObject({ session: { title: 'Agent side' } });
     fx.close();
     t.close();
     await fake.stop();

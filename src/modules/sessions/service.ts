@@ -4,7 +4,7 @@
  * 2. else the upstream session API, when the probe found it;
  * 3. always, the sidecar's own transcript store.
  * A session present in several is shown from the first (its `origin`); a title set through the
- * sidecar overrides the source's own. Lists are newest activity first with a true total.
+ * sidecar that the agent could not take overrides the source's own. Lists are newest activity first with a true total.
  */
 import { ApiError, conflict, notFound, storageError } from '../../lib/errors';
 import { randomHex } from '../../lib/ids';
@@ -215,20 +215,26 @@ export class SessionService {
    * Creates a session of the sidecar's own on the agent's side too (the native stream needs it there).
    * `titleOptional` (a chat turn's session): a title the agent refuses does not stop the turn.
    */
-  createUpstream(id: string, s: { title?: string; model?: string }, opts: { titleOptional?: boolean } = {}): Promise<UpstreamCreate> {
-    return this.d.upstream.create({ id, ...(s.title ? { title: s.title } : {}), ...(s.model ? { model: s.model } : {}) }, opts);
+  async createUpstream(id: string, s: { title?: string; model?: string }, opts: { titleOptional?: boolean } = {}): Promise<Exclude<UpstreamCreate, 'created_untitled'>> {
+    const made = await this.d.upstream.create({ id, ...(s.title ? { title: s.title } : {}), ...(s.model ? { model: s.model } : {}) }, opts);
+    // The agent took the title: it is the agent's to change from now on (see `rename`); one it
+    // refused stays shown from the sidecar's row.
+    if (made === 'created' && s.title) this.d.transcripts.setTitle(id, s.title, { override: false });
+    return made === 'created_untitled' ? 'created' : made;
   }
 
   /**
    * Sets the title. A session that lives on the agent's side is renamed there through the session API
-   * when the upstream has it (state.db itself is only ever written to delete); the title is also kept
-   * in the transcript store, which is all there is when the upstream has no session API.
+   * when the upstream has it (state.db itself is only ever written to delete). Only when the agent's
+   * copy was not renamed (no session API, or the agent does not know the id) is the title kept in the
+   * transcript store and shown over the agent's: kept otherwise, it hid every later rename made on the
+   * agent's side (Hermes Workspace, `hermes sessions rename`).
    */
   async rename(id: string, title: string | null): Promise<Session> {
     const found = await this.locate(id);
     if (!found) throw sessionNotFound(id);
-    if ((found.inStateDb || found.inUpstream) && this.upstreamApi) await this.d.upstream.rename(id, title);
-    this.d.transcripts.setTitle(id, title);
+    const renamedThere = (found.inStateDb || found.inUpstream) && this.upstreamApi && (await this.d.upstream.rename(id, title));
+    this.d.transcripts.setTitle(id, title, { override: !renamedThere });
     return (await this.locate(id))?.session ?? found.session;
   }
 

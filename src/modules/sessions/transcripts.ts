@@ -140,9 +140,17 @@ export class TranscriptStore {
     }).immediate();
   }
 
-  /** Sets the title shown for a session, creating a bookkeeping row for sessions owned upstream. */
-  setTitle(id: string, title: string | null): void {
+  /**
+   * Sets the title shown for a session, creating a bookkeeping row for sessions owned upstream.
+   * With `override: false` the agent has the title itself: a row there is left showing the agent's
+   * title (which a later rename on the agent's side changes), and none is created.
+   */
+  setTitle(id: string, title: string | null, opts: { override: boolean } = { override: true }): void {
     const now = Date.now();
+    if (!opts.override) {
+      this.h.db.update(chatSessions).set({ title, titleSet: false, updatedAt: isoNow(now) }).where(eq(chatSessions.id, id)).run();
+      return;
+    }
     this.h.db.insert(chatSessions).values({
       id, origin: 'upstream', title, titleSet: true, startedAt: epoch(now), lastActive: epoch(now), createdAt: isoNow(now), updatedAt: isoNow(now),
     }).onConflictDoUpdate({ target: chatSessions.id, set: { title, titleSet: true, updatedAt: isoNow(now) } }).run();

@@ -49,8 +49,15 @@ const MessageList = z.looseObject({ data: z.array(UpstreamMessage) });
 const PAGE = 200;
 /** Listing stops here, so a huge remote history cannot make one request unbounded. */
 const UPSTREAM_LIST_CAP = 10_000;
+/**
+ * Sessions each page asks for again from the end of the page before. A session the agent deletes
+ * between two page requests moves every later one up by one: without the overlap, the session
+ * crossing the page boundary was on neither page and went missing from the list.
+ */
+const PAGE_OVERLAP = 20;
 
-export type UpstreamCreate = 'created' | 'exists' | 'unsupported';
+/** `created_untitled`: created without the title asked for, which the agent refused (`titleOptional`). */
+export type UpstreamCreate = 'created' | 'created_untitled' | 'exists' | 'unsupported';
 
 export class UpstreamSessions {
   constructor(private readonly client: HermesClient) {}
@@ -63,19 +70,30 @@ export class UpstreamSessions {
     }
   }
 
-  /** Every session the upstream lists, up to UPSTREAM_LIST_CAP. */
+  /**
+   * Every session the upstream lists, up to UPSTREAM_LIST_CAP, once each. The upstream pages by
+   * offset while the agent keeps writing, so pages overlap (see PAGE_OVERLAP) and, when there was
+   * more than one, the first is read again at the end: a session that became the most recent while
+   * the later pages were read had moved above them, onto none of the pages read.
+   */
   async listAll(): Promise<Session[]> {
-    const out: Session[] = [];
-    for (let offset = 0; offset < UPSTREAM_LIST_CAP; ) {
-      const res = await this.call(`/api/sessions?limit=${PAGE}&offset=${offset}`);
-      if (!res.ok) throw failed(res);
-      const page = parse(SessionList, res.json, 'session list');
-      out.push(...page.data.map(toSession));
-      offset += page.data.length;
+    const byId = new Map<string, Session>();
+    let offset = 0;
+    while (offset < UPSTREAM_LIST_CAP) {
+      const page = await this.listPage(offset);
+      for (const s of page.data) byId.set(s.id, toSession(s));
       // A server may cap the page below what was asked for: `has_more`, when given, decides.
       if (page.data.length === 0 || page.has_more === false || (page.has_more === undefined && page.data.length < PAGE)) break;
+      offset += page.data.length - Math.min(PAGE_OVERLAP, Math.floor(page.data.length / 2));
     }
-    return out;
+    if (offset > 0) for (const s of (await this.listPage(0)).data) byId.set(s.id, toSession(s));
+    return [...byId.values()];
+  }
+
+  private async listPage(offset: number) {
+    const res = await this.call(`/api/sessions?limit=${PAGE}&offset=${offset}`);
+    if (!res.ok) throw failed(res);
+    return parse(SessionList, res.json, 'session list');
   }
 
   async get(id: string): Promise<Session | null> {
@@ -111,11 +129,12 @@ export class UpstreamSessions {
    */
   async create(s: { id: string; title?: string; model?: string }, opts: { titleOptional?: boolean } = {}): Promise<UpstreamCreate> {
     let res = await this.call('/api/sessions', { method: 'POST', body: s });
-    if (opts.titleOptional && s.title !== undefined && refusedTitle(res)) res = await this.call('/api/sessions', { method: 'POST', body: { ...s, title: undefined } });
+    const untitled = opts.titleOptional === true && s.title !== undefined && refusedTitle(res);
+    if (untitled) res = await this.call('/api/sessions', { method: 'POST', body: { ...s, title: undefined } });
     if (res.status === 409) return 'exists';
     if (res.status === 404 || res.status === 405) return 'unsupported';
     if (!res.ok) throw failed(res);
-    return 'created';
+    return untitled ? 'created_untitled' : 'created';
   }
 
   async rename(id: string, title: string | null): Promise<boolean> {
