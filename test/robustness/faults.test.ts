@@ -88,15 +88,22 @@ describe('faults outside, service inside', () => {
   });
 
   test('upstream down: chat ends with an error event, /v1 answers 502, local routes serve; it comes back by itself', async () => {
+    // The probe must have seen the session API first (on a loaded machine the first probe can still
+    // be running): only then are the agent's sessions reported unreachable rather than local.
+    expect(await waitFor(() => t.deps.probe.state.mode === 'enhanced-hermes')).toBe(true);
     await hermes.pause();
-    const down = await chat('are you there?');
-    expect(down.events[0]).toBe('session');
-    expect(down.events.at(-1)).toBe('error');
-    expect(typeof down.last.error).toBe('string');
-    expect((await t.fetch('/v1/models')).status).toBe(502);
-    expect(await waitFor(() => t.deps.probe.state.mode === 'disconnected')).toBe(true);
-    await localStillServes(true);
-    await hermes.resume();
+    try {
+      const down = await chat('are you there?');
+      expect(down.events[0]).toBe('session');
+      expect(down.events.at(-1)).toBe('error');
+      expect(typeof down.last.error).toBe('string');
+      expect((await t.fetch('/v1/models')).status).toBe(502);
+      expect(await waitFor(() => t.deps.probe.state.mode === 'disconnected')).toBe(true);
+      await localStillServes(true);
+    } finally {
+      // A failure above must not leave the upstream down for the tests after this one.
+      await hermes.resume();
+    }
     expect(await waitFor(() => t.deps.probe.state.mode === 'enhanced-hermes')).toBe(true);
     expect((await chat('back again')).events.at(-1)).toBe('done');
   });
