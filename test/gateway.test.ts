@@ -249,3 +249,17 @@ describe('odd upstream answers are read for what they say', () => {
     await fake.stop();
   });
 });
+
+test('mcp_servers follows config.yaml while running, and servers all `enabled: false` (Hermes skips them) are none', async () => {
+  const t = await makeTestApp();
+  mkdirSync(t.home, { recursive: true });
+  const file = join(t.home, 'config.yaml');
+  const mcp = async () => (await t.json<Record<string, any>>('GET', '/api/gateway-status')).body.features.mcp_servers;
+  writeFileSync(file, 'mcp_servers:\n  fs:\n    command: npx\n    enabled: false\n  gh:\n    url: https://mcp.example/mcp\n    enabled: false\n');
+  expect(await mcp()).toBe(false);
+  writeFileSync(file, 'mcp_servers:\n  fs:\n    command: npx\n    enabled: false\n  gh:\n    url: https://mcp.example/mcp\n');
+  expect(await mcp()).toBe(true);
+  writeFileSync(file, 'model: x\n');
+  expect(await mcp()).toBe(false);
+  t.close();
+});
