@@ -196,3 +196,70 @@ describe('feature flags tell the truth', () => {
     t.close();
   });
 });
+
+describe('odd upstream answers are read for what they say', () => {
+  test('capabilities with a null or odd-typed field still count: mode, runs flag and model stay true', async () => {
+    // A capabilities-only gateway (0.12 shape) whose answer carries nulls and an endpoint list of objects.
+    v12.behavior.bodyOverride = { '/v1/capabilities': { object: 'capabilities', model: 'hermes-4-70b', default_model: null, version: null, features: null, endpoints: [{ method: 'POST', path: '/v1/runs' }] } };
+    const t = await appFor(v12);
+    await t.deps.probe.probeNow();
+    const { body } = await t.json<Record<string, any>>('GET', '/api/gateway-status');
+    expect(body.mode).toBe('enhanced-hermes');
+    expect(body.model).toBe('hermes-4-70b');
+    expect(body.features).toMatchObject({ capabilities_endpoint: true, runs_api_upstream: true });
+    v12.reset();
+    t.close();
+  });
+
+  test('/v1/models: an entry without an id or with an empty one is skipped, not the whole list', async () => {
+    v12.behavior.statusOverride = { '/v1/capabilities': 404 };
+    v12.behavior.bodyOverride = { '/v1/models': { object: 'list', data: [{ object: 'model' }, { id: '' }, { id: 'qwen3-32b' }] } };
+    const t = await appFor(v12);
+    await t.deps.probe.probeNow();
+    expect((await t.json<Record<string, any>>('GET', '/api/gateway-status')).body).toMatchObject({ mode: 'portable', model: 'qwen3-32b' });
+    // An empty model name from capabilities is no model either: the list's first entry is.
+    v12.behavior.statusOverride = {};
+    v12.behavior.bodyOverride = { '/v1/capabilities': { model: '' } };
+    await t.deps.probe.probeNow();
+    expect((await t.json<Record<string, any>>('GET', '/api/gateway-status')).body.model).toBe('hermes-agent');
+    v12.reset();
+    t.close();
+  });
+
+  test('a web page on every path is no gateway: no feature flag says otherwise', async () => {
+    v17.behavior.bodyOverride = { '/*': '<html>app</html>', '/*/*': '<html>app</html>', '/*/*/*': '<html>app</html>' };
+    const t = await appFor(v17);
+    await t.deps.probe.probeNow();
+    const { body } = await t.json<Record<string, any>>('GET', '/api/gateway-status');
+    expect(body.mode).toBe('disconnected');
+    expect(body.features).toMatchObject({ health_detailed: false, capabilities_endpoint: false, sessions_api_upstream: false });
+    v17.reset();
+    t.close();
+  });
+
+  test('latency is null when /health never answered, not the probe timeout', async () => {
+    const fake = await startFakeHermes({ version: '0.17' });
+    fake.behavior.hang = { '/health': true };
+    const t = await appFor(fake, { PROBE_TIMEOUT_S: '0.3' });
+    await t.deps.probe.probeNow();
+    const { body } = await t.json<Record<string, any>>('GET', '/health');
+    expect(body.mode).toBe('enhanced-hermes');
+    expect(body.upstream).toMatchObject({ connected: true, latency_ms: null });
+    t.close();
+    await fake.stop();
+  });
+});
+
+test('mcp_servers follows config.yaml while running, and servers all `enabled: false` (Hermes skips them) are none', async () => {
+  const t = await makeTestApp();
+  mkdirSync(t.home, { recursive: true });
+  const file = join(t.home, 'config.yaml');
+  const mcp = async () => (await t.json<Record<string, any>>('GET', '/api/gateway-status')).body.features.mcp_servers;
+  writeFileSync(file, 'mcp_servers:\n  fs:\n    command: npx\n    enabled: false\n  gh:\n    url: https://mcp.example/mcp\n    enabled: false\n');
+  expect(await mcp()).toBe(false);
+  writeFileSync(file, 'mcp_servers:\n  fs:\n    command: npx\n    enabled: false\n  gh:\n    url: https://mcp.example/mcp\n');
+  expect(await mcp()).toBe(true);
+  writeFileSync(file, 'model: x\n');
+  expect(await mcp()).toBe(false);
+  t.close();
+});

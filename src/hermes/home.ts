@@ -169,11 +169,15 @@ export class HermesHome {
     return tree;
   }
 
-  /** True when config.yaml declares at least one MCP server; an unreadable file counts as none. */
+  /**
+   * True when config.yaml declares at least one MCP server Hermes would start: it skips one with
+   * `enabled: false` (YAML 1.1 `no`/`off` parse as false too). An unreadable file counts as none.
+   */
   hasMcpServers(): boolean {
     try {
       const servers = this.readConfig().mcp_servers;
-      return !!servers && typeof servers === 'object' && Object.keys(servers).length > 0;
+      if (!servers || typeof servers !== 'object') return false;
+      return Object.values(servers).some((s) => !(s && typeof s === 'object' && (s as { enabled?: unknown }).enabled === false));
     } catch {
       return false;
     }

@@ -7,7 +7,7 @@
 import type { Logger } from '../lib/log';
 import type { HermesClient } from './client';
 import type { JsonResult } from '../lib/http';
-import { CapabilitiesBody, HealthBody, ModelsBody, SessionsListBody } from './model';
+import { CapabilitiesBody, firstModelId, HealthBody, JsonObject, ModelsBody, SessionsListBody } from './model';
 
 export type GatewayMode = 'enhanced-hermes' | 'portable' | 'disconnected';
 
@@ -107,7 +107,8 @@ export class UpstreamProbe {
       this.client.json(path, { method: 'GET', timeoutMs: this.opts.timeoutMs, unobserved: true }).catch((err: unknown) => err as Error);
     const started = performance.now();
     const health = await get('/health');
-    const latencyMs = Math.round((performance.now() - started) * 100) / 100;
+    // A /health that never answered has no latency to show: the time spent is the probe's timeout.
+    const latencyMs = health instanceof Error ? null : Math.round((performance.now() - started) * 100) / 100;
     const [detailed, caps, models, sessions] = await Promise.all([
       get('/health/detailed'), get('/v1/capabilities'), get('/v1/models'), get('/api/sessions?limit=1'),
     ]);
@@ -129,7 +130,7 @@ function ok(a: Answer): a is JsonResult {
 }
 
 /** Pure: what the five answers mean. Exported for tests of edge cases. */
-function decide(a: { health: Answer; detailed: Answer; caps: Answer; models: Answer; sessions: Answer }, latencyMs: number): ProbeState {
+function decide(a: { health: Answer; detailed: Answer; caps: Answer; models: Answer; sessions: Answer }, latencyMs: number | null): ProbeState {
   const checkedAt = new Date().toISOString();
   const answered = [a.health, a.detailed, a.caps, a.models, a.sessions].filter((x): x is JsonResult => !(x instanceof Error));
   if (!answered.length) {
@@ -143,7 +144,8 @@ function decide(a: { health: Answer; detailed: Answer; caps: Answer; models: Ans
   const capsBody = caps?.success ? caps.data : null;
   const endpoints = {
     health: !!health?.success,
-    healthDetailed: ok(a.detailed),
+    // A JSON object, as /health/detailed answers: a web page served on every path is not one.
+    healthDetailed: ok(a.detailed) && JsonObject.safeParse(a.detailed.json).success,
     capabilities: !!capsBody,
     models: !!models?.success,
     sessionsApi: !!sessions?.success,
@@ -157,7 +159,7 @@ function decide(a: { health: Answer; detailed: Answer; caps: Answer; models: Ans
     connected,
     latencyMs,
     mode,
-    model: modelOf(capsBody) ?? (models?.success ? (models.data.data[0]?.id ?? null) : null),
+    model: modelOf(capsBody) ?? (models?.success ? firstModelId(models.data) : null),
     upstreamVersion: health?.success ? (health.data.version ?? null) : null,
     endpoints,
     keyRefused: unauthorized,
@@ -181,7 +183,9 @@ function advertises(c: CapabilitiesBody, name: 'runs'): boolean {
   if (c[key as 'runs_api']) return true;
   const f = c.features?.[key] ?? c.features?.[name];
   if (f === true || (f && typeof f === 'object')) return true;
-  const eps = Array.isArray(c.endpoints) ? c.endpoints : Object.entries(c.endpoints ?? {}).flatMap(([k, v]) => [`/${k}`, endpointPath(v)]);
+  const eps = Array.isArray(c.endpoints)
+    ? c.endpoints.map((e) => (typeof e === 'string' ? e : endpointPath(e)))
+    : Object.entries(c.endpoints ?? {}).flatMap(([k, v]) => [`/${k}`, endpointPath(v)]);
   return eps.some((e) => e.includes(`/${name}`));
 }
 

@@ -70,6 +70,11 @@ export interface FakeHermesBehavior {
   /** Path (exact, or with `*`) -> never answer until the client aborts. */
   hang: Record<string, boolean>;
   /**
+   * Path (exact, or with `*`) -> a 200 with this body instead of the route's: a value is sent as JSON,
+   * a string as text/html (another program on the port, a proxy's page, a version's odd shape).
+   */
+  bodyOverride: Record<string, unknown>;
+  /**
    * The agent uses a tool before answering: session streams emit tool.started/tool.completed before the
    * deltas (and store a tool turn); chat-completion streams emit `event: hermes.tool.progress` frames
    * (status running, then completed) between their chunks, as the gateway does.
@@ -177,6 +182,7 @@ export function defaultBehavior(): FakeHermesBehavior {
     crashAfterTokens: null,
     statusOverride: {},
     hang: {},
+    bodyOverride: {},
     tools: false,
     reply: null,
     tokens: null,
@@ -719,6 +725,9 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     if (matchPath(fake.behavior.hang, path) === true) return hangUntilAbort(req, path);
     const forced = matchPath(fake.behavior.statusOverride, path);
     if (forced !== undefined) return forcedError(forced);
+    const overridden = matchPath(fake.behavior.bodyOverride, path);
+    if (typeof overridden === 'string') return new Response(overridden, { headers: { 'content-type': 'text/html' } });
+    if (overridden !== undefined) return json(200, overridden);
 
     const onPath = routes.filter((r) => r.versions.includes(version) && r.pattern.test(path));
     if (onPath.length === 0) return openAiError(404, `Not found: ${path}`, 'not_found');
