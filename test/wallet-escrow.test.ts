@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { startFakeAaron } from './fakes/aaron';
 import { makeTestApp, type TestApp } from './helpers/app';
+import { openDatabase } from '../src/db';
+import { EscrowLedger } from '../src/modules/wallet/escrow';
 
 type Json = Record<string, any>;
 const aaron = startFakeAaron();
@@ -303,6 +305,29 @@ describe('concurrency and exact totals', () => {
     const o = await overview(app);
     expect([toUnits(o.released, 6), toUnits(o.refunded, 6), toUnits(o.locked, 6)]).toEqual([sum('released'), sum('refunded'), 0n]);
     expect(sum('released') + sum('refunded')).toBe(entries.reduce((s, e) => s + BigInt(e.amount_base_units), 0n));
+  });
+
+  test('the overview reads the running totals and the unrecorded expiries as of one moment: an expiry another process records between the two reads is not shown as locked', async () => {
+    const app = await open();
+    const e = await lock(app, { gaze_required: false });
+    expire(app, e.escrow_id);
+    const mine = new EscrowLedger(app.deps.db, app.deps.gaze, () => 6);
+    // Another process's lock records the pending expiry right after this one read the running totals.
+    const other = openDatabase(join(app.dir, 'data'));
+    const theirs = new EscrowLedger(other, app.deps.gaze, () => 6);
+    const stmt = mine as unknown as { totalsStmt: { all(): unknown[] } };
+    const real = stmt.totalsStmt;
+    stmt.totalsStmt = { all: () => {
+      const rows = real.all();
+      theirs.lock({ task_id: 'task-2', amount: '1', token: 'OPTX', gaze_required: false, ttl_seconds: 3600 });
+      return rows;
+    } };
+    try {
+      expect(mine.totals()).toMatchObject({ locked: '0', expired: '10', count: 1 });
+    } finally {
+      other.sqlite.close();
+    }
+    expect(await overview(app)).toMatchObject({ locked: '1', expired: '10', count: 2 });
   });
 
   test('property: after any sequence of locks, releases, refunds and expiries the overview sums the ledger exactly', async () => {

@@ -172,14 +172,18 @@ export class EscrowLedger {
       t.count += n;
       acc.set(token, t);
     };
-    for (const r of this.totalsStmt.all()) add(r.token, r.decimals, r.status, BigInt(r.amount), r.count);
     // Expiries no write has recorded yet move from locked to expired here, as get() shows their event:
     // GET /api/wallet is a read, and a write would wait (the event loop included) for another process
-    // holding the database's write lock, then fail. One index lookup when there are none.
-    for (const r of this.newlyExpiredStmt.all(this.now())) {
-      add(r.token, r.decimals, 'locked', -BigInt(r.amount), 0);
-      add(r.token, r.decimals, 'expired', BigInt(r.amount), 0);
-    }
+    // holding the database's write lock, then fail. One index lookup when there are none. Both reads
+    // share one snapshot (a deferred transaction takes no lock): an expiry another process records
+    // between them would otherwise be in neither and show as still locked.
+    this.handle.sqlite.transaction(() => {
+      for (const r of this.totalsStmt.all()) add(r.token, r.decimals, r.status, BigInt(r.amount), r.count);
+      for (const r of this.newlyExpiredStmt.all(this.now())) {
+        add(r.token, r.decimals, 'locked', -BigInt(r.amount), 0);
+        add(r.token, r.decimals, 'expired', BigInt(r.amount), 0);
+      }
+    }).deferred();
     const view = (t: { decimals: number; sums: Record<string, bigint>; count: number } | undefined): EscrowTotals => {
       const f = (k: string) => fromBaseUnits(t?.sums[k] ?? 0n, t?.decimals ?? 0);
       return { locked: f('locked'), released: f('released'), refunded: f('refunded'), expired: f('expired'), count: t?.count ?? 0 };
