@@ -227,6 +227,18 @@ describe('POST /api/wallet/escrow/release', () => {
     expect(await overview(app)).toMatchObject({ locked: '10', expired: '10', count: 2 });
   });
 
+  test('with the write lock free, the overview records pending expiries itself (later overviews need not read them), and keeps the connection\'s busy timeout', async () => {
+    const app = await open();
+    const e = await lock(app, { gaze_required: false });
+    expire(app, e.escrow_id);
+    expect(await overview(app)).toMatchObject({ locked: '0', expired: '10', count: 1 });
+    const { sqlite } = app.deps.db;
+    expect(sqlite.query("SELECT to_status AS s FROM escrow_events WHERE escrow_id = ? ORDER BY id").all(e.escrow_id)).toEqual([{ s: 'locked' }, { s: 'expired' }]);
+    expect(sqlite.query('SELECT expiry_counted AS c FROM escrows WHERE id = ?').get(e.escrow_id)).toEqual({ c: 1 });
+    expect(sqlite.query('PRAGMA busy_timeout').get()).toEqual({ timeout: 5000 });
+    expect(await overview(app)).toMatchObject({ locked: '0', expired: '10', count: 1 });
+  });
+
   test('the detail of a just-expired entry is a read: another process holding the write lock does not make it wait or fail', async () => {
     const app = await open();
     const e = await lock(app, { gaze_required: false });

@@ -172,11 +172,13 @@ export class EscrowLedger {
       t.count += n;
       acc.set(token, t);
     };
-    // Expiries no write has recorded yet move from locked to expired here, as get() shows their event:
-    // GET /api/wallet is a read, and a write would wait (the event loop included) for another process
-    // holding the database's write lock, then fail. One index lookup when there are none. Both reads
-    // share one snapshot (a deferred transaction takes no lock): an expiry another process records
-    // between them would otherwise be in neither and show as still locked.
+    // Expiries no write has recorded yet are recorded now if the write lock is free at once (then the
+    // next overview is one index lookup again, not a read of every pending expiry); otherwise they move
+    // from locked to expired here only, as get() shows their event: GET /api/wallet is a read and never
+    // waits (the event loop included) for another process holding the lock. Both reads share one
+    // snapshot (a deferred transaction takes no lock): an expiry another process records between them
+    // would otherwise be in neither and show as still locked.
+    this.recordExpiriesIfFree(this.now());
     this.handle.sqlite.transaction(() => {
       for (const r of this.totalsStmt.all()) add(r.token, r.decimals, r.status, BigInt(r.amount), r.count);
       for (const r of this.newlyExpiredStmt.all(this.now())) {
@@ -190,6 +192,26 @@ export class EscrowLedger {
     };
     const byToken = Object.fromEntries([...acc].map(([token, t]) => [token, view(t)]));
     return { token: DEFAULT_ESCROW_TOKEN, ...view(acc.get(DEFAULT_ESCROW_TOKEN)), by_token: byToken };
+  }
+
+  /**
+   * Records pending expiries when the write lock can be had without waiting (busy_timeout 0 for this
+   * one attempt; bun:sqlite is synchronous, so no other statement runs meanwhile). Otherwise — another
+   * writer, a full disk, a read-only file — nothing is written and the reader computes them instead:
+   * the answer is the same, and the next write that can records them.
+   */
+  private recordExpiriesIfFree(now: number): void {
+    if (!this.newlyExpiredStmt.get(now)) return;
+    const { sqlite } = this.handle;
+    const { timeout } = sqlite.query<{ timeout: number }, []>('PRAGMA busy_timeout').get() ?? { timeout: 0 };
+    sqlite.run('PRAGMA busy_timeout = 0');
+    try {
+      sqlite.transaction(() => this.recordExpiries(now)).immediate();
+    } catch {
+      // Left to the reader, as above; nothing was written.
+    } finally {
+      sqlite.run(`PRAGMA busy_timeout = ${timeout}`);
+    }
   }
 
   /** Records the locked entries that have expired since the last write noticed them (see markExpired); inside the caller's transaction. */
