@@ -52,6 +52,18 @@ function toUnits(s: string, d: number): bigint {
 }
 const overview = async (app: TestApp) => (await app.json<Json>('GET', '/api/wallet')).body.escrow;
 
+/** Runs `body` while a second connection (another process, as far as SQLite knows) holds the database's write lock. */
+async function whileAnotherProcessWrites(app: TestApp, body: () => Promise<void>): Promise<void> {
+  const other = new Database(join(app.dir, 'data', 'optx-api.db'));
+  other.run('BEGIN IMMEDIATE');
+  try {
+    await body();
+  } finally {
+    other.run('ROLLBACK');
+    other.close();
+  }
+}
+
 describe('POST /api/wallet/escrow', () => {
   test('locks an amount with the defaults of SPEC §12', async () => {
     const app = await open();
@@ -209,17 +221,12 @@ describe('POST /api/wallet/escrow/release', () => {
     const app = await open();
     const e = await lock(app, { gaze_required: false });
     expire(app, e.escrow_id);
-    const other = new Database(join(app.dir, 'data', 'optx-api.db'));
-    other.run('BEGIN IMMEDIATE');
-    try {
+    await whileAnotherProcessWrites(app, async () => {
       const started = Date.now();
       const res = await app.json<Json>('GET', '/api/wallet');
       expect([res.status, res.body.escrow]).toMatchObject([200, { locked: '0', expired: '10', count: 1 }]);
       expect(Date.now() - started).toBeLessThan(1000);
-    } finally {
-      other.run('ROLLBACK');
-      other.close();
-    }
+    });
     const events = () => app.deps.db.sqlite.query("SELECT to_status AS s FROM escrow_events WHERE escrow_id = ? ORDER BY id").all(e.escrow_id);
     expect(events()).toEqual([{ s: 'locked' }]);
     await lock(app, { gaze_required: false });
@@ -243,17 +250,12 @@ describe('POST /api/wallet/escrow/release', () => {
     const app = await open();
     const e = await lock(app, { gaze_required: false });
     expire(app, e.escrow_id);
-    const other = new Database(join(app.dir, 'data', 'optx-api.db'));
-    other.run('BEGIN IMMEDIATE');
-    try {
+    await whileAnotherProcessWrites(app, async () => {
       const started = Date.now();
       const d = await app.json<Json>('GET', `/api/wallet/escrow/${e.escrow_id}`);
       expect([d.status, d.body.status, d.body.events?.map((x: Json) => x.to)]).toEqual([200, 'expired', ['locked', 'expired']]);
       expect(Date.now() - started).toBeLessThan(1000);
-    } finally {
-      other.run('ROLLBACK');
-      other.close();
-    }
+    });
   });
 });
 
