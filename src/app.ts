@@ -75,11 +75,10 @@ export function createApp(deps: AppDeps) {
     })
     .use(authPlugin(auth))
     .use(v1ProxyPlugin(proxyDeps))
-    .onTransform({ as: 'global' }, (ctx) => {
-      if (ctx.request.method === 'GET' || ctx.request.method === 'HEAD') dropEmptyParams(ctx.query);
-      if (ctx.body === EMPTY_BODY) ctx.body = undefined;
+    .onTransform({ as: 'global' }, ({ request, query }) => {
+      if (request.method === 'GET' || request.method === 'HEAD') dropEmptyParams(query);
     })
-    .onParse(async ({ request }) => (await readJsonBody(request, config.server.maxBodyBytes)) ?? EMPTY_BODY)
+    .onParse(({ request }) => readJsonBody(request, config.server.maxBodyBytes))
     .use(docsPlugin(config.version, { apiKeys: config.auth.apiKeys.length > 0, mpp: deps.paymentGate !== null }, (): AnyElysia => app))
     .use(gatewayPlugin({ config, upstreamUrl: publicUrl(config.hermes.url), home: deps.home, probe: deps.probe, startedAt: deps.startedAt }))
     .use(chatCompletionsStreamPlugin(proxyDeps))
@@ -95,14 +94,6 @@ export function createApp(deps: AppDeps) {
 }
 
 export type App = ReturnType<typeof createApp>;
-
-/**
- * What the parser hands Elysia for an empty body; the transform hook turns it back into undefined.
- * A parser that returns undefined makes Elysia run its own parser for the Content-Type on the body
- * we already read, which throws: `curl -d '' '/api/config/model?model=x'` (form-labelled) or a client
- * that labels every request JSON got 400 malformed_json instead of the query being used.
- */
-const EMPTY_BODY = Symbol('empty body');
 
 /**
  * An empty query parameter of a read (`?status=&task_id=`, as SPEC writes route signatures and as
