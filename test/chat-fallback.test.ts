@@ -3,13 +3,11 @@
  * what the transcript keeps (the next turn's context) and what the client is told.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { makeTestApp, type TestApp } from './helpers/app';
+import { makeTestApp, post, type TestApp } from './helpers/app';
 import { useFakeHermes } from './helpers/fake-app';
 import { sseEvents, sseReader, type SseEvent } from './helpers/sse-events';
 import { startFakeHermes, type FakeHermes } from './fakes/hermes';
 
-const post = (t: TestApp, path: string, body: unknown) =>
-  t.fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 describe('chat-completions fallback (Hermes 0.12)', () => {
   let fake: FakeHermes;

@@ -3,13 +3,11 @@
  * `assistant.completed` (a failing model's text, SPEC §14), and an upstream that closes without `done`.
  */
 import { describe, expect, test } from 'bun:test';
-import type { TestApp } from './helpers/app';
+import { post, type TestApp } from './helpers/app';
 import { useFakeHermes } from './helpers/fake-app';
 import { sseEvents } from './helpers/sse-events';
 import type { FakeHermes } from './fakes/hermes';
 
-const post = (t: TestApp, path: string, body: unknown) =>
-  t.fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 const stream = async (t: TestApp, format: 'optx' | 'hermes', message = 'hi') =>
   sseEvents(await post(t, `/api/sessions/new/chat/stream?format=${format}`, { message }));
 

@@ -4,13 +4,11 @@
  * the hermes-native format.
  */
 import { describe, expect, test } from 'bun:test';
-import type { TestApp } from './helpers/app';
+import { post, type TestApp } from './helpers/app';
 import { appOn, UPSTREAM_KEY as KEY, useFakeHermes } from './helpers/fake-app';
 import { sseEvents, type SseEvent } from './helpers/sse-events';
 import type { FakeHermes } from './fakes/hermes';
 import { createStateDb } from './fixtures/state-db';
-const post = (t: TestApp, path: string, body: unknown, headers: Record<string, string> = {}) =>
-  t.fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
 
 /** What JettChat does: take the session id from `session`, append every `content`, stop at `done`. */
 function jettChat(events: SseEvent[]) {

@@ -4,13 +4,11 @@
  * parts; session titles are unique; capabilities name endpoints rather than `*_api` flags.
  */
 import { describe, expect, test } from 'bun:test';
-import type { TestApp } from './helpers/app';
+import { post, type TestApp } from './helpers/app';
 import { lastRequest, useFakeHermes } from './helpers/fake-app';
 import { sseEvents } from './helpers/sse-events';
 import type { FakeHermes } from './fakes/hermes';
 
-const post = (t: TestApp, path: string, body: unknown) =>
-  t.fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 describe('native session stream (Hermes 0.17)', () => {
   let fake: FakeHermes;

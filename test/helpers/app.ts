@@ -108,3 +108,7 @@ export async function readSse(res: Response): Promise<{ event: string; data: str
 export async function jsonOf(res: Response): Promise<any> {
   return res.json();
 }
+
+/** POSTs `body` as JSON and returns the raw response (for streams; `t.json` parses the answer). */
+export const post = (t: TestApp, path: string, body: unknown, headers: Record<string, string> = {}) =>
+  t.fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
