@@ -34,6 +34,12 @@ export function queryInt(min: number, max: number) {
   return int;
 }
 
+/**
+ * Text without lone UTF-16 surrogates (half an emoji): UTF-8 cannot hold one, so SQLite would store
+ * U+FFFD and a URL cannot carry it. `error` is the message the field's 422 gives.
+ */
+export const wellFormed = (error: string) => z.refine<string>((s) => s.isWellFormed(), { error });
+
 /** A client's date or date-time, as `toUtcIso` reads it (days that do not exist are refused). */
 export const ClientTime = z.string().check(z.refine((s) => {
   try {

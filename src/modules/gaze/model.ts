@@ -1,10 +1,10 @@
-import { z } from '../../lib/zod';
+import { wellFormed, z } from '../../lib/zod';
 
 /**
  * A gaze session id as the task claim and the escrow release take it. It goes into AARON's URL, where a
  * lone surrogate cannot be encoded: refused here as bad input rather than failing the call to AARON.
  */
-export const GazeSessionId = z.string().check(z.minLength(1), z.maxLength(256), z.refine((s) => s.isWellFormed(), { error: 'expected well-formed Unicode text' }));
+export const GazeSessionId = z.string().check(z.minLength(1), z.maxLength(256), wellFormed('expected well-formed Unicode text'));
 
 /**
  * What AARON answers for a gaze session; loose, since it may add fields. `status` and `verified` are

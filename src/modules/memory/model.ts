@@ -1,13 +1,12 @@
-import { ClientTime, queryInt, z } from '../../lib/zod';
+import { ClientTime, queryInt, wellFormed, z } from '../../lib/zod';
 import { pyStrip } from './pytext';
 
 const MAX_CONTENT_CHARS = 65_536;
 const MAX_QUERY_CHARS = 65_536;
 const MAX_TAGS = 32;
 
-// C0/C1 controls other than tab, LF, CR; lone surrogates (not text, and not storable as UTF-8).
+// C0/C1 controls other than tab, LF, CR; lone surrogates (not text, and not storable as UTF-8) are refused too.
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const codePoints = (s: string): number => {
   let n = 0;
   for (const _ of s) n++;
@@ -19,7 +18,7 @@ const label = (what: string) =>
   z.string().check(
     z.refine((s) => s.trim().length > 0, { error: `${what} must not be empty` }),
     z.refine((s) => s.length <= 64, { error: `${what} must be at most 64 characters` }),
-    z.refine((s) => !CONTROL.test(s) && !LONE_SURROGATE.test(s), { error: `${what} must not contain control characters` }),
+    z.refine((s) => !CONTROL.test(s) && s.isWellFormed(), { error: `${what} must not contain control characters` }),
   );
 
 const Category = label('category');
@@ -29,7 +28,7 @@ const Tag = label('tag').check(z.refine((s) => !s.includes(','), { error: 'a tag
 const Content = z.string().check(
   z.refine((s) => pyStrip(s).length > 0, { error: 'content must not be empty' }),
   z.refine((s) => codePoints(pyStrip(s)) <= MAX_CONTENT_CHARS, { error: `content must be at most ${MAX_CONTENT_CHARS} characters` }),
-  z.refine((s) => !LONE_SURROGATE.test(s), { error: 'content must be valid Unicode text (no lone surrogates)' }),
+  wellFormed('content must be valid Unicode text (no lone surrogates)'),
   z.describe(`1..${MAX_CONTENT_CHARS} characters (code points) after stripping surrounding whitespace`),
 );
 

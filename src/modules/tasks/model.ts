@@ -4,7 +4,7 @@
  * units. Unknown request fields are ignored.
  */
 import { errorBodyWith } from '../../lib/api-schemas';
-import { queryInt, z } from '../../lib/zod';
+import { queryInt, wellFormed, z } from '../../lib/zod';
 import { MoneyFormatError, fromBaseUnits, toBaseUnits } from '../../lib/money';
 import { SAFE_ID } from '../../lib/ids';
 import { GazeSessionId } from '../gaze/model';
@@ -19,8 +19,8 @@ const MAX_LEASE_SECONDS = 30 * 86_400;
 const PRINTABLE = /^[^\u0000-\u001f\u007f]*$/;
 // No lone surrogates either: SQLite stores text as UTF-8, which cannot hold one (it became U+FFFD, so
 // a task read back differed from the one created, and from the same task on SpacetimeDB).
-const wellFormed = () => z.refine<string>((s) => s.isWellFormed(), { error: 'must be well-formed Unicode text (no lone surrogates)' });
-const printable = (max: number) => z.string().check(z.trim(), z.minLength(1), z.maxLength(max), z.regex(PRINTABLE, { error: 'must not contain control characters' }), wellFormed());
+const WELL_FORMED = 'must be well-formed Unicode text (no lone surrogates)';
+const printable = (max: number) => z.string().check(z.trim(), z.minLength(1), z.maxLength(max), z.regex(PRINTABLE, { error: 'must not contain control characters' }), wellFormed(WELL_FORMED));
 
 const AgentName = printable(128).check(z.describe('Name of an agent, e.g. astrojoe'));
 const TaskId = z.string().check(z.regex(SAFE_ID, { error: 'not a task id' }));
@@ -47,7 +47,7 @@ export const rewardToString = (units: number): string => fromBaseUnits(BigInt(un
 
 const Capabilities = z.array(printable(64)).check(z.maxLength(32));
 const Title = printable(500);
-const Description = z.string().check(z.maxLength(20_000), wellFormed());
+const Description = z.string().check(z.maxLength(20_000), wellFormed(WELL_FORMED));
 const Priority = z.number().check(z.int(), z.gte(1), z.lte(10));
 
 export const CreateTaskBody = z.object({
