@@ -114,6 +114,24 @@ describe('error model', () => {
     expect(res.status).toBe(422);
   });
 
+  test('an empty body is no body whatever its content type (curl -d "" on a real socket); a blank one is not JSON', async () => {
+    t.app.listen({ port: 0, hostname: '127.0.0.1' });
+    try {
+      const base = `http://127.0.0.1:${t.app.server!.port}`;
+      for (const type of ['application/json', 'application/x-www-form-urlencoded', 'text/plain']) {
+        const model = await fetch(`${base}/api/config/model?model=m-${type.length}`, { method: 'POST', headers: { 'content-type': type }, body: '' });
+        expect({ type, status: model.status }).toEqual({ type, status: 200 });
+        expect((await jsonOf(model)).model).toBe(`m-${type.length}`);
+        const config = await fetch(`${base}/api/config`, { method: 'POST', headers: { 'content-type': type }, body: '' });
+        expect({ type, status: config.status }).toEqual({ type, status: 422 });
+        const blank = await fetch(`${base}/api/config/model?model=blank`, { method: 'POST', headers: { 'content-type': type }, body: ' \n' });
+        expect({ type, status: blank.status, code: (await jsonOf(blank)).code }).toEqual({ type, status: 400, code: 'malformed_json' });
+      }
+    } finally {
+      await t.app.stop(true);
+    }
+  });
+
   test('invalid UTF-8 → 400 invalid_utf8', async () => {
     const res = await t.fetch(CHAT, { method: 'POST', body: new Uint8Array([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]) });
     expect(res.status).toBe(400);
