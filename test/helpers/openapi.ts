@@ -61,6 +61,29 @@ function declared(doc: Doc, schema: any, names = new Set<string>()): Set<string>
   return names;
 }
 
+/**
+ * Fields a value carries that its schema does not name (the document's schemas are open, so a
+ * validator lets them through): one line per field, at any depth. A schema with no `properties`
+ * (a free-form map) names everything; `anyOf`/`oneOf` are read through the branch the value fits.
+ */
+export function unnamedFields(doc: Doc, schema: any, value: unknown, at = '$'): string[] {
+  const s = schema?.$ref ? schema.$ref.slice(2).split('/').reduce((o: any, k: string) => o?.[k], doc) : schema;
+  if (!s || typeof s !== 'object' || value === null || typeof value !== 'object') return [];
+  const branches: any[] = s.anyOf ?? s.oneOf ?? [];
+  const branch = branches.find((b) => schemaErrors(b, value, doc).length === 0);
+  if (branch) return unnamedFields(doc, branch, value, at);
+  if (Array.isArray(value)) return s.items ? value.flatMap((v, i) => unnamedFields(doc, s.items, v, `${at}[${i}]`)) : [];
+  const parts = [s, ...(s.allOf ?? []).map((p: any) => (p?.$ref ? p.$ref.slice(2).split('/').reduce((o: any, k: string) => o?.[k], doc) : p))];
+  const props: Record<string, any> = Object.assign({}, ...parts.map((p) => p?.properties ?? {}));
+  const extra = parts.find((p) => p?.additionalProperties !== undefined)?.additionalProperties;
+  if (!Object.keys(props).length && extra === undefined) return [];
+  return Object.entries(value).flatMap(([k, v]) => {
+    if (k in props) return unnamedFields(doc, props[k], v, `${at}.${k}`);
+    if (extra !== undefined && extra !== false) return unnamedFields(doc, extra, v, `${at}.${k}`);
+    return [`${at}.${k} is sent but not documented`];
+  });
+}
+
 /** Every operation of the document with its path and method. */
 export function operations(doc: Doc): { path: string; method: string; op: any }[] {
   return Object.entries<any>(doc.paths).flatMap(([path, ops]) => Object.entries<any>(ops).map(([method, op]) => ({ path, method, op })));
