@@ -83,6 +83,21 @@ describe('with nothing configured (open)', () => {
     expect(problems).toEqual([]);
   });
 
+  test('/v1/* documents each method as the sidecar answers it: OPTIONS is its own 204, TRACE is not an operation', async () => {
+    // The generator lists a `.all()` route under every method, each with "the upstream answer".
+    const answered: string[] = [];
+    for (const method of Object.keys(doc.paths['/v1/*'])) {
+      const res = await t.fetch('/v1/models', { method: method.toUpperCase() });
+      const documented = doc.paths['/v1/*'][method].responses[String(res.status)];
+      answered.push(`${method} ${res.status} ${documented ? 'documented' : 'only as default'}`);
+      expect(await undocumented(doc, method.toUpperCase(), '/v1/models', res)).toEqual([]);
+    }
+    expect(answered.filter((a) => !/ (200|405) /.test(a))).toEqual(['options 204 documented']);
+    expect(doc.paths['/v1/*'].trace).toBeUndefined();
+    expect(Object.keys(doc.paths['/v1/*'].options.responses['204'].headers)).toEqual(['Allow']);
+    expect(doc.paths['/v1/*'].options.responses['200']).toBeUndefined();
+  });
+
   test('config, skills, tasks, memory and escrow: successes, 404, 409 with their own fields, 422', async () => {
     const open = await jsonOf(await t.fetch('/api/tasks', { method: 'POST', body: JSON.stringify({ title: 'a' }) }));
     const escrow = await jsonOf(await t.fetch('/api/wallet/escrow', { method: 'POST', body: JSON.stringify({ task_id: 't1', amount: '2', recipient: 'bob', gaze_required: false }) }));

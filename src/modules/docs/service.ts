@@ -9,6 +9,7 @@
 import type { AnyElysia } from 'elysia';
 import { ErrorBody, OpenAIErrorBody, PaymentProblem } from '../../lib/api-schemas';
 import { queryDocs, z } from '../../lib/zod';
+import { PROXIED_METHODS } from '../proxy/service';
 import { completeOperation, routeIndex, type DocAuth, type Operation } from './complete';
 
 type JsonSchema = Record<string, unknown>;
@@ -38,6 +39,25 @@ const DESCRIPTION = 'Sidecar for a Hermes Agent gateway: SSE chat, sessions, ski
   'OpenAI envelope `{error:{message,type,code,param}}` (OpenAIError). An unknown route is 404; a known path with another ' +
   'method is 405 with `Allow`. /health, /api/gateway-status and the /openapi page need no credentials.';
 
+/**
+ * `/v1/*` is one `.all()` route, which the generator lists under every method as "the upstream
+ * answer": OPTIONS is answered by the sidecar itself (auth still applies), and a method fetch cannot
+ * send (TRACE) is a 405. Runs on the completed operations.
+ */
+function documentProxyMethods(ops: Record<string, Operation>): void {
+  for (const [method, op] of Object.entries(ops)) {
+    if (method === 'options') {
+      const { 401: unauthorized, 402: payment, default: other } = op.responses ?? {};
+      op.responses = {
+        204: { description: 'Answered by the sidecar, not forwarded (no body)', headers: { Allow: { description: 'The methods proxied, and OPTIONS', schema: { type: 'string' } } } },
+        ...(unauthorized ? { 401: unauthorized } : {}),
+        ...(payment ? { 402: payment } : {}),
+        ...(other ? { default: other } : {}),
+      };
+    } else if (!PROXIED_METHODS.has(method.toUpperCase())) delete ops[method];
+  }
+}
+
 /** The generator is loaded on the first request for the document: it is not needed to serve the API. */
 export async function buildOpenApiDocument(app: AnyElysia, version: string, auth: DocAuth) {
   const { toOpenAPISchema } = await import('@elysiajs/openapi/openapi');
@@ -53,6 +73,8 @@ export async function buildOpenApiDocument(app: AnyElysia, version: string, auth
       completeOperation(path, method, op, route, auth);
     }
   }
+  const proxy = (paths as Record<string, Record<string, Operation>>)['/v1/*'];
+  if (proxy) documentProxyMethods(proxy);
   const securitySchemes = {
     ...(auth.apiKeys ? { bearer: { type: 'http', scheme: 'bearer', description: 'One of the keys of API_KEY' } } : {}),
     ...(auth.mpp ? { payment: { type: 'http', scheme: 'Payment', description: 'MPP (Machine Payments Protocol): a Tempo `charge` credential answering the 402 challenge' } } : {}),

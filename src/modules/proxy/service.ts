@@ -28,7 +28,7 @@ export interface ProxyDeps {
 const SESSION_HEADERS = ['x-hermes-session-id', 'x-hermes-session-key', 'idempotency-key'];
 
 /** Methods a fetch may carry (TRACE/CONNECT are forbidden by the Fetch standard). */
-const PROXIED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
+export const PROXIED_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 const ALLOW = [...PROXIED_METHODS, 'OPTIONS'].join(', ');
 
 /** `vary`: the Vary the sidecar's own headers (CORS) need on this answer, kept alongside the upstream's. */
