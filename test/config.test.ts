@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, helpText, loadConfig, type Config } from '../src/config';
 import { VARS } from '../src/config/vars';
@@ -187,6 +187,21 @@ describe('configuration', () => {
     };
     // Logs to a terminal, banner to a pipe: pretty. Logs to a pipe (a collector), banner to a terminal: JSON.
     expect([run('stdout'), run('stderr')]).toEqual(['pretty', 'json']);
+  });
+
+  test('run from source, ./.env is read by the loader alone, as the executable reads it (not by Bun, with its $-expansion and .env.local)', () => {
+    // bunfig.toml is read from the working directory: the repository's own, beside a .env there.
+    const cwd = tempDir();
+    copyFileSync(join(import.meta.dir, '../bunfig.toml'), join(cwd, 'bunfig.toml'));
+    writeFileSync(join(cwd, '.env'), `API_KEY=sk$abc123\nHERMES_HOME=${join(cwd, 'home')}\n`);
+    writeFileSync(join(cwd, '.env.local'), 'OPTX_API_PORT=9999\n');
+    const script = `import { loadConfig } from ${JSON.stringify(join(import.meta.dir, '../src/config'))};
+      const r = loadConfig({ argv: [], env: process.env });
+      if (r.kind === 'run') console.log(JSON.stringify([r.config.auth.apiKeys, r.config.server.port]));`;
+    writeFileSync(join(cwd, 'probe.ts'), script);
+    const r = Bun.spawnSync([process.execPath, 'probe.ts'], { cwd, env: { PATH: process.env.PATH ?? '' } });
+    // Bun's own loading made the key `sk` (`$abc123` expanded to nothing) and took the port from .env.local.
+    expect(JSON.parse(r.stdout.toString())).toEqual([['sk$abc123'], 8643]);
   });
 
   test('MPP enabled without recipient or secret is a start-up error, never an open door', () => {
