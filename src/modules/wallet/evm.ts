@@ -10,7 +10,8 @@ import { fromBaseUnits } from '../../lib/money';
 import type { ResolvedChain } from './chains';
 import type { EvmChainBalance } from './model';
 
-const Uint = z.bigint().check(z.gte(0n));
+/** A uint256, as every balance on chain is: anything larger is a malformed answer, not a balance. */
+const Uint = z.bigint().check(z.gte(0n), z.lte(2n ** 256n - 1n));
 const Decimals = z.number().check(z.int(), z.gte(0), z.lte(255));
 
 export function evmClient(c: ResolvedChain, timeoutMs: number): PublicClient {
