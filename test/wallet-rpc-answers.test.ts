@@ -124,4 +124,16 @@ describe('an EVM RPC URL that serves another chain', () => {
     // The check rides in the chain's one batch: no extra round trip.
     expect(tempo.requests).toHaveLength(1);
   });
+
+  test('a chain id that does not come (an error in the batch) leaves the values unconfirmed: errors, not balances', async () => {
+    ethereum.reset();
+    ethereum.setNative(EVM_OWNER, 3n * 10n ** 18n);
+    ethereum.setToken(USDC, EVM_OWNER, 7_000_000n, 6);
+    ethereum.behavior.errors.eth_chainId = { code: -32601, message: 'the method eth_chainId is not available' };
+    t = await makeTestApp({ env: { EVM_ADDRESS: EVM_OWNER, EVM_RPC_URLS: `base=${ethereum.url}`, EVM_TOKENS: `base:USDC:${USDC}:6`, RPC_TIMEOUT_S: '1' } });
+    const [base] = (await t.json<Json>('GET', '/api/wallet/balances')).body.wallets.evm.chains;
+    const unconfirmed = 'could not confirm the chain the RPC serves (RPC error -32601: the method eth_chainId is not available)';
+    expect(base).toMatchObject({ chain: 'base', native_balance: null, error: unconfirmed });
+    expect(base.tokens.USDC).toEqual({ contract: USDC, balance: null, decimals: 6, error: unconfirmed });
+  });
 });

@@ -54,6 +54,16 @@ export async function fetchEvmChain(client: PublicClient, c: ResolvedChain, owne
       out.tokens[t.symbol] = { contract: t.contract, balance: null, decimals: d.status === 'fulfilled' ? d.value : null, error: describeEvmError(reason, timeoutMs) };
     }
   });
+  // A value that came while the chain id did not (or came malformed) is unconfirmed: it may be another
+  // chain's. Values that failed keep their own error.
+  if (servedResult.status === 'rejected') {
+    const error = `could not confirm the chain the RPC serves (${describeEvmError(servedResult.reason, timeoutMs)})`;
+    if (out.native_balance !== null) {
+      out.native_balance = null;
+      out.error = error;
+    }
+    for (const [symbol, v] of Object.entries(out.tokens)) if (v.balance !== null) out.tokens[symbol] = { ...v, balance: null, error };
+  }
   return out;
 }
 
