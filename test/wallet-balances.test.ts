@@ -213,6 +213,22 @@ describe('GET /api/wallet', () => {
     expect(r.body.tokens).toEqual({ solana: [], evm: [] });
     expect(fakes.every((f) => f.requests.length === 0)).toBe(true);
   });
+
+  test('nothing configured: the overview does not load the chain libraries (~280 ms and 13 MB)', async () => {
+    // In a fresh process: this file has loaded viem and @solana/kit already.
+    const script = `
+      import { makeTestApp } from ${JSON.stringify(`${import.meta.dir}/helpers/app`)};
+      const t = await makeTestApp();
+      const status = (await t.json('GET', '/api/wallet')).status;
+      t.close();
+      const loaded = Object.keys(require.cache).filter((k) => k.includes('node_modules/viem/') || k.includes('node_modules/@solana/')).length;
+      console.log(JSON.stringify({ status, loaded }));
+    `;
+    const proc = Bun.spawn([process.execPath, '-e', script], { stdout: 'pipe', stderr: 'inherit' });
+    const out = (await new Response(proc.stdout).text()).trim().split('\n').pop() ?? '';
+    expect(await proc.exited).toBe(0);
+    expect(JSON.parse(out)).toEqual({ status: 200, loaded: 0 });
+  });
 });
 
 describe('wallet configuration', () => {

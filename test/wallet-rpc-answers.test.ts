@@ -77,6 +77,32 @@ describe('token accounts as the node parses them', () => {
   });
 });
 
+describe('numbers outside the on-chain integer ranges are malformed answers, not balances', () => {
+  test('token decimals that are not a u8 (negative, or huge) are an error entry, not a 500 or a frozen event loop', async () => {
+    for (const decimals of [-3, 256]) {
+      t?.close();
+      t = null;
+      sol.accounts.length = 0;
+      sol.addTokenAccount({ owner: OWNER, mint: MINT, program: TOKEN_PROGRAM, amount: 1_500n, decimals });
+      const w = await solana();
+      expect(w.balance_sol).toBe('2');
+      expect(w.tokens.X).toEqual({ mint: MINT, balance: null, decimals: null, error: 'the Solana RPC sent an answer of an unexpected shape' });
+    }
+  });
+
+  test('lamports past a u64 and an EVM native balance past a uint256 are errors', async () => {
+    sol.lamports.set(OWNER, 2n ** 64n);
+    expect(await solana()).toMatchObject({ balance_sol: null, error: 'the Solana RPC sent an answer of an unexpected shape' });
+    ethereum.reset();
+    ethereum.setNative(EVM_OWNER, 2n ** 256n);
+    t?.close();
+    // (A token's balanceOf is ABI-decoded as a uint256: it cannot be larger.)
+    t = await makeTestApp({ env: { EVM_ADDRESS: EVM_OWNER, EVM_RPC_URLS: `mainnet=${ethereum.url}`, RPC_TIMEOUT_S: '1' } });
+    const [chain] = (await t.json<Json>('GET', '/api/wallet/balances')).body.wallets.evm.chains;
+    expect(chain).toMatchObject({ native_balance: null, error: 'the RPC sent a value of an unexpected shape' });
+  });
+});
+
 describe('an EVM RPC URL that serves another chain', () => {
   test('its balances are not shown as the configured chain’s: the chain says which chain the node serves', async () => {
     ethereum.reset();
@@ -97,5 +123,17 @@ describe('an EVM RPC URL that serves another chain', () => {
     expect(moderato.tokens.pathUSD.balance).toBe('5');
     // The check rides in the chain's one batch: no extra round trip.
     expect(tempo.requests).toHaveLength(1);
+  });
+
+  test('a chain id that does not come (an error in the batch) leaves the values unconfirmed: errors, not balances', async () => {
+    ethereum.reset();
+    ethereum.setNative(EVM_OWNER, 3n * 10n ** 18n);
+    ethereum.setToken(USDC, EVM_OWNER, 7_000_000n, 6);
+    ethereum.behavior.errors.eth_chainId = { code: -32601, message: 'the method eth_chainId is not available' };
+    t = await makeTestApp({ env: { EVM_ADDRESS: EVM_OWNER, EVM_RPC_URLS: `base=${ethereum.url}`, EVM_TOKENS: `base:USDC:${USDC}:6`, RPC_TIMEOUT_S: '1' } });
+    const [base] = (await t.json<Json>('GET', '/api/wallet/balances')).body.wallets.evm.chains;
+    const unconfirmed = 'could not confirm the chain the RPC serves (RPC error -32601: the method eth_chainId is not available)';
+    expect(base).toMatchObject({ chain: 'base', native_balance: null, error: unconfirmed });
+    expect(base.tokens.USDC).toEqual({ contract: USDC, balance: null, decimals: 6, error: unconfirmed });
   });
 });

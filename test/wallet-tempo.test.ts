@@ -82,6 +82,27 @@ describe('POST /api/wallet/tempo/call', () => {
     for (const k of ['cookie', 'payment', 'payment-receipt', 'x-api-key']) expect(h[k]).toBeUndefined();
   });
 
+  test('the Hermes key is the default HEDGEHOG key only for the Hermes origin: another host never receives it', async () => {
+    const seen: (string | null)[] = [];
+    const other = Bun.serve({ port: 0, fetch: (req) => {
+      seen.push(req.headers.get('authorization'));
+      return Response.json({ model: 'm', choices: [{ message: { role: 'assistant', content: 'ok' } }] });
+    } });
+    try {
+      // open() sets HERMES_API_KEY; a provider elsewhere, with no HEDGEHOG_API_KEY of its own.
+      const app = await open({ HEDGEHOG_URL: `http://localhost:${other.port}/v1` });
+      expect((await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', prompt: 'x' })).status).toBe(200);
+      expect(seen).toEqual([null]);
+      t?.close();
+      // The Hermes gateway named again (with /v1) still gets its key.
+      const same = await open({ HEDGEHOG_URL: `${hermes.url}/v1` });
+      expect((await same.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', prompt: 'x' })).status).toBe(200);
+      expect(completions()[0]!.headers.authorization).toBe('Bearer test-upstream-key');
+    } finally {
+      await other.stop(true);
+    }
+  });
+
   test('bad input is refused with 422 and nothing is called or billed', async () => {
     const app = await open();
     const bad = [

@@ -83,7 +83,9 @@ export function buildConfig(raw: RawConfig, hermesEnv: Record<string, string>, h
     mpp,
     hedgehog: {
       url: raw.HEDGEHOG_URL ?? hermesUrl,
-      apiKey: raw.HEDGEHOG_API_KEY ?? hermesKey ?? null,
+      // The Hermes key is the default only for the Hermes gateway itself: a HEDGEHOG_URL of another
+      // origin (a third-party provider) must not receive the agent gateway's credential.
+      apiKey: raw.HEDGEHOG_API_KEY ?? (raw.HEDGEHOG_URL === undefined || sameOrigin(raw.HEDGEHOG_URL, hermesUrl) ? hermesKey : undefined) ?? null,
       timeoutMs: raw.HEDGEHOG_TIMEOUT_S * 1000,
     },
     aaron: { url: raw.AARON_URL ?? null, timeoutMs: raw.AARON_TIMEOUT_S * 1000 },
@@ -230,6 +232,10 @@ function parseEvmRpc(s: string): EvmRpc {
 function parseEvmToken(s: string): EvmToken {
   const [chain, symbol, contract, decimals] = s.split(':') as [string, string, `0x${string}`, string | undefined];
   return { chain, symbol, contract, decimals: decimals === undefined ? null : Number(decimals) };
+}
+
+function sameOrigin(a: string, b: string): boolean {
+  return new URL(a).origin === new URL(b).origin;
 }
 
 function nonEmpty(s: string | undefined): string | undefined {

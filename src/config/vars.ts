@@ -152,7 +152,7 @@ export const VARS = [
   { env: 'TEMPO_RPC_URL', help: 'Tempo JSON-RPC used to verify MPP payments', schema: setting(httpUrl), secret: true },
   { env: 'CORS_ORIGINS', help: 'comma list of allowed browser origins (* for any)', schema: setting(listOf(), [] as string[]) },
   { env: 'HEDGEHOG_URL', help: 'OpenAI-compatible endpoint for metered calls and decomposition', shownDefault: 'HERMES_AGENT_URL', schema: setting(gatewayUrl), secret: true },
-  { env: 'HEDGEHOG_API_KEY', help: 'bearer token for HEDGEHOG_URL', shownDefault: 'HERMES_API_KEY', schema: setting(text), secret: true },
+  { env: 'HEDGEHOG_API_KEY', help: 'bearer token for HEDGEHOG_URL', shownDefault: 'HERMES_API_KEY when HEDGEHOG_URL is the Hermes origin', schema: setting(text), secret: true },
   { env: 'HEDGEHOG_TIMEOUT_S', help: 'timeout of one metered or decomposition call', schema: setting(seconds(3600), 120) },
   { env: 'AARON_URL', help: 'gaze-verification service', schema: setting(baseUrl), secret: true },
   { env: 'AARON_TIMEOUT_S', help: 'timeout of one gaze check', schema: setting(seconds(600), 5) },

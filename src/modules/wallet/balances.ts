@@ -75,13 +75,8 @@ export class BalanceService {
     const { solana, evm, rpcTimeoutMs } = this.cfg;
     const solAddress = solana.address;
     const evmAddress = evm.address;
-    const [{ evmClient, fetchEvmChain }, { fetchSolanaBalance }] = await loadRpc();
-    const clients = (this.evm ??= this.chains.map((chain) => ({ chain, client: evmClient(chain, rpcTimeoutMs) })));
-    const [mainnet, devnet, chains] = await Promise.all([
-      solAddress ? fetchSolanaBalance(solAddress, this.solana[0] as SolanaTarget, rpcTimeoutMs) : null,
-      solAddress ? fetchSolanaBalance(solAddress, this.solana[1] as SolanaTarget, rpcTimeoutMs) : null,
-      evmAddress ? Promise.all(clients.map((e) => fetchEvmChain(e.client, e.chain, evmAddress, rpcTimeoutMs))) : null,
-    ]);
+    // No address, nothing to fetch: the libraries are not loaded for an overview of an empty wallet.
+    const [mainnet, devnet, chains] = solAddress || evmAddress ? await this.fetchConfigured(solAddress, evmAddress, rpcTimeoutMs) : [null, null, null];
     const at = this.now();
     const snapshot: BalanceSnapshot = {
       wallets: { solana: mainnet, solana_devnet: devnet, evm: evmAddress && chains ? { address: evmAddress, chains } : null },
@@ -91,5 +86,15 @@ export class BalanceService {
     };
     this.snapshot = snapshot;
     return snapshot;
+  }
+
+  private async fetchConfigured(solAddress: string | null, evmAddress: `0x${string}` | null, rpcTimeoutMs: number) {
+    const [{ evmClient, fetchEvmChain }, { fetchSolanaBalance }] = await loadRpc();
+    const clients = (this.evm ??= this.chains.map((chain) => ({ chain, client: evmClient(chain, rpcTimeoutMs) })));
+    return Promise.all([
+      solAddress ? fetchSolanaBalance(solAddress, this.solana[0] as SolanaTarget, rpcTimeoutMs) : null,
+      solAddress ? fetchSolanaBalance(solAddress, this.solana[1] as SolanaTarget, rpcTimeoutMs) : null,
+      evmAddress ? Promise.all(clients.map((e) => fetchEvmChain(e.client, e.chain, evmAddress, rpcTimeoutMs))) : null,
+    ]);
   }
 }

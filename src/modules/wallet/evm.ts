@@ -10,7 +10,8 @@ import { fromBaseUnits } from '../../lib/money';
 import type { ResolvedChain } from './chains';
 import type { EvmChainBalance } from './model';
 
-const Uint = z.bigint().check(z.gte(0n));
+/** A uint256, as every balance on chain is: anything larger is a malformed answer, not a balance. */
+const Uint = z.bigint().check(z.gte(0n), z.lte(2n ** 256n - 1n));
 const Decimals = z.number().check(z.int(), z.gte(0), z.lte(255));
 
 export function evmClient(c: ResolvedChain, timeoutMs: number): PublicClient {
@@ -53,6 +54,16 @@ export async function fetchEvmChain(client: PublicClient, c: ResolvedChain, owne
       out.tokens[t.symbol] = { contract: t.contract, balance: null, decimals: d.status === 'fulfilled' ? d.value : null, error: describeEvmError(reason, timeoutMs) };
     }
   });
+  // A value that came while the chain id did not (or came malformed) is unconfirmed: it may be another
+  // chain's. Values that failed keep their own error.
+  if (servedResult.status === 'rejected') {
+    const error = `could not confirm the chain the RPC serves (${describeEvmError(servedResult.reason, timeoutMs)})`;
+    if (out.native_balance !== null) {
+      out.native_balance = null;
+      out.error = error;
+    }
+    for (const [symbol, v] of Object.entries(out.tokens)) if (v.balance !== null) out.tokens[symbol] = { ...v, balance: null, error };
+  }
   return out;
 }
 

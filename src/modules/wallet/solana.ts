@@ -15,8 +15,13 @@ const TOKEN_PROGRAMS = ['TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA', 'TokenzQd
 const LAMPORT_DECIMALS = 9;
 const EXPLORER = 'https://explorer.solana.com/address/';
 
-const Lamports = z.object({ value: z.bigint().check(z.gte(0n)) });
-const Integer = z.pipe(z.union([z.bigint(), z.number().check(z.int())]), z.transform((v) => BigInt(v)));
+/**
+ * Lamports and token amounts are u64 on chain and decimals a u8: an answer outside those ranges is
+ * malformed, not a balance (decimals of -3 or 10^8 would throw or freeze the event loop in 10n ** d).
+ */
+const U64_MAX = 2n ** 64n - 1n;
+const Lamports = z.object({ value: z.bigint().check(z.gte(0n), z.lte(U64_MAX)) });
+const U8 = z.pipe(z.union([z.bigint(), z.number().check(z.int())]), z.transform((v) => BigInt(v))).check(z.refine((v) => v >= 0n && v <= 255n, 'expected a u8'));
 const TokenAccounts = z.object({
   value: z.array(z.object({
     account: z.object({
@@ -24,7 +29,7 @@ const TokenAccounts = z.object({
         parsed: z.object({
           info: z.object({
             mint: z.string(),
-            tokenAmount: z.object({ amount: z.string().check(z.regex(/^\d+$/)), decimals: Integer }),
+            tokenAmount: z.object({ amount: z.string().check(z.regex(/^\d{1,20}$/), z.refine((a) => BigInt(a) <= U64_MAX)), decimals: U8 }),
           }),
         }),
       }),
