@@ -4,6 +4,7 @@
  * the upstream request at once (the fake sees it); shutdown ends open streams; 200 streams at once.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { Database } from 'bun:sqlite';
 import { closedUrl, makeTestApp, type TestApp } from './helpers/app';
 import { appOn, UPSTREAM_KEY } from './helpers/fake-app';
 import { sseEvents, sseReader, until, type SseEvent } from './helpers/sse-events';
@@ -169,6 +170,27 @@ for (const p of PATHS) {
       expect(rest.filter((e) => e.event === 'done')).toEqual([]);
       await until(() => fake.aborted.includes(p.path(id)));
       // No hidden row keeps the id: it is gone everywhere and can be used again.
+      expect(t.deps.db.sqlite.query('SELECT id FROM chat_sessions WHERE id = ?').all(id)).toEqual([]);
+      expect((await t.json('GET', `/api/sessions/${id}`)).status).toBe(404);
+      expect((await t.json('POST', '/api/sessions', { id })).status).toBe(201);
+    });
+
+    test('the session deleted mid-stream by another sidecar on the same data dir: session_deleted, and no hidden row keeps the id', async () => {
+      fake.behavior.tokenDelayMs = 40;
+      const id = nextId();
+      const reader = sseReader(await stream(t, id));
+      expect((await reader.next())?.event).toBe('session');
+      expect((await reader.next())?.data.content).toBe('You');
+      // What the other process's DELETE does to the shared database; this process is not told.
+      const other = new Database(t.deps.db.path);
+      other.run('PRAGMA foreign_keys = ON');
+      other.run('DELETE FROM chat_sessions WHERE id = ?', [id]);
+      other.close();
+      fake.sessions.delete(id); // and, on the session API, the agent's copy
+      const rest: SseEvent[] = [];
+      for (let e = await reader.next(); e; e = await reader.next()) rest.push(e);
+      expect(rest.at(-1)).toMatchObject({ event: 'error', data: { code: 'session_deleted', session_id: id } });
+      expect(rest.filter((e) => e.event === 'done')).toEqual([]);
       expect(t.deps.db.sqlite.query('SELECT id FROM chat_sessions WHERE id = ?').all(id)).toEqual([]);
       expect((await t.json('GET', `/api/sessions/${id}`)).status).toBe(404);
       expect((await t.json('POST', '/api/sessions', { id })).status).toBe(201);

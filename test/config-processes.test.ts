@@ -52,3 +52,22 @@ test('a stale lock (a process that is gone) and its temp files do not block or l
   expect(readFileSync(path, 'utf8')).toBe('a: 1\nb: 2\n');
   expect([existsSync(lock), existsSync(leftover), existsSync(live)]).toEqual([false, false, true]);
 });
+
+test('a lock and a temp file left by an earlier process with this pid (PID 1 in a restarted container) do not block the edits', async () => {
+  const dir = tempDir();
+  const path = join(dir, 'config.yaml');
+  writeFileSync(path, 'a: 1\n');
+  // What a sidecar running as PID 1 leaves when it is killed mid-edit, found by the next PID 1 as soon as it starts.
+  const lock = join(dir, '.config.yaml.lock');
+  writeFileSync(lock, String(process.pid));
+  const leftover = join(dir, `.config.yaml.${process.pid}.abcd1234.tmp`);
+  writeFileSync(leftover, 'a: 1\nsecret: old\n');
+  const before = new Date(performance.timeOrigin - 60_000);
+  utimesSync(leftover, before, before);
+  const started = Date.now();
+  await editFile(path, (text) => `${text}b: 2\n`);
+  // Taken over once the lock is as old as a dead process's (2 s), not after the 30 s of a live holder.
+  expect(Date.now() - started).toBeLessThan(2_900);
+  expect(readFileSync(path, 'utf8')).toBe('a: 1\nb: 2\n');
+  expect([existsSync(lock), existsSync(leftover)]).toEqual([false, false]);
+});

@@ -347,6 +347,33 @@ describe('holographic rules', () => {
     service.backend.close();
     own.close();
   });
+
+  test('the sidecar\'s own database locked by another process: a memory with metadata is refused whole (503, no fact), and the retry stores both', async () => {
+    const dir = tempDir();
+    const own = openDatabase(join(dir, 'data'));
+    const path = join(dir, 'memory_store.db');
+    const service = new MemoryService(new HolographicBackend(path, own, { busyWaitMs: 100 }));
+    const body = { content: 'the deploy key rotates on fridays', category: 'general', tags: [], importance: 0.5, metadata: { source: 'runbook' } };
+    const other = new Database(join(dir, 'data', 'optx-api.db'));
+    other.run('BEGIN IMMEDIATE');
+    const started = performance.now();
+    const err = await service.create(body).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 503, code: 'memory_busy' });
+    // Waited in async pauses, not in one blocking busy timeout of the sidecar's connection (5 s).
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(new Database(path, { readonly: true }).query('SELECT COUNT(*) AS n FROM facts').get()).toEqual({ n: 0 });
+    other.run('ROLLBACK');
+    const again = await service.create(body);
+    expect(again).toMatchObject({ status: 201, body: { duplicate: false, memory: { metadata: { source: 'runbook' } } } });
+    // A delete refused the same way leaves the fact and its metadata together.
+    other.run('BEGIN IMMEDIATE');
+    expect(await service.remove(again.body.memory.id).catch((e: unknown) => e)).toMatchObject({ status: 503, code: 'memory_busy' });
+    other.run('ROLLBACK');
+    expect((await service.list({ limit: 10, offset: 0 })).memories).toMatchObject([{ metadata: { source: 'runbook' } }]);
+    other.close();
+    service.backend.close();
+    own.close();
+  });
 });
 
 describe('concurrency and durability', () => {

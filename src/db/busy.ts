@@ -6,6 +6,7 @@
  * until about BUSY_WAIT_MS have passed, the way Hermes' own writers retry. Writers of one file should
  * also wait in line (`BusyQueue`): they all wait for the same lock, and one of them polling is enough.
  */
+import type { Database } from 'bun:sqlite';
 
 export const BUSY_SLICE_MS = 10;
 export const BUSY_WAIT_MS = 5000;
@@ -44,5 +45,19 @@ export class BusyQueue {
     const result = this.tail.then(attempt, attempt);
     this.tail = result.catch(() => {});
     return result;
+  }
+}
+
+/**
+ * Runs `fn` with the connection's busy timeout set to `ms`, then puts the old one back. bun:sqlite is
+ * synchronous, so no other statement of this connection runs meanwhile.
+ */
+export function withBusyTimeout<T>(sqlite: Database, ms: number, fn: () => T): T {
+  const { timeout } = sqlite.query<{ timeout: number }, []>('PRAGMA busy_timeout').get() ?? { timeout: 0 };
+  sqlite.run(`PRAGMA busy_timeout = ${ms}`);
+  try {
+    return fn();
+  } finally {
+    sqlite.run(`PRAGMA busy_timeout = ${timeout}`);
   }
 }

@@ -1,13 +1,17 @@
 /**
- * Durability: the built binary under concurrent write load (memories, tasks, escrow) is killed with
+ * Durability: the built binary under concurrent write load (memories and their deletes, tasks, escrow,
+ * config.yaml edits, metered calls, chat turns kept by the fallback transcript store) is killed with
  * SIGKILL at a random moment, restarted on the same data, and every acknowledged write must be there,
  * with no half-applied transition. Several rounds on the same data dir.
  */
-import { beforeAll, describe, expect, test } from 'bun:test';
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse } from 'yaml';
+import { startFakeHermes, type FakeHermes } from '../fakes/hermes';
 import { toBaseUnits } from '../../src/lib/money';
-import { closedUrl, tempDir } from '../helpers/app';
+import { tempDir } from '../helpers/app';
 import { ensureBinary, startBinary, type RunningBinary } from '../helpers/binary';
 
 const ROUNDS = Number(process.env.DURABILITY_ROUNDS ?? 4);
@@ -21,12 +25,21 @@ interface Acked {
   memories: Map<string, string>; // id → content
   tasks: Map<string, TaskState>;
   escrows: Map<string, EscrowState>;
+  deletedMemories: Set<string>;
+  configKeys: Set<string>;
+  calls: Set<string>;
+  /** session id → turns answered `done` */
+  turns: Map<string, number>;
 }
 
 let binary = '';
+let hermes: FakeHermes;
 beforeAll(async () => {
   binary = await ensureBinary();
+  // Hermes 0.12 has no session API: chat turns take the fallback path, whose transcript the sidecar keeps.
+  hermes = await startFakeHermes({ version: '0.12' });
 }, 120_000);
+afterAll(() => hermes.stop());
 
 async function post(base: string, path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -39,11 +52,28 @@ async function writer(base: string, acked: Acked, tag: string, stop: { now: bool
   while (!stop.now) {
     n++;
     try {
-      const op = n % 3;
+      const op = n % 6;
       if (op === 0) {
         const content = `durable fact ${tag}-${n} ${crypto.randomUUID()}`;
-        const r = await post(base, '/api/memory', { content, category: 'durability', importance: 0.7 });
-        if (r.status === 201) acked.memories.set(String((r.body.memory as { id: string }).id), content);
+        const r = await post(base, '/api/memory', { content, category: 'durability', importance: 0.7, metadata: { n } });
+        if (r.status !== 201) continue;
+        const id = String((r.body.memory as { id: string }).id);
+        acked.memories.set(id, content);
+        if (n % 4 === 0 && (await fetch(`${base}/api/memory/${id}`, { method: 'DELETE' })).status === 200) acked.deletedMemories.add(id);
+      } else if (op === 3) {
+        const key = `${tag}_${n}`;
+        if ((await post(base, '/api/config', { key: `durability.${key}`, value: n })).status === 200) acked.configKeys.add(key);
+      } else if (op === 4) {
+        const r = await post(base, '/api/wallet/tempo/call', { caller_id: tag, prompt: `call ${n}` });
+        if (r.status === 200) acked.calls.add(String(r.body.call_id));
+      } else if (op === 5) {
+        const id = `chat-${tag}`;
+        if (!acked.turns.has(id)) {
+          if ((await post(base, '/api/sessions', { id })).status !== 201) continue;
+          acked.turns.set(id, 0);
+        }
+        const res = await fetch(`${base}/api/sessions/${id}/chat/stream`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: `turn ${n}` }) });
+        if ((await res.text()).includes('event: done')) acked.turns.set(id, (acked.turns.get(id) as number) + 1);
       } else if (op === 1) {
         const r = await post(base, '/api/tasks', { title: `task ${tag}-${n}`, description: 'durability' });
         if (r.status !== 201) continue;
@@ -80,9 +110,28 @@ async function listAll(base: string, path: string, key: string): Promise<Record<
   }
 }
 
-async function verify(run: RunningBinary, acked: Acked, dataDir: string): Promise<void> {
-  const memories = new Map((await listAll(run.base, '/api/memory?category=durability', 'memories')).map((m) => [String(m.id), String(m.content)]));
-  for (const [id, content] of acked.memories) expect([id, memories.get(id)]).toEqual([id, content]);
+async function verify(run: RunningBinary, acked: Acked, dataDir: string, home: string): Promise<void> {
+  const listed = await listAll(run.base, '/api/memory?category=durability', 'memories');
+  const memories = new Map(listed.map((m) => [String(m.id), String(m.content)]));
+  for (const [id, content] of acked.memories) expect([id, memories.get(id)]).toEqual([id, acked.deletedMemories.has(id) ? undefined : content]);
+  // A memory is stored with its metadata or not at all.
+  for (const m of listed) expect([m.id, Object.keys(m.metadata as object).length]).toEqual([m.id, 1]);
+
+  const config = parse(readFileSync(join(home, 'config.yaml'), 'utf8')) as { durability?: Record<string, number> } | null;
+  for (const key of acked.configKeys) expect([key, config?.durability?.[key] !== undefined]).toEqual([key, true]);
+
+  const usage = (await (await fetch(`${run.base}/api/wallet/tempo/usage?limit=500`)).json()) as { calls: { call_id: string }[]; totals: { total_calls: number } };
+  const calls = new Set(usage.calls.map((c) => c.call_id));
+  for (const id of acked.calls) expect([id, calls.has(id)]).toEqual([id, true]);
+  expect(usage.totals.total_calls).toBe(calls.size);
+
+  for (const [id, turns] of acked.turns) {
+    const session = (await (await fetch(`${run.base}/api/sessions/${id}`)).json()) as { session: { message_count: number } };
+    const messages = (await (await fetch(`${run.base}/api/sessions/${id}/messages?limit=500`)).json()) as { items: { role: string }[] };
+    // A turn is kept whole (user and assistant) or not at all, and the count agrees.
+    expect([id, messages.items.length % 2, messages.items.length >= turns * 2]).toEqual([id, 0, true]);
+    expect([id, session.session.message_count]).toEqual([id, messages.items.length]);
+  }
 
   for (const [id, state] of acked.tasks) {
     const t = (await (await fetch(`${run.base}/api/tasks/${id}`)).json()) as Record<string, unknown>;
@@ -135,8 +184,8 @@ async function verify(run: RunningBinary, acked: Acked, dataDir: string): Promis
 describe('durability under kill -9', () => {
   test(`${ROUNDS} rounds of write load, SIGKILL, restart, verify`, async () => {
     const dir = tempDir('optx-dur-');
-    const env = { HERMES_HOME: join(dir, 'home'), OPTX_DATA_DIR: join(dir, 'data'), HERMES_AGENT_URL: await closedUrl() };
-    const acked: Acked = { memories: new Map(), tasks: new Map(), escrows: new Map() };
+    const env = { HERMES_HOME: join(dir, 'home'), OPTX_DATA_DIR: join(dir, 'data'), HERMES_AGENT_URL: hermes.url, HERMES_API_KEY: hermes.apiKey as string };
+    const acked: Acked = { memories: new Map(), tasks: new Map(), escrows: new Map(), deletedMemories: new Set(), configKeys: new Set(), calls: new Set(), turns: new Map() };
     for (let round = 0; round < ROUNDS; round++) {
       const run = await startBinary(binary, env);
       const stop = { now: false };
@@ -148,7 +197,7 @@ describe('durability under kill -9', () => {
       await Promise.all(writers);
       const again = await startBinary(binary, env);
       try {
-        await verify(again, acked, env.OPTX_DATA_DIR);
+        await verify(again, acked, env.OPTX_DATA_DIR, env.HERMES_HOME);
       } finally {
         again.proc.kill('SIGTERM');
         await again.proc.exited;
@@ -157,5 +206,6 @@ describe('durability under kill -9', () => {
     expect(acked.memories.size).toBeGreaterThan(0);
     expect(acked.tasks.size).toBeGreaterThan(0);
     expect(acked.escrows.size).toBeGreaterThan(0);
+    expect([acked.deletedMemories.size, acked.configKeys.size, acked.calls.size, acked.turns.size].every((n) => n > 0)).toBe(true);
   }, 120_000);
 });

@@ -43,6 +43,8 @@ export interface ChatTurn extends TurnRequest {
   abort: () => void;
   /** True once the session was deleted while the turn ran: it stops and records nothing. */
   deleted: () => boolean;
+  /** The session is the sidecar's own (see RecordedTurn.own). */
+  own: boolean;
   /** Gives back the upstream stream slot and ends the watch for the session's deletion; called when the turn's events end. */
   release: () => void;
 }
@@ -61,11 +63,13 @@ export class ChatService {
     const slot = this.d.client.openStream();
     let session: Pick<Session, 'id' | 'model'>;
     let created = false;
+    let own = true;
     try {
       if ('id' in target) {
         const found = await this.d.sessions.forChat(target.id);
         if (!found) throw sessionNotFound(target.id);
         session = found;
+        own = found.own;
       } else {
         const { session_id, title, model } = target.create;
         session = await this.d.sessions.create({ id: session_id, title, model }, { upstream: false });
@@ -98,6 +102,7 @@ export class ChatService {
       signal: ac.signal,
       abort: () => ac.abort(),
       deleted: () => deleted,
+      own,
       release,
     };
   }
@@ -146,15 +151,21 @@ export class ChatService {
       // On the fallback path a failed turn keeps nothing, so a session made for it is empty.
       if (ev.type === 'failed' && path === 'chat-completions') await this.discardFailedNew(t);
       if (ev.type === 'completed') {
+        let recorded: boolean;
         try {
-          this.d.sessions.recordTurn(t.sessionId, {
+          recorded = this.d.sessions.recordTurn(t.sessionId, {
             user: t.userContent, userAt: t.userAt, assistant: ev.text, reasoning: ev.reasoning, usage: ev.usage,
-            upstream: path, keepMessages: path === 'chat-completions',
+            upstream: path, keepMessages: path === 'chat-completions', own: t.own,
           });
         } catch (err) {
           // Not recorded, so not answered as done: the client may retry the turn.
           this.d.log.error('chat turn not recorded', { session_id: t.sessionId, error: err instanceof Error ? err.message : String(err) });
           yield failed(outboundToApiError(err));
+          return;
+        }
+        // Deleted by another sidecar on the same data dir, which this process's watch does not see.
+        if (!recorded) {
+          yield failed(sessionDeleted());
           return;
         }
       }

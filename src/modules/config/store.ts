@@ -102,7 +102,14 @@ function replaceAtomically(path: string, text: string, mode: number, stillCurren
   return true;
 }
 
+/**
+ * Whether another live process of this machine has that pid. Our own pid is not one: this process
+ * takes the lock only inside its own queue, so a lock or temp file with its pid was left by an
+ * earlier process that had the same pid — in a container the sidecar is PID 1 after every restart,
+ * and a lock its killed predecessor left blocked every edit for LOCK_STALE_MS.
+ */
 function alive(pid: number): boolean {
+  if (pid === process.pid) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -161,6 +168,10 @@ async function withFileLock<T>(path: string, fn: () => T): Promise<T> {
   }
 }
 
+function olderThanThisProcess(file: string): boolean {
+  return (statOrNull(file)?.mtimeMs ?? Infinity) < performance.timeOrigin;
+}
+
 /** Targets whose leftover temp files this process has already looked for. */
 const swept = new Set<string>();
 
@@ -177,7 +188,9 @@ function sweepTempFiles(path: string): void {
   }
   for (const name of names) {
     const pid = Number(name.startsWith(prefix) && name.endsWith('.tmp') ? name.slice(prefix.length).split('.')[0] : NaN);
-    if (pid > 0 && pid !== process.pid && !alive(pid)) {
+    // Ours from an earlier process with this pid only when older than this process (a file of this one is in flight).
+    const gone = pid === process.pid ? olderThanThisProcess(join(dirname(path), name)) : pid > 0 && !alive(pid);
+    if (gone) {
       try {
         unlinkSync(join(dirname(path), name));
       } catch {

@@ -142,10 +142,11 @@ export class SessionService {
    * The session a chat turn is for. A session of the sidecar's own is known without asking anyone,
    * so chatting in it neither waits for nor depends on an upstream lookup; others are located.
    */
-  async forChat(id: string): Promise<Pick<Session, 'id' | 'model'> | null> {
+  async forChat(id: string): Promise<(Pick<Session, 'id' | 'model'> & { own: boolean }) | null> {
     const row = this.d.transcripts.row(id);
-    if (row?.origin === 'sidecar') return { id: row.id, model: row.model };
-    return (await this.locate(id))?.session ?? null;
+    if (row?.origin === 'sidecar') return { id: row.id, model: row.model, own: true };
+    const found = await this.locate(id);
+    return found && { id: found.session.id, model: found.session.model, own: false };
   }
 
   async get(id: string): Promise<Session> {
@@ -290,9 +291,10 @@ export class SessionService {
     this.d.stateDb.close();
   }
 
-  recordTurn(id: string, turn: RecordedTurn): void {
+  /** False when the sidecar's own session was deleted meanwhile (nothing recorded). */
+  recordTurn(id: string, turn: RecordedTurn): boolean {
     try {
-      this.d.transcripts.recordTurn(id, turn);
+      return this.d.transcripts.recordTurn(id, turn);
     } catch (err) {
       throw storageError(err) ?? new ApiError(500, 'transcript_write_failed', `The turn could not be recorded: ${err instanceof Error ? err.message : String(err)}.`);
     }

@@ -31,6 +31,13 @@ export interface RecordedTurn {
   upstream: 'session-api' | 'chat-completions';
   /** Store the two messages (fallback path); the session API keeps its own transcript. */
   keepMessages: boolean;
+  /**
+   * The session was the sidecar's own when the turn began. If its row is gone by the end, another
+   * process deleted it (this one stops the turn itself, see `watchDeletion`): nothing is recorded,
+   * since the usage upsert would leave a hidden bookkeeping row holding the id (404 to every read,
+   * 409 to a new session under it).
+   */
+  own: boolean;
 }
 
 const epoch = (ms = Date.now()) => ms / 1000;
@@ -188,17 +195,19 @@ export class TranscriptStore {
   /**
    * Records a finished turn in one transaction: usage and activity on the session row (a bookkeeping
    * row is created for sessions owned upstream), and the two messages when asked to keep them for a
-   * session of the sidecar's own.
+   * session of the sidecar's own. False, with nothing written, when the sidecar's own session is gone.
    */
-  recordTurn(sessionId: string, turn: RecordedTurn): void {
+  recordTurn(sessionId: string, turn: RecordedTurn): boolean {
     const now = Date.now();
     const usage = { id: sessionId, now: epoch(now), iso: isoNow(now), upstream: turn.upstream, input: turn.usage?.input_tokens ?? 0, output: turn.usage?.output_tokens ?? 0 };
-    this.h.sqlite.transaction(() => {
+    return this.h.sqlite.transaction(() => {
+      if (turn.own && this.q.row.get({ id: sessionId })?.origin !== 'sidecar') return false;
       const row = this.q.addUsage.get(usage);
-      if (!turn.keepMessages || row?.origin !== 'sidecar') return;
+      if (!turn.keepMessages || row?.origin !== 'sidecar') return true;
       this.q.addMessage.run({ id: sessionId, role: 'user', content: encodeContent(turn.user), reasoning: null, at: epoch(turn.userAt) });
       this.q.addMessage.run({ id: sessionId, role: 'assistant', content: turn.assistant, reasoning: turn.reasoning, at: epoch(now) });
       this.q.countMessages.run({ id: sessionId, added: 2 });
+      return true;
     }).immediate();
   }
 }

@@ -8,6 +8,7 @@
  */
 import { and, asc, count, desc, eq, sql, type SQL } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
+import { withBusyTimeout } from '../../db/busy';
 import { escrowEvents, escrows, escrowTotals } from '../../db/schema';
 import { ApiError, conflict, notFound, unprocessable } from '../../lib/errors';
 import { newId } from '../../lib/ids';
@@ -203,14 +204,10 @@ export class EscrowLedger {
   private recordExpiriesIfFree(now: number): void {
     if (!this.newlyExpiredStmt.get(now)) return;
     const { sqlite } = this.handle;
-    const { timeout } = sqlite.query<{ timeout: number }, []>('PRAGMA busy_timeout').get() ?? { timeout: 0 };
-    sqlite.run('PRAGMA busy_timeout = 0');
     try {
-      sqlite.transaction(() => this.recordExpiries(now)).immediate();
+      withBusyTimeout(sqlite, 0, () => sqlite.transaction(() => this.recordExpiries(now)).immediate());
     } catch {
       // Left to the reader, as above; nothing was written.
-    } finally {
-      sqlite.run(`PRAGMA busy_timeout = ${timeout}`);
     }
   }
 
