@@ -202,3 +202,42 @@ OTHER=1
     }
   });
 });
+
+describe('secrets repeated through YAML aliases', () => {
+  test('an anchored secret reached through an alias, a merge or an aliased map is masked everywhere', async () => {
+    const config = `providers:
+  openai:
+    api_key: &k sk-proj-SECRETscalar0123456789
+  fallback:
+    default_arg: *k
+    list: [x, *k]
+mcp_servers:
+  github:
+    command: npx
+    env: &e
+      GH: ghp_SECRETenvmap0123456789abcd
+backup:
+  copy: *e
+auth_defaults: &d
+  password: SECRETmerged-0123456789
+  user: joe
+bot:
+  <<: *d
+  timeout: 30
+`;
+    const app = await appWith(config, '');
+    const res = await app.fetch('/api/config');
+    const text = await res.text();
+    expect(res.status).toBe(200);
+    expect(text).not.toContain('SECRET');
+    const c = JSON.parse(text).config;
+    expect(c.providers.fallback).toEqual({ default_arg: '***6789', list: ['x', '***6789'] });
+    expect(c.backup.copy).toEqual({ GH: '***abcd' });
+    expect(c.bot).toEqual({ password: '***6789', user: 'joe', timeout: 30 });
+  });
+
+  test('anchors of values that are not secret change nothing', async () => {
+    const app = await appWith('defaults: &d\n  timeout: 30\n  name: joe\nbot:\n  <<: *d\n  label: &l joe\nother: *l\n', '');
+    expect((await app.json('GET', '/api/config')).body.config).toEqual({ defaults: { timeout: 30, name: 'joe' }, bot: { timeout: 30, name: 'joe', label: 'joe' }, other: 'joe' });
+  });
+});

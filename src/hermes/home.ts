@@ -9,7 +9,7 @@
 import { statSync } from 'node:fs';
 import { readRegularFileSync } from '../lib/files';
 import { join } from 'node:path';
-import { isAlias, LineCounter, parseDocument, visit, type ErrorCode } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type ErrorCode, type Node } from 'yaml';
 import { HERMES_YAML_OPTIONS } from './yaml-schema';
 
 /** An agent file (config.yaml, .env) that cannot be used; callers treat both kinds below alike. */
@@ -119,6 +119,37 @@ export function configTreeOf(doc: ReturnType<typeof parseDocument>): ConfigTree 
   return value && typeof value === 'object' && !Array.isArray(value) ? (value as ConfigTree) : {};
 }
 
+/** A value that carries an anchor (`&name`), so aliases (`*name`, `<<: *name`) can repeat it elsewhere; where it is defined. */
+export interface AnchoredValue {
+  /** Map keys as the tree has them, list indexes as numbers. */
+  path: (string | number)[];
+  value: unknown;
+}
+
+/** Every anchored value below the root, with its path. Called once per change of the file. */
+export function anchoredValues(doc: ReturnType<typeof parseDocument>): AnchoredValue[] {
+  const out: AnchoredValue[] = [];
+  const stack: { node: unknown; path: (string | number)[] }[] = [{ node: doc.contents, path: [] }];
+  while (stack.length) {
+    const { node, path } = stack.pop() as { node: unknown; path: (string | number)[] };
+    if (!node || isAlias(node)) continue;
+    if ((node as Node).anchor && path.length) out.push({ path, value: (node as Node).toJS(doc, { maxAliasCount: 100 }) });
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        // A `<<` merge key has an alias (or a list of them) as its value: nothing is defined there.
+        if (isScalar(pair.key) && typeof pair.key.value !== 'symbol') stack.push({ node: pair.value, path: [...path, String(pair.key.value)] });
+      }
+    } else if (isSeq(node)) node.items.forEach((item, i) => stack.push({ node: item, path: [...path, i] }));
+  }
+  return out;
+}
+
+/** The parsed config.yaml and its anchored values. */
+export interface ConfigRead {
+  tree: ConfigTree;
+  anchored: AnchoredValue[];
+}
+
 export interface HermesPaths {
   home: string;
   config: string;
@@ -141,7 +172,7 @@ export type ConfigTree = Record<string, unknown>;
 
 export class HermesHome {
   readonly paths: HermesPaths;
-  private cache: { key: string; tree: ConfigTree } | null = null;
+  private cache: ({ key: string } & ConfigRead) | null = null;
 
   constructor(home: string) {
     this.paths = hermesPaths(home);
@@ -153,20 +184,25 @@ export class HermesHome {
    * The tree is shared by every caller: never mutate it.
    */
   readConfig(): ConfigTree {
+    return this.readConfigAnchored().tree;
+  }
+
+  /** readConfig() with the anchored values, which redaction needs: an alias can repeat a secret under a key that is not secret. */
+  readConfigAnchored(): ConfigRead {
     let key: string;
     try {
       const st = statSync(this.paths.config);
       key = `${st.mtimeMs}:${st.size}:${st.ino}`;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { tree: {}, anchored: [] };
       throw new ConfigUnreadableError('config.yaml', err);
     }
-    if (this.cache?.key === key) return this.cache.tree;
+    if (this.cache?.key === key) return this.cache;
     const text = readAgentFile(this.paths.config, 'config.yaml');
-    if (text === null) return {};
-    const tree = configTreeOf(parseHermesYaml(text));
-    this.cache = { key, tree };
-    return tree;
+    if (text === null) return { tree: {}, anchored: [] };
+    const doc = parseHermesYaml(text);
+    this.cache = { key, tree: configTreeOf(doc), anchored: anchoredValues(doc) };
+    return this.cache;
   }
 
   /**
