@@ -47,6 +47,21 @@ describe('anchors, aliases and merges', () => {
     expect(app.read()).toBe(src.replace('enabled: true', 'enabled: false'));
   });
 
+  test('an alias inside the value it names (a tree without end) is 409 config_invalid by position, never a 500', async () => {
+    for (const [src, pos] of [['a: &a [*a]\n', 'line 1, column 8'], ['x:\n  a: &a\n    b: 1\n    c: *a\n', 'line 4, column 8']] as const) {
+      const app = await appWith(src);
+      for (const [method, path, body] of [['GET', '/api/config'], ['POST', '/api/config', { key: 'y', value: 1 }]] as const) {
+        const r = await app.json(method, path, body);
+        expect([src, method, r.status, r.body.code]).toEqual([src, method, 409, 'config_invalid']);
+        expect(r.body.detail).toContain(pos);
+      }
+      expect(app.read()).toBe(src);
+      // The rest of the API goes on: the skills listing names the problem.
+      expect((await app.json('GET', '/api/skills')).status).toBe(200);
+      app.close();
+    }
+  });
+
   test('replacing a value that holds an anchor used elsewhere is refused', async () => {
     const src = 'a:\n  x: &p 1\n  y: 2\nb: *p\n';
     const app = await appWith(src);

@@ -85,23 +85,27 @@ export function parseHermesYaml(text: string): ReturnType<typeof parseDocument> 
     const pos = err.linePos?.[0];
     throw new ConfigParseError(PARSE_PROBLEMS[err.code] ?? 'invalid YAML', pos?.line ?? null, pos?.col ?? null);
   }
-  // An alias whose anchor is not defined before it: found here, where its position is known (the
-  // yaml package only notices while building the tree, in an error naming the alias).
-  const anchors = new Set<string>();
-  let unresolved: number | null = null;
+  // An alias whose anchor is not defined before it, or that sits inside the very value it names
+  // (`a: &a [*a]`, a tree without end: redacting or sending it overflowed the stack, a 500): found
+  // here, where its position is known (the yaml package only notices the first while building the
+  // tree, in an error naming the alias). The latest definition of a name is the one an alias means.
+  const anchors = new Map<string, unknown>();
+  let bad: { at: number; reason: string } | null = null;
   visit(doc, {
-    Node(_key, node) {
+    Node(_key, node, path) {
       if (isAlias(node)) {
-        if (anchors.has(node.source)) return;
-        unresolved = node.range?.[0] ?? 0;
+        const target = anchors.get(node.source);
+        if (target && !path.includes(target as Node)) return;
+        bad = { at: node.range?.[0] ?? 0, reason: target ? 'an alias (*name) inside the value it names' : 'an alias (*name) to an anchor that is not defined before it' };
         return visit.BREAK;
       }
-      if (node.anchor) anchors.add(node.anchor);
+      if (node.anchor) anchors.set(node.anchor, node);
     },
   });
-  if (unresolved !== null) {
-    const { line, col } = lineCounter.linePos(unresolved);
-    throw new ConfigParseError('an alias (*name) to an anchor that is not defined before it', line, col);
+  if (bad !== null) {
+    const { at, reason } = bad as { at: number; reason: string };
+    const { line, col } = lineCounter.linePos(at);
+    throw new ConfigParseError(reason, line, col);
   }
   return doc;
 }
