@@ -99,6 +99,31 @@ describe('valid files and values that used to fail with 500 config_edit_failed',
   });
 });
 
+describe('keys with an anchor, a tag or ? before them', () => {
+  test('a key added to such a map gets the indentation of the map (it was indented after the prefix: a 500)', async () => {
+    for (const [src, key, want] of [
+      ['&k a: 1\nb: *k\n', 'new.k', '&k a: 1\nb: *k\nnew:\n  k: 1\n'],
+      ['!!str a: 1\nb: 2\n', 'new.k', '!!str a: 1\nb: 2\nnew:\n  k: 1\n'],
+      ['x:\n  - !!str a: 1\n    b: 2\n', 'y', 'x:\n  - !!str a: 1\n    b: 2\ny: 1\n'],
+      ['? a\n: 1\nb: 2\n', 'new.k', '? a\n: 1\nb: 2\nnew:\n  k: 1\n'],
+      ['s:\n  !!str a: 1\n', 's.c', 's:\n  !!str a: 1\n  c: 1\n'],
+    ] as const) {
+      const app = await appWith(src);
+      const r = await app.json('POST', '/api/config', { key, value: 1 });
+      expect([src, r.status, app.read()]).toEqual([src, 200, want]);
+      app.close();
+    }
+  });
+
+  test('the value of an explicit key (? a / : 1) is 409, and nothing is written', async () => {
+    const src = '? a\n: 1\nb: 2\n';
+    const app = await appWith(src);
+    const r = await app.json('POST', '/api/config', { key: 'a', value: 2 });
+    expect([r.status, r.body.code]).toEqual([409, 'config_path_conflict']);
+    expect(app.read()).toBe(src);
+  });
+});
+
 describe('numbers as PyYAML reads and writes them', () => {
   test('a number JavaScript prints with an exponent is written with a dot, so PyYAML reads a number', async () => {
     const app = await appWith('agent:\n  max_turns: 60\n');

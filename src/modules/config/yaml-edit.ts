@@ -121,6 +121,19 @@ function tagSpan(src: string, from: number, to: number): [number, number] | null
   return [start, end];
 }
 
+/**
+ * Where a block key's entry starts on its line, and whether it is an explicit key (`? a` then `: 1`).
+ * The key's own range leaves out what may stand before it — an anchor (`&k a: 1`), a tag
+ * (`!!str a: 1`) or `? ` — so its column is not the map's indentation, and a key added there was
+ * indented wrongly (the edit failed with a 500). Before the entry: indentation and `- ` of lists.
+ */
+function entryStart(src: string, key: Node): { col: number; explicit: boolean } {
+  const start = rangeOf(key)[0];
+  const prefix = src.slice(lineStart(src, start), start);
+  const col = (/^(?:[ \t]*-[ \t]+)*[ \t]*/.exec(prefix) as RegExpExecArray)[0].length;
+  return { col, explicit: prefix[col] === '?' };
+}
+
 function rangeOf(node: unknown): Range {
   const r = (node as { range?: Range | null }).range;
   if (!r) throw new PathConflict('(value)', 'has no position in the file');
@@ -203,7 +216,7 @@ function insertPair(src: string, map: YAMLMap, key: string, value: unknown, styl
   }
   const first = map.items[0] as Pair;
   const last = map.items.at(-1) as Pair;
-  const col = rangeOf(first.key)[0] - lineStart(src, rangeOf(first.key)[0]);
+  const { col } = entryStart(src, first.key as Node);
   const at = nextLineStart(src, rangeOf(last.value ?? last.key)[1]);
   return insertLines(src, at, indentLines(blockPair(key, value, style), col));
 }
@@ -214,6 +227,9 @@ function replaceValue(src: string, pair: Pair, value: unknown, ctx: { at: string
   if (old && 'anchor' in old && old.anchor) throw new PathConflict(at, ANCHORED);
   if (holdsAnchor(old)) throw new PathConflict(at, 'holds an anchored value (&…) that aliases elsewhere may use');
   const keyRange = rangeOf(pair.key);
+  const entry = inFlow ? null : entryStart(src, pair.key as Node);
+  // `? key` / `: value` puts the value on a line of its own, after a `:` the edits below do not look for.
+  if (entry?.explicit) throw new PathConflict(at, 'is written as an explicit key (? …); edit the file by hand');
   const [vs, ve] = rangeOf(old);
   // Inside `{…}` there are no lines to manage: a value is replaced where it stands, commas around it stay.
   const oldInline = inFlow || !src.slice(keyRange[1], vs).includes('\n');
@@ -236,7 +252,7 @@ function replaceValue(src: string, pair: Pair, value: unknown, ctx: { at: string
     return splice(out, colon + 1, colon + 1, ` ${text}`);
   }
 
-  const keyCol = keyRange[0] - lineStart(src, keyRange[0]);
+  const keyCol = (entry as { col: number }).col;
   // The value's lines as they come under `key:` in a rendered pair, shifted to the key's column.
   const rendered = blockPair('k', value, style);
   const block = indentLines(rendered.slice(rendered.indexOf('\n') + 1), keyCol);
