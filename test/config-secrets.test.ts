@@ -241,3 +241,30 @@ bot:
     expect((await app.json('GET', '/api/config')).body.config).toEqual({ defaults: { timeout: 30, name: 'joe' }, bot: { timeout: 30, name: 'joe', label: 'joe' }, other: 'joe' });
   });
 });
+
+describe('PEM private keys under names that are not secret', () => {
+  test('the body of a private key is hidden wherever it is, and sending the placeholder back is refused', async () => {
+    const pem = '-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANSECRETpem0123456789\\n-----END PRIVATE KEY-----\\n';
+    const env = `GOOGLE_SERVICE_ACCOUNT_JSON='{"type":"service_account","private_key":"${pem}"}'\nSSH_DEPLOY="-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaSECRETssh0123456789\n-----END OPENSSH PRIVATE KEY-----"\n`;
+    const app = await appWith('tls:\n  pem: |\n    -----BEGIN RSA PRIVATE KEY-----\n    MIIEpAIBAAKCSECRETrsa0123456789\n    -----END RSA PRIVATE KEY-----\n  note: "-----BEGIN EC PRIVATE KEY-----SECRETcut-no-end"\n', env);
+    const text = await (await app.fetch('/api/config')).text();
+    expect(text).not.toContain('SECRET');
+    const body = JSON.parse(text);
+    expect(body.config.tls).toEqual({ pem: '-----BEGIN RSA PRIVATE KEY-----***-----END RSA PRIVATE KEY-----\n', note: '-----BEGIN EC PRIVATE KEY-----***' });
+    expect(body.env.SSH_DEPLOY).toBe('-----BEGIN OPENSSH PRIVATE KEY-----***-----END OPENSSH PRIVATE KEY-----');
+    // A certificate is public and stays.
+    const cert = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    expect(scrubString(cert, 'text')).toBe(cert);
+    const r = await app.json('PATCH', '/api/config', { tls: { pem: body.config.tls.pem } });
+    expect([r.status, r.body.code]).toEqual([400, 'redacted_value']);
+  });
+
+  test('many armour lines are scanned in linear time', () => {
+    for (const shape of ['-----BEGIN PRIVATE KEY-----'.repeat(20_000), `-----BEGIN ${'A '.repeat(100_000)}`, '-----END PRIVATE KEY-----'.repeat(20_000)]) {
+      const t0 = performance.now();
+      scrubString(shape, 'text');
+      findPlaceholder(shape, 'x');
+      expect(performance.now() - t0).toBeLessThan(2000);
+    }
+  });
+});
