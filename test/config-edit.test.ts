@@ -45,6 +45,10 @@ describe('anchors, aliases and merges', () => {
     expect(app.read()).toBe(src);
     expect((await app.json('POST', '/api/config', { key: 'platforms.telegram.enabled', value: false })).status).toBe(200);
     expect(app.read()).toBe(src.replace('enabled: true', 'enabled: false'));
+    // A key the merge does not provide is the map's own: it is added (every new key used to be refused).
+    expect((await app.json('POST', '/api/config', { key: 'platforms.telegram.chat_id', value: '123' })).status).toBe(200);
+    expect((await app.json('PATCH', '/api/config', { platforms: { telegram: { extra: { deep: 1 } } } })).status).toBe(200);
+    expect(app.read()).toBe(src.replace('enabled: true', 'enabled: false') + '    chat_id: "123"\n    extra:\n      deep: 1\n');
   });
 
   test('an alias inside the value it names (a tree without end) is 409 config_invalid by position, never a 500', async () => {

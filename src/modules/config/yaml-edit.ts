@@ -54,8 +54,11 @@ function edit(src: string, path: KeyPath, value: unknown): string {
     const pair = lastPair(map, seg);
     const rest = path.slice(i + 1);
     if (!pair) {
-      if (map.items.some((p) => isScalar(p.key) && isMergeKey(p.key.value))) {
-        throw new PathConflict(at, 'takes keys from a YAML merge (<<); edit the anchored map instead');
+      // A key the map gets only through `<<` would be shadowed here, not changed where it is defined;
+      // any other key is the map's own and is added (it was refused for every map with a merge).
+      const merges = map.items.some((p) => isScalar(p.key) && isMergeKey(p.key.value));
+      if (merges && Object.hasOwn(map.toJS(doc) as object, seg)) {
+        throw new PathConflict(at, 'takes this key from a YAML merge (<<); edit the anchored map instead');
       }
       return insertPair(src, map, seg, nest(rest, value), style, inFlow);
     }
