@@ -130,22 +130,39 @@ export interface AnchoredValue {
   value: unknown;
 }
 
-/** Every anchored value below the root, with its path. Called once per change of the file. */
+/** Every anchored value below the root that an alias repeats, with its path. Called once per change of the file. */
 export function anchoredValues(doc: ReturnType<typeof parseDocument>): AnchoredValue[] {
-  const out: AnchoredValue[] = [];
-  const stack: { node: unknown; path: (string | number)[] }[] = [{ node: doc.contents, path: [] }];
+  // One walk without path copies (a path per node costs depth² on a deep file); paths are built
+  // from parent links for the few anchored nodes only.
+  type Entry = { node: unknown; parent: Entry | null; seg: string | number };
+  const aliased = new Set<string>();
+  const anchored: Entry[] = [];
+  const stack: Entry[] = [{ node: doc.contents, parent: null, seg: '' }];
   while (stack.length) {
-    const { node, path } = stack.pop() as { node: unknown; path: (string | number)[] };
-    if (!node || isAlias(node)) continue;
-    if ((node as Node).anchor && path.length) out.push({ path, value: (node as Node).toJS(doc, { maxAliasCount: 100 }) });
+    const entry = stack.pop() as Entry;
+    const { node } = entry;
+    if (!node) continue;
+    if (isAlias(node)) {
+      aliased.add(node.source);
+      continue;
+    }
+    if ((node as Node).anchor && entry.parent) anchored.push(entry);
     if (isMap(node)) {
       for (const pair of node.items) {
-        // A `<<` merge key has an alias (or a list of them) as its value: nothing is defined there.
-        if (isScalar(pair.key) && typeof pair.key.value !== 'symbol') stack.push({ node: pair.value, path: [...path, String(pair.key.value)] });
+        // A `<<` merge key's value is an alias (or a list of them): nothing is defined there.
+        if (isScalar(pair.key) && typeof pair.key.value !== 'symbol') stack.push({ node: pair.value, parent: entry, seg: String(pair.key.value) });
+        else if (isAlias(pair.value)) aliased.add(pair.value.source);
+        else if (isSeq(pair.value)) for (const item of pair.value.items) if (isAlias(item)) aliased.add(item.source);
       }
-    } else if (isSeq(node)) node.items.forEach((item, i) => stack.push({ node: item, path: [...path, i] }));
+    } else if (isSeq(node)) node.items.forEach((item, i) => stack.push({ node: item, parent: entry, seg: i }));
   }
-  return out;
+  return anchored
+    .filter((e) => aliased.has((e.node as Node).anchor as string))
+    .map((e) => {
+      const path: (string | number)[] = [];
+      for (let at: Entry | null = e; at?.parent; at = at.parent) path.unshift(at.seg);
+      return { path, value: (e.node as Node).toJS(doc, { maxAliasCount: 100 }) };
+    });
 }
 
 /** The parsed config.yaml and its anchored values. */

@@ -114,10 +114,10 @@ function maskRepeats(orig: unknown, red: unknown, secrets: Set<unknown>): unknow
 /**
  * The redacted config.yaml tree, aliases included: `api_key: &k sk-…` and then `fallback: *k`, or an
  * anchored mcp `env` map repeated elsewhere, put a secret under a name that is not secret, where the
- * key-based rules show it. Each anchored value is redacted alone at the place it is defined (the same
- * rules, so nothing is listed twice); the leaves that changed there are secrets, and are masked
- * wherever else the tree still shows them. A value equal to such a secret but written out separately
- * is masked too: only anchored secrets are looked for, and they are rare.
+ * key-based rules show it. Each anchored value that an alias repeats is compared with its redacted
+ * copy where it is defined; the leaves that changed there are secrets, and are masked wherever else
+ * the tree still shows them. A value equal to such a secret but written out separately is masked
+ * too: only anchored secrets are looked for, and they are rare.
  */
 export function redactConfig(tree: Record<string, unknown>, anchored: readonly AnchoredValue[]): Record<string, unknown> {
   const out = redactTree(tree);
@@ -125,9 +125,18 @@ export function redactConfig(tree: Record<string, unknown>, anchored: readonly A
   for (const { path, value } of anchored) {
     // config.yaml's root is a map (a file whose root is not one reads as {}), so the first segment is a key.
     if (typeof path[0] !== 'string') continue;
-    const placed = path.reduceRight<unknown>((acc, seg) => (typeof seg === 'number' ? [acc] : { [seg]: acc }), value);
-    let red: unknown = redactTree(placed as Record<string, unknown>);
-    for (const seg of path) red = typeof seg === 'number' ? (red as unknown[])[0] : (red as Record<string, unknown>)[seg];
+    let orig: unknown = tree;
+    let red: unknown = out;
+    for (const seg of path) {
+      orig = (orig as Record<string | number, unknown> | undefined)?.[seg];
+      red = (red as Record<string | number, unknown> | undefined)?.[seg];
+    }
+    if (!Bun.deepEquals(orig, value, true)) {
+      // A repeated key replaced the anchored value where it is defined: redact it alone at that place.
+      const placed = path.reduceRight<unknown>((acc, seg) => (typeof seg === 'number' ? [acc] : { [seg]: acc }), value);
+      red = redactTree(placed as Record<string, unknown>);
+      for (const seg of path) red = (red as Record<string | number, unknown>)[typeof seg === 'number' ? 0 : seg];
+    }
     collectChanged(value, red, secrets);
   }
   return secrets.size ? (maskRepeats(tree, out, secrets) as Record<string, unknown>) : out;
