@@ -224,6 +224,11 @@ auth_defaults: &d
 bot:
   <<: *d
   timeout: 30
+dup:
+  token: &dt SECRETdup-0123456789
+  token: replaced-0123456789
+  args: [--api-key, &fa SECRETflag-0123456789]
+copies: [*dt, *fa]
 `;
     const app = await appWith(config, '');
     const res = await app.fetch('/api/config');
@@ -234,6 +239,8 @@ bot:
     expect(c.providers.fallback).toEqual({ default_arg: '***6789', list: ['x', '***6789'] });
     expect(c.backup.copy).toEqual({ GH: '***abcd' });
     expect(c.bot).toEqual({ password: '***6789', user: 'joe', timeout: 30 });
+    // The value a repeated key replaced where it was defined, and an item after a secret flag, too.
+    expect(c.copies).toEqual(['***6789', '***6789']);
   });
 
   test('anchors of values that are not secret change nothing', async () => {
