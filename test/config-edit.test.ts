@@ -45,6 +45,25 @@ describe('anchors, aliases and merges', () => {
     expect(app.read()).toBe(src);
     expect((await app.json('POST', '/api/config', { key: 'platforms.telegram.enabled', value: false })).status).toBe(200);
     expect(app.read()).toBe(src.replace('enabled: true', 'enabled: false'));
+    // A key the merge does not provide is the map's own: it is added (every new key used to be refused).
+    expect((await app.json('POST', '/api/config', { key: 'platforms.telegram.chat_id', value: '123' })).status).toBe(200);
+    expect((await app.json('PATCH', '/api/config', { platforms: { telegram: { extra: { deep: 1 } } } })).status).toBe(200);
+    expect(app.read()).toBe(src.replace('enabled: true', 'enabled: false') + '    chat_id: "123"\n    extra:\n      deep: 1\n');
+  });
+
+  test('an alias inside the value it names (a tree without end) is 409 config_invalid by position, never a 500', async () => {
+    for (const [src, pos] of [['a: &a [*a]\n', 'line 1, column 8'], ['x:\n  a: &a\n    b: 1\n    c: *a\n', 'line 4, column 8']] as const) {
+      const app = await appWith(src);
+      for (const [method, path, body] of [['GET', '/api/config'], ['POST', '/api/config', { key: 'y', value: 1 }]] as const) {
+        const r = await app.json(method, path, body);
+        expect([src, method, r.status, r.body.code]).toEqual([src, method, 409, 'config_invalid']);
+        expect(r.body.detail).toContain(pos);
+      }
+      expect(app.read()).toBe(src);
+      // The rest of the API goes on: the skills listing names the problem.
+      expect((await app.json('GET', '/api/skills')).status).toBe(200);
+      app.close();
+    }
   });
 
   test('replacing a value that holds an anchor used elsewhere is refused', async () => {
@@ -81,6 +100,31 @@ describe('valid files and values that used to fail with 500 config_edit_failed',
     expect(r.status).toBe(200);
     expect(app.read()).toBe('timeout: 60\nother: !!str 1\nlimits: {n: five}\nprompt: hi # note\n');
     expect((await app.json('GET', '/api/config')).body.config).toEqual({ timeout: 60, other: '1', limits: { n: 'five' }, prompt: 'hi' });
+  });
+});
+
+describe('keys with an anchor, a tag or ? before them', () => {
+  test('a key added to such a map gets the indentation of the map (it was indented after the prefix: a 500)', async () => {
+    for (const [src, key, want] of [
+      ['&k a: 1\nb: *k\n', 'new.k', '&k a: 1\nb: *k\nnew:\n  k: 1\n'],
+      ['!!str a: 1\nb: 2\n', 'new.k', '!!str a: 1\nb: 2\nnew:\n  k: 1\n'],
+      ['x:\n  - !!str a: 1\n    b: 2\n', 'y', 'x:\n  - !!str a: 1\n    b: 2\ny: 1\n'],
+      ['? a\n: 1\nb: 2\n', 'new.k', '? a\n: 1\nb: 2\nnew:\n  k: 1\n'],
+      ['s:\n  !!str a: 1\n', 's.c', 's:\n  !!str a: 1\n  c: 1\n'],
+    ] as const) {
+      const app = await appWith(src);
+      const r = await app.json('POST', '/api/config', { key, value: 1 });
+      expect([src, r.status, app.read()]).toEqual([src, 200, want]);
+      app.close();
+    }
+  });
+
+  test('the value of an explicit key (? a / : 1) is 409, and nothing is written', async () => {
+    const src = '? a\n: 1\nb: 2\n';
+    const app = await appWith(src);
+    const r = await app.json('POST', '/api/config', { key: 'a', value: 2 });
+    expect([r.status, r.body.code]).toEqual([409, 'config_path_conflict']);
+    expect(app.read()).toBe(src);
   });
 });
 

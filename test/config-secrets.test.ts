@@ -202,3 +202,76 @@ OTHER=1
     }
   });
 });
+
+describe('secrets repeated through YAML aliases', () => {
+  test('an anchored secret reached through an alias, a merge or an aliased map is masked everywhere', async () => {
+    const config = `providers:
+  openai:
+    api_key: &k sk-proj-SECRETscalar0123456789
+  fallback:
+    default_arg: *k
+    list: [x, *k]
+mcp_servers:
+  github:
+    command: npx
+    env: &e
+      GH: ghp_SECRETenvmap0123456789abcd
+backup:
+  copy: *e
+auth_defaults: &d
+  password: SECRETmerged-0123456789
+  user: joe
+bot:
+  <<: *d
+  timeout: 30
+dup:
+  token: &dt SECRETdup-0123456789
+  token: replaced-0123456789
+  args: [--api-key, &fa SECRETflag-0123456789]
+copies: [*dt, *fa]
+`;
+    const app = await appWith(config, '');
+    const res = await app.fetch('/api/config');
+    const text = await res.text();
+    expect(res.status).toBe(200);
+    expect(text).not.toContain('SECRET');
+    const c = JSON.parse(text).config;
+    expect(c.providers.fallback).toEqual({ default_arg: '***6789', list: ['x', '***6789'] });
+    expect(c.backup.copy).toEqual({ GH: '***abcd' });
+    expect(c.bot).toEqual({ password: '***6789', user: 'joe', timeout: 30 });
+    // The value a repeated key replaced where it was defined, and an item after a secret flag, too.
+    expect(c.copies).toEqual(['***6789', '***6789']);
+  });
+
+  test('anchors of values that are not secret change nothing', async () => {
+    const app = await appWith('defaults: &d\n  timeout: 30\n  name: joe\nbot:\n  <<: *d\n  label: &l joe\nother: *l\n', '');
+    expect((await app.json('GET', '/api/config')).body.config).toEqual({ defaults: { timeout: 30, name: 'joe' }, bot: { timeout: 30, name: 'joe', label: 'joe' }, other: 'joe' });
+  });
+});
+
+describe('PEM private keys under names that are not secret', () => {
+  test('the body of a private key is hidden wherever it is, and sending the placeholder back is refused', async () => {
+    const pem = '-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANSECRETpem0123456789\\n-----END PRIVATE KEY-----\\n';
+    const env = `GOOGLE_SERVICE_ACCOUNT_JSON='{"type":"service_account","private_key":"${pem}"}'\nSSH_DEPLOY="-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaSECRETssh0123456789\n-----END OPENSSH PRIVATE KEY-----"\n`;
+    const app = await appWith('tls:\n  pem: |\n    -----BEGIN RSA PRIVATE KEY-----\n    MIIEpAIBAAKCSECRETrsa0123456789\n    -----END RSA PRIVATE KEY-----\n  note: "-----BEGIN EC PRIVATE KEY-----SECRETcut-no-end"\n', env);
+    const text = await (await app.fetch('/api/config')).text();
+    expect(text).not.toContain('SECRET');
+    const body = JSON.parse(text);
+    expect(body.config.tls).toEqual({ pem: '-----BEGIN RSA PRIVATE KEY-----***-----END RSA PRIVATE KEY-----\n', note: '-----BEGIN EC PRIVATE KEY-----***' });
+    expect(body.env.SSH_DEPLOY).toBe('-----BEGIN OPENSSH PRIVATE KEY-----***-----END OPENSSH PRIVATE KEY-----');
+    // A certificate is public and stays.
+    const cert = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    expect(scrubString(cert, 'text')).toBe(cert);
+    const r = await app.json('PATCH', '/api/config', { tls: { pem: body.config.tls.pem } });
+    expect([r.status, r.body.code]).toEqual([400, 'redacted_value']);
+  });
+
+  test('many armour lines are scanned in linear time', () => {
+    for (const shape of ['-----BEGIN PRIVATE KEY-----'.repeat(20_000), `-----BEGIN ${'A '.repeat(100_000)}`, '-----END PRIVATE KEY-----'.repeat(20_000)]) {
+      const t0 = performance.now();
+      scrubString(shape, 'text');
+      findPlaceholder(shape, 'x');
+      expect(performance.now() - t0).toBeLessThan(2000);
+    }
+  });
+});

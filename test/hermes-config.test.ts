@@ -356,11 +356,21 @@ describe('/api/config/model', () => {
     expect(readConfigText()).toBe(before);
   });
 
-  test('a model: that is neither a string nor a map is replaced by a map of the given keys', async () => {
-    writeFileSync(configPath, 'model:\n- a\n- b\n');
-    const res = await t.json('POST', '/api/config/model', { provider: 'x' });
-    expect(res.status).toBe(200);
-    expect(parse(readConfigText()).model).toEqual({ provider: 'x' });
+  test('a model: that is neither a string nor a map is replaced by a map of the given keys (docs/skills-config.md)', async () => {
+    for (const old of ['\n- a\n- b', ' 42', ' true', '', ' [a, b]']) {
+      writeFileSync(configPath, `model:${old}\nx: 1\n`);
+      expect((await t.json('GET', '/api/config/model')).body.model).toBeNull();
+      const res = await t.json('POST', '/api/config/model', { provider: 'x' });
+      expect([old, res.status, res.body.keys]).toEqual([old, 200, ['model']]);
+      expect(parse(readConfigText())).toEqual({ model: { provider: 'x' }, x: 1 });
+    }
+  });
+
+  test('a key holding a dot: a dot path means nesting, PATCH takes its keys as written', async () => {
+    writeFileSync(configPath, '"a.b": 1\na:\n  c: 2\n');
+    expect((await t.json('POST', '/api/config', { key: 'a.b', value: 3 })).status).toBe(200);
+    expect((await t.json('PATCH', '/api/config', { 'a.b': 4 })).body).toEqual({ updated: true, keys: ['a.b'] });
+    expect(readConfigText()).toBe('"a.b": 4\na:\n  c: 2\n  b: 3\n');
   });
 });
 

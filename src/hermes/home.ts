@@ -9,7 +9,7 @@
 import { statSync } from 'node:fs';
 import { readRegularFileSync } from '../lib/files';
 import { join } from 'node:path';
-import { isAlias, LineCounter, parseDocument, visit, type ErrorCode } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type ErrorCode, type Node } from 'yaml';
 import { HERMES_YAML_OPTIONS } from './yaml-schema';
 
 /** An agent file (config.yaml, .env) that cannot be used; callers treat both kinds below alike. */
@@ -85,23 +85,27 @@ export function parseHermesYaml(text: string): ReturnType<typeof parseDocument> 
     const pos = err.linePos?.[0];
     throw new ConfigParseError(PARSE_PROBLEMS[err.code] ?? 'invalid YAML', pos?.line ?? null, pos?.col ?? null);
   }
-  // An alias whose anchor is not defined before it: found here, where its position is known (the
-  // yaml package only notices while building the tree, in an error naming the alias).
-  const anchors = new Set<string>();
-  let unresolved: number | null = null;
+  // An alias whose anchor is not defined before it, or that sits inside the very value it names
+  // (`a: &a [*a]`, a tree without end: redacting or sending it overflowed the stack, a 500): found
+  // here, where its position is known (the yaml package only notices the first while building the
+  // tree, in an error naming the alias). The latest definition of a name is the one an alias means.
+  const anchors = new Map<string, unknown>();
+  let bad: { at: number; reason: string } | null = null;
   visit(doc, {
-    Node(_key, node) {
+    Node(_key, node, path) {
       if (isAlias(node)) {
-        if (anchors.has(node.source)) return;
-        unresolved = node.range?.[0] ?? 0;
+        const target = anchors.get(node.source);
+        if (target && !path.includes(target as Node)) return;
+        bad = { at: node.range?.[0] ?? 0, reason: target ? 'an alias (*name) inside the value it names' : 'an alias (*name) to an anchor that is not defined before it' };
         return visit.BREAK;
       }
-      if (node.anchor) anchors.add(node.anchor);
+      if (node.anchor) anchors.set(node.anchor, node);
     },
   });
-  if (unresolved !== null) {
-    const { line, col } = lineCounter.linePos(unresolved);
-    throw new ConfigParseError('an alias (*name) to an anchor that is not defined before it', line, col);
+  if (bad !== null) {
+    const { at, reason } = bad as { at: number; reason: string };
+    const { line, col } = lineCounter.linePos(at);
+    throw new ConfigParseError(reason, line, col);
   }
   return doc;
 }
@@ -117,6 +121,54 @@ export function configTreeOf(doc: ReturnType<typeof parseDocument>): ConfigTree 
     throw new ConfigParseError(bomb ? 'aliases that expand to too many nodes' : 'aliases that cannot be resolved', null, null);
   }
   return value && typeof value === 'object' && !Array.isArray(value) ? (value as ConfigTree) : {};
+}
+
+/** A value that carries an anchor (`&name`), so aliases (`*name`, `<<: *name`) can repeat it elsewhere; where it is defined. */
+export interface AnchoredValue {
+  /** Map keys as the tree has them, list indexes as numbers. */
+  path: (string | number)[];
+  value: unknown;
+}
+
+/** Every anchored value below the root that an alias repeats, with its path. Called once per change of the file. */
+export function anchoredValues(doc: ReturnType<typeof parseDocument>): AnchoredValue[] {
+  // One walk without path copies (a path per node costs depth² on a deep file); paths are built
+  // from parent links for the few anchored nodes only.
+  type Entry = { node: unknown; parent: Entry | null; seg: string | number };
+  const aliased = new Set<string>();
+  const anchored: Entry[] = [];
+  const stack: Entry[] = [{ node: doc.contents, parent: null, seg: '' }];
+  while (stack.length) {
+    const entry = stack.pop() as Entry;
+    const { node } = entry;
+    if (!node) continue;
+    if (isAlias(node)) {
+      aliased.add(node.source);
+      continue;
+    }
+    if ((node as Node).anchor && entry.parent) anchored.push(entry);
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        // A `<<` merge key's value is an alias (or a list of them): nothing is defined there.
+        if (isScalar(pair.key) && typeof pair.key.value !== 'symbol') stack.push({ node: pair.value, parent: entry, seg: String(pair.key.value) });
+        else if (isAlias(pair.value)) aliased.add(pair.value.source);
+        else if (isSeq(pair.value)) for (const item of pair.value.items) if (isAlias(item)) aliased.add(item.source);
+      }
+    } else if (isSeq(node)) node.items.forEach((item, i) => stack.push({ node: item, parent: entry, seg: i }));
+  }
+  return anchored
+    .filter((e) => aliased.has((e.node as Node).anchor as string))
+    .map((e) => {
+      const path: (string | number)[] = [];
+      for (let at: Entry | null = e; at?.parent; at = at.parent) path.unshift(at.seg);
+      return { path, value: (e.node as Node).toJS(doc, { maxAliasCount: 100 }) };
+    });
+}
+
+/** The parsed config.yaml and its anchored values. */
+export interface ConfigRead {
+  tree: ConfigTree;
+  anchored: AnchoredValue[];
 }
 
 export interface HermesPaths {
@@ -141,7 +193,7 @@ export type ConfigTree = Record<string, unknown>;
 
 export class HermesHome {
   readonly paths: HermesPaths;
-  private cache: { key: string; tree: ConfigTree } | null = null;
+  private cache: ({ key: string } & ConfigRead) | null = null;
 
   constructor(home: string) {
     this.paths = hermesPaths(home);
@@ -153,20 +205,25 @@ export class HermesHome {
    * The tree is shared by every caller: never mutate it.
    */
   readConfig(): ConfigTree {
+    return this.readConfigAnchored().tree;
+  }
+
+  /** readConfig() with the anchored values, which redaction needs: an alias can repeat a secret under a key that is not secret. */
+  readConfigAnchored(): ConfigRead {
     let key: string;
     try {
       const st = statSync(this.paths.config);
       key = `${st.mtimeMs}:${st.size}:${st.ino}`;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { tree: {}, anchored: [] };
       throw new ConfigUnreadableError('config.yaml', err);
     }
-    if (this.cache?.key === key) return this.cache.tree;
+    if (this.cache?.key === key) return this.cache;
     const text = readAgentFile(this.paths.config, 'config.yaml');
-    if (text === null) return {};
-    const tree = configTreeOf(parseHermesYaml(text));
-    this.cache = { key, tree };
-    return tree;
+    if (text === null) return { tree: {}, anchored: [] };
+    const doc = parseHermesYaml(text);
+    this.cache = { key, tree: configTreeOf(doc), anchored: anchoredValues(doc) };
+    return this.cache;
   }
 
   /**

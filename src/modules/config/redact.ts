@@ -4,7 +4,9 @@
  * Everything under `mcp_servers.<name>.env` and `.headers` is secret whatever the key. Other strings
  * are scrubbed of the credentials they embed (scrub.ts), and in lists (command lines: MCP server
  * `args`) the item after a secret-named flag (`--api-key X`) or inside one (`--token=X`) is masked.
+ * A secret that a YAML alias repeats under a key that is not secret is masked there too (redactConfig).
  */
+import type { AnchoredValue } from '../../hermes/home';
 import { contextOf, scrubString, type Context } from './scrub';
 import { isDigits, isSecretKey, mask, PLACEHOLDER } from './secret-keys';
 
@@ -82,4 +84,60 @@ export function redactEnv(env: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) out[key] = isSecretKey(key, isDigits(value)) ? (maskLeaf(value) as string) : scrubString(value, contextOf(key));
   return out;
+}
+
+const isLeaf = (v: unknown): v is string | number => typeof v === 'string' || typeof v === 'number';
+
+/** Adds to `found` every leaf of `orig` that redaction changed in `red` (the same tree, redacted). */
+function collectChanged(orig: unknown, red: unknown, found: Set<unknown>): void {
+  if (isLeaf(orig)) {
+    if (orig !== red) found.add(orig);
+  } else if (Array.isArray(orig)) orig.forEach((v, i) => collectChanged(v, Array.isArray(red) ? red[i] : undefined, found));
+  else if (orig && typeof orig === 'object' && !(orig instanceof Date)) {
+    const r = red && typeof red === 'object' ? (red as Record<string, unknown>) : {};
+    for (const [k, v] of Object.entries(orig)) collectChanged(v, r[k], found);
+  }
+}
+
+/** `red` with every leaf that is one of `secrets` in `orig`, and that redaction left as it was, masked. */
+function maskRepeats(orig: unknown, red: unknown, secrets: Set<unknown>): unknown {
+  if (isLeaf(orig)) return secrets.has(orig) && red === orig ? maskLeaf(orig) : red;
+  if (Array.isArray(orig) && Array.isArray(red)) return red.map((v, i) => maskRepeats(orig[i], v, secrets));
+  if (orig && typeof orig === 'object' && !(orig instanceof Date) && red && typeof red === 'object' && !Array.isArray(red)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(red)) out[k] = maskRepeats((orig as Record<string, unknown>)[k], v, secrets);
+    return out;
+  }
+  return red;
+}
+
+/**
+ * The redacted config.yaml tree, aliases included: `api_key: &k sk-…` and then `fallback: *k`, or an
+ * anchored mcp `env` map repeated elsewhere, put a secret under a name that is not secret, where the
+ * key-based rules show it. Each anchored value that an alias repeats is compared with its redacted
+ * copy where it is defined; the leaves that changed there are secrets, and are masked wherever else
+ * the tree still shows them. A value equal to such a secret but written out separately is masked
+ * too: only anchored secrets are looked for, and they are rare.
+ */
+export function redactConfig(tree: Record<string, unknown>, anchored: readonly AnchoredValue[]): Record<string, unknown> {
+  const out = redactTree(tree);
+  const secrets = new Set<unknown>();
+  for (const { path, value } of anchored) {
+    // config.yaml's root is a map (a file whose root is not one reads as {}), so the first segment is a key.
+    if (typeof path[0] !== 'string') continue;
+    let orig: unknown = tree;
+    let red: unknown = out;
+    for (const seg of path) {
+      orig = (orig as Record<string | number, unknown> | undefined)?.[seg];
+      red = (red as Record<string | number, unknown> | undefined)?.[seg];
+    }
+    if (!Bun.deepEquals(orig, value, true)) {
+      // A repeated key replaced the anchored value where it is defined: redact it alone at that place.
+      const placed = path.reduceRight<unknown>((acc, seg) => (typeof seg === 'number' ? [acc] : { [seg]: acc }), value);
+      red = redactTree(placed as Record<string, unknown>);
+      for (const seg of path) red = (red as Record<string | number, unknown>)[typeof seg === 'number' ? 0 : seg];
+    }
+    collectChanged(value, red, secrets);
+  }
+  return secrets.size ? (maskRepeats(tree, out, secrets) as Record<string, unknown>) : out;
 }

@@ -12,7 +12,8 @@
  * - `NAME=value` and `--flag=value` with a secret-looking name (`-e GITHUB_PERSONAL_ACCESS_TOKEN=ghp_…`);
  * - `--flag value` after a secret-looking flag (`--api-key X`);
  * - `Name: value` after a secret-looking header name (`Authorization: Bearer sk-…`, `X-Api-Key: …`);
- * - the credential after `Bearer`/`Basic`, unless it is a plain word (`Bearer authentication`).
+ * - the credential after `Bearer`/`Basic`, unless it is a plain word (`Bearer authentication`);
+ * - anywhere, the body of a PEM private key (`-----BEGIN … PRIVATE KEY-----`).
  * A value that is a variable reference (`$TOKEN`, `${TOKEN}`) is not a secret and stays.
  *
  * URLs are looked for in every string. The last four shapes are command-line and header shapes, and
@@ -41,6 +42,33 @@ const SCHEME = /(^|[\s'":])(Bearer|Basic)[ \t]+(\*\*\*(?:[^\s'"]{4})?(?![^\s'"])
 const REFERENCE = /^\$(\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)$/;
 const PLAIN_WORD = /^[A-Za-z][a-z]*$/;
 
+/** A PEM private key's armour (`RSA`, `EC`, `OPENSSH`, `ENCRYPTED` … before `PRIVATE KEY`); the body between is the secret. */
+const PEM_BEGIN = /-----BEGIN (?:[A-Z0-9]{1,20} ){0,4}PRIVATE KEY-----/g;
+const PEM_END = /-----END (?:[A-Z0-9]{1,20} ){0,4}PRIVATE KEY-----/g;
+
+/**
+ * Every PEM private key body hidden, wherever it is: under a name that is not secret (a service
+ * account's JSON in `.env`, a `|` block in config.yaml) it was shown whole, and no prose holds one.
+ * A key with no END line is hidden to the end of the string. Each character is read at most twice.
+ */
+function hidePem(value: string, hide: (secret: string) => string): string {
+  if (!value.includes('PRIVATE KEY-----')) return value;
+  let out = '';
+  let at = 0;
+  PEM_BEGIN.lastIndex = 0;
+  for (let begin = PEM_BEGIN.exec(value); begin; begin = PEM_BEGIN.exec(value)) {
+    const bodyStart = begin.index + begin[0].length;
+    PEM_END.lastIndex = bodyStart;
+    const end = PEM_END.exec(value);
+    const bodyEnd = end ? end.index : value.length;
+    out += value.slice(at, bodyStart) + hide(value.slice(bodyStart, bodyEnd));
+    at = bodyEnd;
+    if (!end) break;
+    PEM_BEGIN.lastIndex = end.index + end[0].length;
+  }
+  return out + value.slice(at);
+}
+
 const flagIsSecret = (name: string, value: string) => isSecretKey(name.replace(/-/g, '_'), isDigits(value));
 
 /** Where a string sits: a command line or header value, or text of any other kind. */
@@ -58,7 +86,7 @@ function scan(value: string, found: Found, context: Context): string {
   /** A quoted value keeps its quotes; what is inside them is the secret. */
   const hideQuoted = (v: string) => (/^(["']).*\1$/s.test(v) ? v[0] + hide(v.slice(1, -1)) + v[0] : hide(v));
 
-  let out = value.replace(URL_USERINFO, (m, scheme: string, user: string, pw: string | undefined) => {
+  let out = hidePem(value, (body) => hide(body, true)).replace(URL_USERINFO, (m, scheme: string, user: string, pw: string | undefined) => {
     if (pw !== undefined) return `${scheme}://${user}:${hide(pw, true)}@`;
     return LOGIN_SCHEMES.test(scheme) ? m : `${scheme}://${hide(user, true)}@`;
   });

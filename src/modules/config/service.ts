@@ -9,7 +9,7 @@ import { parseDotenv } from '../../lib/dotenv';
 import { ApiError, badRequest, unprocessable } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
 import type { ConfigPostBody, ModelFields, ModelInfo } from './model';
-import { redactEnv, redactTree } from './redact';
+import { redactConfig, redactEnv } from './redact';
 import { findPlaceholder, scrubString } from './scrub';
 import { editFile } from './store';
 import { PathConflict, setIn, setInTree, type KeyPath } from './yaml-edit';
@@ -54,7 +54,13 @@ export class ConfigService {
   }
 
   read() {
-    const tree = this.tree();
+    let anchored;
+    try {
+      anchored = this.home.readConfigAnchored();
+    } catch (err) {
+      return rethrow(err);
+    }
+    const { tree } = anchored;
     const info = modelInfo(tree);
     let env: string | null;
     try {
@@ -63,7 +69,7 @@ export class ConfigService {
       return rethrow(err);
     }
     return {
-      config: redactTree(tree),
+      config: redactConfig(tree, anchored.anchored),
       env: redactEnv(parseDotenv(env ?? '')),
       config_path: this.home.paths.config,
       hermes_home: this.home.paths.home,

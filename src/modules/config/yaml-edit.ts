@@ -54,8 +54,11 @@ function edit(src: string, path: KeyPath, value: unknown): string {
     const pair = lastPair(map, seg);
     const rest = path.slice(i + 1);
     if (!pair) {
-      if (map.items.some((p) => isScalar(p.key) && isMergeKey(p.key.value))) {
-        throw new PathConflict(at, 'takes keys from a YAML merge (<<); edit the anchored map instead');
+      // A key the map gets only through `<<` would be shadowed here, not changed where it is defined;
+      // any other key is the map's own and is added (it was refused for every map with a merge).
+      const merges = map.items.some((p) => isScalar(p.key) && isMergeKey(p.key.value));
+      if (merges && Object.hasOwn(map.toJS(doc) as object, seg)) {
+        throw new PathConflict(at, 'takes this key from a YAML merge (<<); edit the anchored map instead');
       }
       return insertPair(src, map, seg, nest(rest, value), style, inFlow);
     }
@@ -119,6 +122,19 @@ function tagSpan(src: string, from: number, to: number): [number, number] | null
   while (src[end] === ' ' || src[end] === '\t') end++;
   if (src[end] === '\n') while (src[start - 1] === ' ' || src[start - 1] === '\t') start--;
   return [start, end];
+}
+
+/**
+ * Where a block key's entry starts on its line, and whether it is an explicit key (`? a` then `: 1`).
+ * The key's own range leaves out what may stand before it — an anchor (`&k a: 1`), a tag
+ * (`!!str a: 1`) or `? ` — so its column is not the map's indentation, and a key added there was
+ * indented wrongly (the edit failed with a 500). Before the entry: indentation and `- ` of lists.
+ */
+function entryStart(src: string, key: Node): { col: number; explicit: boolean } {
+  const start = rangeOf(key)[0];
+  const prefix = src.slice(lineStart(src, start), start);
+  const col = (/^(?:[ \t]*-[ \t]+)*[ \t]*/.exec(prefix) as RegExpExecArray)[0].length;
+  return { col, explicit: prefix[col] === '?' };
 }
 
 function rangeOf(node: unknown): Range {
@@ -203,7 +219,7 @@ function insertPair(src: string, map: YAMLMap, key: string, value: unknown, styl
   }
   const first = map.items[0] as Pair;
   const last = map.items.at(-1) as Pair;
-  const col = rangeOf(first.key)[0] - lineStart(src, rangeOf(first.key)[0]);
+  const { col } = entryStart(src, first.key as Node);
   const at = nextLineStart(src, rangeOf(last.value ?? last.key)[1]);
   return insertLines(src, at, indentLines(blockPair(key, value, style), col));
 }
@@ -214,6 +230,9 @@ function replaceValue(src: string, pair: Pair, value: unknown, ctx: { at: string
   if (old && 'anchor' in old && old.anchor) throw new PathConflict(at, ANCHORED);
   if (holdsAnchor(old)) throw new PathConflict(at, 'holds an anchored value (&…) that aliases elsewhere may use');
   const keyRange = rangeOf(pair.key);
+  const entry = inFlow ? null : entryStart(src, pair.key as Node);
+  // `? key` / `: value` puts the value on a line of its own, after a `:` the edits below do not look for.
+  if (entry?.explicit) throw new PathConflict(at, 'is written as an explicit key (? …); edit the file by hand');
   const [vs, ve] = rangeOf(old);
   // Inside `{…}` there are no lines to manage: a value is replaced where it stands, commas around it stay.
   const oldInline = inFlow || !src.slice(keyRange[1], vs).includes('\n');
@@ -236,7 +255,7 @@ function replaceValue(src: string, pair: Pair, value: unknown, ctx: { at: string
     return splice(out, colon + 1, colon + 1, ` ${text}`);
   }
 
-  const keyCol = keyRange[0] - lineStart(src, keyRange[0]);
+  const keyCol = (entry as { col: number }).col;
   // The value's lines as they come under `key:` in a rendered pair, shifted to the key's column.
   const rendered = blockPair('k', value, style);
   const block = indentLines(rendered.slice(rendered.indexOf('\n') + 1), keyCol);
