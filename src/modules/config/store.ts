@@ -208,7 +208,9 @@ const MAX_ATTEMPTS = 5;
  * Read-modify-write of `path`: `edit` gets the current text and returns the new text (or throws to
  * abort with nothing written). Returns what `edit` produced.
  */
-export function editFile(path: string, edit: (text: string) => string): Promise<string> {
+export async function editFile(path: string, edit: (text: string) => string): Promise<string> {
+  // async: a target that cannot be resolved (a link loop, no descriptors left) rejects like every
+  // other failure, so callers' `.catch` sees it; thrown synchronously, it was answered as a 500.
   const target = writeTarget(path);
   return edits.run(target, () =>
     withFileLock(target, () => {
