@@ -8,10 +8,10 @@
  * while it runs; WAL readers never block it and a busy timeout covers its short write locks.
  */
 import { Database } from 'bun:sqlite';
-import { statSync } from 'node:fs';
+import { closeSync, openSync, statSync } from 'node:fs';
 import { BUSY_SLICE_MS, isSqliteBusy, retryWhileBusy } from '../../db/busy';
 import { ApiError } from '../../lib/errors';
-import { assertRegularFile } from '../../lib/files';
+import { assertRegularFile, OPEN_NONBLOCKING } from '../../lib/files';
 import type { Logger } from '../../lib/log';
 import { decodeContent, parseToolCalls, previewOf } from './content';
 import type { Message, Session } from './model';
@@ -117,6 +117,8 @@ export class StateDb {
       // same. Answering as if it did not exist would list the sessions without the agent's ones, or
       // send a delete elsewhere, so the request is refused (503) and the connection kept.
       if (isTransient(err)) throw err;
+      // Out of descriptors, SQLite only says "unable to open database file", which must not read as "no state.db".
+      if (String((err as { code?: unknown } | null)?.code).startsWith('SQLITE_CANTOPEN')) throwIfOutOfDescriptors(this.path);
       const problem = err instanceof Error ? err.message : String(err);
       if (problem !== this.lastProblem) this.log.warn('state.db is not readable', { path: this.path, error: problem });
       this.lastProblem = problem;
@@ -316,7 +318,16 @@ function lastMessageAt(r: Reader): string {
   return r.messages.has('timestamp') ? `(SELECT MAX(m2.timestamp) FROM messages m2 WHERE m2.session_id = s.id${activeFilter(r, 'm2')})` : 'NULL';
 }
 
-const isTransient = (err: unknown) => isSqliteBusy(err) || /^SQLITE_IOERR/.test(String((err as { code?: unknown } | null)?.code ?? ''));
+const isTransient = (err: unknown) => isSqliteBusy(err) || /^(SQLITE_IOERR|EMFILE$|ENFILE$)/.test(String((err as { code?: unknown } | null)?.code ?? ''));
+
+/** Throws EMFILE/ENFILE when the process cannot open `path` for want of descriptors; anything else is SQLite's to report. */
+function throwIfOutOfDescriptors(path: string): void {
+  try {
+    closeSync(openSync(path, OPEN_NONBLOCKING));
+  } catch (err) {
+    if (isTransient(err)) throw err;
+  }
+}
 
 function unavailable(err: unknown, verb: 'read' | 'written' = 'read'): ApiError {
   const msg = err instanceof Error ? err.message : String(err);
