@@ -170,6 +170,27 @@ describe('a file that cannot be opened', () => {
     backend.close();
     own.close();
   });
+
+  test('a wall clock set back (NTP) does not put the next attempt off until it has caught up', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'memory_store.db');
+    await Bun.write(path, garbage);
+    const own = openDatabase(':memory:');
+    const clock = { now: 0 };
+    const open = () => new HolographicBackend(path, own);
+    let first: unknown;
+    try {
+      open();
+    } catch (err) {
+      first = err;
+    }
+    const backend = new ReopeningBackend('holographic', open, first, { db_path: path }, silentLogger, () => clock.now);
+    rmSync(path);
+    clock.now = -3_600_000 + RETRY_MS;
+    expect((await new MemoryService(backend).stats()).status).toBe('ok');
+    backend.close();
+    own.close();
+  });
 });
 
 describe('a file the agent wrote', () => {

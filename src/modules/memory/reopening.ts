@@ -34,7 +34,8 @@ export class ReopeningBackend implements MemoryBackend {
 
   private backend(): MemoryBackend {
     if (this.inner) return this.inner;
-    if (this.now() - this.triedAt >= RETRY_MS) {
+    // By distance: after the wall clock is set back (NTP), `now` stays below the last try for as long as it was moved.
+    if (Math.abs(this.now() - this.triedAt) >= RETRY_MS) {
       this.triedAt = this.now();
       try {
         this.inner = this.open();
