@@ -43,6 +43,7 @@ export interface AppDeps {
   paymentGate: PaymentGate | null;
   /** Aborted when the process is shutting down: open streams end with an `error` event. */
   shutdown: AbortSignal;
+  /** performance.now() at start: the uptime is not moved by the wall clock being set. */
   startedAt: number;
   sessions: SessionService;
   chat: ChatService;
@@ -105,7 +106,7 @@ export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<
     skills: new SkillsIndex(home),
     tasks: new TaskService({ store: openTaskStore(config, db, log), gaze, hedgehog: config.hedgehog }),
     memory: new MemoryService(openMemoryBackend(config, db, log)),
-    startedAt: Date.now(),
+    startedAt: performance.now(),
     sessions,
     chat,
   };

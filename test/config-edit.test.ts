@@ -197,6 +197,16 @@ describe('a config.yaml that is a symlink to a file not created yet', () => {
     expect((await app.json<{ model: string }>('GET', '/api/config')).body.model).toBe('x');
   });
 
+  test('a link that points at itself: every config route is 503 config_unreadable (the edits were a 500)', async () => {
+    const app = await appWith();
+    symlinkSync('config.yaml', join(app.home, 'config.yaml'));
+    for (const [method, path, body] of [['GET', '/api/config'], ['POST', '/api/config', { key: 'a', value: 1 }], ['PATCH', '/api/config', { a: 1 }], ['POST', '/api/config/model', { model: 'x' }]] as const) {
+      const r = await app.json(method, path, body);
+      expect({ method, path, status: r.status, code: r.body.code }).toEqual({ method, path, status: 503, code: 'config_unreadable' });
+    }
+    expect(readlinkSync(join(app.home, 'config.yaml'))).toBe('config.yaml');
+  });
+
   test('a link into a directory that does not exist is refused; nothing is created', async () => {
     const app = await appWith();
     const target = join(app.dir, 'missing-dir/config.yaml');

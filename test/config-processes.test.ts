@@ -71,3 +71,17 @@ test('a lock and a temp file left by an earlier process with this pid (PID 1 in 
   expect(readFileSync(path, 'utf8')).toBe('a: 1\nb: 2\n');
   expect([existsSync(lock), existsSync(leftover)]).toEqual([false, false]);
 });
+
+test('a stale lock stamped in the future (the clock was set back since) does not refuse every edit until the clock catches up', async () => {
+  const dir = tempDir();
+  const path = join(dir, 'config.yaml');
+  writeFileSync(path, 'a: 1\n');
+  const lock = join(dir, '.config.yaml.lock');
+  writeFileSync(lock, String(2 ** 22 + 12345));
+  // Written by a process now gone, an hour "ahead" of this clock: NTP stepped the clock back since.
+  const ahead = new Date(Date.now() + 3_600_000);
+  utimesSync(lock, ahead, ahead);
+  await editFile(path, (text) => `${text}b: 2\n`);
+  expect(readFileSync(path, 'utf8')).toBe('a: 1\nb: 2\n');
+  expect(existsSync(lock)).toBe(false);
+});

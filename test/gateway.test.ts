@@ -1,9 +1,10 @@
 /** /health, /api/gateway-status and the upstream probe against the fake Hermes of both versions. */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { afterAll, beforeAll, describe, expect, setSystemTime, test } from 'bun:test';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startFakeHermes, type FakeHermes } from './fakes/hermes';
 import { makeTestApp, type TestApp } from './helpers/app';
+import { until } from './helpers/sse-events';
 import { publicUrl } from '../src/lib/public-url';
 
 let v17: FakeHermes;
@@ -105,6 +106,23 @@ describe('probe modes', () => {
     await fake.stop();
   });
 
+  test('a failed upstream call is probed at once after the wall clock was set back (NTP), not an hour later', async () => {
+    const fake = await startFakeHermes({ version: '0.17' });
+    const t = await appFor(fake, { PROBE_INTERVAL_S: '3600' });
+    await t.deps.probe.probeNow();
+    setSystemTime(new Date(Date.now() - 3_600_000));
+    try {
+      await fake.pause();
+      expect((await t.fetch('/v1/models')).status).toBe(502);
+      await until(() => !t.deps.probe.state.connected, 3000);
+      expect(t.deps.probe.state.mode).toBe('disconnected');
+    } finally {
+      setSystemTime();
+      t.close();
+      await fake.stop();
+    }
+  });
+
   test('a trigger that comes while a probe runs is probed again after it, once', async () => {
     const fake = await startFakeHermes({ version: '0.17' });
     // The running probe got its /health answer before the trigger; it cannot tell what changed after.
@@ -149,6 +167,13 @@ describe('/health', () => {
     expect(body.upstream).toEqual({ url: t.config.hermes.url, connected: false, latency_ms: null });
     expect(typeof body.version).toBe('string');
     expect(typeof body.uptime_s).toBe('number');
+    // A wall clock set back (NTP) does not make the uptime negative.
+    setSystemTime(new Date(Date.now() - 86_400_000));
+    try {
+      expect((await t.json<Record<string, number>>('GET', '/health')).body.uptime_s).toBeGreaterThanOrEqual(0);
+    } finally {
+      setSystemTime();
+    }
     expect(Object.keys(body.capabilities)).toContain('memory');
     t.close();
   });

@@ -149,13 +149,7 @@ describe('a file that cannot be opened', () => {
       attempts++;
       return new HolographicBackend(path, own);
     };
-    let first: unknown;
-    try {
-      open();
-    } catch (err) {
-      first = err;
-    }
-    const backend = new ReopeningBackend('holographic', open, first, { db_path: path }, silentLogger, () => clock.now);
+    const backend = new ReopeningBackend('holographic', path, open, silentLogger, () => clock.now);
     const service = new MemoryService(backend);
     await expect(service.list({ limit: 10, offset: 0 })).rejects.toMatchObject({ status: 503, code: 'memory_unavailable' });
     rmSync(path);
@@ -169,6 +163,38 @@ describe('a file that cannot be opened', () => {
     expect((await service.list({ limit: 10, offset: 0 })).total).toBe(1);
     backend.close();
     own.close();
+  });
+
+  test('a wall clock set back (NTP) does not put the next attempt off until it has caught up', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'memory_store.db');
+    await Bun.write(path, garbage);
+    const own = openDatabase(':memory:');
+    const clock = { now: 0 };
+    const backend = new ReopeningBackend('holographic', path, () => new HolographicBackend(path, own), silentLogger, () => clock.now);
+    rmSync(path);
+    clock.now = -3_600_000 + RETRY_MS;
+    expect((await new MemoryService(backend).stats()).status).toBe('ok');
+    backend.close();
+    own.close();
+  });
+
+  test('a file deleted or replaced under the sidecar is reopened: nothing is acknowledged into the unlinked file', async () => {
+    const t = await makeTestApp();
+    const path = join(t.home, 'memory_store.db');
+    try {
+      expect((await t.json('POST', '/api/memory', { content: 'before the reset' })).status).toBe(201);
+      // The agent's memory reset: the file and its WAL removed, as `rm memory_store.db*` does.
+      for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
+      expect((await t.json('POST', '/api/memory', { content: 'after the reset' })).status).toBe(201);
+      expect((await t.json<{ memories: { content: string }[] }>('GET', '/api/memory')).body.memories.map((m) => m.content)).toEqual(['after the reset']);
+      // What was acknowledged is in the file at the path, where the agent and a restarted sidecar read.
+      const file = new Database(path, { readonly: true });
+      expect(file.query('SELECT content FROM facts').all()).toEqual([{ content: 'after the reset' }]);
+      file.close();
+    } finally {
+      t.close();
+    }
   });
 });
 

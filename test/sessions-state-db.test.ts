@@ -287,25 +287,60 @@ describe('state.db v19 specifics', () => {
 });
 
 describe('a state.db locked by the agent', () => {
-  test('is answered 503 state_db_busy, never as a list without the agent\'s sessions', async () => {
-    const t = await makeTestApp();
-    const fx = createStateDb(t.home, 'v19');
-    seed(fx);
-    // Rollback-journal mode, which Hermes falls back to where WAL does not work: a writer's
-    // exclusive lock keeps readers out for as long as it is held.
-    fx.db.run('PRAGMA journal_mode = DELETE');
-    expect((await t.json('GET', '/api/sessions')).body).toMatchObject({ total: 4 });
-    // The agent holds the lock until its stdin closes: after our answer, however slow the machine.
+  /**
+   * Rollback-journal mode, which Hermes falls back to where WAL does not work: a writer's exclusive
+   * lock keeps readers out for as long as it is held.
+   */
+  const journalMode = (fx: StateDbFixture) => fx.db.run('PRAGMA journal_mode = DELETE');
+
+  /** An agent process holding an exclusive lock on the file until `release` (after our answers, however slow the machine). */
+  async function lockedByAgent(fx: StateDbFixture): Promise<{ release(): Promise<void> }> {
     const script = `const { Database } = require('bun:sqlite'); const db = new Database(${JSON.stringify(fx.path)});
       db.run('BEGIN EXCLUSIVE'); console.log('locked'); await Bun.stdin.text(); db.run('COMMIT'); db.close();`;
     const agent = Bun.spawn(['bun', '-e', script], { stdin: 'pipe', stdout: 'pipe' });
     const reader = (agent.stdout as ReadableStream<Uint8Array>).getReader();
     expect(new TextDecoder().decode((await reader.read()).value)).toContain('locked');
+    return {
+      async release() {
+        await agent.stdin.end();
+        expect(await agent.exited).toBe(0);
+      },
+    };
+  }
+
+  test('is answered 503 state_db_busy, never as a list without the agent\'s sessions', async () => {
+    const t = await makeTestApp();
+    const fx = createStateDb(t.home, 'v19');
+    seed(fx);
+    journalMode(fx);
+    expect((await t.json('GET', '/api/sessions')).body).toMatchObject({ total: 4 });
+    const agent = await lockedByAgent(fx);
     const locked = await t.fetch('/api/sessions');
     expect([locked.status, locked.headers.get('retry-after'), ((await locked.json()) as { code: string }).code]).toEqual([503, '1', 'state_db_busy']);
-    await agent.stdin.end();
-    expect(await agent.exited).toBe(0);
+    await agent.release();
     expect((await t.json('GET', '/api/sessions')).body).toMatchObject({ total: 4 });
+    fx.close();
+    t.close();
+  });
+
+  test('requests waiting for the lock do not stall the others (each used to block the event loop for a second)', async () => {
+    const t = await makeTestApp();
+    const fx = createStateDb(t.home, 'v19');
+    seed(fx);
+    journalMode(fx);
+    const agent = await lockedByAgent(fx);
+    const started = performance.now();
+    const waiting = ['/api/sessions', '/api/sessions/s_old', '/api/sessions/s_old/messages', '/api/sessions?limit=1', '/api/sessions?offset=1'].map(async (path) => {
+      const res = await t.fetch(path);
+      return { path, status: res.status, code: ((await res.json()) as { code: string }).code };
+    });
+    expect((await t.fetch('/health')).status).toBe(200);
+    const healthMs = performance.now() - started;
+    for (const w of await Promise.all(waiting)) expect(w).toEqual({ path: w.path, status: 503, code: 'state_db_busy' });
+    const allMs = performance.now() - started;
+    // Before: five reads one after another, a second each, /health behind them.
+    expect({ healthMs: healthMs < 500, allMs: allMs < 3000 }).toEqual({ healthMs: true, allMs: true });
+    await agent.release();
     fx.close();
     t.close();
   });

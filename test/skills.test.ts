@@ -361,6 +361,17 @@ describe('the index follows the tree', () => {
     now += 1000;
     expect(await describeOf('standalone-skill')).toBe('Edited in place');
   });
+
+  test('big trees: a wall clock set back (NTP) does not stop the re-checks until it has caught up', async () => {
+    let now = Date.now();
+    const index = new SkillsIndex(new HermesHome(t.home), { now: () => now, eagerLimit: 2, recheckMs: 1000 });
+    const describeOf = async (name: string) => (await index.list({ offset: 0 })).skills.find((s) => s.name === name)?.description;
+    expect(await describeOf('standalone-skill')).toBe('Works alone');
+    now -= 3_600_000;
+    writeFileSync(join(skills, 'standalone/SKILL.md'), skillMd({ name: 'standalone-skill', description: 'Edited in place' }));
+    now += 1000;
+    expect(await describeOf('standalone-skill')).toBe('Edited in place');
+  });
 });
 
 describe('skill ids', () => {

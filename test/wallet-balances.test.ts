@@ -1,10 +1,11 @@
-import { afterAll, afterEach, beforeEach, describe, expect, test } from 'bun:test';
+import { afterAll, afterEach, beforeEach, describe, expect, setSystemTime, test } from 'bun:test';
 import { getAddressDecoder } from '@solana/kit';
 import { ConfigError } from '../src/config';
 import { startFakeEvmRpc } from './fakes/evm-rpc';
 import { startFakeSolanaRpc, TOKEN_2022_PROGRAM, TOKEN_PROGRAM } from './fakes/solana-rpc';
 import { startFakeTempoRpc } from './fakes/tempo-rpc';
 import { closedUrl, makeTestApp, type TestApp } from './helpers/app';
+import { until } from './helpers/sse-events';
 
 const solAddress = (seed: number) => getAddressDecoder().decode(Uint8Array.from({ length: 32 }, (_, i) => (seed * 31 + i * 7) % 256));
 
@@ -203,6 +204,23 @@ describe('GET /api/wallet', () => {
     expect(sol.requests.length).toBe(before + 3);
     const fresh = await t.json<Json>('GET', '/api/wallet');
     expect(fresh.body.wallets.solana.balance_sol).toBe('2');
+  });
+
+  test('a wall clock set back (NTP) does not keep the cache from going stale', async () => {
+    t = await makeTestApp({ env: walletEnv({ BALANCE_CACHE_S: '0.05' }) });
+    try {
+      expect((await t.json<Json>('GET', '/api/wallet')).body.wallets.solana.balance_sol).toBe('1.5');
+      setSystemTime(new Date(Date.now() - 86_400_000));
+      sol.lamports.set(OWNER, 2_000_000_000n);
+      await Bun.sleep(100);
+      const before = sol.requests.length;
+      expect((await t.json<Json>('GET', '/api/wallet')).body.cached).toBe(true);
+      // The stale read starts a refresh (before: none until the clock had caught up a day later).
+      await until(() => sol.requests.length > before);
+      expect(sol.requests.length).toBeGreaterThan(before);
+    } finally {
+      setSystemTime();
+    }
   });
 
   test('nothing configured: no wallets, no RPC calls', async () => {

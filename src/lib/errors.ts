@@ -69,6 +69,9 @@ export function storageError(err: unknown): ApiError | null {
   if (isSqliteBusy(err)) {
     return new ApiError(503, 'storage_busy', 'The database is locked by another writer; nothing was written. Retry shortly.', { headers: { 'retry-after': '1' } });
   }
+  if (code === 'EMFILE' || code === 'ENFILE') {
+    return new ApiError(503, 'too_many_open_files', 'The sidecar has reached its limit of open files (ulimit -n) and could not open the file this needs; retry shortly.', { headers: { 'retry-after': '1' } });
+  }
   if (code.startsWith('SQLITE_READONLY') || code === 'EROFS') return new ApiError(503, 'storage_read_only', 'The sidecar\'s storage is read-only; nothing was written.');
   if (/^SQLITE_(IOERR|CORRUPT|NOTADB|CANTOPEN)/.test(code) || code === 'EIO') return new ApiError(503, 'storage_error', 'The sidecar could not read or write its storage; its log says why.');
   return null;

@@ -42,7 +42,8 @@ export class UpstreamProbe {
   private inflight: Promise<ProbeState> | null = null;
   private interval: ReturnType<typeof setInterval> | null = null;
   private soon: ReturnType<typeof setTimeout> | null = null;
-  private lastRun = 0;
+  /** performance.now() of the last probe: a wall clock set back would put the next one off by as much. */
+  private lastRun = Number.NEGATIVE_INFINITY;
   /** A trigger came while a probe ran: that probe may have been answered before the change, so probe again after it. */
   private rerun = false;
   private stopped = false;
@@ -82,7 +83,7 @@ export class UpstreamProbe {
       this.rerun = true;
       return;
     }
-    const wait = Math.max(0, this.lastRun + (this.opts.minGapMs ?? 1000) - Date.now());
+    const wait = Math.max(0, this.lastRun + (this.opts.minGapMs ?? 1000) - performance.now());
     this.soon = setTimeout(() => {
       this.soon = null;
       void this.probeNow();
@@ -102,7 +103,7 @@ export class UpstreamProbe {
   }
 
   private async run(): Promise<ProbeState> {
-    this.lastRun = Date.now();
+    this.lastRun = performance.now();
     const get = (path: string) =>
       this.client.json(path, { method: 'GET', timeoutMs: this.opts.timeoutMs, unobserved: true }).catch((err: unknown) => err as Error);
     const started = performance.now();

@@ -44,6 +44,7 @@ export function sseReader(res: Response) {
 
 /** Polls until `cond` holds (or `ms` pass), for effects that happen on another connection. */
 export async function until(cond: () => boolean, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await Bun.sleep(5);
+  // Monotonic: a test may have frozen or moved the wall clock (setSystemTime).
+  const end = performance.now() + ms;
+  while (!cond() && performance.now() < end) await Bun.sleep(5);
 }

@@ -124,25 +124,40 @@ const LOCK_STALE_MS = 30_000;
 const LOCK_DEAD_MS = 2_000;
 const LOCK_WAIT_MS = 3_000;
 
+/** Creates the lock file holding our pid; false when another process holds it. */
+function takeLock(lock: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(lock, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    writeSync(fd, String(process.pid));
+  } catch (err) {
+    // A full disk: a pid-less lock left behind made every later edit wait LOCK_DEAD_MS for it.
+    unlinkSync(lock);
+    throw err;
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
 /** Runs `fn` holding the lock file beside `path` that every sidecar process takes for its edits. */
 async function withFileLock<T>(path: string, fn: () => T): Promise<T> {
   const lock = join(dirname(path), `.${basename(path)}.lock`);
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const deadline = Date.now() + LOCK_WAIT_MS;
-  while (true) {
-    try {
-      const fd = openSync(lock, 'wx', 0o600);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
+  // Waiting is timed on the monotonic clock: a wall clock set back meanwhile must not stretch it.
+  const deadline = performance.now() + LOCK_WAIT_MS;
+  while (!takeLock(lock)) {
     let holder = Number.NaN;
     let age: number;
     try {
       holder = Number(readFileSync(lock, 'utf8').trim() || Number.NaN);
-      age = Date.now() - statSync(lock).mtimeMs;
+      // A stamp in the future counts by its distance: the clock was set back since it was written.
+      age = Math.abs(Date.now() - statSync(lock).mtimeMs);
     } catch {
       continue; // released meanwhile: take it
     }
@@ -154,7 +169,7 @@ async function withFileLock<T>(path: string, fn: () => T): Promise<T> {
       }
       continue;
     }
-    if (Date.now() > deadline) throw new ApiError(409, 'config_busy', `${basename(path)} is being edited by another process; try again.`);
+    if (performance.now() > deadline) throw new ApiError(409, 'config_busy', `${basename(path)} is being edited by another process; try again.`);
     await Bun.sleep(5);
   }
   try {
@@ -206,7 +221,9 @@ const MAX_ATTEMPTS = 5;
  * Read-modify-write of `path`: `edit` gets the current text and returns the new text (or throws to
  * abort with nothing written). Returns what `edit` produced.
  */
-export function editFile(path: string, edit: (text: string) => string): Promise<string> {
+export async function editFile(path: string, edit: (text: string) => string): Promise<string> {
+  // async: a target that cannot be resolved (a link loop, no descriptors left) rejects like every
+  // other failure, so callers' `.catch` sees it; thrown synchronously, it was answered as a 500.
   const target = writeTarget(path);
   return edits.run(target, () =>
     withFileLock(target, () => {

@@ -42,7 +42,7 @@ export function health(d: GatewayDeps) {
     status: 'ok' as const,
     platform: 'hermes-optx-api' as const,
     version: d.config.version,
-    uptime_s: Math.floor((Date.now() - d.startedAt) / 1000),
+    uptime_s: Math.floor((performance.now() - d.startedAt) / 1000),
     upstream: { url: d.upstreamUrl, connected: s.connected, latency_ms: s.latencyMs },
     mode: s.mode,
     capabilities: features(d),

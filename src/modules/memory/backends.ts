@@ -21,11 +21,7 @@ export function openMemoryBackend(config: Config, db: DbHandle, log: Logger): Me
           throw new Error(`cannot open the holographic memory file ${path} (HOLOGRAPHIC_DB_PATH): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
         }
       };
-      try {
-        return open();
-      } catch (err) {
-        return new ReopeningBackend('holographic', open, err, { db_path: path }, log);
-      }
+      return new ReopeningBackend('holographic', path, open, log);
     }
     case 'sqlite':
       return new SqliteBackend(db);

@@ -80,13 +80,17 @@ export class SessionService {
   }
 
   /** Which read sources are live: state.db when readable, else the upstream API when present. */
-  private sources(): { stateDb: boolean; upstream: boolean } {
-    const stateDb = this.d.stateDb.readable();
+  private sources(stateDb = this.d.stateDb.readable()): { stateDb: boolean; upstream: boolean } {
     return { stateDb, upstream: !stateDb && this.upstreamApi };
   }
 
+  /** `sources()` once state.db can be read: a lock another process holds on it is waited out asynchronously. */
+  private async liveSources(): Promise<{ stateDb: boolean; upstream: boolean }> {
+    return this.sources(await this.d.stateDb.waitReadable());
+  }
+
   async list(q: ListSessionsQuery): Promise<{ items: Session[]; total: number; limit: number; offset: number }> {
-    const src = this.sources();
+    const src = await this.liveSources();
     const stateKeys = src.stateDb ? this.d.stateDb.keys() : null;
     const ownKeys = this.d.transcripts.keys();
     // Both stores hand back the same keys until their database changes: the merged order is then the same too.
@@ -127,7 +131,7 @@ export class SessionService {
   }
 
   async locate(id: string): Promise<LocatedSession | null> {
-    const src = this.sources();
+    const src = await this.liveSources();
     const row = this.d.transcripts.row(id);
     let primary: Session | null = null;
     let inStateDb = false;
@@ -176,7 +180,7 @@ export class SessionService {
       if (await this.locate(id)) throw exists();
       // A bookkeeping row is left over only if the agent's side was asked and said no; with
       // state.db unreadable and the upstream down, its session may well still be there.
-      const src = this.sources();
+      const src = await this.liveSources();
       if (this.d.transcripts.row(id) && !src.stateDb && !src.upstream) throw exists();
       const made = await this.createAs(id, body, { ...opts, replaceBookkeeping: true });
       if (!made) throw exists();
@@ -184,7 +188,7 @@ export class SessionService {
     }
     for (let attempt = 0; attempt < GENERATED_ID_ATTEMPTS; attempt++) {
       const id = (this.d.newId ?? hermesStyleId)();
-      if (this.d.stateDb.readable() && this.d.stateDb.session(id)) continue;
+      if ((await this.d.stateDb.waitReadable()) && this.d.stateDb.session(id)) continue;
       const made = await this.createAs(id, body, opts);
       if (made) return made;
     }
@@ -253,7 +257,7 @@ export class SessionService {
 
   /** Deletes the session and its messages wherever it lives; 404 when it lives nowhere. */
   async remove(id: string): Promise<void> {
-    const src = this.sources();
+    const src = await this.liveSources();
     let found = false;
     if (src.stateDb) found = await this.d.stateDb.delete(id);
     else if (src.upstream) found = await this.d.upstream.delete(id);
@@ -264,7 +268,7 @@ export class SessionService {
   }
 
   async messages(id: string, q: ListMessagesQuery): Promise<{ items: Message[]; total: number; session_id: string }> {
-    const src = this.sources();
+    const src = await this.liveSources();
     if (src.stateDb && this.d.stateDb.session(id)) return { ...this.d.stateDb.messages(id, q.limit, q.offset), session_id: id };
     if (src.upstream) {
       const all = await this.d.upstream.messages(id);

@@ -8,16 +8,21 @@
  * while it runs; WAL readers never block it and a busy timeout covers its short write locks.
  */
 import { Database } from 'bun:sqlite';
-import { statSync } from 'node:fs';
+import { closeSync, openSync, statSync } from 'node:fs';
 import { BUSY_SLICE_MS, isSqliteBusy, retryWhileBusy } from '../../db/busy';
 import { ApiError } from '../../lib/errors';
-import { assertRegularFile } from '../../lib/files';
+import { assertRegularFile, OPEN_NONBLOCKING } from '../../lib/files';
 import type { Logger } from '../../lib/log';
 import { decodeContent, parseToolCalls, previewOf } from './content';
 import type { Message, Session } from './model';
 
-/** WAL readers are not blocked by the agent; this only covers a checkpoint or recovery in progress. */
-const READ_BUSY_TIMEOUT_MS = 1000;
+/**
+ * WAL readers are not blocked by the agent; this only covers a checkpoint or recovery in progress, or
+ * a file in rollback-journal mode under a writer's exclusive lock. SQLite's own wait would block the
+ * event loop (each locked read stalled every request for its whole timeout), so the connection waits
+ * BUSY_SLICE_MS and `waitReadable` pauses asynchronously between tries.
+ */
+const READ_WAIT_MS = 1000;
 
 interface Reader {
   db: Database;
@@ -56,12 +61,30 @@ export class StateDb {
     return this.open() !== null;
   }
 
+  /** `readable()`, waiting up to READ_WAIT_MS with the event loop free while another process's lock keeps the file from being read. */
+  async waitReadable(): Promise<boolean> {
+    try {
+      return await retryWhileBusy(() => this.tryOpen() !== null, READ_WAIT_MS);
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
   close(): void {
     this.reader?.db.close();
     this.reader = null;
   }
 
   private open(): Reader | null {
+    try {
+      return this.tryOpen();
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  /** The reader, or null when there is no readable state.db; throws what a transient failure (a lock) threw. */
+  private tryOpen(): Reader | null {
     // Asked on every session read: a missing file must not cost an exception each time.
     const st = statOrNull(this.path);
     if (!st) {
@@ -74,7 +97,7 @@ export class StateDb {
       if (!this.reader) {
         assertRegularFile(this.path, st);
         const db = new Database(this.path, { readonly: true });
-        db.run(`PRAGMA busy_timeout = ${READ_BUSY_TIMEOUT_MS}`);
+        db.run(`PRAGMA busy_timeout = ${BUSY_SLICE_MS}`);
         this.reader = { db, dev: st.dev, ino: st.ino, cookie: -1, sessions: new Set(), messages: new Set() };
       }
       const r = this.reader;
@@ -93,7 +116,9 @@ export class StateDb {
       // Locked by the agent, or caught mid-checkpoint: the file is the agent's session store all the
       // same. Answering as if it did not exist would list the sessions without the agent's ones, or
       // send a delete elsewhere, so the request is refused (503) and the connection kept.
-      if (isTransient(err)) throw unavailable(err);
+      if (isTransient(err)) throw err;
+      // Out of descriptors, SQLite only says "unable to open database file", which must not read as "no state.db".
+      if (String((err as { code?: unknown } | null)?.code).startsWith('SQLITE_CANTOPEN')) throwIfOutOfDescriptors(this.path);
       const problem = err instanceof Error ? err.message : String(err);
       if (problem !== this.lastProblem) this.log.warn('state.db is not readable', { path: this.path, error: problem });
       this.lastProblem = problem;
@@ -293,7 +318,16 @@ function lastMessageAt(r: Reader): string {
   return r.messages.has('timestamp') ? `(SELECT MAX(m2.timestamp) FROM messages m2 WHERE m2.session_id = s.id${activeFilter(r, 'm2')})` : 'NULL';
 }
 
-const isTransient = (err: unknown) => isSqliteBusy(err) || /^SQLITE_IOERR/.test(String((err as { code?: unknown } | null)?.code ?? ''));
+const isTransient = (err: unknown) => isSqliteBusy(err) || /^(SQLITE_IOERR|EMFILE$|ENFILE$)/.test(String((err as { code?: unknown } | null)?.code ?? ''));
+
+/** Throws EMFILE/ENFILE when the process cannot open `path` for want of descriptors; anything else is SQLite's to report. */
+function throwIfOutOfDescriptors(path: string): void {
+  try {
+    closeSync(openSync(path, OPEN_NONBLOCKING));
+  } catch (err) {
+    if (isTransient(err)) throw err;
+  }
+}
 
 function unavailable(err: unknown, verb: 'read' | 'written' = 'read'): ApiError {
   const msg = err instanceof Error ? err.message : String(err);

@@ -101,7 +101,8 @@ export class SkillsIndex {
     const now = this.now();
     const snap = this.snap;
     if (snap && snap.rootsKey === settings.rootsKey && !structureChanged(snap.dirs, now)) {
-      const due = snap.skills.length <= this.eagerLimit || now - snap.contentCheckedAt >= this.recheckMs;
+      // By distance: after the wall clock is set back (NTP), `now` stays below the last check for as long as it was moved.
+      const due = snap.skills.length <= this.eagerLimit || Math.abs(now - snap.contentCheckedAt) >= this.recheckMs;
       if (!due) return snap;
       snap.contentCheckedAt = now;
       if (!contentChanged(snap.skills)) return snap;

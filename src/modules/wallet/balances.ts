@@ -19,7 +19,8 @@ const loadRpc = () => Promise.all([import('./evm'), import('./solana')]);
 export interface BalanceSnapshot {
   wallets: Wallets;
   fetched_at: string;
-  fetchedAtMs: number;
+  /** `now()` when fetched: monotonic, so a wall clock set back (NTP) cannot keep the snapshot fresh for hours. */
+  fetchedAt: number;
   duration_ms: number;
 }
 
@@ -41,7 +42,7 @@ export class BalanceService {
   constructor(
     private readonly cfg: WalletConfig,
     private readonly chains: readonly ResolvedChain[],
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = () => performance.now(),
   ) {
     const sol = cfg.solana;
     this.solana = [
@@ -64,7 +65,7 @@ export class BalanceService {
       const fresh = await this.live();
       return { snapshot: fresh, cached: false, age_s: 0 };
     }
-    const ageMs = this.now() - s.fetchedAtMs;
+    const ageMs = this.now() - s.fetchedAt;
     // fetchAll never rejects (each value carries its own error), so nothing is left unhandled here.
     if (ageMs >= this.cfg.balanceCacheMs) void this.live();
     return { snapshot: s, cached: true, age_s: Math.max(0, Math.floor(ageMs / 1000)) };
@@ -77,11 +78,10 @@ export class BalanceService {
     const evmAddress = evm.address;
     // No address, nothing to fetch: the libraries are not loaded for an overview of an empty wallet.
     const [mainnet, devnet, chains] = solAddress || evmAddress ? await this.fetchConfigured(solAddress, evmAddress, rpcTimeoutMs) : [null, null, null];
-    const at = this.now();
     const snapshot: BalanceSnapshot = {
       wallets: { solana: mainnet, solana_devnet: devnet, evm: evmAddress && chains ? { address: evmAddress, chains } : null },
-      fetched_at: isoNow(at),
-      fetchedAtMs: at,
+      fetched_at: isoNow(),
+      fetchedAt: this.now(),
       duration_ms: Math.round((performance.now() - t0) * 100) / 100,
     };
     this.snapshot = snapshot;
