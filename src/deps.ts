@@ -105,7 +105,7 @@ export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<
     shutdown,
     skills: new SkillsIndex(home),
     tasks: new TaskService({ store: openTaskStore(config, db, log), gaze, hedgehog: config.hedgehog }),
-    memory: new MemoryService(openMemoryBackend(config, db, log)),
+    memory: new MemoryService(openMemoryBackend(config, db, log, home)),
     startedAt: performance.now(),
     sessions,
     chat,

@@ -66,6 +66,57 @@ export function agentRebuildBank(db: Database, category: string): void {
   ).run(`cat:${category}`, phasesToBytes(vector), 1024, rows.length);
 }
 
+/**
+ * Newer plugin versions keep each bank's complex sum Σ e^{iθ} in `memory_banks.vector_sum` (complex128,
+ * numpy's tobytes) and fold a new fact into it instead of rebuilding (_update_bank_incremental); a bank
+ * without a usable sum is rebuilt, sum included. Call `addVectorSumColumn` first, as their _init_db does.
+ */
+export function addVectorSumColumn(db: Database): void {
+  db.run('ALTER TABLE memory_banks ADD COLUMN vector_sum BLOB');
+}
+
+function complexSum(vectors: Float64Array[]): Uint8Array {
+  const out = new Uint8Array(1024 * 16);
+  const view = new DataView(out.buffer);
+  for (const v of vectors) {
+    v.forEach((t, i) => {
+      view.setFloat64(i * 16, view.getFloat64(i * 16, true) + Math.cos(t), true);
+      view.setFloat64(i * 16 + 8, view.getFloat64(i * 16 + 8, true) + Math.sin(t), true);
+    });
+  }
+  return out;
+}
+
+function phasesOfSum(sum: Uint8Array): Float64Array {
+  const view = new DataView(sum.buffer, sum.byteOffset, sum.byteLength);
+  return Float64Array.from({ length: 1024 }, (_, i) => {
+    const a = Math.atan2(view.getFloat64(i * 16 + 8, true), view.getFloat64(i * 16, true));
+    return a < 0 ? a + 2 * Math.PI : a;
+  });
+}
+
+/** add_fact of those versions: insert with the vector, then fold it into the stored sum (or rebuild). */
+export function agentAddFactFolding(db: Database, content: string, category: string, vector: Uint8Array): number {
+  const factId = Number(db.query('INSERT INTO facts (content, category, tags, trust_score, hrr_vector) VALUES (?, ?, ?, ?, ?)').run(content, category, '', 0.5, vector).lastInsertRowid);
+  const name = `cat:${category}`;
+  const bank = db.query<{ vector_sum: Uint8Array | null; fact_count: number }, [string]>('SELECT vector_sum, fact_count FROM memory_banks WHERE bank_name = ?').get(name);
+  if (bank?.vector_sum?.byteLength === 1024 * 16) {
+    const sum = complexSum([bytesToPhases(vector)]);
+    const old = new DataView(bank.vector_sum.buffer, bank.vector_sum.byteOffset, bank.vector_sum.byteLength);
+    const view = new DataView(sum.buffer);
+    for (let i = 0; i < 2048; i++) view.setFloat64(i * 8, view.getFloat64(i * 8, true) + old.getFloat64(i * 8, true), true);
+    db.query('UPDATE memory_banks SET vector = ?, vector_sum = ?, fact_count = ? WHERE bank_name = ?').run(phasesToBytes(phasesOfSum(sum)), sum, bank.fact_count + 1, name);
+  } else {
+    const rows = db.query<{ hrr_vector: Uint8Array }, [string]>('SELECT hrr_vector FROM facts WHERE category = ? AND hrr_vector IS NOT NULL ORDER BY fact_id').all(category);
+    const sum = complexSum(rows.map((r) => bytesToPhases(r.hrr_vector)));
+    db.query(
+      `INSERT INTO memory_banks (bank_name, vector, vector_sum, dim, fact_count) VALUES (?, ?, ?, 1024, ?)
+       ON CONFLICT(bank_name) DO UPDATE SET vector = excluded.vector, vector_sum = excluded.vector_sum, fact_count = excluded.fact_count`,
+    ).run(name, phasesToBytes(phasesOfSum(sum)), sum, rows.length);
+  }
+  return factId;
+}
+
 /** FactRetriever._fts_candidates with the plugin's sanitizer (OR of quoted terms), trust ≥ 0.3. */
 export function agentSearch(db: Database, query: string, limit = 10): { fact_id: number; content: string }[] {
   const terms = query.toLowerCase().split(/\s+/).map((t) => t.replace(/^[.,;:!?"'()[\]{}#@<>]+|[.,;:!?"'()[\]{}#@<>]+$/g, '').replace(/["()*^:+-]/g, '')).filter((t) => t.length >= 2);

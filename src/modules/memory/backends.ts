@@ -1,21 +1,24 @@
 /** Builds the backend MEMORY_BACKEND selects (called once, from deps.ts). */
 import type { Config } from '../../config';
+import type { HermesHome } from '../../hermes/home';
 import type { DbHandle } from '../../db';
 import type { Logger } from '../../lib/log';
 import { SpacetimeClient } from '../../spacetime/client';
 import { HolographicBackend } from './holographic';
+import { pluginHrrDim } from './hrr-dim';
 import { ReopeningBackend } from './reopening';
 import { SqliteBackend } from './sqlite-store';
 import { SpacetimeBackend } from './spacetime-store';
 import type { MemoryBackend } from './store';
 
-export function openMemoryBackend(config: Config, db: DbHandle, log: Logger): MemoryBackend {
+export function openMemoryBackend(config: Config, db: DbHandle, log: Logger, home: HermesHome): MemoryBackend {
   switch (config.memory.backend) {
     case 'holographic': {
       const path = config.memory.holographicDbPath;
       const open = () => {
         try {
-          return new HolographicBackend(path, db);
+          // Read again on every (re)open: the agent reads it when it starts, too.
+          return new HolographicBackend(path, db, { dim: pluginHrrDim(home, log) });
         } catch (err) {
           // Say which file and why (not a SQLite file, no permission, locked, …).
           throw new Error(`cannot open the holographic memory file ${path} (HOLOGRAPHIC_DB_PATH): ${err instanceof Error ? err.message : String(err)}`, { cause: err });

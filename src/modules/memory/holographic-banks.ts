@@ -10,6 +10,11 @@
  * process last wrote (same fact_count and the same vector bytes); otherwise it is rebuilt from the
  * facts once and the incremental path resumes. All of this runs inside the caller's write
  * transaction, so no other writer can slip in between the check and the write.
+ *
+ * Newer plugin versions add `memory_banks.vector_sum` (the same Σ e^{iθ}, complex128) and fold a new
+ * fact into it instead of rebuilding. Whenever that column exists it is written with the vector: a
+ * bank whose vector moved while its sum stayed behind was folded into by the agent's next insert,
+ * which then dropped every fact we had added (or kept one we had deleted) from the bank.
  */
 import type { Database } from 'bun:sqlite';
 import { bytesToPhases, HRR_DIM, PhaseSum, phasesToBytes, type Phases } from './hrr';
@@ -30,6 +35,17 @@ const bankName = (category: string): string => `cat:${category}`;
  * categories. A category written again after being dropped is rebuilt from its facts once.
  */
 export const MAX_CACHED_BANKS = 256;
+
+/** Σ e^{iθ} as numpy's complex128 `tobytes()`: (re, im) float64 pairs, little-endian like every host Bun runs on. */
+export function complexSumBytes(sum: PhaseSum): Uint8Array {
+  const out = new Uint8Array(sum.dim * 16);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < sum.dim; i++) {
+    view.setFloat64(i * 16, sum.re[i] as number, true);
+    view.setFloat64(i * 16 + 8, sum.im[i] as number, true);
+  }
+  return out;
+}
 
 export class BankCache {
   private banks = new Map<string, CachedBank>();
@@ -87,6 +103,10 @@ export class BankCache {
            fact_count = excluded.fact_count, updated_at = excluded.updated_at`,
       )
       .run(name, blob, this.dim, sum.count);
+    // Asked on every write: the agent may add the column while we run.
+    if (sqlite.query("SELECT 1 FROM pragma_table_info('memory_banks') WHERE name = 'vector_sum'").get()) {
+      sqlite.query('UPDATE memory_banks SET vector_sum = ? WHERE bank_name = ?').run(complexSumBytes(sum), name);
+    }
     // Re-inserted so the Map's order is least recently written first.
     this.banks.delete(name);
     this.banks.set(name, { sum, signature: signatureOf(sum.count, blob) });

@@ -49,7 +49,9 @@ export class HolographicBackend implements MemoryBackend {
   private readonly sqlite: Database;
   private readonly ftsMode: FtsMode;
   private readonly entities = new EntityIndex();
-  private readonly banks = new BankCache(HRR_DIM);
+  private readonly banks: BankCache;
+  /** The plugin's `hrr_dim`: every vector in the file has it, ours included (hrr-dim.ts). */
+  readonly dim: number;
   /** The counts of the stats answer, read again only after a write (holographic-counts.ts). */
   readonly counts: KeptReads<FactCounts>;
 
@@ -62,7 +64,9 @@ export class HolographicBackend implements MemoryBackend {
   private readonly metaOf;
 
   /** `busyWaitMs`: how long a write waits for the agent's lock (without blocking the server) before answering 503. */
-  constructor(readonly path: string, private readonly own: DbHandle, opts: { busyWaitMs?: number } = {}) {
+  constructor(readonly path: string, private readonly own: DbHandle, opts: { busyWaitMs?: number; dim?: number } = {}) {
+    this.dim = opts.dim ?? HRR_DIM;
+    this.banks = new BankCache(this.dim);
     const file = openHermesMemoryFile(path);
     this.sqlite = file.sqlite;
     this.ftsMode = file.ftsMode;
@@ -80,7 +84,7 @@ export class HolographicBackend implements MemoryBackend {
       // Linked once per entity; the plugin reads them back ordered by entity id, and so encodes them.
       const linked = new Map(extractEntities(m.content).map((c) => this.entities.resolve(this.sqlite, c)).map((e) => [e.id, e.name]));
       const ids = [...linked.keys()].sort((a, b) => a - b);
-      const vector = encodeFact(m.content, ids.map((id) => linked.get(id) as string));
+      const vector = encodeFact(m.content, ids.map((id) => linked.get(id) as string), this.dim);
       const tags = m.tags.join(',');
       const factId = Number(
         this.sqlite.query('INSERT INTO facts (content, category, tags, trust_score, hrr_vector) VALUES (?, ?, ?, ?, ?)').run(m.content, m.category, tags, m.importance, phasesToBytes(vector)).lastInsertRowid,
@@ -118,7 +122,7 @@ export class HolographicBackend implements MemoryBackend {
       .query<CandidateRow, SQLQueryBindings[]>(`SELECT ${FACT_COLUMNS}, f.hrr_vector, facts_fts.rank AS fts_rank ${from} ORDER BY facts_fts.rank LIMIT ?`)
       .all(match, ...filter.params, o.limit * 3);
     const total = this.countMatches(match, from, filter.params, o.filters);
-    const scores = rankCandidates(o.query, candidates);
+    const scores = rankCandidates(o.query, candidates, this.dim);
     const best = candidates
       .map((c, i) => ({ row: c, score: scores[i] as number }))
       .sort(byScoreThen((a, b) => b.row.fact_id - a.row.fact_id))
@@ -149,7 +153,7 @@ export class HolographicBackend implements MemoryBackend {
       this.sqlite.query('DELETE FROM fact_entities WHERE fact_id = ?').run(factId);
       this.sqlite.query('DELETE FROM facts WHERE fact_id = ?').run(factId);
       this.ftsChange('delete', factId, row.content, row.tags ?? '');
-      const vector = decodeVector(row.hrr_vector);
+      const vector = decodeVector(row.hrr_vector, this.dim);
       if (vector) this.banks.apply(this.sqlite, row.category ?? 'general', vector, -1);
       this.ownWrite(() => this.own.db.delete(memoryFactMeta).where(eq(memoryFactMeta.factId, factId)).run());
       return true;
@@ -168,7 +172,7 @@ export class HolographicBackend implements MemoryBackend {
         file_size_bytes: fileSize(this.path),
         wal_size_bytes: fileSize(`${this.path}-wal`),
         journal_mode: this.sqlite.query<{ journal_mode: string }, []>('PRAGMA journal_mode').get()?.journal_mode ?? null,
-        vector_dim: HRR_DIM,
+        vector_dim: this.dim,
         vector_format: 'float64 little-endian',
         facts_with_vectors: c.withVectors,
         entities: c.entities,
@@ -259,17 +263,17 @@ export class HolographicBackend implements MemoryBackend {
  * score = relevance × trust, fts = |rank| / max |rank| over the candidates; a fact without a
  * readable vector gets the neutral HRR term 0.5.
  */
-function rankCandidates(query: string, candidates: CandidateRow[]): number[] {
+function rankCandidates(query: string, candidates: CandidateRow[], dim: number): number[] {
   const maxRank = Math.max(1e-6, ...candidates.map((c) => Math.abs(c.fts_rank)));
   const queryTokens = jaccardTokens(query);
   let queryVector: Phases | null = null;
   return candidates.map((c) => {
     const tokens = jaccardTokens(c.content);
     for (const t of jaccardTokens(c.tags ?? '')) tokens.add(t);
-    const vector = decodeVector(c.hrr_vector);
+    const vector = decodeVector(c.hrr_vector, dim);
     let hrr = 0.5;
     if (vector) {
-      queryVector ??= encodeText(query);
+      queryVector ??= encodeText(query, dim);
       hrr = (similarity(queryVector, vector) + 1) / 2;
     }
     const relevance = 0.4 * (Math.abs(c.fts_rank) / maxRank) + 0.3 * jaccard(queryTokens, tokens) + 0.3 * hrr;
@@ -277,10 +281,10 @@ function rankCandidates(query: string, candidates: CandidateRow[]): number[] {
   });
 }
 
-function decodeVector(blob: Uint8Array | null): Phases | null {
+function decodeVector(blob: Uint8Array | null, dim: number): Phases | null {
   if (!blob) return null;
   try {
-    return bytesToPhases(blob, HRR_DIM);
+    return bytesToPhases(blob, dim);
   } catch {
     return null;
   }
