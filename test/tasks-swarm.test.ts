@@ -189,6 +189,24 @@ describe('LLM decomposition through HEDGEHOG_URL', () => {
     }
   });
 
+  /** A chat completion whose message has this content (and finish_reason), as the wire carries it. */
+  const completion = (content: unknown, finish_reason = 'stop') => ({
+    id: 'chatcmpl-1', object: 'chat.completion', model: 'm', choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason }],
+  });
+  const twoSteps = '{"tasks": [{"id": "t1", "title": "a"}, {"id": "t2", "title": "b", "depends_on": ["t1"]}]}';
+
+  test('content sent as a list of parts: the text parts are the answer, a thinking part is not', async () => {
+    for (const content of [
+      [{ type: 'text', text: twoSteps }],
+      // A plan split over several text parts, after a Mistral-style thinking part holding a draft.
+      [{ type: 'thinking', thinking: [{ type: 'text', text: '[{"title": "draft"}]' }] }, { type: 'text', text: twoSteps.slice(0, 20) }, { type: 'text', text: twoSteps.slice(20) }],
+    ]) {
+      hermes.behavior.bodyOverride['/v1/chat/completions'] = completion(content);
+      const s = await swarm({ goal: 'g', strategy: 'dag' });
+      expect([JSON.stringify(content), s.decomposition.method, s.tasks.map((t) => t.title)]).toEqual([JSON.stringify(content), 'llm', ['a', 'b']]);
+    }
+  });
+
   test('a wrong step is named in the reason', async () => {
     const r = await dependsOfAnswer('{"tasks": [{"title": "a"}, {"title": 5}]}');
     expect(r.method).toBe('fallback');

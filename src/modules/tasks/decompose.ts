@@ -15,9 +15,19 @@ export const DEFAULT_DECOMPOSITION_MODEL = 'hermes-agent';
 /** Plans longer than this are refused (fallback): a model that rambles is not a plan. */
 const MAX_LLM_SUBTASKS = 25;
 
+/**
+ * `content` is a string, or (OpenAI's newer shape, Mistral, some gateways) a list of parts of which
+ * only the `text` ones are the answer: a `thinking` part holds the model's drafts, not its plan.
+ */
+const ContentPart = z.looseObject({ type: z.optional(z.string()), text: z.optional(z.unknown()) });
 const ChatCompletionWire = z.object({
-  choices: z.array(z.object({ message: z.object({ content: z.string() }) })).check(z.minLength(1)),
+  choices: z.array(z.object({ message: z.object({ content: z.union([z.string(), z.array(ContentPart)]) }) })).check(z.minLength(1)),
 });
+
+function answerText(content: string | z.output<typeof ContentPart>[]): string {
+  if (typeof content === 'string') return content;
+  return content.flatMap((p) => ((p.type ?? 'text') === 'text' && typeof p.text === 'string' ? [p.text] : [])).join('');
+}
 
 const clampPriority = (v: unknown) => {
   const n = typeof v === 'string' ? Number(v) : v;
@@ -142,7 +152,8 @@ export async function decomposeGoal(cfg: HedgehogConfig, req: DecomposeRequest):
   if (!res.ok) return fail(`the LLM endpoint answered HTTP ${res.status}`);
   const completion = z.safeParse(ChatCompletionWire, res.json);
   if (!completion.success) return fail('the LLM endpoint sent no chat completion');
-  const plan = readPlan(completion.data.choices[0]?.message.content ?? '');
+  const choice = completion.data.choices[0] as (typeof completion.data.choices)[number];
+  const plan = readPlan(answerText(choice.message.content));
   if (!plan.ok) return fail(plan.reason);
   if (plan.steps.length === 0) return fail('the LLM plan is empty');
   if (plan.steps.length > MAX_LLM_SUBTASKS) return fail(`the LLM plan has ${plan.steps.length} tasks, more than ${MAX_LLM_SUBTASKS}`);
