@@ -207,6 +207,21 @@ describe('LLM decomposition through HEDGEHOG_URL', () => {
     }
   });
 
+  test('a draft plan in the model\'s <think> block is not the plan: the answer after it is', async () => {
+    const plan = '{"tasks": [{"id": "t1", "title": "a"}, {"id": "t2", "title": "b", "depends_on": ["t1"]}]}';
+    const draft = '{"tasks": [{"id": "d", "title": "draft"}]}';
+    for (const answer of [
+      `<think>First try: ${draft} — no, split it in two.</think>\n${plan}`,
+      `<think>\n\`\`\`json\n${draft}\n\`\`\`\n</think>\n\`\`\`json\n${plan}\n\`\`\``,
+      // The chat template opened the block in the prompt: only its end is in the answer.
+      `Maybe ${draft}? Better two steps.\n</think>\n\n${plan}`,
+    ]) {
+      expect([answer, await dependsOfAnswer(answer)]).toEqual([answer, { method: 'llm', reason: null, deps: [[], ['a']] }]);
+    }
+    // Thinking that never ended (the answer was cut): its draft is not used.
+    expect((await dependsOfAnswer(`<think>Plan: ${draft} and then`)).method).toBe('fallback');
+  });
+
   test('a wrong step is named in the reason', async () => {
     const r = await dependsOfAnswer('{"tasks": [{"title": "a"}, {"title": 5}]}');
     expect(r.method).toBe('fallback');

@@ -104,6 +104,18 @@ function readPlan(answer: string): { ok: true; steps: LlmSubtask[] } | { ok: fal
   return { ok: false, reason: 'the LLM answer holds no readable JSON' };
 }
 
+/**
+ * Reasoning models (DeepSeek R1, QwQ, Qwen3) write their thinking into the content before the
+ * answer, drafts of the plan included: only what follows `</think>` is the answer. The opening tag
+ * is often missing (the chat template put it in the prompt); an opening tag never closed means the
+ * answer never came.
+ */
+function withoutThinking(text: string): string {
+  const end = /<\/think(?:ing)?>/i.exec(text);
+  if (end) return text.slice(end.index + end[0].length);
+  return /^\s*<think(?:ing)?>/i.test(text) ? '' : text;
+}
+
 export type DecomposeOutcome = { ok: true; subtasks: LlmSubtask[]; model: string } | { ok: false; reason: string; model: string };
 
 export interface DecomposeRequest {
@@ -153,7 +165,7 @@ export async function decomposeGoal(cfg: HedgehogConfig, req: DecomposeRequest):
   const completion = z.safeParse(ChatCompletionWire, res.json);
   if (!completion.success) return fail('the LLM endpoint sent no chat completion');
   const choice = completion.data.choices[0] as (typeof completion.data.choices)[number];
-  const plan = readPlan(answerText(choice.message.content));
+  const plan = readPlan(withoutThinking(answerText(choice.message.content)));
   if (!plan.ok) return fail(plan.reason);
   if (plan.steps.length === 0) return fail('the LLM plan is empty');
   if (plan.steps.length > MAX_LLM_SUBTASKS) return fail(`the LLM plan has ${plan.steps.length} tasks, more than ${MAX_LLM_SUBTASKS}`);
