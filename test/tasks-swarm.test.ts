@@ -222,6 +222,15 @@ describe('LLM decomposition through HEDGEHOG_URL', () => {
     expect((await dependsOfAnswer(`<think>Plan: ${draft} and then`)).method).toBe('fallback');
   });
 
+  test('an answer cut off at the token limit is not used, even where part of it reads as a plan', async () => {
+    // The steps of the first phase are a complete list of steps inside the cut answer.
+    const cut = '{"tasks": [{"id": "p1", "title": "Phase 1", "subtasks": [{"title": "a"}, {"title": "b"}]}, {"id": "p2", "title": "Phase 2", "subtasks": [{"ti';
+    hermes.behavior.bodyOverride['/v1/chat/completions'] = completion(cut, 'length');
+    const s = await swarm({ goal: 'Plan the offsite', strategy: 'dag' });
+    expect(s.decomposition).toMatchObject({ method: 'fallback', reason: 'the LLM answer was cut off (finish_reason "length")' });
+    expect(s.tasks.map((t) => t.title)).toEqual(['Plan the offsite']);
+  });
+
   test('a wrong step is named in the reason', async () => {
     const r = await dependsOfAnswer('{"tasks": [{"title": "a"}, {"title": 5}]}');
     expect(r.method).toBe('fallback');

@@ -21,7 +21,9 @@ const MAX_LLM_SUBTASKS = 25;
  */
 const ContentPart = z.looseObject({ type: z.optional(z.string()), text: z.optional(z.unknown()) });
 const ChatCompletionWire = z.object({
-  choices: z.array(z.object({ message: z.object({ content: z.union([z.string(), z.array(ContentPart)]) }) })).check(z.minLength(1)),
+  choices: z
+    .array(z.object({ message: z.object({ content: z.union([z.string(), z.array(ContentPart)]) }), finish_reason: z.optional(z.nullable(z.string())) }))
+    .check(z.minLength(1)),
 });
 
 function answerText(content: string | z.output<typeof ContentPart>[]): string {
@@ -165,6 +167,8 @@ export async function decomposeGoal(cfg: HedgehogConfig, req: DecomposeRequest):
   const completion = z.safeParse(ChatCompletionWire, res.json);
   if (!completion.success) return fail('the LLM endpoint sent no chat completion');
   const choice = completion.data.choices[0] as (typeof completion.data.choices)[number];
+  // A cut answer can still hold readable values (the steps of one phase of a longer plan): part of a plan is no plan.
+  if (choice.finish_reason === 'length') return fail('the LLM answer was cut off (finish_reason "length")');
   const plan = readPlan(withoutThinking(answerText(choice.message.content)));
   if (!plan.ok) return fail(plan.reason);
   if (plan.steps.length === 0) return fail('the LLM plan is empty');
