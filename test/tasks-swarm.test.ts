@@ -259,6 +259,8 @@ describe('LLM decomposition through HEDGEHOG_URL', () => {
     ['JSON of the wrong shape', () => (hermes.behavior.reply = () => '{"plan": "do it"}'), 'wrong shape'],
     ['an empty plan', () => (hermes.behavior.reply = () => '{"tasks": []}'), 'empty'],
     ['a cyclic plan', () => (hermes.behavior.reply = () => '{"tasks":[{"id":"a","title":"A","depends_on":["b"]},{"id":"b","title":"B","depends_on":["a"]}]}'), 'dependency cycle'],
+    // Which of the two "t1" the third step waits for cannot be known (the first one used to be taken).
+    ['a dependency on an id two steps share', () => (hermes.behavior.reply = () => '{"tasks":[{"id":"t1","title":"A"},{"id":"t1","title":"B"},{"id":"t3","title":"C","depends_on":["t1"]}]}'), 'id "t1" names 2 subtasks'],
     ['a dependency on nothing', () => (hermes.behavior.reply = () => '{"tasks":[{"id":"a","title":"A","depends_on":["q"]}]}'), 'no subtask "q"'],
     ['too many tasks', () => (hermes.behavior.reply = () => JSON.stringify({ tasks: Array.from({ length: 40 }, (_, i) => ({ title: `t${i}` })) })), 'more than 25'],
     ['HTTP 500', () => (hermes.behavior.statusOverride['/v1/chat/completions'] = 500), 'HTTP 500'],
