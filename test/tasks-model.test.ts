@@ -31,6 +31,20 @@ describe('parseLooseJson', () => {
     expect(parseLooseJson('[1, 2, /* a */ /***/ ]')).toEqual([1, 2]);
   });
 
+  test('an answer stuck in a loop of brackets never closed is given up on quickly; the largest plan still reads', () => {
+    // A model repeating itself until its token limit: each bracket opens a value read to the end.
+    const loop = '{"title": "step", "depends_on": ["t1", '.repeat(25_000);
+    const t0 = performance.now();
+    expect(() => parseLooseJson(loop)).toThrow(LooseJsonError);
+    // 64 reads of the whole megabyte: 10 s with the server's event loop blocked; now a fraction of a second.
+    expect(performance.now() - t0).toBeLessThan(3000);
+    // 25 steps with descriptions at their 20 000-character limit, after a bracket in the prose never closed.
+    const plan = { tasks: Array.from({ length: 25 }, (_, i) => ({ id: `t${i}`, title: `step ${i}`, description: 'd'.repeat(20_000) })) };
+    const big = parseLooseJson(`Plan (see [note:\n\`\`\`json\n${JSON.stringify(plan)}\n\`\`\``) as typeof plan;
+    expect(big.tasks).toHaveLength(25);
+    expect(parseLooseJson(`Plan (see [note:\n${JSON.stringify(plan)}`)).toEqual(plan);
+  });
+
   test('text without a readable value is an error, never a guess', () => {
     for (const text of ['', 'no json here', '{"a": "unterminated', '{"a": NaN}', '{"a": undefined}', '{a b}']) {
       expect(() => parseLooseJson(text)).toThrow(LooseJsonError);

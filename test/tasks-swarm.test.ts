@@ -189,6 +189,48 @@ describe('LLM decomposition through HEDGEHOG_URL', () => {
     }
   });
 
+  /** A chat completion whose message has this content (and finish_reason), as the wire carries it. */
+  const completion = (content: unknown, finish_reason = 'stop') => ({
+    id: 'chatcmpl-1', object: 'chat.completion', model: 'm', choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason }],
+  });
+  const twoSteps = '{"tasks": [{"id": "t1", "title": "a"}, {"id": "t2", "title": "b", "depends_on": ["t1"]}]}';
+
+  test('content sent as a list of parts: the text parts are the answer, a thinking part is not', async () => {
+    for (const content of [
+      [{ type: 'text', text: twoSteps }],
+      // A plan split over several text parts, after a Mistral-style thinking part holding a draft.
+      [{ type: 'thinking', thinking: [{ type: 'text', text: '[{"title": "draft"}]' }] }, { type: 'text', text: twoSteps.slice(0, 20) }, { type: 'text', text: twoSteps.slice(20) }],
+    ]) {
+      hermes.behavior.bodyOverride['/v1/chat/completions'] = completion(content);
+      const s = await swarm({ goal: 'g', strategy: 'dag' });
+      expect([JSON.stringify(content), s.decomposition.method, s.tasks.map((t) => t.title)]).toEqual([JSON.stringify(content), 'llm', ['a', 'b']]);
+    }
+  });
+
+  test('a draft plan in the model\'s <think> block is not the plan: the answer after it is', async () => {
+    const plan = '{"tasks": [{"id": "t1", "title": "a"}, {"id": "t2", "title": "b", "depends_on": ["t1"]}]}';
+    const draft = '{"tasks": [{"id": "d", "title": "draft"}]}';
+    for (const answer of [
+      `<think>First try: ${draft} — no, split it in two.</think>\n${plan}`,
+      `<think>\n\`\`\`json\n${draft}\n\`\`\`\n</think>\n\`\`\`json\n${plan}\n\`\`\``,
+      // The chat template opened the block in the prompt: only its end is in the answer.
+      `Maybe ${draft}? Better two steps.\n</think>\n\n${plan}`,
+    ]) {
+      expect([answer, await dependsOfAnswer(answer)]).toEqual([answer, { method: 'llm', reason: null, deps: [[], ['a']] }]);
+    }
+    // Thinking that never ended (the answer was cut): its draft is not used.
+    expect((await dependsOfAnswer(`<think>Plan: ${draft} and then`)).method).toBe('fallback');
+  });
+
+  test('an answer cut off at the token limit is not used, even where part of it reads as a plan', async () => {
+    // The steps of the first phase are a complete list of steps inside the cut answer.
+    const cut = '{"tasks": [{"id": "p1", "title": "Phase 1", "subtasks": [{"title": "a"}, {"title": "b"}]}, {"id": "p2", "title": "Phase 2", "subtasks": [{"ti';
+    hermes.behavior.bodyOverride['/v1/chat/completions'] = completion(cut, 'length');
+    const s = await swarm({ goal: 'Plan the offsite', strategy: 'dag' });
+    expect(s.decomposition).toMatchObject({ method: 'fallback', reason: 'the LLM answer was cut off (finish_reason "length")' });
+    expect(s.tasks.map((t) => t.title)).toEqual(['Plan the offsite']);
+  });
+
   test('a wrong step is named in the reason', async () => {
     const r = await dependsOfAnswer('{"tasks": [{"title": "a"}, {"title": 5}]}');
     expect(r.method).toBe('fallback');
@@ -217,6 +259,8 @@ describe('LLM decomposition through HEDGEHOG_URL', () => {
     ['JSON of the wrong shape', () => (hermes.behavior.reply = () => '{"plan": "do it"}'), 'wrong shape'],
     ['an empty plan', () => (hermes.behavior.reply = () => '{"tasks": []}'), 'empty'],
     ['a cyclic plan', () => (hermes.behavior.reply = () => '{"tasks":[{"id":"a","title":"A","depends_on":["b"]},{"id":"b","title":"B","depends_on":["a"]}]}'), 'dependency cycle'],
+    // Which of the two "t1" the third step waits for cannot be known (the first one used to be taken).
+    ['a dependency on an id two steps share', () => (hermes.behavior.reply = () => '{"tasks":[{"id":"t1","title":"A"},{"id":"t1","title":"B"},{"id":"t3","title":"C","depends_on":["t1"]}]}'), 'id "t1" names 2 subtasks'],
     ['a dependency on nothing', () => (hermes.behavior.reply = () => '{"tasks":[{"id":"a","title":"A","depends_on":["q"]}]}'), 'no subtask "q"'],
     ['too many tasks', () => (hermes.behavior.reply = () => JSON.stringify({ tasks: Array.from({ length: 40 }, (_, i) => ({ title: `t${i}` })) })), 'more than 25'],
     ['HTTP 500', () => (hermes.behavior.statusOverride['/v1/chat/completions'] = 500), 'HTTP 500'],

@@ -16,35 +16,31 @@ export interface PlanItem {
 
 /**
  * Numbers are ids when an item has that id (plans numbering their steps), else 0-based indices;
- * strings are ids (when items have them) or titles. A title shared by several items is ambiguous.
+ * strings are ids (when items have them) or titles. A title or id shared by several items is
+ * ambiguous (an LLM plan that numbers two steps alike: either could be meant).
  * Duplicates collapse; an item naming itself is an error.
  */
 export function resolveDependencies(items: PlanItem[], field = 'subtasks'): { deps: number[][]; errors: FieldError[] } {
   const errors: FieldError[] = [];
-  const byId = new Map<string, number>();
+  const byId = new Map<string, number[]>();
   const byTitle = new Map<string, number[]>();
   items.forEach((item, i) => {
-    if (item.id !== undefined && !byId.has(item.id)) byId.set(item.id, i);
+    if (item.id !== undefined) byId.set(item.id, [...(byId.get(item.id) ?? []), i]);
     byTitle.set(item.title, [...(byTitle.get(item.title) ?? []), i]);
   });
   const deps = items.map((item, i) => {
     const out = new Set<number>();
     item.depends_on.forEach((ref, j) => {
       const path = `${field}.${i}.depends_on.${j}`;
-      let target: number | undefined;
-      if (typeof ref === 'number') {
-        // A plan whose ids are numbers refers to them by number: the id wins over the position.
-        target = byId.get(String(ref)) ?? (Number.isInteger(ref) && ref >= 0 && ref < items.length ? ref : undefined);
-      } else if (byId.has(ref)) {
-        target = byId.get(ref);
-      } else {
-        const matches = byTitle.get(ref) ?? [];
-        if (matches.length > 1) {
-          errors.push({ path, message: `title ${JSON.stringify(ref)} names ${matches.length} subtasks; refer by index` });
-          return;
-        }
-        target = matches[0];
+      const ids = byId.get(String(ref));
+      // A plan whose ids are numbers refers to them by number: the id wins over the position.
+      const index = typeof ref === 'number' && Number.isInteger(ref) && ref >= 0 && ref < items.length ? [ref] : [];
+      const matches = ids ?? (typeof ref === 'number' ? index : (byTitle.get(ref) ?? []));
+      if (matches.length > 1) {
+        errors.push({ path, message: `${ids ? 'id' : 'title'} ${JSON.stringify(ref)} names ${matches.length} subtasks; refer by index` });
+        return;
       }
+      const target = matches[0];
       if (target === undefined) errors.push({ path, message: `no subtask ${JSON.stringify(ref)}` });
       else if (target === i) errors.push({ path, message: 'a subtask cannot depend on itself' });
       else out.add(target);

@@ -15,9 +15,21 @@ export const DEFAULT_DECOMPOSITION_MODEL = 'hermes-agent';
 /** Plans longer than this are refused (fallback): a model that rambles is not a plan. */
 const MAX_LLM_SUBTASKS = 25;
 
+/**
+ * `content` is a string, or (OpenAI's newer shape, Mistral, some gateways) a list of parts of which
+ * only the `text` ones are the answer: a `thinking` part holds the model's drafts, not its plan.
+ */
+const ContentPart = z.looseObject({ type: z.optional(z.string()), text: z.optional(z.unknown()) });
 const ChatCompletionWire = z.object({
-  choices: z.array(z.object({ message: z.object({ content: z.string() }) })).check(z.minLength(1)),
+  choices: z
+    .array(z.object({ message: z.object({ content: z.union([z.string(), z.array(ContentPart)]) }), finish_reason: z.optional(z.nullable(z.string())) }))
+    .check(z.minLength(1)),
 });
+
+function answerText(content: string | z.output<typeof ContentPart>[]): string {
+  if (typeof content === 'string') return content;
+  return content.flatMap((p) => ((p.type ?? 'text') === 'text' && typeof p.text === 'string' ? [p.text] : [])).join('');
+}
 
 const clampPriority = (v: unknown) => {
   const n = typeof v === 'string' ? Number(v) : v;
@@ -94,6 +106,18 @@ function readPlan(answer: string): { ok: true; steps: LlmSubtask[] } | { ok: fal
   return { ok: false, reason: 'the LLM answer holds no readable JSON' };
 }
 
+/**
+ * Reasoning models (DeepSeek R1, QwQ, Qwen3) write their thinking into the content before the
+ * answer, drafts of the plan included: only what follows `</think>` is the answer. The opening tag
+ * is often missing (the chat template put it in the prompt); an opening tag never closed means the
+ * answer never came.
+ */
+function withoutThinking(text: string): string {
+  const end = /<\/think(?:ing)?>/i.exec(text);
+  if (end) return text.slice(end.index + end[0].length);
+  return /^\s*<think(?:ing)?>/i.test(text) ? '' : text;
+}
+
 export type DecomposeOutcome = { ok: true; subtasks: LlmSubtask[]; model: string } | { ok: false; reason: string; model: string };
 
 export interface DecomposeRequest {
@@ -142,7 +166,10 @@ export async function decomposeGoal(cfg: HedgehogConfig, req: DecomposeRequest):
   if (!res.ok) return fail(`the LLM endpoint answered HTTP ${res.status}`);
   const completion = z.safeParse(ChatCompletionWire, res.json);
   if (!completion.success) return fail('the LLM endpoint sent no chat completion');
-  const plan = readPlan(completion.data.choices[0]?.message.content ?? '');
+  const choice = completion.data.choices[0] as (typeof completion.data.choices)[number];
+  // A cut answer can still hold readable values (the steps of one phase of a longer plan): part of a plan is no plan.
+  if (choice.finish_reason === 'length') return fail('the LLM answer was cut off (finish_reason "length")');
+  const plan = readPlan(withoutThinking(answerText(choice.message.content)));
   if (!plan.ok) return fail(plan.reason);
   if (plan.steps.length === 0) return fail('the LLM plan is empty');
   if (plan.steps.length > MAX_LLM_SUBTASKS) return fail(`the LLM plan has ${plan.steps.length} tasks, more than ${MAX_LLM_SUBTASKS}`);

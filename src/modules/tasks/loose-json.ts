@@ -21,6 +21,14 @@ const BARE_WORDS: Record<string, string> = { True: 'true', False: 'false', None:
 
 /** Bracket positions tried per candidate text: prose rarely holds more brackets than this before the plan. */
 const MAX_STARTS = 64;
+/**
+ * Characters read per candidate text, over all its tries. A bracket never closed is read to the end
+ * of the text, and so is each bracket after it: 64 such reads of a 1 MB answer stuck in a loop
+ * (`{"title": "step", "depends_on": [` repeated) took 10 s of a blocked event loop. A 25-step plan
+ * with 20 000-character descriptions is about 0.5 MB, so this leaves room for the plan after a
+ * failed read of the whole text.
+ */
+const MAX_SCANNED = 2_000_000;
 
 /**
  * Every value the text holds, in order: the fenced block first, then each `{` or `[` of the text
@@ -31,17 +39,23 @@ export function* looseJsonValues(text: string): Generator<unknown> {
   const fenced = FENCE.exec(text)?.[1];
   for (const candidate of fenced !== undefined ? [fenced, text] : [text]) {
     let from = 0;
-    for (let tries = 0; tries < MAX_STARTS; tries++) {
+    let budget = MAX_SCANNED;
+    for (let tries = 0; tries < MAX_STARTS && budget > 0; tries++) {
       const start = candidate.slice(from).search(/[[{]/);
       if (start < 0) break;
       const at = from + start;
+      const limit = Math.min(candidate.length, at + budget);
       let read: { value: unknown; end: number } | null = null;
+      // An unterminated string read up to the limit.
+      let end = limit;
       try {
-        const { json, end } = normalise(candidate, at);
-        read = { value: JSON.parse(json), end };
+        const normalised = normalise(candidate, at, limit);
+        end = normalised.end;
+        read = { value: JSON.parse(normalised.json), end };
       } catch {
         // not a value after all: look again from the next bracket
       }
+      budget -= end - at;
       from = read ? read.end : at + 1;
       if (read) yield read.value;
     }
@@ -54,16 +68,19 @@ export function parseLooseJson(text: string): unknown {
   throw new LooseJsonError(/[[{]/.test(text) ? 'no bracketed value in it is readable JSON' : 'no JSON object or array found');
 }
 
-/** Rewrites the bracketed value starting at `from` as strict JSON; `end` is the index after its closing bracket. */
-function normalise(src: string, from: number): { json: string; end: number } {
+/**
+ * Rewrites the bracketed value starting at `from` as strict JSON; `end` is the index after its
+ * closing bracket. Nothing at or after `limit` is read: a value not closed before it is unterminated.
+ */
+function normalise(src: string, from: number, limit: number): { json: string; end: number } {
   let out = '';
   let depth = 0;
   let i = from;
-  while (i < src.length) {
+  while (i < limit) {
     const c = src[i] as string;
     const closing = CLOSING[c];
     if (closing !== undefined) {
-      const [str, next] = readString(src, i, closing);
+      const [str, next] = readString(src, i, closing, limit);
       out += str;
       i = next;
     } else if (c === '/' && src[i + 1] === '/') {
@@ -89,10 +106,10 @@ function normalise(src: string, from: number): { json: string; end: number } {
 }
 
 /** A string literal opened at `at` and ended by `closing` → a JSON string literal and the index after it. */
-function readString(src: string, at: number, closing: string): [string, number] {
+function readString(src: string, at: number, closing: string, limit: number): [string, number] {
   let value = '';
   let i = at + 1;
-  while (i < src.length) {
+  while (i < limit) {
     const ch = src[i] as string;
     if (ch === '\\' && i + 1 < src.length) {
       const esc = src[i + 1] as string;
