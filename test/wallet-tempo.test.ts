@@ -198,6 +198,23 @@ describe('POST /api/wallet/tempo/call', () => {
     }
   });
 
+  test('an answer whose content is a list of parts is billed and answered with its text parts joined', async () => {
+    let content: unknown = [{ type: 'thinking', thinking: 'hmm' }, { type: 'text', text: 'Hello, ' }, { type: 'text', text: 'world' }];
+    const odd = Bun.serve({ port: 0, fetch: () => Response.json({ model: 'm', choices: [{ message: { role: 'assistant', content }, finish_reason: 'stop' }], usage: { prompt_tokens: 1000, completion_tokens: 0 } }) });
+    try {
+      const app = await open({ HEDGEHOG_URL: `http://127.0.0.1:${odd.port}` });
+      let r = await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', prompt: 'x' });
+      expect([r.status, r.body.result?.content, r.body.billing?.total_usd]).toEqual([200, 'Hello, world', '0.004']);
+      // Only a refusal or an image, no text: the content is null, the call is billed all the same.
+      content = [{ type: 'refusal', refusal: 'no' }];
+      r = await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', prompt: 'x' });
+      expect([r.status, r.body.result?.content]).toEqual([200, null]);
+      expect((await app.json<Json>('GET', '/api/wallet/tempo/usage')).body.total).toBe(2);
+    } finally {
+      odd.stop(true);
+    }
+  });
+
   test('a usage too large to bill exactly is refused (502), nothing billed, and the ledger stays readable', async () => {
     let usage: unknown = null;
     const odd = Bun.serve({ port: 0, fetch: () => Response.json({ model: 'm', choices: [{ message: { role: 'assistant', content: 'ok' } }], usage }) });

@@ -8,6 +8,7 @@
 import { z } from '../../lib/zod';
 import type { HedgehogConfig } from '../../config';
 import { fetchJson, OutboundError } from '../../lib/http';
+import { answerText, MessageContent } from '../../upstream/completion';
 import { looseJsonValues } from './loose-json';
 import type { SwarmStrategy } from './model';
 
@@ -15,21 +16,11 @@ export const DEFAULT_DECOMPOSITION_MODEL = 'hermes-agent';
 /** Plans longer than this are refused (fallback): a model that rambles is not a plan. */
 const MAX_LLM_SUBTASKS = 25;
 
-/**
- * `content` is a string, or (OpenAI's newer shape, Mistral, some gateways) a list of parts of which
- * only the `text` ones are the answer: a `thinking` part holds the model's drafts, not its plan.
- */
-const ContentPart = z.looseObject({ type: z.optional(z.string()), text: z.optional(z.unknown()) });
 const ChatCompletionWire = z.object({
   choices: z
-    .array(z.object({ message: z.object({ content: z.union([z.string(), z.array(ContentPart)]) }), finish_reason: z.optional(z.nullable(z.string())) }))
+    .array(z.object({ message: z.object({ content: MessageContent }), finish_reason: z.optional(z.nullable(z.string())) }))
     .check(z.minLength(1)),
 });
-
-function answerText(content: string | z.output<typeof ContentPart>[]): string {
-  if (typeof content === 'string') return content;
-  return content.flatMap((p) => ((p.type ?? 'text') === 'text' && typeof p.text === 'string' ? [p.text] : [])).join('');
-}
 
 const clampPriority = (v: unknown) => {
   const n = typeof v === 'string' ? Number(v) : v;
@@ -169,7 +160,7 @@ export async function decomposeGoal(cfg: HedgehogConfig, req: DecomposeRequest):
   const choice = completion.data.choices[0] as (typeof completion.data.choices)[number];
   // A cut answer can still hold readable values (the steps of one phase of a longer plan): part of a plan is no plan.
   if (choice.finish_reason === 'length') return fail('the LLM answer was cut off (finish_reason "length")');
-  const plan = readPlan(withoutThinking(answerText(choice.message.content)));
+  const plan = readPlan(withoutThinking(answerText(choice.message.content) ?? ''));
   if (!plan.ok) return fail(plan.reason);
   if (plan.steps.length === 0) return fail('the LLM plan is empty');
   if (plan.steps.length > MAX_LLM_SUBTASKS) return fail(`the LLM plan has ${plan.steps.length} tasks, more than ${MAX_LLM_SUBTASKS}`);

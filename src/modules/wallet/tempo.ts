@@ -13,6 +13,7 @@ import { ApiError } from '../../lib/errors';
 import { fetchJson, OutboundError, type JsonResult } from '../../lib/http';
 import { newId } from '../../lib/ids';
 import { isoNow, toUtcIso } from '../../lib/time';
+import { answerText, MessageContent } from '../../upstream/completion';
 import type { CallRecord, TempoCallBody } from './model';
 import { costOf, priceFor, usd, type PricingTable } from './pricing';
 
@@ -22,7 +23,7 @@ const tokenCount = z.optional(z.nullable(z.number().check(z.int(), z.nonnegative
 const Completion = z.object({
   model: z.optional(z.string()),
   choices: z.array(z.object({
-    message: z.looseObject({ role: z._default(z.string(), 'assistant'), content: z.optional(z.nullable(z.string())), tool_calls: z.optional(z.nullable(z.array(z.unknown()))) }),
+    message: z.looseObject({ role: z._default(z.string(), 'assistant'), content: z.optional(z.nullable(MessageContent)), tool_calls: z.optional(z.nullable(z.array(z.unknown()))) }),
     finish_reason: z.optional(z.nullable(z.string())),
   })).check(z.minLength(1)),
   usage: z.optional(z.nullable(z.object({ prompt_tokens: tokenCount, completion_tokens: tokenCount }))),
@@ -125,7 +126,7 @@ export class TempoBilling {
     }).immediate();
     return {
       ...recordOf(row),
-      result: { role: choice.message.role, content: choice.message.content ?? null, tool_calls: choice.message.tool_calls ?? null, finish_reason: choice.finish_reason ?? null },
+      result: { role: choice.message.role, content: choice.message.content == null ? null : answerText(choice.message.content), tool_calls: choice.message.tool_calls ?? null, finish_reason: choice.finish_reason ?? null },
     };
   }
 
