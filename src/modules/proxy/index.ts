@@ -10,10 +10,9 @@ import { keepConnectionOpen } from '../../lib/http';
 
 export function v1ProxyPlugin(deps: ProxyDeps) {
   return new Elysia({ name: 'v1-proxy' }).all('/v1/*', ({ request, server, set }) => {
-    keepConnectionOpen(server, request);
     // The CORS headers set before routing are added to the answer only where it has none of its own.
     const vary = set.headers.vary;
-    return proxyV1(request, deps, vary === undefined ? undefined : String(vary));
+    return proxyV1(request, deps, { vary: vary === undefined ? undefined : String(vary), keepOpen: () => keepConnectionOpen(server, request) });
   }, {
     detail: {
       tags: ['proxy'],

@@ -31,8 +31,18 @@ const SESSION_HEADERS = ['x-hermes-session-id', 'x-hermes-session-key', 'idempot
 export const PROXIED_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 const ALLOW = [...PROXIED_METHODS, 'OPTIONS'].join(', ');
 
-/** `vary`: the Vary the sidecar's own headers (CORS) need on this answer, kept alongside the upstream's. */
-export async function proxyV1(request: Request, d: ProxyDeps, vary?: string): Promise<Response> {
+export interface ProxyV1Options {
+  /** The Vary the sidecar's own headers (CORS) need on this answer, kept alongside the upstream's. */
+  vary?: string;
+  /**
+   * Lifts the server's idle timeout for the rest of the exchange (the upstream may think for minutes).
+   * Called only once the request body is in: a client that stops sending its body mid-way is then
+   * still cut off by the idle timeout, instead of holding the connection for the life of the process.
+   */
+  keepOpen?: () => void;
+}
+
+export async function proxyV1(request: Request, d: ProxyDeps, { vary, keepOpen }: ProxyV1Options = {}): Promise<Response> {
   // OPTIONS is answered here: browsers' preflights are the sidecar's (CORS), and Hermes answers any
   // other OPTIONS with an empty 403 from its CORS middleware, since no Origin is forwarded.
   if (request.method === 'OPTIONS') return new Response(null, { status: 204, headers: { allow: ALLOW } });
@@ -45,6 +55,7 @@ export async function proxyV1(request: Request, d: ProxyDeps, vary?: string): Pr
   // Request bodies are read (bounded) before forwarding so an oversized one gets a clean 413
   // and the upstream sees a Content-Length; responses are never buffered.
   const body = hasBody ? await readLimited(request, d.maxBodyBytes) : undefined;
+  keepOpen?.();
   // Held while the upstream answers, and for as long as an event stream stays open.
   const slot = d.client.openStream();
   request.signal.addEventListener('abort', slot, { once: true });
