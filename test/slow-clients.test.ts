@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import net from 'node:net';
 import { startFakeHermes, type FakeHermes } from './fakes/hermes';
+import { createLogger } from '../src/lib/log';
 import { makeTestApp, type TestApp } from './helpers/app';
 import { chatBody } from './helpers/fake-app';
 
@@ -15,9 +16,12 @@ const IDLE_S = 1;
 let fake: FakeHermes;
 let t: TestApp;
 let port: number;
+/** What the app logged at error level. */
+const errors: string[] = [];
 beforeAll(async () => {
   fake = await startFakeHermes({ version: '0.17' });
-  t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: fake.apiKey ?? '' } });
+  const log = createLogger({ level: 'error', format: 'json', write: (line) => errors.push(line) });
+  t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: fake.apiKey ?? '' }, patch: (deps) => Object.assign(deps, { log }) });
   t.app.listen({ port: 0, hostname: '127.0.0.1', idleTimeout: IDLE_S });
   port = t.app.server!.port!;
 });
@@ -63,3 +67,21 @@ test('/v1: a complete request whose upstream stream is silent longer than the id
   expect(got).toStartWith('HTTP/1.1 200');
   expect(got).toContain('data: [DONE]');
 }, 20_000);
+
+test('a client that leaves in the middle of its request body is no server error (/v1/* answered it 500 and logged `unhandled error`)', async () => {
+  errors.length = 0;
+  fake.reset();
+  const framings = ['Content-Length: 100\r\n\r\n{"model"', 'Transfer-Encoding: chunked\r\n\r\n8\r\n{"model"\r\n'];
+  for (const path of ['/v1/chat/completions', '/api/chat/completions/stream', '/api/memory']) {
+    for (const framing of framings) {
+      const s = net.connect(port, '127.0.0.1');
+      s.on('error', () => {});
+      s.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${framing}`);
+      await Bun.sleep(100);
+      s.destroy();
+    }
+  }
+  await Bun.sleep(200);
+  expect(errors).toEqual([]);
+  expect(fake.requests.filter((r) => r.path === '/v1/chat/completions')).toEqual([]);
+});
