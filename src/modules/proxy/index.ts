@@ -32,8 +32,7 @@ export function v1ProxyPlugin(deps: ProxyDeps) {
 
 export function chatCompletionsStreamPlugin(deps: ProxyDeps) {
   return new Elysia({ name: 'chat-completions-stream' }).post('/api/chat/completions/stream', ({ request, body, server }) => {
-    keepConnectionOpen(server, request);
-    return streamChatCompletions(request, body, deps);
+    return streamChatCompletions(request, body, deps, keepConnectionOpen(server, request));
   }, {
     body: ChatCompletionsBody,
     response: { 400: OpenAIErrorBody, 502: OpenAIErrorBody, 504: OpenAIErrorBody },
