@@ -197,8 +197,10 @@ for (const p of PATHS) {
     });
 
     test('all upstream stream slots taken: 503 upstream_busy at once (JSON, nothing created); slots come back when streams end', async () => {
-      // 19 requests at once for Bun → 3 streams (16 are kept for short calls such as the probe).
-      const small = await appOn(fake, { ...ENV, BUN_CONFIG_MAX_HTTP_REQUESTS: '19' });
+      // 19 requests at once for Bun → 3 streams (16 are kept for short calls such as the probe). The
+      // open streams sit unread while the refusals are checked: longer than ENV's idle deadline, after
+      // which a client that reads nothing is dropped (slow-clients.test.ts).
+      const small = await appOn(fake, { ...ENV, BUN_CONFIG_MAX_HTTP_REQUESTS: '19', UPSTREAM_IDLE_TIMEOUT_S: '30' });
       try {
         fake.behavior.tokenDelayMs = 100;
         const open = await Promise.all([1, 2, 3].map(async () => {

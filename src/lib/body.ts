@@ -62,12 +62,32 @@ function tooLarge(maxBytes: number): ApiError {
   return new ApiError(413, 'payload_too_large', `The request body is larger than ${maxBytes} bytes.`, { headers: { connection: 'close' } });
 }
 
+/**
+ * A failed read of the body as the answer it deserves: Bun's own ceiling (maxRequestBodySize in
+ * main.ts) passed first, the same 413 in our envelope; the client closed the connection (or the idle
+ * timeout did) before the body was complete, the client's doing and no server error to log (it was a
+ * 500 and an `unhandled error` line on /v1/*). Anything else is ours and goes on as it is.
+ */
+function unreadable(err: unknown, maxBytes: number, request: Request): unknown {
+  if (err instanceof Error && /maxRequestBodySize/.test(err.message)) return tooLarge(maxBytes);
+  if (request.signal.aborted || (err instanceof Error && err.name === 'AbortError')) {
+    return new ApiError(400, 'incomplete_body', 'The request body ended before it was complete.');
+  }
+  return err;
+}
+
 /** Reads at most maxBytes of the body; throws 413 as soon as the limit is passed, without reading the rest. */
 export async function readLimited(request: Request, maxBytes: number): Promise<Uint8Array> {
   const declared = Number(request.headers.get('content-length') ?? NaN);
   if (declared > maxBytes) throw tooLarge(maxBytes);
   // A declared length within the limit is enforced by the HTTP layer: read it in one native call.
-  if (declared >= 0) return new Uint8Array(await request.arrayBuffer());
+  if (declared >= 0) {
+    try {
+      return new Uint8Array(await request.arrayBuffer());
+    } catch (err) {
+      throw unreadable(err, maxBytes, request);
+    }
+  }
   if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
   const parts: Uint8Array[] = [];
@@ -77,9 +97,7 @@ export async function readLimited(request: Request, maxBytes: number): Promise<U
     try {
       read = await reader.read();
     } catch (err) {
-      // Bun's own ceiling (maxRequestBodySize in main.ts) passed first: the same 413, in our envelope.
-      if (err instanceof Error && /maxRequestBodySize/.test(err.message)) throw tooLarge(maxBytes);
-      throw err;
+      throw unreadable(err, maxBytes, request);
     }
     const { done, value } = read;
     if (done) break;

@@ -208,10 +208,36 @@ export async function* parseSse(chunks: AsyncIterable<Uint8Array>, maxChars = MA
   if (last) yield last;
 }
 
+/**
+ * How long a client may leave what was sent to it unread. Bun asks a body for its next chunk once the
+ * last one is on its way to the client; a client that stops reading fills the socket buffers and Bun
+ * stops asking. Nothing else notices: the connection's idle timeout is lifted for streams, and the
+ * heartbeat and the upstream idle timer only run when asked for a chunk. So such a client held its
+ * upstream request, its stream slot and the agent's run for as long as it stayed connected, and as many
+ * of them as there are slots refused every other chat with 503 `upstream_busy`. Armed after each chunk
+ * handed over, disarmed when the next one is asked for; `onExpire` ends the stream.
+ */
+export function unreadDeadline(ms: number, onExpire: () => void): { arm(): void; disarm(): void } {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return {
+    arm() {
+      clearTimeout(timer);
+      timer = setTimeout(onExpire, ms);
+    },
+    disarm() {
+      clearTimeout(timer);
+    },
+  };
+}
+
 export interface EventStreamOptions {
   /** Produces encoded frames; it must end by itself after `cancel` has been called. */
   frames: AsyncIterator<string>;
   heartbeatMs: number;
+  /** A client that leaves a frame unread this long is dropped (see unreadDeadline); none when absent. */
+  unreadMs?: number;
+  /** Closes the client's connection once the unread deadline has ended the stream (keepConnectionOpen's closer). */
+  onUnread?: () => void;
   /** Called once when the client goes away; must abort whatever feeds `frames` (whose `return` is then called too). */
   cancel: () => void;
   /** When this aborts (server shutdown) the stream sends `shutdownFrame`, closes, and calls `cancel`. */
@@ -238,9 +264,18 @@ export function eventStream(opts: EventStreamOptions): ReadableStream<Uint8Array
   let interrupt: ((why: 'shutdown') => void) | null = null;
   const onShutdown = () => interrupt?.('shutdown');
   opts.shutdown?.addEventListener('abort', onShutdown, { once: true });
+  let controller: ReadableStreamDefaultController<Uint8Array> | null = null;
+  // Erroring the body resets the connection (`undefined` keeps Bun from printing a stack trace).
+  const unread = opts.unreadMs === undefined ? null : unreadDeadline(opts.unreadMs, () => {
+    if (finished) return;
+    stop();
+    controller?.error(undefined);
+    opts.onUnread?.();
+  });
   const finish = () => {
     finished = true;
     interrupt = null;
+    unread?.disarm();
     opts.shutdown?.removeEventListener('abort', onShutdown);
   };
   // The producer is told to stop, then asked to end, so its `finally` blocks run (an async generator
@@ -250,8 +285,16 @@ export function eventStream(opts: EventStreamOptions): ReadableStream<Uint8Array
     opts.cancel();
     opts.frames.return?.().catch(() => {});
   };
+  const send = (bytes: Uint8Array) => {
+    controller?.enqueue(bytes);
+    unread?.arm();
+  };
   return new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+    },
     async pull(controller) {
+      unread?.disarm();
       if (finished) return;
       pending ??= opts.frames.next();
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -264,7 +307,7 @@ export function eventStream(opts: EventStreamOptions): ReadableStream<Uint8Array
         const result = await Promise.race([pending, wait]);
         if (finished) return;
         if (result === 'beat') {
-          controller.enqueue(encoder.encode(SSE_PING));
+          send(encoder.encode(SSE_PING));
           return;
         }
         if (result === 'shutdown') {
@@ -277,7 +320,7 @@ export function eventStream(opts: EventStreamOptions): ReadableStream<Uint8Array
         if (result.done) {
           finish();
           controller.close();
-        } else controller.enqueue(encoder.encode(result.value));
+        } else send(encoder.encode(result.value));
       } catch (err) {
         if (finished) return;
         finish();

@@ -22,18 +22,18 @@ const busy = { description: 'Every upstream stream slot is taken (`upstream_busy
 export function chatPlugin(chat: ChatService, defaultFormat: StreamFormat) {
   return new Elysia({ name: 'chat' })
     .post('/api/sessions/new/chat/stream', async ({ request, body, query, server }) => {
-      keepConnectionOpen(server, request);
+      const close = keepConnectionOpen(server, request);
       const turn = await chat.open({ create: body }, body, request.signal);
-      return chat.stream(turn, query.format || defaultFormat);
+      return chat.stream(turn, query.format || defaultFormat, close);
     }, {
       body: NewChatBody,
       query: StreamQuery,
       detail: { tags, summary: 'Create a session (body session_id or a new id), then stream the answer as SSE', responses: { 200: stream, 409: { description: 'A session with this session_id exists' }, 503: busy } },
     })
     .post('/api/sessions/:id/chat/stream', async ({ request, params, body, query, server }) => {
-      keepConnectionOpen(server, request);
+      const close = keepConnectionOpen(server, request);
       const turn = await chat.open({ id: params.id }, body, request.signal);
-      return chat.stream(turn, query.format || defaultFormat);
+      return chat.stream(turn, query.format || defaultFormat, close);
     }, {
       params: SessionIdParams,
       body: ChatBody,

@@ -186,8 +186,8 @@ export class ChatService {
     }
   }
 
-  /** The turn as an SSE response in the client's format. */
-  stream(t: ChatTurn, format: StreamFormat): Response {
+  /** The turn as an SSE response in the client's format; `closeConnection` drops a client that stopped reading. */
+  stream(t: ChatTurn, format: StreamFormat, closeConnection?: () => void): Response {
     const renderer = format === 'hermes' ? hermesRenderer(t.sessionId, t.body.message) : optxRenderer(t.sessionId);
     const events = this.events(t);
     async function* frames(): AsyncGenerator<string> {
@@ -199,7 +199,10 @@ export class ChatService {
       if (last) yield last;
     }
     const shutdownFrame = () => renderer.render({ type: 'failed', code: 'server_shutting_down', message: 'The sidecar is shutting down.', status: 503 });
-    const body = eventStream({ frames: startNow(frames()), heartbeatMs: this.d.heartbeatMs, cancel: t.abort, shutdown: this.d.shutdown, shutdownFrame });
+    const body = eventStream({
+      frames: startNow(frames()), heartbeatMs: this.d.heartbeatMs, unreadMs: this.d.idleTimeoutMs, onUnread: closeConnection,
+      cancel: t.abort, shutdown: this.d.shutdown, shutdownFrame,
+    });
     // The turn is under way: building the response must not fail, or nothing would ever release it.
     const id = headerValue(t.sessionId);
     return sseResponse(body, id ? { 'x-hermes-session-id': id } : {});

@@ -10,10 +10,9 @@ import { keepConnectionOpen } from '../../lib/http';
 
 export function v1ProxyPlugin(deps: ProxyDeps) {
   return new Elysia({ name: 'v1-proxy' }).all('/v1/*', ({ request, server, set }) => {
-    keepConnectionOpen(server, request);
     // The CORS headers set before routing are added to the answer only where it has none of its own.
     const vary = set.headers.vary;
-    return proxyV1(request, deps, vary === undefined ? undefined : String(vary));
+    return proxyV1(request, deps, { vary: vary === undefined ? undefined : String(vary), keepOpen: () => keepConnectionOpen(server, request) });
   }, {
     detail: {
       tags: ['proxy'],
@@ -33,8 +32,7 @@ export function v1ProxyPlugin(deps: ProxyDeps) {
 
 export function chatCompletionsStreamPlugin(deps: ProxyDeps) {
   return new Elysia({ name: 'chat-completions-stream' }).post('/api/chat/completions/stream', ({ request, body, server }) => {
-    keepConnectionOpen(server, request);
-    return streamChatCompletions(request, body, deps);
+    return streamChatCompletions(request, body, deps, keepConnectionOpen(server, request));
   }, {
     body: ChatCompletionsBody,
     response: { 400: OpenAIErrorBody, 502: OpenAIErrorBody, 504: OpenAIErrorBody },

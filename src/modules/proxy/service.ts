@@ -9,7 +9,7 @@
 import { ApiError, openAIErrorBody } from '../../lib/errors';
 import { clientResponseHeaders, linkedAbort, upstreamRequestHeaders } from '../../lib/http';
 import { readLimited } from '../../lib/body';
-import { eventStream, parseSse, readWithIdleTimeout, readWithin, sseData, sseJson, sseResponse } from '../../lib/sse';
+import { eventStream, parseSse, readWithIdleTimeout, readWithin, sseData, sseJson, sseResponse, unreadDeadline } from '../../lib/sse';
 import type { Logger } from '../../lib/log';
 import type { HermesClient } from '../../upstream/client';
 import { midStreamError, outboundToApiError, streamCutShort, upstreamHttpError } from '../../upstream/errors';
@@ -31,8 +31,19 @@ const SESSION_HEADERS = ['x-hermes-session-id', 'x-hermes-session-key', 'idempot
 export const PROXIED_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 const ALLOW = [...PROXIED_METHODS, 'OPTIONS'].join(', ');
 
-/** `vary`: the Vary the sidecar's own headers (CORS) need on this answer, kept alongside the upstream's. */
-export async function proxyV1(request: Request, d: ProxyDeps, vary?: string): Promise<Response> {
+export interface ProxyV1Options {
+  /** The Vary the sidecar's own headers (CORS) need on this answer, kept alongside the upstream's. */
+  vary?: string;
+  /**
+   * Lifts the server's idle timeout for the rest of the exchange (the upstream may think for minutes).
+   * Called only once the request body is in: a client that stops sending its body mid-way is then
+   * still cut off by the idle timeout, instead of holding the connection for the life of the process.
+   * Returns what closes the connection of a client that stopped reading (keepConnectionOpen's closer).
+   */
+  keepOpen?: () => () => void;
+}
+
+export async function proxyV1(request: Request, d: ProxyDeps, { vary, keepOpen }: ProxyV1Options = {}): Promise<Response> {
   // OPTIONS is answered here: browsers' preflights are the sidecar's (CORS), and Hermes answers any
   // other OPTIONS with an empty 403 from its CORS middleware, since no Origin is forwarded.
   if (request.method === 'OPTIONS') return new Response(null, { status: 204, headers: { allow: ALLOW } });
@@ -45,6 +56,7 @@ export async function proxyV1(request: Request, d: ProxyDeps, vary?: string): Pr
   // Request bodies are read (bounded) before forwarding so an oversized one gets a clean 413
   // and the upstream sees a Content-Length; responses are never buffered.
   const body = hasBody ? await readLimited(request, d.maxBodyBytes) : undefined;
+  const closeConnection = keepOpen?.();
   // Held while the upstream answers, and for as long as an event stream stays open.
   const slot = d.client.openStream();
   request.signal.addEventListener('abort', slot, { once: true });
@@ -69,20 +81,21 @@ export async function proxyV1(request: Request, d: ProxyDeps, vary?: string): Pr
   // A bounded answer is handed to Bun's native pipe untouched; an event stream gets the idle guard.
   if (!isEventStream) return new Response(upstream.body, { status: upstream.status, headers });
   const onFailure = (err: unknown) => d.log.warn('proxied upstream stream failed', { path: pathAndQuery.split('?')[0], reason: err instanceof Error ? err.message : String(err) });
-  return new Response(idleGuarded(upstream.body, { idleMs: d.idleTimeoutMs, shutdown: d.shutdown, onFailure, onEnd: slot }), { status: upstream.status, headers });
+  return new Response(idleGuarded(upstream.body, { idleMs: d.idleTimeoutMs, shutdown: d.shutdown, onFailure, onEnd: slot, onUnread: closeConnection }), { status: upstream.status, headers });
 }
 
 const encoder = new TextEncoder();
 
 /**
  * Re-exposes an upstream event stream pull by pull, failing it when the upstream goes silent for
- * idleMs. Cancelling the reader closes the upstream connection, so the upstream sees the abort.
+ * idleMs, or when the client leaves what it was sent unread as long (see unreadDeadline). Cancelling
+ * the reader closes the upstream connection, so the upstream sees the abort.
  * At shutdown the stream ends at once: with an OpenAI error frame and `[DONE]` when the bytes so far
  * end between two frames, else (a frame cut in half) by resetting the connection, as for a failure.
  */
 function idleGuarded(
   body: ReadableStream<Uint8Array>,
-  o: { idleMs: number; shutdown: AbortSignal; onFailure: (err: unknown) => void; onEnd: () => void },
+  o: { idleMs: number; shutdown: AbortSignal; onFailure: (err: unknown) => void; onEnd: () => void; onUnread?: () => void },
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   let atFrameEnd = true;
@@ -90,12 +103,24 @@ function idleGuarded(
   // Ends a pending read (it resolves as done); the pull then sees the shutdown.
   const onShutdown = () => void reader.cancel().catch(() => {});
   o.shutdown.addEventListener('abort', onShutdown, { once: true });
+  let controller: ReadableStreamDefaultController<Uint8Array> | null = null;
+  const unread = unreadDeadline(o.idleMs, () => {
+    end();
+    void reader.cancel().catch(() => {});
+    controller?.error(undefined);
+    o.onUnread?.();
+  });
   const end = () => {
+    unread.disarm();
     o.shutdown.removeEventListener('abort', onShutdown);
     o.onEnd();
   };
   return new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+    },
     async pull(controller) {
+      unread.disarm();
       try {
         const read = o.shutdown.aborted ? null : await readWithin(reader, o.idleMs);
         if (!read || o.shutdown.aborted) {
@@ -115,6 +140,7 @@ function idleGuarded(
         last = (last + String.fromCharCode(...value.subarray(-4))).slice(-4);
         atFrameEnd = last.endsWith('\n\n') || last.endsWith('\r\n\r\n') || last.endsWith('\r\r');
         controller.enqueue(value);
+        unread.arm();
       } catch (err) {
         end();
         void reader.cancel().catch(() => {});
@@ -131,7 +157,8 @@ function idleGuarded(
   }, { highWaterMark: 0 });
 }
 
-export async function streamChatCompletions(request: Request, body: ChatCompletionsBody, d: ProxyDeps): Promise<Response> {
+/** `closeConnection` drops a client that stopped reading (keepConnectionOpen's closer). */
+export async function streamChatCompletions(request: Request, body: ChatCompletionsBody, d: ProxyDeps, closeConnection?: () => void): Promise<Response> {
   const payload = { ...body, stream: true, stream_options: { ...body.stream_options, include_usage: true } };
   const headers = new Headers({ 'content-type': 'application/json', accept: 'text/event-stream' });
   for (const h of SESSION_HEADERS) {
@@ -159,7 +186,7 @@ export async function streamChatCompletions(request: Request, body: ChatCompleti
   }
   const frames = forwardFrames(upstream.body, d.idleTimeoutMs, slot, body.model);
   const shutdownFrame = () => failFrames(new ApiError(503, 'server_shutting_down', 'The sidecar is shutting down.')).toArray().join('');
-  return sseResponse(eventStream({ frames, heartbeatMs: d.heartbeatMs, cancel: () => ac.abort(), shutdown: d.shutdown, shutdownFrame }), passBack);
+  return sseResponse(eventStream({ frames, heartbeatMs: d.heartbeatMs, unreadMs: d.idleTimeoutMs, onUnread: closeConnection, cancel: () => ac.abort(), shutdown: d.shutdown, shutdownFrame }), passBack);
 }
 
 async function* forwardFrames(body: ReadableStream<Uint8Array>, idleMs: number, onEnd: () => void, model: string | undefined): AsyncGenerator<string> {

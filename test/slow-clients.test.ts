@@ -1,0 +1,146 @@
+/**
+ * Clients that are slow or stop half-way, on a real socket: the server's idle timeout (main.ts) must
+ * still reap a connection whose request never finishes, an exchange whose request is complete may stay
+ * quiet for as long as the upstream thinks, and a client that stops reading its stream must not keep
+ * the upstream request (and its stream slot) for as long as it stays connected.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import net from 'node:net';
+import { createLogger } from '../src/lib/log';
+import { startFakeHermes, type FakeHermes } from './fakes/hermes';
+import { makeTestApp, type TestApp } from './helpers/app';
+import { chatBody } from './helpers/fake-app';
+
+/** Seconds; Bun checks idle timeouts every few seconds, so a reaped connection closes within ~2-3x this. */
+const IDLE_S = 1;
+
+let fake: FakeHermes;
+beforeAll(async () => {
+  fake = await startFakeHermes({ version: '0.17' });
+});
+afterAll(() => fake.stop());
+
+/** An app in front of the fake, listening with the idle timeout above; `errors` gets what it logs at error level. */
+function useApp(env: Record<string, string> = {}) {
+  const ctx = { t: null as unknown as TestApp, port: 0, errors: [] as string[] };
+  beforeAll(async () => {
+    const log = createLogger({ level: 'error', format: 'json', write: (line) => ctx.errors.push(line) });
+    ctx.t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: fake.apiKey ?? '', ...env }, patch: (deps) => Object.assign(deps, { log }) });
+    await ctx.t.deps.probe.probeNow();
+    ctx.t.app.listen({ port: 0, hostname: '127.0.0.1', idleTimeout: IDLE_S });
+    ctx.port = ctx.t.app.server!.port!;
+  });
+  afterAll(async () => {
+    await ctx.t.app.stop(true);
+    ctx.t.close();
+  });
+  return ctx;
+}
+
+function connect(port: number, data: string): net.Socket {
+  const s = net.connect(port, '127.0.0.1');
+  s.on('error', () => {});
+  s.write(data);
+  return s;
+}
+
+/** Sends `data` on a raw connection; resolves with what came back and after how many ms the server closed it (null: still open at `waitMs`). */
+function exchange(port: number, data: string, waitMs: number): Promise<{ got: string; closedAfterMs: number | null }> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const s = connect(port, data);
+    let got = '';
+    s.on('data', (d) => (got += d.toString()));
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve({ got, closedAfterMs: null });
+    }, waitMs);
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve({ got, closedAfterMs: performance.now() - t0 });
+    });
+  });
+}
+
+const post = (path: string, body: string) => `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+
+describe('requests that stop half-way', () => {
+  const app = useApp();
+
+  test('a request body that stops half-way: the idle timeout closes the connection on every route, /v1 included (it was held forever)', async () => {
+    const paths = ['/v1/chat/completions', '/api/chat/completions/stream', '/api/memory'];
+    const closed = await Promise.all(paths.map(async (path) => {
+      const { closedAfterMs } = await exchange(app.port, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"model"`, 12_000);
+      return [path, closedAfterMs !== null];
+    }));
+    expect(closed).toEqual(paths.map((p) => [p, true]));
+  }, 15_000);
+
+  test('/v1: a complete request whose upstream stream is silent longer than the idle timeout is still streamed to its end', async () => {
+    fake.reset();
+    fake.behavior.firstTokenDelayMs = IDLE_S * 1000 * 6;
+    const body = chatBody('slow thinker', { stream: true });
+    const { got } = await exchange(app.port, `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`, 15_000);
+    expect(got).toStartWith('HTTP/1.1 200');
+    expect(got).toContain('data: [DONE]');
+  }, 20_000);
+
+  test('a client that leaves in the middle of its request body is no server error (/v1/* answered it 500 and logged `unhandled error`)', async () => {
+    app.errors.length = 0;
+    fake.reset();
+    const framings = ['Content-Length: 100\r\n\r\n{"model"', 'Transfer-Encoding: chunked\r\n\r\n8\r\n{"model"\r\n'];
+    for (const path of ['/v1/chat/completions', '/api/chat/completions/stream', '/api/memory']) {
+      for (const framing of framings) {
+        const s = connect(app.port, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${framing}`);
+        await Bun.sleep(100);
+        s.destroy();
+      }
+    }
+    await Bun.sleep(200);
+    expect(app.errors).toEqual([]);
+    expect(fake.requests.filter((r) => r.path === '/v1/chat/completions')).toEqual([]);
+  });
+});
+
+describe('a client that stops reading its stream', () => {
+  // One upstream stream slot (Bun's 17 requests less the 16 kept for short calls), a 2 s idle deadline.
+  const app = useApp({ BUN_CONFIG_MAX_HTTP_REQUESTS: '17', UPSTREAM_IDLE_TIMEOUT_S: '2' });
+  const streams: [string, string][] = [
+    ['/api/sessions/new/chat/stream', JSON.stringify({ message: 'tell me everything' })],
+    ['/api/chat/completions/stream', chatBody('tell me everything')],
+    ['/v1/chat/completions', chatBody('tell me everything', { stream: true })],
+  ];
+  for (const [path, body] of streams) {
+    test(`${path}: is dropped after UPSTREAM_IDLE_TIMEOUT_S, the upstream request cancelled and its slot given back (it held them while connected)`, async () => {
+      fake.reset();
+      // Far more than the socket buffers between the sidecar and the client hold.
+      const reply = 'y'.repeat(32 * 1024 * 1024);
+      fake.behavior.reply = () => reply;
+      fake.behavior.tokens = (text) => Array.from({ length: Math.ceil(text.length / 16384) }, (_, i) => text.slice(i * 16384, (i + 1) * 16384));
+      const stalled = connect(app.port, post(path, body));
+      stalled.pause();
+      await Bun.sleep(1000);
+      // Its slot is taken: another user is refused meanwhile.
+      const refused = await fetch(`http://127.0.0.1:${app.port}/api/chat/completions/stream`, { method: 'POST', body: chatBody('me too') });
+      expect(refused.status).toBe(503);
+      await refused.text();
+      await Bun.sleep(4000);
+      // The upstream saw its request cancelled (the chat route's is the agent's session stream).
+      expect(fake.aborted).toHaveLength(1);
+      fake.behavior.reply = null;
+      fake.behavior.tokens = null;
+      const served = await fetch(`http://127.0.0.1:${app.port}/api/chat/completions/stream`, { method: 'POST', body: chatBody('me too') });
+      expect(served.status).toBe(200);
+      expect(await served.text()).toContain('data: [DONE]');
+      // The connection itself is closed too: reading now gets what was buffered, then the end, not the whole reply.
+      let received = 0;
+      stalled.on('data', (d: Buffer) => (received += d.byteLength));
+      const closed = new Promise<void>((resolve) => stalled.on('close', () => resolve()));
+      stalled.resume();
+      await Promise.race([closed, Bun.sleep(5000)]);
+      expect(stalled.destroyed).toBe(true);
+      expect(received).toBeLessThan(reply.length / 2);
+      stalled.destroy();
+    }, 20_000);
+  }
+});
