@@ -57,7 +57,6 @@ export class ReopeningBackend implements MemoryBackend {
     try {
       this.inner = this.open(this.file);
       this.opened = fileAt(this.file.path);
-      this.log.info('memory file opened', { backend: this.name, path: this.file.shown, from: this.file.from });
       return this.inner;
     } catch (err) {
       this.failure = err instanceof Error ? err.message : String(err);
@@ -78,8 +77,16 @@ export class ReopeningBackend implements MemoryBackend {
     if (this.inner) return this.inner;
     // By distance: after the wall clock is set back (NTP), `now` stays below the last try for as long as it was moved.
     const reopened = Math.abs(this.now() - this.triedAt) >= RETRY_MS ? this.tryOpen() : null;
-    if (reopened) return reopened;
+    if (reopened) {
+      this.log.info('memory file opened', { backend: this.name, path: this.file.shown, from: this.file.from });
+      return reopened;
+    }
     throw new ApiError(503, 'memory_unavailable', `The memory store is unavailable: ${this.failure}`, { headers: { 'retry-after': String(RETRY_MS / 1000) } });
+  }
+
+  /** The file in use (or last tried) for the start-up banner: its shown name and where it came from. */
+  describe(): string {
+    return `${this.file.shown} (${this.file.from})`;
   }
 
   /** Closes the open file, if any, so the next request opens the current one at once. */
