@@ -8,6 +8,7 @@ import { closeDeps, openDeps } from './deps';
 import { pathOf } from './lib/http';
 import { publicUrl } from './lib/public-url';
 import { flushStdio, writeStderr, writeStdout } from './lib/stdio';
+import { ReopeningBackend } from './modules/memory/reopening';
 
 const SHUTDOWN_GRACE_MS = 5000;
 /** Bodies declared larger than this are refused by Bun itself, before any of our code (a bare 413). */
@@ -78,6 +79,7 @@ async function main(): Promise<number> {
     `hermes-optx-api ${VERSION} listening on ${where}\n` +
       `  upstream ${publicUrl(config.hermes.url)} (mode: probing…)\n` +
       `  memory backend ${config.memory.backend}, tasks backend ${config.tasks.backend}\n` +
+      (deps.memory.backend instanceof ReopeningBackend ? `  memory file ${deps.memory.backend.describe()}\n` : '') +
       `  data dir ${config.dataDir}\n` +
       // Read by Bun only at process start; without it fetch holds at most 256 upstream requests at once.
       (process.env.BUN_CONFIG_MAX_HTTP_REQUESTS ? '' : `  note: BUN_CONFIG_MAX_HTTP_REQUESTS is not set: at most ${config.upstream.streams} upstream streams at once\n`),

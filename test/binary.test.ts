@@ -58,6 +58,7 @@ describe('the compiled executable', () => {
   test('starts with no upstream and no Hermes home, serves /health, stops on SIGTERM', async () => {
     const r = await start({});
     expect(r.output()).toContain('memory backend');
+    expect(r.output()).toMatch(/memory file \S+memory_store\.db \(default\)/);
     expect(r.output()).toContain('data dir');
     const res = await fetch(`http://127.0.0.1:${r.port}/health`);
     expect(res.status).toBe(200);

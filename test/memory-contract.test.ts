@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { startFakeSpacetime, type FakeSpacetime } from './fakes/spacetimedb';
-import { makeTestApp, type TestApp } from './helpers/app';
+import { makeTestApp, memoryDbPath, type TestApp } from './helpers/app';
 
 type Memory = { id: string; content: string; category: string; tags: string[]; importance: number; metadata: Record<string, unknown>; created_at: string; updated_at: string; score?: number };
 
@@ -168,7 +168,7 @@ for (const backend of BACKENDS) {
         const r = await t.json<Record<string, unknown>>('GET', '/api/memory/stats');
         expect(r.status).toBe(200);
         expect(r.body).toMatchObject({ backend, status: 'ok', total_memories: 5, categories: { infra: 2, user_pref: 1, process: 1, people: 1 } });
-        if (backend === 'holographic') expect(r.body).toMatchObject({ db_path: t.config.memory.holographicDbPath, vector_dim: 1024, file_size_bytes: expect.any(Number) });
+        if (backend === 'holographic') expect(r.body).toMatchObject({ db_path: memoryDbPath(t), vector_dim: 1024, file_size_bytes: expect.any(Number) });
         if (backend === 'sqlite') expect(r.body).toMatchObject({ db_path: expect.stringContaining('optx-api.db'), file_size_bytes: expect.any(Number) });
         if (backend === 'spacetimedb') expect(r.body).toMatchObject({ url: fake?.url, database: 'optx-cortex' });
       });

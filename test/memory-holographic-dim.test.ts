@@ -7,7 +7,7 @@ import { afterEach, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeTestApp, tempDir, type TestApp } from './helpers/app';
+import { makeTestApp, memoryDbPath, tempDir, type TestApp } from './helpers/app';
 
 const apps: TestApp[] = [];
 afterEach(() => {
@@ -20,7 +20,7 @@ async function withConfig(yaml: string): Promise<{ t: TestApp; path: string }> {
   writeFileSync(join(home, 'config.yaml'), yaml);
   const t = await makeTestApp({ env: { MEMORY_BACKEND: 'holographic', HERMES_HOME: home } });
   apps.push(t);
-  return { t, path: t.config.memory.holographicDbPath };
+  return { t, path: memoryDbPath(t) };
 }
 
 function stored(path: string): { vector: number; bank: number; bankDim: number } {

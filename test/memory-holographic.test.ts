@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import reference from './fixtures/hrr-reference.json';
 import { agentAddFact, agentRebuildBank, agentSearch, float32Blob, openAsAgent, PLUGIN_SCHEMA } from './fakes/hermes-memory-agent';
 import { reopen } from './helpers/memory-reopen';
-import { makeTestApp, tempDir, type TestApp } from './helpers/app';
+import { makeTestApp, memoryDbPath, tempDir, type TestApp } from './helpers/app';
 import { openDatabase } from '../src/db';
 import { HolographicBackend } from '../src/modules/memory/holographic';
 import { MemoryService } from '../src/modules/memory/service';
@@ -40,7 +40,7 @@ function maxAngularError(a: Float64Array, b: Float64Array): number {
   }
   return worst;
 }
-const raw = (t: TestApp) => new Database(t.config.memory.holographicDbPath, { readonly: true });
+const raw = (t: TestApp) => new Database(memoryDbPath(t), { readonly: true });
 
 describe('the file', () => {
   test('is created at start-up with exactly the plugin’s schema, in WAL mode', async () => {
@@ -63,7 +63,7 @@ describe('the file', () => {
     expect(db.query('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });
     // The same script run by the agent on its next start changes nothing.
     db.close();
-    const agent = openAsAgent(t.config.memory.holographicDbPath);
+    const agent = openAsAgent(memoryDbPath(t));
     expect(agent.query("SELECT COUNT(*) AS n FROM sqlite_master").get()).toEqual({ n: objects.length + 8 });
     agent.close();
   });
@@ -141,6 +141,7 @@ describe('a file that cannot be opened', () => {
   test('a repaired file is opened on a later request, no restart needed (at most one attempt per 5 s)', async () => {
     const dir = tempDir();
     const path = join(dir, 'memory_store.db');
+    const file = { path, shown: path, from: 'HOLOGRAPHIC_DB_PATH' } as const;
     await Bun.write(path, garbage);
     const own = openDatabase(':memory:');
     const clock = { now: 0 };
@@ -149,7 +150,7 @@ describe('a file that cannot be opened', () => {
       attempts++;
       return new HolographicBackend(path, own);
     };
-    const backend = new ReopeningBackend('holographic', path, open, silentLogger, () => clock.now);
+    const backend = new ReopeningBackend('holographic', () => file, open, silentLogger, () => clock.now);
     const service = new MemoryService(backend);
     await expect(service.list({ limit: 10, offset: 0 })).rejects.toMatchObject({ status: 503, code: 'memory_unavailable' });
     rmSync(path);
@@ -168,10 +169,11 @@ describe('a file that cannot be opened', () => {
   test('a wall clock set back (NTP) does not put the next attempt off until it has caught up', async () => {
     const dir = tempDir();
     const path = join(dir, 'memory_store.db');
+    const file = { path, shown: path, from: 'HOLOGRAPHIC_DB_PATH' } as const;
     await Bun.write(path, garbage);
     const own = openDatabase(':memory:');
     const clock = { now: 0 };
-    const backend = new ReopeningBackend('holographic', path, () => new HolographicBackend(path, own), silentLogger, () => clock.now);
+    const backend = new ReopeningBackend('holographic', () => file, () => new HolographicBackend(path, own), silentLogger, () => clock.now);
     rmSync(path);
     clock.now = -3_600_000 + RETRY_MS;
     expect((await new MemoryService(backend).stats()).status).toBe('ok');
@@ -325,7 +327,7 @@ describe('holographic rules', () => {
     const t = await app();
     await t.json('POST', '/api/memory', { content: 'first fact', metadata: { k: 1 } });
     // As if memory_store.db had been replaced and fact 1 were now something else.
-    const db = new Database(t.config.memory.holographicDbPath);
+    const db = new Database(memoryDbPath(t));
     db.run("UPDATE facts SET content = 'another fact' WHERE fact_id = 1");
     db.close();
     const list = await t.json<{ memories: Memory[] }>('GET', '/api/memory');
@@ -337,7 +339,7 @@ describe('holographic rules', () => {
   test('while a write waits for the agent\'s lock the server goes on serving; the write lands once the lock is free', async () => {
     const t = await app();
     expect((await t.json('POST', '/api/memory', { content: 'before the lock' })).status).toBe(201);
-    const holder = new Database(t.config.memory.holographicDbPath);
+    const holder = new Database(memoryDbPath(t));
     holder.run('BEGIN IMMEDIATE');
     let settled = false;
     const write = t.json('POST', '/api/memory', { content: 'written while the agent held the lock' }).finally(() => {
@@ -405,7 +407,7 @@ describe('holographic rules', () => {
 describe('concurrency and durability', () => {
   test('the agent writing from another process at the same time: every write lands, nothing corrupts', async () => {
     const t = await app();
-    const path = t.config.memory.holographicDbPath;
+    const path = memoryDbPath(t);
     const agent = Bun.spawn(['bun', join(import.meta.dir, 'fakes/hermes-memory-agent.ts'), path, '150', 'shared'], { stdout: 'pipe', stderr: 'pipe' });
     const peek = new Database(path, { readonly: true });
     const agentFacts = () => (peek.query("SELECT COUNT(*) AS n FROM facts WHERE content LIKE 'agent fact%'").get() as { n: number }).n;
@@ -442,7 +444,7 @@ describe('concurrency and durability', () => {
     const t = await app();
     await t.json('POST', '/api/memory', { content: 'Durable fact about Kafka retention', metadata: { keep: true } });
     await t.json('POST', '/api/memory', { content: 'Second durable fact' });
-    const out = await reopen('holographic', t.config.dataDir, t.config.memory.holographicDbPath, 'kafka');
+    const out = await reopen('holographic', t.config.dataDir, memoryDbPath(t), 'kafka');
     expect(out.list.total).toBe(2);
     expect(out.list.items.map((m) => m.content)).toEqual(['Second durable fact', 'Durable fact about Kafka retention']);
     expect(out.search.items.map((m) => [m.content, m.metadata])).toEqual([['Durable fact about Kafka retention', { keep: true }]]);

@@ -39,7 +39,7 @@ function upstreamStreamLimit(envValue: string | undefined): { httpRequests: numb
   return { httpRequests, streams: Math.max(1, httpRequests - SHORT_CALL_SLOTS) };
 }
 
-export function buildConfig(raw: RawConfig, hermesEnv: Record<string, string>, home: string, httpRequestsEnv?: string) {
+export function buildConfig(raw: RawConfig, hermesEnv: Record<string, string>, home: string, cwd: string, httpRequestsEnv?: string) {
   const hermesHome = resolve(expandHome(raw.HERMES_HOME ?? '~/.hermes', home));
   const hermesUrl = raw.HERMES_AGENT_URL;
   const hermesKey = raw.HERMES_API_KEY ?? nonEmpty(hermesEnv.API_SERVER_KEY);
@@ -70,7 +70,11 @@ export function buildConfig(raw: RawConfig, hermesEnv: Record<string, string>, h
     dataDir: resolve(expandHome(raw.OPTX_DATA_DIR ?? join(hermesHome, 'optx-api'), home)),
     memory: {
       backend: raw.MEMORY_BACKEND,
-      holographicDbPath: resolve(expandHome(raw.HOLOGRAPHIC_DB_PATH ?? join(hermesHome, 'memory_store.db'), home)),
+      /** Set only by HOLOGRAPHIC_DB_PATH: otherwise the plugin's db_path in config.yaml or the default decides, when the file is opened (memory/db-path.ts). */
+      holographicDbPath: raw.HOLOGRAPHIC_DB_PATH === undefined ? null : resolve(cwd, expandHome(raw.HOLOGRAPHIC_DB_PATH, home)),
+      /** What `~` and a relative path in the plugin's db_path stand for. */
+      userHome: home,
+      workDir: cwd,
     },
     tasks: { backend: raw.TASKS_BACKEND },
     spacetime: {
@@ -147,7 +151,7 @@ export function loadConfig(opts: LoadOptions = {}): CliRequest {
   }
   const raw = parseVars(merged);
   const hermesHome = resolve(expandHome(raw.HERMES_HOME ?? '~/.hermes', home));
-  return { kind: 'run', config: buildConfig(raw, readDotenv(join(hermesHome, '.env')), home, env.BUN_CONFIG_MAX_HTTP_REQUESTS) };
+  return { kind: 'run', config: buildConfig(raw, readDotenv(join(hermesHome, '.env')), home, cwd, env.BUN_CONFIG_MAX_HTTP_REQUESTS) };
 }
 
 /** Validates raw string values; the first failure becomes one line naming the variable. */

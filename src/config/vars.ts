@@ -136,7 +136,7 @@ export const VARS = [
   { env: 'OPTX_API_PORT', flag: '--port', help: 'port (0 picks a free one)', schema: setting(intIn(0, 65535), 8643) },
   { env: 'OPTX_DATA_DIR', flag: '--data-dir', help: "the sidecar's own database and files", shownDefault: '$HERMES_HOME/optx-api', schema: setting(text) },
   { env: 'MEMORY_BACKEND', flag: '--memory-backend', help: 'holographic, sqlite or spacetimedb', schema: setting(oneOf(['holographic', 'sqlite', 'spacetimedb']), 'holographic') },
-  { env: 'HOLOGRAPHIC_DB_PATH', help: "Hermes' holographic memory file", shownDefault: '$HERMES_HOME/memory_store.db', schema: setting(text) },
+  { env: 'HOLOGRAPHIC_DB_PATH', help: "Hermes' holographic memory file", shownDefault: "plugins.hermes-memory-store.db_path of config.yaml, else $HERMES_HOME/memory_store.db", schema: setting(text) },
   { env: 'MEMORY_DB_URL', help: 'SpacetimeDB base URL, e.g. http://host:3000', schema: setting(baseUrl), secret: true },
   { env: 'SPACETIMEDB_DB', help: 'SpacetimeDB database name or identity', schema: setting(matching(/^[A-Za-z0-9_-]+$/, 'expected a database name or identity')) },
   { env: 'SPACETIMEDB_TOKEN', help: 'bearer token for SpacetimeDB', schema: setting(text), secret: true },

@@ -41,6 +41,11 @@ export async function closedUrl(): Promise<string> {
 
 export { tempDir } from './temp';
 
+/** The holographic memory file of an app whose config.yaml names none: HOLOGRAPHIC_DB_PATH, else the default. */
+export function memoryDbPath(t: TestApp): string {
+  return t.config.memory.holographicDbPath ?? join(t.config.hermes.home, 'memory_store.db');
+}
+
 export async function makeTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
   const dir = tempDir();
   const home = join(dir, 'hermes-home');

@@ -4,6 +4,7 @@ import type { HermesHome } from '../../hermes/home';
 import type { DbHandle } from '../../db';
 import type { Logger } from '../../lib/log';
 import { SpacetimeClient } from '../../spacetime/client';
+import { MemoryFileLocator, type MemoryFile } from './db-path';
 import { HolographicBackend } from './holographic';
 import { pluginHrrDim } from './hrr-dim';
 import { ReopeningBackend } from './reopening';
@@ -11,20 +12,38 @@ import { SqliteBackend } from './sqlite-store';
 import { SpacetimeBackend } from './spacetime-store';
 import type { MemoryBackend } from './store';
 
+const SOURCES: Record<MemoryFile['from'], string> = {
+  HOLOGRAPHIC_DB_PATH: 'HOLOGRAPHIC_DB_PATH',
+  'config.yaml': 'plugins.hermes-memory-store.db_path in config.yaml',
+  default: 'the default; HOLOGRAPHIC_DB_PATH overrides',
+};
+
+/**
+ * Why a file could not be opened. File-system errors quote the path (or a parent directory of it): for
+ * a file named by variables, whose expansion must not be shown, only their code is.
+ */
+function openFailure(err: unknown, file: MemoryFile): string {
+  const message = err instanceof Error ? err.message : String(err);
+  if (file.shown === file.path) return message;
+  const { code, path } = (err ?? {}) as { code?: unknown; path?: unknown };
+  return typeof path === 'string' || message.includes(file.path) ? String(code ?? 'the file cannot be opened') : message;
+}
+
 export function openMemoryBackend(config: Config, db: DbHandle, log: Logger, home: HermesHome): MemoryBackend {
   switch (config.memory.backend) {
     case 'holographic': {
-      const path = config.memory.holographicDbPath;
-      const open = () => {
+      const { holographicDbPath: explicit, userHome, workDir } = config.memory;
+      const locator = new MemoryFileLocator(home, { explicit, userHome, workDir }, log);
+      const open = (file: MemoryFile) => {
         try {
           // Read again on every (re)open: the agent reads it when it starts, too.
-          return new HolographicBackend(path, db, { dim: pluginHrrDim(home, log) });
+          return new HolographicBackend(file.path, db, { dim: pluginHrrDim(home, log) });
         } catch (err) {
           // Say which file and why (not a SQLite file, no permission, locked, …).
-          throw new Error(`cannot open the holographic memory file ${path} (HOLOGRAPHIC_DB_PATH): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+          throw new Error(`cannot open the holographic memory file ${file.shown} (${SOURCES[file.from]}): ${openFailure(err, file)}`, { cause: err });
         }
       };
-      return new ReopeningBackend('holographic', path, open, log);
+      return new ReopeningBackend('holographic', () => locator.locate(), open, log);
     }
     case 'sqlite':
       return new SqliteBackend(db);

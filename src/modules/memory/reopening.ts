@@ -7,11 +7,14 @@
  *   restart;
  * - a file deleted or replaced under the open connection (the agent's memory reset, a backup restored)
  *   is reopened on the next request. Kept open, the connection wrote into the unlinked file: writes
- *   were acknowledged and then lost at the next restart, and neither side saw the other's memories.
+ *   were acknowledged and then lost at the next restart, and neither side saw the other's memories;
+ * - the file is located again on every request (db-path.ts): a db_path changed in config.yaml is
+ *   followed at once, as the agent follows it at its next session.
  */
 import { statSync } from 'node:fs';
 import { ApiError } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
+import type { MemoryFile } from './db-path';
 import type { BackendName, Memory, ScoredMemory } from './model';
 import type { AddResult, BackendStats, ListOptions, MemoryBackend, NewMemory, Page, SearchOptions } from './store';
 
@@ -29,27 +32,31 @@ function fileAt(path: string): string | null {
 
 export class ReopeningBackend implements MemoryBackend {
   private inner: MemoryBackend | null = null;
-  /** fileAt(path) when `inner` was opened. */
+  /** The file last opened, or tried. */
+  private file: MemoryFile;
+  /** fileAt(file.path) when `inner` was opened. */
   private opened: string | null = null;
   private failure = '';
   private triedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly name: BackendName,
-    /** The file `open` opens (created when missing). */
-    private readonly path: string,
-    private readonly open: () => MemoryBackend,
+    /** Which file to use now. */
+    private readonly locate: () => MemoryFile,
+    /** Opens the file (created when missing); its error messages may quote `path`, never shown for a file named by variables. */
+    private readonly open: (file: MemoryFile) => MemoryBackend,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
   ) {
+    this.file = locate();
     if (!this.tryOpen()) log.error('memory store unavailable; the rest of the sidecar runs without it', { backend: name, error: this.failure });
   }
 
   private tryOpen(): MemoryBackend | null {
     this.triedAt = this.now();
     try {
-      this.inner = this.open();
-      this.opened = fileAt(this.path);
+      this.inner = this.open(this.file);
+      this.opened = fileAt(this.file.path);
       return this.inner;
     } catch (err) {
       this.failure = err instanceof Error ? err.message : String(err);
@@ -58,20 +65,35 @@ export class ReopeningBackend implements MemoryBackend {
   }
 
   private backend(): MemoryBackend {
-    if (this.inner && fileAt(this.path) !== this.opened) {
-      this.log.warn('memory file deleted or replaced; reopening it', { backend: this.name, path: this.path });
-      this.inner.close();
-      this.inner = null;
-      this.triedAt = Number.NEGATIVE_INFINITY;
+    const file = this.locate();
+    if (file.path !== this.file.path) {
+      this.log.warn('memory file moved in config.yaml; opening the new one', { backend: this.name, from: this.file.shown, to: file.shown });
+      this.drop();
+      this.file = file;
+    } else if (this.inner && fileAt(file.path) !== this.opened) {
+      this.log.warn('memory file deleted or replaced; reopening it', { backend: this.name, path: file.shown });
+      this.drop();
     }
     if (this.inner) return this.inner;
     // By distance: after the wall clock is set back (NTP), `now` stays below the last try for as long as it was moved.
     const reopened = Math.abs(this.now() - this.triedAt) >= RETRY_MS ? this.tryOpen() : null;
     if (reopened) {
-      this.log.info('memory store opened', { backend: this.name });
+      this.log.info('memory file opened', { backend: this.name, path: this.file.shown, from: this.file.from });
       return reopened;
     }
     throw new ApiError(503, 'memory_unavailable', `The memory store is unavailable: ${this.failure}`, { headers: { 'retry-after': String(RETRY_MS / 1000) } });
+  }
+
+  /** The file in use (or last tried) for the start-up banner: its shown name and where it came from. */
+  describe(): string {
+    return `${this.file.shown} (${this.file.from})`;
+  }
+
+  /** Closes the open file, if any, so the next request opens the current one at once. */
+  private drop(): void {
+    this.inner?.close();
+    this.inner = null;
+    this.triedAt = Number.NEGATIVE_INFINITY;
   }
 
   add(memory: NewMemory): Promise<AddResult> {
@@ -90,12 +112,15 @@ export class ReopeningBackend implements MemoryBackend {
     return this.backend().remove(id);
   }
 
+  /** The backend's stats, the file named as `shown` (the backend itself only knows its path). */
   async stats(): Promise<BackendStats> {
+    const where = () => ({ db_path: this.file.shown, db_path_from: this.file.from });
     try {
-      return await this.backend().stats();
+      const s = await this.backend().stats();
+      return { ...s, details: { ...s.details, ...where() } };
     } catch (err) {
       if (!(err instanceof ApiError) || err.code !== 'memory_unavailable') throw err;
-      return { status: 'unreachable', total_memories: null, categories: {}, error: this.failure, details: { db_path: this.path } };
+      return { status: 'unreachable', total_memories: null, categories: {}, error: this.failure, details: where() };
     }
   }
 

@@ -1,0 +1,120 @@
+/**
+ * Which memory file the sidecar shares with the agent. Hermes' plugin opens
+ * `plugins.hermes-memory-store.db_path` from config.yaml when it is set (`$HERMES_HOME`/`${HERMES_HOME}`
+ * replaced by the agent's home, `~` expanded, other `${VAR}` expanded from the environment by Hermes'
+ * config loader); the sidecar must open the same file, or the two keep separate memories.
+ * Precedence: HOLOGRAPHIC_DB_PATH > that setting > `$HERMES_HOME/memory_store.db`.
+ */
+import { afterEach, expect, test } from 'bun:test';
+import { Database } from 'bun:sqlite';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeTestApp, tempDir, type TestApp } from './helpers/app';
+
+const apps: TestApp[] = [];
+afterEach(() => {
+  for (const a of apps.splice(0)) a.close();
+});
+
+interface Setup {
+  t: TestApp;
+  home: string;
+  /** makeTestApp's `~` and working directory. */
+  dir: string;
+}
+
+async function withConfig(yaml: string, env: Record<string, string> = {}): Promise<Setup> {
+  const home = join(tempDir(), 'home');
+  mkdirSync(home, { recursive: true });
+  writeFileSync(join(home, 'config.yaml'), yaml);
+  const t = await makeTestApp({ env: { MEMORY_BACKEND: 'holographic', HERMES_HOME: home, ...env } });
+  apps.push(t);
+  return { t, home, dir: t.dir };
+}
+
+const dbPath = (value: string) => `plugins:\n  hermes-memory-store:\n    db_path: ${JSON.stringify(value)}\n`;
+
+function contents(path: string): string[] {
+  const db = new Database(path, { readonly: true });
+  const rows = db.query<{ content: string }, []>('SELECT content FROM facts ORDER BY fact_id').all();
+  db.close();
+  return rows.map((r) => r.content);
+}
+
+/** The stats answer, which carries the backend's details at its top level. */
+async function statsDetails(t: TestApp): Promise<Record<string, unknown>> {
+  return (await t.json<Record<string, unknown>>('GET', '/api/memory/stats')).body;
+}
+
+test("the plugin's db_path is the file written and reported, with $HERMES_HOME and ${HERMES_HOME} replaced as the plugin does", async () => {
+  for (const value of ['$HERMES_HOME/agent/facts.db', '${HERMES_HOME}/agent/facts.db']) {
+    const { t, home } = await withConfig(dbPath(value));
+    expect((await t.json('POST', '/api/memory', { content: 'Redis runs on port 6379' })).status).toBe(201);
+    expect(contents(join(home, 'agent', 'facts.db'))).toEqual(['Redis runs on port 6379']);
+    expect(existsSync(join(home, 'memory_store.db'))).toBe(false);
+    expect(await statsDetails(t)).toMatchObject({ db_path: join(home, 'agent', 'facts.db'), db_path_from: 'config.yaml' });
+  }
+});
+
+test('~ is the user home (Path.expanduser) and a relative path is taken from the working directory', async () => {
+  const tilde = await withConfig(dbPath('~/memories/facts.db'));
+  expect((await tilde.t.json('POST', '/api/memory', { content: 'under the home' })).status).toBe(201);
+  expect(contents(join(tilde.dir, 'memories', 'facts.db'))).toEqual(['under the home']);
+
+  const relative = await withConfig(dbPath('relative/facts.db'));
+  expect((await relative.t.json('POST', '/api/memory', { content: 'relative' })).status).toBe(201);
+  expect(contents(join(relative.dir, 'relative', 'facts.db'))).toEqual(['relative']);
+});
+
+test('HOLOGRAPHIC_DB_PATH wins over config.yaml; without either the default file is used', async () => {
+  const explicit = join(tempDir(), 'explicit.db');
+  const { t } = await withConfig(dbPath('$HERMES_HOME/agent.db'), { HOLOGRAPHIC_DB_PATH: explicit });
+  expect((await t.json('POST', '/api/memory', { content: 'explicit' })).status).toBe(201);
+  expect(contents(explicit)).toEqual(['explicit']);
+  expect(await statsDetails(t)).toMatchObject({ db_path: explicit, db_path_from: 'HOLOGRAPHIC_DB_PATH' });
+
+  for (const yaml of ['model: x\n', 'plugins:\n  hermes-memory-store:\n    db_path: ~\n', 'plugins:\n  hermes-memory-store:\n    db_path: 42\n']) {
+    const d = await withConfig(yaml);
+    expect((await d.t.json('POST', '/api/memory', { content: 'default' })).status).toBe(201);
+    expect(contents(join(d.home, 'memory_store.db'))).toEqual(['default']);
+    expect(await statsDetails(d.t)).toMatchObject({ db_path: join(d.home, 'memory_store.db'), db_path_from: 'default' });
+  }
+});
+
+test('a db_path changed in config.yaml is followed on the next request, as the agent does at its next session', async () => {
+  const { t, home } = await withConfig(dbPath('$HERMES_HOME/first.db'));
+  expect((await t.json('POST', '/api/memory', { content: 'in the first file' })).status).toBe(201);
+  writeFileSync(join(home, 'config.yaml'), dbPath('$HERMES_HOME/second.db'));
+  expect((await t.json('POST', '/api/memory', { content: 'in the second file' })).status).toBe(201);
+  expect(contents(join(home, 'first.db'))).toEqual(['in the first file']);
+  expect(contents(join(home, 'second.db'))).toEqual(['in the second file']);
+  expect((await t.json<{ total: number }>('GET', '/api/memory')).body.total).toBe(1);
+  // A config.yaml that stops parsing keeps the file in use (the agent keeps its loaded config too).
+  writeFileSync(join(home, 'config.yaml'), 'plugins: [unclosed\n');
+  expect((await t.json('POST', '/api/memory', { content: 'still the second file' })).status).toBe(201);
+  expect(contents(join(home, 'second.db'))).toEqual(['in the second file', 'still the second file']);
+});
+
+test('${VAR} expands from the environment as Hermes does, but only the entry as written is ever shown', async () => {
+  const base = tempDir();
+  const secret = 'sk-live-0123456789abcdef';
+  process.env.OPTX_TEST_MEMORY_DIR = base;
+  process.env.OPTX_TEST_SECRET = secret;
+  try {
+    const ok = await withConfig(dbPath('${OPTX_TEST_MEMORY_DIR}/facts.db'));
+    expect((await ok.t.json('POST', '/api/memory', { content: 'via a variable' })).status).toBe(201);
+    expect(contents(join(base, 'facts.db'))).toEqual(['via a variable']);
+    expect(await statsDetails(ok.t)).toMatchObject({ db_path: '${OPTX_TEST_MEMORY_DIR}/facts.db', db_path_from: 'config.yaml' });
+
+    // A path that cannot be opened (its parent is a regular file): the reason must not quote the expanded path.
+    writeFileSync(join(base, 'plain-file'), 'x');
+    const bad = await withConfig(dbPath(`${base}/plain-file/\${OPTX_TEST_SECRET}/facts.db`));
+    const res = await bad.t.fetch('/api/memory');
+    expect(res.status).toBe(503);
+    const stats = await bad.t.fetch('/api/memory/stats');
+    for (const text of [await res.text(), await stats.text()]) expect(text).not.toContain(secret);
+  } finally {
+    delete process.env.OPTX_TEST_MEMORY_DIR;
+    delete process.env.OPTX_TEST_SECRET;
+  }
+});
