@@ -54,11 +54,13 @@ export interface OpenOptions {
   shutdown?: AbortSignal;
   /** Makes up the ids of sessions created without one (tests make them collide on purpose). */
   newSessionId?: () => string;
+  /** How long a write waits for another process's lock on the sidecar's database (BUSY_WAIT_MS; tests shorten it). */
+  dbBusyWaitMs?: number;
 }
 
 export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<AppDeps> {
   const log = opts.log ?? createLogger(config.log);
-  const db = openDatabase(config.dataDir);
+  const db = openDatabase(config.dataDir, { busyWaitMs: opts.dbBusyWaitMs });
   const upstream = new HermesClient(config.hermes.url, config.hermes.apiKey, {
     timeoutMs: config.upstream.timeoutMs, maxStreams: config.upstream.streams, httpRequests: config.upstream.httpRequests,
   });

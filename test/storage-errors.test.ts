@@ -6,6 +6,7 @@
  */
 import { Database } from 'bun:sqlite';
 import { describe, expect, test } from 'bun:test';
+import { openDatabase } from '../src/db';
 import { storageError } from '../src/lib/errors';
 import { GroupCommit } from '../src/modules/tasks/group-commit';
 import { makeTestApp, type TestApp } from './helpers/app';
@@ -43,11 +44,12 @@ describe('storageError', () => {
 
 describe('group commit when the disk fills up', () => {
   test('a job is answered ok only when its row is there, even when SQLite rolls the whole group back', async () => {
-    const sqlite = new Database(':memory:');
+    const handle = openDatabase(':memory:');
+    const { sqlite } = handle;
     sqlite.run('CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT)');
     const { page_count } = sqlite.query('PRAGMA page_count').get() as { page_count: number };
     sqlite.run(`PRAGMA max_page_count = ${page_count + 3}`);
-    const gc = new GroupCommit(sqlite);
+    const gc = new GroupCommit(handle);
     const insert = sqlite.prepare('INSERT INTO t (id, x) VALUES (?, ?)');
     // One event-loop turn: one group, which runs out of pages part-way through.
     const outcomes = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => gc.run(() => insert.run(i, big(3000)))));

@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { startFakeAaron } from './fakes/aaron';
 import { makeTestApp, type TestApp } from './helpers/app';
 import { openDatabase } from '../src/db';
+import { BUSY_SLICE_MS } from '../src/db/busy';
 import { EscrowLedger } from '../src/modules/wallet/escrow';
 
 type Json = Record<string, any>;
@@ -242,7 +243,7 @@ describe('POST /api/wallet/escrow/release', () => {
     const { sqlite } = app.deps.db;
     expect(sqlite.query("SELECT to_status AS s FROM escrow_events WHERE escrow_id = ? ORDER BY id").all(e.escrow_id)).toEqual([{ s: 'locked' }, { s: 'expired' }]);
     expect(sqlite.query('SELECT expiry_counted AS c FROM escrows WHERE id = ?').get(e.escrow_id)).toEqual({ c: 1 });
-    expect(sqlite.query('PRAGMA busy_timeout').get()).toEqual({ timeout: 5000 });
+    expect(sqlite.query('PRAGMA busy_timeout').get()).toEqual({ timeout: BUSY_SLICE_MS });
     expect(await overview(app)).toMatchObject({ locked: '0', expired: '10', count: 1 });
   });
 
@@ -326,14 +327,14 @@ describe('concurrency and exact totals', () => {
     const e = await lock(app, { gaze_required: false });
     expire(app, e.escrow_id);
     const mine = new EscrowLedger(app.deps.db, app.deps.gaze, () => 6);
-    // Another process's lock records the pending expiry right after this one read the running totals.
+    // Another process records the pending expiry (as its next lock would) right after this one read the running totals.
     const other = openDatabase(join(app.dir, 'data'));
-    const theirs = new EscrowLedger(other, app.deps.gaze, () => 6);
+    const theirs = new EscrowLedger(other, app.deps.gaze, () => 6) as unknown as { recordExpiries(now: number): void };
     const stmt = mine as unknown as { totalsStmt: { all(): unknown[] } };
     const real = stmt.totalsStmt;
     stmt.totalsStmt = { all: () => {
       const rows = real.all();
-      theirs.lock({ task_id: 'task-2', amount: '1', token: 'OPTX', gaze_required: false, ttl_seconds: 3600 });
+      other.sqlite.transaction(() => theirs.recordExpiries(Date.now())).immediate();
       return rows;
     } };
     try {
@@ -341,7 +342,8 @@ describe('concurrency and exact totals', () => {
     } finally {
       other.sqlite.close();
     }
-    expect(await overview(app)).toMatchObject({ locked: '1', expired: '10', count: 2 });
+    expect(await overview(app)).toMatchObject({ locked: '0', expired: '10', count: 1 });
+    expect(app.deps.db.sqlite.query('SELECT expiry_counted AS c FROM escrows').get()).toEqual({ c: 1 });
   });
 
   test('property: after any sequence of locks, releases, refunds and expiries the overview sums the ledger exactly', async () => {

@@ -49,8 +49,11 @@ try {
   }
   fx.db.run('COMMIT');
   sqlite.run('BEGIN');
-  for (let i = 0; i < SESSIONS; i++) deps.sessions.create({ id: `own-${i}`, title: `conversation ${i}` }, { upstream: false });
-  for (let i = 0; i < ESCROWS; i++) deps.wallet.escrow.lock({ task_id: `task-${i % 5000}`, amount: `${(i % 100) + 1}.25`, token: 'OPTX', gaze_required: false, ttl_seconds: i % 3 ? 3600 : 60 });
+  // Awaited before the COMMIT: the writes join this one transaction (as savepoints) instead of committing one by one.
+  await Promise.all([
+    ...Array.from({ length: SESSIONS }, (_, i) => deps.sessions.create({ id: `own-${i}`, title: `conversation ${i}` }, { upstream: false })),
+    ...Array.from({ length: ESCROWS }, (_, i) => deps.wallet.escrow.lock({ task_id: `task-${i % 5000}`, amount: `${(i % 100) + 1}.25`, token: 'OPTX', gaze_required: false, ttl_seconds: i % 3 ? 3600 : 60 })),
+  ]);
   // Ledger rows as a call writes them, and their running totals as migration 0006 computes them.
   const call = sqlite.prepare(`INSERT INTO tempo_calls (id, caller_id, model, input_tokens, output_tokens, usage_reported, input_cost_micro,
     output_cost_micro, margin_micro, total_micro, token, latency_ms, created_at) VALUES (?, ?, 'hermes-agent', 100, 200, 1, 300, 3000, 1000, 4300, 'USDC', 50, ?)`);

@@ -63,7 +63,7 @@ function stats(ms: number[]) {
   const { sqlite } = t.deps.db;
   const lock = (i: number) => t.deps.wallet.escrow.lock({ task_id: `t${i}`, amount: `${i + 1}.25`, token: i % 2 ? 'OPTX' : 'USDC', gaze_required: false, ttl_seconds: 3600 });
   const ids: string[] = [];
-  for (let i = 0; i < ESCROWS; i++) ids.push(lock(i).escrow_id);
+  for (let i = 0; i < ESCROWS; i++) ids.push((await lock(i)).escrow_id);
   const past = Date.now() - 1000;
   sqlite.transaction(() => {
     for (let i = 0; i < ids.length; i += 10) sqlite.run('UPDATE escrows SET expires_at_ms = ?1 WHERE id = ?2', [past, ids[i] as string]);

@@ -1,10 +1,11 @@
 /**
  * Waiting for another program's write lock without stopping the server. bun:sqlite runs on the event
  * loop's thread and blocks it for as long as the connection's busy_timeout lets SQLite wait, so a file
- * the agent also writes (its state.db, its memory_store.db) gets a short BUSY_SLICE_MS, and a write
- * that finds the lock taken is tried again after an async pause — other requests run in the pauses —
- * until about BUSY_WAIT_MS have passed, the way Hermes' own writers retry. Writers of one file should
- * also wait in line (`BusyQueue`): they all wait for the same lock, and one of them polling is enough.
+ * another process may write (the agent's state.db and memory_store.db; the sidecar's own database,
+ * which a sqlite3 session, a backup or a second sidecar can lock) gets a short BUSY_SLICE_MS, and a
+ * write that finds the lock taken is tried again after an async pause — other requests run in the
+ * pauses — until about BUSY_WAIT_MS have passed, the way Hermes' own writers retry. Writers of one file
+ * should also wait in line (`BusyQueue`): they all wait for the same lock, and one of them polling is enough.
  */
 import type { Database } from 'bun:sqlite';
 

@@ -1,7 +1,9 @@
 /**
  * The sidecar's own SQLite database: one file in the data dir, WAL so readers never wait for the
- * writer, a busy timeout so a second process (or a CLI) does not make writes fail, and the embedded
- * migrations applied before anything else touches it.
+ * writer, and the embedded migrations applied before anything else touches it. Every write goes
+ * through `write` (src/db/busy.ts): while another process (a `sqlite3` session, a backup, a second
+ * sidecar on the same data dir) holds the write lock, writers wait in line with the event loop free,
+ * instead of in SQLite's busy timeout on the server's only thread.
  */
 import { Database, type Statement } from 'bun:sqlite';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
@@ -9,6 +11,7 @@ import { join } from 'node:path';
 import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite';
 import { eq } from 'drizzle-orm';
 import * as schema from './schema';
+import { BUSY_SLICE_MS, BUSY_WAIT_MS, BusyQueue } from './busy';
 import { newId } from '../lib/ids';
 import { isoNow } from '../lib/time';
 import { applyMigrations } from './migrate';
@@ -21,6 +24,13 @@ export interface DbHandle {
   db: Db;
   /** The raw connection, for transactions with conditional updates and for closing. */
   sqlite: Database;
+  /**
+   * Runs `fn` — one synchronous transaction, or one statement — in line behind this database's other
+   * writes, again after an async pause while another process holds the write lock, for up to the
+   * busy wait (then SQLITE_BUSY, which answers 503 storage_busy). A retry runs `fn` whole again, and
+   * only after a busy failure, which leaves nothing of it committed. Settles once `fn` has committed.
+   */
+  write<T>(fn: () => T): Promise<T>;
   path: string;
   /** A stable id of this sidecar's data dir, created on first start (used to tell sidecars apart on a shared queue). */
   instanceId: string;
@@ -29,18 +39,23 @@ export interface DbHandle {
 
 const DB_FILE = 'optx-api.db';
 
+export interface OpenDatabaseOptions {
+  /** How long a write waits for another process's lock before SQLITE_BUSY (tests shorten it). */
+  busyWaitMs?: number;
+}
+
 /**
  * Opens (creating the folder and file if needed) and migrates. `:memory:` is accepted for tests.
  * Start-up stops on a failure here, so the error names the file and the setting that chose it.
  */
-export function openDatabase(dataDir: string | ':memory:'): DbHandle {
+export function openDatabase(dataDir: string | ':memory:', opts: OpenDatabaseOptions = {}): DbHandle {
   const path = dataDir === ':memory:' ? ':memory:' : join(dataDir, DB_FILE);
   try {
     if (dataDir !== ':memory:') {
       makeDataDir(dataDir);
       createPrivately(path);
     }
-    return openAt(path);
+    return openAt(path, opts.busyWaitMs ?? BUSY_WAIT_MS);
   } catch (err) {
     throw new Error(`Cannot open the sidecar database ${path} (OPTX_DATA_DIR, --data-dir): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
@@ -69,12 +84,13 @@ function createPrivately(path: string): void {
   }
 }
 
-function openAt(path: string): DbHandle {
+function openAt(path: string, busyWaitMs: number): DbHandle {
   const sqlite = new Database(path, { create: true, strict: true });
   try {
     // First: switching to WAL takes a lock, which another process opening the same file at the same
     // moment may hold; without a busy timeout that start-up would fail with "database is locked".
-    sqlite.run('PRAGMA busy_timeout = 5000');
+    // Waiting inside SQLite is fine here: nothing is served before the database is open.
+    sqlite.run(`PRAGMA busy_timeout = ${BUSY_WAIT_MS}`);
     sqlite.run('PRAGMA journal_mode = WAL');
     // NORMAL in WAL mode: a committed transaction is in the OS before we answer, so it survives a
     // kill -9 of this process; only a power cut can lose the last commits. FULL measured 3.7x slower
@@ -94,7 +110,11 @@ function openAt(path: string): DbHandle {
       .onConflictDoNothing()
       .run();
     const instanceId = db.select().from(schema.sidecarMeta).where(eq(schema.sidecarMeta.key, 'instance_id')).get()?.value as string;
-    return { db, sqlite, path, instanceId, close: () => sqlite.close() };
+    // From now on a statement finding the lock taken fails within a slice and `write` waits for it
+    // asynchronously: a 5 s busy timeout held the event loop's thread, /health included, that long.
+    sqlite.run(`PRAGMA busy_timeout = ${BUSY_SLICE_MS}`);
+    const writes = new BusyQueue();
+    return { db, sqlite, path, instanceId, write: (fn) => writes.run(fn, busyWaitMs), close: () => sqlite.close() };
   } catch (err) {
     sqlite.close();
     throw err;

@@ -153,7 +153,7 @@ export class ChatService {
       if (ev.type === 'completed') {
         let recorded: boolean;
         try {
-          recorded = this.d.sessions.recordTurn(t.sessionId, {
+          recorded = await this.d.sessions.recordTurn(t.sessionId, {
             user: t.userContent, userAt: t.userAt, assistant: ev.text, reasoning: ev.reasoning, usage: ev.usage,
             upstream: path, keepMessages: path === 'chat-completions', own: t.own,
           });

@@ -10,7 +10,7 @@
 import type { Database, SQLQueryBindings } from 'bun:sqlite';
 import { eq, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
-import { BUSY_SLICE_MS, BUSY_WAIT_MS, BusyQueue, withBusyTimeout } from '../../db/busy';
+import { BUSY_WAIT_MS, BusyQueue } from '../../db/busy';
 import { KeptReads } from '../../db/kept-reads';
 import { memoryFactMeta } from '../../db/schema';
 import { isoNow } from '../../lib/time';
@@ -95,8 +95,16 @@ export class HolographicBackend implements MemoryBackend {
       this.banks.apply(this.sqlite, m.category, vector, 1);
       if (Object.keys(m.metadata).length > 0) {
         const meta = { contentSha256: sha256Hex(m.content), metadata: JSON.stringify(m.metadata), updatedAt: isoNow() };
-        // A row left by a fact that had this id in an earlier file is replaced.
-        this.ownWrite(() => this.own.db.insert(memoryFactMeta).values({ factId, ...meta }).onConflictDoUpdate({ target: memoryFactMeta.factId, set: meta }).run());
+        // A row left by a fact that had this id in an earlier file is replaced. Written to the
+        // sidecar's own database inside this transaction of the agent's file, before it commits: if
+        // it fails (another sidecar holds our lock, a full disk) the fact change rolls back with it,
+        // instead of standing without its metadata behind an error that says to try again (the retry
+        // then found a duplicate and the metadata was lost). So it is no `DbHandle.write` of its own:
+        // it waits no longer than the connection's busy slice (BUSY_SLICE_MS), the agent's lock being
+        // held meanwhile, and a busy failure is retried with the whole fact change by `write`. If the
+        // agent's commit fails after it, the meta row stays behind for a fact id that does not hold
+        // its content, which the content hash already ignores.
+        this.own.db.insert(memoryFactMeta).values({ factId, ...meta }).onConflictDoUpdate({ target: memoryFactMeta.factId, set: meta }).run();
       }
       return { row: this.sqlite.query<FactRow, [number]>(`SELECT ${FACT_COLUMNS} FROM facts f WHERE f.fact_id = ?`).get(factId) as FactRow, created: true };
     });
@@ -155,7 +163,8 @@ export class HolographicBackend implements MemoryBackend {
       this.ftsChange('delete', factId, row.content, row.tags ?? '');
       const vector = decodeVector(row.hrr_vector, this.dim);
       if (vector) this.banks.apply(this.sqlite, row.category ?? 'general', vector, -1);
-      this.ownWrite(() => this.own.db.delete(memoryFactMeta).where(eq(memoryFactMeta.factId, factId)).run());
+      // Inside this transaction, as in add().
+      this.own.db.delete(memoryFactMeta).where(eq(memoryFactMeta.factId, factId)).run();
       return true;
     });
     return removed;
@@ -205,19 +214,6 @@ export class HolographicBackend implements MemoryBackend {
         throw err;
       }
     }, this.busyWaitMs);
-  }
-
-  /**
-   * A write to the sidecar's own database made inside a transaction of the agent's file, before it
-   * commits: if it fails (another sidecar holds our lock, a full disk) the fact change rolls back
-   * with it, instead of standing without its metadata behind an error that says to try again (the
-   * retry then found a duplicate and the metadata was lost). It waits no longer than a slice, since
-   * the agent's lock is held meanwhile; a busy failure is retried like the agent's own lock. If the
-   * agent's commit fails after it, the meta row stays behind for a fact id that does not hold its
-   * content, which the content hash already ignores.
-   */
-  private ownWrite(fn: () => void): void {
-    withBusyTimeout(this.own.sqlite, BUSY_SLICE_MS, fn);
   }
 
   /** Keeps a trigger-less FTS index in step (a file from a variant of the plugin); no-op with the plugin's triggers. */

@@ -69,7 +69,11 @@ export class MemoryService {
     } catch (err) {
       if (err instanceof ApiError) throw err;
       if (err instanceof SpacetimeError) throw spacetimeToApiError(err);
-      if (isSqliteBusy(err)) throw new ApiError(503, 'memory_busy', 'The memory database is locked by another writer; try again.', { headers: { 'retry-after': '1' } });
+      // The agent's memory file is locked (holographic). The sqlite backend's file is the sidecar's own
+      // database, whose lock is answered like every other write of it: 503 storage_busy (onError).
+      if (isSqliteBusy(err) && this.backend.name === 'holographic') {
+        throw new ApiError(503, 'memory_busy', 'The memory database is locked by another writer; try again.', { headers: { 'retry-after': '1' } });
+      }
       throw err;
     }
   }

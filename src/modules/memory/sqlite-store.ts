@@ -65,7 +65,7 @@ export class SqliteBackend implements MemoryBackend {
 
   async add(m: NewMemory): Promise<AddResult> {
     const hash = sha256Hex(m.content);
-    return this.own.sqlite.transaction((): AddResult => {
+    return this.own.write(() => this.own.sqlite.transaction((): AddResult => {
       const existing = this.byHash.get({ hash });
       if (existing) return { memory: toMemory(existing), created: false };
       const row = { id: newId('mem_'), content: m.content, hash, category: m.category, tags: JSON.stringify(m.tags), importance: m.importance, metadata: JSON.stringify(m.metadata), now: isoNow() };
@@ -74,7 +74,7 @@ export class SqliteBackend implements MemoryBackend {
         memory: toMemory({ seq, id: row.id, content: row.content, contentSha256: hash, category: row.category, tags: row.tags, importance: row.importance, metadata: row.metadata, createdAt: row.now, updatedAt: row.now }),
         created: true,
       };
-    }).immediate();
+    }).immediate());
   }
 
   async list(o: ListOptions): Promise<Page<Memory>> {
@@ -109,7 +109,7 @@ export class SqliteBackend implements MemoryBackend {
 
   async remove(id: string): Promise<boolean> {
     // The FTS row goes with it (trigger memories_fts_ad).
-    return this.own.db.delete(memories).where(eq(memories.id, id)).returning({ id: memories.id }).all().length > 0;
+    return this.own.write(() => this.own.db.delete(memories).where(eq(memories.id, id)).returning({ id: memories.id }).all().length > 0);
   }
 
   async stats(): Promise<BackendStats> {

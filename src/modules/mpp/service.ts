@@ -73,22 +73,23 @@ export class MppPaymentGate implements PaymentGate {
       realm: MPP_REALM,
     });
     mppx.onPaymentSuccess((ctx) => {
-      try {
-        handle.db.insert(mppPayments).values({
-          reference: ctx.receipt.reference,
-          challengeId: ctx.challenge.id,
-          method: ctx.method.name,
-          intent: ctx.method.intent,
-          amount: String((ctx.request as { amount?: unknown }).amount ?? ''),
-          currency: String((ctx.request as { currency?: unknown }).currency ?? ''),
-          recipient: ((ctx.request as { recipient?: unknown }).recipient as string | undefined) ?? null,
-          source: ctx.credential?.source ?? null,
-          path: ctx.capturedRequest?.url.pathname ?? '',
-          createdAt: isoNow(),
-        }).onConflictDoNothing().run();
-      } catch (err) {
+      const payment = {
+        reference: ctx.receipt.reference,
+        challengeId: ctx.challenge.id,
+        method: ctx.method.name,
+        intent: ctx.method.intent,
+        amount: String((ctx.request as { amount?: unknown }).amount ?? ''),
+        currency: String((ctx.request as { currency?: unknown }).currency ?? ''),
+        recipient: ((ctx.request as { recipient?: unknown }).recipient as string | undefined) ?? null,
+        source: ctx.credential?.source ?? null,
+        path: ctx.capturedRequest?.url.pathname ?? '',
+        createdAt: isoNow(),
+      };
+      // A record for the operator, written in line with the database's other writes (waiting for
+      // another process's lock without blocking the server); the paid request goes on meanwhile.
+      handle.write(() => handle.db.insert(mppPayments).values(payment).onConflictDoNothing().run()).catch((err: unknown) => {
         log.error('could not record an MPP payment', { reference: ctx.receipt.reference, error: err instanceof Error ? err.message : String(err) });
-      }
+      });
     });
     this.charge = mppx.charge({ amount: cfg.amount, description: `${MPP_REALM} request` });
   }

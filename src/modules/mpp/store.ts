@@ -41,30 +41,34 @@ export function sqliteMppStore(handle: DbHandle, now: () => number = Date.now): 
   };
   const put = (key: string, value: unknown) => write.run(key, encode(value), expiryOf(value));
 
+  // Every write waits in line for the database's lock (DbHandle.write) without blocking the server.
   return {
     async get(key) {
       return get(key) as never;
     },
     async put(key, value) {
-      put(key, value);
+      await handle.write(() => put(key, value));
     },
     async delete(key) {
-      remove.run(key);
+      await handle.write(() => remove.run(key));
     },
-    async update(key, fn) {
-      // bun:sqlite transactions are synchronous, and mppx requires `fn` to be synchronous: the
-      // read-modify-write cannot interleave with another request's.
-      return sqlite.transaction(() => {
+    update(key, fn) {
+      // bun:sqlite transactions are synchronous, and mppx requires `fn` to be synchronous (and lets
+      // it run again): the read-modify-write cannot interleave with another request's.
+      return handle.write(() => sqlite.transaction(() => {
         const change = fn(get(key) as never);
         if (change.op === 'set') put(key, change.value);
         else if (change.op === 'delete') remove.run(key);
         return change.result;
-      }).immediate();
+      }).immediate());
     },
     tryClaim(key, expires) {
-      const t = now();
-      purge.run(t);
-      return claim.run(key, encode({ expires, type: 'mppx:replay' }), expires, t).changes === 1;
+      // One transaction: a retry after the lock was busy runs the purge and the claim again together.
+      return handle.write(() => sqlite.transaction(() => {
+        const t = now();
+        purge.run(t);
+        return claim.run(key, encode({ expires, type: 'mppx:replay' }), expires, t).changes === 1;
+      }).immediate());
     },
   } as AtomicStore;
 }

@@ -197,17 +197,17 @@ export class SessionService {
 
   /** Creates the session under `id`; null when the id turns out to be taken (here or upstream), with nothing of it left behind. */
   private async createAs(id: string, body: CreateSessionBody, opts: { upstream: boolean; replaceBookkeeping?: boolean }): Promise<Session | null> {
-    if (!this.d.transcripts.create({ id, title: body.title, model: body.model }, { replaceBookkeeping: opts.replaceBookkeeping })) return null;
+    if (!(await this.d.transcripts.create({ id, title: body.title, model: body.model }, { replaceBookkeeping: opts.replaceBookkeeping }))) return null;
     if (opts.upstream && this.upstreamApi) {
       let outcome: UpstreamCreate;
       try {
         outcome = await this.createUpstream(id, body);
       } catch (err) {
-        this.d.transcripts.delete(id);
+        await this.d.transcripts.delete(id);
         throw err;
       }
       if (outcome === 'exists') {
-        this.d.transcripts.delete(id);
+        await this.d.transcripts.delete(id);
         return null;
       }
     }
@@ -224,7 +224,7 @@ export class SessionService {
     const made = await this.d.upstream.create({ id, ...(s.title ? { title: s.title } : {}), ...(s.model ? { model: s.model } : {}) }, opts);
     // The agent took the title: it is the agent's to change from now on (see `rename`); one it
     // refused stays shown from the sidecar's row.
-    if (made === 'created' && s.title) this.d.transcripts.setTitle(id, s.title, { override: false });
+    if (made === 'created' && s.title) await this.d.transcripts.setTitle(id, s.title, { override: false });
     return made === 'created_untitled' ? 'created' : made;
   }
 
@@ -239,7 +239,7 @@ export class SessionService {
     const found = await this.locate(id);
     if (!found) throw sessionNotFound(id);
     const renamedThere = (found.inStateDb || found.inUpstream) && this.upstreamApi && (await this.d.upstream.rename(id, title));
-    this.d.transcripts.setTitle(id, title, { override: !renamedThere });
+    await this.d.transcripts.setTitle(id, title, { override: !renamedThere });
     return (await this.locate(id))?.session ?? found.session;
   }
 
@@ -251,7 +251,7 @@ export class SessionService {
    */
   async discardNew(id: string, createdUpstream: boolean): Promise<void> {
     if ((this.watchers.get(id)?.size ?? 0) > 1) return;
-    if (!this.d.transcripts.deleteUnused(id)) return;
+    if (!(await this.d.transcripts.deleteUnused(id))) return;
     if (createdUpstream) await this.d.upstream.delete(id).catch(() => false);
   }
 
@@ -262,7 +262,7 @@ export class SessionService {
     if (src.stateDb) found = await this.d.stateDb.delete(id);
     else if (src.upstream) found = await this.d.upstream.delete(id);
     const row = this.d.transcripts.row(id);
-    this.d.transcripts.delete(id);
+    await this.d.transcripts.delete(id);
     if (!found && row?.origin !== 'sidecar') throw sessionNotFound(id);
     for (const onDeleted of [...(this.watchers.get(id) ?? [])]) onDeleted();
   }
@@ -296,9 +296,9 @@ export class SessionService {
   }
 
   /** False when the sidecar's own session was deleted meanwhile (nothing recorded). */
-  recordTurn(id: string, turn: RecordedTurn): boolean {
+  async recordTurn(id: string, turn: RecordedTurn): Promise<boolean> {
     try {
-      return this.d.transcripts.recordTurn(id, turn);
+      return await this.d.transcripts.recordTurn(id, turn);
     } catch (err) {
       throw storageError(err) ?? new ApiError(500, 'transcript_write_failed', `The turn could not be recorded: ${err instanceof Error ? err.message : String(err)}.`);
     }

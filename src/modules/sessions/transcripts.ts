@@ -134,17 +134,17 @@ export class TranscriptStore {
    * one). Only for an id the caller found nowhere a client can see it: the row is then left over
    * from a session the agent deleted. A session of the sidecar's own is never replaced.
    */
-  create(s: { id: string; title?: string; model?: string }, opts: { replaceBookkeeping?: boolean } = {}): boolean {
+  create(s: { id: string; title?: string; model?: string }, opts: { replaceBookkeeping?: boolean } = {}): Promise<boolean> {
     const now = Date.now();
     const insert = () => this.h.db.insert(chatSessions).values({
       id: s.id, origin: 'sidecar', title: s.title ?? null, titleSet: s.title !== undefined, model: s.model ?? null,
       startedAt: epoch(now), lastActive: epoch(now), createdAt: isoNow(now), updatedAt: isoNow(now),
     }).onConflictDoNothing().returning({ id: chatSessions.id }).get() !== undefined;
-    if (!opts.replaceBookkeeping) return insert();
-    return this.h.sqlite.transaction(() => {
+    if (!opts.replaceBookkeeping) return this.h.write(insert);
+    return this.h.write(() => this.h.sqlite.transaction(() => {
       this.h.db.delete(chatSessions).where(and(eq(chatSessions.id, s.id), ne(chatSessions.origin, 'sidecar'))).run();
       return insert();
-    }).immediate();
+    }).immediate());
   }
 
   /**
@@ -152,27 +152,27 @@ export class TranscriptStore {
    * With `override: false` the agent has the title itself: a row there is left showing the agent's
    * title (which a later rename on the agent's side changes), and none is created.
    */
-  setTitle(id: string, title: string | null, opts: { override: boolean } = { override: true }): void {
+  async setTitle(id: string, title: string | null, opts: { override: boolean } = { override: true }): Promise<void> {
     const now = Date.now();
     if (!opts.override) {
-      this.h.db.update(chatSessions).set({ title, titleSet: false, updatedAt: isoNow(now) }).where(eq(chatSessions.id, id)).run();
+      await this.h.write(() => this.h.db.update(chatSessions).set({ title, titleSet: false, updatedAt: isoNow(now) }).where(eq(chatSessions.id, id)).run());
       return;
     }
-    this.h.db.insert(chatSessions).values({
+    await this.h.write(() => this.h.db.insert(chatSessions).values({
       id, origin: 'upstream', title, titleSet: true, startedAt: epoch(now), lastActive: epoch(now), createdAt: isoNow(now), updatedAt: isoNow(now),
-    }).onConflictDoUpdate({ target: chatSessions.id, set: { title, titleSet: true, updatedAt: isoNow(now) } }).run();
+    }).onConflictDoUpdate({ target: chatSessions.id, set: { title, titleSet: true, updatedAt: isoNow(now) } }).run());
   }
 
   /** Removes a session row and (cascade) its messages; false when there was none. */
-  delete(id: string): boolean {
-    return this.h.db.delete(chatSessions).where(eq(chatSessions.id, id)).returning({ id: chatSessions.id }).all().length > 0;
+  delete(id: string): Promise<boolean> {
+    return this.h.write(() => this.h.db.delete(chatSessions).where(eq(chatSessions.id, id)).returning({ id: chatSessions.id }).all().length > 0);
   }
 
   /** Removes a session of the sidecar's own that no turn was recorded into yet; false when there was none such. */
-  deleteUnused(id: string): boolean {
-    return this.h.db.delete(chatSessions)
+  deleteUnused(id: string): Promise<boolean> {
+    return this.h.write(() => this.h.db.delete(chatSessions)
       .where(and(eq(chatSessions.id, id), eq(chatSessions.origin, 'sidecar'), isNull(chatSessions.lastUpstream)))
-      .returning({ id: chatSessions.id }).all().length > 0;
+      .returning({ id: chatSessions.id }).all().length > 0);
   }
 
   messages(sessionId: string, limit: number, offset: number): { items: Message[]; total: number } {
@@ -197,10 +197,10 @@ export class TranscriptStore {
    * row is created for sessions owned upstream), and the two messages when asked to keep them for a
    * session of the sidecar's own. False, with nothing written, when the sidecar's own session is gone.
    */
-  recordTurn(sessionId: string, turn: RecordedTurn): boolean {
+  recordTurn(sessionId: string, turn: RecordedTurn): Promise<boolean> {
     const now = Date.now();
     const usage = { id: sessionId, now: epoch(now), iso: isoNow(now), upstream: turn.upstream, input: turn.usage?.input_tokens ?? 0, output: turn.usage?.output_tokens ?? 0 };
-    return this.h.sqlite.transaction(() => {
+    return this.h.write(() => this.h.sqlite.transaction(() => {
       if (turn.own && this.q.row.get({ id: sessionId })?.origin !== 'sidecar') return false;
       const row = this.q.addUsage.get(usage);
       if (!turn.keepMessages || row?.origin !== 'sidecar') return true;
@@ -208,6 +208,6 @@ export class TranscriptStore {
       this.q.addMessage.run({ id: sessionId, role: 'assistant', content: turn.assistant, reasoning: turn.reasoning, at: epoch(now) });
       this.q.countMessages.run({ id: sessionId, added: 2 });
       return true;
-    }).immediate();
+    }).immediate());
   }
 }

@@ -7,8 +7,12 @@
  * checkpoints' fsyncs); 64 agents claiming at once then pay for one commit instead of 64. Nothing
  * about atomicity changes: jobs still run strictly one at a time, a conditional UPDATE in a later
  * job sees what earlier jobs did, and a job that throws is rolled back to its savepoint alone.
+ *
+ * The group is one write of the database handle (`DbHandle.write`): while another process holds the
+ * lock it waits in line without blocking the server, and is run again whole — every job from the
+ * start — since a busy failure leaves nothing of it committed. Jobs submitted meanwhile form the next group.
  */
-import type { Database } from 'bun:sqlite';
+import type { DbHandle } from '../../db';
 
 interface Job {
   fn: () => unknown;
@@ -16,14 +20,16 @@ interface Job {
   reject: (error: unknown) => void;
 }
 
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
 export class GroupCommit {
   private queue: Job[] = [];
   private scheduled = false;
   private readonly transaction;
 
-  constructor(private readonly sqlite: Database) {
+  constructor(private readonly handle: DbHandle) {
     // Called inside the outer transaction, bun's transaction() uses a SAVEPOINT.
-    this.transaction = sqlite.transaction((fn: () => unknown) => fn());
+    this.transaction = handle.sqlite.transaction((fn: () => unknown) => fn());
   }
 
   /** Runs `fn` in the next group transaction; resolves with its result once committed. */
@@ -32,39 +38,46 @@ export class GroupCommit {
       this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
       if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(() => this.flush());
+        setImmediate(() => void this.flush());
       }
     });
   }
 
-  private flush(): void {
+  private async flush(): Promise<void> {
     this.scheduled = false;
     const jobs = this.queue;
     this.queue = [];
-    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    let outcomes: Outcome[];
     try {
-      this.transaction.immediate(() => {
-        for (const job of jobs) {
-          try {
-            outcomes.push({ ok: true, value: this.transaction(job.fn) });
-          } catch (error) {
-            // SQLITE_FULL, IOERR, BUSY and NOMEM can roll back the whole transaction, not just the
-            // job's savepoint: then nothing of the group stands, and the jobs after it would each
-            // commit on their own while their callers are told the group failed.
-            if (!this.sqlite.inTransaction) throw error;
-            outcomes.push({ ok: false, error });
-          }
-        }
-      });
+      outcomes = await this.handle.write(() => this.runGroup(jobs));
     } catch (error) {
-      // The commit itself failed: nothing of this group was written.
+      // The transaction failed, or never got the lock: nothing of this group was written.
       for (const job of jobs) job.reject(error);
       return;
     }
     jobs.forEach((job, i) => {
-      const o = outcomes[i] as (typeof outcomes)[number];
+      const o = outcomes[i] as Outcome;
       if (o.ok) job.resolve(o.value);
       else job.reject(o.error);
     });
+  }
+
+  /** One attempt at the whole group; the outcomes count only once it has committed. */
+  private runGroup(jobs: Job[]): Outcome[] {
+    const outcomes: Outcome[] = [];
+    this.transaction.immediate(() => {
+      for (const job of jobs) {
+        try {
+          outcomes.push({ ok: true, value: this.transaction(job.fn) });
+        } catch (error) {
+          // SQLITE_FULL, IOERR, BUSY and NOMEM can roll back the whole transaction, not just the
+          // job's savepoint: then nothing of the group stands, and the jobs after it would each
+          // commit on their own while their callers are told the group failed.
+          if (!this.handle.sqlite.inTransaction) throw error;
+          outcomes.push({ ok: false, error });
+        }
+      }
+    });
+    return outcomes;
   }
 }

@@ -34,7 +34,7 @@ export class SqliteTaskStore implements TaskStore {
 
   constructor(private readonly h: DbHandle) {
     const { db } = h;
-    this.writes = new GroupCommit(h.sqlite);
+    this.writes = new GroupCommit(h);
     this.counters = new Counters(db);
     this.lister = new TaskLister(h, this.counters);
     this.q = lazyStatements({

@@ -44,7 +44,7 @@ export class EscrowLedger {
     );
   }
 
-  lock(body: EscrowLockBody): Escrow {
+  async lock(body: EscrowLockBody): Promise<Escrow> {
     const decimals = this.decimalsOf(body.token);
     const amount = parseAmount(body.amount, decimals, body.token);
     const at = this.now();
@@ -66,12 +66,12 @@ export class EscrowLedger {
       expiryCounted: false,
     };
     const { db, sqlite } = this.handle;
-    sqlite.transaction(() => {
+    await this.handle.write(() => sqlite.transaction(() => {
       this.recordExpiries(at);
       db.insert(escrows).values(row).run();
       db.insert(escrowEvents).values({ escrowId: row.id, fromStatus: null, toStatus: 'locked', actor: body.actor ?? DEFAULT_ACTOR, at: row.createdAt, detail: { amount: row.amount, token: row.token, ttl_seconds: body.ttl_seconds } }).run();
       this.bump(row, 'locked', 1n);
-    }).immediate();
+    }).immediate());
     return this.view(row, at);
   }
 
@@ -110,7 +110,7 @@ export class EscrowLedger {
     if (row.gazeRequired) await this.gaze.requireVerified(body.gaze_session_id);
     const at = this.now();
     const { db, sqlite } = this.handle;
-    const applied = sqlite.transaction(() => {
+    const applied = await this.handle.write(() => sqlite.transaction(() => {
       const res = sqlite.run(
         `UPDATE escrows SET status = 'released', released_at = ?1, released_to = ?2 WHERE id = ?3 AND status = 'locked' AND expiry_counted = 0 AND expires_at_ms > ?4`,
         [isoNow(at), body.recipient, row.id, at],
@@ -123,7 +123,7 @@ export class EscrowLedger {
         detail: { recipient: body.recipient, ...(row.gazeRequired ? { gaze_session_id: body.gaze_session_id } : {}) },
       }).run();
       return true;
-    }).immediate();
+    }).immediate());
     // Lost a race (a refund, another release, or the expiry came first): report the state that won.
     if (!applied) {
       this.assertReleasable(this.find(row.id));
@@ -132,11 +132,11 @@ export class EscrowLedger {
     return { escrow_id: row.id, status: 'released' as const, amount: fromBaseUnits(BigInt(row.amount), row.decimals), token: row.token, recipient: body.recipient, released_at: isoNow(at), settlement: 'pending_on_chain' as const };
   }
 
-  refund(id: string, body: EscrowRefundBody) {
+  async refund(id: string, body: EscrowRefundBody) {
     const at = this.now();
     const { db, sqlite } = this.handle;
     // Read and update in one immediate transaction: nothing can change the row in between.
-    const outcome = sqlite.transaction((): { refunded: Row } | { refused: Row } => {
+    const outcome = await this.handle.write(() => sqlite.transaction((): { refunded: Row } | { refused: Row } => {
       const row = this.find(id);
       if (row.status !== 'locked') return { refused: row };
       // An expiry not yet noticed is recorded first, so the history reads locked → expired → refunded.
@@ -150,7 +150,7 @@ export class EscrowLedger {
         detail: body?.reason ? { reason: body.reason } : null,
       }).run();
       return { refunded: row };
-    }).immediate();
+    }).immediate());
     if ('refused' in outcome) {
       const status = outcome.refused.status;
       throw conflict('escrow_not_refundable', `Escrow ${id} is ${status}; only locked or expired escrows can be refunded.`, { status });

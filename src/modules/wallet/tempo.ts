@@ -120,10 +120,10 @@ export class TempoBilling {
       createdAt: isoNow(),
     };
     // The ledger row and its caller's totals land together or not at all.
-    this.handle.sqlite.transaction(() => {
+    await this.handle.write(() => this.handle.sqlite.transaction(() => {
       this.handle.db.insert(tempoCalls).values(row).run();
       this.addTotalsStmt.run(row.callerId, row.inputTokens + row.outputTokens, row.inputCostMicro + row.outputCostMicro, row.marginMicro, row.totalMicro);
-    }).immediate();
+    }).immediate());
     return {
       ...recordOf(row),
       result: { role: choice.message.role, content: choice.message.content == null ? null : answerText(choice.message.content), tool_calls: choice.message.tool_calls ?? null, finish_reason: choice.finish_reason ?? null },

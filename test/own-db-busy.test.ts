@@ -1,0 +1,131 @@
+/**
+ * Another process holding the write lock of the sidecar's own database (a `sqlite3` session in
+ * BEGIN IMMEDIATE, a backup, VACUUM, a second sidecar on the same data dir): writes wait for it
+ * without stopping the server, then land, or after the wait answer 503 storage_busy with nothing written.
+ */
+import { afterEach, expect, test } from 'bun:test';
+import { Database } from 'bun:sqlite';
+import { join } from 'node:path';
+import { makeTestApp, type TestApp } from './helpers/app';
+
+const apps: TestApp[] = [];
+afterEach(() => {
+  for (const t of apps.splice(0)) t.close();
+});
+
+async function open(opts: { busyWaitMs?: number } = {}): Promise<TestApp> {
+  const t = await makeTestApp({ env: { MEMORY_BACKEND: 'sqlite' }, open: { dbBusyWaitMs: opts.busyWaitMs } });
+  apps.push(t);
+  return t;
+}
+
+/** Another process takes the database's write lock and holds it until `release()` (its stdin closes). */
+async function holdWriteLock(path: string): Promise<{ release: () => Promise<void> }> {
+  const script = `const { Database } = require('bun:sqlite'); const db = new Database(${JSON.stringify(path)});
+    db.run('BEGIN IMMEDIATE'); console.log('locked'); await Bun.stdin.text(); db.run('ROLLBACK'); db.close();`;
+  const holder = Bun.spawn([process.execPath, '-e', script], { stdin: 'pipe', stdout: 'pipe' });
+  const reader = (holder.stdout as ReadableStream<Uint8Array>).getReader();
+  expect(new TextDecoder().decode((await reader.read()).value)).toContain('locked');
+  return {
+    async release() {
+      await holder.stdin.end();
+      expect(await holder.exited).toBe(0);
+    },
+  };
+}
+
+const dbPath = (t: TestApp) => join(t.config.dataDir, 'optx-api.db');
+
+/** The writes of the test, each answered with its status (and the time it took to answer). */
+function sendWrites(t: TestApp) {
+  const timed = async (method: string, path: string, body: unknown) => {
+    const started = performance.now();
+    const r = await t.json(method, path, body);
+    return { ...r, ms: performance.now() - started };
+  };
+  return [
+    timed('POST', '/api/tasks', { title: 'sent while locked' }),
+    timed('POST', '/api/wallet/escrow', { task_id: 'task-locked', amount: '3', gaze_required: false }),
+    timed('POST', '/api/memory', { content: 'written while another process held the lock' }),
+    timed('POST', '/api/sessions', { id: 'sess-locked' }),
+  ];
+}
+
+/** How long each read takes to answer while the writes wait. */
+async function readTimes(t: TestApp): Promise<Record<string, number>> {
+  const times: Record<string, number> = {};
+  for (const path of ['/health', '/api/tasks', '/api/wallet/escrow', '/api/sessions', '/api/memory']) {
+    const started = performance.now();
+    const res = await t.fetch(path);
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    times[path] = performance.now() - started;
+  }
+  return times;
+}
+
+test('while another process holds the write lock, reads answer at once, and writes sent meanwhile land once it is released', async () => {
+  const t = await open();
+  expect((await t.json('POST', '/api/tasks', { title: 'before' })).status).toBe(201);
+  const lock = await holdWriteLock(dbPath(t));
+  const writes = sendWrites(t);
+  let settled = 0;
+  for (const w of writes) void w.finally(() => settled++);
+  const slowest: Record<string, number> = {};
+  const until = performance.now() + 1500;
+  while (performance.now() < until) {
+    for (const [path, ms] of Object.entries(await readTimes(t))) slowest[path] = Math.max(slowest[path] ?? 0, ms);
+    await Bun.sleep(50);
+  }
+  const waiting = settled;
+  await lock.release();
+  const answers = await Promise.all(writes);
+  // Before: every write waited in SQLite's busy timeout on the event loop's thread, and /health with it (5 s).
+  expect(Math.max(...Object.values(slowest))).toBeLessThan(200);
+  expect(waiting).toBe(0);
+  expect(answers.map((a) => a.status)).toEqual([201, 201, 201, 201]);
+  expect((await t.json<{ total: number }>('GET', '/api/tasks')).body.total).toBe(2);
+  expect((await t.json<{ total: number }>('GET', '/api/wallet/escrow')).body.total).toBe(1);
+  expect((await t.json<{ total: number }>('GET', '/api/memory')).body.total).toBe(1);
+  expect((await t.json('GET', '/api/sessions/sess-locked')).status).toBe(200);
+}, 60_000);
+
+test('held past the wait: 503 storage_busy with Retry-After, nothing written, the server answering all along', async () => {
+  const t = await open({ busyWaitMs: 400 });
+  const lock = await holdWriteLock(dbPath(t));
+  const writes = sendWrites(t);
+  const reads = await readTimes(t);
+  const answers = await Promise.all(writes);
+  await lock.release();
+  expect(Math.max(...Object.values(reads))).toBeLessThan(200);
+  expect(answers.map((a) => [a.status, (a.body as { code?: string }).code, a.headers.get('retry-after')])).toEqual(
+    answers.map(() => [503, 'storage_busy', '1']),
+  );
+  // Each waited about its own 400 ms (in line behind the others, not one after another).
+  expect(answers.every((a) => a.ms >= 350 && a.ms < 2000)).toBe(true);
+  const db = new Database(dbPath(t), { readonly: true });
+  const count = (table: string) => (db.query(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+  expect([count('tasks'), count('escrows'), count('escrow_events'), count('memories'), count('chat_sessions')]).toEqual([0, 0, 0, 0, 0]);
+  db.close();
+  // Once free, the same requests go through.
+  expect((await Promise.all(sendWrites(t))).map((a) => a.status)).toEqual([201, 201, 201, 201]);
+}, 60_000);
+
+test('a read that records a lapsed lease waits for the lock in line, without holding up the server', async () => {
+  const t = await open();
+  const task = (await t.json<{ task_id: string }>('POST', '/api/tasks', { title: 'leased' })).body;
+  expect((await t.json('POST', `/api/tasks/${task.task_id}/claim`, { agent_name: 'a1', lease_seconds: 60 })).status).toBe(200);
+  t.deps.db.sqlite.run("UPDATE tasks SET lease_expires_at = '2000-01-01T00:00:00.000Z' WHERE task_id = ?1", [task.task_id]);
+  const lock = await holdWriteLock(dbPath(t));
+  let settled = false;
+  const reading = t.json<{ status: string }>('GET', `/api/tasks/${task.task_id}`).finally(() => {
+    settled = true;
+  });
+  const started = performance.now();
+  expect((await t.fetch('/health')).status).toBe(200);
+  expect(performance.now() - started).toBeLessThan(200);
+  await Bun.sleep(300);
+  expect(settled).toBe(false);
+  await lock.release();
+  expect(await reading).toMatchObject({ status: 200, body: { status: 'Open' } });
+}, 60_000);
