@@ -40,6 +40,9 @@ try {
       // running a bun-linux-arm64 build under qemu).
       ...(target && { target }),
       autoloadDotenv: false,
+      // Bun's default would read a bunfig.toml from whatever directory the executable is started in:
+      // its `preload` ran that directory's scripts inside the sidecar, and a malformed one stopped start-up.
+      autoloadBunfig: false,
       // A profile from an older build still applies: functions are matched by a hash of their syntax,
       // and ones it does not know are placed after the ones it does.
       bytecodeOrder: haveOrder && BYTECODE_ORDER,

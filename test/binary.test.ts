@@ -4,7 +4,7 @@
  * with an error frame.
  */
 import { beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startFakeHermes, type FakeHermes } from './fakes/hermes';
 import { closedUrl, tempDir } from './helpers/app';
@@ -29,6 +29,19 @@ describe('the compiled executable', () => {
     expect(h.exitCode).toBe(0);
     expect(h.stdout.toString()).toContain('--hermes-url');
     expect(h.stdout.toString()).toContain('MPP_ENABLED');
+  });
+
+  test('ignores a bunfig.toml in the directory it is started from (no preload runs, a broken one does not stop it)', () => {
+    const cwd = tempDir('optx-cwd-');
+    writeFileSync(join(cwd, 'marker.ts'), 'console.log("preloaded from cwd");\n');
+    const env = { PATH: process.env.PATH ?? '' };
+    writeFileSync(join(cwd, 'bunfig.toml'), 'preload = ["./marker.ts"]\n');
+    const preload = Bun.spawnSync([binary, '--version'], { cwd, env, stderr: 'pipe' });
+    expect(preload.exitCode).toBe(0);
+    expect(preload.stdout.toString()).toMatch(/^hermes-optx-api \d+\.\d+\.\d+\n$/);
+    writeFileSync(join(cwd, 'bunfig.toml'), 'not toml = =\n');
+    const broken = Bun.spawnSync([binary, '--version'], { cwd, env, stderr: 'pipe' });
+    expect([broken.exitCode, broken.stderr.toString()]).toEqual([0, '']);
   });
 
   test('a bad value stops start-up with one line naming it', () => {
