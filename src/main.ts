@@ -34,6 +34,15 @@ async function main(): Promise<number> {
     return 0;
   }
   const { config } = request;
+  // Taken before anything slow (a migration, a locked database): as a container's PID 1 a signal
+  // with no handler is dropped, so a stop asked for while starting was lost until the runtime's
+  // SIGKILL. It is kept and carried out once the server is up.
+  let requested: string | undefined;
+  let onSignal = (signal: string): void => {
+    requested ??= signal;
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
   const shutdown = new AbortController();
   let deps;
   try {
@@ -108,8 +117,8 @@ async function main(): Promise<number> {
       closeDeps(deps);
       resolve(0);
     };
-    process.on('SIGINT', () => void stop('SIGINT'));
-    process.on('SIGTERM', () => void stop('SIGTERM'));
+    onSignal = (signal) => void stop(signal);
+    if (requested) onSignal(requested);
   });
 }
 

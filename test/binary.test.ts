@@ -4,8 +4,10 @@
  * with an error frame.
  */
 import { beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Database } from 'bun:sqlite';
+import { openDatabase } from '../src/db';
 import { startFakeHermes, type FakeHermes } from './fakes/hermes';
 import { closedUrl, tempDir } from './helpers/app';
 import { ensureBinary, startBinary, type RunningBinary } from './helpers/binary';
@@ -29,6 +31,19 @@ describe('the compiled executable', () => {
     expect(h.exitCode).toBe(0);
     expect(h.stdout.toString()).toContain('--hermes-url');
     expect(h.stdout.toString()).toContain('MPP_ENABLED');
+  });
+
+  test('ignores a bunfig.toml in the directory it is started from (no preload runs, a broken one does not stop it)', () => {
+    const cwd = tempDir('optx-cwd-');
+    writeFileSync(join(cwd, 'marker.ts'), 'console.log("preloaded from cwd");\n');
+    const env = { PATH: process.env.PATH ?? '' };
+    writeFileSync(join(cwd, 'bunfig.toml'), 'preload = ["./marker.ts"]\n');
+    const preload = Bun.spawnSync([binary, '--version'], { cwd, env, stderr: 'pipe' });
+    expect(preload.exitCode).toBe(0);
+    expect(preload.stdout.toString()).toMatch(/^hermes-optx-api \d+\.\d+\.\d+\n$/);
+    writeFileSync(join(cwd, 'bunfig.toml'), 'not toml = =\n');
+    const broken = Bun.spawnSync([binary, '--version'], { cwd, env, stderr: 'pipe' });
+    expect([broken.exitCode, broken.stderr.toString()]).toEqual([0, '']);
   });
 
   test('a bad value stops start-up with one line naming it', () => {
@@ -190,4 +205,31 @@ describe('the compiled executable', () => {
     expect(await r.proc.exited).toBe(0);
     await fake.stop();
   });
+});
+
+describe('a stop asked for while the executable starts', () => {
+  // As a container's PID 1 a signal without a handler is dropped, so the sidecar went on running
+  // until the runtime's SIGKILL; as any other process the default action killed it mid-start.
+  test('SIGTERM before it listens is kept: it exits 0 once started', async () => {
+    const dataDir = join(tempDir('optx-early-'), 'data');
+    openDatabase(dataDir).close();
+    // Another process's write lock makes start-up wait in the database's busy timeout.
+    const holder = new Database(join(dataDir, 'optx-api.db'));
+    holder.run('BEGIN IMMEDIATE');
+    const proc = Bun.spawn([binary, '--host', '127.0.0.1', '--port', '0'], {
+      env: { PATH: process.env.PATH ?? '', HERMES_HOME: join(tempDir(), 'no-such-home'), HERMES_AGENT_URL: await closedUrl(), OPTX_DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+      stdout: 'pipe',
+      stderr: 'pipe',
+    });
+    try {
+      await Bun.sleep(700); // running its own code by now, waiting for the lock
+      proc.kill('SIGTERM');
+      await Bun.sleep(200);
+      holder.run('COMMIT');
+      holder.close();
+      expect(await proc.exited).toBe(0);
+    } finally {
+      proc.kill('SIGKILL');
+    }
+  }, 15_000);
 });
