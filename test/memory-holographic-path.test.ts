@@ -138,3 +138,17 @@ test('a write waiting for the agent\'s lock when db_path changes is answered 503
   expect(contents(join(home, 'first.db'))).toEqual(['in the first file']);
   expect(contents(join(home, 'second.db'))).toEqual(['waited for the lock']);
 });
+
+test("a db_path naming the sidecar's own database is refused at once (503 memory_unavailable), its tables left untouched", async () => {
+  const { t, home } = await withConfig('model: x\n');
+  const own = t.deps.db.sqlite.filename;
+  writeFileSync(join(home, 'config.yaml'), dbPath(own));
+  const started = performance.now();
+  const res = await t.json('POST', '/api/memory', { content: 'with metadata', metadata: { source: 'runbook' } });
+  // It used to wait on its own lock for ~5 s and answer 503 memory_busy, "try again", every time.
+  expect([res.status, (res.body as { code: string }).code]).toEqual([503, 'memory_unavailable']);
+  expect(performance.now() - started).toBeLessThan(2000);
+  expect(t.deps.db.sqlite.query("SELECT name FROM sqlite_master WHERE name = 'facts'").get()).toBeNull();
+  writeFileSync(join(home, 'config.yaml'), dbPath('$HERMES_HOME/facts.db'));
+  expect((await t.json('POST', '/api/memory', { content: 'with metadata', metadata: { source: 'runbook' } })).status).toBe(201);
+});
