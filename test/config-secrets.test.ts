@@ -243,6 +243,15 @@ copies: [*dt, *fa]
     expect(c.copies).toEqual(['***6789', '***6789']);
   });
 
+  test('a secret anchored under a name that is not secret and repeated under a secret one is masked where it is defined', async () => {
+    const app = await appWith('defaults:\n  openrouter: &or a8f3c2d1SECRETe4b5a6978899aabbccdd\nmodel:\n  api_key: *or\n', '');
+    const res = await app.fetch('/api/config');
+    const text = await res.text();
+    expect(res.status).toBe(200);
+    expect(text).not.toContain('SECRET');
+    expect(JSON.parse(text).config).toEqual({ defaults: { openrouter: '***ccdd' }, model: { api_key: '***ccdd' } });
+  });
+
   test('anchors of values that are not secret change nothing', async () => {
     const app = await appWith('defaults: &d\n  timeout: 30\n  name: joe\nbot:\n  <<: *d\n  label: &l joe\nother: *l\n', '');
     expect((await app.json('GET', '/api/config')).body.config).toEqual({ defaults: { timeout: 30, name: 'joe' }, bot: { timeout: 30, name: 'joe', label: 'joe' }, other: 'joe' });

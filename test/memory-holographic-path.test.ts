@@ -118,3 +118,37 @@ test('${VAR} expands from the environment as Hermes does, but only the entry as 
     delete process.env.OPTX_TEST_SECRET;
   }
 });
+
+test('a write waiting for the agent\'s lock when db_path changes is answered 503 (not 500) with nothing written, and the retry lands in the new file', async () => {
+  const { t, home } = await withConfig(dbPath('$HERMES_HOME/first.db'));
+  expect((await t.json('POST', '/api/memory', { content: 'in the first file' })).status).toBe(201);
+  const holder = new Database(join(home, 'first.db'));
+  holder.run('BEGIN IMMEDIATE');
+  const waiting = t.json('POST', '/api/memory', { content: 'waited for the lock' });
+  await Bun.sleep(50);
+  writeFileSync(join(home, 'config.yaml'), dbPath('$HERMES_HOME/second.db'));
+  // This request finds the new path and closes the first file's connection under the waiting write.
+  expect((await t.json('GET', '/api/memory')).status).toBe(200);
+  holder.run('COMMIT');
+  holder.close();
+  const res = await waiting;
+  expect(res.status).toBe(503);
+  expect(res.body).toMatchObject({ code: 'memory_unavailable' });
+  expect((await t.json('POST', '/api/memory', { content: 'waited for the lock' })).status).toBe(201);
+  expect(contents(join(home, 'first.db'))).toEqual(['in the first file']);
+  expect(contents(join(home, 'second.db'))).toEqual(['waited for the lock']);
+});
+
+test("a db_path naming the sidecar's own database is refused at once (503 memory_unavailable), its tables left untouched", async () => {
+  const { t, home } = await withConfig('model: x\n');
+  const own = t.deps.db.sqlite.filename;
+  writeFileSync(join(home, 'config.yaml'), dbPath(own));
+  const started = performance.now();
+  const res = await t.json('POST', '/api/memory', { content: 'with metadata', metadata: { source: 'runbook' } });
+  // It used to wait on its own lock for ~5 s and answer 503 memory_busy, "try again", every time.
+  expect([res.status, (res.body as { code: string }).code]).toEqual([503, 'memory_unavailable']);
+  expect(performance.now() - started).toBeLessThan(2000);
+  expect(t.deps.db.sqlite.query("SELECT name FROM sqlite_master WHERE name = 'facts'").get()).toBeNull();
+  writeFileSync(join(home, 'config.yaml'), dbPath('$HERMES_HOME/facts.db'));
+  expect((await t.json('POST', '/api/memory', { content: 'with metadata', metadata: { source: 'runbook' } })).status).toBe(201);
+});

@@ -138,12 +138,15 @@ describe('a file that cannot be opened', () => {
     }
   });
 
-  test('a repaired file is opened on a later request, no restart needed (at most one attempt per 5 s)', async () => {
-    const dir = tempDir();
-    const path = join(dir, 'memory_store.db');
-    const file = { path, shown: path, from: 'HOLOGRAPHIC_DB_PATH' } as const;
+  /** A memory file that is not SQLite, as HOLOGRAPHIC_DB_PATH names it, and an own database. */
+  async function unreadableFile() {
+    const path = join(tempDir(), 'memory_store.db');
     await Bun.write(path, garbage);
-    const own = openDatabase(':memory:');
+    return { path, file: { path, shown: path, from: 'HOLOGRAPHIC_DB_PATH' } as const, own: openDatabase(':memory:') };
+  }
+
+  test('a repaired file is opened on a later request, no restart needed (at most one attempt per 5 s)', async () => {
+    const { path, file, own } = await unreadableFile();
     const clock = { now: 0 };
     let attempts = 0;
     const open = () => {
@@ -167,11 +170,7 @@ describe('a file that cannot be opened', () => {
   });
 
   test('a wall clock set back (NTP) does not put the next attempt off until it has caught up', async () => {
-    const dir = tempDir();
-    const path = join(dir, 'memory_store.db');
-    const file = { path, shown: path, from: 'HOLOGRAPHIC_DB_PATH' } as const;
-    await Bun.write(path, garbage);
-    const own = openDatabase(':memory:');
+    const { path, file, own } = await unreadableFile();
     const clock = { now: 0 };
     const backend = new ReopeningBackend('holographic', () => file, () => new HolographicBackend(path, own), silentLogger, () => clock.now);
     rmSync(path);

@@ -99,6 +99,12 @@ function collectChanged(orig: unknown, red: unknown, found: Set<unknown>): void 
   }
 }
 
+function collectLeaves(value: unknown, found: Set<unknown>): void {
+  if (isLeaf(value)) found.add(value);
+  else if (Array.isArray(value)) for (const v of value) collectLeaves(v, found);
+  else if (value && typeof value === 'object' && !(value instanceof Date)) for (const v of Object.values(value)) collectLeaves(v, found);
+}
+
 /** `red` with every leaf that is one of `secrets` in `orig`, and that redaction left as it was, masked. */
 function maskRepeats(orig: unknown, red: unknown, secrets: Set<unknown>): unknown {
   if (isLeaf(orig)) return secrets.has(orig) && red === orig ? maskLeaf(orig) : red;
@@ -116,12 +122,14 @@ function maskRepeats(orig: unknown, red: unknown, secrets: Set<unknown>): unknow
  * anchored mcp `env` map repeated elsewhere, put a secret under a name that is not secret, where the
  * key-based rules show it. Each anchored value that an alias repeats is compared with its redacted
  * copy where it is defined; the leaves that changed there are secrets, and are masked wherever else
- * the tree still shows them. A value equal to such a secret but written out separately is masked
+ * the tree still shows them; an anchored leaf that redaction changed where an alias repeats it is one as
+ * well. A value equal to such a secret but written out separately is masked
  * too: only anchored secrets are looked for, and they are rare.
  */
 export function redactConfig(tree: Record<string, unknown>, anchored: readonly AnchoredValue[]): Record<string, unknown> {
   const out = redactTree(tree);
   const secrets = new Set<unknown>();
+  const anchoredLeaves = new Set<unknown>();
   for (const { path, value } of anchored) {
     // config.yaml's root is a map (a file whose root is not one reads as {}), so the first segment is a key.
     if (typeof path[0] !== 'string') continue;
@@ -138,6 +146,12 @@ export function redactConfig(tree: Record<string, unknown>, anchored: readonly A
       for (const seg of path) red = (red as Record<string | number, unknown>)[typeof seg === 'number' ? 0 : seg];
     }
     collectChanged(value, red, secrets);
+    collectLeaves(value, anchoredLeaves);
   }
+  // The other way round: an anchor defined under a name that is not secret (`keys: {openrouter: &k …}`)
+  // and repeated under a secret one (`api_key: *k`) is a secret too, masked where it is defined.
+  const changed = new Set<unknown>();
+  collectChanged(tree, out, changed);
+  for (const leaf of changed) if (anchoredLeaves.has(leaf)) secrets.add(leaf);
   return secrets.size ? (maskRepeats(tree, out, secrets) as Record<string, unknown>) : out;
 }

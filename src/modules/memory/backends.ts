@@ -1,4 +1,5 @@
 /** Builds the backend MEMORY_BACKEND selects (called once, from deps.ts). */
+import { statSync } from 'node:fs';
 import type { Config } from '../../config';
 import type { HermesHome } from '../../hermes/home';
 import type { DbHandle } from '../../db';
@@ -29,12 +30,29 @@ function openFailure(err: unknown, file: MemoryFile): string {
   return typeof path === 'string' || message.includes(file.path) ? String(code ?? 'the file cannot be opened') : message;
 }
 
+/** Whether two paths name one file (a link or another spelling of it included); false when either cannot be read (opening says why). */
+function sameFile(a: string, b: string): boolean {
+  try {
+    const sa = statSync(a, { throwIfNoEntry: false });
+    const sb = statSync(b, { throwIfNoEntry: false });
+    return !!sa && !!sb && sa.dev === sb.dev && sa.ino === sb.ino;
+  } catch {
+    return false;
+  }
+}
+
 export function openMemoryBackend(config: Config, db: DbHandle, log: Logger, home: HermesHome): MemoryBackend {
   switch (config.memory.backend) {
     case 'holographic': {
       const { holographicDbPath: explicit, userHome, workDir } = config.memory;
       const locator = new MemoryFileLocator(home, { explicit, userHome, workDir }, log);
       const open = (file: MemoryFile) => {
+        // A db_path (config.yaml is writable through /api/config) naming the sidecar's own database: the
+        // plugin's tables were created in it, and a write with metadata, which takes that database's lock
+        // inside a transaction of the same file, waited on itself and answered 503 memory_busy forever.
+        if (sameFile(file.path, db.sqlite.filename)) {
+          throw new Error(`cannot open the holographic memory file ${file.shown} (${SOURCES[file.from]}): it is the sidecar's own database; the agent's memory needs a file of its own`);
+        }
         try {
           // Read again on every (re)open: the agent reads it when it starts, too.
           return new HolographicBackend(file.path, db, { dim: pluginHrrDim(home, log) });

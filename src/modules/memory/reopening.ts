@@ -38,6 +38,8 @@ export class ReopeningBackend implements MemoryBackend {
   private opened: string | null = null;
   private failure = '';
   private triedAt = Number.NEGATIVE_INFINITY;
+  /** Backends closed by drop(): a write still waiting for the agent's lock on one of them fails. */
+  private readonly dropped = new WeakSet<MemoryBackend>();
 
   constructor(
     readonly name: BackendName,
@@ -91,13 +93,30 @@ export class ReopeningBackend implements MemoryBackend {
 
   /** Closes the open file, if any, so the next request opens the current one at once. */
   private drop(): void {
+    if (this.inner) this.dropped.add(this.inner);
     this.inner?.close();
     this.inner = null;
     this.triedAt = Number.NEGATIVE_INFINITY;
   }
 
+  /**
+   * A write waits in line for the agent's lock (holographic.ts), and the file may be moved or replaced
+   * meanwhile: drop() then closes its connection and its next attempt throws. It ran nothing (a
+   * transaction is synchronous, the close falls between attempts), so it is answered as retryable
+   * instead of a 500; the retry writes into the file in use now.
+   */
+  private async write<T>(op: (backend: MemoryBackend) => Promise<T>): Promise<T> {
+    const inner = this.backend();
+    try {
+      return await op(inner);
+    } catch (err) {
+      if (!this.dropped.has(inner)) throw err;
+      throw new ApiError(503, 'memory_unavailable', 'The memory file was moved or replaced while this write waited for it; try again.', { headers: { 'retry-after': '1' } });
+    }
+  }
+
   add(memory: NewMemory): Promise<AddResult> {
-    return this.backend().add(memory);
+    return this.write((b) => b.add(memory));
   }
 
   list(options: ListOptions): Promise<Page<Memory>> {
@@ -109,7 +128,7 @@ export class ReopeningBackend implements MemoryBackend {
   }
 
   remove(id: string): Promise<boolean> {
-    return this.backend().remove(id);
+    return this.write((b) => b.remove(id));
   }
 
   /** The backend's stats, the file named as `shown` (the backend itself only knows its path). */
