@@ -129,3 +129,18 @@ test('a read that records a lapsed lease waits for the lock in line, without hol
   await lock.release();
   expect(await reading).toMatchObject({ status: 200, body: { status: 'Open' } });
 }, 60_000);
+
+test('a rename waiting in line behind the delete of the same session is 404 and leaves nothing holding the id', async () => {
+  const t = await open();
+  expect((await t.json('POST', '/api/sessions', { id: 'renamed-away', title: 'A' })).status).toBe(201);
+  const lock = await holdWriteLock(dbPath(t));
+  const deleting = t.json('DELETE', '/api/sessions/renamed-away');
+  await Bun.sleep(50);
+  const renaming = t.json('PATCH', '/api/sessions/renamed-away', { title: 'B' });
+  await Bun.sleep(100);
+  await lock.release();
+  expect((await deleting).status).toBe(200);
+  // Before: 200 with the deleted session, and its upsert left a hidden row: 404 to reads, 409 to creating the id again, for good.
+  expect(await renaming).toMatchObject({ status: 404, body: { code: 'session_not_found' } });
+  expect((await t.json('POST', '/api/sessions', { id: 'renamed-away' })).status).toBe(201);
+}, 60_000);
