@@ -144,3 +144,18 @@ test('a rename waiting in line behind the delete of the same session is 404 and 
   expect(await renaming).toMatchObject({ status: 404, body: { code: 'session_not_found' } });
   expect((await t.json('POST', '/api/sessions', { id: 'renamed-away' })).status).toBe(201);
 }, 60_000);
+
+test('an escrow release waiting in line past the escrow\'s expiry is 410, not released after it expired', async () => {
+  const t = await open();
+  const escrow = (await t.json<{ escrow_id: string }>('POST', '/api/wallet/escrow', { task_id: 'task-x', amount: '5', gaze_required: false, ttl_seconds: 60 })).body;
+  // Expires 300 ms from now: releasable when asked, expired by the time the lock is free.
+  const expiresAt = Date.now() + 300;
+  t.deps.db.sqlite.run('UPDATE escrows SET expires_at_ms = ?1, expires_at = ?2 WHERE id = ?3', [expiresAt, new Date(expiresAt).toISOString(), escrow.escrow_id]);
+  const lock = await holdWriteLock(dbPath(t));
+  const releasing = t.json('POST', '/api/wallet/escrow/release', { escrow_id: escrow.escrow_id, recipient: '0xabc' });
+  await Bun.sleep(600);
+  await lock.release();
+  // Before: 200 released, the release stamped with the time it was asked, before the expiry.
+  expect(await releasing).toMatchObject({ status: 410 });
+  expect((await t.json<{ status: string }>('GET', `/api/wallet/escrow/${escrow.escrow_id}`)).body.status).toBe('expired');
+}, 60_000);
