@@ -7,6 +7,7 @@ import { afterEach, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
 import { join } from 'node:path';
 import { makeTestApp, type TestApp } from './helpers/app';
+import { holdLock } from './helpers/lock-holder';
 
 const apps: TestApp[] = [];
 afterEach(() => {
@@ -19,20 +20,8 @@ async function open(opts: { busyWaitMs?: number } = {}): Promise<TestApp> {
   return t;
 }
 
-/** Another process takes the database's write lock and holds it until `release()` (its stdin closes). */
-async function holdWriteLock(path: string): Promise<{ release: () => Promise<void> }> {
-  const script = `const { Database } = require('bun:sqlite'); const db = new Database(${JSON.stringify(path)});
-    db.run('BEGIN IMMEDIATE'); console.log('locked'); await Bun.stdin.text(); db.run('ROLLBACK'); db.close();`;
-  const holder = Bun.spawn([process.execPath, '-e', script], { stdin: 'pipe', stdout: 'pipe' });
-  const reader = (holder.stdout as ReadableStream<Uint8Array>).getReader();
-  expect(new TextDecoder().decode((await reader.read()).value)).toContain('locked');
-  return {
-    async release() {
-      await holder.stdin.end();
-      expect(await holder.exited).toBe(0);
-    },
-  };
-}
+/** Another process takes the database's write lock and holds it until `release()`. */
+const holdWriteLock = (path: string) => holdLock(path, { begin: 'BEGIN IMMEDIATE', end: 'ROLLBACK' });
 
 const dbPath = (t: TestApp) => join(t.config.dataDir, 'optx-api.db');
 
