@@ -46,6 +46,16 @@ for (const p of PATHS) {
       t.close();
     });
 
+    /** A turn in a new session, slowed down and read up to its first content event. */
+    async function midStream(): Promise<{ id: string; reader: ReturnType<typeof sseReader> }> {
+      fake.behavior.tokenDelayMs = 40;
+      const id = nextId();
+      const reader = sseReader(await stream(t, id));
+      expect((await reader.next())?.event).toBe('session');
+      expect((await reader.next())?.data.content).toBe('You');
+      return { id, reader };
+    }
+
     /**
      * Runs one turn in a new session and checks it ends with exactly one error event, last.
      * `onEvent` sees each event as it arrives.
@@ -145,11 +155,7 @@ for (const p of PATHS) {
     });
 
     test('a client that hangs up mid-stream cancels the upstream request at once; nothing is recorded', async () => {
-      fake.behavior.tokenDelayMs = 40;
-      const id = nextId();
-      const reader = sseReader(await stream(t, id));
-      expect((await reader.next())?.event).toBe('session');
-      expect((await reader.next())?.data.content).toBe('You');
+      const { id, reader } = await midStream();
       await reader.cancel();
       await until(() => fake.aborted.includes(p.path(id)));
       expect(fake.aborted).toEqual([p.path(id)]);
@@ -158,11 +164,7 @@ for (const p of PATHS) {
     });
 
     test('deleting the session mid-stream ends the turn with session_deleted, cancels the upstream, and keeps nothing', async () => {
-      fake.behavior.tokenDelayMs = 40;
-      const id = nextId();
-      const reader = sseReader(await stream(t, id));
-      expect((await reader.next())?.event).toBe('session');
-      expect((await reader.next())?.data.content).toBe('You');
+      const { id, reader } = await midStream();
       expect((await t.json('DELETE', `/api/sessions/${id}`)).status).toBe(200);
       const rest: SseEvent[] = [];
       for (let e = await reader.next(); e; e = await reader.next()) rest.push(e);
@@ -176,11 +178,7 @@ for (const p of PATHS) {
     });
 
     test('the session deleted mid-stream by another sidecar on the same data dir: session_deleted, and no hidden row keeps the id', async () => {
-      fake.behavior.tokenDelayMs = 40;
-      const id = nextId();
-      const reader = sseReader(await stream(t, id));
-      expect((await reader.next())?.event).toBe('session');
-      expect((await reader.next())?.data.content).toBe('You');
+      const { id, reader } = await midStream();
       // What the other process's DELETE does to the shared database; this process is not told.
       const other = new Database(t.deps.db.path);
       other.run('PRAGMA foreign_keys = ON');

@@ -7,6 +7,7 @@ import { afterEach, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
 import { join } from 'node:path';
 import { makeTestApp, type TestApp } from './helpers/app';
+import { holdLock } from './helpers/lock-holder';
 
 const apps: TestApp[] = [];
 afterEach(() => {
@@ -19,20 +20,8 @@ async function open(opts: { busyWaitMs?: number } = {}): Promise<TestApp> {
   return t;
 }
 
-/** Another process takes the database's write lock and holds it until `release()` (its stdin closes). */
-async function holdWriteLock(path: string): Promise<{ release: () => Promise<void> }> {
-  const script = `const { Database } = require('bun:sqlite'); const db = new Database(${JSON.stringify(path)});
-    db.run('BEGIN IMMEDIATE'); console.log('locked'); await Bun.stdin.text(); db.run('ROLLBACK'); db.close();`;
-  const holder = Bun.spawn([process.execPath, '-e', script], { stdin: 'pipe', stdout: 'pipe' });
-  const reader = (holder.stdout as ReadableStream<Uint8Array>).getReader();
-  expect(new TextDecoder().decode((await reader.read()).value)).toContain('locked');
-  return {
-    async release() {
-      await holder.stdin.end();
-      expect(await holder.exited).toBe(0);
-    },
-  };
-}
+/** Another process takes the database's write lock and holds it until `release()`. */
+const holdWriteLock = (path: string) => holdLock(path, { begin: 'BEGIN IMMEDIATE', end: 'ROLLBACK' });
 
 const dbPath = (t: TestApp) => join(t.config.dataDir, 'optx-api.db');
 
@@ -128,4 +117,34 @@ test('a read that records a lapsed lease waits for the lock in line, without hol
   expect(settled).toBe(false);
   await lock.release();
   expect(await reading).toMatchObject({ status: 200, body: { status: 'Open' } });
+}, 60_000);
+
+test('a rename waiting in line behind the delete of the same session is 404 and leaves nothing holding the id', async () => {
+  const t = await open();
+  expect((await t.json('POST', '/api/sessions', { id: 'renamed-away', title: 'A' })).status).toBe(201);
+  const lock = await holdWriteLock(dbPath(t));
+  const deleting = t.json('DELETE', '/api/sessions/renamed-away');
+  await Bun.sleep(50);
+  const renaming = t.json('PATCH', '/api/sessions/renamed-away', { title: 'B' });
+  await Bun.sleep(100);
+  await lock.release();
+  expect((await deleting).status).toBe(200);
+  // Before: 200 with the deleted session, and its upsert left a hidden row: 404 to reads, 409 to creating the id again, for good.
+  expect(await renaming).toMatchObject({ status: 404, body: { code: 'session_not_found' } });
+  expect((await t.json('POST', '/api/sessions', { id: 'renamed-away' })).status).toBe(201);
+}, 60_000);
+
+test('an escrow release waiting in line past the escrow\'s expiry is 410, not released after it expired', async () => {
+  const t = await open();
+  const escrow = (await t.json<{ escrow_id: string }>('POST', '/api/wallet/escrow', { task_id: 'task-x', amount: '5', gaze_required: false, ttl_seconds: 60 })).body;
+  // Expires 300 ms from now: releasable when asked, expired by the time the lock is free.
+  const expiresAt = Date.now() + 300;
+  t.deps.db.sqlite.run('UPDATE escrows SET expires_at_ms = ?1, expires_at = ?2 WHERE id = ?3', [expiresAt, new Date(expiresAt).toISOString(), escrow.escrow_id]);
+  const lock = await holdWriteLock(dbPath(t));
+  const releasing = t.json('POST', '/api/wallet/escrow/release', { escrow_id: escrow.escrow_id, recipient: '0xabc' });
+  await Bun.sleep(600);
+  await lock.release();
+  // Before: 200 released, the release stamped with the time it was asked, before the expiry.
+  expect(await releasing).toMatchObject({ status: 410 });
+  expect((await t.json<{ status: string }>('GET', `/api/wallet/escrow/${escrow.escrow_id}`)).body.status).toBe('expired');
 }, 60_000);

@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test';
 import { join } from 'node:path';
 import { makeTestApp, type TestApp } from './helpers/app';
+import { holdLock } from './helpers/lock-holder';
 import { createStateDb, multimodal, type StateDbFixture, type StateDbLayout } from './fixtures/state-db';
 
 const T0 = 1_780_000_000;
@@ -128,13 +129,8 @@ for (const layout of ['v6', 'v19'] as StateDbLayout[]) {
     });
 
     test('DELETE waits for an agent holding the write lock instead of failing', async () => {
-      // The "agent" is another process: it takes the write lock and holds it until its stdin closes.
-      const script = `const { Database } = require('bun:sqlite'); const db = new Database(${JSON.stringify(fx.path)});
-        db.run('BEGIN IMMEDIATE'); db.run("UPDATE sessions SET title = 'held' WHERE id = 's_new'"); console.log('locked');
-        await Bun.stdin.text(); db.run('COMMIT'); db.close();`;
-      const agent = Bun.spawn(['bun', '-e', script], { stdin: 'pipe', stdout: 'pipe' });
-      const reader = (agent.stdout as ReadableStream<Uint8Array>).getReader();
-      expect(new TextDecoder().decode((await reader.read()).value)).toContain('locked');
+      // The "agent" is another process: it takes the write lock and holds it until released.
+      const agent = await holdLock(fx.path, { begin: 'BEGIN IMMEDIATE', end: 'COMMIT', statements: ["UPDATE sessions SET title = 'held' WHERE id = 's_new'"] });
       let settled = false;
       const deleting = t.json('DELETE', '/api/sessions/s_old').finally(() => {
         settled = true;
@@ -143,10 +139,9 @@ for (const layout of ['v6', 'v19'] as StateDbLayout[]) {
       for (let i = 0; i < 5; i++) expect((await t.fetch('/health')).status).toBe(200);
       await Bun.sleep(100);
       expect(settled).toBe(false);
-      await agent.stdin.end();
+      await agent.release();
       const res = await deleting;
       expect(res.status).toBe(200);
-      expect(await agent.exited).toBe(0);
       expect(fx.count('sessions', 's_old')).toBe(0);
       expect((fx.db.query("SELECT title FROM sessions WHERE id = 's_new'").get() as { title: string }).title).toBe('held');
     });
@@ -294,19 +289,7 @@ describe('a state.db locked by the agent', () => {
   const journalMode = (fx: StateDbFixture) => fx.db.run('PRAGMA journal_mode = DELETE');
 
   /** An agent process holding an exclusive lock on the file until `release` (after our answers, however slow the machine). */
-  async function lockedByAgent(fx: StateDbFixture): Promise<{ release(): Promise<void> }> {
-    const script = `const { Database } = require('bun:sqlite'); const db = new Database(${JSON.stringify(fx.path)});
-      db.run('BEGIN EXCLUSIVE'); console.log('locked'); await Bun.stdin.text(); db.run('COMMIT'); db.close();`;
-    const agent = Bun.spawn(['bun', '-e', script], { stdin: 'pipe', stdout: 'pipe' });
-    const reader = (agent.stdout as ReadableStream<Uint8Array>).getReader();
-    expect(new TextDecoder().decode((await reader.read()).value)).toContain('locked');
-    return {
-      async release() {
-        await agent.stdin.end();
-        expect(await agent.exited).toBe(0);
-      },
-    };
-  }
+  const lockedByAgent = (fx: StateDbFixture) => holdLock(fx.path, { begin: 'BEGIN EXCLUSIVE', end: 'COMMIT' });
 
   test('is answered 503 state_db_busy, never as a list without the agent\'s sessions', async () => {
     const t = await makeTestApp();

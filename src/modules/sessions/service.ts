@@ -239,7 +239,9 @@ export class SessionService {
     const found = await this.locate(id);
     if (!found) throw sessionNotFound(id);
     const renamedThere = (found.inStateDb || found.inUpstream) && this.upstreamApi && (await this.d.upstream.rename(id, title));
-    await this.d.transcripts.setTitle(id, title, { override: !renamedThere });
+    // A session of the sidecar's own deleted meanwhile (its delete ahead in the write queue) stays deleted.
+    const own = !renamedThere && found.row?.origin === 'sidecar';
+    if (!(await this.d.transcripts.setTitle(id, title, { override: !renamedThere, own })) && own) throw sessionNotFound(id);
     return (await this.locate(id))?.session ?? found.session;
   }
 

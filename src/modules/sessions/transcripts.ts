@@ -150,17 +150,22 @@ export class TranscriptStore {
   /**
    * Sets the title shown for a session, creating a bookkeeping row for sessions owned upstream.
    * With `override: false` the agent has the title itself: a row there is left showing the agent's
-   * title (which a later rename on the agent's side changes), and none is created.
+   * title (which a later rename on the agent's side changes), and none is created. With `own` the
+   * session is the sidecar's own: its row is only updated, false when it is gone (deleted while the
+   * rename waited for the write lock), since a row created then would hold the id of a deleted session.
+   * False when no row was there to update.
    */
-  async setTitle(id: string, title: string | null, opts: { override: boolean } = { override: true }): Promise<void> {
+  async setTitle(id: string, title: string | null, opts: { override: boolean; own?: boolean } = { override: true }): Promise<boolean> {
     const now = Date.now();
-    if (!opts.override) {
-      await this.h.write(() => this.h.db.update(chatSessions).set({ title, titleSet: false, updatedAt: isoNow(now) }).where(eq(chatSessions.id, id)).run());
-      return;
+    if (!opts.override || opts.own) {
+      const where = opts.own ? and(eq(chatSessions.id, id), eq(chatSessions.origin, 'sidecar')) : eq(chatSessions.id, id);
+      return this.h.write(() => this.h.db.update(chatSessions).set({ title, titleSet: opts.override, updatedAt: isoNow(now) }).where(where)
+        .returning({ id: chatSessions.id }).all().length > 0);
     }
     await this.h.write(() => this.h.db.insert(chatSessions).values({
       id, origin: 'upstream', title, titleSet: true, startedAt: epoch(now), lastActive: epoch(now), createdAt: isoNow(now), updatedAt: isoNow(now),
     }).onConflictDoUpdate({ target: chatSessions.id, set: { title, titleSet: true, updatedAt: isoNow(now) } }).run());
+    return true;
   }
 
   /** Removes a session row and (cascade) its messages; false when there was none. */

@@ -108,9 +108,11 @@ export class EscrowLedger {
       throw new ApiError(403, 'recipient_mismatch', `Escrow ${row.id} can only be released to the recipient it was locked for.`);
     }
     if (row.gazeRequired) await this.gaze.requireVerified(body.gaze_session_id);
-    const at = this.now();
     const { db, sqlite } = this.handle;
+    // The time is taken when the write runs: it may wait in line for the lock past the escrow's expiry.
+    let at = 0;
     const applied = await this.handle.write(() => sqlite.transaction(() => {
+      at = this.now();
       const res = sqlite.run(
         `UPDATE escrows SET status = 'released', released_at = ?1, released_to = ?2 WHERE id = ?3 AND status = 'locked' AND expiry_counted = 0 AND expires_at_ms > ?4`,
         [isoNow(at), body.recipient, row.id, at],
@@ -133,10 +135,12 @@ export class EscrowLedger {
   }
 
   async refund(id: string, body: EscrowRefundBody) {
-    const at = this.now();
     const { db, sqlite } = this.handle;
-    // Read and update in one immediate transaction: nothing can change the row in between.
+    let at = 0;
+    // Read and update in one immediate transaction: nothing can change the row in between (the time
+    // too is taken then, not before the write waited in line).
     const outcome = await this.handle.write(() => sqlite.transaction((): { refunded: Row } | { refused: Row } => {
+      at = this.now();
       const row = this.find(id);
       if (row.status !== 'locked') return { refused: row };
       // An expiry not yet noticed is recorded first, so the history reads locked → expired → refunded.
