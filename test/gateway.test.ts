@@ -262,6 +262,27 @@ describe('odd upstream answers are read for what they say', () => {
     t.close();
   });
 
+  test('a session API seen once stays seen through a probe where only it failed (timeout, 5xx); a 404 says it is gone', async () => {
+    const fake = await startFakeHermes({ version: '0.17' });
+    const t = await appFor(fake, { PROBE_TIMEOUT_S: '0.3' });
+    await t.deps.probe.probeNow();
+    expect(t.deps.probe.state.sessionsApiSeen).toBe(true);
+    // A loaded agent answers /health but not its session list in time: its sessions are not thereby absent
+    // (the list showed the sidecar's own alone, 200, instead of 502 while the agent then went down).
+    fake.behavior.hang = { '/api/sessions': true };
+    await t.deps.probe.probeNow();
+    expect(t.deps.probe.state.sessionsApiSeen).toBe(true);
+    fake.behavior.hang = {};
+    fake.behavior.statusOverride = { '/api/sessions': 503 };
+    await t.deps.probe.probeNow();
+    expect(t.deps.probe.state.sessionsApiSeen).toBe(true);
+    fake.behavior.statusOverride = { '/api/sessions': 404 };
+    await t.deps.probe.probeNow();
+    expect(t.deps.probe.state.sessionsApiSeen).toBe(false);
+    t.close();
+    await fake.stop();
+  });
+
   test('latency is null when /health never answered, not the probe timeout', async () => {
     const fake = await startFakeHermes({ version: '0.17' });
     fake.behavior.hang = { '/health': true };

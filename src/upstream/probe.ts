@@ -115,7 +115,11 @@ export class UpstreamProbe {
     ]);
     const decided = decide({ health, detailed, caps, models, sessions }, latencyMs);
     const reached = decided.connected && !decided.keyRefused;
-    const next = { ...decided, sessionsApiSeen: reached ? decided.endpoints.sessionsApi : this.current.sessionsApiSeen };
+    // Only an answer saying so (a 404, a body that is no session list) makes a seen session API absent:
+    // one request of the probe timing out or failing with a 5xx on a loaded agent did, and the agent's
+    // sessions then read as absent (the list showed the sidecar's own alone) until the next probe.
+    const decisive = reached && (decided.endpoints.sessionsApi || (!(sessions instanceof Error) && sessions.status < 500));
+    const next = { ...decided, sessionsApiSeen: decisive ? decided.endpoints.sessionsApi : this.current.sessionsApiSeen };
     if (next.mode !== this.current.mode || next.error !== this.current.error) {
       this.log.info('upstream probe', { mode: next.mode, model: next.model, upstream_version: next.upstreamVersion, error: next.error });
     }
