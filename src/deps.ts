@@ -114,6 +114,18 @@ export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<
   };
 }
 
+/**
+ * Waits, for up to `ms`, until no write waits in line for a lock any more (the sidecar's database,
+ * the agent's memory file): closing the file under one loses it — an MPP payment's record, written
+ * after its request was answered, or a write whose request the shutdown cut. Call before closeDeps.
+ */
+export async function drainDeps(deps: AppDeps, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  await Promise.race([Promise.all([deps.db.drained(), deps.memory.backend.drained?.()]), late]);
+  clearTimeout(timer);
+}
+
 export function closeDeps(deps: AppDeps): void {
   deps.probe.stop();
   deps.sessions.close();

@@ -4,13 +4,19 @@
  */
 import { ConfigError, helpText, loadConfig, VERSION } from './config';
 import { createApp } from './app';
-import { closeDeps, openDeps } from './deps';
+import { closeDeps, drainDeps, openDeps } from './deps';
+import { BUSY_WAIT_MS } from './db/busy';
 import { pathOf } from './lib/http';
 import { publicUrl } from './lib/public-url';
 import { flushStdio, writeStderr, writeStdout } from './lib/stdio';
 import { ReopeningBackend } from './modules/memory/reopening';
 
-const SHUTDOWN_GRACE_MS = 5000;
+/**
+ * How long a stop waits for requests in flight before cutting their connections, and for writes in
+ * line (src/db/busy.ts) before closing the databases. Past the busy wait: a request waiting for
+ * another process's lock when the signal came gets its own answer (201, or 503 storage_busy).
+ */
+const SHUTDOWN_GRACE_MS = BUSY_WAIT_MS + 1000;
 /** Bodies declared larger than this are refused by Bun itself, before any of our code (a bare 413). */
 const BUN_BODY_CEILING = 1024 ** 3;
 
@@ -111,9 +117,13 @@ async function main(): Promise<number> {
       log.info('shutting down', { signal });
       // Streams see this and end with an `error` event; new connections are refused meanwhile.
       shutdown.abort();
+      const deadline = performance.now() + SHUTDOWN_GRACE_MS;
       const grace = setTimeout(() => server.stop(true), SHUTDOWN_GRACE_MS);
       await server.stop(false);
       clearTimeout(grace);
+      // Writes no request waits for any more (an MPP payment's record) may still be in line: the
+      // same deadline bounds them, so a stop takes no longer than the grace in all.
+      await drainDeps(deps, Math.max(0, deadline - performance.now()));
       closeDeps(deps);
       resolve(0);
     };

@@ -148,3 +148,33 @@ test('an escrow release waiting in line past the escrow\'s expiry is 410, not re
   expect(await releasing).toMatchObject({ status: 410 });
   expect((await t.json<{ status: string }>('GET', `/api/wallet/escrow/${escrow.escrow_id}`)).body.status).toBe('expired');
 }, 60_000);
+
+test('a completion waiting in line past its lease\'s expiry is refused (409), the task back to Open', async () => {
+  const t = await open();
+  const task = (await t.json<{ task_id: string }>('POST', '/api/tasks', { title: 'leased' })).body;
+  expect((await t.json('POST', `/api/tasks/${task.task_id}/claim`, { agent_name: 'a1', lease_seconds: 60 })).status).toBe(200);
+  // The lease runs out 300 ms from now: valid when the completion is asked, lapsed by the time the lock is free.
+  t.deps.db.sqlite.run('UPDATE tasks SET lease_expires_at = ?1 WHERE task_id = ?2', [new Date(Date.now() + 300).toISOString(), task.task_id]);
+  const lock = await holdWriteLock(dbPath(t));
+  const completing = t.json('POST', `/api/tasks/${task.task_id}/complete`, { agent_name: 'a1', result: 'late' });
+  await Bun.sleep(600);
+  await lock.release();
+  // Before: 200 Completed, decided with the time the request arrived, before the lease ran out.
+  expect(await completing).toMatchObject({ status: 409, body: { code: 'task_not_in_progress' } });
+  expect(await t.json('GET', `/api/tasks/${task.task_id}`)).toMatchObject({ status: 200, body: { status: 'Open', agent: null } });
+}, 60_000);
+
+test('a claim waiting in line gets its whole lease, counted from when it was applied', async () => {
+  const t = await open();
+  const task = (await t.json<{ task_id: string }>('POST', '/api/tasks', { title: 'leased' })).body;
+  const lock = await holdWriteLock(dbPath(t));
+  const claiming = t.json<{ claimed_at: string; lease_expires_at: string }>('POST', `/api/tasks/${task.task_id}/claim`, { agent_name: 'a1', lease_seconds: 2 });
+  await Bun.sleep(600);
+  const released = Date.now();
+  await lock.release();
+  const claimed = await claiming;
+  expect(claimed.status).toBe(200);
+  // Before: claimed_at was when the request arrived, and the lease 600 ms shorter from the claim's commit.
+  expect(Date.parse(claimed.body.claimed_at)).toBeGreaterThanOrEqual(released);
+  expect(Date.parse(claimed.body.lease_expires_at) - Date.parse(claimed.body.claimed_at)).toBe(2000);
+}, 60_000);

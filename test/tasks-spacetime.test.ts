@@ -116,15 +116,15 @@ test('proposals made from the same version: every party proposes, exactly one tr
     const store = (name: string) => new SpacetimeTaskStore(new BarrierClient(fake.url, fake.db, 3, shared), name, silentLogger);
     const [s1, s2, s3] = [store('sc_1'), store('sc_2'), store('sc_3')];
     const now = isoNow();
-    const [task] = await s1.create([{ task_id: `task_race${round}`, title: 't', description: '', priority: 5, capabilities: [], validation_mode: 'CreatorReview', parent_task_id: null, swarm_id: null, depends_on: [], assigned_agent: null, gaze_required: false, reward_units: 0 }], now);
+    const [task] = await s1.create([{ task_id: `task_race${round}`, title: 't', description: '', priority: 5, capabilities: [], validation_mode: 'CreatorReview', parent_task_id: null, swarm_id: null, depends_on: [], assigned_agent: null, gaze_required: false, reward_units: 0 }], () => now);
     const id = task!.task_id;
-    await new SpacetimeTaskStore(new SpacetimeClient({ url: fake.url, db: fake.db, token: null, timeoutMs: 2000 }), 'sc_0', silentLogger).claim(id, { agent: 'holder', leaseExpiresAt: isoNow(Date.now() + 30_000), gazeVerified: false }, now);
+    await new SpacetimeTaskStore(new SpacetimeClient({ url: fake.url, db: fake.db, token: null, timeoutMs: 2000 }), 'sc_0', silentLogger).claim(id, { agent: 'holder', leaseSeconds: 30, gazeVerified: false }, () => now);
     // The holder completes before its lease ends; a rival (whose clock says it ended) re-claims; someone cancels.
     const later = isoNow(Date.now() + 31_000);
     const [done, reclaimed, cancelled] = await Promise.all([
-      s1.complete(id, { agent: 'holder', result: 'r', success: true }, now),
-      s2.claim(id, { agent: 'rival', leaseExpiresAt: null, gazeVerified: false }, later),
-      s3.cancel(id, now),
+      s1.complete(id, { agent: 'holder', result: 'r', success: true }, () => now),
+      s2.claim(id, { agent: 'rival', leaseSeconds: null, gazeVerified: false }, () => later),
+      s3.cancel(id, () => now),
     ]);
     const applied = [done.applied, reclaimed.applied, cancelled.applied];
     expect(applied.filter(Boolean).length).toBe(1);

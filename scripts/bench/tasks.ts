@@ -124,7 +124,7 @@ try {
   // --- 1. claim + complete -------------------------------------------------------------------
   const local = await inProcess(join(dir, 'throughput'));
   const pool = Array.from({ length: 60_000 }, (_, i) => newTask(i));
-  for (let i = 0; i < pool.length; i += 1000) await local.deps.tasks.store.create(pool.slice(i, i + 1000), isoNow());
+  for (let i = 0; i < pool.length; i += 1000) await local.deps.tasks.store.create(pool.slice(i, i + 1000), () => isoNow());
   const ids = pool.map((t) => t.task_id);
   let send: Send = local.send;
   let stopServer: (() => Promise<void>) | null = null;
@@ -161,15 +161,15 @@ try {
   const store = big.deps.tasks.store;
   const t0 = performance.now();
   const all = Array.from({ length: TASKS }, (_, i) => newTask(i));
-  for (let i = 0; i < all.length; i += 1000) await store.create(all.slice(i, i + 1000), isoNow());
+  for (let i = 0; i < all.length; i += 1000) await store.create(all.slice(i, i + 1000), () => isoNow());
   // Mixed statuses: 30 % InProgress over 64 agents, 20 % Completed, 5 % Cancelled, the rest Open.
   for (let i = 0; i < all.length; i++) {
     const id = (all[i] as NewTask).task_id;
     const r = i % 20;
     if (r < 10) continue;
-    await store.claim(id, { agent: `agent-${i % 64}`, leaseExpiresAt: null, gazeVerified: false }, isoNow());
-    if (r < 14) await store.complete(id, { agent: `agent-${i % 64}`, result: null, success: true }, isoNow());
-    else if (r === 14) await store.cancel(id, isoNow());
+    await store.claim(id, { agent: `agent-${i % 64}`, leaseSeconds: null, gazeVerified: false }, () => isoNow());
+    if (r < 14) await store.complete(id, { agent: `agent-${i % 64}`, result: null, success: true }, () => isoNow());
+    else if (r === 14) await store.cancel(id, () => isoNow());
   }
   console.log(`\n${TASKS} tasks written in ${fmt((performance.now() - t0) / 1000, 1)} s; latency through app.handle (300 runs each after 100 warm-up runs),`);
   console.log('each run after a write (the page is read from the database), and with nothing written in between (the page kept from the last run):');

@@ -47,6 +47,21 @@ export class BusyQueue {
     this.tail = result.catch(() => {});
     return result;
   }
+
+  /**
+   * Settles once every write asked for so far has settled, and those asked for meanwhile too (for a
+   * shutdown: a write still in line when the file is closed is lost). Each write gives up at its own
+   * deadline, so this takes no longer than the busy wait after the last one asked. A turn of the
+   * event loop between checks lets writes scheduled for it (a task group's commit) join the line.
+   */
+  async drained(): Promise<void> {
+    for (let tail = this.tail; ; ) {
+      await tail;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (tail === this.tail) return;
+      tail = this.tail;
+    }
+  }
 }
 
 /**

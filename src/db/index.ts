@@ -31,6 +31,8 @@ export interface DbHandle {
    * only after a busy failure, which leaves nothing of it committed. Settles once `fn` has committed.
    */
   write<T>(fn: () => T): Promise<T>;
+  /** Settles once no write is in line any more (`BusyQueue.drained`): before `close` when stopping. */
+  drained(): Promise<void>;
   path: string;
   /** A stable id of this sidecar's data dir, created on first start (used to tell sidecars apart on a shared queue). */
   instanceId: string;
@@ -114,7 +116,7 @@ function openAt(path: string, busyWaitMs: number): DbHandle {
     // asynchronously: a 5 s busy timeout held the event loop's thread, /health included, that long.
     sqlite.run(`PRAGMA busy_timeout = ${BUSY_SLICE_MS}`);
     const writes = new BusyQueue();
-    return { db, sqlite, path, instanceId, write: (fn) => writes.run(fn, busyWaitMs), close: () => sqlite.close() };
+    return { db, sqlite, path, instanceId, write: (fn) => writes.run(fn, busyWaitMs), drained: () => writes.drained(), close: () => sqlite.close() };
   } catch (err) {
     sqlite.close();
     throw err;

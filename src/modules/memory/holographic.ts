@@ -192,6 +192,10 @@ export class HolographicBackend implements MemoryBackend {
     };
   }
 
+  drained(): Promise<void> {
+    return this.writes.drained();
+  }
+
   close(): void {
     this.sqlite.close();
   }

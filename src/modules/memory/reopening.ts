@@ -143,6 +143,10 @@ export class ReopeningBackend implements MemoryBackend {
     }
   }
 
+  async drained(): Promise<void> {
+    await this.inner?.drained?.();
+  }
+
   close(): void {
     this.inner?.close();
   }

@@ -71,5 +71,7 @@ export interface MemoryBackend {
   /** False when there is no memory with that id. */
   remove(id: string): Promise<boolean>;
   stats(): Promise<BackendStats>;
+  /** Settles once no write waits in line for a lock of the backend's own (the agent's memory file); before `close` when stopping. */
+  drained?(): Promise<void>;
   close(): void;
 }

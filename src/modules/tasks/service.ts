@@ -48,7 +48,7 @@ export class TaskService {
           reward_units: body.reward,
         },
       ],
-      this.now(),
+      this.now,
     );
     return task as Task;
   }
@@ -70,11 +70,7 @@ export class TaskService {
   async claim(id: string, body: ClaimBody): Promise<Task> {
     if (!SAFE_ID.test(id)) throw taskNotFound(id);
     const agent = body.agent_name;
-    const attempt = (gazeVerified: boolean) => {
-      const now = this.now();
-      const leaseExpiresAt = body.lease_seconds ? isoNow(Date.parse(now) + body.lease_seconds * 1000) : null;
-      return this.store.claim(id, { agent, leaseExpiresAt, gazeVerified }, now);
-    };
+    const attempt = (gazeVerified: boolean) => this.store.claim(id, { agent, leaseSeconds: body.lease_seconds || null, gazeVerified }, this.now);
     let r = await attempt(false);
     if (!r.applied && r.task?.gaze_required && !claimRefusal(r.task, agent)) {
       await this.deps.gaze.requireVerified(body.gaze_session_id);
@@ -86,14 +82,14 @@ export class TaskService {
 
   async complete(id: string, body: CompleteBody): Promise<Task & { unblocked: string[]; auto_claimed: string[] }> {
     if (!SAFE_ID.test(id)) throw taskNotFound(id);
-    const r = await this.store.complete(id, { agent: body.agent_name, result: body.result ?? null, success: body.success }, this.now());
+    const r = await this.store.complete(id, { agent: body.agent_name, result: body.result ?? null, success: body.success }, this.now);
     if (!r.applied) throw lostRace('complete', r.task, id, body.agent_name);
     return { ...r.task, unblocked: r.unblocked, auto_claimed: r.auto_claimed };
   }
 
   async cancel(id: string): Promise<Task> {
     if (!SAFE_ID.test(id)) throw taskNotFound(id);
-    const r = await this.store.cancel(id, this.now());
+    const r = await this.store.cancel(id, this.now);
     if (!r.applied) throw lostRace('cancel', r.task, id, null);
     return r.task;
   }
@@ -105,7 +101,7 @@ export class TaskService {
   async swarm(body: SwarmBody) {
     const plan = await planSwarm(body, this.deps.hedgehog);
     const ids = { swarmId: newId('swarm_'), rootId: newId('task_'), subtaskIds: plan.subtasks.map(() => newId('task_')) };
-    const created = new Map((await this.store.create(swarmTasks(body, plan, ids), this.now())).map((t) => [t.task_id, t]));
+    const created = new Map((await this.store.create(swarmTasks(body, plan, ids), this.now)).map((t) => [t.task_id, t]));
     const tasks = ids.subtaskIds.map((id) => created.get(id) as Task);
     return {
       swarm_id: ids.swarmId,

@@ -14,7 +14,7 @@ import type { SpacetimeClient } from '../../spacetime/client';
 import { spacetimeToApiError } from '../../spacetime/errors';
 import type { Task, TaskStats } from './model';
 import { cancelRefusal, canTransition, claimRefusal, completeRefusal, TASK_STATUSES, TRANSITIONS, withLeaseExpiry, type Action, type Status } from './state';
-import { ageSeconds, checkReferences, outsideReferences, type ClaimRequest, type Completion, type CompleteRequest, type ListFilter, type NewTask, type TaskStore, type Transition } from './store';
+import { ageSeconds, checkReferences, leaseUntil, outsideReferences, type ClaimRequest, type Clock, type Completion, type CompleteRequest, type ListFilter, type NewTask, type TaskStore, type Transition } from './store';
 import { blockedBy, currentOf, latestWinner, SOURCE, stepCategory, stepKey, winnerOf, type StoredTask } from './spacetime-rows';
 import { createTasks, sweepLeftovers } from './spacetime-create';
 import { TaskTable } from './spacetime-table';
@@ -36,7 +36,9 @@ export class SpacetimeTaskStore implements TaskStore {
   }
 
   /** One task, or a swarm (its subtasks, then its root: the commit point, see spacetime-create.ts). */
-  async create(batch: NewTask[], now: string): Promise<Task[]> {
+  async create(batch: NewTask[], clock: Clock): Promise<Task[]> {
+    // Read once, when the write starts: SpacetimeDB has no lock to wait in line for here.
+    const now = clock();
     return this.guard(async () => {
       const inBatch = new Set(batch.map((t) => t.task_id));
       const existing = new Map((await this.table.byIds(outsideReferences(batch))).map((t) => [t.task_id, t.status]));
@@ -74,11 +76,13 @@ export class SpacetimeTaskStore implements TaskStore {
     });
   }
 
-  async claim(id: string, req: ClaimRequest, now: string): Promise<Transition> {
+  async claim(id: string, req: ClaimRequest, clock: Clock): Promise<Transition> {
+    const now = clock();
     return this.guard(() => this.claimAs(id, req, now));
   }
 
-  async complete(id: string, req: CompleteRequest, now: string): Promise<Completion> {
+  async complete(id: string, req: CompleteRequest, clock: Clock): Promise<Completion> {
+    const now = clock();
     return this.guard(async () => {
       const to: Status = req.success ? TRANSITIONS.complete.to[0] : TRANSITIONS.complete.to[1];
       const done = await this.transition(id, 'complete', now, (cur) =>
@@ -99,13 +103,14 @@ export class SpacetimeTaskStore implements TaskStore {
       );
       const unblocked = waiting.filter((_, i) => ready[i]);
       const claims = await Promise.all(
-        unblocked.map(async (t) => (t.assigned_agent !== null && !t.gaze_required && (await this.claimAs(t.task_id, { agent: t.assigned_agent, leaseExpiresAt: null, gazeVerified: false }, now)).applied ? t.task_id : null)),
+        unblocked.map(async (t) => (t.assigned_agent !== null && !t.gaze_required && (await this.claimAs(t.task_id, { agent: t.assigned_agent, leaseSeconds: null, gazeVerified: false }, now)).applied ? t.task_id : null)),
       );
       return { ...completed, unblocked: unblocked.map((t) => t.task_id), auto_claimed: claims.filter((c): c is string => c !== null) };
     });
   }
 
-  async cancel(id: string, now: string): Promise<Transition> {
+  async cancel(id: string, clock: Clock): Promise<Transition> {
+    const now = clock();
     return this.guard(() =>
       this.transition(id, 'cancel', now, (cur) =>
         cancelRefusal({ ...cur, blocked_by: [] }) ? null : { ...cur, status: TRANSITIONS.cancel.to[0], cancelled_at: now, lease_expires_at: null, updated_at: now },
@@ -143,7 +148,7 @@ export class SpacetimeTaskStore implements TaskStore {
       if (claimRefusal({ ...cur, blocked_by: [] }, req.agent) || (cur.gaze_required && !req.gazeVerified)) return null;
       // Completed is final, so dependencies found Completed here stay Completed.
       if ((await this.unfinished(cur.depends_on, now)).length) return null;
-      return { ...cur, status: TRANSITIONS.claim.to[0], agent: req.agent, claimed_at: now, lease_expires_at: req.leaseExpiresAt, updated_at: now };
+      return { ...cur, status: TRANSITIONS.claim.to[0], agent: req.agent, claimed_at: now, lease_expires_at: leaseUntil(now, req.leaseSeconds), updated_at: now };
     });
   }
 

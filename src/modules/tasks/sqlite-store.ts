@@ -15,7 +15,7 @@ import { lazyStatements, type DbHandle } from '../../db';
 import { taskDependencies, tasks } from '../../db/schema';
 import type { Task } from './model';
 import { TRANSITIONS } from './state';
-import { ageSeconds, checkReferences, outsideReferences, type ClaimRequest, type Completion, type CompleteRequest, type ListFilter, type NewTask, type TaskStore, type Transition } from './store';
+import { ageSeconds, checkReferences, leaseUntil, outsideReferences, type ClaimRequest, type Clock, type Completion, type CompleteRequest, type ListFilter, type NewTask, type TaskStore, type Transition } from './store';
 import { Counters, newRow, rowToTask, type Countable, type TaskRow } from './sqlite-rows';
 import { GroupCommit } from './group-commit';
 import { TaskLister } from './sqlite-list';
@@ -114,8 +114,10 @@ export class SqliteTaskStore implements TaskStore {
     });
   }
 
-  async create(batch: NewTask[], now: string): Promise<Task[]> {
+  // Writes read the clock inside their job, when the transaction has the lock (see Clock).
+  async create(batch: NewTask[], clock: Clock): Promise<Task[]> {
     return this.writes.run(() => {
+      const now = clock();
       const known = new Map<string, string>(batch.map((t) => [t.task_id, OPEN]));
       for (const part of chunks(outsideReferences(batch), 500)) {
         for (const r of this.h.db.select({ id: tasks.taskId, status: tasks.status }).from(tasks).where(inArray(tasks.taskId, part)).all()) known.set(r.id, r.status);
@@ -144,16 +146,18 @@ export class SqliteTaskStore implements TaskStore {
     return this.lister.list(f);
   }
 
-  async claim(id: string, req: ClaimRequest, now: string): Promise<Transition> {
+  async claim(id: string, req: ClaimRequest, clock: Clock): Promise<Transition> {
     return this.writes.run(() => {
+      const now = clock();
       this.expireDue(now);
-      const row = this.claimRow(id, req.agent, req.leaseExpiresAt, req.gazeVerified, now);
+      const row = this.claimRow(id, req.agent, leaseUntil(now, req.leaseSeconds), req.gazeVerified, now);
       return row ? { applied: true, task: rowToTask(row, []) } : { applied: false, task: this.read(id) };
     });
   }
 
-  async complete(id: string, req: CompleteRequest, now: string): Promise<Completion> {
+  async complete(id: string, req: CompleteRequest, clock: Clock): Promise<Completion> {
     return this.writes.run(() => {
+      const now = clock();
       this.expireDue(now);
       const to = req.success ? TRANSITIONS.complete.to[0] : TRANSITIONS.complete.to[1];
       const row = this.q.complete.get({ id, agent: req.agent, to, result: JSON.stringify(req.result ?? null), now });
@@ -178,8 +182,9 @@ export class SqliteTaskStore implements TaskStore {
     });
   }
 
-  async cancel(id: string, now: string): Promise<Transition> {
+  async cancel(id: string, clock: Clock): Promise<Transition> {
     return this.writes.run(() => {
+      const now = clock();
       this.expireDue(now);
       const before = this.q.task.get({ id });
       const row = before && this.q.cancel.get({ id, now });

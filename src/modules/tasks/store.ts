@@ -5,6 +5,7 @@
  * the rules of state.ts. Lease expiry is applied by the store before it reads, counts or decides.
  */
 import { ApiError } from '../../lib/errors';
+import { isoNow } from '../../lib/time';
 import type { Task, TaskStats, TaskStatus } from './model';
 
 export interface NewTask {
@@ -39,10 +40,17 @@ export type Completion =
   | { applied: true; task: Task; unblocked: string[]; auto_claimed: string[] }
   | { applied: false; task: Task | null };
 
+/**
+ * The time (ISO) for a write, read by the store when it decides: in SQLite inside the write's
+ * transaction, since the write may wait in line for another process's lock for up to BUSY_WAIT_MS and
+ * a lease that ran out meanwhile must count as expired, and a new one must last its whole length.
+ */
+export type Clock = () => string;
+
 export interface ClaimRequest {
   agent: string;
-  /** ISO time the claim lapses, or null for no lease. */
-  leaseExpiresAt: string | null;
+  /** How long the claim lasts from when it is applied, or null for no lease. */
+  leaseSeconds: number | null;
   /** The service checked a gaze session; without it a gaze_required task is not claimed. */
   gazeVerified: boolean;
 }
@@ -62,18 +70,18 @@ export interface TaskStore {
    * (else ApiError 422, nothing created). Ids are new, so no cycle can form through a store write;
    * cycles inside a swarm plan are refused before it gets here (dag.ts).
    */
-  create(tasks: NewTask[], now: string): Promise<Task[]>;
+  create(tasks: NewTask[], now: Clock): Promise<Task[]>;
   get(id: string, now: string): Promise<Task | null>;
   /** By priority desc, then oldest first; `total` counts every match. */
   list(filter: ListFilter, now: string): Promise<{ tasks: Task[]; total: number }>;
   /** Open → InProgress when every dependency is Completed, the agent may take it, and gaze allows. */
-  claim(id: string, req: ClaimRequest, now: string): Promise<Transition>;
+  claim(id: string, req: ClaimRequest, now: Clock): Promise<Transition>;
   /**
    * InProgress → Completed/Failed by the claiming agent; a success unblocks dependents and claims
    * those with an assigned_agent and no gaze requirement for that agent.
    */
-  complete(id: string, req: CompleteRequest, now: string): Promise<Completion>;
-  cancel(id: string, now: string): Promise<Transition>;
+  complete(id: string, req: CompleteRequest, now: Clock): Promise<Completion>;
+  cancel(id: string, now: Clock): Promise<Transition>;
   stats(now: string): Promise<TaskStats>;
   close?(): void;
 }
@@ -95,6 +103,11 @@ export function checkReferences(batch: NewTask[], exists: (id: string) => boolea
   if (!missing.length) return;
   const errors = missing.map((m) => ({ path: m.path, message: `no task ${m.id}` }));
   throw new ApiError(422, 'unknown_task_reference', `Unknown task id${missing.length > 1 ? 's' : ''}: ${missing.map((m) => m.id).join(', ')}.`, { errors });
+}
+
+/** When a claim applied at `now` lapses (null: no lease). */
+export function leaseUntil(now: string, seconds: number | null): string | null {
+  return seconds === null ? null : isoNow(Date.parse(now) + seconds * 1000);
 }
 
 /** Oldest Open task's age in whole seconds, or null when nothing is Open. */
