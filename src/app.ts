@@ -17,7 +17,7 @@ import { configPlugin } from './modules/config';
 import { docsPlugin } from './modules/docs';
 import { gatewayPlugin } from './modules/gateway';
 import { publicUrl } from './lib/public-url';
-import { methodNotAllowed, routedMethods } from './lib/routes';
+import { methodNotAllowed, routeTable, type RouteTable } from './lib/routes';
 import { memoryPlugin } from './modules/memory';
 import { chatCompletionsStreamPlugin, v1ProxyPlugin } from './modules/proxy';
 import { walletPlugin } from './modules/wallet';
@@ -41,8 +41,9 @@ export function createApp(deps: AppDeps) {
 
   // Declared first so the docs plugin can describe the finished app.
   let app: AnyElysia;
-  // Worked out on the first unmatched request: the route table is complete only once the app is built.
-  let methodsFor: ((pathname: string) => string[]) | null = null;
+  // Worked out on first use: the route table is complete only once the app is built.
+  let table: RouteTable | null = null;
+  const routes = () => (table ??= routeTable(app.routes));
   // Elysia by default looks for the path from the 12th character of the URL on, which loses it when
   // the Host header is 3 characters or fewer with no port (`api` on port 80 behind a proxy): every
   // route would answer 404. Searching from just after the scheme costs nothing measurable.
@@ -51,8 +52,7 @@ export function createApp(deps: AppDeps) {
       const cause = (error as { cause?: unknown }).cause;
       const pathname = pathOf(request.url);
       if (code === 'NOT_FOUND') {
-        methodsFor ??= routedMethods(app.routes);
-        const allowed = methodsFor(pathname);
+        const allowed = routes().allowed(pathname);
         if (allowed.length) return errorResponse(methodNotAllowed(request.method, allowed), pathname);
       }
       const apiError = code === 'PARSE' && cause instanceof ApiError ? cause : toApiError(code, error, log);
@@ -73,7 +73,7 @@ export function createApp(deps: AppDeps) {
         return errorResponse(new ApiError(400, 'malformed_path', 'The request path has a malformed percent-escape.'), pathname);
       }
     })
-    .use(authPlugin(auth))
+    .use(authPlugin(auth, (method, pathname) => routes().serves(method, pathname)))
     .use(v1ProxyPlugin(proxyDeps))
     .onTransform({ as: 'global' }, ({ request, query }) => {
       if (request.method === 'GET' || request.method === 'HEAD') dropEmptyParams(query);
