@@ -7,7 +7,7 @@
  */
 import { Elysia, type AnyElysia } from 'elysia';
 import type { AppDeps } from './deps';
-import { readJsonBody } from './lib/body';
+import { noBody, readJsonBody } from './lib/body';
 import { corsPolicy } from './lib/cors';
 import { ApiError, errorResponse, toApiError } from './lib/errors';
 import { authPlugin } from './modules/auth';
@@ -79,6 +79,11 @@ export function createApp(deps: AppDeps) {
       if (request.method === 'GET' || request.method === 'HEAD') dropEmptyParams(query);
     })
     .onParse(({ request }) => readJsonBody(request, config.server.maxBodyBytes))
+    // Elysia reads its hooks' source, and one that names `body` makes it parse the body of every route,
+    // the /v1 proxy's included (which must forward it unread): hence the computed key.
+    .onTransform((ctx) => {
+      ctx[BODY] = noBody(ctx[BODY]);
+    })
     .use(docsPlugin(config.version, { apiKeys: config.auth.apiKeys.length > 0, mpp: deps.paymentGate !== null }, (): AnyElysia => app))
     .use(gatewayPlugin({ config, upstreamUrl: publicUrl(config.hermes.url), home: deps.home, probe: deps.probe, startedAt: deps.startedAt }))
     .use(chatCompletionsStreamPlugin(proxyDeps))
@@ -101,6 +106,8 @@ export type App = ReturnType<typeof createApp>;
  * limit. On a write it stays a value (`POST /api/config/model?base_url=` writes an empty base_url).
  * The /v1 proxy forwards its query string as it came and never sees this.
  */
+const BODY = 'body';
+
 function dropEmptyParams(query: Record<string, unknown>): void {
   for (const key of Object.keys(query)) if (query[key] === '') delete query[key];
 }
