@@ -76,6 +76,7 @@ export function createApp(deps: AppDeps) {
     .use(authPlugin(auth, (method, pathname) => routes().serves(method, pathname)))
     .use(v1ProxyPlugin(proxyDeps))
     .onTransform({ as: 'global' }, ({ request, query }) => {
+      foldBracketedParams(query);
       if (request.method === 'GET' || request.method === 'HEAD') dropEmptyParams(query);
     })
     .onParse(({ request }) => readJsonBody(request, config.server.maxBodyBytes))
@@ -107,6 +108,20 @@ export type App = ReturnType<typeof createApp>;
  * The /v1 proxy forwards its query string as it came and never sees this.
  */
 const BODY = 'body';
+
+/**
+ * `?status[]=Open` (axios, qs and PHP-style clients spell a list so) is the parameter `status`: left as
+ * its own name it was an unknown parameter, ignored, and the list came back unfiltered. Several values
+ * become a list, judged as a repeated parameter is. The /v1 proxy forwards its query string as it came.
+ */
+function foldBracketedParams(query: Record<string, unknown>): void {
+  for (const key of Object.keys(query)) {
+    if (!key.endsWith('[]') || key.length < 3) continue;
+    const name = key.slice(0, -2);
+    if (!(name in query)) query[name] = query[key];
+    delete query[key];
+  }
+}
 
 function dropEmptyParams(query: Record<string, unknown>): void {
   for (const key of Object.keys(query)) if (query[key] === '') delete query[key];

@@ -102,6 +102,22 @@ describe('error model', () => {
     t.close();
   });
 
+  test('a bracketed parameter (`?status[]=Open`, as axios and qs send arrays) is that parameter, never a filter dropped', async () => {
+    const t = await makeTestApp();
+    await t.json('POST', '/api/tasks', { title: 'one' });
+    await t.json('POST', '/api/memory', { content: 'a fact', category: 'notes' });
+    const total = async (path: string) => {
+      const res = await t.fetch(path);
+      return [path, res.status, (await jsonOf(res)).total];
+    };
+    expect(await total('/api/tasks?status[]=Completed')).toEqual(['/api/tasks?status[]=Completed', 200, 0]);
+    expect(await total('/api/tasks?status%5B%5D=Open')).toEqual(['/api/tasks?status%5B%5D=Open', 200, 1]);
+    expect(await total('/api/memory?category[]=other')).toEqual(['/api/memory?category[]=other', 200, 0]);
+    // Several values are judged like a repeated parameter: these filters take one.
+    expect((await t.fetch('/api/tasks?status[]=Open&status[]=Completed')).status).toBe(422);
+    t.close();
+  });
+
   test('unknown route anywhere else is a JSON 404 too', async () => {
     const res = await t.fetch('/favicon.ico');
     expect(res.status).toBe(404);
