@@ -7,7 +7,7 @@
  */
 import { Elysia, type AnyElysia } from 'elysia';
 import type { AppDeps } from './deps';
-import { readJsonBody } from './lib/body';
+import { noBody, readJsonBody } from './lib/body';
 import { corsPolicy } from './lib/cors';
 import { ApiError, errorResponse, toApiError } from './lib/errors';
 import { authPlugin } from './modules/auth';
@@ -17,7 +17,7 @@ import { configPlugin } from './modules/config';
 import { docsPlugin } from './modules/docs';
 import { gatewayPlugin } from './modules/gateway';
 import { publicUrl } from './lib/public-url';
-import { methodNotAllowed, routedMethods } from './lib/routes';
+import { methodNotAllowed, routeTable, type RouteTable } from './lib/routes';
 import { memoryPlugin } from './modules/memory';
 import { chatCompletionsStreamPlugin, v1ProxyPlugin } from './modules/proxy';
 import { walletPlugin } from './modules/wallet';
@@ -41,8 +41,9 @@ export function createApp(deps: AppDeps) {
 
   // Declared first so the docs plugin can describe the finished app.
   let app: AnyElysia;
-  // Worked out on the first unmatched request: the route table is complete only once the app is built.
-  let methodsFor: ((pathname: string) => string[]) | null = null;
+  // Worked out on first use: the route table is complete only once the app is built.
+  let table: RouteTable | null = null;
+  const routes = () => (table ??= routeTable(app.routes));
   // Elysia by default looks for the path from the 12th character of the URL on, which loses it when
   // the Host header is 3 characters or fewer with no port (`api` on port 80 behind a proxy): every
   // route would answer 404. Searching from just after the scheme costs nothing measurable.
@@ -51,8 +52,7 @@ export function createApp(deps: AppDeps) {
       const cause = (error as { cause?: unknown }).cause;
       const pathname = pathOf(request.url);
       if (code === 'NOT_FOUND') {
-        methodsFor ??= routedMethods(app.routes);
-        const allowed = methodsFor(pathname);
+        const allowed = routes().allowed(pathname);
         if (allowed.length) return errorResponse(methodNotAllowed(request.method, allowed), pathname);
       }
       const apiError = code === 'PARSE' && cause instanceof ApiError ? cause : toApiError(code, error, log);
@@ -73,12 +73,18 @@ export function createApp(deps: AppDeps) {
         return errorResponse(new ApiError(400, 'malformed_path', 'The request path has a malformed percent-escape.'), pathname);
       }
     })
-    .use(authPlugin(auth))
+    .use(authPlugin(auth, (method, pathname) => routes().serves(method, pathname)))
     .use(v1ProxyPlugin(proxyDeps))
     .onTransform({ as: 'global' }, ({ request, query }) => {
+      foldBracketedParams(query);
       if (request.method === 'GET' || request.method === 'HEAD') dropEmptyParams(query);
     })
     .onParse(({ request }) => readJsonBody(request, config.server.maxBodyBytes))
+    // Elysia reads its hooks' source, and one that names `body` makes it parse the body of every route,
+    // the /v1 proxy's included (which must forward it unread): hence the computed key.
+    .onTransform((ctx) => {
+      ctx[BODY] = noBody(ctx[BODY]);
+    })
     .use(docsPlugin(config.version, { apiKeys: config.auth.apiKeys.length > 0, mpp: deps.paymentGate !== null }, (): AnyElysia => app))
     .use(gatewayPlugin({ config, upstreamUrl: publicUrl(config.hermes.url), home: deps.home, probe: deps.probe, startedAt: deps.startedAt }))
     .use(chatCompletionsStreamPlugin(proxyDeps))
@@ -101,6 +107,22 @@ export type App = ReturnType<typeof createApp>;
  * limit. On a write it stays a value (`POST /api/config/model?base_url=` writes an empty base_url).
  * The /v1 proxy forwards its query string as it came and never sees this.
  */
+const BODY = 'body';
+
+/**
+ * `?status[]=Open` (axios, qs and PHP-style clients spell a list so) is the parameter `status`: left as
+ * its own name it was an unknown parameter, ignored, and the list came back unfiltered. Several values
+ * become a list, judged as a repeated parameter is. The /v1 proxy forwards its query string as it came.
+ */
+function foldBracketedParams(query: Record<string, unknown>): void {
+  for (const key of Object.keys(query)) {
+    if (!key.endsWith('[]') || key.length < 3) continue;
+    const name = key.slice(0, -2);
+    if (!(name in query)) query[name] = query[key];
+    delete query[key];
+  }
+}
+
 function dropEmptyParams(query: Record<string, unknown>): void {
   for (const key of Object.keys(query)) if (query[key] === '') delete query[key];
 }

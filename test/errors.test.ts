@@ -12,6 +12,12 @@ afterAll(() => t.close());
 
 const CHAT = '/api/chat/completions/stream';
 
+/** A body that ends without a byte, after a turn: fetch then sends it chunked, its length unknown up front. */
+const emptyStream = () => new ReadableStream({ pull: async (c) => {
+  await Bun.sleep(1);
+  c.close();
+} });
+
 function noLeak(text: string) {
   expect(text).not.toMatch(/at .*\.ts:\d+|Error:|node_modules/);
 }
@@ -96,6 +102,22 @@ describe('error model', () => {
     t.close();
   });
 
+  test('a bracketed parameter (`?status[]=Open`, as axios and qs send arrays) is that parameter, never a filter dropped', async () => {
+    const t = await makeTestApp();
+    await t.json('POST', '/api/tasks', { title: 'one' });
+    await t.json('POST', '/api/memory', { content: 'a fact', category: 'notes' });
+    const total = async (path: string) => {
+      const res = await t.fetch(path);
+      return [path, res.status, (await jsonOf(res)).total];
+    };
+    expect(await total('/api/tasks?status[]=Completed')).toEqual(['/api/tasks?status[]=Completed', 200, 0]);
+    expect(await total('/api/tasks?status%5B%5D=Open')).toEqual(['/api/tasks?status%5B%5D=Open', 200, 1]);
+    expect(await total('/api/memory?category[]=other')).toEqual(['/api/memory?category[]=other', 200, 0]);
+    // Several values are judged like a repeated parameter: these filters take one.
+    expect((await t.fetch('/api/tasks?status[]=Open&status[]=Completed')).status).toBe(422);
+    t.close();
+  });
+
   test('unknown route anywhere else is a JSON 404 too', async () => {
     const res = await t.fetch('/favicon.ico');
     expect(res.status).toBe(404);
@@ -114,7 +136,7 @@ describe('error model', () => {
     expect(res.status).toBe(422);
   });
 
-  test('an empty body is no body whatever its content type (curl -d "" on a real socket); a blank one is not JSON', async () => {
+  test('an empty body is no body whatever its content type or framing (curl -d "", chunked, on a real socket); a blank one is not JSON', async () => {
     t.app.listen({ port: 0, hostname: '127.0.0.1' });
     try {
       const base = `http://127.0.0.1:${t.app.server!.port}`;
@@ -124,6 +146,11 @@ describe('error model', () => {
         expect((await jsonOf(model)).model).toBe(`m-${type.length}`);
         const config = await fetch(`${base}/api/config`, { method: 'POST', headers: { 'content-type': type }, body: '' });
         expect({ type, status: config.status }).toEqual({ type, status: 422 });
+        // The same empty body sent chunked (a client streaming a body of unknown length): no body either.
+        const chunked = await fetch(`${base}/api/config/model?model=c-${type.length}`, { method: 'POST', headers: { 'content-type': type }, body: emptyStream() });
+        expect({ type, status: chunked.status }).toEqual({ type, status: 200 });
+        const session = await fetch(`${base}/api/sessions`, { method: 'POST', headers: { 'content-type': type }, body: emptyStream() });
+        expect({ type, status: session.status }).toEqual({ type, status: 201 });
         const blank = await fetch(`${base}/api/config/model?model=blank`, { method: 'POST', headers: { 'content-type': type }, body: ' \n' });
         expect({ type, status: blank.status, code: (await jsonOf(blank)).code }).toEqual({ type, status: 400, code: 'malformed_json' });
       }

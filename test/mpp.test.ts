@@ -170,6 +170,21 @@ describe('MPP payment', () => {
     expect((await paid(app, cred)).status).toBe(402);
   });
 
+  test('a path no route serves is never charged: 404/405 without a challenge, so an auto-paying client keeps its money', async () => {
+    const app = await open();
+    const { account, client } = payer(app);
+    for (const [method, path, status] of [['GET', '/api/walet', 404], ['GET', '/API/wallet', 404], ['GET', '//api/wallet', 404], ['PUT', '/api/config', 405], ['GET', '/api/tasks/x/claim', 405]] as const) {
+      const res = await client.fetch(`http://localhost${path}`, { method });
+      expect([path, res.status, res.headers.get('www-authenticate')]).toEqual([path, status, null]);
+    }
+    expect(chain.transactions).toHaveLength(0);
+    expect(chain.balanceOf(PATH_USD, account.address)).toBe(1_000_000n);
+    // Every spelling the router serves still asks for payment (a trailing slash, HEAD, the proxy).
+    for (const [method, path] of [['GET', '/api/wallet/'], ['HEAD', '/api/wallet'], ['GET', '/v1/models'], ['POST', '/api/tasks/x/claim/']] as const) {
+      expect([path, (await app.fetch(path, { method })).status]).toEqual([path, 402]);
+    }
+  });
+
   test('a replayed credential is refused, also when replayed concurrently', async () => {
     const app = await open();
     const { client } = payer(app);

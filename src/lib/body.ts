@@ -1,11 +1,23 @@
 /**
  * The request body reader behind every JSON route: a size limit checked before reading (declared
  * length) and while reading (chunked bodies), strict UTF-8, and JSON whatever the content type says,
- * because clients such as `curl -d` label JSON as form data. An empty body is `undefined`.
+ * because clients such as `curl -d` label JSON as form data. An empty body is no body (EMPTY_BODY),
+ * however it is framed; a blank one is not JSON.
  */
 import { ApiError } from './errors';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * What readJsonBody returns for a body without a byte. A parse hook returning `undefined` tells Elysia
+ * "not parsed", and it then parses the (already read) body itself by content type: a chunked empty body,
+ * which unlike `Content-Length: 0` has a stream, became a 400 "not valid JSON". The app's transform hook
+ * turns this back into `undefined` (see `noBody`).
+ */
+export const EMPTY_BODY: unique symbol = Symbol('empty body');
+
+/** The parsed body with EMPTY_BODY as what it stands for: no body. */
+export const noBody = (body: unknown): unknown => (body === EMPTY_BODY ? undefined : body);
 
 export async function readJsonBody(request: Request, maxBytes: number): Promise<unknown> {
   const type = request.headers.get('content-type') ?? '';
@@ -16,14 +28,13 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
     throw new ApiError(415, 'unsupported_content_encoding', 'Send the request body uncompressed (no Content-Encoding).', { headers: { 'accept-encoding': 'identity' } });
   }
   const bytes = await readLimited(request, maxBytes);
-  if (!bytes.byteLength) return undefined;
+  if (!bytes.byteLength) return EMPTY_BODY;
   let text: string;
   try {
     text = utf8.decode(bytes);
   } catch {
     throw new ApiError(400, 'invalid_utf8', 'The request body is not valid UTF-8.');
   }
-  if (!text.trim()) return undefined;
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -24,12 +24,19 @@ function matches(pattern: string[], parts: string[]): boolean {
   return parts.length === pattern.length;
 }
 
-/** A function from a path to the methods routed for it (HEAD along with GET, as the server answers it), sorted. */
-export function routedMethods(routes: readonly RouteEntry[]): (pathname: string) => string[] {
+export interface RouteTable {
+  /** The methods routed for a path (HEAD along with GET, as the server answers it), sorted; a catch-all (`ALL`) route adds none. */
+  allowed(pathname: string): string[];
+  /** Whether some route answers this method on this path, a catch-all route included. */
+  serves(method: string, pathname: string): boolean;
+}
+
+export function routeTable(routes: readonly RouteEntry[]): RouteTable {
   const patterns = routes.map((r) => ({ method: r.method, segments: r.path.split('/') }));
-  return (pathname) => {
-    // The router ignores one trailing slash.
-    const parts = (pathname.length > 1 && pathname.endsWith('/') ? pathname.slice(0, -1) : pathname).split('/');
+  // The router ignores one trailing slash.
+  const partsOf = (pathname: string) => (pathname.length > 1 && pathname.endsWith('/') ? pathname.slice(0, -1) : pathname).split('/');
+  const allowed = (pathname: string) => {
+    const parts = partsOf(pathname);
     const methods = new Set<string>();
     for (const p of patterns) {
       if (p.method === 'ALL' || !matches(p.segments, parts)) continue;
@@ -37,6 +44,13 @@ export function routedMethods(routes: readonly RouteEntry[]): (pathname: string)
       if (p.method === 'GET') methods.add('HEAD');
     }
     return [...methods].sort();
+  };
+  return {
+    allowed,
+    serves(method, pathname) {
+      const parts = partsOf(pathname);
+      return patterns.some((p) => p.method === 'ALL' && matches(p.segments, parts)) || allowed(pathname).includes(method);
+    },
   };
 }
 

@@ -8,12 +8,13 @@ import { errorResponse } from '../../lib/errors';
 import { pathOf } from '../../lib/http';
 import type { Authenticator } from './service';
 
-export function authPlugin(auth: Authenticator) {
+/** `serves`: whether a route answers this method on this path (see Authenticator.decide). */
+export function authPlugin(auth: Authenticator, serves: (method: string, pathname: string) => boolean) {
   // Without keys or MPP there is no hook at all: an async hook costs every request a few microtask turns.
   if (!auth.enabled) return new Elysia({ name: 'auth' });
   return new Elysia({ name: 'auth' }).onRequest(async ({ request, set }) => {
     const pathname = pathOf(request.url);
-    const decision = await auth.decide(request, pathname);
+    const decision = await auth.decide(request, pathname, () => serves(request.method, pathname));
     if (decision.allowed) {
       if (decision.headers) Object.assign(set.headers, decision.headers);
       return;

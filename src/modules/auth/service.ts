@@ -38,14 +38,20 @@ export class Authenticator {
     return this.keyDigests.length > 0 || this.gate !== null;
   }
 
-  async decide(request: Request, pathname: string): Promise<AuthDecision> {
+  /**
+   * `served` says whether a route answers the request. A request none does is not offered the payment
+   * gate: a 402 there is money taken for a 404 or 405 (an mppx client pays any challenge it gets, a
+   * typo included); the route list is in the published OpenAPI document anyway. With API keys alone
+   * nothing is at stake and such a request is refused like any other, so routes are not revealed.
+   */
+  async decide(request: Request, pathname: string, served: () => boolean = () => true): Promise<AuthDecision> {
     if (!this.enabled || PUBLIC_PATHS.has(routedPath(pathname))) return { allowed: true };
     // Two Authorization headers reach us joined by a comma ("Bearer k, Payment …"): a valid key
     // among them wins, as §5 orders it, and nothing is charged.
     const header = request.headers.get('authorization');
     const keys = header?.includes(',') ? header.split(',').map(bearerToken) : [bearerToken(header)];
     if (keys.some((token) => token !== null && this.matchesKey(token))) return { allowed: true };
-    if (this.gate) return this.gate.authorize(request);
+    if (this.gate) return served() ? this.gate.authorize(request) : { allowed: true };
     return {
       allowed: false,
       deny: new ApiError(401, 'unauthorized', 'Invalid or missing API key.', { headers: { 'www-authenticate': 'Bearer realm="hermes-optx-api"' } }),
