@@ -101,12 +101,7 @@ export function createApp(deps: AppDeps) {
 
 export type App = ReturnType<typeof createApp>;
 
-/**
- * An empty query parameter of a read (`?status=&task_id=`, as SPEC writes route signatures and as
- * forms and query builders send unset filters) is the parameter left out: no filter, the default
- * limit. On a write it stays a value (`POST /api/config/model?base_url=` writes an empty base_url).
- * The /v1 proxy forwards its query string as it came and never sees this.
- */
+/** The context key of the parsed body, computed so that Elysia's reading of hook sources does not see it (see the transform hook). */
 const BODY = 'body';
 
 /**
@@ -123,6 +118,12 @@ function foldBracketedParams(query: Record<string, unknown>): void {
   }
 }
 
+/**
+ * An empty query parameter of a read (`?status=&task_id=`, as SPEC writes route signatures and as
+ * forms and query builders send unset filters) is the parameter left out: no filter, the default
+ * limit. On a write it stays a value (`POST /api/config/model?base_url=` writes an empty base_url).
+ * The /v1 proxy forwards its query string as it came and never sees this.
+ */
 function dropEmptyParams(query: Record<string, unknown>): void {
   for (const key of Object.keys(query)) if (query[key] === '') delete query[key];
 }
