@@ -52,6 +52,8 @@ function toUnits(s: string, d: number): bigint {
   return BigInt(w as string) * 10n ** BigInt(d) + BigInt((f + '0'.repeat(d)).slice(0, d) || '0');
 }
 const overview = async (app: TestApp) => (await app.json<Json>('GET', '/api/wallet')).body.escrow;
+/** The statuses the ledger's event rows record for an escrow, oldest first (read from the database, not the API). */
+const recordedEvents = (app: TestApp, id: string) => app.deps.db.sqlite.query("SELECT to_status AS s FROM escrow_events WHERE escrow_id = ? ORDER BY id").all(id);
 
 /** Runs `body` while a second connection (another process, as far as SQLite knows) holds the database's write lock. */
 async function whileAnotherProcessWrites(app: TestApp, body: () => Promise<void>): Promise<void> {
@@ -228,7 +230,7 @@ describe('POST /api/wallet/escrow/release', () => {
       expect([res.status, res.body.escrow]).toMatchObject([200, { locked: '0', expired: '10', count: 1 }]);
       expect(Date.now() - started).toBeLessThan(1000);
     });
-    const events = () => app.deps.db.sqlite.query("SELECT to_status AS s FROM escrow_events WHERE escrow_id = ? ORDER BY id").all(e.escrow_id);
+    const events = () => recordedEvents(app, e.escrow_id);
     expect(events()).toEqual([{ s: 'locked' }]);
     await lock(app, { gaze_required: false });
     expect(events()).toEqual([{ s: 'locked' }, { s: 'expired' }]);
@@ -241,7 +243,7 @@ describe('POST /api/wallet/escrow/release', () => {
     expire(app, e.escrow_id);
     expect(await overview(app)).toMatchObject({ locked: '0', expired: '10', count: 1 });
     const { sqlite } = app.deps.db;
-    expect(sqlite.query("SELECT to_status AS s FROM escrow_events WHERE escrow_id = ? ORDER BY id").all(e.escrow_id)).toEqual([{ s: 'locked' }, { s: 'expired' }]);
+    expect(recordedEvents(app, e.escrow_id)).toEqual([{ s: 'locked' }, { s: 'expired' }]);
     expect(sqlite.query('SELECT expiry_counted AS c FROM escrows WHERE id = ?').get(e.escrow_id)).toEqual({ c: 1 });
     expect(sqlite.query('PRAGMA busy_timeout').get()).toEqual({ timeout: BUSY_SLICE_MS });
     expect(await overview(app)).toMatchObject({ locked: '0', expired: '10', count: 1 });

@@ -4,7 +4,7 @@
  * that is the event loop, so every request would hang — and a device may never reach its end. Such a
  * file is opened non-blocking, found not to be a regular file, and refused with code ENOTREG.
  */
-import { closeSync, constants, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, statSync, type Stats } from 'node:fs';
 
 /** Flags for opening someone else's file: never wait for a FIFO's writer. */
 export const OPEN_NONBLOCKING = constants.O_RDONLY | constants.O_NONBLOCK;
@@ -31,4 +31,14 @@ export function readRegularFileSync(path: string): Buffer {
 /** Throws unless `st` (of `path`) is a regular file: checked before a library opens the path itself. */
 export function assertRegularFile(path: string, st: Stats): void {
   if (!st.isFile()) throw new NotARegularFileError(path);
+}
+
+/** Which file is at `path` now (device and inode, links followed); null when none is or it cannot be read. */
+export function fileIdentity(path: string): string | null {
+  try {
+    const st = statSync(path, { throwIfNoEntry: false });
+    return st ? `${st.dev}:${st.ino}` : null;
+  } catch {
+    return null;
+  }
 }

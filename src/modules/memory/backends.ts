@@ -1,8 +1,8 @@
 /** Builds the backend MEMORY_BACKEND selects (called once, from deps.ts). */
-import { statSync } from 'node:fs';
 import type { Config } from '../../config';
 import type { HermesHome } from '../../hermes/home';
 import type { DbHandle } from '../../db';
+import { fileIdentity } from '../../lib/files';
 import type { Logger } from '../../lib/log';
 import { SpacetimeClient } from '../../spacetime/client';
 import { MemoryFileLocator, type MemoryFile } from './db-path';
@@ -32,13 +32,8 @@ function openFailure(err: unknown, file: MemoryFile): string {
 
 /** Whether two paths name one file (a link or another spelling of it included); false when either cannot be read (opening says why). */
 function sameFile(a: string, b: string): boolean {
-  try {
-    const sa = statSync(a, { throwIfNoEntry: false });
-    const sb = statSync(b, { throwIfNoEntry: false });
-    return !!sa && !!sb && sa.dev === sb.dev && sa.ino === sb.ino;
-  } catch {
-    return false;
-  }
+  const id = fileIdentity(a);
+  return id !== null && id === fileIdentity(b);
 }
 
 export function openMemoryBackend(config: Config, db: DbHandle, log: Logger, home: HermesHome): MemoryBackend {

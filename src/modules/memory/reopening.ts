@@ -11,8 +11,8 @@
  * - the file is located again on every request (db-path.ts): a db_path changed in config.yaml is
  *   followed at once, as the agent follows it at its next session.
  */
-import { statSync } from 'node:fs';
 import { ApiError } from '../../lib/errors';
+import { fileIdentity } from '../../lib/files';
 import type { Logger } from '../../lib/log';
 import type { MemoryFile } from './db-path';
 import type { BackendName, Memory, ScoredMemory } from './model';
@@ -20,21 +20,11 @@ import type { AddResult, BackendStats, ListOptions, MemoryBackend, NewMemory, Pa
 
 export const RETRY_MS = 5000;
 
-/** Which file is at `path` now (device and inode); null when none is. */
-function fileAt(path: string): string | null {
-  try {
-    const st = statSync(path, { throwIfNoEntry: false });
-    return st ? `${st.dev}:${st.ino}` : null;
-  } catch {
-    return null;
-  }
-}
-
 export class ReopeningBackend implements MemoryBackend {
   private inner: MemoryBackend | null = null;
   /** The file last opened, or tried. */
   private file: MemoryFile;
-  /** fileAt(file.path) when `inner` was opened. */
+  /** fileIdentity(file.path) when `inner` was opened. */
   private opened: string | null = null;
   private failure = '';
   private triedAt = Number.NEGATIVE_INFINITY;
@@ -58,7 +48,7 @@ export class ReopeningBackend implements MemoryBackend {
     this.triedAt = this.now();
     try {
       this.inner = this.open(this.file);
-      this.opened = fileAt(this.file.path);
+      this.opened = fileIdentity(this.file.path);
       return this.inner;
     } catch (err) {
       this.failure = err instanceof Error ? err.message : String(err);
@@ -72,7 +62,7 @@ export class ReopeningBackend implements MemoryBackend {
       this.log.warn('memory file moved in config.yaml; opening the new one', { backend: this.name, from: this.file.shown, to: file.shown });
       this.drop();
       this.file = file;
-    } else if (this.inner && fileAt(file.path) !== this.opened) {
+    } else if (this.inner && fileIdentity(file.path) !== this.opened) {
       this.log.warn('memory file deleted or replaced; reopening it', { backend: this.name, path: file.shown });
       this.drop();
     }
