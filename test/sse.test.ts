@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test';
-import { eventStream, parseSse, readWithIdleTimeout, sseEvent, SseFrameTooLargeError, StreamIdleError, SSE_PING } from '../src/lib/sse';
+import { eventStream, parseSse, sseEvent, SseFrameTooLargeError, SSE_PING } from '../src/lib/sse';
+import { readWithIdleTimeout, StreamIdleError } from '../src/lib/stream-deadlines';
 import { completionsEvents } from '../src/modules/chat/adapters/completions';
 import { until } from './helpers/sse-events';
 

@@ -1,7 +1,8 @@
 /** Upstream failures as ApiErrors, the same wording for every route that talks to Hermes. */
 import { ApiError } from '../lib/errors';
 import { OutboundError, readBodyText } from '../lib/http';
-import { SseFrameTooLargeError, StreamIdleError } from '../lib/sse';
+import { SseFrameTooLargeError } from '../lib/sse';
+import { StreamIdleError } from '../lib/stream-deadlines';
 
 export function outboundToApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;

@@ -9,7 +9,8 @@
 import { ApiError, openAIErrorBody } from '../../lib/errors';
 import { clientResponseHeaders, linkedAbort, upstreamRequestHeaders } from '../../lib/http';
 import { readLimited } from '../../lib/body';
-import { eventStream, parseSse, readWithIdleTimeout, readWithin, sseData, sseJson, sseResponse, unreadDeadline } from '../../lib/sse';
+import { eventStream, parseSse, sseData, sseJson, sseResponse } from '../../lib/sse';
+import { readWithIdleTimeout, readWithin, unreadDeadline } from '../../lib/stream-deadlines';
 import type { Logger } from '../../lib/log';
 import type { HermesClient } from '../../upstream/client';
 import { midStreamError, outboundToApiError, streamCutShort, upstreamHttpError } from '../../upstream/errors';

@@ -6,7 +6,8 @@
  */
 import { z } from '../../../lib/zod';
 import { ApiError } from '../../../lib/errors';
-import { parseSse, readWithIdleTimeout } from '../../../lib/sse';
+import { parseSse } from '../../../lib/sse';
+import { readWithIdleTimeout } from '../../../lib/stream-deadlines';
 import { midStreamError, streamCutShort } from '../../../upstream/errors';
 import type { ChatEvent, Usage } from '../model';
 import { badChunk, drain, failed, normalizeUsage, UpstreamUsage } from './shared';

@@ -12,7 +12,8 @@
  * shown, and the final text is what the transcript keeps.
  */
 import { z } from '../../../lib/zod';
-import { parseSse, readWithIdleTimeout, sseJson } from '../../../lib/sse';
+import { parseSse, sseJson } from '../../../lib/sse';
+import { readWithIdleTimeout } from '../../../lib/stream-deadlines';
 import { midStreamError, streamCutShort } from '../../../upstream/errors';
 import type { ChatEvent, NativeFrame, Usage } from '../model';
 import { badChunk, drain, failed, normalizeUsage, UpstreamUsage } from './shared';
