@@ -11,7 +11,8 @@ import { randomHex } from '../../lib/ids';
 import type { UpstreamProbe } from '../../upstream/probe';
 import { conversation, type HistoryMessage } from './content';
 import type { CreateSessionBody, ListMessagesQuery, ListSessionsQuery, Message, Session, SessionOrigin } from './model';
-import type { SessionKey, StateDb } from './state-db';
+import type { SessionKey } from './state-db-queries';
+import type { StateDb } from './state-db';
 import type { RecordedTurn, TranscriptRow, TranscriptStore } from './transcripts';
 import type { UpstreamCreate, UpstreamSessions } from './upstream-sessions';
 

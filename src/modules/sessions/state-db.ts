@@ -13,7 +13,7 @@ import { BUSY_SLICE_MS, isSqliteBusy, retryWhileBusy } from '../../db/busy';
 import { ApiError } from '../../lib/errors';
 import { assertRegularFile, OPEN_NONBLOCKING } from '../../lib/files';
 import type { Logger } from '../../lib/log';
-import { decodeContent, parseToolCalls, previewOf } from './content';
+import { columnsOf, deleteSessionRows, readKeys, readMessages, readSessions, type SessionKey, type StateTables } from './state-db-queries';
 import type { Message, Session } from './model';
 
 /**
@@ -24,30 +24,12 @@ import type { Message, Session } from './model';
  */
 const READ_WAIT_MS = 1000;
 
-interface Reader {
-  db: Database;
+interface Reader extends StateTables {
   dev: number;
   ino: number;
   /** PRAGMA schema_version when the columns were read. */
   cookie: number;
-  sessions: Set<string>;
-  messages: Set<string>;
 }
-
-/** The sort key of a session in the merged list. */
-export interface SessionKey {
-  id: string;
-  source: string | null;
-  lastActive: number | null;
-  startedAt: number | null;
-}
-
-type Row = Record<string, unknown>;
-
-const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-/** A count as the API shows it: a whole number from 0 to 2^53 − 1 (another program's file may hold anything). */
-const int = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? Math.min(Math.max(Math.trunc(v), 0), Number.MAX_SAFE_INTEGER) : 0);
 
 export class StateDb {
   private reader: Reader | null = null;
@@ -147,58 +129,16 @@ export class StateDb {
     return this.read<readonly SessionKey[]>((r) => {
       const version = (r.db.query('PRAGMA data_version').get() as { data_version: number }).data_version;
       if (this.keysMemo?.reader === r && this.keysMemo.version === version) return this.keysMemo.keys;
-      const keys = this.readKeys(r);
+      const keys = readKeys(r);
       this.keysMemo = { reader: r, version, keys };
       return keys;
     }, []);
   }
 
-  private readKeys(r: Reader): SessionKey[] {
-    const source = r.sessions.has('source') ? 's.source' : 'NULL';
-    const started = r.sessions.has('started_at') ? 's.started_at' : 'NULL';
-    const rows = r.db.query(
-      `SELECT s.id AS id, ${source} AS source, ${started} AS started_at, ${lastMessageAt(r)} AS last_msg FROM sessions s`,
-    ).all() as Row[];
-    return rows.map((row) => ({
-      id: String(row.id),
-      source: str(row.source),
-      startedAt: num(row.started_at),
-      lastActive: num(row.last_msg) ?? num(row.started_at),
-    }));
-  }
-
   /** Full rows of the given sessions (those that exist). */
   sessions(ids: string[]): Map<string, Session> {
-    const out = new Map<string, Session>();
-    if (!ids.length) return out;
-    return this.read((r) => {
-      const c = (name: string) => (r.sessions.has(name) ? `s.${name}` : 'NULL');
-      const firstUser = `(SELECT m.content FROM messages m WHERE m.session_id = s.id AND m.role = 'user' AND m.content IS NOT NULL${activeFilter(r, 'm')} ORDER BY m.id LIMIT 1)`;
-      const sql = `SELECT s.id AS id, ${c('title')} AS title, ${c('model')} AS model, ${c('source')} AS source,
-        ${c('started_at')} AS started_at, ${c('ended_at')} AS ended_at, ${lastMessageAt(r)} AS last_msg,
-        ${c('message_count')} AS message_count, ${c('tool_call_count')} AS tool_call_count,
-        ${c('input_tokens')} AS input_tokens, ${c('output_tokens')} AS output_tokens, ${firstUser} AS first_user
-        FROM sessions s WHERE s.id IN (${ids.map(() => '?').join(',')})`;
-      for (const row of r.db.query(sql).all(...ids) as Row[]) {
-        const id = String(row.id);
-        out.set(id, {
-          id,
-          title: str(row.title),
-          model: str(row.model),
-          source: str(row.source),
-          origin: 'state-db',
-          started_at: num(row.started_at),
-          ended_at: num(row.ended_at),
-          last_active: num(row.last_msg) ?? num(row.started_at),
-          message_count: int(row.message_count),
-          tool_call_count: int(row.tool_call_count),
-          input_tokens: int(row.input_tokens),
-          output_tokens: int(row.output_tokens),
-          preview: previewOf(row.first_user),
-        });
-      }
-      return out;
-    }, out);
+    if (!ids.length) return new Map();
+    return this.read((r) => readSessions(r, ids), new Map<string, Session>());
   }
 
   session(id: string): Session | null {
@@ -207,29 +147,7 @@ export class StateDb {
 
   /** A page of a session's messages, oldest first (by id, the order Hermes wrote them). */
   messages(id: string, limit: number, offset: number): { items: Message[]; total: number } {
-    return this.read((r) => {
-      const c = (name: string) => (r.messages.has(name) ? name : 'NULL');
-      const reasoning = r.messages.has('reasoning') ? 'reasoning' : r.messages.has('reasoning_content') ? 'reasoning_content' : 'NULL';
-      const where = `session_id = ?${activeFilter(r)}`;
-      const total = (r.db.query(`SELECT COUNT(*) AS n FROM messages WHERE ${where}`).get(id) as { n: number }).n;
-      const rows = r.db.query(
-        `SELECT id, role, ${c('content')} AS content, ${c('tool_calls')} AS tool_calls, ${c('tool_call_id')} AS tool_call_id,
-          ${c('tool_name')} AS tool_name, ${c('timestamp')} AS timestamp, ${reasoning} AS reasoning
-          FROM messages WHERE ${where} ORDER BY id LIMIT ? OFFSET ?`,
-      ).all(id, limit, offset) as Row[];
-      const items = rows.map((row): Message => ({
-        id: typeof row.id === 'number' || typeof row.id === 'string' ? row.id : String(row.id),
-        session_id: id,
-        role: String(row.role),
-        content: decodeContent(row.content),
-        tool_calls: parseToolCalls(row.tool_calls),
-        tool_call_id: str(row.tool_call_id),
-        tool_name: str(row.tool_name),
-        timestamp: num(row.timestamp),
-        reasoning: str(row.reasoning),
-      }));
-      return { items, total };
-    }, { items: [], total: 0 });
+    return this.read((r) => readMessages(r, id, limit, offset), { items: [], total: 0 });
   }
 
   /** Whether the file has the session: a plain read, which in WAL mode never waits for the agent's writes. */
@@ -257,17 +175,7 @@ export class StateDb {
       w.run(`PRAGMA busy_timeout = ${BUSY_SLICE_MS}`);
       w.run('PRAGMA foreign_keys = ON');
       const db = w;
-      const remove = db.transaction(() => {
-        if (!db.query('SELECT 1 FROM sessions WHERE id = ?').get(id)) return false;
-        const marked = r.sessions.has('model_config') && r.sessions.has('parent_session_id');
-        const doomed = marked ? [...delegateRuns(db, id), id] : [id];
-        for (const sid of doomed) {
-          db.run('DELETE FROM messages WHERE session_id = ?', [sid]);
-          if (r.sessions.has('parent_session_id')) db.run('UPDATE sessions SET parent_session_id = NULL WHERE parent_session_id = ?', [sid]);
-          db.run('DELETE FROM sessions WHERE id = ?', [sid]);
-        }
-        return true;
-      });
+      const remove = db.transaction(() => deleteSessionRows(db, r, id));
       return await retryWhileBusy(() => remove.immediate());
     } catch (err) {
       throw unavailable(err, 'written');
@@ -284,38 +192,6 @@ function statOrNull(path: string) {
   } catch {
     return null;
   }
-}
-
-/** A session's subagent marker; a `model_config` that is not JSON has none (json_extract would throw). */
-const DELEGATE_FROM = "CASE WHEN json_valid(model_config) THEN json_extract(model_config, '$._delegate_from') END";
-
-/** A session's delegate subagent runs and theirs in turn (an orchestrating subagent delegates too), as Hermes collects them. */
-function delegateRuns(db: Database, id: string): string[] {
-  const found = new Set([id]);
-  for (let frontier = [id]; frontier.length; ) {
-    const ph = frontier.map(() => '?').join(',');
-    const rows = db.query(
-      `SELECT id FROM sessions WHERE ${DELEGATE_FROM} IN (${ph}) OR (parent_session_id IN (${ph}) AND ${DELEGATE_FROM} IS NOT NULL)`,
-    ).all(...frontier, ...frontier) as { id: string }[];
-    frontier = rows.map((row) => row.id).filter((sid) => !found.has(sid));
-    for (const sid of frontier) found.add(sid);
-  }
-  found.delete(id);
-  return [...found];
-}
-
-function columnsOf(db: Database, table: string): Set<string> {
-  return new Set((db.query(`PRAGMA table_info("${table}")`).all() as { name: string }[]).map((c) => c.name));
-}
-
-/** Hermes marks rewound messages inactive (newer schemas); they are not part of the conversation. */
-function activeFilter(r: Reader, alias?: string): string {
-  return r.messages.has('active') ? ` AND ${alias ? `${alias}.` : ''}active = 1` : '';
-}
-
-/** The newest visible message's time: a rewound (inactive) message does not make a session recent. */
-function lastMessageAt(r: Reader): string {
-  return r.messages.has('timestamp') ? `(SELECT MAX(m2.timestamp) FROM messages m2 WHERE m2.session_id = s.id${activeFilter(r, 'm2')})` : 'NULL';
 }
 
 const isTransient = (err: unknown) => isSqliteBusy(err) || /^(SQLITE_IOERR|EMFILE$|ENFILE$)/.test(String((err as { code?: unknown } | null)?.code ?? ''));

@@ -11,7 +11,7 @@ import { chatMessages, chatSessions } from '../../db/schema';
 import { isoNow } from '../../lib/time';
 import { decodeContent, encodeContent, previewOf } from './content';
 import { SIDECAR_SOURCE, type Message, type Session } from './model';
-import type { SessionKey } from './state-db';
+import type { SessionKey } from './state-db-queries';
 
 export type TranscriptRow = typeof chatSessions.$inferSelect;
 
