@@ -4,14 +4,14 @@
  * 2. else the upstream session API, when the probe found it;
  * 3. always, the sidecar's own transcript store.
  * A session present in several is shown from the first (its `origin`); a title set through the
- * sidecar that the agent could not take overrides the source's own. Lists are newest activity first with a true total.
+ * sidecar that the agent could not take overrides the source's own. Lists (session-list.ts) are newest activity first with a true total.
  */
 import { ApiError, conflict, notFound, storageError } from '../../lib/errors';
 import { randomHex } from '../../lib/ids';
 import type { UpstreamProbe } from '../../upstream/probe';
 import { conversation, type HistoryMessage } from './content';
-import type { CreateSessionBody, ListMessagesQuery, ListSessionsQuery, Message, Session, SessionOrigin } from './model';
-import type { SessionKey } from './state-db-queries';
+import type { CreateSessionBody, ListMessagesQuery, ListSessionsQuery, Message, Session } from './model';
+import { type LiveSources, SessionLister, withOverride } from './session-list';
 import type { StateDb } from './state-db';
 import type { RecordedTurn, TranscriptRow, TranscriptStore } from './transcripts';
 import type { UpstreamCreate, UpstreamSessions } from './upstream-sessions';
@@ -34,12 +34,6 @@ export interface LocatedSession {
   row: TranscriptRow | undefined;
 }
 
-interface Entry {
-  key: SessionKey;
-  from: SessionOrigin;
-  session?: Session;
-}
-
 /** Far more than any real conversation; history is read whole. */
 const ALL_MESSAGES = 1_000_000;
 /** Made-up session ids tried before giving up; each is taken with odds of about 1 in 16 million. */
@@ -48,12 +42,14 @@ const GENERATED_ID_ATTEMPTS = 8;
 export const sessionNotFound = (id: string) => notFound('session_not_found', `Session ${JSON.stringify(id)} does not exist.`);
 
 export class SessionService {
-  /** The last merged, sorted list and the keys it was made from (`list`). */
-  private listMemo: { stateKeys: readonly SessionKey[] | null; ownKeys: readonly SessionKey[]; source: string | undefined; all: Entry[] } | null = null;
   /** What to call when a session with turns in flight is deleted (see `watchDeletion`). */
   private readonly watchers = new Map<string, Set<() => void>>();
 
-  constructor(private readonly d: SessionServiceDeps) {}
+  private readonly lister: SessionLister;
+
+  constructor(private readonly d: SessionServiceDeps) {
+    this.lister = new SessionLister(d);
+  }
 
   /**
    * Calls `onDeleted` if the session is deleted before the returned release is called: a turn in
@@ -81,54 +77,17 @@ export class SessionService {
   }
 
   /** Which read sources are live: state.db when readable, else the upstream API when present. */
-  private sources(stateDb = this.d.stateDb.readable()): { stateDb: boolean; upstream: boolean } {
+  private sources(stateDb = this.d.stateDb.readable()): LiveSources {
     return { stateDb, upstream: !stateDb && this.upstreamApi };
   }
 
   /** `sources()` once state.db can be read: a lock another process holds on it is waited out asynchronously. */
-  private async liveSources(): Promise<{ stateDb: boolean; upstream: boolean }> {
+  private async liveSources(): Promise<LiveSources> {
     return this.sources(await this.d.stateDb.waitReadable());
   }
 
   async list(q: ListSessionsQuery): Promise<{ items: Session[]; total: number; limit: number; offset: number }> {
-    const src = await this.liveSources();
-    const stateKeys = src.stateDb ? this.d.stateDb.keys() : null;
-    const ownKeys = this.d.transcripts.keys();
-    // Both stores hand back the same keys until their database changes: the merged order is then the same too.
-    const memo = this.listMemo;
-    let all: Entry[];
-    if (!src.upstream && memo && memo.stateKeys === stateKeys && memo.ownKeys === ownKeys && memo.source === q.source) all = memo.all;
-    else {
-      const merged = new Map<string, Entry>();
-      if (stateKeys) for (const key of stateKeys) merged.set(key.id, { key, from: 'state-db' });
-      if (src.upstream) {
-        for (const s of await this.d.upstream.listAll()) {
-          if (!merged.has(s.id)) merged.set(s.id, { key: { id: s.id, source: s.source, lastActive: s.last_active, startedAt: s.started_at }, from: 'upstream', session: s });
-        }
-      }
-      for (const key of ownKeys) if (!merged.has(key.id)) merged.set(key.id, { key, from: 'sidecar' });
-      all = [...merged.values()];
-      if (q.source !== undefined) all = all.filter((e) => e.key.source === q.source);
-      all.sort((a, b) => byActivity(a.key, b.key));
-      this.listMemo = src.upstream ? null : { stateKeys, ownKeys, source: q.source, all };
-    }
-    const page = all.slice(q.offset, q.offset + q.limit);
-    return { items: this.materialize(page), total: all.length, limit: q.limit, offset: q.offset };
-  }
-
-  /** Full rows for a page of entries, with the sidecar's title overrides applied. */
-  private materialize(page: Entry[]): Session[] {
-    const ids = page.map((e) => e.key.id);
-    const fromStateDb = this.d.stateDb.sessions(page.filter((e) => e.from === 'state-db').map((e) => e.key.id));
-    const rows = this.d.transcripts.rows(ids);
-    const out: Session[] = [];
-    for (const e of page) {
-      const row = rows.get(e.key.id);
-      const primary = e.from === 'state-db' ? fromStateDb.get(e.key.id) : e.from === 'upstream' ? e.session : row && this.d.transcripts.toSession(row);
-      // A state.db session deleted between the two reads is simply left out of the page.
-      if (primary) out.push(withOverride(primary, row));
-    }
-    return out;
+    return this.lister.list(q, await this.liveSources());
   }
 
   async locate(id: string): Promise<LocatedSession | null> {
@@ -306,15 +265,6 @@ export class SessionService {
       throw storageError(err) ?? new ApiError(500, 'transcript_write_failed', `The turn could not be recorded: ${err instanceof Error ? err.message : String(err)}.`);
     }
   }
-}
-
-function withOverride(s: Session, row: TranscriptRow | undefined): Session {
-  return row?.titleSet && s.origin !== 'sidecar' ? { ...s, title: row.title } : s;
-}
-
-/** Newest activity first, then newest start, then id, so pages are stable. */
-function byActivity(a: SessionKey, b: SessionKey): number {
-  return (b.lastActive ?? -Infinity) - (a.lastActive ?? -Infinity) || (b.startedAt ?? -Infinity) - (a.startedAt ?? -Infinity) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 /** `YYYYMMDD_HHMMSS_<6 hex>`, the shape of Hermes' own session ids, so the agent's tools show them alike. */

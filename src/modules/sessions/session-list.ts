@@ -1,0 +1,79 @@
+/**
+ * The merged session list of SPEC §7: the agent's state.db (or its session API) and the sidecar's own
+ * transcript store in one order, newest activity first, with a true total. The merged order is kept
+ * while neither store has changed, so paging through 20,000 sessions does not sort them on every page.
+ */
+import type { ListSessionsQuery, Session, SessionOrigin } from './model';
+import type { StateDb } from './state-db';
+import type { SessionKey } from './state-db-queries';
+import type { TranscriptRow, TranscriptStore } from './transcripts';
+import type { UpstreamSessions } from './upstream-sessions';
+
+interface Entry {
+  key: SessionKey;
+  from: SessionOrigin;
+  session?: Session;
+}
+
+/** Which sources a read takes: state.db when readable, else the upstream session API when present. */
+export interface LiveSources {
+  stateDb: boolean;
+  upstream: boolean;
+}
+
+export class SessionLister {
+  /** The last merged, sorted list and the keys it was made from. */
+  private memo: { stateKeys: readonly SessionKey[] | null; ownKeys: readonly SessionKey[]; source: string | undefined; all: Entry[] } | null = null;
+
+  constructor(private readonly d: { stateDb: StateDb; upstream: UpstreamSessions; transcripts: TranscriptStore }) {}
+
+  async list(q: ListSessionsQuery, src: LiveSources): Promise<{ items: Session[]; total: number; limit: number; offset: number }> {
+    const stateKeys = src.stateDb ? this.d.stateDb.keys() : null;
+    const ownKeys = this.d.transcripts.keys();
+    // Both stores hand back the same keys until their database changes: the merged order is then the same too.
+    const memo = this.memo;
+    let all: Entry[];
+    if (!src.upstream && memo && memo.stateKeys === stateKeys && memo.ownKeys === ownKeys && memo.source === q.source) all = memo.all;
+    else {
+      const merged = new Map<string, Entry>();
+      if (stateKeys) for (const key of stateKeys) merged.set(key.id, { key, from: 'state-db' });
+      if (src.upstream) {
+        for (const s of await this.d.upstream.listAll()) {
+          if (!merged.has(s.id)) merged.set(s.id, { key: { id: s.id, source: s.source, lastActive: s.last_active, startedAt: s.started_at }, from: 'upstream', session: s });
+        }
+      }
+      for (const key of ownKeys) if (!merged.has(key.id)) merged.set(key.id, { key, from: 'sidecar' });
+      all = [...merged.values()];
+      if (q.source !== undefined) all = all.filter((e) => e.key.source === q.source);
+      all.sort((a, b) => byActivity(a.key, b.key));
+      this.memo = src.upstream ? null : { stateKeys, ownKeys, source: q.source, all };
+    }
+    const page = all.slice(q.offset, q.offset + q.limit);
+    return { items: this.materialize(page), total: all.length, limit: q.limit, offset: q.offset };
+  }
+
+  /** Full rows for a page of entries, with the sidecar's title overrides applied. */
+  private materialize(page: Entry[]): Session[] {
+    const ids = page.map((e) => e.key.id);
+    const fromStateDb = this.d.stateDb.sessions(page.filter((e) => e.from === 'state-db').map((e) => e.key.id));
+    const rows = this.d.transcripts.rows(ids);
+    const out: Session[] = [];
+    for (const e of page) {
+      const row = rows.get(e.key.id);
+      const primary = e.from === 'state-db' ? fromStateDb.get(e.key.id) : e.from === 'upstream' ? e.session : row && this.d.transcripts.toSession(row);
+      // A state.db session deleted between the two reads is simply left out of the page.
+      if (primary) out.push(withOverride(primary, row));
+    }
+    return out;
+  }
+}
+
+/** A session's title as the sidecar set it, over the source's own (see SessionService.rename). */
+export function withOverride(s: Session, row: TranscriptRow | undefined): Session {
+  return row?.titleSet && s.origin !== 'sidecar' ? { ...s, title: row.title } : s;
+}
+
+/** Newest activity first, then newest start, then id, so pages are stable. */
+function byActivity(a: SessionKey, b: SessionKey): number {
+  return (b.lastActive ?? -Infinity) - (a.lastActive ?? -Infinity) || (b.startedAt ?? -Infinity) - (a.startedAt ?? -Infinity) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
