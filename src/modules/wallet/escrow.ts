@@ -6,25 +6,20 @@
  * `locked`, but the expiry gets its event row (at `expires_at`) the first time a write notices it
  * (the next lock, a refund). Reads (the entry, the overview totals) show it before it is written.
  */
-import { and, asc, count, desc, eq, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, desc, eq, type SQL } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
 import { withBusyTimeout } from '../../db/busy';
 import { escrowEvents, escrows, escrowTotals } from '../../db/schema';
-import { ApiError, conflict, notFound, unprocessable } from '../../lib/errors';
+import { ApiError, conflict, notFound } from '../../lib/errors';
 import { newId } from '../../lib/ids';
-import { fromBaseUnits, MoneyFormatError, toBaseUnits } from '../../lib/money';
+import { fromBaseUnits } from '../../lib/money';
 import { isoNow } from '../../lib/time';
 import type { GazeVerifier } from '../gaze/service';
+import { escrowView, expiryEvent, parseAmount, type Row, sameRecipient, statusIs } from './escrow-rows';
 import type { Escrow, EscrowLockBody, EscrowRefundBody, EscrowReleaseBody, EscrowStatus, EscrowTotals } from './model';
 
 const DEFAULT_ESCROW_TOKEN = 'OPTX';
 const DEFAULT_ACTOR = 'api';
-/** The actor of an expiry: nobody asked for it, the TTL ran out. */
-const EXPIRY_ACTOR = 'system';
-/** On-chain amounts are uint256: nothing larger can ever be settled. */
-const MAX_AMOUNT = 2n ** 256n - 1n;
-
-type Row = typeof escrows.$inferSelect;
 
 export class EscrowLedger {
   private readonly newlyExpiredStmt;
@@ -72,7 +67,7 @@ export class EscrowLedger {
       db.insert(escrowEvents).values({ escrowId: row.id, fromStatus: null, toStatus: 'locked', actor: body.actor ?? DEFAULT_ACTOR, at: row.createdAt, detail: { amount: row.amount, token: row.token, ttl_seconds: body.ttl_seconds } }).run();
       this.bump(row, 'locked', 1n);
     }).immediate());
-    return this.view(row, at);
+    return escrowView(row, at);
   }
 
   list(q: { status?: EscrowStatus; task_id?: string; limit: number; offset: number }) {
@@ -88,7 +83,7 @@ export class EscrowLedger {
     const { db } = this.handle;
     const rows = db.select().from(escrows).where(where).orderBy(desc(escrows.createdAt), desc(escrows.id)).limit(q.limit).offset(q.offset).all();
     const total = db.select({ n: count() }).from(escrows).where(countWhere).get()?.n ?? 0;
-    return { escrows: rows.map((r) => this.view(r, now)), total, limit: q.limit, offset: q.offset };
+    return { escrows: rows.map((r) => escrowView(r, now)), total, limit: q.limit, offset: q.offset };
   }
 
   get(id: string) {
@@ -98,7 +93,7 @@ export class EscrowLedger {
     // An expiry no write has recorded yet is shown as the row it will be: a read writes nothing, so
     // it never waits for (or fails on) another process holding the database's write lock.
     const history = !row.expiryCounted && row.status === 'locked' && row.expiresAtMs <= now ? [...events, expiryEvent(row)] : events;
-    return { ...this.view(row, now), events: history.map((e) => ({ from: e.fromStatus, to: e.toStatus, actor: e.actor, at: e.at, detail: e.detail ?? null })) };
+    return { ...escrowView(row, now), events: history.map((e) => ({ from: e.fromStatus, to: e.toStatus, actor: e.actor, at: e.at, detail: e.detail ?? null })) };
   }
 
   async release(body: EscrowReleaseBody) {
@@ -258,57 +253,4 @@ export class EscrowLedger {
   private expiredError(row: Row): ApiError {
     return new ApiError(410, 'escrow_expired', `Escrow ${row.id} expired at ${row.expiresAt}; it can only be refunded.`, { body: { status: 'expired' } });
   }
-
-  private view(r: Row, now: number): Escrow {
-    return {
-      escrow_id: r.id,
-      task_id: r.taskId,
-      amount: fromBaseUnits(BigInt(r.amount), r.decimals),
-      amount_base_units: r.amount,
-      decimals: r.decimals,
-      token: r.token,
-      status: r.status === 'locked' && r.expiresAtMs <= now ? 'expired' : r.status,
-      recipient: r.recipient,
-      gaze_required: r.gazeRequired,
-      created_at: r.createdAt,
-      expires_at: r.expiresAt,
-      released_at: r.releasedAt,
-      released_to: r.releasedTo,
-      refunded_at: r.refundedAt,
-    };
-  }
-}
-
-/** Entries whose status reads as `status` at `now` (`expired` is a `locked` entry past its expiry), in terms an index can serve. */
-function statusIs(status: EscrowStatus, now: number): SQL {
-  if (status === 'locked') return sql`${escrows.status} = 'locked' AND ${escrows.expiresAtMs} > ${now}`;
-  if (status === 'expired') return sql`${escrows.status} = 'locked' AND ${escrows.expiresAtMs} <= ${now}`;
-  return eq(escrows.status, status);
-}
-
-/** The event row of an entry's expiry: at `expires_at`, when it happened, by nobody. */
-const expiryEvent = (row: Row) => ({ escrowId: row.id, fromStatus: 'locked', toStatus: 'expired', actor: EXPIRY_ACTOR, at: row.expiresAt, detail: null });
-
-/**
- * An EVM address is one address in any letter case (lower case, or its EIP-55 checksum spelling);
- * other recipients (Solana base58, agent ids) are case-sensitive.
- */
-function sameRecipient(fixed: string, given: string): boolean {
-  const evm = /^0x[0-9a-fA-F]{40}$/;
-  return fixed === given || (evm.test(fixed) && evm.test(given) && fixed.toLowerCase() === given.toLowerCase());
-}
-
-/** A positive amount with at most `decimals` places, as base units (decimal digits), at most a uint256. */
-function parseAmount(amount: number | string, decimals: number, token: string): string {
-  let units: bigint;
-  try {
-    units = toBaseUnits(amount, decimals);
-  } catch (err) {
-    if (!(err instanceof MoneyFormatError)) throw err;
-    const msg = /decimal places/.test(err.message) ? `${token} has ${decimals} decimals; the amount has more` : 'expected a positive decimal amount';
-    throw unprocessable(`Invalid request body: amount: ${msg}.`, [{ path: 'amount', message: msg }]);
-  }
-  if (units <= 0n) throw unprocessable('Invalid request body: amount: must be greater than 0.', [{ path: 'amount', message: 'must be greater than 0' }]);
-  if (units > MAX_AMOUNT) throw unprocessable('Invalid request body: amount: larger than any on-chain amount.', [{ path: 'amount', message: 'too large' }]);
-  return units.toString();
 }

@@ -1,0 +1,71 @@
+/**
+ * The rows of the escrow ledger as plain values: an amount as a client writes it → base units, a row →
+ * its API view (a `locked` entry past its expiry reads `expired`), the SQL condition for a status as
+ * read at a time, and an expiry's event row. No database access; escrow.ts does the writing.
+ */
+import { eq, sql, type SQL } from 'drizzle-orm';
+import { escrows } from '../../db/schema';
+import { unprocessable } from '../../lib/errors';
+import { fromBaseUnits, MoneyFormatError, toBaseUnits } from '../../lib/money';
+import type { Escrow, EscrowStatus } from './model';
+
+export type Row = typeof escrows.$inferSelect;
+
+/** The actor of an expiry: nobody asked for it, the TTL ran out. */
+const EXPIRY_ACTOR = 'system';
+/** On-chain amounts are uint256: nothing larger can ever be settled. */
+const MAX_AMOUNT = 2n ** 256n - 1n;
+
+/** An entry as the API shows it at `now`. */
+export function escrowView(r: Row, now: number): Escrow {
+  return {
+    escrow_id: r.id,
+    task_id: r.taskId,
+    amount: fromBaseUnits(BigInt(r.amount), r.decimals),
+    amount_base_units: r.amount,
+    decimals: r.decimals,
+    token: r.token,
+    status: r.status === 'locked' && r.expiresAtMs <= now ? 'expired' : r.status,
+    recipient: r.recipient,
+    gaze_required: r.gazeRequired,
+    created_at: r.createdAt,
+    expires_at: r.expiresAt,
+    released_at: r.releasedAt,
+    released_to: r.releasedTo,
+    refunded_at: r.refundedAt,
+  };
+}
+
+/** Entries whose status reads as `status` at `now` (`expired` is a `locked` entry past its expiry), in terms an index can serve. */
+export function statusIs(status: EscrowStatus, now: number): SQL {
+  if (status === 'locked') return sql`${escrows.status} = 'locked' AND ${escrows.expiresAtMs} > ${now}`;
+  if (status === 'expired') return sql`${escrows.status} = 'locked' AND ${escrows.expiresAtMs} <= ${now}`;
+  return eq(escrows.status, status);
+}
+
+/** The event row of an entry's expiry: at `expires_at`, when it happened, by nobody. */
+export const expiryEvent = (row: Row) => ({ escrowId: row.id, fromStatus: 'locked', toStatus: 'expired', actor: EXPIRY_ACTOR, at: row.expiresAt, detail: null });
+
+/**
+ * An EVM address is one address in any letter case (lower case, or its EIP-55 checksum spelling);
+ * other recipients (Solana base58, agent ids) are case-sensitive.
+ */
+export function sameRecipient(fixed: string, given: string): boolean {
+  const evm = /^0x[0-9a-fA-F]{40}$/;
+  return fixed === given || (evm.test(fixed) && evm.test(given) && fixed.toLowerCase() === given.toLowerCase());
+}
+
+/** A positive amount with at most `decimals` places, as base units (decimal digits), at most a uint256. */
+export function parseAmount(amount: number | string, decimals: number, token: string): string {
+  let units: bigint;
+  try {
+    units = toBaseUnits(amount, decimals);
+  } catch (err) {
+    if (!(err instanceof MoneyFormatError)) throw err;
+    const msg = /decimal places/.test(err.message) ? `${token} has ${decimals} decimals; the amount has more` : 'expected a positive decimal amount';
+    throw unprocessable(`Invalid request body: amount: ${msg}.`, [{ path: 'amount', message: msg }]);
+  }
+  if (units <= 0n) throw unprocessable('Invalid request body: amount: must be greater than 0.', [{ path: 'amount', message: 'must be greater than 0' }]);
+  if (units > MAX_AMOUNT) throw unprocessable('Invalid request body: amount: larger than any on-chain amount.', [{ path: 'amount', message: 'too large' }]);
+  return units.toString();
+}
