@@ -19,3 +19,14 @@ export function cutText(text: string, max: number): string {
   return `${text.slice(0, end)}…`;
 }
 
+
+/**
+ * The key of a caseless, accent-blind comparison: compatibility forms folded (NFKD: `ｆｕｌｌ` →
+ * `full`, `ﬁ` → `fi`), the accents of the Latin, Greek and Cyrillic combining block (U+0300–U+036F)
+ * dropped (`Café` → `cafe`, `İstanbul` → `istanbul`), recomposed (Hangul, Japanese voiced kana and
+ * the marks of other scripts stay as they are: they are letters there, not accents), lower-cased,
+ * `ß` as `ss`. NFC and NFD spellings of the same text (macOS writes file names in NFD) give one key.
+ */
+export function foldKey(text: string): string {
+  return text.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').normalize('NFC').toLowerCase().replaceAll('ß', 'ss');
+}
