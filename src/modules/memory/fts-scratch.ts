@@ -7,11 +7,11 @@
  * `Ὀδυσσεύς` (and more) where holographic and sqlite do not.
  */
 import { Database } from 'bun:sqlite';
-import { ftsMatchExpression } from './query-text';
+import { ftsMatchExpression, substringTerms } from './query-text';
 
 let scratch: Database | null = null;
 
-/** For each document, how many of `terms` occur in its content or tags, as FTS5 matches them. */
+/** For each document, how many of `terms` occur in its content or tags, as FTS5 matches them (or as substrings, query-text.ts). */
 export function termHits(docs: { content: string; tags: string }[], terms: string[]): number[] {
   const db = (scratch ??= open());
   const hits = docs.map(() => 0);
@@ -21,7 +21,13 @@ export function termHits(docs: { content: string; tags: string }[], terms: strin
     const insert = db.query('INSERT INTO docs (rowid, content, tags) VALUES (?, ?, ?)');
     docs.forEach((d, i) => insert.run(i, d.content, d.tags));
     const match = db.query<{ rowid: number }, [string]>('SELECT rowid FROM docs WHERE docs MATCH ?');
-    for (const term of terms) for (const r of match.all(ftsMatchExpression([term]))) hits[r.rowid] = (hits[r.rowid] ?? 0) + 1;
+    for (const term of terms) {
+      const found = new Set(match.all(ftsMatchExpression([term])).map((r) => r.rowid));
+      // A CJK or Thai word inside a longer run is a substring, as the other backends look for it.
+      const [forms] = substringTerms([term]);
+      if (forms) docs.forEach((d, i) => forms.some((f) => d.content.includes(f) || d.tags.includes(f)) && found.add(i));
+      for (const i of found) hits[i] = (hits[i] ?? 0) + 1;
+    }
   } finally {
     db.run('ROLLBACK');
   }

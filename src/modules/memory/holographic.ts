@@ -18,19 +18,20 @@ import { BankCache } from './holographic-banks';
 import { factCounts, type FactCounts } from './holographic-counts';
 import { EntityIndex } from './holographic-entities';
 import { type FtsMode, openHermesMemoryFile } from './holographic-schema';
-import { bytesToPhases, encodeFact, encodeText, HRR_DIM, phasesToBytes, similarity, type Phases } from './hrr';
+import { encodeFact, HRR_DIM, phasesToBytes } from './hrr';
 import { extractEntities } from './entities';
 import { filterSql } from './holographic-filters';
 import { byScoreThen, fileSize, parseJsonObject, sha256Hex, splitTags, toIsoTimestamp } from './memory-values';
 import type { Memory, ScoredMemory } from './model';
-import { ftsMatchExpression, jaccard, jaccardTokens, searchTerms } from './query-text';
+import { ftsMatchExpression, searchTerms, substringHitsSql, substringTerms } from './query-text';
+import { type CandidateRow, decodeVector, rankCandidates } from './holographic-rank';
 import type { AddResult, BackendStats, ListOptions, MemoryBackend, NewMemory, Page, SearchFilters, SearchOptions } from './store';
 
 /** The plugin's default floor: facts below this trust are not search candidates unless a filter says otherwise. */
 const DEFAULT_MIN_TRUST = 0.3;
 const FACT_COLUMNS = 'f.fact_id, f.content, f.category, f.tags, f.trust_score, f.created_at, f.updated_at';
 
-interface FactRow {
+export interface FactRow {
   fact_id: number;
   content: string;
   category: string | null;
@@ -38,10 +39,6 @@ interface FactRow {
   trust_score: number | null;
   created_at: unknown;
   updated_at: unknown;
-}
-interface CandidateRow extends FactRow {
-  hrr_vector: Uint8Array | null;
-  fts_rank: number;
 }
 
 export class HolographicBackend implements MemoryBackend {
@@ -125,12 +122,21 @@ export class HolographicBackend implements MemoryBackend {
     if (terms.length === 0) return { items: [], total: 0 };
     const filter = filterSql(o.filters, o.filters.minImportance ?? DEFAULT_MIN_TRUST);
     const match = ftsMatchExpression(terms);
-    const from = `FROM facts_fts JOIN facts f ON f.fact_id = facts_fts.rowid WHERE facts_fts MATCH ? ${filter.sql}`;
+    const subs = substringTerms(terms);
+    // Words FTS5 cannot find inside a run of CJK or Thai text are looked for as substrings too
+    // (query-text.ts); index matches come first among the candidates, by rank, then the others.
+    const hits = subs.length ? substringHitsSql(subs, 'f.content', 'f.tags') : { sql: '0', params: [] };
+    const [from, rank] = subs.length
+      ? [`FROM facts f LEFT JOIN (SELECT rowid AS r, rank FROM facts_fts WHERE facts_fts MATCH ?) m ON m.r = f.fact_id WHERE (m.r IS NOT NULL OR ${hits.sql} > 0) ${filter.sql}`, 'm.rank']
+      : [`FROM facts_fts JOIN facts f ON f.fact_id = facts_fts.rowid WHERE facts_fts MATCH ? ${filter.sql}`, 'facts_fts.rank'];
+    const params = [match, ...hits.params, ...filter.params];
     const candidates = this.sqlite
-      .query<CandidateRow, SQLQueryBindings[]>(`SELECT ${FACT_COLUMNS}, f.hrr_vector, facts_fts.rank AS fts_rank ${from} ORDER BY facts_fts.rank LIMIT ?`)
-      .all(match, ...filter.params, o.limit * 3);
-    const total = this.countMatches(match, from, filter.params, o.filters);
-    const scores = rankCandidates(o.query, candidates, this.dim);
+      .query<CandidateRow, SQLQueryBindings[]>(`SELECT ${FACT_COLUMNS}, f.hrr_vector, ${rank} AS fts_rank, ${hits.sql} AS sub_hits ${from} ORDER BY ${rank} IS NULL, ${rank}, sub_hits DESC, f.fact_id DESC LIMIT ?`)
+      .all(...hits.params, ...params, o.limit * 3);
+    const total = subs.length
+      ? (this.sqlite.query<{ n: number }, SQLQueryBindings[]>(`SELECT COUNT(*) AS n ${from}`).get(...params)?.n ?? 0)
+      : this.countMatches(match, from, filter.params, o.filters);
+    const scores = rankCandidates(o.query, candidates, this.dim, subs.length);
     const best = candidates
       .map((c, i) => ({ row: c, score: scores[i] as number }))
       .sort(byScoreThen((a, b) => b.row.fact_id - a.row.fact_id))
@@ -255,37 +261,5 @@ export class HolographicBackend implements MemoryBackend {
         updated_at: toIsoTimestamp(r.updated_at),
       };
     });
-  }
-}
-
-/**
- * SPEC §9 / the plugin's FactRetriever.search: relevance = 0.4·fts + 0.3·jaccard + 0.3·(hrr+1)/2,
- * score = relevance × trust, fts = |rank| / max |rank| over the candidates; a fact without a
- * readable vector gets the neutral HRR term 0.5.
- */
-function rankCandidates(query: string, candidates: CandidateRow[], dim: number): number[] {
-  const maxRank = Math.max(1e-6, ...candidates.map((c) => Math.abs(c.fts_rank)));
-  const queryTokens = jaccardTokens(query);
-  let queryVector: Phases | null = null;
-  return candidates.map((c) => {
-    const tokens = jaccardTokens(c.content);
-    for (const t of jaccardTokens(c.tags ?? '')) tokens.add(t);
-    const vector = decodeVector(c.hrr_vector, dim);
-    let hrr = 0.5;
-    if (vector) {
-      queryVector ??= encodeText(query, dim);
-      hrr = (similarity(queryVector, vector) + 1) / 2;
-    }
-    const relevance = 0.4 * (Math.abs(c.fts_rank) / maxRank) + 0.3 * jaccard(queryTokens, tokens) + 0.3 * hrr;
-    return relevance * (c.trust_score ?? 0.5);
-  });
-}
-
-function decodeVector(blob: Uint8Array | null, dim: number): Phases | null {
-  if (!blob) return null;
-  try {
-    return bytesToPhases(blob, dim);
-  } catch {
-    return null;
   }
 }

@@ -52,9 +52,49 @@ export function searchTerms(query: string): string[] {
   return (significant.length ? significant : all).slice(0, MAX_TERMS).map((t) => t.term);
 }
 
-/** `"term one" OR "term2"`: each term a quoted FTS5 string (a NUL inside one becomes a space). */
+/**
+ * The spellings of a term looked for: as written, composed (NFC), decomposed (NFD) and with
+ * compatibility forms folded (NFKC: full-width `ｐｒｏｊｅｃｔ` → `project`). The index holds each text
+ * as it was written, and FTS5 does not normalise: an NFD `чай` (и + U+0306, as macOS file names and
+ * some phones send it) is the word `чаи` to it, an NFD Hangul word a run of jamo, so a query in the
+ * other form found nothing.
+ */
+export function termForms(term: string): string[] {
+  return [...new Set([term, term.normalize('NFC'), term.normalize('NFD'), term.normalize('NFKC')])];
+}
+
+/** `"term one" OR "term2"`: each spelling of each term a quoted FTS5 string (a NUL inside one becomes a space). */
 export function ftsMatchExpression(terms: string[]): string {
-  return terms.map((t) => `"${t.replace(NUL, ' ').replaceAll('"', '""')}"`).join(' OR ');
+  return terms.flatMap(termForms).map((t) => `"${t.replace(NUL, ' ').replaceAll('"', '""')}"`).join(' OR ');
+}
+
+// Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khmer, Myanmar) and
+// Korean, whose particles join the word (김치찌개를), and the full-width forms typed among them (ＡＢＣ全角). FTS5's unicode61 tokenizer makes one token of a
+// whole run of them, so a word inside a sentence (绿茶 in 我喜欢喝绿茶和咖啡) was never found.
+const UNSEGMENTED = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\p{Script=Thai}\p{Script=Lao}\p{Script=Khmer}\p{Script=Myanmar}\uff01-\uffef]/u;
+
+/**
+ * The terms FTS5 cannot find inside a longer run of text, each as its spellings (termForms): they are
+ * also looked for as substrings of the content and the tags (SQLite `instr`, JavaScript `includes`).
+ */
+export function substringTerms(terms: string[]): string[][] {
+  return terms.filter((t) => UNSEGMENTED.test(t)).map(termForms);
+}
+
+/**
+ * SQL counting how many of `subs` (substringTerms) occur in the columns `content` and `tags`: one
+ * 0/1 per term, so a text holding two of three terms counts 2. Values are bound parameters.
+ */
+export function substringHitsSql(subs: string[][], content: string, tags: string): { sql: string; params: string[] } {
+  const params: string[] = [];
+  const perTerm = subs.map((forms) => {
+    const tests = forms.flatMap((f) => {
+      params.push(f, f);
+      return [`instr(${content}, ?) > 0`, `instr(${tags}, ?) > 0`];
+    });
+    return `(${tests.join(' OR ')})`;
+  });
+  return { sql: `(${perTerm.join(' + ')})`, params };
 }
 
 /** Hermes' Jaccard tokens: lower-cased, whitespace-split, punctuation stripped from the ends. */

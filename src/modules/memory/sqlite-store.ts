@@ -15,7 +15,7 @@ import { newId } from '../../lib/ids';
 import { isoNow } from '../../lib/time';
 import { fileSize, parseJsonObject, sha256Hex } from './memory-values';
 import type { Memory, ScoredMemory } from './model';
-import { ftsMatchExpression, searchTerms } from './query-text';
+import { ftsMatchExpression, searchTerms, substringTerms } from './query-text';
 import type { AddResult, BackendStats, ListOptions, MemoryBackend, NewMemory, Page, SearchFilters, SearchOptions } from './store';
 
 type MemoryRow = typeof memories.$inferSelect;
@@ -95,6 +95,8 @@ export class SqliteBackend implements MemoryBackend {
     }
     const terms = searchTerms(o.query);
     if (terms.length === 0) return { items: [], total: 0 };
+    const subs = substringTerms(terms);
+    if (subs.length > 0) return this.searchWithSubstrings(o, terms, subs, filters);
     const where = sql`memories_fts MATCH ${ftsMatchExpression(terms)}${filters ? sql` AND ${filters}` : sql``}`;
     const from = sql`FROM memories_fts JOIN ${memories} ON ${memories.seq} = memories_fts.rowid WHERE ${where}`;
     const rows = this.own.db.all<RawRow & { score: number }>(sql`
@@ -104,6 +106,22 @@ export class SqliteBackend implements MemoryBackend {
     // values array; all() returns named columns.
     const counted = filters ? sql`SELECT COUNT(*) AS n ${from}` : sql`SELECT COUNT(*) AS n FROM memories_fts WHERE ${where}`;
     const total = this.own.db.all<{ n: number }>(counted)[0]?.n ?? 0;
+    return { items: rows.map((r) => ({ ...toMemory(fromRaw(r)), score: r.score })), total };
+  }
+
+  /**
+   * A query with words FTS5 cannot find inside a run of CJK or Thai text (query-text.ts): a memory
+   * matches by the index or by holding such a word; each word held adds 1 to s, as if bm25 scored it 1.
+   */
+  private searchWithSubstrings(o: SearchOptions, terms: string[], subs: string[][], filters: SQL | undefined): Page<ScoredMemory> {
+    const hits = sql.join(subs.map((forms) => sql`(${sql.join(forms.flatMap((f) => [sql`instr(${memories.content}, ${f}) > 0`, sql`instr(${memories.tags}, ${f}) > 0`]), sql` OR `)})`), sql` + `);
+    const from = sql`FROM ${memories} LEFT JOIN (SELECT rowid AS r, bm25(memories_fts) AS b FROM memories_fts WHERE memories_fts MATCH ${ftsMatchExpression(terms)}) fts ON fts.r = ${memories.seq}
+      WHERE (fts.r IS NOT NULL OR ${hits} > 0)${filters ? sql` AND ${filters}` : sql``}`;
+    const s = sql`(coalesce(-fts.b, 0) + ${hits})`;
+    const rows = this.own.db.all<RawRow & { score: number }>(sql`
+      SELECT ${memories}.*, (0.7 * ${s} / (1.0 + ${s}) + 0.3 * ${memories.importance}) AS score
+      ${from} ORDER BY score DESC, ${memories.seq} DESC LIMIT ${o.limit}`);
+    const total = this.own.db.all<{ n: number }>(sql`SELECT COUNT(*) AS n ${from}`)[0]?.n ?? 0;
     return { items: rows.map((r) => ({ ...toMemory(fromRaw(r)), score: r.score })), total };
   }
 

@@ -3,6 +3,7 @@
  * "\u0000json:" + JSON. The sidecar's own transcript store uses the same encoding, so one decoder
  * serves both.
  */
+import { cutText } from '../../lib/text';
 
 const JSON_PREFIX = '\u0000json:';
 
@@ -41,7 +42,7 @@ function contentText(content: unknown): string {
 export function previewOf(raw: unknown, max = 60): string | null {
   const text = contentText(decodeContent(raw)).replace(/\s+/g, ' ').trim();
   if (!text) return null;
-  return text.length > max ? `${text.slice(0, max)}…` : text;
+  return cutText(text, max);
 }
 
 /** `tool_calls` is a JSON string in state.db: a list as it is, a single call object as a list of one, anything else null. */

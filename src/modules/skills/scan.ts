@@ -20,6 +20,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, read
 import { readFile } from 'node:fs/promises';
 import { basename, sep } from 'node:path';
 import { OPEN_NONBLOCKING } from '../../lib/files';
+import { foldKey } from '../../lib/text';
 import { brokenSkill, parseSkillBytes, type ParsedSkill } from './frontmatter';
 import { skillId, type SkillRoot } from './roots';
 import { dirStamp, fileStamp, namesOf, RACY_MS, statOrNone, UNREADABLE, type DirState } from './stamps';
@@ -41,7 +42,7 @@ export interface SkillRecord {
   stamp: string;
   /** Lower-cased category, name and id: the listing order. */
   sortKey: string;
-  /** Lower-cased name, description and tags, for `search`. */
+  /** Name, description and tags folded (foldKey: case, accents, NFC/NFD, full-width), for `search`; tags and category likewise. */
   haystack: string;
   tagKeys: string[];
   categoryKey: string | null;
@@ -246,9 +247,9 @@ class Scanner {
       error: parsed.error,
       stamp,
       sortKey: `${(category ?? '').toLowerCase()}\0${meta.name.toLowerCase()}\0${id}`,
-      haystack: [meta.name, meta.description, ...meta.tags].join('\n').toLowerCase(),
-      tagKeys: meta.tags.map((t) => t.toLowerCase()),
-      categoryKey: category?.toLowerCase() ?? null,
+      haystack: foldKey([meta.name, meta.description, ...meta.tags].join('\n')),
+      tagKeys: meta.tags.map(foldKey),
+      categoryKey: category === null ? null : foldKey(category),
     });
   }
 }

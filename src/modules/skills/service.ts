@@ -19,6 +19,7 @@ import { basename, dirname } from 'node:path';
 import type { HermesHome } from '../../hermes/home';
 import { notFound } from '../../lib/errors';
 import { readRegularFileSync } from '../../lib/files';
+import { foldKey } from '../../lib/text';
 import { parseSkillBytes } from './frontmatter';
 import { z } from '../../lib/zod';
 import { SkillsList, type SkillDetail, type SkillsQuery, type SkillSummary } from './model';
@@ -165,9 +166,10 @@ export class SkillsIndex {
     }
     const view = snap.view;
     const { summaries } = view;
-    const category = q.category?.toLowerCase();
-    const tag = q.tag?.toLowerCase();
-    const search = q.search?.toLowerCase();
+    // Folded as the index folds names (foldKey): NFD folder names, accents, full-width letters.
+    const category = q.category === undefined ? undefined : foldKey(q.category);
+    const tag = q.tag === undefined ? undefined : foldKey(q.tag);
+    const search = q.search === undefined ? undefined : foldKey(q.search);
     let matches: SkillSummary[] = summaries;
     if (category || tag || search) {
       matches = [];

@@ -1,0 +1,47 @@
+/**
+ * The ranking of the holographic backend's search candidates (the plugin's FactRetriever.search).
+ */
+import type { FactRow } from './holographic';
+import { bytesToPhases, encodeText, similarity, type Phases } from './hrr';
+import { jaccard, jaccardTokens } from './query-text';
+
+export interface CandidateRow extends FactRow {
+  hrr_vector: Uint8Array | null;
+  /** null for a fact found only as a substring. */
+  fts_rank: number | null;
+  sub_hits: number;
+}
+
+/**
+ * SPEC §9 / the plugin's FactRetriever.search: relevance = 0.4·fts + 0.3·jaccard + 0.3·(hrr+1)/2,
+ * score = relevance × trust, fts = |rank| / max |rank| over the candidates; a fact without a
+ * readable vector gets the neutral HRR term 0.5.
+ */
+export function rankCandidates(query: string, candidates: CandidateRow[], dim: number, substringTerms: number): number[] {
+  const maxRank = Math.max(1e-6, ...candidates.map((c) => Math.abs(c.fts_rank ?? 0)));
+  const queryTokens = jaccardTokens(query);
+  let queryVector: Phases | null = null;
+  return candidates.map((c) => {
+    const tokens = jaccardTokens(c.content);
+    for (const t of jaccardTokens(c.tags ?? '')) tokens.add(t);
+    const vector = decodeVector(c.hrr_vector, dim);
+    let hrr = 0.5;
+    if (vector) {
+      queryVector ??= encodeText(query, dim);
+      hrr = (similarity(queryVector, vector) + 1) / 2;
+    }
+    // A substring match (a CJK word inside a sentence) counts as the index's best match would.
+    const fts = Math.max(Math.abs(c.fts_rank ?? 0) / maxRank, substringTerms ? c.sub_hits / substringTerms : 0);
+    const relevance = 0.4 * fts + 0.3 * jaccard(queryTokens, tokens) + 0.3 * hrr;
+    return relevance * (c.trust_score ?? 0.5);
+  });
+}
+
+export function decodeVector(blob: Uint8Array | null, dim: number): Phases | null {
+  if (!blob) return null;
+  try {
+    return bytesToPhases(blob, dim);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Memory search for users who do not write English, on all three backends: a CJK, Japanese, Korean or
+ * Thai word inside a sentence (FTS5's unicode61 makes one token of a whole run of such text), and a
+ * query in the other Unicode normalisation form than the stored text (NFD from macOS file names and
+ * some phones, NFC from most keyboards), which FTS5 does not normalise.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { startFakeSpacetime, type FakeSpacetime } from './fakes/spacetimedb';
+import { makeTestApp, type TestApp } from './helpers/app';
+
+type Result = { id: string; content: string; score: number };
+
+for (const backend of ['holographic', 'sqlite', 'spacetimedb'] as const) {
+  describe(`memory search in other scripts — ${backend}`, () => {
+    let t: TestApp;
+    let fake: FakeSpacetime | null = null;
+    const ids: Record<string, string> = {};
+
+    const facts: Record<string, { content: string; category?: string; tags?: string[] }> = {
+      zh: { content: '我喜欢喝绿茶和咖啡', category: 'drinks' },
+      zh2: { content: '他只喝绿茶', category: 'drinks' },
+      ja: { content: '東京の天気は晴れです' },
+      ko: { content: '서울에서 김치찌개를 먹었다' },
+      th: { content: 'ผู้ใช้ชอบดื่มชาเขียว' },
+      ruNfd: { content: 'Пользователь любит чай'.normalize('NFD') },
+      jaNfd: { content: 'データベースの移行'.normalize('NFD') },
+      tagged: { content: 'A note about tea', tags: ['抹茶ラテ'] },
+      en: { content: 'Redis runs on port 6379' },
+    };
+
+    beforeAll(async () => {
+      const env: Record<string, string> = { MEMORY_BACKEND: backend };
+      if (backend === 'spacetimedb') {
+        fake = startFakeSpacetime();
+        Object.assign(env, { MEMORY_DB_URL: fake.url, SPACETIMEDB_DB: fake.db });
+      }
+      t = await makeTestApp({ env });
+      for (const [name, f] of Object.entries(facts)) {
+        const r = await t.json<{ memory: { id: string } }>('POST', '/api/memory', { importance: 0.5, ...f });
+        expect(r.status).toBe(201);
+        ids[name] = r.body.memory.id;
+      }
+    });
+    afterAll(async () => {
+      t.close();
+      await fake?.stop();
+    });
+
+    const search = async (query: string, filters?: Record<string, unknown>) => {
+      const r = await t.json<{ results: Result[]; total: number }>('POST', '/api/memory/search', { query, filters });
+      expect(r.status).toBe(200);
+      return { ids: r.body.results.map((m) => Object.keys(ids).find((k) => ids[k] === m.id)), total: r.body.total, results: r.body.results };
+    };
+
+    test('a CJK, Japanese, Korean or Thai word inside a sentence is found', async () => {
+      expect(await search('咖啡')).toMatchObject({ ids: ['zh'], total: 1 });
+      expect((await search('绿茶')).ids.sort()).toEqual(['zh', 'zh2']);
+      expect(await search('天気')).toMatchObject({ ids: ['ja'], total: 1 });
+      expect(await search('김치찌개')).toMatchObject({ ids: ['ko'], total: 1 });
+      expect(await search('ชาเขียว')).toMatchObject({ ids: ['th'], total: 1 });
+      expect(await search('抹茶')).toMatchObject({ ids: ['tagged'], total: 1 });
+      expect(await search('紅茶')).toMatchObject({ ids: [], total: 0 });
+    });
+
+    test('more of the words found ranks first; filters and mixed queries still apply', async () => {
+      const both = await search('咖啡 绿茶');
+      expect(both.ids).toEqual(['zh', 'zh2']);
+      expect((both.results[0] as Result).score).toBeGreaterThan((both.results[1] as Result).score);
+      expect((await search('绿茶', { category: 'general' })).total).toBe(0);
+      expect((await search('redis 咖啡')).ids.sort()).toEqual(['en', 'zh']);
+    });
+
+    test('NFC and NFD spellings find each other', async () => {
+      expect(await search('чай')).toMatchObject({ ids: ['ruNfd'], total: 1 });
+      expect(await search('データベース')).toMatchObject({ ids: ['jaNfd'], total: 1 });
+      expect(await search('김치찌개'.normalize('NFD'))).toMatchObject({ ids: ['ko'], total: 1 });
+      expect(await search('咖啡'.normalize('NFD'))).toMatchObject({ ids: ['zh'], total: 1 });
+    });
+  });
+}
