@@ -19,6 +19,7 @@ export function cutText(text: string, max: number): string {
   return `${text.slice(0, end)}…`;
 }
 
+const ASCII = /^[\x00-\x7f]*$/;
 
 /**
  * The key of a caseless, accent-blind comparison: compatibility forms folded (NFKD: `ｆｕｌｌ` →
@@ -28,5 +29,7 @@ export function cutText(text: string, max: number): string {
  * `ß` as `ss`. NFC and NFD spellings of the same text (macOS writes file names in NFD) give one key.
  */
 export function foldKey(text: string): string {
+  // ASCII folds to its lower case: most names and tags are, and a cold skills scan folds thousands.
+  if (ASCII.test(text)) return text.toLowerCase();
   return text.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').normalize('NFC').toLowerCase().replaceAll('ß', 'ss');
 }
