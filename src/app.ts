@@ -69,6 +69,13 @@ export function createApp(deps: AppDeps) {
       // A path the router would decode to nothing (`/api/tasks/%zz`): say so, not "expected string,
       // received null". After CORS, so that a browser client can read this answer like any other.
       const pathname = pathOf(request.url);
+      // RFC 9112 §3.2: a Host repeated (Bun joins the lines with a comma) or one Bun could not read
+      // (spaces, a slash: the URL is then the bare path) is a 400. None at all is fine over HTTP/1.0;
+      // over HTTP/1.1 Bun itself answers 400.
+      const host = request.headers.get('host');
+      if (host && (host.includes(',') || request.url.charCodeAt(0) === 47)) {
+        return errorResponse(new ApiError(400, 'bad_host', 'The Host header is malformed or repeated.'), pathname);
+      }
       if (pathname.includes('%') && !decodes(pathname)) {
         return errorResponse(new ApiError(400, 'malformed_path', 'The request path has a malformed percent-escape.'), pathname);
       }

@@ -7,7 +7,7 @@
  *   ending in `data: [DONE]`, heartbeats while the model thinks.
  */
 import { ApiError, openAIErrorBody } from '../../lib/errors';
-import { clientResponseHeaders, linkedAbort, upstreamRequestHeaders } from '../../lib/http';
+import { clientResponseHeaders, linkedAbort, pathAndQueryOf, upstreamRequestHeaders } from '../../lib/http';
 import { readLimited } from '../../lib/body';
 import { eventStream, parseSse, readWithIdleTimeout, readWithin, sseData, sseJson, sseResponse, unreadDeadline } from '../../lib/sse';
 import type { Logger } from '../../lib/log';
@@ -50,8 +50,7 @@ export async function proxyV1(request: Request, d: ProxyDeps, { vary, keepOpen }
   if (!PROXIED_METHODS.has(request.method)) {
     throw new ApiError(405, 'method_not_allowed', `${request.method} is not proxied to the upstream.`, { headers: { allow: ALLOW } });
   }
-  const url = request.url;
-  const pathAndQuery = url.slice(url.indexOf('/', url.indexOf('//') + 2));
+  const pathAndQuery = pathAndQueryOf(request.url);
   const hasBody = request.method !== 'GET' && request.method !== 'HEAD';
   // Request bodies are read (bounded) before forwarding so an oversized one gets a clean 413
   // and the upstream sees a Content-Length; responses are never buffered.
