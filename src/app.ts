@@ -17,7 +17,7 @@ import { configPlugin } from './modules/config';
 import { docsPlugin } from './modules/docs';
 import { gatewayPlugin } from './modules/gateway';
 import { publicUrl } from './lib/public-url';
-import { methodNotAllowed, routeTable, type RouteTable } from './lib/routes';
+import { methodNotAllowed, optionsResponse, routeTable, type RouteTable } from './lib/routes';
 import { memoryPlugin } from './modules/memory';
 import { chatCompletionsStreamPlugin, v1ProxyPlugin } from './modules/proxy';
 import { walletPlugin } from './modules/wallet';
@@ -53,7 +53,7 @@ export function createApp(deps: AppDeps) {
       const pathname = pathOf(request.url);
       if (code === 'NOT_FOUND') {
         const allowed = routes().allowed(pathname);
-        if (allowed.length) return errorResponse(methodNotAllowed(request.method, allowed), pathname);
+        if (allowed.length) return request.method === 'OPTIONS' ? optionsResponse(allowed) : errorResponse(methodNotAllowed(request.method, allowed), pathname);
       }
       const apiError = code === 'PARSE' && cause instanceof ApiError ? cause : toApiError(code, error, log);
       return errorResponse(apiError, pathname);

@@ -41,12 +41,12 @@ describe('error model', () => {
 
   test('a known path with a method it does not take → 405 with Allow, and nothing done', async () => {
     const cases: [string, string, string][] = [
-      ['PUT', '/api/config', 'GET, HEAD, PATCH, POST'],
-      ['GET', '/api/memory/1', 'DELETE'],
-      ['DELETE', '/api/memory', 'GET, HEAD, POST'],
-      ['POST', '/health', 'GET, HEAD'],
-      ['GET', '/api/sessions/abc/chat', 'POST'],
-      ['PATCH', '/api/tasks/', 'GET, HEAD, POST'],
+      ['PUT', '/api/config', 'GET, HEAD, OPTIONS, PATCH, POST'],
+      ['GET', '/api/memory/1', 'DELETE, OPTIONS'],
+      ['DELETE', '/api/memory', 'GET, HEAD, OPTIONS, POST'],
+      ['POST', '/health', 'GET, HEAD, OPTIONS'],
+      ['GET', '/api/sessions/abc/chat', 'OPTIONS, POST'],
+      ['PATCH', '/api/tasks/', 'GET, HEAD, OPTIONS, POST'],
     ];
     for (const [method, path, allow] of cases) {
       const res = await t.fetch(path, { method, headers: { 'content-type': 'application/json' }, ...(method === 'GET' ? {} : { body: '{}' }) });
@@ -57,6 +57,24 @@ describe('error model', () => {
     expect((await t.fetch('/api/memory/1/extra')).status).toBe(404);
     expect((await t.fetch('/api/sessions//chat', { method: 'GET' })).status).toBe(404);
     expect((await jsonOf(await t.fetch('/api/memory'))).total).toBe(0);
+  });
+
+  test('OPTIONS on a known path (no Origin: not a preflight) → 204 with Allow, the list a 405 gives; unknown path → 404', async () => {
+    const cases: [string, string][] = [
+      ['/api/tasks', 'GET, HEAD, OPTIONS, POST'],
+      ['/api/tasks/t1', 'DELETE, GET, HEAD, OPTIONS'],
+      ['/api/config', 'GET, HEAD, OPTIONS, PATCH, POST'],
+      ['/health', 'GET, HEAD, OPTIONS'],
+      ['/openapi', 'GET, HEAD, OPTIONS'],
+      ['/openapi/json', 'GET, HEAD, OPTIONS'],
+      ['/api/sessions/abc/chat/stream', 'OPTIONS, POST'],
+    ];
+    for (const [path, allow] of cases) {
+      const res = await t.fetch(path, { method: 'OPTIONS' });
+      expect({ path, status: res.status, allow: res.headers.get('allow'), body: await res.text() }).toEqual({ path, status: 204, allow, body: '' });
+    }
+    const unknown = await t.fetch('/api/nothing-here', { method: 'OPTIONS' });
+    expect([unknown.status, await jsonOf(unknown)]).toEqual([404, { detail: 'No such route.', code: 'not_found' }]);
   });
 
   test('a bad whole-number query parameter names its range, whatever is wrong with it', async () => {
