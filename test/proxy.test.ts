@@ -146,6 +146,16 @@ describe('/v1/* reverse proxy', () => {
     expect(fake.requests.filter((r) => r.method === 'OPTIONS')).toEqual([]);
   });
 
+  test("HEAD is forwarded as HEAD and answered as Hermes' aiohttp answers it (200 where GET is, no body); its text 404/405 pass as they come", async () => {
+    const head = await fetch(`${base}/v1/models`, { method: 'HEAD' });
+    expect([head.status, head.headers.get('content-type'), await head.text()]).toEqual([200, 'application/json; charset=utf-8', '']);
+    expect(fake.requests.at(-1)).toMatchObject({ method: 'HEAD', path: '/v1/models' });
+    const put = await fetch(`${base}/v1/models`, { method: 'PUT', body: '{}' });
+    expect([put.status, put.headers.get('allow'), await put.text()]).toEqual([405, 'GET,HEAD', '405: Method Not Allowed']);
+    const missing = await fetch(`${base}/v1/nothing`);
+    expect([missing.status, await missing.text()]).toEqual([404, '404: Not Found']);
+  });
+
   test('a passthrough stream that stalls past UPSTREAM_IDLE_TIMEOUT_S is cut and the upstream request cancelled', async () => {
     fake.behavior.stallAfterTokens = 1;
     const res = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('a b c', { stream: true }) });
