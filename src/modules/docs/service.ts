@@ -43,17 +43,10 @@ const DESCRIPTION = 'Sidecar for a Hermes Agent gateway: SSE chat, sessions, ski
 /**
  * `/v1/*` is one `.all()` route, which the generator lists under every method as "the upstream
  * answer": OPTIONS is answered by the sidecar itself (auth still applies), and a method fetch cannot
- * send (TRACE) is a 405. The upstream's own errors are passed on as they come, and Hermes' aiohttp
- * server answers a path or method it has no route for in text (`404: Not Found`, `405: Method Not
- * Allowed` with `Allow`). Runs on the completed operations.
+ * send (TRACE) is a 405. Runs on the completed operations.
  */
 function documentProxyMethods(ops: Record<string, Operation>): void {
   for (const [method, op] of Object.entries(ops)) {
-    const other = op.responses?.default;
-    if (other?.content && method !== 'options') {
-      other.description += ' (Hermes answers a path or method it has no route for in text: `404: Not Found`, `405: Method Not Allowed`)';
-      other.content = { ...other.content, 'text/plain': { schema: { type: 'string' } } };
-    }
     if (method === 'options') {
       const { 401: unauthorized, 402: payment, default: other } = op.responses ?? {};
       op.responses = {

@@ -6,7 +6,7 @@
  *   chunks forwarded unchanged, other upstream events as chunks an OpenAI SDK can read, always
  *   ending in `data: [DONE]`, heartbeats while the model thinks.
  */
-import { ApiError, openAIErrorBody } from '../../lib/errors';
+import { ApiError, errorResponse, openAIErrorBody } from '../../lib/errors';
 import { clientResponseHeaders, linkedAbort, pathAndQueryOf, upstreamRequestHeaders } from '../../lib/http';
 import { readLimited } from '../../lib/body';
 import { eventStream, parseSse, readWithIdleTimeout, readWithin, sseData, sseJson, sseResponse, unreadDeadline } from '../../lib/sse';
@@ -74,8 +74,17 @@ export async function proxyV1(request: Request, d: ProxyDeps, { vary, keepOpen }
     throw outboundToApiError(err);
   }
   const headers = clientResponseHeaders(upstream.headers, vary);
-  const isEventStream = !!upstream.body && (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream');
+  const contentType = upstream.headers.get('content-type') ?? '';
+  const isEventStream = !!upstream.body && contentType.startsWith('text/event-stream');
   if (!isEventStream) slot();
+  // Hermes' aiohttp answers a path or method it has no route for in bare text (`404: Not Found`): that
+  // gets the OpenAI envelope SPEC §4 gives /v1 errors, with the upstream's status and Allow. Any other
+  // error answer is passed on as it comes (the agent's own words, credential hidden).
+  if ((upstream.status === 404 || upstream.status === 405) && contentType.startsWith('text/plain')) {
+    const err = await upstreamHttpError(upstream, d.client.answerTimeoutMs);
+    const allow = upstream.headers.get('allow');
+    return errorResponse(allow ? new ApiError(err.status, err.code, err.detail, { headers: { allow } }) : err, '/v1/');
+  }
   if (!upstream.body) return new Response(null, { status: upstream.status, headers });
   // A bounded answer is handed to Bun's native pipe untouched; an event stream gets the idle guard.
   if (!isEventStream) return new Response(upstream.body, { status: upstream.status, headers });
