@@ -9,7 +9,7 @@ import { Elysia, type AnyElysia } from 'elysia';
 import type { AppDeps } from './deps';
 import { noBody, readJsonBody } from './lib/body';
 import { corsPolicy } from './lib/cors';
-import { ApiError, errorResponse, toApiError } from './lib/errors';
+import { ApiError, errorResponse, toApiError, unprocessable } from './lib/errors';
 import { authPlugin } from './modules/auth';
 import { pathOf } from './lib/http';
 import { Authenticator } from './modules/auth/service';
@@ -17,7 +17,7 @@ import { configPlugin } from './modules/config';
 import { docsPlugin } from './modules/docs';
 import { gatewayPlugin } from './modules/gateway';
 import { publicUrl } from './lib/public-url';
-import { methodNotAllowed, routeTable, type RouteTable } from './lib/routes';
+import { methodNotAllowed, optionsResponse, routeTable, type RouteTable } from './lib/routes';
 import { memoryPlugin } from './modules/memory';
 import { chatCompletionsStreamPlugin, v1ProxyPlugin } from './modules/proxy';
 import { walletPlugin } from './modules/wallet';
@@ -53,7 +53,7 @@ export function createApp(deps: AppDeps) {
       const pathname = pathOf(request.url);
       if (code === 'NOT_FOUND') {
         const allowed = routes().allowed(pathname);
-        if (allowed.length) return errorResponse(methodNotAllowed(request.method, allowed), pathname);
+        if (allowed.length) return request.method === 'OPTIONS' ? optionsResponse(allowed) : errorResponse(methodNotAllowed(request.method, allowed), pathname);
       }
       const apiError = code === 'PARSE' && cause instanceof ApiError ? cause : toApiError(code, error, log);
       return errorResponse(apiError, pathname);
@@ -69,6 +69,13 @@ export function createApp(deps: AppDeps) {
       // A path the router would decode to nothing (`/api/tasks/%zz`): say so, not "expected string,
       // received null". After CORS, so that a browser client can read this answer like any other.
       const pathname = pathOf(request.url);
+      // RFC 9112 §3.2: a Host repeated (Bun joins the lines with a comma) or one Bun could not read
+      // (spaces, a slash: the URL is then the bare path) is a 400. None at all is fine over HTTP/1.0;
+      // over HTTP/1.1 Bun itself answers 400.
+      const host = request.headers.get('host');
+      if (host && (host.includes(',') || request.url.charCodeAt(0) === 47)) {
+        return errorResponse(new ApiError(400, 'bad_host', 'The Host header is malformed or repeated.'), pathname);
+      }
       if (pathname.includes('%') && !decodes(pathname)) {
         return errorResponse(new ApiError(400, 'malformed_path', 'The request path has a malformed percent-escape.'), pathname);
       }
@@ -77,6 +84,7 @@ export function createApp(deps: AppDeps) {
     .use(v1ProxyPlugin(proxyDeps))
     .onTransform({ as: 'global' }, ({ request, query }) => {
       foldBracketedParams(query);
+      refuseRepeatedParams(query);
       if (request.method === 'GET' || request.method === 'HEAD') dropEmptyParams(query);
     })
     .onParse(({ request }) => readJsonBody(request, config.server.maxBodyBytes))
@@ -107,15 +115,28 @@ const BODY = 'body';
 /**
  * `?status[]=Open` (axios, qs and PHP-style clients spell a list so) is the parameter `status`: left as
  * its own name it was an unknown parameter, ignored, and the list came back unfiltered. Several values
- * become a list, judged as a repeated parameter is. The /v1 proxy forwards its query string as it came.
+ * (`status[]` twice, or with `status`) become a list, refused as a repeated parameter is. The /v1
+ * proxy forwards its query string as it came.
  */
 function foldBracketedParams(query: Record<string, unknown>): void {
   for (const key of Object.keys(query)) {
     if (!key.endsWith('[]') || key.length < 3) continue;
     const name = key.slice(0, -2);
-    if (!(name in query)) query[name] = query[key];
+    query[name] = name in query ? [query[name], query[key]].flat() : query[key];
     delete query[key];
   }
+}
+
+/**
+ * No query parameter of the API takes several values, and which of `?query=a&query=b` was meant is
+ * anyone's guess (FastAPI takes the last, PHP the last, Express keeps both): a repeated one is a 422
+ * that says so. Judged by each route's schema it read "query is required" or named a range the values
+ * were in. The /v1 proxy forwards its query string as it came.
+ */
+function refuseRepeatedParams(query: Record<string, unknown>): void {
+  const errors = Object.entries(query).flatMap(([path, v]) => (Array.isArray(v) ? [{ path, message: `given ${v.length} times; send it once` }] : []));
+  const first = errors[0];
+  if (first) throw unprocessable(`Invalid request query: ${first.path}: ${first.message}.`, errors);
 }
 
 /**

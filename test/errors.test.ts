@@ -41,12 +41,12 @@ describe('error model', () => {
 
   test('a known path with a method it does not take → 405 with Allow, and nothing done', async () => {
     const cases: [string, string, string][] = [
-      ['PUT', '/api/config', 'GET, HEAD, PATCH, POST'],
-      ['GET', '/api/memory/1', 'DELETE'],
-      ['DELETE', '/api/memory', 'GET, HEAD, POST'],
-      ['POST', '/health', 'GET, HEAD'],
-      ['GET', '/api/sessions/abc/chat', 'POST'],
-      ['PATCH', '/api/tasks/', 'GET, HEAD, POST'],
+      ['PUT', '/api/config', 'GET, HEAD, OPTIONS, PATCH, POST'],
+      ['GET', '/api/memory/1', 'DELETE, OPTIONS'],
+      ['DELETE', '/api/memory', 'GET, HEAD, OPTIONS, POST'],
+      ['POST', '/health', 'GET, HEAD, OPTIONS'],
+      ['GET', '/api/sessions/abc/chat', 'OPTIONS, POST'],
+      ['PATCH', '/api/tasks/', 'GET, HEAD, OPTIONS, POST'],
     ];
     for (const [method, path, allow] of cases) {
       const res = await t.fetch(path, { method, headers: { 'content-type': 'application/json' }, ...(method === 'GET' ? {} : { body: '{}' }) });
@@ -59,10 +59,28 @@ describe('error model', () => {
     expect((await jsonOf(await t.fetch('/api/memory'))).total).toBe(0);
   });
 
+  test('OPTIONS on a known path (no Origin: not a preflight) → 204 with Allow, the list a 405 gives; unknown path → 404', async () => {
+    const cases: [string, string][] = [
+      ['/api/tasks', 'GET, HEAD, OPTIONS, POST'],
+      ['/api/tasks/t1', 'DELETE, GET, HEAD, OPTIONS'],
+      ['/api/config', 'GET, HEAD, OPTIONS, PATCH, POST'],
+      ['/health', 'GET, HEAD, OPTIONS'],
+      ['/openapi', 'GET, HEAD, OPTIONS'],
+      ['/openapi/json', 'GET, HEAD, OPTIONS'],
+      ['/api/sessions/abc/chat/stream', 'OPTIONS, POST'],
+    ];
+    for (const [path, allow] of cases) {
+      const res = await t.fetch(path, { method: 'OPTIONS' });
+      expect({ path, status: res.status, allow: res.headers.get('allow'), body: await res.text() }).toEqual({ path, status: 204, allow, body: '' });
+    }
+    const unknown = await t.fetch('/api/nothing-here', { method: 'OPTIONS' });
+    expect([unknown.status, await jsonOf(unknown)]).toEqual([404, { detail: 'No such route.', code: 'not_found' }]);
+  });
+
   test('a bad whole-number query parameter names its range, whatever is wrong with it', async () => {
     const routes = ['/api/memory', '/api/tasks', '/api/sessions', '/api/skills', '/api/wallet/escrow'];
     for (const route of routes) {
-      for (const bad of ['abc', '1&limit=2', '1.5', '-1', '1e2', '0x10', ' 5', '99999999999999999999']) {
+      for (const bad of ['abc', '1.5', '-1', '1e2', '0x10', ' 5', '99999999999999999999']) {
         const res = await t.fetch(`${route}?limit=${bad}`);
         const body = await jsonOf(res);
         expect({ route, bad, status: res.status, code: body.code }).toEqual({ route, bad, status: 422, code: 'validation_error' });
@@ -70,6 +88,33 @@ describe('error model', () => {
       }
     }
     expect((await jsonOf(await t.fetch('/api/memory?limit=007'))).limit).toBe(7);
+  });
+
+  test('a repeated query parameter is a 422 that says so, on every route that reads its query', async () => {
+    const cases: [string, string, string][] = [
+      ['GET', '/api/memory/recall?query=a&query=b', 'query'],
+      ['GET', '/api/memory?limit=5&limit=6', 'limit'],
+      ['GET', '/api/memory?category=a&category=b', 'category'],
+      ['GET', '/api/tasks?status=Open&status=Failed', 'status'],
+      ['GET', '/api/tasks?status=Open&status[]=Failed', 'status'],
+      ['GET', '/api/tasks?status[]=Open&status[]=Failed', 'status'],
+      ['GET', '/api/sessions?source=a&source=b', 'source'],
+      ['GET', '/api/sessions/x/messages?offset=0&offset=1', 'offset'],
+      ['GET', '/api/skills?tag=a&tag=b', 'tag'],
+      ['GET', '/api/wallet/escrow?task_id=a&task_id=b', 'task_id'],
+      ['GET', '/api/wallet/tempo/usage?caller_id=a&caller_id=b', 'caller_id'],
+      ['POST', '/api/config/model?model=a&model=b', 'model'],
+      ['POST', '/api/sessions/new/chat/stream?format=optx&format=hermes', 'format'],
+    ];
+    for (const [method, path, name] of cases) {
+      const res = await t.fetch(path, { method, ...(method === 'POST' ? { body: JSON.stringify({ message: 'hi' }) } : {}) });
+      expect({ path, status: res.status, body: await jsonOf(res) }).toEqual({
+        path, status: 422,
+        body: { detail: `Invalid request query: ${name}: given 2 times; send it once.`, code: 'validation_error', errors: [{ path: name, message: 'given 2 times; send it once' }] },
+      });
+    }
+    // One value, bracketed or not, is read as ever.
+    expect((await t.fetch('/api/memory/recall?query[]=a')).status).toBe(200);
   });
 
   test('an empty query parameter is the parameter left out (`?status=&task_id=`, as forms send unset filters)', async () => {

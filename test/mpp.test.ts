@@ -170,10 +170,11 @@ describe('MPP payment', () => {
     expect((await paid(app, cred)).status).toBe(402);
   });
 
-  test('a path no route serves is never charged: 404/405 without a challenge, so an auto-paying client keeps its money', async () => {
+  test('a path no route serves is never charged: 404/405 without a challenge, so an auto-paying client keeps its money; nor is OPTIONS', async () => {
     const app = await open();
     const { account, client } = payer(app);
-    for (const [method, path, status] of [['GET', '/api/walet', 404], ['GET', '/API/wallet', 404], ['GET', '//api/wallet', 404], ['PUT', '/api/config', 405], ['GET', '/api/tasks/x/claim', 405]] as const) {
+    const cases = [['GET', '/api/walet', 404], ['GET', '/API/wallet', 404], ['GET', '//api/wallet', 404], ['PUT', '/api/config', 405], ['GET', '/api/tasks/x/claim', 405], ['OPTIONS', '/api/config', 204], ['OPTIONS', '/v1/models', 204]] as const;
+    for (const [method, path, status] of cases) {
       const res = await client.fetch(`http://localhost${path}`, { method });
       expect([path, res.status, res.headers.get('www-authenticate')]).toEqual([path, status, null]);
     }

@@ -146,6 +146,25 @@ describe('/v1/* reverse proxy', () => {
     expect(fake.requests.filter((r) => r.method === 'OPTIONS')).toEqual([]);
   });
 
+  test("HEAD is forwarded as HEAD and answered as Hermes' aiohttp answers it (200 where GET is, no body)", async () => {
+    const head = await fetch(`${base}/v1/models`, { method: 'HEAD' });
+    expect([head.status, head.headers.get('content-type'), await head.text()]).toEqual([200, 'application/json; charset=utf-8', '']);
+    expect(fake.requests.at(-1)).toMatchObject({ method: 'HEAD', path: '/v1/models' });
+  });
+
+  test("Hermes' text 404/405 (aiohttp's own, for a path or method it has no route for) reach the client in the OpenAI envelope, status and Allow kept", async () => {
+    const put = await fetch(`${base}/v1/models`, { method: 'PUT', body: '{}' });
+    expect([put.status, put.headers.get('allow'), await put.json()]).toEqual([405, 'GET,HEAD', {
+      error: { message: 'The Hermes upstream answered 405.', type: 'invalid_request_error', code: 'upstream_405', param: null },
+    }]);
+    const missing = await fetch(`${base}/v1/nothing`);
+    expect([missing.status, missing.headers.get('content-type'), ((await missing.json()) as { error: { code: string } }).error.code])
+      .toEqual([404, 'application/json; charset=utf-8', 'upstream_404']);
+    // The agent's own JSON errors pass unchanged.
+    fake.behavior.statusOverride['/v1/models'] = 404;
+    expect(await (await fetch(`${base}/v1/models`)).json()).toEqual({ error: { message: 'Fake Hermes: forced HTTP 404', type: 'invalid_request_error', param: null, code: 'not_found' } });
+  });
+
   test('a passthrough stream that stalls past UPSTREAM_IDLE_TIMEOUT_S is cut and the upstream request cancelled', async () => {
     fake.behavior.stallAfterTokens = 1;
     const res = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('a b c', { stream: true }) });

@@ -295,10 +295,24 @@ export function headerValue(s: string): string | null {
 /** The path as the router matches it: Elysia serves `/health/` as `/health`. */
 export const routedPath = (pathname: string): string => (pathname.length > 1 && pathname.endsWith('/') ? pathname.slice(0, -1) : pathname);
 
+/**
+ * Where the path of a request URL starts. Bun gives the bare request target (`/v1/models`) as the URL
+ * of a request without a usable Host (HTTP/1.0 health checkers send none): its path starts at once.
+ */
+function pathStart(url: string): number {
+  return url.charCodeAt(0) === 47 ? 0 : url.indexOf('/', url.indexOf('//') + 2);
+}
+
 /** The path of a request URL without allocating a URL object (this runs on every request). */
 export function pathOf(url: string): string {
-  const start = url.indexOf('/', url.indexOf('//') + 2);
+  const start = pathStart(url);
   if (start < 0) return '/';
   const q = url.indexOf('?', start);
   return q < 0 ? url.slice(start) : url.slice(start, q);
+}
+
+/** The path and query string of a request URL, as a proxy forwards them. */
+export function pathAndQueryOf(url: string): string {
+  const start = pathStart(url);
+  return start < 0 ? '/' : url.slice(start);
 }

@@ -25,9 +25,16 @@ function matches(pattern: string[], parts: string[]): boolean {
 }
 
 export interface RouteTable {
-  /** The methods routed for a path (HEAD along with GET, as the server answers it), sorted; a catch-all (`ALL`) route adds none. */
+  /**
+   * The methods routed for a path, sorted, as the server answers them: HEAD along with GET, and OPTIONS
+   * on any path that has a route (answered 204 with this list); a catch-all (`ALL`) route adds none.
+   */
   allowed(pathname: string): string[];
-  /** Whether some route answers this method on this path, a catch-all route included. */
+  /**
+   * Whether some route answers this method on this path, a catch-all route included. OPTIONS is not
+   * counted: it asks what the path takes (the /v1 proxy answers it too, unforwarded), so the payment
+   * gate never charges for it.
+   */
   serves(method: string, pathname: string): boolean;
 }
 
@@ -42,6 +49,7 @@ export function routeTable(routes: readonly RouteEntry[]): RouteTable {
       if (p.method === 'ALL' || !matches(p.segments, parts)) continue;
       methods.add(p.method);
       if (p.method === 'GET') methods.add('HEAD');
+      methods.add('OPTIONS');
     }
     return [...methods].sort();
   };
@@ -49,9 +57,18 @@ export function routeTable(routes: readonly RouteEntry[]): RouteTable {
     allowed,
     serves(method, pathname) {
       const parts = partsOf(pathname);
+      if (method === 'OPTIONS') return false;
       return patterns.some((p) => p.method === 'ALL' && matches(p.segments, parts)) || allowed(pathname).includes(method);
     },
   };
+}
+
+/**
+ * The answer to OPTIONS on a path with routes (RFC 9110 §9.3.7: what the path takes, in `Allow`), as
+ * Express and the /v1 proxy answer it. A browser's preflight never gets here: the CORS hook answers it.
+ */
+export function optionsResponse(allowed: string[]): Response {
+  return new Response(null, { status: 204, headers: { allow: allowed.join(', ') } });
 }
 
 export function methodNotAllowed(method: string, allowed: string[]): ApiError {

@@ -23,8 +23,8 @@ export const queryDocs = z.registry<{ type: 'integer'; minimum: number; maximum:
 
 /**
  * A whole-number query parameter (`?limit=20`); wrap it in `z._default` or `z.optional`. Text, signs,
- * fractions, exponents, a repeated parameter and an out-of-range number all fail with
- * one message naming the range, rather than zod's "received NaN" or "received array".
+ * fractions, exponents and an out-of-range number all fail with one message naming the range,
+ * rather than zod's "received NaN" (a repeated parameter is refused before, in app.ts).
  */
 export function queryInt(min: number, max: number) {
   const error = `expected an integer from ${min} to ${max}`;

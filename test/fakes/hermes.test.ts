@@ -99,6 +99,25 @@ describe('health, auth, models', () => {
     expect(v17.url).toBe(`http://127.0.0.1:${v17.port}`);
   });
 
+  test("HEAD wherever GET is (aiohttp's add_get), auth included; handler answers carry the security headers", async () => {
+    for (const [path, headers, status] of [['/v1/models', auth, 200], ['/v1/models', {}, 401], ['/health', {}, 200], ['/api/sessions', auth, 200]] as const) {
+      const res = await fetch(`${v17.url}${path}`, { method: 'HEAD', headers });
+      expect({ path, status: res.status, body: await res.text(), nosniff: res.headers.get('x-content-type-options'), referrer: res.headers.get('referrer-policy') })
+        .toEqual({ path, status, body: '', nosniff: 'nosniff', referrer: 'no-referrer' });
+    }
+  });
+
+  test('every OPTIONS is answered by the CORS middleware before routing and auth: 403 unless the Origin is allowed', async () => {
+    for (const path of ['/v1/models', '/health', '/nope']) {
+      const res = await fetch(`${v17.url}${path}`, { method: 'OPTIONS', headers: auth });
+      expect([path, res.status, await res.text()]).toEqual([path, 403, '']);
+    }
+    const cors = await startFakeHermes({ version: '0.17', corsOrigins: ['https://app.example'] });
+    const pre = await fetch(`${cors.url}/v1/models`, { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' } });
+    expect([pre.status, pre.headers.get('access-control-allow-origin')]).toEqual([200, 'https://app.example']);
+    await cors.stop();
+  });
+
   test('401 with the real envelope when the key is wrong or missing', async () => {
     const variants: Record<string, string>[] = [{}, { authorization: 'Bearer nope' }];
     for (const headers of variants) {
@@ -132,12 +151,14 @@ describe('health, auth, models', () => {
     expect((await fetch(`${v12.url}/health/detailed`)).status).toBe(404);
   });
 
-  test('unknown path → 404 envelope; requests are recorded with lower-case headers', async () => {
+  test("unknown path or method → aiohttp's own text answers; requests are recorded with lower-case headers", async () => {
     const res = await fetch(`${v17.url}/nope?x=1`, { headers: { ...auth, 'X-Custom': 'Yes' } });
-    expect(res.status).toBe(404);
-    const body = (await res.json()) as { error: { code: string } };
-    expect(body.error.code).toBe('not_found');
-    const rec = v17.requests.at(-1);
+    expect([res.status, res.headers.get('content-type'), await res.text()]).toEqual([404, 'text/plain; charset=utf-8', '404: Not Found']);
+    const put = await fetch(`${v17.url}/v1/models`, { method: 'PUT', headers: auth });
+    expect([put.status, put.headers.get('allow'), await put.text()]).toEqual([405, 'GET,HEAD', '405: Method Not Allowed']);
+    const onSession = await fetch(`${v17.url}/api/sessions/x`, { method: 'POST', headers: auth });
+    expect([onSession.status, onSession.headers.get('allow')]).toEqual([405, 'DELETE,GET,HEAD,PATCH']);
+    const rec = v17.requests.find((r) => r.path === '/nope');
     expect(rec).toMatchObject({ method: 'GET', path: '/nope', search: '?x=1', body: '' });
     expect(rec?.headers['x-custom']).toBe('Yes');
   });

@@ -198,6 +198,9 @@ export function defaultBehavior(): FakeHermesBehavior {
   };
 }
 
+/** Added by the gateway's security_headers_middleware to every answer of a route handler. */
+const SECURITY_HEADERS = { 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' };
+
 /** Hermes' api_server refuses request bodies larger than this (10 MB). */
 export const MAX_REQUEST_BYTES = 10_000_000;
 
@@ -709,14 +712,28 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     const body = text ?? '';
     fake.requests.push({ method: req.method, path, search: url.search, headers: Object.fromEntries(req.headers), body });
     // The gateway's cors_middleware comes first: a browser Origin it was not configured for gets a bare
-    // 403, before auth. (The middleware also answers every OPTIONS itself, a bare 403 unless the Origin is
-    // allowed; the fake does not model that part: its routes answer OPTIONS with a JSON 405.)
+    // 403, before auth, and it answers every OPTIONS itself, before routing and auth: a bare 403 unless
+    // the Origin is allowed, then a 200 with the CORS headers.
     const origin = req.headers.get('origin') ?? '';
     const cors = corsHeadersFor(opts.corsOrigins ?? [], origin);
     if (origin && !cors) return new Response(null, { status: 403 });
+    if (req.method === 'OPTIONS') return new Response(null, { status: cors ? 200 : 403, headers: cors ?? {} });
     if (text === null) return openAiError(400, 'Could not decompress the request body', null);
     const res = await route(req, url, body);
     for (const [k, v] of Object.entries({ ...cors, ...fake.behavior.responseHeaders })) res.headers.set(k, v);
+    return res;
+  }
+
+  /** What aiohttp answers itself when no route matches (an HTTPException: no middleware adds headers). */
+  const aiohttpError = (status: 404 | 405, allow?: string[]): Response =>
+    new Response(status === 404 ? '404: Not Found' : '405: Method Not Allowed', {
+      status,
+      headers: { 'content-type': 'text/plain; charset=utf-8', ...(allow ? { allow: allow.join(',') } : {}) },
+    });
+
+  /** security_headers_middleware: set on every answer a handler returns, error answers included. */
+  function withSecurityHeaders(res: Response): Response {
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) if (!res.headers.has(k)) res.headers.set(k, v);
     return res;
   }
 
@@ -730,12 +747,13 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     if (overridden !== undefined) return json(200, overridden);
 
     const onPath = routes.filter((r) => r.versions.includes(version) && r.pattern.test(path));
-    if (onPath.length === 0) return openAiError(404, `Not found: ${path}`, 'not_found');
-    const route = onPath.find((r) => r.method === req.method);
-    if (!route) return openAiError(405, `Method ${req.method} not allowed on ${path}`, 'method_not_allowed');
-    if (route.auth && !authorized(req)) return unauthorized();
+    if (onPath.length === 0) return aiohttpError(404);
+    // aiohttp's add_get registers HEAD too: the handler runs (auth included) and the body is left out.
+    const route = onPath.find((r) => r.method === req.method || (req.method === 'HEAD' && r.method === 'GET'));
+    if (!route) return aiohttpError(405, [...new Set(onPath.flatMap((r) => (r.method === 'GET' ? ['GET', 'HEAD'] : [r.method])))].sort());
+    if (route.auth && !authorized(req)) return withSecurityHeaders(unauthorized());
     const params = (route.pattern.exec(path) ?? []).slice(1).map((p) => decodeURIComponent(p ?? ''));
-    return route.handler(req, { path, url, body, params });
+    return withSecurityHeaders(await route.handler(req, { path, url, body, params }));
   }
 
   function listen(port: number): Server {

@@ -124,8 +124,7 @@ export class ChatService {
       if (path === 'session-api') res = await openNative(this.d.client, this.d.sessions, t);
       if (!res) {
         path = 'chat-completions';
-        const history = this.d.sessions.history(t.sessionId);
-        res = await openCompletions(this.d.client, Array.isArray(history) ? history : await history, t);
+        res = await openCompletions(this.d.client, await this.d.sessions.history(t.sessionId), t);
       }
     } catch (err) {
       // The history comes from local storage, the rest of the way is the upstream's.

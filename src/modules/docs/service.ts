@@ -37,7 +37,8 @@ const toJsonSchema = (s: z.ZodMiniType): JsonSchema => {
 const DESCRIPTION = 'Sidecar for a Hermes Agent gateway: SSE chat, sessions, skills, config, memory, tasks, wallet, MPP.\n\n' +
   'Errors under /api and /health are `{detail, code, errors?}` (ApiError); under /v1/* and /api/chat/completions/stream the ' +
   'OpenAI envelope `{error:{message,type,code,param}}` (OpenAIError). An unknown route is 404; a known path with another ' +
-  'method is 405 with `Allow`. /health, /api/gateway-status and the /openapi page need no credentials.';
+  'method is 405 with `Allow`; HEAD is answered wherever GET is, and OPTIONS on a known path is 204 with `Allow`. ' +
+  '/health, /api/gateway-status and the /openapi page need no credentials.';
 
 /**
  * `/v1/*` is one `.all()` route, which the generator lists under every method as "the upstream

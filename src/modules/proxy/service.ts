@@ -6,8 +6,8 @@
  *   chunks forwarded unchanged, other upstream events as chunks an OpenAI SDK can read, always
  *   ending in `data: [DONE]`, heartbeats while the model thinks.
  */
-import { ApiError, openAIErrorBody } from '../../lib/errors';
-import { clientResponseHeaders, linkedAbort, upstreamRequestHeaders } from '../../lib/http';
+import { ApiError, errorResponse, openAIErrorBody } from '../../lib/errors';
+import { clientResponseHeaders, linkedAbort, pathAndQueryOf, upstreamRequestHeaders } from '../../lib/http';
 import { readLimited } from '../../lib/body';
 import { eventStream, parseSse, sseData, sseJson, sseResponse } from '../../lib/sse';
 import { readWithIdleTimeout, readWithin, unreadDeadline } from '../../lib/stream-deadlines';
@@ -51,8 +51,7 @@ export async function proxyV1(request: Request, d: ProxyDeps, { vary, keepOpen }
   if (!PROXIED_METHODS.has(request.method)) {
     throw new ApiError(405, 'method_not_allowed', `${request.method} is not proxied to the upstream.`, { headers: { allow: ALLOW } });
   }
-  const url = request.url;
-  const pathAndQuery = url.slice(url.indexOf('/', url.indexOf('//') + 2));
+  const pathAndQuery = pathAndQueryOf(request.url);
   const hasBody = request.method !== 'GET' && request.method !== 'HEAD';
   // Request bodies are read (bounded) before forwarding so an oversized one gets a clean 413
   // and the upstream sees a Content-Length; responses are never buffered.
@@ -76,8 +75,17 @@ export async function proxyV1(request: Request, d: ProxyDeps, { vary, keepOpen }
     throw outboundToApiError(err);
   }
   const headers = clientResponseHeaders(upstream.headers, vary);
-  const isEventStream = !!upstream.body && (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream');
+  const contentType = upstream.headers.get('content-type') ?? '';
+  const isEventStream = !!upstream.body && contentType.startsWith('text/event-stream');
   if (!isEventStream) slot();
+  // Hermes' aiohttp answers a path or method it has no route for in bare text (`404: Not Found`): that
+  // gets the OpenAI envelope SPEC §4 gives /v1 errors, with the upstream's status and Allow. Any other
+  // error answer is passed on as it comes (the agent's own words, credential hidden).
+  if ((upstream.status === 404 || upstream.status === 405) && contentType.startsWith('text/plain')) {
+    const err = await upstreamHttpError(upstream, d.client.answerTimeoutMs);
+    const allow = upstream.headers.get('allow');
+    return errorResponse(allow ? new ApiError(err.status, err.code, err.detail, { headers: { allow } }) : err, '/v1/');
+  }
   if (!upstream.body) return new Response(null, { status: upstream.status, headers });
   // A bounded answer is handed to Bun's native pipe untouched; an event stream gets the idle guard.
   if (!isEventStream) return new Response(upstream.body, { status: upstream.status, headers });

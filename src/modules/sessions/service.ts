@@ -242,12 +242,12 @@ export class SessionService {
 
   /**
    * The conversation so far (user and assistant turns with content), for an upstream without memory
-   * of it. Local sources are read synchronously and only the upstream session API is awaited, so the
-   * fallback request can leave in the same tick as the turn starts (time to first token).
+   * of it. A lock the agent holds on state.db is waited out as for every other read (it failed the
+   * turn at once); an unlocked file is read within the same tick (time to first token).
    */
-  history(id: string): HistoryMessage[] | Promise<HistoryMessage[]> {
-    const src = this.sources();
-    if (src.upstream) return this.messages(id, { limit: ALL_MESSAGES, offset: 0 }).then((r) => conversation(r.items));
+  async history(id: string): Promise<HistoryMessage[]> {
+    const src = await this.liveSources();
+    if (src.upstream) return conversation((await this.messages(id, { limit: ALL_MESSAGES, offset: 0 })).items);
     if (src.stateDb && this.d.stateDb.session(id)) return conversation(this.d.stateDb.messages(id, ALL_MESSAGES, 0).items);
     if (this.d.transcripts.row(id)?.origin === 'sidecar') return conversation(this.d.transcripts.conversation(id));
     throw sessionNotFound(id);

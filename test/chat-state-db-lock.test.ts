@@ -1,0 +1,56 @@
+/**
+ * A fallback chat turn reads the conversation so far from the agent's state.db when it is there. The
+ * agent may hold the file locked for a moment (rollback-journal mode, a checkpoint): every other read
+ * of state.db waits that out with the event loop free, and so must the chat turn's history read.
+ */
+import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { appOn } from './helpers/fake-app';
+import { post, type TestApp } from './helpers/app';
+import { holdLock } from './helpers/lock-holder';
+import { sseEvents } from './helpers/sse-events';
+import { createStateDb, type StateDbFixture } from './fixtures/state-db';
+import { startFakeHermes, type FakeHermes } from './fakes/hermes';
+
+let fake: FakeHermes;
+let t: TestApp;
+let fx: StateDbFixture;
+
+beforeAll(async () => {
+  fake = await startFakeHermes({ version: '0.12' });
+  t = await appOn(fake);
+  fx = createStateDb(t.home, 'v19');
+  fx.addSession({ id: 'agent-made', source: 'api_server', started_at: 1_780_000_000 }, [
+    { role: 'user', content: 'my name is Ada', timestamp: 1_780_000_001 },
+    { role: 'assistant', content: 'hello Ada', timestamp: 1_780_000_002 },
+  ]);
+  // Hermes' fallback where WAL does not work: a writer's exclusive lock keeps readers out.
+  fx.db.run('PRAGMA journal_mode = DELETE');
+});
+afterAll(async () => {
+  fx.close();
+  t.close();
+  await fake.stop();
+});
+
+test('a turn whose history read meets a short lock waits it out, with the event loop free, and sends the history', async () => {
+  // The sidecar's own session is known without reading state.db: the lock is first met by the history read.
+  expect((await t.json('POST', '/api/sessions', { id: 'mine' })).status).toBe(201);
+  for (const id of ['mine', 'agent-made']) {
+    const agent = await holdLock(fx.path, { begin: 'BEGIN EXCLUSIVE', end: 'COMMIT' });
+    const turn = post(t, `/api/sessions/${id}/chat/stream`, { message: 'what is my name?' }).then(sseEvents);
+    // Other requests are answered while the turn waits for the lock.
+    const started = performance.now();
+    expect((await t.fetch('/health')).status).toBe(200);
+    const healthMs = performance.now() - started;
+    await Bun.sleep(200);
+    await agent.release();
+    const events = await turn;
+    expect({ id, healthMs: healthMs < 100, events: events.map((e) => e.event) }).toEqual({ id, healthMs: true, events: ['session', ...events.slice(1, -1).map(() => 'content'), 'done'] });
+  }
+  const sent = fake.requests.filter((r) => r.path === '/v1/chat/completions').map((r) => JSON.parse(r.body).messages);
+  expect(sent.at(-1)).toEqual([
+    { role: 'user', content: 'my name is Ada' },
+    { role: 'assistant', content: 'hello Ada' },
+    { role: 'user', content: 'what is my name?' },
+  ]);
+});
