@@ -7,7 +7,8 @@
  *   ending in `data: [DONE]`, heartbeats while the model thinks.
  */
 import { ApiError, errorResponse, openAIErrorBody } from '../../lib/errors';
-import { clientResponseHeaders, linkedAbort, pathAndQueryOf, upstreamRequestHeaders } from '../../lib/http';
+import { linkedAbort, pathAndQueryOf } from '../../lib/http';
+import { clientResponseHeaders, upstreamRequestHeaders } from './headers';
 import { readLimited } from '../../lib/body';
 import { eventStream, parseSse, sseData, sseJson, sseResponse } from '../../lib/sse';
 import { readWithIdleTimeout, readWithin, unreadDeadline } from '../../lib/stream-deadlines';
