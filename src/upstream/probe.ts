@@ -91,6 +91,16 @@ export class UpstreamProbe {
     this.soon.unref?.();
   }
 
+  /**
+   * A route of the session API answered that it does not exist (the agent was downgraded in place):
+   * believed at once, so the session routes stop asking it, and confirmed by a probe soon.
+   */
+  sessionsApiGone(): void {
+    if (!this.current.sessionsApiSeen) return;
+    this.current = { ...this.current, sessionsApiSeen: false, endpoints: { ...this.current.endpoints, sessionsApi: false } };
+    this.probeSoon();
+  }
+
   probeNow(): Promise<ProbeState> {
     this.inflight ??= this.run().finally(() => {
       this.inflight = null;
