@@ -5,8 +5,10 @@
  * tests: what they check is what requests see before it comes.
  */
 import { afterEach, expect, test } from 'bun:test';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { makeTestApp, post, type TestApp } from './helpers/app';
-import { UPSTREAM_KEY } from './helpers/fake-app';
+import { lastRequest, UPSTREAM_KEY } from './helpers/fake-app';
 import { sseEvents } from './helpers/sse-events';
 import { startFakeHermes, type FakeHermes, type FakeSession, type HermesVersion } from './fakes/hermes';
 
@@ -67,4 +69,37 @@ test('upgraded 0.12 → 0.17: a session the sidecar kept is listed once and keep
   expect(turn.filter((e) => e.event === 'content').map((e) => e.data.content).join('')).toContain('user:my name is Ann');
   const list = await t.json('GET', '/api/sessions');
   expect(list.body).toMatchObject({ total: 1, items: [{ id: 'kept', origin: 'sidecar', message_count: 4 }] });
+});
+
+test('the agent\'s key rotated in $HERMES_HOME/.env (no HERMES_API_KEY): the sidecar sends the new one without a restart', async () => {
+  fake = await startFakeHermes({ version: '0.17', apiKey: 'key-before-rotation' });
+  t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url } });
+  mkdirSync(t.home, { recursive: true });
+  writeFileSync(join(t.home, '.env'), 'API_SERVER_KEY=key-before-rotation\n');
+  await t.deps.probe.probeNow();
+  expect((await say('/api/sessions/new/chat/stream', { message: 'hello', session_id: 'k1' })).at(-1)?.event).toBe('done');
+  // `hermes` writes a new key and restarts the gateway with it.
+  const port = fake.port;
+  await fake.stop();
+  fake = await startFakeHermes({ version: '0.17', apiKey: 'key-after-rotation', port });
+  writeFileSync(join(t.home, '.env'), '# rotated\nAPI_SERVER_KEY=key-after-rotation\n');
+  const turn = await say('/api/sessions/new/chat/stream', { message: 'still there?', session_id: 'k2' });
+  expect(turn.at(-1)?.event).toBe('done');
+  expect(lastRequest(fake, '/api/sessions/k2/chat/stream').headers.authorization).toBe('Bearer key-after-rotation');
+  // The probe looks again once the key changed, rather than reporting the refusal until PROBE_INTERVAL_S.
+  await t.deps.probe.probeNow();
+  writeFileSync(join(t.home, '.env'), 'API_SERVER_KEY=key-after-rotation-2\n');
+  expect((await t.json('GET', '/api/sessions')).status).toBe(502);
+  for (let i = 0; i < 40 && !t.deps.probe.state.keyRefused; i++) await Bun.sleep(50);
+  expect(t.deps.probe.state).toMatchObject({ keyRefused: true, error: expect.stringContaining('401') });
+});
+
+test('an explicit HERMES_API_KEY is not replaced by the agent\'s .env', async () => {
+  fake = await startFakeHermes({ version: '0.17' });
+  t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: UPSTREAM_KEY } });
+  mkdirSync(t.home, { recursive: true });
+  writeFileSync(join(t.home, '.env'), 'API_SERVER_KEY=some-other-key\n');
+  await t.deps.probe.probeNow();
+  expect((await say('/api/sessions/new/chat/stream', { message: 'hello', session_id: 'e1' })).at(-1)?.event).toBe('done');
+  expect(lastRequest(fake, '/api/sessions/e1/chat/stream').headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
 });

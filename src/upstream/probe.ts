@@ -56,6 +56,7 @@ export class UpstreamProbe {
     client.onReachability((reachable) => {
       if (reachable !== this.current.connected) this.probeSoon();
     });
+    client.onKeyChange(() => this.probeSoon());
   }
 
   get state(): ProbeState {
