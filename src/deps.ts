@@ -2,8 +2,10 @@
  * Everything the app is built from, opened in one place. main.ts calls openDeps; tests call it with a
  * config of their own (temp dirs, fake upstreams) or replace single parts before createApp.
  */
+import { join } from 'node:path';
 import type { Config } from './config';
 import { openDatabase, type DbHandle } from './db';
+import { HomeApiKey } from './hermes/api-key';
 import { HermesHome } from './hermes/home';
 import { createLogger, type Logger } from './lib/log';
 import { HermesClient } from './upstream/client';
@@ -61,7 +63,8 @@ export interface OpenOptions {
 export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<AppDeps> {
   const log = opts.log ?? createLogger(config.log);
   const db = openDatabase(config.dataDir, { busyWaitMs: opts.dbBusyWaitMs });
-  const upstream = new HermesClient(config.hermes.url, config.hermes.apiKey, {
+  const homeKey = config.hermes.keyFromHome ? new HomeApiKey(join(config.hermes.home, '.env'), config.hermes.apiKey) : null;
+  const upstream = new HermesClient(config.hermes.url, homeKey ? () => homeKey.current() : config.hermes.apiKey, {
     timeoutMs: config.upstream.timeoutMs, maxStreams: config.upstream.streams, httpRequests: config.upstream.httpRequests,
   });
   const probe = new UpstreamProbe(upstream, { intervalMs: config.upstream.probeIntervalMs, timeoutMs: config.upstream.probeTimeoutMs }, log);

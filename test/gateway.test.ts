@@ -164,7 +164,7 @@ describe('/health', () => {
     const { status, body } = await t.json<Record<string, any>>('GET', '/health');
     expect(status).toBe(200);
     expect(body).toMatchObject({ status: 'ok', platform: 'hermes-optx-api', mode: 'disconnected', memory_backend: 'holographic', tasks_backend: 'sqlite', mpp_enabled: false });
-    expect(body.upstream).toEqual({ url: t.config.hermes.url, connected: false, latency_ms: null });
+    expect(body.upstream).toEqual({ url: t.config.hermes.url, connected: false, latency_ms: null, error: null });
     expect(typeof body.version).toBe('string');
     expect(typeof body.uptime_s).toBe('number');
     // A wall clock set back (NTP) does not make the uptime negative.

@@ -59,7 +59,8 @@ export function buildConfig(raw: RawConfig, hermesEnv: Record<string, string>, h
   }
   const config = {
     version: VERSION,
-    hermes: { url: hermesUrl, apiKey: hermesKey ?? null, home: hermesHome },
+    // Without HERMES_API_KEY the key is the agent's own API_SERVER_KEY, followed as its .env changes.
+    hermes: { url: hermesUrl, apiKey: hermesKey ?? null, home: hermesHome, keyFromHome: raw.HERMES_API_KEY === undefined },
     server: {
       host: raw.OPTX_API_HOST,
       port: raw.OPTX_API_PORT,

@@ -30,13 +30,20 @@ export interface HermesClientOptions {
 
 export class HermesClient {
   private listeners: ReachabilityListener[] = [];
+  private keyListeners: (() => void)[] = [];
   private streams = 0;
+  private readonly key: () => string | null;
+  private lastKey: string | null;
 
+  /** `apiKey` is the key, or where to ask for it on every call (the agent's .env, followed as it changes). */
   constructor(
     readonly baseUrl: string,
-    private readonly apiKey: string | null,
+    apiKey: string | null | (() => string | null),
     private readonly defaults: HermesClientOptions,
-  ) {}
+  ) {
+    this.key = typeof apiKey === 'function' ? apiKey : () => apiKey;
+    this.lastKey = this.key();
+  }
 
   /**
    * Takes one of the slots for a long-lived upstream stream (a chat turn, a proxied event stream);
@@ -65,7 +72,17 @@ export class HermesClient {
 
   /** Used by the /v1 proxy, which builds its own filtered header set. */
   get upstreamKey(): string | null {
-    return this.apiKey;
+    const key = this.key();
+    if (key !== this.lastKey) {
+      this.lastKey = key;
+      for (const l of this.keyListeners) l();
+    }
+    return key;
+  }
+
+  /** Told when the key changed (the agent's key rotated): what the upstream refused may work now. */
+  onKeyChange(listener: () => void): void {
+    this.keyListeners.push(listener);
   }
 
   url(path: string): string {
@@ -80,7 +97,8 @@ export class HermesClient {
   private withAuth(headers: RequestInit["headers"]): Headers {
     const h = new Headers(headers);
     h.delete('authorization');
-    if (this.apiKey) h.set('authorization', `Bearer ${this.apiKey}`);
+    const key = this.upstreamKey;
+    if (key) h.set('authorization', `Bearer ${key}`);
     return h;
   }
 

@@ -56,6 +56,7 @@ export class UpstreamProbe {
     client.onReachability((reachable) => {
       if (reachable !== this.current.connected) this.probeSoon();
     });
+    client.onKeyChange(() => this.probeSoon());
   }
 
   get state(): ProbeState {
@@ -89,6 +90,16 @@ export class UpstreamProbe {
       void this.probeNow();
     }, wait);
     this.soon.unref?.();
+  }
+
+  /**
+   * A route of the session API answered that it does not exist (the agent was downgraded in place):
+   * believed at once, so the session routes stop asking it, and confirmed by a probe soon.
+   */
+  sessionsApiGone(): void {
+    if (!this.current.sessionsApiSeen) return;
+    this.current = { ...this.current, sessionsApiSeen: false, endpoints: { ...this.current.endpoints, sessionsApi: false } };
+    this.probeSoon();
   }
 
   probeNow(): Promise<ProbeState> {

@@ -259,6 +259,10 @@ export interface FakeHermesOptions {
   model?: string;
   /** API_SERVER_CORS_ORIGINS; unset (the default) means any request with an Origin gets a bare 403. */
   corsOrigins?: string[];
+  /** Listen on this port (default: any free one): a second fake on a stopped one's port is the agent restarted or upgraded in place. */
+  port?: number;
+  /** The agent's stored sessions, shared with another fake: what a restarted or upgraded agent finds in its state.db. */
+  sessions?: Map<string, FakeSession>;
 }
 
 export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<FakeHermes> {
@@ -271,7 +275,7 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
   let stopped = false;
   let nextMessageId = 1;
   // Requests are only handled after this function returned, when `fake` exists.
-  let server: Server | null = listen(0);
+  let server: Server | null = listen(opts.port ?? 0);
   const port = server.port ?? 0;
 
   const fake: FakeHermes = {
@@ -283,7 +287,7 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     behavior: defaultBehavior(),
     requests: [],
     aborted: [],
-    sessions: new Map(),
+    sessions: opts.sessions ?? new Map(),
     addSession,
     async pause() {
       if (!server) return;

@@ -24,7 +24,8 @@ export const HealthResponse = z.object({
   platform: z.literal('hermes-optx-api'),
   version: z.string(),
   uptime_s: z.number(),
-  upstream: z.object({ url: z.string(), connected: z.boolean(), latency_ms: z.nullable(z.number()) }),
+  // `error`: why the upstream is unusable (unreachable, refusing the sidecar's key), as in gateway-status.
+  upstream: z.object({ url: z.string(), connected: z.boolean(), latency_ms: z.nullable(z.number()), error: z.nullable(z.string()) }),
   mode: Mode,
   capabilities: Features,
   memory_backend: z.string(),

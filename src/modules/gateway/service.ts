@@ -43,7 +43,7 @@ export function health(d: GatewayDeps) {
     platform: 'hermes-optx-api' as const,
     version: d.config.version,
     uptime_s: Math.floor((performance.now() - d.startedAt) / 1000),
-    upstream: { url: d.upstreamUrl, connected: s.connected, latency_ms: s.latencyMs },
+    upstream: { url: d.upstreamUrl, connected: s.connected, latency_ms: s.latencyMs, error: s.error },
     mode: s.mode,
     capabilities: features(d),
     memory_backend: d.config.memory.backend,

@@ -14,7 +14,7 @@ import type { CreateSessionBody, ListMessagesQuery, ListSessionsQuery, Message, 
 import { type LiveSources, SessionLister, withOverride } from './session-list';
 import type { StateDb } from './state-db';
 import type { RecordedTurn, TranscriptRow, TranscriptStore } from './transcripts';
-import type { UpstreamCreate, UpstreamSessions } from './upstream-sessions';
+import { SessionApiGone, type UpstreamCreate, type UpstreamSessions } from './upstream-sessions';
 
 export interface SessionServiceDeps {
   stateDb: StateDb;
@@ -87,7 +87,16 @@ export class SessionService {
   }
 
   async list(q: ListSessionsQuery): Promise<{ items: Session[]; total: number; limit: number; offset: number }> {
-    return this.lister.list(q, await this.liveSources());
+    const src = await this.liveSources();
+    try {
+      return await this.lister.list(q, src);
+    } catch (err) {
+      // The agent was downgraded to a version without the session API: the list is answered from
+      // the other sources now rather than as the upstream's 404 until the next probe (up to 30 s).
+      if (!(err instanceof SessionApiGone)) throw err;
+      this.d.probe.sessionsApiGone();
+      return this.lister.list(q, { ...src, upstream: false });
+    }
   }
 
   async locate(id: string): Promise<LocatedSession | null> {

@@ -24,6 +24,15 @@ import type { Message, Session } from './model';
  */
 const READ_WAIT_MS = 1000;
 
+/**
+ * The read connection is closed once unused this long. Held open, it outlived the agent's own: only
+ * the last connection to close checkpoints and removes the -wal, and a read-only one cannot, so the
+ * agent's WAL stayed behind when it stopped, and a state.db then restored from a backup copy (`cp`)
+ * was read, by the agent too once restarted, with that WAL's newer pages laid over it: the restore
+ * undone, or a corrupt mix. Reopening costs one recount of the list keys (13 ms at 10,000 sessions).
+ */
+const IDLE_CLOSE_MS = 1000;
+
 interface Reader extends StateTables {
   dev: number;
   ino: number;
@@ -35,6 +44,7 @@ export class StateDb {
   private reader: Reader | null = null;
   private lastProblem: string | null = null;
   private keysMemo: { reader: Reader; version: number; keys: readonly SessionKey[] } | null = null;
+  private idle: ReturnType<typeof setTimeout> | null = null;
 
   constructor(readonly path: string, private readonly log: Logger) {}
 
@@ -53,8 +63,16 @@ export class StateDb {
   }
 
   close(): void {
+    if (this.idle) clearTimeout(this.idle);
+    this.idle = null;
     this.reader?.db.close();
     this.reader = null;
+  }
+
+  /** (Re)starts the countdown to closing the unused read connection (see IDLE_CLOSE_MS). */
+  private closeWhenIdle(): void {
+    if (this.idle) this.idle.refresh();
+    else (this.idle = setTimeout(() => this.close(), IDLE_CLOSE_MS)).unref?.();
   }
 
   private open(): Reader | null {
@@ -93,6 +111,7 @@ export class StateDb {
         throw new Error('no Hermes sessions/messages tables');
       }
       this.lastProblem = null;
+      this.closeWhenIdle();
       return r;
     } catch (err) {
       // Locked by the agent, or caught mid-checkpoint: the file is the agent's session store all the

@@ -59,6 +59,11 @@ const PAGE_OVERLAP = 20;
 /** `created_untitled`: created without the title asked for, which the agent refused (`titleOptional`). */
 export type UpstreamCreate = 'created' | 'created_untitled' | 'exists' | 'unsupported';
 
+/** The upstream answered 404/405 to its session list: it has no session API (any more: the agent was downgraded). */
+export class SessionApiGone extends Error {
+  override name = 'SessionApiGone';
+}
+
 export class UpstreamSessions {
   constructor(private readonly client: HermesClient) {}
 
@@ -92,6 +97,7 @@ export class UpstreamSessions {
 
   private async listPage(offset: number) {
     const res = await this.call(`/api/sessions?limit=${PAGE}&offset=${offset}`);
+    if (res.status === 404 || res.status === 405) throw new SessionApiGone('the upstream has no session list');
     if (!res.ok) throw failed(res);
     return parse(SessionList, res.json, 'session list');
   }
