@@ -25,6 +25,7 @@ import { byScoreThen, fileSize, parseJsonObject, sha256Hex, splitTags, toIsoTime
 import type { Memory, ScoredMemory } from './model';
 import { ftsMatchExpression, searchTerms, substringHitsSql, substringTerms } from './query-text';
 import { type CandidateRow, decodeVector, rankCandidates } from './holographic-rank';
+import { searchTextIfIndexed } from './search-text';
 import type { AddResult, BackendStats, ListOptions, MemoryBackend, NewMemory, Page, SearchFilters, SearchOptions } from './store';
 
 /** The plugin's default floor: facts below this trust are not search candidates unless a filter says otherwise. */
@@ -83,8 +84,12 @@ export class HolographicBackend implements MemoryBackend {
       const ids = [...linked.keys()].sort((a, b) => a - b);
       const vector = encodeFact(m.content, ids.map((id) => linked.get(id) as string), this.dim);
       const tags = m.tags.join(',');
+      const row: Record<string, SQLQueryBindings> = { content: m.content, category: m.category, tags, trust_score: m.importance, hrr_vector: phasesToBytes(vector) };
+      const searchText = searchTextIfIndexed(this.sqlite, m.content, tags);
+      if (searchText !== null) row.search_text = searchText;
+      const columns = Object.keys(row);
       const factId = Number(
-        this.sqlite.query('INSERT INTO facts (content, category, tags, trust_score, hrr_vector) VALUES (?, ?, ?, ?, ?)').run(m.content, m.category, tags, m.importance, phasesToBytes(vector)).lastInsertRowid,
+        this.sqlite.query(`INSERT INTO facts (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`).run(...Object.values(row)).lastInsertRowid,
       );
       this.ftsChange('insert', factId, m.content, tags);
       const link = this.sqlite.query('INSERT OR IGNORE INTO fact_entities (fact_id, entity_id) VALUES (?, ?)');
