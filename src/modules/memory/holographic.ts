@@ -17,7 +17,7 @@ import { isoNow } from '../../lib/time';
 import { BankCache } from './holographic-banks';
 import { factCounts, type FactCounts } from './holographic-counts';
 import { EntityIndex } from './holographic-entities';
-import { type FtsMode, openHermesMemoryFile } from './holographic-schema';
+import { detectFtsMode, openHermesMemoryFile } from './holographic-schema';
 import { encodeFact, HRR_DIM, phasesToBytes } from './hrr';
 import { extractEntities } from './entities';
 import { filterSql } from './holographic-filters';
@@ -45,7 +45,6 @@ export interface FactRow {
 export class HolographicBackend implements MemoryBackend {
   readonly name = 'holographic' as const;
   private readonly sqlite: Database;
-  private readonly ftsMode: FtsMode;
   private readonly entities = new EntityIndex();
   private readonly banks: BankCache;
   /** The plugin's `hrr_dim`: every vector in the file has it, ours included (hrr-dim.ts). */
@@ -67,7 +66,6 @@ export class HolographicBackend implements MemoryBackend {
     this.banks = new BankCache(this.dim);
     const file = openHermesMemoryFile(path);
     this.sqlite = file.sqlite;
-    this.ftsMode = file.ftsMode;
     this.counts = new KeptReads(this.sqlite, 1);
     this.busyWaitMs = opts.busyWaitMs ?? BUSY_WAIT_MS;
     this.metaOf = own.db.select().from(memoryFactMeta)
@@ -197,7 +195,7 @@ export class HolographicBackend implements MemoryBackend {
         facts_with_vectors: c.withVectors,
         entities: c.entities,
         memory_banks: c.banks,
-        fts_sync: this.ftsMode,
+        fts_sync: detectFtsMode(this.sqlite),
         bank_rebuilds: this.banks.rebuilds,
       },
     };
@@ -233,9 +231,10 @@ export class HolographicBackend implements MemoryBackend {
 
   /** Keeps a trigger-less FTS index in step (a file from a variant of the plugin); no-op with the plugin's triggers. */
   private ftsChange(kind: 'insert' | 'delete', factId: number, content: string, tags: string): void {
-    if (this.ftsMode === 'triggers') return;
+    const mode = detectFtsMode(this.sqlite);
+    if (mode === 'triggers') return;
     if (kind === 'insert') this.sqlite.query('INSERT INTO facts_fts (rowid, content, tags) VALUES (?, ?, ?)').run(factId, content, tags);
-    else if (this.ftsMode === 'external') this.sqlite.query("INSERT INTO facts_fts (facts_fts, rowid, content, tags) VALUES ('delete', ?, ?, ?)").run(factId, content, tags);
+    else if (mode === 'external') this.sqlite.query("INSERT INTO facts_fts (facts_fts, rowid, content, tags) VALUES ('delete', ?, ?, ?)").run(factId, content, tags);
     else this.sqlite.query('DELETE FROM facts_fts WHERE rowid = ?').run(factId);
   }
 
