@@ -471,4 +471,22 @@ describe('FTS variants of the file', () => {
       db.close();
     });
   }
+
+  test('an external index that gets the plugin’s triggers while we run (the agent opened the file) is no longer fed by hand', async () => {
+    const path = join(tempDir(), 'memory_store.db');
+    openAsAgent(path, { schema: PLUGIN_SCHEMA.replace(/CREATE TRIGGER[\s\S]*?END;/g, '') }).close();
+    const t = await app({ HOLOGRAPHIC_DB_PATH: path });
+    expect((await t.json<{ fts_sync: string }>('GET', '/api/memory/stats')).body.fts_sync).toBe('external');
+    openAsAgent(path).close();
+    expect((await t.json('POST', '/api/memory', { content: 'kafka cluster notes' })).status).toBe(201);
+    const db = new Database(path);
+    // Fed twice (trigger and by hand), the index failed this check: "database disk image is malformed".
+    db.run("INSERT INTO facts_fts(facts_fts, rank) VALUES ('integrity-check', 1)");
+    expect((await t.json<{ fts_sync: string }>('GET', '/api/memory/stats')).body.fts_sync).toBe('triggers');
+    // The agent deletes the fact with one trigger 'delete': nothing of it may stay in the index.
+    db.run('DELETE FROM facts WHERE fact_id = 1');
+    expect(db.query("SELECT COUNT(*) AS n FROM facts_fts WHERE facts_fts MATCH 'kafka'").get()).toEqual({ n: 0 });
+    db.run("INSERT INTO facts_fts(facts_fts, rank) VALUES ('integrity-check', 1)");
+    db.close();
+  });
 });

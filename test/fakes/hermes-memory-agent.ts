@@ -117,6 +117,51 @@ export function agentAddFactFolding(db: Database, content: string, category: str
   return factId;
 }
 
+/**
+ * Plugin versions with CJK search (NousResearch/hermes-agent 50d2c72, cjk_tokenize.py): `facts` has
+ * `search_text TEXT DEFAULT ''` (bigrams of the content and tags) and `facts_fts` indexes it beside
+ * content and tags, kept in step by the same three triggers. Written out from their store.py
+ * rather than built from our schema, so the test judges our writes against their DDL.
+ */
+export const CJK_FACTS_FTS = `
+CREATE VIRTUAL TABLE IF NOT EXISTS facts_fts
+    USING fts5(content, tags, search_text, content=facts, content_rowid=fact_id);
+CREATE TRIGGER IF NOT EXISTS facts_ai AFTER INSERT ON facts BEGIN
+    INSERT INTO facts_fts(rowid, content, tags, search_text)
+        VALUES (new.fact_id, new.content, new.tags, new.search_text);
+END;
+CREATE TRIGGER IF NOT EXISTS facts_ad AFTER DELETE ON facts BEGIN
+    INSERT INTO facts_fts(facts_fts, rowid, content, tags, search_text)
+        VALUES ('delete', old.fact_id, old.content, old.tags, old.search_text);
+END;
+CREATE TRIGGER IF NOT EXISTS facts_au AFTER UPDATE ON facts BEGIN
+    INSERT INTO facts_fts(facts_fts, rowid, content, tags, search_text)
+        VALUES ('delete', old.fact_id, old.content, old.tags, old.search_text);
+    INSERT INTO facts_fts(rowid, content, tags, search_text)
+        VALUES (new.fact_id, new.content, new.tags, new.search_text);
+END;
+`;
+
+/** _migrate_search_text's schema steps on an older file (its backfill is the caller's, with literal values). */
+export function migrateToSearchText(db: Database): void {
+  db.run("ALTER TABLE facts ADD COLUMN search_text TEXT DEFAULT ''");
+  for (const t of ['facts_ai', 'facts_ad', 'facts_au']) db.run(`DROP TRIGGER IF EXISTS ${t}`);
+  db.run('DROP TABLE facts_fts');
+  db.run(CJK_FACTS_FTS);
+  db.run("INSERT INTO facts_fts(facts_fts) VALUES('rebuild')");
+}
+
+/** Their search for a query already turned into bigrams by their sanitizer: `"b1" OR "b2"`. */
+export function agentSearchBigrams(db: Database, bigrams: string[]): number[] {
+  return db
+    .query<{ fact_id: number }, [string]>(
+      `SELECT f.fact_id FROM facts_fts JOIN facts f ON f.fact_id = facts_fts.rowid
+       WHERE facts_fts MATCH ? AND f.trust_score >= 0.3 ORDER BY facts_fts.rank LIMIT 30`,
+    )
+    .all(bigrams.map((b) => `"${b}"`).join(' OR '))
+    .map((r) => r.fact_id);
+}
+
 /** FactRetriever._fts_candidates with the plugin's sanitizer (OR of quoted terms), trust ≥ 0.3. */
 export function agentSearch(db: Database, query: string, limit = 10): { fact_id: number; content: string }[] {
   const terms = query.toLowerCase().split(/\s+/).map((t) => t.replace(/^[.,;:!?"'()[\]{}#@<>]+|[.,;:!?"'()[\]{}#@<>]+$/g, '').replace(/["()*^:+-]/g, '')).filter((t) => t.length >= 2);

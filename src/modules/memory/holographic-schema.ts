@@ -95,7 +95,6 @@ export type FtsMode = 'triggers' | 'external' | 'standalone';
 
 export interface HermesMemoryFile {
   sqlite: Database;
-  ftsMode: FtsMode;
   /** True when this process created the schema. */
   created: boolean;
 }
@@ -131,7 +130,7 @@ export function openHermesMemoryFile(path: string): HermesMemoryFile {
         sqlite.run("INSERT INTO facts_fts(facts_fts) VALUES ('rebuild')");
       }
     }).immediate();
-    return { sqlite, ftsMode: detectFtsMode(sqlite), created };
+    return { sqlite, created };
   } catch (err) {
     sqlite.close();
     throw err;
@@ -142,7 +141,12 @@ function tableExists(sqlite: Database, name: string): boolean {
   return sqlite.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== null;
 }
 
-function detectFtsMode(sqlite: Database): FtsMode {
+/**
+ * Asked on every write, never once at open: the agent's schema script creates the three triggers on
+ * a file that has none whenever it opens it (and a newer plugin recreates index and triggers when it
+ * adds `search_text`), and an index we went on feeding by hand got each new fact twice.
+ */
+export function detectFtsMode(sqlite: Database): FtsMode {
   const triggers = sqlite
     .query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'facts' AND name IN ('facts_ai', 'facts_ad')")
     .all();

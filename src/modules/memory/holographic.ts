@@ -17,7 +17,7 @@ import { isoNow } from '../../lib/time';
 import { BankCache } from './holographic-banks';
 import { factCounts, type FactCounts } from './holographic-counts';
 import { EntityIndex } from './holographic-entities';
-import { type FtsMode, openHermesMemoryFile } from './holographic-schema';
+import { detectFtsMode, openHermesMemoryFile } from './holographic-schema';
 import { encodeFact, HRR_DIM, phasesToBytes } from './hrr';
 import { extractEntities } from './entities';
 import { filterSql } from './holographic-filters';
@@ -25,6 +25,7 @@ import { byScoreThen, fileSize, parseJsonObject, sha256Hex, splitTags, toIsoTime
 import type { Memory, ScoredMemory } from './model';
 import { ftsMatchExpression, searchTerms, substringHitsSql, substringTerms } from './query-text';
 import { type CandidateRow, decodeVector, rankCandidates } from './holographic-rank';
+import { searchTextIfIndexed } from './search-text';
 import type { AddResult, BackendStats, ListOptions, MemoryBackend, NewMemory, Page, SearchFilters, SearchOptions } from './store';
 
 /** The plugin's default floor: facts below this trust are not search candidates unless a filter says otherwise. */
@@ -44,7 +45,6 @@ export interface FactRow {
 export class HolographicBackend implements MemoryBackend {
   readonly name = 'holographic' as const;
   private readonly sqlite: Database;
-  private readonly ftsMode: FtsMode;
   private readonly entities = new EntityIndex();
   private readonly banks: BankCache;
   /** The plugin's `hrr_dim`: every vector in the file has it, ours included (hrr-dim.ts). */
@@ -66,7 +66,6 @@ export class HolographicBackend implements MemoryBackend {
     this.banks = new BankCache(this.dim);
     const file = openHermesMemoryFile(path);
     this.sqlite = file.sqlite;
-    this.ftsMode = file.ftsMode;
     this.counts = new KeptReads(this.sqlite, 1);
     this.busyWaitMs = opts.busyWaitMs ?? BUSY_WAIT_MS;
     this.metaOf = own.db.select().from(memoryFactMeta)
@@ -83,8 +82,12 @@ export class HolographicBackend implements MemoryBackend {
       const ids = [...linked.keys()].sort((a, b) => a - b);
       const vector = encodeFact(m.content, ids.map((id) => linked.get(id) as string), this.dim);
       const tags = m.tags.join(',');
+      const row: Record<string, SQLQueryBindings> = { content: m.content, category: m.category, tags, trust_score: m.importance, hrr_vector: phasesToBytes(vector) };
+      const searchText = searchTextIfIndexed(this.sqlite, m.content, tags);
+      if (searchText !== null) row.search_text = searchText;
+      const columns = Object.keys(row);
       const factId = Number(
-        this.sqlite.query('INSERT INTO facts (content, category, tags, trust_score, hrr_vector) VALUES (?, ?, ?, ?, ?)').run(m.content, m.category, tags, m.importance, phasesToBytes(vector)).lastInsertRowid,
+        this.sqlite.query(`INSERT INTO facts (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`).run(...Object.values(row)).lastInsertRowid,
       );
       this.ftsChange('insert', factId, m.content, tags);
       const link = this.sqlite.query('INSERT OR IGNORE INTO fact_entities (fact_id, entity_id) VALUES (?, ?)');
@@ -192,7 +195,7 @@ export class HolographicBackend implements MemoryBackend {
         facts_with_vectors: c.withVectors,
         entities: c.entities,
         memory_banks: c.banks,
-        fts_sync: this.ftsMode,
+        fts_sync: detectFtsMode(this.sqlite),
         bank_rebuilds: this.banks.rebuilds,
       },
     };
@@ -228,9 +231,10 @@ export class HolographicBackend implements MemoryBackend {
 
   /** Keeps a trigger-less FTS index in step (a file from a variant of the plugin); no-op with the plugin's triggers. */
   private ftsChange(kind: 'insert' | 'delete', factId: number, content: string, tags: string): void {
-    if (this.ftsMode === 'triggers') return;
+    const mode = detectFtsMode(this.sqlite);
+    if (mode === 'triggers') return;
     if (kind === 'insert') this.sqlite.query('INSERT INTO facts_fts (rowid, content, tags) VALUES (?, ?, ?)').run(factId, content, tags);
-    else if (this.ftsMode === 'external') this.sqlite.query("INSERT INTO facts_fts (facts_fts, rowid, content, tags) VALUES ('delete', ?, ?, ?)").run(factId, content, tags);
+    else if (mode === 'external') this.sqlite.query("INSERT INTO facts_fts (facts_fts, rowid, content, tags) VALUES ('delete', ?, ?, ?)").run(factId, content, tags);
     else this.sqlite.query('DELETE FROM facts_fts WHERE rowid = ?').run(factId);
   }
 
