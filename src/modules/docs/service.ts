@@ -41,12 +41,21 @@ const DESCRIPTION = 'Sidecar for a Hermes Agent gateway: SSE chat, sessions, ski
   '/health, /api/gateway-status and the /openapi page need no credentials.';
 
 /**
+ * Client generators name a function or type after each operationId, so ids must be unique (OpenAPI
+ * requires it; openapi-typescript emits duplicate keys that do not compile, orval keeps one method)
+ * and identifiers: the generator's `getApiGateway-status` becomes `getApiGatewayStatus`.
+ */
+const asIdentifier = (id: string) => id.replace(/[^A-Za-z0-9_]+([A-Za-z0-9_]?)/g, (_, next: string) => next.toUpperCase());
+
+/**
  * `/v1/*` is one `.all()` route, which the generator lists under every method as "the upstream
- * answer": OPTIONS is answered by the sidecar itself (auth still applies), and a method fetch cannot
- * send (TRACE) is a 405. Runs on the completed operations.
+ * answer" with one id (`allV1*`) for all: each method gets its own (`getV1Proxy`, `postV1Proxy`, …).
+ * OPTIONS is answered by the sidecar itself (auth still applies), and a method fetch cannot send
+ * (TRACE) is a 405. Runs on the completed operations.
  */
 function documentProxyMethods(ops: Record<string, Operation>): void {
   for (const [method, op] of Object.entries(ops)) {
+    op.operationId = `${method}V1Proxy`;
     if (method === 'options') {
       const { 401: unauthorized, 402: payment, default: other } = op.responses ?? {};
       op.responses = {
@@ -72,6 +81,7 @@ export async function buildOpenApiDocument(app: AnyElysia, version: string, auth
         op.requestBody.content = { 'application/json': { schema: toJsonSchema(body) } };
       }
       completeOperation(path, method, op, route, auth);
+      if (op.operationId) op.operationId = asIdentifier(op.operationId);
     }
   }
   const proxy = (paths as Record<string, Record<string, Operation>>)['/v1/*'];
