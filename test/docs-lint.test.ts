@@ -102,3 +102,11 @@ for (const [name, env] of Object.entries(SETUPS)) {
     });
   });
 }
+
+test("Redocly's recommended rules: servers given, and a security requirement even when the server is open", async () => {
+  const t = await makeTestApp();
+  const doc = (await (await t.fetch('/openapi/json')).json()) as Doc;
+  expect(doc.servers).toEqual([{ url: '/', description: expect.any(String) }]);
+  expect(doc.security).toEqual([]);
+  t.close();
+});
