@@ -19,7 +19,7 @@ export interface DocAuth {
 type Json = Record<string, unknown>;
 type Content = Record<string, { schema?: Json }>;
 export type ResponseDoc = { description: string; content?: Content; headers?: Json };
-export type Operation = { requestBody?: { required?: boolean; content?: Content }; responses?: Record<string, ResponseDoc>; security?: unknown[] };
+export type Operation = { operationId?: string; requestBody?: { required?: boolean; content?: Content }; responses?: Record<string, ResponseDoc>; security?: unknown[] };
 type Route = AnyElysia['routes'][number];
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });

@@ -41,12 +41,21 @@ const DESCRIPTION = 'Sidecar for a Hermes Agent gateway: SSE chat, sessions, ski
   '/health, /api/gateway-status and the /openapi page need no credentials.';
 
 /**
+ * Client generators name a function or type after each operationId, so ids must be unique (OpenAPI
+ * requires it; openapi-typescript emits duplicate keys that do not compile, orval keeps one method)
+ * and identifiers: the generator's `getApiGateway-status` becomes `getApiGatewayStatus`.
+ */
+const asIdentifier = (id: string) => id.replace(/[^A-Za-z0-9_]+([A-Za-z0-9_]?)/g, (_, next: string) => next.toUpperCase());
+
+/**
  * `/v1/*` is one `.all()` route, which the generator lists under every method as "the upstream
- * answer": OPTIONS is answered by the sidecar itself (auth still applies), and a method fetch cannot
- * send (TRACE) is a 405. Runs on the completed operations.
+ * answer" with one id (`allV1*`) for all: each method gets its own (`getV1Proxy`, `postV1Proxy`, …).
+ * OPTIONS is answered by the sidecar itself (auth still applies), and a method fetch cannot send
+ * (TRACE) is a 405. Runs on the completed operations.
  */
 function documentProxyMethods(ops: Record<string, Operation>): void {
   for (const [method, op] of Object.entries(ops)) {
+    op.operationId = `${method}V1Proxy`;
     if (method === 'options') {
       const { 401: unauthorized, 402: payment, default: other } = op.responses ?? {};
       op.responses = {
@@ -72,19 +81,23 @@ export async function buildOpenApiDocument(app: AnyElysia, version: string, auth
         op.requestBody.content = { 'application/json': { schema: toJsonSchema(body) } };
       }
       completeOperation(path, method, op, route, auth);
+      if (op.operationId) op.operationId = asIdentifier(op.operationId);
     }
   }
   const proxy = (paths as Record<string, Record<string, Operation>>)['/v1/*'];
   if (proxy) documentProxyMethods(proxy);
   const securitySchemes = {
     ...(auth.apiKeys ? { bearer: { type: 'http', scheme: 'bearer', description: 'One of the keys of API_KEY' } } : {}),
-    ...(auth.mpp ? { payment: { type: 'http', scheme: 'Payment', description: 'MPP (Machine Payments Protocol): a Tempo `charge` credential answering the 402 challenge' } } : {}),
+    ...(auth.mpp ? { payment: { type: 'http', scheme: 'Payment', description: 'MPP (Machine Payments Protocol): a Tempo `charge` credential answering the 402 challenge, new for each request (a generated client gets it by calling through the `fetch` of `mppx/client`)' } } : {}),
   };
   return {
     openapi: '3.1.2',
     info: { title: 'hermes-optx-api', version, description: DESCRIPTION },
-    // Alternatives: any one scheme is enough. No scheme configured: the server is open.
-    ...(Object.keys(securitySchemes).length ? { security: Object.keys(securitySchemes).map((name) => ({ [name]: [] })) } : {}),
+    // OpenAPI's default, written out: linters (Redocly's recommended rules) refuse a document without it.
+    servers: [{ url: '/', description: 'The server this document was fetched from' }],
+    // Alternatives: any one scheme is enough. None configured: the server is open, said as `[]` (no
+    // credentials) rather than left out, which linters read as forgotten.
+    security: Object.keys(securitySchemes).map((name) => ({ [name]: [] })),
     paths,
     components: {
       ...components,
