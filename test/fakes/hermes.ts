@@ -7,7 +7,6 @@
 import {
   type FakeToolUse,
   type HermesUsage,
-  type Json,
   type StreamScript,
   SSE_HEADERS,
   StreamRun,
@@ -25,178 +24,15 @@ import {
   parseJson,
   requestText,
   scriptStream,
-  sessionNotFound,
-  sessionStreamScript,
   splitWords,
   unauthorized,
   wordCount,
 } from './hermes-streams';
+import { type FakeHermes, type FakeMessage, type FakeSession, type Handler, type HermesVersion, defaultBehavior } from './hermes-model';
+import { sessionHandlers } from './hermes-sessions';
 
 export { contentText, deriveChatSessionId };
-
-export type HermesVersion = '0.12' | '0.17';
-
-export interface RecordedRequest {
-  method: string;
-  path: string;
-  search: string;
-  headers: Record<string, string>;
-  body: string;
-}
-
-export interface FakeHermesBehavior {
-  /** Delay between streamed tokens (default 0). */
-  tokenDelayMs: number;
-  /** Delay before the first token (default 0); non-streaming answers wait this long too. */
-  firstTokenDelayMs: number;
-  /** After N tokens, send nothing more (no keepalive either) until the client goes away. */
-  stallAfterTokens: number | null;
-  /** After N tokens, drop the connection without a proper end. */
-  dropAfterTokens: number | null;
-  /**
-   * The drop waits for this, when set: a test opens it once its client has seen the frames before the
-   * drop (a reset that reaches the reader first discards what it had not read yet).
-   */
-  dropWhen: Promise<void> | null;
-  /** After N tokens, send one malformed frame, then continue. */
-  garbageAfterTokens: number | null;
-  /**
-   * Chat completions: the agent crashes after N tokens. The gateway ends such a stream with a
-   * `finish_reason: "error"` chunk and `data: [DONE]`, not with a dropped connection.
-   */
-  crashAfterTokens: number | null;
-  /** Path (exact, or with `*` for one segment) -> HTTP status, answered with an error envelope. */
-  statusOverride: Record<string, number>;
-  /** Path (exact, or with `*`) -> never answer until the client aborts. */
-  hang: Record<string, boolean>;
-  /**
-   * Path (exact, or with `*`) -> a 200 with this body instead of the route's: a value is sent as JSON,
-   * a string as text/html (another program on the port, a proxy's page, a version's odd shape).
-   */
-  bodyOverride: Record<string, unknown>;
-  /**
-   * The agent uses a tool before answering: session streams emit tool.started/tool.completed before the
-   * deltas (and store a tool turn); chat-completion streams emit `event: hermes.tool.progress` frames
-   * (status running, then completed) between their chunks, as the gateway does.
-   */
-  tools: boolean;
-  /** What the assistant answers; default `You said: <last user message>`. */
-  reply: ((messages: { role: string; content: unknown }[]) => string) | null;
-  /** How a reply is split into streamed chunks; default words keeping their leading spaces. */
-  tokens: ((text: string) => string[]) | null;
-  /** Usage numbers; default derived from word counts. */
-  usage: { input_tokens: number; output_tokens: number } | null;
-  /** Interval of `: keepalive` comments while a stream waits (real gateway: 30 s). */
-  keepaliveMs: number;
-  /** Write every streamed frame in two network writes split inside a multi-byte character. */
-  splitUtf8: boolean;
-  /** Session streams close after run.completed without their closing `done` event. */
-  omitDone: boolean;
-  /** Session streams: the agent raises after the deltas; `error{message}` then `done{}` (see hermes-streams). */
-  agentException: string | null;
-  /** Chat completions: usage on the finish_reason chunk, as the real gateway does (default true). */
-  usageInFinishChunk: boolean;
-  /**
-   * Chat completions: X-Hermes-Session-Id is only accepted for a session the API server itself made
-   * (`_load_api_session_history` of newer gateways): an id not shaped `api-<16 hex>` or
-   * `YYYYMMDD_HHMMSS_<6 hex>` → 400 "Invalid session ID"; one with no `api_server` session → 404
-   * "Unknown session ID". Off (the default): any id is honoured, unknown ones start empty.
-   */
-  strictSessionHeader: boolean;
-  /** Largest page `GET /api/sessions` returns whatever `limit` asks for (null: no cap). */
-  sessionPageCap: number | null;
-  /** Added to every answer, as a reverse proxy in front of the gateway may (nginx `add_header`). */
-  responseHeaders: Record<string, string>;
-}
-
-export interface FakeToolCall {
-  id: string;
-  type: 'function';
-  function: { name: string; arguments: string };
-}
-
-export type FakeContentPart = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } };
-
-/** A message row shaped like Hermes' state.db `messages` table (tool_calls parsed). */
-export interface FakeMessage {
-  id: number;
-  session_id: string;
-  role: 'system' | 'user' | 'assistant' | 'tool';
-  /** Text, or the content parts of a multimodal user turn (text and image_url parts). */
-  content: string | FakeContentPart[] | null;
-  tool_calls: FakeToolCall[] | null;
-  tool_call_id: string | null;
-  tool_name: string | null;
-  /** Epoch seconds. */
-  timestamp: number;
-  reasoning: string | null;
-}
-
-/** A session row shaped like Hermes' state.db `sessions` table, plus its messages. */
-export interface FakeSession {
-  id: string;
-  source: string;
-  user_id: string | null;
-  model: string;
-  title: string | null;
-  /** Epoch seconds. */
-  started_at: number;
-  ended_at: number | null;
-  end_reason: string | null;
-  last_active: number;
-  message_count: number;
-  tool_call_count: number;
-  input_tokens: number;
-  output_tokens: number;
-  messages: FakeMessage[];
-}
-
-export interface FakeHermes {
-  readonly url: string;
-  readonly port: number;
-  readonly version: HermesVersion;
-  readonly apiKey: string | null;
-  readonly model: string;
-  behavior: FakeHermesBehavior;
-  requests: RecordedRequest[];
-  /** Paths whose client went away (cancel/abort) before the fake finished answering. */
-  aborted: string[];
-  sessions: Map<string, FakeSession>;
-  /** Seed a session (any version), optionally with messages. */
-  addSession(init?: Partial<Omit<FakeSession, 'messages'>> & { messages?: { role: FakeMessage['role']; content: string }[] }): FakeSession;
-  pause(): Promise<void>;
-  resume(): Promise<void>;
-  /** Clear requests, aborted and sessions; restore the default behavior. */
-  reset(): void;
-  stop(): Promise<void>;
-}
-
-export function defaultBehavior(): FakeHermesBehavior {
-  return {
-    tokenDelayMs: 0,
-    firstTokenDelayMs: 0,
-    stallAfterTokens: null,
-    dropAfterTokens: null,
-    dropWhen: null,
-    garbageAfterTokens: null,
-    crashAfterTokens: null,
-    statusOverride: {},
-    hang: {},
-    bodyOverride: {},
-    tools: false,
-    reply: null,
-    tokens: null,
-    usage: null,
-    keepaliveMs: 30_000,
-    splitUtf8: false,
-    omitDone: false,
-    agentException: null,
-    usageInFinishChunk: true,
-    strictSessionHeader: false,
-    sessionPageCap: null,
-    responseHeaders: {},
-  };
-}
+export * from './hermes-model';
 
 /** Added by the gateway's security_headers_middleware to every answer of a route handler. */
 const SECURITY_HEADERS = { 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' };
@@ -206,45 +42,11 @@ export const MAX_REQUEST_BYTES = 10_000_000;
 
 const FULL_VERSION: Record<HermesVersion, string> = { '0.12': '0.12.0', '0.17': '0.17.1' };
 
-function sessionJson(s: FakeSession): Json {
-  const { messages, ...row } = s;
-  const firstUser = messages.find((m) => m.role === 'user');
-  return { ...row, preview: firstUser ? contentText(firstUser.content).slice(0, 60) || null : null };
-}
-
-/** GET/POST/PATCH of one session answer `{object: "hermes.session", session}` (`_session_response`). */
-const sessionEnvelope = (s: FakeSession): Json => ({ object: 'hermes.session', session: sessionJson(s) });
-
-/** Hermes' SessionDB.set_session_title limit. */
-const MAX_TITLE_LENGTH = 100;
-
-/**
- * A session chat's `message` (or `input`) as `_session_chat_user_message` takes it: a string, or
- * OpenAI content parts (text and image_url / input_image) kept as parts; null when it carries nothing.
- * Any other field (an `attachments` list, say) is not read.
- */
-function sessionChatMessage(b: Json): string | FakeContentPart[] | null {
-  const raw = b.message || b.input;
-  if (typeof raw === 'string') return raw.trim() === '' ? null : raw;
-  if (!Array.isArray(raw)) return null;
-  const parts: FakeContentPart[] = [];
-  for (const p of raw) {
-    if (typeof p === 'string' && p) parts.push({ type: 'text', text: p });
-    if (!isRecord(p)) continue;
-    if ((p.type === 'text' || p.type === 'input_text') && typeof p.text === 'string' && p.text) parts.push({ type: 'text', text: p.text });
-    const ref = isRecord(p.image_url) ? p.image_url.url : p.image_url;
-    if ((p.type === 'image_url' || p.type === 'input_image') && typeof ref === 'string') parts.push({ type: 'image_url', image_url: { url: ref } });
-  }
-  if (!parts.some((p) => p.type === 'image_url' || p.text.trim() !== '')) return null;
-  return parts.every((p) => p.type === 'text') ? parts.map((p) => (p.type === 'text' ? p.text : '')).join('\n') : parts;
-}
-
 // ---------------------------------------------------------------------------------------------
 // the server
 // ---------------------------------------------------------------------------------------------
 
 type Server = ReturnType<typeof Bun.serve>;
-type Handler = (req: Request, ctx: { path: string; url: URL; body: string; params: string[] }) => Response | Promise<Response>;
 interface Route {
   method: string;
   pattern: RegExp;
@@ -534,153 +336,9 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     }, headers);
   };
 
-  // ---- sessions (0.17) -------------------------------------------------------------------------
-
-  const readBody = (body: string): Json | null => {
-    if (body.trim() === '') return {};
-    const p = parseJson(body);
-    return p.ok && isRecord(p.value) ? p.value : null;
-  };
-  const badJson = (): Response => openAiError(400, 'Invalid JSON in request body', 'invalid_json');
-  const getSession = (params: string[]): FakeSession | undefined => fake.sessions.get(params[0] ?? '');
-  const sessionId = (params: string[]): string => params[0] ?? '';
-
-  const listSessions: Handler = (_req, { url }) => {
-    const limit = Math.min(Math.max(1, Number.parseInt(url.searchParams.get('limit') ?? '50', 10) || 50), switches().sessionPageCap ?? Infinity);
-    const offset = Math.max(0, Number.parseInt(url.searchParams.get('offset') ?? '0', 10) || 0);
-    const all = [...fake.sessions.values()].sort((a, b) => b.last_active - a.last_active || b.started_at - a.started_at);
-    const page = all.slice(offset, offset + limit);
-    return json(200, { object: 'list', data: page.map(sessionJson), limit, offset, has_more: offset + page.length < all.length });
-  };
-
-  /**
-   * SessionDB.set_session_title: the title trimmed (empty clears it), at most 100 characters, and
-   * unique: a title another session has is refused (400 invalid_title), as Hermes does.
-   */
-  function titleFor(s: FakeSession | null, raw: unknown): { title: string | null } | Response {
-    const title = raw === null || raw === undefined ? '' : String(raw).trim();
-    if (title.length > MAX_TITLE_LENGTH) return openAiError(400, `Title too long (${title.length} chars, max ${MAX_TITLE_LENGTH})`, 'invalid_title');
-    if (title === '') return { title: null };
-    const holder = [...fake.sessions.values()].find((o) => o !== s && o.title === title);
-    if (holder) return openAiError(400, `Title '${title}' is already in use by session ${holder.id}`, 'invalid_title');
-    return { title };
-  }
-
-  const createSession: Handler = (_req, { body }) => {
-    const b = readBody(body);
-    if (!b) return badJson();
-    const raw = b.id || b.session_id;
-    const id = raw ? String(raw).trim() : `api_${Math.floor(Date.now() / 1000)}_${hex(4)}`;
-    if (fake.sessions.has(id)) return openAiError(409, `Session already exists: ${id}`, 'session_exists');
-    const title = b.title === undefined || b.title === null ? { title: null } : titleFor(null, b.title);
-    if (title instanceof Response) return title;
-    const s = addSession({ id, title: title.title, model: typeof b.model === 'string' && b.model ? b.model : model });
-    return json(201, sessionEnvelope(s));
-  };
-
-  const getOne: Handler = (_req, { params }) => {
-    const s = getSession(params);
-    return s ? json(200, sessionEnvelope(s)) : sessionNotFound(sessionId(params));
-  };
-
-  const patchOne: Handler = (_req, { params, body }) => {
-    const s = getSession(params);
-    if (!s) return sessionNotFound(sessionId(params));
-    const b = readBody(body);
-    if (!b) return badJson();
-    const unknown = Object.keys(b).filter((k) => k !== 'title' && k !== 'end_reason').sort();
-    if (unknown.length) return openAiError(400, `Unsupported session fields: ${unknown.join(', ')}`, 'unsupported_session_field');
-    if ('title' in b) {
-      const title = titleFor(s, b.title);
-      if (title instanceof Response) return title;
-      s.title = title.title;
-    }
-    if (typeof b.end_reason === 'string' && b.end_reason) {
-      s.end_reason = b.end_reason;
-      s.ended_at = now();
-    }
-    return json(200, sessionEnvelope(s));
-  };
-
-  const deleteOne: Handler = (_req, { params }) => {
-    const s = getSession(params);
-    if (!s) return sessionNotFound(sessionId(params));
-    fake.sessions.delete(s.id);
-    return json(200, { id: s.id, object: 'hermes.session.deleted', deleted: true });
-  };
-
-  const listMessages: Handler = (_req, { params }) => {
-    const s = getSession(params);
-    return s ? json(200, { object: 'list', session_id: s.id, data: s.messages }) : sessionNotFound(sessionId(params));
-  };
-
-  interface Turn {
-    session: FakeSession;
-    message: string | FakeContentPart[];
-    reply: string;
-    tokens: string[];
-    usage: HermesUsage;
-    tool: FakeToolUse | null;
-    runId: string;
-    /** Store the assistant side of the turn; returns every row of the turn. */
-    complete: () => FakeMessage[];
-  }
-
-  /** Validate a session chat request and prepare its turn (the user message is stored at once). */
-  function startTurn(params: string[], body: string): Turn | Response {
-    const s = getSession(params);
-    if (!s) return sessionNotFound(sessionId(params));
-    const b = readBody(body);
-    if (!b) return badJson();
-    const message = sessionChatMessage(b);
-    if (message === null) return openAiError(400, "Missing 'message' field", 'missing_message');
-    const history = s.messages.filter((m) => m.role === 'user' || m.role === 'assistant').map((m) => ({ role: m.role, content: m.content }));
-    const { reply, tokens, usage } = answer([...history, { role: 'user', content: message }]);
-    const tool = toolUse(contentText(message));
-    const userRow = appendMessage(s, { role: 'user', content: message });
-    const complete = (): FakeMessage[] => {
-      const rows: FakeMessage[] = [userRow];
-      if (tool) {
-        const callId = `call_${hex(12)}`;
-        rows.push(appendMessage(s, {
-          role: 'assistant', content: '',
-          tool_calls: [{ id: callId, type: 'function', function: { name: tool.name, arguments: JSON.stringify(tool.args) } }],
-        }));
-        rows.push(appendMessage(s, { role: 'tool', content: tool.result, tool_call_id: callId, tool_name: tool.name }));
-      }
-      rows.push(appendMessage(s, { role: 'assistant', content: reply }));
-      s.input_tokens += usage.input_tokens;
-      s.output_tokens += usage.output_tokens;
-      return rows;
-    };
-    return { session: s, message, reply, tokens, usage, tool, complete, runId: `run_${hex(12)}` };
-  }
-
-  const sessionChatStream: Handler = (req, { path, params, body }) => {
-    const t = startTurn(params, body);
-    if (t instanceof Response) return t;
-    const script = sessionStreamScript(
-      {
-        sessionId: t.session.id, runId: t.runId, userMessage: t.message, messageId: `msg_${hex(12)}`,
-        reply: t.reply, tokens: t.tokens, tool: t.tool, usage: t.usage, complete: t.complete,
-      },
-      switches,
-    );
-    return stream(req, path, script, {});
-  };
-
-  const sessionChat: Handler = async (req, { path, params, body }) => {
-    const t = startTurn(params, body);
-    if (t instanceof Response) return t;
-    if (!(await delay(req, path, fake.behavior.firstTokenDelayMs))) return openAiError(499, 'client closed request', null);
-    const messages = t.complete();
-    const last = messages.at(-1);
-    return json(200, {
-      session_id: t.session.id, run_id: t.runId,
-      message: { id: last?.id ?? null, role: 'assistant', content: t.reply },
-      messages, usage: t.usage,
-    });
-  };
+  const { listSessions, createSession, getOne, patchOne, deleteOne, listMessages, sessionChat, sessionChatStream } = sessionHandlers({
+    fake, model, switches, now, addSession, appendMessage, answer, toolUse, stream, delay,
+  });
 
   // ---- routing ---------------------------------------------------------------------------------
 

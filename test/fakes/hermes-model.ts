@@ -1,0 +1,171 @@
+/**
+ * What the fake Hermes is and how tests steer it: its behaviour switches, the rows it keeps (shaped
+ * like Hermes' state.db), the handle a test gets from startFakeHermes.
+ */
+
+export type HermesVersion = '0.12' | '0.17';
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  search: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface FakeHermesBehavior {
+  /** Delay between streamed tokens (default 0). */
+  tokenDelayMs: number;
+  /** Delay before the first token (default 0); non-streaming answers wait this long too. */
+  firstTokenDelayMs: number;
+  /** After N tokens, send nothing more (no keepalive either) until the client goes away. */
+  stallAfterTokens: number | null;
+  /** After N tokens, drop the connection without a proper end. */
+  dropAfterTokens: number | null;
+  /**
+   * The drop waits for this, when set: a test opens it once its client has seen the frames before the
+   * drop (a reset that reaches the reader first discards what it had not read yet).
+   */
+  dropWhen: Promise<void> | null;
+  /** After N tokens, send one malformed frame, then continue. */
+  garbageAfterTokens: number | null;
+  /**
+   * Chat completions: the agent crashes after N tokens. The gateway ends such a stream with a
+   * `finish_reason: "error"` chunk and `data: [DONE]`, not with a dropped connection.
+   */
+  crashAfterTokens: number | null;
+  /** Path (exact, or with `*` for one segment) -> HTTP status, answered with an error envelope. */
+  statusOverride: Record<string, number>;
+  /** Path (exact, or with `*`) -> never answer until the client aborts. */
+  hang: Record<string, boolean>;
+  /**
+   * Path (exact, or with `*`) -> a 200 with this body instead of the route's: a value is sent as JSON,
+   * a string as text/html (another program on the port, a proxy's page, a version's odd shape).
+   */
+  bodyOverride: Record<string, unknown>;
+  /**
+   * The agent uses a tool before answering: session streams emit tool.started/tool.completed before the
+   * deltas (and store a tool turn); chat-completion streams emit `event: hermes.tool.progress` frames
+   * (status running, then completed) between their chunks, as the gateway does.
+   */
+  tools: boolean;
+  /** What the assistant answers; default `You said: <last user message>`. */
+  reply: ((messages: { role: string; content: unknown }[]) => string) | null;
+  /** How a reply is split into streamed chunks; default words keeping their leading spaces. */
+  tokens: ((text: string) => string[]) | null;
+  /** Usage numbers; default derived from word counts. */
+  usage: { input_tokens: number; output_tokens: number } | null;
+  /** Interval of `: keepalive` comments while a stream waits (real gateway: 30 s). */
+  keepaliveMs: number;
+  /** Write every streamed frame in two network writes split inside a multi-byte character. */
+  splitUtf8: boolean;
+  /** Session streams close after run.completed without their closing `done` event. */
+  omitDone: boolean;
+  /** Session streams: the agent raises after the deltas; `error{message}` then `done{}` (see hermes-streams). */
+  agentException: string | null;
+  /** Chat completions: usage on the finish_reason chunk, as the real gateway does (default true). */
+  usageInFinishChunk: boolean;
+  /**
+   * Chat completions: X-Hermes-Session-Id is only accepted for a session the API server itself made
+   * (`_load_api_session_history` of newer gateways): an id not shaped `api-<16 hex>` or
+   * `YYYYMMDD_HHMMSS_<6 hex>` → 400 "Invalid session ID"; one with no `api_server` session → 404
+   * "Unknown session ID". Off (the default): any id is honoured, unknown ones start empty.
+   */
+  strictSessionHeader: boolean;
+  /** Largest page `GET /api/sessions` returns whatever `limit` asks for (null: no cap). */
+  sessionPageCap: number | null;
+  /** Added to every answer, as a reverse proxy in front of the gateway may (nginx `add_header`). */
+  responseHeaders: Record<string, string>;
+}
+
+export interface FakeToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+export type FakeContentPart = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } };
+
+/** A message row shaped like Hermes' state.db `messages` table (tool_calls parsed). */
+export interface FakeMessage {
+  id: number;
+  session_id: string;
+  role: 'system' | 'user' | 'assistant' | 'tool';
+  /** Text, or the content parts of a multimodal user turn (text and image_url parts). */
+  content: string | FakeContentPart[] | null;
+  tool_calls: FakeToolCall[] | null;
+  tool_call_id: string | null;
+  tool_name: string | null;
+  /** Epoch seconds. */
+  timestamp: number;
+  reasoning: string | null;
+}
+
+/** A session row shaped like Hermes' state.db `sessions` table, plus its messages. */
+export interface FakeSession {
+  id: string;
+  source: string;
+  user_id: string | null;
+  model: string;
+  title: string | null;
+  /** Epoch seconds. */
+  started_at: number;
+  ended_at: number | null;
+  end_reason: string | null;
+  last_active: number;
+  message_count: number;
+  tool_call_count: number;
+  input_tokens: number;
+  output_tokens: number;
+  messages: FakeMessage[];
+}
+
+export interface FakeHermes {
+  readonly url: string;
+  readonly port: number;
+  readonly version: HermesVersion;
+  readonly apiKey: string | null;
+  readonly model: string;
+  behavior: FakeHermesBehavior;
+  requests: RecordedRequest[];
+  /** Paths whose client went away (cancel/abort) before the fake finished answering. */
+  aborted: string[];
+  sessions: Map<string, FakeSession>;
+  /** Seed a session (any version), optionally with messages. */
+  addSession(init?: Partial<Omit<FakeSession, 'messages'>> & { messages?: { role: FakeMessage['role']; content: string }[] }): FakeSession;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  /** Clear requests, aborted and sessions; restore the default behavior. */
+  reset(): void;
+  stop(): Promise<void>;
+}
+
+export function defaultBehavior(): FakeHermesBehavior {
+  return {
+    tokenDelayMs: 0,
+    firstTokenDelayMs: 0,
+    stallAfterTokens: null,
+    dropAfterTokens: null,
+    dropWhen: null,
+    garbageAfterTokens: null,
+    crashAfterTokens: null,
+    statusOverride: {},
+    hang: {},
+    bodyOverride: {},
+    tools: false,
+    reply: null,
+    tokens: null,
+    usage: null,
+    keepaliveMs: 30_000,
+    splitUtf8: false,
+    omitDone: false,
+    agentException: null,
+    usageInFinishChunk: true,
+    strictSessionHeader: false,
+    sessionPageCap: null,
+    responseHeaders: {},
+  };
+}
+
+/** A route handler of the fake: the request, its path, parsed URL, body text and path parameters. */
+export type Handler = (req: Request, ctx: { path: string; url: URL; body: string; params: string[] }) => Response | Promise<Response>;
