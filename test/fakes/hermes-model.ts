@@ -2,6 +2,7 @@
  * What the fake Hermes is and how tests steer it: its behaviour switches, the rows it keeps (shaped
  * like Hermes' state.db), the handle a test gets from startFakeHermes.
  */
+import type { StreamSwitches } from './hermes-streams';
 
 export type HermesVersion = '0.12' | '0.17';
 
@@ -13,22 +14,8 @@ export interface RecordedRequest {
   body: string;
 }
 
-export interface FakeHermesBehavior {
-  /** Delay between streamed tokens (default 0). */
-  tokenDelayMs: number;
-  /** Delay before the first token (default 0); non-streaming answers wait this long too. */
-  firstTokenDelayMs: number;
-  /** After N tokens, send nothing more (no keepalive either) until the client goes away. */
-  stallAfterTokens: number | null;
-  /** After N tokens, drop the connection without a proper end. */
-  dropAfterTokens: number | null;
-  /**
-   * The drop waits for this, when set: a test opens it once its client has seen the frames before the
-   * drop (a reset that reaches the reader first discards what it had not read yet).
-   */
-  dropWhen: Promise<void> | null;
-  /** After N tokens, send one malformed frame, then continue. */
-  garbageAfterTokens: number | null;
+/** The stream switches (hermes-streams.ts) and the rest of the fake's behaviour. */
+export interface FakeHermesBehavior extends StreamSwitches {
   /**
    * Chat completions: the agent crashes after N tokens. The gateway ends such a stream with a
    * `finish_reason: "error"` chunk and `data: [DONE]`, not with a dropped connection.
@@ -55,14 +42,6 @@ export interface FakeHermesBehavior {
   tokens: ((text: string) => string[]) | null;
   /** Usage numbers; default derived from word counts. */
   usage: { input_tokens: number; output_tokens: number } | null;
-  /** Interval of `: keepalive` comments while a stream waits (real gateway: 30 s). */
-  keepaliveMs: number;
-  /** Write every streamed frame in two network writes split inside a multi-byte character. */
-  splitUtf8: boolean;
-  /** Session streams close after run.completed without their closing `done` event. */
-  omitDone: boolean;
-  /** Session streams: the agent raises after the deltas; `error{message}` then `done{}` (see hermes-streams). */
-  agentException: string | null;
   /** Chat completions: usage on the finish_reason chunk, as the real gateway does (default true). */
   usageInFinishChunk: boolean;
   /**

@@ -126,15 +126,26 @@ const encoder = new TextEncoder();
 
 /** Switches that the streaming scripts read live (tests may flip them mid-stream). */
 export interface StreamSwitches {
+  /** Delay between streamed tokens (default 0). */
   tokenDelayMs: number;
+  /** Delay before the first token (default 0); non-streaming answers wait this long too. */
   firstTokenDelayMs: number;
+  /** After N tokens, send nothing more (no keepalive either) until the client goes away. */
   stallAfterTokens: number | null;
+  /** After N tokens, drop the connection without a proper end. */
   dropAfterTokens: number | null;
+  /**
+   * The drop waits for this, when set: a test opens it once its client has seen the frames before the
+   * drop (a reset that reaches the reader first discards what it had not read yet).
+   */
   dropWhen: Promise<void> | null;
+  /** After N tokens, send one malformed frame, then continue. */
   garbageAfterTokens: number | null;
+  /** Write every streamed frame in two network writes split inside a multi-byte character. */
   splitUtf8: boolean;
+  /** Interval of `: keepalive` comments while a stream waits (real gateway: 30 s). */
   keepaliveMs: number;
-  /** Session streams: no `done` after run.completed. */
+  /** Session streams close after run.completed without their closing `done` event. */
   omitDone: boolean;
   /**
    * Session streams: the agent run raises after the deltas with this text. The gateway's handler then
