@@ -96,7 +96,6 @@ test('the agent\'s key rotated in $HERMES_HOME/.env (no HERMES_API_KEY): the sid
   // /health says why chat fails, never with the key.
   const health = await t.fetch('/health');
   const text = await health.text();
-  console.log(health.status, text);
   expect(JSON.parse(text).upstream).toMatchObject({ connected: true, error: "the upstream refused the sidecar's key (401): set HERMES_API_KEY" });
   expect(text).not.toContain('key-after-rotation');
 });

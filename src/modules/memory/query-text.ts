@@ -59,7 +59,7 @@ export function searchTerms(query: string): string[] {
  * some phones send it) is the word `чаи` to it, an NFD Hangul word a run of jamo, so a query in the
  * other form found nothing.
  */
-export function termForms(term: string): string[] {
+function termForms(term: string): string[] {
   return [...new Set([term, term.normalize('NFC'), term.normalize('NFD'), term.normalize('NFKC')])];
 }
 
