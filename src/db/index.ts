@@ -14,6 +14,7 @@ import * as schema from './schema';
 import { BUSY_SLICE_MS, BUSY_WAIT_MS, BusyQueue } from './busy';
 import { newId } from '../lib/ids';
 import { isoNow } from '../lib/time';
+import { inPlaceCheck } from './in-place';
 import { applyMigrations } from './migrate';
 import { MIGRATIONS } from './migrations.gen';
 
@@ -34,6 +35,11 @@ export interface DbHandle {
   /** Settles once no write is in line any more (`BusyQueue.drained`): before `close` when stopping. */
   drained(): Promise<void>;
   path: string;
+  /**
+   * Throws DatabaseReplacedError (503 storage_replaced) when the file at `path` is no longer the one
+   * open (src/db/in-place.ts). `write` checks it; a write of this database outside `write` calls it first.
+   */
+  assertInPlace(): void;
   /** A stable id of this sidecar's data dir, created on first start (used to tell sidecars apart on a shared queue). */
   instanceId: string;
   close(): void;
@@ -116,7 +122,20 @@ function openAt(path: string, busyWaitMs: number): DbHandle {
     // asynchronously: a 5 s busy timeout held the event loop's thread, /health included, that long.
     sqlite.run(`PRAGMA busy_timeout = ${BUSY_SLICE_MS}`);
     const writes = new BusyQueue();
-    return { db, sqlite, path, instanceId, write: (fn) => writes.run(fn, busyWaitMs), drained: () => writes.drained(), close: () => sqlite.close() };
+    const assertInPlace = path === ':memory:' ? () => {} : inPlaceCheck(path, () => {
+      // Moves what the WAL holds into the old file and empties the WAL, which stays at the path: a
+      // crash of this process would otherwise leave it to be laid over the file now there.
+      try {
+        sqlite.run('PRAGMA wal_checkpoint(TRUNCATE)');
+      } catch {
+        // Locked by another process: then the WAL is emptied at the next checkpoint or on close.
+      }
+    });
+    const write = <T>(fn: () => T) => writes.run(() => {
+      assertInPlace();
+      return fn();
+    }, busyWaitMs);
+    return { db, sqlite, path, instanceId, write, assertInPlace, drained: () => writes.drained(), close: () => sqlite.close() };
   } catch (err) {
     sqlite.close();
     throw err;
