@@ -6,8 +6,8 @@
  * instead of in SQLite's busy timeout on the server's only thread.
  */
 import { Database, type Statement } from 'bun:sqlite';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, closeSync, constants, mkdirSync, openSync, realpathSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite';
 import { eq } from 'drizzle-orm';
 import * as schema from './schema';
@@ -62,6 +62,7 @@ export function openDatabase(dataDir: string | ':memory:', opts: OpenDatabaseOpt
     if (dataDir !== ':memory:') {
       makeDataDir(dataDir);
       createPrivately(path);
+      checkUsable(path);
     }
     return openAt(path, opts.busyWaitMs ?? BUSY_WAIT_MS);
   } catch (err) {
@@ -89,6 +90,34 @@ function createPrivately(path: string): void {
     closeSync(openSync(path, 'wx', 0o600));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
+
+/**
+ * Says what SQLite would only call "unable to open database file" or "attempt to write a readonly
+ * database", naming the file and the reason, before SQLite opens anything: a database it opens
+ * read-only gets -wal and -shm files of the same mode, which kept start-up failing with the same
+ * line after the database's own mode was fixed. SQLite keeps -wal and -shm beside the file a
+ * symbolic link points to, and creates them there: that folder must be writable too.
+ */
+function checkUsable(path: string): void {
+  const st = statSync(path, { throwIfNoEntry: false });
+  // createPrivately made the file if nothing was there: only a link to a missing file is left missing.
+  if (!st) throw new Error(`${path} is a symbolic link to a file that does not exist`);
+  if (!st.isFile()) throw new Error(`${path} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}, not a database file`);
+  const real = realpathSync(path);
+  for (const file of [dirname(real), real, `${real}-wal`, `${real}-shm`]) {
+    try {
+      accessSync(file, constants.R_OK | constants.W_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') continue;
+      if (code === 'EROFS') throw new Error(`${file} is on a read-only file system; the sidecar writes its database, -wal and -shm files there`);
+      if (code === 'EACCES' || code === 'EPERM') {
+        throw new Error(`${file} is not readable and writable by this user (uid ${process.getuid?.() ?? '?'}); the sidecar writes its database, -wal and -shm files there`);
+      }
+      throw err;
+    }
   }
 }
 
