@@ -40,6 +40,12 @@ export interface DbHandle {
    * open (src/db/in-place.ts). `write` checks it; a write of this database outside `write` calls it first.
    */
   assertInPlace(): void;
+  /**
+   * Whether this start created the database: it held no migration (a new data dir, or a zero-byte or
+   * 4 KB file such as a `cp` of a running sidecar's database without its WAL). The banner says so,
+   * so a restore that brought back nothing is seen at once.
+   */
+  created: boolean;
   /** A stable id of this sidecar's data dir, created on first start (used to tell sidecars apart on a shared queue). */
   instanceId: string;
   close(): void;
@@ -140,7 +146,7 @@ function openAt(path: string, busyWaitMs: number): DbHandle {
     // memories: full-text search with its row lookups 3.5x faster than through the 2 MB page cache.
     sqlite.run('PRAGMA mmap_size = 268435456');
     sqlite.run('PRAGMA foreign_keys = ON');
-    applyMigrations(sqlite, MIGRATIONS);
+    const created = applyMigrations(sqlite, MIGRATIONS)[0] === MIGRATIONS[0]?.tag;
     const db = drizzle({ client: statementCache(sqlite) as Database, schema });
     db.insert(schema.sidecarMeta)
       .values({ key: 'instance_id', value: newId('sc_'), updatedAt: isoNow() })
@@ -164,7 +170,7 @@ function openAt(path: string, busyWaitMs: number): DbHandle {
       assertInPlace();
       return fn();
     }, busyWaitMs);
-    return { db, sqlite, path, instanceId, write, assertInPlace, drained: () => writes.drained(), close: () => sqlite.close() };
+    return { db, sqlite, path, instanceId, created, write, assertInPlace, drained: () => writes.drained(), close: () => sqlite.close() };
   } catch (err) {
     sqlite.close();
     throw err;
