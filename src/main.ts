@@ -95,7 +95,7 @@ async function main(): Promise<number> {
       `  upstream ${publicUrl(config.hermes.url)} (mode: probing…)\n` +
       `  memory backend ${config.memory.backend}, tasks backend ${config.tasks.backend}\n` +
       (deps.memory.backend instanceof ReopeningBackend ? `  memory file ${deps.memory.backend.describe()}\n` : '') +
-      `  data dir ${config.dataDir}\n` +
+      `  data dir ${config.dataDir}${deps.db.created ? ' (new, empty database)' : ''}\n` +
       // Read by Bun only at process start; without it fetch holds at most 256 upstream requests at once.
       (process.env.BUN_CONFIG_MAX_HTTP_REQUESTS ? '' : `  note: BUN_CONFIG_MAX_HTTP_REQUESTS is not set: at most ${config.upstream.streams} upstream streams at once\n`),
   );

@@ -55,6 +55,17 @@ describe('sidecar database', () => {
     raw.close();
   });
 
+  test('a database that held nothing (zero bytes: a failed copy) is reported as created, so the banner says the restore brought nothing', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'optx-api.db'), '');
+    const first = openDatabase(dir);
+    expect(first.created).toBe(true);
+    first.close();
+    const second = openDatabase(dir);
+    expect(second.created).toBe(false);
+    second.close();
+  });
+
   test('re-opening applies nothing twice and keeps the instance id', () => {
     const dir = tempDir();
     const first = openDatabase(dir);

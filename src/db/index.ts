@@ -6,14 +6,15 @@
  * instead of in SQLite's busy timeout on the server's only thread.
  */
 import { Database, type Statement } from 'bun:sqlite';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, closeSync, constants, mkdirSync, openSync, realpathSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite';
 import { eq } from 'drizzle-orm';
 import * as schema from './schema';
 import { BUSY_SLICE_MS, BUSY_WAIT_MS, BusyQueue } from './busy';
 import { newId } from '../lib/ids';
 import { isoNow } from '../lib/time';
+import { inPlaceCheck } from './in-place';
 import { applyMigrations } from './migrate';
 import { MIGRATIONS } from './migrations.gen';
 
@@ -34,6 +35,17 @@ export interface DbHandle {
   /** Settles once no write is in line any more (`BusyQueue.drained`): before `close` when stopping. */
   drained(): Promise<void>;
   path: string;
+  /**
+   * Throws DatabaseReplacedError (503 storage_replaced) when the file at `path` is no longer the one
+   * open (src/db/in-place.ts). `write` checks it; a write of this database outside `write` calls it first.
+   */
+  assertInPlace(): void;
+  /**
+   * Whether this start created the database: it held no migration (a new data dir, or a zero-byte or
+   * 4 KB file such as a `cp` of a running sidecar's database without its WAL). The banner says so,
+   * so a restore that brought back nothing is seen at once.
+   */
+  created: boolean;
   /** A stable id of this sidecar's data dir, created on first start (used to tell sidecars apart on a shared queue). */
   instanceId: string;
   close(): void;
@@ -56,6 +68,7 @@ export function openDatabase(dataDir: string | ':memory:', opts: OpenDatabaseOpt
     if (dataDir !== ':memory:') {
       makeDataDir(dataDir);
       createPrivately(path);
+      checkUsable(path);
     }
     return openAt(path, opts.busyWaitMs ?? BUSY_WAIT_MS);
   } catch (err) {
@@ -86,6 +99,34 @@ function createPrivately(path: string): void {
   }
 }
 
+/**
+ * Says what SQLite would only call "unable to open database file" or "attempt to write a readonly
+ * database", naming the file and the reason, before SQLite opens anything: a database it opens
+ * read-only gets -wal and -shm files of the same mode, which kept start-up failing with the same
+ * line after the database's own mode was fixed. SQLite keeps -wal and -shm beside the file a
+ * symbolic link points to, and creates them there: that folder must be writable too.
+ */
+function checkUsable(path: string): void {
+  const st = statSync(path, { throwIfNoEntry: false });
+  // createPrivately made the file if nothing was there: only a link to a missing file is left missing.
+  if (!st) throw new Error(`${path} is a symbolic link to a file that does not exist`);
+  if (!st.isFile()) throw new Error(`${path} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}, not a database file`);
+  const real = realpathSync(path);
+  for (const file of [dirname(real), real, `${real}-wal`, `${real}-shm`]) {
+    try {
+      accessSync(file, constants.R_OK | constants.W_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') continue;
+      if (code === 'EROFS') throw new Error(`${file} is on a read-only file system; the sidecar writes its database, -wal and -shm files there`);
+      if (code === 'EACCES' || code === 'EPERM') {
+        throw new Error(`${file} is not readable and writable by this user (uid ${process.getuid?.() ?? '?'}); the sidecar writes its database, -wal and -shm files there`);
+      }
+      throw err;
+    }
+  }
+}
+
 function openAt(path: string, busyWaitMs: number): DbHandle {
   const sqlite = new Database(path, { create: true, strict: true });
   try {
@@ -105,7 +146,7 @@ function openAt(path: string, busyWaitMs: number): DbHandle {
     // memories: full-text search with its row lookups 3.5x faster than through the 2 MB page cache.
     sqlite.run('PRAGMA mmap_size = 268435456');
     sqlite.run('PRAGMA foreign_keys = ON');
-    applyMigrations(sqlite, MIGRATIONS);
+    const created = applyMigrations(sqlite, MIGRATIONS)[0] === MIGRATIONS[0]?.tag;
     const db = drizzle({ client: statementCache(sqlite) as Database, schema });
     db.insert(schema.sidecarMeta)
       .values({ key: 'instance_id', value: newId('sc_'), updatedAt: isoNow() })
@@ -116,7 +157,20 @@ function openAt(path: string, busyWaitMs: number): DbHandle {
     // asynchronously: a 5 s busy timeout held the event loop's thread, /health included, that long.
     sqlite.run(`PRAGMA busy_timeout = ${BUSY_SLICE_MS}`);
     const writes = new BusyQueue();
-    return { db, sqlite, path, instanceId, write: (fn) => writes.run(fn, busyWaitMs), drained: () => writes.drained(), close: () => sqlite.close() };
+    const assertInPlace = path === ':memory:' ? () => {} : inPlaceCheck(path, () => {
+      // Moves what the WAL holds into the old file and empties the WAL, which stays at the path: a
+      // crash of this process would otherwise leave it to be laid over the file now there.
+      try {
+        sqlite.run('PRAGMA wal_checkpoint(TRUNCATE)');
+      } catch {
+        // Locked by another process: then the WAL is emptied at the next checkpoint or on close.
+      }
+    });
+    const write = <T>(fn: () => T) => writes.run(() => {
+      assertInPlace();
+      return fn();
+    }, busyWaitMs);
+    return { db, sqlite, path, instanceId, created, write, assertInPlace, drained: () => writes.drained(), close: () => sqlite.close() };
   } catch (err) {
     sqlite.close();
     throw err;

@@ -4,6 +4,7 @@
  * `{error:{message,type,code,param}}` for /v1/* and the OpenAI-compatible stream route.
  */
 import { isSqliteBusy } from '../db/busy';
+import { DB_REPLACED } from '../db/in-place';
 import type { FieldError } from './api-schemas';
 import type { Logger } from './log';
 import { routedPath } from './http';
@@ -71,6 +72,9 @@ export function storageError(err: unknown): ApiError | null {
   }
   if (code === 'EMFILE' || code === 'ENFILE') {
     return new ApiError(503, 'too_many_open_files', 'The sidecar has reached its limit of open files (ulimit -n) and could not open the file this needs; retry shortly.', { headers: { 'retry-after': '1' } });
+  }
+  if (code === DB_REPLACED) {
+    return new ApiError(503, 'storage_replaced', 'The sidecar\'s database file was replaced or removed while it runs; nothing was written. Restart the sidecar to use the file now in its place.');
   }
   if (code.startsWith('SQLITE_READONLY') || code === 'EROFS') return new ApiError(503, 'storage_read_only', 'The sidecar\'s storage is read-only; nothing was written.');
   if (/^SQLITE_(IOERR|CORRUPT|NOTADB|CANTOPEN)/.test(code) || code === 'EIO') return new ApiError(503, 'storage_error', 'The sidecar could not read or write its storage; its log says why.');

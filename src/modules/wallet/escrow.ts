@@ -197,13 +197,14 @@ export class EscrowLedger {
   /**
    * Records pending expiries when the write lock can be had without waiting (busy_timeout 0 for this
    * one attempt; bun:sqlite is synchronous, so no other statement runs meanwhile). Otherwise — another
-   * writer, a full disk, a read-only file — nothing is written and the reader computes them instead:
+   * writer, a full disk, a read-only or replaced file — nothing is written and the reader computes them instead:
    * the answer is the same, and the next write that can records them.
    */
   private recordExpiriesIfFree(now: number): void {
     if (!this.newlyExpiredStmt.get(now)) return;
     const { sqlite } = this.handle;
     try {
+      this.handle.assertInPlace();
       withBusyTimeout(sqlite, 0, () => sqlite.transaction(() => this.recordExpiries(now)).immediate());
     } catch {
       // Left to the reader, as above; nothing was written.
