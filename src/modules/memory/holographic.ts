@@ -132,14 +132,17 @@ export class HolographicBackend implements MemoryBackend {
     const hits = subs.length ? substringHitsSql(subs, 'f.content', 'f.tags') : { sql: '0', params: [] };
     // The index's matches are worked out once (MATERIALIZED): joined as a subquery, SQLite ran the MATCH
     // again for every fact (64 Korean words over 5,000 facts: 16 s with the server stopped).
-    const [head, from, rank] = subs.length
+    // Without substring terms the order is the index's rank alone, which FTS5 serves without sorting
+    // every match (with the extra keys the search at 100,000 facts took 16.7 ms instead of 12.7).
+    const [head, from, rank, order] = subs.length
       ? ['WITH m AS MATERIALIZED (SELECT rowid AS r, rank FROM facts_fts WHERE facts_fts MATCH ?)',
-        `FROM facts f LEFT JOIN m ON m.r = f.fact_id WHERE (m.r IS NOT NULL OR ${hits.sql} > 0) ${filter.sql}`, 'm.rank']
-      : ['', `FROM facts_fts JOIN facts f ON f.fact_id = facts_fts.rowid WHERE facts_fts MATCH ? ${filter.sql}`, 'facts_fts.rank'];
+        `FROM facts f LEFT JOIN m ON m.r = f.fact_id WHERE (m.r IS NOT NULL OR ${hits.sql} > 0) ${filter.sql}`, 'm.rank',
+        'm.rank IS NULL, m.rank, sub_hits DESC, f.fact_id DESC']
+      : ['', `FROM facts_fts JOIN facts f ON f.fact_id = facts_fts.rowid WHERE facts_fts MATCH ? ${filter.sql}`, 'facts_fts.rank', 'facts_fts.rank'];
     // `match` binds first either way (WITH, or FROM when the select list has no parameters).
     const params = [match, ...hits.params, ...filter.params];
     const candidates = this.sqlite
-      .query<CandidateRow, SQLQueryBindings[]>(`${head} SELECT ${FACT_COLUMNS}, f.hrr_vector, ${rank} AS fts_rank, ${hits.sql} AS sub_hits ${from} ORDER BY ${rank} IS NULL, ${rank}, sub_hits DESC, f.fact_id DESC LIMIT ?`)
+      .query<CandidateRow, SQLQueryBindings[]>(`${head} SELECT ${FACT_COLUMNS}, f.hrr_vector, ${rank} AS fts_rank, ${hits.sql} AS sub_hits ${from} ORDER BY ${order} LIMIT ?`)
       .all(match, ...hits.params, ...hits.params, ...filter.params, o.limit * 3);
     const total = subs.length
       ? (this.sqlite.query<{ n: number }, SQLQueryBindings[]>(`${head} SELECT COUNT(*) AS n ${from}`).get(...params)?.n ?? 0)
