@@ -7,20 +7,14 @@ import { afterAll, afterEach, beforeEach, describe, expect, spyOn, test } from '
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Challenge, Receipt } from 'mppx';
-import { Mppx as ClientMppx, tempo as clientTempo } from 'mppx/client';
 import { Mppx as ServerMppx, tempo as serverTempo } from 'mppx/server';
-import { createClient, http } from 'viem';
-import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { tempoModerato } from 'viem/chains';
 import { startFakeHermes } from './fakes/hermes';
 import { startFakeTempoRpc } from './fakes/tempo-rpc';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app';
+import { credentialFor, mppEnv, paid, PATH_USD, payer as payerOn, RECIPIENT, SECRET } from './helpers/mpp';
 
 type Json = Record<string, any>;
 const body = async (res: Response): Promise<Json> => (await res.json()) as Json;
-const PATH_USD = '0x20c0000000000000000000000000000000000000';
-const RECIPIENT = '0x742d35Cc6634c0532925a3b844bC9e7595F8fE00';
-const SECRET = 'mpp-test-secret-0123456789abcdef-xyz';
 
 const chain = startFakeTempoRpc();
 const hermes = await startFakeHermes();
@@ -40,36 +34,13 @@ afterEach(() => {
 
 async function open(env: Record<string, string> = {}): Promise<TestApp> {
   const app = await makeTestApp({
-    env: {
-      MPP_ENABLED: 'true', MPP_RECIPIENT: RECIPIENT, MPP_SECRET_KEY: SECRET, MPP_AMOUNT: '0.10', MPP_NETWORK: 'testnet',
-      TEMPO_RPC_URL: chain.url, RPC_TIMEOUT_S: '0.5', API_KEY: 'good-key', HERMES_AGENT_URL: hermes.url, HERMES_API_KEY: 'test-upstream-key', ...env,
-    },
+    env: { ...mppEnv(chain), HERMES_AGENT_URL: hermes.url, HERMES_API_KEY: 'test-upstream-key', ...env },
   });
   apps.push(app);
   return app;
 }
 
-/** A funded payer and an mppx client whose requests go to the in-process app. */
-function payer(app: TestApp, funds = 1_000_000n, mode?: 'push' | 'pull') {
-  const account = privateKeyToAccount(generatePrivateKey());
-  if (funds > 0n) chain.setToken(PATH_USD, account.address, funds, 6);
-  const client = ClientMppx.create({
-    methods: [clientTempo.charge({ account, ...(mode ? { mode } : {}), getClient: () => createClient({ chain: tempoModerato, transport: http(chain.url, { retryCount: 0 }) }) })],
-    polyfill: false,
-    // Requests go to the app in-process. (Cast: Bun's `typeof fetch` also has `preconnect`.)
-    fetch: ((input: string | URL | Request, init?: RequestInit) => app.app.handle(input instanceof Request ? new Request(input, init) : new Request(String(input), init))) as typeof fetch,
-  });
-  return { account, client };
-}
-
-/** Asks for a resource, takes the 402, and has the client pay it: the `Authorization: Payment …` value. */
-async function credentialFor(app: TestApp, client: ReturnType<typeof payer>['client'], path = '/api/wallet/tempo/pricing'): Promise<string> {
-  const challenge = await app.fetch(path);
-  expect(challenge.status).toBe(402);
-  return client.createCredential(challenge);
-}
-
-const paid = (app: TestApp, credential: string, path = '/api/wallet/tempo/pricing') => app.fetch(path, { headers: { authorization: credential } });
+const payer = (app: TestApp, funds?: bigint, mode?: 'push' | 'pull') => payerOn(app, chain, funds, mode);
 const broadcasts = () => chain.methods().filter((m) => m.startsWith('eth_sendRawTransaction')).length;
 
 describe('MPP challenge', () => {

@@ -14,7 +14,7 @@ import { tempo, tempoModerato } from 'viem/chains';
 import type { Config } from '../../config';
 import type { DbHandle } from '../../db';
 import { mppPayments } from '../../db/schema';
-import { ApiError } from '../../lib/errors';
+import { ApiError, storageError } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
 import { isoNow } from '../../lib/time';
 import type { AuthDecision, PaymentGate } from '../auth/service';
@@ -31,6 +31,8 @@ interface VerificationContext {
   rpcUnavailable: boolean;
   /** Set once the payer's transaction was sent to the node: from then on it may have settled. */
   broadcast: boolean;
+  /** Our own database refused a write (busy, full, read-only, replaced): the credential's claim was not written. */
+  storage: ApiError | null;
 }
 
 export class MppPaymentGate implements PaymentGate {
@@ -57,8 +59,12 @@ export class MppPaymentGate implements PaymentGate {
     );
     const client = createClient({ chain: this.chain, transport });
     const chainId = this.chain.id;
+    const onStepFailure = (err: unknown) => {
+      const ctx = this.context.getStore();
+      if (ctx) ctx.storage ??= storageError(err);
+    };
     const mppx = Mppx.create({
-      methods: [quietFailures(log, tempoMethods.charge({
+      methods: [quietFailures(log, onStepFailure, tempoMethods.charge({
         recipient: cfg.recipient as `0x${string}`,
         ...(cfg.currency ? { currency: cfg.currency as `0x${string}` } : {}),
         chainId,
@@ -95,7 +101,7 @@ export class MppPaymentGate implements PaymentGate {
   }
 
   async authorize(request: Request): Promise<AuthDecision> {
-    const ctx: VerificationContext = { rpcUnavailable: false, broadcast: false };
+    const ctx: VerificationContext = { rpcUnavailable: false, broadcast: false, storage: null };
     let result;
     try {
       result = await this.context.run(ctx, () => this.charge(request));
@@ -118,7 +124,7 @@ const METHOD_STEPS = ['authorize', 'validate', 'verify', 'broadcast'] as const;
  * an empty wallet (the simulation reverts). Such a failure becomes the InternalPaymentError mppx
  * would make of it anyway (so `problemResponse` sees the same answer), told in one log line of ours.
  */
-function quietFailures<M extends object>(log: Logger, method: M): M {
+function quietFailures<M extends object>(log: Logger, onFailure: (err: unknown) => void, method: M): M {
   const wrapped: [string, unknown][] = [];
   for (const step of METHOD_STEPS) {
     const fn: unknown = Reflect.get(method, step);
@@ -128,6 +134,7 @@ function quietFailures<M extends object>(log: Logger, method: M): M {
         return await fn.apply(method, args);
       } catch (err) {
         if (err instanceof Errors.PaymentError) throw err;
+        onFailure(err);
         const short = (err as { shortMessage?: unknown } | null)?.shortMessage;
         log.warn('MPP payment not verified', { step, error: typeof short === 'string' ? short : String(err).split('\n')[0] });
         throw new Errors.InternalPaymentError();
@@ -148,8 +155,11 @@ interface Problem {
 
 /**
  * mppx's challenge response, with the `code` every error of this API carries (SPEC §4). mppx answers
- * 500 when verification failed for a reason it does not classify: a Tempo RPC outage becomes 503 (the
- * credential was not consumed and can be retried), anything else a 402 `verification_failed`.
+ * 500 when verification failed for a reason it does not classify: a Tempo RPC outage or our own
+ * database refusing the replay claim before anything was broadcast becomes 503 (the credential was
+ * not consumed and can be retried), anything else a 402 `verification_failed`. A 402 must mean "this
+ * credential will never pass": mppx's fetch answers it by paying again, and in push mode the payer's
+ * transfer is already on chain, so a 402 for our own outage would charge it once per retry.
  */
 async function problemResponse(res: Response, ctx: VerificationContext): Promise<Response> {
   const text = await res.text();
@@ -167,6 +177,14 @@ async function problemResponse(res: Response, ctx: VerificationContext): Promise
     body = {
       ...body, status, title: 'Payment Outcome Unknown', code: 'payment_outcome_unknown',
       detail: 'The payment transaction was sent, but the Tempo RPC did not confirm it: it may have been charged. This credential cannot be used again; check the transaction before paying again.',
+    };
+  } else if (status >= 500 && ctx.storage && !ctx.broadcast) {
+    // The claim is one rolled-back transaction: nothing recorded the credential as used, so the same
+    // credential passes once (and only once) when the database takes writes again.
+    status = 503;
+    body = {
+      ...body, status, title: 'Payment Verification Unavailable', code: 'payment_verification_unavailable',
+      detail: `The payment could not be recorded: ${ctx.storage.message} The credential was not used up; retry the same credential later.`,
     };
   } else if (status >= 500) {
     status = ctx.rpcUnavailable ? 503 : 402;

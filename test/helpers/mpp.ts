@@ -1,0 +1,40 @@
+/** An mppx client paying the in-process app against the fake Tempo node (test/mpp*.test.ts). */
+import { expect } from 'bun:test';
+import { Mppx as ClientMppx, tempo as clientTempo } from 'mppx/client';
+import { createClient, http } from 'viem';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { tempoModerato } from 'viem/chains';
+import type { FakeTempoRpc } from '../fakes/tempo-rpc';
+import type { TestApp } from './app';
+
+export const PATH_USD = '0x20c0000000000000000000000000000000000000';
+export const RECIPIENT = '0x742d35Cc6634c0532925a3b844bC9e7595F8fE00';
+export const SECRET = 'mpp-test-secret-0123456789abcdef-xyz';
+
+/** The environment of an app with MPP on, verifying against `chain`. */
+export const mppEnv = (chain: FakeTempoRpc): Record<string, string> => ({
+  MPP_ENABLED: 'true', MPP_RECIPIENT: RECIPIENT, MPP_SECRET_KEY: SECRET, MPP_AMOUNT: '0.10', MPP_NETWORK: 'testnet',
+  TEMPO_RPC_URL: chain.url, RPC_TIMEOUT_S: '0.5', API_KEY: 'good-key',
+});
+
+/** A funded payer and an mppx client whose requests go to the in-process app. */
+export function payer(app: TestApp, chain: FakeTempoRpc, funds = 1_000_000n, mode?: 'push' | 'pull') {
+  const account = privateKeyToAccount(generatePrivateKey());
+  if (funds > 0n) chain.setToken(PATH_USD, account.address, funds, 6);
+  const client = ClientMppx.create({
+    methods: [clientTempo.charge({ account, ...(mode ? { mode } : {}), getClient: () => createClient({ chain: tempoModerato, transport: http(chain.url, { retryCount: 0 }) }) })],
+    polyfill: false,
+    // Requests go to the app in-process. (Cast: Bun's `typeof fetch` also has `preconnect`.)
+    fetch: ((input: string | URL | Request, init?: RequestInit) => app.app.handle(input instanceof Request ? new Request(input, init) : new Request(String(input), init))) as typeof fetch,
+  });
+  return { account, client };
+}
+
+/** Asks for a resource, takes the 402, and has the client pay it: the `Authorization: Payment …` value. */
+export async function credentialFor(app: TestApp, client: ReturnType<typeof payer>['client'], path = '/api/wallet/tempo/pricing'): Promise<string> {
+  const challenge = await app.fetch(path);
+  expect(challenge.status).toBe(402);
+  return client.createCredential(challenge);
+}
+
+export const paid = (app: TestApp, credential: string, path = '/api/wallet/tempo/pricing') => app.fetch(path, { headers: { authorization: credential } });
