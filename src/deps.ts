@@ -3,7 +3,7 @@
  * config of their own (temp dirs, fake upstreams) or replace single parts before createApp.
  */
 import { join } from 'node:path';
-import type { Config } from './config';
+import type { Config, Hedgehog } from './config';
 import { openDatabase, type DbHandle } from './db';
 import { HomeApiKey } from './hermes/api-key';
 import { HermesHome } from './hermes/home';
@@ -35,6 +35,8 @@ export interface AppDeps {
   gaze: GazeVerifier;
   /** Balances, metered calls and escrow (SPEC §12). */
   wallet: Wallet;
+  /** The endpoint of metered calls and swarm decomposition, with its current key. */
+  hedgehog: Hedgehog;
   /** The cached index of SKILL.md files under the skill roots. */
   skills: SkillsIndex;
   /** The task queue, on SQLite or (TASKS_BACKEND=spacetimedb) on SpacetimeDB. */
@@ -64,6 +66,12 @@ export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<
   const log = opts.log ?? createLogger(config.log);
   const db = openDatabase(config.dataDir, { busyWaitMs: opts.dbBusyWaitMs });
   const homeKey = config.hermes.keyFromHome ? new HomeApiKey(join(config.hermes.home, '.env'), config.hermes.apiKey) : null;
+  // HEDGEHOG_API_KEY's default is the Hermes key: the same HomeApiKey, so both follow a rotation.
+  const hedgehog: Hedgehog = {
+    url: config.hedgehog.url,
+    timeoutMs: config.hedgehog.timeoutMs,
+    apiKey: homeKey && config.hedgehog.keyFromHome ? () => homeKey.current() : () => config.hedgehog.apiKey,
+  };
   const upstream = new HermesClient(config.hermes.url, homeKey ? () => homeKey.current() : config.hermes.apiKey, {
     timeoutMs: config.upstream.timeoutMs, maxStreams: config.upstream.streams, httpRequests: config.upstream.httpRequests,
   });
@@ -72,7 +80,7 @@ export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<
   let wallet: Wallet;
   let paymentGate: PaymentGate | null;
   try {
-    wallet = await openWallet(config, db, gaze);
+    wallet = await openWallet(config, db, gaze, hedgehog);
     // mppx (with viem) weighs ~60 MB of memory: loaded only when MPP is on.
     paymentGate = config.mpp.enabled ? new (await import('./modules/mpp/service')).MppPaymentGate(config.mpp, db, log, config.wallet.rpcTimeoutMs) : null;
   } catch (err) {
@@ -106,10 +114,11 @@ export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<
     probe,
     gaze,
     wallet,
+    hedgehog,
     paymentGate,
     shutdown,
     skills: new SkillsIndex(home),
-    tasks: new TaskService({ store: openTaskStore(config, db, log), gaze, hedgehog: config.hedgehog }),
+    tasks: new TaskService({ store: openTaskStore(config, db, log), gaze, hedgehog }),
     memory: new MemoryService(openMemoryBackend(config, db, log, home)),
     startedAt: performance.now(),
     sessions,

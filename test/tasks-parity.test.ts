@@ -67,7 +67,7 @@ async function side(backend: Backend, clock: { ms: number }): Promise<Side> {
   const t = await makeTestApp({
     env: { ...(backend === 'spacetimedb' ? spacetimeEnv(fake) : {}), HEDGEHOG_URL: hermes.url, HEDGEHOG_API_KEY: hermes.apiKey as string, HEDGEHOG_TIMEOUT_S: '2' },
     patch: (d) => {
-      d.tasks = new TaskService({ store: d.tasks.store, gaze: d.gaze, hedgehog: d.config.hedgehog, now: () => clock.ms });
+      d.tasks = new TaskService({ store: d.tasks.store, gaze: d.gaze, hedgehog: d.hedgehog, now: () => clock.ms });
     },
   });
   return new Side(t);

@@ -16,8 +16,14 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** The OpenAI-compatible endpoint of metered calls and swarm decomposition; `url` is its root (no `/v1`). */
-export interface HedgehogConfig { url: string; apiKey: string | null; timeoutMs: number }
+/**
+ * The OpenAI-compatible endpoint of metered calls and swarm decomposition; `url` is its root (no `/v1`).
+ * `keyFromHome`: the key is the Hermes key taken from the agent's .env (no HEDGEHOG_API_KEY, no
+ * HERMES_API_KEY, the Hermes origin), so it follows that file as the upstream key does.
+ */
+export interface HedgehogConfig { url: string; apiKey: string | null; keyFromHome: boolean; timeoutMs: number }
+/** The endpoint as its clients use it: the key is asked for on each call, so a rotation is followed. */
+export interface Hedgehog { url: string; timeoutMs: number; apiKey(): string | null }
 export interface SolanaToken { symbol: string; mint: string; network: 'mainnet' | 'devnet' }
 export interface EvmRpc { chain: string; url: string }
 export interface EvmToken { chain: string; symbol: string; contract: `0x${string}`; decimals: number | null }
@@ -43,6 +49,7 @@ export function buildConfig(raw: RawConfig, hermesEnv: Record<string, string>, h
   const hermesHome = resolve(expandHome(raw.HERMES_HOME ?? '~/.hermes', home));
   const hermesUrl = raw.HERMES_AGENT_URL;
   const hermesKey = raw.HERMES_API_KEY ?? nonEmpty(hermesEnv.API_SERVER_KEY);
+  const hedgehogIsHermes = raw.HEDGEHOG_URL === undefined || sameOrigin(raw.HEDGEHOG_URL, hermesUrl);
   const mpp = {
     enabled: raw.MPP_ENABLED,
     recipient: raw.MPP_RECIPIENT ?? null,
@@ -90,7 +97,8 @@ export function buildConfig(raw: RawConfig, hermesEnv: Record<string, string>, h
       url: raw.HEDGEHOG_URL ?? hermesUrl,
       // The Hermes key is the default only for the Hermes gateway itself: a HEDGEHOG_URL of another
       // origin (a third-party provider) must not receive the agent gateway's credential.
-      apiKey: raw.HEDGEHOG_API_KEY ?? (raw.HEDGEHOG_URL === undefined || sameOrigin(raw.HEDGEHOG_URL, hermesUrl) ? hermesKey : undefined) ?? null,
+      apiKey: raw.HEDGEHOG_API_KEY ?? (hedgehogIsHermes ? hermesKey : undefined) ?? null,
+      keyFromHome: raw.HEDGEHOG_API_KEY === undefined && hedgehogIsHermes && raw.HERMES_API_KEY === undefined,
       timeoutMs: raw.HEDGEHOG_TIMEOUT_S * 1000,
     },
     aaron: { url: raw.AARON_URL ?? null, timeoutMs: raw.AARON_TIMEOUT_S * 1000 },

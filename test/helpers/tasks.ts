@@ -35,7 +35,7 @@ export async function taskApp(backend: Backend, opts: { fake?: FakeSpacetime; en
   const t = await makeTestApp({
     env: { ...(opts.fake ? spacetimeEnv(opts.fake) : {}), ...opts.env },
     patch: (d) => {
-      d.tasks = new TaskService({ store: d.tasks.store, gaze: d.gaze, hedgehog: d.config.hedgehog, now: () => Date.now() + clock.offsetMs });
+      d.tasks = new TaskService({ store: d.tasks.store, gaze: d.gaze, hedgehog: d.hedgehog, now: () => Date.now() + clock.offsetMs });
     },
   });
   const app: TaskApp = {

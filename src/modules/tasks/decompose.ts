@@ -6,7 +6,7 @@
  * single task and says why. Only the sidecar's HEDGEHOG key is sent, never the client's credentials.
  */
 import { z } from '../../lib/zod';
-import type { HedgehogConfig } from '../../config';
+import type { Hedgehog } from '../../config';
 import { fetchJson, OutboundError } from '../../lib/http';
 import { answerText, MessageContent } from '../../upstream/completion';
 import { looseJsonValues } from './loose-json';
@@ -128,10 +128,11 @@ function decompositionPrompt(req: DecomposeRequest): string {
   ].join('\n');
 }
 
-export async function decomposeGoal(cfg: HedgehogConfig, req: DecomposeRequest): Promise<DecomposeOutcome> {
+export async function decomposeGoal(cfg: Hedgehog, req: DecomposeRequest): Promise<DecomposeOutcome> {
   const fail = (reason: string): DecomposeOutcome => ({ ok: false, reason, model: req.model });
   const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (cfg.apiKey) headers.authorization = `Bearer ${cfg.apiKey}`;
+  const key = cfg.apiKey();
+  if (key) headers.authorization = `Bearer ${key}`;
   let res;
   try {
     res = await fetchJson(`${cfg.url}/v1/chat/completions`, {

@@ -6,7 +6,7 @@
 import { newId, SAFE_ID } from '../../lib/ids';
 import { isoNow } from '../../lib/time';
 import type { GazeVerifier } from '../gaze/service';
-import type { HedgehogConfig } from '../../config';
+import type { Hedgehog } from '../../config';
 import type { ClaimBody, CompleteBody, CreateTaskBody, ListTasksQuery, SwarmBody, Task, TaskStats } from './model';
 import { claimRefusal, lostRace, taskNotFound } from './state';
 import type { TaskStore } from './store';
@@ -15,7 +15,7 @@ import { planSwarm, swarmTasks } from './swarm';
 export interface TaskServiceDeps {
   store: TaskStore;
   gaze: GazeVerifier;
-  hedgehog: HedgehogConfig;
+  hedgehog: Hedgehog;
   /** Clock in epoch milliseconds (tests move it to expire leases). */
   now?: () => number;
 }

@@ -9,7 +9,7 @@
  */
 import { ApiError, type FieldError } from '../../lib/errors';
 import { resolveDependencies, topologicalOrder, type PlanItem } from './dag';
-import type { HedgehogConfig } from '../../config';
+import type { Hedgehog } from '../../config';
 import { decomposeGoal, DEFAULT_DECOMPOSITION_MODEL, type LlmSubtask } from './decompose';
 import type { Decomposition, SwarmBody, SwarmStrategy } from './model';
 import type { NewTask } from './store';
@@ -39,7 +39,7 @@ function goalTitle(goal: string): string {
   return chars.length <= TITLE_MAX ? goal : chars.slice(0, TITLE_MAX - 1).join('') + '…';
 }
 
-export async function planSwarm(body: SwarmBody, hedgehog: HedgehogConfig): Promise<SwarmPlan> {
+export async function planSwarm(body: SwarmBody, hedgehog: Hedgehog): Promise<SwarmPlan> {
   const agents = body.agents ?? [];
   if (body.subtasks) {
     const graph = applyStrategy(body.subtasks, body.strategy, true);

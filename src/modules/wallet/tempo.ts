@@ -6,7 +6,7 @@
  */
 import { desc, eq, gte, and, type SQL } from 'drizzle-orm';
 import { z } from '../../lib/zod';
-import type { HedgehogConfig } from '../../config';
+import type { Hedgehog } from '../../config';
 import type { DbHandle } from '../../db';
 import { tempoCalls } from '../../db/schema';
 import { ApiError } from '../../lib/errors';
@@ -55,7 +55,7 @@ export class TempoBilling {
   constructor(
     private readonly handle: DbHandle,
     readonly pricing: PricingTable,
-    private readonly hedgehog: HedgehogConfig,
+    private readonly hedgehog: Hedgehog,
     readonly budgetMicro: bigint | null,
   ) {
     // Sums are read as bigint so totals stay exact whatever their size.
@@ -175,7 +175,8 @@ export class TempoBilling {
     };
     // Only the sidecar's own HEDGEHOG key goes out; nothing of the client's request headers does.
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
-    if (this.hedgehog.apiKey) headers.authorization = `Bearer ${this.hedgehog.apiKey}`;
+    const key = this.hedgehog.apiKey();
+    if (key) headers.authorization = `Bearer ${key}`;
     try {
       return await fetchJson(`${this.hedgehog.url}/v1/chat/completions`, { method: 'POST', headers, body: JSON.stringify(payload), timeoutMs: this.hedgehog.timeoutMs, signal, target: 'HEDGEHOG' });
     } catch (err) {
