@@ -119,3 +119,15 @@ test('push mode, the database locked: mppx fetch pays on chain once, not once pe
   expect((await paid(app, cred)).status).toBe(402);
   expect(chain.balanceOf(PATH_USD, RECIPIENT)).toBe(200_000n);
 }, 20_000);
+
+test('a used credential replayed while the database is locked: 402 already used, not a 503 "not used up, retry"', async () => {
+  const app = await open();
+  const { client } = payer(app, chain);
+  const cred = await credentialFor(app, client);
+  expect((await paid(app, cred)).status).toBe(200);
+  const lock = await holdLock(dbPath(app), { begin: 'BEGIN IMMEDIATE', end: 'ROLLBACK' });
+  const res = await paid(app, cred);
+  const problem = (await res.json()) as Json;
+  await lock.release();
+  expect([res.status, problem.code, String(problem.detail)]).toEqual([402, 'verification_failed', 'Payment verification failed: Transaction hash has already been used.']);
+}, 20_000);

@@ -63,6 +63,10 @@ export function sqliteMppStore(handle: DbHandle, now: () => number = Date.now): 
       }).immediate());
     },
     tryClaim(key, expires) {
+      // A live marker is a replay, told from a read: another process's write lock does not block it,
+      // so a used credential is refused (402) even then, not told its claim could not be written and
+      // to retry (503). Only a new claim needs the write, which stays the atomic decision.
+      if (get(key) !== null) return Promise.resolve(false);
       // One transaction: a retry after the lock was busy runs the purge and the claim again together.
       return handle.write(() => sqlite.transaction(() => {
         const t = now();
