@@ -134,16 +134,17 @@ export class HolographicBackend implements MemoryBackend {
     // again for every fact (64 Korean words over 5,000 facts: 16 s with the server stopped).
     // Without substring terms the order is the index's rank alone, which FTS5 serves without sorting
     // every match (with the extra keys the search at 100,000 facts took 16.7 ms instead of 12.7).
-    const [head, from, rank, order] = subs.length
+    const [head, from, rank] = subs.length
       ? ['WITH m AS MATERIALIZED (SELECT rowid AS r, rank FROM facts_fts WHERE facts_fts MATCH ?)',
-        `FROM facts f LEFT JOIN m ON m.r = f.fact_id WHERE (m.r IS NOT NULL OR ${hits.sql} > 0) ${filter.sql}`, 'm.rank',
-        'm.rank IS NULL, m.rank, sub_hits DESC, f.fact_id DESC']
-      : ['', `FROM facts_fts JOIN facts f ON f.fact_id = facts_fts.rowid WHERE facts_fts MATCH ? ${filter.sql}`, 'facts_fts.rank', 'facts_fts.rank'];
+        `FROM facts f LEFT JOIN m ON m.r = f.fact_id WHERE (m.r IS NOT NULL OR ${hits.sql} > 0) ${filter.sql}`, 'm.rank']
+      : ['', `FROM facts_fts JOIN facts f ON f.fact_id = facts_fts.rowid WHERE facts_fts MATCH ? ${filter.sql}`, 'facts_fts.rank'];
     // `match` binds first either way (WITH, or FROM when the select list has no parameters).
     const params = [match, ...hits.params, ...filter.params];
-    const candidates = this.sqlite
-      .query<CandidateRow, SQLQueryBindings[]>(`${head} SELECT ${FACT_COLUMNS}, f.hrr_vector, ${rank} AS fts_rank, ${hits.sql} AS sub_hits ${from} ORDER BY ${order} LIMIT ?`)
-      .all(match, ...hits.params, ...hits.params, ...filter.params, o.limit * 3);
+    const select = `${head} SELECT ${FACT_COLUMNS}, f.hrr_vector, ${rank} AS fts_rank, ${hits.sql} AS sub_hits ${from}`;
+    const candidates = subs.length
+      ? this.sqlite.query<CandidateRow, SQLQueryBindings[]>(`${select} ORDER BY m.rank IS NULL, m.rank, sub_hits DESC, f.fact_id DESC LIMIT ?`)
+        .all(match, ...hits.params, ...hits.params, ...filter.params, o.limit * 3)
+      : this.byRank(select, [match, ...filter.params], o.limit * 3);
     const total = subs.length
       ? (this.sqlite.query<{ n: number }, SQLQueryBindings[]>(`${head} SELECT COUNT(*) AS n ${from}`).get(...params)?.n ?? 0)
       : this.countMatches(match, from, filter.params, o.filters);
@@ -154,6 +155,23 @@ export class HolographicBackend implements MemoryBackend {
       .slice(0, o.limit);
     const memories = this.withMetadata(best.map((b) => b.row));
     return { items: memories.map((m, i) => ({ ...m, score: (best[i] as { score: number }).score })), total };
+  }
+
+  /**
+   * The `n` best index matches, equal ranks newest first. Without substring terms FTS5 serves ORDER BY
+   * rank alone without sorting every match; equal ranks came out oldest first, so a limit of 1 could
+   * answer an older fact than the first of limit 2, and the newest of equally relevant facts never be
+   * a candidate. Only when equal ranks straddle the cut are those tied matches read again, newest first.
+   */
+  private byRank(select: string, params: SQLQueryBindings[], n: number): CandidateRow[] {
+    const rows = this.sqlite.query<CandidateRow, SQLQueryBindings[]>(`${select} ORDER BY facts_fts.rank LIMIT ?`).all(...params, n + 1);
+    const edge = rows[n - 1]?.fts_rank ?? null;
+    if (rows.length <= n || edge === null || rows[n]?.fts_rank !== edge) return rows.slice(0, n);
+    const better = rows.slice(0, n).filter((r) => r.fts_rank !== edge);
+    // `+`: FTS5 would read a bare `rank = ?` as the choice of a ranking function.
+    const tied = this.sqlite.query<CandidateRow, SQLQueryBindings[]>(`${select} AND +facts_fts.rank = ? ORDER BY f.fact_id DESC LIMIT ?`)
+      .all(...params, edge, n - better.length);
+    return [...better, ...tied];
   }
 
   /**
