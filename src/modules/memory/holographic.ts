@@ -168,8 +168,9 @@ export class HolographicBackend implements MemoryBackend {
     const edge = rows[n - 1]?.fts_rank ?? null;
     if (rows.length <= n || edge === null || rows[n]?.fts_rank !== edge) return rows.slice(0, n);
     const better = rows.slice(0, n).filter((r) => r.fts_rank !== edge);
-    // `+`: FTS5 would read a bare `rank = ?` as the choice of a ranking function.
-    const tied = this.sqlite.query<CandidateRow, SQLQueryBindings[]>(`${select} AND +facts_fts.rank = ? ORDER BY f.fact_id DESC LIMIT ?`)
+    // `+`: FTS5 would read a bare `rank = ?` as the choice of a ranking function. Ordered by the index's
+    // own rowid, FTS5 walks its matches newest first and stops at the limit (by f.fact_id it sorted them all).
+    const tied = this.sqlite.query<CandidateRow, SQLQueryBindings[]>(`${select} AND +facts_fts.rank = ? ORDER BY facts_fts.rowid DESC LIMIT ?`)
       .all(...params, edge, n - better.length);
     return [...better, ...tied];
   }
