@@ -7,6 +7,7 @@ import { isSqliteBusy } from '../db/busy';
 import { DB_REPLACED } from '../db/in-place';
 import type { FieldError } from './api-schemas';
 import type { Logger } from './log';
+import { logRepeated } from './log-repeats';
 import { routedPath } from './http';
 
 export type { FieldError };
@@ -108,8 +109,9 @@ export function toApiError(code: string | number, error: unknown, log: Logger): 
   }
   const storage = storageError(error);
   if (storage) {
-    // The operator's problem, not a bug: one line with SQLite's or the OS's own words, no stack.
-    log.error('storage error', { code: storage.code, error: error instanceof Error ? error.message : String(error) });
+    // The operator's problem, not a bug: SQLite's or the OS's own words, no stack. A locked or full
+    // store fails every write request, so one line per kind and then a count (lib/log-repeats.ts).
+    logRepeated(log, 'error', 'storage error', { code: storage.code, error: error instanceof Error ? error.message : String(error) }, { key: `storage error ${storage.code}` });
     return storage;
   }
   const status = (error as { status?: unknown })?.status;
