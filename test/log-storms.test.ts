@@ -17,8 +17,7 @@ import { makeTestApp } from './helpers/app';
 import { holdLock } from './helpers/lock-holder';
 
 const hermes = await startFakeHermes({ version: '0.17' });
-const chain = startFakeTempoRpc();
-afterAll(() => Promise.all([hermes.stop(), chain.stop()]));
+afterAll(() => hermes.stop());
 
 /** A logger at debug level and what it wrote, parsed. */
 function captured() {
@@ -83,8 +82,9 @@ test('/v1: clients leaving their streams mid-way is not an upstream failure and 
   expect(msgs().filter((m) => m !== 'info upstream probe')).toEqual([]);
 });
 
-test('MPP: credentials from payers with empty wallets (a client can send them at any rate): one warning, not one per request', async () => {
-  const { log, msgs } = captured();
+test('MPP: credentials from payers with empty wallets (a client can send them at any rate), then the Tempo node down: one warning per cause, not one per request', async () => {
+  const { log, lines, msgs } = captured();
+  const chain = startFakeTempoRpc();
   const t = await makeTestApp({
     log,
     env: { MPP_ENABLED: 'true', MPP_RECIPIENT: '0x742d35Cc6634c0532925a3b844bC9e7595F8fE00', MPP_SECRET_KEY: 'mpp-test-secret-0123456789abcdef-xyz', MPP_AMOUNT: '0.10', MPP_NETWORK: 'testnet', TEMPO_RPC_URL: chain.url, RPC_TIMEOUT_S: '0.5' },
@@ -100,8 +100,15 @@ test('MPP: credentials from payers with empty wallets (a client can send them at
     const statuses = await Promise.all(credentials.map((c) => t.fetch(path, { headers: { authorization: c } }).then((r) => r.status)));
     expect(statuses).toEqual(Array(8).fill(402));
     expect(msgs()).toEqual(['warn MPP payment not verified']);
+    // Then the Tempo node goes away: a new cause, shown at once (and then summarised in turn).
+    await chain.stop();
+    const down = await Promise.all(credentials.map((c) => t.fetch(path, { headers: { authorization: c } }).then((r) => r.status)));
+    expect(down).toEqual(Array(8).fill(503));
+    expect(msgs()).toEqual(['warn MPP payment not verified', 'warn MPP payment not verified']);
+    expect(lines[1]).toMatchObject({ step: 'validate', error: 'An unknown RPC error occurred.' });
   } finally {
     t.close();
+    await chain.stop();
   }
 });
 

@@ -130,8 +130,11 @@ function quietFailures<M extends object>(log: Logger, method: M): M {
       } catch (err) {
         if (err instanceof Errors.PaymentError) throw err;
         const short = (err as { shortMessage?: unknown } | null)?.shortMessage;
-        // Once per credential, at the rate payers send them (an empty wallet, the Tempo node down): summarised.
-        logRepeated(log, 'warn', 'MPP payment not verified', { step, error: typeof short === 'string' ? short : String(err).split('\n')[0] }, { key: `MPP payment not verified ${step}` });
+        // Once per credential, at the rate payers send them (an empty wallet, the Tempo node down): summarised
+        // per step and cause, so the node going down still shows at once after a run of empty wallets.
+        // The causes are the node's and the token contract's few messages (viem's short one), not the payer's.
+        const error = (typeof short === 'string' ? short : String(err).split('\n')[0]!).slice(0, 200);
+        logRepeated(log, 'warn', 'MPP payment not verified', { step, error }, { key: `MPP payment not verified ${step} ${error}` });
         throw new Errors.InternalPaymentError();
       }
     }]);
