@@ -12,6 +12,7 @@ import { tempoModerato } from 'viem/chains';
 import { createLogger } from '../src/lib/log';
 import { logRepeated } from '../src/lib/log-repeats';
 import { startFakeHermes } from './fakes/hermes';
+import { startFakeSpacetime } from './fakes/spacetimedb';
 import { startFakeTempoRpc } from './fakes/tempo-rpc';
 import { makeTestApp } from './helpers/app';
 import { holdLock } from './helpers/lock-holder';
@@ -128,3 +129,25 @@ test('LOG_LEVEL=warn (no access log) still shows the upstream going away, at war
   }
   expect(msgs()).toEqual(['info upstream probe', 'warn upstream probe', 'info upstream probe']);
 }, 20_000);
+
+test('SpacetimeDB unreachable: memory and task requests answer 503 and the log says why once, then that it is back', async () => {
+  const { log, lines, msgs } = captured();
+  const stdb = startFakeSpacetime({ token: 'stdb-secret-token' });
+  const t = await makeTestApp({
+    log,
+    env: { MEMORY_BACKEND: 'spacetimedb', TASKS_BACKEND: 'spacetimedb', MEMORY_DB_URL: stdb.url, SPACETIMEDB_DB: stdb.db, SPACETIMEDB_TOKEN: 'stdb-secret-token', SPACETIMEDB_TIMEOUT_S: '1' },
+  });
+  try {
+    await stdb.pause();
+    const statuses = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? t.fetch('/api/memory') : t.fetch('/api/tasks')).then((r) => r.status)));
+    expect(new Set(statuses)).toEqual(new Set([503]));
+    stdb.resume();
+    expect((await t.fetch('/api/memory')).status).toBe(200);
+  } finally {
+    t.close();
+    await stdb.stop();
+  }
+  expect(msgs()).toEqual(['warn SpacetimeDB request failed', 'info SpacetimeDB reachable again']);
+  expect(lines[0]).toMatchObject({ kind: 'unreachable' });
+  expect(JSON.stringify(lines)).not.toContain('stdb-secret-token');
+});
