@@ -90,7 +90,10 @@ export function toApiError(code: string | number, error: unknown, log: Logger): 
       const v = error as { type?: string; all?: ValidationIssue[] };
       // A response that fails its own schema is our bug, not the client's.
       if (v.type === 'response') {
-        log.error('response failed its schema', { issues: JSON.stringify(v.all ?? []).slice(0, 2000) });
+        // Where and why only: Elysia puts the whole response in each issue's `value`, which is users'
+        // chats, memories and sessions, and has no place in a log.
+        const issues = (v.all ?? []).map((i) => ({ path: cleanPath(i.path), message: i.message ?? i.summary ?? 'invalid value' }));
+        log.error('response failed its schema', { issues: JSON.stringify(issues).slice(0, 2000) });
         return new ApiError(500, 'internal_error', 'Internal server error.');
       }
       const where = v.type === 'query' ? 'query' : v.type === 'params' ? 'path' : 'body';
