@@ -151,3 +151,25 @@ test('SpacetimeDB unreachable: memory and task requests answer 503 and the log s
   expect(lines[0]).toMatchObject({ kind: 'unreachable' });
   expect(JSON.stringify(lines)).not.toContain('stdb-secret-token');
 });
+
+test('chat turns the upstream fails (500s, then streams cut) come to clients in 200 streams: the log says so once per kind', async () => {
+  const { log, lines, msgs } = captured();
+  const t = await makeTestApp({ env: { HERMES_AGENT_URL: hermes.url, HERMES_API_KEY: hermes.apiKey ?? '' }, log });
+  await t.deps.probe.probeNow();
+  const chat = async () => {
+    const res = await t.fetch('/api/sessions/new/chat/stream', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: 'my private question' }) });
+    return `${res.status} ${(await res.text()).includes('error') ? 'error' : 'ok'}`;
+  };
+  try {
+    hermes.behavior.statusOverride = { '/v1/chat/completions': 500, '/api/sessions/*/chat/stream': 500 };
+    expect(await Promise.all(Array.from({ length: 10 }, chat))).toEqual(Array(10).fill('200 error'));
+    hermes.reset();
+    hermes.behavior.dropAfterTokens = 1;
+    expect(await Promise.all(Array.from({ length: 10 }, chat))).toEqual(Array(10).fill('200 error'));
+  } finally {
+    hermes.reset();
+    t.close();
+  }
+  expect(msgs().filter((m) => m !== 'info upstream probe')).toEqual(['warn chat turn failed', 'warn chat turn failed']);
+  expect(JSON.stringify(lines)).not.toContain('private question');
+});
