@@ -14,7 +14,7 @@ import { logRepeated } from '../src/lib/log-repeats';
 import { startFakeHermes } from './fakes/hermes';
 import { startFakeSpacetime } from './fakes/spacetimedb';
 import { startFakeTempoRpc } from './fakes/tempo-rpc';
-import { makeTestApp } from './helpers/app';
+import { closedUrl, makeTestApp, tempDir } from './helpers/app';
 import { holdLock } from './helpers/lock-holder';
 
 const hermes = await startFakeHermes({ version: '0.17' });
@@ -173,3 +173,25 @@ test('chat turns the upstream fails (500s, then streams cut) come to clients in 
   expect(msgs().filter((m) => m !== 'info upstream probe')).toEqual(['warn chat turn failed', 'warn chat turn failed']);
   expect(JSON.stringify(lines)).not.toContain('private question');
 });
+
+test('the start-up banner says who may use the API: open, or how many keys (never the keys)', async () => {
+  const banner = async (env: Record<string, string>) => {
+    const proc = Bun.spawn(['bun', join(import.meta.dir, '../src/main.ts'), '--port', '0', '--host', '127.0.0.1'], {
+      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', OPTX_DATA_DIR: join(tempDir(), 'data'), HERMES_HOME: join(tempDir(), 'home'), HERMES_AGENT_URL: await closedUrl(), ...env },
+      stdout: 'pipe',
+    });
+    let out = '';
+    const reader = proc.stdout.getReader();
+    while (!/data dir/.test(out)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out += new TextDecoder().decode(value);
+    }
+    proc.kill('SIGTERM');
+    await proc.exited;
+    return out.split('\n').find((l) => l.trim().startsWith('auth:'));
+  };
+  expect(await banner({})).toBe('  auth: none, every route is open to whoever reaches this address (API_KEY sets keys)');
+  const keyed = await banner({ API_KEY: 'key-one-SECRET,key-two-SECRET' });
+  expect(keyed).toBe('  auth: API key (2 accepted)');
+}, 30_000);
