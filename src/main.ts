@@ -2,7 +2,7 @@
  * The executable: flags and environment → Config, open the stores, build the app, listen, probe the
  * upstream in the background, and stop cleanly on SIGINT/SIGTERM.
  */
-import { ConfigError, helpText, loadConfig, VERSION } from './config';
+import { ConfigError, helpText, loadConfig, VERSION, type Config } from './config';
 import { createApp } from './app';
 import { closeDeps, drainDeps, openDeps } from './deps';
 import { BUSY_WAIT_MS } from './db/busy';
@@ -93,6 +93,7 @@ async function main(): Promise<number> {
   writeStdout(
     `hermes-optx-api ${VERSION} listening on ${where}\n` +
       `  upstream ${publicUrl(config.hermes.url)} (mode: probing…)\n` +
+      `  auth: ${authSummary(config)}\n` +
       `  memory backend ${config.memory.backend}, tasks backend ${config.tasks.backend}\n` +
       (deps.memory.backend instanceof ReopeningBackend ? `  memory file ${deps.memory.backend.describe()}\n` : '') +
       `  data dir ${config.dataDir}${deps.db.created ? ' (new, empty database)' : ''}\n` +
@@ -130,6 +131,17 @@ async function main(): Promise<number> {
     onSignal = (signal) => void stop(signal);
     if (requested) onSignal(requested);
   });
+}
+
+/**
+ * Who may use the API, for the banner: an edge device left open on 0.0.0.0 (no API_KEY, no MPP) is
+ * otherwise only noticed by reading the configuration.
+ */
+function authSummary(config: Config): string {
+  const ways: string[] = [];
+  if (config.auth.apiKeys.length) ways.push(`API key (${config.auth.apiKeys.length} accepted)`);
+  if (config.mpp.enabled) ways.push(`MPP payment of ${config.mpp.amount} per request (${config.mpp.network})`);
+  return ways.length ? ways.join(' or ') : 'none, every route is open to whoever reaches this address (API_KEY sets keys)';
 }
 
 /** Why the address could not be taken, naming the settings that chose it. */

@@ -57,6 +57,25 @@ describe('configuration', () => {
     expect(c.memory.backend).toBe('sqlite');
   });
 
+  test('a .env that cannot be read stops start-up naming the file and the setting that located it', () => {
+    const cwd = tempDir();
+    const notADir = join(cwd, 'hermes-home-is-a-file');
+    writeFileSync(notADir, 'x');
+    mkdirSync(join(cwd, 'home', '.env'), { recursive: true });
+    const messages = [{ HERMES_HOME: notADir }, { HERMES_HOME: join(cwd, 'home') }].map((env) => {
+      try {
+        loadConfig({ argv: [], env, cwd, home: cwd });
+        return 'started';
+      } catch (err) {
+        return err instanceof ConfigError ? err.message : `not a ConfigError: ${String(err)}`;
+      }
+    });
+    expect(messages).toEqual([
+      `Cannot read ${notADir}/.env (located by HERMES_HOME (--hermes-home)): ${notADir} (or a folder above it) is not a directory.`,
+      expect.stringMatching(new RegExp(`^Cannot read ${join(cwd, 'home', '.env')} \\(located by HERMES_HOME \\(--hermes-home\\)\\): .*not a regular file`)),
+    ]);
+  });
+
   test('HERMES_API_KEY defaults to API_SERVER_KEY of $HERMES_HOME/.env, and an explicit value wins', () => {
     const cwd = tempDir();
     const home = join(cwd, 'home');

@@ -322,3 +322,19 @@ test('a response that fails its own schema is a logged 500, not a 422 blamed on 
   expect(await res.json()).toEqual({ detail: 'Internal server error.', code: 'internal_error' });
   expect(lines.join('')).toContain('response failed its schema');
 });
+
+test('a response that fails its schema is logged by where and why, never with the response itself (users\' chats and memories)', async () => {
+  const { Elysia } = await import('elysia');
+  const { z } = await import('zod');
+  const { toApiError, errorResponse } = await import('../src/lib/errors');
+  const lines: string[] = [];
+  const { createLogger } = await import('../src/lib/log');
+  const log = createLogger({ level: 'error', format: 'json', write: (l) => lines.push(l) });
+  const app = new Elysia()
+    .onError(({ code, error, request }) => errorResponse(toApiError(code, error, log), new URL(request.url).pathname))
+    .get('/api/bad', () => ({ content: 'my private diary entry', n: 'not a number' }) as unknown as { content: string; n: number }, { response: { 200: z.object({ content: z.string(), n: z.number() }) } });
+  expect((await app.handle(new Request('http://localhost/api/bad'))).status).toBe(500);
+  expect(lines.length).toBe(1);
+  expect(lines[0]).not.toContain('private diary');
+  expect(JSON.parse(JSON.parse(lines[0]!).issues)).toEqual([{ path: 'n', message: expect.stringContaining('number') }]);
+});

@@ -4,7 +4,7 @@
  * naming the variable, which main prints before exiting.
  */
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { readDotenv } from '../lib/dotenv';
 import { stderrIsTerminal } from '../lib/stdio';
 import { VARS, type RawConfig, type VarDef } from './vars';
@@ -152,7 +152,7 @@ export function loadConfig(opts: LoadOptions = {}): CliRequest {
   const flags = parseFlags(argv);
   if (flags === 'help' || flags === 'version') return { kind: flags };
 
-  const dotenv = readDotenv(join(cwd, '.env'));
+  const dotenv = readEnvFile(join(cwd, '.env'), 'the working directory');
   const merged: Record<string, string | undefined> = {};
   for (const v of VARS as readonly VarDef[]) {
     const value = (v.flag ? flags[v.flag] : undefined) ?? nonEmpty(env[v.env]) ?? nonEmpty(dotenv[v.env]);
@@ -160,7 +160,22 @@ export function loadConfig(opts: LoadOptions = {}): CliRequest {
   }
   const raw = parseVars(merged);
   const hermesHome = resolve(expandHome(raw.HERMES_HOME ?? '~/.hermes', home));
-  return { kind: 'run', config: buildConfig(raw, readDotenv(join(hermesHome, '.env')), home, cwd, env.BUN_CONFIG_MAX_HTTP_REQUESTS) };
+  return { kind: 'run', config: buildConfig(raw, readEnvFile(join(hermesHome, '.env'), 'HERMES_HOME (--hermes-home)'), home, cwd, env.BUN_CONFIG_MAX_HTTP_REQUESTS) };
+}
+
+/**
+ * A .env that is there but cannot be read (HERMES_HOME naming a file, no permission, a directory)
+ * stops start-up with a line naming the file and what located it; the bare `ENOTDIR: … open
+ * '/etc/hermes/.env'` did not say which setting to fix. A missing one is simply empty.
+ */
+function readEnvFile(path: string, locatedBy: string): Record<string, string> {
+  try {
+    return readDotenv(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOTDIR' ? `${dirname(path)} (or a folder above it) is not a directory` : code === 'EACCES' ? 'permission denied' : err instanceof Error ? err.message : String(err);
+    throw new ConfigError(`Cannot read ${path} (located by ${locatedBy}): ${why}.`);
+  }
 }
 
 /** Validates raw string values; the first failure becomes one line naming the variable. */

@@ -7,6 +7,7 @@ import { isSqliteBusy } from '../db/busy';
 import { DB_REPLACED } from '../db/in-place';
 import type { FieldError } from './api-schemas';
 import type { Logger } from './log';
+import { logRepeated } from './log-repeats';
 import { routedPath } from './http';
 
 export type { FieldError };
@@ -89,7 +90,10 @@ export function toApiError(code: string | number, error: unknown, log: Logger): 
       const v = error as { type?: string; all?: ValidationIssue[] };
       // A response that fails its own schema is our bug, not the client's.
       if (v.type === 'response') {
-        log.error('response failed its schema', { issues: JSON.stringify(v.all ?? []).slice(0, 2000) });
+        // Where and why only: Elysia puts the whole response in each issue's `value`, which is users'
+        // chats, memories and sessions, and has no place in a log.
+        const issues = (v.all ?? []).map((i) => ({ path: cleanPath(i.path), message: i.message ?? i.summary ?? 'invalid value' }));
+        log.error('response failed its schema', { issues: JSON.stringify(issues).slice(0, 2000) });
         return new ApiError(500, 'internal_error', 'Internal server error.');
       }
       const where = v.type === 'query' ? 'query' : v.type === 'params' ? 'path' : 'body';
@@ -108,8 +112,9 @@ export function toApiError(code: string | number, error: unknown, log: Logger): 
   }
   const storage = storageError(error);
   if (storage) {
-    // The operator's problem, not a bug: one line with SQLite's or the OS's own words, no stack.
-    log.error('storage error', { code: storage.code, error: error instanceof Error ? error.message : String(error) });
+    // The operator's problem, not a bug: SQLite's or the OS's own words, no stack. A locked or full
+    // store fails every write request, so one line per kind and then a count (lib/log-repeats.ts).
+    logRepeated(log, 'error', 'storage error', { code: storage.code, error: error instanceof Error ? error.message : String(error) }, { key: `storage error ${storage.code}` });
     return storage;
   }
   const status = (error as { status?: unknown })?.status;

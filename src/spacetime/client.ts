@@ -6,8 +6,10 @@
  * the Authorization header: never in a message, a log line or an error.
  */
 import { fetchJson, hostOf, OutboundError, type JsonResult } from '../lib/http';
+import { silentLogger, type Logger } from '../lib/log';
+import { logRepeated } from '../lib/log-repeats';
 import { decodeRow } from './decode';
-import { SpacetimeError } from './errors';
+import { SpacetimeError, type SpacetimeErrorKind } from './errors';
 import { SqlResponseWire, type SqlStmtResult } from './model';
 
 export interface SpacetimeClientOptions {
@@ -17,6 +19,8 @@ export interface SpacetimeClientOptions {
   db: string;
   token: string | null;
   timeoutMs: number;
+  /** Where losing and regaining the host is told (default: nowhere). */
+  log?: Logger;
 }
 
 export interface SqlOptions {
@@ -35,18 +39,27 @@ type Operation = 'sql' | 'call' | 'ping';
 const TARGET = 'SpacetimeDB';
 /** `SELECT *` of a large memory or task table is one answer: room for ~500,000 rows, and a bound all the same. */
 const MAX_ANSWER_BYTES = 256 * 1024 * 1024;
+/**
+ * Failures that say the host cannot be used (not that one request was wrong): every memory or task
+ * request then answers 503, and only the log tells the operator why.
+ */
+const HOST_FAILURES: ReadonlySet<SpacetimeErrorKind> = new Set<SpacetimeErrorKind>(['unreachable', 'timeout', 'not_found', 'unauthorized', 'redirected', 'server_error', 'bad_response']);
 
 export class SpacetimeClient {
   readonly url: string;
   readonly db: string;
   private readonly token: string | null;
   private readonly timeoutMs: number;
+  private readonly log: Logger;
+  /** A host failure was logged and no exchange has succeeded since. */
+  private failing = false;
 
   constructor(opts: SpacetimeClientOptions) {
     this.url = opts.url.replace(/\/+$/, '');
     this.db = opts.db;
     this.token = opts.token;
     this.timeoutMs = opts.timeoutMs;
+    this.log = opts.log ?? silentLogger;
   }
 
   /**
@@ -115,7 +128,23 @@ export class SpacetimeClient {
     }
   }
 
+  /** One exchange; a host failure is logged (once, then counted: lib/log-repeats.ts), and the recovery after one. */
   private async exchange(op: Operation, path: string, init: { method: string; headers?: Record<string, string>; body?: string }): Promise<JsonResult> {
+    try {
+      const res = await this.exchangeOnce(op, path, init);
+      if (this.failing) this.log.info('SpacetimeDB reachable again', { host: hostOf(this.url, 'the configured URL'), db: this.db });
+      this.failing = false;
+      return res;
+    } catch (err) {
+      if (err instanceof SpacetimeError && HOST_FAILURES.has(err.kind)) {
+        this.failing = true;
+        logRepeated(this.log, 'warn', 'SpacetimeDB request failed', { kind: err.kind, error: err.message }, { key: `SpacetimeDB request failed ${err.kind}` });
+      }
+      throw err;
+    }
+  }
+
+  private async exchangeOnce(op: Operation, path: string, init: { method: string; headers?: Record<string, string>; body?: string }): Promise<JsonResult> {
     const headers = new Headers(init.headers);
     if (this.token) headers.set('authorization', `Bearer ${this.token}`);
     let res: JsonResult;

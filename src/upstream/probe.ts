@@ -132,7 +132,9 @@ export class UpstreamProbe {
     const decisive = reached && (decided.endpoints.sessionsApi || (!(sessions instanceof Error) && sessions.status < 500));
     const next = { ...decided, sessionsApiSeen: decisive ? decided.endpoints.sessionsApi : this.current.sessionsApiSeen };
     if (next.mode !== this.current.mode || next.error !== this.current.error) {
-      this.log.info('upstream probe', { mode: next.mode, model: next.model, upstream_version: next.upstreamVersion, error: next.error });
+      // Losing the upstream (or its key being refused) at warn: an operator who set LOG_LEVEL=warn to
+      // drop the access log must still see it; the recovery (no error) at info.
+      this.log[next.error ? 'warn' : 'info']('upstream probe', { mode: next.mode, model: next.model, upstream_version: next.upstreamVersion, error: next.error });
     }
     this.current = next;
     return next;

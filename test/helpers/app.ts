@@ -1,6 +1,6 @@
 /**
  * Builds the real app in-process for a test: a temp Hermes home and data dir, config parsed by the
- * real loader from an env map, silent logs. Nothing is mocked; parts can be replaced before the app
+ * real loader from an env map, silent logs unless a logger is given. Nothing is mocked; parts can be replaced before the app
  * is built through `patch`.
  */
 import { rmSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createApp, type App } from '../../src/app';
 import { loadConfig, type Config } from '../../src/config';
 import { closeDeps, openDeps, type AppDeps, type OpenOptions } from '../../src/deps';
-import { silentLogger } from '../../src/lib/log';
+import { silentLogger, type Logger } from '../../src/lib/log';
 import { tempDir } from './temp';
 
 export interface TestApp {
@@ -26,8 +26,10 @@ export interface TestApp {
 
 export interface TestAppOptions {
   env?: Record<string, string | undefined>;
-  /** Passed to openDeps with the silent logger. */
+  /** Passed to openDeps with the logger. */
   open?: Omit<OpenOptions, 'log'>;
+  /** The logger every part gets (default: silent); `patch` can only replace the app's own. */
+  log?: Logger;
   patch?: (deps: AppDeps) => void;
 }
 
@@ -58,7 +60,7 @@ export async function makeTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
   };
   const req = loadConfig({ argv: [], env, cwd: dir, home: dir });
   if (req.kind !== 'run') throw new Error('unexpected CLI request');
-  const deps = await openDeps(req.config, { ...opts.open, log: silentLogger });
+  const deps = await openDeps(req.config, { ...opts.open, log: opts.log ?? silentLogger });
   opts.patch?.(deps);
   const app = createApp(deps);
   const fetchApp = (path: string, init?: RequestInit) => app.handle(new Request(`http://localhost${path}`, init));

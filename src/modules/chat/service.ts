@@ -10,6 +10,7 @@
  * consumes the same ChatEvents.
  */
 import { ApiError, storageError } from '../../lib/errors';
+import { logRepeated } from '../../lib/log-repeats';
 import { headerValue, linkedAbort } from '../../lib/http';
 import { eventStream, sseResponse } from '../../lib/sse';
 import type { Logger } from '../../lib/log';
@@ -110,7 +111,15 @@ export class ChatService {
   /** The turn's ChatEvents: `started` first, then the adapter's events, ending in `completed` or `failed`. */
   async *events(t: ChatTurn): AsyncGenerator<ChatEvent> {
     try {
-      yield* this.turnEvents(t);
+      for await (const ev of this.turnEvents(t)) {
+        // A turn the upstream or storage failed (5xx) reaches the client inside a 200 stream, so the
+        // access log shows nothing wrong: said here, once per kind and then counted (lib/log-repeats.ts).
+        // Not the client's own doing: a 4xx, or a turn it left.
+        if (ev.type === 'failed' && ev.status >= 500 && !t.signal.aborted) {
+          logRepeated(this.d.log, 'warn', 'chat turn failed', { code: ev.code, status: ev.status, error: ev.message }, { key: `chat turn failed ${ev.code}` });
+        }
+        yield ev;
+      }
     } finally {
       t.release();
     }

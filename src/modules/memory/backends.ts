@@ -64,7 +64,7 @@ export function openMemoryBackend(config: Config, db: DbHandle, log: Logger, hom
       const { url, db: database, token, timeoutMs } = config.spacetime;
       // loadConfig refuses MEMORY_BACKEND=spacetimedb without both; this only narrows the types.
       if (!url || !database) throw new Error('MEMORY_DB_URL and SPACETIMEDB_DB are required for MEMORY_BACKEND=spacetimedb');
-      return new SpacetimeBackend(new SpacetimeClient({ url, db: database, token, timeoutMs }), config.wallet.agent);
+      return new SpacetimeBackend(new SpacetimeClient({ url, db: database, token, timeoutMs, log }), config.wallet.agent);
     }
   }
 }

@@ -16,6 +16,7 @@ import type { DbHandle } from '../../db';
 import { mppPayments } from '../../db/schema';
 import { ApiError, storageError } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
+import { logRepeated } from '../../lib/log-repeats';
 import { isoNow } from '../../lib/time';
 import type { AuthDecision, PaymentGate } from '../auth/service';
 import { tempoRpcTransport } from './rpc';
@@ -106,7 +107,7 @@ export class MppPaymentGate implements PaymentGate {
     try {
       result = await this.context.run(ctx, () => this.charge(request));
     } catch (err) {
-      this.log.error('MPP payment check failed', { error: err instanceof Error ? err.message : String(err) });
+      logRepeated(this.log, 'error', 'MPP payment check failed', { error: err instanceof Error ? err.message : String(err) });
       return { allowed: false, deny: new ApiError(503, 'payment_unavailable', 'Payments cannot be checked right now; try again later.') };
     }
     if (result.status === 402) return { allowed: false, deny: await problemResponse(result.challenge, ctx) };
@@ -136,7 +137,11 @@ function quietFailures<M extends object>(log: Logger, onFailure: (err: unknown) 
         if (err instanceof Errors.PaymentError) throw err;
         onFailure(err);
         const short = (err as { shortMessage?: unknown } | null)?.shortMessage;
-        log.warn('MPP payment not verified', { step, error: typeof short === 'string' ? short : String(err).split('\n')[0] });
+        // Once per credential, at the rate payers send them (an empty wallet, the Tempo node down): summarised
+        // per step and cause, so the node going down still shows at once after a run of empty wallets.
+        // The causes are the node's and the token contract's few messages (viem's short one), not the payer's.
+        const error = (typeof short === 'string' ? short : String(err).split('\n')[0]!).slice(0, 200);
+        logRepeated(log, 'warn', 'MPP payment not verified', { step, error }, { key: `MPP payment not verified ${step} ${error}` });
         throw new Errors.InternalPaymentError();
       }
     }]);

@@ -13,6 +13,7 @@ import { readLimited } from '../../lib/body';
 import { eventStream, parseSse, sseData, sseJson, sseResponse } from '../../lib/sse';
 import { readWithIdleTimeout, readWithin, unreadDeadline } from '../../lib/stream-deadlines';
 import type { Logger } from '../../lib/log';
+import { logRepeated } from '../../lib/log-repeats';
 import type { HermesClient } from '../../upstream/client';
 import { midStreamError, outboundToApiError, streamCutShort, upstreamHttpError } from '../../upstream/errors';
 import type { ChatCompletionsBody } from './model';
@@ -90,7 +91,13 @@ export async function proxyV1(request: Request, d: ProxyDeps, { vary, keepOpen }
   if (!upstream.body) return new Response(null, { status: upstream.status, headers });
   // A bounded answer is handed to Bun's native pipe untouched; an event stream gets the idle guard.
   if (!isEventStream) return new Response(upstream.body, { status: upstream.status, headers });
-  const onFailure = (err: unknown) => d.log.warn('proxied upstream stream failed', { path: pathAndQuery.split('?')[0], reason: err instanceof Error ? err.message : String(err) });
+  // A client that leaves cancels the upstream request through its signal, which fails the read: that is
+  // no failure, and logging it let any client write a warning per request. Real ones come in bursts
+  // (the agent restarting ends every stream at once), so they are summarised.
+  const onFailure = (err: unknown) => {
+    if (request.signal.aborted) return;
+    logRepeated(d.log, 'warn', 'proxied upstream stream failed', { path: pathAndQuery.split('?')[0], reason: err instanceof Error ? err.message : String(err) });
+  };
   return new Response(idleGuarded(upstream.body, { idleMs: d.idleTimeoutMs, shutdown: d.shutdown, onFailure, onEnd: slot, onUnread: closeConnection }), { status: upstream.status, headers });
 }
 

@@ -12,5 +12,5 @@ export function openTaskStore(config: Config, db: DbHandle, log: Logger): TaskSt
   const { url, db: name, token, timeoutMs } = config.spacetime;
   // loadConfig refuses TASKS_BACKEND=spacetimedb without both; this guards other ways of building a Config.
   if (!url || !name) throw new Error('TASKS_BACKEND=spacetimedb needs MEMORY_DB_URL and SPACETIMEDB_DB.');
-  return new SpacetimeTaskStore(new SpacetimeClient({ url, db: name, token, timeoutMs }), db.instanceId, log);
+  return new SpacetimeTaskStore(new SpacetimeClient({ url, db: name, token, timeoutMs, log }), db.instanceId, log);
 }
