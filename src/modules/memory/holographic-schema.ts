@@ -11,7 +11,7 @@
 import { Database } from 'bun:sqlite';
 import { mkdirSync, statSync } from 'node:fs';
 import { BUSY_SLICE_MS } from '../../db/busy';
-import { assertRegularFile } from '../../lib/files';
+import { assertRegularFile, fileIdentity } from '../../lib/files';
 import { dirname } from 'node:path';
 
 // The plugin's schema script in its own order, in three parts so a file that lacks only the index can get it.
@@ -97,6 +97,8 @@ export interface HermesMemoryFile {
   sqlite: Database;
   /** True when this process created the schema. */
   created: boolean;
+  /** fileIdentity of its WAL (opening ran a transaction, so there is one): the same inode while the connection is open. */
+  wal: string | null;
 }
 
 export function openHermesMemoryFile(path: string): HermesMemoryFile {
@@ -130,11 +132,35 @@ export function openHermesMemoryFile(path: string): HermesMemoryFile {
         sqlite.run("INSERT INTO facts_fts(facts_fts) VALUES ('rebuild')");
       }
     }).immediate();
-    return { sqlite, created };
+    return { sqlite, created, wal: fileIdentity(`${path}-wal`) };
   } catch (err) {
     sqlite.close();
     throw err;
   }
+}
+
+/**
+ * Before closing a connection whose file was replaced (a backup moved over it) or removed. SQLite's
+ * close leaves the WAL and shared memory at the path then, since they might be the new file's, and
+ * the next connection to open the path (ours, the agent's) lays that WAL over the restored file: the
+ * facts written since the backup came back over it, or pages of another database were read into it.
+ * The WAL is folded into the file this connection has open (what a `mv` of it elsewhere keeps), then
+ * leaving WAL mode removes both from the path; SQLite does that for the last connection to the file
+ * only (the mode itself stays, SQLITE_READONLY_DBMOVED). False while our WAL is still at the path:
+ * another connection (the agent) still has the old file open and uses it. A WAL at the path other
+ * than the one this connection opened (removed, or made anew for the new file) is left alone.
+ */
+export function releaseReplaced(sqlite: Database, path: string, wal: string | null): boolean {
+  const ours = () => fileIdentity(`${path}-wal`) === wal;
+  if (!ours()) return true;
+  for (const pragma of ['PRAGMA wal_checkpoint(TRUNCATE)', 'PRAGMA journal_mode = DELETE']) {
+    try {
+      sqlite.run(pragma);
+    } catch {
+      // Judged by the files left at the path, below: the error codes differ by what SQLite got to do.
+    }
+  }
+  return !ours();
 }
 
 function tableExists(sqlite: Database, name: string): boolean {

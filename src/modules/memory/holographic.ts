@@ -17,7 +17,7 @@ import { isoNow } from '../../lib/time';
 import { BankCache } from './holographic-banks';
 import { factCounts, type FactCounts } from './holographic-counts';
 import { EntityIndex } from './holographic-entities';
-import { detectFtsMode, openHermesMemoryFile } from './holographic-schema';
+import { detectFtsMode, openHermesMemoryFile, releaseReplaced } from './holographic-schema';
 import { encodeFact, HRR_DIM, phasesToBytes } from './hrr';
 import { extractEntities } from './entities';
 import { filterSql } from './holographic-filters';
@@ -45,6 +45,7 @@ export interface FactRow {
 export class HolographicBackend implements MemoryBackend {
   readonly name = 'holographic' as const;
   private readonly sqlite: Database;
+  private readonly wal: string | null; // releaseReplaced
   private readonly entities = new EntityIndex();
   private readonly banks: BankCache;
   /** The plugin's `hrr_dim`: every vector in the file has it, ours included (hrr-dim.ts). */
@@ -66,6 +67,7 @@ export class HolographicBackend implements MemoryBackend {
     this.banks = new BankCache(this.dim);
     const file = openHermesMemoryFile(path);
     this.sqlite = file.sqlite;
+    this.wal = file.wal;
     this.counts = new KeptReads(this.sqlite, 1);
     this.busyWaitMs = opts.busyWaitMs ?? BUSY_WAIT_MS;
     this.metaOf = own.db.select().from(memoryFactMeta)
@@ -231,6 +233,10 @@ export class HolographicBackend implements MemoryBackend {
 
   drained(): Promise<void> {
     return this.writes.drained();
+  }
+
+  release(): boolean {
+    return releaseReplaced(this.sqlite, this.path, this.wal);
   }
 
   close(): void {

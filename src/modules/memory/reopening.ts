@@ -7,7 +7,9 @@
  *   restart;
  * - a file deleted or replaced under the open connection (the agent's memory reset, a backup restored)
  *   is reopened on the next request. Kept open, the connection wrote into the unlinked file: writes
- *   were acknowledged and then lost at the next restart, and neither side saw the other's memories;
+ *   were acknowledged and then lost at the next restart, and neither side saw the other's memories.
+ *   The old connection releases the path first (its WAL would be laid over the new file); while the
+ *   agent still has the old file open that cannot be done, and memory routes answer 503;
  * - the file is located again on every request (db-path.ts): a db_path changed in config.yaml is
  *   followed at once, as the agent follows it at its next session.
  */
@@ -28,6 +30,8 @@ export class ReopeningBackend implements MemoryBackend {
   private opened: string | null = null;
   private failure = '';
   private triedAt = Number.NEGATIVE_INFINITY;
+  /** The file was replaced while another process had the old one open (release() refused): said once in the log. */
+  private held = false;
   /** Backends closed by drop(): a write still waiting for the agent's lock on one of them fails. */
   private readonly dropped = new WeakSet<MemoryBackend>();
 
@@ -63,7 +67,15 @@ export class ReopeningBackend implements MemoryBackend {
       this.drop();
       this.file = file;
     } else if (this.inner && fileIdentity(file.path) !== this.opened) {
+      if (this.inner.release?.() === false) {
+        // The old file's WAL is still at the path, in use by the agent: opening the path now would read it over the new file.
+        if (!this.held) this.log.warn('memory file replaced while the agent still has the old one open; waiting for it to close', { backend: this.name, path: file.shown });
+        this.held = true;
+        this.failure = 'the memory file was replaced while another process (the agent) still has the old one open; stop or restart it so its write-ahead log is not laid over the new file';
+        throw new ApiError(503, 'memory_unavailable', `The memory store is unavailable: ${this.failure}`, { headers: { 'retry-after': String(RETRY_MS / 1000) } });
+      }
       this.log.warn('memory file deleted or replaced; reopening it', { backend: this.name, path: file.shown });
+      this.held = false;
       this.drop();
     }
     if (this.inner) return this.inner;

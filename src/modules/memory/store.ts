@@ -73,5 +73,11 @@ export interface MemoryBackend {
   stats(): Promise<BackendStats>;
   /** Settles once no write waits in line for a lock of the backend's own (the agent's memory file); before `close` when stopping. */
   drained?(): Promise<void>;
+  /**
+   * Before `close`, once the file was replaced or removed under the open connection: clears what this
+   * connection left at the path (the agent's memory file: reopening.ts). False while that cannot be
+   * done safely yet, and the file now at the path must not be opened.
+   */
+  release?(): boolean;
   close(): void;
 }
