@@ -1,6 +1,7 @@
 /**
- * The ranking of the holographic backend's search candidates (the plugin's FactRetriever.search).
+ * The holographic backend's search candidates (the plugin's FactRetriever.search): which, and their ranking.
  */
+import type { Database, SQLQueryBindings } from 'bun:sqlite';
 import type { FactRow } from './holographic';
 import { bytesToPhases, encodeText, similarity, type Phases } from './hrr';
 import { jaccard, jaccardTokens } from './query-text';
@@ -44,4 +45,23 @@ export function decodeVector(blob: Uint8Array | null, dim: number): Phases | nul
   } catch {
     return null;
   }
+}
+
+/**
+ * The `n` best index matches of `select` (the search's statement without ORDER BY), equal ranks newest
+ * first. Without substring terms FTS5 serves ORDER BY rank alone without sorting every match; equal
+ * ranks came out oldest first, so a limit of 1 could answer an older fact than the first of limit 2,
+ * and the newest of equally relevant facts never be a candidate. Only when equal ranks straddle the
+ * cut are those tied matches read again, newest first.
+ */
+export function candidatesByRank(sqlite: Database, select: string, params: SQLQueryBindings[], n: number): CandidateRow[] {
+  const rows = sqlite.query<CandidateRow, SQLQueryBindings[]>(`${select} ORDER BY facts_fts.rank LIMIT ?`).all(...params, n + 1);
+  const edge = rows[n - 1]?.fts_rank ?? null;
+  if (rows.length <= n || edge === null || rows[n]?.fts_rank !== edge) return rows.slice(0, n);
+  const better = rows.slice(0, n).filter((r) => r.fts_rank !== edge);
+  // `+`: FTS5 would read a bare `rank = ?` as the choice of a ranking function. Ordered by the index's
+  // own rowid, FTS5 walks its matches newest first and stops at the limit (by f.fact_id it sorted them all).
+  const tied = sqlite.query<CandidateRow, SQLQueryBindings[]>(`${select} AND +facts_fts.rank = ? ORDER BY facts_fts.rowid DESC LIMIT ?`)
+    .all(...params, edge, n - better.length);
+  return [...better, ...tied];
 }

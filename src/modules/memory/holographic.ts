@@ -24,7 +24,7 @@ import { filterSql } from './holographic-filters';
 import { byScoreThen, fileSize, parseJsonObject, sha256Hex, splitTags, toIsoTimestamp } from './memory-values';
 import type { Memory, ScoredMemory } from './model';
 import { ftsMatchExpression, searchTerms, substringHitsSql, substringTerms } from './query-text';
-import { type CandidateRow, decodeVector, rankCandidates } from './holographic-rank';
+import { type CandidateRow, candidatesByRank, decodeVector, rankCandidates } from './holographic-rank';
 import { searchTextIfIndexed } from './search-text';
 import type { AddResult, BackendStats, ListOptions, MemoryBackend, NewMemory, Page, SearchFilters, SearchOptions } from './store';
 
@@ -146,7 +146,7 @@ export class HolographicBackend implements MemoryBackend {
     const candidates = subs.length
       ? this.sqlite.query<CandidateRow, SQLQueryBindings[]>(`${select} ORDER BY m.rank IS NULL, m.rank, sub_hits DESC, f.fact_id DESC LIMIT ?`)
         .all(match, ...hits.params, ...hits.params, ...filter.params, o.limit * 3)
-      : this.byRank(select, [match, ...filter.params], o.limit * 3);
+      : candidatesByRank(this.sqlite, select, [match, ...filter.params], o.limit * 3);
     const total = subs.length
       ? (this.sqlite.query<{ n: number }, SQLQueryBindings[]>(`${head} SELECT COUNT(*) AS n ${from}`).get(...params)?.n ?? 0)
       : this.countMatches(match, from, filter.params, o.filters);
@@ -157,24 +157,6 @@ export class HolographicBackend implements MemoryBackend {
       .slice(0, o.limit);
     const memories = this.withMetadata(best.map((b) => b.row));
     return { items: memories.map((m, i) => ({ ...m, score: (best[i] as { score: number }).score })), total };
-  }
-
-  /**
-   * The `n` best index matches, equal ranks newest first. Without substring terms FTS5 serves ORDER BY
-   * rank alone without sorting every match; equal ranks came out oldest first, so a limit of 1 could
-   * answer an older fact than the first of limit 2, and the newest of equally relevant facts never be
-   * a candidate. Only when equal ranks straddle the cut are those tied matches read again, newest first.
-   */
-  private byRank(select: string, params: SQLQueryBindings[], n: number): CandidateRow[] {
-    const rows = this.sqlite.query<CandidateRow, SQLQueryBindings[]>(`${select} ORDER BY facts_fts.rank LIMIT ?`).all(...params, n + 1);
-    const edge = rows[n - 1]?.fts_rank ?? null;
-    if (rows.length <= n || edge === null || rows[n]?.fts_rank !== edge) return rows.slice(0, n);
-    const better = rows.slice(0, n).filter((r) => r.fts_rank !== edge);
-    // `+`: FTS5 would read a bare `rank = ?` as the choice of a ranking function. Ordered by the index's
-    // own rowid, FTS5 walks its matches newest first and stops at the limit (by f.fact_id it sorted them all).
-    const tied = this.sqlite.query<CandidateRow, SQLQueryBindings[]>(`${select} AND +facts_fts.rank = ? ORDER BY facts_fts.rowid DESC LIMIT ?`)
-      .all(...params, edge, n - better.length);
-    return [...better, ...tied];
   }
 
   /**
