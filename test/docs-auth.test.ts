@@ -5,17 +5,13 @@
 import { afterAll, expect, test } from 'bun:test';
 import { startFakeTempoRpc } from './fakes/tempo-rpc';
 import { makeTestApp } from './helpers/app';
+import { mppOnlyEnv } from './helpers/mpp';
 import { operations, type Doc } from './helpers/openapi';
 
 const chain = startFakeTempoRpc();
 afterAll(() => chain.stop());
 
-const MPP_ENV = {
-  MPP_ENABLED: 'true',
-  MPP_RECIPIENT: '0x742d35Cc6634c0532925a3b844bC9e7595F8fE00',
-  MPP_SECRET_KEY: 'mpp-test-secret-0123456789abcdef-xyz',
-  TEMPO_RPC_URL: chain.url,
-};
+const MPP_ENV = mppOnlyEnv(chain);
 const PUBLIC = new Set(['/health', '/api/gateway-status', '/openapi']);
 const nonPublic = (doc: Doc) => operations(doc).filter((o) => !PUBLIC.has(o.path));
 /** The payment gate's 402 (POST /api/wallet/tempo/call has a 402 of its own: a caller's budget used up). */

@@ -8,17 +8,13 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { buildOpenApiDocument } from '../src/modules/docs/service';
 import { startFakeTempoRpc } from './fakes/tempo-rpc';
 import { makeTestApp, type TestApp } from './helpers/app';
+import { mppOnlyEnv } from './helpers/mpp';
 import { operations, type Doc } from './helpers/openapi';
 
 const chain = startFakeTempoRpc();
 afterAll(() => chain.stop());
 
-const MPP_ENV = {
-  MPP_ENABLED: 'true',
-  MPP_RECIPIENT: '0x742d35Cc6634c0532925a3b844bC9e7595F8fE00',
-  MPP_SECRET_KEY: 'mpp-test-secret-0123456789abcdef-xyz',
-  TEMPO_RPC_URL: chain.url,
-};
+const MPP_ENV = mppOnlyEnv(chain);
 
 const SETUPS = {
   'nothing configured': {},

@@ -307,16 +307,24 @@ describe('error model', () => {
   });
 });
 
-test('a response that fails its own schema is a logged 500, not a 422 blamed on the client', async () => {
+/** An app whose one route, GET /api/bad, answers `answer` against a schema it fails; its error lines in `lines`. */
+async function appFailingItsSchema(answer: Record<string, unknown>) {
   const { Elysia } = await import('elysia');
   const { z } = await import('zod');
   const { toApiError, errorResponse } = await import('../src/lib/errors');
-  const lines: string[] = [];
   const { createLogger } = await import('../src/lib/log');
+  const lines: string[] = [];
   const log = createLogger({ level: 'error', format: 'json', write: (l) => lines.push(l) });
+  const schema = z.object({ n: z.number(), ...(typeof answer.content === 'string' ? { content: z.string() } : {}) });
   const app = new Elysia()
     .onError(({ code, error, request }) => errorResponse(toApiError(code, error, log), new URL(request.url).pathname))
-    .get('/api/bad', () => ({ n: 'not a number' }) as unknown as { n: number }, { response: { 200: z.object({ n: z.number() }) } });
+    // Deliberately not what the schema says.
+    .get('/api/bad', () => answer as never, { response: { 200: schema } });
+  return { app, lines };
+}
+
+test('a response that fails its own schema is a logged 500, not a 422 blamed on the client', async () => {
+  const { app, lines } = await appFailingItsSchema({ n: 'not a number' });
   const res = await app.handle(new Request('http://localhost/api/bad'));
   expect(res.status).toBe(500);
   expect(await res.json()).toEqual({ detail: 'Internal server error.', code: 'internal_error' });
@@ -324,15 +332,7 @@ test('a response that fails its own schema is a logged 500, not a 422 blamed on 
 });
 
 test('a response that fails its schema is logged by where and why, never with the response itself (users\' chats and memories)', async () => {
-  const { Elysia } = await import('elysia');
-  const { z } = await import('zod');
-  const { toApiError, errorResponse } = await import('../src/lib/errors');
-  const lines: string[] = [];
-  const { createLogger } = await import('../src/lib/log');
-  const log = createLogger({ level: 'error', format: 'json', write: (l) => lines.push(l) });
-  const app = new Elysia()
-    .onError(({ code, error, request }) => errorResponse(toApiError(code, error, log), new URL(request.url).pathname))
-    .get('/api/bad', () => ({ content: 'my private diary entry', n: 'not a number' }) as unknown as { content: string; n: number }, { response: { 200: z.object({ content: z.string(), n: z.number() }) } });
+  const { app, lines } = await appFailingItsSchema({ content: 'my private diary entry', n: 'not a number' });
   expect((await app.handle(new Request('http://localhost/api/bad'))).status).toBe(500);
   expect(lines.length).toBe(1);
   expect(lines[0]).not.toContain('private diary');

@@ -11,11 +11,14 @@ export const PATH_USD = '0x20c0000000000000000000000000000000000000';
 export const RECIPIENT = '0x742d35Cc6634c0532925a3b844bC9e7595F8fE00';
 export const SECRET = 'mpp-test-secret-0123456789abcdef-xyz';
 
-/** The environment of an app with MPP on, verifying against `chain`. */
-export const mppEnv = (chain: FakeTempoRpc): Record<string, string> => ({
+/** The environment of an app with MPP as its only credential, verifying against `chain`. */
+export const mppOnlyEnv = (chain: Pick<FakeTempoRpc, 'url'>): Record<string, string> => ({
   MPP_ENABLED: 'true', MPP_RECIPIENT: RECIPIENT, MPP_SECRET_KEY: SECRET, MPP_AMOUNT: '0.10', MPP_NETWORK: 'testnet',
-  TEMPO_RPC_URL: chain.url, RPC_TIMEOUT_S: '0.5', API_KEY: 'good-key',
+  TEMPO_RPC_URL: chain.url, RPC_TIMEOUT_S: '0.5',
 });
+
+/** The environment of an app with MPP on and the API key `good-key`, verifying against `chain`. */
+export const mppEnv = (chain: Pick<FakeTempoRpc, 'url'>): Record<string, string> => ({ ...mppOnlyEnv(chain), API_KEY: 'good-key' });
 
 /** A funded payer and an mppx client whose requests go to the in-process app. */
 export function payer(app: TestApp, chain: FakeTempoRpc, funds = 1_000_000n, mode?: 'push' | 'pull') {
