@@ -19,6 +19,7 @@ import { createApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { closeDeps, openDeps } from '../../src/deps';
 import { silentLogger } from '../../src/lib/log';
+import { CallerBudget } from '../../src/modules/wallet/budget';
 import { median, report } from './lib';
 
 const { values } = parseArgs({
@@ -84,7 +85,7 @@ try {
   await measure(`GET /api/wallet/escrow?limit=50 (${ESCROWS} escrows)`, () => get('/api/wallet/escrow?limit=50'));
   await measure(`GET /api/wallet/escrow?status=locked&limit=50 (${ESCROWS} escrows)`, () => get('/api/wallet/escrow?status=locked&limit=50'));
   await measure(`GET /api/wallet/tempo/usage?limit=50 (${CALLS} calls)`, () => get('/api/wallet/tempo/usage?limit=50'));
-  await measure(`budget check of a caller with ${CALLS / 2} calls`, () => deps.wallet.billing.spent('heavy'));
+  await measure(`budget check of a caller with ${CALLS / 2} calls`, () => new CallerBudget(deps.db, 1n, 0).spent('heavy'));
   fx.close();
   closeDeps(deps);
 } finally {

@@ -65,4 +65,9 @@ export const MIGRATIONS: Migration[] = [
       "-- A history is read in id order: a refund that came after the expiry is written again after it, then\n-- its first row is removed (event ids appear nowhere else).\nINSERT INTO `escrow_events` (`escrow_id`, `from_status`, `to_status`, `actor`, `at`, `detail`)\nSELECT r.`escrow_id`, r.`from_status`, r.`to_status`, r.`actor`, r.`at`, r.`detail`\nFROM `escrow_events` r\nWHERE r.`to_status` = 'refunded' AND r.`id` < (SELECT MAX(x.`id`) FROM `escrow_events` x WHERE x.`escrow_id` = r.`escrow_id` AND x.`to_status` = 'expired')\nORDER BY r.`id`;",
       "DELETE FROM `escrow_events`\nWHERE `to_status` = 'refunded' AND `id` < (SELECT MAX(x.`id`) FROM `escrow_events` x WHERE x.`escrow_id` = `escrow_events`.`escrow_id` AND x.`to_status` = 'expired');"
     ] },
+  { tag: "0009_tempo_holds", when: 1796581948198, hash: "383bc9e4430cc5538ff548070bef2f01ce9a7a0180652d36b6f10d3fac31717a", statements: [
+      "CREATE TABLE `tempo_holds` (\n\t`id` text PRIMARY KEY NOT NULL,\n\t`caller_id` text NOT NULL,\n\t`hold_micro` integer NOT NULL,\n\t`created_at` text NOT NULL,\n\t`expires_at_ms` integer NOT NULL,\n\tCONSTRAINT \"tempo_holds_non_negative\" CHECK(\"tempo_holds\".\"hold_micro\" >= 0)\n);",
+      "CREATE INDEX `tempo_holds_caller` ON `tempo_holds` (`caller_id`);",
+      "CREATE INDEX `tempo_holds_expires` ON `tempo_holds` (`expires_at_ms`);"
+    ] },
 ];

@@ -42,6 +42,26 @@ export const tempoTotals = sqliteTable('tempo_totals', {
 });
 
 /**
+ * Budget holds of metered calls in flight (TEMPO_CALLER_BUDGET_USD): a row is written, in the same
+ * BEGIN IMMEDIATE transaction that checks spent + held + this hold against the budget, before the call
+ * goes upstream, and deleted in the transaction that writes the call's ledger row (or when the call
+ * fails). Every sidecar on the data dir sees the others' holds. A hold whose process died mid-call
+ * stops counting at `expires_at_ms` (past the call's own deadline) and is deleted by the next check.
+ */
+export const tempoHolds = sqliteTable('tempo_holds', {
+  id: text('id').primaryKey(),
+  callerId: text('caller_id').notNull(),
+  /** Micro-USD held: the call's maximum cost, or what was left of the budget for a call without one. */
+  holdMicro: integer('hold_micro').notNull(),
+  createdAt: text('created_at').notNull(),
+  expiresAtMs: integer('expires_at_ms').notNull(),
+}, (t) => [
+  index('tempo_holds_caller').on(t.callerId),
+  index('tempo_holds_expires').on(t.expiresAtMs),
+  check('tempo_holds_non_negative', sql`${t.holdMicro} >= 0`),
+]);
+
+/**
  * Escrow entries. `status` is what was last written (`locked`, `released`, `refunded`); `expired` is
  * never stored: a `locked` row whose `expires_at_ms` has passed reads as expired.
  */

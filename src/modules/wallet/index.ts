@@ -27,7 +27,7 @@ export function walletPlugin(deps: { wallet: Wallet; config: Config }) {
     })
     .post('/api/wallet/tempo/call', ({ body, request }) => wallet.billing.call(body, request.signal), {
       body: TempoCallBody,
-      response: { 200: TempoCallResponse, 402: BudgetExceededBody, 422: HedgehogErrorBody, 502: HedgehogErrorBody, 504: ErrorBody },
+      response: { 200: TempoCallResponse, 402: BudgetExceededBody, 429: BudgetExceededBody, 422: HedgehogErrorBody, 502: HedgehogErrorBody, 504: ErrorBody },
       detail: { tags, summary: 'Metered chat completion through HEDGEHOG_URL, priced and recorded in the usage ledger (failures bill nothing)' },
     })
     .get('/api/wallet/tempo/usage', ({ query }) => wallet.billing.usage(query), {

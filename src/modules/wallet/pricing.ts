@@ -123,6 +123,25 @@ export function costOf(price: ModelPrice, inputTokens: number, outputTokens: num
   return { input, output, margin: price.margin, total: input + output + price.margin };
 }
 
+/**
+ * The most a call can cost before it is made, for its budget hold (docs/wallet.md): the price of the
+ * model it names — or, naming none, the dearest of each component in the table, since it is priced as
+ * whichever model answers — for `inputBound` prompt tokens and `maxTokens` completion tokens. Without
+ * max_tokens the answer's length, and so the cost, has no bound: null.
+ */
+export function maxCostOf(table: PricingTable, model: string | undefined, inputBound: number, maxTokens: number | undefined): bigint | null {
+  if (maxTokens === undefined) return null;
+  const price = model === undefined ? dearest(table) : priceFor(table, model);
+  return price === null ? null : costOf(price, inputBound, maxTokens).total;
+}
+
+function dearest(table: PricingTable): ModelPrice | null {
+  const all = [...(table.fallback ? [table.fallback] : []), ...table.models.values()];
+  if (all.length === 0) return null;
+  const max = (pick: (p: ModelPrice) => bigint) => all.map(pick).reduce((a, b) => (b > a ? b : a));
+  return { inputPer1k: max((p) => p.inputPer1k), outputPer1k: max((p) => p.outputPer1k), margin: max((p) => p.margin) };
+}
+
 export const usd = (micro: bigint): string => fromBaseUnits(micro, MICRO_DECIMALS);
 
 const priceView = (p: ModelPrice) => ({ input_per_1k_usd: usd(p.inputPer1k), output_per_1k_usd: usd(p.outputPer1k), margin_per_call_usd: usd(p.margin) });

@@ -1,8 +1,8 @@
 /**
  * Metered (pay-per-inference) calls: a chat completion forwarded to HEDGEHOG_URL with the sidecar's
  * own key, priced by the pricing table and written to the usage ledger only when the upstream
- * answered a usable completion — a failure bills nothing. An optional per-caller budget refuses new
- * calls (402) once the caller's billed total has reached it.
+ * answered a usable completion — a failure bills nothing. An optional per-caller budget holds each
+ * call's maximum cost before it goes upstream and refuses (402 used up, 429 held) calls that do not fit (budget.ts).
  */
 import { desc, eq, gte, and, type SQL } from 'drizzle-orm';
 import { z } from '../../lib/zod';
@@ -14,8 +14,9 @@ import { fetchJson, OutboundError, type JsonResult } from '../../lib/http';
 import { newId } from '../../lib/ids';
 import { isoNow, toUtcIso } from '../../lib/time';
 import { answerText, MessageContent } from '../../upstream/completion';
+import { CallerBudget, type Hold } from './budget';
 import type { CallRecord, TempoCallBody } from './model';
-import { costOf, priceFor, usd, type PricingTable } from './pricing';
+import { costOf, maxCostOf, priceFor, usd, type ModelPrice, type PricingTable } from './pricing';
 
 /** A count the upstream may leave out or send as null (some servers report only one side). */
 const tokenCount = z.optional(z.nullable(z.number().check(z.int(), z.nonnegative())));
@@ -30,6 +31,7 @@ const Completion = z.object({
 });
 
 type CallRow = typeof tempoCalls.$inferSelect;
+type CallResult = CallRecord & { result: { role: string; content: string | null; tool_calls: unknown[] | null; finish_reason: string | null } };
 
 export interface UsageFilter {
   caller_id?: string;
@@ -50,7 +52,7 @@ export class TempoBilling {
   private readonly totalsStmt;
   private readonly keptTotalsStmt;
   private readonly addTotalsStmt;
-  private readonly spentStmt;
+  private readonly budget: CallerBudget | null;
 
   constructor(
     private readonly handle: DbHandle,
@@ -76,19 +78,31 @@ export class TempoBilling {
        ON CONFLICT(caller_id) DO UPDATE SET calls = calls + 1, tokens = tokens + ?2, cost_micro = cost_micro + ?3,
          margin_micro = margin_micro + ?4, billed_micro = billed_micro + ?5`,
     );
-    this.spentStmt = handle.sqlite.query<{ spent: bigint }, [string]>('SELECT COALESCE(SUM(billed_micro), 0) AS spent FROM tempo_totals WHERE caller_id = ?1').safeIntegers(true);
+    this.budget = budgetMicro === null ? null : new CallerBudget(handle, budgetMicro, hedgehog.timeoutMs);
   }
 
-  async call(body: TempoCallBody, signal: AbortSignal): Promise<CallRecord & { result: { role: string; content: string | null; tool_calls: unknown[] | null; finish_reason: string | null } }> {
+  async call(body: TempoCallBody, signal: AbortSignal): Promise<CallResult> {
     const price = priceFor(this.pricing, body.model);
     if (!price) {
       throw new ApiError(422, 'unknown_model', body.model
         ? `The pricing table has no price for model ${body.model} and no default.`
         : 'Send a model: the pricing table has no default price.', { errors: [{ path: 'model', message: 'no price for this model' }] });
     }
-    this.checkBudget(body.caller_id);
+    const payload = payloadOf(body);
+    // A token covers at least one byte of the text it stands for: the bytes sent bound the prompt's tokens.
+    const inputBound = Buffer.byteLength(JSON.stringify(payload.messages)) + (body.tools ? Buffer.byteLength(JSON.stringify(body.tools)) : 0);
+    const hold = this.budget ? await this.budget.reserve(body.caller_id, maxCostOf(this.pricing, body.model, inputBound, body.max_tokens)) : null;
+    try {
+      return await this.run(body, payload, price, hold, signal);
+    } catch (err) {
+      if (hold) await this.budget?.release(hold);
+      throw err;
+    }
+  }
+
+  private async run(body: TempoCallBody, payload: Payload, price: ModelPrice, hold: Hold | null, signal: AbortSignal): Promise<CallResult> {
     const t0 = performance.now();
-    const res = await this.forward(body, signal);
+    const res = await this.forward(payload, signal);
     const latencyMs = Math.round(performance.now() - t0);
     const completion = parseCompletion(res);
     const choice = completion.choices[0] as z.infer<typeof Completion>['choices'][number];
@@ -119,10 +133,11 @@ export class TempoBilling {
       latencyMs,
       createdAt: isoNow(),
     };
-    // The ledger row and its caller's totals land together or not at all.
+    // The ledger row, its caller's totals and the end of its budget hold land together or not at all.
     await this.handle.write(() => this.handle.sqlite.transaction(() => {
       this.handle.db.insert(tempoCalls).values(row).run();
       this.addTotalsStmt.run(row.callerId, row.inputTokens + row.outputTokens, row.inputCostMicro + row.outputCostMicro, row.marginMicro, row.totalMicro);
+      if (hold) this.budget?.settleIn(hold);
     }).immediate());
     return {
       ...recordOf(row),
@@ -149,30 +164,7 @@ export class TempoBilling {
     };
   }
 
-  /** What a caller has been billed so far, in micro-units. */
-  spent(callerId: string): bigint {
-    return (this.spentStmt.get(callerId) as { spent: bigint }).spent;
-  }
-
-  private checkBudget(callerId: string): void {
-    if (this.budgetMicro === null) return;
-    const spent = this.spent(callerId);
-    if (spent >= this.budgetMicro) {
-      throw new ApiError(402, 'budget_exceeded', `Caller ${callerId} has used its budget of ${usd(this.budgetMicro)} USD.`, {
-        body: { caller_id: callerId, budget_usd: usd(this.budgetMicro), spent_usd: usd(spent) },
-      });
-    }
-  }
-
-  private async forward(body: TempoCallBody, signal: AbortSignal): Promise<JsonResult> {
-    const payload = {
-      ...(body.model !== undefined ? { model: body.model } : {}),
-      messages: body.messages ?? [{ role: 'user', content: body.prompt }],
-      ...(body.max_tokens !== undefined ? { max_tokens: body.max_tokens } : {}),
-      ...(body.temperature !== undefined ? { temperature: body.temperature } : {}),
-      ...(body.tools !== undefined ? { tools: body.tools } : {}),
-      stream: false,
-    };
+  private async forward(payload: Payload, signal: AbortSignal): Promise<JsonResult> {
     // Only the sidecar's own HEDGEHOG key goes out; nothing of the client's request headers does.
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
     const key = this.hedgehog.apiKey();
@@ -188,6 +180,19 @@ export class TempoBilling {
     }
   }
 }
+
+/** The chat completion request sent to HEDGEHOG: the client's fields, nothing else of its request. */
+function payloadOf(body: TempoCallBody) {
+  return {
+    ...(body.model !== undefined ? { model: body.model } : {}),
+    messages: body.messages ?? [{ role: 'user', content: body.prompt }],
+    ...(body.max_tokens !== undefined ? { max_tokens: body.max_tokens } : {}),
+    ...(body.temperature !== undefined ? { temperature: body.temperature } : {}),
+    ...(body.tools !== undefined ? { tools: body.tools } : {}),
+    stream: false as const,
+  };
+}
+type Payload = ReturnType<typeof payloadOf>;
 
 /** HEDGEHOG statuses that judge the client's messages rather than HEDGEHOG or the sidecar's key. */
 const REFUSED_AS_INVALID = new Set([400, 422]);
