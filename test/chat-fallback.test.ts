@@ -2,12 +2,11 @@
  * The chat-completions fallback against the ways a real Hermes gateway ends or refuses a turn:
  * what the transcript keeps (the next turn's context) and what the client is told.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { afterAll, beforeAll, describe, expect, spyOn, test } from 'bun:test';
 import { makeTestApp, post, type TestApp } from './helpers/app';
-import { useFakeHermes } from './helpers/fake-app';
+import { lastRequest, useFakeHermes } from './helpers/fake-app';
 import { sseEvents, sseReader, type SseEvent } from './helpers/sse-events';
 import { startFakeHermes, type FakeHermes } from './fakes/hermes';
-
 
 describe('chat-completions fallback (Hermes 0.12)', () => {
   let fake: FakeHermes;
@@ -131,5 +130,29 @@ describe('a long history on the fallback', () => {
     ]);
     // The transcript keeps every turn.
     expect((await t.json('GET', '/api/sessions/long/messages')).body).toMatchObject({ total: 8 });
+  }, 20_000);
+
+  test('a turn reads the transcript from its newest message back only as far as the request goes (was all of it: 1.9 s and ~700 MB per turn at 100,000 messages)', async () => {
+    await t.json('POST', '/api/sessions', { id: 'years' });
+    fake.behavior.reply = () => 'ok';
+    // 4,000 messages of 5 KB, stored as content parts: 20 MB, twice what one request can carry.
+    const add = t.deps.db.sqlite.prepare('INSERT INTO chat_messages (session_id, role, content, timestamp) VALUES (?, ?, ?, ?)');
+    t.deps.db.sqlite.transaction(() => {
+      for (let i = 0; i < 4000; i++) add.run('years', i % 2 ? 'assistant' : 'user', `\u0000json:${JSON.stringify([{ type: 'text', text: `#${i} ${'w'.repeat(5000)}` }])}`, i);
+    })();
+    // Each stored message read is decoded (parsed) once: that counts the messages read.
+    const parse = spyOn(JSON, 'parse');
+    const res = await t.json('POST', '/api/sessions/years/chat', { message: 'and now?' });
+    const decoded = parse.mock.calls.filter(([text]) => text.startsWith('[{"type":"text","text":"#')).length;
+    parse.mockRestore();
+    expect(res.status).toBe(200);
+    const sent = JSON.parse(lastRequest(fake, '/v1/chat/completions').body).messages as { role: string; content: unknown }[];
+    // The newest turns that fit, from a user turn on, ending with this one.
+    expect(sent.length).toBeGreaterThan(1800);
+    expect(sent[0]?.role).toBe('user');
+    expect(sent.at(-2)?.content).toEqual([{ type: 'text', text: `#3999 ${'w'.repeat(5000)}` }]);
+    expect(sent.at(-1)).toEqual({ role: 'user', content: 'and now?' });
+    // What was sent, and at most one page more: not the 2,000 older messages.
+    expect(decoded).toBeLessThan(sent.length + 250);
   }, 20_000);
 });

@@ -174,3 +174,21 @@ describe('sidecar database', () => {
     await expect(Bun.file(join(import.meta.dir, '../src/db/migrations.gen.ts')).text()).resolves.toBe(renderMigrations());
   });
 });
+
+describe('the -wal file of a sidecar that runs for months', () => {
+  test('one large transaction does not leave the -wal at its size for the rest of the run (was 125 MB after 60,000 messages, until exit)', () => {
+    const h = openDatabase(join(tempDir(), 'data'));
+    const walBytes = () => statSync(`${h.path}-wal`).size;
+    h.sqlite.run("INSERT INTO chat_sessions (id, origin, started_at, last_active, created_at, updated_at) VALUES ('big', 'sidecar', 0, 0, '', '')");
+    const add = h.sqlite.prepare("INSERT INTO chat_messages (session_id, role, content, timestamp) VALUES ('big', 'user', ?, 0)");
+    // ~100 MB in one transaction: the WAL holds all of it until the commit's checkpoint.
+    h.sqlite.transaction(() => {
+      for (let i = 0; i < 50_000; i++) add.run(`${i} ${'x'.repeat(2000)}`);
+    })();
+    expect(walBytes()).toBeGreaterThan(90_000_000);
+    // The next small writes restart the checkpointed WAL: cut back to 64 MiB.
+    for (let i = 0; i < 3; i++) h.sqlite.run('UPDATE chat_sessions SET title = ? WHERE id = ?', [`t${i}`, 'big']);
+    expect(walBytes()).toBeLessThanOrEqual(64 * 1024 * 1024);
+    h.close();
+  }, 30_000);
+});

@@ -133,7 +133,7 @@ export class ChatService {
       if (path === 'session-api') res = await openNative(this.d.client, this.d.sessions, t);
       if (!res) {
         path = 'chat-completions';
-        res = await openCompletions(this.d.client, await this.d.sessions.history(t.sessionId), t);
+        res = await openCompletions(this.d.client, (maxBytes) => this.d.sessions.history(t.sessionId, maxBytes), t);
       }
     } catch (err) {
       // The history comes from local storage, the rest of the way is the upstream's.

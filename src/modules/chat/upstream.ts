@@ -56,22 +56,14 @@ export async function openNative(client: HermesClient, sessions: SessionService,
  */
 const MAX_COMPLETIONS_BODY_BYTES = 9_500_000;
 
-/** The history without its oldest messages, at least `excess` bytes of them, starting on a user turn. */
-function recentHistory(history: HistoryMessage[], excess: number): HistoryMessage[] {
-  let dropped = 0;
-  let start = 0;
-  while (start < history.length && dropped < excess) dropped += Buffer.byteLength(JSON.stringify(history[start++])) + 1;
-  while (start < history.length && history[start]?.role !== 'user') start++;
-  return history.slice(start);
-}
-
 /**
- * Streaming `/v1/chat/completions` with the conversation so far: the session's history is sent, and
+ * Streaming `/v1/chat/completions` with the conversation so far: the session's history (the newest
+ * turns that fit in the request, read by `history` within the bytes it is given) is sent, and
  * `X-Hermes-Session-Id` too, so an upstream that keeps sessions itself continues the same one. The
  * header only goes with the sidecar's key: a gateway without a key answers any request carrying it
  * with 403 (session continuation requires API_SERVER_KEY), and the history alone keeps the context.
  */
-export async function openCompletions(client: HermesClient, history: HistoryMessage[], t: TurnRequest): Promise<Response> {
+export async function openCompletions(client: HermesClient, history: (maxBytes: number) => Promise<HistoryMessage[]>, t: TurnRequest): Promise<Response> {
   const body = (past: HistoryMessage[]) => JSON.stringify({
     model: t.model,
     messages: [
@@ -81,9 +73,8 @@ export async function openCompletions(client: HermesClient, history: HistoryMess
     ],
     stream: true, stream_options: { include_usage: true }, temperature: t.body.temperature, max_tokens: t.body.max_tokens,
   });
-  let json = body(history);
-  const size = Buffer.byteLength(json);
-  if (size > MAX_COMPLETIONS_BODY_BYTES) json = body(recentHistory(history, size - MAX_COMPLETIONS_BODY_BYTES));
+  // Each message of the history adds its JSON and one comma to the body without it.
+  const json = body(await history(MAX_COMPLETIONS_BODY_BYTES - Buffer.byteLength(body([]))));
   // Hermes honours the header only when it has a key; an id no header can carry goes without it
   // (the history sent keeps the context).
   const sessionHeader = client.upstreamKey ? headerValue(t.sessionId) : null;

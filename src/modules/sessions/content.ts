@@ -62,11 +62,29 @@ export interface HistoryMessage {
   content: unknown;
 }
 
-/** The user and assistant turns that have content: what an upstream without memory is sent as context. */
-export function conversation(items: { role: string; content: unknown }[]): HistoryMessage[] {
+/**
+ * The newest user and assistant turns with content whose JSON (one comma each) fits in `maxBytes`,
+ * starting on a user turn when older ones were left out: what an upstream without memory of the
+ * session is sent as context.
+ * `newestFirst` is read only as far as the budget goes, so a source that pages lazily reads the tail
+ * of a long session, not all of it.
+ */
+export function recentConversation(newestFirst: Iterable<{ role: string; content: unknown }>, maxBytes: number): HistoryMessage[] {
   const out: HistoryMessage[] = [];
-  for (const m of items) {
-    if ((m.role === 'user' || m.role === 'assistant') && contentText(m.content).trim()) out.push({ role: m.role, content: m.content });
+  let bytes = 0;
+  let cut = false;
+  for (const m of newestFirst) {
+    if ((m.role !== 'user' && m.role !== 'assistant') || !contentText(m.content).trim()) continue;
+    const turn: HistoryMessage = { role: m.role, content: m.content };
+    bytes += Buffer.byteLength(JSON.stringify(turn)) + 1;
+    if (bytes > maxBytes) {
+      cut = true;
+      break;
+    }
+    out.push(turn);
   }
-  return out;
+  out.reverse();
+  if (!cut) return out;
+  const firstUser = out.findIndex((m) => m.role === 'user');
+  return firstUser < 0 ? [] : out.slice(firstUser);
 }

@@ -9,7 +9,7 @@
 import { ApiError, conflict, notFound, storageError } from '../../lib/errors';
 import { randomHex } from '../../lib/ids';
 import type { UpstreamProbe } from '../../upstream/probe';
-import { conversation, type HistoryMessage } from './content';
+import { recentConversation, type HistoryMessage } from './content';
 import type { CreateSessionBody, ListMessagesQuery, ListSessionsQuery, Message, Session } from './model';
 import { type LiveSources, SessionLister, withOverride } from './session-list';
 import type { StateDb } from './state-db';
@@ -250,15 +250,18 @@ export class SessionService {
   }
 
   /**
-   * The conversation so far (user and assistant turns with content), for an upstream without memory
-   * of it. A lock the agent holds on state.db is waited out as for every other read (it failed the
-   * turn at once); an unlocked file is read within the same tick (time to first token).
+   * The conversation so far (user and assistant turns with content, the newest that fit in
+   * `maxBytes`), for an upstream without memory of it. A lock the agent holds on state.db is waited
+   * out as for every other read (it failed the turn at once); an unlocked file is read within the
+   * same tick (time to first token). The sidecar's own transcript is read from its newest message
+   * back only as far as the budget goes: read whole, a session of 100,000 messages cost 1.9 s and
+   * ~700 MB of memory per turn.
    */
-  async history(id: string): Promise<HistoryMessage[]> {
+  async history(id: string, maxBytes: number): Promise<HistoryMessage[]> {
     const src = await this.liveSources();
-    if (src.upstream) return conversation((await this.messages(id, { limit: ALL_MESSAGES, offset: 0 })).items);
-    if (src.stateDb && this.d.stateDb.session(id)) return conversation(this.d.stateDb.messages(id, ALL_MESSAGES, 0).items);
-    if (this.d.transcripts.row(id)?.origin === 'sidecar') return conversation(this.d.transcripts.conversation(id));
+    if (src.upstream) return recentConversation((await this.messages(id, { limit: ALL_MESSAGES, offset: 0 })).items.reverse(), maxBytes);
+    if (src.stateDb && this.d.stateDb.session(id)) return recentConversation(this.d.stateDb.messages(id, ALL_MESSAGES, 0).items.reverse(), maxBytes);
+    if (this.d.transcripts.row(id)?.origin === 'sidecar') return recentConversation(this.d.transcripts.newestFirst(id), maxBytes);
     throw sessionNotFound(id);
   }
 

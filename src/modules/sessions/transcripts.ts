@@ -4,7 +4,7 @@
  * owns, the usage streamed through the sidecar and a title set here.
  */
 import type { Statement } from 'bun:sqlite';
-import { and, asc, count, eq, inArray, isNull, ne, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray, isNull, lt, ne, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
 import { KeptReads } from '../../db/kept-reads';
 import { chatMessages, chatSessions } from '../../db/schema';
@@ -41,6 +41,8 @@ export interface RecordedTurn {
 }
 
 const epoch = (ms = Date.now()) => ms / 1000;
+/** Messages read per page of a history, newest first. */
+const HISTORY_PAGE = 200;
 const id = sql.placeholder('id');
 
 /**
@@ -56,8 +58,8 @@ function prepare(h: DbHandle) {
       .where(and(eq(chatMessages.sessionId, id), eq(chatMessages.role, 'user'))).orderBy(asc(chatMessages.id)).limit(1).prepare(),
     messageCount: db.select({ n: count() }).from(chatMessages).where(eq(chatMessages.sessionId, id)).prepare(),
     messages: db.select().from(chatMessages).where(eq(chatMessages.sessionId, id)).orderBy(asc(chatMessages.id)).limit(n('limit')).offset(n('offset')).prepare(),
-    conversation: db.select({ role: chatMessages.role, content: chatMessages.content }).from(chatMessages)
-      .where(eq(chatMessages.sessionId, id)).orderBy(asc(chatMessages.id)).prepare(),
+    olderMessages: db.select({ id: chatMessages.id, role: chatMessages.role, content: chatMessages.content }).from(chatMessages)
+      .where(and(eq(chatMessages.sessionId, id), lt(chatMessages.id, n('before')))).orderBy(desc(chatMessages.id)).limit(HISTORY_PAGE).prepare(),
     addUsage: db.insert(chatSessions).values({
       id, origin: 'upstream', startedAt: n('now'), lastActive: n('now'), inputTokens: n('input'), outputTokens: n('output'),
       lastUpstream: n('upstream'), createdAt: n('iso'), updatedAt: n('iso'),
@@ -192,9 +194,19 @@ export class TranscriptStore {
     };
   }
 
-  /** Every message of a session, oldest first, role and content only (the history of the next turn). */
-  conversation(sessionId: string): { role: string; content: unknown }[] {
-    return this.q.conversation.all({ id: sessionId }).map((m) => ({ role: m.role, content: decodeContent(m.content) }));
+  /**
+   * A session's messages, newest first, role and content only (the history of the next turn), read
+   * a page at a time as the caller goes on: it stops at the budget of the request. Each page is read
+   * whole, so no statement is left open between pages (an open one would hold a read snapshot and
+   * keep every checkpoint from emptying the WAL).
+   */
+  *newestFirst(sessionId: string): Generator<{ role: string; content: unknown }> {
+    for (let before = Number.MAX_SAFE_INTEGER; ;) {
+      const page = this.q.olderMessages.all({ id: sessionId, before });
+      for (const m of page) yield { role: m.role, content: decodeContent(m.content) };
+      if (page.length < HISTORY_PAGE) return;
+      before = page[page.length - 1]!.id;
+    }
   }
 
   /**
