@@ -9,13 +9,36 @@ import { ApiError } from '../../lib/errors';
 import { routedPath } from '../../lib/http';
 
 export type AuthDecision =
-  | { allowed: true; headers?: Record<string, string> }
+  /** `payment`: the paid credential this request holds, settled by its answer (`settlePaid`). */
+  | { allowed: true; headers?: Record<string, string>; payment?: PaymentHold }
   /** Refused: answered with this response (e.g. an MPP 402) or this error. */
   | { allowed: false; deny: Response | ApiError };
 
 /** The slot MPP fills: decides requests that did not present a valid API key. */
 export interface PaymentGate {
   authorize(request: Request): Promise<AuthDecision>;
+}
+
+/** A paid credential held by the request it paid for until the answer says whether it was served. */
+export interface PaymentHold {
+  /** Gives the credential back for one more request; false when that could not be recorded (it stays spent). */
+  release(): Promise<boolean>;
+}
+
+/**
+ * A paid request refused before any work was done — a 4xx (validation, malformed JSON, unknown id,
+ * conflict, body too large, over budget), a 503 (a dependency or our storage down, nothing written) or
+ * a 507 (disk full, nothing written) — does not spend its credential: it is given back so that the
+ * corrected retry can present it once more, and the refusal carries no `Payment-Receipt`. Every other answer spends it: a 2xx, a stream
+ * included (its status and receipt go out before the stream's outcome is known), and a 500/502/504,
+ * after which the server cannot vouch that nothing was done (an upstream asked, a write attempted).
+ */
+export async function settlePaid(hold: PaymentHold, res: Response): Promise<Response> {
+  const refused = (res.status >= 400 && res.status < 500) || res.status === 503 || res.status === 507;
+  if (!refused || !(await hold.release())) return res;
+  const headers = new Headers(res.headers);
+  headers.delete('payment-receipt');
+  return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
 }
 
 /**
@@ -36,6 +59,11 @@ export class Authenticator {
 
   get enabled(): boolean {
     return this.keyDigests.length > 0 || this.gate !== null;
+  }
+
+  /** Whether requests can be paid for, and so hold a payment their answer settles. */
+  get charges(): boolean {
+    return this.gate !== null;
   }
 
   /**

@@ -7,7 +7,7 @@
  * credential is accepted once — across concurrent requests and across restarts.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { Errors } from 'mppx';
+import { Credential, Errors } from 'mppx';
 import { Mppx, tempo as tempoMethods } from 'mppx/server';
 import { createClient, type Chain } from 'viem';
 import { tempo, tempoModerato } from 'viem/chains';
@@ -20,7 +20,7 @@ import { logRepeated } from '../../lib/log-repeats';
 import { isoNow } from '../../lib/time';
 import type { AuthDecision, PaymentGate } from '../auth/service';
 import { tempoRpcTransport } from './rpc';
-import { sqliteMppStore } from './store';
+import { sqliteCredits, sqliteMppStore, type PaymentCredits } from './store';
 
 /** The realm challenges are issued for; it is bound into each challenge and each payment memo. */
 const MPP_REALM = 'hermes-optx-api';
@@ -39,9 +39,14 @@ interface VerificationContext {
 export class MppPaymentGate implements PaymentGate {
   private readonly charge;
   private readonly context = new AsyncLocalStorage<VerificationContext>();
+  private readonly credits: PaymentCredits;
+  /** What a credit was paid for: one bought at another price, token or recipient (a restart with new settings) is void. */
+  private readonly price: string;
   readonly chain: Chain;
 
   constructor(cfg: MppConfig, handle: DbHandle, private readonly log: Logger, rpcTimeoutMs: number) {
+    this.credits = sqliteCredits(handle);
+    this.price = JSON.stringify([cfg.amount, cfg.currency ?? null, cfg.recipient, cfg.network]);
     if (!cfg.recipient || !cfg.secretKey) throw new Error('MPP needs MPP_RECIPIENT and MPP_SECRET_KEY');
     this.chain = cfg.network === 'mainnet' ? tempo : tempoModerato;
     const rpcUrl = cfg.tempoRpcUrl ?? (this.chain.rpcUrls.default.http[0] as string);
@@ -102,6 +107,21 @@ export class MppPaymentGate implements PaymentGate {
   }
 
   async authorize(request: Request): Promise<AuthDecision> {
+    const held = heldCredential(request, this.price);
+    // A credential given back by a refusal pays without mppx: its transaction is already on chain
+    // (in pull mode mppx would broadcast it again and be refused), and mppx's marker stays claimed.
+    if (held) {
+      let receipt;
+      try {
+        receipt = await this.credits.take(held.key);
+      } catch (err) {
+        // The credit's DELETE rolled back with the failed write: it is still there for a retry.
+        const why = storageError(err)?.message ?? 'its record could not be read.';
+        logRepeated(this.log, 'error', 'MPP credit check failed', { error: err instanceof Error ? err.message : String(err) });
+        return { allowed: false, deny: new ApiError(503, 'payment_verification_unavailable', `The payment could not be checked: ${why} The credential was not used up; retry the same credential later.`, { headers: { 'retry-after': '5' } }) };
+      }
+      if (receipt !== null) return this.allowed(receipt, held);
+    }
     const ctx: VerificationContext = { rpcUnavailable: false, broadcast: false, storage: null };
     let result;
     try {
@@ -111,9 +131,46 @@ export class MppPaymentGate implements PaymentGate {
       return { allowed: false, deny: new ApiError(503, 'payment_unavailable', 'Payments cannot be checked right now; try again later.') };
     }
     if (result.status === 402) return { allowed: false, deny: await problemResponse(result.challenge, ctx) };
-    const receipt = result.withReceipt(new Response(null)).headers.get('payment-receipt');
-    return { allowed: true, headers: { 'payment-receipt': receipt ?? '', 'cache-control': 'private' } };
+    const receipt = result.withReceipt(new Response(null)).headers.get('payment-receipt') ?? '';
+    return this.allowed(receipt, held);
   }
+
+  /** Lets a paid request through, holding its credential until the answer settles it (see `settlePaid`). */
+  private allowed(receipt: string, held: HeldCredential | null): AuthDecision {
+    const headers = { 'payment-receipt': receipt, 'cache-control': 'private' };
+    if (!held) return { allowed: true, headers };
+    const release = async () => {
+      try {
+        await this.credits.give(held.key, receipt, held.expiresMs);
+        return true;
+      } catch (err) {
+        this.log.error('could not give back the MPP credential of a refused request; it stays spent', { error: err instanceof Error ? err.message : String(err) });
+        return false;
+      }
+    };
+    return { allowed: true, headers, payment: { release } };
+  }
+}
+
+interface HeldCredential {
+  /** The credential's identity: its challenge id (HMAC-made, seen only by the payer) and its payload. */
+  key: string;
+  /** Its challenge's expiry: a credit lives no longer than the credential itself. */
+  expiresMs: number;
+}
+
+/** The Payment credential of the request, when it carries one that reads, with an expiry. */
+function heldCredential(request: Request, price: string): HeldCredential | null {
+  let credential;
+  try {
+    credential = Credential.fromRequest(request);
+  } catch {
+    return null;
+  }
+  const expiresMs = Date.parse(credential.challenge.expires ?? '');
+  if (!Number.isFinite(expiresMs)) return null;
+  const identity = JSON.stringify([price, credential.challenge.id, credential.payload, credential.source ?? null]);
+  return { key: new Bun.CryptoHasher('sha256').update(identity).digest('hex'), expiresMs };
 }
 
 /** The steps of an mppx method that check or settle a credential. */

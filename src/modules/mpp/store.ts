@@ -76,3 +76,35 @@ export function sqliteMppStore(handle: DbHandle, now: () => number = Date.now): 
     },
   } as AtomicStore;
 }
+
+/**
+ * Paid credentials whose request was refused before any work (see `settlePaidResponse`): each may pay
+ * for one more request until its challenge expires. Rows of the same table under their own key prefix
+ * (purged with mppx's expired markers); mppx's marker of the payment stays, so a credential comes back
+ * only through here, and one holder at a time: the request that takes a credit deletes it.
+ */
+export interface PaymentCredits {
+  /** Takes the live credit of `key`: the `Payment-Receipt` of the payment it holds, or null when there is none. */
+  take(key: string): Promise<string | null>;
+  /** Gives a credential back: `receipt` may pay for one request more until `expiresMs`. */
+  give(key: string, receipt: string, expiresMs: number): Promise<void>;
+}
+
+export function sqliteCredits(handle: DbHandle, now: () => number = Date.now): PaymentCredits {
+  const { sqlite } = handle;
+  const live = sqlite.query<{ value: string }, [string, number]>('SELECT value FROM mpp_store WHERE key = ?1 AND expires_at_ms > ?2');
+  const take = sqlite.query<{ value: string }, [string, number]>('DELETE FROM mpp_store WHERE key = ?1 AND expires_at_ms > ?2 RETURNING value');
+  const give = sqlite.query<never, [string, string, number]>('INSERT OR REPLACE INTO mpp_store (key, value, expires_at_ms) VALUES (?1, ?2, ?3)');
+  const keyOf = (key: string) => `optx:credit:${key}`;
+  return {
+    async take(key) {
+      // Almost every paid request has no credit: told from a read, without waiting for the write lock.
+      if (!live.get(keyOf(key), now())) return null;
+      const row = await handle.write(() => take.get(keyOf(key), now()));
+      return row ? (JSON.parse(row.value) as { receipt: string }).receipt : null;
+    },
+    async give(key, receipt, expiresMs) {
+      await handle.write(() => give.run(keyOf(key), JSON.stringify({ receipt }), expiresMs));
+    },
+  };
+}
