@@ -18,6 +18,8 @@ export interface CorsPolicy {
 }
 
 const ALLOWED_HEADERS = 'authorization, content-type, idempotency-key, x-hermes-session-id, x-hermes-session-key, payment';
+/** A header name (RFC 9110 §5.6.2 token): what may be echoed from Access-Control-Request-Headers. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/i;
 const EXPOSED_HEADERS = 'x-hermes-session-id, x-hermes-session-key, idempotency-key, payment-receipt, www-authenticate';
 /** Methods a browser sends cross-site without asking and that must not change anything (RFC 9110 §9.2.1). */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -42,9 +44,20 @@ export function corsPolicy(origins: readonly string[]): CorsPolicy {
       if (request.method !== 'OPTIONS' || !request.headers.has('access-control-request-method')) return null;
       const h = headersFor(request.headers.get('origin'));
       if (!h) return new Response(null, { status: 403 });
+      // The headers the page asked for are allowed too: the OpenAI and Anthropic SDKs add their own
+      // (`x-stainless-os`, `x-stainless-retry-count`, …) to every call, and a preflight that leaves one
+      // out makes the browser drop the request. The origin is trusted already; auth still applies.
+      const asked = (request.headers.get('access-control-request-headers') ?? '').split(',').map((x) => x.trim().toLowerCase()).filter((x) => TOKEN.test(x));
+      const allowHeaders = [...new Set([...ALLOWED_HEADERS.split(', '), ...asked])].join(', ');
       return new Response(null, {
         status: 204,
-        headers: { ...h, 'access-control-allow-methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS', 'access-control-allow-headers': ALLOWED_HEADERS, 'access-control-max-age': '600' },
+        headers: {
+          ...h,
+          'access-control-allow-methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS',
+          'access-control-allow-headers': allowHeaders,
+          'access-control-max-age': '600',
+          vary: h.vary ? `${h.vary}, Access-Control-Request-Headers` : 'Access-Control-Request-Headers',
+        },
       });
     },
     refusesWrite(request) {

@@ -1,0 +1,36 @@
+/** What a browser client on an allowed origin needs from the sidecar's CORS answers (CORS_ORIGINS). */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { makeTestApp, type TestApp } from './helpers/app';
+
+const ORIGIN = 'https://app.example';
+let t: TestApp;
+beforeAll(async () => {
+  t = await makeTestApp({ env: { CORS_ORIGINS: ORIGIN } });
+});
+afterAll(() => t.close());
+
+const preflight = (origin: string, requested: string) =>
+  t.fetch('/v1/chat/completions', { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': requested } });
+
+describe('preflight', () => {
+  test("the OpenAI SDK's own headers (x-stainless-*) are allowed, or the browser drops every call it makes", async () => {
+    // What openai-node sends from a browser besides content-type and authorization.
+    const sdk = 'authorization, content-type, x-stainless-arch, x-stainless-lang, x-stainless-os, x-stainless-package-version, x-stainless-retry-count, x-stainless-runtime, x-stainless-runtime-version, x-stainless-timeout';
+    const res = await preflight(ORIGIN, sdk);
+    expect(res.status).toBe(204);
+    const allowed = new Set(res.headers.get('access-control-allow-headers')?.split(/\s*,\s*/));
+    expect(sdk.split(', ').filter((h) => !allowed.has(h))).toEqual([]);
+    // The answer depends on the headers asked for: a cache must not give it to another preflight.
+    expect(res.headers.get('vary')?.split(/\s*,\s*/)).toEqual(['Origin', 'Access-Control-Request-Headers']);
+  });
+
+  test('only header names are echoed, and a foreign origin still gets a bare 403', async () => {
+    const res = await preflight(ORIGIN, 'X-Custom, bad header, x-ok');
+    const allowed = res.headers.get('access-control-allow-headers')?.split(/\s*,\s*/) ?? [];
+    expect(allowed).toContain('x-custom');
+    expect(allowed).toContain('x-ok');
+    expect(allowed).not.toContain('bad header');
+    const foreign = await preflight('https://evil.example', 'x-custom');
+    expect([foreign.status, foreign.headers.get('access-control-allow-headers')]).toEqual([403, null]);
+  });
+});
