@@ -34,3 +34,13 @@ describe('preflight', () => {
     expect([foreign.status, foreign.headers.get('access-control-allow-headers')]).toEqual([403, null]);
   });
 });
+
+describe('answers', () => {
+  test('a page can read Allow of a 405 and Retry-After of a 503, as any other client backs off and corrects itself', async () => {
+    const res = await t.fetch('/api/config', { method: 'PUT', headers: { origin: ORIGIN } });
+    expect([res.status, res.headers.get('allow')]).toEqual([405, 'GET, HEAD, OPTIONS, PATCH, POST']);
+    const exposed = res.headers.get('access-control-expose-headers')?.split(/\s*,\s*/) ?? [];
+    expect(exposed).toContain('allow');
+    expect(exposed).toContain('retry-after');
+  });
+});
