@@ -1,6 +1,7 @@
 /** What a browser client on an allowed origin needs from the sidecar's CORS answers (CORS_ORIGINS). */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { makeTestApp, type TestApp } from './helpers/app';
+import { ConfigError, loadConfig } from '../src/config';
+import { makeTestApp, tempDir, type TestApp } from './helpers/app';
 
 const ORIGIN = 'https://app.example';
 let t: TestApp;
@@ -42,5 +43,33 @@ describe('answers', () => {
     const exposed = res.headers.get('access-control-expose-headers')?.split(/\s*,\s*/) ?? [];
     expect(exposed).toContain('allow');
     expect(exposed).toContain('retry-after');
+  });
+});
+
+describe('CORS_ORIGINS', () => {
+  test('an origin written as pasted from the address bar (case, default port, final slash) is the origin a browser sends', async () => {
+    const c = await makeTestApp({ env: { CORS_ORIGINS: 'https://App.Example:443/, http://localhost:3000/, app://obsidian.md/' } });
+    try {
+      expect(c.config.server.corsOrigins).toEqual(['https://app.example', 'http://localhost:3000', 'app://obsidian.md']);
+      for (const origin of ['https://app.example', 'http://localhost:3000', 'app://obsidian.md']) {
+        const res = await c.fetch('/api/memory', { method: 'POST', headers: { origin, 'content-type': 'application/json' }, body: JSON.stringify({ content: origin }) });
+        expect([origin, res.status, res.headers.get('access-control-allow-origin')]).toEqual([origin, 201, origin]);
+      }
+    } finally {
+      c.close();
+    }
+  });
+
+  test('a value that is no origin (no scheme, a path) stops start-up naming it', () => {
+    const cwd = tempDir();
+    for (const bad of ['app.example', 'localhost:3000', 'https://app.example/chat']) {
+      let message = 'started';
+      try {
+        loadConfig({ argv: [], env: { HERMES_HOME: cwd, CORS_ORIGINS: `https://ok.example,${bad}` }, cwd, home: cwd });
+      } catch (err) {
+        message = err instanceof ConfigError ? err.message : String(err);
+      }
+      expect(message).toStartWith(`Invalid CORS_ORIGINS: ${bad} is not an origin`);
+    }
   });
 });
