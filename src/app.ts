@@ -79,6 +79,11 @@ export function createApp(deps: AppDeps) {
       if (pathname.includes('%') && !decodes(pathname)) {
         return errorResponse(new ApiError(400, 'malformed_path', 'The request path has a malformed percent-escape.'), pathname);
       }
+      // A page of a foreign origin can send a write without a preflight (text/plain, a form): refused
+      // here, before auth and routing, so nothing of it is done (lib/cors.ts). After the Host check:
+      // same-origin is judged by the Host.
+      const refused = origin ? cors.refusesWrite(request) : null;
+      if (refused) return errorResponse(refused, pathname);
     })
     .use(authPlugin(auth, (method, pathname) => routes().serves(method, pathname)))
     .use(v1ProxyPlugin(proxyDeps))

@@ -108,6 +108,28 @@ const listOf = (re?: RegExp, message = ''): Parser<string[]> => (s) => {
   const bad = re ? items.find((i) => !re.test(i)) : undefined;
   return bad === undefined ? items : new Invalid(message);
 };
+/**
+ * Browser origins, each as a browser sends it in `Origin` (lower case, no default port, no slash):
+ * `https://App.example:443/`, as typed or pasted from the address bar, matched no request when
+ * compared as written, and the page got neither CORS headers nor, for writes, anything but a 403.
+ * A host without a scheme or a URL with a path is refused: which origin was meant is a guess.
+ * Other schemes (`app://obsidian.md`, `chrome-extension://…`) are kept as written, less a final slash.
+ */
+const originList: Parser<string[]> = (s) => {
+  const origins: string[] = [];
+  for (const item of s.split(',').map((p) => p.trim()).filter(Boolean)) {
+    if (item === '*' || item === 'null') {
+      origins.push(item);
+      continue;
+    }
+    const u = URL.parse(item);
+    if (!u || !/^[a-z][a-z0-9+.-]*:\/\/[^/]/i.test(item) || (u.pathname !== '/' && u.pathname !== '') || u.search || u.hash || u.username || u.password) {
+      return new Invalid(`${item.slice(0, 100)} is not an origin: expected scheme://host[:port] with no path (https://app.example), * or null`);
+    }
+    origins.push(u.origin === 'null' ? item.replace(/\/$/, '') : u.origin);
+  }
+  return origins;
+};
 /** API keys: set but holding no key (`,`, or `${KEY},` with KEY unset) would turn auth off; refused instead. */
 const keyList: Parser<string[]> = (s) => {
   const keys = listOf()(s);
@@ -150,7 +172,7 @@ export const VARS = [
   { env: 'MPP_SECRET_KEY', help: 'secret binding MPP challenges (at least 32 bytes)', schema: setting((s) => (Buffer.byteLength(s) >= 32 ? s : new Invalid('must be at least 32 bytes'))), secret: true },
   { env: 'MPP_CURRENCY', help: 'TIP-20 token contract charged by MPP', shownDefault: 'the network default', schema: setting(matching(/^0x[0-9a-fA-F]{40}$/, 'expected a 0x token address')) },
   { env: 'TEMPO_RPC_URL', help: 'Tempo JSON-RPC used to verify MPP payments', schema: setting(httpUrl), secret: true },
-  { env: 'CORS_ORIGINS', help: 'comma list of allowed browser origins (* for any)', schema: setting(listOf(), [] as string[]) },
+  { env: 'CORS_ORIGINS', help: 'comma list of allowed browser origins (* for any)', schema: setting(originList, [] as string[]) },
   { env: 'HEDGEHOG_URL', help: 'OpenAI-compatible endpoint for metered calls and decomposition', shownDefault: 'HERMES_AGENT_URL', schema: setting(gatewayUrl), secret: true },
   { env: 'HEDGEHOG_API_KEY', help: 'bearer token for HEDGEHOG_URL', shownDefault: 'HERMES_API_KEY when HEDGEHOG_URL is the Hermes origin', schema: setting(text), secret: true },
   { env: 'HEDGEHOG_TIMEOUT_S', help: 'timeout of one metered or decomposition call', schema: setting(seconds(3600), 120) },

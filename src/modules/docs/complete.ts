@@ -85,6 +85,10 @@ export function completeOperation(path: string, method: string, op: Operation, r
     const where = envelope === 'ApiError' ? '`errors` lists every invalid field' : '`param` names the first invalid field';
     add('422', errorResponse(`A body field, query or path parameter is invalid: ${where}`, envelope));
   }
+  // A write from a page of a foreign origin is refused before routing (lib/cors.ts); reads never are.
+  if (!BODYLESS.has(method)) {
+    add('403', errorResponse('`origin_not_allowed`: sent from a web page whose origin is neither in CORS_ORIGINS nor the sidecar\'s own; nothing was done', envelope));
+  }
   const isPublic = PUBLIC_PATHS.has(path);
   if (isPublic) op.security = [];
   else if (auth.mpp) add('402', { description: 'Payment required (MPP): pay MPP_AMOUNT with the challenge in WWW-Authenticate; a replayed or rejected credential is refused too', headers: challenge('Payment'), content: problem });

@@ -1,0 +1,75 @@
+/** What a browser client on an allowed origin needs from the sidecar's CORS answers (CORS_ORIGINS). */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { ConfigError, loadConfig } from '../src/config';
+import { makeTestApp, tempDir, type TestApp } from './helpers/app';
+
+const ORIGIN = 'https://app.example';
+let t: TestApp;
+beforeAll(async () => {
+  t = await makeTestApp({ env: { CORS_ORIGINS: ORIGIN } });
+});
+afterAll(() => t.close());
+
+const preflight = (origin: string, requested: string) =>
+  t.fetch('/v1/chat/completions', { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': requested } });
+
+describe('preflight', () => {
+  test("the OpenAI SDK's own headers (x-stainless-*) are allowed, or the browser drops every call it makes", async () => {
+    // What openai-node sends from a browser besides content-type and authorization.
+    const sdk = 'authorization, content-type, x-stainless-arch, x-stainless-lang, x-stainless-os, x-stainless-package-version, x-stainless-retry-count, x-stainless-runtime, x-stainless-runtime-version, x-stainless-timeout';
+    const res = await preflight(ORIGIN, sdk);
+    expect(res.status).toBe(204);
+    const allowed = new Set(res.headers.get('access-control-allow-headers')?.split(/\s*,\s*/));
+    expect(sdk.split(', ').filter((h) => !allowed.has(h))).toEqual([]);
+    // The answer depends on the headers asked for: a cache must not give it to another preflight.
+    expect(res.headers.get('vary')?.split(/\s*,\s*/)).toEqual(['Origin', 'Access-Control-Request-Headers']);
+  });
+
+  test('only header names are echoed, and a foreign origin still gets a bare 403', async () => {
+    const res = await preflight(ORIGIN, 'X-Custom, bad header, x-ok');
+    const allowed = res.headers.get('access-control-allow-headers')?.split(/\s*,\s*/) ?? [];
+    expect(allowed).toContain('x-custom');
+    expect(allowed).toContain('x-ok');
+    expect(allowed).not.toContain('bad header');
+    const foreign = await preflight('https://evil.example', 'x-custom');
+    expect([foreign.status, foreign.headers.get('access-control-allow-headers')]).toEqual([403, null]);
+  });
+});
+
+describe('answers', () => {
+  test('a page can read Allow of a 405 and Retry-After of a 503, as any other client backs off and corrects itself', async () => {
+    const res = await t.fetch('/api/config', { method: 'PUT', headers: { origin: ORIGIN } });
+    expect([res.status, res.headers.get('allow')]).toEqual([405, 'GET, HEAD, OPTIONS, PATCH, POST']);
+    const exposed = res.headers.get('access-control-expose-headers')?.split(/\s*,\s*/) ?? [];
+    expect(exposed).toContain('allow');
+    expect(exposed).toContain('retry-after');
+  });
+});
+
+describe('CORS_ORIGINS', () => {
+  test('an origin written as pasted from the address bar (case, default port, final slash) is the origin a browser sends', async () => {
+    const c = await makeTestApp({ env: { CORS_ORIGINS: 'https://App.Example:443/, http://localhost:3000/, app://obsidian.md/' } });
+    try {
+      expect(c.config.server.corsOrigins).toEqual(['https://app.example', 'http://localhost:3000', 'app://obsidian.md']);
+      for (const origin of ['https://app.example', 'http://localhost:3000', 'app://obsidian.md']) {
+        const res = await c.fetch('/api/memory', { method: 'POST', headers: { origin, 'content-type': 'application/json' }, body: JSON.stringify({ content: origin }) });
+        expect([origin, res.status, res.headers.get('access-control-allow-origin')]).toEqual([origin, 201, origin]);
+      }
+    } finally {
+      c.close();
+    }
+  });
+
+  test('a value that is no origin (no scheme, a path) stops start-up naming it', () => {
+    const cwd = tempDir();
+    for (const bad of ['app.example', 'localhost:3000', 'https://app.example/chat']) {
+      let message = 'started';
+      try {
+        loadConfig({ argv: [], env: { HERMES_HOME: cwd, CORS_ORIGINS: `https://ok.example,${bad}` }, cwd, home: cwd });
+      } catch (err) {
+        message = err instanceof ConfigError ? err.message : String(err);
+      }
+      expect(message).toStartWith(`Invalid CORS_ORIGINS: ${bad} is not an origin`);
+    }
+  });
+});
