@@ -3,6 +3,7 @@
  * how it is validated, its default and its help line. `--help` is generated from this table,
  * so a variable that is not listed here does not exist.
  */
+import { isIP } from 'node:net';
 import { z } from '../lib/zod';
 
 export interface VarDef {
@@ -84,6 +85,19 @@ const gatewayUrl: Parser<string> = (s) => {
   return typeof u === 'string' ? u.replace(/\/v1$/, '') : u;
 };
 
+/**
+ * The address to listen on: an IP literal (an IPv6 one also in brackets, as URLs write it) or a host
+ * name. A URL or `host:port` is refused here, naming the variable, instead of failing in the resolver
+ * with "getaddrinfo ENOTFOUND http://localhost"; brackets are taken off (the banner printed `[[::1]]`).
+ */
+const HOST_NAME = /^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$/;
+const bindHost: Parser<string> = (s) => {
+  const t = s.trim();
+  const bare = t.startsWith('[') && t.endsWith(']') ? t.slice(1, -1) : t;
+  if (isIP(bare) === 6 || (bare === t && (isIP(t) === 4 || HOST_NAME.test(t)))) return bare;
+  return new Invalid('expected an IP address or a host name, without scheme or port');
+};
+
 const intIn = (min: number, max: number): Parser<number> => (s) => {
   const t = s.trim();
   const n = Number(t);
@@ -132,7 +146,7 @@ export const VARS = [
   { env: 'HERMES_AGENT_URL', flag: '--hermes-url', help: 'upstream Hermes gateway', schema: setting(gatewayUrl, 'http://localhost:8642'), secret: true },
   { env: 'HERMES_API_KEY', help: 'bearer token sent upstream', shownDefault: 'API_SERVER_KEY from $HERMES_HOME/.env', schema: setting(text), secret: true },
   { env: 'HERMES_HOME', flag: '--hermes-home', help: 'agent home (config.yaml, .env, state.db, skills/)', shownDefault: '~/.hermes', schema: setting(text) },
-  { env: 'OPTX_API_HOST', flag: '--host', help: 'bind address', schema: setting(text, '0.0.0.0') },
+  { env: 'OPTX_API_HOST', flag: '--host', help: 'bind address', schema: setting(bindHost, '0.0.0.0') },
   { env: 'OPTX_API_PORT', flag: '--port', help: 'port (0 picks a free one)', schema: setting(intIn(0, 65535), 8643) },
   { env: 'OPTX_DATA_DIR', flag: '--data-dir', help: "the sidecar's own database and files", shownDefault: '$HERMES_HOME/optx-api', schema: setting(text) },
   { env: 'MEMORY_BACKEND', flag: '--memory-backend', help: 'holographic, sqlite or spacetimedb', schema: setting(oneOf(['holographic', 'sqlite', 'spacetimedb']), 'holographic') },
