@@ -61,7 +61,8 @@ const httpUrl: Parser<string> = (s) => {
     return new Invalid('expected an http(s) URL');
   }
   if ((u.protocol !== 'http:' && u.protocol !== 'https:') || !u.hostname) return new Invalid('expected an http(s) URL');
-  return t.replace(/\/+$/, '');
+  // Trailing slashes come off the path only: in a query they belong to a value (`?api-key=…/`).
+  return u.search || u.hash ? t : t.replace(/\/+$/, '');
 };
 
 /**
@@ -122,6 +123,22 @@ const listOf = (re?: RegExp, message = ''): Parser<string[]> => (s) => {
   const bad = re ? items.find((i) => !re.test(i)) : undefined;
   return bad === undefined ? items : new Invalid(message);
 };
+/**
+ * EVM_RPC_URLS: `chain=url` items, each URL checked as the other RPC URLs are (`http://[::1` or a port
+ * of 99999 passed a pattern and failed every balance call as "unreachable"). The URL is not named in
+ * the message: it may hold a key.
+ */
+const evmRpcList: Parser<string[]> = (s) => {
+  const out: string[] = [];
+  for (const item of listOf()(s) as string[]) {
+    const m = /^([A-Za-z0-9_-]+)=(.+)$/.exec(item);
+    if (!m) return new Invalid('expected chain=url');
+    const url = httpUrl(m[2] as string);
+    if (typeof url !== 'string') return new Invalid(`the URL given for ${m[1]} is not an http(s) URL`);
+    out.push(`${m[1]}=${url}`);
+  }
+  return out;
+};
 /** API keys: set but holding no key (`,`, or `${KEY},` with KEY unset) would turn auth off; refused instead. */
 const keyList: Parser<string[]> = (s) => {
   const keys = listOf()(s);
@@ -139,7 +156,6 @@ const usdAmount = (min: 'positive' | 'zero'): Parser<string> => (s) => {
 };
 const evmAddress = matching(/^0x[0-9a-fA-F]{40}$/, 'expected a 0x address');
 const SOLANA_TOKEN = /^[A-Za-z0-9_.-]+:[1-9A-HJ-NP-Za-km-z]{32,44}(@devnet|@mainnet)?$/;
-const EVM_RPC = /^[A-Za-z0-9_-]+=https?:\/\/\S+$/;
 const EVM_TOKEN = /^[A-Za-z0-9_-]+:[A-Za-z0-9_.-]+:0x[0-9a-fA-F]{40}(:\d{1,2})?$/;
 
 export const VARS = [
@@ -176,7 +192,7 @@ export const VARS = [
   { env: 'SOLANA_DEVNET_RPC_URL', help: 'Solana devnet RPC', schema: setting(httpUrl, 'https://api.devnet.solana.com'), secret: true },
   { env: 'SOLANA_TOKENS', help: 'SPL tokens: SYMBOL:MINT[@devnet],…', schema: setting(listOf(SOLANA_TOKEN, 'expected SYMBOL:MINT or SYMBOL:MINT@devnet'), [] as string[]) },
   { env: 'EVM_ADDRESS', help: 'EVM wallet address', schema: setting(evmAddress) },
-  { env: 'EVM_RPC_URLS', help: 'EVM RPCs: chain=url,… (viem chain name or chain id)', schema: setting(listOf(EVM_RPC, 'expected chain=url'), [] as string[]), secret: true },
+  { env: 'EVM_RPC_URLS', help: 'EVM RPCs: chain=url,… (viem chain name or chain id)', schema: setting(evmRpcList, [] as string[]), secret: true },
   { env: 'EVM_TOKENS', help: 'ERC-20/TIP-20 tokens: chain:SYMBOL:contract[:decimals],…', schema: setting(listOf(EVM_TOKEN, 'expected chain:SYMBOL:0xcontract[:decimals]'), [] as string[]) },
   { env: 'RPC_TIMEOUT_S', help: 'timeout of one balance RPC', schema: setting(seconds(600), 8) },
   { env: 'BALANCE_CACHE_S', help: 'how long GET /api/wallet reuses balances', schema: setting(seconds(86400), 30) },
