@@ -89,9 +89,8 @@ async function main(): Promise<number> {
   // Routes reach the server through Elysia's context (to lift the idle timeout of a stream).
   app.server = server;
   deps.probe.start();
-  const where = `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${server.port}`;
   writeStdout(
-    `hermes-optx-api ${VERSION} listening on ${where}\n` +
+    `hermes-optx-api ${VERSION} listening on ${listeningOn(config.server.host, server.port ?? config.server.port)}\n` +
       `  upstream ${publicUrl(config.hermes.url)} (mode: probing…)\n` +
       `  auth: ${authSummary(config)}\n` +
       `  memory backend ${config.memory.backend}, tasks backend ${config.tasks.backend}\n` +
@@ -144,9 +143,25 @@ function authSummary(config: Config): string {
   return ways.length ? ways.join(' or ') : 'none, every route is open to whoever reaches this address (API_KEY sets keys)';
 }
 
+/** host:port as written in a message: an IPv6 literal in brackets (`:::8643` read as nothing). */
+function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * The banner's URL. A wildcard address (0.0.0.0, ::) means every interface, and is no address to send
+ * a request to: the loopback URL that works from this machine is given beside it.
+ */
+function listeningOn(host: string, port: number): string {
+  // A zone id (`fe80::1%eth0`) is written `%25` in a URL.
+  const url = (h: string) => `http://${hostPort(h.replace('%', '%25'), port)}`;
+  if (!/^[0:.]+$/.test(host)) return url(host);
+  return `${url(host)} (every interface; from this machine: ${url(host.includes(':') ? '::1' : '127.0.0.1')})`;
+}
+
 /** Why the address could not be taken, naming the settings that chose it. */
 function listenFailure(err: unknown, host: string, port: number): string {
-  const where = `cannot listen on ${host}:${port} (OPTX_API_HOST/--host, OPTX_API_PORT/--port)`;
+  const where = `cannot listen on ${hostPort(host, port)} (OPTX_API_HOST/--host, OPTX_API_PORT/--port)`;
   switch ((err as NodeJS.ErrnoException | null)?.code) {
     case 'EADDRINUSE':
       return `${where}: the port is in use`;
@@ -154,6 +169,13 @@ function listenFailure(err: unknown, host: string, port: number): string {
       return `${where}: permission denied (ports below 1024 need privileges)`;
     case 'EADDRNOTAVAIL':
       return `${where}: ${host} is not an address of this machine`;
+    // A host name the resolver does not know: Bun reports it as one of these, depending on the
+    // resolver's answer ("ENOENT: no such file or directory, listen" said nothing useful).
+    case 'ENOTFOUND':
+    case 'ENOENT':
+    case 'ENOTCONN':
+    case 'EAI_AGAIN':
+      return `${where}: the host name ${host} does not resolve to an address of this machine`;
     default:
       return `${where}: ${err instanceof Error ? err.message : String(err)}`;
   }

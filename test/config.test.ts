@@ -101,6 +101,15 @@ describe('configuration', () => {
     expect(load({ SOLANA_RPC_URL: 'https://rpc.example/?api-key=abc' }).wallet.solana.rpcUrl).toBe('https://rpc.example/?api-key=abc');
   });
 
+  test('RPC URLs lose trailing slashes of their path only: one ending a query value is part of the key (it was cut off)', () => {
+    expect(load({ SOLANA_RPC_URL: 'https://rpc.example/?api-key=k+/' }).wallet.solana.rpcUrl).toBe('https://rpc.example/?api-key=k+/');
+    expect(load({ TEMPO_RPC_URL: 'https://rpc.example/v1/?k=a/b/' }).mpp.tempoRpcUrl).toBe('https://rpc.example/v1/?k=a/b/');
+    expect(load({ EVM_RPC_URLS: 'mainnet=https://rpc.example/?key=ab/,base=http://[::1]:8545/v2/key/' }).wallet.evm.rpcUrls).toEqual([
+      { chain: 'mainnet', url: 'https://rpc.example/?key=ab/' },
+      { chain: 'base', url: 'http://[::1]:8545/v2/key' },
+    ]);
+  });
+
   test('~ in paths expands to the home directory', () => {
     const r = loadConfig({ env: { HERMES_HOME: '~/agent' }, cwd: tempDir(), home: '/home/u' });
     expect(r.kind === 'run' && r.config.hermes.home).toBe('/home/u/agent');
@@ -149,6 +158,9 @@ describe('configuration', () => {
     [{ SOLANA_TOKENS: 'OPTX' }, 'SOLANA_TOKENS'],
     [{ EVM_TOKENS: 'base:USDC:0x12' }, 'EVM_TOKENS'],
     [{ EVM_RPC_URLS: 'base' }, 'EVM_RPC_URLS'],
+    // Checked as URLs, as the other RPC URLs are: these failed every balance call as "unreachable".
+    [{ EVM_RPC_URLS: 'base=http://[::1' }, 'EVM_RPC_URLS'],
+    [{ EVM_RPC_URLS: 'mainnet=http://[::1]:8545,base=https://rpc.example:99999/v2/key' }, 'EVM_RPC_URLS: the URL given for base is not an http(s) URL'],
     [{ SSE_HEARTBEAT_S: '0' }, 'SSE_HEARTBEAT_S'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ MAX_BODY_BYTES: '12' }, 'MAX_BODY_BYTES'],

@@ -254,7 +254,7 @@ function parseSolanaToken(s: string): SolanaToken {
 
 function parseEvmRpc(s: string): EvmRpc {
   const i = s.indexOf('=');
-  return { chain: s.slice(0, i), url: s.slice(i + 1).replace(/\/+$/, '') };
+  return { chain: s.slice(0, i), url: s.slice(i + 1) };
 }
 
 function parseEvmToken(s: string): EvmToken {

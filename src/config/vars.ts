@@ -3,6 +3,7 @@
  * how it is validated, its default and its help line. `--help` is generated from this table,
  * so a variable that is not listed here does not exist.
  */
+import { isIP } from 'node:net';
 import { z } from '../lib/zod';
 
 export interface VarDef {
@@ -60,7 +61,8 @@ const httpUrl: Parser<string> = (s) => {
     return new Invalid('expected an http(s) URL');
   }
   if ((u.protocol !== 'http:' && u.protocol !== 'https:') || !u.hostname) return new Invalid('expected an http(s) URL');
-  return t.replace(/\/+$/, '');
+  // Trailing slashes come off the path only: in a query they belong to a value (`?api-key=…/`).
+  return u.search || u.hash ? t : t.replace(/\/+$/, '');
 };
 
 /**
@@ -82,6 +84,19 @@ const baseUrl: Parser<string> = (s) => {
 const gatewayUrl: Parser<string> = (s) => {
   const u = baseUrl(s);
   return typeof u === 'string' ? u.replace(/\/v1$/, '') : u;
+};
+
+/**
+ * The address to listen on: an IP literal (an IPv6 one also in brackets, as URLs write it) or a host
+ * name. A URL or `host:port` is refused here, naming the variable, instead of failing in the resolver
+ * with "getaddrinfo ENOTFOUND http://localhost"; brackets are taken off (the banner printed `[[::1]]`).
+ */
+const HOST_NAME = /^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$/;
+const bindHost: Parser<string> = (s) => {
+  const t = s.trim();
+  const bare = t.startsWith('[') && t.endsWith(']') ? t.slice(1, -1) : t;
+  if (isIP(bare) === 6 || (bare === t && (isIP(t) === 4 || HOST_NAME.test(t)))) return bare;
+  return new Invalid('expected an IP address or a host name, without scheme or port');
 };
 
 const intIn = (min: number, max: number): Parser<number> => (s) => {
@@ -130,6 +145,22 @@ const originList: Parser<string[]> = (s) => {
   }
   return origins;
 };
+/**
+ * EVM_RPC_URLS: `chain=url` items, each URL checked as the other RPC URLs are (`http://[::1` or a port
+ * of 99999 passed a pattern and failed every balance call as "unreachable"). The URL is not named in
+ * the message: it may hold a key.
+ */
+const evmRpcList: Parser<string[]> = (s) => {
+  const out: string[] = [];
+  for (const item of listOf()(s) as string[]) {
+    const m = /^([A-Za-z0-9_-]+)=(.+)$/.exec(item);
+    if (!m) return new Invalid('expected chain=url');
+    const url = httpUrl(m[2] as string);
+    if (typeof url !== 'string') return new Invalid(`the URL given for ${m[1]} is not an http(s) URL`);
+    out.push(`${m[1]}=${url}`);
+  }
+  return out;
+};
 /** API keys: set but holding no key (`,`, or `${KEY},` with KEY unset) would turn auth off; refused instead. */
 const keyList: Parser<string[]> = (s) => {
   const keys = listOf()(s);
@@ -147,14 +178,13 @@ const usdAmount = (min: 'positive' | 'zero'): Parser<string> => (s) => {
 };
 const evmAddress = matching(/^0x[0-9a-fA-F]{40}$/, 'expected a 0x address');
 const SOLANA_TOKEN = /^[A-Za-z0-9_.-]+:[1-9A-HJ-NP-Za-km-z]{32,44}(@devnet|@mainnet)?$/;
-const EVM_RPC = /^[A-Za-z0-9_-]+=https?:\/\/\S+$/;
 const EVM_TOKEN = /^[A-Za-z0-9_-]+:[A-Za-z0-9_.-]+:0x[0-9a-fA-F]{40}(:\d{1,2})?$/;
 
 export const VARS = [
   { env: 'HERMES_AGENT_URL', flag: '--hermes-url', help: 'upstream Hermes gateway', schema: setting(gatewayUrl, 'http://localhost:8642'), secret: true },
   { env: 'HERMES_API_KEY', help: 'bearer token sent upstream', shownDefault: 'API_SERVER_KEY from $HERMES_HOME/.env', schema: setting(text), secret: true },
   { env: 'HERMES_HOME', flag: '--hermes-home', help: 'agent home (config.yaml, .env, state.db, skills/)', shownDefault: '~/.hermes', schema: setting(text) },
-  { env: 'OPTX_API_HOST', flag: '--host', help: 'bind address', schema: setting(text, '0.0.0.0') },
+  { env: 'OPTX_API_HOST', flag: '--host', help: 'bind address', schema: setting(bindHost, '0.0.0.0') },
   { env: 'OPTX_API_PORT', flag: '--port', help: 'port (0 picks a free one)', schema: setting(intIn(0, 65535), 8643) },
   { env: 'OPTX_DATA_DIR', flag: '--data-dir', help: "the sidecar's own database and files", shownDefault: '$HERMES_HOME/optx-api', schema: setting(text) },
   { env: 'MEMORY_BACKEND', flag: '--memory-backend', help: 'holographic, sqlite or spacetimedb', schema: setting(oneOf(['holographic', 'sqlite', 'spacetimedb']), 'holographic') },
@@ -184,7 +214,7 @@ export const VARS = [
   { env: 'SOLANA_DEVNET_RPC_URL', help: 'Solana devnet RPC', schema: setting(httpUrl, 'https://api.devnet.solana.com'), secret: true },
   { env: 'SOLANA_TOKENS', help: 'SPL tokens: SYMBOL:MINT[@devnet],…', schema: setting(listOf(SOLANA_TOKEN, 'expected SYMBOL:MINT or SYMBOL:MINT@devnet'), [] as string[]) },
   { env: 'EVM_ADDRESS', help: 'EVM wallet address', schema: setting(evmAddress) },
-  { env: 'EVM_RPC_URLS', help: 'EVM RPCs: chain=url,… (viem chain name or chain id)', schema: setting(listOf(EVM_RPC, 'expected chain=url'), [] as string[]), secret: true },
+  { env: 'EVM_RPC_URLS', help: 'EVM RPCs: chain=url,… (viem chain name or chain id)', schema: setting(evmRpcList, [] as string[]), secret: true },
   { env: 'EVM_TOKENS', help: 'ERC-20/TIP-20 tokens: chain:SYMBOL:contract[:decimals],…', schema: setting(listOf(EVM_TOKEN, 'expected chain:SYMBOL:0xcontract[:decimals]'), [] as string[]) },
   { env: 'RPC_TIMEOUT_S', help: 'timeout of one balance RPC', schema: setting(seconds(600), 8) },
   { env: 'BALANCE_CACHE_S', help: 'how long GET /api/wallet reuses balances', schema: setting(seconds(86400), 30) },

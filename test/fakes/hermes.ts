@@ -65,6 +65,8 @@ export interface FakeHermesOptions {
   port?: number;
   /** The agent's stored sessions, shared with another fake: what a restarted or upgraded agent finds in its state.db. */
   sessions?: Map<string, FakeSession>;
+  /** Address to listen on (default 127.0.0.1); `::1` serves the fake at an IPv6 literal URL. */
+  hostname?: string;
 }
 
 export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<FakeHermes> {
@@ -77,11 +79,12 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
   let stopped = false;
   let nextMessageId = 1;
   // Requests are only handled after this function returned, when `fake` exists.
+  const hostname = opts.hostname ?? '127.0.0.1';
   let server: Server | null = listen(opts.port ?? 0);
   const port = server.port ?? 0;
 
   const fake: FakeHermes = {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`,
     port,
     version,
     apiKey,
@@ -419,7 +422,7 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
   }
 
   function listen(port: number): Server {
-    return Bun.serve({ port, hostname: '127.0.0.1', idleTimeout: 0, fetch: handle });
+    return Bun.serve({ port, hostname, idleTimeout: 0, fetch: handle });
   }
 
   return fake;
