@@ -16,6 +16,13 @@ const EXPIRY_ACTOR = 'system';
 /** On-chain amounts are uint256: nothing larger can ever be settled. */
 const MAX_AMOUNT = 2n ** 256n - 1n;
 
+/**
+ * Whether a locked entry reads as expired at `now`: past its expiry, or its expiry already recorded
+ * (event row, totals). A recorded expiry is final even if the wall clock steps back (NTP): otherwise
+ * the entry read `locked` in the list while the totals, its history and a release said expired.
+ */
+const expiredAt = (r: Row, now: number) => r.status === 'locked' && (r.expiryCounted || r.expiresAtMs <= now);
+
 /** An entry as the API shows it at `now`. */
 export function escrowView(r: Row, now: number): Escrow {
   return {
@@ -25,7 +32,7 @@ export function escrowView(r: Row, now: number): Escrow {
     amount_base_units: r.amount,
     decimals: r.decimals,
     token: r.token,
-    status: r.status === 'locked' && r.expiresAtMs <= now ? 'expired' : r.status,
+    status: expiredAt(r, now) ? 'expired' : r.status,
     recipient: r.recipient,
     gaze_required: r.gazeRequired,
     created_at: r.createdAt,
@@ -38,8 +45,8 @@ export function escrowView(r: Row, now: number): Escrow {
 
 /** Entries whose status reads as `status` at `now` (`expired` is a `locked` entry past its expiry), in terms an index can serve. */
 export function statusIs(status: EscrowStatus, now: number): SQL {
-  if (status === 'locked') return sql`${escrows.status} = 'locked' AND ${escrows.expiresAtMs} > ${now}`;
-  if (status === 'expired') return sql`${escrows.status} = 'locked' AND ${escrows.expiresAtMs} <= ${now}`;
+  if (status === 'locked') return sql`${escrows.status} = 'locked' AND ${escrows.expiryCounted} = 0 AND ${escrows.expiresAtMs} > ${now}`;
+  if (status === 'expired') return sql`${escrows.status} = 'locked' AND (${escrows.expiryCounted} = 1 OR ${escrows.expiresAtMs} <= ${now})`;
   return eq(escrows.status, status);
 }
 

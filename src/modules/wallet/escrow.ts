@@ -76,13 +76,11 @@ export class EscrowLedger {
     if (q.status) conds.push(statusIs(q.status, now));
     if (q.task_id) conds.push(eq(escrows.taskId, q.task_id));
     const where = and(...conds);
-    // A locked entry not yet expired was never counted as expired (expires_at_ms never changes). Saying
-    // so lets the count of `locked` run on the expiry index (status, expiry_counted, expires_at_ms)
-    // without reading rows; the page keeps the plain condition, which the (status, created_at) index serves.
-    const countWhere = q.status === 'locked' ? and(where, eq(escrows.expiryCounted, false)) : where;
+    // `locked` names expiry_counted = 0 (statusIs), so its count runs on the expiry index (status,
+    // expiry_counted, expires_at_ms) without reading rows; the page is served by (status, created_at).
     const { db } = this.handle;
     const rows = db.select().from(escrows).where(where).orderBy(desc(escrows.createdAt), desc(escrows.id)).limit(q.limit).offset(q.offset).all();
-    const total = db.select({ n: count() }).from(escrows).where(countWhere).get()?.n ?? 0;
+    const total = db.select({ n: count() }).from(escrows).where(where).get()?.n ?? 0;
     return { escrows: rows.map((r) => escrowView(r, now)), total, limit: q.limit, offset: q.offset };
   }
 
