@@ -124,4 +124,15 @@ describe('chat completions fallback against a gateway that checks X-Hermes-Sessi
     const own = await sseEvents(await post(t, '/api/sessions/new/chat/stream', { message: 'hi', session_id: 'my-chat' }));
     expect(own.at(-1)?.event).toBe('done');
   });
+
+  test('a refused id is not sent again: each later turn is one request (was two, the whole body each time)', async () => {
+    fake.behavior.strictSessionHeader = true;
+    fake.behavior.reply = (messages) => `turn ${messages.filter((m) => m.role === 'user').length}`;
+    expect((await t.json('POST', '/api/sessions', { id: 'my-chat' })).status).toBe(201);
+    const answers: unknown[] = [];
+    for (const message of ['my name is Ada', 'and you?', 'what is my name?']) answers.push((await t.json('POST', '/api/sessions/my-chat/chat', { message })).body.message);
+    expect(answers).toEqual([1, 2, 3].map((n) => ({ role: 'assistant', content: `turn ${n}` })));
+    const calls = fake.requests.filter((r) => r.path === '/v1/chat/completions');
+    expect(calls.map((r) => r.headers['x-hermes-session-id'] ?? null)).toEqual(['my-chat', null, null, null]);
+  });
 });

@@ -24,7 +24,7 @@ import { failed } from './adapters/shared';
 import type { ChatBody, ChatEvent, ChatReply, NewChatBody, StreamFormat, UpstreamPath } from './model';
 import { hermesRenderer } from './renderers/hermes';
 import { optxRenderer } from './renderers/optx';
-import { openCompletions, openNative, userContent, type TurnRequest } from './upstream';
+import { openCompletions, openNative, RefusedSessionIds, userContent, type TurnRequest } from './upstream';
 
 export interface ChatServiceDeps {
   sessions: SessionService;
@@ -53,6 +53,9 @@ export interface ChatTurn extends TurnRequest {
 const sessionDeleted = () => new ApiError(410, 'session_deleted', 'The session was deleted while its reply was being written; the turn was not kept.');
 
 export class ChatService {
+  /** Sessions the gateway will not continue by id on the fallback path (see RefusedSessionIds). */
+  private readonly refusedSessionIds = new RefusedSessionIds();
+
   constructor(private readonly d: ChatServiceDeps) {}
 
   /**
@@ -133,7 +136,7 @@ export class ChatService {
       if (path === 'session-api') res = await openNative(this.d.client, this.d.sessions, t);
       if (!res) {
         path = 'chat-completions';
-        res = await openCompletions(this.d.client, (maxBytes) => this.d.sessions.history(t.sessionId, maxBytes), t);
+        res = await openCompletions(this.d.client, (maxBytes) => this.d.sessions.history(t.sessionId, maxBytes), t, this.refusedSessionIds);
       }
     } catch (err) {
       // The history comes from local storage, the rest of the way is the upstream's.

@@ -56,6 +56,28 @@ export async function openNative(client: HermesClient, sessions: SessionService,
  */
 const MAX_COMPLETIONS_BODY_BYTES = 9_500_000;
 
+/** Session ids remembered as refused; the oldest is forgotten past this many (it then costs one more refusal). */
+const MAX_REFUSED_IDS = 10_000;
+
+/**
+ * Sessions whose id the gateway refused in `X-Hermes-Session-Id`. Newer gateways continue only
+ * sessions their own API server made, so a refused id stays refused: without this memo every turn
+ * of such a session was sent twice, the whole body (up to 9.5 MB) each time, before the first token.
+ */
+export class RefusedSessionIds {
+  private readonly ids = new Set<string>();
+
+  has(id: string): boolean {
+    return this.ids.has(id);
+  }
+
+  add(id: string): void {
+    const oldest = this.ids.size >= MAX_REFUSED_IDS ? this.ids.values().next() : null;
+    if (oldest && !oldest.done) this.ids.delete(oldest.value);
+    this.ids.add(id);
+  }
+}
+
 /**
  * Streaming `/v1/chat/completions` with the conversation so far: the session's history (the newest
  * turns that fit in the request, read by `history` within the bytes it is given) is sent, and
@@ -63,7 +85,9 @@ const MAX_COMPLETIONS_BODY_BYTES = 9_500_000;
  * header only goes with the sidecar's key: a gateway without a key answers any request carrying it
  * with 403 (session continuation requires API_SERVER_KEY), and the history alone keeps the context.
  */
-export async function openCompletions(client: HermesClient, history: (maxBytes: number) => Promise<HistoryMessage[]>, t: TurnRequest): Promise<Response> {
+export async function openCompletions(
+  client: HermesClient, history: (maxBytes: number) => Promise<HistoryMessage[]>, t: TurnRequest, refused: RefusedSessionIds,
+): Promise<Response> {
   const body = (past: HistoryMessage[]) => JSON.stringify({
     model: t.model,
     messages: [
@@ -77,7 +101,7 @@ export async function openCompletions(client: HermesClient, history: (maxBytes: 
   const json = body(await history(MAX_COMPLETIONS_BODY_BYTES - Buffer.byteLength(body([]))));
   // Hermes honours the header only when it has a key; an id no header can carry goes without it
   // (the history sent keeps the context).
-  const sessionHeader = client.upstreamKey ? headerValue(t.sessionId) : null;
+  const sessionHeader = client.upstreamKey && !refused.has(t.sessionId) ? headerValue(t.sessionId) : null;
   const send = (withSessionId: boolean) => client.fetch('/v1/chat/completions', {
     method: 'POST',
     headers: { ...STREAM_HEADERS, ...(withSessionId && sessionHeader ? { 'x-hermes-session-id': sessionHeader } : {}) },
@@ -87,10 +111,12 @@ export async function openCompletions(client: HermesClient, history: (maxBytes: 
   let res = await send(sessionHeader !== null);
   // Newer gateways continue only sessions their API server made, with ids of their own shapes: any
   // other id is refused (400 "Invalid session ID", 404 "Unknown session ID") before the agent runs.
-  // The history sent keeps the context, so the turn goes again without the header.
+  // The history sent keeps the context, so the turn goes again without the header, and later turns
+  // go without it at once — once the header is shown to be the cause: the same body then accepted.
   if (sessionHeader !== null && (res.status === 400 || res.status === 404)) {
     await res.body?.cancel().catch(() => {});
     res = await send(false);
+    if (res.ok) refused.add(t.sessionId);
   }
   if (!res.ok || !res.body) throw await upstreamHttpError(res, client.answerTimeoutMs);
   return res;

@@ -13,7 +13,7 @@ import { BUSY_SLICE_MS, isSqliteBusy, retryWhileBusy } from '../../db/busy';
 import { ApiError } from '../../lib/errors';
 import { assertRegularFile, OPEN_NONBLOCKING } from '../../lib/files';
 import type { Logger } from '../../lib/log';
-import { columnsOf, deleteSessionRows, readKeys, readMessages, readSessions, type SessionKey, type StateTables } from './state-db-queries';
+import { columnsOf, deleteSessionRows, readKeys, readMessages, readNewestFirst, readSessions, type SessionKey, type StateTables } from './state-db-queries';
 import type { Message, Session } from './model';
 
 /**
@@ -169,8 +169,22 @@ export class StateDb {
     return this.read((r) => readMessages(r, id, limit, offset), { items: [], total: 0 });
   }
 
+  /**
+   * A session's visible messages from the newest back, read a page at a time as they are taken (see
+   * `readNewestFirst`); a failure on the way (locked for too long, corrupt) is a 503 like every read.
+   */
+  *newestFirst(id: string): Generator<{ role: string; content: unknown }> {
+    const r = this.open();
+    if (!r) return;
+    try {
+      yield* readNewestFirst(r, id);
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
   /** Whether the file has the session: a plain read, which in WAL mode never waits for the agent's writes. */
-  private has(id: string): boolean {
+  has(id: string): boolean {
     return this.read((r) => r.db.query('SELECT 1 FROM sessions WHERE id = ?').get(id) !== null, false);
   }
 
