@@ -159,6 +159,19 @@ describe('answers that spend the credential', () => {
     expect([res.status, res.headers.get('payment-receipt') !== null]).toEqual([502, true]);
     expect((await send(app, cred, 'GET', '/api/tasks')).status).toBe(402);
   });
+  test('a client that leaves while the upstream works on its request spends it (499): one payment does not run the upstream again and again', async () => {
+    const app = await open({ HEDGEHOG_URL: hermes.url, HEDGEHOG_API_KEY: 'test-upstream-key' });
+    const cred = await credential(app);
+    hermes.behavior.hang = { '/v1/chat/completions': true };
+    const ac = new AbortController();
+    const call = app.fetch('/api/wallet/tempo/call', { method: 'POST', signal: ac.signal, headers: { authorization: cred, 'content-type': 'application/json' }, body: '{"caller_id":"c","prompt":"hi"}' });
+    while (!hermes.requests.some((r) => r.path === '/v1/chat/completions')) await Bun.sleep(10);
+    ac.abort();
+    expect((await call).status).toBe(499);
+    hermes.behavior.hang = {};
+    expect((await send(app, cred, 'POST', '/api/wallet/tempo/call', '{"caller_id":"c","prompt":"hi"}')).status).toBe(402);
+    expect(hermes.requests.filter((r) => r.path === '/v1/chat/completions')).toHaveLength(1);
+  });
 });
 
 describe('our database failing around a credit', () => {
