@@ -6,6 +6,7 @@
  */
 import { afterAll, afterEach, beforeEach, describe, expect, test } from 'bun:test';
 import { mkdirSync } from 'node:fs';
+import { Credential } from 'mppx';
 import { join } from 'node:path';
 import { startFakeHermes } from './fakes/hermes';
 import { startFakeTempoRpc } from './fakes/tempo-rpc';
@@ -96,6 +97,19 @@ describe('a refusal before any work gives the credential back', () => {
 });
 
 describe('a credential never pays for two served requests', () => {
+  test('a copy of a given-back credential with another expiry finds no credit: the credit never outlives the challenge', async () => {
+    const app = await open();
+    const cred = await credential(app);
+    expect((await send(app, cred, 'POST', '/api/memory', '{}')).status).toBe(422);
+    const c = Credential.deserialize(cred);
+    const later = Credential.serialize({ ...c, challenge: { ...c.challenge, expires: '2100-01-01T00:00:00.000Z' } });
+    // Not taken through the credit (mppx refuses the copy), and so not given back with the year 2100.
+    expect((await send(app, later, 'POST', '/api/memory', '{}')).status).toBe(402);
+    const credits = app.deps.db.sqlite.query("SELECT expires_at_ms FROM mpp_store WHERE key LIKE 'optx:credit:%'").all() as { expires_at_ms: number }[];
+    expect(credits.map((r) => r.expires_at_ms)).toEqual([Date.parse(c.challenge.expires ?? '')]);
+    expect((await send(app, cred, 'POST', '/api/memory', '{"content":"paid"}')).status).toBe(201);
+  });
+
   test('refused and served requests racing with one credential: exactly one is served, however they interleave', async () => {
     const app = await open();
     for (let round = 0; round < 3; round++) {
