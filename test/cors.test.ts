@@ -60,6 +60,16 @@ describe('CORS_ORIGINS', () => {
     }
   });
 
+  test("Electron's `file://` (the Origin of its file: pages) can be listed, as before the entries were checked", async () => {
+    const c = await makeTestApp({ env: { CORS_ORIGINS: 'file://' } });
+    try {
+      const res = await c.fetch('/api/memory', { method: 'POST', headers: { origin: 'file://', 'content-type': 'application/json' }, body: JSON.stringify({ content: 'desktop' }) });
+      expect([res.status, res.headers.get('access-control-allow-origin')]).toEqual([201, 'file://']);
+    } finally {
+      c.close();
+    }
+  });
+
   test('a value that is no origin (no scheme, a path) stops start-up naming it', () => {
     const cwd = tempDir();
     for (const bad of ['app.example', 'localhost:3000', 'https://app.example/chat']) {

@@ -104,6 +104,16 @@ describe('writes from a page of a foreign origin', () => {
     const other = await t.fetch('/api/memory', { method: 'POST', headers: simple('http://localhost:3000', { host: 'localhost:8643' }), body: JSON.stringify({ content: 'other port' }) });
     expect(other.status).toBe(403);
   });
+
+  test('a page behind a proxy that rewrites Host (a dev server, nginx by default) may write: the browser says same-origin', async () => {
+    // What Vite's server.proxy (changeOrigin) passes on from the page at localhost:5173 calling its own /api.
+    const proxied = await t.fetch('/api/memory', { method: 'POST', headers: simple('http://localhost:5173', { host: 'localhost:8643', 'sec-fetch-site': 'same-origin' }), body: JSON.stringify({ content: 'dev server' }) });
+    expect(proxied.status).toBe(201);
+    for (const site of ['cross-site', 'same-site', 'none']) {
+      const res = await t.fetch('/api/memory', { method: 'POST', headers: simple(EVIL, { host: 'localhost:8643', 'sec-fetch-site': site }), body: JSON.stringify({ content: site }) });
+      expect([site, res.status]).toEqual([site, 403]);
+    }
+  });
 });
 
 describe('origins CORS_ORIGINS allows', () => {

@@ -6,6 +6,7 @@
  */
 import { afterAll, afterEach, beforeEach, describe, expect, test } from 'bun:test';
 import { mkdirSync } from 'node:fs';
+import { Credential } from 'mppx';
 import { join } from 'node:path';
 import { startFakeHermes } from './fakes/hermes';
 import { startFakeTempoRpc } from './fakes/tempo-rpc';
@@ -96,6 +97,19 @@ describe('a refusal before any work gives the credential back', () => {
 });
 
 describe('a credential never pays for two served requests', () => {
+  test('a copy of a given-back credential with another expiry finds no credit: the credit never outlives the challenge', async () => {
+    const app = await open();
+    const cred = await credential(app);
+    expect((await send(app, cred, 'POST', '/api/memory', '{}')).status).toBe(422);
+    const c = Credential.deserialize(cred);
+    const later = Credential.serialize({ ...c, challenge: { ...c.challenge, expires: '2100-01-01T00:00:00.000Z' } });
+    // Not taken through the credit (mppx refuses the copy), and so not given back with the year 2100.
+    expect((await send(app, later, 'POST', '/api/memory', '{}')).status).toBe(402);
+    const credits = app.deps.db.sqlite.query("SELECT expires_at_ms FROM mpp_store WHERE key LIKE 'optx:credit:%'").all() as { expires_at_ms: number }[];
+    expect(credits.map((r) => r.expires_at_ms)).toEqual([Date.parse(c.challenge.expires ?? '')]);
+    expect((await send(app, cred, 'POST', '/api/memory', '{"content":"paid"}')).status).toBe(201);
+  });
+
   test('refused and served requests racing with one credential: exactly one is served, however they interleave', async () => {
     const app = await open();
     for (let round = 0; round < 3; round++) {
@@ -158,6 +172,19 @@ describe('answers that spend the credential', () => {
     const res = await send(app, cred, 'POST', '/api/wallet/tempo/call', '{"caller_id":"c","prompt":"hi"}');
     expect([res.status, res.headers.get('payment-receipt') !== null]).toEqual([502, true]);
     expect((await send(app, cred, 'GET', '/api/tasks')).status).toBe(402);
+  });
+  test('a client that leaves while the upstream works on its request spends it (499): one payment does not run the upstream again and again', async () => {
+    const app = await open({ HEDGEHOG_URL: hermes.url, HEDGEHOG_API_KEY: 'test-upstream-key' });
+    const cred = await credential(app);
+    hermes.behavior.hang = { '/v1/chat/completions': true };
+    const ac = new AbortController();
+    const call = app.fetch('/api/wallet/tempo/call', { method: 'POST', signal: ac.signal, headers: { authorization: cred, 'content-type': 'application/json' }, body: '{"caller_id":"c","prompt":"hi"}' });
+    while (!hermes.requests.some((r) => r.path === '/v1/chat/completions')) await Bun.sleep(10);
+    ac.abort();
+    expect((await call).status).toBe(499);
+    hermes.behavior.hang = {};
+    expect((await send(app, cred, 'POST', '/api/wallet/tempo/call', '{"caller_id":"c","prompt":"hi"}')).status).toBe(402);
+    expect(hermes.requests.filter((r) => r.path === '/v1/chat/completions')).toHaveLength(1);
   });
 });
 

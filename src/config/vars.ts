@@ -129,11 +129,12 @@ const listOf = (re?: RegExp, message = ''): Parser<string[]> => (s) => {
  * compared as written, and the page got neither CORS headers nor, for writes, anything but a 403.
  * A host without a scheme or a URL with a path is refused: which origin was meant is a guess.
  * Other schemes (`app://obsidian.md`, `chrome-extension://…`) are kept as written, less a final slash.
+ * `file://` is what Electron sends for its `file:` pages (a desktop client): kept, though it has no host.
  */
 const originList: Parser<string[]> = (s) => {
   const origins: string[] = [];
   for (const item of s.split(',').map((p) => p.trim()).filter(Boolean)) {
-    if (item === '*' || item === 'null') {
+    if (item === '*' || item === 'null' || item === 'file://') {
       origins.push(item);
       continue;
     }

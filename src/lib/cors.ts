@@ -66,6 +66,10 @@ export function corsPolicy(origins: readonly string[]): CorsPolicy {
     refusesWrite(request) {
       const origin = request.headers.get('origin');
       if (origin === null || SAFE_METHODS.has(request.method) || allows(origin) || sameOrigin(origin, request.headers.get('host'))) return null;
+      // The browser's own word that the page and the URL it called share an origin: a page cannot set
+      // a Sec- header. It is what a proxy in front of the sidecar that rewrites Host passes on (Vite's or
+      // webpack's dev-server proxy, nginx's default `Host: $proxy_host`), where the Host no longer tells.
+      if (request.headers.get('sec-fetch-site') === 'same-origin') return null;
       return new ApiError(403, 'origin_not_allowed', `Requests that change state from a web page of origin ${origin.slice(0, 200)} are refused; add it to CORS_ORIGINS to allow it.`);
     },
   };

@@ -19,6 +19,9 @@ export interface PaymentGate {
   authorize(request: Request): Promise<AuthDecision>;
 }
 
+/** The status answered when the client closed its request while an upstream was working on it. */
+const CLIENT_CLOSED = 499;
+
 /** A paid credential held by the request it paid for until the answer says whether it was served. */
 export interface PaymentHold {
   /** Gives the credential back for one more request; false when that could not be recorded (it stays spent). */
@@ -32,9 +35,11 @@ export interface PaymentHold {
  * corrected retry can present it once more, and the refusal carries no `Payment-Receipt`. Every other answer spends it: a 2xx, a stream
  * included (its status and receipt go out before the stream's outcome is known), and a 500/502/504,
  * after which the server cannot vouch that nothing was done (an upstream asked, a write attempted).
+ * So does a 499: the client left while an upstream was working on its request (the only place it is
+ * answered), and giving it back let one payment run the agent or a metered call again and again.
  */
 export async function settlePaid(hold: PaymentHold, res: Response): Promise<Response> {
-  const refused = (res.status >= 400 && res.status < 500) || res.status === 503 || res.status === 507;
+  const refused = (res.status >= 400 && res.status < 500 && res.status !== CLIENT_CLOSED) || res.status === 503 || res.status === 507;
   if (!refused || !(await hold.release())) return res;
   const headers = new Headers(res.headers);
   headers.delete('payment-receipt');

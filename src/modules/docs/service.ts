@@ -88,7 +88,7 @@ export async function buildOpenApiDocument(app: AnyElysia, version: string, auth
   if (proxy) documentProxyMethods(proxy);
   const securitySchemes = {
     ...(auth.apiKeys ? { bearer: { type: 'http', scheme: 'bearer', description: 'One of the keys of API_KEY' } } : {}),
-    ...(auth.mpp ? { payment: { type: 'http', scheme: 'Payment', description: 'MPP (Machine Payments Protocol): a Tempo `charge` credential answering the 402 challenge, new for each request (a generated client gets it by calling through the `fetch` of `mppx/client`); a request refused with a 4xx, 503 or 507 does not use it up: the same credential can pay for the retry, and that refusal carries no Payment-Receipt' } } : {}),
+    ...(auth.mpp ? { payment: { type: 'http', scheme: 'Payment', description: 'MPP (Machine Payments Protocol): a Tempo `charge` credential answering the 402 challenge, new for each request (a generated client gets it by calling through the `fetch` of `mppx/client`); a request refused with a 4xx (499, the client gone while an upstream worked, excepted), 503 or 507 does not use it up: the same credential can pay for the retry, and that refusal carries no Payment-Receipt' } } : {}),
   };
   return {
     openapi: '3.1.2',

@@ -153,7 +153,7 @@ export class MppPaymentGate implements PaymentGate {
 }
 
 interface HeldCredential {
-  /** The credential's identity: its challenge id (HMAC-made, seen only by the payer) and its payload. */
+  /** The credential's identity: its challenge id (HMAC-made, seen only by the payer), expiry and payload. */
   key: string;
   /** Its challenge's expiry: a credit lives no longer than the credential itself. */
   expiresMs: number;
@@ -169,7 +169,9 @@ function heldCredential(request: Request, price: string): HeldCredential | null 
   }
   const expiresMs = Date.parse(credential.challenge.expires ?? '');
   if (!Number.isFinite(expiresMs)) return null;
-  const identity = JSON.stringify([price, credential.challenge.id, credential.payload, credential.source ?? null]);
+  // The expiry is part of it: a credit is taken without mppx checking the challenge's HMAC, so an
+  // expiry edited in the presented copy would otherwise be the one a refusal gives the credit back with.
+  const identity = JSON.stringify([price, credential.challenge.id, credential.challenge.expires, credential.payload, credential.source ?? null]);
   return { key: new Bun.CryptoHasher('sha256').update(identity).digest('hex'), expiresMs };
 }
 
