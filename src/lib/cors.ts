@@ -30,9 +30,9 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export function corsPolicy(origins: readonly string[]): CorsPolicy {
   const any = origins.includes('*');
   const allowed = new Set(origins);
-  // `null` is the origin of sandboxed frames, file: pages and data: URLs, which any site can create:
-  // allowed only when listed by name, `*` does not stand for it.
-  const allows = (origin: string) => (origin === 'null' ? allowed.has('null') : any || allowed.has(origin));
+  // `null` (sandboxed frames, file: pages, data: URLs; any site can create one) is allowed only when
+  // listed, or under `*`, which already lets every site read and write with its own origin.
+  const allows = (origin: string) => any || allowed.has(origin);
   const headersFor = (origin: string | null): Record<string, string> | null => {
     if (!origin || !allows(origin)) return null;
     return {
