@@ -164,6 +164,23 @@ test('a sidecar that stopped after winning left the task row behind: reads see t
   expect(((await a.json('GET', '/api/tasks/stats')).body as { in_progress_by_agent: object }).in_progress_by_agent).toEqual({ ghost: 1 });
 });
 
+test('a dependent cancelled by a sidecar that stopped before writing its row is not reported unblocked by its dependency\'s completion', async () => {
+  const { task_id: dep } = await a.create();
+  const cancelled: string[] = [];
+  for (const assigned of [{}, { assigned_agent: 'bob' }]) {
+    const { task_id: id } = await a.create({ depends_on: [dep], ...assigned });
+    const stored = JSON.parse(rows().find((r) => r.key === `task:${id}`)!.value as string);
+    const next = { ...stored, version: 1, status: 'Cancelled', cancelled_at: stored.created_at };
+    // The cancel won version 1; its sidecar died before it rewrote the task row, which still says Open.
+    fake.tables.get('memory_entry')!.insert({ id: 0, category: `task_step:${id}`, key: `task_step:${id}:1:dead`, value: JSON.stringify({ version: 1, action: 'cancel', proposer: 'sc_dead', task: next }), source: 'hermes-optx-api', owner: '', importance: 0, session_id: '', created_at: 0 });
+    cancelled.push(id);
+  }
+  await a.claim(dep, 'alice');
+  const done = await b.complete(dep, 'alice');
+  expect([done.status, done.body.unblocked, done.body.auto_claimed]).toEqual([200, [], []]);
+  for (const id of cancelled) expect((await a.get(id)).status).toBe('Cancelled');
+});
+
 test('memory and escrow rows, and task rows of another shape, are left alone and ignored', async () => {
   const table = fake.tables.get('memory_entry')!;
   const others = [

@@ -1,16 +1,27 @@
 /**
  * The task queue's rules on top of a store (SPEC §11): validation the schemas cannot do, the order
  * of refusals (404, then 409 for state, then 403/503 for gaze), gaze gating through AARON, leases,
- * and swarms. Every state change itself is decided atomically by the store.
+ * and swarms. Every state change itself is decided atomically by the store; a write that lost a
+ * race there is decided again on the state that won (untilDecided).
  */
 import { newId, SAFE_ID } from '../../lib/ids';
 import { isoNow } from '../../lib/time';
 import type { GazeVerifier } from '../gaze/service';
 import type { Hedgehog } from '../../config';
 import type { ClaimBody, CompleteBody, CreateTaskBody, ListTasksQuery, SwarmBody, Task, TaskStats } from './model';
-import { claimRefusal, lostRace, taskNotFound } from './state';
-import type { TaskStore } from './store';
+import { claimRefusal, raceConflict, refusalNow, taskNotFound, type Action } from './state';
+import type { Completion, TaskStore, Transition } from './store';
 import { planSwarm, swarmTasks } from './swarm';
+
+/**
+ * How many times one write is decided at most (docs/tasks.md, "Lost races"). A write that lost the
+ * race for a version on SpacetimeDB, or was refused on a state that changed right after, is decided
+ * again on the state that won; each new try follows a transition another writer made, so a request
+ * racing a few others never runs out, and one on a task rewritten without pause stops here.
+ */
+export const DECISIONS = 5;
+
+type Applied<R> = Extract<R, { applied: true }>;
 
 export interface TaskServiceDeps {
   store: TaskStore;
@@ -64,34 +75,33 @@ export class TaskService {
   }
 
   /**
-   * One conditional claim; only when it was refused because the task needs a gaze session is AARON
-   * asked, and then the claim is tried again. State refusals (404, 409) come before any gaze check.
+   * A conditional claim; only when it was refused because the task needs a gaze session is AARON
+   * asked (once), and then the claim is decided again. State refusals (404, 409) come before any gaze check.
    */
   async claim(id: string, body: ClaimBody): Promise<Task> {
     if (!SAFE_ID.test(id)) throw taskNotFound(id);
     const agent = body.agent_name;
-    const attempt = (gazeVerified: boolean) => this.store.claim(id, { agent, leaseSeconds: body.lease_seconds || null, gazeVerified }, this.now);
-    let r = await attempt(false);
-    if (!r.applied && r.task?.gaze_required && !claimRefusal(r.task, agent)) {
+    let gazeVerified = false;
+    const attempt = () => this.store.claim(id, { agent, leaseSeconds: body.lease_seconds || null, gazeVerified }, this.now);
+    const r = await this.untilDecided('claim', id, agent, async () => {
+      const r = await attempt();
+      if (r.applied || gazeVerified || !r.task?.gaze_required || claimRefusal(r.task, agent)) return r;
       await this.deps.gaze.requireVerified(body.gaze_session_id);
-      r = await attempt(true);
-    }
-    if (!r.applied) throw lostRace('claim', r.task, id, agent);
+      gazeVerified = true;
+      return attempt();
+    });
     return r.task;
   }
 
   async complete(id: string, body: CompleteBody): Promise<Task & { unblocked: string[]; auto_claimed: string[] }> {
     if (!SAFE_ID.test(id)) throw taskNotFound(id);
-    const r = await this.store.complete(id, { agent: body.agent_name, result: body.result ?? null, success: body.success }, this.now);
-    if (!r.applied) throw lostRace('complete', r.task, id, body.agent_name);
+    const r = await this.untilDecided('complete', id, body.agent_name, () => this.store.complete(id, { agent: body.agent_name, result: body.result ?? null, success: body.success }, this.now));
     return { ...r.task, unblocked: r.unblocked, auto_claimed: r.auto_claimed };
   }
 
   async cancel(id: string): Promise<Task> {
     if (!SAFE_ID.test(id)) throw taskNotFound(id);
-    const r = await this.store.cancel(id, this.now);
-    if (!r.applied) throw lostRace('cancel', r.task, id, null);
-    return r.task;
+    return (await this.untilDecided('cancel', id, null, () => this.store.cancel(id, this.now))).task;
   }
 
   stats(): Promise<TaskStats> {
@@ -113,5 +123,23 @@ export class TaskService {
       total: tasks.length,
       decomposition: plan.decomposition,
     };
+  }
+
+  /**
+   * Runs a transition until it applies or the task as it is now refuses it, which is then the answer
+   * (the one a serial order gives); 409 `task_conflict` only after DECISIONS lost races. A store
+   * answers "not applied" only when it wrote nothing (refused, or its proposal lost its version and
+   * was withdrawn: it can never win later), so deciding again cannot apply a write twice. A store
+   * error is never retried: after a timeout the write may have landed.
+   */
+  private async untilDecided<R extends Transition | Completion>(action: Action, id: string, agent: string | null, attempt: () => Promise<R>): Promise<Applied<R>> {
+    for (let n = 1; ; n++) {
+      const r = await attempt();
+      if (r.applied) return r as Applied<R>;
+      if (!r.task) throw taskNotFound(id);
+      const refusal = refusalNow(action, r.task, agent);
+      if (refusal) throw refusal;
+      if (n >= DECISIONS) throw raceConflict(id, r.task);
+    }
   }
 }

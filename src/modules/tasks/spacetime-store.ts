@@ -94,7 +94,11 @@ export class SpacetimeTaskStore implements TaskStore {
       // A dependent is unblocked by the completion of its dependencies that committed last: step ids
       // grow in commit order, so when two of them complete at once both see the dependent ready, but
       // only one of them (the higher step id) reports it, as SQLite does in its one transaction.
-      const waiting = (await this.allTasks(now)).filter((t) => t.depends_on.includes(id) && t.status === 'Open');
+      // A row can lag behind its task's last transition (a dependent cancelled by a sidecar that has
+      // not written the row yet, or died first): only those still Open by their exact state wait.
+      const rows = (await this.allTasks(now)).filter((t) => t.depends_on.includes(id) && t.status === 'Open');
+      const exact = await Promise.all(rows.map((t) => this.exact(t.task_id, now)));
+      const waiting = rows.filter((_, i) => exact[i]?.status === 'Open');
       const ready = await Promise.all(
         waiting.map(async (t) => {
           const others = await Promise.all(t.depends_on.filter((d) => d !== id).map((d) => this.completionStep(d)));

@@ -92,11 +92,15 @@ export function cancelRefusal(task: TaskState): ApiError | null {
 }
 
 /**
- * The refusal for a transition a store reported as not applied. The store re-read the task after
- * losing, so one of the reasons above holds; if none does (it changed again since), it is a plain conflict.
+ * Why the task as it is now refuses the action, or null when it allows it. For a transition a store
+ * reported as not applied, null means the store decided on a state that changed since (a lost race
+ * on SpacetimeDB): TaskService then decides the write again on this one.
  */
-export function lostRace(action: Action, task: TaskState | null, id: string, agent: string | null): ApiError {
-  if (!task) return taskNotFound(id);
-  const why = action === 'claim' ? claimRefusal(task, agent ?? '') : action === 'complete' ? completeRefusal(task, agent ?? '') : cancelRefusal(task);
-  return why ?? new ApiError(409, 'task_conflict', `Task ${id} changed while the request was being handled; read it and try again.`, { body: { status: task.status } });
+export function refusalNow(action: Action, task: TaskState, agent: string | null): ApiError | null {
+  return action === 'claim' ? claimRefusal(task, agent ?? '') : action === 'complete' ? completeRefusal(task, agent ?? '') : cancelRefusal(task);
+}
+
+/** A write that lost every race it was decided again for: nothing of it applied. */
+export function raceConflict(id: string, task: TaskState): ApiError {
+  return new ApiError(409, 'task_conflict', `Task ${id} kept changing while the request was being handled; nothing was changed: read it and try again.`, { body: { status: task.status } });
 }

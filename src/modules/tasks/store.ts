@@ -2,7 +2,8 @@
  * What a task store does, whatever keeps the tasks (SQLite here, SpacetimeDB for a queue shared by
  * several sidecars). Every transition is atomic and single-winner in the store; the store answers
  * whether it applied and the task as it is now, and the service turns a refusal into an error with
- * the rules of state.ts. Lease expiry is applied by the store before it reads, counts or decides.
+ * the rules of state.ts. "Not applied" must mean that nothing of the write can take effect: when the
+ * task as it is now allows the write (it lost a race), the service decides it again. Lease expiry is applied by the store before it reads, counts or decides.
  */
 import { ApiError } from '../../lib/errors';
 import { isoNow } from '../../lib/time';
