@@ -52,14 +52,15 @@ export function readSessions(t: StateTables, ids: string[]): Map<string, Session
   const out = new Map<string, Session>();
   if (!ids.length) return out;
   const c = (name: string) => (t.sessions.has(name) ? `s.${name}` : 'NULL');
-  const firstUser = `(SELECT m.content FROM messages m WHERE m.session_id = s.id AND m.role = 'user' AND m.content IS NOT NULL${activeFilter(t, 'm')} ORDER BY m.id LIMIT 1)`;
   const sql = `SELECT s.id AS id, ${c('title')} AS title, ${c('model')} AS model, ${c('source')} AS source,
     ${c('started_at')} AS started_at, ${c('ended_at')} AS ended_at, ${lastMessageAt(t)} AS last_msg,
     ${c('message_count')} AS message_count, ${c('tool_call_count')} AS tool_call_count,
-    ${c('input_tokens')} AS input_tokens, ${c('output_tokens')} AS output_tokens, ${firstUser} AS first_user
+    ${c('input_tokens')} AS input_tokens, ${c('output_tokens')} AS output_tokens,
+    ${firstUserAmong(t, 's.id', String(PREVIEW_SPAN), '0')} AS first_user, ${hasMoreThan('s.id', String(PREVIEW_SPAN))} AS more
     FROM sessions s WHERE s.id IN (${ids.map(() => '?').join(',')})`;
   for (const row of t.db.query(sql).all(...ids) as Row[]) {
     const id = String(row.id);
+    const firstUser = row.first_user === null && row.more === 1 ? firstUserPastSpan(t, id) : row.first_user;
     out.set(id, {
       id,
       title: str(row.title),
@@ -73,23 +74,30 @@ export function readSessions(t: StateTables, ids: string[]): Map<string, Session
       tool_call_count: int(row.tool_call_count),
       input_tokens: int(row.input_tokens),
       output_tokens: int(row.output_tokens),
-      preview: previewOf(row.first_user),
+      preview: previewOf(firstUser),
     });
   }
   return out;
 }
 
-/** A page of a session's messages, oldest first (by id, the order Hermes wrote them). */
+/**
+ * A page of a session's messages, oldest first (by id, the order Hermes wrote them). As in
+ * `readNewestFirst`, `ORDER BY id LIMIT/OFFSET` over the rows sorted the whole session, content and all,
+ * for every page (0.4-0.9 s a page at 50,000 messages): the session's visible ids are read in one pass
+ * (from the index alone when the file has no `active` column), which also gives the total, sorted here,
+ * and only the page's rows are read, by rowid.
+ */
 export function readMessages(t: StateTables, id: string, limit: number, offset: number): { items: Message[]; total: number } {
   const c = (name: string) => (t.messages.has(name) ? name : 'NULL');
   const reasoning = t.messages.has('reasoning') ? 'reasoning' : t.messages.has('reasoning_content') ? 'reasoning_content' : 'NULL';
-  const where = `session_id = ?${activeFilter(t)}`;
-  const total = (t.db.query(`SELECT COUNT(*) AS n FROM messages WHERE ${where}`).get(id) as { n: number }).n;
-  const rows = t.db.query(
+  const found = t.db.query(`SELECT json_group_array(id) AS ids FROM messages WHERE session_id = ?${activeFilter(t)}`).get(id) as { ids: string };
+  const ids = Float64Array.from(JSON.parse(found.ids) as number[]).sort();
+  const page = ids.subarray(offset, offset + limit);
+  const rows = page.length ? t.db.query(
     `SELECT id, role, ${c('content')} AS content, ${c('tool_calls')} AS tool_calls, ${c('tool_call_id')} AS tool_call_id,
       ${c('tool_name')} AS tool_name, ${c('timestamp')} AS timestamp, ${reasoning} AS reasoning
-      FROM messages WHERE ${where} ORDER BY id LIMIT ? OFFSET ?`,
-  ).all(id, limit, offset) as Row[];
+      FROM messages WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id`,
+  ).all(JSON.stringify(Array.from(page))) as Row[] : [];
   const items = rows.map((row): Message => ({
     id: typeof row.id === 'number' || typeof row.id === 'string' ? row.id : String(row.id),
     session_id: id,
@@ -101,7 +109,38 @@ export function readMessages(t: StateTables, id: string, limit: number, offset: 
     timestamp: num(row.timestamp),
     reasoning: str(row.reasoning),
   }));
-  return { items, total };
+  return { items, total: ids.length };
+}
+
+/**
+ * Messages looked at, from a session's start, for its preview. Its first user message is nearly always
+ * among them; `ORDER BY id LIMIT 1` over the rows read and sorted the whole session for every session
+ * shown (~0.1 s at 50,000 messages, 0.3 s for a list page of 20 sessions of 20,000).
+ */
+const PREVIEW_SPAN = 16;
+
+/**
+ * SQL: the content of the first visible user message with content among the session's messages ranked
+ * [offset, offset + span) by id. The ids are picked from the (session_id, timestamp) index alone (it
+ * holds the rowid; only integers are sorted) and just those rows are read, by rowid.
+ */
+function firstUserAmong(t: StateTables, session: string, span: string, offset: string): string {
+  return `(SELECT m.content FROM messages m WHERE m.id IN (SELECT id FROM messages WHERE session_id = ${session} ORDER BY id LIMIT ${span} OFFSET ${offset})
+    AND m.role = 'user' AND m.content IS NOT NULL${activeFilter(t, 'm')} ORDER BY m.id LIMIT 1)`;
+}
+
+/** SQL: 1 when the session has more than `count` messages (an index walk of `count` entries, no sort), else NULL. */
+function hasMoreThan(session: string, count: string): string {
+  return `(SELECT 1 FROM messages WHERE session_id = ${session} LIMIT 1 OFFSET ${count})`;
+}
+
+/** The first user message past the first PREVIEW_SPAN messages: spans 16 times wider each time, until found or the session ends. */
+function firstUserPastSpan(t: StateTables, id: string): unknown {
+  const q = t.db.query(`SELECT ${firstUserAmong(t, '?1', '?2', '?3')} AS first_user, ${hasMoreThan('?1', '?2 + ?3')} AS more`);
+  for (let offset = PREVIEW_SPAN, span = PREVIEW_SPAN * 15; ; offset += span, span *= 16) {
+    const row = q.get(id, span, offset) as Row;
+    if (row.first_user !== null || row.more !== 1) return row.first_user;
+  }
 }
 
 /** Messages read per page of a history, newest first. */
