@@ -384,3 +384,31 @@ describe('concurrency and exact totals', () => {
     }), { numRuns: 15 });
   });
 });
+
+describe('escrow list query plans', () => {
+  test('a page of ?status=locked|expired is read in created order from an index, never sorted (47 ms at 100,000 entries when the expiry index was chosen)', async () => {
+    const app = await open();
+    await lock(app);
+    // The SQL of the list as drizzle sends it, captured at prepare; its plan read with the parameters unbound.
+    const seen: string[] = [];
+    const sqlite = app.deps.db.sqlite;
+    const prepare = sqlite.prepare.bind(sqlite);
+    sqlite.prepare = ((sql: string, ...rest: unknown[]) => {
+      seen.push(sql);
+      return (prepare as (s: string, ...r: unknown[]) => unknown)(sql, ...rest);
+    }) as typeof sqlite.prepare;
+    try {
+      for (const status of ['locked', 'expired']) {
+        seen.length = 0;
+        expect((await app.json('GET', `/api/wallet/escrow?status=${status}&limit=5`)).status).toBe(200);
+        const page = seen.find((s) => /from "escrows"/i.test(s) && /order by/i.test(s));
+        expect(page).toBeDefined();
+        const plan = (sqlite.query(`EXPLAIN QUERY PLAN ${page}`).all() as { detail: string }[]).map((r) => r.detail).join('\n');
+        expect(plan).toContain('escrows_status_created');
+        expect(plan).not.toContain('TEMP B-TREE');
+      }
+    } finally {
+      sqlite.prepare = prepare;
+    }
+  });
+});

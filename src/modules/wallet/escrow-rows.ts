@@ -43,10 +43,17 @@ export function escrowView(r: Row, now: number): Escrow {
   };
 }
 
-/** Entries whose status reads as `status` at `now` (`expired` is a `locked` entry past its expiry), in terms an index can serve. */
-export function statusIs(status: EscrowStatus, now: number): SQL {
-  if (status === 'locked') return sql`${escrows.status} = 'locked' AND ${escrows.expiryCounted} = 0 AND ${escrows.expiresAtMs} > ${now}`;
-  if (status === 'expired') return sql`${escrows.status} = 'locked' AND (${escrows.expiryCounted} = 1 OR ${escrows.expiresAtMs} <= ${now})`;
+/**
+ * Entries whose status reads as `status` at `now` (`expired` is a `locked` entry past its expiry or
+ * whose expiry is recorded), in terms an index can serve. `for: 'page'` writes `expiry_counted` with a
+ * unary `+`, which keeps SQLite from choosing the expiry index (status, expiry_counted, expires_at_ms)
+ * for a page: that index serves the count without reading rows, but a page in created order read from
+ * it sorts every locked entry (47 ms at 100,000 entries against 0.7 ms through (status, created_at)).
+ */
+export function statusIs(status: EscrowStatus, now: number, purpose: 'count' | 'page' = 'count'): SQL {
+  const counted = purpose === 'page' ? sql`+${escrows.expiryCounted}` : sql`${escrows.expiryCounted}`;
+  if (status === 'locked') return sql`${escrows.status} = 'locked' AND ${counted} = 0 AND ${escrows.expiresAtMs} > ${now}`;
+  if (status === 'expired') return sql`${escrows.status} = 'locked' AND (${counted} = 1 OR ${escrows.expiresAtMs} <= ${now})`;
   return eq(escrows.status, status);
 }
 

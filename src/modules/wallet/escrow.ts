@@ -6,7 +6,7 @@
  * `locked`, but the expiry gets its event row (at `expires_at`) the first time a write notices it
  * (the next lock, a refund). Reads (the entry, the overview totals) show it before it is written.
  */
-import { and, asc, count, desc, eq, type SQL } from 'drizzle-orm';
+import { and, asc, count, desc, eq } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
 import { withBusyTimeout } from '../../db/busy';
 import { escrowEvents, escrows, escrowTotals } from '../../db/schema';
@@ -72,15 +72,15 @@ export class EscrowLedger {
 
   list(q: { status?: EscrowStatus; task_id?: string; limit: number; offset: number }) {
     const now = this.now();
-    const conds: SQL[] = [];
-    if (q.status) conds.push(statusIs(q.status, now));
-    if (q.task_id) conds.push(eq(escrows.taskId, q.task_id));
-    const where = and(...conds);
-    // `locked` names expiry_counted = 0 (statusIs), so its count runs on the expiry index (status,
-    // expiry_counted, expires_at_ms) without reading rows; the page is served by (status, created_at).
+    const where = (purpose: 'count' | 'page') => and(
+      ...(q.status ? [statusIs(q.status, now, purpose)] : []),
+      ...(q.task_id ? [eq(escrows.taskId, q.task_id)] : []),
+    );
+    // The count of `locked` runs on the expiry index (status, expiry_counted, expires_at_ms) without
+    // reading rows; the page is served by (status, created_at) in its order (statusIs).
     const { db } = this.handle;
-    const rows = db.select().from(escrows).where(where).orderBy(desc(escrows.createdAt), desc(escrows.id)).limit(q.limit).offset(q.offset).all();
-    const total = db.select({ n: count() }).from(escrows).where(where).get()?.n ?? 0;
+    const rows = db.select().from(escrows).where(where('page')).orderBy(desc(escrows.createdAt), desc(escrows.id)).limit(q.limit).offset(q.offset).all();
+    const total = db.select({ n: count() }).from(escrows).where(where('count')).get()?.n ?? 0;
     return { escrows: rows.map((r) => escrowView(r, now)), total, limit: q.limit, offset: q.offset };
   }
 
