@@ -57,6 +57,25 @@ export function statusIs(status: EscrowStatus, now: number, purpose: 'count' | '
   return eq(escrows.status, status);
 }
 
+/**
+ * The two parts of the expired entries, each one range of the expiry index (status, expiry_counted,
+ * expires_at_ms): those whose expiry is recorded, and those past it not yet recorded.
+ */
+export const expiredParts = (now: number): [SQL, SQL] => [
+  sql`${escrows.status} = 'locked' AND ${escrows.expiryCounted} = 1`,
+  sql`${escrows.status} = 'locked' AND ${escrows.expiryCounted} = 0 AND ${escrows.expiresAtMs} <= ${now}`,
+];
+
+/**
+ * The expired entries named by id, from the expiry index alone: for a page of `?status=expired` when
+ * they are few. Read in created order through (status, created_at), a page looked at every locked
+ * entry to find them (33 ms at 100,000 locked entries with none expired); this sorts only them.
+ */
+export function expiredIds(now: number): SQL {
+  const [counted, past] = expiredParts(now);
+  return sql`${escrows.id} IN (SELECT ${escrows.id} FROM ${escrows} WHERE ${counted} UNION ALL SELECT ${escrows.id} FROM ${escrows} WHERE ${past})`;
+}
+
 /** The event row of an entry's expiry: at `expires_at`, when it happened, by nobody. */
 export const expiryEvent = (row: Row) => ({ escrowId: row.id, fromStatus: 'locked', toStatus: 'expired', actor: EXPIRY_ACTOR, at: row.expiresAt, detail: null });
 

@@ -6,7 +6,7 @@
  * `locked`, but the expiry gets its event row (at `expires_at`) the first time a write notices it
  * (the next lock, a refund). Reads (the entry, the overview totals) show it before it is written.
  */
-import { and, asc, count, desc, eq } from 'drizzle-orm';
+import { and, asc, count, desc, eq, type SQL } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
 import { withBusyTimeout } from '../../db/busy';
 import { escrowEvents, escrows, escrowTotals } from '../../db/schema';
@@ -15,11 +15,16 @@ import { newId } from '../../lib/ids';
 import { fromBaseUnits } from '../../lib/money';
 import { isoNow } from '../../lib/time';
 import type { GazeVerifier } from '../gaze/service';
-import { escrowView, expiryEvent, parseAmount, type Row, sameRecipient, statusIs } from './escrow-rows';
+import { escrowView, expiredIds, expiredParts, expiryEvent, parseAmount, type Row, sameRecipient, statusIs } from './escrow-rows';
 import type { Escrow, EscrowLockBody, EscrowRefundBody, EscrowReleaseBody, EscrowStatus, EscrowTotals } from './model';
 
 const DEFAULT_ESCROW_TOKEN = 'OPTX';
 const DEFAULT_ACTOR = 'api';
+/**
+ * Up to this many expired entries, a page of them is read by id and sorted (expiredIds); past it, in
+ * created order with the others skipped, which finds a page quickly when expired entries are many.
+ */
+const EXPIRED_BY_ID = 10_000;
 
 export class EscrowLedger {
   private readonly newlyExpiredStmt;
@@ -31,6 +36,8 @@ export class EscrowLedger {
     /** Decimals of a token symbol (configured ones; 6 otherwise). */
     private readonly decimalsOf: (token: string) => number,
     private readonly now: () => number = Date.now,
+    /** Up to this many expired entries, a page of them is read by id (EXPIRED_BY_ID; tests lower it). */
+    private readonly expiredById = EXPIRED_BY_ID,
   ) {
     // Prepared once: GET /api/wallet reads the totals on every request.
     this.totalsStmt = handle.db.select().from(escrowTotals).prepare();
@@ -76,11 +83,15 @@ export class EscrowLedger {
       ...(q.status ? [statusIs(q.status, now, purpose)] : []),
       ...(q.task_id ? [eq(escrows.taskId, q.task_id)] : []),
     );
-    // The count of `locked` runs on the expiry index (status, expiry_counted, expires_at_ms) without
-    // reading rows; the page is served by (status, created_at) in its order (statusIs).
     const { db } = this.handle;
-    const rows = db.select().from(escrows).where(where('page')).orderBy(desc(escrows.createdAt), desc(escrows.id)).limit(q.limit).offset(q.offset).all();
-    const total = db.select({ n: count() }).from(escrows).where(where('count')).get()?.n ?? 0;
+    const countOf = (cond: SQL | undefined) => db.select({ n: count() }).from(escrows).where(cond).get()?.n ?? 0;
+    // The count of `locked` runs on the expiry index (status, expiry_counted, expires_at_ms) without
+    // reading rows, as does that of `expired` (one range per part); a page is served by (status,
+    // created_at) in its order (statusIs), or, for a few expired entries, by their ids (expiredIds).
+    const byExpiry = q.status === 'expired' && !q.task_id;
+    const total = byExpiry ? expiredParts(now).reduce((n, part) => n + countOf(part), 0) : countOf(where('count'));
+    const pageWhere = byExpiry && total <= this.expiredById ? expiredIds(now) : where('page');
+    const rows = db.select().from(escrows).where(pageWhere).orderBy(desc(escrows.createdAt), desc(escrows.id)).limit(q.limit).offset(q.offset).all();
     return { escrows: rows.map((r) => escrowView(r, now)), total, limit: q.limit, offset: q.offset };
   }
 
