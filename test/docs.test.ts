@@ -85,6 +85,19 @@ describe('errors of every operation', () => {
     expect(doc.paths['/api/memory'].get.responses['503'].description).toContain('SpacetimeDB');
   });
 
+  test('a status several refusals share names each code the server sends (the CSRF 403 beside the route\'s own)', () => {
+    const description = (path: string, status: string) => doc.paths[path].post.responses[status].description as string;
+    const names = (path: string, status: string, codes: string[]) => {
+      for (const code of codes) expect([path, status, description(path, status)]).toEqual([path, status, expect.stringContaining(`\`${code}\``)]);
+    };
+    names('/api/wallet/tempo/call', '402', ['budget_exceeded']);
+    names('/api/wallet/tempo/call', '429', ['budget_held']);
+    expect(description('/api/wallet/tempo/call', '429')).toContain('Retry-After');
+    names('/api/wallet/escrow/release', '403', ['recipient_mismatch', 'gaze_required', 'gaze_not_verified', 'gaze_stale', 'origin_not_allowed']);
+    names('/api/tasks/{id}/claim', '403', ['gaze_required', 'gaze_not_verified', 'gaze_stale', 'origin_not_allowed']);
+    names('/api/tasks/{id}/complete', '403', ['task_claimed_by_other', 'origin_not_allowed']);
+  });
+
   test('event-stream routes document their 200 as text/event-stream, and their JSON refusals', () => {
     for (const path of ['/api/chat/completions/stream', '/api/sessions/{id}/chat/stream', '/api/sessions/new/chat/stream']) {
       const responses = doc.paths[path].post.responses;

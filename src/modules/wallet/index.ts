@@ -2,14 +2,19 @@
 import { Elysia } from 'elysia';
 import type { Config } from '../../config';
 import {
-  BalancesResponse, BudgetExceededBody, ErrorBody, EscrowStateBody, HedgehogErrorBody, EscrowDetail, EscrowListQuery, EscrowListResponse, EscrowLockBody, EscrowParams,
+  BalancesResponse, BudgetRefusalBody, ErrorBody, EscrowStateBody, HedgehogErrorBody, EscrowDetail, EscrowListQuery, EscrowListResponse, EscrowLockBody, EscrowParams,
   EscrowRefundBody, EscrowRefundResponse, EscrowReleaseBody, EscrowReleaseResponse, Escrow, PricingResponse,
   TempoCallBody, TempoCallResponse, UsageQuery, UsageResponse, WalletOverview,
 } from './model';
 import { pricingView } from './pricing';
 import { walletOverview, type Wallet } from './service';
+import { z } from '../../lib/zod';
 
 const tags = ['wallet'];
+// The code strings a client branches on, named in the document as the server sends them.
+const BudgetExceeded = BudgetRefusalBody.check(z.describe('`budget_exceeded`: the caller has used its budget (TEMPO_CALLER_BUDGET_USD); nothing was billed or held'));
+const BudgetHeld = BudgetRefusalBody.check(z.describe('`budget_held` (with Retry-After: 1): the calls of this caller in flight hold what this call may cost; retry when they have finished. Nothing was billed or held'));
+const ReleaseForbidden = ErrorBody.check(z.describe('`recipient_mismatch`: the escrow was locked for another recipient; or, for an escrow locked with gaze_required, `gaze_required`, `gaze_not_verified` or `gaze_stale`'));
 
 export function walletPlugin(deps: { wallet: Wallet; config: Config }) {
   const { wallet, config } = deps;
@@ -27,7 +32,7 @@ export function walletPlugin(deps: { wallet: Wallet; config: Config }) {
     })
     .post('/api/wallet/tempo/call', ({ body, request }) => wallet.billing.call(body, request.signal), {
       body: TempoCallBody,
-      response: { 200: TempoCallResponse, 402: BudgetExceededBody, 429: BudgetExceededBody, 422: HedgehogErrorBody, 502: HedgehogErrorBody, 504: ErrorBody },
+      response: { 200: TempoCallResponse, 402: BudgetExceeded, 429: BudgetHeld, 422: HedgehogErrorBody, 502: HedgehogErrorBody, 504: ErrorBody },
       detail: { tags, summary: 'Metered chat completion through HEDGEHOG_URL, priced and recorded in the usage ledger (failures bill nothing)' },
     })
     .get('/api/wallet/tempo/usage', ({ query }) => wallet.billing.usage(query), {
@@ -54,7 +59,7 @@ export function walletPlugin(deps: { wallet: Wallet; config: Config }) {
     })
     .post('/api/wallet/escrow/release', ({ body }) => wallet.escrow.release(body), {
       body: EscrowReleaseBody,
-      response: { 200: EscrowReleaseResponse, 403: ErrorBody, 404: ErrorBody, 409: EscrowStateBody, 410: EscrowStateBody, 503: ErrorBody },
+      response: { 200: EscrowReleaseResponse, 403: ReleaseForbidden, 404: ErrorBody, 409: EscrowStateBody, 410: EscrowStateBody, 503: ErrorBody },
       detail: { tags, summary: 'Release a locked escrow to its recipient (409 not locked, 410 expired, 403 recipient or gaze check)' },
     })
     .get('/api/wallet/escrow/:id', ({ params }) => wallet.escrow.get(params.id), {

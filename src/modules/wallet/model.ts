@@ -16,13 +16,14 @@ const offset = z._default(queryInt(0, Number.MAX_SAFE_INTEGER), 0);
 export { ErrorBody } from '../../lib/api-schemas';
 /** HEDGEHOG's refusals (422) and failures (502) carry its HTTP status. */
 export const HedgehogErrorBody = errorBodyWith({ upstream_status: z.optional(z.number().check(z.int())) });
-export const BudgetExceededBody = errorBodyWith({
+/** A metered call refused by TEMPO_CALLER_BUDGET_USD (402 and 429; each route status describes its code). */
+export const BudgetRefusalBody = errorBodyWith({
   caller_id: z.string(),
   budget_usd: Money,
   spent_usd: Money,
   held_usd: z.optional(Money).check(z.describe("held by the caller's calls in flight")),
   call_max_usd: z.optional(z.nullable(Money)).check(z.describe("this call's maximum cost; null without max_tokens (no bound)")),
-}).check(z.describe('402: the caller has used its budget (TEMPO_CALLER_BUDGET_USD); 429: its calls in flight hold what this call needs (retry after them). Nothing was billed or held'));
+});
 
 // ---- balances ------------------------------------------------------------------------------
 
