@@ -96,6 +96,9 @@ describe('errors of every operation', () => {
     names('/api/wallet/escrow/release', '403', ['recipient_mismatch', 'gaze_required', 'gaze_not_verified', 'gaze_stale', 'origin_not_allowed']);
     names('/api/tasks/{id}/claim', '403', ['gaze_required', 'gaze_not_verified', 'gaze_stale', 'origin_not_allowed']);
     names('/api/tasks/{id}/complete', '403', ['task_claimed_by_other', 'origin_not_allowed']);
+    names('/api/tasks/{id}/claim', '409', ['task_not_open', 'task_assigned', 'task_blocked', 'task_conflict']);
+    names('/api/tasks/{id}/complete', '409', ['task_not_in_progress', 'task_conflict']);
+    expect(doc.paths['/api/tasks/{id}'].delete.responses['409'].description).toContain('`task_finished`');
   });
 
   test('event-stream routes document their 200 as text/event-stream, and their JSON refusals', () => {

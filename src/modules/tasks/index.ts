@@ -25,6 +25,10 @@ const STORE_DOWN = 'The task store is unavailable: SpacetimeDB unreachable, or t
 const unavailable = { 503: ErrorBody.check(z.describe(STORE_DOWN)) };
 const ClaimForbidden = ErrorBody.check(z.describe('`gaze_required`, `gaze_not_verified` or `gaze_stale`: the task requires a verified gaze session (gaze_session_id)'));
 const CompleteForbidden = TaskForbiddenBody.check(z.describe('`task_claimed_by_other`: another agent holds the claim (`agent` names it)'));
+const RACE = '; on SpacetimeDB, `task_conflict` after repeated lost races (nothing changed)';
+const ClaimConflict = TaskConflictBody.check(z.describe(`\`task_not_open\` (status, agent), \`task_assigned\` (assigned_agent) or \`task_blocked\` (blocked_by)${RACE}`));
+const CompleteConflict = TaskConflictBody.check(z.describe(`\`task_not_in_progress\` (status): never claimed, its lease ran out, or already finished${RACE}`));
+const CancelConflict = TaskConflictBody.check(z.describe(`\`task_finished\` (status): Completed, Failed or Cancelled already${RACE}`));
 const ClaimUnavailable = ErrorBody.check(z.describe(`${STORE_DOWN}; or gaze verification (AARON_URL) is, for a gaze_required task`));
 
 export function tasksPlugin(tasks: TaskService) {
@@ -72,18 +76,18 @@ export function tasksPlugin(tasks: TaskService) {
     .post('/api/tasks/:id/claim', ({ params, body }) => tasks.claim(params.id, body), {
       params: TaskParams,
       body: ClaimBody,
-      response: { ...unavailable, 200: Task, 403: ClaimForbidden, 404: ErrorBody, 409: TaskConflictBody, 503: ClaimUnavailable },
+      response: { ...unavailable, 200: Task, 403: ClaimForbidden, 404: ErrorBody, 409: ClaimConflict, 503: ClaimUnavailable },
       detail: { tags, summary: 'Claim an Open task whose dependencies are Completed (single winner; gaze check when required)' },
     })
     .post('/api/tasks/:id/complete', ({ params, body }) => tasks.complete(params.id, body), {
       params: TaskParams,
       body: CompleteBody,
-      response: { ...unavailable, 200: CompleteResponse, 403: CompleteForbidden, 404: ErrorBody, 409: TaskConflictBody },
+      response: { ...unavailable, 200: CompleteResponse, 403: CompleteForbidden, 404: ErrorBody, 409: CompleteConflict },
       detail: { tags, summary: 'Complete (or fail) a claimed task; unblocks dependents and claims those with an assigned agent' },
     })
     .delete('/api/tasks/:id', ({ params }) => tasks.cancel(params.id), {
       params: TaskParams,
-      response: { ...unavailable, 200: Task, 404: ErrorBody, 409: TaskConflictBody },
+      response: { ...unavailable, 200: Task, 404: ErrorBody, 409: CancelConflict },
       detail: { tags, summary: 'Cancel a task that is not finished' },
     });
 }
