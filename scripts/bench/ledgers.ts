@@ -85,6 +85,7 @@ try {
   await measure(`GET /api/wallet/escrow?limit=50 (${ESCROWS} escrows)`, () => get('/api/wallet/escrow?limit=50'));
   await measure(`GET /api/wallet/escrow?status=locked&limit=50 (${ESCROWS} escrows)`, () => get('/api/wallet/escrow?status=locked&limit=50'));
   await measure(`GET /api/wallet/escrow?status=expired&limit=50 (${ESCROWS} escrows, none expired)`, () => get('/api/wallet/escrow?status=expired&limit=50'));
+  await measure(`GET /api/wallet/escrow?task_id=task-7&status=locked (${ESCROWS} escrows)`, () => get('/api/wallet/escrow?task_id=task-7&status=locked'));
   await measure(`GET /api/wallet/tempo/usage?limit=50 (${CALLS} calls)`, () => get('/api/wallet/tempo/usage?limit=50'));
   await measure(`budget check of a caller with ${CALLS / 2} calls`, () => new CallerBudget(deps.db, 1n, 0).spent('heavy'));
   fx.close();
