@@ -388,9 +388,9 @@ describe('concurrency and exact totals', () => {
 
 describe('escrow list query plans', () => {
   test('a page of ?status=locked is read in created order from an index, never sorted (47 ms at 100,000 entries when the expiry index was chosen); one of a few expired entries by their ids (33 ms when every locked entry was looked at)', async () => {
+    const capture = capturePlans();
     const app = await open();
     await lock(app);
-    const capture = capturePlans(app.deps.db.sqlite);
     const pagePlan = async (status: string) => {
       const [page] = await capture.plans(async () => expect((await app.json('GET', `/api/wallet/escrow?status=${status}&limit=5`)).status).toBe(200), /from "escrows".*order by/is);
       expect(page).toBeDefined();
@@ -409,9 +409,9 @@ describe('escrow list query plans', () => {
   });
 
   test('?task_id with a status reads the task\'s entries by the task index, count and page (33 ms at 100,000 entries when SQLite walked every entry of the status)', async () => {
+    const capture = capturePlans();
     const app = await open();
     await lock(app, { task_id: 'task-a' });
-    const capture = capturePlans(app.deps.db.sqlite);
     try {
       for (const status of ['locked', 'released', 'expired']) {
         const plans = await capture.plans(async () => expect((await app.json('GET', `/api/wallet/escrow?task_id=task-a&status=${status}`)).status).toBe(200), /from "escrows"/i);
