@@ -82,6 +82,7 @@ try {
   };
   console.log(`ledgers: ${SESSIONS} state.db sessions + ${SESSIONS} of the sidecar's, ${ESCROWS} escrows, ${CALLS} metered calls`);
   await measure(`GET /api/sessions?limit=50 (${SESSIONS * 2} sessions, 2 sources)`, () => get('/api/sessions?limit=50'));
+  await measure(`GET /api/sessions?source=cli&limit=50 (${SESSIONS * 2} sessions, 2 sources)`, () => get('/api/sessions?source=cli&limit=50'));
   await measure(`GET /api/wallet/escrow?limit=50 (${ESCROWS} escrows)`, () => get('/api/wallet/escrow?limit=50'));
   await measure(`GET /api/wallet/escrow?status=locked&limit=50 (${ESCROWS} escrows)`, () => get('/api/wallet/escrow?status=locked&limit=50'));
   await measure(`GET /api/wallet/escrow?status=expired&limit=50 (${ESCROWS} escrows, none expired)`, () => get('/api/wallet/escrow?status=expired&limit=50'));
