@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { startFakeAaron } from './fakes/aaron';
 import { makeTestApp, type TestApp } from './helpers/app';
+import { capturePlans } from './helpers/query-plans';
 import { openDatabase } from '../src/db';
 import { BUSY_SLICE_MS } from '../src/db/busy';
 import { EscrowLedger } from '../src/modules/wallet/escrow';
@@ -387,22 +388,13 @@ describe('concurrency and exact totals', () => {
 
 describe('escrow list query plans', () => {
   test('a page of ?status=locked is read in created order from an index, never sorted (47 ms at 100,000 entries when the expiry index was chosen); one of a few expired entries by their ids (33 ms when every locked entry was looked at)', async () => {
+    const capture = capturePlans();
     const app = await open();
     await lock(app);
-    // The SQL of the list as drizzle sends it, captured at prepare; its plan read with the parameters unbound.
-    const seen: string[] = [];
-    const sqlite = app.deps.db.sqlite;
-    const prepare = sqlite.prepare.bind(sqlite);
-    sqlite.prepare = ((sql: string, ...rest: unknown[]) => {
-      seen.push(sql);
-      return (prepare as (s: string, ...r: unknown[]) => unknown)(sql, ...rest);
-    }) as typeof sqlite.prepare;
     const pagePlan = async (status: string) => {
-      seen.length = 0;
-      expect((await app.json('GET', `/api/wallet/escrow?status=${status}&limit=5`)).status).toBe(200);
-      const page = seen.find((s) => /from "escrows"/i.test(s) && /order by/i.test(s));
+      const [page] = await capture.plans(async () => expect((await app.json('GET', `/api/wallet/escrow?status=${status}&limit=5`)).status).toBe(200), /from "escrows".*order by/is);
       expect(page).toBeDefined();
-      return (sqlite.query(`EXPLAIN QUERY PLAN ${page}`).all() as { detail: string }[]).map((r) => r.detail).join('\n');
+      return page as string;
     };
     try {
       const locked = await pagePlan('locked');
@@ -412,7 +404,25 @@ describe('escrow list query plans', () => {
       expect(expired).toContain('escrows_expiry_sweep');
       expect(expired).not.toContain('escrows_status_created');
     } finally {
-      sqlite.prepare = prepare;
+      capture.restore();
+    }
+  });
+
+  test('?task_id with a status reads the task\'s entries by the task index, count and page (33 ms at 100,000 entries when SQLite walked every entry of the status)', async () => {
+    const capture = capturePlans();
+    const app = await open();
+    await lock(app, { task_id: 'task-a' });
+    try {
+      for (const status of ['locked', 'released', 'expired']) {
+        const plans = await capture.plans(async () => expect((await app.json('GET', `/api/wallet/escrow?task_id=task-a&status=${status}`)).status).toBe(200), /from "escrows"/i);
+        expect(plans.length).toBe(2);
+        for (const plan of plans) {
+          expect(plan).toContain('USING INDEX escrows_task (task_id=?)');
+          expect(plan).not.toMatch(/escrows_status_created|escrows_expiry_sweep/);
+        }
+      }
+    } finally {
+      capture.restore();
     }
   });
 });

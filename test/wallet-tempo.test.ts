@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ConfigError } from '../src/config';
 import { startFakeHermes } from './fakes/hermes';
 import { closedUrl, makeTestApp, tempDir, type TestApp } from './helpers/app';
+import { capturePlans } from './helpers/query-plans';
 
 type Json = Record<string, any>;
 const hermes = await startFakeHermes();
@@ -395,5 +396,21 @@ describe('per-caller budget', () => {
     expect(refused.body).toMatchObject({ code: 'budget_exceeded', caller_id: 'spender', budget_usd: '0.02', spent_usd: '0.02' });
     expect(completions()).toHaveLength(2);
     expect((await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'other', prompt: 'x' })).status).toBe(200);
+  });
+});
+
+describe('usage query plans', () => {
+  test('totals since a time sum an index range of the ledger, with or without caller_id (6.6 ms at 100,000 calls when every call was read)', async () => {
+    const capture = capturePlans();
+    try {
+      const app = await open();
+      for (const q of ['since=2026-01-01', 'caller_id=a&since=2026-01-01']) {
+        const plans = await capture.plans(async () => expect((await app.json('GET', `/api/wallet/tempo/usage?${q}`)).status).toBe(200), /SUM\(/);
+        expect(plans).toHaveLength(1);
+        expect(plans[0]).toMatch(/SEARCH tempo_calls USING INDEX tempo_calls_(created|caller_created) \((caller_id=\? AND )?created_at>\?\)/);
+      }
+    } finally {
+      capture.restore();
+    }
   });
 });

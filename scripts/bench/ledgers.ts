@@ -82,10 +82,15 @@ try {
   };
   console.log(`ledgers: ${SESSIONS} state.db sessions + ${SESSIONS} of the sidecar's, ${ESCROWS} escrows, ${CALLS} metered calls`);
   await measure(`GET /api/sessions?limit=50 (${SESSIONS * 2} sessions, 2 sources)`, () => get('/api/sessions?limit=50'));
+  await measure(`GET /api/sessions?source=cli&limit=50 (${SESSIONS * 2} sessions, 2 sources)`, () => get('/api/sessions?source=cli&limit=50'));
   await measure(`GET /api/wallet/escrow?limit=50 (${ESCROWS} escrows)`, () => get('/api/wallet/escrow?limit=50'));
   await measure(`GET /api/wallet/escrow?status=locked&limit=50 (${ESCROWS} escrows)`, () => get('/api/wallet/escrow?status=locked&limit=50'));
   await measure(`GET /api/wallet/escrow?status=expired&limit=50 (${ESCROWS} escrows, none expired)`, () => get('/api/wallet/escrow?status=expired&limit=50'));
+  await measure(`GET /api/wallet/escrow?task_id=task-7&status=locked (${ESCROWS} escrows)`, () => get('/api/wallet/escrow?task_id=task-7&status=locked'));
   await measure(`GET /api/wallet/tempo/usage?limit=50 (${CALLS} calls)`, () => get('/api/wallet/tempo/usage?limit=50'));
+  // The last hour of calls (the ledger's rows are one second apart from T0).
+  const lastHour = new Date((T0 + CALLS - 3600) * 1000).toISOString();
+  await measure(`GET /api/wallet/tempo/usage?since=<last hour> (${CALLS} calls)`, () => get(`/api/wallet/tempo/usage?since=${lastHour}`));
   await measure(`budget check of a caller with ${CALLS / 2} calls`, () => new CallerBudget(deps.db, 1n, 0).spent('heavy'));
   fx.close();
   closeDeps(deps);

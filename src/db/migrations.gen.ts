@@ -70,4 +70,7 @@ export const MIGRATIONS: Migration[] = [
       "CREATE INDEX `tempo_holds_caller` ON `tempo_holds` (`caller_id`);",
       "CREATE INDEX `tempo_holds_expires` ON `tempo_holds` (`expires_at_ms`);"
     ] },
+  { tag: "0010_memory_category_importance", when: 1796587365609, hash: "47fd187e591a80de96ceaaa479981173297a296d4f9a50fc85cfde5be5e54d48", statements: [
+      "CREATE INDEX `memories_category_importance_idx` ON `memories` (`category`,`importance`);"
+    ] },
 ];

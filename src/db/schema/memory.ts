@@ -22,7 +22,14 @@ export const memories = sqliteTable(
     createdAt: text('created_at').notNull(),
     updatedAt: text('updated_at').notNull(),
   },
-  (t) => [index('memories_category_idx').on(t.category), index('memories_importance_idx').on(t.importance), index('memories_created_at_idx').on(t.createdAt)],
+  (t) => [
+    index('memories_category_idx').on(t.category),
+    index('memories_importance_idx').on(t.importance),
+    index('memories_created_at_idx').on(t.createdAt),
+    // A search without words, by category: its best memories in order (importance, then newest, the
+    // rowid every index ends with) instead of sorting every memory of the category (10.7 ms for 20,000).
+    index('memories_category_importance_idx').on(t.category, t.importance),
+  ],
 );
 
 /**

@@ -1,0 +1,1 @@
+CREATE INDEX `memories_category_importance_idx` ON `memories` (`category`,`importance`);
