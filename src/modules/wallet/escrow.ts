@@ -92,10 +92,15 @@ export class EscrowLedger {
     // The count of `locked` runs on the expiry index (status, expiry_counted, expires_at_ms) without
     // reading rows, as does that of `expired` (one range per part); a page is served by (status,
     // created_at) in its order (statusIs), or, for a few expired entries, by their ids (expiredIds).
+    // The counts and the page share one snapshot (a deferred transaction takes no lock): an expiry
+    // another process records between the two counts of `expired` would otherwise be in neither.
     const byExpiry = q.status === 'expired' && !q.task_id;
-    const total = byExpiry ? expiredParts(now).reduce((n, part) => n + countOf(part), 0) : countOf(where('count'));
-    const pageWhere = byExpiry && total <= this.expiredById ? expiredIds(now) : where('page');
-    const rows = db.select().from(escrows).where(pageWhere).orderBy(desc(escrows.createdAt), desc(escrows.id)).limit(q.limit).offset(q.offset).all();
+    const { rows, total } = this.handle.sqlite.transaction(() => {
+      const total = byExpiry ? expiredParts(now).reduce((n, part) => n + countOf(part), 0) : countOf(where('count'));
+      const pageWhere = byExpiry && total <= this.expiredById ? expiredIds(now) : where('page');
+      const rows = db.select().from(escrows).where(pageWhere).orderBy(desc(escrows.createdAt), desc(escrows.id)).limit(q.limit).offset(q.offset).all();
+      return { rows, total };
+    }).deferred();
     return { escrows: rows.map((r) => escrowView(r, now)), total, limit: q.limit, offset: q.offset };
   }
 
