@@ -19,7 +19,7 @@ test('?status=expired: an expiry another process records between the two counts 
   const proto = Database.prototype as unknown as { prepare: (this: Database, sql: string) => Statement };
   const prepare = proto.prepare;
   try {
-    const { escrow_id } = (await app.json<Json>('POST', '/api/wallet/escrow', { task_id: 't', amount: '10' })).body;
+    const escrow_id = (await app.json<Json>('POST', '/api/wallet/escrow', { task_id: 't', amount: '10' })).body.escrow_id as string;
     const past = Date.now() - 1000;
     app.deps.db.sqlite.run('UPDATE escrows SET expires_at_ms = ?1, expires_at = ?2 WHERE id = ?3', [past, new Date(past).toISOString(), escrow_id]);
     const theirs = new EscrowLedger(other, app.deps.gaze, () => 6) as unknown as { recordExpiries(now: number): void };
