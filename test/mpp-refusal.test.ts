@@ -4,38 +4,16 @@
  * served answer (2xx, a stream included) or a 500/502/504 spends it. Real mppx client and server
  * against the fake Tempo node, as in test/mpp.test.ts.
  */
-import { afterAll, afterEach, beforeEach, describe, expect, test } from 'bun:test';
+import { describe, expect, test } from 'bun:test';
 import { mkdirSync } from 'node:fs';
 import { Credential } from 'mppx';
 import { join } from 'node:path';
-import { startFakeHermes } from './fakes/hermes';
-import { startFakeTempoRpc } from './fakes/tempo-rpc';
-import { closedUrl, makeTestApp, tempDir, type TestApp } from './helpers/app';
+import { closedUrl, tempDir, type TestApp } from './helpers/app';
 import { holdLock } from './helpers/lock-holder';
-import { credentialFor, mppEnv, PATH_USD, payer, RECIPIENT } from './helpers/mpp';
+import { credentialFor, PATH_USD, payer, RECIPIENT, useMppApps } from './helpers/mpp';
 
 type Json = Record<string, any>;
-const chain = startFakeTempoRpc();
-const hermes = await startFakeHermes();
-afterAll(() => Promise.all([chain.stop(), hermes.stop()]));
-
-let apps: TestApp[] = [];
-beforeEach(() => {
-  chain.reset();
-  chain.tokens.clear();
-  chain.transactions.length = 0;
-  hermes.reset();
-});
-afterEach(() => {
-  for (const a of apps) a.close();
-  apps = [];
-});
-
-async function open(env: Record<string, string> = {}): Promise<TestApp> {
-  const app = await makeTestApp({ env: { ...mppEnv(chain), HERMES_AGENT_URL: hermes.url, HERMES_API_KEY: 'test-upstream-key', ...env }, open: { dbBusyWaitMs: 200 } });
-  apps.push(app);
-  return app;
-}
+const { chain, hermes, open, close } = await useMppApps({ open: { dbBusyWaitMs: 200 } });
 
 const KEY = { authorization: 'Bearer good-key' };
 const send = (app: TestApp, auth: string, method: string, path: string, body?: string) =>
@@ -87,8 +65,7 @@ describe('a refusal before any work gives the credential back', () => {
     const first = await open({ OPTX_DATA_DIR: dataDir });
     const cred = await credential(first);
     for (let i = 0; i < 3; i++) expect((await send(first, cred, 'POST', '/api/memory', '{}')).status).toBe(422);
-    first.close();
-    apps = apps.filter((a) => a !== first);
+    close(first);
     const second = await open({ OPTX_DATA_DIR: dataDir });
     expect((await send(second, cred, 'GET', '/api/tasks')).status).toBe(200);
     expect((await send(second, cred, 'GET', '/api/tasks')).status).toBe(402);

@@ -4,34 +4,16 @@
  * be written, so the credential was not used up. The payer must hear "retry this credential later"
  * (503, Retry-After), never the 402 an auto-paying client (mppx's fetch) answers by paying again.
  */
-import { afterAll, afterEach, beforeEach, expect, test } from 'bun:test';
+import { expect, test } from 'bun:test';
 import type { Database } from 'bun:sqlite';
 import { renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { startFakeTempoRpc } from './fakes/tempo-rpc';
-import { makeTestApp, type TestApp } from './helpers/app';
+import type { TestApp } from './helpers/app';
 import { holdLock } from './helpers/lock-holder';
-import { credentialFor, mppEnv, paid, PATH_USD, payer, RECIPIENT } from './helpers/mpp';
+import { credentialFor, paid, PATH_USD, payer, RECIPIENT, useMppApps } from './helpers/mpp';
 
 type Json = Record<string, unknown>;
-const chain = startFakeTempoRpc();
-afterAll(() => chain.stop());
-
-let apps: TestApp[] = [];
-beforeEach(() => {
-  chain.reset();
-  chain.tokens.clear();
-  chain.transactions.length = 0;
-});
-afterEach(() => {
-  for (const a of apps.splice(0)) a.close();
-});
-
-async function open(): Promise<TestApp> {
-  const app = await makeTestApp({ env: mppEnv(chain), open: { dbBusyWaitMs: 200 } });
-  apps.push(app);
-  return app;
-}
+const { chain, open } = await useMppApps({ hermes: false, open: { dbBusyWaitMs: 200 } });
 
 const dbPath = (t: TestApp) => join(t.config.dataDir, 'optx-api.db');
 

@@ -3,42 +3,18 @@
  * the fake Tempo node, the sidecar's gate verifies it with the real mppx server method (HMAC, expiry,
  * transfer calls and memo, simulation, broadcast, receipt logs, replay store) against the same node.
  */
-import { afterAll, afterEach, beforeEach, describe, expect, spyOn, test } from 'bun:test';
+import { describe, expect, spyOn, test } from 'bun:test';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Challenge, Receipt } from 'mppx';
 import { Mppx as ServerMppx, tempo as serverTempo } from 'mppx/server';
-import { startFakeHermes } from './fakes/hermes';
-import { startFakeTempoRpc } from './fakes/tempo-rpc';
-import { makeTestApp, tempDir, type TestApp } from './helpers/app';
-import { credentialFor, mppEnv, paid, PATH_USD, payer as payerOn, RECIPIENT, SECRET } from './helpers/mpp';
+import { tempDir, type TestApp } from './helpers/app';
+import { credentialFor, paid, PATH_USD, payer as payerOn, RECIPIENT, SECRET, useMppApps } from './helpers/mpp';
 
 type Json = Record<string, any>;
 const body = async (res: Response): Promise<Json> => (await res.json()) as Json;
 
-const chain = startFakeTempoRpc();
-const hermes = await startFakeHermes();
-afterAll(() => Promise.all([chain.stop(), hermes.stop()]));
-
-let apps: TestApp[] = [];
-beforeEach(() => {
-  chain.reset();
-  chain.tokens.clear();
-  chain.transactions.length = 0;
-  hermes.reset();
-});
-afterEach(() => {
-  for (const a of apps) a.close();
-  apps = [];
-});
-
-async function open(env: Record<string, string> = {}): Promise<TestApp> {
-  const app = await makeTestApp({
-    env: { ...mppEnv(chain), HERMES_AGENT_URL: hermes.url, HERMES_API_KEY: 'test-upstream-key', ...env },
-  });
-  apps.push(app);
-  return app;
-}
+const { chain, hermes, open, close } = await useMppApps();
 
 const payer = (app: TestApp, funds?: bigint, mode?: 'push' | 'pull') => payerOn(app, chain, funds, mode);
 const broadcasts = () => chain.methods().filter((m) => m.startsWith('eth_sendRawTransaction')).length;
@@ -178,8 +154,7 @@ describe('MPP payment', () => {
     const { client } = payer(first);
     const cred = await credentialFor(first, client);
     expect((await paid(first, cred)).status).toBe(200);
-    first.close();
-    apps = apps.filter((a) => a !== first);
+    close(first);
     chain.reset();
     const second = await open({ OPTX_DATA_DIR: dataDir });
     const res = await paid(second, cred);

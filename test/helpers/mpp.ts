@@ -1,11 +1,13 @@
 /** An mppx client paying the in-process app against the fake Tempo node (test/mpp*.test.ts). */
-import { expect } from 'bun:test';
+import { afterAll, afterEach, beforeEach, expect } from 'bun:test';
 import { Mppx as ClientMppx, tempo as clientTempo } from 'mppx/client';
 import { createClient, http } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { tempoModerato } from 'viem/chains';
-import type { FakeTempoRpc } from '../fakes/tempo-rpc';
-import type { TestApp } from './app';
+import type { OpenOptions } from '../../src/deps';
+import { startFakeHermes, type FakeHermes } from '../fakes/hermes';
+import { startFakeTempoRpc, type FakeTempoRpc } from '../fakes/tempo-rpc';
+import { makeTestApp, type TestApp } from './app';
 
 export const PATH_USD = '0x20c0000000000000000000000000000000000000';
 export const RECIPIENT = '0x742d35Cc6634c0532925a3b844bC9e7595F8fE00';
@@ -41,3 +43,39 @@ export async function credentialFor(app: TestApp, client: ReturnType<typeof paye
 }
 
 export const paid = (app: TestApp, credential: string, path = '/api/wallet/tempo/pricing') => app.fetch(path, { headers: { authorization: credential } });
+
+/**
+ * The fakes of an MPP test file and the apps its tests open: a Tempo node (and, with `hermes`, a Hermes
+ * gateway the apps use with their own key), reset before each test; apps closed after each (or by
+ * `close`, which forgets them). `open` builds an app with MPP on and the API key `good-key`.
+ */
+export async function useMppApps(opts: { hermes?: boolean; open?: OpenOptions } = {}) {
+  const chain = startFakeTempoRpc();
+  const hermes: FakeHermes | null = opts.hermes === false ? null : await startFakeHermes();
+  afterAll(() => Promise.all([chain.stop(), hermes?.stop()]));
+  let apps: TestApp[] = [];
+  beforeEach(() => {
+    chain.reset();
+    chain.tokens.clear();
+    chain.transactions.length = 0;
+    hermes?.reset();
+  });
+  afterEach(() => {
+    for (const a of apps.splice(0)) a.close();
+  });
+  const upstream = hermes ? { HERMES_AGENT_URL: hermes.url, HERMES_API_KEY: 'test-upstream-key' } : {};
+  return {
+    chain,
+    /** The Hermes gateway; only when `hermes` was not false. */
+    hermes: hermes as FakeHermes,
+    async open(env: Record<string, string> = {}): Promise<TestApp> {
+      const app = await makeTestApp({ env: { ...mppEnv(chain), ...upstream, ...env }, ...(opts.open ? { open: opts.open } : {}) });
+      apps.push(app);
+      return app;
+    },
+    close(app: TestApp): void {
+      app.close();
+      apps = apps.filter((a) => a !== app);
+    },
+  };
+}

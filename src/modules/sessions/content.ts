@@ -62,6 +62,9 @@ export interface HistoryMessage {
   content: unknown;
 }
 
+/** Messages a history source reads per page, newest first (transcripts and state.db alike). */
+export const HISTORY_PAGE = 200;
+
 /**
  * The newest user and assistant turns with content whose JSON (one comma each) fits in `maxBytes`,
  * starting on a user turn when older ones were left out: what an upstream without memory of the

@@ -3,8 +3,8 @@
  * file has (0.12 and 0.17+ schemas differ; a column that is missing reads as NULL). Plain functions over
  * an open connection and its discovered columns; opening, reopening and error mapping stay in state-db.ts.
  */
-import type { Database } from 'bun:sqlite';
-import { decodeContent, parseToolCalls, previewOf } from './content';
+import type { Database, SQLQueryBindings } from 'bun:sqlite';
+import { decodeContent, HISTORY_PAGE, parseToolCalls, previewOf } from './content';
 import type { Message, Session } from './model';
 
 /** An open connection and the columns its `sessions` and `messages` tables have. */
@@ -81,6 +81,19 @@ export function readSessions(t: StateTables, ids: string[]): Map<string, Session
 }
 
 /**
+ * The ids of the messages matching `where`, in ascending order: gathered in one pass (from the
+ * (session_id, timestamp) index alone when it covers `where`) and sorted here, integers only, so no row
+ * is read and nothing is sorted with its content.
+ */
+function messageIds(t: StateTables, where: string, ...params: SQLQueryBindings[]): Float64Array {
+  const { ids } = t.db.query(`SELECT json_group_array(id) AS ids FROM messages WHERE ${where}`).get(...params) as { ids: string };
+  return Float64Array.from(JSON.parse(ids) as number[]).sort();
+}
+
+/** Ids as the JSON list a `json_each(?)` reads, to fetch just those rows by rowid. */
+const idList = (ids: Float64Array) => JSON.stringify(Array.from(ids));
+
+/**
  * A page of a session's messages, oldest first (by id, the order Hermes wrote them). As in
  * `readNewestFirst`, `ORDER BY id LIMIT/OFFSET` over the rows sorted the whole session, content and all,
  * for every page (0.4-0.9 s a page at 50,000 messages): the session's visible ids are read in one pass
@@ -90,14 +103,13 @@ export function readSessions(t: StateTables, ids: string[]): Map<string, Session
 export function readMessages(t: StateTables, id: string, limit: number, offset: number): { items: Message[]; total: number } {
   const c = (name: string) => (t.messages.has(name) ? name : 'NULL');
   const reasoning = t.messages.has('reasoning') ? 'reasoning' : t.messages.has('reasoning_content') ? 'reasoning_content' : 'NULL';
-  const found = t.db.query(`SELECT json_group_array(id) AS ids FROM messages WHERE session_id = ?${activeFilter(t)}`).get(id) as { ids: string };
-  const ids = Float64Array.from(JSON.parse(found.ids) as number[]).sort();
+  const ids = messageIds(t, `session_id = ?${activeFilter(t)}`, id);
   const page = ids.subarray(offset, offset + limit);
   const rows = page.length ? t.db.query(
     `SELECT id, role, ${c('content')} AS content, ${c('tool_calls')} AS tool_calls, ${c('tool_call_id')} AS tool_call_id,
       ${c('tool_name')} AS tool_name, ${c('timestamp')} AS timestamp, ${reasoning} AS reasoning
       FROM messages WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id`,
-  ).all(JSON.stringify(Array.from(page))) as Row[] : [];
+  ).all(idList(page)) as Row[] : [];
   const items = rows.map((row): Message => ({
     id: typeof row.id === 'number' || typeof row.id === 'string' ? row.id : String(row.id),
     session_id: id,
@@ -143,9 +155,6 @@ function firstUserPastSpan(t: StateTables, id: string): unknown {
   }
 }
 
-/** Messages read per page of a history, newest first. */
-const HISTORY_PAGE = 200;
-
 /**
  * A session's messages from the newest back (by id, as Hermes orders them), a page at a time, for a
  * reader that stops once it has enough. Hermes' only index on `messages` is (session_id, timestamp):
@@ -165,10 +174,9 @@ export function* readNewestFirst(t: StateTables, id: string): Generator<{ role: 
   ).all(id) as Row[];
   yield* visible(first);
   if (first.length < HISTORY_PAGE) return;
-  const older = t.db.query('SELECT json_group_array(id) AS ids FROM messages WHERE session_id = ? AND id < ?').get(id, first[first.length - 1]!.id as number) as { ids: string };
-  const ids = Float64Array.from(JSON.parse(older.ids) as number[]).sort().reverse();
+  const ids = messageIds(t, 'session_id = ? AND id < ?', id, first[first.length - 1]!.id as number).reverse();
   const page = t.db.query(`SELECT ${cols} FROM messages WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id DESC`);
-  for (let i = 0; i < ids.length; i += HISTORY_PAGE) yield* visible(page.all(JSON.stringify(Array.from(ids.subarray(i, i + HISTORY_PAGE)))) as Row[]);
+  for (let i = 0; i < ids.length; i += HISTORY_PAGE) yield* visible(page.all(idList(ids.subarray(i, i + HISTORY_PAGE))) as Row[]);
 }
 
 /**

@@ -9,7 +9,7 @@ import type { DbHandle } from '../../db';
 import { KeptReads } from '../../db/kept-reads';
 import { chatMessages, chatSessions } from '../../db/schema';
 import { isoNow } from '../../lib/time';
-import { decodeContent, encodeContent, previewOf } from './content';
+import { decodeContent, encodeContent, HISTORY_PAGE, previewOf } from './content';
 import { SIDECAR_SOURCE, type Message, type Session } from './model';
 import type { SessionKey } from './state-db-queries';
 
@@ -41,8 +41,6 @@ export interface RecordedTurn {
 }
 
 const epoch = (ms = Date.now()) => ms / 1000;
-/** Messages read per page of a history, newest first. */
-const HISTORY_PAGE = 200;
 const id = sql.placeholder('id');
 
 /**
