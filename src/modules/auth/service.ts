@@ -32,15 +32,18 @@ export interface PaymentHold {
  * A paid request refused before any work was done — a 4xx (validation, malformed JSON, unknown id,
  * conflict, body too large, over budget), a 503 (a dependency or our storage down, nothing written) or
  * a 507 (disk full, nothing written) — does not spend its credential: it is given back so that the
- * corrected retry can present it once more, and the refusal carries no `Payment-Receipt`. Every other answer spends it: a 2xx, a stream
- * included (its status and receipt go out before the stream's outcome is known), and a 500/502/504,
- * after which the server cannot vouch that nothing was done (an upstream asked, a write attempted).
- * So does a 499: the client left while an upstream was working on its request (the only place it is
- * answered), and giving it back let one payment run the agent or a metered call again and again.
+ * corrected retry can present it once more, and the refusal carries no `Payment-Receipt`. Every other
+ * answer spends it: a 2xx, a stream included (its status and receipt go out before the stream's
+ * outcome is known), and a 500/502/504, after which the server cannot vouch that nothing was done (an
+ * upstream asked, a write attempted). So does a 499: the client left while an upstream was working on
+ * its request (the only place it is answered), and giving it back let one payment run the agent or a
+ * metered call again and again. And so does any answer once the route reported its paid work started
+ * (`workStarted`, lib/work.ts): a 503/507 of the ledger or transcript write after the upstream
+ * answered gave the credential back, and each retry had the upstream do the work again for nothing.
  */
-export async function settlePaid(hold: PaymentHold, res: Response): Promise<Response> {
-  const refused = (res.status >= 400 && res.status < 500 && res.status !== CLIENT_CLOSED) || res.status === 503 || res.status === 507;
-  if (!refused || !(await hold.release())) return res;
+export async function settlePaid(hold: PaymentHold, res: Response, workStarted: boolean): Promise<Response> {
+  const refusal = (res.status >= 400 && res.status < 500 && res.status !== CLIENT_CLOSED) || res.status === 503 || res.status === 507;
+  if (workStarted || !refusal || !(await hold.release())) return res;
   const headers = new Headers(res.headers);
   headers.delete('payment-receipt');
   return new Response(res.body, { status: res.status, statusText: res.statusText, headers });

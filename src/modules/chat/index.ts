@@ -5,6 +5,7 @@
 import { Elysia } from 'elysia';
 import { sseResponse } from '../../lib/api-schemas';
 import { keepConnectionOpen } from '../../lib/http';
+import { workOf } from '../../lib/work';
 import { ErrorBody, SessionIdParams } from '../sessions/model';
 import { ChatBody, ChatReply, NewChatBody, StreamQuery, type StreamFormat } from './model';
 import type { ChatService } from './service';
@@ -23,7 +24,7 @@ export function chatPlugin(chat: ChatService, defaultFormat: StreamFormat) {
   return new Elysia({ name: 'chat' })
     .post('/api/sessions/new/chat/stream', async ({ request, body, query, server }) => {
       const close = keepConnectionOpen(server, request);
-      const turn = await chat.open({ create: body }, body, request.signal);
+      const turn = await chat.open({ create: body }, body, request.signal, workOf(request));
       return chat.stream(turn, query.format || defaultFormat, close);
     }, {
       body: NewChatBody,
@@ -32,7 +33,7 @@ export function chatPlugin(chat: ChatService, defaultFormat: StreamFormat) {
     })
     .post('/api/sessions/:id/chat/stream', async ({ request, params, body, query, server }) => {
       const close = keepConnectionOpen(server, request);
-      const turn = await chat.open({ id: params.id }, body, request.signal);
+      const turn = await chat.open({ id: params.id }, body, request.signal, workOf(request));
       return chat.stream(turn, query.format || defaultFormat, close);
     }, {
       params: SessionIdParams,
@@ -42,7 +43,7 @@ export function chatPlugin(chat: ChatService, defaultFormat: StreamFormat) {
     })
     .post('/api/sessions/:id/chat', async ({ request, params, body, server }) => {
       keepConnectionOpen(server, request);
-      return chat.reply(await chat.open({ id: params.id }, body, request.signal));
+      return chat.reply(await chat.open({ id: params.id }, body, request.signal, workOf(request)));
     }, {
       params: SessionIdParams,
       body: ChatBody,

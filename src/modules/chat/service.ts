@@ -13,6 +13,7 @@ import { ApiError, storageError } from '../../lib/errors';
 import { logRepeated } from '../../lib/log-repeats';
 import { headerValue, linkedAbort } from '../../lib/http';
 import { eventStream, sseResponse } from '../../lib/sse';
+import type { Work } from '../../lib/work';
 import type { Logger } from '../../lib/log';
 import type { HermesClient } from '../../upstream/client';
 import { asTurnError, outboundToApiError, streamCutShort } from '../../upstream/errors';
@@ -48,6 +49,8 @@ export interface ChatTurn extends TurnRequest {
   own: boolean;
   /** Gives back the upstream stream slot and ends the watch for the session's deletion; called when the turn's events end. */
   release: () => void;
+  /** Hears when the upstream took the turn on: a failure after that (the record refused) still spends a payment. */
+  work: Work;
 }
 
 const sessionDeleted = () => new ApiError(410, 'session_deleted', 'The session was deleted while its reply was being written; the turn was not kept.');
@@ -63,7 +66,7 @@ export class ChatService {
    * exists nowhere) or, for `new`, creates it (409 when the id is taken). These refusals are answered
    * as JSON before any stream starts, and nothing is created by a refused turn.
    */
-  async open(target: { id: string } | { create: NewChatBody }, body: ChatBody, signal: AbortSignal): Promise<ChatTurn> {
+  async open(target: { id: string } | { create: NewChatBody }, body: ChatBody, signal: AbortSignal, work: Work): Promise<ChatTurn> {
     const slot = this.d.client.openStream();
     let session: Pick<Session, 'id' | 'model'>;
     let created = false;
@@ -108,6 +111,7 @@ export class ChatService {
       deleted: () => deleted,
       own,
       release,
+      work,
     };
   }
 
@@ -152,6 +156,7 @@ export class ChatService {
       yield failed(failure ?? outboundToApiError(null));
       return;
     }
+    t.work.started();
     const adapter = path === 'session-api' ? nativeEvents : completionsEvents;
     for await (const ev of adapter(res.body, this.d.idleTimeoutMs, t.abort)) {
       // Deleted meanwhile: the upstream request was cancelled; whatever comes next is not passed on.

@@ -78,7 +78,7 @@ export function sqliteMppStore(handle: DbHandle, now: () => number = Date.now): 
 }
 
 /**
- * Paid credentials whose request was refused before any work (see `settlePaidResponse`): each may pay
+ * Paid credentials whose request was refused before any work (see auth's `settlePaid`): each may pay
  * for one more request until its challenge expires. Rows of the same table under their own key prefix
  * (purged with mppx's expired markers); mppx's marker of the payment stays, so a credential comes back
  * only through here, and one holder at a time: the request that takes a credit deletes it.

@@ -9,6 +9,7 @@ import { z } from '../../lib/zod';
 import type { Hedgehog } from '../../config';
 import { fetchJson, OutboundError } from '../../lib/http';
 import { answerText, MessageContent } from '../../upstream/completion';
+import type { Work } from '../../lib/work';
 import { looseJsonValues } from './loose-json';
 import type { SwarmStrategy } from './model';
 
@@ -128,7 +129,8 @@ function decompositionPrompt(req: DecomposeRequest): string {
   ].join('\n');
 }
 
-export async function decomposeGoal(cfg: Hedgehog, req: DecomposeRequest): Promise<DecomposeOutcome> {
+/** `work` hears when the LLM worked on the plan: it answered, or had the request and did not answer in time or sent too much. */
+export async function decomposeGoal(cfg: Hedgehog, req: DecomposeRequest, work: Work): Promise<DecomposeOutcome> {
   const fail = (reason: string): DecomposeOutcome => ({ ok: false, reason, model: req.model });
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   const key = cfg.apiKey();
@@ -152,10 +154,12 @@ export async function decomposeGoal(cfg: Hedgehog, req: DecomposeRequest): Promi
     });
   } catch (err) {
     const kind = err instanceof OutboundError ? err.kind : 'unreachable';
+    if (kind === 'timeout' || kind === 'too_large') work.started();
     if (kind === 'redirected') return fail((err as OutboundError).message);
     return fail(kind === 'timeout' ? 'the LLM did not answer in time' : kind === 'too_large' ? 'the LLM answer is too large to read' : 'the LLM endpoint is unreachable');
   }
   if (!res.ok) return fail(`the LLM endpoint answered HTTP ${res.status}`);
+  work.started();
   const completion = z.safeParse(ChatCompletionWire, res.json);
   if (!completion.success) return fail('the LLM endpoint sent no chat completion');
   const choice = completion.data.choices[0] as (typeof completion.data.choices)[number];

@@ -17,6 +17,7 @@ import {
   TaskStats,
 } from './model';
 import type { TaskService } from './service';
+import { workOf } from '../../lib/work';
 import { z } from '../../lib/zod';
 
 const tags = ['tasks'];
@@ -39,8 +40,8 @@ export function tasksPlugin(tasks: TaskService) {
     })
     .post(
       '/api/tasks/swarm',
-      async ({ body, set }) => {
-        const swarm = await tasks.swarm(body);
+      async ({ body, request, set }) => {
+        const swarm = await tasks.swarm(body, workOf(request));
         set.status = 201;
         return swarm;
       },

@@ -6,6 +6,7 @@
  */
 import { newId, SAFE_ID } from '../../lib/ids';
 import { isoNow } from '../../lib/time';
+import type { Work } from '../../lib/work';
 import type { GazeVerifier } from '../gaze/service';
 import type { Hedgehog } from '../../config';
 import type { ClaimBody, CompleteBody, CreateTaskBody, ListTasksQuery, SwarmBody, Task, TaskStats } from './model';
@@ -108,8 +109,9 @@ export class TaskService {
     return this.store.stats(this.now());
   }
 
-  async swarm(body: SwarmBody) {
-    const plan = await planSwarm(body, this.deps.hedgehog);
+  /** `work` hears when the LLM took on the decomposition: the plan is paid for even if its tasks cannot be stored. */
+  async swarm(body: SwarmBody, work: Work) {
+    const plan = await planSwarm(body, this.deps.hedgehog, work);
     const ids = { swarmId: newId('swarm_'), rootId: newId('task_'), subtaskIds: plan.subtasks.map(() => newId('task_')) };
     const created = new Map((await this.store.create(swarmTasks(body, plan, ids), this.now)).map((t) => [t.task_id, t]));
     const tasks = ids.subtaskIds.map((id) => created.get(id) as Task);

@@ -13,6 +13,7 @@ import type { Hedgehog } from '../../config';
 import { decomposeGoal, DEFAULT_DECOMPOSITION_MODEL, type LlmSubtask } from './decompose';
 import type { Decomposition, SwarmBody, SwarmStrategy } from './model';
 import type { NewTask } from './store';
+import type { Work } from '../../lib/work';
 
 export interface PlannedSubtask {
   title: string;
@@ -39,7 +40,7 @@ function goalTitle(goal: string): string {
   return chars.length <= TITLE_MAX ? goal : chars.slice(0, TITLE_MAX - 1).join('') + '…';
 }
 
-export async function planSwarm(body: SwarmBody, hedgehog: Hedgehog): Promise<SwarmPlan> {
+export async function planSwarm(body: SwarmBody, hedgehog: Hedgehog, work: Work): Promise<SwarmPlan> {
   const agents = body.agents ?? [];
   if (body.subtasks) {
     const graph = applyStrategy(body.subtasks, body.strategy, true);
@@ -51,7 +52,7 @@ export async function planSwarm(body: SwarmBody, hedgehog: Hedgehog): Promise<Sw
     };
   }
   const model = body.model ?? DEFAULT_DECOMPOSITION_MODEL;
-  const llm = await decomposeGoal(hedgehog, { goal: body.goal, strategy: body.strategy, agents, model });
+  const llm = await decomposeGoal(hedgehog, { goal: body.goal, strategy: body.strategy, agents, model }, work);
   if (!llm.ok) return fallback(body, llm.reason, model);
   const graph = applyStrategy(llm.subtasks, body.strategy, false);
   if ('errors' in graph) return fallback(body, `the LLM plan is not a valid graph (${graph.errors[0]?.path}: ${graph.errors[0]?.message})`, model);

@@ -8,6 +8,7 @@ import {
 } from './model';
 import { pricingView } from './pricing';
 import { walletOverview, type Wallet } from './service';
+import { workOf } from '../../lib/work';
 import { z } from '../../lib/zod';
 
 const tags = ['wallet'];
@@ -30,7 +31,7 @@ export function walletPlugin(deps: { wallet: Wallet; config: Config }) {
       response: { 200: BalancesResponse },
       detail: { tags, summary: 'Live balances of every configured chain and token, fetched in parallel; each entry has its value or its own error' },
     })
-    .post('/api/wallet/tempo/call', ({ body, request }) => wallet.billing.call(body, request.signal), {
+    .post('/api/wallet/tempo/call', ({ body, request }) => wallet.billing.call(body, request.signal, workOf(request)), {
       body: TempoCallBody,
       response: { 200: TempoCallResponse, 402: BudgetExceeded, 429: BudgetHeld, 422: HedgehogErrorBody, 502: HedgehogErrorBody, 504: ErrorBody },
       detail: { tags, summary: 'Metered chat completion through HEDGEHOG_URL, priced and recorded in the usage ledger (failures bill nothing)' },

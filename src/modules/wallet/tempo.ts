@@ -12,6 +12,7 @@ import { tempoCalls } from '../../db/schema';
 import { ApiError } from '../../lib/errors';
 import { fetchJson, OutboundError, type JsonResult } from '../../lib/http';
 import { newId } from '../../lib/ids';
+import type { Work } from '../../lib/work';
 import { isoNow, toUtcIso } from '../../lib/time';
 import { answerText, MessageContent } from '../../upstream/completion';
 import { CallerBudget, type Hold } from './budget';
@@ -84,7 +85,8 @@ export class TempoBilling {
     this.budget = budgetMicro === null ? null : new CallerBudget(handle, budgetMicro, hedgehog.timeoutMs);
   }
 
-  async call(body: TempoCallBody, signal: AbortSignal): Promise<CallResult> {
+  /** `work` hears when HEDGEHOG answered: its tokens are produced, whether or not the ledger row can then be written. */
+  async call(body: TempoCallBody, signal: AbortSignal, work: Work): Promise<CallResult> {
     const price = priceFor(this.pricing, body.model);
     if (!price) {
       throw new ApiError(422, 'unknown_model', body.model
@@ -96,17 +98,18 @@ export class TempoBilling {
     const inputBound = Buffer.byteLength(JSON.stringify(payload.messages)) + (body.tools ? Buffer.byteLength(JSON.stringify(body.tools)) : 0);
     const hold = this.budget ? await this.budget.reserve(body.caller_id, maxCostOf(this.pricing, body.model, inputBound, body.max_tokens)) : null;
     try {
-      return await this.run(body, payload, price, hold, signal);
+      return await this.run(body, payload, price, hold, signal, work);
     } catch (err) {
       if (hold) await this.budget?.release(hold);
       throw err;
     }
   }
 
-  private async run(body: TempoCallBody, payload: Payload, price: ModelPrice, hold: Hold | null, signal: AbortSignal): Promise<CallResult> {
+  private async run(body: TempoCallBody, payload: Payload, price: ModelPrice, hold: Hold | null, signal: AbortSignal, work: Work): Promise<CallResult> {
     const t0 = performance.now();
     const res = await this.forward(payload, signal);
     const latencyMs = Math.round(performance.now() - t0);
+    if (res.ok) work.started();
     const completion = parseCompletion(res);
     const choice = completion.choices[0] as z.infer<typeof Completion>['choices'][number];
     const usage = completion.usage ?? null;
