@@ -71,6 +71,16 @@ describe('a 503/507 after the paid work spends the credential', () => {
   }
 });
 
+test('a swarm whose LLM had the request and did not answer in time (the fallback plan) spends it too', async () => {
+  const app = await open({ HEDGEHOG_URL: hermes.url, HEDGEHOG_API_KEY: 'test-upstream-key', HEDGEHOG_TIMEOUT_S: '0.2' });
+  hermes.behavior.hang = { '/v1/chat/completions': true };
+  failWritesTo(app, 'tasks', 'SQLITE_FULL');
+  const cred = await credential(app);
+  expect(await outcome(app, cred, 'POST', '/api/tasks/swarm', '{"goal":"ship it","strategy":"parallel"}')).toEqual([507, 'storage_full', true]);
+  expect(asked('/v1/chat/completions')).toBe(1);
+  expect((await send(app, cred, 'GET', '/api/tasks')).status).toBe(402);
+});
+
 describe('before any work, a 503/507 or an upstream refusal still gives it back', () => {
   for (const [fault, status, code] of FAULTS) {
     test(`a swarm with its subtasks given (no LLM) whose tasks are refused (${status} ${code})`, async () => {

@@ -3,8 +3,8 @@
  * completion, began a chat turn, planned a swarm) or may be working on it (asked and no answer in
  * time). From then on an MPP credential is spent whatever the answer (auth's `settlePaid`): a 503 or
  * 507 of our storage after that work must not give the credential back, or each retry with it would
- * have the upstream do the work again for free. An upstream that refused the request (a 4xx) or
- * could not be reached did no work.
+ * have the upstream do the work again for free. An upstream that answered an error status (refused
+ * the request) or could not be reached did no work.
  *
  * The route makes it from its request (`workOf`) and hands it to its service, which reports through
  * it without knowing about Elysia or payments.
