@@ -55,7 +55,7 @@ describe('HTTP/1.0 without a Host header', () => {
     const res = await get('/v1/models?x=1', ['Authorization: Bearer k1']);
     expect(res.status).toBe(200);
     expect(JSON.parse(res.body)).toMatchObject({ object: 'list' });
-    expect(fake.requests.at(-1)).toMatchObject({ path: '/v1/models', search: '?x=1' });
+    expect(fake.requests.findLast((r) => r.path === '/v1/models')).toMatchObject({ path: '/v1/models', search: '?x=1' });
   });
 
   test('errors and 405s are worked out from the right path', async () => {
