@@ -45,6 +45,12 @@ export interface FakeHermesBehavior extends StreamSwitches {
   /** Chat completions: usage on the finish_reason chunk, as the real gateway does (default true). */
   usageInFinishChunk: boolean;
   /**
+   * Chat completions: honour `stream_options.include_usage` with a separate `choices: []` usage chunk
+   * before `[DONE]`, as OpenAI's own API does. Off by default: the Hermes gateway ignores the option and
+   * only puts usage on its finish_reason chunk (`_write_sse_chat_completion`).
+   */
+  usageChunk: boolean;
+  /**
    * Chat completions: X-Hermes-Session-Id is only accepted for a session the API server itself made
    * (`_load_api_session_history` of newer gateways): an id not shaped `api-<16 hex>` or
    * `YYYYMMDD_HHMMSS_<6 hex>` → 400 "Invalid session ID"; one with no `api_server` session → 404
@@ -140,6 +146,7 @@ export function defaultBehavior(): FakeHermesBehavior {
     omitDone: false,
     agentException: null,
     usageInFinishChunk: true,
+    usageChunk: false,
     strictSessionHeader: false,
     sessionPageCap: null,
     responseHeaders: {},

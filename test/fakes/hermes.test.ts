@@ -208,7 +208,12 @@ describe('chat completions', () => {
     expect(((await bad.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
   });
 
-  test('stream: role chunk, one delta per token, stop, usage chunk, [DONE] last', async () => {
+  test('stream: role chunk, one delta per token, stop with usage, [DONE] last; include_usage ignored like the gateway', async () => {
+    const real = dataPayloads((await readAll(await chat(v17, { ...hello, stream: true, stream_options: { include_usage: true } }))).text);
+    expect(real).toHaveLength(7);
+    expect((JSON.parse(real[5] as string) as { usage?: unknown }).usage).toEqual({ prompt_tokens: 2, completion_tokens: 4, total_tokens: 6 });
+
+    v17.behavior.usageChunk = true;
     const res = await chat(v17, { ...hello, stream: true, stream_options: { include_usage: true } });
     expect(res.headers.get('content-type')).toBe('text/event-stream');
     const { text, error } = await readAll(res);

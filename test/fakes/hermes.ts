@@ -11,6 +11,8 @@ import {
   SSE_HEADERS,
   StreamRun,
   chatCompletionScript,
+  contentPartsError,
+  contentPartsRefused,
   contentText,
   corsHeadersFor,
   deriveChatSessionId,
@@ -278,6 +280,10 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
       return openAiError(400, "Missing or invalid 'messages' field", null);
     }
     const messages = rawMessages.filter(isRecord).map((m) => ({ role: String(m.role ?? ''), content: m.content }));
+    for (const [i, m] of messages.entries()) {
+      const refused = m.role === 'user' || m.role === 'assistant' ? contentPartsError(m.content) : null;
+      if (refused) return contentPartsRefused(refused, `messages[${i}].content`);
+    }
     const system = messages.filter((m) => m.role === 'system').map((m) => contentText(m.content));
     const convo = messages.filter((m) => m.role === 'user' || m.role === 'assistant');
     const last = convo.at(-1);
@@ -321,7 +327,7 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     const openAiUsage = { prompt_tokens: usage.input_tokens, completion_tokens: usage.output_tokens, total_tokens: usage.total_tokens };
     if (reqBody.stream === true) {
       const so = reqBody.stream_options;
-      const includeUsage = isRecord(so) && so.include_usage === true;
+      const includeUsage = fake.behavior.usageChunk && isRecord(so) && so.include_usage === true;
       const script = chatCompletionScript(
         {
           id, model: modelName, created, tokens, usage: openAiUsage, includeUsage, usageInFinishChunk: fake.behavior.usageInFinishChunk,
