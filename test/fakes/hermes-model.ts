@@ -21,6 +21,12 @@ export interface FakeHermesBehavior extends StreamSwitches {
    * `finish_reason: "error"` chunk and `data: [DONE]`, not with a dropped connection.
    */
   crashAfterTokens: number | null;
+  /**
+   * How that crash ends the stream: `exception` (the writer's own crash handler: a bare
+   * `finish_reason: "error"` chunk) or `result` (newer gateways, an agent run that failed: the finish
+   * chunk carries `finish_reason: "error"`, usage, `error{message,type}` and `hermes` flags).
+   */
+  crashStyle: 'exception' | 'result';
   /** Path (exact, or with `*` for one segment) -> HTTP status, answered with an error envelope. */
   statusOverride: Record<string, number>;
   /** Path (exact, or with `*`) -> never answer until the client aborts. */
@@ -134,6 +140,7 @@ export function defaultBehavior(): FakeHermesBehavior {
     dropWhen: null,
     garbageAfterTokens: null,
     crashAfterTokens: null,
+    crashStyle: 'exception',
     statusOverride: {},
     hang: {},
     bodyOverride: {},

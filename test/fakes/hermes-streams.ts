@@ -466,6 +466,8 @@ export interface ChatCompletionStreamInput {
    * `finish_reason: "error"` chunk (no usage) and `[DONE]`, as its mid-stream crash handler does.
    */
   crashAfterTokens: number | null;
+  /** See FakeHermesBehavior.crashStyle. */
+  crashStyle: 'exception' | 'result';
 }
 
 export function chatCompletionScript(
@@ -503,7 +505,11 @@ export function chatCompletionScript(
     );
     if (!complete) return;
     if (crashed) {
-      yield* emit(run, chunk([{ index: 0, delta: {}, finish_reason: 'error' }]), switches);
+      const message = 'Agent run failed: the model provider returned an error';
+      const failure = input.crashStyle === 'result'
+        ? { usage: input.usage, error: { message, type: 'agent_error' }, hermes: { completed: false, partial: false, failed: true, error: message, error_code: 'agent_error' } }
+        : {};
+      yield* emit(run, chunk([{ index: 0, delta: {}, finish_reason: 'error' }], failure), switches);
       yield* emit(run, rawFrame('data: [DONE]\n\n'), switches);
       return;
     }

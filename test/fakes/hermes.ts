@@ -331,7 +331,7 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
       const script = chatCompletionScript(
         {
           id, model: modelName, created, tokens, usage: openAiUsage, includeUsage, usageInFinishChunk: fake.behavior.usageInFinishChunk,
-          tool: toolUse(contentText(last.content)), crashAfterTokens: fake.behavior.crashAfterTokens,
+          tool: toolUse(contentText(last.content)), crashAfterTokens: fake.behavior.crashAfterTokens, crashStyle: fake.behavior.crashStyle,
         },
         switches,
       );
