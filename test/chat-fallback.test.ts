@@ -31,6 +31,17 @@ describe('chat-completions fallback (Hermes 0.12)', () => {
     expect(JSON.parse(fake.requests.at(-1)?.body ?? '{}').messages).toEqual([{ role: 'user', content: 'again' }]);
   });
 
+  test('a failed agent run as newer gateways end it (finish_reason "error" with an error object) fails the turn the same way', async () => {
+    await t.json('POST', '/api/sessions', { id: 'failed-run' });
+    fake.behavior.crashAfterTokens = 2;
+    fake.behavior.crashStyle = 'result';
+    const events = await sseEvents(await post(t, '/api/sessions/failed-run/chat/stream', { message: 'one two three four' }));
+    expect(events.map((e) => e.event)).toEqual(['session', 'content', 'content', 'error']);
+    // The gateway's own (redacted) reason is passed on.
+    expect(events.at(-1)?.data).toEqual({ error: 'Agent run failed: the model provider returned an error', code: 'upstream_error', session_id: 'failed-run' });
+    expect((await t.json('GET', '/api/sessions/failed-run/messages')).body).toMatchObject({ total: 0, items: [] });
+  });
+
   /**
    * A new session's first turn that streams slowly and is cut off after 6 tokens (~200 ms); returns
    * once its `session` event arrived, with a function reading the rest. Turns saying "second…" are

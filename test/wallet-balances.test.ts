@@ -143,7 +143,7 @@ describe('GET /api/wallet/balances', () => {
     expect(c.tokens.USDC.balance).toBe('12.345678');
     expect(c.tokens.NOPE.error).toBe('the contract returned no data (is it a token on this chain?)');
     expect(c.tokens.DAI).toMatchObject({ balance: null, decimals: null });
-    expect(c.tokens.DAI.error).toStartWith('RPC error 3');
+    expect(c.tokens.DAI.error).toBe('RPC error -32000: execution reverted');
     evm.behavior.errors.eth_getBalance = { code: -32000, message: 'header not found' };
     const again = (await t.json<Json>('GET', '/api/wallet/balances')).body.wallets.evm.chains[0];
     expect(again.error).toBe('RPC error -32000: header not found');

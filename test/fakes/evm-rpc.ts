@@ -24,6 +24,12 @@ export interface FakeEvmRpc extends FakeRpcServer {
 
 const hex = (n: bigint | number) => `0x${n.toString(16)}`;
 
+/**
+ * A revert without revert data, as geth's eth_call answers it (internal/ethapi: code 3 with `data` only
+ * when the revert carries data; otherwise the bare vm.ErrExecutionReverted, JSON-RPC's default -32000).
+ */
+const reverted = () => new RpcError(-32000, 'execution reverted');
+
 export function startFakeEvmRpc(opts: { chainId?: number; extraMethods?: (fake: FakeEvmRpc, base: Record<string, MethodHandler>) => Record<string, MethodHandler> } = {}): FakeEvmRpc {
   const chainId = opts.chainId ?? 1;
   const native = new Map<string, bigint>();
@@ -39,17 +45,17 @@ export function startFakeEvmRpc(opts: { chainId?: number; extraMethods?: (fake: 
     try {
       decoded = decodeFunctionData({ abi: erc20Abi, data });
     } catch {
-      throw new RpcError(3, 'execution reverted', '0x');
+      throw reverted();
     }
     if (decoded.functionName === 'balanceOf') {
       const [holder] = decoded.args as [string];
       return encodeFunctionResult({ abi: erc20Abi, functionName: 'balanceOf', result: t.balances.get(holder.toLowerCase()) ?? 0n });
     }
     if (decoded.functionName === 'decimals') {
-      if (t.decimals === null) throw new RpcError(3, 'execution reverted', '0x');
+      if (t.decimals === null) throw reverted();
       return encodeFunctionResult({ abi: erc20Abi, functionName: 'decimals', result: t.decimals });
     }
-    throw new RpcError(3, 'execution reverted', '0x');
+    throw reverted();
   };
 
   const handlers: Record<string, MethodHandler> = {

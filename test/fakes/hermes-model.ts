@@ -21,6 +21,12 @@ export interface FakeHermesBehavior extends StreamSwitches {
    * `finish_reason: "error"` chunk and `data: [DONE]`, not with a dropped connection.
    */
   crashAfterTokens: number | null;
+  /**
+   * How that crash ends the stream: `exception` (the writer's own crash handler: a bare
+   * `finish_reason: "error"` chunk) or `result` (newer gateways, an agent run that failed: the finish
+   * chunk carries `finish_reason: "error"`, usage, `error{message,type}` and `hermes` flags).
+   */
+  crashStyle: 'exception' | 'result';
   /** Path (exact, or with `*` for one segment) -> HTTP status, answered with an error envelope. */
   statusOverride: Record<string, number>;
   /** Path (exact, or with `*`) -> never answer until the client aborts. */
@@ -44,6 +50,12 @@ export interface FakeHermesBehavior extends StreamSwitches {
   usage: { input_tokens: number; output_tokens: number } | null;
   /** Chat completions: usage on the finish_reason chunk, as the real gateway does (default true). */
   usageInFinishChunk: boolean;
+  /**
+   * Chat completions: honour `stream_options.include_usage` with a separate `choices: []` usage chunk
+   * before `[DONE]`, as OpenAI's own API does. Off by default: the Hermes gateway ignores the option and
+   * only puts usage on its finish_reason chunk (`_write_sse_chat_completion`).
+   */
+  usageChunk: boolean;
   /**
    * Chat completions: X-Hermes-Session-Id is only accepted for a session the API server itself made
    * (`_load_api_session_history` of newer gateways): an id not shaped `api-<16 hex>` or
@@ -128,6 +140,7 @@ export function defaultBehavior(): FakeHermesBehavior {
     dropWhen: null,
     garbageAfterTokens: null,
     crashAfterTokens: null,
+    crashStyle: 'exception',
     statusOverride: {},
     hang: {},
     bodyOverride: {},
@@ -140,6 +153,7 @@ export function defaultBehavior(): FakeHermesBehavior {
     omitDone: false,
     agentException: null,
     usageInFinishChunk: true,
+    usageChunk: false,
     strictSessionHeader: false,
     sessionPageCap: null,
     responseHeaders: {},

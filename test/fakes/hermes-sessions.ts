@@ -9,6 +9,8 @@ import {
   type Json,
   type StreamRun,
   type StreamScript,
+  contentPartsError,
+  contentPartsRefused,
   contentText,
   hex,
   isRecord,
@@ -167,6 +169,8 @@ export function sessionHandlers(c: SessionRouteContext) {
     if (!b) return badJson();
     const message = sessionChatMessage(b);
     if (message === null) return openAiError(400, "Missing 'message' field", 'missing_message');
+    const refused = contentPartsError(b.message || b.input);
+    if (refused) return contentPartsRefused(refused, 'message');
     const history = s.messages.filter((m) => m.role === 'user' || m.role === 'assistant').map((m) => ({ role: m.role, content: m.content }));
     const { reply, tokens, usage } = answer([...history, { role: 'user', content: message }]);
     const tool = toolUse(contentText(message));

@@ -81,6 +81,43 @@ export function parseJson(text: string): Parsed {
   }
 }
 
+/**
+ * Why the gateway's `_normalize_multimodal_content` refuses a message's content parts (400, the OpenAI
+ * envelope with this `code` and the part's `param`), or null when it takes them: an image needs an
+ * http(s) URL or a `data:image/...,` URL, file parts and unknown part types are refused.
+ */
+export function contentPartsError(content: unknown): { code: string; message: string } | null {
+  if (!Array.isArray(content)) return null;
+  for (const part of content.slice(0, 1000)) {
+    if (!isRecord(part)) continue;
+    const type = String(part.type ?? '').trim().toLowerCase();
+    if (['text', 'input_text', 'output_text'].includes(type)) continue;
+    if (type === 'image_url' || type === 'input_image') {
+      const ref = isRecord(part.image_url) ? part.image_url.url : part.image_url;
+      if (typeof ref !== 'string' || ref.trim() === '') return { code: 'invalid_image_url', message: 'Image parts must include a non-empty image URL.' };
+      const url = ref.trim().toLowerCase();
+      if (url.startsWith('data:')) {
+        if (!url.startsWith('data:image/') || !url.includes(',')) {
+          return { code: 'unsupported_content_type', message: 'Only image data URLs are supported. Non-image data payloads are not supported.' };
+        }
+      } else if (!url.startsWith('http://') && !url.startsWith('https://')) {
+        return { code: 'invalid_image_url', message: 'Image inputs must use http(s) URLs or data:image/... URLs.' };
+      }
+      continue;
+    }
+    if (type === 'file' || type === 'input_file') {
+      return { code: 'unsupported_content_type', message: 'Inline image inputs are supported, but uploaded files and document inputs are not supported on this endpoint.' };
+    }
+    return { code: 'unsupported_content_type', message: `Unsupported content part type '${String(part.type)}'. Only text and image_url/input_image parts are supported.` };
+  }
+  return null;
+}
+
+/** The gateway's `_multimodal_validation_error`: 400 with the refused part's `param`. */
+export function contentPartsRefused(e: { code: string; message: string }, param: string): Response {
+  return json(400, { error: { message: e.message, type: 'invalid_request_error', param, code: e.code } });
+}
+
 /** Flatten OpenAI message content (string or parts) to text, as the gateway does. */
 export function contentText(content: unknown): string {
   if (typeof content === 'string') return content;
@@ -429,6 +466,8 @@ export interface ChatCompletionStreamInput {
    * `finish_reason: "error"` chunk (no usage) and `[DONE]`, as its mid-stream crash handler does.
    */
   crashAfterTokens: number | null;
+  /** See FakeHermesBehavior.crashStyle. */
+  crashStyle: 'exception' | 'result';
 }
 
 export function chatCompletionScript(
@@ -466,7 +505,11 @@ export function chatCompletionScript(
     );
     if (!complete) return;
     if (crashed) {
-      yield* emit(run, chunk([{ index: 0, delta: {}, finish_reason: 'error' }]), switches);
+      const message = 'Agent run failed: the model provider returned an error';
+      const failure = input.crashStyle === 'result'
+        ? { usage: input.usage, error: { message, type: 'agent_error' }, hermes: { completed: false, partial: false, failed: true, error: message, error_code: 'agent_error' } }
+        : {};
+      yield* emit(run, chunk([{ index: 0, delta: {}, finish_reason: 'error' }], failure), switches);
       yield* emit(run, rawFrame('data: [DONE]\n\n'), switches);
       return;
     }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
-import { type FakeHermes, deriveChatSessionId, startFakeHermes } from './hermes';
+import { type FakeHermes, MAX_REQUEST_BYTES, deriveChatSessionId, startFakeHermes } from './hermes';
 
 const KEY = 'test-upstream-key';
 const auth = { authorization: `Bearer ${KEY}` };
@@ -208,7 +208,29 @@ describe('chat completions', () => {
     expect(((await bad.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
   });
 
-  test('stream: role chunk, one delta per token, stop, usage chunk, [DONE] last', async () => {
+  test('body_limit_middleware: a Content-Length over 10 MB is refused with 413 body_too_large, before auth', async () => {
+    const big = { messages: [{ role: 'user', content: 'x'.repeat(MAX_REQUEST_BYTES) }] };
+    const res = await chat(v17, big, { authorization: 'Bearer wrong' });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toEqual({ error: { message: 'Request body too large.', type: 'invalid_request_error', param: null, code: 'body_too_large' } });
+  });
+
+  test('image parts the gateway cannot take are refused with 400, naming the part', async () => {
+    const bad = await chat(v17, { messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }, { type: 'image_url', image_url: { url: 'ftp://x/a.png' } }] }] });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toEqual({ error: { message: 'Image inputs must use http(s) URLs or data:image/... URLs.', type: 'invalid_request_error', param: 'messages[0].content', code: 'invalid_image_url' } });
+    const file = await chat(v17, { messages: [{ role: 'user', content: [{ type: 'file', file: { file_id: 'f' } }] }] });
+    expect(((await file.json()) as { error: { code: string } }).error.code).toBe('unsupported_content_type');
+    const ok = await chat(v17, { messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AA' } }] }] });
+    expect(ok.status).toBe(200);
+  });
+
+  test('stream: role chunk, one delta per token, stop with usage, [DONE] last; include_usage ignored like the gateway', async () => {
+    const real = dataPayloads((await readAll(await chat(v17, { ...hello, stream: true, stream_options: { include_usage: true } }))).text);
+    expect(real).toHaveLength(7);
+    expect((JSON.parse(real[5] as string) as { usage?: unknown }).usage).toEqual({ prompt_tokens: 2, completion_tokens: 4, total_tokens: 6 });
+
+    v17.behavior.usageChunk = true;
     const res = await chat(v17, { ...hello, stream: true, stream_options: { include_usage: true } });
     expect(res.headers.get('content-type')).toBe('text/event-stream');
     const { text, error } = await readAll(res);

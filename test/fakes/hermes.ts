@@ -11,6 +11,8 @@ import {
   SSE_HEADERS,
   StreamRun,
   chatCompletionScript,
+  contentPartsError,
+  contentPartsRefused,
   contentText,
   corsHeadersFor,
   deriveChatSessionId,
@@ -268,8 +270,6 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
   };
 
   const chatCompletions: Handler = async (req, { path, body }) => {
-    // The gateway's MAX_REQUEST_BYTES (aiohttp client_max_size): a larger body is refused unread.
-    if (new TextEncoder().encode(body).length > MAX_REQUEST_BYTES) return openAiError(413, 'Request Entity Too Large', null);
     const parsed = parseJson(body);
     if (!parsed.ok || !isRecord(parsed.value)) return openAiError(400, 'Invalid JSON in request body', null);
     const reqBody = parsed.value;
@@ -278,6 +278,10 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
       return openAiError(400, "Missing or invalid 'messages' field", null);
     }
     const messages = rawMessages.filter(isRecord).map((m) => ({ role: String(m.role ?? ''), content: m.content }));
+    for (const [i, m] of messages.entries()) {
+      const refused = m.role === 'user' || m.role === 'assistant' ? contentPartsError(m.content) : null;
+      if (refused) return contentPartsRefused(refused, `messages[${i}].content`);
+    }
     const system = messages.filter((m) => m.role === 'system').map((m) => contentText(m.content));
     const convo = messages.filter((m) => m.role === 'user' || m.role === 'assistant');
     const last = convo.at(-1);
@@ -321,11 +325,11 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     const openAiUsage = { prompt_tokens: usage.input_tokens, completion_tokens: usage.output_tokens, total_tokens: usage.total_tokens };
     if (reqBody.stream === true) {
       const so = reqBody.stream_options;
-      const includeUsage = isRecord(so) && so.include_usage === true;
+      const includeUsage = fake.behavior.usageChunk && isRecord(so) && so.include_usage === true;
       const script = chatCompletionScript(
         {
           id, model: modelName, created, tokens, usage: openAiUsage, includeUsage, usageInFinishChunk: fake.behavior.usageInFinishChunk,
-          tool: toolUse(contentText(last.content)), crashAfterTokens: fake.behavior.crashAfterTokens,
+          tool: toolUse(contentText(last.content)), crashAfterTokens: fake.behavior.crashAfterTokens, crashStyle: fake.behavior.crashStyle,
         },
         switches,
       );
@@ -383,6 +387,13 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     const cors = corsHeadersFor(opts.corsOrigins ?? [], origin);
     if (origin && !cors) return new Response(null, { status: 403 });
     if (req.method === 'OPTIONS') return new Response(null, { status: cors ? 200 : 403, headers: cors ?? {} });
+    // body_limit_middleware (before routing and auth): a declared Content-Length over MAX_REQUEST_BYTES
+    // is refused unread, in the OpenAI envelope and without the security headers.
+    const declared = req.headers.get('content-length');
+    if (declared !== null && ['POST', 'PUT', 'PATCH'].includes(req.method)) {
+      if (!/^\d+$/.test(declared.trim())) return openAiError(400, 'Invalid Content-Length header.', 'invalid_content_length', 'invalid_request_error');
+      if (Number(declared) > MAX_REQUEST_BYTES) return openAiError(413, 'Request body too large.', 'body_too_large', 'invalid_request_error');
+    }
     if (text === null) return openAiError(400, 'Could not decompress the request body', null);
     const res = await route(req, url, body);
     for (const [k, v] of Object.entries({ ...cors, ...fake.behavior.responseHeaders })) res.headers.set(k, v);

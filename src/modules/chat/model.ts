@@ -1,11 +1,7 @@
 import { z } from '../../lib/zod';
 import { NewSessionId } from '../sessions/model';
 
-/**
- * An attachment sent with a message. Images (`url`, or base64 `data` with a `mime_type`) become image
- * parts of the message; `text` becomes a text part; anything else is named in a text part.
- */
-export const Attachment = z.object({
+const AttachmentFields = z.object({
   type: z.optional(z.string().check(z.maxLength(64))),
   name: z.optional(z.string().check(z.maxLength(512))),
   mime_type: z.optional(z.string().check(z.maxLength(128))),
@@ -13,6 +9,29 @@ export const Attachment = z.object({
   data: z.optional(z.string()),
   text: z.optional(z.string()),
 });
+
+/** An attachment sent as an image part (`type: "image"`, or an image media type). */
+export const isImageAttachment = (a: z.infer<typeof AttachmentFields>): boolean =>
+  a.type === 'image' || (a.mime_type?.toLowerCase().startsWith('image/') ?? false);
+
+/**
+ * The gateway refuses an image part whose URL is neither http(s) nor `data:image/...,` (400
+ * invalid_image_url / unsupported_content_type), after the sidecar has already opened the turn.
+ */
+const IMAGE_URL = /^\s*(?:https?:\/\/|data:image\/[^,]*,)/i;
+
+/**
+ * An attachment sent with a message. Images (`url`, or base64 `data` with a `mime_type`) become image
+ * parts of the message; `text` becomes a text part; anything else is named in a text part.
+ */
+export const Attachment = AttachmentFields.check(
+  z.refine((a) => !isImageAttachment(a) || a.url === undefined || IMAGE_URL.test(a.url), {
+    error: 'an image url must be http(s):// or data:image/...',
+  }),
+  z.refine((a) => !isImageAttachment(a) || a.url !== undefined || a.data === undefined || /^image\//i.test(a.mime_type ?? 'image/png'), {
+    error: 'image data needs an image/* mime_type',
+  }),
+);
 export type Attachment = z.infer<typeof Attachment>;
 
 const nonEmpty = z.string().check(z.refine((s) => s.trim().length > 0, { error: 'must not be empty' }));

@@ -9,7 +9,7 @@ import type { HermesClient } from '../../upstream/client';
 import { upstreamHttpError } from '../../upstream/errors';
 import type { HistoryMessage } from '../sessions/content';
 import type { SessionService } from '../sessions/service';
-import type { Attachment, ChatBody } from './model';
+import { isImageAttachment, type Attachment, type ChatBody } from './model';
 
 export interface TurnRequest {
   sessionId: string;
@@ -129,7 +129,7 @@ export function userContent(message: string, attachments: Attachment[] | undefin
 }
 
 function attachmentPart(a: Attachment): Record<string, unknown> {
-  const image = a.type === 'image' || a.mime_type?.startsWith('image/');
+  const image = isImageAttachment(a);
   if (image && a.url) return { type: 'image_url', image_url: { url: a.url } };
   if (image && a.data) return { type: 'image_url', image_url: { url: `data:${a.mime_type ?? 'image/png'};base64,${a.data}` } };
   if (a.text !== undefined) return { type: 'text', text: a.name ? `${a.name}:\n${a.text}` : a.text };
