@@ -5,6 +5,7 @@
  */
 import { isSqliteBusy } from '../db/busy';
 import { DB_REPLACED } from '../db/in-place';
+import { DB_UPGRADED, type DatabaseUpgradedError } from '../db/migrate';
 import type { FieldError } from './api-schemas';
 import type { Logger } from './log';
 import { logRepeated } from './log-repeats';
@@ -76,6 +77,10 @@ export function storageError(err: unknown): ApiError | null {
   }
   if (code === DB_REPLACED) {
     return new ApiError(503, 'storage_replaced', 'The sidecar\'s database file was replaced or removed while it runs; nothing was written. Restart the sidecar to use the file now in its place.');
+  }
+  if (code === DB_UPGRADED) {
+    const tags = (err as DatabaseUpgradedError).tags.join(', ');
+    return new ApiError(503, 'storage_upgraded', `A newer hermes-optx-api has migrated the database (${tags}) while this one runs; nothing was written. Send writes to the newer sidecar, and restart this one with the newer binary.`);
   }
   if (code.startsWith('SQLITE_READONLY') || code === 'EROFS') return new ApiError(503, 'storage_read_only', 'The sidecar\'s storage is read-only; nothing was written.');
   if (/^SQLITE_(IOERR|CORRUPT|NOTADB|CANTOPEN)/.test(code) || code === 'EIO') return new ApiError(503, 'storage_error', 'The sidecar could not read or write its storage; its log says why.');
