@@ -8,6 +8,7 @@
 import { z } from '../../lib/zod';
 import type { Hedgehog } from '../../config';
 import { fetchJson, OutboundError } from '../../lib/http';
+import { shuttingDown } from '../../lib/errors';
 import { answerText, MessageContent } from '../../upstream/completion';
 import { looseJsonValues } from './loose-json';
 import type { SwarmStrategy } from './model';
@@ -139,6 +140,7 @@ export async function decomposeGoal(cfg: Hedgehog, req: DecomposeRequest): Promi
       method: 'POST',
       headers,
       timeoutMs: cfg.timeoutMs,
+      shutdown: cfg.shutdown,
       target: 'HEDGEHOG',
       body: JSON.stringify({
         model: req.model,
@@ -152,6 +154,8 @@ export async function decomposeGoal(cfg: Hedgehog, req: DecomposeRequest): Promi
     });
   } catch (err) {
     const kind = err instanceof OutboundError ? err.kind : 'unreachable';
+    // Not a reason for the fallback plan: no swarm is created while the sidecar stops.
+    if (kind === 'shutdown') throw shuttingDown('no swarm was created');
     if (kind === 'redirected') return fail((err as OutboundError).message);
     return fail(kind === 'timeout' ? 'the LLM did not answer in time' : kind === 'too_large' ? 'the LLM answer is too large to read' : 'the LLM endpoint is unreachable');
   }
