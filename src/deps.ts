@@ -67,13 +67,15 @@ export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<
   const db = openDatabase(config.dataDir, { busyWaitMs: opts.dbBusyWaitMs });
   const homeKey = config.hermes.keyFromHome ? new HomeApiKey(join(config.hermes.home, '.env'), config.hermes.apiKey) : null;
   // HEDGEHOG_API_KEY's default is the Hermes key: the same HomeApiKey, so both follow a rotation.
+  const shutdown = opts.shutdown ?? new AbortController().signal;
   const hedgehog: Hedgehog = {
+    shutdown,
     url: config.hedgehog.url,
     timeoutMs: config.hedgehog.timeoutMs,
     apiKey: homeKey && config.hedgehog.keyFromHome ? () => homeKey.current() : () => config.hedgehog.apiKey,
   };
   const upstream = new HermesClient(config.hermes.url, homeKey ? () => homeKey.current() : config.hermes.apiKey, {
-    timeoutMs: config.upstream.timeoutMs, maxStreams: config.upstream.streams, httpRequests: config.upstream.httpRequests,
+    timeoutMs: config.upstream.timeoutMs, maxStreams: config.upstream.streams, httpRequests: config.upstream.httpRequests, shutdown,
   });
   const probe = new UpstreamProbe(upstream, { intervalMs: config.upstream.probeIntervalMs, timeoutMs: config.upstream.probeTimeoutMs }, log);
   const gaze = new AaronGazeVerifier(config.aaron.url, config.aaron.timeoutMs);
@@ -88,7 +90,6 @@ export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<
     throw err;
   }
   const home = new HermesHome(config.hermes.home);
-  const shutdown = opts.shutdown ?? new AbortController().signal;
   const sessions = new SessionService({
     stateDb: new StateDb(home.paths.stateDb, log),
     upstream: new UpstreamSessions(upstream),

@@ -22,8 +22,11 @@ export class ConfigError extends Error {
  * HERMES_API_KEY, the Hermes origin), so it follows that file as the upstream key does.
  */
 export interface HedgehogConfig { url: string; apiKey: string | null; keyFromHome: boolean; timeoutMs: number }
-/** The endpoint as its clients use it: the key is asked for on each call, so a rotation is followed. */
-export interface Hedgehog { url: string; timeoutMs: number; apiKey(): string | null }
+/**
+ * The endpoint as its clients use it: the key is asked for on each call, so a rotation is followed.
+ * `shutdown`: the server's stop, which gives up a call still waiting for its answer (503 server_shutting_down).
+ */
+export interface Hedgehog { url: string; timeoutMs: number; apiKey(): string | null; shutdown?: AbortSignal }
 export interface SolanaToken { symbol: string; mint: string; network: 'mainnet' | 'devnet' }
 export interface EvmRpc { chain: string; url: string }
 export interface EvmToken { chain: string; symbol: string; contract: `0x${string}`; decimals: number | null }

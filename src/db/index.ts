@@ -15,7 +15,7 @@ import { BUSY_SLICE_MS, BUSY_WAIT_MS, BusyQueue } from './busy';
 import { newId } from '../lib/ids';
 import { isoNow } from '../lib/time';
 import { inPlaceCheck } from './in-place';
-import { applyMigrations } from './migrate';
+import { applyMigrations, schemaCheck } from './migrate';
 import { MIGRATIONS } from './migrations.gen';
 
 export type Db = BunSQLiteDatabase<typeof schema>;
@@ -37,9 +37,10 @@ export interface DbHandle {
   path: string;
   /**
    * Throws DatabaseReplacedError (503 storage_replaced) when the file at `path` is no longer the one
-   * open (src/db/in-place.ts). `write` checks it; a write of this database outside `write` calls it first.
+   * open (src/db/in-place.ts), DatabaseUpgradedError (503 storage_upgraded) once a newer version has
+   * migrated it (src/db/migrate.ts). `write` checks it; a write of this database outside `write` calls it first.
    */
-  assertInPlace(): void;
+  assertWritable(): void;
   /**
    * Whether this start created the database: it held no migration (a new data dir, or a zero-byte or
    * 4 KB file such as a `cp` of a running sidecar's database without its WAL). The banner says so,
@@ -162,7 +163,7 @@ function openAt(path: string, busyWaitMs: number): DbHandle {
     // asynchronously: a 5 s busy timeout held the event loop's thread, /health included, that long.
     sqlite.run(`PRAGMA busy_timeout = ${BUSY_SLICE_MS}`);
     const writes = new BusyQueue();
-    const assertInPlace = path === ':memory:' ? () => {} : inPlaceCheck(path, () => {
+    const inPlace = path === ':memory:' ? () => {} : inPlaceCheck(path, () => {
       // Moves what the WAL holds into the old file and empties the WAL, which stays at the path: a
       // crash of this process would otherwise leave it to be laid over the file now there.
       try {
@@ -171,11 +172,16 @@ function openAt(path: string, busyWaitMs: number): DbHandle {
         // Locked by another process: then the WAL is emptied at the next checkpoint or on close.
       }
     });
+    const sameSchema = schemaCheck(sqlite, MIGRATIONS);
+    const assertWritable = () => {
+      inPlace();
+      sameSchema();
+    };
     const write = <T>(fn: () => T) => writes.run(() => {
-      assertInPlace();
+      assertWritable();
       return fn();
     }, busyWaitMs);
-    return { db, sqlite, path, instanceId, created, write, assertInPlace, drained: () => writes.drained(), close: () => sqlite.close() };
+    return { db, sqlite, path, instanceId, created, write, assertWritable, drained: () => writes.drained(), close: () => sqlite.close() };
   } catch (err) {
     sqlite.close();
     throw err;

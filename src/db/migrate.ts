@@ -18,8 +18,7 @@ export function applyMigrations(sqlite: Database, migrations: Migration[]): stri
   const done = new Map(sqlite.query<{ tag: string; hash: string }, []>('SELECT tag, hash FROM __migrations').all().map((r) => [r.tag, r.hash]));
   // A database a newer version migrated (a binary rolled back): its schema may not fit this code's
   // writes, so refuse it rather than fail request by request or write rows the newer version misreads.
-  const known = new Set(migrations.map((m) => m.tag));
-  const newer = [...done.keys()].filter((tag) => !known.has(tag));
+  const newer = unknownTags([...done.keys()], migrations);
   if (newer.length) throw new Error(`it was migrated by a newer hermes-optx-api (${newer.join(', ')}); run that version, or give this one another data dir`);
   const applied: string[] = [];
   const hashOf = sqlite.query<{ hash: string }, [string]>('SELECT hash FROM __migrations WHERE tag = ?');
@@ -47,4 +46,45 @@ export function applyMigrations(sqlite: Database, migrations: Migration[]): stri
     if (ran) applied.push(m.tag);
   }
   return applied;
+}
+
+function unknownTags(tags: string[], migrations: Migration[]): string[] {
+  const known = new Set(migrations.map((m) => m.tag));
+  return tags.filter((tag) => !known.has(tag));
+}
+
+export const DB_UPGRADED = 'SIDECAR_DB_UPGRADED';
+
+export class DatabaseUpgradedError extends Error {
+  override name = 'DatabaseUpgradedError';
+  readonly code = DB_UPGRADED;
+  constructor(readonly tags: string[]) {
+    super(`a newer hermes-optx-api migrated the database while this one runs (${tags.join(', ')}); restart with the newer binary`);
+  }
+}
+
+/**
+ * A check to run before each write: throws DatabaseUpgradedError once another process (a newer
+ * sidecar started on the same data dir, a rolling restart) has applied a migration this version does
+ * not have. Its writes would no longer keep what the newer schema keeps: a version from before the
+ * running totals (0006) went on adding metered calls to the ledger only, and the newer one's totals
+ * and budget never counted them. `__migrations` is read again only when another connection has
+ * committed (`PRAGMA data_version`, ~2 µs); a migration committed between this check and the write's
+ * own transaction is not seen, a window of one synchronous call.
+ */
+export function schemaCheck(sqlite: Database, migrations: Migration[]): () => void {
+  const version = sqlite.query<{ data_version: number }, []>('PRAGMA data_version');
+  const tags = sqlite.query<{ tag: string }, []>('SELECT tag FROM __migrations');
+  let seen = version.get()?.data_version;
+  let newer: string[] = [];
+  return () => {
+    if (!newer.length) {
+      const now = version.get()?.data_version;
+      if (now === seen) return;
+      seen = now;
+      newer = unknownTags(tags.all().map((r) => r.tag), migrations);
+      if (!newer.length) return;
+    }
+    throw new DatabaseUpgradedError(newer);
+  };
 }

@@ -5,6 +5,7 @@
  */
 import { isSqliteBusy } from '../db/busy';
 import { DB_REPLACED } from '../db/in-place';
+import { DB_UPGRADED, type DatabaseUpgradedError } from '../db/migrate';
 import type { FieldError } from './api-schemas';
 import type { Logger } from './log';
 import { logRepeated } from './log-repeats';
@@ -28,6 +29,8 @@ export const badRequest = (code: string, detail: string) => new ApiError(400, co
 export const notFound = (code: string, detail: string) => new ApiError(404, code, detail);
 export const conflict = (code: string, detail: string, body?: Record<string, unknown>) => new ApiError(409, code, detail, { body });
 export const unprocessable = (detail: string, errors?: FieldError[]) => new ApiError(422, 'validation_error', detail, { errors });
+/** A request (or stream) the server's stop ended before its answer; `nothing` says what was not done. */
+export const shuttingDown = (nothing = '') => new ApiError(503, 'server_shutting_down', `The sidecar is shutting down${nothing ? `; ${nothing}` : ''}.`);
 
 /** The content type of every JSON body the sidecar writes itself (errors, pre-serialised answers). */
 export const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
@@ -76,6 +79,10 @@ export function storageError(err: unknown): ApiError | null {
   }
   if (code === DB_REPLACED) {
     return new ApiError(503, 'storage_replaced', 'The sidecar\'s database file was replaced or removed while it runs; nothing was written. Restart the sidecar to use the file now in its place.');
+  }
+  if (code === DB_UPGRADED) {
+    const tags = (err as DatabaseUpgradedError).tags.join(', ');
+    return new ApiError(503, 'storage_upgraded', `A newer hermes-optx-api has migrated the database (${tags}) while this one runs; nothing was written. Send writes to the newer sidecar, and restart this one with the newer binary.`);
   }
   if (code.startsWith('SQLITE_READONLY') || code === 'EROFS') return new ApiError(503, 'storage_read_only', 'The sidecar\'s storage is read-only; nothing was written.');
   if (/^SQLITE_(IOERR|CORRUPT|NOTADB|CANTOPEN)/.test(code) || code === 'EIO') return new ApiError(503, 'storage_error', 'The sidecar could not read or write its storage; its log says why.');

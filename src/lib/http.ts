@@ -6,11 +6,12 @@
 import { hideCredential, hideCredentialInStream, sentCredential } from './credential';
 import { publicUrl } from './public-url';
 
-export type FetchFailure = 'timeout' | 'aborted' | 'unreachable' | 'too_large' | 'redirected';
+export type FetchFailure = 'timeout' | 'aborted' | 'shutdown' | 'unreachable' | 'too_large' | 'redirected';
 
 const MESSAGES: Record<FetchFailure, (target: string, cause: unknown) => string> = {
   timeout: (t) => `${t} did not answer in time`,
   aborted: (t) => `request to ${t} was cancelled`,
+  shutdown: (t) => `request to ${t} was given up: the sidecar is shutting down`,
   unreachable: (t) => `${t} is unreachable`,
   too_large: (t) => `${t} sent an answer too large to read`,
   redirected: (t, to) => `${t} redirected to another address (${String(to)}), where the sidecar's key is not sent: configure that address instead`,
@@ -42,6 +43,13 @@ export interface TimedInit extends RequestInit {
   timeoutMs: number;
   /** Name used in error messages, e.g. "Hermes upstream"; never includes credentials. */
   target?: string;
+  /**
+   * The server's stop: while the call still waits for its answer (the headers; for fetchJson the whole
+   * exchange) it is given up as kind `shutdown`, so the request waiting on it is answered at once
+   * instead of holding the stop for its whole grace and then losing its connection. A stream already
+   * under way is not touched: its own shutdown handling ends it with a final event.
+   */
+  shutdown?: AbortSignal;
 }
 
 /**
@@ -61,7 +69,7 @@ export interface JsonInit extends TimedInit {
  * (streams have their own idle timers); the caller's `signal` still cancels it.
  */
 export async function fetchWithTimeout(url: string, init: TimedInit): Promise<Response> {
-  const { timeoutMs, target = hostOf(url), signal, ...rest } = init;
+  const { timeoutMs, target = hostOf(url), signal, shutdown, ...rest } = init;
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(new OutboundError('timeout', target)), timeoutMs);
   const onAbort = () => ac.abort(new OutboundError('aborted', target));
@@ -69,6 +77,7 @@ export async function fetchWithTimeout(url: string, init: TimedInit): Promise<Re
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
   }
+  const stopShutdown = abortOnShutdown(ac, shutdown, target);
   try {
     // The caller's signal stays attached after the headers arrive: it must still cancel the body.
     const res = await fetch(url, { ...rest, signal: ac.signal });
@@ -80,6 +89,7 @@ export async function fetchWithTimeout(url: string, init: TimedInit): Promise<Re
     throw classify(err, ac.signal, target);
   } finally {
     clearTimeout(timer);
+    stopShutdown();
   }
 }
 
@@ -94,12 +104,13 @@ export interface JsonResult {
 
 /** A small request/response call whose whole exchange, body included, must finish within timeoutMs. */
 export async function fetchJson(url: string, init: JsonInit): Promise<JsonResult> {
-  const { timeoutMs, target = hostOf(url), signal, maxBytes = MAX_JSON_BODY_BYTES, ...rest } = init;
+  const { timeoutMs, target = hostOf(url), signal, shutdown, maxBytes = MAX_JSON_BODY_BYTES, ...rest } = init;
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(new OutboundError('timeout', target)), timeoutMs);
   const onAbort = () => ac.abort(new OutboundError('aborted', target));
   if (signal?.aborted) onAbort();
   signal?.addEventListener('abort', onAbort, { once: true });
+  const stopShutdown = abortOnShutdown(ac, shutdown, target);
   try {
     const res = await fetch(url, { ...rest, signal: ac.signal });
     await refuseRedirectDroppingKey(res, url, rest, target);
@@ -117,7 +128,17 @@ export async function fetchJson(url: string, init: JsonInit): Promise<JsonResult
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
+    stopShutdown();
   }
+}
+
+/** Aborts `ac` as kind `shutdown` when `shutdown` fires; the returned function detaches it. */
+function abortOnShutdown(ac: AbortController, shutdown: AbortSignal | undefined, target: string): () => void {
+  if (!shutdown) return () => {};
+  const onShutdown = () => ac.abort(new OutboundError('shutdown', target));
+  if (shutdown.aborted) onShutdown();
+  else shutdown.addEventListener('abort', onShutdown, { once: true });
+  return () => shutdown.removeEventListener('abort', onShutdown);
 }
 
 /**

@@ -26,6 +26,11 @@ export interface HermesClientOptions {
   maxStreams?: number;
   /** Bun's limit of simultaneous requests the stream limit was derived from, for the refusal's message. */
   httpRequests?: number;
+  /**
+   * The server's stop: every call still waiting for its answer is given up (kind `shutdown`, answered
+   * 503 server_shutting_down) rather than holding the stop for its grace; see TimedInit.
+   */
+  shutdown?: AbortSignal;
 }
 
 export class HermesClient {
@@ -108,8 +113,8 @@ export class HermesClient {
   }
 
   private reportError(err: unknown, unobserved: boolean | undefined): void {
-    // A client that went away says nothing about the upstream.
-    if (err instanceof OutboundError && err.kind === 'aborted') return;
+    // A client that went away, or our own stop, says nothing about the upstream.
+    if (err instanceof OutboundError && (err.kind === 'aborted' || err.kind === 'shutdown')) return;
     // An answer too large to read, or a redirect, is still an answer.
     this.report(err instanceof OutboundError && (err.kind === 'too_large' || err.kind === 'redirected'), unobserved);
   }
@@ -118,7 +123,7 @@ export class HermesClient {
   async fetch(path: string, init: UpstreamCallInit = {}): Promise<Response> {
     const { timeoutMs = this.defaults.timeoutMs, headers, unobserved, ...rest } = init;
     try {
-      const res = await fetchWithTimeout(this.url(path), { ...rest, headers: this.withAuth(headers), timeoutMs, target: 'Hermes upstream' });
+      const res = await fetchWithTimeout(this.url(path), { ...rest, headers: this.withAuth(headers), timeoutMs, target: 'Hermes upstream', shutdown: this.defaults.shutdown });
       this.report(true, unobserved);
       return res;
     } catch (err) {
@@ -133,7 +138,7 @@ export class HermesClient {
     const h = this.withAuth(headers);
     if (init.body !== undefined && !h.has('content-type')) h.set('content-type', 'application/json');
     try {
-      const res = await fetchJson(this.url(path), { ...rest, headers: h, timeoutMs, target: 'Hermes upstream', maxBytes: MAX_JSON_ANSWER_BYTES });
+      const res = await fetchJson(this.url(path), { ...rest, headers: h, timeoutMs, target: 'Hermes upstream', maxBytes: MAX_JSON_ANSWER_BYTES, shutdown: this.defaults.shutdown });
       this.report(true, unobserved);
       return res;
     } catch (err) {

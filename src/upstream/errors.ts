@@ -1,5 +1,5 @@
 /** Upstream failures as ApiErrors, the same wording for every route that talks to Hermes. */
-import { ApiError } from '../lib/errors';
+import { ApiError, shuttingDown } from '../lib/errors';
 import { OutboundError, readBodyText } from '../lib/http';
 import { SseFrameTooLargeError } from '../lib/sse';
 import { StreamIdleError } from '../lib/stream-deadlines';
@@ -9,6 +9,7 @@ export function outboundToApiError(err: unknown): ApiError {
   if (err instanceof OutboundError) {
     if (err.kind === 'timeout') return new ApiError(504, 'upstream_timeout', 'The Hermes upstream did not answer in time.');
     if (err.kind === 'aborted') return new ApiError(499, 'client_closed', 'The client closed the request.');
+    if (err.kind === 'shutdown') return shuttingDown();
     if (err.kind === 'too_large') return new ApiError(502, 'upstream_response_too_large', 'The Hermes upstream sent an answer too large to read.');
     if (err.kind === 'redirected') return new ApiError(502, 'upstream_redirected', `${upperFirst(err.message)} (HERMES_AGENT_URL).`);
   }

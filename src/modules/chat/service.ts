@@ -9,7 +9,7 @@
  * fallback path, which is how the next fallback turn gets its context). The non-streaming route
  * consumes the same ChatEvents.
  */
-import { ApiError, storageError } from '../../lib/errors';
+import { ApiError, shuttingDown, storageError } from '../../lib/errors';
 import { logRepeated } from '../../lib/log-repeats';
 import { headerValue, linkedAbort } from '../../lib/http';
 import { eventStream, sseResponse } from '../../lib/sse';
@@ -224,20 +224,33 @@ export class ChatService {
     return sseResponse(body, id ? { 'x-hermes-session-id': id } : {});
   }
 
-  /** The non-streaming answer: the same turn, collected. */
+  /**
+   * The non-streaming answer: the same turn, collected. A stop ends it as it ends a stream, with
+   * server_shutting_down at once: it held the stop for the whole grace, then lost its connection.
+   */
   async reply(t: ChatTurn): Promise<ChatReply> {
+    const { shutdown } = this.d;
+    if (shutdown.aborted) t.abort();
+    else shutdown.addEventListener('abort', t.abort, { once: true });
     let runId: string | undefined;
     let reply: ChatReply | null = null;
-    // Read to the end (not just to `completed`) so the upstream connection is reused.
-    for await (const ev of this.events(t)) {
-      if (ev.type !== 'started' && ev.native?.runId) runId ??= ev.native.runId;
-      if (ev.type === 'completed') {
-        reply = { session_id: t.sessionId, ...(runId ? { run_id: runId } : {}), message: { role: 'assistant', content: ev.text }, usage: ev.usage };
+    try {
+      // Read to the end (not just to `completed`) so the upstream connection is reused.
+      for await (const ev of this.events(t)) {
+        if (ev.type !== 'started' && ev.native?.runId) runId ??= ev.native.runId;
+        if (ev.type === 'completed') {
+          reply = { session_id: t.sessionId, ...(runId ? { run_id: runId } : {}), message: { role: 'assistant', content: ev.text }, usage: ev.usage };
+        }
+        if (ev.type === 'failed') throw asTurnError(new ApiError(ev.status, ev.code, ev.message));
       }
-      if (ev.type === 'failed') throw asTurnError(new ApiError(ev.status, ev.code, ev.message));
+    } catch (err) {
+      // A stop after the answer was complete only cut the reading of what follows it.
+      if (!shutdown.aborted) throw err;
+    } finally {
+      shutdown.removeEventListener('abort', t.abort);
     }
-    if (!reply) throw streamCutShort();
-    return reply;
+    if (reply) return reply;
+    throw shutdown.aborted ? shuttingDown('the turn was not finished') : streamCutShort();
   }
 }
 

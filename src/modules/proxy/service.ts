@@ -6,7 +6,7 @@
  *   chunks forwarded unchanged, other upstream events as chunks an OpenAI SDK can read, always
  *   ending in `data: [DONE]`, heartbeats while the model thinks.
  */
-import { ApiError, errorResponse, openAIErrorBody } from '../../lib/errors';
+import { ApiError, errorResponse, openAIErrorBody, shuttingDown } from '../../lib/errors';
 import { linkedAbort, pathAndQueryOf } from '../../lib/http';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers';
 import { readLimited } from '../../lib/body';
@@ -144,7 +144,7 @@ function idleGuarded(
           end();
           void reader.cancel().catch(() => {});
           if (!atFrameEnd) return controller.error(undefined);
-          for (const frame of failFrames(new ApiError(503, 'server_shutting_down', 'The sidecar is shutting down.'))) controller.enqueue(encoder.encode(frame));
+          for (const frame of failFrames(shuttingDown())) controller.enqueue(encoder.encode(frame));
           return controller.close();
         }
         if (read.done) {
@@ -202,7 +202,7 @@ export async function streamChatCompletions(request: Request, body: ChatCompleti
     if (v) passBack[h] = v;
   }
   const frames = forwardFrames(upstream.body, d.idleTimeoutMs, slot, body.model);
-  const shutdownFrame = () => failFrames(new ApiError(503, 'server_shutting_down', 'The sidecar is shutting down.')).toArray().join('');
+  const shutdownFrame = () => failFrames(shuttingDown()).toArray().join('');
   return sseResponse(eventStream({ frames, heartbeatMs: d.heartbeatMs, unreadMs: d.idleTimeoutMs, onUnread: closeConnection, cancel: () => ac.abort(), shutdown: d.shutdown, shutdownFrame }), passBack);
 }
 

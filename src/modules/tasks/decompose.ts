@@ -8,6 +8,7 @@
 import { z } from '../../lib/zod';
 import type { Hedgehog } from '../../config';
 import { fetchJson, OutboundError } from '../../lib/http';
+import { shuttingDown } from '../../lib/errors';
 import { answerText, MessageContent } from '../../upstream/completion';
 import type { Work } from '../../lib/work';
 import { looseJsonValues } from './loose-json';
@@ -141,6 +142,7 @@ export async function decomposeGoal(cfg: Hedgehog, req: DecomposeRequest, work: 
       method: 'POST',
       headers,
       timeoutMs: cfg.timeoutMs,
+      shutdown: cfg.shutdown,
       target: 'HEDGEHOG',
       body: JSON.stringify({
         model: req.model,
@@ -155,6 +157,8 @@ export async function decomposeGoal(cfg: Hedgehog, req: DecomposeRequest, work: 
   } catch (err) {
     const kind = err instanceof OutboundError ? err.kind : 'unreachable';
     if (kind === 'timeout' || kind === 'too_large') work.started();
+    // Not a reason for the fallback plan: no swarm is created while the sidecar stops.
+    if (kind === 'shutdown') throw shuttingDown('no swarm was created');
     if (kind === 'redirected') return fail((err as OutboundError).message);
     return fail(kind === 'timeout' ? 'the LLM did not answer in time' : kind === 'too_large' ? 'the LLM answer is too large to read' : 'the LLM endpoint is unreachable');
   }

@@ -222,7 +222,7 @@ export class EscrowLedger {
     if (!this.newlyExpiredStmt.get(now)) return;
     const { sqlite } = this.handle;
     try {
-      this.handle.assertInPlace();
+      this.handle.assertWritable();
       withBusyTimeout(sqlite, 0, () => sqlite.transaction(() => this.recordExpiries(now)).immediate());
     } catch {
       // Left to the reader, as above; nothing was written.

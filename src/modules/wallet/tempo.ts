@@ -9,7 +9,7 @@ import { z } from '../../lib/zod';
 import type { Hedgehog } from '../../config';
 import type { DbHandle } from '../../db';
 import { tempoCalls } from '../../db/schema';
-import { ApiError } from '../../lib/errors';
+import { ApiError, shuttingDown } from '../../lib/errors';
 import { fetchJson, OutboundError, type JsonResult } from '../../lib/http';
 import { newId } from '../../lib/ids';
 import type { Work } from '../../lib/work';
@@ -177,10 +177,11 @@ export class TempoBilling {
     const key = this.hedgehog.apiKey();
     if (key) headers.authorization = `Bearer ${key}`;
     try {
-      return await fetchJson(`${this.hedgehog.url}/v1/chat/completions`, { method: 'POST', headers, body: JSON.stringify(payload), timeoutMs: this.hedgehog.timeoutMs, signal, target: 'HEDGEHOG' });
+      return await fetchJson(`${this.hedgehog.url}/v1/chat/completions`, { method: 'POST', headers, body: JSON.stringify(payload), timeoutMs: this.hedgehog.timeoutMs, signal, shutdown: this.hedgehog.shutdown, target: 'HEDGEHOG' });
     } catch (err) {
       if (err instanceof OutboundError && err.kind === 'timeout') throw new ApiError(504, 'hedgehog_timeout', `HEDGEHOG did not answer within ${this.hedgehog.timeoutMs / 1000} s; nothing was billed.`);
       if (err instanceof OutboundError && err.kind === 'aborted') throw new ApiError(499, 'client_closed', 'The client closed the request; nothing was billed.');
+      if (err instanceof OutboundError && err.kind === 'shutdown') throw shuttingDown('nothing was billed');
       if (err instanceof OutboundError && err.kind === 'too_large') throw new ApiError(502, 'hedgehog_bad_response', 'HEDGEHOG sent an answer too large to read; nothing was billed.');
       if (err instanceof OutboundError && err.kind === 'redirected') throw new ApiError(502, 'hedgehog_redirected', `${err.message} (HEDGEHOG_URL); nothing was billed.`);
       throw new ApiError(502, 'hedgehog_unreachable', 'HEDGEHOG is unreachable; nothing was billed.');
