@@ -95,6 +95,8 @@ interface Result {
   listP50: number;
   /** A search without words in one category (1 in 8 of the memories): its best memories. */
   browseP50: number;
+  /** The same by one tag (1 in 33 of the memories carry each). */
+  tagBrowseP50: number;
   /** GET stats right after a write (counted again) and with nothing changed since (kept counts). */
   statsAfterWrite: number;
   statsUnchanged: number;
@@ -133,6 +135,12 @@ async function run(name: string, open: (dir: string) => { backend: MemoryBackend
         await service.search({ query: '', limit: 10, filters: { category: CATEGORIES[q % CATEGORIES.length] } });
         browses.push(performance.now() - t);
       }
+      const tagBrowses: number[] = [];
+      for (let q = 0; q < 50; q++) {
+        const t = performance.now();
+        await service.search({ query: '', limit: 10, filters: { tags: [TAGS[q % TAGS.length] as string] } });
+        tagBrowses.push(performance.now() - t);
+      }
       const afterWrite: number[] = [];
       const unchanged: number[] = [];
       for (let q = 0; q < 5; q++) {
@@ -145,12 +153,12 @@ async function run(name: string, open: (dir: string) => { backend: MemoryBackend
         unchanged.push(performance.now() - t);
       }
       const r = {
-        backend: name, size, insertPerS, searchP50: percentile(times, 50), searchP95: percentile(times, 95), searchP99: percentile(times, 99), listP50: percentile(lists, 50), browseP50: percentile(browses, 50),
+        backend: name, size, insertPerS, searchP50: percentile(times, 50), searchP95: percentile(times, 95), searchP99: percentile(times, 99), listP50: percentile(lists, 50), browseP50: percentile(browses, 50), tagBrowseP50: percentile(tagBrowses, 50),
         statsAfterWrite: percentile(afterWrite, 50), statsUnchanged: percentile(unchanged, 50),
       };
       out.push(r);
       console.log(
-        `${name.padEnd(12)} ${size.toString().padStart(7)} memories  insert ${fmt(insertPerS, 0).padStart(6)}/s (from ${from})  search p50 ${fmt(r.searchP50)} ms  p95 ${fmt(r.searchP95)} ms  p99 ${fmt(r.searchP99)} ms  list p50 ${fmt(r.listP50)} ms  category browse p50 ${fmt(r.browseP50)} ms  stats ${fmt(r.statsAfterWrite)} ms after a write, ${fmt(r.statsUnchanged)} ms unchanged`,
+        `${name.padEnd(12)} ${size.toString().padStart(7)} memories  insert ${fmt(insertPerS, 0).padStart(6)}/s (from ${from})  search p50 ${fmt(r.searchP50)} ms  p95 ${fmt(r.searchP95)} ms  p99 ${fmt(r.searchP99)} ms  list p50 ${fmt(r.listP50)} ms  category browse p50 ${fmt(r.browseP50)} ms  tag browse p50 ${fmt(r.tagBrowseP50)} ms  stats ${fmt(r.statsAfterWrite)} ms after a write, ${fmt(r.statsUnchanged)} ms unchanged`,
       );
     }
   } finally {

@@ -73,4 +73,15 @@ export const MIGRATIONS: Migration[] = [
   { tag: "0010_memory_category_importance", when: 1796587365609, hash: "47fd187e591a80de96ceaaa479981173297a296d4f9a50fc85cfde5be5e54d48", statements: [
       "CREATE INDEX `memories_category_importance_idx` ON `memories` (`category`,`importance`);"
     ] },
+  { tag: "0011_memory_tags", when: 1796591248422, hash: "863878afa2cd845a351f2536ed59e2c2e3f307ccd22abc91ffab1bb75db7c2e3", statements: [
+      "CREATE TABLE `memory_tags` (\n\t`tag` text NOT NULL,\n\t`memory_seq` integer NOT NULL,\n\tPRIMARY KEY(`tag`, `memory_seq`)\n);",
+      "CREATE INDEX `memory_tags_memory_seq_idx` ON `memory_tags` (`memory_seq`);",
+      "CREATE INDEX `memories_category_created_at_idx` ON `memories` (`category`,`created_at`);"
+    ] },
+  { tag: "0012_memory_tags_sync", when: 1796591249846, hash: "d0dcc3b9090914755b6a386ce992fbbf2e809d3b9d727fb0c1f9b72fb4e18e6d", statements: [
+      "-- Custom migration (drizzle-kit generate --custom): drizzle cannot describe triggers.\n-- memory_tags holds exactly the tags a memory shows: the text items of its `tags` when that is a JSON\n-- array (a hand-edited value that is not shows no tags, and must not make the write fail). Triggers keep\n-- it in step in the statement that changes the memory, whichever process or code writes it; the last\n-- statement fills it for the memories written before this migration (it runs in the same transaction).\n-- The insert trigger is the hot path: guarded by WHEN, repeats left to the key (OR IGNORE) rather than\n-- DISTINCT, it took half the CPU of the CASE form kept for the rarer update and the fill below.\nCREATE TRIGGER `memory_tags_ai` AFTER INSERT ON `memories` WHEN json_valid(new.tags) BEGIN\n  INSERT OR IGNORE INTO memory_tags (tag, memory_seq)\n    SELECT value, new.seq FROM json_each(new.tags) WHERE type = 'text' AND json_type(new.tags) = 'array';\nEND;",
+      "CREATE TRIGGER `memory_tags_ad` AFTER DELETE ON `memories` BEGIN\n  DELETE FROM memory_tags WHERE memory_seq = old.seq;\nEND;",
+      "CREATE TRIGGER `memory_tags_au` AFTER UPDATE OF `seq`, `tags` ON `memories` BEGIN\n  DELETE FROM memory_tags WHERE memory_seq = old.seq;\n  INSERT OR IGNORE INTO memory_tags (tag, memory_seq)\n    SELECT value, new.seq FROM json_each(CASE WHEN json_valid(new.tags) THEN CASE WHEN json_type(new.tags) = 'array' THEN new.tags END END) WHERE type = 'text';\nEND;",
+      "INSERT OR IGNORE INTO memory_tags (tag, memory_seq)\n  SELECT j.value, m.seq FROM memories m, json_each(CASE WHEN json_valid(m.tags) THEN CASE WHEN json_type(m.tags) = 'array' THEN m.tags END END) j WHERE j.type = 'text';"
+    ] },
 ];

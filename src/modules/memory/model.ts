@@ -17,7 +17,8 @@ const codePoints = (s: string): number => {
 const label = (what: string) =>
   z.string().check(
     z.refine((s) => s.trim().length > 0, { error: `${what} must not be empty` }),
-    z.refine((s) => s.length <= 64, { error: `${what} must be at most 64 characters` }),
+    // Counted as stored (trimmed) and as content is counted (code points): `s.length` refused 40 emoji and padding around 64 letters.
+    z.refine((s) => codePoints(s.trim()) <= 64, { error: `${what} must be at most 64 characters` }),
     z.refine((s) => !CONTROL.test(s) && s.isWellFormed(), { error: `${what} must not contain control characters` }),
   );
 
