@@ -28,7 +28,7 @@ import { tasksPlugin } from './modules/tasks';
 
 export function createApp(deps: AppDeps) {
   const { config, log } = deps;
-  const cors = corsPolicy(config.server.corsOrigins);
+  const cors = corsPolicy(config.server.corsOrigins, { allowedHosts: config.server.allowedHosts, keyed: config.auth.apiKeys.length > 0 });
   const auth = new Authenticator(config.auth.apiKeys, deps.paymentGate);
   const proxyDeps = {
     client: deps.upstream,
@@ -76,6 +76,9 @@ export function createApp(deps: AppDeps) {
       if (host && (host.includes(',') || request.url.charCodeAt(0) === 47)) {
         return errorResponse(new ApiError(400, 'bad_host', 'The Host header is malformed or repeated.'), pathname);
       }
+      // DNS rebinding (lib/cors.ts): a browser page calling the sidecar by a name it may not use.
+      const foreignHost = cors.refusesHost(request, origin, pathname);
+      if (foreignHost) return errorResponse(foreignHost, pathname);
       if (pathname.includes('%') && !decodes(pathname)) {
         return errorResponse(new ApiError(400, 'malformed_path', 'The request path has a malformed percent-escape.'), pathname);
       }
@@ -98,7 +101,7 @@ export function createApp(deps: AppDeps) {
     .onTransform((ctx) => {
       ctx[BODY] = noBody(ctx[BODY]);
     })
-    .use(docsPlugin(config.version, { apiKeys: config.auth.apiKeys.length > 0, mpp: deps.paymentGate !== null }, (): AnyElysia => app))
+    .use(docsPlugin(config.version, { apiKeys: config.auth.apiKeys.length > 0, mpp: deps.paymentGate !== null, hosts: cors.checksHosts }, (): AnyElysia => app))
     .use(gatewayPlugin({ config, upstreamUrl: publicUrl(config.hermes.url), home: deps.home, probe: deps.probe, startedAt: deps.startedAt }))
     .use(chatCompletionsStreamPlugin(proxyDeps))
     .use(walletPlugin({ wallet: deps.wallet, config }))
