@@ -28,7 +28,7 @@ import { tasksPlugin } from './modules/tasks';
 
 export function createApp(deps: AppDeps) {
   const { config, log } = deps;
-  const cors = corsPolicy(config.server.corsOrigins);
+  const cors = corsPolicy(config.server.corsOrigins, { allowedHosts: config.server.allowedHosts, keyed: config.auth.apiKeys.length > 0 });
   const auth = new Authenticator(config.auth.apiKeys, deps.paymentGate);
   const proxyDeps = {
     client: deps.upstream,
@@ -48,6 +48,11 @@ export function createApp(deps: AppDeps) {
   // the Host header is 3 characters or fewer with no port (`api` on port 80 behind a proxy): every
   // route would answer 404. Searching from just after the scheme costs nothing measurable.
   const built = new Elysia({ name: 'hermes-optx-api', handler: { standardHostname: false } })
+    // Around everything (routes, errors, refusals before routing), so every final answer is marked.
+    .wrap((handle) => (request: Request) => {
+      const res = (handle as unknown as (r: Request) => Response | Promise<Response>)(request);
+      return res instanceof Promise ? res.then(notStored) : notStored(res);
+    })
     .onError({ as: 'global' }, ({ code, error, request }) => {
       const cause = (error as { cause?: unknown }).cause;
       const pathname = pathOf(request.url);
@@ -76,6 +81,9 @@ export function createApp(deps: AppDeps) {
       if (host && (host.includes(',') || request.url.charCodeAt(0) === 47)) {
         return errorResponse(new ApiError(400, 'bad_host', 'The Host header is malformed or repeated.'), pathname);
       }
+      // DNS rebinding (lib/cors.ts): a browser page calling the sidecar by a name it may not use.
+      const foreignHost = cors.refusesHost(request, origin, pathname);
+      if (foreignHost) return errorResponse(foreignHost, pathname);
       if (pathname.includes('%') && !decodes(pathname)) {
         return errorResponse(new ApiError(400, 'malformed_path', 'The request path has a malformed percent-escape.'), pathname);
       }
@@ -98,7 +106,7 @@ export function createApp(deps: AppDeps) {
     .onTransform((ctx) => {
       ctx[BODY] = noBody(ctx[BODY]);
     })
-    .use(docsPlugin(config.version, { apiKeys: config.auth.apiKeys.length > 0, mpp: deps.paymentGate !== null }, (): AnyElysia => app))
+    .use(docsPlugin(config.version, { apiKeys: config.auth.apiKeys.length > 0, mpp: deps.paymentGate !== null, hosts: cors.checksHosts }, (): AnyElysia => app))
     .use(gatewayPlugin({ config, upstreamUrl: publicUrl(config.hermes.url), home: deps.home, probe: deps.probe, startedAt: deps.startedAt }))
     .use(chatCompletionsStreamPlugin(proxyDeps))
     .use(walletPlugin({ wallet: deps.wallet, config }))
@@ -113,6 +121,18 @@ export function createApp(deps: AppDeps) {
 }
 
 export type App = ReturnType<typeof createApp>;
+
+/**
+ * No answer may be kept by a browser's cache or a shared proxy: most hold the user's data (config,
+ * sessions, memories, tasks, wallet, usage; the OpenAPI document once API_KEY guards it), and the rest
+ * (/health, the docs page) must be fresh or are cheap to send again. An answer that says otherwise
+ * keeps its own word: the /v1 proxy passes the upstream's Cache-Control (no-store only where it set
+ * none), event streams say `no-cache, no-store` (lib/sse.ts), MPP's paid answers `private, no-store`.
+ */
+function notStored(res: Response): Response {
+  if (!res.headers.has('cache-control')) res.headers.set('cache-control', 'no-store');
+  return res;
+}
 
 /** The context key of the parsed body, computed so that Elysia's reading of hook sources does not see it (see the transform hook). */
 const BODY = 'body';

@@ -43,7 +43,7 @@ describe('native session stream (Hermes 0.17)', () => {
     const res = await post(t, '/api/sessions/new/chat/stream', { message: 'hello there', title: 'Greeting' }, { authorization: 'Bearer client-secret' });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('text/event-stream');
-    expect(res.headers.get('cache-control')).toBe('no-cache');
+    expect(res.headers.get('cache-control')).toBe('no-cache, no-store');
     expect(res.headers.get('x-accel-buffering')).toBe('no');
     const raw = await res.text();
     expect(raw).not.toContain('\r');

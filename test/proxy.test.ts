@@ -203,7 +203,7 @@ describe('POST /api/chat/completions/stream', () => {
     const res = await post(chatBody('ping', { stream: false, stream_options: { other: 1 } }));
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('text/event-stream');
-    expect(res.headers.get('cache-control')).toBe('no-cache');
+    expect(res.headers.get('cache-control')).toBe('no-cache, no-store');
     expect(res.headers.get('x-accel-buffering')).toBe('no');
     const frames = (await readSse(res)).map((f) => f.data);
     const sent = JSON.parse(lastRequest('/v1/chat/completions').body);

@@ -77,6 +77,7 @@ export function buildConfig(raw: RawConfig, hermesEnv: Record<string, string>, h
       maxBodyBytes: raw.MAX_BODY_BYTES,
       proxyMaxBodyBytes: raw.PROXY_MAX_BODY_BYTES,
       corsOrigins: raw.CORS_ORIGINS,
+      allowedHosts: raw.ALLOWED_HOSTS,
     },
     dataDir: resolve(expandHome(raw.OPTX_DATA_DIR ?? join(hermesHome, 'optx-api'), home)),
     memory: {

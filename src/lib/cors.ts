@@ -5,8 +5,15 @@
  * CORS only decides what a page may read; a "simple" cross-site request (a form post, a text/plain
  * fetch) is sent without a preflight and runs whatever it asks. The sidecar is open by default and
  * listens beside the user's browser, so `refusesWrite` turns such requests away before they act.
+ *
+ * Neither helps against DNS rebinding: a page of evil.example, whose name the attacker then points at
+ * the sidecar's address, calls it as its own origin (`Host: evil.example:8643`), so the browser lets
+ * it read every answer and no Origin is foreign. `refusesHost` turns away what a browser sends as
+ * same-origin under a host name the sidecar was not told it has.
  */
+import { isIP } from 'node:net';
 import { ApiError } from './errors';
+import { routedPath } from './http';
 
 export interface CorsPolicy {
   /** Headers to add to a response for this request's Origin, or null when the origin is not allowed. */
@@ -15,6 +22,21 @@ export interface CorsPolicy {
   preflight(request: Request): Response | null;
   /** The 403 for a state-changing request from a page of a foreign origin, or null when it may go on. */
   refusesWrite(request: Request): ApiError | null;
+  /**
+   * The 403 for a browser's same-origin request to a host name the page could have pointed at this
+   * address itself (DNS rebinding), or null when it may go on. `origin` is the request's Origin header.
+   */
+  refusesHost(request: Request, origin: string | null, pathname: string): ApiError | null;
+  /** Whether `refusesHost` can refuse anything: off with API_KEY, ALLOWED_HOSTS=* or CORS_ORIGINS=*. */
+  readonly checksHosts: boolean;
+}
+
+/** What decides the Host check besides CORS_ORIGINS. */
+export interface HostRule {
+  /** ALLOWED_HOSTS: lower-case names, `.example.com` for it and its subdomains, `*` for any. */
+  allowedHosts: readonly string[];
+  /** Whether API_KEY is set. */
+  keyed: boolean;
 }
 
 const ALLOWED_HEADERS = 'authorization, content-type, idempotency-key, x-hermes-session-id, x-hermes-session-key, payment';
@@ -27,9 +49,21 @@ const EXPOSED_HEADERS = 'x-hermes-session-id, x-hermes-session-key, idempotency-
 /** Methods a browser sends cross-site without asking and that must not change anything (RFC 9110 §9.2.1). */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-export function corsPolicy(origins: readonly string[]): CorsPolicy {
+export function corsPolicy(origins: readonly string[], hosts: HostRule): CorsPolicy {
   const any = origins.includes('*');
   const allowed = new Set(origins);
+  // Who is exposed is a browser without a key: with API_KEY the page cannot present a key it does not
+  // know (an MPP payment it can make itself, so MPP alone keeps the check); `*` in CORS_ORIGINS lets
+  // any site read and write anyway; ALLOWED_HOSTS=* is the operator's choice.
+  const checksHosts = !hosts.keyed && !any && !hosts.allowedHosts.includes('*');
+  // The hosts of CORS_ORIGINS are the operator's own names (a page served beside the sidecar under one).
+  const names = new Set<string>(hosts.allowedHosts.map((h) => (h.startsWith('.') ? h.slice(1) : h)));
+  for (const o of origins) {
+    const name = URL.parse(o)?.hostname;
+    if (name) names.add(name);
+  }
+  const suffixes = hosts.allowedHosts.filter((h) => h.startsWith('.'));
+  const knownName = (name: string) => names.has(name) || suffixes.some((s) => name.endsWith(s));
   // `null` (sandboxed frames, file: pages, data: URLs; any site can create one) is allowed only when
   // listed, or under `*`, which already lets every site read and write with its own origin.
   const allows = (origin: string) => any || allowed.has(origin);
@@ -72,7 +106,36 @@ export function corsPolicy(origins: readonly string[]): CorsPolicy {
       if (request.headers.get('sec-fetch-site') === 'same-origin') return null;
       return new ApiError(403, 'origin_not_allowed', `Requests that change state from a web page of origin ${origin.slice(0, 200)} are refused; add it to CORS_ORIGINS to allow it.`);
     },
+    checksHosts,
+    refusesHost(request, origin, pathname) {
+      if (!checksHosts) return null;
+      // Only what a browser says is same-origin: a rebinding page reads only answers to its own origin,
+      // and a cross-site request is CORS's to judge. Clients that are not browsers (curl, SDKs, a
+      // compose service calling `hermes-optx:8643`, a proxy) send no Sec-Fetch-Site and no Origin and
+      // are never refused: an attack through a name needs a browser. A browser too old to send
+      // Sec-Fetch-Site (Safari before 16.4) still sends an Origin, equal to the Host's, on a write.
+      const site = request.headers.get('sec-fetch-site');
+      if (site === null ? origin === null : site !== 'same-origin') return null;
+      const host = request.headers.get('host');
+      if (!host || (site === null && origin !== null && !sameOrigin(origin, host))) return null;
+      const name = hostName(host);
+      // An IP address cannot be re-pointed, and `localhost` and `*.localhost` never leave the machine
+      // (RFC 6761; browsers answer them without DNS).
+      if (name.charCodeAt(0) === 91 || isIP(name) === 4 || name === 'localhost' || name.endsWith('.localhost') || knownName(name)) return null;
+      // Probes and status pages opened in a browser: it tells nothing that is not public anyway.
+      if (routedPath(pathname) === '/health') return null;
+      return new ApiError(403, 'host_not_allowed', `A web page called the sidecar by the name ${name.slice(0, 200)}, which it does not know as its own: refused, since any site can point a name it owns at this address (DNS rebinding). Add the name to ALLOWED_HOSTS, or set API_KEY.`);
+    },
   };
+}
+
+/** The name of a Host header: lower case, without port or final dot; an IPv6 literal keeps its brackets. */
+function hostName(host: string): string {
+  const h = host.toLowerCase();
+  if (h.charCodeAt(0) === 91) return h.slice(0, h.indexOf(']') + 1);
+  const colon = h.lastIndexOf(':');
+  const name = colon < 0 ? h : h.slice(0, colon);
+  return name.endsWith('.') ? name.slice(0, -1) : name;
 }
 
 /**

@@ -9,7 +9,8 @@ import { unreadDeadline } from './stream-deadlines';
 
 const SSE_HEADERS: Record<string, string> = {
   'content-type': 'text/event-stream',
-  'cache-control': 'no-cache',
+  // no-store as for every answer (app.ts); no-cache as event-stream proxies and clients expect.
+  'cache-control': 'no-cache, no-store',
   'x-accel-buffering': 'no',
 };
 

@@ -14,6 +14,8 @@ import { PUBLIC_PATHS } from '../auth/service';
 export interface DocAuth {
   apiKeys: boolean;
   mpp: boolean;
+  /** Whether a browser page may be refused for the host name it called (lib/cors.ts `refusesHost`). */
+  hosts: boolean;
 }
 
 type Json = Record<string, unknown>;
@@ -88,6 +90,9 @@ export function completeOperation(path: string, method: string, op: Operation, r
   // A write from a page of a foreign origin is refused before routing (lib/cors.ts); reads never are.
   if (!BODYLESS.has(method)) {
     add('403', errorResponse('`origin_not_allowed`: sent from a web page whose origin is neither in CORS_ORIGINS nor the sidecar\'s own; nothing was done', envelope));
+  }
+  if (auth.hosts && path !== '/health') {
+    add('403', errorResponse('`host_not_allowed`: sent by a web page as its own origin under a host name that is not an IP address, localhost, a CORS_ORIGINS host or in ALLOWED_HOSTS (DNS rebinding); nothing was done', envelope));
   }
   const isPublic = PUBLIC_PATHS.has(path);
   if (isPublic) op.security = [];

@@ -28,7 +28,7 @@ code,pre{font:12px ui-monospace,monospace}pre{background:#f4f4f6;padding:8px;ove
 const out = document.getElementById('out');
 const specUrl = location.pathname.replace(/\\/?$/, '/json');
 document.getElementById('spec').href = specUrl;
-const refused = { 401: ' (enter an API key)', 402: ' (this server charges per request through MPP: load the document with an MPP client, or with an API key if it has one)' };
+const refused = { 401: ' (enter an API key)', 403: ' (opened by a host name the sidecar does not know as its own: add it to ALLOWED_HOSTS, or set API_KEY)', 402: ' (this server charges per request through MPP: load the document with an MPP client, or with an API key if it has one)' };
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
 async function load() {
   const key = document.getElementById('key').value;

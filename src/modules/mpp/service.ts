@@ -137,7 +137,8 @@ export class MppPaymentGate implements PaymentGate {
 
   /** Lets a paid request through, holding its credential until the answer settles it (see `settlePaid`). */
   private allowed(receipt: string, held: HeldCredential | null): AuthDecision {
-    const headers = { 'payment-receipt': receipt, 'cache-control': 'private' };
+    // `private` as MPP asks of an answer with a receipt; no-store as every answer of the sidecar (app.ts).
+    const headers = { 'payment-receipt': receipt, 'cache-control': 'private, no-store' };
     if (!held) return { allowed: true, headers };
     const release = async () => {
       try {
