@@ -3,8 +3,13 @@ import { z } from '../../../lib/zod';
 import { ApiError } from '../../../lib/errors';
 import type { ChatEvent, NativeFrame, Usage } from '../model';
 
-export function failed(e: ApiError, native?: NativeFrame): ChatEvent {
+export function failed(e: ApiError, native?: NativeFrame): Extract<ChatEvent, { type: 'failed' }> {
   return { type: 'failed', code: e.code, message: e.detail, status: e.status, ...(native ? { native } : {}) };
+}
+
+/** A failure of the sidecar's own, not the upstream's (see ChatEvent `own`). */
+export function ownFailure(e: ApiError): ChatEvent {
+  return { ...failed(e), own: true, ...(e.extra.headers ? { headers: e.extra.headers } : {}) };
 }
 
 export const badChunk = (): ApiError => new ApiError(502, 'upstream_bad_chunk', 'The Hermes upstream sent a malformed stream frame.');
