@@ -12,6 +12,16 @@ export function ownFailure(e: ApiError): ChatEvent {
   return { ...failed(e), own: true, ...(e.extra.headers ? { headers: e.extra.headers } : {}) };
 }
 
+/**
+ * The agent's run failed (it raised, its provider failed): one code whichever way the gateway says so
+ * — the session stream's `error` event, a completions finish chunk with `finish_reason: "error"` bare
+ * or with an `error` object — and the gateway's reason, when it gives one, kept in the message.
+ */
+export function agentFailed(reason: string | undefined): ApiError {
+  const what = 'The agent stopped with an error before its answer was complete';
+  return new ApiError(502, 'agent_incomplete', reason ? `${what}: ${reason.slice(0, 500)}` : `${what}.`);
+}
+
 export const badChunk = (): ApiError => new ApiError(502, 'upstream_bad_chunk', 'The Hermes upstream sent a malformed stream frame.');
 
 const count = z.number().check(z.int(), z.nonnegative());
