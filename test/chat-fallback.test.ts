@@ -31,14 +31,18 @@ describe('chat-completions fallback (Hermes 0.12)', () => {
     expect(JSON.parse(fake.requests.at(-1)?.body ?? '{}').messages).toEqual([{ role: 'user', content: 'again' }]);
   });
 
-  test('a failed agent run as newer gateways end it (finish_reason "error" with an error object) fails the turn the same way', async () => {
+  test('a failed agent run as newer gateways end it (finish_reason "error" with an error object) fails the turn the same way, with the same code', async () => {
     await t.json('POST', '/api/sessions', { id: 'failed-run' });
     fake.behavior.crashAfterTokens = 2;
     fake.behavior.crashStyle = 'result';
     const events = await sseEvents(await post(t, '/api/sessions/failed-run/chat/stream', { message: 'one two three four' }));
     expect(events.map((e) => e.event)).toEqual(['session', 'content', 'content', 'error']);
-    // The gateway's own (redacted) reason is passed on.
-    expect(events.at(-1)?.data).toEqual({ error: 'Agent run failed: the model provider returned an error', code: 'upstream_error', session_id: 'failed-run' });
+    // The code does not depend on the gateway's wire form (until 2026-12-06 this one was upstream_error);
+    // the gateway's own (redacted) reason is kept in the message.
+    const message = 'The agent stopped with an error before its answer was complete: Agent run failed: the model provider returned an error';
+    expect(events.at(-1)?.data).toEqual({ error: message, code: 'agent_incomplete', session_id: 'failed-run' });
+    const reply = await t.json('POST', '/api/sessions/failed-run/chat', { message: 'five six' });
+    expect([reply.status, reply.body]).toEqual([502, { detail: message, code: 'agent_incomplete' }]);
     expect((await t.json('GET', '/api/sessions/failed-run/messages')).body).toMatchObject({ total: 0, items: [] });
   });
 

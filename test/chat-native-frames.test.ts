@@ -77,7 +77,7 @@ describe('native frames', () => {
   test('an upstream frame without seq or run_id gets them in the hermes format; an error object keeps its message and code', async () => {
     const text = answer.replace(/event: run\.completed[\s\S]*$/, frame('error', { session_id: 's1', ts: 1, error: { message: 'Model exploded', code: 'model_error' } }));
     const evs = await events(text);
-    expect(evs.at(-1)).toMatchObject({ type: 'failed', message: 'Model exploded', code: 'model_error' });
+    expect(evs.at(-1)).toMatchObject({ type: 'failed', message: 'The agent stopped with an error before its answer was complete: Model exploded', code: 'model_error' });
     const frames = render(evs);
     expect(frames.at(-1)).toMatchObject({ event: 'error', data: { session_id: 's1', run_id: 'run_up', seq: 5 } });
   });

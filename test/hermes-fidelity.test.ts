@@ -83,7 +83,8 @@ describe('an agent run that raises (Hermes 0.17: error, then done)', () => {
     const events = await sseEvents(await post(t, '/api/sessions/new/chat/stream', { message: 'hi there' }));
     const id = events[0]?.data.session_id as string;
     expect(events.map((e) => e.event)).toEqual(['session', 'content', 'content', 'content', 'content', 'error']);
-    expect(events.at(-1)?.data).toMatchObject({ error: 'provider exploded', code: 'upstream_error', session_id: id });
+    // The same code as a failed run on the chat-completions fallback (test/chat-fallback.test.ts), the agent's reason kept.
+    expect(events.at(-1)?.data).toMatchObject({ error: 'The agent stopped with an error before its answer was complete: provider exploded', code: 'agent_incomplete', session_id: id });
   });
 
   test('hermes format: the agent\'s error frame is passed on and the run ends there', async () => {
@@ -100,7 +101,7 @@ describe('an agent run that raises (Hermes 0.17: error, then done)', () => {
     const created = await t.json<{ session: { id: string } }>('POST', '/api/sessions', {});
     const res = await t.json('POST', `/api/sessions/${created.body.session.id}/chat`, { message: 'hi' });
     expect(res.status).toBe(502);
-    expect(res.body).toMatchObject({ code: 'upstream_error' });
+    expect(res.body).toMatchObject({ code: 'agent_incomplete' });
   });
 });
 

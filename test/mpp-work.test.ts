@@ -8,7 +8,9 @@
 import { describe, expect, test } from 'bun:test';
 import type { TestApp } from './helpers/app';
 import { credentialFor, payer, useMppApps } from './helpers/mpp';
+import { holdLock } from './helpers/lock-holder';
 import { failWritesTo } from './helpers/storage-faults';
+import { createStateDb } from './fixtures/state-db';
 
 type Json = Record<string, any>;
 const { chain, hermes, open } = await useMppApps({ open: { dbBusyWaitMs: 200 } });
@@ -44,15 +46,15 @@ describe('a 503/507 after the paid work spends the credential', () => {
       expect(chain.transactions).toHaveLength(1);
     });
 
-    // The non-streaming route answers a failed turn 502 (docs/sessions-chat.md), the storage code kept.
-    test(`a chat turn the agent answered whose record is refused (502 ${code})`, async () => {
+    // The storage failure's own status (docs/sessions-chat.md), not a 502, and still spent.
+    test(`a chat turn the agent answered whose record is refused (${status} ${code})`, async () => {
       const app = await open();
       const id = 'paid-turn';
       expect((await app.json('POST', '/api/sessions', { id }, KEY)).status).toBe(201);
       failWritesTo(app, 'chat_sessions', fault);
       const before = hermes.requests.length;
       const cred = await credential(app);
-      expect(await outcome(app, cred, 'POST', `/api/sessions/${id}/chat`, '{"message":"hi"}')).toEqual([502, code, true]);
+      expect(await outcome(app, cred, 'POST', `/api/sessions/${id}/chat`, '{"message":"hi"}')).toEqual([status, code, true]);
       const turns = () => hermes.requests.slice(before).filter((r) => r.method === 'POST' && (r.path.endsWith('/chat/stream') || r.path === '/v1/chat/completions')).length;
       expect(turns()).toBe(1);
       expect((await outcome(app, cred, 'POST', `/api/sessions/${id}/chat`, '{"message":"hi"}'))[0]).toBe(402);
@@ -93,6 +95,23 @@ describe('before any work, a 503/507 or an upstream refusal still gives it back'
       expect((await send(app, cred, 'GET', '/api/tasks')).status).toBe(200);
     });
   }
+
+  test('a chat turn whose history read meets the agent\'s lock on state.db (503 state_db_busy): the agent never had it', async () => {
+    const app = await open();
+    expect((await app.json('POST', '/api/sessions', { id: 'mine' }, KEY)).status).toBe(201);
+    const fx = createStateDb(app.home, 'v19');
+    fx.db.run('PRAGMA journal_mode = DELETE');
+    const agent = await holdLock(fx.path, { begin: 'BEGIN EXCLUSIVE', end: 'COMMIT' });
+    const cred = await credential(app);
+    try {
+      expect(await outcome(app, cred, 'POST', '/api/sessions/mine/chat', '{"message":"hi"}')).toEqual([503, 'state_db_busy', false]);
+    } finally {
+      await agent.release();
+      fx.close();
+    }
+    expect(asked('/v1/chat/completions') + asked('/api/sessions/mine/chat/stream')).toBe(0);
+    expect((await outcome(app, cred, 'POST', '/api/sessions/mine/chat', '{"message":"hi"}')).slice(0, 1)).toEqual([200]);
+  });
 
   test('a metered call HEDGEHOG refuses (its 400 → 422 hedgehog_rejected): its tokens were never produced', async () => {
     const app = await openMetered();

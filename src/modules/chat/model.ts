@@ -97,7 +97,11 @@ export type ChatEvent =
   | { type: 'tool'; name: string; status: 'started' | 'completed' | 'failed'; preview?: string; native?: NativeFrame }
   | { type: 'reasoning'; text: string; native?: NativeFrame }
   | { type: 'completed'; text: string; reasoning: string | null; usage: Usage | null; native?: NativeFrame }
-  | { type: 'failed'; code: string; message: string; status: number; native?: NativeFrame }
+  /**
+   * `own`: the sidecar's own failure (its storage, the agent's state.db, the session deleted), which the
+   * non-streaming route answers with this status and `headers` (Retry-After) rather than as a bad gateway.
+   */
+  | { type: 'failed'; code: string; message: string; status: number; native?: NativeFrame; own?: true; headers?: Record<string, string> }
   /** A native event with no meaning for the optx envelope (message.started, done, …). */
   | { type: 'native'; native: NativeFrame };
 

@@ -21,7 +21,7 @@ import type { Session } from '../sessions/model';
 import { sessionNotFound, type SessionService } from '../sessions/service';
 import { completionsEvents } from './adapters/completions';
 import { nativeEvents } from './adapters/native';
-import { failed } from './adapters/shared';
+import { failed, ownFailure } from './adapters/shared';
 import type { ChatBody, ChatEvent, ChatReply, NewChatBody, StreamFormat, UpstreamPath } from './model';
 import { hermesRenderer } from './renderers/hermes';
 import { optxRenderer } from './renderers/optx';
@@ -135,25 +135,33 @@ export class ChatService {
   private async *turnEvents(t: ChatTurn): AsyncGenerator<ChatEvent> {
     let path: UpstreamPath = this.d.sessions.upstreamApi ? 'session-api' : 'chat-completions';
     let res: Response | null = null;
-    let failure: ApiError | null = null;
+    let failure: ChatEvent | null = null;
+    let historyError: unknown = null;
+    const history = (maxBytes: number) => this.d.sessions.history(t.sessionId, maxBytes).catch((err: unknown) => {
+      historyError = err;
+      throw err;
+    });
     try {
       if (path === 'session-api') res = await openNative(this.d.client, this.d.sessions, t);
       if (!res) {
         path = 'chat-completions';
-        res = await openCompletions(this.d.client, (maxBytes) => this.d.sessions.history(t.sessionId, maxBytes), t, this.refusedSessionIds);
+        res = await openCompletions(this.d.client, history, t, this.refusedSessionIds);
       }
     } catch (err) {
-      // The history comes from local storage, the rest of the way is the upstream's.
-      failure = storageError(err) ?? outboundToApiError(err);
+      // The history is read as the sessions routes read it (the sidecar's database, the agent's
+      // state.db), and its failure is answered as theirs: a locked or full store is a 503/507 to retry,
+      // not a bad gateway. The rest of the way is the upstream's.
+      const own = storageError(err) ?? (err === historyError ? outboundToApiError(err) : null);
+      failure = own ? ownFailure(own) : failed(outboundToApiError(err));
     }
     yield { type: 'started', sessionId: t.sessionId, created: t.created, upstream: path };
     if (t.deleted()) {
-      yield failed(sessionDeleted());
+      yield ownFailure(sessionDeleted());
       return;
     }
     if (failure || !res?.body) {
       await this.discardFailedNew(t);
-      yield failed(failure ?? outboundToApiError(null));
+      yield failure ?? failed(outboundToApiError(null));
       return;
     }
     t.work.started();
@@ -161,7 +169,7 @@ export class ChatService {
     for await (const ev of adapter(res.body, this.d.idleTimeoutMs, t.abort)) {
       // Deleted meanwhile: the upstream request was cancelled; whatever comes next is not passed on.
       if (t.deleted()) {
-        yield failed(sessionDeleted());
+        yield ownFailure(sessionDeleted());
         return;
       }
       // On the fallback path a failed turn keeps nothing, so a session made for it is empty.
@@ -176,12 +184,12 @@ export class ChatService {
         } catch (err) {
           // Not recorded, so not answered as done: the client may retry the turn.
           this.d.log.error('chat turn not recorded', { session_id: t.sessionId, error: err instanceof Error ? err.message : String(err) });
-          yield failed(outboundToApiError(err));
+          yield ownFailure(outboundToApiError(err));
           return;
         }
         // Deleted by another sidecar on the same data dir, which this process's watch does not see.
         if (!recorded) {
-          yield failed(sessionDeleted());
+          yield ownFailure(sessionDeleted());
           return;
         }
       }
@@ -241,7 +249,10 @@ export class ChatService {
         if (ev.type === 'completed') {
           reply = { session_id: t.sessionId, ...(runId ? { run_id: runId } : {}), message: { role: 'assistant', content: ev.text }, usage: ev.usage };
         }
-        if (ev.type === 'failed') throw asTurnError(new ApiError(ev.status, ev.code, ev.message));
+        if (ev.type === 'failed') {
+          const e = new ApiError(ev.status, ev.code, ev.message, ev.headers ? { headers: ev.headers } : {});
+          throw ev.own ? e : asTurnError(e);
+        }
       }
     } catch (err) {
       // A stop after the answer was complete only cut the reading of what follows it.

@@ -10,7 +10,7 @@ import { parseSse } from '../../../lib/sse';
 import { readWithIdleTimeout } from '../../../lib/stream-deadlines';
 import { midStreamError, streamCutShort } from '../../../upstream/errors';
 import type { ChatEvent, Usage } from '../model';
-import { badChunk, drain, failed, normalizeUsage, UpstreamUsage } from './shared';
+import { agentFailed, badChunk, drain, failed, normalizeUsage, UpstreamUsage } from './shared';
 
 const Chunk = z.looseObject({
   choices: z.nullish(z.array(z.looseObject({
@@ -51,9 +51,6 @@ function toolEvent(data: string): ChatEvent | null {
   return { type: 'tool', name, status, ...(parsed.label && status === 'started' ? { preview: parsed.label } : {}) };
 }
 
-const agentIncomplete = (): ApiError =>
-  new ApiError(502, 'agent_incomplete', 'The agent stopped with an error before its answer was complete.');
-
 export async function* completionsEvents(body: ReadableStream<Uint8Array>, idleMs: number, stop: () => void): AsyncGenerator<ChatEvent> {
   let text = '';
   let reasoning = '';
@@ -78,21 +75,22 @@ export async function* completionsEvents(body: ReadableStream<Uint8Array>, idleM
         yield failed(badChunk());
         return;
       }
-      if (chunk.error) {
-        const e = chunk.error;
-        const message = typeof e === 'string' ? e : e.message ?? 'The Hermes upstream reported an error.';
+      const e = chunk.error;
+      const reason = typeof e === 'string' ? e : e?.message;
+      const choice = chunk.choices?.[0];
+      // Hermes ends the stream of an agent that crashed mid-answer with this and `[DONE]` (newer
+      // gateways add the run's `error`): what was streamed is a fragment, not an answer to keep or to
+      // send as the next turn's context.
+      if (choice?.finish_reason === 'error') {
+        yield failed(agentFailed(reason));
+        return;
+      }
+      if (e) {
         const code = typeof e === 'object' && typeof e.code === 'string' && /^[a-z0-9_]+$/.test(e.code) ? e.code : 'upstream_error';
-        yield failed(new ApiError(502, code, message));
+        yield failed(new ApiError(502, code, reason ?? 'The Hermes upstream reported an error.'));
         return;
       }
       usage = normalizeUsage(chunk.usage) ?? usage;
-      const choice = chunk.choices?.[0];
-      // Hermes ends the stream of an agent that crashed mid-answer with this and `[DONE]`: what was
-      // streamed is a fragment, not an answer to keep or to send as the next turn's context.
-      if (choice?.finish_reason === 'error') {
-        yield failed(agentIncomplete());
-        return;
-      }
       const delta = choice?.delta;
       if (!delta) continue;
       const thought = delta.reasoning_content ?? delta.reasoning;

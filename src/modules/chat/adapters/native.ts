@@ -16,7 +16,7 @@ import { parseSse, sseJson } from '../../../lib/sse';
 import { readWithIdleTimeout } from '../../../lib/stream-deadlines';
 import { midStreamError, streamCutShort } from '../../../upstream/errors';
 import type { ChatEvent, NativeFrame, Usage } from '../model';
-import { badChunk, drain, failed, normalizeUsage, UpstreamUsage } from './shared';
+import { agentFailed, badChunk, drain, failed, normalizeUsage, UpstreamUsage } from './shared';
 
 /**
  * The fields the sidecar reads from a session-stream payload, each only when it has the type it
@@ -130,9 +130,10 @@ export async function* nativeEvents(body: ReadableStream<Uint8Array>, idleMs: nu
           break;
         case 'error':
         case 'run.failed': {
-          const message = p.message ?? 'The agent reported an error.';
-          const code = p.code !== undefined && /^[a-z0-9_]+$/.test(p.code) ? p.code : 'upstream_error';
-          yield { type: 'failed', code, message, status: 502, native };
+          const e = agentFailed(p.message);
+          // A code the agent gives is its own finer word for the failure.
+          const code = p.code !== undefined && /^[a-z0-9_]+$/.test(p.code) ? p.code : e.code;
+          yield { type: 'failed', code, message: e.detail, status: 502, native };
           return;
         }
         case 'done':

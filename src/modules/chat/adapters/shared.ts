@@ -3,8 +3,23 @@ import { z } from '../../../lib/zod';
 import { ApiError } from '../../../lib/errors';
 import type { ChatEvent, NativeFrame, Usage } from '../model';
 
-export function failed(e: ApiError, native?: NativeFrame): ChatEvent {
+export function failed(e: ApiError, native?: NativeFrame): Extract<ChatEvent, { type: 'failed' }> {
   return { type: 'failed', code: e.code, message: e.detail, status: e.status, ...(native ? { native } : {}) };
+}
+
+/** A failure of the sidecar's own, not the upstream's (see ChatEvent `own`). */
+export function ownFailure(e: ApiError): ChatEvent {
+  return { ...failed(e), own: true, ...(e.extra.headers ? { headers: e.extra.headers } : {}) };
+}
+
+/**
+ * The agent's run failed (it raised, its provider failed): one code whichever way the gateway says so
+ * — the session stream's `error` event, a completions finish chunk with `finish_reason: "error"` bare
+ * or with an `error` object — and the gateway's reason, when it gives one, kept in the message.
+ */
+export function agentFailed(reason: string | undefined): ApiError {
+  const what = 'The agent stopped with an error before its answer was complete';
+  return new ApiError(502, 'agent_incomplete', reason ? `${what}: ${reason.slice(0, 500)}` : `${what}.`);
 }
 
 export const badChunk = (): ApiError => new ApiError(502, 'upstream_bad_chunk', 'The Hermes upstream sent a malformed stream frame.');
