@@ -133,6 +133,17 @@ describe('names the operator gave', () => {
     }
   });
 
+  test('a CORS_ORIGINS host written with a final dot is the same name as without (as ALLOWED_HOSTS names are)', async () => {
+    const t = await makeTestApp({ env: { CORS_ORIGINS: 'https://agent.example.' } });
+    try {
+      for (const host of ['agent.example.', 'agent.example']) {
+        expect([host, (await t.fetch('/api/config', { headers: sameOrigin(host) })).status]).toEqual([host, 200]);
+      }
+    } finally {
+      t.close();
+    }
+  });
+
   test('ALLOWED_HOSTS=* or CORS_ORIGINS=* turns the check off', async () => {
     for (const env of [{ ALLOWED_HOSTS: '*' }, { ALLOWED_HOSTS: 'agent.lan,*' }, { CORS_ORIGINS: '*' }]) {
       const t = await makeTestApp({ env });

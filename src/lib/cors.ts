@@ -60,7 +60,8 @@ export function corsPolicy(origins: readonly string[], hosts: HostRule): CorsPol
   // The hosts of CORS_ORIGINS are the operator's own names (a page served beside the sidecar under one).
   const names = new Set<string>(hosts.allowedHosts.map((h) => (h.startsWith('.') ? h.slice(1) : h)));
   for (const o of origins) {
-    const name = URL.parse(o)?.hostname;
+    // Without a final dot, as the Host's name is compared (`https://agent.example.` is agent.example).
+    const name = URL.parse(o)?.hostname.replace(/\.$/, '');
     if (name) names.add(name);
   }
   const suffixes = hosts.allowedHosts.filter((h) => h.startsWith('.'));
