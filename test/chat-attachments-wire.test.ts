@@ -50,5 +50,14 @@ for (const version of ['0.17', '0.12'] as const) {
       const path = version === '0.17' ? `/api/sessions/${events[0]?.data.session_id as string}/chat/stream` : '/v1/chat/completions';
       expect(lastRequest(fake, path).body).toContain('data:image/png;base64,AAAA');
     });
+
+    test('image data beside an empty url (a client that sends every field) is sent as the data, as before the url check', async () => {
+      const res = await post(t, '/api/sessions/new/chat/stream', { message: 'look', attachments: [{ type: 'image', url: '', mime_type: 'image/jpeg', data: 'BBBB' }] });
+      expect(res.status).toBe(200);
+      const events = await sseEvents(res);
+      expect(events.at(-1)?.event).toBe('done');
+      const path = version === '0.17' ? `/api/sessions/${events[0]?.data.session_id as string}/chat/stream` : '/v1/chat/completions';
+      expect(lastRequest(fake, path).body).toContain('data:image/jpeg;base64,BBBB');
+    });
   });
 }

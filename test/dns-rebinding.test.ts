@@ -53,16 +53,32 @@ describe('without API_KEY (the default)', () => {
     expect(fake.requests.filter((r) => r.path.startsWith('/v1/'))).toEqual([]);
   });
 
+  test('over plain http, where browsers send no Sec-Fetch-* (only to https and localhost) and no Origin on a same-origin read, the page reads nothing', async () => {
+    // What Chrome and Firefox send for `fetch('/api/memory')` from a page of http://evil.example:8643: the
+    // target is not a potentially trustworthy URL, so no Sec-Fetch-Site; a same-origin GET has no Origin.
+    const plainHttp = { host: 'evil.example:8643', 'user-agent': 'Mozilla/5.0', accept: '*/*', referer: 'http://evil.example:8643/', 'accept-encoding': 'gzip, deflate' };
+    for (const path of ['/api/config', '/api/memory', '/api/sessions', '/openapi/json', '/v1/models']) {
+      const res = await t.fetch(path, { headers: plainHttp });
+      expect([path, res.status, ((await res.json()) as { code?: string; error?: { code: string } })]).toMatchObject([path, 403, {}]);
+    }
+    const memory = await t.fetch('/api/memory', { headers: plainHttp });
+    expect(JSON.stringify(await memory.json())).not.toContain('private');
+  });
+
   test('/health stays reachable under any name, for probes and status pages', async () => {
     for (const path of ['/health', '/health/']) expect((await t.fetch(path, { headers: sameOrigin('evil.example:8643') })).status).toBe(200);
   });
 
-  test('clients that are not browsers are never refused for the name they use (a compose service, a LAN name, a proxy)', async () => {
-    for (const host of ['hermes-optx:8643', 'agent.lan', 'evil.example:8643']) {
+  test('clients that are not browsers are judged by the name too (over http a browser\'s read looks the same), and served under names no site can own', async () => {
+    for (const host of ['hermes-optx:8643', 'api', 'raspberrypi.local:8643', 'host.docker.internal:8643', 'agent.home.arpa', '10.0.0.5:8643']) {
       const res = await t.fetch('/api/config', { headers: { host, 'user-agent': 'curl/8.5.0' } });
       expect([host, res.status]).toEqual([host, 200]);
       const w = await t.fetch('/api/memory', { method: 'POST', headers: { host, 'content-type': 'application/json' }, body: JSON.stringify({ content: `from ${host}` }) });
       expect([host, w.status]).toEqual([host, 201]);
+    }
+    for (const host of ['agent.lan', 'evil.example:8643']) {
+      const res = await t.fetch('/api/config', { headers: { host, 'user-agent': 'curl/8.5.0' } });
+      expect([host, res.status, ((await res.json()) as { code: string }).code]).toEqual([host, 403, 'host_not_allowed']);
     }
   });
 
@@ -108,7 +124,21 @@ describe('names the operator gave', () => {
       // Hermes Workspace at localhost:3000 calling the sidecar by its LAN name: cross-site, CORS allows it.
       const cross = await t.fetch('/api/config', { headers: { host: 'agent.lan:8643', 'sec-fetch-site': 'cross-site', origin: 'http://localhost:3000' } });
       expect([cross.status, cross.headers.get('access-control-allow-origin')]).toEqual([200, 'http://localhost:3000']);
+      // The same over plain http, where the browser sends no Sec-Fetch-Site: its Origin marks it cross-origin.
+      const plain = await t.fetch('/api/config', { headers: { host: 'agent.lan:8643', origin: 'http://localhost:3000', 'user-agent': 'Mozilla/5.0' } });
+      expect([plain.status, plain.headers.get('access-control-allow-origin')]).toEqual([200, 'http://localhost:3000']);
       expect((await t.fetch('/api/config', { headers: sameOrigin('evil.example:8643') })).status).toBe(403);
+    } finally {
+      t.close();
+    }
+  });
+
+  test('a CORS_ORIGINS host written with a final dot is the same name as without (as ALLOWED_HOSTS names are)', async () => {
+    const t = await makeTestApp({ env: { CORS_ORIGINS: 'https://agent.example.' } });
+    try {
+      for (const host of ['agent.example.', 'agent.example']) {
+        expect([host, (await t.fetch('/api/config', { headers: sameOrigin(host) })).status]).toEqual([host, 200]);
+      }
     } finally {
       t.close();
     }

@@ -8,8 +8,9 @@
  *
  * Neither helps against DNS rebinding: a page of evil.example, whose name the attacker then points at
  * the sidecar's address, calls it as its own origin (`Host: evil.example:8643`), so the browser lets
- * it read every answer and no Origin is foreign. `refusesHost` turns away what a browser sends as
- * same-origin under a host name the sidecar was not told it has.
+ * it read every answer and no Origin is foreign. `refusesHost` turns away a call under a host name the
+ * sidecar was not told it has, unless a browser marks it cross-origin: over plain http a browser's
+ * same-origin read cannot be told from curl's.
  */
 import { isIP } from 'node:net';
 import { ApiError } from './errors';
@@ -23,8 +24,8 @@ export interface CorsPolicy {
   /** The 403 for a state-changing request from a page of a foreign origin, or null when it may go on. */
   refusesWrite(request: Request): ApiError | null;
   /**
-   * The 403 for a browser's same-origin request to a host name the page could have pointed at this
-   * address itself (DNS rebinding), or null when it may go on. `origin` is the request's Origin header.
+   * The 403 for a request, not marked cross-origin by a browser, to a host name a web page could have
+   * pointed at this address itself (DNS rebinding), or null when it may go on. `origin` is the request's Origin header.
    */
   refusesHost(request: Request, origin: string | null, pathname: string): ApiError | null;
   /** Whether `refusesHost` can refuse anything: off with API_KEY, ALLOWED_HOSTS=* or CORS_ORIGINS=*. */
@@ -59,7 +60,8 @@ export function corsPolicy(origins: readonly string[], hosts: HostRule): CorsPol
   // The hosts of CORS_ORIGINS are the operator's own names (a page served beside the sidecar under one).
   const names = new Set<string>(hosts.allowedHosts.map((h) => (h.startsWith('.') ? h.slice(1) : h)));
   for (const o of origins) {
-    const name = URL.parse(o)?.hostname;
+    // Without a final dot, as the Host's name is compared (`https://agent.example.` is agent.example).
+    const name = URL.parse(o)?.hostname.replace(/\.$/, '');
     if (name) names.add(name);
   }
   const suffixes = hosts.allowedHosts.filter((h) => h.startsWith('.'));
@@ -109,25 +111,38 @@ export function corsPolicy(origins: readonly string[], hosts: HostRule): CorsPol
     checksHosts,
     refusesHost(request, origin, pathname) {
       if (!checksHosts) return null;
-      // Only what a browser says is same-origin: a rebinding page reads only answers to its own origin,
-      // and a cross-site request is CORS's to judge. Clients that are not browsers (curl, SDKs, a
-      // compose service calling `hermes-optx:8643`, a proxy) send no Sec-Fetch-Site and no Origin and
-      // are never refused: an attack through a name needs a browser. A browser too old to send
-      // Sec-Fetch-Site (Safari before 16.4) still sends an Origin, equal to the Host's, on a write.
+      // What a browser marks as not same-origin (cross-site, same-site, an address the user typed) is
+      // CORS's and the write check's to judge: a rebinding page reads only answers to its own origin.
       const site = request.headers.get('sec-fetch-site');
-      if (site === null ? origin === null : site !== 'same-origin') return null;
+      if (site !== null && site !== 'same-origin') return null;
       const host = request.headers.get('host');
-      if (!host || (site === null && origin !== null && !sameOrigin(origin, host))) return null;
+      if (!host) return null;
+      // No Sec-Fetch-Site says nothing: browsers send it only to https and localhost URLs, never to the
+      // plain-http name of a rebinding page, which also sends no Origin on a same-origin read. Such a
+      // request cannot be told from a client that is not a browser, so both are judged by the name;
+      // only a foreign Origin marks a cross-origin call (Hermes Workspace calling `agent.lan`).
+      if (site === null && origin !== null && !sameOrigin(origin, host)) return null;
       const name = hostName(host);
-      // An IP address cannot be re-pointed, and `localhost` and `*.localhost` never leave the machine
-      // (RFC 6761; browsers answer them without DNS).
-      if (name.charCodeAt(0) === 91 || isIP(name) === 4 || name === 'localhost' || name.endsWith('.localhost') || knownName(name)) return null;
+      if (unrebindable(name) || knownName(name)) return null;
       // Probes and status pages opened in a browser: it tells nothing that is not public anyway.
       if (routedPath(pathname) === '/health') return null;
-      return new ApiError(403, 'host_not_allowed', `A web page called the sidecar by the name ${name.slice(0, 200)}, which it does not know as its own: refused, since any site can point a name it owns at this address (DNS rebinding). Add the name to ALLOWED_HOSTS, or set API_KEY.`);
+      return new ApiError(403, 'host_not_allowed', `The sidecar was called by the name ${name.slice(0, 200)}, which it does not know as its own: refused, since any web page can point a name it owns at this address (DNS rebinding) and read the answers. Add the name to ALLOWED_HOSTS, or set API_KEY.`);
     },
   };
 }
+
+/**
+ * Names no web page can own: an IP address cannot be re-pointed; `localhost` and `*.localhost` never
+ * leave the machine (RFC 6761; browsers answer them without DNS); a name without a dot (a compose
+ * service, `hermes-optx`), `.local` (mDNS, RFC 6762), `.internal` (ICANN, private use; Docker's
+ * `host.docker.internal`) and `.home.arpa` (RFC 8375) are answered by the local network, never by a
+ * DNS server a site's owner runs.
+ */
+function unrebindable(name: string): boolean {
+  if (name.charCodeAt(0) === 91 || isIP(name) === 4 || !name.includes('.')) return true;
+  return PRIVATE_SUFFIXES.some((s) => name.endsWith(s));
+}
+const PRIVATE_SUFFIXES = ['.localhost', '.local', '.internal', '.home.arpa'];
 
 /** The name of a Host header: lower case, without port or final dot; an IPv6 literal keeps its brackets. */
 function hostName(host: string): string {

@@ -25,10 +25,11 @@ const IMAGE_URL = /^\s*(?:https?:\/\/|data:image\/[^,]*,)/i;
  * parts of the message; `text` becomes a text part; anything else is named in a text part.
  */
 export const Attachment = AttachmentFields.check(
-  z.refine((a) => !isImageAttachment(a) || a.url === undefined || IMAGE_URL.test(a.url), {
+  // An empty url is no url (upstream.ts sends the data then), as clients that send every field write it.
+  z.refine((a) => !isImageAttachment(a) || !a.url || IMAGE_URL.test(a.url), {
     error: 'an image url must be http(s):// or data:image/...',
   }),
-  z.refine((a) => !isImageAttachment(a) || a.url !== undefined || a.data === undefined || /^image\//i.test(a.mime_type ?? 'image/png'), {
+  z.refine((a) => !isImageAttachment(a) || !!a.url || a.data === undefined || /^image\//i.test(a.mime_type ?? 'image/png'), {
     error: 'image data needs an image/* mime_type',
   }),
 );
