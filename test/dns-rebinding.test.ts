@@ -70,13 +70,13 @@ describe('without API_KEY (the default)', () => {
   });
 
   test('clients that are not browsers are judged by the name too (over http a browser\'s read looks the same), and served under names no site can own', async () => {
-    for (const host of ['hermes-optx:8643', 'api', 'raspberrypi.local:8643', 'host.docker.internal:8643', 'agent.home.arpa', '10.0.0.5:8643']) {
+    for (const host of ['hermes-optx:8643', 'api', 'raspberrypi.local:8643', 'host.docker.internal:8643', 'agent.home.arpa', 'agent.lan:8643', 'NAS.Home.', 'build.corp', 'wiki.intranet', 'box.private', '10.0.0.5:8643']) {
       const res = await t.fetch('/api/config', { headers: { host, 'user-agent': 'curl/8.5.0' } });
       expect([host, res.status]).toEqual([host, 200]);
       const w = await t.fetch('/api/memory', { method: 'POST', headers: { host, 'content-type': 'application/json' }, body: JSON.stringify({ content: `from ${host}` }) });
       expect([host, w.status]).toEqual([host, 201]);
     }
-    for (const host of ['agent.lan', 'evil.example:8643']) {
+    for (const host of ['agent.office.net', 'box.tail1234.ts.net:8643', 'evil.example:8643']) {
       const res = await t.fetch('/api/config', { headers: { host, 'user-agent': 'curl/8.5.0' } });
       expect([host, res.status, ((await res.json()) as { code: string }).code]).toEqual([host, 403, 'host_not_allowed']);
     }
@@ -92,23 +92,23 @@ describe('without API_KEY (the default)', () => {
 
   test('what a browser does not send as same-origin is left to CORS: a cross-site call, an address typed by the user', async () => {
     // Cross-site: the page reads the answer only if CORS_ORIGINS lists its origin (none here).
-    const cross = await t.fetch('/api/config', { headers: { host: 'agent.lan:8643', 'sec-fetch-site': 'cross-site', origin: 'https://other.example' } });
+    const cross = await t.fetch('/api/config', { headers: { host: 'agent.office.net:8643', 'sec-fetch-site': 'cross-site', origin: 'https://other.example' } });
     expect([cross.status, cross.headers.get('access-control-allow-origin')]).toEqual([200, null]);
     // A navigation the user started (the address bar, a bookmark): no page is there to read it.
-    expect((await t.fetch('/openapi', { headers: { host: 'agent.lan:8643', 'sec-fetch-site': 'none', 'sec-fetch-mode': 'navigate' } })).status).toBe(200);
+    expect((await t.fetch('/openapi', { headers: { host: 'agent.office.net:8643', 'sec-fetch-site': 'none', 'sec-fetch-mode': 'navigate' } })).status).toBe(200);
   });
 });
 
 describe('names the operator gave', () => {
   test('ALLOWED_HOSTS names and their subdomains (leading dot), in any case, are served; other names are not', async () => {
-    const t = await makeTestApp({ env: { ALLOWED_HOSTS: 'Agent.LAN, .example.com' } });
+    const t = await makeTestApp({ env: { ALLOWED_HOSTS: 'Agent.Office.NET, .example.com' } });
     try {
-      for (const host of ['agent.lan:8643', 'AGENT.lan.', 'example.com', 'x.y.example.com:8643']) {
+      for (const host of ['agent.office.net:8643', 'AGENT.office.net.', 'example.com', 'x.y.example.com:8643']) {
         expect([host, (await t.fetch('/api/config', { headers: sameOrigin(host) })).status]).toEqual([host, 200]);
         const w = await t.fetch('/api/memory', { method: 'POST', headers: write(host), body: JSON.stringify({ content: host }) });
         expect([host, w.status]).toEqual([host, 201]);
       }
-      for (const host of ['notexample.com', 'agent.lan.evil.example', 'evil.example']) {
+      for (const host of ['notexample.com', 'agent.office.net.evil.example', 'office.net', 'evil.example']) {
         expect([host, (await t.fetch('/api/config', { headers: sameOrigin(host) })).status]).toEqual([host, 403]);
       }
     } finally {
@@ -122,10 +122,10 @@ describe('names the operator gave', () => {
       expect((await t.fetch('/api/config', { headers: sameOrigin('agent.example') })).status).toBe(200);
       expect((await t.fetch('/api/memory', { method: 'POST', headers: write('agent.example', 'https'), body: JSON.stringify({ content: 'same' }) })).status).toBe(201);
       // Hermes Workspace at localhost:3000 calling the sidecar by its LAN name: cross-site, CORS allows it.
-      const cross = await t.fetch('/api/config', { headers: { host: 'agent.lan:8643', 'sec-fetch-site': 'cross-site', origin: 'http://localhost:3000' } });
+      const cross = await t.fetch('/api/config', { headers: { host: 'agent.office.net:8643', 'sec-fetch-site': 'cross-site', origin: 'http://localhost:3000' } });
       expect([cross.status, cross.headers.get('access-control-allow-origin')]).toEqual([200, 'http://localhost:3000']);
       // The same over plain http, where the browser sends no Sec-Fetch-Site: its Origin marks it cross-origin.
-      const plain = await t.fetch('/api/config', { headers: { host: 'agent.lan:8643', origin: 'http://localhost:3000', 'user-agent': 'Mozilla/5.0' } });
+      const plain = await t.fetch('/api/config', { headers: { host: 'agent.office.net:8643', origin: 'http://localhost:3000', 'user-agent': 'Mozilla/5.0' } });
       expect([plain.status, plain.headers.get('access-control-allow-origin')]).toEqual([200, 'http://localhost:3000']);
       expect((await t.fetch('/api/config', { headers: sameOrigin('evil.example:8643') })).status).toBe(403);
     } finally {

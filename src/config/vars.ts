@@ -157,7 +157,7 @@ const hostList: Parser<string[]> = (s) => {
     const name = item.toLowerCase().replace(/\.$/, '');
     const bare = name.startsWith('[') && name.endsWith(']') ? name.slice(1, -1) : name;
     if (name !== '*' && !isIP(bare) && !HOST_NAME.test(name.startsWith('.') ? name.slice(1) : name)) {
-      return new Invalid(`${item.slice(0, 100)} is not a host name: expected names without scheme or port (agent.lan; .example.com for it and its subdomains) or *`);
+      return new Invalid(`${item.slice(0, 100)} is not a host name: expected names without scheme or port (agent.office.net; .example.com for it and its subdomains) or *`);
     }
     names.push(name);
   }
@@ -221,7 +221,7 @@ export const VARS = [
   { env: 'MPP_CURRENCY', help: 'TIP-20 token contract charged by MPP', shownDefault: 'the network default', schema: setting(matching(/^0x[0-9a-fA-F]{40}$/, 'expected a 0x token address')) },
   { env: 'TEMPO_RPC_URL', help: 'Tempo JSON-RPC used to verify MPP payments', schema: setting(httpUrl), secret: true },
   { env: 'CORS_ORIGINS', help: 'comma list of browser origins allowed to read and write: scheme://host[:port], null, file://, or * for any', schema: setting(originList, [] as string[]) },
-  { env: 'ALLOWED_HOSTS', help: 'without API_KEY, host names the sidecar may be called by (DNS rebinding), besides IPs, localhost, dotless, .local, .internal, .home.arpa and CORS_ORIGINS hosts: agent.lan, .example.com (and subdomains), or * for any', schema: setting(hostList, [] as string[]) },
+  { env: 'ALLOWED_HOSTS', help: 'without API_KEY, host names the sidecar may be called by (DNS rebinding), besides IPs, localhost, dotless, .local, .internal, .home.arpa, .lan, .home, .corp, .intranet, .private and CORS_ORIGINS hosts: agent.office.net, .example.com (and subdomains), or * for any', schema: setting(hostList, [] as string[]) },
   { env: 'HEDGEHOG_URL', help: 'OpenAI-compatible endpoint for metered calls and decomposition', shownDefault: 'HERMES_AGENT_URL', schema: setting(gatewayUrl), secret: true },
   { env: 'HEDGEHOG_API_KEY', help: 'bearer token for HEDGEHOG_URL', shownDefault: 'HERMES_API_KEY when HEDGEHOG_URL is the Hermes origin', schema: setting(text), secret: true },
   { env: 'HEDGEHOG_TIMEOUT_S', help: 'timeout of one metered or decomposition call', schema: setting(seconds(3600), 120) },

@@ -120,7 +120,7 @@ export function corsPolicy(origins: readonly string[], hosts: HostRule): CorsPol
       // No Sec-Fetch-Site says nothing: browsers send it only to https and localhost URLs, never to the
       // plain-http name of a rebinding page, which also sends no Origin on a same-origin read. Such a
       // request cannot be told from a client that is not a browser, so both are judged by the name;
-      // only a foreign Origin marks a cross-origin call (Hermes Workspace calling `agent.lan`).
+      // only a foreign Origin marks a cross-origin call (Hermes Workspace calling `agent.office.net`).
       if (site === null && origin !== null && !sameOrigin(origin, host)) return null;
       const name = hostName(host);
       if (unrebindable(name) || knownName(name)) return null;
@@ -135,14 +135,16 @@ export function corsPolicy(origins: readonly string[], hosts: HostRule): CorsPol
  * Names no web page can own: an IP address cannot be re-pointed; `localhost` and `*.localhost` never
  * leave the machine (RFC 6761; browsers answer them without DNS); a name without a dot (a compose
  * service, `hermes-optx`), `.local` (mDNS, RFC 6762), `.internal` (ICANN, private use; Docker's
- * `host.docker.internal`) and `.home.arpa` (RFC 8375) are answered by the local network, never by a
- * DNS server a site's owner runs.
+ * `host.docker.internal`), `.home.arpa` (RFC 8375) and the private top-level names RFC 6762 Appendix G
+ * lists as in use on home and office networks (`.lan` of OpenWrt and most routers, `.home`, `.corp`,
+ * `.intranet`, `.private`; none is delegated in the public DNS) are answered by the local network,
+ * never by a DNS server a site's owner runs: a rebinding page must be served under a public name.
  */
 function unrebindable(name: string): boolean {
   if (name.charCodeAt(0) === 91 || isIP(name) === 4 || !name.includes('.')) return true;
   return PRIVATE_SUFFIXES.some((s) => name.endsWith(s));
 }
-const PRIVATE_SUFFIXES = ['.localhost', '.local', '.internal', '.home.arpa'];
+const PRIVATE_SUFFIXES = ['.localhost', '.local', '.internal', '.home.arpa', '.lan', '.home', '.corp', '.intranet', '.private'];
 
 /** The name of a Host header: lower case, without port or final dot; an IPv6 literal keeps its brackets. */
 function hostName(host: string): string {

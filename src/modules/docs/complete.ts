@@ -92,7 +92,7 @@ export function completeOperation(path: string, method: string, op: Operation, r
     add('403', errorResponse('`origin_not_allowed`: sent from a web page whose origin is neither in CORS_ORIGINS nor the sidecar\'s own; nothing was done', envelope));
   }
   if (auth.hosts && path !== '/health') {
-    add('403', errorResponse('`host_not_allowed`: sent, and not marked cross-origin by a browser, under a host name that is not an IP address, localhost, dotless, .local, .internal, .home.arpa, a CORS_ORIGINS host or in ALLOWED_HOSTS (DNS rebinding); nothing was done', envelope));
+    add('403', errorResponse('`host_not_allowed`: sent, and not marked cross-origin by a browser, under a host name that is not an IP address, localhost, dotless, .local, .internal, .home.arpa, .lan, .home, .corp, .intranet, .private, a CORS_ORIGINS host or in ALLOWED_HOSTS (DNS rebinding); nothing was done', envelope));
   }
   const isPublic = PUBLIC_PATHS.has(path);
   if (isPublic) op.security = [];
