@@ -140,7 +140,10 @@ function authSummary(config: Config): string {
   const ways: string[] = [];
   if (config.auth.apiKeys.length) ways.push(`API key (${config.auth.apiKeys.length} accepted)`);
   if (config.mpp.enabled) ways.push(`MPP payment of ${config.mpp.amount} per request (${config.mpp.network})`);
-  return ways.length ? ways.join(' or ') : 'none, every route is open to whoever reaches this address (API_KEY sets keys)';
+  if (ways.length) return ways.join(' or ');
+  // The DNS-rebinding check (lib/cors.ts) then refuses other names: say so where it is first looked for.
+  if (config.server.allowedHosts.includes('*') || config.server.corsOrigins.includes('*')) return 'none, every route is open to whoever reaches this address (API_KEY sets keys)';
+  return 'none, every route is open to whoever reaches this address by an IP, localhost or a LAN name (API_KEY sets keys; ALLOWED_HOSTS adds names)';
 }
 
 /** host:port as written in a message: an IPv6 literal in brackets (`:::8643` read as nothing). */

@@ -191,7 +191,7 @@ test('the start-up banner says who may use the API: open, or how many keys (neve
     await proc.exited;
     return out.split('\n').find((l) => l.trim().startsWith('auth:'));
   };
-  expect(await banner({})).toBe('  auth: none, every route is open to whoever reaches this address (API_KEY sets keys)');
+  expect(await banner({})).toBe('  auth: none, every route is open to whoever reaches this address by an IP, localhost or a LAN name (API_KEY sets keys; ALLOWED_HOSTS adds names)');
   const keyed = await banner({ API_KEY: 'key-one-SECRET,key-two-SECRET' });
   expect(keyed).toBe('  auth: API key (2 accepted)');
 }, 30_000);
