@@ -6,8 +6,8 @@
  * config.yaml is read the way Hermes (PyYAML) reads it: YAML 1.1 with PyYAML's types (yaml-schema.ts),
  * and a repeated key is not an error (the last one wins).
  */
-import { statSync } from 'node:fs';
-import { readRegularFileSync } from '../lib/files';
+import { statSync, type Stats } from 'node:fs';
+import { justEmptied, readRegularFileSync, readSettledSync, type FileSnapshot } from '../lib/files';
 import { join } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type ErrorCode, type Node } from 'yaml';
 import { HERMES_YAML_OPTIONS } from './yaml-schema';
@@ -42,6 +42,18 @@ export function readAgentFile(path: string, name: string): string | null {
     return readRegularFileSync(path).toString('utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new ConfigUnreadableError(name, err);
+  }
+}
+
+/**
+ * config.yaml's text and the state it was read in (null when it does not exist), read again while a
+ * writer rewrites it in place (src/lib/files.ts).
+ */
+export function readAgentSnapshot(path: string, name: string): FileSnapshot | null {
+  try {
+    return readSettledSync(path);
+  } catch (err) {
     throw new ConfigUnreadableError(name, err);
   }
 }
@@ -191,6 +203,15 @@ function hermesPaths(home: string): HermesPaths {
 
 export type ConfigTree = Record<string, unknown>;
 
+const emptyRead = (): ConfigRead => ({ tree: {}, anchored: [] });
+
+const cacheKey = (st: Stats) => `${st.mtimeMs}:${st.size}:${st.ino}`;
+
+function parsed(text: string): ConfigRead {
+  const doc = parseHermesYaml(text);
+  return { tree: configTreeOf(doc), anchored: anchoredValues(doc) };
+}
+
 export class HermesHome {
   readonly paths: HermesPaths;
   private cache: ({ key: string } & ConfigRead) | null = null;
@@ -210,19 +231,20 @@ export class HermesHome {
 
   /** readConfig() with the anchored values, which redaction needs: an alias can repeat a secret under a key that is not secret. */
   readConfigAnchored(): ConfigRead {
-    let key: string;
+    let st: Stats;
     try {
-      const st = statSync(this.paths.config);
-      key = `${st.mtimeMs}:${st.size}:${st.ino}`;
+      st = statSync(this.paths.config);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { tree: {}, anchored: [] };
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyRead();
       throw new ConfigUnreadableError('config.yaml', err);
     }
-    if (this.cache?.key === key) return this.cache;
-    const text = readAgentFile(this.paths.config, 'config.yaml');
-    if (text === null) return { tree: {}, anchored: [] };
-    const doc = parseHermesYaml(text);
-    this.cache = { key, tree: configTreeOf(doc), anchored: anchoredValues(doc) };
+    if (this.cache?.key === cacheKey(st)) return this.cache;
+    const snap = readAgentSnapshot(this.paths.config, 'config.yaml');
+    if (!snap) return emptyRead();
+    // Caught mid-rewrite (truncated and not written yet, or changing under every read): the last
+    // whole read is the better answer, and nothing is cached, so the next call reads again.
+    if (justEmptied(snap) || !snap.settled) return this.cache ?? (snap.settled ? emptyRead() : parsed(snap.text));
+    this.cache = { key: cacheKey(snap.stat), ...parsed(snap.text) };
     return this.cache;
   }
 

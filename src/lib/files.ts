@@ -42,3 +42,56 @@ export function fileIdentity(path: string): string | null {
     return null;
   }
 }
+
+/** The same file in the same state: inode, size, modification and change times. */
+export const sameFileState = (a: Stats | null, b: Stats | null) =>
+  a === b || (!!a && !!b && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs);
+
+export interface FileSnapshot {
+  text: string;
+  /** The file's state when the text was read. */
+  stat: Stats;
+  /** false when a writer changed the file during every read attempt: the text may be half of it. */
+  settled: boolean;
+}
+
+const SNAPSHOT_TRIES = 5;
+
+/**
+ * A regular file's text and the state it was read in; null when it does not exist. A writer that
+ * rewrites the file in place (Hermes, when it cannot rename over a bind-mounted config.yaml; an
+ * editor) can be caught half way: the read is repeated until the file's state is the same before and
+ * after it. Atomic renames need none of this: a read sees the old file or the new one.
+ */
+export function readSettledSync(path: string): FileSnapshot | null {
+  let last: FileSnapshot | null = null;
+  for (let i = 0; i < SNAPSHOT_TRIES; i++) {
+    const before = statSync(path, { throwIfNoEntry: false }) ?? null;
+    if (!before) return null;
+    let text: string;
+    try {
+      text = readRegularFileSync(path).toString('utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    const after = statSync(path, { throwIfNoEntry: false }) ?? null;
+    if (!after) return null;
+    last = { text, stat: after, settled: sameFileState(before, after) };
+    if (last.settled) return last;
+  }
+  return last;
+}
+
+/**
+ * How long an empty file counts as one a writer has truncated and not written yet: Hermes' copy
+ * (truncate, then write) left config.yaml empty for under a millisecond mostly, but up to 200 ms on a
+ * loaded machine. An empty file older than this is taken as empty.
+ */
+export const JUST_EMPTIED_MS = 2_000;
+
+/** An empty file changed less than JUST_EMPTIED_MS ago: most likely a rewrite in place under way. */
+export function justEmptied(snap: FileSnapshot, now = Date.now()): boolean {
+  // A stamp in the future counts by its distance: the clock was set back since.
+  return snap.stat.size === 0 && snap.text === '' && Math.abs(now - snap.stat.mtimeMs) < JUST_EMPTIED_MS;
+}

@@ -10,25 +10,18 @@
  * (a few times, then 409). Another sidecar on the same home takes a lock file beside the target
  * (`.<name>.lock`, holding its pid) for the same read-modify-write, so two sidecars never interleave;
  * an editor that takes no lock can still, in the microseconds between that check and the rename, be
- * overwritten. Temp files a killed process left behind are removed on a later edit.
+ * overwritten. A file found half rewritten in place (truncated and not written yet) is waited for
+ * rather than edited. Temp files a killed process left behind are removed on a later edit.
  */
 import { closeSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ApiError } from '../../lib/errors';
-import { ConfigUnreadableError, readAgentFile } from '../../hermes/home';
+import { ConfigUnreadableError, readAgentSnapshot } from '../../hermes/home';
+import { JUST_EMPTIED_MS, justEmptied, sameFileState, type FileSnapshot } from '../../lib/files';
 import { KeyedQueue } from '../../lib/keyed-queue';
 
 /** Every read-modify-write of one file, in turn. */
 const edits = new KeyedQueue();
-
-interface Snapshot {
-  text: string;
-  /** null when the file does not exist yet. */
-  stat: Stats | null;
-}
-
-const sameFile = (a: Stats | null, b: Stats | null) =>
-  a === b || (!!a && !!b && a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.size === b.size && a.ctimeMs === b.ctimeMs);
 
 const statOrNull = (path: string): Stats | null => statSync(path, { throwIfNoEntry: false }) ?? null;
 
@@ -53,12 +46,6 @@ function writeTarget(path: string): string {
     throw new ApiError(503, 'config_unreadable', `${basename(path)} is a symbolic link into a directory that does not exist; create it first. Nothing was changed.`);
   }
   return target;
-}
-
-function read(path: string): Snapshot {
-  const stat = statOrNull(path);
-  if (!stat) return { text: '', stat: null };
-  return { text: readAgentFile(path, basename(path)) ?? '', stat };
 }
 
 /**
@@ -91,7 +78,7 @@ function replaceAtomically(path: string, text: string, mode: number, stillCurren
     renameSync(tmp, path);
   } catch (err) {
     unlinkSync(tmp);
-    throw err;
+    throw CANNOT_RENAME.has((err as NodeJS.ErrnoException).code ?? '') ? cannotReplace(path) : err;
   }
   const dfd = openSync(dir, 'r');
   try {
@@ -101,6 +88,20 @@ function replaceAtomically(path: string, text: string, mode: number, stillCurren
   }
   return true;
 }
+
+/**
+ * A file that is a mount point itself (Docker's `-v ./config.yaml:…`) cannot be renamed over. Hermes
+ * then copies over it in place; a second writer doing the same, with no lock between them, cut each
+ * other's text (in review: 2 of 3 runs left a config.yaml that did not parse), so edits are refused.
+ */
+const CANNOT_RENAME = new Set(['EBUSY', 'EXDEV']);
+
+const cannotReplace = (path: string) =>
+  new ApiError(
+    503,
+    'config_not_replaceable',
+    `${basename(path)} is a mount point of its own (a single-file bind mount), so it cannot be replaced in one step; mount its directory instead. Nothing was changed.`,
+  );
 
 /**
  * Whether another live process of this machine has that pid. Our own pid is not one: this process
@@ -146,7 +147,7 @@ function takeLock(lock: string): boolean {
 }
 
 /** Runs `fn` holding the lock file beside `path` that every sidecar process takes for its edits. */
-async function withFileLock<T>(path: string, fn: () => T): Promise<T> {
+async function withFileLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
   const lock = join(dirname(path), `.${basename(path)}.lock`);
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   // Waiting is timed on the monotonic clock: a wall clock set back meanwhile must not stretch it.
@@ -173,7 +174,7 @@ async function withFileLock<T>(path: string, fn: () => T): Promise<T> {
     await Bun.sleep(5);
   }
   try {
-    return fn();
+    return await fn();
   } finally {
     try {
       unlinkSync(lock);
@@ -226,17 +227,38 @@ export async function editFile(path: string, edit: (text: string) => string): Pr
   // other failure, so callers' `.catch` sees it; thrown synchronously, it was answered as a 500.
   const target = writeTarget(path);
   return edits.run(target, () =>
-    withFileLock(target, () => {
+    withFileLock(target, async () => {
       sweepTempFiles(target);
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        const before = read(target);
-        const next = edit(before.text);
-        if (next === before.text) return next;
+        const before = await settledRead(target, path);
+        const text = before?.text ?? '';
+        const next = edit(text);
+        if (next === text) return next;
         // Someone else wrote since we read: compute the edit again on their text.
-        const unchanged = () => sameFile(before.stat, statOrNull(target));
-        if (unchanged() && replaceAtomically(target, next, before.stat ? before.stat.mode & 0o7777 : 0o600, unchanged)) return next;
+        const unchanged = () => sameFileState(before?.stat ?? null, statOrNull(target));
+        if (unchanged() && replaceAtomically(target, next, before ? before.stat.mode & 0o7777 : 0o600, unchanged)) return next;
       }
-      throw new ApiError(409, 'config_busy', `${basename(path)} kept changing while it was being edited; try again.`);
+      throw busy(path);
     }),
   );
+}
+
+const busy = (path: string) => new ApiError(409, 'config_busy', `${basename(path)} kept changing while it was being edited; try again.`);
+
+/** How long an edit waits for a file a writer is rewriting in place to be whole again. */
+const SETTLE_WAIT_MS = JUST_EMPTIED_MS + 1_000;
+
+/**
+ * The file as a whole, or null when it does not exist. A file caught mid-rewrite — truncated and not
+ * written yet, or changing under every read — is waited for: edited as it stands, the file written
+ * back would hold the edit alone, or half of the writer's text.
+ */
+async function settledRead(target: string, path: string): Promise<FileSnapshot | null> {
+  const deadline = performance.now() + SETTLE_WAIT_MS;
+  for (;;) {
+    const snap = readAgentSnapshot(target, basename(path));
+    if (!snap || (snap.settled && !justEmptied(snap))) return snap;
+    if (performance.now() > deadline) throw busy(path);
+    await Bun.sleep(10);
+  }
 }

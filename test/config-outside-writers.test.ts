@@ -1,0 +1,115 @@
+/**
+ * config.yaml written by Hermes itself while the sidecar reads and edits it. Hermes
+ * (hermes_cli/config.py save_config → utils.atomic_yaml_write) takes no lock other processes see,
+ * and when its rename fails with EBUSY/EXDEV — config.yaml bind-mounted as a single file, as in
+ * `docker run -v ./config.yaml:/opt/data/config.yaml` — it copies the new text over the file in place
+ * (truncate, then write), as editors saving in place do. Readers then find it empty or half written
+ * for a moment.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeTestApp, tempDir, type TestApp } from './helpers/app';
+
+const WHOLE = '# mine\nmodel:\n  default: a   # keep\nbase: keep\n';
+
+describe('a config.yaml an in-place writer has just truncated (Hermes copying over a bind-mounted file)', () => {
+  let t: TestApp;
+  let path: string;
+  beforeAll(async () => {
+    t = await makeTestApp();
+    mkdirSync(t.home, { recursive: true });
+    path = join(t.home, 'config.yaml');
+  });
+  afterAll(() => t.close());
+
+  test('GET keeps answering the last whole file, not an empty config, until the writer has written', async () => {
+    writeFileSync(path, WHOLE);
+    expect((await t.json<{ config: unknown }>('GET', '/api/config')).body.config).toEqual({ model: { default: 'a' }, base: 'keep' });
+    truncateSync(path, 0);
+    const mid = await t.json<{ config: unknown; model: string | null }>('GET', '/api/config');
+    expect([mid.status, mid.body.config, mid.body.model]).toEqual([200, { model: { default: 'a' }, base: 'keep' }, 'a']);
+    expect((await t.json('GET', '/api/config/model')).body.model).toBe('a');
+    writeFileSync(path, `${WHOLE}more: 1\n`);
+    expect((await t.json<{ config: unknown }>('GET', '/api/config')).body.config).toEqual({ model: { default: 'a' }, base: 'keep', more: 1 });
+  });
+
+  test('a file emptied a while ago is empty', async () => {
+    writeFileSync(path, WHOLE);
+    await t.json('GET', '/api/config');
+    truncateSync(path, 0);
+    const old = new Date(Date.now() - 10_000);
+    utimesSync(path, old, old);
+    expect((await t.json<{ config: unknown }>('GET', '/api/config')).body.config).toEqual({});
+  });
+
+  test('an edit waits for a writer caught between truncating and writing instead of replacing the file with its own key alone', async () => {
+    writeFileSync(path, WHOLE);
+    // An editor saving in place (nano, vim with backupcopy=yes) or Hermes' copy: truncate, then write.
+    const fd = openSync(path, 'w');
+    const edit = t.json('POST', '/api/config', { key: 'ours', value: 1 });
+    await Bun.sleep(50);
+    writeSync(fd, `${WHOLE}theirs: 2\n`);
+    closeSync(fd);
+    // Renamed over meanwhile, the writer's text went to the replaced file and the whole config was lost.
+    expect((await edit).status).toBe(200);
+    expect(readFileSync(path, 'utf8')).toBe(`${WHOLE}theirs: 2\nours: 1\n`);
+  });
+
+  test('an edit of a file emptied a while ago goes ahead', async () => {
+    writeFileSync(path, '');
+    const old = new Date(Date.now() - 10_000);
+    utimesSync(path, old, old);
+    expect((await t.json('POST', '/api/config', { key: 'ours', value: 1 })).status).toBe(200);
+    expect(readFileSync(path, 'utf8')).toBe('ours: 1\n');
+  });
+
+  test('a process rewriting the file in place over and over: every GET answers a whole config', async () => {
+    writeFileSync(path, 'base: keep\nn: -1\n');
+    const writer = Bun.spawn(['bun', join(import.meta.dir, 'fixtures/config-inplace-writer.ts'), path, '400'], { stdout: 'ignore', stderr: 'inherit' });
+    let running = true;
+    void writer.exited.then(() => (running = false));
+    const answers: Record<string, number> = {};
+    while (running) {
+      const r = await t.json<{ config?: { base?: string; n?: number } }>('GET', '/api/config');
+      const kind = r.status === 200 && r.body.config?.base === 'keep' && typeof r.body.config.n === 'number' ? 'whole' : `${r.status} ${JSON.stringify(r.body).slice(0, 60)}`;
+      answers[kind] = (answers[kind] ?? 0) + 1;
+      await Bun.sleep(0);
+    }
+    expect(await writer.exited).toBe(0);
+    expect(Object.keys(answers)).toEqual(['whole']);
+  }, 60_000);
+});
+
+// A single-file bind mount needs root; skipped otherwise.
+const bindDir = tempDir();
+const bindHome = join(bindDir, 'home');
+const hostFile = join(bindDir, 'host-config.yaml');
+mkdirSync(bindHome);
+writeFileSync(hostFile, WHOLE);
+writeFileSync(join(bindHome, 'config.yaml'), '');
+const bound = process.getuid?.() === 0 && Bun.spawnSync(['mount', '--bind', hostFile, join(bindHome, 'config.yaml')]).exitCode === 0;
+// At file level: the describe's own hooks do not run when `-t` filters its tests out, and the mount stayed.
+afterAll(() => {
+  if (bound) Bun.spawnSync(['umount', '-l', join(bindHome, 'config.yaml')]);
+});
+
+describe.skipIf(!bound)('a config.yaml bind-mounted as a single file (rename over it fails with EBUSY)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await makeTestApp({ env: { HERMES_HOME: bindHome } });
+  });
+  afterAll(() => t?.close());
+
+  test('an edit is refused with 503 config_not_replaceable, the file untouched, no temp or lock file left', async () => {
+    const before = readFileSync(hostFile, 'utf8');
+    for (const [method, body] of [['POST', { key: 'model.default', value: 'b' }], ['PATCH', { base: 'changed' }]] as const) {
+      const r = await t.json(method, '/api/config', body);
+      expect([r.status, r.body.code]).toEqual([503, 'config_not_replaceable']);
+      expect(r.body.detail).toContain('mount its directory instead');
+    }
+    expect(readFileSync(hostFile, 'utf8')).toBe(before);
+    expect(readdirSync(bindHome).filter((f) => f.includes('config'))).toEqual(['config.yaml']);
+    expect((await t.json('GET', '/api/config')).status).toBe(200);
+  });
+});
