@@ -7,7 +7,8 @@
 import { afterEach, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
 import { join } from 'node:path';
-import { makeTestApp, type TestApp } from './helpers/app';
+import { openDatabase } from '../src/db';
+import { makeTestApp, tempDir, type TestApp } from './helpers/app';
 
 const apps: TestApp[] = [];
 afterEach(() => {
@@ -51,4 +52,30 @@ test('another sidecar of the same version writing beside it changes nothing: its
   other.run("INSERT INTO sidecar_meta (key, value, updated_at) VALUES ('other', 'x', 'now')");
   other.close();
   expect((await t.json('POST', '/api/tasks', { title: 'still taken' })).status).toBe(201);
+});
+
+/**
+ * The newer version migrates while a write of this one waits for the lock. SQLite's own wait (the busy
+ * timeout, a 10 ms slice of each attempt) straddled the migration's commit: the check had passed
+ * before it, and the write went in under the newer schema. Widening the slice makes that moment
+ * certain here; the check must be made once the write holds the lock.
+ */
+test('a write waiting for the lock while a newer version migrates is refused once it gets the lock', async () => {
+  const dataDir = join(tempDir(), 'data');
+  const handle = openDatabase(dataDir);
+  try {
+    const script = `const { Database } = require('bun:sqlite'); const db = new Database(${JSON.stringify(handle.path)});
+      db.run('BEGIN IMMEDIATE'); db.run("INSERT INTO __migrations (tag, hash, applied_at) VALUES ('9999_from_the_future', 'x', 'now')");
+      console.log('locked'); await Bun.sleep(300); db.run('COMMIT'); db.close();`;
+    const newer = Bun.spawn([process.execPath, '-e', script], { stdout: 'pipe' });
+    const reader = (newer.stdout as ReadableStream<Uint8Array>).getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toContain('locked');
+    handle.sqlite.run('PRAGMA busy_timeout = 5000');
+    const written = handle.write(() => handle.sqlite.run("INSERT INTO sidecar_meta (key, value, updated_at) VALUES ('late', 'x', 'now')"));
+    expect(await written.then(() => 'written', (err: unknown) => (err as Error).name)).toBe('DatabaseUpgradedError');
+    expect(await newer.exited).toBe(0);
+    expect(handle.sqlite.query("SELECT count(*) AS n FROM sidecar_meta WHERE key = 'late'").get()).toEqual({ n: 0 });
+  } finally {
+    handle.close();
+  }
 });

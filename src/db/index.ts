@@ -36,11 +36,13 @@ export interface DbHandle {
   drained(): Promise<void>;
   path: string;
   /**
-   * Throws DatabaseReplacedError (503 storage_replaced) when the file at `path` is no longer the one
-   * open (src/db/in-place.ts), DatabaseUpgradedError (503 storage_upgraded) once a newer version has
-   * migrated it (src/db/migrate.ts). `write` checks it; a write of this database outside `write` calls it first.
+   * Runs `fn` (synchronous) at once in one transaction holding the write lock, after checking that the
+   * database may be written: DatabaseReplacedError (503 storage_replaced) when the file at `path` is no
+   * longer the one open (src/db/in-place.ts), DatabaseUpgradedError (503 storage_upgraded) once a newer
+   * version has migrated it (src/db/migrate.ts). `write` runs its `fn` through it; a write of this
+   * database outside `write` (no queue, no retry: a busy failure is thrown) uses it too.
    */
-  assertWritable(): void;
+  locked<T>(fn: () => T): T;
   /**
    * Whether this start created the database: it held no migration (a new data dir, or a zero-byte or
    * 4 KB file such as a `cp` of a running sidecar's database without its WAL). The banner says so,
@@ -173,15 +175,20 @@ function openAt(path: string, busyWaitMs: number): DbHandle {
       }
     });
     const sameSchema = schemaCheck(sqlite, MIGRATIONS);
-    const assertWritable = () => {
-      inPlace();
+    // The schema is checked once the lock is held (BEGIN IMMEDIATE): SQLite waits for the lock inside
+    // the statement (the busy slice), and a newer version's migration committed during that wait went
+    // unseen by a check made before it, its write landing under the new schema. Transactions of `fn`
+    // nest as savepoints. The file's identity is checked first: its checkpoint cannot run in a transaction.
+    const underLock = sqlite.transaction((fn: () => unknown) => {
       sameSchema();
-    };
-    const write = <T>(fn: () => T) => writes.run(() => {
-      assertWritable();
       return fn();
-    }, busyWaitMs);
-    return { db, sqlite, path, instanceId, created, write, assertWritable, drained: () => writes.drained(), close: () => sqlite.close() };
+    });
+    const locked = <T>(fn: () => T): T => {
+      inPlace();
+      return underLock.immediate(fn) as T;
+    };
+    const write = <T>(fn: () => T) => writes.run(() => locked(fn), busyWaitMs);
+    return { db, sqlite, path, instanceId, created, write, locked, drained: () => writes.drained(), close: () => sqlite.close() };
   } catch (err) {
     sqlite.close();
     throw err;

@@ -69,8 +69,8 @@ export class DatabaseUpgradedError extends Error {
  * not have. Its writes would no longer keep what the newer schema keeps: a version from before the
  * running totals (0006) went on adding metered calls to the ledger only, and the newer one's totals
  * and budget never counted them. `__migrations` is read again only when another connection has
- * committed (`PRAGMA data_version`, ~2 µs); a migration committed between this check and the write's
- * own transaction is not seen, a window of one synchronous call.
+ * committed (`PRAGMA data_version`, ~2 µs). Run inside the write's transaction once it holds the lock
+ * (DbHandle.locked), so no migration can commit between the check and the write.
  */
 export function schemaCheck(sqlite: Database, migrations: Migration[]): () => void {
   const version = sqlite.query<{ data_version: number }, []>('PRAGMA data_version');

@@ -1,7 +1,7 @@
 /**
  * A request's report that the work it is paid for has started: an upstream took it on (answered a
  * completion, began a chat turn, planned a swarm) or may be working on it (asked and no answer in
- * time). From then on an MPP credential is spent whatever the answer (auth's `settlePaid`): a 503 or
+ * time). From then on an MPP credential is spent whatever the answer but the stop's (auth's `settlePaid`, `cutByStop`): a 503 or
  * 507 of our storage after that work must not give the credential back, or each retry with it would
  * have the upstream do the work again for free. An upstream that answered an error status (refused
  * the request) or could not be reached did no work.
@@ -11,12 +11,18 @@
  */
 export interface Work {
   started(): void;
+  /**
+   * The server's stop ended the work before its answer (503 server_shutting_down): the request got
+   * nothing and its client cannot bring a stop about, so no retry loop gets free work through it, and
+   * the credential is given back as before the work started.
+   */
+  cutByStop(): void;
 }
 
 const started = new WeakSet<Request>();
 
 export function workOf(request: Request): Work {
-  return { started: () => void started.add(request) };
+  return { started: () => void started.add(request), cutByStop: () => void started.delete(request) };
 }
 
 export function workStarted(request: Request): boolean {

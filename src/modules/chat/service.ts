@@ -261,7 +261,9 @@ export class ChatService {
       shutdown.removeEventListener('abort', t.abort);
     }
     if (reply) return reply;
-    throw shutdown.aborted ? shuttingDown('the turn was not finished') : streamCutShort();
+    if (!shutdown.aborted) throw streamCutShort();
+    t.work.cutByStop();
+    throw shuttingDown('the turn was not finished');
   }
 }
 

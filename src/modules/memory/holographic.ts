@@ -106,8 +106,7 @@ export class HolographicBackend implements MemoryBackend {
         // held meanwhile, and a busy failure is retried with the whole fact change by `write`. If the
         // agent's commit fails after it, the meta row stays behind for a fact id that does not hold
         // its content, which the content hash already ignores.
-        this.own.assertWritable();
-        this.own.db.insert(memoryFactMeta).values({ factId, ...meta }).onConflictDoUpdate({ target: memoryFactMeta.factId, set: meta }).run();
+        this.own.locked(() => this.own.db.insert(memoryFactMeta).values({ factId, ...meta }).onConflictDoUpdate({ target: memoryFactMeta.factId, set: meta }).run());
       }
       return { row: this.sqlite.query<FactRow, [number]>(`SELECT ${FACT_COLUMNS} FROM facts f WHERE f.fact_id = ?`).get(factId) as FactRow, created: true };
     });
@@ -184,8 +183,7 @@ export class HolographicBackend implements MemoryBackend {
       const vector = decodeVector(row.hrr_vector, this.dim);
       if (vector) this.banks.apply(this.sqlite, row.category ?? 'general', vector, -1);
       // Inside this transaction, as in add().
-      this.own.assertWritable();
-      this.own.db.delete(memoryFactMeta).where(eq(memoryFactMeta.factId, factId)).run();
+      this.own.locked(() => this.own.db.delete(memoryFactMeta).where(eq(memoryFactMeta.factId, factId)).run());
       return true;
     });
     return removed;

@@ -222,8 +222,7 @@ export class EscrowLedger {
     if (!this.newlyExpiredStmt.get(now)) return;
     const { sqlite } = this.handle;
     try {
-      this.handle.assertWritable();
-      withBusyTimeout(sqlite, 0, () => sqlite.transaction(() => this.recordExpiries(now)).immediate());
+      withBusyTimeout(sqlite, 0, () => this.handle.locked(() => this.recordExpiries(now)));
     } catch {
       // Left to the reader, as above; nothing was written.
     }

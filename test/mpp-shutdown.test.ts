@@ -1,0 +1,56 @@
+/**
+ * MPP and the server's stop: a paid request the stop answers 503 server_shutting_down got nothing, and
+ * its client cannot bring a stop about, so no retry loop can have the upstream work for free through
+ * it: the credential is given back, whether or not the upstream had the request. Reproduced before:
+ * a non-streaming chat turn the agent had begun answering kept its payment spent (a retry with the
+ * same credential got 402), while a metered call cut the same way gave it back.
+ * Real mppx client and server against the fake Tempo node.
+ */
+import { expect, test } from 'bun:test';
+import type { OpenOptions } from '../src/deps';
+import type { TestApp } from './helpers/app';
+import { credentialFor, payer, useMppApps } from './helpers/mpp';
+
+const stop: Omit<OpenOptions, 'log'> = {};
+const { chain, hermes, open } = await useMppApps({ open: stop });
+const KEY = { authorization: 'Bearer good-key' };
+
+/** An app whose stop is `ac`. */
+async function openStoppable(env: Record<string, string> = {}): Promise<[TestApp, AbortController]> {
+  const ac = new AbortController();
+  stop.shutdown = ac.signal;
+  return [await open(env), ac];
+}
+
+const post = (app: TestApp, cred: string, path: string, body: string) =>
+  app.fetch(path, { method: 'POST', headers: { authorization: cred, 'content-type': 'application/json' }, body });
+
+async function settled(res: Promise<Response>): Promise<[number, unknown, boolean]> {
+  const r = await res;
+  const json = (await r.json().catch(() => ({}))) as { code?: unknown };
+  return [r.status, json.code, r.headers.get('payment-receipt') !== null];
+}
+
+test('a chat turn the agent began answering, cut by the stop: 503 server_shutting_down, the credential given back', async () => {
+  const [app, ac] = await openStoppable();
+  expect((await app.json('POST', '/api/sessions', { id: 'cut' }, KEY)).status).toBe(201);
+  hermes.behavior.stallAfterTokens = 1;
+  const before = hermes.requests.length;
+  const cred = await credentialFor(app, payer(app, chain).client);
+  const turn = post(app, cred, '/api/sessions/cut/chat', '{"message":"hi"}');
+  // The agent took the turn (its stream is open) and stalls after a token.
+  while (!hermes.requests.slice(before).some((r) => r.method === 'POST' && (r.path.endsWith('/chat/stream') || r.path === '/v1/chat/completions'))) await Bun.sleep(5);
+  await Bun.sleep(50);
+  ac.abort();
+  expect(await settled(turn)).toEqual([503, 'server_shutting_down', false]);
+});
+
+test('a metered call HEDGEHOG had when the stop came: 503 server_shutting_down, the credential given back', async () => {
+  const [app, ac] = await openStoppable({ HEDGEHOG_URL: hermes.url, HEDGEHOG_API_KEY: 'test-upstream-key' });
+  hermes.behavior.hang = { '/v1/chat/completions': true };
+  const cred = await credentialFor(app, payer(app, chain).client);
+  const call = post(app, cred, '/api/wallet/tempo/call', '{"caller_id":"c","prompt":"hi"}');
+  while (!hermes.requests.some((r) => r.path === '/v1/chat/completions')) await Bun.sleep(5);
+  ac.abort();
+  expect(await settled(call)).toEqual([503, 'server_shutting_down', false]);
+});
