@@ -1,9 +1,10 @@
-import { afterAll, afterEach, beforeEach, describe, expect, setSystemTime, test } from 'bun:test';
+import { afterAll, afterEach, beforeEach, describe, expect, setSystemTime, spyOn, test } from 'bun:test';
 import { getAddressDecoder } from '@solana/kit';
 import { ConfigError } from '../src/config';
 import { startFakeEvmRpc } from './fakes/evm-rpc';
 import { startFakeSolanaRpc, TOKEN_2022_PROGRAM, TOKEN_PROGRAM } from './fakes/solana-rpc';
 import { startFakeTempoRpc } from './fakes/tempo-rpc';
+import { BalanceService } from '../src/modules/wallet/balances';
 import { closedUrl, makeTestApp, type TestApp } from './helpers/app';
 import { until } from './helpers/sse-events';
 
@@ -221,6 +222,31 @@ describe('GET /api/wallet', () => {
     } finally {
       setSystemTime();
     }
+  });
+
+  test('a snapshot with an error is retried after 5 s, not kept the whole BALANCE_CACHE_S like one without', async () => {
+    t = await makeTestApp({ env: walletEnv({ BALANCE_CACHE_S: '30', EVM_ADDRESS: '' }) });
+    let clock = 0;
+    const balances = new BalanceService(t.config.wallet, [], () => clock);
+    sol.behavior.httpStatus = 503;
+    expect((await balances.cached()).snapshot.wallets.solana?.error).toBe('the Solana RPC answered HTTP 503');
+    sol.behavior.httpStatus = null;
+    // cached() starts a refresh through live(): counting its calls says whether a read refreshed.
+    const refreshes = spyOn(balances, 'live');
+    clock = 4_999;
+    expect((await balances.cached()).snapshot.wallets.solana?.balance_sol).toBeNull();
+    expect(refreshes).toHaveBeenCalledTimes(0);
+    clock = 5_000;
+    const stale = await balances.cached();
+    expect(stale.cached).toBe(true);
+    expect(stale.snapshot.wallets.solana?.error).toBe('the Solana RPC answered HTTP 503');
+    expect(refreshes).toHaveBeenCalledTimes(1);
+    expect((await balances.live()).wallets.solana?.balance_sol).toBe('1.5');
+    // A snapshot without errors is kept the whole BALANCE_CACHE_S.
+    refreshes.mockClear();
+    clock = 5_000 + 29_999;
+    expect((await balances.cached()).snapshot.wallets.solana?.balance_sol).toBe('1.5');
+    expect(refreshes).toHaveBeenCalledTimes(0);
   });
 
   test('nothing configured: no wallets, no RPC calls', async () => {

@@ -77,6 +77,32 @@ describe('token accounts as the node parses them', () => {
   });
 });
 
+describe('Token-2022 mints whose wallets show another figure (ScaledUiAmount, InterestBearing)', () => {
+  // The node keeps `amount` raw and writes the multiplied figure into uiAmountString (agave
+  // account-decoder parse_token.rs, token_amount_to_ui_amount_v3).
+  test('the balance stays the exact raw amount; ui_balance adds the node’s figure, summed exactly over the accounts', async () => {
+    const SCALED = solAddress(3);
+    sol.addTokenAccount({ owner: OWNER, mint: SCALED, program: TOKEN_2022_PROGRAM, amount: 1_500_000n, decimals: 6, multiplier: 2.5 });
+    sol.addTokenAccount({ owner: OWNER, mint: SCALED, program: TOKEN_2022_PROGRAM, amount: 1n, decimals: 6, multiplier: 2.5 });
+    t = await makeTestApp({ env: { SOLANA_ADDRESS: OWNER, SOLANA_RPC_URL: sol.url, SOLANA_DEVNET_RPC_URL: devnet.url, SOLANA_TOKENS: `X:${MINT},S:${SCALED}`, RPC_TIMEOUT_S: '1' } });
+    const w = (await t.json<Json>('GET', '/api/wallet/balances')).body.wallets.solana;
+    // Per account the node truncates: 3.75 and 0.000002 (2.5 base units, truncated to 2).
+    expect(w.tokens.S).toEqual({ mint: SCALED, balance: '1.500001', decimals: 6, ui_balance: '3.750002' });
+    // A mint without such an extension has no second figure.
+    expect(w.tokens.X).toEqual({ mint: MINT, balance: '1.5', decimals: 3 });
+  });
+
+  test('a figure the node could not compute ("inf", or empty) leaves ui_balance null, the balance still exact', async () => {
+    const SCALED = solAddress(3);
+    sol.addTokenAccount({ owner: OWNER, mint: SCALED, program: TOKEN_2022_PROGRAM, amount: 7n, decimals: 0, multiplier: 2 });
+    sol.addTokenAccount({ owner: OWNER, mint: SCALED, program: TOKEN_2022_PROGRAM, amount: 3n, decimals: 0, uiAmountString: 'inf' });
+    sol.addTokenAccount({ owner: OWNER, mint: SCALED, program: TOKEN_2022_PROGRAM, amount: 1n, decimals: 0, uiAmountString: '' });
+    t = await makeTestApp({ env: { SOLANA_ADDRESS: OWNER, SOLANA_RPC_URL: sol.url, SOLANA_DEVNET_RPC_URL: devnet.url, SOLANA_TOKENS: `S:${SCALED}`, RPC_TIMEOUT_S: '1' } });
+    const w = (await t.json<Json>('GET', '/api/wallet/balances')).body.wallets.solana;
+    expect(w.tokens.S).toEqual({ mint: SCALED, balance: '11', decimals: 0, ui_balance: null });
+  });
+});
+
 describe('numbers outside the on-chain integer ranges are malformed answers, not balances', () => {
   test('token decimals that are not a u8 (negative, or huge) are an error entry, not a 500 or a frozen event loop', async () => {
     for (const decimals of [-3, 256]) {

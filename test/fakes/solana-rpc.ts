@@ -17,6 +17,14 @@ export interface FakeTokenAccount {
   decimals: number;
   /** A freeze authority can freeze an account: it still holds its tokens (default initialized). */
   state?: 'initialized' | 'frozen';
+  /**
+   * The current multiplier of the mint's ScaledUiAmount extension (Token-2022): the node then writes
+   * `uiAmountString` as trunc(amount × multiplier) in base units (token-2022 ScaledUiAmountConfig::amount_to_ui_amount),
+   * while `amount` stays raw.
+   */
+  multiplier?: number;
+  /** The node's `uiAmountString` as given (e.g. "inf", or "" when it could not compute one), overriding the above. */
+  uiAmountString?: string;
 }
 
 export interface FakeSolanaRpc extends FakeRpcServer {
@@ -61,6 +69,7 @@ export function startFakeSolanaRpc(): FakeSolanaRpc {
           // A Token-2022 account carries its extensions (ImmutableOwner on every associated account) and is longer.
           const t22 = a.program === TOKEN_2022_PROGRAM;
           const space = t22 ? 170n : 165n;
+          const shown = a.uiAmountString ?? uiAmount(a.multiplier === undefined ? a.amount : BigInt(Math.trunc(Number(a.amount) * a.multiplier)), a.decimals);
           return {
             pubkey: a.pubkey,
             account: {
@@ -72,7 +81,7 @@ export function startFakeSolanaRpc(): FakeSolanaRpc {
                   type: 'account',
                   info: {
                     isNative: false, mint: a.mint, owner: a.owner, state: a.state ?? 'initialized',
-                    tokenAmount: { amount: a.amount.toString(), decimals: a.decimals, uiAmount: Number(uiAmount(a.amount, a.decimals)), uiAmountString: uiAmount(a.amount, a.decimals) },
+                    tokenAmount: { amount: a.amount.toString(), decimals: a.decimals, uiAmount: shown === '' ? null : Number(shown), uiAmountString: shown },
                     ...(t22 ? { extensions: [{ extension: 'immutableOwner' }] } : {}),
                   },
                 },

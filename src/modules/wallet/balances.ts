@@ -16,12 +16,21 @@ import type { SolanaTarget } from './solana';
  */
 const loadRpc = () => Promise.all([import('./evm'), import('./solana')]);
 
+/**
+ * A snapshot in which some value failed (a node down for a moment, a rate limit) is refreshed after
+ * this long, not kept the whole BALANCE_CACHE_S: readers would otherwise see a passing outage for
+ * 30 s. Not at once either, so readers polling a rate-limited node do not turn into a retry loop.
+ */
+const ERROR_RETRY_MS = 5_000;
+
 export interface BalanceSnapshot {
   wallets: Wallets;
   fetched_at: string;
   /** `now()` when fetched: monotonic, so a wall clock set back (NTP) cannot keep the snapshot fresh for hours. */
   fetchedAt: number;
   duration_ms: number;
+  /** Some value carries an error. */
+  failed: boolean;
 }
 
 export interface CachedBalances {
@@ -66,8 +75,9 @@ export class BalanceService {
       return { snapshot: fresh, cached: false, age_s: 0 };
     }
     const ageMs = this.now() - s.fetchedAt;
+    const maxAgeMs = s.failed ? Math.min(ERROR_RETRY_MS, this.cfg.balanceCacheMs) : this.cfg.balanceCacheMs;
     // fetchAll never rejects (each value carries its own error), so nothing is left unhandled here.
-    if (ageMs >= this.cfg.balanceCacheMs) void this.live();
+    if (ageMs >= maxAgeMs) void this.live();
     return { snapshot: s, cached: true, age_s: Math.max(0, Math.floor(ageMs / 1000)) };
   }
 
@@ -78,11 +88,13 @@ export class BalanceService {
     const evmAddress = evm.address;
     // No address, nothing to fetch: the libraries are not loaded for an overview of an empty wallet.
     const [mainnet, devnet, chains] = solAddress || evmAddress ? await this.fetchConfigured(solAddress, evmAddress, rpcTimeoutMs) : [null, null, null];
+    const wallets: Wallets = { solana: mainnet, solana_devnet: devnet, evm: evmAddress && chains ? { address: evmAddress, chains } : null };
     const snapshot: BalanceSnapshot = {
-      wallets: { solana: mainnet, solana_devnet: devnet, evm: evmAddress && chains ? { address: evmAddress, chains } : null },
+      wallets,
       fetched_at: isoNow(),
       fetchedAt: this.now(),
       duration_ms: Math.round((performance.now() - t0) * 100) / 100,
+      failed: hasError(wallets),
     };
     this.snapshot = snapshot;
     return snapshot;
@@ -97,4 +109,9 @@ export class BalanceService {
       evmAddress ? Promise.all(clients.map((e) => fetchEvmChain(e.client, e.chain, evmAddress, rpcTimeoutMs))) : null,
     ]);
   }
+}
+
+function hasError(w: Wallets): boolean {
+  const entries = [w.solana, w.solana_devnet, ...(w.evm?.chains ?? [])].filter((e) => e !== null);
+  return entries.some((e) => e.error !== undefined || Object.values(e.tokens).some((t) => t.error !== undefined));
 }

@@ -34,7 +34,12 @@ const SolanaBalance = z.object({
   network: z.enum(['mainnet-beta', 'devnet']),
   explorer: z.string(),
   balance_sol: z.nullable(Money),
-  tokens: z.record(z.string(), z.extend(TokenBalance, { mint: z.string() })),
+  tokens: z.record(z.string(), z.extend(TokenBalance, {
+    mint: z.string(),
+    ui_balance: z.optional(z.nullable(Money)).check(z.describe(
+      'only for a Token-2022 mint with the ScaledUiAmount or InterestBearing extension: the figure wallets show (the node\'s uiAmountString, multiplier or interest applied, summed over the accounts); null when the node gave none. `balance` stays the raw amount',
+    )),
+  })),
   error: z.optional(z.string()),
 });
 export type SolanaBalance = z.infer<typeof SolanaBalance>;

@@ -7,7 +7,7 @@
 import { address, createDefaultRpcTransport, createSolanaRpcFromTransport, isSolanaError, type Address, type RpcTransport } from '@solana/kit';
 import { z } from '../../lib/zod';
 import type { SolanaToken } from '../../config';
-import { fromBaseUnits } from '../../lib/money';
+import { fromBaseUnits, toBaseUnits } from '../../lib/money';
 import type { SolanaBalance } from './model';
 
 /** The two SPL token programs: protocol constants, not configuration. */
@@ -29,7 +29,11 @@ const TokenAccounts = z.object({
         parsed: z.object({
           info: z.object({
             mint: z.string(),
-            tokenAmount: z.object({ amount: z.string().check(z.regex(/^\d{1,20}$/), z.refine((a) => BigInt(a) <= U64_MAX)), decimals: U8 }),
+            tokenAmount: z.object({
+              amount: z.string().check(z.regex(/^\d{1,20}$/), z.refine((a) => BigInt(a) <= U64_MAX)),
+              decimals: U8,
+              uiAmountString: z.optional(z.nullable(z.string())),
+            }),
           }),
         }),
       }),
@@ -92,24 +96,56 @@ export async function fetchSolanaBalance(owner: string, target: SolanaTarget, ti
   if (sol?.status === 'rejected') out.error = describeSolanaError(sol.reason, timeoutMs);
 
   // A mint belongs to exactly one program: found in one answer, it is complete even if the other failed.
-  const found = new Map<string, { amount: bigint; decimals: number }>();
+  const found = new Map<string, MintHolding>();
   for (const p of programs) {
     if (p.status !== 'fulfilled') continue;
     for (const acc of p.value) {
       const { mint, tokenAmount } = acc.account.data.parsed.info;
-      const prev = found.get(mint);
-      found.set(mint, { amount: (prev?.amount ?? 0n) + BigInt(tokenAmount.amount), decimals: Number(tokenAmount.decimals) });
+      found.set(mint, addAccount(found.get(mint), BigInt(tokenAmount.amount), Number(tokenAmount.decimals), tokenAmount.uiAmountString));
     }
   }
   const failure = programs.find((p): p is PromiseRejectedResult => p.status === 'rejected');
   for (const t of target.tokens) {
     const hit = found.get(t.mint);
-    if (hit) out.tokens[t.symbol] = { mint: t.mint, balance: fromBaseUnits(hit.amount, hit.decimals), decimals: hit.decimals };
+    if (hit) {
+      const ui = hit.scaled ? { ui_balance: hit.ui === null ? null : fromBaseUnits(hit.ui, hit.decimals) } : {};
+      out.tokens[t.symbol] = { mint: t.mint, balance: fromBaseUnits(hit.amount, hit.decimals), decimals: hit.decimals, ...ui };
+    }
     else if (failure) out.tokens[t.symbol] = { mint: t.mint, balance: null, decimals: null, error: describeSolanaError(failure.reason, timeoutMs) };
     // No token account for the mint in either program: the wallet holds none (decimals unknown without an account).
     else out.tokens[t.symbol] = { mint: t.mint, balance: '0', decimals: null };
   }
   return out;
+}
+
+/**
+ * A mint's accounts, summed. `ui` is the figure wallets show, in base units: the node writes an
+ * account's `uiAmountString` with the mint's ScaledUiAmount multiplier or InterestBearing interest
+ * applied (`amount` stays raw), never with more fractional digits than the decimals, so the figures
+ * sum exactly. null once one is not a number ("inf", or "" when the node could not compute it).
+ */
+interface MintHolding {
+  amount: bigint;
+  decimals: number;
+  ui: bigint | null;
+  /** Some account's figure differs from its raw amount ÷ 10^decimals. */
+  scaled: boolean;
+}
+
+function addAccount(prev: MintHolding | undefined, amount: bigint, decimals: number, shown: string | null | undefined): MintHolding {
+  const plain = fromBaseUnits(amount, decimals);
+  let ui: bigint | null;
+  try {
+    ui = toBaseUnits(shown ?? plain, decimals);
+  } catch {
+    ui = null;
+  }
+  return {
+    amount: (prev?.amount ?? 0n) + amount,
+    decimals,
+    ui: ui === null || prev?.ui === null ? null : (prev?.ui ?? 0n) + ui,
+    scaled: (prev?.scaled ?? false) || (typeof shown === 'string' && shown !== plain),
+  };
 }
 
 /** A short, credential-free reason (RPC URLs may carry API keys, so they are never included). */
