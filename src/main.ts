@@ -143,7 +143,14 @@ function authSummary(config: Config): string {
   if (ways.length) return ways.join(' or ');
   // The DNS-rebinding check (lib/cors.ts) then refuses other names: say so where it is first looked for.
   if (config.server.allowedHosts.includes('*') || config.server.corsOrigins.includes('*')) return 'none, every route is open to whoever reaches this address (API_KEY sets keys)';
-  return 'none, every route is open to whoever reaches this address by an IP, localhost or a LAN name (API_KEY sets keys; ALLOWED_HOSTS adds names)';
+  // The names the operator added are served as well: leaving them out undersold who can reach it.
+  const names = new Set(config.server.allowedHosts);
+  for (const o of config.server.corsOrigins) {
+    const name = URL.parse(o)?.hostname;
+    if (name) names.add(name);
+  }
+  const by = names.size ? `an IP, localhost, a LAN name or ${[...names].join(', ')}` : 'an IP, localhost or a LAN name';
+  return `none, every route is open to whoever reaches this address by ${by} (API_KEY sets keys; ALLOWED_HOSTS adds names)`;
 }
 
 /** host:port as written in a message: an IPv6 literal in brackets (`:::8643` read as nothing). */

@@ -152,7 +152,10 @@ describe('native session stream (Hermes 0.17)', () => {
       const r = await post(t, '/api/sessions/new/chat/stream', body);
       expect(r.status).toBe(422);
     }
-    expect((await post(t, '/api/sessions/new/chat/stream?format=xml', { message: 'x' })).status).toBe(422);
+    const badFormat = await post(t, '/api/sessions/new/chat/stream?format=xml', { message: 'x' });
+    expect(badFormat.status).toBe(422);
+    // It names the formats there are (it said only "Invalid input").
+    expect(await badFormat.json()).toMatchObject({ errors: [{ path: 'format', message: 'expected optx or hermes' }] });
     expect((await post(t, '/api/sessions/new/chat/stream', { message: 'x', session_id: 'new' })).status).toBe(422);
     fake.addSession({ id: 'taken' });
     const taken = await post(t, '/api/sessions/new/chat/stream', { message: 'x', session_id: 'taken' });

@@ -194,4 +194,8 @@ test('the start-up banner says who may use the API: open, or how many keys (neve
   expect(await banner({})).toBe('  auth: none, every route is open to whoever reaches this address by an IP, localhost or a LAN name (API_KEY sets keys; ALLOWED_HOSTS adds names)');
   const keyed = await banner({ API_KEY: 'key-one-SECRET,key-two-SECRET' });
   expect(keyed).toBe('  auth: API key (2 accepted)');
+  // The names ALLOWED_HOSTS and CORS_ORIGINS add are served too: a banner leaving them out told the
+  // operator the sidecar answered only IPs and LAN names while agent.office.net reached everything.
+  const named = await banner({ ALLOWED_HOSTS: 'agent.office.net,.example.com', CORS_ORIGINS: 'https://app.example:8443,null' });
+  expect(named).toBe('  auth: none, every route is open to whoever reaches this address by an IP, localhost, a LAN name or agent.office.net, .example.com, app.example (API_KEY sets keys; ALLOWED_HOSTS adds names)');
 }, 30_000);

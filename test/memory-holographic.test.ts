@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
-import { rmSync } from 'node:fs';
+import { chmodSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import reference from './fixtures/hrr-reference.json';
 import { agentAddFact, agentRebuildBank, agentSearch, float32Blob, openAsAgent, PLUGIN_SCHEMA } from './fakes/hermes-memory-agent';
@@ -14,6 +14,7 @@ import { reopen } from './helpers/memory-reopen';
 import { makeTestApp, memoryDbPath, tempDir, type TestApp } from './helpers/app';
 import { openDatabase } from '../src/db';
 import { HolographicBackend } from '../src/modules/memory/holographic';
+import { openHermesMemoryFile } from '../src/modules/memory/holographic-schema';
 import { MemoryService } from '../src/modules/memory/service';
 import { ReopeningBackend, RETRY_MS } from '../src/modules/memory/reopening';
 import { silentLogger } from '../src/lib/log';
@@ -66,6 +67,20 @@ describe('the file', () => {
     const agent = openAsAgent(memoryDbPath(t));
     expect(agent.query("SELECT COUNT(*) AS n FROM sqlite_master").get()).toEqual({ n: objects.length + 8 });
     agent.close();
+  });
+
+  test('a new file is readable by its owner only, as the sidecar database is (memories are personal); an existing one keeps its mode', async () => {
+    const t = await app();
+    await t.json('POST', '/api/memory', { content: 'the user lives in Lisbon' });
+    const mode = (p: string) => statSync(p).mode & 0o777;
+    const path = memoryDbPath(t);
+    // SQLite created it 0644 (umask 022): every local user could read the memories.
+    expect([mode(path), mode(`${path}-wal`), mode(`${path}-shm`)]).toEqual([0o600, 0o600, 0o600]);
+    const shared = join(tempDir(), 'shared.db');
+    writeFileSync(shared, '');
+    chmodSync(shared, 0o640);
+    openHermesMemoryFile(shared).sqlite.close();
+    expect(mode(shared)).toBe(0o640);
   });
 
   test('a fact stored through the sidecar is the fact the plugin would store: row, entities, vector, bank', async () => {

@@ -96,7 +96,8 @@ test('the agent\'s key rotated in $HERMES_HOME/.env (no HERMES_API_KEY): the sid
   // /health says why chat fails, never with the key.
   const health = await t.fetch('/health');
   const text = await health.text();
-  expect(JSON.parse(text).upstream).toMatchObject({ connected: true, error: "the upstream refused the sidecar's key (401): set HERMES_API_KEY" });
+  // "set HERMES_API_KEY" read wrong to an operator who had set it to a stale key.
+  expect(JSON.parse(text).upstream).toMatchObject({ connected: true, error: "the upstream refused the sidecar's key (401): check HERMES_API_KEY, or API_SERVER_KEY in $HERMES_HOME/.env when it is unset" });
   expect(text).not.toContain('key-after-rotation');
 });
 

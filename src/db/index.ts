@@ -94,7 +94,7 @@ function makeDataDir(dataDir: string): void {
  * A new database file is made readable by its owner only (SQLite would create it 0644, and gives its
  * -wal and -shm files the mode of the database). An existing file keeps the mode its owner gave it.
  */
-function createPrivately(path: string): void {
+export function createPrivately(path: string): void {
   try {
     closeSync(openSync(path, 'wx', 0o600));
   } catch (err) {

@@ -182,7 +182,7 @@ function decide(a: { health: Answer; detailed: Answer; caps: Answer; models: Ans
     endpoints,
     keyRefused: unauthorized,
     sessionsApiSeen: endpoints.sessionsApi,
-    error: unauthorized ? 'the upstream refused the sidecar\'s key (401): set HERMES_API_KEY' : connected ? null : 'the upstream answered but no endpoint worked',
+    error: unauthorized ? 'the upstream refused the sidecar\'s key (401): check HERMES_API_KEY, or API_SERVER_KEY in $HERMES_HOME/.env when it is unset' : connected ? null : 'the upstream answered but no endpoint worked',
   };
 }
 

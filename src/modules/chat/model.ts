@@ -60,7 +60,7 @@ export type StreamFormat = z.infer<typeof StreamFormat>;
  * `format=` sent empty is the server's default (CHAT_STREAM_FORMAT), as on every read: these POSTs do
  * not write their query, so the rule that keeps an empty value on a write does not apply.
  */
-export const StreamQuery = z.object({ format: z.optional(z.union([StreamFormat, z.literal('')])) });
+export const StreamQuery = z.object({ format: z.optional(z.union([StreamFormat, z.literal('')], { error: 'expected optx or hermes' })) });
 
 export const Usage = z.object({ input_tokens: z.number().check(z.int()), output_tokens: z.number().check(z.int()), total_tokens: z.number().check(z.int()) });
 export type Usage = z.infer<typeof Usage>;

@@ -11,6 +11,7 @@
 import { Database } from 'bun:sqlite';
 import { mkdirSync, statSync } from 'node:fs';
 import { BUSY_SLICE_MS } from '../../db/busy';
+import { createPrivately } from '../../db';
 import { assertRegularFile, fileIdentity } from '../../lib/files';
 import { dirname } from 'node:path';
 
@@ -105,6 +106,8 @@ export function openHermesMemoryFile(path: string): HermesMemoryFile {
   mkdirSync(dirname(path), { recursive: true });
   const st = statSync(path, { throwIfNoEntry: false });
   if (st) assertRegularFile(path, st);
+  // The agent's memories are as private as the sidecar's transcripts: a new file is 0600 (its -wal and -shm follow).
+  else createPrivately(path);
   const sqlite = new Database(path, { create: true, strict: true });
   try {
     sqlite.run(`PRAGMA busy_timeout = ${BUSY_SLICE_MS}`);
