@@ -160,3 +160,14 @@ describe('the docs page', () => {
     open.close();
   });
 });
+
+describe('descriptions', () => {
+  test('a nullable field keeps its own description, not the one of the type it makes nullable (ui_balance, call_max_usd)', () => {
+    const wallet = doc.paths['/api/wallet'].get.responses['200'].content['application/json'].schema;
+    const token = wallet.properties.wallets.properties.solana.properties.tokens.additionalProperties.properties;
+    expect(token.ui_balance).toEqual({ type: ['string', 'null'], description: expect.stringContaining('ScaledUiAmount') });
+    expect(token.balance.description).toContain('exact decimal amount');
+    const refusal = doc.paths['/api/wallet/tempo/call'].post.responses['402'].content['application/json'].schema.allOf[1].properties;
+    expect(refusal.call_max_usd.description).toContain("this call's maximum cost");
+  });
+});

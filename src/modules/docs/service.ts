@@ -31,8 +31,34 @@ function documentSchema(ctx: { zodSchema: unknown; jsonSchema: JsonSchema }) {
 const toJsonSchema = (s: z.ZodMiniType): JsonSchema => {
   // `$schema` in every embedded schema says nothing the document's `openapi: 3.1` does not.
   const { $schema: _, ...schema } = z.toJSONSchema(s, { unrepresentable: 'any', io: 'input', override: documentSchema });
-  return schema;
+  return ownDescriptions(schema) as JsonSchema;
 };
+
+const isObject = (v: unknown): v is JsonSchema => !!v && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * A described nullable field (`z.nullable(Money).check(z.describe(…))`) is `{description, anyOf: [Money,
+ * null]}`; the generator folds that into `type: [string, null]` by copying Money's schema over it, and
+ * Money's generic description replaced the field's own (`ui_balance`, `call_max_usd`). The field's wins:
+ * the members of such a union lose theirs (copies: zod can share one member object between fields).
+ */
+function ownDescriptions(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(ownDescriptions);
+  if (!isObject(node)) return node;
+  const out: JsonSchema = {};
+  for (const [k, v] of Object.entries(node)) out[k] = ownDescriptions(v);
+  if (typeof out.description !== 'string') return out;
+  for (const key of ['anyOf', 'oneOf']) {
+    const members = out[key];
+    if (!Array.isArray(members) || !members.some((m) => isObject(m) && m.type === 'null')) continue;
+    out[key] = members.map((m) => {
+      if (!isObject(m) || m.description === undefined) return m;
+      const { description: _, ...rest } = m;
+      return rest;
+    });
+  }
+  return out;
+}
 
 const DESCRIPTION = 'Sidecar for a Hermes Agent gateway: SSE chat, sessions, skills, config, memory, tasks, wallet, MPP.\n\n' +
   'Errors under /api and /health are `{detail, code, errors?}` (ApiError); under /v1/* and /api/chat/completions/stream the ' +
