@@ -7,7 +7,7 @@
  * for a moment.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app';
 
@@ -54,6 +54,22 @@ describe('a config.yaml an in-place writer has just truncated (Hermes copying ov
     // Renamed over meanwhile, the writer's text went to the replaced file and the whole config was lost.
     expect((await edit).status).toBe(200);
     expect(readFileSync(path, 'utf8')).toBe(`${WHOLE}theirs: 2\nours: 1\n`);
+  });
+
+  test('while an edit waits for such a writer, its lock stays fresh: a sidecar in another container, which cannot see our pid, would take a lock older than 2 s for a dead one', async () => {
+    writeFileSync(path, WHOLE);
+    const fd = openSync(path, 'w');
+    const edit = t.json('POST', '/api/config', { key: 'ours', value: 2 });
+    const lock = join(t.home, '.config.yaml.lock');
+    // The writer truncates again (a slow copy, a second save), so the file stays just emptied past 2 s.
+    await Bun.sleep(1_200);
+    truncateSync(path, 0);
+    await Bun.sleep(1_100);
+    const age = Date.now() - statSync(lock).mtimeMs;
+    writeSync(fd, WHOLE);
+    closeSync(fd);
+    expect((await edit).status).toBe(200);
+    expect(age).toBeLessThan(1_000);
   });
 
   test('an edit of a file emptied a while ago goes ahead', async () => {

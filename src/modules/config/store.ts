@@ -13,7 +13,7 @@
  * overwritten. A file found half rewritten in place (truncated and not written yet) is waited for
  * rather than edited. Temp files a killed process left behind are removed on a later edit.
  */
-import { closeSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, statSync, unlinkSync, utimesSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ApiError } from '../../lib/errors';
 import { ConfigUnreadableError, readAgentSnapshot } from '../../hermes/home';
@@ -146,8 +146,13 @@ function takeLock(lock: string): boolean {
   return true;
 }
 
-/** Runs `fn` holding the lock file beside `path` that every sidecar process takes for its edits. */
-async function withFileLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` holding the lock file beside `path` that every sidecar process takes for its edits. `fn`
+ * gets `stillHolding`, to call while it waits (for a file being rewritten in place, up to
+ * SETTLE_WAIT_MS): it renews the lock's time, since a sidecar in another container, which cannot see
+ * our pid, takes a lock older than LOCK_DEAD_MS for a dead one.
+ */
+async function withFileLock<T>(path: string, fn: (stillHolding: () => void) => Promise<T>): Promise<T> {
   const lock = join(dirname(path), `.${basename(path)}.lock`);
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   // Waiting is timed on the monotonic clock: a wall clock set back meanwhile must not stretch it.
@@ -173,8 +178,16 @@ async function withFileLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
     if (performance.now() > deadline) throw new ApiError(409, 'config_busy', `${basename(path)} is being edited by another process; try again.`);
     await Bun.sleep(5);
   }
+  const stillHolding = () => {
+    try {
+      const now = new Date();
+      utimesSync(lock, now, now);
+    } catch {
+      // taken away meanwhile: the check before the rename still guards the file
+    }
+  };
   try {
-    return await fn();
+    return await fn(stillHolding);
   } finally {
     try {
       unlinkSync(lock);
@@ -227,10 +240,10 @@ export async function editFile(path: string, edit: (text: string) => string): Pr
   // other failure, so callers' `.catch` sees it; thrown synchronously, it was answered as a 500.
   const target = writeTarget(path);
   return edits.run(target, () =>
-    withFileLock(target, async () => {
+    withFileLock(target, async (stillHolding) => {
       sweepTempFiles(target);
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        const before = await settledRead(target, path);
+        const before = await settledRead(target, path, stillHolding);
         const text = before?.text ?? '';
         const next = edit(text);
         if (next === text) return next;
@@ -253,12 +266,13 @@ const SETTLE_WAIT_MS = JUST_EMPTIED_MS + 1_000;
  * written yet, or changing under every read — is waited for: edited as it stands, the file written
  * back would hold the edit alone, or half of the writer's text.
  */
-async function settledRead(target: string, path: string): Promise<FileSnapshot | null> {
+async function settledRead(target: string, path: string, stillHolding: () => void): Promise<FileSnapshot | null> {
   const deadline = performance.now() + SETTLE_WAIT_MS;
   for (;;) {
     const snap = readAgentSnapshot(target, basename(path));
     if (!snap || (snap.settled && !justEmptied(snap))) return snap;
     if (performance.now() > deadline) throw busy(path);
+    stillHolding();
     await Bun.sleep(10);
   }
 }
