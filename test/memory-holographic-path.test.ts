@@ -7,7 +7,7 @@
  */
 import { afterEach, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app';
 
@@ -151,4 +151,19 @@ test("a db_path naming the sidecar's own database is refused at once (503 memory
   expect(t.deps.db.sqlite.query("SELECT name FROM sqlite_master WHERE name = 'facts'").get()).toBeNull();
   writeFileSync(join(home, 'config.yaml'), dbPath('$HERMES_HOME/facts.db'));
   expect((await t.json('POST', '/api/memory', { content: 'with metadata', metadata: { source: 'runbook' } })).status).toBe(201);
+});
+
+test('a db_path that is a link to a file not there yet: the file is created through the link, readable by its owner only', async () => {
+  const dir = tempDir();
+  mkdirSync(join(dir, 'synced'));
+  const target = join(dir, 'synced', 'memory_store.db');
+  const link = join(dir, 'memory_store.db');
+  symlinkSync(target, link);
+  const t = await makeTestApp({ env: { MEMORY_BACKEND: 'holographic', HOLOGRAPHIC_DB_PATH: link } });
+  apps.push(t);
+  expect((await t.json('POST', '/api/memory', { content: 'the user lives in Lisbon' })).status).toBe(201);
+  expect(contents(target)).toEqual(['the user lives in Lisbon']);
+  // The link made `wx` fail with EEXIST, and SQLite then created the target 0644 (umask 022).
+  const mode = (p: string) => statSync(p).mode & 0o777;
+  expect([mode(target), mode(`${target}-wal`), mode(`${target}-shm`)]).toEqual([0o600, 0o600, 0o600]);
 });

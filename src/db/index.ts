@@ -93,10 +93,14 @@ function makeDataDir(dataDir: string): void {
 /**
  * A new database file is made readable by its owner only (SQLite would create it 0644, and gives its
  * -wal and -shm files the mode of the database). An existing file keeps the mode its owner gave it.
+ * `throughLink`: a symbolic link to a missing file gets that file (as SQLite, and the agent, would
+ * create it); otherwise the link is left dangling (O_EXCL does not follow it), for the caller to refuse.
  */
-export function createPrivately(path: string): void {
+export function createPrivately(path: string, opts: { throughLink?: boolean } = {}): void {
+  // Without O_EXCL an existing file is opened and closed untouched: O_CREAT's mode applies only to a new one.
+  const flags = opts.throughLink ? constants.O_CREAT | constants.O_WRONLY : 'wx';
   try {
-    closeSync(openSync(path, 'wx', 0o600));
+    closeSync(openSync(path, flags, 0o600));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }

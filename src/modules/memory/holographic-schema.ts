@@ -106,8 +106,9 @@ export function openHermesMemoryFile(path: string): HermesMemoryFile {
   mkdirSync(dirname(path), { recursive: true });
   const st = statSync(path, { throwIfNoEntry: false });
   if (st) assertRegularFile(path, st);
-  // The agent's memories are as private as the sidecar's transcripts: a new file is 0600 (its -wal and -shm follow).
-  else createPrivately(path);
+  // The agent's memories are as private as the sidecar's transcripts: a new file is 0600 (its -wal and -shm
+  // follow), also at the end of a link (a db_path linked into a synced folder before the file exists).
+  else createPrivately(path, { throughLink: true });
   const sqlite = new Database(path, { create: true, strict: true });
   try {
     sqlite.run(`PRAGMA busy_timeout = ${BUSY_SLICE_MS}`);

@@ -116,12 +116,26 @@ export class HolographicBackend implements MemoryBackend {
   async list(o: ListOptions): Promise<Page<Memory>> {
     const where = o.category === undefined ? '' : 'WHERE f.category = ?';
     const params: SQLQueryBindings[] = o.category === undefined ? [] : [o.category];
-    const rows = this.sqlite.query<FactRow, SQLQueryBindings[]>(`SELECT ${FACT_COLUMNS} FROM facts f ${where} ORDER BY f.fact_id DESC LIMIT ? OFFSET ?`).all(...params, o.limit, o.offset);
-    const total = this.sqlite.query<{ n: number }, SQLQueryBindings[]>(`SELECT COUNT(*) AS n FROM facts f ${where}`).get(...params)?.n ?? 0;
+    const { rows, total } = this.snapshot(() => ({
+      rows: this.sqlite.query<FactRow, SQLQueryBindings[]>(`SELECT ${FACT_COLUMNS} FROM facts f ${where} ORDER BY f.fact_id DESC LIMIT ? OFFSET ?`).all(...params, o.limit, o.offset),
+      total: this.sqlite.query<{ n: number }, SQLQueryBindings[]>(`SELECT COUNT(*) AS n FROM facts f ${where}`).get(...params)?.n ?? 0,
+    }));
     return { items: this.withMetadata(rows), total };
   }
 
   async search(o: SearchOptions): Promise<Page<ScoredMemory>> {
+    return this.snapshot(() => this.searchNow(o));
+  }
+
+  /**
+   * A page and its `total` read in one snapshot of the file (a deferred transaction takes no lock):
+   * read apart, a fact the agent committed in between was counted beside a page without it.
+   */
+  private snapshot<T>(read: () => T): T {
+    return this.sqlite.transaction(read).deferred();
+  }
+
+  private searchNow(o: SearchOptions): Page<ScoredMemory> {
     if (o.query.trim() === '') return this.byImportance(o);
     const terms = searchTerms(o.query);
     if (terms.length === 0) return { items: [], total: 0 };

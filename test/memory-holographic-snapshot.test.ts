@@ -1,0 +1,67 @@
+/**
+ * MEMORY_BACKEND=holographic: a page and its `total` come from one snapshot of the agent's file,
+ * while the agent (another process) commits facts at any moment.
+ */
+import { afterEach, expect, test } from 'bun:test';
+import { Database, type Statement } from 'bun:sqlite';
+import { agentAddFact, openAsAgent } from './fakes/hermes-memory-agent';
+import { makeTestApp, memoryDbPath, type TestApp } from './helpers/app';
+
+const apps: TestApp[] = [];
+afterEach(() => {
+  for (const a of apps.splice(0)) a.close();
+});
+
+type Page = { memories?: unknown[]; results?: unknown[]; total: number };
+
+test('a page and its total are one snapshot: a fact the agent commits between the two reads is in both or neither', async () => {
+  type Query = (this: Database, sql: string) => Statement;
+  const proto = Database.prototype as unknown as { query: Query };
+  const original = proto.query;
+  let agent: Database | undefined;
+  let n = 0;
+  const wrapped = new WeakSet<Statement>();
+  // Right after this process read a page, the agent commits a fact, as it could at any moment. The
+  // backend asks `query` per request (bun:sqlite caches the statement), so each is wrapped once.
+  proto.query = function (this: Database, sql: string) {
+    const st = original.call(this, sql);
+    if (this === agent || !/order by/i.test(sql) || wrapped.has(st)) return st;
+    wrapped.add(st);
+    const all = st.all.bind(st);
+    st.all = (...a: unknown[]) => {
+      const res = all(...a);
+      if (agent) {
+        n++;
+        agentAddFact(agent, { content: `theirs zebra 渋谷 ${n}`, tags: 'x' });
+      }
+      return res;
+    };
+    return st;
+  };
+  try {
+    const t = await makeTestApp({ env: { MEMORY_BACKEND: 'holographic' } });
+    apps.push(t);
+    await t.json('POST', '/api/memory', { content: 'ours zebra 渋谷区', tags: ['x'] });
+    agent = openAsAgent(memoryDbPath(t));
+    const shapes: [string, string, unknown][] = [
+      ['GET', '/api/memory?limit=100', undefined],
+      ['GET', '/api/memory?limit=100&category=general', undefined],
+      ['POST', '/api/memory/search', { query: '', limit: 100, filters: { tags: ['x'] } }],
+      ['POST', '/api/memory/search', { query: 'zebra', limit: 100 }],
+      ['POST', '/api/memory/search', { query: 'zebra', limit: 100, filters: { tags: ['x'] } }],
+      // A CJK word inside a run: the substring path.
+      ['POST', '/api/memory/search', { query: '渋谷', limit: 100 }],
+    ];
+    const gaps: number[] = [];
+    for (const [method, path, body] of shapes) {
+      const before = n;
+      const p = (await t.json<Page>(method, path, body)).body;
+      expect(n).toBeGreaterThan(before);
+      gaps.push(p.total - (p.memories ?? p.results ?? []).length);
+    }
+    expect(gaps).toEqual([0, 0, 0, 0, 0, 0]);
+  } finally {
+    proto.query = original;
+    agent?.close();
+  }
+});
