@@ -8,7 +8,7 @@
  * about atomicity changes: jobs still run strictly one at a time, a conditional UPDATE in a later
  * job sees what earlier jobs did, and a job that throws is rolled back to its savepoint alone.
  *
- * The group is one write of the database handle (`DbHandle.write`): while another process holds the
+ * The group is one write of the database handle (`DbHandle.writeOwnTransaction`): while another process holds the
  * lock it waits in line without blocking the server, and is run again whole — every job from the
  * start — since a busy failure leaves nothing of it committed. Jobs submitted meanwhile form the next group.
  */
@@ -49,7 +49,7 @@ export class GroupCommit {
     this.queue = [];
     let outcomes: Outcome[];
     try {
-      outcomes = await this.handle.write(() => this.runGroup(jobs));
+      outcomes = await this.handle.writeOwnTransaction((writable) => this.runGroup(jobs, writable));
     } catch (error) {
       // The transaction failed, or never got the lock: nothing of this group was written.
       for (const job of jobs) job.reject(error);
@@ -63,9 +63,11 @@ export class GroupCommit {
   }
 
   /** One attempt at the whole group; the outcomes count only once it has committed. */
-  private runGroup(jobs: Job[]): Outcome[] {
+  private runGroup(jobs: Job[], writable: () => void): Outcome[] {
     const outcomes: Outcome[] = [];
     this.transaction.immediate(() => {
+      // Under the lock: a newer version's migration committed while BEGIN waited for it is seen.
+      writable();
       for (const job of jobs) {
         try {
           outcomes.push({ ok: true, value: this.transaction(job.fn) });
