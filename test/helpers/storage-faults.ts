@@ -4,7 +4,7 @@
  * every other write goes through: the ledger row of a metered call fails after its upstream answered,
  * and the MPP credit beside it can still be written (another process's lock let go meanwhile, a small
  * row finding room in a page). A TEMP trigger rolls the transaction back (`RAISE(ROLLBACK)`, so a
- * task group commit fails whole as under SQLITE_FULL), and the write wrapper gives its error the code.
+ * task group commit fails whole as under SQLITE_FULL), and the write wrappers give its error the code.
  */
 import type { TestApp } from './app';
 
@@ -15,13 +15,15 @@ export function failWritesTo(app: TestApp, table: string, code: 'SQLITE_BUSY' | 
   for (const op of ['INSERT', 'UPDATE', 'DELETE']) {
     handle.sqlite.run(`CREATE TEMP TRIGGER IF NOT EXISTS fault_${table}_${op} BEFORE ${op} ON main.${table} BEGIN SELECT RAISE(ROLLBACK, '${MARK}'); END`);
   }
-  const write = handle.write;
-  handle.write = <T>(fn: () => T) => write(() => {
+  const coded = <T>(fn: () => T): T => {
     try {
       return fn();
     } catch (err) {
       if (!(err instanceof Error) || !err.message.includes(MARK)) throw err;
       throw Object.assign(new Error(code === 'SQLITE_BUSY' ? 'database is locked' : 'database or disk is full'), { code });
     }
-  });
+  };
+  const { write, writeOwnTransaction } = handle;
+  handle.write = <T>(fn: () => T) => write(() => coded(fn));
+  handle.writeOwnTransaction = <T>(fn: (writable: () => void) => T) => writeOwnTransaction((writable) => coded(() => fn(writable)));
 }
