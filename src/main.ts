@@ -6,6 +6,7 @@ import { ConfigError, helpText, loadConfig, VERSION, type Config } from './confi
 import { createApp } from './app';
 import { closeDeps, drainDeps, openDeps } from './deps';
 import { BUSY_WAIT_MS } from './db/busy';
+import { originHosts } from './lib/cors';
 import { pathOf } from './lib/http';
 import { publicUrl } from './lib/public-url';
 import { flushStdio, writeStderr, writeStdout } from './lib/stdio';
@@ -144,11 +145,7 @@ function authSummary(config: Config): string {
   // The DNS-rebinding check (lib/cors.ts) then refuses other names: say so where it is first looked for.
   if (config.server.allowedHosts.includes('*') || config.server.corsOrigins.includes('*')) return 'none, every route is open to whoever reaches this address (API_KEY sets keys)';
   // The names the operator added are served as well: leaving them out undersold who can reach it.
-  const names = new Set(config.server.allowedHosts);
-  for (const o of config.server.corsOrigins) {
-    const name = URL.parse(o)?.hostname;
-    if (name) names.add(name);
-  }
+  const names = new Set([...config.server.allowedHosts, ...originHosts(config.server.corsOrigins)]);
   const by = names.size ? `an IP, localhost, a LAN name or ${[...names].join(', ')}` : 'an IP, localhost or a LAN name';
   return `none, every route is open to whoever reaches this address by ${by} (API_KEY sets keys; ALLOWED_HOSTS adds names)`;
 }

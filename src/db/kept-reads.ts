@@ -35,6 +35,15 @@ export class KeptReads<T> {
   }
 }
 
+/**
+ * Runs `read` (several statements) in one snapshot of the database: a deferred transaction, which
+ * takes no lock. Read apart, a page and its count, or two counts, could each see a different commit of
+ * another process (a row counted in `total` and missing from the page).
+ */
+export function readSnapshot<T>(sqlite: Database, read: () => T): T {
+  return sqlite.transaction(read).deferred();
+}
+
 /** Freezes a result handed to every caller of the same read, so that none can change it for the others. */
 export function deepFreeze<T>(v: T): T {
   if (v && typeof v === 'object' && !Object.isFrozen(v)) {

@@ -59,11 +59,7 @@ export function corsPolicy(origins: readonly string[], hosts: HostRule): CorsPol
   const checksHosts = !hosts.keyed && !any && !hosts.allowedHosts.includes('*');
   // The hosts of CORS_ORIGINS are the operator's own names (a page served beside the sidecar under one).
   const names = new Set<string>(hosts.allowedHosts.map((h) => (h.startsWith('.') ? h.slice(1) : h)));
-  for (const o of origins) {
-    // Without a final dot, as the Host's name is compared (`https://agent.example.` is agent.example).
-    const name = URL.parse(o)?.hostname.replace(/\.$/, '');
-    if (name) names.add(name);
-  }
+  for (const name of originHosts(origins)) names.add(name);
   const suffixes = hosts.allowedHosts.filter((h) => h.startsWith('.'));
   const knownName = (name: string) => names.has(name) || suffixes.some((s) => name.endsWith(s));
   // `null` (sandboxed frames, file: pages, data: URLs; any site can create one) is allowed only when
@@ -145,6 +141,14 @@ function unrebindable(name: string): boolean {
   return PRIVATE_SUFFIXES.some((s) => name.endsWith(s));
 }
 const PRIVATE_SUFFIXES = ['.localhost', '.local', '.internal', '.home.arpa', '.lan', '.home', '.corp', '.intranet', '.private'];
+
+/**
+ * The host names of CORS_ORIGINS entries (not `*`, `null` or `file://`), without a final dot, as the
+ * Host's name is compared (`https://agent.example.` is agent.example): names the operator gave the sidecar.
+ */
+export function originHosts(origins: readonly string[]): string[] {
+  return origins.map((o) => URL.parse(o)?.hostname.replace(/\.$/, '') ?? '').filter(Boolean);
+}
 
 /** The name of a Host header: lower case, without port or final dot; an IPv6 literal keeps its brackets. */
 function hostName(host: string): string {

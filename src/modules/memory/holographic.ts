@@ -11,7 +11,7 @@ import type { Database, SQLQueryBindings } from 'bun:sqlite';
 import { eq, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
 import { BUSY_WAIT_MS, BusyQueue } from '../../db/busy';
-import { KeptReads } from '../../db/kept-reads';
+import { KeptReads, readSnapshot } from '../../db/kept-reads';
 import { memoryFactMeta } from '../../db/schema';
 import { isoNow } from '../../lib/time';
 import { BankCache } from './holographic-banks';
@@ -116,7 +116,7 @@ export class HolographicBackend implements MemoryBackend {
   async list(o: ListOptions): Promise<Page<Memory>> {
     const where = o.category === undefined ? '' : 'WHERE f.category = ?';
     const params: SQLQueryBindings[] = o.category === undefined ? [] : [o.category];
-    const { rows, total } = this.snapshot(() => ({
+    const { rows, total } = readSnapshot(this.sqlite, () => ({
       rows: this.sqlite.query<FactRow, SQLQueryBindings[]>(`SELECT ${FACT_COLUMNS} FROM facts f ${where} ORDER BY f.fact_id DESC LIMIT ? OFFSET ?`).all(...params, o.limit, o.offset),
       total: this.sqlite.query<{ n: number }, SQLQueryBindings[]>(`SELECT COUNT(*) AS n FROM facts f ${where}`).get(...params)?.n ?? 0,
     }));
@@ -124,15 +124,7 @@ export class HolographicBackend implements MemoryBackend {
   }
 
   async search(o: SearchOptions): Promise<Page<ScoredMemory>> {
-    return this.snapshot(() => this.searchNow(o));
-  }
-
-  /**
-   * A page and its `total` read in one snapshot of the file (a deferred transaction takes no lock):
-   * read apart, a fact the agent committed in between was counted beside a page without it.
-   */
-  private snapshot<T>(read: () => T): T {
-    return this.sqlite.transaction(read).deferred();
+    return readSnapshot(this.sqlite, () => this.searchNow(o));
   }
 
   private searchNow(o: SearchOptions): Page<ScoredMemory> {

@@ -9,7 +9,7 @@
  */
 import { and, count, desc, eq, gte, lte, sql, type SQL } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
-import { deepFreeze, KeptReads } from '../../db/kept-reads';
+import { deepFreeze, KeptReads, readSnapshot } from '../../db/kept-reads';
 import { memories, memoryTags } from '../../db/schema';
 import { newId } from '../../lib/ids';
 import { isoNow } from '../../lib/time';
@@ -80,7 +80,7 @@ export class SqliteBackend implements MemoryBackend {
   async list(o: ListOptions): Promise<Page<Memory>> {
     return this.kept.pages.get(JSON.stringify([o.category, o.limit, o.offset]), () => {
       const q = o.category === undefined ? this.page.all : this.page.category;
-      return this.snapshot(() => {
+      return readSnapshot(this.own.sqlite, () => {
         const rows = q.rows.all({ limit: o.limit, offset: o.offset, category: o.category });
         const total = q.total.get({ category: o.category })?.n ?? 0;
         return deepFreeze({ items: rows.map(toMemory), total });
@@ -89,15 +89,7 @@ export class SqliteBackend implements MemoryBackend {
   }
 
   async search(o: SearchOptions): Promise<Page<ScoredMemory>> {
-    return this.snapshot(() => this.searchNow(o));
-  }
-
-  /**
-   * A page and its `total` read in one snapshot (a deferred transaction takes no lock): read apart,
-   * a memory another process committed in between was counted beside a page without it.
-   */
-  private snapshot<T>(read: () => T): T {
-    return this.own.sqlite.transaction(read).deferred();
+    return readSnapshot(this.own.sqlite, () => this.searchNow(o));
   }
 
   private searchNow(o: SearchOptions): Page<ScoredMemory> {

@@ -9,6 +9,7 @@
 import { and, asc, count, desc, eq, sql, type SQL } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
 import { withBusyTimeout } from '../../db/busy';
+import { readSnapshot } from '../../db/kept-reads';
 import { escrowEvents, escrows, escrowTotals } from '../../db/schema';
 import { ApiError, conflict, notFound } from '../../lib/errors';
 import { newId } from '../../lib/ids';
@@ -95,12 +96,12 @@ export class EscrowLedger {
     // The counts and the page share one snapshot (a deferred transaction takes no lock): an expiry
     // another process records between the two counts of `expired` would otherwise be in neither.
     const byExpiry = q.status === 'expired' && !q.task_id;
-    const { rows, total } = this.handle.sqlite.transaction(() => {
+    const { rows, total } = readSnapshot(this.handle.sqlite, () => {
       const total = byExpiry ? expiredParts(now).reduce((n, part) => n + countOf(part), 0) : countOf(where('count'));
       const pageWhere = byExpiry && total <= this.expiredById ? expiredIds(now) : where('page');
       const rows = db.select().from(escrows).where(pageWhere).orderBy(desc(escrows.createdAt), desc(escrows.id)).limit(q.limit).offset(q.offset).all();
       return { rows, total };
-    }).deferred();
+    });
     return { escrows: rows.map((r) => escrowView(r, now)), total, limit: q.limit, offset: q.offset };
   }
 
@@ -197,13 +198,13 @@ export class EscrowLedger {
     // snapshot (a deferred transaction takes no lock): an expiry another process records between them
     // would otherwise be in neither and show as still locked.
     this.recordExpiriesIfFree(this.now());
-    this.handle.sqlite.transaction(() => {
+    readSnapshot(this.handle.sqlite, () => {
       for (const r of this.totalsStmt.all()) add(r.token, r.decimals, r.status, BigInt(r.amount), r.count);
       for (const r of this.newlyExpiredStmt.all(this.now())) {
         add(r.token, r.decimals, 'locked', -BigInt(r.amount), 0);
         add(r.token, r.decimals, 'expired', BigInt(r.amount), 0);
       }
-    }).deferred();
+    });
     const view = (t: { decimals: number; sums: Record<string, bigint>; count: number } | undefined): EscrowTotals => {
       const f = (k: string) => fromBaseUnits(t?.sums[k] ?? 0n, t?.decimals ?? 0);
       return { locked: f('locked'), released: f('released'), refunded: f('refunded'), expired: f('expired'), count: t?.count ?? 0 };
