@@ -4,7 +4,7 @@
  * and when its rename fails with EBUSY/EXDEV — config.yaml bind-mounted as a single file, as in
  * `docker run -v ./config.yaml:/opt/data/config.yaml` — it copies the new text over the file in place
  * (truncate, then write), as editors saving in place do. Readers then find it empty or half written
- * for a moment.
+ * for a moment. The same holds for `.env`.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
@@ -95,6 +95,27 @@ describe('a config.yaml an in-place writer has just truncated (Hermes copying ov
     expect(await writer.exited).toBe(0);
     expect(Object.keys(answers)).toEqual(['whole']);
   }, 60_000);
+});
+
+describe('a .env an in-place writer has just truncated', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await makeTestApp();
+    mkdirSync(t.home, { recursive: true });
+  });
+  afterAll(() => t.close());
+
+  test('GET /api/config keeps showing the last whole .env (it showed no keys at all), and a file emptied a while ago is empty', async () => {
+    const envPath = join(t.home, '.env');
+    writeFileSync(envPath, 'OPENROUTER_API_KEY=sk-or-0123456789abcdef\nLOG_DIR=/var/log/hermes\n');
+    const whole = { OPENROUTER_API_KEY: '***cdef', LOG_DIR: '/var/log/hermes' };
+    expect((await t.json<{ env: unknown }>('GET', '/api/config')).body.env).toEqual(whole);
+    truncateSync(envPath, 0);
+    expect((await t.json<{ env: unknown }>('GET', '/api/config')).body.env).toEqual(whole);
+    const old = new Date(Date.now() - 10_000);
+    utimesSync(envPath, old, old);
+    expect((await t.json<{ env: unknown }>('GET', '/api/config')).body.env).toEqual({});
+  });
 });
 
 // A single-file bind mount needs root; skipped otherwise.

@@ -4,7 +4,7 @@
  * swarm decomposition must follow a rotation too, not keep the key read at start-up until a restart.
  */
 import { afterEach, expect, test } from 'bun:test';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app';
 import { lastRequest } from './helpers/fake-app';
@@ -63,4 +63,14 @@ test('a HEDGEHOG_URL of another origin gets no Hermes key, before or after a rot
   await rotate();
   await meteredCall();
   expect(lastRequest(fake, '/v1/chat/completions').headers.authorization).toBeUndefined();
+});
+
+test('a .env caught mid-rewrite in place (just truncated) keeps the key read before: the call went upstream without one', async () => {
+  await start();
+  expect((await meteredCall()).status).toBe(200);
+  truncateSync(join(t.config.hermes.home, '.env'), 0);
+  const mid = await meteredCall();
+  expect([mid.status, lastRequest(fake, '/v1/chat/completions').headers.authorization]).toEqual([200, 'Bearer key-before-rotation']);
+  await rotate();
+  expect([(await meteredCall()).status, lastRequest(fake, '/v1/chat/completions').headers.authorization]).toEqual([200, 'Bearer key-after-rotation']);
 });

@@ -5,7 +5,8 @@
  * until the sidecar itself was restarted.
  */
 import { statSync } from 'node:fs';
-import { readDotenv } from '../lib/dotenv';
+import { parseDotenv } from '../lib/dotenv';
+import { isWhole, readSettledSync } from '../lib/files';
 
 export class HomeApiKey {
   private stamp: string;
@@ -20,11 +21,15 @@ export class HomeApiKey {
     const stamp = stampOf(this.envPath);
     if (stamp === this.stamp) return this.value;
     try {
-      const key = readDotenv(this.envPath).API_SERVER_KEY;
+      const snap = readSettledSync(this.envPath);
+      // Caught mid-rewrite in place (truncated, or changing under every read): read as it was, the
+      // agent's key went missing and that request went upstream without one (401).
+      if (snap && !isWhole(snap)) return this.value;
+      const key = snap ? parseDotenv(snap.text).API_SERVER_KEY : undefined;
       this.value = key === undefined || key.trim() === '' ? null : key;
       this.stamp = stamp;
     } catch {
-      // Unreadable for a moment (mid-write, permissions): the last key read stays, and the file is tried again.
+      // Unreadable for a moment (permissions, a file replaced): the last key read stays, and the file is tried again.
     }
     return this.value;
   }

@@ -7,7 +7,7 @@
  * and a repeated key is not an error (the last one wins).
  */
 import { statSync, type Stats } from 'node:fs';
-import { justEmptied, readRegularFileSync, readSettledSync, type FileSnapshot } from '../lib/files';
+import { isWhole, readSettledSync, type FileSnapshot } from '../lib/files';
 import { join } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type ErrorCode, type Node } from 'yaml';
 import { HERMES_YAML_OPTIONS } from './yaml-schema';
@@ -36,19 +36,9 @@ export class ConfigUnreadableError extends ConfigFileError {
   }
 }
 
-/** Reads an agent file; a missing one is null, one that cannot be read a ConfigUnreadableError. */
-export function readAgentFile(path: string, name: string): string | null {
-  try {
-    return readRegularFileSync(path).toString('utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new ConfigUnreadableError(name, err);
-  }
-}
-
 /**
- * config.yaml's text and the state it was read in (null when it does not exist), read again while a
- * writer rewrites it in place (src/lib/files.ts).
+ * An agent file's text (config.yaml, .env) and the state it was read in (null when it does not
+ * exist), read again while a writer rewrites it in place (src/lib/files.ts).
  */
 export function readAgentSnapshot(path: string, name: string): FileSnapshot | null {
   try {
@@ -215,6 +205,8 @@ function parsed(text: string): ConfigRead {
 export class HermesHome {
   readonly paths: HermesPaths;
   private cache: ({ key: string } & ConfigRead) | null = null;
+  /** The last whole read of .env. */
+  private envText: string | null = null;
 
   constructor(home: string) {
     this.paths = hermesPaths(home);
@@ -227,6 +219,18 @@ export class HermesHome {
    */
   readConfig(): ConfigTree {
     return this.readConfigAnchored().tree;
+  }
+
+  /**
+   * .env's text; null when it does not exist. Caught mid-rewrite in place (Hermes saving it where it
+   * cannot be renamed over, an editor), the last whole read stands in: read as it is, a truncated
+   * .env showed no keys at all.
+   */
+  readEnvText(): string | null {
+    const snap = readAgentSnapshot(this.paths.env, '.env');
+    if (!snap) return (this.envText = null);
+    if (!isWhole(snap)) return this.envText ?? (snap.settled ? '' : snap.text);
+    return (this.envText = snap.text);
   }
 
   /** readConfig() with the anchored values, which redaction needs: an alias can repeat a secret under a key that is not secret. */
@@ -243,7 +247,7 @@ export class HermesHome {
     if (!snap) return emptyRead();
     // Caught mid-rewrite (truncated and not written yet, or changing under every read): the last
     // whole read is the better answer, and nothing is cached, so the next call reads again.
-    if (justEmptied(snap) || !snap.settled) return this.cache ?? (snap.settled ? emptyRead() : parsed(snap.text));
+    if (!isWhole(snap)) return this.cache ?? (snap.settled ? emptyRead() : parsed(snap.text));
     this.cache = { key: cacheKey(snap.stat), ...parsed(snap.text) };
     return this.cache;
   }

@@ -95,3 +95,6 @@ export function justEmptied(snap: FileSnapshot, now = Date.now()): boolean {
   // A stamp in the future counts by its distance: the clock was set back since.
   return snap.stat.size === 0 && snap.text === '' && Math.abs(now - snap.stat.mtimeMs) < JUST_EMPTIED_MS;
 }
+
+/** A read a reader can take as the file's content: settled, and not a rewrite's truncated start. */
+export const isWhole = (snap: FileSnapshot): boolean => snap.settled && !justEmptied(snap);

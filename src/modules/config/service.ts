@@ -4,7 +4,7 @@
  * is when the edit runs (inside the file's queue), applied as in-place text edits, and checked before
  * anything is written: the new file must parse to exactly the old tree with the operations applied.
  */
-import { ConfigFileError, ConfigParseError, ConfigUnreadableError, configTreeOf, readAgentFile, effectiveModel, parseHermesYaml, type ConfigTree, type HermesHome } from '../../hermes/home';
+import { ConfigFileError, ConfigParseError, ConfigUnreadableError, configTreeOf, effectiveModel, parseHermesYaml, type ConfigTree, type HermesHome } from '../../hermes/home';
 import { parseDotenv } from '../../lib/dotenv';
 import { ApiError, badRequest, unprocessable } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
@@ -64,7 +64,7 @@ export class ConfigService {
     const info = modelInfo(tree);
     let env: string | null;
     try {
-      env = readAgentFile(this.home.paths.env, '.env');
+      env = this.home.readEnvText();
     } catch (err) {
       return rethrow(err);
     }

@@ -17,7 +17,7 @@ import { closeSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readd
 import { basename, dirname, join, resolve } from 'node:path';
 import { ApiError } from '../../lib/errors';
 import { ConfigUnreadableError, readAgentSnapshot } from '../../hermes/home';
-import { JUST_EMPTIED_MS, justEmptied, sameFileState, type FileSnapshot } from '../../lib/files';
+import { JUST_EMPTIED_MS, isWhole, sameFileState, type FileSnapshot } from '../../lib/files';
 import { KeyedQueue } from '../../lib/keyed-queue';
 
 /** Every read-modify-write of one file, in turn. */
@@ -270,7 +270,7 @@ async function settledRead(target: string, path: string, stillHolding: () => voi
   const deadline = performance.now() + SETTLE_WAIT_MS;
   for (;;) {
     const snap = readAgentSnapshot(target, basename(path));
-    if (!snap || (snap.settled && !justEmptied(snap))) return snap;
+    if (!snap || isWhole(snap)) return snap;
     if (performance.now() > deadline) throw busy(path);
     stillHolding();
     await Bun.sleep(10);
