@@ -88,4 +88,8 @@ export const MIGRATIONS: Migration[] = [
       "ALTER TABLE `tempo_holds` ADD `boot_id` text;",
       "ALTER TABLE `tempo_holds` ADD `expires_uptime_ms` integer;"
     ] },
+  { tag: "0014_mpp_store_host_clock", when: 1796600455962, hash: "4200a3ffd3a28c95924a8fe1406c595550f47a851908abca458a48d7460d2152", statements: [
+      "ALTER TABLE `mpp_store` ADD `boot_id` text;",
+      "ALTER TABLE `mpp_store` ADD `kept_until_uptime_ms` integer;"
+    ] },
 ];
