@@ -44,16 +44,22 @@ export interface HostClock {
   uptimeMs: number;
 }
 
+/** Read once: null where there is none (not Linux), so that is not asked again on every call. */
 let bootId: string | null | undefined;
 
 export function hostClock(): HostClock | null {
+  if (bootId === undefined) {
+    try {
+      bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+    } catch {
+      bootId = null;
+    }
+  }
+  if (bootId === null) return null;
   try {
-    bootId ??= readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
-    if (bootId === null) return null;
     const uptimeMs = Math.round(Number.parseFloat(readFileSync('/proc/uptime', 'utf8')) * 1000);
     return Number.isFinite(uptimeMs) ? { boot: bootId, uptimeMs } : null;
   } catch {
-    bootId = null;
     return null;
   }
 }
