@@ -1,6 +1,7 @@
-/** toUtcIso: the one reader of client dates and date-times (memory filters, the usage ledger's `since`). */
-import { expect, test } from 'bun:test';
-import { toUtcIso } from '../src/lib/time';
+/** toUtcIso: the one reader of client dates and date-times (memory filters, the usage ledger's `since`); hostClock. */
+import { expect, setSystemTime, test } from 'bun:test';
+import { readFileSync } from 'node:fs';
+import { hostClock, toUtcIso } from '../src/lib/time';
 
 test('dates, date-times, zones and the end of a day', () => {
   expect(toUtcIso('2026-11-29')).toBe('2026-11-29T00:00:00.000Z');
@@ -31,4 +32,19 @@ test('a zone that moves a time out of years 0000..9999 gives the nearest end of 
   expect(toUtcIso('9999-12-31T23:00:00-05:00')).toBe('9999-12-31T23:59:59.999Z');
   expect(toUtcIso('0000-01-01T00:30:00+01:00')).toBe('0000-01-01T00:00:00.000Z');
   expect(toUtcIso('9999-12-31', true)).toBe('9999-12-31T23:59:59.999Z');
+});
+
+test('hostClock: this boot and its uptime, not moved by the wall clock being set', () => {
+  const before = hostClock()!;
+  expect(before.boot).toBe(readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
+  setSystemTime(new Date(Date.now() - 86_400_000));
+  try {
+    const after = hostClock()!;
+    expect(after.boot).toBe(before.boot);
+    expect(after.uptimeMs).toBeGreaterThanOrEqual(before.uptimeMs);
+    // The day the wall clock was set back does not show.
+    expect(after.uptimeMs - before.uptimeMs).toBeLessThan(86_400_000);
+  } finally {
+    setSystemTime();
+  }
 });

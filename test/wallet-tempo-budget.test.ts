@@ -4,10 +4,11 @@
  * several on one data dir, cannot together spend past the budget; holds are settled, released, and
  * expire when their process died.
  */
-import { afterAll, afterEach, beforeEach, describe, expect, test } from 'bun:test';
+import { afterAll, afterEach, beforeEach, describe, expect, setSystemTime, test } from 'bun:test';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startFakeHermes } from './fakes/hermes';
+import { hostClock } from '../src/lib/time';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app';
 
 type Json = Record<string, any>;
@@ -165,19 +166,66 @@ test('a hold left by a sidecar killed mid-call blocks only until it expires, the
   hermes.behavior.hang = {};
 
   const t = await open({ OPTX_DATA_DIR: dataDir });
-  const rows = t.deps.db.sqlite.query<{ hold_micro: number; expires_at_ms: number }, []>('SELECT hold_micro, expires_at_ms FROM tempo_holds').all();
+  const rows = t.deps.db.sqlite.query<{ hold_micro: number; expires_at_ms: number; boot_id: string }, []>('SELECT hold_micro, expires_at_ms, boot_id FROM tempo_holds').all();
   expect(rows.map((r) => r.hold_micro)).toEqual([21_000]);
   // The call's own deadline (60 s) plus the grace of a ledger write that waits for the lock.
   expect(rows[0]!.expires_at_ms - started).toBeGreaterThanOrEqual(60_000);
   expect(rows[0]!.expires_at_ms - started).toBeLessThan(120_000);
+  expect(rows[0]!.boot_id).toBe(hostClock()!.boot);
   expect((await billed(t)).total).toBe(0);
   // While it counts: 0.021 held, 0.041 does not fit.
   hermes.behavior.usage = { input_tokens: 50, output_tokens: 10 };
   const blocked = await call(t, { max_tokens: 4000 });
   expect([blocked.status, blocked.body.held_usd]).toEqual([429, '0.021']);
-  // Past its expiry (the clock moved on): it counts as nothing and is gone.
-  t.deps.db.sqlite.run('UPDATE tempo_holds SET expires_at_ms = ?', [Date.now() - 1]);
+  // Past its expiry (the host's clock since boot moved on): it counts as nothing and is gone.
+  t.deps.db.sqlite.run('UPDATE tempo_holds SET expires_uptime_ms = ?', [hostClock()!.uptimeMs - 1]);
   const r = await call(t, { max_tokens: 4000 });
   expect([r.status, r.body.billing?.total_usd]).toEqual([200, '0.0011']);
   expect([holds(t), (await billed(t)).totals.total_billed_usd]).toEqual([0, '0.0011']);
 }, 30_000);
+
+describe('holds and the wall clock', () => {
+  const insertHold = (t: TestApp, hold: { boot: string | null; uptimeMs: number | null; expiresAtMs: number }) =>
+    t.deps.db.sqlite.run(
+      'INSERT INTO tempo_holds (id, caller_id, hold_micro, created_at, expires_at_ms, boot_id, expires_uptime_ms) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      [`hold_${hold.boot}`, 'spender', 21_000, new Date().toISOString(), hold.expiresAtMs, hold.boot, hold.uptimeMs],
+    );
+
+  test('the wall clock stepped a day forward (NTP) while calls are in flight: their holds still count', async () => {
+    const t = await open();
+    hermes.behavior.usage = { input_tokens: 50, output_tokens: 1000 };
+    hermes.behavior.firstTokenDelayMs = 300;
+    const first = Array.from({ length: 4 }, () => call(t));
+    while (completions().length < 4) await Bun.sleep(5);
+    setSystemTime(new Date(Date.now() + 86_400_000));
+    try {
+      // Expired by the wall clock, the 4 holds were dropped: 4 more calls ran, 0.088 billed of 0.05.
+      const more = await Promise.all(Array.from({ length: 4 }, () => call(t)));
+      expect(tally([...(await Promise.all(first)), ...more])).toEqual({ 200: 4, 429: 4 });
+      const usage = await billed(t);
+      expect([usage.total, usage.totals.total_billed_usd]).toEqual([4, '0.044']);
+    } finally {
+      setSystemTime();
+    }
+  });
+
+  test('the wall clock stepped back a day: a dead process\'s hold still expires on time', async () => {
+    const t = await open();
+    const host = hostClock()!;
+    insertHold(t, { boot: host.boot, uptimeMs: host.uptimeMs - 1, expiresAtMs: Date.now() + 86_400_000 });
+    expect((await call(t, { max_tokens: 4000 })).status).toBe(200);
+    expect(holds(t)).toBe(0);
+  });
+
+  test('a hold of an earlier boot counts as nothing; one without a boot goes by the wall clock', async () => {
+    const t = await open();
+    const host = hostClock()!;
+    // Written before a reboot, at a larger uptime: its process is gone.
+    insertHold(t, { boot: 'an-earlier-boot', uptimeMs: host.uptimeMs + 3_600_000, expiresAtMs: Date.now() + 3_600_000 });
+    // Written by an older version (no boot): it expires by its wall-clock time, still ahead.
+    insertHold(t, { boot: null, uptimeMs: null, expiresAtMs: Date.now() + 3_600_000 });
+    // Only the second counts (a refusal writes nothing, so neither is deleted here).
+    const blocked = await call(t, { max_tokens: 4000 });
+    expect([blocked.status, blocked.body.held_usd]).toEqual([429, '0.021']);
+  });
+});

@@ -84,4 +84,12 @@ export const MIGRATIONS: Migration[] = [
       "CREATE TRIGGER `memory_tags_au` AFTER UPDATE OF `seq`, `tags` ON `memories` BEGIN\n  DELETE FROM memory_tags WHERE memory_seq = old.seq;\n  INSERT OR IGNORE INTO memory_tags (tag, memory_seq)\n    SELECT value, new.seq FROM json_each(CASE WHEN json_valid(new.tags) THEN CASE WHEN json_type(new.tags) = 'array' THEN new.tags END END) WHERE type = 'text';\nEND;",
       "INSERT OR IGNORE INTO memory_tags (tag, memory_seq)\n  SELECT j.value, m.seq FROM memories m, json_each(CASE WHEN json_valid(m.tags) THEN CASE WHEN json_type(m.tags) = 'array' THEN m.tags END END) j WHERE j.type = 'text';"
     ] },
+  { tag: "0013_tempo_holds_host_clock", when: 1796600254050, hash: "93e08675caa70bf93685a39c1a58822aee6addcd3110f662b12e59348e9d0ebb", statements: [
+      "ALTER TABLE `tempo_holds` ADD `boot_id` text;",
+      "ALTER TABLE `tempo_holds` ADD `expires_uptime_ms` integer;"
+    ] },
+  { tag: "0014_mpp_store_host_clock", when: 1796600455962, hash: "4200a3ffd3a28c95924a8fe1406c595550f47a851908abca458a48d7460d2152", statements: [
+      "ALTER TABLE `mpp_store` ADD `boot_id` text;",
+      "ALTER TABLE `mpp_store` ADD `kept_until_uptime_ms` integer;"
+    ] },
 ];

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /** ISO 8601 UTC with milliseconds, the format of every timestamp the sidecar itself writes. */
 export const isoNow = (now: number = Date.now()): string => new Date(now).toISOString();
 
@@ -30,4 +32,34 @@ export function toUtcIso(s: string, endOfDay = false): string {
   // years 0000..9999: a zone can carry 9999-12-31T23:00-05:00 into year 10000 ("+010000-…", before
   // every "2026-…"). Every stored time is in that range, so the nearest end of it selects the same.
   return new Date(Math.min(Math.max(ms, FIRST_MS), LAST_MS)).toISOString();
+}
+
+/**
+ * This host's boot and the milliseconds since it (`/proc`: Linux only, else null). Unlike the wall
+ * clock it is not stepped by NTP or an operator, and unlike performance.now() every process on the
+ * host (containers included) reads the same one, so it can time a row several processes share.
+ */
+export interface HostClock {
+  boot: string;
+  uptimeMs: number;
+}
+
+/** Read once: null where there is none (not Linux), so that is not asked again on every call. */
+let bootId: string | null | undefined;
+
+export function hostClock(): HostClock | null {
+  if (bootId === undefined) {
+    try {
+      bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+    } catch {
+      bootId = null;
+    }
+  }
+  if (bootId === null) return null;
+  try {
+    const uptimeMs = Math.round(Number.parseFloat(readFileSync('/proc/uptime', 'utf8')) * 1000);
+    return Number.isFinite(uptimeMs) ? { boot: bootId, uptimeMs } : null;
+  } catch {
+    return null;
+  }
 }

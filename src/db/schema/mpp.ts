@@ -11,6 +11,13 @@ export const mppStore = sqliteTable('mpp_store', {
   value: text('value').notNull(),
   /** Epoch ms after which the entry is void; null for entries without an expiry. */
   expiresAtMs: integer('expires_at_ms'),
+  /**
+   * The host's boot and its uptime (lib/time hostClock) until which an expired entry is still kept:
+   * its lifetime on a clock NTP does not step. A wall clock stepped forward and back again (a wrong
+   * NTP server corrected) purged the replay marker of a credential that was then valid again.
+   */
+  bootId: text('boot_id'),
+  keptUntilUptimeMs: integer('kept_until_uptime_ms'),
 }, (t) => [index('mpp_store_expires').on(t.expiresAtMs)]);
 
 /** Payments accepted through MPP, one row per settled credential. */

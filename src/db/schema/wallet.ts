@@ -54,7 +54,15 @@ export const tempoHolds = sqliteTable('tempo_holds', {
   /** Micro-USD held: the call's maximum cost, or what was left of the budget for a call without one. */
   holdMicro: integer('hold_micro').notNull(),
   createdAt: text('created_at').notNull(),
+  /** Wall-clock expiry: what a sidecar without the host clock below (not Linux, or older) goes by. */
   expiresAtMs: integer('expires_at_ms').notNull(),
+  /**
+   * The host's boot and its uptime at expiry (lib/time hostClock): a wall clock stepped forward
+   * (NTP after an RTC-less boot) dropped the holds of calls still in flight, and the caller spent
+   * past its budget. A hold of another boot is a dead process's.
+   */
+  bootId: text('boot_id'),
+  expiresUptimeMs: integer('expires_uptime_ms'),
 }, (t) => [
   index('tempo_holds_caller').on(t.callerId),
   index('tempo_holds_expires').on(t.expiresAtMs),

@@ -5,6 +5,7 @@
  */
 import type { Store } from 'mppx/server';
 import type { DbHandle } from '../../db';
+import { hostClock } from '../../lib/time';
 
 type AtomicStore = Store.AtomicStore;
 
@@ -19,27 +20,50 @@ function expiryOf(value: unknown): number | null {
   return v && typeof v === 'object' && v.type === 'mppx:replay' && typeof v.expires === 'number' ? v.expires : null;
 }
 
+/**
+ * An entry past its expiry may go only once its lifetime has also passed on the host's clock since
+ * boot: a wall clock stepped forward and then back must still find the replay marker of a credential
+ * that is valid again. An entry of another boot, or written without that clock, goes by its expiry.
+ * Parameters: ?1 wall-clock now, ?2 boot, ?3 uptime (null without a host clock).
+ */
+const GONE = (t: string) => `${t}.expires_at_ms IS NOT NULL AND ${t}.expires_at_ms <= ?1
+  AND (${t}.boot_id IS NULL OR ?2 IS NULL OR ${t}.boot_id <> ?2 OR ${t}.kept_until_uptime_ms <= ?3)`;
+
+type Clocks = [now: number, boot: string | null, uptimeMs: number | null];
+
+/** Now on both clocks, and what an entry expiring at `expiresMs` records: its boot and kept-until uptime. */
+function clocks(now: number, expiresMs: number | null): { at: Clocks; keep: [string | null, number | null] } {
+  const host = hostClock();
+  const at: Clocks = [now, host?.boot ?? null, host?.uptimeMs ?? null];
+  return { at, keep: host && expiresMs !== null ? [host.boot, host.uptimeMs + Math.max(0, expiresMs - now)] : [null, null] };
+}
+
 export function sqliteMppStore(handle: DbHandle, now: () => number = Date.now): AtomicStore {
   const { sqlite } = handle;
   const read = sqlite.query<{ value: string; expires_at_ms: number | null }, [string]>('SELECT value, expires_at_ms FROM mpp_store WHERE key = ?1');
-  const write = sqlite.query<never, [string, string, number | null]>(
-    'INSERT INTO mpp_store (key, value, expires_at_ms) VALUES (?1, ?2, ?3) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at_ms = excluded.expires_at_ms',
+  const write = sqlite.query<never, [string, string, number | null, string | null, number | null]>(
+    `INSERT INTO mpp_store (key, value, expires_at_ms, boot_id, kept_until_uptime_ms) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(key) DO UPDATE SET
+       value = excluded.value, expires_at_ms = excluded.expires_at_ms, boot_id = excluded.boot_id, kept_until_uptime_ms = excluded.kept_until_uptime_ms`,
   );
   const remove = sqlite.query<never, [string]>('DELETE FROM mpp_store WHERE key = ?1');
-  // A claim succeeds when the key is new or holds an expired marker; a live entry is left as it is.
-  const claim = sqlite.query<never, [string, string, number, number]>(
-    `INSERT INTO mpp_store (key, value, expires_at_ms) VALUES (?1, ?2, ?3)
-       ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at_ms = excluded.expires_at_ms
-       WHERE mpp_store.expires_at_ms IS NOT NULL AND mpp_store.expires_at_ms <= ?4`,
+  // A claim succeeds when the key is new or holds a marker that is gone; a live entry is left as it is.
+  const claim = sqlite.query<never, [number, string | null, number | null, string, string, number, string | null, number | null]>(
+    `INSERT INTO mpp_store (key, value, expires_at_ms, boot_id, kept_until_uptime_ms) VALUES (?4, ?5, ?6, ?7, ?8)
+       ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at_ms = excluded.expires_at_ms,
+         boot_id = excluded.boot_id, kept_until_uptime_ms = excluded.kept_until_uptime_ms
+       WHERE ${GONE('mpp_store')}`,
   );
-  const purge = sqlite.query<never, [number]>('DELETE FROM mpp_store WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ?1');
+  const purge = sqlite.query<never, Clocks>(`DELETE FROM mpp_store WHERE ${GONE('mpp_store')}`);
 
   const get = (key: string): unknown => {
     const row = read.get(key);
     if (!row || (row.expires_at_ms !== null && row.expires_at_ms <= now())) return null;
     return decode(row.value);
   };
-  const put = (key: string, value: unknown) => write.run(key, encode(value), expiryOf(value));
+  const put = (key: string, value: unknown) => {
+    const expires = expiryOf(value);
+    write.run(key, encode(value), expires, ...clocks(now(), expires).keep);
+  };
 
   // Every write waits in line for the database's lock (DbHandle.write) without blocking the server.
   return {
@@ -69,9 +93,9 @@ export function sqliteMppStore(handle: DbHandle, now: () => number = Date.now): 
       if (get(key) !== null) return Promise.resolve(false);
       // One transaction: a retry after the lock was busy runs the purge and the claim again together.
       return handle.write(() => sqlite.transaction(() => {
-        const t = now();
-        purge.run(t);
-        return claim.run(key, encode({ expires, type: 'mppx:replay' }), expires, t).changes === 1;
+        const { at, keep } = clocks(now(), expires);
+        purge.run(...at);
+        return claim.run(...at, key, encode({ expires, type: 'mppx:replay' }), expires, ...keep).changes === 1;
       }).immediate());
     },
   } as AtomicStore;
@@ -94,7 +118,9 @@ export function sqliteCredits(handle: DbHandle, now: () => number = Date.now): P
   const { sqlite } = handle;
   const live = sqlite.query<{ value: string }, [string, number]>('SELECT value FROM mpp_store WHERE key = ?1 AND expires_at_ms > ?2');
   const take = sqlite.query<{ value: string }, [string, number]>('DELETE FROM mpp_store WHERE key = ?1 AND expires_at_ms > ?2 RETURNING value');
-  const give = sqlite.query<never, [string, string, number]>('INSERT OR REPLACE INTO mpp_store (key, value, expires_at_ms) VALUES (?1, ?2, ?3)');
+  const give = sqlite.query<never, [string, string, number, string | null, number | null]>(
+    'INSERT OR REPLACE INTO mpp_store (key, value, expires_at_ms, boot_id, kept_until_uptime_ms) VALUES (?1, ?2, ?3, ?4, ?5)',
+  );
   const keyOf = (key: string) => `optx:credit:${key}`;
   return {
     async take(key) {
@@ -104,7 +130,7 @@ export function sqliteCredits(handle: DbHandle, now: () => number = Date.now): P
       return row ? (JSON.parse(row.value) as { receipt: string }).receipt : null;
     },
     async give(key, receipt, expiresMs) {
-      await handle.write(() => give.run(keyOf(key), JSON.stringify({ receipt }), expiresMs));
+      await handle.write(() => give.run(keyOf(key), JSON.stringify({ receipt }), expiresMs, ...clocks(now(), expiresMs).keep));
     },
   };
 }

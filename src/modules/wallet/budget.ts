@@ -7,13 +7,15 @@
  * calls in flight hold what this one needs; nothing written) when this call's maximum cost does not
  * fit, else writes the hold row. The call's ledger row replaces the hold in one
  * transaction (`settle`); a call that fails without cost deletes it (`release`); a hold left by a
- * process killed mid-call expires after the call's own deadline and then counts as nothing.
+ * process killed mid-call expires after the call's own deadline and then counts as nothing. That
+ * deadline is on the host's clock since boot (lib/time hostClock), which the processes sharing the
+ * data dir all read and NTP does not step; the wall clock only where there is none.
  */
 import type { DbHandle } from '../../db';
 import { BUSY_WAIT_MS } from '../../db/busy';
 import { ApiError } from '../../lib/errors';
 import { newId } from '../../lib/ids';
-import { isoNow } from '../../lib/time';
+import { hostClock, isoNow } from '../../lib/time';
 import { usd } from './pricing';
 
 /**
@@ -42,10 +44,15 @@ export class CallerBudget {
   ) {
     const q = handle.sqlite;
     this.st = {
-      dropExpired: q.query('DELETE FROM tempo_holds WHERE expires_at_ms <= ?1'),
+      // Another boot's hold is a dead process's; a hold without a boot (written where there is no
+      // host clock, or by an older version) and a reader without one go by the wall clock.
+      dropExpired: q.query(`DELETE FROM tempo_holds WHERE CASE
+        WHEN boot_id IS NULL OR ?2 IS NULL THEN expires_at_ms <= ?1
+        WHEN boot_id = ?2 THEN expires_uptime_ms <= ?3
+        ELSE 1 END`),
       spent: q.query<{ spent: bigint }, [string]>('SELECT COALESCE(SUM(billed_micro), 0) AS spent FROM tempo_totals WHERE caller_id = ?1').safeIntegers(true),
       held: q.query<{ held: bigint; n: bigint }, [string]>('SELECT COALESCE(SUM(hold_micro), 0) AS held, COUNT(*) AS n FROM tempo_holds WHERE caller_id = ?1').safeIntegers(true),
-      insert: q.query('INSERT INTO tempo_holds (id, caller_id, hold_micro, created_at, expires_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)'),
+      insert: q.query('INSERT INTO tempo_holds (id, caller_id, hold_micro, created_at, expires_at_ms, boot_id, expires_uptime_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)'),
       remove: q.query('DELETE FROM tempo_holds WHERE id = ?1'),
     };
   }
@@ -60,7 +67,8 @@ export class CallerBudget {
   reserve(callerId: string, maxCost: bigint | null): Promise<Hold> {
     return this.handle.write(() => this.handle.sqlite.transaction(() => {
       const now = Date.now();
-      this.st.dropExpired.run(now);
+      const host = hostClock();
+      this.st.dropExpired.run(now, host?.boot ?? null, host?.uptimeMs ?? null);
       const spent = this.spent(callerId);
       const { held, n } = this.st.held.get(callerId) as { held: bigint; n: bigint };
       const left = this.budgetMicro - spent - held;
@@ -69,7 +77,8 @@ export class CallerBudget {
       else if (n === 0n && spent < this.budgetMicro) hold = this.budgetMicro - spent;
       else throw this.refusal(callerId, spent, held, maxCost);
       const id = newId('hold_');
-      this.st.insert.run(id, callerId, hold < MAX_HOLD ? hold : MAX_HOLD, isoNow(now), now + this.callTimeoutMs + HOLD_GRACE_MS);
+      const lasts = this.callTimeoutMs + HOLD_GRACE_MS;
+      this.st.insert.run(id, callerId, hold < MAX_HOLD ? hold : MAX_HOLD, isoNow(now), now + lasts, host?.boot ?? null, host ? host.uptimeMs + lasts : null);
       return { id, callerId };
     }).immediate());
   }
