@@ -237,7 +237,7 @@ export const VARS = [
   { env: 'EVM_TOKENS', help: 'ERC-20/TIP-20 tokens: chain:SYMBOL:contract[:decimals],…', schema: setting(listOf(EVM_TOKEN, 'expected chain:SYMBOL:0xcontract[:decimals]'), [] as string[]) },
   { env: 'RPC_TIMEOUT_S', help: 'timeout of one balance RPC', schema: setting(seconds(600), 8) },
   { env: 'BALANCE_CACHE_S', help: 'how long GET /api/wallet reuses balances', schema: setting(seconds(86400), 30) },
-  { env: 'TEMPO_PRICING', help: 'JSON/YAML pricing table for metered calls', shownDefault: 'built-in table', schema: setting(text) },
+  { env: 'TEMPO_PRICING', help: 'path of a JSON or YAML pricing table file for metered calls', shownDefault: 'built-in table', schema: setting(text) },
   { env: 'TEMPO_CALLER_BUDGET_USD', help: 'per-caller spending cap for metered calls', schema: setting(usdAmount('zero')) },
   { env: 'MAX_BODY_BYTES', help: 'largest JSON request body', schema: setting(intIn(1024, 1024 ** 3), 1024 * 1024) },
   { env: 'PROXY_MAX_BODY_BYTES', help: 'largest body proxied to /v1/*', schema: setting(intIn(1024, 1024 ** 3), 32 * 1024 * 1024) },

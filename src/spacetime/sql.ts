@@ -27,16 +27,3 @@ function numberLiteral(n: number): string {
   // The FLOAT grammar wants a '.' before an exponent ("1e-7" → "1.0e-7").
   return /e/i.test(s) && !s.includes('.') ? s.replace(/e/i, '.0e') : s;
 }
-
-/** A table or column name; only plain identifiers, which never need quoting. */
-function ident(name: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new SpacetimeError('invalid_value', `"${name}" is not a plain SQL identifier.`);
-  return name;
-}
-
-/** `a = 'x' AND b = 5` for the given column → value map (at least one entry). */
-function whereEquals(conditions: Record<string, SqlValue>): string {
-  const parts = Object.entries(conditions).map(([col, v]) => `${ident(col)} = ${literal(v)}`);
-  if (parts.length === 0) throw new SpacetimeError('invalid_value', 'whereEquals needs at least one condition.');
-  return parts.join(' AND ');
-}

@@ -1,5 +1,5 @@
 import { queryInt, z } from '../../lib/zod';
-import { SAFE_ID } from '../../lib/ids';
+import { SAFE_ID, SAFE_ID_RULE } from '../../lib/ids';
 
 /** Where the row shown for a session comes from (the first source that has it, in this order). */
 export const SessionOrigin = z.enum(['state-db', 'upstream', 'sidecar']);
@@ -55,7 +55,7 @@ export const ListMessagesQuery = z.object({
 export type ListMessagesQuery = z.infer<typeof ListMessagesQuery>;
 
 /** Ids a client may choose; `new` is the static route `/api/sessions/new/…`. */
-export const NewSessionId = z.string().check(z.regex(SAFE_ID, { error: 'expected 1-128 URL-safe characters (letters, digits, _ . : -)' }), z.refine((id) => id !== 'new', { error: '"new" is reserved' }));
+export const NewSessionId = z.string().check(z.regex(SAFE_ID, { error: `expected ${SAFE_ID_RULE}` }), z.refine((id) => id !== 'new', { error: '"new" is reserved' }));
 
 const Title = z.string().check(z.trim(), z.minLength(1, { error: 'must not be empty' }), z.maxLength(256));
 
