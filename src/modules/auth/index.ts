@@ -6,7 +6,7 @@
 import { Elysia } from 'elysia';
 import { errorResponse } from '../../lib/errors';
 import { pathOf } from '../../lib/http';
-import { workStarted } from '../../lib/work';
+import { workState } from '../../lib/work';
 import { settlePaid, type Authenticator, type PaymentHold } from './service';
 
 /** `serves`: whether a route answers this method on this path (see Authenticator.decide). */
@@ -32,6 +32,6 @@ export function authPlugin(auth: Authenticator, serves: (method: string, pathnam
   return plugin.wrap((handle) => async (request: Request) => {
     const res = await (handle as unknown as (r: Request) => Response | Promise<Response>)(request);
     const hold = holds.get(request);
-    return hold ? settlePaid(hold, res, workStarted(request)) : res;
+    return hold ? settlePaid(hold, res, workState(request)) : res;
   });
 }

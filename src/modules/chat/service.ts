@@ -148,6 +148,7 @@ export class ChatService {
         res = await openCompletions(this.d.client, history, t, this.refusedSessionIds);
       }
     } catch (err) {
+      t.work.upstreamFailed(err);
       // The history is read as the sessions routes read it (the sidecar's database, the agent's
       // state.db), and its failure is answered as theirs: a locked or full store is a 503/507 to retry,
       // not a bad gateway. The rest of the way is the upstream's.
