@@ -80,6 +80,29 @@ describe('an upstream that could not be reached gives the credential back', () =
     expect(await outcome(app, cred, 'POST', '/api/chat/completions/stream', '{"messages":[{"role":"user","content":"hi"}]}')).toEqual([502, 'upstream_unreachable', false]);
     expect((await send(app, cred, 'GET', '/api/tasks')).status).toBe(200);
   });
+
+  // A chat stream's 200 spends it: a paid stream waits for the upstream's first answer before its
+  // status goes out (nothing reaches the client earlier anyway), so one never reached is refused as JSON.
+  test('a paid chat stream of an existing session whose gateway refuses the connection: JSON 502 instead of a stream', async () => {
+    const app = await open({ HERMES_AGENT_URL: await closedUrl() });
+    expect((await app.json('POST', '/api/sessions', { id: 'mine' }, KEY)).status).toBe(201);
+    const cred = await credential(app);
+    const res = await send(app, cred, 'POST', '/api/sessions/mine/chat/stream', '{"message":"hi"}');
+    expect([res.status, res.headers.get('content-type'), res.headers.get('payment-receipt')]).toEqual([502, expect.stringContaining('application/json'), null]);
+    expect(((await res.json()) as Json).code).toBe('upstream_unreachable');
+    expect((await send(app, cred, 'GET', '/api/tasks')).status).toBe(200);
+    expect((await send(app, cred, 'GET', '/api/tasks')).status).toBe(402);
+  });
+
+  test('a paid new-session chat stream whose gateway refuses the connection: JSON 502, no session left behind', async () => {
+    const app = await open({ HERMES_AGENT_URL: await closedUrl() });
+    const cred = await credential(app);
+    const res = await send(app, cred, 'POST', '/api/sessions/new/chat/stream?format=hermes', '{"message":"hi","session_id":"fresh"}');
+    expect([res.status, ((await res.json()) as Json).code, res.headers.get('payment-receipt')]).toEqual([502, 'upstream_unreachable', null]);
+    expect((await app.json('GET', '/api/sessions/fresh', undefined, KEY)).status).toBe(404);
+    // The retry with the same credential and the same id is not refused as a conflict.
+    expect((await send(app, cred, 'POST', '/api/sessions', '{"id":"fresh"}')).status).toBe(201);
+  });
 });
 
 describe('an upstream that had the request spends it', () => {
@@ -104,6 +127,46 @@ describe('an upstream that had the request spends it', () => {
       const cred = await credential(app);
       const [status, , receipt] = await outcome(app, cred, 'POST', '/api/sessions/mine/chat', '{"message":"hi"}');
       expect([status, receipt]).toEqual([502, true]);
+      expect((await send(app, cred, 'GET', '/api/tasks')).status).toBe(402);
+    } finally {
+      drop.stop();
+    }
+  });
+
+  test('a paid chat stream the gateway answers is a 200 stream with the receipt, `session` first', async () => {
+    const app = await open();
+    const cred = await credential(app);
+    const res = await send(app, cred, 'POST', '/api/sessions/new/chat/stream', '{"message":"hi"}');
+    expect([res.status, res.headers.get('payment-receipt') !== null]).toEqual([200, true]);
+    const text = await res.text();
+    expect(text.indexOf('event: session')).toBe(0);
+    expect(text).toContain('event: done');
+    expect((await send(app, cred, 'GET', '/api/tasks')).status).toBe(402);
+  });
+
+  test('a paid chat stream whose gateway takes longer than a heartbeat to answer starts as a 200 stream with a ping (spent)', async () => {
+    const app = await open({ SSE_HEARTBEAT_S: '0.05', UPSTREAM_TIMEOUT_S: '0.5' });
+    expect((await app.json('POST', '/api/sessions', { id: 'slow' }, KEY)).status).toBe(201);
+    hermes.behavior.hang = { '/v1/chat/completions': true, '/api/sessions/slow/chat/stream': true };
+    const cred = await credential(app);
+    const res = await send(app, cred, 'POST', '/api/sessions/slow/chat/stream', '{"message":"hi"}');
+    expect([res.status, res.headers.get('payment-receipt') !== null]).toEqual([200, true]);
+    const text = await res.text();
+    expect(text.startsWith(': ping\n')).toBe(true);
+    expect(text).toContain('event: session');
+    expect(text).toContain('upstream_timeout');
+    expect((await send(app, cred, 'GET', '/api/tasks')).status).toBe(402);
+  });
+
+  test('a paid chat stream whose gateway read the turn and dropped the connection: a 200 stream ending in an error, spent', async () => {
+    const drop = await droppingServer();
+    try {
+      const app = await open({ HERMES_AGENT_URL: drop.url });
+      expect((await app.json('POST', '/api/sessions', { id: 'mine' }, KEY)).status).toBe(201);
+      const cred = await credential(app);
+      const res = await send(app, cred, 'POST', '/api/sessions/mine/chat/stream', '{"message":"hi"}');
+      expect([res.status, res.headers.get('payment-receipt') !== null]).toEqual([200, true]);
+      expect(await res.text()).toContain('event: error');
       expect((await send(app, cred, 'GET', '/api/tasks')).status).toBe(402);
     } finally {
       drop.stop();

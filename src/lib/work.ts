@@ -27,15 +27,27 @@ export interface Work {
    * connection, a timeout) may have reached it, and its 502/504 spends the credential as before.
    */
   upstreamFailed(err: unknown): void;
+  /**
+   * Whether the request holds an MPP credential, which a refusal gives back and a served answer
+   * spends: a chat stream then waits for its upstream before its 200 (see ChatService.stream).
+   */
+  readonly paid: boolean;
 }
 
 /** What a request reported: its paid work started, or an upstream it needed was never reached. */
 export type WorkState = 'none' | 'started' | 'unreached';
 
 const states = new WeakMap<Request, Exclude<WorkState, 'none'>>();
+const paid = new WeakSet<Request>();
+
+/** Auth's note that the request holds a payment its answer settles (see `Work.paid`). */
+export function markPaid(request: Request): void {
+  paid.add(request);
+}
 
 export function workOf(request: Request): Work {
   return {
+    paid: paid.has(request),
     started: () => void states.set(request, 'started'),
     cutByStop: () => void states.delete(request),
     upstreamFailed: (err) => {
