@@ -103,6 +103,24 @@ describe('an upstream that could not be reached gives the credential back', () =
     // The retry with the same credential and the same id is not refused as a conflict.
     expect((await send(app, cred, 'POST', '/api/sessions', '{"id":"fresh"}')).status).toBe(201);
   });
+
+  test('a paid new-session stream whose gateway (with a session API) went down after the probe: JSON 502, given back', async () => {
+    const app = await open();
+    await app.deps.probe.probeNow();
+    await hermes.pause();
+    try {
+      // Without an id the session is made on the agent's side as the turn starts; with one, its id is
+      // first checked there (before the stream).
+      for (const body of ['{"message":"hi"}', '{"message":"hi","session_id":"later"}']) {
+        const cred = await credential(app);
+        const res = await send(app, cred, 'POST', '/api/sessions/new/chat/stream', body);
+        expect([body, res.status, ((await res.json()) as Json).code, res.headers.get('payment-receipt')]).toEqual([body, 502, 'upstream_unreachable', null]);
+        expect((await send(app, cred, 'GET', '/api/tasks')).status).toBe(200);
+      }
+    } finally {
+      await hermes.resume();
+    }
+  });
 });
 
 describe('an upstream that had the request spends it', () => {

@@ -212,11 +212,13 @@ const NOT_CONNECTED: ReadonlySet<string> = new Set([
 
 /**
  * Whether an outbound call failed without its request reaching the server (see NOT_CONNECTED): what
- * it asked for was certainly not done. A timeout is not: the request may have been sent.
+ * it asked for was certainly not done. A timeout is not: the request may have been sent. `err` may
+ * also be the error a caller made of it (an ApiError with it as `cause`).
  */
 export function neverSent(err: unknown): boolean {
-  if (!(err instanceof OutboundError) || err.kind !== 'unreachable') return false;
-  const code = (err.cause as { code?: unknown } | null | undefined)?.code;
+  const failure = err instanceof OutboundError ? err : (err as { cause?: unknown } | null | undefined)?.cause;
+  if (!(failure instanceof OutboundError) || failure.kind !== 'unreachable') return false;
+  const code = (failure.cause as { code?: unknown } | null | undefined)?.code;
   return typeof code === 'string' && NOT_CONNECTED.has(code);
 }
 

@@ -84,6 +84,8 @@ export class ChatService {
       }
     } catch (err) {
       slot();
+      // The session looked up or its id checked on the agent's side, which may be down.
+      work.upstreamFailed(err);
       throw err;
     }
     const ac = linkedAbort(signal);
