@@ -19,9 +19,10 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     readonly detail: string,
-    readonly extra: { errors?: FieldError[]; headers?: Record<string, string>; body?: Record<string, unknown> } = {},
+    /** `cause`: the failure it reports, kept for what reads it (`neverSent`), never shown to the client. */
+    readonly extra: { errors?: FieldError[]; headers?: Record<string, string>; body?: Record<string, unknown>; cause?: unknown } = {},
   ) {
-    super(detail);
+    super(detail, extra.cause === undefined ? undefined : { cause: extra.cause });
   }
 }
 

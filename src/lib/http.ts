@@ -196,6 +196,32 @@ export async function readBodyText(res: Response, maxBytes: number, target: stri
   return new TextDecoder().decode(Bun.concatArrayBuffers(parts));
 }
 
+/**
+ * Why a connection was never made, so that no byte of the request reached anyone: nothing listening,
+ * no route, no such host, or a TLS handshake or certificate check that failed (the request is sent
+ * only after them). A connection reset or closed once made (ECONNRESET, …) is not among them: the
+ * server may have read the request, and worked on it.
+ */
+const NOT_CONNECTED: ReadonlySet<string> = new Set([
+  'ECONNREFUSED', 'ConnectionRefused', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'FailedToOpenSocket',
+  'ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'EAI_NODATA',
+  'EPROTO', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED', 'CERT_REVOKED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'HOSTNAME_MISMATCH',
+]);
+
+/**
+ * Whether an outbound call failed without its request reaching the server (see NOT_CONNECTED): what
+ * it asked for was certainly not done. A timeout is not: the request may have been sent. `err` may
+ * also be the error a caller made of it (an ApiError with it as `cause`).
+ */
+export function neverSent(err: unknown): boolean {
+  const failure = err instanceof OutboundError ? err : (err as { cause?: unknown } | null | undefined)?.cause;
+  if (!(failure instanceof OutboundError) || failure.kind !== 'unreachable') return false;
+  const code = (failure.cause as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' && NOT_CONNECTED.has(code);
+}
+
 function classify(err: unknown, signal: AbortSignal, target: string): OutboundError {
   if (err instanceof OutboundError) return err;
   if (signal.aborted && signal.reason instanceof OutboundError) return signal.reason;

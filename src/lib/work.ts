@@ -1,3 +1,5 @@
+import { neverSent } from './http';
+
 /**
  * A request's report that the work it is paid for has started: an upstream took it on (answered a
  * completion, began a chat turn, planned a swarm) or may be working on it (asked and no answer in
@@ -17,14 +19,43 @@ export interface Work {
    * the credential is given back as before the work started.
    */
   cutByStop(): void;
+  /**
+   * An upstream call failed with `err`. One that never reached its server (`neverSent`: nothing
+   * listening, no such host, a failed TLS handshake) did nothing, so the 502 the request is answered
+   * with gives the credential back, unless work had already started; a client cannot make our
+   * upstream refuse connections, so no retry gets free work through it. Any other failure (a dropped
+   * connection, a timeout) may have reached it, and its 502/504 spends the credential as before.
+   */
+  upstreamFailed(err: unknown): void;
+  /**
+   * Whether the request holds an MPP credential, which a refusal gives back and a served answer
+   * spends: a chat stream then waits for its upstream before its 200 (see ChatService.stream).
+   */
+  readonly paid: boolean;
 }
 
-const started = new WeakSet<Request>();
+/** What a request reported: its paid work started, or an upstream it needed was never reached. */
+export type WorkState = 'none' | 'started' | 'unreached';
+
+const states = new WeakMap<Request, Exclude<WorkState, 'none'>>();
+const paid = new WeakSet<Request>();
+
+/** Auth's note that the request holds a payment its answer settles (see `Work.paid`). */
+export function markPaid(request: Request): void {
+  paid.add(request);
+}
 
 export function workOf(request: Request): Work {
-  return { started: () => void started.add(request), cutByStop: () => void started.delete(request) };
+  return {
+    paid: paid.has(request),
+    started: () => void states.set(request, 'started'),
+    cutByStop: () => void states.delete(request),
+    upstreamFailed: (err) => {
+      if (neverSent(err) && states.get(request) !== 'started') states.set(request, 'unreached');
+    },
+  };
 }
 
-export function workStarted(request: Request): boolean {
-  return started.has(request);
+export function workState(request: Request): WorkState {
+  return states.get(request) ?? 'none';
 }

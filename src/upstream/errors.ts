@@ -13,7 +13,7 @@ export function outboundToApiError(err: unknown): ApiError {
     if (err.kind === 'too_large') return new ApiError(502, 'upstream_response_too_large', 'The Hermes upstream sent an answer too large to read.');
     if (err.kind === 'redirected') return new ApiError(502, 'upstream_redirected', `${upperFirst(err.message)} (HERMES_AGENT_URL).`);
   }
-  return new ApiError(502, 'upstream_unreachable', 'The Hermes upstream is unreachable.');
+  return new ApiError(502, 'upstream_unreachable', 'The Hermes upstream is unreachable.', { cause: err });
 }
 
 const upperFirst = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);

@@ -6,7 +6,7 @@
 import { Elysia } from 'elysia';
 import { errorResponse } from '../../lib/errors';
 import { pathOf } from '../../lib/http';
-import { workStarted } from '../../lib/work';
+import { markPaid, workState } from '../../lib/work';
 import { settlePaid, type Authenticator, type PaymentHold } from './service';
 
 /** `serves`: whether a route answers this method on this path (see Authenticator.decide). */
@@ -21,7 +21,10 @@ export function authPlugin(auth: Authenticator, serves: (method: string, pathnam
       const decision = await auth.decide(request, pathname, () => serves(request.method, pathname));
       if (decision.allowed) {
         if (decision.headers) Object.assign(set.headers, decision.headers);
-        if (decision.payment) holds.set(request, decision.payment);
+        if (decision.payment) {
+          holds.set(request, decision.payment);
+          markPaid(request);
+        }
         return;
       }
       return decision.deny instanceof Response ? decision.deny : errorResponse(decision.deny, pathname);
@@ -32,6 +35,6 @@ export function authPlugin(auth: Authenticator, serves: (method: string, pathnam
   return plugin.wrap((handle) => async (request: Request) => {
     const res = await (handle as unknown as (r: Request) => Response | Promise<Response>)(request);
     const hold = holds.get(request);
-    return hold ? settlePaid(hold, res, workStarted(request)) : res;
+    return hold ? settlePaid(hold, res, workState(request)) : res;
   });
 }

@@ -7,6 +7,7 @@
  */
 import { ApiError } from '../../lib/errors';
 import { routedPath } from '../../lib/http';
+import type { WorkState } from '../../lib/work';
 
 export type AuthDecision =
   /** `payment`: the paid credential this request holds, settled by its answer (`settlePaid`). */
@@ -38,12 +39,15 @@ export interface PaymentHold {
  * upstream asked, a write attempted). So does a 499: the client left while an upstream was working on
  * its request (the only place it is answered), and giving it back let one payment run the agent or a
  * metered call again and again. And so does any answer once the route reported its paid work started
- * (`workStarted`, lib/work.ts): a 503/507 of the ledger or transcript write after the upstream
+ * (`workState`, lib/work.ts): a 503/507 of the ledger or transcript write after the upstream
  * answered gave the credential back, and each retry had the upstream do the work again for nothing.
+ * A 502 is a refusal too when the route reported an upstream that was never reached (connection
+ * refused, no such host, TLS handshake failed) and no work: the request was passed on to nobody.
  */
-export async function settlePaid(hold: PaymentHold, res: Response, workStarted: boolean): Promise<Response> {
-  const refusal = (res.status >= 400 && res.status < 500 && res.status !== CLIENT_CLOSED) || res.status === 503 || res.status === 507;
-  if (workStarted || !refusal || !(await hold.release())) return res;
+export async function settlePaid(hold: PaymentHold, res: Response, work: WorkState): Promise<Response> {
+  const refusal = (res.status >= 400 && res.status < 500 && res.status !== CLIENT_CLOSED) || res.status === 503 || res.status === 507
+    || (res.status === 502 && work === 'unreached');
+  if (work === 'started' || !refusal || !(await hold.release())) return res;
   const headers = new Headers(res.headers);
   headers.delete('payment-receipt');
   return new Response(res.body, { status: res.status, statusText: res.statusText, headers });

@@ -19,6 +19,8 @@ const stream = sseResponse(
 );
 // Refusals come before the stream starts, as JSON (the error schema is added by the docs module).
 const busy = { description: 'Every upstream stream slot is taken (`upstream_busy`, with Retry-After), or storage is unavailable' };
+// Only a paid request waits for its upstream before its 200 (see ChatService.stream).
+const unreached = { description: 'MPP-paid request only: the upstream could not be reached at all (`upstream_unreachable`); the credential is given back' };
 
 export function chatPlugin(chat: ChatService, defaultFormat: StreamFormat) {
   return new Elysia({ name: 'chat' })
@@ -29,7 +31,7 @@ export function chatPlugin(chat: ChatService, defaultFormat: StreamFormat) {
     }, {
       body: NewChatBody,
       query: StreamQuery,
-      detail: { tags, summary: 'Create a session (body session_id or a new id), then stream the answer as SSE', responses: { 200: stream, 409: { description: 'A session with this session_id exists' }, 503: busy } },
+      detail: { tags, summary: 'Create a session (body session_id or a new id), then stream the answer as SSE', responses: { 200: stream, 409: { description: 'A session with this session_id exists' }, 502: unreached, 503: busy } },
     })
     .post('/api/sessions/:id/chat/stream', async ({ request, params, body, query, server }) => {
       const close = keepConnectionOpen(server, request);
@@ -39,7 +41,7 @@ export function chatPlugin(chat: ChatService, defaultFormat: StreamFormat) {
       params: SessionIdParams,
       body: ChatBody,
       query: StreamQuery,
-      detail: { tags, summary: 'Send a message and stream the answer as SSE (?format=optx|hermes)', responses: { 200: stream, 404: { description: 'No such session' }, 503: busy } },
+      detail: { tags, summary: 'Send a message and stream the answer as SSE (?format=optx|hermes)', responses: { 200: stream, 404: { description: 'No such session' }, 502: unreached, 503: busy } },
     })
     .post('/api/sessions/:id/chat', async ({ request, params, body, server }) => {
       keepConnectionOpen(server, request);

@@ -9,10 +9,10 @@
  * fallback path, which is how the next fallback turn gets its context). The non-streaming route
  * consumes the same ChatEvents.
  */
-import { ApiError, shuttingDown, storageError } from '../../lib/errors';
+import { ApiError, shuttingDown } from '../../lib/errors';
 import { logRepeated } from '../../lib/log-repeats';
 import { headerValue, linkedAbort } from '../../lib/http';
-import { eventStream, sseResponse } from '../../lib/sse';
+import { eventStream, SSE_PING, sseResponse } from '../../lib/sse';
 import type { Work } from '../../lib/work';
 import type { Logger } from '../../lib/log';
 import type { HermesClient } from '../../upstream/client';
@@ -22,10 +22,10 @@ import { sessionNotFound, type SessionService } from '../sessions/service';
 import { completionsEvents } from './adapters/completions';
 import { nativeEvents } from './adapters/native';
 import { failed, ownFailure } from './adapters/shared';
-import type { ChatBody, ChatEvent, ChatReply, NewChatBody, StreamFormat, UpstreamPath } from './model';
+import type { ChatBody, ChatEvent, ChatReply, NewChatBody, StreamFormat } from './model';
 import { hermesRenderer } from './renderers/hermes';
 import { optxRenderer } from './renderers/optx';
-import { openCompletions, openNative, RefusedSessionIds, userContent, type TurnRequest } from './upstream';
+import { openTurn, RefusedSessionIds, userContent, type Opened, type TurnRequest } from './upstream';
 
 export interface ChatServiceDeps {
   sessions: SessionService;
@@ -84,6 +84,8 @@ export class ChatService {
       }
     } catch (err) {
       slot();
+      // The session looked up or its id checked on the agent's side, which may be down.
+      work.upstreamFailed(err);
       throw err;
     }
     const ac = linkedAbort(signal);
@@ -115,10 +117,13 @@ export class ChatService {
     };
   }
 
-  /** The turn's ChatEvents: `started` first, then the adapter's events, ending in `completed` or `failed`. */
-  async *events(t: ChatTurn): AsyncGenerator<ChatEvent> {
+  /**
+   * The turn's ChatEvents: `started` first, then the adapter's events, ending in `completed` or
+   * `failed`. `opening`: the upstream request already under way (`openTurn`), else it starts here.
+   */
+  async *events(t: ChatTurn, opening?: Promise<Opened>): AsyncGenerator<ChatEvent> {
     try {
-      for await (const ev of this.turnEvents(t)) {
+      for await (const ev of this.turnEvents(t, opening ?? openTurn(this.d.client, this.d.sessions, this.refusedSessionIds, t))) {
         // A turn the upstream or storage failed (5xx) reaches the client inside a 200 stream, so the
         // access log shows nothing wrong: said here, once per kind and then counted (lib/log-repeats.ts).
         // Not the client's own doing: a 4xx, or a turn it left.
@@ -132,28 +137,8 @@ export class ChatService {
     }
   }
 
-  private async *turnEvents(t: ChatTurn): AsyncGenerator<ChatEvent> {
-    let path: UpstreamPath = this.d.sessions.upstreamApi ? 'session-api' : 'chat-completions';
-    let res: Response | null = null;
-    let failure: ChatEvent | null = null;
-    let historyError: unknown = null;
-    const history = (maxBytes: number) => this.d.sessions.history(t.sessionId, maxBytes).catch((err: unknown) => {
-      historyError = err;
-      throw err;
-    });
-    try {
-      if (path === 'session-api') res = await openNative(this.d.client, this.d.sessions, t);
-      if (!res) {
-        path = 'chat-completions';
-        res = await openCompletions(this.d.client, history, t, this.refusedSessionIds);
-      }
-    } catch (err) {
-      // The history is read as the sessions routes read it (the sidecar's database, the agent's
-      // state.db), and its failure is answered as theirs: a locked or full store is a 503/507 to retry,
-      // not a bad gateway. The rest of the way is the upstream's.
-      const own = storageError(err) ?? (err === historyError ? outboundToApiError(err) : null);
-      failure = own ? ownFailure(own) : failed(outboundToApiError(err));
-    }
+  private async *turnEvents(t: ChatTurn, opening: Promise<Opened>): AsyncGenerator<ChatEvent> {
+    const { path, res, failure } = await opening;
     yield { type: 'started', sessionId: t.sessionId, created: t.created, upstream: path };
     if (t.deleted()) {
       yield ownFailure(sessionDeleted());
@@ -210,11 +195,21 @@ export class ChatService {
     }
   }
 
-  /** The turn as an SSE response in the client's format; `closeConnection` drops a client that stopped reading. */
-  stream(t: ChatTurn, format: StreamFormat, closeConnection?: () => void): Response {
+  /**
+   * The turn as an SSE response in the client's format; `closeConnection` drops a client that stopped
+   * reading. A paid turn waits for the upstream's first answer before its 200, which spends the
+   * credential: an upstream never reached (connection refused, no such host) is refused as a JSON 502
+   * instead, which gives it back (lib/work.ts). The wait costs the client nothing: the `session` frame
+   * waits for that answer anyway, and Bun completes the response's headers only with the first frame.
+   * It lasts one heartbeat at most; a stream that starts later begins with that heartbeat's ping.
+   */
+  async stream(t: ChatTurn, format: StreamFormat, closeConnection?: () => void): Promise<Response> {
+    const opening = openTurn(this.d.client, this.d.sessions, this.refusedSessionIds, t);
+    const pingFirst = t.work.paid && (await this.refuseUnreached(t, opening)) === 'late';
     const renderer = format === 'hermes' ? hermesRenderer(t.sessionId, t.body.message) : optxRenderer(t.sessionId);
-    const events = this.events(t);
+    const events = this.events(t, opening);
     async function* frames(): AsyncGenerator<string> {
+      if (pingFirst) yield SSE_PING;
       for await (const ev of events) {
         const frame = renderer.render(ev);
         if (frame) yield frame;
@@ -230,6 +225,25 @@ export class ChatService {
     // The turn is under way: building the response must not fail, or nothing would ever release it.
     const id = headerValue(t.sessionId);
     return sseResponse(body, id ? { 'x-hermes-session-id': id } : {});
+  }
+
+  /**
+   * Waits up to a heartbeat for the upstream's first answer: 'late' when none came by then. An
+   * upstream never reached ends the turn (its `new` session removed, its slot given back) with the
+   * error thrown.
+   */
+  private async refuseUnreached(t: ChatTurn, opening: Promise<Opened>): Promise<'answered' | 'late'> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(resolve, this.d.heartbeatMs, 'late');
+    });
+    const opened = await Promise.race([opening, late]);
+    clearTimeout(timer);
+    if (opened === 'late') return 'late';
+    if (!opened.unreached) return 'answered';
+    await this.discardFailedNew(t);
+    t.release();
+    throw opened.unreached;
   }
 
   /**

@@ -4,12 +4,55 @@
  * the caller falls back to chat completions at once. Everything goes through the HermesClient, which
  * sends the sidecar's own key and never the client's credentials.
  */
-import { headerValue } from '../../lib/http';
+import { storageError, type ApiError } from '../../lib/errors';
+import { headerValue, neverSent } from '../../lib/http';
+import type { Work } from '../../lib/work';
 import type { HermesClient } from '../../upstream/client';
-import { upstreamHttpError } from '../../upstream/errors';
+import { outboundToApiError, upstreamHttpError } from '../../upstream/errors';
 import type { HistoryMessage } from '../sessions/content';
 import type { SessionService } from '../sessions/service';
-import { isImageAttachment, type Attachment, type ChatBody } from './model';
+import { failed, ownFailure } from './adapters/shared';
+import { isImageAttachment, type Attachment, type ChatBody, type ChatEvent, type UpstreamPath } from './model';
+
+/** The upstream asked for a turn: its answer, or the failure the turn reports (`unreached`: it was never reached). */
+export interface Opened {
+  path: UpstreamPath;
+  res: Response | null;
+  failure: ChatEvent | null;
+  unreached: ApiError | null;
+}
+
+/**
+ * Asks the upstream for the turn by the session API when the probe found one, else (or on its
+ * 404/405) by chat completions with the history read first; never throws. `work` hears of a failed call.
+ */
+export async function openTurn(
+  client: HermesClient, sessions: SessionService, refused: RefusedSessionIds, t: TurnRequest & { work: Work },
+): Promise<Opened> {
+  let path: UpstreamPath = sessions.upstreamApi ? 'session-api' : 'chat-completions';
+  let res: Response | null = null;
+  let historyError: unknown = null;
+  const history = (maxBytes: number) => sessions.history(t.sessionId, maxBytes).catch((err: unknown) => {
+    historyError = err;
+    throw err;
+  });
+  try {
+    if (path === 'session-api') res = await openNative(client, sessions, t);
+    if (!res) {
+      path = 'chat-completions';
+      res = await openCompletions(client, history, t, refused);
+    }
+    return { path, res, failure: null, unreached: null };
+  } catch (err) {
+    t.work.upstreamFailed(err);
+    // The history is read as the sessions routes read it (the sidecar's database, the agent's
+    // state.db), and its failure is answered as theirs: a locked or full store is a 503/507 to retry,
+    // not a bad gateway. The rest of the way is the upstream's.
+    const own = storageError(err) ?? (err === historyError ? outboundToApiError(err) : null);
+    const failure = own ? ownFailure(own) : failed(outboundToApiError(err));
+    return { path, res: null, failure, unreached: neverSent(err) ? outboundToApiError(err) : null };
+  }
+}
 
 export interface TurnRequest {
   sessionId: string;

@@ -7,12 +7,13 @@ import { OpenAIErrorBody, sseResponse } from '../../lib/api-schemas';
 import { ChatCompletionsBody } from './model';
 import { proxyV1, streamChatCompletions, type ProxyDeps } from './service';
 import { keepConnectionOpen } from '../../lib/http';
+import { workOf } from '../../lib/work';
 
 export function v1ProxyPlugin(deps: ProxyDeps) {
   return new Elysia({ name: 'v1-proxy' }).all('/v1/*', ({ request, server, set }) => {
     // The CORS headers set before routing are added to the answer only where it has none of its own.
     const vary = set.headers.vary;
-    return proxyV1(request, deps, { vary: vary === undefined ? undefined : String(vary), keepOpen: () => keepConnectionOpen(server, request) });
+    return proxyV1(request, deps, workOf(request), { vary: vary === undefined ? undefined : String(vary), keepOpen: () => keepConnectionOpen(server, request) });
   }, {
     detail: {
       tags: ['proxy'],
@@ -32,7 +33,7 @@ export function v1ProxyPlugin(deps: ProxyDeps) {
 
 export function chatCompletionsStreamPlugin(deps: ProxyDeps) {
   return new Elysia({ name: 'chat-completions-stream' }).post('/api/chat/completions/stream', ({ request, body, server }) => {
-    return streamChatCompletions(request, body, deps, keepConnectionOpen(server, request));
+    return streamChatCompletions(request, body, deps, workOf(request), keepConnectionOpen(server, request));
   }, {
     body: ChatCompletionsBody,
     response: { 400: OpenAIErrorBody, 502: OpenAIErrorBody, 504: OpenAIErrorBody },

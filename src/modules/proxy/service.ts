@@ -13,6 +13,7 @@ import { readLimited } from '../../lib/body';
 import { eventStream, parseSse, sseData, sseJson, sseResponse } from '../../lib/sse';
 import { readWithIdleTimeout, readWithin, unreadDeadline } from '../../lib/stream-deadlines';
 import type { Logger } from '../../lib/log';
+import type { Work } from '../../lib/work';
 import { logRepeated } from '../../lib/log-repeats';
 import type { HermesClient } from '../../upstream/client';
 import { midStreamError, outboundToApiError, streamCutShort, upstreamHttpError } from '../../upstream/errors';
@@ -46,7 +47,8 @@ export interface ProxyV1Options {
   keepOpen?: () => () => void;
 }
 
-export async function proxyV1(request: Request, d: ProxyDeps, { vary, keepOpen }: ProxyV1Options = {}): Promise<Response> {
+/** `work` hears of an upstream never reached: its 502 then gives an MPP credential back (lib/work.ts). */
+export async function proxyV1(request: Request, d: ProxyDeps, work: Work, { vary, keepOpen }: ProxyV1Options = {}): Promise<Response> {
   // OPTIONS is answered here: browsers' preflights are the sidecar's (CORS), and Hermes answers any
   // other OPTIONS with an empty 403 from its CORS middleware, since no Origin is forwarded.
   if (request.method === 'OPTIONS') return new Response(null, { status: 204, headers: { allow: ALLOW } });
@@ -74,6 +76,7 @@ export async function proxyV1(request: Request, d: ProxyDeps, { vary, keepOpen }
     });
   } catch (err) {
     slot();
+    work.upstreamFailed(err);
     throw outboundToApiError(err);
   }
   const headers = clientResponseHeaders(upstream.headers, vary);
@@ -175,7 +178,7 @@ function idleGuarded(
 }
 
 /** `closeConnection` drops a client that stopped reading (keepConnectionOpen's closer). */
-export async function streamChatCompletions(request: Request, body: ChatCompletionsBody, d: ProxyDeps, closeConnection?: () => void): Promise<Response> {
+export async function streamChatCompletions(request: Request, body: ChatCompletionsBody, d: ProxyDeps, work: Work, closeConnection?: () => void): Promise<Response> {
   const payload = { ...body, stream: true, stream_options: { ...body.stream_options, include_usage: true } };
   const headers = new Headers({ 'content-type': 'application/json', accept: 'text/event-stream' });
   for (const h of SESSION_HEADERS) {
@@ -190,6 +193,7 @@ export async function streamChatCompletions(request: Request, body: ChatCompleti
     upstream = await d.client.fetch('/v1/chat/completions', { method: 'POST', headers, body: JSON.stringify(payload), signal: ac.signal });
   } catch (err) {
     slot();
+    work.upstreamFailed(err);
     throw outboundToApiError(err);
   }
   if (!upstream.ok || !upstream.body) {

@@ -107,7 +107,7 @@ export class TempoBilling {
 
   private async run(body: TempoCallBody, payload: Payload, price: ModelPrice, hold: Hold | null, signal: AbortSignal, work: Work): Promise<CallResult> {
     const t0 = performance.now();
-    const res = await this.forward(payload, signal);
+    const res = await this.forward(payload, signal, work);
     const latencyMs = Math.round(performance.now() - t0);
     if (res.ok) work.started();
     const completion = parseCompletion(res);
@@ -171,7 +171,7 @@ export class TempoBilling {
     };
   }
 
-  private async forward(payload: Payload, signal: AbortSignal): Promise<JsonResult> {
+  private async forward(payload: Payload, signal: AbortSignal, work: Work): Promise<JsonResult> {
     // Only the sidecar's own HEDGEHOG key goes out; nothing of the client's request headers does.
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
     const key = this.hedgehog.apiKey();
@@ -179,6 +179,7 @@ export class TempoBilling {
     try {
       return await fetchJson(`${this.hedgehog.url}/v1/chat/completions`, { method: 'POST', headers, body: JSON.stringify(payload), timeoutMs: this.hedgehog.timeoutMs, signal, shutdown: this.hedgehog.shutdown, target: 'HEDGEHOG' });
     } catch (err) {
+      work.upstreamFailed(err);
       if (err instanceof OutboundError && err.kind === 'timeout') throw new ApiError(504, 'hedgehog_timeout', `HEDGEHOG did not answer within ${this.hedgehog.timeoutMs / 1000} s; nothing was billed.`);
       if (err instanceof OutboundError && err.kind === 'aborted') throw new ApiError(499, 'client_closed', 'The client closed the request; nothing was billed.');
       if (err instanceof OutboundError && err.kind === 'shutdown') throw shuttingDown('nothing was billed');
