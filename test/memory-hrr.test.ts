@@ -7,7 +7,7 @@ import { describe, expect, test } from 'bun:test';
 import fc from 'fast-check';
 import reference from './fixtures/hrr-reference.json';
 import {
-  atom, bind, bundle, bytesToPhases, encodeFact, encodeText, HRR_DIM, PhaseSum, phasesToBytes, similarity, textTokens, TWO_PI, unbind, wrapPhase,
+  atom, ATOM_CACHE_MAX_BYTES, atomCacheBytes, bind, bundle, bytesToPhases, encodeFact, encodeText, HRR_DIM, PhaseSum, phasesToBytes, similarity, textTokens, TWO_PI, unbind, wrapPhase,
 } from '../src/modules/memory/hrr';
 import { aliasPairs, extractEntities } from '../src/modules/memory/entities';
 
@@ -171,5 +171,23 @@ describe('entities', () => {
     expect(aliasPairs(`${'word '.repeat(13_000)}aka ,`)).toEqual([]);
     const words = `${'Word '.repeat(10_000)}`.trimEnd();
     expect(extractEntities(`${words} aka Someone`)).toEqual([words, 'Someone']);
+  });
+});
+
+describe('atom cache', () => {
+  // A process runs for months and sees every word of every fact and query: the cache must stay within
+  // its bytes whatever the plugin's hrr_dim (up to 65,536, 128 KiB an atom), not just at 1024.
+  test('holds at most ATOM_CACHE_MAX_BYTES of atoms at the largest hrr_dim', () => {
+    const dim = 65536;
+    const first = atom('cache-bound-0', dim);
+    for (let i = 1; i < 200; i++) atom(`cache-bound-${i}`, dim);
+    expect(atomCacheBytes()).toBeLessThanOrEqual(ATOM_CACHE_MAX_BYTES);
+    // An evicted atom is computed again, to the same values.
+    expect(atom('cache-bound-0', dim)).toEqual(first);
+  });
+
+  test('keeps 8,192 words at the default dimension', () => {
+    for (let i = 0; i < 8192 + 100; i++) atom(`default-dim-${i}`);
+    expect(atomCacheBytes()).toBe(8192 * HRR_DIM * 2);
   });
 });

@@ -37,11 +37,18 @@ export function wrapPhase(x: number): number {
 }
 
 // Vocabulary repeats across facts and queries; an atom costs dim/16 SHA-256 digests. Atoms are kept
-// as their uint16 values (2 KiB each at dim 1024), so the cache holds a large vocabulary cheaply.
-const ATOM_CACHE_MAX = 8192;
+// as their uint16 values (2 KiB each at dim 1024, so 8,192 words at the default dimension). The bound
+// is in bytes, not words: the plugin's hrr_dim goes up to 65,536, where 8,192 atoms held 1 GiB.
+export const ATOM_CACHE_MAX_BYTES = 16 * 1024 * 1024;
 const atomCache = new Map<string, Uint16Array>();
+let cachedBytes = 0;
 const digest = new Uint8Array(32);
 const digestView = new DataView(digest.buffer);
+
+/** Bytes of atoms the cache holds now (for tests and statistics). */
+export function atomCacheBytes(): number {
+  return cachedBytes;
+}
 
 /** The uint16 values u of an atom (its phases are u × 2π/65536). Shared with the cache: never mutate. */
 function atomUnits(word: string, dim: number = HRR_DIM): Uint16Array {
@@ -60,7 +67,13 @@ function atomUnits(word: string, dim: number = HRR_DIM): Uint16Array {
     for (let k = 0; k < 16 && j < dim; k++, j++) out[j] = digestView.getUint16(k * 2, true);
   }
   atomCache.set(key, out);
-  if (atomCache.size > ATOM_CACHE_MAX) atomCache.delete(atomCache.keys().next().value as string);
+  cachedBytes += out.byteLength;
+  // The newest atom always stays (one atom is at most 128 KiB): evict the least recently used before it.
+  while (cachedBytes > ATOM_CACHE_MAX_BYTES && atomCache.size > 1) {
+    const [oldKey, oldAtom] = atomCache.entries().next().value as [string, Uint16Array];
+    atomCache.delete(oldKey);
+    cachedBytes -= oldAtom.byteLength;
+  }
   return out;
 }
 
