@@ -320,6 +320,38 @@ describe('a file the agent wrote', () => {
     own.close();
   });
 
+  test('list pages and searches without words are read again only after a write, ours or the agent\'s, and then show it', async () => {
+    const { t, path } = await agentFile();
+    t.close();
+    const own = openDatabase(':memory:');
+    const backend = new HolographicBackend(path, own);
+    const shown = async () => {
+      const page = await backend.list({ limit: 2, offset: 1 });
+      const byTag = await backend.search({ query: '', limit: 10, filters: { tags: ['ui'] } });
+      const byCategory = await backend.search({ query: '', limit: 10, filters: { category: 'project' } });
+      const ids = (p: { items: { id: string }[]; total: number }) => [p.items.map((m) => m.id), p.total];
+      return { page: ids(page), byTag: ids(byTag), byCategory: ids(byCategory) };
+    };
+    expect(await shown()).toEqual({ page: [['2', '1'], 3], byTag: [['3'], 1], byCategory: [['1'], 1] });
+    expect(backend.pages.reads).toBe(3);
+    await shown();
+    expect(backend.pages.reads).toBe(3);
+    await backend.add({ content: 'Falcon ships on Friday', category: 'project', tags: ['ui'], importance: 0.8, metadata: {} });
+    expect(await shown()).toEqual({ page: [['3', '2'], 4], byTag: [['3', '4'], 2], byCategory: [['4', '1'], 2] });
+    const agent = openAsAgent(path);
+    agentAddFact(agent, { content: 'The agent tags this ui too', category: 'project', tags: 'x,ui', vector: null });
+    expect(await shown()).toEqual({ page: [['4', '3'], 5], byTag: [['3', '4', '5'], 3], byCategory: [['4', '5', '1'], 3] });
+    // A change in place, the count and the newest id unchanged: the agent lowers a fact's trust.
+    agent.run('UPDATE facts SET trust_score = 0.1 WHERE fact_id = 4');
+    expect(await shown()).toEqual({ page: [['4', '3'], 5], byTag: [['3', '5', '4'], 3], byCategory: [['5', '1', '4'], 3] });
+    agent.run('DELETE FROM facts WHERE fact_id = 3');
+    expect(await shown()).toEqual({ page: [['4', '2'], 4], byTag: [['5', '4'], 2], byCategory: [['5', '1', '4'], 3] });
+    agent.close();
+    expect(backend.pages.reads).toBe(15);
+    backend.close();
+    own.close();
+  });
+
   test('the same content as an agent fact returns the agent’s fact', async () => {
     const { t } = await agentFile();
     const r = await t.json<{ duplicate: boolean; memory: Memory }>('POST', '/api/memory', { content: `  ${reference.facts[0]!.content}  ` });
