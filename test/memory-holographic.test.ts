@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import reference from './fixtures/hrr-reference.json';
 import { agentAddFact, agentRebuildBank, agentSearch, float32Blob, openAsAgent, PLUGIN_SCHEMA } from './fakes/hermes-memory-agent';
 import { reopen } from './helpers/memory-reopen';
+import { capturePlans } from './helpers/query-plans';
 import { makeTestApp, memoryDbPath, tempDir, type TestApp } from './helpers/app';
 import { openDatabase } from '../src/db';
 import { HolographicBackend } from '../src/modules/memory/holographic';
@@ -350,6 +351,43 @@ describe('a file the agent wrote', () => {
     expect(backend.pages.reads).toBe(15);
     backend.close();
     own.close();
+  });
+
+  test('a list page far from the newest picks its ids from an index, not by stepping through every row, and is the same page', async () => {
+    const path = join(tempDir(), 'memory_store.db');
+    const agent = openAsAgent(path);
+    const insert = agent.query('INSERT INTO facts (content, category) VALUES (?, ?)');
+    agent.transaction(() => {
+      for (let i = 0; i < 1500; i++) insert.run(`fact ${i}`, `c${i % 3}`);
+    })();
+    agent.run('DELETE FROM facts WHERE fact_id % 7 = 0');
+    const capture = capturePlans();
+    const own = openDatabase(':memory:');
+    const backend = new HolographicBackend(path, own);
+    try {
+      const reference = (limit: number, offset: number) => ({
+        ids: (agent.query('SELECT fact_id FROM facts ORDER BY fact_id DESC LIMIT ? OFFSET ?').all(limit, offset) as { fact_id: number }[]).map((r) => String(r.fact_id)),
+        total: (agent.query('SELECT COUNT(*) AS n FROM facts').get() as { n: number }).n,
+      });
+      const page = async (limit: number, offset: number) => {
+        const p = await backend.list({ limit, offset });
+        return { ids: p.items.map((m) => m.id), total: p.total };
+      };
+      for (const offset of [0, 999, 1000, 1100, 1284, 1285, 1300]) {
+        for (const limit of [1, 7, 100]) expect({ limit, offset, page: await page(limit, offset) }).toEqual({ limit, offset, page: reference(limit, offset) });
+      }
+      // The agent writes between two reads of the same page: it shows.
+      agent.run('DELETE FROM facts WHERE fact_id = (SELECT MAX(fact_id) FROM facts)');
+      expect(await page(100, 1100)).toEqual(reference(100, 1100));
+      const plans = await capture.plans(() => page(50, 1200), /facts/);
+      expect(plans.length).toBeGreaterThan(0);
+      for (const plan of plans) expect(plan.split('\n').filter((l) => /^SCAN f(acts)?$/.test(l.trim()))).toEqual([]);
+    } finally {
+      capture.restore();
+      backend.close();
+      own.close();
+      agent.close();
+    }
   });
 
   test('the same content as an agent fact returns the agent’s fact', async () => {

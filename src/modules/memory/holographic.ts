@@ -16,6 +16,7 @@ import { memoryFactMeta } from '../../db/schema';
 import { isoNow } from '../../lib/time';
 import { BankCache } from './holographic-banks';
 import { factCounts, type FactCounts } from './holographic-counts';
+import { DEEP_OFFSET, deepListPage } from './holographic-pages';
 import { EntityIndex } from './holographic-entities';
 import { detectFtsMode, openHermesMemoryFile, releaseReplaced } from './holographic-schema';
 import { encodeFact, HRR_DIM, phasesToBytes } from './hrr';
@@ -125,10 +126,13 @@ export class HolographicBackend implements MemoryBackend {
   async list(o: ListOptions): Promise<Page<Memory>> {
     const where = o.category === undefined ? '' : 'WHERE f.category = ?';
     const params: SQLQueryBindings[] = o.category === undefined ? [] : [o.category];
-    const { rows, total } = this.pages.get(JSON.stringify(['list', o.category, o.limit, o.offset]), () => readSnapshot(this.sqlite, () => ({
-      rows: this.sqlite.query<FactRow, SQLQueryBindings[]>(`SELECT ${FACT_COLUMNS} FROM facts f ${where} ORDER BY f.fact_id DESC LIMIT ? OFFSET ?`).all(...params, o.limit, o.offset),
-      total: this.sqlite.query<{ n: number }, SQLQueryBindings[]>(`SELECT COUNT(*) AS n FROM facts f ${where}`).get(...params)?.n ?? 0,
-    })));
+    const { rows, total } = this.pages.get(JSON.stringify(['list', o.category, o.limit, o.offset]), () => readSnapshot(this.sqlite, () => {
+      if (o.category === undefined && o.offset >= DEEP_OFFSET) return deepListPage(this.sqlite, FACT_COLUMNS, o.limit, o.offset);
+      return {
+        rows: this.sqlite.query<FactRow, SQLQueryBindings[]>(`SELECT ${FACT_COLUMNS} FROM facts f ${where} ORDER BY f.fact_id DESC LIMIT ? OFFSET ?`).all(...params, o.limit, o.offset),
+        total: this.sqlite.query<{ n: number }, SQLQueryBindings[]>(`SELECT COUNT(*) AS n FROM facts f ${where}`).get(...params)?.n ?? 0,
+      };
+    }));
     return { items: this.withMetadata(rows), total };
   }
 
