@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import reference from './fixtures/hrr-reference.json';
 import { agentAddFact, agentRebuildBank, agentSearch, float32Blob, openAsAgent, PLUGIN_SCHEMA } from './fakes/hermes-memory-agent';
 import { reopen } from './helpers/memory-reopen';
+import { capturePlans } from './helpers/query-plans';
 import { makeTestApp, memoryDbPath, tempDir, type TestApp } from './helpers/app';
 import { openDatabase } from '../src/db';
 import { HolographicBackend } from '../src/modules/memory/holographic';
@@ -318,6 +319,75 @@ describe('a file the agent wrote', () => {
     expect(backend.counts.reads).toBe(4);
     backend.close();
     own.close();
+  });
+
+  test('list pages and searches without words are read again only after a write, ours or the agent\'s, and then show it', async () => {
+    const { t, path } = await agentFile();
+    t.close();
+    const own = openDatabase(':memory:');
+    const backend = new HolographicBackend(path, own);
+    const shown = async () => {
+      const page = await backend.list({ limit: 2, offset: 1 });
+      const byTag = await backend.search({ query: '', limit: 10, filters: { tags: ['ui'] } });
+      const byCategory = await backend.search({ query: '', limit: 10, filters: { category: 'project' } });
+      const ids = (p: { items: { id: string }[]; total: number }) => [p.items.map((m) => m.id), p.total];
+      return { page: ids(page), byTag: ids(byTag), byCategory: ids(byCategory) };
+    };
+    expect(await shown()).toEqual({ page: [['2', '1'], 3], byTag: [['3'], 1], byCategory: [['1'], 1] });
+    expect(backend.pages.reads).toBe(3);
+    await shown();
+    expect(backend.pages.reads).toBe(3);
+    await backend.add({ content: 'Falcon ships on Friday', category: 'project', tags: ['ui'], importance: 0.8, metadata: {} });
+    expect(await shown()).toEqual({ page: [['3', '2'], 4], byTag: [['3', '4'], 2], byCategory: [['4', '1'], 2] });
+    const agent = openAsAgent(path);
+    agentAddFact(agent, { content: 'The agent tags this ui too', category: 'project', tags: 'x,ui', vector: null });
+    expect(await shown()).toEqual({ page: [['4', '3'], 5], byTag: [['3', '4', '5'], 3], byCategory: [['4', '5', '1'], 3] });
+    // A change in place, the count and the newest id unchanged: the agent lowers a fact's trust.
+    agent.run('UPDATE facts SET trust_score = 0.1 WHERE fact_id = 4');
+    expect(await shown()).toEqual({ page: [['4', '3'], 5], byTag: [['3', '5', '4'], 3], byCategory: [['5', '1', '4'], 3] });
+    agent.run('DELETE FROM facts WHERE fact_id = 3');
+    expect(await shown()).toEqual({ page: [['4', '2'], 4], byTag: [['5', '4'], 2], byCategory: [['5', '1', '4'], 3] });
+    agent.close();
+    expect(backend.pages.reads).toBe(15);
+    backend.close();
+    own.close();
+  });
+
+  test('a list page far from the newest picks its ids from an index, not by stepping through every row, and is the same page', async () => {
+    const path = join(tempDir(), 'memory_store.db');
+    const agent = openAsAgent(path);
+    const insert = agent.query('INSERT INTO facts (content, category) VALUES (?, ?)');
+    agent.transaction(() => {
+      for (let i = 0; i < 1500; i++) insert.run(`fact ${i}`, `c${i % 3}`);
+    })();
+    agent.run('DELETE FROM facts WHERE fact_id % 7 = 0');
+    const capture = capturePlans();
+    const own = openDatabase(':memory:');
+    const backend = new HolographicBackend(path, own);
+    try {
+      const reference = (limit: number, offset: number) => ({
+        ids: (agent.query('SELECT fact_id FROM facts ORDER BY fact_id DESC LIMIT ? OFFSET ?').all(limit, offset) as { fact_id: number }[]).map((r) => String(r.fact_id)),
+        total: (agent.query('SELECT COUNT(*) AS n FROM facts').get() as { n: number }).n,
+      });
+      const page = async (limit: number, offset: number) => {
+        const p = await backend.list({ limit, offset });
+        return { ids: p.items.map((m) => m.id), total: p.total };
+      };
+      for (const offset of [0, 999, 1000, 1100, 1284, 1285, 1300]) {
+        for (const limit of [1, 7, 100]) expect({ limit, offset, page: await page(limit, offset) }).toEqual({ limit, offset, page: reference(limit, offset) });
+      }
+      // The agent writes between two reads of the same page: it shows.
+      agent.run('DELETE FROM facts WHERE fact_id = (SELECT MAX(fact_id) FROM facts)');
+      expect(await page(100, 1100)).toEqual(reference(100, 1100));
+      const plans = await capture.plans(() => page(50, 1200), /facts/);
+      expect(plans.length).toBeGreaterThan(0);
+      for (const plan of plans) expect(plan.split('\n').filter((l) => /^SCAN f(acts)?$/.test(l.trim()))).toEqual([]);
+    } finally {
+      capture.restore();
+      backend.close();
+      own.close();
+      agent.close();
+    }
   });
 
   test('the same content as an agent fact returns the agent’s fact', async () => {

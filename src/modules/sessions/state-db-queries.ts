@@ -94,16 +94,24 @@ function messageIds(t: StateTables, where: string, ...params: SQLQueryBindings[]
 const idList = (ids: Float64Array) => JSON.stringify(Array.from(ids));
 
 /**
- * A page of a session's messages, oldest first (by id, the order Hermes wrote them). As in
- * `readNewestFirst`, `ORDER BY id LIMIT/OFFSET` over the rows sorted the whole session, content and all,
- * for every page (0.4-0.9 s a page at 50,000 messages): the session's visible ids are read in one pass
- * (from the index alone when the file has no `active` column), which also gives the total, sorted here,
- * and only the page's rows are read, by rowid.
+ * The ids of a session's visible messages, ascending: one pass over the (session_id, timestamp) index
+ * (it holds the rowid), which also gives the page's total. On a file with `active` (v17+) that index
+ * cannot tell which messages count, so each row of the session is read for it (~50-90 ms at 50,000
+ * messages, one in ten a long tool output); a file with Hermes' later (session_id, active, …) index is
+ * read from that index alone. state-db.ts keeps the result while the file has no new commit.
  */
-export function readMessages(t: StateTables, id: string, limit: number, offset: number): { items: Message[]; total: number } {
+export function visibleMessageIds(t: StateTables, id: string): Float64Array {
+  return messageIds(t, `session_id = ?${activeFilter(t)}`, id);
+}
+
+/**
+ * A page of a session's messages, oldest first (by id, the order Hermes wrote them), from its visible
+ * ids (`visibleMessageIds`): only the page's rows are read, by rowid. `ORDER BY id LIMIT/OFFSET` over
+ * the rows sorted the whole session, content and all, for every page (0.4-0.9 s at 50,000 messages).
+ */
+export function readMessages(t: StateTables, id: string, ids: Float64Array, limit: number, offset: number): { items: Message[]; total: number } {
   const c = (name: string) => (t.messages.has(name) ? name : 'NULL');
   const reasoning = t.messages.has('reasoning') ? 'reasoning' : t.messages.has('reasoning_content') ? 'reasoning_content' : 'NULL';
-  const ids = messageIds(t, `session_id = ?${activeFilter(t)}`, id);
   const page = ids.subarray(offset, offset + limit);
   const rows = page.length ? t.db.query(
     `SELECT id, role, ${c('content')} AS content, ${c('tool_calls')} AS tool_calls, ${c('tool_call_id')} AS tool_call_id,

@@ -13,7 +13,7 @@ import { BUSY_SLICE_MS, isSqliteBusy, retryWhileBusy } from '../../db/busy';
 import { ApiError } from '../../lib/errors';
 import { assertRegularFile, OPEN_NONBLOCKING } from '../../lib/files';
 import type { Logger } from '../../lib/log';
-import { columnsOf, deleteSessionRows, readKeys, readMessages, readNewestFirst, readSessions, type SessionKey, type StateTables } from './state-db-queries';
+import { columnsOf, deleteSessionRows, readKeys, readMessages, readNewestFirst, readSessions, type SessionKey, type StateTables, visibleMessageIds } from './state-db-queries';
 import type { Message, Session } from './model';
 
 /**
@@ -33,6 +33,9 @@ const READ_WAIT_MS = 1000;
  */
 const IDLE_CLOSE_MS = 1000;
 
+/** Sessions whose visible message ids are kept (a client paging through a few long sessions at once). */
+const KEPT_ID_LISTS = 8;
+
 interface Reader extends StateTables {
   dev: number;
   ino: number;
@@ -45,6 +48,10 @@ export class StateDb {
   private lastProblem: string | null = null;
   private keysMemo: { reader: Reader; version: number; keys: readonly SessionKey[] } | null = null;
   private idle: ReturnType<typeof setTimeout> | null = null;
+  /** Visible message ids per session, most recently used last, valid for one reader and data_version. */
+  private readonly idsMemo = new Map<string, { reader: Reader; version: number; ids: Float64Array }>();
+  /** How many times a session's visible ids were read from the file (tests check that kept ones are used). */
+  idReads = 0;
 
   constructor(readonly path: string, private readonly log: Logger) {}
 
@@ -67,6 +74,7 @@ export class StateDb {
     this.idle = null;
     this.reader?.db.close();
     this.reader = null;
+    this.idsMemo.clear();
   }
 
   /** (Re)starts the countdown to closing the unused read connection (see IDLE_CLOSE_MS). */
@@ -146,7 +154,7 @@ export class StateDb {
    */
   keys(): readonly SessionKey[] {
     return this.read<readonly SessionKey[]>((r) => {
-      const version = (r.db.query('PRAGMA data_version').get() as { data_version: number }).data_version;
+      const version = dataVersion(r);
       if (this.keysMemo?.reader === r && this.keysMemo.version === version) return this.keysMemo.keys;
       const keys = readKeys(r);
       this.keysMemo = { reader: r, version, keys };
@@ -164,9 +172,26 @@ export class StateDb {
     return this.sessions([id]).get(id) ?? null;
   }
 
-  /** A page of a session's messages, oldest first (by id, the order Hermes wrote them). */
+  /**
+   * A page of a session's messages, oldest first (by id, the order Hermes wrote them). Which messages
+   * count is known on a v17+ file only from its rows (`active`), so the session's visible ids are
+   * read once and kept until `data_version` says another connection (the agent, our deletes)
+   * committed: paging through a long session then reads only each page's rows. The version is read
+   * before the ids, so a commit between the two only makes the next read look again.
+   */
   messages(id: string, limit: number, offset: number): { items: Message[]; total: number } {
-    return this.read((r) => readMessages(r, id, limit, offset), { items: [], total: 0 });
+    return this.read((r) => {
+      const version = dataVersion(r);
+      let kept = this.idsMemo.get(id);
+      this.idsMemo.delete(id);
+      if (kept?.reader !== r || kept.version !== version) {
+        kept = { reader: r, version, ids: visibleMessageIds(r, id) };
+        this.idReads++;
+      }
+      this.idsMemo.set(id, kept);
+      if (this.idsMemo.size > KEPT_ID_LISTS) this.idsMemo.delete(this.idsMemo.keys().next().value as string);
+      return readMessages(r, id, kept.ids, limit, offset);
+    }, { items: [], total: 0 });
   }
 
   /**
@@ -217,6 +242,9 @@ export class StateDb {
     }
   }
 }
+
+/** Moves whenever another connection, in this process or another, commits to the file. */
+const dataVersion = (r: Reader) => (r.db.query('PRAGMA data_version').get() as { data_version: number }).data_version;
 
 /** stat, or null when the file is missing or cannot be looked at (permissions): both mean "no state.db". */
 function statOrNull(path: string) {
