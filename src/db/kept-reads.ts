@@ -11,28 +11,66 @@ function writeStamp(sqlite: Database): string {
   return `${w?.changes}:${w?.version}`;
 }
 
-/** The results of the last `max` keys read, each valid while the stamp it was read under holds. */
+/**
+ * How many bytes of pages (memories, tasks) one KeptReads holds at most. Counted by entries alone, 32
+ * pages of 1,000 memories of up to 64 KiB each could keep gigabytes; pages of ordinary size (a
+ * few hundred bytes a row) still fit dozens of times. A page larger than this is not kept.
+ */
+export const KEPT_PAGE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The results of the last `max` keys read, each valid while the stamp it was read under holds; with
+ * `maxBytes`, also no more than that many bytes of them (roughBytes).
+ */
 export class KeptReads<T> {
-  private readonly kept = new Map<string, { stamp: string; value: T }>();
+  private readonly kept = new Map<string, { stamp: string; value: T; bytes: number }>();
+  private bytes = 0;
   /** How many times `read` ran (tests check that kept results are used). */
   reads = 0;
 
-  constructor(private readonly sqlite: Database, private readonly max = 32) {}
+  constructor(private readonly sqlite: Database, private readonly max = 32, private readonly maxBytes = Number.POSITIVE_INFINITY) {}
 
   get(key: string, read: () => T): T {
     const stamp = writeStamp(this.sqlite);
     const hit = this.kept.get(key);
-    this.kept.delete(key);
-    let value: T;
-    if (hit?.stamp === stamp) value = hit.value;
-    else {
-      value = read();
-      this.reads++;
+    if (hit) {
+      this.kept.delete(key);
+      this.bytes -= hit.bytes;
     }
-    this.kept.set(key, { stamp, value });
-    if (this.kept.size > this.max) this.kept.delete(this.kept.keys().next().value as string);
-    return value;
+    let entry: { stamp: string; value: T; bytes: number };
+    if (hit?.stamp === stamp) entry = hit;
+    else {
+      const value = read();
+      this.reads++;
+      entry = { stamp, value, bytes: Number.isFinite(this.maxBytes) ? roughBytes(value) : 0 };
+    }
+    if (entry.bytes > this.maxBytes) return entry.value;
+    this.kept.set(key, entry);
+    this.bytes += entry.bytes;
+    while (this.kept.size > this.max || this.bytes > this.maxBytes) {
+      const [oldest, old] = this.kept.entries().next().value as [string, { bytes: number }];
+      this.kept.delete(oldest);
+      this.bytes -= old.bytes;
+    }
+    return entry.value;
   }
+}
+
+/** Roughly the memory a value holds: 2 bytes per UTF-16 unit of its strings, 16 per other value, key or element. */
+export function roughBytes(value: unknown): number {
+  let bytes = 0;
+  const stack: unknown[] = [value];
+  while (stack.length) {
+    const v = stack.pop();
+    if (typeof v === 'string') bytes += 16 + v.length * 2;
+    else if (v && typeof v === 'object') {
+      for (const [k, child] of Object.entries(v)) {
+        bytes += 16 + k.length * 2;
+        stack.push(child);
+      }
+    } else bytes += 16;
+  }
+  return bytes;
 }
 
 /**

@@ -11,7 +11,7 @@ import type { Database, SQLQueryBindings } from 'bun:sqlite';
 import { eq, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
 import { BUSY_WAIT_MS, BusyQueue } from '../../db/busy';
-import { KeptReads, readSnapshot } from '../../db/kept-reads';
+import { KEPT_PAGE_BYTES, KeptReads, readSnapshot } from '../../db/kept-reads';
 import { memoryFactMeta } from '../../db/schema';
 import { isoNow } from '../../lib/time';
 import { BankCache } from './holographic-banks';
@@ -78,7 +78,7 @@ export class HolographicBackend implements MemoryBackend {
     this.sqlite = file.sqlite;
     this.wal = file.wal;
     this.counts = new KeptReads(this.sqlite, 1);
-    this.pages = new KeptReads(this.sqlite);
+    this.pages = new KeptReads(this.sqlite, 32, KEPT_PAGE_BYTES);
     this.busyWaitMs = opts.busyWaitMs ?? BUSY_WAIT_MS;
     this.metaOf = own.db.select().from(memoryFactMeta)
       .where(sql`${memoryFactMeta.factId} IN (SELECT value FROM json_each(${sql.placeholder('ids')}))`).prepare();

@@ -9,7 +9,7 @@
  */
 import { and, count, desc, eq, gte, lte, sql, type SQL } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
-import { deepFreeze, KeptReads, readSnapshot } from '../../db/kept-reads';
+import { deepFreeze, KEPT_PAGE_BYTES, KeptReads, readSnapshot } from '../../db/kept-reads';
 import { memories, memoryTags } from '../../db/schema';
 import { newId } from '../../lib/ids';
 import { isoNow } from '../../lib/time';
@@ -60,7 +60,7 @@ export class SqliteBackend implements MemoryBackend {
     });
     // GET /api/memory is a hot read: its two shapes (all, one category) are compiled once.
     this.page = { all: pageOf(undefined), category: pageOf(eq(memories.category, ph('category'))) };
-    this.kept = { pages: new KeptReads(own.sqlite), counts: new KeptReads(own.sqlite, 1) };
+    this.kept = { pages: new KeptReads(own.sqlite, 32, KEPT_PAGE_BYTES), counts: new KeptReads(own.sqlite, 1) };
   }
 
   async add(m: NewMemory): Promise<AddResult> {

@@ -13,7 +13,7 @@
 import { and, eq, getTableName, sql } from 'drizzle-orm';
 import type { Statement } from 'bun:sqlite';
 import type { DbHandle } from '../../db';
-import { deepFreeze, KeptReads } from '../../db/kept-reads';
+import { deepFreeze, KEPT_PAGE_BYTES, KeptReads } from '../../db/kept-reads';
 import { taskDependencies, tasks } from '../../db/schema';
 import type { Task } from './model';
 import type { Counters } from './sqlite-rows';
@@ -37,7 +37,7 @@ export class TaskLister {
   readonly pages: KeptReads<Listing>;
 
   constructor(private readonly h: DbHandle, private readonly counters: Counters) {
-    this.pages = new KeptReads(h.sqlite);
+    this.pages = new KeptReads(h.sqlite, 32, KEPT_PAGE_BYTES);
     const ph = (name: string) => sql.placeholder(name);
     this.byRowIds = h.db
       .select({ rid: sql<number>`${tasks}.rowid`, row: tasks })
