@@ -7,7 +7,7 @@ import { describe, expect, test } from 'bun:test';
 import fc from 'fast-check';
 import reference from './fixtures/hrr-reference.json';
 import {
-  atom, ATOM_CACHE_MAX_BYTES, atomCacheBytes, bind, bundle, bytesToPhases, encodeFact, encodeText, HRR_DIM, PhaseSum, phasesToBytes, similarity, textTokens, TWO_PI, unbind, wrapPhase,
+  atom, ATOM_CACHE_MAX_BYTES, atomCacheBytes, atomCacheSize, bind, bundle, bytesToPhases, encodeFact, encodeText, HRR_DIM, PhaseSum, phasesToBytes, similarity, textTokens, TWO_PI, unbind, wrapPhase,
 } from '../src/modules/memory/hrr';
 import { aliasPairs, extractEntities } from '../src/modules/memory/entities';
 
@@ -187,7 +187,20 @@ describe('atom cache', () => {
   });
 
   test('keeps 8,192 words at the default dimension', () => {
-    for (let i = 0; i < 8192 + 100; i++) atom(`default-dim-${i}`);
-    expect(atomCacheBytes()).toBe(8192 * HRR_DIM * 2);
+    for (let i = 0; i < 8192 + 2000; i++) atom(`default-dim-${i}`);
+    expect(atomCacheSize()).toBeGreaterThanOrEqual(8192);
+    expect(atomCacheBytes()).toBeLessThanOrEqual(ATOM_CACHE_MAX_BYTES);
+  });
+
+  // Counted as 2·dim bytes each, at hrr_dim 1 the cache held millions of atoms (820 MiB for 3 million),
+  // and a fact's long words were kept whole without being counted.
+  test('an entry is charged its key and its overhead, not just its atom', () => {
+    for (let i = 0; i < 200_000; i++) atom(`tiny-dim-${i}`, 1);
+    expect(atomCacheSize()).toBeLessThan(ATOM_CACHE_MAX_BYTES / 256);
+    expect(atomCacheBytes()).toBeLessThanOrEqual(ATOM_CACHE_MAX_BYTES);
+    // Words of 100,000 characters (200 KB as a key each): about a hundred fit.
+    for (let i = 0; i < 200; i++) atom(`${i}-${'w'.repeat(100_000)}`, 1);
+    expect(atomCacheSize()).toBeLessThanOrEqual(Math.ceil(ATOM_CACHE_MAX_BYTES / 200_000));
+    expect(atomCacheBytes()).toBeLessThanOrEqual(ATOM_CACHE_MAX_BYTES);
   });
 });

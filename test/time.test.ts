@@ -1,7 +1,9 @@
 /** toUtcIso: the one reader of client dates and date-times (memory filters, the usage ledger's `since`); hostClock. */
-import { expect, setSystemTime, test } from 'bun:test';
-import { readFileSync } from 'node:fs';
-import { hostClock, toUtcIso } from '../src/lib/time';
+import { describe, expect, setSystemTime, test } from 'bun:test';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { hostBoot, hostClock, toUtcIso } from '../src/lib/time';
+import { tempDir } from './helpers/temp';
 
 test('dates, date-times, zones and the end of a day', () => {
   expect(toUtcIso('2026-11-29')).toBe('2026-11-29T00:00:00.000Z');
@@ -47,4 +49,36 @@ test('hostClock: this boot and its uptime, not moved by the wall clock being set
   } finally {
     setSystemTime();
   }
+});
+
+describe('hostBoot: no host clock where /proc/uptime is not the host\'s while the boot id is', () => {
+  const BOOT = '25df649a-7af6-4fd7-af36-20ed1c8046b9';
+  /** A /proc with the boot id, an uptime, and optionally the process's mounts and time-namespace offsets. */
+  function fakeProc(files: { mountinfo?: (proc: string) => string; timens?: string } = {}): string {
+    const proc = tempDir('proc-');
+    mkdirSync(join(proc, 'sys/kernel/random'), { recursive: true });
+    mkdirSync(join(proc, 'self'));
+    writeFileSync(join(proc, 'sys/kernel/random/boot_id'), `${BOOT}\n`);
+    writeFileSync(join(proc, 'uptime'), '30.00 1.00\n');
+    if (files.mountinfo) writeFileSync(join(proc, 'self/mountinfo'), files.mountinfo(proc));
+    if (files.timens !== undefined) writeFileSync(join(proc, 'self/timens_offsets'), files.timens);
+    return proc;
+  }
+  const ROOT = '22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n';
+  const PROC = (proc: string) => `23 22 0:5 / ${proc} rw,nosuid,nodev,noexec,relatime shared:2 - proc proc rw\n`;
+
+  test('a plain host: its boot id', () => {
+    expect(hostBoot(fakeProc({ mountinfo: (p) => ROOT + PROC(p), timens: 'monotonic           0         0\nboottime            0         0\n' }))).toBe(BOOT);
+    expect(hostBoot(fakeProc())).toBe(BOOT);
+  });
+
+  test('lxcfs: a container\'s own uptime mounted over /proc/uptime (it starts again with the container)', () => {
+    const lxcfs = (p: string) => `${ROOT}${PROC(p)}1183 23 0:60 /proc/uptime ${p}/uptime rw,nosuid,nodev,relatime - fuse.lxcfs lxcfs rw,user_id=0,group_id=0,allow_other\n`;
+    expect(hostBoot(fakeProc({ mountinfo: lxcfs }))).toBeNull();
+  });
+
+  test('a time namespace whose boottime is offset (unshare -T --boottime, CRIU)', () => {
+    expect(hostBoot(fakeProc({ timens: 'monotonic           0         0\nboottime       100000         0\n' }))).toBeNull();
+    expect(hostBoot(fakeProc({ timens: 'monotonic           0         0\nboottime            0     50000\n' }))).toBeNull();
+  });
 });

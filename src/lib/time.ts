@@ -35,30 +35,55 @@ export function toUtcIso(s: string, endOfDay = false): string {
 }
 
 /**
- * This host's boot and the milliseconds since it (`/proc`: Linux only, else null). Unlike the wall
- * clock it is not stepped by NTP or an operator, and unlike performance.now() every process on the
- * host (containers included) reads the same one, so it can time a row several processes share.
+ * This host's boot and the milliseconds since it (`/proc`: Linux only, else null; see hostBoot).
+ * Unlike the wall clock it is not stepped by NTP or an operator, and unlike performance.now() every
+ * process on the host (containers included, unless their uptime is their own) reads the same one, so
+ * it can time a row several processes share.
  */
 export interface HostClock {
   boot: string;
   uptimeMs: number;
 }
 
-/** Read once: null where there is none (not Linux), so that is not asked again on every call. */
+/** Read once: null where there is none (see hostBoot), so that is not asked again on every call. */
 let bootId: string | null | undefined;
 
 export function hostClock(): HostClock | null {
-  if (bootId === undefined) {
-    try {
-      bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
-    } catch {
-      bootId = null;
-    }
-  }
+  if (bootId === undefined) bootId = hostBoot();
   if (bootId === null) return null;
   try {
     const uptimeMs = Math.round(Number.parseFloat(readFileSync('/proc/uptime', 'utf8')) * 1000);
     return Number.isFinite(uptimeMs) ? { boot: bootId, uptimeMs } : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The boot id under `proc`; null without one (not Linux), and null where `uptime` is not the host's
+ * while the boot id still is: lxcfs mounts a container's own uptime over it (it starts again with the
+ * container), a time namespace offsets it. Timed by such an uptime, a budget hold written before a
+ * container restart counted until the new uptime caught up with the old (days), and a process whose
+ * uptime ran ahead dropped the live holds of another on the same data dir. The wall clock is used there.
+ */
+export function hostBoot(proc = '/proc'): string | null {
+  let boot: string;
+  try {
+    boot = readFileSync(`${proc}/sys/kernel/random/boot_id`, 'utf8').trim();
+  } catch {
+    return null;
+  }
+  // mountinfo's fifth field is the mount point.
+  const mounted = readIfThere(`${proc}/self/mountinfo`)?.split('\n').some((line) => line.split(' ')[4] === `${proc}/uptime`);
+  const offset = readIfThere(`${proc}/self/timens_offsets`)?.match(/^boottime\s+(-?\d+)\s+(-?\d+)/m);
+  const offsetBoot = offset ? Number(offset[1]) !== 0 || Number(offset[2]) !== 0 : false;
+  return boot && !mounted && !offsetBoot ? boot : null;
+}
+
+/** A /proc file's text; null where it does not exist (an older kernel) or cannot be read. */
+function readIfThere(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
   } catch {
     return null;
   }
