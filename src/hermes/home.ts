@@ -10,6 +10,7 @@ import { statSync, type Stats } from 'node:fs';
 import { isWhole, readSettledSync, type FileSnapshot } from '../lib/files';
 import { join } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type ErrorCode, type Node } from 'yaml';
+import { AgentEnv } from './agent-env';
 import { HERMES_YAML_OPTIONS } from './yaml-schema';
 
 /** An agent file (config.yaml, .env) that cannot be used; callers treat both kinds below alike. */
@@ -207,9 +208,12 @@ export class HermesHome {
   private cache: ({ key: string } & ConfigRead) | null = null;
   /** The last whole read of .env. */
   private envText: string | null = null;
+  /** The variables config.yaml's `${VAR}` read in the agent: its `.env` over the process environment. */
+  readonly env: AgentEnv;
 
   constructor(home: string) {
     this.paths = hermesPaths(home);
+    this.env = new AgentEnv(this.paths.env);
   }
 
   /**
