@@ -11,6 +11,7 @@ import { isWhole, readSettledSync, type FileSnapshot } from '../lib/files';
 import { join } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type ErrorCode, type Node } from 'yaml';
 import { AgentEnv } from './agent-env';
+import { effectiveModel } from './model-section';
 import { HERMES_YAML_OPTIONS } from './yaml-schema';
 
 /** An agent file (config.yaml, .env) that cannot be used; callers treat both kinds below alike. */
@@ -278,16 +279,4 @@ export class HermesHome {
       return null;
     }
   }
-}
-
-/** The effective model name of a config tree: `model` when a string, else `model.default` or `model.model`. */
-export function effectiveModel(tree: ConfigTree): string | null {
-  const m = tree.model;
-  if (typeof m === 'string') return m || null;
-  if (m && typeof m === 'object' && !Array.isArray(m)) {
-    const o = m as Record<string, unknown>;
-    const v = o.default ?? o.model;
-    return typeof v === 'string' && v ? v : null;
-  }
-  return null;
 }
