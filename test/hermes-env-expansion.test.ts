@@ -137,3 +137,18 @@ test('the two expansions and the .env interpolation follow Hermes, os.path.expan
   const got = interpolateDotenv(parseDotenvPairs(text), (name) => (name === 'HOME' ? '/h' : undefined));
   expect(Object.fromEntries(got)).toEqual({ A: '/z', B: '/x/y', C: '/x/mem', D: '/x\\$ ', E: '/h', F: '/z' });
 });
+
+test("API_SERVER_KEY of .env is the agent's key after python-dotenv's interpolation, at start and after a change", async () => {
+  const { loadConfig } = await import('../src/config');
+  const { HomeApiKey } = await import('../src/hermes/api-key');
+  const dir = tempDir();
+  const home = join(dir, 'home');
+  mkdirSync(home, { recursive: true });
+  writeFileSync(join(home, '.env'), 'OPTX_ENVX_SHARED=key-one\nAPI_SERVER_KEY="${OPTX_ENVX_SHARED}"\n');
+  const req = loadConfig({ argv: [], env: { HERMES_HOME: home }, cwd: dir, home: dir });
+  if (req.kind !== 'run') throw new Error('unexpected CLI request');
+  expect(req.config.hermes.apiKey).toBe('key-one');
+  const key = new HomeApiKey(join(home, '.env'), req.config.hermes.apiKey);
+  writeFileSync(join(home, '.env'), 'OPTX_ENVX_SHARED=key-two\nAPI_SERVER_KEY=${OPTX_ENVX_SHARED}-x\n');
+  expect(key.current()).toBe('key-two-x');
+});

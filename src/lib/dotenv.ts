@@ -137,10 +137,14 @@ export function interpolateDotenv(pairs: readonly [string, string][], base: (nam
   return out;
 }
 
-/** Reads a `.env` file; a missing file is an empty map, any other read error is thrown. */
-export function readDotenv(path: string): Record<string, string> {
+/**
+ * Reads a `.env` file; a missing file is an empty map, any other read error is thrown. With
+ * `interpolateFrom` (the agent's `.env`), values are what python-dotenv loads (interpolateDotenv).
+ */
+export function readDotenv(path: string, interpolateFrom?: (name: string) => string | undefined): Record<string, string> {
   try {
-    return parseDotenv(readRegularFileSync(path).toString('utf8'));
+    const text = readRegularFileSync(path).toString('utf8');
+    return interpolateFrom ? Object.fromEntries(interpolateDotenv(parseDotenvPairs(text), interpolateFrom)) : parseDotenv(text);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
     throw err;
