@@ -164,7 +164,9 @@ export function loadConfig(opts: LoadOptions = {}): CliRequest {
   }
   const raw = parseVars(merged);
   const hermesHome = resolve(expandHome(raw.HERMES_HOME ?? '~/.hermes', home));
-  return { kind: 'run', config: buildConfig(raw, readEnvFile(join(hermesHome, '.env'), 'HERMES_HOME (--hermes-home)'), home, cwd, env.BUN_CONFIG_MAX_HTTP_REQUESTS) };
+  // The agent's .env as the agent loads it (`${VAR}` interpolated): its API_SERVER_KEY is the key it checks.
+  const hermesEnv = readEnvFile(join(hermesHome, '.env'), 'HERMES_HOME (--hermes-home)', (name) => env[name]);
+  return { kind: 'run', config: buildConfig(raw, hermesEnv, home, cwd, env.BUN_CONFIG_MAX_HTTP_REQUESTS) };
 }
 
 /**
@@ -172,9 +174,9 @@ export function loadConfig(opts: LoadOptions = {}): CliRequest {
  * stops start-up with a line naming the file and what located it; the bare `ENOTDIR: … open
  * '/etc/hermes/.env'` did not say which setting to fix. A missing one is simply empty.
  */
-function readEnvFile(path: string, locatedBy: string): Record<string, string> {
+function readEnvFile(path: string, locatedBy: string, interpolateFrom?: (name: string) => string | undefined): Record<string, string> {
   try {
-    return readDotenv(path);
+    return readDotenv(path, interpolateFrom);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOTDIR' ? `${dirname(path)} (or a folder above it) is not a directory` : code === 'EACCES' ? 'permission denied' : err instanceof Error ? err.message : String(err);

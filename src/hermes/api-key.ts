@@ -5,7 +5,7 @@
  * until the sidecar itself was restarted.
  */
 import { statSync } from 'node:fs';
-import { parseDotenv } from '../lib/dotenv';
+import { interpolateDotenv, parseDotenvPairs } from '../lib/dotenv';
 import { isWhole, readSettledSync } from '../lib/files';
 
 export class HomeApiKey {
@@ -25,7 +25,8 @@ export class HomeApiKey {
       // Caught mid-rewrite in place (truncated, or changing under every read): read as it was, the
       // agent's key went missing and that request went upstream without one (401).
       if (snap && !isWhole(snap)) return this.value;
-      const key = snap ? parseDotenv(snap.text).API_SERVER_KEY : undefined;
+      // As the agent loads it: python-dotenv interpolates `${VAR}` in the value.
+      const key = snap ? interpolateDotenv(parseDotenvPairs(snap.text), (name) => process.env[name]).get('API_SERVER_KEY') : undefined;
       this.value = key === undefined || key.trim() === '' ? null : key;
       this.stamp = stamp;
     } catch {

@@ -10,6 +10,8 @@ import { statSync, type Stats } from 'node:fs';
 import { isWhole, readSettledSync, type FileSnapshot } from '../lib/files';
 import { join } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type ErrorCode, type Node } from 'yaml';
+import { AgentEnv } from './agent-env';
+import { effectiveModel } from './model-section';
 import { HERMES_YAML_OPTIONS } from './yaml-schema';
 
 /** An agent file (config.yaml, .env) that cannot be used; callers treat both kinds below alike. */
@@ -207,9 +209,12 @@ export class HermesHome {
   private cache: ({ key: string } & ConfigRead) | null = null;
   /** The last whole read of .env. */
   private envText: string | null = null;
+  /** The variables config.yaml's `${VAR}` read in the agent: its `.env` over the process environment. */
+  readonly env: AgentEnv;
 
   constructor(home: string) {
     this.paths = hermesPaths(home);
+    this.env = new AgentEnv(this.paths.env);
   }
 
   /**
@@ -274,16 +279,4 @@ export class HermesHome {
       return null;
     }
   }
-}
-
-/** The effective model name of a config tree: `model` when a string, else `model.default` or `model.model`. */
-export function effectiveModel(tree: ConfigTree): string | null {
-  const m = tree.model;
-  if (typeof m === 'string') return m || null;
-  if (m && typeof m === 'object' && !Array.isArray(m)) {
-    const o = m as Record<string, unknown>;
-    const v = o.default ?? o.model;
-    return typeof v === 'string' && v ? v : null;
-  }
-  return null;
 }

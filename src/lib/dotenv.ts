@@ -4,8 +4,9 @@
  * the end of the line, ` #…` cut), single-quoted (`\\` and `\'` unescaped) or double-quoted (`\n`,
  * `\t`, `\"`… unescaped). A quoted value may span lines: a PEM key in double quotes is one value. A
  * line that cannot be read is skipped whole, as python-dotenv does (it warns); a name without `=`
- * has no value and is left out. *Not done:* python-dotenv's `${VAR}` expansion, which depends on the
- * environment of the process that loads the file; values are shown as written. A leading BOM is not
+ * has no value and is left out. Values are returned as written: python-dotenv's `${VAR}` expansion
+ * depends on the process that loads the file, so it is a separate step (interpolateDotenv), used
+ * only where the agent's own environment is rebuilt (hermes/agent-env.ts). A leading BOM is not
  * part of the first name (python-dotenv would keep it there).
  * Used for the sidecar's own `.env` and for the agent's `$HERMES_HOME/.env`.
  */
@@ -104,20 +105,46 @@ function readBinding(r: Reader): [string, string] | null {
   }
 }
 
-export function parseDotenv(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
+/** Every binding in file order, a repeated name included (interpolation reads them in order). */
+export function parseDotenvPairs(text: string): [string, string][] {
+  const out: [string, string][] = [];
   const r = new Reader(text.startsWith('\ufeff') ? text.slice(1) : text);
   while (r.pos < r.text.length) {
     const binding = readBinding(r);
-    if (binding) out[binding[0]] = binding[1];
+    if (binding) out.push(binding);
   }
   return out;
 }
 
-/** Reads a `.env` file; a missing file is an empty map, any other read error is thrown. */
-export function readDotenv(path: string): Record<string, string> {
+export function parseDotenv(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of parseDotenvPairs(text)) out[key] = value;
+  return out;
+}
+
+const POSIX_VARIABLE = /\$\{([^}:]*)(?::-([^}]*))?\}/g;
+
+/**
+ * The values `load_dotenv(override=True)` puts in the environment: `${NAME}` and `${NAME:-default}`
+ * in every value (quoted or not) are replaced by an earlier binding of the file, else by `base`, else
+ * by the default or nothing (python-dotenv's resolve_variables). A value is not expanded again.
+ */
+export function interpolateDotenv(pairs: readonly [string, string][], base: (name: string) => string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [name, value] of pairs) {
+    out.set(name, value.replace(POSIX_VARIABLE, (_ref, ref: string, fallback: string | undefined) => out.get(ref) ?? base(ref) ?? fallback ?? ''));
+  }
+  return out;
+}
+
+/**
+ * Reads a `.env` file; a missing file is an empty map, any other read error is thrown. With
+ * `interpolateFrom` (the agent's `.env`), values are what python-dotenv loads (interpolateDotenv).
+ */
+export function readDotenv(path: string, interpolateFrom?: (name: string) => string | undefined): Record<string, string> {
   try {
-    return parseDotenv(readRegularFileSync(path).toString('utf8'));
+    const text = readRegularFileSync(path).toString('utf8');
+    return interpolateFrom ? Object.fromEntries(interpolateDotenv(parseDotenvPairs(text), interpolateFrom)) : parseDotenv(text);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
     throw err;

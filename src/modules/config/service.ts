@@ -4,7 +4,8 @@
  * is when the edit runs (inside the file's queue), applied as in-place text edits, and checked before
  * anything is written: the new file must parse to exactly the old tree with the operations applied.
  */
-import { ConfigFileError, ConfigParseError, ConfigUnreadableError, configTreeOf, effectiveModel, parseHermesYaml, type ConfigTree, type HermesHome } from '../../hermes/home';
+import { ConfigFileError, ConfigParseError, ConfigUnreadableError, configTreeOf, parseHermesYaml, type ConfigTree, type HermesHome } from '../../hermes/home';
+import { effectiveModel, modelSection } from '../../hermes/model-section';
 import { parseDotenv } from '../../lib/dotenv';
 import { ApiError, badRequest, unprocessable } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
@@ -148,8 +149,9 @@ export class ConfigService {
   }
 }
 
+/** The settings Hermes runs with (its canonical `model` section), as written: a `${VAR}` is not expanded here. */
 function modelInfo(tree: ConfigTree): ModelInfo {
-  const m = isMap(tree.model) ? tree.model : {};
+  const m = modelSection(tree);
   const baseUrl = str(m.base_url);
   return {
     provider: str(m.provider),

@@ -5,17 +5,20 @@
  *
  * The setting is resolved as the agent resolves it (NousResearch/hermes-agent,
  * plugins/memory/holographic/__init__.py `initialize` and store.py `MemoryStore.__init__`):
- * 1. Hermes' config loader expands `${VAR}` from the environment, an unset one kept as written;
+ * 1. Hermes' config loader expands `${VAR}` and `${env:VAR}` from the agent's environment — its
+ *    `$HERMES_HOME/.env` over the process environment (hermes/agent-env.ts) — an unset one kept as
+ *    written; `${HERMES_HOME}` is the agent's home;
  * 2. the plugin replaces `$HERMES_HOME` and `${HERMES_HOME}` with the agent's home (plain text replacement);
  * 3. `Path(db_path).expanduser()`: `~` and `~/…` are the user's home;
  * 4. a relative path is opened from the working directory.
  * A missing, null, empty or non-text value is the default file (the plugin fails on the last two).
  *
- * A `${VAR}` other than HERMES_HOME expands from the sidecar's environment, which holds its keys
- * (HERMES_API_KEY, MPP_SECRET_KEY…), and config.yaml can be written through /api/config: responses and
- * logs name such a file by the entry as written, never by its expansion.
+ * A `${VAR}` other than HERMES_HOME may expand to a key (.env holds the agent's, the sidecar's
+ * environment its own), and config.yaml can be written through /api/config: responses and logs name
+ * such a file by the entry as written, never by its expansion.
  */
 import { isAbsolute, join, resolve } from 'node:path';
+import { expandConfigRefs, type EnvLookup } from '../../hermes/agent-env';
 import { ConfigFileError, type ConfigTree, type HermesHome } from '../../hermes/home';
 import type { Logger } from '../../lib/log';
 
@@ -37,20 +40,12 @@ export interface MemoryFileSettings {
   workDir: string;
 }
 
-const VAR_REF = /\$\{([^}]+)\}/g;
-
 /** The plugin's db_path resolved as the agent resolves it; null when the setting names no file. */
-function resolvePluginDbPath(value: unknown, hermesHome: string, s: MemoryFileSettings): (MemoryFile & { relative: boolean }) | null {
+function resolvePluginDbPath(value: unknown, hermesHome: string, env: EnvLookup, s: MemoryFileSettings): (MemoryFile & { relative: boolean }) | null {
   if (typeof value !== 'string' || value === '') return null;
-  let namesVariables = false;
-  const expanded = value.replace(VAR_REF, (ref, name: string) => {
-    if (name === 'HERMES_HOME') return ref;
-    const v = process.env[name];
-    if (v === undefined) return ref;
-    namesVariables = true;
-    return v;
-  });
-  const replaced = expanded.replaceAll('$HERMES_HOME', hermesHome).replaceAll('${HERMES_HOME}', hermesHome);
+  const expanded = expandConfigRefs(value, (name) => (name === 'HERMES_HOME' ? hermesHome : env(name)));
+  const namesVariables = expanded.names.some((name) => name !== 'HERMES_HOME');
+  const replaced = expanded.value.replaceAll('$HERMES_HOME', hermesHome).replaceAll('${HERMES_HOME}', hermesHome);
   const tilde = replaced === '~' ? s.userHome : replaced.startsWith('~/') ? join(s.userHome, replaced.slice(2)) : replaced;
   const relative = !isAbsolute(tilde);
   const path = relative ? resolve(s.workDir, tilde) : resolve(tilde);
@@ -64,11 +59,13 @@ function pluginSetting(tree: ConfigTree): unknown {
 }
 
 /**
- * Resolves the file on every call, so a db_path changed in config.yaml is followed (the agent reads it
- * when a session starts). config.yaml is read through HermesHome's cache: one stat when unchanged.
+ * Resolves the file on every call, so a db_path changed in config.yaml, or a variable it names changed
+ * in .env, is followed (the agent reads both again when a session starts). Both files are read
+ * through HermesHome's caches: one stat each when unchanged.
  */
 export class MemoryFileLocator {
   private tree: ConfigTree | null = null;
+  private env: EnvLookup | null = null;
   private last: MemoryFile | null = null;
 
   constructor(
@@ -88,16 +85,18 @@ export class MemoryFileLocator {
       // The agent keeps the config it loaded while the file does not parse, and starts on its defaults.
       return this.last ?? this.fallback();
     }
-    // HermesHome hands out the same tree until the file changes: warnings once per change.
-    if (tree === this.tree && this.last) return this.last;
+    // HermesHome hands out the same tree and lookup until a file changes: warnings once per change.
+    const env = this.home.env.current();
+    if (tree === this.tree && env === this.env && this.last) return this.last;
     this.tree = tree;
-    this.last = this.fromTree(tree);
+    this.env = env;
+    this.last = this.fromTree(tree, env);
     return this.last;
   }
 
-  private fromTree(tree: ConfigTree): MemoryFile {
+  private fromTree(tree: ConfigTree, env: EnvLookup): MemoryFile {
     const value = pluginSetting(tree);
-    const file = resolvePluginDbPath(value, this.home.paths.home, this.settings);
+    const file = resolvePluginDbPath(value, this.home.paths.home, env, this.settings);
     if (file) {
       const { relative, ...located } = file;
       if (relative) this.log.warn('memory: plugins.hermes-memory-store.db_path is relative; the sidecar opens it from its working directory, the agent from its own', { db_path: located.shown });

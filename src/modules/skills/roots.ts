@@ -1,7 +1,8 @@
 /**
  * Where skills live and what config.yaml says about them: `$HERMES_HOME/skills` first, then every
- * `skills.external_dirs` entry (a list or one string; `~` and `$VAR`/`${VAR}` expanded, relative
- * paths taken from HERMES_HOME, duplicates and the local dir itself dropped — as Hermes does), and
+ * `skills.external_dirs` entry (a list or one string; `$VAR`/`${VAR}` expanded as `os.path.expandvars`
+ * does, from the agent's `.env` over the environment (hermes/agent-env.ts), then `~`; relative paths
+ * taken from HERMES_HOME, duplicates and the local dir itself dropped — as Hermes does), and
  * the names in `skills.disabled` (a list, or the JSON-array string `hermes config set` writes).
  *
  * Skill ids (SPEC §4: opaque, URL-safe, stable): the skill folder's path below its root, each
@@ -14,6 +15,7 @@
  */
 import { homedir } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
+import { expandShellVars, type EnvLookup } from '../../hermes/agent-env';
 import { ConfigFileError, type ConfigTree, type HermesHome } from '../../hermes/home';
 
 export interface SkillRoot {
@@ -23,8 +25,8 @@ export interface SkillRoot {
   idPrefix: string;
   /**
    * How messages name the root: its path, or the config entry as written when it names variables.
-   * `$VAR` expands from the sidecar's own environment, which holds its keys (HERMES_API_KEY,
-   * MPP_SECRET_KEY…): a client that may edit config.yaml would read them back in a warning.
+   * `$VAR` may expand to a key (the agent's .env, the sidecar's HERMES_API_KEY, MPP_SECRET_KEY…): a
+   * client that may edit config.yaml would read it back in a warning.
    */
   label: string;
 }
@@ -59,8 +61,8 @@ export function skillId(root: SkillRoot, segments: readonly string[]): string {
   return root.idPrefix ? `${root.idPrefix}.${rel}` : rel;
 }
 
-function expand(entry: string, home: string): string {
-  const vars = entry.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (m, a?: string, b?: string) => process.env[(a ?? b) as string] ?? m);
+function expand(entry: string, home: string, env: EnvLookup): string {
+  const vars = expandShellVars(entry, env).value;
   const tilde = vars === '~' ? homedir() : vars.startsWith('~/') ? homedir() + vars.slice(1) : vars;
   return isAbsolute(tilde) ? resolve(tilde) : resolve(home, tilde);
 }
@@ -83,6 +85,8 @@ function stringList(v: unknown): string[] {
 export interface SettingsRead {
   /** null when config.yaml does not parse. */
   tree: ConfigTree | null;
+  /** The agent's variables the roots were expanded with. */
+  env: EnvLookup | null;
   settings: SkillsSettings;
 }
 
@@ -94,16 +98,17 @@ export function readSkillsSettings(home: HermesHome, previous: SettingsRead | nu
   } catch (err) {
     if (!(err instanceof ConfigFileError)) throw err;
     const warning = `${err.message} skills.external_dirs and skills.disabled are not applied until it is fixed.`;
-    return { tree: null, settings: { roots: [local], disabled: new Set(), rootsKey: local.path, disabledKey: '', warnings: [warning] } };
+    return { tree: null, env: null, settings: { roots: [local], disabled: new Set(), rootsKey: local.path, disabledKey: '', warnings: [warning] } };
   }
-  // HermesHome hands out the same tree object until the file changes.
-  if (previous?.tree === tree) return previous;
+  // HermesHome hands out the same tree and lookup until config.yaml or .env changes.
+  const env = home.env.current();
+  if (previous?.tree === tree && previous.env === env) return previous;
 
   const skills = tree.skills && typeof tree.skills === 'object' && !Array.isArray(tree.skills) ? (tree.skills as Record<string, unknown>) : {};
   const roots = [local];
   const seen = new Set([local.path]);
   for (const entry of stringList(skills.external_dirs)) {
-    const path = expand(entry, home.paths.home);
+    const path = expand(entry, home.paths.home, env);
     if (seen.has(path)) continue;
     seen.add(path);
     const label = entry.includes('$') ? entry : path;
@@ -112,6 +117,7 @@ export function readSkillsSettings(home: HermesHome, previous: SettingsRead | nu
   const disabled = new Set(stringList(skills.disabled));
   return {
     tree,
+    env,
     settings: {
       roots,
       disabled,
