@@ -2,7 +2,6 @@
  * Everything the app is built from, opened in one place. main.ts calls openDeps; tests call it with a
  * config of their own (temp dirs, fake upstreams) or replace single parts before createApp.
  */
-import { join } from 'node:path';
 import type { Config, Hedgehog } from './config';
 import { openDatabase, type DbHandle } from './db';
 import { HomeApiKey } from './hermes/api-key';
@@ -65,7 +64,8 @@ export interface OpenOptions {
 export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<AppDeps> {
   const log = opts.log ?? createLogger(config.log);
   const db = openDatabase(config.dataDir, { busyWaitMs: opts.dbBusyWaitMs });
-  const homeKey = config.hermes.keyFromHome ? new HomeApiKey(join(config.hermes.home, '.env'), config.hermes.apiKey) : null;
+  const home = new HermesHome(config.hermes.home);
+  const homeKey = config.hermes.keyFromHome ? new HomeApiKey(home.env) : null;
   // HEDGEHOG_API_KEY's default is the Hermes key: the same HomeApiKey, so both follow a rotation.
   const shutdown = opts.shutdown ?? new AbortController().signal;
   const hedgehog: Hedgehog = {
@@ -89,7 +89,6 @@ export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<
     db.close();
     throw err;
   }
-  const home = new HermesHome(config.hermes.home);
   const sessions = new SessionService({
     stateDb: new StateDb(home.paths.stateDb, log),
     upstream: new UpstreamSessions(upstream),

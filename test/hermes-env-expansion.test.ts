@@ -141,6 +141,7 @@ test('the two expansions and the .env interpolation follow Hermes, os.path.expan
 test("API_SERVER_KEY of .env is the agent's key after python-dotenv's interpolation, at start and after a change", async () => {
   const { loadConfig } = await import('../src/config');
   const { HomeApiKey } = await import('../src/hermes/api-key');
+  const { AgentEnv } = await import('../src/hermes/agent-env');
   const dir = tempDir();
   const home = join(dir, 'home');
   mkdirSync(home, { recursive: true });
@@ -148,7 +149,8 @@ test("API_SERVER_KEY of .env is the agent's key after python-dotenv's interpolat
   const req = loadConfig({ argv: [], env: { HERMES_HOME: home }, cwd: dir, home: dir });
   if (req.kind !== 'run') throw new Error('unexpected CLI request');
   expect(req.config.hermes.apiKey).toBe('key-one');
-  const key = new HomeApiKey(join(home, '.env'), req.config.hermes.apiKey);
+  const key = new HomeApiKey(new AgentEnv(join(home, '.env')));
+  expect(key.current()).toBe('key-one');
   writeFileSync(join(home, '.env'), 'OPTX_ENVX_SHARED=key-two\nAPI_SERVER_KEY=${OPTX_ENVX_SHARED}-x\n');
   expect(key.current()).toBe('key-two-x');
 });

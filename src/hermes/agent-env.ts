@@ -30,30 +30,43 @@ export class AgentEnv {
   private stamp: string | null = null;
   /** Same object until .env changes, so callers can keep what they derived from it. */
   private lookup: EnvLookup = processEnv;
+  /** The variables of .env itself, interpolated as the agent loads them. */
+  private vars: ReadonlyMap<string, string> = new Map();
 
   constructor(private readonly path: string) {}
 
+  /** The agent's environment: .env over the process environment. */
   current(): EnvLookup {
+    this.refresh();
+    return this.lookup;
+  }
+
+  /** A variable as .env itself sets it (interpolated); undefined when the file does not. */
+  fromFile(name: string): string | undefined {
+    this.refresh();
+    return this.vars.get(name);
+  }
+
+  private refresh(): void {
     const stamp = stampOf(this.path);
-    if (stamp === this.stamp) return this.lookup;
+    if (stamp === this.stamp) return;
     try {
       const snap = readSettledSync(this.path);
-      if (!snap) {
-        this.lookup = processEnv;
-      } else {
-        // Caught mid-rewrite: the last whole read stands, and the file is read again next time.
-        if (!isWhole(snap)) return this.lookup;
-        const vars = interpolateDotenv(parseDotenvPairs(snap.text), processEnv);
-        this.lookup = (name) => (vars.has(name) ? vars.get(name) : process.env[name]);
-      }
+      // Caught mid-rewrite in place (truncated, or changing under every read): the last whole read
+      // stands, and the file is read again next time. Read as it was, the agent's key went missing
+      // and that request went upstream without one (401).
+      if (snap && !isWhole(snap)) return;
+      const vars = snap ? interpolateDotenv(parseDotenvPairs(snap.text), processEnv) : new Map<string, string>();
+      this.vars = vars;
+      this.lookup = snap ? (name) => (vars.has(name) ? vars.get(name) : process.env[name]) : processEnv;
       this.stamp = stamp;
     } catch {
       // Unreadable for a moment (permissions, a file replaced): the last read stays, and the file is tried again.
     }
-    return this.lookup;
   }
 }
 
+/** mtime, size and inode: an editor's or Hermes' atomic rename gives a new inode within one clock tick. */
 function stampOf(path: string): string {
   try {
     const st = statSync(path, { throwIfNoEntry: false });
