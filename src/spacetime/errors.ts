@@ -5,8 +5,13 @@
 import { ApiError } from '../lib/errors';
 
 export type SpacetimeErrorKind =
-  /** Connection refused, DNS failure, reset: nothing answered. */
+  /** Connection refused, DNS failure, reset: nothing answered (a reducer call: it was never sent). */
   | 'unreachable'
+  /**
+   * A reducer call whose connection was made and then dropped (reset, closed) before the answer: it
+   * may have run and committed. Not `unreachable` (503, "nothing done, try again").
+   */
+  | 'connection_lost'
   /** No complete answer within the client's timeout. */
   | 'timeout'
   /** HTTP 530: the reducer ran and returned an error; its transaction was rolled back. */
