@@ -2,8 +2,9 @@ import { neverSent } from './http';
 
 /**
  * A request's report that the work it is paid for has started: an upstream took it on (answered a
- * completion, began a chat turn, planned a swarm) or may be working on it (asked and no answer in
- * time). From then on an MPP credential is spent whatever the answer but the stop's (auth's `settlePaid`, `cutByStop`): a 503 or
+ * completion, began a chat turn, planned a swarm, carried out a session write) or may be working on it
+ * (asked and no answer in time), or the route changed something of its own (a session's title or
+ * bookkeeping, a state.db row deleted). From then on an MPP credential is spent whatever the answer but the stop's (auth's `settlePaid`, `cutByStop`): a 503 or
  * 507 of our storage after that work must not give the credential back, or each retry with it would
  * have the upstream do the work again for free. An upstream that answered an error status (refused
  * the request) or could not be reached did no work.

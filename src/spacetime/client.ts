@@ -5,7 +5,7 @@
  * parsed with zod, and every failure is a classified SpacetimeError. The token is only ever put in
  * the Authorization header: never in a message, a log line or an error.
  */
-import { fetchJson, hostOf, OutboundError, type JsonResult } from '../lib/http';
+import { fetchJson, hostOf, neverSent, OutboundError, type JsonResult } from '../lib/http';
 import { silentLogger, type Logger } from '../lib/log';
 import { logRepeated } from '../lib/log-repeats';
 import { decodeRow } from './decode';
@@ -43,7 +43,7 @@ const MAX_ANSWER_BYTES = 256 * 1024 * 1024;
  * Failures that say the host cannot be used (not that one request was wrong): every memory or task
  * request then answers 503, and only the log tells the operator why.
  */
-const HOST_FAILURES: ReadonlySet<SpacetimeErrorKind> = new Set<SpacetimeErrorKind>(['unreachable', 'timeout', 'not_found', 'unauthorized', 'redirected', 'server_error', 'bad_response']);
+const HOST_FAILURES: ReadonlySet<SpacetimeErrorKind> = new Set<SpacetimeErrorKind>(['unreachable', 'connection_lost', 'timeout', 'not_found', 'unauthorized', 'redirected', 'server_error', 'bad_response']);
 
 export class SpacetimeClient {
   readonly url: string;
@@ -159,6 +159,11 @@ export class SpacetimeClient {
       }
       if (err instanceof OutboundError && err.kind === 'too_large') {
         throw new SpacetimeError('bad_response', `SpacetimeDB sent an answer of more than ${MAX_ANSWER_BYTES / (1024 * 1024)} MiB.`, { cause: err });
+      }
+      // A write the host may have taken is not answered as a 503 "try again, nothing was done" (an MPP
+      // credential is given back on one): a read dropped the same way changed nothing.
+      if (op === 'call' && !neverSent(err)) {
+        throw new SpacetimeError('connection_lost', `SpacetimeDB at ${hostOf(this.url, 'the configured URL')} dropped the connection before answering the reducer call; it may have run.`, { cause: err });
       }
       throw new SpacetimeError('unreachable', `SpacetimeDB at ${hostOf(this.url, 'the configured URL')} is unreachable.`, { cause: err });
     }

@@ -5,8 +5,14 @@
 import { ApiError } from '../lib/errors';
 
 export type SpacetimeErrorKind =
-  /** Connection refused, DNS failure, reset: nothing answered. */
+  /** Connection refused, DNS failure, reset: nothing answered (a reducer call: it was never sent). */
   | 'unreachable'
+  /**
+   * A reducer call whose connection was made and then dropped (reset, closed) before the answer: it
+   * may have run and committed. Not `unreachable` (503, "nothing done, try again"). Also the host lost
+   * after a write committed (`afterCommit`).
+   */
+  | 'connection_lost'
   /** No complete answer within the client's timeout. */
   | 'timeout'
   /** HTTP 530: the reducer ran and returned an error; its transaction was rolled back. */
@@ -49,6 +55,16 @@ export class SpacetimeError extends Error {
     this.status = details.status ?? null;
     this.serverMessage = details.serverMessage ?? null;
   }
+}
+
+/**
+ * The error of a read made after `write` committed: the host gone by then is no longer `unreachable`
+ * (503, "nothing was done, try again", which gives a paid request's MPP credential back) but
+ * `connection_lost` (502): the write stands. Any other error is returned as it is.
+ */
+export function afterCommit(err: unknown, write: string): unknown {
+  if (!(err instanceof SpacetimeError) || err.kind !== 'unreachable') return err;
+  return new SpacetimeError('connection_lost', `${write} committed, but SpacetimeDB could not be reached afterwards: ${err.message}`, { cause: err });
 }
 
 /**

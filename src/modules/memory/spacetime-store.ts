@@ -20,7 +20,7 @@
  */
 import { z } from '../../lib/zod';
 import type { SpacetimeClient } from '../../spacetime/client';
-import { SpacetimeError } from '../../spacetime/errors';
+import { afterCommit, SpacetimeError } from '../../spacetime/errors';
 import { literal } from '../../spacetime/sql';
 import { KeyedQueue } from '../../lib/keyed-queue';
 import { byScoreThen, sha256Hex, splitTags, toIsoTimestamp } from './memory-values';
@@ -82,7 +82,9 @@ export class SpacetimeBackend implements MemoryBackend {
     const value = JSON.stringify({ content: m.content, metadata: m.metadata, tags: m.tags });
     await this.client.call('store_memory', [m.category, key, value, SOURCE, this.owner, Math.round(m.importance * 10), '']);
     // A confirmed read: answered once the write is durable on the SpacetimeDB host.
-    const stored = await this.byKey(key, true);
+    const stored = await this.byKey(key, true).catch((err: unknown) => {
+      throw afterCommit(err, 'store_memory');
+    });
     if (!stored) throw new SpacetimeError('bad_response', `store_memory succeeded but ${key} is not in ${TABLE}.`);
     return { memory: stored.memory, created: true };
   }

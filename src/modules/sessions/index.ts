@@ -1,4 +1,5 @@
 import { Elysia } from 'elysia';
+import { workOf } from '../../lib/work';
 import {
   CreateSessionBody, DeletedResponse, ErrorBody, ListMessagesQuery, ListSessionsQuery, MessageListResponse, PatchSessionBody,
   SessionIdParams, SessionListResponse, SessionResponse,
@@ -9,13 +10,13 @@ const tags = ['sessions'];
 
 export function sessionsPlugin(sessions: SessionService) {
   return new Elysia({ name: 'sessions' })
-    .get('/api/sessions', ({ query }) => sessions.list(query), {
+    .get('/api/sessions', ({ query, request }) => sessions.list(query, workOf(request)), {
       query: ListSessionsQuery,
       response: { 200: SessionListResponse, 502: ErrorBody, 503: ErrorBody },
       detail: { tags, summary: 'Sessions of state.db (or the upstream session API) and the sidecar, newest activity first; `source` filters on the platform tag' },
     })
-    .post('/api/sessions', async ({ body, set }) => {
-      const session = await sessions.create(body, { upstream: true });
+    .post('/api/sessions', async ({ body, set, request }) => {
+      const session = await sessions.create(body, { upstream: true, work: workOf(request) });
       set.status = 201;
       return { session };
     }, {
@@ -23,26 +24,26 @@ export function sessionsPlugin(sessions: SessionService) {
       response: { 201: SessionResponse, 409: ErrorBody, 502: ErrorBody },
       detail: { tags, summary: 'Create a session (also on the agent when it has the session API); 409 if the id exists' },
     })
-    .get('/api/sessions/:id', async ({ params }) => ({ session: await sessions.get(params.id) }), {
+    .get('/api/sessions/:id', async ({ params, request }) => ({ session: await sessions.get(params.id, workOf(request)) }), {
       params: SessionIdParams,
       response: { 200: SessionResponse, 404: ErrorBody },
       detail: { tags, summary: 'One session' },
     })
-    .patch('/api/sessions/:id', async ({ params, body }) => ({ session: await sessions.rename(params.id, body.title) }), {
+    .patch('/api/sessions/:id', async ({ params, body, request }) => ({ session: await sessions.rename(params.id, body.title, workOf(request)) }), {
       params: SessionIdParams,
       body: PatchSessionBody,
       response: { 200: SessionResponse, 404: ErrorBody, 502: ErrorBody },
       detail: { tags, summary: 'Set or clear the title of a session' },
     })
-    .delete('/api/sessions/:id', async ({ params }) => {
-      await sessions.remove(params.id);
+    .delete('/api/sessions/:id', async ({ params, request }) => {
+      await sessions.remove(params.id, workOf(request));
       return { deleted: true as const, session_id: params.id };
     }, {
       params: SessionIdParams,
       response: { 200: DeletedResponse, 404: ErrorBody, 503: ErrorBody },
       detail: { tags, summary: 'Delete a session and its messages wherever it lives' },
     })
-    .get('/api/sessions/:id/messages', ({ params, query }) => sessions.messages(params.id, query), {
+    .get('/api/sessions/:id/messages', ({ params, query, request }) => sessions.messages(params.id, query, workOf(request)), {
       params: SessionIdParams,
       query: ListMessagesQuery,
       response: { 200: MessageListResponse, 404: ErrorBody },

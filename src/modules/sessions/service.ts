@@ -5,9 +5,14 @@
  * 3. always, the sidecar's own transcript store.
  * A session present in several is shown from the first (its `origin`); a title set through the
  * sidecar that the agent could not take overrides the source's own. Lists (session-list.ts) are newest activity first with a true total.
+ *
+ * The session routes hand their request's `Work` in: the agent's session API reports each call to it
+ * (upstream-sessions.ts), and a change made here (state.db or the sidecar's own store) is reported as
+ * work started, so a paid request is given its credential back only when nothing was done.
  */
 import { ApiError, conflict, notFound, storageError } from '../../lib/errors';
 import { randomHex } from '../../lib/ids';
+import type { Work } from '../../lib/work';
 import type { UpstreamProbe } from '../../upstream/probe';
 import { recentConversation, type HistoryMessage } from './content';
 import type { CreateSessionBody, ListMessagesQuery, ListSessionsQuery, Message, Session } from './model';
@@ -86,10 +91,10 @@ export class SessionService {
     return this.sources(await this.d.stateDb.waitReadable());
   }
 
-  async list(q: ListSessionsQuery): Promise<{ items: Session[]; total: number; limit: number; offset: number }> {
+  async list(q: ListSessionsQuery, work?: Work): Promise<{ items: Session[]; total: number; limit: number; offset: number }> {
     const src = await this.liveSources();
     try {
-      return await this.lister.list(q, src);
+      return await this.lister.list(q, src, work);
     } catch (err) {
       // The agent was downgraded to a version without the session API: the list is answered from
       // the other sources now rather than as the upstream's 404 until the next probe (up to 30 s).
@@ -99,14 +104,14 @@ export class SessionService {
     }
   }
 
-  async locate(id: string): Promise<LocatedSession | null> {
+  async locate(id: string, work?: Work): Promise<LocatedSession | null> {
     const src = await this.liveSources();
     const row = this.d.transcripts.row(id);
     let primary: Session | null = null;
     let inStateDb = false;
     let inUpstream = false;
     if (src.stateDb) inStateDb = (primary = this.d.stateDb.session(id)) !== null;
-    if (!primary && src.upstream) inUpstream = (primary = await this.d.upstream.get(id)) !== null;
+    if (!primary && src.upstream) inUpstream = (primary = await this.d.upstream.get(id, work)) !== null;
     if (!primary && row?.origin === 'sidecar') primary = this.d.transcripts.toSession(row);
     return primary ? { session: withOverride(primary, row), inStateDb, inUpstream, row } : null;
   }
@@ -122,8 +127,8 @@ export class SessionService {
     return found && { id: found.session.id, model: found.session.model, own: false };
   }
 
-  async get(id: string): Promise<Session> {
-    const found = await this.locate(id);
+  async get(id: string, work?: Work): Promise<Session> {
+    const found = await this.locate(id, work);
     if (!found) throw sessionNotFound(id);
     return found.session;
   }
@@ -142,11 +147,11 @@ export class SessionService {
    * the agent's; the client chose no id, so a taken one is replaced, never answered as a conflict.
    * Any row of the transcript store counts as taken here, bookkeeping too: its session is not looked up.
    */
-  async create(body: CreateSessionBody, opts: { upstream: boolean }): Promise<Session> {
+  async create(body: CreateSessionBody, opts: { upstream: boolean; work?: Work }): Promise<Session> {
     if (body.id !== undefined) {
       const id = body.id;
       const exists = () => conflict('session_exists', `Session ${JSON.stringify(id)} already exists.`);
-      if (await this.locate(id)) throw exists();
+      if (await this.locate(id, opts.work)) throw exists();
       // A bookkeeping row is left over only if the agent's side was asked and said no; with
       // state.db unreadable and the upstream down, its session may well still be there.
       const src = await this.liveSources();
@@ -165,12 +170,12 @@ export class SessionService {
   }
 
   /** Creates the session under `id`; null when the id turns out to be taken (here or upstream), with nothing of it left behind. */
-  private async createAs(id: string, body: CreateSessionBody, opts: { upstream: boolean; replaceBookkeeping?: boolean }): Promise<Session | null> {
+  private async createAs(id: string, body: CreateSessionBody, opts: { upstream: boolean; work?: Work; replaceBookkeeping?: boolean }): Promise<Session | null> {
     if (!(await this.d.transcripts.create({ id, title: body.title, model: body.model }, { replaceBookkeeping: opts.replaceBookkeeping }))) return null;
     if (opts.upstream && this.upstreamApi) {
       let outcome: UpstreamCreate;
       try {
-        outcome = await this.createUpstream(id, body);
+        outcome = await this.createUpstream(id, body, { work: opts.work });
       } catch (err) {
         await this.d.transcripts.delete(id);
         throw err;
@@ -182,14 +187,14 @@ export class SessionService {
     }
     const mine = this.d.transcripts.toSession(this.d.transcripts.row(id) as TranscriptRow);
     // Created on the agent's side too: shown as every later read will show it.
-    return opts.upstream && this.upstreamApi ? ((await this.locate(id))?.session ?? mine) : mine;
+    return opts.upstream && this.upstreamApi ? ((await this.locate(id, opts.work))?.session ?? mine) : mine;
   }
 
   /**
    * Creates a session of the sidecar's own on the agent's side too (the native stream needs it there).
    * `titleOptional` (a chat turn's session): a title the agent refuses does not stop the turn.
    */
-  async createUpstream(id: string, s: { title?: string; model?: string }, opts: { titleOptional?: boolean } = {}): Promise<Exclude<UpstreamCreate, 'created_untitled'>> {
+  async createUpstream(id: string, s: { title?: string; model?: string }, opts: { titleOptional?: boolean; work?: Work } = {}): Promise<Exclude<UpstreamCreate, 'created_untitled'>> {
     const made = await this.d.upstream.create({ id, ...(s.title ? { title: s.title } : {}), ...(s.model ? { model: s.model } : {}) }, opts);
     // The agent took the title: it is the agent's to change from now on (see `rename`); one it
     // refused stays shown from the sidecar's row.
@@ -204,14 +209,16 @@ export class SessionService {
    * transcript store and shown over the agent's: kept otherwise, it hid every later rename made on the
    * agent's side (Hermes Workspace, `hermes sessions rename`).
    */
-  async rename(id: string, title: string | null): Promise<Session> {
-    const found = await this.locate(id);
+  async rename(id: string, title: string | null, work?: Work): Promise<Session> {
+    const found = await this.locate(id, work);
     if (!found) throw sessionNotFound(id);
-    const renamedThere = (found.inStateDb || found.inUpstream) && this.upstreamApi && (await this.d.upstream.rename(id, title));
+    const renamedThere = (found.inStateDb || found.inUpstream) && this.upstreamApi && (await this.d.upstream.rename(id, title, work));
     // A session of the sidecar's own deleted meanwhile (its delete ahead in the write queue) stays deleted.
     const own = !renamedThere && found.row?.origin === 'sidecar';
-    if (!(await this.d.transcripts.setTitle(id, title, { override: !renamedThere, own })) && own) throw sessionNotFound(id);
-    return (await this.locate(id))?.session ?? found.session;
+    const kept = await this.d.transcripts.setTitle(id, title, { override: !renamedThere, own });
+    if (!kept && own) throw sessionNotFound(id);
+    if (kept) work?.started();
+    return (await this.locate(id, work))?.session ?? found.session;
   }
 
   /**
@@ -227,22 +234,23 @@ export class SessionService {
   }
 
   /** Deletes the session and its messages wherever it lives; 404 when it lives nowhere. */
-  async remove(id: string): Promise<void> {
+  async remove(id: string, work?: Work): Promise<void> {
     const src = await this.liveSources();
     let found = false;
     if (src.stateDb) found = await this.d.stateDb.delete(id);
-    else if (src.upstream) found = await this.d.upstream.delete(id);
+    else if (src.upstream) found = await this.d.upstream.delete(id, work);
+    if (found) work?.started();
     const row = this.d.transcripts.row(id);
     await this.d.transcripts.delete(id);
     if (!found && row?.origin !== 'sidecar') throw sessionNotFound(id);
     for (const onDeleted of [...(this.watchers.get(id) ?? [])]) onDeleted();
   }
 
-  async messages(id: string, q: ListMessagesQuery): Promise<{ items: Message[]; total: number; session_id: string }> {
+  async messages(id: string, q: ListMessagesQuery, work?: Work): Promise<{ items: Message[]; total: number; session_id: string }> {
     const src = await this.liveSources();
     if (src.stateDb && this.d.stateDb.session(id)) return { ...this.d.stateDb.messages(id, q.limit, q.offset), session_id: id };
     if (src.upstream) {
-      const all = await this.d.upstream.messages(id);
+      const all = await this.d.upstream.messages(id, work);
       if (all) return { items: all.slice(q.offset, q.offset + q.limit), total: all.length, session_id: id };
     }
     if (this.d.transcripts.row(id)?.origin === 'sidecar') return { ...this.d.transcripts.messages(id, q.limit, q.offset), session_id: id };

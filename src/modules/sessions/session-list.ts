@@ -7,6 +7,7 @@ import { type ListSessionsQuery, type Session, type SessionOrigin, SIDECAR_SOURC
 import type { StateDb } from './state-db';
 import type { SessionKey } from './state-db-queries';
 import type { TranscriptRow, TranscriptStore } from './transcripts';
+import type { Work } from '../../lib/work';
 import type { UpstreamSessions } from './upstream-sessions';
 
 interface Entry {
@@ -29,7 +30,7 @@ export class SessionLister {
 
   constructor(private readonly d: { stateDb: StateDb; upstream: UpstreamSessions; transcripts: TranscriptStore }) {}
 
-  async list(q: ListSessionsQuery, src: LiveSources): Promise<{ items: Session[]; total: number; limit: number; offset: number }> {
+  async list(q: ListSessionsQuery, src: LiveSources, work?: Work): Promise<{ items: Session[]; total: number; limit: number; offset: number }> {
     const stateKeys = src.stateDb ? this.d.stateDb.keys() : null;
     // Every session of the sidecar's own has its source: another source's list need not read them
     // (64 ms for ?source=cli at 100,000 own sessions, each read and dropped after every write).
@@ -42,7 +43,7 @@ export class SessionLister {
       const merged = new Map<string, Entry>();
       if (stateKeys) for (const key of stateKeys) merged.set(key.id, { key, from: 'state-db' });
       if (src.upstream) {
-        for (const s of await this.d.upstream.listAll()) {
+        for (const s of await this.d.upstream.listAll(work)) {
           if (!merged.has(s.id)) merged.set(s.id, { key: { id: s.id, source: s.source, lastActive: s.last_active, startedAt: s.started_at }, from: 'upstream', session: s });
         }
       }

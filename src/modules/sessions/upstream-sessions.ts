@@ -2,10 +2,14 @@
  * The upstream's session API (`/api/sessions`, Hermes ≥ 0.15), used as the session source when no
  * state.db is readable, and to create/rename sessions on the agent's side. Every answer is parsed with
  * zod; failures become the ApiErrors every upstream route uses.
+ *
+ * A paid request's `Work` hears of each call (see `call`): a session route's 502 gives its credential
+ * back only when the agent was never reached and took no write.
  */
 import { z } from '../../lib/zod';
 import { ApiError } from '../../lib/errors';
 import type { JsonResult } from '../../lib/http';
+import type { Work } from '../../lib/work';
 import type { HermesClient } from '../../upstream/client';
 import { asGatewayError, outboundToApiError, upstreamStatusError } from '../../upstream/errors';
 import { decodeContent, parseToolCalls, previewOf } from './content';
@@ -67,10 +71,18 @@ export class SessionApiGone extends Error {
 export class UpstreamSessions {
   constructor(private readonly client: HermesClient) {}
 
-  private async call(path: string, init: { method: string; body?: unknown } = { method: 'GET' }) {
+  /**
+   * A write (any method but GET) the agent answered 2xx was done: the request's work has started, and
+   * nothing that fails after it (the read-back, the sidecar's own bookkeeping) gives the credential
+   * back. A call never sent did nothing. Any other failure throws, and its 502/504 spends it anyway.
+   */
+  private async call(path: string, init: { method: string; body?: unknown } = { method: 'GET' }, work?: Work) {
     try {
-      return await this.client.json(path, { method: init.method, body: init.body === undefined ? undefined : JSON.stringify(init.body) });
+      const res = await this.client.json(path, { method: init.method, body: init.body === undefined ? undefined : JSON.stringify(init.body) });
+      if (init.method !== 'GET' && res.ok) work?.started();
+      return res;
     } catch (err) {
+      work?.upstreamFailed(err);
       throw outboundToApiError(err);
     }
   }
@@ -81,37 +93,37 @@ export class UpstreamSessions {
    * more than one, the first is read again at the end: a session that became the most recent while
    * the later pages were read had moved above them, onto none of the pages read.
    */
-  async listAll(): Promise<Session[]> {
+  async listAll(work?: Work): Promise<Session[]> {
     const byId = new Map<string, Session>();
     let offset = 0;
     while (offset < UPSTREAM_LIST_CAP) {
-      const page = await this.listPage(offset);
+      const page = await this.listPage(offset, work);
       for (const s of page.data) byId.set(s.id, toSession(s));
       // A server may cap the page below what was asked for: `has_more`, when given, decides.
       if (page.data.length === 0 || page.has_more === false || (page.has_more === undefined && page.data.length < PAGE)) break;
       offset += page.data.length - Math.min(PAGE_OVERLAP, Math.floor(page.data.length / 2));
     }
-    if (offset > 0) for (const s of (await this.listPage(0)).data) byId.set(s.id, toSession(s));
+    if (offset > 0) for (const s of (await this.listPage(0, work)).data) byId.set(s.id, toSession(s));
     return [...byId.values()];
   }
 
-  private async listPage(offset: number) {
-    const res = await this.call(`/api/sessions?limit=${PAGE}&offset=${offset}`);
+  private async listPage(offset: number, work?: Work) {
+    const res = await this.call(`/api/sessions?limit=${PAGE}&offset=${offset}`, undefined, work);
     if (res.status === 404 || res.status === 405) throw new SessionApiGone('the upstream has no session list');
     if (!res.ok) throw failed(res);
     return parse(SessionList, res.json, 'session list');
   }
 
-  async get(id: string): Promise<Session | null> {
-    const res = await this.call(`/api/sessions/${encodeURIComponent(id)}`);
+  async get(id: string, work?: Work): Promise<Session | null> {
+    const res = await this.call(`/api/sessions/${encodeURIComponent(id)}`, undefined, work);
     if (res.status === 404) return null;
     if (!res.ok) throw failed(res);
     return toSession(unwrap(parse(SessionBody, res.json, 'session')));
   }
 
   /** All messages (the upstream does not page them), oldest first. */
-  async messages(id: string): Promise<Message[] | null> {
-    const res = await this.call(`/api/sessions/${encodeURIComponent(id)}/messages`);
+  async messages(id: string, work?: Work): Promise<Message[] | null> {
+    const res = await this.call(`/api/sessions/${encodeURIComponent(id)}/messages`, undefined, work);
     if (res.status === 404) return null;
     if (!res.ok) throw failed(res);
     return parse(MessageList, res.json, 'message list').data.map((m, i): Message => ({
@@ -133,25 +145,25 @@ export class UpstreamSessions {
    * unique and at most 100 characters) is left out there and the session created all the same; the
    * sidecar's own copy of the title is then the one shown.
    */
-  async create(s: { id: string; title?: string; model?: string }, opts: { titleOptional?: boolean } = {}): Promise<UpstreamCreate> {
-    let res = await this.call('/api/sessions', { method: 'POST', body: s });
+  async create(s: { id: string; title?: string; model?: string }, opts: { titleOptional?: boolean; work?: Work } = {}): Promise<UpstreamCreate> {
+    let res = await this.call('/api/sessions', { method: 'POST', body: s }, opts.work);
     const untitled = opts.titleOptional === true && s.title !== undefined && refusedTitle(res);
-    if (untitled) res = await this.call('/api/sessions', { method: 'POST', body: { ...s, title: undefined } });
+    if (untitled) res = await this.call('/api/sessions', { method: 'POST', body: { ...s, title: undefined } }, opts.work);
     if (res.status === 409) return 'exists';
     if (res.status === 404 || res.status === 405) return 'unsupported';
     if (!res.ok) throw failed(res);
     return untitled ? 'created_untitled' : 'created';
   }
 
-  async rename(id: string, title: string | null): Promise<boolean> {
-    const res = await this.call(`/api/sessions/${encodeURIComponent(id)}`, { method: 'PATCH', body: { title } });
+  async rename(id: string, title: string | null, work?: Work): Promise<boolean> {
+    const res = await this.call(`/api/sessions/${encodeURIComponent(id)}`, { method: 'PATCH', body: { title } }, work);
     if (res.status === 404) return false;
     if (!res.ok) throw failed(res);
     return true;
   }
 
-  async delete(id: string): Promise<boolean> {
-    const res = await this.call(`/api/sessions/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  async delete(id: string, work?: Work): Promise<boolean> {
+    const res = await this.call(`/api/sessions/${encodeURIComponent(id)}`, { method: 'DELETE' }, work);
     if (res.status === 404) return false;
     if (!res.ok) throw failed(res);
     return true;

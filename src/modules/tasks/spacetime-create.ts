@@ -45,7 +45,7 @@ export async function createTasks(table: TaskTable, batch: NewTask[], now: strin
     for (const t of subtasks) await table.write(t);
   } catch (err) {
     await table.purge(subtaskIds);
-    throw err;
+    throw nothingShown(err);
   }
   try {
     await table.write(root);
@@ -58,6 +58,15 @@ export async function createTasks(table: TaskTable, batch: NewTask[], now: strin
     if (!landed) throw err;
   }
   return rows;
+}
+
+/**
+ * A subtask write whose answer was lost may have committed, but without its root no sidecar shows it:
+ * nothing was created, and the host is answered as unreachable (503, try again), not as a write that
+ * may have happened (502 `spacetimedb_connection_lost`, which keeps a paid request's credential spent).
+ */
+function nothingShown(err: unknown): unknown {
+  return err instanceof SpacetimeError && err.kind === 'connection_lost' ? new SpacetimeError('unreachable', err.message, { cause: err }) : err;
 }
 
 /** Deletes some of the uncommitted subtasks older than LEFTOVER_AGE_MS (`uncommitted` is from a read of every row). */

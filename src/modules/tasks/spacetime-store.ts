@@ -11,7 +11,7 @@
  */
 import type { Logger } from '../../lib/log';
 import type { SpacetimeClient } from '../../spacetime/client';
-import { spacetimeToApiError } from '../../spacetime/errors';
+import { afterCommit, spacetimeToApiError } from '../../spacetime/errors';
 import type { Task, TaskStats } from './model';
 import { cancelRefusal, canTransition, claimRefusal, completeRefusal, TASK_STATUSES, TRANSITIONS, withLeaseExpiry, type Action, type Status } from './state';
 import { ageSeconds, checkReferences, leaseUntil, outsideReferences, type ClaimRequest, type Clock, type Completion, type CompleteRequest, type ListFilter, type NewTask, type TaskStore, type Transition } from './store';
@@ -170,13 +170,18 @@ export class SpacetimeTaskStore implements TaskStore {
     const next: StoredTask = { ...proposed, version };
     const key = stepKey(id, version, `${this.instanceId}-${crypto.randomUUID()}`);
     await this.stdb.call('store_memory', [stepCategory(id), key, JSON.stringify({ version, action, proposer: this.instanceId, task: next }), SOURCE, next.agent ?? '', 0, '']);
-    const winner = winnerOf(await this.table.steps(id), version);
-    if (winner?.key !== key) {
-      await this.stdb.call('delete_memory', [key]).catch((err) => this.log.warn('tasks: could not delete a losing step row', { key, error: String(err) }));
-      return { applied: false, task: await this.get(id, now) };
+    try {
+      const winner = winnerOf(await this.table.steps(id), version);
+      if (winner?.key !== key) {
+        await this.stdb.call('delete_memory', [key]).catch((err) => this.log.warn('tasks: could not delete a losing step row', { key, error: String(err) }));
+        return { applied: false, task: await this.get(id, now) };
+      }
+      await this.materialise(id, next);
+      return { applied: true, task: (await this.get(id, now)) as Task, step: winner.id };
+    } catch (err) {
+      // The proposal is in: if it is the lowest, the transition happened, whatever the host's state now.
+      throw afterCommit(err, `The ${action} proposal`);
     }
-    await this.materialise(id, next);
-    return { applied: true, task: (await this.get(id, now)) as Task, step: winner.id };
   }
 
   /**
