@@ -166,9 +166,8 @@ async function run(name: string, open: (dir: string) => { backend: MemoryBackend
         cjk.push(performance.now() - t);
       }
       const r = {
-        cjkP50: percentile(cjk, 50),
         backend: name, size, insertPerS, searchP50: percentile(times, 50), searchP95: percentile(times, 95), searchP99: percentile(times, 99), listP50: percentile(lists, 50), browseP50: percentile(browses, 50), tagBrowseP50: percentile(tagBrowses, 50),
-        statsAfterWrite: percentile(afterWrite, 50), statsUnchanged: percentile(unchanged, 50),
+        statsAfterWrite: percentile(afterWrite, 50), statsUnchanged: percentile(unchanged, 50), cjkP50: percentile(cjk, 50),
       };
       out.push(r);
       console.log(
