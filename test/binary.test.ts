@@ -178,7 +178,7 @@ describe('the compiled executable', () => {
       proc.kill('SIGKILL');
       reader.kill('SIGKILL');
     }
-  }, 30_000);
+  }, 120_000);
 
   test('SIGINT also stops it cleanly, ending an open stream with an error frame', async () => {
     const fake: FakeHermes = await startFakeHermes();
@@ -231,5 +231,5 @@ describe('a stop asked for while the executable starts', () => {
     } finally {
       proc.kill('SIGKILL');
     }
-  }, 15_000);
+  }, 120_000);
 });

@@ -53,6 +53,6 @@ for (const layout of ['v6', 'v19'] as StateDbLayout[]) {
       expect(sent.at(-1)).toEqual({ role: 'user', content: 'and now?' });
       // What was sent, and at most one page more: not the 2,000 older messages.
       expect(decoded).toBeLessThan(sent.length + 250);
-    }, 20_000);
+    }, 120_000);
   });
 }

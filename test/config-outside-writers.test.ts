@@ -94,7 +94,7 @@ describe('a config.yaml an in-place writer has just truncated (Hermes copying ov
     }
     expect(await writer.exited).toBe(0);
     expect(Object.keys(answers)).toEqual(['whole']);
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('a .env an in-place writer has just truncated', () => {

@@ -32,7 +32,7 @@ test('two processes appending to one config.yaml lose no acknowledged edit', asy
   // Nearly all edits are acknowledged: the lock makes them wait their turn rather than fail.
   expect(mine + theirs).toBeGreaterThan(EDITS * 1.8);
   expect(existsSync(join(path, '..', '.config.yaml.lock'))).toBe(false);
-}, 60_000);
+}, 120_000);
 
 test('a stale lock (a process that is gone) and its temp files do not block or linger', async () => {
   const dir = tempDir();

@@ -204,7 +204,7 @@ test('escrow ledger: every sequence of commands keeps the app equal to the model
       app.close();
     }
   }), modelParams(10));
-}, modelTimeout(20_000, 10));
+}, modelTimeout(120_000, 10));
 
 test('an expiry the ledger has recorded stays an expiry when the wall clock steps back (list, filter, count, totals and release agree)', async () => {
   const clock = { now: Date.parse('2026-11-29T13:00:00.000Z') };

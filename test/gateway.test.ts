@@ -86,8 +86,7 @@ describe('probe modes', () => {
     expect((await t.json<Record<string, any>>('GET', '/api/gateway-status')).body).toMatchObject({ status: 'disconnected', mode: 'disconnected' });
     t.deps.probe.start(); // periodic probing, as main.ts runs it
     await fake.resume();
-    const deadline = Date.now() + 5000;
-    while (t.deps.probe.state.mode !== 'enhanced-hermes' && Date.now() < deadline) await Bun.sleep(20);
+    await until(() => t.deps.probe.state.mode === 'enhanced-hermes');
     expect(t.deps.probe.state.mode).toBe('enhanced-hermes');
     t.close();
     await fake.stop();
@@ -99,8 +98,7 @@ describe('probe modes', () => {
     await t.deps.probe.probeNow();
     await fake.pause();
     expect((await t.fetch('/v1/models')).status).toBe(502);
-    const deadline = Date.now() + 5000;
-    while (t.deps.probe.state.connected && Date.now() < deadline) await Bun.sleep(20);
+    await until(() => !t.deps.probe.state.connected);
     expect(t.deps.probe.state.mode).toBe('disconnected');
     t.close();
     await fake.stop();
@@ -114,7 +112,7 @@ describe('probe modes', () => {
     try {
       await fake.pause();
       expect((await t.fetch('/v1/models')).status).toBe(502);
-      await until(() => !t.deps.probe.state.connected, 3000);
+      await until(() => !t.deps.probe.state.connected);
       expect(t.deps.probe.state.mode).toBe('disconnected');
     } finally {
       setSystemTime();
@@ -133,8 +131,7 @@ describe('probe modes', () => {
     while (healthProbes() < 1) await Bun.sleep(5);
     t.deps.probe.probeSoon();
     await running;
-    const deadline = Date.now() + 4000;
-    while (healthProbes() < 2 && Date.now() < deadline) await Bun.sleep(20);
+    await until(() => healthProbes() >= 2);
     expect(healthProbes()).toBe(2);
     await Bun.sleep(1500);
     expect(healthProbes()).toBe(2);
@@ -145,12 +142,11 @@ describe('probe modes', () => {
   test('a probe never blocks a request: /health answers while the upstream hangs', async () => {
     const fake = await startFakeHermes({ version: '0.17' });
     fake.behavior.hang = { '/health': true, '/v1/models': true };
-    const t = await appFor(fake, { PROBE_TIMEOUT_S: '30' });
+    // A probe deadline past the test's own limit: a request that waited for the probe would not answer.
+    const t = await appFor(fake, { PROBE_TIMEOUT_S: '600' });
     const probing = t.deps.probe.probeNow();
-    const t0 = performance.now();
     expect((await t.fetch('/health')).status).toBe(200);
     expect((await t.fetch('/api/gateway-status')).status).toBe(200);
-    expect(performance.now() - t0).toBeLessThan(1000);
     t.deps.probe.stop();
     await fake.stop();
     await probing;
@@ -264,7 +260,9 @@ describe('odd upstream answers are read for what they say', () => {
 
   test('a session API seen once stays seen through a probe where only it failed (timeout, 5xx); a 404 says it is gone', async () => {
     const fake = await startFakeHermes({ version: '0.17' });
-    const t = await appFor(fake, { PROBE_TIMEOUT_S: '0.3' });
+    // The hung call ends at this deadline, which every call of the probe has: at 0.3 s those that were
+    // answered came too late on a busy CI box as well.
+    const t = await appFor(fake, { PROBE_TIMEOUT_S: '3' });
     await t.deps.probe.probeNow();
     expect(t.deps.probe.state.sessionsApiSeen).toBe(true);
     // A loaded agent answers /health but not its session list in time: its sessions are not thereby absent
@@ -286,7 +284,8 @@ describe('odd upstream answers are read for what they say', () => {
   test('latency is null when /health never answered, not the probe timeout', async () => {
     const fake = await startFakeHermes({ version: '0.17' });
     fake.behavior.hang = { '/health': true };
-    const t = await appFor(fake, { PROBE_TIMEOUT_S: '0.3' });
+    // As above: the deadline of the hung call is that of the answered ones too.
+    const t = await appFor(fake, { PROBE_TIMEOUT_S: '3' });
     await t.deps.probe.probeNow();
     const { body } = await t.json<Record<string, any>>('GET', '/health');
     expect(body.mode).toBe('enhanced-hermes');

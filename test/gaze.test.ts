@@ -23,7 +23,9 @@ async function refusal(p: Promise<void>): Promise<ApiError> {
 }
 
 describe('gaze verification through AARON', () => {
-  const gaze = new AaronGazeVerifier(aaron.url, 500);
+  // A generous deadline: at 500 ms a busy CI box's answers came too late and read as AARON down. The
+  // hang test has its own short one.
+  const gaze = new AaronGazeVerifier(aaron.url, 30_000);
 
   test('a fresh verified session passes', async () => {
     aaron.verify('g-1', 10_000);
@@ -91,9 +93,8 @@ describe('gaze verification through AARON', () => {
     aaron.behavior = { hang: false, status: null, garbage: true };
     expect((await refusal(gaze.requireVerified('x'))).code).toBe('gaze_unavailable');
     aaron.behavior = { hang: true, status: null, garbage: false };
-    const t0 = Date.now();
-    expect((await refusal(gaze.requireVerified('x'))).code).toBe('gaze_unavailable');
-    expect(Date.now() - t0).toBeLessThan(5000);
+    // The fake never ends a hung request (idleTimeout 0): only the verifier's deadline answers this.
+    expect((await refusal(new AaronGazeVerifier(aaron.url, 500).requireVerified('x'))).code).toBe('gaze_unavailable');
     const down = new AaronGazeVerifier(await closedUrl(), 500);
     expect((await refusal(down.requireVerified('x'))).code).toBe('gaze_unavailable');
   });

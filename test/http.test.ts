@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { fetchJson, OutboundError } from '../src/lib/http';
 import { outboundToApiError, upstreamHttpError } from '../src/upstream/errors';
 import { startRedirector } from './fakes/redirector';
+import { until } from './helpers/sse-events';
 
 let server: ReturnType<typeof Bun.serve>;
 let endlessCancelled = false;
@@ -82,11 +83,9 @@ describe('fetchJson size bound', () => {
   });
 
   test('an endless body fails long before the deadline, and the server sees the cancel', async () => {
-    const t0 = performance.now();
-    await expect(fetchJson(url('/endless'), { timeoutMs: 10_000, maxBytes: 256 * 1024 })).rejects.toMatchObject({ kind: 'too_large' });
-    expect(performance.now() - t0).toBeLessThan(5000);
-    const deadline = Date.now() + 2000;
-    while (!endlessCancelled && Date.now() < deadline) await Bun.sleep(10);
+    // A deadline past the test's own limit: only the size bound can end this (no timing to measure).
+    await expect(fetchJson(url('/endless'), { timeoutMs: 600_000, maxBytes: 256 * 1024 })).rejects.toMatchObject({ kind: 'too_large' });
+    await until(() => endlessCancelled);
     expect(endlessCancelled).toBe(true);
   });
 
@@ -104,8 +103,7 @@ describe('fetchJson size bound', () => {
     const err = await upstreamHttpError(await fetch(url('/stalled-error')), 300);
     expect(err).toMatchObject({ status: 500, code: 'upstream_500', detail: 'The Hermes upstream answered 500.' });
     expect(performance.now() - t0).toBeGreaterThanOrEqual(250);
-    const deadline = Date.now() + 2000;
-    while (!stalledCancelled && Date.now() < deadline) await Bun.sleep(10);
+    await until(() => stalledCancelled);
     expect(stalledCancelled).toBe(true);
   });
 });

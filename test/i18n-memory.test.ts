@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { startFakeSpacetime, type FakeSpacetime } from './fakes/spacetimedb';
 import { makeTestApp, type TestApp } from './helpers/app';
+import { capturePlans } from './helpers/query-plans';
 
 type Result = { id: string; content: string; score: number };
 
@@ -82,23 +83,31 @@ for (const backend of ['holographic', 'sqlite', 'spacetimedb'] as const) {
 /**
  * The substring path scans every memory; the index's own matches must be worked out once per query.
  * Joined as a plain subquery, SQLite ran the MATCH again for each row: 64 Korean words over 2,000
- * memories held the server 5-7 s, a few thousand more for minutes.
+ * memories held the server 5-7 s, a few thousand more for minutes. The plan says which it does (the
+ * FTS table scanned once, MATERIALIZE, not once per row in the LEFT JOIN); a timing said it only on an
+ * idle machine (1021 ms under load). The time itself is measured in scripts/bench/memory.ts.
  */
 for (const backend of ['holographic', 'sqlite'] as const) {
-  test(`${backend}: a query of many CJK/Korean words over 2,000 memories answers within a second`, async () => {
+  test(`${backend}: a query of many CJK/Korean words runs the index's MATCH once, not once per memory`, async () => {
+    const capture = capturePlans();
     const t = await makeTestApp({ env: { MEMORY_BACKEND: backend } });
     try {
-      for (let i = 0; i < 2000; i++) {
+      for (let i = 0; i < 200; i++) {
         const r = await t.json('POST', '/api/memory', { content: `사용자는 ${i}번째 김치찌개를 먹었다 我喜欢喝绿茶和咖啡 note ${i}`, importance: 0.5 });
         expect(r.status).toBe(201);
       }
       const words = Array.from({ length: 64 }, (_, i) => String.fromCharCode(0xac00 + i * 37, 0xac00 + i * 53)).join(' ');
-      const started = performance.now();
-      const r = await t.json<{ total: number }>('POST', '/api/memory/search', { query: `咖啡 ${words}`, limit: 5 });
-      const ms = performance.now() - started;
-      expect({ status: r.status, total: r.body.total }).toEqual({ status: 200, total: 2000 });
-      expect(ms).toBeLessThan(1000);
+      const plans = await capture.plans(async () => {
+        const r = await t.json<{ total: number }>('POST', '/api/memory/search', { query: `咖啡 ${words}`, limit: 5 });
+        expect({ status: r.status, total: r.body.total }).toEqual({ status: 200, total: 200 });
+      }, /MATCH/);
+      expect(plans).toHaveLength(2); // the page and the total
+      for (const plan of plans) {
+        expect(plan).toStartWith('MATERIALIZE');
+        expect(plan).not.toMatch(/VIRTUAL TABLE.*LEFT-JOIN/);
+      }
     } finally {
+      capture.restore();
       t.close();
     }
   }, 120_000);

@@ -63,19 +63,19 @@ describe('OPTX_API_HOST', () => {
   test('the banner prints a bracketed IPv6 URL (it printed http://[[::1]]:port) that answers', async () => {
     const r = await start('[::1]');
     expect(r.banner).toMatch(/^hermes-optx-api \S+ listening on http:\/\/\[::1\]:\d+$/);
-  }, 15_000);
+  }, 120_000);
 
   test('on a wildcard address the banner also gives the URL that works from this machine', async () => {
     const v4 = await start('0.0.0.0');
     expect(v4.banner).toMatch(/listening on http:\/\/0\.0\.0\.0:(\d+) \(every interface; from this machine: http:\/\/127\.0\.0\.1:\1\)$/);
     const v6 = await start('::');
     expect(v6.banner).toMatch(/listening on http:\/\/\[::\]:(\d+) \(every interface; from this machine: http:\/\/\[::1\]:\1\)$/);
-  }, 20_000);
+  }, 120_000);
 
   test('a host name that does not resolve says so (it said "ENOENT: no such file or directory, listen")', async () => {
     // .invalid never resolves (RFC 6761).
     const r = await start('nowhere.invalid');
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('hermes-optx-api: fatal: cannot listen on nowhere.invalid:0 (OPTX_API_HOST/--host, OPTX_API_PORT/--port): the host name nowhere.invalid does not resolve to an address of this machine');
-  }, 15_000);
+  }, 120_000);
 });

@@ -55,7 +55,7 @@ test('the own database locked by another process: one storage error line for a b
     t.close();
   }
   expect(msgs()).toEqual(['error storage error']);
-}, 20_000);
+}, 120_000);
 
 test('/v1: clients leaving their streams mid-way is not an upstream failure and logs nothing', async () => {
   const { log, msgs } = captured();
@@ -128,7 +128,7 @@ test('LOG_LEVEL=warn (no access log) still shows the upstream going away, at war
     await up.stop();
   }
   expect(msgs()).toEqual(['info upstream probe', 'warn upstream probe', 'info upstream probe']);
-}, 20_000);
+}, 120_000);
 
 test('SpacetimeDB unreachable: memory and task requests answer 503 and the log says why once, then that it is back', async () => {
   const { log, lines, msgs } = captured();
@@ -198,4 +198,4 @@ test('the start-up banner says who may use the API: open, or how many keys (neve
   // operator the sidecar answered only IPs and LAN names while agent.office.net reached everything.
   const named = await banner({ ALLOWED_HOSTS: 'agent.office.net,.example.com', CORS_ORIGINS: 'https://app.example:8443,null' });
   expect(named).toBe('  auth: none, every route is open to whoever reaches this address by an IP, localhost, a LAN name or agent.office.net, .example.com, app.example (API_KEY sets keys; ALLOWED_HOSTS adds names)');
-}, 30_000);
+}, 120_000);

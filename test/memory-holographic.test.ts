@@ -522,7 +522,7 @@ describe('concurrency and durability', () => {
     expect(bank?.fact_count).toBe(151 + ours);
     expect(maxAngularError(bytesToPhases(bank?.vector as Uint8Array), bundle(vectors))).toBeLessThan(1e-9);
     check.close();
-  }, 60_000);
+  }, 120_000);
 
   test('a file written by the sidecar is read back by a fresh process', async () => {
     const t = await app();
@@ -532,7 +532,7 @@ describe('concurrency and durability', () => {
     expect(out.list.total).toBe(2);
     expect(out.list.items.map((m) => m.content)).toEqual(['Second durable fact', 'Durable fact about Kafka retention']);
     expect(out.search.items.map((m) => [m.content, m.metadata])).toEqual([['Durable fact about Kafka retention', { keep: true }]]);
-  }, 30_000);
+  }, 120_000);
 });
 
 describe('FTS variants of the file', () => {

@@ -159,4 +159,4 @@ for (const backend of ['sqlite', 'spacetimedb'] as const) test(`memory on ${back
       app.close();
     }
   }), modelParams(8));
-}, modelTimeout(20_000, 8));
+}, modelTimeout(120_000, 8));

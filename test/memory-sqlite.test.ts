@@ -90,7 +90,7 @@ test('another process writing the same database at the same time: every write la
   own.sqlite.run("INSERT INTO memories_fts(memories_fts) VALUES ('integrity-check')");
   expect(own.sqlite.query('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
   own.close();
-}, 60_000);
+}, 120_000);
 
 test('a database written by the sidecar is read back by a fresh process', async () => {
   const t = await app();
@@ -99,7 +99,7 @@ test('a database written by the sidecar is read back by a fresh process', async 
   const out = await reopen('sqlite', t.config.dataDir, '', 'kafka');
   expect(out.list.items.map((m) => m.content)).toEqual(['Second durable fact', 'Durable fact about Kafka retention']);
   expect(out.search.items.map((m) => [m.content, m.metadata])).toEqual([['Durable fact about Kafka retention', { keep: true }]]);
-}, 30_000);
+}, 120_000);
 
 test('pages and category counts are read again only after a write, ours or another process\'s, and then show it', async () => {
   const own = openDatabase(join(tempDir(), 'data'));

@@ -161,7 +161,7 @@ test('another process writing and deleting tagged memories at the same time: mem
   } finally {
     own.close();
   }
-}, 60_000);
+}, 120_000);
 
 test('a tag or category is up to 64 characters as the docs count them (code points, after trimming): 40 emoji or padding around 64 letters are accepted', async () => {
   const t = await app();

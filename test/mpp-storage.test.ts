@@ -53,7 +53,7 @@ test('another process holds the write lock past the busy wait: 503 Retry-After, 
     expect(chain.transactions).toHaveLength(0);
     await lock.release();
   });
-}, 20_000);
+}, 120_000);
 
 test('a full disk, a read-only database: 503 Retry-After; the same credential passes once there is room / it is writable', async () => {
   const app = await open();
@@ -100,7 +100,7 @@ test('push mode, the database locked: mppx fetch pays on chain once, not once pe
   expect((await paid(app, cred)).status).toBe(200);
   expect((await paid(app, cred)).status).toBe(402);
   expect(chain.balanceOf(PATH_USD, RECIPIENT)).toBe(200_000n);
-}, 20_000);
+}, 120_000);
 
 test('a used credential replayed while the database is locked: 402 already used, not a 503 "not used up, retry"', async () => {
   const app = await open();
@@ -112,4 +112,4 @@ test('a used credential replayed while the database is locked: 402 already used,
   const problem = (await res.json()) as Json;
   await lock.release();
   expect([res.status, problem.code, String(problem.detail)]).toEqual([402, 'verification_failed', 'Payment verification failed: Transaction hash has already been used.']);
-}, 20_000);
+}, 120_000);

@@ -3,7 +3,7 @@
  * the fake Tempo node, the sidecar's gate verifies it with the real mppx server method (HMAC, expiry,
  * transfer calls and memo, simulation, broadcast, receipt logs, replay store) against the same node.
  */
-import { describe, expect, spyOn, test } from 'bun:test';
+import { describe, expect, setSystemTime, spyOn, test } from 'bun:test';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Challenge, Receipt } from 'mppx';
@@ -74,13 +74,18 @@ describe('MPP challenge', () => {
     const app = await open();
     const { client } = payer(app);
     const same = ServerMppx.create({ methods: [serverTempo.charge({ recipient: RECIPIENT, chainId: 42431, testnet: true })], secretKey: SECRET, realm: 'hermes-optx-api' });
-    // The client refuses to pay an expired challenge, so it pays one that expires right after.
-    const old = await same.challenge.tempo.charge({ amount: '0.10', expires: new Date(Date.now() + 500) });
+    // The client refuses to pay an expired challenge, so it pays one that expires later; the clock is
+    // then moved past it (a real wait of 0.5 s was too short for a busy machine to sign in).
+    const old = await same.challenge.tempo.charge({ amount: '0.10', expires: new Date(Date.now() + 60_000) });
     const cred = await client.createCredential(new Response(null, { status: 402, headers: { 'www-authenticate': Challenge.serialize(old) } }));
-    await Bun.sleep(Math.max(0, Date.parse(old.expires as string) - Date.now() + 20));
-    const res = await paid(app, cred);
-    expect(res.status).toBe(402);
-    expect((await body(res)).code).toBe('payment_expired');
+    setSystemTime(new Date(Date.parse(old.expires as string) + 1000));
+    try {
+      const res = await paid(app, cred);
+      expect(res.status).toBe(402);
+      expect((await body(res)).code).toBe('payment_expired');
+    } finally {
+      setSystemTime();
+    }
     expect(broadcasts()).toBe(0);
   });
 });
@@ -194,9 +199,12 @@ describe('MPP payment', () => {
     expect([res.status, res.headers.get('retry-after')]).toEqual([503, '5']);
     expect((await body(res)).code).toBe('payment_verification_unavailable');
     chain.behavior.httpStatus = null;
+    // The hang is cut at a short RPC deadline, in an app of its own (same secret, so the same
+    // credential): the app that pays keeps the generous one, which a busy machine does not reach.
+    const impatient = await open({ RPC_TIMEOUT_S: '0.5' });
     chain.behavior.hang = true;
-    res = await paid(app, cred);
-    expect(res.status).toBe(503);
+    res = await paid(impatient, cred);
+    expect([res.status, (await body(res)).code]).toEqual([503, 'payment_verification_unavailable']);
     chain.behavior.hang = false;
     res = await paid(app, cred);
     expect(res.status).toBe(200);

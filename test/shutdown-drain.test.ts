@@ -99,7 +99,7 @@ test('an MPP payment recorded while another process holds the lock is committed 
   expect(await s.proc.exited).toBe(0);
   expect(await new Response(s.proc.stderr).text()).not.toContain('could not record an MPP payment');
   expect(count(s.dbPath, 'mpp_payments')).toBe(1);
-}, 30_000);
+}, 120_000);
 
 /** A raw HTTP/1.1 POST whose body is sent in two parts, `between` running in the middle: the whole answer, or '' when the connection was cut. */
 function postInTwoParts(base: string, path: string, body: string, between: () => Promise<void>): Promise<string> {

@@ -81,7 +81,7 @@ for (const layout of ['v6', 'v19'] as StateDbLayout[]) {
         }
       })();
       for (const [id, messages] of Object.entries(shapes)) fx.addSession({ id, started_at: T0 }, messages);
-    }, 60_000);
+    }, 120_000);
     afterAll(() => {
       fx.close();
       t.close();
@@ -125,7 +125,7 @@ for (const layout of ['v6', 'v19'] as StateDbLayout[]) {
           expect((await t.json('GET', `/api/sessions/${id}/messages?limit=${limit}&offset=${offset}`)).body).toEqual(reference(fx, id, limit, offset));
         }
       }
-    }, 30_000);
+    }, 120_000);
 
     // With `active`, every row is read to know which count (the total, the offset); without it, the index is enough.
     if (layout === 'v6') {

@@ -53,4 +53,4 @@ test('claims and completions answered 200 are all there after kill -9 under load
   } finally {
     db.close();
   }
-}, 60_000);
+}, 120_000);

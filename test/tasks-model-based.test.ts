@@ -248,4 +248,4 @@ for (const backend of BACKENDS) test(`task queue on ${backend}: every sequence o
       app.close();
     }
   }), modelParams(8));
-}, modelTimeout(20_000, 8));
+}, modelTimeout(120_000, 8));

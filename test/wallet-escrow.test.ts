@@ -26,10 +26,11 @@ afterEach(() => {
 });
 
 const DAI = '0x6B175474E89094C44Da98b954EedeAC495271d0F';
+// A generous gaze deadline: at 0.5 s, releases racing on a busy CI box were answered 503 (AARON
+// "unavailable") instead of 409. The hanging-AARON step has a short one of its own.
+const ENV = { AARON_URL: aaron.url, AARON_TIMEOUT_S: '30', EVM_RPC_URLS: 'mainnet=http://127.0.0.1:9', EVM_TOKENS: `mainnet:DAI:${DAI}:18` };
 async function open(env: Record<string, string> = {}): Promise<TestApp> {
-  t = await makeTestApp({
-    env: { AARON_URL: aaron.url, AARON_TIMEOUT_S: '0.5', EVM_RPC_URLS: 'mainnet=http://127.0.0.1:9', EVM_TOKENS: `mainnet:DAI:${DAI}:18`, ...env },
-  });
+  t = await makeTestApp({ env: { ...ENV, ...env } });
   return t;
 }
 
@@ -146,7 +147,13 @@ describe('POST /api/wallet/escrow/release', () => {
     r = await release(app, { escrow_id: e.escrow_id, recipient: 'x', gaze_session_id: 'old' });
     expect([r.status, r.body.code]).toEqual([403, 'gaze_stale']);
     aaron.behavior.hang = true;
-    r = await release(app, { escrow_id: e.escrow_id, recipient: 'x', gaze_session_id: 'old' });
+    // The same data dir, with a deadline the hang can reach.
+    const impatient = await makeTestApp({ env: { ...ENV, AARON_TIMEOUT_S: '0.5', OPTX_DATA_DIR: join(app.dir, 'data') } });
+    try {
+      r = await release(impatient, { escrow_id: e.escrow_id, recipient: 'x', gaze_session_id: 'old' });
+    } finally {
+      impatient.close();
+    }
     expect([r.status, r.body.code]).toEqual([503, 'gaze_unavailable']);
     const d = (await app.json<Json>('GET', `/api/wallet/escrow/${e.escrow_id}`)).body;
     expect([d.status, d.events.length]).toEqual(['locked', 1]);

@@ -114,7 +114,7 @@ describe('setIn on generated configs', () => {
       }),
       { numRuns: 400 },
     );
-  }, 60_000);
+  }, 120_000);
 
   test('several edits in a row stay consistent', () => {
     fc.assert(
@@ -134,7 +134,7 @@ describe('setIn on generated configs', () => {
       }),
       { numRuns: 200 },
     );
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('setIn keeps what it does not touch', () => {

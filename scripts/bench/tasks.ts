@@ -7,6 +7,7 @@
  *    (`app.handle`); `--server` runs the compiled-from-source server as a child process on a port
  *    and sends real HTTP requests.
  * 2. GET /api/tasks and GET /api/tasks/stats latency with a large queue (mixed statuses).
+ * 3. parseLooseJson on the worst model answers the tests once timed.
  *
  *   bun scripts/bench/tasks.ts [--agents 64] [--seconds 5] [--tasks 100000] [--server]
  */
@@ -21,6 +22,7 @@ import { silentLogger } from '../../src/lib/log';
 import { newId } from '../../src/lib/ids';
 import { isoNow } from '../../src/lib/time';
 import type { NewTask } from '../../src/modules/tasks/store';
+import { parseLooseJson } from '../../src/modules/tasks/loose-json';
 import { fmt, median, percentile, report, spawnWithPort } from './lib';
 
 const { values } = parseArgs({
@@ -184,4 +186,25 @@ try {
   big.close();
 } finally {
   rmSync(dir, { recursive: true, force: true });
+}
+
+// parseLooseJson on a model's worst answers (were timed assertions in test/tasks-model.test.ts): runs of
+// block comments between items (every split tried: 12 s once) and a megabyte of brackets never closed
+// (64 reads of the whole text: 10 s once).
+{
+  const items = Array.from({ length: 9 }, (_, i) => `{"title": "t${i}"}`).join(`,${'/**/'.repeat(30)} `);
+  const loop = '{"title": "step", "depends_on": ["t1", '.repeat(25_000);
+  for (const [what, run] of [
+    ['9 items between runs of 30 block comments', () => parseLooseJson(`{"tasks": [${items}]}`)],
+    ['1 MB of brackets never closed (refused)', () => { try { parseLooseJson(loop); } catch { /* refused, as it must be */ } }],
+  ] as const) {
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t = performance.now();
+      run();
+      times.push(performance.now() - t);
+    }
+    console.log(`parseLooseJson, ${what}: median ${fmt(median(times))} ms`);
+    report({ area: 'tasks', metric: `parseLooseJson: ${what}`, value: `${fmt(median(times))} ms`, target: '< 1000 ms', ok: median(times) < 1000 });
+  }
 }

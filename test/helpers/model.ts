@@ -13,7 +13,7 @@ export function modelParams<T>(runs: number): Parameters<T> {
   return { numRuns: MODEL_RUNS || runs, ...(seed ? { seed: Number(seed) } : {}) };
 }
 
-/** The test's time limit grows with MODEL_RUNS so longer local runs are not cut at bun's 5 s. */
+/** The test's time limit grows with MODEL_RUNS so longer local runs are not cut at the default limit. */
 export const modelTimeout = (ciMs: number, ciRuns: number) => Math.max(ciMs, (ciMs * (MODEL_RUNS || ciRuns)) / ciRuns);
 
 /** Every order of `items` (for a few concurrent commands: the outcomes must be those of one of them). */

@@ -42,8 +42,11 @@ export function sseReader(res: Response) {
   };
 }
 
-/** Polls until `cond` holds (or `ms` pass), for effects that happen on another connection. */
-export async function until(cond: () => boolean, ms = 2000): Promise<void> {
+/**
+ * Polls until `cond` holds (or `ms` pass), for effects that happen on another connection. The bound
+ * only ends a wait that will never succeed, so it is generous: 2 s ran out on a busy CI box.
+ */
+export async function until(cond: () => boolean, ms = 20_000): Promise<void> {
   // Monotonic: a test may have frozen or moved the wall clock (setSystemTime).
   const end = performance.now() + ms;
   while (!cond() && performance.now() < end) await Bun.sleep(5);
