@@ -181,3 +181,32 @@ describe('a session route whose agent took the write spends it', () => {
     });
   }
 });
+
+describe('a session created over a bookkeeping row', () => {
+  // The agent deleted `theirs` after a turn left its bookkeeping row (usage, title); a POST with that id
+  // replaces the row in our store before the agent is asked. The agent then refused (connection
+  // refused): the 502 must not give the credential back, since the old row was already gone.
+  test('POST /api/sessions {"id"} whose agent create is never sent, after our row replaced the old bookkeeping: spent', async () => {
+    hermes.addSession({ id: 'theirs' });
+    const app = await open();
+    await app.deps.probe.probeNow();
+    await keptRow(app);
+    hermes.sessions.delete('theirs');
+    const client = app.deps.upstream;
+    const json = client.json.bind(client);
+    client.json = async (path, init) => {
+      if ((init?.method ?? 'GET') === 'POST') await hermes.pause();
+      return json(path, init);
+    };
+    try {
+      const kept = () => app.deps.db.sqlite.query("SELECT origin, message_count FROM chat_sessions WHERE id = 'theirs'").all();
+      expect(kept()).toEqual([{ origin: 'upstream', message_count: 0 }]);
+      const cred = await credential(app);
+      expect(await outcome(app, cred, 'POST', '/api/sessions', '{"id":"theirs"}')).toEqual([502, 'upstream_unreachable', true]);
+      expect(kept()).toEqual([]);
+      expect((await send(app, cred, 'GET', '/api/tasks')).status).toBe(402);
+    } finally {
+      await hermes.resume();
+    }
+  });
+});

@@ -171,7 +171,10 @@ export class SessionService {
 
   /** Creates the session under `id`; null when the id turns out to be taken (here or upstream), with nothing of it left behind. */
   private async createAs(id: string, body: CreateSessionBody, opts: { upstream: boolean; work?: Work; replaceBookkeeping?: boolean }): Promise<Session | null> {
-    if (!(await this.d.transcripts.create({ id, title: body.title, model: body.model }, { replaceBookkeeping: opts.replaceBookkeeping }))) return null;
+    const made = await this.d.transcripts.create({ id, title: body.title, model: body.model }, { replaceBookkeeping: opts.replaceBookkeeping });
+    if (!made) return null;
+    // The old bookkeeping row (usage, title) is gone for good: an agent never reached after it gives no credential back.
+    if (made === 'replaced') opts.work?.started();
     if (opts.upstream && this.upstreamApi) {
       let outcome: UpstreamCreate;
       try {

@@ -128,22 +128,22 @@ export class TranscriptStore {
   }
 
   /**
-   * Inserts a new sidecar session; false when the id is taken (the primary key decides races).
-   * With `replaceBookkeeping`, a bookkeeping row under the id is deleted first, in the same
+   * Inserts a new sidecar session; null when the id is taken (the primary key decides races).
+   * With `replaceBookkeeping`, a bookkeeping row under the id is deleted first ('replaced'), in the same
    * transaction, so the new session starts from nothing (no usage, title or activity of the old
    * one). Only for an id the caller found nowhere a client can see it: the row is then left over
    * from a session the agent deleted. A session of the sidecar's own is never replaced.
    */
-  create(s: { id: string; title?: string; model?: string }, opts: { replaceBookkeeping?: boolean } = {}): Promise<boolean> {
+  create(s: { id: string; title?: string; model?: string }, opts: { replaceBookkeeping?: boolean } = {}): Promise<'created' | 'replaced' | null> {
     const now = Date.now();
     const insert = () => this.h.db.insert(chatSessions).values({
       id: s.id, origin: 'sidecar', title: s.title ?? null, titleSet: s.title !== undefined, model: s.model ?? null,
       startedAt: epoch(now), lastActive: epoch(now), createdAt: isoNow(now), updatedAt: isoNow(now),
     }).onConflictDoNothing().returning({ id: chatSessions.id }).get() !== undefined;
-    if (!opts.replaceBookkeeping) return this.h.write(insert);
+    if (!opts.replaceBookkeeping) return this.h.write(() => (insert() ? 'created' : null));
     return this.h.write(() => this.h.sqlite.transaction(() => {
-      this.h.db.delete(chatSessions).where(and(eq(chatSessions.id, s.id), ne(chatSessions.origin, 'sidecar'))).run();
-      return insert();
+      const replaced = this.h.db.delete(chatSessions).where(and(eq(chatSessions.id, s.id), ne(chatSessions.origin, 'sidecar'))).returning({ id: chatSessions.id }).all().length > 0;
+      return insert() ? (replaced ? 'replaced' : 'created') : null;
     }).immediate());
   }
 
