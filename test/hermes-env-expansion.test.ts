@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { createLogger } from '../src/lib/log';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app';
 import { skillMd, writeFile } from './helpers/hermes-home';
+import { contents, dbPath } from './helpers/memory-file';
 
 const apps: TestApp[] = [];
 afterEach(() => {
@@ -32,15 +33,6 @@ async function withHome(yaml: string, dotenv: string, lines?: string[]): Promise
   const t = await makeTestApp({ env: { MEMORY_BACKEND: 'holographic', HERMES_HOME: home }, log });
   apps.push(t);
   return { t, home };
-}
-
-const dbPath = (value: string) => `plugins:\n  hermes-memory-store:\n    db_path: ${JSON.stringify(value)}\n`;
-
-function contents(path: string): string[] {
-  const db = new Database(path, { readonly: true });
-  const rows = db.query<{ content: string }, []>('SELECT content FROM facts ORDER BY fact_id').all();
-  db.close();
-  return rows.map((r) => r.content);
 }
 
 test("db_path's ${VAR} expands from $HERMES_HOME/.env, which wins over the process environment, as the agent loads it", async () => {

@@ -10,6 +10,7 @@ import { Database } from 'bun:sqlite';
 import { existsSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app';
+import { contents, dbPath } from './helpers/memory-file';
 
 const apps: TestApp[] = [];
 afterEach(() => {
@@ -30,15 +31,6 @@ async function withConfig(yaml: string, env: Record<string, string> = {}): Promi
   const t = await makeTestApp({ env: { MEMORY_BACKEND: 'holographic', HERMES_HOME: home, ...env } });
   apps.push(t);
   return { t, home, dir: t.dir };
-}
-
-const dbPath = (value: string) => `plugins:\n  hermes-memory-store:\n    db_path: ${JSON.stringify(value)}\n`;
-
-function contents(path: string): string[] {
-  const db = new Database(path, { readonly: true });
-  const rows = db.query<{ content: string }, []>('SELECT content FROM facts ORDER BY fact_id').all();
-  db.close();
-  return rows.map((r) => r.content);
 }
 
 /** The stats answer, which carries the backend's details at its top level. */

@@ -11,14 +11,13 @@ import { Credential } from 'mppx';
 import { join } from 'node:path';
 import { tempDir, type TestApp } from './helpers/app';
 import { holdLock } from './helpers/lock-holder';
-import { credentialFor, PATH_USD, payer, RECIPIENT, useMppApps } from './helpers/mpp';
+import { credentialFor, PATH_USD, payer, RECIPIENT, sendWithAuth, useMppApps } from './helpers/mpp';
 
 type Json = Record<string, any>;
 const { chain, hermes, open, close } = await useMppApps({ open: { dbBusyWaitMs: 200 } });
 
 const KEY = { authorization: 'Bearer good-key' };
-const send = (app: TestApp, auth: string, method: string, path: string, body?: string) =>
-  app.fetch(path, { method, headers: { authorization: auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body });
+const send = sendWithAuth;
 const received = () => chain.balanceOf(PATH_USD, RECIPIENT);
 
 /** A fresh payer's credential, paid for `path`'s challenge (the challenge is the same for every route). */

@@ -7,7 +7,7 @@
  */
 import { describe, expect, test } from 'bun:test';
 import type { TestApp } from './helpers/app';
-import { credentialFor, payer, useMppApps } from './helpers/mpp';
+import { newCredential, paidOutcome, sendWithAuth, useMppApps } from './helpers/mpp';
 import { failWritesTo } from './helpers/storage-faults';
 import { createStateDb } from './fixtures/state-db';
 
@@ -15,16 +15,10 @@ type Json = Record<string, any>;
 const { chain, hermes, open } = await useMppApps({ open: { dbBusyWaitMs: 200 } });
 
 const KEY = { authorization: 'Bearer good-key' };
-const send = (app: TestApp, auth: string, method: string, path: string, body?: string) =>
-  app.fetch(path, { method, headers: { authorization: auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body });
-const credential = (app: TestApp) => credentialFor(app, payer(app, chain).client);
+const send = sendWithAuth;
+const credential = (app: TestApp) => newCredential(app, chain);
 
-/** Sends `path` paid with `cred`: its status, code and whether it kept the receipt. */
-async function outcome(app: TestApp, cred: string, method: string, path: string, body?: string): Promise<[number, unknown, boolean]> {
-  const res = await send(app, cred, method, path, body);
-  const json = (await res.json().catch(() => ({}))) as Json;
-  return [res.status, json.code ?? json.error?.code, res.headers.get('payment-receipt') !== null];
-}
+const outcome = paidOutcome;
 
 /** An app whose probe found the session API of a gateway that is down now. */
 async function sessionApiDown(): Promise<TestApp> {

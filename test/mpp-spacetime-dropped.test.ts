@@ -8,7 +8,7 @@ import { afterAll, afterEach, expect, test } from 'bun:test';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { startFakeSpacetime } from './fakes/spacetimedb';
 import { closedUrl, type TestApp } from './helpers/app';
-import { credentialFor, payer, useMppApps } from './helpers/mpp';
+import { newCredential, sendWithAuth, useMppApps } from './helpers/mpp';
 
 type Json = Record<string, any>;
 const { chain, open } = await useMppApps({ hermes: false });
@@ -18,9 +18,8 @@ afterEach(() => {
   fake.tables.get('memory_entry')!.rows = [];
 });
 
-const send = (app: TestApp, auth: string, method: string, path: string, body?: string) =>
-  app.fetch(path, { method, headers: { authorization: auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body });
-const credential = (app: TestApp) => credentialFor(app, payer(app, chain).client);
+const send = sendWithAuth;
+const credential = (app: TestApp) => newCredential(app, chain);
 
 /**
  * A relay to the fake host that passes every exchange on, except the answer to a reducer call
@@ -68,71 +67,65 @@ async function relay(target: string): Promise<{ url: string; stop: () => void; m
   };
 }
 
-test('a memory written on SpacetimeDB whose answer was lost: spent, and the memory is there', async () => {
-  const host = await relay(fake.url);
-  try {
-    const app = await open({ MEMORY_BACKEND: 'spacetimedb', MEMORY_DB_URL: host.url, SPACETIMEDB_DB: fake.db, SPACETIMEDB_TIMEOUT_S: '2' });
-    const cred = await credential(app);
-    const res = await send(app, cred, 'POST', '/api/memory', '{"content":"kept"}');
-    const body = (await res.json()) as Json;
-    expect(fake.tables.get('memory_entry')!.rows).toHaveLength(1);
-    expect([res.status, body.code, res.headers.get('payment-receipt') !== null]).toEqual([502, 'spacetimedb_connection_lost', true]);
-    expect((await send(app, cred, 'GET', '/api/tasks')).status).toBe(402);
-  } finally {
-    host.stop();
-  }
-});
+type Relay = Awaited<ReturnType<typeof relay>>;
 
-test('a task claim on SpacetimeDB whose answer was lost: spent', async () => {
+/** Runs `steps` with a relay to the fake host, stopped afterwards. */
+async function withRelay(steps: (host: Relay) => Promise<void>): Promise<void> {
   const host = await relay(fake.url);
   try {
-    const app = await open({ TASKS_BACKEND: 'spacetimedb', MEMORY_DB_URL: host.url, SPACETIMEDB_DB: fake.db, SPACETIMEDB_TIMEOUT_S: '2' });
-    host.mode.now = 'pass';
-    const made = await app.json('POST', '/api/tasks', { title: 't' }, { authorization: 'Bearer good-key' });
-    expect(made.status).toBe(201);
-    host.mode.now = 'drop';
-    const cred = await credential(app);
-    const res = await send(app, cred, 'POST', `/api/tasks/${(made.body as Json).task_id}/claim`, '{"agent_name":"a"}');
-    expect([res.status, ((await res.json()) as Json).code, res.headers.get('payment-receipt') !== null]).toEqual([502, 'spacetimedb_connection_lost', true]);
-    expect((await send(app, cred, 'GET', '/api/memory')).status).toBe(402);
+    await steps(host);
   } finally {
     host.stop();
   }
-});
+}
 
-test('a memory stored on SpacetimeDB whose confirming read-back then finds the host gone: spent', async () => {
-  const host = await relay(fake.url);
-  host.mode.now = 'down';
-  try {
-    const app = await open({ MEMORY_BACKEND: 'spacetimedb', MEMORY_DB_URL: host.url, SPACETIMEDB_DB: fake.db, SPACETIMEDB_TIMEOUT_S: '2' });
-    const cred = await credential(app);
-    const res = await send(app, cred, 'POST', '/api/memory', '{"content":"kept too"}');
-    const body = (await res.json()) as Json;
-    expect(fake.tables.get('memory_entry')!.rows).toHaveLength(1);
-    expect([res.status, body.code, res.headers.get('payment-receipt') !== null]).toEqual([502, 'spacetimedb_connection_lost', true]);
-    expect((await send(app, cred, 'GET', '/api/tasks')).status).toBe(402);
-  } finally {
-    host.stop();
-  }
-});
+/** A paid POST /api/memory through the relay in `mode`. */
+async function paidMemoryWrite(host: Relay, mode: 'drop' | 'down', content: string) {
+  host.mode.now = mode;
+  const app = await open({ MEMORY_BACKEND: 'spacetimedb', MEMORY_DB_URL: host.url, SPACETIMEDB_DB: fake.db, SPACETIMEDB_TIMEOUT_S: '2' });
+  const cred = await credential(app);
+  const res = await send(app, cred, 'POST', '/api/memory', JSON.stringify({ content }));
+  return { app, cred, res, body: (await res.json()) as Json };
+}
 
-test('a task claim whose proposal SpacetimeDB took, and which then finds the host gone: spent', async () => {
-  const host = await relay(fake.url);
-  try {
-    const app = await open({ TASKS_BACKEND: 'spacetimedb', MEMORY_DB_URL: host.url, SPACETIMEDB_DB: fake.db, SPACETIMEDB_TIMEOUT_S: '2' });
-    host.mode.now = 'pass';
-    const made = await app.json('POST', '/api/tasks', { title: 't' }, { authorization: 'Bearer good-key' });
-    expect(made.status).toBe(201);
-    host.mode.now = 'down';
-    const cred = await credential(app);
-    const res = await send(app, cred, 'POST', `/api/tasks/${(made.body as Json).task_id}/claim`, '{"agent_name":"a"}');
-    expect([res.status, ((await res.json()) as Json).code, res.headers.get('payment-receipt') !== null]).toEqual([502, 'spacetimedb_connection_lost', true]);
-    expect(fake.tables.get('memory_entry')!.all().some((r) => String(r.key).startsWith('task_step:'))).toBe(true);
-    expect((await send(app, cred, 'GET', '/api/memory')).status).toBe(402);
-  } finally {
-    host.stop();
-  }
-});
+/** A task created through the relay, then claimed paid with the relay in `mode`. */
+async function paidClaim(host: Relay, mode: 'drop' | 'down') {
+  const app = await open({ TASKS_BACKEND: 'spacetimedb', MEMORY_DB_URL: host.url, SPACETIMEDB_DB: fake.db, SPACETIMEDB_TIMEOUT_S: '2' });
+  host.mode.now = 'pass';
+  const made = await app.json('POST', '/api/tasks', { title: 't' }, { authorization: 'Bearer good-key' });
+  expect(made.status).toBe(201);
+  host.mode.now = mode;
+  const cred = await credential(app);
+  const res = await send(app, cred, 'POST', `/api/tasks/${(made.body as Json).task_id}/claim`, '{"agent_name":"a"}');
+  return { app, cred, res, body: (await res.json()) as Json };
+}
+
+test('a memory written on SpacetimeDB whose answer was lost: spent, and the memory is there', () => withRelay(async (host) => {
+  const { app, cred, res, body } = await paidMemoryWrite(host, 'drop', 'kept');
+  expect(fake.tables.get('memory_entry')!.rows).toHaveLength(1);
+  expect([res.status, body.code, res.headers.get('payment-receipt') !== null]).toEqual([502, 'spacetimedb_connection_lost', true]);
+  expect((await send(app, cred, 'GET', '/api/tasks')).status).toBe(402);
+}));
+
+test('a task claim on SpacetimeDB whose answer was lost: spent', () => withRelay(async (host) => {
+  const { app, cred, res, body } = await paidClaim(host, 'drop');
+  expect([res.status, body.code, res.headers.get('payment-receipt') !== null]).toEqual([502, 'spacetimedb_connection_lost', true]);
+  expect((await send(app, cred, 'GET', '/api/memory')).status).toBe(402);
+}));
+
+test('a memory stored on SpacetimeDB whose confirming read-back then finds the host gone: spent', () => withRelay(async (host) => {
+  const { app, cred, res, body } = await paidMemoryWrite(host, 'down', 'kept too');
+  expect(fake.tables.get('memory_entry')!.rows).toHaveLength(1);
+  expect([res.status, body.code, res.headers.get('payment-receipt') !== null]).toEqual([502, 'spacetimedb_connection_lost', true]);
+  expect((await send(app, cred, 'GET', '/api/tasks')).status).toBe(402);
+}));
+
+test('a task claim whose proposal SpacetimeDB took, and which then finds the host gone: spent', () => withRelay(async (host) => {
+  const { app, cred, res, body } = await paidClaim(host, 'down');
+  expect([res.status, body.code, res.headers.get('payment-receipt') !== null]).toEqual([502, 'spacetimedb_connection_lost', true]);
+  expect(fake.tables.get('memory_entry')!.all().some((r) => String(r.key).startsWith('task_step:'))).toBe(true);
+  expect((await send(app, cred, 'GET', '/api/memory')).status).toBe(402);
+}));
 
 test('a memory write whose SpacetimeDB refuses the connection (503 spacetimedb_unreachable): given back', async () => {
   const app = await open({ MEMORY_BACKEND: 'spacetimedb', MEMORY_DB_URL: await closedUrl(), SPACETIMEDB_DB: fake.db, SPACETIMEDB_TIMEOUT_S: '2' });

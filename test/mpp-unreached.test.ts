@@ -8,23 +8,17 @@
 import { describe, expect, test } from 'bun:test';
 import { createServer, type Server } from 'node:net';
 import { closedUrl, type TestApp } from './helpers/app';
-import { credentialFor, payer, useMppApps } from './helpers/mpp';
+import { newCredential, paidOutcome, sendWithAuth, useMppApps } from './helpers/mpp';
 
 type Json = Record<string, any>;
 const { chain, hermes, open } = await useMppApps();
 
 const KEY = { authorization: 'Bearer good-key' };
 const CALL = '{"caller_id":"c","prompt":"hi"}';
-const send = (app: TestApp, auth: string, method: string, path: string, body?: string) =>
-  app.fetch(path, { method, headers: { authorization: auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body });
-const credential = (app: TestApp) => credentialFor(app, payer(app, chain).client);
+const send = sendWithAuth;
+const credential = (app: TestApp) => newCredential(app, chain);
 
-/** Sends `path` paid with `cred`: its status, code and whether it kept the receipt. */
-async function outcome(app: TestApp, cred: string, method: string, path: string, body?: string): Promise<[number, unknown, boolean]> {
-  const res = await send(app, cred, method, path, body);
-  const json = (await res.json().catch(() => ({}))) as Json;
-  return [res.status, json.code ?? json.error?.code, res.headers.get('payment-receipt') !== null];
-}
+const outcome = paidOutcome;
 
 /** A server that reads the request and then drops the connection without an answer: the request reached it. */
 async function droppingServer(): Promise<{ url: string; got: () => number; stop: () => void }> {

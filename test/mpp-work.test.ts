@@ -7,7 +7,7 @@
  */
 import { describe, expect, test } from 'bun:test';
 import type { TestApp } from './helpers/app';
-import { credentialFor, payer, useMppApps } from './helpers/mpp';
+import { newCredential, sendWithAuth, useMppApps } from './helpers/mpp';
 import { holdLock } from './helpers/lock-holder';
 import { failWritesTo } from './helpers/storage-faults';
 import { createStateDb } from './fixtures/state-db';
@@ -16,9 +16,8 @@ type Json = Record<string, any>;
 const { chain, hermes, open } = await useMppApps({ open: { dbBusyWaitMs: 200 } });
 
 const KEY = { authorization: 'Bearer good-key' };
-const send = (app: TestApp, auth: string, method: string, path: string, body?: string) =>
-  app.fetch(path, { method, headers: { authorization: auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body });
-const credential = (app: TestApp) => credentialFor(app, payer(app, chain).client);
+const send = sendWithAuth;
+const credential = (app: TestApp) => newCredential(app, chain);
 const asked = (path: string) => hermes.requests.filter((r) => r.path === path).length;
 const openMetered = () => open({ HEDGEHOG_URL: hermes.url, HEDGEHOG_API_KEY: 'test-upstream-key' });
 

@@ -48,6 +48,20 @@ export async function credentialFor(app: TestApp, client: ReturnType<typeof paye
 
 export const paid = (app: TestApp, credential: string, path = '/api/wallet/tempo/pricing') => app.fetch(path, { headers: { authorization: credential } });
 
+/** Sends `path` with `auth` as its Authorization (a Payment credential or a Bearer key), JSON-typed when it has a body. */
+export const sendWithAuth = (app: TestApp, auth: string, method: string, path: string, body?: string) =>
+  app.fetch(path, { method, headers: { authorization: auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body });
+
+/** A credential of a new payer with the default funds. */
+export const newCredential = (app: TestApp, chain: FakeTempoRpc) => credentialFor(app, payer(app, chain).client);
+
+/** Sends `path` paid with `cred`: its status, code (of either error envelope) and whether it kept the receipt. */
+export async function paidOutcome(app: TestApp, cred: string, method: string, path: string, body?: string): Promise<[number, unknown, boolean]> {
+  const res = await sendWithAuth(app, cred, method, path, body);
+  const json = (await res.json().catch(() => ({}))) as { code?: unknown; error?: { code?: unknown } };
+  return [res.status, json.code ?? json.error?.code, res.headers.get('payment-receipt') !== null];
+}
+
 /**
  * The fakes of an MPP test file and the apps its tests open: a Tempo node (and, with `hermes`, a Hermes
  * gateway the apps use with their own key), reset before each test; apps closed after each (or by
