@@ -72,3 +72,35 @@ test('/v1 error answers are passed on as they stream, whatever their size, with 
   const text = await big.text();
   expect([big.status, text.length, text.endsWith(' Bearer ***')]).toEqual([400, 2 * 1024 * 1024 + 11, true]);
 });
+
+test('an upstream reached through user:password@ in its URL (no key set) that quotes the Basic credential has it hidden, on every route that relays it', async () => {
+  const basic = Buffer.from('proxy-user:pw-7e4b1d90c3').toString('base64');
+  const viaProxy = await makeTestApp({ env: { HERMES_AGENT_URL: `http://proxy-user:pw-7e4b1d90c3@127.0.0.1:${upstream.port}`, UPSTREAM_TIMEOUT_S: '2' } });
+  try {
+    const chat = { model: 'm', messages: [{ role: 'user', content: 'hi' }] };
+    const calls: [string, RequestInit][] = [
+      ['/v1/models', {}],
+      ['/v1/chat/completions', { method: 'POST', body: JSON.stringify(chat) }],
+      ['/v1/events', {}],
+      ['/api/chat/completions/stream', { method: 'POST', body: JSON.stringify(chat) }],
+      ['/api/sessions/new/chat/stream', { method: 'POST', body: JSON.stringify({ message: 'hi' }) }],
+      ['/api/wallet/tempo/call', { method: 'POST', body: JSON.stringify({ caller_id: 'c', prompt: 'hi' }) }],
+    ];
+    for (const [path, init] of calls) {
+      const res = await viaProxy.fetch(path, { ...init, headers: { 'content-type': 'application/json' } });
+      const text = path === '/v1/events' ? await firstFrame(res) : await res.text();
+      expect([path, text.includes(basic), text.includes('Basic ***')]).toEqual([path, false, true]);
+    }
+  } finally {
+    viaProxy.close();
+  }
+});
+
+/** The first SSE frame of an answer that stays open. */
+async function firstFrame(res: Response): Promise<string> {
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  let seen = '';
+  while (!seen.endsWith('\n\n')) seen += new TextDecoder().decode((await reader.read()).value);
+  await reader.cancel();
+  return seen;
+}

@@ -1,16 +1,26 @@
 /**
  * Some servers quote the credential they refused in their error answer ("Invalid API key Bearer sk-…").
  * Those answers reach clients (error messages, the /v1 proxy) and logs, and the credential is the
- * sidecar's own (HERMES_API_KEY, HEDGEHOG_API_KEY, SPACETIMEDB_TOKEN): an error answer has every
+ * sidecar's own (HERMES_API_KEY, HEDGEHOG_API_KEY, SPACETIMEDB_TOKEN, or the user:password of a configured
+ * URL, sent as Basic): an error answer has every
  * occurrence of the credential its request carried replaced by `***`.
  */
 
-/** The credential of an Authorization header (the part after the scheme); null without one. */
-export function sentCredential(headers: RequestInit['headers']): string | null {
+/**
+ * The credential a request to `url` carries: the part after the scheme of its Authorization header,
+ * else the Basic credential fetch makes of the URL's `user:password@` (percent-decoded, as fetch
+ * sends it), which a server echoes as readily as a key. null without either.
+ */
+export function sentCredential(headers: RequestInit['headers'], url: string): string | null {
   const auth = new Headers(headers).get('authorization')?.trim();
-  if (!auth) return null;
-  const credential = auth.slice(auth.indexOf(' ') + 1).trim();
-  return credential || null;
+  if (auth) return auth.slice(auth.indexOf(' ') + 1).trim() || null;
+  const u = URL.parse(url);
+  if (!u || (!u.username && !u.password)) return null;
+  try {
+    return Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64');
+  } catch {
+    return null;
+  }
 }
 
 export const hideCredential = (text: string, credential: string | null): string =>

@@ -82,7 +82,7 @@ export async function fetchWithTimeout(url: string, init: TimedInit): Promise<Re
     // The caller's signal stays attached after the headers arrive: it must still cancel the body.
     const res = await fetch(url, { ...rest, signal: ac.signal });
     await refuseRedirectDroppingKey(res, url, rest, target);
-    const credential = res.status >= 400 ? sentCredential(rest.headers) : null;
+    const credential = res.status >= 400 ? sentCredential(rest.headers, url) : null;
     return credential ? errorAnswerWithout(res, credential) : res;
   } catch (err) {
     signal?.removeEventListener('abort', onAbort);
@@ -115,7 +115,7 @@ export async function fetchJson(url: string, init: JsonInit): Promise<JsonResult
     const res = await fetch(url, { ...rest, signal: ac.signal });
     await refuseRedirectDroppingKey(res, url, rest, target);
     const raw = await readBodyText(res, maxBytes, target);
-    const text = res.status >= 400 ? hideCredential(raw, sentCredential(rest.headers)) : raw;
+    const text = res.status >= 400 ? hideCredential(raw, sentCredential(rest.headers, url)) : raw;
     let json: unknown;
     try {
       json = text ? JSON.parse(text) : undefined;
