@@ -178,7 +178,7 @@ OTHER=1
   });
 
   test('prose is shown as written and can be saved back: command-line shapes are looked for in command-like strings only', async () => {
-    const prose = 'You know Basic JavaScript. The key: one answer. Rule of thumb, token: one idea per sentence. Password: reset it in the portal.';
+    const prose = 'You know Basic JavaScript. The key: one answer. Rule of thumb, token: one idea per sentence. Password: reset it in the portal. See https://blog.example/posts/how-to-write-2024-edition-part2 first.';
     const app = await appWith(`agent:\n  system_prompt: "${prose}"\npersonalities:\n  terse: "${prose}"\n`, '');
     const body = (await app.json('GET', '/api/config')).body as { config: { agent: { system_prompt: string }; personalities: Record<string, string> } };
     expect(body.config.agent.system_prompt).toBe(prose);
@@ -200,6 +200,48 @@ OTHER=1
       // Quadratic scans took 2-25 s on 100-300 KB; linear ones take milliseconds. Generous for a slow machine.
       expect({ shape: shape.slice(0, 8), slow: performance.now() - t0 > 2000 }).toEqual({ shape: shape.slice(0, 8), slow: false });
     }
+  });
+});
+
+describe('keys in the path of a URL', () => {
+  const alchemy = 'alchemyKey_0123456789-abcdefXYZ';
+  const infura = '0123456789abcdef0123456789abcdef';
+  const quicknode = 'fedcba9876543210fedcba9876543210fedcba98';
+  const config = `model:
+  provider: custom
+  base_url: https://gw.example/v1/${alchemy}/openai
+mcp_servers:
+  evm:
+    command: npx
+    args: ["evm-mcp", "--rpc", "https://eth-mainnet.g.alchemy.com/v2/${alchemy}"]
+plugins:
+  wallet:
+    rpc_url: https://mainnet.infura.io/v3/${infura}
+`;
+  const env = `BASE_RPC=https://x.base-mainnet.quiknode.pro/${quicknode}/\nDOCS=https://docs.example/api/v1/chat-completions/2024-10-21\n`;
+
+  test('a key-like path segment (Alchemy /v2/<key>, Infura /v3/<key>, QuickNode /<token>/) is masked in config.yaml and .env; names and versions stay', async () => {
+    const app = await appWith(config, env);
+    const text = (await (await app.fetch('/api/config')).text()) + (await (await app.fetch('/api/config/model')).text());
+    for (const secret of [alchemy, infura, quicknode]) expect({ secret, leaked: text.includes(secret) }).toEqual({ secret, leaked: false });
+    const body = JSON.parse(text.slice(0, text.lastIndexOf('{"provider"')));
+    expect(body.config.model.base_url).toBe('https://gw.example/v1/***/openai');
+    expect(body.base_url).toBe('https://gw.example/v1/***/openai');
+    expect(body.config.mcp_servers.evm.args[2]).toBe('https://eth-mainnet.g.alchemy.com/v2/***');
+    expect(body.config.plugins.wallet.rpc_url).toBe('https://mainnet.infura.io/v3/***');
+    expect(body.env).toEqual({ BASE_RPC: 'https://x.base-mainnet.quiknode.pro/***/', DOCS: 'https://docs.example/api/v1/chat-completions/2024-10-21' });
+  });
+
+  test('sending such a URL back is 400 redacted_value and writes nothing; the real URL is written', async () => {
+    const app = await appWith(config, env);
+    const before = await Bun.file(join(app.home, 'config.yaml')).text();
+    for (const [key, value] of [['model.base_url', 'https://gw.example/v1/***/openai'], ['plugins.wallet.rpc_url', 'https://mainnet.infura.io/v3/***']]) {
+      const res = await app.json('POST', '/api/config', { key, value });
+      expect({ key, status: res.status, code: res.body.code }).toEqual({ key, status: 400, code: 'redacted_value' });
+    }
+    expect(await Bun.file(join(app.home, 'config.yaml')).text()).toBe(before);
+    expect((await app.json('POST', '/api/config', { key: 'plugins.wallet.rpc_url', value: `https://mainnet.infura.io/v3/${quicknode}` })).status).toBe(200);
+    expect(await Bun.file(join(app.home, 'config.yaml')).text()).toContain(quicknode);
   });
 });
 

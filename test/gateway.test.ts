@@ -186,9 +186,21 @@ describe('/health', () => {
     t.close();
   });
 
+  test('a key in the path of the upstream URL is not shown by /health or /api/gateway-status', async () => {
+    const t = await appFor(v17, { HERMES_AGENT_URL: `http://127.0.0.1:9/gw/0123456789abcdef0123456789abcdef` });
+    const raw = (await (await t.fetch('/health')).text()) + (await (await t.fetch('/api/gateway-status')).text());
+    expect(raw).not.toContain('0123456789abcdef0123456789abcdef');
+    expect(raw).toContain('"upstream_url":"http://127.0.0.1:9/gw/***"');
+    t.close();
+  });
+
   test('a URL is shown without user, password or credential-looking query values', () => {
     expect(publicUrl('https://u:p@rpc.example/x?api-key=K1&apikey=K2&token=T&sig=S&region=eu&page=2')).toBe('https://rpc.example/x?api-key=***&apikey=***&token=***&sig=***&region=eu&page=2');
     expect(publicUrl('http://h:8642')).toBe('http://h:8642');
+    // Keys in the path, as RPC providers put them; route names and versions stay.
+    expect(publicUrl('https://eth-mainnet.g.alchemy.com/v2/alchemyKey_0123456789-abcdefXYZ')).toBe('https://eth-mainnet.g.alchemy.com/v2/***');
+    expect(publicUrl('https://x.quiknode.pro/fedcba9876543210fedcba9876543210fedcba98/')).toBe('https://x.quiknode.pro/***');
+    expect(publicUrl('https://gw.example/api/v1/chat-completions/2024-10-21')).toBe('https://gw.example/api/v1/chat-completions/2024-10-21');
     expect(publicUrl('not a url')).toBe('invalid URL');
   });
 

@@ -9,6 +9,9 @@
  *   password (`https://ghp_…@github.com`: the token is the user) — except for ssh/sftp, where a bare
  *   user is a login name (`ssh://git@host`);
  * - secret-named query parameters (`?api_key=…`);
+ * - a path segment that looks like a key (`/v2/<key>` of Alchemy, `/v3/<key>` of Infura: the rule of
+ *   lib/public-url.ts), in a string that is a URL and nothing else or in a command-like one — prose
+ *   may link to a long slug with digits, and is shown as written;
  * - `NAME=value` and `--flag=value` with a secret-looking name (`-e GITHUB_PERSONAL_ACCESS_TOKEN=ghp_…`);
  * - `--flag value` after a secret-looking flag (`--api-key X`);
  * - `Name: value` after a secret-looking header name (`Authorization: Bearer sk-…`, `X-Api-Key: …`);
@@ -24,6 +27,7 @@
  * Every pattern reads each character a bounded number of times: a 300 KB string is scanned in
  * milliseconds (an earlier `\b` scheme start and a query name that could swallow `?` made it seconds).
  */
+import { isKeyLikeSegment } from '../../lib/public-url';
 import { isDigits, isPlaceholder, isSecretKey, mask, PLACEHOLDER } from './secret-keys';
 
 /** Called for each credential found; returns its replacement. `bare`: URL credentials show no tail. */
@@ -33,6 +37,9 @@ type Found = (secret: string, bare: boolean) => string;
 const URL_USERINFO = /(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*):\/\/([^\s/?#@:]*)(?::([^\s/]*))?@/gi;
 const LOGIN_SCHEMES = /^(ssh|git\+ssh|ssh\+git|sftp)$/i;
 const QUERY_PARAM = /([?&])([^=&#?\s]+)=([^&#\s]*)/g;
+/** A URL's scheme and authority, then its path (up to a query, fragment, space or quote). */
+const URL_PATH = /(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*:\/\/[^\s/?#]*)(\/[^\s?#'"]*)/gi;
+const ONE_URL = /^[a-z][a-z0-9+.-]*:\/\/\S*$/i;
 const VALUE = String.raw`("[^"]*"|'[^']*'|[^\s;'"]+)`;
 const ASSIGNMENT = new RegExp(String.raw`(^|[\s;,(])(--?)?([A-Za-z_][A-Za-z0-9_.-]*)=` + VALUE, 'g');
 const FLAG_ARG = new RegExp(String.raw`(^|\s)--?([A-Za-z][A-Za-z0-9_.-]*)[ \t]+(?=[^\s-])` + VALUE, 'g');
@@ -92,6 +99,10 @@ function scan(value: string, found: Found, context: Context): string {
   });
   if (out.includes('://')) {
     out = out.replace(QUERY_PARAM, (m, sep: string, name: string, v: string) => (isSecretKey(name, isDigits(v)) ? `${sep}${name}=${hide(v)}` : m));
+    // A placeholder segment counts too, so that the masked URL sent back is recognised and refused.
+    if (context === 'command' || ONE_URL.test(value)) {
+      out = out.replace(URL_PATH, (_m, head: string, path: string) => head + path.replace(/[^/]+/g, (seg) => (isKeyLikeSegment(seg) || isPlaceholder(seg) ? hide(seg, true) : seg)));
+    }
   }
   if (context === 'text') return out;
   out = out.replace(ASSIGNMENT, (m, pre: string, dashes = '', name: string, v: string) => (flagIsSecret(name, v) ? `${pre}${dashes}${name}=${hideQuoted(v)}` : m));
