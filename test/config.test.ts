@@ -179,6 +179,15 @@ describe('configuration', () => {
     expect(failure({}, ['--port'])).toContain('--port needs a value');
   });
 
+  test('an argument that is not an option is refused without being echoed: it is often a URL or key given without its flag', () => {
+    const msg = failure({}, ['--port', '8643', 'http://proxy-user:pw-SECRET9@hermes:8642']);
+    expect(msg).not.toContain('SECRET9');
+    expect(msg).toContain('argument 3 is not an option');
+    expect(msg).not.toContain('\n');
+    // A value glued to an unknown flag is not echoed either; the flag's name is.
+    expect(failure({}, ['--api-key=sk-SECRET10'])).toBe('Unknown option "--api-key"; see --help.');
+  });
+
   test('secrets are never echoed in errors', () => {
     const msg = failure({ MPP_ENABLED: 'true', MPP_RECIPIENT: '0x' + '1'.repeat(40), MPP_SECRET_KEY: 'short-secret-value' });
     expect(msg).toContain('MPP_SECRET_KEY');

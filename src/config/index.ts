@@ -207,6 +207,9 @@ function parseFlags(argv: string[]): Record<string, string> | 'help' | 'version'
     const arg = argv[i] as string;
     if (arg === '--help' || arg === '-h') return 'help';
     if (arg === '--version' || arg === '-v') return 'version';
+    // A bare argument is most often a value without its flag (`… https://user:pw@host`): a URL or a
+    // key, so it is named by position, never echoed.
+    if (!arg.startsWith('-')) throw new ConfigError(`Command-line argument ${i + 1} is not an option (every value follows its flag, as in --hermes-url URL); see --help.`);
     const eq = arg.indexOf('=');
     const name = eq > 0 ? arg.slice(0, eq) : arg;
     if (!known.has(name)) throw new ConfigError(`Unknown option ${JSON.stringify(name)}; see --help.`);
