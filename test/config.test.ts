@@ -188,6 +188,13 @@ describe('configuration', () => {
     expect(failure({}, ['--api-key=sk-SECRET10'])).toBe('Unknown option "--api-key"; see --help.');
   });
 
+  test('a refused value of a variable that is not secret is echoed with the credentials of a URL in it masked', () => {
+    for (const [name, value] of [['CORS_ORIGINS', 'https://app.example,https://user:pw-SECRET11@app.example'], ['ALLOWED_HOSTS', 'https://user:pw-SECRET12@agent.example'], ['OPTX_API_HOST', 'http://user:pw-SECRET13@0.0.0.0']] as const) {
+      const msg = failure({ [name]: value });
+      expect({ name, echoed: /SECRET1\d/.test(msg), masked: msg.includes('://user:***@') }).toEqual({ name, echoed: false, masked: true });
+    }
+  });
+
   test('secrets are never echoed in errors', () => {
     const msg = failure({ MPP_ENABLED: 'true', MPP_RECIPIENT: '0x' + '1'.repeat(40), MPP_SECRET_KEY: 'short-secret-value' });
     expect(msg).toContain('MPP_SECRET_KEY');

@@ -7,6 +7,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { readDotenv } from '../lib/dotenv';
 import { stderrIsTerminal } from '../lib/stdio';
+import { scrubString } from '../modules/config/scrub';
 import { VARS, type RawConfig, type VarDef } from './vars';
 import pkg from '../../package.json' with { type: 'json' };
 
@@ -193,7 +194,9 @@ function parseVars(values: Record<string, string | undefined>): RawConfig {
       const issue = result.error.issues[0];
       const shown = v.secret ? '' : ` (got ${JSON.stringify(values[v.env])})`;
       const where = v.flag ? `${v.env} (${v.flag})` : v.env;
-      throw new ConfigError(`Invalid ${where}: ${issue?.message ?? 'invalid value'}${shown}.`);
+      // A value that is not secret is quoted to help, but may hold a URL pasted with its credentials
+      // (`CORS_ORIGINS=https://user:pw@app`): those are masked as config.yaml's are.
+      throw new ConfigError(scrubString(`Invalid ${where}: ${issue?.message ?? 'invalid value'}${shown}.`, 'text'));
     }
     out[v.env] = result.data;
   }
