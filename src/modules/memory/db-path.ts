@@ -34,7 +34,7 @@ export interface MemoryFile {
 export interface MemoryFileSettings {
   /** HOLOGRAPHIC_DB_PATH, resolved; null when not set. */
   explicit: string | null;
-  /** The home `~` stands for; null when none is known (the `~` is then kept, as Python's expanduser keeps it). */
+  /** The home `~` stands for; null when none is known: the `~` is then left as written, a relative path (warned about), where the agent's expanduser fails. */
   userHome: string | null;
   /** Where a relative path is taken from. */
   workDir: string;

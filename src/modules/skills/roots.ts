@@ -63,7 +63,7 @@ export function skillId(root: SkillRoot, segments: readonly string[]): string {
 
 function expand(entry: string, home: string, env: EnvLookup): string {
   const vars = expandShellVars(entry, env).value;
-  // No home known: the `~` is kept, as the agent's os.path.expanduser keeps it.
+  // No home known (HOME unset, no passwd entry): the `~` is left as written rather than failing the listing.
   const user = vars === '~' || vars.startsWith('~/') ? userHome() : null;
   const tilde = user === null ? vars : vars === '~' ? user : user + vars.slice(1);
   return isAbsolute(tilde) ? resolve(tilde) : resolve(home, tilde);
