@@ -22,6 +22,8 @@ VOLUME ["/home/hermes/.hermes"]
 EXPOSE 8643
 # No curl in the slim image: bash's /dev/tcp speaks just enough HTTP for a health check. It reads
 # OPTX_API_PORT: set the port with that variable, not with --port, or the check looks elsewhere.
+# Builtins only, in exec form, bounded by read -t: on its timeout Docker SIGKILLs the check's own
+# process, and a `| head | grep` left those two behind, adopted (and never reaped) by PID 1.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 \
-  CMD bash -c 'exec 3<>/dev/tcp/127.0.0.1/${OPTX_API_PORT} && printf "GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n" >&3 && head -n 1 <&3 | grep -q " 200 "'
+  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${OPTX_API_PORT} && printf 'GET /health HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && read -r -t 4 status <&3 && [[ $status == *' 200 '* ]]"]
 ENTRYPOINT ["/usr/local/bin/hermes-optx-api"]

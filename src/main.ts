@@ -2,6 +2,7 @@
  * The executable: flags and environment → Config, open the stores, build the app, listen, probe the
  * upstream in the background, and stop cleanly on SIGINT/SIGTERM.
  */
+import { isIP } from 'node:net';
 import { ConfigError, helpText, loadConfig, VERSION, type Config } from './config';
 import { createApp } from './app';
 import { closeDeps, drainDeps, openDeps } from './deps';
@@ -91,7 +92,7 @@ async function main(): Promise<number> {
   app.server = server;
   deps.probe.start();
   writeStdout(
-    `hermes-optx-api ${VERSION} listening on ${listeningOn(config.server.host, server.port ?? config.server.port)}\n` +
+    `hermes-optx-api ${VERSION} listening on ${listeningOn(config.server.host, server.port ?? config.server.port, boundAddress(server))}\n` +
       `  upstream ${publicUrl(config.hermes.url)} (mode: probing…)\n` +
       `  auth: ${authSummary(config)}\n` +
       `  memory backend ${config.memory.backend}, tasks backend ${config.tasks.backend}\n` +
@@ -150,6 +151,15 @@ function authSummary(config: Config): string {
   return `none, every route is open to whoever reaches this address by ${by} (API_KEY sets keys; ALLOWED_HOSTS adds names)`;
 }
 
+/**
+ * The address the server took. Bun sets `server.address` at runtime, but its types leave it out:
+ * read it guarded, so that without it the banner only loses its note.
+ */
+function boundAddress(server: object): string | undefined {
+  const a = (server as { address?: { address?: unknown } }).address?.address;
+  return typeof a === 'string' ? a : undefined;
+}
+
 /** host:port as written in a message: an IPv6 literal in brackets (`:::8643` read as nothing). */
 function hostPort(host: string, port: number): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -157,11 +167,15 @@ function hostPort(host: string, port: number): string {
 
 /**
  * The banner's URL. A wildcard address (0.0.0.0, ::) means every interface, and is no address to send
- * a request to: the loopback URL that works from this machine is given beside it.
+ * a request to: the loopback URL that works from this machine is given beside it. A host name is
+ * listened on at one address, the first it resolves to: `localhost` on a dual-stack host is ::1
+ * alone, and clients of 127.0.0.1 (the Docker health check among them) were refused with nothing
+ * in the banner to say why. The address taken is named.
  */
-function listeningOn(host: string, port: number): string {
+function listeningOn(host: string, port: number, bound?: string): string {
   // A zone id (`fe80::1%eth0`) is written `%25` in a URL.
   const url = (h: string) => `http://${hostPort(h.replace('%', '%25'), port)}`;
+  if (isIP(host) === 0 && bound) return `${url(host)} (address ${bound} only)`;
   if (!/^[0:.]+$/.test(host)) return url(host);
   return `${url(host)} (every interface; from this machine: ${url(host.includes(':') ? '::1' : '127.0.0.1')})`;
 }

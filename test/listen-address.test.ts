@@ -72,6 +72,14 @@ describe('OPTX_API_HOST', () => {
     expect(v6.banner).toMatch(/listening on http:\/\/\[::\]:(\d+) \(every interface; from this machine: http:\/\/\[::1\]:\1\)$/);
   }, 120_000);
 
+  test('a host name is listened on at one address, which the banner names (localhost: ::1 alone on a dual-stack host)', async () => {
+    // Bun takes the first address the name resolves to; 127.0.0.1 clients (the Docker health check)
+    // were refused under a banner that said only http://localhost:port.
+    const r = await start('localhost');
+    const m = /listening on http:\/\/localhost:(\d+) \(address (127\.0\.0\.1|::1) only\)$/.exec(r.banner);
+    expect(m).not.toBeNull();
+  }, 120_000);
+
   test('a host name that does not resolve says so (it said "ENOENT: no such file or directory, listen")', async () => {
     // .invalid never resolves (RFC 6761).
     const r = await start('nowhere.invalid');

@@ -3,7 +3,7 @@
  * Everything is validated here, once; a bad value throws a ConfigError whose message is one line
  * naming the variable, which main prints before exiting.
  */
-import { homedir } from 'node:os';
+import { userHome } from '../lib/home';
 import { dirname, join, resolve } from 'node:path';
 import { readDotenv } from '../lib/dotenv';
 import { stderrIsTerminal } from '../lib/stdio';
@@ -49,8 +49,8 @@ function upstreamStreamLimit(envValue: string | undefined): { httpRequests: numb
   return { httpRequests, streams: Math.max(1, httpRequests - SHORT_CALL_SLOTS) };
 }
 
-export function buildConfig(raw: RawConfig, hermesEnv: Record<string, string>, home: string, cwd: string, httpRequestsEnv?: string) {
-  const hermesHome = resolve(expandHome(raw.HERMES_HOME ?? '~/.hermes', home));
+export function buildConfig(raw: RawConfig, hermesEnv: Record<string, string>, home: string | null, cwd: string, httpRequestsEnv?: string) {
+  const hermesHome = resolve(expandHome(raw.HERMES_HOME ?? '~/.hermes', home, 'HERMES_HOME (--hermes-home)', raw.HERMES_HOME === undefined));
   const hermesUrl = raw.HERMES_AGENT_URL;
   const hermesKey = raw.HERMES_API_KEY ?? nonEmpty(hermesEnv.API_SERVER_KEY);
   const hedgehogIsHermes = raw.HEDGEHOG_URL === undefined || sameOrigin(raw.HEDGEHOG_URL, hermesUrl);
@@ -80,12 +80,12 @@ export function buildConfig(raw: RawConfig, hermesEnv: Record<string, string>, h
       corsOrigins: raw.CORS_ORIGINS,
       allowedHosts: raw.ALLOWED_HOSTS,
     },
-    dataDir: resolve(expandHome(raw.OPTX_DATA_DIR ?? join(hermesHome, 'optx-api'), home)),
+    dataDir: resolve(expandHome(raw.OPTX_DATA_DIR ?? join(hermesHome, 'optx-api'), home, 'OPTX_DATA_DIR (--data-dir)')),
     memory: {
       backend: raw.MEMORY_BACKEND,
       /** Set only by HOLOGRAPHIC_DB_PATH: otherwise the plugin's db_path in config.yaml or the default decides, when the file is opened (memory/db-path.ts). */
-      holographicDbPath: raw.HOLOGRAPHIC_DB_PATH === undefined ? null : resolve(cwd, expandHome(raw.HOLOGRAPHIC_DB_PATH, home)),
-      /** What `~` and a relative path in the plugin's db_path stand for. */
+      holographicDbPath: raw.HOLOGRAPHIC_DB_PATH === undefined ? null : resolve(cwd, expandHome(raw.HOLOGRAPHIC_DB_PATH, home, 'HOLOGRAPHIC_DB_PATH')),
+      /** What `~` and a relative path in the plugin's db_path stand for (null: `~` is kept, as Python's expanduser does). */
       userHome: home,
       workDir: cwd,
     },
@@ -145,7 +145,8 @@ export interface LoadOptions {
   argv?: string[];
   env?: Record<string, string | undefined>;
   cwd?: string;
-  home?: string;
+  /** The user's home, for `~`; null: none is known. */
+  home?: string | null;
 }
 
 /** Flags > environment > `./.env` > defaults. Throws ConfigError with one readable line. */
@@ -153,9 +154,9 @@ export function loadConfig(opts: LoadOptions = {}): CliRequest {
   const argv = opts.argv ?? [];
   const env = opts.env ?? {};
   const cwd = opts.cwd ?? process.cwd();
-  const home = opts.home ?? homedir();
   const flags = parseFlags(argv);
   if (flags === 'help' || flags === 'version') return { kind: flags };
+  const home = opts.home === undefined ? userHome() : opts.home;
 
   const dotenv = readEnvFile(join(cwd, '.env'), 'the working directory');
   const merged: Record<string, string | undefined> = {};
@@ -164,7 +165,7 @@ export function loadConfig(opts: LoadOptions = {}): CliRequest {
     merged[v.env] = value;
   }
   const raw = parseVars(merged);
-  const hermesHome = resolve(expandHome(raw.HERMES_HOME ?? '~/.hermes', home));
+  const hermesHome = resolve(expandHome(raw.HERMES_HOME ?? '~/.hermes', home, 'HERMES_HOME (--hermes-home)', raw.HERMES_HOME === undefined));
   // The agent's .env as the agent loads it (`${VAR}` interpolated): its API_SERVER_KEY is the key it checks.
   const hermesEnv = readEnvFile(join(hermesHome, '.env'), 'HERMES_HOME (--hermes-home)', (name) => env[name]);
   return { kind: 'run', config: buildConfig(raw, hermesEnv, home, cwd, env.BUN_CONFIG_MAX_HTTP_REQUESTS) };
@@ -282,8 +283,12 @@ function nonEmpty(s: string | undefined): string | undefined {
   return s === undefined || s.trim() === '' ? undefined : s;
 }
 
-function expandHome(p: string, home: string): string {
-  return p === '~' ? home : p.startsWith('~/') ? join(home, p.slice(2)) : p;
+function expandHome(p: string, home: string | null, setting: string, defaulted = false): string {
+  if (p !== '~' && !p.startsWith('~/')) return p;
+  if (home === null) {
+    throw new ConfigError(`Cannot expand ~ in ${setting} (${defaulted ? 'not set, so its default ' : ''}${JSON.stringify(p)}): HOME is not set and this user (uid ${process.getuid?.() ?? '?'}) has no home directory in the passwd database; set ${setting.split(' ')[0]} to an absolute path, or set HOME.`);
+  }
+  return p === '~' ? home : join(home, p.slice(2));
 }
 
 function deepFreeze<T>(o: T): T {

@@ -34,8 +34,8 @@ export interface MemoryFile {
 export interface MemoryFileSettings {
   /** HOLOGRAPHIC_DB_PATH, resolved; null when not set. */
   explicit: string | null;
-  /** The home `~` stands for. */
-  userHome: string;
+  /** The home `~` stands for; null when none is known: the `~` is then left as written, a relative path (warned about), where the agent's expanduser fails. */
+  userHome: string | null;
   /** Where a relative path is taken from. */
   workDir: string;
 }
@@ -46,7 +46,8 @@ function resolvePluginDbPath(value: unknown, hermesHome: string, env: EnvLookup,
   const expanded = expandConfigRefs(value, (name) => (name === 'HERMES_HOME' ? hermesHome : env(name)));
   const namesVariables = expanded.names.some((name) => name !== 'HERMES_HOME');
   const replaced = expanded.value.replaceAll('$HERMES_HOME', hermesHome).replaceAll('${HERMES_HOME}', hermesHome);
-  const tilde = replaced === '~' ? s.userHome : replaced.startsWith('~/') ? join(s.userHome, replaced.slice(2)) : replaced;
+  const home = s.userHome;
+  const tilde = home === null ? replaced : replaced === '~' ? home : replaced.startsWith('~/') ? join(home, replaced.slice(2)) : replaced;
   const relative = !isAbsolute(tilde);
   const path = relative ? resolve(s.workDir, tilde) : resolve(tilde);
   return { path, shown: namesVariables ? value : path, from: 'config.yaml', relative };

@@ -13,10 +13,10 @@
  * prefix as id (`~root` for the local root). `~` never starts an escape followed by `r` or `x`, so
  * the three forms cannot collide. Ids are only ever looked up in the index, never turned into paths.
  */
-import { homedir } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { expandShellVars, type EnvLookup } from '../../hermes/agent-env';
 import { ConfigFileError, type ConfigTree, type HermesHome } from '../../hermes/home';
+import { userHome } from '../../lib/home';
 
 export interface SkillRoot {
   path: string;
@@ -63,7 +63,9 @@ export function skillId(root: SkillRoot, segments: readonly string[]): string {
 
 function expand(entry: string, home: string, env: EnvLookup): string {
   const vars = expandShellVars(entry, env).value;
-  const tilde = vars === '~' ? homedir() : vars.startsWith('~/') ? homedir() + vars.slice(1) : vars;
+  // No home known (HOME unset, no passwd entry): the `~` is left as written rather than failing the listing.
+  const user = vars === '~' || vars.startsWith('~/') ? userHome() : null;
+  const tilde = user === null ? vars : vars === '~' ? user : user + vars.slice(1);
   return isAbsolute(tilde) ? resolve(tilde) : resolve(home, tilde);
 }
 
