@@ -154,6 +154,28 @@ describe('a file that cannot be opened', () => {
     }
   });
 
+  test('a lock another process holds on the file at start-up is waited for, not taken for a file that cannot be opened', async () => {
+    // Two sidecars started at once on one Hermes home: one created the file's schema while the other
+    // opened it, gave up after the 10 ms busy slice, and answered 503 memory_unavailable for the next
+    // 5 s (2 of 15 starts in review). The holder is another process, as the other sidecar is: opening
+    // blocks this thread until it commits by itself.
+    const path = join(tempDir(), 'memory_store.db');
+    const holder = Bun.spawn([process.execPath, '-e', `const { Database } = require('bun:sqlite');
+      const db = new Database(${JSON.stringify(path)}); db.run('BEGIN IMMEDIATE'); db.run('CREATE TABLE held (x)');
+      console.log('locked'); await Bun.sleep(300); db.run('COMMIT'); db.close();`], { stdout: 'pipe' });
+    const reader = (holder.stdout as ReadableStream<Uint8Array>).getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toContain('locked');
+    const t = await makeTestApp({ env: { MEMORY_BACKEND: 'holographic', HOLOGRAPHIC_DB_PATH: path } });
+    try {
+      expect(await holder.exited).toBe(0);
+      const r = await t.json('POST', '/api/memory', { content: 'stored right after start-up' });
+      expect([r.status, r.body.code]).toEqual([201, undefined]);
+      expect((await t.json('GET', '/api/memory/stats')).body).toMatchObject({ status: 'ok', total_memories: 1 });
+    } finally {
+      t.close();
+    }
+  });
+
   /** A memory file that is not SQLite, as HOLOGRAPHIC_DB_PATH names it, and an own database. */
   async function unreadableFile() {
     const path = join(tempDir(), 'memory_store.db');

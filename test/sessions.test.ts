@@ -3,6 +3,8 @@
  * source when there is no state.db, the three together, bad input and concurrent creates.
  */
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test';
+import { Database } from 'bun:sqlite';
+import { join } from 'node:path';
 import { makeTestApp, type TestApp } from './helpers/app';
 import { capturePlans } from './helpers/query-plans';
 import { appOn, UPSTREAM_KEY as KEY, useFakeHermes } from './helpers/fake-app';
@@ -94,6 +96,28 @@ describe('sidecar sessions (no state.db, no upstream)', () => {
   test('an empty body creates a session with a new id', async () => {
     const res = await t.fetch('/api/sessions', { method: 'POST' });
     expect(res.status).toBe(201);
+  });
+
+  test('a page of messages and its total are read in one snapshot: a turn another process records meanwhile shows in both or in neither', async () => {
+    // Two sidecars on one data dir, one chatting a session while the other paged its messages: 18
+    // items beside a total of 16 (6 of 618 reads in review).
+    const id = (await t.json<{ session: { id: string } }>('POST', '/api/sessions', {})).body.session.id;
+    const other = new Database(join(t.dir, 'data', 'optx-api.db'));
+    const transcripts = (t.deps.sessions as unknown as { d: { transcripts: { q: { messageCount: { get: (...args: unknown[]) => unknown } } } } }).d.transcripts;
+    const stmt = transcripts.q.messageCount;
+    const count = stmt.get.bind(stmt);
+    stmt.get = (...args) => {
+      const n = count(...args);
+      stmt.get = count;
+      other.run("INSERT INTO chat_messages (session_id, role, content, timestamp) VALUES (?1, 'user', 'hi', 1), (?1, 'assistant', 'hello', 2)", [id]);
+      return n;
+    };
+    const page = (await t.json<{ items: unknown[]; total: number }>('GET', `/api/sessions/${id}/messages`)).body;
+    other.close();
+    expect(stmt.get).toBe(count);
+    expect([page.items.length, page.total]).toEqual([0, 0]);
+    const next = (await t.json<{ items: unknown[]; total: number }>('GET', `/api/sessions/${id}/messages`)).body;
+    expect([next.items.length, next.total]).toEqual([2, 2]);
   });
 });
 

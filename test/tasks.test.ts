@@ -3,6 +3,7 @@
  * and refuses, single-winner claims, dependencies, leases, stats and listing.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { Database } from 'bun:sqlite';
 import { startFakeSpacetime, type FakeSpacetime } from './fakes/spacetimedb';
 import { BACKENDS, taskApp, type Backend, type TaskApp } from './helpers/tasks';
 import { TASK_STATUSES, TRANSITIONS, type Status } from '../src/modules/tasks/state';
@@ -372,6 +373,71 @@ describe('the SQLite list keeps the pages it read until the database is written'
       db.close();`]);
     expect(other.exitCode).toBe(0);
     expect((await list()).tasks.map((t) => t.title)).toEqual(['first', 'renamed elsewhere']);
+    app.close();
+  });
+
+  test('a page and its total are read in one snapshot: another process claiming meanwhile shows in neither or in both', async () => {
+    // Two sidecars on one data dir: while one claimed tasks, the other's `?status=Open` listed tasks
+    // InProgress, and a `total` that was not its page's length (5 and 15 of 21 lists in review).
+    const app = await taskApp('sqlite');
+    const { SqliteTaskStore } = await import('../src/modules/tasks/sqlite-store');
+    const store = app.t.deps.tasks.store;
+    if (!(store instanceof SqliteTaskStore)) throw new Error('expected the SQLite store');
+    const ids = [(await app.create({ title: 'a' })).task_id, (await app.create({ title: 'b' })).task_id];
+    // Between the statements of one list, the other process commits a claim (the row and its counters).
+    const other = new Database(app.t.deps.db.path);
+    const lister = store.lister as unknown as { byRowIds: { all: (...args: unknown[]) => unknown } };
+    const readRows = lister.byRowIds.all.bind(lister.byRowIds);
+    let claimed = false;
+    lister.byRowIds.all = (...args) => {
+      if (!claimed) {
+        claimed = true;
+        other.transaction(() => {
+          other.run("UPDATE tasks SET status = 'InProgress', agent = 'elsewhere' WHERE task_id = ?", [ids[0]!]);
+          other.run("UPDATE task_counters SET n = n - 1 WHERE bucket IN ('status:Open', 'ready')");
+          other.run("INSERT INTO task_counters (bucket, n) VALUES ('status:InProgress', 1), ('agent:elsewhere', 1) ON CONFLICT(bucket) DO UPDATE SET n = n + 1");
+        }).immediate();
+      }
+      return readRows(...args);
+    };
+    const r = await app.json<{ tasks: { task_id: string; status: string }[]; total: number }>('GET', '/api/tasks?status=Open');
+    other.close();
+    expect(claimed).toBe(true);
+    expect(r.body.tasks.map((t) => [t.task_id, t.status])).toEqual(ids.map((id) => [id, 'Open']));
+    expect(r.body.total).toBe(2);
+    // The next list sees the claim, in its page and its total alike.
+    const next = await app.json<{ tasks: { task_id: string }[]; total: number }>('GET', '/api/tasks?status=Open');
+    expect([next.body.tasks.map((t) => t.task_id), next.body.total]).toEqual([[ids[1]!], 1]);
+    app.close();
+  });
+
+  test('stats are read in one snapshot: counts and the oldest Open task agree while another process claims', async () => {
+    // Two sidecars: stats of one while the other claimed the last Open task said Open 1 beside
+    // oldest_open_age_s null (10 of 150 in review).
+    const app = await taskApp('sqlite');
+    const { SqliteTaskStore } = await import('../src/modules/tasks/sqlite-store');
+    const store = app.t.deps.tasks.store;
+    if (!(store instanceof SqliteTaskStore)) throw new Error('expected the SQLite store');
+    const id = (await app.create()).task_id;
+    const other = new Database(app.t.deps.db.path);
+    const counters = (store as unknown as { counters: { read: () => unknown } }).counters;
+    const readCounts = counters.read.bind(counters);
+    counters.read = () => {
+      const counts = readCounts();
+      counters.read = readCounts;
+      other.transaction(() => {
+        other.run("UPDATE tasks SET status = 'InProgress', agent = 'elsewhere' WHERE task_id = ?", [id]);
+        other.run("UPDATE task_counters SET n = n - 1 WHERE bucket IN ('status:Open', 'ready')");
+        other.run("INSERT INTO task_counters (bucket, n) VALUES ('status:InProgress', 1), ('agent:elsewhere', 1) ON CONFLICT(bucket) DO UPDATE SET n = n + 1");
+      }).immediate();
+      return counts;
+    };
+    const r = await app.json<{ by_status: Record<string, number>; oldest_open_age_s: number | null }>('GET', '/api/tasks/stats');
+    other.close();
+    expect(counters.read).toBe(readCounts);
+    expect([r.body.by_status.Open, typeof r.body.oldest_open_age_s]).toEqual([1, 'number']);
+    const next = await app.json<{ by_status: Record<string, number>; oldest_open_age_s: number | null }>('GET', '/api/tasks/stats');
+    expect([next.body.by_status.Open, next.body.oldest_open_age_s]).toEqual([0, null]);
     app.close();
   });
 });

@@ -305,6 +305,32 @@ describe('GET /api/wallet/escrow', () => {
     for (const q of ['?status=open', '?limit=0', '?offset=-2', '?task_id=a%20b']) expect((await app.json<Json>('GET', `/api/wallet/escrow${q}`)).status).toBe(422);
     expect((await app.json<Json>('GET', '/api/wallet/escrow/esc_none')).status).toBe(404);
   });
+
+  test('one entry and its history are read in one snapshot: a release another process commits meanwhile shows in both or in neither', async () => {
+    // Two sidecars on one data dir: the detail read while the other released said `locked` with a
+    // history ending `locked → released` (7 of 200 in review).
+    const app = await open();
+    const e = await lock(app, { gaze_required: false });
+    const other = new Database(join(app.dir, 'data', 'optx-api.db'));
+    const ledger = app.deps.wallet.escrow as unknown as { find: (id: string) => unknown };
+    const find = ledger.find.bind(ledger);
+    ledger.find = (id) => {
+      const row = find(id);
+      ledger.find = find;
+      const at = new Date().toISOString();
+      other.transaction(() => {
+        other.run("UPDATE escrows SET status = 'released', released_at = ?1, released_to = 'bob' WHERE id = ?2", [at, e.escrow_id]);
+        other.run("INSERT INTO escrow_events (escrow_id, from_status, to_status, actor, at) VALUES (?1, 'locked', 'released', 'api', ?2)", [e.escrow_id, at]);
+      }).immediate();
+      return row;
+    };
+    const d = (await app.json<Json>('GET', `/api/wallet/escrow/${e.escrow_id}`)).body;
+    other.close();
+    expect(ledger.find).toBe(find);
+    expect([d.status, d.events.map((x: Json) => x.to)]).toEqual(['locked', ['locked']]);
+    const after = (await app.json<Json>('GET', `/api/wallet/escrow/${e.escrow_id}`)).body;
+    expect([after.status, after.events.map((x: Json) => x.to)]).toEqual(['released', ['locked', 'released']]);
+  });
 });
 
 describe('concurrency and exact totals', () => {

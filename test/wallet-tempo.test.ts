@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeEach, describe, expect, test } from 'bun:test';
+import { Database } from 'bun:sqlite';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../src/config';
@@ -318,6 +319,32 @@ models:
     expect(bad.body.errors[0].message).toContain('expected an ISO 8601 date or date-time');
     const zoneless = await app.json<Json>('GET', '/api/wallet/tempo/usage?since=2026-02-28T10:00');
     expect([zoneless.status, zoneless.body.since]).toEqual([200, '2026-02-28T10:00:00.000Z']);
+  });
+
+  test('the calls and their totals are read in one snapshot: a call another process records meanwhile shows in both or in neither', async () => {
+    // Two sidecars on one data dir: usage read on one while the other billed calls listed 41 calls
+    // beside a total of 42 (12 of 150 in review).
+    const app = await open();
+    expect((await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'x', prompt: 'hello' })).status).toBe(200);
+    const other = new Database(join(app.dir, 'data', 'optx-api.db'));
+    const billing = app.deps.wallet.billing as unknown as { keptTotalsStmt: { get: (...args: unknown[]) => unknown } };
+    const stmt = billing.keptTotalsStmt;
+    const readTotals = stmt.get.bind(stmt);
+    stmt.get = (...args) => {
+      stmt.get = readTotals;
+      other.transaction(() => {
+        other.run(`INSERT INTO tempo_calls (id, caller_id, model, input_tokens, output_tokens, usage_reported, input_cost_micro, output_cost_micro, margin_micro, total_micro, token, latency_ms, created_at)
+          VALUES ('call_elsewhere', 'x', 'm', 1, 1, 1, 0, 0, 1000, 1000, 'USDC', 1, ?1)`, [new Date().toISOString()]);
+        other.run('UPDATE tempo_totals SET calls = calls + 1, tokens = tokens + 2, margin_micro = margin_micro + 1000, billed_micro = billed_micro + 1000 WHERE caller_id = ?1', ['x']);
+      }).immediate();
+      return readTotals(...args);
+    };
+    const u = (await app.json<Json>('GET', '/api/wallet/tempo/usage?caller_id=x')).body;
+    other.close();
+    expect(stmt.get).toBe(readTotals);
+    expect([u.calls.length, u.total, u.totals.total_calls]).toEqual([1, 1, 1]);
+    const after = (await app.json<Json>('GET', '/api/wallet/tempo/usage?caller_id=x')).body;
+    expect([after.calls.length, after.total]).toEqual([2, 2]);
   });
 });
 

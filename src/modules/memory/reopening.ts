@@ -39,19 +39,22 @@ export class ReopeningBackend implements MemoryBackend {
     readonly name: BackendName,
     /** Which file to use now. */
     private readonly locate: () => MemoryFile,
-    /** Opens the file (created when missing); its error messages may quote `path`, never shown for a file named by variables. */
-    private readonly open: (file: MemoryFile) => MemoryBackend,
+    /**
+     * Opens the file (created when missing); its error messages may quote `path`, never shown for a file
+     * named by variables. `atStartUp`: nothing is served yet, so it may block while waiting for a lock.
+     */
+    private readonly open: (file: MemoryFile, atStartUp: boolean) => MemoryBackend,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
   ) {
     this.file = locate();
-    if (!this.tryOpen()) log.error('memory store unavailable; the rest of the sidecar runs without it', { backend: name, error: this.failure });
+    if (!this.tryOpen(true)) log.error('memory store unavailable; the rest of the sidecar runs without it', { backend: name, error: this.failure });
   }
 
-  private tryOpen(): MemoryBackend | null {
+  private tryOpen(atStartUp = false): MemoryBackend | null {
     this.triedAt = this.now();
     try {
-      this.inner = this.open(this.file);
+      this.inner = this.open(this.file, atStartUp);
       this.opened = fileIdentity(this.file.path);
       return this.inner;
     } catch (err) {

@@ -6,7 +6,7 @@
 import type { Statement } from 'bun:sqlite';
 import { and, asc, count, desc, eq, inArray, isNull, lt, ne, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
-import { KeptReads } from '../../db/kept-reads';
+import { KeptReads, readSnapshot } from '../../db/kept-reads';
 import { chatMessages, chatSessions } from '../../db/schema';
 import { isoNow } from '../../lib/time';
 import { decodeContent, encodeContent, HISTORY_PAGE, previewOf } from './content';
@@ -181,8 +181,12 @@ export class TranscriptStore {
   }
 
   messages(sessionId: string, limit: number, offset: number): { items: Message[]; total: number } {
-    const total = this.q.messageCount.get({ id: sessionId })?.n ?? 0;
-    const rows = this.q.messages.all({ id: sessionId, limit, offset });
+    // One snapshot: read apart, a turn another sidecar recorded in between was on the page and not in
+    // the total (18 items beside a total of 16).
+    const { total, rows } = readSnapshot(this.h.sqlite, () => ({
+      total: this.q.messageCount.get({ id: sessionId })?.n ?? 0,
+      rows: this.q.messages.all({ id: sessionId, limit, offset }),
+    }));
     return {
       total,
       items: rows.map((m) => ({

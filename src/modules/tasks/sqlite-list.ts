@@ -13,7 +13,7 @@
 import { and, eq, getTableName, sql } from 'drizzle-orm';
 import type { Statement } from 'bun:sqlite';
 import type { DbHandle } from '../../db';
-import { deepFreeze, KEPT_PAGE_BYTES, KeptReads } from '../../db/kept-reads';
+import { deepFreeze, KEPT_PAGE_BYTES, KeptReads, readSnapshot } from '../../db/kept-reads';
 import { taskDependencies, tasks } from '../../db/schema';
 import type { Task } from './model';
 import type { Counters } from './sqlite-rows';
@@ -55,7 +55,9 @@ export class TaskLister {
 
   list(f: ListFilter): Listing {
     const key = JSON.stringify([f.status, f.agent, f.swarm_id, f.parent_task_id, f.limit, f.offset]);
-    return this.pages.get(key, () => deepFreeze(this.read(f)));
+    // One snapshot: read apart, another sidecar's claim committed between the page's statements put
+    // InProgress tasks on a `?status=Open` page and a `total` beside it that counted without them.
+    return this.pages.get(key, () => deepFreeze(readSnapshot(this.h.sqlite, () => this.read(f))));
   }
 
   private read(f: ListFilter): Listing {

@@ -13,6 +13,7 @@
 import { and, eq, getTableColumns, gt, inArray, isNull, lte, or, sql } from 'drizzle-orm';
 import { lazyStatements, type DbHandle } from '../../db';
 import { taskDependencies, tasks } from '../../db/schema';
+import { readSnapshot } from '../../db/kept-reads';
 import type { Task } from './model';
 import { TRANSITIONS } from './state';
 import { ageSeconds, checkReferences, leaseUntil, outsideReferences, type ClaimRequest, type Clock, type Completion, type CompleteRequest, type ListFilter, type NewTask, type TaskStore, type Transition } from './store';
@@ -196,7 +197,10 @@ export class SqliteTaskStore implements TaskStore {
 
   async stats(now: string) {
     await this.expireLeases(now);
-    return { backend: this.backend, ...this.counters.read(), oldest_open_age_s: ageSeconds(this.q.oldestOpen.get()?.at ?? null, now) };
+    // One snapshot: read apart, another sidecar's claim of the last Open task in between gave Open 1
+    // beside oldest_open_age_s null.
+    const [counts, oldest] = readSnapshot(this.h.sqlite, () => [this.counters.read(), this.q.oldestOpen.get()?.at ?? null] as const);
+    return { backend: this.backend, ...counts, oldest_open_age_s: ageSeconds(oldest, now) };
   }
 
   /** The conditional UPDATE of a claim; counters follow when it applied. Call inside a write job. */

@@ -107,8 +107,12 @@ export class EscrowLedger {
 
   get(id: string) {
     const now = this.now();
-    const row = this.find(id);
-    const events = this.handle.db.select().from(escrowEvents).where(eq(escrowEvents.escrowId, id)).orderBy(asc(escrowEvents.id)).all();
+    // One snapshot: read apart, a release another sidecar committed in between showed as `locked`
+    // with a history ending in `released`.
+    const { row, events } = readSnapshot(this.handle.sqlite, () => ({
+      row: this.find(id),
+      events: this.handle.db.select().from(escrowEvents).where(eq(escrowEvents.escrowId, id)).orderBy(asc(escrowEvents.id)).all(),
+    }));
     // An expiry no write has recorded yet is shown as the row it will be: a read writes nothing, so
     // it never waits for (or fails on) another process holding the database's write lock.
     const history = !row.expiryCounted && row.status === 'locked' && row.expiresAtMs <= now ? [...events, expiryEvent(row)] : events;

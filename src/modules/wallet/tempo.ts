@@ -8,6 +8,7 @@ import { desc, eq, gte, and, type SQL } from 'drizzle-orm';
 import { z } from '../../lib/zod';
 import type { Hedgehog } from '../../config';
 import type { DbHandle } from '../../db';
+import { readSnapshot } from '../../db/kept-reads';
 import { tempoCalls } from '../../db/schema';
 import { ApiError, shuttingDown } from '../../lib/errors';
 import { fetchJson, OutboundError, type JsonResult } from '../../lib/http';
@@ -156,10 +157,14 @@ export class TempoBilling {
     const conds: SQL[] = [];
     if (f.caller_id !== undefined) conds.push(eq(tempoCalls.callerId, f.caller_id));
     if (since !== null) conds.push(gte(tempoCalls.createdAt, since));
-    const rows = this.handle.db.select().from(tempoCalls).where(and(...conds))
-      .orderBy(desc(tempoCalls.createdAt), desc(tempoCalls.id)).limit(f.limit).offset(f.offset).all();
-    const t = (since === null ? this.keptTotalsStmt.get(f.caller_id ?? null)
-      : f.caller_id === undefined ? this.totalsSince.all.get(since) : this.totalsSince.caller.get(since, f.caller_id)) as Totals;
+    // One snapshot: read apart, a call another sidecar recorded in between was in the totals and not
+    // on the page (41 calls listed beside a total of 42).
+    const { rows, t } = readSnapshot(this.handle.sqlite, () => ({
+      rows: this.handle.db.select().from(tempoCalls).where(and(...conds))
+        .orderBy(desc(tempoCalls.createdAt), desc(tempoCalls.id)).limit(f.limit).offset(f.offset).all(),
+      t: (since === null ? this.keptTotalsStmt.get(f.caller_id ?? null)
+        : f.caller_id === undefined ? this.totalsSince.all.get(since) : this.totalsSince.caller.get(since, f.caller_id)) as Totals,
+    }));
     return {
       calls: rows.map(recordOf),
       totals: { total_calls: Number(t.n), total_tokens: Number(t.tokens), total_cost_usd: usd(t.cost), total_margin_usd: usd(t.margin), total_billed_usd: usd(t.billed) },
