@@ -4,6 +4,7 @@
  */
 import type { Config, Hedgehog } from './config';
 import { openDatabase, type DbHandle } from './db';
+import type { BusyClock } from './db/busy';
 import { HomeApiKey } from './hermes/api-key';
 import { HermesHome } from './hermes/home';
 import { createLogger, type Logger } from './lib/log';
@@ -59,11 +60,13 @@ export interface OpenOptions {
   newSessionId?: () => string;
   /** How long a write waits for another process's lock on the sidecar's database (BUSY_WAIT_MS; tests shorten it). */
   dbBusyWaitMs?: number;
+  /** The clock that wait is counted on (tests move their own). */
+  dbBusyClock?: BusyClock;
 }
 
 export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<AppDeps> {
   const log = opts.log ?? createLogger(config.log);
-  const db = openDatabase(config.dataDir, { busyWaitMs: opts.dbBusyWaitMs });
+  const db = openDatabase(config.dataDir, { busyWaitMs: opts.dbBusyWaitMs, busyClock: opts.dbBusyClock });
   const home = new HermesHome(config.hermes.home);
   const homeKey = config.hermes.keyFromHome ? new HomeApiKey(home.env) : null;
   // HEDGEHOG_API_KEY's default is the Hermes key: the same HomeApiKey, so both follow a rotation.

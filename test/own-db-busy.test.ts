@@ -6,7 +6,9 @@
 import { afterEach, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
 import { join } from 'node:path';
+import { BUSY_SLICE_MS, type BusyClock } from '../src/db/busy';
 import { makeTestApp, type TestApp } from './helpers/app';
+import { HandClock } from './helpers/hand-clock';
 import { holdLock } from './helpers/lock-holder';
 
 const apps: TestApp[] = [];
@@ -14,8 +16,8 @@ afterEach(() => {
   for (const t of apps.splice(0)) t.close();
 });
 
-async function open(opts: { busyWaitMs?: number } = {}): Promise<TestApp> {
-  const t = await makeTestApp({ env: { MEMORY_BACKEND: 'sqlite' }, open: { dbBusyWaitMs: opts.busyWaitMs } });
+async function open(opts: { busyWaitMs?: number; busyClock?: BusyClock } = {}): Promise<TestApp> {
+  const t = await makeTestApp({ env: { MEMORY_BACKEND: 'sqlite' }, open: { dbBusyWaitMs: opts.busyWaitMs, dbBusyClock: opts.busyClock } });
   apps.push(t);
   return t;
 }
@@ -25,19 +27,33 @@ const holdWriteLock = (path: string) => holdLock(path, { begin: 'BEGIN IMMEDIATE
 
 const dbPath = (t: TestApp) => join(t.config.dataDir, 'optx-api.db');
 
-/** The writes of the test, each answered with its status (and the time it took to answer). */
+/** The writes of the test, each answered with its status. */
 function sendWrites(t: TestApp) {
-  const timed = async (method: string, path: string, body: unknown) => {
-    const started = performance.now();
-    const r = await t.json(method, path, body);
-    return { ...r, ms: performance.now() - started };
-  };
   return [
-    timed('POST', '/api/tasks', { title: 'sent while locked' }),
-    timed('POST', '/api/wallet/escrow', { task_id: 'task-locked', amount: '3', gaze_required: false }),
-    timed('POST', '/api/memory', { content: 'written while another process held the lock' }),
-    timed('POST', '/api/sessions', { id: 'sess-locked' }),
+    t.json('POST', '/api/tasks', { title: 'sent while locked' }),
+    t.json('POST', '/api/wallet/escrow', { task_id: 'task-locked', amount: '3', gaze_required: false }),
+    t.json('POST', '/api/memory', { content: 'written while another process held the lock' }),
+    t.json('POST', '/api/sessions', { id: 'sess-locked' }),
   ];
+}
+
+/** Settles once `n` writes have taken their place in the database's line (each has its deadline then). */
+function writesInLine(t: TestApp, n: number): Promise<void> {
+  const { write, writeOwnTransaction } = t.deps.db;
+  let entered = 0;
+  return new Promise((resolve) => {
+    const seen = () => {
+      if (++entered === n) resolve();
+    };
+    t.deps.db.write = <T>(fn: () => T) => {
+      seen();
+      return write(fn);
+    };
+    t.deps.db.writeOwnTransaction = <T>(fn: (writable: () => void) => T) => {
+      seen();
+      return writeOwnTransaction(fn);
+    };
+  });
 }
 
 /**
@@ -46,10 +62,12 @@ function sendWrites(t: TestApp) {
  */
 const BLOCKED_MS = 2500;
 
+const READ_PATHS = ['/health', '/api/tasks', '/api/wallet/escrow', '/api/sessions', '/api/memory'];
+
 /** How long each read takes to answer while the writes wait. */
 async function readTimes(t: TestApp): Promise<Record<string, number>> {
   const times: Record<string, number> = {};
-  for (const path of ['/health', '/api/tasks', '/api/wallet/escrow', '/api/sessions', '/api/memory']) {
+  for (const path of READ_PATHS) {
     const started = performance.now();
     const res = await t.fetch(path);
     expect(res.status).toBe(200);
@@ -86,18 +104,37 @@ test('while another process holds the write lock, reads answer at once, and writ
 }, 120_000);
 
 test('held past the wait: 503 storage_busy with Retry-After, nothing written, the server answering all along', async () => {
-  const t = await open({ busyWaitMs: 400 });
+  // The wait is counted on a clock the test moves: every step below is an event, not a duration (reads
+  // under a 200 ms bound took 260-450 ms on a loaded box, while the writes waited as they should).
+  const clock = new HandClock();
+  const t = await open({ busyWaitMs: 400, busyClock: clock.now });
+  // SQLite itself waits a slice at the most, on the server's only thread; the rest is waited in line.
+  expect(t.deps.db.sqlite.query<{ timeout: number }, []>('PRAGMA busy_timeout').get()?.timeout).toBe(BUSY_SLICE_MS);
   const lock = await holdWriteLock(dbPath(t));
+  const inLine = writesInLine(t, 4);
   const writes = sendWrites(t);
-  const reads = await readTimes(t);
-  const answers = await Promise.all(writes);
+  let settled = 0;
+  for (const w of writes) void w.finally(() => settled++);
+  await inLine;
+  for (const path of READ_PATHS) {
+    const res = await t.fetch(path);
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+  }
+  // Answered while every write waited (before: the writes waited in SQLite's busy timeout, and the reads behind them).
+  expect(settled).toBe(0);
+  clock.set(399);
+  await clock.readMore(2);
+  expect(settled).toBe(0);
+  clock.set(400);
+  // Each counted the wait from when it was asked, not from reaching the head of the line: all four end
+  // now, with no more polling (one look at the clock each).
+  const answers = await Promise.race([Promise.all(writes), clock.readMore(8).then(() => null)]);
+  if (answers === null) throw new Error('writes still waiting after the wait was over');
   await lock.release();
-  expect(Math.max(...Object.values(reads))).toBeLessThan(200);
   expect(answers.map((a) => [a.status, (a.body as { code?: string }).code, a.headers.get('retry-after')])).toEqual(
     answers.map(() => [503, 'storage_busy', '1']),
   );
-  // Each waited about its own 400 ms (in line behind the others, not one after another).
-  expect(answers.every((a) => a.ms >= 350 && a.ms < 2000)).toBe(true);
   const db = new Database(dbPath(t), { readonly: true });
   const count = (table: string) => (db.query(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
   expect([count('tasks'), count('escrows'), count('escrow_events'), count('memories'), count('chat_sessions')]).toEqual([0, 0, 0, 0, 0]);

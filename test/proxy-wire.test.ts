@@ -8,12 +8,10 @@ import { jsonOf, makeTestApp, readSse, type TestApp } from './helpers/app';
 import { chatBody, lastRequest as lastRequestOf, useListeningApp } from './helpers/fake-app';
 
 let fake: FakeHermes;
-let t: TestApp;
 let base: string;
 // A real socket between client and sidecar, so chunk boundaries and disconnects are real.
-useListeningApp((f, app, b) => {
+useListeningApp((f, _app, b) => {
   fake = f;
-  t = app;
   base = b;
 });
 

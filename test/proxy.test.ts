@@ -1,16 +1,14 @@
 /** The /v1/* reverse proxy and the OpenAI-compatible stream route against the fake Hermes (SPEC §6). */
 import { describe, expect, test } from 'bun:test';
 import type { FakeHermes } from './fakes/hermes';
-import { jsonOf, makeTestApp, readSse, type TestApp } from './helpers/app';
+import { jsonOf, makeTestApp, readSse } from './helpers/app';
 import { chatBody, lastRequest as lastRequestOf, useListeningApp } from './helpers/fake-app';
 
 let fake: FakeHermes;
-let t: TestApp;
 let base: string;
 // A real socket between client and sidecar, so chunk boundaries and disconnects are real.
-useListeningApp((f, app, b) => {
+useListeningApp((f, _app, b) => {
   fake = f;
-  t = app;
   base = b;
 }, { UPSTREAM_IDLE_TIMEOUT_S: '0.4', SSE_HEARTBEAT_S: '0.05', UPSTREAM_TIMEOUT_S: '0.5' });
 

@@ -38,7 +38,7 @@ async function startServer(env: Record<string, string> = {}): Promise<Server> {
   });
   let out = '';
   const reader = proc.stdout.getReader();
-  for (let m; !(m = /listening on (http:\/\/\S+)/.exec(out)); ) {
+  while (!/listening on (http:\/\/\S+)/.test(out)) {
     const { value, done } = await reader.read();
     if (done) throw new Error(`the server did not start: ${out}${await new Response(proc.stderr).text()}`);
     out += new TextDecoder().decode(value);

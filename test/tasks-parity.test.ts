@@ -6,7 +6,7 @@
  * SQLite and one on SpacetimeDB (the fake), on one shared clock, and every answer (status and body,
  * ids replaced by the order they were first seen in) must be identical.
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { afterAll, beforeAll, test } from 'bun:test';
 import fc from 'fast-check';
 import { startFakeHermes, type FakeHermes } from './fakes/hermes';
 import { startFakeSpacetime, type FakeSpacetime } from './fakes/spacetimedb';

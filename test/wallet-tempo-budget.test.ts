@@ -148,7 +148,7 @@ test('a hold left by a sidecar killed mid-call blocks only until it expires, the
   });
   let out = '';
   const reader = proc.stdout.getReader();
-  for (let m; !(m = /listening on (http:\/\/\S+)/.exec(out)); ) {
+  while (!/listening on (http:\/\/\S+)/.test(out)) {
     const { value, done } = await reader.read();
     if (done) throw new Error(`the server did not start: ${out}`);
     out += new TextDecoder().decode(value);

@@ -22,7 +22,7 @@ export class ConfigError extends Error {
  * `keyFromHome`: the key is the Hermes key taken from the agent's .env (no HEDGEHOG_API_KEY, no
  * HERMES_API_KEY, the Hermes origin), so it follows that file as the upstream key does.
  */
-export interface HedgehogConfig { url: string; apiKey: string | null; keyFromHome: boolean; timeoutMs: number }
+interface HedgehogConfig { url: string; apiKey: string | null; keyFromHome: boolean; timeoutMs: number }
 /**
  * The endpoint as its clients use it: the key is asked for on each call, so a rotation is followed.
  * `shutdown`: the server's stop, which gives up a call still waiting for its answer (503 server_shutting_down).
@@ -49,7 +49,7 @@ function upstreamStreamLimit(envValue: string | undefined): { httpRequests: numb
   return { httpRequests, streams: Math.max(1, httpRequests - SHORT_CALL_SLOTS) };
 }
 
-export function buildConfig(raw: RawConfig, hermesEnv: Record<string, string>, home: string | null, cwd: string, httpRequestsEnv?: string) {
+function buildConfig(raw: RawConfig, hermesEnv: Record<string, string>, home: string | null, cwd: string, httpRequestsEnv?: string) {
   const hermesHome = resolve(expandHome(raw.HERMES_HOME ?? '~/.hermes', home, 'HERMES_HOME (--hermes-home)', raw.HERMES_HOME === undefined));
   const hermesUrl = raw.HERMES_AGENT_URL;
   const hermesKey = raw.HERMES_API_KEY ?? nonEmpty(hermesEnv.API_SERVER_KEY);
@@ -105,7 +105,7 @@ export function buildConfig(raw: RawConfig, hermesEnv: Record<string, string>, h
       apiKey: raw.HEDGEHOG_API_KEY ?? (hedgehogIsHermes ? hermesKey : undefined) ?? null,
       keyFromHome: raw.HEDGEHOG_API_KEY === undefined && hedgehogIsHermes && raw.HERMES_API_KEY === undefined,
       timeoutMs: raw.HEDGEHOG_TIMEOUT_S * 1000,
-    },
+    } satisfies HedgehogConfig,
     aaron: { url: raw.AARON_URL ?? null, timeoutMs: raw.AARON_TIMEOUT_S * 1000 },
     wallet: {
       agent: raw.WALLET_AGENT,

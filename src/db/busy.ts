@@ -19,17 +19,21 @@ export function isSqliteBusy(err: unknown): boolean {
   return err instanceof Error && /database is locked|database table is locked/i.test(err.message);
 }
 
+/** Milliseconds on a clock that only moves forward: what the busy wait is counted on. */
+export type BusyClock = () => number;
+const monotonic: BusyClock = () => performance.now();
+
 /** Runs `write` (one synchronous transaction), again after a short pause while the lock is taken, for up to waitMs. */
 export function retryWhileBusy<T>(write: () => T, waitMs: number = BUSY_WAIT_MS): Promise<T> {
-  return retryUntil(write, performance.now() + waitMs);
+  return retryUntil(write, monotonic() + waitMs, monotonic);
 }
 
-async function retryUntil<T>(write: () => T, deadline: number): Promise<T> {
+async function retryUntil<T>(write: () => T, deadline: number, now: BusyClock): Promise<T> {
   for (;;) {
     try {
       return write();
     } catch (err) {
-      if (!isSqliteBusy(err) || performance.now() >= deadline) throw err;
+      if (!isSqliteBusy(err) || now() >= deadline) throw err;
       await Bun.sleep(10 + Math.random() * 30);
     }
   }
@@ -39,10 +43,13 @@ async function retryUntil<T>(write: () => T, deadline: number): Promise<T> {
 export class BusyQueue {
   private tail: Promise<unknown> = Promise.resolve();
 
+  /** `now`: the wait's clock (a test moves its own, so that when the wait is over does not depend on the machine's load). */
+  constructor(private readonly now: BusyClock = monotonic) {}
+
   /** waitMs counts from now: time spent in line is part of it. */
   run<T>(write: () => T, waitMs: number = BUSY_WAIT_MS): Promise<T> {
-    const deadline = performance.now() + waitMs;
-    const attempt = () => retryUntil(write, deadline);
+    const deadline = this.now() + waitMs;
+    const attempt = () => retryUntil(write, deadline, this.now);
     const result = this.tail.then(attempt, attempt);
     this.tail = result.catch(() => {});
     return result;

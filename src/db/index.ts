@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite';
 import { eq } from 'drizzle-orm';
 import * as schema from './schema';
-import { BUSY_SLICE_MS, BUSY_WAIT_MS, BusyQueue } from './busy';
+import { BUSY_SLICE_MS, BUSY_WAIT_MS, BusyQueue, type BusyClock } from './busy';
 import { newId } from '../lib/ids';
 import { isoNow } from '../lib/time';
 import { inPlaceCheck } from './in-place';
@@ -66,6 +66,8 @@ const DB_FILE = 'optx-api.db';
 export interface OpenDatabaseOptions {
   /** How long a write waits for another process's lock before SQLITE_BUSY (tests shorten it). */
   busyWaitMs?: number;
+  /** The clock that wait is counted on (performance.now(); tests move their own). */
+  busyClock?: BusyClock;
 }
 
 /**
@@ -80,7 +82,7 @@ export function openDatabase(dataDir: string | ':memory:', opts: OpenDatabaseOpt
       createPrivately(path);
       checkUsable(path);
     }
-    return openAt(path, opts.busyWaitMs ?? BUSY_WAIT_MS);
+    return openAt(path, opts.busyWaitMs ?? BUSY_WAIT_MS, opts.busyClock);
   } catch (err) {
     throw new Error(`Cannot open the sidecar database ${path} (OPTX_DATA_DIR, --data-dir): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
@@ -141,7 +143,7 @@ function checkUsable(path: string): void {
   }
 }
 
-function openAt(path: string, busyWaitMs: number): DbHandle {
+function openAt(path: string, busyWaitMs: number, busyClock: BusyClock | undefined): DbHandle {
   const sqlite = new Database(path, { create: true, strict: true });
   try {
     // First: switching to WAL takes a lock, which another process opening the same file at the same
@@ -175,7 +177,7 @@ function openAt(path: string, busyWaitMs: number): DbHandle {
     // From now on a statement finding the lock taken fails within a slice and `write` waits for it
     // asynchronously: a 5 s busy timeout held the event loop's thread, /health included, that long.
     sqlite.run(`PRAGMA busy_timeout = ${BUSY_SLICE_MS}`);
-    const writes = new BusyQueue();
+    const writes = new BusyQueue(busyClock);
     const inPlace = path === ':memory:' ? () => {} : inPlaceCheck(path, () => {
       // Moves what the WAL holds into the old file and empties the WAL, which stays at the path: a
       // crash of this process would otherwise leave it to be laid over the file now there.

@@ -135,7 +135,7 @@ export interface AnchoredValue {
 }
 
 /** Every anchored value below the root that an alias repeats, with its path. Called once per change of the file. */
-export function anchoredValues(doc: ReturnType<typeof parseDocument>): AnchoredValue[] {
+function anchoredValues(doc: ReturnType<typeof parseDocument>): AnchoredValue[] {
   // One walk without path copies (a path per node costs depth² on a deep file); paths are built
   // from parent links for the few anchored nodes only.
   type Entry = { node: unknown; parent: Entry | null; seg: string | number };

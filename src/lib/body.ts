@@ -14,7 +14,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * which unlike `Content-Length: 0` has a stream, became a 400 "not valid JSON". The app's transform hook
  * turns this back into `undefined` (see `noBody`).
  */
-export const EMPTY_BODY: unique symbol = Symbol('empty body');
+const EMPTY_BODY: unique symbol = Symbol('empty body');
 
 /** The parsed body with EMPTY_BODY as what it stands for: no body. */
 export const noBody = (body: unknown): unknown => (body === EMPTY_BODY ? undefined : body);

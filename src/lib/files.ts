@@ -91,7 +91,7 @@ export function readSettledSync(path: string): FileSnapshot | null {
 export const JUST_EMPTIED_MS = 2_000;
 
 /** An empty file changed less than JUST_EMPTIED_MS ago: most likely a rewrite in place under way. */
-export function justEmptied(snap: FileSnapshot, now = Date.now()): boolean {
+function justEmptied(snap: FileSnapshot, now = Date.now()): boolean {
   // A stamp in the future counts by its distance: the clock was set back since.
   return snap.stat.size === 0 && snap.text === '' && Math.abs(now - snap.stat.mtimeMs) < JUST_EMPTIED_MS;
 }

@@ -9,7 +9,7 @@
 import type { LogFields, Logger } from './log';
 
 /** How often a failure that keeps happening is summarised. */
-export const REPEAT_WINDOW_MS = 60_000;
+const REPEAT_WINDOW_MS = 60_000;
 
 type Level = 'warn' | 'error' | 'info';
 

@@ -4,7 +4,7 @@
  */
 import { z } from '../lib/zod';
 
-export const BUILTIN_TYPES = [
+const BUILTIN_TYPES = [
   'Bool',
   'I8',
   'U8',

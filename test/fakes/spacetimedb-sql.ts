@@ -120,10 +120,6 @@ class Parser {
     const t = this.peek();
     return t?.t === 'word' ? t.text.toUpperCase() : describe(t);
   }
-  private expectKw(kw: string): void {
-    if (!this.isKw(kw)) throw new SqlError(`sql parser error: Expected ${kw}, found: ${describe(this.peek())}`);
-    this.i++;
-  }
   private expectOp(op: string): void {
     if (!this.isOp(op)) throw new SqlError(`sql parser error: Expected ${op}, found: ${describe(this.peek())}`);
     this.i++;

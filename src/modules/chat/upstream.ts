@@ -69,7 +69,7 @@ export interface TurnRequest {
 const STREAM_HEADERS = { 'content-type': 'application/json', accept: 'text/event-stream' };
 
 /** Hermes' session stream; a session created here for `new` is created upstream first. */
-export async function openNative(client: HermesClient, sessions: SessionService, t: TurnRequest): Promise<Response | null> {
+async function openNative(client: HermesClient, sessions: SessionService, t: TurnRequest): Promise<Response | null> {
   if (t.created) {
     // The title is the client's label, not part of the turn: one the agent refuses (taken by another
     // session, say "New chat") must not lose the user's message.
@@ -128,7 +128,7 @@ export class RefusedSessionIds {
  * header only goes with the sidecar's key: a gateway without a key answers any request carrying it
  * with 403 (session continuation requires API_SERVER_KEY), and the history alone keeps the context.
  */
-export async function openCompletions(
+async function openCompletions(
   client: HermesClient, history: (maxBytes: number) => Promise<HistoryMessage[]>, t: TurnRequest, refused: RefusedSessionIds,
 ): Promise<Response> {
   const body = (past: HistoryMessage[]) => JSON.stringify({

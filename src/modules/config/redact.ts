@@ -67,7 +67,7 @@ function redactValue(value: unknown, context: Context): unknown {
 }
 
 /** A redacted copy of a config tree; the input is never modified (it is HermesHome's shared cache). */
-export function redactTree(tree: Record<string, unknown>, path: readonly string[] = []): Record<string, unknown> {
+function redactTree(tree: Record<string, unknown>, path: readonly string[] = []): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(tree)) {
     const underMcpServer = path.length === 2 && path[0] === 'mcp_servers';

@@ -37,7 +37,7 @@ const bankName = (category: string): string => `cat:${category}`;
 export const MAX_CACHED_BANKS = 256;
 
 /** Σ e^{iθ} as numpy's complex128 `tobytes()`: (re, im) float64 pairs, little-endian like every host Bun runs on. */
-export function complexSumBytes(sum: PhaseSum): Uint8Array {
+function complexSumBytes(sum: PhaseSum): Uint8Array {
   const out = new Uint8Array(sum.dim * 16);
   const view = new DataView(out.buffer);
   for (let i = 0; i < sum.dim; i++) {

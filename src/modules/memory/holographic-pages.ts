@@ -7,7 +7,7 @@
  * are read, by id. Runs inside the caller's snapshot, so the page and its total agree.
  */
 import type { Database } from 'bun:sqlite';
-import type { FactRow } from './holographic';
+import type { FactRow } from './holographic-facts';
 
 /** From this offset on, a list page picks its ids from an index instead of stepping through rows. */
 export const DEEP_OFFSET = 1000;

@@ -2,7 +2,7 @@
  * The holographic backend's search candidates (the plugin's FactRetriever.search): which, and their ranking.
  */
 import type { Database, SQLQueryBindings } from 'bun:sqlite';
-import type { FactRow } from './holographic';
+import type { FactRow } from './holographic-facts';
 import { bytesToPhases, encodeText, similarity, type Phases } from './hrr';
 import { jaccard, jaccardTokens } from './query-text';
 

@@ -1,8 +1,7 @@
 /**
  * MEMORY_BACKEND=holographic: Hermes' own `memory_store.db`, shared with the agent (SPEC §9).
  *
- * A memory is a row of `facts`: id = fact_id (decimal string), importance = trust_score,
- * tags = the comma-separated `tags` column, timestamps = the row's own (SQLite CURRENT_TIMESTAMP, UTC).
+ * A memory is a row of `facts` (holographic-facts.ts); the search is holographic-search.ts.
  * A write does what the plugin's add_fact does (dedupe by content, entities and links, the HRR
  * vector, the category bank), in one transaction instead of the plugin's several commits. `metadata`
  * has no Hermes column and lives in the sidecar's own database (memory_fact_meta).
@@ -18,30 +17,16 @@ import { BankCache } from './holographic-banks';
 import { factCounts, type FactCounts } from './holographic-counts';
 import { DEEP_OFFSET, deepListPage } from './holographic-pages';
 import { EntityIndex } from './holographic-entities';
+import { FACT_COLUMNS, type FactMeta, type FactRow, factToMemory } from './holographic-facts';
+import { decodeVector } from './holographic-rank';
 import { detectFtsMode, openHermesMemoryFile, releaseReplaced } from './holographic-schema';
+import { type FactPage, searchFacts } from './holographic-search';
 import { encodeFact, HRR_DIM, phasesToBytes } from './hrr';
 import { extractEntities } from './entities';
-import { filterSql } from './holographic-filters';
-import { byScoreThen, fileSize, parseJsonObject, sha256Hex, splitTags, toIsoTimestamp } from './memory-values';
+import { fileSize, sha256Hex } from './memory-values';
 import type { Memory, ScoredMemory } from './model';
-import { ftsMatchExpression, searchTerms, substringHitsSql, substringTerms } from './query-text';
-import { type CandidateRow, candidatesByRank, decodeVector, rankCandidates } from './holographic-rank';
 import { searchTextIfIndexed } from './search-text';
-import type { AddResult, BackendStats, ListOptions, MemoryBackend, NewMemory, Page, SearchFilters, SearchOptions } from './store';
-
-/** The plugin's default floor: facts below this trust are not search candidates unless a filter says otherwise. */
-const DEFAULT_MIN_TRUST = 0.3;
-const FACT_COLUMNS = 'f.fact_id, f.content, f.category, f.tags, f.trust_score, f.created_at, f.updated_at';
-
-export interface FactRow {
-  fact_id: number;
-  content: string;
-  category: string | null;
-  tags: string | null;
-  trust_score: number | null;
-  created_at: unknown;
-  updated_at: unknown;
-}
+import type { AddResult, BackendStats, ListOptions, MemoryBackend, NewMemory, Page, SearchOptions } from './store';
 
 export class HolographicBackend implements MemoryBackend {
   readonly name = 'holographic' as const;
@@ -60,7 +45,7 @@ export class HolographicBackend implements MemoryBackend {
    * and so does a list page far from the newest (`OFFSET` steps through the rows): 40-180 ms at
    * 50,000-100,000 facts, each time, while a dashboard re-reads the same page.
    */
-  readonly pages: KeptReads<{ rows: FactRow[]; total: number }>;
+  readonly pages: KeptReads<FactPage>;
 
   private readonly busyWaitMs: number;
   private readonly writes = new BusyQueue();
@@ -140,57 +125,9 @@ export class HolographicBackend implements MemoryBackend {
   }
 
   async search(o: SearchOptions): Promise<Page<ScoredMemory>> {
-    return readSnapshot(this.sqlite, () => this.searchNow(o));
-  }
-
-  private searchNow(o: SearchOptions): Page<ScoredMemory> {
-    if (o.query.trim() === '') return this.byImportance(o);
-    const terms = searchTerms(o.query);
-    if (terms.length === 0) return { items: [], total: 0 };
-    const filter = filterSql(o.filters, o.filters.minImportance ?? DEFAULT_MIN_TRUST);
-    const match = ftsMatchExpression(terms);
-    const subs = substringTerms(terms);
-    // Words FTS5 cannot find inside a run of CJK or Thai text are looked for as substrings too
-    // (query-text.ts); index matches come first among the candidates, by rank, then the others.
-    const hits = subs.length ? substringHitsSql(subs, 'f.content', 'f.tags') : { sql: '0', params: [] };
-    // The index's matches are worked out once (MATERIALIZED): joined as a subquery, SQLite ran the MATCH
-    // again for every fact (64 Korean words over 5,000 facts: 16 s with the server stopped).
-    // Without substring terms the order is the index's rank alone, which FTS5 serves without sorting
-    // every match (with the extra keys the search at 100,000 facts took 16.7 ms instead of 12.7).
-    const [head, from, rank] = subs.length
-      ? ['WITH m AS MATERIALIZED (SELECT rowid AS r, rank FROM facts_fts WHERE facts_fts MATCH ?)',
-        `FROM facts f LEFT JOIN m ON m.r = f.fact_id WHERE (m.r IS NOT NULL OR ${hits.sql} > 0) ${filter.sql}`, 'm.rank']
-      : ['', `FROM facts_fts JOIN facts f ON f.fact_id = facts_fts.rowid WHERE facts_fts MATCH ? ${filter.sql}`, 'facts_fts.rank'];
-    // `match` binds first either way (WITH, or FROM when the select list has no parameters).
-    const params = [match, ...hits.params, ...filter.params];
-    const select = `${head} SELECT ${FACT_COLUMNS}, f.hrr_vector, ${rank} AS fts_rank, ${hits.sql} AS sub_hits ${from}`;
-    const candidates = subs.length
-      ? this.sqlite.query<CandidateRow, SQLQueryBindings[]>(`${select} ORDER BY m.rank IS NULL, m.rank, sub_hits DESC, f.fact_id DESC LIMIT ?`)
-        .all(match, ...hits.params, ...hits.params, ...filter.params, o.limit * 3)
-      : candidatesByRank(this.sqlite, select, [match, ...filter.params], o.limit * 3);
-    const total = subs.length
-      ? (this.sqlite.query<{ n: number }, SQLQueryBindings[]>(`${head} SELECT COUNT(*) AS n ${from}`).get(...params)?.n ?? 0)
-      : this.countMatches(match, from, filter.params, o.filters);
-    const scores = rankCandidates(o.query, candidates, this.dim, subs.length);
-    const best = candidates
-      .map((c, i) => ({ row: c, score: scores[i] as number }))
-      .sort(byScoreThen((a, b) => b.row.fact_id - a.row.fact_id))
-      .slice(0, o.limit);
+    const { best, total } = readSnapshot(this.sqlite, () => searchFacts(this.sqlite, this.pages, this.dim, o));
     const memories = this.withMetadata(best.map((b) => b.row));
     return { items: memories.map((m, i) => ({ ...m, score: (best[i] as { score: number }).score })), total };
-  }
-
-  /**
-   * The true number of matches. Counting through the join reads every matching fact's row (one page
-   * each: the vector sits in the row); when the trust floor is the only filter and no fact is below
-   * it, the index alone gives the same number.
-   */
-  private countMatches(match: string, from: string, params: SQLQueryBindings[], f: SearchFilters): number {
-    const minTrust = f.minImportance ?? DEFAULT_MIN_TRUST;
-    const onlyTrust = f.category === undefined && !f.tags?.length && f.since === undefined && f.until === undefined;
-    const anyBelow = () => this.sqlite.query('SELECT 1 FROM facts WHERE trust_score < ? OR trust_score IS NULL LIMIT 1').get(minTrust) !== null;
-    if (onlyTrust && !anyBelow()) return this.sqlite.query<{ n: number }, [string]>('SELECT COUNT(*) AS n FROM facts_fts WHERE facts_fts MATCH ?').get(match)?.n ?? 0;
-    return this.sqlite.query<{ n: number }, SQLQueryBindings[]>(`SELECT COUNT(*) AS n ${from}`).get(match, ...params)?.n ?? 0;
   }
 
   async remove(id: string): Promise<boolean> {
@@ -274,36 +211,11 @@ export class HolographicBackend implements MemoryBackend {
     else this.sqlite.query('DELETE FROM facts_fts WHERE rowid = ?').run(factId);
   }
 
-  private byImportance(o: SearchOptions): Page<ScoredMemory> {
-    const { rows, total } = this.pages.get(JSON.stringify(['best', o.filters, o.limit]), () => {
-      const filter = filterSql(o.filters, o.filters.minImportance ?? 0);
-      return {
-        rows: this.sqlite
-          .query<FactRow, SQLQueryBindings[]>(`SELECT ${FACT_COLUMNS} FROM facts f WHERE 1 = 1 ${filter.sql} ORDER BY f.trust_score DESC, f.fact_id DESC LIMIT ?`)
-          .all(...filter.params, o.limit),
-        total: this.sqlite.query<{ n: number }, SQLQueryBindings[]>(`SELECT COUNT(*) AS n FROM facts f WHERE 1 = 1 ${filter.sql}`).get(...filter.params)?.n ?? 0,
-      };
-    });
-    return { items: this.withMetadata(rows).map((m) => ({ ...m, score: m.importance })), total };
-  }
-
   private withMetadata(rows: FactRow[]): Memory[] {
-    const meta = new Map<number, { contentSha256: string; metadata: string }>();
+    const meta = new Map<number, FactMeta>();
     if (rows.length > 0) {
       for (const r of this.metaOf.all({ ids: JSON.stringify(rows.map((r) => r.fact_id)) })) meta.set(r.factId, r);
     }
-    return rows.map((r) => {
-      const m = meta.get(r.fact_id);
-      return {
-        id: String(r.fact_id),
-        content: r.content,
-        category: r.category ?? 'general',
-        tags: splitTags(r.tags),
-        importance: r.trust_score ?? 0.5,
-        metadata: m && m.contentSha256 === sha256Hex(r.content) ? parseJsonObject(m.metadata) : {},
-        created_at: toIsoTimestamp(r.created_at),
-        updated_at: toIsoTimestamp(r.updated_at),
-      };
-    });
+    return rows.map((r) => factToMemory(r, meta.get(r.fact_id)));
   }
 }

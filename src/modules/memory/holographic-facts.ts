@@ -1,0 +1,43 @@
+/**
+ * A row of Hermes' `facts` table as the holographic backend reads it, and the Memory it answers as:
+ * id = fact_id (decimal string), importance = trust_score, tags = the comma-separated `tags` column,
+ * timestamps = the row's own (SQLite CURRENT_TIMESTAMP, UTC). `metadata` has no Hermes column; it
+ * comes from the sidecar's own database, and only while the fact still holds the content it was written for.
+ */
+import { parseJsonObject, sha256Hex, splitTags, toIsoTimestamp } from './memory-values';
+import type { Memory } from './model';
+
+export const FACT_COLUMNS = 'f.fact_id, f.content, f.category, f.tags, f.trust_score, f.created_at, f.updated_at';
+
+export interface FactRow {
+  fact_id: number;
+  content: string;
+  category: string | null;
+  tags: string | null;
+  trust_score: number | null;
+  created_at: unknown;
+  updated_at: unknown;
+}
+
+/** The sidecar's metadata row of a fact (memory_fact_meta). */
+export interface FactMeta {
+  contentSha256: string;
+  metadata: string;
+}
+
+/** The plugin's defaults for a fact without a category or trust. */
+export const factImportance = (r: FactRow): number => r.trust_score ?? 0.5;
+
+export function factToMemory(r: FactRow, meta: FactMeta | undefined): Memory {
+  return {
+    id: String(r.fact_id),
+    content: r.content,
+    category: r.category ?? 'general',
+    tags: splitTags(r.tags),
+    importance: factImportance(r),
+    // A meta row left by a fact that had this id in an earlier file names another content.
+    metadata: meta && meta.contentSha256 === sha256Hex(r.content) ? parseJsonObject(meta.metadata) : {},
+    created_at: toIsoTimestamp(r.created_at),
+    updated_at: toIsoTimestamp(r.updated_at),
+  };
+}
