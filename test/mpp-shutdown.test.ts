@@ -84,3 +84,52 @@ for (const [what, path, body] of [
     expect((await app.json('GET', '/api/sessions/fresh', undefined, KEY)).status).toBe(404);
   });
 }
+
+test('a payment still being checked with the Tempo node when the stop comes: 503 payment_verification_unavailable at once, the credential not used up', async () => {
+  // Before, the check waited for the node's answer or its RPC_TIMEOUT_S (a short one here, so that
+  // the test ends: "could not be reached", 3 s late) and held the stop for its whole grace; the
+  // executable then cut the connection with no answer.
+  const [app, ac] = await openStoppable({ RPC_TIMEOUT_S: '3' });
+  const cred = await credentialFor(app, payer(app, chain).client);
+  let answer!: () => void;
+  chain.behavior.holdUntil = new Promise<void>((resolve) => (answer = resolve));
+  const before = chain.requests.length;
+  const res = app.fetch('/api/wallet/tempo/pricing', { headers: { authorization: cred } });
+  await chain.waitForRequests(before + 1);
+  ac.abort();
+  const r = await res;
+  chain.behavior.holdUntil = null;
+  answer();
+  const body = (await r.json()) as { code?: unknown; detail?: unknown };
+  expect([r.status, body.code, body.detail, r.headers.get('retry-after'), r.headers.get('payment-receipt')])
+    .toEqual([503, 'payment_verification_unavailable', 'The sidecar is shutting down: the payment was not checked; retry the same credential later.', '5', null]);
+  // Nothing was broadcast or claimed: the restarted server (the same data dir) takes the credential.
+  expect(chain.methods().some((m) => m.startsWith('eth_sendRawTransaction'))).toBe(false);
+  stop.shutdown = new AbortController().signal;
+  const restarted = await open({ OPTX_DATA_DIR: app.config.dataDir });
+  expect(await paysAgain(restarted, cred)).toBe(true);
+});
+
+test('a payment whose transaction was already sent when the stop comes is let settle: served with its receipt', async () => {
+  const [app, ac] = await openStoppable();
+  const cred = await credentialFor(app, payer(app, chain).client);
+  let answer!: () => void;
+  const hold = () => void (chain.behavior.holdUntil = new Promise<void>((resolve) => (answer = resolve)));
+  hold();
+  let n = chain.requests.length;
+  const res = app.fetch('/api/wallet/tempo/pricing', { headers: { authorization: cred } });
+  // Each call before the broadcast is answered; the broadcast is held.
+  for (;;) {
+    await chain.waitForRequests(n + 1);
+    const methods = (chain.requests[n++] as { calls: { method: string }[] }).calls.map((c) => c.method);
+    if (methods.some((m) => m.startsWith('eth_sendRawTransaction'))) break;
+    const release = answer;
+    hold();
+    release();
+  }
+  ac.abort();
+  chain.behavior.holdUntil = null;
+  answer();
+  const r = await res;
+  expect([r.status, r.headers.get('payment-receipt') !== null]).toEqual([200, true]);
+});
