@@ -63,26 +63,33 @@ test('a metered call HEDGEHOG had when the stop came: 503 server_shutting_down, 
   expect(await settled(call)).toEqual([503, 'server_shutting_down', false]);
 });
 
-for (const [what, path, body] of [
+const streams = [
   ['a session\'s stream', '/api/sessions/held/chat/stream', '{"message":"hi"}'],
   ['a session\'s stream, format=hermes', '/api/sessions/held/chat/stream?format=hermes', '{"message":"hi"}'],
   ['a stream of a new session', '/api/sessions/new/chat/stream', '{"message":"hi","session_id":"fresh"}'],
-] as [string, string, string][]) {
-  test(`${what} paid and still waiting for the agent's first answer when the stop comes: 503, no stream, the credential given back`, async () => {
-    // The heartbeat far away: the stream would otherwise start with its ping, and be spent, after one.
-    const [app, ac] = await openStoppable({ SSE_HEARTBEAT_S: '3600' });
-    expect((await app.json('POST', '/api/sessions', { id: 'held' }, KEY)).status).toBe(201);
-    hermes.behavior.hang = { '/v1/chat/completions': true, '/api/sessions/:id/chat/stream': true };
-    const before = hermes.requests.length;
-    const cred = await credentialFor(app, payer(app, chain).client);
-    const turn = post(app, cred, path, body);
-    while (!turnSent(before)) await Bun.sleep(5);
-    ac.abort();
-    expect(await settled(turn)).toEqual([503, 'server_shutting_down', false]);
-    expect(await paysAgain(app, cred)).toBe(true);
-    // A `new` session made for the turn is removed: the retry with its id is not a 409.
-    expect((await app.json('GET', '/api/sessions/fresh', undefined, KEY)).status).toBe(404);
-  });
+] as const;
+for (const upstream of ['session-api', 'chat-completions'] as const) {
+  for (const [what, path, body] of streams) {
+    test(`${what} (${upstream}) paid and still waiting for the agent's first answer when the stop comes: 503, no stream, the credential given back`, async () => {
+      // The heartbeat far away: the stream would otherwise start with its ping, and be spent, after one.
+      const [app, ac] = await openStoppable({ SSE_HEARTBEAT_S: '3600' });
+      // Found by the probe, the agent's session API takes the turn; else chat completions do.
+      if (upstream === 'session-api') await app.deps.probe.probeNow();
+      expect((await app.json('POST', '/api/sessions', { id: 'held' }, KEY)).status).toBe(201);
+      hermes.behavior.hang = { '/v1/chat/completions': true, '/api/sessions/*/chat/stream': true };
+      const before = hermes.requests.length;
+      const cred = await credentialFor(app, payer(app, chain).client);
+      const turn = post(app, cred, path, body);
+      while (!turnSent(before)) await Bun.sleep(5);
+      ac.abort();
+      expect(await settled(turn)).toEqual([503, 'server_shutting_down', false]);
+      expect(hermes.requests.slice(before).some((r) => r.path === (upstream === 'session-api' ? '/v1/chat/completions' : '/api/sessions/held/chat/stream'))).toBe(false);
+      expect(await paysAgain(app, cred)).toBe(true);
+      // A `new` session the sidecar made for the turn is removed: the retry with its id is not a 409.
+      // (One the agent made stays there: the stop gives up every call to it, its DELETE too.)
+      if (upstream === 'chat-completions') expect((await app.json('GET', '/api/sessions/fresh', undefined, KEY)).status).toBe(404);
+    });
+  }
 }
 
 test('a payment still being checked with the Tempo node when the stop comes: 503 payment_verification_unavailable at once, the credential not used up', async () => {
