@@ -87,7 +87,7 @@ export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<
   try {
     wallet = await openWallet(config, db, gaze, hedgehog);
     // mppx (with viem) weighs ~60 MB of memory: loaded only when MPP is on.
-    paymentGate = config.mpp.enabled ? new (await import('./modules/mpp/service')).MppPaymentGate(config.mpp, db, log, config.wallet.rpcTimeoutMs) : null;
+    paymentGate = config.mpp.enabled ? new (await import('./modules/mpp/service')).MppPaymentGate(config.mpp, db, log, config.wallet.rpcTimeoutMs, shutdown) : null;
   } catch (err) {
     db.close();
     throw err;

@@ -30,8 +30,12 @@ export const badRequest = (code: string, detail: string) => new ApiError(400, co
 export const notFound = (code: string, detail: string) => new ApiError(404, code, detail);
 export const conflict = (code: string, detail: string, body?: Record<string, unknown>) => new ApiError(409, code, detail, { body });
 export const unprocessable = (detail: string, errors?: FieldError[]) => new ApiError(422, 'validation_error', detail, { errors });
-/** A request (or stream) the server's stop ended before its answer; `nothing` says what was not done. */
-export const shuttingDown = (nothing = '') => new ApiError(503, 'server_shutting_down', `The sidecar is shutting down${nothing ? `; ${nothing}` : ''}.`);
+/**
+ * A request (or stream) the server's stop ended before its answer; `nothing` says what was not done.
+ * Retry-After: a stop lasts ~6 s at most (src/main.ts), and a supervisor's restart follows it.
+ */
+export const shuttingDown = (nothing = '') =>
+  new ApiError(503, 'server_shutting_down', `The sidecar is shutting down${nothing ? `; ${nothing}` : ''}.`, { headers: { 'retry-after': '5' } });
 
 /** The content type of every JSON body the sidecar writes itself (errors, pre-serialised answers). */
 export const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };

@@ -18,7 +18,10 @@ const stream = sseResponse(
     'A failure after the stream started is an `error` event, not an HTTP status.',
 );
 // Refusals come before the stream starts, as JSON (the error schema is added by the docs module).
-const busy = { description: 'Every upstream stream slot is taken (`upstream_busy`, with Retry-After), or storage is unavailable' };
+const busy = {
+  description: 'Every upstream stream slot is taken (`upstream_busy`, with Retry-After), or storage is unavailable; '
+    + 'MPP-paid request only: the server stopped before the upstream\'s first answer (`server_shutting_down`, with Retry-After; the credential is given back)',
+};
 // Only a paid request waits for its upstream before its 200 (see ChatService.stream).
 const unreached = { description: 'MPP-paid request only: the upstream could not be reached at all (`upstream_unreachable`); the credential is given back' };
 

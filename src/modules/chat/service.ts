@@ -199,9 +199,10 @@ export class ChatService {
    * The turn as an SSE response in the client's format; `closeConnection` drops a client that stopped
    * reading. A paid turn waits for the upstream's first answer before its 200, which spends the
    * credential: an upstream never reached (connection refused, no such host) is refused as a JSON 502
-   * instead, which gives it back (lib/work.ts). The wait costs the client nothing: the `session` frame
-   * waits for that answer anyway, and Bun completes the response's headers only with the first frame.
-   * It lasts one heartbeat at most; a stream that starts later begins with that heartbeat's ping.
+   * instead, and a stop that came meanwhile as a JSON 503, both of which give it back (lib/work.ts).
+   * The wait costs the client nothing: the `session` frame waits for that answer anyway, and Bun
+   * completes the response's headers only with the first frame. It lasts one heartbeat at most; a
+   * stream that starts later begins with that heartbeat's ping.
    */
   async stream(t: ChatTurn, format: StreamFormat, closeConnection?: () => void): Promise<Response> {
     const opening = openTurn(this.d.client, this.d.sessions, this.refusedSessionIds, t);
@@ -230,7 +231,10 @@ export class ChatService {
   /**
    * Waits up to a heartbeat for the upstream's first answer: 'late' when none came by then. An
    * upstream never reached ends the turn (its `new` session removed, its slot given back) with the
-   * error thrown.
+   * error thrown; so does the server's stop, which gives up the upstream's answer at once (the
+   * Hermes client's `shutdown`): the stream would have been a 200 with nothing but its `error` event,
+   * and a 200 spends the credential. Cut as the non-streaming turn is (`reply`), even if the agent
+   * had begun: the upstream request is cancelled and the payment given back.
    */
   private async refuseUnreached(t: ChatTurn, opening: Promise<Opened>): Promise<'answered' | 'late'> {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -240,10 +244,14 @@ export class ChatService {
     const opened = await Promise.race([opening, late]);
     clearTimeout(timer);
     if (opened === 'late') return 'late';
-    if (!opened.unreached) return 'answered';
+    const stopped = this.d.shutdown.aborted;
+    if (!opened.unreached && !stopped) return 'answered';
+    if (stopped) t.abort();
     await this.discardFailedNew(t);
     t.release();
-    throw opened.unreached;
+    if (!stopped) throw opened.unreached;
+    t.work.cutByStop();
+    throw shuttingDown('the turn was not answered');
   }
 
   /**

@@ -24,9 +24,12 @@ class RpcAnswerError extends Error {
 /**
  * `onSend` hears of every call before it leaves (the gate notes a transaction broadcast: after one,
  * an RPC failure leaves the payment's outcome unknown); `onUnavailable` of every call the node could
- * not answer.
+ * not answer. `shutdown`, asked as each call leaves: the server's stop, which gives that call up at
+ * once (reported as unavailable), or none for a call that must be let finish.
  */
-export function tempoRpcTransport(url: string, timeoutMs: number, onUnavailable: () => void, onSend: (method: string) => void = () => {}): CustomTransport {
+export function tempoRpcTransport(
+  url: string, timeoutMs: number, onUnavailable: () => void, onSend: (method: string) => void = () => {}, shutdown: () => AbortSignal | undefined = () => undefined,
+): CustomTransport {
   let nextId = 0;
   return custom({
     async request({ method, params }: { method: string; params?: unknown }) {
@@ -39,6 +42,7 @@ export function tempoRpcTransport(url: string, timeoutMs: number, onUnavailable:
           body: JSON.stringify({ jsonrpc: '2.0', id: ++nextId, method, params: params ?? [] }),
           timeoutMs,
           target: 'the Tempo RPC',
+          shutdown: shutdown(),
         });
       } catch (err) {
         onUnavailable();

@@ -44,7 +44,14 @@ export class MppPaymentGate implements PaymentGate {
   private readonly price: string;
   readonly chain: Chain;
 
-  constructor(cfg: MppConfig, handle: DbHandle, private readonly log: Logger, rpcTimeoutMs: number) {
+  /**
+   * `shutdown`: the server's stop. A payment still being checked then gives up its calls to the node
+   * before the broadcast (503 payment_verification_unavailable at once, the credential not used up),
+   * instead of holding the stop for its grace and losing its connection with no answer. The broadcast
+   * and what follows it are let finish: the payer's money may move with it, and a request whose
+   * payment settles during the stop is then served or given back like any other.
+   */
+  constructor(cfg: MppConfig, handle: DbHandle, private readonly log: Logger, rpcTimeoutMs: number, private readonly shutdown?: AbortSignal) {
     this.credits = sqliteCredits(handle);
     this.price = JSON.stringify([cfg.amount, cfg.currency ?? null, cfg.recipient, cfg.network]);
     if (!cfg.recipient || !cfg.secretKey) throw new Error('MPP needs MPP_RECIPIENT and MPP_SECRET_KEY');
@@ -62,6 +69,7 @@ export class MppPaymentGate implements PaymentGate {
         const ctx = this.context.getStore();
         if (ctx && method.startsWith('eth_sendRawTransaction')) ctx.broadcast = true;
       },
+      () => (this.context.getStore()?.broadcast ? undefined : this.shutdown),
     );
     const client = createClient({ chain: this.chain, transport });
     const chainId = this.chain.id;
@@ -130,7 +138,7 @@ export class MppPaymentGate implements PaymentGate {
       logRepeated(this.log, 'error', 'MPP payment check failed', { error: err instanceof Error ? err.message : String(err) });
       return { allowed: false, deny: new ApiError(503, 'payment_unavailable', 'Payments cannot be checked right now; try again later.') };
     }
-    if (result.status === 402) return { allowed: false, deny: await problemResponse(result.challenge, ctx) };
+    if (result.status === 402) return { allowed: false, deny: await problemResponse(result.challenge, ctx, this.shutdown?.aborted === true) };
     const receipt = result.withReceipt(new Response(null)).headers.get('payment-receipt') ?? '';
     return this.allowed(receipt, held);
   }
@@ -226,7 +234,7 @@ interface Problem {
  * credential will never pass": mppx's fetch answers it by paying again, and in push mode the payer's
  * transfer is already on chain, so a 402 for our own outage would charge it once per retry.
  */
-async function problemResponse(res: Response, ctx: VerificationContext): Promise<Response> {
+async function problemResponse(res: Response, ctx: VerificationContext, stopping: boolean): Promise<Response> {
   const text = await res.text();
   let body: Problem = {};
   try {
@@ -253,8 +261,9 @@ async function problemResponse(res: Response, ctx: VerificationContext): Promise
     };
   } else if (status >= 500) {
     status = ctx.rpcUnavailable ? 503 : 402;
+    const why = stopping ? 'The sidecar is shutting down: the payment was not checked' : 'The Tempo RPC could not be reached to verify the payment';
     body = ctx.rpcUnavailable
-      ? { ...body, status, title: 'Payment Verification Unavailable', detail: 'The Tempo RPC could not be reached to verify the payment; retry the same credential later.', code: 'payment_verification_unavailable' }
+      ? { ...body, status, title: 'Payment Verification Unavailable', detail: `${why}; retry the same credential later.`, code: 'payment_verification_unavailable' }
       : { ...body, status, type: 'https://paymentauth.org/problems/verification-failed', title: 'Verification Failed', detail: 'Payment verification failed: the payment transaction was rejected.', code: 'verification_failed' };
   }
   const code = typeof body.code === 'string' ? body.code : (body.type?.split('/').pop() ?? 'payment_required').replace(/-/g, '_');
