@@ -13,7 +13,7 @@
  */
 import { statSync } from 'node:fs';
 import { interpolateDotenv, parseDotenvPairs } from '../lib/dotenv';
-import { isWhole, readSettledSync } from '../lib/files';
+import { fileStateKey, isWhole, readSettledSync } from '../lib/files';
 
 export type EnvLookup = (name: string) => string | undefined;
 
@@ -66,11 +66,11 @@ export class AgentEnv {
   }
 }
 
-/** mtime, size and inode: an editor's or Hermes' atomic rename gives a new inode within one clock tick. */
+/** fileStateKey: with the change time, a `.env` copied over with `cp -p` (same inode and mtime) is read again too. */
 function stampOf(path: string): string {
   try {
     const st = statSync(path, { throwIfNoEntry: false });
-    return st ? `${st.mtimeMs}:${st.size}:${st.ino}` : 'missing';
+    return st ? fileStateKey(st) : 'missing';
   } catch {
     return 'unreadable';
   }

@@ -7,7 +7,7 @@
  * and a repeated key is not an error (the last one wins).
  */
 import { statSync, type Stats } from 'node:fs';
-import { isWhole, readSettledSync, type FileSnapshot } from '../lib/files';
+import { fileStateKey, isWhole, readSettledSync, type FileSnapshot } from '../lib/files';
 import { join } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type ErrorCode, type Node } from 'yaml';
 import { AgentEnv } from './agent-env';
@@ -197,8 +197,6 @@ export type ConfigTree = Record<string, unknown>;
 
 const emptyRead = (): ConfigRead => ({ tree: {}, anchored: [] });
 
-const cacheKey = (st: Stats) => `${st.mtimeMs}:${st.size}:${st.ino}`;
-
 function parsed(text: string): ConfigRead {
   const doc = parseHermesYaml(text);
   return { tree: configTreeOf(doc), anchored: anchoredValues(doc) };
@@ -247,13 +245,13 @@ export class HermesHome {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyRead();
       throw new ConfigUnreadableError('config.yaml', err);
     }
-    if (this.cache?.key === cacheKey(st)) return this.cache;
+    if (this.cache?.key === fileStateKey(st)) return this.cache;
     const snap = readAgentSnapshot(this.paths.config, 'config.yaml');
     if (!snap) return emptyRead();
     // Caught mid-rewrite (truncated and not written yet, or changing under every read): the last
     // whole read is the better answer, and nothing is cached, so the next call reads again.
     if (!isWhole(snap)) return this.cache ?? (snap.settled ? emptyRead() : parsed(snap.text));
-    this.cache = { key: cacheKey(snap.stat), ...parsed(snap.text) };
+    this.cache = { key: fileStateKey(snap.stat), ...parsed(snap.text) };
     return this.cache;
   }
 

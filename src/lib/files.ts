@@ -47,6 +47,14 @@ export function fileIdentity(path: string): string | null {
 export const sameFileState = (a: Stats | null, b: Stats | null) =>
   a === b || (!!a && !!b && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs);
 
+/**
+ * sameFileState as a string, for caches of a file's content. The change time is what tells a deploy
+ * apart: `cp -p`, `rsync -a`, `tar x` and `touch -r` set the mtime back to the source's, and `cp -p`
+ * keeps the inode, so a same-size file looked unchanged until a restart; every write, rename and
+ * utimes moves the ctime, which no user tool can set.
+ */
+export const fileStateKey = (st: Stats) => `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+
 export interface FileSnapshot {
   text: string;
   /** The file's state when the text was read. */

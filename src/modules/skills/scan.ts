@@ -23,7 +23,7 @@ import { OPEN_NONBLOCKING } from '../../lib/files';
 import { foldKey } from '../../lib/text';
 import { brokenSkill, parseSkillBytes, type ParsedSkill } from './frontmatter';
 import { skillId, type SkillRoot } from './roots';
-import { dirStamp, fileStamp, namesOf, RACY_MS, statOrNone, UNREADABLE, type DirState } from './stamps';
+import { dirStamp, fileStamp, isRacy, namesOf, statOrNone, UNREADABLE, type DirState } from './stamps';
 
 export interface SkillRecord {
   id: string;
@@ -38,7 +38,7 @@ export interface SkillRecord {
   path: string;
   source: 'local' | 'external';
   error: 'parse_failed' | null;
-  /** mtime/ctime/size/inode of SKILL.md when it was read. */
+  /** inode/size/mtime/ctime of SKILL.md when it was read (fileStamp). */
   stamp: string;
   /** Lower-cased category, name and id: the listing order. */
   sortKey: string;
@@ -95,7 +95,7 @@ class Scanner {
     const st = statOrNone(root.path);
     if (!st?.isDirectory()) {
       // Watched so that creating it later is noticed.
-      this.dirs.set(root.path, { stamp: dirStamp(st), names: '', mtimeMs: 0, racy: false });
+      this.dirs.set(root.path, { stamp: dirStamp(st), names: '', changedMs: 0, racy: false });
       if (root.source === 'external') this.warnings.push(`skills.external_dirs entry ${root.label} is not a directory.`);
       return;
     }
@@ -126,11 +126,11 @@ class Scanner {
       entries = readdirSync(dir, { withFileTypes: true });
     } catch (err) {
       this.warnings.push(`${dir} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}).`);
-      this.dirs.set(dir, { stamp: dirStamp(st), names: '', mtimeMs: st?.mtimeMs ?? 0, racy: false });
+      this.dirs.set(dir, { stamp: dirStamp(st), names: '', changedMs: st?.ctimeMs ?? 0, racy: false });
       return;
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    this.dirs.set(dir, { stamp: dirStamp(st), names: namesOf(entries.map((e) => e.name)), mtimeMs: st?.mtimeMs ?? 0, racy: !st || this.now - st.mtimeMs < RACY_MS });
+    this.dirs.set(dir, { stamp: dirStamp(st), names: namesOf(entries.map((e) => e.name)), changedMs: st?.ctimeMs ?? 0, racy: !st || isRacy(st.ctimeMs, this.now) });
     // SKILL.md appeared between the probe and the listing: this is a skill after all.
     if (!rootIsSkill && entries.some((e) => e.name === SKILL_FILE) && this.probe(root, dir, segments, folder)) {
       if (segments.length === 0) rootIsSkill = true;

@@ -1,20 +1,25 @@
 /**
  * What a skills scan records so that the next request can tell, cheaply, whether it must run again,
  * without re-reading everything:
- * - every walked (non-skill) directory keeps its mtime+inode; adding, removing or renaming a skill
- *   folder, or creating SKILL.md in a folder, changes one of them. A directory changed within the last
- *   RACY_MS may change again within the same timestamp tick, so until it is older its names are
- *   compared too (the "racy git" problem; file timestamps on Linux move in jiffies, FAT in 2 s).
+ * - every walked (non-skill) directory keeps its mtime+ctime+inode; adding, removing or renaming a
+ *   skill folder, or creating SKILL.md in a folder, changes one of them. The ctime is needed: `rsync -a`,
+ *   `tar x` and `unzip` set a folder's mtime back to the source's after adding to it, and a skill
+ *   deployed that way was not listed until a restart. A directory changed (ctime: the mtime may be
+ *   years old or in the future) within the last RACY_MS may change again within the same timestamp
+ *   tick, so until it is older its names are compared too (the "racy git" problem; file timestamps on
+ *   Linux move in jiffies, FAT in 2 s).
  * - every SKILL.md keeps mtime+ctime+size+inode; an edit in place changes it. Checking those is one
  *   stat per skill, so the index decides how often (see service.ts).
  */
 import { readdirSync, statSync, type Stats } from 'node:fs';
+import { fileStateKey } from '../../lib/files';
 import type { SkillRecord } from './scan';
 
 export interface DirState {
   stamp: string;
   names: string;
-  mtimeMs: number;
+  /** ctime when listed. */
+  changedMs: number;
   racy: boolean;
 }
 
@@ -22,8 +27,14 @@ export const RACY_MS = 2000;
 /** The stamp of a file that cannot be stat'ed (an unsearchable directory). */
 export const UNREADABLE = 'unreadable';
 
-export const dirStamp = (st: Stats | undefined) => (st ? `${st.mtimeMs}:${st.ino}:${st.isDirectory() ? 'd' : 'f'}` : 'missing');
-export const fileStamp = (st: Stats | undefined) => (st ? `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}` : 'missing');
+export const dirStamp = (st: Stats | undefined) => (st ? `${st.mtimeMs}:${st.ctimeMs}:${st.ino}:${st.isDirectory() ? 'd' : 'f'}` : 'missing');
+export const fileStamp = (st: Stats | undefined) => (st ? fileStateKey(st) : 'missing');
+
+/**
+ * Changed so recently that another change may share its timestamp tick. By distance: a ctime ahead of
+ * `now` means the clock was set back since, and any later change gets a ctime far from this one.
+ */
+export const isRacy = (changedMs: number, now: number) => Math.abs(now - changedMs) < RACY_MS;
 export const namesOf = (names: string[]) => names.sort().join('\0');
 
 /**
@@ -61,8 +72,8 @@ export function structureChanged(dirs: ReadonlyMap<string, DirState>, now: numbe
       return true;
     }
     if (namesOf(names) !== d.names) return true;
-    // Listed again after its timestamp tick has passed: any later change moves the mtime.
-    if (now - d.mtimeMs >= RACY_MS) d.racy = false;
+    // Listed again after its timestamp tick has passed: any later change moves the ctime.
+    if (!isRacy(d.changedMs, now)) d.racy = false;
   }
   return false;
 }
