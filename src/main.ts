@@ -7,6 +7,7 @@ import { ConfigError, helpText, loadConfig, VERSION, type Config } from './confi
 import { createApp } from './app';
 import { closeDeps, drainDeps, openDeps } from './deps';
 import { BUSY_WAIT_MS } from './db/busy';
+import { openedAs } from './db';
 import { originHosts } from './lib/cors';
 import { pathOf } from './lib/http';
 import { publicUrl } from './lib/public-url';
@@ -97,7 +98,7 @@ async function main(): Promise<number> {
       `  auth: ${authSummary(config)}\n` +
       `  memory backend ${config.memory.backend}, tasks backend ${config.tasks.backend}\n` +
       (deps.memory.backend instanceof ReopeningBackend ? `  memory file ${deps.memory.backend.describe()}\n` : '') +
-      `  data dir ${config.dataDir}${deps.db.created ? ' (new, empty database)' : ''}\n` +
+      `  data dir ${config.dataDir}${openedAs(deps.db)}\n` +
       // Read by Bun only at process start; without it fetch holds at most 256 upstream requests at once.
       (process.env.BUN_CONFIG_MAX_HTTP_REQUESTS ? '' : `  note: BUN_CONFIG_MAX_HTTP_REQUESTS is not set: at most ${config.upstream.streams} upstream streams at once\n`),
   );

@@ -3,7 +3,7 @@ import { describe, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
 import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openDatabase } from '../src/db';
+import { openDatabase, openedAs } from '../src/db';
 import { applyMigrations, type Migration } from '../src/db/migrate';
 import { MIGRATIONS } from '../src/db/migrations.gen';
 import { renderMigrations } from '../scripts/gen-migrations';
@@ -106,6 +106,23 @@ describe('sidecar database', () => {
       { caller_id: 'a', calls: 2, tokens: 33, cost_micro: 45, margin_micro: 2000, billed_micro: 2045 },
       { caller_id: 'b', calls: 1, tokens: 10, cost_micro: 0, margin_micro: 7, billed_micro: 7 },
     ]);
+  });
+
+  test('an upgrade names the migrations it applied (the banner prints them); a new or current database does not', () => {
+    const dir = tempDir();
+    const old = new Database(join(dir, 'optx-api.db'), { create: true });
+    applyMigrations(old, MIGRATIONS.slice(0, MIGRATIONS.findIndex((m) => m.tag === '0013_tempo_holds_host_clock')));
+    old.close();
+    const upgraded = openDatabase(dir);
+    expect(upgraded.migrated?.tags).toEqual(['0013_tempo_holds_host_clock', '0014_mpp_store_host_clock']);
+    expect(openedAs(upgraded)).toMatch(/^ \(upgraded: applied migrations 0013_tempo_holds_host_clock, 0014_mpp_store_host_clock in \d+ ms\)$/);
+    upgraded.close();
+    const again = openDatabase(dir);
+    expect([again.migrated, openedAs(again)]).toEqual([null, '']);
+    again.close();
+    const fresh = openDatabase(join(tempDir(), 'data'));
+    expect([fresh.created, fresh.migrated, openedAs(fresh)]).toEqual([true, null, ' (new, empty database)']);
+    fresh.close();
   });
 
   test('two processes starting on one data dir at once: each migration runs once, neither start fails', () => {

@@ -54,7 +54,7 @@ test('the FTS index stays in step through adds and deletes (integrity-check), de
 
 test('refuses to start without its FTS index (the custom migration), with a clear message', () => {
   const sqlite = new Database(':memory:');
-  expect(() => new SqliteBackend({ sqlite, db: null as never, path: ':memory:', instanceId: 'x', created: true, write: async (fn) => fn(), locked: (fn) => fn(), writeOwnTransaction: async (fn) => fn(() => {}), drained: async () => {}, close: () => sqlite.close() })).toThrow(/memories_fts is missing/);
+  expect(() => new SqliteBackend({ sqlite, db: null as never, path: ':memory:', instanceId: 'x', created: true, migrated: null, write: async (fn) => fn(), locked: (fn) => fn(), writeOwnTransaction: async (fn) => fn(() => {}), drained: async () => {}, close: () => sqlite.close() })).toThrow(/memories_fts is missing/);
 });
 
 test('another process writing the same database at the same time: every write lands once', async () => {

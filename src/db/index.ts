@@ -56,6 +56,12 @@ export interface DbHandle {
    * so a restore that brought back nothing is seen at once.
    */
   created: boolean;
+  /**
+   * The migrations this start applied to an existing database (an upgrade), and how long they took;
+   * null when there were none or the database is new. The banner names them: an upgrade used to
+   * migrate silently, so nothing told an operator which schema changes ran, or that a slow start was one.
+   */
+  migrated: { tags: string[]; ms: number } | null;
   /** A stable id of this sidecar's data dir, created on first start (used to tell sidecars apart on a shared queue). */
   instanceId: string;
   close(): void;
@@ -167,7 +173,10 @@ function openAt(path: string, busyWaitMs: number, busyClock: BusyClock | undefin
     // memories: full-text search with its row lookups 3.5x faster than through the 2 MB page cache.
     sqlite.run('PRAGMA mmap_size = 268435456');
     sqlite.run('PRAGMA foreign_keys = ON');
-    const created = applyMigrations(sqlite, MIGRATIONS)[0] === MIGRATIONS[0]?.tag;
+    const started = performance.now();
+    const applied = applyMigrations(sqlite, MIGRATIONS);
+    const created = applied[0] === MIGRATIONS[0]?.tag;
+    const migrated = !created && applied.length ? { tags: applied, ms: Math.round(performance.now() - started) } : null;
     const db = drizzle({ client: statementCache(sqlite) as Database, schema });
     db.insert(schema.sidecarMeta)
       .values({ key: 'instance_id', value: newId('sc_'), updatedAt: isoNow() })
@@ -205,11 +214,18 @@ function openAt(path: string, busyWaitMs: number, busyClock: BusyClock | undefin
       inPlace();
       return fn(sameSchema);
     }, busyWaitMs);
-    return { db, sqlite, path, instanceId, created, write, locked, writeOwnTransaction, drained: () => writes.drained(), close: () => sqlite.close() };
+    return { db, sqlite, path, instanceId, created, migrated, write, locked, writeOwnTransaction, drained: () => writes.drained(), close: () => sqlite.close() };
   } catch (err) {
     sqlite.close();
     throw err;
   }
+}
+
+/** What the banner adds after the data dir: a new database, or the migrations an upgrade applied. */
+export function openedAs(handle: Pick<DbHandle, 'created' | 'migrated'>): string {
+  if (handle.created) return ' (new, empty database)';
+  if (!handle.migrated) return '';
+  return ` (upgraded: applied migrations ${handle.migrated.tags.join(', ')} in ${handle.migrated.ms} ms)`;
 }
 
 const STATEMENT_CACHE_SIZE = 512;
