@@ -243,6 +243,24 @@ plugins:
     expect((await app.json('POST', '/api/config', { key: 'plugins.wallet.rpc_url', value: `https://mainnet.infura.io/v3/${quicknode}` })).status).toBe(200);
     expect(await Bun.file(join(app.home, 'config.yaml')).text()).toContain(quicknode);
   });
+
+  test('a model, deployment or project name in a URL path is shown as written, and the config read back can be saved as it is', async () => {
+    // Masked as keys from 2026-12-07 (20+ characters with letters and digits): the user could not see
+    // where the model points, and sending back what GET /api/config answered was 400 redacted_value.
+    const names = {
+      base_url: 'https://api-inference.huggingface.co/models/meta-llama/Meta-Llama-3-8B-Instruct/v1',
+      azure: 'https://myres.openai.azure.com/openai/deployments/gpt-4o-mini-2024-07-18',
+      mixtral: 'https://router.example/models/mistralai/Mixtral-8x7B-Instruct-v0.1',
+      claude: 'https://llm.example/anthropic/claude-3-5-sonnet-20241022/messages',
+      qwen: 'https://llm.example/Qwen/Qwen2.5-72B-Instruct/v1',
+    };
+    const app = await appWith(`model:\n  provider: custom\n${Object.entries(names).map(([k, v]) => `  ${k}: ${v}\n`).join('')}`);
+    const got = (await app.json('GET', '/api/config')).body as { config: { model: Record<string, string> } };
+    expect(got.config.model).toEqual({ provider: 'custom', ...names });
+    const saved = await app.json('PATCH', '/api/config', { model: got.config.model });
+    expect([saved.status, saved.body.code]).toEqual([200, undefined]);
+    for (const url of Object.values(names)) expect(await Bun.file(join(app.home, 'config.yaml')).text()).toContain(url);
+  });
 });
 
 describe('secrets repeated through YAML aliases', () => {

@@ -204,6 +204,14 @@ describe('/health', () => {
     expect(publicUrl('not a url')).toBe('invalid URL');
   });
 
+  test('a model or deployment name in the path of a URL is shown; keys, UUIDs included, are not', () => {
+    // Made of words and short numbers, names are as long as keys: masked, the URL no longer said where it points.
+    for (const url of ['https://api-inference.huggingface.co/models/meta-llama/Meta-Llama-3-8B-Instruct', 'https://gw.example/openai/deployments/gpt-4o-mini-2024-07-18', 'https://llm.example/models/Mixtral-8x7B-Instruct-v0.1']) expect(publicUrl(url)).toBe(url);
+    expect(publicUrl('https://eth-mainnet.blastapi.io/550e8400-e29b-41d4-a716-446655440000')).toBe('https://eth-mainnet.blastapi.io/***');
+    expect(publicUrl('https://mainnet.infura.io/v3/0123456789abcdef0123456789abcdef')).toBe('https://mainnet.infura.io/v3/***');
+    expect(publicUrl('https://eth-mainnet.g.alchemy.com/v2/J038e3gaccJC6Ue0BrvmpjzxsdfGly9n')).toBe('https://eth-mainnet.g.alchemy.com/v2/***');
+  });
+
   test('latency is measured when connected', async () => {
     const t = await appFor(v17);
     await t.deps.probe.probeNow();

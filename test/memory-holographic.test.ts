@@ -10,6 +10,7 @@ import { chmodSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import reference from './fixtures/hrr-reference.json';
 import { agentAddFact, agentRebuildBank, agentSearch, float32Blob, openAsAgent, PLUGIN_SCHEMA } from './fakes/hermes-memory-agent';
+import { holdLock } from './helpers/lock-holder';
 import { reopen } from './helpers/memory-reopen';
 import { capturePlans } from './helpers/query-plans';
 import { makeTestApp, memoryDbPath, tempDir, type TestApp } from './helpers/app';
@@ -154,11 +155,11 @@ describe('a file that cannot be opened', () => {
     }
   });
 
-  test('a lock another process holds on the file at start-up is waited for, not taken for a file that cannot be opened', async () => {
+  test('a lock another process holds on the file at start-up is not taken for a file that cannot be opened', async () => {
     // Two sidecars started at once on one Hermes home: one created the file's schema while the other
     // opened it, gave up after the 10 ms busy slice, and answered 503 memory_unavailable for the next
-    // 5 s (2 of 15 starts in review). The holder is another process, as the other sidecar is: opening
-    // blocks this thread until it commits by itself.
+    // 5 s (2 of 15 starts in review). The holder is another process, as the other sidecar is; the
+    // first request after it let go opens the file.
     const path = join(tempDir(), 'memory_store.db');
     const holder = Bun.spawn([process.execPath, '-e', `const { Database } = require('bun:sqlite');
       const db = new Database(${JSON.stringify(path)}); db.run('BEGIN IMMEDIATE'); db.run('CREATE TABLE held (x)');
@@ -173,6 +174,32 @@ describe('a file that cannot be opened', () => {
       expect((await t.json('GET', '/api/memory/stats')).body).toMatchObject({ status: 'ok', total_memories: 1 });
     } finally {
       t.close();
+    }
+  });
+
+  test('a file that was locked when opening failed is tried again by the next request, not RETRY_MS later', async () => {
+    // Start-up blocked up to 5 s (sleepSync) while the agent held the lock: the first /health came that
+    // much later (an 8 s hold: +5 s, and the file still not open). Now opening fails in the busy slice
+    // and, the file being sound, the next request tries again. The clock never moves here.
+    const path = join(tempDir(), 'memory_store.db');
+    const own = openDatabase(':memory:');
+    const held = await holdLock(path, { begin: 'BEGIN IMMEDIATE', end: 'COMMIT', statements: ['CREATE TABLE held (x)'] });
+    let attempts = 0;
+    const open = () => {
+      attempts++;
+      return new HolographicBackend(path, own);
+    };
+    const backend = new ReopeningBackend('holographic', () => ({ path, shown: path, from: 'HOLOGRAPHIC_DB_PATH' }), open, silentLogger, () => 0);
+    const service = new MemoryService(backend);
+    try {
+      expect(await service.stats()).toMatchObject({ status: 'unreachable', error: expect.stringContaining('database is locked') });
+      expect(attempts).toBe(2);
+      await held.release();
+      expect((await service.create({ content: 'after the lock', category: 'general', tags: [], importance: 0.5, metadata: {} })).status).toBe(201);
+      expect([attempts, (await service.stats()).status]).toEqual([3, 'ok']);
+    } finally {
+      backend.close();
+      own.close();
     }
   });
 

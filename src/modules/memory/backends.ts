@@ -2,7 +2,6 @@
 import type { Config } from '../../config';
 import type { HermesHome } from '../../hermes/home';
 import type { DbHandle } from '../../db';
-import { BUSY_WAIT_MS } from '../../db/busy';
 import { fileIdentity } from '../../lib/files';
 import type { Logger } from '../../lib/log';
 import { SpacetimeClient } from '../../spacetime/client';
@@ -42,7 +41,7 @@ export function openMemoryBackend(config: Config, db: DbHandle, log: Logger, hom
     case 'holographic': {
       const { holographicDbPath: explicit, userHome, workDir } = config.memory;
       const locator = new MemoryFileLocator(home, { explicit, userHome, workDir }, log);
-      const open = (file: MemoryFile, atStartUp: boolean) => {
+      const open = (file: MemoryFile) => {
         // A db_path (config.yaml is writable through /api/config) naming the sidecar's own database: the
         // plugin's tables were created in it, and a write with metadata, which takes that database's lock
         // inside a transaction of the same file, waited on itself and answered 503 memory_busy forever.
@@ -51,8 +50,7 @@ export function openMemoryBackend(config: Config, db: DbHandle, log: Logger, hom
         }
         try {
           // Read again on every (re)open: the agent reads it when it starts, too.
-          // At start-up a lock held by another sidecar creating the schema (milliseconds) is waited for.
-          return new HolographicBackend(file.path, db, { dim: pluginHrrDim(home, log), openWaitMs: atStartUp ? BUSY_WAIT_MS : 0 });
+          return new HolographicBackend(file.path, db, { dim: pluginHrrDim(home, log) });
         } catch (err) {
           // Say which file and why (not a SQLite file, no permission, locked, …).
           throw new Error(`cannot open the holographic memory file ${file.shown} (${SOURCES[file.from]}): ${openFailure(err, file)}`, { cause: err });

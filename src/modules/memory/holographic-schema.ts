@@ -10,7 +10,7 @@
  */
 import { Database } from 'bun:sqlite';
 import { mkdirSync, statSync } from 'node:fs';
-import { BUSY_SLICE_MS, isSqliteBusy } from '../../db/busy';
+import { BUSY_SLICE_MS } from '../../db/busy';
 import { createPrivately } from '../../db';
 import { assertRegularFile, fileIdentity } from '../../lib/files';
 import { dirname } from 'node:path';
@@ -103,23 +103,10 @@ export interface HermesMemoryFile {
 }
 
 /**
- * Opens the file; while another process holds its lock (another sidecar creating the schema, the agent
- * mid-write), tries again for up to `busyWaitMs`, blocking this thread: only at start-up, before
- * anything is served. Later (re)opens pass 0 and keep to the 10 ms busy slice.
+ * Opens the file, in one try: another process holding its lock fails it within the busy slice
+ * (ReopeningBackend tries again on the next request; waiting here blocked the thread, start-up included).
  */
-export function openHermesMemoryFile(path: string, busyWaitMs = 0): HermesMemoryFile {
-  const deadline = performance.now() + busyWaitMs;
-  for (;;) {
-    try {
-      return openOnce(path);
-    } catch (err) {
-      if (!isSqliteBusy(err) || performance.now() >= deadline) throw err;
-      Bun.sleepSync(10 + Math.random() * 30);
-    }
-  }
-}
-
-function openOnce(path: string): HermesMemoryFile {
+export function openHermesMemoryFile(path: string): HermesMemoryFile {
   mkdirSync(dirname(path), { recursive: true });
   const st = statSync(path, { throwIfNoEntry: false });
   if (st) assertRegularFile(path, st);

@@ -55,14 +55,11 @@ export class HolographicBackend implements MemoryBackend {
    */
   private readonly metaOf;
 
-  /**
-   * `busyWaitMs`: how long a write waits for the agent's lock (without blocking the server) before
-   * answering 503; `openWaitMs`: how long opening waits for it, blocking (openHermesMemoryFile).
-   */
-  constructor(readonly path: string, private readonly own: DbHandle, opts: { busyWaitMs?: number; openWaitMs?: number; dim?: number } = {}) {
+  /** `busyWaitMs`: how long a write waits for the agent's lock (without blocking the server) before answering 503. */
+  constructor(readonly path: string, private readonly own: DbHandle, opts: { busyWaitMs?: number; dim?: number } = {}) {
     this.dim = opts.dim ?? HRR_DIM;
     this.banks = new BankCache(this.dim);
-    const file = openHermesMemoryFile(path, opts.openWaitMs);
+    const file = openHermesMemoryFile(path);
     this.sqlite = file.sqlite;
     this.wal = file.wal;
     this.counts = new KeptReads(this.sqlite, 1);

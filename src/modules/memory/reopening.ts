@@ -1,10 +1,10 @@
 /**
  * The agent's memory file, kept open the way a restart would open it:
- * - a file that could not be opened at start-up (a corrupt or foreign file, a lock held too long, no
- *   permission) does not keep chat, sessions and tasks from starting: memory routes answer 503
- *   `memory_unavailable` with the reason, stats report the store as unreachable, and opening is tried
- *   again on a request at most every RETRY_MS, so a repaired or restored file is picked up without a
- *   restart;
+ * - a file that could not be opened at start-up (a corrupt or foreign file, no permission, a lock
+ *   another process held) does not keep chat, sessions and tasks from starting: memory routes answer
+ *   503 `memory_unavailable` with the reason, stats report the store as unreachable, and opening is
+ *   tried again on a request at most every RETRY_MS, so a repaired or restored file is picked up
+ *   without a restart; after a lock, on the very next request;
  * - a file deleted or replaced under the open connection (the agent's memory reset, a backup restored)
  *   is reopened on the next request. Kept open, the connection wrote into the unlinked file: writes
  *   were acknowledged and then lost at the next restart, and neither side saw the other's memories.
@@ -13,6 +13,7 @@
  * - the file is located again on every request (db-path.ts): a db_path changed in config.yaml is
  *   followed at once, as the agent follows it at its next session.
  */
+import { isSqliteBusy } from '../../db/busy';
 import { ApiError } from '../../lib/errors';
 import { fileIdentity } from '../../lib/files';
 import type { Logger } from '../../lib/log';
@@ -39,26 +40,26 @@ export class ReopeningBackend implements MemoryBackend {
     readonly name: BackendName,
     /** Which file to use now. */
     private readonly locate: () => MemoryFile,
-    /**
-     * Opens the file (created when missing); its error messages may quote `path`, never shown for a file
-     * named by variables. `atStartUp`: nothing is served yet, so it may block while waiting for a lock.
-     */
-    private readonly open: (file: MemoryFile, atStartUp: boolean) => MemoryBackend,
+    /** Opens the file (created when missing); its error messages may quote `path`, never shown for a file named by variables. */
+    private readonly open: (file: MemoryFile) => MemoryBackend,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
   ) {
     this.file = locate();
-    if (!this.tryOpen(true)) log.error('memory store unavailable; the rest of the sidecar runs without it', { backend: name, error: this.failure });
+    if (!this.tryOpen()) log.error('memory store unavailable; the rest of the sidecar runs without it', { backend: name, error: this.failure });
   }
 
-  private tryOpen(atStartUp = false): MemoryBackend | null {
+  private tryOpen(): MemoryBackend | null {
     this.triedAt = this.now();
     try {
-      this.inner = this.open(this.file, atStartUp);
+      this.inner = this.open(this.file);
       this.opened = fileIdentity(this.file.path);
       return this.inner;
     } catch (err) {
       this.failure = err instanceof Error ? err.message : String(err);
+      // A lock another process held (a second sidecar creating the schema, the agent mid-write) says
+      // nothing against the file: the next request tries again, each try bounded by the busy slice.
+      if (isSqliteBusy(err)) this.triedAt = Number.NEGATIVE_INFINITY;
       return null;
     }
   }
