@@ -315,6 +315,31 @@ for (const p of PATHS) {
       s.close();
     });
 
+    test('server shutdown before the upstream answered still sends `session` first, then the error', async () => {
+      const shutdown = new AbortController();
+      const s = await makeTestApp({
+        env: { ...ENV, HERMES_AGENT_URL: fake.url, HERMES_API_KEY: UPSTREAM_KEY },
+        patch: (deps) => {
+          deps.chat = new ChatService({
+            sessions: deps.sessions, client: deps.upstream, idleTimeoutMs: 60_000, heartbeatMs: 50, shutdown: shutdown.signal, defaultModel: () => 'hermes-agent', log: deps.log,
+          });
+        },
+      });
+      await s.deps.probe.probeNow();
+      fake.behavior.hang[p.override] = true;
+      const id = nextId();
+      const sent = () => fake.requests.filter((r) => r.path === p.path(id)).length;
+      const res = await stream(s, id);
+      await until(() => sent() > 0);
+      shutdown.abort();
+      const events = await sseEvents(res);
+      expect(events).toEqual([
+        { event: 'session', data: { session_id: id, status: 'created', upstream: p.upstream } },
+        { event: 'error', data: { error: 'The sidecar is shutting down.', code: 'server_shutting_down', session_id: id } },
+      ]);
+      s.close();
+    });
+
     test('200 concurrent streams all complete with the right text', async () => {
       fake.behavior.tokenDelayMs = 2;
       // The default idle deadline: this describe's 0.5 s one is for the stall test, not for a busy CI box.

@@ -272,3 +272,20 @@ export function eventStream(opts: EventStreamOptions): ReadableStream<Uint8Array
 export function sseResponse(body: ReadableStream<Uint8Array>, headers: Record<string, string> = {}, status = 200): Response {
   return new Response(body, { status, headers: { ...SSE_HEADERS, ...headers } });
 }
+
+/**
+ * Asks for the first item at once, so the upstream request starts while the response is still being
+ * handed to the server rather than at its first read of the body (time to first token).
+ */
+export function startNow<T>(it: AsyncIterator<T>): AsyncIterator<T> {
+  let first: Promise<IteratorResult<T>> | null = it.next();
+  first.catch(() => {}); // the stream's first read receives (and reports) any failure
+  return {
+    next: () => {
+      const f = first ?? it.next();
+      first = null;
+      return f;
+    },
+    return: (value?: unknown) => it.return?.(value) ?? Promise.resolve({ done: true, value: undefined }),
+  };
+}

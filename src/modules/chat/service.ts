@@ -12,7 +12,7 @@
 import { ApiError, shuttingDown } from '../../lib/errors';
 import { logRepeated } from '../../lib/log-repeats';
 import { headerValue, linkedAbort } from '../../lib/http';
-import { eventStream, SSE_PING, sseResponse } from '../../lib/sse';
+import { eventStream, SSE_PING, sseResponse, startNow } from '../../lib/sse';
 import type { Work } from '../../lib/work';
 import type { Logger } from '../../lib/log';
 import type { HermesClient } from '../../upstream/client';
@@ -218,7 +218,9 @@ export class ChatService {
       const last = renderer.end();
       if (last) yield last;
     }
-    const shutdownFrame = () => renderer.render({ type: 'failed', code: 'server_shutting_down', message: 'The sidecar is shutting down.', status: 503 });
+    // `session` is always first (SPEC §7), also when the stop comes before the upstream answered.
+    const shutdownFrame = () => renderer.render({ type: 'started', sessionId: t.sessionId, created: t.created, upstream: t.path ?? 'chat-completions' })
+      + renderer.render({ type: 'failed', code: 'server_shutting_down', message: 'The sidecar is shutting down.', status: 503 });
     const body = eventStream({
       frames: startNow(frames()), heartbeatMs: this.d.heartbeatMs, unreadMs: this.d.idleTimeoutMs, onUnread: closeConnection,
       cancel: t.abort, shutdown: this.d.shutdown, shutdownFrame,
@@ -287,21 +289,4 @@ export class ChatService {
     t.work.cutByStop();
     throw shuttingDown('the turn was not finished');
   }
-}
-
-/**
- * Asks for the first item at once, so the upstream request starts while the response is still being
- * handed to the server rather than at its first read of the body (time to first token).
- */
-function startNow<T>(it: AsyncIterator<T>): AsyncIterator<T> {
-  let first: Promise<IteratorResult<T>> | null = it.next();
-  first.catch(() => {}); // the stream's first read receives (and reports) any failure
-  return {
-    next: () => {
-      const f = first ?? it.next();
-      first = null;
-      return f;
-    },
-    return: (value?: unknown) => it.return?.(value) ?? Promise.resolve({ done: true, value: undefined }),
-  };
 }

@@ -29,7 +29,7 @@ export interface Opened {
 export async function openTurn(
   client: HermesClient, sessions: SessionService, refused: RefusedSessionIds, t: TurnRequest & { work: Work },
 ): Promise<Opened> {
-  let path: UpstreamPath = sessions.upstreamApi ? 'session-api' : 'chat-completions';
+  let path: UpstreamPath = (t.path = sessions.upstreamApi ? 'session-api' : 'chat-completions');
   let res: Response | null = null;
   let historyError: unknown = null;
   const history = (maxBytes: number) => sessions.history(t.sessionId, maxBytes).catch((err: unknown) => {
@@ -39,7 +39,7 @@ export async function openTurn(
   try {
     if (path === 'session-api') res = await openNative(client, sessions, t);
     if (!res) {
-      path = 'chat-completions';
+      path = t.path = 'chat-completions';
       res = await openCompletions(client, history, t, refused);
     }
     return { path, res, failure: null, unreached: null };
@@ -59,6 +59,8 @@ export interface TurnRequest {
   created: boolean;
   /** Set once a session created for this turn (`new`) was created on the agent's side too. */
   createdUpstream?: boolean;
+  /** The upstream path being tried (openTurn sets it): what a frame sent before its answer names. */
+  path?: UpstreamPath;
   body: ChatBody & { title?: string };
   /** What the user said: the message, or the message and its attachments as content parts. */
   userContent: unknown;

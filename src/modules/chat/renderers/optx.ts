@@ -7,11 +7,15 @@ import type { ChatEvent, Renderer } from '../model';
 
 export function optxRenderer(sessionId: string): Renderer {
   let ended = false;
+  let started = false;
   return {
     render(ev: ChatEvent): string {
       if (ended) return '';
       switch (ev.type) {
         case 'started':
+          // Once: a stop may render it again in case the turn had not (ChatService.stream).
+          if (started) return '';
+          started = true;
           return sseEvent('session', { session_id: sessionId, status: ev.created ? 'created' : 'opened', upstream: ev.upstream });
         case 'delta':
           return sseEvent('content', { content: ev.text, session_id: sessionId });
