@@ -56,6 +56,12 @@ export interface AppDeps {
 export interface OpenOptions {
   log?: Logger;
   shutdown?: AbortSignal;
+  /**
+   * Aborted just inside the stop's grace, before the connections still open are cut (main.ts): what is
+   * let run past `shutdown` (a payment's broadcast and its checks) gives up then, so its request is
+   * still answered.
+   */
+  shutdownLastCall?: AbortSignal;
   /** Makes up the ids of sessions created without one (tests make them collide on purpose). */
   newSessionId?: () => string;
   /** How long a write waits for another process's lock on the sidecar's database (BUSY_WAIT_MS; tests shorten it). */
@@ -87,7 +93,7 @@ export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<
   try {
     wallet = await openWallet(config, db, gaze, hedgehog);
     // mppx (with viem) weighs ~60 MB of memory: loaded only when MPP is on.
-    paymentGate = config.mpp.enabled ? new (await import('./modules/mpp/service')).MppPaymentGate(config.mpp, db, log, config.wallet.rpcTimeoutMs, shutdown) : null;
+    paymentGate = config.mpp.enabled ? new (await import('./modules/mpp/service')).MppPaymentGate(config.mpp, db, log, config.wallet.rpcTimeoutMs, { shutdown, lastCall: opts.shutdownLastCall }) : null;
   } catch (err) {
     db.close();
     throw err;

@@ -20,6 +20,11 @@ import { ReopeningBackend } from './modules/memory/reopening';
  * another process's lock when the signal came gets its own answer (201, or 503 storage_busy).
  */
 const SHUTDOWN_GRACE_MS = BUSY_WAIT_MS + 1000;
+/**
+ * What is let run past the stop (an MPP payment's broadcast) gives up this long before the grace
+ * ends, so that its request is answered before its connection is cut.
+ */
+const LAST_ANSWER_MS = 1000;
 /** Bodies declared larger than this are refused by Bun itself, before any of our code (a bare 413). */
 const BUN_BODY_CEILING = 1024 ** 3;
 
@@ -53,9 +58,10 @@ async function main(): Promise<number> {
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   const shutdown = new AbortController();
+  const lastCall = new AbortController();
   let deps;
   try {
-    deps = await openDeps(config, { shutdown: shutdown.signal });
+    deps = await openDeps(config, { shutdown: shutdown.signal, shutdownLastCall: lastCall.signal });
   } catch (err) {
     // Some settings (EVM chains, the pricing table) can only be checked while opening.
     if (err instanceof ConfigError) {
@@ -121,8 +127,10 @@ async function main(): Promise<number> {
       // Streams see this and end with an `error` event; new connections are refused meanwhile.
       shutdown.abort();
       const deadline = performance.now() + SHUTDOWN_GRACE_MS;
+      const last = setTimeout(() => lastCall.abort(), SHUTDOWN_GRACE_MS - LAST_ANSWER_MS);
       const grace = setTimeout(() => server.stop(true), SHUTDOWN_GRACE_MS);
       await server.stop(false);
+      clearTimeout(last);
       clearTimeout(grace);
       // Writes no request waits for any more (an MPP payment's record) may still be in line: the
       // same deadline bounds them, so a stop takes no longer than the grace in all.

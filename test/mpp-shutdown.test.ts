@@ -140,3 +140,36 @@ test('a payment whose transaction was already sent when the stop comes is let se
   const r = await res;
   expect([r.status, r.headers.get('payment-receipt') !== null]).toEqual([200, true]);
 });
+
+test('a broadcast still with the node at the stop\'s last call: 502 payment_outcome_unknown, the credential used', async () => {
+  // main.ts aborts the last call just inside the grace: before, the request waited for the node (or
+  // RPC_TIMEOUT_S) while the executable cut its connection (test/mpp-shutdown-broadcast.test.ts).
+  const last = new AbortController();
+  stop.shutdownLastCall = last.signal;
+  const [app, ac] = await openStoppable({ RPC_TIMEOUT_S: '600' });
+  stop.shutdownLastCall = undefined;
+  const cred = await credentialFor(app, payer(app, chain).client);
+  let answer!: () => void;
+  chain.behavior.holdUntil = new Promise<void>((resolve) => (answer = resolve));
+  const before = chain.requests.length;
+  const res = app.fetch('/api/wallet/tempo/pricing', { headers: { authorization: cred } });
+  // Each call before the broadcast is answered; the broadcast is held.
+  let n = before;
+  for (;;) {
+    await chain.waitForRequests(n + 1);
+    const methods = (chain.requests[n++] as { calls: { method: string }[] }).calls.map((c) => c.method);
+    if (methods.some((m) => m.startsWith('eth_sendRawTransaction'))) break;
+    const release = answer;
+    chain.behavior.holdUntil = new Promise<void>((resolve) => (answer = resolve));
+    release();
+  }
+  ac.abort();
+  last.abort();
+  const r = await res;
+  chain.behavior.holdUntil = null;
+  answer();
+  const body = (await r.json()) as { code?: unknown; detail?: unknown };
+  expect([r.status, body.code, r.headers.get('payment-receipt')]).toEqual([502, 'payment_outcome_unknown', null]);
+  expect(body.detail).toContain('when the sidecar stopped');
+  expect(await paysAgain(app, cred)).toBe(false);
+});

@@ -27,6 +27,12 @@ const MPP_REALM = 'hermes-optx-api';
 
 type MppConfig = Config['mpp'];
 
+/** The server's stop as the gate sees it (AppDeps' `shutdown` and `shutdownLastCall`). */
+export interface GateStop {
+  shutdown?: AbortSignal;
+  lastCall?: AbortSignal;
+}
+
 interface VerificationContext {
   /** Set when a Tempo RPC call failed at the transport (unreachable, timeout, HTTP error). */
   rpcUnavailable: boolean;
@@ -42,16 +48,20 @@ export class MppPaymentGate implements PaymentGate {
   private readonly credits: PaymentCredits;
   /** What a credit was paid for: one bought at another price, token or recipient (a restart with new settings) is void. */
   private readonly price: string;
+  private readonly shutdown: AbortSignal | undefined;
   readonly chain: Chain;
 
   /**
-   * `shutdown`: the server's stop. A payment still being checked then gives up its calls to the node
-   * before the broadcast (503 payment_verification_unavailable at once, the credential not used up),
-   * instead of holding the stop for its grace and losing its connection with no answer. The broadcast
-   * and what follows it are let finish: the payer's money may move with it, and a request whose
-   * payment settles during the stop is then served or given back like any other.
+   * `stop.shutdown`: the server's stop. A payment still being checked then gives up its calls to the
+   * node before the broadcast (503 payment_verification_unavailable at once, the credential not used
+   * up), instead of holding the stop for its grace and losing its connection with no answer. The
+   * broadcast and what follows it are let finish, since the payer's money may move with it, but only
+   * until `stop.lastCall`, just inside the stop's grace: a node slower than that had the request's
+   * connection cut with no answer; it now gets the 502 payment_outcome_unknown of any RPC failure
+   * after a broadcast while its connection is still open.
    */
-  constructor(cfg: MppConfig, handle: DbHandle, private readonly log: Logger, rpcTimeoutMs: number, private readonly shutdown?: AbortSignal) {
+  constructor(cfg: MppConfig, handle: DbHandle, private readonly log: Logger, rpcTimeoutMs: number, stop: GateStop = {}) {
+    this.shutdown = stop.shutdown;
     this.credits = sqliteCredits(handle);
     this.price = JSON.stringify([cfg.amount, cfg.currency ?? null, cfg.recipient, cfg.network]);
     if (!cfg.recipient || !cfg.secretKey) throw new Error('MPP needs MPP_RECIPIENT and MPP_SECRET_KEY');
@@ -69,7 +79,7 @@ export class MppPaymentGate implements PaymentGate {
         const ctx = this.context.getStore();
         if (ctx && method.startsWith('eth_sendRawTransaction')) ctx.broadcast = true;
       },
-      () => (this.context.getStore()?.broadcast ? undefined : this.shutdown),
+      () => (this.context.getStore()?.broadcast ? stop.lastCall : stop.shutdown),
     );
     const client = createClient({ chain: this.chain, transport });
     const chainId = this.chain.id;
@@ -249,7 +259,7 @@ async function problemResponse(res: Response, ctx: VerificationContext, stopping
     status = 502;
     body = {
       ...body, status, title: 'Payment Outcome Unknown', code: 'payment_outcome_unknown',
-      detail: 'The payment transaction was sent, but the Tempo RPC did not confirm it: it may have been charged. This credential cannot be used again; check the transaction before paying again.',
+      detail: `The payment transaction was sent, but the Tempo RPC ${stopping ? 'had not confirmed it when the sidecar stopped' : 'did not confirm it'}: it may have been charged. This credential cannot be used again; check the transaction before paying again.`,
     };
   } else if (status >= 500 && ctx.storage && !ctx.broadcast) {
     // The claim is one rolled-back transaction: nothing recorded the credential as used, so the same
