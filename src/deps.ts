@@ -91,7 +91,7 @@ export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<
   let wallet: Wallet;
   let paymentGate: PaymentGate | null;
   try {
-    wallet = await openWallet(config, db, gaze, hedgehog);
+    wallet = await openWallet(config, db, gaze, hedgehog, log);
     // mppx (with viem) weighs ~60 MB of memory: loaded only when MPP is on.
     paymentGate = config.mpp.enabled ? new (await import('./modules/mpp/service')).MppPaymentGate(config.mpp, db, log, config.wallet.rpcTimeoutMs, { shutdown, lastCall: opts.shutdownLastCall }) : null;
   } catch (err) {

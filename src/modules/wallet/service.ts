@@ -5,6 +5,7 @@
  */
 import { ConfigError, type Config, type Hedgehog } from '../../config';
 import type { DbHandle } from '../../db';
+import type { Logger } from '../../lib/log';
 import { toBaseUnits } from '../../lib/money';
 import type { GazeVerifier } from '../gaze/service';
 import { BalanceService } from './balances';
@@ -24,7 +25,7 @@ export interface Wallet {
 }
 
 /** Async because the chain libraries are loaded only when the configuration names a chain. */
-export async function openWallet(config: Config, handle: DbHandle, gaze: GazeVerifier, hedgehog: Hedgehog): Promise<Wallet> {
+export async function openWallet(config: Config, handle: DbHandle, gaze: GazeVerifier, hedgehog: Hedgehog, log: Logger): Promise<Wallet> {
   const w = config.wallet;
   if (w.solana.address || w.solana.tokens.length) {
     const { isAddress } = await import('@solana/kit');
@@ -35,7 +36,7 @@ export async function openWallet(config: Config, handle: DbHandle, gaze: GazeVer
   }
   const chains = w.evm.rpcUrls.length || w.evm.tokens.length ? (await import('./chains')).resolveEvmChains(w.evm.rpcUrls, w.evm.tokens) : [];
   const budget = config.tempo.callerBudgetUsd === null ? null : toBaseUnitsOrFail(config.tempo.callerBudgetUsd);
-  const billing = new TempoBilling(handle, loadPricing(config.tempo.pricingPath), hedgehog, budget);
+  const billing = new TempoBilling(handle, loadPricing(config.tempo.pricingPath), hedgehog, budget, log);
   // An escrow token takes the decimals an EVM token of that symbol is configured with; 6 otherwise.
   const decimals = new Map<string, number>();
   for (const c of chains) for (const t of c.tokens) if (t.decimals !== null && !decimals.has(t.symbol)) decimals.set(t.symbol, t.decimals);

@@ -4,13 +4,14 @@
  * answered a usable completion — a failure bills nothing. An optional per-caller budget holds each
  * call's maximum cost before it goes upstream and refuses (402 used up, 429 held) calls that do not fit (budget.ts).
  */
-import { desc, eq, gte, and, type SQL } from 'drizzle-orm';
+import { desc, eq, getTableColumns, gte, and, type SQL } from 'drizzle-orm';
 import { z } from '../../lib/zod';
 import type { Hedgehog } from '../../config';
 import type { DbHandle } from '../../db';
 import { readSnapshot } from '../../db/kept-reads';
 import { tempoCalls } from '../../db/schema';
-import { ApiError, shuttingDown } from '../../lib/errors';
+import { ApiError, shuttingDown, storageError } from '../../lib/errors';
+import type { Logger } from '../../lib/log';
 import { fetchJson, OutboundError, type JsonResult } from '../../lib/http';
 import { newId } from '../../lib/ids';
 import type { Work } from '../../lib/work';
@@ -61,6 +62,7 @@ export class TempoBilling {
     readonly pricing: PricingTable,
     private readonly hedgehog: Hedgehog,
     readonly budgetMicro: bigint | null,
+    private readonly log: Logger,
   ) {
     // Sums are read as bigint so totals stay exact whatever their size. One statement per filter shape:
     // written as `(?1 IS NULL OR caller_id = ?1) AND (?2 IS NULL OR created_at >= ?2)`, no index could
@@ -140,16 +142,38 @@ export class TempoBilling {
       latencyMs,
       createdAt: isoNow(),
     };
-    // The ledger row, its caller's totals and the end of its budget hold land together or not at all.
-    await this.handle.write(() => this.handle.sqlite.transaction(() => {
-      this.handle.db.insert(tempoCalls).values(row).run();
-      this.addTotalsStmt.run(row.callerId, row.inputTokens + row.outputTokens, row.inputCostMicro + row.outputCostMicro, row.marginMicro, row.totalMicro);
-      if (hold) this.budget?.settleIn(hold);
-    }).immediate());
+    await this.record(row, hold);
     return {
       ...recordOf(row),
       result: { role: choice.message.role, content: choice.message.content == null ? null : answerText(choice.message.content), tool_calls: choice.message.tool_calls ?? null, finish_reason: choice.finish_reason ?? null },
     };
+  }
+
+  /**
+   * The ledger row, its caller's totals and the end of its budget hold land together or not at all.
+   * An older sidecar in a rolling restart (a newer one has migrated the database: storage_upgraded)
+   * will never write again, so the row cannot be written here, nor a credit giving a payer's credential
+   * back: refusing would drop an answer the upstream produced and the payer paid for on chain, while
+   * the ledger lost the row all the same. Such a call is served; the row is logged for the operator to
+   * add to the ledger, and its budget hold expires as an abandoned one. Other storage failures (busy,
+   * full) pass once the store recovers and are answered as they are.
+   */
+  private async record(row: CallRow, hold: Hold | null): Promise<void> {
+    try {
+      await this.handle.write(() => this.handle.sqlite.transaction(() => {
+        this.handle.db.insert(tempoCalls).values(row).run();
+        this.addTotalsStmt.run(row.callerId, row.inputTokens + row.outputTokens, row.inputCostMicro + row.outputCostMicro, row.marginMicro, row.totalMicro);
+        if (hold) this.budget?.settleIn(hold);
+      }).immediate());
+    } catch (err) {
+      const refused = storageError(err);
+      if (refused?.code !== 'storage_upgraded') throw err;
+      // A string: the logger masks fields named like secrets, and `*_tokens` and `token` are among them.
+      const ledgerRow = JSON.stringify(Object.fromEntries(Object.entries(getTableColumns(tempoCalls)).map(([key, col]) => [col.name, row[key as keyof CallRow]])));
+      this.log.error('metered call served but not recorded in the usage ledger', {
+        reason: refused.detail, call_id: row.id, caller_id: row.callerId, total_micro: row.totalMicro, ledger_row: ledgerRow,
+      });
+    }
   }
 
   usage(f: UsageFilter) {
