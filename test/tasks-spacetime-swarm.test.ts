@@ -190,6 +190,32 @@ test('the root write held in transit past the timeout: 504, the subtasks are kep
   }
 });
 
+/**
+ * A root (or single task) whose write's outcome is unknown may still land: its 504/502 names what may
+ * appear. Reproduced before: the answer was a bare `SpacetimeDB did not answer in time.`, and a payer
+ * whose swarm the LLM had planned (the credential spent) could only retry, making a second swarm
+ * beside the first when it landed.
+ */
+for (const [what, path, body] of [['a swarm', '/api/tasks/swarm', SWARM], ['a task', '/api/tasks', { title: 'single' }]] as const) {
+  test(`${what} whose root write is held past the timeout: the 504 names the task that may still appear`, async () => {
+    const slow = await viaProxy('1');
+    try {
+      const held = holdTaskWrite(path === '/api/tasks' ? titled('single') : isRoot, 'before');
+      const r = await slow.json('POST', path, body);
+      held.release();
+      await held.landed;
+      const id = (path === '/api/tasks' ? r.body.task_id : r.body.root_task_id) as string;
+      expect([r.status, r.body.code, typeof id]).toEqual([504, 'spacetimedb_timeout', 'string']);
+      expect(String(r.body.detail)).toContain(`GET /api/tasks/${id}`);
+      // It landed: the id named is the one that appeared, and a swarm's id is given too.
+      expect((await b.get(id)).task_id).toBe(id);
+      if (path === '/api/tasks/swarm') expect((await b.get(id)).swarm_id).toBe(r.body.swarm_id as string);
+    } finally {
+      slow.close();
+    }
+  });
+}
+
 test('ordinary tasks under swarm tasks are not swarm subtasks: visible at once, and they block and unblock as usual', async () => {
   const swarm = (await a.json('POST', '/api/tasks/swarm', { goal: 'g', subtasks: [{ title: 's' }] })).body as { root_task_id: string; tasks: Task[] };
   const sub = swarm.tasks[0]!;

@@ -16,7 +16,8 @@
  * Rows that could not be deleted (SpacetimeDB unreachable) or that landed after the deletes are
  * invisible leftovers; reads that see every row sweep those older than LEFTOVER_AGE_MS.
  */
-import { SpacetimeError, type SpacetimeErrorKind } from '../../spacetime/errors';
+import { ApiError } from '../../lib/errors';
+import { SpacetimeError, spacetimeToApiError, type SpacetimeErrorKind } from '../../spacetime/errors';
 import { rewardToString } from './model';
 import type { StoredTask } from './spacetime-rows';
 import type { TaskTable } from './spacetime-table';
@@ -55,9 +56,23 @@ export async function createTasks(table: TaskTable, batch: NewTask[], now: strin
       throw err;
     }
     const landed = await table.byIds([root.task_id]).then((r) => r.length > 0, () => false);
-    if (!landed) throw err;
+    if (!landed) throw err instanceof SpacetimeError && err.kind === 'unreachable' ? err : mayStillAppear(err, root);
   }
   return rows;
+}
+
+/**
+ * The root's write may still land (a timeout, a lost connection): the client is told which task to
+ * look for before creating it again. Without its id, a payer whose swarm the LLM had planned (the
+ * credential spent) could only retry, and got a second swarm beside the first once that one landed.
+ */
+function mayStillAppear(err: unknown, root: StoredTask): ApiError {
+  const e = spacetimeToApiError(err);
+  const swarm = root.swarm_id !== null;
+  const ids = swarm ? { swarm_id: root.swarm_id, root_task_id: root.task_id } : { task_id: root.task_id };
+  const what = swarm ? `the swarm ${root.swarm_id} (its root task ${root.task_id})` : `the task ${root.task_id}`;
+  const detail = `${e.detail} Its write was sent and may still be stored: ${what} appears whole if it was; check GET /api/tasks/${root.task_id} before creating it again.`;
+  return new ApiError(e.status, e.code, detail, { ...e.extra, body: { ...e.extra.body, ...ids } });
 }
 
 /**
