@@ -239,6 +239,21 @@ describe('MPP payment', () => {
     expect((await paid(app, cred)).status).toBe(402);
   });
 
+  test('the node takes the transaction but its wait for the block runs out (EIP-7966 code 4): 502 payment_outcome_unknown, not a 402 that pays again', async () => {
+    // Before: a 402 verification_failed ("the payment transaction was rejected") while the transfer
+    // was in the pool and then on chain; mppx's fetch answers a 402 by paying again.
+    const app = await open();
+    const { client } = payer(app);
+    const cred = await credentialFor(app, client);
+    chain.confirmsLate = true;
+    const res = await paid(app, cred);
+    const problem = await body(res);
+    expect([res.status, problem.code, res.headers.get('payment-receipt')]).toEqual([502, 'payment_outcome_unknown', null]);
+    expect(chain.balanceOf(PATH_USD, RECIPIENT)).toBeGreaterThan(0n);
+    chain.confirmsLate = false;
+    expect((await paid(app, cred)).status).toBe(402);
+  });
+
   test("the client's payment headers are never forwarded upstream by the /v1 proxy", async () => {
     const app = await open();
     const { client } = payer(app);

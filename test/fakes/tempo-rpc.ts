@@ -35,6 +35,11 @@ export interface FakeTempoRpc extends FakeEvmRpc {
   /** Transactions accepted by broadcast, in order. */
   transactions: BroadcastTransaction[];
   receipts: Map<string, Record<string, unknown>>;
+  /**
+   * `eth_sendRawTransactionSync` takes the transaction (its transfers happen) but answers EIP-7966's
+   * timeout error (code 4, the hash as data), as a node whose block came later than its wait.
+   */
+  confirmsLate: boolean;
 }
 
 const ZERO32 = `0x${'00'.repeat(32)}` as Hex;
@@ -46,6 +51,7 @@ export function startFakeTempoRpc(opts: { chainId?: number } = {}): FakeTempoRpc
   const transactions: BroadcastTransaction[] = [];
   const receipts = new Map<string, Record<string, unknown>>();
   let blockNumber = 16n;
+  const late = { on: false };
 
   const fake = startFakeEvmRpc({
     chainId,
@@ -152,12 +158,23 @@ export function startFakeTempoRpc(opts: { chainId?: number } = {}): FakeTempoRpc
           }
           return (base.eth_call as MethodHandler)(params, call);
         },
-        eth_sendRawTransactionSync: (params) => broadcast(params[0] as Hex),
+        eth_sendRawTransactionSync: async (params) => {
+          const receipt = await broadcast(params[0] as Hex);
+          if (late.on) throw new RpcError(4, 'The transaction was added to the mempool but wasn\'t processed within the designated timeout', receipt.transactionHash);
+          return receipt;
+        },
         eth_sendRawTransaction: async (params) => (await broadcast(params[0] as Hex)).transactionHash,
         eth_getTransactionReceipt: (params) => receipts.get(String(params[0]).toLowerCase()) ?? null,
       };
       return handlers;
     },
   }) as FakeTempoRpc;
-  return Object.assign(fake, { transactions, receipts });
+  const reset = fake.reset.bind(fake);
+  fake.reset = () => {
+    reset();
+    late.on = false;
+  };
+  return Object.defineProperties(Object.assign(fake, { transactions, receipts }), {
+    confirmsLate: { get: () => late.on, set: (v: boolean) => void (late.on = v), enumerable: true },
+  }) as FakeTempoRpc;
 }

@@ -14,6 +14,9 @@ const JsonRpcAnswer = z.object({
   error: z.optional(z.object({ code: z.number().check(z.int()), message: z.string(), data: z.optional(z.unknown()) })),
 });
 
+/** eth_sendRawTransactionSync's error when the transaction is pending past the node's wait (EIP-7966). */
+const SYNC_TIMEOUT = 4;
+
 /** A JSON-RPC error as viem expects from a custom transport: it maps `code` to its own error classes. */
 class RpcAnswerError extends Error {
   constructor(readonly code: number, message: string, readonly data?: unknown) {
@@ -24,8 +27,9 @@ class RpcAnswerError extends Error {
 /**
  * `onSend` hears of every call before it leaves (the gate notes a transaction broadcast: after one,
  * an RPC failure leaves the payment's outcome unknown); `onUnavailable` of every call the node could
- * not answer. `shutdown`, asked as each call leaves: the server's stop, which gives that call up at
- * once (reported as unavailable), or none for a call that must be let finish.
+ * not answer, or answered without saying whether the transaction settled. `shutdown`, asked as each
+ * call leaves: the server's stop, which gives that call up at once (reported as unavailable), or none
+ * for a call that must be let finish.
  */
 export function tempoRpcTransport(
   url: string, timeoutMs: number, onUnavailable: () => void, onSend: (method: string) => void = () => {}, shutdown: () => AbortSignal | undefined = () => undefined,
@@ -53,7 +57,13 @@ export function tempoRpcTransport(
         onUnavailable();
         throw new Error(res.ok ? 'the Tempo RPC sent an answer that is not JSON-RPC' : `the Tempo RPC answered HTTP ${res.status}`);
       }
-      if (answer.data.error) throw new RpcAnswerError(answer.data.error.code, answer.data.error.message, answer.data.error.data);
+      const error = answer.data.error;
+      if (error) {
+        // EIP-7966: the node took the transaction into its pool and its wait for the block ran out. The
+        // payment may settle after all: an outcome unknown, not a refusal (a 402 has mppx pay again).
+        if (method === 'eth_sendRawTransactionSync' && error.code === SYNC_TIMEOUT) onUnavailable();
+        throw new RpcAnswerError(error.code, error.message, error.data);
+      }
       return answer.data.result;
     },
   }, { retryCount: 0 });
