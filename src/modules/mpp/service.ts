@@ -56,9 +56,9 @@ export class MppPaymentGate implements PaymentGate {
    * node before the broadcast (503 payment_verification_unavailable at once, the credential not used
    * up), instead of holding the stop for its grace and losing its connection with no answer. The
    * broadcast and what follows it are let finish, since the payer's money may move with it, but only
-   * until `stop.lastCall`, just inside the stop's grace: a node slower than that had the request's
-   * connection cut with no answer; it now gets the 502 payment_outcome_unknown of any RPC failure
-   * after a broadcast while its connection is still open.
+   * until `stop.lastCall`, just inside the stop's grace: past it the request's connection is cut with
+   * no answer, so it gets the 502 payment_outcome_unknown of any RPC failure after a broadcast while
+   * its connection is still open.
    */
   constructor(cfg: MppConfig, handle: DbHandle, private readonly log: Logger, rpcTimeoutMs: number, stop: GateStop = {}) {
     this.shutdown = stop.shutdown;
