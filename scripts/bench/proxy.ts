@@ -4,7 +4,7 @@
  * Reports median latency (sequential) and throughput at concurrency 50; ratios, medians of rounds.
  *   bun scripts/bench/proxy.ts [--requests 2000] [--seconds 3] [--rounds 3] [--concurrency 50]
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { flag, fmt, median, report, spawnWithPort, type Child } from './lib';
@@ -57,13 +57,14 @@ async function throughput(base: string, seconds: number, concurrency: number): P
 
 export async function runProxyBench(opts = { requests: 2000, seconds: 3, rounds: 3, concurrency: 50 }): Promise<ProxyResult> {
   const children: Child[] = [];
+  let home: string | null = null;
   try {
     const upstream = await spawnWithPort(['bun', 'scripts/bench/serve-fake-hermes.ts'], {}, /port (\d+)/);
     children.push(upstream);
     const upstreamUrl = `http://127.0.0.1:${upstream.port}`;
     const raw = await spawnWithPort(['bun', 'scripts/bench/raw-passthrough.ts'], { UPSTREAM_URL: upstreamUrl }, /port (\d+)/);
     children.push(raw);
-    const home = mkdtempSync(join(tmpdir(), 'optx-bench-'));
+    home = mkdtempSync(join(tmpdir(), 'optx-bench-'));
     const sidecar = await spawnWithPort(['bun', 'src/main.ts', '--host', '127.0.0.1', '--port', '0'], {
       HERMES_AGENT_URL: upstreamUrl, HERMES_API_KEY: 'bench-key', HERMES_HOME: home, LOG_LEVEL: 'info', LOG_FORMAT: 'json',
     }, /listening on http:\/\/[^:]+:(\d+)/);
@@ -96,6 +97,7 @@ export async function runProxyBench(opts = { requests: 2000, seconds: 3, rounds:
     };
   } finally {
     for (const c of children.reverse()) await c.stop();
+    if (home) rmSync(home, { recursive: true, force: true });
   }
 }
 
