@@ -4,7 +4,7 @@
  */
 import { Elysia } from 'elysia';
 import { sseResponse } from '../../lib/api-schemas';
-import { keepConnectionOpen, whileHeld } from '../../lib/http';
+import { keepConnectionOpen, whileHeld } from '../../lib/connection';
 import { workOf } from '../../lib/work';
 import { ErrorBody, SessionIdParams } from '../sessions/model';
 import { ChatBody, ChatReply, NewChatBody, StreamQuery, type StreamFormat } from './model';

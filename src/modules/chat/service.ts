@@ -11,7 +11,8 @@
  */
 import { ApiError, shuttingDown } from '../../lib/errors';
 import { logRepeated } from '../../lib/log-repeats';
-import { headerValue, linkedAbort, type ConnectionHold } from '../../lib/http';
+import type { ConnectionHold } from '../../lib/connection';
+import { headerValue, linkedAbort } from '../../lib/http';
 import { eventStream, SSE_PING, sseResponse, startNow } from '../../lib/sse';
 import type { Work } from '../../lib/work';
 import type { Logger } from '../../lib/log';

@@ -6,7 +6,7 @@ import { Elysia } from 'elysia';
 import { OpenAIErrorBody, sseResponse } from '../../lib/api-schemas';
 import { ChatCompletionsBody } from './model';
 import { proxyV1, streamChatCompletions, type ProxyDeps } from './service';
-import { keepConnectionOpen } from '../../lib/http';
+import { keepConnectionOpen } from '../../lib/connection';
 import { workOf } from '../../lib/work';
 
 export function v1ProxyPlugin(deps: ProxyDeps) {

@@ -7,7 +7,8 @@
  *   ending in `data: [DONE]`, heartbeats while the model thinks.
  */
 import { ApiError, errorResponse, openAIErrorBody, shuttingDown } from '../../lib/errors';
-import { linkedAbort, pathAndQueryOf, type ConnectionHold } from '../../lib/http';
+import type { ConnectionHold } from '../../lib/connection';
+import { linkedAbort, pathAndQueryOf } from '../../lib/http';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers';
 import { readLimited } from '../../lib/body';
 import { eventStream, parseSse, sseData, sseJson, sseResponse } from '../../lib/sse';
