@@ -26,7 +26,19 @@ import { sessionsPlugin } from './modules/sessions';
 import { skillsPlugin } from './modules/skills';
 import { tasksPlugin } from './modules/tasks';
 
-export function createApp(deps: AppDeps) {
+/**
+ * Bun's idle timeout of the server (main.ts): it reaps keep-alive sockets, a request whose body is not
+ * in this long after its head (body bytes do not renew it), and a client that reads nothing of an
+ * answer for as long. Routes that wait on an upstream lift it for that wait, then give it back.
+ */
+export const IDLE_TIMEOUT_S = 120;
+
+export interface AppOptions {
+  /** The idle timeout the app is served with (tests listen with a shorter one). */
+  idleTimeoutS?: number;
+}
+
+export function createApp(deps: AppDeps, { idleTimeoutS = IDLE_TIMEOUT_S }: AppOptions = {}) {
   const { config, log } = deps;
   const cors = corsPolicy(config.server.corsOrigins, { allowedHosts: config.server.allowedHosts, keyed: config.auth.apiKeys.length > 0 });
   const auth = new Authenticator(config.auth.apiKeys, deps.paymentGate);
@@ -34,6 +46,7 @@ export function createApp(deps: AppDeps) {
     client: deps.upstream,
     maxBodyBytes: config.server.proxyMaxBodyBytes,
     idleTimeoutMs: config.upstream.idleTimeoutMs,
+    serverIdleTimeoutS: idleTimeoutS,
     heartbeatMs: config.chat.heartbeatMs,
     shutdown: deps.shutdown,
     log,
@@ -110,7 +123,7 @@ export function createApp(deps: AppDeps) {
     .use(gatewayPlugin({ config, upstreamUrl: publicUrl(config.hermes.url), home: deps.home, probe: deps.probe, startedAt: deps.startedAt }))
     .use(chatCompletionsStreamPlugin(proxyDeps))
     .use(walletPlugin({ wallet: deps.wallet, config }))
-    .use(chatPlugin(deps.chat, config.chat.defaultFormat))
+    .use(chatPlugin(deps.chat, config.chat.defaultFormat, idleTimeoutS))
     .use(sessionsPlugin(deps.sessions))
     .use(configPlugin({ home: deps.home, log }))
     .use(skillsPlugin(deps.skills))

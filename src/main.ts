@@ -4,7 +4,7 @@
  */
 import { isIP } from 'node:net';
 import { ConfigError, helpText, loadConfig, VERSION, type Config } from './config';
-import { createApp } from './app';
+import { createApp, IDLE_TIMEOUT_S } from './app';
 import { closeDeps, drainDeps, openDeps } from './deps';
 import { BUSY_WAIT_MS } from './db/busy';
 import { openedAs } from './db';
@@ -77,8 +77,8 @@ async function main(): Promise<number> {
     server = Bun.serve({
       hostname: config.server.host,
       port: config.server.port,
-      // Long-lived responses lift this per request; it only reaps idle keep-alive sockets.
-      idleTimeout: 120,
+      // Long-lived responses lift this per request (see IDLE_TIMEOUT_S for all it bounds).
+      idleTimeout: IDLE_TIMEOUT_S,
       // Our own limits answer 413 in JSON (from the declared length, or while reading, then closing the
       // connection); Bun's sits far above them so that only a body declared past 1 GiB gets its bare 413.
       maxRequestBodySize: Math.max(BUN_BODY_CEILING, config.server.maxBodyBytes, config.server.proxyMaxBodyBytes) + 1024,

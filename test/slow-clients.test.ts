@@ -1,8 +1,9 @@
 /**
  * Clients that are slow or stop half-way, on a real socket: the server's idle timeout (main.ts) must
  * still reap a connection whose request never finishes, an exchange whose request is complete may stay
- * quiet for as long as the upstream thinks, and a client that stops reading its stream must not keep
- * the upstream request (and its stream slot) for as long as it stays connected.
+ * quiet for as long as the upstream thinks, a client that stops reading its stream must not keep
+ * the upstream request (and its stream slot) for as long as it stays connected, and a route that lifted
+ * the idle timeout gives it back once its answer is JSON or its stream over.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import net from 'node:net';
@@ -26,7 +27,7 @@ function useApp(env: Record<string, string> = {}) {
   const ctx = { t: null as unknown as TestApp, port: 0, errors: [] as string[] };
   beforeAll(async () => {
     const log = createLogger({ level: 'error', format: 'json', write: (line) => ctx.errors.push(line) });
-    ctx.t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: fake.apiKey ?? '', ...env }, patch: (deps) => Object.assign(deps, { log }) });
+    ctx.t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: fake.apiKey ?? '', ...env }, patch: (deps) => Object.assign(deps, { log }), idleTimeoutS: IDLE_S });
     await ctx.t.deps.probe.probeNow();
     ctx.t.app.listen({ port: 0, hostname: '127.0.0.1', idleTimeout: IDLE_S });
     ctx.port = ctx.t.app.server!.port!;
@@ -145,5 +146,90 @@ describe('a client that stops reading its stream', () => {
       expect(received).toBeLessThan(reply.length / 2);
       stalled.destroy();
     }, 120_000);
+  }
+});
+
+describe('a request body trickled so that the connection is never quiet', () => {
+  const app = useApp();
+
+  test('is cut by the idle timeout all the same (Bun counts it from the request head; body bytes do not renew it), and others are served meanwhile', async () => {
+    fake.reset();
+    const body = JSON.stringify({ content: 'x'.repeat(200) });
+    const heads = ['/api/memory', '/v1/chat/completions'].flatMap((path) => [
+      `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+      `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n`,
+    ]);
+    const trickled = heads.map((head) => {
+      const s = connect(app.port, head);
+      let i = 0;
+      const drip = setInterval(() => i < body.length && s.write(body[i++] as string), 300);
+      // The hang detector: far above the 1 s idle timeout and Bun's 4 s sweeps.
+      const closed = Promise.race([new Promise<boolean>((resolve) => s.on('close', () => resolve(true))), Bun.sleep(30_000).then(() => false)]);
+      return closed.finally(() => {
+        clearInterval(drip);
+        s.destroy();
+      });
+    });
+    const write = await fetch(`http://127.0.0.1:${app.port}/api/memory`, { method: 'POST', body: JSON.stringify({ content: 'well behaved' }) });
+    expect(write.status).toBe(201);
+    await write.text();
+    expect(await Promise.all(trickled)).toEqual(heads.map(() => true));
+    expect(fake.requests.filter((r) => r.method === 'POST')).toEqual([]);
+    const list = await app.t.json('GET', '/api/memory?limit=100');
+    expect((list.body as { memories: { content: string }[] }).memories.map((m) => m.content)).toEqual(['well behaved']);
+  }, 60_000);
+});
+
+describe('a client that never reads an answer without a stream', () => {
+  const app = useApp();
+  const paths: [string, string][] = [
+    ['/v1/chat/completions', chatBody('tell me everything')],
+    ['/api/sessions/big/chat', JSON.stringify({ message: 'tell me everything' })],
+  ];
+  for (const [path, body] of paths) {
+    test(`${path}: is dropped by the idle timeout as on any other route (the route had lifted it for good: the connection, and the upstream's on /v1, were held while connected)`, async () => {
+      fake.reset();
+      if (path.startsWith('/api/sessions/')) expect((await app.t.json('POST', '/api/sessions', { id: 'big' })).status).toBe(201);
+      // Far larger than the socket buffers between the sidecar and the client.
+      const reply = 'y'.repeat(32 * 1024 * 1024);
+      fake.behavior.reply = () => reply;
+      const stalled = connect(app.port, post(path, body));
+      stalled.pause();
+      // Several idle timeouts and Bun's 4 s sweeps; then reading gets what was buffered and the end, not the whole answer.
+      await Bun.sleep(12_000);
+      fake.behavior.reply = null;
+      let received = 0;
+      stalled.on('data', (d: Buffer) => (received += d.byteLength));
+      const closed = new Promise<void>((resolve) => stalled.on('close', () => resolve()));
+      stalled.resume();
+      await Promise.race([closed, Bun.sleep(10_000)]);
+      expect(stalled.destroyed).toBe(true);
+      expect(received).toBeLessThan(reply.length / 2);
+      stalled.destroy();
+    }, 60_000);
+  }
+});
+
+describe('a kept-alive connection after a route that waited on the upstream', () => {
+  const app = useApp();
+  const exchanges: [string, string, string][] = [
+    ['/v1/chat/completions, a stream', post('/v1/chat/completions', chatBody('hi', { stream: true })), 'data: [DONE]'],
+    ['/v1/models', 'GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n', 'hermes-agent'],
+    ['/api/chat/completions/stream', post('/api/chat/completions/stream', chatBody('hi')), 'data: [DONE]'],
+    ['/api/sessions/new/chat/stream', post('/api/sessions/new/chat/stream', JSON.stringify({ message: 'hi' })), 'event: done'],
+    ['/api/sessions/:id/chat/stream, a 404', post('/api/sessions/nope/chat/stream', JSON.stringify({ message: 'hi' })), '"code":"session_not_found"'],
+  ];
+  for (const [name, request, end] of exchanges) {
+    test(`${name}: left idle once answered, it is reaped by the idle timeout (the lifted timeout outlived the answer: never reaped)`, async () => {
+      fake.reset();
+      const s = connect(app.port, request);
+      let got = '';
+      s.on('data', (d) => (got += d.toString()));
+      const closed = new Promise<boolean>((resolve) => s.on('close', () => resolve(true)));
+      await until(() => got.includes(end), 10_000);
+      // The hang detector: several idle timeouts and Bun's 4 s sweeps.
+      expect(await Promise.race([closed, Bun.sleep(15_000).then(() => false)])).toBe(true);
+      s.destroy();
+    }, 60_000);
   }
 });

@@ -245,22 +245,6 @@ export function linkedAbort(signal: AbortSignal): AbortController {
   return ac;
 }
 
-interface TimeoutCapableServer {
-  timeout(request: Request, seconds: number): void;
-}
-
-/**
- * Lifts Bun's per-connection idle timeout for a long-lived response (SSE, proxied streams): those
- * have their own heartbeats and upstream idle deadline. No-op in-process (tests call app.handle).
- * The returned function closes the connection within a second or two: a response body that fails
- * while its client is not reading does not close the connection by itself (Bun waits for the socket
- * to drain), and with the timeout lifted nothing else would.
- */
-export function keepConnectionOpen(server: TimeoutCapableServer | null | undefined, request: Request): () => void {
-  server?.timeout(request, 0);
-  return () => server?.timeout(request, 1);
-}
-
 /**
  * A string as an HTTP header value. Header values are bytes, which the Fetch API holds one Latin-1
  * character each: an id outside Latin-1 (`会话`) makes `new Headers` throw. Its UTF-8 bytes are sent

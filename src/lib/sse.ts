@@ -169,8 +169,10 @@ export interface EventStreamOptions {
   heartbeatMs: number;
   /** A client that leaves a frame unread this long is dropped (see unreadDeadline); none when absent. */
   unreadMs?: number;
-  /** Closes the client's connection once the unread deadline has ended the stream (keepConnectionOpen's closer). */
+  /** Closes the client's connection once the unread deadline has ended the stream (ConnectionHold.close). */
   onUnread?: () => void;
+  /** Called once when the stream is over, however it ended, before any onUnread (ConnectionHold.restore). */
+  onEnd?: () => void;
   /** Called once when the client goes away; must abort whatever feeds `frames` (whose `return` is then called too). */
   cancel: () => void;
   /** When this aborts (server shutdown) the stream sends `shutdownFrame`, closes, and calls `cancel`. */
@@ -206,10 +208,12 @@ export function eventStream(opts: EventStreamOptions): ReadableStream<Uint8Array
     opts.onUnread?.();
   });
   const finish = () => {
+    const first = !finished;
     finished = true;
     interrupt = null;
     unread?.disarm();
     opts.shutdown?.removeEventListener('abort', onShutdown);
+    if (first) opts.onEnd?.();
   };
   // The producer is told to stop, then asked to end, so its `finally` blocks run (an async generator
   // queues the return behind the step it is in).

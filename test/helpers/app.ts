@@ -31,6 +31,8 @@ export interface TestAppOptions {
   /** The logger every part gets (default: silent); `patch` can only replace the app's own. */
   log?: Logger;
   patch?: (deps: AppDeps) => void;
+  /** The idle timeout a test listens with (createApp's AppOptions). */
+  idleTimeoutS?: number;
 }
 
 /** A URL on which nothing listens: connections are refused at once. */
@@ -62,7 +64,7 @@ export async function makeTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
   if (req.kind !== 'run') throw new Error('unexpected CLI request');
   const deps = await openDeps(req.config, { ...opts.open, log: opts.log ?? silentLogger });
   opts.patch?.(deps);
-  const app = createApp(deps);
+  const app = createApp(deps, { idleTimeoutS: opts.idleTimeoutS });
   const fetchApp = (path: string, init?: RequestInit) => app.handle(new Request(`http://localhost${path}`, init));
   return {
     app,

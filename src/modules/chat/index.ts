@@ -4,7 +4,7 @@
  */
 import { Elysia } from 'elysia';
 import { sseResponse } from '../../lib/api-schemas';
-import { keepConnectionOpen } from '../../lib/http';
+import { keepConnectionOpen, whileHeld } from '../../lib/connection';
 import { workOf } from '../../lib/work';
 import { ErrorBody, SessionIdParams } from '../sessions/model';
 import { ChatBody, ChatReply, NewChatBody, StreamQuery, type StreamFormat } from './model';
@@ -25,21 +25,20 @@ const busy = {
 // Only a paid request waits for its upstream before its 200 (see ChatService.stream).
 const unreached = { description: 'MPP-paid request only: the upstream could not be reached at all (`upstream_unreachable`); the credential is given back' };
 
-export function chatPlugin(chat: ChatService, defaultFormat: StreamFormat) {
+/** `idleTimeoutS`: the server's idle timeout, given back once a reply is ready or its stream over. */
+export function chatPlugin(chat: ChatService, defaultFormat: StreamFormat, idleTimeoutS: number) {
   return new Elysia({ name: 'chat' })
     .post('/api/sessions/new/chat/stream', async ({ request, body, query, server }) => {
-      const close = keepConnectionOpen(server, request);
-      const turn = await chat.open({ create: body }, body, request.signal, workOf(request));
-      return chat.stream(turn, query.format || defaultFormat, close);
+      const hold = keepConnectionOpen(server, request, idleTimeoutS);
+      return whileHeld(hold, async () => chat.stream(await chat.open({ create: body }, body, request.signal, workOf(request)), query.format || defaultFormat, hold));
     }, {
       body: NewChatBody,
       query: StreamQuery,
       detail: { tags, summary: 'Create a session (body session_id or a new id), then stream the answer as SSE', responses: { 200: stream, 409: { description: 'A session with this session_id exists' }, 502: unreached, 503: busy } },
     })
     .post('/api/sessions/:id/chat/stream', async ({ request, params, body, query, server }) => {
-      const close = keepConnectionOpen(server, request);
-      const turn = await chat.open({ id: params.id }, body, request.signal, workOf(request));
-      return chat.stream(turn, query.format || defaultFormat, close);
+      const hold = keepConnectionOpen(server, request, idleTimeoutS);
+      return whileHeld(hold, async () => chat.stream(await chat.open({ id: params.id }, body, request.signal, workOf(request)), query.format || defaultFormat, hold));
     }, {
       params: SessionIdParams,
       body: ChatBody,
@@ -47,8 +46,12 @@ export function chatPlugin(chat: ChatService, defaultFormat: StreamFormat) {
       detail: { tags, summary: 'Send a message and stream the answer as SSE (?format=optx|hermes)', responses: { 200: stream, 404: { description: 'No such session' }, 502: unreached, 503: busy } },
     })
     .post('/api/sessions/:id/chat', async ({ request, params, body, server }) => {
-      keepConnectionOpen(server, request);
-      return chat.reply(await chat.open({ id: params.id }, body, request.signal, workOf(request)));
+      const hold = keepConnectionOpen(server, request, idleTimeoutS);
+      try {
+        return await chat.reply(await chat.open({ id: params.id }, body, request.signal, workOf(request)));
+      } finally {
+        hold.restore();
+      }
     }, {
       params: SessionIdParams,
       body: ChatBody,

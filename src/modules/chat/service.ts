@@ -11,6 +11,7 @@
  */
 import { ApiError, shuttingDown } from '../../lib/errors';
 import { logRepeated } from '../../lib/log-repeats';
+import type { ConnectionHold } from '../../lib/connection';
 import { headerValue, linkedAbort } from '../../lib/http';
 import { eventStream, SSE_PING, sseResponse, startNow } from '../../lib/sse';
 import type { Work } from '../../lib/work';
@@ -196,15 +197,15 @@ export class ChatService {
   }
 
   /**
-   * The turn as an SSE response in the client's format; `closeConnection` drops a client that stopped
-   * reading. A paid turn waits for the upstream's first answer before its 200, which spends the
+   * The turn as an SSE response in the client's format; `hold` drops a client that stopped reading and
+   * gives the idle timeout back when the stream is over. A paid turn waits for the upstream's first answer before its 200, which spends the
    * credential: an upstream never reached (connection refused, no such host) is refused as a JSON 502
    * instead, and a stop that came meanwhile as a JSON 503, both of which give it back (lib/work.ts).
    * The wait costs the client nothing: the `session` frame waits for that answer anyway, and Bun
    * completes the response's headers only with the first frame. It lasts one heartbeat at most; a
    * stream that starts later begins with that heartbeat's ping.
    */
-  async stream(t: ChatTurn, format: StreamFormat, closeConnection?: () => void): Promise<Response> {
+  async stream(t: ChatTurn, format: StreamFormat, hold?: ConnectionHold): Promise<Response> {
     const opening = openTurn(this.d.client, this.d.sessions, this.refusedSessionIds, t);
     const pingFirst = t.work.paid && (await this.refuseUnreached(t, opening)) === 'late';
     const renderer = format === 'hermes' ? hermesRenderer(t.sessionId, t.body.message) : optxRenderer(t.sessionId);
@@ -222,7 +223,7 @@ export class ChatService {
     const shutdownFrame = () => renderer.render({ type: 'started', sessionId: t.sessionId, created: t.created, upstream: t.path ?? 'chat-completions' })
       + renderer.render({ type: 'failed', code: 'server_shutting_down', message: 'The sidecar is shutting down.', status: 503 });
     const body = eventStream({
-      frames: startNow(frames()), heartbeatMs: this.d.heartbeatMs, unreadMs: this.d.idleTimeoutMs, onUnread: closeConnection,
+      frames: startNow(frames()), heartbeatMs: this.d.heartbeatMs, unreadMs: this.d.idleTimeoutMs, onUnread: hold?.close, onEnd: hold?.restore,
       cancel: t.abort, shutdown: this.d.shutdown, shutdownFrame,
     });
     // The turn is under way: building the response must not fail, or nothing would ever release it.

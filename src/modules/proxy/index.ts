@@ -6,14 +6,17 @@ import { Elysia } from 'elysia';
 import { OpenAIErrorBody, sseResponse } from '../../lib/api-schemas';
 import { ChatCompletionsBody } from './model';
 import { proxyV1, streamChatCompletions, type ProxyDeps } from './service';
-import { keepConnectionOpen } from '../../lib/http';
+import { keepConnectionOpen } from '../../lib/connection';
 import { workOf } from '../../lib/work';
 
 export function v1ProxyPlugin(deps: ProxyDeps) {
   return new Elysia({ name: 'v1-proxy' }).all('/v1/*', ({ request, server, set }) => {
     // The CORS headers set before routing are added to the answer only where it has none of its own.
     const vary = set.headers.vary;
-    return proxyV1(request, deps, workOf(request), { vary: vary === undefined ? undefined : String(vary), keepOpen: () => keepConnectionOpen(server, request) });
+    return proxyV1(request, deps, workOf(request), {
+      vary: vary === undefined ? undefined : String(vary),
+      keepOpen: () => keepConnectionOpen(server, request, deps.serverIdleTimeoutS),
+    });
   }, {
     detail: {
       tags: ['proxy'],
@@ -33,7 +36,7 @@ export function v1ProxyPlugin(deps: ProxyDeps) {
 
 export function chatCompletionsStreamPlugin(deps: ProxyDeps) {
   return new Elysia({ name: 'chat-completions-stream' }).post('/api/chat/completions/stream', ({ request, body, server }) => {
-    return streamChatCompletions(request, body, deps, workOf(request), keepConnectionOpen(server, request));
+    return streamChatCompletions(request, body, deps, workOf(request), keepConnectionOpen(server, request, deps.serverIdleTimeoutS));
   }, {
     body: ChatCompletionsBody,
     response: { 400: OpenAIErrorBody, 502: OpenAIErrorBody, 504: OpenAIErrorBody },

@@ -7,6 +7,7 @@
  *   ending in `data: [DONE]`, heartbeats while the model thinks.
  */
 import { ApiError, errorResponse, openAIErrorBody, shuttingDown } from '../../lib/errors';
+import type { ConnectionHold } from '../../lib/connection';
 import { linkedAbort, pathAndQueryOf } from '../../lib/http';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers';
 import { readLimited } from '../../lib/body';
@@ -23,6 +24,8 @@ export interface ProxyDeps {
   client: HermesClient;
   maxBodyBytes: number;
   idleTimeoutMs: number;
+  /** The server's idle timeout, given back once an answer is bounded or a stream over (keepConnectionOpen). */
+  serverIdleTimeoutS: number;
   heartbeatMs: number;
   shutdown: AbortSignal;
   log: Logger;
@@ -42,9 +45,9 @@ export interface ProxyV1Options {
    * Lifts the server's idle timeout for the rest of the exchange (the upstream may think for minutes).
    * Called only once the request body is in: a client that stops sending its body mid-way is then
    * still cut off by the idle timeout, instead of holding the connection for the life of the process.
-   * Returns what closes the connection of a client that stopped reading (keepConnectionOpen's closer).
+   * Its hold is restored once the answer is known to be bounded, or the stream is over.
    */
-  keepOpen?: () => () => void;
+  keepOpen?: () => ConnectionHold;
 }
 
 /** `work` hears of an upstream never reached: its 502 then gives an MPP credential back (lib/work.ts). */
@@ -60,7 +63,7 @@ export async function proxyV1(request: Request, d: ProxyDeps, work: Work, { vary
   // Request bodies are read (bounded) before forwarding so an oversized one gets a clean 413
   // and the upstream sees a Content-Length; responses are never buffered.
   const body = hasBody ? await readLimited(request, d.maxBodyBytes) : undefined;
-  const closeConnection = keepOpen?.();
+  const hold = keepOpen?.();
   // Held while the upstream answers, and for as long as an event stream stays open.
   const slot = d.client.openStream();
   request.signal.addEventListener('abort', slot, { once: true });
@@ -76,13 +79,17 @@ export async function proxyV1(request: Request, d: ProxyDeps, work: Work, { vary
     });
   } catch (err) {
     slot();
+    hold?.restore();
     work.upstreamFailed(err);
     throw outboundToApiError(err);
   }
   const headers = clientResponseHeaders(upstream.headers, vary);
   const contentType = upstream.headers.get('content-type') ?? '';
   const isEventStream = !!upstream.body && contentType.startsWith('text/event-stream');
-  if (!isEventStream) slot();
+  if (!isEventStream) {
+    slot();
+    hold?.restore();
+  }
   // Hermes' aiohttp answers a path or method it has no route for in bare text (`404: Not Found`): that
   // gets the OpenAI envelope SPEC §4 gives /v1 errors, with the upstream's status and Allow. Any other
   // error answer is passed on as it comes (the agent's own words, credential hidden).
@@ -101,7 +108,7 @@ export async function proxyV1(request: Request, d: ProxyDeps, work: Work, { vary
     if (request.signal.aborted) return;
     logRepeated(d.log, 'warn', 'proxied upstream stream failed', { path: pathAndQuery.split('?')[0], reason: err instanceof Error ? err.message : String(err) });
   };
-  return new Response(idleGuarded(upstream.body, { idleMs: d.idleTimeoutMs, shutdown: d.shutdown, onFailure, onEnd: slot, onUnread: closeConnection }), { status: upstream.status, headers });
+  return new Response(idleGuarded(upstream.body, { idleMs: d.idleTimeoutMs, shutdown: d.shutdown, onFailure, onEnd: () => (slot(), hold?.restore()), onUnread: hold?.close }), { status: upstream.status, headers });
 }
 
 const encoder = new TextEncoder();
@@ -177,8 +184,8 @@ function idleGuarded(
   }, { highWaterMark: 0 });
 }
 
-/** `closeConnection` drops a client that stopped reading (keepConnectionOpen's closer). */
-export async function streamChatCompletions(request: Request, body: ChatCompletionsBody, d: ProxyDeps, work: Work, closeConnection?: () => void): Promise<Response> {
+/** `hold` drops a client that stopped reading, and gets the idle timeout back with an error answer or at the stream's end. */
+export async function streamChatCompletions(request: Request, body: ChatCompletionsBody, d: ProxyDeps, work: Work, hold?: ConnectionHold): Promise<Response> {
   const payload = { ...body, stream: true, stream_options: { ...body.stream_options, include_usage: true } };
   const headers = new Headers({ 'content-type': 'application/json', accept: 'text/event-stream' });
   for (const h of SESSION_HEADERS) {
@@ -193,11 +200,13 @@ export async function streamChatCompletions(request: Request, body: ChatCompleti
     upstream = await d.client.fetch('/v1/chat/completions', { method: 'POST', headers, body: JSON.stringify(payload), signal: ac.signal });
   } catch (err) {
     slot();
+    hold?.restore();
     work.upstreamFailed(err);
     throw outboundToApiError(err);
   }
   if (!upstream.ok || !upstream.body) {
     slot();
+    hold?.restore();
     throw await upstreamHttpError(upstream, d.client.answerTimeoutMs);
   }
   const passBack: Record<string, string> = {};
@@ -207,7 +216,7 @@ export async function streamChatCompletions(request: Request, body: ChatCompleti
   }
   const frames = forwardFrames(upstream.body, d.idleTimeoutMs, slot, body.model);
   const shutdownFrame = () => failFrames(shuttingDown()).toArray().join('');
-  return sseResponse(eventStream({ frames, heartbeatMs: d.heartbeatMs, unreadMs: d.idleTimeoutMs, onUnread: closeConnection, cancel: () => ac.abort(), shutdown: d.shutdown, shutdownFrame }), passBack);
+  return sseResponse(eventStream({ frames, heartbeatMs: d.heartbeatMs, unreadMs: d.idleTimeoutMs, onUnread: hold?.close, onEnd: hold?.restore, cancel: () => ac.abort(), shutdown: d.shutdown, shutdownFrame }), passBack);
 }
 
 async function* forwardFrames(body: ReadableStream<Uint8Array>, idleMs: number, onEnd: () => void, model: string | undefined): AsyncGenerator<string> {
