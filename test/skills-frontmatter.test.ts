@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, expect, test } from 'bun:test';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseSkillBytes } from '../src/modules/skills/frontmatter';
 import type { SkillDetail, SkillSummary } from '../src/modules/skills/model';
 import { makeTestApp, type TestApp } from './helpers/app';
 
@@ -44,4 +45,14 @@ test('frontmatter YAML refuses (an unquoted colon) keeps the name, description a
   const detail = await t.json<SkillDetail>('GET', '/api/skills/docs.pdf_tools');
   expect(detail.body).toMatchObject({ ...expected, frontmatter: null });
   expect((await t.json<{ total: number }>('GET', '/api/skills?tag=PDF&search=sends')).body.total).toBe(1);
+});
+
+// A skill from a hub is anyone's text. The quotes around each tag were stripped with `/["']+$/`, which
+// read a run of quotes inside a tag once per quote in it: 60,000 held a cold listing 6 s, 300,000 135 s.
+// The 400,000 here take minutes, and this synchronous test then fails by the suite's 120-s limit (a
+// synchronous test's time is checked when it returns; an awaited one could still pass late).
+test('a tag holding a long run of quotes is read once; the quotes at its ends are dropped as before', () => {
+  const run = "'".repeat(400_000);
+  const file = `---\nname: quotes\ndescription: d\ntags: "'a', \\"b\\", x${run}x, ${run}, '''c'"\n---\nBody\n`;
+  expect(parseSkillBytes(new TextEncoder().encode(file), 'quotes').meta.tags).toEqual(['a', 'b', `x${run}x`, 'c']);
 });

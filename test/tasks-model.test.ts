@@ -43,6 +43,17 @@ describe('parseLooseJson', () => {
     expect(parseLooseJson(`Plan (see [note:\n${JSON.stringify(plan)}`)).toEqual(plan);
   });
 
+  test('a value nested deeper than 128 levels is not read: the plan after it is', () => {
+    // JSON.parse spends about a microsecond a level: 1 MiB of `[` (a model stuck in a loop) held the
+    // event loop a second, read twice (fenced and whole). No plan nests past four levels.
+    const plan = { tasks: [{ id: 't1', title: 'step', depends_on: [] }] };
+    const deep = `${'['.repeat(129)}1${']'.repeat(129)}`;
+    expect(parseLooseJson(`${deep}\n${JSON.stringify(plan)}`)).toEqual(plan);
+    const fits = `${'['.repeat(128)}1${']'.repeat(128)}`;
+    expect(JSON.stringify(parseLooseJson(`${fits}\n${JSON.stringify(plan)}`))).toBe(fits);
+    expect(() => parseLooseJson(`\`\`\`json\n${'['.repeat(500_000)}\n\`\`\`\n${'['.repeat(500_000)}`)).toThrow(LooseJsonError);
+  });
+
   test('text without a readable value is an error, never a guess', () => {
     for (const text of ['', 'no json here', '{"a": "unterminated', '{"a": NaN}', '{"a": undefined}', '{a b}']) {
       expect(() => parseLooseJson(text)).toThrow(LooseJsonError);

@@ -194,9 +194,12 @@ try {
 {
   const items = Array.from({ length: 9 }, (_, i) => `{"title": "t${i}"}`).join(`,${'/**/'.repeat(30)} `);
   const loop = '{"title": "step", "depends_on": ["t1", '.repeat(25_000);
+  const opens = `\`\`\`json\n${'['.repeat(512 * 1024)}\n\`\`\`\n${'['.repeat(512 * 1024)}`;
   for (const [what, run] of [
     ['9 items between runs of 30 block comments', () => parseLooseJson(`{"tasks": [${items}]}`)],
     ['1 MB of brackets never closed (refused)', () => { try { parseLooseJson(loop); } catch { /* refused, as it must be */ } }],
+    // A second of JSON.parse on the nesting before values deeper than 128 levels were skipped.
+    ['1 MiB of [ in a fence and after it (refused)', () => { try { parseLooseJson(opens); } catch { /* refused, as it must be */ } }],
   ] as const) {
     const times: number[] = [];
     for (let i = 0; i < 5; i++) {

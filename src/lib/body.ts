@@ -51,16 +51,18 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
  * No body needs more levels than this. A deeper one is refused before validation: describing a
  * value 20,000 levels deep in a validation error took seconds of the event loop and a gigabyte.
  */
-const MAX_JSON_DEPTH = 128;
+export const MAX_JSON_DEPTH = 128;
 
-/** Whether valid JSON `text` opens more than `max` arrays/objects inside each other (one pass; strings skipped). */
-function nestedDeeperThan(text: string, max: number): boolean {
+/**
+ * Whether JSON `text` opens more than `max` arrays/objects inside each other (one pass; strings
+ * skipped). Text that is not JSON may end inside a string: the pass stops there.
+ */
+export function nestedDeeperThan(text: string, max: number): boolean {
   let depth = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
-      // a string: skip to its closing quote (the text is valid JSON, so there is one)
-      for (i++; text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
     } else if (c === 0x5b || c === 0x7b) {
       if (++depth > max) return true;
     } else if (c === 0x5d || c === 0x7d) depth--;

@@ -5,6 +5,17 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 /** Deeper trees are refused before any recursive code sees them. */
 const MAX_DEPTH = 32;
 const MAX_SEGMENT = 256;
+/**
+ * Keys and list items in one request body. Each edit writes its values as YAML and parses the file
+ * again: a 40,000-key value took 3 s to write and left a file every later read took a second to parse.
+ * A whole Hermes config.yaml has a few hundred.
+ */
+export const MAX_EDIT_NODES = 2048;
+/**
+ * Operations (dot paths set) in one edit. Each one re-parses the file written so far, so an edit's work
+ * grows with operations × file size: 400 operations took 4 s, a 1 MiB body of 20,000 did not finish.
+ */
+export const MAX_EDIT_OPS = 64;
 
 /** Why a key cannot be a config key, or null when it can. */
 function keyProblem(key: string): string | null {
@@ -33,7 +44,9 @@ function keyPathProblem(path: string): string | null {
  */
 export function treeProblem(root: unknown): { path: string; message: string } | null {
   const stack: { value: unknown; path: string; depth: number }[] = [{ value: root, path: '', depth: 0 }];
+  let nodes = 0;
   while (stack.length) {
+    if (++nodes > MAX_EDIT_NODES + 1) return { path: '', message: `has more than ${MAX_EDIT_NODES} keys and list items` };
     const { value, path, depth } = stack.pop() as { value: unknown; path: string; depth: number };
     if (!value || typeof value !== 'object') continue;
     if (depth > MAX_DEPTH) return { path, message: `is nested deeper than ${MAX_DEPTH} levels` };

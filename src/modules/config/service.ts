@@ -9,7 +9,7 @@ import { effectiveModel, modelSection } from '../../hermes/model-section';
 import { parseDotenv } from '../../lib/dotenv';
 import { ApiError, badRequest, unprocessable } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
-import type { ConfigPostBody, ModelFields, ModelInfo } from './model';
+import { MAX_EDIT_OPS, type ConfigPostBody, type ModelFields, type ModelInfo } from './model';
 import { redactConfig, redactEnv } from './redact';
 import { findPlaceholder, scrubString } from './scrub';
 import { editFile } from './store';
@@ -117,6 +117,11 @@ export class ConfigService {
     const text = await editFile(this.home.paths.config, (before) => {
       const expected = treeOf(before);
       ops = plan(treeOf(before));
+      if (ops.length > MAX_EDIT_OPS) {
+        throw unprocessable(`One edit sets at most ${MAX_EDIT_OPS} keys; this one sets ${ops.length}. Send them in several requests, or a new map as one value. Nothing was changed.`, [
+          { path: '', message: `more than ${MAX_EDIT_OPS} keys` },
+        ]);
+      }
       for (const op of ops) {
         const where = findPlaceholder(op.value, op.path.join('.'));
         if (where) throw badRequest('redacted_value', `${where} holds a redacted placeholder (***); send the real value, or leave the key out to keep it.`);

@@ -3,19 +3,30 @@
  * "\u0000json:" + JSON. The sidecar's own transcript store uses the same encoding, so one decoder
  * serves both.
  */
+import { MAX_JSON_DEPTH, nestedDeeperThan } from '../../lib/body';
 import { cutText } from '../../lib/text';
 
 const JSON_PREFIX = '\u0000json:';
+
+/**
+ * JSON the agent wrote, read; null when it does not parse or nests deeper than any request may
+ * (200,000 levels took most of a second to parse, and the page holding it could not be sent: a 500).
+ */
+function storedJson(text: string): { value: unknown } | null {
+  if (nestedDeeperThan(text, MAX_JSON_DEPTH)) return null;
+  try {
+    return { value: JSON.parse(text) as unknown };
+  } catch {
+    return null;
+  }
+}
 
 /** Text stays text; a "\u0000json:" value becomes its parts. A blob that does not parse is shown as text, never dropped. */
 export function decodeContent(raw: unknown): unknown {
   if (typeof raw !== 'string' || !raw.startsWith(JSON_PREFIX)) return raw ?? null;
   const body = raw.slice(JSON_PREFIX.length);
-  try {
-    return JSON.parse(body) as unknown;
-  } catch {
-    return body;
-  }
+  const read = storedJson(body);
+  return read ? read.value : body;
 }
 
 /** Strings are stored as they are; parts (arrays, objects) with the sentinel prefix. */
@@ -49,12 +60,8 @@ export function previewOf(raw: unknown, max = 60): string | null {
 export function parseToolCalls(raw: unknown): unknown[] | null {
   if (Array.isArray(raw)) return raw;
   if (typeof raw !== 'string' || !raw.trim()) return null;
-  try {
-    const v: unknown = JSON.parse(raw);
-    return Array.isArray(v) ? v : v && typeof v === 'object' ? [v] : null;
-  } catch {
-    return null;
-  }
+  const v = storedJson(raw)?.value;
+  return Array.isArray(v) ? v : v && typeof v === 'object' ? [v] : null;
 }
 
 export interface HistoryMessage {

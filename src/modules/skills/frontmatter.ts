@@ -83,9 +83,23 @@ function list(v: unknown): string[] {
   else if (typeof v === 'string') {
     const s = v.trim();
     const inner = s.startsWith('[') && s.endsWith(']') ? s.slice(1, -1) : s;
-    items = inner.split(',').map((item) => item.trim().replace(/^["']+|["']+$/g, ''));
+    items = inner.split(',').map((item) => withoutEndQuotes(item.trim()));
   }
   return [...new Set(items.filter(Boolean))];
+}
+
+/**
+ * The item without the quotes at either end. A scan, not `/["']+$/`: the regex tried every start in a
+ * run of quotes inside an item and read the run to its end from each, so a hub skill whose `tags`
+ * held `x`, 60,000 quotes and `x` kept a cold listing busy 6 s.
+ */
+function withoutEndQuotes(item: string): string {
+  const isQuote = (c: string | undefined) => c === '"' || c === "'";
+  let start = 0;
+  let end = item.length;
+  while (start < end && isQuote(item[start])) start++;
+  while (end > start && isQuote(item[end - 1])) end--;
+  return item.slice(start, end);
 }
 
 /**

@@ -29,6 +29,11 @@ const MAX_STARTS = 64;
  * failed read of the whole text.
  */
 const MAX_SCANNED = 2_000_000;
+/**
+ * Nesting past this is not a plan (steps nest four levels), and JSON.parse spends about a microsecond
+ * a level: 1 MiB of `[` (an answer stuck in a loop) held the event loop a second. As for request bodies.
+ */
+const MAX_DEPTH = 128;
 
 /**
  * Every value the text holds, in order: the fenced block first, then each `{` or `[` of the text
@@ -48,15 +53,19 @@ export function* looseJsonValues(text: string): Generator<unknown> {
       let read: { value: unknown; end: number } | null = null;
       // An unterminated string read up to the limit.
       let end = limit;
+      let next = at + 1;
       try {
         const normalised = normalise(candidate, at, limit);
         end = normalised.end;
-        read = { value: JSON.parse(normalised.json), end };
+        // The brackets that opened too deep a value are all inside it: the search goes on after them.
+        if (normalised.tooDeep) next = end;
+        // Never parsed when it does not close: it cannot be read, and JSON.parse takes ~1 µs a level to say so.
+        else if (normalised.closed) read = { value: JSON.parse(normalised.json), end };
       } catch {
         // not a value after all: look again from the next bracket
       }
       budget -= end - at;
-      from = read ? read.end : at + 1;
+      from = read ? read.end : next;
       if (read) yield read.value;
     }
   }
@@ -68,17 +77,32 @@ export function parseLooseJson(text: string): unknown {
   throw new LooseJsonError(/[[{]/.test(text) ? 'no bracketed value in it is readable JSON' : 'no JSON object or array found');
 }
 
+const WORD = /[A-Za-z_$][\w$-]*/y;
+const KEY_COLON = /\s*:/y;
+const isWordStart = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 36;
+
 /**
  * Rewrites the bracketed value starting at `from` as strict JSON; `end` is the index after its
  * closing bracket. Nothing at or after `limit` is read: a value not closed before it is unterminated.
+ * Text that needs no rewriting is copied a run at a time, not a character at a time.
  */
-function normalise(src: string, from: number, limit: number): { json: string; end: number } {
+function normalise(src: string, from: number, limit: number): { json: string; end: number; closed: boolean; tooDeep: boolean } {
   let out = '';
   let depth = 0;
   let i = from;
+  let run = from;
   while (i < limit) {
     const c = src[i] as string;
+    const code = src.charCodeAt(i);
     const closing = CLOSING[c];
+    if (closing === undefined && code !== 47 && code !== 44 && !isWordStart(code)) {
+      if ((code === 123 || code === 91) && ++depth > MAX_DEPTH) return { json: '', end: i + 1, closed: false, tooDeep: true };
+      if (code === 125 || code === 93) depth--;
+      i++;
+      if (depth === 0) break;
+      continue;
+    }
+    out += src.slice(run, i);
     if (closing !== undefined) {
       const [str, next] = readString(src, i, closing, limit);
       out += str;
@@ -89,37 +113,39 @@ function normalise(src: string, from: number, limit: number): { json: string; en
       i = src.indexOf('*/', i + 2) < 0 ? src.length : src.indexOf('*/', i + 2) + 2;
     } else if (c === ',' && TRAILING_COMMA.test(src.slice(i + 1, i + 200))) {
       i++; // trailing comma
-    } else if (/[A-Za-z_$]/.test(c)) {
-      const word = /^[A-Za-z_$][\w$-]*/.exec(src.slice(i))?.[0] as string;
-      const isKey = /^\s*:/.test(src.slice(i + word.length));
-      out += isKey ? JSON.stringify(word) : (BARE_WORDS[word] ?? word);
+    } else if (isWordStart(code)) {
+      WORD.lastIndex = i;
+      const word = WORD.exec(src)?.[0] as string;
+      KEY_COLON.lastIndex = i + word.length;
+      out += KEY_COLON.test(src) ? JSON.stringify(word) : (BARE_WORDS[word] ?? word);
       i += word.length;
     } else {
-      if (c === '{' || c === '[') depth++;
-      if (c === '}' || c === ']') depth--;
-      out += c;
+      // A `/` that starts no comment, or a comma that is not trailing: copied as it is.
       i++;
-      if (depth === 0) break;
+      run = i - 1;
+      continue;
     }
+    run = i;
   }
-  return { json: out, end: i };
+  return { json: out + src.slice(run, Math.max(run, i)), end: i, closed: depth === 0, tooDeep: false };
 }
 
 /** A string literal opened at `at` and ended by `closing` → a JSON string literal and the index after it. */
 function readString(src: string, at: number, closing: string, limit: number): [string, number] {
   let value = '';
   let i = at + 1;
+  let run = i;
   while (i < limit) {
     const ch = src[i] as string;
     if (ch === '\\' && i + 1 < src.length) {
       const esc = src[i + 1] as string;
       // \' is not a JSON escape; everything else keeps its JSON meaning.
-      value += esc === "'" ? "'" : JSON.parse(`"\\${esc === 'u' ? src.slice(i + 1, i + 6) : esc}"`);
+      value += src.slice(run, i) + (esc === "'" ? "'" : JSON.parse(`"\\${esc === 'u' ? src.slice(i + 1, i + 6) : esc}"`));
       i += esc === 'u' ? 6 : 2;
+      run = i;
       continue;
     }
-    if (ch === closing) return [JSON.stringify(value), i + 1];
-    value += ch;
+    if (ch === closing) return [JSON.stringify(value + src.slice(run, i)), i + 1];
     i++;
   }
   throw new LooseJsonError('unterminated string');
