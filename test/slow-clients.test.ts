@@ -234,3 +234,25 @@ describe('a kept-alive connection after a route that waited on the upstream', ()
     }, 60_000);
   }
 });
+
+describe('an upstream slow to send the body of an error answer', () => {
+  const app = useApp();
+  const cases: [string, string, () => void, string][] = [
+    ['/api/chat/completions/stream, an upstream 500', post('/api/chat/completions/stream', chatBody('hi')), () => {
+      fake.behavior.statusOverride['/v1/chat/completions'] = 500;
+      fake.behavior.bodyDelayMs['/v1/chat/completions'] = 10_000;
+    }, 'Fake Hermes: forced HTTP 500'],
+    ['/v1/*, a path the agent has no route for (its bare-text 404)', 'GET /v1/no-such-thing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', () => {
+      fake.behavior.bodyDelayMs['/v1/no-such-thing'] = 10_000;
+    }, '"code":"upstream_404"'],
+  ];
+  for (const [name, request, arrange, error] of cases) {
+    test(`${name}: the error is answered once its body is in (the idle timeout, given back with the headers, cut the connection with no answer)`, async () => {
+      fake.reset();
+      arrange();
+      // Several idle timeouts and Bun's 4 s sweeps while the error's body is awaited (UPSTREAM_TIMEOUT_S bounds that wait).
+      const { got } = await exchange(app.port, request, 20_000);
+      expect(got).toContain(error);
+    }, 60_000);
+  }
+});

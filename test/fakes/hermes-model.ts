@@ -67,6 +67,11 @@ export interface FakeHermesBehavior extends StreamSwitches {
   sessionPageCap: number | null;
   /** Added to every answer, as a reverse proxy in front of the gateway may (nginx `add_header`). */
   responseHeaders: Record<string, string>;
+  /**
+   * Path (exact, or with `*`) -> the answer's status and headers at once, its body this many ms later
+   * (an agent, or a proxy in front of it, slow to send the body of an answer it has begun).
+   */
+  bodyDelayMs: Record<string, number>;
 }
 
 export interface FakeToolCall {
@@ -157,6 +162,7 @@ export function defaultBehavior(): FakeHermesBehavior {
     strictSessionHeader: false,
     sessionPageCap: null,
     responseHeaders: {},
+    bodyDelayMs: {},
   };
 }
 

@@ -397,7 +397,25 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     if (text === null) return openAiError(400, 'Could not decompress the request body', null);
     const res = await route(req, url, body);
     for (const [k, v] of Object.entries({ ...cors, ...fake.behavior.responseHeaders })) res.headers.set(k, v);
-    return res;
+    const delayMs = matchPath(fake.behavior.bodyDelayMs, path);
+    return delayMs === undefined ? res : bodyLater(res, delayMs, req.signal);
+  }
+
+  /** `res` with its body held back `ms` after its head (which Bun sends with the first body bytes: a space first). */
+  function bodyLater(res: Response, ms: number, signal: AbortSignal): Response {
+    const held = res.body;
+    const body = new ReadableStream<Uint8Array>({
+      async start(c) {
+        c.enqueue(new TextEncoder().encode(' '));
+        await Bun.sleep(ms);
+        if (signal.aborted) return c.close();
+        if (held) for await (const chunk of held) c.enqueue(chunk);
+        c.close();
+      },
+    });
+    const headers = new Headers(res.headers);
+    headers.delete('content-length');
+    return new Response(body, { status: res.status, headers });
   }
 
   /** What aiohttp answers itself when no route matches (an HTTPException: no middleware adds headers). */

@@ -86,18 +86,17 @@ export async function proxyV1(request: Request, d: ProxyDeps, work: Work, { vary
   const headers = clientResponseHeaders(upstream.headers, vary);
   const contentType = upstream.headers.get('content-type') ?? '';
   const isEventStream = !!upstream.body && contentType.startsWith('text/event-stream');
-  if (!isEventStream) {
-    slot();
-    hold?.restore();
-  }
+  if (!isEventStream) slot();
   // Hermes' aiohttp answers a path or method it has no route for in bare text (`404: Not Found`): that
   // gets the OpenAI envelope SPEC §4 gives /v1 errors, with the upstream's status and Allow. Any other
   // error answer is passed on as it comes (the agent's own words, credential hidden).
   if ((upstream.status === 404 || upstream.status === 405) && contentType.startsWith('text/plain')) {
-    const err = await upstreamHttpError(upstream, d.client.answerTimeoutMs);
+    // Its body is still awaited (up to UPSTREAM_TIMEOUT_S, longer than the server's idle timeout).
+    const err = await upstreamHttpError(upstream, d.client.answerTimeoutMs).finally(() => hold?.restore());
     const allow = upstream.headers.get('allow');
     return errorResponse(allow ? new ApiError(err.status, err.code, err.detail, { headers: { allow } }) : err, '/v1/');
   }
+  if (!isEventStream) hold?.restore();
   if (!upstream.body) return new Response(null, { status: upstream.status, headers });
   // A bounded answer is handed to Bun's native pipe untouched; an event stream gets the idle guard.
   if (!isEventStream) return new Response(upstream.body, { status: upstream.status, headers });
@@ -206,8 +205,8 @@ export async function streamChatCompletions(request: Request, body: ChatCompleti
   }
   if (!upstream.ok || !upstream.body) {
     slot();
-    hold?.restore();
-    throw await upstreamHttpError(upstream, d.client.answerTimeoutMs);
+    // Its body is still awaited (up to UPSTREAM_TIMEOUT_S, longer than the server's idle timeout).
+    throw await upstreamHttpError(upstream, d.client.answerTimeoutMs).finally(() => hold?.restore());
   }
   const passBack: Record<string, string> = {};
   for (const h of SESSION_HEADERS) {
