@@ -49,11 +49,19 @@ function contentText(content: unknown): string {
   return '';
 }
 
-/** The one-line preview of a session: the start of its first user message. */
+/** The one-line preview of a session: the start of its first user message, whitespace runs made one space. */
 export function previewOf(raw: unknown, max = 60): string | null {
-  const text = contentText(decodeContent(raw)).replace(/\s+/g, ' ').trim();
-  if (!text) return null;
-  return cutText(text, max);
+  const text = contentText(decodeContent(raw));
+  // Only as much of the message as the preview needs is collapsed: a first message of 50 MB (a pasted
+  // log) made every session list that showed it take seconds. A collapsed start of max + 2 characters
+  // decides the cut: grapheme boundaries up to `max` depend on nothing after `max + 1`, and one space
+  // at its end (maybe trimmed in the whole text) still leaves more than `max`.
+  for (let n = 4 * max + 64; n < text.length; n *= 4) {
+    const head = text.slice(0, n).replace(/\s+/g, ' ').trimStart();
+    if (head.length >= max + 2) return cutText(head, max);
+  }
+  const whole = text.replace(/\s+/g, ' ').trim();
+  return whole ? cutText(whole, max) : null;
 }
 
 /** `tool_calls` is a JSON string in state.db: a list as it is, a single call object as a list of one, anything else null. */
