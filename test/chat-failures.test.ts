@@ -291,7 +291,8 @@ for (const p of PATHS) {
       await pending;
     });
 
-    test('server shutdown ends an open stream with an error event and cancels the upstream', async () => {
+    /** An app in front of the fake whose chat service is stopped by `shutdown` (the server's stop, as main.ts signals it). */
+    async function stoppableApp(): Promise<{ shutdown: AbortController; s: TestApp }> {
       const shutdown = new AbortController();
       const s = await makeTestApp({
         env: { ...ENV, HERMES_AGENT_URL: fake.url, HERMES_API_KEY: UPSTREAM_KEY },
@@ -302,6 +303,11 @@ for (const p of PATHS) {
         },
       });
       await s.deps.probe.probeNow();
+      return { shutdown, s };
+    }
+
+    test('server shutdown ends an open stream with an error event and cancels the upstream', async () => {
+      const { shutdown, s } = await stoppableApp();
       fake.behavior.tokenDelayMs = 1000;
       const id = nextId();
       const reader = sseReader(await stream(s, id));
@@ -316,16 +322,7 @@ for (const p of PATHS) {
     });
 
     test('server shutdown before the upstream answered still sends `session` first, then the error', async () => {
-      const shutdown = new AbortController();
-      const s = await makeTestApp({
-        env: { ...ENV, HERMES_AGENT_URL: fake.url, HERMES_API_KEY: UPSTREAM_KEY },
-        patch: (deps) => {
-          deps.chat = new ChatService({
-            sessions: deps.sessions, client: deps.upstream, idleTimeoutMs: 60_000, heartbeatMs: 50, shutdown: shutdown.signal, defaultModel: () => 'hermes-agent', log: deps.log,
-          });
-        },
-      });
-      await s.deps.probe.probeNow();
+      const { shutdown, s } = await stoppableApp();
       fake.behavior.hang[p.override] = true;
       const id = nextId();
       const sent = () => fake.requests.filter((r) => r.path === p.path(id)).length;

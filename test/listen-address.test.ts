@@ -7,6 +7,7 @@ import { describe, expect, test } from 'bun:test';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../src/config';
 import { tempDir } from './helpers/app';
+import { readFirstLine } from './helpers/binary';
 
 const MAIN = join(import.meta.dir, '../src/main.ts');
 
@@ -25,12 +26,7 @@ async function start(host: string): Promise<{ banner: string; stderr: string; co
     stdout: 'pipe',
     stderr: 'pipe',
   });
-  const reader = proc.stdout.getReader();
-  let out = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done || (out += new TextDecoder().decode(value)).includes('\n')) break;
-  }
+  const out = await readFirstLine(proc.stdout);
   const banner = out.split('\n')[0] ?? '';
   let url = /listening on (\S+)/.exec(banner)?.[1];
   if (url) {

@@ -14,6 +14,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { tempoModerato } from 'viem/chains';
 import { startFakeTempoRpc } from './fakes/tempo-rpc';
 import { closedUrl, tempDir } from './helpers/app';
+import { readListeningUrl } from './helpers/binary';
 import { PATH_USD, RECIPIENT, SECRET } from './helpers/mpp';
 
 const chain = startFakeTempoRpc();
@@ -30,15 +31,7 @@ test('a broadcast the node holds past the stop\'s grace: a JSON 502 payment_outc
     stderr: 'pipe',
   });
   try {
-    let out = '';
-    const reader = proc.stdout.getReader();
-    while (!/listening on (http:\/\/\S+)/.test(out)) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`the server did not start: ${out}`);
-      out += new TextDecoder().decode(value);
-    }
-    reader.releaseLock();
-    const base = /listening on (http:\/\/\S+)/.exec(out)![1] as string;
+    const base = await readListeningUrl(proc.stdout);
     const account = privateKeyToAccount(generatePrivateKey());
     chain.setToken(PATH_USD, account.address, 1_000_000n, 6);
     const client = ClientMppx.create({

@@ -8,6 +8,7 @@ import { describe, expect, test } from 'bun:test';
 import { chmodSync, chownSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { tempDir } from './helpers/app';
+import { readFirstLine } from './helpers/binary';
 
 const MAIN = join(import.meta.dir, '../src/main.ts');
 const canSwitchUser = process.getuid?.() === 0 && Bun.which('setpriv') !== null;
@@ -27,12 +28,7 @@ async function runAs(uid: number, env: Record<string, string>, args: string[]): 
     stdout: 'pipe',
     stderr: 'pipe',
   });
-  const reader = proc.stdout.getReader();
-  let out = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done || (out += new TextDecoder().decode(value)).includes('\n')) break;
-  }
+  const out = await readFirstLine(proc.stdout);
   const running = /listening on /.test(out);
   if (running) proc.kill('SIGTERM');
   const code = await proc.exited;

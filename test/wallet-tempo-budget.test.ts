@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { startFakeHermes } from './fakes/hermes';
 import { hostClock } from '../src/lib/time';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app';
+import { readListeningUrl } from './helpers/binary';
 
 type Json = Record<string, any>;
 const hermes = await startFakeHermes();
@@ -146,14 +147,7 @@ test('a hold left by a sidecar killed mid-call blocks only until it expires, the
   const proc = Bun.spawn(['bun', join(import.meta.dir, '../src/main.ts'), '--port', '0', '--host', '127.0.0.1'], {
     env: { PATH: process.env.PATH ?? '', ...childEnv }, stdout: 'pipe', stderr: 'pipe',
   });
-  let out = '';
-  const reader = proc.stdout.getReader();
-  while (!/listening on (http:\/\/\S+)/.test(out)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`the server did not start: ${out}`);
-    out += new TextDecoder().decode(value);
-  }
-  const base = /listening on (http:\/\/\S+)/.exec(out)![1];
+  const base = await readListeningUrl(proc.stdout);
   hermes.behavior.hang['/v1/chat/completions'] = true;
   const started = Date.now();
   const pending = fetch(`${base}/api/wallet/tempo/call`, {

@@ -52,3 +52,34 @@ export async function startBinary(binary: string, env: Record<string, string>, a
   }
   return { proc, port, base: `http://127.0.0.1:${port}`, output: () => out };
 }
+
+/** What a spawned server printed up to the end of its first line (its banner), or all it printed before exiting. */
+export async function readFirstLine(stdout: ReadableStream<Uint8Array>): Promise<string> {
+  const reader = stdout.getReader();
+  const decoder = new TextDecoder();
+  let out = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done || (out += decoder.decode(value, { stream: true })).includes('\n')) break;
+  }
+  reader.releaseLock();
+  return out;
+}
+
+/** The URL a spawned server's banner says it listens on; throws with what it printed if it exits first. */
+export async function readListeningUrl(stdout: ReadableStream<Uint8Array>): Promise<string> {
+  const reader = stdout.getReader();
+  const decoder = new TextDecoder();
+  let out = '';
+  try {
+    for (;;) {
+      const url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
+      if (url) return url;
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the server did not start: ${out}`);
+      out += decoder.decode(value, { stream: true });
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
