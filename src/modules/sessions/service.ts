@@ -242,10 +242,20 @@ export class SessionService {
     let found = false;
     if (src.stateDb) found = await this.d.stateDb.delete(id);
     else if (src.upstream) found = await this.d.upstream.delete(id, work);
-    if (found) work?.started();
+    if (found) {
+      work?.started();
+      // Told before the transcript row's delete waits in line: a turn ending meanwhile recorded its
+      // usage behind that delete, leaving a hidden row under the id of a session deleted everywhere.
+      this.stopTurns(id);
+    }
     const row = this.d.transcripts.row(id);
     await this.d.transcripts.delete(id);
     if (!found && row?.origin !== 'sidecar') throw sessionNotFound(id);
+    this.stopTurns(id);
+  }
+
+  /** Ends the turns in flight of a deleted session (see `watchDeletion`); a turn told already has stopped watching. */
+  private stopTurns(id: string): void {
     for (const onDeleted of [...(this.watchers.get(id) ?? [])]) onDeleted();
   }
 

@@ -1,0 +1,67 @@
+/**
+ * A session deleted while one of its turns ends, the way a real client interleaves them: the DELETE's
+ * write of the sidecar's database waits in line (a `sqlite3` session or a backup holds its lock) while
+ * the turn's answer comes in. Whatever the order, a session the DELETE answered as deleted keeps no
+ * row and its turn is not answered as done.
+ */
+import { describe, expect, test } from 'bun:test';
+import type { DbHandle } from '../src/db';
+import { post, type TestApp } from './helpers/app';
+import { useFakeHermes } from './helpers/fake-app';
+import { holdLock } from './helpers/lock-holder';
+import { sseReader, type SseEvent } from './helpers/sse-events';
+import type { FakeHermes } from './fakes/hermes';
+
+/** Resolves when the next write of the sidecar's database is asked for (queued, not yet run). */
+function writesAsked(db: DbHandle): () => Promise<void> {
+  const waiting: (() => void)[] = [];
+  const write = db.write.bind(db);
+  db.write = (fn) => {
+    const queued = write(fn);
+    waiting.shift()?.();
+    return queued;
+  };
+  return () => new Promise<void>((resolve) => waiting.push(resolve));
+}
+
+describe('a session of the agent\'s deleted while its turn ends (Hermes 0.17, session API)', () => {
+  let fake: FakeHermes;
+  let t: TestApp;
+  useFakeHermes('0.17', (f, app) => {
+    fake = f;
+    t = app;
+  });
+
+  test('the turn that ends after the agent deleted the session records nothing: no hidden row holds the id, the stream ends session_deleted', async () => {
+    fake.addSession({ id: 'agent-s' });
+    const reader = sseReader(await post(t, '/api/sessions/agent-s/chat/stream', { message: 'a b c' }));
+    expect((await reader.next())?.event).toBe('session');
+    const nextWrite = writesAsked(t.deps.db);
+    const holder = await holdLock(t.deps.db.path, { begin: 'BEGIN IMMEDIATE', end: 'ROLLBACK' });
+    let released = false;
+    try {
+      // The DELETE: the agent's copy goes at once, its transcript row waits for the lock.
+      let asked = nextWrite();
+      const deleted = t.json('DELETE', '/api/sessions/agent-s');
+      await asked;
+      expect(fake.sessions.has('agent-s')).toBe(false);
+      // The rest of the turn is read meanwhile: its answer is complete.
+      asked = nextWrite();
+      const rest = (async () => {
+        const out: SseEvent[] = [];
+        for (let e = await reader.next(); e; e = await reader.next()) out.push(e);
+        return out;
+      })();
+      await Promise.race([asked, rest]);
+      await holder.release();
+      released = true;
+      expect((await deleted).status).toBe(200);
+      const events = await rest;
+      expect(events.filter((e) => e.event === 'done')).toEqual([]);
+      expect(events.at(-1)).toMatchObject({ event: 'error', data: { code: 'session_deleted', session_id: 'agent-s' } });
+      expect(t.deps.db.sqlite.query('SELECT id FROM chat_sessions WHERE id = ?').all('agent-s')).toEqual([]);
+    } finally {
+      if (!released) await holder.release();
+    }
+  });
+});
