@@ -124,7 +124,7 @@ export function createApp(deps: AppDeps, { idleTimeoutS = IDLE_TIMEOUT_S }: AppO
     .use(chatCompletionsStreamPlugin(proxyDeps))
     .use(walletPlugin({ wallet: deps.wallet, config }))
     .use(chatPlugin(deps.chat, config.chat.defaultFormat, idleTimeoutS))
-    .use(sessionsPlugin(deps.sessions))
+    .use(sessionsPlugin(deps.sessions, idleTimeoutS))
     .use(configPlugin({ home: deps.home, log }))
     .use(skillsPlugin(deps.skills))
     .use(tasksPlugin(deps.tasks))

@@ -256,3 +256,21 @@ describe('an upstream slow to send the body of an error answer', () => {
     }, 60_000);
   }
 });
+
+describe('the session routes while the agent\'s session API is slow to answer', () => {
+  // Longer than the idle timeout and Bun's sweeps: the wait UPSTREAM_TIMEOUT_S bounds is answered 504.
+  const app = useApp({ UPSTREAM_TIMEOUT_S: '8' });
+  test('each is answered (504 upstream_timeout), not cut with no answer by the idle timeout', async () => {
+    fake.reset();
+    fake.behavior.hang = { '/api/sessions': true, '/api/sessions/*': true, '/api/sessions/*/messages': true };
+    const requests = ['GET /api/sessions', 'POST /api/sessions', 'GET /api/sessions/s1', 'PATCH /api/sessions/s1', 'DELETE /api/sessions/s1', 'GET /api/sessions/s1/messages'];
+    const answers = await Promise.all(requests.map(async (line) => {
+      const [method, path] = line.split(' ') as [string, string];
+      const body = method === 'POST' ? '{"id":"s2"}' : method === 'PATCH' ? '{"title":"t"}' : '';
+      const head = `${method} ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${body ? `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n` : ''}\r\n`;
+      const { got } = await exchange(app.port, head + body, 30_000);
+      return [line, got.split('\r\n')[0], got.includes('"code":"upstream_timeout"')];
+    }));
+    expect(answers).toEqual(requests.map((line) => [line, 'HTTP/1.1 504 Gateway Timeout', true]));
+  }, 60_000);
+});

@@ -38,6 +38,16 @@ export function keepConnectionOpen(server: TimeoutCapableServer | null | undefin
   };
 }
 
+/** `answer` with the idle timeout lifted (keepConnectionOpen) until it is ready or refused: for a bounded (JSON) answer. */
+export async function heldUntilAnswered<T>(server: TimeoutCapableServer | null | undefined, request: Request, idleTimeoutS: number, answer: () => Promise<T>): Promise<T> {
+  const hold = keepConnectionOpen(server, request, idleTimeoutS);
+  try {
+    return await answer();
+  } finally {
+    hold.restore();
+  }
+}
+
 /** `answer` on a held connection; a refusal it throws (a JSON error answer) gives the idle timeout back. */
 export async function whileHeld<T>(hold: ConnectionHold, answer: () => Promise<T>): Promise<T> {
   try {

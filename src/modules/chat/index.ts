@@ -4,7 +4,7 @@
  */
 import { Elysia } from 'elysia';
 import { sseResponse } from '../../lib/api-schemas';
-import { keepConnectionOpen, whileHeld } from '../../lib/connection';
+import { heldUntilAnswered, keepConnectionOpen, whileHeld } from '../../lib/connection';
 import { workOf } from '../../lib/work';
 import { ErrorBody, SessionIdParams } from '../sessions/model';
 import { ChatBody, ChatReply, NewChatBody, StreamQuery, type StreamFormat } from './model';
@@ -45,14 +45,8 @@ export function chatPlugin(chat: ChatService, defaultFormat: StreamFormat, idleT
       query: StreamQuery,
       detail: { tags, summary: 'Send a message and stream the answer as SSE (?format=optx|hermes)', responses: { 200: stream, 404: { description: 'No such session' }, 502: unreached, 503: busy } },
     })
-    .post('/api/sessions/:id/chat', async ({ request, params, body, server }) => {
-      const hold = keepConnectionOpen(server, request, idleTimeoutS);
-      try {
-        return await chat.reply(await chat.open({ id: params.id }, body, request.signal, workOf(request)));
-      } finally {
-        hold.restore();
-      }
-    }, {
+    .post('/api/sessions/:id/chat', ({ request, params, body, server }) =>
+      heldUntilAnswered(server, request, idleTimeoutS, async () => chat.reply(await chat.open({ id: params.id }, body, request.signal, workOf(request)))), {
       params: SessionIdParams,
       body: ChatBody,
       response: { 200: ChatReply, 404: ErrorBody, 502: ErrorBody, 504: ErrorBody },
