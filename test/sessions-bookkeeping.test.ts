@@ -121,6 +121,30 @@ describe('a session that still exists is a 409, whatever is kept for it here', (
       expect((await t.json('GET', '/api/sessions/up-down')).body).toMatchObject({ session: { origin: 'upstream', title: 'Theirs' } });
     });
 
+    test('a PATCH that reaches the agent after a DELETE of the session: 404, and no title row is left holding the id', async () => {
+      fake.addSession({ id: 'raced', title: 'theirs' });
+      // The rename's call to the agent is held until the DELETE is done (as a slow network would).
+      const client = t.deps.upstream;
+      const json = client.json.bind(client);
+      let reached!: () => void;
+      let go!: () => void;
+      const renameReached = new Promise<void>((resolve) => (reached = resolve));
+      const deleteDone = new Promise<void>((resolve) => (go = resolve));
+      client.json = async (path, init = {}) => {
+        if (init.method === 'PATCH') {
+          reached();
+          await deleteDone;
+        }
+        return json(path, init);
+      };
+      const patched = t.json('PATCH', '/api/sessions/raced', { title: 'Mine' });
+      await renameReached;
+      expect((await t.json('DELETE', '/api/sessions/raced')).status).toBe(200);
+      go();
+      expect(await patched).toMatchObject({ status: 404, body: { code: 'session_not_found' } });
+      expect(t.deps.db.sqlite.query('SELECT id FROM chat_sessions WHERE id = ?').all('raced')).toEqual([]);
+    });
+
     test('deleted by the agent: its id can be created again, here and on the agent\'s side', async () => {
       fake.addSession({ id: 'gone' });
       expect((await t.json('PATCH', '/api/sessions/gone', { title: 'Old' })).status).toBe(200);

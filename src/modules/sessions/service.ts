@@ -215,7 +215,11 @@ export class SessionService {
   async rename(id: string, title: string | null, work?: Work): Promise<Session> {
     const found = await this.locate(id, work);
     if (!found) throw sessionNotFound(id);
-    const renamedThere = (found.inStateDb || found.inUpstream) && this.upstreamApi && (await this.d.upstream.rename(id, title, work));
+    const askAgent = (found.inStateDb || found.inUpstream) && this.upstreamApi;
+    const renamedThere = askAgent && (await this.d.upstream.rename(id, title, work));
+    // Found through the session API, which now has no such session: deleted meanwhile (a DELETE ahead
+    // of this rename). A title kept here would be a hidden row holding the id of a session gone everywhere.
+    if (askAgent && found.inUpstream && !renamedThere && found.row?.origin !== 'sidecar') throw sessionNotFound(id);
     // A session of the sidecar's own deleted meanwhile (its delete ahead in the write queue) stays deleted.
     const own = !renamedThere && found.row?.origin === 'sidecar';
     const kept = await this.d.transcripts.setTitle(id, title, { override: !renamedThere, own });
