@@ -1,15 +1,16 @@
 /**
  * A session deleted while one of its turns ends, the way a real client interleaves them: the DELETE's
  * write of the sidecar's database waits in line (a `sqlite3` session or a backup holds its lock) while
- * the turn's answer comes in. Whatever the order, a session the DELETE answered as deleted keeps no
- * row and its turn is not answered as done.
+ * the turn's answer comes in; a DELETE made while a new session's turn is still creating it on the
+ * agent's side. Whatever the order, a session the DELETE answered as deleted keeps no row, is not
+ * found again, and its turn is not answered as done.
  */
 import { describe, expect, test } from 'bun:test';
 import type { DbHandle } from '../src/db';
 import { post, type TestApp } from './helpers/app';
 import { useFakeHermes } from './helpers/fake-app';
 import { holdLock } from './helpers/lock-holder';
-import { sseReader, type SseEvent } from './helpers/sse-events';
+import { sseEvents, sseReader, type SseEvent } from './helpers/sse-events';
 import type { FakeHermes } from './fakes/hermes';
 
 /** Resolves when the next write of the sidecar's database is asked for (queued, not yet run). */
@@ -24,7 +25,7 @@ function writesAsked(db: DbHandle): () => Promise<void> {
   return () => new Promise<void>((resolve) => waiting.push(resolve));
 }
 
-describe('a session of the agent\'s deleted while its turn ends (Hermes 0.17, session API)', () => {
+describe('sessions deleted while a turn of theirs runs (Hermes 0.17, session API)', () => {
   let fake: FakeHermes;
   let t: TestApp;
   useFakeHermes('0.17', (f, app) => {
@@ -63,5 +64,32 @@ describe('a session of the agent\'s deleted while its turn ends (Hermes 0.17, se
     } finally {
       if (!released) await holder.release();
     }
+  });
+
+  test('a new session deleted while its turn creates it on the agent\'s side stays deleted there too', async () => {
+    // The turn's create call is held until the DELETE is done (as a slow network would).
+    const client = t.deps.upstream;
+    const json = client.json.bind(client);
+    let reached!: () => void;
+    let go!: () => void;
+    const createReached = new Promise<void>((resolve) => (reached = resolve));
+    const deleteDone = new Promise<void>((resolve) => (go = resolve));
+    client.json = async (path, init = {}) => {
+      if (init.method === 'POST' && path === '/api/sessions') {
+        reached();
+        await deleteDone;
+      }
+      return json(path, init);
+    };
+    const turn = post(t, '/api/sessions/new/chat/stream', { message: 'hi', session_id: 'n1' });
+    await createReached;
+    expect((await t.json('DELETE', '/api/sessions/n1')).status).toBe(200);
+    go();
+    const events = await sseEvents(await turn);
+    expect(events.map((e) => e.event)).toEqual(['session', 'error']);
+    expect(events[1]?.data).toMatchObject({ code: 'session_deleted', session_id: 'n1' });
+    expect(fake.sessions.has('n1')).toBe(false);
+    expect((await t.json('GET', '/api/sessions/n1')).status).toBe(404);
+    expect(t.deps.db.sqlite.query('SELECT id FROM chat_sessions WHERE id = ?').all('n1')).toEqual([]);
   });
 });

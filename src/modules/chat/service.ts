@@ -142,6 +142,8 @@ export class ChatService {
     const { path, res, failure } = await opening;
     yield { type: 'started', sessionId: t.sessionId, created: t.created, upstream: path };
     if (t.deleted()) {
+      // A DELETE while this turn created its new session on the agent's side found no copy there yet.
+      await this.discardFailedNew(t);
       yield ownFailure(sessionDeleted());
       return;
     }

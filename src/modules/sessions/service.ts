@@ -236,7 +236,9 @@ export class SessionService {
    */
   async discardNew(id: string, createdUpstream: boolean): Promise<void> {
     if ((this.watchers.get(id)?.size ?? 0) > 1) return;
-    if (!(await this.d.transcripts.deleteUnused(id))) return;
+    // No row: deleted meanwhile, and the agent's copy, if made after that DELETE, must go as well.
+    const deleted = !this.d.transcripts.row(id);
+    if (!deleted && !(await this.d.transcripts.deleteUnused(id))) return;
     if (createdUpstream) await this.d.upstream.delete(id).catch(() => false);
   }
 
