@@ -217,8 +217,7 @@ export class SessionService {
     if (!found) throw sessionNotFound(id);
     const askAgent = (found.inStateDb || found.inUpstream) && this.upstreamApi;
     const renamedThere = askAgent && (await this.d.upstream.rename(id, title, work));
-    // Found through the session API, which now has no such session: deleted meanwhile (a DELETE ahead
-    // of this rename). A title kept here would be a hidden row holding the id of a session gone everywhere.
+    // The session API found it and no longer has it (a DELETE got there first): a title kept would hold its id.
     if (askAgent && found.inUpstream && !renamedThere && found.row?.origin !== 'sidecar') throw sessionNotFound(id);
     // A session of the sidecar's own deleted meanwhile (its delete ahead in the write queue) stays deleted.
     const own = !renamedThere && found.row?.origin === 'sidecar';
@@ -236,9 +235,8 @@ export class SessionService {
    */
   async discardNew(id: string, createdUpstream: boolean): Promise<void> {
     if ((this.watchers.get(id)?.size ?? 0) > 1) return;
-    // No row: deleted meanwhile, and the agent's copy, if made after that DELETE, must go as well.
-    const deleted = !this.d.transcripts.row(id);
-    if (!deleted && !(await this.d.transcripts.deleteUnused(id))) return;
+    // No row left: deleted meanwhile, and a copy made on the agent's side after that DELETE goes too.
+    if (this.d.transcripts.row(id) && !(await this.d.transcripts.deleteUnused(id))) return;
     if (createdUpstream) await this.d.upstream.delete(id).catch(() => false);
   }
 
@@ -248,12 +246,9 @@ export class SessionService {
     let found = false;
     if (src.stateDb) found = await this.d.stateDb.delete(id);
     else if (src.upstream) found = await this.d.upstream.delete(id, work);
-    if (found) {
-      work?.started();
-      // Told before the transcript row's delete waits in line: a turn ending meanwhile recorded its
-      // usage behind that delete, leaving a hidden row under the id of a session deleted everywhere.
-      this.stopTurns(id);
-    }
+    if (found) work?.started();
+    // Told before the row's delete waits in line: a turn ending in that wait left a hidden usage row under the id.
+    if (found) this.stopTurns(id);
     const row = this.d.transcripts.row(id);
     await this.d.transcripts.delete(id);
     if (!found && row?.origin !== 'sidecar') throw sessionNotFound(id);
