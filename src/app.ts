@@ -64,7 +64,8 @@ export function createApp(deps: AppDeps, { idleTimeoutS = IDLE_TIMEOUT_S }: AppO
     // Around everything (routes, errors, refusals before routing), so every final answer is marked.
     .wrap((handle) => (request: Request) => {
       const res = (handle as unknown as (r: Request) => Response | Promise<Response>)(request);
-      return res instanceof Promise ? res.then(notStored) : notStored(res);
+      const mark = request.method === 'HEAD' ? dated : notStored;
+      return res instanceof Promise ? res.then(mark) : mark(res);
     })
     .onError({ as: 'global' }, ({ code, error, request }) => {
       const cause = (error as { cause?: unknown }).cause;
@@ -145,6 +146,16 @@ export type App = ReturnType<typeof createApp>;
 function notStored(res: Response): Response {
   if (!res.headers.has('cache-control')) res.headers.set('cache-control', 'no-store');
   return res;
+}
+
+/**
+ * Bun writes a Date on every answer but one to HEAD (RFC 9110 §6.6.1: an origin server with a clock
+ * sends it on every 2xx, 3xx and 4xx), so HEAD's answers are dated here; the upstream's own Date, where
+ * the /v1 proxy passes one, stays.
+ */
+function dated(res: Response): Response {
+  if (!res.headers.has('date')) res.headers.set('date', new Date().toUTCString());
+  return notStored(res);
 }
 
 /** The context key of the parsed body, computed so that Elysia's reading of hook sources does not see it (see the transform hook). */
