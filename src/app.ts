@@ -79,15 +79,13 @@ export function createApp(deps: AppDeps, { idleTimeoutS = IDLE_TIMEOUT_S }: AppO
     })
     .onRequest(({ request, set }) => {
       const origin = request.headers.get('origin');
+      const pathname = pathOf(request.url);
       if (origin) {
-        const preflight = cors.preflight(request);
+        const preflight = cors.preflight(request, pathname);
         if (preflight) return preflight;
         const h = cors.headersFor(origin);
         if (h) Object.assign(set.headers, h);
       }
-      // A path the router would decode to nothing (`/api/tasks/%zz`): say so, not "expected string,
-      // received null". After CORS, so that a browser client can read this answer like any other.
-      const pathname = pathOf(request.url);
       // RFC 9112 §3.2: a Host repeated (Bun joins the lines with a comma) or one Bun could not read
       // (spaces, a slash: the URL is then the bare path) is a 400. None at all is fine over HTTP/1.0;
       // over HTTP/1.1 Bun itself answers 400.
@@ -98,6 +96,8 @@ export function createApp(deps: AppDeps, { idleTimeoutS = IDLE_TIMEOUT_S }: AppO
       // DNS rebinding (lib/cors.ts): a browser page calling the sidecar by a name it may not use.
       const foreignHost = cors.refusesHost(request, origin, pathname);
       if (foreignHost) return errorResponse(foreignHost, pathname);
+      // A path the router would decode to nothing (`/api/tasks/%zz`): say so, not "expected string,
+      // received null". After CORS, so that a browser client can read this answer like any other.
       if (pathname.includes('%') && !decodes(pathname)) {
         return errorResponse(new ApiError(400, 'malformed_path', 'The request path has a malformed percent-escape.'), pathname);
       }

@@ -25,7 +25,7 @@ describe('preflight', () => {
     expect(res.headers.get('vary')?.split(/\s*,\s*/)).toEqual(['Origin', 'Access-Control-Request-Headers']);
   });
 
-  test('only header names are echoed, and a foreign origin still gets a bare 403', async () => {
+  test('only header names are echoed, and a foreign origin gets a 403 without CORS headers', async () => {
     const res = await preflight(ORIGIN, 'X-Custom, bad header, x-ok');
     const allowed = res.headers.get('access-control-allow-headers')?.split(/\s*,\s*/) ?? [];
     expect(allowed).toContain('x-custom');
@@ -33,6 +33,28 @@ describe('preflight', () => {
     expect(allowed).not.toContain('bad header');
     const foreign = await preflight('https://evil.example', 'x-custom');
     expect([foreign.status, foreign.headers.get('access-control-allow-headers')]).toEqual([403, null]);
+  });
+
+  test("a refused preflight says why in the route's envelope (it was an empty 403: curl and the browser's network tab showed nothing)", async () => {
+    const ask = (path: string) => t.fetch(path, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    const detail = 'A web page of origin https://evil.example may not call the sidecar; add it to CORS_ORIGINS to allow it.';
+    const api = await ask('/api/tasks');
+    expect([api.status, api.headers.get('content-type'), await api.json()]).toEqual([403, 'application/json; charset=utf-8', { detail, code: 'origin_not_allowed' }]);
+    const v1 = await ask('/v1/chat/completions');
+    expect([v1.status, await v1.json()]).toEqual([403, { error: { message: detail, type: 'invalid_request_error', code: 'origin_not_allowed', param: null } }]);
+  });
+
+  test('without CORS_ORIGINS every preflight is refused so, on every kind of path', async () => {
+    const c = await makeTestApp();
+    try {
+      for (const path of ['/health', '/api/memory', '/api/chat/completions/stream', '/v1/models', '/nothing']) {
+        const res = await c.fetch(path, { method: 'OPTIONS', headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'GET' } });
+        const body = (await res.json()) as { code?: string; error?: { code: string } };
+        expect([path, res.status, body.code ?? body.error?.code, res.headers.get('access-control-allow-origin')]).toEqual([path, 403, 'origin_not_allowed', null]);
+      }
+    } finally {
+      c.close();
+    }
   });
 });
 
