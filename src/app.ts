@@ -86,6 +86,11 @@ export function createApp(deps: AppDeps, { idleTimeoutS = IDLE_TIMEOUT_S }: AppO
         const h = cors.headersFor(origin);
         if (h) Object.assign(set.headers, h);
       }
+      // A shared cache keys what it stores by URL alone unless told otherwise: an answer stored for a
+      // client without an Origin (or a refused one) would be served to an allowed page without its CORS
+      // headers (a /v1 answer keeps the upstream's Cache-Control). The Fetch standard's rule: say
+      // `Vary: Origin` on every answer where CORS headers depend on it, not only where they are sent.
+      if (cors.varies) set.headers.vary ??= 'Origin';
       // RFC 9112 §3.2: a Host repeated (Bun joins the lines with a comma) or one Bun could not read
       // (spaces, a slash: the URL is then the bare path) is a 400. None at all is fine over HTTP/1.0;
       // over HTTP/1.1 Bun itself answers 400.

@@ -68,6 +68,42 @@ describe('answers', () => {
   });
 });
 
+describe('Vary: Origin', () => {
+  // An upstream whose /v1/models a shared cache may store (Cache-Control passes through the proxy).
+  let upstream: ReturnType<typeof Bun.serve>;
+  let c: TestApp;
+  beforeAll(async () => {
+    upstream = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => Response.json({ object: 'list', data: [] }, { headers: { 'cache-control': 'public, max-age=60' } }) });
+    c = await makeTestApp({ env: { CORS_ORIGINS: ORIGIN, HERMES_AGENT_URL: `http://127.0.0.1:${upstream.port}` } });
+  });
+  afterAll(async () => {
+    c.close();
+    await upstream.stop(true);
+  });
+  const varies = (res: Response) => (res.headers.get('vary') ?? '').toLowerCase().split(/\s*,\s*/).includes('origin');
+
+  test('a storable answer without CORS headers says it varies by Origin, or a cache serves it to an allowed page, which then fails', async () => {
+    const allowed = await c.fetch('/v1/models', { headers: { origin: ORIGIN } });
+    expect([allowed.headers.get('access-control-allow-origin'), varies(allowed)]).toEqual([ORIGIN, true]);
+    for (const headers of [{}, { origin: 'https://evil.example' }] as Record<string, string>[]) {
+      const res = await c.fetch('/v1/models', { headers });
+      expect([headers, res.status, res.headers.get('cache-control'), res.headers.get('access-control-allow-origin'), varies(res)]).toEqual([headers, 200, 'public, max-age=60', null, true]);
+    }
+  });
+
+  test("the sidecar's own answers say so too while CORS_ORIGINS is set, and not without it", async () => {
+    expect(varies(await c.fetch('/api/tasks'))).toBe(true);
+    expect(varies(await c.fetch('/nothing'))).toBe(true);
+    expect(varies(await t.fetch('/health', { headers: { origin: 'https://evil.example' } }))).toBe(true);
+    const plain = await makeTestApp();
+    try {
+      expect(varies(await plain.fetch('/api/tasks'))).toBe(false);
+    } finally {
+      plain.close();
+    }
+  });
+});
+
 describe('CORS_ORIGINS', () => {
   test('an origin written as pasted from the address bar (case, default port, final slash) is the origin a browser sends', async () => {
     const c = await makeTestApp({ env: { CORS_ORIGINS: 'https://App.Example:443/, http://localhost:3000/, app://obsidian.md/' } });

@@ -30,6 +30,8 @@ export interface CorsPolicy {
   refusesHost(request: Request, origin: string | null, pathname: string): ApiError | null;
   /** Whether `refusesHost` can refuse anything: off with API_KEY, ALLOWED_HOSTS=* or CORS_ORIGINS=*. */
   readonly checksHosts: boolean;
+  /** Whether answers differ by Origin (CORS_ORIGINS is set), so that every one must say `Vary: Origin`. */
+  readonly varies: boolean;
 }
 
 /** What decides the Host check besides CORS_ORIGINS. */
@@ -107,6 +109,7 @@ export function corsPolicy(origins: readonly string[], hosts: HostRule): CorsPol
       return new ApiError(403, 'origin_not_allowed', `Requests that change state from a web page of origin ${origin.slice(0, 200)} are refused; add it to CORS_ORIGINS to allow it.`);
     },
     checksHosts,
+    varies: origins.length > 0,
     refusesHost(request, origin, pathname) {
       if (!checksHosts) return null;
       // What a browser marks as not same-origin (cross-site, same-site, an address the user typed) is
