@@ -64,7 +64,8 @@ export function createApp(deps: AppDeps, { idleTimeoutS = IDLE_TIMEOUT_S }: AppO
     // Around everything (routes, errors, refusals before routing), so every final answer is marked.
     .wrap((handle) => (request: Request) => {
       const res = (handle as unknown as (r: Request) => Response | Promise<Response>)(request);
-      return res instanceof Promise ? res.then(notStored) : notStored(res);
+      const mark = request.method === 'HEAD' ? dated : notStored;
+      return res instanceof Promise ? res.then(mark) : mark(res);
     })
     .onError({ as: 'global' }, ({ code, error, request }) => {
       const cause = (error as { cause?: unknown }).cause;
@@ -78,15 +79,18 @@ export function createApp(deps: AppDeps, { idleTimeoutS = IDLE_TIMEOUT_S }: AppO
     })
     .onRequest(({ request, set }) => {
       const origin = request.headers.get('origin');
+      const pathname = pathOf(request.url);
       if (origin) {
-        const preflight = cors.preflight(request);
+        const preflight = cors.preflight(request, pathname);
         if (preflight) return preflight;
         const h = cors.headersFor(origin);
         if (h) Object.assign(set.headers, h);
       }
-      // A path the router would decode to nothing (`/api/tasks/%zz`): say so, not "expected string,
-      // received null". After CORS, so that a browser client can read this answer like any other.
-      const pathname = pathOf(request.url);
+      // A shared cache keys what it stores by URL alone unless told otherwise: an answer stored for a
+      // client without an Origin (or a refused one) would be served to an allowed page without its CORS
+      // headers (a /v1 answer keeps the upstream's Cache-Control). The Fetch standard's rule: say
+      // `Vary: Origin` on every answer where CORS headers depend on it, not only where they are sent.
+      if (cors.varies) set.headers.vary ??= 'Origin';
       // RFC 9112 §3.2: a Host repeated (Bun joins the lines with a comma) or one Bun could not read
       // (spaces, a slash: the URL is then the bare path) is a 400. None at all is fine over HTTP/1.0;
       // over HTTP/1.1 Bun itself answers 400.
@@ -97,6 +101,8 @@ export function createApp(deps: AppDeps, { idleTimeoutS = IDLE_TIMEOUT_S }: AppO
       // DNS rebinding (lib/cors.ts): a browser page calling the sidecar by a name it may not use.
       const foreignHost = cors.refusesHost(request, origin, pathname);
       if (foreignHost) return errorResponse(foreignHost, pathname);
+      // A path the router would decode to nothing (`/api/tasks/%zz`): say so, not "expected string,
+      // received null". After CORS, so that a browser client can read this answer like any other.
       if (pathname.includes('%') && !decodes(pathname)) {
         return errorResponse(new ApiError(400, 'malformed_path', 'The request path has a malformed percent-escape.'), pathname);
       }
@@ -145,6 +151,16 @@ export type App = ReturnType<typeof createApp>;
 function notStored(res: Response): Response {
   if (!res.headers.has('cache-control')) res.headers.set('cache-control', 'no-store');
   return res;
+}
+
+/**
+ * Bun writes a Date on every answer but one to HEAD (RFC 9110 §6.6.1: an origin server with a clock
+ * sends it on every 2xx, 3xx and 4xx), so HEAD's answers are dated here; the upstream's own Date, where
+ * the /v1 proxy passes one, stays.
+ */
+function dated(res: Response): Response {
+  if (!res.headers.has('date')) res.headers.set('date', new Date().toUTCString());
+  return notStored(res);
 }
 
 /** The context key of the parsed body, computed so that Elysia's reading of hook sources does not see it (see the transform hook). */

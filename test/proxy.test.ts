@@ -151,6 +151,12 @@ describe('/v1/* reverse proxy', () => {
     expect(fake.requests.findLast((r) => r.path === '/v1/models')).toMatchObject({ method: 'HEAD', path: '/v1/models' });
   });
 
+  test('HEAD says the length GET answers with (RFC 9110 §8.6), not the `Content-Length: 0` Bun writes for a bodiless answer', async () => {
+    const get = new Uint8Array(await (await fetch(`${base}/v1/models`)).arrayBuffer());
+    const head = await fetch(`${base}/v1/models`, { method: 'HEAD' });
+    expect([head.status, head.headers.get('content-length')]).toEqual([200, String(get.byteLength)]);
+  });
+
   test("Hermes' text 404/405 (aiohttp's own, for a path or method it has no route for) reach the client in the OpenAI envelope, status and Allow kept", async () => {
     const put = await fetch(`${base}/v1/models`, { method: 'PUT', body: '{}' });
     expect([put.status, put.headers.get('allow'), await put.json()]).toEqual([405, 'GET,HEAD', {

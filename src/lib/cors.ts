@@ -13,14 +13,14 @@
  * same-origin read cannot be told from curl's.
  */
 import { isIP } from 'node:net';
-import { ApiError } from './errors';
+import { ApiError, errorResponse } from './errors';
 import { routedPath } from './http';
 
 export interface CorsPolicy {
   /** Headers to add to a response for this request's Origin, or null when the origin is not allowed. */
   headersFor(origin: string | null): Record<string, string> | null;
   /** A complete preflight response, or null when the request is not a preflight we answer. */
-  preflight(request: Request): Response | null;
+  preflight(request: Request, pathname: string): Response | null;
   /** The 403 for a state-changing request from a page of a foreign origin, or null when it may go on. */
   refusesWrite(request: Request): ApiError | null;
   /**
@@ -30,6 +30,8 @@ export interface CorsPolicy {
   refusesHost(request: Request, origin: string | null, pathname: string): ApiError | null;
   /** Whether `refusesHost` can refuse anything: off with API_KEY, ALLOWED_HOSTS=* or CORS_ORIGINS=*. */
   readonly checksHosts: boolean;
+  /** Whether answers differ by Origin (CORS_ORIGINS is set), so that every one must say `Vary: Origin`. */
+  readonly varies: boolean;
 }
 
 /** What decides the Host check besides CORS_ORIGINS. */
@@ -75,10 +77,12 @@ export function corsPolicy(origins: readonly string[], hosts: HostRule): CorsPol
   };
   return {
     headersFor,
-    preflight(request) {
+    preflight(request, pathname) {
       if (request.method !== 'OPTIONS' || !request.headers.has('access-control-request-method')) return null;
-      const h = headersFor(request.headers.get('origin'));
-      if (!h) return new Response(null, { status: 403 });
+      const origin = request.headers.get('origin') ?? '';
+      const h = headersFor(origin);
+      // The browser only sees that it failed; the body is for whoever reads the network tab or curl.
+      if (!h) return errorResponse(new ApiError(403, 'origin_not_allowed', `A web page of origin ${origin.slice(0, 200)} may not call the sidecar; add it to CORS_ORIGINS to allow it.`), pathname);
       // The headers the page asked for are allowed too: the OpenAI and Anthropic SDKs add their own
       // (`x-stainless-os`, `x-stainless-retry-count`, …) to every call, and a preflight that leaves one
       // out makes the browser drop the request. The origin is trusted already; auth still applies.
@@ -105,6 +109,7 @@ export function corsPolicy(origins: readonly string[], hosts: HostRule): CorsPol
       return new ApiError(403, 'origin_not_allowed', `Requests that change state from a web page of origin ${origin.slice(0, 200)} are refused; add it to CORS_ORIGINS to allow it.`);
     },
     checksHosts,
+    varies: origins.length > 0,
     refusesHost(request, origin, pathname) {
       if (!checksHosts) return null;
       // What a browser marks as not same-origin (cross-site, same-site, an address the user typed) is

@@ -84,6 +84,7 @@ export async function proxyV1(request: Request, d: ProxyDeps, work: Work, { vary
     throw outboundToApiError(err);
   }
   const headers = clientResponseHeaders(upstream.headers, vary);
+  if (request.method === 'HEAD') keepHeadLength(upstream.headers, headers);
   const contentType = upstream.headers.get('content-type') ?? '';
   const isEventStream = !!upstream.body && contentType.startsWith('text/event-stream');
   if (!isEventStream) slot();
@@ -108,6 +109,17 @@ export async function proxyV1(request: Request, d: ProxyDeps, work: Work, { vary
     logRepeated(d.log, 'warn', 'proxied upstream stream failed', { path: pathAndQuery.split('?')[0], reason: err instanceof Error ? err.message : String(err) });
   };
   return new Response(idleGuarded(upstream.body, { idleMs: d.idleTimeoutMs, shutdown: d.shutdown, onFailure, onEnd: () => (slot(), hold?.restore()), onUnread: hold?.close }), { status: upstream.status, headers });
+}
+
+/**
+ * A HEAD answer has no body for Bun to measure, so it writes `Content-Length: 0`, which RFC 9110 §8.6
+ * allows only where GET's body is empty (`curl -I` showed 0 for every /v1 path). The upstream's own
+ * length still describes what GET passes on, unless fetch would unpack that body (Content-Encoding):
+ * then its length is unknown and Bun's 0 stays, a limit README names.
+ */
+function keepHeadLength(upstream: Headers, headers: Headers): void {
+  const length = upstream.get('content-length');
+  if (length !== null && /^\d+$/.test(length) && !upstream.has('content-encoding')) headers.set('content-length', length);
 }
 
 const encoder = new TextEncoder();
