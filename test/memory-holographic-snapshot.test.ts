@@ -21,21 +21,24 @@ test('a page and its total are one snapshot: a fact the agent commits between th
   let agent: Database | undefined;
   let n = 0;
   const wrapped = new WeakSet<Statement>();
-  // Right after this process read a page, the agent commits a fact, as it could at any moment. The
-  // backend asks `query` per request (bun:sqlite caches the statement), so each is wrapped once.
+  // Right after this process read a page (or, on the substring path, scanned the facts), the agent
+  // commits a fact, as it could at any moment. The backend asks `query` per request (bun:sqlite
+  // caches the statement), so each is wrapped once.
   proto.query = function (this: Database, sql: string) {
     const st = original.call(this, sql);
-    if (this === agent || !/order by/i.test(sql) || wrapped.has(st)) return st;
+    if (this === agent || !/order by|materialized/i.test(sql) || wrapped.has(st)) return st;
     wrapped.add(st);
-    const all = st.all.bind(st);
-    st.all = (...a: unknown[]) => {
-      const res = all(...a);
-      if (agent) {
-        n++;
-        agentAddFact(agent, { content: `theirs zebra 渋谷 ${n}`, tags: 'x' });
-      }
-      return res;
-    };
+    for (const k of ['all', 'values'] as const) {
+      const read = st[k].bind(st) as (...a: unknown[]) => unknown;
+      (st as unknown as Record<typeof k, (...a: unknown[]) => unknown>)[k] = (...a: unknown[]) => {
+        const res = read(...a);
+        if (agent) {
+          n++;
+          agentAddFact(agent, { content: `theirs zebra 渋谷 ${n}`, tags: 'x' });
+        }
+        return res;
+      };
+    }
     return st;
   };
   try {

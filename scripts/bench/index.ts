@@ -16,6 +16,7 @@ const BENCHES: { name: string; args: string[] }[] = [
   { name: 'load', args: quick ? ['--seconds', '2'] : [] },
   { name: 'chat', args: quick ? ['--samples', '50', '--streams', '200'] : [] },
   { name: 'memory', args: ['--sizes', quick ? '1000' : '1000,10000,100000'] },
+  { name: 'loop-stalls', args: quick ? ['--size', '10000', '--runs', '3'] : ['--runs', '3'] },
   { name: 'agent-stores', args: quick ? ['--sizes', '10000', '--sessions', '2000'] : [] },
   { name: 'tasks', args: [] },
   { name: 'ledgers', args: quick ? ['--sessions', '1000', '--escrows', '10000', '--calls', '10000'] : [] },

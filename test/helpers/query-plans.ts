@@ -10,6 +10,8 @@ import { Database, type Statement } from 'bun:sqlite';
 export interface PlanCapture {
   /** The plans (detail lines joined by newlines) of the statements `run` ran whose SQL matches `pick`, each once. */
   plans(run: () => Promise<unknown>, pick: RegExp): Promise<string[]>;
+  /** The SQL of the statements `run` ran whose SQL matches `pick`, each once. */
+  statements(run: () => Promise<unknown>, pick: RegExp): Promise<string[]>;
   restore(): void;
 }
 
@@ -46,6 +48,11 @@ export function capturePlans(): PlanCapture {
       await run();
       const picked = new Map(ran.filter((r) => pick.test(r.sql)).map((r) => [r.sql, r.db]));
       return [...picked].map(([sql, db]) => (originals.prepare.call(db, `EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join('\n'));
+    },
+    async statements(run, pick) {
+      ran.length = 0;
+      await run();
+      return [...new Set(ran.filter((r) => pick.test(r.sql)).map((r) => r.sql))];
     },
     restore() {
       Object.assign(proto, originals);

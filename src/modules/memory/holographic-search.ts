@@ -10,7 +10,8 @@ import { FACT_COLUMNS, factImportance, type FactRow } from './holographic-facts'
 import { filterSql } from './holographic-filters';
 import { type CandidateRow, candidatesByRank, rankCandidates } from './holographic-rank';
 import { byScoreThen } from './memory-values';
-import { ftsMatchExpression, searchTerms, substringHitsSql, substringTerms } from './query-text';
+import { ftsMatchExpression, searchTerms, substringTerms } from './query-text';
+import { Best, SubstringHits } from './substring-hits';
 import type { SearchFilters, SearchOptions } from './store';
 
 /** The plugin's default floor: facts below this trust are not search candidates unless a filter says otherwise. */
@@ -37,25 +38,13 @@ export function searchFacts(sqlite: Database, pages: KeptReads<FactPage>, dim: n
   const subs = substringTerms(terms);
   // Words FTS5 cannot find inside a run of CJK or Thai text are looked for as substrings too
   // (query-text.ts); index matches come first among the candidates, by rank, then the others.
-  const hits = subs.length ? substringHitsSql(subs, 'f.content', 'f.tags') : { sql: '0', params: [] };
-  // The index's matches are worked out once (MATERIALIZED): joined as a subquery, SQLite ran the MATCH
-  // again for every fact (64 Korean words over 5,000 facts: 16 s with the server stopped).
   // Without substring terms the order is the index's rank alone, which FTS5 serves without sorting
   // every match (with the extra keys the search at 100,000 facts took 16.7 ms instead of 12.7).
-  const [head, from, rank] = subs.length
-    ? ['WITH m AS MATERIALIZED (SELECT rowid AS r, rank FROM facts_fts WHERE facts_fts MATCH ?)',
-      `FROM facts f LEFT JOIN m ON m.r = f.fact_id WHERE (m.r IS NOT NULL OR ${hits.sql} > 0) ${filter.sql}`, 'm.rank']
-    : ['', `FROM facts_fts JOIN facts f ON f.fact_id = facts_fts.rowid WHERE facts_fts MATCH ? ${filter.sql}`, 'facts_fts.rank'];
-  // `match` binds first either way (WITH, or FROM when the select list has no parameters).
-  const params = [match, ...hits.params, ...filter.params];
-  const select = `${head} SELECT ${FACT_COLUMNS}, f.hrr_vector, ${rank} AS fts_rank, ${hits.sql} AS sub_hits ${from}`;
-  const candidates = subs.length
-    ? sqlite.query<CandidateRow, SQLQueryBindings[]>(`${select} ORDER BY m.rank IS NULL, m.rank, sub_hits DESC, f.fact_id DESC LIMIT ?`)
-      .all(match, ...hits.params, ...hits.params, ...filter.params, o.limit * 3)
-    : candidatesByRank(sqlite, select, [match, ...filter.params], o.limit * 3);
-  const total = subs.length
-    ? (sqlite.query<{ n: number }, SQLQueryBindings[]>(`${head} SELECT COUNT(*) AS n ${from}`).get(...params)?.n ?? 0)
-    : countMatches(sqlite, match, from, filter.params, o.filters);
+  const from = `FROM facts_fts JOIN facts f ON f.fact_id = facts_fts.rowid WHERE facts_fts MATCH ? ${filter.sql}`;
+  const select = `SELECT ${FACT_COLUMNS}, f.hrr_vector, facts_fts.rank AS fts_rank, 0 AS sub_hits ${from}`;
+  const { candidates, total } = subs.length
+    ? substringCandidates(sqlite, match, new SubstringHits(subs), filter, o.limit * 3)
+    : { candidates: candidatesByRank(sqlite, select, [match, ...filter.params], o.limit * 3), total: countMatches(sqlite, match, from, filter.params, o.filters) };
   const scores = rankCandidates(o.query, candidates, dim, subs.length);
   const best = candidates
     .map((c, i) => ({ row: c, score: scores[i] as number }))
@@ -75,6 +64,37 @@ function countMatches(sqlite: Database, match: string, from: string, params: SQL
   const anyBelow = () => sqlite.query('SELECT 1 FROM facts WHERE trust_score < ? OR trust_score IS NULL LIMIT 1').get(minTrust) !== null;
   if (onlyTrust && !anyBelow()) return sqlite.query<{ n: number }, [string]>('SELECT COUNT(*) AS n FROM facts_fts WHERE facts_fts MATCH ?').get(match)?.n ?? 0;
   return sqlite.query<{ n: number }, SQLQueryBindings[]>(`SELECT COUNT(*) AS n ${from}`).get(match, ...params)?.n ?? 0;
+}
+
+/**
+ * The candidates of a query with substring terms and the number of all matches, in one statement:
+ * every fact the filters allow with its index rank, each text scanned once for all the terms
+ * (substring-hits.ts); the order SQL gave them (index matches by rank, then most hits, newest first),
+ * and only the candidates' rows read whole, with their vectors.
+ */
+export function substringCandidates(sqlite: Database, match: string, hits: SubstringHits, filter: { sql: string; params: SQLQueryBindings[] }, n: number): { candidates: CandidateRow[]; total: number } {
+  // The index's matches are worked out once (MATERIALIZED): joined as a subquery, SQLite ran the MATCH
+  // again for every fact (64 Korean words over 5,000 facts: 16 s with the server stopped).
+  const scanned = sqlite.query<unknown, SQLQueryBindings[]>(
+    `WITH m AS MATERIALIZED (SELECT rowid AS r, rank FROM facts_fts WHERE facts_fts MATCH ?)
+     SELECT f.fact_id, f.content, f.tags, m.rank FROM facts f LEFT JOIN m ON m.r = f.fact_id WHERE 1 = 1 ${filter.sql}`,
+  ).values(match, ...filter.params) as [number, string, string | null, number | null][];
+  type Found = { id: number; rank: number | null; hits: number };
+  const best = new Best<Found>(n, (a, b) =>
+    Number(a.rank === null) - Number(b.rank === null) || (a.rank ?? 0) - (b.rank ?? 0) || b.hits - a.hits || b.id - a.id);
+  let total = 0;
+  for (const [id, content, tags, rank] of scanned) {
+    const held = hits.count(content, tags);
+    if (rank === null && held === 0) continue;
+    total++;
+    best.push({ id, rank, hits: held });
+  }
+  const found = best.take();
+  if (!found.length) return { candidates: [], total };
+  const rows = new Map(sqlite.query<FactRow & { hrr_vector: Uint8Array | null }, number[]>(
+    `SELECT ${FACT_COLUMNS}, f.hrr_vector FROM facts f WHERE f.fact_id IN (${found.map(() => '?').join(', ')})`,
+  ).all(...found.map((c) => c.id)).map((r) => [r.fact_id, r]));
+  return { candidates: found.map((c) => ({ ...(rows.get(c.id) as FactRow & { hrr_vector: Uint8Array | null }), fts_rank: c.rank, sub_hits: c.hits })), total };
 }
 
 /** A search without words: the best facts by trust, each scored its importance. */

@@ -75,26 +75,10 @@ const UNSEGMENTED = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Scr
 
 /**
  * The terms FTS5 cannot find inside a longer run of text, each as its spellings (termForms): they are
- * also looked for as substrings of the content and the tags (SQLite `instr`, JavaScript `includes`).
+ * also looked for as substrings of the content and the tags (substring-hits.ts).
  */
 export function substringTerms(terms: string[]): string[][] {
   return terms.filter((t) => UNSEGMENTED.test(t)).map(termForms);
-}
-
-/**
- * SQL counting how many of `subs` (substringTerms) occur in the columns `content` and `tags`: one
- * 0/1 per term, so a text holding two of three terms counts 2. Values are bound parameters.
- */
-export function substringHitsSql(subs: string[][], content: string, tags: string): { sql: string; params: string[] } {
-  const params: string[] = [];
-  const perTerm = subs.map((forms) => {
-    const tests = forms.flatMap((f) => {
-      params.push(f, f);
-      return [`instr(${content}, ?) > 0`, `instr(${tags}, ?) > 0`];
-    });
-    return `(${tests.join(' OR ')})`;
-  });
-  return { sql: `(${perTerm.join(' + ')})`, params };
 }
 
 /** Hermes' Jaccard tokens: lower-cased, whitespace-split, punctuation stripped from the ends. */

@@ -7,7 +7,7 @@
  * lower). s/(1+s) maps bm25 into [0, 1) without depending on the other matches, so the whole order
  * is computed by SQLite and only `limit` rows leave it.
  */
-import { and, count, desc, eq, gte, lte, sql, type SQL } from 'drizzle-orm';
+import { and, count, desc, eq, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
 import { deepFreeze, KEPT_PAGE_BYTES, KeptReads, readSnapshot } from '../../db/kept-reads';
 import { memories, memoryTags } from '../../db/schema';
@@ -16,6 +16,7 @@ import { isoNow } from '../../lib/time';
 import { fileSize, parseJsonObject, sha256Hex } from './memory-values';
 import type { Memory, ScoredMemory } from './model';
 import { ftsMatchExpression, searchTerms, substringTerms } from './query-text';
+import { Best, SubstringHits } from './substring-hits';
 import type { AddResult, BackendStats, ListOptions, MemoryBackend, NewMemory, Page, SearchFilters, SearchOptions } from './store';
 
 type MemoryRow = typeof memories.$inferSelect;
@@ -122,20 +123,30 @@ export class SqliteBackend implements MemoryBackend {
   /**
    * A query with words FTS5 cannot find inside a run of CJK or Thai text (query-text.ts): a memory
    * matches by the index or by holding such a word; each word held adds 1 to s, as if bm25 scored it 1.
+   * One statement reads the memories the filters allow with their index score, each text is scanned
+   * once for all the words (substring-hits.ts), and only the page's rows are read whole.
    */
   private searchWithSubstrings(o: SearchOptions, terms: string[], subs: string[][], filters: SQL | undefined): Page<ScoredMemory> {
-    const hits = sql.join(subs.map((forms) => sql`(${sql.join(forms.flatMap((f) => [sql`instr(${memories.content}, ${f}) > 0`, sql`instr(${memories.tags}, ${f}) > 0`]), sql` OR `)})`), sql` + `);
+    const hits = new SubstringHits(subs);
     // The index's matches are worked out once (MATERIALIZED): joined as a subquery, SQLite ran the MATCH
     // again for every memory (64 Korean words over 2,000 memories: 5 s with the server stopped).
-    const head = sql`WITH fts AS MATERIALIZED (SELECT rowid AS r, bm25(memories_fts) AS b FROM memories_fts WHERE memories_fts MATCH ${ftsMatchExpression(terms)})`;
-    const from = sql`FROM ${memories} LEFT JOIN fts ON fts.r = ${memories.seq}
-      WHERE (fts.r IS NOT NULL OR ${hits} > 0)${filters ? sql` AND ${filters}` : sql``}`;
-    const s = sql`(coalesce(-fts.b, 0) + ${hits})`;
-    const rows = this.own.db.all<RawRow & { score: number }>(sql`${head}
-      SELECT ${memories}.*, (0.7 * ${s} / (1.0 + ${s}) + 0.3 * ${memories.importance}) AS score
-      ${from} ORDER BY score DESC, ${memories.seq} DESC LIMIT ${o.limit}`);
-    const total = this.own.db.all<{ n: number }>(sql`${head} SELECT COUNT(*) AS n ${from}`)[0]?.n ?? 0;
-    return { items: rows.map((r) => ({ ...toMemory(fromRaw(r)), score: r.score })), total };
+    const scanned = this.own.db.values<[number, string, string, number, number | null]>(sql`
+      WITH fts AS MATERIALIZED (SELECT rowid AS r, bm25(memories_fts) AS b FROM memories_fts WHERE memories_fts MATCH ${ftsMatchExpression(terms)})
+      SELECT ${memories.seq}, ${memories.content}, ${memories.tags}, ${memories.importance}, fts.b
+      FROM ${memories} LEFT JOIN fts ON fts.r = ${memories.seq}${filters ? sql` WHERE ${filters}` : sql``}`);
+    const best = new Best<{ seq: number; score: number }>(o.limit, (a, b) => b.score - a.score || b.seq - a.seq);
+    let total = 0;
+    for (const [seq, content, tags, importance, bm25] of scanned) {
+      const held = hits.count(content, tags);
+      if (bm25 === null && held === 0) continue;
+      total++;
+      // The order of operations SQLite used, so the scores are the same doubles.
+      const s = (bm25 === null ? 0 : -bm25) + held;
+      best.push({ seq, score: (0.7 * s) / (1.0 + s) + 0.3 * importance });
+    }
+    const page = best.take();
+    const rows = new Map(page.length ? this.own.db.select().from(memories).where(inArray(memories.seq, page.map((p) => p.seq))).all().map((r) => [r.seq, r]) : []);
+    return { items: page.map((p) => ({ ...toMemory(rows.get(p.seq) as MemoryRow), score: p.score })), total };
   }
 
   async remove(id: string): Promise<boolean> {
