@@ -63,3 +63,19 @@ test('log injection: C1 controls, U+2028/U+2029/U+0085 and bidi controls are esc
     hermes.stop();
   }
 });
+
+test('the upstream lost: the probe line names its host (without the URL\'s credentials)', async () => {
+  const { closedUrl, makeTestApp } = await import('./helpers/app');
+  const closed = new URL(await closedUrl());
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger({ level: 'warn', format: 'json', write: (l) => lines.push(JSON.parse(l) as Record<string, unknown>) });
+  const t = await makeTestApp({ env: { HERMES_AGENT_URL: `http://agent:pa55word@${closed.host}` }, log });
+  try {
+    await t.deps.probe.probeNow();
+  } finally {
+    t.close();
+  }
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatchObject({ level: 'warn', msg: 'upstream probe', mode: 'disconnected', upstream: closed.host });
+  expect(JSON.stringify(lines)).not.toContain('pa55word');
+});
