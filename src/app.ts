@@ -74,7 +74,7 @@ export function createApp(deps: AppDeps, { idleTimeoutS = IDLE_TIMEOUT_S }: AppO
         const allowed = routes().allowed(pathname);
         if (allowed.length) return request.method === 'OPTIONS' ? optionsResponse(allowed) : errorResponse(methodNotAllowed(request.method, allowed), pathname);
       }
-      const apiError = code === 'PARSE' && cause instanceof ApiError ? cause : toApiError(code, error, log);
+      const apiError = code === 'PARSE' && cause instanceof ApiError ? cause : toApiError(code, error, log, { method: request.method, path: pathname });
       return errorResponse(apiError, pathname);
     })
     .onRequest(({ request, set }) => {

@@ -11,7 +11,8 @@ import { openedAs } from './db';
 import { originHosts } from './lib/cors';
 import { pathOf } from './lib/http';
 import { publicUrl } from './lib/public-url';
-import { flushStdio, writeStderr, writeStdout } from './lib/stdio';
+import { createLogger } from './lib/log';
+import { flushStdio, stderrIsTerminal, writeStderr, writeStdout } from './lib/stdio';
 import { ReopeningBackend } from './modules/memory/reopening';
 
 /**
@@ -34,7 +35,7 @@ async function main(): Promise<number> {
     request = loadConfig({ argv: process.argv.slice(2), env: process.env });
   } catch (err) {
     if (err instanceof ConfigError) {
-      writeStderr(`hermes-optx-api: ${err.message}\n`);
+      writeFailure(err.message);
       return 2;
     }
     throw err;
@@ -48,6 +49,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const { config } = request;
+  logFormat = config.log.format;
   // Taken before anything slow (a migration, a locked database): as a container's PID 1 a signal
   // with no handler is dropped, so a stop asked for while starting was lost until the runtime's
   // SIGKILL. It is kept and carried out once the server is up.
@@ -65,7 +67,7 @@ async function main(): Promise<number> {
   } catch (err) {
     // Some settings (EVM chains, the pricing table) can only be checked while opening.
     if (err instanceof ConfigError) {
-      writeStderr(`hermes-optx-api: ${err.message}\n`);
+      writeFailure(err.message);
       return 2;
     }
     throw err;
@@ -211,8 +213,23 @@ function listenFailure(err: unknown, host: string, port: number): string {
   }
 }
 
+/** The logs' format once the configuration is read; before that (or when it is refused), LOG_FORMAT if valid, else the default. */
+let logFormat: 'pretty' | 'json' | undefined;
+
+/**
+ * The one line that stops start-up, in the format of the logs: a collector reading stderr as JSON
+ * (the default when it is no terminal) got a bare `hermes-optx-api: …` line it could not parse.
+ * Written at any LOG_LEVEL, `silent` included: without it the exit status alone says nothing.
+ */
+function writeFailure(message: string): void {
+  const env = process.env.LOG_FORMAT;
+  const format = logFormat ?? (env === 'json' || env === 'pretty' ? env : stderrIsTerminal() ? 'pretty' : 'json');
+  if (format === 'pretty') return writeStderr(`hermes-optx-api: ${message}\n`);
+  createLogger({ level: 'error', format, write: (line) => writeStderr(`${line}\n`) }).error(message);
+}
+
 const exit = (code: number) => void flushStdio().finally(() => process.exit(code));
 main().then(exit, (err: unknown) => {
-  writeStderr(`hermes-optx-api: fatal: ${err instanceof Error ? err.message : String(err)}\n`);
+  writeFailure(`fatal: ${err instanceof Error ? err.message : String(err)}`);
   exit(1);
 });

@@ -54,10 +54,35 @@ describe('the compiled executable', () => {
     expect(err).toContain('OPTX_API_PORT (--port)');
   });
 
+  test('in JSON format (the default when stderr is no terminal) a start-up failure is one JSON line with time, level and msg', () => {
+    const held = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response('') });
+    try {
+      const base = { PATH: process.env.PATH ?? '', HERMES_HOME: join(tempDir('optx-json-'), 'home') };
+      const runs = [
+        { env: { ...base, LOG_LEVEL: 'verbose' }, args: [], code: 2, msg: 'Invalid LOG_LEVEL: expected one of debug, info, warn, error, silent (got "verbose").' },
+        { env: { ...base, LOG_FORMAT: 'json', LOG_LEVEL: 'silent' }, args: ['--port', 'eighty'], code: 2, msg: /^Invalid OPTX_API_PORT \(--port\)/ },
+        { env: { ...base, LOG_FORMAT: 'xml' }, args: [], code: 2, msg: 'Invalid LOG_FORMAT: expected one of pretty, json (got "xml").' },
+        { env: base, args: ['--host', '127.0.0.1', '--port', String(held.port)], code: 1, msg: /^fatal: cannot listen on 127\.0\.0\.1:\d+ .*the port is in use$/ },
+      ];
+      for (const run of runs) {
+        const r = Bun.spawnSync([binary, ...run.args], { env: run.env, stderr: 'pipe' });
+        expect(r.exitCode).toBe(run.code);
+        const lines = r.stderr.toString().trimEnd().split('\n');
+        expect(lines).toHaveLength(1);
+        const line = JSON.parse(lines[0]!) as Record<string, unknown>;
+        expect(line).toMatchObject({ level: 'error', time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
+        if (typeof run.msg === 'string') expect(line.msg).toBe(run.msg);
+        else expect(line.msg).toMatch(run.msg);
+      }
+    } finally {
+      held.stop(true);
+    }
+  });
+
   test('an address it cannot take stops start-up with one line naming the settings and the reason', () => {
     const held = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response('') });
     try {
-      const env = { PATH: process.env.PATH ?? '', HERMES_HOME: join(tempDir('optx-listen-'), 'home') };
+      const env = { PATH: process.env.PATH ?? '', HERMES_HOME: join(tempDir('optx-listen-'), 'home'), LOG_FORMAT: 'pretty' };
       const inUse = Bun.spawnSync([binary, '--host', '127.0.0.1', '--port', String(held.port)], { env, stderr: 'pipe' });
       expect(inUse.exitCode).toBe(1);
       expect(inUse.stderr.toString().trim()).toBe(`hermes-optx-api: fatal: cannot listen on 127.0.0.1:${held.port} (OPTX_API_HOST/--host, OPTX_API_PORT/--port): the port is in use`);

@@ -22,7 +22,7 @@ function hostOf(host: string): string {
 async function start(host: string): Promise<{ banner: string; stderr: string; code: number | null }> {
   const home = join(tempDir(), 'home');
   const proc = Bun.spawn(['bun', MAIN, '--host', host, '--port', '0', '--hermes-url', 'http://127.0.0.1:1'], {
-    env: { PATH: process.env.PATH ?? '', HERMES_HOME: home, LOG_LEVEL: 'silent' },
+    env: { PATH: process.env.PATH ?? '', HERMES_HOME: home, LOG_LEVEL: 'silent', LOG_FORMAT: 'pretty' },
     stdout: 'pipe',
     stderr: 'pipe',
   });

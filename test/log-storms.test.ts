@@ -199,3 +199,22 @@ test('the start-up banner says who may use the API: open, or how many keys (neve
   const named = await banner({ ALLOWED_HOSTS: 'agent.office.net,.example.com', CORS_ORIGINS: 'https://app.example:8443,null' });
   expect(named).toBe('  auth: none, every route is open to whoever reaches this address by an IP, localhost, a LAN name or agent.office.net, .example.com, app.example (API_KEY sets keys; ALLOWED_HOSTS adds names)');
 }, 120_000);
+
+test('a 5xx leaves a line that names the route it failed on (a storage error and an unhandled error; the access log is off at warn)', async () => {
+  const { log, lines } = captured();
+  const t = await makeTestApp({ log });
+  const lock = await holdLock(join(t.config.dataDir, 'optx-api.db'), { begin: 'BEGIN IMMEDIATE', end: 'ROLLBACK' });
+  try {
+    expect((await t.json('POST', '/api/tasks', { title: 't' })).status).toBe(503);
+  } finally {
+    await lock.release();
+  }
+  try {
+    t.deps.tasks.stats = () => Promise.reject(new TypeError('boom'));
+    expect((await t.json('GET', '/api/tasks/stats?secret=1')).status).toBe(500);
+  } finally {
+    t.close();
+  }
+  expect(lines.find((l) => l.msg === 'storage error')).toMatchObject({ level: 'error', method: 'POST', path: '/api/tasks' });
+  expect(lines.find((l) => l.msg === 'unhandled error')).toMatchObject({ level: 'error', method: 'GET', path: '/api/tasks/stats' });
+}, 120_000);

@@ -23,7 +23,7 @@ function unusedUid(): number {
 /** Runs main.ts as `uid` with only PATH in the environment (no HOME) until it exits or prints its first line. */
 async function runAs(uid: number, env: Record<string, string>, args: string[]): Promise<{ out: string; err: string; code: number | null }> {
   const proc = Bun.spawn(['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, MAIN, ...args], {
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env },
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', LOG_FORMAT: 'pretty', ...env },
     cwd: '/',
     stdout: 'pipe',
     stderr: 'pipe',

@@ -159,6 +159,25 @@ describe('GET /api/wallet/balances', () => {
     expect(text).not.toContain('secret-key-123');
   });
 
+  test('a failing RPC leaves one warn line naming the network, the host (no credentials, no path) and the error; repeats are folded', async () => {
+    const { createLogger } = await import('../src/lib/log');
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger({ level: 'warn', format: 'json', write: (l) => lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const closed = new URL(await closedUrl());
+    t = await makeTestApp({ log, env: walletEnv({ SOLANA_RPC_URL: `http://user:pa55@${closed.host}/v2/key-in-path` }) });
+    evm.behavior.httpStatus = 503;
+    try {
+      for (let i = 0; i < 3; i++) expect((await t.json('GET', '/api/wallet/balances')).status).toBe(200);
+    } finally {
+      evm.behavior.httpStatus = null;
+    }
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 'warn', msg: 'wallet RPC failed', network: 'mainnet-beta', host: closed.host, error: 'the Solana RPC is unreachable' }),
+      expect.objectContaining({ level: 'warn', msg: 'wallet RPC failed', network: 'mainnet', host: new URL(evm.url).host, error: expect.stringContaining('503') }),
+    ]);
+    expect(JSON.stringify(lines)).not.toMatch(/pa55|key-in-path/);
+  });
+
   test('concurrent live fetches share one set of RPC calls', async () => {
     const app = (t = await makeTestApp({ env: walletEnv() }));
     const results = await Promise.all(Array.from({ length: 5 }, () => app.json<Json>('GET', '/api/wallet/balances')));

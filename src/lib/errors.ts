@@ -94,8 +94,12 @@ export function storageError(err: unknown): ApiError | null {
   return null;
 }
 
-/** Elysia's error codes and our ApiError mapped to one ApiError; unknown errors become a logged 500. */
-export function toApiError(code: string | number, error: unknown, log: Logger): ApiError {
+/**
+ * Elysia's error codes and our ApiError mapped to one ApiError; unknown errors become a logged 500.
+ * `route` (method and path, no query) goes into those lines: at LOG_LEVEL=warn there is no access
+ * line to say which route failed.
+ */
+export function toApiError(code: string | number, error: unknown, log: Logger, route?: { method: string; path: string }): ApiError {
   if (error instanceof ApiError) return error;
   switch (code) {
     case 'VALIDATION': {
@@ -105,7 +109,7 @@ export function toApiError(code: string | number, error: unknown, log: Logger): 
         // Where and why only: Elysia puts the whole response in each issue's `value`, which is users'
         // chats, memories and sessions, and has no place in a log.
         const issues = (v.all ?? []).map((i) => ({ path: cleanPath(i.path), message: i.message ?? i.summary ?? 'invalid value' }));
-        log.error('response failed its schema', { issues: JSON.stringify(issues).slice(0, 2000) });
+        log.error('response failed its schema', { ...route, issues: JSON.stringify(issues).slice(0, 2000) });
         return new ApiError(500, 'internal_error', 'Internal server error.');
       }
       const where = v.type === 'query' ? 'query' : v.type === 'params' ? 'path' : 'body';
@@ -126,14 +130,14 @@ export function toApiError(code: string | number, error: unknown, log: Logger): 
   if (storage) {
     // The operator's problem, not a bug: SQLite's or the OS's own words, no stack. A locked or full
     // store fails every write request, so one line per kind and then a count (lib/log-repeats.ts).
-    logRepeated(log, 'error', 'storage error', { code: storage.code, error: error instanceof Error ? error.message : String(error) }, { key: `storage error ${storage.code}` });
+    logRepeated(log, 'error', 'storage error', { ...route, code: storage.code, error: error instanceof Error ? error.message : String(error) }, { key: `storage error ${storage.code}` });
     return storage;
   }
   const status = (error as { status?: unknown })?.status;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return new ApiError(status, 'bad_request', 'The request could not be processed.');
   }
-  log.error('unhandled error', { code: String(code), error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+  log.error('unhandled error', { ...route, code: String(code), error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
   return new ApiError(500, 'internal_error', 'Internal server error.');
 }
 

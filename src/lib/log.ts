@@ -25,10 +25,10 @@ export function createLogger(opts: { level: LogLevel; format: 'pretty' | 'json';
     const safe = fields ? maskSecrets(fields) : undefined;
     const time = new Date().toISOString();
     if (opts.format === 'json') {
-      write(JSON.stringify({ time, level, msg, ...safe }));
+      write(escapeUnsafe(JSON.stringify({ time, level, msg, ...safe })));
     } else {
       const rest = safe ? Object.entries(safe).map(([k, v]) => `${k}=${prettyValue(v)}`).join(' ') : '';
-      write(`${time} ${level.toUpperCase().padEnd(5)} ${msg}${rest ? ' ' + rest : ''}`);
+      write(escapeUnsafe(`${time} ${level.toUpperCase().padEnd(5)} ${msg}${rest ? ' ' + rest : ''}`));
     }
   };
   return {
@@ -46,7 +46,22 @@ export function createLogger(opts: { level: LogLevel; format: 'pretty' | 'json';
  */
 function prettyValue(v: unknown): string {
   if (typeof v !== 'string') return JSON.stringify(v);
-  return v !== '' && !/[\s"=\\\x00-\x1f\x7f]/.test(v) ? v : JSON.stringify(v);
+  return v !== '' && !/[\s"=\\\x00-\x1f]/.test(v) && !UNSAFE.test(v) ? v : JSON.stringify(v);
+}
+
+/**
+ * Characters JSON.stringify leaves as they are but a reader must not get raw: C1 controls (U+009B is
+ * CSI to xterm and VTE even in UTF-8, so `\u009b2J` clears the operator's screen), U+0085, U+2028 and
+ * U+2029 (line breaks to Python's splitlines and some log viewers: one event read as two), and bidi
+ * controls (U+202E shows the rest of a line reversed, hiding what it says). A model name, an
+ * upstream's error text or a config.yaml value can carry them. Written as \uXXXX escapes, which
+ * JSON reads back as the same string and a terminal shows as text.
+ */
+const UNSAFE = /[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
+const UNSAFE_ALL = new RegExp(UNSAFE.source, 'g');
+
+function escapeUnsafe(line: string): string {
+  return UNSAFE.test(line) ? line.replace(UNSAFE_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : line;
 }
 
 export const silentLogger: Logger = createLogger({ level: 'silent', format: 'json', write: () => {} });

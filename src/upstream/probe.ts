@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../lib/log';
 import type { HermesClient } from './client';
-import type { JsonResult } from '../lib/http';
+import { hostOf, type JsonResult } from '../lib/http';
 import { CapabilitiesBody, firstModelId, HealthBody, JsonObject, ModelsBody, SessionsListBody } from './model';
 
 export type GatewayMode = 'enhanced-hermes' | 'portable' | 'disconnected';
@@ -133,8 +133,9 @@ export class UpstreamProbe {
     const next = { ...decided, sessionsApiSeen: decisive ? decided.endpoints.sessionsApi : this.current.sessionsApiSeen };
     if (next.mode !== this.current.mode || next.error !== this.current.error) {
       // Losing the upstream (or its key being refused) at warn: an operator who set LOG_LEVEL=warn to
-      // drop the access log must still see it; the recovery (no error) at info.
-      this.log[next.error ? 'warn' : 'info']('upstream probe', { mode: next.mode, model: next.model, upstream_version: next.upstreamVersion, error: next.error });
+      // drop the access log must still see it; the recovery (no error) at info. The host says which
+      // agent (the banner is not in the log); hostOf leaves out the URL's credentials.
+      this.log[next.error ? 'warn' : 'info']('upstream probe', { upstream: hostOf(this.client.baseUrl), mode: next.mode, model: next.model, upstream_version: next.upstreamVersion, error: next.error });
     }
     this.current = next;
     return next;

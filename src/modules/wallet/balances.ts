@@ -5,6 +5,9 @@
  */
 import type { PublicClient } from 'viem';
 import type { Config } from '../../config';
+import { hostOf } from '../../lib/http';
+import { silentLogger, type Logger } from '../../lib/log';
+import { logRepeated } from '../../lib/log-repeats';
 import { isoNow } from '../../lib/time';
 import type { ResolvedChain } from './chains';
 import type { Wallets } from './model';
@@ -52,6 +55,7 @@ export class BalanceService {
     private readonly cfg: WalletConfig,
     private readonly chains: readonly ResolvedChain[],
     private readonly now: () => number = () => performance.now(),
+    private readonly log: Logger = silentLogger,
   ) {
     const sol = cfg.solana;
     this.solana = [
@@ -97,7 +101,26 @@ export class BalanceService {
       failed: hasError(wallets),
     };
     this.snapshot = snapshot;
+    if (snapshot.failed) this.logFailures(wallets, snapshot.duration_ms);
     return snapshot;
+  }
+
+  /**
+   * A node down or refusing leaves only an `error` inside a 200 answer: the operator saw nothing. One
+   * line per failing network (its host only: an RPC URL's path or userinfo often holds an API key),
+   * folded per network while it goes on, since every cache refresh meets it again.
+   */
+  private logFailures(w: Wallets, ms: number): void {
+    const failing = [
+      { entry: w.solana, network: 'mainnet-beta', url: this.solana[0]?.url },
+      { entry: w.solana_devnet, network: 'devnet', url: this.solana[1]?.url },
+      ...(w.evm?.chains ?? []).map((entry, i) => ({ entry, network: entry.chain, url: this.chains[i]?.url })),
+    ];
+    for (const { entry, network, url } of failing) {
+      const error = entry?.error ?? Object.values(entry?.tokens ?? {}).find((t) => t.error !== undefined)?.error;
+      if (error === undefined) continue;
+      logRepeated(this.log, 'warn', 'wallet RPC failed', { network, host: url ? hostOf(url, 'the configured URL') : null, error, ms }, { key: `wallet RPC failed ${network}` });
+    }
   }
 
   private async fetchConfigured(solAddress: string | null, evmAddress: `0x${string}` | null, rpcTimeoutMs: number) {

@@ -41,7 +41,7 @@ export async function openWallet(config: Config, handle: DbHandle, gaze: GazeVer
   const decimals = new Map<string, number>();
   for (const c of chains) for (const t of c.tokens) if (t.decimals !== null && !decimals.has(t.symbol)) decimals.set(t.symbol, t.decimals);
   const escrow = new EscrowLedger(handle, gaze, (token) => decimals.get(token) ?? DEFAULT_TOKEN_DECIMALS);
-  return { agent: w.agent, chains, balances: new BalanceService(w, chains), billing, escrow };
+  return { agent: w.agent, chains, balances: new BalanceService(w, chains, undefined, log), billing, escrow };
 }
 
 function toBaseUnitsOrFail(amount: string): bigint {
