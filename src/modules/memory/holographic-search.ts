@@ -75,10 +75,12 @@ function countMatches(sqlite: Database, match: string, from: string, params: SQL
 export function substringCandidates(sqlite: Database, match: string, hits: SubstringHits, filter: { sql: string; params: SQLQueryBindings[] }, n: number): { candidates: CandidateRow[]; total: number } {
   // The index's matches are worked out once (MATERIALIZED): joined as a subquery, SQLite ran the MATCH
   // again for every fact (64 Korean words over 5,000 facts: 16 s with the server stopped).
+  const few = hits.prefilter() ?? [];
+  const prefilter = few.length ? `AND (m.r IS NOT NULL OR ${few.map(() => 'instr(f.content, ?) > 0 OR instr(f.tags, ?) > 0').join(' OR ')})` : '';
   const scanned = sqlite.query<unknown, SQLQueryBindings[]>(
     `WITH m AS MATERIALIZED (SELECT rowid AS r, rank FROM facts_fts WHERE facts_fts MATCH ?)
-     SELECT f.fact_id, f.content, f.tags, m.rank FROM facts f LEFT JOIN m ON m.r = f.fact_id WHERE 1 = 1 ${filter.sql}`,
-  ).values(match, ...filter.params) as [number, string, string | null, number | null][];
+     SELECT f.fact_id, f.content, f.tags, m.rank FROM facts f LEFT JOIN m ON m.r = f.fact_id WHERE 1 = 1 ${filter.sql} ${prefilter}`,
+  ).values(match, ...filter.params, ...few.flatMap((f) => [f, f])) as [number, string, string | null, number | null][];
   type Found = { id: number; rank: number | null; hits: number };
   const best = new Best<Found>(n, (a, b) =>
     Number(a.rank === null) - Number(b.rank === null) || (a.rank ?? 0) - (b.rank ?? 0) || b.hits - a.hits || b.id - a.id);

@@ -128,12 +128,14 @@ export class SqliteBackend implements MemoryBackend {
    */
   private searchWithSubstrings(o: SearchOptions, terms: string[], subs: string[][], filters: SQL | undefined): Page<ScoredMemory> {
     const hits = new SubstringHits(subs);
+    const few = hits.prefilter();
+    const prefilter = few && sql.join(few.flatMap((f) => [sql`instr(${memories.content}, ${f}) > 0`, sql`instr(${memories.tags}, ${f}) > 0`]), sql` OR `);
     // The index's matches are worked out once (MATERIALIZED): joined as a subquery, SQLite ran the MATCH
     // again for every memory (64 Korean words over 2,000 memories: 5 s with the server stopped).
     const scanned = this.own.db.values<[number, string, string, number, number | null]>(sql`
       WITH fts AS MATERIALIZED (SELECT rowid AS r, bm25(memories_fts) AS b FROM memories_fts WHERE memories_fts MATCH ${ftsMatchExpression(terms)})
       SELECT ${memories.seq}, ${memories.content}, ${memories.tags}, ${memories.importance}, fts.b
-      FROM ${memories} LEFT JOIN fts ON fts.r = ${memories.seq}${filters ? sql` WHERE ${filters}` : sql``}`);
+      FROM ${memories} LEFT JOIN fts ON fts.r = ${memories.seq} WHERE ${filters ?? sql`1 = 1`}${prefilter ? sql` AND (fts.r IS NOT NULL OR ${prefilter})` : sql``}`);
     const best = new Best<{ seq: number; score: number }>(o.limit, (a, b) => b.score - a.score || b.seq - a.seq);
     let total = 0;
     for (const [seq, content, tags, importance, bm25] of scanned) {
