@@ -92,6 +92,7 @@ try {
       }
     })();
     await measure('sqlite: search of 64 CJK words', post(sq, '/api/memory/search', { query: CJK_64, limit: 5 }));
+    await measure('sqlite: search of 1 Korean word', post(sq, '/api/memory/search', { query: '김치', limit: 5 }));
     await measure('sqlite: search of 3 CJK words', post(sq, '/api/memory/search', { query: CJK_3, limit: 5 }));
     await measure('sqlite: search of 3 Latin words', post(sq, '/api/memory/search', { query: 'kalo tivo zepa', limit: 5 }));
   } finally {
@@ -117,6 +118,7 @@ try {
   const ho = await makeTestApp({ env: { HERMES_HOME: home, MEMORY_BACKEND: 'holographic', HOLOGRAPHIC_DB_PATH: memPath } });
   try {
     await measure('holographic: search of 64 CJK words', post(ho, '/api/memory/search', { query: CJK_64, limit: 5 }));
+    await measure('holographic: search of 1 Korean word', post(ho, '/api/memory/search', { query: '김치', limit: 5 }));
     await measure('holographic: search of 3 CJK words', post(ho, '/api/memory/search', { query: CJK_3, limit: 5 }));
     await measure('holographic: search of 3 Latin words', post(ho, '/api/memory/search', { query: 'kalo tivo zepa', limit: 5 }));
     await measure('holographic: tag browse after an agent commit', post(ho, '/api/memory/search', { query: '', limit: 10, filters: { tags: ['tag7'] } }), agentFact);
