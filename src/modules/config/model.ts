@@ -6,17 +6,12 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const MAX_DEPTH = 32;
 const MAX_SEGMENT = 256;
 /**
- * Keys and list items in one request body. Each edit writes its values as YAML and parses the file
- * again: a 40,000-key value took 3 s to write and left a file every later read took a second to parse.
- * A whole Hermes config.yaml has a few hundred.
+ * Keys and list items in one request body. An edit's work grows with them (rendering the values, and
+ * the one parse per round of paths: yaml-batch.ts): a 40,000-key value took 3 s to write and left a file
+ * every later read took a second to parse. A whole Hermes config.yaml has a few hundred. This bound is
+ * also what keeps an edit of many paths short (docs/skills-config.md has the measured worst cases).
  */
 export const MAX_EDIT_NODES = 2048;
-/**
- * Operations (dot paths set) in one edit. Each one re-parses the file written so far, so an edit's work
- * grows with operations × file size: 400 operations took 4 s, a 1 MiB body of 20,000 did not finish.
- */
-export const MAX_EDIT_OPS = 64;
-
 /** Why a key cannot be a config key, or null when it can. */
 function keyProblem(key: string): string | null {
   if (!key) return 'has an empty key segment';

@@ -9,16 +9,12 @@ import { effectiveModel, modelSection } from '../../hermes/model-section';
 import { parseDotenv } from '../../lib/dotenv';
 import { ApiError, badRequest, unprocessable } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
-import { MAX_EDIT_OPS, type ConfigPostBody, type ModelFields, type ModelInfo } from './model';
+import { type ConfigPostBody, type ModelFields, type ModelInfo } from './model';
 import { redactConfig, redactEnv } from './redact';
 import { findPlaceholder, scrubString } from './scrub';
 import { editFile } from './store';
-import { PathConflict, setIn, setInTree, type KeyPath } from './yaml-edit';
-
-export interface EditOp {
-  path: KeyPath;
-  value: unknown;
-}
+import { setAll, type EditOp } from './yaml-batch';
+import { PathConflict, setInTree } from './yaml-edit';
 
 const isMap = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date);
 const str = (v: unknown) => (typeof v === 'string' ? v : null);
@@ -115,31 +111,25 @@ export class ConfigService {
   private async edit(plan: (tree: ConfigTree) => EditOp[]): Promise<{ ops: EditOp[]; text: string }> {
     let ops: EditOp[] = [];
     const text = await editFile(this.home.paths.config, (before) => {
+      // One tree serves both: the plan only reads it, and it is changed into the expected tree after.
       const expected = treeOf(before);
-      ops = plan(treeOf(before));
-      if (ops.length > MAX_EDIT_OPS) {
-        throw unprocessable(`One edit sets at most ${MAX_EDIT_OPS} keys; this one sets ${ops.length}. Send them in several requests, or a new map as one value. Nothing was changed.`, [
-          { path: '', message: `more than ${MAX_EDIT_OPS} keys` },
-        ]);
-      }
+      ops = plan(expected);
       for (const op of ops) {
         const where = findPlaceholder(op.value, op.path.join('.'));
         if (where) throw badRequest('redacted_value', `${where} holds a redacted placeholder (***); send the real value, or leave the key out to keep it.`);
       }
-      let after = before;
-      for (const op of ops) {
-        try {
-          after = setIn(after, op.path, op.value);
-        } catch (err) {
-          if (err instanceof PathConflict) {
-            throw new ApiError(409, 'config_path_conflict', `Cannot set ${op.path.join('.')}: ${err.at} ${err.reason}. Nothing was changed.`);
-          }
-          // The text of an earlier operation did not parse: a bug of the editor, never of the input.
-          if (err instanceof ConfigParseError) throw this.editFailed(ops);
-          throw err;
+      let after: string;
+      try {
+        after = setAll(before, ops);
+      } catch (err) {
+        if (err instanceof PathConflict) {
+          throw new ApiError(409, 'config_path_conflict', `Cannot set ${err.path.join('.')}: ${err.at} ${err.reason}. Nothing was changed.`);
         }
-        setInTree(expected, op.path, op.value);
+        // The text of an earlier operation did not parse: a bug of the editor, never of the input.
+        if (err instanceof ConfigParseError) throw this.editFailed(ops);
+        throw err;
       }
+      for (const op of ops) setInTree(expected, op.path, op.value);
       let result: ConfigTree;
       try {
         result = configTreeOf(parseHermesYaml(after));

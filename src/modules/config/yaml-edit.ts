@@ -12,12 +12,15 @@
 import { isAlias, isMap, isScalar, isSeq, visit, type Node, type Pair, type YAMLMap } from 'yaml';
 import { parseHermesYaml } from '../../hermes/home';
 import { blockPair, fitsOnOneLine, flowPair, inlineValue, type Style } from './yaml-render';
+import { StyleTracker, kinds, type Added } from './yaml-style';
 
 export type KeyPath = readonly string[];
 
 /** The edit would have to go through something that is not a map (or is shared by an anchor). */
 export class PathConflict extends Error {
   override name = 'PathConflict';
+  /** The edit's whole path, set by setAll (yaml-batch.ts). */
+  path: KeyPath = [];
   constructor(readonly at: string, readonly reason: string) {
     super(`${at} ${reason}`);
   }
@@ -25,21 +28,68 @@ export class PathConflict extends Error {
 
 type Range = [number, number, number];
 
-export function setIn(text: string, path: KeyPath, value: unknown): string {
-  // A BOM (Windows editors) is set aside, so that the first line's indentation is 0, and put back.
-  const bom = text.startsWith('\ufeff') ? '\ufeff' : '';
-  const body = text.slice(bom.length);
-  // A file written with CRLF throughout is edited as LF and given its CRLF back, so new lines match.
-  const crlf = body.includes('\r\n') && body.split('\r\n').length === body.split('\n').length;
-  const out = edit(crlf ? body.replace(/\r\n/g, '\n') : body, path, value);
-  return bom + (crlf ? out.replace(/\n/g, '\r\n') : out);
+/**
+ * One change of the text, in the coordinates of the text that was parsed: `text` replaces
+ * [from, to). `glue`: an insertion at the end of a text that may lack its final newline.
+ */
+export interface Splice {
+  from: number;
+  to: number;
+  text: string;
+  glue?: boolean;
+  /** The block it writes, for the style of later edits planned on the same parse. */
+  added?: Added;
+  /** The last key of the map a key is inserted into: where the insertion goes depends on its value. */
+  lastKey?: string;
+  /** Depth of the map a key is inserted into: several insertions at one place go deepest first (yaml-batch.ts). */
+  depth?: number;
+  /**
+   * `text` ends with lines that stood between the key and its block value, now one line: a key
+   * added right after this value goes before them if added after this edit, after them if before.
+   */
+  trailing?: boolean;
 }
 
-function edit(src: string, path: KeyPath, value: unknown): string {
+/**
+ * What one `path = value` does to a parsed text: a splice, or first the removal of a tag. `made`: how
+ * many segments of the path name the key it adds or replaces (0: the whole document).
+ */
+export type Plan = { splice: Splice; made: number } | { tag: [number, number] };
+
+/** A parsed text and what the edits planned on it so far have inserted (their maps change only after a re-parse). */
+export interface Parsed {
+  src: string;
+  doc: ReturnType<typeof parseHermesYaml>;
+  style: StyleTracker;
+  /** Maps given a key by an earlier plan on this parse. */
+  grown: Set<YAMLMap>;
+}
+
+export function parsed(src: string): Parsed {
   const doc = parseHermesYaml(src);
-  const style = detectStyle(doc.contents, src);
+  return { src, doc, style: new StyleTracker(doc.contents, src), grown: new Set() };
+}
+
+const isEmptyRoot = (p: Parsed) => p.doc.contents === null || (isScalar(p.doc.contents) && p.doc.contents.value === null);
+
+/** How many leading segments of `path` name keys the parsed text has (through maps). */
+export function existingDepth(p: Parsed, path: KeyPath): number {
+  let node: unknown = p.doc.contents;
+  for (let i = 0; i < path.length; i++) {
+    const pair = isMap(node) ? lastPair(node as YAMLMap, path[i] as string) : undefined;
+    if (!pair) return i;
+    node = pair.value;
+  }
+  return path.length;
+}
+
+/** The change `path = value` makes to the parsed text; throws PathConflict. */
+export function plan(p: Parsed, path: KeyPath, value: unknown): Plan {
+  const { src, doc } = p;
+  // Asked only where a block is written: the style of the text as the edits planned before this one leave it.
+  const style = () => p.style.current();
   const root = doc.contents;
-  if (root === null || (isScalar(root) && root.value === null)) return appendToEmptyRoot(src, root, path, value, style);
+  if (isEmptyRoot(p)) return { splice: appendToEmptyRoot(src, root, path, value, style), made: 0 };
 
   let node: unknown = root;
   let inFlow = false;
@@ -60,15 +110,17 @@ function edit(src: string, path: KeyPath, value: unknown): string {
       if (merges && Object.hasOwn(map.toJS(doc) as object, seg)) {
         throw new PathConflict(at, 'takes this key from a YAML merge (<<); edit the anchored map instead');
       }
-      return insertPair(src, map, seg, nest(rest, value), style, inFlow);
+      const splice = insertPair(src, map, seg, nest(rest, value), style, inFlow, p.grown.has(map));
+      p.grown.add(map);
+      return { splice: { ...splice, depth: i }, made: i + 1 };
     }
     const child = pair.value as Node | null;
     const childIsEmpty = child === null || (isScalar(child) && child.value === null);
     if (rest.length === 0 || childIsEmpty) {
       // The tag of a replaced value (`timeout: !!str 30`) goes with it: the new value has its own type.
       const tag = child?.tag ? tagSpan(src, rangeOf(pair.key)[1], rangeOf(child)[0]) : null;
-      if (tag) return edit(splice(src, tag[0], tag[1], ''), path, value);
-      return replaceValue(src, pair, rest.length ? nest(rest, value) : value, { at: path.slice(0, i + 1).join('.'), inFlow, style });
+      if (tag) return { tag };
+      return { splice: replaceValue(src, pair, rest.length ? nest(rest, value) : value, { at: path.slice(0, i + 1).join('.'), inFlow, style }), made: i + 1 };
     }
     node = child;
   }
@@ -145,7 +197,6 @@ function rangeOf(node: unknown): Range {
 
 // ── text helpers ───────────────────────────────────────────────────────────
 
-const splice = (s: string, from: number, to: number, text: string) => s.slice(0, from) + text + s.slice(to);
 const lineStart = (s: string, pos: number) => s.lastIndexOf('\n', pos - 1) + 1;
 const pad = (n: number) => ' '.repeat(n);
 
@@ -156,12 +207,6 @@ function nextLineStart(s: string, pos: number): number {
   return nl < 0 ? s.length : nl + 1;
 }
 
-/** Inserts at a line start, adding the missing final newline of the text first. */
-function insertLines(s: string, pos: number, lines: string): string {
-  const glue = pos === s.length && s.length > 0 && !s.endsWith('\n') ? '\n' : '';
-  return s.slice(0, pos) + glue + lines + s.slice(pos);
-}
-
 function indentLines(text: string, col: number): string {
   return text
     .split('\n')
@@ -169,62 +214,39 @@ function indentLines(text: string, col: number): string {
     .join('\n');
 }
 
-/** Indentation unit and list style of the file, so added blocks look like their neighbours. */
-function detectStyle(root: unknown, src: string): Style {
-  const style: Style = { indent: 2, indentSeq: true };
-  let indentFound = false;
-  let seqFound = false;
-  visit(root as Node, {
-    Pair(_k, pair) {
-      const parentCol = isScalar(pair.key) && pair.key.range ? pair.key.range[0] - lineStart(src, pair.key.range[0]) : null;
-      const v = pair.value;
-      if (parentCol === null || !(isMap(v) || isSeq(v)) || v.flow || !v.range) return;
-      const childCol = v.range[0] - lineStart(src, v.range[0]);
-      if (isMap(v) && !indentFound && childCol > parentCol && childCol - parentCol <= 8) {
-        style.indent = childCol - parentCol;
-        indentFound = true;
-      }
-      if (isSeq(v) && !seqFound) {
-        style.indentSeq = childCol > parentCol;
-        seqFound = true;
-      }
-      if (indentFound && seqFound) return visit.BREAK;
-    },
-  });
-  return style;
-}
-
 // ── edits ──────────────────────────────────────────────────────────────────
 
-function appendToEmptyRoot(src: string, root: Node | null, path: KeyPath, value: unknown, style: Style): string {
-  let text = src;
-  if (root) {
-    // A document whose whole content is `null`/`~`: that scalar goes, the new map takes its place.
-    const [s, e] = rangeOf(root);
-    text = splice(text, s, e, '');
-  }
+function appendToEmptyRoot(src: string, root: Node | null, path: KeyPath, value: unknown, style: () => Style): Splice {
+  // A document whose whole content is `null`/`~`: that scalar goes, the new map takes its place.
+  const [s, e] = root ? rangeOf(root) : [src.length, src.length];
+  const kept = src.slice(0, s) + src.slice(e);
+  const glue = kept.length > 0 && !kept.endsWith('\n') ? '\n' : '';
   const [first, ...rest] = path as [string, ...string[]];
-  return insertLines(text, text.length, blockPair(first, nest(rest, value), style));
+  return { from: s, to: src.length, text: src.slice(e) + glue + blockPair(first, nest(rest, value), style()) };
 }
 
-function insertPair(src: string, map: YAMLMap, key: string, value: unknown, style: Style, inFlow: boolean): string {
+function insertPair(src: string, map: YAMLMap, key: string, value: unknown, style: () => Style, inFlow: boolean, grown: boolean): Splice {
   if (inFlow) {
     const [start, end] = rangeOf(map);
     let close = end - 1;
     while (close > start && src[close] !== '}') close--;
     const last = map.items.at(-1);
-    if (!last) return splice(src, close, close, flowPair(key, value));
+    // An empty `{}` that an earlier plan of this parse gave a key already needs the comma.
+    if (!last) return { from: close, to: close, text: (grown ? ', ' : '') + flowPair(key, value) };
     const lastEnd = rangeOf(last.value ?? last.key)[1];
-    return splice(src, lastEnd, lastEnd, `, ${flowPair(key, value)}`);
+    return { from: lastEnd, to: lastEnd, text: `, ${flowPair(key, value)}` };
   }
   const first = map.items[0] as Pair;
   const last = map.items.at(-1) as Pair;
+  const lastKey = isScalar(last.key) ? String(last.key.value) : undefined;
   const { col } = entryStart(src, first.key as Node);
   const at = nextLineStart(src, rangeOf(last.value ?? last.key)[1]);
-  return insertLines(src, at, indentLines(blockPair(key, value, style), col));
+  const now = style();
+  // Before an original key that starts where it is inserted: it comes first in the document.
+  return { from: at, to: at, text: indentLines(blockPair(key, value, now), col), glue: at === src.length, added: { at: at - 0.5, ...kinds(value), style: now }, lastKey };
 }
 
-function replaceValue(src: string, pair: Pair, value: unknown, ctx: { at: string; inFlow: boolean; style: Style }): string {
+function replaceValue(src: string, pair: Pair, value: unknown, ctx: { at: string; inFlow: boolean; style: () => Style }): Splice {
   const { at, inFlow, style } = ctx;
   const old = pair.value as Node;
   if (old && 'anchor' in old && old.anchor) throw new PathConflict(at, ANCHORED);
@@ -245,35 +267,34 @@ function replaceValue(src: string, pair: Pair, value: unknown, ctx: { at: string
         // `key:` or `key: # note`: the value needs a space after the colon, and before a comment.
         const before = src[vs - 1] === ':' ? ' ' : '';
         const after = src[vs] === '#' ? ' ' : '';
-        return splice(src, vs, ve, before + text + after);
+        return { from: vs, to: ve, text: before + text + after };
       }
-      return splice(src, vs, ve, text + (removed.endsWith('\n') ? '\n' : ''));
+      return { from: vs, to: ve, text: text + (removed.endsWith('\n') ? '\n' : '') };
     }
     // A block collection becomes one line: drop its lines, put the value after the colon.
     const colon = src.indexOf(':', keyRange[1]);
-    const out = splice(src, lineStart(src, vs), nextLineStart(src, ve), '');
-    return splice(out, colon + 1, colon + 1, ` ${text}`);
+    const between = src.slice(colon + 1, lineStart(src, vs));
+    return { from: colon + 1, to: nextLineStart(src, ve), text: ` ${text}${between}`, trailing: between.indexOf('\n') < between.length - 1 };
   }
 
   const keyCol = (entry as { col: number }).col;
   // The value's lines as they come under `key:` in a rendered pair, shifted to the key's column.
-  const rendered = blockPair('k', value, style);
+  const now = style();
+  const added = { at: keyRange[0], ...kinds(value), style: now };
+  const rendered = blockPair('k', value, now);
   const block = indentLines(rendered.slice(rendered.indexOf('\n') + 1), keyCol);
   if (oldInline) {
     // `key: old  # note` → `key:  # note` followed by the new block.
     let start = vs;
     while (vs !== ve && start > 0 && (src[start - 1] === ' ' || src[start - 1] === '\t')) start--;
-    const head = src.slice(0, start);
-    let tail = src.slice(ve);
-    if (removed.endsWith('\n')) tail = '\n' + tail;
-    const nl = tail.indexOf('\n');
-    const lineRest = nl < 0 ? tail : tail.slice(0, nl);
-    const remaining = nl < 0 ? '' : tail.slice(nl + 1);
     // A comment right after the colon needs a space to stay a comment.
-    const gap = lineRest.startsWith('#') && !/[ \t]$/.test(head) ? ' ' : '';
-    return head + gap + lineRest + '\n' + block + remaining;
+    if (removed.endsWith('\n')) return { from: start, to: ve, text: `\n${block}`, added };
+    const gap = src[ve] === '#' && src[start - 1] !== ' ' && src[start - 1] !== '\t' ? ' ' : '';
+    const nl = src.indexOf('\n', ve);
+    const to = nl < 0 ? src.length : nl + 1;
+    return { from: start, to, text: `${gap}${src.slice(ve, nl < 0 ? src.length : nl)}\n${block}`, added };
   }
-  return splice(src, lineStart(src, vs), nextLineStart(src, ve), block);
+  return { from: lineStart(src, vs), to: nextLineStart(src, ve), text: block, added };
 }
 
 // ── the same edit on a plain tree, to check the text edit did what it should ──
