@@ -5,6 +5,12 @@
  *
  *   bun scripts/bench/loop-stalls.ts                       # 100,000 memories / facts
  *   bun scripts/bench/loop-stalls.ts --size 10000 --runs 3
+ *   bun scripts/bench/loop-stalls.ts --parts sessions --sessions 100000   # GET /api/sessions only
+ *
+ * `sessions`: GET /api/sessions over a v19 state.db of `--sessions` sessions × 10 messages (one a 6 KB
+ * tool output), each read just after an agent commit (a message appended to one session), so no key
+ * kept from the previous read may be used. The FTS triggers are dropped before the rows go in (the
+ * list never reads the FTS tables; with them the build takes minutes).
  *
  * Also: completing a task with 5,000 dependents (one run: a completion happens once) and GET /api/config
  * of a config.yaml with 10,000 anchors, each aliased once.
@@ -19,11 +25,20 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openDatabase } from '../../src/db';
 import { HolographicBackend } from '../../src/modules/memory/holographic';
+import { createStateDb } from '../../test/fixtures/state-db';
 import { makeTestApp, tempDir, type TestApp } from '../../test/helpers/app';
 import { fmt, report } from './lib';
 
-const { values } = parseArgs({ options: { size: { type: 'string', default: '100000' }, runs: { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: {
+    size: { type: 'string', default: '100000' },
+    runs: { type: 'string', default: '5' },
+    sessions: { type: 'string', default: '100000' },
+    parts: { type: 'string', default: 'memory,sessions,other' },
+  },
+});
 const size = Number(values.size);
+const parts = new Set(values.parts.split(','));
 const runs = Number(values.runs);
 
 let seed = 11;
@@ -78,8 +93,46 @@ const dir = tempDir();
 try {
   const home = join(dir, 'home');
   mkdirSync(home, { recursive: true });
-  console.log(`loop stalls at ${size} memories / facts, median of ${runs} runs`);
+  console.log(`loop stalls, median of ${runs} runs`);
 
+  if (parts.has('sessions')) await sessionsList(home);
+  if (parts.has('memory')) await memory(home);
+  if (parts.has('other')) await other(home);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+async function sessionsList(home: string): Promise<void> {
+  const count = Number(values.sessions);
+  const agent = createStateDb(home, 'v19');
+  for (const { name } of agent.db.query("SELECT name FROM sqlite_master WHERE type = 'trigger'").all() as { name: string }[]) agent.db.run(`DROP TRIGGER ${name}`);
+  const text = (n: number) => 'lorem ipsum dolor sit amet consectetur '.repeat(Math.ceil(n / 39)).slice(0, n);
+  const insert = agent.db.query('INSERT INTO messages (session_id, role, content, timestamp, active) VALUES (?, ?, ?, ?, 1)');
+  agent.db.transaction(() => {
+    for (let i = 0; i < count; i++) {
+      const id = `api-${i.toString(16).padStart(16, '0')}`;
+      agent.db.run('INSERT INTO sessions (id, source, started_at, message_count) VALUES (?, ?, ?, 10)', [id, ['cli', 'telegram', 'discord', 'api_server'][i % 4] as string, 1_700_000_000 + i]);
+      for (let m = 0; m < 10; m++) insert.run(id, m === 5 ? 'tool' : m % 2 ? 'assistant' : 'user', text(m === 5 ? 6000 : 150), 1_700_000_000 + i + m);
+    }
+  })();
+  agent.db.run('PRAGMA wal_checkpoint(TRUNCATE)');
+  let written = 0;
+  const commit = () => insert.run('api-0000000000000000', 'user', `tick ${written++}`, 1_600_000_000 + written);
+  const t = await makeTestApp({ env: { HERMES_HOME: home } });
+  try {
+    console.log(`GET /api/sessions over ${count} state.db sessions x 10 messages, each read after an agent commit`);
+    const deep = Math.floor(count * 0.75);
+    for (const [name, q] of [['first page', ''], ['source=telegram', '&source=telegram'], [`offset ${deep}`, `&offset=${deep}`]] as const) {
+      await measure(`GET /api/sessions ${name} at ${count} sessions, after a commit`, () => t.fetch(`/api/sessions?limit=20${q}`), commit);
+    }
+  } finally {
+    t.close();
+    agent.close();
+    for (const suffix of ['', '-wal', '-shm']) rmSync(join(home, `state.db${suffix}`), { force: true });
+  }
+}
+
+async function memory(home: string): Promise<void> {
   // --- sqlite: the sidecar's own memories -------------------------------------------------------
   const sq = await makeTestApp({ env: { HERMES_HOME: home, MEMORY_BACKEND: 'sqlite' } });
   try {
@@ -128,6 +181,9 @@ try {
     ho.close();
     mem.close();
   }
+}
+
+async function other(home: string): Promise<void> {
   // --- tasks and config ---------------------------------------------------------------------------
   const blocks = Array.from({ length: 10_000 }, (_, i) => `k${i}: &a${i} {x: ${i}, y: v${i}}\nu${i}: *a${i}`).join('\n');
   writeFileSync(join(home, 'config.yaml'), `model:\n  default: anthropic/claude-sonnet-4\n${blocks}\n`);
@@ -144,6 +200,4 @@ try {
   } finally {
     ta.close();
   }
-} finally {
-  rmSync(dir, { recursive: true, force: true });
 }

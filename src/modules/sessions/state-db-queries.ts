@@ -34,17 +34,38 @@ export function columnsOf(db: Database, table: string): Set<string> {
 }
 
 export function readKeys(t: StateTables): SessionKey[] {
+  return (t.db.query(keysSql(t, '')).all() as Row[]).map(toKey);
+}
+
+/**
+ * The keys of at most `limit` sessions past rowid `after`, in rowid order, and the last rowid read
+ * (null once none are left): the same rows and values as `readKeys`, a slice at a time.
+ */
+export function readKeySlice(t: StateTables, after: number, limit: number): { keys: SessionKey[]; last: number | null } {
+  const rows = t.db.query(keysSql(t, 'WHERE s.rowid > ? ORDER BY s.rowid LIMIT ?')).all(after, limit) as Row[];
+  return { keys: rows.map(toKey), last: rows.length ? (rows[rows.length - 1]!.rid as number) : null };
+}
+
+/** Whether `sessions` has a rowid to slice it by (a WITHOUT ROWID table, another program's choice, has none). */
+export function hasRowid(t: StateTables): boolean {
+  const row = t.db.query("SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = 'sessions'").get() as { wr: number } | null;
+  return row?.wr === 0;
+}
+
+function keysSql(t: StateTables, tail: string): string {
   const source = t.sessions.has('source') ? 's.source' : 'NULL';
   const started = t.sessions.has('started_at') ? 's.started_at' : 'NULL';
-  const rows = t.db.query(
-    `SELECT s.id AS id, ${source} AS source, ${started} AS started_at, ${lastMessageAt(t)} AS last_msg FROM sessions s`,
-  ).all() as Row[];
-  return rows.map((row) => ({
+  const rid = tail ? 's.rowid AS rid, ' : '';
+  return `SELECT ${rid}s.id AS id, ${source} AS source, ${started} AS started_at, ${lastMessageAt(t)} AS last_msg FROM sessions s ${tail}`;
+}
+
+function toKey(row: Row): SessionKey {
+  return {
     id: String(row.id),
     source: str(row.source),
     startedAt: num(row.started_at),
     lastActive: num(row.last_msg) ?? num(row.started_at),
-  }));
+  };
 }
 
 /** Full rows of the given sessions (those that exist). */

@@ -13,7 +13,8 @@ import { BUSY_SLICE_MS, isSqliteBusy, retryWhileBusy } from '../../db/busy';
 import { ApiError } from '../../lib/errors';
 import { assertRegularFile, OPEN_NONBLOCKING } from '../../lib/files';
 import type { Logger } from '../../lib/log';
-import { columnsOf, deleteSessionRows, readKeys, readMessages, readNewestFirst, readSessions, type SessionKey, type StateTables, visibleMessageIds } from './state-db-queries';
+import { KEY_SLICE, readKeysInSlices } from './state-db-keys';
+import { columnsOf, deleteSessionRows, readMessages, readNewestFirst, readSessions, type SessionKey, type StateTables, visibleMessageIds } from './state-db-queries';
 import type { Message, Session } from './model';
 
 /**
@@ -47,13 +48,16 @@ export class StateDb {
   private reader: Reader | null = null;
   private lastProblem: string | null = null;
   private keysMemo: { reader: Reader; version: number; keys: readonly SessionKey[] } | null = null;
+  /** The keys read in progress (one at a time), and for which reader and data_version. */
+  private keysRead: { reader: Reader; version: number; done: Promise<readonly SessionKey[] | null> } | null = null;
   private idle: ReturnType<typeof setTimeout> | null = null;
   /** Visible message ids per session, most recently used last, valid for one reader and data_version. */
   private readonly idsMemo = new Map<string, { reader: Reader; version: number; ids: Float64Array }>();
   /** How many times a session's visible ids were read from the file (tests check that kept ones are used). */
   idReads = 0;
 
-  constructor(readonly path: string, private readonly log: Logger) {}
+  /** `keySlice`: sessions per slice of the key read (tests make it small to cut every read into many). */
+  constructor(readonly path: string, private readonly log: Logger, private readonly keySlice = KEY_SLICE) {}
 
   /** True when the file exists and reads as a Hermes session store. */
   readable(): boolean {
@@ -149,17 +153,38 @@ export class StateDb {
 
   /**
    * Every session's id, platform source and activity, for merging and paging. Computing them reads
-   * every session and the newest message of each (13 ms per list at 10,000 sessions), so they are
-   * kept until SQLite's `data_version` says another connection (the agent, our deletes) committed.
+   * every session and its visible messages (0.3–1.2 s at 100,000 sessions), so they are kept until
+   * SQLite's `data_version` says another connection (the agent, our deletes) committed, and read anew
+   * in slices with the event loop free between them (see state-db-keys.ts). Callers that ask while a
+   * read of the same state is under way share it.
    */
-  keys(): readonly SessionKey[] {
-    return this.read<readonly SessionKey[]>((r) => {
-      const version = dataVersion(r);
+  async keys(): Promise<readonly SessionKey[]> {
+    for (let attempt = 0; ; attempt++) {
+      const r = this.open();
+      if (!r) return [];
+      const version = this.read(dataVersion, 0);
       if (this.keysMemo?.reader === r && this.keysMemo.version === version) return this.keysMemo.keys;
-      const keys = readKeys(r);
-      this.keysMemo = { reader: r, version, keys };
+      const running = this.keysRead;
+      if (running && (running.reader !== r || running.version !== version)) {
+        // A read of an older state: waited out rather than run beside, then this state is looked at again.
+        await running.done.catch(() => {});
+        continue;
+      }
+      const keys = await (running ?? this.startKeysRead(r, version)).done;
+      if (keys) return keys;
+      // The file was replaced while the read opened it: the next open() reopens; a file replaced on every try is refused.
+      if (attempt >= 2) throw unavailable(new Error('the file was replaced during the read'));
+    }
+  }
+
+  private startKeysRead(r: Reader, version: number): NonNullable<StateDb['keysRead']> {
+    const done = readKeysInSlices(this.path, r, READ_WAIT_MS, () => this.closeWhenIdle(), this.keySlice).then((keys) => {
+      if (keys && this.reader === r) this.keysMemo = { reader: r, version, keys };
       return keys;
-    }, []);
+    }, (err: unknown) => {
+      throw unavailable(err);
+    }).finally(() => (this.keysRead = null));
+    return (this.keysRead = { reader: r, version, done });
   }
 
   /** Full rows of the given sessions (those that exist). */
