@@ -217,8 +217,11 @@ export class SessionService {
     if (!found) throw sessionNotFound(id);
     const askAgent = (found.inStateDb || found.inUpstream) && this.upstreamApi;
     const renamedThere = askAgent && (await this.d.upstream.rename(id, title, work));
-    // The session API found it and no longer has it (a DELETE got there first): a title kept would hold its id.
-    if (askAgent && found.inUpstream && !renamedThere && found.row?.origin !== 'sidecar') throw sessionNotFound(id);
+    // The agent no longer has it (a DELETE got there first): a title kept would hold its id. A state.db
+    // session is gone only if the file lost it too; one the API never knew keeps the title here.
+    const gone = askAgent && !renamedThere && found.row?.origin !== 'sidecar'
+      && (found.inUpstream || ((await this.d.stateDb.waitReadable()) && !this.d.stateDb.session(id)));
+    if (gone) throw sessionNotFound(id);
     // A session of the sidecar's own deleted meanwhile (its delete ahead in the write queue) stays deleted.
     const own = !renamedThere && found.row?.origin === 'sidecar';
     const kept = await this.d.transcripts.setTitle(id, title, { override: !renamedThere, own });
