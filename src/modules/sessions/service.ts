@@ -236,10 +236,11 @@ export class SessionService {
    * and may have sent another turn meanwhile, which is still running (it watches the session too) or
    * was kept and answered — removing the session would lose that turn.
    */
-  async discardNew(id: string, createdUpstream: boolean): Promise<void> {
+  async discardNew(id: string, createdUpstream: boolean, deleted = false): Promise<void> {
     if ((this.watchers.get(id)?.size ?? 0) > 1) return;
     // No row left: deleted meanwhile, and a copy made on the agent's side after that DELETE goes too.
-    if (this.d.transcripts.row(id) && !(await this.d.transcripts.deleteUnused(id))) return;
+    // After a DELETE (`deleted`), a row is a session the client made again under the id: not this turn's.
+    if (this.d.transcripts.row(id) && (deleted || !(await this.d.transcripts.deleteUnused(id)))) return;
     if (createdUpstream) await this.d.upstream.delete(id).catch(() => false);
   }
 
