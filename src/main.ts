@@ -3,6 +3,7 @@
  * upstream in the background, and stop cleanly on SIGINT/SIGTERM.
  */
 import { isIP } from 'node:net';
+import { join } from 'node:path';
 import { ConfigError, helpText, loadConfig, VERSION, type Config } from './config';
 import { createApp, IDLE_TIMEOUT_S } from './app';
 import { closeDeps, drainDeps, openDeps } from './deps';
@@ -11,6 +12,7 @@ import { openedAs } from './db';
 import { originHosts } from './lib/cors';
 import { pathOf } from './lib/http';
 import { publicUrl } from './lib/public-url';
+import { readDotenv } from './lib/dotenv';
 import { createLogger } from './lib/log';
 import { flushStdio, stderrIsTerminal, writeStderr, writeStdout } from './lib/stdio';
 import { ReopeningBackend } from './modules/memory/reopening';
@@ -222,10 +224,23 @@ let logFormat: 'pretty' | 'json' | undefined;
  * Written at any LOG_LEVEL, `silent` included: without it the exit status alone says nothing.
  */
 function writeFailure(message: string): void {
-  const env = process.env.LOG_FORMAT;
-  const format = logFormat ?? (env === 'json' || env === 'pretty' ? env : stderrIsTerminal() ? 'pretty' : 'json');
+  const format = logFormat ?? logFormatSetting() ?? (stderrIsTerminal() ? 'pretty' : 'json');
   if (format === 'pretty') return writeStderr(`hermes-optx-api: ${message}\n`);
   createLogger({ level: 'error', format, write: (line) => writeStderr(`${line}\n`) }).error(message);
+}
+
+/**
+ * LOG_FORMAT where loadConfig looks for it (the environment, then ./.env, which the executable does
+ * not load into its environment), when valid: the rest of the configuration may be what failed.
+ */
+function logFormatSetting(): 'pretty' | 'json' | undefined {
+  let value = process.env.LOG_FORMAT?.trim() ? process.env.LOG_FORMAT : undefined;
+  try {
+    value ??= readDotenv(join(process.cwd(), '.env')).LOG_FORMAT;
+  } catch {
+    // An unreadable ./.env is itself the failure being written.
+  }
+  return value === 'json' || value === 'pretty' ? value : undefined;
 }
 
 const exit = (code: number) => void flushStdio().finally(() => process.exit(code));

@@ -79,6 +79,22 @@ describe('the compiled executable', () => {
     }
   });
 
+  test("a LOG_FORMAT set in ./.env (which the executable reads) gives a start-up failure its format too", () => {
+    const cwd = tempDir('optx-dotenv-format-');
+    const env = { PATH: process.env.PATH ?? '', HERMES_HOME: join(cwd, 'home') };
+    // stderr is a pipe here, so without the setting the line would be JSON.
+    writeFileSync(join(cwd, '.env'), 'LOG_FORMAT=pretty\n');
+    const bad = 'hermes-optx-api: Invalid OPTX_API_PORT (--port): expected an integer from 0 to 65535 (got "eighty").\n';
+    const flag = Bun.spawnSync([binary, '--port', 'eighty'], { cwd, env, stderr: 'pipe' });
+    expect([flag.exitCode, flag.stderr.toString()]).toEqual([2, bad]);
+    writeFileSync(join(cwd, '.env'), 'LOG_FORMAT=pretty\nOPTX_API_PORT=eighty\n');
+    const same = Bun.spawnSync([binary], { cwd, env, stderr: 'pipe' });
+    expect([same.exitCode, same.stderr.toString()]).toEqual([2, bad]);
+    // The environment still comes first.
+    const json = Bun.spawnSync([binary], { cwd, env: { ...env, LOG_FORMAT: 'json' }, stderr: 'pipe' });
+    expect([json.exitCode, JSON.parse(json.stderr.toString())]).toEqual([2, expect.objectContaining({ level: 'error', msg: bad.slice('hermes-optx-api: '.length, -1) })]);
+  });
+
   test('an address it cannot take stops start-up with one line naming the settings and the reason', () => {
     const held = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response('') });
     try {

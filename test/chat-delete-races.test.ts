@@ -92,4 +92,33 @@ describe('sessions deleted while a turn of theirs runs (Hermes 0.17, session API
     expect((await t.json('GET', '/api/sessions/n1')).status).toBe(404);
     expect(t.deps.db.sqlite.query('SELECT id FROM chat_sessions WHERE id = ?').all('n1')).toEqual([]);
   });
+
+  test('a new session deleted while its turn creates it, then created again by the client: the turn leaves the new one alone', async () => {
+    // The turn's create call (the first one) is held until the DELETE and the client's new POST are done.
+    const client = t.deps.upstream;
+    const json = client.json.bind(client);
+    let reached!: () => void;
+    let go!: () => void;
+    const createReached = new Promise<void>((resolve) => (reached = resolve));
+    const recreated = new Promise<void>((resolve) => (go = resolve));
+    let creates = 0;
+    client.json = async (path, init = {}) => {
+      if (init.method === 'POST' && path === '/api/sessions' && creates++ === 0) {
+        reached();
+        await recreated;
+      }
+      return json(path, init);
+    };
+    const turn = post(t, '/api/sessions/new/chat/stream', { message: 'hi', session_id: 'n2' });
+    await createReached;
+    expect((await t.json('DELETE', '/api/sessions/n2')).status).toBe(200);
+    expect(await t.json('POST', '/api/sessions', { id: 'n2', title: 'again' })).toMatchObject({ status: 201, body: { session: { id: 'n2' } } });
+    go();
+    const events = await sseEvents(await turn);
+    expect(events.at(-1)).toMatchObject({ event: 'error', data: { session_id: 'n2' } });
+    // The session the client made after its DELETE is still there, here and on the agent's side.
+    expect(fake.sessions.has('n2')).toBe(true);
+    expect(await t.json('GET', '/api/sessions/n2')).toMatchObject({ status: 200, body: { session: { id: 'n2', title: 'again' } } });
+    expect(t.deps.db.sqlite.query('SELECT id FROM chat_sessions WHERE id = ?').all('n2')).toEqual([{ id: 'n2' }]);
+  });
 });

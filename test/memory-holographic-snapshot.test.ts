@@ -39,6 +39,15 @@ test('a page and its total are one snapshot: a fact the agent commits between th
         return res;
       };
     }
+    // The substring scan steps its rows (iterate): the agent commits once they are all read.
+    const iterate = st.iterate.bind(st) as (...a: unknown[]) => Iterable<unknown>;
+    (st as unknown as { iterate: (...a: unknown[]) => Iterable<unknown> }).iterate = function* (...a: unknown[]) {
+      yield* iterate(...a);
+      if (agent) {
+        n++;
+        agentAddFact(agent, { content: `theirs zebra 渋谷 ${n}`, tags: 'x' });
+      }
+    };
     return st;
   };
   try {

@@ -156,6 +156,51 @@ describe('a session that still exists is a 409, whatever is kept for it here', (
       expect((await t.json('GET', '/api/sessions/gone')).body).toMatchObject({ session: { title: null } });
     });
   });
+
+  describe('in state.db behind the session API too (Hermes 0.17+ with both)', () => {
+    let fake: FakeHermes;
+    let t: TestApp;
+    let fx: StateDbFixture;
+    useFakeHermes('0.17', (f, app) => {
+      fake = f;
+      t = app;
+      fx = createStateDb(t.home, 'v19');
+    });
+    afterEach(() => fx.close());
+
+    test('a PATCH that reaches the agent after a DELETE of the state.db session: 404, and no title row is left holding the id', async () => {
+      // One session, seen in state.db and through the API (in Hermes both read the same file).
+      fx.addSession({ id: 'raced', source: 'cli', started_at: T0 }, []);
+      fake.addSession({ id: 'raced', title: 'theirs' });
+      const client = t.deps.upstream;
+      const json = client.json.bind(client);
+      let reached!: () => void;
+      let go!: () => void;
+      const renameReached = new Promise<void>((resolve) => (reached = resolve));
+      const deleteDone = new Promise<void>((resolve) => (go = resolve));
+      client.json = async (path, init = {}) => {
+        if (init.method === 'PATCH') {
+          reached();
+          await deleteDone;
+        }
+        return json(path, init);
+      };
+      const patched = t.json('PATCH', '/api/sessions/raced', { title: 'Mine' });
+      await renameReached;
+      expect((await t.json('DELETE', '/api/sessions/raced')).status).toBe(200);
+      // The DELETE went to state.db; the agent's API, reading the same file, no longer has it either.
+      fake.sessions.delete('raced');
+      go();
+      expect(await patched).toMatchObject({ status: 404, body: { code: 'session_not_found' } });
+      expect(t.deps.db.sqlite.query('SELECT id FROM chat_sessions WHERE id = ?').all('raced')).toEqual([]);
+    });
+
+    test('a state.db session the API does not know still keeps its title here (the documented fallback)', async () => {
+      fx.addSession({ id: 'only-file', source: 'cli', started_at: T0 }, []);
+      expect(await t.json('PATCH', '/api/sessions/only-file', { title: 'Kept' })).toMatchObject({ status: 200, body: { session: { origin: 'state-db', title: 'Kept' } } });
+      expect((await t.json('GET', '/api/sessions/only-file')).body).toMatchObject({ session: { title: 'Kept' } });
+    });
+  });
 });
 
 describe('made-up ids and bookkeeping rows', () => {

@@ -178,6 +178,29 @@ describe('GET /api/wallet/balances', () => {
     expect(JSON.stringify(lines)).not.toMatch(/pa55|key-in-path/);
   });
 
+  test("a node's error text that quotes the keyed RPC URL reaches neither the answer nor the log with the key", async () => {
+    const { createLogger } = await import('../src/lib/log');
+    const lines: string[] = [];
+    const log = createLogger({ level: 'warn', format: 'json', write: (l) => lines.push(l) });
+    // Alchemy-style key in the path, Helius-style key in the query; the node quotes the URL it was called at.
+    const evmUrl = `${evm.url}/v2/alchemyKey0123456789abcdef`;
+    const solUrl = `${sol.url}/?api-key=heliusKey-5b0c-4e1d-9a7f`;
+    t = await makeTestApp({ log, env: walletEnv({ SOLANA_RPC_URL: solUrl, EVM_RPC_URLS: `mainnet=${evmUrl},tempoModerato=${tempo.url}` }) });
+    evm.behavior.errors.eth_getBalance = { code: -32000, message: `rate limited at ${evmUrl}` };
+    sol.behavior.errors.getBalance = { code: -32401, message: `invalid api key heliusKey-5b0c-4e1d-9a7f for ${solUrl}` };
+    try {
+      const r = await t.json<Json>('GET', '/api/wallet/balances');
+      expect(r.status).toBe(200);
+      expect(r.body.wallets.solana.error).toBe(`Solana RPC error -32401: invalid api key *** for ${sol.url}/?api-key=***`);
+      expect(r.body.wallets.evm.chains[0].error).toBe(`RPC error -32000: rate limited at ${evm.url}/v2/***`);
+      expect(lines.length).toBeGreaterThan(0);
+      expect(JSON.stringify(r.body) + lines.join('\n')).not.toMatch(/alchemyKey|heliusKey/);
+    } finally {
+      delete evm.behavior.errors.eth_getBalance;
+      delete sol.behavior.errors.getBalance;
+    }
+  });
+
   test('concurrent live fetches share one set of RPC calls', async () => {
     const app = (t = await makeTestApp({ env: walletEnv() }));
     const results = await Promise.all(Array.from({ length: 5 }, () => app.json<Json>('GET', '/api/wallet/balances')));

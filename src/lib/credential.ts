@@ -64,3 +64,27 @@ function startOfSecretAtEnd(buf: Buffer, from: number, secret: Buffer): number {
   }
   return 0;
 }
+
+/**
+ * What of a configured URL may be a key: RPC providers put it in the path (`/v2/<key>`), the query
+ * (`?api-key=<key>`) or the userinfo, and a node's error text can quote the URL it was called at.
+ * Parts shorter than 8 characters (`v2`, `rpc`, `mainnet`) are names, not keys. Longest first.
+ */
+export function urlSecrets(url: string): string[] {
+  const u = URL.parse(url);
+  if (!u) return [];
+  const raw = [u.username, u.password, ...u.pathname.split('/'), ...u.search.slice(1).split('&').map((p) => p.slice(p.indexOf('=') + 1))];
+  const parts = new Set(raw.flatMap((p) => [p, decoded(p)]));
+  return [...parts].filter((p) => p.length >= 8).sort((a, b) => b.length - a.length);
+}
+
+/** `text` with every occurrence of each of `secrets` (urlSecrets) replaced by `***`. */
+export const hideSecrets = (text: string, secrets: readonly string[]): string => secrets.reduce((out, s) => hideCredential(out, s), text);
+
+function decoded(part: string): string {
+  try {
+    return decodeURIComponent(part.replaceAll('+', ' '));
+  } catch {
+    return part;
+  }
+}

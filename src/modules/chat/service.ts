@@ -192,7 +192,7 @@ export class ChatService {
   private async discardFailedNew(t: ChatTurn): Promise<void> {
     if (!t.created) return;
     try {
-      await this.d.sessions.discardNew(t.sessionId, t.createdUpstream === true);
+      await this.d.sessions.discardNew(t.sessionId, t.createdUpstream === true, t.deleted());
     } catch (err) {
       this.d.log.warn('session of a failed first turn not removed', { session_id: t.sessionId, error: err instanceof Error ? err.message : String(err) });
     }

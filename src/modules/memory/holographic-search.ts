@@ -77,15 +77,16 @@ export function substringCandidates(sqlite: Database, match: string, hits: Subst
   // again for every fact (64 Korean words over 5,000 facts: 16 s with the server stopped).
   const few = hits.prefilter() ?? [];
   const prefilter = few.length ? `AND (m.r IS NOT NULL OR ${few.map(() => 'instr(f.content, ?) > 0 OR instr(f.tags, ?) > 0').join(' OR ')})` : '';
-  const scanned = sqlite.query<unknown, SQLQueryBindings[]>(
+  // Stepped row by row (iterate): read all at once, every allowed fact's text was held together.
+  const scanned = sqlite.query<{ id: number; content: string; tags: string | null; rank: number | null }, SQLQueryBindings[]>(
     `WITH m AS MATERIALIZED (SELECT rowid AS r, rank FROM facts_fts WHERE facts_fts MATCH ?)
-     SELECT f.fact_id, f.content, f.tags, m.rank FROM facts f LEFT JOIN m ON m.r = f.fact_id WHERE 1 = 1 ${filter.sql} ${prefilter}`,
-  ).values(match, ...filter.params, ...few.flatMap((f) => [f, f])) as [number, string, string | null, number | null][];
+     SELECT f.fact_id AS id, f.content AS content, f.tags AS tags, m.rank AS rank FROM facts f LEFT JOIN m ON m.r = f.fact_id WHERE 1 = 1 ${filter.sql} ${prefilter}`,
+  ).iterate(match, ...filter.params, ...few.flatMap((f) => [f, f]));
   type Found = { id: number; rank: number | null; hits: number };
   const best = new Best<Found>(n, (a, b) =>
     Number(a.rank === null) - Number(b.rank === null) || (a.rank ?? 0) - (b.rank ?? 0) || b.hits - a.hits || b.id - a.id);
   let total = 0;
-  for (const [id, content, tags, rank] of scanned) {
+  for (const { id, content, tags, rank } of scanned) {
     const held = hits.count(content, tags);
     if (rank === null && held === 0) continue;
     total++;

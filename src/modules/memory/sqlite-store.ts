@@ -8,6 +8,8 @@
  * is computed by SQLite and only `limit` rows leave it.
  */
 import { and, count, desc, eq, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
+import { SQLiteSyncDialect } from 'drizzle-orm/sqlite-core';
+import type { SQLQueryBindings } from 'bun:sqlite';
 import type { DbHandle } from '../../db';
 import { deepFreeze, KEPT_PAGE_BYTES, KeptReads, readSnapshot } from '../../db/kept-reads';
 import { memories, memoryTags } from '../../db/schema';
@@ -20,6 +22,10 @@ import { Best, SubstringHits } from './substring-hits';
 import type { AddResult, BackendStats, ListOptions, MemoryBackend, NewMemory, Page, SearchFilters, SearchOptions } from './store';
 
 type MemoryRow = typeof memories.$inferSelect;
+/** A row of the substring scan (searchWithSubstrings). */
+type ScanRow = { seq: number; content: string; tags: string; importance: number; bm25: number | null };
+/** Renders drizzle SQL for a statement run on the raw connection (drizzle has no row-by-row read). */
+const dialect = new SQLiteSyncDialect();
 
 export class SqliteBackend implements MemoryBackend {
   readonly name = 'sqlite' as const;
@@ -132,13 +138,16 @@ export class SqliteBackend implements MemoryBackend {
     const prefilter = few && sql.join(few.flatMap((f) => [sql`instr(${memories.content}, ${f}) > 0`, sql`instr(${memories.tags}, ${f}) > 0`]), sql` OR `);
     // The index's matches are worked out once (MATERIALIZED): joined as a subquery, SQLite ran the MATCH
     // again for every memory (64 Korean words over 2,000 memories: 5 s with the server stopped).
-    const scanned = this.own.db.values<[number, string, string, number, number | null]>(sql`
+    // Stepped row by row (iterate): read all at once, every allowed memory's text was held together
+    // (2,000 memories of 65,536 characters: peak RSS +371 MB; 100,000 of them would not fit).
+    const scan = dialect.sqlToQuery(sql`
       WITH fts AS MATERIALIZED (SELECT rowid AS r, bm25(memories_fts) AS b FROM memories_fts WHERE memories_fts MATCH ${ftsMatchExpression(terms)})
-      SELECT ${memories.seq}, ${memories.content}, ${memories.tags}, ${memories.importance}, fts.b
+      SELECT ${memories.seq} AS seq, ${memories.content} AS content, ${memories.tags} AS tags, ${memories.importance} AS importance, fts.b AS bm25
       FROM ${memories} LEFT JOIN fts ON fts.r = ${memories.seq} WHERE ${filters ?? sql`1 = 1`}${prefilter ? sql` AND (fts.r IS NOT NULL OR ${prefilter})` : sql``}`);
+    const scanned = this.own.sqlite.query<ScanRow, SQLQueryBindings[]>(scan.sql).iterate(...(scan.params as SQLQueryBindings[]));
     const best = new Best<{ seq: number; score: number }>(o.limit, (a, b) => b.score - a.score || b.seq - a.seq);
     let total = 0;
-    for (const [seq, content, tags, importance, bm25] of scanned) {
+    for (const { seq, content, tags, importance, bm25 } of scanned) {
       const held = hits.count(content, tags);
       if (bm25 === null && held === 0) continue;
       total++;

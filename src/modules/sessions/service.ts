@@ -217,8 +217,11 @@ export class SessionService {
     if (!found) throw sessionNotFound(id);
     const askAgent = (found.inStateDb || found.inUpstream) && this.upstreamApi;
     const renamedThere = askAgent && (await this.d.upstream.rename(id, title, work));
-    // The session API found it and no longer has it (a DELETE got there first): a title kept would hold its id.
-    if (askAgent && found.inUpstream && !renamedThere && found.row?.origin !== 'sidecar') throw sessionNotFound(id);
+    // The agent no longer has it (a DELETE got there first): a title kept would hold its id. A state.db
+    // session is gone only if the file lost it too; one the API never knew keeps the title here.
+    const gone = askAgent && !renamedThere && found.row?.origin !== 'sidecar'
+      && (found.inUpstream || ((await this.d.stateDb.waitReadable()) && !this.d.stateDb.session(id)));
+    if (gone) throw sessionNotFound(id);
     // A session of the sidecar's own deleted meanwhile (its delete ahead in the write queue) stays deleted.
     const own = !renamedThere && found.row?.origin === 'sidecar';
     const kept = await this.d.transcripts.setTitle(id, title, { override: !renamedThere, own });
@@ -233,10 +236,11 @@ export class SessionService {
    * and may have sent another turn meanwhile, which is still running (it watches the session too) or
    * was kept and answered — removing the session would lose that turn.
    */
-  async discardNew(id: string, createdUpstream: boolean): Promise<void> {
+  async discardNew(id: string, createdUpstream: boolean, deleted = false): Promise<void> {
     if ((this.watchers.get(id)?.size ?? 0) > 1) return;
     // No row left: deleted meanwhile, and a copy made on the agent's side after that DELETE goes too.
-    if (this.d.transcripts.row(id) && !(await this.d.transcripts.deleteUnused(id))) return;
+    // After a DELETE (`deleted`), a row is a session the client made again under the id: not this turn's.
+    if (this.d.transcripts.row(id) && (deleted || !(await this.d.transcripts.deleteUnused(id)))) return;
     if (createdUpstream) await this.d.upstream.delete(id).catch(() => false);
   }
 

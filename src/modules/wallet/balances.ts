@@ -5,6 +5,7 @@
  */
 import type { PublicClient } from 'viem';
 import type { Config } from '../../config';
+import { hideSecrets, urlSecrets } from '../../lib/credential';
 import { hostOf } from '../../lib/http';
 import { silentLogger, type Logger } from '../../lib/log';
 import { logRepeated } from '../../lib/log-repeats';
@@ -93,6 +94,7 @@ export class BalanceService {
     // No address, nothing to fetch: the libraries are not loaded for an overview of an empty wallet.
     const [mainnet, devnet, chains] = solAddress || evmAddress ? await this.fetchConfigured(solAddress, evmAddress, rpcTimeoutMs) : [null, null, null];
     const wallets: Wallets = { solana: mainnet, solana_devnet: devnet, evm: evmAddress && chains ? { address: evmAddress, chains } : null };
+    this.hideUrlSecrets(wallets);
     const snapshot: BalanceSnapshot = {
       wallets,
       fetched_at: isoNow(),
@@ -111,15 +113,32 @@ export class BalanceService {
    * folded per network while it goes on, since every cache refresh meets it again.
    */
   private logFailures(w: Wallets, ms: number): void {
-    const failing = [
+    for (const { entry, network, url } of this.targets(w)) {
+      const error = entry?.error ?? Object.values(entry?.tokens ?? {}).find((t) => t.error !== undefined)?.error;
+      if (error === undefined) continue;
+      logRepeated(this.log, 'warn', 'wallet RPC failed', { network, host: url ? hostOf(url, 'the configured URL') : null, error, ms }, { key: `wallet RPC failed ${network}` });
+    }
+  }
+
+  /** Each network's entry with the RPC URL it was fetched from. */
+  private targets(w: Wallets) {
+    return [
       { entry: w.solana, network: 'mainnet-beta', url: this.solana[0]?.url },
       { entry: w.solana_devnet, network: 'devnet', url: this.solana[1]?.url },
       ...(w.evm?.chains ?? []).map((entry, i) => ({ entry, network: entry.chain, url: this.chains[i]?.url })),
     ];
-    for (const { entry, network, url } of failing) {
-      const error = entry?.error ?? Object.values(entry?.tokens ?? {}).find((t) => t.error !== undefined)?.error;
-      if (error === undefined) continue;
-      logRepeated(this.log, 'warn', 'wallet RPC failed', { network, host: url ? hostOf(url, 'the configured URL') : null, error, ms }, { key: `wallet RPC failed ${network}` });
+  }
+
+  /**
+   * A node's own error text (a JSON-RPC error's message) is passed on, and some quote the URL they
+   * were called at, key included: the key parts of that URL are hidden in the answer and the log.
+   */
+  private hideUrlSecrets(w: Wallets): void {
+    for (const { entry, url } of this.targets(w)) {
+      const secrets = entry && url ? urlSecrets(url) : [];
+      if (!entry || !secrets.length) continue;
+      if (entry.error !== undefined) entry.error = hideSecrets(entry.error, secrets);
+      for (const t of Object.values(entry.tokens)) if (t.error !== undefined) t.error = hideSecrets(t.error, secrets);
     }
   }
 
