@@ -19,6 +19,7 @@ import type { CreateSessionBody, ListMessagesQuery, ListSessionsQuery, Message, 
 import { type LiveSources, SessionLister, withOverride } from './session-list';
 import type { StateDb } from './state-db';
 import type { RecordedTurn, TranscriptRow, TranscriptStore } from './transcripts';
+import { TurnWatch } from './turn-watch';
 import { SessionApiGone, type UpstreamCreate, type UpstreamSessions } from './upstream-sessions';
 
 export interface SessionServiceDeps {
@@ -47,8 +48,8 @@ const GENERATED_ID_ATTEMPTS = 8;
 export const sessionNotFound = (id: string) => notFound('session_not_found', `Session ${JSON.stringify(id)} does not exist.`);
 
 export class SessionService {
-  /** What to call when a session with turns in flight is deleted (see `watchDeletion`). */
-  private readonly watchers = new Map<string, Set<() => void>>();
+  /** The turns in flight, which a DELETE stops. */
+  private readonly turns = new TurnWatch();
 
   private readonly lister: SessionLister;
 
@@ -62,14 +63,7 @@ export class SessionService {
    * leave a hidden row holding the id).
    */
   watchDeletion(id: string, onDeleted: () => void): () => void {
-    let set = this.watchers.get(id);
-    if (!set) this.watchers.set(id, (set = new Set()));
-    const watching = set;
-    watching.add(onDeleted);
-    return () => {
-      watching.delete(onDeleted);
-      if (!watching.size && this.watchers.get(id) === watching) this.watchers.delete(id);
-    };
+    return this.turns.watch(id, onDeleted);
   }
 
   /**
@@ -237,7 +231,7 @@ export class SessionService {
    * was kept and answered — removing the session would lose that turn.
    */
   async discardNew(id: string, createdUpstream: boolean, deleted = false): Promise<void> {
-    if ((this.watchers.get(id)?.size ?? 0) > 1) return;
+    if (this.turns.count(id) > 1) return;
     // No row left: deleted meanwhile, and a copy made on the agent's side after that DELETE goes too.
     // After a DELETE (`deleted`), a row is a session the client made again under the id: not this turn's.
     if (this.d.transcripts.row(id) && (deleted || !(await this.d.transcripts.deleteUnused(id)))) return;
@@ -252,16 +246,11 @@ export class SessionService {
     else if (src.upstream) found = await this.d.upstream.delete(id, work);
     if (found) work?.started();
     // Told before the row's delete waits in line: a turn ending in that wait left a hidden usage row under the id.
-    if (found) this.stopTurns(id);
+    if (found) this.turns.stop(id);
     const row = this.d.transcripts.row(id);
     await this.d.transcripts.delete(id);
     if (!found && row?.origin !== 'sidecar') throw sessionNotFound(id);
-    this.stopTurns(id);
-  }
-
-  /** Ends the turns in flight of a deleted session (see `watchDeletion`); a turn told already has stopped watching. */
-  private stopTurns(id: string): void {
-    for (const onDeleted of [...(this.watchers.get(id) ?? [])]) onDeleted();
+    this.turns.stop(id);
   }
 
   async messages(id: string, q: ListMessagesQuery, work?: Work): Promise<{ items: Message[]; total: number; session_id: string }> {
