@@ -101,6 +101,22 @@ describe('valid files and values that used to fail with 500 config_edit_failed',
     expect(app.read()).toBe('timeout: 60\nother: !!str 1\nlimits: {n: five}\nprompt: hi # note\n');
     expect((await app.json('GET', '/api/config')).body.config).toEqual({ timeout: 60, other: '1', limits: { n: 'five' }, prompt: 'hi' });
   });
+  test('a list whose last item is a commented-out item, two levels in: the next entry is kept', async () => {
+    // The yaml package ends such a list after the indentation of the next entry's line; a key added
+    // after it went under `remote:`, and replacing the server removed `remote:` (both a 500).
+    const src = 'mcp_servers:\n  github:\n    env:\n      PATHS:\n        - /a\n        # - /b\n  remote:\n    url: https://x\n';
+    for (const [body, want] of [
+      [{ 'mcp_servers.github.enabled': false }, 'mcp_servers:\n  github:\n    env:\n      PATHS:\n        - /a\n        # - /b\n    enabled: false\n  remote:\n    url: https://x\n'],
+      [{ 'mcp_servers.github': null }, 'mcp_servers:\n  github: null\n  remote:\n    url: https://x\n'],
+      [{ 'mcp_servers.github': { command: 'uvx' } }, 'mcp_servers:\n  github:\n    command: uvx\n  remote:\n    url: https://x\n'],
+    ] as const) {
+      const app = await appWith(src);
+      const r = await app.json('POST', '/api/config', { updates: body });
+      expect([r.status, app.read()]).toEqual([200, want]);
+      expect((await app.json<{ config: { mcp_servers: { remote: unknown } } }>('GET', '/api/config')).body.config.mcp_servers.remote).toEqual({ url: 'https://x' });
+      app.close();
+    }
+  });
 });
 
 describe('keys with an anchor, a tag or ? before them', () => {

@@ -195,6 +195,18 @@ function rangeOf(node: unknown): Range {
   return r;
 }
 
+/**
+ * Where a node's text ends. The yaml package ends a block map whose last value is a list followed by
+ * a comment at the items' column (`    - a\n    # - b\n  next: 1`) after the indentation of the next
+ * line: taken as is, a key added after the map went under `next:`, and replacing the map removed
+ * `next:` (the edit failed with a 500). That end is moved back to its line's start.
+ */
+function endOf(src: string, node: unknown): number {
+  const end = rangeOf(node)[1];
+  const start = lineStart(src, end);
+  return start < end && /^[ \t]+$/.test(src.slice(start, end)) && /[^\s#]/.test(src[end] ?? '') ? start : end;
+}
+
 // ── text helpers ───────────────────────────────────────────────────────────
 
 const lineStart = (s: string, pos: number) => s.lastIndexOf('\n', pos - 1) + 1;
@@ -240,7 +252,7 @@ function insertPair(src: string, map: YAMLMap, key: string, value: unknown, styl
   const last = map.items.at(-1) as Pair;
   const lastKey = isScalar(last.key) ? String(last.key.value) : undefined;
   const { col } = entryStart(src, first.key as Node);
-  const at = nextLineStart(src, rangeOf(last.value ?? last.key)[1]);
+  const at = nextLineStart(src, endOf(src, last.value ?? last.key));
   const now = style();
   // Before an original key that starts where it is inserted: it comes first in the document.
   return { from: at, to: at, text: indentLines(blockPair(key, value, now), col), glue: at === src.length, added: { at: at - 0.5, ...kinds(value), style: now }, lastKey };
@@ -255,7 +267,8 @@ function replaceValue(src: string, pair: Pair, value: unknown, ctx: { at: string
   const entry = inFlow ? null : entryStart(src, pair.key as Node);
   // `? key` / `: value` puts the value on a line of its own, after a `:` the edits below do not look for.
   if (entry?.explicit) throw new PathConflict(at, 'is written as an explicit key (? …); edit the file by hand');
-  const [vs, ve] = rangeOf(old);
+  const vs = rangeOf(old)[0];
+  const ve = endOf(src, old);
   // Inside `{…}` there are no lines to manage: a value is replaced where it stands, commas around it stay.
   const oldInline = inFlow || !src.slice(keyRange[1], vs).includes('\n');
   const removed = src.slice(vs, ve);
