@@ -151,4 +151,14 @@ describe('edits on one parse equal the same edits one by one', () => {
     ];
     expect(batched(crlf, ops2)).toEqual({ text: 'a:\r\n  - t: 1\r\n  - 2\r\nl:\r\n  - 3\r\n' });
   });
+
+  test('a blank line ending in CRLF in a file with mixed line ends counts as blank: the next key goes after the lines the block takes in', () => {
+    // Not all CRLF, so the file is edited as it is; one by one, `p` went after the comment that the new block took in.
+    const src = 'x:\n    \r\n    # c\r\n';
+    const ops: EditOp[] = [
+      { path: ['m'], value: { h: 1 } },
+      { path: ['p'], value: 2 },
+    ];
+    expect(batched(src, ops)).toEqual({ text: 'x:\nm:\n  h: 1\n    \r\n    # c\r\np: 2\n' });
+  });
 });
