@@ -101,7 +101,7 @@ describe('valid files and values that used to fail with 500 config_edit_failed',
     expect(app.read()).toBe('timeout: 60\nother: !!str 1\nlimits: {n: five}\nprompt: hi # note\n');
     expect((await app.json('GET', '/api/config')).body.config).toEqual({ timeout: 60, other: '1', limits: { n: 'five' }, prompt: 'hi' });
   });
-  test('a list whose last item is a commented-out item, two levels in: the next entry is kept', async () => {
+  test('a map whose last lines are a commented-out entry, deeper than the next key: the next key is kept', async () => {
     // The yaml package ends such a list after the indentation of the next entry's line; a key added
     // after it went under `remote:`, and replacing the server removed `remote:` (both a 500).
     const src = 'mcp_servers:\n  github:\n    env:\n      PATHS:\n        - /a\n        # - /b\n  remote:\n    url: https://x\n';
@@ -116,6 +116,11 @@ describe('valid files and values that used to fail with 500 config_edit_failed',
       expect((await app.json<{ config: { mcp_servers: { remote: unknown } } }>('GET', '/api/config')).body.config.mcp_servers.remote).toEqual({ url: 'https://x' });
       app.close();
     }
+    // The shape of Hermes' cli-config.yaml.example: a commented-out model after the last one of a provider.
+    const providers = 'providers:\n  anthropic:\n    models:\n      claude-opus-4.6:\n        timeout_seconds: 600\n      # gpt-5.4:\n      #   timeout_seconds: 1800\n  ollama-local:\n    request_timeout_seconds: 300\n';
+    const app = await appWith(providers);
+    const r = await app.json('PATCH', '/api/config', { providers: { anthropic: null } });
+    expect([r.status, app.read()]).toEqual([200, 'providers:\n  anthropic: null\n  ollama-local:\n    request_timeout_seconds: 300\n']);
   });
 });
 

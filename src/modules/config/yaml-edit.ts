@@ -196,10 +196,10 @@ function rangeOf(node: unknown): Range {
 }
 
 /**
- * Where a node's text ends. The yaml package ends a block map whose last value is a list followed by
- * a comment at the items' column (`    - a\n    # - b\n  next: 1`) after the indentation of the next
- * line: taken as is, a key added after the map went under `next:`, and replacing the map removed
- * `next:` (the edit failed with a 500). That end is moved back to its line's start.
+ * Where a node's text ends. The yaml package ends a block map whose last lines are a commented-out
+ * entry indented deeper than the next key (`    - a\n    # - b\n  next: 1`) after the indentation of
+ * that key's line: taken as is, a key added after the map went under `next:`, and replacing the map
+ * removed `next:` (the edit failed with a 500). That end is moved back to its line's start.
  */
 function endOf(src: string, node: unknown): number {
   const end = rangeOf(node)[1];
