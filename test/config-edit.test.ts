@@ -101,6 +101,20 @@ describe('valid files and values that used to fail with 500 config_edit_failed',
     expect(app.read()).toBe('timeout: 60\nother: !!str 1\nlimits: {n: five}\nprompt: hi # note\n');
     expect((await app.json('GET', '/api/config')).body.config).toEqual({ timeout: 60, other: '1', limits: { n: 'five' }, prompt: 'hi' });
   });
+  test('an empty document closed by `...` takes its first keys before the marker (after it they started a second document)', async () => {
+    for (const [src, want] of [
+      ['---\n...\n', '---\nmodel:\n  default: x\nb: 1\n...\n'],
+      ['# empty\n... # end\n', '# empty\nmodel:\n  default: x\nb: 1\n... # end\n'],
+      // As without the marker, the `~` goes and its line end stays.
+      ['~\n...', '\nmodel:\n  default: x\nb: 1\n...'],
+    ] as const) {
+      const app = await appWith(src);
+      const r = await app.json('POST', '/api/config', { updates: { 'model.default': 'x', b: 1 } });
+      expect([src, r.status, app.read()]).toEqual([src, 200, want]);
+      app.close();
+    }
+  });
+
   test('a map whose last lines are a commented-out entry, deeper than the next key: the next key is kept', async () => {
     // The yaml package ends such a list after the indentation of the next entry's line; a key added
     // after it went under `remote:`, and replacing the server removed `remote:` (both a 500).

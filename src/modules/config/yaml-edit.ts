@@ -229,13 +229,17 @@ function indentLines(text: string, col: number): string {
 // ── edits ──────────────────────────────────────────────────────────────────
 
 function appendToEmptyRoot(src: string, root: Node | null, path: KeyPath, value: unknown, style: () => Style): Splice {
+  // After a document end marker (`...`) the map would start a second document, which Hermes cannot load.
+  const endMarker = DOCUMENT_END.exec(src);
+  const end = endMarker ? endMarker.index : src.length;
   // A document whose whole content is `null`/`~`: that scalar goes, the new map takes its place.
-  const [s, e] = root ? rangeOf(root) : [src.length, src.length];
-  const kept = src.slice(0, s) + src.slice(e);
+  const [s, e] = root ? rangeOf(root) : [end, end];
+  const kept = src.slice(0, s) + src.slice(e, end);
   const glue = kept.length > 0 && !kept.endsWith('\n') ? '\n' : '';
   const [first, ...rest] = path as [string, ...string[]];
-  return { from: s, to: src.length, text: src.slice(e) + glue + blockPair(first, nest(rest, value), style()) };
+  return { from: s, to: end, text: src.slice(e, end) + glue + blockPair(first, nest(rest, value), style()) };
 }
+const DOCUMENT_END = /^\.\.\.(?=[ \t\r\n]|$)/m;
 
 function insertPair(src: string, map: YAMLMap, key: string, value: unknown, style: () => Style, inFlow: boolean, grown: boolean): Splice {
   if (inFlow) {
