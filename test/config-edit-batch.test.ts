@@ -132,4 +132,33 @@ describe('edits on one parse equal the same edits one by one', () => {
     expect(batched(src, ops)).toEqual(oneByOne(src, ops));
     expect(batched(src, ops)).toMatchObject({ path: 'a.x' });
   });
+
+  test('a list added in a 4-space file sets the list style of later edits as its text shows it', () => {
+    // The yaml package writes an unindented list at (unit - 2) past its key: with a unit of 4 it reads
+    // back as indented, and one by one the next list written took that style from it.
+    const src = 'a:\n    b: 1\n    c:\n        d: 1\nl:\n- 1\n';
+    const ops: EditOp[] = [
+      { path: ['a', 'c', 'x'], value: [{ y: 1 }] },
+      { path: ['l'], value: [5] },
+    ];
+    expect(batched(src, ops)).toEqual({ text: 'a:\n    b: 1\n    c:\n        d: 1\n        x:\n          - y: 1\nl:\n    - 5\n' });
+    expect(batched(src, ops)).toEqual(oneByOne(src, ops));
+    // A block list replacing the only nested map: no map left, the unit falls back to 2, the list reads as indented.
+    const crlf = 'a:\r\n    b: 1\r\n    c:\r\n        d: 1\r\nl:\r\n- 1\r\n';
+    const ops2: EditOp[] = [
+      { path: ['a'], value: [{ t: 1 }, 2] },
+      { path: ['l'], value: [3] },
+    ];
+    expect(batched(crlf, ops2)).toEqual({ text: 'a:\r\n  - t: 1\r\n  - 2\r\nl:\r\n  - 3\r\n' });
+  });
+
+  test('a blank line ending in CRLF in a file with mixed line ends counts as blank: the next key goes after the lines the block takes in', () => {
+    // Not all CRLF, so the file is edited as it is; one by one, `p` went after the comment that the new block took in.
+    const src = 'x:\n    \r\n    # c\r\n';
+    const ops: EditOp[] = [
+      { path: ['m'], value: { h: 1 } },
+      { path: ['p'], value: 2 },
+    ];
+    expect(batched(src, ops)).toEqual({ text: 'x:\nm:\n  h: 1\n    \r\n    # c\r\np: 2\n' });
+  });
 });

@@ -101,6 +101,41 @@ describe('valid files and values that used to fail with 500 config_edit_failed',
     expect(app.read()).toBe('timeout: 60\nother: !!str 1\nlimits: {n: five}\nprompt: hi # note\n');
     expect((await app.json('GET', '/api/config')).body.config).toEqual({ timeout: 60, other: '1', limits: { n: 'five' }, prompt: 'hi' });
   });
+  test('an empty document closed by `...` takes its first keys before the marker (after it they started a second document)', async () => {
+    for (const [src, want] of [
+      ['---\n...\n', '---\nmodel:\n  default: x\nb: 1\n...\n'],
+      ['# empty\n... # end\n', '# empty\nmodel:\n  default: x\nb: 1\n... # end\n'],
+      // As without the marker, the `~` goes and its line end stays.
+      ['~\n...', '\nmodel:\n  default: x\nb: 1\n...'],
+    ] as const) {
+      const app = await appWith(src);
+      const r = await app.json('POST', '/api/config', { updates: { 'model.default': 'x', b: 1 } });
+      expect([src, r.status, app.read()]).toEqual([src, 200, want]);
+      app.close();
+    }
+  });
+
+  test('a map whose last lines are a commented-out entry, deeper than the next key: the next key is kept', async () => {
+    // The yaml package ends such a list after the indentation of the next entry's line; a key added
+    // after it went under `remote:`, and replacing the server removed `remote:` (both a 500).
+    const src = 'mcp_servers:\n  github:\n    env:\n      PATHS:\n        - /a\n        # - /b\n  remote:\n    url: https://x\n';
+    for (const [body, want] of [
+      [{ 'mcp_servers.github.enabled': false }, 'mcp_servers:\n  github:\n    env:\n      PATHS:\n        - /a\n        # - /b\n    enabled: false\n  remote:\n    url: https://x\n'],
+      [{ 'mcp_servers.github': null }, 'mcp_servers:\n  github: null\n  remote:\n    url: https://x\n'],
+      [{ 'mcp_servers.github': { command: 'uvx' } }, 'mcp_servers:\n  github:\n    command: uvx\n  remote:\n    url: https://x\n'],
+    ] as const) {
+      const app = await appWith(src);
+      const r = await app.json('POST', '/api/config', { updates: body });
+      expect([r.status, app.read()]).toEqual([200, want]);
+      expect((await app.json<{ config: { mcp_servers: { remote: unknown } } }>('GET', '/api/config')).body.config.mcp_servers.remote).toEqual({ url: 'https://x' });
+      app.close();
+    }
+    // The shape of Hermes' cli-config.yaml.example: a commented-out model after the last one of a provider.
+    const providers = 'providers:\n  anthropic:\n    models:\n      claude-opus-4.6:\n        timeout_seconds: 600\n      # gpt-5.4:\n      #   timeout_seconds: 1800\n  ollama-local:\n    request_timeout_seconds: 300\n';
+    const app = await appWith(providers);
+    const r = await app.json('PATCH', '/api/config', { providers: { anthropic: null } });
+    expect([r.status, app.read()]).toEqual([200, 'providers:\n  anthropic: null\n  ollama-local:\n    request_timeout_seconds: 300\n']);
+  });
 });
 
 describe('keys with an anchor, a tag or ? before them', () => {

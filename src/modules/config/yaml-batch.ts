@@ -194,7 +194,8 @@ function afterMayMove(src: string, prev: Splice): boolean {
   BLANK_OR_COMMENT.lastIndex = prev.to;
   return BLANK_OR_COMMENT.test(src);
 }
-const BLANK_OR_COMMENT = /[ \t]*(#|\n)/y;
+// A file with mixed line ends is edited as it is: its blank lines may end in CRLF.
+const BLANK_OR_COMMENT = /[ \t]*(#|\r?\n)/y;
 
 /** The text with every splice made, or the later edit of two whose splices cannot both be made at once. */
 function applySplices(src: string, splices: (Splice & { index: number })[]): string | { clash: number } {

@@ -195,6 +195,18 @@ function rangeOf(node: unknown): Range {
   return r;
 }
 
+/**
+ * Where a node's text ends. The yaml package ends a block map whose last lines are a commented-out
+ * entry indented deeper than the next key (`    - a\n    # - b\n  next: 1`) after the indentation of
+ * that key's line: taken as is, a key added after the map went under `next:`, and replacing the map
+ * removed `next:` (the edit failed with a 500). That end is moved back to its line's start.
+ */
+function endOf(src: string, node: unknown): number {
+  const end = rangeOf(node)[1];
+  const start = lineStart(src, end);
+  return start < end && /^[ \t]+$/.test(src.slice(start, end)) && /[^\s#]/.test(src[end] ?? '') ? start : end;
+}
+
 // ── text helpers ───────────────────────────────────────────────────────────
 
 const lineStart = (s: string, pos: number) => s.lastIndexOf('\n', pos - 1) + 1;
@@ -217,13 +229,17 @@ function indentLines(text: string, col: number): string {
 // ── edits ──────────────────────────────────────────────────────────────────
 
 function appendToEmptyRoot(src: string, root: Node | null, path: KeyPath, value: unknown, style: () => Style): Splice {
+  // After a document end marker (`...`) the map would start a second document, which Hermes cannot load.
+  const endMarker = DOCUMENT_END.exec(src);
+  const end = endMarker ? endMarker.index : src.length;
   // A document whose whole content is `null`/`~`: that scalar goes, the new map takes its place.
-  const [s, e] = root ? rangeOf(root) : [src.length, src.length];
-  const kept = src.slice(0, s) + src.slice(e);
+  const [s, e] = root ? rangeOf(root) : [end, end];
+  const kept = src.slice(0, s) + src.slice(e, end);
   const glue = kept.length > 0 && !kept.endsWith('\n') ? '\n' : '';
   const [first, ...rest] = path as [string, ...string[]];
-  return { from: s, to: src.length, text: src.slice(e) + glue + blockPair(first, nest(rest, value), style()) };
+  return { from: s, to: end, text: src.slice(e, end) + glue + blockPair(first, nest(rest, value), style()) };
 }
+const DOCUMENT_END = /^\.\.\.(?=[ \t\r\n]|$)/m;
 
 function insertPair(src: string, map: YAMLMap, key: string, value: unknown, style: () => Style, inFlow: boolean, grown: boolean): Splice {
   if (inFlow) {
@@ -240,7 +256,7 @@ function insertPair(src: string, map: YAMLMap, key: string, value: unknown, styl
   const last = map.items.at(-1) as Pair;
   const lastKey = isScalar(last.key) ? String(last.key.value) : undefined;
   const { col } = entryStart(src, first.key as Node);
-  const at = nextLineStart(src, rangeOf(last.value ?? last.key)[1]);
+  const at = nextLineStart(src, endOf(src, last.value ?? last.key));
   const now = style();
   // Before an original key that starts where it is inserted: it comes first in the document.
   return { from: at, to: at, text: indentLines(blockPair(key, value, now), col), glue: at === src.length, added: { at: at - 0.5, ...kinds(value), style: now }, lastKey };
@@ -255,7 +271,8 @@ function replaceValue(src: string, pair: Pair, value: unknown, ctx: { at: string
   const entry = inFlow ? null : entryStart(src, pair.key as Node);
   // `? key` / `: value` puts the value on a line of its own, after a `:` the edits below do not look for.
   if (entry?.explicit) throw new PathConflict(at, 'is written as an explicit key (? …); edit the file by hand');
-  const [vs, ve] = rangeOf(old);
+  const vs = rangeOf(old)[0];
+  const ve = endOf(src, old);
   // Inside `{…}` there are no lines to manage: a value is replaced where it stands, commas around it stay.
   const oldInline = inFlow || !src.slice(keyRange[1], vs).includes('\n');
   const removed = src.slice(vs, ve);

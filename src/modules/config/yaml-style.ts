@@ -59,7 +59,7 @@ export class StyleTracker {
   /** A splice of [from, to) was planned; it writes `added` (if any). */
   record(from: number, to: number, added: Added | undefined): void {
     if (to > from) this.covered.push([from, to]);
-    if (added) this.added.push(added);
+    if (added) this.added.push({ ...added, style: shown(added.style) });
     while (this.isCovered(this.maps[this.firstMap])) this.firstMap++;
     while (this.isCovered(this.seqs[this.firstSeq])) this.firstSeq++;
   }
@@ -86,6 +86,15 @@ export class StyleTracker {
     for (const a of this.added) if (holds(a) && (!best || a.at < ('key' in best ? best.key : best.at))) best = a;
     return best;
   }
+}
+
+/**
+ * The style a block written in `style` shows when the file is read again. The yaml package writes an
+ * unindented list (`indentSeq: false`) at (unit - 2) columns past its key, so with a unit other than
+ * 2 the list reads as indented: one by one, the next edit took that style from it.
+ */
+function shown(style: Style): Style {
+  return { indent: style.indent, indentSeq: style.indentSeq || style.indent !== 2 };
 }
 
 /** Which kinds of candidate `key: value`, written as a block, holds: a key whose value is a non-empty map, or list. */
