@@ -213,3 +213,35 @@ for (const layout of ['v19', 'v6'] as const) {
     });
   });
 }
+
+for (const layout of ['v19', 'v6'] as const) {
+  test(`back-to-back key reads leave the agent a moment to checkpoint its whole WAL between them (${layout})`, async () => {
+    // A list asked after a commit waits for the read under way, then reads again. Started in the same
+    // turn as the old read ended, the snapshots joined up: no agent commit ever fell outside one, its
+    // checkpoint always stopped short of the open snapshot, and the -wal grew by every commit (32 MB in
+    // 15 s at 50,000 sessions with lists every 100 ms; scripts/bench/wal-growth.ts).
+    await setUp(layout, 4);
+    for (let i = 0; i < 40; i++) fx.addSession({ id: `s${i}`, started_at: T0 + i }, [{ role: 'user', content: 'q', timestamp: T0 + 100 + i }]);
+    let second: Promise<readonly SessionKey[]> | null = null;
+    let settled = false;
+    let commits = 0;
+    let complete = 0;
+    const first = sdb.keys();
+    const agent = () => {
+      if (settled) return;
+      // The agent's commit and its checkpoint, as Hermes' autocheckpoint runs it after a commit.
+      fx.addMessage(`s${commits++ % 40}`, { role: 'assistant', content: 'a', timestamp: T0 + 1000 + commits });
+      const ck = fx.db.query('PRAGMA wal_checkpoint(PASSIVE)').get() as { busy: number; log: number; checkpointed: number };
+      if (ck.log === ck.checkpointed) complete++;
+      second ??= sdb.keys().finally(() => (settled = true));
+      setImmediate(agent);
+    };
+    setImmediate(agent);
+    await first;
+    const keys = await (second as Promise<readonly SessionKey[]> | null ?? first);
+    // Both reads were cut into slices with commits between them, and the second answers the state it asked for.
+    expect(commits).toBeGreaterThan(10);
+    expect(keys.length).toBe(40);
+    expect(complete).toBeGreaterThan(0);
+  });
+}
