@@ -245,3 +245,35 @@ for (const layout of ['v19', 'v6'] as const) {
     expect(complete).toBeGreaterThan(0);
   });
 }
+
+for (const layout of ['v19', 'v6'] as const) {
+  test(`in rollback-journal mode the key read is whole: an agent waiting to commit does not fail the other reads meanwhile (${layout})`, async () => {
+    // In this mode (Hermes' fallback where WAL does not work) an open read keeps a SHARED lock, the
+    // agent's commit waits for it holding PENDING, and PENDING keeps every new read out: read in
+    // slices, each other state.db read while the list ran was a 503 state_db_busy.
+    await setUp(layout, 4);
+    for (let i = 0; i < 40; i++) fx.addSession({ id: `s${i}`, started_at: T0 + i }, [{ role: 'user', content: 'q', timestamp: T0 + 100 + i }]);
+    fx.db.run('PRAGMA journal_mode = DELETE');
+    const agent = new Database(fx.path);
+    try {
+      agent.run('PRAGMA busy_timeout = 0');
+      const first = sdb.keys();
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      agent.run('BEGIN IMMEDIATE');
+      agent.run("INSERT INTO sessions (id, source, started_at) VALUES ('late', 'cli', ?)", [T0 + 5000]);
+      // A busy commit keeps the transaction and its lock, as the agent's does while its busy handler waits.
+      try {
+        agent.run('COMMIT');
+      } catch (err) {
+        expect(String((err as { code?: unknown }).code)).toStartWith('SQLITE_BUSY');
+      }
+      expect(sdb.messages('s1', 10, 0).total).toBe(1);
+      expect(sdb.session('s2')?.id).toBe('s2');
+      expect((await first).length).toBe(40);
+      if (agent.inTransaction) agent.run('COMMIT');
+      expect((await sdb.keys()).map((k) => k.id)).toContain('late');
+    } finally {
+      agent.close();
+    }
+  });
+}
