@@ -277,3 +277,19 @@ for (const layout of ['v19', 'v6'] as const) {
     }
   });
 }
+
+test('lists asked after commits while a read runs share the one read that follows it, of a state with all their commits', async () => {
+  await setUp('v19', 3);
+  for (let i = 0; i < 12; i++) fx.addSession({ id: `s${i}`, started_at: T0 + i }, [{ role: 'user', content: 'q', timestamp: T0 + 100 + i }]);
+  const first = sdb.keys();
+  fx.addSession({ id: 'late1', started_at: T0 + 1000 });
+  const second = sdb.keys();
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  fx.addSession({ id: 'late2', started_at: T0 + 1001 });
+  const third = sdb.keys();
+  const [a, b, c] = await Promise.all([first, second, third]);
+  expect(a.map((k) => k.id)).not.toContain('late1');
+  expect(b).toBe(c);
+  expect(b.map((k) => k.id)).toEqual(expect.arrayContaining(['late1', 'late2']));
+  expect(byId(b)).toEqual(byId(wholeRead(fx.path)));
+});
