@@ -51,12 +51,12 @@ export class StateDb {
   /** The keys read in progress (one at a time), and for which reader and data_version. */
   private keysRead: { reader: Reader; version: number; done: Promise<readonly SessionKey[] | null> } | null = null;
   /**
-   * No key read starts before this (performance.now()): as long after the last one ended as it took.
-   * Started in the turn the last ended (lists that waited for it), the snapshots joined up, every agent
-   * commit fell inside one, its checkpoint always stopped short of it, and the -wal grew by every commit
-   * for as long as the lists came (2 MB/s at 50,000 sessions, lists every 100 ms, scripts/bench/wal-growth.ts).
+   * No key read starts before this (performance.now()): as long after the last ended as it took. Read
+   * back to back, the snapshots joined up, the agent's checkpoint never finished and its -wal grew by
+   * every commit (2 MB/s at 50,000 sessions, lists every 100 ms: scripts/bench/wal-growth.ts).
    */
   private keysFreeAt = 0;
+  /** The read that starts once the one under way has ended and the pause is over (queuedKeysRead). */
   private keysQueued: Promise<readonly SessionKey[] | null> | null = null;
   private idle: ReturnType<typeof setTimeout> | null = null;
   /** Visible message ids per session, most recently used last, valid for one reader and data_version. */
@@ -164,7 +164,7 @@ export class StateDb {
    * every session and its visible messages (0.3–1.2 s at 100,000 sessions), so they are kept until
    * SQLite's `data_version` says another connection (the agent, our deletes) committed, and read anew
    * in slices with the event loop free between them (see state-db-keys.ts). Callers that ask while a
-   * read of the same state is under way share it.
+   * read of the same state is under way share it; the others share the next (queuedKeysRead).
    */
   async keys(): Promise<readonly SessionKey[]> {
     for (let replaced = 0; ;) {
