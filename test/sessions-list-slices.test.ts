@@ -213,3 +213,83 @@ for (const layout of ['v19', 'v6'] as const) {
     });
   });
 }
+
+for (const layout of ['v19', 'v6'] as const) {
+  test(`back-to-back key reads leave the agent a moment to checkpoint its whole WAL between them (${layout})`, async () => {
+    // A list asked after a commit waits for the read under way, then reads again. Started in the same
+    // turn as the old read ended, the snapshots joined up: no agent commit ever fell outside one, its
+    // checkpoint always stopped short of the open snapshot, and the -wal grew by every commit (32 MB in
+    // 15 s at 50,000 sessions with lists every 100 ms; scripts/bench/wal-growth.ts).
+    await setUp(layout, 4);
+    for (let i = 0; i < 40; i++) fx.addSession({ id: `s${i}`, started_at: T0 + i }, [{ role: 'user', content: 'q', timestamp: T0 + 100 + i }]);
+    let second: Promise<readonly SessionKey[]> | null = null;
+    let settled = false;
+    let commits = 0;
+    let complete = 0;
+    const first = sdb.keys();
+    const agent = () => {
+      if (settled) return;
+      // The agent's commit and its checkpoint, as Hermes' autocheckpoint runs it after a commit.
+      fx.addMessage(`s${commits++ % 40}`, { role: 'assistant', content: 'a', timestamp: T0 + 1000 + commits });
+      const ck = fx.db.query('PRAGMA wal_checkpoint(PASSIVE)').get() as { busy: number; log: number; checkpointed: number };
+      if (ck.log === ck.checkpointed) complete++;
+      second ??= sdb.keys().finally(() => (settled = true));
+      setImmediate(agent);
+    };
+    setImmediate(agent);
+    await first;
+    const keys = await (second as Promise<readonly SessionKey[]> | null ?? first);
+    // Both reads were cut into slices with commits between them, and the second answers the state it asked for.
+    expect(commits).toBeGreaterThan(10);
+    expect(keys.length).toBe(40);
+    expect(complete).toBeGreaterThan(0);
+  });
+}
+
+for (const layout of ['v19', 'v6'] as const) {
+  test(`in rollback-journal mode the key read is whole: an agent waiting to commit does not fail the other reads meanwhile (${layout})`, async () => {
+    // In this mode (Hermes' fallback where WAL does not work) an open read keeps a SHARED lock, the
+    // agent's commit waits for it holding PENDING, and PENDING keeps every new read out: read in
+    // slices, each other state.db read while the list ran was a 503 state_db_busy.
+    await setUp(layout, 4);
+    for (let i = 0; i < 40; i++) fx.addSession({ id: `s${i}`, started_at: T0 + i }, [{ role: 'user', content: 'q', timestamp: T0 + 100 + i }]);
+    fx.db.run('PRAGMA journal_mode = DELETE');
+    const agent = new Database(fx.path);
+    try {
+      agent.run('PRAGMA busy_timeout = 0');
+      const first = sdb.keys();
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      agent.run('BEGIN IMMEDIATE');
+      agent.run("INSERT INTO sessions (id, source, started_at) VALUES ('late', 'cli', ?)", [T0 + 5000]);
+      // A busy commit keeps the transaction and its lock, as the agent's does while its busy handler waits.
+      try {
+        agent.run('COMMIT');
+      } catch (err) {
+        expect(String((err as { code?: unknown }).code)).toStartWith('SQLITE_BUSY');
+      }
+      expect(sdb.messages('s1', 10, 0).total).toBe(1);
+      expect(sdb.session('s2')?.id).toBe('s2');
+      expect((await first).length).toBe(40);
+      if (agent.inTransaction) agent.run('COMMIT');
+      expect((await sdb.keys()).map((k) => k.id)).toContain('late');
+    } finally {
+      agent.close();
+    }
+  });
+}
+
+test('lists asked after commits while a read runs share the one read that follows it, of a state with all their commits', async () => {
+  await setUp('v19', 3);
+  for (let i = 0; i < 12; i++) fx.addSession({ id: `s${i}`, started_at: T0 + i }, [{ role: 'user', content: 'q', timestamp: T0 + 100 + i }]);
+  const first = sdb.keys();
+  fx.addSession({ id: 'late1', started_at: T0 + 1000 });
+  const second = sdb.keys();
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  fx.addSession({ id: 'late2', started_at: T0 + 1001 });
+  const third = sdb.keys();
+  const [a, b, c] = await Promise.all([first, second, third]);
+  expect(a.map((k) => k.id)).not.toContain('late1');
+  expect(b).toBe(c);
+  expect(b.map((k) => k.id)).toEqual(expect.arrayContaining(['late1', 'late2']));
+  expect(byId(b)).toEqual(byId(wholeRead(fx.path)));
+});

@@ -43,7 +43,10 @@ export async function readKeysInSlices(path: string, expected: FileIdentity, wai
     }, waitMs);
     const st = statSync(path, { throwIfNoEntry: false });
     if (!st || st.dev !== expected.dev || st.ino !== expected.ino) return null;
-    if (!hasRowid(t)) return readKeys(t);
+    // Out of WAL mode (Hermes' fallback where WAL does not work) an open read holds a SHARED lock: the
+    // agent's commit waits for it holding PENDING, which keeps every other read out, so read in slices
+    // each of the sidecar's other state.db reads while the list ran was a 503. Read whole, as before.
+    if (!hasRowid(t) || !inWalMode(db)) return readKeys(t);
     const keys: SessionKey[] = [];
     for (let after = -Infinity; ;) {
       const { keys: some, last } = await retryWhileBusy(() => readKeySlice(t, after, slice), waitMs);
@@ -56,4 +59,8 @@ export async function readKeysInSlices(path: string, expected: FileIdentity, wai
   } finally {
     db.close();
   }
+}
+
+function inWalMode(db: Database): boolean {
+  return (db.query('PRAGMA journal_mode').get() as { journal_mode: string } | null)?.journal_mode === 'wal';
 }
