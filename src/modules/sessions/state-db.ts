@@ -13,6 +13,7 @@ import { BUSY_SLICE_MS, isSqliteBusy, retryWhileBusy } from '../../db/busy';
 import { ApiError } from '../../lib/errors';
 import { assertRegularFile, OPEN_NONBLOCKING } from '../../lib/files';
 import type { Logger } from '../../lib/log';
+import { KeyReads } from './state-db-key-reads';
 import { KEY_SLICE, readKeysInSlices } from './state-db-keys';
 import { columnsOf, deleteSessionRows, readMessages, readNewestFirst, readSessions, type SessionKey, type StateTables, visibleMessageIds } from './state-db-queries';
 import type { Message, Session } from './model';
@@ -47,17 +48,17 @@ interface Reader extends StateTables {
 export class StateDb {
   private reader: Reader | null = null;
   private lastProblem: string | null = null;
-  private keysMemo: { reader: Reader; version: number; keys: readonly SessionKey[] } | null = null;
-  /** The keys read in progress (one at a time), and for which reader and data_version. */
-  private keysRead: { reader: Reader; version: number; done: Promise<readonly SessionKey[] | null> } | null = null;
-  /**
-   * No key read starts before this (performance.now()): as long after the last ended as it took. Read
-   * back to back, the snapshots joined up, the agent's checkpoint never finished and its -wal grew by
-   * every commit (2 MB/s at 50,000 sessions, lists every 100 ms: scripts/bench/wal-growth.ts).
-   */
-  private keysFreeAt = 0;
-  /** The read that starts once the one under way has ended and the pause is over (queuedKeysRead). */
-  private keysQueued: Promise<readonly SessionKey[] | null> | null = null;
+  /** The list keys, kept and read anew as the file changes (state-db-key-reads.ts). */
+  private readonly keyReads = new KeyReads<Reader>({
+    current: () => {
+      const reader = this.open();
+      return reader && { reader, version: this.read(dataVersion, 0) };
+    },
+    isOpen: (reader) => this.reader === reader,
+    read: (reader) => readKeysInSlices(this.path, reader, READ_WAIT_MS, () => this.closeWhenIdle(), this.keySlice).catch((err: unknown) => {
+      throw unavailable(err);
+    }),
+  });
   private idle: ReturnType<typeof setTimeout> | null = null;
   /** Visible message ids per session, most recently used last, valid for one reader and data_version. */
   private readonly idsMemo = new Map<string, { reader: Reader; version: number; ids: Float64Array }>();
@@ -164,60 +165,13 @@ export class StateDb {
    * every session and its visible messages (0.3–1.2 s at 100,000 sessions), so they are kept until
    * SQLite's `data_version` says another connection (the agent, our deletes) committed, and read anew
    * in slices with the event loop free between them (see state-db-keys.ts). Callers that ask while a
-   * read of the same state is under way share it; the others share the next (queuedKeysRead).
+   * read of the same state is under way share it; the others share the next (state-db-key-reads.ts).
    */
   async keys(): Promise<readonly SessionKey[]> {
-    for (let replaced = 0; ;) {
-      const r = this.open();
-      if (!r) return [];
-      const version = this.read(dataVersion, 0);
-      if (this.keysMemo?.reader === r && this.keysMemo.version === version) return this.keysMemo.keys;
-      const running = this.keysRead;
-      let keys: Promise<readonly SessionKey[] | null>;
-      if (running?.reader === r && running.version === version) keys = running.done;
-      else if (!running && !this.keysQueued && performance.now() >= this.keysFreeAt) keys = this.startKeysRead(r, version).done;
-      else keys = this.queuedKeysRead();
-      const got = await keys;
-      if (got) return got;
-      // The file was replaced while the read opened it: the next open() reopens; a file replaced on every try is refused.
-      if (++replaced >= 3) throw unavailable(new Error('the file was replaced during the read'));
-    }
-  }
-
-  /**
-   * The read for every caller that asks while a read of an older state is under way or the file is
-   * being left free (keysFreeAt): one read, started after both, so it is of a state at least as new
-   * as each of theirs. Each waiting on its own, only the first to wake was answered; the others found
-   * a newer commit and waited again, a list 15 s long under steady agent writes.
-   */
-  private queuedKeysRead(): Promise<readonly SessionKey[] | null> {
-    const start = async () => {
-      await this.keysRead?.done.catch(() => {});
-      const rest = this.keysFreeAt - performance.now();
-      if (rest > 0) await Bun.sleep(rest);
-      this.keysQueued = null;
-      const r = this.open();
-      if (!r) return [];
-      const version = this.read(dataVersion, 0);
-      if (this.keysMemo?.reader === r && this.keysMemo.version === version) return this.keysMemo.keys;
-      return this.startKeysRead(r, version).done;
-    };
-    return (this.keysQueued ??= start());
-  }
-
-  private startKeysRead(r: Reader, version: number): NonNullable<StateDb['keysRead']> {
-    const started = performance.now();
-    const done = readKeysInSlices(this.path, r, READ_WAIT_MS, () => this.closeWhenIdle(), this.keySlice).then((keys) => {
-      if (keys && this.reader === r) this.keysMemo = { reader: r, version, keys };
-      return keys;
-    }, (err: unknown) => {
-      throw unavailable(err);
-    }).finally(() => {
-      this.keysRead = null;
-      const now = performance.now();
-      this.keysFreeAt = now + (now - started);
-    });
-    return (this.keysRead = { reader: r, version, done });
+    const keys = await this.keyReads.keys();
+    // A file replaced on every try is refused.
+    if (!keys) throw unavailable(new Error('the file was replaced during the read'));
+    return keys;
   }
 
   /** Full rows of the given sessions (those that exist). */
