@@ -115,6 +115,22 @@ describe('valid files and values that used to fail with 500 config_edit_failed',
     }
   });
 
+  test('an empty document tagged `!!null` loses the tag with its value: PyYAML refused a map tagged as null', async () => {
+    // Kept, the tag went onto the new map (`!!null\nmodel: ...`): Hermes' yaml.safe_load then fails
+    // with "expected a scalar node, but found mapping", and so does every start of the agent.
+    for (const [src, want] of [
+      ['!!null\n', '\nmodel:\n  default: x\nb: 1\n'],
+      ['!!null ~\n', '\nmodel:\n  default: x\nb: 1\n'],
+      ['--- !!null # c\n...\n', '--- # c\nmodel:\n  default: x\nb: 1\n...\n'],
+      ['%TAG !e! tag:e.com,2000:\n--- !<tag:yaml.org,2002:null>\n', '%TAG !e! tag:e.com,2000:\n---\nmodel:\n  default: x\nb: 1\n'],
+    ] as const) {
+      const app = await appWith(src);
+      const r = await app.json('POST', '/api/config', { updates: { 'model.default': 'x', b: 1 } });
+      expect([src, r.status, app.read()]).toEqual([src, 200, want]);
+      app.close();
+    }
+  });
+
   test('a map whose last lines are a commented-out entry, deeper than the next key: the next key is kept', async () => {
     // The yaml package ends such a list after the indentation of the next entry's line; a key added
     // after it went under `remote:`, and replacing the server removed `remote:` (both a 500).

@@ -78,7 +78,7 @@ export function plan(p: Parsed, path: KeyPath, value: unknown): Plan {
   // Asked only where a block is written: the style of the text as the edits planned before this one leave it.
   const style = () => p.style.current();
   const root = doc.contents;
-  if (isEmptyRoot(p)) return { splice: appendToEmptyRoot(src, root, path, value, style), made: 0 };
+  if (isEmptyRoot(p)) return { splice: appendToEmptyRoot(src, root, doc.range?.[0] ?? 0, path, value, style), made: 0 };
 
   let node: unknown = root;
   let inFlow = false;
@@ -152,16 +152,19 @@ function lastPair(map: YAMLMap, key: string): Pair | undefined {
 
 // ── edits ──────────────────────────────────────────────────────────────────
 
-function appendToEmptyRoot(src: string, root: Node | null, path: KeyPath, value: unknown, style: () => Style): Splice {
+function appendToEmptyRoot(src: string, root: Node | null, docStart: number, path: KeyPath, value: unknown, style: () => Style): Splice {
   // After a document end marker (`...`) the map would start a second document, which Hermes cannot load.
   const endMarker = DOCUMENT_END.exec(src);
   const end = endMarker ? endMarker.index : src.length;
   // A document whose whole content is `null`/`~`: that scalar goes, the new map takes its place.
   const [s, e] = root ? rangeOf(root) : [end, end];
-  const kept = src.slice(0, s) + src.slice(e, end);
+  // Its tag (`!!null`) goes too: left on the map, PyYAML refuses the file ("expected a scalar node").
+  // From the document's start, so `%TAG` directives before `---` are not taken for it.
+  const [from, tagEnd] = (root?.tag ? tagSpan(src, docStart, s) : null) ?? [s, s];
+  const kept = src.slice(0, from) + src.slice(tagEnd, s) + src.slice(e, end);
   const glue = kept.length > 0 && !kept.endsWith('\n') ? '\n' : '';
   const [first, ...rest] = path as [string, ...string[]];
-  return { from: s, to: end, text: src.slice(e, end) + glue + blockPair(first, nest(rest, value), style()) };
+  return { from, to: end, text: src.slice(tagEnd, s) + src.slice(e, end) + glue + blockPair(first, nest(rest, value), style()) };
 }
 const DOCUMENT_END = /^\.\.\.(?=[ \t\r\n]|$)/m;
 
