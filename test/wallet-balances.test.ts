@@ -201,6 +201,28 @@ describe('GET /api/wallet/balances', () => {
     }
   });
 
+  test("a node's quoted key cut by the 200-character limit on its words is hidden whole, not its head left", async () => {
+    // Cut first, the key's first characters ended the text, no longer matched it and were shown.
+    const key = 'alchemyKey0123456789abcdef';
+    const evmUrl = `${evm.url}/v2/${key}`;
+    const solUrl = `${sol.url}/?api-key=${key}`;
+    t = await makeTestApp({ env: walletEnv({ SOLANA_RPC_URL: solUrl, EVM_RPC_URLS: `mainnet=${evmUrl},tempoModerato=${tempo.url}` }) });
+    // Each message puts the key's first 10 characters at the cut.
+    const cutAt = (url: string) => 'x'.repeat(200 - url.length + key.length - 10) + url;
+    evm.behavior.errors.eth_getBalance = { code: -32000, message: cutAt(evmUrl) };
+    sol.behavior.errors.getBalance = { code: -32401, message: cutAt(solUrl) };
+    try {
+      const r = await t.json<Json>('GET', '/api/wallet/balances');
+      expect(r.status).toBe(200);
+      expect(r.body.wallets.evm.chains[0].error).toEndWith(`${evm.url}/v2/***`);
+      expect(r.body.wallets.solana.error).toEndWith(`${sol.url}/?api-key=***`);
+      expect(JSON.stringify(r.body)).not.toContain(key.slice(0, 10));
+    } finally {
+      delete evm.behavior.errors.eth_getBalance;
+      delete sol.behavior.errors.getBalance;
+    }
+  });
+
   test('concurrent live fetches share one set of RPC calls', async () => {
     const app = (t = await makeTestApp({ env: walletEnv() }));
     const results = await Promise.all(Array.from({ length: 5 }, () => app.json<Json>('GET', '/api/wallet/balances')));

@@ -79,7 +79,14 @@ export function urlSecrets(url: string): string[] {
 }
 
 /** `text` with every occurrence of each of `secrets` (urlSecrets) replaced by `***`. */
-export const hideSecrets = (text: string, secrets: readonly string[]): string => secrets.reduce((out, s) => hideCredential(out, s), text);
+const hideSecrets = (text: string, secrets: readonly string[]): string => secrets.reduce((out, s) => hideCredential(out, s), text);
+
+/**
+ * A server's own words, which may quote the `url` it was called at, with that URL's key parts hidden,
+ * then cut to `max` characters: cut first, a key the cut fell inside left its head at the end, which
+ * no longer matched the key and was shown.
+ */
+export const serverWords = (text: string, url: string, max: number): string => hideSecrets(text, urlSecrets(url)).slice(0, max);
 
 function decoded(part: string): string {
   try {

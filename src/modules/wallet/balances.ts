@@ -5,7 +5,6 @@
  */
 import type { PublicClient } from 'viem';
 import type { Config } from '../../config';
-import { hideSecrets, urlSecrets } from '../../lib/credential';
 import { hostOf } from '../../lib/http';
 import { silentLogger, type Logger } from '../../lib/log';
 import { logRepeated } from '../../lib/log-repeats';
@@ -94,7 +93,6 @@ export class BalanceService {
     // No address, nothing to fetch: the libraries are not loaded for an overview of an empty wallet.
     const [mainnet, devnet, chains] = solAddress || evmAddress ? await this.fetchConfigured(solAddress, evmAddress, rpcTimeoutMs) : [null, null, null];
     const wallets: Wallets = { solana: mainnet, solana_devnet: devnet, evm: evmAddress && chains ? { address: evmAddress, chains } : null };
-    this.hideUrlSecrets(wallets);
     const snapshot: BalanceSnapshot = {
       wallets,
       fetched_at: isoNow(),
@@ -127,19 +125,6 @@ export class BalanceService {
       { entry: w.solana_devnet, network: 'devnet', url: this.solana[1]?.url },
       ...(w.evm?.chains ?? []).map((entry, i) => ({ entry, network: entry.chain, url: this.chains[i]?.url })),
     ];
-  }
-
-  /**
-   * A node's own error text (a JSON-RPC error's message) is passed on, and some quote the URL they
-   * were called at, key included: the key parts of that URL are hidden in the answer and the log.
-   */
-  private hideUrlSecrets(w: Wallets): void {
-    for (const { entry, url } of this.targets(w)) {
-      const secrets = entry && url ? urlSecrets(url) : [];
-      if (!entry || !secrets.length) continue;
-      if (entry.error !== undefined) entry.error = hideSecrets(entry.error, secrets);
-      for (const t of Object.values(entry.tokens)) if (t.error !== undefined) t.error = hideSecrets(t.error, secrets);
-    }
   }
 
   private async fetchConfigured(solAddress: string | null, evmAddress: `0x${string}` | null, rpcTimeoutMs: number) {

@@ -5,6 +5,7 @@
  * trip; each value carries its own error.
  */
 import { BaseError, ContractFunctionRevertedError, ContractFunctionZeroDataError, createPublicClient, erc20Abi, http, HttpRequestError, RpcRequestError, TimeoutError, type PublicClient } from 'viem';
+import { serverWords } from '../../lib/credential';
 import { z } from '../../lib/zod';
 import { fromBaseUnits } from '../../lib/money';
 import type { ResolvedChain } from './chains';
@@ -44,20 +45,20 @@ export async function fetchEvmChain(client: PublicClient, c: ResolvedChain, owne
     return out;
   }
   if (n.status === 'fulfilled') out.native_balance = n.value === null ? null : fromBaseUnits(n.value, c.chain.nativeCurrency.decimals);
-  else out.error = describeEvmError(n.reason, timeoutMs);
+  else out.error = describeEvmError(n.reason, timeoutMs, c.url);
   c.tokens.forEach((t, i) => {
     const [b, d] = tokenResults[i] as [PromiseSettledResult<bigint>, PromiseSettledResult<number>];
     if (b.status === 'fulfilled' && d.status === 'fulfilled') {
       out.tokens[t.symbol] = { contract: t.contract, balance: fromBaseUnits(b.value, d.value), decimals: d.value };
     } else {
       const reason: unknown = b.status === 'rejected' ? b.reason : (d as PromiseRejectedResult).reason;
-      out.tokens[t.symbol] = { contract: t.contract, balance: null, decimals: d.status === 'fulfilled' ? d.value : null, error: describeEvmError(reason, timeoutMs) };
+      out.tokens[t.symbol] = { contract: t.contract, balance: null, decimals: d.status === 'fulfilled' ? d.value : null, error: describeEvmError(reason, timeoutMs, c.url) };
     }
   });
   // A value that came while the chain id did not (or came malformed) is unconfirmed: it may be another
   // chain's. Values that failed keep their own error.
   if (servedResult.status === 'rejected') {
-    const error = `could not confirm the chain the RPC serves (${describeEvmError(servedResult.reason, timeoutMs)})`;
+    const error = `could not confirm the chain the RPC serves (${describeEvmError(servedResult.reason, timeoutMs, c.url)})`;
     if (out.native_balance !== null) {
       out.native_balance = null;
       out.error = error;
@@ -67,16 +68,19 @@ export async function fetchEvmChain(client: PublicClient, c: ResolvedChain, owne
   return out;
 }
 
-/** A short, credential-free reason (RPC URLs may carry API keys, so viem's messages, which include them, are not used). */
-function describeEvmError(err: unknown, timeoutMs: number): string {
+/**
+ * A short, credential-free reason (RPC URLs may carry API keys, so viem's messages, which include them,
+ * are not used; the node's own words may quote the URL too, so its key parts are hidden in them).
+ */
+function describeEvmError(err: unknown, timeoutMs: number, url: string): string {
   if (err instanceof z.core.$ZodError) return 'the RPC sent a value of an unexpected shape';
   if (!(err instanceof BaseError)) return 'the RPC call failed';
   if (err.walk((e) => e instanceof TimeoutError)) return `timeout: the RPC did not answer within ${timeoutMs / 1000} s`;
   const rpc = err.walk((e) => e instanceof RpcRequestError) as RpcRequestError | null;
-  if (rpc) return `RPC error ${rpc.code}: ${rpc.details.slice(0, 200)}`;
+  if (rpc) return `RPC error ${rpc.code}: ${serverWords(rpc.details, url, 200)}`;
   const httpErr = err.walk((e) => e instanceof HttpRequestError) as HttpRequestError | null;
   if (httpErr) return httpErr.status ? `the RPC answered HTTP ${httpErr.status}` : 'the RPC is unreachable or sent an answer that is not JSON';
   if (err.walk((e) => e instanceof ContractFunctionZeroDataError)) return 'the contract returned no data (is it a token on this chain?)';
   if (err.walk((e) => e instanceof ContractFunctionRevertedError)) return 'the contract call reverted';
-  return err.shortMessage.slice(0, 200);
+  return serverWords(err.shortMessage, url, 200);
 }

@@ -5,6 +5,7 @@
  * value its own error, never a silent zero.
  */
 import { address, createDefaultRpcTransport, createSolanaRpcFromTransport, isSolanaError, type Address, type RpcTransport } from '@solana/kit';
+import { serverWords } from '../../lib/credential';
 import { z } from '../../lib/zod';
 import type { SolanaToken } from '../../config';
 import { fromBaseUnits, toBaseUnits } from '../../lib/money';
@@ -93,7 +94,7 @@ export async function fetchSolanaBalance(owner: string, target: SolanaTarget, ti
     balance_sol: sol?.status === 'fulfilled' ? fromBaseUnits(sol.value, LAMPORT_DECIMALS) : null,
     tokens: {},
   };
-  if (sol?.status === 'rejected') out.error = describeSolanaError(sol.reason, timeoutMs);
+  if (sol?.status === 'rejected') out.error = describeSolanaError(sol.reason, timeoutMs, target.url);
 
   // A mint belongs to exactly one program: found in one answer, it is complete even if the other failed.
   const found = new Map<string, MintHolding>();
@@ -111,7 +112,7 @@ export async function fetchSolanaBalance(owner: string, target: SolanaTarget, ti
       const ui = hit.scaled ? { ui_balance: hit.ui === null ? null : fromBaseUnits(hit.ui, hit.decimals) } : {};
       out.tokens[t.symbol] = { mint: t.mint, balance: fromBaseUnits(hit.amount, hit.decimals), decimals: hit.decimals, ...ui };
     }
-    else if (failure) out.tokens[t.symbol] = { mint: t.mint, balance: null, decimals: null, error: describeSolanaError(failure.reason, timeoutMs) };
+    else if (failure) out.tokens[t.symbol] = { mint: t.mint, balance: null, decimals: null, error: describeSolanaError(failure.reason, timeoutMs, target.url) };
     // No token account for the mint in either program: the wallet holds none (decimals unknown without an account).
     else out.tokens[t.symbol] = { mint: t.mint, balance: '0', decimals: null };
   }
@@ -148,12 +149,12 @@ function addAccount(prev: MintHolding | undefined, amount: bigint, decimals: num
   };
 }
 
-/** A short, credential-free reason (RPC URLs may carry API keys, so they are never included). */
-function describeSolanaError(err: unknown, timeoutMs: number): string {
+/** A short, credential-free reason (RPC URLs may carry API keys: never included, and hidden where the node quotes them). */
+function describeSolanaError(err: unknown, timeoutMs: number, url: string): string {
   if (err instanceof DOMException && (err.name === 'TimeoutError' || err.name === 'AbortError')) return `timeout: the Solana RPC did not answer within ${timeoutMs / 1000} s`;
   if (err instanceof z.core.$ZodError) return 'the Solana RPC sent an answer of an unexpected shape';
   if (err instanceof SyntaxError) return 'the Solana RPC sent an answer that is not JSON';
-  if (err instanceof SolanaRpcAnswerError) return `Solana RPC error${err.code === null ? '' : ` ${err.code}`}: ${err.serverMessage.slice(0, 200)}`;
+  if (err instanceof SolanaRpcAnswerError) return `Solana RPC error${err.code === null ? '' : ` ${err.code}`}: ${serverWords(err.serverMessage, url, 200)}`;
   if (isSolanaError(err)) {
     const status = (err.context as { statusCode?: unknown }).statusCode;
     return typeof status === 'number' ? `the Solana RPC answered HTTP ${status}` : 'the Solana RPC call failed';
