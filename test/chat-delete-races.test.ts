@@ -9,6 +9,7 @@ import { describe, expect, test } from 'bun:test';
 import type { DbHandle } from '../src/db';
 import { post, type TestApp } from './helpers/app';
 import { useFakeHermes } from './helpers/fake-app';
+import { holdUpstreamCalls } from './helpers/held-call';
 import { holdLock } from './helpers/lock-holder';
 import { sseEvents, sseReader, type SseEvent } from './helpers/sse-events';
 import type { FakeHermes } from './fakes/hermes';
@@ -68,23 +69,11 @@ describe('sessions deleted while a turn of theirs runs (Hermes 0.17, session API
 
   test('a new session deleted while its turn creates it on the agent\'s side stays deleted there too', async () => {
     // The turn's create call is held until the DELETE is done (as a slow network would).
-    const client = t.deps.upstream;
-    const json = client.json.bind(client);
-    let reached!: () => void;
-    let go!: () => void;
-    const createReached = new Promise<void>((resolve) => (reached = resolve));
-    const deleteDone = new Promise<void>((resolve) => (go = resolve));
-    client.json = async (path, init = {}) => {
-      if (init.method === 'POST' && path === '/api/sessions') {
-        reached();
-        await deleteDone;
-      }
-      return json(path, init);
-    };
+    const create = holdUpstreamCalls(t.deps.upstream, (path, init) => init.method === 'POST' && path === '/api/sessions');
     const turn = post(t, '/api/sessions/new/chat/stream', { message: 'hi', session_id: 'n1' });
-    await createReached;
+    await create.reached;
     expect((await t.json('DELETE', '/api/sessions/n1')).status).toBe(200);
-    go();
+    create.release();
     const events = await sseEvents(await turn);
     expect(events.map((e) => e.event)).toEqual(['session', 'error']);
     expect(events[1]?.data).toMatchObject({ code: 'session_deleted', session_id: 'n1' });
@@ -95,25 +84,13 @@ describe('sessions deleted while a turn of theirs runs (Hermes 0.17, session API
 
   test('a new session deleted while its turn creates it, then created again by the client: the turn leaves the new one alone', async () => {
     // The turn's create call (the first one) is held until the DELETE and the client's new POST are done.
-    const client = t.deps.upstream;
-    const json = client.json.bind(client);
-    let reached!: () => void;
-    let go!: () => void;
-    const createReached = new Promise<void>((resolve) => (reached = resolve));
-    const recreated = new Promise<void>((resolve) => (go = resolve));
     let creates = 0;
-    client.json = async (path, init = {}) => {
-      if (init.method === 'POST' && path === '/api/sessions' && creates++ === 0) {
-        reached();
-        await recreated;
-      }
-      return json(path, init);
-    };
+    const create = holdUpstreamCalls(t.deps.upstream, (path, init) => init.method === 'POST' && path === '/api/sessions' && creates++ === 0);
     const turn = post(t, '/api/sessions/new/chat/stream', { message: 'hi', session_id: 'n2' });
-    await createReached;
+    await create.reached;
     expect((await t.json('DELETE', '/api/sessions/n2')).status).toBe(200);
     expect(await t.json('POST', '/api/sessions', { id: 'n2', title: 'again' })).toMatchObject({ status: 201, body: { session: { id: 'n2' } } });
-    go();
+    create.release();
     const events = await sseEvents(await turn);
     expect(events.at(-1)).toMatchObject({ event: 'error', data: { session_id: 'n2' } });
     // The session the client made after its DELETE is still there, here and on the agent's side.

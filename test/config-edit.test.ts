@@ -101,34 +101,34 @@ describe('valid files and values that used to fail with 500 config_edit_failed',
     expect(app.read()).toBe('timeout: 60\nother: !!str 1\nlimits: {n: five}\nprompt: hi # note\n');
     expect((await app.json('GET', '/api/config')).body.config).toEqual({ timeout: 60, other: '1', limits: { n: 'five' }, prompt: 'hi' });
   });
-  test('an empty document closed by `...` takes its first keys before the marker (after it they started a second document)', async () => {
-    for (const [src, want] of [
-      ['---\n...\n', '---\nmodel:\n  default: x\nb: 1\n...\n'],
-      ['# empty\n... # end\n', '# empty\nmodel:\n  default: x\nb: 1\n... # end\n'],
-      // As without the marker, the `~` goes and its line end stays.
-      ['~\n...', '\nmodel:\n  default: x\nb: 1\n...'],
-    ] as const) {
+  /** Each empty file `src`, given its first keys in one POST, reads `want`. */
+  async function expectFirstKeys(cases: readonly (readonly [string, string])[]): Promise<void> {
+    for (const [src, want] of cases) {
       const app = await appWith(src);
       const r = await app.json('POST', '/api/config', { updates: { 'model.default': 'x', b: 1 } });
       expect([src, r.status, app.read()]).toEqual([src, 200, want]);
       app.close();
     }
+  }
+
+  test('an empty document closed by `...` takes its first keys before the marker (after it they started a second document)', async () => {
+    await expectFirstKeys([
+      ['---\n...\n', '---\nmodel:\n  default: x\nb: 1\n...\n'],
+      ['# empty\n... # end\n', '# empty\nmodel:\n  default: x\nb: 1\n... # end\n'],
+      // As without the marker, the `~` goes and its line end stays.
+      ['~\n...', '\nmodel:\n  default: x\nb: 1\n...'],
+    ]);
   });
 
   test('an empty document tagged `!!null` loses the tag with its value: PyYAML refused a map tagged as null', async () => {
     // Kept, the tag went onto the new map (`!!null\nmodel: ...`): Hermes' yaml.safe_load then fails
     // with "expected a scalar node, but found mapping", and so does every start of the agent.
-    for (const [src, want] of [
+    await expectFirstKeys([
       ['!!null\n', '\nmodel:\n  default: x\nb: 1\n'],
       ['!!null ~\n', '\nmodel:\n  default: x\nb: 1\n'],
       ['--- !!null # c\n...\n', '--- # c\nmodel:\n  default: x\nb: 1\n...\n'],
       ['%TAG !e! tag:e.com,2000:\n--- !<tag:yaml.org,2002:null>\n', '%TAG !e! tag:e.com,2000:\n---\nmodel:\n  default: x\nb: 1\n'],
-    ] as const) {
-      const app = await appWith(src);
-      const r = await app.json('POST', '/api/config', { updates: { 'model.default': 'x', b: 1 } });
-      expect([src, r.status, app.read()]).toEqual([src, 200, want]);
-      app.close();
-    }
+    ]);
   });
 
   test('a map whose last lines are a commented-out entry, deeper than the next key: the next key is kept', async () => {

@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test';
 import { makeTestApp, type TestApp } from './helpers/app';
 import { appOn, UPSTREAM_KEY, useFakeHermes } from './helpers/fake-app';
+import { holdUpstreamCalls } from './helpers/held-call';
 import { sseEvents } from './helpers/sse-events';
 import { startFakeHermes, type FakeHermes } from './fakes/hermes';
 import { createStateDb, type StateDbFixture } from './fixtures/state-db';
@@ -124,23 +125,11 @@ describe('a session that still exists is a 409, whatever is kept for it here', (
     test('a PATCH that reaches the agent after a DELETE of the session: 404, and no title row is left holding the id', async () => {
       fake.addSession({ id: 'raced', title: 'theirs' });
       // The rename's call to the agent is held until the DELETE is done (as a slow network would).
-      const client = t.deps.upstream;
-      const json = client.json.bind(client);
-      let reached!: () => void;
-      let go!: () => void;
-      const renameReached = new Promise<void>((resolve) => (reached = resolve));
-      const deleteDone = new Promise<void>((resolve) => (go = resolve));
-      client.json = async (path, init = {}) => {
-        if (init.method === 'PATCH') {
-          reached();
-          await deleteDone;
-        }
-        return json(path, init);
-      };
+      const rename = holdUpstreamCalls(t.deps.upstream, (_, init) => init.method === 'PATCH');
       const patched = t.json('PATCH', '/api/sessions/raced', { title: 'Mine' });
-      await renameReached;
+      await rename.reached;
       expect((await t.json('DELETE', '/api/sessions/raced')).status).toBe(200);
-      go();
+      rename.release();
       expect(await patched).toMatchObject({ status: 404, body: { code: 'session_not_found' } });
       expect(t.deps.db.sqlite.query('SELECT id FROM chat_sessions WHERE id = ?').all('raced')).toEqual([]);
     });
@@ -172,25 +161,13 @@ describe('a session that still exists is a 409, whatever is kept for it here', (
       // One session, seen in state.db and through the API (in Hermes both read the same file).
       fx.addSession({ id: 'raced', source: 'cli', started_at: T0 }, []);
       fake.addSession({ id: 'raced', title: 'theirs' });
-      const client = t.deps.upstream;
-      const json = client.json.bind(client);
-      let reached!: () => void;
-      let go!: () => void;
-      const renameReached = new Promise<void>((resolve) => (reached = resolve));
-      const deleteDone = new Promise<void>((resolve) => (go = resolve));
-      client.json = async (path, init = {}) => {
-        if (init.method === 'PATCH') {
-          reached();
-          await deleteDone;
-        }
-        return json(path, init);
-      };
+      const rename = holdUpstreamCalls(t.deps.upstream, (_, init) => init.method === 'PATCH');
       const patched = t.json('PATCH', '/api/sessions/raced', { title: 'Mine' });
-      await renameReached;
+      await rename.reached;
       expect((await t.json('DELETE', '/api/sessions/raced')).status).toBe(200);
       // The DELETE went to state.db; the agent's API, reading the same file, no longer has it either.
       fake.sessions.delete('raced');
-      go();
+      rename.release();
       expect(await patched).toMatchObject({ status: 404, body: { code: 'session_not_found' } });
       expect(t.deps.db.sqlite.query('SELECT id FROM chat_sessions WHERE id = ?').all('raced')).toEqual([]);
     });

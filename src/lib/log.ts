@@ -54,7 +54,7 @@ function prettyValue(v: unknown): string {
  * CSI to xterm and VTE even in UTF-8, so `\u009b2J` clears the operator's screen), U+0085, U+2028 and
  * U+2029 (line breaks to Python's splitlines and some log viewers: one event read as two), and bidi
  * controls (U+202E shows the rest of a line reversed, hiding what it says). A model name, an
- * upstream's error text or a config.yaml value can carry them. Written as \uXXXX escapes, which
+ * upstream's error text or a config.yaml value can carry them. Written as JSON's \u escapes (four hex digits), which
  * JSON reads back as the same string and a terminal shows as text.
  */
 const UNSAFE = /[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
