@@ -7,6 +7,11 @@
  *   bun scripts/bench/loop-stalls.ts --size 10000 --runs 3
  *   bun scripts/bench/loop-stalls.ts --parts sessions --sessions 100000   # GET /api/sessions only
  *
+ * `previews`: GET /api/sessions over a v19 state.db whose one session's first message is multimodal
+ * content of 1 MB or 10 MB (the gateway's request limit), as Hermes stores it ("\u0000json:" + JSON): base64
+ * screenshots with the text part last or first, or a pasted log sent as a text part; read after an agent
+ * commit. Beside it, the time of previewOf on that content alone (median of 11), where the difference is.
+ *
  * `sessions`: GET /api/sessions over a v19 state.db of `--sessions` sessions × 10 messages (one a 6 KB
  * tool output), each read just after an agent commit (a message appended to one session), so no key
  * kept from the previous read may be used. The FTS triggers are dropped before the rows go in (the
@@ -25,7 +30,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openDatabase } from '../../src/db';
 import { HolographicBackend } from '../../src/modules/memory/holographic';
-import { createStateDb } from '../../test/fixtures/state-db';
+import { previewOf } from '../../src/modules/sessions/content';
+import { createStateDb, multimodal } from '../../test/fixtures/state-db';
 import { makeTestApp, tempDir, type TestApp } from '../../test/helpers/app';
 import { fmt, report } from './lib';
 
@@ -34,7 +40,7 @@ const { values } = parseArgs({
     size: { type: 'string', default: '100000' },
     runs: { type: 'string', default: '5' },
     sessions: { type: 'string', default: '100000' },
-    parts: { type: 'string', default: 'memory,sessions,other' },
+    parts: { type: 'string', default: 'memory,sessions,previews,other' },
   },
 });
 const size = Number(values.size);
@@ -96,6 +102,7 @@ try {
   console.log(`loop stalls, median of ${runs} runs`);
 
   if (parts.has('sessions')) await sessionsList(home);
+  if (parts.has('previews')) await partsPreviews(home);
   if (parts.has('memory')) await memory(home);
   if (parts.has('other')) await other(home);
 } finally {
@@ -129,6 +136,42 @@ async function sessionsList(home: string): Promise<void> {
     t.close();
     agent.close();
     for (const suffix of ['', '-wal', '-shm']) rmSync(join(home, `state.db${suffix}`), { force: true });
+  }
+}
+
+async function partsPreviews(home: string): Promise<void> {
+  const image = { type: 'image_url', image_url: { url: `data:image/png;base64,${'iVBORw0KGgoAAAANSUhEUgAA'.repeat(4167)}` } }; // ~100 KB
+  const text = { type: 'text', text: 'What is in these screenshots? Describe\neach one.' };
+  const line = '2026-12-07T07:00:00Z INFO worker[12] "GET /api/x" handled in 12 ms\tstatus=200\n';
+  const shapes = (mb: number): [string, string][] => [
+    [`${mb} MB of screenshots, text part last`, multimodal([...Array.from({ length: mb * 10 }, () => image), text])],
+    [`${mb} MB of screenshots, text part first`, multimodal([text, ...Array.from({ length: mb * 10 }, () => image)])],
+    [`${mb} MB log as a text part`, multimodal([{ type: 'text', text: line.repeat(Math.ceil((mb * 1e6) / line.length)) }])],
+  ];
+  console.log('GET /api/sessions showing one session whose first message is multimodal content, read after an agent commit');
+  for (const [name, content] of [...shapes(1), ...shapes(10)]) {
+    const agent = createStateDb(home, 'v19');
+    agent.addSession({ id: 'parts', started_at: 1_700_000_000 }, [{ role: 'user', content, timestamp: 1_700_000_001 }]);
+    agent.addSession({ id: 'other', started_at: 1_700_000_000 });
+    let written = 0;
+    const commit = () => agent.addMessage('other', { role: 'user', content: `tick ${written++}`, timestamp: 1_600_000_000 + written });
+    const t = await makeTestApp({ env: { HERMES_HOME: home } });
+    try {
+      await measure(`GET /api/sessions, first message ${name}`, () => t.fetch('/api/sessions?limit=20'), commit);
+      const took: number[] = [];
+      for (let i = 0; i < 11; i++) {
+        const started = performance.now();
+        previewOf(content);
+        took.push(performance.now() - started);
+      }
+      const med = took.sort((a, b) => a - b)[5] as number;
+      console.log(`${`  previewOf alone, ${name}`.padEnd(60)} ${fmt(med).padStart(9)} ms`);
+      report({ area: 'loop-stalls', metric: `previewOf of a first message of ${name} (median of 11)`, value: `${fmt(med)} ms` });
+    } finally {
+      t.close();
+      agent.close();
+      for (const suffix of ['', '-wal', '-shm']) rmSync(join(home, `state.db${suffix}`), { force: true });
+    }
   }
 }
 

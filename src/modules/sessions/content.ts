@@ -5,6 +5,7 @@
  */
 import { MAX_JSON_DEPTH, nestedDeeperThan } from '../../lib/body';
 import { cutText } from '../../lib/text';
+import { textHead, textLiterals } from './parts-text';
 
 const JSON_PREFIX = '\u0000json:';
 
@@ -51,17 +52,37 @@ function contentText(content: unknown): string {
 
 /** The one-line preview of a session: the start of its first user message, whitespace runs made one space. */
 export function previewOf(raw: unknown, max = 60): string | null {
-  const text = contentText(decodeContent(raw));
+  const head = textHeads(raw);
   // Only as much of the message as the preview needs is collapsed: a first message of 50 MB (a pasted
   // log) made every session list that showed it take seconds. A collapsed start of max + 2 characters
   // decides the cut: grapheme boundaries up to `max` depend on nothing after `max + 1`, and one space
   // at its end (maybe trimmed in the whole text) still leaves more than `max`.
-  for (let n = 4 * max + 64; n < text.length; n *= 4) {
-    const head = text.slice(0, n).replace(/\s+/g, ' ').trimStart();
-    if (head.length >= max + 2) return cutText(head, max);
+  for (let n = 4 * max + 64; ; n *= 4) {
+    const { text, whole } = head(n);
+    if (whole) {
+      const folded = text.replace(/\s+/g, ' ').trim();
+      return folded ? cutText(folded, max) : null;
+    }
+    const folded = text.replace(/\s+/g, ' ').trimStart();
+    if (folded.length >= max + 2) return cutText(folded, max);
   }
-  const whole = text.replace(/\s+/g, ' ').trim();
-  return whole ? cutText(whole, max) : null;
+}
+
+/**
+ * The first `n` units of the text `contentText(decodeContent(raw))` gives, and whether that is all of
+ * it. Parts are not parsed whole for it (see parts-text.ts): the start of their text is all a preview shows.
+ */
+function textHeads(raw: unknown): (n: number) => { text: string; whole: boolean } {
+  let text: string;
+  if (typeof raw === 'string' && raw.startsWith(JSON_PREFIX)) {
+    const body = raw.slice(JSON_PREFIX.length);
+    const literals = textLiterals(body);
+    if (literals) return (n) => textHead(body, literals, n);
+    text = body;
+  } else {
+    text = contentText(decodeContent(raw));
+  }
+  return (n) => ({ text: text.slice(0, n), whole: text.length <= n });
 }
 
 /** `tool_calls` is a JSON string in state.db: a list as it is, a single call object as a list of one, anything else null. */
