@@ -13,7 +13,7 @@ import { originHosts } from './lib/cors';
 import { pathOf } from './lib/http';
 import { publicUrl } from './lib/public-url';
 import { readDotenv } from './lib/dotenv';
-import { createLogger } from './lib/log';
+import { createLogger, escapePretty } from './lib/log';
 import { flushStdio, stderrIsTerminal, writeStderr, writeStdout } from './lib/stdio';
 import { ReopeningBackend } from './modules/memory/reopening';
 
@@ -225,7 +225,8 @@ let logFormat: 'pretty' | 'json' | undefined;
  */
 function writeFailure(message: string): void {
   const format = logFormat ?? logFormatSetting() ?? (stderrIsTerminal() ? 'pretty' : 'json');
-  if (format === 'pretty') return writeStderr(`hermes-optx-api: ${message}\n`);
+  // The message may quote a setting's value (`got "…"`), which JSON.stringify leaves C1 and bidi controls in.
+  if (format === 'pretty') return writeStderr(`${escapePretty(`hermes-optx-api: ${message}`)}\n`);
   createLogger({ level: 'error', format, write: (line) => writeStderr(`${line}\n`) }).error(message);
 }
 

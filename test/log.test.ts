@@ -1,4 +1,6 @@
 import { expect, test } from 'bun:test';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createLogger } from '../src/lib/log';
 
 test('secret-looking fields are masked at any depth; levels filter', () => {
@@ -78,4 +80,21 @@ test('the upstream lost: the probe line names its host (without the URL\'s crede
   expect(lines).toHaveLength(1);
   expect(lines[0]).toMatchObject({ level: 'warn', msg: 'upstream probe', mode: 'disconnected', upstream: closed.host });
   expect(JSON.stringify(lines)).not.toContain('pa55word');
+});
+
+test('pretty format: a message or a key holding controls cannot forge a line or drive the terminal', () => {
+  const lines: string[] = [];
+  const log = createLogger({ level: 'debug', format: 'pretty', write: (l) => lines.push(l) });
+  for (const value of HOSTILE) log.warn(`probe ${value}`, { [`k${value}`]: 1 });
+  expect(lines.length).toBe(HOSTILE.length);
+  for (const line of lines) expect(line).not.toMatch(RAW_CONTROL);
+  expect(lines[0]).toEndWith(' probe a\\u001b[2Jb ka\\u001b[2Jb=1');
+});
+
+test('a start-up failure written in the pretty format escapes controls too (a bad setting quoted in it)', () => {
+  const env = { PATH: process.env.PATH ?? '', LOG_FORMAT: 'pretty', OPTX_API_PORT: 'a\u009b2J\u2028b\u202ec\x1b[0m' };
+  const r = Bun.spawnSync([process.execPath, join(import.meta.dir, '../src/main.ts')], { env, cwd: tmpdir(), stderr: 'pipe', stdout: 'pipe' });
+  const err = r.stderr.toString();
+  expect(r.exitCode).toBe(2);
+  expect(err).toBe('hermes-optx-api: Invalid OPTX_API_PORT (--port): expected an integer from 0 to 65535 (got "a\\u009b2J\\u2028b\\u202ec\\u001b[0m").\n');
 });

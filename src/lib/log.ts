@@ -28,7 +28,7 @@ export function createLogger(opts: { level: LogLevel; format: 'pretty' | 'json';
       write(escapeUnsafe(JSON.stringify({ time, level, msg, ...safe })));
     } else {
       const rest = safe ? Object.entries(safe).map(([k, v]) => `${k}=${prettyValue(v)}`).join(' ') : '';
-      write(escapeUnsafe(`${time} ${level.toUpperCase().padEnd(5)} ${msg}${rest ? ' ' + rest : ''}`));
+      write(escapePretty(`${time} ${level.toUpperCase().padEnd(5)} ${msg}${rest ? ' ' + rest : ''}`));
     }
   };
   return {
@@ -60,8 +60,22 @@ function prettyValue(v: unknown): string {
 const UNSAFE = /[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
 const UNSAFE_ALL = new RegExp(UNSAFE.source, 'g');
 
+/**
+ * In the pretty format C0 controls too: prettyValue quotes a value holding one, but the message and
+ * the keys are written as they are, and a `\x1b[2J` or a newline in them reached the terminal raw.
+ */
+const UNSAFE_PRETTY = new RegExp(`[\\x00-\\x1f${UNSAFE.source.slice(1, -1)}]`);
+const UNSAFE_PRETTY_ALL = new RegExp(UNSAFE_PRETTY.source, 'g');
+
+const unicodeEscape = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
 function escapeUnsafe(line: string): string {
-  return UNSAFE.test(line) ? line.replace(UNSAFE_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : line;
+  return UNSAFE.test(line) ? line.replace(UNSAFE_ALL, unicodeEscape) : line;
+}
+
+/** A line of the pretty format (or one written like it: main.ts's start-up failure) safe for a terminal. */
+export function escapePretty(line: string): string {
+  return UNSAFE_PRETTY.test(line) ? line.replace(UNSAFE_PRETTY_ALL, unicodeEscape) : line;
 }
 
 export const silentLogger: Logger = createLogger({ level: 'silent', format: 'json', write: () => {} });
