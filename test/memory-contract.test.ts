@@ -216,6 +216,15 @@ for (const backend of BACKENDS) {
       expect((await list()).body.total).toBe(before);
     });
 
+    test('a recall query over 65,536 characters is refused as too long, not as missing', async () => {
+      // The string schema's own message ("query is required") replaced the length check's.
+      const r = await t.json<{ detail: string; errors: { path: string; message: string }[] }>('GET', `/api/memory/recall?query=${'q'.repeat(65_537)}`);
+      expect(r.status).toBe(422);
+      expect(r.body.errors).toEqual([{ path: 'query', message: 'query must be at most 65536 characters' }]);
+      expect((await t.json<{ errors: unknown[] }>('GET', '/api/memory/recall')).body.errors).toEqual([{ path: 'query', message: 'query is required' }]);
+      expect((await t.json('GET', `/api/memory/recall?query=${'q'.repeat(65_536)}`)).status).toBe(200);
+    });
+
     test('content of exactly 65,536 characters (emoji count once) is accepted', async () => {
       const content = `${'😀'.repeat(100)}${'y'.repeat(65_436)}`;
       const r = await add({ content });

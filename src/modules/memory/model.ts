@@ -79,8 +79,9 @@ export const ListQuery = z.object({
 });
 
 export const RecallQuery = z.object({
-  query: z.string({ error: 'query is required' }).check(
-    z.maxLength(MAX_QUERY_CHARS),
+  // The string's own error covers only a missing query: given to z.string it also replaced the length check's message.
+  query: z.string({ error: (iss) => (iss.input === undefined ? 'query is required' : undefined) }).check(
+    z.maxLength(MAX_QUERY_CHARS, { error: `query must be at most ${MAX_QUERY_CHARS} characters` }),
     z.refine((s) => s.trim().length > 0, { error: 'query must not be empty' }),
   ),
   limit: z._default(queryInt(1, 100), 10),
