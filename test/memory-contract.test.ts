@@ -225,6 +225,14 @@ for (const backend of BACKENDS) {
       expect((await t.json('GET', `/api/memory/recall?query=${'q'.repeat(65_536)}`)).status).toBe(200);
     });
 
+    test('DELETE of an id that names no memory is 404 whatever its length (SPEC §9)', async () => {
+      // Ids over 512 characters were a 422 of the path; no backend bounds its ids there.
+      for (const id of ['x'.repeat(513), '9'.repeat(600), `mem_${'a'.repeat(2000)}`]) {
+        const r = await t.json<{ code: string }>('DELETE', `/api/memory/${id}`);
+        expect([id.length, r.status, r.body.code]).toEqual([id.length, 404, 'memory_not_found']);
+      }
+    });
+
     test('content of exactly 65,536 characters (emoji count once) is accepted', async () => {
       const content = `${'😀'.repeat(100)}${'y'.repeat(65_436)}`;
       const r = await add({ content });

@@ -88,7 +88,8 @@ export const RecallQuery = z.object({
   category: z.optional(Category),
 });
 
-export const MemoryIdParams = z.object({ id: z.string().check(z.minLength(1), z.maxLength(512)) });
+// No length bound: an id that names no memory is a 404 (SPEC §9), and every backend looks any id up safely.
+export const MemoryIdParams = z.object({ id: z.string().check(z.minLength(1)) });
 
 export const Memory = z.object({
   id: z.string(),
