@@ -179,6 +179,27 @@ for (const backend of BACKENDS) {
         expect((await t.json('POST', '/api/memory/search', { query: 'x' })).body).toHaveProperty('results');
       });
 
+      test('static paths win for every method: DELETE /api/memory/stats is 405, never a delete of memory "stats"', async () => {
+        // The :id route took the methods the static paths lack: DELETE /api/memory/stats deleted a
+        // SpacetimeDB memory keyed mem:stats (another writer's), and Allow listed DELETE for stats.
+        if (fake) {
+          const value = JSON.stringify({ content: 'a memory keyed stats', metadata: {}, tags: [] });
+          const stored = await fetch(`${fake.url}/v1/database/${fake.db}/call/store_memory`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(['general', 'mem:stats', value, 'other', 'other', 5, '']) });
+          expect(stored.status).toBe(200);
+        }
+        const allow: Record<string, string> = { stats: 'GET, HEAD, OPTIONS', recall: 'GET, HEAD, OPTIONS', search: 'OPTIONS, POST' };
+        for (const [name, methods] of Object.entries(allow)) {
+          const r = await t.json<{ code: string }>('DELETE', `/api/memory/${name}`);
+          expect([name, r.status, r.body.code, r.headers.get('allow')]).toEqual([name, 405, 'method_not_allowed', methods]);
+          expect((await t.fetch(`/api/memory/${name}`, { method: 'OPTIONS' })).headers.get('allow')).toBe(methods);
+        }
+        if (fake) {
+          const listed = await list('?limit=1000');
+          expect(listed.body.memories.some((m) => m.id === 'stats')).toBe(true);
+          await fetch(`${fake.url}/v1/database/${fake.db}/call/delete_memory`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(['mem:stats']) });
+        }
+      });
+
       test('DELETE removes (then 404); the text index forgets it at once', async () => {
         const first = id(0);
         const before = (await search({ query: 'redis' })).body;

@@ -327,7 +327,11 @@ describe.each(BACKENDS)('tasks on %s', (backend) => {
   test('the static routes win over /api/tasks/{id}', async () => {
     expect((await app.json('GET', '/api/tasks/stats')).body).toHaveProperty('by_status');
     expect((await app.json('POST', '/api/tasks/swarm', { goal: 'g', subtasks: [{ title: 's' }] })).status).toBe(201);
-    expect((await app.json('GET', '/api/tasks/swarm')).status).toBe(404);
+    // Other methods of a static path are that path's 405, not the task "swarm" or "stats" (404 task_not_found before).
+    for (const [method, path, allow] of [['GET', '/api/tasks/swarm', 'OPTIONS, POST'], ['DELETE', '/api/tasks/swarm', 'OPTIONS, POST'], ['DELETE', '/api/tasks/stats', 'GET, HEAD, OPTIONS']] as const) {
+      const r = await app.json<{ code: string }>(method, path);
+      expect([method, path, r.status, r.body.code, r.headers.get('allow')]).toEqual([method, path, 405, 'method_not_allowed', allow]);
+    }
   });
 });
 
