@@ -254,6 +254,19 @@ for (const backend of BACKENDS) {
       }
     });
 
+    test('stats count categories named like properties every object has (constructor, toString, valueOf)', async () => {
+      // Counted with `categories[name] ?? 0` on a plain object, "constructor" read Object's own function:
+      // holographic and spacetimedb answered 500 for every stats request from then on.
+      const names = ['constructor', 'toString', 'valueOf', 'hasOwnProperty'];
+      const ids: string[] = [];
+      for (const [i, category] of names.entries()) ids.push((await add({ content: `object property category ${i}`, category })).body.memory.id);
+      const r = await t.json<{ total_memories: number; categories: Record<string, number> }>('GET', '/api/memory/stats');
+      expect(r.status).toBe(200);
+      for (const name of names) expect([name, Object.hasOwn(r.body.categories, name) ? r.body.categories[name] : null]).toEqual([name, 1]);
+      expect(Object.values(r.body.categories).reduce((a, b) => a + b, 0)).toBe(r.body.total_memories);
+      for (const id of ids) await t.json('DELETE', `/api/memory/${encodeURIComponent(id)}`);
+    });
+
     test('content of exactly 65,536 characters (emoji count once) is accepted', async () => {
       const content = `${'😀'.repeat(100)}${'y'.repeat(65_436)}`;
       const r = await add({ content });
