@@ -279,6 +279,13 @@ describe.each(BACKENDS)('tasks on %s', (backend) => {
     expect(stats.oldest_open_age_s).toBeLessThan(200);
   });
 
+  test('stats count every agent, whatever its name (__proto__, constructor)', async () => {
+    // The answer's schema rebuilt in_progress_by_agent by assignment, which drops a key "__proto__".
+    for (const agent of ['__proto__', 'constructor', '__proto__']) await app.claim((await app.create()).task_id, agent);
+    const stats = (await app.json<{ in_progress_by_agent: Record<string, number> }>('GET', '/api/tasks/stats')).body;
+    expect(Object.entries(stats.in_progress_by_agent).sort()).toEqual([['__proto__', 2], ['constructor', 1]]);
+  });
+
   test('list: priority desc then oldest first, filters, a true total and paging', async () => {
     const low = await app.create({ title: 'low', priority: 2 });
     const high1 = await app.create({ title: 'high1', priority: 9 });

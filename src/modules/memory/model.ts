@@ -1,3 +1,4 @@
+import { Counts } from '../../lib/api-schemas';
 import { ClientTime, queryInt, wellFormed, z } from '../../lib/zod';
 import { pyStrip } from './pytext';
 
@@ -118,7 +119,7 @@ export const StatsResponse = z.looseObject({
   backend: Backend,
   status: z.enum(['ok', 'degraded', 'unreachable']),
   total_memories: z.nullable(z.number().check(z.int())),
-  categories: z.record(z.string(), z.number().check(z.int())),
+  categories: Counts,
   error: z.optional(z.string()),
 });
 export type StatsResponse = z.infer<typeof StatsResponse>;
