@@ -268,6 +268,18 @@ for (const backend of BACKENDS) {
       for (const id of ids) await t.json('DELETE', `/api/memory/${encodeURIComponent(id)}`);
     });
 
+    test('metadata keeps every key, __proto__ included', async () => {
+      // The request's and the answer's schemas rebuilt metadata by assignment: a key "__proto__" was
+      // dropped without a word (201, stored without it).
+      const body = '{"content":"metadata with odd keys","metadata":{"__proto__":{"x":1},"constructor":3,"b":[1]}}';
+      const r = await t.fetch('/api/memory', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      expect(r.status).toBe(201);
+      const created = ((await r.json()) as { memory: Memory }).memory;
+      const listed = (await list('?limit=1000')).body.memories.find((m) => m.id === created.id);
+      for (const m of [created, listed]) expect(JSON.stringify(m?.metadata)).toBe('{"__proto__":{"x":1},"constructor":3,"b":[1]}');
+      await t.json('DELETE', `/api/memory/${encodeURIComponent(created.id)}`);
+    });
+
     test('content of exactly 65,536 characters (emoji count once) is accepted', async () => {
       const content = `${'😀'.repeat(100)}${'y'.repeat(65_436)}`;
       const r = await add({ content });

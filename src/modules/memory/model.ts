@@ -1,4 +1,4 @@
-import { Counts } from '../../lib/api-schemas';
+import { Counts, JsonObject } from '../../lib/api-schemas';
 import { ClientTime, queryInt, wellFormed, z } from '../../lib/zod';
 import { pyStrip } from './pytext';
 
@@ -41,7 +41,7 @@ const Importance = z.number().check(z.gte(0), z.lte(1), z.describe('0..1; Spacet
  * annotations, not a second store.
  */
 export const MAX_METADATA_CHARS = 16_384;
-const Metadata = z.record(z.string(), z.unknown()).check(
+const Metadata = JsonObject.check(
   z.refine((m) => JSON.stringify(m).length <= MAX_METADATA_CHARS, { error: `metadata must be at most ${MAX_METADATA_CHARS} characters as JSON` }),
 );
 
@@ -98,7 +98,7 @@ export const Memory = z.object({
   category: z.string(),
   tags: z.array(z.string()),
   importance: z.number(),
-  metadata: z.record(z.string(), z.unknown()),
+  metadata: JsonObject,
   created_at: z.string(),
   updated_at: z.string(),
 });
