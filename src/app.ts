@@ -113,6 +113,11 @@ export function createApp(deps: AppDeps, { idleTimeoutS = IDLE_TIMEOUT_S }: AppO
       if (refused) return errorResponse(refused, pathname);
     })
     .use(authPlugin(auth, (method, pathname) => routes().serves(method, pathname)))
+    // After auth, as every other 405 is (an unserved request needs the key, and MPP never charges it).
+    .onRequest(({ request }) => {
+      const pathname = pathOf(request.url);
+      if (routes().shadowed(request.method, pathname)) return errorResponse(methodNotAllowed(request.method, routes().allowed(pathname)), pathname);
+    })
     .use(v1ProxyPlugin(proxyDeps))
     .onTransform({ as: 'global' }, ({ request, query }) => {
       foldBracketedParams(query);

@@ -179,6 +179,27 @@ for (const backend of BACKENDS) {
         expect((await t.json('POST', '/api/memory/search', { query: 'x' })).body).toHaveProperty('results');
       });
 
+      test('static paths win for every method: DELETE /api/memory/stats is 405, never a delete of memory "stats"', async () => {
+        // The :id route took the methods the static paths lack: DELETE /api/memory/stats deleted a
+        // SpacetimeDB memory keyed mem:stats (another writer's), and Allow listed DELETE for stats.
+        if (fake) {
+          const value = JSON.stringify({ content: 'a memory keyed stats', metadata: {}, tags: [] });
+          const stored = await fetch(`${fake.url}/v1/database/${fake.db}/call/store_memory`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(['general', 'mem:stats', value, 'other', 'other', 5, '']) });
+          expect(stored.status).toBe(200);
+        }
+        const allow: Record<string, string> = { stats: 'GET, HEAD, OPTIONS', recall: 'GET, HEAD, OPTIONS', search: 'OPTIONS, POST' };
+        for (const [name, methods] of Object.entries(allow)) {
+          const r = await t.json<{ code: string }>('DELETE', `/api/memory/${name}`);
+          expect([name, r.status, r.body.code, r.headers.get('allow')]).toEqual([name, 405, 'method_not_allowed', methods]);
+          expect((await t.fetch(`/api/memory/${name}`, { method: 'OPTIONS' })).headers.get('allow')).toBe(methods);
+        }
+        if (fake) {
+          const listed = await list('?limit=1000');
+          expect(listed.body.memories.some((m) => m.id === 'stats')).toBe(true);
+          await fetch(`${fake.url}/v1/database/${fake.db}/call/delete_memory`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(['mem:stats']) });
+        }
+      });
+
       test('DELETE removes (then 404); the text index forgets it at once', async () => {
         const first = id(0);
         const before = (await search({ query: 'redis' })).body;
@@ -214,6 +235,49 @@ for (const backend of BACKENDS) {
       }
       for (const qs of ['?limit=0', '?limit=1001', '?offset=-1', '?limit=abc', '?category=%20']) expect((await list(qs)).status).toBe(422);
       expect((await list()).body.total).toBe(before);
+    });
+
+    test('a recall query over 65,536 characters is refused as too long, not as missing', async () => {
+      // The string schema's own message ("query is required") replaced the length check's.
+      const r = await t.json<{ detail: string; errors: { path: string; message: string }[] }>('GET', `/api/memory/recall?query=${'q'.repeat(65_537)}`);
+      expect(r.status).toBe(422);
+      expect(r.body.errors).toEqual([{ path: 'query', message: 'query must be at most 65536 characters' }]);
+      expect((await t.json<{ errors: unknown[] }>('GET', '/api/memory/recall')).body.errors).toEqual([{ path: 'query', message: 'query is required' }]);
+      expect((await t.json('GET', `/api/memory/recall?query=${'q'.repeat(65_536)}`)).status).toBe(200);
+    });
+
+    test('DELETE of an id that names no memory is 404 whatever its length (SPEC §9)', async () => {
+      // Ids over 512 characters were a 422 of the path; no backend bounds its ids there.
+      for (const id of ['x'.repeat(513), '9'.repeat(600), `mem_${'a'.repeat(2000)}`]) {
+        const r = await t.json<{ code: string }>('DELETE', `/api/memory/${id}`);
+        expect([id.length, r.status, r.body.code]).toEqual([id.length, 404, 'memory_not_found']);
+      }
+    });
+
+    test('stats count categories named like properties every object has (constructor, toString, __proto__)', async () => {
+      // Counted with `categories[name] ?? 0` on a plain object, "constructor" read Object's own function:
+      // holographic and spacetimedb answered 500 for every stats request from then on.
+      // "__proto__" was dropped from the answer by its schema (zod rebuilds a record by assignment).
+      const names = ['constructor', 'toString', 'valueOf', 'hasOwnProperty', '__proto__'];
+      const ids: string[] = [];
+      for (const [i, category] of names.entries()) ids.push((await add({ content: `object property category ${i}`, category })).body.memory.id);
+      const r = await t.json<{ total_memories: number; categories: Record<string, number> }>('GET', '/api/memory/stats');
+      expect(r.status).toBe(200);
+      for (const name of names) expect([name, Object.hasOwn(r.body.categories, name) ? r.body.categories[name] : null]).toEqual([name, 1]);
+      expect(Object.values(r.body.categories).reduce((a, b) => a + b, 0)).toBe(r.body.total_memories);
+      for (const id of ids) await t.json('DELETE', `/api/memory/${encodeURIComponent(id)}`);
+    });
+
+    test('metadata keeps every key, __proto__ included', async () => {
+      // The request's and the answer's schemas rebuilt metadata by assignment: a key "__proto__" was
+      // dropped without a word (201, stored without it).
+      const body = '{"content":"metadata with odd keys","metadata":{"__proto__":{"x":1},"constructor":3,"b":[1]}}';
+      const r = await t.fetch('/api/memory', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      expect(r.status).toBe(201);
+      const created = ((await r.json()) as { memory: Memory }).memory;
+      const listed = (await list('?limit=1000')).body.memories.find((m) => m.id === created.id);
+      for (const m of [created, listed]) expect(JSON.stringify(m?.metadata)).toBe('{"__proto__":{"x":1},"constructor":3,"b":[1]}');
+      await t.json('DELETE', `/api/memory/${encodeURIComponent(created.id)}`);
     });
 
     test('content of exactly 65,536 characters (emoji count once) is accepted', async () => {

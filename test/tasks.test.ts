@@ -279,6 +279,13 @@ describe.each(BACKENDS)('tasks on %s', (backend) => {
     expect(stats.oldest_open_age_s).toBeLessThan(200);
   });
 
+  test('stats count every agent, whatever its name (__proto__, constructor)', async () => {
+    // The answer's schema rebuilt in_progress_by_agent by assignment, which drops a key "__proto__".
+    for (const agent of ['__proto__', 'constructor', '__proto__']) await app.claim((await app.create()).task_id, agent);
+    const stats = (await app.json<{ in_progress_by_agent: Record<string, number> }>('GET', '/api/tasks/stats')).body;
+    expect(Object.entries(stats.in_progress_by_agent).sort()).toEqual([['__proto__', 2], ['constructor', 1]]);
+  });
+
   test('list: priority desc then oldest first, filters, a true total and paging', async () => {
     const low = await app.create({ title: 'low', priority: 2 });
     const high1 = await app.create({ title: 'high1', priority: 9 });
@@ -327,7 +334,11 @@ describe.each(BACKENDS)('tasks on %s', (backend) => {
   test('the static routes win over /api/tasks/{id}', async () => {
     expect((await app.json('GET', '/api/tasks/stats')).body).toHaveProperty('by_status');
     expect((await app.json('POST', '/api/tasks/swarm', { goal: 'g', subtasks: [{ title: 's' }] })).status).toBe(201);
-    expect((await app.json('GET', '/api/tasks/swarm')).status).toBe(404);
+    // Other methods of a static path are that path's 405, not the task "swarm" or "stats" (404 task_not_found before).
+    for (const [method, path, allow] of [['GET', '/api/tasks/swarm', 'OPTIONS, POST'], ['DELETE', '/api/tasks/swarm', 'OPTIONS, POST'], ['DELETE', '/api/tasks/stats', 'GET, HEAD, OPTIONS']] as const) {
+      const r = await app.json<{ code: string }>(method, path);
+      expect([method, path, r.status, r.body.code, r.headers.get('allow')]).toEqual([method, path, 405, 'method_not_allowed', allow]);
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 /**
  * Schemas every module shares: the two error envelopes of SPEC §4 (`lib/errors.ts` writes them), the
- * MPP problem-details body, and the description of an event-stream answer. The OpenAPI document
+ * MPP problem-details body, counts per name, objects passed on as they are, and the description of an event-stream answer. The OpenAPI document
  * holds each envelope once, as a component, and refers to it from every error response.
  */
 import { z } from './zod';
@@ -21,6 +21,26 @@ export const ErrorBody = z.looseObject({
 
 /** The error body of a route that adds fields to the shared one. */
 export const errorBodyWith = <T extends z.core.$ZodLooseShape>(extra: T) => z.extend(ErrorBody, extra);
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+const isCounts = (v: unknown): boolean => isPlainObject(v) && Object.values(v).every((n) => Number.isSafeInteger(n) && (n as number) >= 0);
+
+/**
+ * A JSON object of the client's (memory metadata), checked but passed on as it is: `z.record` rebuilds
+ * its output by assignment, which drops a key named `__proto__` without a word.
+ */
+export const JsonObject = z
+  .custom<Record<string, unknown>>(isPlainObject, { error: 'expected a JSON object' })
+  .check(z.meta({ type: 'object', additionalProperties: {} } as Record<string, unknown>));
+
+/**
+ * `{name: count}` (memory stats' `categories`, tasks' `in_progress_by_agent`), checked but passed on as it
+ * is: the names are the clients', and `z.record` rebuilds its output by assignment, which drops a key
+ * named `__proto__` (a category or agent of that name was missing from the counts).
+ */
+export const Counts = z
+  .custom<Record<string, number>>(isCounts, { error: 'expected an object of counts' })
+  .check(z.meta({ type: 'object', additionalProperties: { type: 'integer', minimum: 0 } } as Record<string, unknown>));
 
 /** The OpenAI error envelope of /v1/* and /api/chat/completions/stream. */
 export const OpenAIErrorBody = z.object({

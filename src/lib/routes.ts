@@ -36,17 +36,26 @@ export interface RouteTable {
    * gate never charges for it.
    */
   serves(method: string, pathname: string): boolean;
+  /**
+   * Whether a route with a parameter would take this request from a static path (SPEC §4: static paths
+   * always win): DELETE /api/memory/stats is the stats path's 405, never a delete of memory "stats".
+   */
+  shadowed(method: string, pathname: string): boolean;
 }
 
 export function routeTable(routes: readonly RouteEntry[]): RouteTable {
   const patterns = routes.map((r) => ({ method: r.method, segments: r.path.split('/') }));
   // The router ignores one trailing slash.
   const partsOf = (pathname: string) => (pathname.length > 1 && pathname.endsWith('/') ? pathname.slice(0, -1) : pathname).split('/');
+  const isStatic = (segments: string[]) => segments.every((seg) => !seg.startsWith(':') && seg !== '*');
+  const staticPaths = new Set(patterns.filter((p) => p.method !== 'ALL' && isStatic(p.segments)).map((p) => p.segments.join('/')));
   const allowed = (pathname: string) => {
     const parts = partsOf(pathname);
     const methods = new Set<string>();
-    for (const p of patterns) {
-      if (p.method === 'ALL' || !matches(p.segments, parts)) continue;
+    const candidates = patterns.filter((p) => p.method !== 'ALL' && matches(p.segments, parts));
+    // A static path answers alone: the methods it lacks are not the parameterised route's.
+    const statics = candidates.filter((p) => isStatic(p.segments));
+    for (const p of statics.length ? statics : candidates) {
       methods.add(p.method);
       if (p.method === 'GET') methods.add('HEAD');
       methods.add('OPTIONS');
@@ -59,6 +68,10 @@ export function routeTable(routes: readonly RouteEntry[]): RouteTable {
       const parts = partsOf(pathname);
       if (method === 'OPTIONS') return false;
       return patterns.some((p) => p.method === 'ALL' && matches(p.segments, parts)) || allowed(pathname).includes(method);
+    },
+    shadowed(method, pathname) {
+      // One set lookup for nearly every request: only a static path's own URL goes on to `allowed`.
+      return method !== 'OPTIONS' && staticPaths.has(partsOf(pathname).join('/')) && !allowed(pathname).includes(method);
     },
   };
 }

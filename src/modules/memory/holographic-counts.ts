@@ -9,6 +9,7 @@
  */
 import type { Database } from 'bun:sqlite';
 import { KeptReads } from '../../db/kept-reads';
+import { countByName } from './memory-values';
 
 export interface FactCounts {
   total: number;
@@ -25,12 +26,9 @@ export function factCounts(kept: KeptReads<FactCounts>, sqlite: Database): FactC
 
 /** Every count from one snapshot (the caller's transaction), so they agree with each other. */
 function countFacts(sqlite: Database): FactCounts {
-  const categories: Record<string, number> = {};
-  let total = 0;
-  for (const r of sqlite.query<{ category: string | null; n: number }, []>('SELECT category, COUNT(*) AS n FROM facts GROUP BY category ORDER BY category').all()) {
-    categories[r.category ?? 'general'] = (categories[r.category ?? 'general'] ?? 0) + r.n;
-    total += r.n;
-  }
+  const rows = sqlite.query<{ category: string | null; n: number }, []>('SELECT category, COUNT(*) AS n FROM facts GROUP BY category ORDER BY category').all();
+  const categories = countByName(rows.map((r) => [r.category ?? 'general', r.n] as const));
+  const total = rows.reduce((sum, r) => sum + r.n, 0);
   const count = (sql: string) => sqlite.query<{ n: number }, []>(sql).get()?.n ?? 0;
   return {
     total,

@@ -44,6 +44,16 @@ export function splitTags(tags: string | null | undefined): string[] {
   return [...new Set((tags ?? '').split(',').map((t) => t.trim()).filter(Boolean))];
 }
 
+/**
+ * Counts per name as a plain object (stats' `categories`). Names are the clients' and the agent's:
+ * `counts[name] ?? 0` on an object literal read Object's own `constructor` or `toString` for such a name.
+ */
+export function countByName(pairs: Iterable<readonly [string, number]>): Record<string, number> {
+  const counts = new Map<string, number>();
+  for (const [name, n] of pairs) counts.set(name, (counts.get(name) ?? 0) + n);
+  return Object.fromEntries(counts);
+}
+
 /** Best first; equal scores newest first (by the id order the caller gives). */
 export function byScoreThen<T extends { score: number }>(tiebreak: (a: T, b: T) => number) {
   return (a: T, b: T): number => b.score - a.score || tiebreak(a, b);

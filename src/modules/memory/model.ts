@@ -1,3 +1,4 @@
+import { Counts, JsonObject } from '../../lib/api-schemas';
 import { ClientTime, queryInt, wellFormed, z } from '../../lib/zod';
 import { pyStrip } from './pytext';
 
@@ -40,7 +41,7 @@ const Importance = z.number().check(z.gte(0), z.lte(1), z.describe('0..1; Spacet
  * annotations, not a second store.
  */
 export const MAX_METADATA_CHARS = 16_384;
-const Metadata = z.record(z.string(), z.unknown()).check(
+const Metadata = JsonObject.check(
   z.refine((m) => JSON.stringify(m).length <= MAX_METADATA_CHARS, { error: `metadata must be at most ${MAX_METADATA_CHARS} characters as JSON` }),
 );
 
@@ -79,15 +80,17 @@ export const ListQuery = z.object({
 });
 
 export const RecallQuery = z.object({
-  query: z.string({ error: 'query is required' }).check(
-    z.maxLength(MAX_QUERY_CHARS),
+  // The string's own error covers only a missing query: given to z.string it also replaced the length check's message.
+  query: z.string({ error: (iss) => (iss.input === undefined ? 'query is required' : undefined) }).check(
+    z.maxLength(MAX_QUERY_CHARS, { error: `query must be at most ${MAX_QUERY_CHARS} characters` }),
     z.refine((s) => s.trim().length > 0, { error: 'query must not be empty' }),
   ),
   limit: z._default(queryInt(1, 100), 10),
   category: z.optional(Category),
 });
 
-export const MemoryIdParams = z.object({ id: z.string().check(z.minLength(1), z.maxLength(512)) });
+// No length bound: an id that names no memory is a 404 (SPEC §9), and every backend looks any id up safely.
+export const MemoryIdParams = z.object({ id: z.string().check(z.minLength(1)) });
 
 export const Memory = z.object({
   id: z.string(),
@@ -95,7 +98,7 @@ export const Memory = z.object({
   category: z.string(),
   tags: z.array(z.string()),
   importance: z.number(),
-  metadata: z.record(z.string(), z.unknown()),
+  metadata: JsonObject,
   created_at: z.string(),
   updated_at: z.string(),
 });
@@ -116,7 +119,7 @@ export const StatsResponse = z.looseObject({
   backend: Backend,
   status: z.enum(['ok', 'degraded', 'unreachable']),
   total_memories: z.nullable(z.number().check(z.int())),
-  categories: z.record(z.string(), z.number().check(z.int())),
+  categories: Counts,
   error: z.optional(z.string()),
 });
 export type StatsResponse = z.infer<typeof StatsResponse>;

@@ -23,7 +23,7 @@ import type { SpacetimeClient } from '../../spacetime/client';
 import { afterCommit, SpacetimeError } from '../../spacetime/errors';
 import { literal } from '../../spacetime/sql';
 import { KeyedQueue } from '../../lib/keyed-queue';
-import { byScoreThen, sha256Hex, splitTags, toIsoTimestamp } from './memory-values';
+import { byScoreThen, countByName, sha256Hex, splitTags, toIsoTimestamp } from './memory-values';
 import type { Memory, ScoredMemory } from './model';
 import { termHits } from './fts-scratch';
 import { searchTerms } from './query-text';
@@ -133,10 +133,8 @@ export class SpacetimeBackend implements MemoryBackend {
     }
     details.latency_ms = ping.latencyMs;
     try {
-      const categories: Record<string, number> = {};
       const entries = await this.read({});
-      for (const e of entries) categories[e.memory.category] = (categories[e.memory.category] ?? 0) + 1;
-      return { status: 'ok', total_memories: entries.length, categories, details };
+      return { status: 'ok', total_memories: entries.length, categories: countByName(entries.map((e) => [e.memory.category, 1] as const)), details };
     } catch (err) {
       // Reachable but the database or table is not what we expect (unknown database, other module).
       return { status: 'degraded', total_memories: null, categories: {}, error: err instanceof Error ? err.message : String(err), details };

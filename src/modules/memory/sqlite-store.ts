@@ -15,7 +15,7 @@ import { deepFreeze, KEPT_PAGE_BYTES, KeptReads, readSnapshot } from '../../db/k
 import { memories, memoryTags } from '../../db/schema';
 import { newId } from '../../lib/ids';
 import { isoNow } from '../../lib/time';
-import { fileSize, parseJsonObject, sha256Hex } from './memory-values';
+import { countByName, fileSize, parseJsonObject, sha256Hex } from './memory-values';
 import type { Memory, ScoredMemory } from './model';
 import { ftsMatchExpression, searchTerms, substringTerms } from './query-text';
 import { Best, SubstringHits } from './substring-hits';
@@ -167,9 +167,8 @@ export class SqliteBackend implements MemoryBackend {
 
   async stats(): Promise<BackendStats> {
     const categories = this.kept.counts.get('categories', () => {
-      const byCategory: Record<string, number> = {};
-      for (const r of this.own.db.select({ category: memories.category, n: count() }).from(memories).groupBy(memories.category).orderBy(memories.category).all()) byCategory[r.category] = r.n;
-      return deepFreeze(byCategory);
+      const rows = this.own.db.select({ category: memories.category, n: count() }).from(memories).groupBy(memories.category).orderBy(memories.category).all();
+      return deepFreeze(countByName(rows.map((r) => [r.category, r.n] as const)));
     });
     const total = Object.values(categories).reduce((a, b) => a + b, 0);
     return {

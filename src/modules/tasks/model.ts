@@ -3,7 +3,7 @@
  * (JSON number or string, at most 6 decimals), responses a decimal string; stores keep integer base
  * units. Unknown request fields are ignored.
  */
-import { errorBodyWith } from '../../lib/api-schemas';
+import { Counts, errorBodyWith } from '../../lib/api-schemas';
 import { queryInt, wellFormed, z } from '../../lib/zod';
 import { MoneyFormatError, fromBaseUnits, toBaseUnits } from '../../lib/money';
 import { SAFE_ID } from '../../lib/ids';
@@ -133,7 +133,7 @@ export const TaskStats = z.object({
   by_status: z.object(Object.fromEntries(TASK_STATUSES.map((s) => [s, z.number().check(z.int())])) as Record<TaskStatus, z.ZodMiniNumber>),
   queue_depth: z.number().check(z.int(), z.describe('Open tasks whose dependencies are all Completed')),
   blocked: z.number().check(z.int(), z.describe('Open tasks waiting for a dependency')),
-  in_progress_by_agent: z.record(z.string(), z.number().check(z.int())),
+  in_progress_by_agent: Counts,
   oldest_open_age_s: z.nullable(z.number()),
 });
 export type TaskStats = z.infer<typeof TaskStats>;
