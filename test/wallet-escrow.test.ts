@@ -96,6 +96,26 @@ describe('POST /api/wallet/escrow', () => {
     expect(largest.amount_base_units).toBe(max);
   });
 
+  test('an amount sent as a JSON number is read from its digits, not from the double JSON.parse rounds it to', async () => {
+    const app = await open();
+    const send = async (json: string) => {
+      const r = await app.fetch('/api/wallet/escrow', { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"task_id":"t","amount":${json}}` });
+      const b = (await r.json()) as Json;
+      return [json, r.status, b.amount_base_units ?? b.errors?.[0]?.message];
+    };
+    // A double holds 15–17 significant digits: these were locked as 9007199254740992, 1 and
+    // 123456789012345680000000000000 (201, the rounded amount recorded).
+    expect(await send('9007199254740993')).toEqual(['9007199254740993', 201, '9007199254740993000000']);
+    expect(await send('123456789012345678901234567890')).toEqual(['123456789012345678901234567890', 201, '123456789012345678901234567890000000']);
+    expect(await send('9.007199254740993e15')).toEqual(['9.007199254740993e15', 201, '9007199254740993000000']);
+    expect(await send('1.0000000000000001')).toEqual(['1.0000000000000001', 422, 'OPTX has 6 decimals; the amount has more']);
+    // Numbers a double holds exactly are unchanged, exponent form included.
+    expect(await send('12.5')).toEqual(['12.5', 201, '12500000']);
+    expect(await send('1e3')).toEqual(['1e3', 201, '1000000000']);
+    expect(await send('1.0000000000000001e400')).toEqual(['1.0000000000000001e400', 422, 'Too big: expected string to have <=128 characters']);
+    expect((await app.json<Json>('GET', '/api/wallet/escrow')).body.total).toBe(5);
+  });
+
   test('bad input is 422 and creates nothing', async () => {
     const app = await open();
     const bad: Json[] = [

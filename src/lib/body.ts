@@ -5,6 +5,7 @@
  * however it is framed; a blank one is not JSON.
  */
 import { ApiError } from './errors';
+import { lostDigits } from './money';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -19,7 +20,11 @@ const EMPTY_BODY: unique symbol = Symbol('empty body');
 /** The parsed body with EMPTY_BODY as what it stands for: no body. */
 export const noBody = (body: unknown): unknown => (body === EMPTY_BODY ? undefined : body);
 
-export async function readJsonBody(request: Request, maxBytes: number): Promise<unknown> {
+/**
+ * `exactNumbers`: top-level fields of the body that hold money (EXACT_NUMBER_FIELDS of the route): a
+ * JSON number there that a double cannot hold exactly reaches the route as its decimal text.
+ */
+export async function readJsonBody(request: Request, maxBytes: number, exactNumbers: readonly string[] = []): Promise<unknown> {
   const type = request.headers.get('content-type') ?? '';
   if (type.startsWith('multipart/')) throw new ApiError(415, 'unsupported_media_type', 'Send the request body as JSON.');
   // Compressed request bodies are rare and a decompression bomb is easy; say so instead of "not UTF-8".
@@ -44,7 +49,35 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
   if (nestedDeeperThan(text, MAX_JSON_DEPTH)) {
     throw new ApiError(400, 'json_too_deep', `The request body is nested more than ${MAX_JSON_DEPTH} levels deep.`);
   }
+  if (exactNumbers.length) keepLostDigits(text, value, exactNumbers);
   return value;
+}
+
+/**
+ * Replaces each of `fields` of the body object `value` whose JSON number JSON.parse rounded
+ * (9007199254740993, 1.0000000000000001) by the number's exact decimal text (lostDigits), so that a
+ * money parser reads every digit or refuses the amount — until 2026-12-07 the rounded double was
+ * locked in escrow. Parsed a second time only when one of them holds a number: the first parse has
+ * no access to a number's source text without a reviver, which slows every large body down.
+ */
+function keepLostDigits(text: string, value: unknown, fields: readonly string[]): void {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return;
+  const body = value as Record<string, unknown>;
+  if (!fields.some((f) => typeof body[f] === 'number')) return;
+  const seen: { holder: unknown; field: string; source: string }[] = [];
+  let root: unknown;
+  // The reviver sees every level, innermost first: the last call (key '') is the root's, and the
+  // holder of a top-level field is the root.
+  JSON.parse(text, function (this: unknown, key: string, v: unknown, context?: { source?: string }) {
+    if (key === '') root = v;
+    else if (typeof v === 'number' && context?.source !== undefined && fields.includes(key)) seen.push({ holder: this, field: key, source: context.source });
+    return v;
+  });
+  for (const { holder, field, source } of seen) {
+    if (holder !== root || typeof body[field] !== 'number') continue;
+    const exact = lostDigits(source, body[field] as number);
+    if (exact !== null) body[field] = exact;
+  }
 }
 
 /**
