@@ -116,6 +116,19 @@ describe('POST /api/wallet/escrow', () => {
     expect((await app.json<Json>('GET', '/api/wallet/escrow')).body.total).toBe(5);
   });
 
+  test('a token symbol takes the decimals of its first chain in EVM_RPC_URLS; symbols are case-sensitive', async () => {
+    const app = await open({
+      EVM_RPC_URLS: 'base=http://127.0.0.1:9,bsc=http://127.0.0.1:9',
+      EVM_TOKENS: 'bsc:USDC:0x8AC76a51cc950d9822D68b83fE1Ad97B32Cd580d:18,base:USDC:0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913:6',
+    });
+    expect((await lock(app, { token: 'USDC', amount: '1' })).decimals).toBe(6);
+    const finer = await app.json<Json>('POST', '/api/wallet/escrow', { task_id: 't', token: 'USDC', amount: '0.000000000000000001' });
+    expect([finer.status, finer.body.errors]).toEqual([422, [{ path: 'amount', message: 'USDC has 6 decimals; the amount has more' }]]);
+    // Another symbol, with the default 6 decimals and totals of its own.
+    expect((await lock(app, { token: 'usdc', amount: '2' })).decimals).toBe(6);
+    expect(Object.keys((await overview(app)).by_token).sort()).toEqual(['USDC', 'usdc']);
+  });
+
   test('bad input is 422 and creates nothing', async () => {
     const app = await open();
     const bad: Json[] = [
