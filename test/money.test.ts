@@ -51,7 +51,10 @@ describe('money', () => {
     expect(check('100.00000000000001')).toBeNull();
     expect(check('-12345678901234567890')).toBe('-12345678901234567890');
     expect(check('1e400')).toBe(`1${'0'.repeat(400)}`);
-    // Too far to spell out: the literal itself, which no money parser takes.
-    expect(check('1e100000')).toBe('1e100000');
+    // Too far to spell out (JSON.parse made it Infinity, which no money parser takes), or no decimal literal.
+    expect(check('1e100000')).toBeNull();
+    expect(lostDigits('0x1F', 31)).toBeNull();
+    expect(lostDigits('+12345678901234567890', 12345678901234567890)).toBe('12345678901234567890');
+    expect(lostDigits('.5', 0.5)).toBeNull();
   });
 });

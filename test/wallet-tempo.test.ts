@@ -418,6 +418,24 @@ describe('pricing', () => {
     expect(Object.keys((await app.json<Json>('GET', '/api/wallet/tempo/pricing')).body.models)).toEqual(['gpt-4o']);
   });
 
+  test('prices written as numbers are read from their digits, in YAML and JSON, never from the rounded double', async () => {
+    // 12345678901234.567891 was read as 12345678901234.568, and 0.0030000000000000001 (more than 6 decimals) as 0.003.
+    for (const [text, ext] of [[`default: { input_per_1k_usd: 12345678901234.567891, output_per_1k_usd: 0 }`, 'yaml'], [`{"default": {"input_per_1k_usd": 12345678901234.567891, "output_per_1k_usd": 0}}`, 'json']] as const) {
+      const app = await open({ TEMPO_PRICING: pricingFile(text, ext) });
+      expect((await app.json<Json>('GET', '/api/wallet/tempo/pricing')).body.default.input_per_1k_usd).toBe('12345678901234.567891');
+      app.close();
+      t = null;
+    }
+    let err: unknown;
+    try {
+      await open({ TEMPO_PRICING: pricingFile('default: { input_per_1k_usd: 0.0030000000000000001, output_per_1k_usd: 1 }') });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as Error | undefined)?.message).toContain('default.input_per_1k_usd: at most 6 decimal places');
+    t = null;
+  });
+
   test('an unreadable or invalid pricing table stops start-up with the variable named', async () => {
     const cases = [
       '/nonexistent/pricing.yaml',

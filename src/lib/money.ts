@@ -42,22 +42,22 @@ function numberToPlain(n: number): string {
 const MAX_SHIFT = 1000;
 
 /**
- * The digits of the JSON number literal `source` when `value`, what JSON.parse made of it, does not
- * give them back (its shortest spelling, as numberToPlain reads it, is another number: a double holds
- * 15–17 significant digits, so 9007199254740993 parses as …992 and 1.0000000000000001 as 1), as plain
- * decimal text (the source itself when too long to spell out); null when it does. Money sent as a
- * number is read from these, never from the rounded double.
+ * The digits of the number literal `source` (JSON's, or YAML's: `+1`, `.5`) when `value`, what the
+ * parser made of it, does not give them back (its shortest spelling, as numberToPlain reads it, is
+ * another number: a double holds 15–17 significant digits, so 9007199254740993 parses as …992 and
+ * 1.0000000000000001 as 1), as plain decimal text; null when it does, or when `source` is no decimal
+ * literal (YAML's `0x1F`, `.inf`) or too long to spell out. Money written as a number is read from
+ * these, never from the rounded double.
  */
 export function lostDigits(source: string, value: number): string | null {
   const exact = plainDecimal(source);
-  if (exact !== null && exact === plainDecimal(String(value))) return null;
-  return exact ?? source;
+  return exact !== null && exact !== plainDecimal(String(value)) ? exact : null;
 }
 
-/** A number literal (JSON's, or JavaScript's `1e+21`) as plain decimal text, trimmed of spare zeros; null if it is not one. */
+/** A decimal number literal (JSON's, YAML's, JavaScript's `1e+21`) as plain decimal text, trimmed of spare zeros; null if it is not one. */
 function plainDecimal(literal: string): string | null {
-  const m = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(literal);
-  if (!m) return null;
+  const m = /^([-+]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(literal);
+  if (!m || !/\d/.test(`${m[2]}${m[3] ?? ''}`)) return null;
   const [, sign, int = '', frac = '', exp = '0'] = m;
   const shift = Number(exp);
   if (Math.abs(shift) > MAX_SHIFT) return null;
@@ -68,5 +68,5 @@ function plainDecimal(literal: string): string | null {
     : [digits.slice(0, point), digits.slice(point)];
   const trimmedFraction = fraction.replace(/0+$/, '');
   const text = whole.replace(/^0+(?=\d)/, '') + (trimmedFraction ? `.${trimmedFraction}` : '');
-  return sign && /[1-9]/.test(text) ? `-${text}` : text;
+  return sign === '-' && /[1-9]/.test(text) ? `-${text}` : text;
 }
