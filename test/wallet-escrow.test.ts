@@ -113,7 +113,15 @@ describe('POST /api/wallet/escrow', () => {
     expect(await send('12.5')).toEqual(['12.5', 201, '12500000']);
     expect(await send('1e3')).toEqual(['1e3', 201, '1000000000']);
     expect(await send('1.0000000000000001e400')).toEqual(['1.0000000000000001e400', 422, 'Too big: expected string to have <=128 characters']);
-    expect((await app.json<Json>('GET', '/api/wallet/escrow')).body.total).toBe(5);
+    // The top-level field as JSON.parse reads it: an escaped key, the last of a repeated one, spaces;
+    // an `amount` nested elsewhere or quoted inside a string is not it.
+    const raw = async (body: string) => {
+      const r = await app.fetch('/api/wallet/escrow', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      return ((await r.json()) as Json).amount_base_units;
+    };
+    expect(await raw('{"task_id":"t","\\u0061mount" :\n 9007199254740993}')).toBe('9007199254740993000000');
+    expect(await raw('{"task_id":"t","amount":1,"x":{"amount":2},"s":"\\"amount\\":3","amount":9007199254740995}')).toBe('9007199254740995000000');
+    expect((await app.json<Json>('GET', '/api/wallet/escrow')).body.total).toBe(7);
   });
 
   test('a token symbol takes the decimals of its first chain in EVM_RPC_URLS; symbols are case-sensitive', async () => {
