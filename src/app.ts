@@ -11,7 +11,7 @@ import { noBody, readJsonBody } from './lib/body';
 import { corsPolicy } from './lib/cors';
 import { ApiError, errorResponse, toApiError, unprocessable } from './lib/errors';
 import { authPlugin } from './modules/auth';
-import { pathOf } from './lib/http';
+import { pathOf, routedPath } from './lib/http';
 import { Authenticator } from './modules/auth/service';
 import { configPlugin } from './modules/config';
 import { docsPlugin } from './modules/docs';
@@ -21,6 +21,7 @@ import { methodNotAllowed, optionsResponse, routeTable, type RouteTable } from '
 import { memoryPlugin } from './modules/memory';
 import { chatCompletionsStreamPlugin, v1ProxyPlugin } from './modules/proxy';
 import { walletPlugin } from './modules/wallet';
+import { EXACT_NUMBER_FIELDS } from './modules/wallet/model';
 import { chatPlugin } from './modules/chat';
 import { sessionsPlugin } from './modules/sessions';
 import { skillsPlugin } from './modules/skills';
@@ -124,7 +125,7 @@ export function createApp(deps: AppDeps, { idleTimeoutS = IDLE_TIMEOUT_S }: AppO
       refuseRepeatedParams(query);
       if (request.method === 'GET' || request.method === 'HEAD') dropEmptyParams(query);
     })
-    .onParse(({ request }) => readJsonBody(request, config.server.maxBodyBytes))
+    .onParse(({ request }) => readJsonBody(request, config.server.maxBodyBytes, EXACT_NUMBER_FIELDS.get(routedPath(pathOf(request.url)))))
     // Elysia reads its hooks' source, and one that names `body` makes it parse the body of every route,
     // the /v1 proxy's included (which must forward it unread): hence the computed key.
     .onTransform((ctx) => {

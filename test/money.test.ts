@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { fromBaseUnits, MoneyFormatError, toBaseUnits } from '../src/lib/money';
+import { fromBaseUnits, lostDigits, MoneyFormatError, toBaseUnits } from '../src/lib/money';
 
 describe('money', () => {
   test('decimal strings and numbers to integer base units, exactly', () => {
@@ -39,5 +39,22 @@ describe('money', () => {
     expect(fromBaseUnits(1n)).toBe('0.000001');
     expect(fromBaseUnits(-2_500_000n)).toBe('-2.5');
     expect(fromBaseUnits(5n, 0)).toBe('5');
+  });
+
+  test('lostDigits: the digits of a JSON number literal the parsed double does not hold, else null', () => {
+    const check = (source: string) => lostDigits(source, JSON.parse(source) as number);
+    for (const exact of ['0.1', '12.50', '1e3', '1E+3', '2.5e-6', '-0', '0.000', '9007199254740992', '1e21', '5e-324']) expect([exact, check(exact)]).toEqual([exact, null]);
+    expect(check('9007199254740993')).toBe('9007199254740993');
+    expect(check('1.0000000000000001')).toBe('1.0000000000000001');
+    expect(check('1.00000000000000001e2')).toBe('100.000000000000001');
+    // Its shortest spelling gives these digits back: read from the double (as too precise for 6 decimals).
+    expect(check('100.00000000000001')).toBeNull();
+    expect(check('-12345678901234567890')).toBe('-12345678901234567890');
+    expect(check('1e400')).toBe(`1${'0'.repeat(400)}`);
+    // Too far to spell out (JSON.parse made it Infinity, which no money parser takes), or no decimal literal.
+    expect(check('1e100000')).toBeNull();
+    expect(lostDigits('0x1F', 31)).toBeNull();
+    expect(lostDigits('+12345678901234567890', 12345678901234567890)).toBe('12345678901234567890');
+    expect(lostDigits('.5', 0.5)).toBeNull();
   });
 });

@@ -96,6 +96,47 @@ describe('POST /api/wallet/escrow', () => {
     expect(largest.amount_base_units).toBe(max);
   });
 
+  test('an amount sent as a JSON number is read from its digits, not from the double JSON.parse rounds it to', async () => {
+    const app = await open();
+    const send = async (json: string) => {
+      const r = await app.fetch('/api/wallet/escrow', { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"task_id":"t","amount":${json}}` });
+      const b = (await r.json()) as Json;
+      return [json, r.status, b.amount_base_units ?? b.errors?.[0]?.message];
+    };
+    // A double holds 15–17 significant digits: these were locked as 9007199254740992, 1 and
+    // 123456789012345680000000000000 (201, the rounded amount recorded).
+    expect(await send('9007199254740993')).toEqual(['9007199254740993', 201, '9007199254740993000000']);
+    expect(await send('123456789012345678901234567890')).toEqual(['123456789012345678901234567890', 201, '123456789012345678901234567890000000']);
+    expect(await send('9.007199254740993e15')).toEqual(['9.007199254740993e15', 201, '9007199254740993000000']);
+    expect(await send('1.0000000000000001')).toEqual(['1.0000000000000001', 422, 'OPTX has 6 decimals; the amount has more']);
+    // Numbers a double holds exactly are unchanged, exponent form included.
+    expect(await send('12.5')).toEqual(['12.5', 201, '12500000']);
+    expect(await send('1e3')).toEqual(['1e3', 201, '1000000000']);
+    expect(await send('1.0000000000000001e400')).toEqual(['1.0000000000000001e400', 422, 'Too big: expected string to have <=128 characters']);
+    // The top-level field as JSON.parse reads it: an escaped key, the last of a repeated one, spaces;
+    // an `amount` nested elsewhere or quoted inside a string is not it.
+    const raw = async (body: string) => {
+      const r = await app.fetch('/api/wallet/escrow', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      return ((await r.json()) as Json).amount_base_units;
+    };
+    expect(await raw('{"task_id":"t","\\u0061mount" :\n 9007199254740993}')).toBe('9007199254740993000000');
+    expect(await raw('{"task_id":"t","amount":1,"x":{"amount":2},"s":"\\"amount\\":3","amount":9007199254740995}')).toBe('9007199254740995000000');
+    expect((await app.json<Json>('GET', '/api/wallet/escrow')).body.total).toBe(7);
+  });
+
+  test('a token symbol takes the decimals of its first chain in EVM_RPC_URLS; symbols are case-sensitive', async () => {
+    const app = await open({
+      EVM_RPC_URLS: 'base=http://127.0.0.1:9,bsc=http://127.0.0.1:9',
+      EVM_TOKENS: 'bsc:USDC:0x8AC76a51cc950d9822D68b83fE1Ad97B32Cd580d:18,base:USDC:0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913:6',
+    });
+    expect((await lock(app, { token: 'USDC', amount: '1' })).decimals).toBe(6);
+    const finer = await app.json<Json>('POST', '/api/wallet/escrow', { task_id: 't', token: 'USDC', amount: '0.000000000000000001' });
+    expect([finer.status, finer.body.errors]).toEqual([422, [{ path: 'amount', message: 'USDC has 6 decimals; the amount has more' }]]);
+    // Another symbol, with the default 6 decimals and totals of its own.
+    expect((await lock(app, { token: 'usdc', amount: '2' })).decimals).toBe(6);
+    expect(Object.keys((await overview(app)).by_token).sort()).toEqual(['USDC', 'usdc']);
+  });
+
   test('bad input is 422 and creates nothing', async () => {
     const app = await open();
     const bad: Json[] = [

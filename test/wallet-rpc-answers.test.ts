@@ -129,6 +129,29 @@ describe('numbers outside the on-chain integer ranges are malformed answers, not
   });
 });
 
+describe('an EVM native balance that is no hex quantity', () => {
+  test('an empty string, a JSON number or a hex with stray spelling is an error entry, never a balance (viem read "" as 0)', async () => {
+    let answer: unknown = '';
+    const odd = startFakeEvmRpc({ chainId: 1, extraMethods: () => ({ eth_getBalance: () => answer }) });
+    try {
+      for (const a of ['', 5, '0X10', ' 0x10', '0x']) {
+        answer = a;
+        t?.close();
+        t = await makeTestApp({ env: { EVM_ADDRESS: EVM_OWNER, EVM_RPC_URLS: `mainnet=${odd.url}`, RPC_TIMEOUT_S: '1' } });
+        const [chain] = (await t.json<Json>('GET', '/api/wallet/balances')).body.wallets.evm.chains;
+        expect([a, chain.native_balance, chain.error]).toEqual([a, null, 'the RPC sent a value of an unexpected shape']);
+      }
+      answer = '0x10';
+      t?.close();
+      t = await makeTestApp({ env: { EVM_ADDRESS: EVM_OWNER, EVM_RPC_URLS: `mainnet=${odd.url}`, RPC_TIMEOUT_S: '1' } });
+      const [chain] = (await t.json<Json>('GET', '/api/wallet/balances')).body.wallets.evm.chains;
+      expect([chain.native_balance, chain.error]).toEqual(['0.000000000000000016', undefined]);
+    } finally {
+      await odd.stop();
+    }
+  });
+});
+
 describe('an EVM RPC URL that serves another chain', () => {
   test('its balances are not shown as the configured chain’s: the chain says which chain the node serves', async () => {
     ethereum.reset();

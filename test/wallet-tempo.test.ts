@@ -257,6 +257,36 @@ models:
 });
 
 describe('usage ledger', () => {
+  test('sums past 2^63 micro-USD stay exact integers: a caller\'s total that would pass it is refused, totals over callers are read exactly', async () => {
+    const odd = Bun.serve({ port: 0, fetch: () => Response.json({ model: 'm', choices: [{ message: { role: 'assistant', content: 'ok' } }], usage: { prompt_tokens: 1e15, completion_tokens: 0 } }) });
+    try {
+      const app = await open({ HEDGEHOG_URL: `http://127.0.0.1:${odd.port}` });
+      const call = (caller: string) => app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: caller, prompt: 'x' });
+      const db = app.deps.db.sqlite;
+      for (const caller of ['a', 'b']) expect((await call(caller)).body.billing.total_usd).toBe('3000000000.001');
+      // Each call bills 3e15 micro-USD, within the per-call bound; ~3,074 of them reach 2^63 - 1. The
+      // running totals are set to where those calls would have taken them.
+      const near = 2n ** 63n - 1_000_000n;
+      db.run('UPDATE tempo_totals SET billed_micro = ?1, cost_micro = ?1', [near]);
+      // Added by SQLite, the caller's total became a float (9.226e18, inexact), and every later usage read was a 500.
+      const over = await call('a');
+      expect([over.status, over.body.code]).toEqual([502, 'hedgehog_invalid_response']);
+      expect(db.query("SELECT typeof(billed_micro) AS t, COUNT(*) AS n FROM tempo_totals GROUP BY t").all()).toEqual([{ t: 'integer', n: 2 }]);
+      expect(db.query("SELECT COUNT(*) AS n FROM tempo_calls WHERE caller_id = 'a'").get()).toEqual({ n: 1 });
+      const usd = (micro: bigint) => `${micro / 1_000_000n}.${(micro % 1_000_000n).toString().padStart(6, '0')}`.replace(/\.?0+$/, '');
+      const one = await app.json<Json>('GET', '/api/wallet/tempo/usage?caller_id=a');
+      expect([one.status, one.body.totals?.total_billed_usd]).toEqual([200, usd(near)]);
+      // Over both callers, and over their ledger rows (`since`): SUM of 64-bit integers overflowed (500).
+      const all = await app.json<Json>('GET', '/api/wallet/tempo/usage');
+      expect([all.status, all.body.totals?.total_billed_usd, all.body.totals?.total_cost_usd]).toEqual([200, usd(2n * near), usd(2n * near)]);
+      db.run('UPDATE tempo_calls SET total_micro = ?1, input_cost_micro = ?1, output_cost_micro = 0, margin_micro = 0', [near]);
+      const since = await app.json<Json>('GET', '/api/wallet/tempo/usage?since=2000-01-01');
+      expect([since.status, since.body.totals?.total_billed_usd, since.body.totals?.total_cost_usd]).toEqual([200, usd(2n * near), usd(2n * near)]);
+    } finally {
+      odd.stop(true);
+    }
+  });
+
   test('exact totals over many calls (prices that do not divide evenly), filters, paging', async () => {
     const path = pricingFile(`token: pathUSD
 margin_per_call_usd: 0.000007
@@ -386,6 +416,24 @@ describe('pricing', () => {
     expect([r.status, r.body.code]).toEqual([422, 'unknown_model']);
     // The table is shown as written.
     expect(Object.keys((await app.json<Json>('GET', '/api/wallet/tempo/pricing')).body.models)).toEqual(['gpt-4o']);
+  });
+
+  test('prices written as numbers are read from their digits, in YAML and JSON, never from the rounded double', async () => {
+    // 12345678901234.567891 was read as 12345678901234.568, and 0.0030000000000000001 (more than 6 decimals) as 0.003.
+    for (const [text, ext] of [[`default: { input_per_1k_usd: 12345678901234.567891, output_per_1k_usd: 0 }`, 'yaml'], [`{"default": {"input_per_1k_usd": 12345678901234.567891, "output_per_1k_usd": 0}}`, 'json']] as const) {
+      const app = await open({ TEMPO_PRICING: pricingFile(text, ext) });
+      expect((await app.json<Json>('GET', '/api/wallet/tempo/pricing')).body.default.input_per_1k_usd).toBe('12345678901234.567891');
+      app.close();
+      t = null;
+    }
+    let err: unknown;
+    try {
+      await open({ TEMPO_PRICING: pricingFile('default: { input_per_1k_usd: 0.0030000000000000001, output_per_1k_usd: 1 }') });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as Error | undefined)?.message).toContain('default.input_per_1k_usd: at most 6 decimal places');
+    t = null;
   });
 
   test('an unreadable or invalid pricing table stops start-up with the variable named', async () => {

@@ -35,12 +35,38 @@ export function fromBaseUnits(units: bigint, decimals = 6): string {
  */
 function numberToPlain(n: number): string {
   if (!Number.isFinite(n) || n < 0) throw new MoneyFormatError(`not a non-negative finite amount: ${n}`);
-  const [mantissa, exp] = String(n).split('e') as [string, string | undefined];
-  if (exp === undefined) return mantissa;
-  const [int, frac = ''] = mantissa.split('.') as [string, string | undefined];
+  return plainDecimal(String(n)) as string;
+}
+
+/** Past this many places of exponent a literal is not spelled out: no amount has that many digits. */
+const MAX_SHIFT = 1000;
+
+/**
+ * The digits of the number literal `source` (JSON's, or YAML's: `+1`, `.5`) when `value`, what the
+ * parser made of it, does not give them back (its shortest spelling, as numberToPlain reads it, is
+ * another number: a double holds 15–17 significant digits, so 9007199254740993 parses as …992 and
+ * 1.0000000000000001 as 1), as plain decimal text; null when it does, or when `source` is no decimal
+ * literal (YAML's `0x1F`, `.inf`) or too long to spell out. Money written as a number is read from
+ * these, never from the rounded double.
+ */
+export function lostDigits(source: string, value: number): string | null {
+  const exact = plainDecimal(source);
+  return exact !== null && exact !== plainDecimal(String(value)) ? exact : null;
+}
+
+/** A decimal number literal (JSON's, YAML's, JavaScript's `1e+21`) as plain decimal text, trimmed of spare zeros; null if it is not one. */
+function plainDecimal(literal: string): string | null {
+  const m = /^([-+]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(literal);
+  if (!m || !/\d/.test(`${m[2]}${m[3] ?? ''}`)) return null;
+  const [, sign, int = '', frac = '', exp = '0'] = m;
+  const shift = Number(exp);
+  if (Math.abs(shift) > MAX_SHIFT) return null;
   const digits = int + frac;
-  const point = int.length + Number(exp);
-  if (point <= 0) return `0.${'0'.repeat(-point)}${digits}`;
-  if (point >= digits.length) return digits + '0'.repeat(point - digits.length);
-  return `${digits.slice(0, point)}.${digits.slice(point)}`;
+  const point = int.length + shift;
+  const [whole, fraction] = point <= 0 ? ['0', '0'.repeat(-point) + digits]
+    : point >= digits.length ? [digits + '0'.repeat(point - digits.length), '']
+    : [digits.slice(0, point), digits.slice(point)];
+  const trimmedFraction = fraction.replace(/0+$/, '');
+  const text = whole.replace(/^0+(?=\d)/, '') + (trimmedFraction ? `.${trimmedFraction}` : '');
+  return sign === '-' && /[1-9]/.test(text) ? `-${text}` : text;
 }

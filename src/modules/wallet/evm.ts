@@ -14,6 +14,8 @@ import type { EvmChainBalance } from './model';
 /** A uint256, as every balance on chain is: anything larger is a malformed answer, not a balance. */
 const Uint = z.bigint().check(z.gte(0n), z.lte(2n ** 256n - 1n));
 const Decimals = z.number().check(z.int(), z.gte(0), z.lte(255));
+/** A JSON-RPC quantity: hex digits after `0x` (the spec wants no leading zeros; nodes' `0x00…` is still a number). */
+const HexQuantity = z.string().check(z.regex(/^0x[0-9a-fA-F]{1,64}$/));
 
 export function evmClient(c: ResolvedChain, timeoutMs: number): PublicClient {
   return createPublicClient({ chain: c.chain, transport: http(c.url, { batch: true, timeout: timeoutMs, retryCount: 0 }) });
@@ -24,7 +26,10 @@ export async function fetchEvmChain(client: PublicClient, c: ResolvedChain, owne
   // them all at once also attaches a handler to each before any can reject. The chain id rides along:
   // a URL of another chain (mainnet's pasted for base) answers every call, with another chain's values.
   const served = client.getChainId();
-  const native = c.isTempo ? Promise.resolve(null) : client.getBalance({ address: owner }).then((v) => z.parse(Uint, v));
+  // The node's answer is read here, not by viem's getBalance: that takes any BigInt() spelling, so an
+  // empty string (a broken proxy's answer) was a balance of 0 with no error, and a JSON number was wei.
+  const native = c.isTempo ? Promise.resolve(null)
+    : client.request({ method: 'eth_getBalance', params: [owner, 'latest'] }).then((v) => z.parse(Uint, BigInt(z.parse(HexQuantity, v))));
   const tokenCalls = c.tokens.map((t) => Promise.allSettled([
     client.readContract({ address: t.contract, abi: erc20Abi, functionName: 'balanceOf', args: [owner] }).then((v) => z.parse(Uint, v)),
     t.decimals !== null ? Promise.resolve(t.decimals) : client.readContract({ address: t.contract, abi: erc20Abi, functionName: 'decimals' }).then((v) => z.parse(Decimals, v)),

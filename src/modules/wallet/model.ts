@@ -163,6 +163,9 @@ export const EscrowLockBody = z.object({
 });
 export type EscrowLockBody = z.infer<typeof EscrowLockBody>;
 
+/** Body fields holding money sent as a JSON number, by route path: the body reader keeps their digits (lib/body.ts). */
+export const EXACT_NUMBER_FIELDS: ReadonlyMap<string, readonly string[]> = new Map([['/api/wallet/escrow', ['amount']]]);
+
 export const Escrow = z.object({
   escrow_id: z.string(),
   task_id: z.string(),

@@ -5,10 +5,10 @@
  * next micro-dollar, so the ledger only ever holds exact integers.
  */
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument, visit } from 'yaml';
 import { z } from '../../lib/zod';
 import { ConfigError } from '../../config';
-import { fromBaseUnits, MoneyFormatError, toBaseUnits } from '../../lib/money';
+import { fromBaseUnits, lostDigits, MoneyFormatError, toBaseUnits } from '../../lib/money';
 
 export const MICRO_DECIMALS = 6;
 
@@ -68,7 +68,7 @@ export function loadPricing(path: string | null): PricingTable {
   }
   let raw: unknown;
   try {
-    raw = parseYaml(text);
+    raw = parseExact(text);
   } catch {
     throw new ConfigError(`Invalid TEMPO_PRICING: ${path} is neither JSON nor YAML.`);
   }
@@ -78,6 +78,23 @@ export function loadPricing(path: string | null): PricingTable {
     throw new ConfigError(`Invalid TEMPO_PRICING: ${path}: ${issue?.path.join('.') || 'table'}: ${issue?.message ?? 'invalid'}.`);
   }
   return buildTable(parsed.data, path);
+}
+
+/**
+ * The table as a plain value, a price written as a number read from its digits: the double the parser
+ * makes of it holds 15–17 significant digits (12345678901234.567891 was read as …568, and
+ * 0.0030000000000000001, more places than micro-USD have, as 0.003). Throws what yaml's `parse` would.
+ */
+function parseExact(text: string): unknown {
+  const doc = parseDocument(text);
+  if (doc.errors[0]) throw doc.errors[0];
+  visit(doc, {
+    Scalar(_, node) {
+      const exact = typeof node.value === 'number' && node.source !== undefined ? lostDigits(node.source, node.value) : null;
+      if (exact !== null) node.value = exact;
+    },
+  });
+  return doc.toJS();
 }
 
 function buildTable(file: PricingFile, source: string): PricingTable {

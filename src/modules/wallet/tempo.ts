@@ -51,9 +51,27 @@ interface Totals {
   billed: bigint;
 }
 
+const SUMMED = ['tokens', 'cost', 'margin', 'billed'] as const;
+type SplitTotals = { n: bigint } & Record<`${(typeof SUMMED)[number]}_${'hi' | 'lo'}`, bigint>;
+/** SQLite's largest integer: a running total past it would be stored as a float. */
+const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * Sums of 64-bit integers that cannot overflow: SQLite's SUM fails past 2^63 ("integer overflow", a 500
+ * on every later usage read), so each column's high and low 32 bits are summed apart (joinSums).
+ */
+const exactSums = (cols: Record<(typeof SUMMED)[number], string>): string => SUMMED
+  .map((k) => `COALESCE(SUM((${cols[k]}) >> 32), 0) AS ${k}_hi, COALESCE(SUM((${cols[k]}) & 4294967295), 0) AS ${k}_lo`).join(', ');
+const joinSums = (r: SplitTotals): Totals => {
+  const t = { n: r.n } as Totals;
+  for (const k of SUMMED) t[k] = (r[`${k}_hi`] << 32n) + r[`${k}_lo`];
+  return t;
+};
+
 export class TempoBilling {
   private readonly totalsSince;
   private readonly keptTotalsStmt;
+  private readonly callerTotalsStmt;
   private readonly addTotalsStmt;
   private readonly budget: CallerBudget | null;
 
@@ -64,21 +82,21 @@ export class TempoBilling {
     readonly budgetMicro: bigint | null,
     private readonly log: Logger,
   ) {
-    // Sums are read as bigint so totals stay exact whatever their size. One statement per filter shape:
+    // Sums are read as bigint, split (exactSums) so they stay exact whatever their size. One statement per filter shape:
     // written as `(?1 IS NULL OR caller_id = ?1) AND (?2 IS NULL OR created_at >= ?2)`, no index could
     // serve it and every call of the ledger was read (6.6 ms at 100,000 calls for a few since `since`).
-    const sums = <P extends string[]>(where: string) => handle.sqlite.query<Totals, P>(
-      `SELECT COUNT(*) AS n, COALESCE(SUM(input_tokens + output_tokens), 0) AS tokens,
-              COALESCE(SUM(input_cost_micro + output_cost_micro), 0) AS cost,
-              COALESCE(SUM(margin_micro), 0) AS margin, COALESCE(SUM(total_micro), 0) AS billed
+    const sums = <P extends string[]>(where: string) => handle.sqlite.query<SplitTotals, P>(
+      `SELECT COUNT(*) AS n, ${exactSums({ tokens: 'input_tokens + output_tokens', cost: 'input_cost_micro + output_cost_micro', margin: 'margin_micro', billed: 'total_micro' })}
          FROM tempo_calls WHERE ${where}`,
     ).safeIntegers(true);
     this.totalsSince = { all: sums<[string]>('created_at >= ?1'), caller: sums<[string, string]>('caller_id = ?2 AND created_at >= ?1') };
     // Without `since`, the running totals answer (one row per caller) instead of summing the ledger.
-    this.keptTotalsStmt = handle.sqlite.query<Totals, [string | null]>(
-      `SELECT COALESCE(SUM(calls), 0) AS n, COALESCE(SUM(tokens), 0) AS tokens, COALESCE(SUM(cost_micro), 0) AS cost,
-              COALESCE(SUM(margin_micro), 0) AS margin, COALESCE(SUM(billed_micro), 0) AS billed
+    this.keptTotalsStmt = handle.sqlite.query<SplitTotals, [string | null]>(
+      `SELECT COALESCE(SUM(calls), 0) AS n, ${exactSums({ tokens: 'tokens', cost: 'cost_micro', margin: 'margin_micro', billed: 'billed_micro' })}
          FROM tempo_totals WHERE (?1 IS NULL OR caller_id = ?1)`,
+    ).safeIntegers(true);
+    this.callerTotalsStmt = handle.sqlite.query<Omit<Totals, 'n'>, [string]>(
+      'SELECT tokens, cost_micro AS cost, margin_micro AS margin, billed_micro AS billed FROM tempo_totals WHERE caller_id = ?1',
     ).safeIntegers(true);
     this.addTotalsStmt = handle.sqlite.query(
       `INSERT INTO tempo_totals (caller_id, calls, tokens, cost_micro, margin_micro, billed_micro) VALUES (?1, 1, ?2, ?3, ?4, ?5)
@@ -161,6 +179,7 @@ export class TempoBilling {
   private async record(row: CallRow, hold: Hold | null): Promise<void> {
     try {
       await this.handle.write(() => this.handle.sqlite.transaction(() => {
+        this.refuseTotalsPastInt64(row);
         this.handle.db.insert(tempoCalls).values(row).run();
         this.addTotalsStmt.run(row.callerId, row.inputTokens + row.outputTokens, row.inputCostMicro + row.outputCostMicro, row.marginMicro, row.totalMicro);
         if (hold) this.budget?.settleIn(hold);
@@ -176,6 +195,20 @@ export class TempoBilling {
     }
   }
 
+  /**
+   * A caller's running totals are SQLite integers: added past 2^63 - 1 they became floats, inexact, and
+   * broke every later read. Only absurd usage reports get there (~3,000 calls at the per-call bound), so
+   * the call is refused as those are; inside the ledger write's transaction.
+   */
+  private refuseTotalsPastInt64(row: CallRow): void {
+    const kept = this.callerTotalsStmt.get(row.callerId);
+    if (!kept) return;
+    const adds = { tokens: row.inputTokens + row.outputTokens, cost: row.inputCostMicro + row.outputCostMicro, margin: row.marginMicro, billed: row.totalMicro };
+    if (SUMMED.some((k) => kept[k] + BigInt(adds[k]) > INT64_MAX)) {
+      throw new ApiError(502, 'hedgehog_invalid_response', `HEDGEHOG reported a usage that takes the billed totals of ${row.callerId} past what the ledger holds exactly; nothing was billed.`);
+    }
+  }
+
   usage(f: UsageFilter) {
     const since = f.since === undefined ? null : toUtcIso(f.since);
     const conds: SQL[] = [];
@@ -186,8 +219,8 @@ export class TempoBilling {
     const { rows, t } = readSnapshot(this.handle.sqlite, () => ({
       rows: this.handle.db.select().from(tempoCalls).where(and(...conds))
         .orderBy(desc(tempoCalls.createdAt), desc(tempoCalls.id)).limit(f.limit).offset(f.offset).all(),
-      t: (since === null ? this.keptTotalsStmt.get(f.caller_id ?? null)
-        : f.caller_id === undefined ? this.totalsSince.all.get(since) : this.totalsSince.caller.get(since, f.caller_id)) as Totals,
+      t: joinSums((since === null ? this.keptTotalsStmt.get(f.caller_id ?? null)
+        : f.caller_id === undefined ? this.totalsSince.all.get(since) : this.totalsSince.caller.get(since, f.caller_id)) as SplitTotals),
     }));
     return {
       calls: rows.map(recordOf),
