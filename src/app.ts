@@ -21,11 +21,12 @@ import { methodNotAllowed, optionsResponse, routeTable, type RouteTable } from '
 import { memoryPlugin } from './modules/memory';
 import { chatCompletionsStreamPlugin, v1ProxyPlugin } from './modules/proxy';
 import { walletPlugin } from './modules/wallet';
-import { EXACT_NUMBER_FIELDS } from './modules/wallet/model';
+import { EXACT_NUMBER_FIELDS as ESCROW_MONEY } from './modules/wallet/model';
 import { chatPlugin } from './modules/chat';
 import { sessionsPlugin } from './modules/sessions';
 import { skillsPlugin } from './modules/skills';
 import { tasksPlugin } from './modules/tasks';
+import { EXACT_NUMBER_FIELDS as TASK_MONEY } from './modules/tasks/model';
 
 /**
  * Bun's idle timeout of the server (main.ts): it reaps keep-alive sockets, a request whose body is not
@@ -33,6 +34,9 @@ import { tasksPlugin } from './modules/tasks';
  * answer for as long. Routes that wait on an upstream lift it for that wait, then give it back.
  */
 export const IDLE_TIMEOUT_S = 120;
+
+/** Body fields that hold money, by route path: a JSON number there is read from its digits (lib/body.ts). */
+const MONEY_FIELDS: ReadonlyMap<string, readonly string[]> = new Map([...ESCROW_MONEY, ...TASK_MONEY]);
 
 export interface AppOptions {
   /** The idle timeout the app is served with (tests listen with a shorter one). */
@@ -125,7 +129,7 @@ export function createApp(deps: AppDeps, { idleTimeoutS = IDLE_TIMEOUT_S }: AppO
       refuseRepeatedParams(query);
       if (request.method === 'GET' || request.method === 'HEAD') dropEmptyParams(query);
     })
-    .onParse(({ request }) => readJsonBody(request, config.server.maxBodyBytes, EXACT_NUMBER_FIELDS.get(routedPath(pathOf(request.url)))))
+    .onParse(({ request }) => readJsonBody(request, config.server.maxBodyBytes, MONEY_FIELDS.get(routedPath(pathOf(request.url)))))
     // Elysia reads its hooks' source, and one that names `body` makes it parse the body of every route,
     // the /v1 proxy's included (which must forward it unread): hence the computed key.
     .onTransform((ctx) => {

@@ -73,6 +73,23 @@ describe.each(BACKENDS)('tasks on %s', (backend) => {
     expect((await app.get(created.task_id)).status).toBe('Completed');
   });
 
+  test('a reward sent as a JSON number is read from its digits, not from the double JSON.parse rounds it to', async () => {
+    const send = async (json: string) => {
+      const r = await app.t.fetch('/api/tasks', { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"title":"t","reward":${json}}` });
+      const b = (await r.json()) as { reward?: string; errors?: { path: string }[] };
+      return [json, r.status, b.reward ?? b.errors?.[0]?.path];
+    };
+    const before = app.snapshot();
+    // 17 decimals: JSON.parse makes 1 of it, and 1 was stored; 7 decimals in 16 digits made …740991.
+    expect(await send('1.0000000000000001')).toEqual(['1.0000000000000001', 422, 'reward']);
+    expect(await send('9007199254.7409915')).toEqual(['9007199254.7409915', 422, 'reward']);
+    expect(app.snapshot()).toBe(before);
+    // Numbers a double holds exactly are unchanged, exponent form included.
+    expect(await send('1.25')).toEqual(['1.25', 201, '1.25']);
+    expect(await send('25e-1')).toEqual(['25e-1', 201, '2.5']);
+    expect(await send('9007199254.740991')).toEqual(['9007199254.740991', 201, '9007199254.740991']);
+  });
+
   test('complete with success:false fails the task; a failed dependency keeps dependents blocked', async () => {
     const a = await app.create();
     const b = await app.create({ depends_on: [a.task_id] });

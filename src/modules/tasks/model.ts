@@ -45,6 +45,9 @@ const Reward = z.pipe(
 
 export const rewardToString = (units: number): string => fromBaseUnits(BigInt(units), REWARD_DECIMALS);
 
+/** Body fields holding money sent as a JSON number, by route path: the body reader keeps their digits (lib/body.ts). */
+export const EXACT_NUMBER_FIELDS: ReadonlyMap<string, readonly string[]> = new Map([['/api/tasks', ['reward']]]);
+
 const Capabilities = z.array(printable(64)).check(z.maxLength(32));
 const Title = printable(500);
 const Description = z.string().check(z.maxLength(20_000), wellFormed(WELL_FORMED));
