@@ -55,6 +55,9 @@ try {
     // ~5 MB less idle RSS than one bundle. Splitting needs ESM.
     splitting: true,
     format: 'esm',
+    // Bun embeds the sourcemaps in the executable with any value but 'none' ('external' too), and the
+    // stacks in the logs then name src/ lines. They are read only when a stack is worked out: 'none'
+    // saves 3.9 MB of file but no idle RSS (59.7 MB either way), and its stacks name minified chunks.
     sourcemap: 'linked',
     target: 'bun',
     // mppx's MCP transport imports this optional peer lazily; the sidecar never uses MCP payments.

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'bun:test';
 import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { ConfigUnreadableError, HermesHome } from '../src/hermes/home';
 import { HERMES_YAML_OPTIONS } from '../src/hermes/yaml-schema';
 import { editFile } from '../src/modules/config/store';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app';
@@ -413,5 +414,19 @@ describe('editFile (the write path under every config edit)', () => {
     const next = editFile(configPath, (text) => `${text}after: 1\n`);
     await expect(failing).rejects.toThrow('refused');
     expect(await next).toBe(`${CONFIG_YAML}after: 1\n`);
+  });
+});
+
+describe('HermesHome, config.yaml not there', () => {
+  test('a missing file reads as {} with no MCP servers; a home that is a file is unreadable (ENOTDIR), not empty', () => {
+    const dir = tempDir();
+    const missing = new HermesHome(join(dir, 'no-such-home'));
+    expect(missing.readConfig()).toEqual({});
+    expect(missing.hasMcpServers()).toBe(false);
+    writeFileSync(join(dir, 'a-file'), '');
+    const inFile = new HermesHome(join(dir, 'a-file'));
+    expect(() => inFile.readConfig()).toThrow(ConfigUnreadableError);
+    expect(() => inFile.readConfig()).toThrow(/ENOTDIR/);
+    expect(inFile.hasMcpServers()).toBe(false);
   });
 });

@@ -238,13 +238,15 @@ export class HermesHome {
 
   /** readConfig() with the anchored values, which redaction needs: an alias can repeat a secret under a key that is not secret. */
   readConfigAnchored(): ConfigRead {
-    let st: Stats;
+    // A home without config.yaml is asked on every /health: answered without an exception thrown and
+    // caught each time (5.4 → 3.1 µs a read). Other failures (ENOTDIR, EACCES) still throw.
+    let st: Stats | undefined;
     try {
-      st = statSync(this.paths.config);
+      st = statSync(this.paths.config, { throwIfNoEntry: false });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyRead();
       throw new ConfigUnreadableError('config.yaml', err);
     }
+    if (!st) return emptyRead();
     if (this.cache?.key === fileStateKey(st)) return this.cache;
     const snap = readAgentSnapshot(this.paths.config, 'config.yaml');
     if (!snap) return emptyRead();
