@@ -312,6 +312,19 @@ copies: [*dt, *fa]
     expect(JSON.parse(text).config).toEqual({ defaults: { openrouter: '***ccdd' }, model: { api_key: '***ccdd' } });
   });
 
+  test('an anchored secret aliased into model.* is masked in the model fields of GET /api/config, GET and POST /api/config/model too', async () => {
+    const app = await appWith('providers:\n  x:\n    api_key: &k sk-live-SECRET0123456789\nmodel:\n  default: *k\n  provider: *k\n  base_url: *k\n  max_tokens: 4096\n', '');
+    for (const [method, path, body] of [['GET', '/api/config'], ['GET', '/api/config/model'], ['POST', '/api/config/model', { api_mode: 'chat_completions' }]] as const) {
+      const res = await app.fetch(path, { method, headers: { 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
+      const text = await res.text();
+      expect([path, res.status]).toEqual([path, 200]);
+      expect(text).not.toContain('SECRET');
+      const info = JSON.parse(text) as Record<string, unknown>;
+      expect([info.model, info.provider, info.base_url]).toEqual(['***6789', '***6789', '***6789']);
+      if (path === '/api/config/model') expect(info.max_tokens).toBe(4096);
+    }
+  });
+
   test('anchors of values that are not secret change nothing', async () => {
     const app = await appWith('defaults: &d\n  timeout: 30\n  name: joe\nbot:\n  <<: *d\n  label: &l joe\nother: *l\n', '');
     expect((await app.json('GET', '/api/config')).body.config).toEqual({ defaults: { timeout: 30, name: 'joe' }, bot: { timeout: 30, name: 'joe', label: 'joe' }, other: 'joe' });

@@ -61,3 +61,15 @@ test('a SKILL.md in a root is one skill and does not hide the skills below it; i
   writeFile(join(t.home, 'skills/tools/yq/SKILL.md'), skillMd({ name: 'yq' }));
   expect(await ids()).toContain('tools.yq');
 });
+
+test('an external dir written as a URL with a credential is named in warnings as GET /api/config shows it, never with the credential', async () => {
+  const token = 'ghp_R4nD0mG1tHubT0k3nV4lu3XyZ123456789';
+  writeFileSync(join(t.home, 'config.yaml'), `skills:\n  external_dirs:\n  - https://x-access-token:${token}@github.com/org/skills.git\n`);
+  const skills = await t.fetch('/api/skills');
+  const text = await skills.text();
+  expect(skills.status).toBe(200);
+  expect(text).not.toContain(token);
+  const shown = (await t.json<{ config: { skills: { external_dirs: string[] } } }>('GET', '/api/config')).body.config.skills.external_dirs[0];
+  expect(shown).toBe('https://x-access-token:***@github.com/org/skills.git');
+  expect((JSON.parse(text) as { warnings: string[] }).warnings).toEqual([`skills.external_dirs entry ${shown} is not a directory.`]);
+});

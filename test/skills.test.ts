@@ -97,6 +97,16 @@ describe('GET /api/skills', () => {
     expect((await list('?offset=50')).skills).toEqual([]);
   });
 
+  test('search matches within one field: text spanning the end of the name and the start of the description is no match', async () => {
+    // docker: name "docker", description "Build and run containers", tags containers, ops.
+    expect(names(await list('?search=docker%0Abuild'))).toEqual([]);
+    expect(names(await list('?search=containers%0Acontainers'))).toEqual([]);
+    expect(names(await list('?search=ker'))).toEqual(['docker']);
+    // A description written over several lines is still found by text spanning its lines.
+    writeFile(join(skills, 'notes/multi/SKILL.md'), skillMd({ name: 'multi', description: '|\n  first line\n  second line' }));
+    expect(names(await list('?search=line%0Asecond'))).toEqual(['multi']);
+  });
+
   test('bad query parameters are 422', async () => {
     for (const q of ['?limit=0', '?limit=abc', '?offset=-1', '?limit=1.5', `?search=${'x'.repeat(300)}`]) {
       const res = await t.fetch(`/api/skills${q}`);

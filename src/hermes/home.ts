@@ -197,7 +197,8 @@ export type ConfigTree = Record<string, unknown>;
 
 const emptyRead = (): ConfigRead => ({ tree: {}, anchored: [] });
 
-function parsed(text: string): ConfigRead {
+/** config.yaml text parsed into its tree and anchored values (throws ConfigFileError as a read does). */
+export function parsed(text: string): ConfigRead {
   const doc = parseHermesYaml(text);
   return { tree: configTreeOf(doc), anchored: anchoredValues(doc) };
 }

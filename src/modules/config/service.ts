@@ -4,7 +4,7 @@
  * is when the edit runs (inside the file's queue), applied as in-place text edits, and checked before
  * anything is written: the new file must parse to exactly the old tree with the operations applied.
  */
-import { ConfigFileError, ConfigParseError, ConfigUnreadableError, configTreeOf, parseHermesYaml, type ConfigTree, type HermesHome } from '../../hermes/home';
+import { ConfigFileError, ConfigParseError, ConfigUnreadableError, configTreeOf, parsed, parseHermesYaml, type ConfigRead, type ConfigTree, type HermesHome } from '../../hermes/home';
 import { effectiveModel, modelSection } from '../../hermes/model-section';
 import { parseDotenv } from '../../lib/dotenv';
 import { ApiError, badRequest, unprocessable } from '../../lib/errors';
@@ -42,23 +42,18 @@ export class ConfigService {
     private readonly log: Logger,
   ) {}
 
-  private tree(): ConfigTree {
+  private configRead(): ConfigRead {
     try {
-      return this.home.readConfig();
+      return this.home.readConfigAnchored();
     } catch (err) {
       return rethrow(err);
     }
   }
 
   read() {
-    let anchored;
-    try {
-      anchored = this.home.readConfigAnchored();
-    } catch (err) {
-      return rethrow(err);
-    }
-    const { tree } = anchored;
-    const info = modelInfo(tree);
+    const anchored = this.configRead();
+    const config = redactConfig(anchored.tree, anchored.anchored);
+    const info = shownModelInfo(anchored.tree, config);
     let env: string | null;
     try {
       env = this.home.readEnvText();
@@ -66,7 +61,7 @@ export class ConfigService {
       return rethrow(err);
     }
     return {
-      config: redactConfig(tree, anchored.anchored),
+      config,
       env: redactEnv(parseDotenv(env ?? '')),
       config_path: this.home.paths.config,
       hermes_home: this.home.paths.home,
@@ -77,7 +72,8 @@ export class ConfigService {
   }
 
   model(): ModelInfo {
-    return modelInfo(this.tree());
+    const read = this.configRead();
+    return shownModelInfo(read.tree, redactConfig(read.tree, read.anchored));
   }
 
   /** POST /api/config: one dot path and its value, or several, applied in order. */
@@ -100,7 +96,13 @@ export class ConfigService {
       throw unprocessable('Send at least one of provider, model, base_url, api_mode.', [{ path: '', message: 'no field given' }]);
     }
     const { ops, text } = await this.edit((tree) => modelOps(tree, fields));
-    return { updated: true, keys: ops.map((o) => o.path.join('.')), ...modelInfo(treeOf(text)) };
+    let read: ConfigRead;
+    try {
+      read = parsed(text);
+    } catch (err) {
+      return rethrow(err);
+    }
+    return { updated: true, keys: ops.map((o) => o.path.join('.')), ...shownModelInfo(read.tree, redactConfig(read.tree, read.anchored)) };
   }
 
   private editFailed(ops: EditOp[]): ApiError {
@@ -156,6 +158,17 @@ function modelInfo(tree: ConfigTree): ModelInfo {
     context_length: num(m.context_length),
     max_tokens: num(m.max_tokens),
   };
+}
+
+/**
+ * The model settings as the redacted tree shows them: a secret that an alias repeats into `model.*`
+ * (`default: *k`, `&k` on an api_key) is masked there, and was shown in clear in these fields. The
+ * counts are taken from the tree itself: they are numbers, never masked, and a quoted one ("4096",
+ * masked under a `…tokens` key) still reads as the count Hermes uses.
+ */
+function shownModelInfo(tree: ConfigTree, redacted: ConfigTree): ModelInfo {
+  const raw = modelInfo(tree);
+  return { ...modelInfo(redacted), context_length: raw.context_length, max_tokens: raw.max_tokens };
 }
 
 /** Deep-merge operations for `patch` against `current`, plus Hermes Workspace's top-level model fields. */

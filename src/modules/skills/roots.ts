@@ -17,6 +17,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { expandShellVars, type EnvLookup } from '../../hermes/agent-env';
 import { ConfigFileError, type ConfigTree, type HermesHome } from '../../hermes/home';
 import { userHome } from '../../lib/home';
+import { scrubString } from '../config/scrub';
 
 export interface SkillRoot {
   path: string;
@@ -24,9 +25,9 @@ export interface SkillRoot {
   /** '' for the local root, `~x<hash>` for an external one. */
   idPrefix: string;
   /**
-   * How messages name the root: its path, or the config entry as written when it names variables.
-   * `$VAR` may expand to a key (the agent's .env, the sidecar's HERMES_API_KEY, MPP_SECRET_KEY…): a
-   * client that may edit config.yaml would read it back in a warning.
+   * How messages name the root: its path, or the config entry as written (scrubbed of credentials)
+   * when it names variables or holds a credential. `$VAR` may expand to a key (the agent's .env, the
+   * sidecar's HERMES_API_KEY, MPP_SECRET_KEY…): a client that may edit config.yaml would read it back in a warning.
    */
   label: string;
 }
@@ -113,7 +114,10 @@ export function readSkillsSettings(home: HermesHome, previous: SettingsRead | nu
     const path = expand(entry, home.paths.home, env);
     if (seen.has(path)) continue;
     seen.add(path);
-    const label = entry.includes('$') ? entry : path;
+    // A credential in the entry (a git URL `https://user:token@…` taken for a folder) is masked as GET
+    // /api/config masks it; the resolved path would show it, and with one slash the scrubber misses it.
+    const shown = scrubString(entry, 'command');
+    const label = entry.includes('$') || shown !== entry ? shown : path;
     roots.push({ path, source: 'external', idPrefix: `~x${new Bun.CryptoHasher('sha256').update(path).digest('hex').slice(0, 8)}`, label });
   }
   const disabled = new Set(stringList(skills.disabled));

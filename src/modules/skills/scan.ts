@@ -42,8 +42,11 @@ export interface SkillRecord {
   stamp: string;
   /** Lower-cased category, name and id: the listing order. */
   sortKey: string;
-  /** Name, description and tags folded (foldKey: case, accents, NFC/NFD, full-width), for `search`; tags and category likewise. */
-  haystack: string;
+  /**
+   * Name, description and each tag folded (foldKey: case, accents, NFC/NFD, full-width), for `search`; tags and
+   * category likewise. Kept apart: joined into one text, a search spanning two fields (`docker\nbuild`) matched.
+   */
+  searchKeys: string[];
   tagKeys: string[];
   categoryKey: string | null;
 }
@@ -238,6 +241,7 @@ class Scanner {
     const { meta } = parsed;
     const category = segments.length >= 2 ? (segments[0] as string) : null;
     const id = skillId(root, segments);
+    const tagKeys = meta.tags.map(foldKey);
     this.skills.push({
       id,
       ...meta,
@@ -247,8 +251,8 @@ class Scanner {
       error: parsed.error,
       stamp,
       sortKey: `${(category ?? '').toLowerCase()}\0${meta.name.toLowerCase()}\0${id}`,
-      haystack: foldKey([meta.name, meta.description, ...meta.tags].join('\n')),
-      tagKeys: meta.tags.map(foldKey),
+      searchKeys: [foldKey(meta.name), foldKey(meta.description), ...tagKeys],
+      tagKeys,
       categoryKey: category === null ? null : foldKey(category),
     });
   }

@@ -176,7 +176,7 @@ export class SkillsIndex {
       snap.skills.forEach((r, i) => {
         if (category && r.categoryKey !== category) return;
         if (tag && !r.tagKeys.includes(tag)) return;
-        if (search && !r.haystack.includes(search)) return;
+        if (search && !r.searchKeys.some((k) => k.includes(search))) return;
         matches.push(summaries[i] as SkillSummary);
       });
     }
