@@ -71,8 +71,10 @@ describe('probe modes', () => {
     await wrong.deps.probe.probeNow();
     const { body } = await wrong.json<Record<string, any>>('GET', '/api/gateway-status');
     expect(body.upstream_error).toContain('401');
-    // It answers, but no chat can work with a refused key.
-    expect(body.features).toMatchObject({ sessions_api_upstream: false, streaming: false, chat_stream: false });
+    // It answers, but no chat can work with a refused key, and nothing behind the key is seen: the
+    // gateway asks for it on every route but /health (SPEC §14), /health/detailed included.
+    expect(body.features).toMatchObject({ sessions_api_upstream: false, streaming: false, chat_stream: false, capabilities_endpoint: false, health_detailed: false });
+    expect([body.status, body.mode]).toEqual(['connected', 'portable']);
     wrong.close();
   });
 
