@@ -179,6 +179,16 @@ describe('configuration', () => {
     expect(failure({}, ['--port'])).toContain('--port needs a value');
   });
 
+  test('a flag whose value was left out does not take the next option as its value', () => {
+    // `--data-dir --memory-backend sqlite` started on a new, empty database in ./--memory-backend.
+    expect(failure({}, ['--data-dir', '--memory-backend', 'sqlite'])).toContain('--data-dir needs a value');
+    expect(failure({}, ['--hermes-home', '--port', '0'])).toContain('--hermes-home needs a value');
+    expect(failure({}, ['--data-dir', '--version'])).toContain('--data-dir needs a value');
+    expect(failure({}, ['--data-dir', '-h'])).toContain('--data-dir needs a value');
+    // A value that does begin with a dash can still be given glued to its flag.
+    expect(load({}, ['--data-dir=/srv/-odd', '--port=0']).dataDir).toBe('/srv/-odd');
+  });
+
   test('an argument that is not an option is refused without being echoed: it is often a URL or key given without its flag', () => {
     const msg = failure({}, ['--port', '8643', 'http://proxy-user:pw-SECRET9@hermes:8642']);
     expect(msg).not.toContain('SECRET9');

@@ -232,6 +232,13 @@ describe('error model', () => {
     expect(body.error.message).toContain('messages.0.role');
   });
 
+  test("a body that is wrong as a whole names no param: OpenAI's null, not an empty string", async () => {
+    for (const raw of ['[]', '"x"', 'null']) {
+      const res = await t.fetch(CHAT, { method: 'POST', body: raw });
+      expect([raw, res.status, (await jsonOf(res)).error.param]).toEqual([raw, 422, null]);
+    }
+  });
+
   test('wrong JSON types (array, string, null) → 422, never 500', async () => {
     for (const raw of ['[]', '"x"', 'null', '42', '{"messages": "no"}']) {
       const res = await t.fetch(CHAT, { method: 'POST', body: raw });

@@ -71,9 +71,21 @@ describe('probe modes', () => {
     await wrong.deps.probe.probeNow();
     const { body } = await wrong.json<Record<string, any>>('GET', '/api/gateway-status');
     expect(body.upstream_error).toContain('401');
-    // It answers, but no chat can work with a refused key.
-    expect(body.features).toMatchObject({ sessions_api_upstream: false, streaming: false, chat_stream: false });
+    // It answers, but no chat can work with a refused key, and nothing behind the key is seen: the
+    // gateway asks for it on every route but /health (SPEC §14), /health/detailed included.
+    expect(body.features).toMatchObject({ sessions_api_upstream: false, streaming: false, chat_stream: false, capabilities_endpoint: false, health_detailed: false });
+    expect([body.status, body.mode]).toEqual(['connected', 'portable']);
     wrong.close();
+  });
+
+  test('a gateway that asks for a key the sidecar does not have says so, rather than that a key was refused', async () => {
+    // No HERMES_API_KEY and no API_SERVER_KEY in $HERMES_HOME/.env: nothing is sent (SPEC §14: Hermes ≥ 0.15 always wants one).
+    const none = await appFor(v17, { HERMES_API_KEY: '' });
+    await none.deps.probe.probeNow();
+    const { body } = await none.json<Record<string, any>>('GET', '/api/gateway-status');
+    expect(body.upstream_error).toBe('the upstream asks for a key (401) and the sidecar has none: set HERMES_API_KEY, or API_SERVER_KEY in $HERMES_HOME/.env');
+    expect(body.features).toMatchObject({ streaming: false, chat_stream: false });
+    none.close();
   });
 
   test('upstream down then up: the mode changes without a restart', async () => {

@@ -217,8 +217,10 @@ function parseFlags(argv: string[]): Record<string, string> | 'help' | 'version'
     const eq = arg.indexOf('=');
     const name = eq > 0 ? arg.slice(0, eq) : arg;
     if (!known.has(name)) throw new ConfigError(`Unknown option ${JSON.stringify(name)}; see --help.`);
-    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
-    if (value === undefined) throw new ConfigError(`Option ${name} needs a value.`);
+    // A flag whose value was left out must not take the next option as it (`--data-dir --port 0` ran on
+    // a new, empty database in ./--port); a value that does begin with a dash can be glued: --data-dir=-x.
+    const value = eq > 0 ? arg.slice(eq + 1) : argv[i + 1]?.startsWith('-') ? undefined : argv[++i];
+    if (value === undefined) throw new ConfigError(`Option ${name} needs a value (one that begins with "-" is given as ${name}=VALUE).`);
     out[name] = value;
   }
   return out;

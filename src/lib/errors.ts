@@ -52,8 +52,9 @@ export function openAIErrorBody(status: number, code: string, message: string, p
 }
 
 export function errorResponse(err: ApiError, pathname: string): Response {
+  // A refusal of the body as a whole has the empty path: OpenAI says null where no one parameter is at fault.
   const body = usesOpenAIEnvelope(pathname)
-    ? openAIErrorBody(err.status, err.code, err.detail, err.extra.errors?.[0]?.path ?? null)
+    ? openAIErrorBody(err.status, err.code, err.detail, err.extra.errors?.[0]?.path || null)
     : { detail: err.detail, code: err.code, ...(err.extra.errors ? { errors: err.extra.errors } : {}), ...err.extra.body };
   return new Response(JSON.stringify(body), { status: err.status, headers: { ...JSON_HEADERS, ...err.extra.headers } });
 }

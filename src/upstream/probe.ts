@@ -124,7 +124,8 @@ export class UpstreamProbe {
     const [detailed, caps, models, sessions] = await Promise.all([
       get('/health/detailed'), get('/v1/capabilities'), get('/v1/models'), get('/api/sessions?limit=1'),
     ]);
-    const decided = decide({ health, detailed, caps, models, sessions }, latencyMs);
+    // A key that changed during the calls triggers another probe (onKeyChange), which corrects this one.
+    const decided = decide({ health, detailed, caps, models, sessions }, latencyMs, this.client.upstreamKey !== null);
     const reached = decided.connected && !decided.keyRefused;
     // Only an answer saying so (a 404, a body that is no session list) makes a seen session API absent:
     // one request of the probe timing out or failing with a 5xx on a loaded agent did, and the agent's
@@ -149,7 +150,7 @@ function ok(a: Answer): a is JsonResult {
 }
 
 /** Pure: what the five answers mean. Exported for tests of edge cases. */
-function decide(a: { health: Answer; detailed: Answer; caps: Answer; models: Answer; sessions: Answer }, latencyMs: number | null): ProbeState {
+function decide(a: { health: Answer; detailed: Answer; caps: Answer; models: Answer; sessions: Answer }, latencyMs: number | null, keySent: boolean): ProbeState {
   const checkedAt = new Date().toISOString();
   const answered = [a.health, a.detailed, a.caps, a.models, a.sessions].filter((x): x is JsonResult => !(x instanceof Error));
   if (!answered.length) {
@@ -183,8 +184,15 @@ function decide(a: { health: Answer; detailed: Answer; caps: Answer; models: Ans
     endpoints,
     keyRefused: unauthorized,
     sessionsApiSeen: endpoints.sessionsApi,
-    error: unauthorized ? 'the upstream refused the sidecar\'s key (401): check HERMES_API_KEY, or API_SERVER_KEY in $HERMES_HOME/.env when it is unset' : connected ? null : 'the upstream answered but no endpoint worked',
+    error: unauthorized ? keyError(keySent) : connected ? null : 'the upstream answered but no endpoint worked',
   };
+}
+
+/** A 401 with no key sent is a key missing, not a wrong one (Hermes ≥ 0.15 always asks for one, SPEC §14). */
+function keyError(keySent: boolean): string {
+  return keySent
+    ? 'the upstream refused the sidecar\'s key (401): check HERMES_API_KEY, or API_SERVER_KEY in $HERMES_HOME/.env when it is unset'
+    : 'the upstream asks for a key (401) and the sidecar has none: set HERMES_API_KEY, or API_SERVER_KEY in $HERMES_HOME/.env';
 }
 
 function modelOf(c: CapabilitiesBody | null): string | null {

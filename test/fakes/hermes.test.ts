@@ -129,6 +129,14 @@ describe('health, auth, models', () => {
     }
   });
 
+  test('every route but /health needs the key (SPEC §14), /health/detailed included', async () => {
+    for (const path of ['/health/detailed', '/v1/models', '/v1/capabilities', '/api/sessions']) {
+      const res = await fetch(`${v17.url}${path}`, { headers: { authorization: 'Bearer nope' } });
+      expect([path, res.status, ((await res.json()) as { error?: { code?: string } }).error?.code]).toEqual([path, 401, 'invalid_api_key']);
+    }
+    expect((await fetch(`${v17.url}/health`)).status).toBe(200);
+  });
+
   test('models, capabilities, health/detailed', async () => {
     const models = (await (await fetch(`${v17.url}/v1/models`, { headers: auth })).json()) as { object: string; data: { id: string; owned_by: string }[] };
     expect(models.object).toBe('list');
@@ -453,7 +461,7 @@ describe('sessions (0.17)', () => {
     ac.abort();
     await until(() => v17.aborted.length > 0);
     expect(v17.aborted).toEqual(['/api/sessions/s5/chat/stream']);
-    const detailed = (await (await fetch(`${v17.url}/health/detailed`)).json()) as { active_agents: number };
+    const detailed = (await (await fetch(`${v17.url}/health/detailed`, { headers: auth })).json()) as { active_agents: number };
     expect(detailed.active_agents).toBe(0);
     // the interrupted turn keeps the user message only
     expect(v17.sessions.get('s5')?.messages.map((m) => m.role)).toEqual(['user']);

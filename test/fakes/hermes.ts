@@ -354,7 +354,8 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
   const SEG = '([^/]+)';
   const routes: Route[] = [
     { method: 'GET', pattern: /^\/health$/, auth: false, versions: both, handler: health },
-    { method: 'GET', pattern: /^\/health\/detailed$/, auth: false, versions: v17, handler: healthDetailed },
+    // Behind the key like every route but /health (SPEC §14; the gateway's handler calls _check_auth).
+    { method: 'GET', pattern: /^\/health\/detailed$/, auth: true, versions: v17, handler: healthDetailed },
     { method: 'GET', pattern: /^\/v1\/models$/, auth: true, versions: both, handler: models },
     { method: 'GET', pattern: /^\/v1\/capabilities$/, auth: true, versions: both, handler: capabilities },
     { method: 'POST', pattern: /^\/v1\/chat\/completions$/, auth: true, versions: both, handler: chatCompletions },
