@@ -248,6 +248,20 @@ describe('feature flags tell the truth', () => {
     expect(body.model).toBe('local-llama');
     t.close();
   });
+
+  test('a secret a YAML alias repeats into model.default is masked in the open gateway status, as GET /api/config masks it', async () => {
+    const t = await makeTestApp();
+    mkdirSync(t.home, { recursive: true });
+    writeFileSync(join(t.home, 'config.yaml'), 'providers:\n  x:\n    api_key: &k sk-live-SECRET0123456789\nmodel:\n  default: *k\n');
+    const res = await t.fetch('/api/gateway-status');
+    const text = await res.text();
+    expect(res.status).toBe(200);
+    expect(text).not.toContain('SECRET');
+    expect((JSON.parse(text) as { model: unknown }).model).toBe('***6789');
+    // The upstream is still asked for the model by its name: only what the route shows is masked.
+    expect(t.deps.home.configuredModel()).toBe('sk-live-SECRET0123456789');
+    t.close();
+  });
 });
 
 describe('odd upstream answers are read for what they say', () => {

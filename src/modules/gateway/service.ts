@@ -1,6 +1,8 @@
 /** What /health and /api/gateway-status report: the probe's findings plus what is true locally. */
 import type { Config } from '../../config';
-import type { HermesHome } from '../../hermes/home';
+import type { ConfigRead, HermesHome } from '../../hermes/home';
+import { effectiveModel } from '../../hermes/model-section';
+import { redactConfig } from '../config/redact';
 import type { ProbeState } from '../../upstream/probe';
 import type { Features } from './model';
 
@@ -57,7 +59,7 @@ export function gatewayStatus(d: GatewayDeps) {
   return {
     status: s.connected ? ('connected' as const) : ('disconnected' as const),
     mode: s.mode,
-    model: s.model ?? d.home.configuredModel(),
+    model: s.model ?? shownConfiguredModel(d.home),
     version: d.config.version,
     upstream_version: s.upstreamVersion,
     upstream_url: d.upstreamUrl,
@@ -65,4 +67,26 @@ export function gatewayStatus(d: GatewayDeps) {
     checked_at: s.checkedAt,
     features: features(d),
   };
+}
+
+/** Per read of config.yaml (HermesHome hands out the same one until the file changes). */
+const shownModels = new WeakMap<ConfigRead, string | null>();
+
+/**
+ * The model config.yaml names, as GET /api/config shows it: this route needs no key, and a YAML alias
+ * can repeat a secret there (`api_key: &k sk-…`, then `default: *k`), which was shown in clear.
+ */
+function shownConfiguredModel(home: HermesHome): string | null {
+  let read: ConfigRead;
+  try {
+    read = home.readConfigAnchored();
+  } catch {
+    return null;
+  }
+  let model = shownModels.get(read);
+  if (model === undefined) {
+    model = effectiveModel(redactConfig(read.tree, read.anchored));
+    shownModels.set(read, model);
+  }
+  return model;
 }
