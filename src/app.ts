@@ -121,7 +121,8 @@ export function createApp(deps: AppDeps, { idleTimeoutS = IDLE_TIMEOUT_S }: AppO
     // After auth, as every other 405 is (an unserved request needs the key, and MPP never charges it).
     .onRequest(({ request }) => {
       const pathname = pathOf(request.url);
-      if (routes().shadowed(request.method, pathname)) return errorResponse(methodNotAllowed(request.method, routes().allowed(pathname)), pathname);
+      const refused = routes().shadowed(request.method, pathname);
+      if (refused) return errorResponse(refused, pathname);
     })
     .use(v1ProxyPlugin(proxyDeps))
     .onTransform({ as: 'global' }, ({ request, query }) => {

@@ -200,6 +200,29 @@ for (const backend of BACKENDS) {
         }
       });
 
+      test('a static path spelled with percent-escapes is no route: DELETE /api/memory/%73tats never deletes memory "stats"', async () => {
+        // The router matches fixed segments as written but decodes a parameter: `%73tats` reached the
+        // :id route as memory "stats" (on SpacetimeDB a delete of another writer's row keyed mem:stats).
+        if (fake) {
+          const value = JSON.stringify({ content: 'a memory keyed stats, spelled', metadata: {}, tags: [] });
+          const stored = await fetch(`${fake.url}/v1/database/${fake.db}/call/store_memory`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(['general', 'mem:stats', value, 'other', 'other', 5, '']) });
+          expect(stored.status).toBe(200);
+        }
+        for (const path of ['/api/memory/%73tats', '/api/memory/%73tats/', '/api/memory/st%61ts', '/api/memory/%72ecall', '/api/memory/%73earch']) {
+          for (const method of ['DELETE', 'PATCH', 'GET', 'OPTIONS']) {
+            const r = await t.fetch(path, { method, headers: { 'content-type': 'application/json' }, body: method === 'PATCH' ? '{"content":"x"}' : undefined });
+            expect([path, method, r.status, r.headers.get('allow')]).toEqual([path, method, 404, null]);
+          }
+        }
+        if (fake) {
+          const listed = await list('?limit=1000');
+          expect(listed.body.memories.some((m) => m.id === 'stats')).toBe(true);
+          await fetch(`${fake.url}/v1/database/${fake.db}/call/delete_memory`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(['mem:stats']) });
+        }
+        // Another memory's id with escapes still reaches it: only the spelling of a fixed path is refused.
+        expect((await t.fetch('/api/memory/%6Eo-such', { method: 'DELETE' })).status).toBe(404);
+      });
+
       test('DELETE removes (then 404); the text index forgets it at once', async () => {
         const first = id(0);
         const before = (await search({ query: 'redis' })).body;

@@ -1,4 +1,6 @@
 import { describe, expect, test } from 'bun:test';
+import fc from 'fast-check';
+import { readJsonBody } from '../src/lib/body';
 import { fromBaseUnits, lostDigits, MoneyFormatError, toBaseUnits } from '../src/lib/money';
 
 describe('money', () => {
@@ -56,5 +58,53 @@ describe('money', () => {
     expect(lostDigits('0x1F', 31)).toBeNull();
     expect(lostDigits('+12345678901234567890', 12345678901234567890)).toBe('12345678901234567890');
     expect(lostDigits('.5', 0.5)).toBeNull();
+  });
+});
+
+/**
+ * The body reader's scan for the source text of top-level money fields (lib/body.ts), against
+ * JSON.parse's own: its reviver sees each value's source text (JSC has it). Escaped and repeated keys,
+ * the field nested or quoted inside strings, exponents, negative zero, whitespace, arrays and scalars.
+ */
+describe('money fields of a request body read from their digits', () => {
+  const FIELDS = ['amount', 'reward'];
+  function oracle(text: string): unknown {
+    const sources = new WeakMap<object, Map<string, string>>();
+    const value: unknown = JSON.parse(text, function (this: object, key: string, v: unknown, ctx?: { source?: string }) {
+      if (ctx?.source !== undefined) sources.set(this, (sources.get(this) ?? new Map<string, string>()).set(key, ctx.source));
+      return v;
+    });
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+    const body = value as Record<string, unknown>;
+    for (const f of FIELDS) {
+      const source = sources.get(body)?.get(f);
+      const exact = typeof body[f] === 'number' && source !== undefined ? lostDigits(source, body[f]) : null;
+      if (exact !== null) body[f] = exact;
+    }
+    return body;
+  }
+  const ws = fc.constantFrom('', ' ', '\n', '\t', '\r\n ');
+  const num = fc.oneof(
+    fc.tuple(fc.constantFrom('', '-'), fc.stringMatching(/^(0|[1-9][0-9]{0,25})$/), fc.option(fc.stringMatching(/^[0-9]{1,25}$/)), fc.option(fc.stringMatching(/^[eE][+-]?[0-9]{1,4}$/)))
+      .map(([sign, int, frac, exp]) => `${sign}${int}${frac === null ? '' : `.${frac}`}${exp ?? ''}`),
+    fc.constantFrom('-0', '9007199254740993', '1.0000000000000001', '1e400', '-1e400', '1e-400', '1E+2', '-0.0', '0e0'),
+  );
+  const escaped = (name: string) => fc.array(fc.boolean(), { minLength: name.length, maxLength: name.length })
+    .map((esc) => `"${[...name].map((c, i) => (esc[i] ? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}` : c)).join('')}"`);
+  const key = fc.oneof(fc.constantFrom('"amount"', '"reward"', '"amounts"', '"Amount"', '"a\\"mount"', '"amount\\\\"', '"x"'), escaped('amount'), escaped('reward'), fc.string().map((s) => JSON.stringify(s)));
+  const str = fc.oneof(fc.string().map((s) => JSON.stringify(s)), fc.constantFrom('"\\"amount\\":3"', '"{\\"amount\\":5"', '"[\\\\"', '"}"', '"amount"'));
+  const members = (value: fc.Arbitrary<string>, max: number) => fc.array(fc.tuple(ws, key, ws, ws, value, ws), { maxLength: max })
+    .map((xs) => `{${xs.map(([a, k, b, c, v, d]) => `${a}${k}${b}:${c}${v}${d}`).join(',')}}`);
+  const { value } = fc.letrec<{ value: string }>((tie) => ({
+    value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, num, str, fc.constantFrom('true', 'null'),
+      fc.array(fc.tuple(ws, tie('value'), ws), { maxLength: 4 }).map((xs) => `[${xs.map((x) => x.join('')).join(',')}]`), members(tie('value'), 5)),
+  }));
+  const body = fc.tuple(ws, fc.oneof(value, members(value, 8)), ws).map((x) => x.join(''));
+
+  test('the body reader gives what JSON.parse and its source text give', async () => {
+    await fc.assert(fc.asyncProperty(body, async (text) => {
+      const read = await readJsonBody(new Request('http://localhost/', { method: 'POST', body: text }), 1 << 20, FIELDS);
+      expect(read).toEqual(oracle(text) as never);
+    }), { numRuns: 5_000 });
   });
 });

@@ -104,6 +104,32 @@ test('generated documents, valid and damaged: the preview equals the whole parse
   expect(valid).toBeLessThan(17_000);
 });
 
+test('more generators: depth near the limit in and out of strings, long keys, escaped quotes and backslashes in keys, number edge cases', () => {
+  // Objects and lists mixed, 100–140 levels, around a core that may hold brackets inside a string.
+  const nested = fc.tuple(fc.integer({ min: 100, max: 140 }), fc.array(fc.boolean(), { minLength: 1, maxLength: 5 }), fc.constantFrom('1', '"[[[[{{{{"', '"\\"]]]"', '{"text":"deep"}', '[]'))
+    .map(([n, lists, core]) => {
+      const at = (i: number) => lists[i % lists.length];
+      return `${Array.from({ length: n }, (_, i) => (at(i) ? '[' : '{"k":')).join('')}${core}${Array.from({ length: n }, (_, i) => (at(n - 1 - i) ? ']' : '}')).join('')}`;
+    });
+  const bracketString = fc.tuple(fc.integer({ min: 0, max: 300 }), fc.constantFrom('[', '{', ']', '}', '\\"[', '\\\\')).map(([n, c]) => `"${c.repeat(n)}"`);
+  const escapedKey = fc.array(fc.constantFrom('t', 'e', 'x', 'text', '\\"', '\\\\', '\\u0022', '\\u005c', '\\u005C', '\\u0074', '\\u0065\\u0078', '\\/', ':', '}'), { maxLength: 12 }).map((p) => `"${p.join('')}"`);
+  const longKey = fc.integer({ min: 20, max: 5000 }).map((n) => `"${'k'.repeat(n)}"`);
+  const key = fc.oneof(escapedKey, longKey, fc.constantFrom('"text"', '"\\u0074\\u0065\\u0078\\u0074"', '"\\u0074\\u0065\\u0078\\u0074 "', '"te\\u0078t"', '"\\u0074ext\\u0000"'));
+  const number = fc.oneof(
+    fc.constantFrom('-0', '0e0', '0E-0', '1e999999', '-1e-999999', '12345678901234567890123456789e-5', '-0.0e+0', '01', '00', '-01', '1.e5', '.1', '+1', '1e+', '0x1', '1_0', '1.5e3.2', '2.'),
+    fc.tuple(fc.constantFrom('', '-'), fc.stringMatching(/^(0|[1-9][0-9]{0,20})$/), fc.option(fc.stringMatching(/^[0-9]{1,20}$/)), fc.option(fc.stringMatching(/^[eE][+-]?[0-9]{1,6}$/)))
+      .map(([sign, int, frac, exp]) => `${sign}${int}${frac === null ? '' : `.${frac}`}${exp ?? ''}`),
+  );
+  const text = fc.oneof(fc.string({ maxLength: 80 }).map((t) => JSON.stringify(t)), bracketString, fc.constantFrom('"hi"', '"  a  b "', '""'));
+  const member = fc.tuple(key, fc.oneof(text, number, nested, fc.constantFrom('true', 'null'))).map(([k, v]) => `${k}:${v}`);
+  const object = fc.tuple(fc.array(member, { maxLength: 5 }), fc.option(text)).map(([ms, t]) => `{${[...ms, ...(t === null ? [] : [`"text":${t}`])].join(',')}}`);
+  const partList = fc.array(fc.oneof(object, text, number, nested), { maxLength: 6 }).map((ps) => `[${ps.join(',')}]`);
+  const wrapped = fc.tuple(fc.integer({ min: 0, max: 135 }), partList).map(([d, inner]) => `${'['.repeat(d)}${inner}${']'.repeat(d)}`);
+  const damaged = (doc: fc.Arbitrary<string>) => fc.tuple(doc, fc.nat(), fc.constantFrom('"', '\\', ']', '}', '[', '{', 'x', '-', 'e', '.', '0'))
+    .map(([d, at, c]) => { const i = d.length ? at % d.length : 0; return d.slice(0, i) + c + d.slice(i + 1); });
+  fc.assert(fc.property(fc.oneof(partList, object, wrapped, nested, damaged(partList), damaged(wrapped), damaged(object)), fc.integer({ min: 1, max: 80 }), (body, max) => same(body, max)), { numRuns: 10_000 });
+});
+
 test('depth: 128 levels are read, 129 are shown as text, whether the depth is in a part or around it', () => {
   const depths = fc.integer({ min: 120, max: 135 });
   fc.assert(fc.property(depths, fc.boolean(), (d, around) => {

@@ -356,6 +356,13 @@ describe.each(BACKENDS)('tasks on %s', (backend) => {
       const r = await app.json<{ code: string }>(method, path);
       expect([method, path, r.status, r.body.code, r.headers.get('allow')]).toEqual([method, path, 405, 'method_not_allowed', allow]);
     }
+    // Spelled with percent-escapes, the router gave them to {id} decoded (task_not_found for task "swarm").
+    for (const path of ['/api/tasks/%73warm', '/api/tasks/%73tats', '/api/wallet/escrow/%72elease']) {
+      for (const method of ['GET', 'DELETE']) {
+        const r = await app.json<{ code: string }>(method, path);
+        expect([method, path, r.status, r.body.code]).toEqual([method, path, 404, 'not_found']);
+      }
+    }
   });
 });
 

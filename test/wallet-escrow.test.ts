@@ -112,7 +112,13 @@ describe('POST /api/wallet/escrow', () => {
     // Numbers a double holds exactly are unchanged, exponent form included.
     expect(await send('12.5')).toEqual(['12.5', 201, '12500000']);
     expect(await send('1e3')).toEqual(['1e3', 201, '1000000000']);
-    expect(await send('1.0000000000000001e400')).toEqual(['1.0000000000000001e400', 422, 'Too big: expected string to have <=128 characters']);
+    // Written out past 128 characters, a number is refused as a long string is, in words that fit a
+    // number (it read "Too big: expected string to have <=128 characters", for 1e-400 too).
+    const TOO_LONG = 'at most 128 characters written out in decimal digits';
+    expect(await send('1.0000000000000001e400')).toEqual(['1.0000000000000001e400', 422, TOO_LONG]);
+    expect(await send('1.00000000000000001e200')).toEqual(['1.00000000000000001e200', 422, TOO_LONG]);
+    expect(await send('1e-400')).toEqual(['1e-400', 422, TOO_LONG]);
+    expect(await send(`"1.${'0'.repeat(127)}"`)).toEqual([`"1.${'0'.repeat(127)}"`, 422, TOO_LONG]);
     // The top-level field as JSON.parse reads it: an escaped key, the last of a repeated one, spaces;
     // an `amount` nested elsewhere or quoted inside a string is not it.
     const raw = async (body: string) => {

@@ -37,10 +37,12 @@ export interface RouteTable {
    */
   serves(method: string, pathname: string): boolean;
   /**
-   * Whether a route with a parameter would take this request from a static path (SPEC §4: static paths
-   * always win): DELETE /api/memory/stats is the stats path's 405, never a delete of memory "stats".
+   * The refusal of a request a route with a parameter would take from a static path (SPEC §4: static
+   * paths always win), else null: DELETE /api/memory/stats is the stats path's 405, never a delete of
+   * memory "stats"; /api/memory/%73tats, which the router gives the :id route as "stats" (it decodes a
+   * parameter, never a fixed segment), is no route, for every method, as /api/%74asks is.
    */
-  shadowed(method: string, pathname: string): boolean;
+  shadowed(method: string, pathname: string): ApiError | null;
 }
 
 export function routeTable(routes: readonly RouteEntry[]): RouteTable {
@@ -50,6 +52,7 @@ export function routeTable(routes: readonly RouteEntry[]): RouteTable {
   const isStatic = (segments: string[]) => segments.every((seg) => !seg.startsWith(':') && seg !== '*');
   const staticPaths = new Set(patterns.filter((p) => p.method !== 'ALL' && isStatic(p.segments)).map((p) => p.segments.join('/')));
   const allowed = (pathname: string) => {
+    if (spellsStatic(pathname)) return [];
     const parts = partsOf(pathname);
     const methods = new Set<string>();
     const candidates = patterns.filter((p) => p.method !== 'ALL' && matches(p.segments, parts));
@@ -62,6 +65,12 @@ export function routeTable(routes: readonly RouteEntry[]): RouteTable {
     }
     return [...methods].sort();
   };
+  /** A static path written with percent-escapes, each segment decoded as the router decodes a parameter. */
+  function spellsStatic(pathname: string): boolean {
+    if (!pathname.includes('%')) return false;
+    const decoded = partsOf(pathname).map(decodedSegment);
+    return decoded.every((seg) => seg !== null && !seg.includes('/')) && staticPaths.has(decoded.join('/'));
+  }
   return {
     allowed,
     serves(method, pathname) {
@@ -70,10 +79,22 @@ export function routeTable(routes: readonly RouteEntry[]): RouteTable {
       return patterns.some((p) => p.method === 'ALL' && matches(p.segments, parts)) || allowed(pathname).includes(method);
     },
     shadowed(method, pathname) {
+      if (method === 'OPTIONS') return null;
+      if (spellsStatic(pathname)) return new ApiError(404, 'not_found', 'No such route: a fixed path is matched as written, without percent-escapes.');
       // One set lookup for nearly every request: only a static path's own URL goes on to `allowed`.
-      return method !== 'OPTIONS' && staticPaths.has(partsOf(pathname).join('/')) && !allowed(pathname).includes(method);
+      if (!staticPaths.has(partsOf(pathname).join('/'))) return null;
+      const methods = allowed(pathname);
+      return methods.includes(method) ? null : methodNotAllowed(method, methods);
     },
   };
+}
+
+function decodedSegment(segment: string): string | null {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -154,7 +154,9 @@ const Recipient = z.string().check(z.trim(), z.minLength(1), z.maxLength(128), z
 
 export const EscrowLockBody = z.object({
   task_id: Id,
-  amount: z.union([z.number(), z.string().check(z.maxLength(128))]).check(z.describe('> 0, at most the token\'s decimals; a string keeps every digit')),
+  // A number whose digits a double loses reaches this as its text (lib/body.ts): the cap's words fit both.
+  amount: z.union([z.number(), z.string().check(z.maxLength(128, { error: 'at most 128 characters written out in decimal digits' }))])
+    .check(z.describe('> 0, at most the token\'s decimals; a string keeps every digit')),
   token: z._default(z.string().check(z.regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'expected a token symbol' })), 'OPTX'),
   recipient: z.optional(Recipient),
   gaze_required: z._default(z.boolean(), true),
