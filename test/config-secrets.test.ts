@@ -325,6 +325,57 @@ copies: [*dt, *fa]
     }
   });
 
+  test('a value masked only for sitting in an anchored mcp env map is not masked elsewhere: the model fields, the tree and /api/gateway-status show the model', async () => {
+    // Until 2026-12-07 every leaf of an anchored env map shared by two servers (`env: &env`, `env: *env`),
+    // and an anchored model name also written in an env map, was masked wherever the tree held the same
+    // value: model.default and base_url read "***", in GET /api/config/model and /api/gateway-status too.
+    const shared = 'model:\n  default: gpt-4o\n  provider: custom\n  base_url: https://openrouter.ai/api/v1\nmcp_servers:\n  a:\n    command: npx\n    env: &env\n      OPENAI_MODEL: gpt-4o\n      OPENAI_BASE_URL: https://openrouter.ai/api/v1\n      OPENAI_API_KEY: sk-or-v1-SECRET0123456789\n  b:\n    command: npx\n    env: *env\n';
+    const named = 'model:\n  default: &m anthropic/claude-sonnet-4\n  provider: openrouter\n  base_url: https://openrouter.ai/api/v1\nauxiliary:\n  vision:\n    model: *m\nmcp_servers:\n  a:\n    command: npx\n    env:\n      MODEL: anthropic/claude-sonnet-4\n      HOST: https://openrouter.ai/api/v1\n';
+    for (const [config, model] of [[shared, 'gpt-4o'], [named, 'anthropic/claude-sonnet-4']] as const) {
+      const app = await appWith(config, '');
+      const read = (await app.json('GET', '/api/config')).body as { model: string; base_url: string; config: { model: Record<string, string>; mcp_servers: Record<string, { env: Record<string, string> }> } };
+      const shown = [read.model, read.base_url, read.config.model.default, read.config.model.base_url];
+      expect(shown).toEqual([model, 'https://openrouter.ai/api/v1', model, 'https://openrouter.ai/api/v1']);
+      // The env maps themselves stay masked whole.
+      for (const server of Object.values(read.config.mcp_servers)) for (const v of Object.values(server.env)) expect(v).toStartWith('***');
+      const info = (await app.json('GET', '/api/config/model')).body;
+      expect([info.model, info.base_url]).toEqual([model, 'https://openrouter.ai/api/v1']);
+      const posted = (await app.json('POST', '/api/config/model', { api_mode: 'chat_completions' })).body;
+      expect([posted.model, posted.base_url]).toEqual([model, 'https://openrouter.ai/api/v1']);
+      expect((await app.json('GET', '/api/gateway-status')).body.model).toBe(model);
+      app.close();
+    }
+  });
+
+  test('a secret of an anchored mcp env map stays masked in every copy of it, and one aliased into an env map where it is defined', async () => {
+    const config = `keys:
+  openrouter: &or SECRETkeys-0123456789
+  nested: &d
+    inner: &g SECRETnested-0123456789
+mcp_servers:
+  a:
+    env: &env
+      GH: ghp_SECRETshared0123456789abcd
+  b:
+    env: *env
+  c:
+    env:
+      OPENROUTER: *or
+      INNER: *g
+backup: *env
+bot:
+  <<: *d
+  other: *env
+`;
+    const app = await appWith(config, '');
+    const res = await app.fetch('/api/config');
+    const text = await res.text();
+    expect(res.status).toBe(200);
+    expect(text).not.toContain('SECRET');
+    const c = JSON.parse(text).config;
+    expect([c.backup.GH, c.bot.other.GH, c.bot.inner, c.keys.openrouter]).toEqual(['***abcd', '***abcd', '***6789', '***6789']);
+  });
+
   test('anchors of values that are not secret change nothing', async () => {
     const app = await appWith('defaults: &d\n  timeout: 30\n  name: joe\nbot:\n  <<: *d\n  label: &l joe\nother: *l\n', '');
     expect((await app.json('GET', '/api/config')).body.config).toEqual({ defaults: { timeout: 30, name: 'joe' }, bot: { timeout: 30, name: 'joe', label: 'joe' }, other: 'joe' });

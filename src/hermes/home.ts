@@ -132,14 +132,24 @@ export interface AnchoredValue {
   /** Map keys as the tree has them, list indexes as numbers. */
   path: (string | number)[];
   value: unknown;
+  /**
+   * Where the file's aliases of it stand: the alias's own place, or the map a `<<` merge puts it in.
+   * An anchor name defined twice gives both definitions the aliases of either.
+   */
+  copies: (string | number)[][];
 }
 
 /** Every anchored value below the root that an alias repeats, with its path. Called once per change of the file. */
 function anchoredValues(doc: ReturnType<typeof parseDocument>): AnchoredValue[] {
   // One walk without path copies (a path per node costs depth² on a deep file); paths are built
-  // from parent links for the few anchored nodes only.
+  // from parent links for the few anchored and alias nodes only.
   type Entry = { node: unknown; parent: Entry | null; seg: string | number };
-  const aliased = new Set<string>();
+  const aliases = new Map<string, Entry[]>();
+  const aliasAt = (source: string, entry: Entry) => {
+    const list = aliases.get(source);
+    if (list) list.push(entry);
+    else aliases.set(source, [entry]);
+  };
   const anchored: Entry[] = [];
   const stack: Entry[] = [{ node: doc.contents, parent: null, seg: '' }];
   while (stack.length) {
@@ -147,26 +157,31 @@ function anchoredValues(doc: ReturnType<typeof parseDocument>): AnchoredValue[] 
     const { node } = entry;
     if (!node) continue;
     if (isAlias(node)) {
-      aliased.add(node.source);
+      aliasAt(node.source, entry);
       continue;
     }
     if ((node as Node).anchor && entry.parent) anchored.push(entry);
     if (isMap(node)) {
       for (const pair of node.items) {
-        // A `<<` merge key's value is an alias (or a list of them): nothing is defined there.
+        // A `<<` merge key's value is an alias (or a list of them): nothing is defined there; it copies into this map.
         if (isScalar(pair.key) && typeof pair.key.value !== 'symbol') stack.push({ node: pair.value, parent: entry, seg: String(pair.key.value) });
-        else if (isAlias(pair.value)) aliased.add(pair.value.source);
-        else if (isSeq(pair.value)) for (const item of pair.value.items) if (isAlias(item)) aliased.add(item.source);
+        else if (isAlias(pair.value)) aliasAt(pair.value.source, entry);
+        else if (isSeq(pair.value)) for (const item of pair.value.items) if (isAlias(item)) aliasAt(item.source, entry);
       }
     } else if (isSeq(node)) node.items.forEach((item, i) => stack.push({ node: item, parent: entry, seg: i }));
   }
+  const pathOf = (e: Entry) => {
+    const path: (string | number)[] = [];
+    for (let at: Entry | null = e; at?.parent; at = at.parent) path.unshift(at.seg);
+    return path;
+  };
   return anchored
-    .filter((e) => aliased.has((e.node as Node).anchor as string))
-    .map((e) => {
-      const path: (string | number)[] = [];
-      for (let at: Entry | null = e; at?.parent; at = at.parent) path.unshift(at.seg);
-      return { path, value: (e.node as Node).toJS(doc, { maxAliasCount: 100 }) };
-    });
+    .filter((e) => aliases.has((e.node as Node).anchor as string))
+    .map((e) => ({
+      path: pathOf(e),
+      value: (e.node as Node).toJS(doc, { maxAliasCount: 100 }),
+      copies: (aliases.get((e.node as Node).anchor as string) as Entry[]).map(pathOf),
+    }));
 }
 
 /** The parsed config.yaml and its anchored values. */

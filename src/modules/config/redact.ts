@@ -66,14 +66,18 @@ function redactValue(value: unknown, context: Context): unknown {
   return value;
 }
 
-/** A redacted copy of a config tree; the input is never modified (it is HermesHome's shared cache). */
-function redactTree(tree: Record<string, unknown>, path: readonly string[] = []): Record<string, unknown> {
+/**
+ * A redacted copy of a config tree; the input is never modified (it is HermesHome's shared cache).
+ * `wholeEnv` false leaves out the rule that masks all of an mcp `env`/`headers` map: what is then still
+ * masked is a secret by its own name or shape, not only by where it sits.
+ */
+function redactTree(tree: Record<string, unknown>, path: readonly string[] = [], wholeEnv = true): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(tree)) {
-    const underMcpServer = path.length === 2 && path[0] === 'mcp_servers';
+    const underMcpServer = wholeEnv && path.length === 2 && path[0] === 'mcp_servers';
     if (isSecretKey(key, typeof value === 'number') || (underMcpServer && (key === 'env' || key === 'headers'))) out[key] = maskAll(value);
     else if (value && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Date)) {
-      out[key] = redactTree(value as Record<string, unknown>, [...path, key]);
+      out[key] = redactTree(value as Record<string, unknown>, [...path, key], wholeEnv);
     } else out[key] = redactValue(value, contextOf(key));
   }
   return out;
@@ -87,29 +91,41 @@ export function redactEnv(env: Record<string, string>): Record<string, string> {
 }
 
 const isLeaf = (v: unknown): v is string | number => typeof v === 'string' || typeof v === 'number';
+const isNode = (v: unknown): v is Record<string | number, unknown> => !!v && typeof v === 'object' && !(v instanceof Date);
 
-/** Adds to `found` every leaf of `orig` that redaction changed in `red` (the same tree, redacted). */
-function collectChanged(orig: unknown, red: unknown, found: Set<unknown>): void {
+type Path = readonly (string | number)[];
+
+const child = (v: unknown, seg: string | number): unknown => (isNode(v) ? v[seg] : undefined);
+
+function valueAt(value: unknown, path: Path): unknown {
+  let v = value;
+  for (const seg of path) v = child(v, seg);
+  return v;
+}
+
+/**
+ * Adds every leaf of `orig` that redaction changed in `red` (the same tree, redacted) to `own` when it
+ * changed in `bare` too (redacted without the whole-env rule: a secret by itself), else to `placed`
+ * (masked only for sitting in an mcp env or headers map, where model names and URLs sit as well).
+ */
+function collectChanged(orig: unknown, red: unknown, bare: unknown, own: Set<unknown>, placed: Set<unknown>): void {
   if (isLeaf(orig)) {
-    if (orig !== red) found.add(orig);
-  } else if (Array.isArray(orig)) orig.forEach((v, i) => collectChanged(v, Array.isArray(red) ? red[i] : undefined, found));
-  else if (orig && typeof orig === 'object' && !(orig instanceof Date)) {
-    const r = red && typeof red === 'object' ? (red as Record<string, unknown>) : {};
-    for (const [k, v] of Object.entries(orig)) collectChanged(v, r[k], found);
-  }
+    if (orig !== red) (orig !== bare ? own : placed).add(orig);
+  } else if (Array.isArray(orig)) orig.forEach((v, i) => collectChanged(v, child(red, i), child(bare, i), own, placed));
+  else if (isNode(orig)) for (const [k, v] of Object.entries(orig)) collectChanged(v, child(red, k), child(bare, k), own, placed);
 }
 
 function collectLeaves(value: unknown, found: Set<unknown>): void {
   if (isLeaf(value)) found.add(value);
   else if (Array.isArray(value)) for (const v of value) collectLeaves(v, found);
-  else if (value && typeof value === 'object' && !(value instanceof Date)) for (const v of Object.values(value)) collectLeaves(v, found);
+  else if (isNode(value)) for (const v of Object.values(value)) collectLeaves(v, found);
 }
 
 /** `red` with every leaf that is one of `secrets` in `orig`, and that redaction left as it was, masked. */
 function maskRepeats(orig: unknown, red: unknown, secrets: Set<unknown>): unknown {
   if (isLeaf(orig)) return secrets.has(orig) && red === orig ? maskLeaf(orig) : red;
   if (Array.isArray(orig) && Array.isArray(red)) return red.map((v, i) => maskRepeats(orig[i], v, secrets));
-  if (orig && typeof orig === 'object' && !(orig instanceof Date) && red && typeof red === 'object' && !Array.isArray(red)) {
+  if (isNode(orig) && isNode(red) && !Array.isArray(red)) {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(red)) out[k] = maskRepeats((orig as Record<string, unknown>)[k], v, secrets);
     return out;
@@ -117,41 +133,98 @@ function maskRepeats(orig: unknown, red: unknown, secrets: Set<unknown>): unknow
   return red;
 }
 
+/** `red` (a fresh copy, changed in place) with maskRepeats applied to what sits at `path`. */
+function maskRepeatsAt(orig: unknown, red: Record<string, unknown>, path: Path, secrets: Set<unknown>): Record<string, unknown> {
+  if (!path.length) return maskRepeats(orig, red, secrets) as Record<string, unknown>;
+  const parent = valueAt(red, path.slice(0, -1));
+  const last = path[path.length - 1] as string | number;
+  if (isNode(parent)) parent[last] = maskRepeats(valueAt(orig, path), parent[last], secrets);
+  return red;
+}
+
+/** Each anchored value by the places it stands in the tree (where it is defined, its aliases), JSON-spelled. */
+function byPlace(anchored: readonly AnchoredValue[]): Map<string, AnchoredValue[]> {
+  const index = new Map<string, AnchoredValue[]>();
+  for (const a of anchored) {
+    for (const place of [a.path, ...a.copies]) {
+      const key = JSON.stringify(place);
+      const list = index.get(key);
+      if (list) list.push(a);
+      else index.set(key, [a]);
+    }
+  }
+  return index;
+}
+
+/**
+ * Where the tree holds a copy of `a`: where it is defined and its aliases, and, as an anchored value
+ * that holds one of those is repeated too, every copy of that one (`nested: &d {inner: &g …}`, then
+ * `bot: {<<: *d}` repeats g in bot). Each place is looked up by its prefixes: linear in the anchors.
+ */
+function copiesOf(a: AnchoredValue, index: Map<string, AnchoredValue[]>): Path[] {
+  const zones: Path[] = [];
+  const taken = new Set<AnchoredValue>();
+  const take = (b: AnchoredValue) => {
+    if (taken.has(b)) return;
+    taken.add(b);
+    zones.push(b.path, ...b.copies);
+  };
+  take(a);
+  for (let i = 0; i < zones.length; i++) {
+    const zone = zones[i] as Path;
+    for (let n = 0; n <= zone.length; n++) for (const b of index.get(JSON.stringify(zone.slice(0, n))) ?? []) take(b);
+  }
+  return zones;
+}
+
 /**
  * The redacted config.yaml tree, aliases included: `api_key: &k sk-…` and then `fallback: *k`, or an
  * anchored mcp `env` map repeated elsewhere, put a secret under a name that is not secret, where the
  * key-based rules show it. Each anchored value that an alias repeats is compared with its redacted
- * copy where it is defined; the leaves that changed there are secrets, and are masked wherever else
- * the tree still shows them; an anchored leaf that redaction changed where an alias repeats it is one as
- * well. A value equal to such a secret but written out separately is masked
- * too: only anchored secrets are looked for, and they are rare.
+ * copy where it is defined; the leaves that changed there are secrets. One that is a secret by itself
+ * (its name, its shape) is masked wherever else the tree still shows it: a value equal to it but
+ * written out separately too (only anchored secrets are looked for, and they are rare). One masked
+ * only for sitting in an mcp `env`/`headers` map, which holds model names and URLs as well, is masked
+ * in the copies of that anchored value alone: until 2026-12-07 an env map shared by two servers
+ * (`env: &e`, `env: *e`) masked its `gpt-4o` in `model.default` too, and GET /api/config/model showed "***".
  */
 export function redactConfig(tree: Record<string, unknown>, anchored: readonly AnchoredValue[]): Record<string, unknown> {
   const out = redactTree(tree);
+  if (!anchored.length) return out;
+  // Only an mcp server's env or headers map is redacted differently without the whole-env rule.
+  const servers = tree.mcp_servers;
+  const wholeEnvUsed = isNode(servers) && Object.values(servers).some((srv) => isNode(srv) && ('env' in srv || 'headers' in srv));
+  const bare = wholeEnvUsed ? redactTree(tree, [], false) : out;
   const secrets = new Set<unknown>();
   const anchoredLeaves = new Set<unknown>();
-  for (const { path, value } of anchored) {
+  const local: { a: AnchoredValue; leaves: Set<unknown> }[] = [];
+  for (const a of anchored) {
+    const { path, value } = a;
     // config.yaml's root is a map (a file whose root is not one reads as {}), so the first segment is a key.
     if (typeof path[0] !== 'string') continue;
-    let orig: unknown = tree;
-    let red: unknown = out;
-    for (const seg of path) {
-      orig = (orig as Record<string | number, unknown> | undefined)?.[seg];
-      red = (red as Record<string | number, unknown> | undefined)?.[seg];
-    }
-    if (!Bun.deepEquals(orig, value, true)) {
+    let red = valueAt(out, path);
+    let redBare = valueAt(bare, path);
+    if (!Bun.deepEquals(valueAt(tree, path), value, true)) {
       // A repeated key replaced the anchored value where it is defined: redact it alone at that place.
-      const placed = path.reduceRight<unknown>((acc, seg) => (typeof seg === 'number' ? [acc] : { [seg]: acc }), value);
-      red = redactTree(placed as Record<string, unknown>);
-      for (const seg of path) red = (red as Record<string | number, unknown>)[typeof seg === 'number' ? 0 : seg];
+      const placed = path.reduceRight<unknown>((acc, seg) => (typeof seg === 'number' ? [acc] : { [seg]: acc }), value) as Record<string, unknown>;
+      const where = path.map((seg) => (typeof seg === 'number' ? 0 : seg));
+      red = valueAt(redactTree(placed), where);
+      redBare = valueAt(redactTree(placed, [], false), where);
     }
-    collectChanged(value, red, secrets);
+    const leaves = new Set<unknown>();
+    collectChanged(value, red, redBare, secrets, leaves);
+    // An alias that stands in an env map (`env: {K: *k}`) makes what it repeats one such leaf too.
+    for (const c of a.copies) collectChanged(valueAt(tree, c), valueAt(out, c), valueAt(bare, c), new Set(), leaves);
     collectLeaves(value, anchoredLeaves);
+    if (leaves.size) local.push({ a, leaves });
   }
   // The other way round: an anchor defined under a name that is not secret (`keys: {openrouter: &k …}`)
   // and repeated under a secret one (`api_key: *k`) is a secret too, masked where it is defined.
   const changed = new Set<unknown>();
-  collectChanged(tree, out, changed);
+  collectChanged(tree, out, bare, changed, new Set());
   for (const leaf of changed) if (anchoredLeaves.has(leaf)) secrets.add(leaf);
-  return secrets.size ? (maskRepeats(tree, out, secrets) as Record<string, unknown>) : out;
+  let result = secrets.size ? (maskRepeats(tree, out, secrets) as Record<string, unknown>) : out;
+  const index = local.length ? byPlace(anchored) : null;
+  for (const { a, leaves } of local) for (const zone of copiesOf(a, index as Map<string, AnchoredValue[]>)) result = maskRepeatsAt(tree, result, zone, leaves);
+  return result;
 }
