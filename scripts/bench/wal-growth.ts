@@ -7,15 +7,22 @@
  *
  *   bun scripts/bench/wal-growth.ts                                   # 100,000 sessions, 15 s
  *   bun scripts/bench/wal-growth.ts --sessions 50000 --seconds 30 --lists none
+ *   bun scripts/bench/wal-growth.ts --store memory --facts 100000     # memory_store.db (holographic)
  *
  * The agent is a child process committing one 2 KB message every 5 ms (default wal_autocheckpoint);
  * the lists are `StateDb.keys()` every 100 ms, each after commits, so each reads the file again.
+ * With `--store memory` the file is the agent's memory_store.db of `--facts` facts with 8 KiB vectors,
+ * the agent commits one fact (with its vector) every 5 ms, and every 100 ms the sidecar answers a tag
+ * browse or the stats (alternately), each after commits, so each reads every fact again in slices
+ * (holographic-sliced.ts).
  */
 import { Database } from 'bun:sqlite';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { openDatabase } from '../../src/db';
 import { silentLogger } from '../../src/lib/log';
+import { HolographicBackend } from '../../src/modules/memory/holographic';
 import { StateDb } from '../../src/modules/sessions/state-db';
 import { createStateDb } from '../../test/fixtures/state-db';
 import { removeTempDirs, tempDir } from '../../test/helpers/temp';
@@ -25,10 +32,27 @@ const { values } = parseArgs({
     sessions: { type: 'string', default: '100000' },
     seconds: { type: 'string', default: '15' },
     lists: { type: 'string', default: 'every100ms' },
+    store: { type: 'string', default: 'state' },
+    facts: { type: 'string', default: '100000' },
     agent: { type: 'string' },
   },
 });
 const seconds = Number(values.seconds);
+
+if (values.agent && values.store === 'memory') {
+  // The child: the holographic plugin storing facts during a busy turn.
+  const db = new Database(values.agent);
+  db.run('PRAGMA busy_timeout = 5000');
+  const insert = db.query("INSERT INTO facts (content, category, tags, hrr_vector) VALUES (?, 'general', 'tag7', ?)");
+  const vector = new Uint8Array(8192);
+  const stop = Date.now() + seconds * 1000;
+  for (let i = 0; Date.now() < stop; i++) {
+    insert.run(`agent fact ${i}`, vector);
+    Bun.sleepSync(5);
+  }
+  db.close();
+  process.exit(0);
+}
 
 if (values.agent) {
   // The child: a steady agent writer, as Hermes appends messages during a busy turn.
@@ -41,6 +65,11 @@ if (values.agent) {
     Bun.sleepSync(5);
   }
   db.close();
+  process.exit(0);
+}
+
+if (values.store === 'memory') {
+  await memoryStore();
   process.exit(0);
 }
 
@@ -81,3 +110,41 @@ await Bun.sleep(2000);
 stateDb.close();
 removeTempDirs();
 console.log(`${count} sessions, lists ${values.lists} (${lists} answered, longest ${Math.round(longest)} ms): state.db-wal KiB each second: ${sizes.join(' ')}`);
+
+async function memoryStore(): Promise<void> {
+  const count = Number(values.facts);
+  const dir = tempDir();
+  const path = join(dir, 'memory_store.db');
+  new HolographicBackend(path, openDatabase(':memory:')).close(); // the plugin's schema
+  const fx = new Database(path);
+  const insert = fx.query('INSERT INTO facts (content, category, tags, trust_score, hrr_vector) VALUES (?, ?, ?, 0.5, ?)');
+  const vector = new Uint8Array(8192);
+  fx.transaction(() => {
+    for (let i = 0; i < count; i++) insert.run(`fact ${i}`, `c${i % 8}`, i % 3 ? 'tag7' : 'x', vector);
+  })();
+  fx.run('PRAGMA wal_checkpoint(TRUNCATE)');
+  fx.close();
+  const backend = new HolographicBackend(path, openDatabase(':memory:'));
+  const agent = Bun.spawn([process.execPath, import.meta.path, '--store', 'memory', '--agent', path, '--seconds', String(seconds)], { stdout: 'inherit', stderr: 'inherit' });
+  let reads = 0;
+  let longest = 0;
+  const timer = values.lists === 'none' ? null : setInterval(() => {
+    const t0 = performance.now();
+    const read = reads % 2 ? backend.stats() : backend.search({ query: '', limit: 10, filters: { tags: ['tag7'] } });
+    void read.then(() => {
+      longest = Math.max(longest, performance.now() - t0);
+      reads++;
+    });
+  }, 100);
+  const sizes: number[] = [];
+  for (let s = 0; s < seconds; s++) {
+    await Bun.sleep(1000);
+    sizes.push(Math.round((statSync(`${path}-wal`, { throwIfNoEntry: false })?.size ?? 0) / 1024));
+  }
+  await agent.exited;
+  if (timer) clearInterval(timer);
+  await Bun.sleep(2000);
+  backend.close();
+  removeTempDirs();
+  console.log(`${count} facts, browse/stats ${values.lists} (${reads} answered, longest ${Math.round(longest)} ms): memory_store.db-wal KiB each second: ${sizes.join(' ')}`);
+}

@@ -31,28 +31,46 @@ export class KeptReads<T> {
   constructor(private readonly sqlite: Database, private readonly max = 32, private readonly maxBytes = Number.POSITIVE_INFINITY) {}
 
   get(key: string, read: () => T): T {
-    const stamp = writeStamp(this.sqlite);
+    const stamp = this.stamp();
+    const hit = this.peek(key, stamp);
+    if (hit) return hit.value;
+    const value = read();
+    this.put(key, stamp, value);
+    return value;
+  }
+
+  /** The stamp the database is at now: a read begun after taking it may be kept under it (`put`). */
+  stamp(): string {
+    return writeStamp(this.sqlite);
+  }
+
+  /** The result kept for `key` if it was read under `stamp` (the database is unchanged since). */
+  peek(key: string, stamp = this.stamp()): { value: T } | null {
     const hit = this.kept.get(key);
-    if (hit) {
+    if (hit?.stamp !== stamp) return null;
+    // Used most recently: kept longest.
+    this.kept.delete(key);
+    this.kept.set(key, hit);
+    return { value: hit.value };
+  }
+
+  /** Keeps `value` of `key`, read in a snapshot taken after the database was at `stamp`. */
+  put(key: string, stamp: string, value: T): void {
+    this.reads++;
+    const old = this.kept.get(key);
+    if (old) {
       this.kept.delete(key);
-      this.bytes -= hit.bytes;
+      this.bytes -= old.bytes;
     }
-    let entry: { stamp: string; value: T; bytes: number };
-    if (hit?.stamp === stamp) entry = hit;
-    else {
-      const value = read();
-      this.reads++;
-      entry = { stamp, value, bytes: Number.isFinite(this.maxBytes) ? roughBytes(value) : 0 };
-    }
-    if (entry.bytes > this.maxBytes) return entry.value;
+    const entry = { stamp, value, bytes: Number.isFinite(this.maxBytes) ? roughBytes(value) : 0 };
+    if (entry.bytes > this.maxBytes) return;
     this.kept.set(key, entry);
     this.bytes += entry.bytes;
     while (this.kept.size > this.max || this.bytes > this.maxBytes) {
-      const [oldest, old] = this.kept.entries().next().value as [string, { bytes: number }];
+      const [oldest, gone] = this.kept.entries().next().value as [string, { bytes: number }];
       this.kept.delete(oldest);
-      this.bytes -= old.bytes;
+      this.bytes -= gone.bytes;
     }
-    return entry.value;
   }
 }
 

@@ -1,12 +1,11 @@
 /**
  * The search of Hermes' memory_store.db (SPEC §9, the plugin's FactRetriever.search): with words, the
  * FTS5 index's matches and the substring hits it cannot find, ranked by the plugin's formula
- * (holographic-rank.ts); without, the best facts by trust. Runs inside the caller's read snapshot, so
+ * (holographic-rank.ts); without, the best facts by trust (bestByTrust). Runs inside the caller's read snapshot, so
  * a page and its total agree; the caller adds each fact's metadata.
  */
 import type { Database, SQLQueryBindings } from 'bun:sqlite';
-import type { KeptReads } from '../../db/kept-reads';
-import { FACT_COLUMNS, factImportance, type FactRow } from './holographic-facts';
+import { FACT_COLUMNS, type FactRow } from './holographic-facts';
 import { filterSql } from './holographic-filters';
 import { type CandidateRow, candidatesByRank, rankCandidates } from './holographic-rank';
 import { byScoreThen } from './memory-values';
@@ -28,9 +27,8 @@ export interface ScoredFacts {
   total: number;
 }
 
-/** `pages`: the backend's kept reads, for a search without words (a dashboard re-reads the same one). */
-export function searchFacts(sqlite: Database, pages: KeptReads<FactPage>, dim: number, o: SearchOptions): ScoredFacts {
-  if (o.query.trim() === '') return byTrust(sqlite, pages, o);
+/** A search with words (one without is `bestByTrust`, read in slices by the backend: holographic-sliced.ts). */
+export function searchFacts(sqlite: Database, dim: number, o: SearchOptions): ScoredFacts {
   const terms = searchTerms(o.query);
   if (terms.length === 0) return { best: [], total: 0 };
   const filter = filterSql(o.filters, o.filters.minImportance ?? DEFAULT_MIN_TRUST);
@@ -100,16 +98,13 @@ export function substringCandidates(sqlite: Database, match: string, hits: Subst
   return { candidates: found.map((c) => ({ ...(rows.get(c.id) as FactRow & { hrr_vector: Uint8Array | null }), fts_rank: c.rank, sub_hits: c.hits })), total };
 }
 
-/** A search without words: the best facts by trust, each scored its importance. */
-function byTrust(sqlite: Database, pages: KeptReads<FactPage>, o: SearchOptions): ScoredFacts {
-  const { rows, total } = pages.get(JSON.stringify(['best', o.filters, o.limit]), () => {
-    const filter = filterSql(o.filters, o.filters.minImportance ?? 0);
-    return {
-      rows: sqlite
-        .query<FactRow, SQLQueryBindings[]>(`SELECT ${FACT_COLUMNS} FROM facts f WHERE 1 = 1 ${filter.sql} ORDER BY f.trust_score DESC, f.fact_id DESC LIMIT ?`)
-        .all(...filter.params, o.limit),
-      total: sqlite.query<{ n: number }, SQLQueryBindings[]>(`SELECT COUNT(*) AS n FROM facts f WHERE 1 = 1 ${filter.sql}`).get(...filter.params)?.n ?? 0,
-    };
-  });
-  return { best: rows.map((row) => ({ row, score: factImportance(row) })), total };
+/** A search without words, in one read: the `limit` best facts by trust that pass `filters`, and how many pass. */
+export function bestByTrust(sqlite: Database, filters: SearchFilters, limit: number): FactPage {
+  const filter = filterSql(filters, filters.minImportance ?? 0);
+  return {
+    rows: sqlite
+      .query<FactRow, SQLQueryBindings[]>(`SELECT ${FACT_COLUMNS} FROM facts f WHERE 1 = 1 ${filter.sql} ORDER BY f.trust_score DESC, f.fact_id DESC LIMIT ?`)
+      .all(...filter.params, limit),
+    total: sqlite.query<{ n: number }, SQLQueryBindings[]>(`SELECT COUNT(*) AS n FROM facts f WHERE 1 = 1 ${filter.sql}`).get(...filter.params)?.n ?? 0,
+  };
 }

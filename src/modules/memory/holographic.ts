@@ -14,13 +14,14 @@ import { KEPT_PAGE_BYTES, KeptReads, readSnapshot } from '../../db/kept-reads';
 import { memoryFactMeta } from '../../db/schema';
 import { isoNow } from '../../lib/time';
 import { BankCache } from './holographic-banks';
-import { factCounts, type FactCounts } from './holographic-counts';
+import type { FactCounts } from './holographic-counts';
 import { DEEP_OFFSET, deepListPage } from './holographic-pages';
 import { EntityIndex } from './holographic-entities';
-import { FACT_COLUMNS, type FactMeta, type FactRow, factToMemory } from './holographic-facts';
+import { FACT_COLUMNS, factImportance, type FactMeta, type FactRow, factToMemory } from './holographic-facts';
 import { decodeVector } from './holographic-rank';
 import { detectFtsMode, openHermesMemoryFile, releaseReplaced } from './holographic-schema';
 import { type FactPage, searchFacts } from './holographic-search';
+import { SlicedFactReads } from './holographic-sliced';
 import { encodeFact, HRR_DIM, phasesToBytes } from './hrr';
 import { extractEntities } from './entities';
 import { fileSize, sha256Hex } from './memory-values';
@@ -47,6 +48,9 @@ export class HolographicBackend implements MemoryBackend {
    */
   readonly pages: KeptReads<FactPage>;
 
+  /** Reads that touch every fact (the two above, after a commit), in slices with the loop free between them. */
+  private readonly sliced: SlicedFactReads;
+
   private readonly busyWaitMs: number;
   private readonly writes = new BusyQueue();
   /**
@@ -56,7 +60,7 @@ export class HolographicBackend implements MemoryBackend {
   private readonly metaOf;
 
   /** `busyWaitMs`: how long a write waits for the agent's lock (without blocking the server) before answering 503. */
-  constructor(readonly path: string, private readonly own: DbHandle, opts: { busyWaitMs?: number; dim?: number } = {}) {
+  constructor(readonly path: string, private readonly own: DbHandle, opts: { busyWaitMs?: number; dim?: number; factSlice?: number } = {}) {
     this.dim = opts.dim ?? HRR_DIM;
     this.banks = new BankCache(this.dim);
     const file = openHermesMemoryFile(path);
@@ -64,6 +68,7 @@ export class HolographicBackend implements MemoryBackend {
     this.wal = file.wal;
     this.counts = new KeptReads(this.sqlite, 1);
     this.pages = new KeptReads(this.sqlite, 32, KEPT_PAGE_BYTES);
+    this.sliced = new SlicedFactReads(path, this.sqlite, opts.factSlice);
     this.busyWaitMs = opts.busyWaitMs ?? BUSY_WAIT_MS;
     this.metaOf = own.db.select().from(memoryFactMeta)
       .where(sql`${memoryFactMeta.factId} IN (SELECT value FROM json_each(${sql.placeholder('ids')}))`).prepare();
@@ -122,7 +127,11 @@ export class HolographicBackend implements MemoryBackend {
   }
 
   async search(o: SearchOptions): Promise<Page<ScoredMemory>> {
-    const { best, total } = readSnapshot(this.sqlite, () => searchFacts(this.sqlite, this.pages, this.dim, o));
+    if (o.query.trim() === '') {
+      const { rows, total } = await this.sliced.best(this.pages, o.filters, o.limit);
+      return { items: this.withMetadata(rows).map((m, i) => ({ ...m, score: factImportance(rows[i] as FactRow) })), total };
+    }
+    const { best, total } = readSnapshot(this.sqlite, () => searchFacts(this.sqlite, this.dim, o));
     const memories = this.withMetadata(best.map((b) => b.row));
     return { items: memories.map((m, i) => ({ ...m, score: (best[i] as { score: number }).score })), total };
   }
@@ -146,7 +155,7 @@ export class HolographicBackend implements MemoryBackend {
   }
 
   async stats(): Promise<BackendStats> {
-    const c = factCounts(this.counts, this.sqlite);
+    const c = await this.sliced.counts(this.counts);
     return {
       status: 'ok',
       total_memories: c.total,

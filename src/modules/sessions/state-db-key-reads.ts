@@ -1,8 +1,9 @@
 /**
  * When state.db's list keys are read anew (state-db-keys.ts reads them): they are kept until SQLite's
- * `data_version` says another connection committed; callers that ask while a read of the same state
- * is under way share it, the others share the next one; and reads never follow each other back to back.
+ * `data_version` says another connection committed, and read through a SharedRead
+ * (src/db/shared-reads.ts): shared by callers of the same state, paced, never back to back.
  */
+import { ReadLine, SharedRead } from '../../db/shared-reads';
 import type { FileIdentity } from './state-db-keys';
 import type { SessionKey } from './state-db-queries';
 
@@ -18,18 +19,11 @@ export interface KeySource<R extends FileIdentity> {
   read(reader: R): Promise<Keys | null>;
 }
 
+type State<R> = { reader: R; version: number };
+
 export class KeyReads<R extends FileIdentity> {
   private memo: { reader: R; version: number; keys: Keys } | null = null;
-  /** The read in progress (one at a time), and for which reader and data_version. */
-  private running: { reader: R; version: number; done: Promise<Keys | null> } | null = null;
-  /**
-   * No read starts before this (performance.now()): as long after the last ended as it took. Read
-   * back to back, the snapshots joined up, the agent's checkpoint never finished and its -wal grew by
-   * every commit (2 MB/s at 50,000 sessions, lists every 100 ms: scripts/bench/wal-growth.ts).
-   */
-  private freeAt = 0;
-  /** The read that starts once the one under way has ended and the pause is over (`queued()`). */
-  private next: Promise<Keys | null> | null = null;
+  private readonly reads = new SharedRead<State<R>, Keys | null>(new ReadLine(), (a, b) => a.reader === b.reader && a.version === b.version);
 
   constructor(private readonly src: KeySource<R>) {}
 
@@ -38,51 +32,26 @@ export class KeyReads<R extends FileIdentity> {
     for (let replaced = 0; replaced < 3; replaced++) {
       const now = this.src.current();
       if (!now) return [];
-      const { reader, version } = now;
-      if (this.memo?.reader === reader && this.memo.version === version) return this.memo.keys;
-      const running = this.running;
-      let keys: Promise<Keys | null>;
-      if (running?.reader === reader && running.version === version) keys = running.done;
-      else if (!running && !this.next && performance.now() >= this.freeAt) keys = this.start(reader, version);
-      else keys = this.queued();
-      const got = await keys;
+      if (this.kept(now)) return this.memo?.keys ?? [];
+      const got = await this.reads.get(now, () => {
+        const state = this.src.current();
+        if (!state) return { value: [] };
+        if (this.kept(state)) return { value: this.memo?.keys ?? [] };
+        return { version: state, read: () => this.read(state) };
+      });
       if (got) return got;
       // The file was replaced while the read opened it: the next current() reopens.
     }
     return null;
   }
 
-  /**
-   * The read for every caller that asks while a read of an older state is under way or the file is
-   * being left free (freeAt): one read, started after both, so it is of a state at least as new as
-   * each of theirs. Each waiting on its own, only the first to wake was answered; the others found a
-   * newer commit and waited again, a list 15 s long under steady agent writes.
-   */
-  private queued(): Promise<Keys | null> {
-    const start = async () => {
-      await this.running?.done.catch(() => {});
-      const rest = this.freeAt - performance.now();
-      if (rest > 0) await Bun.sleep(rest);
-      this.next = null;
-      const now = this.src.current();
-      if (!now) return [];
-      if (this.memo?.reader === now.reader && this.memo.version === now.version) return this.memo.keys;
-      return this.start(now.reader, now.version);
-    };
-    return (this.next ??= start());
+  private kept(s: State<R>): boolean {
+    return this.memo?.reader === s.reader && this.memo.version === s.version;
   }
 
-  private start(reader: R, version: number): Promise<Keys | null> {
-    const started = performance.now();
-    const done = this.src.read(reader).then((keys) => {
-      if (keys && this.src.isOpen(reader)) this.memo = { reader, version, keys };
-      return keys;
-    }).finally(() => {
-      this.running = null;
-      const now = performance.now();
-      this.freeAt = now + (now - started);
-    });
-    this.running = { reader, version, done };
-    return done;
+  private async read({ reader, version }: State<R>): Promise<Keys | null> {
+    const keys = await this.src.read(reader);
+    if (keys && this.src.isOpen(reader)) this.memo = { reader, version, keys };
+    return keys;
   }
 }

@@ -1,0 +1,92 @@
+/**
+ * Pacing and sharing of long reads of another program's file (sliced-read.ts): callers that ask while a
+ * read of the state they need is under way share it, the others share the next one, and reads never
+ * follow each other back to back.
+ */
+
+/**
+ * The reads of one file, one at a time, each started no sooner after the last ended than the last
+ * took. Read back to back, the snapshots joined up, the agent's checkpoint never finished and its
+ * -wal grew by every commit (2 MB/s at 50,000 sessions, lists every 100 ms: scripts/bench/wal-growth.ts).
+ */
+export class ReadLine {
+  private tail: Promise<unknown> = Promise.resolve();
+  /** Reads under way or waiting for their turn. */
+  private pending = 0;
+  /** No read starts before this (performance.now()). */
+  private freeAt = 0;
+
+  /**
+   * Runs `read` once the reads before it have ended and the pause after the last is over; at once,
+   * in this call, when the line is free: the snapshot is then of the state the caller asked in.
+   */
+  run<T>(read: () => Promise<T>): Promise<T> {
+    const turn = this.pending === 0 && performance.now() >= this.freeAt
+      ? this.go(read)
+      : this.tail.then(async () => {
+        const rest = this.freeAt - performance.now();
+        if (rest > 0) await Bun.sleep(rest);
+        return this.go(read);
+      });
+    this.pending++;
+    const done = turn.finally(() => this.pending--);
+    this.tail = done.catch(() => {});
+    return done;
+  }
+
+  private async go<T>(read: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await read();
+    } finally {
+      const now = performance.now();
+      this.freeAt = now + (now - started);
+    }
+  }
+}
+
+/** What a read may do once its turn comes: answer with what is kept, or read the state `version`. */
+export type ReadStart<V, T> = { value: T } | { version: V; read: () => Promise<T> };
+
+/** One kind of read (one key) of a file whose reads go through `line`. */
+export class SharedRead<V, T> {
+  /** The read in progress, and of which state. */
+  private running: { version: V; done: Promise<T> } | null = null;
+  /** The read that starts once the line is free (`get`). */
+  private next: Promise<T> | null = null;
+
+  constructor(private readonly line: ReadLine, private readonly same: (a: V, b: V) => boolean = Object.is) {}
+
+  /**
+   * The answer for a caller that needs the state `version` or a newer one. A read of that state under
+   * way is shared; otherwise the caller joins the next read, which `start` begins when the line is
+   * free, so it is of a state at least as new as each of its callers'. Each waiting on its own, only
+   * the first to wake was answered; the others found a newer commit and waited again, a session list
+   * 15 s long under steady agent writes.
+   */
+  get(version: V, start: () => ReadStart<V, T>): Promise<T> {
+    const running = this.running;
+    if (running && this.same(running.version, version)) return running.done;
+    if (this.next) return this.next;
+    let started = false;
+    const next = this.line.run(() => {
+      started = true;
+      this.next = null;
+      const s = start();
+      if ('value' in s) return Promise.resolve(s.value);
+      const done = s.read().finally(() => {
+        if (this.running?.done === done) this.running = null;
+      });
+      this.running = { version: s.version, done };
+      return done;
+    });
+    // Started in this call (the line was free), it is running already, not waiting.
+    if (!started) this.next = next;
+    return next;
+  }
+
+  /** Whether no read of this kind is under way or waiting (one that is may be dropped by the caller otherwise). */
+  idle(): boolean {
+    return !this.running && !this.next;
+  }
+}
