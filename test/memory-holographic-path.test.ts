@@ -131,6 +131,34 @@ test('a write waiting for the agent\'s lock when db_path changes is answered 503
   expect(contents(join(home, 'second.db'))).toEqual(['waited for the lock']);
 });
 
+test('a search without words waiting its turn behind a sliced read when db_path changes is read from the new file, not answered 500', async () => {
+  const { t, home } = await withConfig(dbPath('$HERMES_HOME/first.db'));
+  expect((await t.json('POST', '/api/memory', { content: 'in the first file' })).status).toBe(201);
+  const agent = new Database(join(home, 'first.db'));
+  // Enough facts for several slices (FACT_SLICE ids each): the first read spans turns of the event loop.
+  agent.transaction(() => {
+    for (let i = 0; i < 7000; i++) agent.run("INSERT INTO facts (content, category) VALUES (?, 'general')", [`fact ${i}`]);
+  })();
+  const search = () => t.json('POST', '/api/memory/search', { query: '', filters: { category: 'general' } });
+  const first = search();
+  await Bun.sleep(0);
+  // An agent commit: nothing kept is valid, so the next search waits in line behind the first.
+  agent.run("INSERT INTO facts (content, category) VALUES ('late', 'general')");
+  agent.close();
+  const waiting = search();
+  const stats = t.json('GET', '/api/memory/stats');
+  // A turn for both to reach the backend and wait in line.
+  await Bun.sleep(0);
+  writeFileSync(join(home, 'config.yaml'), dbPath('$HERMES_HOME/second.db'));
+  // This request finds the new path and closes the first file's connection under the waiting reads.
+  expect((await t.json('GET', '/api/memory')).status).toBe(200);
+  // The first read's snapshot was taken before the agent's late commit.
+  expect((await first).body).toMatchObject({ total: 7001 });
+  // Before: the waiting search's turn read through the closed connection, a 500 internal_error.
+  expect(await waiting).toMatchObject({ status: 200, body: { total: 0, results: [] } });
+  expect(await stats).toMatchObject({ status: 200, body: { status: 'ok', total_memories: 0, db_path: join(home, 'second.db') } });
+});
+
 test("a db_path naming the sidecar's own database is refused at once (503 memory_unavailable), its tables left untouched", async () => {
   const { t, home } = await withConfig('model: x\n');
   const own = t.deps.db.sqlite.filename;

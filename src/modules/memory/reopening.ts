@@ -125,12 +125,27 @@ export class ReopeningBackend implements MemoryBackend {
     return this.write((b) => b.add(memory));
   }
 
+  /**
+   * A read that touches every fact waits its turn in line (holographic-sliced.ts), and the file may be
+   * moved or replaced meanwhile: drop() then closes the connection its turn goes on with, which was a
+   * 500. It changed nothing, so it is read again from the file in use now.
+   */
+  private async read<T>(op: (backend: MemoryBackend) => Promise<T>): Promise<T> {
+    const inner = this.backend();
+    try {
+      return await op(inner);
+    } catch (err) {
+      if (!this.dropped.has(inner)) throw err;
+      return op(this.backend());
+    }
+  }
+
   list(options: ListOptions): Promise<Page<Memory>> {
-    return this.backend().list(options);
+    return this.read((b) => b.list(options));
   }
 
   search(options: SearchOptions): Promise<Page<ScoredMemory>> {
-    return this.backend().search(options);
+    return this.read((b) => b.search(options));
   }
 
   remove(id: string): Promise<boolean> {
@@ -141,7 +156,7 @@ export class ReopeningBackend implements MemoryBackend {
   async stats(): Promise<BackendStats> {
     const where = () => ({ db_path: this.file.shown, db_path_from: this.file.from });
     try {
-      const s = await this.backend().stats();
+      const s = await this.read((b) => b.stats());
       return { ...s, details: { ...s.details, ...where() } };
     } catch (err) {
       if (!(err instanceof ApiError) || err.code !== 'memory_unavailable') throw err;
