@@ -71,3 +71,26 @@ test('while the agent still has the replaced file open, its WAL is at the path: 
   expect(existsSync(path + '-wal')).toBe(false);
   expect(onDisk(path)).toEqual({ facts: [{ content: 'from the backup' }, { content: 'after the restore' }], integrity: { integrity_check: 'ok' } });
 });
+
+test("a backup moved over the file while the sidecar's own sliced read holds the old one: the write lands in the backup at once, the read is answered from it", async () => {
+  const { t, path, backup } = await withBackup();
+  const agent = new Database(path);
+  // Enough facts for several slices: the read keeps a snapshot of the old file across turns of the event loop.
+  agent.transaction(() => {
+    for (let i = 0; i < 7000; i++) agent.run("INSERT INTO facts (content, category) VALUES (?, 'general')", [`fact ${i}`]);
+  })();
+  agent.close();
+  const reading = t.json<{ results: { content: string }[] }>('POST', '/api/memory/search', { query: '', filters: { category: 'general' } });
+  await Bun.sleep(0);
+  renameSync(backup, path);
+  // Before: the snapshot kept the old WAL from being released, a 503 blaming the agent ("still has the old one open").
+  expect((await t.json('POST', '/api/memory', { content: 'after the restore' })).status).toBe(201);
+  const read = await reading;
+  expect(read.status).toBe(200);
+  expect(read.body.results.map((m) => m.content)).toContain('from the backup');
+  expect(read.body.results.every((m) => ['from the backup', 'after the restore'].includes(m.content))).toBe(true);
+  expect(await contents(t)).toEqual(['after the restore', 'from the backup']);
+  apps.splice(0).forEach((a) => a.close());
+  expect(existsSync(path + '-wal')).toBe(false);
+  expect(onDisk(path)).toEqual({ facts: [{ content: 'from the backup' }, { content: 'after the restore' }], integrity: { integrity_check: 'ok' } });
+});

@@ -13,6 +13,7 @@
 import type { Database, SQLQueryBindings } from 'bun:sqlite';
 import { statSync } from 'node:fs';
 import { type KeptReads, readSnapshot } from '../../db/kept-reads';
+import { ApiError } from '../../lib/errors';
 import { type FileIdentity, readInSlices, type SlicePlan } from '../../db/sliced-read';
 import { ReadLine, SharedRead } from '../../db/shared-reads';
 import { countFacts, type FactCounts, withSmallCounts } from './holographic-counts';
@@ -35,6 +36,8 @@ export class SlicedFactReads {
   private readonly kinds = new Map<string, SharedRead<string, unknown>>();
   /** The file `sqlite` has open: a slice connection that finds another at the path reads nothing. */
   private readonly file: FileIdentity | null;
+  /** Ends the read under way (`abandon`). */
+  private readonly abandoned = new AbortController();
 
   /** `sqlite`: the backend's connection, whose write stamp says what is kept; `slice`: tests cut smaller. */
   constructor(private readonly path: string, private readonly sqlite: Database, private readonly slice = FACT_SLICE) {
@@ -49,6 +52,15 @@ export class SlicedFactReads {
 
   counts(kept: KeptReads<FactCounts>): Promise<FactCounts> {
     return this.read(kept, 'counts', countsPlan(this.slice));
+  }
+
+  /**
+   * Closes the snapshot of a read under way, and fails it and every later one: the file was replaced
+   * and the backend lets go of it. Left open, the snapshot kept the old file's WAL from being folded in
+   * and released, and the request that found the new file was a 503 blaming the agent.
+   */
+  abandon(): void {
+    this.abandoned.abort(new ApiError(503, 'memory_unavailable', 'The memory file was replaced while this read ran; try again.', { headers: { 'retry-after': '1' } }));
   }
 
   /**
@@ -73,7 +85,7 @@ export class SlicedFactReads {
         version: stamp,
         read: async () => {
           // A file replaced at the path is read whole through the backend's connection, as before.
-          const sliced = this.file && (await readInSlices(this.path, this.file, READ_WAIT_MS, () => {}, plan));
+          const sliced = this.file && (await readInSlices(this.path, this.file, READ_WAIT_MS, () => {}, plan, this.abandoned.signal));
           const value = sliced ?? readSnapshot(this.sqlite, () => plan.whole(plan.open(this.sqlite)));
           kept.put(key, stamp, value);
           return value;

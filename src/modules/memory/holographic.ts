@@ -181,6 +181,7 @@ export class HolographicBackend implements MemoryBackend {
   }
 
   release(): boolean {
+    this.sliced.abandon();
     return releaseReplaced(this.sqlite, this.path, this.wal);
   }
 
