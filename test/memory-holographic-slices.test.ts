@@ -62,12 +62,17 @@ function backendOf(path: string): HolographicBackend {
 }
 
 /** The agent's commits, one per turn of the event loop, until `read` settles: how many fell inside it. */
-async function whileAgentWrites<T>(agent: Database, read: () => Promise<T>): Promise<{ value: T; commits: number }> {
+async function whileAgentWrites<T>(agent: Database, read: () => Promise<T>, commit?: () => void): Promise<{ value: T; commits: number }> {
   let commits = 0;
   let done = false;
   const write = () => {
     if (done) return;
     const n = commits++;
+    if (commit) {
+      commit();
+      setImmediate(write);
+      return;
+    }
     // Each kind of commit changes every answer: a new best fact of every filter, a removal, a new trust.
     if (n % 3 === 0) agentAddFact(agent, { content: `late ${n}`, category: 'tool', tags: 'tag7', vector: vector(n) });
     else if (n % 3 === 1) agent.run('DELETE FROM facts WHERE fact_id = (SELECT min(fact_id) FROM facts)');
@@ -173,4 +178,65 @@ test('back-to-back stats reads leave the agent a moment to checkpoint its whole 
   await second;
   expect(commits).toBeGreaterThan(10);
   expect(complete).toBeGreaterThan(0);
+});
+
+/** A small seeded generator: each interleaving can be run again by its seed. */
+function seeded(seed: number): () => number {
+  return () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
+}
+
+test('many random interleavings of agent commits (inserts, deletes, trust and category changes, ids reused) between slices of every size: each answer is the whole read of its snapshot', async () => {
+  const categories = ['general', 'tool', 'Tool', null, 'TOOL'];
+  const tagSets = ['tag7', 'x', 'tag7,x', '', null];
+  const trusts = [null, 0, 0.5, 0.5, 1, 0.3];
+  const shapes: SearchFilters[] = [{}, { tags: ['tag7'] }, { category: 'tool' }, { category: 'general' }, { minImportance: 0.4 }];
+  const wrong: string[] = [];
+  for (let seed = 1; seed <= 40; seed++) {
+    const r = seeded(seed);
+    const pick = <T>(a: T[]): T => a[Math.floor(r() * a.length)] as T;
+    const dir = tempDir();
+    dirs.push(dir);
+    const path = join(dir, 'memory_store.db');
+    const agent = openAsAgent(path);
+    open.push(agent);
+    const insert = agent.query('INSERT OR IGNORE INTO facts (fact_id, content, category, tags, trust_score) VALUES (?, ?, ?, ?, ?)');
+    for (let i = 0, n = 5 + Math.floor(r() * 40); i < n; i++) insert.run(null, `fact ${i}`, pick(categories), pick(tagSets), pick(trusts));
+    const own = openDatabase(':memory:');
+    const backend = new HolographicBackend(path, own, { factSlice: 1 + Math.floor(r() * 5) });
+    open.push(own, backend);
+    const filters = pick(shapes);
+    const limit = 1 + Math.floor(r() * 6);
+    const witness = snapshotNow(path);
+    const commit = () => {
+      const k = Math.floor(r() * 5);
+      const anyFact = '(SELECT fact_id FROM facts ORDER BY random() LIMIT 1)';
+      if (k === 0) insert.run(null, `late ${r()}`, pick(categories), pick(tagSets), pick(trusts));
+      else if (k === 1) agent.run(`DELETE FROM facts WHERE fact_id = ${anyFact}`);
+      else if (k === 2) agent.query(`UPDATE facts SET trust_score = ? WHERE fact_id = ${anyFact}`).run(pick(trusts));
+      else if (k === 3) agent.query(`UPDATE facts SET category = ? WHERE fact_id = ${anyFact}`).run(pick(categories));
+      // An id inside a slice already read, or one still ahead.
+      else insert.run(1 + Math.floor(r() * 60), `placed ${r()}`, pick(categories), pick(tagSets), pick(trusts));
+    };
+    if (r() < 0.5) {
+      const { value: stats } = await whileAgentWrites(agent, () => backend.stats(), commit);
+      const got = { total: stats.total_memories, categories: stats.categories, withVectors: stats.details.facts_with_vectors, entities: stats.details.entities, banks: stats.details.memory_banks };
+      if (JSON.stringify(got) !== JSON.stringify(countFacts(witness))) wrong.push(`seed ${seed}: stats`);
+    } else {
+      const { value: page } = await whileAgentWrites(agent, () => backend.search({ query: '', limit, filters }), commit);
+      const whole = bestByTrust(witness, filters, limit);
+      const expected = { items: whole.rows.map((row) => ({ ...factToMemory(row, undefined), score: factImportance(row) })), total: whole.total };
+      if (JSON.stringify({ items: page.items, total: page.total }) !== JSON.stringify(expected)) wrong.push(`seed ${seed}: ${JSON.stringify(filters)} limit ${limit}`);
+    }
+    // The commits stopped: an answer now is of the last state, never one kept from before a commit.
+    const last = snapshotNow(path);
+    const stats = await backend.stats();
+    if (stats.total_memories !== countFacts(last).total || JSON.stringify(stats.categories) !== JSON.stringify(countFacts(last).categories)) wrong.push(`seed ${seed}: stats kept past a commit`);
+    const page = await backend.search({ query: '', limit, filters });
+    const whole = bestByTrust(last, filters, limit);
+    if (page.total !== whole.total || page.items.map((m) => m.id).join() !== whole.rows.map((row) => String(row.fact_id)).join()) wrong.push(`seed ${seed}: page kept past a commit`);
+  }
+  expect(wrong).toEqual([]);
 });
