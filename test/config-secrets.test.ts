@@ -102,6 +102,21 @@ mcp_servers:
   });
 });
 
+describe('credentials under names outside the SPEC list', () => {
+  test('.env passwords, basic auth, cookies and wallet phrases are masked by their usual names; settings that merely look alike are not', async () => {
+    const env = 'SMTP_PASS=SECRET-smtp-0123456789\nDB_PWD=SECRET-db-0123456789\nBASIC_AUTH=user:SECRET-basic-0123\n' +
+      'SESSION_COOKIE=SECRET-cookie-0123456789\nWALLET_MNEMONIC=SECRET word word word word word word\nSEED_PHRASE=SECRET abandon abandon abandon\n' +
+      'AUTH_MODE=oauth\nPASSTHROUGH=true\nCOMPASS_URL=http://compass.local\n';
+    const app = await appWith('model:\n  default: gpt-4o\nsmtp:\n  user: me\n  pass: SECRET-yaml-0123456789\n', env);
+    const res = await app.fetch('/api/config');
+    const text = await res.text();
+    expect(text).not.toContain('SECRET');
+    const body = JSON.parse(text);
+    expect(body.env).toMatchObject({ AUTH_MODE: 'oauth', PASSTHROUGH: 'true', COMPASS_URL: 'http://compass.local' });
+    expect(body.config.smtp).toEqual({ user: 'me', pass: '***6789' });
+  });
+});
+
 describe('secrets inside longer strings', () => {
   const S = {
     remoteBearer: 'sk-live-REMOTEBEARER-1234567890',

@@ -8,17 +8,18 @@
  * `max_output_tokens`), while `bot_tokens: [...]` or `.env`'s `GITHUB_TOKENS=ghp_…` are credentials.
  * (In `.env` and on command lines every value is text: there a count is a string of digits.) On top
  * of the SPEC list we also treat `apikey`/`api-key`, `passwd`, `passphrase`, `credential(s)`,
- * `cookie` and keys ending in `_key`/`-key`/`_pat` as secrets, so `API_SERVER_KEY` or `GITHUB_PAT` in
- * `.env` never leak.
+ * `cookie`, `pass`, `pwd`, keys containing `mnemonic` or `seed_phrase`, and keys ending in
+ * `_key`/`-key`/`_pat`/`_pass`/`_pwd`/`_auth`/`_cookie` as secrets, so `API_SERVER_KEY`, `GITHUB_PAT`,
+ * `SMTP_PASS`, `BASIC_AUTH` or `WALLET_MNEMONIC` in `.env` never leak (`AUTH_MODE`, `PASSTHROUGH` are settings).
  */
 
 const EXACT = new Set([
   'api_key', 'apikey', 'key', 'token', 'access_token', 'refresh_token', 'id_token', 'secret', 'client_secret',
   'password', 'passwd', 'auth', 'authorization', 'private_key', 'bearer', 'jwt',
-  'passphrase', 'credential', 'credentials', 'cookie', 'pat',
+  'passphrase', 'credential', 'credentials', 'cookie', 'pat', 'pass', 'pwd',
 ]);
-const CONTAINS = /api[_-]?key|secret|passw(or)?d|passphrase|private[_-]?key|credential/i;
-const SUFFIX = /[_.-](key|pat)$/i;
+const CONTAINS = /api[_-]?key|secret|passw(or)?d|passphrase|private[_-]?key|credential|mnemonic|seed[_-]?phrase/i;
+const SUFFIX = /[_.-](key|pat|pass|pwd|auth|cookie)$/i;
 const TOKEN = /token(?!iz|is)/i;
 const COUNT_NAME = /tokens/i;
 
