@@ -89,27 +89,36 @@ fx.db.run('PRAGMA wal_checkpoint(TRUNCATE)');
 fx.close();
 const path = join(home, 'state.db');
 const stateDb = new StateDb(path, silentLogger);
-const agent = Bun.spawn([process.execPath, import.meta.path, '--agent', path, '--seconds', String(seconds)], { stdout: 'inherit', stderr: 'inherit' });
-let lists = 0;
-let longest = 0;
-const timer = values.lists === 'none' ? null : setInterval(() => {
-  const t0 = performance.now();
-  void stateDb.keys().then(() => {
-    longest = Math.max(longest, performance.now() - t0);
-    lists++;
-  });
-}, 100);
-const sizes: number[] = [];
-for (let s = 0; s < seconds; s++) {
-  await Bun.sleep(1000);
-  sizes.push(Math.round((statSync(`${path}-wal`, { throwIfNoEntry: false })?.size ?? 0) / 1024));
-}
-await agent.exited;
-if (timer) clearInterval(timer);
-await Bun.sleep(2000);
+const polled = await pollWhileAgentWrites(path, [], () => stateDb.keys());
 stateDb.close();
 removeTempDirs();
-console.log(`${count} sessions, lists ${values.lists} (${lists} answered, longest ${Math.round(longest)} ms): state.db-wal KiB each second: ${sizes.join(' ')}`);
+console.log(`${count} sessions, lists ${values.lists} (${polled.answered} answered, longest ${polled.longest} ms): state.db-wal KiB each second: ${polled.sizes.join(' ')}`);
+
+/**
+ * Runs the agent child writing to `path` for the run's seconds while `read` is asked every 100 ms (unless
+ * `--lists none`), and records the size of the file's -wal each second.
+ */
+async function pollWhileAgentWrites(path: string, storeArgs: string[], read: (n: number) => Promise<unknown>): Promise<{ answered: number; longest: number; sizes: number[] }> {
+  const agent = Bun.spawn([process.execPath, import.meta.path, ...storeArgs, '--agent', path, '--seconds', String(seconds)], { stdout: 'inherit', stderr: 'inherit' });
+  let answered = 0;
+  let longest = 0;
+  const timer = values.lists === 'none' ? null : setInterval(() => {
+    const t0 = performance.now();
+    void read(answered).then(() => {
+      longest = Math.max(longest, performance.now() - t0);
+      answered++;
+    });
+  }, 100);
+  const sizes: number[] = [];
+  for (let s = 0; s < seconds; s++) {
+    await Bun.sleep(1000);
+    sizes.push(Math.round((statSync(`${path}-wal`, { throwIfNoEntry: false })?.size ?? 0) / 1024));
+  }
+  await agent.exited;
+  if (timer) clearInterval(timer);
+  await Bun.sleep(2000);
+  return { answered, longest: Math.round(longest), sizes };
+}
 
 async function memoryStore(): Promise<void> {
   const count = Number(values.facts);
@@ -125,26 +134,8 @@ async function memoryStore(): Promise<void> {
   fx.run('PRAGMA wal_checkpoint(TRUNCATE)');
   fx.close();
   const backend = new HolographicBackend(path, openDatabase(':memory:'));
-  const agent = Bun.spawn([process.execPath, import.meta.path, '--store', 'memory', '--agent', path, '--seconds', String(seconds)], { stdout: 'inherit', stderr: 'inherit' });
-  let reads = 0;
-  let longest = 0;
-  const timer = values.lists === 'none' ? null : setInterval(() => {
-    const t0 = performance.now();
-    const read = reads % 2 ? backend.stats() : backend.search({ query: '', limit: 10, filters: { tags: ['tag7'] } });
-    void read.then(() => {
-      longest = Math.max(longest, performance.now() - t0);
-      reads++;
-    });
-  }, 100);
-  const sizes: number[] = [];
-  for (let s = 0; s < seconds; s++) {
-    await Bun.sleep(1000);
-    sizes.push(Math.round((statSync(`${path}-wal`, { throwIfNoEntry: false })?.size ?? 0) / 1024));
-  }
-  await agent.exited;
-  if (timer) clearInterval(timer);
-  await Bun.sleep(2000);
+  const polled = await pollWhileAgentWrites(path, ['--store', 'memory'], (n) => (n % 2 ? backend.stats() : backend.search({ query: '', limit: 10, filters: { tags: ['tag7'] } })));
   backend.close();
   removeTempDirs();
-  console.log(`${count} facts, browse/stats ${values.lists} (${reads} answered, longest ${Math.round(longest)} ms): memory_store.db-wal KiB each second: ${sizes.join(' ')}`);
+  console.log(`${count} facts, browse/stats ${values.lists} (${polled.answered} answered, longest ${polled.longest} ms): memory_store.db-wal KiB each second: ${polled.sizes.join(' ')}`);
 }

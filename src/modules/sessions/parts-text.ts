@@ -22,7 +22,7 @@ const STRING_STOP = /["\\\x00-\x1f]/g;
 
 const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
 const isHex = (c: number) => isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
-/** `"` `\` `/` `b` `f` `n` `r` `t`: the escapes besides \uXXXX. */
+/** `"` `\` `/` `b` `f` `n` `r` `t`: the escapes besides `\u` and four hex digits. */
 const isShortEscape = (c: number) => c === 0x22 || c === 0x5c || c === 0x2f || c === 0x62 || c === 0x66 || c === 0x6e || c === 0x72 || c === 0x74;
 
 /** Past JSON whitespace: space, tab, LF, CR only (not U+00A0, not a BOM). */
@@ -163,7 +163,7 @@ export function textLiterals(body: string): number[] | null {
 /** The value of the literal t[start, end) cut to at most `want` UTF-16 units (all of it when shorter). */
 function literalHead(t: string, start: number, end: number, want: number): string {
   if (end - start - 2 <= want) return JSON.parse(t.slice(start, end)) as string;
-  // Each unit of the value is one raw unit or one escape (\uXXXX gives one unit, half a pair included),
+  // Each unit of the value is one raw unit or one escape (a `\u` escape of four hex digits gives one unit, half a pair included),
   // so cutting after `want` of them never splits an escape.
   let p = start + 1;
   for (let got = 0; got < want && p < end - 1; got++) p += t.charCodeAt(p) !== 0x5c ? 1 : t.charCodeAt(p + 1) === 0x75 ? 6 : 2;
