@@ -167,7 +167,8 @@ export class ChatService {
         try {
           recorded = await this.d.sessions.recordTurn(t.sessionId, {
             user: t.userContent, userAt: t.userAt, assistant: ev.text, reasoning: ev.reasoning, usage: ev.usage,
-            upstream: path, keepMessages: path === 'chat-completions', own: t.own,
+            // An agent's session keeps a fallback turn here only when the agent did not file it under the id.
+            upstream: path, keepMessages: path === 'chat-completions' && (t.own || !t.continued), own: t.own,
           });
         } catch (err) {
           // Not recorded, so not answered as done: the client may retry the turn.

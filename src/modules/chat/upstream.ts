@@ -61,6 +61,8 @@ export interface TurnRequest {
   createdUpstream?: boolean;
   /** The upstream path being tried (openTurn sets it): what a frame sent before its answer names. */
   path?: UpstreamPath;
+  /** Set when the gateway took the fallback turn with X-Hermes-Session-Id: it files the turn under the session itself. */
+  continued?: boolean;
   body: ChatBody & { title?: string };
   /** What the user said: the message, or the message and its attachments as content parts. */
   userContent: unknown;
@@ -154,6 +156,7 @@ async function openCompletions(
     signal: t.signal,
   });
   let res = await send(sessionHeader !== null);
+  t.continued = sessionHeader !== null && res.ok;
   // Newer gateways continue only sessions their API server made, with ids of their own shapes: any
   // other id is refused (400 "Invalid session ID", 404 "Unknown session ID") before the agent runs.
   // The history sent keeps the context, so the turn goes again without the header, and later turns

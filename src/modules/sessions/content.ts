@@ -101,6 +101,34 @@ export interface HistoryMessage {
 /** Messages a history source reads per page, newest first (transcripts and state.db alike). */
 export const HISTORY_PAGE = 200;
 
+/** A stored message as a history source yields it; `timestamp` in epoch seconds. */
+export interface TimedMessage {
+  role: string;
+  content: unknown;
+  timestamp: number | null;
+}
+
+/**
+ * Two newest-first histories of one session as one, newest first by timestamp: the agent's own record
+ * and the turns the sidecar kept for it (sent without the agent filing them under the id). Read only
+ * as far as the caller goes; on a tie (or no timestamp) the agent's message counts as the newer.
+ */
+export function* mergedNewestFirst(agent: Iterable<TimedMessage>, kept: Iterable<TimedMessage>): Generator<TimedMessage> {
+  const a = agent[Symbol.iterator]();
+  const k = kept[Symbol.iterator]();
+  let x = a.next();
+  let y = k.next();
+  while (!x.done || !y.done) {
+    if (y.done || (!x.done && (x.value.timestamp ?? Infinity) >= (y.value.timestamp ?? -Infinity))) {
+      yield x.value as TimedMessage;
+      x = a.next();
+    } else {
+      yield y.value;
+      y = k.next();
+    }
+  }
+}
+
 /**
  * The newest user and assistant turns with content whose JSON (one comma each) fits in `maxBytes`,
  * starting on a user turn when older ones were left out: what an upstream without memory of the

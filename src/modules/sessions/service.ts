@@ -14,7 +14,7 @@ import { ApiError, conflict, notFound, storageError } from '../../lib/errors';
 import { randomHex } from '../../lib/ids';
 import type { Work } from '../../lib/work';
 import type { UpstreamProbe } from '../../upstream/probe';
-import { recentConversation, type HistoryMessage } from './content';
+import { mergedNewestFirst, recentConversation, type HistoryMessage, type TimedMessage } from './content';
 import type { CreateSessionBody, ListMessagesQuery, ListSessionsQuery, Message, Session } from './model';
 import { type LiveSources, SessionLister, withOverride } from './session-list';
 import type { StateDb } from './state-db';
@@ -274,9 +274,14 @@ export class SessionService {
    */
   async history(id: string, maxBytes: number): Promise<HistoryMessage[]> {
     const src = await this.liveSources();
-    if (src.upstream) return recentConversation((await this.messages(id, { limit: ALL_MESSAGES, offset: 0 })).items.reverse(), maxBytes);
-    if (src.stateDb && this.d.stateDb.has(id)) return recentConversation(this.d.stateDb.newestFirst(id), maxBytes);
-    if (this.d.transcripts.row(id)?.origin === 'sidecar') return recentConversation(this.d.transcripts.newestFirst(id), maxBytes);
+    const row = this.d.transcripts.row(id);
+    // Turns the agent did not file under this id (sent without X-Hermes-Session-Id) are kept with the
+    // bookkeeping row and belong in the conversation by time: without them each turn forgot the last.
+    const withKept = (agent: Iterable<TimedMessage>) =>
+      row?.origin === 'upstream' && row.messageCount > 0 ? mergedNewestFirst(agent, this.d.transcripts.newestFirst(id)) : agent;
+    if (src.upstream) return recentConversation(withKept((await this.messages(id, { limit: ALL_MESSAGES, offset: 0 })).items.reverse()), maxBytes);
+    if (src.stateDb && this.d.stateDb.has(id)) return recentConversation(withKept(this.d.stateDb.newestFirst(id)), maxBytes);
+    if (row?.origin === 'sidecar') return recentConversation(this.d.transcripts.newestFirst(id), maxBytes);
     throw sessionNotFound(id);
   }
 

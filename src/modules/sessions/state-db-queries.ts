@@ -4,7 +4,7 @@
  * an open connection and its discovered columns; opening, reopening and error mapping stay in state-db.ts.
  */
 import type { Database, SQLQueryBindings } from 'bun:sqlite';
-import { decodeContent, HISTORY_PAGE, parseToolCalls, previewOf } from './content';
+import { decodeContent, HISTORY_PAGE, parseToolCalls, previewOf, type TimedMessage } from './content';
 import type { Message, Session } from './model';
 
 /** An open connection and the columns its `sessions` and `messages` tables have. */
@@ -193,10 +193,13 @@ function firstUserPastSpan(t: StateTables, id: string): unknown {
  * short session costs no more; past it, the older ids are read once and sorted here. `active` is
  * filtered here, not in SQL: there it would read every row of the session to pick a page.
  */
-export function* readNewestFirst(t: StateTables, id: string): Generator<{ role: string; content: unknown }> {
-  const cols = `id, role, ${t.messages.has('content') ? 'content' : 'NULL'} AS content, ${t.messages.has('active') ? 'active' : '1'} AS active`;
+export function* readNewestFirst(t: StateTables, id: string): Generator<TimedMessage> {
+  const cols = `id, role, ${t.messages.has('content') ? 'content' : 'NULL'} AS content, ${t.messages.has('active') ? 'active' : '1'} AS active, `
+    + `${t.messages.has('timestamp') ? 'timestamp' : 'NULL'} AS timestamp`;
   const visible = function* (rows: Row[]) {
-    for (const row of rows) if (row.active === 1) yield { role: String(row.role), content: decodeContent(row.content) };
+    for (const row of rows) {
+      if (row.active === 1) yield { role: String(row.role), content: decodeContent(row.content), timestamp: typeof row.timestamp === 'number' ? row.timestamp : null };
+    }
   };
   const first = t.db.query(
     `SELECT ${cols} FROM messages WHERE id IN (SELECT id FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ${HISTORY_PAGE}) ORDER BY id DESC`,

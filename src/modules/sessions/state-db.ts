@@ -13,6 +13,7 @@ import { BUSY_SLICE_MS, isSqliteBusy, retryWhileBusy } from '../../db/busy';
 import { ApiError } from '../../lib/errors';
 import { assertRegularFile, OPEN_NONBLOCKING } from '../../lib/files';
 import type { Logger } from '../../lib/log';
+import type { TimedMessage } from './content';
 import { KeyReads } from './state-db-key-reads';
 import { KEY_SLICE, readKeysInSlices } from './state-db-keys';
 import { columnsOf, deleteSessionRows, readMessages, readNewestFirst, readSessions, type SessionKey, type StateTables, visibleMessageIds } from './state-db-queries';
@@ -210,7 +211,7 @@ export class StateDb {
    * A session's visible messages from the newest back, read a page at a time as they are taken (see
    * `readNewestFirst`); a failure on the way (locked for too long, corrupt) is a 503 like every read.
    */
-  *newestFirst(id: string): Generator<{ role: string; content: unknown }> {
+  *newestFirst(id: string): Generator<TimedMessage> {
     const r = this.open();
     if (!r) return;
     try {

@@ -9,7 +9,7 @@ import type { DbHandle } from '../../db';
 import { KeptReads, readSnapshot } from '../../db/kept-reads';
 import { chatMessages, chatSessions } from '../../db/schema';
 import { isoNow } from '../../lib/time';
-import { decodeContent, encodeContent, HISTORY_PAGE, previewOf } from './content';
+import { decodeContent, encodeContent, HISTORY_PAGE, previewOf, type TimedMessage } from './content';
 import { SIDECAR_SOURCE, type Message, type Session } from './model';
 import type { SessionKey } from './state-db-queries';
 
@@ -29,7 +29,11 @@ export interface RecordedTurn {
   reasoning: string | null;
   usage: TokenUsage | null;
   upstream: 'session-api' | 'chat-completions';
-  /** Store the two messages (fallback path); the session API keeps its own transcript. */
+  /**
+   * Store the two messages: a fallback turn of the sidecar's own session, or of an agent's session the
+   * gateway did not file under its id (no key, or the id refused), kept there as the context of the
+   * next fallback turn. The session API, or a gateway continuing the id, keeps its own transcript.
+   */
   keepMessages: boolean;
   /**
    * The session was the sidecar's own when the turn began. If its row is gone by the end, another
@@ -56,7 +60,7 @@ function prepare(h: DbHandle) {
       .where(and(eq(chatMessages.sessionId, id), eq(chatMessages.role, 'user'))).orderBy(asc(chatMessages.id)).limit(1).prepare(),
     messageCount: db.select({ n: count() }).from(chatMessages).where(eq(chatMessages.sessionId, id)).prepare(),
     messages: db.select().from(chatMessages).where(eq(chatMessages.sessionId, id)).orderBy(asc(chatMessages.id)).limit(n('limit')).offset(n('offset')).prepare(),
-    olderMessages: db.select({ id: chatMessages.id, role: chatMessages.role, content: chatMessages.content }).from(chatMessages)
+    olderMessages: db.select({ id: chatMessages.id, role: chatMessages.role, content: chatMessages.content, timestamp: chatMessages.timestamp }).from(chatMessages)
       .where(and(eq(chatMessages.sessionId, id), lt(chatMessages.id, n('before')))).orderBy(desc(chatMessages.id)).limit(HISTORY_PAGE).prepare(),
     addUsage: db.insert(chatSessions).values({
       id, origin: 'upstream', startedAt: n('now'), lastActive: n('now'), inputTokens: n('input'), outputTokens: n('output'),
@@ -202,10 +206,10 @@ export class TranscriptStore {
    * whole, so no statement is left open between pages (an open one would hold a read snapshot and
    * keep every checkpoint from emptying the WAL).
    */
-  *newestFirst(sessionId: string): Generator<{ role: string; content: unknown }> {
+  *newestFirst(sessionId: string): Generator<TimedMessage> {
     for (let before = Number.MAX_SAFE_INTEGER; ;) {
       const page = this.q.olderMessages.all({ id: sessionId, before });
-      for (const m of page) yield { role: m.role, content: decodeContent(m.content) };
+      for (const m of page) yield { role: m.role, content: decodeContent(m.content), timestamp: m.timestamp };
       if (page.length < HISTORY_PAGE) return;
       before = page[page.length - 1]!.id;
     }
@@ -213,8 +217,8 @@ export class TranscriptStore {
 
   /**
    * Records a finished turn in one transaction: usage and activity on the session row (a bookkeeping
-   * row is created for sessions owned upstream), and the two messages when asked to keep them for a
-   * session of the sidecar's own. False, with nothing written, when the sidecar's own session is gone.
+   * row is created for sessions owned upstream), and the two messages when asked to keep them. False,
+   * with nothing written, when the sidecar's own session is gone.
    */
   recordTurn(sessionId: string, turn: RecordedTurn): Promise<boolean> {
     const now = Date.now();
@@ -222,7 +226,7 @@ export class TranscriptStore {
     return this.h.write(() => this.h.sqlite.transaction(() => {
       if (turn.own && this.q.row.get({ id: sessionId })?.origin !== 'sidecar') return false;
       const row = this.q.addUsage.get(usage);
-      if (!turn.keepMessages || row?.origin !== 'sidecar') return true;
+      if (!turn.keepMessages || !row) return true;
       this.q.addMessage.run({ id: sessionId, role: 'user', content: encodeContent(turn.user), reasoning: null, at: epoch(turn.userAt) });
       this.q.addMessage.run({ id: sessionId, role: 'assistant', content: turn.assistant, reasoning: turn.reasoning, at: epoch(now) });
       this.q.countMessages.run({ id: sessionId, added: 2 });
