@@ -4,7 +4,8 @@ import { index, integer, real, sqliteTable, text } from 'drizzle-orm/sqlite-core
  * The sidecar's transcript store. A row is either a session of the sidecar's own (`origin`
  * "sidecar": created here, or chatted through the chat-completions fallback, with its messages in
  * `chat_messages`) or bookkeeping for a session the upstream owns (`origin` "upstream": usage
- * streamed through the sidecar and a title set here). Times from the chat are epoch seconds like
+ * streamed through the sidecar, a title set here, and the fallback turns the agent did not file
+ * under the session's id, kept as context). Times from the chat are epoch seconds like
  * Hermes' own, so sessions of every source sort together; `created_at`/`updated_at` are ISO.
  */
 export const chatSessions = sqliteTable('chat_sessions', {
@@ -26,7 +27,7 @@ export const chatSessions = sqliteTable('chat_sessions', {
   updatedAt: text('updated_at').notNull(),
 });
 
-/** Turns of sidecar sessions chatted through the chat-completions fallback, oldest first by id. */
+/** Turns chatted through the chat-completions fallback that only the sidecar keeps (see above), oldest first by id. */
 export const chatMessages = sqliteTable('chat_messages', {
   id: integer('id').primaryKey({ autoIncrement: true }),
   sessionId: text('session_id').notNull().references(() => chatSessions.id, { onDelete: 'cascade' }),
