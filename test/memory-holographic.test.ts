@@ -203,6 +203,26 @@ describe('a file that cannot be opened', () => {
     }
   });
 
+  test('a write that finds the file locked at opening waits for the lock, as a write on the open file does', async () => {
+    // The agent mid-write when the sidecar started (or the file was reopened): the first writes were
+    // answered 503 memory_unavailable at once (in review: the first adds after some starts, the agent
+    // adding facts all the while), where the same write a moment later waits for the same lock.
+    const path = join(tempDir(), 'memory_store.db');
+    const own = openDatabase(':memory:');
+    const held = await holdLock(path, { begin: 'BEGIN IMMEDIATE', end: 'COMMIT', statements: ['CREATE TABLE held (x)'] });
+    const backend = new ReopeningBackend('holographic', () => ({ path, shown: path, from: 'HOLOGRAPHIC_DB_PATH' }), () => new HolographicBackend(path, own), silentLogger, () => 0);
+    const service = new MemoryService(backend);
+    try {
+      const writing = service.create({ content: 'sent while the agent held the lock', category: 'general', tags: [], importance: 0.5, metadata: {} }).catch((e: unknown) => e);
+      await held.release();
+      expect(await writing).toMatchObject({ status: 201 });
+      expect((await service.list({ limit: 10, offset: 0 })).memories.map((m) => m.content)).toEqual(['sent while the agent held the lock']);
+    } finally {
+      backend.close();
+      own.close();
+    }
+  });
+
   /** A memory file that is not SQLite, as HOLOGRAPHIC_DB_PATH names it, and an own database. */
   async function unreadableFile() {
     const path = join(tempDir(), 'memory_store.db');
