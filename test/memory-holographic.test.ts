@@ -203,6 +203,26 @@ describe('a file that cannot be opened', () => {
     }
   });
 
+  test('a write that finds the file locked at opening waits for the lock, as a write on the open file does', async () => {
+    // The agent mid-write when the sidecar started (or the file was reopened): the first writes were
+    // answered 503 memory_unavailable at once (in review: the first adds after some starts, the agent
+    // adding facts all the while), where the same write a moment later waits for the same lock.
+    const path = join(tempDir(), 'memory_store.db');
+    const own = openDatabase(':memory:');
+    const held = await holdLock(path, { begin: 'BEGIN IMMEDIATE', end: 'COMMIT', statements: ['CREATE TABLE held (x)'] });
+    const backend = new ReopeningBackend('holographic', () => ({ path, shown: path, from: 'HOLOGRAPHIC_DB_PATH' }), () => new HolographicBackend(path, own), silentLogger, () => 0);
+    const service = new MemoryService(backend);
+    try {
+      const writing = service.create({ content: 'sent while the agent held the lock', category: 'general', tags: [], importance: 0.5, metadata: {} }).catch((e: unknown) => e);
+      await held.release();
+      expect(await writing).toMatchObject({ status: 201 });
+      expect((await service.list({ limit: 10, offset: 0 })).memories.map((m) => m.content)).toEqual(['sent while the agent held the lock']);
+    } finally {
+      backend.close();
+      own.close();
+    }
+  });
+
   /** A memory file that is not SQLite, as HOLOGRAPHIC_DB_PATH names it, and an own database. */
   async function unreadableFile() {
     const path = join(tempDir(), 'memory_store.db');
@@ -509,9 +529,9 @@ describe('holographic rules', () => {
     own.close();
   });
 
-  test('the sidecar\'s own database locked by another process: a memory with metadata is refused whole (503, no fact), and the retry stores both', async () => {
+  test('the sidecar\'s own database locked by another process: a memory with metadata is refused whole (503, no fact), the retry stores both, a delete is done without it', async () => {
     const dir = tempDir();
-    const own = openDatabase(join(dir, 'data'));
+    const own = openDatabase(join(dir, 'data'), { busyWaitMs: 100 });
     const path = join(dir, 'memory_store.db');
     const service = new MemoryService(new HolographicBackend(path, own, { busyWaitMs: 100 }));
     const body = { content: 'the deploy key rotates on fridays', category: 'general', tags: [], importance: 0.5, metadata: { source: 'runbook' } };
@@ -526,11 +546,15 @@ describe('holographic rules', () => {
     other.run('ROLLBACK');
     const again = await service.create(body);
     expect(again).toMatchObject({ status: 201, body: { duplicate: false, memory: { metadata: { source: 'runbook' } } } });
-    // A delete refused the same way leaves the fact and its metadata together.
+    // A delete needs only the agent's file (its metadata goes after the fact's commit, so that a kill
+    // between the two never leaves the fact without it): it is done while our database is locked, and
+    // the metadata row it could not delete is never shown again, the same content stored anew included.
     other.run('BEGIN IMMEDIATE');
-    expect(await service.remove(again.body.memory.id).catch((e: unknown) => e)).toMatchObject({ status: 503, code: 'memory_busy' });
+    expect(await service.remove(again.body.memory.id)).toMatchObject({ deleted: true });
     other.run('ROLLBACK');
-    expect((await service.list({ limit: 10, offset: 0 })).memories).toMatchObject([{ metadata: { source: 'runbook' } }]);
+    expect(own.sqlite.query('SELECT COUNT(*) AS n FROM memory_fact_meta').get()).toEqual({ n: 1 });
+    expect((await service.list({ limit: 10, offset: 0 })).memories).toEqual([]);
+    expect(await service.create({ ...body, metadata: {} })).toMatchObject({ status: 201, body: { memory: { metadata: {} } } });
     other.close();
     service.backend.close();
     own.close();

@@ -147,10 +147,14 @@ export class HolographicBackend implements MemoryBackend {
       this.ftsChange('delete', factId, row.content, row.tags ?? '');
       const vector = decodeVector(row.hrr_vector, this.dim);
       if (vector) this.banks.apply(this.sqlite, row.category ?? 'general', vector, -1);
-      // Inside this transaction, as in add().
-      this.own.locked(() => this.own.db.delete(memoryFactMeta).where(eq(memoryFactMeta.factId, factId)).run());
       return true;
     });
+    // The metadata goes only once the fact's delete has committed, the reverse of add(): deleted first
+    // (inside the fact's transaction, committed before it), a process killed between the two commits
+    // left the fact standing without its metadata. A row left behind instead names an id the file's
+    // AUTOINCREMENT never gives again, and the content hash ignores it anyway; so a failure to delete
+    // it (another process's lock, a full disk) does not undo a delete that is done.
+    if (removed) await this.own.write(() => this.own.db.delete(memoryFactMeta).where(eq(memoryFactMeta.factId, factId)).run()).catch(() => {});
     return removed;
   }
 

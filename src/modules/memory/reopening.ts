@@ -13,7 +13,7 @@
  * - the file is located again on every request (db-path.ts): a db_path changed in config.yaml is
  *   followed at once, as the agent follows it at its next session.
  */
-import { isSqliteBusy } from '../../db/busy';
+import { isSqliteBusy, retryWhileBusy } from '../../db/busy';
 import { ApiError } from '../../lib/errors';
 import { fileIdentity } from '../../lib/files';
 import type { Logger } from '../../lib/log';
@@ -30,6 +30,8 @@ export class ReopeningBackend implements MemoryBackend {
   /** fileIdentity(file.path) when `inner` was opened. */
   private opened: string | null = null;
   private failure = '';
+  /** The last open failed on another process's lock (its SQLITE_BUSY error), null otherwise. */
+  private lockedBy: unknown = null;
   private triedAt = Number.NEGATIVE_INFINITY;
   /** The file was replaced while another process had the old one open (release() refused): said once in the log. */
   private held = false;
@@ -51,6 +53,7 @@ export class ReopeningBackend implements MemoryBackend {
 
   private tryOpen(): MemoryBackend | null {
     this.triedAt = this.now();
+    this.lockedBy = null;
     try {
       this.inner = this.open(this.file);
       this.opened = fileIdentity(this.file.path);
@@ -59,7 +62,10 @@ export class ReopeningBackend implements MemoryBackend {
       this.failure = err instanceof Error ? err.message : String(err);
       // A lock another process held (a second sidecar creating the schema, the agent mid-write) says
       // nothing against the file: the next request tries again, each try bounded by the busy slice.
-      if (isSqliteBusy(err)) this.triedAt = Number.NEGATIVE_INFINITY;
+      if (isSqliteBusy(err)) {
+        this.triedAt = Number.NEGATIVE_INFINITY;
+        this.lockedBy = err;
+      }
       return null;
     }
   }
@@ -76,7 +82,7 @@ export class ReopeningBackend implements MemoryBackend {
         if (!this.held) this.log.warn('memory file replaced while the agent still has the old one open; waiting for it to close', { backend: this.name, path: file.shown });
         this.held = true;
         this.failure = 'the memory file was replaced while another process (the agent) still has the old one open; stop or restart it so its write-ahead log is not laid over the new file';
-        throw new ApiError(503, 'memory_unavailable', `The memory store is unavailable: ${this.failure}`, { headers: { 'retry-after': String(RETRY_MS / 1000) } });
+        throw this.unavailable();
       }
       this.log.warn('memory file deleted or replaced; reopening it', { backend: this.name, path: file.shown });
       this.held = false;
@@ -89,7 +95,11 @@ export class ReopeningBackend implements MemoryBackend {
       this.log.info('memory file opened', { backend: this.name, path: this.file.shown, from: this.file.from });
       return reopened;
     }
-    throw new ApiError(503, 'memory_unavailable', `The memory store is unavailable: ${this.failure}`, { headers: { 'retry-after': String(RETRY_MS / 1000) } });
+    throw this.unavailable();
+  }
+
+  private unavailable(): ApiError {
+    return new ApiError(503, 'memory_unavailable', `The memory store is unavailable: ${this.failure}`, { headers: { 'retry-after': String(RETRY_MS / 1000) } });
   }
 
   /** The file in use (or last tried) for the start-up banner: its shown name and where it came from. */
@@ -112,12 +122,32 @@ export class ReopeningBackend implements MemoryBackend {
    * instead of a 500; the retry writes into the file in use now.
    */
   private async write<T>(op: (backend: MemoryBackend) => Promise<T>): Promise<T> {
-    const inner = this.backend();
+    const inner = await this.writable();
     try {
       return await op(inner);
     } catch (err) {
       if (!this.dropped.has(inner)) throw err;
       throw new ApiError(503, 'memory_unavailable', 'The memory file was moved or replaced while this write waited for it; try again.', { headers: { 'retry-after': '1' } });
+    }
+  }
+
+  /**
+   * backend(), for a write: opening takes the file's write lock, and a file the agent holds it on
+   * (mid-write when the sidecar started) is tried again in async pauses for up to the busy wait, as a
+   * write on the open file waits for that lock (holographic.ts). It answered 503 at once, the write a
+   * moment later waiting for the same lock. Reads still answer 503 at once: they never wait for a lock.
+   */
+  private async writable(): Promise<MemoryBackend> {
+    try {
+      return await retryWhileBusy(() => {
+        try {
+          return this.backend();
+        } catch (err) {
+          throw this.lockedBy ?? err;
+        }
+      });
+    } catch (err) {
+      throw err === this.lockedBy ? this.unavailable() : err;
     }
   }
 
