@@ -1,10 +1,20 @@
 /** Preloaded by `bun test` (bunfig.toml): runs once around the whole run, all files included. */
-import { afterAll, setDefaultTimeout } from 'bun:test';
+import { afterAll } from 'bun:test';
 import { removeTempDirs } from './helpers/temp';
 
 afterAll(removeTempDirs);
 
 // A test's time limit only catches a hang, so it is generous: bun's 5 s cut off tests that take 1-2 s
 // alone once a CI box is busy (200 concurrent streams took 7-11 s at load 10 on 2 cores). Tests that
-// need longer still set their own. bunfig.toml cannot set it (bun 1.4 reads no `timeout` key there).
-setDefaultTimeout(120_000);
+// need longer still set their own. bunfig.toml cannot set it (bun 1.4 reads no `timeout` key there),
+// and setDefaultTimeout here reaches only the first file of the run (bun 1.4.5: a 6 s test in the second
+// file failed at 5 s), so every test file starts with the call, on its first line to keep line numbers.
+Bun.plugin({
+  name: 'default-test-timeout',
+  setup(build) {
+    build.onLoad({ filter: /\.test\.ts$/ }, async ({ path }) => ({
+      contents: `import { setDefaultTimeout as setTestTimeout } from 'bun:test'; setTestTimeout(120_000); ${await Bun.file(path).text()}`,
+      loader: 'ts',
+    }));
+  },
+});

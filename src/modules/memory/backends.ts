@@ -50,7 +50,7 @@ export function openMemoryBackend(config: Config, db: DbHandle, log: Logger, hom
         }
         try {
           // Read again on every (re)open: the agent reads it when it starts, too.
-          return new HolographicBackend(file.path, db, { dim: pluginHrrDim(home, log) });
+          return new HolographicBackend(file.path, db, { dim: pluginHrrDim(home, log), log });
         } catch (err) {
           // Say which file and why (not a SQLite file, no permission, locked, …).
           throw new Error(`cannot open the holographic memory file ${file.shown} (${SOURCES[file.from]}): ${openFailure(err, file)}`, { cause: err });

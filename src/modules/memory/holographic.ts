@@ -12,6 +12,7 @@ import type { DbHandle } from '../../db';
 import { BUSY_WAIT_MS, BusyQueue } from '../../db/busy';
 import { KEPT_PAGE_BYTES, KeptReads, readSnapshot } from '../../db/kept-reads';
 import { memoryFactMeta } from '../../db/schema';
+import type { Logger } from '../../lib/log';
 import { isoNow } from '../../lib/time';
 import { BankCache } from './holographic-banks';
 import type { FactCounts } from './holographic-counts';
@@ -58,9 +59,11 @@ export class HolographicBackend implements MemoryBackend {
    * on every call otherwise, which was half of what a 10-memory list cost (~50 of 110 µs).
    */
   private readonly metaOf;
+  private readonly log: Logger | undefined;
 
   /** `busyWaitMs`: how long a write waits for the agent's lock (without blocking the server) before answering 503. */
-  constructor(readonly path: string, private readonly own: DbHandle, opts: { busyWaitMs?: number; dim?: number; factSlice?: number } = {}) {
+  constructor(readonly path: string, private readonly own: DbHandle, opts: { busyWaitMs?: number; dim?: number; factSlice?: number; log?: Logger } = {}) {
+    this.log = opts.log;
     this.dim = opts.dim ?? HRR_DIM;
     this.banks = new BankCache(this.dim);
     const file = openHermesMemoryFile(path);
@@ -154,7 +157,10 @@ export class HolographicBackend implements MemoryBackend {
     // left the fact standing without its metadata. A row left behind instead names an id the file's
     // AUTOINCREMENT never gives again, and the content hash ignores it anyway; so a failure to delete
     // it (another process's lock, a full disk) does not undo a delete that is done.
-    if (removed) await this.own.write(() => this.own.db.delete(memoryFactMeta).where(eq(memoryFactMeta.factId, factId)).run()).catch(() => {});
+    if (removed) {
+      await this.own.write(() => this.own.db.delete(memoryFactMeta).where(eq(memoryFactMeta.factId, factId)).run())
+        .catch((err) => this.log?.warn('holographic memory deleted; its metadata row stays (harmless, ignored)', { id: factId, error: err instanceof Error ? err.message : String(err) }));
+    }
     return removed;
   }
 
