@@ -2,7 +2,7 @@
  * Schemas of the wallet routes. Money is always an exact decimal string (`"12.5"`); where the base
  * units matter they are given too, as a string of digits (`amount_base_units`).
  */
-import { errorBodyWith } from '../../lib/api-schemas';
+import { errorBodyWith, ownRecord } from '../../lib/api-schemas';
 import { ClientTime, queryInt, z } from '../../lib/zod';
 import { SAFE_ID, SAFE_ID_RULE } from '../../lib/ids';
 import { GazeSessionId } from '../gaze/model';
@@ -74,7 +74,7 @@ export const WalletOverview = z.object({
   }),
   escrow: z.extend(EscrowTotals, {
     token: z.string().check(z.describe('the token the top-level totals are for (the default escrow token)')),
-    by_token: z.record(z.string(), EscrowTotals),
+    by_token: ownRecord(EscrowTotals, 'expected totals by token').check(z.describe('totals per token symbol, every symbol escrowed in')),
   }),
   fetched_at: z.string(),
   cached: z.boolean(),
