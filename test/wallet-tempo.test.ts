@@ -418,6 +418,35 @@ describe('pricing', () => {
     expect(Object.keys((await app.json<Json>('GET', '/api/wallet/tempo/pricing')).body.models)).toEqual(['gpt-4o']);
   });
 
+  test('a model named like what every object has (__proto__, constructor) is priced by its own entry, and shown', async () => {
+    // The table's schema (z.record) rebuilt `models` by assignment: a model "__proto__" was dropped
+    // without a word, then billed at the default price and missing from GET /pricing.
+    for (const [text, ext] of [
+      ['default: { input_per_1k_usd: 0.001, output_per_1k_usd: 0.001 }\nmodels:\n  __proto__: { input_per_1k_usd: 5, output_per_1k_usd: 15 }\n  constructor: { input_per_1k_usd: 1, output_per_1k_usd: 2 }\n', 'yaml'],
+      ['{"default": {"input_per_1k_usd": 0.001, "output_per_1k_usd": 0.001}, "models": {"__proto__": {"input_per_1k_usd": 5, "output_per_1k_usd": 15}, "constructor": {"input_per_1k_usd": 1, "output_per_1k_usd": 2}}}', 'json'],
+    ] as const) {
+      const app = await open({ TEMPO_PRICING: pricingFile(text, ext) });
+      const p = (await app.json<Json>('GET', '/api/wallet/tempo/pricing')).body;
+      expect(Object.keys(p.models)).toEqual(['__proto__', 'constructor']);
+      expect(p.models.__proto__).toEqual({ input_per_1k_usd: '5', output_per_1k_usd: '15', margin_per_call_usd: '0' });
+      hermes.behavior.usage = { input_tokens: 1000, output_tokens: 1000 };
+      const billed = async (model: string) => (await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', model, prompt: 'x' })).body.billing?.total_usd;
+      expect([await billed('__proto__'), await billed('constructor'), await billed('other')]).toEqual(['20', '3', '0.002']);
+      app.close();
+      t = null;
+    }
+    // Such an entry is checked like any other: a bad one stops start-up, naming it.
+    let err: unknown;
+    try {
+      await open({ TEMPO_PRICING: pricingFile('models:\n  __proto__: { input: 1 }\n') });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as Error | undefined)?.message).toStartWith('Invalid TEMPO_PRICING');
+    expect((err as Error | undefined)?.message).toContain('models.__proto__');
+    t = null;
+  });
+
   test('prices written as numbers are read from their digits, in YAML and JSON, never from the rounded double', async () => {
     // 12345678901234.567891 was read as 12345678901234.568, and 0.0030000000000000001 (more than 6 decimals) as 0.003.
     for (const [text, ext] of [[`default: { input_per_1k_usd: 12345678901234.567891, output_per_1k_usd: 0 }`, 'yaml'], [`{"default": {"input_per_1k_usd": 12345678901234.567891, "output_per_1k_usd": 0}}`, 'json']] as const) {

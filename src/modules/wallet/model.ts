@@ -140,7 +140,7 @@ export const PricingResponse = z.object({
   unit: z.literal('usd_per_1k_tokens'),
   rounding: z.string(),
   default: z.nullable(PriceEntry),
-  models: z.record(z.string(), PriceEntry),
+  models: ownRecord(PriceEntry, 'expected prices by model'),
   caller_budget_usd: z.nullable(Money),
 });
 
