@@ -34,12 +34,12 @@ const SolanaBalance = z.object({
   network: z.enum(['mainnet-beta', 'devnet']),
   explorer: z.string(),
   balance_sol: z.nullable(Money),
-  tokens: z.record(z.string(), z.extend(TokenBalance, {
+  tokens: ownRecord(z.extend(TokenBalance, {
     mint: z.string(),
     ui_balance: z.optional(z.nullable(Money)).check(z.describe(
       'only for a Token-2022 mint with the ScaledUiAmount or InterestBearing extension: the figure wallets show (the node\'s uiAmountString, multiplier or interest applied, summed over the accounts); null when the node gave none. `balance` stays the raw amount',
     )),
-  })),
+  }), 'expected balances by token symbol'),
   error: z.optional(z.string()),
 });
 export type SolanaBalance = z.infer<typeof SolanaBalance>;
@@ -50,7 +50,7 @@ const EvmChainBalance = z.object({
   name: z.string(),
   native_symbol: z.nullable(z.string()).check(z.describe('null on Tempo, which has no native token')),
   native_balance: z.nullable(Money),
-  tokens: z.record(z.string(), z.extend(TokenBalance, { contract: z.string() })),
+  tokens: ownRecord(z.extend(TokenBalance, { contract: z.string() }), 'expected balances by token symbol'),
   error: z.optional(z.string()),
 });
 export type EvmChainBalance = z.infer<typeof EvmChainBalance>;
