@@ -73,6 +73,17 @@ describe('POST /api/wallet/tempo/call', () => {
     expect(JSON.parse(completions()[0]!.body)).toEqual({ model: 'hermes-agent', messages: body.messages, max_tokens: 50, temperature: 0.2, tools, stream: false });
   });
 
+  test('messages and tools reach HEDGEHOG as sent, a key named __proto__ included', async () => {
+    // Their schema (z.looseObject) rebuilt each message and tool by assignment, dropping such a key.
+    const app = await open();
+    const body = '{"caller_id":"c","messages":[{"role":"user","content":"hi","__proto__":{"name":"x"}}],"tools":[{"type":"function","__proto__":{"f":1},"function":{"name":"f","parameters":{}}}]}';
+    const r = await app.fetch('/api/wallet/tempo/call', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect(r.status).toBe(200);
+    const { caller_id: _caller, ...forwarded } = JSON.parse(body);
+    expect(JSON.parse(completions()[0]!.body)).toEqual({ ...forwarded, stream: false });
+    expect(Object.keys(JSON.parse(completions()[0]!.body).messages[0])).toEqual(['role', 'content', '__proto__']);
+  });
+
   test("the client's credentials never reach HEDGEHOG; the sidecar's key does", async () => {
     const app = await open({ API_KEY: 'client-key', HEDGEHOG_API_KEY: 'test-upstream-key' });
     const r = await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', prompt: 'x' }, {

@@ -37,6 +37,22 @@ export function ownRecord<T extends z.ZodMiniType>(value: T, error: string) {
   return z.custom<Record<string, z.output<T>>>(valid, { error }).check(z.meta({ type: 'object', additionalProperties: items } as Record<string, unknown>));
 }
 
+/**
+ * `schema`'s checks (and 422 paths), the value passed on exactly as sent: zod's object schemas rebuild
+ * their output by assignment, which drops a key named `__proto__`, and a body the sidecar forwards must
+ * reach the upstream as the client wrote it. Only for schemas that neither transform nor default.
+ */
+export function asSent<T extends z.ZodMiniType>(schema: T) {
+  const { $schema: _, ...doc } = z.toJSONSchema(schema, { io: 'input' });
+  return z.custom<z.output<T>>(() => true).check(
+    z.superRefine((value, ctx) => {
+      const checked = z.safeParse(schema, value);
+      if (!checked.success) for (const { message, path } of checked.error.issues) ctx.addIssue({ code: 'custom', message, path, input: value });
+    }),
+    z.meta(doc as Record<string, unknown>),
+  );
+}
+
 /** A JSON object of the client's (memory metadata), checked but passed on as it is (ownRecord). */
 export const JsonObject = ownRecord(z.unknown(), 'expected a JSON object');
 

@@ -2,7 +2,7 @@
  * Schemas of the wallet routes. Money is always an exact decimal string (`"12.5"`); where the base
  * units matter they are given too, as a string of digits (`amount_base_units`).
  */
-import { errorBodyWith, ownRecord } from '../../lib/api-schemas';
+import { asSent, errorBodyWith, ownRecord } from '../../lib/api-schemas';
 import { ClientTime, queryInt, z } from '../../lib/zod';
 import { SAFE_ID, SAFE_ID_RULE } from '../../lib/ids';
 import { GazeSessionId } from '../gaze/model';
@@ -89,11 +89,11 @@ export const TempoCallBody = z
   .object({
     caller_id: Id,
     model: z.optional(z.string().check(z.trim(), z.minLength(1), z.maxLength(200))),
-    messages: z.optional(z.array(z.looseObject({ role: z.string().check(z.minLength(1)) })).check(z.minLength(1), z.maxLength(1000))),
+    messages: z.optional(asSent(z.array(z.looseObject({ role: z.string().check(z.minLength(1)) })).check(z.minLength(1), z.maxLength(1000)))),
     prompt: z.optional(z.string().check(z.minLength(1), z.maxLength(1_000_000))),
     max_tokens: z.optional(z.number().check(z.int(), z.positive(), z.lte(1_000_000))),
     temperature: z.optional(z.number().check(z.gte(0), z.lte(2))),
-    tools: z.optional(z.array(z.looseObject({})).check(z.maxLength(128))),
+    tools: z.optional(asSent(z.array(z.looseObject({})).check(z.maxLength(128)))),
   })
   .check(z.refine((b) => (b.messages === undefined) !== (b.prompt === undefined), { message: 'send either messages or prompt (exactly one)', path: ['messages'] }));
 export type TempoCallBody = z.infer<typeof TempoCallBody>;
