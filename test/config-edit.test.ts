@@ -268,3 +268,40 @@ describe('a config.yaml that is a symlink to a file not created yet', () => {
     expect(lstatSync(join(app.home, 'config.yaml')).isSymbolicLink()).toBe(true);
   });
 });
+
+describe('keys named like what every object has (toString, __proto__)', () => {
+  test('PATCH merges into a key named like an Object method, as into any other (it was a 409 "is a scalar value")', async () => {
+    // The merge read `current[key]` through the prototype: toString is a function there, so a map
+    // sent for a key the file does not have was refused as a merge into a scalar.
+    const app = await appWith('model: x\n');
+    for (const key of ['toString', 'hasOwnProperty', 'valueOf', 'isPrototypeOf']) {
+      const r = await app.json('PATCH', '/api/config', { [key]: { a: 1 } });
+      expect({ key, status: r.status, body: r.body }).toEqual({ key, status: 200, body: { updated: true, keys: [key] } });
+    }
+    expect((await app.json('PATCH', '/api/config', { toString: { b: 2 } })).body.keys).toEqual(['toString.b']);
+    expect(app.read()).toBe('model: x\ntoString:\n  a: 1\n  b: 2\nhasOwnProperty:\n  a: 1\nvalueOf:\n  a: 1\nisPrototypeOf:\n  a: 1\n');
+    // A key the file does hold as a scalar is still refused.
+    const r = await app.json('PATCH', '/api/config', { model: { a: 1 } });
+    expect([r.status, r.body.code]).toEqual([409, 'config_path_conflict']);
+  });
+
+  test('a hand-written __proto__ key of config.yaml or .env is shown as a key, and its map is never read as the config', async () => {
+    // Redaction copied the tree by assignment: `__proto__:` became the copy's prototype, so it was
+    // missing from GET /api/config, and the model and provider under it were reported as Hermes'.
+    const app = await appWith('__proto__:\n  model: not-this-one\n  provider: nor-this\n  api_key: sk-or-v1-0123456789abcdef0123\nterminal:\n  __proto__: {backend: docker}\n  cwd: .\n');
+    writeFileSync(join(app.home, '.env'), '__proto__=shown\nconstructor=c\nOPENAI_API_KEY=sk-proj-0123456789abcdefABCDEF\n');
+    const r = await app.json<{ config: Record<string, any>; env: Record<string, string>; model: string | null; provider: string | null }>('GET', '/api/config');
+    expect(r.status).toBe(200);
+    expect(Object.keys(r.body.config)).toEqual(['__proto__', 'terminal']);
+    expect(r.body.config.__proto__).toEqual({ model: 'not-this-one', provider: 'nor-this', api_key: '***0123' });
+    expect(Object.keys(r.body.config.terminal)).toEqual(['__proto__', 'cwd']);
+    expect(Object.keys(r.body.env)).toEqual(['__proto__', 'constructor', 'OPENAI_API_KEY']);
+    expect(r.body.env.__proto__).toBe('shown');
+    expect(JSON.stringify(r.body)).not.toContain('0123456789abcdef');
+    expect([r.body.model, r.body.provider]).toEqual([null, null]);
+    const model = await app.json<{ model: string | null; provider: string | null }>('GET', '/api/config/model');
+    expect([model.body.model, model.body.provider]).toEqual([null, null]);
+    expect((await app.json<{ model: string | null }>('GET', '/api/gateway-status')).body.model).not.toBe('not-this-one');
+    expect(({} as Record<string, unknown>).model).toBeUndefined();
+  });
+});

@@ -227,6 +227,21 @@ describe('POST /api/chat/completions/stream', () => {
     expect(res.headers.get('x-hermes-session-id')).toBe('s-9');
   });
 
+  test('fields the sidecar does not check pass through as sent, a key named __proto__ included', async () => {
+    // The body's schema (z.looseObject) rebuilt the body and each message by assignment: a `__proto__`
+    // key at either level was dropped before the request was forwarded.
+    const body = '{"model":"hermes-agent","messages":[{"role":"user","content":"hi","__proto__":{"name":"x"}}],"__proto__":{"user":"u1"},"constructor":1}';
+    const res = await post(body);
+    await res.text();
+    expect(res.status).toBe(200);
+    const sent = JSON.parse(lastRequest('/v1/chat/completions').body);
+    expect(sent).toEqual({ ...JSON.parse(body), stream: true, stream_options: { include_usage: true } });
+    expect(Object.keys(sent.messages[0])).toEqual(['role', 'content', '__proto__']);
+    expect(Object.keys(sent)).toContain('__proto__');
+    // Still checked: a message without a role is a 422.
+    expect((await post('{"messages":[{"content":"x","__proto__":{"role":"user"}}]}')).status).toBe(422);
+  });
+
   test('an upstream error before the first byte returns that status with a JSON error', async () => {
     fake.behavior.statusOverride = { '/v1/chat/completions': 429 };
     const res = await post(chatBody('x'));

@@ -56,3 +56,16 @@ test('a tag holding a long run of quotes is read once; the quotes at its ends ar
   const file = `---\nname: quotes\ndescription: d\ntags: "'a', \\"b\\", x${run}x, ${run}, '''c'"\n---\nBody\n`;
   expect(parseSkillBytes(new TextEncoder().encode(file), 'quotes').meta.tags).toEqual(['a', 'b', `x${run}x`, 'c']);
 });
+
+test('frontmatter keys and names that every object has (__proto__, constructor, toString) round-trip, in a folder named so too', async () => {
+  // The answer's schema (z.record) rebuilt frontmatter by assignment: a top-level `__proto__` key was dropped.
+  write('__proto__/proto', '---\nname: proto\n__proto__:\n  polluted: 1\nconstructor: 1\ntoString: two\nmetadata:\n  __proto__: {x: 1}\n  hermes:\n    tags: [__proto__, constructor]\n---\nBody.\n');
+  const summary = await listed('__proto__.proto');
+  expect(summary).toMatchObject({ name: 'proto', category: '__proto__', tags: ['__proto__', 'constructor'] });
+  const detail = await t.json<SkillDetail>('GET', '/api/skills/__proto__.proto');
+  expect(detail.status).toBe(200);
+  expect(Object.keys(detail.body.frontmatter ?? {})).toEqual(['name', '__proto__', 'constructor', 'toString', 'metadata']);
+  expect(detail.body.frontmatter).toEqual(JSON.parse('{"name":"proto","__proto__":{"polluted":1},"constructor":1,"toString":"two","metadata":{"__proto__":{"x":1},"hermes":{"tags":["__proto__","constructor"]}}}'));
+  for (const q of ['category=__proto__', 'tag=constructor', 'tag=__proto__']) expect((await t.json<{ total: number }>('GET', `/api/skills?${q}`)).body.total).toBe(1);
+  expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+});

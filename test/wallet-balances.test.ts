@@ -223,6 +223,21 @@ describe('GET /api/wallet/balances', () => {
     }
   });
 
+  test('a token symbol named like what every object has (__proto__, constructor) is shown with its balance', async () => {
+    // Balances were gathered by assignment (`tokens[symbol] = …`), and the answer's schema (z.record)
+    // rebuilt them the same way: a token "__proto__" became a prototype and was missing from the answer.
+    t = await makeTestApp({ env: walletEnv({ SOLANA_TOKENS: `__proto__:${JTX_MINT},constructor:${T22_MINT}`, EVM_TOKENS: `mainnet:__proto__:${USDC}:6,mainnet:toString:${DAI}` }) });
+    const w = (await t.json<Json>('GET', '/api/wallet/balances')).body.wallets;
+    expect(Object.keys(w.solana.tokens)).toEqual(['__proto__', 'constructor']);
+    expect(w.solana.tokens.__proto__).toEqual({ mint: JTX_MINT, balance: '123.45679', decimals: 6 });
+    const mainnet = w.evm.chains.find((c: Json) => c.chain === 'mainnet');
+    expect(Object.keys(mainnet.tokens)).toEqual(['__proto__', 'toString']);
+    expect(mainnet.tokens.__proto__).toEqual({ contract: USDC, balance: '12.345678', decimals: 6 });
+    // The overview serves the same snapshot from its cache.
+    expect(Object.keys((await t.json<Json>('GET', '/api/wallet')).body.wallets.solana.tokens)).toEqual(['__proto__', 'constructor']);
+    expect(({} as Json).mint).toBeUndefined();
+  });
+
   test('concurrent live fetches share one set of RPC calls', async () => {
     const app = (t = await makeTestApp({ env: walletEnv() }));
     const results = await Promise.all(Array.from({ length: 5 }, () => app.json<Json>('GET', '/api/wallet/balances')));

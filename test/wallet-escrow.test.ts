@@ -143,6 +143,23 @@ describe('POST /api/wallet/escrow', () => {
     expect(Object.keys((await overview(app)).by_token).sort()).toEqual(['USDC', 'usdc']);
   });
 
+  test('totals by token count every symbol, whatever its name (__proto__, constructor, toString)', async () => {
+    // The answer's schema (z.record) rebuilt by_token by assignment: an escrow in token "__proto__" was
+    // locked and released, yet missing from GET /api/wallet.
+    const app = await open();
+    const names = ['__proto__', 'constructor', 'toString'];
+    for (const [i, token] of names.entries()) {
+      const e = await lock(app, { token, amount: String(i + 1), gaze_required: false, actor: token, recipient: token });
+      expect(e.token).toBe(token);
+      if (i === 0) expect((await release(app, { escrow_id: e.escrow_id, recipient: token, actor: 'constructor' })).status).toBe(200);
+    }
+    const byToken = (await overview(app)).by_token as Record<string, Json>;
+    expect(Object.keys(byToken).sort()).toEqual([...names].sort());
+    expect(byToken.__proto__).toEqual({ locked: '0', released: '1', refunded: '0', expired: '0', count: 1 });
+    expect(byToken['constructor'] as Json).toEqual({ locked: '2', released: '0', refunded: '0', expired: '0', count: 1 });
+    expect(({} as Json).locked).toBeUndefined();
+  });
+
   test('bad input is 422 and creates nothing', async () => {
     const app = await open();
     const bad: Json[] = [

@@ -73,6 +73,17 @@ describe('POST /api/wallet/tempo/call', () => {
     expect(JSON.parse(completions()[0]!.body)).toEqual({ model: 'hermes-agent', messages: body.messages, max_tokens: 50, temperature: 0.2, tools, stream: false });
   });
 
+  test('messages and tools reach HEDGEHOG as sent, a key named __proto__ included', async () => {
+    // Their schema (z.looseObject) rebuilt each message and tool by assignment, dropping such a key.
+    const app = await open();
+    const body = '{"caller_id":"c","messages":[{"role":"user","content":"hi","__proto__":{"name":"x"}}],"tools":[{"type":"function","__proto__":{"f":1},"function":{"name":"f","parameters":{}}}]}';
+    const r = await app.fetch('/api/wallet/tempo/call', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect(r.status).toBe(200);
+    const { caller_id: _caller, ...forwarded } = JSON.parse(body);
+    expect(JSON.parse(completions()[0]!.body)).toEqual({ ...forwarded, stream: false });
+    expect(Object.keys(JSON.parse(completions()[0]!.body).messages[0])).toEqual(['role', 'content', '__proto__']);
+  });
+
   test("the client's credentials never reach HEDGEHOG; the sidecar's key does", async () => {
     const app = await open({ API_KEY: 'client-key', HEDGEHOG_API_KEY: 'test-upstream-key' });
     const r = await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', prompt: 'x' }, {
@@ -416,6 +427,35 @@ describe('pricing', () => {
     expect([r.status, r.body.code]).toEqual([422, 'unknown_model']);
     // The table is shown as written.
     expect(Object.keys((await app.json<Json>('GET', '/api/wallet/tempo/pricing')).body.models)).toEqual(['gpt-4o']);
+  });
+
+  test('a model named like what every object has (__proto__, constructor) is priced by its own entry, and shown', async () => {
+    // The table's schema (z.record) rebuilt `models` by assignment: a model "__proto__" was dropped
+    // without a word, then billed at the default price and missing from GET /pricing.
+    for (const [text, ext] of [
+      ['default: { input_per_1k_usd: 0.001, output_per_1k_usd: 0.001 }\nmodels:\n  __proto__: { input_per_1k_usd: 5, output_per_1k_usd: 15 }\n  constructor: { input_per_1k_usd: 1, output_per_1k_usd: 2 }\n', 'yaml'],
+      ['{"default": {"input_per_1k_usd": 0.001, "output_per_1k_usd": 0.001}, "models": {"__proto__": {"input_per_1k_usd": 5, "output_per_1k_usd": 15}, "constructor": {"input_per_1k_usd": 1, "output_per_1k_usd": 2}}}', 'json'],
+    ] as const) {
+      const app = await open({ TEMPO_PRICING: pricingFile(text, ext) });
+      const p = (await app.json<Json>('GET', '/api/wallet/tempo/pricing')).body;
+      expect(Object.keys(p.models)).toEqual(['__proto__', 'constructor']);
+      expect(p.models.__proto__).toEqual({ input_per_1k_usd: '5', output_per_1k_usd: '15', margin_per_call_usd: '0' });
+      hermes.behavior.usage = { input_tokens: 1000, output_tokens: 1000 };
+      const billed = async (model: string) => (await app.json<Json>('POST', '/api/wallet/tempo/call', { caller_id: 'c', model, prompt: 'x' })).body.billing?.total_usd;
+      expect([await billed('__proto__'), await billed('constructor'), await billed('other')]).toEqual(['20', '3', '0.002']);
+      app.close();
+      t = null;
+    }
+    // Such an entry is checked like any other: a bad one stops start-up, naming it.
+    let err: unknown;
+    try {
+      await open({ TEMPO_PRICING: pricingFile('models:\n  __proto__: { input: 1 }\n') });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as Error | undefined)?.message).toStartWith('Invalid TEMPO_PRICING');
+    expect((err as Error | undefined)?.message).toContain('models.__proto__');
+    t = null;
   });
 
   test('prices written as numbers are read from their digits, in YAML and JSON, never from the rounded double', async () => {

@@ -26,12 +26,35 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => !!v && typeo
 const isCounts = (v: unknown): boolean => isPlainObject(v) && Object.values(v).every((n) => Number.isSafeInteger(n) && (n as number) >= 0);
 
 /**
- * A JSON object of the client's (memory metadata), checked but passed on as it is: `z.record` rebuilds
- * its output by assignment, which drops a key named `__proto__` without a word.
+ * `{name: value}` whose names are a client's or a file's (escrow tokens, frontmatter keys, .env names),
+ * each value checked by `value` and the object passed on as it is: `z.record` rebuilds its output by
+ * assignment, which drops a key named `__proto__` without a word (it sets the prototype instead). The
+ * output is the input, so `value` must not transform; the OpenAPI document still shows a map of `value`.
  */
-export const JsonObject = z
-  .custom<Record<string, unknown>>(isPlainObject, { error: 'expected a JSON object' })
-  .check(z.meta({ type: 'object', additionalProperties: {} } as Record<string, unknown>));
+export function ownRecord<T extends z.ZodMiniType>(value: T, error: string) {
+  const { $schema: _, ...items } = z.toJSONSchema(value, { io: 'output' });
+  const valid = (v: unknown) => isPlainObject(v) && Object.values(v).every((item) => z.safeParse(value, item).success);
+  return z.custom<Record<string, z.output<T>>>(valid, { error }).check(z.meta({ type: 'object', additionalProperties: items } as Record<string, unknown>));
+}
+
+/**
+ * `schema`'s checks (and 422 paths), the value passed on exactly as sent: zod's object schemas rebuild
+ * their output by assignment, which drops a key named `__proto__`, and a body the sidecar forwards must
+ * reach the upstream as the client wrote it. Only for schemas that neither transform nor default.
+ */
+export function asSent<T extends z.ZodMiniType>(schema: T) {
+  const { $schema: _, ...doc } = z.toJSONSchema(schema, { io: 'input' });
+  return z.custom<z.output<T>>(() => true).check(
+    z.superRefine((value, ctx) => {
+      const checked = z.safeParse(schema, value);
+      if (!checked.success) for (const { message, path } of checked.error.issues) ctx.addIssue({ code: 'custom', message, path, input: value });
+    }),
+    z.meta(doc as Record<string, unknown>),
+  );
+}
+
+/** A JSON object of the client's (memory metadata), checked but passed on as it is (ownRecord). */
+export const JsonObject = ownRecord(z.unknown(), 'expected a JSON object');
 
 /**
  * `{name: count}` (memory stats' `categories`, tasks' `in_progress_by_agent`), checked but passed on as it

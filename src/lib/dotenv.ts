@@ -116,10 +116,9 @@ export function parseDotenvPairs(text: string): [string, string][] {
   return out;
 }
 
+/** The last binding of each name; a name `__proto__` is a key like any other (assignment would drop it). */
 export function parseDotenv(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of parseDotenvPairs(text)) out[key] = value;
-  return out;
+  return Object.fromEntries(parseDotenvPairs(text));
 }
 
 const POSIX_VARIABLE = /\$\{([^}:]*)(?::-([^}]*))?\}/g;

@@ -1,3 +1,4 @@
+import { JsonObject, ownRecord } from '../../lib/api-schemas';
 import { z } from '../../lib/zod';
 
 /** Keys that would reach Object.prototype when a tree is rebuilt from JSON or YAML. */
@@ -96,8 +97,8 @@ export const ModelQuery = z.object(ModelFields);
 export type ModelFields = z.infer<typeof ModelQuery>;
 
 export const ConfigResponse = z.object({
-  config: z.record(z.string(), z.unknown()),
-  env: z.record(z.string(), z.string()),
+  config: JsonObject,
+  env: ownRecord(z.string(), 'expected the .env variables'),
   config_path: z.string(),
   hermes_home: z.string(),
   model: z.nullable(z.string()),

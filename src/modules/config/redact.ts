@@ -21,12 +21,17 @@ function maskLeaf(value: unknown): unknown {
 /** Masks every leaf of a subtree that sits under a secret key; the shape stays visible. */
 function maskAll(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(maskLeaf);
-  if (value && typeof value === 'object' && !(value instanceof Date)) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = maskLeaf(v);
-    return out;
-  }
+  if (value && typeof value === 'object' && !(value instanceof Date)) return mapValues(value as Record<string, unknown>, (_k, v) => maskLeaf(v));
   return maskLeaf(value);
+}
+
+/**
+ * A copy of `map` with each value replaced. Built with Object.fromEntries, never by assignment: a key
+ * `__proto__` that a hand-written file holds is then a key of the copy, not its prototype (the key was
+ * missing from GET /api/config, and what its map held was read as the root's own model and provider).
+ */
+function mapValues<V, W>(map: Record<string, V>, f: (key: string, value: V) => W): Record<string, W> {
+  return Object.fromEntries(Object.entries(map).map(([k, v]) => [k, f(k, v)]));
 }
 
 const FLAG = /^--?([A-Za-z0-9_.-]+)(=(.*))?$/s;
@@ -72,22 +77,17 @@ function redactValue(value: unknown, context: Context): unknown {
  * masked is a secret by its own name or shape, not only by where it sits.
  */
 function redactTree(tree: Record<string, unknown>, path: readonly string[] = [], wholeEnv = true): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(tree)) {
-    const underMcpServer = wholeEnv && path.length === 2 && path[0] === 'mcp_servers';
-    if (isSecretKey(key, typeof value === 'number') || (underMcpServer && (key === 'env' || key === 'headers'))) out[key] = maskAll(value);
-    else if (value && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Date)) {
-      out[key] = redactTree(value as Record<string, unknown>, [...path, key], wholeEnv);
-    } else out[key] = redactValue(value, contextOf(key));
-  }
-  return out;
+  const underMcpServer = wholeEnv && path.length === 2 && path[0] === 'mcp_servers';
+  return mapValues(tree, (key, value) => {
+    if (isSecretKey(key, typeof value === 'number') || (underMcpServer && (key === 'env' || key === 'headers'))) return maskAll(value);
+    if (value && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Date)) return redactTree(value as Record<string, unknown>, [...path, key], wholeEnv);
+    return redactValue(value, contextOf(key));
+  });
 }
 
 /** A redacted copy of a `.env` map: secret-named variables masked, the others scrubbed of embedded credentials. */
 export function redactEnv(env: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(env)) out[key] = isSecretKey(key, isDigits(value)) ? (maskLeaf(value) as string) : scrubString(value, contextOf(key));
-  return out;
+  return mapValues(env, (key, value) => (isSecretKey(key, isDigits(value)) ? (maskLeaf(value) as string) : scrubString(value, contextOf(key))));
 }
 
 const isLeaf = (v: unknown): v is string | number => typeof v === 'string' || typeof v === 'number';
@@ -125,11 +125,7 @@ function collectLeaves(value: unknown, found: Set<unknown>): void {
 function maskRepeats(orig: unknown, red: unknown, secrets: Set<unknown>): unknown {
   if (isLeaf(orig)) return secrets.has(orig) && red === orig ? maskLeaf(orig) : red;
   if (Array.isArray(orig) && Array.isArray(red)) return red.map((v, i) => maskRepeats(orig[i], v, secrets));
-  if (isNode(orig) && isNode(red) && !Array.isArray(red)) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(red)) out[k] = maskRepeats((orig as Record<string, unknown>)[k], v, secrets);
-    return out;
-  }
+  if (isNode(orig) && isNode(red) && !Array.isArray(red)) return mapValues(red, (k, v) => maskRepeats((orig as Record<string, unknown>)[k], v, secrets));
   return red;
 }
 
@@ -138,7 +134,8 @@ function maskRepeatsAt(orig: unknown, red: Record<string, unknown>, path: Path, 
   if (!path.length) return maskRepeats(orig, red, secrets) as Record<string, unknown>;
   const parent = valueAt(red, path.slice(0, -1));
   const last = path[path.length - 1] as string | number;
-  if (isNode(parent)) parent[last] = maskRepeats(valueAt(orig, path), parent[last], secrets);
+  // Defined, not assigned: assigning to a key `__proto__` would replace the prototype.
+  if (isNode(parent)) Object.defineProperty(parent, last, { value: maskRepeats(valueAt(orig, path), parent[last], secrets), writable: true, enumerable: true, configurable: true });
   return red;
 }
 

@@ -193,7 +193,8 @@ function mergeOps(current: unknown, patch: Record<string, unknown>, base: string
   const ops: EditOp[] = [];
   for (const [key, value] of Object.entries(patch)) {
     const path = [...base, key];
-    const cur = isMap(current) ? current[key] : undefined;
+    // Own keys only: `toString` or `hasOwnProperty` read through the prototype is a function, not a setting.
+    const cur = isMap(current) && Object.hasOwn(current, key) ? current[key] : undefined;
     if (isMap(value) && isMap(cur)) ops.push(...mergeOps(cur, value, path));
     else if (isMap(value) && cur !== undefined && cur !== null) {
       throw new ApiError(409, 'config_path_conflict', `Cannot merge a map into ${path.join('.')}: it is ${Array.isArray(cur) ? 'a list' : 'a scalar value'}. Nothing was changed.`);

@@ -1,3 +1,4 @@
+import { JsonObject } from '../../lib/api-schemas';
 import { queryInt, z } from '../../lib/zod';
 
 export const SkillSummary = z.object({
@@ -18,7 +19,7 @@ export const SkillSummary = z.object({
 export type SkillSummary = z.infer<typeof SkillSummary>;
 
 export const SkillDetail = z.extend(SkillSummary, {
-  frontmatter: z.nullable(z.record(z.string(), z.unknown())),
+  frontmatter: z.nullable(JsonObject).check(z.meta({ description: 'The YAML frontmatter as parsed, every key kept; null when the file is broken' })),
   content: z.string().check(z.meta({ description: 'The whole SKILL.md file' })),
 });
 export type SkillDetail = z.infer<typeof SkillDetail>;

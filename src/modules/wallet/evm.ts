@@ -41,7 +41,8 @@ export async function fetchEvmChain(client: PublicClient, c: ResolvedChain, owne
     name: c.chain.name,
     native_symbol: c.isTempo ? null : c.chain.nativeCurrency.symbol,
     native_balance: null,
-    tokens: {},
+    // No prototype: symbols are the operator's, and `tokens['__proto__'] = …` on a plain object sets its prototype.
+    tokens: Object.create(null) as EvmChainBalance['tokens'],
   };
   if (servedResult.status === 'fulfilled' && servedResult.value !== c.chain.id) {
     const error = `the RPC serves chain id ${servedResult.value}, not ${c.name} (${c.chain.id}): check EVM_RPC_URLS`;

@@ -2,7 +2,7 @@
  * Schemas of the wallet routes. Money is always an exact decimal string (`"12.5"`); where the base
  * units matter they are given too, as a string of digits (`amount_base_units`).
  */
-import { errorBodyWith } from '../../lib/api-schemas';
+import { asSent, errorBodyWith, ownRecord } from '../../lib/api-schemas';
 import { ClientTime, queryInt, z } from '../../lib/zod';
 import { SAFE_ID, SAFE_ID_RULE } from '../../lib/ids';
 import { GazeSessionId } from '../gaze/model';
@@ -34,12 +34,12 @@ const SolanaBalance = z.object({
   network: z.enum(['mainnet-beta', 'devnet']),
   explorer: z.string(),
   balance_sol: z.nullable(Money),
-  tokens: z.record(z.string(), z.extend(TokenBalance, {
+  tokens: ownRecord(z.extend(TokenBalance, {
     mint: z.string(),
     ui_balance: z.optional(z.nullable(Money)).check(z.describe(
       'only for a Token-2022 mint with the ScaledUiAmount or InterestBearing extension: the figure wallets show (the node\'s uiAmountString, multiplier or interest applied, summed over the accounts); null when the node gave none. `balance` stays the raw amount',
     )),
-  })),
+  }), 'expected balances by token symbol'),
   error: z.optional(z.string()),
 });
 export type SolanaBalance = z.infer<typeof SolanaBalance>;
@@ -50,7 +50,7 @@ const EvmChainBalance = z.object({
   name: z.string(),
   native_symbol: z.nullable(z.string()).check(z.describe('null on Tempo, which has no native token')),
   native_balance: z.nullable(Money),
-  tokens: z.record(z.string(), z.extend(TokenBalance, { contract: z.string() })),
+  tokens: ownRecord(z.extend(TokenBalance, { contract: z.string() }), 'expected balances by token symbol'),
   error: z.optional(z.string()),
 });
 export type EvmChainBalance = z.infer<typeof EvmChainBalance>;
@@ -74,7 +74,7 @@ export const WalletOverview = z.object({
   }),
   escrow: z.extend(EscrowTotals, {
     token: z.string().check(z.describe('the token the top-level totals are for (the default escrow token)')),
-    by_token: z.record(z.string(), EscrowTotals),
+    by_token: ownRecord(EscrowTotals, 'expected totals by token').check(z.describe('totals per token symbol, every symbol escrowed in')),
   }),
   fetched_at: z.string(),
   cached: z.boolean(),
@@ -89,11 +89,11 @@ export const TempoCallBody = z
   .object({
     caller_id: Id,
     model: z.optional(z.string().check(z.trim(), z.minLength(1), z.maxLength(200))),
-    messages: z.optional(z.array(z.looseObject({ role: z.string().check(z.minLength(1)) })).check(z.minLength(1), z.maxLength(1000))),
+    messages: z.optional(asSent(z.array(z.looseObject({ role: z.string().check(z.minLength(1)) })).check(z.minLength(1), z.maxLength(1000)))),
     prompt: z.optional(z.string().check(z.minLength(1), z.maxLength(1_000_000))),
     max_tokens: z.optional(z.number().check(z.int(), z.positive(), z.lte(1_000_000))),
     temperature: z.optional(z.number().check(z.gte(0), z.lte(2))),
-    tools: z.optional(z.array(z.looseObject({})).check(z.maxLength(128))),
+    tools: z.optional(asSent(z.array(z.looseObject({})).check(z.maxLength(128)))),
   })
   .check(z.refine((b) => (b.messages === undefined) !== (b.prompt === undefined), { message: 'send either messages or prompt (exactly one)', path: ['messages'] }));
 export type TempoCallBody = z.infer<typeof TempoCallBody>;
@@ -140,7 +140,7 @@ export const PricingResponse = z.object({
   unit: z.literal('usd_per_1k_tokens'),
   rounding: z.string(),
   default: z.nullable(PriceEntry),
-  models: z.record(z.string(), PriceEntry),
+  models: ownRecord(PriceEntry, 'expected prices by model'),
   caller_budget_usd: z.nullable(Money),
 });
 

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseDocument, visit } from 'yaml';
+import { ownRecord } from '../../lib/api-schemas';
 import { z } from '../../lib/zod';
 import { ConfigError } from '../../config';
 import { fromBaseUnits, lostDigits, MoneyFormatError, toBaseUnits } from '../../lib/money';
@@ -42,11 +43,25 @@ const Entry = z.strictObject({
   output_per_1k_usd: Price,
   margin_per_call_usd: z.optional(Price),
 });
+const ModelName = z.string().check(z.minLength(1), z.maxLength(200));
+/**
+ * `models` as `[name, entry]` pairs in the file's order. Not z.record: it rebuilds the map by assignment,
+ * which drops a model named `__proto__` without a word (it was then billed at the default price).
+ */
+const Models = z.pipe(
+  ownRecord(z.unknown(), 'expected a map of model names to prices'),
+  z.transform((map, payload) => Object.entries(map).flatMap(([name, raw]) => {
+    const parsed = z.safeParse(z.tuple([ModelName, Entry]), [name, raw]);
+    if (parsed.success) return [parsed.data];
+    for (const issue of parsed.error.issues) payload.issues.push({ ...issue, path: [name, ...issue.path.slice(1)], input: raw } as (typeof payload.issues)[number]);
+    return [];
+  })),
+);
 const PricingFile = z.strictObject({
   token: z.optional(z.string().check(z.trim(), z.minLength(1), z.maxLength(32))),
   margin_per_call_usd: z.optional(Price),
   default: z.optional(Entry),
-  models: z._default(z.record(z.string().check(z.minLength(1), z.maxLength(200)), Entry), {}),
+  models: z._default(Models, []),
 });
 type PricingFile = z.infer<typeof PricingFile>;
 
@@ -55,7 +70,7 @@ const BUILT_IN_PRICING: PricingFile = {
   token: 'USDC',
   margin_per_call_usd: '0.001',
   default: { input_per_1k_usd: '0.003', output_per_1k_usd: '0.015' },
-  models: {},
+  models: [],
 };
 
 export function loadPricing(path: string | null): PricingTable {
@@ -112,7 +127,7 @@ function buildTable(file: PricingFile, source: string): PricingTable {
     outputPer1k: micro(e.output_per_1k_usd, `${where}.output_per_1k_usd`),
     margin: e.margin_per_call_usd === undefined ? defaultMargin : micro(e.margin_per_call_usd, `${where}.margin_per_call_usd`),
   });
-  const models = new Map(Object.entries(file.models).map(([name, e]) => [name, price(e, `models.${name}`)]));
+  const models = new Map(file.models.map(([name, e]) => [name, price(e, `models.${name}`)]));
   const byKey = new Map<string, ModelPrice>();
   for (const [name, p] of models) {
     if (byKey.has(name.toLowerCase())) throw new ConfigError(`Invalid TEMPO_PRICING: ${source}: models.${name}: listed twice (model names are matched ignoring case).`);

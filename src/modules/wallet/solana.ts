@@ -92,7 +92,8 @@ export async function fetchSolanaBalance(owner: string, target: SolanaTarget, ti
     network: target.network,
     explorer: EXPLORER + owner + (target.network === 'devnet' ? '?cluster=devnet' : ''),
     balance_sol: sol?.status === 'fulfilled' ? fromBaseUnits(sol.value, LAMPORT_DECIMALS) : null,
-    tokens: {},
+    // No prototype: symbols are the operator's, and `tokens['__proto__'] = …` on a plain object sets its prototype.
+    tokens: Object.create(null) as SolanaBalance['tokens'],
   };
   if (sol?.status === 'rejected') out.error = describeSolanaError(sol.reason, timeoutMs, target.url);
 
