@@ -3,7 +3,7 @@
  * MPP problem-details body, counts per name, objects passed on as they are, and the description of an event-stream answer. The OpenAPI document
  * holds each envelope once, as a component, and refers to it from every error response.
  */
-import { z } from './zod';
+import { customDocs, z } from './zod';
 
 export const FieldError = z.object({ path: z.string(), message: z.string() });
 export type FieldError = z.infer<typeof FieldError>;
@@ -32,9 +32,9 @@ const isCounts = (v: unknown): boolean => isPlainObject(v) && Object.values(v).e
  * output is the input, so `value` must not transform; the OpenAPI document still shows a map of `value`.
  */
 export function ownRecord<T extends z.ZodMiniType>(value: T, error: string) {
-  const { $schema: _, ...items } = z.toJSONSchema(value, { io: 'output' });
   const valid = (v: unknown) => isPlainObject(v) && Object.values(v).every((item) => z.safeParse(value, item).success);
-  return z.custom<Record<string, z.output<T>>>(valid, { error }).check(z.meta({ type: 'object', additionalProperties: items } as Record<string, unknown>));
+  customDocs.set(valid, (toJson) => ({ type: 'object', additionalProperties: toJson(value) }));
+  return z.custom<Record<string, z.output<T>>>(valid, { error });
 }
 
 /**
@@ -43,13 +43,13 @@ export function ownRecord<T extends z.ZodMiniType>(value: T, error: string) {
  * reach the upstream as the client wrote it. Only for schemas that neither transform nor default.
  */
 export function asSent<T extends z.ZodMiniType>(schema: T) {
-  const { $schema: _, ...doc } = z.toJSONSchema(schema, { io: 'input' });
-  return z.custom<z.output<T>>(() => true).check(
+  const any = () => true;
+  customDocs.set(any, (toJson) => toJson(schema));
+  return z.custom<z.output<T>>(any).check(
     z.superRefine((value, ctx) => {
       const checked = z.safeParse(schema, value);
       if (!checked.success) for (const { message, path } of checked.error.issues) ctx.addIssue({ code: 'custom', message, path, input: value });
     }),
-    z.meta(doc as Record<string, unknown>),
   );
 }
 

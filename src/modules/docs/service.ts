@@ -8,7 +8,7 @@
  */
 import type { AnyElysia } from 'elysia';
 import { ErrorBody, OpenAIErrorBody, PaymentProblem } from '../../lib/api-schemas';
-import { queryDocs, z } from '../../lib/zod';
+import { customDocs, queryDocs, z } from '../../lib/zod';
 import { PROXIED_METHODS } from '../proxy/service';
 import { completeOperation, routeIndex, type DocAuth, type Operation } from './complete';
 
@@ -24,8 +24,11 @@ function documentSchema(ctx: { zodSchema: unknown; jsonSchema: JsonSchema }) {
     for (const k of Object.keys(ctx.jsonSchema)) delete ctx.jsonSchema[k];
     Object.assign(ctx.jsonSchema, int);
   }
-  const def = (ctx.zodSchema as { _zod: { def: { type: string; defaultValue?: unknown } } })._zod.def;
+  const def = (ctx.zodSchema as { _zod: { def: { type: string; defaultValue?: unknown; fn?: object } } })._zod.def;
   if (def.type === 'default' && ctx.jsonSchema.default === undefined) ctx.jsonSchema.default = def.defaultValue;
+  const custom = def.type === 'custom' && def.fn ? customDocs.get(def.fn) : undefined;
+  // What the schema's own metadata says (a description) stays over what the custom documentation says.
+  if (custom) Object.assign(ctx.jsonSchema, { ...custom(toJsonSchema), ...ctx.jsonSchema });
 }
 
 const toJsonSchema = (s: z.ZodMiniType): JsonSchema => {
