@@ -1,7 +1,7 @@
 /**
  * Time to first token on the chat-completions fallback: when the history is local and nothing holds
  * state.db locked, the upstream request is sent while the turn's stream is being set up, not after
- * it. Awaited, the history read let the response be built first and the request left 0.15–0.25 ms
+ * it. Awaited, the history read let the response be built first and the request left ~0.1 ms
  * later (docs/sessions-chat.md, Benchmarks). Only the order of calls is checked, never a duration.
  */
 import { afterAll, beforeAll, expect, spyOn, test } from 'bun:test';

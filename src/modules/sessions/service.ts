@@ -269,7 +269,7 @@ export class SessionService {
    * `maxBytes`), for an upstream without memory of it. A lock the agent holds on state.db is waited
    * out as for every other read (it failed the turn at once). Local sources nobody holds locked are
    * read at once, not as a promise, so the fallback request leaves before the turn's response is even
-   * built (time to first token: awaited, it left 0.15–0.25 ms later); a lock and the upstream session
+   * built (time to first token: awaited, it left ~0.1 ms later); a lock and the upstream session
    * API are awaited. The sidecar's own transcript and state.db are read from the
    * newest message back only as far as the budget goes: read whole, a session of 100,000 messages cost
    * 1.9 s and ~700 MB per turn (transcripts), 50,000 in state.db 4-6 s and ~400 MB.
