@@ -32,10 +32,18 @@ export async function openTurn(
   let path: UpstreamPath = (t.path = sessions.upstreamApi ? 'session-api' : 'chat-completions');
   let res: Response | null = null;
   let historyError: unknown = null;
-  const history = (maxBytes: number) => sessions.history(t.sessionId, maxBytes).catch((err: unknown) => {
-    historyError = err;
-    throw err;
-  });
+  const history = (maxBytes: number) => {
+    const noted = (err: unknown) => {
+      historyError = err;
+      throw err;
+    };
+    try {
+      const past = sessions.history(t.sessionId, maxBytes);
+      return past instanceof Promise ? past.catch(noted) : past;
+    } catch (err) {
+      return noted(err);
+    }
+  };
   try {
     if (path === 'session-api') res = await openNative(client, sessions, t);
     if (!res) {
@@ -133,7 +141,7 @@ export class RefusedSessionIds {
  * with 403 (session continuation requires API_SERVER_KEY), and the history alone keeps the context.
  */
 async function openCompletions(
-  client: HermesClient, history: (maxBytes: number) => Promise<HistoryMessage[]>, t: TurnRequest, refused: RefusedSessionIds,
+  client: HermesClient, history: (maxBytes: number) => HistoryMessage[] | Promise<HistoryMessage[]>, t: TurnRequest, refused: RefusedSessionIds,
 ): Promise<Response> {
   const body = (past: HistoryMessage[]) => JSON.stringify({
     model: t.model,
@@ -144,8 +152,10 @@ async function openCompletions(
     ],
     stream: true, stream_options: { include_usage: true }, temperature: t.body.temperature, max_tokens: t.body.max_tokens,
   });
-  // Each message of the history adds its JSON and one comma to the body without it.
-  const json = body(await history(MAX_COMPLETIONS_BODY_BYTES - Buffer.byteLength(body([]))));
+  // Each message of the history adds its JSON and one comma to the body without it. Read from local
+  // storage it comes at once, and is not awaited: the request then leaves in this same tick.
+  const past = history(MAX_COMPLETIONS_BODY_BYTES - Buffer.byteLength(body([])));
+  const json = body(past instanceof Promise ? await past : past);
   // Hermes honours the header only when it has a key; an id no header can carry goes without it
   // (the history sent keeps the context).
   const sessionHeader = client.upstreamKey && !refused.has(t.sessionId) ? headerValue(t.sessionId) : null;

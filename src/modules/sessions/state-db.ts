@@ -83,6 +83,19 @@ export class StateDb {
     }
   }
 
+  /**
+   * `waitReadable()` answered at once when nothing holds the file locked (its first try is the same
+   * one), so a caller can go on in the same tick; only a lock makes it a promise, which waits it out.
+   */
+  readableSoon(): boolean | Promise<boolean> {
+    try {
+      return this.tryOpen() !== null;
+    } catch (err) {
+      if (isSqliteBusy(err)) return this.waitReadable();
+      throw unavailable(err);
+    }
+  }
+
   close(): void {
     if (this.idle) clearTimeout(this.idle);
     this.idle = null;
