@@ -8,7 +8,7 @@
  */
 import type { AnchoredValue } from '../../hermes/home';
 import { contextOf, scrubString, type Context } from './scrub';
-import { isDigits, isSecretKey, mask, PLACEHOLDER } from './secret-keys';
+import { isSecretKey, isSecretText, isSwitchText, mask, PLACEHOLDER } from './secret-keys';
 
 /** A secret leaf: strings are masked, other scalars become the bare placeholder, null/"" stay. */
 function maskLeaf(value: unknown): unknown {
@@ -38,7 +38,7 @@ function redactArgs(items: unknown[]): unknown[] {
   let flagName: string | null = null;
   for (const item of items) {
     if (flagName !== null) {
-      const secret = isSecretKey(flagName, typeof item === 'number' || (typeof item === 'string' && isDigits(item)));
+      const secret = typeof item === 'string' ? isSecretText(flagName, item) : isSecretKey(flagName, typeof item === 'number', typeof item === 'boolean');
       out.push(secret ? maskLeaf(item) : redactValue(item, 'command'));
       flagName = null;
       continue;
@@ -52,7 +52,7 @@ function redactArgs(items: unknown[]): unknown[] {
     if (flag && flag[2] === undefined && isSecretKey(name, false)) {
       out.push(item);
       flagName = name;
-    } else if (flag && flag[2] !== undefined && isSecretKey(name, isDigits(flag[3] ?? ''))) {
+    } else if (flag && flag[2] !== undefined && isSecretText(name, flag[3] ?? '')) {
       out.push(`${item.slice(0, item.indexOf('=') + 1)}${maskLeaf(flag[3] ?? '')}`);
     } else out.push(scrubString(item, 'command'));
   }
@@ -75,7 +75,9 @@ function redactTree(tree: Record<string, unknown>, path: readonly string[] = [],
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(tree)) {
     const underMcpServer = wholeEnv && path.length === 2 && path[0] === 'mcp_servers';
-    if (isSecretKey(key, typeof value === 'number') || (underMcpServer && (key === 'env' || key === 'headers'))) out[key] = maskAll(value);
+    // A string is never a count here (YAML has numbers), but may be a switch: YAML 1.1's `yes`, which Hermes reads as one.
+    const secret = isSecretKey(key, typeof value === 'number', typeof value === 'boolean' || (typeof value === 'string' && isSwitchText(value)));
+    if (secret || (underMcpServer && (key === 'env' || key === 'headers'))) out[key] = maskAll(value);
     else if (value && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Date)) {
       out[key] = redactTree(value as Record<string, unknown>, [...path, key], wholeEnv);
     } else out[key] = redactValue(value, contextOf(key));
@@ -86,7 +88,7 @@ function redactTree(tree: Record<string, unknown>, path: readonly string[] = [],
 /** A redacted copy of a `.env` map: secret-named variables masked, the others scrubbed of embedded credentials. */
 export function redactEnv(env: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(env)) out[key] = isSecretKey(key, isDigits(value)) ? (maskLeaf(value) as string) : scrubString(value, contextOf(key));
+  for (const [key, value] of Object.entries(env)) out[key] = isSecretText(key, value) ? (maskLeaf(value) as string) : scrubString(value, contextOf(key));
   return out;
 }
 
