@@ -94,3 +94,15 @@ test('a `<<` merge of an unrelated map does not mask the model name an env map o
   expect(config.model).toEqual({ default: 'gpt-4o' });
   expect(config.mcp_servers).toEqual({ github: { command: 'npx', env: { OPENAI_MODEL: '***' } } });
 });
+
+test('a value under a key that is an alias (`*n: …`) is followed: an env map aliased there, or a secret anchored in it, is masked (found in review)', async () => {
+  // The walk for anchored values skipped the value of any key that was not a plain scalar, and took
+  // `*n: *e` for a `<<` merge: the env map's token was shown in clear under x.notes.
+  const envThere = 'name: &n notes\nmcp_servers:\n  gh:\n    command: npx\n    env: &e {GH: ghp-R4nD0mG1tHVALUE}\nx:\n  *n : *e\n';
+  expect(await shown(envThere)).not.toContain('R4nD0m');
+  const anchoredInIt = 'name: &n notes\nproviders:\n  *n : {token: &t tok-0123456789abc}\nfallback: *t\n';
+  expect(await shown(anchoredInIt)).not.toContain('0123456789abc');
+  // Keys the yaml package spells itself (a date): followed as well.
+  const dated = 'providers:\n  2001-12-14 : {token: &t tok-0123456789abc}\nfallback: *t\n';
+  expect(await shown(dated)).not.toContain('0123456789abc');
+});

@@ -117,6 +117,33 @@ describe('credentials under names outside the SPEC list', () => {
   });
 });
 
+describe('switches whose names end like a credential', () => {
+  // Found in review: the suffixes _auth/_cookie/_pass/_pwd added on 2026-12-07 masked every boolean under
+  // such a name, and a client saving the config it read back was refused (400 redacted_value).
+  test('a boolean under *_auth, *_cookie, *_pass or *_pwd (config.yaml, .env, docker -e) is shown, and saved back unchanged', async () => {
+    const config = 'web:\n  require_auth: true\n  secure_cookie: false\n  two_pass: true\n  basic_auth: SECRET-basic-0123456789\n' +
+      'mcp_servers:\n  db:\n    command: docker\n    args: [run, -e, ALLOW_DEV_AUTH=true, -e, DB_PWD=SECRET-dbpwd-0123456789]\n';
+    const app = await appWith(config, 'ALLOW_DEV_AUTH=true\nSECURE_COOKIE=False\nSMTP_PASS=SECRET-smtp-0123456789\nMOCK_AUTH=TRUE\n');
+    const text = await (await app.fetch('/api/config')).text();
+    expect(text).not.toContain('SECRET');
+    const body = JSON.parse(text);
+    expect(body.config.web).toEqual({ require_auth: true, secure_cookie: false, two_pass: true, basic_auth: '***6789' });
+    expect(body.config.mcp_servers.db.args).toEqual(['run', '-e', 'ALLOW_DEV_AUTH=true', '-e', 'DB_PWD=***6789']);
+    expect(body.env).toMatchObject({ ALLOW_DEV_AUTH: 'true', SECURE_COOKIE: 'False', SMTP_PASS: '***6789', MOCK_AUTH: 'TRUE' });
+    const saved = await app.json('PATCH', '/api/config', { web: { require_auth: body.config.web.require_auth, secure_cookie: body.config.web.secure_cookie } });
+    expect(saved.status).toBe(200);
+  });
+
+  test('a number under a name holding mnemonic or seed_phrase is a setting (a phrase is words); the phrase itself stays masked', async () => {
+    const app = await appWith('wallet:\n  mnemonic_strength: 256\n  mnemonic: SECRET word word word word word word\n', 'MNEMONIC_WORDS=24\nSEED_PHRASE=SECRET abandon abandon\n');
+    const text = await (await app.fetch('/api/config')).text();
+    expect(text).not.toContain('SECRET');
+    const body = JSON.parse(text);
+    expect(body.config.wallet.mnemonic_strength).toBe(256);
+    expect(body.env.MNEMONIC_WORDS).toBe('24');
+  });
+});
+
 describe('secrets inside longer strings', () => {
   const S = {
     remoteBearer: 'sk-live-REMOTEBEARER-1234567890',

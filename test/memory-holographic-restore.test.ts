@@ -94,3 +94,20 @@ test("a backup moved over the file while the sidecar's own sliced read holds the
   expect(existsSync(path + '-wal')).toBe(false);
   expect(onDisk(path)).toEqual({ facts: [{ content: 'from the backup' }, { content: 'after the restore' }], integrity: { integrity_check: 'ok' } });
 });
+
+test('a replacement undone while the agent held the old file (503 meanwhile): stats and searches without words read the file again, not 503 until a restart', async () => {
+  const { t, path, backup } = await withBackup();
+  const agent = openAsAgent(path);
+  agent.query('SELECT count(*) FROM facts').get();
+  renameSync(path, `${path}.moved`);
+  renameSync(backup, path);
+  expect((await t.json('GET', '/api/memory')).status).toBe(503);
+  // Put back as it was: the file the sidecar has open is at the path again.
+  renameSync(path, backup);
+  renameSync(`${path}.moved`, path);
+  agent.close();
+  // Before: the release refused had failed every later sliced read of the backend it kept: unreachable, 503.
+  expect((await t.json<{ status: string; total_memories: number }>('GET', '/api/memory/stats')).body).toMatchObject({ status: 'ok', total_memories: 1 });
+  const search = await t.json<{ results: { content: string }[] }>('POST', '/api/memory/search', { query: '', filters: { category: 'general' } });
+  expect([search.status, search.body.results?.map((m) => m.content)]).toEqual([200, ['written before the restore']]);
+});

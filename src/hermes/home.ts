@@ -9,8 +9,9 @@
 import { statSync, type Stats } from 'node:fs';
 import { fileStateKey, isWhole, readSettledSync, type FileSnapshot } from '../lib/files';
 import { join } from 'node:path';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type ErrorCode, type Node } from 'yaml';
+import { isAlias, LineCounter, parseDocument, visit, type ErrorCode, type Node } from 'yaml';
 import { AgentEnv } from './agent-env';
+import { type AnchoredValue, anchoredValues } from './anchored';
 import { effectiveModel } from './model-section';
 import { HERMES_YAML_OPTIONS } from './yaml-schema';
 
@@ -127,62 +128,7 @@ export function configTreeOf(doc: ReturnType<typeof parseDocument>): ConfigTree 
   return value && typeof value === 'object' && !Array.isArray(value) ? (value as ConfigTree) : {};
 }
 
-/** A value that carries an anchor (`&name`), so aliases (`*name`, `<<: *name`) can repeat it elsewhere; where it is defined. */
-export interface AnchoredValue {
-  /** Map keys as the tree has them, list indexes as numbers. */
-  path: (string | number)[];
-  value: unknown;
-  /**
-   * Where the file's aliases of it stand: the alias's own place, or the map a `<<` merge puts it in.
-   * An anchor name defined twice gives both definitions the aliases of either.
-   */
-  copies: (string | number)[][];
-}
-
-/** Every anchored value below the root that an alias repeats, with its path. Called once per change of the file. */
-function anchoredValues(doc: ReturnType<typeof parseDocument>): AnchoredValue[] {
-  // One walk without path copies (a path per node costs depth² on a deep file); paths are built
-  // from parent links for the few anchored and alias nodes only.
-  type Entry = { node: unknown; parent: Entry | null; seg: string | number };
-  const aliases = new Map<string, Entry[]>();
-  const aliasAt = (source: string, entry: Entry) => {
-    const list = aliases.get(source);
-    if (list) list.push(entry);
-    else aliases.set(source, [entry]);
-  };
-  const anchored: Entry[] = [];
-  const stack: Entry[] = [{ node: doc.contents, parent: null, seg: '' }];
-  while (stack.length) {
-    const entry = stack.pop() as Entry;
-    const { node } = entry;
-    if (!node) continue;
-    if (isAlias(node)) {
-      aliasAt(node.source, entry);
-      continue;
-    }
-    if ((node as Node).anchor && entry.parent) anchored.push(entry);
-    if (isMap(node)) {
-      for (const pair of node.items) {
-        // A `<<` merge key's value is an alias (or a list of them): nothing is defined there; it copies into this map.
-        if (isScalar(pair.key) && typeof pair.key.value !== 'symbol') stack.push({ node: pair.value, parent: entry, seg: String(pair.key.value) });
-        else if (isAlias(pair.value)) aliasAt(pair.value.source, entry);
-        else if (isSeq(pair.value)) for (const item of pair.value.items) if (isAlias(item)) aliasAt(item.source, entry);
-      }
-    } else if (isSeq(node)) node.items.forEach((item, i) => stack.push({ node: item, parent: entry, seg: i }));
-  }
-  const pathOf = (e: Entry) => {
-    const path: (string | number)[] = [];
-    for (let at: Entry | null = e; at?.parent; at = at.parent) path.unshift(at.seg);
-    return path;
-  };
-  return anchored
-    .filter((e) => aliases.has((e.node as Node).anchor as string))
-    .map((e) => ({
-      path: pathOf(e),
-      value: (e.node as Node).toJS(doc, { maxAliasCount: 100 }),
-      copies: (aliases.get((e.node as Node).anchor as string) as Entry[]).map(pathOf),
-    }));
-}
+export type { AnchoredValue };
 
 /** The parsed config.yaml and its anchored values. */
 export interface ConfigRead {

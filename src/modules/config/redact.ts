@@ -8,7 +8,7 @@
  */
 import type { AnchoredValue } from '../../hermes/home';
 import { contextOf, scrubString, type Context } from './scrub';
-import { isDigits, isSecretKey, mask, PLACEHOLDER } from './secret-keys';
+import { isSecretKey, isSecretText, isSwitchText, mask, PLACEHOLDER } from './secret-keys';
 
 /** A secret leaf: strings are masked, other scalars become the bare placeholder, null/"" stay. */
 function maskLeaf(value: unknown): unknown {
@@ -43,7 +43,7 @@ function redactArgs(items: unknown[]): unknown[] {
   let flagName: string | null = null;
   for (const item of items) {
     if (flagName !== null) {
-      const secret = isSecretKey(flagName, typeof item === 'number' || (typeof item === 'string' && isDigits(item)));
+      const secret = typeof item === 'string' ? isSecretText(flagName, item) : isSecretKey(flagName, typeof item === 'number', typeof item === 'boolean');
       out.push(secret ? maskLeaf(item) : redactValue(item, 'command'));
       flagName = null;
       continue;
@@ -57,7 +57,7 @@ function redactArgs(items: unknown[]): unknown[] {
     if (flag && flag[2] === undefined && isSecretKey(name, false)) {
       out.push(item);
       flagName = name;
-    } else if (flag && flag[2] !== undefined && isSecretKey(name, isDigits(flag[3] ?? ''))) {
+    } else if (flag && flag[2] !== undefined && isSecretText(name, flag[3] ?? '')) {
       out.push(`${item.slice(0, item.indexOf('=') + 1)}${maskLeaf(flag[3] ?? '')}`);
     } else out.push(scrubString(item, 'command'));
   }
@@ -79,7 +79,9 @@ function redactValue(value: unknown, context: Context): unknown {
 function redactTree(tree: Record<string, unknown>, path: readonly string[] = [], wholeEnv = true): Record<string, unknown> {
   const underMcpServer = wholeEnv && path.length === 2 && path[0] === 'mcp_servers';
   return mapValues(tree, (key, value) => {
-    if (isSecretKey(key, typeof value === 'number') || (underMcpServer && (key === 'env' || key === 'headers'))) return maskAll(value);
+    // A string is never a count here (YAML has numbers), but may be a switch: YAML 1.1's `yes`, which Hermes reads as one.
+    const secret = isSecretKey(key, typeof value === 'number', typeof value === 'boolean' || (typeof value === 'string' && isSwitchText(value)));
+    if (secret || (underMcpServer && (key === 'env' || key === 'headers'))) return maskAll(value);
     if (value && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Date)) return redactTree(value as Record<string, unknown>, [...path, key], wholeEnv);
     return redactValue(value, contextOf(key));
   });
@@ -87,7 +89,7 @@ function redactTree(tree: Record<string, unknown>, path: readonly string[] = [],
 
 /** A redacted copy of a `.env` map: secret-named variables masked, the others scrubbed of embedded credentials. */
 export function redactEnv(env: Record<string, string>): Record<string, string> {
-  return mapValues(env, (key, value) => (isSecretKey(key, isDigits(value)) ? (maskLeaf(value) as string) : scrubString(value, contextOf(key))));
+  return mapValues(env, (key, value) => (isSecretText(key, value) ? (maskLeaf(value) as string) : scrubString(value, contextOf(key))));
 }
 
 const isLeaf = (v: unknown): v is string | number => typeof v === 'string' || typeof v === 'number';

@@ -28,7 +28,7 @@
  * milliseconds (an earlier `\b` scheme start and a query name that could swallow `?` made it seconds).
  */
 import { isKeyLikeSegment } from '../../lib/public-url';
-import { isDigits, isPlaceholder, isSecretKey, mask, PLACEHOLDER } from './secret-keys';
+import { isPlaceholder, isSecretText, mask, PLACEHOLDER } from './secret-keys';
 
 /** Called for each credential found; returns its replacement. `bare`: URL credentials show no tail. */
 type Found = (secret: string, bare: boolean) => string;
@@ -76,7 +76,7 @@ function hidePem(value: string, hide: (secret: string) => string): string {
   return out + value.slice(at);
 }
 
-const flagIsSecret = (name: string, value: string) => isSecretKey(name.replace(/-/g, '_'), isDigits(value));
+const flagIsSecret = (name: string, value: string) => isSecretText(name.replace(/-/g, '_'), value);
 
 /** Where a string sits: a command line or header value, or text of any other kind. */
 export type Context = 'command' | 'text';
@@ -98,7 +98,7 @@ function scan(value: string, found: Found, context: Context): string {
     return LOGIN_SCHEMES.test(scheme) ? m : `${scheme}://${hide(user, true)}@`;
   });
   if (out.includes('://')) {
-    out = out.replace(QUERY_PARAM, (m, sep: string, name: string, v: string) => (isSecretKey(name, isDigits(v)) ? `${sep}${name}=${hide(v)}` : m));
+    out = out.replace(QUERY_PARAM, (m, sep: string, name: string, v: string) => (isSecretText(name, v) ? `${sep}${name}=${hide(v)}` : m));
     // A placeholder segment counts too, so that the masked URL sent back is recognised and refused.
     if (context === 'command' || ONE_URL.test(value)) {
       out = out.replace(URL_PATH, (_m, head: string, path: string) => head + path.replace(/[^/]+/g, (seg) => (isKeyLikeSegment(seg) || isPlaceholder(seg) ? hide(seg, true) : seg)));
@@ -108,7 +108,7 @@ function scan(value: string, found: Found, context: Context): string {
   out = out.replace(ASSIGNMENT, (m, pre: string, dashes = '', name: string, v: string) => (flagIsSecret(name, v) ? `${pre}${dashes}${name}=${hideQuoted(v)}` : m));
   out = out.replace(FLAG_ARG, (m, _pre: string, name: string, v: string) => (flagIsSecret(name, v) ? m.slice(0, m.length - v.length) + hideQuoted(v) : m));
   out = out.replace(HEADER, (m, _pre: string, name: string, _scheme: string | undefined, v: string) =>
-    isSecretKey(name, isDigits(v)) || /authorization$/i.test(name) ? m.slice(0, m.length - v.length) + hide(v) : m,
+    isSecretText(name, v) || /authorization$/i.test(name) ? m.slice(0, m.length - v.length) + hide(v) : m,
   );
   return out.replace(SCHEME, (m, _pre: string, _scheme: string, v: string) => (PLAIN_WORD.test(v) ? m : m.slice(0, m.length - v.length) + hide(v)));
 }

@@ -36,8 +36,8 @@ export class SlicedFactReads {
   private readonly kinds = new Map<string, SharedRead<string, unknown>>();
   /** The file `sqlite` has open: a slice connection that finds another at the path reads nothing. */
   private readonly file: FileIdentity | null;
-  /** Ends the read under way (`abandon`). */
-  private readonly abandoned = new AbortController();
+  /** Ends the reads asked for so far (`abandon`); replaced at each abandon. */
+  private abandoned = new AbortController();
 
   /** `sqlite`: the backend's connection, whose write stamp says what is kept; `slice`: tests cut smaller. */
   constructor(private readonly path: string, private readonly sqlite: Database, private readonly slice = FACT_SLICE) {
@@ -55,12 +55,17 @@ export class SlicedFactReads {
   }
 
   /**
-   * Closes the snapshot of a read under way, and fails it and every later one: the file was replaced
-   * and the backend lets go of it. Left open, the snapshot kept the old file's WAL from being folded in
-   * and released, and the request that found the new file was a 503 blaming the agent.
+   * Closes the snapshot of a read under way, and fails it and those waiting in line: the file was
+   * replaced and the backend lets go of it. Left open, the snapshot kept the old file's WAL from being
+   * folded in and released, and the request that found the new file was a 503 blaming the agent.
+   * Reads asked for later go on: the backend is asked again only once the file at the path is its own
+   * again (a replacement undone while the agent held the old file; release refused, nothing dropped),
+   * and failing them too left stats unreachable and filtered searches 503 until a restart.
    */
   abandon(): void {
-    this.abandoned.abort(new ApiError(503, 'memory_unavailable', 'The memory file was replaced while this read ran; try again.', { headers: { 'retry-after': '1' } }));
+    const { abandoned } = this;
+    this.abandoned = new AbortController();
+    abandoned.abort(new ApiError(503, 'memory_unavailable', 'The memory file was replaced while this read ran; try again.', { headers: { 'retry-after': '1' } }));
   }
 
   /**
@@ -71,6 +76,8 @@ export class SlicedFactReads {
   private read<S, T>(kept: KeptReads<T>, key: string, plan: SlicePlan<S, T>): Promise<T> {
     const hit = kept.peek(key);
     if (hit) return Promise.resolve(hit.value);
+    // Taken now, not when the turn comes: a read waiting in line at an abandon is failed by it too.
+    const { signal } = this.abandoned;
     let kind = this.kinds.get(key) as SharedRead<string, T> | undefined;
     if (!kind) {
       kind = new SharedRead<string, T>(this.line);
@@ -85,7 +92,7 @@ export class SlicedFactReads {
         version: stamp,
         read: async () => {
           // A file replaced at the path is read whole through the backend's connection, as before.
-          const sliced = this.file && (await readInSlices(this.path, this.file, READ_WAIT_MS, () => {}, plan, this.abandoned.signal));
+          const sliced = this.file && (await readInSlices(this.path, this.file, READ_WAIT_MS, () => {}, plan, signal));
           const value = sliced ?? readSnapshot(this.sqlite, () => plan.whole(plan.open(this.sqlite)));
           kept.put(key, stamp, value);
           return value;
