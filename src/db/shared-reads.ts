@@ -5,27 +5,46 @@
  */
 
 /**
+ * The longest pause between two reads. The pause only has to let the agent's checkpoint pass (it runs
+ * after the agent's next commit and copies what the WAL holds: tens of ms for the few MB of a read's
+ * worth of commits); a pause as long as a read that took 2 s (a loaded machine, a word search over
+ * 100,000 facts) made the next request wait 2 s more.
+ */
+export const MAX_READ_PAUSE_MS = 250;
+
+/** The time and the waits of a ReadLine (tests move a clock by hand). */
+export interface LineClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const realClock: LineClock = { now: () => performance.now(), sleep: (ms) => Bun.sleep(ms) };
+
+/**
  * The reads of one file, one at a time, each started no sooner after the last ended than the last
- * took. Read back to back, the snapshots joined up, the agent's checkpoint never finished and its
- * -wal grew by every commit (2 MB/s at 50,000 sessions, lists every 100 ms: scripts/bench/wal-growth.ts).
+ * took, up to MAX_READ_PAUSE_MS. Read back to back, the snapshots joined up, the agent's checkpoint
+ * never finished and its -wal grew by every commit (2 MB/s at 50,000 sessions, lists every 100 ms:
+ * scripts/bench/wal-growth.ts).
  */
 export class ReadLine {
   private tail: Promise<unknown> = Promise.resolve();
   /** Reads under way or waiting for their turn. */
   private pending = 0;
-  /** No read starts before this (performance.now()). */
+  /** No read starts before this (`clock.now()`). */
   private freeAt = 0;
+
+  constructor(private readonly clock: LineClock = realClock) {}
 
   /**
    * Runs `read` once the reads before it have ended and the pause after the last is over; at once,
    * in this call, when the line is free: the snapshot is then of the state the caller asked in.
    */
   run<T>(read: () => Promise<T>): Promise<T> {
-    const turn = this.pending === 0 && performance.now() >= this.freeAt
+    const turn = this.pending === 0 && this.clock.now() >= this.freeAt
       ? this.go(read)
       : this.tail.then(async () => {
-        const rest = this.freeAt - performance.now();
-        if (rest > 0) await Bun.sleep(rest);
+        const rest = this.freeAt - this.clock.now();
+        if (rest > 0) await this.clock.sleep(rest);
         return this.go(read);
       });
     this.pending++;
@@ -35,12 +54,12 @@ export class ReadLine {
   }
 
   private async go<T>(read: () => Promise<T>): Promise<T> {
-    const started = performance.now();
+    const started = this.clock.now();
     try {
       return await read();
     } finally {
-      const now = performance.now();
-      this.freeAt = now + (now - started);
+      const now = this.clock.now();
+      this.freeAt = now + Math.min(now - started, MAX_READ_PAUSE_MS);
     }
   }
 }

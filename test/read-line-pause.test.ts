@@ -1,0 +1,60 @@
+/**
+ * ReadLine (src/db/shared-reads.ts) paces the long reads of the agent's files: a read starts no sooner
+ * after the last ended than the last took, so the agent's checkpoint can pass between snapshots. The
+ * pause is capped: as long as a read that took seconds, it made the next request wait as long again.
+ * The clock here moves by hand, so the test says which pause was asked for, not how long one took.
+ */
+import { expect, test } from 'bun:test';
+import { type LineClock, MAX_READ_PAUSE_MS, ReadLine } from '../src/db/shared-reads';
+
+/** A clock set by the test; each sleep is noted and moves it on by what was asked. */
+function handClock(): LineClock & { ms: number; slept: number[] } {
+  const c = {
+    ms: 0,
+    slept: [] as number[],
+    now: () => c.ms,
+    sleep: async (ms: number) => {
+      c.slept.push(ms);
+      c.ms += ms;
+    },
+  };
+  return c;
+}
+
+test('after a read that took 2 s, the next waits MAX_READ_PAUSE_MS, not 2 s', async () => {
+  const clock = handClock();
+  const line = new ReadLine(clock);
+  await line.run(async () => {
+    clock.ms += 2000;
+  });
+  await line.run(async () => {});
+  expect(clock.slept).toEqual([MAX_READ_PAUSE_MS]);
+});
+
+test('after a read shorter than the cap, the next waits as long as it took', async () => {
+  const clock = handClock();
+  const line = new ReadLine(clock);
+  await line.run(async () => {
+    clock.ms += 40;
+  });
+  clock.ms += 10;
+  await line.run(async () => {});
+  expect(clock.slept).toEqual([30]);
+});
+
+test('a read asked once the pause is over starts at once', async () => {
+  const clock = handClock();
+  const line = new ReadLine(clock);
+  await line.run(async () => {
+    clock.ms += 2000;
+  });
+  clock.ms += MAX_READ_PAUSE_MS;
+  let started = false;
+  const second = line.run(async () => {
+    started = true;
+  });
+  // Started in the call: nothing to wait for.
+  expect(started).toBe(true);
+  await second;
+  expect(clock.slept).toEqual([]);
+});
