@@ -9,6 +9,8 @@ import { afterAll, beforeAll, expect, test } from 'bun:test';
 import fc from 'fast-check';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Alias, parseDocument } from 'yaml';
+import { anchoredValues } from '../src/hermes/anchored';
 import { makeTestApp, type TestApp } from './helpers/app';
 import { configFile, verdict } from './helpers/redact-fuzz';
 
@@ -105,4 +107,37 @@ test('a value under a key that is an alias (`*n: …`) is followed: an env map a
   // Keys the yaml package spells itself (a date): followed as well.
   const dated = 'providers:\n  2001-12-14 : {token: &t tok-0123456789abc}\nfallback: *t\n';
   expect(await shown(dated)).not.toContain('0123456789abc');
+});
+
+test('a value under an alias key of a map, a list or a date (`*m : …`) is followed there too: the tree spells that key `*m`', async () => {
+  for (const anchored of ['{k: v}', '[x]', '2001-12-14']) {
+    const text = `names:\n  n: &m ${anchored}\nproviders:\n  *m : {token: &t tok-0123456789abc}\nfallback: *t\n`;
+    expect(await shown(text)).not.toContain('0123456789abc');
+  }
+});
+
+test('alias keys cost one walk of the file in all, not one each (GET /api/config took 11 s at 1,600 of them: scripts/bench/config-alias-keys.ts)', () => {
+  // Alias.resolve without a cache walks the whole document: counted, it must not grow with the keys.
+  const walks = (keys: number, anchored: (i: number) => string) => {
+    let text = 'names:\n';
+    for (let i = 0; i < keys; i++) text += `  n${i}: &a${i} ${anchored(i)}\n`;
+    text += 'map:\n';
+    for (let i = 0; i < keys; i++) text += `  *a${i} : v${i}\n`;
+    const doc = parseDocument(text, { logLevel: 'silent' });
+    const resolve = Alias.prototype.resolve;
+    let n = 0;
+    Alias.prototype.resolve = function (this: Alias, ...args: Parameters<Alias['resolve']>) {
+      if (!args[1]?.aliasResolveCache) n++;
+      return resolve.apply(this, args);
+    };
+    try {
+      anchoredValues(doc);
+    } finally {
+      Alias.prototype.resolve = resolve;
+    }
+    return n;
+  };
+  for (const anchored of [(i: number) => `key${i}`, (i: number) => `{k: key${i}}`]) {
+    expect(walks(200, anchored)).toBe(walks(50, anchored));
+  }
 });
