@@ -5,6 +5,8 @@
  * the context of the next turn has to come from the sidecar (SPEC §7: context kept across fallback turns).
  */
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test';
+import { renameSync } from 'node:fs';
+import { join } from 'node:path';
 import { makeTestApp, post, type TestApp } from './helpers/app';
 import { UPSTREAM_KEY } from './helpers/fake-app';
 import { sseEvents } from './helpers/sse-events';
@@ -66,6 +68,17 @@ for (const kind of ['keyless', 'id refused'] as const) {
       expect((await t.json('POST', '/api/sessions', { id: 'tg-1' })).status).toBe(201);
       await t.json('POST', '/api/sessions/tg-1/chat', { message: 'who am I?' });
       expect(sentMessages(fake).at(-1)).toEqual([{ role: 'user', content: 'who am I?' }]);
+    });
+
+    test('a DELETE while state.db cannot be read is a 404 that keeps the turns kept for the session (it comes back with them)', async () => {
+      await t.json('POST', '/api/sessions/tg-1/chat', { message: 'my name is Ada' });
+      // A restore: the file is away for a moment, the agent's session with it.
+      const path = join(t.home, 'state.db');
+      renameSync(path, `${path}.away`);
+      expect((await t.json('DELETE', '/api/sessions/tg-1')).status).toBe(404);
+      renameSync(`${path}.away`, path);
+      await t.json('POST', '/api/sessions/tg-1/chat', { message: 'what is my name?' });
+      expect(sentMessages(fake).at(-1)?.map((m) => m.content)).toEqual(['hello from telegram', 'hi!', 'my name is Ada', 'turn 2', 'what is my name?']);
     });
   });
 }

@@ -248,7 +248,10 @@ export class SessionService {
     // Told before the row's delete waits in line: a turn ending in that wait left a hidden usage row under the id.
     if (found) this.turns.stop(id);
     const row = this.d.transcripts.row(id);
-    await this.d.transcripts.delete(id);
+    // A bookkeeping row is left over only if the agent's side was asked and said no (as in `create`):
+    // with neither state.db readable nor the session API there, its session may come back (a restore),
+    // and the 404 took its usage, title and kept fallback turns along.
+    if (found || src.stateDb || src.upstream || row?.origin === 'sidecar') await this.d.transcripts.delete(id);
     if (!found && row?.origin !== 'sidecar') throw sessionNotFound(id);
     this.turns.stop(id);
   }
