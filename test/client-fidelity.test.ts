@@ -115,11 +115,16 @@ for (const version of ['0.12', '0.17'] as HermesVersion[]) {
 
       test('a connection lost mid-stream is raised by the SDK, after the text so far', async () => {
         fake.behavior.dropAfterTokens = 2;
+        // The drop comes once the SDK has both tokens: a reset reaching the sidecar first discards
+        // frames it had not read yet (the text came back empty under load), as in chat-failures.
+        const { promise: seenBoth, resolve } = Promise.withResolvers<void>();
+        fake.behavior.dropWhen = seenBoth;
         let text = '';
         let raised: unknown = null;
         try {
           for await (const chunk of openAiSdkStream(await open('weather now'))) {
             text += (chunk.choices as { delta?: { content?: string } }[])[0]?.delta?.content ?? '';
+            if (text === 'You said:') resolve();
           }
         } catch (err) {
           raised = err;
