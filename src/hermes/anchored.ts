@@ -2,7 +2,7 @@
  * The anchored values of config.yaml (`&name`) that aliases repeat (`*name`, `<<: *name`), with where
  * each is defined and repeated: what redaction (src/modules/config/redact.ts) follows a secret through.
  */
-import { isAlias, isMap, isScalar, isSeq, Pair, parseDocument, YAMLMap, type Node } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, Pair, parseDocument, visit, YAMLMap, type Alias, type Node } from 'yaml';
 
 type Doc = ReturnType<typeof parseDocument>;
 type Path = (string | number)[];
@@ -20,22 +20,57 @@ export interface AnchoredValue {
 }
 
 /**
- * A map key as the tree spells it. An alias key is its anchored value's spelling; a null key is "";
- * dates, binary and collections are spelled by the yaml package itself, as its tree has them.
+ * What each alias of the file names: the last node with its anchor before it, in document order (the
+ * yaml package's rule). One walk: `Alias.resolve(doc)` walks the whole document on every call, and a
+ * key per alias made 800 alias keys take 6 to 10 s to read (quadratic, found in review).
  */
-function treeKey(key: unknown, doc: Doc): string {
-  const node = isAlias(key) ? key.resolve(doc) : key;
+function aliasTargets(doc: Doc): Map<Alias, unknown> {
+  const latest = new Map<string, unknown>();
+  const targets = new Map<Alias, unknown>();
+  visit(doc, {
+    Node(_key, node) {
+      if (isAlias(node)) targets.set(node, latest.get(node.source));
+      else if (node.anchor) latest.set(node.anchor, node);
+    },
+  });
+  return targets;
+}
+
+/**
+ * A map key as the tree spells it. An alias key is its anchored value's spelling; a null key is "";
+ * dates, binary and collections are spelled by the yaml package itself, as its tree has them (an alias
+ * of a collection once per anchored value: each such spelling walks the document).
+ */
+function treeKey(key: unknown, doc: Doc, targets: Map<Alias, unknown>, spelled: Map<unknown, string>): string {
+  const node = isAlias(key) ? targets.get(key) : key;
   if (node === null || node === undefined) return '';
   if (isScalar(node) && (node.value === null || typeof node.value !== 'object')) return node.value === null ? '' : String(node.value);
+  const cached = isAlias(key) ? spelled.get(node) : undefined;
+  if (cached !== undefined) return cached;
   const one = new YAMLMap();
   one.items.push(new Pair(key, null));
-  return Object.keys(one.toJS(doc, { maxAliasCount: 100 }) as object)[0] ?? '';
+  const text = Object.keys(one.toJS(doc, { maxAliasCount: 100 }) as object)[0] ?? '';
+  if (isAlias(key)) spelled.set(node, text);
+  return text;
 }
 
 const isMergeKey = (key: unknown) => isScalar(key) && typeof key.value === 'symbol';
 
-/** Every anchored value below the root that an alias repeats, with its path. Called once per change of the file. */
-export function anchoredValues(doc: Doc): AnchoredValue[] {
+/** What redaction follows a secret through: the anchored values, and the map keys a YAML alias or anchor shares. */
+export interface Anchors {
+  values: AnchoredValue[];
+  /**
+   * The tree's spelling of each map key that is an alias (`*k : …`) or carries an anchor (`&k name: …`):
+   * where a key may repeat a value written elsewhere, a secret among them (redaction masks those keys).
+   */
+  keys: string[];
+}
+
+/** Every anchored value below the root that an alias repeats, with its path, and the shared keys. Called once per change of the file. */
+export function anchoredValues(doc: Doc): Anchors {
+  const targets = aliasTargets(doc);
+  const spelled = new Map<unknown, string>();
+  const keys = new Set<string>();
   // One walk without path copies (a path per node costs depth² on a deep file); paths are built
   // from parent links for the few anchored and alias nodes only.
   type Entry = { node: unknown; parent: Entry | null; seg: string | number };
@@ -46,6 +81,10 @@ export function anchoredValues(doc: Doc): AnchoredValue[] {
     else aliases.set(source, [entry]);
   };
   const anchored: Entry[] = [];
+  /** Keys written with an anchor (`&k name: …`): an alias repeats them as values elsewhere. */
+  const anchoredKeys: Entry[] = [];
+  /** Anchors an alias key repeats (`*k : …`): a repeat as well, though with no place in the tree. */
+  const keyAliased = new Set<string>();
   const stack: Entry[] = [{ node: doc.contents, parent: null, seg: '' }];
   while (stack.length) {
     const entry = stack.pop() as Entry;
@@ -66,8 +105,11 @@ export function anchoredValues(doc: Doc): AnchoredValue[] {
         }
         // Any other key, an alias too (`*n: …`), names the place of its value: the value was left unwalked, and
         // `*n: *e` was taken for a merge, so an env map aliased there, or a secret anchored in it, was shown.
-        // (A key that repeats a secret shows it as a name: a limit, docs/skills-config.md.)
-        stack.push({ node: pair.value, parent: entry, seg: treeKey(pair.key, doc) });
+        const seg = treeKey(pair.key, doc, targets, spelled);
+        if (isAlias(pair.key) || (pair.key as Node | null)?.anchor) keys.add(seg);
+        if (isAlias(pair.key)) keyAliased.add(pair.key.source);
+        else if ((pair.key as Node | null)?.anchor) anchoredKeys.push({ node: pair.key, parent: entry, seg });
+        stack.push({ node: pair.value, parent: entry, seg });
       }
     } else if (isSeq(node)) node.items.forEach((item, i) => stack.push({ node: item, parent: entry, seg: i }));
   }
@@ -76,11 +118,20 @@ export function anchoredValues(doc: Doc): AnchoredValue[] {
     for (let at: Entry | null = e; at?.parent; at = at.parent) path.unshift(at.seg);
     return path;
   };
-  return anchored
-    .filter((e) => aliases.has((e.node as Node).anchor as string))
+  const values = anchored
+    .filter((e) => aliases.has((e.node as Node).anchor as string) || keyAliased.has((e.node as Node).anchor as string))
     .map((e) => ({
       path: pathOf(e),
       value: (e.node as Node).toJS(doc, { maxAliasCount: 100 }),
-      copies: (aliases.get((e.node as Node).anchor as string) as Entry[]).map(pathOf),
+      copies: (aliases.get((e.node as Node).anchor as string) ?? []).map(pathOf),
     }));
+  // An anchored key has no place of its own in the tree: its first alias stands for where it is defined,
+  // so a key repeated into an env map (`&a sk-…: x`, `env: *a`) is masked at its other aliases too.
+  for (const e of anchoredKeys) {
+    const repeats = aliases.get((e.node as Node).anchor as string);
+    if (!repeats) continue;
+    const copies = repeats.map(pathOf);
+    values.push({ path: copies[0] as Path, value: (e.node as Node).toJS(doc, { maxAliasCount: 100 }), copies });
+  }
+  return { values, keys: [...keys] };
 }
