@@ -89,7 +89,13 @@ test('a secret an alias repeats only as a key is masked where it is written out 
   expect(await shown(text)).not.toContain('anthropic');
 });
 
-test('a file the yaml package refuses (a `<<` merge of an anchored key) is still a 409, not a 500 (found by the property test)', async () => {
+test('a file the yaml package refuses (a `<<` merge of an anchored key) stays a 409, not a 500: the tree is built before the anchored values', async () => {
   writeConfig('name: &a "gpt-4o"\nproviders:\n  openrouter: &a\n    &a sk-or-v1-5f2c9a7e1d3b: *a\n    <<: [*a, *a]\n');
   for (const path of ['/api/config', '/api/config/model']) expect((await t.fetch(path)).status).toBe(409);
+});
+
+test('an anchored key whose name another anchor has too is followed to its own aliases (shrunk from the property test)', async () => {
+  // The other definition's `<<` merge at the root was taken for where the key is defined, and skipped.
+  const text = 'mcp_servers:\n  github:\n    command: "npx"\n    env: {}\n    headers: &m {}\n<<: *m\nmcp_servers:\n  github:\n    command: "npx"\n    env: {&m sk-or-v1-5f2c9a7e1d3b: *m}\nmodel: *m\n';
+  expect(await shown(text)).not.toContain('5f2c9a7e');
 });

@@ -127,9 +127,11 @@ export function anchoredValues(doc: Doc): Anchors {
     }));
   // An anchored key has no place of its own in the tree: its first alias stands for where it is defined,
   // so a key repeated into an env map (`&a sk-…: x`, `env: *a`) is masked at its other aliases too.
+  // Only the aliases that name this key: its name may be defined twice, and the other definition's `<<`
+  // merge (its place a whole map, the root too) stood for where the key is defined, so it was skipped.
   for (const e of anchoredKeys) {
-    const repeats = aliases.get((e.node as Node).anchor as string);
-    if (!repeats) continue;
+    const repeats = (aliases.get((e.node as Node).anchor as string) ?? []).filter((r) => isAlias(r.node) && targets.get(r.node) === e.node);
+    if (!repeats.length) continue;
     const copies = repeats.map(pathOf);
     values.push({ path: copies[0] as Path, value: (e.node as Node).toJS(doc, { maxAliasCount: 100 }), copies });
   }
