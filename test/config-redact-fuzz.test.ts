@@ -2,7 +2,8 @@
  * A property test of config redaction: generated config.yaml files (anchors, aliases and merges in
  * every position, see helpers/redact-fuzz.ts) are read through GET /api/config, GET /api/config/model
  * and GET /api/gateway-status (no upstream), and no value the documented rules call secret may appear
- * in any raw response, while a model name nothing makes secret is shown as written.
+ * in any raw response (as a value, or as a key an alias or anchor repeats it as), while a model name
+ * nothing makes secret, and a key written out plainly, are shown as written.
  * REDACT_FUZZ_RUNS raises the number of files (a few thousand for a review; the suite runs a few hundred).
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test';
@@ -44,6 +45,9 @@ async function check(text: string): Promise<void> {
   }
   if (!v) return;
   for (const secret of v.hidden) for (const body of texts) if (body.includes(secret)) throw new Error(`${JSON.stringify(secret)} shown in ${body}`);
+  // Masking keys that repeat a secret must not take a key written out plainly with them.
+  const config = texts[0] as string;
+  if (bodies['/api/config']) for (const key of v.plainKeys) if (!config.includes(`${JSON.stringify(key)}:`)) throw new Error(`key ${JSON.stringify(key)} missing from ${config}`);
   if (v.model !== null) {
     expect(bodies['/api/config']?.model).toBe(v.model);
     expect(bodies['/api/config/model']?.model).toBe(v.model);

@@ -2,7 +2,7 @@
  * The anchored values of config.yaml (`&name`) that aliases repeat (`*name`, `<<: *name`), with where
  * each is defined and repeated: what redaction (src/modules/config/redact.ts) follows a secret through.
  */
-import { type Alias, isAlias, isMap, isScalar, isSeq, Pair, parseDocument, visit, YAMLMap, type Node } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, Pair, parseDocument, visit, YAMLMap, type Alias, type Node } from 'yaml';
 
 type Doc = ReturnType<typeof parseDocument>;
 type Path = (string | number)[];
@@ -20,34 +20,32 @@ export interface AnchoredValue {
 }
 
 /**
- * Each alias's anchored node, as `Alias.resolve` finds it (the last definition before it in the file),
- * for the whole file in one walk: `resolve` walks the whole document on every call, so a file of
- * 1,600 alias keys took GET /api/config 11 s (0.24 s before alias keys were followed).
+ * What each alias of the file names: the last node with its anchor before it, in document order (the
+ * yaml package's rule). One walk: `Alias.resolve(doc)` walks the whole document on every call, and a
+ * key per alias made 800 alias keys take 6 to 10 s to read (quadratic, found in review).
  */
-function aliasTargets(doc: Doc): Map<Alias, Node> {
-  const targets = new Map<Alias, Node>();
-  const defined = new Map<string, Node>();
+function aliasTargets(doc: Doc): Map<Alias, unknown> {
+  const latest = new Map<string, unknown>();
+  const targets = new Map<Alias, unknown>();
   visit(doc, {
-    Node: (_key, node) => {
-      if (isAlias(node)) {
-        const target = defined.get(node.source);
-        if (target) targets.set(node, target);
-      } else if (node.anchor) defined.set(node.anchor, node);
+    Node(_key, node) {
+      if (isAlias(node)) targets.set(node, latest.get(node.source));
+      else if (node.anchor) latest.set(node.anchor, node);
     },
   });
   return targets;
 }
 
 /**
- * A map key as the tree spells it. An alias key is its anchored value's spelling (`targets` finds it);
- * a null key is ""; dates, binary and collections are spelled by the yaml package itself, as its tree has them.
+ * A map key as the tree spells it. An alias key is its anchored scalar's text, or the alias itself
+ * (`*name`) for an alias of a map, a list or a date, as the yaml package's tree names it (spelled by
+ * the package, each such key walked the whole document again); a null key is ""; other dates, binary
+ * and collections are spelled by the yaml package itself, as its tree has them.
  */
-function treeKey(key: unknown, doc: Doc, targets: () => Map<Alias, Node>): string {
-  const node = isAlias(key) ? targets().get(key) : key;
+function treeKey(key: unknown, doc: Doc, targets: Map<Alias, unknown>): string {
+  const node = isAlias(key) ? targets.get(key) : key;
   if (node === null || node === undefined) return '';
   if (isScalar(node) && (node.value === null || typeof node.value !== 'object')) return node.value === null ? '' : String(node.value);
-  // The yaml package's tree spells an alias of anything else (a map, a list, a date) as the alias itself
-  // (`*name`); asked to, it walked the whole document again for every such key.
   if (isAlias(key)) return `*${key.source}`;
   const one = new YAMLMap();
   one.items.push(new Pair(key, null));
@@ -56,8 +54,20 @@ function treeKey(key: unknown, doc: Doc, targets: () => Map<Alias, Node>): strin
 
 const isMergeKey = (key: unknown) => isScalar(key) && typeof key.value === 'symbol';
 
-/** Every anchored value below the root that an alias repeats, with its path. Called once per change of the file. */
-export function anchoredValues(doc: Doc): AnchoredValue[] {
+/** What redaction follows a secret through: the anchored values, and the map keys a YAML alias or anchor shares. */
+export interface Anchors {
+  values: AnchoredValue[];
+  /**
+   * The tree's spelling of each map key that is an alias (`*k : …`) or carries an anchor (`&k name: …`):
+   * where a key may repeat a value written elsewhere, a secret among them (redaction masks those keys).
+   */
+  keys: string[];
+}
+
+/** Every anchored value below the root that an alias repeats, with its path, and the shared keys. Called once per change of the file. */
+export function anchoredValues(doc: Doc): Anchors {
+  const targets = aliasTargets(doc);
+  const keys = new Set<string>();
   // One walk without path copies (a path per node costs depth² on a deep file); paths are built
   // from parent links for the few anchored and alias nodes only.
   type Entry = { node: unknown; parent: Entry | null; seg: string | number };
@@ -68,9 +78,10 @@ export function anchoredValues(doc: Doc): AnchoredValue[] {
     else aliases.set(source, [entry]);
   };
   const anchored: Entry[] = [];
-  // Made at the first alias key: most files have none.
-  let targets: Map<Alias, Node> | null = null;
-  const targetsOf = () => (targets ??= aliasTargets(doc));
+  /** Keys written with an anchor (`&k name: …`): an alias repeats them as values elsewhere. */
+  const anchoredKeys: Entry[] = [];
+  /** Anchors an alias key repeats (`*k : …`): a repeat as well, though with no place in the tree. */
+  const keyAliased = new Set<string>();
   const stack: Entry[] = [{ node: doc.contents, parent: null, seg: '' }];
   while (stack.length) {
     const entry = stack.pop() as Entry;
@@ -91,8 +102,11 @@ export function anchoredValues(doc: Doc): AnchoredValue[] {
         }
         // Any other key, an alias too (`*n: …`), names the place of its value: the value was left unwalked, and
         // `*n: *e` was taken for a merge, so an env map aliased there, or a secret anchored in it, was shown.
-        // (A key that repeats a secret shows it as a name: a limit, docs/skills-config.md.)
-        stack.push({ node: pair.value, parent: entry, seg: treeKey(pair.key, doc, targetsOf) });
+        const seg = treeKey(pair.key, doc, targets);
+        if (isAlias(pair.key) || (pair.key as Node | null)?.anchor) keys.add(seg);
+        if (isAlias(pair.key)) keyAliased.add(pair.key.source);
+        else if ((pair.key as Node | null)?.anchor) anchoredKeys.push({ node: pair.key, parent: entry, seg });
+        stack.push({ node: pair.value, parent: entry, seg });
       }
     } else if (isSeq(node)) node.items.forEach((item, i) => stack.push({ node: item, parent: entry, seg: i }));
   }
@@ -101,11 +115,22 @@ export function anchoredValues(doc: Doc): AnchoredValue[] {
     for (let at: Entry | null = e; at?.parent; at = at.parent) path.unshift(at.seg);
     return path;
   };
-  return anchored
-    .filter((e) => aliases.has((e.node as Node).anchor as string))
+  const values = anchored
+    .filter((e) => aliases.has((e.node as Node).anchor as string) || keyAliased.has((e.node as Node).anchor as string))
     .map((e) => ({
       path: pathOf(e),
       value: (e.node as Node).toJS(doc, { maxAliasCount: 100 }),
-      copies: (aliases.get((e.node as Node).anchor as string) as Entry[]).map(pathOf),
+      copies: (aliases.get((e.node as Node).anchor as string) ?? []).map(pathOf),
     }));
+  // An anchored key has no place of its own in the tree: its first alias stands for where it is defined,
+  // so a key repeated into an env map (`&a sk-…: x`, `env: *a`) is masked at its other aliases too.
+  // Only the aliases that name this key: its name may be defined twice, and the other definition's `<<`
+  // merge (its place a whole map, the root too) stood for where the key is defined, so it was skipped.
+  for (const e of anchoredKeys) {
+    const repeats = (aliases.get((e.node as Node).anchor as string) ?? []).filter((r) => isAlias(r.node) && targets.get(r.node) === e.node);
+    if (!repeats.length) continue;
+    const copies = repeats.map(pathOf);
+    values.push({ path: copies[0] as Path, value: (e.node as Node).toJS(doc, { maxAliasCount: 100 }), copies });
+  }
+  return { values, keys: [...keys] };
 }

@@ -130,10 +130,11 @@ export function configTreeOf(doc: ReturnType<typeof parseDocument>): ConfigTree 
 
 export type { AnchoredValue };
 
-/** The parsed config.yaml and its anchored values. */
+/** The parsed config.yaml, its anchored values, and the keys an alias or anchor shares (anchored.ts). */
 export interface ConfigRead {
   tree: ConfigTree;
   anchored: AnchoredValue[];
+  sharedKeys: string[];
 }
 
 export interface HermesPaths {
@@ -156,12 +157,15 @@ function hermesPaths(home: string): HermesPaths {
 
 export type ConfigTree = Record<string, unknown>;
 
-const emptyRead = (): ConfigRead => ({ tree: {}, anchored: [] });
+const emptyRead = (): ConfigRead => ({ tree: {}, anchored: [], sharedKeys: [] });
 
 /** config.yaml text parsed into its tree and anchored values (throws ConfigFileError as a read does). */
 export function parsed(text: string): ConfigRead {
   const doc = parseHermesYaml(text);
-  return { tree: configTreeOf(doc), anchored: anchoredValues(doc) };
+  // The tree first: it turns what the yaml package refuses (a merge of a scalar) into a ConfigParseError.
+  const tree = configTreeOf(doc);
+  const { values, keys } = anchoredValues(doc);
+  return { tree, anchored: values, sharedKeys: keys };
 }
 
 export class HermesHome {

@@ -16,10 +16,13 @@ const KEYS = ['name', 'default', 'fallback', 'note', 'url', 'api_key', 'token', 
 const ENV_KEYS = ['OPENAI_MODEL', 'BASE', 'API_TOKEN', 'GITHUB_PERSONAL_ACCESS_TOKEN', 'MODE', 'X Y'];
 const ANCHORS = ['a', 'b', 'k', 'e', 'm'];
 
+/** A map key: written out, an alias (`*k : …`, repeating a scalar), or written with an anchor (`&k name: …`). */
+type Key = string | { alias: string } | { key: string; anchor: string };
+
 type V =
   | { t: 's'; v: string | number; anchor?: string }
   | { t: 'alias'; name: string }
-  | { t: 'map'; entries: ([string, V] | { merge: string[]; list: boolean })[]; anchor?: string; flow: boolean }
+  | { t: 'map'; entries: ([Key, V] | { merge: string[]; list: boolean })[]; anchor?: string; flow: boolean }
   | { t: 'seq'; items: V[]; anchor?: string; flow: boolean };
 
 class Choices {
@@ -35,8 +38,8 @@ class Choices {
 
 /** Builds the IR in document order, so an alias only names an anchor written before it. */
 class Builder {
-  /** Anchors written so far (a name may be written twice), with whether they hold a map. */
-  private defined: { name: string; map: boolean }[] = [];
+  /** Anchors written so far (a name may be written twice), with whether they hold a map or a scalar. */
+  private defined: { name: string; map: boolean; scalar: boolean }[] = [];
   constructor(private readonly c: Choices) {}
 
   private anchored<T extends V & { anchor?: string }>(make: () => T): T {
@@ -44,7 +47,7 @@ class Builder {
     const v = make();
     if (name) {
       v.anchor = name;
-      this.defined.push({ name, map: v.t === 'map' });
+      this.defined.push({ name, map: v.t === 'map', scalar: v.t === 's' });
     }
     return v;
   }
@@ -52,6 +55,20 @@ class Builder {
   scalar(pool?: readonly string[]): V {
     const k = this.c.pick(9);
     return this.anchored(() => ({ t: 's' as const, v: k === 8 ? 4096 : this.c.of(pool ?? (k < 4 ? PLAIN : SECRETISH)) }));
+  }
+
+  /** A key as written: now and then an alias of a scalar written before, or a key with an anchor of its own. */
+  key(keys: readonly string[]): Key {
+    const k = this.c.pick(8);
+    const scalars = this.defined.filter((d) => d.scalar).map((d) => d.name);
+    if (k === 0 && scalars.length) return { alias: this.c.of(scalars) };
+    if (k !== 1) return this.c.of(keys);
+    // A key with an anchor is the value an alias repeats elsewhere: a secret or a model name, as values are.
+    const key = this.c.of([...SECRETISH, ...PLAIN]);
+    // Defined before the value is built: an alias inside the value may name it.
+    const anchor = this.c.of(ANCHORS);
+    this.defined.push({ name: anchor, map: false, scalar: true });
+    return { key, anchor };
   }
 
   alias(maps: boolean): V | null {
@@ -83,7 +100,7 @@ class Builder {
           const list = this.c.pick(2) === 0;
           const second = list ? this.alias(true) : null;
           entries.push({ merge: [(first as { name: string }).name, ...(second ? [(second as { name: string }).name] : [])], list });
-        } else entries.push([this.c.of(keys), this.value(depth + 1, flow, keys, pool)]);
+        } else entries.push([this.key(keys), this.value(depth + 1, flow, keys, pool)]);
       }
       return { t: 'map' as const, entries, flow };
     });
@@ -124,7 +141,9 @@ class Builder {
   }
 }
 
-const plainKey = (k: string) => (/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(k) ? k : JSON.stringify(k));
+const quotedKey = (k: string) => (/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(k) ? k : JSON.stringify(k));
+/** A key and its colon; an alias needs a space before the colon (`*k:` would name an anchor `k:`). */
+const keyText = (k: Key) => (typeof k === 'string' ? `${quotedKey(k)}:` : 'alias' in k ? `*${k.alias} :` : `&${k.anchor} ${quotedKey(k.key)}:`);
 const anchorOf = (v: V) => ('anchor' in v && v.anchor ? `&${v.anchor} ` : '');
 
 function scalarText(v: string | number, c: Choices): string {
@@ -136,7 +155,7 @@ function inline(v: V, c: Choices): string {
   if (v.t === 's') return anchorOf(v) + scalarText(v.v, c);
   if (v.t === 'alias') return `*${v.name}`;
   if (v.t === 'seq') return `${anchorOf(v)}[${v.items.map((x) => inline(x, c)).join(', ')}]`;
-  const parts = v.entries.map((e) => (Array.isArray(e) ? `${plainKey(e[0])}: ${inline(e[1], c)}` : mergeText(e)));
+  const parts = v.entries.map((e) => (Array.isArray(e) ? `${keyText(e[0])} ${inline(e[1], c)}` : mergeText(e)));
   return `${anchorOf(v)}{${parts.join(', ')}}`;
 }
 
@@ -151,7 +170,7 @@ function block(v: V, indent: number, c: Choices): string[] {
     if (isBlock(x)) lines.push(`${head}${anchorOf(x) ? ` ${anchorOf(x).trim()}` : ''}`, ...block(x, indent + 2, c));
     else lines.push(`${head} ${inline(x, c)}`);
   };
-  if (v.t === 'map') for (const e of v.entries) Array.isArray(e) ? put(`${pad}${plainKey(e[0])}:`, e[1]) : lines.push(pad + mergeText(e));
+  if (v.t === 'map') for (const e of v.entries) Array.isArray(e) ? put(`${pad}${keyText(e[0])}`, e[1]) : lines.push(pad + mergeText(e));
   else if (v.t === 'seq') for (const x of v.items) put(`${pad}-`, x);
   return lines;
 }
@@ -181,6 +200,11 @@ export interface Verdict {
   hidden: Set<string>;
   /** The model name that must be shown as written, when the file makes that certain. */
   model: string | null;
+  /**
+   * Keys written out (no alias, no anchor) that the tree has, and that no alias or anchored key of the
+   * file spells: only those may repeat a secret as a key (masked), so these are shown as written.
+   */
+  plainKeys: Set<string>;
 }
 
 /** What the rules say of a file; null when the yaml package does not take it (the app answers 409, checked apart). */
@@ -191,22 +215,39 @@ export function verdict(text: string): Verdict | null {
   let cycle = false;
   visit(doc, { Alias: (_, a, path) => void (cycle ||= path.includes(a.resolve(doc) as Node)) });
   if (cycle) return null;
+  // Left out (a documented limit): a key that is a list or map, which an alias of a name defined
+  // twice can make (`&b x`, `&b [x]`, then `*b : …`): the yaml package spells it one way in place and
+  // another where a `<<` merge copies it, and it is not looked into.
+  let collectionKey = false;
+  visit(doc, { Pair: (_, pair) => void (collectionKey ||= !isScalar(isAlias(pair.key) ? pair.key.resolve(doc) : pair.key) && pair.key !== null) });
+  if (collectionKey) return null;
   type Placed = { secret: boolean; byKey: boolean; count: number; maybe?: boolean };
   const nodes = new Map<Scalar, Placed>();
   /** Values written under a secret name anywhere, even where a repeated key replaced them. */
   const writtenKeySecret = new Set<unknown>();
   let steps = 0;
   const resolve = (n: unknown): unknown => (isAlias(n) ? n.resolve(doc) : n);
+  /** A key as the tree spells it: an alias key is the scalar it repeats. */
+  const keyOf = (k: unknown): unknown => {
+    const r = resolve(k);
+    return isScalar(r) ? r.value : null;
+  };
+  const sharedKeys = new Set<string>();
+  const plainKeys = new Set<string>();
+  visit(doc, { Pair: (_, pair) => void ((isAlias(pair.key) || (pair.key as Node | null)?.anchor) && sharedKeys.add(String(keyOf(pair.key)))) });
   /** A map's keys and value nodes as the tree has them: a later key replaces, a merge adds only missing keys. */
   const entriesOf = (m: unknown): Map<string, unknown> => {
     const out = new Map<string, unknown>();
     if (!isMap(m)) return out;
     for (const pair of m.items) {
-      const key = isScalar(pair.key) ? pair.key.value : null;
+      const key = keyOf(pair.key);
       if (typeof key === 'symbol') {
         const v = resolve(pair.value);
         for (const src of isSeq(v) ? v.items.map(resolve) : [v]) for (const [k, x] of entriesOf(src)) if (!out.has(k)) out.set(k, x);
-      } else out.set(String(key), pair.value);
+      } else {
+        out.set(String(key), pair.value);
+        if (isScalar(pair.key) && !pair.key.anchor) plainKeys.add(String(key));
+      }
     }
     return out;
   };
@@ -241,7 +282,7 @@ export function verdict(text: string): Verdict | null {
     else if (isSeq(n)) n.items.forEach((x) => written(x, [...path, '#'], secret, byKey, alias));
     else if (isMap(n)) {
       for (const pair of n.items) {
-        const k = isScalar(pair.key) ? pair.key.value : null;
+        const k = keyOf(pair.key);
         if (typeof k === 'symbol') continue;
         const r = resolve(pair.value);
         const named = secretName(String(k), isScalar(r) && typeof r.value === 'number');
@@ -279,7 +320,7 @@ export function verdict(text: string): Verdict | null {
   let dupKey = false;
   visit(doc, {
     Map: (_, m) => {
-      const keys = m.items.map((p) => (isScalar(p.key) ? String(p.key.value) : null)).filter((k) => k !== null);
+      const keys = m.items.map((p) => keyOf(p.key)).filter((k) => k !== null && typeof k !== 'symbol');
       dupKey ||= new Set(keys).size !== keys.length;
     },
   });
@@ -287,5 +328,6 @@ export function verdict(text: string): Verdict | null {
   const d = isMap(m) ? resolve(entriesOf(m).get('default')) : m;
   const anyKeySecret = (v: string) => writtenKeySecret.has(v) || [...nodes].some(([n, p]) => n.value === v && p.byKey);
   if (isScalar(d) && typeof d.value === 'string' && d.value && !dupAnchor && !dupKey && !nodes.get(d)?.secret && !nodes.get(d)?.maybe && !anyKeySecret(d.value)) model = d.value;
-  return { hidden, model };
+  for (const k of sharedKeys) plainKeys.delete(k);
+  return { hidden, model, plainKeys };
 }

@@ -4,9 +4,11 @@
  * Everything under `mcp_servers.<name>.env` and `.headers` is secret whatever the key. Other strings
  * are scrubbed of the credentials they embed (scrub.ts), and in lists (command lines: MCP server
  * `args`) the item after a secret-named flag (`--api-key X`) or inside one (`--token=X`) is masked.
- * A secret that a YAML alias repeats under a key that is not secret is masked there too (redactConfig).
+ * A secret that a YAML alias repeats under a key that is not secret is masked there too (redactConfig),
+ * and so is one that an alias or anchor makes a map key (redact-keys.ts).
  */
 import type { AnchoredValue } from '../../hermes/home';
+import { maskSecretKeys } from './redact-keys';
 import { contextOf, scrubString, type Context } from './scrub';
 import { isSecretKey, isSecretText, isSwitchText, mask, PLACEHOLDER } from './secret-keys';
 
@@ -225,7 +227,7 @@ function copiesOf(a: AnchoredValue, index: PlaceIndex): Path[] {
  * in the copies of that anchored value alone: until 2026-12-07 an env map shared by two servers
  * (`env: &e`, `env: *e`) masked its `gpt-4o` in `model.default` too, and GET /api/config/model showed "***".
  */
-export function redactConfig(tree: Record<string, unknown>, anchored: readonly AnchoredValue[]): Record<string, unknown> {
+function redactValues(tree: Record<string, unknown>, anchored: readonly AnchoredValue[]): Record<string, unknown> {
   const out = redactTree(tree);
   if (!anchored.length) return out;
   // Only an mcp server's env or headers map is redacted differently without the whole-env rule.
@@ -264,4 +266,9 @@ export function redactConfig(tree: Record<string, unknown>, anchored: readonly A
   const index = local.length ? byPlace(anchored) : null;
   for (const { a, leaves } of local) for (const zone of copiesOf(a, index as PlaceIndex)) result = maskRepeatsAt(tree, result, zone, leaves);
   return result;
+}
+
+/** redactValues, then the keys that an alias or anchor (`sharedKeys`, anchored.ts) makes repeat a secret masked too. */
+export function redactConfig(tree: Record<string, unknown>, anchored: readonly AnchoredValue[], sharedKeys: readonly string[] = []): Record<string, unknown> {
+  return maskSecretKeys(tree, redactValues(tree, anchored), sharedKeys);
 }

@@ -28,7 +28,7 @@
  * milliseconds (an earlier `\b` scheme start and a query name that could swallow `?` made it seconds).
  */
 import { isKeyLikeSegment } from '../../lib/public-url';
-import { isPlaceholder, isSecretText, mask, PLACEHOLDER } from './secret-keys';
+import { isMaskedKey, isPlaceholder, isSecretText, mask, PLACEHOLDER } from './secret-keys';
 
 /** Called for each credential found; returns its replacement. `bare`: URL credentials show no tail. */
 type Found = (secret: string, bare: boolean) => string;
@@ -142,6 +142,8 @@ export function findPlaceholder(value: unknown, path: string, context: Context =
   }
   if (value && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) {
+      // A masked key names no key of the file: written, it would add a key `***…` beside the secret one.
+      if (isMaskedKey(k)) return path ? `${path}.${k}` : k;
       const hit = findPlaceholder(v, path ? `${path}.${k}` : k, contextOf(k));
       if (hit) return hit;
     }

@@ -57,3 +57,6 @@ export function mask(value: string): string {
 
 /** What mask() produces: `***`, or `***` and 4 characters. */
 export const isPlaceholder = (value: string) => /^\*\*\*(.{4})?$/s.test(value);
+
+/** A map key as redaction masks one that repeats a secret (redact-keys.ts): a placeholder, maybe ` #2` after it. */
+export const isMaskedKey = (key: string) => /^\*\*\*(.{4})?( #\d+)?$/s.test(key);

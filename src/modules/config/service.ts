@@ -12,6 +12,7 @@ import type { Logger } from '../../lib/log';
 import { type ConfigPostBody, type ModelFields, type ModelInfo } from './model';
 import { redactConfig, redactEnv } from './redact';
 import { findPlaceholder, scrubString } from './scrub';
+import { isMaskedKey } from './secret-keys';
 import { editFile } from './store';
 import { setAll, type EditOp } from './yaml-batch';
 import { PathConflict, setInTree } from './yaml-edit';
@@ -52,7 +53,7 @@ export class ConfigService {
 
   read() {
     const anchored = this.configRead();
-    const config = redactConfig(anchored.tree, anchored.anchored);
+    const config = redactConfig(anchored.tree, anchored.anchored, anchored.sharedKeys);
     const info = shownModelInfo(anchored.tree, config);
     let env: string | null;
     try {
@@ -73,7 +74,7 @@ export class ConfigService {
 
   model(): ModelInfo {
     const read = this.configRead();
-    return shownModelInfo(read.tree, redactConfig(read.tree, read.anchored));
+    return shownModelInfo(read.tree, redactConfig(read.tree, read.anchored, read.sharedKeys));
   }
 
   /** POST /api/config: one dot path and its value, or several, applied in order. */
@@ -102,7 +103,7 @@ export class ConfigService {
     } catch (err) {
       return rethrow(err);
     }
-    return { updated: true, keys: ops.map((o) => o.path.join('.')), ...shownModelInfo(read.tree, redactConfig(read.tree, read.anchored)) };
+    return { updated: true, keys: ops.map((o) => o.path.join('.')), ...shownModelInfo(read.tree, redactConfig(read.tree, read.anchored, read.sharedKeys)) };
   }
 
   private editFailed(ops: EditOp[]): ApiError {
@@ -117,8 +118,9 @@ export class ConfigService {
       const expected = treeOf(before);
       ops = plan(expected);
       for (const op of ops) {
-        const where = findPlaceholder(op.value, op.path.join('.'));
-        if (where) throw badRequest('redacted_value', `${where} holds a redacted placeholder (***); send the real value, or leave the key out to keep it.`);
+        const masked = op.path.findIndex(isMaskedKey);
+        const where = masked >= 0 ? op.path.slice(0, masked + 1).join('.') : findPlaceholder(op.value, op.path.join('.'));
+        if (where) throw badRequest('redacted_value', `${where} holds a redacted placeholder (***) or is a masked key; send the real value, or leave the key out to keep it.`);
       }
       let after: string;
       try {

@@ -85,7 +85,7 @@ function shownConfiguredModel(home: HermesHome): string | null {
   }
   let model = shownModels.get(read);
   if (model === undefined) {
-    model = effectiveModel(redactConfig(read.tree, read.anchored));
+    model = effectiveModel(redactConfig(read.tree, read.anchored, read.sharedKeys));
     shownModels.set(read, model);
   }
   return model;

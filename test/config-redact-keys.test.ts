@@ -1,0 +1,101 @@
+/**
+ * A secret that a YAML alias repeats as a map KEY (`notes: {*k : hi}` with `api_key: &k sk-…`), or an
+ * anchored key aliased under a secret name (`&k sk-…: x`, then `api_key: *k`), was shown in clear as a
+ * key name by GET /api/config (SPEC §10: no secret value in any response). Such keys are masked
+ * (`***` + the last 4 characters), a distinct name each in one map, and a write through one is a 400.
+ */
+import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeTestApp, type TestApp } from './helpers/app';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await makeTestApp();
+  mkdirSync(t.home, { recursive: true });
+});
+afterAll(() => t.close());
+
+let n = 0;
+function writeConfig(text: string) {
+  const tmp = join(t.home, `.config.${n++}.tmp`);
+  writeFileSync(tmp, text);
+  renameSync(tmp, join(t.home, 'config.yaml'));
+}
+
+/** The raw text of the three routes that show config.yaml. */
+async function shown(text: string): Promise<string> {
+  writeConfig(text);
+  let all = '';
+  for (const path of ['/api/config', '/api/config/model', '/api/gateway-status']) all += await (await t.fetch(path)).text();
+  return all;
+}
+
+const config = async () => (await t.json<{ config: Record<string, unknown> }>('GET', '/api/config')).body.config;
+
+test('a secret an alias repeats as a map key is masked in every response', async () => {
+  const text = 'model: {default: gpt-4o}\nprovider:\n  api_key: &k sk-live-1234567890abcd\nnotes: {*k : hi}\n';
+  expect(await shown(text)).not.toContain('sk-live-1234567890');
+  expect((await config()).notes).toEqual({ '***abcd': 'hi' });
+  // A short secret as well (masked as `***`).
+  expect(await shown('password: &p hunter2\nnotes:\n  *p : hi\n')).not.toContain('hunter2');
+});
+
+test('an anchored key aliased under a secret name is masked as a key too', async () => {
+  const text = 'notes:\n  &k sk-live-1234567890wxyz : hello\nprovider:\n  api_key: *k\n';
+  expect(await shown(text)).not.toContain('sk-live-1234567890');
+  expect(await config()).toEqual({ notes: { '***wxyz': 'hello' }, provider: { api_key: '***wxyz' } });
+});
+
+test('two masked keys of one map keep distinct names and both values; a plain alias key is shown', async () => {
+  const text = 'a: {token: &x tok-aaaa-1234, password: &y pw-bbbb-1234, pin_pass: &z hunter2, pwd: &w sesame}\nname: &n notes\nm:\n  *x : 1\n  *y : 2\n  *z : 3\n  *w : 4\n  "***1234": 5\nx:\n  *n : plain\n';
+  const body = await shown(text);
+  for (const secret of ['tok-aaaa', 'pw-bbbb', 'hunter2', 'sesame']) expect(body).not.toContain(secret);
+  const c = await config();
+  expect(c.m).toEqual({ '***1234 #2': 1, '***1234 #3': 2, '***': 3, '*** #2': 4, '***1234': 5 });
+  // `notes` is a plain value (its name is not secret): shown as the key it is.
+  expect(c.x).toEqual({ notes: 'plain' });
+});
+
+test('a write through a masked key, or sending a map with one back, is 400 redacted_value and writes nothing', async () => {
+  const text = 'provider:\n  api_key: &k sk-live-1234567890abcd\nnotes:\n  *k : hi\n  other: 1\n';
+  writeConfig(text);
+  const read = await config();
+  for (const [method, body] of [
+    ['POST', { key: 'notes.***abcd', value: 'x' }],
+    ['POST', { updates: { 'notes.***abcd.deep': 1 } }],
+    ['POST', { key: 'notes', value: read.notes }],
+    ['PATCH', { notes: read.notes }],
+    ['PATCH', { notes: { '***abcd': 'changed' } }],
+    ['PATCH', { fresh: { '*** #2': 1 } }],
+  ] as const) {
+    const res = await t.json(method, '/api/config', body);
+    expect({ body, status: res.status, code: res.body.code }).toEqual({ body, status: 400, code: 'redacted_value' });
+  }
+  expect(readFileSync(join(t.home, 'config.yaml'), 'utf8')).toBe(text);
+  // The rest of the map is still written as usual.
+  expect((await t.json('PATCH', '/api/config', { notes: { other: 2 } })).status).toBe(200);
+});
+
+test('an anchored key repeated into an env map is masked at its other aliases too (shrunk from the property test)', async () => {
+  // The key's anchor was never followed: only anchored values were, so `model: *a` showed it in clear.
+  const text = 'providers:\n  openrouter:\n    &a sk-or-v1-5f2c9a7e1d3b: *a\nmcp_servers:\n  github:\n    command: npx\n    env: *a\nmodel: *a\n';
+  expect(await shown(text)).not.toContain('5f2c9a7e');
+});
+
+test('a secret an alias repeats only as a key is masked where it is written out again, as an aliased value is (shrunk from the property test)', async () => {
+  // The value rule (an anchored secret is masked wherever the tree shows it) took only value aliases as repeats.
+  const text = 'providers:\n  openrouter:\n    api_key: &a "anthropic"\n    *a : "gpt-4o"\nmodel: "anthropic"\n';
+  expect(await shown(text)).not.toContain('anthropic');
+});
+
+test('a file the yaml package refuses (a `<<` merge of an anchored key) stays a 409, not a 500: the tree is built before the anchored values', async () => {
+  writeConfig('name: &a "gpt-4o"\nproviders:\n  openrouter: &a\n    &a sk-or-v1-5f2c9a7e1d3b: *a\n    <<: [*a, *a]\n');
+  for (const path of ['/api/config', '/api/config/model']) expect((await t.fetch(path)).status).toBe(409);
+});
+
+test('an anchored key whose name another anchor has too is followed to its own aliases (shrunk from the property test)', async () => {
+  // The other definition's `<<` merge at the root was taken for where the key is defined, and skipped.
+  const text = 'mcp_servers:\n  github:\n    command: "npx"\n    env: {}\n    headers: &m {}\n<<: *m\nmcp_servers:\n  github:\n    command: "npx"\n    env: {&m sk-or-v1-5f2c9a7e1d3b: *m}\nmodel: *m\n';
+  expect(await shown(text)).not.toContain('5f2c9a7e');
+});
