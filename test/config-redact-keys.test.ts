@@ -99,3 +99,18 @@ test('an anchored key whose name another anchor has too is followed to its own a
   const text = 'mcp_servers:\n  github:\n    command: "npx"\n    env: {}\n    headers: &m {}\n<<: *m\nmcp_servers:\n  github:\n    command: "npx"\n    env: {&m sk-or-v1-5f2c9a7e1d3b: *m}\nmodel: *m\n';
   expect(await shown(text)).not.toContain('5f2c9a7e');
 });
+
+test('a key that is a list or map (written so, or an alias of one) is refused as PyYAML refuses it: its text showed a secret, through a `<<` merge too', async () => {
+  // The yaml package spells such a key as text: a list aliased into a key and merged was the secret itself.
+  for (const text of [
+    'notes:\n  ? {api_key: sk-live-1234567890abcd}\n  : x\n',
+    'api_key: &k sk-live-1234567890abcd\nn: &m [*k]\nbase: &b\n  *m : x\np:\n  <<: *b\n',
+    'api_key: &k sk-live-1234567890abcd\nbase: &b\n  ? [*k]\n  : x\np:\n  <<: *b\n',
+    'n: &m {k: v}\np:\n  *m : 1\n',
+  ]) {
+    const body = await shown(text);
+    expect(body).not.toContain('1234567890');
+    const res = await t.json('GET', '/api/config');
+    expect({ text, status: res.status, code: res.body.code }).toEqual({ text, status: 409, code: 'config_invalid' });
+  }
+});

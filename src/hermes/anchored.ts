@@ -38,9 +38,10 @@ function aliasTargets(doc: Doc): Map<Alias, unknown> {
 
 /**
  * A map key as the tree spells it. An alias key is its anchored scalar's text, or the alias itself
- * (`*name`) for an alias of a map, a list or a date, as the yaml package's tree names it (spelled by
- * the package, each such key walked the whole document again); a null key is ""; other dates, binary
- * and collections are spelled by the yaml package itself, as its tree has them.
+ * (`*name`) for an alias of a date or binary, as the yaml package's tree names it (spelled by the
+ * package, each such key walked the whole document again); a null key is ""; other dates and binary
+ * are spelled by the yaml package itself, as its tree has them. (A key that is a map or list never
+ * gets here: parseHermesYaml refuses the file, as PyYAML does.)
  */
 function treeKey(key: unknown, doc: Doc, targets: Map<Alias, unknown>): string {
   const node = isAlias(key) ? targets.get(key) : key;

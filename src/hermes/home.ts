@@ -9,7 +9,7 @@
 import { statSync, type Stats } from 'node:fs';
 import { fileStateKey, isWhole, readSettledSync, type FileSnapshot } from '../lib/files';
 import { join } from 'node:path';
-import { isAlias, LineCounter, parseDocument, visit, type ErrorCode, type Node } from 'yaml';
+import { isAlias, isCollection, LineCounter, parseDocument, visit, type ErrorCode, type Node } from 'yaml';
 import { AgentEnv } from './agent-env';
 import { type AnchoredValue, anchoredValues } from './anchored';
 import { effectiveModel } from './model-section';
@@ -94,12 +94,19 @@ export function parseHermesYaml(text: string): ReturnType<typeof parseDocument> 
   // (`a: &a [*a]`, a tree without end: redacting or sending it overflowed the stack, a 500): found
   // here, where its position is known (the yaml package only notices the first while building the
   // tree, in an error naming the alias). The latest definition of a name is the one an alias means.
+  // A key that is a list or map, written so or an alias of one, is refused as PyYAML refuses it
+  // ("found unhashable key"): the yaml package spells it as text, in place and through a `<<` merge
+  // differently (`[*k]` merged is the secret `*k` names), and that text was shown, on stderr too.
   const anchors = new Map<string, unknown>();
   let bad: { at: number; reason: string } | null = null;
   visit(doc, {
-    Node(_key, node, path) {
+    Node(key, node, path) {
+      const target = isAlias(node) ? anchors.get(node.source) : node;
+      if (key === 'key' && isCollection(target)) {
+        bad = { at: node.range?.[0] ?? 0, reason: 'a key that is a list or map' };
+        return visit.BREAK;
+      }
       if (isAlias(node)) {
-        const target = anchors.get(node.source);
         if (target && !path.includes(target as Node)) return;
         bad = { at: node.range?.[0] ?? 0, reason: target ? 'an alias (*name) inside the value it names' : 'an alias (*name) to an anchor that is not defined before it' };
         return visit.BREAK;

@@ -215,9 +215,8 @@ export function verdict(text: string): Verdict | null {
   let cycle = false;
   visit(doc, { Alias: (_, a, path) => void (cycle ||= path.includes(a.resolve(doc) as Node)) });
   if (cycle) return null;
-  // Left out (a documented limit): a key that is a list or map, which an alias of a name defined
-  // twice can make (`&b x`, `&b [x]`, then `*b : …`): the yaml package spells it one way in place and
-  // another where a `<<` merge copies it, and it is not looked into.
+  // Left out: a key that is a list or map, which an alias of a name defined twice can make (`&b x`,
+  // `&b [x]`, then `*b : …`): the app refuses such a file (409), as PyYAML does.
   let collectionKey = false;
   visit(doc, { Pair: (_, pair) => void (collectionKey ||= !isScalar(isAlias(pair.key) ? pair.key.resolve(doc) : pair.key) && pair.key !== null) });
   if (collectionKey) return null;
