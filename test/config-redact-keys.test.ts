@@ -114,3 +114,31 @@ test('a key that is a list or map (written so, or an alias of one) is refused as
     expect({ text, status: res.status, code: res.body.code }).toEqual({ text, status: 409, code: 'config_invalid' });
   }
 });
+
+test('a key the file has that merely looks like a mask (`"***abcd"` written by hand) is written as any other; the masked one beside it is still refused', async () => {
+  // Every key spelled `***…` was refused: a GET sent back unchanged as a PATCH was a 400 on a file with no secret.
+  writeConfig('notes:\n  "***abcd": 1\n  "*** #2": 2\n');
+  const read = await config();
+  expect((await t.json('PATCH', '/api/config', read)).status).toBe(200);
+  expect((await t.json('POST', '/api/config', { key: 'notes.***abcd', value: 3 })).status).toBe(200);
+  expect((await t.json('POST', '/api/config', { key: 'notes', value: { '***abcd': 4, '*** #2': 2 } })).status).toBe(200);
+  expect(await config()).toEqual({ notes: { '***abcd': 4, '*** #2': 2 } });
+  // A secret an alias makes a key masks to a name the file's map does not have (` #2` here): that one is refused.
+  const text = 'provider:\n  api_key: &k sk-live-1234567890abcd\nnotes:\n  *k : hi\n  "***abcd": 1\n';
+  writeConfig(text);
+  expect((await config()).notes).toEqual({ '***abcd #2': 'hi', '***abcd': 1 });
+  for (const body of [{ key: 'notes.***abcd #2', value: 'x' }, { key: 'notes', value: { '***abcd #2': 'hi', '***abcd': 1 } }]) {
+    expect((await t.json('POST', '/api/config', body)).body.code).toBe('redacted_value');
+  }
+  expect(readFileSync(join(t.home, 'config.yaml'), 'utf8')).toBe(text);
+  expect((await t.json('POST', '/api/config', { key: 'notes.***abcd', value: 2 })).status).toBe(200);
+});
+
+test('a masked key is never named like a key the file has in that map, a secret one included: a write to it is refused, not made to that other key', async () => {
+  // `"***abcd"` (itself a secret key here) was masked to `***`, and the alias key `*k` took its name `***abcd`.
+  const text = 'provider:\n  api_key: &k sk-live-1234567890abcd\nnotes:\n  *k : hi\n  &z "***abcd" : there\npw:\n  password: *z\n';
+  writeConfig(text);
+  expect((await config()).notes).toEqual({ '***abcd #2': 'hi', '***': 'there' });
+  expect((await t.json('POST', '/api/config', { key: 'notes.***abcd #2', value: 'x' })).body.code).toBe('redacted_value');
+  expect(readFileSync(join(t.home, 'config.yaml'), 'utf8')).toBe(text);
+});

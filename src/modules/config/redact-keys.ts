@@ -24,7 +24,9 @@ function changedLeaves(orig: unknown, red: unknown, found: Set<string>): void {
  */
 function renamed(map: Record<string, unknown>, secret: (key: string) => boolean): Record<string, unknown> {
   const keys = Object.keys(map);
-  const taken = new Set(keys.filter((k) => !secret(k)));
+  // Every key of the file's map is taken, the secret ones too: a masked name is then never one the
+  // file has there, which is how a write tells a masked key from one written `***…` by hand.
+  const taken = new Set(keys);
   const next = new Map<string, number>();
   return Object.fromEntries(
     keys.map((k) => {

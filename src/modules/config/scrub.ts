@@ -130,12 +130,24 @@ function holdsPlaceholder(value: string, context: Context): boolean {
   return hit;
 }
 
-/** The dot path of the first string in `value` that is (or embeds) a redacted placeholder, or null. */
-export function findPlaceholder(value: unknown, path: string, context: Context = contextOf(path.slice(path.lastIndexOf('.') + 1))): string | null {
+const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * Whether `key` is a masked key (redact-keys.ts) and not a key of `current`, the file's map at its
+ * place: a masked key is never named like a key of its map, and one the file has (`"***abcd"` written
+ * by hand) is written as any other (it was refused, and a GET sent back unchanged with it).
+ */
+export const isMaskedKeyAt = (key: string, current: unknown) => isMaskedKey(key) && !(isObject(current) && Object.hasOwn(current, key));
+
+/**
+ * The dot path of the first string in `value` that is (or embeds) a redacted placeholder, or of the
+ * first masked key in it, or null. `current` is what the file holds where `value` goes.
+ */
+export function findPlaceholder(value: unknown, path: string, context: Context = contextOf(path.slice(path.lastIndexOf('.') + 1)), current?: unknown): string | null {
   if (typeof value === 'string') return holdsPlaceholder(value, context) ? path : null;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const hit = findPlaceholder(value[i], `${path}[${i}]`, 'command');
+      const hit = findPlaceholder(value[i], `${path}[${i}]`, 'command', Array.isArray(current) ? current[i] : undefined);
       if (hit) return hit;
     }
     return null;
@@ -143,8 +155,8 @@ export function findPlaceholder(value: unknown, path: string, context: Context =
   if (value && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) {
       // A masked key names no key of the file: written, it would add a key `***…` beside the secret one.
-      if (isMaskedKey(k)) return path ? `${path}.${k}` : k;
-      const hit = findPlaceholder(v, path ? `${path}.${k}` : k, contextOf(k));
+      if (isMaskedKeyAt(k, current)) return path ? `${path}.${k}` : k;
+      const hit = findPlaceholder(v, path ? `${path}.${k}` : k, contextOf(k), isObject(current) && Object.hasOwn(current, k) ? current[k] : undefined);
       if (hit) return hit;
     }
   }

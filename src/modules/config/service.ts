@@ -11,8 +11,7 @@ import { ApiError, badRequest, unprocessable } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
 import { type ConfigPostBody, type ModelFields, type ModelInfo } from './model';
 import { redactConfig, redactEnv } from './redact';
-import { findPlaceholder, scrubString } from './scrub';
-import { isMaskedKey } from './secret-keys';
+import { findPlaceholder, isMaskedKeyAt, scrubString } from './scrub';
 import { editFile } from './store';
 import { setAll, type EditOp } from './yaml-batch';
 import { PathConflict, setInTree } from './yaml-edit';
@@ -26,6 +25,18 @@ function rethrow(err: unknown): never {
   if (err instanceof ConfigUnreadableError) throw new ApiError(503, 'config_unreadable', `${err.message} Nothing was changed.`);
   if (err instanceof ConfigFileError) throw new ApiError(409, 'config_invalid', `${err.message} Fix the file by hand; nothing was changed.`);
   throw err;
+}
+
+/** What `tree` holds at `path` (own keys only), or undefined. */
+function valueAt(tree: unknown, path: readonly string[]): unknown {
+  let v = tree;
+  for (const seg of path) v = isMap(v) && Object.hasOwn(v, seg) ? v[seg] : undefined;
+  return v;
+}
+
+/** The index of the first segment of `path` that is a masked key, not a key the file has there; -1 if none. */
+function maskedSegment(tree: ConfigTree, path: readonly string[]): number {
+  return path.findIndex((seg, i) => isMaskedKeyAt(seg, valueAt(tree, path.slice(0, i))));
 }
 
 /** Parses config text into a fresh tree (never the shared cache: the edit check mutates it). */
@@ -118,8 +129,8 @@ export class ConfigService {
       const expected = treeOf(before);
       ops = plan(expected);
       for (const op of ops) {
-        const masked = op.path.findIndex(isMaskedKey);
-        const where = masked >= 0 ? op.path.slice(0, masked + 1).join('.') : findPlaceholder(op.value, op.path.join('.'));
+        const masked = maskedSegment(expected, op.path);
+        const where = masked >= 0 ? op.path.slice(0, masked + 1).join('.') : findPlaceholder(op.value, op.path.join('.'), undefined, valueAt(expected, op.path));
         if (where) throw badRequest('redacted_value', `${where} holds a redacted placeholder (***) or is a masked key; send the real value, or leave the key out to keep it.`);
       }
       let after: string;
