@@ -6,37 +6,23 @@
  * nothing makes secret, and a key written out plainly, are shown as written.
  * REDACT_FUZZ_RUNS raises the number of files (a few thousand for a review; the suite runs a few hundred).
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { expect, test } from 'bun:test';
 import fc from 'fast-check';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Alias, parseDocument } from 'yaml';
 import { anchoredValues } from '../src/hermes/anchored';
-import { makeTestApp, type TestApp } from './helpers/app';
+import { CONFIG_VIEWS, useConfigHome } from './helpers/config-home';
 import { configFile, verdict } from './helpers/redact-fuzz';
 
-let t: TestApp;
-beforeAll(async () => {
-  t = await makeTestApp();
-  mkdirSync(t.home, { recursive: true });
-});
-afterAll(() => t.close());
-
-let n = 0;
-/** Replaces config.yaml by a rename, as Hermes saves it: a new file the sidecar reads again. */
-function writeConfig(text: string) {
-  const tmp = join(t.home, `.config.${n++}.tmp`);
-  writeFileSync(tmp, text);
-  renameSync(tmp, join(t.home, 'config.yaml'));
-}
+const home = useConfigHome();
+const { writeConfig, shown } = home;
 
 async function check(text: string): Promise<void> {
   writeConfig(text);
   const v = verdict(text);
   const texts: string[] = [];
   const bodies: Record<string, { model?: unknown }> = {};
-  for (const path of ['/api/config', '/api/config/model', '/api/gateway-status']) {
-    const res = await t.fetch(path);
+  for (const path of CONFIG_VIEWS) {
+    const res = await home.t.fetch(path);
     const body = await res.text();
     texts.push(body);
     if (res.status === 200) bodies[path] = JSON.parse(body);
@@ -71,14 +57,6 @@ test(`no secret of a generated config.yaml is shown, and a plain model name is (
   );
 }, 600_000);
 
-/** The raw text of the three routes for `text`. */
-async function shown(text: string): Promise<string> {
-  writeConfig(text);
-  let all = '';
-  for (const path of ['/api/config', '/api/config/model', '/api/gateway-status']) all += await (await t.fetch(path)).text();
-  return all;
-}
-
 test('an anchored value nested in an anchored env map is masked at its own aliases too (shrunk from the property test)', async () => {
   // `b` sits in the env map through `a`'s alias: masked there and where it is defined, but its own
   // alias in model.default was shown in clear, also on the open /api/gateway-status.
@@ -94,9 +72,9 @@ test('a `<<` merge of an unrelated map does not mask the model name an env map o
   // leaf of `d`, and masked all over that map; at the root, model.default too.
   const root = 'defaults: &d {timeout: 30}\n<<: *d\nmodel: {default: gpt-4o}\nmcp_servers:\n  github:\n    command: npx\n    env: {OPENAI_MODEL: gpt-4o}\n';
   writeConfig(root);
-  expect((await t.json('GET', '/api/config/model')).body.model).toBe('gpt-4o');
-  expect((await t.json('GET', '/api/gateway-status')).body.model).toBe('gpt-4o');
-  const config = (await t.json<{ config: { model: unknown; mcp_servers: unknown } }>('GET', '/api/config')).body.config;
+  expect((await home.t.json('GET', '/api/config/model')).body.model).toBe('gpt-4o');
+  expect((await home.t.json('GET', '/api/gateway-status')).body.model).toBe('gpt-4o');
+  const config = (await home.t.json<{ config: { model: unknown; mcp_servers: unknown } }>('GET', '/api/config')).body.config;
   expect(config.model).toEqual({ default: 'gpt-4o' });
   expect(config.mcp_servers).toEqual({ github: { command: 'npx', env: { OPENAI_MODEL: '***' } } });
 });

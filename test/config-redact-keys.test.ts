@@ -4,34 +4,15 @@
  * key name by GET /api/config (SPEC §10: no secret value in any response). Such keys are masked
  * (`***` + the last 4 characters), a distinct name each in one map, and a write through one is a 400.
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { expect, test } from 'bun:test';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeTestApp, type TestApp } from './helpers/app';
+import { useConfigHome } from './helpers/config-home';
 
-let t: TestApp;
-beforeAll(async () => {
-  t = await makeTestApp();
-  mkdirSync(t.home, { recursive: true });
-});
-afterAll(() => t.close());
+const home = useConfigHome();
+const { writeConfig, shown } = home;
 
-let n = 0;
-function writeConfig(text: string) {
-  const tmp = join(t.home, `.config.${n++}.tmp`);
-  writeFileSync(tmp, text);
-  renameSync(tmp, join(t.home, 'config.yaml'));
-}
-
-/** The raw text of the three routes that show config.yaml. */
-async function shown(text: string): Promise<string> {
-  writeConfig(text);
-  let all = '';
-  for (const path of ['/api/config', '/api/config/model', '/api/gateway-status']) all += await (await t.fetch(path)).text();
-  return all;
-}
-
-const config = async () => (await t.json<{ config: Record<string, unknown> }>('GET', '/api/config')).body.config;
+const config = async () => (await home.t.json<{ config: Record<string, unknown> }>('GET', '/api/config')).body.config;
 
 test('a secret an alias repeats as a map key is masked in every response', async () => {
   const text = 'model: {default: gpt-4o}\nprovider:\n  api_key: &k sk-live-1234567890abcd\nnotes: {*k : hi}\n';
@@ -69,12 +50,12 @@ test('a write through a masked key, or sending a map with one back, is 400 redac
     ['PATCH', { notes: { '***abcd': 'changed' } }],
     ['PATCH', { fresh: { '*** #2': 1 } }],
   ] as const) {
-    const res = await t.json(method, '/api/config', body);
+    const res = await home.t.json(method, '/api/config', body);
     expect({ body, status: res.status, code: res.body.code }).toEqual({ body, status: 400, code: 'redacted_value' });
   }
-  expect(readFileSync(join(t.home, 'config.yaml'), 'utf8')).toBe(text);
+  expect(readFileSync(join(home.t.home, 'config.yaml'), 'utf8')).toBe(text);
   // The rest of the map is still written as usual.
-  expect((await t.json('PATCH', '/api/config', { notes: { other: 2 } })).status).toBe(200);
+  expect((await home.t.json('PATCH', '/api/config', { notes: { other: 2 } })).status).toBe(200);
 });
 
 test('an anchored key repeated into an env map is masked at its other aliases too (shrunk from the property test)', async () => {
@@ -91,7 +72,7 @@ test('a secret an alias repeats only as a key is masked where it is written out 
 
 test('a file the yaml package refuses (a `<<` merge of an anchored key) stays a 409, not a 500: the tree is built before the anchored values', async () => {
   writeConfig('name: &a "gpt-4o"\nproviders:\n  openrouter: &a\n    &a sk-or-v1-5f2c9a7e1d3b: *a\n    <<: [*a, *a]\n');
-  for (const path of ['/api/config', '/api/config/model']) expect((await t.fetch(path)).status).toBe(409);
+  for (const path of ['/api/config', '/api/config/model']) expect((await home.t.fetch(path)).status).toBe(409);
 });
 
 test('an anchored key whose name another anchor has too is followed to its own aliases (shrunk from the property test)', async () => {
@@ -110,7 +91,7 @@ test('a key that is a list or map (written so, or an alias of one) is refused as
   ]) {
     const body = await shown(text);
     expect(body).not.toContain('1234567890');
-    const res = await t.json('GET', '/api/config');
+    const res = await home.t.json('GET', '/api/config');
     expect({ text, status: res.status, code: res.body.code }).toEqual({ text, status: 409, code: 'config_invalid' });
   }
 });
@@ -119,19 +100,19 @@ test('a key the file has that merely looks like a mask (`"***abcd"` written by h
   // Every key spelled `***…` was refused: a GET sent back unchanged as a PATCH was a 400 on a file with no secret.
   writeConfig('notes:\n  "***abcd": 1\n  "*** #2": 2\n');
   const read = await config();
-  expect((await t.json('PATCH', '/api/config', read)).status).toBe(200);
-  expect((await t.json('POST', '/api/config', { key: 'notes.***abcd', value: 3 })).status).toBe(200);
-  expect((await t.json('POST', '/api/config', { key: 'notes', value: { '***abcd': 4, '*** #2': 2 } })).status).toBe(200);
+  expect((await home.t.json('PATCH', '/api/config', read)).status).toBe(200);
+  expect((await home.t.json('POST', '/api/config', { key: 'notes.***abcd', value: 3 })).status).toBe(200);
+  expect((await home.t.json('POST', '/api/config', { key: 'notes', value: { '***abcd': 4, '*** #2': 2 } })).status).toBe(200);
   expect(await config()).toEqual({ notes: { '***abcd': 4, '*** #2': 2 } });
   // A secret an alias makes a key masks to a name the file's map does not have (` #2` here): that one is refused.
   const text = 'provider:\n  api_key: &k sk-live-1234567890abcd\nnotes:\n  *k : hi\n  "***abcd": 1\n';
   writeConfig(text);
   expect((await config()).notes).toEqual({ '***abcd #2': 'hi', '***abcd': 1 });
   for (const body of [{ key: 'notes.***abcd #2', value: 'x' }, { key: 'notes', value: { '***abcd #2': 'hi', '***abcd': 1 } }]) {
-    expect((await t.json('POST', '/api/config', body)).body.code).toBe('redacted_value');
+    expect((await home.t.json('POST', '/api/config', body)).body.code).toBe('redacted_value');
   }
-  expect(readFileSync(join(t.home, 'config.yaml'), 'utf8')).toBe(text);
-  expect((await t.json('POST', '/api/config', { key: 'notes.***abcd', value: 2 })).status).toBe(200);
+  expect(readFileSync(join(home.t.home, 'config.yaml'), 'utf8')).toBe(text);
+  expect((await home.t.json('POST', '/api/config', { key: 'notes.***abcd', value: 2 })).status).toBe(200);
 });
 
 test('a masked key is never named like a key the file has in that map, a secret one included: a write to it is refused, not made to that other key', async () => {
@@ -139,6 +120,6 @@ test('a masked key is never named like a key the file has in that map, a secret 
   const text = 'provider:\n  api_key: &k sk-live-1234567890abcd\nnotes:\n  *k : hi\n  &z "***abcd" : there\npw:\n  password: *z\n';
   writeConfig(text);
   expect((await config()).notes).toEqual({ '***abcd #2': 'hi', '***': 'there' });
-  expect((await t.json('POST', '/api/config', { key: 'notes.***abcd #2', value: 'x' })).body.code).toBe('redacted_value');
-  expect(readFileSync(join(t.home, 'config.yaml'), 'utf8')).toBe(text);
+  expect((await home.t.json('POST', '/api/config', { key: 'notes.***abcd #2', value: 'x' })).body.code).toBe('redacted_value');
+  expect(readFileSync(join(home.t.home, 'config.yaml'), 'utf8')).toBe(text);
 });
