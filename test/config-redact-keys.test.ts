@@ -123,3 +123,27 @@ test('a masked key is never named like a key the file has in that map, a secret 
   expect((await home.t.json('POST', '/api/config', { key: 'notes.***abcd #2', value: 'x' })).body.code).toBe('redacted_value');
   expect(readFileSync(join(home.t.home, 'config.yaml'), 'utf8')).toBe(text);
 });
+
+test('an anchored key that is a date or binary, aliased under a secret name, is masked as a key too, and never reaches stderr', async () => {
+  // Only string and number leaves were matched to keys: a date key showed as its Date text, a binary
+  // one decoded (`sk-live-…`), though the value under the secret name was masked; the yaml package's
+  // warning about such keys printed them on stderr as well.
+  const warnings: string[] = [];
+  const emit = process.emitWarning;
+  process.emitWarning = ((w: string | Error) => void warnings.push(String(w))) as typeof process.emitWarning;
+  try {
+    const binary = await shown('notes:\n  &b !!binary c2stbGl2ZS1hYmNkZWZnaDEyMzQ= : hi\npassword: *b\n');
+    expect(binary).not.toContain('sk-live-abcd');
+    expect((await config()).notes).toEqual({ '***': 'hi' });
+    const date = await shown('notes:\n  &d 2031-05-17T10:11:12Z : hi\napi_key: *d\n');
+    expect(date).not.toContain('2031');
+    expect(date).not.toContain('May 17');
+    expect((await config()).notes).toEqual({ '***': 'hi' });
+    // Not a secret anywhere: the date key is shown as the tree has it.
+    await shown('notes:\n  &d 2031-05-17 : hi\nwhen: *d\n');
+    expect(Object.keys((await config()).notes as object)[0]).toContain('2031');
+  } finally {
+    process.emitWarning = emit;
+  }
+  expect(warnings.filter((w) => /sk-live|2031/.test(w))).toEqual([]);
+});

@@ -55,20 +55,30 @@ function treeKey(key: unknown, doc: Doc, targets: Map<Alias, unknown>): string {
 
 const isMergeKey = (key: unknown) => isScalar(key) && typeof key.value === 'symbol';
 
+/**
+ * A map key that is an alias (`*k : …`) or carries an anchor (`&k name: …`): where a key may repeat a
+ * value written elsewhere, a secret among them (redaction masks those keys).
+ */
+export interface SharedKey {
+  /** The tree's spelling of the key. */
+  name: string;
+  /**
+   * The scalar it stands for (a string, number, boolean, null, Date or binary): what redaction matches
+   * it to a masked value by, as a date or binary key is spelled unlike the value (its Date text, its bytes decoded).
+   */
+  value: unknown;
+}
+
 /** What redaction follows a secret through: the anchored values, and the map keys a YAML alias or anchor shares. */
 export interface Anchors {
   values: AnchoredValue[];
-  /**
-   * The tree's spelling of each map key that is an alias (`*k : …`) or carries an anchor (`&k name: …`):
-   * where a key may repeat a value written elsewhere, a secret among them (redaction masks those keys).
-   */
-  keys: string[];
+  keys: SharedKey[];
 }
 
 /** Every anchored value below the root that an alias repeats, with its path, and the shared keys. Called once per change of the file. */
 export function anchoredValues(doc: Doc): Anchors {
   const targets = aliasTargets(doc);
-  const keys = new Set<string>();
+  const keys: SharedKey[] = [];
   // One walk without path copies (a path per node costs depth² on a deep file); paths are built
   // from parent links for the few anchored and alias nodes only.
   type Entry = { node: unknown; parent: Entry | null; seg: string | number };
@@ -104,7 +114,10 @@ export function anchoredValues(doc: Doc): Anchors {
         // Any other key, an alias too (`*n: …`), names the place of its value: the value was left unwalked, and
         // `*n: *e` was taken for a merge, so an env map aliased there, or a secret anchored in it, was shown.
         const seg = treeKey(pair.key, doc, targets);
-        if (isAlias(pair.key) || (pair.key as Node | null)?.anchor) keys.add(seg);
+        if (isAlias(pair.key) || (pair.key as Node | null)?.anchor) {
+          const scalar = isAlias(pair.key) ? targets.get(pair.key) : pair.key;
+          keys.push({ name: seg, value: isScalar(scalar) ? scalar.value : undefined });
+        }
         if (isAlias(pair.key)) keyAliased.add(pair.key.source);
         else if ((pair.key as Node | null)?.anchor) anchoredKeys.push({ node: pair.key, parent: entry, seg });
         stack.push({ node: pair.value, parent: entry, seg });
@@ -133,5 +146,5 @@ export function anchoredValues(doc: Doc): Anchors {
     const copies = repeats.map(pathOf);
     values.push({ path: copies[0] as Path, value: (e.node as Node).toJS(doc, { maxAliasCount: 100 }), copies });
   }
-  return { values, keys: [...keys] };
+  return { values, keys };
 }

@@ -11,7 +11,7 @@ import { fileStateKey, isWhole, readSettledSync, type FileSnapshot } from '../li
 import { join } from 'node:path';
 import { isAlias, isCollection, LineCounter, parseDocument, visit, type ErrorCode, type Node } from 'yaml';
 import { AgentEnv } from './agent-env';
-import { type AnchoredValue, anchoredValues } from './anchored';
+import { type AnchoredValue, anchoredValues, type SharedKey } from './anchored';
 import { effectiveModel } from './model-section';
 import { HERMES_YAML_OPTIONS } from './yaml-schema';
 
@@ -135,13 +135,13 @@ export function configTreeOf(doc: ReturnType<typeof parseDocument>): ConfigTree 
   return value && typeof value === 'object' && !Array.isArray(value) ? (value as ConfigTree) : {};
 }
 
-export type { AnchoredValue };
+export type { AnchoredValue, SharedKey };
 
 /** The parsed config.yaml, its anchored values, and the keys an alias or anchor shares (anchored.ts). */
 export interface ConfigRead {
   tree: ConfigTree;
   anchored: AnchoredValue[];
-  sharedKeys: string[];
+  sharedKeys: SharedKey[];
 }
 
 export interface HermesPaths {

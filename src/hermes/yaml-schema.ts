@@ -82,4 +82,8 @@ function pyyamlTags(tags: Tags): Tags {
   });
 }
 
-export const HERMES_YAML_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = { version: '1.1', uniqueKeys: false, customTags: pyyamlTags };
+/**
+ * `logLevel: 'error'`: the package's warnings go to stderr with the file's text in them (a date or binary
+ * map key, spelled out: a secret an anchored key repeats), and say nothing a response does not.
+ */
+export const HERMES_YAML_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = { version: '1.1', uniqueKeys: false, customTags: pyyamlTags, logLevel: 'error' };

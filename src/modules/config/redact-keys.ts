@@ -6,23 +6,44 @@
  * Working the copies of each key out through nested aliases blew up exponentially on a fuzz seed; this
  * is one walk of the file's keys and two of the tree, linear in the size of the file.
  */
-import { mask } from './secret-keys';
+import type { SharedKey } from '../../hermes/home';
+import { mask, PLACEHOLDER } from './secret-keys';
 
-const isNode = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !(v instanceof Date);
+const isBinary = (v: unknown): v is Uint8Array => v instanceof Uint8Array;
+const isNode = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !(v instanceof Date) && !isBinary(v);
 
-/** The text of every leaf that redaction changed (`red` is `orig` redacted): masked values, scrubbed strings. */
+/**
+ * A scalar as a key made from it is matched to a masked value: a date or binary key is spelled unlike
+ * its value (the Date's text, the bytes decoded), so those go by what they hold. Null for anything else.
+ */
+function leafId(v: unknown): string | null {
+  if (typeof v === 'string' || typeof v === 'number') return String(v);
+  if (v instanceof Date) return `\0date ${v.getTime()}`;
+  if (isBinary(v)) return `\0binary ${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64')}`;
+  return null;
+}
+
+/** Whether redaction changed `orig` into `red`: a binary leaf comes out as a map of its bytes, the same ones unless masked. */
+function redacted(orig: unknown, red: unknown): boolean {
+  if (!isBinary(orig)) return orig !== red;
+  return !isNode(red) || Array.from(orig).some((byte, i) => red[i] !== byte);
+}
+
+/** The leafId of every leaf that redaction changed (`red` is `orig` redacted): masked values, scrubbed strings. */
 function changedLeaves(orig: unknown, red: unknown, found: Set<string>): void {
-  if (typeof orig === 'string' || typeof orig === 'number') {
-    if (orig !== red) found.add(String(orig));
+  const id = leafId(orig);
+  if (id !== null) {
+    if (redacted(orig, red)) found.add(id);
   } else if (isNode(orig) && isNode(red)) for (const [k, v] of Object.entries(orig)) changedLeaves(v, red[k], found);
 }
 
 /**
- * A map's keys renamed where `secret` says so: `***` + the last 4 characters as mask() shows a value,
- * and, when that name is already a key of the map (two secrets ending alike, two short ones, or a key
- * written so), ` #2`, ` #3`, … after it, so no two keys fall into one and a value is never dropped.
+ * A map's keys renamed where `secret` gives a mask: `***` + the last 4 characters as mask() shows a value
+ * (a date or binary key `***` alone, as its value is shown), and, when that name is already a key of the
+ * map (two secrets ending alike, two short ones, or a key written so), ` #2`, ` #3`, … after it, so no
+ * two keys fall into one and a value is never dropped.
  */
-function renamed(map: Record<string, unknown>, secret: (key: string) => boolean): Record<string, unknown> {
+function renamed(map: Record<string, unknown>, secret: Map<string, string>): Record<string, unknown> {
   const keys = Object.keys(map);
   // Every key of the file's map is taken, the secret ones too: a masked name is then never one the
   // file has there, which is how a write tells a masked key from one written `***…` by hand.
@@ -30,8 +51,8 @@ function renamed(map: Record<string, unknown>, secret: (key: string) => boolean)
   const next = new Map<string, number>();
   return Object.fromEntries(
     keys.map((k) => {
-      if (!secret(k)) return [k, map[k]];
-      const base = mask(k);
+      const base = secret.get(k);
+      if (base === undefined) return [k, map[k]];
       let name = base;
       for (let i = next.get(base) ?? 2; taken.has(name); i++) {
         name = `${base} #${i}`;
@@ -43,23 +64,28 @@ function renamed(map: Record<string, unknown>, secret: (key: string) => boolean)
   );
 }
 
-function maskKeysIn(red: unknown, secret: Set<string>): unknown {
+function maskKeysIn(red: unknown, secret: Map<string, string>): unknown {
   if (Array.isArray(red)) return red.map((v) => maskKeysIn(v, secret));
   if (!isNode(red)) return red;
   const inner = Object.fromEntries(Object.entries(red).map(([k, v]) => [k, maskKeysIn(v, secret)]));
-  return Object.keys(inner).some((k) => secret.has(k)) ? renamed(inner, (k) => secret.has(k)) : inner;
+  return Object.keys(inner).some((k) => secret.has(k)) ? renamed(inner, secret) : inner;
 }
 
 /**
  * `red` (the redacted `tree`) with every map key, at any depth, masked whose text is one of the
- * `shared` keys (an alias or anchored key of the file) and a value redaction changed somewhere. Only
- * shared keys are looked at: a key written out plainly that equals a masked value (`auth: oauth` and a
- * section `oauth:`) is a name, not a repeat of the secret, and stays.
+ * `shared` keys (an alias or anchored key of the file) and whose value redaction changed somewhere.
+ * Only shared keys are looked at: a key written out plainly that equals a masked value (`auth: oauth`
+ * and a section `oauth:`) is a name, not a repeat of the secret, and stays.
  */
-export function maskSecretKeys(tree: Record<string, unknown>, red: Record<string, unknown>, shared: readonly string[]): Record<string, unknown> {
+export function maskSecretKeys(tree: Record<string, unknown>, red: Record<string, unknown>, shared: readonly SharedKey[]): Record<string, unknown> {
   if (!shared.length) return red;
   const changed = new Set<string>();
   changedLeaves(tree, red, changed);
-  const secret = new Set(shared.filter((k) => changed.has(k)));
+  /** Each secret key's name, and its mask. */
+  const secret = new Map<string, string>();
+  for (const { name, value } of shared) {
+    const id = leafId(value);
+    if (id !== null && changed.has(id)) secret.set(name, typeof value === 'string' || typeof value === 'number' ? mask(name) : PLACEHOLDER);
+  }
   return secret.size ? (maskKeysIn(red, secret) as Record<string, unknown>) : red;
 }

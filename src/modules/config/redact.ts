@@ -7,7 +7,7 @@
  * A secret that a YAML alias repeats under a key that is not secret is masked there too (redactConfig),
  * and so is one that an alias or anchor makes a map key (redact-keys.ts).
  */
-import type { AnchoredValue } from '../../hermes/home';
+import type { AnchoredValue, SharedKey } from '../../hermes/home';
 import { maskSecretKeys } from './redact-keys';
 import { contextOf, scrubString, type Context } from './scrub';
 import { isSecretKey, isSecretText, isSwitchText, mask, PLACEHOLDER } from './secret-keys';
@@ -269,6 +269,6 @@ function redactValues(tree: Record<string, unknown>, anchored: readonly Anchored
 }
 
 /** redactValues, then the keys that an alias or anchor (`sharedKeys`, anchored.ts) makes repeat a secret masked too. */
-export function redactConfig(tree: Record<string, unknown>, anchored: readonly AnchoredValue[], sharedKeys: readonly string[] = []): Record<string, unknown> {
+export function redactConfig(tree: Record<string, unknown>, anchored: readonly AnchoredValue[], sharedKeys: readonly SharedKey[] = []): Record<string, unknown> {
   return maskSecretKeys(tree, redactValues(tree, anchored), sharedKeys);
 }
