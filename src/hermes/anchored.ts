@@ -53,6 +53,9 @@ function treeKey(key: unknown, doc: Doc, targets: Map<Alias, unknown>): string {
   return Object.keys(one.toJS(doc, { maxAliasCount: 100 }) as object)[0] ?? '';
 }
 
+/** treeKey for one key, without a walk of the document done already (an edit looking at one map). */
+export const keyName = (key: unknown, doc: Doc): string => treeKey(key, doc, new Map(isAlias(key) ? [[key, key.resolve(doc)]] : []));
+
 const isMergeKey = (key: unknown) => isScalar(key) && typeof key.value === 'symbol';
 
 /**

@@ -10,6 +10,7 @@
  * intermediate maps are created; a key whose value is null/empty is treated as missing.
  */
 import { isAlias, isMap, isScalar, isSeq, visit, type Node, type Pair, type YAMLMap } from 'yaml';
+import { keyName } from '../../hermes/anchored';
 import { parseHermesYaml } from '../../hermes/home';
 import { blockPair, fitsOnOneLine, flowPair, inlineValue, type Style } from './yaml-render';
 import { StyleTracker, kinds, type Added } from './yaml-style';
@@ -90,6 +91,9 @@ export function plan(p: Parsed, path: KeyPath, value: unknown): Plan {
     // A change inside an anchored map changes every alias of it, and every map that merges it (<<).
     if (map.anchor) throw new PathConflict(at, ANCHORED);
     inFlow ||= !!map.flow;
+    // A key written as an alias has no text here to find it by: a key added beside it under its name was
+    // a second one (a write into its map dropped its other keys, a 500), or hid it (a date's, spelled `*d`).
+    if (map.items.some((item) => isAlias(item.key) && keyName(item.key, doc) === seg)) throw new PathConflict(path.slice(0, i + 1).join('.'), ALIAS_KEY);
     const pair = lastPair(map, seg);
     const rest = path.slice(i + 1);
     if (!pair) {
@@ -118,6 +122,7 @@ export function plan(p: Parsed, path: KeyPath, value: unknown): Plan {
 
 // Anchor and alias names are never quoted: they are file content, and `password: &Xk9…` is an anchor.
 const ANCHORED = 'is anchored (&…) and shared through aliases (*…, <<); edit the file by hand';
+const ALIAS_KEY = 'is a key written as a YAML alias (*…); edit the file by hand';
 
 function holdsAnchor(node: Node | null): boolean {
   let found = false;
