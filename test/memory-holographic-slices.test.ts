@@ -10,7 +10,9 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDatabase } from '../src/db';
 import { HolographicBackend } from '../src/modules/memory/holographic';
-import { countFacts } from '../src/modules/memory/holographic-counts';
+import { KeptReads } from '../src/db/kept-reads';
+import { countFacts, type FactCounts } from '../src/modules/memory/holographic-counts';
+import { SlicedFactReads } from '../src/modules/memory/holographic-sliced';
 import { factImportance, factToMemory } from '../src/modules/memory/holographic-facts';
 import { bestByTrust } from '../src/modules/memory/holographic-search';
 import type { SearchFilters } from '../src/modules/memory/store';
@@ -239,4 +241,22 @@ test('many random interleavings of agent commits (inserts, deletes, trust and ca
     if (page.total !== whole.total || page.items.map((m) => m.id).join() !== whole.rows.map((row) => String(row.fact_id)).join()) wrong.push(`seed ${seed}: page kept past a commit`);
   }
   expect(wrong).toEqual([]);
+});
+
+test('a read asked for after an abandon goes on: it no longer joins the read under way or in line that the abandon failed', async () => {
+  // A later caller of the same kind joined the doomed read (shared while running or waiting in line)
+  // and was answered "the memory file was replaced" though it asked after the abandon.
+  const { path, agent } = agentFile();
+  const sqlite = new Database(path, { readonly: true });
+  open.push(sqlite);
+  const reads = new SlicedFactReads(path, sqlite, 4);
+  const kept = new KeptReads<FactCounts>(sqlite, 1);
+  const underWay = reads.counts(kept);
+  agentAddFact(agent, { content: 'later' });
+  const inLine = reads.counts(kept);
+  reads.abandon();
+  const later = reads.counts(kept);
+  const settled = await Promise.allSettled([underWay, inLine, later]);
+  expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected', 'fulfilled']);
+  expect(await later).toEqual(countFacts(snapshotNow(path)));
 });

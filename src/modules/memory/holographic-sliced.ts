@@ -65,6 +65,9 @@ export class SlicedFactReads {
   abandon(): void {
     const { abandoned } = this;
     this.abandoned = new AbortController();
+    // The failed reads' sharing goes with them: a later caller of the same kind joined the read under
+    // way (same state) or in line, and was failed by an abandon it came after.
+    this.kinds.clear();
     abandoned.abort(new ApiError(503, 'memory_unavailable', 'The memory file was replaced while this read ran; try again.', { headers: { 'retry-after': '1' } }));
   }
 
