@@ -4,13 +4,29 @@
  * with an error frame.
  */
 import { beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Database } from 'bun:sqlite';
 import { openDatabase } from '../src/db';
 import { startFakeHermes, type FakeHermes } from './fakes/hermes';
 import { closedUrl, tempDir } from './helpers/app';
+import { until } from './helpers/sse-events';
 import { ensureBinary, startBinary, type RunningBinary } from './helpers/binary';
+
+/** Whether process `pid` has `file` open (Linux: its /proc fd links). */
+function holdsOpen(pid: number, file: string): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`) === file;
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
+}
 
 let binary = '';
 beforeAll(async () => {
@@ -263,7 +279,10 @@ describe('a stop asked for while the executable starts', () => {
       stderr: 'pipe',
     });
     try {
-      await Bun.sleep(700); // running its own code by now, waiting for the lock
+      // Its signal handlers are set before it opens the database: with the file open, it is running its
+      // own code and waiting for the lock (a fixed 700 ms sleep was too short on a loaded machine).
+      await until(() => holdsOpen(proc.pid, join(dataDir, 'optx-api.db')), 60_000);
+      expect(holdsOpen(proc.pid, join(dataDir, 'optx-api.db'))).toBe(true);
       proc.kill('SIGTERM');
       await Bun.sleep(200);
       holder.run('COMMIT');
