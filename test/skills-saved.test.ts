@@ -198,6 +198,8 @@ describe('a saved index that cannot be used is ignored: a full scan, one log lin
     ['empty', () => writeFileSync(savedFile, '')],
     ['another format version', (text) => writeFileSync(savedFile, text.replace(`"version":${SAVED_FORMAT}`, `"version":${SAVED_FORMAT + 1}`))],
     ['the wrong shape', (text) => writeFileSync(savedFile, text.replace('"stamp":', '"stamp":1,"x":'))],
+    ['skills not a list', (text) => writeFileSync(savedFile, text.replace('"skills":[', '"skills":{"0":[').replace(/\]\}$/, ']}}'))],
+    ['a record whose tags are not a list', (text) => writeFileSync(savedFile, text.replace(/"tags":\[[^\]]*\]/, '"tags":"a,b"'))],
     ['made for other roots', (text) => writeFileSync(savedFile, text.replace('"rootsKey":"', '"rootsKey":"/elsewhere'))],
     ['larger than the limit', () => truncateSync(savedFile, 65 * 1024 * 1024)],
     ['a directory', () => {

@@ -10,7 +10,6 @@
  * warnings), `skills.disabled`, warnings; nor records read within RACY_MS of their file's last change
  * (a later edit in the same timestamp tick would keep the stamp, so they are read again).
  */
-import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { OPEN_NONBLOCKING } from '../../lib/files';
@@ -28,23 +27,27 @@ const SAVE_DELAY_MS = 1000;
 /** A temp file this old was left by a process killed while saving (a save takes milliseconds). */
 const STALE_TEMP_MS = 60_000;
 
-const nullableString = z.nullable(z.string());
-const SavedRecord = z.object({
-  id: z.string(),
-  name: z.string(),
-  description: z.string(),
-  category: nullableString,
-  tags: z.array(z.string()),
-  version: nullableString,
-  author: nullableString,
-  platforms: z.array(z.string()),
-  path: z.string(),
-  source: z.enum(['local', 'external']),
-  error: z.nullable(z.literal('parse_failed')),
-  stamp: z.string(),
+type SavedRecord = Pick<SkillRecord, 'id' | 'name' | 'description' | 'category' | 'tags' | 'version' | 'author' | 'platforms' | 'path' | 'source' | 'error' | 'stamp'>;
+
+const isString = (v: unknown): v is string => typeof v === 'string';
+const isNullableString = (v: unknown) => v === null || typeof v === 'string';
+const isStrings = (v: unknown) => Array.isArray(v) && v.every(isString);
+/**
+ * Each record checked by hand: the same shape as a zod object took 50 ms of CPU for 2,000 records in a
+ * new process (14 ms once compiled), half of the cold scan this file is there to spare; this takes 4 ms.
+ */
+function isSavedRecord(v: unknown): v is SavedRecord {
+  if (!v || typeof v !== 'object') return false;
+  const r = v as Record<string, unknown>;
+  return isString(r.id) && isString(r.name) && isString(r.description) && isNullableString(r.category) && isStrings(r.tags) &&
+    isNullableString(r.version) && isNullableString(r.author) && isStrings(r.platforms) && isString(r.path) &&
+    (r.source === 'local' || r.source === 'external') && (r.error === null || r.error === 'parse_failed') && isString(r.stamp);
+}
+const SavedFile = z.object({
+  version: z.literal(SAVED_FORMAT),
+  rootsKey: z.string(),
+  skills: z.custom<SavedRecord[]>((v) => Array.isArray(v) && v.every(isSavedRecord)),
 });
-type SavedRecord = z.infer<typeof SavedRecord>;
-const SavedFile = z.object({ version: z.literal(SAVED_FORMAT), rootsKey: z.string(), skills: z.array(SavedRecord) });
 
 const saved = (r: SkillRecord): SavedRecord => ({
   id: r.id, name: r.name, description: r.description, category: r.category, tags: r.tags, version: r.version,
@@ -115,13 +118,14 @@ export class SavedIndex {
     const p = this.pending;
     this.pending = null;
     if (!p) return;
-    const bytes = Buffer.from(JSON.stringify({ version: SAVED_FORMAT, rootsKey: p.rootsKey, skills: p.skills.filter((r) => !r.racy).map(saved) }));
-    if (bytes.length > MAX_SAVED_BYTES) return this.saveFailure(`it would be larger than ${MAX_SAVED_BYTES} bytes`);
+    const text = JSON.stringify({ version: SAVED_FORMAT, rootsKey: p.rootsKey, skills: p.skills.filter((r) => !r.racy).map(saved) });
+    // One UTF-16 unit is at most 3 UTF-8 bytes: the bytes are counted only when there could be too many.
+    if (text.length > MAX_SAVED_BYTES / 3 && Buffer.byteLength(text) > MAX_SAVED_BYTES) return this.saveFailure(`it would be larger than ${MAX_SAVED_BYTES} bytes`);
     this.sweep();
     // Not the pid alone: sidecars in two containers on one data dir are both PID 1.
-    const temp = `${this.path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    const temp = `${this.path}.${process.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
     try {
-      writeFileSync(temp, bytes, { mode: 0o600 });
+      writeFileSync(temp, text, { mode: 0o600 });
       renameSync(temp, this.path);
       this.onDisk = p.rootsKey;
     } catch (err) {
