@@ -49,6 +49,12 @@ const SavedFile = z.object({
   skills: z.custom<SavedRecord[]>((v) => Array.isArray(v) && v.every(isSavedRecord)),
 });
 
+/**
+ * The roots as the file names them: hashed, since an external_dirs entry can be a credential taken for a
+ * folder (a git URL with a token, a `$VAR` holding a key), and a root that does not exist adds no record.
+ */
+const rootsHash = (rootsKey: string) => new Bun.CryptoHasher('sha256').update(rootsKey).digest('hex');
+
 const saved = (r: SkillRecord): SavedRecord => ({
   id: r.id, name: r.name, description: r.description, category: r.category, tags: r.tags, version: r.version,
   author: r.author, platforms: r.platforms, path: r.path, source: r.source, error: r.error, stamp: r.stamp,
@@ -90,7 +96,7 @@ export class SavedIndex {
     if (version !== SAVED_FORMAT) return this.ignored(`format version ${JSON.stringify(version) ?? 'missing'}, not ${SAVED_FORMAT}`);
     const file = z.safeParse(SavedFile, json);
     if (!file.success) return this.ignored('not the expected shape');
-    if (file.data.rootsKey !== rootsKey) return this.ignored('made for other skill roots');
+    if (file.data.rootsKey !== rootsHash(rootsKey)) return this.ignored('made for other skill roots');
     this.onDisk = rootsKey;
     return new Map(file.data.skills.map((r) => [r.path, withKeys({ ...r, racy: false })] as const));
   }
@@ -118,7 +124,7 @@ export class SavedIndex {
     const p = this.pending;
     this.pending = null;
     if (!p) return;
-    const text = JSON.stringify({ version: SAVED_FORMAT, rootsKey: p.rootsKey, skills: p.skills.filter((r) => !r.racy).map(saved) });
+    const text = JSON.stringify({ version: SAVED_FORMAT, rootsKey: rootsHash(p.rootsKey), skills: p.skills.filter((r) => !r.racy).map(saved) });
     // One UTF-16 unit is at most 3 UTF-8 bytes: the bytes are counted only when there could be too many.
     if (text.length > MAX_SAVED_BYTES / 3 && Buffer.byteLength(text) > MAX_SAVED_BYTES) return this.saveFailure(`it would be larger than ${MAX_SAVED_BYTES} bytes`);
     this.sweep();
