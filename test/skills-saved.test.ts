@@ -91,8 +91,9 @@ describe('a new process starts from the saved index', () => {
   test('concurrent first listings: all the same, nothing read', async () => {
     const before = await firstRun();
     const t = await instance();
-    const all = await Promise.all(Array.from({ length: 6 }, () => listing(t)));
+    const [byId, ...all] = await Promise.all([t.fetch('/api/skills/web.s4'), ...Array.from({ length: 6 }, () => listing(t))]);
     for (const body of all) expect(body).toEqual(before);
+    expect(((await byId.json()) as { name: string }).name).toBe('web-4');
     expect(t.deps.skills.filesRead).toBe(0);
   });
 
