@@ -2,6 +2,7 @@
  * Everything the app is built from, opened in one place. main.ts calls openDeps; tests call it with a
  * config of their own (temp dirs, fake upstreams) or replace single parts before createApp.
  */
+import { join } from 'node:path';
 import type { Config, Hedgehog } from './config';
 import { openDatabase, type DbHandle } from './db';
 import type { BusyClock } from './db/busy';
@@ -19,6 +20,7 @@ import { TranscriptStore } from './modules/sessions/transcripts';
 import { UpstreamSessions } from './modules/sessions/upstream-sessions';
 import { ChatService } from './modules/chat/service';
 import { SkillsIndex } from './modules/skills/service';
+import { SKILLS_INDEX_FILE } from './modules/skills/saved';
 import { openTaskStore } from './modules/tasks/open';
 import { TaskService } from './modules/tasks/service';
 import { openMemoryBackend } from './modules/memory/backends';
@@ -126,7 +128,7 @@ export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<
     hedgehog,
     paymentGate,
     shutdown,
-    skills: new SkillsIndex(home),
+    skills: new SkillsIndex(home, { savePath: join(config.dataDir, SKILLS_INDEX_FILE), log }),
     tasks: new TaskService({ store: openTaskStore(config, db, log), gaze, hedgehog }),
     memory: new MemoryService(openMemoryBackend(config, db, log, home)),
     startedAt: performance.now(),
@@ -149,6 +151,7 @@ export async function drainDeps(deps: AppDeps, ms: number): Promise<void> {
 
 export function closeDeps(deps: AppDeps): void {
   deps.probe.stop();
+  deps.skills.flushSave();
   deps.sessions.close();
   deps.memory.backend.close();
   deps.db.close();

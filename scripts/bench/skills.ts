@@ -6,10 +6,14 @@
  * GET /api/skills (routing, the kept JSON text, reading the body). Targets: 2,000 skills under 50 ms
  * cold, 2 ms warm (the whole answer).
  *
- *   bun scripts/bench/skills.ts [--skills 2000] [--categories 20] [--rounds 5] [--warm 500]
+ * "New process": the first listing of a process spawned for it (nothing compiled yet, as after a
+ * restart), timed around that listing alone (not the process's start-up or imports), without and with
+ * the index a previous process saved (skills-index.json), the two kinds of run alternated.
+ *
+ *   bun scripts/bench/skills.ts [--skills 2000] [--categories 20] [--rounds 5] [--warm 500] [--processes 7]
  */
 import { report } from './lib';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,6 +22,7 @@ import { loadConfig } from '../../src/config';
 import { closeDeps, openDeps } from '../../src/deps';
 import { HermesHome } from '../../src/hermes/home';
 import { silentLogger } from '../../src/lib/log';
+import { SKILLS_INDEX_FILE } from '../../src/modules/skills/saved';
 import { RACY_MS } from '../../src/modules/skills/stamps';
 import { SkillsIndex } from '../../src/modules/skills/service';
 
@@ -27,12 +32,44 @@ const { values } = parseArgs({
     categories: { type: 'string', default: '20' },
     rounds: { type: 'string', default: '5' },
     warm: { type: 'string', default: '500' },
+    processes: { type: 'string', default: '7' },
+    /** Internal: run as the spawned process, list `home`'s skills once (with the index saved at `save`, if given), print the time. */
+    'first-listing': { type: 'string' },
+    save: { type: 'string' },
   },
 });
+
+if (values['first-listing'] !== undefined) {
+  const index = new SkillsIndex(new HermesHome(values['first-listing']), values.save ? { savePath: values.save } : {});
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const { total } = await index.list({ offset: 0 });
+  const ms = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  console.log(JSON.stringify({ ms, cpu: (c.user + c.system) / 1000, total, read: index.filesRead }));
+  process.exit(0);
+}
 const SKILLS = Number(values.skills);
 const CATEGORIES = Number(values.categories);
 const ROUNDS = Number(values.rounds);
 const WARM = Number(values.warm);
+const PROCESSES = Number(values.processes);
+
+interface First {
+  ms: number;
+  /** CPU time of every thread of the process during the listing. */
+  cpu: number;
+  total: number;
+  read: number;
+}
+
+/** The first listing of a new process, in ms (and what it read). */
+function firstListing(home: string, save?: string): First {
+  const args = ['bun', import.meta.path, '--first-listing', home, ...(save ? ['--save', save] : [])];
+  const proc = Bun.spawnSync(args, { stdout: 'pipe', stderr: 'inherit' });
+  if (proc.exitCode !== 0) throw new Error(`first listing failed (exit ${proc.exitCode})`);
+  return JSON.parse(proc.stdout.toString()) as First;
+}
 
 const body = Array.from({ length: 30 }, (_, i) => `Step ${i}: do the thing carefully and check the result before going on.`).join('\n');
 
@@ -122,6 +159,32 @@ try {
   console.log(`warm  (nothing changed)  ${stats(warm)}`);
   const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
   report({ area: 'skills', metric: `list ${listed} skills, cold (every file read and parsed)`, value: `${mid(cold).toFixed(1)} ms`, target: '< 50 ms', ok: mid(cold) < 50 });
+  // An index saved by a previous process, as a stop (or the timer after a scan) leaves it.
+  const savePath = join(home, 'data', SKILLS_INDEX_FILE);
+  mkdirSync(join(home, 'data'), { recursive: true });
+  const saver = new SkillsIndex(hermes, { savePath });
+  await saver.list({ offset: 0 });
+  const saveMs = await time(() => saver.flushSave());
+  console.log(`saving the index (after the answer, on this thread) ${saveMs.toFixed(1)} ms, ${(statSync(savePath).size / 1024).toFixed(0)} KB`);
+  const savedCold = await repeat(ROUNDS, () => time(() => new SkillsIndex(hermes, { savePath }).list({ offset: 0 })));
+  console.log(`cold  (new index, saved index) ${stats(savedCold)}`);
+  const runs: First[] = [];
+  const savedRuns: First[] = [];
+  for (let i = 0; i < PROCESSES; i++) {
+    runs.push(firstListing(home));
+    const r = firstListing(home, savePath);
+    if (r.read !== 0 || r.total !== listed) throw new Error(`the saved index was not used: ${JSON.stringify(r)}`);
+    savedRuns.push(r);
+  }
+  const fresh = runs.map((r) => r.ms);
+  const freshSaved = savedRuns.map((r) => r.ms);
+  console.log(`cold, new process, no saved index  ${stats(fresh)}`);
+  console.log(`cold, new process, no saved index, CPU time ${stats(runs.map((r) => r.cpu))}`);
+  console.log(`cold, new process, saved index     ${stats(freshSaved)}`);
+  console.log(`cold, new process, saved index, CPU time ${stats(savedRuns.map((r) => r.cpu))}`);
+  report({ area: 'skills', metric: `list ${listed} skills, cold in a new process, no saved index (first listing after a restart)`, value: `${mid(fresh).toFixed(1)} ms`, target: '< 50 ms', ok: mid(fresh) < 50 });
+  report({ area: 'skills', metric: `list ${listed} skills, cold in a new process, index saved by the previous one (every folder walked, every SKILL.md stamped, none read)`, value: `${mid(freshSaved).toFixed(1)} ms`, target: '< 50 ms', ok: mid(freshSaved) < 50 });
+
   const filtered = await repeat(WARM, (i) => time(() => index.list({ search: `task ${i % 50}`, offset: 0 })));
   console.log(`warm  (search filter)    ${stats(filtered)}`);
   // What the once-a-second SKILL.md recheck saves: stat'ing every file on every request instead.

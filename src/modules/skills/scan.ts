@@ -23,7 +23,7 @@ import { OPEN_NONBLOCKING } from '../../lib/files';
 import { foldKey } from '../../lib/text';
 import { brokenSkill, parseSkillBytes, type ParsedSkill } from './frontmatter';
 import { skillId, type SkillRoot } from './roots';
-import { dirStamp, fileStamp, isRacy, namesOf, statOrNone, UNREADABLE, type DirState } from './stamps';
+import { dirStamp, fileStamp, isRacy, namesOf, RACY_MS, statOrNone, UNREADABLE, type DirState } from './stamps';
 
 export interface SkillRecord {
   id: string;
@@ -40,6 +40,11 @@ export interface SkillRecord {
   error: 'parse_failed' | null;
   /** inode/size/mtime/ctime of SKILL.md when it was read (fileStamp). */
   stamp: string;
+  /**
+   * Changed less than RACY_MS before the scan that read it: a later edit within the same timestamp tick
+   * leaves the stamp as it is, so the record is never saved across a restart as clean (saved.ts).
+   */
+  racy: boolean;
   /** Lower-cased category, name and id: the listing order. */
   sortKey: string;
   /**
@@ -57,6 +62,8 @@ export interface ScanResult {
   /** Resolved paths of the roots that exist: every file read must be inside one. */
   rootReals: string[];
   warnings: string[];
+  /** SKILL.md files read by this scan (the others' records were reused). */
+  filesRead: number;
 }
 
 /** Tool and metadata folders that never hold skills (SPEC §8 plus the ones Hermes' own scanner skips). */
@@ -85,6 +92,7 @@ class Scanner {
   readonly warnings: string[] = [];
   private readonly visited = new Set<string>();
   private walkedDirs = 0;
+  filesRead = 0;
   /** Reads in flight; each adds its skill when it has been read and parsed. */
   readonly reads: Promise<void>[] = [];
 
@@ -187,9 +195,11 @@ class Scanner {
     // Stamped before the read: a change after this stat shows as a new stamp on the next check.
     const stamp = fileStamp(st);
     if (this.reuse(root, file, segments, stamp)) return true;
+    this.filesRead++;
+    const changedMs = st.ctimeMs;
     this.reads.push(
       readFile(file, { flag: NO_FOLLOW }).then(
-        (bytes) => this.add(root, file, segments, stamp, parseSkillBytes(bytes, folder)),
+        (bytes) => this.add(root, file, segments, stamp, parseSkillBytes(bytes, folder), changedMs),
         (err: NodeJS.ErrnoException) => {
           // Replaced by a symlink since the lstat: judged as one. Removed: not a skill any more, and
           // its folder's new stamp makes the next request scan again.
@@ -216,7 +226,8 @@ class Scanner {
       if (!st.isFile()) return false;
       const stamp = fileStamp(st);
       if (this.reuse(root, file, segments, stamp)) return true;
-      this.add(root, file, segments, stamp, parseSkillBytes(readFileSync(fd), folder));
+      this.filesRead++;
+      this.add(root, file, segments, stamp, parseSkillBytes(readFileSync(fd), folder), st.ctimeMs);
       return true;
     } catch {
       this.add(root, file, segments, UNREADABLE, brokenSkill(folder));
@@ -237,25 +248,25 @@ class Scanner {
     return true;
   }
 
-  private add(root: SkillRoot, file: string, segments: string[], stamp: string, parsed: ParsedSkill): void {
-    const { meta } = parsed;
+  /** `changedMs`: the file's ctime when stamped; unknown (a file that could not be read) counts as racy. */
+  private add(root: SkillRoot, file: string, segments: string[], stamp: string, parsed: ParsedSkill, changedMs = this.now): void {
+    // One-sided: a ctime after the scan began (or ahead of a clock set back) is racy too.
+    const racy = this.now - changedMs < RACY_MS;
     const category = segments.length >= 2 ? (segments[0] as string) : null;
-    const id = skillId(root, segments);
-    const tagKeys = meta.tags.map(foldKey);
-    this.skills.push({
-      id,
-      ...meta,
-      category,
-      path: file,
-      source: root.source,
-      error: parsed.error,
-      stamp,
-      sortKey: `${(category ?? '').toLowerCase()}\0${meta.name.toLowerCase()}\0${id}`,
-      searchKeys: [foldKey(meta.name), foldKey(meta.description), ...tagKeys],
-      tagKeys,
-      categoryKey: category === null ? null : foldKey(category),
-    });
+    this.skills.push(withKeys({ id: skillId(root, segments), ...parsed.meta, category, path: file, source: root.source, error: parsed.error, stamp, racy }));
   }
+}
+
+/** A record with its sort and search keys, which are worked out from its other fields (also for a saved index). */
+export function withKeys(r: Omit<SkillRecord, 'sortKey' | 'searchKeys' | 'tagKeys' | 'categoryKey'>): SkillRecord {
+  const tagKeys = r.tags.map(foldKey);
+  return {
+    ...r,
+    sortKey: `${(r.category ?? '').toLowerCase()}\0${r.name.toLowerCase()}\0${r.id}`,
+    searchKeys: [foldKey(r.name), foldKey(r.description), ...tagKeys],
+    tagKeys,
+    categoryKey: r.category === null ? null : foldKey(r.category),
+  };
 }
 
 /** Walks every root; records of unchanged SKILL.md files are taken from `previous` (keyed by path). */
@@ -272,5 +283,5 @@ export async function scanRoots(roots: readonly SkillRoot[], previous: ReadonlyM
   for (const r of roots) scanner.root(r);
   await Promise.all(scanner.reads);
   scanner.skills.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
-  return { skills: scanner.skills, dirs: scanner.dirs, rootReals, warnings: scanner.warnings };
+  return { skills: scanner.skills, dirs: scanner.dirs, rootReals, warnings: scanner.warnings, filesRead: scanner.filesRead };
 }

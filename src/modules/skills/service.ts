@@ -13,17 +13,21 @@
  *    tree shows in the listing within a second; `GET /api/skills/{id}` always reads the file itself.
  * A rescan re-reads only the files whose stamp changed. No file watcher is needed (none is used: a
  * watcher can miss events on network filesystems and costs one inotify watch per directory).
+ * After a scan the records are saved in the data dir, and a new process's first scan starts from them
+ * (saved.ts): only on the first skills request, so start-up and idle memory are not touched.
  */
 import { realpathSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { HermesHome } from '../../hermes/home';
 import { notFound } from '../../lib/errors';
 import { readRegularFileSync } from '../../lib/files';
+import { silentLogger, type Logger } from '../../lib/log';
 import { foldKey } from '../../lib/text';
 import { parseSkillBytes } from './frontmatter';
 import { z } from '../../lib/zod';
 import { SkillsList, type SkillDetail, type SkillsQuery, type SkillSummary } from './model';
 import { readSkillsSettings, type SettingsRead, type SkillsSettings } from './roots';
+import { SavedIndex } from './saved';
 import { isWithin, scanRoots, type ScanResult, type SkillRecord } from './scan';
 import { contentChanged, structureChanged } from './stamps';
 
@@ -50,6 +54,9 @@ export interface SkillsIndexOptions {
   now?: () => number;
   eagerLimit?: number;
   recheckMs?: number;
+  /** Where the index is kept across restarts (saved.ts); none: not kept. */
+  savePath?: string;
+  log?: Logger;
 }
 
 function summary(r: SkillRecord, disabled: ReadonlySet<string>): SkillSummary {
@@ -77,6 +84,10 @@ export class SkillsIndex {
   private readonly now: () => number;
   private readonly eagerLimit: number;
   private readonly recheckMs: number;
+  private readonly saved: SavedIndex | null;
+  /** The saved index is looked at by the first scan only. */
+  private savedTried = false;
+  private readCount = 0;
 
   constructor(
     private readonly home: HermesHome,
@@ -85,6 +96,17 @@ export class SkillsIndex {
     this.now = opts.now ?? Date.now;
     this.eagerLimit = opts.eagerLimit ?? EAGER_LIMIT;
     this.recheckMs = opts.recheckMs ?? RECHECK_MS;
+    this.saved = opts.savePath ? new SavedIndex(opts.savePath, opts.log ?? silentLogger) : null;
+  }
+
+  /** SKILL.md files read by this index's scans so far (not by `get`). */
+  get filesRead(): number {
+    return this.readCount;
+  }
+
+  /** Writes a pending save of the index now (at shutdown, and in tests). */
+  flushSave(): void {
+    this.saved?.flush();
   }
 
   private settings(): SkillsSettings {
@@ -128,8 +150,9 @@ export class SkillsIndex {
   }
 
   private async rescan(settings: SkillsSettings, now: number): Promise<Snapshot> {
-    const previous = new Map((this.snap?.skills ?? []).map((s) => [s.path, s] as const));
+    const previous = this.snap ? new Map(this.snap.skills.map((s) => [s.path, s] as const)) : this.savedRecords(settings.rootsKey);
     const scan = await scanRoots(settings.roots, previous, now);
+    this.readCount += scan.filesRead;
     const snap: Snapshot = {
       ...scan,
       rootsKey: settings.rootsKey,
@@ -139,7 +162,16 @@ export class SkillsIndex {
       view: null,
     };
     this.snap = snap;
+    // Reused records are the same objects: nothing read, none gone and the same roots leave the file as it is.
+    const same = scan.filesRead === 0 && scan.skills.length === previous.size && scan.skills.every((s) => previous.get(s.path) === s);
+    if (this.saved && !(same && this.saved.holds(settings.rootsKey))) this.saved.schedule(settings.rootsKey, scan.skills);
     return snap;
+  }
+
+  private savedRecords(rootsKey: string): Map<string, SkillRecord> {
+    if (this.savedTried || !this.saved) return new Map();
+    this.savedTried = true;
+    return this.saved.load(rootsKey) ?? new Map();
   }
 
   async list(q: SkillsQuery): Promise<SkillsList> {
