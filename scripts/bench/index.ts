@@ -4,7 +4,7 @@
  * table and each benchmark's full output. Each benchmark also runs alone: `bun scripts/bench/<name>.ts`.
  *   bun run bench [--quick]     (--quick: smaller sizes, for a smoke run)
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, type BenchRow } from './lib';
@@ -61,5 +61,11 @@ proxy) the comparison is against it. Client, server and fakes share the same two
 their contention. The machine is a shared VM: the same benchmark has moved by up to 2x between runs on the same day
 (the direct-upstream baseline below moves with it), so read a single miss against the baselines of its own row.
 `;
-writeFileSync(join(ROOT, 'docs/benchmarks.md'), `${header}\n## Summary\n\n${table}\n\n## Full output\n\n${sections.join('\n\n')}\n`);
+// The soak (scripts/bench/soak.ts) is not run here (it takes 15+ minutes): its section, last in the
+// file, is carried over as written.
+const doc = join(ROOT, 'docs/benchmarks.md');
+const previous = existsSync(doc) ? readFileSync(doc, 'utf8') : '';
+const soakAt = previous.indexOf('\n## Soak');
+const soak = soakAt >= 0 ? previous.slice(soakAt) : '';
+writeFileSync(doc, `${header}\n## Summary\n\n${table}\n\n## Full output\n\n${sections.join('\n\n')}\n${soak}`);
 console.error('wrote docs/benchmarks.md');
