@@ -24,8 +24,9 @@ process.on('SIGTERM', () => void fake.stop().then(() => process.exit(0)));
 // Only a spawner that pipes stdin sends switches; a terminal or /dev/null just ends the loop.
 (async () => {
   let rest = '';
+  const decoder = new TextDecoder();
   for await (const chunk of Bun.stdin.stream()) {
-    rest += new TextDecoder().decode(chunk);
+    rest += decoder.decode(chunk, { stream: true });
     let nl: number;
     while ((nl = rest.indexOf('\n')) >= 0) {
       const line = rest.slice(0, nl).trim();
