@@ -523,3 +523,37 @@ describe('escrow list query plans', () => {
     }
   });
 });
+
+describe('escrow list counts', () => {
+  test('?status=locked|released|refunded count from the running totals, locked less the expiries not yet recorded (one range of the expiry index), instead of reading every entry of the status (2.3 of 3 ms at 100,000 locked entries)', async () => {
+    const capture = capturePlans();
+    const app = await open();
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push((await lock(app, { gaze_required: false, recipient: 'agent-b' })).escrow_id);
+    await lock(app, { token: 'DAI', amount: '1.5', gaze_required: false });
+    expect((await release(app, { escrow_id: ids[0], recipient: 'agent-b' })).status).toBe(200);
+    expect((await refund(app, ids[1] as string)).status).toBe(200);
+    expire(app, ids[2] as string);
+    const counted = async () => {
+      const totals: Record<string, unknown> = {};
+      for (const status of ['locked', 'released', 'refunded', 'expired']) totals[status] = (await app.json<Json>('GET', `/api/wallet/escrow?status=${status}`)).body.total;
+      return totals;
+    };
+    const countPlans = (status: string) => capture.plans(async () => expect((await app.json('GET', `/api/wallet/escrow?status=${status}`)).status).toBe(200), /count\(\*\).*from "escrows"/is);
+    try {
+      // 3 locked OPTX + DAI; the expiry not yet recorded reads expired.
+      expect(await counted()).toEqual({ locked: 4, released: 1, refunded: 1, expired: 1 });
+      const [pending, ...more] = await countPlans('locked');
+      expect(more).toEqual([]);
+      expect(pending).toContain('escrows_expiry_sweep (status=? AND expiry_counted=? AND expires_at_ms<?)');
+      expect(await countPlans('released')).toEqual([]);
+      expect(await countPlans('refunded')).toEqual([]);
+      // The overview records the expiry (totals moved to expired): the counts stay as they were.
+      expect((await overview(app)).expired).toBe('10');
+      expect(app.deps.db.sqlite.query('SELECT COUNT(*) AS n FROM escrows WHERE expiry_counted = 1').get()).toEqual({ n: 1 });
+      expect(await counted()).toEqual({ locked: 4, released: 1, refunded: 1, expired: 1 });
+    } finally {
+      capture.restore();
+    }
+  });
+});

@@ -10,12 +10,12 @@
  * (upstream-sessions.ts), and a change made here (state.db or the sidecar's own store) is reported as
  * work started, so a paid request is given its credential back only when nothing was done.
  */
-import { ApiError, conflict, notFound, storageError } from '../../lib/errors';
-import { randomHex } from '../../lib/ids';
+import { ApiError, notFound, storageError } from '../../lib/errors';
 import type { Work } from '../../lib/work';
 import type { UpstreamProbe } from '../../upstream/probe';
 import { mergedNewestFirst, recentConversation, type HistoryMessage, type TimedMessage } from './content';
 import type { CreateSessionBody, ListMessagesQuery, ListSessionsQuery, Message, Session } from './model';
+import { SessionCreator } from './session-create';
 import { type LiveSources, SessionLister, withOverride } from './session-list';
 import type { StateDb } from './state-db';
 import type { RecordedTurn, TranscriptRow, TranscriptStore } from './transcripts';
@@ -42,8 +42,6 @@ export interface LocatedSession {
 
 /** Far more than any real conversation: the upstream's message route answers a session's whole list in one response (it does not page). */
 const ALL_MESSAGES = 1_000_000;
-/** Made-up session ids tried before giving up; each is taken with odds of about 1 in 16 million. */
-const GENERATED_ID_ATTEMPTS = 8;
 
 export const sessionNotFound = (id: string) => notFound('session_not_found', `Session ${JSON.stringify(id)} does not exist.`);
 
@@ -52,9 +50,11 @@ export class SessionService {
   private readonly turns = new TurnWatch();
 
   private readonly lister: SessionLister;
+  private readonly creator: SessionCreator;
 
   constructor(private readonly d: SessionServiceDeps) {
     this.lister = new SessionLister(d);
+    this.creator = new SessionCreator(d, { locate: (id, work) => this.locate(id, work), liveSources: () => this.liveSources(), upstreamApi: () => this.upstreamApi });
   }
 
   /**
@@ -127,76 +127,14 @@ export class SessionService {
     return found.session;
   }
 
-  /**
-   * Creates a session of the sidecar's own. With `upstream`, it is created on the agent's side too
-   * when the upstream has the session API; a failure there undoes it.
-   *
-   * A client's id is a 409 when the session exists where `get` would find it. A bookkeeping row
-   * alone (usage or a title kept for a session of the agent's that the agent has since deleted)
-   * does not count: it is replaced, and the new session starts with nothing of the old one — but
-   * only when the agent's side (state.db, or its session API) could be asked; otherwise 409.
-   *
-   * Without an id in the body one is made up. It has 24 random bits per second, so thousands of
-   * sessions created in one second do collide (3 in 6,000 measured), with each other or with one of
-   * the agent's; the client chose no id, so a taken one is replaced, never answered as a conflict.
-   * Any row of the transcript store counts as taken here, bookkeeping too: its session is not looked up.
-   */
-  async create(body: CreateSessionBody, opts: { upstream: boolean; work?: Work }): Promise<Session> {
-    if (body.id !== undefined) {
-      const id = body.id;
-      const exists = () => conflict('session_exists', `Session ${JSON.stringify(id)} already exists.`);
-      if (await this.locate(id, opts.work)) throw exists();
-      // A bookkeeping row is left over only if the agent's side was asked and said no; with
-      // state.db unreadable and the upstream down, its session may well still be there.
-      const src = await this.liveSources();
-      if (this.d.transcripts.row(id) && !src.stateDb && !src.upstream) throw exists();
-      const made = await this.createAs(id, body, { ...opts, replaceBookkeeping: true });
-      if (!made) throw exists();
-      return made;
-    }
-    for (let attempt = 0; attempt < GENERATED_ID_ATTEMPTS; attempt++) {
-      const id = (this.d.newId ?? hermesStyleId)();
-      if ((await this.d.stateDb.waitReadable()) && this.d.stateDb.session(id)) continue;
-      const made = await this.createAs(id, body, opts);
-      if (made) return made;
-    }
-    throw new ApiError(503, 'session_id_unavailable', 'No free session id was found; try again.');
+  /** Creates a session of the sidecar's own; with `upstream`, on the agent's side too (session-create.ts). */
+  create(body: CreateSessionBody, opts: { upstream: boolean; work?: Work }): Promise<Session> {
+    return this.creator.create(body, opts);
   }
 
-  /** Creates the session under `id`; null when the id turns out to be taken (here or upstream), with nothing of it left behind. */
-  private async createAs(id: string, body: CreateSessionBody, opts: { upstream: boolean; work?: Work; replaceBookkeeping?: boolean }): Promise<Session | null> {
-    const made = await this.d.transcripts.create({ id, title: body.title, model: body.model }, { replaceBookkeeping: opts.replaceBookkeeping });
-    if (!made) return null;
-    // The old bookkeeping row (usage, title) is gone for good: an agent never reached after it gives no credential back.
-    if (made === 'replaced') opts.work?.started();
-    if (opts.upstream && this.upstreamApi) {
-      let outcome: UpstreamCreate;
-      try {
-        outcome = await this.createUpstream(id, body, { work: opts.work });
-      } catch (err) {
-        await this.d.transcripts.delete(id);
-        throw err;
-      }
-      if (outcome === 'exists') {
-        await this.d.transcripts.delete(id);
-        return null;
-      }
-    }
-    const mine = this.d.transcripts.toSession(this.d.transcripts.row(id) as TranscriptRow);
-    // Created on the agent's side too: shown as every later read will show it.
-    return opts.upstream && this.upstreamApi ? ((await this.locate(id, opts.work))?.session ?? mine) : mine;
-  }
-
-  /**
-   * Creates a session of the sidecar's own on the agent's side too (the native stream needs it there).
-   * `titleOptional` (a chat turn's session): a title the agent refuses does not stop the turn.
-   */
-  async createUpstream(id: string, s: { title?: string; model?: string }, opts: { titleOptional?: boolean; work?: Work } = {}): Promise<Exclude<UpstreamCreate, 'created_untitled'>> {
-    const made = await this.d.upstream.create({ id, ...(s.title ? { title: s.title } : {}), ...(s.model ? { model: s.model } : {}) }, opts);
-    // The agent took the title: it is the agent's to change from now on (see `rename`); one it
-    // refused stays shown from the sidecar's row.
-    if (made === 'created' && s.title) await this.d.transcripts.setTitle(id, s.title, { override: false });
-    return made === 'created_untitled' ? 'created' : made;
+  /** Creates a session of the sidecar's own on the agent's side too (session-create.ts). */
+  createUpstream(id: string, s: { title?: string; model?: string }, opts: { titleOptional?: boolean; work?: Work } = {}): Promise<Exclude<UpstreamCreate, 'created_untitled'>> {
+    return this.creator.createUpstream(id, s, opts);
   }
 
   /**
@@ -308,10 +246,4 @@ export class SessionService {
       throw storageError(err) ?? new ApiError(500, 'transcript_write_failed', `The turn could not be recorded: ${err instanceof Error ? err.message : String(err)}.`);
     }
   }
-}
-
-/** `YYYYMMDD_HHMMSS_<6 hex>`, the shape of Hermes' own session ids, so the agent's tools show them alike. */
-function hermesStyleId(now = new Date()): string {
-  const iso = now.toISOString();
-  return `${iso.slice(0, 10).replaceAll('-', '')}_${iso.slice(11, 19).replaceAll(':', '')}_${randomHex(3)}`;
 }

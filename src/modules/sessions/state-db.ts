@@ -8,12 +8,12 @@
  * while it runs; WAL readers never block it and a busy timeout covers its short write locks.
  */
 import { Database } from 'bun:sqlite';
-import { closeSync, openSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { BUSY_SLICE_MS, isSqliteBusy, retryWhileBusy } from '../../db/busy';
-import { ApiError } from '../../lib/errors';
-import { assertRegularFile, OPEN_NONBLOCKING } from '../../lib/files';
+import { assertRegularFile } from '../../lib/files';
 import type { Logger } from '../../lib/log';
 import type { TimedMessage } from './content';
+import { isTransient, throwIfOutOfDescriptors, unavailable } from './state-db-failures';
 import { KeyReads } from './state-db-key-reads';
 import { KEY_SLICE, readKeysInSlices } from './state-db-keys';
 import { columnsOf, deleteSessionRows, readMessages, readNewestFirst, readSessions, type SessionKey, type StateTables, visibleMessageIds } from './state-db-queries';
@@ -279,23 +279,4 @@ function statOrNull(path: string) {
   } catch {
     return null;
   }
-}
-
-const isTransient = (err: unknown) => isSqliteBusy(err) || /^(SQLITE_IOERR|EMFILE$|ENFILE$)/.test(String((err as { code?: unknown } | null)?.code ?? ''));
-
-/** Throws EMFILE/ENFILE when the process cannot open `path` for want of descriptors; anything else is SQLite's to report. */
-function throwIfOutOfDescriptors(path: string): void {
-  try {
-    closeSync(openSync(path, OPEN_NONBLOCKING));
-  } catch (err) {
-    if (isTransient(err)) throw err;
-  }
-}
-
-function unavailable(err: unknown, verb: 'read' | 'written' = 'read'): ApiError {
-  const msg = err instanceof Error ? err.message : String(err);
-  const busy = isSqliteBusy(err);
-  return new ApiError(503, busy ? 'state_db_busy' : 'state_db_unavailable',
-    busy ? `The agent's state.db is locked by another writer and could not be ${verb}; try again.` : `The agent's state.db could not be ${verb}: ${msg}.`,
-    { headers: { 'retry-after': '1' } });
 }
