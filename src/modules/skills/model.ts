@@ -18,6 +18,27 @@ export const SkillSummary = z.object({
 });
 export type SkillSummary = z.infer<typeof SkillSummary>;
 
+const isString = (v: unknown): v is string => typeof v === 'string';
+const isNullableString = (v: unknown) => v === null || typeof v === 'string';
+const isStrings = (v: unknown) => Array.isArray(v) && v.every(isString);
+
+/**
+ * The fields a summary shares with a saved record (saved.ts), checked by hand: a listing has thousands,
+ * and zod took 37 ms for 2,000 summaries in a new process (~4 ms once compiled), more than the rest of a
+ * listing from the saved index. test/skills-shape.test.ts holds these checks to the schemas.
+ */
+export function hasSummaryFields(r: Record<string, unknown>): boolean {
+  return isString(r.id) && isString(r.name) && isString(r.description) && isNullableString(r.category) && isStrings(r.tags) &&
+    isNullableString(r.version) && isNullableString(r.author) && isStrings(r.platforms) && isString(r.path) &&
+    (r.source === 'local' || r.source === 'external');
+}
+
+const isSkillSummary = (v: unknown): boolean => {
+  if (!v || typeof v !== 'object') return false;
+  const r = v as Record<string, unknown>;
+  return hasSummaryFields(r) && r.installed === true && typeof r.enabled === 'boolean' && (r.error === undefined || r.error === 'parse_failed');
+};
+
 export const SkillDetail = z.extend(SkillSummary, {
   frontmatter: z.nullable(JsonObject).check(z.meta({ description: 'The YAML frontmatter as parsed, every key kept; null when the file is broken' })),
   content: z.string().check(z.meta({ description: 'The whole SKILL.md file' })),
@@ -42,6 +63,10 @@ export const SkillsList = z.object({
   warnings: z.optional(z.array(z.string())).check(z.meta({ description: 'Roots that could not be read, or a config.yaml that does not parse' })),
 });
 export type SkillsList = z.infer<typeof SkillsList>;
+
+/** Whether a listing fits SkillsList, by hand (see hasSummaryFields); only then may it skip zod. */
+export const isSkillsList = (b: SkillsList): boolean =>
+  Number.isSafeInteger(b.total) && isStrings(b.categories) && (b.warnings === undefined || isStrings(b.warnings)) && Array.isArray(b.skills) && b.skills.every(isSkillSummary);
 
 export const SkillParams = z.object({ id: z.string().check(z.minLength(1), z.maxLength(4096)) });
 

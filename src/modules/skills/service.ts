@@ -25,7 +25,7 @@ import { silentLogger, type Logger } from '../../lib/log';
 import { foldKey } from '../../lib/text';
 import { parseSkillBytes } from './frontmatter';
 import { z } from '../../lib/zod';
-import { SkillsList, type SkillDetail, type SkillsQuery, type SkillSummary } from './model';
+import { isSkillsList, SkillsList, type SkillDetail, type SkillsQuery, type SkillSummary } from './model';
 import { readSkillsSettings, type SettingsRead, type SkillsSettings } from './roots';
 import { SavedIndex } from './saved';
 import { isWithin, scanRoots, type ScanResult, type SkillRecord } from './scan';
@@ -181,12 +181,13 @@ export class SkillsIndex {
   /**
    * The listing as the route sends it. Checking a big answer against its schema and serialising it
    * cost ~4.5 ms for 2,000 skills, fifty times the listing itself, so the text is kept with the view
-   * and sent again while the tree, the settings, the warnings and the query stay the same.
+   * and sent again while the tree, the settings, the warnings and the query stay the same. The check is
+   * by hand (isSkillsList); a listing it refuses goes through zod, whose error says what is wrong.
    */
   async listJson(q: SkillsQuery): Promise<string> {
     const { body, view } = await this.listing(q);
     const key = JSON.stringify([q.category, q.search, q.tag, q.limit, q.offset, body.warnings]);
-    if (view.json?.key !== key) view.json = { key, text: JSON.stringify(z.parse(SkillsList, body)) };
+    if (view.json?.key !== key) view.json = { key, text: JSON.stringify(isSkillsList(body) ? body : z.parse(SkillsList, body)) };
     return view.json.text;
   }
 
