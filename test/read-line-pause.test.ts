@@ -58,3 +58,66 @@ test('a read asked once the pause is over starts at once', async () => {
   await second;
   expect(clock.slept).toEqual([]);
 });
+
+/** A file's commit stamp set by the test (ReadLine's `stamp`). */
+function stampOf(): { v: number; read: () => number } {
+  const s = { v: 0, read: () => s.v };
+  return s;
+}
+
+test('with nothing committed since the last read began, the next starts at once, without the pause', async () => {
+  const clock = handClock();
+  const file = stampOf();
+  const line = new ReadLine(clock, file.read);
+  await line.run(async () => {
+    clock.ms += 40;
+  });
+  let started = false;
+  const second = line.run(async () => {
+    started = true;
+  });
+  expect(started).toBe(true);
+  await second;
+  expect(clock.slept).toEqual([]);
+});
+
+test('a read waiting behind another skips the pause after it when nothing was committed', async () => {
+  const clock = handClock();
+  const file = stampOf();
+  const line = new ReadLine(clock, file.read);
+  const first = line.run(async () => {
+    await Promise.resolve();
+    clock.ms += 40;
+  });
+  await Promise.all([first, line.run(async () => {})]);
+  expect(clock.slept).toEqual([]);
+});
+
+test('a commit since the last read ended, or during it, keeps the pause', async () => {
+  const clock = handClock();
+  const file = stampOf();
+  const line = new ReadLine(clock, file.read);
+  await line.run(async () => {
+    clock.ms += 40;
+  });
+  file.v++;
+  await line.run(async () => {
+    clock.ms += 30;
+    // The agent commits while this read's snapshot is open.
+    file.v++;
+  });
+  await line.run(async () => {});
+  expect(clock.slept).toEqual([40, 30]);
+});
+
+test('a stamp that cannot be read counts as a commit: the pause holds', async () => {
+  const clock = handClock();
+  const line = new ReadLine(clock, () => {
+    throw new Error('closed database');
+  });
+  await line.run(async () => {
+    clock.ms += 40;
+  });
+  await line.run(async () => {});
+  expect(clock.slept).toEqual([40]);
+});

@@ -6,7 +6,8 @@
  */
 import type { Database } from 'bun:sqlite';
 
-function writeStamp(sqlite: Database): string {
+/** Where the database is in its writes: any change of ours or commit of another connection moves it. */
+export function writeStamp(sqlite: Database): string {
   const w = sqlite.query<{ changes: number; version: number }, []>('SELECT total_changes() AS changes, (SELECT data_version FROM pragma_data_version) AS version').get();
   return `${w?.changes}:${w?.version}`;
 }

@@ -25,26 +25,33 @@ const realClock: LineClock = { now: () => performance.now(), sleep: (ms) => Bun.
  * took, up to MAX_READ_PAUSE_MS. Read back to back, the snapshots joined up, the agent's checkpoint
  * never finished and its -wal grew by every commit (2 MB/s at 50,000 sessions, lists every 100 ms:
  * scripts/bench/wal-growth.ts).
+ *
+ * With `stamp` (where the file is in its commits, e.g. kept-reads.ts' writeStamp), a read of a file
+ * nobody has committed to since the last read began starts without the pause: its snapshot holds back
+ * nothing the last one did not (no new WAL frames), and the checkpoint the pause makes room for only
+ * runs after a commit. A commit during the last read, or since, moves the stamp and the pause holds.
  */
 export class ReadLine {
   private tail: Promise<unknown> = Promise.resolve();
   /** Reads under way or waiting for their turn. */
   private pending = 0;
-  /** No read starts before this (`clock.now()`). */
+  /** No read starts before this (`clock.now()`), unless the file is unchanged (`stamp`). */
   private freeAt = 0;
+  /** The stamp taken as the last read began; undefined before the first. */
+  private lastStamp: unknown;
 
-  constructor(private readonly clock: LineClock = realClock) {}
+  constructor(private readonly clock: LineClock = realClock, private readonly stamp?: () => unknown) {}
 
   /**
    * Runs `read` once the reads before it have ended and the pause after the last is over; at once,
    * in this call, when the line is free: the snapshot is then of the state the caller asked in.
    */
   run<T>(read: () => Promise<T>): Promise<T> {
-    const turn = this.pending === 0 && this.clock.now() >= this.freeAt
+    const turn = this.pending === 0 && (this.clock.now() >= this.freeAt || this.unchanged())
       ? this.go(read)
       : this.tail.then(async () => {
         const rest = this.freeAt - this.clock.now();
-        if (rest > 0) await this.clock.sleep(rest);
+        if (rest > 0 && !this.unchanged()) await this.clock.sleep(rest);
         return this.go(read);
       });
     this.pending++;
@@ -53,7 +60,23 @@ export class ReadLine {
     return done;
   }
 
+  /** Whether no commit reached the file since the last read began (never, without a `stamp`). */
+  private unchanged(): boolean {
+    return this.lastStamp !== undefined && Object.is(this.stampNow(), this.lastStamp);
+  }
+
+  /** The stamp now; undefined (changed: pause) when it cannot be read, e.g. the file's connection closed. */
+  private stampNow(): unknown {
+    try {
+      return this.stamp?.();
+    } catch {
+      return undefined;
+    }
+  }
+
   private async go<T>(read: () => Promise<T>): Promise<T> {
+    // Before the read's snapshot: a commit between the two makes the next read pause, never skip wrongly.
+    this.lastStamp = this.stampNow();
     const started = this.clock.now();
     try {
       return await read();

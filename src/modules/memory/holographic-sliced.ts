@@ -12,10 +12,10 @@
  */
 import type { Database, SQLQueryBindings } from 'bun:sqlite';
 import { statSync } from 'node:fs';
-import { type KeptReads, readSnapshot } from '../../db/kept-reads';
+import { type KeptReads, readSnapshot, writeStamp } from '../../db/kept-reads';
 import { ApiError } from '../../lib/errors';
 import { type FileIdentity, readInSlices, type SlicePlan } from '../../db/sliced-read';
-import { ReadLine, SharedRead } from '../../db/shared-reads';
+import { type LineClock, ReadLine, SharedRead } from '../../db/shared-reads';
 import { countFacts, type FactCounts, withSmallCounts } from './holographic-counts';
 import { FACT_COLUMNS, type FactRow } from './holographic-facts';
 import { filterSql } from './holographic-filters';
@@ -32,15 +32,19 @@ const READ_WAIT_MS = 1000;
 const KINDS = 32;
 
 export class SlicedFactReads {
-  private readonly line = new ReadLine();
+  private readonly line: ReadLine;
   private readonly kinds = new Map<string, SharedRead<string, unknown>>();
   /** The file `sqlite` has open: a slice connection that finds another at the path reads nothing. */
   private readonly file: FileIdentity | null;
   /** Ends the reads asked for so far (`abandon`); replaced at each abandon. */
   private abandoned = new AbortController();
 
-  /** `sqlite`: the backend's connection, whose write stamp says what is kept; `slice`: tests cut smaller. */
-  constructor(private readonly path: string, private readonly sqlite: Database, private readonly slice = FACT_SLICE) {
+  /**
+   * `sqlite`: the backend's connection, whose write stamp says what is kept and whether the line's
+   * pause is needed (none while nobody commits); `slice`: tests cut smaller; `clock`: tests move it.
+   */
+  constructor(private readonly path: string, private readonly sqlite: Database, private readonly slice = FACT_SLICE, clock?: LineClock) {
+    this.line = new ReadLine(clock, () => writeStamp(sqlite));
     const st = statSync(path, { throwIfNoEntry: false });
     this.file = st ? { dev: st.dev, ino: st.ino } : null;
   }

@@ -11,6 +11,7 @@ import { eq, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
 import { BUSY_WAIT_MS, BusyQueue } from '../../db/busy';
 import { KEPT_PAGE_BYTES, KeptReads, readSnapshot } from '../../db/kept-reads';
+import type { LineClock } from '../../db/shared-reads';
 import { memoryFactMeta } from '../../db/schema';
 import type { Logger } from '../../lib/log';
 import { isoNow } from '../../lib/time';
@@ -62,7 +63,7 @@ export class HolographicBackend implements MemoryBackend {
   private readonly log: Logger | undefined;
 
   /** `busyWaitMs`: how long a write waits for the agent's lock (without blocking the server) before answering 503. */
-  constructor(readonly path: string, private readonly own: DbHandle, opts: { busyWaitMs?: number; dim?: number; factSlice?: number; log?: Logger } = {}) {
+  constructor(readonly path: string, private readonly own: DbHandle, opts: { busyWaitMs?: number; dim?: number; factSlice?: number; lineClock?: LineClock; log?: Logger } = {}) {
     this.log = opts.log;
     this.dim = opts.dim ?? HRR_DIM;
     this.banks = new BankCache(this.dim);
@@ -71,7 +72,7 @@ export class HolographicBackend implements MemoryBackend {
     this.wal = file.wal;
     this.counts = new KeptReads(this.sqlite, 1);
     this.pages = new KeptReads(this.sqlite, 32, KEPT_PAGE_BYTES);
-    this.sliced = new SlicedFactReads(path, this.sqlite, opts.factSlice);
+    this.sliced = new SlicedFactReads(path, this.sqlite, opts.factSlice, opts.lineClock);
     this.busyWaitMs = opts.busyWaitMs ?? BUSY_WAIT_MS;
     this.metaOf = own.db.select().from(memoryFactMeta)
       .where(sql`${memoryFactMeta.factId} IN (SELECT value FROM json_each(${sql.placeholder('ids')}))`).prepare();
