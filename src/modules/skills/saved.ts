@@ -108,7 +108,7 @@ export class SavedIndex {
   }
 
   /**
-   * Writes what is pending now. Synchronous (a few ms for 2,000 skills): no write is ever in flight, so
+   * Writes what is pending now. Synchronous (16–46 ms for 2,000 skills, ~0.1 s for 10,000: docs/skills-config.md): no write is ever in flight, so
    * at most one runs, and a shutdown or a test removing the data dir cannot race one.
    */
   flush(): void {
