@@ -238,6 +238,7 @@ describe('a saved index that cannot be used is ignored: a full scan, one log lin
     ['skills not a list', (text) => writeFileSync(savedFile, text.replace('"skills":[', '"skills":{"0":[').replace(/\]\}$/, ']}}'))],
     ['a record whose tags are not a list', (text) => writeFileSync(savedFile, editRow(text, (row) => (row[4] = 'a,b')))],
     ['a record whose tag keys do not pair with its tags', (text) => writeFileSync(savedFile, editRow(text, (row) => (row[15] = ['extra'])))],
+    ['no keys tag', (text) => writeFileSync(savedFile, text.replace(`"keys":"${keysTag()}",`, ''))],
     ['search keys folded by another version of foldKey', (text) => writeFileSync(savedFile, text.replace(`"keys":"${keysTag()}"`, `"keys":"${FOLD_KEY_VERSION + 1}/${process.versions.unicode}"`))],
     ['search keys folded with other Unicode tables', (text) => writeFileSync(savedFile, text.replace(`"keys":"${keysTag()}"`, `"keys":"${FOLD_KEY_VERSION}/1.0"`))],
     ['made for other roots', (text) => writeFileSync(savedFile, text.replace(/"rootsKey":"[0-9a-f]/, '"rootsKey":"x'))],
