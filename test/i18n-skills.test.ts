@@ -6,7 +6,7 @@ import { afterEach, beforeEach, expect, test } from 'bun:test';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTestApp, type TestApp } from './helpers/app';
-import { foldKey } from '../src/lib/text';
+import { FOLD_KEY_VERSION, foldKey } from '../src/lib/text';
 
 let t: TestApp;
 
@@ -50,4 +50,12 @@ test('foldKey keeps letters that are not accents', () => {
   expect(foldKey('김치'.normalize('NFD'))).toBe('김치');
   expect(foldKey('क्षि')).toBe('क्षि');
   expect(foldKey('ｐｒｏｊｅｃｔ Café')).toBe('project cafe');
+});
+
+test('foldKey gives what FOLD_KEY_VERSION promises: a change here must raise it (saved skills indexes hold its keys)', () => {
+  const sample = ['Ｄocker', 'Café', 'Cafe\u0301', 'Straße', 'İstanbul', 'ﬁle', 'データ', 'Ωmega', 'ÉCOLE'];
+  expect({ version: FOLD_KEY_VERSION, keys: sample.map(foldKey) }).toEqual({
+    version: 1,
+    keys: ['docker', 'cafe', 'cafe', 'strasse', 'istanbul', 'file', 'データ', 'ωmega', 'ecole'],
+  });
 });

@@ -9,7 +9,8 @@ import { afterEach, beforeEach, describe, expect, test } from 'bun:test';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createLogger, type Logger } from '../src/lib/log';
-import { SAVED_FORMAT, SKILLS_INDEX_FILE } from '../src/modules/skills/saved';
+import { FOLD_KEY_VERSION } from '../src/lib/text';
+import { keysTag, SAVED_FORMAT, SKILLS_INDEX_FILE } from '../src/modules/skills/saved';
 import { SkillsIndex } from '../src/modules/skills/service';
 import { RACY_MS } from '../src/modules/skills/stamps';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app';
@@ -182,10 +183,36 @@ describe('a new process starts from the saved index', () => {
     expect(t.deps.skills.filesRead).toBe(10);
   });
 
+  test('the sort and search keys are taken from the file, not folded again', async () => {
+    await firstRun();
+    // A key no scan would make: found only if the listing searches the saved keys.
+    writeFileSync(savedFile, editRow(readFileSync(savedFile, 'utf8'), (row) => (row[14] = 'saved-key-of-the-description')));
+    const t = await instance();
+    const body = (await (await t.fetch('/api/skills?search=saved-key')).json()) as { skills: { id: string }[] };
+    expect(body.skills.map((s) => s.id)).toEqual(['ops.s0']);
+    expect(t.deps.skills.filesRead).toBe(0);
+  });
+
+  test('accented, full-width and NFD names, tags and categories: the same filtered listings after a restart', async () => {
+    writeFile(join(home, 'skills', 'Cafe\u0301s', 'Crème', 'SKILL.md'), skillMd({ name: 'Crème Brûlée', description: 'Straße ＦＵＬＬ', tags: '[Ｄocker, Ünïcode]' }));
+    const queries = ['', '?search=creme', '?search=STRASSE', '?search=full', '?tag=docker', '?tag=unicode', '?category=caf%C3%A9s', '?category=ops'];
+    const t0 = await instance();
+    const before = await Promise.all(queries.map(async (q) => (await t0.fetch(`/api/skills${q}`)).json()));
+    t0.close();
+    open.splice(open.indexOf(t0), 1);
+    const t = await instance();
+    const after = await Promise.all(queries.map(async (q) => (await t.fetch(`/api/skills${q}`)).json()));
+    expect(t.deps.skills.filesRead).toBe(0);
+    expect(after).toEqual(before);
+    expect(after.map((b) => (b as { total: number }).total)).toEqual([11, 1, 1, 1, 1, 1, 1, 5]);
+  });
+
   test('a record the file holds for a path outside the walk is never listed (its id 404s)', async () => {
     await firstRun();
-    const file = JSON.parse(readFileSync(savedFile, 'utf8')) as { skills: Record<string, unknown>[] };
-    file.skills.push({ ...file.skills[0], id: 'planted', path: '/etc/passwd', name: 'planted' });
+    const file = JSON.parse(readFileSync(savedFile, 'utf8')) as { skills: unknown[][] };
+    const row = [...(file.skills[0] as unknown[])];
+    [row[0], row[1], row[8]] = ['planted', 'planted', '/etc/passwd'];
+    file.skills.push(row);
     writeFileSync(savedFile, JSON.stringify(file));
     const t = await instance();
     expect((await listing(t)).skills.map((s) => s.name)).not.toContain('planted');
@@ -193,15 +220,27 @@ describe('a new process starts from the saved index', () => {
   });
 });
 
+/** The saved file's text with one change made to its first record. */
+function editRow(text: string, edit: (row: unknown[]) => void): string {
+  const file = JSON.parse(text) as { skills: unknown[][] };
+  edit(file.skills[0] as unknown[]);
+  return JSON.stringify(file);
+}
+
 describe('a saved index that cannot be used is ignored: a full scan, one log line, never an error', () => {
   const cases: [string, (text: string) => void][] = [
     ['truncated (torn) JSON', (text) => writeFileSync(savedFile, text.slice(0, Math.floor(text.length / 2)))],
     ['not JSON at all', () => writeFileSync(savedFile, '\0\0\0garbage')],
     ['empty', () => writeFileSync(savedFile, '')],
     ['another format version', (text) => writeFileSync(savedFile, text.replace(`"version":${SAVED_FORMAT}`, `"version":${SAVED_FORMAT + 1}`))],
-    ['the wrong shape', (text) => writeFileSync(savedFile, text.replace('"stamp":', '"stamp":1,"x":'))],
+    ['the wrong shape', (text) => writeFileSync(savedFile, text.replace('"local",', '"local","x",'))],
+    ['a record with named fields (format 1)', (text) => writeFileSync(savedFile, text.replace('"skills":[[', '"skills":[{"id":"x"},['))],
     ['skills not a list', (text) => writeFileSync(savedFile, text.replace('"skills":[', '"skills":{"0":[').replace(/\]\}$/, ']}}'))],
-    ['a record whose tags are not a list', (text) => writeFileSync(savedFile, text.replace(/"tags":\[[^\]]*\]/, '"tags":"a,b"'))],
+    ['a record whose tags are not a list', (text) => writeFileSync(savedFile, editRow(text, (row) => (row[4] = 'a,b')))],
+    ['a record whose tag keys do not pair with its tags', (text) => writeFileSync(savedFile, editRow(text, (row) => (row[15] = ['extra'])))],
+    ['no keys tag', (text) => writeFileSync(savedFile, text.replace(`"keys":"${keysTag()}",`, ''))],
+    ['search keys folded by another version of foldKey', (text) => writeFileSync(savedFile, text.replace(`"keys":"${keysTag()}"`, `"keys":"${FOLD_KEY_VERSION + 1}/${process.versions.unicode}"`))],
+    ['search keys folded with other Unicode tables', (text) => writeFileSync(savedFile, text.replace(`"keys":"${keysTag()}"`, `"keys":"${FOLD_KEY_VERSION}/1.0"`))],
     ['made for other roots', (text) => writeFileSync(savedFile, text.replace(/"rootsKey":"[0-9a-f]/, '"rootsKey":"x'))],
     ['larger than the limit', () => truncateSync(savedFile, 65 * 1024 * 1024)],
     ['a directory', () => {

@@ -7,7 +7,8 @@
  * cold, 2 ms warm (the whole answer).
  *
  * "New process": the first listing of a process spawned for it (nothing compiled yet, as after a
- * restart), timed around that listing alone (not the process's start-up or imports), without and with
+ * restart), as the route sends it (`listJson`: the listing checked and serialised), timed around that
+ * listing alone (not the process's start-up or imports), without and with
  * the index a previous process saved (skills-index.json), the two kinds of run alternated.
  *
  *   bun scripts/bench/skills.ts [--skills 2000] [--categories 20] [--rounds 5] [--warm 500] [--processes 7]
@@ -43,9 +44,11 @@ if (values['first-listing'] !== undefined) {
   const index = new SkillsIndex(new HermesHome(values['first-listing']), values.save ? { savePath: values.save } : {});
   const c0 = process.cpuUsage();
   const t0 = performance.now();
-  const { total } = await index.list({ offset: 0 });
+  // What the route sends (checked and serialised), not `list`, which skips both.
+  const text = await index.listJson({ offset: 0 });
   const ms = performance.now() - t0;
   const c = process.cpuUsage(c0);
+  const { total } = JSON.parse(text) as { total: number };
   console.log(JSON.stringify({ ms, cpu: (c.user + c.system) / 1000, total, read: index.filesRead }));
   process.exit(0);
 }
@@ -168,6 +171,8 @@ try {
   console.log(`saving the index (after the answer, on this thread) ${saveMs.toFixed(1)} ms, ${(statSync(savePath).size / 1024).toFixed(0)} KB`);
   const savedCold = await repeat(ROUNDS, () => time(() => new SkillsIndex(hermes, { savePath }).list({ offset: 0 })));
   console.log(`cold  (new index, saved index) ${stats(savedCold)}`);
+  const savedColdJson = await repeat(ROUNDS, () => time(() => new SkillsIndex(hermes, { savePath }).listJson({ offset: 0 })));
+  console.log(`cold  (new index, saved index, the route's JSON text) ${stats(savedColdJson)}`);
   const runs: First[] = [];
   const savedRuns: First[] = [];
   for (let i = 0; i < PROCESSES; i++) {

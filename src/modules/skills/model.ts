@@ -18,16 +18,17 @@ export const SkillSummary = z.object({
 });
 export type SkillSummary = z.infer<typeof SkillSummary>;
 
-const isString = (v: unknown): v is string => typeof v === 'string';
-const isNullableString = (v: unknown) => v === null || typeof v === 'string';
-const isStrings = (v: unknown) => Array.isArray(v) && v.every(isString);
+/** Checks by hand, for the listing (below) and the saved index's rows (saved.ts). */
+export const isString = (v: unknown): v is string => typeof v === 'string';
+export const isNullableString = (v: unknown): v is string | null => v === null || typeof v === 'string';
+export const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
 
 /**
- * The fields a summary shares with a saved record (saved.ts), checked by hand: a listing has thousands,
- * and zod took 37 ms for 2,000 summaries in a new process (~4 ms once compiled), more than the rest of a
- * listing from the saved index. test/skills-shape.test.ts holds these checks to the schemas.
+ * A summary's fields checked by hand: a listing has thousands, and zod took 37 ms for 2,000 summaries in
+ * a new process (~4 ms once compiled), more than the rest of a listing from the saved index.
+ * test/skills-shape.test.ts holds these checks to the schemas.
  */
-export function hasSummaryFields(r: Record<string, unknown>): boolean {
+function hasSummaryFields(r: Record<string, unknown>): boolean {
   return isString(r.id) && isString(r.name) && isString(r.description) && isNullableString(r.category) && isStrings(r.tags) &&
     isNullableString(r.version) && isNullableString(r.author) && isStrings(r.platforms) && isString(r.path) &&
     (r.source === 'local' || r.source === 'external');

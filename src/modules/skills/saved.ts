@@ -6,6 +6,11 @@
  * path as an in-process rescan, scan.ts): the file only spares the reads and parses of files whose
  * stamp and place are unchanged. It is a cache: anything wrong with it means a full scan, never an error.
  *
+ * Each record is saved as a positional array with its sort and search keys, so loading does not work them out
+ * again (withKeys, scan.ts): with named fields and the keys folded at load, loading 2,000 records took ~20 ms
+ * of a new process's first listing. The keys depend on foldKey and the runtime's Unicode tables, so the file
+ * names both (`keys`); a file made with others is not used.
+ *
  * Not saved: skill bodies, the walked folders (the walk lists them again, and it must anyway for the
  * warnings), `skills.disabled`, warnings; nor records read within RACY_MS of their file's last change
  * (a later edit in the same timestamp tick would keep the stamp, so they are read again).
@@ -14,13 +19,13 @@ import { closeSync, fstatSync, openSync, readdirSync, readFileSync, renameSync, 
 import { basename, dirname, join } from 'node:path';
 import { OPEN_NONBLOCKING } from '../../lib/files';
 import type { Logger } from '../../lib/log';
-import { z } from '../../lib/zod';
-import { hasSummaryFields } from './model';
-import { withKeys, type SkillRecord } from './scan';
+import { FOLD_KEY_VERSION } from '../../lib/text';
+import { isNullableString, isString, isStrings } from './model';
+import type { SkillRecord } from './scan';
 
 export const SKILLS_INDEX_FILE = 'skills-index.json';
 /** Raise when a record's fields or their meaning change: a file of another version is not used. */
-export const SAVED_FORMAT = 1;
+export const SAVED_FORMAT = 2;
 /** ~500 bytes a skill: far above any real tree; a bigger file is neither read nor written. */
 export const MAX_SAVED_BYTES = 64 * 1024 * 1024;
 /** Scans within this time after one are saved once, with the newest records. */
@@ -28,19 +33,42 @@ const SAVE_DELAY_MS = 1000;
 /** A temp file this old was left by a process killed while saving (a save takes milliseconds). */
 const STALE_TEMP_MS = 60_000;
 
-type SavedRecord = Pick<SkillRecord, 'id' | 'name' | 'description' | 'category' | 'tags' | 'version' | 'author' | 'platforms' | 'path' | 'source' | 'error' | 'stamp'>;
+/**
+ * What the saved keys were folded with: foldKey's version and the runtime's Unicode version (normalize and
+ * toLowerCase follow its tables). A file whose `keys` differ would not match the keys a scan makes now.
+ * Not foldKey run on a sample: the first normalize() of a process loads ICU data, ~4 ms, which an ASCII tree never needs.
+ */
+export const keysTag = (): string => `${FOLD_KEY_VERSION}/${process.versions.unicode ?? '?'}`;
 
-/** Each record checked by hand: the same shape as a zod object took 50 ms of CPU for 2,000 records in a new process. */
-function isSavedRecord(v: unknown): v is SavedRecord {
-  if (!v || typeof v !== 'object') return false;
-  const r = v as Record<string, unknown>;
-  return hasSummaryFields(r) && (r.error === null || r.error === 'parse_failed') && typeof r.stamp === 'string';
+/** A record as saved: every field but `racy`, in this order; `searchKeys` is `[name, description, ...tagKeys]`. */
+type SavedRow = [
+  id: string, name: string, description: string, category: string | null, tags: string[], version: string | null, author: string | null,
+  platforms: string[], path: string, source: 'local' | 'external', error: 'parse_failed' | null, stamp: string,
+  sortKey: string, nameKey: string, descriptionKey: string, tagKeys: string[], categoryKey: string | null,
+];
+const ROW_LENGTH = 17;
+
+/** Each row checked by hand: as a zod object per record, 2,000 records took 50 ms of CPU in a new process. */
+function isSavedRow(v: unknown): v is SavedRow {
+  return Array.isArray(v) && v.length === ROW_LENGTH && isString(v[0]) && isString(v[1]) && isString(v[2]) && isNullableString(v[3]) &&
+    isStrings(v[4]) && isNullableString(v[5]) && isNullableString(v[6]) && isStrings(v[7]) && isString(v[8]) &&
+    (v[9] === 'local' || v[9] === 'external') && (v[10] === null || v[10] === 'parse_failed') && isString(v[11]) &&
+    isString(v[12]) && isString(v[13]) && isString(v[14]) && isStrings(v[15]) && v[15].length === v[4].length && isNullableString(v[16]) &&
+    (v[16] === null) === (v[3] === null);
 }
-const SavedFile = z.object({
-  version: z.literal(SAVED_FORMAT),
-  rootsKey: z.string(),
-  skills: z.custom<SavedRecord[]>((v) => Array.isArray(v) && v.every(isSavedRecord)),
-});
+interface SavedFile {
+  version: typeof SAVED_FORMAT;
+  keys: string;
+  rootsKey: string;
+  skills: SavedRow[];
+}
+
+/** By hand too: a zod object's first parse in a new process took ~1 ms. */
+function isSavedFile(v: unknown): v is SavedFile {
+  if (!v || typeof v !== 'object') return false;
+  const f = v as Record<string, unknown>;
+  return f.version === SAVED_FORMAT && isString(f.keys) && isString(f.rootsKey) && Array.isArray(f.skills) && f.skills.every(isSavedRow);
+}
 
 /**
  * The roots as the file names them: hashed, since an external_dirs entry can be a credential taken for a
@@ -48,9 +76,14 @@ const SavedFile = z.object({
  */
 const rootsHash = (rootsKey: string) => new Bun.CryptoHasher('sha256').update(rootsKey).digest('hex');
 
-const saved = (r: SkillRecord): SavedRecord => ({
-  id: r.id, name: r.name, description: r.description, category: r.category, tags: r.tags, version: r.version,
-  author: r.author, platforms: r.platforms, path: r.path, source: r.source, error: r.error, stamp: r.stamp,
+const toRow = (r: SkillRecord): SavedRow => [
+  r.id, r.name, r.description, r.category, r.tags, r.version, r.author, r.platforms, r.path, r.source, r.error, r.stamp,
+  r.sortKey, r.searchKeys[0] as string, r.searchKeys[1] as string, r.tagKeys, r.categoryKey,
+];
+
+const fromRow = (w: SavedRow): SkillRecord => ({
+  id: w[0], name: w[1], description: w[2], category: w[3], tags: w[4], version: w[5], author: w[6], platforms: w[7], path: w[8],
+  source: w[9], error: w[10], stamp: w[11], racy: false, sortKey: w[12], searchKeys: [w[13], w[14], ...w[15]], tagKeys: w[15], categoryKey: w[16],
 });
 
 export class SavedIndex {
@@ -87,11 +120,13 @@ export class SavedIndex {
     }
     const version = json && typeof json === 'object' ? (json as { version?: unknown }).version : undefined;
     if (version !== SAVED_FORMAT) return this.ignored(`format version ${JSON.stringify(version) ?? 'missing'}, not ${SAVED_FORMAT}`);
-    const file = z.safeParse(SavedFile, json);
-    if (!file.success) return this.ignored('not the expected shape');
-    if (file.data.rootsKey !== rootsHash(rootsKey)) return this.ignored('made for other skill roots');
+    if (!isSavedFile(json)) return this.ignored('not the expected shape');
+    if (json.keys !== keysTag()) return this.ignored('search keys folded by another version');
+    if (json.rootsKey !== rootsHash(rootsKey)) return this.ignored('made for other skill roots');
     this.onDisk = rootsKey;
-    return new Map(file.data.skills.map((r) => [r.path, withKeys({ ...r, racy: false })] as const));
+    const records = new Map<string, SkillRecord>();
+    for (const row of json.skills) records.set(row[8], fromRow(row));
+    return records;
   }
 
   /** Whether the file on disk already holds records for these roots (as far as this process knows). */
@@ -117,7 +152,7 @@ export class SavedIndex {
     const p = this.pending;
     this.pending = null;
     if (!p) return;
-    const text = JSON.stringify({ version: SAVED_FORMAT, rootsKey: rootsHash(p.rootsKey), skills: p.skills.filter((r) => !r.racy).map(saved) });
+    const text = JSON.stringify({ version: SAVED_FORMAT, keys: keysTag(), rootsKey: rootsHash(p.rootsKey), skills: p.skills.filter((r) => !r.racy).map(toRow) });
     // One UTF-16 unit is at most 3 UTF-8 bytes: the bytes are counted only when there could be too many.
     if (text.length > MAX_SAVED_BYTES / 3 && Buffer.byteLength(text) > MAX_SAVED_BYTES) return this.saveFailure(`it would be larger than ${MAX_SAVED_BYTES} bytes`);
     this.sweep();

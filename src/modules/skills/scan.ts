@@ -257,7 +257,7 @@ class Scanner {
   }
 }
 
-/** A record with its sort and search keys, which are worked out from its other fields (also for a saved index). */
+/** A record with its sort and search keys, worked out from its other fields (a saved index keeps them: saved.ts). */
 export function withKeys(r: Omit<SkillRecord, 'sortKey' | 'searchKeys' | 'tagKeys' | 'categoryKey'>): SkillRecord {
   const tagKeys = r.tags.map(foldKey);
   return {
