@@ -2,7 +2,7 @@
  * The executable: flags and environment → Config, open the stores, build the app, listen, probe the
  * upstream in the background, and stop cleanly on SIGINT/SIGTERM.
  */
-import { isIP } from 'node:net';
+import { isIP } from './lib/ip';
 import { join } from 'node:path';
 import { ConfigError, helpText, loadConfig, VERSION, type Config } from './config';
 import { createApp, IDLE_TIMEOUT_S } from './app';

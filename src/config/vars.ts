@@ -3,7 +3,7 @@
  * how it is validated, its default and its help line. `--help` is generated from this table,
  * so a variable that is not listed here does not exist.
  */
-import { isIP } from 'node:net';
+import { isIP } from '../lib/ip';
 import { z } from '../lib/zod';
 
 export interface VarDef {

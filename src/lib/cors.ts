@@ -12,7 +12,7 @@
  * sidecar was not told it has, unless a browser marks it cross-origin: over plain http a browser's
  * same-origin read cannot be told from curl's.
  */
-import { isIP } from 'node:net';
+import { isIP } from './ip';
 import { ApiError, errorResponse } from './errors';
 import { routedPath } from './http';
 
