@@ -24,20 +24,17 @@ export const isNullableString = (v: unknown): v is string | null => v === null |
 export const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
 
 /**
- * A summary's fields checked by hand: a listing has thousands, and zod took 37 ms for 2,000 summaries in
- * a new process (~4 ms once compiled), more than the rest of a listing from the saved index.
- * test/skills-shape.test.ts holds these checks to the schemas.
+ * A summary checked by hand: a listing has thousands, and zod took 37 ms for 2,000 summaries in a new
+ * process (~4 ms once compiled), more than the rest of a listing from the saved index.
+ * test/skills-shape.test.ts holds this check to the schema.
  */
-function hasSummaryFields(r: Record<string, unknown>): boolean {
-  return isString(r.id) && isString(r.name) && isString(r.description) && isNullableString(r.category) && isStrings(r.tags) &&
-    isNullableString(r.version) && isNullableString(r.author) && isStrings(r.platforms) && isString(r.path) &&
-    (r.source === 'local' || r.source === 'external');
-}
-
 const isSkillSummary = (v: unknown): boolean => {
   if (!v || typeof v !== 'object') return false;
   const r = v as Record<string, unknown>;
-  return hasSummaryFields(r) && r.installed === true && typeof r.enabled === 'boolean' && (r.error === undefined || r.error === 'parse_failed');
+  return isString(r.id) && isString(r.name) && isString(r.description) && isNullableString(r.category) && isStrings(r.tags) &&
+    isNullableString(r.version) && isNullableString(r.author) && isStrings(r.platforms) && isString(r.path) &&
+    (r.source === 'local' || r.source === 'external') && r.installed === true && typeof r.enabled === 'boolean' &&
+    (r.error === undefined || r.error === 'parse_failed');
 };
 
 export const SkillDetail = z.extend(SkillSummary, {
@@ -65,7 +62,7 @@ export const SkillsList = z.object({
 });
 export type SkillsList = z.infer<typeof SkillsList>;
 
-/** Whether a listing fits SkillsList, by hand (see hasSummaryFields); only then may it skip zod. */
+/** Whether a listing fits SkillsList, by hand (see isSkillSummary); only then may it skip zod. */
 export const isSkillsList = (b: SkillsList): boolean =>
   Number.isSafeInteger(b.total) && isStrings(b.categories) && (b.warnings === undefined || isStrings(b.warnings)) && Array.isArray(b.skills) && b.skills.every(isSkillSummary);
 
