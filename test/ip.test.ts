@@ -13,6 +13,8 @@ const CASES = [
   'abcd:ef01:2345:6789:abcd:ef01:2345:6789', 'abcd:ef01:2345:6789:abcd:ef01:2345:6789:1', '1:2:3:4:5:6:1.2.3.4', '1:2:3:4:5:6:7:1.2.3.4',
   '1:2:3:4:5:6:7::', '::2:3:4:5:6:7:8', 'fe80::1%eth0', 'fe80::1%', 'fe80::1%eth 0', 'fe80::1%eth0%x', 'fe80::1%a.b:c-d', 'fe80::1%😀',
   '', 'localhost', 'example.com', '*', '127.1', '1.2.3.4/24', 'g::1', ':', ':::', '1:2:3:4:5:6:7:8:', '\u00001.2.3.4',
+  // IPv4-mapped and upper case, leading zeros in the tail, a newline or tab after a zone id, full-width digits.
+  '::FFFF:1.2.3.4', '::ffff:01.2.3.4', '::ffff:1.2.3.256', 'FE80::A%ETH0', 'fe80::1%eth0\n', 'fe80::1%\teth0', '1.2.3.4\t', '\uff11.2.3.4', '0000::1', '00000::1',
 ];
 
 describe('isIP without node:net', () => {
