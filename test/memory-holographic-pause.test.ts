@@ -9,9 +9,9 @@ import { afterEach, expect, test } from 'bun:test';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDatabase } from '../src/db';
-import type { LineClock } from '../src/db/shared-reads';
 import { HolographicBackend } from '../src/modules/memory/holographic';
 import { agentAddFact, openAsAgent } from './fakes/hermes-memory-agent';
+import { handLineClock } from './helpers/hand-clock';
 import { tempDir } from './helpers/temp';
 
 const open: { close(): void }[] = [];
@@ -21,20 +21,6 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-/** A clock set by the test; each sleep is noted and moves it on by what was asked. */
-function handClock(): LineClock & { ms: number; slept: number[] } {
-  const c = {
-    ms: 0,
-    slept: [] as number[],
-    now: () => c.ms,
-    sleep: async (ms: number) => {
-      c.slept.push(ms);
-      c.ms += ms;
-    },
-  };
-  return c;
-}
-
 function setUp() {
   const dir = tempDir();
   dirs.push(dir);
@@ -42,7 +28,7 @@ function setUp() {
   const agent = openAsAgent(path);
   open.push(agent);
   for (let i = 0; i < 30; i++) agentAddFact(agent, { content: `fact ${i}`, category: i % 2 ? 'tool' : 'general', tags: i % 3 ? 'tag7' : 'x', vector: null });
-  const clock = handClock();
+  const clock = handLineClock();
   const own = openDatabase(':memory:');
   const backend = new HolographicBackend(path, own, { factSlice: 4, lineClock: clock });
   open.push(own, backend);

@@ -5,24 +5,11 @@
  * The clock here moves by hand, so the test says which pause was asked for, not how long one took.
  */
 import { expect, test } from 'bun:test';
-import { type LineClock, MAX_READ_PAUSE_MS, ReadLine } from '../src/db/shared-reads';
-
-/** A clock set by the test; each sleep is noted and moves it on by what was asked. */
-function handClock(): LineClock & { ms: number; slept: number[] } {
-  const c = {
-    ms: 0,
-    slept: [] as number[],
-    now: () => c.ms,
-    sleep: async (ms: number) => {
-      c.slept.push(ms);
-      c.ms += ms;
-    },
-  };
-  return c;
-}
+import { MAX_READ_PAUSE_MS, ReadLine } from '../src/db/shared-reads';
+import { handLineClock } from './helpers/hand-clock';
 
 test('after a read that took 2 s, the next waits MAX_READ_PAUSE_MS, not 2 s', async () => {
-  const clock = handClock();
+  const clock = handLineClock();
   const line = new ReadLine(clock);
   await line.run(async () => {
     clock.ms += 2000;
@@ -32,7 +19,7 @@ test('after a read that took 2 s, the next waits MAX_READ_PAUSE_MS, not 2 s', as
 });
 
 test('after a read shorter than the cap, the next waits as long as it took', async () => {
-  const clock = handClock();
+  const clock = handLineClock();
   const line = new ReadLine(clock);
   await line.run(async () => {
     clock.ms += 40;
@@ -43,7 +30,7 @@ test('after a read shorter than the cap, the next waits as long as it took', asy
 });
 
 test('a read asked once the pause is over starts at once', async () => {
-  const clock = handClock();
+  const clock = handLineClock();
   const line = new ReadLine(clock);
   await line.run(async () => {
     clock.ms += 2000;
@@ -66,7 +53,7 @@ function stampOf(): { v: number; read: () => number } {
 }
 
 test('with nothing committed since the last read began, the next starts at once, without the pause', async () => {
-  const clock = handClock();
+  const clock = handLineClock();
   const file = stampOf();
   const line = new ReadLine(clock, file.read);
   await line.run(async () => {
@@ -82,7 +69,7 @@ test('with nothing committed since the last read began, the next starts at once,
 });
 
 test('a read waiting behind another skips the pause after it when nothing was committed', async () => {
-  const clock = handClock();
+  const clock = handLineClock();
   const file = stampOf();
   const line = new ReadLine(clock, file.read);
   const first = line.run(async () => {
@@ -94,7 +81,7 @@ test('a read waiting behind another skips the pause after it when nothing was co
 });
 
 test('a commit since the last read ended, or during it, keeps the pause', async () => {
-  const clock = handClock();
+  const clock = handLineClock();
   const file = stampOf();
   const line = new ReadLine(clock, file.read);
   await line.run(async () => {
@@ -111,7 +98,7 @@ test('a commit since the last read ended, or during it, keeps the pause', async 
 });
 
 test('a stamp that cannot be read counts as a commit: the pause holds', async () => {
-  const clock = handClock();
+  const clock = handLineClock();
   const line = new ReadLine(clock, () => {
     throw new Error('closed database');
   });
