@@ -237,6 +237,8 @@ describe('a saved index that cannot be used is ignored: a full scan, one log lin
     ['a record with named fields (format 1)', (text) => writeFileSync(savedFile, text.replace('"skills":[[', '"skills":[{"id":"x"},['))],
     ['skills not a list', (text) => writeFileSync(savedFile, text.replace('"skills":[', '"skills":{"0":[').replace(/\]\}$/, ']}}'))],
     ['a record whose tags are not a list', (text) => writeFileSync(savedFile, editRow(text, (row) => (row[4] = 'a,b')))],
+    ['a record whose stamp is text (format 2)', (text) => writeFileSync(savedFile, editRow(text, (row) => (row[11] = '1:2:3:4')))],
+    ['a record whose stamp is not four numbers', (text) => writeFileSync(savedFile, editRow(text, (row) => (row[11] = [1, 2, 3, '4'])))],
     ['a record whose tag keys do not pair with its tags', (text) => writeFileSync(savedFile, editRow(text, (row) => (row[15] = ['extra'])))],
     ['no keys tag', (text) => writeFileSync(savedFile, text.replace(`"keys":"${keysTag()}",`, ''))],
     ['search keys folded by another version of foldKey', (text) => writeFileSync(savedFile, text.replace(`"keys":"${keysTag()}"`, `"keys":"${FOLD_KEY_VERSION + 1}/${process.versions.unicode}"`))],

@@ -22,10 +22,11 @@ import type { Logger } from '../../lib/log';
 import { FOLD_KEY_VERSION } from '../../lib/text';
 import { isNullableString, isString, isStrings } from './model';
 import type { SkillRecord } from './scan';
+import type { FileStamp } from './stamps';
 
 export const SKILLS_INDEX_FILE = 'skills-index.json';
 /** Raise when a record's fields or their meaning change: a file of another version is not used. */
-export const SAVED_FORMAT = 2;
+export const SAVED_FORMAT = 3;
 /** ~500 bytes a skill: far above any real tree; a bigger file is neither read nor written. */
 export const MAX_SAVED_BYTES = 64 * 1024 * 1024;
 /** Scans within this time after one are saved once, with the newest records. */
@@ -43,16 +44,19 @@ export const keysTag = (): string => `${FOLD_KEY_VERSION}/${process.versions.uni
 /** A record as saved: every field but `racy`, in this order; `searchKeys` is `[name, description, ...tagKeys]`. */
 type SavedRow = [
   id: string, name: string, description: string, category: string | null, tags: string[], version: string | null, author: string | null,
-  platforms: string[], path: string, source: 'local' | 'external', error: 'parse_failed' | null, stamp: string,
+  platforms: string[], path: string, source: 'local' | 'external', error: 'parse_failed' | null, stamp: FileStamp,
   sortKey: string, nameKey: string, descriptionKey: string, tagKeys: string[], categoryKey: string | null,
 ];
 const ROW_LENGTH = 17;
+
+const isStamp = (v: unknown): v is FileStamp =>
+  Array.isArray(v) && v.length === 4 && Number.isFinite(v[0]) && Number.isFinite(v[1]) && Number.isFinite(v[2]) && Number.isFinite(v[3]);
 
 /** Each row checked by hand: as a zod object per record, 2,000 records took 50 ms of CPU in a new process. */
 function isSavedRow(v: unknown): v is SavedRow {
   return Array.isArray(v) && v.length === ROW_LENGTH && isString(v[0]) && isString(v[1]) && isString(v[2]) && isNullableString(v[3]) &&
     isStrings(v[4]) && isNullableString(v[5]) && isNullableString(v[6]) && isStrings(v[7]) && isString(v[8]) &&
-    (v[9] === 'local' || v[9] === 'external') && (v[10] === null || v[10] === 'parse_failed') && isString(v[11]) &&
+    (v[9] === 'local' || v[9] === 'external') && (v[10] === null || v[10] === 'parse_failed') && isStamp(v[11]) &&
     isString(v[12]) && isString(v[13]) && isString(v[14]) && isStrings(v[15]) && v[15].length === v[4].length && isNullableString(v[16]) &&
     (v[16] === null) === (v[3] === null);
 }

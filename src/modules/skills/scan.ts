@@ -23,7 +23,7 @@ import { OPEN_NONBLOCKING } from '../../lib/files';
 import { foldKey } from '../../lib/text';
 import { brokenSkill, parseSkillBytes, type ParsedSkill } from './frontmatter';
 import { skillId, type SkillRoot } from './roots';
-import { dirStamp, fileStamp, isRacy, namesOf, RACY_MS, statOrNone, UNREADABLE, type DirState } from './stamps';
+import { dirStamp, fileStamp, isRacy, namesOf, RACY_MS, stampMatches, statOrNone, UNREADABLE, type DirState, type FileStamp } from './stamps';
 
 export interface SkillRecord {
   id: string;
@@ -39,7 +39,7 @@ export interface SkillRecord {
   source: 'local' | 'external';
   error: 'parse_failed' | null;
   /** inode/size/mtime/ctime of SKILL.md when it was read (fileStamp). */
-  stamp: string;
+  stamp: FileStamp;
   /**
    * Changed less than RACY_MS before the scan that read it: a later edit within the same timestamp tick
    * leaves the stamp as it is, so the record is never saved across a restart as clean (saved.ts).
@@ -193,8 +193,8 @@ class Scanner {
     if (st.isSymbolicLink()) return this.probeLink(root, file, segments, folder);
     if (!st.isFile()) return false;
     // Stamped before the read: a change after this stat shows as a new stamp on the next check.
+    if (this.reuse(root, file, segments, st)) return true;
     const stamp = fileStamp(st);
-    if (this.reuse(root, file, segments, stamp)) return true;
     this.filesRead++;
     const changedMs = st.ctimeMs;
     this.reads.push(
@@ -224,10 +224,9 @@ class Scanner {
     try {
       const st = fstatSync(fd);
       if (!st.isFile()) return false;
-      const stamp = fileStamp(st);
-      if (this.reuse(root, file, segments, stamp)) return true;
+      if (this.reuse(root, file, segments, st)) return true;
       this.filesRead++;
-      this.add(root, file, segments, stamp, parseSkillBytes(readFileSync(fd), folder), st.ctimeMs);
+      this.add(root, file, segments, fileStamp(st), parseSkillBytes(readFileSync(fd), folder), st.ctimeMs);
       return true;
     } catch {
       this.add(root, file, segments, UNREADABLE, brokenSkill(folder));
@@ -241,15 +240,15 @@ class Scanner {
    * Lists the record of an unchanged file again, if it was made for the same place: after a change of
    * skills.external_dirs the same file can sit under another root or deeper, with another id and category.
    */
-  private reuse(root: SkillRoot, file: string, segments: string[], stamp: string): boolean {
+  private reuse(root: SkillRoot, file: string, segments: string[], st: Stats): boolean {
     const known = this.previous.get(file);
-    if (known?.stamp !== stamp || known.id !== skillId(root, segments)) return false;
+    if (!known || !stampMatches(known.stamp, st) || known.id !== skillId(root, segments)) return false;
     this.skills.push(known);
     return true;
   }
 
   /** `changedMs`: the file's ctime when stamped; unknown (a file that could not be read) counts as racy. */
-  private add(root: SkillRoot, file: string, segments: string[], stamp: string, parsed: ParsedSkill, changedMs = this.now): void {
+  private add(root: SkillRoot, file: string, segments: string[], stamp: FileStamp, parsed: ParsedSkill, changedMs = this.now): void {
     // One-sided: a ctime after the scan began (or ahead of a clock set back) is racy too.
     const racy = this.now - changedMs < RACY_MS;
     const category = segments.length >= 2 ? (segments[0] as string) : null;
