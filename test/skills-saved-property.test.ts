@@ -1,5 +1,5 @@
 /**
- * The saved skills index (format 2) holds each record's sort and search keys as a scan made them: a new
+ * The saved skills index (since format 2) holds each record's sort and search keys as a scan made them: a new
  * process listing from it must answer exactly as one that scans the tree afresh, whatever the names,
  * tags and categories hold (accents, NFD, full-width, CJK, ß, İ, case).
  */

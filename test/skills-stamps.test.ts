@@ -46,7 +46,7 @@ test('a file that still cannot be stat\'ed is unchanged; once it can be, it is a
   writeFileSync(blocker, '');
   const file = join(blocker, 'SKILL.md');
   expect(contentChanged([record(file, UNREADABLE)])).toBe(false);
-  // A stamp saved as text by format 2, or any other, never matches a real file.
+  // Once it can be stat'ed it is a change: the unreadable stamp matches no file (no size is negative).
   const real = join(dir, 'SKILL.md');
   writeFileSync(real, 'a');
   expect(contentChanged([record(real, UNREADABLE)])).toBe(true);
