@@ -91,12 +91,19 @@ beforeEach(() => {
 });
 
 describe('health, auth, models', () => {
-  test('/health without auth on both versions', async () => {
+  test('/health without auth on both versions (the session-API one answers as SPEC §14 observed Hermes 0.18.2)', async () => {
     const a = await (await fetch(`${v17.url}/health`)).json();
-    expect(a).toEqual({ status: 'ok', platform: 'hermes-agent', version: '0.17.1' });
+    expect(a).toEqual({ status: 'ok', platform: 'hermes-agent', version: '0.18.2' });
     const b = await (await fetch(`${v12.url}/health`)).json();
     expect(b).toEqual({ status: 'ok', platform: 'hermes-agent', version: '0.12.0' });
     expect(v17.url).toBe(`http://127.0.0.1:${v17.port}`);
+  });
+
+  test('a session-API gateway (Hermes >= 0.15) refuses to start without a key, as SPEC §14 says; an older one starts', async () => {
+    await expect(startFakeHermes({ version: '0.17', apiKey: null })).rejects.toThrow(/API_SERVER_KEY/);
+    const keyless = await startFakeHermes({ version: '0.12', apiKey: null });
+    expect((await fetch(`${keyless.url}/v1/models`)).status).toBe(200);
+    await keyless.stop();
   });
 
   test("HEAD wherever GET is (aiohttp's add_get), auth included; handler answers carry the security headers", async () => {
@@ -154,7 +161,7 @@ describe('health, auth, models', () => {
 
     const detailed = (await (await fetch(`${v17.url}/health/detailed`, { headers: auth })).json()) as Record<string, unknown>;
     expect(detailed.status).toBe('ok');
-    expect(detailed.version).toBe('0.17.1');
+    expect(detailed.version).toBe('0.18.2');
     expect(typeof detailed.uptime_seconds).toBe('number');
     expect((await fetch(`${v12.url}/health/detailed`)).status).toBe(404);
   });
