@@ -223,6 +223,26 @@ describe('chat completions', () => {
     expect(((await bad.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
   });
 
+  test('with X-Hermes-Session-Id the history is the gateway\'s stored one, not the request\'s (SPEC §14): an unknown id starts empty, and the turn is filed under the id', async () => {
+    const seen: string[][] = [];
+    v17.behavior.reply = (messages) => {
+      seen.push(messages.map((m) => `${m.role}:${String(m.content)}`));
+      return 'noted';
+    };
+    const sent = { messages: [{ role: 'user', content: 'remember 42' }, { role: 'assistant', content: 'ok' }, { role: 'user', content: 'which number?' }] };
+    const first = await chat(v17, sent, { 'X-Hermes-Session-Id': 'api-00000000000000aa' });
+    expect(first.status).toBe(200);
+    await first.body?.cancel();
+    // The two earlier messages of the request are not the agent's context: its store has none for this id.
+    expect(seen[0]).toEqual(['user:which number?']);
+    const filed = v17.sessions.get('api-00000000000000aa');
+    expect([filed?.source, filed?.messages.map((m) => `${m.role}:${String(m.content)}`)]).toEqual(['api_server', ['user:which number?', 'assistant:noted']]);
+
+    await (await chat(v17, { ...sent, stream: true }, { 'X-Hermes-Session-Id': 'api-00000000000000aa' })).text();
+    expect(seen[1]).toEqual(['user:which number?', 'assistant:noted', 'user:which number?']);
+    expect(v17.sessions.get('api-00000000000000aa')?.messages).toHaveLength(4);
+  });
+
   test('body_limit_middleware: a Content-Length over 10 MB is refused with 413 body_too_large, before auth', async () => {
     const big = { messages: [{ role: 'user', content: 'x'.repeat(MAX_REQUEST_BYTES) }] };
     const res = await chat(v17, big, { authorization: 'Bearer wrong' });
