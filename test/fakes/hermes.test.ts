@@ -212,6 +212,9 @@ describe('chat completions', () => {
     expect(body.object).toBe('chat.completion');
     expect(body.choices[0]?.message).toEqual({ role: 'assistant', content: 'You said: hello there' });
     expect(body.usage).toEqual({ prompt_tokens: 2, completion_tokens: 4, total_tokens: 6 });
+    // The agent run files the turn under that id, as under any other (the gateway's api_server sessions).
+    const filed = v17.sessions.get(deriveChatSessionId(null, 'hello there'));
+    expect([filed?.source, filed?.messages.map((m) => m.role)]).toEqual(['api_server', ['user', 'assistant']]);
   });
 
   test('X-Hermes-Session-Id is echoed; bad JSON → 400 envelope', async () => {

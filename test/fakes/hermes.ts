@@ -311,18 +311,16 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     const sessionId = honoured ? given : deriveChatSessionId(system.length ? system.join('\n') : null, firstUser);
     // With the header the history is what the gateway stored under the id (SPEC §14), never the
     // request's earlier messages: an id it has nothing under starts empty. The agent run files the
-    // turn under the id, creating the session as the api_server platform's.
+    // turn under the session id, given or derived, creating the session as the api_server platform's.
     const stored = honoured ? fake.sessions.get(given) : undefined;
     const history = honoured
       ? [...(stored?.messages ?? []).filter((m) => m.role === 'user' || m.role === 'assistant').map((m) => ({ role: m.role, content: m.content })), last]
       : convo;
     // The reply function sees what the agent would: system prompt(s), then the conversation.
     const { reply, tokens, usage } = answer([...messages.filter((m) => m.role === 'system'), ...history]);
-    if (honoured) {
-      const filed = stored ?? addSession({ id: given, source: 'api_server' });
-      appendMessage(filed, { role: 'user', content: contentText(last.content) });
-      appendMessage(filed, { role: 'assistant', content: reply });
-    }
+    const filed = fake.sessions.get(sessionId) ?? addSession({ id: sessionId, source: 'api_server' });
+    appendMessage(filed, { role: 'user', content: contentText(last.content) });
+    appendMessage(filed, { role: 'assistant', content: reply });
     const headers: Record<string, string> = { 'x-hermes-session-id': sessionId };
     for (const h of ['idempotency-key', 'x-hermes-session-key']) {
       const v = req.headers.get(h);
