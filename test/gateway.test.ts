@@ -31,7 +31,7 @@ describe('probe modes', () => {
     expect(body.status).toBe('connected');
     expect(body.mode).toBe('enhanced-hermes');
     expect(body.model).toBe('hermes-4-405b');
-    expect(body.upstream_version).toBe('0.17.1');
+    expect(body.upstream_version).toBe('0.18.2');
     expect(body.upstream_url).toBe(v17.url);
     expect(body.features).toMatchObject({ sessions_api_upstream: true, runs_api_upstream: true, capabilities_endpoint: true, health_detailed: true, streaming: true, chat_stream: true, memory: true, tasks: true, sessions: true });
     expect(Date.parse(body.checked_at)).toBeGreaterThan(Date.now() - 10_000);

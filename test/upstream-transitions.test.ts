@@ -57,18 +57,21 @@ test('downgraded 0.17 → 0.12: the session list is answered from the sidecar at
   expect(t.deps.probe.state).toMatchObject({ connected: true, sessionsApiSeen: false, upstreamVersion: '0.12.0' });
 });
 
-test('upgraded 0.12 → 0.17: a session the sidecar kept is listed once and keeps its context on the native path\'s fallback', async () => {
+test('upgraded 0.12 → 0.17: a session the sidecar kept is listed once and keeps its context on the native path', async () => {
   await start('0.12');
   await say('/api/sessions/new/chat/stream', { message: 'my name is Ann', session_id: 'kept' });
+  // With the sidecar's key the 0.12 gateway honoured X-Hermes-Session-Id and filed the turn under the id.
+  expect(agentSessions.get('kept')?.messages).toHaveLength(2);
   await switchTo('0.17');
   await t.deps.probe.probeNow();
   expect(t.deps.probe.state.sessionsApiSeen).toBe(true);
   const turn = await say('/api/sessions/kept/chat/stream', { message: 'who am I?' });
-  // The agent does not know the session (404): the turn goes by chat completions with its history.
-  expect(turn[0]?.data).toMatchObject({ upstream: 'chat-completions' });
+  // The agent knows the session: the turn goes by its session stream, which continues its record.
+  // (A keyless 0.12 filed nothing under the id: test/chat-fallback-unknown-to-agent.test.ts.)
+  expect(turn[0]?.data).toMatchObject({ upstream: 'session-api' });
   expect(turn.filter((e) => e.event === 'content').map((e) => e.data.content).join('')).toContain('user:my name is Ann');
   const list = await t.json('GET', '/api/sessions');
-  expect(list.body).toMatchObject({ total: 1, items: [{ id: 'kept', origin: 'sidecar', message_count: 4 }] });
+  expect(list.body).toMatchObject({ total: 1, items: [{ id: 'kept', origin: 'upstream', message_count: 4 }] });
 });
 
 test('the agent\'s key rotated in $HERMES_HOME/.env (no HERMES_API_KEY): the sidecar sends the new one without a restart', async () => {

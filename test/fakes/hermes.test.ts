@@ -91,12 +91,19 @@ beforeEach(() => {
 });
 
 describe('health, auth, models', () => {
-  test('/health without auth on both versions', async () => {
+  test('/health without auth on both versions (the session-API one answers as SPEC §14 observed Hermes 0.18.2)', async () => {
     const a = await (await fetch(`${v17.url}/health`)).json();
-    expect(a).toEqual({ status: 'ok', platform: 'hermes-agent', version: '0.17.1' });
+    expect(a).toEqual({ status: 'ok', platform: 'hermes-agent', version: '0.18.2' });
     const b = await (await fetch(`${v12.url}/health`)).json();
     expect(b).toEqual({ status: 'ok', platform: 'hermes-agent', version: '0.12.0' });
     expect(v17.url).toBe(`http://127.0.0.1:${v17.port}`);
+  });
+
+  test('a session-API gateway (Hermes >= 0.15) refuses to start without a key, as SPEC §14 says; an older one starts', async () => {
+    await expect(startFakeHermes({ version: '0.17', apiKey: null })).rejects.toThrow(/API_SERVER_KEY/);
+    const keyless = await startFakeHermes({ version: '0.12', apiKey: null });
+    expect((await fetch(`${keyless.url}/v1/models`)).status).toBe(200);
+    await keyless.stop();
   });
 
   test("HEAD wherever GET is (aiohttp's add_get), auth included; handler answers carry the security headers", async () => {
@@ -154,7 +161,7 @@ describe('health, auth, models', () => {
 
     const detailed = (await (await fetch(`${v17.url}/health/detailed`, { headers: auth })).json()) as Record<string, unknown>;
     expect(detailed.status).toBe('ok');
-    expect(detailed.version).toBe('0.17.1');
+    expect(detailed.version).toBe('0.18.2');
     expect(typeof detailed.uptime_seconds).toBe('number');
     expect((await fetch(`${v12.url}/health/detailed`)).status).toBe(404);
   });
@@ -205,6 +212,9 @@ describe('chat completions', () => {
     expect(body.object).toBe('chat.completion');
     expect(body.choices[0]?.message).toEqual({ role: 'assistant', content: 'You said: hello there' });
     expect(body.usage).toEqual({ prompt_tokens: 2, completion_tokens: 4, total_tokens: 6 });
+    // The agent run files the turn under that id, as under any other (the gateway's api_server sessions).
+    const filed = v17.sessions.get(deriveChatSessionId(null, 'hello there'));
+    expect([filed?.source, filed?.messages.map((m) => m.role)]).toEqual(['api_server', ['user', 'assistant']]);
   });
 
   test('X-Hermes-Session-Id is echoed; bad JSON → 400 envelope', async () => {
@@ -214,6 +224,26 @@ describe('chat completions', () => {
     const bad = await chat(v17, '{nope');
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
+  });
+
+  test('with X-Hermes-Session-Id the history is the gateway\'s stored one, not the request\'s (SPEC §14): an unknown id starts empty, and the turn is filed under the id', async () => {
+    const seen: string[][] = [];
+    v17.behavior.reply = (messages) => {
+      seen.push(messages.map((m) => `${m.role}:${String(m.content)}`));
+      return 'noted';
+    };
+    const sent = { messages: [{ role: 'user', content: 'remember 42' }, { role: 'assistant', content: 'ok' }, { role: 'user', content: 'which number?' }] };
+    const first = await chat(v17, sent, { 'X-Hermes-Session-Id': 'api-00000000000000aa' });
+    expect(first.status).toBe(200);
+    await first.body?.cancel();
+    // The two earlier messages of the request are not the agent's context: its store has none for this id.
+    expect(seen[0]).toEqual(['user:which number?']);
+    const filed = v17.sessions.get('api-00000000000000aa');
+    expect([filed?.source, filed?.messages.map((m) => `${m.role}:${String(m.content)}`)]).toEqual(['api_server', ['user:which number?', 'assistant:noted']]);
+
+    await (await chat(v17, { ...sent, stream: true }, { 'X-Hermes-Session-Id': 'api-00000000000000aa' })).text();
+    expect(seen[1]).toEqual(['user:which number?', 'assistant:noted', 'user:which number?']);
+    expect(v17.sessions.get('api-00000000000000aa')?.messages).toHaveLength(4);
   });
 
   test('body_limit_middleware: a Content-Length over 10 MB is refused with 413 body_too_large, before auth', async () => {

@@ -42,7 +42,8 @@ const SECURITY_HEADERS = { 'x-content-type-options': 'nosniff', 'referrer-policy
 /** Hermes' api_server refuses request bodies larger than this (10 MB). */
 export const MAX_REQUEST_BYTES = 10_000_000;
 
-const FULL_VERSION: Record<HermesVersion, string> = { '0.12': '0.12.0', '0.17': '0.17.1' };
+/** `0.17` is the session-API generation (0.15+): it answers as the 0.18.2 gateway SPEC §14 was observed on. */
+const FULL_VERSION: Record<HermesVersion, string> = { '0.12': '0.12.0', '0.17': '0.18.2' };
 
 // ---------------------------------------------------------------------------------------------
 // the server
@@ -59,6 +60,7 @@ interface Route {
 
 export interface FakeHermesOptions {
   version?: HermesVersion;
+  /** API_SERVER_KEY (default `test-upstream-key`); null, a keyless gateway, only for 0.12: later ones refuse to start. */
   apiKey?: string | null;
   model?: string;
   /** API_SERVER_CORS_ORIGINS; unset (the default) means any request with an Origin gets a bare 403. */
@@ -74,6 +76,9 @@ export interface FakeHermesOptions {
 export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<FakeHermes> {
   const version = opts.version ?? '0.17';
   const apiKey = opts.apiKey === undefined ? 'test-upstream-key' : opts.apiKey;
+  // Since 0.15 the gateway will not start without API_SERVER_KEY (SPEC §14): a keyless session-API
+  // gateway does not exist, and a test built on one would test nothing real.
+  if (apiKey === null && version !== '0.12') throw new Error('Hermes >= 0.15 refuses to start without API_SERVER_KEY');
   const model = opts.model ?? 'hermes-agent';
   const startedAt = Date.now();
   const liveRuns = new Set<StreamRun>();
@@ -304,16 +309,18 @@ export async function startFakeHermes(opts: FakeHermesOptions = {}): Promise<Fak
     const honoured = given !== '';
     const firstUser = contentText(convo.find((m) => m.role === 'user')?.content);
     const sessionId = honoured ? given : deriveChatSessionId(system.length ? system.join('\n') : null, firstUser);
+    // With the header the history is what the gateway stored under the id (SPEC §14), never the
+    // request's earlier messages: an id it has nothing under starts empty. The agent run files the
+    // turn under the session id, given or derived, creating the session as the api_server platform's.
     const stored = honoured ? fake.sessions.get(given) : undefined;
-    const history = stored
-      ? [...stored.messages.filter((m) => m.role === 'user' || m.role === 'assistant').map((m) => ({ role: m.role, content: m.content })), last]
+    const history = honoured
+      ? [...(stored?.messages ?? []).filter((m) => m.role === 'user' || m.role === 'assistant').map((m) => ({ role: m.role, content: m.content })), last]
       : convo;
     // The reply function sees what the agent would: system prompt(s), then the conversation.
     const { reply, tokens, usage } = answer([...messages.filter((m) => m.role === 'system'), ...history]);
-    if (stored) {
-      appendMessage(stored, { role: 'user', content: contentText(last.content) });
-      appendMessage(stored, { role: 'assistant', content: reply });
-    }
+    const filed = fake.sessions.get(sessionId) ?? addSession({ id: sessionId, source: 'api_server' });
+    appendMessage(filed, { role: 'user', content: contentText(last.content) });
+    appendMessage(filed, { role: 'assistant', content: reply });
     const headers: Record<string, string> = { 'x-hermes-session-id': sessionId };
     for (const h of ['idempotency-key', 'x-hermes-session-key']) {
       const v = req.headers.get(h);

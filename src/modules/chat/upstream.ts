@@ -48,6 +48,8 @@ export async function openTurn(
     if (path === 'session-api') res = await openNative(client, sessions, t);
     if (!res) {
       path = t.path = 'chat-completions';
+      const lacks = t.agentLacks ?? sessions.agentLacks(t.sessionId);
+      t.agentLacks = lacks instanceof Promise ? await lacks : lacks;
       res = await openCompletions(client, history, t, refused);
     }
     return { path, res, failure: null, unreached: null };
@@ -71,6 +73,12 @@ export interface TurnRequest {
   path?: UpstreamPath;
   /** Set when the gateway took the fallback turn with X-Hermes-Session-Id: it files the turn under the session itself. */
   continued?: boolean;
+  /**
+   * Set when the agent is known to hold no session under the id: its session stream answered 404
+   * `session_not_found`, or its state.db, readable, has none. Given the id in X-Hermes-Session-Id it
+   * would continue its own, empty record and not read the history sent (SPEC §14).
+   */
+  agentLacks?: boolean;
   body: ChatBody & { title?: string };
   /** What the user said: the message, or the message and its attachments as content parts. */
   userContent: unknown;
@@ -97,7 +105,8 @@ async function openNative(client: HermesClient, sessions: SessionService, t: Tur
     method: 'POST', headers: STREAM_HEADERS, body: JSON.stringify(payload), signal: t.signal,
   });
   if (res.status === 404 || res.status === 405) {
-    await res.body?.cancel().catch(() => {});
+    // A 404 is either no such route (an older gateway) or no such session (SPEC §14: session_not_found).
+    t.agentLacks = (await upstreamHttpError(res, client.answerTimeoutMs)).code === 'session_not_found';
     return null;
   }
   if (!res.ok || !res.body) throw await upstreamHttpError(res, client.answerTimeoutMs);
@@ -155,10 +164,13 @@ async function openCompletions(
   // Each message of the history adds its JSON and one comma to the body without it. Read from local
   // storage it comes at once, and is not awaited: the request then leaves in this same tick.
   const past = history(MAX_COMPLETIONS_BODY_BYTES - Buffer.byteLength(body([])));
-  const json = body(past instanceof Promise ? await past : past);
+  const sent = past instanceof Promise ? await past : past;
+  const json = body(sent);
   // Hermes honours the header only when it has a key; an id no header can carry goes without it
-  // (the history sent keeps the context).
-  const sessionHeader = client.upstreamKey && !refused.has(t.sessionId) ? headerValue(t.sessionId) : null;
+  // (the history sent keeps the context). So does a history the agent does not hold: with the header
+  // the gateway would answer from its own, empty record of the id, having forgotten the conversation.
+  const unheld = t.agentLacks === true && sent.length > 0;
+  const sessionHeader = client.upstreamKey && !refused.has(t.sessionId) && !unheld ? headerValue(t.sessionId) : null;
   const send = (withSessionId: boolean) => client.fetch('/v1/chat/completions', {
     method: 'POST',
     headers: { ...STREAM_HEADERS, ...(withSessionId && sessionHeader ? { 'x-hermes-session-id': sessionHeader } : {}) },

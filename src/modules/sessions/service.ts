@@ -222,6 +222,21 @@ export class SessionService {
       : this.historyFrom(id, maxBytes, this.sources(readable));
   }
 
+  /**
+   * True when the agent's state.db can be read and has no session `id` (false when it cannot be read:
+   * then nobody knows). A gateway given such an id in X-Hermes-Session-Id answers from its own, empty
+   * record of it and does not read the history sent (SPEC §14).
+   */
+  agentLacks(id: string): boolean | Promise<boolean> {
+    const lacks = (readable: boolean) => readable && !this.d.stateDb.has(id);
+    try {
+      const readable = this.d.stateDb.readableSoon();
+      return readable instanceof Promise ? readable.then(lacks, () => false) : lacks(readable);
+    } catch {
+      return false;
+    }
+  }
+
   private historyFrom(id: string, maxBytes: number, src: LiveSources): HistoryMessage[] | Promise<HistoryMessage[]> {
     const row = this.d.transcripts.row(id);
     // Turns the agent did not file under this id (sent without X-Hermes-Session-Id) are kept with the
