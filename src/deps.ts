@@ -151,7 +151,7 @@ export async function drainDeps(deps: AppDeps, ms: number): Promise<void> {
 
 export function closeDeps(deps: AppDeps): void {
   deps.probe.stop();
-  deps.skills.flushSave();
+  deps.skills.closeSave();
   deps.sessions.close();
   deps.memory.backend.close();
   deps.db.close();

@@ -21,6 +21,7 @@ const BENCHES: { name: string; args: string[] }[] = [
   { name: 'tasks', args: [] },
   { name: 'ledgers', args: quick ? ['--sessions', '1000', '--escrows', '10000', '--calls', '10000'] : [] },
   { name: 'skills', args: [] },
+  { name: 'skills-save', args: quick ? ['--sizes', '2000', '--runs', '2'] : [] },
   { name: 'config-edit', args: [] },
   { name: 'config-alias-keys', args: quick ? ['--sizes', '200,800'] : [] },
   { name: 'wallet', args: quick ? ['--requests', '2000', '--escrows', '1000'] : [] },

@@ -15,13 +15,13 @@
  * warnings), `skills.disabled`, warnings; nor records read within RACY_MS of their file's last change
  * (a later edit in the same timestamp tick would keep the stamp, so they are read again).
  */
-import { closeSync, fstatSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { OPEN_NONBLOCKING } from '../../lib/files';
 import type { Logger } from '../../lib/log';
 import { FOLD_KEY_VERSION } from '../../lib/text';
 import { isNullableString, isString, isStrings } from './model';
 import type { SkillRecord } from './scan';
+import { dropNow, dropOld, replaceFileSteps, sweepTemps, TooLargeError, type WriteStep } from './saved-write';
 import type { FileStamp } from './stamps';
 
 export const SKILLS_INDEX_FILE = 'skills-index.json';
@@ -31,8 +31,6 @@ export const SAVED_FORMAT = 3;
 export const MAX_SAVED_BYTES = 64 * 1024 * 1024;
 /** Scans within this time after one are saved once, with the newest records. */
 const SAVE_DELAY_MS = 1000;
-/** A temp file this old was left by a process killed while saving (a save takes milliseconds). */
-const STALE_TEMP_MS = 60_000;
 
 /**
  * What the saved keys were folded with: foldKey's version and the runtime's Unicode version (normalize and
@@ -90,13 +88,27 @@ const fromRow = (w: SavedRow): SkillRecord => ({
   source: w[9], error: w[10], stamp: w[11], racy: false, sortKey: w[12], searchKeys: [w[13], w[14], ...w[15]], tagKeys: w[15], categoryKey: w[16],
 });
 
+/** A save under way: its roots, the steps writing it, and when it ends. */
+interface Save {
+  rootsKey: string;
+  steps: Generator<WriteStep, void, void>;
+  done: Promise<void>;
+  finish: () => void;
+}
+
 export class SavedIndex {
   private pending: { rootsKey: string; skills: readonly SkillRecord[] } | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  /** The save being written, a slice per turn of the event loop (saved-write.ts); at most one at a time. */
+  private current: Save | null = null;
+  /** The data dir's owner stopped: nothing is written any more. */
+  private closed = false;
   /** The roots of the file on disk, as last read or written by this process. */
   private onDisk: string | null = null;
   private saveFailed = false;
   private swept = false;
+  /** Replaced files being unlinked off the event loop (saved-write.ts). */
+  private readonly dropping = new Set<string>();
 
   constructor(
     readonly path: string,
@@ -133,64 +145,122 @@ export class SavedIndex {
     return records;
   }
 
-  /** Whether the file on disk already holds records for these roots (as far as this process knows). */
+  /** Whether the file on disk holds records for these roots (as far as this process knows), or will when the save under way ends. */
   holds(rootsKey: string): boolean {
-    return this.onDisk === rootsKey && !this.pending;
+    return !this.pending && (this.current ? this.current.rootsKey : this.onDisk) === rootsKey;
   }
 
   /** Saves these records soon, off the request path; a later call before then replaces them. */
   schedule(rootsKey: string, skills: readonly SkillRecord[]): void {
+    if (this.closed) return;
     this.pending = { rootsKey, skills };
     if (this.timer) return;
-    this.timer = setTimeout(() => this.flush(), SAVE_DELAY_MS);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.start();
+    }, SAVE_DELAY_MS);
     this.timer.unref?.();
   }
 
-  /**
-   * Writes what is pending now. Synchronous (16–46 ms for 2,000 skills, ~0.1 s for 10,000: docs/skills-config.md): no write is ever in flight, so
-   * at most one runs, and a shutdown or a test removing the data dir cannot race one.
-   */
-  flush(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    const p = this.pending;
-    this.pending = null;
-    if (!p) return;
-    const text = JSON.stringify({ version: SAVED_FORMAT, keys: keysTag(), rootsKey: rootsHash(p.rootsKey), skills: p.skills.filter((r) => !r.racy).map(toRow) });
-    // One UTF-16 unit is at most 3 UTF-8 bytes: the bytes are counted only when there could be too many.
-    if (text.length > MAX_SAVED_BYTES / 3 && Buffer.byteLength(text) > MAX_SAVED_BYTES) return this.saveFailure(`it would be larger than ${MAX_SAVED_BYTES} bytes`);
-    this.sweep();
-    // Not the pid alone: sidecars in two containers on one data dir are both PID 1.
-    const temp = `${this.path}.${process.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-    try {
-      writeFileSync(temp, text, { mode: 0o600 });
-      renameSync(temp, this.path);
-      this.onDisk = p.rootsKey;
-    } catch (err) {
-      try {
-        rmSync(temp, { force: true });
-      } catch {
-        // nothing was written there
-      }
-      this.saveFailure(`${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  /** Starts what is pending now, not on the timer; resolves when nothing is pending or being written (tests, benchmarks). */
+  async save(): Promise<void> {
+    for (;;) {
+      this.clearTimer();
+      this.start();
+      const cur = this.current;
+      if (!cur) return;
+      await cur.done;
     }
   }
 
-  /** Once per process: removes the temp files of processes killed while saving. */
-  private sweep(): void {
-    if (this.swept) return;
-    this.swept = true;
-    const dir = dirname(this.path);
-    const prefix = `${basename(this.path)}.`;
-    try {
-      for (const name of readdirSync(dir)) {
-        if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
-        const temp = join(dir, name);
-        if (Date.now() - statSync(temp).mtimeMs > STALE_TEMP_MS) rmSync(temp, { force: true });
-      }
-    } catch {
-      // best effort: a leftover costs only its disk space
+  /**
+   * Writes the newest records now, synchronously, for a caller that cannot wait (a shutdown, tests).
+   * A save under way with them is finished here; one overtaken by newer records is dropped (its temp
+   * file removed) and the newer ones written instead, so the file never goes back to older records.
+   * Holds the event loop for the whole save, as every save did before saved-write.ts.
+   */
+  flush(): void {
+    this.clearTimer();
+    const cur = this.current;
+    this.current = null;
+    if (cur && this.pending) cur.steps.return();
+    else if (cur) while (!cur.steps.next().done);
+    cur?.finish();
+    const p = this.pending;
+    this.pending = null;
+    if (p) {
+      const steps = this.saveSteps(p.rootsKey, p.skills);
+      while (!steps.next().done);
     }
+    // Not left for a thread to unlink later: when this returns, no file of this save is left but the index.
+    dropNow(this.dropping);
+  }
+
+  /**
+   * At shutdown: flushes (at most one whole save, ~0.3–0.7 s at 50,000 skills) and writes nothing after,
+   * not even for a scan that ends later: by then the data dir may be removed or another process's.
+   */
+  close(): void {
+    this.flush();
+    this.closed = true;
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /**
+   * Starts writing what is pending, unless a save is under way: that one starts the next when it ends,
+   * so two saves never interleave and the newest records are renamed into place last.
+   */
+  private start(): void {
+    const p = this.pending;
+    if (this.current || !p || this.closed) return;
+    this.pending = null;
+    let finish = () => {};
+    const done = new Promise<void>((resolve) => (finish = resolve));
+    const save: Save = { rootsKey: p.rootsKey, steps: this.saveSteps(p.rootsKey, p.skills), done, finish };
+    this.current = save;
+    // Between two slices the event loop turns: timers, requests and streams run (setImmediate lets I/O in first).
+    const step = () => {
+      if (this.current !== save) return; // taken over by flush()
+      const next = save.steps.next();
+      if (next.done) {
+        this.current = null;
+        save.finish();
+        if (!this.timer) this.start();
+      } else if (next.value) void next.value.then(step);
+      else setImmediate(step);
+    };
+    step();
+  }
+
+  /** The file's text, a part per record: the text JSON.stringify makes of the whole object, made a record at a time. */
+  private *text(rootsKey: string, skills: readonly SkillRecord[]): Generator<string> {
+    const head = JSON.stringify({ version: SAVED_FORMAT, keys: keysTag(), rootsKey: rootsHash(rootsKey), skills: [] });
+    yield head.slice(0, -2);
+    let first = true;
+    for (const r of skills) {
+      if (r.racy) continue;
+      yield first ? JSON.stringify(toRow(r)) : `,${JSON.stringify(toRow(r))}`;
+      first = false;
+    }
+    yield ']}';
+  }
+
+  /** One save (saved-write.ts); a failure is logged once per process, never thrown. */
+  private *saveSteps(rootsKey: string, skills: readonly SkillRecord[]): Generator<WriteStep, void, void> {
+    if (!this.swept) sweepTemps(this.path);
+    this.swept = true;
+    let old: string | null;
+    try {
+      old = yield* replaceFileSteps(this.path, this.text(rootsKey, skills), MAX_SAVED_BYTES);
+    } catch (err) {
+      return this.saveFailure(err instanceof TooLargeError ? err.message : ((err as NodeJS.ErrnoException).code ?? 'error'));
+    }
+    this.onDisk = rootsKey;
+    if (old) yield dropOld(old, this.dropping);
   }
 
   private ignored(reason: string): null {

@@ -104,9 +104,19 @@ export class SkillsIndex {
     return this.readCount;
   }
 
-  /** Writes a pending save of the index now (at shutdown, and in tests). */
+  /** Writes a pending save of the index now, synchronously (tests). */
   flushSave(): void {
     this.saved?.flush();
+  }
+
+  /** Starts a pending save of the index now, a slice per turn of the event loop; resolves when it is written (tests, benchmarks). */
+  save(): Promise<void> {
+    return this.saved?.save() ?? Promise.resolve();
+  }
+
+  /** At shutdown: writes a pending save now, and none after (a scan ending later saves nothing). */
+  closeSave(): void {
+    this.saved?.close();
   }
 
   private settings(): SkillsSettings {
