@@ -106,7 +106,8 @@ async function openNative(client: HermesClient, sessions: SessionService, t: Tur
   });
   if (res.status === 404 || res.status === 405) {
     // A 404 is either no such route (an older gateway) or no such session (SPEC §14: session_not_found).
-    t.agentLacks = (await upstreamHttpError(res, client.answerTimeoutMs)).code === 'session_not_found';
+    // Only the latter tells whether the agent holds it; the former leaves that to its state.db.
+    if ((await upstreamHttpError(res, client.answerTimeoutMs)).code === 'session_not_found') t.agentLacks = true;
     return null;
   }
   if (!res.ok || !res.body) throw await upstreamHttpError(res, client.answerTimeoutMs);
