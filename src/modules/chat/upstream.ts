@@ -167,8 +167,8 @@ async function openCompletions(
   const sent = past instanceof Promise ? await past : past;
   const json = body(sent);
   // Hermes honours the header only when it has a key; an id no header can carry goes without it
-  // (the history sent keeps the context). So does a history the agent does not hold: with the header
-  // the gateway would answer from its own, empty record of the id, having forgotten the conversation.
+  // (the history sent keeps the context). So does a history the agent does not hold, or holds only
+  // part of: with the header the gateway would answer from its own record of the id alone (SPEC §14).
   // Asked only when it decides something, and after the history: that read has waited out any lock on
   // state.db, so this one is answered at once (asked first, a lock that outlasted the wait was waited twice).
   const wanted = client.upstreamKey && !refused.has(t.sessionId) ? headerValue(t.sessionId) : null;
