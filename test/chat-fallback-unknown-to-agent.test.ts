@@ -85,3 +85,57 @@ test('a session the agent holds still goes with the header, and the agent contin
   expect(text(turn)).toContain('user:my name is Ann');
   expect(lastRequest(fake, '/v1/chat/completions').headers['x-hermes-session-id']).toBe('held');
 });
+
+test('a session stream that 404s as a missing route (0.17 downgraded to 0.12, not yet probed) says nothing of the session: the state.db, lacking it, is still asked', async () => {
+  const agentSessions = new Map<string, FakeSession>();
+  fake = await startFakeHermes({ version: '0.12', sessions: agentSessions });
+  showContext(fake);
+  t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: UPSTREAM_KEY } });
+  stateDb = createStateDb(t.home, 'v19');
+  await t.deps.probe.probeNow();
+  expect((await say('/api/sessions/new/chat/stream', { message: 'my name is Ann', session_id: 'kept' })).at(-1)?.event).toBe('done');
+  // Deleted on the agent's side (its state.db never had it either).
+  agentSessions.delete('kept');
+  const restart = async (version: '0.12' | '0.17') => {
+    const port = fake.port;
+    await fake.stop();
+    fake = await startFakeHermes({ version, port, sessions: agentSessions });
+    showContext(fake);
+  };
+  await restart('0.17');
+  await t.deps.probe.probeNow();
+  expect(t.deps.sessions.upstreamApi).toBe(true);
+  await restart('0.12');
+  const turn = await say('/api/sessions/kept/chat/stream', { message: 'who am I?' });
+  expect(turn[0]?.data).toMatchObject({ upstream: 'chat-completions' });
+  expect(turn.at(-1)?.event).toBe('done');
+  expect(text(turn)).toContain('user:my name is Ann');
+  expect(lastRequest(fake, '/v1/chat/completions').headers['x-hermes-session-id']).toBeUndefined();
+});
+
+test('an agent\'s session with turns the sidecar keeps (made keyless, filed by the agent elsewhere) keeps them once a key appears', async () => {
+  const agentSessions = new Map<string, FakeSession>();
+  fake = await startFakeHermes({ version: '0.12', apiKey: null, sessions: agentSessions });
+  showContext(fake);
+  t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url } });
+  stateDb = createStateDb(t.home, 'v19');
+  const telegram = [{ role: 'user' as const, content: 'hello from telegram', timestamp: 1_790_000_001 }, { role: 'assistant' as const, content: 'hi', timestamp: 1_790_000_002 }];
+  stateDb.addSession({ id: 'tg', source: 'telegram', started_at: 1_790_000_000 }, telegram);
+  fake.addSession({ id: 'tg', source: 'telegram', messages: telegram });
+  await t.deps.probe.probeNow();
+  // No key: the turn goes without the header, the agent files it under an api-… id, the sidecar keeps it.
+  expect((await say('/api/sessions/tg/chat/stream', { message: 'my name is Ann' })).at(-1)?.event).toBe('done');
+  expect(agentSessions.get('tg')?.messages).toHaveLength(2);
+
+  // The agent is given a key (`hermes` writes one to .env), which the sidecar reads without a restart.
+  const port = fake.port;
+  await fake.stop();
+  writeFileSync(join(t.home, '.env'), 'API_SERVER_KEY=key-now\n');
+  fake = await startFakeHermes({ version: '0.12', apiKey: 'key-now', port, sessions: agentSessions });
+  showContext(fake);
+  const turn = await say('/api/sessions/tg/chat/stream', { message: 'who am I?' });
+  expect(turn.at(-1)?.event).toBe('done');
+  // With the header the agent would answer from its record of `tg`, which lacks the kept turn.
+  expect(text(turn)).toContain('user:my name is Ann');
+  expect(lastRequest(fake, '/v1/chat/completions').headers['x-hermes-session-id']).toBeUndefined();
+});

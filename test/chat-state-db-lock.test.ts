@@ -3,13 +3,14 @@
  * agent may hold the file locked for a moment (rollback-journal mode, a checkpoint): every other read
  * of state.db waits that out with the event loop free, and so must the chat turn's history read.
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { afterAll, beforeAll, expect, spyOn, test } from 'bun:test';
 import { appOn } from './helpers/fake-app';
 import { post, type TestApp } from './helpers/app';
 import { holdLock } from './helpers/lock-holder';
 import { sseEvents } from './helpers/sse-events';
 import { createStateDb, type StateDbFixture } from './fixtures/state-db';
 import { startFakeHermes, type FakeHermes } from './fakes/hermes';
+import { StateDb } from '../src/modules/sessions/state-db';
 
 let fake: FakeHermes;
 let t: TestApp;
@@ -55,4 +56,19 @@ test('a turn whose history read meets a short lock waits it out, with the event 
     { role: 'assistant', content: 'hello Ada' },
     { role: 'user', content: 'what is my name?' },
   ]);
+});
+
+test('a lock that outlasts the wait fails the turn (503) after one wait, not two: whether the agent holds the session is asked after the history read', async () => {
+  expect((await t.json('POST', '/api/sessions', { id: 'mine-locked' })).status).toBe(201);
+  const agent = await holdLock(fx.path, { begin: 'BEGIN EXCLUSIVE', end: 'COMMIT' });
+  const waits = spyOn(StateDb.prototype, 'waitReadable');
+  try {
+    const events = await sseEvents(await post(t, '/api/sessions/mine-locked/chat/stream', { message: 'hi' }));
+    expect(events.map((e) => [e.event, e.data.code])).toEqual([['session', undefined], ['error', 'state_db_busy']]);
+    // Each wait lasts READ_WAIT_MS: the agentLacks check waited once before the history read waited again.
+    expect(waits).toHaveBeenCalledTimes(1);
+  } finally {
+    waits.mockRestore();
+    await agent.release();
+  }
 });

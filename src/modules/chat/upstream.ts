@@ -48,9 +48,7 @@ export async function openTurn(
     if (path === 'session-api') res = await openNative(client, sessions, t);
     if (!res) {
       path = t.path = 'chat-completions';
-      const lacks = t.agentLacks ?? sessions.agentLacks(t.sessionId);
-      t.agentLacks = lacks instanceof Promise ? await lacks : lacks;
-      res = await openCompletions(client, history, t, refused);
+      res = await openCompletions(client, history, () => t.agentLacks ?? sessions.agentLacks(t.sessionId), t, refused);
     }
     return { path, res, failure: null, unreached: null };
   } catch (err) {
@@ -74,8 +72,8 @@ export interface TurnRequest {
   /** Set when the gateway took the fallback turn with X-Hermes-Session-Id: it files the turn under the session itself. */
   continued?: boolean;
   /**
-   * Set when the agent is known to hold no session under the id: its session stream answered 404
-   * `session_not_found`, or its state.db, readable, has none. Given the id in X-Hermes-Session-Id it
+   * Set when the agent's session stream answered 404 `session_not_found`: it holds no session under the
+   * id (else its state.db is asked, SessionService.agentLacks). Given the id in X-Hermes-Session-Id it
    * would continue its own, empty record and not read the history sent (SPEC §14).
    */
   agentLacks?: boolean;
@@ -106,7 +104,8 @@ async function openNative(client: HermesClient, sessions: SessionService, t: Tur
   });
   if (res.status === 404 || res.status === 405) {
     // A 404 is either no such route (an older gateway) or no such session (SPEC §14: session_not_found).
-    t.agentLacks = (await upstreamHttpError(res, client.answerTimeoutMs)).code === 'session_not_found';
+    // Only the latter tells whether the agent holds it; the former leaves that to its state.db.
+    if ((await upstreamHttpError(res, client.answerTimeoutMs)).code === 'session_not_found') t.agentLacks = true;
     return null;
   }
   if (!res.ok || !res.body) throw await upstreamHttpError(res, client.answerTimeoutMs);
@@ -150,7 +149,8 @@ export class RefusedSessionIds {
  * with 403 (session continuation requires API_SERVER_KEY), and the history alone keeps the context.
  */
 async function openCompletions(
-  client: HermesClient, history: (maxBytes: number) => HistoryMessage[] | Promise<HistoryMessage[]>, t: TurnRequest, refused: RefusedSessionIds,
+  client: HermesClient, history: (maxBytes: number) => HistoryMessage[] | Promise<HistoryMessage[]>,
+  agentLacks: () => boolean | Promise<boolean>, t: TurnRequest, refused: RefusedSessionIds,
 ): Promise<Response> {
   const body = (past: HistoryMessage[]) => JSON.stringify({
     model: t.model,
@@ -167,10 +167,14 @@ async function openCompletions(
   const sent = past instanceof Promise ? await past : past;
   const json = body(sent);
   // Hermes honours the header only when it has a key; an id no header can carry goes without it
-  // (the history sent keeps the context). So does a history the agent does not hold: with the header
-  // the gateway would answer from its own, empty record of the id, having forgotten the conversation.
-  const unheld = t.agentLacks === true && sent.length > 0;
-  const sessionHeader = client.upstreamKey && !refused.has(t.sessionId) && !unheld ? headerValue(t.sessionId) : null;
+  // (the history sent keeps the context). So does a history the agent does not hold, or holds only
+  // part of: with the header the gateway would answer from its own record of the id alone (SPEC §14).
+  // Asked only when it decides something, and after the history: that read has waited out any lock on
+  // state.db, so this one is answered at once (asked first, a lock that outlasted the wait was waited twice).
+  const wanted = client.upstreamKey && !refused.has(t.sessionId) ? headerValue(t.sessionId) : null;
+  const lacks = wanted !== null && sent.length > 0 ? agentLacks() : false;
+  const unheld = lacks instanceof Promise ? await lacks : lacks;
+  const sessionHeader = unheld ? null : wanted;
   const send = (withSessionId: boolean) => client.fetch('/v1/chat/completions', {
     method: 'POST',
     headers: { ...STREAM_HEADERS, ...(withSessionId && sessionHeader ? { 'x-hermes-session-id': sessionHeader } : {}) },

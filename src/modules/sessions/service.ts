@@ -223,11 +223,15 @@ export class SessionService {
   }
 
   /**
-   * True when the agent's state.db can be read and has no session `id` (false when it cannot be read:
-   * then nobody knows). A gateway given such an id in X-Hermes-Session-Id answers from its own, empty
-   * record of it and does not read the history sent (SPEC §14).
+   * True when the agent's record of `id` lacks part of the conversation: the sidecar keeps turns of an
+   * agent's session that the agent filed under another id (sent without X-Hermes-Session-Id), or the
+   * agent's state.db can be read and has no session `id` (false when it cannot be read: then nobody
+   * knows). A gateway given the id in X-Hermes-Session-Id answers from its own record of it and does
+   * not read the history sent (SPEC §14).
    */
   agentLacks(id: string): boolean | Promise<boolean> {
+    const row = this.d.transcripts.row(id);
+    if (row?.origin === 'upstream' && row.messageCount > 0) return true;
     const lacks = (readable: boolean) => readable && !this.d.stateDb.has(id);
     try {
       const readable = this.d.stateDb.readableSoon();
