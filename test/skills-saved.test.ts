@@ -293,6 +293,31 @@ test('an index that cannot be written: the listing works as before, with one log
   expect(lines.filter((l) => l.includes('skills:'))).toHaveLength(2);
 });
 
+test('a save that failed (a full disk, then freed) is made by a later rescan of the same tree: the next process reads no SKILL.md', async () => {
+  const { log, lines } = capture();
+  await firstRun();
+  await nextTick();
+  writeSkill('ops/s1', 'ops-1', 'Edited while stopped');
+  const t = await instance({ log });
+  expect((await listing(t)).skills.find((s) => s.name === 'ops-1')?.description).toBe('Edited while stopped');
+  // The save of the edit fails: a folder where the file goes (root writes into any folder), the rename fails.
+  rmSync(savedFile);
+  mkdirSync(join(savedFile, 'in-the-way'), { recursive: true });
+  t.deps.skills.flushSave();
+  expect(lines.filter((l) => l.includes('cannot be saved'))).toHaveLength(1);
+  rmSync(savedFile, { recursive: true });
+  // A rescan (a folder changed) that finds every SKILL.md as it was.
+  await nextTick();
+  writeFileSync(join(home, 'skills', 'ops', 'notes.txt'), 'not a skill');
+  expect((await listing(t)).skills).toHaveLength(10);
+  expect(t.deps.skills.filesRead).toBe(1);
+  t.deps.skills.flushSave();
+  expect(existsSync(savedFile)).toBe(true);
+  const next = await instance();
+  expect((await listing(next)).skills.find((s) => s.name === 'ops-1')?.description).toBe('Edited while stopped');
+  expect(next.deps.skills.filesRead).toBe(0);
+});
+
 test("temp files of a process killed while saving are removed by the next save, once they are a minute old; another writer's fresh one is kept", async () => {
   mkdirSync(dataDir, { recursive: true });
   const stale = join(dataDir, `${SKILLS_INDEX_FILE}.4242.0badf00d.tmp`);

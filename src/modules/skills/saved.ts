@@ -257,6 +257,9 @@ export class SavedIndex {
     try {
       old = yield* replaceFileSteps(this.path, this.text(rootsKey, skills), MAX_SAVED_BYTES);
     } catch (err) {
+      // The file may hold older records than the scan's: a later scan finding the tree unchanged must
+      // save (holds), or once the disk has room again the file would stay behind until a SKILL.md changes.
+      this.onDisk = null;
       return this.saveFailure(err instanceof TooLargeError ? err.message : ((err as NodeJS.ErrnoException).code ?? 'error'));
     }
     this.onDisk = rootsKey;
