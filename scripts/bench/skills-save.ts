@@ -66,8 +66,7 @@ try {
       area: 'skills',
       metric: `save the index of ${n} skills: longest event-loop stall while it is written, median of ${runs} (idle probe ${mid(idle).toFixed(1)} ms; whole save ${mid(results.map((x) => x.took)).toFixed(0)} ms)`,
       value: `${gap.toFixed(1)} ms`,
-      target: '< 5 ms',
-      ok: gap < 5,
+      // No issue names a figure for this: it is reported against the idle probe beside it, not a target.
     });
   }
 } finally {
