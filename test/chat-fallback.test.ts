@@ -119,6 +119,33 @@ describe('a Hermes 0.12 gateway without API_SERVER_KEY, the sidecar without HERM
   });
 });
 
+describe('a Hermes 0.12 gateway without API_SERVER_KEY, the sidecar with HERMES_API_KEY (the key it sends is not checked)', () => {
+  let fake: FakeHermes;
+  let t: TestApp;
+  beforeAll(async () => {
+    fake = await startFakeHermes({ version: '0.12', apiKey: null });
+    t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: 'key-the-gateway-lacks' } });
+    await t.deps.probe.probeNow();
+  });
+  afterAll(async () => {
+    t.close();
+    await fake.stop();
+  });
+
+  test('a turn refused for X-Hermes-Session-Id (403) goes again without it; later turns go without it at once, the history carrying the context', async () => {
+    fake.behavior.reply = (messages) => `turn ${messages.filter((m) => m.role === 'user').length}`;
+    const first = await sseEvents(await post(t, '/api/sessions/new/chat/stream', { message: 'my name is Ada', session_id: 'k403' }));
+    expect(first.map((e) => e.event)).toEqual(['session', 'content', 'content', 'done']);
+    const second = await t.json('POST', '/api/sessions/k403/chat', { message: 'what is my name?' });
+    expect(second.body).toMatchObject({ session_id: 'k403', message: { role: 'assistant', content: 'turn 2' } });
+    const calls = fake.requests.filter((r) => r.path === '/v1/chat/completions');
+    expect(calls.map((r) => r.headers['x-hermes-session-id'])).toEqual(['k403', undefined, undefined]);
+    expect(JSON.parse(calls[2]?.body ?? '{}').messages).toEqual([
+      { role: 'user', content: 'my name is Ada' }, { role: 'assistant', content: 'turn 1' }, { role: 'user', content: 'what is my name?' },
+    ]);
+  });
+});
+
 describe('a long history on the fallback', () => {
   let fake: FakeHermes;
   let t: TestApp;

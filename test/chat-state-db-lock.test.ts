@@ -11,6 +11,7 @@ import { sseEvents } from './helpers/sse-events';
 import { createStateDb, type StateDbFixture } from './fixtures/state-db';
 import { startFakeHermes, type FakeHermes } from './fakes/hermes';
 import { StateDb } from '../src/modules/sessions/state-db';
+import { unavailable } from '../src/modules/sessions/state-db-failures';
 
 let fake: FakeHermes;
 let t: TestApp;
@@ -70,5 +71,33 @@ test('a lock that outlasts the wait fails the turn (503) after one wait, not two
   } finally {
     waits.mockRestore();
     await agent.release();
+  }
+});
+
+test('a state.db locked again between the wait and the check of whether the agent holds the session: not known, so the turn goes on (with the header), not a 502', async () => {
+  expect((await t.json('POST', '/api/sessions', { id: 'mine-relocked' })).status).toBe(201);
+  expect((await t.json('POST', '/api/sessions/mine-relocked/chat', { message: 'my name is Ada' })).status).toBe(200);
+  // The check meets a lock and waits it out; the agent takes the lock again before the lookup.
+  const readableSoon = StateDb.prototype.readableSoon;
+  const has = StateDb.prototype.has;
+  let relocked = false;
+  const soon = spyOn(StateDb.prototype, 'readableSoon').mockImplementation(function (this: StateDb) {
+    if (soon.mock.calls.length === 2) {
+      relocked = true;
+      return Promise.resolve(true);
+    }
+    return readableSoon.call(this);
+  });
+  const lookup = spyOn(StateDb.prototype, 'has').mockImplementation(function (this: StateDb, id: string) {
+    if (relocked) throw unavailable(Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }));
+    return has.call(this, id);
+  });
+  try {
+    const reply = await t.json('POST', '/api/sessions/mine-relocked/chat', { message: 'what is my name?' });
+    expect([relocked, reply.status]).toEqual([true, 200]);
+    expect(fake.requests.filter((r) => r.path === '/v1/chat/completions').at(-1)?.headers['x-hermes-session-id']).toBe('mine-relocked');
+  } finally {
+    soon.mockRestore();
+    lookup.mockRestore();
   }
 });

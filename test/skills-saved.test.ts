@@ -5,7 +5,7 @@
  * `filesRead`). Unless a test says otherwise, the index's clock runs RACY_MS ahead, so files the test
  * has just written count as settled (the real clock would re-read them: see the racy test).
  */
-import { afterEach, beforeEach, describe, expect, test } from 'bun:test';
+import { afterEach, beforeEach, describe, expect, spyOn, test } from 'bun:test';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createLogger, type Logger } from '../src/lib/log';
@@ -316,6 +316,30 @@ test('a save that failed (a full disk, then freed) is made by a later rescan of 
   const next = await instance();
   expect((await listing(next)).skills.find((s) => s.name === 'ops-1')?.description).toBe('Edited while stopped');
   expect(next.deps.skills.filesRead).toBe(0);
+});
+
+test('a failed save that leaves the older file in place says so: a restart reads only the SKILL.md files changed since, not every one', async () => {
+  const { log, lines } = capture();
+  await firstRun();
+  await nextTick();
+  writeSkill('ops/s1', 'ops-1', 'Edited while stopped');
+  const t = await instance({ log });
+  expect((await listing(t)).skills).toHaveLength(10);
+  // The temp file cannot be made (its name taken), so the older file stays: a full disk does the same.
+  const uuid = spyOn(crypto, 'randomUUID').mockReturnValue('0badf00d-0000-4000-8000-000000000000');
+  mkdirSync(`${savedFile}.${process.pid}.0badf00d.tmp`);
+  try {
+    t.deps.skills.flushSave();
+  } finally {
+    uuid.mockRestore();
+  }
+  const said = lines.filter((l) => l.includes('cannot be saved'));
+  expect(said).toHaveLength(1);
+  expect(said[0]).not.toContain('every SKILL.md again');
+  expect(said[0]).toContain('a restart reads again only the SKILL.md files changed since the index in place was saved');
+  const next = await instance();
+  expect((await listing(next)).skills.find((s) => s.name === 'ops-1')?.description).toBe('Edited while stopped');
+  expect(next.deps.skills.filesRead).toBe(1);
 });
 
 test("temp files of a process killed while saving are removed by the next save, once they are a minute old; another writer's fresh one is kept", async () => {

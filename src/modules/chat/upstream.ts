@@ -124,7 +124,7 @@ const MAX_REFUSED_IDS = 10_000;
 
 /**
  * Sessions whose id the gateway refused in `X-Hermes-Session-Id`. Newer gateways continue only
- * sessions their own API server made, so a refused id stays refused: without this memo every turn
+ * sessions their own API server made, and a keyless one none, so a refused id stays refused: without this memo every turn
  * of such a session was sent twice, the whole body (up to 9.5 MB) each time, before the first token.
  */
 export class RefusedSessionIds {
@@ -147,6 +147,8 @@ export class RefusedSessionIds {
  * `X-Hermes-Session-Id` too, so an upstream that keeps sessions itself continues the same one. The
  * header only goes with the sidecar's key: a gateway without a key answers any request carrying it
  * with 403 (session continuation requires API_SERVER_KEY), and the history alone keeps the context.
+ * A keyless gateway checks no key, so a sidecar given one anyway (HERMES_API_KEY) meets that 403: the
+ * turn goes again without the header, as for an id refused (below).
  */
 async function openCompletions(
   client: HermesClient, history: (maxBytes: number) => HistoryMessage[] | Promise<HistoryMessage[]>,
@@ -185,9 +187,10 @@ async function openCompletions(
   t.continued = sessionHeader !== null && res.ok;
   // Newer gateways continue only sessions their API server made, with ids of their own shapes: any
   // other id is refused (400 "Invalid session ID", 404 "Unknown session ID") before the agent runs.
+  // A gateway without a key refuses the header itself (403), checking no key the sidecar sends.
   // The history sent keeps the context, so the turn goes again without the header, and later turns
   // go without it at once — once the header is shown to be the cause: the same body then accepted.
-  if (sessionHeader !== null && (res.status === 400 || res.status === 404)) {
+  if (sessionHeader !== null && (res.status === 400 || res.status === 403 || res.status === 404)) {
     await res.body?.cancel().catch(() => {});
     res = await send(false);
     if (res.ok) refused.add(t.sessionId);

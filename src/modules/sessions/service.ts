@@ -235,7 +235,9 @@ export class SessionService {
     const lacks = (readable: boolean) => readable && !this.d.stateDb.has(id);
     try {
       const readable = this.d.stateDb.readableSoon();
-      return readable instanceof Promise ? readable.then(lacks, () => false) : lacks(readable);
+      // A lookup failing after the wait (locked again) is not known either: as a rejection it failed
+      // the turn as the upstream's (a 502 on /chat), though the history had been read.
+      return readable instanceof Promise ? readable.then(lacks).catch(() => false) : lacks(readable);
     } catch {
       return false;
     }

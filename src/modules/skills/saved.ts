@@ -274,7 +274,8 @@ export class SavedIndex {
   private saveFailure(reason: string): void {
     if (this.saveFailed) return;
     this.saveFailed = true;
-    this.log.warn('skills: the index cannot be saved; a restart reads every SKILL.md again', { file: this.path, reason });
+    // Nothing is renamed over the file in place, so a restart still uses it: only what changed since is read.
+    this.log.warn('skills: the index cannot be saved; a restart reads again only the SKILL.md files changed since the index in place was saved (every one if there is none)', { file: this.path, reason });
   }
 }
 
