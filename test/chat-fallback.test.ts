@@ -139,10 +139,36 @@ describe('a Hermes 0.12 gateway without API_SERVER_KEY, the sidecar with HERMES_
     const second = await t.json('POST', '/api/sessions/k403/chat', { message: 'what is my name?' });
     expect(second.body).toMatchObject({ session_id: 'k403', message: { role: 'assistant', content: 'turn 2' } });
     const calls = fake.requests.filter((r) => r.path === '/v1/chat/completions');
-    expect(calls.map((r) => r.headers['x-hermes-session-id'])).toEqual(['k403', undefined, undefined]);
+    expect(calls.map((r) => r.headers['x-hermes-session-id'] ?? 'none')).toEqual(['k403', 'none', 'none']);
     expect(JSON.parse(calls[2]?.body ?? '{}').messages).toEqual([
       { role: 'user', content: 'my name is Ada' }, { role: 'assistant', content: 'turn 1' }, { role: 'user', content: 'what is my name?' },
     ]);
+  });
+});
+
+describe('a keyed gateway behind a proxy that answers 403 (not the keyless refusal of X-Hermes-Session-Id)', () => {
+  let fake: FakeHermes;
+  let t: TestApp;
+  beforeAll(async () => {
+    fake = await startFakeHermes({ version: '0.12' });
+    t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: 'test-upstream-key' } });
+    await t.deps.probe.probeNow();
+  });
+  afterAll(async () => {
+    t.close();
+    await fake.stop();
+  });
+
+  test('a 403 of its own is the turn\'s answer: sent once, not again without the header, and the id not remembered as refused', async () => {
+    fake.behavior.statusOverride['/v1/chat/completions'] = 403;
+    expect((await t.json('POST', '/api/sessions', { id: 'proxied' })).status).toBe(201);
+    const refused = await t.json('POST', '/api/sessions/proxied/chat', { message: 'hello' });
+    expect([refused.status, refused.body]).toMatchObject([502, { code: 'forbidden', detail: 'The Hermes upstream answered 403: Fake Hermes: forced HTTP 403' }]);
+    const calls = () => fake.requests.filter((r) => r.path === '/v1/chat/completions').map((r) => r.headers['x-hermes-session-id'] ?? 'none');
+    expect(calls()).toEqual(['proxied']);
+    delete fake.behavior.statusOverride['/v1/chat/completions'];
+    expect((await t.json('POST', '/api/sessions/proxied/chat', { message: 'again' })).status).toBe(200);
+    expect(calls()).toEqual(['proxied', 'proxied']);
   });
 });
 

@@ -119,6 +119,9 @@ async function openNative(client: HermesClient, sessions: SessionService, t: Tur
  */
 const MAX_COMPLETIONS_BODY_BYTES = 9_500_000;
 
+/** A keyless gateway's answer to X-Hermes-Session-Id (0.12: "Session continuation requires API key authentication"). */
+const KEYLESS_REFUSAL = /session continuation requires api key/i;
+
 /** Session ids remembered as refused; the oldest is forgotten past this many (it then costs one more refusal). */
 const MAX_REFUSED_IDS = 10_000;
 
@@ -187,9 +190,14 @@ async function openCompletions(
   t.continued = sessionHeader !== null && res.ok;
   // Newer gateways continue only sessions their API server made, with ids of their own shapes: any
   // other id is refused (400 "Invalid session ID", 404 "Unknown session ID") before the agent runs.
-  // A gateway without a key refuses the header itself (403), checking no key the sidecar sends.
+  // A gateway without a key refuses the header itself (403), checking no key the sidecar sends; any
+  // other 403 (a proxy in front) is the turn's answer, or every turn would go twice (up to 9.5 MB each).
   // The history sent keeps the context, so the turn goes again without the header, and later turns
   // go without it at once — once the header is shown to be the cause: the same body then accepted.
+  if (sessionHeader !== null && res.status === 403) {
+    const refusal = await upstreamHttpError(res, client.answerTimeoutMs);
+    if (!KEYLESS_REFUSAL.test(refusal.detail)) throw refusal;
+  }
   if (sessionHeader !== null && (res.status === 400 || res.status === 403 || res.status === 404)) {
     await res.body?.cancel().catch(() => {});
     res = await send(false);
