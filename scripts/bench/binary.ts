@@ -68,11 +68,17 @@ function evictFromPageCache(file: string): boolean {
   return sync.exitCode === 0 && dd.exitCode === 0;
 }
 
-export async function runBinaryBench(runs = 5): Promise<BinaryResult> {
+/** dist/hermes-optx-api, built first if it is missing. */
+export function ensureBinary(): string {
   if (!existsSync(BINARY)) {
     const b = Bun.spawnSync(['bun', 'run', 'build'], { cwd: ROOT });
     if (b.exitCode !== 0) throw new Error('build failed');
   }
+  return BINARY;
+}
+
+export async function runBinaryBench(runs = 5): Promise<BinaryResult> {
+  ensureBinary();
   const starts: number[] = [];
   const rss: number[] = [];
   const anon: number[] = [];

@@ -33,14 +33,18 @@ export interface Child {
   proc: Bun.Subprocess<'ignore', 'pipe', 'ignore'>;
   port: number;
   stop(): Promise<void>;
+  /** Everything the child wrote to stdout so far (the banner, later status lines). */
+  output(): string;
 }
 
 /**
  * Spawns a process and waits for `pattern` (with one capture group: the port) on its stdout.
- * Its stderr (request logs) is discarded, as a deployment would ship it elsewhere.
+ * Its stderr (request logs) is discarded, as a deployment would ship it elsewhere, unless `stderrFile`
+ * names a file to write it to (a benchmark reading the access log's timings).
  */
-export async function spawnWithPort(cmd: string[], env: Record<string, string>, pattern: RegExp): Promise<Child> {
-  const proc = Bun.spawn(cmd, { env: { ...process.env, ...env }, stdout: 'pipe', stderr: 'ignore', cwd: ROOT });
+export async function spawnWithPort(cmd: string[], env: Record<string, string>, pattern: RegExp, stderrFile?: string): Promise<Child> {
+  const stderr = stderrFile ? Bun.file(stderrFile) : 'ignore';
+  const proc = Bun.spawn(cmd, { env: { ...process.env, ...env }, stdout: 'pipe', stderr, cwd: ROOT }) as Child['proc'];
   const reader = proc.stdout.getReader();
   const dec = new TextDecoder();
   let out = '';
@@ -54,8 +58,8 @@ export async function spawnWithPort(cmd: string[], env: Record<string, string>, 
     if (m) port = Number(m[1]);
   }
   reader.releaseLock();
-  // Keep draining stdout so the child never blocks on a full pipe.
-  void proc.stdout.pipeTo(new WritableStream());
+  // Keep draining stdout so the child never blocks on a full pipe; kept for output().
+  void proc.stdout.pipeTo(new WritableStream({ write: (chunk) => void (out += dec.decode(chunk, { stream: true })) }));
   if (!port) throw new Error(`${cmd.join(' ')} did not announce a port: ${out}`);
   return {
     proc,
@@ -64,6 +68,7 @@ export async function spawnWithPort(cmd: string[], env: Record<string, string>, 
       proc.kill('SIGTERM');
       await proc.exited;
     },
+    output: () => out,
   };
 }
 

@@ -11,9 +11,16 @@
  * listing alone (not the process's start-up or imports), without and with
  * the index a previous process saved (skills-index.json), the two kinds of run alternated.
  *
+ * "Built binary": the first GET /api/skills of a freshly started dist/hermes-optx-api, as users run
+ * it (scripts/bench/skills-binary.ts says how it is timed), with and without the saved index, with no
+ * upstream reachable and with the fake Hermes up. `--binary-only` runs just those rows (`--binary
+ * <path>` times another build).
+ *
  *   bun scripts/bench/skills.ts [--skills 2000] [--categories 20] [--rounds 5] [--warm 500] [--processes 7]
+ *     [--binary-processes 9] [--binary-only] [--binary dist/hermes-optx-api]
  */
 import { report } from './lib';
+import { runBinaryListings, type BinaryListing } from './skills-binary';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +41,9 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '5' },
     warm: { type: 'string', default: '500' },
     processes: { type: 'string', default: '7' },
+    'binary-processes': { type: 'string', default: '9' },
+    'binary-only': { type: 'boolean', default: false },
+    binary: { type: 'string' },
     /** Internal: run as the spawned process, list `home`'s skills once (with the index saved at `save`, if given), print the time. */
     'first-listing': { type: 'string' },
     save: { type: 'string' },
@@ -143,6 +153,29 @@ async function cpuTime(fn: () => unknown): Promise<number> {
   return (c.user + c.system) / 1000;
 }
 
+/** The built binary's rows; `listed` is what the in-process listing found. */
+async function binaryRows(savePath: string, listed: number): Promise<void> {
+  const runs = await runBinaryListings(home, savePath, Number(values['binary-processes']), values.binary);
+  for (const [kind, rs] of Object.entries(runs)) {
+    const bad = rs.find((r) => r.total !== listed);
+    if (bad) throw new Error(`the binary listed ${bad.total} skills, not ${listed}`);
+    const ms = rs.map((r) => r.ms);
+    const switched = rs.filter((r) => r.switched).length;
+    console.log(`first GET /api/skills, built binary, ${kind.replace('/', ' index, upstream ')}: server ${stats(ms)}; round trip minus /health ${stats(rs.map((r) => r.diffMs))}; round trip ${stats(rs.map((r) => r.skillsMs))}; JIT policy restored before it in ${switched}/${rs.length}`);
+  }
+  console.log(`load average after the binary runs ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  const row = (rs: BinaryListing[] | undefined, what: string) => {
+    if (!rs) return;
+    const ms = rs.map((r) => r.ms);
+    const m = mid(ms);
+    report({ area: 'skills', metric: `list ${listed} skills: first GET /api/skills of the built binary, ${what} (the server's access-log time; median, min of ${rs.length})`, value: `${m.toFixed(1)} ms (min ${Math.min(...ms).toFixed(1)})`, target: '< 50 ms', ok: m < 50 });
+  };
+  row(runs['saved/none'], 'saved index');
+  row(runs['none/none'], 'no saved index');
+}
+
+const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
 const home = buildHome();
 try {
   // Let directory timestamps age past the racy window so warm numbers show the steady state.
@@ -150,6 +183,16 @@ try {
   const hermes = new HermesHome(home);
   let listed = 0;
   console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${navigator.hardwareConcurrency} cores`);
+  if (values['binary-only']) {
+    const savePath = join(home, 'data', SKILLS_INDEX_FILE);
+    mkdirSync(join(home, 'data'), { recursive: true });
+    const saver = new SkillsIndex(hermes, { savePath });
+    const { total } = await saver.list({ offset: 0 });
+    await saver.save();
+    await binaryRows(savePath, total);
+    rmSync(home, { recursive: true, force: true }); // the finally below is not reached past exit
+    process.exit(0);
+  }
   const cold = await repeat(ROUNDS, () => time(async () => (listed = (await new SkillsIndex(hermes).list({ offset: 0 })).total)));
   console.log(`skills listed: ${listed}`);
   console.log(`cold  (new index)        ${stats(cold)}`);
@@ -160,7 +203,6 @@ try {
   await index.list({ offset: 0 });
   const warm = await repeat(WARM, () => time(() => index.list({ offset: 0 })));
   console.log(`warm  (nothing changed)  ${stats(warm)}`);
-  const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
   report({ area: 'skills', metric: `list ${listed} skills, cold (every file read and parsed)`, value: `${mid(cold).toFixed(1)} ms`, target: '< 50 ms', ok: mid(cold) < 50 });
   // An index saved by a previous process, as a stop (or the timer after a scan) leaves it.
   const savePath = join(home, 'data', SKILLS_INDEX_FILE);
@@ -189,6 +231,7 @@ try {
   console.log(`cold, new process, saved index, CPU time ${stats(savedRuns.map((r) => r.cpu))}`);
   report({ area: 'skills', metric: `list ${listed} skills, cold in a new process, no saved index (first listing after a restart)`, value: `${mid(fresh).toFixed(1)} ms`, target: '< 50 ms', ok: mid(fresh) < 50 });
   report({ area: 'skills', metric: `list ${listed} skills, cold in a new process, index saved by the previous one (every folder walked, every SKILL.md stamped, none read)`, value: `${mid(freshSaved).toFixed(1)} ms`, target: '< 50 ms', ok: mid(freshSaved) < 50 });
+  await binaryRows(savePath, listed);
 
   const filtered = await repeat(WARM, (i) => time(() => index.list({ search: `task ${i % 50}`, offset: 0 })));
   console.log(`warm  (search filter)    ${stats(filtered)}`);
