@@ -194,12 +194,11 @@ async function openCompletions(
   // other 403 (a proxy in front) is the turn's answer, or every turn would go twice (up to 9.5 MB each).
   // The history sent keeps the context, so the turn goes again without the header, and later turns
   // go without it at once — once the header is shown to be the cause: the same body then accepted.
-  if (sessionHeader !== null && res.status === 403) {
-    const refusal = await upstreamHttpError(res, client.answerTimeoutMs);
-    if (!KEYLESS_REFUSAL.test(refusal.detail)) throw refusal;
-  }
   if (sessionHeader !== null && (res.status === 400 || res.status === 403 || res.status === 404)) {
-    await res.body?.cancel().catch(() => {});
+    if (res.status === 403) {
+      const refusal = await upstreamHttpError(res, client.answerTimeoutMs);
+      if (!KEYLESS_REFUSAL.test(refusal.detail)) throw refusal;
+    } else await res.body?.cancel().catch(() => {});
     res = await send(false);
     if (res.ok) refused.add(t.sessionId);
   }
