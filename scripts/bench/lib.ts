@@ -97,6 +97,29 @@ export function flag(name: string, fallback: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
+/**
+ * The largest gap between 1 ms timer ticks while `work` runs (how long it held the event loop at once),
+ * and the time `work` took.
+ */
+export async function loopStall(work: () => Promise<unknown> | void): Promise<{ gap: number; took: number }> {
+  let last = performance.now();
+  let gap = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    gap = Math.max(gap, now - last);
+    last = now;
+  }, 1);
+  await Bun.sleep(5);
+  last = performance.now();
+  gap = 0;
+  const t = performance.now();
+  await work();
+  const took = performance.now() - t;
+  await Bun.sleep(3);
+  clearInterval(timer);
+  return { gap: Math.max(gap, performance.now() - last), took };
+}
+
 export interface BenchRow {
   area: string;
   metric: string;

@@ -33,7 +33,7 @@ import { HolographicBackend } from '../../src/modules/memory/holographic';
 import { previewOf } from '../../src/modules/sessions/content';
 import { createStateDb, multimodal } from '../../test/fixtures/state-db';
 import { makeTestApp, tempDir, type TestApp } from '../../test/helpers/app';
-import { fmt, report } from './lib';
+import { fmt, loopStall, report } from './lib';
 
 const { values } = parseArgs({
   options: {
@@ -57,27 +57,13 @@ const CATEGORIES = ['general', 'project', 'user_pref', 'tool', 'infra', 'people'
 const CJK_64 = `咖啡 ${Array.from({ length: 64 }, (_, i) => String.fromCharCode(0xac00 + i * 37, 0xac00 + i * 53)).join(' ')}`;
 const CJK_3 = '咖啡 김치 찌개';
 
-/** The largest gap between 1 ms timer ticks while `request` runs, and the request's own time. */
-async function stall(request: () => Promise<Response>): Promise<{ gap: number; took: number }> {
-  let last = performance.now();
-  let gap = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    gap = Math.max(gap, now - last);
-    last = now;
-  }, 1);
-  await Bun.sleep(5);
-  last = performance.now();
-  gap = 0;
-  const t = performance.now();
-  const res = await request();
-  if (res.status !== 200) throw new Error(`${res.status} ${await res.text()}`);
-  await res.arrayBuffer();
-  const took = performance.now() - t;
-  await Bun.sleep(3);
-  clearInterval(timer);
-  return { gap: Math.max(gap, performance.now() - last), took };
-}
+/** The largest gap between 1 ms timer ticks while `request` runs, and the request's own time (its answer read whole). */
+const stall = (request: () => Promise<Response>) =>
+  loopStall(async () => {
+    const res = await request();
+    if (res.status !== 200) throw new Error(`${res.status} ${await res.text()}`);
+    await res.arrayBuffer();
+  });
 
 async function measure(name: string, request: () => Promise<Response>, before: () => void = () => {}): Promise<void> {
   const gaps: number[] = [];

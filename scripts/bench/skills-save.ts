@@ -15,31 +15,11 @@ import { parseArgs } from 'node:util';
 import { silentLogger } from '../../src/lib/log';
 import { SavedIndex } from '../../src/modules/skills/saved';
 import { skillRecords } from '../../test/helpers/skill-records';
-import { report } from './lib';
+import { loopStall, report } from './lib';
 
 const { values } = parseArgs({ options: { sizes: { type: 'string', default: '2000,10000,50000' }, runs: { type: 'string', default: '3' } } });
 const sizes = values.sizes.split(',').map(Number);
 const runs = Number(values.runs);
-
-/** The largest gap between 1 ms timer ticks while `work` runs, and the time `work` took. */
-async function stall(work: () => Promise<void> | void): Promise<{ gap: number; took: number }> {
-  let last = performance.now();
-  let gap = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    gap = Math.max(gap, now - last);
-    last = now;
-  }, 1);
-  await Bun.sleep(5);
-  last = performance.now();
-  gap = 0;
-  const t = performance.now();
-  await work();
-  const took = performance.now() - t;
-  await Bun.sleep(3);
-  clearInterval(timer);
-  return { gap: Math.max(gap, performance.now() - last), took };
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'optx-bench-skills-save-'));
 try {
@@ -52,10 +32,10 @@ try {
     const idle: number[] = [];
     for (let r = 0; r < runs; r++) {
       saved.schedule('bench-roots', recs);
-      const res = await stall(() => saved.save());
+      const res = await loopStall(() => saved.save());
       results.push(res);
       // The same probe for as long with nothing to do: what the box itself adds (other processes on the cores).
-      idle.push((await stall(() => Bun.sleep(res.took))).gap);
+      idle.push((await loopStall(() => Bun.sleep(res.took))).gap);
     }
     const kb = statSync(path).size / 1024;
     const fmt = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(' / ');
