@@ -10,6 +10,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { silentLogger } from '../src/lib/log';
 import { SavedIndex, SKILLS_INDEX_FILE } from '../src/modules/skills/saved';
+import { indexFileFor } from '../src/modules/skills/saved-files';
 import { SkillsIndex } from '../src/modules/skills/service';
 import { RACY_MS } from '../src/modules/skills/stamps';
 import { makeTestApp, tempDir } from './helpers/app';
@@ -17,10 +18,13 @@ import { skillMd, writeFile } from './helpers/hermes-home';
 import { skillRecords } from './helpers/skill-records';
 
 let dir: string;
+/** What a SavedIndex is made with (the legacy file's name), and the file of the roots these tests save. */
+let base: string;
 let path: string;
 beforeEach(() => {
   dir = tempDir('optx-skills-save-');
-  path = join(dir, SKILLS_INDEX_FILE);
+  base = join(dir, SKILLS_INDEX_FILE);
+  path = indexFileFor(base, 'roots');
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -29,7 +33,7 @@ const temps = () => readdirSync(dir).filter((n) => n.endsWith('.tmp'));
 const writing = () => temps().filter((n) => !n.endsWith('.old.tmp'));
 /** The ids the file holds, as a new process loads them; null when it cannot be used. */
 const savedIds = () => {
-  const records = new SavedIndex(path, silentLogger).load('roots');
+  const records = new SavedIndex(base, silentLogger).load('roots');
   return records && [...records.values()].map((r) => r.id);
 };
 const ids = (tag: string, n: number) => skillRecords(n, tag).map((r) => r.id);
@@ -46,7 +50,7 @@ function everyTurn(look: () => boolean): Promise<void> {
 const whileWriting = () => everyTurn(() => writing().length > 0);
 
 test('the save after a scan lets timers run while it writes: one finds its temp file, the file not yet in place', async () => {
-  const saved = new SavedIndex(path, silentLogger);
+  const saved = new SavedIndex(base, silentLogger);
   saved.schedule('roots', skillRecords(8000));
   const seen = new Set<string>();
   await everyTurn(() => {
@@ -65,7 +69,7 @@ test('the save after a scan lets timers run while it writes: one finds its temp 
 });
 
 test('a scan overtaking a save under way: the save ends, then the newer records replace it; never two saves at once', async () => {
-  const saved = new SavedIndex(path, silentLogger);
+  const saved = new SavedIndex(base, silentLogger);
   saved.schedule('roots', skillRecords(8000, 'a'));
   const saving = saved.save();
   await whileWriting();
@@ -83,7 +87,7 @@ test('a scan overtaking a save under way: the save ends, then the newer records 
 });
 
 test('a save overtaken, then flushed: the newer records at once, the older save dropped, and it writes nothing later', async () => {
-  const saved = new SavedIndex(path, silentLogger);
+  const saved = new SavedIndex(base, silentLogger);
   saved.schedule('roots', skillRecords(2000, 'old'));
   saved.flush();
   saved.schedule('roots', skillRecords(8000, 'a'));
@@ -101,7 +105,7 @@ test('a save overtaken, then flushed: the newer records at once, the older save 
 });
 
 test('a stop during a save: that save is finished at once, nothing is left, nothing is written after', async () => {
-  const saved = new SavedIndex(path, silentLogger);
+  const saved = new SavedIndex(base, silentLogger);
   saved.schedule('roots', skillRecords(2000, 'old'));
   saved.flush();
   saved.schedule('roots', skillRecords(8000, 'a'));
@@ -120,7 +124,7 @@ test('a stop during a save: that save is finished at once, nothing is left, noth
 });
 
 test('a stop during a save overtaken by a newer scan: the newer records are written, the older save dropped', async () => {
-  const saved = new SavedIndex(path, silentLogger);
+  const saved = new SavedIndex(base, silentLogger);
   saved.schedule('roots', skillRecords(8000, 'a'));
   const saving = saved.save();
   await whileWriting();
@@ -150,7 +154,7 @@ test('a listing whose scan ends after the app stopped saves nothing: the data di
   expect((await listing).status).toBe(200);
   // Past the save's 1 s timer, which a scan ending after the stop used to set.
   await Bun.sleep(1300);
-  expect(readdirSync(dataDir).filter((n) => n.startsWith(SKILLS_INDEX_FILE))).toEqual([]);
+  expect(readdirSync(dataDir).filter((n) => n.startsWith('skills-index'))).toEqual([]);
 });
 
 test('a process killed (SIGKILL) at any point of a save leaves the old file or the new one, whole', async () => {
@@ -158,7 +162,7 @@ test('a process killed (SIGKILL) at any point of a save leaves the old file or t
   const outcomes = new Set<string>();
   for (const turn of ['1', '8', '32', '128', 'saved']) {
     for (const name of readdirSync(dir)) rmSync(join(dir, name));
-    const proc = Bun.spawn(['bun', fixture, path, turn], { stdout: 'ignore', stderr: 'pipe' });
+    const proc = Bun.spawn(['bun', fixture, base, turn], { stdout: 'ignore', stderr: 'pipe' });
     await proc.exited;
     expect([proc.signalCode, await new Response(proc.stderr).text()]).toEqual(['SIGKILL', '']);
     const held = savedIds();

@@ -11,6 +11,7 @@ import { basename, join } from 'node:path';
 import { createLogger, type Logger } from '../src/lib/log';
 import { FOLD_KEY_VERSION } from '../src/lib/text';
 import { keysTag, SAVED_FORMAT, SKILLS_INDEX_FILE } from '../src/modules/skills/saved';
+import { indexFileFor } from '../src/modules/skills/saved-files';
 import { SkillsIndex } from '../src/modules/skills/service';
 import { RACY_MS } from '../src/modules/skills/stamps';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app';
@@ -19,6 +20,8 @@ import { skillMd, writeFile } from './helpers/hermes-home';
 let shared: string;
 let home: string;
 let dataDir: string;
+/** Where the index is saved from (the legacy file's name), and the file these roots' records are saved to. */
+let savePath: string;
 let savedFile: string;
 const open: TestApp[] = [];
 
@@ -26,7 +29,8 @@ beforeEach(() => {
   shared = tempDir('optx-skills-saved-');
   home = join(shared, 'home');
   dataDir = join(shared, 'data');
-  savedFile = join(dataDir, SKILLS_INDEX_FILE);
+  savePath = join(dataDir, SKILLS_INDEX_FILE);
+  savedFile = indexFileFor(savePath, join(home, 'skills'));
   for (const c of ['ops', 'web']) for (let i = 0; i < 5; i++) writeSkill(`${c}/s${i}`, `${c}-${i}`);
 });
 afterEach(() => {
@@ -49,7 +53,7 @@ async function instance(opts: { realClock?: boolean; log?: Logger } = {}): Promi
     env: { HERMES_HOME: home, OPTX_DATA_DIR: dataDir },
     log: opts.log,
     patch: opts.realClock ? undefined : (d) => {
-      d.skills = new SkillsIndex(d.home, { savePath: savedFile, log: d.log, now: () => Date.now() + RACY_MS + 1000 });
+      d.skills = new SkillsIndex(d.home, { savePath, log: d.log, now: () => Date.now() + RACY_MS + 1000 });
     },
   });
   open.push(t);
@@ -149,7 +153,7 @@ describe('a new process starts from the saved index', () => {
     expect((await t.fetch('/api/skills/ops.s3')).status).toBe(404);
   });
 
-  test('skills.external_dirs changed in config.yaml: the file is not used, the external skills are listed', async () => {
+  test('skills.external_dirs changed in config.yaml: the other roots\' file is not used, the external skills are listed', async () => {
     await firstRun();
     const external = join(shared, 'external');
     writeFile(join(external, 'tools', 'jq', 'SKILL.md'), skillMd({ name: 'jq' }));
@@ -160,7 +164,9 @@ describe('a new process starts from the saved index', () => {
     expect(body.skills.map((s) => s.name)).toContain('jq');
     expect(body.skills).toHaveLength(11);
     expect(t.deps.skills.filesRead).toBe(11);
-    expect(lines.filter((l) => l.includes('saved index'))).toHaveLength(1);
+    // These roots have no file yet, as on a first start: nothing to warn about (the old roots' file stays, for their return).
+    expect(lines.filter((l) => l.includes('saved index'))).toEqual([]);
+    expect(existsSync(savedFile)).toBe(true);
   });
 
   test('skills.disabled is read from config.yaml, not from the file', async () => {
@@ -287,7 +293,7 @@ test('an index that cannot be written: the listing works as before, with one log
   writeSkill('web/more', 'more');
   expect((await listing(t)).skills).toHaveLength(11);
   t.deps.skills.flushSave();
-  expect(readdirSync(dataDir).filter((n) => n.startsWith(SKILLS_INDEX_FILE))).toEqual([SKILLS_INDEX_FILE]);
+  expect(readdirSync(dataDir).filter((n) => n.startsWith('skills-index'))).toEqual([basename(savedFile)]);
   expect(lines.filter((l) => l.includes('cannot be saved'))).toHaveLength(1);
   // The other line: the folder in the file's place, ignored on load.
   expect(lines.filter((l) => l.includes('skills:'))).toHaveLength(2);
@@ -352,5 +358,5 @@ test("temp files of a process killed while saving are removed by the next save, 
   const t = await instance();
   await listing(t);
   t.deps.skills.flushSave();
-  expect(readdirSync(dataDir).filter((n) => n.startsWith(SKILLS_INDEX_FILE)).sort()).toEqual([SKILLS_INDEX_FILE, basename(fresh)]);
+  expect(readdirSync(dataDir).filter((n) => n.startsWith('skills-index')).sort()).toEqual([basename(savedFile), basename(fresh)].sort());
 });

@@ -13,12 +13,13 @@
  * probe has settled (scripts/build.ts, src/main.ts), which it announces with the `upstream mode:`
  * line: whether that line was out before the listing was asked for is recorded with each run.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBinary } from './binary';
 import { spawnWithPort, type Child } from './lib';
 import { SKILLS_INDEX_FILE } from '../../src/modules/skills/saved';
+import { indexFileFor } from '../../src/modules/skills/saved-files';
 
 export interface BinaryListing {
   /** The server's own time for GET /api/skills (its access log). */
@@ -70,7 +71,7 @@ async function oneListing(binary: string, home: string, dataDir: string, upstrea
 }
 
 /**
- * `processes` runs of each kind (no saved index / the one at `savePath`; no upstream reachable / the
+ * `processes` runs of each kind (no saved index / the one saved from `savePath`, its roots' file; no upstream reachable / the
  * fake Hermes up), the kinds alternated so that a change in the machine's load touches them alike.
  */
 export async function runBinaryListings(home: string, savePath: string, processes: number, binary = ensureBinary()): Promise<BinaryRuns> {
@@ -88,9 +89,10 @@ export async function runBinaryListings(home: string, savePath: string, processe
           // put back or removed each time, since the server saves its own after listing.
           const dataDir = join(dir, kind.replace('/', '-'));
           mkdirSync(dataDir, { recursive: true });
-          const target = join(dataDir, SKILLS_INDEX_FILE);
-          if (saved) copyFileSync(savePath, target);
-          else rmSync(target, { force: true });
+          // The file of the home's roots (saved-files.ts), where the server looks for it and saves it.
+          for (const name of readdirSync(dataDir)) if (name.startsWith('skills-index')) rmSync(join(dataDir, name), { force: true });
+          const roots = join(home, 'skills');
+          if (saved) copyFileSync(indexFileFor(savePath, roots), indexFileFor(join(dataDir, SKILLS_INDEX_FILE), roots));
           (runs[kind] ??= []).push(await oneListing(binary, home, dataDir, upstreams[upstream]));
         }
       }

@@ -37,7 +37,7 @@ try {
       // The same probe for as long with nothing to do: what the box itself adds (other processes on the cores).
       idle.push((await loopStall(() => Bun.sleep(res.took))).gap);
     }
-    const kb = statSync(path).size / 1024;
+    const kb = statSync(saved.pathFor('bench-roots')).size / 1024;
     const fmt = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(' / ');
     const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
     const gap = mid(results.map((x) => x.gap));

@@ -31,6 +31,7 @@ import { closeDeps, openDeps } from '../../src/deps';
 import { HermesHome } from '../../src/hermes/home';
 import { silentLogger } from '../../src/lib/log';
 import { SKILLS_INDEX_FILE } from '../../src/modules/skills/saved';
+import { indexFileFor } from '../../src/modules/skills/saved-files';
 import { RACY_MS } from '../../src/modules/skills/stamps';
 import { SkillsIndex } from '../../src/modules/skills/service';
 
@@ -210,7 +211,7 @@ try {
   const saver = new SkillsIndex(hermes, { savePath });
   await saver.list({ offset: 0 });
   const saveMs = await time(() => saver.save());
-  console.log(`saving the index (after the answer, a slice per event-loop turn: scripts/bench/skills-save.ts) ${saveMs.toFixed(1)} ms, ${(statSync(savePath).size / 1024).toFixed(0)} KB`);
+  console.log(`saving the index (after the answer, a slice per event-loop turn: scripts/bench/skills-save.ts) ${saveMs.toFixed(1)} ms, ${(statSync(indexFileFor(savePath, hermes.paths.skills)).size / 1024).toFixed(0)} KB`);
   const savedCold = await repeat(ROUNDS, () => time(() => new SkillsIndex(hermes, { savePath }).list({ offset: 0 })));
   console.log(`cold  (new index, saved index) ${stats(savedCold)}`);
   const savedColdJson = await repeat(ROUNDS, () => time(() => new SkillsIndex(hermes, { savePath }).listJson({ offset: 0 })));

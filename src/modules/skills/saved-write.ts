@@ -13,7 +13,7 @@
  */
 import { closeSync, fdatasync, linkSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 
 /**
  * A step makes and writes this much text (~0.1 ms when warm), or less when it has taken SLICE_MS: in a new
@@ -127,10 +127,8 @@ export function dropNow(dropping: Set<string>): void {
   dropping.clear();
 }
 
-/** Removes the temp files of processes killed while saving `path`, once they are a minute old. */
-export function sweepTemps(path: string): void {
-  const dir = dirname(path);
-  const prefix = `${basename(path)}.`;
+/** Removes the temp files (names starting with `prefix`) of processes killed while saving into `dir`, once they are a minute old. */
+export function sweepTemps(dir: string, prefix: string): void {
   try {
     for (const name of readdirSync(dir)) {
       if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;

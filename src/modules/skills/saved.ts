@@ -1,7 +1,7 @@
 /**
  * The skills index kept across restarts (docs/skills-config.md, "Saved index"): a cold scan reads and
  * parses every SKILL.md (~100 ms of CPU for 2,000 on two cores), so after each scan the records are
- * written to `skills-index.json` in the data dir, and a new process's first scan takes them as the
+ * written to the data dir, a file per set of roots (saved-files.ts), and a new process's first scan takes them as the
  * records it already knows. That scan still walks every folder and stamps every SKILL.md (the same
  * path as an in-process rescan, scan.ts): the file only spares the reads and parses of files whose
  * stamp and place are unchanged. It is a cache: anything wrong with it means a full scan, never an error.
@@ -15,16 +15,17 @@
  * warnings), `skills.disabled`, warnings; nor records read within RACY_MS of their file's last change
  * (a later edit in the same timestamp tick would keep the stamp, so they are read again).
  */
-import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
-import { OPEN_NONBLOCKING } from '../../lib/files';
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Logger } from '../../lib/log';
 import { FOLD_KEY_VERSION } from '../../lib/text';
 import { isNullableString, isString, isStrings } from './model';
 import type { SkillRecord } from './scan';
+import { INDEX_PREFIX, indexFileFor, readSmallFile, rootsHash, surplusIndexFiles } from './saved-files';
 import { dropNow, dropOld, replaceFileSteps, sweepTemps, TooLargeError, type WriteStep } from './saved-write';
 import type { FileStamp } from './stamps';
 
-export const SKILLS_INDEX_FILE = 'skills-index.json';
+export { MAX_INDEX_FILES, SKILLS_INDEX_FILE } from './saved-files';
 /** Raise when a record's fields or their meaning change: a file of another version is not used. */
 export const SAVED_FORMAT = 3;
 /** ~500 bytes a skill: far above any real tree; a bigger file is neither read nor written. */
@@ -72,12 +73,6 @@ function isSavedFile(v: unknown): v is SavedFile {
   return f.version === SAVED_FORMAT && isString(f.keys) && isString(f.rootsKey) && Array.isArray(f.skills) && f.skills.every(isSavedRow);
 }
 
-/**
- * The roots as the file names them: hashed, since an external_dirs entry can be a credential taken for a
- * folder (a git URL with a token, a `$VAR` holding a key), and a root that does not exist adds no record.
- */
-const rootsHash = (rootsKey: string) => new Bun.CryptoHasher('sha256').update(rootsKey).digest('hex');
-
 const toRow = (r: SkillRecord): SavedRow => [
   r.id, r.name, r.description, r.category, r.tags, r.version, r.author, r.platforms, r.path, r.source, r.error, r.stamp,
   r.sortKey, r.searchKeys[0] as string, r.searchKeys[1] as string, r.tagKeys, r.categoryKey,
@@ -103,7 +98,7 @@ export class SavedIndex {
   private current: Save | null = null;
   /** The data dir's owner stopped: nothing is written any more. */
   private closed = false;
-  /** The roots of the file on disk, as last read or written by this process. */
+  /** The roots whose own file holds their newest records, as last read or written by this process. */
   private onDisk: string | null = null;
   private saveFailed = false;
   private swept = false;
@@ -111,35 +106,51 @@ export class SavedIndex {
   private readonly dropping = new Set<string>();
 
   constructor(
-    readonly path: string,
+    /** The data dir's `skills-index.json`, which every set of roots shared until 2026-12-07; each set's own file is named beside it. */
+    readonly legacy: string,
     private readonly log: Logger,
   ) {}
 
+  /** The file the records of these roots are saved to (saved-files.ts). */
+  pathFor(rootsKey: string): string {
+    return indexFileFor(this.legacy, rootsKey);
+  }
+
   /**
    * The saved records for these roots, by path; null (and one log line saying why, unless there is no
-   * file) when there are none to use.
+   * file) when there are none to use. With no file of their own yet, the legacy file's when it holds
+   * these roots (its next save writes their own file and removes the legacy one).
    */
   load(rootsKey: string): Map<string, SkillRecord> | null {
+    const own = this.read(this.pathFor(rootsKey), rootsKey);
+    if (own !== undefined) {
+      if (own) this.onDisk = rootsKey;
+      return own;
+    }
+    return this.read(this.legacy, rootsKey) ?? null;
+  }
+
+  /** The records `path` holds for these roots; null when it cannot be used (logged), undefined when there is no file. */
+  private read(path: string, rootsKey: string): Map<string, SkillRecord> | null | undefined {
     let text: string;
     try {
-      text = readSmallFile(this.path);
+      text = readSmallFile(path, MAX_SAVED_BYTES);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') this.ignored(code === 'EFBIG' ? 'larger than the limit' : `cannot be read (${code ?? 'error'})`);
-      return null;
+      if (code === 'ENOENT') return undefined;
+      return this.ignored(path, code === 'EFBIG' ? 'larger than the limit' : `cannot be read (${code ?? 'error'})`);
     }
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
-      return this.ignored('not whole JSON');
+      return this.ignored(path, 'not whole JSON');
     }
     const version = json && typeof json === 'object' ? (json as { version?: unknown }).version : undefined;
-    if (version !== SAVED_FORMAT) return this.ignored(`format version ${JSON.stringify(version) ?? 'missing'}, not ${SAVED_FORMAT}`);
-    if (!isSavedFile(json)) return this.ignored('not the expected shape');
-    if (json.keys !== keysTag()) return this.ignored('search keys folded by another version');
-    if (json.rootsKey !== rootsHash(rootsKey)) return this.ignored('made for other skill roots');
-    this.onDisk = rootsKey;
+    if (version !== SAVED_FORMAT) return this.ignored(path, `format version ${JSON.stringify(version) ?? 'missing'}, not ${SAVED_FORMAT}`);
+    if (!isSavedFile(json)) return this.ignored(path, 'not the expected shape');
+    if (json.keys !== keysTag()) return this.ignored(path, 'search keys folded by another version');
+    if (json.rootsKey !== rootsHash(rootsKey)) return this.ignored(path, 'made for other skill roots');
     const records = new Map<string, SkillRecord>();
     for (const row of json.skills) records.set(row[8], fromRow(row));
     return records;
@@ -251,43 +262,33 @@ export class SavedIndex {
 
   /** One save (saved-write.ts); a failure is logged once per process, never thrown. */
   private *saveSteps(rootsKey: string, skills: readonly SkillRecord[]): Generator<WriteStep, void, void> {
-    if (!this.swept) sweepTemps(this.path);
+    const path = this.pathFor(rootsKey);
+    if (!this.swept) sweepTemps(dirname(path), INDEX_PREFIX);
     this.swept = true;
     let old: string | null;
     try {
-      old = yield* replaceFileSteps(this.path, this.text(rootsKey, skills), MAX_SAVED_BYTES);
+      old = yield* replaceFileSteps(path, this.text(rootsKey, skills), MAX_SAVED_BYTES);
     } catch (err) {
       // The file may hold older records than the scan's: a later scan finding the tree unchanged must
       // save (holds), or once the disk has room again the file would stay behind until a SKILL.md changes.
       this.onDisk = null;
-      return this.saveFailure(err instanceof TooLargeError ? err.message : ((err as NodeJS.ErrnoException).code ?? 'error'));
+      return this.saveFailure(path, err instanceof TooLargeError ? err.message : ((err as NodeJS.ErrnoException).code ?? 'error'));
     }
     this.onDisk = rootsKey;
-    if (old) yield dropOld(old, this.dropping);
+    // The legacy file is removed whoever's roots it held: read once at most, it would otherwise stay for good.
+    const gone = [...(old ? [old] : []), ...surplusIndexFiles(path), ...(existsSync(this.legacy) ? [this.legacy] : [])];
+    if (gone.length) yield Promise.all(gone.map((p) => dropOld(p, this.dropping))).then(() => {});
   }
 
-  private ignored(reason: string): null {
-    this.log.warn('skills: the saved index is not used; every SKILL.md is read', { file: this.path, reason });
+  private ignored(path: string, reason: string): null {
+    this.log.warn('skills: the saved index is not used; every SKILL.md is read', { file: path, reason });
     return null;
   }
 
-  private saveFailure(reason: string): void {
+  private saveFailure(path: string, reason: string): void {
     if (this.saveFailed) return;
     this.saveFailed = true;
     // Nothing is renamed over the file in place, so a restart still uses it: only what changed since is read.
-    this.log.warn('skills: the index cannot be saved; a restart reads again only the SKILL.md files changed since the index in place was saved (every one if there is none)', { file: this.path, reason });
-  }
-}
-
-/** A regular file of at most MAX_SAVED_BYTES, as text; EFBIG when larger. */
-function readSmallFile(path: string): string {
-  const fd = openSync(path, OPEN_NONBLOCKING);
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'ENOTREG' });
-    if (st.size > MAX_SAVED_BYTES) throw Object.assign(new Error('too large'), { code: 'EFBIG' });
-    return readFileSync(fd, 'utf8');
-  } finally {
-    closeSync(fd);
+    this.log.warn('skills: the index cannot be saved; a restart reads again only the SKILL.md files changed since the index in place was saved (every one if there is none)', { file: path, reason });
   }
 }

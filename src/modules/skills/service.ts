@@ -54,7 +54,7 @@ export interface SkillsIndexOptions {
   now?: () => number;
   eagerLimit?: number;
   recheckMs?: number;
-  /** Where the index is kept across restarts (saved.ts); none: not kept. */
+  /** The data dir's `skills-index.json`: the index is kept across restarts beside it, a file per set of roots (saved-files.ts); none: not kept. */
   savePath?: string;
   log?: Logger;
 }
