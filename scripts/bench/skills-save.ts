@@ -13,7 +13,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { silentLogger } from '../../src/lib/log';
-import { SavedIndex } from '../../src/modules/skills/saved';
+import { SavedIndex, SKILLS_INDEX_FILE } from '../../src/modules/skills/saved';
 import { skillRecords } from '../../test/helpers/skill-records';
 import { loopStall, report } from './lib';
 
@@ -26,8 +26,8 @@ try {
   console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${navigator.hardwareConcurrency} cores`);
   for (const n of sizes) {
     const recs = skillRecords(n);
-    const path = join(dir, `skills-index-${n}.json`);
-    const saved = new SavedIndex(path, silentLogger);
+    // Every size saves the same roots' file, replacing the last size's.
+    const saved = new SavedIndex(join(dir, SKILLS_INDEX_FILE), silentLogger);
     const results: { gap: number; took: number }[] = [];
     const idle: number[] = [];
     for (let r = 0; r < runs; r++) {

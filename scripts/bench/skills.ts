@@ -9,7 +9,7 @@
  * "New process": the first listing of a process spawned for it (nothing compiled yet, as after a
  * restart), as the route sends it (`listJson`: the listing checked and serialised), timed around that
  * listing alone (not the process's start-up or imports), without and with
- * the index a previous process saved (skills-index.json), the two kinds of run alternated.
+ * the index a previous process saved (skills-index.<hash>.json), the two kinds of run alternated.
  *
  * "Built binary": the first GET /api/skills of a freshly started dist/hermes-optx-api, as users run
  * it (scripts/bench/skills-binary.ts says how it is timed), with and without the saved index, with no
