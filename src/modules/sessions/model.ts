@@ -72,7 +72,9 @@ export const PatchSessionBody = z.object({
   title: z.nullable(Title),
 });
 
-export const SessionIdParams = z.object({ id: z.string().check(z.minLength(1), z.maxLength(256)) });
+// No length bound: an id that names no session is a 404 (SPEC §7), and every source looks any id up safely
+// (the agent's session API is not asked about ids longer than it makes: upstream-sessions.ts).
+export const SessionIdParams = z.object({ id: z.string().check(z.minLength(1)) });
 
 export const SessionResponse = z.object({ session: Session });
 export const SessionListResponse = z.object({ items: z.array(Session), total: z.number().check(z.int()), limit: z.number().check(z.int()), offset: z.number().check(z.int()) });

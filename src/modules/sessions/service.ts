@@ -43,7 +43,7 @@ export interface LocatedSession {
 /** Far more than any real conversation: the upstream's message route answers a session's whole list in one response (it does not page). */
 const ALL_MESSAGES = 1_000_000;
 
-export const sessionNotFound = (id: string) => notFound('session_not_found', `Session ${JSON.stringify(id)} does not exist.`);
+export const sessionNotFound = (id: string) => notFound('session_not_found', `Session ${JSON.stringify(id.slice(0, 256))} does not exist.`);
 
 export class SessionService {
   /** The turns in flight, which a DELETE stops. */

@@ -59,6 +59,12 @@ const UPSTREAM_LIST_CAP = 10_000;
  * crossing the page boundary was on neither page and went missing from the list.
  */
 const PAGE_OVERLAP = 20;
+/**
+ * Longer ids are not asked about: the agent makes ids of at most 24 characters (`api-<16 hex>`,
+ * `YYYYMMDD_HHMMSS_<6 hex>`) and the sidecar of at most 128, so the answer is a 404 anyway; and an id
+ * past the agent's 8 KiB request line is its 400, a 502 here. The bound the path had before.
+ */
+const MAX_ASKED_ID = 256;
 
 /** `created_untitled`: created without the title asked for, which the agent refused (`titleOptional`). */
 export type UpstreamCreate = 'created' | 'created_untitled' | 'exists' | 'unsupported';
@@ -115,6 +121,7 @@ export class UpstreamSessions {
   }
 
   async get(id: string, work?: Work): Promise<Session | null> {
+    if (id.length > MAX_ASKED_ID) return null;
     const res = await this.call(`/api/sessions/${encodeURIComponent(id)}`, undefined, work);
     if (res.status === 404) return null;
     if (!res.ok) throw failed(res);
@@ -123,6 +130,7 @@ export class UpstreamSessions {
 
   /** All messages (the upstream does not page them), oldest first. */
   async messages(id: string, work?: Work): Promise<Message[] | null> {
+    if (id.length > MAX_ASKED_ID) return null;
     const res = await this.call(`/api/sessions/${encodeURIComponent(id)}/messages`, undefined, work);
     if (res.status === 404) return null;
     if (!res.ok) throw failed(res);
@@ -156,6 +164,7 @@ export class UpstreamSessions {
   }
 
   async rename(id: string, title: string | null, work?: Work): Promise<boolean> {
+    if (id.length > MAX_ASKED_ID) return false;
     const res = await this.call(`/api/sessions/${encodeURIComponent(id)}`, { method: 'PATCH', body: { title } }, work);
     if (res.status === 404) return false;
     if (!res.ok) throw failed(res);
@@ -163,6 +172,7 @@ export class UpstreamSessions {
   }
 
   async delete(id: string, work?: Work): Promise<boolean> {
+    if (id.length > MAX_ASKED_ID) return false;
     const res = await this.call(`/api/sessions/${encodeURIComponent(id)}`, { method: 'DELETE' }, work);
     if (res.status === 404) return false;
     if (!res.ok) throw failed(res);

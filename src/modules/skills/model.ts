@@ -66,6 +66,7 @@ export type SkillsList = z.infer<typeof SkillsList>;
 export const isSkillsList = (b: SkillsList): boolean =>
   Number.isSafeInteger(b.total) && isStrings(b.categories) && (b.warnings === undefined || isStrings(b.warnings)) && Array.isArray(b.skills) && b.skills.every(isSkillSummary);
 
-export const SkillParams = z.object({ id: z.string().check(z.minLength(1), z.maxLength(4096)) });
+// No length bound: an id that names no skill is a 404 (SPEC §8); it is only looked up in the index.
+export const SkillParams = z.object({ id: z.string().check(z.minLength(1)) });
 
 export { ErrorBody } from '../../lib/api-schemas';

@@ -278,7 +278,7 @@ export class EscrowLedger {
 
   private find(id: string): Row {
     const row = this.handle.db.select().from(escrows).where(eq(escrows.id, id)).get();
-    if (!row) throw notFound('escrow_not_found', `No escrow with id ${id}.`);
+    if (!row) throw notFound('escrow_not_found', `No escrow with id ${id.slice(0, 128)}.`);
     return row;
   }
 

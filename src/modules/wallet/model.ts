@@ -208,4 +208,5 @@ export const EscrowRefundBody = z.optional(z.object({ actor: z.optional(Actor), 
 export type EscrowRefundBody = z.infer<typeof EscrowRefundBody>;
 export const EscrowRefundResponse = z.object({ escrow_id: z.string(), status: z.literal('refunded'), amount: Money, token: z.string(), refunded_at: z.string() });
 
-export const EscrowParams = z.object({ id: Id });
+// Not held to the id rule of bodies: a path id that names no escrow is a 404, as for tasks and memories.
+export const EscrowParams = z.object({ id: z.string().check(z.minLength(1)) });
