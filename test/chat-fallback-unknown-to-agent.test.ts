@@ -31,7 +31,8 @@ const showContext = (f: FakeHermes): void => {
 const say = async (path: string, body: Record<string, unknown>) => sseEvents(await post(t, path, body));
 const text = (events: Awaited<ReturnType<typeof say>>) => events.filter((e) => e.event === 'content').map((e) => e.data.content).join('');
 
-test('a keyless 0.12 agent upgraded to 0.17: the sidecar\'s session, unknown to the agent, keeps its context on the fallback', async () => {
+/** A session made on a keyless 0.12 agent (which filed its turn under an id of its own), the agent then upgraded to 0.17. */
+async function keptThenUpgraded(): Promise<void> {
   const agentSessions = new Map<string, FakeSession>();
   fake = await startFakeHermes({ version: '0.12', apiKey: null, sessions: agentSessions });
   showContext(fake);
@@ -49,6 +50,10 @@ test('a keyless 0.12 agent upgraded to 0.17: the sidecar\'s session, unknown to 
   fake = await startFakeHermes({ version: '0.17', apiKey: 'key-now', port, sessions: agentSessions });
   showContext(fake);
   await t.deps.probe.probeNow();
+}
+
+test('a keyless 0.12 agent upgraded to 0.17: the sidecar\'s session, unknown to the agent, keeps its context on the fallback', async () => {
+  await keptThenUpgraded();
   const turn = await say('/api/sessions/kept/chat/stream', { message: 'who am I?' });
   // The agent answers 404 session_not_found on its session stream: the turn goes by chat completions.
   expect(turn[0]?.data).toMatchObject({ upstream: 'chat-completions' });
@@ -138,4 +143,14 @@ test('an agent\'s session with turns the sidecar keeps (made keyless, filed by t
   // With the header the agent would answer from its record of `tg`, which lacks the kept turn.
   expect(text(turn)).toContain('user:my name is Ann');
   expect(lastRequest(fake, '/v1/chat/completions').headers['x-hermes-session-id']).toBeUndefined();
+});
+
+test('… and its turns do not ask the agent\'s session API for the messages of the session it just said it lacks: that API failing (500) does not fail the turn', async () => {
+  await keptThenUpgraded();
+  fake.behavior.statusOverride['/api/sessions/kept/messages'] = 500;
+  const turn = await say('/api/sessions/kept/chat/stream', { message: 'who am I?' });
+  expect(turn.at(-1)?.event).toBe('done');
+  expect(text(turn)).toContain('user:my name is Ann');
+  // Until 2026-12-07 each such turn asked, after the stream's 404 session_not_found: one more round trip, and its failure was the turn's (502).
+  expect(fake.requests.filter((r) => r.path === '/api/sessions/kept/messages')).toHaveLength(0);
 });

@@ -37,30 +37,52 @@ export interface Child {
   output(): string;
 }
 
+export interface SpawnOptions {
+  /** A file for the child's stderr (a benchmark reading the access log's timings); discarded without one. */
+  stderrFile?: string;
+  /** How long the child has to announce its port (default 15 s). */
+  deadlineMs?: number;
+}
+
 /**
  * Spawns a process and waits for `pattern` (with one capture group: the port) on its stdout.
  * Its stderr (request logs) is discarded, as a deployment would ship it elsewhere, unless `stderrFile`
- * names a file to write it to (a benchmark reading the access log's timings).
+ * says where to write it. A child that exits or stays silent past the deadline is stopped and the call
+ * fails: a benchmark reports it, rather than waiting forever with the child left running.
  */
-export async function spawnWithPort(cmd: string[], env: Record<string, string>, pattern: RegExp, stderrFile?: string): Promise<Child> {
+export async function spawnWithPort(cmd: string[], env: Record<string, string>, pattern: RegExp, opts: SpawnOptions = {}): Promise<Child> {
+  const { stderrFile, deadlineMs = 15_000 } = opts;
   const stderr = stderrFile ? Bun.file(stderrFile) : 'ignore';
   const proc = Bun.spawn(cmd, { env: { ...process.env, ...env }, stdout: 'pipe', stderr, cwd: ROOT }) as Child['proc'];
   const reader = proc.stdout.getReader();
   const dec = new TextDecoder();
   let out = '';
   let port = 0;
-  const deadline = Date.now() + 15_000;
-  while (!port && Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += dec.decode(value);
-    const m = pattern.exec(out);
-    if (m) port = Number(m[1]);
+  // A read waits for the child's next output: the deadline must end the wait itself, not only the loop.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<{ done: true; value: undefined }>((resolve) => {
+    timer = setTimeout(() => resolve({ done: true, value: undefined }), deadlineMs);
+  });
+  try {
+    while (!port) {
+      const { value, done } = await Promise.race([reader.read(), late]);
+      if (done) break;
+      out += dec.decode(value, { stream: true });
+      const m = pattern.exec(out);
+      if (m) port = Number(m[1]);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  if (!port) {
+    proc.kill('SIGKILL');
+    await proc.exited;
+    await reader.cancel().catch(() => {});
+    throw new Error(`${cmd.join(' ')} did not announce a port within ${deadlineMs / 1000} s: ${out}`);
   }
   reader.releaseLock();
   // Keep draining stdout so the child never blocks on a full pipe; kept for output().
   void proc.stdout.pipeTo(new WritableStream({ write: (chunk) => void (out += dec.decode(chunk, { stream: true })) }));
-  if (!port) throw new Error(`${cmd.join(' ')} did not announce a port: ${out}`);
   return {
     proc,
     port,

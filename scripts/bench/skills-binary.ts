@@ -53,7 +53,7 @@ async function oneListing(binary: string, home: string, dataDir: string, upstrea
   const logFile = join(dataDir, 'stderr.log');
   const server = await spawnWithPort([binary, '--host', '127.0.0.1', '--port', '0'], {
     HERMES_HOME: home, OPTX_DATA_DIR: dataDir, HERMES_AGENT_URL: upstream, HERMES_API_KEY: 'bench-key', LOG_LEVEL: 'info', LOG_FORMAT: 'json',
-  }, /listening on http:\/\/[^:]+:(\d+)/, logFile);
+  }, /listening on http:\/\/[^:]+:(\d+)/, { stderrFile: logFile });
   let measured;
   try {
     const base = `http://127.0.0.1:${server.port}`;

@@ -38,7 +38,7 @@ export async function openTurn(
       throw err;
     };
     try {
-      const past = sessions.history(t.sessionId, maxBytes);
+      const past = sessions.history(t.sessionId, maxBytes, t.agentLacks === true);
       return past instanceof Promise ? past.catch(noted) : past;
     } catch (err) {
       return noted(err);

@@ -213,13 +213,16 @@ export class SessionService {
    * built (time to first token: awaited, it left ~0.1 ms later); a lock and the upstream session
    * API are awaited. The sidecar's own transcript and state.db are read from the
    * newest message back only as far as the budget goes: read whole, a session of 100,000 messages cost
-   * 1.9 s and ~700 MB per turn (transcripts), 50,000 in state.db 4-6 s and ~400 MB.
+   * 1.9 s and ~700 MB per turn (transcripts), 50,000 in state.db 4-6 s and ~400 MB. `agentLacks`: the
+   * agent has just said it holds no session `id` (its stream's 404 session_not_found), so its session
+   * API is not asked for the messages: that cost a round trip per turn, and its failure failed the turn.
    */
-  history(id: string, maxBytes: number): HistoryMessage[] | Promise<HistoryMessage[]> {
+  history(id: string, maxBytes: number, agentLacks = false): HistoryMessage[] | Promise<HistoryMessage[]> {
     const readable = this.d.stateDb.readableSoon();
+    const sources = (r: boolean): LiveSources => (agentLacks ? { stateDb: r, upstream: false } : this.sources(r));
     return readable instanceof Promise
-      ? readable.then((r) => this.historyFrom(id, maxBytes, this.sources(r)))
-      : this.historyFrom(id, maxBytes, this.sources(readable));
+      ? readable.then((r) => this.historyFrom(id, maxBytes, sources(r)))
+      : this.historyFrom(id, maxBytes, sources(readable));
   }
 
   /**
