@@ -131,15 +131,19 @@ export async function loopStall(work: () => Promise<unknown> | void): Promise<{ 
     gap = Math.max(gap, now - last);
     last = now;
   }, 1);
-  await Bun.sleep(5);
-  last = performance.now();
-  gap = 0;
-  const t = performance.now();
-  await work();
-  const took = performance.now() - t;
-  await Bun.sleep(3);
-  clearInterval(timer);
-  return { gap: Math.max(gap, performance.now() - last), took };
+  try {
+    await Bun.sleep(5);
+    last = performance.now();
+    gap = 0;
+    const t = performance.now();
+    await work();
+    const took = performance.now() - t;
+    await Bun.sleep(3);
+    return { gap: Math.max(gap, performance.now() - last), took };
+  } finally {
+    // A throwing `work` must not leave the probe ticking: a bench that catches it would never exit.
+    clearInterval(timer);
+  }
 }
 
 export interface BenchRow {
