@@ -84,7 +84,7 @@ export class ChatService {
         own = found.own;
       } else {
         const { session_id, title, model } = target.create;
-        session = await this.d.sessions.create({ id: session_id, title, model }, { upstream: false });
+        session = await this.d.sessions.create({ id: session_id, title, model }, { upstream: false, forTurn: true });
         created = true;
       }
     } catch (err) {
