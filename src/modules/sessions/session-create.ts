@@ -90,7 +90,7 @@ export class SessionCreator {
       opener: opts.opener, replaceBookkeeping: leftovers, replaceAbandoned: leftovers && opts.opener !== undefined,
     });
     if (!made) return null;
-    // The old bookkeeping row (usage, title) is gone for good: an agent never reached after it gives no credential back.
+    // The old row (bookkeeping: usage, title; or a killed turn's empty session) is gone for good: an agent never reached after it gives no credential back.
     if (made === 'replaced') opts.work?.started();
     if (opts.upstream && this.lookup.upstreamApi()) {
       let outcome: UpstreamCreate;
