@@ -70,6 +70,8 @@ export interface OpenOptions {
   dbBusyWaitMs?: number;
   /** The clock that wait is counted on (tests move their own). */
   dbBusyClock?: BusyClock;
+  /** The monotonic clock the chat's memo of a keyless gateway ages on (tests move their own). */
+  chatClock?: () => number;
 }
 
 export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<AppDeps> {
@@ -115,6 +117,7 @@ export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<
     shutdown,
     defaultModel: () => probe.state.model ?? home.configuredModel() ?? 'hermes-agent',
     log,
+    now: opts.chatClock,
   });
   return {
     config,

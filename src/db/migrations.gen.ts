@@ -92,4 +92,9 @@ export const MIGRATIONS: Migration[] = [
       "ALTER TABLE `mpp_store` ADD `boot_id` text;",
       "ALTER TABLE `mpp_store` ADD `kept_until_uptime_ms` integer;"
     ] },
+  { tag: "0015_chat_session_opener", when: 1796667221376, hash: "a41f34da7325fe38ddfa51baf3c532fd9eac0c228da3d3bc4efe79cf27401fe7", statements: [
+      "ALTER TABLE `chat_sessions` ADD `opener_place` text;",
+      "ALTER TABLE `chat_sessions` ADD `opener_pid` integer;",
+      "ALTER TABLE `chat_sessions` ADD `opener_token` text;"
+    ] },
 ];

@@ -23,6 +23,14 @@ export const chatSessions = sqliteTable('chat_sessions', {
   outputTokens: integer('output_tokens').notNull().default(0),
   /** The upstream path of the last turn: "session-api" or "chat-completions". */
   lastUpstream: text('last_upstream'),
+  /**
+   * The process that created the session for a `new` chat turn (ProcessMark, src/lib/process-mark.ts);
+   * null when created otherwise (POST /api/sessions, or before this column). While no turn is recorded,
+   * a session whose process is gone (killed mid-turn) is replaced by a retry of that `new` call.
+   */
+  openerPlace: text('opener_place'),
+  openerPid: integer('opener_pid'),
+  openerToken: text('opener_token'),
   createdAt: text('created_at').notNull(),
   updatedAt: text('updated_at').notNull(),
 });

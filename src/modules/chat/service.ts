@@ -26,7 +26,7 @@ import { failed, ownFailure } from './adapters/shared';
 import type { ChatBody, ChatEvent, ChatReply, NewChatBody, StreamFormat } from './model';
 import { hermesRenderer } from './renderers/hermes';
 import { optxRenderer } from './renderers/optx';
-import { openTurn, RefusedSessionIds, userContent, type Opened, type TurnRequest } from './upstream';
+import { KeylessGateway, openTurn, RefusedSessionIds, userContent, type Opened, type Refusals, type TurnRequest } from './upstream';
 
 export interface ChatServiceDeps {
   sessions: SessionService;
@@ -37,6 +37,8 @@ export interface ChatServiceDeps {
   /** The model named in a fallback request when neither the request nor the session names one. */
   defaultModel: () => string;
   log: Logger;
+  /** The monotonic clock a keyless gateway's refusal ages on (KeylessGateway); performance.now() unless a test moves its own. */
+  now?: () => number;
 }
 
 /** A turn ready to run: the session exists, the upstream has not been called yet. */
@@ -57,10 +59,12 @@ export interface ChatTurn extends TurnRequest {
 const sessionDeleted = () => new ApiError(410, 'session_deleted', 'The session was deleted while its reply was being written; the turn was not kept.');
 
 export class ChatService {
-  /** Sessions the gateway will not continue by id on the fallback path (see RefusedSessionIds). */
-  private readonly refusedSessionIds = new RefusedSessionIds();
+  /** What the gateway will not take in X-Hermes-Session-Id on the fallback path (RefusedSessionIds, KeylessGateway). */
+  private readonly refused: Refusals;
 
-  constructor(private readonly d: ChatServiceDeps) {}
+  constructor(private readonly d: ChatServiceDeps) {
+    this.refused = { ids: new RefusedSessionIds(), keyless: new KeylessGateway(d.client, d.now) };
+  }
 
   /**
    * Takes an upstream stream slot (503 when all are taken), then resolves the session (404 when it
@@ -80,7 +84,7 @@ export class ChatService {
         own = found.own;
       } else {
         const { session_id, title, model } = target.create;
-        session = await this.d.sessions.create({ id: session_id, title, model }, { upstream: false });
+        session = await this.d.sessions.create({ id: session_id, title, model }, { upstream: false, forTurn: true });
         created = true;
       }
     } catch (err) {
@@ -124,7 +128,7 @@ export class ChatService {
    */
   async *events(t: ChatTurn, opening?: Promise<Opened>): AsyncGenerator<ChatEvent> {
     try {
-      for await (const ev of this.turnEvents(t, opening ?? openTurn(this.d.client, this.d.sessions, this.refusedSessionIds, t))) {
+      for await (const ev of this.turnEvents(t, opening ?? openTurn(this.d.client, this.d.sessions, this.refused, t))) {
         // A turn the upstream or storage failed (5xx) reaches the client inside a 200 stream, so the
         // access log shows nothing wrong: said here, once per kind and then counted (lib/log-repeats.ts).
         // Not the client's own doing: a 4xx, or a turn it left.
@@ -209,7 +213,7 @@ export class ChatService {
    * stream that starts later begins with that heartbeat's ping.
    */
   async stream(t: ChatTurn, format: StreamFormat, hold?: ConnectionHold): Promise<Response> {
-    const opening = openTurn(this.d.client, this.d.sessions, this.refusedSessionIds, t);
+    const opening = openTurn(this.d.client, this.d.sessions, this.refused, t);
     const pingFirst = t.work.paid && (await this.refuseUnreached(t, opening)) === 'late';
     const renderer = format === 'hermes' ? hermesRenderer(t.sessionId, t.body.message) : optxRenderer(t.sessionId);
     const events = this.events(t, opening);

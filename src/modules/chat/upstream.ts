@@ -27,7 +27,7 @@ export interface Opened {
  * 404/405) by chat completions with the history read first; never throws. `work` hears of a failed call.
  */
 export async function openTurn(
-  client: HermesClient, sessions: SessionService, refused: RefusedSessionIds, t: TurnRequest & { work: Work },
+  client: HermesClient, sessions: SessionService, refused: Refusals, t: TurnRequest & { work: Work },
 ): Promise<Opened> {
   let path: UpstreamPath = (t.path = sessions.upstreamApi ? 'session-api' : 'chat-completions');
   let res: Response | null = null;
@@ -125,9 +125,15 @@ const KEYLESS_REFUSAL = /session continuation requires api key/i;
 /** Session ids remembered as refused; the oldest is forgotten past this many (it then costs one more refusal). */
 const MAX_REFUSED_IDS = 10_000;
 
+/** What the gateway refused in `X-Hermes-Session-Id`: some sessions' ids, or (keyless) the header itself. */
+export interface Refusals {
+  ids: RefusedSessionIds;
+  keyless: KeylessGateway;
+}
+
 /**
  * Sessions whose id the gateway refused in `X-Hermes-Session-Id`. Newer gateways continue only
- * sessions their own API server made, and a keyless one none, so a refused id stays refused: without this memo every turn
+ * sessions their own API server made, so a refused id stays refused: without this memo every turn
  * of such a session was sent twice, the whole body (up to 9.5 MB) each time, before the first token.
  */
 export class RefusedSessionIds {
@@ -144,6 +150,38 @@ export class RefusedSessionIds {
   }
 }
 
+/** How long a keyless gateway's refusal is believed before one turn sends the header again. */
+export const KEYLESS_RECHECK_MS = 10 * 60_000;
+
+/**
+ * A gateway that refused `X-Hermes-Session-Id` for want of a key of its own (a keyless 0.12 while the
+ * sidecar has HERMES_API_KEY). It refuses every session's id alike, so this is remembered for the
+ * gateway — its URL and the key sent to it — not per session: per session, each session's first turn
+ * went twice (up to 9.5 MB each). The gateway may be given a key later (restarted with API_SERVER_KEY),
+ * which nothing else shows: a keyless gateway takes any key, so the probe's answers stay the same. So the
+ * refusal is forgotten when the sidecar's key changes (another gateway identity), when a call found the
+ * gateway unreachable (a restart seen), and otherwise after KEYLESS_RECHECK_MS, when one turn pays
+ * the refusal again.
+ */
+export class KeylessGateway {
+  private learned: { gateway: string; at: number } | null = null;
+
+  constructor(client: HermesClient, private readonly now: () => number = () => performance.now()) {
+    client.onReachability((reachable) => {
+      if (!reachable) this.learned = null;
+    });
+  }
+
+  refuses(gateway: string): boolean {
+    const l = this.learned;
+    return l !== null && l.gateway === gateway && this.now() - l.at < KEYLESS_RECHECK_MS;
+  }
+
+  learn(gateway: string): void {
+    this.learned = { gateway, at: this.now() };
+  }
+}
+
 /**
  * Streaming `/v1/chat/completions` with the conversation so far: the session's history (the newest
  * turns that fit in the request, read by `history` within the bytes it is given) is sent, and
@@ -155,7 +193,7 @@ export class RefusedSessionIds {
  */
 async function openCompletions(
   client: HermesClient, history: (maxBytes: number) => HistoryMessage[] | Promise<HistoryMessage[]>,
-  agentLacks: () => boolean | Promise<boolean>, t: TurnRequest, refused: RefusedSessionIds,
+  agentLacks: () => boolean | Promise<boolean>, t: TurnRequest, refused: Refusals,
 ): Promise<Response> {
   const body = (past: HistoryMessage[]) => JSON.stringify({
     model: t.model,
@@ -176,7 +214,9 @@ async function openCompletions(
   // part of: with the header the gateway would answer from its own record of the id alone (SPEC §14).
   // Asked only when it decides something, and after the history: that read has waited out any lock on
   // state.db, so this one is answered at once (asked first, a lock that outlasted the wait was waited twice).
-  const wanted = client.upstreamKey && !refused.has(t.sessionId) ? headerValue(t.sessionId) : null;
+  const key = client.upstreamKey;
+  const gateway = `${client.baseUrl}\n${key}`;
+  const wanted = key && !refused.keyless.refuses(gateway) && !refused.ids.has(t.sessionId) ? headerValue(t.sessionId) : null;
   const lacks = wanted !== null && sent.length > 0 ? agentLacks() : false;
   const unheld = lacks instanceof Promise ? await lacks : lacks;
   const sessionHeader = unheld ? null : wanted;
@@ -193,14 +233,18 @@ async function openCompletions(
   // A gateway without a key refuses the header itself (403), checking no key the sidecar sends; any
   // other 403 (a proxy in front) is the turn's answer, or every turn would go twice (up to 9.5 MB each).
   // The history sent keeps the context, so the turn goes again without the header, and later turns
-  // go without it at once — once the header is shown to be the cause: the same body then accepted.
+  // (of the session; for a keyless gateway, of every session) go without it at once — once the header
+  // is shown to be the cause: the same body then accepted.
   if (sessionHeader !== null && (res.status === 400 || res.status === 403 || res.status === 404)) {
+    let keyless = false;
     if (res.status === 403) {
       const refusal = await upstreamHttpError(res, client.answerTimeoutMs);
       if (!KEYLESS_REFUSAL.test(refusal.detail)) throw refusal;
+      keyless = true;
     } else await res.body?.cancel().catch(() => {});
     res = await send(false);
-    if (res.ok) refused.add(t.sessionId);
+    if (res.ok && keyless) refused.keyless.learn(gateway);
+    else if (res.ok) refused.ids.add(t.sessionId);
   }
   if (!res.ok || !res.body) throw await upstreamHttpError(res, client.answerTimeoutMs);
   return res;

@@ -19,6 +19,7 @@ import { ApiError } from '../../lib/errors';
 import { ConfigUnreadableError, readAgentSnapshot } from '../../hermes/home';
 import { JUST_EMPTIED_MS, isWhole, sameFileState, type FileSnapshot } from '../../lib/files';
 import { KeyedQueue } from '../../lib/keyed-queue';
+import { pidUnused } from '../../lib/process-mark';
 
 /** Every read-modify-write of one file, in turn. */
 const edits = new KeyedQueue();
@@ -110,13 +111,7 @@ const cannotReplace = (path: string) =>
  * and a lock its killed predecessor left blocked every edit for LOCK_STALE_MS.
  */
 function alive(pid: number): boolean {
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return pid !== process.pid && !pidUnused(pid);
 }
 
 /** A lock not released this long after it was taken is stale whoever holds it (an edit takes milliseconds). */

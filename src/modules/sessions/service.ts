@@ -15,7 +15,7 @@ import type { Work } from '../../lib/work';
 import type { UpstreamProbe } from '../../upstream/probe';
 import { mergedNewestFirst, recentConversation, type HistoryMessage, type TimedMessage } from './content';
 import type { CreateSessionBody, ListMessagesQuery, ListSessionsQuery, Message, Session } from './model';
-import { SessionCreator } from './session-create';
+import { SessionCreator, type CreateOptions } from './session-create';
 import { type LiveSources, SessionLister, withOverride } from './session-list';
 import type { StateDb } from './state-db';
 import type { RecordedTurn, TranscriptRow, TranscriptStore } from './transcripts';
@@ -128,7 +128,7 @@ export class SessionService {
   }
 
   /** Creates a session of the sidecar's own; with `upstream`, on the agent's side too (session-create.ts). */
-  create(body: CreateSessionBody, opts: { upstream: boolean; work?: Work }): Promise<Session> {
+  create(body: CreateSessionBody, opts: CreateOptions): Promise<Session> {
     return this.creator.create(body, opts);
   }
 

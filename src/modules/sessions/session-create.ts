@@ -5,11 +5,12 @@
  */
 import { ApiError, conflict } from '../../lib/errors';
 import { randomHex } from '../../lib/ids';
+import { THIS_PROCESS, type ProcessMark } from '../../lib/process-mark';
 import type { Work } from '../../lib/work';
 import type { CreateSessionBody, Session } from './model';
 import type { LiveSources } from './session-list';
 import type { LocatedSession, SessionServiceDeps } from './service';
-import type { TranscriptRow } from './transcripts';
+import { abandoned, type TranscriptRow } from './transcripts';
 import type { UpstreamCreate } from './upstream-sessions';
 
 /** Made-up session ids tried before giving up; each is taken with odds of about 1 in 16 million. */
@@ -22,6 +23,14 @@ export interface SessionLookup {
   upstreamApi(): boolean;
 }
 
+export interface CreateOptions {
+  /** Create it on the agent's side too, when the upstream has the session API. */
+  upstream: boolean;
+  work?: Work;
+  /** Made for a `new` chat turn of this process: marked with it (transcripts.abandoned). */
+  forTurn?: boolean;
+}
+
 export class SessionCreator {
   constructor(private readonly d: Pick<SessionServiceDeps, 'stateDb' | 'transcripts' | 'upstream' | 'newId'>, private readonly lookup: SessionLookup) {}
 
@@ -32,40 +41,56 @@ export class SessionCreator {
    * A client's id is a 409 when the session exists where `get` would find it. A bookkeeping row
    * alone (usage or a title kept for a session of the agent's that the agent has since deleted)
    * does not count: it is replaced, and the new session starts with nothing of the old one — but
-   * only when the agent's side (state.db, or its session API) could be asked; otherwise 409.
+   * only when the agent's side (state.db, or its session API) could be asked; otherwise 409. For a
+   * `new` chat turn (`forTurn`), neither does the empty session a `new` turn left when its process
+   * was killed (transcripts.abandoned): the same call repeated replaces it.
    *
    * Without an id in the body one is made up. It has 24 random bits per second, so thousands of
    * sessions created in one second do collide (3 in 6,000 measured), with each other or with one of
    * the agent's; the client chose no id, so a taken one is replaced, never answered as a conflict.
    * Any row of the transcript store counts as taken here, bookkeeping too: its session is not looked up.
    */
-  async create(body: CreateSessionBody, opts: { upstream: boolean; work?: Work }): Promise<Session> {
+  async create(body: CreateSessionBody, opts: CreateOptions): Promise<Session> {
+    const opener = opts.forTurn ? THIS_PROCESS : undefined;
     if (body.id !== undefined) {
       const id = body.id;
       const exists = () => conflict('session_exists', `Session ${JSON.stringify(id)} already exists.`);
-      if (await this.lookup.locate(id, opts.work)) throw exists();
+      const found = await this.lookup.locate(id, opts.work);
+      // The same `new` call again after its process was killed mid-turn: the session it left is
+      // empty and nobody's (transcripts.abandoned). Only when found nowhere on the agent's side: one the
+      // agent holds (the native path creates it there first) is the agent's, turn and all.
+      const leftover = opener !== undefined && found !== null && !found.inStateDb && !found.inUpstream && found.row !== undefined && abandoned(found.row);
+      if (found && !leftover) throw exists();
       // A bookkeeping row is left over only if the agent's side was asked and said no; with
       // state.db unreadable and the upstream down, its session may well still be there.
       const src = await this.lookup.liveSources();
-      if (this.d.transcripts.row(id) && !src.stateDb && !src.upstream) throw exists();
-      const made = await this.createAs(id, body, { ...opts, replaceBookkeeping: true });
+      if (!leftover && this.d.transcripts.row(id) && !src.stateDb && !src.upstream) throw exists();
+      const made = await this.createAs(id, body, { ...opts, opener, replace: 'leftovers' });
       if (!made) throw exists();
       return made;
     }
     for (let attempt = 0; attempt < GENERATED_ID_ATTEMPTS; attempt++) {
       const id = (this.d.newId ?? hermesStyleId)();
       if ((await this.d.stateDb.waitReadable()) && this.d.stateDb.session(id)) continue;
-      const made = await this.createAs(id, body, opts);
+      // A made-up id with any row is taken, a leftover too: nothing is replaced.
+      const made = await this.createAs(id, body, { ...opts, opener, replace: 'none' });
       if (made) return made;
     }
     throw new ApiError(503, 'session_id_unavailable', 'No free session id was found; try again.');
   }
 
-  /** Creates the session under `id`; null when the id turns out to be taken (here or upstream), with nothing of it left behind. */
-  private async createAs(id: string, body: CreateSessionBody, opts: { upstream: boolean; work?: Work; replaceBookkeeping?: boolean }): Promise<Session | null> {
-    const made = await this.d.transcripts.create({ id, title: body.title, model: body.model }, { replaceBookkeeping: opts.replaceBookkeeping });
+  /**
+   * Creates the session under `id`; null when the id turns out to be taken (here or upstream), with
+   * nothing of it left behind. `leftovers`: a bookkeeping row, or the empty session a killed process's
+   * `new` turn left (an `opener` only), is replaced.
+   */
+  private async createAs(id: string, body: CreateSessionBody, opts: CreateOptions & { replace: 'leftovers' | 'none'; opener: ProcessMark | undefined }): Promise<Session | null> {
+    const leftovers = opts.replace === 'leftovers';
+    const made = await this.d.transcripts.create({ id, title: body.title, model: body.model }, {
+      opener: opts.opener, replaceBookkeeping: leftovers, replaceAbandoned: leftovers && opts.opener !== undefined,
+    });
     if (!made) return null;
-    // The old bookkeeping row (usage, title) is gone for good: an agent never reached after it gives no credential back.
+    // The old row (bookkeeping: usage, title; or a killed turn's empty session) is gone for good: an agent never reached after it gives no credential back.
     if (made === 'replaced') opts.work?.started();
     if (opts.upstream && this.lookup.upstreamApi()) {
       let outcome: UpstreamCreate;

@@ -4,10 +4,11 @@
  * owns, the usage streamed through the sidecar and a title set here.
  */
 import type { Statement } from 'bun:sqlite';
-import { and, asc, count, desc, eq, inArray, isNull, lt, ne, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
 import { KeptReads, readSnapshot } from '../../db/kept-reads';
 import { chatMessages, chatSessions } from '../../db/schema';
+import { processGone, type ProcessMark } from '../../lib/process-mark';
 import { isoNow } from '../../lib/time';
 import { decodeContent, encodeContent, HISTORY_PAGE, previewOf, type TimedMessage } from './content';
 import { SIDECAR_SOURCE, type Message, type Session } from './model';
@@ -45,6 +46,17 @@ export interface RecordedTurn {
 }
 
 const epoch = (ms = Date.now()) => ms / 1000;
+
+/**
+ * A session a `new` chat turn created and no turn was recorded into, whose process is gone: that turn
+ * was cut by the process's death (kill -9, out of memory), and the session is the empty leftover of a
+ * call the client may repeat. One created by POST /api/sessions has no opener and is never this.
+ */
+export function abandoned(r: TranscriptRow): boolean {
+  if (r.origin !== 'sidecar' || r.lastUpstream !== null || r.messageCount !== 0) return false;
+  if (r.openerPlace === null || r.openerPid === null || r.openerToken === null) return false;
+  return processGone({ place: r.openerPlace, pid: r.openerPid, token: r.openerToken });
+}
 const id = sql.placeholder('id');
 
 /**
@@ -136,18 +148,28 @@ export class TranscriptStore {
    * With `replaceBookkeeping`, a bookkeeping row under the id is deleted first ('replaced'), in the same
    * transaction, so the new session starts from nothing (no usage, title or activity of the old
    * one). Only for an id the caller found nowhere a client can see it: the row is then left over
-   * from a session the agent deleted. A session of the sidecar's own is never replaced.
+   * from a session the agent deleted. `opener`: the session is made for a `new` chat turn run by that
+   * process. With `replaceAbandoned`, a session another `new` turn left unused when its process was
+   * killed is replaced too (`abandoned`), judged inside the write transaction, so of concurrent
+   * retries exactly one wins. No other session of the sidecar's own is ever replaced.
    */
-  create(s: { id: string; title?: string; model?: string }, opts: { replaceBookkeeping?: boolean } = {}): Promise<'created' | 'replaced' | null> {
+  create(
+    s: { id: string; title?: string; model?: string },
+    opts: { replaceBookkeeping?: boolean; opener?: ProcessMark; replaceAbandoned?: boolean } = {},
+  ): Promise<'created' | 'replaced' | null> {
     const now = Date.now();
+    const { opener } = opts;
     const insert = () => this.h.db.insert(chatSessions).values({
       id: s.id, origin: 'sidecar', title: s.title ?? null, titleSet: s.title !== undefined, model: s.model ?? null,
       startedAt: epoch(now), lastActive: epoch(now), createdAt: isoNow(now), updatedAt: isoNow(now),
+      openerPlace: opener?.place ?? null, openerPid: opener?.pid ?? null, openerToken: opener?.token ?? null,
     }).onConflictDoNothing().returning({ id: chatSessions.id }).get() !== undefined;
-    if (!opts.replaceBookkeeping) return this.h.write(() => (insert() ? 'created' : null));
+    if (!opts.replaceBookkeeping && !opts.replaceAbandoned) return this.h.write(() => (insert() ? 'created' : null));
     return this.h.write(() => this.h.sqlite.transaction(() => {
-      const replaced = this.h.db.delete(chatSessions).where(and(eq(chatSessions.id, s.id), ne(chatSessions.origin, 'sidecar'))).returning({ id: chatSessions.id }).all().length > 0;
-      return insert() ? (replaced ? 'replaced' : 'created') : null;
+      const old = this.q.row.get({ id: s.id });
+      const replace = old !== undefined && (old.origin === 'sidecar' ? opts.replaceAbandoned === true && abandoned(old) : opts.replaceBookkeeping === true);
+      if (replace) this.h.db.delete(chatSessions).where(eq(chatSessions.id, s.id)).run();
+      return insert() ? (replace ? 'replaced' : 'created') : null;
     }).immediate());
   }
 
