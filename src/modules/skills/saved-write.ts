@@ -136,13 +136,19 @@ export function dropNow(dropping: Set<string>): void {
 
 /** Removes the temp files (names starting with `prefix`) of processes killed while saving into `dir`, once they are a minute old. */
 export function sweepTemps(dir: string, prefix: string): void {
+  let names: string[];
   try {
-    for (const name of readdirSync(dir)) {
-      if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
-      const temp = join(dir, name);
-      if (Date.now() - statSync(temp).mtimeMs > STALE_TEMP_MS) rmSync(temp, { force: true });
-    }
+    names = readdirSync(dir);
   } catch {
-    // best effort: a leftover costs only its disk space
+    return; // best effort: a leftover costs only its disk space
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const temp = join(dir, name);
+    // Each on its own: another sidecar's temp file renamed into place since the listing is ENOENT here,
+    // and it ended the sweep, leaving the stale files listed after it.
+    quietly(() => {
+      if (Date.now() - statSync(temp).mtimeMs > STALE_TEMP_MS) rmSync(temp, { force: true });
+    });
   }
 }
