@@ -4,7 +4,7 @@
  * `skills-index.json` is taken over once, and roots that changed leave a bounded number of files behind.
  */
 import { afterEach, beforeEach, expect, test } from 'bun:test';
-import { existsSync, readdirSync, renameSync, rmSync, utimesSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAX_INDEX_FILES, SKILLS_INDEX_FILE } from '../src/modules/skills/saved';
 import { indexFileFor } from '../src/modules/skills/saved-files';
@@ -86,4 +86,38 @@ test(`roots that changed leave at most ${MAX_INDEX_FILES} saved indexes, the new
   expect(indexFiles()).toEqual(homes.slice(-MAX_INDEX_FILES).map((h) => ownFile(h).slice(dataDir.length + 1)).sort());
   // The survivors are still used.
   expect(await run(homes.at(-1) as string)).toBe(0);
+});
+
+test('an old skills-index.json takes no place among the files kept: removed anyway, it does not push out another home\'s index', async () => {
+  const homes = Array.from({ length: MAX_INDEX_FILES }, (_, i) => makeHome(`h${i}`, 2));
+  const others = homes.slice(0, -1);
+  for (const [i, home] of others.entries()) {
+    expect(await run(home)).toBe(2);
+    utimesSync(ownFile(home), 1_700_000_000 + i, 1_700_000_000 + i);
+  }
+  // Left by an earlier version, newer than every other file (another home's roots: not read by the next sidecar).
+  const legacy = join(dataDir, SKILLS_INDEX_FILE);
+  copyFileSync(ownFile(others[0] as string), legacy);
+  utimesSync(legacy, 1_700_000_100, 1_700_000_100);
+  expect(await run(homes.at(-1) as string)).toBe(2);
+  // Four sets of roots, four files: until 2026-12-07 the old file counted among the three newest others, so
+  // the oldest home's index went too (and its next start read every SKILL.md again).
+  expect(indexFiles()).toEqual(homes.map((h) => ownFile(h).slice(dataDir.length + 1)).sort());
+  expect(await run(others[0] as string)).toBe(0);
+});
+
+test('the first save\'s sweep removes every stale temp file, though some names vanish between the listing and their stat', async () => {
+  mkdirSync(dataDir, { recursive: true });
+  const stale: string[] = [];
+  for (let i = 0; i < 16; i++) {
+    const temp = join(dataDir, `skills-index.${String(i).padStart(16, 'a')}.json.7.0badf0${i}.tmp`);
+    writeFileSync(temp, '{"version":');
+    utimesSync(temp, 1_700_000_000, 1_700_000_000);
+    stale.push(temp);
+    // Stand-ins for other sidecars' temp files renamed into place meanwhile: a stat that fails (ENOENT).
+    symlinkSync(join(dataDir, 'gone'), join(dataDir, `skills-index.${String(i).padStart(16, 'b')}.json.8.0badf0${i}.tmp`));
+  }
+  expect(await run(makeHome('a', 2))).toBe(2);
+  // Until 2026-12-07 the first name whose stat failed ended the sweep: the temps listed after it stayed.
+  expect(stale.filter((p) => existsSync(p))).toEqual([]);
 });

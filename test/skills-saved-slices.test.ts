@@ -12,6 +12,7 @@ import { silentLogger } from '../src/lib/log';
 import { SavedIndex, SKILLS_INDEX_FILE } from '../src/modules/skills/saved';
 import { indexFileFor } from '../src/modules/skills/saved-files';
 import { SkillsIndex } from '../src/modules/skills/service';
+import { replaceFileSteps } from '../src/modules/skills/saved-write';
 import { RACY_MS } from '../src/modules/skills/stamps';
 import { makeTestApp, tempDir } from './helpers/app';
 import { skillMd, writeFile } from './helpers/hermes-home';
@@ -172,4 +173,22 @@ test('a process killed (SIGKILL) at any point of a save leaves the old file or t
   // Killed before and while the new file was written, and after it was in place.
   expect(outcomes).toContain('1000 records, a temp file left');
   expect(outcomes).toContain('4000 records');
+});
+
+test('a save whose temp file went before the rename (swept by another sidecar) leaves no second name of the old file', async () => {
+  writeFile(path, 'the index in place');
+  const steps = replaceFileSteps(path, ['{', '}'], 1000);
+  // Up to the fdatasync: the next step links the old file, then renames the temp file into place.
+  for (let step = steps.next(); !step.done; step = steps.next()) {
+    if (step.value) {
+      await step.value;
+      break;
+    }
+  }
+  for (const name of writing()) rmSync(join(dir, name));
+  expect(() => steps.next()).toThrow();
+  // Until 2026-12-07 the `.old.tmp` link stayed: after the next save it kept the old file's blocks on disk
+  // until a later process's first save swept it.
+  expect(temps()).toEqual([]);
+  expect(readFileSync(path, 'utf8')).toBe('the index in place');
 });

@@ -16,7 +16,8 @@ export const INDEX_PREFIX = 'skills-index.';
 /** One per set of roots in use, with room for a few sidecars sharing the data dir; the oldest beyond are removed. */
 export const MAX_INDEX_FILES = 4;
 
-const INDEX_NAME = /^skills-index\.(?:[0-9a-f]{16}\.)?json$/;
+// Not the legacy file: it goes at every save anyway (saved.ts), and ranked among the newest it pushed out a live index.
+const INDEX_NAME = /^skills-index\.[0-9a-f]{16}\.json$/;
 
 /**
  * The roots as a file names them: hashed, since an external_dirs entry can be a credential taken for a
@@ -29,7 +30,7 @@ export const indexFileFor = (legacy: string, rootsKey: string) => join(dirname(l
 
 /**
  * The saved indexes to remove now that `kept` was written: all but the MAX_INDEX_FILES - 1 newest others
- * (by mtime: another sidecar's file is rewritten whenever its tree changes), the legacy file among them.
+ * (by mtime: another sidecar's file is rewritten whenever its tree changes).
  */
 export function surplusIndexFiles(kept: string): string[] {
   const dir = dirname(kept);

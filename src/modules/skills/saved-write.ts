@@ -46,6 +46,7 @@ export function* replaceFileSteps(path: string, parts: Iterable<string>, maxByte
   let fd: number | null = null;
   let syncing: Promise<void> | null = null;
   let renamed = false;
+  let old: string | null = null;
   try {
     fd = openSync(temp, 'wx', 0o600);
     let bytes = 0;
@@ -77,7 +78,7 @@ export function* replaceFileSteps(path: string, parts: Iterable<string>, maxByte
     yield syncing;
     // Unknown (undefined) when a shutdown took the next step without waiting: renamed all the same.
     if (synced) throw synced;
-    const old = keepOld(path, temp);
+    old = keepOld(path, temp);
     renameSync(temp, path);
     renamed = true;
     return old;
@@ -88,8 +89,14 @@ export function* replaceFileSteps(path: string, parts: Iterable<string>, maxByte
       if (syncing) void syncing.then(() => quietly(() => closeSync(file)));
       else quietly(() => closeSync(file));
     }
-    // Best effort: a leftover temp file is removed by a later process's sweep.
-    if (!renamed) quietly(() => rmSync(temp, { force: true }));
+    // Best effort: a leftover temp file is removed by a later process's sweep. The old file's second name
+    // goes too when the rename failed (the temp file swept by another sidecar): the old file is still in
+    // place, and the link would keep its blocks after the next save replaced it.
+    if (!renamed) {
+      quietly(() => rmSync(temp, { force: true }));
+      const second = old;
+      if (second) quietly(() => rmSync(second, { force: true }));
+    }
   }
 }
 
@@ -129,13 +136,19 @@ export function dropNow(dropping: Set<string>): void {
 
 /** Removes the temp files (names starting with `prefix`) of processes killed while saving into `dir`, once they are a minute old. */
 export function sweepTemps(dir: string, prefix: string): void {
+  let names: string[];
   try {
-    for (const name of readdirSync(dir)) {
-      if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
-      const temp = join(dir, name);
-      if (Date.now() - statSync(temp).mtimeMs > STALE_TEMP_MS) rmSync(temp, { force: true });
-    }
+    names = readdirSync(dir);
   } catch {
-    // best effort: a leftover costs only its disk space
+    return; // best effort: a leftover costs only its disk space
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const temp = join(dir, name);
+    // Each on its own: another sidecar's temp file renamed into place since the listing is ENOENT here,
+    // and it ended the sweep, leaving the stale files listed after it.
+    quietly(() => {
+      if (Date.now() - statSync(temp).mtimeMs > STALE_TEMP_MS) rmSync(temp, { force: true });
+    });
   }
 }
