@@ -94,4 +94,18 @@ describe('a keyless Hermes 0.12 gateway, the sidecar with HERMES_API_KEY', () =>
     expect(await firstTurn('d4')).toBe(200);
     expect(sent(fake)).toEqual(['d1', 'none', 'd3', 'none', 'none']);
   });
+
+  test('a restart the probe saw (the gateway unreachable to it) forgets the refusal too', async () => {
+    const keyless = await setUp();
+    expect(await firstTurn('e1')).toBe(200);
+    await keyless.pause();
+    expect((await (t as TestApp).deps.probe.probeNow()).connected).toBe(false);
+    await keyless.stop();
+    const keyed = await startFakeHermes({ version: '0.12', apiKey: SIDECAR_KEY, port: keyless.port });
+    fakes.push(keyed);
+    expect((await (t as TestApp).deps.probe.probeNow()).connected).toBe(true);
+    expect(await firstTurn('e2')).toBe(200);
+    expect(sent(keyed)).toEqual(['e2']);
+    expect(keyed.sessions.has('e2')).toBe(true);
+  });
 });

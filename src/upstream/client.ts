@@ -34,7 +34,7 @@ export interface HermesClientOptions {
 }
 
 export class HermesClient {
-  private listeners: ReachabilityListener[] = [];
+  private listeners: { told: ReachabilityListener; unobservedToo: boolean }[] = [];
   private keyListeners: (() => void)[] = [];
   private streams = 0;
   private readonly key: () => string | null;
@@ -94,9 +94,12 @@ export class HermesClient {
     return this.baseUrl + path;
   }
 
-  /** Told after every observed call whether the upstream answered at all (any HTTP status counts). */
-  onReachability(listener: ReachabilityListener): void {
-    this.listeners.push(listener);
+  /**
+   * Told after every observed call whether the upstream answered at all (any HTTP status counts);
+   * `unobservedToo`: the probe's own calls as well, for a listener that must hear of every restart seen.
+   */
+  onReachability(listener: ReachabilityListener, opts: { unobservedToo?: boolean } = {}): void {
+    this.listeners.push({ told: listener, unobservedToo: opts.unobservedToo === true });
   }
 
   private withAuth(headers: RequestInit["headers"]): Headers {
@@ -108,8 +111,7 @@ export class HermesClient {
   }
 
   private report(reachable: boolean, unobserved: boolean | undefined): void {
-    if (unobserved) return;
-    for (const l of this.listeners) l(reachable);
+    for (const l of this.listeners) if (!unobserved || l.unobservedToo) l.told(reachable);
   }
 
   private reportError(err: unknown, unobserved: boolean | undefined): void {

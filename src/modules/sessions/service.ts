@@ -54,7 +54,7 @@ export class SessionService {
 
   constructor(private readonly d: SessionServiceDeps) {
     this.lister = new SessionLister(d);
-    this.creator = new SessionCreator(d, { locate: (id, work) => this.locate(id, work), liveSources: () => this.liveSources(), upstreamApi: () => this.upstreamApi });
+    this.creator = new SessionCreator(d, { locate: (id, work) => this.locate(id, work), liveSources: () => this.liveSources(), upstreamApi: () => this.upstreamApi, agentApiAbsent: () => this.agentApiAbsent });
   }
 
   /**
@@ -73,6 +73,15 @@ export class SessionService {
    */
   get upstreamApi(): boolean {
     return this.d.probe.state.sessionsApiSeen;
+  }
+
+  /**
+   * The upstream was reached since start and has no session API: nothing of the agent's can be there.
+   * Before the first probe answers, or while the upstream stays down, the sidecar does not know.
+   */
+  private get agentApiAbsent(): boolean {
+    const p = this.d.probe.state;
+    return p.checkedAt !== null && p.connected && !p.keyRefused && !p.sessionsApiSeen;
   }
 
   /** Which read sources are live: state.db when readable, else the upstream API when present. */

@@ -21,6 +21,8 @@ export interface SessionLookup {
   locate(id: string, work?: Work): Promise<LocatedSession | null>;
   liveSources(): Promise<LiveSources>;
   upstreamApi(): boolean;
+  /** The upstream was reached and has no session API (so a session of the agent's can only be in state.db). */
+  agentApiAbsent(): boolean;
 }
 
 export interface CreateOptions {
@@ -56,14 +58,16 @@ export class SessionCreator {
       const id = body.id;
       const exists = () => conflict('session_exists', `Session ${JSON.stringify(id)} already exists.`);
       const found = await this.lookup.locate(id, opts.work);
+      const src = await this.lookup.liveSources();
       // The same `new` call again after its process was killed mid-turn: the session it left is
-      // empty and nobody's (transcripts.abandoned). Only when found nowhere on the agent's side: one the
-      // agent holds (the native path creates it there first) is the agent's, turn and all.
-      const leftover = opener !== undefined && found !== null && !found.inStateDb && !found.inUpstream && found.row !== undefined && abandoned(found.row);
+      // empty and nobody's (transcripts.abandoned). Only when the agent's side was asked and has it
+      // not: one the agent holds (the native path creates it there first) is the agent's, turn and
+      // all. Not yet probed, or down since start, the sidecar cannot tell that it has no session API.
+      const agentAsked = src.stateDb || src.upstream || this.lookup.agentApiAbsent();
+      const leftover = opener !== undefined && agentAsked && found !== null && !found.inStateDb && !found.inUpstream && found.row !== undefined && abandoned(found.row);
       if (found && !leftover) throw exists();
       // A bookkeeping row is left over only if the agent's side was asked and said no; with
       // state.db unreadable and the upstream down, its session may well still be there.
-      const src = await this.lookup.liveSources();
       if (!leftover && this.d.transcripts.row(id) && !src.stateDb && !src.upstream) throw exists();
       const made = await this.createAs(id, body, { ...opts, opener, replace: 'leftovers' });
       if (!made) throw exists();
