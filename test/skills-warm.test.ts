@@ -10,10 +10,11 @@ import { join } from 'node:path';
 import { warmDeps } from '../src/deps';
 import { HermesHome } from '../src/hermes/home';
 import { createLogger, type Logger } from '../src/lib/log';
-import { Pace } from '../src/modules/skills/pace';
+import { Pace, pacedSteps, runSteps } from '../src/modules/skills/pace';
 import { readSkillsSettings } from '../src/modules/skills/roots';
 import { SKILLS_INDEX_FILE } from '../src/modules/skills/saved';
 import { scanRoots } from '../src/modules/skills/scan';
+import { RACY_MS } from '../src/modules/skills/stamps';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app';
 import { readFirstLine } from './helpers/binary';
 import { skillMd, writeFile } from './helpers/hermes-home';
@@ -56,6 +57,23 @@ describe('the skills warm-up', () => {
     expect(t.deps.skills.filesRead).toBe(SKILLS);
     expect(await total(t)).toBe(SKILLS);
     expect(t.deps.skills.filesRead).toBe(SKILLS);
+  });
+
+  test('from the index a previous process saved, loaded in steps: no SKILL.md is read', async () => {
+    const dir = tempDir('optx-skills-warm-');
+    writeTree(join(dir, 'home'));
+    // Past the racy window (RACY_MS), or the fresh files would not be saved as settled.
+    await Bun.sleep(RACY_MS + 100);
+    const env = { HERMES_HOME: join(dir, 'home'), OPTX_DATA_DIR: join(dir, 'data') };
+    const first = await makeTestApp({ env });
+    await warmDeps(first.deps);
+    await first.deps.skills.save();
+    first.close();
+    const again = await makeTestApp({ env });
+    open.push(again);
+    await warmDeps(again.deps);
+    expect(again.deps.skills.filesRead).toBe(0);
+    expect(await total(again)).toBe(SKILLS);
   });
 
   test('a listing that comes during it waits for that scan rather than starting another', async () => {
@@ -163,6 +181,17 @@ describe('a paced scan', () => {
     expect(paced.result.filesRead).toBe(0);
     expect(paced.turns).toBeGreaterThanOrEqual(SKILLS);
     expect(paced.result.skills.map((s) => [s.id, s.name])).toEqual(first.skills.map((s) => [s.id, s.name]));
+  });
+
+  test('steps (the saved index\'s load) get a turn between them, and give what running them at once gives', async () => {
+    function* steps(): Generator<void, string> {
+      yield;
+      yield;
+      return 'loaded';
+    }
+    expect(runSteps(steps())).toBe('loaded');
+    const paced = await turnsDuring(() => pacedSteps(steps(), new Pace(0)));
+    expect(paced).toEqual({ turns: 2, result: 'loaded' });
   });
 
   test('runs flat out once urgent (a listing waits for it)', async () => {

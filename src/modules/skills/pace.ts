@@ -48,3 +48,20 @@ export class Pace {
     this.stopped = true;
   }
 }
+
+/** Runs steps (a generator yielding between them) to the end at once. */
+export function runSteps<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** Runs steps, giving the event loop a turn between two of them once the slice is used up (none once urgent). */
+export async function pacedSteps<T>(steps: Generator<void, T>, pace: Pace): Promise<T> {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    if (pace.due()) await pace.next();
+  }
+}

@@ -22,6 +22,7 @@ import { FOLD_KEY_VERSION } from '../../lib/text';
 import { isNullableString, isString, isStrings } from './model';
 import type { SkillRecord } from './scan';
 import { dropNow, dropOld, replaceFileSteps, sweepTemps, TooLargeError, type WriteStep } from './saved-write';
+import { runSteps } from './pace';
 import type { FileStamp } from './stamps';
 
 export const SKILLS_INDEX_FILE = 'skills-index.json';
@@ -120,6 +121,11 @@ export class SavedIndex {
    * file) when there are none to use.
    */
   load(rootsKey: string): Map<string, SkillRecord> | null {
+    return runSteps(this.loadSteps(rootsKey));
+  }
+
+  /** `load` in steps, stopping after the read, the parse and the check: a paced scan (pace.ts) gives the event loop turns between them. */
+  *loadSteps(rootsKey: string): Generator<void, Map<string, SkillRecord> | null> {
     let text: string;
     try {
       text = readSmallFile(this.path);
@@ -128,6 +134,7 @@ export class SavedIndex {
       if (code !== 'ENOENT') this.ignored(code === 'EFBIG' ? 'larger than the limit' : `cannot be read (${code ?? 'error'})`);
       return null;
     }
+    yield;
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -136,9 +143,11 @@ export class SavedIndex {
     }
     const version = json && typeof json === 'object' ? (json as { version?: unknown }).version : undefined;
     if (version !== SAVED_FORMAT) return this.ignored(`format version ${JSON.stringify(version) ?? 'missing'}, not ${SAVED_FORMAT}`);
+    yield;
     if (!isSavedFile(json)) return this.ignored('not the expected shape');
     if (json.keys !== keysTag()) return this.ignored('search keys folded by another version');
     if (json.rootsKey !== rootsHash(rootsKey)) return this.ignored('made for other skill roots');
+    yield;
     this.onDisk = rootsKey;
     const records = new Map<string, SkillRecord>();
     for (const row of json.skills) records.set(row[8], fromRow(row));
