@@ -194,13 +194,15 @@ describe('a paced scan', () => {
     expect(paced).toEqual({ turns: 2, result: 'loaded' });
   });
 
-  test('runs flat out once urgent (a listing waits for it)', async () => {
+  test('runs flat out once urgent (a listing waits for it), even after a stop', async () => {
     const home = join(tempDir('optx-skills-pace-'), 'home');
     writeTree(home);
     const { roots } = readSkillsSettings(new HermesHome(home), null).settings;
     const first = await scanRoots(roots, new Map(), Date.now());
     const pace = new Pace(0);
     pace.urgent = true;
+    // Stopped too (a stop while a listing waits for it): that listing still gets its answer.
+    pace.stop();
     const urgent = await turnsDuring(() => scanRoots(roots, new Map(first.skills.map((s) => [s.path, s] as const)), Date.now(), pace));
     expect(urgent.turns).toBe(0);
     expect(urgent.result.skills).toHaveLength(SKILLS);

@@ -22,9 +22,12 @@ export class Pace {
 
   constructor(private readonly sliceMs = SLICE_MS) {}
 
-  /** Whether the slice is used up, so the caller gives the event loop a turn (`next`) first. */
+  /**
+   * Whether the slice is used up, so the caller gives the event loop a turn (`next`) first. Never once
+   * urgent: a scan a listing waits for is finished even after a stop, that listing gets its answer.
+   */
   due(): boolean {
-    return this.stopped || (!this.urgent && performance.now() - this.sliceStart >= this.sliceMs);
+    return !this.urgent && (this.stopped || performance.now() - this.sliceStart >= this.sliceMs);
   }
 
   /** A turn of the event loop (setImmediate lets I/O in first), then a new slice; throws once stopped. */
