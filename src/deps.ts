@@ -152,6 +152,16 @@ export async function drainDeps(deps: AppDeps, ms: number): Promise<void> {
   clearTimeout(timer);
 }
 
+/**
+ * Work done once after start-up, in the background (main.ts: after the server listens and the first
+ * upstream probe settled, so neither the start nor the probe waits for it): the skills index is built
+ * (SKILLS_WARM). Resolves when done; never rejects.
+ */
+export function warmDeps(deps: AppDeps): Promise<void> {
+  if (!deps.config.skills.warm || deps.shutdown.aborted) return Promise.resolve();
+  return deps.skills.warm();
+}
+
 export function closeDeps(deps: AppDeps): void {
   deps.probe.stop();
   deps.skills.closeSave();

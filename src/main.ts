@@ -6,7 +6,7 @@ import { isIP } from './lib/ip';
 import { join } from 'node:path';
 import { ConfigError, helpText, loadConfig, VERSION, type Config } from './config';
 import { createApp, IDLE_TIMEOUT_S } from './app';
-import { closeDeps, drainDeps, openDeps } from './deps';
+import { closeDeps, drainDeps, openDeps, warmDeps } from './deps';
 import { BUSY_WAIT_MS } from './db/busy';
 import { openedAs } from './db';
 import { originHosts } from './lib/cors';
@@ -120,6 +120,8 @@ async function main(): Promise<number> {
     // restoring it at listen.
     Bun.unsafe.setJITPolicy(1);
     writeStdout(`  upstream mode: ${s.mode}${s.error ? ` (${s.error})` : ''}\n`);
+    // Not before: the listing's walk holds the event loop for tens of ms, which start-up must not wait for.
+    void warmDeps(deps);
   });
 
   return new Promise<number>((resolve) => {

@@ -13,14 +13,18 @@
  *
  * "Built binary": the first GET /api/skills of a freshly started dist/hermes-optx-api, as users run
  * it (scripts/bench/skills-binary.ts says how it is timed), with and without the saved index, with no
- * upstream reachable and with the fake Hermes up. `--binary-only` runs just those rows (`--binary
- * <path>` times another build).
+ * upstream reachable and with the fake Hermes up, the warm-up off (SKILLS_WARM=false: nothing built before
+ * the listing); then, with the warm-up on (the default), the first GET 1 s after the banner. `--binary-only`
+ * runs just those rows (`--binary <path>` times another build); with `--binary-delays 0,50,200,1000`,
+ * `--binary-warm`, `--binary-upstreams none` and `--binary-compare <other build>` (alternated run by run)
+ * it prints each kind instead.
  *
  *   bun scripts/bench/skills.ts [--skills 2000] [--categories 20] [--rounds 5] [--warm 500] [--processes 7]
- *     [--binary-processes 9] [--binary-only] [--binary dist/hermes-optx-api]
+ *     [--binary-processes 9] [--binary-only] [--binary dist/hermes-optx-api] [--binary-compare <path>]
+ *     [--binary-delays 0] [--binary-warm] [--binary-upstreams none,fake]
  */
-import { report } from './lib';
-import { runBinaryListings, type BinaryListing } from './skills-binary';
+import { loopStall, report } from './lib';
+import { binaryKind, runBinaryListings, type BinaryListing, type BinaryOptions, type BinaryRuns, type Upstream } from './skills-binary';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,14 +49,28 @@ const { values } = parseArgs({
     'binary-processes': { type: 'string', default: '9' },
     'binary-only': { type: 'boolean', default: false },
     binary: { type: 'string' },
+    'binary-compare': { type: 'string' },
+    'binary-delays': { type: 'string' },
+    'binary-warm': { type: 'boolean', default: false },
+    'binary-upstreams': { type: 'string' },
+    'stall-only': { type: 'boolean', default: false },
     /** Internal: run as the spawned process, list `home`'s skills once (with the index saved at `save`, if given), print the time. */
     'first-listing': { type: 'string' },
+    /** Internal: as `first-listing`, but the warm-up (SkillsIndex.warm) under the event-loop stall probe. */
+    'warm-stall': { type: 'boolean', default: false },
     save: { type: 'string' },
   },
 });
 
 if (values['first-listing'] !== undefined) {
   const index = new SkillsIndex(new HermesHome(values['first-listing']), values.save ? { savePath: values.save } : {});
+  if (values['warm-stall']) {
+    const { gap, took } = await loopStall(() => index.warm());
+    // What the busy box adds on its own: the same probe over as long a sleep.
+    const idle = await loopStall(() => Bun.sleep(took));
+    console.log(JSON.stringify({ gap, took, idle: idle.gap, read: index.filesRead }));
+    process.exit(0);
+  }
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   // What the route sends (checked and serialised), not `list`, which skips both.
@@ -154,25 +172,80 @@ async function cpuTime(fn: () => unknown): Promise<number> {
   return (c.user + c.system) / 1000;
 }
 
-/** The built binary's rows; `listed` is what the in-process listing found. */
-async function binaryRows(savePath: string, listed: number): Promise<void> {
-  const runs = await runBinaryListings(home, savePath, Number(values['binary-processes']), values.binary);
+/**
+ * The warm-up (SkillsIndex.warm, what the server runs once after start-up) in new processes, without and
+ * with the saved index, alternated: the longest stall of the event loop during it (lib.ts loopStall),
+ * which is how long a request arriving meanwhile waits at most, and its whole time.
+ */
+interface Stall {
+  gap: number;
+  took: number;
+  idle: number;
+}
+
+function warmStalls(savePath: string): void {
+  const spawn = (save?: string) => {
+    const proc = Bun.spawnSync(['bun', import.meta.path, '--first-listing', home, '--warm-stall', ...(save ? ['--save', save] : [])], { stdout: 'pipe', stderr: 'inherit' });
+    if (proc.exitCode !== 0) throw new Error(`warm-up stall run failed (exit ${proc.exitCode})`);
+    return JSON.parse(proc.stdout.toString()) as Stall;
+  };
+  const none: Stall[] = [];
+  const saved: Stall[] = [];
+  for (let i = 0; i < PROCESSES; i++) {
+    none.push(spawn());
+    saved.push(spawn(savePath));
+  }
+  for (const [what, rs] of [['no saved index', none], ['saved index', saved]] as const) {
+    console.log(`warm-up in a new process, ${what}: longest event-loop stall ${stats(rs.map((r) => r.gap))}; idle probe ${stats(rs.map((r) => r.idle))}; whole warm-up ${stats(rs.map((r) => r.took))}`);
+    report({ area: 'skills', metric: `warm-up of ${SKILLS} skills after start-up (SKILLS_WARM), ${what}: longest event-loop stall, median of ${rs.length} new processes (idle probe ${mid(rs.map((r) => r.idle)).toFixed(1)} ms; whole warm-up ${mid(rs.map((r) => r.took)).toFixed(0)} ms)`, value: `${mid(rs.map((r) => r.gap)).toFixed(1)} ms` });
+  }
+}
+
+/** Each kind's timings, and the load average after them. */
+function printBinaryRuns(runs: BinaryRuns, listed: number): void {
   for (const [kind, rs] of Object.entries(runs)) {
     const bad = rs.find((r) => r.total !== listed);
     if (bad) throw new Error(`the binary listed ${bad.total} skills, not ${listed}`);
-    const ms = rs.map((r) => r.ms);
     const switched = rs.filter((r) => r.switched).length;
-    console.log(`first GET /api/skills, built binary, ${kind.replace('/', ' index, upstream ')}: server ${stats(ms)}; round trip minus /health ${stats(rs.map((r) => r.diffMs))}; round trip ${stats(rs.map((r) => r.skillsMs))}; JIT policy restored before it in ${switched}/${rs.length}`);
+    console.log(`first GET /api/skills, built binary, ${kind}: server ${stats(rs.map((r) => r.ms))}; round trip minus /health ${stats(rs.map((r) => r.diffMs))}; round trip ${stats(rs.map((r) => r.skillsMs))}; JIT policy restored before it in ${switched}/${rs.length}`);
   }
   console.log(`load average after the binary runs ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+}
+
+/**
+ * The built binary's rows; `listed` is what the in-process listing found. The first listing with nothing
+ * warm (SKILLS_WARM=false), as "cold" always meant; then the one a client sends 1 s after the banner with
+ * the warm-up on, as deployed.
+ */
+async function binaryRows(savePath: string, listed: number): Promise<void> {
+  const processes = Number(values['binary-processes']);
+  const runs = await runBinaryListings(home, savePath, processes, { binary: values.binary });
+  printBinaryRuns(runs, listed);
   const row = (rs: BinaryListing[] | undefined, what: string) => {
     if (!rs) return;
     const ms = rs.map((r) => r.ms);
     const m = mid(ms);
     report({ area: 'skills', metric: `list ${listed} skills: first GET /api/skills of the built binary, ${what} (the server's access-log time; median, min of ${rs.length})`, value: `${m.toFixed(1)} ms (min ${Math.min(...ms).toFixed(1)})`, target: '< 50 ms', ok: m < 50 });
   };
-  row(runs['saved/none'], 'saved index');
-  row(runs['none/none'], 'no saved index');
+  row(runs[binaryKind(true, 'none')], 'saved index');
+  row(runs[binaryKind(false, 'none')], 'no saved index');
+  const later = await runBinaryListings(home, savePath, processes, { binary: values.binary, warm: true, delays: [1000], upstreams: ['none'] });
+  printBinaryRuns(later, listed);
+  row(later[binaryKind(true, 'none', 1000)], 'sent 1 s after the banner, warm-up on (the default), saved index');
+  row(later[binaryKind(false, 'none', 1000)], 'sent 1 s after the banner, warm-up on (the default), no saved index');
+}
+
+/** `--binary-only` with its own kinds (delays, warm-up, another build): printed, no rows. */
+function binaryOptions(): BinaryOptions | null {
+  const custom = values['binary-compare'] ?? values['binary-delays'] ?? values['binary-upstreams'];
+  if (custom === undefined && !values['binary-warm']) return null;
+  return {
+    binary: values.binary,
+    compare: values['binary-compare'],
+    delays: values['binary-delays']?.split(',').map(Number),
+    warm: values['binary-warm'],
+    upstreams: values['binary-upstreams']?.split(',') as Upstream[] | undefined,
+  };
 }
 
 const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
@@ -190,7 +263,14 @@ try {
     const saver = new SkillsIndex(hermes, { savePath });
     const { total } = await saver.list({ offset: 0 });
     await saver.save();
-    await binaryRows(savePath, total);
+    if (values['stall-only']) {
+      warmStalls(savePath);
+      rmSync(home, { recursive: true, force: true });
+      process.exit(0);
+    }
+    const custom = binaryOptions();
+    if (custom) printBinaryRuns(await runBinaryListings(home, savePath, Number(values['binary-processes']), custom), total);
+    else await binaryRows(savePath, total);
     rmSync(home, { recursive: true, force: true }); // the finally below is not reached past exit
     process.exit(0);
   }
@@ -233,6 +313,7 @@ try {
   report({ area: 'skills', metric: `list ${listed} skills, cold in a new process, no saved index (first listing after a restart)`, value: `${mid(fresh).toFixed(1)} ms`, target: '< 50 ms', ok: mid(fresh) < 50 });
   report({ area: 'skills', metric: `list ${listed} skills, cold in a new process, index saved by the previous one (every folder walked, every SKILL.md stamped, none read)`, value: `${mid(freshSaved).toFixed(1)} ms`, target: '< 50 ms', ok: mid(freshSaved) < 50 });
   await binaryRows(savePath, listed);
+  warmStalls(savePath);
 
   const filtered = await repeat(WARM, (i) => time(() => index.list({ search: `task ${i % 50}`, offset: 0 })));
   console.log(`warm  (search filter)    ${stats(filtered)}`);

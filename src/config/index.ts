@@ -131,6 +131,7 @@ function buildConfig(raw: RawConfig, hermesEnv: Record<string, string>, home: st
       idleTimeoutMs: raw.UPSTREAM_IDLE_TIMEOUT_S * 1000,
       ...upstreamStreamLimit(httpRequestsEnv),
     },
+    skills: { warm: raw.SKILLS_WARM },
     chat: { heartbeatMs: raw.SSE_HEARTBEAT_S * 1000, defaultFormat: raw.CHAT_STREAM_FORMAT },
     log: { level: raw.LOG_LEVEL, format: raw.LOG_FORMAT ?? (stderrIsTerminal() ? 'pretty' : 'json') },
   } as const;

@@ -245,6 +245,7 @@ export const VARS = [
   { env: 'PROBE_TIMEOUT_S', help: 'timeout of one probe request', schema: setting(seconds(600), 5) },
   { env: 'UPSTREAM_TIMEOUT_S', help: 'wait for the upstream response headers (and, on the chat routes, the whole of an error answer)', schema: setting(seconds(86400), 300) },
   { env: 'UPSTREAM_IDLE_TIMEOUT_S', help: 'longest silence inside a stream: from the upstream, or a client reading nothing', schema: setting(seconds(86400), 300) },
+  { env: 'SKILLS_WARM', help: 'build the skills index in the background once started, so the first GET /api/skills finds it ready', schema: setting(bool, true) },
   { env: 'SSE_HEARTBEAT_S', help: 'seconds between SSE heartbeat comments', schema: setting(seconds(3600), 15) },
   { env: 'CHAT_STREAM_FORMAT', help: 'default chat stream format: optx or hermes', schema: setting(oneOf(['optx', 'hermes']), 'optx') },
   { env: 'LOG_LEVEL', help: 'debug, info, warn, error or silent', schema: setting(oneOf(['debug', 'info', 'warn', 'error', 'silent']), 'info') },

@@ -4,7 +4,7 @@
  * that is the event loop, so every request would hang — and a device may never reach its end. Such a
  * file is opened non-blocking, found not to be a regular file, and refused with code ENOTREG.
  */
-import { closeSync, constants, fstatSync, openSync, readFileSync, statSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, opendirSync, readFileSync, statSync, type Stats } from 'node:fs';
 
 /** Flags for opening someone else's file: never wait for a FIFO's writer. */
 export const OPEN_NONBLOCKING = constants.O_RDONLY | constants.O_NONBLOCK;
@@ -106,3 +106,17 @@ function justEmptied(snap: FileSnapshot, now = Date.now()): boolean {
 
 /** A read a reader can take as the file's content: settled, and not a rewrite's truncated start. */
 export const isWhole = (snap: FileSnapshot): boolean => snap.settled && !justEmptied(snap);
+
+/** Whether `dir` is a directory holding anything; reads one entry, however many it has. */
+export function hasEntries(dir: string): boolean {
+  try {
+    const d = opendirSync(dir);
+    try {
+      return d.readSync() !== null;
+    } finally {
+      d.closeSync();
+    }
+  } catch {
+    return false;
+  }
+}

@@ -23,6 +23,7 @@ import { isNullableString, isString, isStrings } from './model';
 import type { SkillRecord } from './scan';
 import { INDEX_PREFIX, indexFileFor, readSmallFile, rootsHash, surplusIndexFiles } from './saved-files';
 import { dropNow, dropOld, replaceFileSteps, sweepTemps, TooLargeError, type WriteStep } from './saved-write';
+import { runSteps } from './pace';
 import type { FileStamp } from './stamps';
 
 export { MAX_INDEX_FILES, SKILLS_INDEX_FILE } from './saved-files';
@@ -122,16 +123,21 @@ export class SavedIndex {
    * these roots (its next save writes their own file and removes the legacy one).
    */
   load(rootsKey: string): Map<string, SkillRecord> | null {
-    const own = this.read(this.pathFor(rootsKey), rootsKey);
+    return runSteps(this.loadSteps(rootsKey));
+  }
+
+  /** `load` in steps, stopping after the read, the parse and the check: a paced scan (pace.ts) gives the event loop turns between them. */
+  *loadSteps(rootsKey: string): Generator<void, Map<string, SkillRecord> | null> {
+    const own = yield* this.readSteps(this.pathFor(rootsKey), rootsKey);
     if (own !== undefined) {
       if (own) this.onDisk = rootsKey;
       return own;
     }
-    return this.read(this.legacy, rootsKey) ?? null;
+    return (yield* this.readSteps(this.legacy, rootsKey)) ?? null;
   }
 
   /** The records `path` holds for these roots; null when it cannot be used (logged), undefined when there is no file. */
-  private read(path: string, rootsKey: string): Map<string, SkillRecord> | null | undefined {
+  private *readSteps(path: string, rootsKey: string): Generator<void, Map<string, SkillRecord> | null | undefined> {
     let text: string;
     try {
       text = readSmallFile(path, MAX_SAVED_BYTES);
@@ -140,6 +146,7 @@ export class SavedIndex {
       if (code === 'ENOENT') return undefined;
       return this.ignored(path, code === 'EFBIG' ? 'larger than the limit' : `cannot be read (${code ?? 'error'})`);
     }
+    yield;
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -148,9 +155,11 @@ export class SavedIndex {
     }
     const version = json && typeof json === 'object' ? (json as { version?: unknown }).version : undefined;
     if (version !== SAVED_FORMAT) return this.ignored(path, `format version ${JSON.stringify(version) ?? 'missing'}, not ${SAVED_FORMAT}`);
+    yield;
     if (!isSavedFile(json)) return this.ignored(path, 'not the expected shape');
     if (json.keys !== keysTag()) return this.ignored(path, 'search keys folded by another version');
     if (json.rootsKey !== rootsHash(rootsKey)) return this.ignored(path, 'made for other skill roots');
+    yield;
     const records = new Map<string, SkillRecord>();
     for (const row of json.skills) records.set(row[8], fromRow(row));
     return records;

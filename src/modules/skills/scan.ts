@@ -11,10 +11,12 @@
  *
  * What a scan records so the next request can tell whether it must run again is in stamps.ts.
  *
- * The walk itself is synchronous (it only needs to know which folders hold a SKILL.md), but the files
+ * The walk never gives the event loop a turn unless paced (it only needs to know which folders hold a SKILL.md), but the files
  * are read by Bun's I/O threads while this thread parses the ones already read: on two cores a cold
  * listing of 2,000 skills took 64 ms (median) reading and parsing in turn, 59 ms this way (docs/skills-config.md).
  * Files read while the walk still runs wait for it: at most the tree's SKILL.md bytes (~5 MB for 2,000).
+ * A paced scan (the warm-up after start-up, pace.ts) gives the event loop a turn between slices of the
+ * walk and of the parses.
  */
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync, type Stats } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -22,6 +24,7 @@ import { basename, sep } from 'node:path';
 import { OPEN_NONBLOCKING } from '../../lib/files';
 import { foldKey } from '../../lib/text';
 import { brokenSkill, parseSkillBytes, type ParsedSkill } from './frontmatter';
+import type { Pace } from './pace';
 import { skillId, type SkillRoot } from './roots';
 import { dirStamp, fileStamp, isRacy, namesOf, RACY_MS, stampMatches, statOrNone, UNREADABLE, type DirState, type FileStamp } from './stamps';
 
@@ -100,9 +103,10 @@ class Scanner {
     readonly rootReals: string[],
     private readonly previous: ReadonlyMap<string, SkillRecord>,
     private readonly now: number,
+    private readonly pace?: Pace,
   ) {}
 
-  root(root: SkillRoot): void {
+  async root(root: SkillRoot): Promise<void> {
     const st = statOrNone(root.path);
     if (!st?.isDirectory()) {
       // Watched so that creating it later is noticed.
@@ -115,14 +119,14 @@ class Scanner {
     this.visited.add(real);
     const folder = basename(root.path);
     const rootIsSkill = this.probe(root, root.path, [], folder);
-    this.walk(root, { dir: root.path, real, segments: [], folder }, 0, rootIsSkill);
+    await this.walk(root, { dir: root.path, real, segments: [], folder }, 0, rootIsSkill);
   }
 
   /**
    * A directory that is not a skill (so far), or a root that is one (`rootIsSkill`, its SKILL.md
    * already probed): remember its stamp and names, then look at its children.
    */
-  private walk(root: SkillRoot, at: { dir: string; real: string; segments: string[]; folder: string }, depth: number, rootIsSkill = false): void {
+  private async walk(root: SkillRoot, at: { dir: string; real: string; segments: string[]; folder: string }, depth: number, rootIsSkill = false): Promise<void> {
     const { dir, real, segments, folder } = at;
     if (++this.walkedDirs > MAX_WALKED_DIRS) {
       if (this.walkedDirs === MAX_WALKED_DIRS + 1) {
@@ -153,6 +157,7 @@ class Scanner {
     if (depth >= MAX_DEPTH) return;
     for (const e of entries) {
       if (this.walkedDirs > MAX_WALKED_DIRS) return;
+      if (this.pace?.due()) await this.pace.next();
       if (EXCLUDED.has(e.name) || (rootIsSkill && SUPPORT_FOLDERS.has(e.name))) continue;
       const child = join(dir, e.name);
       let childReal: string;
@@ -170,7 +175,7 @@ class Scanner {
       if (this.visited.has(childReal)) continue;
       this.visited.add(childReal);
       const childSegments = [...segments, e.name];
-      if (!this.probe(root, child, childSegments, e.name)) this.walk(root, { dir: child, real: childReal, segments: childSegments, folder: e.name }, depth + 1);
+      if (!this.probe(root, child, childSegments, e.name)) await this.walk(root, { dir: child, real: childReal, segments: childSegments, folder: e.name }, depth + 1);
     }
   }
 
@@ -199,7 +204,10 @@ class Scanner {
     const changedMs = st.ctimeMs;
     this.reads.push(
       readFile(file, { flag: NO_FOLLOW }).then(
-        (bytes) => this.add(root, file, segments, stamp, parseSkillBytes(bytes, folder), changedMs),
+        (bytes) => {
+          const parse = () => this.add(root, file, segments, stamp, parseSkillBytes(bytes, folder), changedMs);
+          return this.pace ? this.pace.run(parse) : parse();
+        },
         (err: NodeJS.ErrnoException) => {
           // Replaced by a symlink since the lstat: judged as one. Removed: not a skill any more, and
           // its folder's new stamp makes the next request scan again.
@@ -273,7 +281,7 @@ export function withKeys(r: Omit<SkillRecord, 'sortKey' | 'searchKeys' | 'tagKey
 }
 
 /** Walks every root; records of unchanged SKILL.md files are taken from `previous` (keyed by path). */
-export async function scanRoots(roots: readonly SkillRoot[], previous: ReadonlyMap<string, SkillRecord>, now: number): Promise<ScanResult> {
+export async function scanRoots(roots: readonly SkillRoot[], previous: ReadonlyMap<string, SkillRecord>, now: number, pace?: Pace): Promise<ScanResult> {
   const rootReals: string[] = [];
   for (const r of roots) {
     try {
@@ -282,8 +290,8 @@ export async function scanRoots(roots: readonly SkillRoot[], previous: ReadonlyM
       // a root that does not exist yet has nothing to contain
     }
   }
-  const scanner = new Scanner(rootReals, previous, now);
-  for (const r of roots) scanner.root(r);
+  const scanner = new Scanner(rootReals, previous, now, pace);
+  for (const r of roots) await scanner.root(r);
   await Promise.all(scanner.reads);
   scanner.skills.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
   return { skills: scanner.skills, dirs: scanner.dirs, rootReals, warnings: scanner.warnings, filesRead: scanner.filesRead };

@@ -20,13 +20,14 @@ import { realpathSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { HermesHome } from '../../hermes/home';
 import { notFound } from '../../lib/errors';
-import { readRegularFileSync } from '../../lib/files';
+import { hasEntries, readRegularFileSync } from '../../lib/files';
 import { silentLogger, type Logger } from '../../lib/log';
 import { foldKey } from '../../lib/text';
 import { parseSkillBytes } from './frontmatter';
 import { z } from '../../lib/zod';
 import { isSkillsList, SkillsList, type SkillDetail, type SkillsQuery, type SkillSummary } from './model';
 import { readSkillsSettings, type SettingsRead, type SkillsSettings } from './roots';
+import { Pace, pacedSteps, ScanStopped } from './pace';
 import { SavedIndex } from './saved';
 import { isWithin, scanRoots, type ScanResult, type SkillRecord } from './scan';
 import { contentChanged, structureChanged } from './stamps';
@@ -79,12 +80,15 @@ function summary(r: SkillRecord, disabled: ReadonlySet<string>): SkillSummary {
 
 export class SkillsIndex {
   private snap: Snapshot | null = null;
-  private scanning: { rootsKey: string; scan: Promise<Snapshot> } | null = null;
+  private scanning: { rootsKey: string; scan: Promise<Snapshot>; pace?: Pace } | null = null;
   private settingsMemo: SettingsRead | null = null;
   private readonly now: () => number;
   private readonly eagerLimit: number;
   private readonly recheckMs: number;
   private readonly saved: SavedIndex | null;
+  private readonly log: Logger;
+  /** Set by closeSave: the warm-up does not start any more. */
+  private closed = false;
   /** The saved index is looked at by the first scan only. */
   private savedTried = false;
   private readCount = 0;
@@ -96,7 +100,8 @@ export class SkillsIndex {
     this.now = opts.now ?? Date.now;
     this.eagerLimit = opts.eagerLimit ?? EAGER_LIMIT;
     this.recheckMs = opts.recheckMs ?? RECHECK_MS;
-    this.saved = opts.savePath ? new SavedIndex(opts.savePath, opts.log ?? silentLogger) : null;
+    this.log = opts.log ?? silentLogger;
+    this.saved = opts.savePath ? new SavedIndex(opts.savePath, this.log) : null;
   }
 
   /** SKILL.md files read by this index's scans so far (not by `get`). */
@@ -116,7 +121,33 @@ export class SkillsIndex {
 
   /** At shutdown: writes a pending save now, and none after (a scan ending later saves nothing). */
   closeSave(): void {
+    this.closed = true;
+    this.scanning?.pace?.stop();
     this.saved?.close();
+  }
+
+  /**
+   * The listing a bare GET /api/skills sends, made once in the background after start-up (main.ts), so
+   * the first real one finds the index and its JSON text ready; a listing that comes meanwhile waits
+   * for this scan rather than starting another (`current`). Never throws: a failure is logged and the
+   * next listing scans as if there had been no warm-up. Nothing once the index is closed.
+   */
+  async warm(): Promise<void> {
+    if (this.closed) return;
+    try {
+      // Nothing to warm when $HERMES_HOME/skills is missing or empty (external_dirs are not looked at:
+      // reading the settings alone added ~0.4 MB of idle RSS, the whole warm-up of an empty tree 1–3 MB).
+      if (!hasEntries(this.home.paths.skills)) return;
+      const settings = this.settings();
+      // Paced (pace.ts): it must not hold the event loop for the tens of ms an unpaced scan does.
+      if (!this.snap && !this.scanning) await this.startScan(settings, this.now(), new Pace()).scan;
+      // The summaries and the JSON text (~10 ms in a new process) in a turn of their own.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (!this.closed) await this.listJson({ offset: 0 });
+    } catch (err) {
+      if (err instanceof ScanStopped) return;
+      this.log.warn('skills warm-up failed; the first listing scans instead', { error: err instanceof Error ? err.message : String(err) });
+    }
   }
 
   private settings(): SkillsSettings {
@@ -126,9 +157,9 @@ export class SkillsIndex {
 
   /**
    * The snapshot, brought up to date with the disk (see the header for what is checked when).
-   * `recheck`: a scan already running when this request came walked the tree before it (the walk
-   * is synchronous; only the file reads are still pending), so it may not hold the change this
-   * request saw — a skill its client wrote just before asking. Its result is checked once more.
+   * `recheck`: a scan already running when this request came walked the tree (or, paced, part of it)
+   * before it, so it may not hold the change this request saw — a skill its client wrote just before
+   * asking. Its result is checked once more.
    */
   private async current(settings: SkillsSettings, recheck = true): Promise<Snapshot> {
     const now = this.now();
@@ -143,25 +174,31 @@ export class SkillsIndex {
     // One scan at a time: requests that find the index stale meanwhile wait for the same scan.
     let running = this.scanning;
     if (recheck && running?.rootsKey === settings.rootsKey) {
+      // A paced warm-up has someone waiting for it now.
+      if (running.pace) running.pace.urgent = true;
       await running.scan;
       // Ended: free the slot now, not after the handler below, so the check can start a new scan.
       if (this.scanning === running) this.scanning = null;
       return this.current(settings, false);
     }
-    if (running?.rootsKey !== settings.rootsKey) {
-      const started = { rootsKey: settings.rootsKey, scan: this.rescan(settings, now) };
-      this.scanning = running = started;
-      // Frees the slot when the scan ends either way; callers see a failure through `scan` itself.
-      started.scan.catch(() => {}).finally(() => {
-        if (this.scanning === started) this.scanning = null;
-      });
-    }
+    if (running?.rootsKey !== settings.rootsKey) running = this.startScan(settings, now);
     return running.scan;
   }
 
-  private async rescan(settings: SkillsSettings, now: number): Promise<Snapshot> {
-    const previous = this.snap ? new Map(this.snap.skills.map((s) => [s.path, s] as const)) : this.savedRecords(settings.rootsKey);
-    const scan = await scanRoots(settings.roots, previous, now);
+  private startScan(settings: SkillsSettings, now: number, pace?: Pace): NonNullable<SkillsIndex['scanning']> {
+    const started = { rootsKey: settings.rootsKey, scan: this.rescan(settings, now, pace), pace };
+    this.scanning = started;
+    // Frees the slot when the scan ends either way; callers see a failure through `scan` itself.
+    started.scan.catch(() => {}).finally(() => {
+      if (this.scanning === started) this.scanning = null;
+    });
+    return started;
+  }
+
+  private async rescan(settings: SkillsSettings, now: number, pace?: Pace): Promise<Snapshot> {
+    const previous = this.snap ? new Map(this.snap.skills.map((s) => [s.path, s] as const)) : await this.savedRecords(settings.rootsKey, pace);
+    if (pace?.due()) await pace.next();
+    const scan = await scanRoots(settings.roots, previous, now, pace);
     this.readCount += scan.filesRead;
     const snap: Snapshot = {
       ...scan,
@@ -178,10 +215,11 @@ export class SkillsIndex {
     return snap;
   }
 
-  private savedRecords(rootsKey: string): Map<string, SkillRecord> {
+  /** Paced, the saved index is loaded in steps (read, parse, check: ~20–45 ms in one piece in a new process). */
+  private async savedRecords(rootsKey: string, pace?: Pace): Promise<Map<string, SkillRecord>> {
     if (this.savedTried || !this.saved) return new Map();
     this.savedTried = true;
-    return this.saved.load(rootsKey) ?? new Map();
+    return (pace ? await pacedSteps(this.saved.loadSteps(rootsKey), pace) : this.saved.load(rootsKey)) ?? new Map();
   }
 
   async list(q: SkillsQuery): Promise<SkillsList> {
