@@ -21,11 +21,11 @@ describe('a keyless Hermes 0.12 gateway, the sidecar with HERMES_API_KEY', () =>
     for (const f of fakes.splice(0)) await f.stop();
   });
 
-  async function setUp(): Promise<FakeHermes> {
+  async function setUp(env: Record<string, string> = {}): Promise<FakeHermes> {
     const fake = await startFakeHermes({ version: '0.12', apiKey: null });
     fakes.push(fake);
     clock = 0;
-    t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: SIDECAR_KEY }, open: { chatClock: () => clock } });
+    t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_API_KEY: SIDECAR_KEY, ...env }, open: { chatClock: () => clock } });
     await t.deps.probe.probeNow();
     return fake;
   }
@@ -107,5 +107,16 @@ describe('a keyless Hermes 0.12 gateway, the sidecar with HERMES_API_KEY', () =>
     expect(await firstTurn('e2')).toBe(200);
     expect(sent(keyed)).toEqual(['e2']);
     expect(keyed.sessions.has('e2')).toBe(true);
+  });
+
+  test('a probe request that only timed out (a slow endpoint, the gateway connected) does not forget the refusal', async () => {
+    const fake = await setUp({ PROBE_TIMEOUT_S: '0.2' });
+    expect(await firstTurn('f1')).toBe(200);
+    // A loaded agent: one of the probe's endpoints answers past the probe's deadline, the rest at once.
+    fake.behavior.hang['/health/detailed'] = true;
+    expect((await (t as TestApp).deps.probe.probeNow()).connected).toBe(true);
+    expect(await firstTurn('f2')).toBe(200);
+    // Was ['f1', 'none', 'f2', 'none']: every probe interval on such an agent made one turn go twice.
+    expect(sent(fake)).toEqual(['f1', 'none', 'none']);
   });
 });

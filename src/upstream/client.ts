@@ -4,7 +4,7 @@
  * not be reached so the probe can look again at once.
  */
 import { ApiError } from '../lib/errors';
-import { fetchJson, fetchWithTimeout, OutboundError, type JsonResult } from '../lib/http';
+import { fetchJson, fetchWithTimeout, OutboundError, type FetchFailure, type JsonResult } from '../lib/http';
 
 export interface UpstreamCallInit extends Omit<RequestInit, 'signal'> {
   signal?: AbortSignal;
@@ -14,7 +14,8 @@ export interface UpstreamCallInit extends Omit<RequestInit, 'signal'> {
   unobserved?: boolean;
 }
 
-export type ReachabilityListener = (reachable: boolean) => void;
+/** `call`: whether it was one of the probe's own, and how it failed (null when it was answered). */
+export type ReachabilityListener = (reachable: boolean, call: { unobserved: boolean; failure: FetchFailure | null }) => void;
 
 /** The session API's answers can carry a long session's whole transcript (tool outputs included). */
 const MAX_JSON_ANSWER_BYTES = 64 * 1024 * 1024;
@@ -110,15 +111,18 @@ export class HermesClient {
     return h;
   }
 
-  private report(reachable: boolean, unobserved: boolean | undefined): void {
-    for (const l of this.listeners) if (!unobserved || l.unobservedToo) l.told(reachable);
+  private report(reachable: boolean, unobserved: boolean | undefined, failure: FetchFailure | null = null): void {
+    const call = { unobserved: unobserved === true, failure };
+    for (const l of this.listeners) if (!unobserved || l.unobservedToo) l.told(reachable, call);
   }
 
   private reportError(err: unknown, unobserved: boolean | undefined): void {
     // A client that went away, or our own stop, says nothing about the upstream.
     if (err instanceof OutboundError && (err.kind === 'aborted' || err.kind === 'shutdown')) return;
     // An answer too large to read, or a redirect, is still an answer.
-    this.report(err instanceof OutboundError && (err.kind === 'too_large' || err.kind === 'redirected'), unobserved);
+    const kind = err instanceof OutboundError ? err.kind : 'unreachable';
+    const answered = kind === 'too_large' || kind === 'redirected';
+    this.report(answered, unobserved, answered ? null : kind);
   }
 
   /** A call whose body may be streamed; the deadline covers the response headers only. */

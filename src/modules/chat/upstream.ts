@@ -160,16 +160,18 @@ export const KEYLESS_RECHECK_MS = 10 * 60_000;
  * went twice (up to 9.5 MB each). The gateway may be given a key later (restarted with API_SERVER_KEY),
  * which nothing else shows: a keyless gateway takes any key, so the probe's answers stay the same. So the
  * refusal is forgotten when the sidecar's key changes (another gateway identity), when a call (a turn's,
- * the probe's) found the gateway unreachable (a restart seen), and otherwise after KEYLESS_RECHECK_MS, when one turn pays
+ * the probe's unless it only timed out) found the gateway unreachable (a restart seen), and otherwise after KEYLESS_RECHECK_MS, when one turn pays
  * the refusal again.
  */
 export class KeylessGateway {
   private learned: { gateway: string; at: number } | null = null;
 
   constructor(client: HermesClient, private readonly now: () => number = () => performance.now()) {
-    // The probe's calls count too: a restart it alone saw may have given the gateway a key.
-    client.onReachability((reachable) => {
-      if (!reachable) this.learned = null;
+    // The probe's calls count too: a restart it alone saw may have given the gateway a key. But not one
+    // of them timing out: that is a loaded agent (probe.ts does not take it as an answer either), and
+    // with a slow endpoint every probe forgot the refusal, one turn going twice each PROBE_INTERVAL_S.
+    client.onReachability((reachable, call) => {
+      if (!reachable && !(call.unobserved && call.failure === 'timeout')) this.learned = null;
     }, { unobservedToo: true });
   }
 
