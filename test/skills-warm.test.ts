@@ -141,6 +141,30 @@ describe('the skills warm-up', () => {
     expect(t.deps.skills.filesRead).toBe(0);
   });
 
+  test('a listing that comes while it waits for its turn of the event loop gets its answer even if a stop follows', async () => {
+    const t = await app();
+    // Every slice used up at once, so the scan waits for a turn (Pace.next) before each step; until the listing makes it urgent.
+    const due = spyOn(Pace.prototype, 'due').mockImplementation(function (this: Pace) {
+      return !this.urgent;
+    });
+    try {
+      const warming = warmDeps(t.deps);
+      // Queued before the scan's first turn: the listing comes, then the stop, while the scan waits for that turn.
+      const listed = new Promise<Response>((resolve) =>
+        setImmediate(() => {
+          resolve(t.fetch('/api/skills'));
+          t.deps.skills.closeSave();
+        }),
+      );
+      const res = await listed;
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { total: number }).total).toBe(SKILLS);
+      await warming;
+    } finally {
+      due.mockRestore();
+    }
+  });
+
   test('not started once the server is shutting down', async () => {
     const stop = new AbortController();
     const dir = tempDir('optx-skills-warm-');

@@ -30,10 +30,13 @@ export class Pace {
     return !this.urgent && (this.stopped || performance.now() - this.sliceStart >= this.sliceMs);
   }
 
-  /** A turn of the event loop (setImmediate lets I/O in first), then a new slice; throws once stopped. */
+  /**
+   * A turn of the event loop (setImmediate lets I/O in first), then a new slice; throws once stopped,
+   * unless a listing came during that turn and waits for the scan (urgent): it gets its answer.
+   */
   async next(): Promise<void> {
     if (!this.stopped) await new Promise<void>((resolve) => setImmediate(resolve));
-    if (this.stopped) throw new ScanStopped('the skills scan was stopped at shutdown');
+    if (this.stopped && !this.urgent) throw new ScanStopped('the skills scan was stopped at shutdown');
     this.sliceStart = performance.now();
   }
 
