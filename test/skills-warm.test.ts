@@ -165,6 +165,27 @@ describe('the skills warm-up', () => {
     }
   });
 
+  test('skills.external_dirs edited while it runs: the listing scans the new roots, and nothing is read twice after', async () => {
+    const t = await app();
+    const external = join(t.config.dataDir, '..', 'external');
+    for (let i = 0; i < 5; i++) writeFile(join(external, `e${i}`, 'SKILL.md'), skillMd({ name: `ext-${i}`, description: 'External' }));
+    // A turn of the event loop before each step, so the warm-up (for the old roots) is still running when the listing comes.
+    const due = spyOn(Pace.prototype, 'due').mockImplementation(function (this: Pace) {
+      return !this.urgent;
+    });
+    try {
+      const warming = warmDeps(t.deps);
+      writeFile(join(t.config.hermes.home, 'config.yaml'), `skills:\n  external_dirs: ["${external}"]\n`);
+      expect(await total(t)).toBe(SKILLS + 5);
+      await warming;
+      // The warm-up for the old roots neither replaced that index nor made the next listing read the external skills again.
+      expect(await total(t)).toBe(SKILLS + 5);
+      expect(t.deps.skills.filesRead).toBe(SKILLS + 5);
+    } finally {
+      due.mockRestore();
+    }
+  });
+
   test('not started once the server is shutting down', async () => {
     const stop = new AbortController();
     const dir = tempDir('optx-skills-warm-');

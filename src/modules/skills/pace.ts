@@ -8,7 +8,7 @@
  */
 export const SLICE_MS = 4;
 
-/** Thrown into a paced scan stopped at shutdown: it ends there, and nobody waits for it. */
+/** Thrown into a paced scan stopped at shutdown, or left behind by a scan of other roots: it ends there, and nobody waits for it. */
 export class ScanStopped extends Error {
   override name = 'ScanStopped';
 }
@@ -36,7 +36,7 @@ export class Pace {
    */
   async next(): Promise<void> {
     if (!this.stopped) await new Promise<void>((resolve) => setImmediate(resolve));
-    if (this.stopped && !this.urgent) throw new ScanStopped('the skills scan was stopped at shutdown');
+    if (this.stopped && !this.urgent) throw new ScanStopped('the skills scan was stopped');
     this.sliceStart = performance.now();
   }
 
