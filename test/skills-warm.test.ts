@@ -141,6 +141,51 @@ describe('the skills warm-up', () => {
     expect(t.deps.skills.filesRead).toBe(0);
   });
 
+  test('a listing that comes while it waits for its turn of the event loop gets its answer even if a stop follows', async () => {
+    const t = await app();
+    // Every slice used up at once, so the scan waits for a turn (Pace.next) before each step; until the listing makes it urgent.
+    const due = spyOn(Pace.prototype, 'due').mockImplementation(function (this: Pace) {
+      return !this.urgent;
+    });
+    try {
+      const warming = warmDeps(t.deps);
+      // Queued before the scan's first turn: the listing comes, then the stop, while the scan waits for that turn.
+      const listed = new Promise<Response>((resolve) =>
+        setImmediate(() => {
+          resolve(t.fetch('/api/skills'));
+          t.deps.skills.closeSave();
+        }),
+      );
+      const res = await listed;
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { total: number }).total).toBe(SKILLS);
+      await warming;
+    } finally {
+      due.mockRestore();
+    }
+  });
+
+  test('skills.external_dirs edited while it runs: the listing scans the new roots, and nothing is read twice after', async () => {
+    const t = await app();
+    const external = join(t.config.dataDir, '..', 'external');
+    for (let i = 0; i < 5; i++) writeFile(join(external, `e${i}`, 'SKILL.md'), skillMd({ name: `ext-${i}`, description: 'External' }));
+    // A turn of the event loop before each step, so the warm-up (for the old roots) is still running when the listing comes.
+    const due = spyOn(Pace.prototype, 'due').mockImplementation(function (this: Pace) {
+      return !this.urgent;
+    });
+    try {
+      const warming = warmDeps(t.deps);
+      writeFile(join(t.config.hermes.home, 'config.yaml'), `skills:\n  external_dirs: ["${external}"]\n`);
+      expect(await total(t)).toBe(SKILLS + 5);
+      await warming;
+      // The warm-up for the old roots neither replaced that index nor made the next listing read the external skills again.
+      expect(await total(t)).toBe(SKILLS + 5);
+      expect(t.deps.skills.filesRead).toBe(SKILLS + 5);
+    } finally {
+      due.mockRestore();
+    }
+  });
+
   test('not started once the server is shutting down', async () => {
     const stop = new AbortController();
     const dir = tempDir('optx-skills-warm-');

@@ -8,7 +8,7 @@
  */
 export const SLICE_MS = 4;
 
-/** Thrown into a paced scan stopped at shutdown: it ends there, and nobody waits for it. */
+/** Thrown into a paced scan stopped at shutdown, or left behind by a scan of other roots: it ends there, and nobody waits for it. */
 export class ScanStopped extends Error {
   override name = 'ScanStopped';
 }
@@ -30,10 +30,13 @@ export class Pace {
     return !this.urgent && (this.stopped || performance.now() - this.sliceStart >= this.sliceMs);
   }
 
-  /** A turn of the event loop (setImmediate lets I/O in first), then a new slice; throws once stopped. */
+  /**
+   * A turn of the event loop (setImmediate lets I/O in first), then a new slice; throws once stopped,
+   * unless a listing came during that turn and waits for the scan (urgent): it gets its answer.
+   */
   async next(): Promise<void> {
     if (!this.stopped) await new Promise<void>((resolve) => setImmediate(resolve));
-    if (this.stopped) throw new ScanStopped('the skills scan was stopped at shutdown');
+    if (this.stopped && !this.urgent) throw new ScanStopped('the skills scan was stopped');
     this.sliceStart = performance.now();
   }
 

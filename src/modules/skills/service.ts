@@ -181,7 +181,12 @@ export class SkillsIndex {
       if (this.scanning === running) this.scanning = null;
       return this.current(settings, false);
     }
-    if (running?.rootsKey !== settings.rootsKey) running = this.startScan(settings, now);
+    if (running?.rootsKey !== settings.rootsKey) {
+      // A warm-up for roots that are no longer the configured ones: ended, or finishing later it would
+      // replace this scan's index and the next listing would read the new roots' files again.
+      running?.pace?.stop();
+      running = this.startScan(settings, now);
+    }
     return running.scan;
   }
 
