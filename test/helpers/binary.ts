@@ -3,16 +3,22 @@
  * (bun test runs all files in one process, so the promise is shared), and a way to start it and
  * learn its port from the line where it says where it listens.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './app';
 
 let built: Promise<string> | null = null;
+let builtPath: string | null = null;
 
 export function ensureBinary(): Promise<string> {
+  // The run's temp dirs are removed once every file has run, and with --rerun-each after every round:
+  // the next round then spawned a path that was gone (ENOENT in test/robustness/durability.test.ts).
+  if (builtPath !== null && !existsSync(builtPath)) built = builtPath = null;
   built ??= (async () => {
     const out = join(tempDir('optx-bin-'), 'hermes-optx-api');
     const proc = Bun.spawn(['bun', join(import.meta.dir, '../../scripts/build.ts'), '--outfile', out], { stdout: 'pipe', stderr: 'pipe' });
     if ((await proc.exited) !== 0) throw new Error(`build failed: ${await new Response(proc.stderr).text()}`);
+    builtPath = out;
     return out;
   })();
   return built;
