@@ -22,8 +22,8 @@ import type { HermesHome } from '../../hermes/home';
 import { notFound } from '../../lib/errors';
 import { hasEntries, readRegularFileSync } from '../../lib/files';
 import { silentLogger, type Logger } from '../../lib/log';
-import { foldKey } from '../../lib/text';
 import { parseSkillBytes } from './frontmatter';
+import { page, summary } from './listing';
 import { type SkillsList, type SkillDetail, type SkillsQuery, type SkillSummary } from './model';
 import { readSkillsSettings, type SettingsRead, type SkillsSettings } from './roots';
 import { listingJsonSteps } from './listing-json';
@@ -58,24 +58,6 @@ export interface SkillsIndexOptions {
   /** The data dir's `skills-index.json`: the index is kept across restarts beside it, a file per set of roots (saved-files.ts); none: not kept. */
   savePath?: string;
   log?: Logger;
-}
-
-function summary(r: SkillRecord, disabled: ReadonlySet<string>): SkillSummary {
-  return {
-    id: r.id,
-    name: r.name,
-    description: r.description,
-    category: r.category,
-    tags: r.tags,
-    version: r.version,
-    author: r.author,
-    platforms: r.platforms,
-    path: r.path,
-    source: r.source,
-    installed: true,
-    enabled: !disabled.has(r.name),
-    ...(r.error ? { error: r.error } : {}),
-  };
 }
 
 export class SkillsIndex {
@@ -261,24 +243,9 @@ export class SkillsIndex {
       snap.view = { disabledKey: settings.disabledKey, summaries: snap.skills.map((r) => summary(r, settings.disabled)) };
     }
     const view = snap.view;
-    const { summaries } = view;
-    // Folded as the index folds names (foldKey): NFD folder names, accents, full-width letters.
-    const category = q.category === undefined ? undefined : foldKey(q.category);
-    const tag = q.tag === undefined ? undefined : foldKey(q.tag);
-    const search = q.search === undefined ? undefined : foldKey(q.search);
-    let matches: SkillSummary[] = summaries;
-    if (category || tag || search) {
-      matches = [];
-      snap.skills.forEach((r, i) => {
-        if (category && r.categoryKey !== category) return;
-        if (tag && !r.tagKeys.includes(tag)) return;
-        if (search && !r.searchKeys.some((k) => k.includes(search))) return;
-        matches.push(summaries[i] as SkillSummary);
-      });
-    }
-    const page = q.limit === undefined && !q.offset ? matches : matches.slice(q.offset, q.limit === undefined ? undefined : q.offset + q.limit);
+    const { skills, total } = page(snap.skills, view.summaries, q);
     const warnings = [...settings.warnings, ...snap.warnings];
-    return { body: { skills: page, total: matches.length, categories: snap.categories, ...(warnings.length ? { warnings } : {}) }, view };
+    return { body: { skills, total, categories: snap.categories, ...(warnings.length ? { warnings } : {}) }, view };
   }
 
   /** One skill with its frontmatter and whole file, read now; 404 for any id not in the index. */
