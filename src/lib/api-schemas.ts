@@ -22,7 +22,8 @@ export const ErrorBody = z.looseObject({
 /** The error body of a route that adds fields to the shared one. */
 export const errorBodyWith = <T extends z.core.$ZodLooseShape>(extra: T) => z.extend(ErrorBody, extra);
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+/** An object that is not an array or null: the first step of every shape checked by hand. */
+export const isPlainObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
 const isCounts = (v: unknown): boolean => isPlainObject(v) && Object.values(v).every((n) => Number.isSafeInteger(n) && (n as number) >= 0);
 
 /**

@@ -27,6 +27,7 @@
  * Every pattern reads each character a bounded number of times: a 300 KB string is scanned in
  * milliseconds (an earlier `\b` scheme start and a query name that could swallow `?` made it seconds).
  */
+import { isPlainObject } from '../../lib/api-schemas';
 import { isKeyLikeSegment } from '../../lib/public-url';
 import { isMaskedKey, isPlaceholder, isSecretText, mask, PLACEHOLDER } from './secret-keys';
 
@@ -130,14 +131,13 @@ function holdsPlaceholder(value: string, context: Context): boolean {
   return hit;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
 
 /**
  * Whether `key` is a masked key (redact-keys.ts) and not a key of `current`, the file's map at its
  * place: a masked key is never named like a key of its map, and one the file has (`"***abcd"` written
  * by hand) is written as any other (it was refused, and a GET sent back unchanged with it).
  */
-export const isMaskedKeyAt = (key: string, current: unknown) => isMaskedKey(key) && !(isObject(current) && Object.hasOwn(current, key));
+export const isMaskedKeyAt = (key: string, current: unknown) => isMaskedKey(key) && !(isPlainObject(current) && Object.hasOwn(current, key));
 
 /**
  * The dot path of the first string in `value` that is (or embeds) a redacted placeholder, or of the
@@ -156,7 +156,7 @@ export function findPlaceholder(value: unknown, path: string, context: Context =
     for (const [k, v] of Object.entries(value)) {
       // A masked key names no key of the file: written, it would add a key `***…` beside the secret one.
       if (isMaskedKeyAt(k, current)) return path ? `${path}.${k}` : k;
-      const hit = findPlaceholder(v, path ? `${path}.${k}` : k, contextOf(k), isObject(current) && Object.hasOwn(current, k) ? current[k] : undefined);
+      const hit = findPlaceholder(v, path ? `${path}.${k}` : k, contextOf(k), isPlainObject(current) && Object.hasOwn(current, k) ? current[k] : undefined);
       if (hit) return hit;
     }
   }

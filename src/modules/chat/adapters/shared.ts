@@ -1,5 +1,6 @@
 /** What both upstream adapters share: failures as ChatEvents and token usage in one shape. */
 import { z } from '../../../lib/zod';
+import { isPlainObject } from '../../../lib/api-schemas';
 import { ApiError } from '../../../lib/errors';
 import type { ChatEvent, NativeFrame, Usage } from '../model';
 
@@ -39,7 +40,7 @@ const USAGE_KEYS = ['input_tokens', 'output_tokens', 'prompt_tokens', 'completio
 const isCount = (v: unknown) => v === undefined || (Number.isSafeInteger(v) && (v as number) >= 0);
 /** UpstreamUsage by hand (zod's check costs ~30 µs per frame on cold caches); a property test holds it to the schema. */
 export const isUpstreamUsage = (u: unknown): u is z.infer<typeof UpstreamUsage> =>
-  typeof u === 'object' && u !== null && !Array.isArray(u) && USAGE_KEYS.every((k) => isCount((u as Record<string, unknown>)[k]));
+  isPlainObject(u) && USAGE_KEYS.every((k) => isCount(u[k]));
 
 export function normalizeUsage(u: z.infer<typeof UpstreamUsage> | null | undefined): Usage | null {
   if (!u) return null;
