@@ -140,3 +140,30 @@ describe('since/until in whole seconds', () => {
     }
   });
 });
+
+describe('a fact without a category', () => {
+  // The plugin's column defaults to 'general' and the list shows a NULL category as 'general' (factToMemory),
+  // as the stats count it: the category filter must find the same facts, or a total is not the list's.
+  test('is found by the category filter it is shown with, in the list, the search and the totals', async () => {
+    const t = await app();
+    const agent = openAsAgent(join(t.home, 'memory_store.db'));
+    agentAddFact(agent, { content: 'A general fact about the release train' });
+    agentAddFact(agent, { content: 'A work fact about the release train', category: 'work' });
+    agent.run("INSERT INTO facts (content, category, tags, trust_score) VALUES ('An uncategorised fact about the release train', NULL, '', 0.5)");
+    agent.close();
+    const list = await t.json<{ memories: { category: string }[] }>('GET', '/api/memory');
+    expect(list.body.memories.map((m) => m.category)).toEqual(['general', 'work', 'general']);
+    const stats = await t.json<{ categories: Record<string, number> }>('GET', '/api/memory/stats');
+    expect(stats.body.categories).toEqual({ general: 2, work: 1 });
+    const general = await t.json<{ memories: unknown[]; total: number }>('GET', '/api/memory?category=general');
+    expect([general.body.memories.length, general.body.total]).toEqual([2, 2]);
+    for (const query of ['release', '']) {
+      const found = await t.json<Found>('POST', '/api/memory/search', { query, limit: 50, filters: { category: 'general' } });
+      expect([query, ids(found), found.body.total]).toEqual([query, [1, 3], 2]);
+      const work = await t.json<Found>('POST', '/api/memory/search', { query, limit: 50, filters: { category: 'work' } });
+      expect([query, ids(work), work.body.total]).toEqual([query, [2], 1]);
+    }
+    const recalled = await t.json<{ results: Memory[] }>('GET', '/api/memory/recall?query=release&category=general');
+    expect(recalled.body.results.map((m) => Number(m.id)).sort()).toEqual([1, 3]);
+  });
+});

@@ -10,6 +10,7 @@
  */
 import type { Database } from 'bun:sqlite';
 import { countByName } from './memory-values';
+import { DEFAULT_CATEGORY } from './holographic-facts';
 
 export interface FactCounts {
   total: number;
@@ -30,7 +31,7 @@ export function withSmallCounts(sqlite: Database, rows: { category: string | nul
   const count = (sql: string) => sqlite.query<{ n: number }, []>(sql).get()?.n ?? 0;
   return {
     total: rows.reduce((sum, r) => sum + r.n, 0),
-    categories: countByName(rows.map((r) => [r.category ?? 'general', r.n] as const)),
+    categories: countByName(rows.map((r) => [r.category ?? DEFAULT_CATEGORY, r.n] as const)),
     withVectors,
     entities: count('SELECT COUNT(*) AS n FROM entities'),
     banks: count('SELECT COUNT(*) AS n FROM memory_banks'),

@@ -26,13 +26,14 @@ export interface FactMeta {
 }
 
 /** The plugin's defaults for a fact without a category or trust. */
+export const DEFAULT_CATEGORY = 'general';
 export const factImportance = (r: FactRow): number => r.trust_score ?? 0.5;
 
 export function factToMemory(r: FactRow, meta: FactMeta | undefined): Memory {
   return {
     id: String(r.fact_id),
     content: r.content,
-    category: r.category ?? 'general',
+    category: r.category ?? DEFAULT_CATEGORY,
     tags: splitTags(r.tags),
     importance: factImportance(r),
     // A meta row left by a fact that had this id in an earlier file names another content.

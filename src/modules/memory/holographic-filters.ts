@@ -5,6 +5,7 @@
  */
 import type { SQLQueryBindings } from 'bun:sqlite';
 import { TRIMMED_CHARS } from './memory-values';
+import { DEFAULT_CATEGORY } from './holographic-facts';
 import type { SearchFilters } from './store';
 
 /** The comma-separated parts of `f.tags`, untrimmed, as rows `part(tag)` (a recursive CTE). */
@@ -27,13 +28,24 @@ function tagCondition(tag: string): { sql: string; params: SQLQueryBindings[] } 
   };
 }
 
+/**
+ * `f.category` is `category`. A fact written without one (NULL: the column's default is the plugin's
+ * `general`, but a hand-written row can leave it out) is shown and counted as `general`
+ * (factToMemory, the stats), so `general` finds it too: before, such a fact was listed as `general` and
+ * left out of `?category=general`, its page and its total.
+ */
+export function categorySql(category: string): { sql: string; params: SQLQueryBindings[] } {
+  return category === DEFAULT_CATEGORY ? { sql: '(f.category = ? OR f.category IS NULL)', params: [category] } : { sql: 'f.category = ?', params: [category] };
+}
+
 /** Filters as SQL on `facts f`: every value a bound parameter. */
 export function filterSql(f: SearchFilters, minTrust: number): { sql: string; params: SQLQueryBindings[] } {
   const parts = ['AND f.trust_score >= ?'];
   const params: SQLQueryBindings[] = [minTrust];
   if (f.category !== undefined) {
-    parts.push('AND f.category = ?');
-    params.push(f.category);
+    const c = categorySql(f.category);
+    parts.push(`AND ${c.sql}`);
+    params.push(...c.params);
   }
   // Hermes' tags are written by hand as well ("a,  b", "a ,\tb"): matched as the list shows them.
   for (const tag of f.tags ?? []) {

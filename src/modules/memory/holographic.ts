@@ -19,7 +19,8 @@ import { BankCache } from './holographic-banks';
 import type { FactCounts } from './holographic-counts';
 import { DEEP_OFFSET, deepListPage } from './holographic-pages';
 import { EntityIndex } from './holographic-entities';
-import { FACT_COLUMNS, factImportance, type FactMeta, type FactRow, factToMemory } from './holographic-facts';
+import { DEFAULT_CATEGORY, FACT_COLUMNS, factImportance, type FactMeta, type FactRow, factToMemory } from './holographic-facts';
+import { categorySql } from './holographic-filters';
 import { decodeVector } from './holographic-rank';
 import { detectFtsMode, openHermesMemoryFile, releaseReplaced } from './holographic-schema';
 import { type FactPage, searchFacts } from './holographic-search';
@@ -118,8 +119,9 @@ export class HolographicBackend implements MemoryBackend {
   }
 
   async list(o: ListOptions): Promise<Page<Memory>> {
-    const where = o.category === undefined ? '' : 'WHERE f.category = ?';
-    const params: SQLQueryBindings[] = o.category === undefined ? [] : [o.category];
+    const byCategory = o.category === undefined ? null : categorySql(o.category);
+    const where = byCategory ? `WHERE ${byCategory.sql}` : '';
+    const params: SQLQueryBindings[] = byCategory?.params ?? [];
     const { rows, total } = this.pages.get(JSON.stringify(['list', o.category, o.limit, o.offset]), () => readSnapshot(this.sqlite, () => {
       if (o.category === undefined && o.offset >= DEEP_OFFSET) return deepListPage(this.sqlite, FACT_COLUMNS, o.limit, o.offset);
       return {
@@ -150,7 +152,7 @@ export class HolographicBackend implements MemoryBackend {
       this.sqlite.query('DELETE FROM facts WHERE fact_id = ?').run(factId);
       this.ftsChange('delete', factId, row.content, row.tags ?? '');
       const vector = decodeVector(row.hrr_vector, this.dim);
-      if (vector) this.banks.apply(this.sqlite, row.category ?? 'general', vector, -1);
+      if (vector) this.banks.apply(this.sqlite, row.category ?? DEFAULT_CATEGORY, vector, -1);
       return true;
     });
     // The metadata goes only once the fact's delete has committed, the reverse of add(): deleted first
