@@ -43,3 +43,19 @@ for (const backend of ['sqlite', 'holographic', 'spacetimedb'] as const) {
     expect(JSON.stringify(ok.body.memory.metadata)).toHaveLength(MAX_METADATA_CHARS);
   });
 }
+
+for (const backend of ['sqlite', 'holographic'] as const) {
+  test(`${backend}: a number in metadata that no double holds (1e400) is a 422, not stored as null`, async () => {
+    t = await makeTestApp({ env: { MEMORY_BACKEND: backend } });
+    // JSON.parse reads 1e400 as Infinity, which JSON.stringify writes as null: the value was changed without a word.
+    for (const metadata of ['{"score":1e400}', '{"a":{"b":[1,-1e999]}}']) {
+      const r = await t.fetch('/api/memory', { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"content":"out of range","metadata":${metadata}}` });
+      const body = (await r.json()) as { code: string; errors: { path: string; message: string }[] };
+      expect([metadata, r.status, body.code, body.errors[0]?.path]).toEqual([metadata, 422, 'validation_error', 'metadata']);
+      expect(body.errors[0]?.message).toContain('finite');
+    }
+    expect((await t.json<{ total: number }>('GET', '/api/memory')).body.total).toBe(0);
+    const ok = await t.fetch('/api/memory', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"content":"in range","metadata":{"big":1.7976931348623157e308,"tiny":1e-400}}' });
+    expect([ok.status, ((await ok.json()) as { memory: { metadata: unknown } }).memory.metadata]).toEqual([201, { big: 1.7976931348623157e308, tiny: 0 }]);
+  });
+}

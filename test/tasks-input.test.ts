@@ -97,6 +97,20 @@ describe('bad input on every task route', () => {
     }
   });
 
+  test('a result holding a number no double holds (1e400) is a 422, not stored as null; the task stays InProgress', async () => {
+    const { task_id } = await app.create();
+    expect((await app.claim(task_id, 'ann')).status).toBe(200);
+    const before = app.snapshot();
+    // JSON.parse reads 1e400 as Infinity, which the stored JSON wrote as null: the agent's result was changed without a word.
+    for (const result of ['1e400', '{"score":-1e999}', '[1,[2,1e400]]']) {
+      const r = await app.t.fetch(`/api/tasks/${task_id}/complete`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"agent_name":"ann","result":${result}}` });
+      const body = (await r.json()) as { code: string; errors: { path: string; message: string }[] };
+      expect([result, r.status, body.code, body.errors[0]?.path]).toEqual([result, 422, 'validation_error', 'result']);
+    }
+    expect(app.snapshot()).toBe(before);
+    expect((await app.complete(task_id, 'ann', { result: { score: 1e308 } })).body.result).toEqual({ score: 1e308 });
+  });
+
   test('bad query parameters on the list are 422', async () => {
     for (const q of ['status=Done', 'status=open', 'limit=0', 'limit=501', 'limit=abc', 'limit=1.5', 'offset=-1', 'agent=%20', 'swarm_id=a%20b', 'limit=1e309']) {
       const r = await app.json('GET', `/api/tasks?${q}`);

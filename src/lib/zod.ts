@@ -50,6 +50,21 @@ export function queryInt(min: number, max: number) {
  */
 export const wellFormed = (error: string) => z.refine<string>((s) => s.isWellFormed(), { error });
 
+/**
+ * Free JSON a client sends to be kept (memory metadata, a task's result) holds only finite numbers.
+ * JSON.parse reads a number past a double's range (1e400) as Infinity, which JSON.stringify then
+ * writes as null: kept as it came, the value would change without a word. The body is already parsed
+ * and at most 128 levels deep (lib/body.ts), so one walk of it is enough.
+ */
+export const finiteNumbers = (error: string) => z.refine<unknown>((v) => allFinite(v), { error });
+
+function allFinite(v: unknown): boolean {
+  if (typeof v === 'number') return Number.isFinite(v);
+  if (v === null || typeof v !== 'object') return true;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) if (!allFinite(x)) return false;
+  return true;
+}
+
 /** A client's date or date-time, as `toUtcIso` reads it (days that do not exist are refused). */
 export const ClientTime = z.string().check(z.refine((s) => {
   try {

@@ -4,7 +4,7 @@
  * units. Unknown request fields are ignored.
  */
 import { Counts, errorBodyWith } from '../../lib/api-schemas';
-import { queryInt, wellFormed, z } from '../../lib/zod';
+import { finiteNumbers, queryInt, wellFormed, z } from '../../lib/zod';
 import { MoneyFormatError, fromBaseUnits, toBaseUnits } from '../../lib/money';
 import { SAFE_ID } from '../../lib/ids';
 import { GazeSessionId } from '../gaze/model';
@@ -88,7 +88,10 @@ export type ClaimBody = z.infer<typeof ClaimBody>;
 
 export const CompleteBody = z.object({
   agent_name: AgentName,
-  result: z.optional(z.unknown()).check(z.describe('any JSON value: the outcome, or the error when success is false')),
+  result: z.optional(z.unknown()).check(
+    finiteNumbers('result numbers must be finite (a double holds at most ±1.7976931348623157e308)'),
+    z.describe('any JSON value: the outcome, or the error when success is false'),
+  ),
   success: z._default(z.boolean(), true),
 });
 export type CompleteBody = z.infer<typeof CompleteBody>;
