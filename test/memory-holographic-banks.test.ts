@@ -69,3 +69,20 @@ test('a fact we delete does not come back into the bank when the agent folds its
   expect([bank.count, bank.facts]).toEqual([2, 2]);
   expect(bank.error).toBeLessThan(1e-9);
 });
+
+test('deleting a fact without a category leaves the general bank as it was (the plugin never bundled it there)', async () => {
+  const path = join(tempDir(), 'memory_store.db');
+  openAsAgent(path).close();
+  const t = await makeTestApp({ env: { MEMORY_BACKEND: 'holographic', HOLOGRAPHIC_DB_PATH: path } });
+  apps.push(t);
+  for (const content of ['Sidecar note one about Falcon', 'Sidecar note two about Falcon']) expect((await t.json('POST', '/api/memory', { content })).status).toBe(201);
+  // A hand-written row: category NULL, with a vector. The plugin's rebuild of cat:general (`WHERE category = ?`) leaves it out.
+  const agent = openAsAgent(path);
+  const id = Number(agent.query('INSERT INTO facts (content, category, tags, trust_score, hrr_vector) VALUES (?, NULL, ?, 0.5, ?)').run('An uncategorised note', '', vectors[3] as Uint8Array).lastInsertRowid);
+  agent.close();
+  expect(bankError(path, 'general')).toMatchObject({ count: 2, facts: 2 });
+  expect((await t.json('DELETE', `/api/memory/${id}`)).status).toBe(200);
+  const bank = bankError(path, 'general');
+  expect([bank.count, bank.facts]).toEqual([2, 2]);
+  expect(bank.error).toBeLessThan(1e-9);
+});

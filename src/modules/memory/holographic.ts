@@ -19,7 +19,7 @@ import { BankCache } from './holographic-banks';
 import type { FactCounts } from './holographic-counts';
 import { DEEP_OFFSET, deepListPage } from './holographic-pages';
 import { EntityIndex } from './holographic-entities';
-import { DEFAULT_CATEGORY, FACT_COLUMNS, factImportance, type FactMeta, type FactRow, factToMemory } from './holographic-facts';
+import { FACT_COLUMNS, factImportance, type FactMeta, type FactRow, factToMemory } from './holographic-facts';
 import { categorySql } from './holographic-filters';
 import { decodeVector } from './holographic-rank';
 import { detectFtsMode, openHermesMemoryFile, releaseReplaced } from './holographic-schema';
@@ -152,7 +152,9 @@ export class HolographicBackend implements MemoryBackend {
       this.sqlite.query('DELETE FROM facts WHERE fact_id = ?').run(factId);
       this.ftsChange('delete', factId, row.content, row.tags ?? '');
       const vector = decodeVector(row.hrr_vector, this.dim);
-      if (vector) this.banks.apply(this.sqlite, row.category ?? DEFAULT_CATEGORY, vector, -1);
+      // A fact without a category is in no bank (the plugin bundles `WHERE category = ?`): taking its vector out of
+      // cat:general, as before, left that bank one fact short and pointing elsewhere.
+      if (vector && row.category !== null) this.banks.apply(this.sqlite, row.category, vector, -1);
       return true;
     });
     // The metadata goes only once the fact's delete has committed, the reverse of add(): deleted first
