@@ -135,7 +135,7 @@ describe('which leftover sessions a `new` call replaces', () => {
     const dead = await deadPid();
     expect((await t.json('POST', '/api/sessions', { id: 'posted' })).status).toBe(201);
     await store.create({ id: 'answered' }, { opener: { ...THIS_PROCESS, pid: dead, token: 'earlier' } });
-    await store.recordTurn('answered', { user: 'hi', userAt: Date.now(), assistant: 'hello', reasoning: null, usage: null, upstream: 'chat-completions', keepMessages: true, own: true });
+    await store.recordTurn('answered', { user: 'hi', userAt: Date.now(), assistant: 'hello', reasoning: null, usage: null, upstream: 'chat-completions', keepMessages: true, own: true, unfiled: false });
     await store.create({ id: 'elsewhere' }, { opener: { place: 'another-host ', pid: dead, token: 'earlier' } });
     for (const id of ['posted', 'answered', 'elsewhere']) expect([id, await statusOf(newTurn(t, id))]).toEqual([id, 409]);
   });

@@ -87,7 +87,7 @@ describe('sidecar sessions (no state.db, no upstream)', () => {
     expect(await list()).toEqual(['k3', 'k2', 'k1']);
     expect(await list()).toEqual(['k3', 'k2', 'k1']);
     // A turn makes k1 the most recent; the store writes it without any other route being called.
-    await t.deps.sessions.recordTurn('k1', { user: 'hi', userAt: Date.now(), assistant: 'hello', reasoning: null, usage: null, upstream: 'chat-completions', keepMessages: true, own: true });
+    await t.deps.sessions.recordTurn('k1', { user: 'hi', userAt: Date.now(), assistant: 'hello', reasoning: null, usage: null, upstream: 'chat-completions', keepMessages: true, own: true, unfiled: false });
     expect(await list()).toEqual(['k1', 'k3', 'k2']);
     expect((await t.json('DELETE', '/api/sessions/k3')).status).toBe(200);
     expect(await list()).toEqual(['k1', 'k2']);

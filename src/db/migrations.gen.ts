@@ -97,4 +97,14 @@ export const MIGRATIONS: Migration[] = [
       "ALTER TABLE `chat_sessions` ADD `opener_pid` integer;",
       "ALTER TABLE `chat_sessions` ADD `opener_token` text;"
     ] },
+  { tag: "0016_chat_unfiled_turns", when: 1796677000235, hash: "83757aea51febca4aca149249b3ae5d40084c2a01c09042cd70c0fb1b480c1d8", statements: [
+      "ALTER TABLE `chat_messages` ADD `unfiled` integer DEFAULT false NOT NULL;",
+      "ALTER TABLE `chat_sessions` ADD `unfiled_turns` integer DEFAULT 0 NOT NULL;",
+      "ALTER TABLE `chat_sessions` ADD `filed_turns` integer DEFAULT 0 NOT NULL;"
+    ] },
+  { tag: "0017_chat_unfiled_turns_fill", when: 1796677276317, hash: "6b2357d44d793a6967c55da9af03a539f15c49304a60caf3670337683c2e6a3c", statements: [
+      "-- Custom migration (drizzle-kit generate --custom): fills the columns 0016 added for the rows already there.\n-- The turns kept for an agent's session (a bookkeeping row) were all kept because the agent did not file\n-- them under its id. Turns of the sidecar's own sessions recorded before 0016 stay counted as filed (which\n-- went without X-Hermes-Session-Id was not recorded: the previous behaviour), and a session with any turn\n-- recorded may be held by the agent in some part (filed_turns 1).\nUPDATE `chat_messages` SET `unfiled` = 1 WHERE `session_id` IN (SELECT `id` FROM `chat_sessions` WHERE `origin` = 'upstream');",
+      "UPDATE `chat_sessions` SET `unfiled_turns` = `message_count` / 2 WHERE `origin` = 'upstream';",
+      "UPDATE `chat_sessions` SET `filed_turns` = 1 WHERE `last_upstream` IS NOT NULL;"
+    ] },
 ];

@@ -21,6 +21,20 @@ export const chatSessions = sqliteTable('chat_sessions', {
   messageCount: integer('message_count').notNull().default(0),
   inputTokens: integer('input_tokens').notNull().default(0),
   outputTokens: integer('output_tokens').notNull().default(0),
+  /**
+   * How many of the turns kept in `chat_messages` the agent did not file under this id (`unfiled`):
+   * read with the row a turn reads anyway, so a session the agent holds only in part is known before
+   * its turn leaves without a query more. Turns recorded before migration 0016 of the sidecar's own
+   * sessions count as filed (unknown then; the previous behaviour).
+   */
+  unfiledTurns: integer('unfiled_turns').notNull().default(0),
+  /**
+   * How many turns the agent filed under this id (session stream, or the fallback with
+   * X-Hermes-Session-Id taken); 0 with `unfiledTurns` says the agent holds none of the session, so
+   * its record is not asked for. A session with turns recorded before migration 0016 counts 1: the
+   * agent may hold some.
+   */
+  filedTurns: integer('filed_turns').notNull().default(0),
   /** The upstream path of the last turn: "session-api" or "chat-completions". */
   lastUpstream: text('last_upstream'),
   /**
@@ -44,4 +58,10 @@ export const chatMessages = sqliteTable('chat_messages', {
   content: text('content'),
   reasoning: text('reasoning'),
   timestamp: real('timestamp').notNull(),
+  /**
+   * The agent did not file this turn under the session's id: a fallback turn sent without
+   * X-Hermes-Session-Id (no key, the header refused, or the agent known not to hold the session), so
+   * it is in no record of the agent's under the id. Every kept turn of a bookkeeping row is.
+   */
+  unfiled: integer('unfiled', { mode: 'boolean' }).notNull().default(false),
 }, (t) => [index('chat_messages_session_idx').on(t.sessionId, t.id)]);

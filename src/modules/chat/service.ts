@@ -75,13 +75,13 @@ export class ChatService {
     const slot = this.d.client.openStream();
     let session: Pick<Session, 'id' | 'model'>;
     let created = false;
-    let own = true;
+    let [own, heldInPart, agentLacks]: [boolean, boolean, true | undefined] = [true, false, undefined];
     try {
       if ('id' in target) {
         const found = await this.d.sessions.forChat(target.id);
         if (!found) throw sessionNotFound(target.id);
         session = found;
-        own = found.own;
+        ({ own, heldInPart, agentLacks } = found);
       } else {
         const { session_id, title, model } = target.create;
         session = await this.d.sessions.create({ id: session_id, title, model }, { upstream: false, forTurn: true });
@@ -116,7 +116,7 @@ export class ChatService {
       signal: ac.signal,
       abort: () => ac.abort(),
       deleted: () => deleted,
-      own,
+      own, heldInPart, agentLacks,
       release,
       work,
     };
@@ -172,7 +172,7 @@ export class ChatService {
           recorded = await this.d.sessions.recordTurn(t.sessionId, {
             user: t.userContent, userAt: t.userAt, assistant: ev.text, reasoning: ev.reasoning, usage: ev.usage,
             // An agent's session keeps a fallback turn here only when the agent did not file it under the id.
-            upstream: path, keepMessages: path === 'chat-completions' && (t.own || !t.continued), own: t.own,
+            upstream: path, keepMessages: path === 'chat-completions' && (t.own || !t.continued), own: t.own, unfiled: path === 'chat-completions' && !t.continued,
           });
         } catch (err) {
           // Not recorded, so not answered as done: the client may retry the turn.

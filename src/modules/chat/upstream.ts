@@ -29,7 +29,9 @@ export interface Opened {
 export async function openTurn(
   client: HermesClient, sessions: SessionService, refused: Refusals, t: TurnRequest & { work: Work },
 ): Promise<Opened> {
-  let path: UpstreamPath = (t.path = sessions.upstreamApi ? 'session-api' : 'chat-completions');
+  // The session stream continues the agent's record of the id, which lacks the turns it did not file
+  // there: a session held in part goes by chat completions, its history merged (SessionService.history).
+  let path: UpstreamPath = (t.path = sessions.upstreamApi && !t.heldInPart ? 'session-api' : 'chat-completions');
   let res: Response | null = null;
   let historyError: unknown = null;
   const history = (maxBytes: number) => {
@@ -72,11 +74,18 @@ export interface TurnRequest {
   /** Set when the gateway took the fallback turn with X-Hermes-Session-Id: it files the turn under the session itself. */
   continued?: boolean;
   /**
-   * Set when the agent's session stream answered 404 `session_not_found`: it holds no session under the
-   * id (else its state.db is asked, SessionService.agentLacks). Given the id in X-Hermes-Session-Id it
+   * Set when the agent's session stream answered 404 `session_not_found`, or every recorded turn of the
+   * sidecar's own session went without the header (SessionService.forChat): it holds no session under
+   * the id (else its state.db is asked, SessionService.agentLacks). Given the id in X-Hermes-Session-Id it
    * would continue its own, empty record and not read the history sent (SPEC §14).
    */
   agentLacks?: boolean;
+  /**
+   * A session of the sidecar's own that the agent holds only in part: some of its turns went without
+   * X-Hermes-Session-Id, and the agent filed them under `api-…` sessions of its own (recorded with
+   * the turn, TranscriptStore.recordTurn). Known from the session's row, read anyway to open the turn.
+   */
+  heldInPart?: boolean;
   body: ChatBody & { title?: string };
   /** What the user said: the message, or the message and its attachments as content parts. */
   userContent: unknown;

@@ -40,9 +40,6 @@ export interface LocatedSession {
   row: TranscriptRow | undefined;
 }
 
-/** Far more than any real conversation: the upstream's message route answers a session's whole list in one response (it does not page). */
-const ALL_MESSAGES = 1_000_000;
-
 export const sessionNotFound = (id: string) => notFound('session_not_found', `Session ${JSON.stringify(id.slice(0, 256))} does not exist.`);
 
 export class SessionService {
@@ -122,12 +119,18 @@ export class SessionService {
   /**
    * The session a chat turn is for. A session of the sidecar's own is known without asking anyone,
    * so chatting in it neither waits for nor depends on an upstream lookup; others are located.
+   * `heldInPart`: a session of the sidecar's own with turns the agent did not file under its id;
+   * `agentLacks` (TurnRequest.agentLacks) when it filed none: it holds nothing of the session, so its
+   * record is not asked for (left unset otherwise: then the state.db may still tell).
    */
-  async forChat(id: string): Promise<(Pick<Session, 'id' | 'model'> & { own: boolean }) | null> {
+  async forChat(id: string): Promise<(Pick<Session, 'id' | 'model'> & { own: boolean; heldInPart: boolean; agentLacks?: true }) | null> {
     const row = this.d.transcripts.row(id);
-    if (row?.origin === 'sidecar') return { id: row.id, model: row.model, own: true };
+    if (row?.origin === 'sidecar') {
+      const heldInPart = row.unfiledTurns > 0;
+      return { id: row.id, model: row.model, own: true, heldInPart, ...(heldInPart && row.filedTurns === 0 ? { agentLacks: true } : {}) };
+    }
     const found = await this.locate(id);
-    return found && { id: found.session.id, model: found.session.model, own: false };
+    return found && { id: found.session.id, model: found.session.model, own: false, heldInPart: false };
   }
 
   async get(id: string, work?: Work): Promise<Session> {
@@ -236,14 +239,15 @@ export class SessionService {
 
   /**
    * True when the agent's record of `id` lacks part of the conversation: the sidecar keeps turns of an
-   * agent's session that the agent filed under another id (sent without X-Hermes-Session-Id), or the
-   * agent's state.db can be read and has no session `id` (false when it cannot be read: then nobody
-   * knows). A gateway given the id in X-Hermes-Session-Id answers from its own record of it and does
-   * not read the history sent (SPEC §14).
+   * agent's session, or of its own, that the agent filed under another id (sent without
+   * X-Hermes-Session-Id), or the agent's state.db can be read and has no session `id` (false when it
+   * cannot be read: then nobody knows). A gateway given the id in X-Hermes-Session-Id answers from its
+   * own record of it and does not read the history sent (SPEC §14).
    */
   agentLacks(id: string): boolean | Promise<boolean> {
     const row = this.d.transcripts.row(id);
     if (row?.origin === 'upstream' && row.messageCount > 0) return true;
+    if (row?.origin === 'sidecar' && row.unfiledTurns > 0) return true;
     const lacks = (readable: boolean) => readable && !this.d.stateDb.has(id);
     try {
       const readable = this.d.stateDb.readableSoon();
@@ -257,14 +261,23 @@ export class SessionService {
 
   private historyFrom(id: string, maxBytes: number, src: LiveSources): HistoryMessage[] | Promise<HistoryMessage[]> {
     const row = this.d.transcripts.row(id);
-    // Turns the agent did not file under this id (sent without X-Hermes-Session-Id) are kept with the
-    // bookkeeping row and belong in the conversation by time: without them each turn forgot the last.
-    const withKept = (agent: Iterable<TimedMessage>) =>
-      row?.origin === 'upstream' && row.messageCount > 0 ? mergedNewestFirst(agent, this.d.transcripts.newestFirst(id)) : agent;
-    if (src.upstream) return this.messages(id, { limit: ALL_MESSAGES, offset: 0 }).then((r) => recentConversation(withKept(r.items.reverse()), maxBytes));
+    // Turns the agent did not file under this id (sent without X-Hermes-Session-Id) belong in the
+    // conversation by time: without them each turn forgot the last. An agent's session keeps only such
+    // turns with its bookkeeping row; the sidecar's own keeps every fallback turn, and those the agent
+    // did file are in its record already (merged too, they would come twice).
+    const withKept = (agent: Iterable<TimedMessage>) => {
+      if (row?.origin === 'upstream' && row.messageCount > 0) return mergedNewestFirst(agent, this.d.transcripts.newestFirst(id));
+      if (row?.origin === 'sidecar' && row.unfiledTurns > 0) return mergedNewestFirst(agent, this.d.transcripts.newestFirst(id, true));
+      return agent;
+    };
+    // The agent has no record of its own under the id: the sidecar's transcript is the whole of it.
+    const ownOnly = () => {
+      if (row?.origin === 'sidecar') return recentConversation(this.d.transcripts.newestFirst(id), maxBytes);
+      throw sessionNotFound(id);
+    };
+    if (src.upstream) return this.d.upstream.messages(id).then((agent) => (agent ? recentConversation(withKept(agent.reverse()), maxBytes) : ownOnly()));
     if (src.stateDb && this.d.stateDb.has(id)) return recentConversation(withKept(this.d.stateDb.newestFirst(id)), maxBytes);
-    if (row?.origin === 'sidecar') return recentConversation(this.d.transcripts.newestFirst(id), maxBytes);
-    throw sessionNotFound(id);
+    return ownOnly();
   }
 
   close(): void {

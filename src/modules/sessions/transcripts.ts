@@ -37,6 +37,12 @@ export interface RecordedTurn {
    */
   keepMessages: boolean;
   /**
+   * The agent did not file the turn under the session's id (a fallback turn sent without
+   * X-Hermes-Session-Id, or with it refused). Recorded with its messages, in the same transaction, so
+   * a session the agent holds only in part is known as such after any crash.
+   */
+  unfiled: boolean;
+  /**
    * The session was the sidecar's own when the turn began. If its row is gone by the end, another
    * process deleted it (this one stops the turn itself, see `watchDeletion`): nothing is recorded,
    * since the usage upsert would leave a hidden bookkeeping row holding the id (404 to every read,
@@ -74,9 +80,11 @@ function prepare(h: DbHandle) {
     messages: db.select().from(chatMessages).where(eq(chatMessages.sessionId, id)).orderBy(asc(chatMessages.id)).limit(n('limit')).offset(n('offset')).prepare(),
     olderMessages: db.select({ id: chatMessages.id, role: chatMessages.role, content: chatMessages.content, timestamp: chatMessages.timestamp }).from(chatMessages)
       .where(and(eq(chatMessages.sessionId, id), lt(chatMessages.id, n('before')))).orderBy(desc(chatMessages.id)).limit(HISTORY_PAGE).prepare(),
+    olderUnfiled: db.select({ id: chatMessages.id, role: chatMessages.role, content: chatMessages.content, timestamp: chatMessages.timestamp }).from(chatMessages)
+      .where(and(eq(chatMessages.sessionId, id), lt(chatMessages.id, n('before')), eq(chatMessages.unfiled, true))).orderBy(desc(chatMessages.id)).limit(HISTORY_PAGE).prepare(),
     addUsage: db.insert(chatSessions).values({
       id, origin: 'upstream', startedAt: n('now'), lastActive: n('now'), inputTokens: n('input'), outputTokens: n('output'),
-      lastUpstream: n('upstream'), createdAt: n('iso'), updatedAt: n('iso'),
+      lastUpstream: n('upstream'), filedTurns: n('filed'), createdAt: n('iso'), updatedAt: n('iso'),
     }).onConflictDoUpdate({
       target: chatSessions.id,
       set: {
@@ -84,13 +92,17 @@ function prepare(h: DbHandle) {
         outputTokens: sql`${chatSessions.outputTokens} + ${n('output')}`,
         lastActive: sql`${n('now')}`,
         lastUpstream: sql`${n('upstream')}`,
+        filedTurns: sql`${chatSessions.filedTurns} + ${n('filed')}`,
         updatedAt: sql`${n('iso')}`,
       },
     }).returning({ origin: chatSessions.origin }).prepare(),
     addMessage: db.insert(chatMessages).values({
-      sessionId: id, role: n('role'), content: n('content'), reasoning: n('reasoning'), timestamp: n('at'),
+      sessionId: id, role: n('role'), content: n('content'), reasoning: n('reasoning'), timestamp: n('at'), unfiled: n('unfiled'),
     }).prepare(),
-    countMessages: db.update(chatSessions).set({ messageCount: sql`${chatSessions.messageCount} + ${n('added')}` }).where(eq(chatSessions.id, id)).prepare(),
+    countMessages: db.update(chatSessions).set({
+      messageCount: sql`${chatSessions.messageCount} + ${n('added')}`,
+      unfiledTurns: sql`${chatSessions.unfiledTurns} + ${n('unfiled')}`,
+    }).where(eq(chatSessions.id, id)).prepare(),
   };
 }
 
@@ -226,11 +238,13 @@ export class TranscriptStore {
    * A session's messages, newest first, role and content only (the history of the next turn), read
    * a page at a time as the caller goes on: it stops at the budget of the request. Each page is read
    * whole, so no statement is left open between pages (an open one would hold a read snapshot and
-   * keep every checkpoint from emptying the WAL).
+   * keep every checkpoint from emptying the WAL). `unfiledOnly`: only the turns the agent did not
+   * file under the id (RecordedTurn.unfiled), the part of a session of the sidecar's own it lacks.
    */
-  *newestFirst(sessionId: string): Generator<TimedMessage> {
+  *newestFirst(sessionId: string, unfiledOnly = false): Generator<TimedMessage> {
+    const older = unfiledOnly ? this.q.olderUnfiled : this.q.olderMessages;
     for (let before = Number.MAX_SAFE_INTEGER; ;) {
-      const page = this.q.olderMessages.all({ id: sessionId, before });
+      const page = older.all({ id: sessionId, before });
       for (const m of page) yield { role: m.role, content: decodeContent(m.content), timestamp: m.timestamp };
       if (page.length < HISTORY_PAGE) return;
       before = page[page.length - 1]!.id;
@@ -239,19 +253,24 @@ export class TranscriptStore {
 
   /**
    * Records a finished turn in one transaction: usage and activity on the session row (a bookkeeping
-   * row is created for sessions owned upstream), and the two messages when asked to keep them. False,
+   * row is created for sessions owned upstream), and the two messages when asked to keep them, with
+   * whether the agent filed the turn under the id (counted on the row either way). False,
    * with nothing written, when the sidecar's own session is gone.
    */
   recordTurn(sessionId: string, turn: RecordedTurn): Promise<boolean> {
     const now = Date.now();
-    const usage = { id: sessionId, now: epoch(now), iso: isoNow(now), upstream: turn.upstream, input: turn.usage?.input_tokens ?? 0, output: turn.usage?.output_tokens ?? 0 };
+    const usage = {
+      id: sessionId, now: epoch(now), iso: isoNow(now), upstream: turn.upstream, input: turn.usage?.input_tokens ?? 0, output: turn.usage?.output_tokens ?? 0,
+      filed: turn.unfiled ? 0 : 1,
+    };
     return this.h.write(() => this.h.sqlite.transaction(() => {
       if (turn.own && this.q.row.get({ id: sessionId })?.origin !== 'sidecar') return false;
       const row = this.q.addUsage.get(usage);
       if (!turn.keepMessages || !row) return true;
-      this.q.addMessage.run({ id: sessionId, role: 'user', content: encodeContent(turn.user), reasoning: null, at: epoch(turn.userAt) });
-      this.q.addMessage.run({ id: sessionId, role: 'assistant', content: turn.assistant, reasoning: turn.reasoning, at: epoch(now) });
-      this.q.countMessages.run({ id: sessionId, added: 2 });
+      const unfiled = turn.unfiled ? 1 : 0;
+      this.q.addMessage.run({ id: sessionId, role: 'user', content: encodeContent(turn.user), reasoning: null, at: epoch(turn.userAt), unfiled });
+      this.q.addMessage.run({ id: sessionId, role: 'assistant', content: turn.assistant, reasoning: turn.reasoning, at: epoch(now), unfiled });
+      this.q.countMessages.run({ id: sessionId, added: 2, unfiled });
       return true;
     }).immediate());
   }

@@ -1,0 +1,176 @@
+/**
+ * A session of the sidecar's own that the agent holds only in part. Its first turn went with a key,
+ * so the agent filed it under the session's id; the next went while the gateway had no key (no
+ * X-Hermes-Session-Id), so the agent filed it under an `api-…` session of its own; then the key came
+ * back. Given the id, the agent answers from its record of it alone (SPEC §14), and on 0.15+ the
+ * session stream continues that record: either way the keyless turn was missing from the context
+ * until the sidecar recorded which of its own turns the agent did not file under the id.
+ */
+import { afterEach, describe, expect, test } from 'bun:test';
+import { Database } from 'bun:sqlite';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { applyMigrations } from '../src/db/migrate';
+import { MIGRATIONS } from '../src/db/migrations.gen';
+import { makeTestApp, post, tempDir, type TestApp } from './helpers/app';
+import { sseEvents } from './helpers/sse-events';
+import { createStateDb, type StateDbFixture } from './fixtures/state-db';
+import { startFakeHermes, type FakeHermes, type FakeSession } from './fakes/hermes';
+
+let fake: FakeHermes;
+let t: TestApp;
+let stateDb: StateDbFixture | null = null;
+/** Sidecars beside `t` (a second process on the same data dir). */
+const others: TestApp[] = [];
+
+afterEach(async () => {
+  stateDb?.close();
+  stateDb = null;
+  for (const o of others.splice(0)) o.close();
+  t.close();
+  await fake.stop();
+});
+
+/** The reply shows the user turns the agent was given as the conversation (its own replies would repeat them). */
+const showContext = (f: FakeHermes): void => {
+  f.behavior.reply = (messages) => messages.filter((m) => m.role === 'user').map((m) => `user:${String(m.content)}`).join(' | ');
+};
+const setKey = (key: string) => writeFileSync(join(t.home, '.env'), `API_SERVER_KEY=${key}\n`);
+const occurrences = (s: string, part: string) => s.split(part).length - 1;
+
+/** One turn of session `own`; what the agent was given as context, and the path the turn took. */
+async function turn(route: 'stream' | 'json', message: string): Promise<{ context: string; upstream?: unknown }> {
+  const path = '/api/sessions/own/chat';
+  const body = { message };
+  if (route === 'json') {
+    const res = await t.json('POST', path, body);
+    expect(res.status).toBe(200);
+    return { context: String((res.body as { message: { content: string } }).message.content) };
+  }
+  const events = await sseEvents(await post(t, `${path}/stream`, body));
+  expect(events.at(-1)?.event).toBe('done');
+  return { context: events.filter((e) => e.event === 'content').map((e) => e.data.content).join(''), upstream: events[0]?.data.upstream };
+}
+
+/**
+ * Turn 1 on a 0.12 gateway with a key (filed by the agent under `own`), turn 2 with the gateway and
+ * the sidecar keyless (filed under an `api-…` id), then the gateway back as `final` with a key.
+ */
+async function partlyHeld(final: '0.12' | '0.17', withStateDb: boolean, route: 'stream' | 'json', beforeKeyless?: () => Promise<void>): Promise<void> {
+  const agentSessions = new Map<string, FakeSession>();
+  fake = await startFakeHermes({ version: '0.12', apiKey: 'key-1', sessions: agentSessions });
+  showContext(fake);
+  t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url } });
+  mkdirSync(t.home, { recursive: true });
+  setKey('key-1');
+  if (withStateDb) stateDb = createStateDb(t.home, 'v19');
+  await t.deps.probe.probeNow();
+  expect((await t.json('POST', '/api/sessions', { id: 'own' })).status).toBe(201);
+  await turn(route, 'my name is Ann');
+  expect(fake.requests.find((r) => r.path === '/v1/chat/completions')?.headers['x-hermes-session-id']).toBe('own');
+  const filed = agentSessions.get('own');
+  expect(filed?.messages).toHaveLength(2);
+  // The agent's state.db holds what it filed under the id.
+  stateDb?.addSession({ id: 'own', source: 'api_server', started_at: filed!.started_at },
+    filed!.messages.map((m) => ({ role: m.role, content: String(m.content), timestamp: m.timestamp })));
+
+  const restart = async (version: '0.12' | '0.17', apiKey: string | null) => {
+    const port = fake.port;
+    await fake.stop();
+    fake = await startFakeHermes({ version, apiKey, port, sessions: agentSessions });
+    showContext(fake);
+  };
+  // The gateway loses its key (and the sidecar, which follows the agent's .env, with it).
+  await restart('0.12', null);
+  setKey('');
+  await beforeKeyless?.();
+  expect((await turn(route, 'I live in Paris')).context).toContain('user:my name is Ann');
+  expect(fake.requests.at(-1)?.headers['x-hermes-session-id']).toBeUndefined();
+  expect(agentSessions.get('own')?.messages).toHaveLength(2);
+
+  // The key comes back.
+  await restart(final, 'key-2');
+  setKey('key-2');
+  await t.deps.probe.probeNow();
+}
+
+for (const final of ['0.12', '0.17'] as const) {
+  for (const withStateDb of [true, false]) {
+    for (const route of ['stream', 'json'] as const) {
+      describe(`an own session held in part, the key back on ${final}, ${withStateDb ? 'state.db readable' : 'no state.db'}, ${route === 'stream' ? 'streaming' : 'non-streaming'}`, () => {
+        test('the turn made without the key is in the context, once, and so are the others', async () => {
+          await partlyHeld(final, withStateDb, route);
+          const third = await turn(route, 'who am I and where do I live?');
+          expect(occurrences(third.context, 'user:my name is Ann')).toBe(1);
+          expect(occurrences(third.context, 'user:I live in Paris')).toBe(1);
+          if (route === 'stream') expect(third.upstream).toBe('chat-completions');
+          const fourth = await turn(route, 'and again?');
+          for (const said of ['my name is Ann', 'I live in Paris', 'who am I and where do I live?']) expect(occurrences(fourth.context, `user:${said}`)).toBe(1);
+        });
+      });
+    }
+  }
+}
+
+const raw = (app: TestApp) => new Database(join(app.config.dataDir, 'optx-api.db'));
+
+test('what the agent did not file is on disk, not in the process: another sidecar on the same data dir (a restart) keeps the turn in the context', async () => {
+  await partlyHeld('0.12', true, 'stream');
+  const first = t;
+  others.push(first);
+  t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url, HERMES_HOME: first.home, OPTX_DATA_DIR: first.config.dataDir } });
+  await t.deps.probe.probeNow();
+  const third = await turn('stream', 'who am I and where do I live?');
+  expect(occurrences(third.context, 'user:I live in Paris')).toBe(1);
+  expect(occurrences(third.context, 'user:my name is Ann')).toBe(1);
+  expect(fake.requests.at(-1)?.headers['x-hermes-session-id']).toBeUndefined();
+});
+
+test('the flag is written in the turn\'s transaction: when its write fails, the turn\'s messages are not kept either, and its retry is', async () => {
+  let refused: number | undefined;
+  await partlyHeld('0.12', true, 'json', async () => {
+    const db = raw(t);
+    // The count of unfiled turns cannot be written (a failing disk, as far as this turn is concerned).
+    db.run("CREATE TRIGGER no_flag BEFORE UPDATE OF unfiled_turns ON chat_sessions WHEN new.unfiled_turns <> old.unfiled_turns BEGIN SELECT RAISE(ABORT, 'flag write failed'); END");
+    refused = (await t.json('POST', '/api/sessions/own/chat', { message: 'I live in Paris' })).status;
+    expect(db.query("SELECT count(*) AS n FROM chat_messages WHERE session_id = 'own'").get()).toEqual({ n: 2 });
+    expect(db.query("SELECT message_count AS m, unfiled_turns AS u FROM chat_sessions WHERE id = 'own'").get()).toEqual({ m: 2, u: 0 });
+    db.run('DROP TRIGGER no_flag');
+    db.close();
+  });
+  expect(refused).toBeGreaterThanOrEqual(500);
+  const db = raw(t);
+  expect(db.query("SELECT role, unfiled FROM chat_messages WHERE session_id = 'own' ORDER BY id").all()).toEqual([
+    { role: 'user', unfiled: 0 }, { role: 'assistant', unfiled: 0 }, { role: 'user', unfiled: 1 }, { role: 'assistant', unfiled: 1 },
+  ]);
+  expect(db.query("SELECT unfiled_turns AS u FROM chat_sessions WHERE id = 'own'").get()).toEqual({ u: 1 });
+  db.close();
+});
+
+test('a database from before migration 0016: an agent\'s session\'s kept turns count as unfiled; the sidecar\'s own session\'s turns as filed, and it still chats with the header', async () => {
+  fake = await startFakeHermes({ version: '0.12', apiKey: 'key-1' });
+  showContext(fake);
+  const dir = tempDir('optx-unfiled-old-db-');
+  const env = { HERMES_HOME: join(dir, 'home'), OPTX_DATA_DIR: join(dir, 'data'), HERMES_AGENT_URL: fake.url, HERMES_API_KEY: 'key-1' };
+  mkdirSync(env.OPTX_DATA_DIR, { recursive: true });
+  const old = new Database(join(env.OPTX_DATA_DIR, 'optx-api.db'));
+  applyMigrations(old, MIGRATIONS.filter((m) => m.tag < '0016'));
+  const at = Date.now() / 1000;
+  for (const [id, origin] of [['tg', 'upstream'], ['own', 'sidecar']] as const) {
+    old.run(`INSERT INTO chat_sessions (id, origin, started_at, last_active, message_count, last_upstream, created_at, updated_at) VALUES (?, ?, ?, ?, 2, 'chat-completions', 'x', 'x')`, [id, origin, at, at]);
+    old.run(`INSERT INTO chat_messages (session_id, role, content, timestamp) VALUES (?, 'user', 'my name is Ann', ?), (?, 'assistant', 'hi Ann', ?)`, [id, at, id, at]);
+  }
+  old.close();
+  t = await makeTestApp({ env });
+  const db = raw(t);
+  expect(db.query('SELECT session_id AS id, unfiled FROM chat_messages ORDER BY rowid').all()).toEqual([
+    { id: 'tg', unfiled: 1 }, { id: 'tg', unfiled: 1 }, { id: 'own', unfiled: 0 }, { id: 'own', unfiled: 0 },
+  ]);
+  // The agent may hold some of a session with turns recorded then: filed_turns says so.
+  expect(db.query('SELECT id, unfiled_turns AS u, filed_turns AS f FROM chat_sessions ORDER BY id').all()).toEqual([{ id: 'own', u: 0, f: 1 }, { id: 'tg', u: 1, f: 1 }]);
+  db.close();
+  await t.deps.probe.probeNow();
+  // As before the migration: its turns are taken as filed, and the header goes.
+  expect((await turn('stream', 'who am I?')).upstream).toBe('chat-completions');
+  expect(fake.requests.at(-1)?.headers['x-hermes-session-id']).toBe('own');
+});
