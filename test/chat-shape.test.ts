@@ -86,4 +86,27 @@ describe('completions chunk hand check agrees with zod', () => {
     expect(isChunk({ choices: [], usage: { prompt_tokens: 3, completion_tokens: 5, total_tokens: 8 } })).toBe(true);
     expect(isChunk({ id: 'c', choices: [{ index: 0, delta: { content: 'x' }, finish_reason: null }] })).toBe(true);
   });
+
+  test('objects that are not plain (null prototype, class instance, Date, Map, boxed string, RegExp) and functions, at each place: the hand check takes what zod takes', () => {
+    // The checks share isPlainObject (lib/api-schemas.ts), "not null, typeof object, not an array", as
+    // each had written it; zod's object check is the same test, so a check that asks more (a prototype
+    // of Object, as plain-object checks elsewhere do) refuses a null-prototype chunk zod takes.
+    class Fields {
+      content = 'x';
+      prompt_tokens = 1;
+    }
+    const odd = (): unknown[] => [Object.assign(Object.create(null), { content: 'x', prompt_tokens: 1 }), new Fields(), new Date(0), new Map([['content', 1]]), new String('x'), /x/, () => 'x'];
+    const places: [string, (v: unknown) => unknown, Check, (v: unknown) => boolean][] = [
+      ['chunk', (v) => v, isChunk, takes(Chunk)],
+      ['choice', (v) => ({ choices: [v] }), isChunk, takes(Chunk)],
+      ['delta', (v) => ({ choices: [{ delta: v }] }), isChunk, takes(Chunk)],
+      ['error', (v) => ({ error: v }), isChunk, takes(Chunk)],
+      ['usage in a chunk', (v) => ({ usage: v }), isChunk, takes(Chunk)],
+      ['usage', (v) => v, isUpstreamUsage, takes(UpstreamUsage)],
+    ];
+    for (const [place, at, check, zodSays] of places) {
+      for (const [i, v] of odd().entries()) expect([place, i, check(at(v))]).toEqual([place, i, zodSays(at(v))]);
+    }
+  });
 });
+

@@ -147,3 +147,17 @@ test('an anchored key that is a date or binary, aliased under a secret name, is 
   }
   expect(warnings.filter((w) => /sk-live|2031/.test(w))).toEqual([]);
 });
+
+test('a masked key sent under a key the file holds as a date, a list or a number is refused; under a map that has it, written', async () => {
+  // isMaskedKeyAt asks whether the file's map at that place has the key: a YAML timestamp (a Date in the
+  // tree), a list or a scalar has none, so `***abcd` there is a masked key sent back, never a key to add.
+  const text = 'when: 2001-12-14\nlist: [a]\nn: 5\nnotes:\n  "***abcd": 1\n';
+  writeConfig(text);
+  for (const key of ['when', 'list', 'n']) {
+    const res = await home.t.json('POST', '/api/config', { key, value: { '***abcd': 1 } });
+    expect([key, res.status, res.body.code]).toEqual([key, 400, 'redacted_value']);
+  }
+  expect(readFileSync(join(home.t.home, 'config.yaml'), 'utf8')).toBe(text);
+  expect((await home.t.json('POST', '/api/config', { key: 'notes', value: { '***abcd': 2 } })).status).toBe(200);
+  expect((await config()).notes).toEqual({ '***abcd': 2 });
+});
