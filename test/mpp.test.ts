@@ -211,6 +211,21 @@ describe('MPP payment', () => {
     expect(chain.transactions).toHaveLength(1);
   });
 
+  test('the Tempo node rate-limiting or failing inside a JSON-RPC answer (-32005, 429, -32603, -32002): 503, never a 402 that pays again', async () => {
+    // Before: 402 verification_failed ("the payment transaction was rejected") for a push-mode payment
+    // already on chain, whose same credential then passed once the node answered: mppx's fetch pays again on a 402.
+    const app = await open();
+    for (const code of [-32005, 429, -32603, -32002]) {
+      const { client } = payer(app, 1_000_000n, 'push');
+      const cred = await credentialFor(app, client);
+      chain.behavior.errors = { eth_getTransactionReceipt: { code, message: 'limit exceeded' } };
+      const res = await paid(app, cred);
+      expect([code, res.status, (await body(res)).code]).toEqual([code, 503, 'payment_verification_unavailable']);
+      chain.behavior.errors = {};
+      expect([code, (await paid(app, cred)).status]).toEqual([code, 200]);
+    }
+  });
+
   test('a valid key sent beside a Payment credential (two Authorization headers) wins: nothing is charged', async () => {
     const app = await open();
     const { client } = payer(app);

@@ -17,6 +17,14 @@ const JsonRpcAnswer = z.object({
 /** eth_sendRawTransactionSync's error when the transaction is pending past the node's wait (EIP-7966). */
 const SYNC_TIMEOUT = 4;
 
+/**
+ * JSON-RPC error codes by which a node (or its provider) says it could not serve the call, not that
+ * the payment is wrong: limit exceeded and resource unavailable (EIP-1474), internal error, and the
+ * 429 providers send inside an HTTP 200. Read as a refused payment they made a 402, which mppx's fetch
+ * answers by paying again, while the same credential passed once the node answered.
+ */
+const NODE_UNAVAILABLE = new Set([-32005, -32002, -32603, 429]);
+
 /** A JSON-RPC error as viem expects from a custom transport: it maps `code` to its own error classes. */
 class RpcAnswerError extends Error {
   constructor(readonly code: number, message: string, readonly data?: unknown) {
@@ -62,6 +70,7 @@ export function tempoRpcTransport(
         // EIP-7966: the node took the transaction into its pool and its wait for the block ran out. The
         // payment may settle after all: an outcome unknown, not a refusal (a 402 has mppx pay again).
         if (method === 'eth_sendRawTransactionSync' && error.code === SYNC_TIMEOUT) onUnavailable();
+        if (NODE_UNAVAILABLE.has(error.code)) onUnavailable();
         throw new RpcAnswerError(error.code, error.message, error.data);
       }
       return answer.data.result;
