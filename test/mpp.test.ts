@@ -226,6 +226,19 @@ describe('MPP payment', () => {
     }
   });
 
+  test('push mode, the node not yet knowing the payer\'s transaction (receipt null, a lagging node): 503, never a 402 that pays again', async () => {
+    // Before: 402 verification_failed while the transfer was on chain; the same credential passed a moment later.
+    const app = await open();
+    const { client } = payer(app, 1_000_000n, 'push');
+    const cred = await credentialFor(app, client);
+    const kept = new Map(chain.receipts);
+    chain.receipts.clear();
+    const res = await paid(app, cred);
+    expect([res.status, (await body(res)).code, res.headers.get('retry-after')]).toEqual([503, 'payment_verification_unavailable', '5']);
+    for (const [hash, receipt] of kept) chain.receipts.set(hash, receipt);
+    expect((await paid(app, cred)).status).toBe(200);
+  });
+
   test('a valid key sent beside a Payment credential (two Authorization headers) wins: nothing is charged', async () => {
     const app = await open();
     const { client } = payer(app);

@@ -73,6 +73,9 @@ export function tempoRpcTransport(
         if (NODE_UNAVAILABLE.has(error.code)) onUnavailable();
         throw new RpcAnswerError(error.code, error.message, error.data);
       }
+      // No receipt (yet) for a transaction: the node has not seen it, as a node behind the payer's does
+      // for a push-mode payment already on chain. Not a refusal: a 402 has mppx's fetch pay again.
+      if (method === 'eth_getTransactionReceipt' && answer.data.result == null) onUnavailable();
       return answer.data.result;
     },
   }, { retryCount: 0 });
