@@ -125,7 +125,9 @@ describe('MPP payment', () => {
   test('a path no route serves is never charged: 404/405 without a challenge, so an auto-paying client keeps its money; nor is OPTIONS', async () => {
     const app = await open();
     const { account, client } = payer(app);
-    const cases = [['GET', '/api/walet', 404], ['GET', '/API/wallet', 404], ['GET', '//api/wallet', 404], ['PUT', '/api/config', 405], ['GET', '/api/tasks/x/claim', 405], ['OPTIONS', '/api/config', 204], ['OPTIONS', '/v1/models', 204]] as const;
+    const cases = [['GET', '/api/walet', 404], ['GET', '/API/wallet', 404], ['GET', '//api/wallet', 404], ['PUT', '/api/config', 405], ['GET', '/api/tasks/x/claim', 405], ['OPTIONS', '/api/config', 204], ['OPTIONS', '/v1/models', 204],
+      // The proxy's `/v1/*` takes no bare `/v1` (it was charged, then answered 404 "No such route").
+      ['GET', '/v1', 404], ['POST', '/v1?x=1', 404]] as const;
     for (const [method, path, status] of cases) {
       const res = await client.fetch(`http://localhost${path}`, { method });
       expect([path, res.status, res.headers.get('www-authenticate')]).toEqual([path, status, null]);
@@ -133,7 +135,7 @@ describe('MPP payment', () => {
     expect(chain.transactions).toHaveLength(0);
     expect(chain.balanceOf(PATH_USD, account.address)).toBe(1_000_000n);
     // Every spelling the router serves still asks for payment (a trailing slash, HEAD, the proxy).
-    for (const [method, path] of [['GET', '/api/wallet/'], ['HEAD', '/api/wallet'], ['GET', '/v1/models'], ['POST', '/api/tasks/x/claim/']] as const) {
+    for (const [method, path] of [['GET', '/api/wallet/'], ['HEAD', '/api/wallet'], ['GET', '/v1/models'], ['GET', '/v1/'], ['POST', '/api/tasks/x/claim/']] as const) {
       expect([path, (await app.fetch(path, { method })).status]).toEqual([path, 402]);
     }
   });
