@@ -226,6 +226,11 @@ describe('MPP payment', () => {
       chain.behavior.errors = {};
       expect([code, (await paid(app, cred)).status]).toEqual([code, 200]);
     }
+    // A broadcast the node refused for its limit was not sent: a 402, and the payer's next payment costs once.
+    const { client } = payer(app);
+    const cred = await credentialFor(app, client);
+    chain.behavior.errors = { eth_sendRawTransactionSync: { code: -32005, message: 'limit exceeded' } };
+    expect([(await paid(app, cred)).status, chain.transactions.length]).toEqual([402, 4]);
   });
 
   test('push mode, the node not yet knowing the payer\'s transaction (receipt null, a lagging node): 503, never a 402 that pays again', async () => {

@@ -18,12 +18,15 @@ const JsonRpcAnswer = z.object({
 const SYNC_TIMEOUT = 4;
 
 /**
- * JSON-RPC error codes by which a node (or its provider) says it could not serve the call, not that
- * the payment is wrong: limit exceeded and resource unavailable (EIP-1474), internal error, and the
- * 429 providers send inside an HTTP 200. Read as a refused payment they made a 402, which mppx's fetch
- * answers by paying again, while the same credential passed once the node answered.
+ * JSON-RPC error codes by which a node (or its provider) says it did not serve the call, not that the
+ * payment is wrong: limit exceeded and resource unavailable (EIP-1474), and the 429 providers send
+ * inside an HTTP 200. Read as a refused payment they made a 402, which mppx's fetch answers by paying
+ * again, while the same credential passed once the node answered. A broadcast refused so was not sent:
+ * there the 402 stands (mppx has claimed the hash, so only a new payment can pass, and it costs once).
  */
-const NODE_UNAVAILABLE = new Set([-32005, -32002, -32603, 429]);
+const NOT_SERVED = new Set([-32005, -32002, 429]);
+/** The node failed inside the call: on a broadcast the transaction may have been taken. */
+const INTERNAL_ERROR = -32603;
 
 /** A JSON-RPC error as viem expects from a custom transport: it maps `code` to its own error classes. */
 class RpcAnswerError extends Error {
@@ -70,7 +73,7 @@ export function tempoRpcTransport(
         // EIP-7966: the node took the transaction into its pool and its wait for the block ran out. The
         // payment may settle after all: an outcome unknown, not a refusal (a 402 has mppx pay again).
         if (method === 'eth_sendRawTransactionSync' && error.code === SYNC_TIMEOUT) onUnavailable();
-        if (NODE_UNAVAILABLE.has(error.code)) onUnavailable();
+        if (error.code === INTERNAL_ERROR || (NOT_SERVED.has(error.code) && !method.startsWith('eth_sendRawTransaction'))) onUnavailable();
         throw new RpcAnswerError(error.code, error.message, error.data);
       }
       // No receipt (yet) for a transaction: the node has not seen it, as a node behind the payer's does
