@@ -125,7 +125,9 @@ describe('MPP payment', () => {
   test('a path no route serves is never charged: 404/405 without a challenge, so an auto-paying client keeps its money; nor is OPTIONS', async () => {
     const app = await open();
     const { account, client } = payer(app);
-    const cases = [['GET', '/api/walet', 404], ['GET', '/API/wallet', 404], ['GET', '//api/wallet', 404], ['PUT', '/api/config', 405], ['GET', '/api/tasks/x/claim', 405], ['OPTIONS', '/api/config', 204], ['OPTIONS', '/v1/models', 204]] as const;
+    const cases = [['GET', '/api/walet', 404], ['GET', '/API/wallet', 404], ['GET', '//api/wallet', 404], ['PUT', '/api/config', 405], ['GET', '/api/tasks/x/claim', 405], ['OPTIONS', '/api/config', 204], ['OPTIONS', '/v1/models', 204],
+      // The proxy's `/v1/*` takes no bare `/v1` (it was charged, then answered 404 "No such route").
+      ['GET', '/v1', 404], ['POST', '/v1?x=1', 404]] as const;
     for (const [method, path, status] of cases) {
       const res = await client.fetch(`http://localhost${path}`, { method });
       expect([path, res.status, res.headers.get('www-authenticate')]).toEqual([path, status, null]);
@@ -133,7 +135,7 @@ describe('MPP payment', () => {
     expect(chain.transactions).toHaveLength(0);
     expect(chain.balanceOf(PATH_USD, account.address)).toBe(1_000_000n);
     // Every spelling the router serves still asks for payment (a trailing slash, HEAD, the proxy).
-    for (const [method, path] of [['GET', '/api/wallet/'], ['HEAD', '/api/wallet'], ['GET', '/v1/models'], ['POST', '/api/tasks/x/claim/']] as const) {
+    for (const [method, path] of [['GET', '/api/wallet/'], ['HEAD', '/api/wallet'], ['GET', '/v1/models'], ['GET', '/v1/'], ['POST', '/api/tasks/x/claim/']] as const) {
       expect([path, (await app.fetch(path, { method })).status]).toEqual([path, 402]);
     }
   });
@@ -209,6 +211,39 @@ describe('MPP payment', () => {
     res = await paid(app, cred);
     expect(res.status).toBe(200);
     expect(chain.transactions).toHaveLength(1);
+  });
+
+  test('the Tempo node rate-limiting or failing inside a JSON-RPC answer (-32005, 429, -32603, -32002): 503, never a 402 that pays again', async () => {
+    // Before: 402 verification_failed ("the payment transaction was rejected") for a push-mode payment
+    // already on chain, whose same credential then passed once the node answered: mppx's fetch pays again on a 402.
+    const app = await open();
+    for (const code of [-32005, 429, -32603, -32002]) {
+      const { client } = payer(app, 1_000_000n, 'push');
+      const cred = await credentialFor(app, client);
+      chain.behavior.errors = { eth_getTransactionReceipt: { code, message: 'limit exceeded' } };
+      const res = await paid(app, cred);
+      expect([code, res.status, (await body(res)).code]).toEqual([code, 503, 'payment_verification_unavailable']);
+      chain.behavior.errors = {};
+      expect([code, (await paid(app, cred)).status]).toEqual([code, 200]);
+    }
+    // A broadcast the node refused for its limit was not sent: a 402, and the payer's next payment costs once.
+    const { client } = payer(app);
+    const cred = await credentialFor(app, client);
+    chain.behavior.errors = { eth_sendRawTransactionSync: { code: -32005, message: 'limit exceeded' } };
+    expect([(await paid(app, cred)).status, chain.transactions.length]).toEqual([402, 4]);
+  });
+
+  test('push mode, the node not yet knowing the payer\'s transaction (receipt null, a lagging node): 503, never a 402 that pays again', async () => {
+    // Before: 402 verification_failed while the transfer was on chain; the same credential passed a moment later.
+    const app = await open();
+    const { client } = payer(app, 1_000_000n, 'push');
+    const cred = await credentialFor(app, client);
+    const kept = new Map(chain.receipts);
+    chain.receipts.clear();
+    const res = await paid(app, cred);
+    expect([res.status, (await body(res)).code, res.headers.get('retry-after')]).toEqual([503, 'payment_verification_unavailable', '5']);
+    for (const [hash, receipt] of kept) chain.receipts.set(hash, receipt);
+    expect((await paid(app, cred)).status).toBe(200);
   });
 
   test('a valid key sent beside a Payment credential (two Authorization headers) wins: nothing is charged', async () => {

@@ -80,6 +80,20 @@ describe('token accounts as the node parses them', () => {
   });
 });
 
+describe('an answer that contradicts itself is an error entry, never a balance', () => {
+  // Before: the raw amounts were summed under the last account's decimals (1.5 at 3 decimals plus
+  // 0.001 at 6 showed "0.0025"), and another wallet's account was added to this one's balance.
+  test('accounts of one mint with different decimals', async () => {
+    sol.addTokenAccount({ owner: OWNER, mint: MINT, program: TOKEN_PROGRAM, amount: 1_000n, decimals: 6 });
+    expect((await solana()).tokens.X).toEqual({ mint: MINT, balance: null, decimals: null, error: 'the Solana RPC sent an answer of an unexpected shape (the accounts of the mint disagree on its decimals, or belong to another wallet)' });
+  });
+
+  test('an account of another wallet in the answer for this one', async () => {
+    sol.addTokenAccount({ owner: solAddress(9), listedUnder: OWNER, mint: MINT, program: TOKEN_PROGRAM, amount: 999n, decimals: 3 });
+    expect((await solana()).tokens.X).toMatchObject({ balance: null, error: expect.stringContaining('another wallet') });
+  });
+});
+
 describe('Token-2022 mints whose wallets show another figure (ScaledUiAmount, InterestBearing)', () => {
   // The node keeps `amount` raw and writes the multiplied figure into uiAmountString (agave
   // account-decoder parse_token.rs, token_amount_to_ui_amount_v3).

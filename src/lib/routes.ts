@@ -10,11 +10,14 @@ export interface RouteEntry {
   path: string;
 }
 
-/** Matches Elysia's route paths: `:name` is one non-empty segment, a trailing `*` the rest. */
+/**
+ * Matches Elysia's route paths: `:name` is one non-empty segment, a trailing `*` the rest after its
+ * slash, which may be empty (`/v1/*` takes `/v1/`) but must be there: the router gives `/v1` no route.
+ */
 function matches(pattern: string[], parts: string[]): boolean {
   for (let i = 0; i < pattern.length; i++) {
     const seg = pattern[i] as string;
-    if (seg === '*') return true;
+    if (seg === '*') return parts[i] !== undefined;
     const part = parts[i];
     if (part === undefined) return false;
     if (seg.startsWith(':')) {
@@ -74,8 +77,9 @@ export function routeTable(routes: readonly RouteEntry[]): RouteTable {
   return {
     allowed,
     serves(method, pathname) {
-      const parts = partsOf(pathname);
       if (method === 'OPTIONS') return false;
+      // A catch-all sees the path as sent: its trailing slash is the empty rest `*` takes.
+      const parts = pathname.split('/');
       return patterns.some((p) => p.method === 'ALL' && matches(p.segments, parts)) || allowed(pathname).includes(method);
     },
     shadowed(method, pathname) {

@@ -25,6 +25,8 @@ export interface FakeTokenAccount {
   multiplier?: number;
   /** The node's `uiAmountString` as given (e.g. "inf", or "" when it could not compute one), overriding the above. */
   uiAmountString?: string;
+  /** The wallet a faulty node lists the account under, though its `owner` is another (default: `owner`). */
+  listedUnder?: string;
 }
 
 export interface FakeSolanaRpc extends FakeRpcServer {
@@ -64,7 +66,7 @@ export function startFakeSolanaRpc(): FakeSolanaRpc {
         throw new RpcError(-32602, 'Invalid param: unrecognized Token program id');
       }
       const value = accounts
-        .filter((a) => a.owner === owner && (filter.programId ? a.program === filter.programId : a.mint === filter.mint))
+        .filter((a) => (a.listedUnder ?? a.owner) === owner && (filter.programId ? a.program === filter.programId : a.mint === filter.mint))
         .map((a) => {
           // A Token-2022 account carries its extensions (ImmutableOwner on every associated account) and is longer.
           const t22 = a.program === TOKEN_2022_PROGRAM;

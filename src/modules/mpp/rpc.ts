@@ -17,6 +17,17 @@ const JsonRpcAnswer = z.object({
 /** eth_sendRawTransactionSync's error when the transaction is pending past the node's wait (EIP-7966). */
 const SYNC_TIMEOUT = 4;
 
+/**
+ * JSON-RPC error codes by which a node (or its provider) says it did not serve the call, not that the
+ * payment is wrong: limit exceeded and resource unavailable (EIP-1474), and the 429 providers send
+ * inside an HTTP 200. Read as a refused payment they made a 402, which mppx's fetch answers by paying
+ * again, while the same credential passed once the node answered. A broadcast refused so was not sent:
+ * there the 402 stands (mppx has claimed the hash, so only a new payment can pass, and it costs once).
+ */
+const NOT_SERVED = new Set([-32005, -32002, 429]);
+/** The node failed inside the call: on a broadcast the transaction may have been taken. */
+const INTERNAL_ERROR = -32603;
+
 /** A JSON-RPC error as viem expects from a custom transport: it maps `code` to its own error classes. */
 class RpcAnswerError extends Error {
   constructor(readonly code: number, message: string, readonly data?: unknown) {
@@ -62,8 +73,12 @@ export function tempoRpcTransport(
         // EIP-7966: the node took the transaction into its pool and its wait for the block ran out. The
         // payment may settle after all: an outcome unknown, not a refusal (a 402 has mppx pay again).
         if (method === 'eth_sendRawTransactionSync' && error.code === SYNC_TIMEOUT) onUnavailable();
+        if (error.code === INTERNAL_ERROR || (NOT_SERVED.has(error.code) && !method.startsWith('eth_sendRawTransaction'))) onUnavailable();
         throw new RpcAnswerError(error.code, error.message, error.data);
       }
+      // No receipt (yet) for a transaction: the node has not seen it, as a node behind the payer's does
+      // for a push-mode payment already on chain. Not a refusal: a 402 has mppx's fetch pay again.
+      if (method === 'eth_getTransactionReceipt' && answer.data.result == null) onUnavailable();
       return answer.data.result;
     },
   }, { retryCount: 0 });

@@ -271,7 +271,7 @@ async function problemResponse(res: Response, ctx: VerificationContext, stopping
     };
   } else if (status >= 500) {
     status = ctx.rpcUnavailable ? 503 : 402;
-    const why = stopping ? 'The sidecar is shutting down: the payment was not checked' : 'The Tempo RPC could not be reached to verify the payment';
+    const why = stopping ? 'The sidecar is shutting down: the payment was not checked' : 'The Tempo RPC could not be reached, or does not know the payment transaction yet';
     body = ctx.rpcUnavailable
       ? { ...body, status, title: 'Payment Verification Unavailable', detail: `${why}; retry the same credential later.`, code: 'payment_verification_unavailable' }
       : { ...body, status, type: 'https://paymentauth.org/problems/verification-failed', title: 'Verification Failed', detail: 'Payment verification failed: the payment transaction was rejected.', code: 'verification_failed' };

@@ -34,8 +34,8 @@ export class EscrowLedger {
   constructor(
     private readonly handle: DbHandle,
     private readonly gaze: GazeVerifier,
-    /** Decimals of a token symbol (configured ones; 6 otherwise). */
-    private readonly decimalsOf: (token: string) => number,
+    /** Decimals of a token symbol (configured ones; 6 otherwise); null for one configured without them. */
+    private readonly decimalsOf: (token: string) => number | null,
     private readonly now: () => number = Date.now,
     /** Up to this many expired entries, a page of them is read by id (EXPIRED_BY_ID; tests lower it). */
     private readonly expiredById = EXPIRED_BY_ID,
@@ -49,6 +49,10 @@ export class EscrowLedger {
 
   async lock(body: EscrowLockBody): Promise<Escrow> {
     const decimals = this.decimalsOf(body.token);
+    if (decimals === null) {
+      const msg = `${body.token} is listed in EVM_TOKENS without decimals; add them (chain:SYMBOL:contract:decimals) to escrow it`;
+      throw new ApiError(422, 'token_decimals_unknown', `Invalid request body: token: ${msg}.`, { errors: [{ path: 'token', message: msg }] });
+    }
     const amount = parseAmount(body.amount, decimals, body.token);
     const at = this.now();
     const row: Row = {

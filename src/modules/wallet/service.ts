@@ -37,10 +37,15 @@ export async function openWallet(config: Config, handle: DbHandle, gaze: GazeVer
   const chains = w.evm.rpcUrls.length || w.evm.tokens.length ? (await import('./chains')).resolveEvmChains(w.evm.rpcUrls, w.evm.tokens) : [];
   const budget = config.tempo.callerBudgetUsd === null ? null : toBaseUnitsOrFail(config.tempo.callerBudgetUsd);
   const billing = new TempoBilling(handle, loadPricing(config.tempo.pricingPath), hedgehog, budget, log);
-  // An escrow token takes the decimals an EVM token of that symbol is configured with; 6 otherwise.
-  const decimals = new Map<string, number>();
-  for (const c of chains) for (const t of c.tokens) if (t.decimals !== null && !decimals.has(t.symbol)) decimals.set(t.symbol, t.decimals);
-  const escrow = new EscrowLedger(handle, gaze, (token) => decimals.get(token) ?? DEFAULT_TOKEN_DECIMALS);
+  // An escrow token takes the decimals an EVM token of that symbol is configured with (the first
+  // chain's that gives them); 6 for a symbol no chain lists. One listed only without decimals has
+  // them on chain alone: null, refused by the ledger rather than guessed (DAI locked at 6 was 10^-12 DAI).
+  const decimals = new Map<string, number | null>();
+  for (const c of chains) for (const t of c.tokens) if ((decimals.get(t.symbol) ?? null) === null) decimals.set(t.symbol, t.decimals);
+  const escrow = new EscrowLedger(handle, gaze, (token) => {
+    const d = decimals.get(token);
+    return d === undefined ? DEFAULT_TOKEN_DECIMALS : d;
+  });
   return { agent: w.agent, chains, balances: new BalanceService(w, chains, undefined, log), billing, escrow };
 }
 

@@ -30,6 +30,7 @@ const TokenAccounts = z.object({
         parsed: z.object({
           info: z.object({
             mint: z.string(),
+            owner: z.optional(z.string()),
             tokenAmount: z.object({
               amount: z.string().check(z.regex(/^\d{1,20}$/), z.refine((a) => BigInt(a) <= U64_MAX)),
               decimals: U8,
@@ -102,14 +103,18 @@ export async function fetchSolanaBalance(owner: string, target: SolanaTarget, ti
   for (const p of programs) {
     if (p.status !== 'fulfilled') continue;
     for (const acc of p.value) {
-      const { mint, tokenAmount } = acc.account.data.parsed.info;
-      found.set(mint, addAccount(found.get(mint), BigInt(tokenAmount.amount), Number(tokenAmount.decimals), tokenAmount.uiAmountString));
+      const { mint, owner: holder, tokenAmount } = acc.account.data.parsed.info;
+      const sum = addAccount(found.get(mint), BigInt(tokenAmount.amount), Number(tokenAmount.decimals), tokenAmount.uiAmountString);
+      // A mint has one decimals, and the answer is for this wallet: one that says otherwise is no balance.
+      if (holder !== undefined && holder !== owner) sum.contradicted = true;
+      found.set(mint, sum);
     }
   }
   const failure = programs.find((p): p is PromiseRejectedResult => p.status === 'rejected');
   for (const t of target.tokens) {
     const hit = found.get(t.mint);
-    if (hit) {
+    if (hit?.contradicted) out.tokens[t.symbol] = { mint: t.mint, balance: null, decimals: null, error: CONTRADICTED };
+    else if (hit) {
       const ui = hit.scaled ? { ui_balance: hit.ui === null ? null : fromBaseUnits(hit.ui, hit.decimals) } : {};
       out.tokens[t.symbol] = { mint: t.mint, balance: fromBaseUnits(hit.amount, hit.decimals), decimals: hit.decimals, ...ui };
     }
@@ -132,7 +137,11 @@ interface MintHolding {
   ui: bigint | null;
   /** Some account's figure differs from its raw amount ÷ 10^decimals. */
   scaled: boolean;
+  /** The accounts disagree on the mint's decimals, or one belongs to another wallet: the answer is wrong. */
+  contradicted: boolean;
 }
+
+const CONTRADICTED = 'the Solana RPC sent an answer of an unexpected shape (the accounts of the mint disagree on its decimals, or belong to another wallet)';
 
 function addAccount(prev: MintHolding | undefined, amount: bigint, decimals: number, shown: string | null | undefined): MintHolding {
   const plain = fromBaseUnits(amount, decimals);
@@ -147,6 +156,7 @@ function addAccount(prev: MintHolding | undefined, amount: bigint, decimals: num
     decimals,
     ui: ui === null || prev?.ui === null ? null : (prev?.ui ?? 0n) + ui,
     scaled: (prev?.scaled ?? false) || (typeof shown === 'string' && shown !== plain),
+    contradicted: (prev?.contradicted ?? false) || (prev !== undefined && prev.decimals !== decimals),
   };
 }
 
