@@ -13,7 +13,7 @@ import { HermesClient } from './upstream/client';
 import { UpstreamProbe } from './upstream/probe';
 import type { PaymentGate } from './modules/auth/service';
 import { AaronGazeVerifier, type GazeVerifier } from './modules/gaze/service';
-import { openWallet, type Wallet } from './modules/wallet/service';
+import { openWallet, readWalletSettings, type Wallet } from './modules/wallet/service';
 import { SessionService } from './modules/sessions/service';
 import { StateDb } from './modules/sessions/state-db';
 import { TranscriptStore } from './modules/sessions/transcripts';
@@ -76,6 +76,8 @@ export interface OpenOptions {
 
 export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<AppDeps> {
   const log = opts.log ?? createLogger(config.log);
+  // Checked first: a start these refuse leaves the data dir untouched (no database created or migrated).
+  const walletSettings = await readWalletSettings(config);
   const db = openDatabase(config.dataDir, { busyWaitMs: opts.dbBusyWaitMs, busyClock: opts.dbBusyClock });
   const home = new HermesHome(config.hermes.home);
   const homeKey = config.hermes.keyFromHome ? new HomeApiKey(home.env) : null;
@@ -95,7 +97,7 @@ export async function openDeps(config: Config, opts: OpenOptions = {}): Promise<
   let wallet: Wallet;
   let paymentGate: PaymentGate | null;
   try {
-    wallet = await openWallet(config, db, gaze, hedgehog, log);
+    wallet = openWallet(config, walletSettings, db, gaze, hedgehog, log);
     // mppx (with viem) weighs ~60 MB of memory: loaded only when MPP is on.
     paymentGate = config.mpp.enabled ? new (await import('./modules/mpp/service')).MppPaymentGate(config.mpp, db, log, config.wallet.rpcTimeoutMs, { shutdown, lastCall: opts.shutdownLastCall }) : null;
   } catch (err) {

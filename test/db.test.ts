@@ -3,7 +3,9 @@ import { describe, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
 import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ConfigError, loadConfig } from '../src/config';
 import { openDatabase, openedAs } from '../src/db';
+import { openDeps } from '../src/deps';
 import { applyMigrations, type Migration } from '../src/db/migrate';
 import { MIGRATIONS } from '../src/db/migrations.gen';
 import { renderMigrations } from '../scripts/gen-migrations';
@@ -208,4 +210,46 @@ describe('the -wal file of a sidecar that runs for months', () => {
     expect(walBytes()).toBeLessThanOrEqual(64 * 1024 * 1024);
     h.close();
   }, 120_000);
+});
+
+describe('a start refused by a setting checked while opening', () => {
+  // The pricing file, the EVM chains and the Solana addresses can only be checked while the app is
+  // being built. They were checked after the database had been opened: a start refused for a
+  // misspelt TEMPO_PRICING path had already migrated an older database (which an older binary then
+  // refuses), or created a new one, with nothing printed about it.
+  const cases: Record<string, string>[] = [{ TEMPO_PRICING: '/nonexistent/pricing.yaml' }, { EVM_RPC_URLS: 'ethereum=http://127.0.0.1:1' }, { EVM_RPC_URLS: 'mainnet=http://127.0.0.1:1', EVM_TOKENS: 'base:USDC:0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913' }];
+
+  async function open(dataDir: string, env: Record<string, string>): Promise<unknown> {
+    const dir = tempDir();
+    const req = loadConfig({ argv: [], env: { HERMES_HOME: join(dir, 'home'), OPTX_DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...env }, cwd: dir, home: dir });
+    if (req.kind !== 'run') throw new Error('unexpected CLI request');
+    try {
+      (await openDeps(req.config)).db.close();
+      return null;
+    } catch (err) {
+      return err;
+    }
+  }
+
+  test('an older database is left as it was (not migrated)', async () => {
+    for (const env of cases) {
+      const dir = tempDir();
+      const old = new Database(join(dir, 'optx-api.db'), { create: true });
+      const before = MIGRATIONS.slice(0, MIGRATIONS.findIndex((m) => m.tag === '0013_tempo_holds_host_clock'));
+      applyMigrations(old, before);
+      old.close();
+      expect(await open(dir, env)).toBeInstanceOf(ConfigError);
+      const db = new Database(join(dir, 'optx-api.db'), { readonly: true });
+      expect(db.query<{ n: number }, []>('SELECT COUNT(*) AS n FROM __migrations').get()?.n).toBe(before.length);
+      db.close();
+    }
+  });
+
+  test('no data dir or database is created', async () => {
+    for (const env of cases) {
+      const dir = join(tempDir(), 'data');
+      expect(await open(dir, env)).toBeInstanceOf(ConfigError);
+      expect(existsSync(dir)).toBe(false);
+    }
+  });
 });

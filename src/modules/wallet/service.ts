@@ -1,7 +1,7 @@
 /**
  * The wallet as one object built at start-up: balances (with their cache), metered calls, and the
  * escrow ledger. Configuration problems found here (an unknown EVM chain, an unreadable pricing
- * table, an address @solana/kit refuses) stop start-up with a ConfigError.
+ * table, an address @solana/kit refuses) stop start-up with a ConfigError, before the database is opened.
  */
 import { ConfigError, type Config, type Hedgehog } from '../../config';
 import type { DbHandle } from '../../db';
@@ -11,7 +11,7 @@ import type { GazeVerifier } from '../gaze/service';
 import { BalanceService } from './balances';
 import type { ResolvedChain } from './chains';
 import { EscrowLedger } from './escrow';
-import { loadPricing, MICRO_DECIMALS } from './pricing';
+import { loadPricing, MICRO_DECIMALS, type PricingTable } from './pricing';
 import { TempoBilling } from './tempo';
 
 const DEFAULT_TOKEN_DECIMALS = 6;
@@ -24,8 +24,20 @@ export interface Wallet {
   escrow: EscrowLedger;
 }
 
-/** Async because the chain libraries are loaded only when the configuration names a chain. */
-export async function openWallet(config: Config, handle: DbHandle, gaze: GazeVerifier, hedgehog: Hedgehog, log: Logger): Promise<Wallet> {
+/** What the wallet's configuration resolves to, checked before anything is opened. */
+export interface WalletSettings {
+  chains: ResolvedChain[];
+  pricing: PricingTable;
+  budget: bigint | null;
+}
+
+/**
+ * Checks the settings that need a library or a file to judge (Solana addresses, EVM chains, the pricing
+ * table). Run before the database is opened: a start refused here must leave the data dir as it was
+ * (it used to migrate an older database first, which an older binary then refuses, or create a new one).
+ * Async because the chain libraries are loaded only when the configuration names a chain.
+ */
+export async function readWalletSettings(config: Config): Promise<WalletSettings> {
   const w = config.wallet;
   if (w.solana.address || w.solana.tokens.length) {
     const { isAddress } = await import('@solana/kit');
@@ -36,7 +48,12 @@ export async function openWallet(config: Config, handle: DbHandle, gaze: GazeVer
   }
   const chains = w.evm.rpcUrls.length || w.evm.tokens.length ? (await import('./chains')).resolveEvmChains(w.evm.rpcUrls, w.evm.tokens) : [];
   const budget = config.tempo.callerBudgetUsd === null ? null : toBaseUnitsOrFail(config.tempo.callerBudgetUsd);
-  const billing = new TempoBilling(handle, loadPricing(config.tempo.pricingPath), hedgehog, budget, log);
+  return { chains, pricing: loadPricing(config.tempo.pricingPath), budget };
+}
+
+export function openWallet(config: Config, settings: WalletSettings, handle: DbHandle, gaze: GazeVerifier, hedgehog: Hedgehog, log: Logger): Wallet {
+  const { chains, pricing, budget } = settings;
+  const billing = new TempoBilling(handle, pricing, hedgehog, budget, log);
   // An escrow token takes the decimals an EVM token of that symbol is configured with (the first
   // chain's that gives them); 6 for a symbol no chain lists. One listed only without decimals has
   // them on chain alone: null, refused by the ledger rather than guessed (DAI locked at 6 was 10^-12 DAI).
@@ -46,7 +63,7 @@ export async function openWallet(config: Config, handle: DbHandle, gaze: GazeVer
     const d = decimals.get(token);
     return d === undefined ? DEFAULT_TOKEN_DECIMALS : d;
   });
-  return { agent: w.agent, chains, balances: new BalanceService(w, chains, undefined, log), billing, escrow };
+  return { agent: config.wallet.agent, chains, balances: new BalanceService(config.wallet, chains, undefined, log), billing, escrow };
 }
 
 function toBaseUnitsOrFail(amount: string): bigint {
