@@ -189,6 +189,28 @@ describe('numbers as PyYAML reads and writes them', () => {
     expect((await app.json('GET', '/api/config')).body.config).toEqual({ agent: { max_turns: 60, ...patch } });
   });
 
+  test('a number no double holds (1e400) is a 422 by every write route, not written as .inf and shown as null', async () => {
+    const text = 'agent:\n  max_turns: 60\n';
+    const app = await appWith(text);
+    // JSON.parse reads 1e400 as Infinity: written, config.yaml held `.inf` (Hermes' max_turns then infinite) and GET showed null.
+    for (const [method, body, path] of [
+      ['POST', '{"key":"agent.max_turns","value":1e400}', 'value'],
+      ['POST', '{"key":"agent.z","value":[1,{"a":-1e999}]}', 'value'],
+      ['POST', '{"updates":{"agent.x":-1e400}}', 'updates'],
+      ['PATCH', '{"agent":{"y":1e999}}', ''],
+    ] as const) {
+      const res = await app.fetch('/api/config', { method, headers: { 'content-type': 'application/json' }, body });
+      const answer = (await res.json()) as { code: string; errors: { path: string; message: string }[] };
+      expect([body, res.status, answer.code, answer.errors?.[0]?.path ?? '']).toEqual([body, 422, 'validation_error', path]);
+      expect(answer.errors?.[0]?.message).toContain('finite');
+    }
+    expect(app.read()).toBe(text);
+    // The largest double, and an underflow to 0 (a value JSON.parse keeps as a number), are written as before.
+    const ok = await app.fetch('/api/config', { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: '{"agent":{"big":1.7976931348623157e308,"tiny":1e-400}}' });
+    expect(ok.status).toBe(200);
+    expect(app.read()).toBe('agent:\n  max_turns: 60\n  big: 1.7976931348623157e+308\n  tiny: 0\n');
+  });
+
   test('plain values are read as the types PyYAML gives them', async () => {
     // Expected values are PyYAML 6's safe_load of each plain scalar.
     const cases: [string, unknown][] = [

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, test } from 'bun:test';
 import { join } from 'node:path';
 import { agentAddFact, openAsAgent } from './fakes/hermes-memory-agent';
 import { makeTestApp, type TestApp } from './helpers/app';
+import { capturePlans } from './helpers/query-plans';
 import { splitTags, TRIMMED_CHARS } from '../src/modules/memory/memory-values';
 
 type Memory = { id: string; tags: string[]; created_at: string };
@@ -165,5 +166,37 @@ describe('a fact without a category', () => {
     }
     const recalled = await t.json<{ results: Memory[] }>('GET', '/api/memory/recall?query=release&category=general');
     expect(recalled.body.results.map((m) => Number(m.id)).sort()).toEqual([1, 3]);
+  });
+
+  test('a ?category=general page walks the category index in id order, the NULL rows merged in, and is the same page', async () => {
+    const capture = capturePlans();
+    try {
+      const t = await app();
+      const agent = openAsAgent(join(t.home, 'memory_store.db'));
+      const insert = agent.query('INSERT INTO facts (content, category) VALUES (?, ?)');
+      agent.transaction(() => {
+        for (let i = 0; i < 600; i++) insert.run(`fact ${i}`, i % 7 === 0 ? null : i % 3 === 0 ? 'work' : 'general');
+      })();
+      const reference = (limit: number, offset: number) => ({
+        ids: (agent.query("SELECT fact_id FROM facts WHERE category = 'general' OR category IS NULL ORDER BY fact_id DESC LIMIT ? OFFSET ?").all(limit, offset) as { fact_id: number }[]).map((r) => String(r.fact_id)),
+        total: (agent.query("SELECT COUNT(*) AS n FROM facts WHERE category = 'general' OR category IS NULL").get() as { n: number }).n,
+      });
+      const page = async (limit: number, offset: number) => {
+        const r = await t.json<{ memories: { id: string }[]; total: number }>('GET', `/api/memory?category=general&limit=${limit}&offset=${offset}`);
+        return { ids: r.body.memories.map((m) => m.id), total: r.body.total };
+      };
+      for (const offset of [0, 1, 6, 7, 300, 459]) {
+        for (const limit of [1, 7, 100]) expect({ limit, offset, page: await page(limit, offset) }).toEqual({ limit, offset, page: reference(limit, offset) });
+      }
+      agent.close();
+      // One WHERE with `OR f.category IS NULL` read every general fact and sorted them for each page
+      // (80 ms a page at 100,000 facts, against 0.04 for one category).
+      const plans = await capture.plans(() => page(20, 40), /facts f.*ORDER BY/);
+      expect(plans.length).toBe(1);
+      expect(plans[0]).not.toContain('TEMP B-TREE');
+      expect(plans[0]).toContain('idx_facts_category');
+    } finally {
+      capture.restore();
+    }
   });
 });

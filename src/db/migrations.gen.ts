@@ -107,4 +107,7 @@ export const MIGRATIONS: Migration[] = [
       "UPDATE `chat_sessions` SET `unfiled_turns` = `message_count` / 2 WHERE `origin` = 'upstream';",
       "UPDATE `chat_sessions` SET `filed_turns` = 1 WHERE `last_upstream` IS NOT NULL;"
     ] },
+  { tag: "0018_chat_unfiled_index", when: 1796678536741, hash: "819fb9791b8459edd75c6770b35875a98ef41e01242b5f1cdbe668b9f9f877d7", statements: [
+      "CREATE INDEX `chat_messages_unfiled_idx` ON `chat_messages` (`session_id`,`id`) WHERE unfiled = 1;"
+    ] },
 ];

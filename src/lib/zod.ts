@@ -51,7 +51,7 @@ export function queryInt(min: number, max: number) {
 export const wellFormed = (error: string) => z.refine<string>((s) => s.isWellFormed(), { error });
 
 /**
- * Free JSON a client sends to be kept (memory metadata, a task's result) holds only finite numbers.
+ * Free JSON a client sends to be kept (memory metadata, a task's result, a config.yaml value) holds only finite numbers.
  * JSON.parse reads a number past a double's range (1e400) as Infinity, which JSON.stringify then
  * writes as null: kept as it came, the value would change without a word. The body is already parsed
  * and at most 128 levels deep (lib/body.ts), so one walk of it is enough.

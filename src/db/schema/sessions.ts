@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { index, integer, real, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 
 /**
@@ -64,4 +65,11 @@ export const chatMessages = sqliteTable('chat_messages', {
    * it is in no record of the agent's under the id. Every kept turn of a bookkeeping row is.
    */
   unfiled: integer('unfiled', { mode: 'boolean' }).notNull().default(false),
-}, (t) => [index('chat_messages_session_idx').on(t.sessionId, t.id)]);
+}, (t) => [
+  index('chat_messages_session_idx').on(t.sessionId, t.id),
+  // The unfiled turns of a session of the sidecar's own, newest first (TranscriptStore.newestFirst): its
+  // filed turns are kept too, and through the index above a session of 100,000 kept messages was stepped
+  // through whole for its few unfiled ones on every turn (23 ms). Queries name `unfiled = 1` as written
+  // here, a literal: SQLite uses a partial index only for a condition the query states itself.
+  index('chat_messages_unfiled_idx').on(t.sessionId, t.id).where(sql`unfiled = 1`),
+]);

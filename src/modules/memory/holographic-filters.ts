@@ -35,7 +35,18 @@ function tagCondition(tag: string): { sql: string; params: SQLQueryBindings[] } 
  * left out of `?category=general`, its page and its total.
  */
 export function categorySql(category: string): { sql: string; params: SQLQueryBindings[] } {
-  return category === DEFAULT_CATEGORY ? { sql: '(f.category = ? OR f.category IS NULL)', params: [category] } : { sql: 'f.category = ?', params: [category] };
+  const arms = categoryArms(category);
+  return { sql: arms.length > 1 ? `(${arms.map((a) => a.sql).join(' OR ')})` : (arms[0] as { sql: string }).sql, params: arms.flatMap((a) => a.params) };
+}
+
+/**
+ * `categorySql` as its alternatives, each one range of idx_facts_category (so in fact_id order): a list
+ * page selects each apart and has SQLite merge them (UNION ALL), where one WHERE with OR read every
+ * `general` fact and sorted them for each page (80 ms a page at 100,000 facts, 0.04 for a category).
+ */
+export function categoryArms(category: string): { sql: string; params: SQLQueryBindings[] }[] {
+  const named = { sql: 'f.category = ?', params: [category] };
+  return category === DEFAULT_CATEGORY ? [named, { sql: 'f.category IS NULL', params: [] }] : [named];
 }
 
 /** Filters as SQL on `facts f`: every value a bound parameter. */

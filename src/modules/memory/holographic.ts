@@ -20,7 +20,7 @@ import type { FactCounts } from './holographic-counts';
 import { DEEP_OFFSET, deepListPage } from './holographic-pages';
 import { EntityIndex } from './holographic-entities';
 import { FACT_COLUMNS, factImportance, type FactMeta, type FactRow, factToMemory } from './holographic-facts';
-import { categorySql } from './holographic-filters';
+import { categoryArms, categorySql } from './holographic-filters';
 import { decodeVector } from './holographic-rank';
 import { detectFtsMode, openHermesMemoryFile, releaseReplaced } from './holographic-schema';
 import { type FactPage, searchFacts } from './holographic-search';
@@ -122,10 +122,13 @@ export class HolographicBackend implements MemoryBackend {
     const byCategory = o.category === undefined ? null : categorySql(o.category);
     const where = byCategory ? `WHERE ${byCategory.sql}` : '';
     const params: SQLQueryBindings[] = byCategory?.params ?? [];
+    // Each alternative of the category its own SELECT, merged in id order (categoryArms).
+    const arms = o.category === undefined ? [{ sql: '', params: [] }] : categoryArms(o.category).map((a) => ({ sql: `WHERE ${a.sql}`, params: a.params }));
+    const page = arms.map((a) => `SELECT ${FACT_COLUMNS} FROM facts f ${a.sql}`).join(' UNION ALL ');
     const { rows, total } = this.pages.get(JSON.stringify(['list', o.category, o.limit, o.offset]), () => readSnapshot(this.sqlite, () => {
       if (o.category === undefined && o.offset >= DEEP_OFFSET) return deepListPage(this.sqlite, FACT_COLUMNS, o.limit, o.offset);
       return {
-        rows: this.sqlite.query<FactRow, SQLQueryBindings[]>(`SELECT ${FACT_COLUMNS} FROM facts f ${where} ORDER BY f.fact_id DESC LIMIT ? OFFSET ?`).all(...params, o.limit, o.offset),
+        rows: this.sqlite.query<FactRow, SQLQueryBindings[]>(`${page} ORDER BY fact_id DESC LIMIT ? OFFSET ?`).all(...arms.flatMap((a) => a.params), o.limit, o.offset),
         total: this.sqlite.query<{ n: number }, SQLQueryBindings[]>(`SELECT COUNT(*) AS n FROM facts f ${where}`).get(...params)?.n ?? 0,
       };
     }));

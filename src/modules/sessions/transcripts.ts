@@ -80,8 +80,9 @@ function prepare(h: DbHandle) {
     messages: db.select().from(chatMessages).where(eq(chatMessages.sessionId, id)).orderBy(asc(chatMessages.id)).limit(n('limit')).offset(n('offset')).prepare(),
     olderMessages: db.select({ id: chatMessages.id, role: chatMessages.role, content: chatMessages.content, timestamp: chatMessages.timestamp }).from(chatMessages)
       .where(and(eq(chatMessages.sessionId, id), lt(chatMessages.id, n('before')))).orderBy(desc(chatMessages.id)).limit(HISTORY_PAGE).prepare(),
+    // `unfiled = 1` as chat_messages_unfiled_idx states it (a bound `unfiled = ?` would not use that index).
     olderUnfiled: db.select({ id: chatMessages.id, role: chatMessages.role, content: chatMessages.content, timestamp: chatMessages.timestamp }).from(chatMessages)
-      .where(and(eq(chatMessages.sessionId, id), lt(chatMessages.id, n('before')), eq(chatMessages.unfiled, true))).orderBy(desc(chatMessages.id)).limit(HISTORY_PAGE).prepare(),
+      .where(and(eq(chatMessages.sessionId, id), lt(chatMessages.id, n('before')), sql`unfiled = 1`)).orderBy(desc(chatMessages.id)).limit(HISTORY_PAGE).prepare(),
     addUsage: db.insert(chatSessions).values({
       id, origin: 'upstream', startedAt: n('now'), lastActive: n('now'), inputTokens: n('input'), outputTokens: n('output'),
       lastUpstream: n('upstream'), filedTurns: n('filed'), createdAt: n('iso'), updatedAt: n('iso'),

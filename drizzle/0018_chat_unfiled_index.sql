@@ -1,0 +1,1 @@
+CREATE INDEX `chat_messages_unfiled_idx` ON `chat_messages` (`session_id`,`id`) WHERE unfiled = 1;
