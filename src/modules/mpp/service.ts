@@ -9,7 +9,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Credential, Errors } from 'mppx';
 import { Mppx, tempo as tempoMethods } from 'mppx/server';
-import { createClient, type Chain } from 'viem';
+import { createClient, type Chain, type EIP1193RequestOptions } from 'viem';
 import { tempo, tempoModerato } from 'viem/chains';
 import type { Config } from '../../config';
 import type { DbHandle } from '../../db';
@@ -82,6 +82,12 @@ export class MppPaymentGate implements PaymentGate {
       () => (this.context.getStore()?.broadcast ? stop.lastCall : stop.shutdown),
     );
     const client = createClient({ chain: this.chain, transport });
+    // Every call goes to the node on its own. viem shares an in-flight eth_getTransactionReceipt among
+    // a client's callers, and the transport reports to the request that started the call: the same
+    // push-mode credential sent twice at once got a 503 and a 402 from one failed read (mppx's fetch
+    // answers the 402 by paying again).
+    const shared = client.request as (args: unknown, options?: EIP1193RequestOptions) => Promise<unknown>;
+    client.request = ((args: unknown, options?: EIP1193RequestOptions) => shared(args, { ...options, dedupe: false })) as typeof client.request;
     const chainId = this.chain.id;
     const onStepFailure = (err: unknown) => {
       const ctx = this.context.getStore();
