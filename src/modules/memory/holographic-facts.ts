@@ -25,9 +25,19 @@ export interface FactMeta {
   metadata: string;
 }
 
-/** The plugin's defaults for a fact without a category or trust. */
+/**
+ * The plugin's defaults for a fact without a category or trust (its columns' defaults; a row written by
+ * hand or by an older plugin can hold NULL). Every filter, ordering and total reads them the same way.
+ */
 export const DEFAULT_CATEGORY = 'general';
-export const factImportance = (r: FactRow): number => r.trust_score ?? 0.5;
+export const DEFAULT_TRUST = 0.5;
+export const factImportance = (r: FactRow): number => r.trust_score ?? DEFAULT_TRUST;
+
+/**
+ * The order of a search without words in SQL, a NULL trust in its DEFAULT_TRUST place. No index serves
+ * `coalesce()`: only for orderings of a few rows (ids already picked) or of rows read anyway.
+ */
+export const BEST_ORDER = `ORDER BY coalesce(f.trust_score, ${DEFAULT_TRUST}) DESC, f.fact_id DESC`;
 
 export function factToMemory(r: FactRow, meta: FactMeta | undefined): Memory {
   return {

@@ -5,7 +5,7 @@
  */
 import type { SQLQueryBindings } from 'bun:sqlite';
 import { TRIMMED_CHARS } from './memory-values';
-import { DEFAULT_CATEGORY } from './holographic-facts';
+import { DEFAULT_CATEGORY, DEFAULT_TRUST } from './holographic-facts';
 import type { SearchFilters } from './store';
 
 /** The comma-separated parts of `f.tags`, untrimmed, as rows `part(tag)` (a recursive CTE). */
@@ -49,10 +49,26 @@ export function categoryArms(category: string): { sql: string; params: SQLQueryB
   return category === DEFAULT_CATEGORY ? [named, { sql: 'f.category IS NULL', params: [] }] : [named];
 }
 
+/**
+ * `f.trust_score` at least `min`, a NULL trust read as DEFAULT_TRUST as the list shows it
+ * (factImportance). Written as ranges of idx_facts_trust (`trust_score IS NULL` is one too): a
+ * `coalesce()` here would have every count scan the whole index and every read by trust sort the table.
+ */
+export function trustAtLeast(min: number): { sql: string; params: SQLQueryBindings[] } {
+  return { sql: min <= DEFAULT_TRUST ? '(f.trust_score >= ? OR f.trust_score IS NULL)' : 'f.trust_score >= ?', params: [min] };
+}
+
 /** Filters as SQL on `facts f`: every value a bound parameter. */
 export function filterSql(f: SearchFilters, minTrust: number): { sql: string; params: SQLQueryBindings[] } {
-  const parts = ['AND f.trust_score >= ?'];
-  const params: SQLQueryBindings[] = [minTrust];
+  const trust = trustAtLeast(minTrust);
+  const rest = filtersBesideTrust(f);
+  return { sql: `AND ${trust.sql} ${rest.sql}`, params: [...trust.params, ...rest.params] };
+}
+
+/** The filters other than the trust floor (`AND …` each, or nothing). */
+export function filtersBesideTrust(f: SearchFilters): { sql: string; params: SQLQueryBindings[] } {
+  const parts: string[] = [];
+  const params: SQLQueryBindings[] = [];
   if (f.category !== undefined) {
     const c = categorySql(f.category);
     parts.push(`AND ${c.sql}`);

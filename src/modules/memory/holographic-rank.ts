@@ -2,7 +2,7 @@
  * The holographic backend's search candidates (the plugin's FactRetriever.search): which, and their ranking.
  */
 import type { Database, SQLQueryBindings } from 'bun:sqlite';
-import type { FactRow } from './holographic-facts';
+import { factImportance, type FactRow } from './holographic-facts';
 import { bytesToPhases, encodeText, similarity, type Phases } from './hrr';
 import { jaccard, jaccardTokens } from './query-text';
 
@@ -34,7 +34,7 @@ export function rankCandidates(query: string, candidates: CandidateRow[], dim: n
     // A substring match (a CJK word inside a sentence) counts as the index's best match would.
     const fts = Math.max(Math.abs(c.fts_rank ?? 0) / maxRank, substringTerms ? c.sub_hits / substringTerms : 0);
     const relevance = 0.4 * fts + 0.3 * jaccard(queryTokens, tokens) + 0.3 * hrr;
-    return relevance * (c.trust_score ?? 0.5);
+    return relevance * factImportance(c);
   });
 }
 

@@ -17,7 +17,7 @@ import { ApiError } from '../../lib/errors';
 import { type FileIdentity, readInSlices, type SlicePlan } from '../../db/sliced-read';
 import { type LineClock, ReadLine, SharedRead } from '../../db/shared-reads';
 import { countFacts, type FactCounts, withSmallCounts } from './holographic-counts';
-import { FACT_COLUMNS, type FactRow } from './holographic-facts';
+import { BEST_ORDER, FACT_COLUMNS, type FactRow } from './holographic-facts';
 import { filterSql } from './holographic-filters';
 import { bestByTrust, type FactPage } from './holographic-search';
 import type { SearchFilters } from './store';
@@ -121,9 +121,6 @@ function nextRange(db: Database, after: number, slice: number): number | null {
   return first === null ? null : first - 1 + slice;
 }
 
-const ORDER = 'ORDER BY f.trust_score DESC, f.fact_id DESC';
-const ID_LIST = 'f.fact_id IN (SELECT value FROM json_each(?))';
-
 function bestPlan(filters: SearchFilters, limit: number, slice: number): SlicePlan<{ db: Database; best: number[]; total: number }, FactPage> {
   const filter = filterSql(filters, filters.minImportance ?? 0);
   return {
@@ -133,9 +130,10 @@ function bestPlan(filters: SearchFilters, limit: number, slice: number): SlicePl
     slice: (s, after) => {
       const last = nextRange(s.db, after, slice);
       if (last === null) return null;
-      // One pass over the slice: the window counts every fact that passes, before the LIMIT.
+      // One pass over the slice: the window counts every fact that passes, before the LIMIT. The slice's
+      // rows are read by id and sorted anyway, so the order can read a NULL trust as the list shows it.
       const rows = s.db.query<{ id: number; n: number }, SQLQueryBindings[]>(
-        `SELECT f.fact_id AS id, COUNT(*) OVER () AS n FROM facts f WHERE f.fact_id > ? AND f.fact_id <= ? ${filter.sql} ${ORDER} LIMIT ?`,
+        `SELECT f.fact_id AS id, COUNT(*) OVER () AS n FROM facts f WHERE f.fact_id > ? AND f.fact_id <= ? ${filter.sql} ${BEST_ORDER} LIMIT ?`,
       ).all(after, last, ...filter.params, limit);
       s.total += rows[0]?.n ?? 0;
       s.best.push(...rows.map((r) => r.id));
@@ -149,7 +147,7 @@ function bestPlan(filters: SearchFilters, limit: number, slice: number): SlicePl
 /** The `limit` best of the facts `ids`, in the whole read's order, by SQLite's own comparison. */
 function bestOf(db: Database, ids: number[], limit: number, columns = 'f.fact_id'): FactRow[] {
   if (!ids.length) return [];
-  return db.query<FactRow, [string, number]>(`SELECT ${columns} FROM facts f WHERE ${ID_LIST} ${ORDER} LIMIT ?`).all(JSON.stringify(ids), limit);
+  return db.query<FactRow, [string, number]>(`SELECT ${columns} FROM facts f WHERE f.fact_id IN (SELECT value FROM json_each(?)) ${BEST_ORDER} LIMIT ?`).all(JSON.stringify(ids), limit);
 }
 
 type CountState = { db: Database; groups: { rep: number; n: number }[]; withVectors: number };
