@@ -1,5 +1,6 @@
 /**
- * Sessions in other scripts: previews are cut where a reader sees a character boundary, never inside
+ * Sessions in other scripts: titles and model names must be well-formed text (no lone surrogate),
+ * and previews are cut where a reader sees a character boundary, never inside
  * an emoji's surrogate pair (JSON then carries a lone `\ud83d`, which strict decoders — Swift's
  * JSONDecoder among them — refuse, failing the whole list) nor between a letter and its accent.
  */
@@ -45,4 +46,25 @@ test('cutText: never longer than asked, whole graphemes only', () => {
     expect(cut.length).toBeLessThanOrEqual(62);
     expect(s.startsWith(cut.slice(0, -1))).toBe(true);
   }
+});
+
+test('a title or model with half an emoji (a lone surrogate) is a 422: stored, it came back as U+FFFD', async () => {
+  fx.addSession({ id: 's_agent', source: 'cli', title: 'kept', started_at: T0 });
+  const sends: [string, string, unknown][] = [
+    ['POST', '/api/sessions', { id: 'own_1', title: 'trip \ud83d' }],
+    ['POST', '/api/sessions', { id: 'own_2', model: 'gpt-\udc00' }],
+    ['PATCH', '/api/sessions/s_agent', { title: '\ud83d tokyo' }],
+    ['POST', '/api/sessions/new/chat/stream', { session_id: 'own_3', title: 'trip \ud83d', message: 'hi' }],
+    ['POST', '/api/sessions/new/chat/stream', { session_id: 'own_4', model: '\ud83dgpt', message: 'hi' }],
+  ];
+  for (const [method, path, body] of sends) {
+    const r = await t.json(method, path, body);
+    expect([path, r.status, r.body.code]).toEqual([path, 422, 'validation_error']);
+  }
+  expect((await t.json('GET', '/api/sessions/own_1')).status).toBe(404);
+  for (const id of ['own_2', 'own_3', 'own_4']) expect((await t.json('GET', `/api/sessions/${id}`)).status).toBe(404);
+  expect((await t.json<{ session: { title: string } }>('GET', '/api/sessions/s_agent')).body.session.title).toBe('kept');
+  // Whole emoji, in any script, are titles like any other.
+  const ok = await t.json<{ session: { title: string } }>('PATCH', '/api/sessions/s_agent', { title: '東京 🗼 नमस्ते' });
+  expect([ok.status, ok.body.session.title]).toEqual([200, '東京 🗼 नमस्ते']);
 });

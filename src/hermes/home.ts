@@ -81,8 +81,38 @@ const PARSE_PROBLEMS: Partial<Record<ErrorCode, string>> = {
   RESOURCE_EXHAUSTION: 'too many aliases',
 };
 
+/** Line and column (from 1) of `at` in `text`, as the parser reports them. */
+function positionIn(text: string, at: number): { line: number; col: number } {
+  const before = text.slice(0, at);
+  return { line: before.split('\n').length, col: at - before.lastIndexOf('\n') };
+}
+
+/**
+ * config.yaml's text, when it is UTF-8: Hermes (PyYAML) refuses the file otherwise. Read anyway, the
+ * bytes were shown as U+FFFD, and an edit wrote U+FFFD back in their place, changing a line it did not
+ * touch (a Latin-1 `é` in a comment).
+ */
+export function configText(snap: FileSnapshot): string {
+  if (snap.notUtf8At === null) return snap.text;
+  const { line, col } = positionIn(snap.text, snap.notUtf8At);
+  throw new ConfigParseError('bytes that are not UTF-8 text', line, col);
+}
+
+/**
+ * What PyYAML's reader refuses anywhere in the stream, comments included ("unacceptable character"):
+ * control characters other than tab and line breaks, U+FFFE/U+FFFF, and half a surrogate pair. The
+ * yaml package takes them, so a file Hermes cannot load was shown and edited as if it were fine.
+ */
+const NOT_PRINTABLE = /[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
+
 /** Parses config text; a syntax error or an alias to no anchor becomes a ConfigParseError without any source text in it. */
 export function parseHermesYaml(text: string): ReturnType<typeof parseDocument> {
+  const odd = NOT_PRINTABLE.exec(text);
+  if (odd) {
+    const { line, col } = positionIn(text, odd.index);
+    const code = odd[0].codePointAt(0) ?? 0;
+    throw new ConfigParseError(`a character YAML does not allow (U+${code.toString(16).toUpperCase().padStart(4, '0')})`, line, col);
+  }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { ...HERMES_YAML_OPTIONS, lineCounter });
   const err = doc.errors[0];
@@ -225,8 +255,8 @@ export class HermesHome {
     if (!snap) return emptyRead();
     // Caught mid-rewrite (truncated and not written yet, or changing under every read): the last
     // whole read is the better answer, and nothing is cached, so the next call reads again.
-    if (!isWhole(snap)) return this.cache ?? (snap.settled ? emptyRead() : parsed(snap.text));
-    this.cache = { key: fileStateKey(snap.stat), ...parsed(snap.text) };
+    if (!isWhole(snap)) return this.cache ?? (snap.settled ? emptyRead() : parsed(configText(snap)));
+    this.cache = { key: fileStateKey(snap.stat), ...parsed(configText(snap)) };
     return this.cache;
   }
 

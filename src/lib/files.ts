@@ -4,6 +4,7 @@
  * that is the event loop, so every request would hang — and a device may never reach its end. Such a
  * file is opened non-blocking, found not to be a regular file, and refused with code ENOTREG.
  */
+import { isUtf8 } from 'node:buffer';
 import { closeSync, constants, fstatSync, openSync, opendirSync, readFileSync, statSync, type Stats } from 'node:fs';
 
 /** Flags for opening someone else's file: never wait for a FIFO's writer. */
@@ -61,6 +62,21 @@ export interface FileSnapshot {
   stat: Stats;
   /** false when a writer changed the file during every read attempt: the text may be half of it. */
   settled: boolean;
+  /**
+   * Where in `text` the first bytes that are not UTF-8 stand (decoded as U+FFFD), or null when the file
+   * is UTF-8 throughout: `text` alone cannot tell them from a U+FFFD the file holds.
+   */
+  notUtf8At: number | null;
+}
+
+/** The index in `bytes.toString('utf8')` of the first bytes that are not UTF-8; null when there are none. */
+function firstNotUtf8(bytes: Buffer, text: string): number | null {
+  if (isUtf8(bytes)) return null;
+  // UTF-8 text encodes back to its own bytes; the first byte that differs is the first one decoding replaced.
+  const again = Buffer.from(text, 'utf8');
+  let i = 0;
+  while (i < bytes.length && bytes[i] === again[i]) i++;
+  return bytes.subarray(0, i).toString('utf8').length;
 }
 
 const SNAPSHOT_TRIES = 5;
@@ -76,16 +92,17 @@ export function readSettledSync(path: string): FileSnapshot | null {
   for (let i = 0; i < SNAPSHOT_TRIES; i++) {
     const before = statSync(path, { throwIfNoEntry: false }) ?? null;
     if (!before) return null;
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = readRegularFileSync(path).toString('utf8');
+      bytes = readRegularFileSync(path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
     const after = statSync(path, { throwIfNoEntry: false }) ?? null;
     if (!after) return null;
-    last = { text, stat: after, settled: sameFileState(before, after) };
+    const text = bytes.toString('utf8');
+    last = { text, stat: after, settled: sameFileState(before, after), notUtf8At: firstNotUtf8(bytes, text) };
     if (last.settled) return last;
   }
   return last;

@@ -1,5 +1,5 @@
 import { z } from '../../lib/zod';
-import { NewSessionId } from '../sessions/model';
+import { NewSessionId, SessionModel, SessionTitle } from '../sessions/model';
 
 const AttachmentFields = z.object({
   type: z.optional(z.string().check(z.maxLength(64))),
@@ -39,7 +39,7 @@ const nonEmpty = z.string().check(z.refine((s) => s.trim().length > 0, { error: 
 
 export const ChatBody = z.object({
   message: nonEmpty,
-  model: z.optional(z.string().check(z.trim(), z.minLength(1), z.maxLength(256))),
+  model: z.optional(SessionModel),
   system_message: z.optional(z.string()),
   temperature: z.optional(z.number().check(z.gte(0), z.lte(2))),
   max_tokens: z.optional(z.number().check(z.int(), z.positive())),
@@ -49,7 +49,7 @@ export type ChatBody = z.infer<typeof ChatBody>;
 
 export const NewChatBody = z.extend(ChatBody, {
   session_id: z.optional(NewSessionId),
-  title: z.optional(z.string().check(z.trim(), z.minLength(1), z.maxLength(256))),
+  title: z.optional(SessionTitle),
 });
 export type NewChatBody = z.infer<typeof NewChatBody>;
 

@@ -16,7 +16,7 @@
 import { closeSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, statSync, unlinkSync, utimesSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ApiError } from '../../lib/errors';
-import { ConfigUnreadableError, readAgentSnapshot } from '../../hermes/home';
+import { ConfigUnreadableError, configText, readAgentSnapshot } from '../../hermes/home';
 import { JUST_EMPTIED_MS, isWhole, sameFileState, type FileSnapshot } from '../../lib/files';
 import { KeyedQueue } from '../../lib/keyed-queue';
 import { pidUnused } from '../../lib/process-mark';
@@ -239,7 +239,7 @@ export async function editFile(path: string, edit: (text: string) => string): Pr
       sweepTempFiles(target);
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         const before = await settledRead(target, path, stillHolding);
-        const text = before?.text ?? '';
+        const text = before ? configText(before) : '';
         const next = edit(text);
         if (next === text) return next;
         // Someone else wrote since we read: compute the edit again on their text.

@@ -15,13 +15,25 @@ export interface Style {
 const RENDER = { lineWidth: 0, minContentWidth: 0, blockQuote: false, flowCollectionPadding: false } as const;
 
 /**
- * Characters a plain scalar must not hold: controls (C0, DEL, C1), and the Unicode spaces and line
- * separators that the yaml package trims from the end of a plain scalar (it would read `a: x<NBSP>` as
- * "x") or that PyYAML reads as line breaks (NEL, LS, PS). Strings with any of them are double-quoted.
+ * Characters a plain scalar must not hold: controls (C0, DEL, C1), the noncharacters U+FFFE/U+FFFF, and
+ * the Unicode spaces and line separators that the yaml package trims from the end of a plain scalar (it
+ * would read `a: x<NBSP>` as "x") or that PyYAML reads as line breaks (NEL, LS, PS). Strings with any
+ * of them are double-quoted.
  */
-const NOT_PLAIN = /[\u0000-\u001f\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/;
+const NOT_PLAIN = /[\u0000-\u001f\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff\ufffe\uffff]/;
 /** Line breaks of YAML 1.1 that stay line breaks (folded to a space) even inside double quotes, unless escaped. */
 const QUOTED_BREAKS: Record<string, string> = { '\u0085': '\\N', '\u2028': '\\L', '\u2029': '\\P' };
+/**
+ * What the yaml package leaves unescaped inside double quotes and PyYAML does not take there: those
+ * line breaks, and the characters its reader refuses anywhere in the file (DEL, C1 controls, U+FFFE,
+ * U+FFFF: "unacceptable character", the whole config.yaml unloadable). Written raw until 2026-12-07.
+ */
+const ESCAPE_IN_QUOTES = /[\u007f-\u009f\u2028\u2029\ufffe\uffff]/g;
+
+function escapeChar(c: string): string {
+  const code = c.charCodeAt(0);
+  return QUOTED_BREAKS[c] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`);
+}
 
 /**
  * PyYAML reads a plain `=` as a "value", which safe_load cannot build: `x: =` makes the whole file
@@ -44,9 +56,9 @@ function newDoc(value: unknown): Document {
   return doc;
 }
 
-/** The document's text; such line breaks can only be inside the double-quoted scalars NOT_PLAIN made. */
+/** The document's text; such characters can only be inside the double-quoted scalars NOT_PLAIN made. */
 function render(doc: Document, options: Parameters<Document['toString']>[0]): string {
-  return doc.toString(options).replace(/[\u0085\u2028\u2029]/g, (c) => QUOTED_BREAKS[c] as string);
+  return doc.toString(options).replace(ESCAPE_IN_QUOTES, escapeChar);
 }
 
 /** Flow text on one line: between flow tokens a line break is just a space. */

@@ -1,4 +1,4 @@
-import { queryInt, z } from '../../lib/zod';
+import { queryInt, wellFormed, z } from '../../lib/zod';
 import { SAFE_ID, SAFE_ID_RULE } from '../../lib/ids';
 
 /** Where the row shown for a session comes from (the first source that has it, in this order). */
@@ -57,19 +57,24 @@ export type ListMessagesQuery = z.infer<typeof ListMessagesQuery>;
 /** Ids a client may choose; `new` is the static route `/api/sessions/new/…`. */
 export const NewSessionId = z.string().check(z.regex(SAFE_ID, { error: `expected ${SAFE_ID_RULE}` }), z.refine((id) => id !== 'new', { error: '"new" is reserved' }));
 
-const Title = z.string().check(z.trim(), z.minLength(1, { error: 'must not be empty' }), z.maxLength(256));
+/** Half an emoji cannot be stored (SQLite keeps UTF-8): it came back as U+FFFD, the text changed without a word. */
+const WELL_FORMED = 'must be valid Unicode text (no lone surrogates)';
+/** A model name a session is created with (a chat turn's `model` too: a new session takes it). */
+export const SessionModel = z.string().check(z.trim(), z.minLength(1), z.maxLength(256), wellFormed(WELL_FORMED));
+
+export const SessionTitle = z.string().check(z.trim(), z.minLength(1, { error: 'must not be empty' }), z.maxLength(256), wellFormed(WELL_FORMED));
 
 /** An empty body is a session with a new id. */
 export const CreateSessionBody = z._default(z.object({
   id: z.optional(NewSessionId),
-  title: z.optional(Title),
-  model: z.optional(z.string().check(z.trim(), z.minLength(1), z.maxLength(256))),
+  title: z.optional(SessionTitle),
+  model: z.optional(SessionModel),
 }), {});
 export type CreateSessionBody = z.infer<typeof CreateSessionBody>;
 
 export const PatchSessionBody = z.object({
   /** null clears the title. */
-  title: z.nullable(Title),
+  title: z.nullable(SessionTitle),
 });
 
 // No length bound: an id that names no session is a 404 (SPEC §7), and every source looks any id up safely
