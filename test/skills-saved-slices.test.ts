@@ -16,6 +16,7 @@ import { replaceFileSteps } from '../src/modules/skills/saved-write';
 import { RACY_MS } from '../src/modules/skills/stamps';
 import { makeTestApp, tempDir } from './helpers/app';
 import { skillMd, writeFile } from './helpers/hermes-home';
+import { parseSavedIndex, savedIndexText } from './helpers/saved-index';
 import { skillRecords } from './helpers/skill-records';
 
 let dir: string;
@@ -62,9 +63,10 @@ test('the save after a scan lets timers run while it writes: one finds its temp 
   });
   expect(seen).toContain('temp, no file');
   expect(savedIds()).toEqual(ids('a', 8000));
-  // The text JSON.stringify makes of the whole object, as before saves were sliced.
+  // Whole: a header line counting the records, then each record's line, as a save at once writes it.
   const text = readFileSync(path, 'utf8');
-  expect(JSON.stringify(JSON.parse(text))).toBe(text);
+  expect(savedIndexText(parseSavedIndex(text))).toBe(text);
+  expect(parseSavedIndex(text).head.count).toBe(8000);
   await saved.save();
   expect(temps()).toEqual([]);
 });

@@ -16,6 +16,7 @@ import { SkillsIndex } from '../src/modules/skills/service';
 import { RACY_MS } from '../src/modules/skills/stamps';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app';
 import { skillMd, writeFile } from './helpers/hermes-home';
+import { onePieceText, parseSavedIndex, savedIndexText } from './helpers/saved-index';
 
 let shared: string;
 let home: string;
@@ -213,13 +214,29 @@ describe('a new process starts from the saved index', () => {
     expect(after.map((b) => (b as { total: number }).total)).toEqual([11, 1, 1, 1, 1, 1, 1, 5]);
   });
 
+  test('a file of format 3 (the records as one JSON object) is used once, then saved again as format 4', async () => {
+    const before = await firstRun();
+    writeFileSync(savedFile, onePieceText(parseSavedIndex(readFileSync(savedFile, 'utf8'))));
+    const t = await instance();
+    expect(await listing(t)).toEqual(before);
+    expect(t.deps.skills.filesRead).toBe(0);
+    // Nothing changed in the tree, yet the file is written again, in this version's format.
+    t.deps.skills.flushSave();
+    const file = parseSavedIndex(readFileSync(savedFile, 'utf8'));
+    expect(file.head).toMatchObject({ version: SAVED_FORMAT, count: 10 });
+    expect(file.rows).toHaveLength(10);
+    const next = await instance();
+    expect(await listing(next)).toEqual(before);
+    expect(next.deps.skills.filesRead).toBe(0);
+  });
+
   test('a record the file holds for a path outside the walk is never listed (its id 404s)', async () => {
     await firstRun();
-    const file = JSON.parse(readFileSync(savedFile, 'utf8')) as { skills: unknown[][] };
-    const row = [...(file.skills[0] as unknown[])];
+    const file = parseSavedIndex(readFileSync(savedFile, 'utf8'));
+    const row = [...(file.rows[0] as unknown[])];
     [row[0], row[1], row[8]] = ['planted', 'planted', '/etc/passwd'];
-    file.skills.push(row);
-    writeFileSync(savedFile, JSON.stringify(file));
+    file.rows.push(row);
+    writeFileSync(savedFile, savedIndexText({ head: { ...file.head, count: undefined }, rows: file.rows }));
     const t = await instance();
     expect((await listing(t)).skills.map((s) => s.name)).not.toContain('planted');
     expect((await t.fetch('/api/skills/planted')).status).toBe(404);
@@ -228,9 +245,9 @@ describe('a new process starts from the saved index', () => {
 
 /** The saved file's text with one change made to its first record. */
 function editRow(text: string, edit: (row: unknown[]) => void): string {
-  const file = JSON.parse(text) as { skills: unknown[][] };
-  edit(file.skills[0] as unknown[]);
-  return JSON.stringify(file);
+  const file = parseSavedIndex(text);
+  edit(file.rows[0] as unknown[]);
+  return savedIndexText(file);
 }
 
 describe('a saved index that cannot be used is ignored: a full scan, one log line, never an error', () => {
@@ -240,8 +257,10 @@ describe('a saved index that cannot be used is ignored: a full scan, one log lin
     ['empty', () => writeFileSync(savedFile, '')],
     ['another format version', (text) => writeFileSync(savedFile, text.replace(`"version":${SAVED_FORMAT}`, `"version":${SAVED_FORMAT + 1}`))],
     ['the wrong shape', (text) => writeFileSync(savedFile, text.replace('"local",', '"local","x",'))],
-    ['a record with named fields (format 1)', (text) => writeFileSync(savedFile, text.replace('"skills":[[', '"skills":[{"id":"x"},['))],
-    ['skills not a list', (text) => writeFileSync(savedFile, text.replace('"skills":[', '"skills":{"0":[').replace(/\]\}$/, ']}}'))],
+    ['a record with named fields (format 1)', (text) => writeFileSync(savedFile, text.replace('\n[', '\n{"id":"x"},\n['))],
+    ['a format-3 file whose skills are not a list', (text) => writeFileSync(savedFile, onePieceText(parseSavedIndex(text)).replace('"skills":[', '"skills":{"0":[').replace(/\]\}$/, ']}}'))],
+    ['a format-3 file with a record of the wrong shape', (text) => writeFileSync(savedFile, onePieceText(parseSavedIndex(text)).replace('"local",', '"local","x",'))],
+    ['a header whose count is not a number', (text) => writeFileSync(savedFile, text.replace(/"count":\d+/, '"count":"10"'))],
     ['a record whose tags are not a list', (text) => writeFileSync(savedFile, editRow(text, (row) => (row[4] = 'a,b')))],
     ['a record whose stamp is text (format 2)', (text) => writeFileSync(savedFile, editRow(text, (row) => (row[11] = '1:2:3:4')))],
     ['a record whose stamp is not four numbers', (text) => writeFileSync(savedFile, editRow(text, (row) => (row[11] = [1, 2, 3, '4'])))],

@@ -63,11 +63,18 @@ export function runSteps<T>(steps: Generator<void, T>): T {
   }
 }
 
-/** Runs steps, giving the event loop a turn between two of them once the slice is used up (none once urgent). */
+/**
+ * Runs steps, giving the event loop a turn between two of them once the slice is used up (none once urgent).
+ * Stopped (ScanStopped), the steps are ended (`return()`), so their `finally` runs: the saved index's file is closed.
+ */
 export async function pacedSteps<T>(steps: Generator<void, T>, pace: Pace): Promise<T> {
-  for (;;) {
-    const r = steps.next();
-    if (r.done) return r.value;
-    if (pace.due()) await pace.next();
+  try {
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+      if (pace.due()) await pace.next();
+    }
+  } finally {
+    steps.return(undefined as T);
   }
 }

@@ -5,11 +5,7 @@
  * records it already knows. That scan still walks every folder and stamps every SKILL.md (the same
  * path as an in-process rescan, scan.ts): the file only spares the reads and parses of files whose
  * stamp and place are unchanged. It is a cache: anything wrong with it means a full scan, never an error.
- *
- * Each record is saved as a positional array with its sort and search keys, so loading does not work them out
- * again (withKeys, scan.ts): with named fields and the keys folded at load, loading 2,000 records took ~20 ms
- * of a new process's first listing. The keys depend on foldKey and the runtime's Unicode tables, so the file
- * names both (`keys`); a file made with others is not used.
+ * The file's format, and how it is read in pieces: saved-format.ts.
  *
  * Not saved: skill bodies, the walked folders (the walk lists them again, and it must anyway for the
  * warnings), `skills.disabled`, warnings; nor records read within RACY_MS of their file's last change
@@ -18,71 +14,20 @@
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from '../../lib/log';
-import { FOLD_KEY_VERSION } from '../../lib/text';
-import { isNullableString, isString, isStrings } from './model';
 import type { SkillRecord } from './scan';
-import { INDEX_PREFIX, indexFileFor, readSmallFile, rootsHash, surplusIndexFiles } from './saved-files';
+import { INDEX_PREFIX, indexFileFor, readFileSteps, surplusIndexFiles } from './saved-files';
+import { type Loaded, parseSteps, savedText } from './saved-format';
 import { dropNow, dropOld, replaceFileSteps, sweepTemps, TooLargeError, type WriteStep } from './saved-write';
 import { runSteps } from './pace';
-import type { FileStamp } from './stamps';
 
 export { MAX_INDEX_FILES, SKILLS_INDEX_FILE } from './saved-files';
-/** Raise when a record's fields or their meaning change: a file of another version is not used. */
-export const SAVED_FORMAT = 3;
+export { keysTag, SAVED_FORMAT } from './saved-format';
 /** ~500 bytes a skill: far above any real tree; a bigger file is neither read nor written. */
 export const MAX_SAVED_BYTES = 64 * 1024 * 1024;
 /** Scans within this time after one are saved once, with the newest records. */
 const SAVE_DELAY_MS = 1000;
-
-/**
- * What the saved keys were folded with: foldKey's version and the runtime's Unicode version (normalize and
- * toLowerCase follow its tables). A file whose `keys` differ would not match the keys a scan makes now.
- * Not foldKey run on a sample: the first normalize() of a process loads ICU data, ~4 ms, which an ASCII tree never needs.
- */
-export const keysTag = (): string => `${FOLD_KEY_VERSION}/${process.versions.unicode ?? '?'}`;
-
-/** A record as saved: every field but `racy`, in this order; `searchKeys` is `[name, description, ...tagKeys]`. */
-type SavedRow = [
-  id: string, name: string, description: string, category: string | null, tags: string[], version: string | null, author: string | null,
-  platforms: string[], path: string, source: 'local' | 'external', error: 'parse_failed' | null, stamp: FileStamp,
-  sortKey: string, nameKey: string, descriptionKey: string, tagKeys: string[], categoryKey: string | null,
-];
-const ROW_LENGTH = 17;
-
-const isStamp = (v: unknown): v is FileStamp =>
-  Array.isArray(v) && v.length === 4 && Number.isFinite(v[0]) && Number.isFinite(v[1]) && Number.isFinite(v[2]) && Number.isFinite(v[3]);
-
-/** Each row checked by hand: as a zod object per record, 2,000 records took 50 ms of CPU in a new process. */
-function isSavedRow(v: unknown): v is SavedRow {
-  return Array.isArray(v) && v.length === ROW_LENGTH && isString(v[0]) && isString(v[1]) && isString(v[2]) && isNullableString(v[3]) &&
-    isStrings(v[4]) && isNullableString(v[5]) && isNullableString(v[6]) && isStrings(v[7]) && isString(v[8]) &&
-    (v[9] === 'local' || v[9] === 'external') && (v[10] === null || v[10] === 'parse_failed') && isStamp(v[11]) &&
-    isString(v[12]) && isString(v[13]) && isString(v[14]) && isStrings(v[15]) && v[15].length === v[4].length && isNullableString(v[16]) &&
-    (v[16] === null) === (v[3] === null);
-}
-interface SavedFile {
-  version: typeof SAVED_FORMAT;
-  keys: string;
-  rootsKey: string;
-  skills: SavedRow[];
-}
-
-/** By hand too: a zod object's first parse in a new process took ~1 ms. */
-function isSavedFile(v: unknown): v is SavedFile {
-  if (!v || typeof v !== 'object') return false;
-  const f = v as Record<string, unknown>;
-  return f.version === SAVED_FORMAT && isString(f.keys) && isString(f.rootsKey) && Array.isArray(f.skills) && f.skills.every(isSavedRow);
-}
-
-const toRow = (r: SkillRecord): SavedRow => [
-  r.id, r.name, r.description, r.category, r.tags, r.version, r.author, r.platforms, r.path, r.source, r.error, r.stamp,
-  r.sortKey, r.searchKeys[0] as string, r.searchKeys[1] as string, r.tagKeys, r.categoryKey,
-];
-
-const fromRow = (w: SavedRow): SkillRecord => ({
-  id: w[0], name: w[1], description: w[2], category: w[3], tags: w[4], version: w[5], author: w[6], platforms: w[7], path: w[8],
-  source: w[9], error: w[10], stamp: w[11], racy: false, sortKey: w[12], searchKeys: [w[13], w[14], ...w[15]], tagKeys: w[15], categoryKey: w[16],
-});
+/** Paced, a step reads this much of the file (the load's steps took ~0.6 ms, median, in a new process at 20,000 records). */
+const READ_BYTES = 256 * 1024;
 
 /** A save under way: its roots, the steps writing it, and when it ends. */
 interface Save {
@@ -123,46 +68,37 @@ export class SavedIndex {
    * these roots (its next save writes their own file and removes the legacy one).
    */
   load(rootsKey: string): Map<string, SkillRecord> | null {
-    return runSteps(this.loadSteps(rootsKey));
+    return runSteps(this.loadSteps(rootsKey, false));
   }
 
-  /** `load` in steps, stopping after the read, the parse and the check: a paced scan (pace.ts) gives the event loop turns between them. */
-  *loadSteps(rootsKey: string): Generator<void, Map<string, SkillRecord> | null> {
-    const own = yield* this.readSteps(this.pathFor(rootsKey), rootsKey);
+  /**
+   * `load` in steps: the file read a part at a time, then parsed and checked a chunk of records at a time
+   * (saved-format.ts), so a paced scan (pace.ts) gives the event loop turns between them. `inSteps` false:
+   * read whole as text and parsed in one JSON.parse, which a listing waiting for it costs least (read as
+   * bytes and decoded a chunk at a time, `load` of 2,000 records took ~11 ms more in a new process).
+   */
+  *loadSteps(rootsKey: string, inSteps = true): Generator<void, Map<string, SkillRecord> | null> {
+    const own = yield* this.readSteps(this.pathFor(rootsKey), rootsKey, inSteps);
     if (own !== undefined) {
-      if (own) this.onDisk = rootsKey;
-      return own;
+      // A file of an older format is not what this process's save would write: the next scan saves it again (holds).
+      if (own?.current) this.onDisk = rootsKey;
+      return own?.records ?? null;
     }
-    return (yield* this.readSteps(this.legacy, rootsKey)) ?? null;
+    return (yield* this.readSteps(this.legacy, rootsKey, inSteps))?.records ?? null;
   }
 
   /** The records `path` holds for these roots; null when it cannot be used (logged), undefined when there is no file. */
-  private *readSteps(path: string, rootsKey: string): Generator<void, Map<string, SkillRecord> | null | undefined> {
-    let text: string;
+  private *readSteps(path: string, rootsKey: string, inSteps: boolean): Generator<void, Loaded | null | undefined> {
+    let file: string | Buffer;
     try {
-      text = readSmallFile(path, MAX_SAVED_BYTES);
+      file = yield* readFileSteps(path, MAX_SAVED_BYTES, inSteps ? READ_BYTES : undefined);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return undefined;
       return this.ignored(path, code === 'EFBIG' ? 'larger than the limit' : `cannot be read (${code ?? 'error'})`);
     }
-    yield;
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      return this.ignored(path, 'not whole JSON');
-    }
-    const version = json && typeof json === 'object' ? (json as { version?: unknown }).version : undefined;
-    if (version !== SAVED_FORMAT) return this.ignored(path, `format version ${JSON.stringify(version) ?? 'missing'}, not ${SAVED_FORMAT}`);
-    yield;
-    if (!isSavedFile(json)) return this.ignored(path, 'not the expected shape');
-    if (json.keys !== keysTag()) return this.ignored(path, 'search keys folded by another version');
-    if (json.rootsKey !== rootsHash(rootsKey)) return this.ignored(path, 'made for other skill roots');
-    yield;
-    const records = new Map<string, SkillRecord>();
-    for (const row of json.skills) records.set(row[8], fromRow(row));
-    return records;
+    const loaded = yield* parseSteps(file, rootsKey);
+    return typeof loaded === 'string' ? this.ignored(path, loaded) : loaded;
   }
 
   /** Whether the file on disk holds records for these roots (as far as this process knows), or will when the save under way ends. */
@@ -256,19 +192,6 @@ export class SavedIndex {
     step();
   }
 
-  /** The file's text, a part per record: the text JSON.stringify makes of the whole object, made a record at a time. */
-  private *text(rootsKey: string, skills: readonly SkillRecord[]): Generator<string> {
-    const head = JSON.stringify({ version: SAVED_FORMAT, keys: keysTag(), rootsKey: rootsHash(rootsKey), skills: [] });
-    yield head.slice(0, -2);
-    let first = true;
-    for (const r of skills) {
-      if (r.racy) continue;
-      yield first ? JSON.stringify(toRow(r)) : `,${JSON.stringify(toRow(r))}`;
-      first = false;
-    }
-    yield ']}';
-  }
-
   /** One save (saved-write.ts); a failure is logged once per process, never thrown. */
   private *saveSteps(rootsKey: string, skills: readonly SkillRecord[]): Generator<WriteStep, void, void> {
     const path = this.pathFor(rootsKey);
@@ -276,7 +199,7 @@ export class SavedIndex {
     this.swept = true;
     let old: string | null;
     try {
-      old = yield* replaceFileSteps(path, this.text(rootsKey, skills), MAX_SAVED_BYTES);
+      old = yield* replaceFileSteps(path, savedText(rootsKey, skills), MAX_SAVED_BYTES);
     } catch (err) {
       // The file may hold older records than the scan's: a later scan finding the tree unchanged must
       // save (holds), or once the disk has room again the file would stay behind until a SKILL.md changes.

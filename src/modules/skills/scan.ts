@@ -266,7 +266,7 @@ class Scanner {
 
 /**
  * A record with its sort and search keys, worked out from its other fields. A saved index keeps them
- * (saved.ts): a change to how they are made here must raise SAVED_FORMAT there, or files saved by the
+ * (saved.ts): a change to how they are made here must raise SAVED_FORMAT (saved-format.ts), or files saved by the
  * older code would be listed in the old order and matched with the old keys.
  */
 export function withKeys(r: Omit<SkillRecord, 'sortKey' | 'searchKeys' | 'tagKeys' | 'categoryKey'>): SkillRecord {
