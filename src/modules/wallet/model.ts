@@ -3,13 +3,14 @@
  * units matter they are given too, as a string of digits (`amount_base_units`).
  */
 import { asSent, errorBodyWith, ownRecord } from '../../lib/api-schemas';
-import { ClientTime, queryInt, z } from '../../lib/zod';
+import { ClientTime, queryInt, wellFormed, z } from '../../lib/zod';
 import { SAFE_ID, SAFE_ID_RULE } from '../../lib/ids';
 import { GazeSessionId } from '../gaze/model';
 
 const Money = z.string().check(z.describe('exact decimal amount, e.g. "12.5"'));
 const Id = z.string().check(z.regex(SAFE_ID, { error: `expected an id of ${SAFE_ID_RULE}` }));
-const Actor = z.string().check(z.trim(), z.minLength(1), z.maxLength(128), z.describe('who performs the action (recorded in the event row)'));
+// Well-formed: the event row is SQLite text (UTF-8), where half an emoji was kept as U+FFFD.
+const Actor = z.string().check(z.trim(), z.minLength(1), z.maxLength(128), wellFormed('must be valid Unicode text (no lone surrogates)'), z.describe('who performs the action (recorded in the event row)'));
 const limit = (max: number, def: number) => z._default(queryInt(1, max), def);
 const offset = z._default(queryInt(0, Number.MAX_SAFE_INTEGER), 0);
 
