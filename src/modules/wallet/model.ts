@@ -89,7 +89,8 @@ export const BalancesResponse = z.object({ wallets: Wallets, fetched_at: z.strin
 export const TempoCallBody = z
   .object({
     caller_id: Id,
-    model: z.optional(z.string().check(z.trim(), z.minLength(1), z.maxLength(200))),
+    // Well-formed: the ledger row names it, and SQLite (UTF-8) kept half an emoji as U+FFFD.
+    model: z.optional(z.string().check(z.trim(), z.minLength(1), z.maxLength(200), wellFormed('must be valid Unicode text (no lone surrogates)'))),
     messages: z.optional(asSent(z.array(z.looseObject({ role: z.string().check(z.minLength(1)) })).check(z.minLength(1), z.maxLength(1000)))),
     prompt: z.optional(z.string().check(z.minLength(1), z.maxLength(1_000_000))),
     max_tokens: z.optional(z.number().check(z.int(), z.positive(), z.lte(1_000_000))),
