@@ -27,6 +27,9 @@ const PYYAML_REFUSES = /[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\u{10
 describe('a config.yaml Hermes cannot load is 409 config_invalid, by position, and left as it is', () => {
   const cases: [string, Buffer, string][] = [
     ['a Latin-1 byte in a comment', Buffer.concat([Buffer.from('# caf'), Buffer.from([0xe9]), Buffer.from('\nmodel:\n  default: gpt-4o\n')]), 'bytes that are not UTF-8 text (line 1, column 6)'],
+    // 0xEF starts U+FFFD's own bytes (EF BF BD): a cut-off sequence of it was placed one character on.
+    ['half of a 3-byte sequence that starts as U+FFFD does', Buffer.from([0x23, 0x20, 0x63, 0xef, 0xbf, 0x0a, 0x6b, 0x3a, 0x20, 0x76, 0x0a]), 'bytes that are not UTF-8 text (line 1, column 4)'],
+    ['a lone 0xEF at the end of the file', Buffer.from([0x6b, 0x3a, 0x20, 0x76, 0x0a, 0xef]), 'bytes that are not UTF-8 text (line 2, column 1)'],
     ['a UTF-16 file', Buffer.from('\ufeffmodel: x\n', 'utf16le'), 'bytes that are not UTF-8 text (line 1, column 1)'],
     ['a NUL byte', Buffer.from('model: x\n\u0000extra: 1\n'), 'a character YAML does not allow (U+0000) (line 2, column 1)'],
     ['a DEL in a quoted value', Buffer.from('model: x\nname: "a\u007fb"\n'), 'a character YAML does not allow (U+007F) (line 2, column 9)'],
@@ -66,5 +69,24 @@ describe('values holding characters PyYAML refuses raw are written escaped', () 
     const config = (await app.json<{ config: Record<string, Record<string, unknown>> }>('GET', '/api/config')).body.config;
     expect(values.map((_, i) => config.agent?.[`v${i}`])).toEqual(values);
     expect(config.notes).toEqual({ 'k\u0090': ['z\u007f'] });
+  });
+});
+
+describe('a string written into a flow map is one PyYAML reads back', () => {
+  // PyYAML (YAML 1.1) ends a plain scalar at `?` inside `{…}`/`[…]` and starts none with `:` or `?`
+  // there; the yaml package wrote both plain, and Hermes could not load the file (ParserError).
+  const values = ['a?0', 'what?', '?x', ':x', '::"', '0?'];
+  test('POST and PATCH into `{…}`: quoted there (a block list needs no quotes), read back as sent', async () => {
+    const app = await appWith('agent: {}\nlist: [a]\n');
+    for (const [i, value] of values.entries()) {
+      expect((await app.json('POST', '/api/config', { key: `agent.v${i}`, value })).status).toBe(200);
+    }
+    expect((await app.json('POST', '/api/config', { key: 'list', value: ['b?', ':c'] })).status).toBe(200);
+    expect((await app.json('PATCH', '/api/config', { agent: { 'k?': { 'n?': ':m' } } })).status).toBe(200);
+    // Checked with PyYAML 6.0.3: it loads this text to exactly the values sent.
+    expect(app.bytes().toString('utf8')).toBe('agent: {v0: "a?0", v1: "what?", v2: "?x", v3: ":x", v4: "::\\"", v5: "0?", "k?": {"n?": ":m"}}\nlist:\n  - b?\n  - :c\n');
+    const config = (await app.json<{ config: Record<string, unknown> }>('GET', '/api/config')).body.config;
+    expect(values.map((_, i) => (config.agent as Record<string, unknown>)[`v${i}`])).toEqual(values);
+    expect([(config.agent as Record<string, unknown>)['k?'], config.list]).toEqual([{ 'n?': ':m' }, ['b?', ':c']]);
   });
 });

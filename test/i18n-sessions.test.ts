@@ -48,7 +48,7 @@ test('cutText: never longer than asked, whole graphemes only', () => {
   }
 });
 
-test('a title or model with half an emoji (a lone surrogate) is a 422: stored, it came back as U+FFFD', async () => {
+test('a title, model or chat message with half an emoji (a lone surrogate) is a 422: stored, it came back as U+FFFD', async () => {
   fx.addSession({ id: 's_agent', source: 'cli', title: 'kept', started_at: T0 });
   const sends: [string, string, unknown][] = [
     ['POST', '/api/sessions', { id: 'own_1', title: 'trip \ud83d' }],
@@ -56,13 +56,17 @@ test('a title or model with half an emoji (a lone surrogate) is a 422: stored, i
     ['PATCH', '/api/sessions/s_agent', { title: '\ud83d tokyo' }],
     ['POST', '/api/sessions/new/chat/stream', { session_id: 'own_3', title: 'trip \ud83d', message: 'hi' }],
     ['POST', '/api/sessions/new/chat/stream', { session_id: 'own_4', model: '\ud83dgpt', message: 'hi' }],
+    // The message too: the agent was sent the surrogate, the history kept U+FFFD and sent that next turn.
+    ['POST', '/api/sessions/new/chat/stream', { session_id: 'own_5', message: 'hi \ud83d' }],
+    ['POST', '/api/sessions/s_agent/chat', { message: '\udc00 there' }],
+    ['POST', '/api/sessions/s_agent/chat/stream', { message: 'x\ud83d' }],
   ];
   for (const [method, path, body] of sends) {
     const r = await t.json(method, path, body);
     expect([path, r.status, r.body.code]).toEqual([path, 422, 'validation_error']);
   }
   expect((await t.json('GET', '/api/sessions/own_1')).status).toBe(404);
-  for (const id of ['own_2', 'own_3', 'own_4']) expect((await t.json('GET', `/api/sessions/${id}`)).status).toBe(404);
+  for (const id of ['own_2', 'own_3', 'own_4', 'own_5']) expect((await t.json('GET', `/api/sessions/${id}`)).status).toBe(404);
   expect((await t.json<{ session: { title: string } }>('GET', '/api/sessions/s_agent')).body.session.title).toBe('kept');
   // Whole emoji, in any script, are titles like any other.
   const ok = await t.json<{ session: { title: string } }>('PATCH', '/api/sessions/s_agent', { title: '東京 🗼 नमस्ते' });

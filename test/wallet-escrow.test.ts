@@ -253,6 +253,23 @@ describe('POST /api/wallet/escrow/release', () => {
     expect(aaron.paths).toEqual([]);
   });
 
+  test('an actor with half an emoji (a lone surrogate) is a 422 on lock, release and refund: the event row kept U+FFFD', async () => {
+    const app = await open();
+    const e = await lock(app, { gaze_required: false });
+    const sends: [string, Json][] = [
+      ['/api/wallet/escrow', { task_id: 'task-2', amount: '1', actor: 'bob \ud83d' }],
+      ['/api/wallet/escrow/release', { escrow_id: e.escrow_id, recipient: 'r', actor: '\udc00' }],
+      [`/api/wallet/escrow/${e.escrow_id}/refund`, { actor: 'al\ud83d' }],
+    ];
+    for (const [path, body] of sends) {
+      const r = await app.json<Json>('POST', path, body);
+      expect([path, r.status, r.body.code, r.body.errors?.[0]?.path]).toEqual([path, 422, 'validation_error', 'actor']);
+    }
+    const d = await app.json<Json>('GET', `/api/wallet/escrow/${e.escrow_id}`);
+    expect([d.body.status, d.body.events.length]).toEqual(['locked', 1]);
+    expect((await app.json<Json>('GET', '/api/wallet/escrow?task_id=task-2')).body.total).toBe(0);
+  });
+
   test('a fixed EVM recipient matches in any letter case (checksum or lower case); other recipients are case-sensitive', async () => {
     const app = await open();
     const checksum = '0xAbCdEf0000000000000000000000000000000001';

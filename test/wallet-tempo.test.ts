@@ -126,6 +126,8 @@ describe('POST /api/wallet/tempo/call', () => {
       { caller_id: 'c', messages: [] },
       { caller_id: 'c', prompt: 'x', temperature: 5 },
       { prompt: 'x' },
+      // Half an emoji (a lone surrogate): the ledger row (SQLite, UTF-8) named the model with U+FFFD.
+      { caller_id: 'c', prompt: 'x', model: 'gpt\ud83d' },
     ];
     for (const b of bad) {
       const r = await app.json<Json>('POST', '/api/wallet/tempo/call', b);

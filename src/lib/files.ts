@@ -76,7 +76,9 @@ function firstNotUtf8(bytes: Buffer, text: string): number | null {
   const again = Buffer.from(text, 'utf8');
   let i = 0;
   while (i < bytes.length && bytes[i] === again[i]) i++;
-  return bytes.subarray(0, i).toString('utf8').length;
+  // The bad bytes can begin like U+FFFD's own (EF, EF BF): step back to the start of that character.
+  while (i > 0 && ((again[i] ?? 0) & 0xc0) === 0x80) i--;
+  return again.subarray(0, i).toString('utf8').length;
 }
 
 const SNAPSHOT_TRIES = 5;

@@ -1,4 +1,4 @@
-import { z } from '../../lib/zod';
+import { wellFormed, z } from '../../lib/zod';
 import { NewSessionId, SessionModel, SessionTitle } from '../sessions/model';
 
 const AttachmentFields = z.object({
@@ -35,7 +35,8 @@ export const Attachment = AttachmentFields.check(
 );
 export type Attachment = z.infer<typeof Attachment>;
 
-const nonEmpty = z.string().check(z.refine((s) => s.trim().length > 0, { error: 'must not be empty' }));
+/** Well-formed too: the turn is kept in SQLite (UTF-8), where half an emoji became U+FFFD, and was sent so next turn. */
+const nonEmpty = z.string().check(z.refine((s) => s.trim().length > 0, { error: 'must not be empty' }), wellFormed('must be valid Unicode text (no lone surrogates)'));
 
 export const ChatBody = z.object({
   message: nonEmpty,

@@ -43,14 +43,21 @@ function escapeChar(c: string): string {
 const PYYAML_VALUE = '=';
 
 /**
+ * Plain in a flow collection for the yaml package (YAML 1.2), not for PyYAML (1.1): there its plain
+ * scalar ends at any `?` and cannot start with `:` (`{v: a?0}`, `{v: :x}` make the file unloadable).
+ */
+const NOT_PLAIN_IN_FLOW = /^:|\?/;
+
+/**
  * A document for new text in which every string is on one line: a string with a line break or a
  * control character is double-quoted (escaped), so rendered values never span lines by themselves.
  */
-function newDoc(value: unknown): Document {
+function newDoc(value: unknown, inFlow = false): Document {
   const doc = new Document(value, HERMES_YAML_OPTIONS);
   visit(doc, {
     Scalar(_k, node) {
-      if (typeof node.value === 'string' && (NOT_PLAIN.test(node.value) || node.value === PYYAML_VALUE)) node.type = 'QUOTE_DOUBLE';
+      if (typeof node.value !== 'string') return;
+      if (NOT_PLAIN.test(node.value) || node.value === PYYAML_VALUE || (inFlow && NOT_PLAIN_IN_FLOW.test(node.value))) node.type = 'QUOTE_DOUBLE';
     },
   });
   return doc;
@@ -73,13 +80,13 @@ export function blockPair(key: string, value: unknown, style: Style): string {
 
 /** `key: value` in flow style, for insertion into a `{…}` map. */
 export function flowPair(key: string, value: unknown): string {
-  return flowText(newDoc({ [key]: value })).slice(1, -1);
+  return flowText(newDoc({ [key]: value }, true)).slice(1, -1);
 }
 
 /** A value on one line; strings keep the quote style of the scalar they replace. */
 export function inlineValue(value: unknown, old: unknown, inFlow: boolean): string {
   // In a flow collection the value goes through a one-item list, so `a,b` or `x: y` get quoted as flow needs.
-  if (inFlow) return flowText(newDoc([value])).slice(1, -1);
+  if (inFlow) return flowText(newDoc([value], true)).slice(1, -1);
   const doc = newDoc(value);
   const node = doc.contents;
   const oldType = isScalar(old) ? (old as Scalar).type : undefined;
