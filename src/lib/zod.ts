@@ -48,7 +48,7 @@ export function queryInt(min: number, max: number) {
  * Text without lone UTF-16 surrogates (half an emoji): UTF-8 cannot hold one, so SQLite would store
  * U+FFFD and a URL cannot carry it. `error` is the message the field's 422 gives.
  */
-export const wellFormed = (error: string) => z.refine<string>((s) => s.isWellFormed(), { error });
+export const wellFormed = (error = 'must be valid Unicode text (no lone surrogates)') => z.refine<string>((s) => s.isWellFormed(), { error });
 
 /**
  * Free JSON a client sends to be kept (memory metadata, a task's result, a config.yaml value) holds only finite numbers.

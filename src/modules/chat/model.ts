@@ -36,7 +36,7 @@ export const Attachment = AttachmentFields.check(
 export type Attachment = z.infer<typeof Attachment>;
 
 /** Well-formed too: the turn is kept in SQLite (UTF-8), where half an emoji became U+FFFD, and was sent so next turn. */
-const nonEmpty = z.string().check(z.refine((s) => s.trim().length > 0, { error: 'must not be empty' }), wellFormed('must be valid Unicode text (no lone surrogates)'));
+const nonEmpty = z.string().check(z.refine((s) => s.trim().length > 0, { error: 'must not be empty' }), wellFormed());
 
 export const ChatBody = z.object({
   message: nonEmpty,

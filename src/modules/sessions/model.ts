@@ -57,12 +57,11 @@ export type ListMessagesQuery = z.infer<typeof ListMessagesQuery>;
 /** Ids a client may choose; `new` is the static route `/api/sessions/new/…`. */
 export const NewSessionId = z.string().check(z.regex(SAFE_ID, { error: `expected ${SAFE_ID_RULE}` }), z.refine((id) => id !== 'new', { error: '"new" is reserved' }));
 
-/** Half an emoji cannot be stored (SQLite keeps UTF-8): it came back as U+FFFD, the text changed without a word. */
-const WELL_FORMED = 'must be valid Unicode text (no lone surrogates)';
+// Well-formed (wellFormed): half an emoji cannot be stored (SQLite keeps UTF-8); it came back as U+FFFD, the text changed without a word.
 /** A model name a session is created with (a chat turn's `model` too: a new session takes it). */
-export const SessionModel = z.string().check(z.trim(), z.minLength(1), z.maxLength(256), wellFormed(WELL_FORMED));
+export const SessionModel = z.string().check(z.trim(), z.minLength(1), z.maxLength(256), wellFormed());
 
-export const SessionTitle = z.string().check(z.trim(), z.minLength(1, { error: 'must not be empty' }), z.maxLength(256), wellFormed(WELL_FORMED));
+export const SessionTitle = z.string().check(z.trim(), z.minLength(1, { error: 'must not be empty' }), z.maxLength(256), wellFormed());
 
 /** An empty body is a session with a new id. */
 export const CreateSessionBody = z._default(z.object({

@@ -10,7 +10,7 @@ import { GazeSessionId } from '../gaze/model';
 const Money = z.string().check(z.describe('exact decimal amount, e.g. "12.5"'));
 const Id = z.string().check(z.regex(SAFE_ID, { error: `expected an id of ${SAFE_ID_RULE}` }));
 // Well-formed: the event row is SQLite text (UTF-8), where half an emoji was kept as U+FFFD.
-const Actor = z.string().check(z.trim(), z.minLength(1), z.maxLength(128), wellFormed('must be valid Unicode text (no lone surrogates)'), z.describe('who performs the action (recorded in the event row)'));
+const Actor = z.string().check(z.trim(), z.minLength(1), z.maxLength(128), wellFormed(), z.describe('who performs the action (recorded in the event row)'));
 const limit = (max: number, def: number) => z._default(queryInt(1, max), def);
 const offset = z._default(queryInt(0, Number.MAX_SAFE_INTEGER), 0);
 
@@ -90,7 +90,7 @@ export const TempoCallBody = z
   .object({
     caller_id: Id,
     // Well-formed: the ledger row names it, and SQLite (UTF-8) kept half an emoji as U+FFFD.
-    model: z.optional(z.string().check(z.trim(), z.minLength(1), z.maxLength(200), wellFormed('must be valid Unicode text (no lone surrogates)'))),
+    model: z.optional(z.string().check(z.trim(), z.minLength(1), z.maxLength(200), wellFormed())),
     messages: z.optional(asSent(z.array(z.looseObject({ role: z.string().check(z.minLength(1)) })).check(z.minLength(1), z.maxLength(1000)))),
     prompt: z.optional(z.string().check(z.minLength(1), z.maxLength(1_000_000))),
     max_tokens: z.optional(z.number().check(z.int(), z.positive(), z.lte(1_000_000))),
