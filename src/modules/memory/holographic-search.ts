@@ -31,7 +31,9 @@ export interface ScoredFacts {
 export function searchFacts(sqlite: Database, dim: number, o: SearchOptions): ScoredFacts {
   const terms = searchTerms(o.query);
   if (terms.length === 0) return { best: [], total: 0 };
-  const filter = filterSql(o.filters, o.filters.minImportance ?? DEFAULT_MIN_TRUST);
+  // A fact without a trust is rare (a hand-written row): one indexed look keeps the common search's SQL plain.
+  const nullTrust = sqlite.query('SELECT 1 FROM facts WHERE trust_score IS NULL LIMIT 1').get() !== null;
+  const filter = filterSql(o.filters, o.filters.minImportance ?? DEFAULT_MIN_TRUST, nullTrust);
   const match = ftsMatchExpression(terms);
   const subs = substringTerms(terms);
   // Words FTS5 cannot find inside a run of CJK or Thai text are looked for as substrings too
