@@ -56,7 +56,8 @@ export const wellFormed = (error = 'must be valid Unicode text (no lone surrogat
  * writes as null: kept as it came, the value would change without a word. The body is already parsed
  * and at most 128 levels deep (lib/body.ts), so one walk of it is enough.
  */
-export const finiteNumbers = (error: string) => z.refine<unknown>((v) => allFinite(v), { error });
+export const finiteNumbers = (what?: string) =>
+  z.refine<unknown>((v) => allFinite(v), { error: `${what ? `${what} ` : ''}numbers must be finite (a double holds at most ±1.7976931348623157e308)` });
 
 function allFinite(v: unknown): boolean {
   if (typeof v === 'number') return Number.isFinite(v);

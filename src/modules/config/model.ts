@@ -60,11 +60,8 @@ export function treeProblem(root: unknown): { path: string; message: string } | 
   return null;
 }
 
-/**
- * A value written to config.yaml holds only finite numbers: JSON.parse reads 1e400 as Infinity, which
- * the YAML writer put down as `.inf` (a float Hermes then used, max_turns infinite) and GET showed as null.
- */
-const NOT_FINITE = 'numbers must be finite (a double holds at most ±1.7976931348623157e308)';
+// A value written to config.yaml holds only finite numbers (finiteNumbers, below): JSON.parse reads 1e400 as
+// Infinity, which the YAML writer put down as `.inf` (a float Hermes then used, max_turns infinite) and GET showed as null.
 
 const KeyPath = z.string().check(
   z.maxLength(4096),
@@ -77,8 +74,8 @@ const KeyPath = z.string().check(
 export const ConfigPostBody = z
   .object({
     key: z.optional(KeyPath).check(z.meta({ description: 'Dot path such as `model.default`' })),
-    value: z.optional(z.unknown()).check(finiteNumbers(NOT_FINITE), z.meta({ description: 'Any JSON value; required with `key`' })),
-    updates: z.optional(z.record(KeyPath, z.unknown())).check(finiteNumbers(NOT_FINITE), z.meta({ description: 'Several dot paths and their values, applied in order' })),
+    value: z.optional(z.unknown()).check(finiteNumbers(), z.meta({ description: 'Any JSON value; required with `key`' })),
+    updates: z.optional(z.record(KeyPath, z.unknown())).check(finiteNumbers(), z.meta({ description: 'Several dot paths and their values, applied in order' })),
   })
   .check(
     z.superRefine((b, ctx) => {
@@ -89,7 +86,7 @@ export const ConfigPostBody = z
   );
 export type ConfigPostBody = z.infer<typeof ConfigPostBody>;
 
-export const ConfigPatchBody = z.record(z.string(), z.unknown()).check(finiteNumbers(NOT_FINITE), z.meta({ description: 'A partial config tree, deep-merged into config.yaml' }));
+export const ConfigPatchBody = z.record(z.string(), z.unknown()).check(finiteNumbers(), z.meta({ description: 'A partial config tree, deep-merged into config.yaml' }));
 
 const ModelFields = {
   provider: z.optional(z.string().check(z.maxLength(256))),

@@ -43,7 +43,7 @@ const Importance = z.number().check(z.gte(0), z.lte(1), z.describe('0..1; Spacet
 export const MAX_METADATA_CHARS = 16_384;
 const Metadata = JsonObject.check(
   z.refine((m) => JSON.stringify(m).length <= MAX_METADATA_CHARS, { error: `metadata must be at most ${MAX_METADATA_CHARS} characters as JSON` }),
-  finiteNumbers('metadata numbers must be finite (a double holds at most ±1.7976931348623157e308)'),
+  finiteNumbers('metadata'),
 );
 
 

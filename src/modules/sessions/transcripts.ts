@@ -4,7 +4,7 @@
  * owns, the usage streamed through the sidecar and a title set here.
  */
 import type { Statement } from 'bun:sqlite';
-import { and, asc, count, desc, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray, isNull, lt, type SQL, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
 import { KeptReads, readSnapshot } from '../../db/kept-reads';
 import { chatMessages, chatSessions } from '../../db/schema';
@@ -72,17 +72,18 @@ const id = sql.placeholder('id');
 function prepare(h: DbHandle) {
   const db = h.db;
   const n = (name: string) => sql.placeholder(name);
+  // A page of a session's history, newest first, before the id `before`; `only` narrows it to some of its messages.
+  const olderPage = (only?: SQL) => db.select({ id: chatMessages.id, role: chatMessages.role, content: chatMessages.content, timestamp: chatMessages.timestamp }).from(chatMessages)
+    .where(and(eq(chatMessages.sessionId, id), lt(chatMessages.id, n('before')), only)).orderBy(desc(chatMessages.id)).limit(HISTORY_PAGE).prepare();
   return {
     row: db.select().from(chatSessions).where(eq(chatSessions.id, id)).prepare(),
     firstUser: db.select({ content: chatMessages.content }).from(chatMessages)
       .where(and(eq(chatMessages.sessionId, id), eq(chatMessages.role, 'user'))).orderBy(asc(chatMessages.id)).limit(1).prepare(),
     messageCount: db.select({ n: count() }).from(chatMessages).where(eq(chatMessages.sessionId, id)).prepare(),
     messages: db.select().from(chatMessages).where(eq(chatMessages.sessionId, id)).orderBy(asc(chatMessages.id)).limit(n('limit')).offset(n('offset')).prepare(),
-    olderMessages: db.select({ id: chatMessages.id, role: chatMessages.role, content: chatMessages.content, timestamp: chatMessages.timestamp }).from(chatMessages)
-      .where(and(eq(chatMessages.sessionId, id), lt(chatMessages.id, n('before')))).orderBy(desc(chatMessages.id)).limit(HISTORY_PAGE).prepare(),
+    olderMessages: olderPage(),
     // `unfiled = 1` as chat_messages_unfiled_idx states it (a bound `unfiled = ?` would not use that index).
-    olderUnfiled: db.select({ id: chatMessages.id, role: chatMessages.role, content: chatMessages.content, timestamp: chatMessages.timestamp }).from(chatMessages)
-      .where(and(eq(chatMessages.sessionId, id), lt(chatMessages.id, n('before')), sql`unfiled = 1`)).orderBy(desc(chatMessages.id)).limit(HISTORY_PAGE).prepare(),
+    olderUnfiled: olderPage(sql`unfiled = 1`),
     addUsage: db.insert(chatSessions).values({
       id, origin: 'upstream', startedAt: n('now'), lastActive: n('now'), inputTokens: n('input'), outputTokens: n('output'),
       lastUpstream: n('upstream'), filedTurns: n('filed'), createdAt: n('iso'), updatedAt: n('iso'),
