@@ -6,6 +6,8 @@
  * 2. A live balance fetch of four chains (Solana mainnet and devnet, Ethereum, Tempo) against fake
  *    nodes that answer every HTTP request --delay ms late: a fetch must cost about one round trip,
  *    not the sum of its requests (Solana sends 3 requests per network, EVM chains one batch).
+ * 3. POST /api/wallet/escrow (in-process, one at a time, --locks of each): without an Idempotency-Key,
+ *    with a new key each time, and a retry under a used key (answered without the write lock).
  */
 import { report } from './lib';
 import { getAddressDecoder } from '@solana/kit';
@@ -22,6 +24,7 @@ const REQUESTS = flag('requests', 20_000);
 const ESCROWS = flag('escrows', 10_000);
 const DELAY_MS = flag('delay', 50);
 const FETCHES = flag('fetches', 20);
+const LOCKS = flag('locks', 1000);
 
 const sol = (seed: number) => getAddressDecoder().decode(Uint8Array.from({ length: 32 }, (_, i) => (seed * 31 + i * 7) % 256));
 const owner = sol(1);
@@ -63,7 +66,7 @@ function stats(ms: number[]) {
   const { sqlite } = t.deps.db;
   const lock = (i: number) => t.deps.wallet.escrow.lock({ task_id: `t${i}`, amount: `${i + 1}.25`, token: i % 2 ? 'OPTX' : 'USDC', gaze_required: false, ttl_seconds: 3600 });
   const ids: string[] = [];
-  for (let i = 0; i < ESCROWS; i++) ids.push((await lock(i)).escrow_id);
+  for (let i = 0; i < ESCROWS; i++) ids.push((await lock(i)).escrow.escrow_id);
   const past = Date.now() - 1000;
   sqlite.transaction(() => {
     for (let i = 0; i < ids.length; i += 10) sqlite.run('UPDATE escrows SET expires_at_ms = ?1 WHERE id = ?2', [past, ids[i] as string]);
@@ -103,6 +106,28 @@ function stats(ms: number[]) {
   console.log(`  one round trip = ${DELAY_MS} ms; ${requests} requests one after the other would be ${requests * DELAY_MS} ms`);
   const mean = times.reduce((a, b) => a + b, 0) / times.length;
   report({ area: 'wallet', metric: `live balances, 4 chains, each RPC ${DELAY_MS} ms away (mean)`, value: `${mean.toFixed(1)} ms`, target: `one round trip (< ${2 * DELAY_MS} ms), not the sum (${requests * DELAY_MS} ms)`, ok: mean < 2 * DELAY_MS });
+}
+
+// ---- 3. escrow lock, with and without an Idempotency-Key ----------------------------------
+{
+  const body = JSON.stringify({ task_id: 'bench-lock', amount: '1.25', gaze_required: false, ttl_seconds: 3600 });
+  const lock = async (key: string | null) => {
+    const t0 = performance.now();
+    const res = await t.fetch('/api/wallet/escrow', { method: 'POST', headers: { 'content-type': 'application/json', ...(key === null ? {} : { 'idempotency-key': key }) }, body });
+    await res.arrayBuffer();
+    if (res.status !== 201) throw new Error(`lock answered ${res.status}`);
+    return performance.now() - t0;
+  };
+  const p50 = (ms: number[]) => [...ms].sort((a, b) => a - b)[Math.floor(ms.length / 2)] as number;
+  for (let i = 0; i < 200; i++) await lock(i % 2 ? null : `warm-${i}`);
+  const runs: [string, (i: number) => string | null][] = [['no key', () => null], ['new key', (i) => `bench-${i}`], ['retry, used key', (i) => `bench-${i}`]];
+  console.log(`POST /api/wallet/escrow, ${LOCKS} of each, on ${ESCROWS + 200} escrows and growing:`);
+  for (const [what, key] of runs) {
+    const times: number[] = [];
+    for (let i = 0; i < LOCKS; i++) times.push(await lock(key(i)));
+    console.log(`  ${what}: ${stats(times)}`);
+    report({ area: 'wallet', metric: `POST /api/wallet/escrow, ${what}, p50`, value: `${p50(times).toFixed(3)} ms` });
+  }
 }
 
 t.close();

@@ -47,8 +47,9 @@ const ALLOWED_HEADERS = 'authorization, content-type, idempotency-key, x-hermes-
 const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/i;
 // Beyond the CORS-safelisted response headers a page can read only these: `retry-after` of every 503
 // (storage or memory busy, upstream saturated) and `allow` of a 405 included, so that a browser client
-// can back off and correct itself as any other client does.
-const EXPOSED_HEADERS = 'x-hermes-session-id, x-hermes-session-key, idempotency-key, payment-receipt, www-authenticate, retry-after, allow';
+// can back off and correct itself as any other client does; `idempotent-replayed` of an escrow lock
+// answered again for its Idempotency-Key.
+const EXPOSED_HEADERS = 'x-hermes-session-id, x-hermes-session-key, idempotency-key, idempotent-replayed, payment-receipt, www-authenticate, retry-after, allow';
 /** Methods a browser sends cross-site without asking and that must not change anything (RFC 9110 §9.2.1). */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 

@@ -1,5 +1,6 @@
 /**
- * Durability: the built binary under concurrent write load (memories and their deletes, tasks, escrow,
+ * Durability: the built binary under concurrent write load (memories and their deletes, tasks, escrow
+ * locks sent with an Idempotency-Key, those the kill cut retried with it after the restart, escrow transitions,
  * config.yaml edits, metered calls, chat turns kept by the fallback transcript store) is killed with
  * SIGKILL at a random moment, restarted on the same data, and every acknowledged write must be there,
  * with no half-applied transition. Several rounds on the same data dir.
@@ -25,6 +26,10 @@ interface Acked {
   memories: Map<string, string>; // id → content
   tasks: Map<string, TaskState>;
   escrows: Map<string, EscrowState>;
+  /** Idempotency-Key → escrow id of each lock acknowledged (or retried after the kill). */
+  locks: Map<string, string>;
+  /** Locks sent and not acknowledged (the kill cut them), by key: retried after the restart. */
+  lockCut: Map<string, Record<string, unknown>>;
   deletedMemories: Set<string>;
   /** Memories whose DELETE was sent: one the kill cut before its answer may or may not have been applied. */
   deleteSent: Set<string>;
@@ -43,9 +48,9 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => hermes.stop());
 
-async function post(base: string, path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+async function post(base: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+  const res = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown>, headers: res.headers };
 }
 
 /** One writer: a loop of creates and transitions, recording only what was acknowledged. */
@@ -87,9 +92,14 @@ async function writer(base: string, acked: Acked, tag: string, stop: { now: bool
         else continue;
         if ((await post(base, `/api/tasks/${id}/complete`, { agent_name: tag, result: 'ok' })).status === 200) acked.tasks.set(id, 'Completed');
       } else {
-        const r = await post(base, '/api/wallet/escrow', { task_id: `t-${tag}-${n}`, amount: '1.25', gaze_required: false });
+        const key = `lock-${tag}-${n}`;
+        const body = { task_id: `t-${tag}-${n}`, amount: '1.25', gaze_required: false };
+        acked.lockCut.set(key, body);
+        const r = await post(base, '/api/wallet/escrow', body, { 'idempotency-key': key });
         if (r.status !== 201) continue;
+        acked.lockCut.delete(key);
         const id = String(r.body.escrow_id);
+        acked.locks.set(key, id);
         acked.escrows.set(id, 'locked');
         const release = n % 2 === 0;
         const t = release
@@ -185,6 +195,11 @@ async function verify(run: RunningBinary, acked: Acked, dataDir: string, home: s
     ).all();
     expect(rows.length).toBe(escrows.size);
     for (const r of rows) expect([r.id, r.last, r.events]).toEqual([r.id, r.status, r.status === 'locked' ? 1 : 2]);
+    // Every lock was sent with a key: no escrow without its key, no acknowledged key without its escrow.
+    const keys = new Map(db.query<{ k: string | null; id: string }, []>('SELECT idempotency_key AS k, id FROM escrows').all().map((r) => [r.k, r.id]));
+    expect(keys.has(null)).toBe(false);
+    expect(keys.size).toBe(escrows.size);
+    for (const [key, id] of acked.locks) expect([key, keys.get(key)]).toEqual([key, id]);
   } finally {
     db.close();
   }
@@ -200,7 +215,7 @@ describe('durability under kill -9', () => {
   test(`${ROUNDS} rounds of write load, SIGKILL, restart, verify`, async () => {
     const dir = tempDir('optx-dur-');
     const env = { HERMES_HOME: join(dir, 'home'), OPTX_DATA_DIR: join(dir, 'data'), HERMES_AGENT_URL: hermes.url, HERMES_API_KEY: hermes.apiKey as string };
-    const acked: Acked = { memories: new Map(), tasks: new Map(), escrows: new Map(), deletedMemories: new Set(), deleteSent: new Set(), configKeys: new Set(), calls: new Set(), turns: new Map() };
+    const acked: Acked = { memories: new Map(), tasks: new Map(), escrows: new Map(), locks: new Map(), lockCut: new Map(), deletedMemories: new Set(), deleteSent: new Set(), configKeys: new Set(), calls: new Set(), turns: new Map() };
     for (let round = 0; round < ROUNDS; round++) {
       const run = await startBinary(binary, env);
       const stop = { now: false };
@@ -215,6 +230,15 @@ describe('durability under kill -9', () => {
       await Promise.all(writers);
       const again = await startBinary(binary, env);
       try {
+        // The locks the kill cut, retried with their keys as a client whose connection dropped would:
+        // each is locked once, whether or not it had committed before the kill.
+        for (const [key, body] of acked.lockCut) {
+          const r = await post(again.base, '/api/wallet/escrow', body, { 'idempotency-key': key });
+          expect([key, r.status]).toEqual([key, 201]);
+          acked.locks.set(key, String(r.body.escrow_id));
+          acked.escrows.set(String(r.body.escrow_id), 'locked');
+        }
+        acked.lockCut.clear();
         await verify(again, acked, env.OPTX_DATA_DIR, env.HERMES_HOME);
       } finally {
         again.proc.kill('SIGTERM');

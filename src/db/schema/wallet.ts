@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { check, index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { check, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 /**
  * The usage ledger of metered (Tempo-billed) calls: one row per successful call, costs in integer
@@ -94,6 +94,11 @@ export const escrows = sqliteTable('escrows', {
   refundedAt: text('refunded_at'),
   /** True once escrow_totals has moved this (still `locked`, past its expiry) entry to `expired`. */
   expiryCounted: integer('expiry_counted', { mode: 'boolean' }).notNull().default(false),
+  /**
+   * The `Idempotency-Key` the lock was sent with (null without one), written with the row: a key is
+   * never taken without its escrow, nor an escrow committed without its key, whatever kills the process.
+   */
+  idempotencyKey: text('idempotency_key'),
 }, (t) => [
   index('escrows_task').on(t.taskId),
   // The list's order (newest first), whole or by stored status: a page is read from the index instead of
@@ -102,6 +107,8 @@ export const escrows = sqliteTable('escrows', {
   index('escrows_status_created').on(t.status, t.createdAt, t.id),
   // Finds the locked entries that expired since the totals were last brought up to date.
   index('escrows_expiry_sweep').on(t.status, t.expiryCounted, t.expiresAtMs),
+  // One escrow per key, whichever request or process commits first; keyless locks are not in it.
+  uniqueIndex('escrows_idempotency_key').on(t.idempotencyKey).where(sql`${t.idempotencyKey} IS NOT NULL`),
   check('escrows_amount_positive', sql`${t.amount} GLOB '[1-9]*' AND ${t.amount} NOT GLOB '*[^0-9]*'`),
 ]);
 

@@ -62,7 +62,14 @@ export function completeOperation(path: string, method: string, op: Operation, r
   const envelope: Envelope = usesOpenAIEnvelope(path) ? 'OpenAIError' : 'ApiError';
   const hooks = (route?.hooks ?? {}) as { body?: unknown; query?: unknown; params?: unknown; detail?: { responses?: Record<string, ResponseDoc> } };
   // A copy per operation: the generator gives every method of an `.all()` route the same object.
-  const responses: Record<string, ResponseDoc> = { ...hooks.detail?.responses, ...op.responses };
+  const described = hooks.detail?.responses ?? {};
+  const responses: Record<string, ResponseDoc> = { ...described, ...op.responses };
+  // Headers a route describes for a status its schema documents (Idempotent-Replayed of an escrow
+  // lock): the generator's entry has the schema, the route's the headers.
+  for (const [status, res] of Object.entries(described)) {
+    const made = responses[status];
+    if (res.headers && made && made !== res) responses[status] = { ...made, description: res.description, headers: { ...made.headers, ...res.headers } };
+  }
   for (const [status, res] of Object.entries(responses)) {
     if (status !== 'default' && Number(status) < 400) continue;
     const json = res.content?.['application/json']?.schema;

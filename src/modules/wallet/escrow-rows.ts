@@ -1,12 +1,13 @@
 /**
- * The rows of the escrow ledger as plain values: an amount as a client writes it → base units, a row →
- * its API view (a `locked` entry past its expiry reads `expired`), the SQL condition for a status as
+ * The rows of the escrow ledger as plain values: an amount as a client writes it → base units, a lock
+ * request → its new row, a row → its API view (a `locked` entry past its expiry reads `expired`), the SQL condition for a status as
  * read at a time, and an expiry's event row. No database access; escrow.ts does the writing.
  */
 import { eq, sql, type SQL } from 'drizzle-orm';
 import { escrows } from '../../db/schema';
 import { unprocessable } from '../../lib/errors';
 import { fromBaseUnits, MoneyFormatError, toBaseUnits } from '../../lib/money';
+import { isoNow } from '../../lib/time';
 import type { Escrow, EscrowStatus } from './model';
 
 export type Row = typeof escrows.$inferSelect;
@@ -22,6 +23,28 @@ const MAX_AMOUNT = 2n ** 256n - 1n;
  * the entry read `locked` in the list while the totals, its history and a release said expired.
  */
 const expiredAt = (r: Row, now: number) => r.status === 'locked' && (r.expiryCounted || r.expiresAtMs <= now);
+
+/** A lock request as written and as a retry under its Idempotency-Key is compared: validated, the amount in base units, every default applied. */
+export interface LockRequest {
+  taskId: string;
+  amount: string;
+  decimals: number;
+  token: string;
+  recipient: string | null;
+  gazeRequired: boolean;
+  ttlSeconds: number;
+  actor: string;
+}
+
+/** The row a lock inserts at `at`, with the idempotency key it was sent with (null without one). */
+export function lockedRow(id: string, req: LockRequest, at: number, key: string | undefined): Row {
+  const expiresAtMs = at + req.ttlSeconds * 1000;
+  return {
+    id, taskId: req.taskId, amount: req.amount, token: req.token, decimals: req.decimals, recipient: req.recipient, gazeRequired: req.gazeRequired,
+    status: 'locked', createdAt: isoNow(at), expiresAt: isoNow(expiresAtMs), expiresAtMs,
+    releasedAt: null, releasedTo: null, refundedAt: null, expiryCounted: false, idempotencyKey: key ?? null,
+  };
+}
 
 /** An entry as the API shows it at `now`. */
 export function escrowView(r: Row, now: number): Escrow {

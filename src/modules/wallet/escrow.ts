@@ -16,7 +16,8 @@ import { newId } from '../../lib/ids';
 import { fromBaseUnits } from '../../lib/money';
 import { isoNow } from '../../lib/time';
 import type { GazeVerifier } from '../gaze/service';
-import { escrowView, expiredIds, expiredParts, expiryEvent, parseAmount, type Row, sameRecipient, statusIs } from './escrow-rows';
+import { keptLock } from './escrow-keys';
+import { escrowView, expiredIds, expiredParts, expiryEvent, lockedRow, type LockRequest, parseAmount, type Row, sameRecipient, statusIs } from './escrow-rows';
 import type { Escrow, EscrowLockBody, EscrowRefundBody, EscrowReleaseBody, EscrowStatus, EscrowTotals } from './model';
 
 const DEFAULT_ESCROW_TOKEN = 'OPTX';
@@ -47,39 +48,39 @@ export class EscrowLedger {
     );
   }
 
-  async lock(body: EscrowLockBody): Promise<Escrow> {
+  /**
+   * Locks `body.amount`; with an idempotency `key` already used for the same request, answers that
+   * escrow as it is now instead (`replayed`). The key is looked up before the write (a retry needs no
+   * write lock) and again under it, where a request or process that took the key meanwhile is seen:
+   * of concurrent locks with one key exactly one inserts, and the unique index holds that in any case.
+   */
+  async lock(body: EscrowLockBody, key?: string): Promise<{ escrow: Escrow; replayed: boolean }> {
     const decimals = this.decimalsOf(body.token);
     if (decimals === null) {
       const msg = `${body.token} is listed in EVM_TOKENS without decimals; add them (chain:SYMBOL:contract:decimals) to escrow it`;
       throw new ApiError(422, 'token_decimals_unknown', `Invalid request body: token: ${msg}.`, { errors: [{ path: 'token', message: msg }] });
     }
-    const amount = parseAmount(body.amount, decimals, body.token);
-    const at = this.now();
-    const row: Row = {
-      id: newId('esc_'),
-      taskId: body.task_id,
-      amount,
-      token: body.token,
-      decimals,
-      recipient: body.recipient ?? null,
-      gazeRequired: body.gaze_required,
-      status: 'locked',
-      createdAt: isoNow(at),
-      expiresAt: isoNow(at + body.ttl_seconds * 1000),
-      expiresAtMs: at + body.ttl_seconds * 1000,
-      releasedAt: null,
-      releasedTo: null,
-      refundedAt: null,
-      expiryCounted: false,
+    const actor = body.actor ?? DEFAULT_ACTOR;
+    const req: LockRequest = {
+      taskId: body.task_id, amount: parseAmount(body.amount, decimals, body.token), decimals, token: body.token,
+      recipient: body.recipient ?? null, gazeRequired: body.gaze_required, ttlSeconds: body.ttl_seconds, actor,
     };
+    const keyed = () => (key === undefined ? null : keptLock(this.handle, key, req));
+    const kept = keyed();
+    if (kept) return { escrow: escrowView(kept, this.now()), replayed: true };
+    const at = this.now();
+    const row = lockedRow(newId('esc_'), req, at, key);
     const { db, sqlite } = this.handle;
-    await this.handle.write(() => sqlite.transaction(() => {
+    const replay = await this.handle.write(() => sqlite.transaction(() => {
+      const won = keyed();
+      if (won) return won;
       this.recordExpiries(at);
       db.insert(escrows).values(row).run();
-      db.insert(escrowEvents).values({ escrowId: row.id, fromStatus: null, toStatus: 'locked', actor: body.actor ?? DEFAULT_ACTOR, at: row.createdAt, detail: { amount: row.amount, token: row.token, ttl_seconds: body.ttl_seconds } }).run();
+      db.insert(escrowEvents).values({ escrowId: row.id, fromStatus: null, toStatus: 'locked', actor, at: row.createdAt, detail: { amount: row.amount, token: row.token, ttl_seconds: body.ttl_seconds } }).run();
       this.bump(row, 'locked', 1n);
+      return null;
     }).immediate());
-    return escrowView(row, at);
+    return replay ? { escrow: escrowView(replay, this.now()), replayed: true } : { escrow: escrowView(row, at), replayed: false };
   }
 
   list(q: { status?: EscrowStatus; task_id?: string; limit: number; offset: number }) {

@@ -6,6 +6,7 @@ import {
   EscrowRefundBody, EscrowRefundResponse, EscrowReleaseBody, EscrowReleaseResponse, Escrow, PricingResponse,
   TempoCallBody, TempoCallResponse, UsageQuery, UsageResponse, WalletOverview,
 } from './model';
+import { IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_HEADER, idempotencyKeyOf } from './escrow-keys';
 import { pricingView } from './pricing';
 import { walletOverview, type Wallet } from './service';
 import { workOf } from '../../lib/work';
@@ -15,6 +16,17 @@ const tags = ['wallet'];
 // The code strings a client branches on, named in the document as the server sends them.
 const BudgetExceeded = BudgetRefusalBody.check(z.describe('`budget_exceeded`: the caller has used its budget (TEMPO_CALLER_BUDGET_USD); nothing was billed or held'));
 const BudgetHeld = BudgetRefusalBody.check(z.describe('`budget_held` (with Retry-After: 1): the calls of this caller in flight hold what this call may cost; retry when they have finished. Nothing was billed or held'));
+const LockRefused = ErrorBody.check(z.describe('`validation_error`; `token_decimals_unknown`; `idempotency_key_invalid` (the Idempotency-Key header is not 1 to 255 printable ASCII characters); `idempotency_key_reused` (the key locked an escrow with another request, named in `detail`). Nothing was written'));
+// Documented here, read in the handler: a key that breaks the rule is its own 422 code, not a validation_error.
+const IdempotencyKeyParam = {
+  name: IDEMPOTENCY_KEY_HEADER, in: 'header' as const, required: false,
+  description: 'Optional. A retry with the key of a committed lock and the same request answers that escrow as it is now (201, `Idempotent-Replayed: true`) and locks nothing; the same key with another request is 422 `idempotency_key_reused`. Keys are global (not per API key or actor) and kept as long as their escrow',
+  schema: { type: 'string' as const, minLength: 1, maxLength: 255, pattern: IDEMPOTENCY_KEY.source },
+};
+const LockedResponse = {
+  description: 'The escrow locked, or for a retry under its Idempotency-Key the escrow that key locked, as it is now',
+  headers: { 'Idempotent-Replayed': { description: '`true` on an answer replayed for an Idempotency-Key (absent otherwise)', schema: { type: 'string' as const, enum: ['true'] } } },
+};
 const ReleaseForbidden = ErrorBody.check(z.describe('`recipient_mismatch`: the escrow was locked for another recipient; or, for an escrow locked with gaze_required, `gaze_required`, `gaze_not_verified` or `gaze_stale`'));
 
 export function walletPlugin(deps: { wallet: Wallet; config: Config }) {
@@ -45,13 +57,15 @@ export function walletPlugin(deps: { wallet: Wallet; config: Config }) {
       response: { 200: PricingResponse },
       detail: { tags, summary: 'The pricing table in force' },
     })
-    .post('/api/wallet/escrow', ({ body, set }) => {
+    .post('/api/wallet/escrow', async ({ body, set, request }) => {
+      const { escrow, replayed } = await wallet.escrow.lock(body, idempotencyKeyOf(request.headers));
       set.status = 201;
-      return wallet.escrow.lock(body);
+      if (replayed) set.headers['idempotent-replayed'] = 'true';
+      return escrow;
     }, {
       body: EscrowLockBody,
-      response: { 201: Escrow, 422: ErrorBody },
-      detail: { tags, summary: 'Lock an amount in escrow for a task' },
+      response: { 201: Escrow, 422: LockRefused },
+      detail: { tags, summary: 'Lock an amount in escrow for a task; an Idempotency-Key makes a retry answer the escrow it locked', parameters: [IdempotencyKeyParam], responses: { 201: LockedResponse } },
     })
     .get('/api/wallet/escrow', ({ query }) => wallet.escrow.list(query), {
       query: EscrowListQuery,
