@@ -40,7 +40,7 @@ describe('Idempotency-Key on POST /api/wallet/escrow', () => {
     expect(await overview(app)).toMatchObject({ locked: '10', count: 1 });
   });
 
-  test('the request is compared normalised: the same amount written otherwise, the defaults spelled out, the default actor named', async () => {
+  test('the request is compared normalised: the same amount written otherwise, the defaults spelled out, the default actor named, an EVM recipient in another letter case', async () => {
     const app = await open();
     const first = await lock(app, 'norm-1');
     const same = [
@@ -53,6 +53,12 @@ describe('Idempotency-Key on POST /api/wallet/escrow', () => {
       expect([body, r.status, r.body.escrow_id]).toEqual([body, 201, first.body.escrow_id]);
     }
     expect(rows(app)).toBe(1);
+    // An EVM recipient is one address in any letter case, as release matches it.
+    const evm = '0x52908400098527886E0F7030069857D2E4169EE7';
+    const withRecipient = await lock(app, 'norm-2', { ...BODY, recipient: evm.toLowerCase() });
+    const r = await lock(app, 'norm-2', { ...BODY, recipient: evm });
+    expect([r.status, r.body.escrow_id, r.body.recipient]).toEqual([201, withRecipient.body.escrow_id, evm.toLowerCase()]);
+    expect((await lock(app, 'norm-2', { ...BODY, recipient: evm.replace('0x', '0X') })).body.code).toBe('idempotency_key_reused');
   });
 
   test('a replay shows the escrow as it is now: released since, it says released', async () => {

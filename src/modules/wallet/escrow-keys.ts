@@ -8,7 +8,7 @@ import { eq } from 'drizzle-orm';
 import type { DbHandle } from '../../db';
 import { escrows } from '../../db/schema';
 import { ApiError } from '../../lib/errors';
-import type { LockRequest, Row } from './escrow-rows';
+import { type LockRequest, type Row, sameRecipient } from './escrow-rows';
 
 export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
 /**
@@ -50,7 +50,9 @@ export function keptLock(handle: DbHandle, key: string, req: LockRequest): Row |
   const sent: Record<string, unknown> = {
     task_id: req.taskId, amount: true, token: req.token, recipient: req.recipient, gaze_required: req.gazeRequired, ttl_seconds: req.ttlSeconds, actor: req.actor,
   };
-  const differ = Object.keys(kept).filter((k) => kept[k] !== sent[k]);
+  // A recipient is compared as release matches it: an EVM address in any letter case is one address.
+  const same = (k: string) => kept[k] === sent[k] || (k === 'recipient' && row.recipient !== null && req.recipient !== null && sameRecipient(row.recipient, req.recipient));
+  const differ = Object.keys(kept).filter((k) => !same(k));
   if (!differ.length) return row;
   const msg = `used for escrow ${row.id} with another request (differs in ${differ.join(', ')}); send a new key for a new lock`;
   throw new ApiError(422, 'idempotency_key_reused', `${IDEMPOTENCY_KEY_HEADER} was ${msg}.`, { errors: [{ path: IDEMPOTENCY_KEY_HEADER, message: msg }] });
