@@ -4,6 +4,7 @@
  * escrow it already has instead of locking the funds twice.
  */
 import { afterAll, afterEach, describe, expect, test } from 'bun:test';
+import { Database } from 'bun:sqlite';
 import { join } from 'node:path';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app';
 import { ensureBinary, startBinary, type RunningBinary } from './helpers/binary';
@@ -114,6 +115,20 @@ describe('Idempotency-Key on POST /api/wallet/escrow', () => {
     // The limits themselves are keys: 1 and 255 printable characters, spaces and punctuation included.
     for (const key of ['k', 'x'.repeat(255), 'order 42/lock #1 ~!']) expect((await lock(app, key)).status).toBe(201);
     expect(rows(app)).toBe(3);
+  });
+
+  test('a retry is answered while another process holds the write lock (a new lock waits for it)', async () => {
+    const app = await open();
+    const first = await lock(app, 'held-1');
+    const other = new Database(join(app.dir, 'data', 'optx-api.db'));
+    other.run('BEGIN IMMEDIATE');
+    try {
+      const again = await lock(app, 'held-1');
+      expect([again.status, again.headers.get('idempotent-replayed'), again.body.escrow_id]).toEqual([201, 'true', first.body.escrow_id]);
+    } finally {
+      other.run('ROLLBACK');
+      other.close();
+    }
   });
 
   test('a request refused for its body takes no key: the corrected retry with it locks', async () => {
