@@ -55,8 +55,9 @@ export class SpacetimeTaskStore implements TaskStore {
       // A sidecar that stopped between winning and writing the row left it behind: bring it up to date.
       if (found.lagging) await this.materialise(id, found.task);
       const task = withLeaseExpiry(found.task, now);
-      const deps = new Map((await this.table.byIds(task.depends_on)).map((d) => [d.task_id, d.status]));
-      return toTask(task, (d) => deps.get(d));
+      // Exact, as a claim decides: a dependency's row can lag behind its completion.
+      const unfinished = new Set(await this.unfinished(task.depends_on));
+      return toTask(task, (d) => (unfinished.has(d) ? undefined : 'Completed'));
     });
   }
 
@@ -161,7 +162,7 @@ export class SpacetimeTaskStore implements TaskStore {
     return this.transition(id, 'claim', now, async (cur) => {
       if (claimRefusal({ ...cur, blocked_by: [] }, req.agent) || (cur.gaze_required && !req.gazeVerified)) return null;
       // Completed is final, so dependencies found Completed here stay Completed.
-      if ((await this.unfinished(cur.depends_on, now)).length) return null;
+      if ((await this.unfinished(cur.depends_on)).length) return null;
       return { ...cur, status: TRANSITIONS.claim.to[0], agent: req.agent, claimed_at: now, lease_expires_at: leaseUntil(now, req.leaseSeconds), updated_at: now };
     });
   }
@@ -235,12 +236,19 @@ export class SpacetimeTaskStore implements TaskStore {
     return step?.id ?? 0;
   }
 
-  /** Dependencies that are not Completed, reading the exact state of those whose row says otherwise. */
-  private async unfinished(ids: string[], now: string): Promise<string[]> {
-    const cached = new Map((await this.table.byIds(ids)).map((t) => [t.task_id, t.status]));
-    const doubtful = ids.filter((d) => cached.get(d) !== 'Completed');
-    const exact = await Promise.all(doubtful.map((d) => this.exact(d, now)));
-    return doubtful.filter((_, i) => exact[i]?.status !== 'Completed');
+  /**
+   * Dependencies that are not Completed, by their exact state: the step rows of those whose row says
+   * otherwise are read (in one query per 50) and may show a completion the row lags behind. Completed
+   * is final, and no lease applies to it.
+   */
+  private async unfinished(ids: string[]): Promise<string[]> {
+    const rows = new Map((await this.table.byIds(ids)).map((t) => [t.task_id, t]));
+    const doubtful = ids.filter((d) => rows.has(d) && rows.get(d)?.status !== 'Completed');
+    const steps = await this.table.stepsOf(doubtful);
+    return ids.filter((d) => {
+      const row = rows.get(d);
+      return !row || (row.status !== 'Completed' && currentOf(row, steps.get(d) ?? []).status !== 'Completed');
+    });
   }
 
   /**
