@@ -99,8 +99,6 @@ export async function proxyV1(request: Request, d: ProxyDeps, work: Work, { vary
   }
   if (!isEventStream) hold?.restore();
   if (!upstream.body) return new Response(null, { status: upstream.status, headers });
-  // A bounded answer is handed to Bun's native pipe untouched; an event stream gets the idle guard.
-  if (!isEventStream) return new Response(upstream.body, { status: upstream.status, headers });
   // A client that leaves cancels the upstream request through its signal, which fails the read: that is
   // no failure, and logging it let any client write a warning per request. Real ones come in bursts
   // (the agent restarting ends every stream at once), so they are summarised.
@@ -108,6 +106,8 @@ export async function proxyV1(request: Request, d: ProxyDeps, work: Work, { vary
     if (request.signal.aborted) return;
     logRepeated(d.log, 'warn', 'proxied upstream stream failed', { path: pathAndQuery.split('?')[0], reason: err instanceof Error ? err.message : String(err) });
   };
+  // A bounded answer is passed on as it reads; an event stream also gets the idle guard.
+  if (!isEventStream) return new Response(failingQuietly(upstream.body, onFailure), { status: upstream.status, headers });
   return new Response(idleGuarded(upstream.body, { idleMs: d.idleTimeoutMs, shutdown: d.shutdown, onFailure, onEnd: () => (slot(), hold?.restore()), onUnread: hold?.close }), { status: upstream.status, headers });
 }
 
@@ -123,6 +123,32 @@ function keepHeadLength(upstream: Headers, headers: Headers): void {
 }
 
 const encoder = new TextEncoder();
+
+/**
+ * `body` as it reads, a failure (the upstream cut mid-answer) given to `onFailure` and ending the
+ * answer with `undefined`: that resets the client's connection, so the truncated answer is not taken
+ * for a whole one. Handed to Bun as it came, the fetch error was printed raw to stderr, outside the
+ * logger (not JSON under LOG_FORMAT=json, not summarised) and with the upstream URL, whose path may
+ * hold a key that publicUrl masks everywhere else.
+ */
+function failingQuietly(body: ReadableStream<Uint8Array>, onFailure: (err: unknown) => void): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const read = await reader.read();
+        if (read.done) controller.close();
+        else controller.enqueue(read.value);
+      } catch (err) {
+        onFailure(err);
+        controller.error(undefined);
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason).catch(() => {});
+    },
+  }, { highWaterMark: 0 });
+}
 
 /**
  * Re-exposes an upstream event stream pull by pull, failing it when the upstream goes silent for
