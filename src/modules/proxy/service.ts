@@ -63,9 +63,10 @@ export async function proxyV1(request: Request, d: ProxyDeps, work: Work, { vary
   // Request bodies are read (bounded) before forwarding so an oversized one gets a clean 413
   // and the upstream sees a Content-Length; responses are never buffered.
   const body = hasBody ? await readLimited(request, d.maxBodyBytes) : undefined;
-  const hold = keepOpen?.();
-  // Held while the upstream answers, and for as long as an event stream stays open.
+  // Held while the upstream answers, and for as long as an event stream stays open. Taken before the
+  // idle timeout is lifted: its refusal (503 upstream_busy) left a kept-alive connection unreaped.
   const slot = d.client.openStream();
+  const hold = keepOpen?.();
   request.signal.addEventListener('abort', slot, { once: true });
   let upstream: Response;
   try {
