@@ -116,7 +116,7 @@ export class SessionService {
     if (src.stateDb) inStateDb = (primary = this.d.stateDb.session(id)) !== null;
     if (!primary && src.upstream) inUpstream = (primary = await this.d.upstream.get(id, work)) !== null;
     if (!primary && row?.origin === 'sidecar') primary = this.d.transcripts.toSession(row);
-    return primary ? { session: withOverride(primary, row), inStateDb, inUpstream, row } : null;
+    return primary ? { session: withOverride(primary, row, this.d.transcripts), inStateDb, inUpstream, row } : null;
   }
 
   /**

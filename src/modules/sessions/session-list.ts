@@ -83,7 +83,7 @@ export class SessionLister {
       const row = rows.get(e.key.id);
       const primary = e.from === 'state-db' ? fromStateDb.get(e.key.id) : e.from === 'upstream' ? e.session : row && this.d.transcripts.toSession(row);
       // A state.db session deleted between the two reads is simply left out of the page.
-      if (primary) out.push(withOverride(primary, row));
+      if (primary) out.push(withOverride(primary, row, this.d.transcripts));
     }
     return out;
   }
@@ -92,14 +92,20 @@ export class SessionLister {
 /**
  * A session found at the agent as the sidecar shows it: with the title the sidecar set over the agent's
  * (see SessionService.rename) and, for a session of its own the agent holds in part, the turns the agent
- * did not file counted in, two messages each, the last of them its last activity: as GET /messages
- * lists them (merged-messages.ts).
+ * did not file counted in, two messages each, the last of them its last activity, and the first its
+ * preview when the agent's record has none (every turn unfiled): as GET /messages lists them
+ * (merged-messages.ts). The turns it filed come before those it did not, so its preview stands otherwise.
  */
-export function withOverride(s: Session, row: TranscriptRow | undefined): Session {
+export function withOverride(s: Session, row: TranscriptRow | undefined, transcripts: Pick<TranscriptStore, 'preview'>): Session {
   if (!row || s.origin === 'sidecar') return s;
   const titled = row.titleSet ? { ...s, title: row.title } : s;
   if (row.origin !== 'sidecar' || row.unfiledTurns === 0) return titled;
-  return { ...titled, message_count: titled.message_count + 2 * row.unfiledTurns, last_active: Math.max(titled.last_active ?? row.lastActive, row.lastActive) };
+  return {
+    ...titled,
+    message_count: titled.message_count + 2 * row.unfiledTurns,
+    last_active: Math.max(titled.last_active ?? row.lastActive, row.lastActive),
+    preview: titled.preview ?? transcripts.preview(row.id),
+  };
 }
 
 /** Newest activity first, then newest start, then id, so pages are stable. */

@@ -160,7 +160,6 @@ export class TranscriptStore {
 
   /** A sidecar session as the merged view shows it. */
   toSession(r: TranscriptRow): Session {
-    const first = this.q.firstUser.get({ id: r.id });
     return {
       id: r.id,
       title: r.title,
@@ -174,8 +173,14 @@ export class TranscriptStore {
       tool_call_count: 0,
       input_tokens: r.inputTokens,
       output_tokens: r.outputTokens,
-      preview: first ? previewOf(first.content) : null,
+      preview: this.preview(r.id),
     };
+  }
+
+  /** The preview of session `id`'s first user message kept here. */
+  preview(sessionId: string): string | null {
+    const first = this.q.firstUser.get({ id: sessionId });
+    return first ? previewOf(first.content) : null;
   }
 
   /**
