@@ -5,7 +5,7 @@
  * file is opened non-blocking, found not to be a regular file, and refused with code ENOTREG.
  */
 import { isUtf8 } from 'node:buffer';
-import { closeSync, constants, fstatSync, openSync, opendirSync, readFileSync, statSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, opendirSync, readFileSync, statfsSync, statSync, type Stats } from 'node:fs';
 
 /** Flags for opening someone else's file: never wait for a FIFO's writer. */
 export const OPEN_NONBLOCKING = constants.O_RDONLY | constants.O_NONBLOCK;
@@ -137,5 +137,25 @@ export function hasEntries(dir: string): boolean {
     }
   } catch {
     return false;
+  }
+}
+
+/** Less room than this for this user counts as a full file system: opening a WAL database needs its 32 KiB -shm. */
+const NEARLY_FULL_BYTES = 64 * 1024;
+
+/**
+ * Why opening a SQLite file in `dir` failed, when the reason is a full file system: SQLite, unable to
+ * create the -wal or -shm, says only "disk I/O error", which sends an operator looking for a failing
+ * disk. Empty when the failure is something else or the space cannot be read.
+ */
+export function fullDiskNote(dir: string, err: unknown): string {
+  const code = String((err as { code?: unknown } | null)?.code ?? '');
+  if (!/^(SQLITE_IOERR|SQLITE_FULL|SQLITE_CANTOPEN|ENOSPC)/.test(code)) return '';
+  try {
+    const fs = statfsSync(dir);
+    const free = fs.bavail * fs.bsize;
+    return free < NEARLY_FULL_BYTES ? `; the file system holding it is full (${free} bytes free): free some space` : '';
+  } catch {
+    return '';
   }
 }
