@@ -59,5 +59,21 @@ for (const version of ['0.17', '0.12'] as const) {
       const path = version === '0.17' ? `/api/sessions/${events[0]?.data.session_id as string}/chat/stream` : '/v1/chat/completions';
       expect(lastRequest(fake, path).body).toContain('data:image/jpeg;base64,BBBB');
     });
+
+    // As a message with one is (4a7f88b): the turn kept the part's text with the surrogate, and the
+    // session's preview in GET /api/sessions carried a lone `\ud83d`, which strict JSON decoders refuse.
+    test('an attachment with half an emoji (a lone surrogate) in any text is a 422 before anything is created or sent', async () => {
+      expect((await t.json('POST', '/api/sessions', { id: 'held' })).status).toBe(201);
+      fake.requests.length = 0;
+      const halves = [{ name: 'notes\ud83d.txt', text: 'x' }, { text: 'tail \udc00' }, { type: 'image', url: 'https://example.test/\ud83d.png' }, { type: 'fil\ud83d' }, { mime_type: 'text/\udc00' }];
+      for (const a of halves) {
+        for (const path of ['/api/sessions/new/chat/stream', '/api/sessions/held/chat/stream', '/api/sessions/held/chat']) {
+          const r = await t.json('POST', path, { message: 'look', attachments: [a] });
+          expect([path, JSON.stringify(a), r.status, r.body.code]).toEqual([path, JSON.stringify(a), 422, 'validation_error']);
+        }
+      }
+      expect(fake.requests.filter((r) => r.method !== 'GET')).toEqual([]);
+      expect((await t.json('GET', '/api/sessions')).body).toMatchObject({ total: 1, items: [{ id: 'held', message_count: 0 }] });
+    });
   });
 }

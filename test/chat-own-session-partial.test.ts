@@ -15,7 +15,7 @@ import { MIGRATIONS } from '../src/db/migrations.gen';
 import { makeTestApp, post, tempDir, type TestApp } from './helpers/app';
 import { capturePlans } from './helpers/query-plans';
 import { sseEvents } from './helpers/sse-events';
-import { createStateDb, type StateDbFixture } from './fixtures/state-db';
+import { createStateDb, type StateDbFixture, type StateDbLayout } from './fixtures/state-db';
 import { startFakeHermes, type FakeHermes, type FakeSession } from './fakes/hermes';
 
 let fake: FakeHermes;
@@ -57,14 +57,16 @@ async function turn(route: 'stream' | 'json', message: string): Promise<{ contex
  * Turn 1 on a 0.12 gateway with a key (filed by the agent under `own`), turn 2 with the gateway and
  * the sidecar keyless (filed under an `api-…` id), then the gateway back as `final` with a key.
  */
-async function partlyHeld(final: '0.12' | '0.17', withStateDb: boolean, route: 'stream' | 'json', beforeKeyless?: () => Promise<void>): Promise<void> {
+async function partlyHeld(
+  final: '0.12' | '0.17', withStateDb: boolean, route: 'stream' | 'json', beforeKeyless?: () => Promise<void>, layout: StateDbLayout = 'v19',
+): Promise<void> {
   const agentSessions = new Map<string, FakeSession>();
   fake = await startFakeHermes({ version: '0.12', apiKey: 'key-1', sessions: agentSessions });
   showContext(fake);
   t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url } });
   mkdirSync(t.home, { recursive: true });
   setKey('key-1');
-  if (withStateDb) stateDb = createStateDb(t.home, 'v19');
+  if (withStateDb) stateDb = createStateDb(t.home, layout);
   await t.deps.probe.probeNow();
   expect((await t.json('POST', '/api/sessions', { id: 'own' })).status).toBe(201);
   await turn(route, 'my name is Ann');
@@ -188,3 +190,114 @@ test('the turns the agent did not file are read by an index of their own, not by
     capture.restore();
   }
 });
+
+interface ListedMessage { id: number | string; role: string; content: unknown; timestamp: number | null }
+interface ListedSession { id: string; message_count: number; last_active: number | null; preview: string | null }
+
+/** Every message of session `own` through GET /messages, walked in pages of `limit`; each page's `total` checked against the walk. */
+async function walk(limit: number): Promise<ListedMessage[]> {
+  const out: ListedMessage[] = [];
+  for (let offset = 0; ; offset += limit) {
+    const res = await t.json('GET', `/api/sessions/own/messages?limit=${limit}&offset=${offset}`);
+    expect(res.status).toBe(200);
+    const body = res.body as { items: ListedMessage[]; total: number };
+    out.push(...body.items);
+    if (body.items.length < limit) {
+      expect(body.total).toBe(out.length);
+      return out;
+    }
+  }
+}
+
+/** The session's history as a client reads it, every page size giving the same, and its row in GET /{id} and the list. */
+async function shown(): Promise<{ said: string[]; items: ListedMessage[]; one: ListedSession; listed: ListedSession | undefined }> {
+  const items = await walk(1000);
+  for (const limit of [1, 2, 3]) expect(await walk(limit)).toEqual(items);
+  const one = ((await t.json('GET', '/api/sessions/own')).body as { session: ListedSession }).session;
+  const listed = ((await t.json('GET', '/api/sessions')).body as { items: ListedSession[] }).items.find((s) => s.id === 'own');
+  return { said: items.map((m) => `${m.role}:${String(m.content)}`), items, one, listed };
+}
+
+/** What a turn of `showContext` answers, the user turns of the conversation so far. */
+const answer = (...users: string[]) => `assistant:${users.map((u) => `user:${u}`).join(' | ')}`;
+
+for (const final of ['0.12', '0.17'] as const) {
+  for (const withStateDb of [true, false]) {
+    const layout: StateDbLayout = final === '0.12' ? 'v6' : 'v19';
+    describe(`GET /messages of an own session held in part, the key back on ${final}, ${withStateDb ? `state.db (${layout}) readable` : 'no state.db'}`, () => {
+      test('every turn once, in the order of the context, paged with a true total; message_count and last_active count them', async () => {
+        await partlyHeld(final, withStateDb, 'json', undefined, layout);
+        await turn('json', 'who am I?');
+        const { said, items, one, listed } = await shown();
+        expect(said).toEqual([
+          'user:my name is Ann', answer('my name is Ann'),
+          'user:I live in Paris', answer('my name is Ann', 'I live in Paris'),
+          'user:who am I?', answer('my name is Ann', 'I live in Paris', 'who am I?'),
+        ]);
+        // Ids stay unique within the list (the agent's and the sidecar's are counted apart).
+        expect(new Set(items.map((m) => m.id)).size).toBe(items.length);
+        for (const s of [one, listed]) {
+          expect(s?.message_count).toBe(6);
+          expect(s?.last_active).toBe(items.at(-1)!.timestamp);
+        }
+      });
+
+      if (withStateDb) {
+        test('a message the agent wrote under the id meanwhile is listed where the context has it, between the sidecar\'s turns', async () => {
+          await partlyHeld(final, withStateDb, 'json', undefined, layout);
+          // Between the keyless turn and the next, the agent adds to its record of the id (another client giving it the header).
+          stateDb!.addMessage('own', { role: 'user', content: 'from elsewhere', timestamp: Date.now() / 1000 });
+          await Bun.sleep(5);
+          const context = (await turn('json', 'who am I?')).context;
+          const { said, one } = await shown();
+          const users = said.filter((m) => m.startsWith('user:'));
+          expect(users).toEqual(['user:my name is Ann', 'user:I live in Paris', 'user:from elsewhere', 'user:who am I?']);
+          expect(context).toBe(users.join(' | '));
+          expect(one.message_count).toBe(7);
+        });
+      }
+
+      test('a DELETE removes every turn, the agent\'s and the sidecar\'s', async () => {
+        await partlyHeld(final, withStateDb, 'json', undefined, layout);
+        expect((await t.json('DELETE', '/api/sessions/own')).status).toBe(200);
+        expect((await t.json('GET', '/api/sessions/own/messages')).status).toBe(404);
+        expect((await t.json('GET', '/api/sessions/own')).status).toBe(404);
+        if (stateDb) expect(stateDb.count('messages', 'own')).toBe(0);
+        const db = raw(t);
+        expect(db.query("SELECT count(*) AS n FROM chat_messages WHERE session_id = 'own'").get()).toEqual({ n: 0 });
+        db.close();
+      });
+
+      test('a session the agent has an empty record of, every turn unfiled: all of them shown and counted', async () => {
+        const agentSessions = new Map<string, FakeSession>();
+        fake = await startFakeHermes({ version: '0.17', apiKey: 'key-1', sessions: agentSessions });
+        t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url } });
+        mkdirSync(t.home, { recursive: true });
+        setKey('key-1');
+        if (withStateDb) stateDb = createStateDb(t.home, layout);
+        await t.deps.probe.probeNow();
+        expect((await t.json('POST', '/api/sessions', { id: 'own' })).status).toBe(201);
+        // The agent made the session (no message yet), in its state.db too.
+        expect(agentSessions.get('own')?.messages).toEqual([]);
+        stateDb?.addSession({ id: 'own', source: 'api_server', started_at: agentSessions.get('own')!.started_at });
+        const restart = async (version: '0.12' | '0.17', apiKey: string | null) => {
+          const port = fake.port;
+          await fake.stop();
+          fake = await startFakeHermes({ version, apiKey, port, sessions: agentSessions });
+          showContext(fake);
+          setKey(apiKey ?? '');
+          await t.deps.probe.probeNow();
+        };
+        await restart('0.12', null);
+        await turn('json', 'I live in Paris');
+        await restart(final, 'key-2');
+        await turn('json', 'where do I live?');
+        expect(fake.requests.at(-1)?.headers['x-hermes-session-id']).toBeUndefined();
+        const { said, one, listed } = await shown();
+        expect(said).toEqual(['user:I live in Paris', answer('I live in Paris'), 'user:where do I live?', answer('I live in Paris', 'where do I live?')]);
+        // The agent's record has no user message to preview: the session's first one is the sidecar's.
+        for (const s of [one, listed]) expect(s).toMatchObject({ message_count: 4, preview: 'I live in Paris' });
+      });
+    });
+  }
+}

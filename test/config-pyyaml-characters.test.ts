@@ -72,6 +72,17 @@ describe('values holding characters PyYAML refuses raw are written escaped', () 
   });
 });
 
+describe('half an emoji (a lone surrogate) in a value or key', () => {
+  test('is written as its escape, which PyYAML (checked, 6.0.3) and GET read back as sent', async () => {
+    const app = await appWith('agent: {}\nblock:\n  a: 1\n');
+    expect((await app.json('POST', '/api/config', { updates: { 'agent.v': 'a\ud83d', 'block.k\udc00': ['\ud83d'] } })).status).toBe(200);
+    expect((await app.json('POST', '/api/config/model', { model: 'gpt\ud83d' })).status).toBe(200);
+    expect(app.bytes().toString('utf8')).toBe('agent: {v: "a\\ud83d"}\nblock:\n  a: 1\n  "k\\udc00":\n    - "\\ud83d"\nmodel:\n  default: "gpt\\ud83d"\n');
+    const config = (await app.json<{ config: Record<string, unknown> }>('GET', '/api/config')).body.config;
+    expect(config).toEqual({ agent: { v: 'a\ud83d' }, block: { a: 1, 'k\udc00': ['\ud83d'] }, model: { default: 'gpt\ud83d' } });
+  });
+});
+
 describe('a string written into a flow map is one PyYAML reads back', () => {
   // PyYAML (YAML 1.1) ends a plain scalar at `?` inside `{…}`/`[…]` and starts none with `:` or `?`
   // there; the yaml package wrote both plain, and Hermes could not load the file (ParserError).

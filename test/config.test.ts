@@ -115,6 +115,19 @@ describe('configuration', () => {
     expect(r.kind === 'run' && r.config.hermes.home).toBe('/home/u/agent');
   });
 
+  test('an API_KEY no client can present stops start-up, naming the variable, not the key: a space inside a key, a character outside printable ASCII', () => {
+    // `Authorization: Bearer ok key` is no Bearer token, and a client sends `clé` as UTF-8 bytes, which
+    // the server reads one Latin-1 character each (`clÃ©`): either key was accepted and then refused every request.
+    for (const keys of ['good,ok key', 'clé', 'k1,tab\tkey', 'sk-€']) {
+      const msg = failure({ API_KEY: keys });
+      expect(msg).toContain('API_KEY');
+      expect(msg).toContain('printable ASCII');
+      expect(msg).not.toContain(keys.split(',').at(-1) as string);
+    }
+    // Every printable ASCII character but the comma (the separator) is a key's.
+    expect(load({ API_KEY: 'sk$abc!123,a=b+c/d~e' }).auth.apiKeys).toEqual(['sk$abc!123', 'a=b+c/d~e']);
+  });
+
   test('lists are parsed: API_KEY, CORS_ORIGINS, wallet tokens and RPCs', () => {
     const c = load({
       API_KEY: 'k1, k2 ,,k3',

@@ -116,8 +116,8 @@ describe('sidecar database', () => {
     applyMigrations(old, MIGRATIONS.slice(0, MIGRATIONS.findIndex((m) => m.tag === '0013_tempo_holds_host_clock')));
     old.close();
     const upgraded = openDatabase(dir);
-    expect(upgraded.migrated?.tags).toEqual(['0013_tempo_holds_host_clock', '0014_mpp_store_host_clock', '0015_chat_session_opener', '0016_chat_unfiled_turns', '0017_chat_unfiled_turns_fill', '0018_chat_unfiled_index', '0019_escrow_idempotency_key']);
-    expect(openedAs(upgraded)).toMatch(/^ \(upgraded: applied migrations 0013_tempo_holds_host_clock, 0014_mpp_store_host_clock, 0015_chat_session_opener, 0016_chat_unfiled_turns, 0017_chat_unfiled_turns_fill, 0018_chat_unfiled_index, 0019_escrow_idempotency_key in \d+ ms\)$/);
+    expect(upgraded.migrated?.tags).toEqual(['0013_tempo_holds_host_clock', '0014_mpp_store_host_clock', '0015_chat_session_opener', '0016_chat_unfiled_turns', '0017_chat_unfiled_turns_fill', '0018_chat_unfiled_index', '0019_chat_held_index', '0020_escrow_idempotency_key']);
+    expect(openedAs(upgraded)).toMatch(/^ \(upgraded: applied migrations 0013_tempo_holds_host_clock, 0014_mpp_store_host_clock, 0015_chat_session_opener, 0016_chat_unfiled_turns, 0017_chat_unfiled_turns_fill, 0018_chat_unfiled_index, 0019_chat_held_index, 0020_escrow_idempotency_key in \d+ ms\)$/);
     upgraded.close();
     const again = openDatabase(dir);
     expect([again.migrated, openedAs(again)]).toEqual([null, '']);

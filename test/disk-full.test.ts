@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { openDatabase } from '../src/db';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app';
 
 const mnt = join(tempDir(), 'tmpfs');
@@ -26,6 +27,64 @@ const free = () => {
 };
 const openFds = () => readdirSync('/proc/self/fd').length;
 
+// Lazily: a descriptor leaked by a failing run would keep the mount busy.
+afterAll(() => void (mounted && Bun.spawnSync(['umount', '-l', mnt])));
+
+describe.skipIf(!mounted)('start-up on a full disk', () => {
+  test('an existing database whose -wal and -shm cannot be created names the full disk, not a "disk I/O error"; the file is untouched', () => {
+    const data = join(mnt, 'data');
+    // Made by another process, as a stopped sidecar leaves it: this one would keep the -shm mapped for
+    // as long as a statement of its handle is not finalized, and need not create it again.
+    const script = `import { openDatabase } from ${JSON.stringify(join(import.meta.dir, '../src/db'))};
+const db = openDatabase(${JSON.stringify(data)});
+db.sqlite.run("CREATE TABLE mine (v TEXT); INSERT INTO mine VALUES ('kept')");
+db.sqlite.run('PRAGMA wal_checkpoint(TRUNCATE)');`;
+    expect(Bun.spawnSync([process.execPath, '-e', script]).exitCode).toBe(0);
+    for (const suffix of ['-wal', '-shm']) rmSync(join(data, `optx-api.db${suffix}`), { force: true });
+    const before = readFileSync(join(data, 'optx-api.db'));
+    fill();
+    try {
+      expect(() => openDatabase(data).close()).toThrow(/optx-api\.db .*the file system holding it is full/);
+      expect(readFileSync(join(data, 'optx-api.db')).equals(before)).toBe(true);
+    } finally {
+      free();
+    }
+    // Checked by another process too: this one's handles would hold the files' space after rmSync.
+    const check = `import { openDatabase } from ${JSON.stringify(join(import.meta.dir, '../src/db'))};
+console.log(JSON.stringify(openDatabase(${JSON.stringify(data)}).sqlite.query('SELECT v FROM mine').all()));`;
+    expect(Bun.spawnSync([process.execPath, '-e', check]).stdout.toString().trim()).toBe('[{"v":"kept"}]');
+    rmSync(data, { recursive: true });
+  });
+});
+
+describe.skipIf(!mounted)('the holographic memory file on a full disk', () => {
+  test('opening it names the full disk, not a "disk I/O error"; the file is untouched', async () => {
+    const home = join(mnt, 'memory-home');
+    mkdirSync(home);
+    // Written by another process, which then exits: as the agent leaves it.
+    const script = `import { makeTestApp } from ${JSON.stringify(join(import.meta.dir, 'helpers/app'))};
+const t = await makeTestApp({ env: { HERMES_HOME: ${JSON.stringify(home)}, MEMORY_BACKEND: 'holographic' } });
+if ((await t.json('POST', '/api/memory', { content: 'kept' })).status !== 201) process.exit(1);
+t.close();`;
+    expect(Bun.spawnSync([process.execPath, '-e', script]).exitCode).toBe(0);
+    for (const suffix of ['-wal', '-shm']) rmSync(join(home, `memory_store.db${suffix}`), { force: true });
+    const before = readFileSync(join(home, 'memory_store.db'));
+    fill();
+    const t = await makeTestApp({ env: { HERMES_HOME: home, MEMORY_BACKEND: 'holographic' } });
+    try {
+      const r = await t.json<{ code: string; detail: string }>('GET', '/api/memory');
+      expect([r.status, r.body.code]).toEqual([503, 'memory_unavailable']);
+      expect(r.body.detail).toContain('memory_store.db');
+      expect(r.body.detail).toContain('the file system holding it is full');
+      expect(readFileSync(join(home, 'memory_store.db')).equals(before)).toBe(true);
+    } finally {
+      t.close();
+      free();
+      rmSync(home, { recursive: true });
+    }
+  });
+});
+
 describe.skipIf(!mounted)('config.yaml edits on a full disk', () => {
   let t: TestApp;
   const home = join(mnt, 'home');
@@ -35,11 +94,7 @@ describe.skipIf(!mounted)('config.yaml edits on a full disk', () => {
     writeFileSync(join(home, 'config.yaml'), config);
     t = await makeTestApp({ env: { HERMES_HOME: home, MEMORY_BACKEND: 'sqlite' } });
   });
-  afterAll(() => {
-    t?.close();
-    // Lazily: a descriptor leaked by a failing run would keep the mount busy.
-    Bun.spawnSync(['umount', '-l', mnt]);
-  });
+  afterAll(() => t?.close());
 
   test('507 each time, the file untouched, no lock, temp file or descriptor left; the next edit once there is room is immediate', async () => {
     fill();

@@ -303,6 +303,14 @@ for (const backend of BACKENDS) {
       await t.json('DELETE', `/api/memory/${encodeURIComponent(created.id)}`);
     });
 
+    test('metadata with half an emoji (a lone surrogate) in a key or string comes back as sent (kept as JSON text)', async () => {
+      const r = await add({ content: 'metadata with half an emoji', metadata: { 'k\ud83d': 'v\udc00', n: ['\ud83d'] } });
+      expect(r.status).toBe(201);
+      const listed = (await list('?limit=1000')).body.memories.find((m) => m.id === r.body.memory.id);
+      for (const m of [r.body.memory, listed]) expect(m?.metadata).toEqual({ 'k\ud83d': 'v\udc00', n: ['\ud83d'] });
+      await t.json('DELETE', `/api/memory/${encodeURIComponent(r.body.memory.id)}`);
+    });
+
     test('content of exactly 65,536 characters (emoji count once) is accepted', async () => {
       const content = `${'😀'.repeat(100)}${'y'.repeat(65_436)}`;
       const r = await add({ content });

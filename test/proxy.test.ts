@@ -60,6 +60,14 @@ describe('/v1/* reverse proxy', () => {
     expect(h['x-custom']).toBe('kept');
   });
 
+  test("the Azure OpenAI SDK's `api-key` header is a client credential too: never forwarded", async () => {
+    // AzureOpenAI({ azure_endpoint: <sidecar>, api_key }) sends its key in `api-key`, not Authorization.
+    await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'Api-Key': 'azure-client-secret' }, body: chatBody('hi') });
+    const h = lastRequest('/v1/chat/completions').headers;
+    expect(JSON.stringify(h)).not.toContain('azure-client-secret');
+    expect(h.authorization).toBe(`Bearer ${fake.apiKey}`);
+  });
+
   test('X-Hermes-Session-Id and Idempotency-Key pass both ways', async () => {
     const res = await fetch(`${base}/v1/chat/completions`, {
       method: 'POST',

@@ -125,6 +125,19 @@ describe('the saved index read in pieces', () => {
     });
   }
 
+  test('a file cut at any byte, its last newline too, is not used, in one piece or paced', async () => {
+    const text = saveRecords(4);
+    const bytes = Buffer.from(text);
+    const used: string[] = [];
+    for (let cut = 0; cut < bytes.length; cut++) {
+      writeFileSync(path, bytes.subarray(0, cut));
+      for (const paced of [false, true]) if ((await loadIds(paced)) !== null) used.push(`${paced ? 'paced' : 'in one piece'} at ${cut} of ${bytes.length}`);
+    }
+    expect(used).toEqual([]);
+    writeFileSync(path, text);
+    for (const paced of [false, true]) expect(await loadIds(paced)).toEqual(ids(4));
+  });
+
   test('a header that is not a format-4 header, or counts other records, is not used', async () => {
     const text = saveRecords(3);
     const [head, ...rest] = text.split('\n');

@@ -3,11 +3,12 @@
  * process listing from it must answer exactly as one that scans the tree afresh, whatever the names,
  * tags and categories hold (accents, NFD, full-width, CJK, ß, İ, case).
  */
-import { afterAll, describe, expect, test } from 'bun:test';
+import { afterAll, describe, expect, spyOn, test } from 'bun:test';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { HermesHome } from '../src/hermes/home';
+import { Pace } from '../src/modules/skills/pace';
 import { SkillsIndex } from '../src/modules/skills/service';
 import { RACY_MS } from '../src/modules/skills/stamps';
 import { tempDir } from './helpers/app';
@@ -79,5 +80,46 @@ describe('a listing from the saved index is the listing of a fresh scan', () => 
       }),
       { numRuns: 60 },
     );
+  });
+
+  // Format 4 (saved-format.ts): the paced warm-up parses the file a chunk of lines at a time, split at newline
+  // bytes. Text JSON escapes (newlines, quotes) or keeps raw (U+2028/U+2029, NEL), half an emoji, and a
+  // record longer than a chunk must come back exactly as the one-piece parse and a fresh scan give them.
+  test('loaded by the paced warm-up too, whatever the text holds', async () => {
+    const PIECES_RAW = ['a', '\n', '\r\n', '\u2028', '\u2029', '\u0085', '\ud800', '\udc00', '😀', '"', '\\', ',', ']', '[', '\t', 'é', 'x'.repeat(40_000)];
+    const text = fc.array(fc.constantFrom(...PIECES_RAW), { minLength: 1, maxLength: 4 }).map((p) => p.join(''));
+    const raw = fc.record({ category: fc.option(fc.constantFrom('ops', 'data'), { nil: null }), name: text, description: text, tags: fc.array(text, { maxLength: 2 }) });
+    // Every slice used up at once: a turn of the event loop between all the load's steps.
+    const due = spyOn(Pace.prototype, 'due').mockImplementation(function (this: Pace) {
+      return !this.urgent;
+    });
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(raw, { minLength: 1, maxLength: 40 }), async (skills) => {
+          const dir = join(root, `run${run++}`);
+          const home = join(dir, 'home');
+          skills.forEach((s, i) => {
+            const rel = s.category === null ? `f${i}` : `${s.category}/f${i}`;
+            writeFile(join(home, 'skills', rel, 'SKILL.md'), skillMd({ name: JSON.stringify(s.name), description: JSON.stringify(s.description), tags: JSON.stringify(s.tags) }));
+          });
+          const savePath = join(dir, 'skills-index.json');
+          const now = () => Date.now() + RACY_MS + 1000;
+          const make = (saved: boolean) => new SkillsIndex(new HermesHome(home), saved ? { savePath, now } : { now });
+          const saving = make(true);
+          await saving.listJson({ offset: 0 });
+          saving.flushSave();
+          const expected = await make(false).listJson({ offset: 0 });
+          const warmed = make(true);
+          await warmed.warm();
+          const onePiece = make(true);
+          expect([await warmed.listJson({ offset: 0 }), warmed.filesRead]).toEqual([expected, 0]);
+          expect([await onePiece.listJson({ offset: 0 }), onePiece.filesRead]).toEqual([expected, 0]);
+          rmSync(dir, { recursive: true, force: true });
+        }),
+        { numRuns: 30 },
+      );
+    } finally {
+      due.mockRestore();
+    }
   });
 });

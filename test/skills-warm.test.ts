@@ -141,6 +141,26 @@ describe('the skills warm-up', () => {
     expect(t.deps.skills.filesRead).toBe(0);
   });
 
+  test('a stop in the middle of its walk, SKILL.md reads still under way, leaves no unhandled rejection behind', async () => {
+    const t = await app();
+    // Every slice used up at once (a turn of the event loop at each entry of the walk), and the stop made
+    // at its 8th look: the walk has started reads of SKILL.md files and not reached the last folder.
+    let looks = 0;
+    const due = spyOn(Pace.prototype, 'due').mockImplementation(function (this: Pace) {
+      if (++looks === 8) t.deps.skills.closeSave();
+      return !this.urgent;
+    });
+    try {
+      await warmDeps(t.deps);
+      // The reads it left behind end now, each parse refused its turn (ScanStopped). bun test fails a test
+      // in which a rejection goes unhandled; a server printed a stack trace per read (1,444 at 3,000 skills).
+      await Bun.sleep(100);
+      expect(looks).toBeGreaterThanOrEqual(8);
+    } finally {
+      due.mockRestore();
+    }
+  });
+
   test('a listing that comes while it waits for its turn of the event loop gets its answer even if a stop follows', async () => {
     const t = await app();
     // Every slice used up at once, so the scan waits for a turn (Pace.next) before each step; until the listing makes it urgent.

@@ -111,6 +111,14 @@ describe('bad input on every task route', () => {
     expect((await app.complete(task_id, 'ann', { result: { score: 1e308 } })).body.result).toEqual({ score: 1e308 });
   });
 
+  test('a result with half an emoji (a lone surrogate) is kept as sent (stored as JSON text)', async () => {
+    const { task_id } = await app.create();
+    expect((await app.claim(task_id, 'ann')).status).toBe(200);
+    const result = { 'k\ud83d': 'x\udc00' };
+    expect((await app.complete(task_id, 'ann', { result })).body.result).toEqual(result);
+    expect((await app.t.json<{ result: unknown }>('GET', `/api/tasks/${task_id}`)).body.result).toEqual(result);
+  });
+
   test('bad query parameters on the list are 422', async () => {
     for (const q of ['status=Done', 'status=open', 'limit=0', 'limit=501', 'limit=abc', 'limit=1.5', 'offset=-1', 'agent=%20', 'swarm_id=a%20b', 'limit=1e309']) {
       const r = await app.json('GET', `/api/tasks?${q}`);

@@ -71,6 +71,23 @@ class OutrunClient extends SpacetimeClient {
   }
 }
 
+/** A client whose host goes away (the fake stops listening) once a completion is in the task row and the dependents are looked for. */
+class LostAfterCompletion extends SpacetimeClient {
+  private completed = false;
+  constructor(private readonly host: FakeSpacetime) {
+    super({ url: host.url, db: host.db, token: null, timeoutMs: 2000 });
+  }
+  override async call(reducer: string, args: unknown[]): Promise<void> {
+    await super.call(reducer, args);
+    if (reducer === 'store_memory' && args[0] === 'task' && String(args[2]).includes('"status":"Completed"')) this.completed = true;
+  }
+  override async sql(query: string, opts = {}): Promise<Record<string, unknown>[]> {
+    // The read of every task row is the search for dependents, made after the completion was written.
+    if (this.completed && query.endsWith("WHERE category = 'task'")) this.host.pause();
+    return super.sql(query, opts);
+  }
+}
+
 let fake: FakeSpacetime;
 let proxy: SpacetimeProxy;
 const open: { close(): void }[] = [];
@@ -166,4 +183,22 @@ test('a complete whose proposal committed but whose answer was lost is not tried
   const again = await slow.complete(id, 'a');
   expect([again.status, again.body.code]).toEqual([409, 'task_not_in_progress']);
   expect(stepsOf(id).map((s) => [s.version, s.action])).toEqual([[1, 'claim'], [2, 'complete']]);
+});
+
+test('a completion that committed, whose host is then lost while its dependents are looked for, is 502 connection_lost, never a 503 "nothing done"', async () => {
+  const { task_id: id } = await a.create();
+  const dependent = await a.create({ depends_on: [id], assigned_agent: 'b' });
+  expect((await a.claim(id, 'a')).status).toBe(200);
+  const lost = await sidecar(new LostAfterCompletion(fake), 'lost');
+  try {
+    const r = await lost.json('POST', `/api/tasks/${id}/complete`, { agent_name: 'a', result: 'done' });
+    expect([r.status, r.body.code]).toEqual([502, 'spacetimedb_connection_lost']);
+    expect(String(r.body.detail)).toContain('committed');
+  } finally {
+    fake.resume();
+  }
+  expect((await a.get(id)).status).toBe('Completed');
+  // Not claimed for its agent (the host was gone), but no longer blocked: b claims it.
+  expect((await a.get(dependent.task_id)).blocked_by).toEqual([]);
+  expect((await a.claim(dependent.task_id, 'b')).status).toBe(200);
 });

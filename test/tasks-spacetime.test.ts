@@ -164,6 +164,19 @@ test('a sidecar that stopped after winning left the task row behind: reads see t
   expect(((await a.json('GET', '/api/tasks/stats')).body as { in_progress_by_agent: object }).in_progress_by_agent).toEqual({ ghost: 1 });
 });
 
+test('a dependency completed by a sidecar that stopped before writing its row: the dependent\'s blocked_by says what its claim finds (nothing)', async () => {
+  const { task_id: dep } = await a.create();
+  const { task_id: id } = await a.create({ depends_on: [dep] });
+  expect((await a.claim(dep, 'alice')).status).toBe(200);
+  const stored = JSON.parse(rows().find((r) => r.key === `task:${dep}`)!.value as string);
+  const next = { ...stored, version: 2, status: 'Completed', completed_at: stored.updated_at, completed_by: 'alice', updated_at: stored.updated_at };
+  // The completion won version 2; its sidecar died before it rewrote the dependency's row, which still says InProgress.
+  fake.tables.get('memory_entry')!.insert({ id: 0, category: `task_step:${dep}`, key: `task_step:${dep}:2:dead`, value: JSON.stringify({ version: 2, action: 'complete', proposer: 'sc_dead', task: next }), source: 'hermes-optx-api', owner: 'alice', importance: 0, session_id: '', created_at: 0 });
+  expect((await b.get(id)).blocked_by).toEqual([]);
+  const claimed = await b.claim(id, 'bob');
+  expect([claimed.status, claimed.body.blocked_by]).toEqual([200, []]);
+});
+
 test('a dependent cancelled by a sidecar that stopped before writing its row is not reported unblocked by its dependency\'s completion', async () => {
   const { task_id: dep } = await a.create();
   const cancelled: string[] = [];

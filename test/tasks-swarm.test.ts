@@ -31,6 +31,10 @@ beforeEach(async () => {
 });
 afterEach(() => app.close());
 
+async function until(ok: () => boolean): Promise<void> {
+  while (!ok()) await Bun.sleep(5);
+}
+
 async function swarm(body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<Swarm> {
   const r = await app.json<Swarm>('POST', '/api/tasks/swarm', body, headers);
   if (r.status !== 201) throw new Error(`swarm failed: ${r.status} ${JSON.stringify(r.body)}`);
@@ -277,6 +281,19 @@ describe('LLM decomposition through HEDGEHOG_URL', () => {
       expect(s.root_task.depends_on).toEqual([s.tasks[0]!.task_id]);
     });
   }
+
+  test('a client that leaves while the LLM plans: the LLM call is given up and no swarm is created (its retry would have made a second one)', async () => {
+    hermes.behavior.hang['/v1/chat/completions'] = true;
+    const leave = new AbortController();
+    const answered = app.t.app.handle(
+      new Request('http://localhost/api/tasks/swarm', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ goal: 'Plan the offsite' }), signal: leave.signal }),
+    );
+    await until(() => hermes.requests.some((r) => r.path === '/v1/chat/completions'));
+    leave.abort();
+    const r = await answered;
+    expect([r.status, ((await r.json()) as { code: string }).code]).toEqual([499, 'client_closed']);
+    expect((await app.json('GET', '/api/tasks')).body.total).toBe(0);
+  });
 
   test('an unreachable HEDGEHOG falls back too', async () => {
     app.close();

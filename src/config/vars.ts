@@ -179,10 +179,15 @@ const evmRpcList: Parser<string[]> = (s) => {
   }
   return out;
 };
-/** API keys: set but holding no key (`,`, or `${KEY},` with KEY unset) would turn auth off; refused instead. */
+/** API keys: set but holding no key (`,`, or `${KEY},` with KEY unset) would turn auth off, and a key no client can send locks every client out; both refused. */
 const keyList: Parser<string[]> = (s) => {
   const keys = listOf()(s);
-  return Array.isArray(keys) && keys.length === 0 ? new Invalid('holds no key (only commas and spaces); unset it to run without auth') : keys;
+  if (!Array.isArray(keys)) return keys;
+  if (keys.length === 0) return new Invalid('holds no key (only commas and spaces); unset it to run without auth');
+  // A client presents a key as `Authorization: Bearer <key>`, one token of header bytes: a key with a
+  // space inside, or a character a client sends as several UTF-8 bytes (read back one Latin-1
+  // character each), could never match, and every request was refused with a 401.
+  return keys.every((k) => /^[\x21-\x7e]+$/.test(k)) ? keys : new Invalid('each key must be printable ASCII without spaces, as a client sends it in `Authorization: Bearer <key>`');
 };
 
 /** A USD amount of a 6-decimal token (TIP-20, micro-USD): more places could only be rounded away. */

@@ -12,6 +12,7 @@ import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite';
 import { eq } from 'drizzle-orm';
 import * as schema from './schema';
 import { BUSY_SLICE_MS, BUSY_WAIT_MS, BusyQueue, type BusyClock } from './busy';
+import { fileSystemNote } from '../lib/files';
 import { newId } from '../lib/ids';
 import { isoNow } from '../lib/time';
 import { inPlaceCheck } from './in-place';
@@ -90,7 +91,8 @@ export function openDatabase(dataDir: string | ':memory:', opts: OpenDatabaseOpt
     }
     return openAt(path, opts.busyWaitMs ?? BUSY_WAIT_MS, opts.busyClock);
   } catch (err) {
-    throw new Error(`Cannot open the sidecar database ${path} (OPTX_DATA_DIR, --data-dir): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    const note = dataDir === ':memory:' ? '' : fileSystemNote(dataDir, err);
+    throw new Error(`Cannot open the sidecar database ${path} (OPTX_DATA_DIR, --data-dir): ${err instanceof Error ? err.message : String(err)}${note}`, { cause: err });
   }
 }
 

@@ -110,7 +110,10 @@ export const MIGRATIONS: Migration[] = [
   { tag: "0018_chat_unfiled_index", when: 1796678536741, hash: "819fb9791b8459edd75c6770b35875a98ef41e01242b5f1cdbe668b9f9f877d7", statements: [
       "CREATE INDEX `chat_messages_unfiled_idx` ON `chat_messages` (`session_id`,`id`) WHERE unfiled = 1;"
     ] },
-  { tag: "0019_escrow_idempotency_key", when: 1796687925580, hash: "9c10e0f52ff28dc531a0d388477412bd72d9c679694e43d372c22af2df4c7bfb", statements: [
+  { tag: "0019_chat_held_index", when: 1796686683794, hash: "59c8d0f484e5a561ee8b65e0a9306800505f3be7321202ef875d08f3c57110a7", statements: [
+      "CREATE INDEX `chat_sessions_held_idx` ON `chat_sessions` (`id`) WHERE origin = 'sidecar' AND unfiled_turns > 0;"
+    ] },
+  { tag: "0020_escrow_idempotency_key", when: 1796690690675, hash: "9c10e0f52ff28dc531a0d388477412bd72d9c679694e43d372c22af2df4c7bfb", statements: [
       "ALTER TABLE `escrows` ADD `idempotency_key` text;",
       "CREATE UNIQUE INDEX `escrows_idempotency_key` ON `escrows` (`idempotency_key`) WHERE \"escrows\".\"idempotency_key\" IS NOT NULL;"
     ] },

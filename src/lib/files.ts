@@ -5,7 +5,7 @@
  * file is opened non-blocking, found not to be a regular file, and refused with code ENOTREG.
  */
 import { isUtf8 } from 'node:buffer';
-import { closeSync, constants, fstatSync, openSync, opendirSync, readFileSync, statSync, type Stats } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, openSync, opendirSync, readFileSync, statfsSync, statSync, type Stats } from 'node:fs';
 
 /** Flags for opening someone else's file: never wait for a FIFO's writer. */
 export const OPEN_NONBLOCKING = constants.O_RDONLY | constants.O_NONBLOCK;
@@ -137,5 +137,31 @@ export function hasEntries(dir: string): boolean {
     }
   } catch {
     return false;
+  }
+}
+
+/** Less room than this for this user counts as a full file system: opening a WAL database needs its 32 KiB -shm. */
+const NEARLY_FULL_BYTES = 64 * 1024;
+
+/**
+ * Why opening a SQLite file in `dir` failed, when the file system is the reason: SQLite, unable to
+ * create the -wal or -shm, says only "disk I/O error" on a full one and "unable to open database
+ * file" on a read-only one, which send an operator looking for a failing disk or a missing file.
+ * Empty when the failure is something else or the file system cannot be looked at.
+ */
+export function fileSystemNote(dir: string, err: unknown): string {
+  const code = String((err as { code?: unknown } | null)?.code ?? '');
+  if (!/^(SQLITE_IOERR|SQLITE_FULL|SQLITE_CANTOPEN|SQLITE_READONLY|ENOSPC|EROFS)/.test(code)) return '';
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EROFS') return '; the file system holding it is read-only (mounted ro): SQLite needs to write its -wal and -shm files beside it';
+  }
+  try {
+    const fs = statfsSync(dir);
+    const free = fs.bavail * fs.bsize;
+    return free < NEARLY_FULL_BYTES ? `; the file system holding it is full (${free} bytes free): free some space` : '';
+  } catch {
+    return '';
   }
 }

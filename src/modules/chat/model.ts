@@ -1,13 +1,15 @@
 import { wellFormed, z } from '../../lib/zod';
 import { NewSessionId, SessionModel, SessionTitle } from '../sessions/model';
 
+// Well-formed, as the message is (below): the turn kept a part's text with half an emoji, and the session's
+// preview carried it as a lone `\ud83d`, which strict JSON decoders refuse (the whole list with it).
 const AttachmentFields = z.object({
-  type: z.optional(z.string().check(z.maxLength(64))),
-  name: z.optional(z.string().check(z.maxLength(512))),
-  mime_type: z.optional(z.string().check(z.maxLength(128))),
-  url: z.optional(z.string().check(z.maxLength(8192))),
-  data: z.optional(z.string()),
-  text: z.optional(z.string()),
+  type: z.optional(z.string().check(z.maxLength(64), wellFormed())),
+  name: z.optional(z.string().check(z.maxLength(512), wellFormed())),
+  mime_type: z.optional(z.string().check(z.maxLength(128), wellFormed())),
+  url: z.optional(z.string().check(z.maxLength(8192), wellFormed())),
+  data: z.optional(z.string().check(wellFormed())),
+  text: z.optional(z.string().check(wellFormed())),
 });
 
 /** An attachment sent as an image part (`type: "image"`, or an image media type). */

@@ -247,9 +247,19 @@ export async function editFile(path: string, edit: (text: string) => string): Pr
         if (unchanged() && replaceAtomically(target, next, before ? before.stat.mode & 0o7777 : 0o600, unchanged)) return next;
       }
       throw busy(path);
+    }).catch((err: unknown) => {
+      throw NOT_PERMITTED.has((err as NodeJS.ErrnoException).code ?? '') ? notWritable(dirname(target)) : err;
     }),
   );
 }
+
+/**
+ * A folder the sidecar's user may not write (another owner, mode 0555, `chattr +i`): the lock and temp
+ * file cannot be created, and nothing was written. Until 2026-12-08 this was a logged 500.
+ */
+const NOT_PERMITTED = new Set(['EACCES', 'EPERM']);
+const notWritable = (dir: string) =>
+  new ApiError(503, 'config_not_writable', `The sidecar's user may not write in ${dir} (permission denied), where edits put their lock and temp file; give it write access to that folder. Nothing was changed.`);
 
 const busy = (path: string) => new ApiError(409, 'config_busy', `${basename(path)} kept changing while it was being edited; try again.`);
 

@@ -2,7 +2,8 @@
 import type { Config } from '../../config';
 import type { HermesHome } from '../../hermes/home';
 import type { DbHandle } from '../../db';
-import { fileIdentity } from '../../lib/files';
+import { dirname } from 'node:path';
+import { fileIdentity, fileSystemNote } from '../../lib/files';
 import type { Logger } from '../../lib/log';
 import { SpacetimeClient } from '../../spacetime/client';
 import { MemoryFileLocator, type MemoryFile } from './db-path';
@@ -53,7 +54,7 @@ export function openMemoryBackend(config: Config, db: DbHandle, log: Logger, hom
           return new HolographicBackend(file.path, db, { dim: pluginHrrDim(home, log), log });
         } catch (err) {
           // Say which file and why (not a SQLite file, no permission, locked, …).
-          throw new Error(`cannot open the holographic memory file ${file.shown} (${SOURCES[file.from]}): ${openFailure(err, file)}`, { cause: err });
+          throw new Error(`cannot open the holographic memory file ${file.shown} (${SOURCES[file.from]}): ${openFailure(err, file)}${fileSystemNote(dirname(file.path), err)}`, { cause: err });
         }
       };
       return new ReopeningBackend('holographic', () => locator.locate(), open, log);

@@ -16,8 +16,11 @@ const REQUEST_FRAMING = new Set(['content-length']);
  * never gets.
  */
 const RESPONSE_FRAMING = new Set(['content-length', 'content-encoding']);
-/** Credentials and payment proofs belong to the client's relationship with the sidecar, never the upstream. */
-const CLIENT_CREDENTIALS = new Set(['authorization', 'cookie', 'x-api-key', 'payment', 'payment-receipt', 'x-payment']);
+/**
+ * Credentials and payment proofs belong to the client's relationship with the sidecar, never the
+ * upstream: `x-api-key` is where Anthropic's SDK puts its key, `api-key` where Azure OpenAI's does.
+ */
+const CLIENT_CREDENTIALS = new Set(['authorization', 'cookie', 'x-api-key', 'api-key', 'payment', 'payment-receipt', 'x-payment']);
 
 function dropListedInConnection(src: Headers): Set<string> {
   const extra = new Set<string>();

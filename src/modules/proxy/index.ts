@@ -6,7 +6,7 @@ import { Elysia } from 'elysia';
 import { OpenAIErrorBody, sseResponse } from '../../lib/api-schemas';
 import { ChatCompletionsBody } from './model';
 import { proxyV1, streamChatCompletions, type ProxyDeps } from './service';
-import { keepConnectionOpen } from '../../lib/connection';
+import { keepConnectionOpen, whileHeld } from '../../lib/connection';
 import { workOf } from '../../lib/work';
 
 export function v1ProxyPlugin(deps: ProxyDeps) {
@@ -36,7 +36,9 @@ export function v1ProxyPlugin(deps: ProxyDeps) {
 
 export function chatCompletionsStreamPlugin(deps: ProxyDeps) {
   return new Elysia({ name: 'chat-completions-stream' }).post('/api/chat/completions/stream', ({ request, body, server }) => {
-    return streamChatCompletions(request, body, deps, workOf(request), keepConnectionOpen(server, request, deps.serverIdleTimeoutS));
+    const hold = keepConnectionOpen(server, request, deps.serverIdleTimeoutS);
+    // A refusal (503 upstream_busy included) gives the idle timeout back, or its connection is never reaped.
+    return whileHeld(hold, () => streamChatCompletions(request, body, deps, workOf(request), hold));
   }, {
     body: ChatCompletionsBody,
     response: { 400: OpenAIErrorBody, 502: OpenAIErrorBody, 504: OpenAIErrorBody },

@@ -6,19 +6,20 @@
  *   chunks forwarded unchanged, other upstream events as chunks an OpenAI SDK can read, always
  *   ending in `data: [DONE]`, heartbeats while the model thinks.
  */
-import { ApiError, errorResponse, openAIErrorBody, shuttingDown } from '../../lib/errors';
+import { ApiError, errorResponse, shuttingDown } from '../../lib/errors';
 import type { ConnectionHold } from '../../lib/connection';
 import { linkedAbort, pathAndQueryOf } from '../../lib/http';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers';
 import { readLimited } from '../../lib/body';
 import { eventStream, parseSse, sseData, sseJson, sseResponse } from '../../lib/sse';
-import { readWithIdleTimeout, readWithin, unreadDeadline } from '../../lib/stream-deadlines';
+import { readWithIdleTimeout } from '../../lib/stream-deadlines';
 import type { Logger } from '../../lib/log';
 import type { Work } from '../../lib/work';
 import { logRepeated } from '../../lib/log-repeats';
 import type { HermesClient } from '../../upstream/client';
 import { midStreamError, outboundToApiError, streamCutShort, upstreamHttpError } from '../../upstream/errors';
 import type { ChatCompletionsBody } from './model';
+import { failFrames, failingQuietly, idleGuarded } from './streams';
 
 export interface ProxyDeps {
   client: HermesClient;
@@ -63,9 +64,10 @@ export async function proxyV1(request: Request, d: ProxyDeps, work: Work, { vary
   // Request bodies are read (bounded) before forwarding so an oversized one gets a clean 413
   // and the upstream sees a Content-Length; responses are never buffered.
   const body = hasBody ? await readLimited(request, d.maxBodyBytes) : undefined;
-  const hold = keepOpen?.();
-  // Held while the upstream answers, and for as long as an event stream stays open.
+  // Held while the upstream answers, and for as long as an event stream stays open. Taken before the
+  // idle timeout is lifted: its refusal (503 upstream_busy) left a kept-alive connection unreaped.
   const slot = d.client.openStream();
+  const hold = keepOpen?.();
   request.signal.addEventListener('abort', slot, { once: true });
   let upstream: Response;
   try {
@@ -83,6 +85,13 @@ export async function proxyV1(request: Request, d: ProxyDeps, work: Work, { vary
     work.upstreamFailed(err);
     throw outboundToApiError(err);
   }
+  // fetch passes on a status line of 000 to 099 (interim 1xx it reads past), which no Response can carry.
+  if (upstream.status < 200) {
+    slot();
+    hold?.restore();
+    void upstream.body?.cancel().catch(() => {});
+    throw new ApiError(502, 'upstream_bad_status', `The Hermes upstream answered with status ${upstream.status}, which HTTP does not have.`);
+  }
   const headers = clientResponseHeaders(upstream.headers, vary);
   if (request.method === 'HEAD') keepHeadLength(upstream.headers, headers);
   const contentType = upstream.headers.get('content-type') ?? '';
@@ -99,8 +108,6 @@ export async function proxyV1(request: Request, d: ProxyDeps, work: Work, { vary
   }
   if (!isEventStream) hold?.restore();
   if (!upstream.body) return new Response(null, { status: upstream.status, headers });
-  // A bounded answer is handed to Bun's native pipe untouched; an event stream gets the idle guard.
-  if (!isEventStream) return new Response(upstream.body, { status: upstream.status, headers });
   // A client that leaves cancels the upstream request through its signal, which fails the read: that is
   // no failure, and logging it let any client write a warning per request. Real ones come in bursts
   // (the agent restarting ends every stream at once), so they are summarised.
@@ -108,6 +115,8 @@ export async function proxyV1(request: Request, d: ProxyDeps, work: Work, { vary
     if (request.signal.aborted) return;
     logRepeated(d.log, 'warn', 'proxied upstream stream failed', { path: pathAndQuery.split('?')[0], reason: err instanceof Error ? err.message : String(err) });
   };
+  // A bounded answer is passed on as it reads; an event stream also gets the idle guard.
+  if (!isEventStream) return new Response(failingQuietly(upstream.body, onFailure), { status: upstream.status, headers });
   return new Response(idleGuarded(upstream.body, { idleMs: d.idleTimeoutMs, shutdown: d.shutdown, onFailure, onEnd: () => (slot(), hold?.restore()), onUnread: hold?.close }), { status: upstream.status, headers });
 }
 
@@ -120,79 +129,6 @@ export async function proxyV1(request: Request, d: ProxyDeps, work: Work, { vary
 function keepHeadLength(upstream: Headers, headers: Headers): void {
   const length = upstream.get('content-length');
   if (length !== null && /^\d+$/.test(length) && !upstream.has('content-encoding')) headers.set('content-length', length);
-}
-
-const encoder = new TextEncoder();
-
-/**
- * Re-exposes an upstream event stream pull by pull, failing it when the upstream goes silent for
- * idleMs, or when the client leaves what it was sent unread as long (see unreadDeadline). Cancelling
- * the reader closes the upstream connection, so the upstream sees the abort.
- * At shutdown the stream ends at once: with an OpenAI error frame and `[DONE]` when the bytes so far
- * end between two frames, else (a frame cut in half) by resetting the connection, as for a failure.
- */
-function idleGuarded(
-  body: ReadableStream<Uint8Array>,
-  o: { idleMs: number; shutdown: AbortSignal; onFailure: (err: unknown) => void; onEnd: () => void; onUnread?: () => void },
-): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  let atFrameEnd = true;
-  let last = '';
-  // Ends a pending read (it resolves as done); the pull then sees the shutdown.
-  const onShutdown = () => void reader.cancel().catch(() => {});
-  o.shutdown.addEventListener('abort', onShutdown, { once: true });
-  let controller: ReadableStreamDefaultController<Uint8Array> | null = null;
-  const unread = unreadDeadline(o.idleMs, () => {
-    end();
-    void reader.cancel().catch(() => {});
-    controller?.error(undefined);
-    o.onUnread?.();
-  });
-  const end = () => {
-    unread.disarm();
-    o.shutdown.removeEventListener('abort', onShutdown);
-    o.onEnd();
-  };
-  return new ReadableStream<Uint8Array>({
-    start(c) {
-      controller = c;
-    },
-    async pull(controller) {
-      unread.disarm();
-      try {
-        const read = o.shutdown.aborted ? null : await readWithin(reader, o.idleMs);
-        if (!read || o.shutdown.aborted) {
-          end();
-          void reader.cancel().catch(() => {});
-          if (!atFrameEnd) return controller.error(undefined);
-          for (const frame of failFrames(shuttingDown())) controller.enqueue(encoder.encode(frame));
-          return controller.close();
-        }
-        if (read.done) {
-          end();
-          controller.close();
-          return;
-        }
-        const value = read.value;
-        // The last few bytes tell whether the stream so far ends with a blank line (LF or CRLF).
-        last = (last + String.fromCharCode(...value.subarray(-4))).slice(-4);
-        atFrameEnd = last.endsWith('\n\n') || last.endsWith('\r\n\r\n') || last.endsWith('\r\r');
-        controller.enqueue(value);
-        unread.arm();
-      } catch (err) {
-        end();
-        void reader.cancel().catch(() => {});
-        o.onFailure(err);
-        // Erroring the body resets the client's connection, so a truncated answer is never mistaken
-        // for a complete one. `undefined` keeps Bun from printing a stack trace; we logged above.
-        controller.error(undefined);
-      }
-    },
-    cancel(reason) {
-      end();
-      void reader.cancel(reason).catch(() => {});
-    },
-  }, { highWaterMark: 0 });
 }
 
 /** `hold` drops a client that stopped reading, and gets the idle timeout back with an error answer or at the stream's end. */
@@ -287,9 +223,4 @@ function eventAsChunk(event: string, data: string, lastChunk: string | null, mod
     choices: [],
     hermes_event: { event, data: payload },
   });
-}
-
-function* failFrames(e: ApiError): Generator<string> {
-  yield sseData(JSON.stringify(openAIErrorBody(e.status, e.code, e.detail)));
-  yield sseData('[DONE]');
 }

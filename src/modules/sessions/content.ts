@@ -112,15 +112,17 @@ export interface TimedMessage {
  * Two newest-first histories of one session as one, newest first by timestamp: the agent's own record
  * and the turns the sidecar kept for it (sent without the agent filing them under the id). Read only
  * as far as the caller goes; on a tie (or no timestamp) the agent's message counts as the newer.
+ * The one order of such a session: the context of its next turn and its GET /messages (merged-messages.ts,
+ * which merges the messages' times alone) both take it from here.
  */
-export function* mergedNewestFirst(agent: Iterable<TimedMessage>, kept: Iterable<TimedMessage>): Generator<TimedMessage> {
+export function* mergedNewestFirst<T extends { timestamp: number | null }>(agent: Iterable<T>, kept: Iterable<T>): Generator<T> {
   const a = agent[Symbol.iterator]();
   const k = kept[Symbol.iterator]();
   let x = a.next();
   let y = k.next();
   while (!x.done || !y.done) {
     if (y.done || (!x.done && (x.value.timestamp ?? Infinity) >= (y.value.timestamp ?? -Infinity))) {
-      yield x.value as TimedMessage;
+      yield x.value as T;
       x = a.next();
     } else {
       yield y.value;

@@ -14,6 +14,7 @@ import { ApiError, notFound, storageError } from '../../lib/errors';
 import type { Work } from '../../lib/work';
 import type { UpstreamProbe } from '../../upstream/probe';
 import { mergedNewestFirst, recentConversation, type HistoryMessage, type TimedMessage } from './content';
+import { type AgentRecord, listRecord, MergedPages } from './merged-messages';
 import type { CreateSessionBody, ListMessagesQuery, ListSessionsQuery, Message, Session } from './model';
 import { SessionCreator, type CreateOptions } from './session-create';
 import { type LiveSources, SessionLister, withOverride } from './session-list';
@@ -48,9 +49,11 @@ export class SessionService {
 
   private readonly lister: SessionLister;
   private readonly creator: SessionCreator;
+  private readonly mergedPages: MergedPages;
 
   constructor(private readonly d: SessionServiceDeps) {
     this.lister = new SessionLister(d);
+    this.mergedPages = new MergedPages(d.transcripts);
     this.creator = new SessionCreator(d, { locate: (id, work) => this.locate(id, work), liveSources: () => this.liveSources(), upstreamApi: () => this.upstreamApi, agentApiAbsent: () => this.agentApiAbsent });
   }
 
@@ -113,7 +116,7 @@ export class SessionService {
     if (src.stateDb) inStateDb = (primary = this.d.stateDb.session(id)) !== null;
     if (!primary && src.upstream) inUpstream = (primary = await this.d.upstream.get(id, work)) !== null;
     if (!primary && row?.origin === 'sidecar') primary = this.d.transcripts.toSession(row);
-    return primary ? { session: withOverride(primary, row), inStateDb, inUpstream, row } : null;
+    return primary ? { session: withOverride(primary, row, this.d.transcripts), inStateDb, inUpstream, row } : null;
   }
 
   /**
@@ -208,9 +211,14 @@ export class SessionService {
 
   async messages(id: string, q: ListMessagesQuery, work?: Work): Promise<{ items: Message[]; total: number; session_id: string }> {
     const src = await this.liveSources();
-    if (src.stateDb && this.d.stateDb.session(id)) return { ...this.d.stateDb.messages(id, q.limit, q.offset), session_id: id };
+    // A session of the sidecar's own the agent holds in part: its record and the turns it did not file, as the context has them.
+    const row = this.d.transcripts.row(id);
+    const heldInPart = row?.origin === 'sidecar' && row.unfiledTurns > 0;
+    const merged = (agent: AgentRecord) => ({ ...this.mergedPages.page(id, agent, q.limit, q.offset), session_id: id });
+    if (src.stateDb && this.d.stateDb.has(id)) return heldInPart ? merged(this.d.stateDb.record(id)) : { ...this.d.stateDb.messages(id, q.limit, q.offset), session_id: id };
     if (src.upstream) {
       const all = await this.d.upstream.messages(id, work);
+      if (all && heldInPart) return merged(listRecord(all));
       if (all) return { items: all.slice(q.offset, q.offset + q.limit), total: all.length, session_id: id };
     }
     if (this.d.transcripts.row(id)?.origin === 'sidecar') return { ...this.d.transcripts.messages(id, q.limit, q.offset), session_id: id };

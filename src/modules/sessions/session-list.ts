@@ -6,7 +6,7 @@
 import { type ListSessionsQuery, type Session, type SessionOrigin, SIDECAR_SOURCE } from './model';
 import type { StateDb } from './state-db';
 import type { SessionKey } from './state-db-queries';
-import type { TranscriptRow, TranscriptStore } from './transcripts';
+import type { HeldKey, TranscriptRow, TranscriptStore } from './transcripts';
 import type { Work } from '../../lib/work';
 import type { UpstreamSessions } from './upstream-sessions';
 
@@ -26,7 +26,7 @@ export interface LiveSources {
 
 export class SessionLister {
   /** The last merged, sorted list and the keys it was made from. */
-  private memo: { stateKeys: readonly SessionKey[] | null; ownKeys: readonly SessionKey[]; source: string | undefined; all: Entry[] } | null = null;
+  private memo: { stateKeys: readonly SessionKey[] | null; ownKeys: readonly SessionKey[]; held: readonly HeldKey[]; source: string | undefined; all: Entry[] } | null = null;
 
   constructor(private readonly d: { stateDb: StateDb; upstream: UpstreamSessions; transcripts: TranscriptStore }) {}
 
@@ -35,32 +35,39 @@ export class SessionLister {
     // Every session of the sidecar's own has its source: another source's list need not read them
     // (64 ms for ?source=cli at 100,000 own sessions, each read and dropped after every write).
     const ownKeys = q.source === undefined || q.source === SIDECAR_SOURCE ? this.d.transcripts.keys() : NONE;
+    const held = this.d.transcripts.heldInPart();
     // Both stores hand back the same keys until their database changes: the merged order is then the same too.
     const memo = this.memo;
     let all: Entry[];
-    if (!src.upstream && memo && memo.stateKeys === stateKeys && memo.ownKeys === ownKeys && memo.source === q.source) all = memo.all;
+    if (!src.upstream && memo && memo.stateKeys === stateKeys && memo.ownKeys === ownKeys && memo.held === held && memo.source === q.source) all = memo.all;
     else {
       // state.db ids are its primary key, so unique: only the sidecar's ids are looked up, not all of
       // state.db's hashed (a Map of 100,000 ids held the event loop 40-140 ms after every agent commit).
       const own = new Set(ownKeys.map((key) => key.id));
       const taken = new Set<string>();
       const wanted = (key: SessionKey) => q.source === undefined || key.source === q.source;
+      // A session of the sidecar's own the agent holds in part sorts by its last turn, which the agent may not have (withOverride).
+      const lastTurn = new Map(held.map((h) => [h.id, h.lastActive]));
+      const shown = (key: SessionKey): SessionKey => {
+        const at = lastTurn.get(key.id);
+        return at === undefined ? key : { ...key, lastActive: Math.max(key.lastActive ?? at, at) };
+      };
       all = [];
       for (const key of stateKeys ?? NONE) {
         if (own.has(key.id)) taken.add(key.id);
-        if (wanted(key)) all.push({ key, from: 'state-db' });
+        if (wanted(key)) all.push({ key: shown(key), from: 'state-db' });
       }
       if (src.upstream) {
         for (const s of await this.d.upstream.listAll(work)) {
           if (taken.has(s.id)) continue;
           taken.add(s.id);
           const key = { id: s.id, source: s.source, lastActive: s.last_active, startedAt: s.started_at };
-          if (wanted(key)) all.push({ key, from: 'upstream', session: s });
+          if (wanted(key)) all.push({ key: shown(key), from: 'upstream', session: s });
         }
       }
       for (const key of ownKeys) if (!taken.has(key.id) && wanted(key)) all.push({ key, from: 'sidecar' });
       all.sort((a, b) => byActivity(a.key, b.key));
-      this.memo = src.upstream ? null : { stateKeys, ownKeys, source: q.source, all };
+      this.memo = src.upstream ? null : { stateKeys, ownKeys, held, source: q.source, all };
     }
     const page = all.slice(q.offset, q.offset + q.limit);
     return { items: this.materialize(page), total: all.length, limit: q.limit, offset: q.offset };
@@ -76,15 +83,29 @@ export class SessionLister {
       const row = rows.get(e.key.id);
       const primary = e.from === 'state-db' ? fromStateDb.get(e.key.id) : e.from === 'upstream' ? e.session : row && this.d.transcripts.toSession(row);
       // A state.db session deleted between the two reads is simply left out of the page.
-      if (primary) out.push(withOverride(primary, row));
+      if (primary) out.push(withOverride(primary, row, this.d.transcripts));
     }
     return out;
   }
 }
 
-/** A session's title as the sidecar set it, over the source's own (see SessionService.rename). */
-export function withOverride(s: Session, row: TranscriptRow | undefined): Session {
-  return row?.titleSet && s.origin !== 'sidecar' ? { ...s, title: row.title } : s;
+/**
+ * A session found at the agent as the sidecar shows it: with the title the sidecar set over the agent's
+ * (see SessionService.rename) and, for a session of its own the agent holds in part, the turns the agent
+ * did not file counted in, two messages each, the last of them its last activity, and the first its
+ * preview when the agent's record has none (every turn unfiled): as GET /messages lists them
+ * (merged-messages.ts). The turns it filed come before those it did not, so its preview stands otherwise.
+ */
+export function withOverride(s: Session, row: TranscriptRow | undefined, transcripts: Pick<TranscriptStore, 'preview'>): Session {
+  if (!row || s.origin === 'sidecar') return s;
+  const titled = row.titleSet ? { ...s, title: row.title } : s;
+  if (row.origin !== 'sidecar' || row.unfiledTurns === 0) return titled;
+  return {
+    ...titled,
+    message_count: titled.message_count + 2 * row.unfiledTurns,
+    last_active: Math.max(titled.last_active ?? row.lastActive, row.lastActive),
+    preview: titled.preview ?? transcripts.preview(row.id),
+  };
 }
 
 /** Newest activity first, then newest start, then id, so pages are stable. */

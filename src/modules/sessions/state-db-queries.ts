@@ -154,6 +154,22 @@ export function readMessages(t: StateTables, id: string, ids: Float64Array, limi
 }
 
 /**
+ * The times of the messages with the given ids, in their order, by rowid (NaN for none, a time that is
+ * not a number, or a row gone since): what a merged page of a session the agent holds in part needs
+ * of the messages it passes (merged-messages.ts), read as far as it goes. A number stays as
+ * `readNewestFirst` gives it to the context, so both merge the same times.
+ */
+export function readTimes(t: StateTables, ids: Float64Array): Float64Array {
+  if (!t.messages.has('timestamp') || !ids.length) return new Float64Array(ids.length).fill(NaN);
+  const rows = t.db.query('SELECT id, timestamp FROM messages WHERE id IN (SELECT value FROM json_each(?))').all(idList(ids)) as Row[];
+  const at = new Map(rows.map((row) => [Number(row.id), row.timestamp]));
+  return Float64Array.from(ids, (id) => {
+    const time = at.get(id);
+    return typeof time === 'number' ? time : NaN;
+  });
+}
+
+/**
  * Messages looked at, from a session's start, for its preview. Its first user message is nearly always
  * among them; `ORDER BY id LIMIT 1` over the rows read and sorted the whole session for every session
  * shown (~0.1 s at 50,000 messages, 0.3 s for a list page of 20 sessions of 20,000).

@@ -16,7 +16,8 @@ import type { TimedMessage } from './content';
 import { isTransient, throwIfOutOfDescriptors, unavailable } from './state-db-failures';
 import { KeyReads } from './state-db-key-reads';
 import { KEY_SLICE, readKeysInSlices } from './state-db-keys';
-import { columnsOf, deleteSessionRows, readMessages, readNewestFirst, readSessions, type SessionKey, type StateTables, visibleMessageIds } from './state-db-queries';
+import type { AgentRecord } from './merged-messages';
+import { columnsOf, deleteSessionRows, readMessages, readNewestFirst, readSessions, readTimes, type SessionKey, type StateTables, visibleMessageIds } from './state-db-queries';
 import type { Message, Session } from './model';
 
 /**
@@ -206,18 +207,39 @@ export class StateDb {
    * before the ids, so a commit between the two only makes the next read look again.
    */
   messages(id: string, limit: number, offset: number): { items: Message[]; total: number } {
-    return this.read((r) => {
-      const version = dataVersion(r);
-      let kept = this.idsMemo.get(id);
-      this.idsMemo.delete(id);
-      if (kept?.reader !== r || kept.version !== version) {
-        kept = { reader: r, version, ids: visibleMessageIds(r, id) };
-        this.idReads++;
-      }
-      this.idsMemo.set(id, kept);
-      if (this.idsMemo.size > KEPT_ID_LISTS) this.idsMemo.delete(this.idsMemo.keys().next().value as string);
-      return readMessages(r, id, kept.ids, limit, offset);
-    }, { items: [], total: 0 });
+    return this.read((r) => readMessages(r, id, this.visibleIds(r, id), limit, offset), { items: [], total: 0 });
+  }
+
+  /**
+   * Session `id`'s visible messages as a merged page reads them (merged-messages.ts): their ids, kept
+   * as for `messages`, then the times and rows of those the page passes, read by rowid.
+   */
+  record(id: string): AgentRecord {
+    const ids = this.read((r) => this.visibleIds(r, id), new Float64Array(0));
+    return {
+      count: ids.length,
+      version: ids,
+      times: (from, to) => this.read((r) => readTimes(r, ids.subarray(from, to)), new Float64Array(to - from).fill(NaN)),
+      rows: (indexes) => {
+        const picked = Float64Array.from(indexes, (i) => ids[i]!);
+        const found = new Map(this.read((r) => readMessages(r, id, picked, picked.length, 0).items, []).map((m) => [m.id, m]));
+        return Array.from(picked, (messageId) => found.get(messageId));
+      },
+    };
+  }
+
+  /** A session's visible ids, ascending, kept while no other connection commits (see `messages`). */
+  private visibleIds(r: Reader, id: string): Float64Array {
+    const version = dataVersion(r);
+    let kept = this.idsMemo.get(id);
+    this.idsMemo.delete(id);
+    if (kept?.reader !== r || kept.version !== version) {
+      kept = { reader: r, version, ids: visibleMessageIds(r, id) };
+      this.idReads++;
+    }
+    this.idsMemo.set(id, kept);
+    if (this.idsMemo.size > KEPT_ID_LISTS) this.idsMemo.delete(this.idsMemo.keys().next().value as string);
+    return kept.ids;
   }
 
   /**

@@ -16,6 +16,9 @@ import type { SessionKey } from './state-db-queries';
 
 export type TranscriptRow = typeof chatSessions.$inferSelect;
 
+/** A session of the sidecar's own with turns the agent did not file under its id, and its last turn. */
+export type HeldKey = Pick<TranscriptRow, 'id' | 'lastActive'>;
+
 export interface TokenUsage {
   input_tokens: number;
   output_tokens: number;
@@ -108,15 +111,25 @@ function prepare(h: DbHandle) {
   };
 }
 
+/** A stored message as the API shows it. */
+const toMessage = (m: typeof chatMessages.$inferSelect): Message => ({
+  id: m.id, session_id: m.sessionId, role: m.role, content: decodeContent(m.content), tool_calls: null,
+  tool_call_id: null, tool_name: null, timestamp: m.timestamp, reasoning: m.reasoning,
+});
+
 export class TranscriptStore {
   private readonly q: ReturnType<typeof prepare>;
   private readonly keysQuery: Statement;
   private readonly keysKept: KeptReads<readonly SessionKey[]>;
+  private readonly heldKept: KeptReads<readonly HeldKey[]>;
+  private readonly unfiledKept: KeptReads<{ ids: Float64Array; times: Float64Array }>;
 
   constructor(private readonly h: DbHandle) {
     this.q = prepare(h);
     this.keysKept = new KeptReads(h.sqlite, 1);
     this.keysQuery = h.sqlite.prepare(`SELECT id, last_active AS lastActive, started_at AS startedAt, '${SIDECAR_SOURCE}' AS source FROM chat_sessions WHERE origin = 'sidecar'`);
+    this.heldKept = new KeptReads(h.sqlite, 1);
+    this.unfiledKept = new KeptReads(h.sqlite, 8);
   }
 
   row(sessionId: string): TranscriptRow | undefined {
@@ -137,9 +150,16 @@ export class TranscriptStore {
     return this.keysKept.get('keys', () => this.keysQuery.all() as SessionKey[]);
   }
 
+  /**
+   * The sessions of the sidecar's own the agent holds in part (withOverride), kept until the database is
+   * written; through chat_sessions_held_idx, whose condition the query states as written there.
+   */
+  heldInPart(): readonly HeldKey[] {
+    return this.heldKept.get('held', () => this.h.sqlite.query("SELECT id, last_active AS lastActive FROM chat_sessions WHERE origin = 'sidecar' AND unfiled_turns > 0").all() as HeldKey[]);
+  }
+
   /** A sidecar session as the merged view shows it. */
   toSession(r: TranscriptRow): Session {
-    const first = this.q.firstUser.get({ id: r.id });
     return {
       id: r.id,
       title: r.title,
@@ -153,8 +173,14 @@ export class TranscriptStore {
       tool_call_count: 0,
       input_tokens: r.inputTokens,
       output_tokens: r.outputTokens,
-      preview: first ? previewOf(first.content) : null,
+      preview: this.preview(r.id),
     };
+  }
+
+  /** The preview of session `id`'s first user message kept here. */
+  preview(sessionId: string): string | null {
+    const first = this.q.firstUser.get({ id: sessionId });
+    return first ? previewOf(first.content) : null;
   }
 
   /**
@@ -227,13 +253,30 @@ export class TranscriptStore {
       total: this.q.messageCount.get({ id: sessionId })?.n ?? 0,
       rows: this.q.messages.all({ id: sessionId, limit, offset }),
     }));
-    return {
-      total,
-      items: rows.map((m) => ({
-        id: m.id, session_id: sessionId, role: m.role, content: decodeContent(m.content), tool_calls: null,
-        tool_call_id: null, tool_name: null, timestamp: m.timestamp, reasoning: m.reasoning,
-      })),
-    };
+    return { total, items: rows.map(toMessage) };
+  }
+
+  /**
+   * The ids and times of the messages of session `id` the agent did not file under it
+   * (RecordedTurn.unfiled), oldest first, for a merged page of its messages (merged-messages.ts): kept
+   * until the database is written, so paging through a session of many such turns reads them once.
+   */
+  unfiledTimes(sessionId: string): { ids: Float64Array; times: Float64Array } {
+    return this.unfiledKept.get(sessionId, () => {
+      // Through chat_messages_unfiled_idx, in its order (`unfiled = 1` as the index states it): no sort.
+      const row = this.h.sqlite.query('SELECT json_group_array(id) AS ids, json_group_array(timestamp) AS times FROM '
+        + '(SELECT id, timestamp FROM chat_messages WHERE session_id = ? AND unfiled = 1 ORDER BY id)').get(sessionId) as { ids: string; times: string };
+      return {
+        ids: Float64Array.from(JSON.parse(row.ids) as number[]),
+        times: Float64Array.from(JSON.parse(row.times) as number[]),
+      };
+    });
+  }
+
+  /** The messages of session `id` with these ids (those still there), by id. */
+  messagesWithIds(sessionId: string, ids: number[]): Message[] {
+    if (!ids.length) return [];
+    return this.h.db.select().from(chatMessages).where(and(eq(chatMessages.sessionId, sessionId), inArray(chatMessages.id, ids))).orderBy(asc(chatMessages.id)).all().map(toMessage);
   }
 
   /**

@@ -137,9 +137,12 @@ function parseWhole(text: string, rootsKey: string): Loaded | string {
   }
   const checked = checkHead(json, rootsKey, true);
   if (typeof checked === 'string') return checked;
+  const current = (json as { version: unknown }).version === SAVED_FORMAT;
+  // Cut at its last newline it still parses, and the paced load refuses it: a torn file is never used either way.
+  if (current && !text.endsWith(`\n${TAIL}\n`)) return 'torn: it does not end with its last line';
   const records = new Map<string, SkillRecord>();
   for (const row of checked.rows) records.set(row[8], fromRow(row));
-  return { records, current: (json as { version: unknown }).version === SAVED_FORMAT };
+  return { records, current };
 }
 
 /**

@@ -202,20 +202,22 @@ class Scanner {
     const stamp = fileStamp(st);
     this.filesRead++;
     const changedMs = st.ctimeMs;
-    this.reads.push(
-      readFile(file, { flag: NO_FOLLOW }).then(
-        (bytes) => {
-          const parse = () => this.add(root, file, segments, stamp, parseSkillBytes(bytes, folder), changedMs);
-          return this.pace ? this.pace.run(parse) : parse();
-        },
-        (err: NodeJS.ErrnoException) => {
-          // Replaced by a symlink since the lstat: judged as one. Removed: not a skill any more, and
-          // its folder's new stamp makes the next request scan again.
-          if (err.code === 'ELOOP') this.probeLink(root, file, segments, folder);
-          else if (err.code !== 'ENOENT') this.add(root, file, segments, stamp, brokenSkill(folder));
-        },
-      ),
+    const read = readFile(file, { flag: NO_FOLLOW }).then(
+      (bytes) => {
+        const parse = () => this.add(root, file, segments, stamp, parseSkillBytes(bytes, folder), changedMs);
+        return this.pace ? this.pace.run(parse) : parse();
+      },
+      (err: NodeJS.ErrnoException) => {
+        // Replaced by a symlink since the lstat: judged as one. Removed: not a skill any more, and
+        // its folder's new stamp makes the next request scan again.
+        if (err.code === 'ELOOP') this.probeLink(root, file, segments, folder);
+        else if (err.code !== 'ENOENT') this.add(root, file, segments, stamp, brokenSkill(folder));
+      },
     );
+    // A paced walk stopped (ScanStopped) never awaits its reads, whose parses are then refused their turn: unhandled,
+    // a stack trace on stderr each. Marked handled at once (added when the walk throws, too late); scanRoots still sees them.
+    read.catch(() => {});
+    this.reads.push(read);
     return true;
   }
 

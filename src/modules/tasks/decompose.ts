@@ -13,6 +13,7 @@ import { answerText, MessageContent } from '../../upstream/completion';
 import type { Work } from '../../lib/work';
 import { looseJsonValues } from './loose-json';
 import type { SwarmStrategy } from './model';
+import { clientClosed } from './state';
 
 export const DEFAULT_DECOMPOSITION_MODEL = 'hermes-agent';
 /** Plans longer than this are refused (fallback): a model that rambles is not a plan. */
@@ -131,7 +132,7 @@ function decompositionPrompt(req: DecomposeRequest): string {
 }
 
 /** `work` hears when the LLM worked on the plan: it answered, or had the request and did not answer in time or sent too much. */
-export async function decomposeGoal(cfg: Hedgehog, req: DecomposeRequest, work: Work): Promise<DecomposeOutcome> {
+export async function decomposeGoal(cfg: Hedgehog, req: DecomposeRequest, work: Work, signal?: AbortSignal): Promise<DecomposeOutcome> {
   const fail = (reason: string): DecomposeOutcome => ({ ok: false, reason, model: req.model });
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   const key = cfg.apiKey();
@@ -142,6 +143,7 @@ export async function decomposeGoal(cfg: Hedgehog, req: DecomposeRequest, work: 
       method: 'POST',
       headers,
       timeoutMs: cfg.timeoutMs,
+      signal,
       shutdown: cfg.shutdown,
       target: 'HEDGEHOG',
       body: JSON.stringify({
@@ -159,6 +161,8 @@ export async function decomposeGoal(cfg: Hedgehog, req: DecomposeRequest, work: 
     if (kind === 'timeout' || kind === 'too_large') work.started();
     // Not a reason for the fallback plan: no swarm is created while the sidecar stops.
     if (kind === 'shutdown') throw shuttingDown('no swarm was created');
+    // The client left: nobody would learn of the swarm, and its retry would make a second one.
+    if (kind === 'aborted') throw clientClosed();
     if (kind === 'redirected') return fail((err as OutboundError).message);
     return fail(kind === 'timeout' ? 'the LLM did not answer in time' : kind === 'too_large' ? 'the LLM answer is too large to read' : 'the LLM endpoint is unreachable');
   }

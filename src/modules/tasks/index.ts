@@ -41,7 +41,7 @@ export function tasksPlugin(tasks: TaskService) {
     .post(
       '/api/tasks/swarm',
       async ({ body, request, set }) => {
-        const swarm = await tasks.swarm(body, workOf(request));
+        const swarm = await tasks.swarm(body, workOf(request), request.signal);
         set.status = 201;
         return swarm;
       },

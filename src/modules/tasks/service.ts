@@ -10,7 +10,7 @@ import type { Work } from '../../lib/work';
 import type { GazeVerifier } from '../gaze/service';
 import type { Hedgehog } from '../../config';
 import type { ClaimBody, CompleteBody, CreateTaskBody, ListTasksQuery, SwarmBody, Task, TaskStats } from './model';
-import { claimRefusal, raceConflict, refusalNow, taskNotFound, type Action } from './state';
+import { claimRefusal, clientClosed, raceConflict, refusalNow, taskNotFound, type Action } from './state';
 import type { Completion, TaskStore, Transition } from './store';
 import { planSwarm, swarmTasks } from './swarm';
 
@@ -109,9 +109,14 @@ export class TaskService {
     return this.store.stats(this.now());
   }
 
-  /** `work` hears when the LLM took on the decomposition: the plan is paid for even if its tasks cannot be stored. */
-  async swarm(body: SwarmBody, work: Work) {
-    const plan = await planSwarm(body, this.deps.hedgehog, work);
+  /**
+   * `work` hears when the LLM took on the decomposition: the plan is paid for even if its tasks cannot
+   * be stored. A client that left (`signal`) before the swarm is stored gets none: it never learns the
+   * ids, and the retry it makes would be a second swarm beside the first.
+   */
+  async swarm(body: SwarmBody, work: Work, signal?: AbortSignal) {
+    const plan = await planSwarm(body, this.deps.hedgehog, work, signal);
+    if (signal?.aborted) throw clientClosed();
     const ids = { swarmId: newId('swarm_'), rootId: newId('task_'), subtaskIds: plan.subtasks.map(() => newId('task_')) };
     const created = new Map((await this.store.create(swarmTasks(body, plan, ids), this.now)).map((t) => [t.task_id, t]));
     const tasks = ids.subtaskIds.map((id) => created.get(id) as Task);

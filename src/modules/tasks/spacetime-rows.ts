@@ -13,6 +13,7 @@
  * committed: it does not exist as far as the API is concerned (`isCommitted`).
  */
 import { z } from '../../lib/zod';
+import { isoNow } from '../../lib/time';
 import { Task } from './model';
 import type { Status } from './state';
 
@@ -23,23 +24,53 @@ export const taskKey = (id: string) => `task:${id}`;
 export const stepCategory = (id: string) => `task_step:${id}`;
 export const stepKey = (id: string, version: number, nonce: string) => `task_step:${id}:${version}:${nonce}`;
 
-/** A task as stored: the API task without the computed `blocked_by`, plus its version. */
-export const StoredTask = z.extend(z.omit(Task, { blocked_by: true }), { version: z.number().check(z.int(), z.gte(0)) });
+/**
+ * A time as the sidecar writes it (isoNow). Leases are compared as text and stats count seconds from
+ * these: a row with another writer's time ("", "yesterday") made every sidecar's stats a 500.
+ */
+const StoredTime = z.string().check(z.refine((s) => {
+  const ms = Date.parse(s);
+  return Number.isFinite(ms) && isoNow(ms) === s;
+}, { error: 'not an ISO 8601 UTC time with milliseconds' }));
+
+/**
+ * A task as stored: the API task without the computed `blocked_by`, plus its version. Fields it does
+ * not know (written by a newer sidecar sharing the queue) are kept, so rewriting the row after a
+ * transition does not erase them; `toTask` leaves them out of answers.
+ */
+export const StoredTask = z.looseObject({
+  ...z.omit(Task, { blocked_by: true }).shape,
+  created_at: StoredTime,
+  updated_at: StoredTime,
+  claimed_at: z.nullable(StoredTime),
+  lease_expires_at: z.nullable(StoredTime),
+  completed_at: z.nullable(StoredTime),
+  cancelled_at: z.nullable(StoredTime),
+  version: z.number().check(z.int(), z.gte(0)),
+});
 export type StoredTask = z.infer<typeof StoredTask>;
 
+/** A step's value. `action` and `proposer` are diagnostics: the transition is the task it carries. */
 const StepValue = z.object({
   version: z.number().check(z.int(), z.gte(1)),
-  action: z.enum(['claim', 'complete', 'cancel']),
-  /** Sidecar instance that proposed it (diagnostics). */
+  action: z.string(),
+  /** Sidecar instance that proposed it. */
   proposer: z.string(),
   task: StoredTask,
 });
-export type StepValue = z.infer<typeof StepValue>;
 
-export interface Step extends StepValue {
+export interface Step {
   /** memory_entry.id: commit order, which decides between proposals of one version. */
   id: number;
   key: string;
+  /** The version proposed, from the key (every writer of the protocol names it there). */
+  version: number;
+  /**
+   * The task after the transition; null when this sidecar cannot read the value (a newer sidecar's
+   * status or shape). Such a step still takes part in deciding its version: ignored, a later proposal
+   * of ours would have won a version that another sidecar had already won.
+   */
+  task: StoredTask | null;
 }
 
 function parseValue<T>(schema: z.ZodMiniType<T>, value: unknown): T | null {
@@ -61,10 +92,14 @@ export function parseTaskRows(rows: Record<string, unknown>[]): StoredTask[] {
 }
 
 export function parseSteps(rows: Record<string, unknown>[], taskId: string): Step[] {
+  const prefix = `${stepCategory(taskId)}:`;
   return rows.flatMap((r) => {
+    if (typeof r.id !== 'number' || typeof r.key !== 'string' || !r.key.startsWith(prefix)) return [];
+    const version = Number(/^(\d+):/.exec(r.key.slice(prefix.length))?.[1]);
+    if (!Number.isSafeInteger(version) || version < 1) return [];
     const s = parseValue(StepValue, r.value);
-    if (!s || typeof r.id !== 'number' || typeof r.key !== 'string' || s.task.task_id !== taskId || s.task.version !== s.version) return [];
-    return [{ ...s, id: r.id, key: r.key }];
+    const readable = s !== null && s.version === version && s.task.task_id === taskId && s.task.version === version;
+    return [{ id: r.id, key: r.key, version, task: readable ? s.task : null }];
   });
 }
 
@@ -81,10 +116,18 @@ export function latestWinner(steps: Step[]): Step | null {
   return top === 0 ? null : winnerOf(steps, top);
 }
 
-/** The current task: the cached row, or a newer winning step when the cache lags behind. */
+/**
+ * The current task: the cached row, or a newer winning step when the cache lags behind. A winner this
+ * sidecar cannot read is passed over for the newest one it can: its own proposals then lose that
+ * version (the unreadable row has the lower id), so it never writes over a transition it cannot see.
+ */
 export function currentOf(cached: StoredTask, steps: Step[]): StoredTask {
-  const latest = latestWinner(steps);
-  return latest && latest.version > cached.version ? latest.task : cached;
+  const top = steps.reduce((max, s) => Math.max(max, s.version), 0);
+  for (let v = top; v > cached.version; v--) {
+    const task = winnerOf(steps, v)?.task;
+    if (task) return task;
+  }
+  return cached;
 }
 
 /** `blocked_by` from the statuses of the dependencies; an unknown dependency blocks. */

@@ -12,7 +12,7 @@
 import type { Logger } from '../../lib/log';
 import type { SpacetimeClient } from '../../spacetime/client';
 import { afterCommit, spacetimeToApiError } from '../../spacetime/errors';
-import type { Task, TaskStats } from './model';
+import { Task, type TaskStats } from './model';
 import { cancelRefusal, canTransition, claimRefusal, completeRefusal, TASK_STATUSES, TRANSITIONS, withLeaseExpiry, type Action, type Status } from './state';
 import { ageSeconds, checkReferences, leaseUntil, outsideReferences, type ClaimRequest, type Clock, type Completion, type CompleteRequest, type ListFilter, type NewTask, type TaskStore, type Transition } from './store';
 import { blockedBy, currentOf, latestWinner, SOURCE, stepCategory, stepKey, winnerOf, type StoredTask } from './spacetime-rows';
@@ -55,8 +55,9 @@ export class SpacetimeTaskStore implements TaskStore {
       // A sidecar that stopped between winning and writing the row left it behind: bring it up to date.
       if (found.lagging) await this.materialise(id, found.task);
       const task = withLeaseExpiry(found.task, now);
-      const deps = new Map((await this.table.byIds(task.depends_on)).map((d) => [d.task_id, d.status]));
-      return toTask(task, (d) => deps.get(d));
+      // Exact, as a claim decides: a dependency's row can lag behind its completion.
+      const unfinished = new Set(await this.unfinished(task.depends_on));
+      return toTask(task, (d) => (unfinished.has(d) ? undefined : 'Completed'));
     });
   }
 
@@ -91,26 +92,36 @@ export class SpacetimeTaskStore implements TaskStore {
       if (!done.applied) return done;
       const { step, ...completed } = done;
       if (!req.success) return { ...completed, unblocked: [], auto_claimed: [] };
-      // A dependent is unblocked by the completion of its dependencies that committed last: step ids
-      // grow in commit order, so when two of them complete at once both see the dependent ready, but
-      // only one of them (the higher step id) reports it, as SQLite does in its one transaction.
-      // A row can lag behind its task's last transition (a dependent cancelled by a sidecar that has
-      // not written the row yet, or died first): only those still Open by their exact state wait.
-      const rows = (await this.allTasks(now)).filter((t) => t.depends_on.includes(id) && t.status === 'Open');
-      const exact = await Promise.all(rows.map((t) => this.exact(t.task_id, now)));
-      const waiting = rows.filter((_, i) => exact[i]?.status === 'Open');
-      const ready = await Promise.all(
-        waiting.map(async (t) => {
-          const others = await Promise.all(t.depends_on.filter((d) => d !== id).map((d) => this.completionStep(d)));
-          return others.every((o) => o !== null && o < step);
-        }),
-      );
-      const unblocked = waiting.filter((_, i) => ready[i]);
-      const claims = await Promise.all(
-        unblocked.map(async (t) => (t.assigned_agent !== null && !t.gaze_required && (await this.claimAs(t.task_id, { agent: t.assigned_agent, leaseSeconds: null, gazeVerified: false }, now)).applied ? t.task_id : null)),
-      );
-      return { ...completed, unblocked: unblocked.map((t) => t.task_id), auto_claimed: claims.filter((c): c is string => c !== null) };
+      try {
+        return { ...completed, ...(await this.unblock(id, step, now)) };
+      } catch (err) {
+        // The completion stands: SpacetimeDB gone now is not "nothing was done, try again" (503).
+        throw afterCommit(err, 'The completion');
+      }
     });
+  }
+
+  /** The dependents a completion (its winning step `step`) unblocked, and those of them claimed for their assigned agent. */
+  private async unblock(id: string, step: number, now: string): Promise<{ unblocked: string[]; auto_claimed: string[] }> {
+    // A dependent is unblocked by the completion of its dependencies that committed last: step ids
+    // grow in commit order, so when two of them complete at once both see the dependent ready, but
+    // only one of them (the higher step id) reports it, as SQLite does in its one transaction.
+    // A row can lag behind its task's last transition (a dependent cancelled by a sidecar that has
+    // not written the row yet, or died first): only those still Open by their exact state wait.
+    const rows = (await this.allTasks(now)).filter((t) => t.depends_on.includes(id) && t.status === 'Open');
+    const exact = await Promise.all(rows.map((t) => this.exact(t.task_id, now)));
+    const waiting = rows.filter((_, i) => exact[i]?.status === 'Open');
+    const ready = await Promise.all(
+      waiting.map(async (t) => {
+        const others = await Promise.all(t.depends_on.filter((d) => d !== id).map((d) => this.completionStep(d)));
+        return others.every((o) => o !== null && o < step);
+      }),
+    );
+    const unblocked = waiting.filter((_, i) => ready[i]);
+    const claims = await Promise.all(
+      unblocked.map(async (t) => (t.assigned_agent !== null && !t.gaze_required && (await this.claimAs(t.task_id, { agent: t.assigned_agent, leaseSeconds: null, gazeVerified: false }, now)).applied ? t.task_id : null)),
+    );
+    return { unblocked: unblocked.map((t) => t.task_id), auto_claimed: claims.filter((c): c is string => c !== null) };
   }
 
   async cancel(id: string, clock: Clock): Promise<Transition> {
@@ -151,7 +162,7 @@ export class SpacetimeTaskStore implements TaskStore {
     return this.transition(id, 'claim', now, async (cur) => {
       if (claimRefusal({ ...cur, blocked_by: [] }, req.agent) || (cur.gaze_required && !req.gazeVerified)) return null;
       // Completed is final, so dependencies found Completed here stay Completed.
-      if ((await this.unfinished(cur.depends_on, now)).length) return null;
+      if ((await this.unfinished(cur.depends_on)).length) return null;
       return { ...cur, status: TRANSITIONS.claim.to[0], agent: req.agent, claimed_at: now, lease_expires_at: leaseUntil(now, req.leaseSeconds), updated_at: now };
     });
   }
@@ -193,7 +204,8 @@ export class SpacetimeTaskStore implements TaskStore {
     for (let round = 0; round < MATERIALISE_ROUNDS; round++) {
       await this.table.write(current);
       const latest = latestWinner(await this.table.steps(id));
-      if (!latest || latest.version <= current.version) return;
+      // A newer winner this sidecar cannot read is written by the sidecar that can.
+      if (!latest?.task || latest.version <= current.version) return;
       current = latest.task;
     }
   }
@@ -220,16 +232,23 @@ export class SpacetimeTaskStore implements TaskStore {
   private async completionStep(id: string): Promise<number | null> {
     const found = await this.table.read(id);
     if (!found || currentOf(found.row, found.steps).status !== 'Completed') return null;
-    const step = found.steps.find((s) => s.task.status === 'Completed' && winnerOf(found.steps, s.version)?.id === s.id);
+    const step = found.steps.find((s) => s.task?.status === 'Completed' && winnerOf(found.steps, s.version)?.id === s.id);
     return step?.id ?? 0;
   }
 
-  /** Dependencies that are not Completed, reading the exact state of those whose row says otherwise. */
-  private async unfinished(ids: string[], now: string): Promise<string[]> {
-    const cached = new Map((await this.table.byIds(ids)).map((t) => [t.task_id, t.status]));
-    const doubtful = ids.filter((d) => cached.get(d) !== 'Completed');
-    const exact = await Promise.all(doubtful.map((d) => this.exact(d, now)));
-    return doubtful.filter((_, i) => exact[i]?.status !== 'Completed');
+  /**
+   * Dependencies that are not Completed, by their exact state: the step rows of those whose row says
+   * otherwise are read (in one query per 50) and may show a completion the row lags behind. Completed
+   * is final, and no lease applies to it.
+   */
+  private async unfinished(ids: string[]): Promise<string[]> {
+    const rows = new Map((await this.table.byIds(ids)).map((t) => [t.task_id, t]));
+    const doubtful = ids.filter((d) => rows.has(d) && rows.get(d)?.status !== 'Completed');
+    const steps = await this.table.stepsOf(doubtful);
+    return ids.filter((d) => {
+      const row = rows.get(d);
+      return !row || (row.status !== 'Completed' && currentOf(row, steps.get(d) ?? []).status !== 'Completed');
+    });
   }
 
   /**
@@ -254,10 +273,13 @@ export class SpacetimeTaskStore implements TaskStore {
   }
 }
 
+/** The API's fields of a stored task (not its version, nor fields a newer sidecar added), with `blocked_by`. */
 function toTask(t: StoredTask, statusOf: (id: string) => Status | undefined): Task {
-  const { version: _version, ...task } = t;
+  const task = Object.fromEntries(TASK_FIELDS.map((k) => [k, t[k]])) as Omit<Task, 'blocked_by'>;
   return { ...task, blocked_by: blockedBy(t, statusOf) };
 }
+
+const TASK_FIELDS = Object.keys(Task.shape).filter((k) => k !== 'blocked_by') as (keyof Omit<Task, 'blocked_by'>)[];
 
 /** A transition, and when it applied, the id of its winning step row: its position in commit order. */
 type Stepped = { applied: true; task: Task; step: number } | { applied: false; task: Task | null };

@@ -56,6 +56,9 @@ export function withLeaseExpiry<T extends Pick<TaskState, 'status' | 'agent' | '
 
 export const taskNotFound = (id: string) => new ApiError(404, 'task_not_found', `Task ${id} does not exist.`);
 
+/** A swarm whose client left before it was stored (nobody reads it; the status is for the logs). */
+export const clientClosed = () => new ApiError(499, 'client_closed', 'The client closed the request; no swarm was created.');
+
 /** Why `agent` cannot claim this task now, or null when it can. */
 export function claimRefusal(task: TaskState, agent: string): ApiError | null {
   if (!(TRANSITIONS.claim.from as readonly Status[]).includes(task.status)) {

@@ -40,7 +40,7 @@ function goalTitle(goal: string): string {
   return chars.length <= TITLE_MAX ? goal : chars.slice(0, TITLE_MAX - 1).join('') + '…';
 }
 
-export async function planSwarm(body: SwarmBody, hedgehog: Hedgehog, work: Work): Promise<SwarmPlan> {
+export async function planSwarm(body: SwarmBody, hedgehog: Hedgehog, work: Work, signal?: AbortSignal): Promise<SwarmPlan> {
   const agents = body.agents ?? [];
   if (body.subtasks) {
     const graph = applyStrategy(body.subtasks, body.strategy, true);
@@ -52,7 +52,7 @@ export async function planSwarm(body: SwarmBody, hedgehog: Hedgehog, work: Work)
     };
   }
   const model = body.model ?? DEFAULT_DECOMPOSITION_MODEL;
-  const llm = await decomposeGoal(hedgehog, { goal: body.goal, strategy: body.strategy, agents, model }, work);
+  const llm = await decomposeGoal(hedgehog, { goal: body.goal, strategy: body.strategy, agents, model }, work, signal);
   if (!llm.ok) return fallback(body, llm.reason, model);
   const graph = applyStrategy(llm.subtasks, body.strategy, false);
   if ('errors' in graph) return fallback(body, `the LLM plan is not a valid graph (${graph.errors[0]?.path}: ${graph.errors[0]?.message})`, model);

@@ -1,0 +1,1 @@
+CREATE INDEX `chat_sessions_held_idx` ON `chat_sessions` (`id`) WHERE origin = 'sidecar' AND unfiled_turns > 0;
