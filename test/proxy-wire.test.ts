@@ -139,3 +139,15 @@ describe('POST /api/chat/completions/stream: OpenAI nulls', () => {
     expect((await jsonOf(res)).error).toBeDefined();
   });
 });
+
+describe('bounded answers', () => {
+  test('a /v1 JSON answer that came whole keeps its Content-Length (a stream went out chunked, and to HTTP/1.0 ended by a close)', async () => {
+    for (const [method, path, body] of [['POST', '/v1/chat/completions', chatBody('measured')], ['GET', '/v1/models', undefined]] as const) {
+      const res = await fetch(`${base}${path}`, { method, headers: { 'content-type': 'application/json' }, body });
+      const bytes = await res.bytes();
+      expect(res.status).toBe(200);
+      expect(res.headers.get('transfer-encoding')).toBeNull();
+      expect(res.headers.get('content-length')).toBe(String(bytes.byteLength));
+    }
+  });
+});

@@ -19,7 +19,7 @@ import { logRepeated } from '../../lib/log-repeats';
 import type { HermesClient } from '../../upstream/client';
 import { midStreamError, outboundToApiError, streamCutShort, upstreamHttpError } from '../../upstream/errors';
 import type { ChatCompletionsBody } from './model';
-import { failFrames, failingQuietly, idleGuarded } from './streams';
+import { boundedBody, failFrames, idleGuarded } from './streams';
 
 export interface ProxyDeps {
   client: HermesClient;
@@ -115,8 +115,8 @@ export async function proxyV1(request: Request, d: ProxyDeps, work: Work, { vary
     if (request.signal.aborted) return;
     logRepeated(d.log, 'warn', 'proxied upstream stream failed', { path: pathAndQuery.split('?')[0], reason: err instanceof Error ? err.message : String(err) });
   };
-  // A bounded answer is passed on as it reads; an event stream also gets the idle guard.
-  if (!isEventStream) return new Response(failingQuietly(upstream.body, onFailure), { status: upstream.status, headers });
+  // A bounded answer is passed on as it reads (as bytes when it came whole); an event stream also gets the idle guard.
+  if (!isEventStream) return new Response(await boundedBody(upstream.body, declaredLength(upstream.headers), onFailure), { status: upstream.status, headers });
   return new Response(idleGuarded(upstream.body, { idleMs: d.idleTimeoutMs, shutdown: d.shutdown, onFailure, onEnd: () => (slot(), hold?.restore()), onUnread: hold?.close }), { status: upstream.status, headers });
 }
 
@@ -127,8 +127,14 @@ export async function proxyV1(request: Request, d: ProxyDeps, work: Work, { vary
  * then its length is unknown and Bun's 0 stays, a limit README names.
  */
 function keepHeadLength(upstream: Headers, headers: Headers): void {
+  const length = declaredLength(upstream);
+  if (length !== null) headers.set('content-length', String(length));
+}
+
+/** The length of the body fetch passes on, as the upstream declared it; null when unknown (none, or a body fetch unpacks). */
+function declaredLength(upstream: Headers): number | null {
   const length = upstream.get('content-length');
-  if (length !== null && /^\d+$/.test(length) && !upstream.has('content-encoding')) headers.set('content-length', length);
+  return length !== null && /^\d+$/.test(length) && !upstream.has('content-encoding') ? Number(length) : null;
 }
 
 /** `hold` drops a client that stopped reading, and gets the idle timeout back with an error answer or at the stream's end. */

@@ -9,25 +9,49 @@ import { readWithin, unreadDeadline } from '../../lib/stream-deadlines';
 
 const encoder = new TextEncoder();
 
+/** What these bodies need of a reader (Bun's and node:stream/web's types of one differ). */
+interface Reader {
+  read(): Promise<unknown>;
+  cancel(reason?: unknown): Promise<void>;
+}
+/** A read of an upstream body, its failure as the value. */
+type Read = { done: true } | { done: false; value: Uint8Array } | Error;
+const readOf = (reader: Reader): Promise<Read> =>
+  (reader.read() as Promise<Exclude<Read, Error>>).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+
 /**
- * `body` as it reads, a failure (the upstream cut mid-answer) given to `onFailure` and ending the
- * answer with `undefined`: that resets the client's connection, so the truncated answer is not taken
- * for a whole one. Handed to Bun as it came, the fetch error was printed raw to stderr, outside the
- * logger (not JSON under LOG_FORMAT=json, not summarised) and with the upstream URL, whose path may
- * hold a key that publicUrl masks everywhere else.
+ * A bounded answer's body: its bytes when its first read holds the whole declared length (most JSON answers
+ * come whole with their headers), else `body` as it reads (failingQuietly). Bun writes a Content-Length only
+ * for bytes: a stream goes out chunked (to an HTTP/1.0 client, ended by closing the connection), and a small
+ * answer streamed took the sidecar ~255 µs of CPU, as bytes ~190 (5,000 POST /v1/chat/completions). `declared` is null
+ * when fetch unpacks the body (Content-Encoding), whose length is then unknown.
  */
-export function failingQuietly(body: ReadableStream<Uint8Array>, onFailure: (err: unknown) => void): ReadableStream<Uint8Array> {
+export async function boundedBody(body: ReadableStream<Uint8Array>, declared: number | null, onFailure: (err: unknown) => void): Promise<Uint8Array | ReadableStream<Uint8Array>> {
   const reader = body.getReader();
+  const first = await readOf(reader);
+  if (!(first instanceof Error) && first.done) return new Uint8Array(0);
+  if (first instanceof Error || first.value.byteLength !== declared) return failingQuietly(reader, onFailure, first);
+  // The whole length is in: the read that follows only sees its end, which lets fetch reuse the connection.
+  const next = await readOf(reader);
+  return next instanceof Error || !next.done ? failingQuietly(reader, onFailure, first, next) : first.value;
+}
+
+/**
+ * What `reader` reads, after `pending` (reads already made), a failure (the upstream cut mid-answer) given to
+ * `onFailure` and ending the answer with `undefined`: that resets the client's connection, so the truncated
+ * answer is not taken for a whole one. Handed to Bun as it came, the fetch error was printed raw to stderr,
+ * outside the logger (not JSON under LOG_FORMAT=json, not summarised) and with the upstream URL, whose path
+ * may hold a key that publicUrl masks everywhere else.
+ */
+function failingQuietly(reader: Reader, onFailure: (err: unknown) => void, ...pending: Read[]): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      try {
-        const read = await reader.read();
-        if (read.done) controller.close();
-        else controller.enqueue(read.value);
-      } catch (err) {
-        onFailure(err);
+      const read = pending.shift() ?? (await readOf(reader));
+      if (read instanceof Error) {
+        onFailure(read);
         controller.error(undefined);
-      }
+      } else if (read.done) controller.close();
+      else controller.enqueue(read.value);
     },
     cancel(reason) {
       return reader.cancel(reason).catch(() => {});
