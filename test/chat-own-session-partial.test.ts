@@ -301,3 +301,13 @@ for (const final of ['0.12', '0.17'] as const) {
     });
   }
 }
+
+test('an own session held in part whose filed user messages the agent rewound previews its first turn the agent did not file, which GET /messages lists, not the rewound one', async () => {
+  await partlyHeld('0.17', true, 'json', undefined, 'v19');
+  // The user rewound the agent's record (Hermes marks the messages `active = 0`): it keeps no user message to preview.
+  stateDb!.db.run("UPDATE messages SET active = 0 WHERE session_id = 'own' AND role = 'user'");
+  const { said, one, listed } = await shown();
+  expect(said).not.toContain('user:my name is Ann');
+  expect(said[1]).toBe('user:I live in Paris');
+  for (const s of [one, listed]) expect(s?.preview).toBe('I live in Paris');
+});

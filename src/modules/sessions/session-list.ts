@@ -93,7 +93,7 @@ export class SessionLister {
  * A session found at the agent as the sidecar shows it: with the title the sidecar set over the agent's
  * (see SessionService.rename) and, for a session of its own the agent holds in part, the turns the agent
  * did not file counted in, two messages each, the last of them its last activity, and the first its
- * preview when the agent's record has none (every turn unfiled): as GET /messages lists them
+ * preview when the agent's record has none (every turn unfiled, or those it filed rewound): as GET /messages lists them
  * (merged-messages.ts). The turns it filed come before those it did not, so its preview stands otherwise.
  */
 export function withOverride(s: Session, row: TranscriptRow | undefined, transcripts: Pick<TranscriptStore, 'preview'>): Session {
@@ -104,7 +104,8 @@ export function withOverride(s: Session, row: TranscriptRow | undefined, transcr
     ...titled,
     message_count: titled.message_count + 2 * row.unfiledTurns,
     last_active: Math.max(titled.last_active ?? row.lastActive, row.lastActive),
-    preview: titled.preview ?? transcripts.preview(row.id),
+    // Of the turns it did not file alone: a filed one missing from the record was rewound there (`active = 0`), and GET /messages does not list it.
+    preview: titled.preview ?? transcripts.preview(row.id, true),
   };
 }
 

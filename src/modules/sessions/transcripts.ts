@@ -78,10 +78,14 @@ function prepare(h: DbHandle) {
   // A page of a session's history, newest first, before the id `before`; `only` narrows it to some of its messages.
   const olderPage = (only?: SQL) => db.select({ id: chatMessages.id, role: chatMessages.role, content: chatMessages.content, timestamp: chatMessages.timestamp }).from(chatMessages)
     .where(and(eq(chatMessages.sessionId, id), lt(chatMessages.id, n('before')), only)).orderBy(desc(chatMessages.id)).limit(HISTORY_PAGE).prepare();
+  // The session's first user message kept here; `only` narrows it to some of its messages.
+  const firstUser = (only?: SQL) => db.select({ content: chatMessages.content }).from(chatMessages)
+    .where(and(eq(chatMessages.sessionId, id), eq(chatMessages.role, 'user'), only)).orderBy(asc(chatMessages.id)).limit(1).prepare();
   return {
     row: db.select().from(chatSessions).where(eq(chatSessions.id, id)).prepare(),
-    firstUser: db.select({ content: chatMessages.content }).from(chatMessages)
-      .where(and(eq(chatMessages.sessionId, id), eq(chatMessages.role, 'user'))).orderBy(asc(chatMessages.id)).limit(1).prepare(),
+    firstUser: firstUser(),
+    // `unfiled = 1` as chat_messages_unfiled_idx states it.
+    firstUnfiledUser: firstUser(sql`unfiled = 1`),
     messageCount: db.select({ n: count() }).from(chatMessages).where(eq(chatMessages.sessionId, id)).prepare(),
     messages: db.select().from(chatMessages).where(eq(chatMessages.sessionId, id)).orderBy(asc(chatMessages.id)).limit(n('limit')).offset(n('offset')).prepare(),
     olderMessages: olderPage(),
@@ -177,9 +181,9 @@ export class TranscriptStore {
     };
   }
 
-  /** The preview of session `id`'s first user message kept here. */
-  preview(sessionId: string): string | null {
-    const first = this.q.firstUser.get({ id: sessionId });
+  /** The preview of session `id`'s first user message kept here; `unfiledOnly`: of those the agent did not file (RecordedTurn.unfiled). */
+  preview(sessionId: string, unfiledOnly = false): string | null {
+    const first = (unfiledOnly ? this.q.firstUnfiledUser : this.q.firstUser).get({ id: sessionId });
     return first ? previewOf(first.content) : null;
   }
 
