@@ -81,3 +81,12 @@ test('a task row whose times are not the sidecar\'s ISO times (another writer\'s
   }
   expect((await a.claim(kept.task_id, 'bob')).status).toBe(200);
 });
+
+test('a step row whose key names a huge version and whose value cannot be read does not hang the task\'s reads', async () => {
+  const { task_id: id } = await a.create();
+  // Another writer's garbage: the walk down from the key's version to the row's went 2^53 steps.
+  insert(`task_step:${id}`, `task_step:${id}:${Number.MAX_SAFE_INTEGER}:odd-1`, 'not a step');
+  expect((await a.get(id)).status).toBe('Open');
+  expect((await a.claim(id, 'bob')).status).toBe(200);
+  expect((await a.get(id)).agent).toBe('bob');
+});
