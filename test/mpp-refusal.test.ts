@@ -156,6 +156,18 @@ describe('answers that spend the credential', () => {
     expect((await send(app, cred, 'POST', '/api/wallet/tempo/call', '{"caller_id":"c","prompt":"hi"}')).status).toBe(402);
     expect(hermes.requests.filter((r) => r.path === '/v1/chat/completions')).toHaveLength(1);
   });
+
+  test('a paid swarm with its subtasks given whose client left before it was stored: nothing worked on it, so the payment buys the swarm, not a 499', async () => {
+    const app = await open();
+    const cred = await credential(app);
+    const left = new AbortController();
+    left.abort();
+    const body = '{"goal":"ship it","strategy":"parallel","subtasks":[{"title":"a"}]}';
+    const r = await app.fetch('/api/tasks/swarm', { method: 'POST', signal: left.signal, headers: { authorization: cred, 'content-type': 'application/json' }, body });
+    // A 499 spends the credential (an upstream may have worked): here it was spent on nothing.
+    expect([r.status, r.headers.get('payment-receipt') !== null]).toEqual([201, true]);
+    expect((await app.json<Json>('GET', '/api/tasks', undefined, KEY)).body.total).toBe(2);
+  });
 });
 
 describe('our database failing around a credit', () => {
