@@ -157,16 +157,33 @@ describe('answers that spend the credential', () => {
     expect(hermes.requests.filter((r) => r.path === '/v1/chat/completions')).toHaveLength(1);
   });
 
-  test('a paid swarm with its subtasks given whose client left before it was stored: nothing worked on it, so the payment buys the swarm, not a 499', async () => {
-    const app = await open();
+  test('a paid swarm whose client left before any upstream was asked (499, nothing created) gives it back; one that left while the LLM planned spends it', async () => {
+    const app = await open({ HEDGEHOG_URL: hermes.url, HEDGEHOG_API_KEY: 'test-upstream-key' });
+    const llmAsked = () => hermes.requests.filter((r) => r.path === '/v1/chat/completions').length;
+    const before = llmAsked();
+    const swarm = (cred: string, body: string, signal: AbortSignal) =>
+      app.fetch('/api/tasks/swarm', { method: 'POST', signal, headers: { authorization: cred, 'content-type': 'application/json' }, body });
+    const gone = AbortSignal.abort();
+    for (const body of ['{"goal":"ship it","strategy":"parallel","subtasks":[{"title":"a"}]}', '{"goal":"ship it","strategy":"parallel"}']) {
+      const cred = await credential(app);
+      const r = await swarm(cred, body, gone);
+      // A 499 spends the credential (an upstream may have worked): here nothing was done for it.
+      expect([body, r.status, r.headers.get('payment-receipt') !== null]).toEqual([body, 499, false]);
+      expect((await send(app, cred, 'GET', '/api/tasks')).status).toBe(200);
+    }
+    expect(llmAsked()).toBe(before);
+    expect((await app.json<Json>('GET', '/api/tasks', undefined, KEY)).body.total).toBe(0);
+    // The LLM had the request: spent, as a metered call's.
     const cred = await credential(app);
-    const left = new AbortController();
-    left.abort();
-    const body = '{"goal":"ship it","strategy":"parallel","subtasks":[{"title":"a"}]}';
-    const r = await app.fetch('/api/tasks/swarm', { method: 'POST', signal: left.signal, headers: { authorization: cred, 'content-type': 'application/json' }, body });
-    // A 499 spends the credential (an upstream may have worked): here it was spent on nothing.
-    expect([r.status, r.headers.get('payment-receipt') !== null]).toEqual([201, true]);
-    expect((await app.json<Json>('GET', '/api/tasks', undefined, KEY)).body.total).toBe(2);
+    hermes.behavior.hang = { '/v1/chat/completions': true };
+    const leave = new AbortController();
+    const planning = swarm(cred, '{"goal":"ship it","strategy":"parallel"}', leave.signal);
+    while (llmAsked() === before) await Bun.sleep(10);
+    leave.abort();
+    const r = await planning;
+    hermes.behavior.hang = {};
+    expect([r.status, r.headers.get('payment-receipt') !== null]).toEqual([499, true]);
+    expect((await send(app, cred, 'GET', '/api/tasks')).status).toBe(402);
   });
 });
 
