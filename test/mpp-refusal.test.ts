@@ -156,6 +156,35 @@ describe('answers that spend the credential', () => {
     expect((await send(app, cred, 'POST', '/api/wallet/tempo/call', '{"caller_id":"c","prompt":"hi"}')).status).toBe(402);
     expect(hermes.requests.filter((r) => r.path === '/v1/chat/completions')).toHaveLength(1);
   });
+
+  test('a paid swarm whose client left before any upstream was asked (499, nothing created) gives it back; one that left while the LLM planned spends it', async () => {
+    const app = await open({ HEDGEHOG_URL: hermes.url, HEDGEHOG_API_KEY: 'test-upstream-key' });
+    const llmAsked = () => hermes.requests.filter((r) => r.path === '/v1/chat/completions').length;
+    const before = llmAsked();
+    const swarm = (cred: string, body: string, signal: AbortSignal) =>
+      app.fetch('/api/tasks/swarm', { method: 'POST', signal, headers: { authorization: cred, 'content-type': 'application/json' }, body });
+    const gone = AbortSignal.abort();
+    for (const body of ['{"goal":"ship it","strategy":"parallel","subtasks":[{"title":"a"}]}', '{"goal":"ship it","strategy":"parallel"}']) {
+      const cred = await credential(app);
+      const r = await swarm(cred, body, gone);
+      // A 499 spends the credential (an upstream may have worked): here nothing was done for it.
+      expect([body, r.status, r.headers.get('payment-receipt') !== null]).toEqual([body, 499, false]);
+      expect((await send(app, cred, 'GET', '/api/tasks')).status).toBe(200);
+    }
+    expect(llmAsked()).toBe(before);
+    expect((await app.json<Json>('GET', '/api/tasks', undefined, KEY)).body.total).toBe(0);
+    // The LLM had the request: spent, as a metered call's.
+    const cred = await credential(app);
+    hermes.behavior.hang = { '/v1/chat/completions': true };
+    const leave = new AbortController();
+    const planning = swarm(cred, '{"goal":"ship it","strategy":"parallel"}', leave.signal);
+    while (llmAsked() === before) await Bun.sleep(10);
+    leave.abort();
+    const r = await planning;
+    hermes.behavior.hang = {};
+    expect([r.status, r.headers.get('payment-receipt') !== null]).toEqual([499, true]);
+    expect((await send(app, cred, 'GET', '/api/tasks')).status).toBe(402);
+  });
 });
 
 describe('our database failing around a credit', () => {

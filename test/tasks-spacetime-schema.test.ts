@@ -81,3 +81,24 @@ test('a task row whose times are not the sidecar\'s ISO times (another writer\'s
   }
   expect((await a.claim(kept.task_id, 'bob')).status).toBe(200);
 });
+
+test('a step row whose key names a huge version and whose value cannot be read does not hang the task\'s reads', async () => {
+  const { task_id: id } = await a.create();
+  // Another writer's garbage: the walk down from the key's version to the row's went 2^53 steps.
+  insert(`task_step:${id}`, `task_step:${id}:${Number.MAX_SAFE_INTEGER}:odd-1`, 'not a step');
+  expect((await a.get(id)).status).toBe('Open');
+  expect((await a.claim(id, 'bob')).status).toBe(200);
+  expect((await a.get(id)).agent).toBe('bob');
+});
+
+test("a swarm whose root row this sidecar cannot read (another writer's time): its subtasks are not swept away as a failed swarm's leftovers", async () => {
+  const s = await a.json<{ root_task_id: string; tasks: { task_id: string }[] }>('POST', '/api/tasks/swarm', { goal: 'g', strategy: 'parallel', subtasks: [{ title: 'a' }, { title: 'b' }] });
+  expect(s.status).toBe(201);
+  const root = s.body.root_task_id;
+  const subtasks = s.body.tasks.map((t) => t.task_id);
+  // Seconds, no milliseconds: a valid time, but not the sidecar's own form.
+  fake.tables.get('memory_entry')!.update('key', `task:${root}`, { value: JSON.stringify({ ...taskRow(root), updated_at: '2026-12-07T10:00:00Z' }) });
+  a.clock.offsetMs = 25 * 3600_000;
+  expect((await a.json('GET', '/api/tasks')).status).toBe(200);
+  expect(rows().filter((r) => subtasks.some((id) => r.key === `task:${id}`))).toHaveLength(2);
+});

@@ -29,6 +29,12 @@ export interface Work {
    */
   upstreamFailed(err: unknown): void;
   /**
+   * The client left before any upstream was asked and before anything was written: its 499 gives the
+   * credential back, as a refusal does (a 499 otherwise spends it: an upstream may have worked). No
+   * retry gets free work through it, there having been none. Ignored once work started.
+   */
+  leftFirst(): void;
+  /**
    * Whether the request holds an MPP credential, which a refusal gives back and a served answer
    * spends: a chat stream then waits for its upstream before its 200 (see ChatService.stream).
    */
@@ -36,7 +42,7 @@ export interface Work {
 }
 
 /** What a request reported: its paid work started, or an upstream it needed was never reached. */
-export type WorkState = 'none' | 'started' | 'unreached';
+export type WorkState = 'none' | 'started' | 'unreached' | 'left';
 
 const states = new WeakMap<Request, Exclude<WorkState, 'none'>>();
 const paid = new WeakSet<Request>();
@@ -53,6 +59,9 @@ export function workOf(request: Request): Work {
     cutByStop: () => void states.delete(request),
     upstreamFailed: (err) => {
       if (neverSent(err) && states.get(request) !== 'started') states.set(request, 'unreached');
+    },
+    leftFirst: () => {
+      if (states.get(request) !== 'started') states.set(request, 'left');
     },
   };
 }

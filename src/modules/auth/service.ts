@@ -43,10 +43,12 @@ export interface PaymentHold {
  * answered gave the credential back, and each retry had the upstream do the work again for nothing.
  * A 502 is a refusal too when the route reported an upstream that was never reached (connection
  * refused, no such host, TLS handshake failed) and no work: the request was passed on to nobody.
+ * And a 499 is one when the route reported that its client left before any upstream was asked
+ * (`Work.leftFirst`: a swarm whose client was gone before the LLM was asked or its tasks stored).
  */
 export async function settlePaid(hold: PaymentHold, res: Response, work: WorkState): Promise<Response> {
   const refusal = (res.status >= 400 && res.status < 500 && res.status !== CLIENT_CLOSED) || res.status === 503 || res.status === 507
-    || (res.status === 502 && work === 'unreached');
+    || (res.status === 502 && work === 'unreached') || (res.status === CLIENT_CLOSED && work === 'left');
   if (work === 'started' || !refusal || !(await hold.release())) return res;
   const headers = new Headers(res.headers);
   headers.delete('payment-receipt');

@@ -112,11 +112,20 @@ export class TaskService {
   /**
    * `work` hears when the LLM took on the decomposition: the plan is paid for even if its tasks cannot
    * be stored. A client that left (`signal`) before the swarm is stored gets none: it never learns the
-   * ids, and the retry it makes would be a second swarm beside the first.
+   * ids, and the retry it makes would be a second swarm beside the first. One that left before the LLM
+   * was asked, or whose plan it gave, spent nothing (`leftFirst`): a 499 otherwise spends a payment.
    */
   async swarm(body: SwarmBody, work: Work, signal?: AbortSignal) {
+    if (signal?.aborted) {
+      work.leftFirst();
+      throw clientClosed();
+    }
     const plan = await planSwarm(body, this.deps.hedgehog, work, signal);
-    if (signal?.aborted) throw clientClosed();
+    if (signal?.aborted) {
+      // Its subtasks given, no upstream was asked; an LLM asked may have worked (spent, as a metered call's).
+      if (plan.decomposition.method === 'explicit') work.leftFirst();
+      throw clientClosed();
+    }
     const ids = { swarmId: newId('swarm_'), rootId: newId('task_'), subtaskIds: plan.subtasks.map(() => newId('task_')) };
     const created = new Map((await this.store.create(swarmTasks(body, plan, ids), this.now)).map((t) => [t.task_id, t]));
     const tasks = ids.subtaskIds.map((id) => created.get(id) as Task);

@@ -122,8 +122,10 @@ export function latestWinner(steps: Step[]): Step | null {
  * version (the unreadable row has the lower id), so it never writes over a transition it cannot see.
  */
 export function currentOf(cached: StoredTask, steps: Step[]): StoredTask {
-  const top = steps.reduce((max, s) => Math.max(max, s.version), 0);
-  for (let v = top; v > cached.version; v--) {
+  // The versions proposed, not every number below the highest: a key naming version 2^53 (another
+  // writer's garbage) made this walk 2^53 steps and hung the process.
+  const newer = [...new Set(steps.map((s) => s.version))].filter((v) => v > cached.version).sort((x, y) => y - x);
+  for (const v of newer) {
     const task = winnerOf(steps, v)?.task;
     if (task) return task;
   }

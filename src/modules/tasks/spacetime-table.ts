@@ -62,7 +62,9 @@ export class TaskTable {
 
   /**
    * Every task row in one SQL read: the committed ones with their row id (`seq`, creation order),
-   * and the uncommitted swarm subtasks apart.
+   * and the uncommitted swarm subtasks apart. A subtask whose root row is there but cannot be read
+   * (a newer sidecar's status, another writer's time) is in neither: not shown, and not swept as a
+   * failed swarm's leftover (that deleted every subtask of such a swarm a day after its creation).
    */
   async all(): Promise<{ committed: (StoredTask & { seq: number })[]; uncommitted: StoredTask[] }> {
     const rows = await this.stdb.sql(`SELECT id, key, value FROM memory_entry WHERE category = ${literal(TASK_CATEGORY)}`);
@@ -71,8 +73,9 @@ export class TaskTable {
     const rootSwarm = this.rootSwarms(tasks);
     const out = { committed: [] as (StoredTask & { seq: number })[], uncommitted: [] as StoredTask[] };
     for (const t of tasks) {
+      const root = swarmRootOf(t);
       if (isCommitted(t, rootSwarm)) out.committed.push({ ...t, seq: seq.get(taskKey(t.task_id)) as number });
-      else out.uncommitted.push(t);
+      else if (root !== null && !seq.has(taskKey(root))) out.uncommitted.push(t);
     }
     return out;
   }
