@@ -185,6 +185,42 @@ describe('answers that spend the credential', () => {
     expect([r.status, r.headers.get('payment-receipt') !== null]).toEqual([499, true]);
     expect((await send(app, cred, 'GET', '/api/tasks')).status).toBe(402);
   });
+  test('a paid /v1 call, chat completions stream or tempo call whose client left before its upstream was asked (499) gives it back', async () => {
+    const app = await open({ HEDGEHOG_URL: hermes.url, HEDGEHOG_API_KEY: 'test-upstream-key' });
+    const asked = () => hermes.requests.length;
+    const before = asked();
+    const chat = '{"model":"m","messages":[{"role":"user","content":"hi"}]}';
+    const cases: [string, string][] = [
+      ['/v1/chat/completions', chat],
+      ['/v1/chat/completions', '{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}'],
+      ['/api/chat/completions/stream', chat],
+      ['/api/wallet/tempo/call', '{"caller_id":"c","prompt":"hi"}'],
+    ];
+    for (const [path, body] of cases) {
+      const cred = await credential(app);
+      const r = await app.fetch(path, { method: 'POST', signal: AbortSignal.abort(), headers: { authorization: cred, 'content-type': 'application/json' }, body });
+      // A 499 spends the credential (an upstream may have worked): here none was asked.
+      expect([path, r.status, r.headers.get('payment-receipt') !== null]).toEqual([path, 499, false]);
+      expect([path, (await send(app, cred, 'GET', '/api/tasks')).status]).toEqual([path, 200]);
+    }
+    expect(asked()).toBe(before);
+  });
+  test('a paid chat turn (stream, new stream, reply) whose client left before the route ran is a 499 that gives it back, nothing created', async () => {
+    const app = await open();
+    const session = (await app.json<Json>('POST', '/api/sessions', {}, KEY)).body.session.id as string;
+    const sessions = async () => (await app.json<Json>('GET', '/api/sessions', undefined, KEY)).body.total;
+    const had = await sessions();
+    const asked = hermes.requests.length;
+    for (const path of ['/api/sessions/new/chat/stream', `/api/sessions/${session}/chat/stream`, `/api/sessions/${session}/chat`]) {
+      const cred = await credential(app);
+      const r = await app.fetch(path, { method: 'POST', signal: AbortSignal.abort(), headers: { authorization: cred, 'content-type': 'application/json' }, body: '{"message":"hi"}' });
+      // It was a 200 (streams: an error event, a session created by `new`) or a 499, both spending the credential.
+      expect([path, r.status, r.headers.get('payment-receipt') !== null]).toEqual([path, 499, false]);
+      expect([path, (await send(app, cred, 'GET', '/api/tasks')).status]).toEqual([path, 200]);
+    }
+    expect(hermes.requests.length).toBe(asked);
+    expect(await sessions()).toBe(had);
+  });
 });
 
 describe('our database failing around a credit', () => {

@@ -8,13 +8,15 @@ export function outboundToApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof OutboundError) {
     if (err.kind === 'timeout') return new ApiError(504, 'upstream_timeout', 'The Hermes upstream did not answer in time.');
-    if (err.kind === 'aborted') return new ApiError(499, 'client_closed', 'The client closed the request.');
+    if (err.kind === 'aborted') return clientClosed();
     if (err.kind === 'shutdown') return shuttingDown();
     if (err.kind === 'too_large') return new ApiError(502, 'upstream_response_too_large', 'The Hermes upstream sent an answer too large to read.');
     if (err.kind === 'redirected') return new ApiError(502, 'upstream_redirected', `${upperFirst(err.message)} (HERMES_AGENT_URL).`);
   }
   return new ApiError(502, 'upstream_unreachable', 'The Hermes upstream is unreachable.', { cause: err });
 }
+
+export const clientClosed = () => new ApiError(499, 'client_closed', 'The client closed the request.');
 
 const upperFirst = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 

@@ -44,7 +44,8 @@ export interface PaymentHold {
  * A 502 is a refusal too when the route reported an upstream that was never reached (connection
  * refused, no such host, TLS handshake failed) and no work: the request was passed on to nobody.
  * And a 499 is one when the route reported that its client left before any upstream was asked
- * (`Work.leftFirst`: a swarm whose client was gone before the LLM was asked or its tasks stored).
+ * (`Work.leftFirst`: a swarm whose client was gone before the LLM was asked or its tasks stored, a
+ * /v1 call, chat completions stream or metered call whose client was gone before it was sent).
  */
 export async function settlePaid(hold: PaymentHold, res: Response, work: WorkState): Promise<Response> {
   const refusal = (res.status >= 400 && res.status < 500 && res.status !== CLIENT_CLOSED) || res.status === 503 || res.status === 507

@@ -14,10 +14,10 @@ import { logRepeated } from '../../lib/log-repeats';
 import type { ConnectionHold } from '../../lib/connection';
 import { headerValue, linkedAbort } from '../../lib/http';
 import { eventStream, SSE_PING, sseResponse, startNow } from '../../lib/sse';
-import type { Work } from '../../lib/work';
+import { unlessLeft, type Work } from '../../lib/work';
 import type { Logger } from '../../lib/log';
 import type { HermesClient } from '../../upstream/client';
-import { asTurnError, outboundToApiError, streamCutShort } from '../../upstream/errors';
+import { asTurnError, clientClosed, outboundToApiError, streamCutShort } from '../../upstream/errors';
 import type { Session } from '../sessions/model';
 import { sessionNotFound, type SessionService } from '../sessions/service';
 import { completionsEvents } from './adapters/completions';
@@ -69,9 +69,11 @@ export class ChatService {
   /**
    * Takes an upstream stream slot (503 when all are taken), then resolves the session (404 when it
    * exists nowhere) or, for `new`, creates it (409 when the id is taken). These refusals are answered
-   * as JSON before any stream starts, and nothing is created by a refused turn.
+   * as JSON before any stream starts, and nothing is created by a refused turn. A client already gone
+   * gets a 499 that asked nothing and created nothing (`unlessLeft`: it gives an MPP credential back).
    */
   async open(target: { id: string } | { create: NewChatBody }, body: ChatBody, signal: AbortSignal, work: Work): Promise<ChatTurn> {
+    unlessLeft(signal, work, clientClosed);
     const slot = this.d.client.openStream();
     let session: Pick<Session, 'id' | 'model'>;
     let created = false;

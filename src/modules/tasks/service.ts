@@ -6,7 +6,7 @@
  */
 import { newId, SAFE_ID } from '../../lib/ids';
 import { isoNow } from '../../lib/time';
-import type { Work } from '../../lib/work';
+import { unlessLeft, type Work } from '../../lib/work';
 import type { GazeVerifier } from '../gaze/service';
 import type { Hedgehog } from '../../config';
 import type { ClaimBody, CompleteBody, CreateTaskBody, ListTasksQuery, SwarmBody, Task, TaskStats } from './model';
@@ -116,10 +116,7 @@ export class TaskService {
    * was asked, or whose plan it gave, spent nothing (`leftFirst`): a 499 otherwise spends a payment.
    */
   async swarm(body: SwarmBody, work: Work, signal?: AbortSignal) {
-    if (signal?.aborted) {
-      work.leftFirst();
-      throw clientClosed();
-    }
+    if (signal) unlessLeft(signal, work, clientClosed);
     const plan = await planSwarm(body, this.deps.hedgehog, work, signal);
     if (signal?.aborted) {
       // Its subtasks given, no upstream was asked; an LLM asked may have worked (spent, as a metered call's).

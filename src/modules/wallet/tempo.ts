@@ -14,7 +14,7 @@ import { ApiError, shuttingDown, storageError } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
 import { fetchJson, OutboundError, type JsonResult } from '../../lib/http';
 import { newId } from '../../lib/ids';
-import type { Work } from '../../lib/work';
+import { unlessLeft, type Work } from '../../lib/work';
 import { isoNow, toUtcIso } from '../../lib/time';
 import { answerText, MessageContent } from '../../upstream/completion';
 import { CallerBudget, type Hold } from './budget';
@@ -238,12 +238,13 @@ export class TempoBilling {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
     const key = this.hedgehog.apiKey();
     if (key) headers.authorization = `Bearer ${key}`;
+    unlessLeft(signal, work, closedUnbilled);
     try {
       return await fetchJson(`${this.hedgehog.url}/v1/chat/completions`, { method: 'POST', headers, body: JSON.stringify(payload), timeoutMs: this.hedgehog.timeoutMs, signal, shutdown: this.hedgehog.shutdown, target: 'HEDGEHOG' });
     } catch (err) {
       work.upstreamFailed(err);
       if (err instanceof OutboundError && err.kind === 'timeout') throw new ApiError(504, 'hedgehog_timeout', `HEDGEHOG did not answer within ${this.hedgehog.timeoutMs / 1000} s; nothing was billed.`);
-      if (err instanceof OutboundError && err.kind === 'aborted') throw new ApiError(499, 'client_closed', 'The client closed the request; nothing was billed.');
+      if (err instanceof OutboundError && err.kind === 'aborted') throw closedUnbilled();
       if (err instanceof OutboundError && err.kind === 'shutdown') throw shuttingDown('nothing was billed');
       if (err instanceof OutboundError && err.kind === 'too_large') throw new ApiError(502, 'hedgehog_bad_response', 'HEDGEHOG sent an answer too large to read; nothing was billed.');
       if (err instanceof OutboundError && err.kind === 'redirected') throw new ApiError(502, 'hedgehog_redirected', `${err.message} (HEDGEHOG_URL); nothing was billed.`);
@@ -251,6 +252,8 @@ export class TempoBilling {
     }
   }
 }
+
+const closedUnbilled = () => new ApiError(499, 'client_closed', 'The client closed the request; nothing was billed.');
 
 /** The chat completion request sent to HEDGEHOG: the client's fields, nothing else of its request. */
 function payloadOf(body: TempoCallBody) {
