@@ -125,7 +125,7 @@ describe('Idempotency-Key on POST /api/wallet/escrow', () => {
     const twice = new Headers({ 'content-type': 'application/json' });
     twice.append('idempotency-key', 'a');
     twice.append('idempotency-key', 'b');
-    const joined = await (await app.fetch('/api/wallet/escrow', { method: 'POST', headers: twice, body: JSON.stringify(BODY) })).json();
+    const joined = (await (await app.fetch('/api/wallet/escrow', { method: 'POST', headers: twice, body: JSON.stringify(BODY) })).json()) as Json;
     const once = await lock(app, 'a, b');
     expect([once.status, once.headers.get('idempotent-replayed'), once.body.escrow_id]).toEqual([201, 'true', joined.escrow_id]);
     expect(rows(app)).toBe(2);
