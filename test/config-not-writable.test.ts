@@ -4,9 +4,9 @@
  * folder, with config.yaml untouched — not a logged 500 `internal_error`.
  */
 import { expect, test } from 'bun:test';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { tempDir } from './helpers/app';
+import { makeTestApp, tempDir } from './helpers/app';
 
 const CONFIG = '# mine\nmodel:\n  default: a\n';
 
@@ -56,4 +56,53 @@ test('an edit in a home the sidecar cannot write is 503 config_not_writable nami
   } finally {
     chmodSync(home, 0o755);
   }
+});
+
+/** `chattr` needs root (CAP_LINUX_IMMUTABLE) and a file system that keeps the flag (ext4, xfs, btrfs; not tmpfs). */
+const immutable = (file: string, on: boolean) => process.getuid?.() === 0 && Bun.spawnSync(['chattr', on ? '+i' : '-i', file]).exitCode === 0;
+const canChattr = (() => {
+  const probe = join(tempDir(), 'probe');
+  writeFileSync(probe, '');
+  return immutable(probe, true) && immutable(probe, false);
+})();
+
+test.skipIf(!canChattr)('an immutable config.yaml (chattr +i) in a folder the sidecar may write: 503 config_not_writable names the file, not the folder; nothing left behind', async () => {
+  const home = join(tempDir(), 'home');
+  mkdirSync(home);
+  const file = join(home, 'config.yaml');
+  writeFileSync(file, CONFIG);
+  expect(immutable(file, true)).toBe(true);
+  try {
+    const t = await makeTestApp({ env: { HERMES_HOME: home, MEMORY_BACKEND: 'sqlite' } });
+    try {
+      const r = await t.json<{ code: string; detail: string }>('POST', '/api/config', { key: 'model.default', value: 'b' });
+      expect([r.status, r.body.code]).toEqual([503, 'config_not_writable']);
+      // The folder can be written (the lock and temp file were made there): telling the operator to
+      // give write access to it sent them after the wrong thing.
+      expect(r.body.detail).toContain(file);
+      expect(r.body.detail).not.toContain('write access to that folder');
+      expect(r.body.detail).toContain('chattr +i');
+    } finally {
+      t.close();
+    }
+    expect(readFileSync(file, 'utf8')).toBe(CONFIG);
+    expect(readdirSync(home)).toEqual(['config.yaml']);
+  } finally {
+    immutable(file, false);
+  }
+});
+
+// Run as root, `nobody` edits root's file; as its owner, the test's user could replace it.
+test.skipIf(process.getuid?.() !== 0)('in a sticky folder the sidecar may write (mode 1777), a config.yaml of another user: 503 config_not_writable names the file', () => {
+  const home = join(tempDir(), 'home');
+  mkdirSync(home);
+  writeFileSync(join(home, 'config.yaml'), CONFIG);
+  for (let d = home; d !== dirname(d) && d.includes('optx-test'); d = dirname(d)) chmodSync(d, 0o755);
+  chmodSync(join(home, 'config.yaml'), 0o666);
+  chmodSync(home, 0o1777);
+  const [a] = editAsUser(home, [['POST', '/api/config', { key: 'model.default', value: 'b' }]]);
+  expect([a?.status, a?.code]).toEqual([503, 'config_not_writable']);
+  expect(a?.detail).toContain(join(home, 'config.yaml'));
+  expect(a?.detail).not.toContain('write access to that folder');
+  expect(readFileSync(join(home, 'config.yaml'), 'utf8')).toBe(CONFIG);
 });

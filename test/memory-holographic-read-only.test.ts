@@ -4,7 +4,7 @@
  * Needs root to bind-mount; skipped otherwise.
  */
 import { afterAll, expect, test } from 'bun:test';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTestApp, tempDir } from './helpers/app';
 
@@ -34,6 +34,26 @@ t.close();`;
     expect(r.body.detail).toContain(join(ro, 'memory_store.db'));
     expect(r.body.detail).toContain('the file system holding it is read-only');
     expect(readFileSync(join(home, 'memory_store.db')).equals(before)).toBe(true);
+  } finally {
+    t.close();
+  }
+});
+
+test.skipIf(!mounted)('a memory file linked from a writable home into a read-only file system says the file system is read-only (SQLite writes the -shm beside the link\'s target)', async () => {
+  const made = join(home, 'linked.db');
+  const script = `import { makeTestApp } from ${JSON.stringify(join(import.meta.dir, 'helpers/app'))};
+const t = await makeTestApp({ env: { HERMES_HOME: ${JSON.stringify(home)}, MEMORY_BACKEND: 'holographic', HOLOGRAPHIC_DB_PATH: ${JSON.stringify(made)} } });
+if ((await t.json('POST', '/api/memory', { content: 'kept' })).status !== 201) process.exit(1);
+t.close();`;
+  expect(Bun.spawnSync([process.execPath, '-e', script]).exitCode).toBe(0);
+  const linkHome = join(dir, 'link-home');
+  mkdirSync(linkHome);
+  symlinkSync(join(ro, 'linked.db'), join(linkHome, 'memory_store.db'));
+  const t = await makeTestApp({ env: { HERMES_HOME: linkHome, MEMORY_BACKEND: 'holographic' } });
+  try {
+    const r = await t.json<{ code: string; detail: string }>('GET', '/api/memory');
+    expect([r.status, r.body.code]).toEqual([503, 'memory_unavailable']);
+    expect(r.body.detail).toContain('the file system holding it is read-only');
   } finally {
     t.close();
   }

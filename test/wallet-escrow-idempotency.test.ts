@@ -117,6 +117,20 @@ describe('Idempotency-Key on POST /api/wallet/escrow', () => {
     expect(rows(app)).toBe(3);
   });
 
+  test('as HTTP reads the header: leading and trailing spaces and tabs are not the key; the header sent twice is one key joined with ", "', async () => {
+    const app = await open();
+    const first = await lock(app, 'k');
+    const again = await lock(app, ' k\t');
+    expect([again.status, again.headers.get('idempotent-replayed'), again.body.escrow_id]).toEqual([201, 'true', first.body.escrow_id]);
+    const twice = new Headers({ 'content-type': 'application/json' });
+    twice.append('idempotency-key', 'a');
+    twice.append('idempotency-key', 'b');
+    const joined = (await (await app.fetch('/api/wallet/escrow', { method: 'POST', headers: twice, body: JSON.stringify(BODY) })).json()) as Json;
+    const once = await lock(app, 'a, b');
+    expect([once.status, once.headers.get('idempotent-replayed'), once.body.escrow_id]).toEqual([201, 'true', joined.escrow_id]);
+    expect(rows(app)).toBe(2);
+  });
+
   test('a retry is answered while another process holds the write lock (a new lock waits for it)', async () => {
     const app = await open();
     const first = await lock(app, 'held-1');

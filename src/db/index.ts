@@ -91,7 +91,7 @@ export function openDatabase(dataDir: string | ':memory:', opts: OpenDatabaseOpt
     }
     return openAt(path, opts.busyWaitMs ?? BUSY_WAIT_MS, opts.busyClock);
   } catch (err) {
-    const note = dataDir === ':memory:' ? '' : fileSystemNote(dataDir, err);
+    const note = dataDir === ':memory:' ? '' : fileSystemNote(path, err);
     throw new Error(`Cannot open the sidecar database ${path} (OPTX_DATA_DIR, --data-dir): ${err instanceof Error ? err.message : String(err)}${note}`, { cause: err });
   }
 }

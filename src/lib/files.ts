@@ -5,7 +5,8 @@
  * file is opened non-blocking, found not to be a regular file, and refused with code ENOTREG.
  */
 import { isUtf8 } from 'node:buffer';
-import { accessSync, closeSync, constants, fstatSync, openSync, opendirSync, readFileSync, statfsSync, statSync, type Stats } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, openSync, opendirSync, readFileSync, realpathSync, statfsSync, statSync, type Stats } from 'node:fs';
+import { dirname } from 'node:path';
 
 /** Flags for opening someone else's file: never wait for a FIFO's writer. */
 export const OPEN_NONBLOCKING = constants.O_RDONLY | constants.O_NONBLOCK;
@@ -144,14 +145,22 @@ export function hasEntries(dir: string): boolean {
 const NEARLY_FULL_BYTES = 64 * 1024;
 
 /**
- * Why opening a SQLite file in `dir` failed, when the file system is the reason: SQLite, unable to
+ * Why opening the SQLite file `file` failed, when the file system is the reason: SQLite, unable to
  * create the -wal or -shm, says only "disk I/O error" on a full one and "unable to open database
  * file" on a read-only one, which send an operator looking for a failing disk or a missing file.
  * Empty when the failure is something else or the file system cannot be looked at.
  */
-export function fileSystemNote(dir: string, err: unknown): string {
+export function fileSystemNote(file: string, err: unknown): string {
   const code = String((err as { code?: unknown } | null)?.code ?? '');
   if (!/^(SQLITE_IOERR|SQLITE_FULL|SQLITE_CANTOPEN|SQLITE_READONLY|ENOSPC|EROFS)/.test(code)) return '';
+  // SQLite follows a link to the database and writes the -wal and -shm beside its target: that folder's
+  // file system is the one to look at (a link's own folder may be writable and roomy).
+  let dir = dirname(file);
+  try {
+    dir = dirname(realpathSync(file));
+  } catch {
+    // not there yet (or a dangling link): the folder it is named in
+  }
   try {
     accessSync(dir, constants.W_OK);
   } catch (e) {

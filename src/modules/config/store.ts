@@ -13,7 +13,7 @@
  * overwritten. A file found half rewritten in place (truncated and not written yet) is waited for
  * rather than edited. Temp files a killed process left behind are removed on a later edit.
  */
-import { closeSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, statSync, unlinkSync, utimesSync, writeSync, type Stats } from 'node:fs';
+import { accessSync, closeSync, constants, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, statSync, unlinkSync, utimesSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ApiError } from '../../lib/errors';
 import { ConfigUnreadableError, configText, readAgentSnapshot } from '../../hermes/home';
@@ -248,7 +248,7 @@ export async function editFile(path: string, edit: (text: string) => string): Pr
       }
       throw busy(path);
     }).catch((err: unknown) => {
-      throw NOT_PERMITTED.has((err as NodeJS.ErrnoException).code ?? '') ? notWritable(dirname(target)) : err;
+      throw NOT_PERMITTED.has((err as NodeJS.ErrnoException).code ?? '') ? notWritable(target) : err;
     }),
   );
 }
@@ -258,8 +258,22 @@ export async function editFile(path: string, edit: (text: string) => string): Pr
  * file cannot be created, and nothing was written. Until 2026-12-08 this was a logged 500.
  */
 const NOT_PERMITTED = new Set(['EACCES', 'EPERM']);
-const notWritable = (dir: string) =>
-  new ApiError(503, 'config_not_writable', `The sidecar's user may not write in ${dir} (permission denied), where edits put their lock and temp file; give it write access to that folder. Nothing was changed.`);
+/**
+ * Names what refused: the folder, or the file when the folder can be written (the lock and temp file
+ * were made; the rename over the file was refused): an immutable config.yaml (`chattr +i`), or in a
+ * sticky folder one of another user. Told to open up a folder it may already write, an operator looked
+ * in the wrong place.
+ */
+function notWritable(target: string): ApiError {
+  const dir = dirname(target);
+  try {
+    // access(2) says EPERM for an immutable folder, EROFS for a read-only mount: those stay the folder's.
+    accessSync(dir, constants.W_OK);
+  } catch {
+    return new ApiError(503, 'config_not_writable', `The sidecar's user may not write in ${dir} (permission denied), where edits put their lock and temp file; give it write access to that folder. Nothing was changed.`);
+  }
+  return new ApiError(503, 'config_not_writable', `The sidecar's user may not replace ${target} (permission denied), though it may write in its folder: the file is immutable (chattr +i; see lsattr) or, in a folder with the sticky bit, another user's. Nothing was changed.`);
+}
 
 const busy = (path: string) => new ApiError(409, 'config_busy', `${basename(path)} kept changing while it was being edited; try again.`);
 

@@ -2,7 +2,6 @@
 import type { Config } from '../../config';
 import type { HermesHome } from '../../hermes/home';
 import type { DbHandle } from '../../db';
-import { dirname } from 'node:path';
 import { fileIdentity, fileSystemNote } from '../../lib/files';
 import type { Logger } from '../../lib/log';
 import { SpacetimeClient } from '../../spacetime/client';
@@ -54,7 +53,7 @@ export function openMemoryBackend(config: Config, db: DbHandle, log: Logger, hom
           return new HolographicBackend(file.path, db, { dim: pluginHrrDim(home, log), log });
         } catch (err) {
           // Say which file and why (not a SQLite file, no permission, locked, …).
-          throw new Error(`cannot open the holographic memory file ${file.shown} (${SOURCES[file.from]}): ${openFailure(err, file)}${fileSystemNote(dirname(file.path), err)}`, { cause: err });
+          throw new Error(`cannot open the holographic memory file ${file.shown} (${SOURCES[file.from]}): ${openFailure(err, file)}${fileSystemNote(file.path, err)}`, { cause: err });
         }
       };
       return new ReopeningBackend('holographic', () => locator.locate(), open, log);

@@ -12,7 +12,7 @@ import { type LockRequest, type Row, sameRecipient } from './escrow-rows';
 
 export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
 /**
- * 1–255 printable ASCII characters, space included (HTTP drops leading and trailing ones): what a UUID,
+ * 1–255 printable ASCII characters, space included (HTTP drops leading and trailing spaces and tabs): what a UUID,
  * a hash or an order number fits, as Stripe's keys. Anything else is refused rather than
  * compared as some transformation of it.
  */
