@@ -53,6 +53,19 @@ async function turn(route: 'stream' | 'json', message: string): Promise<{ contex
   return { context: events.filter((e) => e.event === 'content').map((e) => e.data.content).join(''), upstream: events[0]?.data.upstream };
 }
 
+/** A gateway of `version` with key-1 in the agent's .env (and its state.db), and session `own` made through the sidecar; the agent's sessions. */
+async function ownSession(version: '0.12' | '0.17', withStateDb: boolean, layout: StateDbLayout): Promise<Map<string, FakeSession>> {
+  const agentSessions = new Map<string, FakeSession>();
+  fake = await startFakeHermes({ version, apiKey: 'key-1', sessions: agentSessions });
+  t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url } });
+  mkdirSync(t.home, { recursive: true });
+  setKey('key-1');
+  if (withStateDb) stateDb = createStateDb(t.home, layout);
+  await t.deps.probe.probeNow();
+  expect((await t.json('POST', '/api/sessions', { id: 'own' })).status).toBe(201);
+  return agentSessions;
+}
+
 /**
  * Turn 1 on a 0.12 gateway with a key (filed by the agent under `own`), turn 2 with the gateway and
  * the sidecar keyless (filed under an `api-…` id), then the gateway back as `final` with a key.
@@ -60,15 +73,8 @@ async function turn(route: 'stream' | 'json', message: string): Promise<{ contex
 async function partlyHeld(
   final: '0.12' | '0.17', withStateDb: boolean, route: 'stream' | 'json', beforeKeyless?: () => Promise<void>, layout: StateDbLayout = 'v19',
 ): Promise<void> {
-  const agentSessions = new Map<string, FakeSession>();
-  fake = await startFakeHermes({ version: '0.12', apiKey: 'key-1', sessions: agentSessions });
+  const agentSessions = await ownSession('0.12', withStateDb, layout);
   showContext(fake);
-  t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url } });
-  mkdirSync(t.home, { recursive: true });
-  setKey('key-1');
-  if (withStateDb) stateDb = createStateDb(t.home, layout);
-  await t.deps.probe.probeNow();
-  expect((await t.json('POST', '/api/sessions', { id: 'own' })).status).toBe(201);
   await turn(route, 'my name is Ann');
   expect(fake.requests.find((r) => r.path === '/v1/chat/completions')?.headers['x-hermes-session-id']).toBe('own');
   const filed = agentSessions.get('own');
@@ -269,14 +275,7 @@ for (const final of ['0.12', '0.17'] as const) {
       });
 
       test('a session the agent has an empty record of, every turn unfiled: all of them shown and counted', async () => {
-        const agentSessions = new Map<string, FakeSession>();
-        fake = await startFakeHermes({ version: '0.17', apiKey: 'key-1', sessions: agentSessions });
-        t = await makeTestApp({ env: { HERMES_AGENT_URL: fake.url } });
-        mkdirSync(t.home, { recursive: true });
-        setKey('key-1');
-        if (withStateDb) stateDb = createStateDb(t.home, layout);
-        await t.deps.probe.probeNow();
-        expect((await t.json('POST', '/api/sessions', { id: 'own' })).status).toBe(201);
+        const agentSessions = await ownSession('0.17', withStateDb, layout);
         // The agent made the session (no message yet), in its state.db too.
         expect(agentSessions.get('own')?.messages).toEqual([]);
         stateDb?.addSession({ id: 'own', source: 'api_server', started_at: agentSessions.get('own')!.started_at });

@@ -35,6 +35,20 @@ const queries = (pieces: readonly string[]) => [
   ...pieces.flatMap((p) => [`search=${encodeURIComponent(p)}`, `tag=${encodeURIComponent(p)}`, `category=${encodeURIComponent(p)}`]),
 ];
 
+const writeSkill = (home: string, rel: string, s: { name: string; description: string; tags: string[] }) =>
+  writeFile(join(home, 'skills', rel, 'SKILL.md'), skillMd({ name: JSON.stringify(s.name), description: JSON.stringify(s.description), tags: JSON.stringify(s.tags) }));
+
+/** Saves the index of `home`'s tree under `dir` (its clock counting every stamp settled); makes indexes of that home, with or without the saved file. */
+async function savedIndex(home: string, dir: string): Promise<(saved: boolean) => SkillsIndex> {
+  const savePath = join(dir, 'skills-index.json');
+  const now = () => Date.now() + RACY_MS + 1000;
+  const make = (saved: boolean) => new SkillsIndex(new HermesHome(home), saved ? { savePath, now } : { now });
+  const saving = make(true);
+  await saving.listJson({ offset: 0 });
+  saving.flushSave();
+  return make;
+}
+
 let run = 0;
 describe('a listing from the saved index is the listing of a fresh scan', () => {
   test('the same JSON text for every filter, and the same skill by id, also after skills were added or edited', async () => {
@@ -44,15 +58,10 @@ describe('a listing from the saved index is the listing of a fresh scan', () => 
         const home = join(dir, 'home');
         const write = (s: Skill, i: number) => {
           const rel = s.category === null ? `${s.folder}-${i}` : `${s.category}/${s.folder}-${i}`;
-          writeFile(join(home, 'skills', rel, 'SKILL.md'), skillMd({ name: JSON.stringify(s.name), description: JSON.stringify(s.description), tags: JSON.stringify(s.tags) }));
+          writeSkill(home, rel, s);
         };
         skills.forEach(write);
-        const savePath = join(dir, 'skills-index.json');
-        const now = () => Date.now() + RACY_MS + 1000;
-        const make = (saved: boolean) => new SkillsIndex(new HermesHome(home), saved ? { savePath, now } : { now });
-        const saving = make(true);
-        await saving.listJson({ offset: 0 });
-        saving.flushSave();
+        const make = await savedIndex(home, dir);
         // While no process runs: skills added, or edited in place (same folder) after a timestamp tick, as
         // skills-saved.test.ts does, so the edit moves the stamp (the saving index's clock counts them settled).
         if (edits.length) await Bun.sleep(25);
@@ -100,14 +109,9 @@ describe('a listing from the saved index is the listing of a fresh scan', () => 
           const home = join(dir, 'home');
           skills.forEach((s, i) => {
             const rel = s.category === null ? `f${i}` : `${s.category}/f${i}`;
-            writeFile(join(home, 'skills', rel, 'SKILL.md'), skillMd({ name: JSON.stringify(s.name), description: JSON.stringify(s.description), tags: JSON.stringify(s.tags) }));
+            writeSkill(home, rel, s);
           });
-          const savePath = join(dir, 'skills-index.json');
-          const now = () => Date.now() + RACY_MS + 1000;
-          const make = (saved: boolean) => new SkillsIndex(new HermesHome(home), saved ? { savePath, now } : { now });
-          const saving = make(true);
-          await saving.listJson({ offset: 0 });
-          saving.flushSave();
+          const make = await savedIndex(home, dir);
           const expected = await make(false).listJson({ offset: 0 });
           const warmed = make(true);
           await warmed.warm();

@@ -37,6 +37,9 @@ export const unprocessable = (detail: string, errors?: FieldError[]) => new ApiE
 export const shuttingDown = (nothing = '') =>
   new ApiError(503, 'server_shutting_down', `The sidecar is shutting down${nothing ? `; ${nothing}` : ''}.`, { headers: { 'retry-after': '5' } });
 
+/** A request whose client left (nobody reads it; the status is for the logs), saying what was not done. */
+export const clientClosed = (nothing = '') => new ApiError(499, 'client_closed', `The client closed the request${nothing ? `; ${nothing}` : ''}.`);
+
 /** The content type of every JSON body the sidecar writes itself (errors, pre-serialised answers). */
 export const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
 

@@ -1,3 +1,4 @@
+import { clientClosed } from './errors';
 import { neverSent } from './http';
 
 /**
@@ -67,14 +68,14 @@ export function workOf(request: Request): Work {
 }
 
 /**
- * Throws `closed()` (a 499) when the client already left (`signal`), the upstream not asked yet, and
+ * Throws clientClosed(`nothing`) (a 499) when the client already left (`signal`), the upstream not asked yet, and
  * reports it (`leftFirst`): a fetch made with an aborted signal sends nothing, and the 499 it ended in
  * spent an MPP credential on nothing. Called just before the route's upstream is asked.
  */
-export function unlessLeft(signal: AbortSignal, work: Work, closed: () => Error): void {
+export function unlessLeft(signal: AbortSignal, work: Work, nothing?: string): void {
   if (!signal.aborted) return;
   work.leftFirst();
-  throw closed();
+  throw clientClosed(nothing);
 }
 
 export function workState(request: Request): WorkState {

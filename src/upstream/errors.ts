@@ -1,5 +1,5 @@
 /** Upstream failures as ApiErrors, the same wording for every route that talks to Hermes. */
-import { ApiError, shuttingDown } from '../lib/errors';
+import { ApiError, clientClosed, shuttingDown } from '../lib/errors';
 import { OutboundError, readBodyText } from '../lib/http';
 import { SseFrameTooLargeError } from '../lib/sse';
 import { StreamIdleError } from '../lib/stream-deadlines';
@@ -15,8 +15,6 @@ export function outboundToApiError(err: unknown): ApiError {
   }
   return new ApiError(502, 'upstream_unreachable', 'The Hermes upstream is unreachable.', { cause: err });
 }
-
-export const clientClosed = () => new ApiError(499, 'client_closed', 'The client closed the request.');
 
 const upperFirst = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 

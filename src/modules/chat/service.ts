@@ -17,7 +17,7 @@ import { eventStream, SSE_PING, sseResponse, startNow } from '../../lib/sse';
 import { unlessLeft, type Work } from '../../lib/work';
 import type { Logger } from '../../lib/log';
 import type { HermesClient } from '../../upstream/client';
-import { asTurnError, clientClosed, outboundToApiError, streamCutShort } from '../../upstream/errors';
+import { asTurnError, outboundToApiError, streamCutShort } from '../../upstream/errors';
 import type { Session } from '../sessions/model';
 import { sessionNotFound, type SessionService } from '../sessions/service';
 import { completionsEvents } from './adapters/completions';
@@ -73,7 +73,7 @@ export class ChatService {
    * gets a 499 that asked nothing and created nothing (`unlessLeft`: it gives an MPP credential back).
    */
   async open(target: { id: string } | { create: NewChatBody }, body: ChatBody, signal: AbortSignal, work: Work): Promise<ChatTurn> {
-    unlessLeft(signal, work, clientClosed);
+    unlessLeft(signal, work);
     const slot = this.d.client.openStream();
     let session: Pick<Session, 'id' | 'model'>;
     let created = false;

@@ -17,7 +17,7 @@ import type { Logger } from '../../lib/log';
 import { unlessLeft, type Work } from '../../lib/work';
 import { logRepeated } from '../../lib/log-repeats';
 import type { HermesClient } from '../../upstream/client';
-import { clientClosed, midStreamError, outboundToApiError, streamCutShort, upstreamHttpError } from '../../upstream/errors';
+import { midStreamError, outboundToApiError, streamCutShort, upstreamHttpError } from '../../upstream/errors';
 import type { ChatCompletionsBody } from './model';
 import { boundedBody, failFrames, idleGuarded } from './streams';
 
@@ -64,7 +64,7 @@ export async function proxyV1(request: Request, d: ProxyDeps, work: Work, { vary
   // Request bodies are read (bounded) before forwarding so an oversized one gets a clean 413
   // and the upstream sees a Content-Length; responses are never buffered.
   const body = hasBody ? await readLimited(request, d.maxBodyBytes) : undefined;
-  unlessLeft(request.signal, work, clientClosed);
+  unlessLeft(request.signal, work);
   // Held while the upstream answers, and for as long as an event stream stays open. Taken before the
   // idle timeout is lifted: its refusal (503 upstream_busy) left a kept-alive connection unreaped.
   const slot = d.client.openStream();
@@ -146,7 +146,7 @@ export async function streamChatCompletions(request: Request, body: ChatCompleti
     const v = request.headers.get(h);
     if (v) headers.set(h, v);
   }
-  unlessLeft(request.signal, work, clientClosed);
+  unlessLeft(request.signal, work);
   const slot = d.client.openStream();
   const ac = linkedAbort(request.signal);
   ac.signal.addEventListener('abort', slot, { once: true });

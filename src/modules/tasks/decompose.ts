@@ -8,12 +8,12 @@
 import { z } from '../../lib/zod';
 import type { Hedgehog } from '../../config';
 import { fetchJson, OutboundError } from '../../lib/http';
-import { shuttingDown } from '../../lib/errors';
+import { clientClosed, shuttingDown } from '../../lib/errors';
 import { answerText, MessageContent } from '../../upstream/completion';
 import type { Work } from '../../lib/work';
 import { looseJsonValues } from './loose-json';
 import type { SwarmStrategy } from './model';
-import { clientClosed } from './state';
+import { NO_SWARM } from './state';
 
 export const DEFAULT_DECOMPOSITION_MODEL = 'hermes-agent';
 /** Plans longer than this are refused (fallback): a model that rambles is not a plan. */
@@ -162,7 +162,7 @@ export async function decomposeGoal(cfg: Hedgehog, req: DecomposeRequest, work: 
     // Not a reason for the fallback plan: no swarm is created while the sidecar stops.
     if (kind === 'shutdown') throw shuttingDown('no swarm was created');
     // The client left: nobody would learn of the swarm, and its retry would make a second one.
-    if (kind === 'aborted') throw clientClosed();
+    if (kind === 'aborted') throw clientClosed(NO_SWARM);
     if (kind === 'redirected') return fail((err as OutboundError).message);
     return fail(kind === 'timeout' ? 'the LLM did not answer in time' : kind === 'too_large' ? 'the LLM answer is too large to read' : 'the LLM endpoint is unreachable');
   }

@@ -4,13 +4,14 @@
  * and swarms. Every state change itself is decided atomically by the store; a write that lost a
  * race there is decided again on the state that won (untilDecided).
  */
+import { clientClosed } from '../../lib/errors';
 import { newId, SAFE_ID } from '../../lib/ids';
 import { isoNow } from '../../lib/time';
 import { unlessLeft, type Work } from '../../lib/work';
 import type { GazeVerifier } from '../gaze/service';
 import type { Hedgehog } from '../../config';
 import type { ClaimBody, CompleteBody, CreateTaskBody, ListTasksQuery, SwarmBody, Task, TaskStats } from './model';
-import { claimRefusal, clientClosed, raceConflict, refusalNow, taskNotFound, type Action } from './state';
+import { claimRefusal, NO_SWARM, raceConflict, refusalNow, taskNotFound, type Action } from './state';
 import type { Completion, TaskStore, Transition } from './store';
 import { planSwarm, swarmTasks } from './swarm';
 
@@ -116,12 +117,12 @@ export class TaskService {
    * was asked, or whose plan it gave, spent nothing (`leftFirst`): a 499 otherwise spends a payment.
    */
   async swarm(body: SwarmBody, work: Work, signal?: AbortSignal) {
-    if (signal) unlessLeft(signal, work, clientClosed);
+    if (signal) unlessLeft(signal, work, NO_SWARM);
     const plan = await planSwarm(body, this.deps.hedgehog, work, signal);
     if (signal?.aborted) {
       // Its subtasks given, no upstream was asked; an LLM asked may have worked (spent, as a metered call's).
       if (plan.decomposition.method === 'explicit') work.leftFirst();
-      throw clientClosed();
+      throw clientClosed(NO_SWARM);
     }
     const ids = { swarmId: newId('swarm_'), rootId: newId('task_'), subtaskIds: plan.subtasks.map(() => newId('task_')) };
     const created = new Map((await this.store.create(swarmTasks(body, plan, ids), this.now)).map((t) => [t.task_id, t]));

@@ -44,15 +44,9 @@ export class TaskTable {
 
   /** The step rows of several tasks, by task id: one SQL read per KEYS_PER_QUERY tasks. */
   async stepsOf(ids: string[]): Promise<Map<string, Step[]>> {
-    const out = new Map<string, Step[]>();
-    for (let i = 0; i < ids.length; i += KEYS_PER_QUERY) {
-      const part = ids.slice(i, i + KEYS_PER_QUERY);
-      const where = part.map((id) => `category = ${literal(stepCategory(id))}`).join(' OR ');
-      const rows = await this.stdb.sql(`SELECT id, key, value FROM memory_entry WHERE ${where}`);
-      // parseSteps keeps the rows whose key names that task.
-      for (const id of part) out.set(id, parseSteps(rows, id));
-    }
-    return out;
+    const rows = await this.rowsWhereAny('id, key, value', ids, (id) => `category = ${literal(stepCategory(id))}`);
+    // parseSteps keeps the rows whose key names that task.
+    return new Map(ids.map((id) => [id, parseSteps(rows, id)]));
   }
 
   /** The committed task rows among `ids`. */
@@ -96,19 +90,19 @@ export class TaskTable {
   }
 
   private async rowsByIds(ids: string[]): Promise<StoredTask[]> {
-    const out: StoredTask[] = [];
-    for (let i = 0; i < ids.length; i += KEYS_PER_QUERY) {
-      const where = ids.slice(i, i + KEYS_PER_QUERY).map((id) => `key = ${literal(taskKey(id))}`).join(' OR ');
-      out.push(...parseTaskRows(await this.stdb.sql(`SELECT key, value FROM memory_entry WHERE ${where}`)));
-    }
-    return out;
+    return parseTaskRows(await this.rowsWhereAny('key, value', ids, (id) => `key = ${literal(taskKey(id))}`));
   }
 
   private async stepKeys(ids: string[]): Promise<string[]> {
-    const out: string[] = [];
+    return (await this.rowsWhereAny('key', ids, (id) => `category = ${literal(stepCategory(id))}`)).map((r) => String(r.key));
+  }
+
+  /** The rows matching `condition` of any of `ids`, one SQL read per KEYS_PER_QUERY ids, in turn. */
+  private async rowsWhereAny(columns: string, ids: string[], condition: (id: string) => string): Promise<Record<string, unknown>[]> {
+    const out: Record<string, unknown>[] = [];
     for (let i = 0; i < ids.length; i += KEYS_PER_QUERY) {
-      const where = ids.slice(i, i + KEYS_PER_QUERY).map((id) => `category = ${literal(stepCategory(id))}`).join(' OR ');
-      out.push(...(await this.stdb.sql(`SELECT key FROM memory_entry WHERE ${where}`)).map((r) => String(r.key)));
+      const where = ids.slice(i, i + KEYS_PER_QUERY).map(condition).join(' OR ');
+      out.push(...(await this.stdb.sql(`SELECT ${columns} FROM memory_entry WHERE ${where}`)));
     }
     return out;
   }

@@ -54,10 +54,10 @@ export function withLeaseExpiry<T extends Pick<TaskState, 'status' | 'agent' | '
   return { ...task, status: 'Open', agent: null, claimed_at: null, lease_expires_at: null, updated_at: task.lease_expires_at as string };
 }
 
-export const taskNotFound = (id: string) => new ApiError(404, 'task_not_found', `Task ${id} does not exist.`);
+/** What a swarm's client that left did not get (clientClosed). */
+export const NO_SWARM = 'no swarm was created';
 
-/** A swarm whose client left before it was stored (nobody reads it; the status is for the logs). */
-export const clientClosed = () => new ApiError(499, 'client_closed', 'The client closed the request; no swarm was created.');
+export const taskNotFound = (id: string) => new ApiError(404, 'task_not_found', `Task ${id} does not exist.`);
 
 /** Why `agent` cannot claim this task now, or null when it can. */
 export function claimRefusal(task: TaskState, agent: string): ApiError | null {

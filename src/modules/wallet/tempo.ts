@@ -10,7 +10,7 @@ import type { Hedgehog } from '../../config';
 import type { DbHandle } from '../../db';
 import { readSnapshot } from '../../db/kept-reads';
 import { tempoCalls } from '../../db/schema';
-import { ApiError, shuttingDown, storageError } from '../../lib/errors';
+import { ApiError, clientClosed, shuttingDown, storageError } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
 import { fetchJson, OutboundError, type JsonResult } from '../../lib/http';
 import { newId } from '../../lib/ids';
@@ -238,13 +238,13 @@ export class TempoBilling {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
     const key = this.hedgehog.apiKey();
     if (key) headers.authorization = `Bearer ${key}`;
-    unlessLeft(signal, work, closedUnbilled);
+    unlessLeft(signal, work, 'nothing was billed');
     try {
       return await fetchJson(`${this.hedgehog.url}/v1/chat/completions`, { method: 'POST', headers, body: JSON.stringify(payload), timeoutMs: this.hedgehog.timeoutMs, signal, shutdown: this.hedgehog.shutdown, target: 'HEDGEHOG' });
     } catch (err) {
       work.upstreamFailed(err);
       if (err instanceof OutboundError && err.kind === 'timeout') throw new ApiError(504, 'hedgehog_timeout', `HEDGEHOG did not answer within ${this.hedgehog.timeoutMs / 1000} s; nothing was billed.`);
-      if (err instanceof OutboundError && err.kind === 'aborted') throw closedUnbilled();
+      if (err instanceof OutboundError && err.kind === 'aborted') throw clientClosed('nothing was billed');
       if (err instanceof OutboundError && err.kind === 'shutdown') throw shuttingDown('nothing was billed');
       if (err instanceof OutboundError && err.kind === 'too_large') throw new ApiError(502, 'hedgehog_bad_response', 'HEDGEHOG sent an answer too large to read; nothing was billed.');
       if (err instanceof OutboundError && err.kind === 'redirected') throw new ApiError(502, 'hedgehog_redirected', `${err.message} (HEDGEHOG_URL); nothing was billed.`);
@@ -252,8 +252,6 @@ export class TempoBilling {
     }
   }
 }
-
-const closedUnbilled = () => new ApiError(499, 'client_closed', 'The client closed the request; nothing was billed.');
 
 /** The chat completion request sent to HEDGEHOG: the client's fields, nothing else of its request. */
 function payloadOf(body: TempoCallBody) {
